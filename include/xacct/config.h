@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: an INI file (SPEC §6) read with inih into an immutable
+ * snapshot, driven by one key table (section, key, type, default, reloadable).
+ * Every key can be overridden from the environment as XACCT_<SECTION>_<KEY>.
+ * A reload builds a new snapshot; the old one stays in force if it fails.
+ */
+#ifndef XACCT_CONFIG_H
+#define XACCT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xacct/common.h"
+#include "xacct/log.h"
+
+#define XACCT_CONFIG_DEFAULT_PATH "/etc/xacct/xacctd.conf"
+
+/* A comma-separated list, split and trimmed. */
+typedef struct xacct_strlist {
+    char **items; /* owned */
+    size_t n;
+} xacct_strlist_t;
+
+typedef struct xacct_config {
+    char *path;                       /* file it was read from (owned) */
+
+    /* [aws] */
+    char *aws_region;                 /* default: $AWS_REGION, then $AWS_DEFAULT_REGION */
+    char *aws_partner_account_id;     /* required, 12 digits */
+
+    /* [queue] */
+    xacct_strlist_t queue_urls;       /* required */
+    int queue_wait_seconds;           /* 20, 0..20 */
+    int queue_max_messages;           /* 10, 1..10 */
+    int queue_visibility_timeout;     /* 120, 1..43200 */
+    int queue_max_in_flight;          /* 64, >= 1 */
+    int queue_max_receives;           /* 5, >= 1 */
+
+    /* [sns] */
+    xacct_strlist_t sns_topic_arns;   /* required */
+    bool sns_verify_signatures;       /* true */
+    bool sns_raw_delivery;            /* false */
+    xacct_strlist_t sns_cert_hosts;   /* sns.*.amazonaws.com, sns.*.amazonaws.com.cn */
+
+    /* [cloudformation] */
+    xacct_strlist_t cfn_response_hosts;   /* cloudformation-custom-resource-response-*... */
+    char *cfn_stack_name;                 /* xacct-onboarding */
+    char *cfn_template_bucket;            /* "" = no upload */
+    char *cfn_role_policy_file;           /* /etc/xacct/role-policy.json */
+    char *cfn_template_dir;               /* where onboard writes templates without a bucket;
+                                             default "." */
+
+    /* [check] */
+    int check_propagation_timeout;    /* 120 seconds */
+
+    /* [console] */
+    char *console_federation_url;     /* https://signin.aws.amazon.com/federation */
+    char *console_destination;        /* https://console.aws.amazon.com/ */
+    char *console_issuer;             /* shown on the AWS sign-in page; "xacct" */
+
+    /* [redis] */
+    char *redis_url;                  /* redis://127.0.0.1:6379/0 */
+    char *redis_prefix;               /* xacct: */
+
+    /* [metrics] */
+    char *metrics_listen;             /* 127.0.0.1:9464; "" disables */
+
+    /* [log] */
+    xacct_log_level_t log_level;      /* info */
+    xacct_log_format_t log_format;    /* logfmt */
+
+    /* [shutdown] */
+    int shutdown_grace_seconds;       /* 30 */
+} xacct_config_t;
+
+/*
+ * Reads path (or only defaults and environment when path is NULL), applies
+ * XACCT_<SECTION>_<KEY> overrides from the environment, checks types, ranges
+ * and required keys. On failure returns XACCT_ECONFIG and writes
+ * "file:line: key: reason" (or "XACCT_X_Y: reason" for the environment) into
+ * err. *out is freed with xacct_config_free.
+ */
+int xacct_config_load(const char *path, xacct_config_t **out, char *err,
+                      size_t errlen) XACCT_MUSTCHECK;
+
+/* Like load, but without the required-key checks (for the CLI commands that
+ * need only Redis, e.g. `xacct show`). */
+int xacct_config_load_partial(const char *path, xacct_config_t **out, char *err,
+                              size_t errlen) XACCT_MUSTCHECK;
+
+/* Fills err with the first key that differs between old and new but cannot be
+ * changed by a reload (SIGHUP); returns 0 when the reload is acceptable. */
+int xacct_config_check_reload(const xacct_config_t *old, const xacct_config_t *new_cfg,
+                              char *err, size_t errlen) XACCT_MUSTCHECK;
+
+void xacct_config_free(xacct_config_t *cfg);
+
+/* Writes "section.key = value" for every key (secrets none; all printable),
+ * for --check-config output. */
+void xacct_config_dump(const xacct_config_t *cfg, FILE *out);
+
+/*
+ * Host allow-list match (SPEC §6): pattern is "host" or "host:port"; without a
+ * port only 443 matches. '*' stands for one or more characters and never
+ * matches an IP literal unless the pattern is that literal. Case-insensitive.
+ */
+bool xacct_host_pattern_match(const char *pattern, const char *host, int port);
+bool xacct_host_allowed(const xacct_strlist_t *patterns, const char *host, int port);
+
+#endif

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Asynchronous HTTP client: libcurl's multi socket interface driven by one
+ * libuv loop (a uv_poll_t per socket, one uv_timer_t). Requests are submitted
+ * with everything copied, run concurrently with connection reuse, and end in
+ * exactly one callback.
+ *
+ * Safety defaults for every transfer: TLS peer and host verification on (never
+ * switched off), no redirects, only http and https, response bodies capped.
+ * AWS_CA_BUNDLE (given in the options) adds trust anchors to the system ones.
+ */
+#ifndef XACCT_HTTP_H
+#define XACCT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "xacct/common.h"
+
+typedef struct xacct_http xacct_http_t;         /* one per loop */
+typedef struct xacct_http_req xacct_http_req_t; /* one in-flight transfer */
+
+typedef struct xacct_http_options {
+    const char *ca_bundle;      /* extra PEM trust anchors (AWS_CA_BUNDLE), or NULL */
+    long max_host_connections;  /* per host; 0 = 64 */
+    long max_total_connections; /* 0 = 256 */
+    const char *user_agent;     /* NULL = "xacct/<version>" */
+} xacct_http_options_t;
+
+typedef struct xacct_http_request {
+    const char *method;            /* "GET", "PUT", "POST", "DELETE", "HEAD" */
+    const char *url;               /* absolute http(s) URL */
+    const xacct_header_t *headers; /* extra request headers; a value of "" sends the
+                                      header with an empty value */
+    size_t nheaders;
+    const void *body;              /* request body, copied; may be NULL */
+    size_t body_len;
+    long timeout_ms;               /* whole transfer; 0 = 30000 */
+    long connect_timeout_ms;       /* 0 = 10000 */
+    size_t max_body;               /* response body cap; 0 = 8 MiB */
+} xacct_http_request_t;
+
+typedef struct xacct_http_response {
+    long status;                   /* HTTP status code */
+    const xacct_header_t *headers; /* response headers, names lower-cased */
+    size_t nheaders;
+    const char *body;              /* NUL-terminated; "" when empty */
+    size_t body_len;
+    double total_seconds;          /* time the transfer took */
+} xacct_http_response_t;
+
+/*
+ * Completion. status is 0 when an HTTP response arrived, whatever its code;
+ * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG
+ * (body over max_body), XACCT_ECANCELED or XACCT_EHTTP (other transport
+ * errors; detail has curl's text). resp is NULL unless status is 0. Both
+ * detail and resp are borrowed and valid only during the callback. Fires
+ * exactly once per submitted request, never from inside xacct_http_submit.
+ */
+typedef void (*xacct_http_done_cb)(int status, const char *detail,
+                                   const xacct_http_response_t *resp, void *arg);
+
+/* Creates the client on loop. *out is freed with xacct_http_free. */
+int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts,
+                   xacct_http_t **out) XACCT_MUSTCHECK;
+
+/*
+ * Cancels every transfer still in flight (each callback fires with
+ * XACCT_ECANCELED before this returns), cleans up the multi handle while the
+ * loop is alive, and closes the uv handles; the client's memory is released
+ * from the last close callback, so run the loop afterwards. NULL is a no-op.
+ */
+void xacct_http_free(xacct_http_t *h);
+
+/*
+ * Starts a transfer. Everything in req is copied. *handle (optional) may be
+ * passed to xacct_http_cancel until the callback has fired; it is invalid
+ * afterwards. Returns 0, XACCT_EINVAL (bad method or URL scheme) or
+ * XACCT_ESHUTDOWN after xacct_http_free began.
+ */
+int xacct_http_submit(xacct_http_t *h, const xacct_http_request_t *req, xacct_http_done_cb cb,
+                      void *arg, xacct_http_req_t **handle) XACCT_MUSTCHECK;
+
+/* Cancels one transfer; its callback fires with XACCT_ECANCELED before this
+ * returns. */
+void xacct_http_cancel(xacct_http_req_t *r);
+
+/* Number of transfers submitted and not yet completed. */
+size_t xacct_http_in_flight(const xacct_http_t *h);
+
+/* Looks up a response header by lower-case name; NULL if absent. */
+const char *xacct_http_response_header(const xacct_http_response_t *resp, const char *name);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Error names and the out-of-memory policy: every allocation in xacct goes
+ * through these wrappers, so the decision to abort lives in one place.
+ */
+#include "xacct/common.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *xacct_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+#define XACCT_ERR_STR(name, msg) \
+    case XACCT_E##name:          \
+        return msg;
+        XACCT_ERRNO_MAP(XACCT_ERR_STR)
+#undef XACCT_ERR_STR
+    default:
+        return "unknown error";
+    }
+}
+
+const char *xacct_errname(int err)
+{
+    switch (err) {
+    case 0:
+        return "OK";
+#define XACCT_ERR_NAME(name, msg) \
+    case XACCT_E##name:           \
+        return "XACCT_E" #name;
+        XACCT_ERRNO_MAP(XACCT_ERR_NAME)
+#undef XACCT_ERR_NAME
+    default:
+        return "XACCT_EUNKNOWN";
+    }
+}
+
+static void oom(size_t n, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: out of memory allocating %zu bytes\n", file, line, n);
+    abort();
+}
+
+void *xacct__malloc(size_t n, const char *file, int line)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom(n, file, line);
+    return p;
+}
+
+void *xacct__calloc(size_t n, size_t m, const char *file, int line)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (p == NULL)
+        oom(n * m, file, line);
+    return p;
+}
+
+void *xacct__realloc(void *p, size_t n, const char *file, int line)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom(n, file, line);
+    return q;
+}
+
+char *xacct__strdup(const char *s, const char *file, int line)
+{
+    return xacct__strndup(s, strlen(s), file, line);
+}
+
+char *xacct__strndup(const char *s, size_t n, const char *file, int line)
+{
+    char *p = xacct__malloc(n + 1, file, line);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *xacct_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        abort();
+    char *p = xacct_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+void xacct_freezero(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    free(p);
+}
+
+void xacct_free_secret(char *s)
+{
+    if (s != NULL)
+        xacct_freezero(s, strlen(s));
+}
