@@ -13,9 +13,22 @@ set(XACCT_TEST_ENV
   "XACCT_PYTHON=${XACCT_PYTHON}"
   "XACCT_REDIS_SERVER=${XACCT_REDIS_SERVER}"
   "PYTHONDONTWRITEBYTECODE=1")
+# With XACCT_DEV_TESTS set, only those test basenames are registered.
+function(xacct_dev_filter out_var)
+  set(_kept "")
+  foreach(f ${${out_var}})
+    get_filename_component(_base ${f} NAME_WE)
+    if(NOT XACCT_DEV_TESTS OR _base IN_LIST XACCT_DEV_TESTS)
+      list(APPEND _kept ${f})
+    endif()
+  endforeach()
+  set(${out_var} ${_kept} PARENT_SCOPE)
+endfunction()
+
 set(XACCT_WITH_ENV ${XACCT_PYTHON} ${CMAKE_SOURCE_DIR}/tests/support/with_env.py)
 
 file(GLOB XACCT_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+xacct_dev_filter(XACCT_UNIT_TESTS)
 foreach(src ${XACCT_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
@@ -26,6 +39,7 @@ foreach(src ${XACCT_UNIT_TESTS})
 endforeach()
 
 file(GLOB XACCT_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.c)
+xacct_dev_filter(XACCT_INTEGRATION_TESTS)
 foreach(src ${XACCT_INTEGRATION_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
@@ -36,6 +50,7 @@ foreach(src ${XACCT_INTEGRATION_TESTS})
 endforeach()
 
 file(GLOB XACCT_FAKEAWS_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fakeaws/tests/test_*.py)
+xacct_dev_filter(XACCT_FAKEAWS_TESTS)
 foreach(src ${XACCT_FAKEAWS_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME fakeaws.${name}
@@ -45,6 +60,7 @@ foreach(src ${XACCT_FAKEAWS_TESTS})
 endforeach()
 
 file(GLOB XACCT_E2E_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/e2e/test_*.py)
+xacct_dev_filter(XACCT_E2E_TESTS)
 foreach(src ${XACCT_E2E_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_test(NAME e2e.${name}
