@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * External ID generation and constant-time comparison.
+ */
+#include "xacct/extid.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+int xacct_extid_generate(char out[XACCT_EXTID_LEN + 1])
+{
+    unsigned char b[16];
+    out[0] = '\0';
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        return XACCT_ECRYPTO;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, XACCT_EXTID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+    OPENSSL_cleanse(b, sizeof(b));
+    return 0;
+}
+
+bool xacct_extid_valid(const char *s)
+{
+    if (s == NULL || strlen(s) != XACCT_EXTID_LEN)
+        return false;
+    for (int i = 0; i < XACCT_EXTID_LEN; i++) {
+        char c = s[i];
+        bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return s[14] == '4' && strchr("89ab", s[19]) != NULL;
+}
+
+static bool digest(const char *s, unsigned char md[32])
+{
+    unsigned int mdlen = 0;
+    return EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
+}
+
+bool xacct_secret_equal(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return false;
+    unsigned char da[32], db[32];
+    if (!digest(a, da) || !digest(b, db))
+        return false;
+    bool eq = CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+    OPENSSL_cleanse(da, sizeof(da));
+    OPENSSL_cleanse(db, sizeof(db));
+    return eq;
+}
