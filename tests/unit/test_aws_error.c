@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for AWS error extraction: JSON 1.0 with namespaced __type,
+ * the query-compatible header, query-protocol and S3 XML, headers only,
+ * malformed bodies, truncation, and the retry classifiers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "xacct/aws_error.h"
+
+static int parse(long status, const xacct_header_t *h, size_t nh, const char *body,
+                 xacct_aws_error_t *e)
+{
+    return xacct_aws_error_parse_parts(status, h, nh, body, body ? strlen(body) : 0, e);
+}
+
+static void test_json_namespaced_type(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const char *body = "{\"__type\":\"com.amazonaws.sqs#QueueDoesNotExist\","
+                       "\"message\":\"The specified queue does not exist.\"}";
+    const xacct_header_t h[] = {
+        {"x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender"},
+        {"x-amzn-requestid", "req-123"},
+    };
+    assert_int_equal(parse(400, h, 2, body, &e), 0);
+    assert_string_equal(e.code, "QueueDoesNotExist");
+    assert_string_equal(e.message, "The specified queue does not exist.");
+    assert_string_equal(e.query_code, "AWS.SimpleQueueService.NonExistentQueue");
+    assert_string_equal(e.request_id, "req-123");
+    assert_int_equal(e.http_status, 400);
+    assert_true(xacct_aws_error_is(&e, "QueueDoesNotExist"));
+    assert_true(xacct_aws_error_is(&e, "AWS.SimpleQueueService.NonExistentQueue"));
+    assert_false(xacct_aws_error_is(&e, "AccessDenied"));
+}
+
+static void test_json_capital_message_and_suffix(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const char *body = "  {\"__type\":\"ThrottlingException:http://internal.amazon.com/\","
+                       "\"Message\":\"Rate exceeded\"}";
+    assert_int_equal(parse(400, NULL, 0, body, &e), 0);
+    assert_string_equal(e.code, "ThrottlingException");
+    assert_string_equal(e.message, "Rate exceeded");
+    assert_true(xacct_aws_error_is_throttling(&e));
+    assert_false(xacct_aws_error_is_transient(&e));
+}
+
+static void test_query_xml(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const char *body =
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+        "  <Error>\n    <Type>Sender</Type>\n    <Code>AccessDenied</Code>\n"
+        "    <Message>User: arn:aws:iam::111111111111:user/x is not authorized to perform: "
+        "sts:AssumeRole &amp; more</Message>\n  </Error>\n"
+        "  <RequestId>4a1b-42</RequestId>\n</ErrorResponse>\n";
+    assert_int_equal(parse(403, NULL, 0, body, &e), 0);
+    assert_string_equal(e.code, "AccessDenied");
+    assert_string_equal(e.message, "User: arn:aws:iam::111111111111:user/x is not authorized "
+                                   "to perform: sts:AssumeRole & more");
+    assert_string_equal(e.request_id, "4a1b-42");
+    assert_true(xacct_aws_error_is_access_denied(&e));
+    assert_false(xacct_aws_error_is_throttling(&e));
+}
+
+static void test_s3_xml(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const char *body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                       "<Error><Code>SlowDown</Code><Message>Please reduce your request rate."
+                       "</Message><RequestId>R1</RequestId><HostId>H</HostId></Error>";
+    const xacct_header_t h[] = {{"x-amz-request-id", "HDR"}};
+    assert_int_equal(parse(503, h, 1, body, &e), 0);
+    assert_string_equal(e.code, "SlowDown");
+    assert_string_equal(e.message, "Please reduce your request rate.");
+    /* The header's request id is kept over the body's. */
+    assert_string_equal(e.request_id, "HDR");
+    assert_true(xacct_aws_error_is_throttling(&e));
+    assert_true(xacct_aws_error_is_transient(&e)); /* 503 */
+}
+
+static void test_code_outside_error_ignored(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    /* A <Code> that is not inside <Error> (as in IMDS-like documents) is not
+     * an error code. */
+    const char *body = "<Result><Code>Success</Code><Message>fine</Message></Result>";
+    assert_int_equal(parse(200, NULL, 0, body, &e), XACCT_ENOTFOUND);
+    assert_string_equal(e.code, "");
+    assert_string_equal(e.message, "");
+}
+
+static void test_header_only(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const xacct_header_t h[] = {{"X-Amzn-ErrorType", "ValidationException:http://x/"}};
+    assert_int_equal(parse(400, h, 1, "", &e), 0);
+    assert_string_equal(e.code, "ValidationException");
+
+    const xacct_header_t q[] = {{"x-amzn-query-error", "AWS.SimpleQueueService.RequestThrottled;Sender"}};
+    assert_int_equal(parse(400, q, 1, "not json", &e), 0);
+    assert_string_equal(e.code, "AWS.SimpleQueueService.RequestThrottled");
+    assert_true(xacct_aws_error_is_throttling(&e));
+}
+
+static void test_malformed_bodies(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    assert_int_equal(parse(500, NULL, 0, "{\"__type\": ", &e), XACCT_ENOTFOUND);
+    assert_true(xacct_aws_error_is_transient(&e));
+    assert_int_equal(parse(400, NULL, 0, "<Error><Code>X</Code>", &e), XACCT_ENOTFOUND);
+    assert_string_equal(e.code, "");
+    assert_int_equal(parse(400, NULL, 0, "[1,2]", &e), XACCT_ENOTFOUND);
+    assert_int_equal(parse(400, NULL, 0, "plain text", &e), XACCT_ENOTFOUND);
+    assert_int_equal(parse(400, NULL, 0, NULL, &e), XACCT_ENOTFOUND);
+    assert_false(xacct_aws_error_is_transient(&e));
+    assert_false(xacct_aws_error_is_throttling(&e));
+    /* Non-string __type is ignored. */
+    assert_int_equal(parse(400, NULL, 0, "{\"__type\":5,\"message\":\"m\"}", &e), XACCT_ENOTFOUND);
+    assert_string_equal(e.message, "m");
+}
+
+static void test_deep_xml_rejected(void **state)
+{
+    (void)state;
+    char body[4096] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(body, "<a>");
+    strcat(body, "<Error><Code>Deep</Code></Error>");
+    for (int i = 0; i < 40; i++)
+        strcat(body, "</a>");
+    xacct_aws_error_t e;
+    assert_int_equal(parse(400, NULL, 0, body, &e), XACCT_ENOTFOUND);
+}
+
+static void test_long_message_truncated_on_utf8_boundary(void **state)
+{
+    (void)state;
+    /* 2000 two-byte characters (é) overflow the message field. */
+    char body[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(body, sizeof(body), "{\"__type\":\"X\",\"message\":\"");
+    for (int i = 0; i < 2000; i++) {
+        body[n++] = (char)0xC3;
+        body[n++] = (char)0xA9;
+    }
+    memcpy(body + n, "\"}", 3);
+    xacct_aws_error_t e;
+    assert_int_equal(parse(400, NULL, 0, body, &e), 0);
+    size_t len = strlen(e.message);
+    assert_true(len < XACCT_AWS_ERROR_MESSAGE_MAX);
+    assert_true(len > XACCT_AWS_ERROR_MESSAGE_MAX - 4);
+    assert_int_equal(len % 2, 0); /* whole characters only */
+    assert_int_equal((unsigned char)e.message[len - 1], 0xA9);
+}
+
+static void test_classifiers(void **state)
+{
+    (void)state;
+    static const char *const throttles[] = {
+        "Throttling", "ThrottlingException", "RequestThrottled", "SlowDown",
+        "RequestLimitExceeded", "TooManyRequestsException",
+    };
+    xacct_aws_error_t e;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(throttles); i++) {
+        memset(&e, 0, sizeof(e));
+        e.http_status = 400;
+        strcpy(e.code, throttles[i]);
+        assert_true(xacct_aws_error_is_throttling(&e));
+        assert_false(xacct_aws_error_is_access_denied(&e));
+    }
+    memset(&e, 0, sizeof(e));
+    e.http_status = 400;
+    strcpy(e.code, "AccessDeniedException");
+    assert_true(xacct_aws_error_is_access_denied(&e));
+    assert_false(xacct_aws_error_is_transient(&e));
+    strcpy(e.code, "RequestTimeout");
+    assert_true(xacct_aws_error_is_transient(&e));
+    strcpy(e.code, "InvalidParameterValue");
+    assert_false(xacct_aws_error_is_transient(&e));
+    assert_false(xacct_aws_error_is_throttling(&e));
+    e.http_status = 502;
+    assert_true(xacct_aws_error_is_transient(&e));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_namespaced_type),
+        cmocka_unit_test(test_json_capital_message_and_suffix),
+        cmocka_unit_test(test_query_xml),
+        cmocka_unit_test(test_s3_xml),
+        cmocka_unit_test(test_code_outside_error_ignored),
+        cmocka_unit_test(test_header_only),
+        cmocka_unit_test(test_malformed_bodies),
+        cmocka_unit_test(test_deep_xml_rejected),
+        cmocka_unit_test(test_long_message_truncated_on_utf8_boundary),
+        cmocka_unit_test(test_classifiers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
