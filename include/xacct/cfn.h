@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CloudFormation custom-resource requests and responses (SPEC §4 steps 3, 4
+ * and 7): parsing and validating a request, the ownership rules, and the
+ * response body CloudFormation expects at the presigned ResponseURL.
+ *
+ * Parsing separates two kinds of bad request: one that cannot be answered
+ * at all (no trustworthy ResponseURL or identifiers; it goes to the dead
+ * set) and one that can be answered but is invalid (it is answered FAILED,
+ * except a Delete, which is always answered SUCCESS).
+ */
+#ifndef XACCT_CFN_H
+#define XACCT_CFN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xacct/common.h"
+#include "xacct/config.h"
+
+#define XACCT_CFN_MAX_RESPONSE 4096      /* CloudFormation's limit on the body */
+#define XACCT_CFN_MAX_REQUEST (64 * 1024) /* far above any real request */
+#define XACCT_CFN_DEFAULT_TIMEOUT 3600    /* seconds, when ServiceTimeout is absent */
+
+typedef enum xacct_cfn_type {
+    XACCT_CFN_CREATE = 1,
+    XACCT_CFN_UPDATE = 2,
+    XACCT_CFN_DELETE = 3,
+} xacct_cfn_type_t;
+
+typedef struct xacct_cfn_request {
+    xacct_cfn_type_t type;
+    char *response_url;   /* https URL, host allowed (never logged in full) */
+    char *response_host;  /* host of response_url, for logs */
+    char *stack_id;       /* stack ARN */
+    char stack_account[13];
+    char stack_region[32];
+    char stack_name[129];
+    char *request_id;
+    char *logical_id;     /* LogicalResourceId */
+    char *resource_type;  /* ResourceType, may be NULL */
+    char *physical_id;    /* PhysicalResourceId (Update, Delete), else NULL */
+    char *service_token;  /* ServiceToken (top level or from the properties), may be NULL */
+    long service_timeout; /* seconds from ResourceProperties.ServiceTimeout, default 3600 */
+
+    /* ResourceProperties; any may be NULL when missing. */
+    char *account_id;     /* AccountID */
+    char *role_arn;       /* RoleArn */
+    char *external_id;    /* ExternalID: a secret, wiped on free */
+    char *old_role_arn;   /* OldResourceProperties.RoleArn (Update) */
+
+    /* NULL when the properties are well-formed; otherwise why they are not,
+     * suitable as a FAILED Reason. */
+    char *property_error;
+} xacct_cfn_request_t;
+
+/*
+ * Parses the request JSON in (json, len). response_hosts is the
+ * cloudformation.response_hosts allow-list.
+ *
+ * Returns 0 with *out set when the request can be answered; its properties
+ * may still be invalid (see property_error). Returns XACCT_EPARSE (or
+ * XACCT_ETOOBIG) with *out NULL when it cannot be answered, and writes why
+ * into err. *out is freed with xacct_cfn_request_free.
+ */
+int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t *response_hosts,
+                            xacct_cfn_request_t **out, char *err, size_t errlen) XACCT_MUSTCHECK;
+
+void xacct_cfn_request_free(xacct_cfn_request_t *req);
+
+/*
+ * The ownership rules (SPEC §4 step 4) for Create and Update: AccountID
+ * equals the stack's account, RoleArn is an IAM role in that account, and
+ * ExternalID equals issued_external_id (constant-time). customer_exists is
+ * whether a record was found. Returns true when all hold; otherwise false
+ * with a Reason for the FAILED answer in reason (which never contains the
+ * external IDs).
+ */
+bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exists,
+                               const char *issued_external_id, char *reason, size_t reason_len);
+
+/* The stable PhysicalResourceId of a customer: "xacct-<account>". */
+void xacct_cfn_physical_id(const char *account, char out[32]);
+
+typedef enum xacct_cfn_status {
+    XACCT_CFN_SUCCESS = 0,
+    XACCT_CFN_FAILED = 1,
+} xacct_cfn_status_t;
+
+/*
+ * Builds the response body: Status, Reason (FAILED always has one),
+ * PhysicalResourceId, StackId, RequestId, LogicalResourceId and, when
+ * data_json is not NULL, Data (a JSON object text). A Reason that would push
+ * the body past 4096 bytes is cut (at a UTF-8 boundary, marked with "...");
+ * the JSON never is. Returns 0 with *body_out (caller frees), XACCT_EINVAL
+ * for a missing field or bad data_json, XACCT_ETOOBIG when even an empty
+ * Reason does not fit.
+ */
+int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
+                             const char *reason, const char *physical_id, const char *data_json,
+                             char **body_out) XACCT_MUSTCHECK;
+
+const char *xacct_cfn_type_name(xacct_cfn_type_t t);
+
+#endif

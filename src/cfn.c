@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CloudFormation custom-resource requests: parsing with jansson, the
+ * ResponseURL allow-list (no SSRF: https only, host on the operator's list,
+ * never an IP literal unless listed), the ownership rules, and the response
+ * body, which must stay within CloudFormation's 4096-byte limit.
+ */
+#include "xacct/cfn.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/arn.h"
+#include "xacct/extid.h"
+
+const char *xacct_cfn_type_name(xacct_cfn_type_t t)
+{
+    switch (t) {
+    case XACCT_CFN_CREATE:
+        return "Create";
+    case XACCT_CFN_UPDATE:
+        return "Update";
+    case XACCT_CFN_DELETE:
+        return "Delete";
+    }
+    return "Unknown";
+}
+
+void xacct_cfn_request_free(xacct_cfn_request_t *req)
+{
+    if (req == NULL)
+        return;
+    free(req->response_url);
+    free(req->response_host);
+    free(req->stack_id);
+    free(req->request_id);
+    free(req->logical_id);
+    free(req->resource_type);
+    free(req->physical_id);
+    free(req->service_token);
+    free(req->account_id);
+    free(req->role_arn);
+    xacct_free_secret(req->external_id);
+    free(req->old_role_arn);
+    free(req->property_error);
+    free(req);
+}
+
+/* A string member, copied; NULL when absent, not a string, or empty. */
+static char *dup_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return NULL;
+    return xacct_strndup(json_string_value(v), json_string_length(v));
+}
+
+static int check_response_url(const char *url, const xacct_strlist_t *hosts, char **host_out,
+                              char *err, size_t errlen)
+{
+    int rc = XACCT_EPARSE;
+    char *scheme = NULL, *host = NULL, *user = NULL, *port = NULL;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return XACCT_ENOMEM;
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        snprintf(err, errlen, "ResponseURL does not parse");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        strcmp(scheme, "https") != 0) {
+        snprintf(err, errlen, "ResponseURL is not https");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+        snprintf(err, errlen, "ResponseURL carries user information");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        snprintf(err, errlen, "ResponseURL has no host");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errlen, "ResponseURL has no port");
+        goto out;
+    }
+    int portnum = atoi(port);
+    if (!xacct_host_allowed(hosts, host, portnum)) {
+        snprintf(err, errlen, "ResponseURL host %.200s:%d is not in cloudformation.response_hosts",
+                 host, portnum);
+        goto out;
+    }
+    *host_out = xacct_strdup(host);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static long parse_service_timeout(json_t *props)
+{
+    json_t *v = json_object_get(props, "ServiceTimeout");
+    long t = 0;
+    if (json_is_integer(v)) {
+        t = (long)json_integer_value(v);
+    } else if (json_is_string(v)) {
+        char *end = NULL;
+        t = strtol(json_string_value(v), &end, 10);
+        if (end == json_string_value(v) || *end != '\0')
+            t = 0;
+    }
+    return (t >= 1 && t <= 3600) ? t : XACCT_CFN_DEFAULT_TIMEOUT;
+}
+
+static void set_property_error(xacct_cfn_request_t *req, const char *msg)
+{
+    if (req->property_error == NULL)
+        req->property_error = xacct_strdup(msg);
+}
+
+static void parse_properties(xacct_cfn_request_t *req, json_t *root)
+{
+    json_t *props = json_object_get(root, "ResourceProperties");
+    if (!json_is_object(props)) {
+        set_property_error(req, "ResourceProperties is missing");
+        return;
+    }
+    req->service_timeout = parse_service_timeout(props);
+    if (req->service_token == NULL)
+        req->service_token = dup_member(props, "ServiceToken");
+    req->account_id = dup_member(props, "AccountID");
+    req->role_arn = dup_member(props, "RoleArn");
+    req->external_id = dup_member(props, "ExternalID");
+    json_t *old = json_object_get(root, "OldResourceProperties");
+    if (json_is_object(old))
+        req->old_role_arn = dup_member(old, "RoleArn");
+
+    if (req->account_id == NULL)
+        set_property_error(req, "ResourceProperties.AccountID is missing");
+    else if (!xacct_account_id_valid(req->account_id))
+        set_property_error(req, "ResourceProperties.AccountID is not a 12-digit account ID");
+    if (req->role_arn == NULL)
+        set_property_error(req, "ResourceProperties.RoleArn is missing");
+    if (req->external_id == NULL)
+        set_property_error(req, "ResourceProperties.ExternalID is missing");
+}
+
+int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t *response_hosts,
+                            xacct_cfn_request_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (len > XACCT_CFN_MAX_REQUEST) {
+        snprintf(err, errlen, "request is larger than %d bytes", XACCT_CFN_MAX_REQUEST);
+        return XACCT_ETOOBIG;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        snprintf(err, errlen, "request is not a JSON object");
+        json_decref(root);
+        return XACCT_EPARSE;
+    }
+    int rc = XACCT_EPARSE;
+    xacct_cfn_request_t *req = xacct_calloc(1, sizeof(*req));
+    req->service_timeout = XACCT_CFN_DEFAULT_TIMEOUT;
+
+    json_t *rt = json_object_get(root, "RequestType");
+    const char *type = json_is_string(rt) ? json_string_value(rt) : "";
+    if (strcmp(type, "Create") == 0)
+        req->type = XACCT_CFN_CREATE;
+    else if (strcmp(type, "Update") == 0)
+        req->type = XACCT_CFN_UPDATE;
+    else if (strcmp(type, "Delete") == 0)
+        req->type = XACCT_CFN_DELETE;
+    else {
+        snprintf(err, errlen, "RequestType is missing or not Create, Update or Delete");
+        goto out;
+    }
+    req->response_url = dup_member(root, "ResponseURL");
+    req->stack_id = dup_member(root, "StackId");
+    req->request_id = dup_member(root, "RequestId");
+    req->logical_id = dup_member(root, "LogicalResourceId");
+    req->resource_type = dup_member(root, "ResourceType");
+    req->physical_id = dup_member(root, "PhysicalResourceId");
+    req->service_token = dup_member(root, "ServiceToken");
+    if (req->response_url == NULL || req->stack_id == NULL || req->request_id == NULL ||
+        req->logical_id == NULL) {
+        snprintf(err, errlen, "ResponseURL, StackId, RequestId or LogicalResourceId is missing");
+        goto out;
+    }
+    if (strlen(req->request_id) > 256 || strlen(req->logical_id) > 256) {
+        snprintf(err, errlen, "RequestId or LogicalResourceId is too long");
+        goto out;
+    }
+    if (req->type != XACCT_CFN_CREATE && req->physical_id == NULL) {
+        snprintf(err, errlen, "PhysicalResourceId is missing from a %s request", type);
+        goto out;
+    }
+    if (xacct_arn_parse_stack(req->stack_id, req->stack_account, req->stack_region,
+                              req->stack_name) != 0) {
+        snprintf(err, errlen, "StackId is not a CloudFormation stack ARN");
+        goto out;
+    }
+    rc = check_response_url(req->response_url, response_hosts, &req->response_host, err, errlen);
+    if (rc != 0)
+        goto out;
+    parse_properties(req, root);
+    *out = req;
+    req = NULL;
+    rc = 0;
+out:
+    xacct_cfn_request_free(req);
+    json_decref(root);
+    return rc;
+}
+
+bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exists,
+                               const char *issued_external_id, char *reason, size_t reason_len)
+{
+    if (req->property_error != NULL) {
+        snprintf(reason, reason_len, "%s", req->property_error);
+        return false;
+    }
+    if (strcmp(req->account_id, req->stack_account) != 0) {
+        snprintf(reason, reason_len,
+                 "AccountID %s is not the account %s that owns the stack", req->account_id,
+                 req->stack_account);
+        return false;
+    }
+    if (!xacct_arn_is_role_in_account(req->role_arn, req->stack_account)) {
+        snprintf(reason, reason_len, "RoleArn is not an IAM role ARN in account %s",
+                 req->stack_account);
+        return false;
+    }
+    if (!customer_exists) {
+        snprintf(reason, reason_len,
+                 "account %s has not been onboarded; ask the partner for a new template",
+                 req->stack_account);
+        return false;
+    }
+    if (!xacct_secret_equal(req->external_id, issued_external_id)) {
+        snprintf(reason, reason_len,
+                 "ExternalID does not match the one issued to account %s; use the current "
+                 "template",
+                 req->stack_account);
+        return false;
+    }
+    return true;
+}
+
+void xacct_cfn_physical_id(const char *account, char out[32])
+{
+    snprintf(out, 32, "xacct-%.12s", account);
+}
+
+/* Copies s with every byte that is not part of valid UTF-8 replaced by '?',
+ * so jansson accepts it. */
+static char *utf8_sanitize(const char *s)
+{
+    size_t n = strlen(s);
+    char *o = xacct_malloc(n + 1);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok) {
+            memcpy(o + i, s + i, len);
+            i += len;
+        } else {
+            o[i++] = '?';
+        }
+    }
+    o[n] = '\0';
+    return o;
+}
+
+/* The longest prefix of s no longer than max bytes that ends on a UTF-8
+ * character boundary. */
+static size_t utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] >> 6) == 2)
+        max--;
+    return max;
+}
+
+static char *dump_with_reason(json_t *obj, const char *reason, size_t keep, bool cut)
+{
+    char *r = xacct_malloc(keep + 4);
+    memcpy(r, reason, keep);
+    strcpy(r + keep, cut ? "..." : "");
+    json_object_set_new(obj, "Reason", json_string(r));
+    free(r);
+    return json_dumps(obj, JSON_COMPACT);
+}
+
+int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
+                             const char *reason, const char *physical_id, const char *data_json,
+                             char **body_out)
+{
+    *body_out = NULL;
+    if (req == NULL || physical_id == NULL || physical_id[0] == '\0' || strlen(physical_id) > 1024)
+        return XACCT_EINVAL;
+    if (status == XACCT_CFN_FAILED && (reason == NULL || reason[0] == '\0'))
+        reason = "failed";
+    int rc = XACCT_EINVAL;
+    char *clean = NULL, *body = NULL;
+    json_t *obj = json_object();
+    json_object_set_new(obj, "Status", json_string(status == XACCT_CFN_SUCCESS ? "SUCCESS" : "FAILED"));
+    json_object_set_new(obj, "PhysicalResourceId", json_string(physical_id));
+    json_object_set_new(obj, "StackId", json_string(req->stack_id));
+    json_object_set_new(obj, "RequestId", json_string(req->request_id));
+    json_object_set_new(obj, "LogicalResourceId", json_string(req->logical_id));
+    if (json_object_size(obj) != 5)
+        goto out; /* a field was not valid UTF-8 */
+    if (data_json != NULL) {
+        json_t *data = json_loads(data_json, 0, NULL);
+        if (!json_is_object(data)) {
+            json_decref(data);
+            goto out;
+        }
+        json_object_set_new(obj, "Data", data);
+    }
+    if (reason == NULL) {
+        body = json_dumps(obj, JSON_COMPACT);
+    } else {
+        clean = utf8_sanitize(reason);
+        body = dump_with_reason(obj, clean, strlen(clean), false);
+        if (body != NULL && strlen(body) > XACCT_CFN_MAX_RESPONSE) {
+            /* Binary search for the longest Reason prefix that fits. */
+            size_t lo = 0, hi = strlen(clean);
+            free(body);
+            body = NULL;
+            while (lo < hi) {
+                size_t mid = (lo + hi + 1) / 2;
+                size_t keep = utf8_prefix(clean, mid);
+                char *try = dump_with_reason(obj, clean, keep, true);
+                if (try != NULL && strlen(try) <= XACCT_CFN_MAX_RESPONSE)
+                    lo = mid;
+                else
+                    hi = mid - 1;
+                free(try);
+            }
+            body = dump_with_reason(obj, clean, utf8_prefix(clean, lo), true);
+        }
+    }
+    if (body == NULL) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    if (strlen(body) > XACCT_CFN_MAX_RESPONSE) {
+        free(body);
+        body = NULL;
+        rc = XACCT_ETOOBIG;
+        goto out;
+    }
+    *body_out = body;
+    body = NULL;
+    rc = 0;
+out:
+    free(body);
+    free(clean);
+    json_decref(obj);
+    return rc;
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/* CloudFormation requests: parsing, the ResponseURL allow-list, the ownership
+ * rules and the 4096-byte response body. Uses ../shared/testdata/cfn. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/cfn.h"
+
+static char *default_hosts_items[] = {
+    "cloudformation-custom-resource-response-*.s3*.amazonaws.com",
+    "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn",
+};
+static const xacct_strlist_t default_hosts = {default_hosts_items, 2};
+
+static char *read_testdata(const char *rel, size_t *len)
+{
+    const char *base = getenv("XACCT_TESTDATA");
+    assert_non_null(base);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", base, rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+#define STACK "arn:aws:cloudformation:us-east-1:123456789012:stack/xacct-onboarding/4f1a2b3c-0000-4000-8000-000000000001"
+#define RESPONSE_URL "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x%7Cy?X-Amz-Signature=abc"
+
+static char *make_request(const char *type, const char *url, const char *account,
+                          const char *role, const char *extid, const char *physical)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "RequestType", json_string(type));
+    json_object_set_new(o, "ResponseURL", json_string(url));
+    json_object_set_new(o, "StackId", json_string(STACK));
+    json_object_set_new(o, "RequestId", json_string("5d4a8f2e-1111-4222-8333-444455556666"));
+    json_object_set_new(o, "LogicalResourceId", json_string("PhoneHome"));
+    json_object_set_new(o, "ResourceType", json_string("Custom::PhoneHome"));
+    if (physical)
+        json_object_set_new(o, "PhysicalResourceId", json_string(physical));
+    json_t *p = json_object();
+    json_object_set_new(p, "ServiceToken", json_string("arn:aws:sns:us-east-1:111111111111:xacct"));
+    if (account)
+        json_object_set_new(p, "AccountID", json_string(account));
+    if (role)
+        json_object_set_new(p, "RoleArn", json_string(role));
+    if (extid)
+        json_object_set_new(p, "ExternalID", json_string(extid));
+    json_object_set_new(p, "ServiceTimeout", json_string("300"));
+    json_object_set_new(o, "ResourceProperties", p);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static xacct_cfn_request_t *parse_ok(const char *json)
+{
+    xacct_cfn_request_t *req = NULL;
+    char err[256];
+    assert_int_equal(xacct_cfn_request_parse(json, strlen(json), &default_hosts, &req, err,
+                                             sizeof(err)),
+                     0);
+    assert_non_null(req);
+    return req;
+}
+
+static void expect_unanswerable(const char *json, const xacct_strlist_t *hosts, const char *why)
+{
+    xacct_cfn_request_t *req = (void *)1;
+    char err[256];
+    assert_int_equal(xacct_cfn_request_parse(json, strlen(json), hosts, &req, err, sizeof(err)),
+                     XACCT_EPARSE);
+    assert_null(req);
+    assert_non_null(strstr(err, why));
+}
+
+static void test_real_request(void **state)
+{
+    (void)state;
+    size_t len;
+    char *json = read_testdata("cfn/real-sns-delivered-create-request.json", &len);
+    xacct_cfn_request_t *req = NULL;
+    char err[256];
+    assert_int_equal(xacct_cfn_request_parse(json, len, &default_hosts, &req, err, sizeof(err)), 0);
+    assert_int_equal(req->type, XACCT_CFN_CREATE);
+    assert_string_equal(req->stack_account, "933693344490");
+    assert_string_equal(req->stack_region, "us-west-2");
+    assert_string_equal(req->stack_name, "opsee-role-stack-greg-test-blah");
+    assert_string_equal(req->request_id, "cb46085e-b829-4567-81b8-9f5dd0755c2a");
+    assert_string_equal(req->logical_id, "OpseeNotification");
+    assert_string_equal(req->response_host,
+                        "cloudformation-custom-resource-response-uswest2.s3-us-west-2.amazonaws.com");
+    assert_string_equal(req->service_token, "arn:aws:sns:us-west-2:933693344490:opsee-cfn-callback");
+    assert_int_equal(req->service_timeout, 3600);
+    /* Its properties are another product's: answerable, but invalid for us. */
+    assert_non_null(req->property_error);
+    assert_non_null(strstr(req->property_error, "AccountID"));
+    xacct_cfn_request_free(req);
+    free(json);
+}
+
+static void test_doc_examples_unanswerable(void **state)
+{
+    (void)state;
+    const char *files[] = {"cfn/reference-create-request.json", "cfn/reference-update-request.json",
+                           "cfn/reference-delete-request.json", "cfn/walkthrough-create-request.json"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        size_t len;
+        char *json = read_testdata(files[i], &len);
+        xacct_cfn_request_t *req = NULL;
+        char err[256];
+        /* Placeholder ResponseURLs and StackIds: nothing to answer. */
+        assert_int_equal(xacct_cfn_request_parse(json, len, &default_hosts, &req, err, sizeof(err)),
+                         XACCT_EPARSE);
+        assert_null(req);
+        free(json);
+    }
+}
+
+static void test_good_request(void **state)
+{
+    (void)state;
+    char *json = make_request("Update", RESPONSE_URL, "123456789012",
+                              "arn:aws:iam::123456789012:role/XacctAccess", "issued-id",
+                              "xacct-123456789012");
+    xacct_cfn_request_t *req = parse_ok(json);
+    assert_int_equal(req->type, XACCT_CFN_UPDATE);
+    assert_null(req->property_error);
+    assert_string_equal(req->physical_id, "xacct-123456789012");
+    assert_int_equal(req->service_timeout, 300);
+    char reason[256];
+    assert_true(xacct_cfn_check_ownership(req, true, "issued-id", reason, sizeof(reason)));
+    assert_false(xacct_cfn_check_ownership(req, true, "another-id", reason, sizeof(reason)));
+    assert_non_null(strstr(reason, "ExternalID does not match"));
+    assert_null(strstr(reason, "issued-id"));
+    assert_false(xacct_cfn_check_ownership(req, false, NULL, reason, sizeof(reason)));
+    assert_non_null(strstr(reason, "not been onboarded"));
+    xacct_cfn_request_free(req);
+    free(json);
+}
+
+static void test_ownership_rules(void **state)
+{
+    (void)state;
+    struct {
+        const char *account, *role, *why;
+    } rows[] = {
+        {"210987654321", "arn:aws:iam::123456789012:role/R", "is not the account"},
+        {"123456789012", "arn:aws:iam::210987654321:role/R", "not an IAM role ARN in account"},
+        {"123456789012", "arn:aws:iam::123456789012:user/R", "not an IAM role ARN"},
+        {"12345", "arn:aws:iam::123456789012:role/R", "12-digit"},
+        {NULL, "arn:aws:iam::123456789012:role/R", "AccountID is missing"},
+        {"123456789012", NULL, "RoleArn is missing"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *json = make_request("Create", RESPONSE_URL, rows[i].account, rows[i].role, "id", NULL);
+        xacct_cfn_request_t *req = parse_ok(json);
+        char reason[256];
+        assert_false(xacct_cfn_check_ownership(req, true, "id", reason, sizeof(reason)));
+        if (strstr(reason, rows[i].why) == NULL)
+            fail_msg("row %zu: reason '%s' lacks '%s'", i, reason, rows[i].why);
+        xacct_cfn_request_free(req);
+        free(json);
+    }
+    char *json = make_request("Create", RESPONSE_URL, "123456789012",
+                              "arn:aws:iam::123456789012:role/R", NULL, NULL);
+    xacct_cfn_request_t *req = parse_ok(json);
+    assert_non_null(strstr(req->property_error, "ExternalID is missing"));
+    xacct_cfn_request_free(req);
+    free(json);
+}
+
+static void test_response_url_rules(void **state)
+{
+    (void)state;
+    const char *role = "arn:aws:iam::123456789012:role/R";
+    struct {
+        const char *url, *why;
+    } rows[] = {
+        {"http://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x", "not https"},
+        {"https://127.0.0.1/x", "not in cloudformation.response_hosts"},
+        {"https://localhost/x", "not in cloudformation.response_hosts"},
+        {"https://169.254.169.254/latest/meta-data/", "not in cloudformation.response_hosts"},
+        {"https://evil.example.com/x", "not in cloudformation.response_hosts"},
+        {"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.com/x",
+         "not in cloudformation.response_hosts"},
+        {"https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com:8443/x",
+         "not in cloudformation.response_hosts"},
+        {"https://user:pw@cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x",
+         "user information"},
+        {"not a url", "does not parse"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *json = make_request("Create", rows[i].url, "123456789012", role, "id", NULL);
+        expect_unanswerable(json, &default_hosts, rows[i].why);
+        free(json);
+    }
+    /* An operator may list a literal IP with its port (as the tests do). */
+    char *items[] = {"127.0.0.1:8443"};
+    xacct_strlist_t local = {items, 1};
+    char *json = make_request("Create", "https://127.0.0.1:8443/r?sig=1", "123456789012", role,
+                              "id", NULL);
+    xacct_cfn_request_t *req = NULL;
+    char err[256];
+    assert_int_equal(xacct_cfn_request_parse(json, strlen(json), &local, &req, err, sizeof(err)), 0);
+    assert_string_equal(req->response_host, "127.0.0.1");
+    xacct_cfn_request_free(req);
+    free(json);
+}
+
+static void test_unanswerable_shapes(void **state)
+{
+    (void)state;
+    expect_unanswerable("[1,2]", &default_hosts, "not a JSON object");
+    expect_unanswerable("{\"RequestType\":\"Create\",", &default_hosts, "not a JSON object");
+    char *json = make_request("Destroy", RESPONSE_URL, "123456789012", "r", "id", NULL);
+    expect_unanswerable(json, &default_hosts, "RequestType");
+    free(json);
+    json = make_request("Delete", RESPONSE_URL, "123456789012", "r", "id", NULL);
+    expect_unanswerable(json, &default_hosts, "PhysicalResourceId is missing");
+    free(json);
+    /* Duplicate keys could smuggle a second ResponseURL past a checker. */
+    expect_unanswerable("{\"RequestType\":\"Create\",\"RequestType\":\"Delete\"}", &default_hosts,
+                        "not a JSON object");
+}
+
+static void test_response_body(void **state)
+{
+    (void)state;
+    char *json = make_request("Create", RESPONSE_URL, "123456789012",
+                              "arn:aws:iam::123456789012:role/R", "id", NULL);
+    xacct_cfn_request_t *req = parse_ok(json);
+    char *body = NULL;
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "xacct-123456789012",
+                                              "{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\"}",
+                                              &body),
+                     0);
+    json_t *o = json_loads(body, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(o, "Status")), "SUCCESS");
+    assert_null(json_object_get(o, "Reason"));
+    assert_string_equal(json_string_value(json_object_get(o, "StackId")), STACK);
+    assert_string_equal(json_string_value(json_object_get(o, "RequestId")),
+                        "5d4a8f2e-1111-4222-8333-444455556666");
+    assert_string_equal(json_string_value(json_object_get(o, "LogicalResourceId")), "PhoneHome");
+    assert_string_equal(json_string_value(json_object_get(o, "PhysicalResourceId")),
+                        "xacct-123456789012");
+    assert_true(json_is_object(json_object_get(o, "Data")));
+    json_decref(o);
+    free(body);
+
+    /* A long multi-byte Reason is cut to fit; the JSON stays whole. */
+    size_t n = 9000;
+    char *reason = malloc(n * 3 + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(reason + i * 3, "\xe2\x82\xac", 3); /* U+20AC */
+    reason[n * 3] = '\0';
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_FAILED, reason, "xacct-1", NULL, &body),
+                     0);
+    assert_true(strlen(body) <= XACCT_CFN_MAX_RESPONSE);
+    assert_true(strlen(body) > XACCT_CFN_MAX_RESPONSE - 64);
+    o = json_loads(body, 0, NULL);
+    assert_non_null(o);
+    const char *r = json_string_value(json_object_get(o, "Reason"));
+    assert_non_null(r);
+    assert_int_equal(strcmp(r + strlen(r) - 3, "..."), 0);
+    assert_string_equal(json_string_value(json_object_get(o, "Status")), "FAILED");
+    json_decref(o);
+    free(body);
+    free(reason);
+
+    /* Invalid UTF-8 in a Reason does not lose the answer. */
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_FAILED, "bad \xff byte", "p", NULL,
+                                              &body),
+                     0);
+    assert_non_null(strstr(body, "bad ? byte"));
+    free(body);
+    /* FAILED always carries a Reason; a physical id is required. */
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_FAILED, NULL, "p", NULL, &body), 0);
+    assert_non_null(strstr(body, "\"Reason\""));
+    free(body);
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "", NULL, &body),
+                     XACCT_EINVAL);
+    assert_null(body);
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "p", "[1]", &body),
+                     XACCT_EINVAL);
+    char pid[32];
+    xacct_cfn_physical_id("123456789012", pid);
+    assert_string_equal(pid, "xacct-123456789012");
+    xacct_cfn_request_free(req);
+    free(json);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
+        cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
+        cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
+        cmocka_unit_test(test_response_body),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
