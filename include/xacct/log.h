@@ -40,12 +40,26 @@ typedef struct xacct_log {
 void xacct_log_init(xacct_log_t *log, xacct_log_level_t level, xacct_log_format_t format,
                     FILE *out);
 
-/* Parses "debug"/"info"/"warn"/"error" and "logfmt"/"json"; -1 if unknown. */
+/* Parses "debug"/"info"/"warn"/"error" and "logfmt"/"json" (case-insensitive;
+ * "warning" is accepted for warn); -1 if unknown. */
 int xacct_log_level_parse(const char *s);
 int xacct_log_format_parse(const char *s);
 
+/* The names above ("info", "json"); static strings, "unknown" if out of range. */
+const char *xacct_log_level_name(xacct_log_level_t level);
+const char *xacct_log_format_name(xacct_log_format_t format);
+
+/* Limits that keep one event one bounded line: a value longer than
+ * XACCT_LOG_VALUE_MAX bytes is cut (and marked with "..."); a line that would
+ * exceed XACCT_LOG_LINE_MAX drops its remaining fields and says truncated. */
+#define XACCT_LOG_VALUE_MAX 1024
+#define XACCT_LOG_LINE_MAX 16384
+
 /* Writes one line: ts=... level=... event=... key=value ... (values quoted and
- * escaped as the format requires). Use the macros below instead. */
+ * escaped as the format requires). Keys and the event name are reduced to
+ * [A-Za-z0-9_.-]; a field named ts, level, event or component is written as
+ * _ts and so on, so a field cannot pose as the event's own. A NULL value is
+ * written as empty (logfmt) or null (JSON). Use the macros below instead. */
 void xacct__log_emit(const xacct_log_t *log, xacct_log_level_t level, const char *event, ...)
     __attribute__((sentinel));
 
@@ -69,7 +83,21 @@ void xacct__log_emit(const xacct_log_t *log, xacct_log_level_t level, const char
  */
 char *xacct_redact_url(const char *url, char *out, size_t outlen);
 
+/* Enough for any URL redacted into a log line. */
+#define XACCT_REDACT_URL_MAX 2048
+
 /* "***" for any non-empty secret, "" for an empty or NULL one. */
 const char *xacct_redact_secret(const char *secret);
+
+#ifdef XACCT_UNIT_TESTING
+#include <stdarg.h>
+#include <time.h>
+
+#include "xacct/buf.h"
+/* The line xacct__log_emit would write for the given time, appended to b
+ * (newline included). Returns 0 or XACCT_ETOOBIG. */
+int log_format_line(xacct_buf_t *b, const xacct_log_t *log, xacct_log_level_t level,
+                    const struct timespec *ts, const char *event, va_list ap);
+#endif
 
 #endif
