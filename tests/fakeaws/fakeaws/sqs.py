@@ -1,0 +1,979 @@
+"""Amazon SQS, AWS JSON 1.0 protocol only (standard queues).
+
+As strict as the real service where xacct depends on it: parameter ranges,
+JSON member types, receipt handles that change on every receive, long
+polling that returns as soon as a message is available, redrive to a
+dead-letter queue, body size and character limits, and queues usable only
+by the account that owns them.  SNS delivers with `deliver()`, which is
+internal and bypasses the owner check, like the service principal does.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import struct
+import time
+import urllib.parse
+import uuid
+
+from . import core
+
+JSON_CT = "application/x-amz-json-1.0"
+TARGET_PREFIX = "AmazonSQS."
+
+MAX_BODY = 262144
+MAX_VISIBILITY = 43200
+MAX_WAIT = 20
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+ATTR_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"
+
+# Queue attributes that CreateQueue / SetQueueAttributes accept, with ranges.
+_INT_ATTRS = {
+    "DelaySeconds": (0, 900, "0"),
+    "MaximumMessageSize": (1024, MAX_BODY, str(MAX_BODY)),
+    "MessageRetentionPeriod": (60, 1209600, "345600"),
+    "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT, "0"),
+    "VisibilityTimeout": (0, MAX_VISIBILITY, "30"),
+}
+_SETTABLE = set(_INT_ATTRS) | {"RedrivePolicy", "SqsManagedSseEnabled"}
+_READ_ONLY = {
+    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp",
+    "LastModifiedTimestamp", "QueueArn",
+}
+_SYSTEM_ATTRS = ("SenderId", "SentTimestamp", "ApproximateReceiveCount",
+                 "ApproximateFirstReceiveTimestamp")
+_FIFO_SYSTEM_ATTRS = ("MessageDeduplicationId", "MessageGroupId",
+                      "SequenceNumber", "AWSTraceHeader",
+                      "DeadLetterQueueSourceArn")
+
+# Error type -> (x-amzn-query-error code, HTTP status).  The JSON protocol
+# of SQS is "query compatible": the legacy code travels in that header.
+_ERRORS = {
+    "QueueDoesNotExist": ("AWS.SimpleQueueService.NonExistentQueue", 400),
+    "QueueNameExists": ("QueueAlreadyExists", 400),
+    "InvalidParameterValue": ("InvalidParameterValue", 400),
+    "InvalidAttributeName": ("InvalidAttributeName", 400),
+    "InvalidAttributeValue": ("InvalidAttributeValue", 400),
+    "InvalidMessageContents": ("InvalidMessageContents", 400),
+    "MissingParameter": ("MissingParameter", 400),
+    "ReceiptHandleIsInvalid": ("ReceiptHandleIsInvalid", 400),
+    "MessageNotInflight": ("AWS.SimpleQueueService.MessageNotInflight", 400),
+    "EmptyBatchRequest": ("AWS.SimpleQueueService.EmptyBatchRequest", 400),
+    "TooManyEntriesInBatchRequest":
+        ("AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400),
+    "BatchEntryIdsNotDistinct":
+        ("AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400),
+    "InvalidBatchEntryId": ("AWS.SimpleQueueService.InvalidBatchEntryId", 400),
+    "UnsupportedOperation": ("AWS.SimpleQueueService.UnsupportedOperation", 400),
+    "AccessDenied": ("AccessDenied", 403),
+    "PurgeQueueInProgress":
+        ("AWS.SimpleQueueService.PurgeQueueInProgress", 403),
+}
+_COMMON = {  # not SQS-modelled: coral's own shapes
+    "UnknownOperationException": "com.amazon.coral.service#",
+    "SerializationException": "com.amazon.coral.service#",
+    "InvalidAction": "com.amazon.coral.service#",
+}
+
+
+class SqsError(Exception):
+    def __init__(self, code, message, status=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def _error_response(code, message, status=None):
+    query_code, default_status = _ERRORS.get(code, (code, 400))
+    prefix = _COMMON.get(code, "com.amazonaws.sqs#")
+    return core.aws_json_error(prefix + code, message,
+                               status or default_status,
+                               query_error=query_code)
+
+
+def _ok(obj):
+    return core.json_response(obj)
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _invalid_value(name, value, reason):
+    return SqsError("InvalidParameterValue",
+                    "Value %s for parameter %s is invalid. Reason: %s."
+                    % (value, name, reason))
+
+
+def _check_body_chars(text):
+    for ch in text:
+        o = ord(ch)
+        if (o in (0x9, 0xA, 0xD) or 0x20 <= o <= 0xD7FF
+                or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF):
+            continue
+        raise SqsError(
+            "InvalidMessageContents",
+            "Invalid binary character '#x%X' was found in the message body, "
+            "the set of allowed characters is #x9 | #xA | #xD | #x20 to "
+            "#xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF" % o)
+
+
+def md5_of_message_attributes(attrs):
+    """MD5 over message attributes as SQS computes it (sorted by name)."""
+    buf = bytearray()
+
+    def put(b):
+        buf.extend(struct.pack(">I", len(b)))
+        buf.extend(b)
+
+    for name in sorted(attrs):
+        a = attrs[name]
+        put(name.encode())
+        put(a["DataType"].encode())
+        if "StringValue" in a:
+            buf.append(1)
+            put(a["StringValue"].encode())
+        else:
+            buf.append(2)
+            put(base64.b64decode(a["BinaryValue"]))
+    return hashlib.md5(bytes(buf)).hexdigest()
+
+
+class Message:
+    __slots__ = ("id", "body", "md5", "attrs", "sender_id", "sent_ms",
+                 "visible_at", "receive_count", "first_receive_ms",
+                 "receipt", "received_at", "deleted", "dlq_source")
+
+    def __init__(self, body, attrs, sender_id, delay):
+        self.id = str(uuid.uuid4())
+        self.body = body
+        self.md5 = hashlib.md5(body.encode()).hexdigest()
+        self.attrs = attrs or {}
+        self.sender_id = sender_id
+        self.sent_ms = _now_ms()
+        self.visible_at = time.time() + delay
+        self.receive_count = 0
+        self.first_receive_ms = None
+        self.receipt = None       # the latest receipt handle
+        self.received_at = None   # when it was last received
+        self.deleted = False
+        self.dlq_source = None
+
+
+class Queue:
+    def __init__(self, region, account, name, url, attrs):
+        self.region = region
+        self.account = account
+        self.name = name
+        self.url = url
+        self.arn = "arn:aws:sqs:%s:%s:%s" % (region, account, name)
+        self.attrs = attrs
+        now = int(time.time())
+        self.created = now
+        self.modified = now
+        self.messages = {}        # id -> Message, in arrival order
+        self._waiters = set()
+        self.sent = 0
+        self.deleted_count = 0
+        self.moved_to_dlq = 0
+
+    def int_attr(self, name):
+        return int(self.attrs.get(name, _INT_ATTRS[name][2]))
+
+    def notify(self):
+        for fut in list(self._waiters):
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
+
+    async def wait_change(self, timeout):
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.add(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(fut)
+
+    def expire(self):
+        limit = _now_ms() - self.int_attr("MessageRetentionPeriod") * 1000
+        for mid in [m.id for m in self.messages.values() if m.sent_ms < limit]:
+            self.messages[mid].deleted = True
+            del self.messages[mid]
+
+    def counts(self):
+        self.expire()
+        now = time.time()
+        visible = in_flight = delayed = 0
+        for m in self.messages.values():
+            if m.visible_at <= now:
+                visible += 1
+            elif m.receive_count:
+                in_flight += 1
+            else:
+                delayed += 1
+        return visible, in_flight, delayed
+
+    def next_visible_at(self):
+        now = time.time()
+        later = [m.visible_at for m in self.messages.values()
+                 if m.visible_at > now]
+        return min(later) if later else None
+
+
+class Service:
+    name = "sqs"
+
+    def __init__(self, world):
+        self.world = world
+        self.queues = {}      # arn -> Queue
+        self.handles = {}     # receipt handle -> (queue arn, message)
+
+    # ---- plumbing -------------------------------------------------------
+
+    def accepts_unsigned(self, req):
+        return False
+
+    def _base_url(self):
+        return self.world.https_url.rstrip("/")
+
+    def queue_url(self, account, name):
+        return "%s/%s/%s" % (self._base_url(), account, name)
+
+    async def handle(self, req):
+        try:
+            if req.method != "POST" or req.path.split("?")[0] != "/":
+                raise SqsError("UnknownOperationException",
+                               "SQS speaks the AWS JSON 1.0 protocol: "
+                               "POST / only")
+            ctype = req.headers.get("content-type", "")
+            if ctype.split(";")[0].strip().lower() != JSON_CT:
+                raise SqsError("UnknownOperationException",
+                               "Content-Type must be %s" % JSON_CT)
+            target = req.headers.get("x-amz-target", "")
+            if not target.startswith(TARGET_PREFIX):
+                raise SqsError("UnknownOperationException",
+                               "missing or foreign X-Amz-Target")
+            op = target[len(TARGET_PREFIX):]
+            fn = self._ops().get(op)
+            if fn is None:
+                raise SqsError("UnknownOperationException",
+                               "unknown operation %s" % op)
+            try:
+                params = json.loads(req.body.decode("utf-8") or "{}")
+            except (UnicodeDecodeError, ValueError):
+                raise SqsError("SerializationException",
+                               "request body is not valid JSON")
+            if not isinstance(params, dict):
+                raise SqsError("SerializationException",
+                               "request body must be a JSON object")
+            ident = req.identity
+            if ident is None:
+                raise SqsError("AccessDenied", "request is not signed")
+            return await fn(req, params)
+        except SqsError as e:
+            return _error_response(e.code, e.message, e.status)
+
+    def _ops(self):
+        return {
+            "CreateQueue": self.op_create_queue,
+            "GetQueueUrl": self.op_get_queue_url,
+            "ListQueues": self.op_list_queues,
+            "DeleteQueue": self.op_delete_queue,
+            "PurgeQueue": self.op_purge_queue,
+            "GetQueueAttributes": self.op_get_queue_attributes,
+            "SetQueueAttributes": self.op_set_queue_attributes,
+            "SendMessage": self.op_send_message,
+            "ReceiveMessage": self.op_receive_message,
+            "DeleteMessage": self.op_delete_message,
+            "DeleteMessageBatch": self.op_delete_message_batch,
+            "ChangeMessageVisibility": self.op_change_visibility,
+            "ChangeMessageVisibilityBatch": self.op_change_visibility_batch,
+        }
+
+    # ---- parameter helpers ----------------------------------------------
+
+    @staticmethod
+    def _str(params, name, required=False):
+        v = params.get(name)
+        if v is None:
+            if required:
+                raise SqsError("MissingParameter",
+                               "The request must contain the parameter %s."
+                               % name)
+            return None
+        if not isinstance(v, str):
+            raise SqsError("SerializationException",
+                           "%s must be a string" % name)
+        return v
+
+    @staticmethod
+    def _int(params, name, lo, hi, reason):
+        v = params.get(name)
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise SqsError("SerializationException",
+                           "%s must be an integer" % name)
+        if not lo <= v <= hi:
+            raise _invalid_value(name, v, reason)
+        return v
+
+    @staticmethod
+    def _str_list(params, name):
+        v = params.get(name)
+        if v is None:
+            return []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise SqsError("SerializationException",
+                           "%s must be a list of strings" % name)
+        return v
+
+    @staticmethod
+    def _str_map(params, name):
+        v = params.get(name)
+        if v is None:
+            return {}
+        if not isinstance(v, dict) or not all(
+                isinstance(x, str) for x in v.values()):
+            raise SqsError("SerializationException",
+                           "%s must be a map of strings" % name)
+        return v
+
+    def _queue_for(self, req, params):
+        url = self._str(params, "QueueUrl", required=True)
+        parsed = urllib.parse.urlsplit(url)
+        parts = parsed.path.strip("/").split("/")
+        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) != 12:
+            raise SqsError("QueueDoesNotExist",
+                           "The specified queue does not exist.")
+        account, name = parts
+        base = urllib.parse.urlsplit(self._base_url())
+        http = urllib.parse.urlsplit(self.world.http_url)
+        if parsed.netloc not in (base.netloc, http.netloc):
+            raise SqsError("QueueDoesNotExist",
+                           "The specified queue does not exist.")
+        return self._owned(req, account, name)
+
+    def _owned(self, req, account, name):
+        if account != req.identity.account_id:
+            raise SqsError(
+                "AccessDenied",
+                "Access to the resource %s is denied."
+                % self.queue_url(account, name))
+        region = req.region or self.world.region
+        q = self.queues.get("arn:aws:sqs:%s:%s:%s" % (region, account, name))
+        if q is None:
+            raise SqsError("QueueDoesNotExist",
+                           "The specified queue does not exist.")
+        return q
+
+    def _validate_attrs(self, attrs, existing_region=None, account=None):
+        out = {}
+        for k, v in attrs.items():
+            if k in _READ_ONLY or k not in _SETTABLE:
+                raise SqsError("InvalidAttributeName",
+                               "Unknown Attribute %s." % k)
+            if k in _INT_ATTRS:
+                lo, hi, _ = _INT_ATTRS[k]
+                if not re.fullmatch(r"-?[0-9]+", v) or not lo <= int(v) <= hi:
+                    raise SqsError("InvalidAttributeValue",
+                                   "Invalid value for the parameter %s." % k)
+                out[k] = str(int(v))
+            elif k == "SqsManagedSseEnabled":
+                if v not in ("true", "false"):
+                    raise SqsError("InvalidAttributeValue",
+                                   "Invalid value for the parameter %s." % k)
+                out[k] = v
+            elif k == "RedrivePolicy":
+                out[k] = self._validate_redrive(v, existing_region, account)
+        return out
+
+    def _validate_redrive(self, text, region, account):
+        if text == "":
+            return ""
+        try:
+            rp = json.loads(text)
+        except ValueError:
+            rp = None
+        if not isinstance(rp, dict):
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Invalid value for RedrivePolicy")
+        extra = set(rp) - {"deadLetterTargetArn", "maxReceiveCount"}
+        if extra:
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Unknown member %s" % sorted(extra)[0])
+        arn = rp.get("deadLetterTargetArn")
+        mrc = rp.get("maxReceiveCount")
+        if not isinstance(arn, str):
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Redrive policy does not contain mandatory "
+                                 "attribute: deadLetterTargetArn")
+        if mrc is None:
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Redrive policy does not contain mandatory "
+                                 "attribute: maxReceiveCount")
+        if isinstance(mrc, str) and re.fullmatch(r"[0-9]+", mrc):
+            mrc = int(mrc)
+        if isinstance(mrc, bool) or not isinstance(mrc, int) \
+                or not 1 <= mrc <= 1000:
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Invalid value for maxReceiveCount: %s, "
+                                 "valid values are from 1 to 1000 both "
+                                 "inclusive" % mrc)
+        dlq = self.queues.get(arn)
+        if dlq is None or dlq.account != account or dlq.region != region:
+            raise _invalid_value("RedrivePolicy", text,
+                                 "Dead letter target does not exist")
+        return json.dumps({"deadLetterTargetArn": arn,
+                           "maxReceiveCount": mrc}, separators=(",", ":"))
+
+    # ---- queue operations -----------------------------------------------
+
+    def create_queue(self, region, account, name, attrs=None):
+        """Create (or return) a queue; shared by the API and control."""
+        if not QUEUE_NAME_RE.match(name or ""):
+            raise SqsError(
+                "InvalidParameterValue",
+                "Can only include alphanumeric characters, hyphens, or "
+                "underscores. 1 to 80 in length")
+        clean = self._validate_attrs(attrs or {}, region, account)
+        arn = "arn:aws:sqs:%s:%s:%s" % (region, account, name)
+        q = self.queues.get(arn)
+        if q is not None:
+            for k, v in clean.items():
+                if q.attrs.get(k, _INT_ATTRS.get(k, (0, 0, None))[2]) != v:
+                    raise SqsError(
+                        "QueueNameExists",
+                        "A queue already exists with the same name and a "
+                        "different value for attribute %s" % k)
+            return q
+        q = Queue(region, account, name, self.queue_url(account, name),
+                  {k: v for k, v in clean.items() if v != ""})
+        self.queues[arn] = q
+        self.world.record("sqs.create_queue", arn=arn)
+        return q
+
+    async def op_create_queue(self, req, p):
+        name = self._str(p, "QueueName", required=True)
+        attrs = self._str_map(p, "Attributes")
+        if name.endswith(".fifo") or "FifoQueue" in attrs:
+            raise SqsError("UnsupportedOperation",
+                           "FIFO queues are not supported by this emulator")
+        if "tags" in p and not isinstance(p["tags"], dict):
+            raise SqsError("SerializationException", "tags must be a map")
+        q = self.create_queue(req.region or self.world.region,
+                              req.identity.account_id, name, attrs)
+        return _ok({"QueueUrl": q.url})
+
+    async def op_get_queue_url(self, req, p):
+        name = self._str(p, "QueueName", required=True)
+        owner = self._str(p, "QueueOwnerAWSAccountId") \
+            or req.identity.account_id
+        q = self._owned(req, owner, name)
+        return _ok({"QueueUrl": q.url})
+
+    async def op_list_queues(self, req, p):
+        prefix = self._str(p, "QueueNamePrefix") or ""
+        region = req.region or self.world.region
+        urls = sorted(q.url for q in self.queues.values()
+                      if q.account == req.identity.account_id
+                      and q.region == region and q.name.startswith(prefix))
+        return _ok({"QueueUrls": urls} if urls else {})
+
+    async def op_delete_queue(self, req, p):
+        q = self._queue_for(req, p)
+        del self.queues[q.arn]
+        for m in q.messages.values():
+            m.deleted = True
+        q.messages.clear()
+        q.notify()
+        return _ok({})
+
+    async def op_purge_queue(self, req, p):
+        q = self._queue_for(req, p)
+        self.purge(q)
+        return _ok({})
+
+    def purge(self, q):
+        for m in q.messages.values():
+            m.deleted = True
+        q.messages.clear()
+        q.notify()
+
+    def _queue_attr_values(self, q):
+        visible, in_flight, delayed = q.counts()
+        vals = {
+            "QueueArn": q.arn,
+            "ApproximateNumberOfMessages": str(visible),
+            "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+            "ApproximateNumberOfMessagesDelayed": str(delayed),
+            "CreatedTimestamp": str(q.created),
+            "LastModifiedTimestamp": str(q.modified),
+            "SqsManagedSseEnabled": q.attrs.get("SqsManagedSseEnabled",
+                                                "true"),
+        }
+        for k, (_, _, default) in _INT_ATTRS.items():
+            vals[k] = q.attrs.get(k, default)
+        if q.attrs.get("RedrivePolicy"):
+            vals["RedrivePolicy"] = q.attrs["RedrivePolicy"]
+        return vals
+
+    async def op_get_queue_attributes(self, req, p):
+        q = self._queue_for(req, p)
+        names = self._str_list(p, "AttributeNames")
+        vals = self._queue_attr_values(q)
+        known = set(vals) | _SETTABLE | {"Policy", "RedriveAllowPolicy",
+                                         "KmsMasterKeyId",
+                                         "KmsDataKeyReusePeriodSeconds"}
+        out = {}
+        for n in names:
+            if n == "All":
+                out.update(vals)
+            elif n not in known:
+                raise SqsError("InvalidAttributeName",
+                               "Unknown Attribute %s." % n)
+            elif n in vals:
+                out[n] = vals[n]
+        return _ok({"Attributes": out} if out else {})
+
+    async def op_set_queue_attributes(self, req, p):
+        q = self._queue_for(req, p)
+        attrs = self._str_map(p, "Attributes")
+        clean = self._validate_attrs(attrs, q.region, q.account)
+        for k, v in clean.items():
+            if v == "":
+                q.attrs.pop(k, None)
+            else:
+                q.attrs[k] = v
+        q.modified = int(time.time())
+        q.notify()
+        return _ok({})
+
+    # ---- messages -----------------------------------------------------
+
+    def _validate_message_attrs(self, attrs):
+        if not isinstance(attrs, dict):
+            raise SqsError("SerializationException",
+                           "MessageAttributes must be a map")
+        if len(attrs) > 10:
+            raise SqsError("InvalidParameterValue",
+                           "Number of message attributes [%d] exceeds the "
+                           "allowed maximum [10]." % len(attrs))
+        size = 0
+        for name, a in attrs.items():
+            if not ATTR_NAME_RE.match(name) or name.lower().startswith(
+                    ("aws.", "amazon.")) or ".." in name \
+                    or name.startswith(".") or name.endswith("."):
+                raise SqsError("InvalidParameterValue",
+                               "Message attribute name '%s' is invalid."
+                               % name)
+            if not isinstance(a, dict) or not isinstance(
+                    a.get("DataType"), str):
+                raise SqsError("InvalidParameterValue",
+                               "The message attribute '%s' must contain a "
+                               "non-empty attribute type." % name)
+            dt = a["DataType"]
+            base = dt.split(".", 1)[0]
+            if base not in ("String", "Number", "Binary"):
+                raise SqsError("InvalidParameterValue",
+                               "The type of message attribute '%s' is "
+                               "invalid." % name)
+            has_s = isinstance(a.get("StringValue"), str)
+            has_b = isinstance(a.get("BinaryValue"), str)
+            if base == "Binary" and not has_b or base != "Binary" and not has_s:
+                raise SqsError("InvalidParameterValue",
+                               "The message attribute '%s' must contain a "
+                               "non-empty message attribute value." % name)
+            if has_s:
+                _check_body_chars(a["StringValue"])
+                size += len(a["StringValue"].encode())
+            else:
+                try:
+                    size += len(base64.b64decode(a["BinaryValue"],
+                                                 validate=True))
+                except ValueError:
+                    raise SqsError("SerializationException",
+                                   "BinaryValue is not base64")
+            size += len(name.encode()) + len(dt.encode())
+        return {k: {kk: vv for kk, vv in v.items()
+                    if kk in ("DataType", "StringValue", "BinaryValue")}
+                for k, v in attrs.items()}, size
+
+    def _enqueue(self, q, body, attrs, sender_id, delay):
+        m = Message(body, attrs, sender_id, delay)
+        q.messages[m.id] = m
+        q.sent += 1
+        q.notify()
+        return m
+
+    async def op_send_message(self, req, p):
+        q = self._queue_for(req, p)
+        body = self._str(p, "MessageBody")
+        if body is None or body == "":
+            raise SqsError("MissingParameter",
+                           "The request must contain the parameter "
+                           "MessageBody.")
+        delay = self._int(p, "DelaySeconds", 0, 900,
+                          "DelaySeconds must be >= 0 and <= 900")
+        for f in ("MessageGroupId", "MessageDeduplicationId"):
+            if f in p:
+                raise SqsError("InvalidParameterValue",
+                               "The request include parameter that is not "
+                               "valid for this queue type")
+        attrs, asize = self._validate_message_attrs(
+            p.get("MessageAttributes") or {})
+        _check_body_chars(body)
+        limit = q.int_attr("MaximumMessageSize")
+        if len(body.encode()) + asize > limit:
+            raise SqsError("InvalidParameterValue",
+                           "One or more parameters are invalid. Reason: "
+                           "Message must be shorter than %d bytes." % limit)
+        if delay is None:
+            delay = q.int_attr("DelaySeconds")
+        m = self._enqueue(q, body, attrs, _sender_id(req.identity), delay)
+        out = {"MD5OfMessageBody": m.md5, "MessageId": m.id}
+        if attrs:
+            out["MD5OfMessageAttributes"] = md5_of_message_attributes(attrs)
+        return _ok(out)
+
+    def deliver(self, queue_arn, body, attributes=None):
+        """Internal delivery (SNS).  Returns the message id, or None when
+        the queue does not exist (SNS then drops the message)."""
+        q = self.queues.get(queue_arn)
+        if q is None:
+            return None
+        m = self._enqueue(q, body, attributes or {}, SNS_SENDER_ID,
+                          q.int_attr("DelaySeconds"))
+        return m.id
+
+    def _new_handle(self, q, m):
+        raw = os.urandom(96) + m.id.encode()
+        handle = "AQEB" + base64.b64encode(raw).decode()
+        self.handles[handle] = (q.arn, m)
+        return handle
+
+    def _redrive_target(self, q):
+        rp = q.attrs.get("RedrivePolicy")
+        if not rp:
+            return None, None
+        rp = json.loads(rp)
+        return self.queues.get(rp["deadLetterTargetArn"]), \
+            int(rp["maxReceiveCount"])
+
+    def _take(self, q, limit, visibility):
+        q.expire()
+        now = time.time()
+        dlq, max_receives = self._redrive_target(q)
+        got = []
+        for m in list(q.messages.values()):
+            if len(got) >= limit:
+                break
+            if m.visible_at > now:
+                continue
+            if dlq is not None and m.receive_count >= max_receives:
+                del q.messages[m.id]
+                q.moved_to_dlq += 1
+                m.visible_at = now
+                m.receipt = None
+                m.dlq_source = q.arn
+                dlq.messages[m.id] = m
+                dlq.notify()
+                self.world.record("sqs.redrive", queue=q.arn, dlq=dlq.arn,
+                                  message_id=m.id)
+                continue
+            m.receive_count += 1
+            if m.first_receive_ms is None:
+                m.first_receive_ms = _now_ms()
+            m.received_at = now
+            m.visible_at = now + visibility
+            m.receipt = self._new_handle(q, m)
+            got.append(m)
+        return got
+
+    async def op_receive_message(self, req, p):
+        q = self._queue_for(req, p)
+        limit = self._int(p, "MaxNumberOfMessages", 1, 10,
+                          "Must be between 1 and 10, if provided")
+        wait = self._int(p, "WaitTimeSeconds", 0, MAX_WAIT,
+                         "Must be >= 0 and <= 20, if provided")
+        vis = self._int(p, "VisibilityTimeout", 0, MAX_VISIBILITY,
+                        "Must be >= 0 and <= 43200, if provided")
+        names = set(self._str_list(p, "AttributeNames")) | set(
+            self._str_list(p, "MessageSystemAttributeNames"))
+        for n in names:
+            if n != "All" and n not in _SYSTEM_ATTRS \
+                    and n not in _FIFO_SYSTEM_ATTRS:
+                raise SqsError("InvalidAttributeName",
+                               "Unknown Attribute %s." % n)
+        mattr_names = self._str_list(p, "MessageAttributeNames")
+        if "ReceiveRequestAttemptId" in p:
+            raise SqsError("InvalidParameterValue",
+                           "Value %s for parameter ReceiveRequestAttemptId "
+                           "is invalid. The request include parameter that "
+                           "is not valid for this queue type"
+                           % p["ReceiveRequestAttemptId"])
+        limit = limit or 1
+        if wait is None:
+            wait = q.int_attr("ReceiveMessageWaitTimeSeconds")
+        if vis is None:
+            vis = q.int_attr("VisibilityTimeout")
+        deadline = time.monotonic() + wait
+        while True:
+            if self.queues.get(q.arn) is not q:
+                raise SqsError("QueueDoesNotExist",
+                               "The specified queue does not exist.")
+            got = self._take(q, limit, vis)
+            left = deadline - time.monotonic()
+            if got or left <= 0:
+                break
+            nxt = q.next_visible_at()
+            if nxt is not None:
+                left = min(left, max(0.01, nxt - time.time()))
+            await q.wait_change(left)
+        if not got:
+            return _ok({})
+        return _ok({"Messages": [self._render(m, names, mattr_names)
+                                 for m in got]})
+
+    @staticmethod
+    def _render(m, names, mattr_names):
+        out = {"MessageId": m.id, "ReceiptHandle": m.receipt,
+               "MD5OfBody": m.md5, "Body": m.body}
+        want_all = "All" in names
+        attrs = {}
+        for n in _SYSTEM_ATTRS:
+            if want_all or n in names:
+                attrs[n] = {
+                    "SenderId": m.sender_id,
+                    "SentTimestamp": str(m.sent_ms),
+                    "ApproximateReceiveCount": str(m.receive_count),
+                    "ApproximateFirstReceiveTimestamp":
+                        str(m.first_receive_ms),
+                }[n]
+        if m.dlq_source and (want_all or "DeadLetterQueueSourceArn" in names):
+            attrs["DeadLetterQueueSourceArn"] = m.dlq_source
+        if attrs:
+            out["Attributes"] = attrs
+        sel = {}
+        for n, a in m.attrs.items():
+            for pat in mattr_names:
+                if pat in ("All", ".*") or n == pat or (
+                        pat.endswith(".*") and n.startswith(pat[:-1])):
+                    sel[n] = a
+                    break
+        if sel:
+            out["MessageAttributes"] = sel
+            out["MD5OfMessageAttributes"] = md5_of_message_attributes(sel)
+        return out
+
+    def _lookup_handle(self, q, handle):
+        if not isinstance(handle, str) or handle == "":
+            raise SqsError("MissingParameter",
+                           "The request must contain the parameter "
+                           "ReceiptHandle.")
+        hit = self.handles.get(handle)
+        if hit is None or hit[0] != q.arn:
+            raise SqsError("ReceiptHandleIsInvalid",
+                           'The input receipt handle "%s" is not a valid '
+                           'receipt handle.' % handle)
+        return hit[1]
+
+    def _delete(self, q, handle):
+        m = self._lookup_handle(q, handle)
+        # Like SQS: an old handle (the message was received again since)
+        # is accepted, but the message is not deleted.
+        if m.deleted or m.receipt != handle:
+            return
+        if q.messages.pop(m.id, None) is not None:
+            m.deleted = True
+            q.deleted_count += 1
+            q.notify()
+
+    def _change(self, q, handle, timeout):
+        m = self._lookup_handle(q, handle)
+        now = time.time()
+        if m.deleted or m.receipt != handle or m.id not in q.messages:
+            raise SqsError(
+                "InvalidParameterValue",
+                "Value %s for parameter ReceiptHandle is invalid. Reason: "
+                "Message does not exist or is not available for visibility "
+                "timeout change." % handle)
+        if m.visible_at <= now:
+            raise SqsError("MessageNotInflight",
+                           "The message referred to isn't in flight.")
+        if now + timeout > m.received_at + MAX_VISIBILITY:
+            raise SqsError(
+                "InvalidParameterValue",
+                "Value %d for parameter VisibilityTimeout is invalid. "
+                "Reason: Total VisibilityTimeout for the message is beyond "
+                "the limit [43200 seconds]" % timeout)
+        m.visible_at = now + timeout
+        q.notify()
+
+    async def op_delete_message(self, req, p):
+        q = self._queue_for(req, p)
+        self._delete(q, self._str(p, "ReceiptHandle"))
+        return _ok({})
+
+    async def op_change_visibility(self, req, p):
+        q = self._queue_for(req, p)
+        handle = self._str(p, "ReceiptHandle")
+        if "VisibilityTimeout" not in p:
+            raise SqsError("MissingParameter",
+                           "The request must contain the parameter "
+                           "VisibilityTimeout.")
+        t = self._int(p, "VisibilityTimeout", 0, MAX_VISIBILITY,
+                      "Must be >= 0 and <= 43200, if provided")
+        self._change(q, handle, t)
+        return _ok({})
+
+    def _batch_entries(self, p, kind):
+        entries = p.get("Entries")
+        if entries is None or entries == []:
+            raise SqsError("EmptyBatchRequest",
+                           "There should be at least one %sRequestEntry in "
+                           "the request." % kind)
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) for e in entries):
+            raise SqsError("SerializationException",
+                           "Entries must be a list of objects")
+        if len(entries) > 10:
+            raise SqsError("TooManyEntriesInBatchRequest",
+                           "Maximum number of entries per request are 10. "
+                           "You have sent %d." % len(entries))
+        seen = set()
+        for e in entries:
+            eid = e.get("Id")
+            if not isinstance(eid, str) or not BATCH_ID_RE.match(eid):
+                raise SqsError("InvalidBatchEntryId",
+                               "A batch entry id can only contain "
+                               "alphanumeric characters, hyphens and "
+                               "underscores. It can be at most 80 letters "
+                               "long.")
+            if eid in seen:
+                raise SqsError("BatchEntryIdsNotDistinct",
+                               "Id %s repeated." % eid)
+            seen.add(eid)
+        return entries
+
+    @staticmethod
+    def _batch_result(ok, failed):
+        out = {}
+        if ok:
+            out["Successful"] = ok
+        if failed:
+            out["Failed"] = failed
+        return _ok(out)
+
+    async def op_delete_message_batch(self, req, p):
+        q = self._queue_for(req, p)
+        entries = self._batch_entries(p, "DeleteMessageBatch")
+        ok, failed = [], []
+        for e in entries:
+            try:
+                self._delete(q, e.get("ReceiptHandle"))
+                ok.append({"Id": e["Id"]})
+            except SqsError as err:
+                failed.append({"Id": e["Id"], "SenderFault": True,
+                               "Code": err.code, "Message": err.message})
+        return self._batch_result(ok, failed)
+
+    async def op_change_visibility_batch(self, req, p):
+        q = self._queue_for(req, p)
+        entries = self._batch_entries(p, "ChangeMessageVisibilityBatch")
+        ok, failed = [], []
+        for e in entries:
+            try:
+                t = e.get("VisibilityTimeout")
+                if isinstance(t, bool) or not isinstance(t, int):
+                    raise SqsError("SerializationException" if t is not None
+                                   else "MissingParameter",
+                                   "VisibilityTimeout must be an integer")
+                if not 0 <= t <= MAX_VISIBILITY:
+                    raise _invalid_value("VisibilityTimeout", t,
+                                         "Must be >= 0 and <= 43200")
+                self._change(q, e.get("ReceiptHandle"), t)
+                ok.append({"Id": e["Id"]})
+            except SqsError as err:
+                failed.append({"Id": e["Id"], "SenderFault": True,
+                               "Code": err.code, "Message": err.message})
+        return self._batch_result(ok, failed)
+
+    # ---- control --------------------------------------------------------
+
+    def _find_by_name(self, name, query):
+        qs = urllib.parse.parse_qs(query or "")
+        account = (qs.get("account") or [None])[0]
+        found = [q for q in self.queues.values() if q.name == name
+                 and (account is None or q.account == account)]
+        return found[0] if len(found) == 1 else None, len(found)
+
+    async def control(self, req, subpath):
+        parts = [urllib.parse.unquote(x) for x in subpath.strip("/").split("/")
+                 if x]
+        if parts == ["queues"] and req.method == "GET":
+            return core.json_response(
+                {"queues": [self._snapshot(q, False)
+                            for q in self.queues.values()]})
+        if parts == ["queues"] and req.method == "POST":
+            try:
+                spec = json.loads(req.body or b"{}")
+                q = self.create_queue(
+                    spec.get("region") or self.world.region,
+                    spec.get("account") or self.world.partner_account,
+                    spec.get("name"), spec.get("attributes") or {})
+            except (ValueError, AttributeError):
+                return core.json_response({"error": "bad JSON"}, status=400)
+            except SqsError as e:
+                return core.json_response({"error": e.code,
+                                           "message": e.message}, status=400)
+            return core.json_response(self._snapshot(q, False))
+        if len(parts) in (2, 3) and parts[0] == "queues":
+            q, n = self._find_by_name(parts[1], req.query)
+            if q is None:
+                return core.json_response(
+                    {"error": "no such queue" if n == 0 else
+                     "ambiguous name: add ?account="}, status=404)
+            if len(parts) == 2 and req.method == "GET":
+                return core.json_response(self._snapshot(q, True))
+            if parts[2:] == ["purge"] and req.method == "POST":
+                self.purge(q)
+                return core.json_response(self._snapshot(q, False))
+        return core.json_response({"error": "not found"}, status=404)
+
+    def _snapshot(self, q, with_messages):
+        visible, in_flight, delayed = q.counts()
+        out = {"name": q.name, "account": q.account, "region": q.region,
+               "arn": q.arn, "url": q.url, "attributes": dict(q.attrs),
+               "visible": visible, "in_flight": in_flight,
+               "delayed": delayed, "sent": q.sent,
+               "deleted": q.deleted_count, "moved_to_dlq": q.moved_to_dlq}
+        if with_messages:
+            now = time.time()
+            out["messages"] = [
+                {"id": m.id, "body": m.body,
+                 "receive_count": m.receive_count,
+                 "visible": m.visible_at <= now,
+                 "sent_timestamp": m.sent_ms}
+                for m in q.messages.values()]
+        return out
+
+
+def _sender_id(identity):
+    if identity is None:
+        return SNS_SENDER_ID
+    digest = hashlib.sha1((identity.arn or "").encode()).hexdigest().upper()
+    prefix = "AROA" if ":assumed-role/" in (identity.arn or "") else "AIDA"
+    sid = prefix + digest[:17]
+    if prefix == "AROA":
+        sid += ":" + identity.arn.rsplit("/", 1)[-1]
+    return sid
