@@ -1,0 +1,108 @@
+"""Fault injection per service, set through the control API.
+
+For a service name (or "*" for every service without its own setting):
+  error_rate     fraction of requests answered 500 InternalError /
+                 503 ServiceUnavailable (alternating) in the service's shape
+  throttle_rate  fraction answered 400 Throttling (query protocol),
+                 ThrottlingException (JSON), 503 SlowDown (S3)
+  latency_ms     delay added before the request is handled
+  drop_rate      fraction of connections closed without an answer
+  count          optional: only the next `count` requests are faulted
+  seed           optional: a deterministic random sequence
+
+Service names are those of world.services plus the core endpoints "imds",
+"container" and "federation".
+"""
+import asyncio
+import random
+
+from . import core
+
+FIELDS = ("error_rate", "throttle_rate", "latency_ms", "drop_rate", "count")
+
+
+class Faults:
+    def __init__(self, world):
+        self.world = world
+        self.rules = {}          # service or "*" -> dict
+        self.active = False
+        self.rng = random.Random()
+        self._n5xx = 0
+
+    def set(self, service, spec):
+        """Validates and installs a rule; raises ValueError on bad input."""
+        rule = {}
+        for k in ("error_rate", "throttle_rate", "drop_rate"):
+            v = float(spec.get(k, 0) or 0)
+            if not 0 <= v <= 1:
+                raise ValueError(f"{k} must be between 0 and 1")
+            rule[k] = v
+        lat = float(spec.get("latency_ms", 0) or 0)
+        if lat < 0:
+            raise ValueError("latency_ms must be >= 0")
+        rule["latency_ms"] = lat
+        if spec.get("count") is not None:
+            c = int(spec["count"])
+            if c < 0:
+                raise ValueError("count must be >= 0")
+            rule["count"] = c
+        if rule["error_rate"] + rule["throttle_rate"] + rule["drop_rate"] > 1:
+            raise ValueError("error_rate + throttle_rate + drop_rate must not exceed 1")
+        if "seed" in spec and spec["seed"] is not None:
+            self.rng = random.Random(spec["seed"])
+        self.rules[service] = rule
+        self.active = True
+        return rule
+
+    def clear(self, service=None):
+        if service is None:
+            self.rules.clear()
+        else:
+            self.rules.pop(service, None)
+        self.active = bool(self.rules)
+
+    def snapshot(self):
+        return {k: dict(v) for k, v in self.rules.items()}
+
+    async def apply(self, service, req):
+        """Returns a fault Response (or one with drop set), or None to go on."""
+        rule = self.rules.get(service) or self.rules.get("*")
+        if rule is None:
+            return None
+        if "count" in rule:
+            if rule["count"] <= 0:
+                return None
+            rule["count"] -= 1
+        if rule["latency_ms"]:
+            await asyncio.sleep(rule["latency_ms"] / 1000.0)
+        r = self.rng.random()
+        if r < rule["drop_rate"]:
+            self.world.record("fault", service=service, fault="drop", path=req.path)
+            resp = core.Response(0)
+            resp.drop = True
+            return resp
+        r -= rule["drop_rate"]
+        if r < rule["error_rate"]:
+            self._n5xx += 1
+            if self._n5xx % 2:
+                resp = core.service_error(service, "InternalError" if not req.is_json_protocol() else "InternalFailure",
+                                          "We encountered an internal error. Please try again.", 500, req)
+                fault = "error500"
+            else:
+                resp = core.service_error(service, "ServiceUnavailable",
+                                          "Service is unable to handle request.", 503, req,
+                                          json_type="com.amazonaws.sqs#ServiceUnavailable" if service == "sqs" else None)
+                fault = "error503"
+            self.world.record("fault", service=service, fault=fault, path=req.path)
+            return resp
+        r -= rule["error_rate"]
+        if r < rule["throttle_rate"]:
+            self.world.record("fault", service=service, fault="throttle", path=req.path)
+            if service == "s3":
+                return core.s3_error("SlowDown", "Please reduce your request rate.", 503)
+            if req.is_json_protocol():
+                return core.aws_json_error("com.amazon.coral.availability#ThrottlingException",
+                                           "Rate exceeded", 400, query_error="Throttling")
+            return core.aws_query_error("Throttling", "Rate exceeded", 400, sender=True,
+                                        xmlns=core.XMLNS.get(service, core.XMLNS["sts"]))
+        return None
