@@ -54,15 +54,26 @@ typedef struct xacct_sigv4_result {
     char *string_to_sign;
 } xacct_sigv4_result_t;
 
+/* A small fixed-size cache of signing keys (least recently used goes
+ * first); use one per thread or loop, it has no locking. */
 typedef struct xacct_sigv4_cache xacct_sigv4_cache_t;
 
-xacct_sigv4_cache_t *xacct_sigv4_cache_new(void);
+xacct_sigv4_cache_t *xacct_sigv4_cache_new(void); /* never NULL; xacct_sigv4_cache_free */
 void xacct_sigv4_cache_free(xacct_sigv4_cache_t *c); /* wipes keys; NULL is a no-op */
 
 /*
  * Signs req. cache may be NULL. On success fills *out (release with
- * xacct_sigv4_result_destroy). Returns 0, XACCT_EINVAL (bad URL, missing
- * field) or XACCT_ECRYPTO.
+ * xacct_sigv4_result_destroy); on failure *out is left zeroed. Returns 0,
+ * XACCT_EINVAL (bad URL, missing field), XACCT_ETOOBIG (more than 128
+ * headers, URL over 64 KiB, ...) or XACCT_ECRYPTO.
+ *
+ * The signer owns X-Amz-Date, X-Amz-Security-Token (when creds carry a
+ * token: it is signed, as STS, SQS, SNS and S3 accept) and, for s3,
+ * X-Amz-Content-Sha256: it signs them and hands their values back in *out
+ * for the caller to send. A copy of one of them in req->headers must carry
+ * the same value (it is then not repeated), else XACCT_EINVAL; so must an
+ * Authorization header, always. UNSIGNED-PAYLOAD is accepted only with s3.
+ * The URL is taken as sent: a '#' is data, not a fragment.
  */
 int xacct_sigv4_sign(xacct_sigv4_cache_t *cache, const xacct_sigv4_request_t *req,
                      const xacct_sigv4_credentials_t *creds,
@@ -73,7 +84,11 @@ void xacct_sigv4_result_destroy(xacct_sigv4_result_t *r);
  * Presigned query form: returns in *url_out (caller frees) the URL with
  * X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires,
  * X-Amz-SignedHeaders, X-Amz-Security-Token (if any) and X-Amz-Signature
- * appended. expires_seconds must be 1..604800.
+ * appended. expires_seconds must be 1..604800. The signed headers are host
+ * plus req->headers (which the eventual request must then send). For s3 a
+ * NULL payload_hash signs UNSIGNED-PAYLOAD. A URL that already carries one
+ * of those X-Amz-* parameters is refused (XACCT_EINVAL). *url_out is NULL
+ * on failure.
  */
 int xacct_sigv4_presign(xacct_sigv4_cache_t *cache, const xacct_sigv4_request_t *req,
                         const xacct_sigv4_credentials_t *creds, long expires_seconds,
@@ -84,7 +99,9 @@ int xacct_sigv4_presign(xacct_sigv4_cache_t *cache, const xacct_sigv4_request_t 
 int xacct_sigv4_uri_encode(xacct_buf_t *out, const char *s, size_t len,
                            bool encode_slash) XACCT_MUSTCHECK;
 
-/* Lower-case hex SHA-256 of data into hex[65]. */
+/* Lower-case hex SHA-256 of data into hex[65]; data may be NULL when len
+ * is 0. Should the crypto library fail, hex is set to "" (which no AWS
+ * service accepts as a hash). */
 void xacct_sha256_hex(const void *data, size_t len, char hex[65]);
 
 #endif
