@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SNS envelope verification. The envelope is parsed with jansson (which
+ * decodes escapes, surrogate pairs included, exactly as SNS signed them),
+ * the canonical string is built from the fields AWS documents for each
+ * message type, and the signature is checked with the public key of the
+ * certificate named by SigningCertURL — fetched only over https from an
+ * allowed host, then cached by URL so a busy worker fetches each certificate
+ * once.
+ */
+#include "xacct/sns_verify.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CERT_BYTES (64 * 1024)
+
+void xacct_sns_envelope_free(xacct_sns_envelope_t *env)
+{
+    if (env == NULL)
+        return;
+    free(env->type_name);
+    free(env->message_id);
+    free(env->topic_arn);
+    free(env->subject);
+    free(env->message);
+    free(env->timestamp);
+    free(env->signature_version);
+    free(env->signature);
+    free(env->signing_cert_url);
+    free(env->subscribe_url);
+    free(env->token);
+    free(env);
+}
+
+static char *member(json_t *o, const char *key, size_t *len)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v))
+        return NULL;
+    if (len != NULL)
+        *len = json_string_length(v);
+    return xacct_strndup(json_string_value(v), json_string_length(v));
+}
+
+int xacct_sns_envelope_parse(const char *json, size_t len, xacct_sns_envelope_t **out, char *err,
+                             size_t errlen)
+{
+    *out = NULL;
+    if (len > XACCT_SNS_MAX_ENVELOPE) {
+        snprintf(err, errlen, "envelope larger than %d bytes", XACCT_SNS_MAX_ENVELOPE);
+        return XACCT_ETOOBIG;
+    }
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "envelope is not a JSON object");
+        json_decref(root);
+        return XACCT_EPARSE;
+    }
+    int rc = XACCT_EPARSE;
+    xacct_sns_envelope_t *env = xacct_calloc(1, sizeof(*env));
+    env->type_name = member(root, "Type", NULL);
+    if (env->type_name == NULL) {
+        snprintf(err, errlen, "envelope has no Type");
+        goto out;
+    }
+    if (strcmp(env->type_name, "Notification") == 0)
+        env->type = XACCT_SNS_NOTIFICATION;
+    else if (strcmp(env->type_name, "SubscriptionConfirmation") == 0)
+        env->type = XACCT_SNS_SUBSCRIPTION_CONFIRMATION;
+    else if (strcmp(env->type_name, "UnsubscribeConfirmation") == 0)
+        env->type = XACCT_SNS_UNSUBSCRIBE_CONFIRMATION;
+    else {
+        snprintf(err, errlen, "unknown envelope Type");
+        goto out;
+    }
+    env->message_id = member(root, "MessageId", NULL);
+    env->topic_arn = member(root, "TopicArn", NULL);
+    env->subject = member(root, "Subject", NULL);
+    env->message = member(root, "Message", &env->message_len);
+    env->timestamp = member(root, "Timestamp", NULL);
+    env->signature_version = member(root, "SignatureVersion", NULL);
+    env->signature = member(root, "Signature", NULL);
+    env->signing_cert_url = member(root, "SigningCertURL", NULL);
+    if (env->signing_cert_url == NULL)
+        env->signing_cert_url = member(root, "SigningCertUrl", NULL);
+    env->subscribe_url = member(root, "SubscribeURL", NULL);
+    if (env->subscribe_url == NULL)
+        env->subscribe_url = member(root, "SubscribeUrl", NULL);
+    env->token = member(root, "Token", NULL);
+    if (env->message_id == NULL || env->topic_arn == NULL || env->message == NULL ||
+        env->timestamp == NULL || env->signature_version == NULL || env->signature == NULL ||
+        env->signing_cert_url == NULL) {
+        snprintf(err, errlen, "envelope lacks a required field");
+        goto out;
+    }
+    if (env->type != XACCT_SNS_NOTIFICATION && (env->subscribe_url == NULL || env->token == NULL)) {
+        snprintf(err, errlen, "confirmation lacks SubscribeURL or Token");
+        goto out;
+    }
+    *out = env;
+    env = NULL;
+    rc = 0;
+out:
+    xacct_sns_envelope_free(env);
+    json_decref(root);
+    return rc;
+}
+
+static int field(xacct_buf_t *out, const char *key, const char *value, size_t len)
+{
+    int rc = xacct_buf_puts(out, key);
+    if (rc == 0)
+        rc = xacct_buf_putc(out, '\n');
+    if (rc == 0)
+        rc = xacct_buf_append(out, value, len);
+    if (rc == 0)
+        rc = xacct_buf_putc(out, '\n');
+    return rc;
+}
+
+int xacct_sns_string_to_sign(const xacct_sns_envelope_t *env, xacct_buf_t *out)
+{
+    int rc = field(out, "Message", env->message, env->message_len);
+    if (rc == 0)
+        rc = field(out, "MessageId", env->message_id, strlen(env->message_id));
+    if (env->type == XACCT_SNS_NOTIFICATION) {
+        if (rc == 0 && env->subject != NULL)
+            rc = field(out, "Subject", env->subject, strlen(env->subject));
+    } else if (rc == 0) {
+        rc = field(out, "SubscribeURL", env->subscribe_url, strlen(env->subscribe_url));
+    }
+    if (rc == 0)
+        rc = field(out, "Timestamp", env->timestamp, strlen(env->timestamp));
+    if (rc == 0 && env->type != XACCT_SNS_NOTIFICATION)
+        rc = field(out, "Token", env->token, strlen(env->token));
+    if (rc == 0)
+        rc = field(out, "TopicArn", env->topic_arn, strlen(env->topic_arn));
+    if (rc == 0)
+        rc = field(out, "Type", env->type_name, strlen(env->type_name));
+    return rc;
+}
+
+/* Decodes base64 (newlines tolerated); returns the length or -1. */
+static int base64_decode(const char *in, unsigned char *out, int outcap)
+{
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    if (ctx == NULL)
+        return -1;
+    int n = 0, fin = 0;
+    int inlen = (int)strlen(in);
+    EVP_DecodeInit(ctx);
+    if (inlen / 4 * 3 + 3 > outcap || EVP_DecodeUpdate(ctx, out, &n, (const unsigned char *)in, inlen) < 0 ||
+        EVP_DecodeFinal(ctx, out + n, &fin) != 1)
+        n = -1;
+    else
+        n += fin;
+    EVP_ENCODE_CTX_free(ctx);
+    return n;
+}
+
+static int verify_with_key(const xacct_sns_envelope_t *env, EVP_PKEY *key)
+{
+    const EVP_MD *md;
+    if (strcmp(env->signature_version, "1") == 0)
+        md = EVP_sha1();
+    else if (strcmp(env->signature_version, "2") == 0)
+        md = EVP_sha256();
+    else
+        return XACCT_ESIGNATURE;
+    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
+        return XACCT_ECERT;
+
+    unsigned char sig[1024];
+    int siglen = base64_decode(env->signature, sig, sizeof(sig));
+    if (siglen <= 0)
+        return XACCT_ESIGNATURE;
+    xacct_buf_t canon;
+    xacct_buf_init(&canon, XACCT_SNS_MAX_ENVELOPE * 2);
+    int rc = xacct_sns_string_to_sign(env, &canon);
+    if (rc != 0) {
+        xacct_buf_destroy(&canon);
+        return XACCT_ESIGNATURE;
+    }
+    rc = XACCT_ESIGNATURE;
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    if (mctx != NULL && EVP_DigestVerifyInit(mctx, NULL, md, NULL, key) == 1 &&
+        EVP_DigestVerify(mctx, sig, (size_t)siglen, (const unsigned char *)canon.data, canon.len) == 1)
+        rc = 0;
+    EVP_MD_CTX_free(mctx);
+    xacct_buf_destroy(&canon);
+    return rc;
+}
+
+static EVP_PKEY *key_from_pem(const char *pem, size_t len)
+{
+    if (len > MAX_CERT_BYTES)
+        return NULL;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    if (bio == NULL)
+        return NULL;
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (cert == NULL)
+        return NULL;
+    EVP_PKEY *key = X509_get_pubkey(cert);
+    X509_free(cert);
+    return key;
+}
+
+int xacct_sns_verify_pem(const xacct_sns_envelope_t *env, const char *pem, size_t pem_len)
+{
+    EVP_PKEY *key = key_from_pem(pem, pem_len);
+    if (key == NULL)
+        return XACCT_ECERT;
+    int rc = verify_with_key(env, key);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int xacct_sns_url_check(const char *url, const xacct_strlist_t *hosts, bool want_pem, char *err,
+                        size_t errlen)
+{
+    int rc = XACCT_ECERT;
+    char *scheme = NULL, *host = NULL, *user = NULL, *port = NULL, *path = NULL;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return XACCT_ENOMEM;
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        snprintf(err, errlen, "URL does not parse");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || strcmp(scheme, "https") != 0) {
+        snprintf(err, errlen, "URL is not https");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+        snprintf(err, errlen, "URL carries user information");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "URL has no host");
+        goto out;
+    }
+    if (!xacct_host_allowed(hosts, host, atoi(port))) {
+        snprintf(err, errlen, "host %.200s:%s is not in sns.cert_hosts", host, port);
+        goto out;
+    }
+    size_t plen = strlen(path);
+    if (want_pem && (plen < 5 || strcmp(path + plen - 4, ".pem") != 0)) {
+        snprintf(err, errlen, "certificate URL does not name a .pem file");
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- the certificate cache ------------------------------------------- */
+
+typedef struct cert_entry {
+    char *url;
+    EVP_PKEY *key;
+    unsigned long long used; /* tick of the last use, for LRU eviction */
+    struct cert_entry *next;
+} cert_entry_t;
+
+typedef struct waiter {
+    const xacct_sns_envelope_t *env;
+    xacct_sns_verify_cb cb;
+    void *arg;
+    struct waiter *next;
+} waiter_t;
+
+typedef struct fetch {
+    xacct_sns_verifier_t *v;
+    char *url;
+    xacct_http_req_t *req;
+    waiter_t *waiters;
+    struct fetch *next;
+} fetch_t;
+
+struct xacct_sns_verifier {
+    xacct_http_t *http;      /* borrowed */
+    size_t max_certs;        /* cache bound */
+    size_t ncerts;           /* entries in certs */
+    cert_entry_t *certs;     /* cached keys */
+    fetch_t *fetches;        /* certificate downloads in flight */
+    unsigned long long tick; /* use counter */
+    size_t fetch_count;      /* downloads started, for metrics */
+};
+
+xacct_sns_verifier_t *xacct_sns_verifier_new(xacct_http_t *http, size_t max_certs)
+{
+    xacct_sns_verifier_t *v = xacct_calloc(1, sizeof(*v));
+    v->http = http;
+    v->max_certs = max_certs ? max_certs : 32;
+    return v;
+}
+
+size_t xacct_sns_verifier_fetches(const xacct_sns_verifier_t *v)
+{
+    return v->fetch_count;
+}
+
+static cert_entry_t *cache_find(xacct_sns_verifier_t *v, const char *url)
+{
+    for (cert_entry_t *e = v->certs; e != NULL; e = e->next)
+        if (strcmp(e->url, url) == 0) {
+            e->used = ++v->tick;
+            return e;
+        }
+    return NULL;
+}
+
+static void cache_put(xacct_sns_verifier_t *v, const char *url, EVP_PKEY *key)
+{
+    if (v->ncerts >= v->max_certs) {
+        cert_entry_t **victim = &v->certs;
+        for (cert_entry_t **pp = &v->certs; *pp != NULL; pp = &(*pp)->next)
+            if ((*pp)->used < (*victim)->used)
+                victim = pp;
+        cert_entry_t *e = *victim;
+        *victim = e->next;
+        EVP_PKEY_free(e->key);
+        free(e->url);
+        free(e);
+        v->ncerts--;
+    }
+    cert_entry_t *e = xacct_calloc(1, sizeof(*e));
+    e->url = xacct_strdup(url);
+    e->key = key;
+    e->used = ++v->tick;
+    e->next = v->certs;
+    v->certs = e;
+    v->ncerts++;
+}
+
+static void fetch_done(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
+{
+    fetch_t *f = arg;
+    xacct_sns_verifier_t *v = f->v;
+    for (fetch_t **pp = &v->fetches; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    EVP_PKEY *key = NULL;
+    int fail = 0;
+    char why[160];
+    why[0] = '\0';
+    if (status == XACCT_ECANCELED) {
+        fail = XACCT_ECANCELED;
+        snprintf(why, sizeof(why), "canceled");
+    } else if (status != 0) {
+        fail = XACCT_EAGAIN;
+        snprintf(why, sizeof(why), "signing certificate fetch failed: %s", detail ? detail : xacct_strerror(status));
+    } else if (resp->status != 200) {
+        fail = resp->status >= 500 ? XACCT_EAGAIN : XACCT_ECERT;
+        snprintf(why, sizeof(why), "signing certificate fetch returned HTTP %ld", resp->status);
+    } else if ((key = key_from_pem(resp->body, resp->body_len)) == NULL) {
+        fail = XACCT_ECERT;
+        snprintf(why, sizeof(why), "signing certificate URL did not serve a certificate");
+    }
+    if (key != NULL)
+        cache_put(v, f->url, key);
+    waiter_t *w = f->waiters;
+    while (w != NULL) {
+        waiter_t *next = w->next;
+        int rc = fail;
+        const char *d = why;
+        if (rc == 0) {
+            rc = verify_with_key(w->env, key);
+            d = rc == 0 ? "verified" : "signature does not verify";
+        }
+        w->cb(rc, d, w->arg);
+        free(w);
+        w = next;
+    }
+    free(f->url);
+    free(f);
+}
+
+int xacct_sns_verify(xacct_sns_verifier_t *v, const xacct_sns_envelope_t *env,
+                     const xacct_strlist_t *cert_hosts, xacct_sns_verify_cb cb, void *arg)
+{
+    char err[256];
+    int rc = xacct_sns_url_check(env->signing_cert_url, cert_hosts, true, err, sizeof(err));
+    if (rc != 0)
+        return rc;
+    cert_entry_t *e = cache_find(v, env->signing_cert_url);
+    if (e != NULL)
+        return verify_with_key(env, e->key);
+
+    waiter_t *w = xacct_calloc(1, sizeof(*w));
+    w->env = env;
+    w->cb = cb;
+    w->arg = arg;
+    for (fetch_t *f = v->fetches; f != NULL; f = f->next)
+        if (strcmp(f->url, env->signing_cert_url) == 0) {
+            w->next = f->waiters;
+            f->waiters = w;
+            return XACCT_EAGAIN;
+        }
+    fetch_t *f = xacct_calloc(1, sizeof(*f));
+    f->v = v;
+    f->url = xacct_strdup(env->signing_cert_url);
+    f->waiters = w;
+    xacct_http_request_t req = {
+        .method = "GET",
+        .url = f->url,
+        .timeout_ms = 10000,
+        .max_body = MAX_CERT_BYTES,
+    };
+    rc = xacct_http_submit(v->http, &req, fetch_done, f, &f->req);
+    if (rc != 0) {
+        free(w);
+        free(f->url);
+        free(f);
+        return rc == XACCT_ESHUTDOWN ? XACCT_ECANCELED : XACCT_ECERT;
+    }
+    f->next = v->fetches;
+    v->fetches = f;
+    v->fetch_count++;
+    return XACCT_EAGAIN;
+}
+
+void xacct_sns_verifier_free(xacct_sns_verifier_t *v)
+{
+    if (v == NULL)
+        return;
+    /* Cancelling fires fetch_done synchronously, which unlinks the fetch. */
+    while (v->fetches != NULL)
+        xacct_http_cancel(v->fetches->req);
+    cert_entry_t *e = v->certs;
+    while (e != NULL) {
+        cert_entry_t *next = e->next;
+        EVP_PKEY_free(e->key);
+        free(e->url);
+        free(e);
+        e = next;
+    }
+    free(v);
+}

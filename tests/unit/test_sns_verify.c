@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* SNS signatures against every vector in ../shared/testdata/sns: valid ones
+ * verify, the tampered one and any flipped byte do not; URL rules. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/sns_verify.h"
+
+static char *slurp(const char *dir, const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static const char *sns_dir(void)
+{
+    static char dir[1024];
+    const char *base = getenv("XACCT_TESTDATA");
+    if (base == NULL)
+        fail_msg("XACCT_TESTDATA is not set");
+    snprintf(dir, sizeof(dir), "%s/sns", base);
+    return dir;
+}
+
+static void test_every_vector(void **state)
+{
+    (void)state;
+    size_t len;
+    char *manifest = slurp(sns_dir(), "vectors.json", &len);
+    json_t *root = json_loads(manifest, 0, NULL);
+    json_t *vectors = json_object_get(root, "vectors");
+    assert_true(json_array_size(vectors) >= 21);
+    size_t i, valid = 0, invalid = 0;
+    json_t *vec;
+    json_array_foreach(vectors, i, vec)
+    {
+        const char *msg = json_string_value(json_object_get(vec, "message"));
+        const char *cert = json_string_value(json_object_get(vec, "certificate"));
+        bool want = strcmp(json_string_value(json_object_get(vec, "expected")), "valid") == 0;
+        size_t mlen, clen;
+        char *body = slurp(sns_dir(), msg, &mlen);
+        char *pem = slurp(sns_dir(), cert, &clen);
+        xacct_sns_envelope_t *env = NULL;
+        char err[256];
+        if (xacct_sns_envelope_parse(body, mlen, &env, err, sizeof(err)) != 0)
+            fail_msg("%s: %s", msg, err);
+        /* The certificate named by the URL is the one the manifest gives. */
+        assert_non_null(strstr(env->signing_cert_url, cert));
+        int rc = xacct_sns_verify_pem(env, pem, clen);
+        if (want != (rc == 0))
+            fail_msg("%s: expected %s, got %s", msg, want ? "valid" : "invalid", xacct_errname(rc));
+        if (want) {
+            valid++;
+            /* One flipped byte of the message breaks it. */
+            env->message[env->message_len / 2] ^= 0x01;
+            assert_int_equal(xacct_sns_verify_pem(env, pem, clen), XACCT_ESIGNATURE);
+            env->message[env->message_len / 2] ^= 0x01;
+            /* So does the other hash algorithm. */
+            char *sv = env->signature_version;
+            env->signature_version = strdup(strcmp(sv, "1") == 0 ? "2" : "1");
+            assert_int_equal(xacct_sns_verify_pem(env, pem, clen), XACCT_ESIGNATURE);
+            free(env->signature_version);
+            env->signature_version = sv;
+            assert_int_equal(xacct_sns_verify_pem(env, pem, clen), 0);
+        } else {
+            invalid++;
+        }
+        xacct_sns_envelope_free(env);
+        free(body);
+        free(pem);
+    }
+    assert_int_equal(valid + invalid, json_array_size(vectors));
+    assert_true(valid >= 20);
+    assert_true(invalid >= 1);
+    json_decref(root);
+    free(manifest);
+}
+
+static void test_surrogate_pair_decoded(void **state)
+{
+    (void)state;
+    size_t len;
+    char *body = slurp(sns_dir(), "notification-sv1-cpan-aws-sns-verify-2019-utf16-surrogate-escape.json", &len);
+    xacct_sns_envelope_t *env = NULL;
+    char err[256];
+    assert_int_equal(xacct_sns_envelope_parse(body, len, &env, err, sizeof(err)), 0);
+    assert_non_null(strstr(env->message, "\xf0\x9f\x8d\x8c"));
+    xacct_sns_envelope_free(env);
+    free(body);
+}
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    xacct_sns_envelope_t *env = NULL;
+    char err[256];
+    const char *bad[] = {
+        "not json",
+        "{\"Type\":\"Other\"}",
+        "{\"Type\":\"Notification\",\"MessageId\":\"m\"}",
+        "{\"Type\":\"SubscriptionConfirmation\",\"MessageId\":\"m\",\"TopicArn\":\"t\",\"Message\":\"x\","
+        "\"Timestamp\":\"t\",\"SignatureVersion\":\"1\",\"Signature\":\"AA==\",\"SigningCertURL\":\"u\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(xacct_sns_envelope_parse(bad[i], strlen(bad[i]), &env, err, sizeof(err)),
+                         XACCT_EPARSE);
+        assert_null(env);
+    }
+}
+
+static void test_url_rules(void **state)
+{
+    (void)state;
+    char *items[] = {"sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"};
+    xacct_strlist_t hosts = {items, 2};
+    char err[256];
+    assert_int_equal(xacct_sns_url_check("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+                                         &hosts, true, err, sizeof(err)),
+                     0);
+    assert_int_equal(xacct_sns_url_check("https://sns.cn-north-1.amazonaws.com.cn/x.pem", &hosts, true, err,
+                                         sizeof(err)),
+                     0);
+    const char *bad[] = {
+        "http://sns.us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com.evil.com/x.pem",
+        "https://evil.com/sns.us-east-1.amazonaws.com/x.pem",
+        "https://127.0.0.1/x.pem",
+        "https://sns.us-east-1.amazonaws.com:8443/x.pem",
+        "https://u:p@sns.us-east-1.amazonaws.com/x.pem",
+        "https://sns.us-east-1.amazonaws.com/x.txt",
+        "https://s3.amazonaws.com/x.pem",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (xacct_sns_url_check(bad[i], &hosts, true, err, sizeof(err)) != XACCT_ECERT)
+            fail_msg("accepted %s", bad[i]);
+    /* SubscribeURLs are not certificates. */
+    assert_int_equal(xacct_sns_url_check("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+                                         &hosts, false, err, sizeof(err)),
+                     0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_vector),
+        cmocka_unit_test(test_surrogate_pair_decoded),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_url_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
