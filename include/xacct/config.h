@@ -94,18 +94,45 @@ int xacct_config_load_partial(const char *path, xacct_config_t **out, char *err,
 int xacct_config_check_reload(const xacct_config_t *old, const xacct_config_t *new_cfg,
                               char *err, size_t errlen) XACCT_MUSTCHECK;
 
+/* NULL does nothing. */
 void xacct_config_free(xacct_config_t *cfg);
 
-/* Writes "section.key = value" for every key (secrets none; all printable),
- * for --check-config output. */
+/* Writes "section.key = value" for every key, in table order, with the values
+ * in force (defaults, file and environment applied; lists joined with ", ").
+ * No key holds a secret, so all are printed. For --check-config output. */
 void xacct_config_dump(const xacct_config_t *cfg, FILE *out);
 
 /*
- * Host allow-list match (SPEC §6): pattern is "host" or "host:port"; without a
- * port only 443 matches. '*' stands for one or more characters and never
- * matches an IP literal unless the pattern is that literal. Case-insensitive.
+ * Host allow-list match (SPEC §6): pattern is "host" or "host:port" (an IPv6
+ * literal in brackets, "[::1]:8443"); without a port only 443 matches. host
+ * is a bare name or IP literal (brackets around IPv6 optional), as libcurl's
+ * CURLUPART_HOST gives it. Case-insensitive.
+ *
+ * '*' stands for one or more characters (dots included). One refinement, so
+ * that SPEC's own default "…-response-*.s3*.amazonaws.com" admits the real
+ * us-east-1 host "…-response-useast1.s3.amazonaws.com": a '*' that follows
+ * other characters of its label ("s3*", "response-*") may also stand for
+ * nothing. A '*' that begins a label ("*.amazonaws.com", "sns.*.…") needs at
+ * least one character.
+ *
+ * A pattern with '*' never matches an IP literal; an IP literal (in any form
+ * the resolver would accept, e.g. "127.1") matches only a pattern that is that
+ * same address. A host with characters outside [A-Za-z0-9.-_] matches nothing.
  */
 bool xacct_host_pattern_match(const char *pattern, const char *host, int port);
+/* True when any pattern of the list matches; false for an empty list. */
 bool xacct_host_allowed(const xacct_strlist_t *patterns, const char *host, int port);
+
+/* Checks that pattern is well formed (as accepted in the config); 0 or
+ * XACCT_EINVAL. */
+int xacct_host_pattern_check(const char *pattern) XACCT_MUSTCHECK;
+
+#ifdef XACCT_UNIT_TESTING
+/* Test hook: load from text (named file in messages) or from path when text is
+ * NULL, reading the environment through getenv_fn instead of getenv(3). */
+typedef const char *(*config_getenv_fn)(const char *name, void *ud);
+int config_load_from(const char *path, const char *text, config_getenv_fn getenv_fn, void *ud,
+                     bool partial, xacct_config_t **out, char *err, size_t errlen);
+#endif
 
 #endif
