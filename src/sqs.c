@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SQS over the AWS JSON 1.0 protocol: requests and responses are JSON
+ * documents built and read with jansson; the operation is named by the
+ * X-Amz-Target header.
+ */
+#include "xacct/sqs.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/arn.h"
+
+#define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
+
+void xacct_sqs_message_free(xacct_sqs_message_t *m)
+{
+    if (m == NULL)
+        return;
+    free(m->message_id);
+    free(m->receipt_handle);
+    free(m->body);
+    free(m);
+}
+
+void xacct_sqs_queue_region(const char *queue_url, const char *fallback, char region[32])
+{
+    snprintf(region, 32, "%s", fallback ? fallback : "");
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, queue_url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        char cand[32] = "";
+        const char *dot = strchr(host, '.');
+        if (strncmp(host, "sqs.", 4) == 0) {
+            const char *r = host + 4;
+            const char *end = strchr(r, '.');
+            if (end != NULL && (size_t)(end - r) < sizeof(cand))
+                snprintf(cand, sizeof(cand), "%.*s", (int)(end - r), r);
+        } else if (dot != NULL && strncmp(dot, ".queue.amazonaws.com", 20) == 0 &&
+                   (size_t)(dot - host) < sizeof(cand)) {
+            snprintf(cand, sizeof(cand), "%.*s", (int)(dot - host), host);
+        }
+        if (xacct_region_valid(cand))
+            snprintf(region, 32, "%s", cand);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+/* ---- one JSON call ------------------------------------------------------ */
+
+typedef enum { OP_RECEIVE, OP_BATCH } op_kind_t;
+
+typedef struct sqs_op {
+    op_kind_t kind;
+    size_t n;                    /* batch entries */
+    xacct_sqs_receive_cb rcb;
+    xacct_sqs_batch_cb bcb;
+    void *arg;
+} sqs_op_t;
+
+static int submit(xacct_aws_t *aws, const char *region, const char *target, json_t *body,
+                  long timeout_ms, int attempts, xacct_aws_done_cb done, sqs_op_t *op,
+                  xacct_aws_call_t **handle)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        free(op);
+        return XACCT_EINVAL;
+    }
+    char target_hdr[64];
+    snprintf(target_hdr, sizeof(target_hdr), "AmazonSQS.%s", target);
+    xacct_header_t headers[] = {
+        {"Content-Type", "application/x-amz-json-1.0"},
+        {"X-Amz-Target", target_hdr},
+    };
+    xacct_aws_request_t req = {
+        .service = "sqs",
+        .region = region,
+        .method = "POST",
+        .path = "/",
+        .headers = headers,
+        .nheaders = 2,
+        .body = text,
+        .body_len = strlen(text),
+        .timeout_ms = timeout_ms,
+        .max_body = SQS_MAX_RESPONSE,
+        .max_attempts = attempts,
+    };
+    int rc = xacct_aws_call(aws, &req, done, op, handle);
+    free(text);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
+
+static bool md5_matches(const char *body, size_t len, const char *want)
+{
+    if (want == NULL)
+        return true; /* older endpoints may omit it */
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(body, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
+        return false;
+    char hex[33];
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return strcmp(hex, want) == 0;
+}
+
+static long attr_long(json_t *attrs, const char *name)
+{
+    json_t *v = json_object_get(attrs, name);
+    return json_is_string(v) ? strtol(json_string_value(v), NULL, 10) : 0;
+}
+
+static void receive_done(int status, const char *detail, const xacct_http_response_t *resp,
+                         const xacct_aws_error_t *err, void *arg)
+{
+    (void)err;
+    sqs_op_t *op = arg;
+    xacct_sqs_message_t **msgs = NULL;
+    size_t n = 0, corrupt = 0;
+    json_t *root = NULL;
+    if (status == 0) {
+        root = json_loadb(resp->body, resp->body_len, 0, NULL);
+        json_t *arr = json_object_get(root, "Messages");
+        if (!json_is_object(root) || (arr != NULL && !json_is_array(arr))) {
+            status = XACCT_EPARSE;
+            detail = "ReceiveMessage response is not the expected JSON";
+        } else {
+            msgs = xacct_calloc(json_array_size(arr) + 1, sizeof(*msgs));
+            size_t i;
+            json_t *m;
+            json_array_foreach(arr, i, m)
+            {
+                json_t *body = json_object_get(m, "Body");
+                json_t *id = json_object_get(m, "MessageId");
+                json_t *rh = json_object_get(m, "ReceiptHandle");
+                json_t *md5 = json_object_get(m, "MD5OfBody");
+                if (!json_is_string(body) || !json_is_string(id) || !json_is_string(rh) ||
+                    !md5_matches(json_string_value(body), json_string_length(body),
+                                 json_string_value(md5))) {
+                    corrupt++;
+                    continue;
+                }
+                xacct_sqs_message_t *msg = xacct_calloc(1, sizeof(*msg));
+                msg->message_id = xacct_strdup(json_string_value(id));
+                msg->receipt_handle = xacct_strdup(json_string_value(rh));
+                msg->body = xacct_strndup(json_string_value(body), json_string_length(body));
+                msg->body_len = json_string_length(body);
+                json_t *attrs = json_object_get(m, "Attributes");
+                msg->receive_count = (int)attr_long(attrs, "ApproximateReceiveCount");
+                msg->sent_ms = attr_long(attrs, "SentTimestamp");
+                msgs[n++] = msg;
+            }
+        }
+    }
+    op->rcb(status, detail, msgs, n, corrupt, op->arg);
+    free(msgs);
+    json_decref(root);
+    free(op);
+}
+
+int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *region, int max,
+                      int wait_s, int visibility_s, xacct_sqs_receive_cb cb, void *arg,
+                      xacct_aws_call_t **handle)
+{
+    if (max < 1 || max > XACCT_SQS_MAX_BATCH || wait_s < 0 || wait_s > 20 || visibility_s < 0)
+        return XACCT_EINVAL;
+    json_t *body = json_pack("{s:s, s:i, s:i, s:i, s:[s,s]}", "QueueUrl", queue_url,
+                             "MaxNumberOfMessages", max, "WaitTimeSeconds", wait_s,
+                             "VisibilityTimeout", visibility_s, "MessageSystemAttributeNames",
+                             "ApproximateReceiveCount", "SentTimestamp");
+    if (body == NULL)
+        return XACCT_EINVAL;
+    sqs_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->kind = OP_RECEIVE;
+    op->rcb = cb;
+    op->arg = arg;
+    /* The long poll holds the connection for wait_s: allow for it. */
+    return submit(aws, region, "ReceiveMessage", body, (long)(wait_s + 15) * 1000, 1,
+                  receive_done, op, handle);
+}
+
+static void batch_done(int status, const char *detail, const xacct_http_response_t *resp,
+                       const xacct_aws_error_t *err, void *arg)
+{
+    (void)err;
+    sqs_op_t *op = arg;
+    int results[XACCT_SQS_MAX_BATCH];
+    const char *codes[XACCT_SQS_MAX_BATCH];
+    for (size_t i = 0; i < op->n; i++) {
+        results[i] = XACCT_EAWS; /* an entry in neither list did not succeed */
+        codes[i] = "Missing";
+    }
+    json_t *root = NULL;
+    if (status == 0) {
+        root = json_loadb(resp->body, resp->body_len, 0, NULL);
+        if (!json_is_object(root)) {
+            status = XACCT_EPARSE;
+            detail = "batch response is not JSON";
+        } else {
+            size_t i;
+            json_t *e;
+            json_array_foreach(json_object_get(root, "Successful"), i, e)
+            {
+                const char *id = json_string_value(json_object_get(e, "Id"));
+                long k = id ? strtol(id, NULL, 10) : -1;
+                if (k >= 0 && (size_t)k < op->n) {
+                    results[k] = 0;
+                    codes[k] = "";
+                }
+            }
+            json_array_foreach(json_object_get(root, "Failed"), i, e)
+            {
+                const char *id = json_string_value(json_object_get(e, "Id"));
+                const char *code = json_string_value(json_object_get(e, "Code"));
+                long k = id ? strtol(id, NULL, 10) : -1;
+                if (k >= 0 && (size_t)k < op->n) {
+                    results[k] = XACCT_EAWS;
+                    codes[k] = code ? code : "Unknown";
+                }
+            }
+        }
+    }
+    op->bcb(status, detail, results, codes, op->n, op->arg);
+    json_decref(root);
+    free(op);
+}
+
+static int batch(xacct_aws_t *aws, const char *target, const char *queue_url, const char *region,
+                 const char *const *handles, size_t n, int visibility_s, xacct_sqs_batch_cb cb,
+                 void *arg)
+{
+    if (n == 0 || n > XACCT_SQS_MAX_BATCH)
+        return XACCT_EINVAL;
+    json_t *entries = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "%zu", i);
+        json_t *e = json_pack("{s:s, s:s}", "Id", id, "ReceiptHandle", handles[i]);
+        if (e == NULL) {
+            json_decref(entries);
+            return XACCT_EINVAL;
+        }
+        if (visibility_s >= 0)
+            json_object_set_new(e, "VisibilityTimeout", json_integer(visibility_s));
+        json_array_append_new(entries, e);
+    }
+    json_t *body = json_pack("{s:s, s:o}", "QueueUrl", queue_url, "Entries", entries);
+    sqs_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->kind = OP_BATCH;
+    op->n = n;
+    op->bcb = cb;
+    op->arg = arg;
+    return submit(aws, region, target, body, 0, 0, batch_done, op, NULL);
+}
+
+int xacct_sqs_delete_batch(xacct_aws_t *aws, const char *queue_url, const char *region,
+                           const char *const *receipt_handles, size_t n, xacct_sqs_batch_cb cb,
+                           void *arg)
+{
+    return batch(aws, "DeleteMessageBatch", queue_url, region, receipt_handles, n, -1, cb, arg);
+}
+
+int xacct_sqs_change_visibility_batch(xacct_aws_t *aws, const char *queue_url, const char *region,
+                                      const char *const *receipt_handles, size_t n,
+                                      int visibility_s, xacct_sqs_batch_cb cb, void *arg)
+{
+    if (visibility_s < 0 || visibility_s > 43200)
+        return XACCT_EINVAL;
+    return batch(aws, "ChangeMessageVisibilityBatch", queue_url, region, receipt_handles, n,
+                 visibility_s, cb, arg);
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * STS AssumeRole over the query protocol. The request is a form-encoded POST;
+ * the response is XML read with expat into the few fields xacct uses. The
+ * credentials are handed to the callback and wiped as soon as it returns:
+ * nothing keeps them.
+ */
+#include "xacct/sts.h"
+
+#include <curl/curl.h>
+#include <expat.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/buf.h"
+
+enum { F_AKID, F_SECRET, F_TOKEN, F_EXPIRATION, F_ARN, F_COUNT };
+
+struct xacct_sts__store {
+    xacct_buf_t field[F_COUNT]; /* text of each wanted element */
+    int depth;                  /* element depth */
+    int capture;                /* field being captured, or -1 */
+    bool in_credentials;        /* inside <Credentials> */
+    bool in_assumed_user;       /* inside <AssumedRoleUser> */
+    bool overflow;              /* a field exceeded its cap */
+};
+
+void xacct_sts__store_free(xacct_sts__store_t *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < F_COUNT; i++)
+        xacct_buf_destroy_secret(&s->field[i]);
+    OPENSSL_cleanse(s, sizeof(*s));
+    free(s);
+}
+
+/* Element names may carry a namespace prefix; compare the local part. */
+static const char *local_name(const char *name)
+{
+    const char *c = strrchr(name, ':');
+    return c ? c + 1 : name;
+}
+
+static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+{
+    (void)attrs;
+    xacct_sts__store_t *s = ud;
+    const char *n = local_name(name);
+    s->depth++;
+    s->capture = -1;
+    if (strcmp(n, "Credentials") == 0)
+        s->in_credentials = true;
+    else if (strcmp(n, "AssumedRoleUser") == 0)
+        s->in_assumed_user = true;
+    else if (s->in_credentials && strcmp(n, "AccessKeyId") == 0)
+        s->capture = F_AKID;
+    else if (s->in_credentials && strcmp(n, "SecretAccessKey") == 0)
+        s->capture = F_SECRET;
+    else if (s->in_credentials && strcmp(n, "SessionToken") == 0)
+        s->capture = F_TOKEN;
+    else if (s->in_credentials && strcmp(n, "Expiration") == 0)
+        s->capture = F_EXPIRATION;
+    else if (s->in_assumed_user && strcmp(n, "Arn") == 0)
+        s->capture = F_ARN;
+    if (s->capture >= 0)
+        xacct_buf_reset(&s->field[s->capture]);
+}
+
+static void XMLCALL on_end(void *ud, const XML_Char *name)
+{
+    xacct_sts__store_t *s = ud;
+    const char *n = local_name(name);
+    s->depth--;
+    s->capture = -1;
+    if (strcmp(n, "Credentials") == 0)
+        s->in_credentials = false;
+    else if (strcmp(n, "AssumedRoleUser") == 0)
+        s->in_assumed_user = false;
+}
+
+static void XMLCALL on_text(void *ud, const XML_Char *text, int len)
+{
+    xacct_sts__store_t *s = ud;
+    if (s->capture >= 0 && xacct_buf_append(&s->field[s->capture], text, (size_t)len) != 0)
+        s->overflow = true;
+}
+
+int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
+                            xacct_sts__store_t **store)
+{
+    memset(out, 0, sizeof(*out));
+    *store = NULL;
+    xacct_sts__store_t *s = xacct_calloc(1, sizeof(*s));
+    for (int i = 0; i < F_COUNT; i++)
+        xacct_buf_init(&s->field[i], 8192);
+    s->capture = -1;
+    XML_Parser p = XML_ParserCreate("UTF-8");
+    if (p == NULL) {
+        xacct_sts__store_free(s);
+        return XACCT_ENOMEM;
+    }
+    XML_SetUserData(p, s);
+    XML_SetElementHandler(p, on_start, on_end);
+    XML_SetCharacterDataHandler(p, on_text);
+    int ok = XML_Parse(p, xml, (int)len, 1) == XML_STATUS_OK;
+    XML_ParserFree(p);
+    for (int i = 0; i < F_COUNT; i++)
+        if (s->field[i].len == 0 && i != F_ARN)
+            ok = 0;
+    if (!ok || s->overflow) {
+        xacct_sts__store_free(s);
+        return XACCT_EPARSE;
+    }
+    out->access_key_id = s->field[F_AKID].data;
+    out->secret_access_key = s->field[F_SECRET].data;
+    out->session_token = s->field[F_TOKEN].data;
+    out->expiration = s->field[F_EXPIRATION].data;
+    out->assumed_role_arn = s->field[F_ARN].data ? s->field[F_ARN].data : "";
+    *store = s;
+    return 0;
+}
+
+typedef struct assume_op {
+    xacct_sts_assume_cb cb;
+    void *arg;
+} assume_op_t;
+
+static void assume_done(int status, const char *detail, const xacct_http_response_t *resp,
+                        const xacct_aws_error_t *err, void *arg)
+{
+    (void)err;
+    assume_op_t *op = arg;
+    if (status != 0) {
+        op->cb(status, detail, NULL, op->arg);
+        free(op);
+        return;
+    }
+    xacct_sts_credentials_t creds;
+    xacct_sts__store_t *store = NULL;
+    if (xacct_sts__parse_assume(resp->body, resp->body_len, &creds, &store) != 0)
+        op->cb(XACCT_EPARSE, "AssumeRole response carries no credentials", NULL, op->arg);
+    else
+        op->cb(0, "assumed", &creds, op->arg);
+    xacct_sts__store_free(store);
+    free(op);
+}
+
+static int form_param(xacct_buf_t *b, const char *key, const char *value)
+{
+    char *enc = curl_easy_escape(NULL, value, 0);
+    if (enc == NULL)
+        return XACCT_ENOMEM;
+    int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
+    curl_free(enc);
+    return rc;
+}
+
+int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
+                          xacct_sts_assume_cb cb, void *arg, xacct_aws_call_t **handle)
+{
+    if (p->role_arn == NULL || p->session_name == NULL)
+        return XACCT_EINVAL;
+    int duration = p->duration_s ? p->duration_s : 900;
+    if (duration < 900 || duration > 43200)
+        return XACCT_EINVAL;
+    xacct_buf_t body;
+    xacct_buf_init(&body, 16384);
+    int rc = xacct_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15");
+    if (rc == 0)
+        rc = form_param(&body, "RoleArn", p->role_arn);
+    if (rc == 0)
+        rc = form_param(&body, "RoleSessionName", p->session_name);
+    if (rc == 0)
+        rc = xacct_buf_printf(&body, "&DurationSeconds=%d", duration);
+    if (rc == 0 && p->external_id != NULL)
+        rc = form_param(&body, "ExternalId", p->external_id);
+    if (rc != 0) {
+        xacct_buf_destroy_secret(&body);
+        return rc;
+    }
+    xacct_header_t headers[] = {
+        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
+    };
+    assume_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    xacct_aws_request_t req = {
+        .service = "sts",
+        .region = p->region,
+        .method = "POST",
+        .path = "/",
+        .headers = headers,
+        .nheaders = 1,
+        .body = body.data,
+        .body_len = body.len,
+        .max_body = 64 * 1024,
+        .max_attempts = p->max_attempts,
+    };
+    rc = xacct_aws_call(aws, &req, assume_done, op, handle);
+    /* The body holds the external ID. */
+    xacct_buf_destroy_secret(&body);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
