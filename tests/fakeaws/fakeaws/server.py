@@ -25,6 +25,9 @@ MAX_BODY = 32 * 1024 * 1024
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 
+# credential-scope service name -> world.services key, where they differ
+SCOPE_ALIASES = {"cloudformation": "cfn"}
+
 
 class BadRequest(Exception):
     def __init__(self, status, message):
@@ -304,7 +307,7 @@ class Server:
             except sigv4.SigV4Error as e:
                 world.record("auth_failure", code=e.code, service=e.service, method=req.method, path=path)
                 return sigv4.error_response(e, req)
-            svc = world.services.get(req.service)
+            svc = world.services.get(req.service) or world.services.get(SCOPE_ALIASES.get(req.service, ""))
             if svc is None:
                 return core.service_error(req.service, "UnknownService",
                                           f"fakeaws does not emulate the service '{req.service}'", 400, req)
