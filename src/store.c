@@ -1,0 +1,1078 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Redis connection: hiredis' async API on the libuv loop, and the only
+ * file that includes hiredis. It owns the connection life cycle (connect,
+ * AUTH/SELECT/script-load handshake, loss, jittered reconnect), a bounded queue
+ * of commands waiting for a connection, EVALSHA with the NOSCRIPT fallback,
+ * and the translation of hiredis replies and errors into xacct types.
+ */
+#include "xacct/store.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_MAX_QUEUED 10000
+#define DEFAULT_BACKOFF_BASE_MS 100
+#define DEFAULT_BACKOFF_MAX_MS 5000
+#define MAX_REPLY_DEPTH 16
+
+typedef enum conn_state {
+    ST_DISCONNECTED = 0, /* no context; maybe a reconnect timer runs */
+    ST_CONNECTING,       /* TCP connect in progress; timer = connect timeout */
+    ST_HANDSHAKE,        /* connected, AUTH/SELECT/SCRIPT LOAD/PING sent */
+    ST_READY,            /* user commands go straight to hiredis */
+    ST_CLOSING,          /* xacct_store_free deferred to the timer */
+    ST_CLOSED,           /* torn down; waiting for the timer to close */
+} conn_state_t;
+
+typedef struct store_cmd store_cmd_t;
+
+struct store_cmd {
+    store_cmd_t *next;                  /* queue link */
+    xacct_store_t *store;               /* owner */
+    char *wire;                         /* RESP-formatted command (owned, wiped) */
+    size_t wire_len;                    /* bytes in wire */
+    const xacct_store_script_t *script; /* set for EVALSHA, for the NOSCRIPT retry */
+    int reloaded;                       /* the NOSCRIPT retry was done */
+    uint64_t queued_at;                 /* uv_now() when queued */
+    xacct_store_reply_cb cb;            /* user callback; fires once */
+    void *arg;                          /* user argument */
+};
+
+typedef struct store_script_slot {
+    const xacct_store_script_t *script; /* identity is the pointer */
+    char sha[41];                       /* hex SHA1 of the source */
+} store_script_slot_t;
+
+struct xacct_store {
+    uv_loop_t *_loop;               /* borrowed */
+    uv_timer_t _timer;              /* connect timeout / reconnect / deferred free */
+    redisAsyncContext *_ac;         /* current hiredis context, or NULL */
+    conn_state_t _state;            /* see conn_state_t */
+    int _closing;                   /* xacct_store_free was called */
+    int _depth;                     /* nesting of callbacks we are inside */
+    unsigned _attempt;              /* consecutive failed connection attempts */
+    uint64_t _connections;          /* ready connections so far */
+
+    char *_host;                    /* from the URL (owned) */
+    int _port;
+    char *_user;                    /* ACL user or NULL (owned) */
+    char *_password;                /* or NULL (owned, wiped) */
+    int _db;
+    char *_prefix;                  /* owned */
+
+    int _reconnect;                 /* options, defaults applied */
+    long _connect_timeout_ms;
+    size_t _max_queued;
+    long _queue_timeout_ms;
+    long _backoff_base_ms;
+    long _backoff_max_ms;
+    xacct_store_state_cb _on_state;
+    void *_state_arg;
+
+    store_cmd_t *_qhead, *_qtail;   /* commands waiting for a connection */
+    size_t _queued;                 /* length of that queue */
+    size_t _sent;                   /* user commands written, reply pending */
+
+    store_script_slot_t _scripts[XACCT_STORE_MAX_SCRIPTS]; /* known scripts */
+    size_t _nscripts;
+
+    char _why[256];                 /* last connection failure, for details */
+};
+
+static void start_connect(xacct_store_t *s);
+static void timer_cb(uv_timer_t *t);
+
+/* ------------------------------------------------------------------ */
+/* URL and backoff                                                      */
+
+XACCT_STATIC int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
+                                        char **password, int *db, char *err, size_t errlen)
+{
+    int rc = XACCT_EINVAL;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *h = NULL, *p = NULL, *usr = NULL, *pw = NULL, *path = NULL;
+
+    *host = NULL;
+    *user = NULL;
+    *password = NULL;
+    *port = 6379;
+    *db = 0;
+    if (u == NULL)
+        abort();
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        snprintf(err, errlen, "redis URL does not parse");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        strcmp(scheme, "redis") != 0) {
+        snprintf(err, errlen, "redis URL must start with redis://");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
+        snprintf(err, errlen, "redis URL has no host");
+        goto out;
+    }
+    CURLUcode pc = curl_url_get(u, CURLUPART_PORT, &p, 0);
+    if (pc == CURLUE_OK) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (*end != '\0' || v < 1 || v > 65535) {
+            snprintf(err, errlen, "redis URL has a bad port");
+            goto out;
+        }
+        *port = (int)v;
+    } else if (pc != CURLUE_NO_PORT) {
+        snprintf(err, errlen, "redis URL has a bad port");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &usr, CURLU_URLDECODE) != CURLUE_OK) {
+        curl_free(usr);
+        usr = NULL;
+    }
+    if (curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE) != CURLUE_OK) {
+        curl_free(pw);
+        pw = NULL;
+    }
+    if (usr != NULL && usr[0] != '\0' && pw == NULL) {
+        snprintf(err, errlen, "redis URL names a user without a password");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path[0] != '\0' &&
+        strcmp(path, "/") != 0) {
+        const char *d = path + 1;
+        char *end;
+        if (!isdigit((unsigned char)d[0])) {
+            snprintf(err, errlen, "redis URL path must be a database number");
+            goto out;
+        }
+        errno = 0;
+        long v = strtol(d, &end, 10);
+        if (*end != '\0' || errno != 0 || v < 0 || v > INT_MAX) {
+            snprintf(err, errlen, "redis URL path must be a database number");
+            goto out;
+        }
+        *db = (int)v;
+    }
+    /* hiredis wants an IPv6 literal without its brackets. */
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+        *host = xacct_strndup(h + 1, hl - 2);
+    else
+        *host = xacct_strdup(h);
+    if (usr != NULL && usr[0] != '\0')
+        *user = xacct_strdup(usr);
+    if (pw != NULL)
+        *password = xacct_strdup(pw);
+    rc = 0;
+out:
+    if (pw != NULL)
+        OPENSSL_cleanse(pw, strlen(pw));
+    curl_free(scheme);
+    curl_free(h);
+    curl_free(p);
+    curl_free(usr);
+    curl_free(pw);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+XACCT_STATIC long xacct__store_backoff(long base_ms, long max_ms, unsigned attempt)
+{
+    long d = base_ms;
+    for (unsigned i = 0; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    /* Jitter over the upper half, so many workers that lost the same Redis
+     * do not come back in lock step, yet each waits at least half the step. */
+    uint32_t r = 0;
+    if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+        r = (uint32_t)uv_hrtime();
+    long half = d / 2;
+    return half + (half > 0 ? (long)(r % (uint32_t)(half + 1)) : 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands                                                             */
+
+static void cmd_free(store_cmd_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->wire != NULL) {
+        OPENSSL_cleanse(c->wire, c->wire_len);
+        redisFreeCommand(c->wire);
+    }
+    free(c);
+}
+
+/* Fires the user callback once and frees the command. */
+static void cmd_finish(store_cmd_t *c, int status, const char *detail,
+                       const xacct_store_reply_t *reply)
+{
+    xacct_store_t *s = c->store;
+    xacct_store_reply_cb cb = c->cb;
+    void *arg = c->arg;
+    cmd_free(c);
+    if (cb != NULL) {
+        s->_depth++;
+        cb(status, detail, reply, arg);
+        s->_depth--;
+    }
+}
+
+static void queue_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->next = NULL;
+    c->queued_at = uv_now(s->_loop);
+    if (s->_qtail != NULL)
+        s->_qtail->next = c;
+    else
+        s->_qhead = c;
+    s->_qtail = c;
+    s->_queued++;
+}
+
+static store_cmd_t *queue_pop(xacct_store_t *s)
+{
+    store_cmd_t *c = s->_qhead;
+    if (c == NULL)
+        return NULL;
+    s->_qhead = c->next;
+    if (s->_qhead == NULL)
+        s->_qtail = NULL;
+    s->_queued--;
+    c->next = NULL;
+    return c;
+}
+
+/* Fails every queued command; callbacks may queue new ones, which are left. */
+static void queue_fail_all(xacct_store_t *s, int status, const char *detail)
+{
+    size_t n = s->_queued;
+    while (n-- > 0) {
+        store_cmd_t *c = queue_pop(s);
+        if (c == NULL)
+            break;
+        cmd_finish(c, status, detail, NULL);
+    }
+}
+
+static void queue_expire(xacct_store_t *s)
+{
+    if (s->_queue_timeout_ms <= 0)
+        return;
+    uint64_t now = uv_now(s->_loop);
+    while (s->_qhead != NULL && now - s->_qhead->queued_at >= (uint64_t)s->_queue_timeout_ms) {
+        store_cmd_t *c = queue_pop(s);
+        cmd_finish(c, XACCT_ETIMEOUT, "Redis unreachable: command waited too long", NULL);
+    }
+}
+
+static void reply_free(xacct_store_reply_t *r)
+{
+    if (r->type == XACCT_STORE_REPLY_ARRAY && r->element != NULL) {
+        for (size_t i = 0; i < r->elements; i++)
+            reply_free((xacct_store_reply_t *)&r->element[i]);
+        free((void *)r->element);
+    }
+}
+
+/* Translates a hiredis reply; strings stay in hiredis' memory, which lives
+ * until our callback returns. */
+static int reply_convert(const redisReply *in, xacct_store_reply_t *out, int depth)
+{
+    memset(out, 0, sizeof(*out));
+    switch (in->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        out->type = in->type == REDIS_REPLY_STRING   ? XACCT_STORE_REPLY_STRING
+                    : in->type == REDIS_REPLY_STATUS ? XACCT_STORE_REPLY_STATUS
+                                                     : XACCT_STORE_REPLY_ERROR;
+        out->str = in->str;
+        out->len = (size_t)in->len;
+        return 0;
+    case REDIS_REPLY_INTEGER:
+        out->type = XACCT_STORE_REPLY_INTEGER;
+        out->integer = in->integer;
+        return 0;
+    case REDIS_REPLY_NIL:
+        out->type = XACCT_STORE_REPLY_NIL;
+        return 0;
+    case REDIS_REPLY_ARRAY: {
+        out->type = XACCT_STORE_REPLY_ARRAY;
+        if (depth >= MAX_REPLY_DEPTH)
+            return XACCT_ETOOBIG;
+        if (in->elements == 0)
+            return 0;
+        xacct_store_reply_t *el = xacct_calloc(in->elements, sizeof(*el));
+        out->element = el;
+        out->elements = in->elements;
+        for (size_t i = 0; i < in->elements; i++) {
+            int rc = reply_convert(in->element[i], &el[i], depth + 1);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    default:
+        return XACCT_EPARSE;
+    }
+}
+
+static void send_or_queue(xacct_store_t *s, store_cmd_t *c);
+static void reply_cb(redisAsyncContext *ac, void *r, void *privdata);
+
+/* Marks the current connection as gone (idempotent per context). hiredis
+ * frees the context itself in every path that calls this. */
+static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char *why);
+
+static void load_script_cmd(xacct_store_t *s, const xacct_store_script_t *script);
+
+static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    store_cmd_t *c = privdata;
+    xacct_store_t *s = c->store;
+    redisReply *reply = r;
+
+    s->_depth++;
+    s->_sent--;
+    if (reply == NULL) {
+        /* hiredis is disconnecting or being freed: the outcome is unknown. */
+        conn_lost(s, ac, ac->errstr[0] ? ac->errstr : "connection closed");
+        if (s->_closing)
+            cmd_finish(c, XACCT_ECANCELED, "store freed", NULL);
+        else
+            cmd_finish(c, XACCT_EDISCONNECTED, s->_why, NULL);
+        goto out;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (c->script != NULL && !c->reloaded && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
+            s->_state == ST_READY && s->_ac == ac) {
+            /* The script cache was flushed (or Redis restarted under us):
+             * load it and run the same EVALSHA again, in order. */
+            c->reloaded = 1;
+            load_script_cmd(s, c->script);
+            send_or_queue(s, c);
+            goto out;
+        }
+        cmd_finish(c, XACCT_EREDIS, reply->str, NULL);
+        goto out;
+    }
+    xacct_store_reply_t conv;
+    int rc = reply_convert(reply, &conv, 0);
+    if (rc != 0)
+        cmd_finish(c, rc, "Redis reply too deeply nested", NULL);
+    else
+        cmd_finish(c, 0, NULL, &conv);
+    reply_free(&conv);
+out:
+    s->_depth--;
+}
+
+/* Writes c to the ready connection, or queues it. */
+static void send_or_queue(xacct_store_t *s, store_cmd_t *c)
+{
+    if (s->_state == ST_READY && s->_ac != NULL) {
+        if (redisAsyncFormattedCommand(s->_ac, reply_cb, c, c->wire, c->wire_len) == REDIS_OK) {
+            s->_sent++;
+            return;
+        }
+    }
+    queue_push(s, c);
+}
+
+static store_cmd_t *cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
+                            xacct_store_reply_cb cb, void *arg)
+{
+    char *wire = NULL;
+    int n = redisFormatCommandArgv(&wire, a->argc, (const char **)a->v, a->len);
+    if (n < 0)
+        abort(); /* hiredis formats only fail on OOM */
+    store_cmd_t *c = xacct_calloc(1, sizeof(*c));
+    c->store = s;
+    c->wire = wire;
+    c->wire_len = (size_t)n;
+    c->cb = cb;
+    c->arg = arg;
+    return c;
+}
+
+/* Internal fire-and-forget command (SCRIPT LOAD, AUTH...) sent right away on
+ * the current connection, ahead of anything queued. */
+static void send_internal(xacct_store_t *s, const xacct_store_args_t *a, xacct_store_reply_cb cb,
+                          void *arg)
+{
+    store_cmd_t *c = cmd_new(s, a, cb, arg);
+    if (s->_ac == NULL ||
+        redisAsyncFormattedCommand(s->_ac, reply_cb, c, c->wire, c->wire_len) != REDIS_OK) {
+        cmd_free(c);
+        return;
+    }
+    s->_sent++;
+}
+
+static void ignore_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    XACCT_UNUSED(status);
+    XACCT_UNUSED(detail);
+    XACCT_UNUSED(r);
+    XACCT_UNUSED(arg);
+}
+
+static void load_script_cmd(xacct_store_t *s, const xacct_store_script_t *script)
+{
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SCRIPT");
+    xacct_store_args_str(&a, "LOAD");
+    xacct_store_args_str(&a, script->source);
+    /* A script that does not compile fails again at EVALSHA, where the error
+     * reaches the caller; the load's own reply is not needed. */
+    send_internal(s, &a, ignore_cb, NULL);
+    xacct_store_args_destroy(&a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connection life cycle                                                */
+
+static void notify_state(xacct_store_t *s, int up, int status, const char *detail)
+{
+    if (s->_on_state == NULL || s->_closing)
+        return;
+    s->_depth++;
+    s->_on_state(up, status, detail, s->_state_arg);
+    s->_depth--;
+}
+
+/* A connection attempt failed or a connection was lost. */
+static void conn_failed(xacct_store_t *s)
+{
+    if (s->_closing)
+        return;
+    notify_state(s, 0, XACCT_EDISCONNECTED, s->_why);
+    if (s->_closing)
+        return;
+    if (s->_reconnect) {
+        queue_expire(s);
+        long d = xacct__store_backoff(s->_backoff_base_ms, s->_backoff_max_ms, s->_attempt);
+        if (s->_attempt < 64)
+            s->_attempt++;
+        if (!s->_closing && s->_state == ST_DISCONNECTED)
+            uv_timer_start(&s->_timer, timer_cb, (uint64_t)d, 0);
+    } else {
+        queue_fail_all(s, XACCT_EDISCONNECTED, s->_why);
+    }
+}
+
+static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char *why)
+{
+    if (ac == NULL || s->_ac != ac)
+        return;
+    s->_ac = NULL;
+    if (s->_closing)
+        return; /* the deferred teardown owns the timer now */
+    s->_state = ST_DISCONNECTED;
+    uv_timer_stop(&s->_timer);
+    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, why);
+    conn_failed(s);
+}
+
+static void ready(xacct_store_t *s)
+{
+    s->_state = ST_READY;
+    s->_attempt = 0;
+    s->_connections++;
+    uv_timer_stop(&s->_timer);
+    notify_state(s, 1, 0, NULL);
+    /* Send what waited, in order; everything goes out in one write. */
+    size_t n = s->_queued;
+    while (n-- > 0 && s->_state == ST_READY && !s->_closing) {
+        store_cmd_t *c = queue_pop(s);
+        if (c == NULL)
+            break;
+        send_or_queue(s, c);
+    }
+}
+
+static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r,
+                         void *arg)
+{
+    xacct_store_t *s = arg;
+    XACCT_UNUSED(r);
+    if (status == XACCT_EDISCONNECTED || status == XACCT_ECANCELED)
+        return; /* the loss is handled by conn_lost */
+    if (s->_state != ST_HANDSHAKE)
+        return;
+    if (status != 0) {
+        /* AUTH or SELECT refused: drop this connection and try again later
+         * (or fail the waiting commands, in fail-fast mode). */
+        redisAsyncContext *ac = s->_ac;
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 detail ? detail : "handshake failed");
+        s->_ac = NULL;
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        redisAsyncFree(ac); /* deferred by hiredis: we are inside its callback */
+        conn_failed(s);
+    }
+}
+
+static void handshake_done_cb(int status, const char *detail, const xacct_store_reply_t *r,
+                              void *arg)
+{
+    xacct_store_t *s = arg;
+    XACCT_UNUSED(detail);
+    XACCT_UNUSED(r);
+    if (status == 0 && s->_state == ST_HANDSHAKE && !s->_closing)
+        ready(s);
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    xacct_store_t *s = cac->data;
+    s->_depth++;
+    if (s->_ac != cac)
+        goto out;
+    if (s->_closing) {
+        if (status != REDIS_OK)
+            s->_ac = NULL; /* hiredis frees it; teardown must not */
+        goto out;
+    }
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this returns. */
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 cac->errstr[0] ? cac->errstr : "connect failed");
+        s->_ac = NULL;
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        goto out;
+    }
+    s->_state = ST_HANDSHAKE;
+    xacct_store_args_t a;
+    if (s->_password != NULL) {
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "AUTH");
+        if (s->_user != NULL)
+            xacct_store_args_str(&a, s->_user);
+        xacct_store_args_str(&a, s->_password);
+        send_internal(s, &a, handshake_cb, s);
+        xacct_store_args_destroy(&a);
+    }
+    if (s->_db != 0) {
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "SELECT");
+        xacct_store_args_ll(&a, s->_db);
+        send_internal(s, &a, handshake_cb, s);
+        xacct_store_args_destroy(&a);
+    }
+    for (size_t i = 0; i < s->_nscripts; i++)
+        load_script_cmd(s, s->_scripts[i].script);
+    /* Replies come in order, so PING's reply means all of the above ran. */
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "PING");
+    send_internal(s, &a, handshake_done_cb, s);
+    xacct_store_args_destroy(&a);
+out:
+    s->_depth--;
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    xacct_store_t *s = cac->data;
+    s->_depth++;
+    conn_lost(s, cac,
+              status == REDIS_OK ? "disconnected"
+                                 : (cac->errstr[0] ? cac->errstr : "connection lost"));
+    s->_depth--;
+}
+
+static void start_connect(xacct_store_t *s)
+{
+    if (s->_closing || s->_state != ST_DISCONNECTED)
+        return;
+    s->_state = ST_CONNECTING;
+    /* The timer bounds the TCP connect and the handshake together. A
+     * synchronous failure is reported from the timer too (delay 0), so no
+     * callback ever runs inside xacct_store_submit. */
+    redisAsyncContext *ac = redisAsyncConnect(s->_host, s->_port);
+    if (ac == NULL)
+        abort();
+    if (ac->err) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 ac->errstr);
+        redisAsyncFree(ac);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+        return;
+    }
+    ac->data = s;
+    if (redisLibuvAttach(ac, s->_loop) != REDIS_OK) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot watch the socket",
+                 s->_host, s->_port);
+        redisAsyncFree(ac);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->_ac = ac;
+    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms",
+             s->_host, s->_port, s->_connect_timeout_ms);
+    uv_timer_start(&s->_timer, timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    xacct_store_t *s = xacct_container_of(h, xacct_store_t, _timer);
+    free(s->_host);
+    free(s->_user);
+    xacct_free_secret(s->_password);
+    free(s->_prefix);
+    free(s);
+}
+
+static void teardown(xacct_store_t *s)
+{
+    s->_state = ST_CLOSED;
+    uv_timer_stop(&s->_timer);
+    s->_depth++;
+    if (s->_ac != NULL) {
+        redisAsyncContext *ac = s->_ac;
+        s->_ac = NULL;
+        /* Runs every pending reply callback with NULL (-> XACCT_ECANCELED)
+         * and closes the poll handle through the libuv adapter. */
+        redisAsyncFree(ac);
+    }
+    queue_fail_all(s, XACCT_ECANCELED, "store freed");
+    s->_depth--;
+    uv_close((uv_handle_t *)&s->_timer, close_cb);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    xacct_store_t *s = xacct_container_of(t, xacct_store_t, _timer);
+    if (s->_closing) {
+        if (s->_state != ST_CLOSED)
+            teardown(s);
+        return;
+    }
+    switch (s->_state) {
+    case ST_CONNECTING:
+    case ST_HANDSHAKE: {
+        /* Connect timeout, or a synchronous connect failure reported late. */
+        redisAsyncContext *ac = s->_ac;
+        s->_ac = NULL;
+        s->_state = ST_DISCONNECTED;
+        if (ac != NULL) {
+            s->_depth++;
+            redisAsyncFree(ac);
+            s->_depth--;
+        }
+        conn_failed(s);
+        break;
+    }
+    case ST_DISCONNECTED:
+        start_connect(s);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                           */
+
+int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_store_t **out,
+                    char *err, size_t errlen)
+{
+    *out = NULL;
+    char *host = NULL, *user = NULL, *pw = NULL;
+    int port, db;
+    const char *url = opts && opts->url && opts->url[0] ? opts->url : XACCT_STORE_DEFAULT_URL;
+    int rc = xacct__store_parse_url(url, &host, &port, &user, &pw, &db, err, errlen);
+    if (rc != 0)
+        return rc;
+
+    xacct_store_t *s = xacct_calloc(1, sizeof(*s));
+    s->_loop = loop;
+    s->_host = host;
+    s->_port = port;
+    s->_user = user;
+    s->_password = pw;
+    s->_db = db;
+    s->_prefix = xacct_strdup(opts && opts->prefix ? opts->prefix : XACCT_STORE_DEFAULT_PREFIX);
+    s->_reconnect = opts ? opts->reconnect : 0;
+    s->_connect_timeout_ms =
+        opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    s->_max_queued = opts && opts->max_queued > 0 ? opts->max_queued : DEFAULT_MAX_QUEUED;
+    s->_queue_timeout_ms = opts && opts->queue_timeout_ms > 0 ? opts->queue_timeout_ms : 0;
+    s->_backoff_base_ms =
+        opts && opts->backoff_base_ms > 0 ? opts->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
+    s->_backoff_max_ms =
+        opts && opts->backoff_max_ms > 0 ? opts->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
+    if (s->_backoff_max_ms < s->_backoff_base_ms)
+        s->_backoff_max_ms = s->_backoff_base_ms;
+    s->_on_state = opts ? opts->on_state : NULL;
+    s->_state_arg = opts ? opts->state_arg : NULL;
+    s->_state = ST_DISCONNECTED;
+    uv_timer_init(loop, &s->_timer);
+    start_connect(s);
+    *out = s;
+    return 0;
+}
+
+void xacct_store_free(xacct_store_t *s)
+{
+    if (s == NULL || s->_closing)
+        return;
+    s->_closing = 1;
+    if (s->_depth > 0) {
+        /* Inside one of our callbacks (maybe inside hiredis): finish later,
+         * from the loop, where freeing the hiredis context is safe. */
+        s->_state = ST_CLOSING;
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+        return;
+    }
+    teardown(s);
+}
+
+const char *xacct_store_prefix(const xacct_store_t *s)
+{
+    return s->_prefix;
+}
+
+int xacct_store_is_up(const xacct_store_t *s)
+{
+    return s->_state == ST_READY;
+}
+
+size_t xacct_store_outstanding(const xacct_store_t *s)
+{
+    return s->_queued + s->_sent;
+}
+
+uint64_t xacct_store_connections(const xacct_store_t *s)
+{
+    return s->_connections;
+}
+
+static int submit_cmd(xacct_store_t *s, store_cmd_t *c)
+{
+    if (s->_state != ST_READY) {
+        if (s->_queued >= s->_max_queued) {
+            cmd_free(c);
+            return XACCT_EAGAIN;
+        }
+        queue_push(s, c);
+        if (!s->_reconnect && s->_state == ST_DISCONNECTED)
+            start_connect(s);
+        return 0;
+    }
+    send_or_queue(s, c);
+    return 0;
+}
+
+int xacct_store_submit(xacct_store_t *s, const xacct_store_args_t *a, xacct_store_reply_cb cb,
+                       void *arg)
+{
+    if (s->_closing)
+        return XACCT_ESHUTDOWN;
+    if (a->err != 0)
+        return a->err;
+    if (a->argc < 1)
+        return XACCT_EINVAL;
+    return submit_cmd(s, cmd_new(s, a, cb, arg));
+}
+
+int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name, ...)
+{
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, name);
+    va_list ap;
+    va_start(ap, name);
+    const char *p;
+    while ((p = va_arg(ap, const char *)) != NULL)
+        xacct_store_args_str(&a, p);
+    va_end(ap);
+    int rc = xacct_store_submit(s, &a, cb, arg);
+    xacct_store_args_destroy(&a);
+    return rc;
+}
+
+static const store_script_slot_t *script_slot(xacct_store_t *s,
+                                              const xacct_store_script_t *script)
+{
+    for (size_t i = 0; i < s->_nscripts; i++)
+        if (s->_scripts[i].script == script)
+            return &s->_scripts[i];
+    if (s->_nscripts >= XACCT_STORE_MAX_SCRIPTS)
+        return NULL;
+    store_script_slot_t *slot = &s->_scripts[s->_nscripts++];
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)script->source, strlen(script->source), md);
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(slot->sha + 2 * i, 3, "%02x", md[i]);
+    slot->script = script;
+    /* A script first seen on a live connection is loaded now; later
+     * connections load every known script during the handshake. */
+    if (s->_state == ST_READY)
+        load_script_cmd(s, script);
+    return slot;
+}
+
+int xacct_store_eval(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
+                     const xacct_store_args_t *a, xacct_store_reply_cb cb, void *arg)
+{
+    if (s->_closing)
+        return XACCT_ESHUTDOWN;
+    if (a->err != 0)
+        return a->err;
+    if (nkeys < 0 || nkeys > a->argc)
+        return XACCT_EINVAL;
+    if (a->argc + 3 > XACCT_STORE_MAX_ARGS)
+        return XACCT_ETOOBIG;
+    const store_script_slot_t *slot = script_slot(s, script);
+    if (slot == NULL)
+        return XACCT_ETOOBIG;
+
+    xacct_store_args_t full;
+    xacct_store_args_init(&full);
+    xacct_store_args_str(&full, "EVALSHA");
+    xacct_store_args_str(&full, slot->sha);
+    xacct_store_args_ll(&full, nkeys);
+    for (int i = 0; i < a->argc; i++)
+        xacct_store_args_add(&full, a->v[i], a->len[i]);
+    int rc = full.err;
+    if (rc == 0) {
+        store_cmd_t *c = cmd_new(s, &full, cb, arg);
+        c->script = script;
+        rc = submit_cmd(s, c);
+    }
+    xacct_store_args_destroy(&full);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Arguments and replies                                                */
+
+void xacct_store_args_init(xacct_store_args_t *a)
+{
+    memset(a, 0, sizeof(*a));
+}
+
+void xacct_store_args_destroy(xacct_store_args_t *a)
+{
+    for (int i = 0; i < a->argc; i++)
+        xacct_freezero(a->v[i], a->len[i] + 1);
+    free(a->v);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
+}
+
+void xacct_store_args_add(xacct_store_args_t *a, const void *p, size_t n)
+{
+    if (a->err != 0)
+        return;
+    if (a->argc >= XACCT_STORE_MAX_ARGS || n > XACCT_STORE_MAX_ARG_BYTES - a->bytes) {
+        a->err = XACCT_ETOOBIG;
+        return;
+    }
+    if (a->argc == a->cap) {
+        int cap = a->cap ? a->cap * 2 : 8;
+        a->v = xacct_realloc(a->v, (size_t)cap * sizeof(*a->v));
+        a->len = xacct_realloc(a->len, (size_t)cap * sizeof(*a->len));
+        a->cap = cap;
+    }
+    char *copy = xacct_malloc(n + 1);
+    if (n > 0)
+        memcpy(copy, p, n);
+    copy[n] = '\0';
+    a->v[a->argc] = copy;
+    a->len[a->argc] = n;
+    a->argc++;
+    a->bytes += n;
+}
+
+void xacct_store_args_str(xacct_store_args_t *a, const char *s)
+{
+    if (s == NULL)
+        s = "";
+    xacct_store_args_add(a, s, strlen(s));
+}
+
+void xacct_store_args_ll(xacct_store_args_t *a, long long v)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+    xacct_store_args_add(a, tmp, (size_t)n);
+}
+
+static void args_vfmt(xacct_store_args_t *a, const char *pre, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) {
+        if (a->err == 0)
+            a->err = XACCT_EINVAL;
+        return;
+    }
+    size_t pl = strlen(pre);
+    char *tmp = xacct_malloc(pl + (size_t)n + 1);
+    memcpy(tmp, pre, pl);
+    vsnprintf(tmp + pl, (size_t)n + 1, fmt, ap);
+    xacct_store_args_add(a, tmp, pl + (size_t)n);
+    xacct_freezero(tmp, pl + (size_t)n + 1);
+}
+
+void xacct_store_args_fmt(xacct_store_args_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    args_vfmt(a, "", fmt, ap);
+    va_end(ap);
+}
+
+void xacct_store_args_key(xacct_store_args_t *a, const xacct_store_t *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    args_vfmt(a, s->_prefix, fmt, ap);
+    va_end(ap);
+}
+
+int xacct_store_reply_is(const xacct_store_reply_t *r, const char *str)
+{
+    if (r == NULL ||
+        (r->type != XACCT_STORE_REPLY_STRING && r->type != XACCT_STORE_REPLY_STATUS))
+        return 0;
+    size_t n = strlen(str);
+    return r->len == n && memcmp(r->str, str, n) == 0;
+}
+
+const xacct_store_reply_t *xacct_store_reply_at(const xacct_store_reply_t *r, size_t i)
+{
+    if (r == NULL || r->type != XACCT_STORE_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    return &r->element[i];
+}
+
+char *xacct_store_reply_strdup(const xacct_store_reply_t *r)
+{
+    if (r == NULL ||
+        (r->type != XACCT_STORE_REPLY_STRING && r->type != XACCT_STORE_REPLY_STATUS))
+        return xacct_strdup("");
+    return xacct_strndup(r->str, r->len);
+}
+
+int xacct_store_reply_ll(const xacct_store_reply_t *r, long long *out)
+{
+    *out = 0;
+    if (r == NULL)
+        return XACCT_EPARSE;
+    if (r->type == XACCT_STORE_REPLY_INTEGER) {
+        *out = r->integer;
+        return 0;
+    }
+    if (r->type != XACCT_STORE_REPLY_STRING || r->len == 0 || r->len > 20)
+        return XACCT_EPARSE;
+    char tmp[24];
+    memcpy(tmp, r->str, r->len);
+    tmp[r->len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return XACCT_EPARSE;
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lock                                                                 */
+
+typedef struct lock_op {
+    xacct_store_lock_cb cb;
+    void *arg;
+} lock_op_t;
+
+static const xacct_store_script_t unlock_script = {
+    "unlock",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n",
+};
+
+static void lock_reply_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    lock_op_t *op = arg;
+    int yes = 0;
+    if (status == 0)
+        yes = r->type == XACCT_STORE_REPLY_STATUS ||
+              (r->type == XACCT_STORE_REPLY_INTEGER && r->integer == 1);
+    xacct_store_lock_cb cb = op->cb;
+    void *cb_arg = op->arg;
+    free(op);
+    cb(status, detail, yes, cb_arg);
+}
+
+int xacct_store_lock_acquire(xacct_store_t *s, const char *name, const char *token, long ttl_ms,
+                             xacct_store_lock_cb cb, void *arg)
+{
+    if (name == NULL || token == NULL || token[0] == '\0' || ttl_ms <= 0)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_key(&a, s, "lock:%s", name);
+    xacct_store_args_str(&a, token);
+    xacct_store_args_str(&a, "NX");
+    xacct_store_args_str(&a, "PX");
+    xacct_store_args_ll(&a, ttl_ms);
+    lock_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    int rc = xacct_store_submit(s, &a, lock_reply_cb, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(&a);
+    return rc;
+}
+
+int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *token,
+                             xacct_store_lock_cb cb, void *arg)
+{
+    if (name == NULL || token == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "lock:%s", name);
+    xacct_store_args_str(&a, token);
+    lock_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    int rc = xacct_store_eval(s, &unlock_script, 1, &a, lock_reply_cb, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(&a);
+    return rc;
+}
