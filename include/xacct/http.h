@@ -8,6 +8,10 @@
  * Safety defaults for every transfer: TLS peer and host verification on (never
  * switched off), no redirects, only http and https, response bodies capped.
  * AWS_CA_BUNDLE (given in the options) adds trust anchors to the system ones.
+ * Requests carry exactly the headers given (plus Host, User-Agent, Accept,
+ * Content-Length): no "Expect: 100-continue", and no Content-Type unless the
+ * request names one. The URL path is sent as given (no dot-segment
+ * normalisation), so what SigV4 signed is what goes on the wire.
  */
 #ifndef XACCT_HTTP_H
 #define XACCT_HTTP_H
@@ -22,7 +26,8 @@ typedef struct xacct_http xacct_http_t;         /* one per loop */
 typedef struct xacct_http_req xacct_http_req_t; /* one in-flight transfer */
 
 typedef struct xacct_http_options {
-    const char *ca_bundle;      /* extra PEM trust anchors (AWS_CA_BUNDLE), or NULL */
+    const char *ca_bundle;      /* extra PEM trust anchors (AWS_CA_BUNDLE), or NULL;
+                                   read once by xacct_http_new */
     long max_host_connections;  /* per host; 0 = 64 */
     long max_total_connections; /* 0 = 256 */
     const char *user_agent;     /* NULL = "xacct/<version>" */
@@ -34,7 +39,8 @@ typedef struct xacct_http_request {
     const xacct_header_t *headers; /* extra request headers; a value of "" sends the
                                       header with an empty value */
     size_t nheaders;
-    const void *body;              /* request body, copied; may be NULL */
+    const void *body;              /* request body, copied; may be NULL; not allowed
+                                      with GET or HEAD */
     size_t body_len;
     long timeout_ms;               /* whole transfer; 0 = 30000 */
     long connect_timeout_ms;       /* 0 = 10000 */
@@ -53,7 +59,8 @@ typedef struct xacct_http_response {
 /*
  * Completion. status is 0 when an HTTP response arrived, whatever its code;
  * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG
- * (body over max_body), XACCT_ECANCELED or XACCT_EHTTP (other transport
+ * (body over max_body, or more than 256 headers / 256 KiB of headers),
+ * XACCT_ECANCELED or XACCT_EHTTP (other transport
  * errors; detail has curl's text). resp is NULL unless status is 0. Both
  * detail and resp are borrowed and valid only during the callback. Fires
  * exactly once per submitted request, never from inside xacct_http_submit.
@@ -61,7 +68,9 @@ typedef struct xacct_http_response {
 typedef void (*xacct_http_done_cb)(int status, const char *detail,
                                    const xacct_http_response_t *resp, void *arg);
 
-/* Creates the client on loop. *out is freed with xacct_http_free. */
+/* Creates the client on loop (opts may be NULL for the defaults). *out is
+ * freed with xacct_http_free. Returns XACCT_ECONFIG if opts->ca_bundle cannot
+ * be read or holds no PEM certificate, XACCT_EINVAL for negative limits. */
 int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts,
                    xacct_http_t **out) XACCT_MUSTCHECK;
 
@@ -76,14 +85,16 @@ void xacct_http_free(xacct_http_t *h);
 /*
  * Starts a transfer. Everything in req is copied. *handle (optional) may be
  * passed to xacct_http_cancel until the callback has fired; it is invalid
- * afterwards. Returns 0, XACCT_EINVAL (bad method or URL scheme) or
- * XACCT_ESHUTDOWN after xacct_http_free began.
+ * afterwards. Returns 0, XACCT_EINVAL (bad method, URL or scheme, a header
+ * name that is not a token or a value with CR/LF, a body on GET/HEAD, no cb),
+ * XACCT_ESHUTDOWN after xacct_http_free began, or XACCT_EHTTP if libcurl
+ * refuses the transfer. On any error the callback never fires.
  */
 int xacct_http_submit(xacct_http_t *h, const xacct_http_request_t *req, xacct_http_done_cb cb,
                       void *arg, xacct_http_req_t **handle) XACCT_MUSTCHECK;
 
 /* Cancels one transfer; its callback fires with XACCT_ECANCELED before this
- * returns. */
+ * returns. NULL, or the request whose callback is running, is a no-op. */
 void xacct_http_cancel(xacct_http_req_t *r);
 
 /* Number of transfers submitted and not yet completed. */

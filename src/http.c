@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The glue between libcurl's multi socket interface and the libuv loop: curl
+ * tells us which sockets to watch (one uv_poll_t each) and when to wake it up
+ * (one uv_timer_t); we tell curl what happened with curl_multi_socket_action
+ * and then drain finished transfers with curl_multi_info_read. curl is never
+ * called from inside its own callbacks. Everything about a single transfer
+ * lives in http_req.c.
+ */
+#include "http_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void maybe_release(struct xacct_http *h);
+static void maybe_teardown(struct xacct_http *h);
+
+/* --- the list of in-flight transfers ----------------------------------- */
+
+static void req_link(struct xacct_http *h, struct xacct_http_req *r)
+{
+    r->_prev = NULL;
+    r->_next = h->_reqs;
+    if (h->_reqs != NULL)
+        h->_reqs->_prev = r;
+    h->_reqs = r;
+    h->_nreqs++;
+}
+
+static void req_unlink(struct xacct_http *h, struct xacct_http_req *r)
+{
+    if (r->_prev != NULL)
+        r->_prev->_next = r->_next;
+    else
+        h->_reqs = r->_next;
+    if (r->_next != NULL)
+        r->_next->_prev = r->_prev;
+    r->_prev = r->_next = NULL;
+    h->_nreqs--;
+}
+
+/*
+ * Ends one transfer: record the outcome while curl still holds the response,
+ * take the easy handle out of the multi (its connection stays in the cache),
+ * and fire the callback exactly once. A free requested by the callback waits
+ * until _depth drops back to zero.
+ */
+static void finish(struct xacct_http_req *r, int status)
+{
+    struct xacct_http *h = r->_h;
+
+    req_unlink(h, r);
+    xacct__http_req_collect(r, status);
+    if (r->_added) {
+        curl_multi_remove_handle(h->_multi, r->_easy);
+        r->_added = false;
+    }
+    h->_depth++;
+    xacct__http_req_fire(r);
+    h->_depth--;
+    xacct__http_req_free(r);
+    maybe_teardown(h);
+}
+
+/* Hands every finished transfer to its callback. */
+static void drain(struct xacct_http *h)
+{
+    CURLMsg *msg;
+    int left;
+
+    h->_depth++;
+    while (!h->_freeing && (msg = curl_multi_info_read(h->_multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        /* msg is invalid once the handle is removed: copy what we need. */
+        CURLcode result = msg->data.result;
+        struct xacct_http_req *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        finish(r, xacct__http_req_status(r, result));
+    }
+    h->_depth--;
+    maybe_teardown(h);
+}
+
+/* --- sockets ----------------------------------------------------------- */
+
+static void sock_close_cb(uv_handle_t *handle)
+{
+    xacct_http_sock_t *s = xacct_container_of((uv_poll_t *)handle, xacct_http_sock_t, _poll);
+    struct xacct_http *h = s->_h;
+
+    free(s);
+    h->_open_handles--;
+    maybe_release(h);
+}
+
+/* Stops watching a socket; the poll handle is freed in its close callback. */
+static void sock_close(xacct_http_sock_t *s)
+{
+    struct xacct_http *h = s->_h;
+
+    if (s->_prev != NULL)
+        s->_prev->_next = s->_next;
+    else
+        h->_socks = s->_next;
+    if (s->_next != NULL)
+        s->_next->_prev = s->_prev;
+    s->_prev = s->_next = NULL;
+    uv_poll_stop(&s->_poll);
+    uv_close((uv_handle_t *)&s->_poll, sock_close_cb);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    xacct_http_sock_t *s = xacct_container_of(poll, xacct_http_sock_t, _poll);
+    struct xacct_http *h = s->_h;
+    int flags = 0;
+    int running;
+
+    if (status < 0) {
+        flags = CURL_CSELECT_ERR;
+    } else {
+        if (events & (UV_READABLE | UV_DISCONNECT))
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    /* This call may close s (CURL_POLL_REMOVE); s stays allocated until
+     * its close callback, but is not touched again here. */
+    curl_multi_socket_action(h->_multi, s->_fd, flags, &running);
+    drain(h);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: curl says what to watch on fd. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct xacct_http *h = userp;
+    xacct_http_sock_t *s = socketp;
+    int events = 0;
+
+    XACCT_UNUSED(easy);
+    if (what == CURL_POLL_REMOVE) {
+        /* curl forgets its socketp for fd right after this call, so there
+         * is nothing to un-assign (and the multi may be mid-cleanup). */
+        if (s != NULL)
+            sock_close(s);
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    if (s == NULL) {
+        s = xacct_calloc(1, sizeof(*s));
+        s->_fd = fd;
+        s->_h = h;
+        if (uv_poll_init_socket(h->_loop, &s->_poll, fd) != 0) {
+            free(s);
+            return -1; /* curl fails the transfers using fd */
+        }
+        h->_open_handles++;
+        s->_next = h->_socks;
+        if (h->_socks != NULL)
+            h->_socks->_prev = s;
+        h->_socks = s;
+        curl_multi_assign(h->_multi, fd, s);
+    }
+    if (uv_poll_start(&s->_poll, events, on_poll) != 0)
+        return -1;
+    return 0;
+}
+
+/* --- the timer --------------------------------------------------------- */
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct xacct_http *h = xacct_container_of(timer, struct xacct_http, _timer);
+    int running;
+
+    curl_multi_socket_action(h->_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain(h);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only (re)arms the uv timer. Calling curl from here
+ * would re-enter it; a 0 ms timer fires on the next loop iteration instead. */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct xacct_http *h = userp;
+
+    XACCT_UNUSED(multi);
+    if (timeout_ms < 0)
+        uv_timer_stop(&h->_timer);
+    else
+        uv_timer_start(&h->_timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* --- lifecycle --------------------------------------------------------- */
+
+static void release(struct xacct_http *h)
+{
+    sk_X509_pop_free(h->_extra_ca, X509_free);
+    free(h->_user_agent);
+    free(h);
+    curl_global_cleanup();
+}
+
+/* Frees the client after its last uv handle has closed. */
+static void maybe_release(struct xacct_http *h)
+{
+    if (h->_torn_down && h->_open_handles == 0)
+        release(h);
+}
+
+static void timer_close_cb(uv_handle_t *handle)
+{
+    struct xacct_http *h = xacct_container_of((uv_timer_t *)handle, struct xacct_http, _timer);
+
+    h->_open_handles--;
+    maybe_release(h);
+}
+
+/*
+ * Second half of xacct_http_free, run once no callback is on the stack:
+ * curl_multi_cleanup while the loop is alive (it may still ask us to close
+ * sockets), then close whatever poll handles remain and the timer.
+ */
+static void maybe_teardown(struct xacct_http *h)
+{
+    if (!h->_freeing || h->_depth > 0 || h->_torn_down)
+        return;
+    h->_torn_down = true;
+    curl_multi_cleanup(h->_multi);
+    h->_multi = NULL;
+    while (h->_socks != NULL)
+        sock_close(h->_socks);
+    uv_timer_stop(&h->_timer);
+    uv_close((uv_handle_t *)&h->_timer, timer_close_cb);
+}
+
+int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http_t **out)
+{
+    struct xacct_http *h = NULL;
+    STACK_OF(X509) *cas = NULL;
+    const xacct_http_options_t defaults = {0};
+    int rc = 0;
+    bool global = false;
+
+    if (out != NULL)
+        *out = NULL;
+    if (loop == NULL || out == NULL) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    if (opts == NULL)
+        opts = &defaults;
+    if (opts->max_host_connections < 0 || opts->max_total_connections < 0) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    if (opts->ca_bundle != NULL && opts->ca_bundle[0] != '\0' &&
+        (rc = xacct__http_ca_load(opts->ca_bundle, &cas)) != 0)
+        goto out;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        rc = XACCT_EHTTP;
+        goto out;
+    }
+    global = true;
+
+    h = xacct_calloc(1, sizeof(*h));
+    h->_loop = loop;
+    h->_extra_ca = cas;
+    cas = NULL;
+    h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)
+                                      : xacct_strdup("xacct/" XACCT_VERSION);
+    if ((h->_multi = curl_multi_init()) == NULL) {
+        rc = XACCT_ENOMEM;
+        goto out;
+    }
+    long max_host = opts->max_host_connections ? opts->max_host_connections
+                                               : XACCT_HTTP_DEFAULT_MAX_HOST;
+    long max_total = opts->max_total_connections ? opts->max_total_connections
+                                                 : XACCT_HTTP_DEFAULT_MAX_TOTAL;
+    if (curl_multi_setopt(h->_multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total) != CURLM_OK ||
+        curl_multi_setopt(h->_multi, CURLMOPT_MAXCONNECTS, max_total) != CURLM_OK) {
+        rc = XACCT_EHTTP;
+        goto out;
+    }
+    if (uv_timer_init(loop, &h->_timer) != 0) {
+        rc = XACCT_EIO;
+        goto out;
+    }
+    h->_open_handles = 1;
+    *out = h;
+    h = NULL;
+out:
+    if (h != NULL) {
+        /* The timer was never initialised on these paths. */
+        if (h->_multi != NULL)
+            curl_multi_cleanup(h->_multi);
+        release(h);
+        global = false;
+    }
+    if (global && rc != 0)
+        curl_global_cleanup();
+    sk_X509_pop_free(cas, X509_free);
+    return rc;
+}
+
+void xacct_http_free(xacct_http_t *h)
+{
+    if (h == NULL || h->_freeing)
+        return;
+    h->_freeing = true;
+    h->_depth++;
+    while (h->_reqs != NULL)
+        finish(h->_reqs, XACCT_ECANCELED);
+    h->_depth--;
+    maybe_teardown(h);
+}
+
+int xacct_http_submit(xacct_http_t *h, const xacct_http_request_t *req, xacct_http_done_cb cb,
+                      void *arg, xacct_http_req_t **handle)
+{
+    struct xacct_http_req *r = NULL;
+    int rc;
+
+    if (handle != NULL)
+        *handle = NULL;
+    if (h == NULL) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    if (h->_freeing) {
+        rc = XACCT_ESHUTDOWN;
+        goto out;
+    }
+    if ((rc = xacct__http_req_new(h, req, cb, arg, &r)) != 0)
+        goto out;
+    /* Adding only arms the timer: curl starts the transfer from the loop,
+     * so the callback cannot fire before we return. */
+    if (curl_multi_add_handle(h->_multi, r->_easy) != CURLM_OK) {
+        rc = XACCT_EHTTP;
+        goto out;
+    }
+    r->_added = true;
+    req_link(h, r);
+    if (handle != NULL)
+        *handle = r;
+    r = NULL;
+out:
+    xacct__http_req_free(r);
+    return rc;
+}
+
+void xacct_http_cancel(xacct_http_req_t *r)
+{
+    if (r == NULL || r->_done)
+        return;
+    finish(r, XACCT_ECANCELED);
+}
+
+size_t xacct_http_in_flight(const xacct_http_t *h)
+{
+    return h != NULL ? h->_nreqs : 0;
+}

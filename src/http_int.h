@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to the HTTP client: the structures shared by the curl-multi/libuv
+ * glue (http.c) and the per-transfer easy-handle setup (http_req.c), and the
+ * few xacct__http_* functions each side calls in the other. Nothing outside
+ * src/http*.c includes this file.
+ */
+#ifndef XACCT_HTTP_INT_H
+#define XACCT_HTTP_INT_H
+
+#include <curl/curl.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "xacct/buf.h"
+#include "xacct/http.h"
+
+/* Defaults documented in xacct/http.h. */
+#define XACCT_HTTP_DEFAULT_MAX_HOST 64L
+#define XACCT_HTTP_DEFAULT_MAX_TOTAL 256L
+#define XACCT_HTTP_DEFAULT_TIMEOUT_MS 30000L
+#define XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define XACCT_HTTP_DEFAULT_MAX_BODY (8u * 1024u * 1024u)
+/* Caps on what a server may send besides the body. */
+#define XACCT_HTTP_MAX_HEADER_BYTES (256u * 1024u)
+#define XACCT_HTTP_MAX_HEADERS 256u
+
+/* One poll handle per socket curl asks us to watch. */
+typedef struct xacct_http_sock {
+    uv_poll_t _poll;                       /* embedded; freed in its close callback */
+    curl_socket_t _fd;                     /* the socket being watched */
+    struct xacct_http *_h;                 /* owning client */
+    struct xacct_http_sock *_prev, *_next; /* in _h->_socks, until closed */
+} xacct_http_sock_t;
+
+struct xacct_http {
+    uv_loop_t *_loop;                       /* borrowed */
+    CURLM *_multi;                          /* NULL once cleaned up */
+    uv_timer_t _timer;                      /* curl's single timeout */
+    STACK_OF(X509) *_extra_ca;              /* parsed ca_bundle, or NULL */
+    char *_user_agent;                      /* owned */
+    struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
+    size_t _nreqs;                          /* length of _reqs */
+    xacct_http_sock_t *_socks;              /* poll handles not yet closing */
+    size_t _open_handles;                   /* uv handles whose close cb is pending or not closed */
+    unsigned _depth;                        /* >0 while dispatching completions */
+    bool _freeing;                          /* xacct_http_free was called */
+    bool _torn_down;                        /* multi cleaned up, handles closing */
+};
+
+struct xacct_http_req {
+    struct xacct_http *_h;                /* owning client */
+    CURL *_easy;                          /* the easy handle; PRIVATE points back here */
+    struct curl_slist *_headers;          /* request headers as curl wants them */
+    char *_url;                           /* copy of the URL */
+    char *_method;                        /* copy of the method */
+    char *_body;                          /* copy of the request body, or NULL */
+    size_t _body_len;                     /* its length */
+    xacct_buf_t _resp_body;               /* response body, capped at max_body */
+    size_t _header_bytes;                 /* response header bytes seen so far */
+    int _abort_status;                    /* XACCT_E* set when a callback aborted */
+    int _status;                          /* final status, set by collect */
+    const char *_detail;                  /* static text or _errbuf, set by collect */
+    xacct_http_response_t _resp;          /* set by collect when _status is 0 */
+    xacct_header_t *_rhdrs;               /* response headers; each name owns "name\0value" */
+    bool _added;                          /* inside the multi handle */
+    bool _done;                           /* the completion callback has fired */
+    xacct_http_done_cb _cb;               /* completion callback */
+    void *_arg;                           /* its argument */
+    struct xacct_http_req *_prev, *_next; /* in _h->_reqs */
+    char _errbuf[CURL_ERROR_SIZE];        /* curl's error text */
+};
+
+/*
+ * http_req.c: builds a transfer for h from req. On success *out owns a new
+ * request with its easy handle configured (not yet added to the multi);
+ * release it with xacct__http_req_free. Returns XACCT_EINVAL for a bad
+ * method, URL or header, XACCT_EHTTP if curl refuses an option.
+ */
+int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
+                        xacct_http_done_cb cb, void *arg,
+                        struct xacct_http_req **out) XACCT_MUSTCHECK;
+
+/* Frees r and its easy handle (which must be out of the multi). */
+void xacct__http_req_free(struct xacct_http_req *r);
+
+/*
+ * Records the outcome of r while its easy handle is still in the multi:
+ * status 0 copies the response (code, headers, body, time) into r, which may
+ * still turn the status into XACCT_ETOOBIG (too many headers); any other
+ * status just picks the detail text.
+ */
+void xacct__http_req_collect(struct xacct_http_req *r, int status);
+
+/* Fires r's callback with what collect recorded; marks r done. Does not free r. */
+void xacct__http_req_fire(struct xacct_http_req *r);
+
+/* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code. */
+int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);
+
+/* Reads a PEM bundle into a new stack of certificates (caller frees with
+ * sk_X509_pop_free(..., X509_free)). XACCT_ECONFIG if the file cannot be read
+ * or holds no certificate. */
+int xacct__http_ca_load(const char *path, STACK_OF(X509) **out) XACCT_MUSTCHECK;
+
+#endif

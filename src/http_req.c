@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One HTTP transfer: turns an xacct_http_request_t into a configured curl easy
+ * handle (copies of everything, safety options that callers cannot switch
+ * off, response body capped), captures the response, and translates curl's
+ * result into an XACCT_E* code. The extra trust anchors of AWS_CA_BUNDLE are
+ * loaded here too, because they are added to each new TLS context.
+ */
+#include "http_int.h"
+
+#include <ctype.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const methods[] = {"GET", "PUT", "POST", "DELETE", "HEAD"};
+
+static bool method_ok(const char *m)
+{
+    if (m == NULL)
+        return false;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(methods); i++)
+        if (strcmp(m, methods[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The URL is checked with curl's own parser, so what we accept is exactly
+ * what curl will connect to. */
+static bool url_ok(const char *url)
+{
+    bool ok = false;
+    char *scheme = NULL;
+    CURLU *u = curl_url();
+
+    if (u == NULL || url == NULL)
+        goto out;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+        goto out;
+    ok = strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+out:
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* RFC 9110 token characters; anything else in a name could smuggle a header. */
+static bool header_name_ok(const char *n)
+{
+    if (n == NULL || *n == '\0')
+        return false;
+    for (; *n != '\0'; n++) {
+        unsigned char c = (unsigned char)*n;
+        if (!isalnum(c) && strchr("!#$%&'*+-.^_`|~", c) == NULL)
+            return false;
+    }
+    return true;
+}
+
+static bool header_value_ok(const char *v)
+{
+    return v != NULL && strpbrk(v, "\r\n") == NULL;
+}
+
+static bool has_header(const xacct_http_request_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+static int append_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l == NULL)
+        return XACCT_ENOMEM;
+    *list = l;
+    return 0;
+}
+
+/* Builds the header list. curl's rules: "Name: value" sends a header,
+ * "Name;" sends it with an empty value, "Name:" suppresses one curl would add. */
+static int build_headers(const xacct_http_request_t *req, bool has_body,
+                         struct curl_slist **out)
+{
+    struct curl_slist *list = NULL;
+    char *line = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const xacct_header_t *hd = &req->headers[i];
+        if (!header_name_ok(hd->name) || !header_value_ok(hd->value)) {
+            rc = XACCT_EINVAL;
+            goto out;
+        }
+        if (hd->value[0] == '\0')
+            line = xacct_asprintf("%s;", hd->name);
+        else
+            line = xacct_asprintf("%s: %s", hd->name, hd->value);
+        rc = append_header(&list, line);
+        free(line);
+        line = NULL;
+        if (rc != 0)
+            goto out;
+    }
+    /* No "Expect: 100-continue" round trip for large bodies. */
+    if (!has_header(req, "Expect") && (rc = append_header(&list, "Expect:")) != 0)
+        goto out;
+    /* With a body curl would claim application/x-www-form-urlencoded;
+     * a request says its content type or sends none. */
+    if (has_body && !has_header(req, "Content-Type") &&
+        (rc = append_header(&list, "Content-Type:")) != 0)
+        goto out;
+    *out = list;
+    list = NULL;
+out:
+    curl_slist_free_all(list);
+    return rc;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *userp)
+{
+    struct xacct_http_req *r = userp;
+    size_t len = size * n;
+
+    if (xacct_buf_append(&r->_resp_body, p, len) != 0) {
+        r->_abort_status = XACCT_ETOOBIG;
+        return len == 0 ? 1 : 0; /* any count but len aborts the transfer */
+    }
+    return len;
+}
+
+/* Headers are parsed by curl (read back with curl_easy_nextheader); this
+ * callback only enforces the cap on how much a server may send. */
+static size_t header_cb(char *p, size_t size, size_t n, void *userp)
+{
+    struct xacct_http_req *r = userp;
+    size_t len = size * n;
+
+    XACCT_UNUSED(p);
+    r->_header_bytes += len;
+    if (r->_header_bytes > XACCT_HTTP_MAX_HEADER_BYTES) {
+        r->_abort_status = XACCT_ETOOBIG;
+        return len == 0 ? 1 : 0;
+    }
+    return len;
+}
+
+/* Adds the AWS_CA_BUNDLE certificates to the store curl has already filled
+ * from the system bundle, so they extend the trust rather than replace it. */
+static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
+{
+    STACK_OF(X509) *cas = userp;
+    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+
+    XACCT_UNUSED(easy);
+    for (int i = 0; i < sk_X509_num(cas); i++) {
+        /* OpenSSL 3 treats a certificate already in the store as success,
+         * which matters because curl may share one cached store among
+         * connections. */
+        if (X509_STORE_add_cert(store, sk_X509_value(cas, i)) != 1) {
+            ERR_clear_error();
+            return CURLE_SSL_CACERT_BADFILE;
+        }
+    }
+    return CURLE_OK;
+}
+
+int xacct__http_ca_load(const char *path, STACK_OF(X509) **out)
+{
+    int rc = XACCT_ECONFIG;
+    BIO *bio = NULL;
+    STACK_OF(X509_INFO) *infos = NULL;
+    STACK_OF(X509) *cas = NULL;
+
+    *out = NULL;
+    if (path == NULL || (bio = BIO_new_file(path, "r")) == NULL)
+        goto out;
+    if ((infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL)) == NULL)
+        goto out;
+    if ((cas = sk_X509_new_null()) == NULL) {
+        rc = XACCT_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *info = sk_X509_INFO_value(infos, i);
+        if (info->x509 == NULL)
+            continue;
+        if (sk_X509_push(cas, info->x509) <= 0) {
+            rc = XACCT_ENOMEM;
+            goto out;
+        }
+        info->x509 = NULL; /* now owned by cas */
+    }
+    if (sk_X509_num(cas) == 0)
+        goto out;
+    *out = cas;
+    cas = NULL;
+    rc = 0;
+out:
+    if (rc != 0)
+        ERR_clear_error();
+    sk_X509_pop_free(cas, X509_free);
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(bio);
+    return rc;
+}
+
+/* Sets one option; a failure means this libcurl lacks a feature we rely on. */
+#define SETOPT(opt, val)                                        \
+    do {                                                        \
+        if (curl_easy_setopt(r->_easy, (opt), (val)) != CURLE_OK) { \
+            rc = XACCT_EHTTP;                                   \
+            goto out;                                           \
+        }                                                       \
+    } while (0)
+
+int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
+                        xacct_http_done_cb cb, void *arg, struct xacct_http_req **out)
+{
+    struct xacct_http_req *r = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url) ||
+        (req->nheaders > 0 && req->headers == NULL) ||
+        (req->body_len > 0 && req->body == NULL) || req->timeout_ms < 0 ||
+        req->connect_timeout_ms < 0) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    bool head = strcmp(req->method, "HEAD") == 0;
+    bool get = strcmp(req->method, "GET") == 0;
+    /* A body only goes with methods whose semantics define one. */
+    if ((head || get) && req->body_len > 0) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    bool has_body = strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
+                    req->body_len > 0;
+
+    r = xacct_calloc(1, sizeof(*r));
+    r->_h = h;
+    r->_cb = cb;
+    r->_arg = arg;
+    r->_url = xacct_strdup(req->url);
+    r->_method = xacct_strdup(req->method);
+    r->_body_len = req->body_len;
+    r->_body = xacct_malloc(req->body_len + 1);
+    if (req->body_len > 0)
+        memcpy(r->_body, req->body, req->body_len);
+    r->_body[req->body_len] = '\0';
+    size_t max_body = req->max_body ? req->max_body : XACCT_HTTP_DEFAULT_MAX_BODY;
+    xacct_buf_init(&r->_resp_body, max_body);
+    if ((rc = build_headers(req, has_body, &r->_headers)) != 0)
+        goto out;
+    if ((r->_easy = curl_easy_init()) == NULL) {
+        rc = XACCT_ENOMEM;
+        goto out;
+    }
+
+    SETOPT(CURLOPT_PRIVATE, (void *)r);
+    SETOPT(CURLOPT_ERRORBUFFER, r->_errbuf);
+    SETOPT(CURLOPT_URL, r->_url);
+    /* Send the path exactly as given: SigV4 signs it as given. */
+    SETOPT(CURLOPT_PATH_AS_IS, 1L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->_extra_ca != NULL) {
+        SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+        SETOPT(CURLOPT_SSL_CTX_DATA, (void *)h->_extra_ca);
+    }
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms
+                                                              : XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
+    SETOPT(CURLOPT_USERAGENT, h->_user_agent);
+    SETOPT(CURLOPT_HTTPHEADER, r->_headers);
+    SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+    SETOPT(CURLOPT_WRITEDATA, (void *)r);
+    SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+    SETOPT(CURLOPT_HEADERDATA, (void *)r);
+    /* Refuses early a body whose Content-Length is over the cap; bodies of
+     * unknown length are stopped by write_cb. */
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+
+    if (head) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (get) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(req->method, "POST") != 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, r->_method);
+        if (has_body) {
+            SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->_body_len);
+            SETOPT(CURLOPT_POSTFIELDS, r->_body);
+        }
+    }
+    *out = r;
+    r = NULL;
+out:
+    xacct__http_req_free(r);
+    return rc;
+}
+
+#undef SETOPT
+
+void xacct__http_req_free(struct xacct_http_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->_easy != NULL)
+        curl_easy_cleanup(r->_easy);
+    curl_slist_free_all(r->_headers);
+    for (size_t i = 0; i < r->_resp.nheaders; i++)
+        free((char *)r->_rhdrs[i].name);
+    free(r->_rhdrs);
+    xacct_buf_destroy(&r->_resp_body);
+    free(r->_url);
+    free(r->_method);
+    free(r->_body);
+    free(r);
+}
+
+int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
+{
+    switch (result) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_OPERATION_TIMEDOUT:
+        return XACCT_ETIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+        return XACCT_ECONNREFUSED;
+    case CURLE_FILESIZE_EXCEEDED:
+        return XACCT_ETOOBIG;
+    case CURLE_WRITE_ERROR:
+    case CURLE_ABORTED_BY_CALLBACK:
+        return r->_abort_status ? r->_abort_status : XACCT_EHTTP;
+    case CURLE_OUT_OF_MEMORY:
+        return XACCT_ENOMEM;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED:
+        return XACCT_ETLS;
+    default:
+        return XACCT_EHTTP;
+    }
+}
+
+/* Copies the final response's headers (not those of 1xx responses or
+ * trailers), names lower-cased. */
+static int collect_headers(struct xacct_http_req *r)
+{
+    struct curl_header *prev = NULL, *hd;
+    size_t n = 0;
+
+    while ((hd = curl_easy_nextheader(r->_easy, CURLH_HEADER, -1, prev)) != NULL) {
+        if (n == XACCT_HTTP_MAX_HEADERS)
+            return XACCT_ETOOBIG;
+        if (n == 0)
+            r->_rhdrs = xacct_calloc(XACCT_HTTP_MAX_HEADERS, sizeof(*r->_rhdrs));
+        size_t nl = strlen(hd->name), vl = strlen(hd->value);
+        char *s = xacct_malloc(nl + vl + 2);
+        for (size_t i = 0; i < nl; i++)
+            s[i] = (char)tolower((unsigned char)hd->name[i]);
+        s[nl] = '\0';
+        memcpy(s + nl + 1, hd->value, vl + 1);
+        r->_rhdrs[n].name = s;
+        r->_rhdrs[n].value = s + nl + 1;
+        r->_resp.nheaders = ++n;
+        prev = hd;
+    }
+    return 0;
+}
+
+void xacct__http_req_collect(struct xacct_http_req *r, int status)
+{
+    if (status == 0) {
+        long code = 0;
+        double secs = 0;
+        curl_easy_getinfo(r->_easy, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(r->_easy, CURLINFO_TOTAL_TIME, &secs);
+        r->_resp.status = code;
+        r->_resp.total_seconds = secs;
+        r->_resp.body = r->_resp_body.data ? r->_resp_body.data : "";
+        r->_resp.body_len = r->_resp_body.len;
+        status = collect_headers(r);
+        r->_resp.headers = r->_rhdrs;
+    }
+    r->_status = status;
+    switch (status) {
+    case 0:
+        r->_detail = NULL;
+        break;
+    case XACCT_ECANCELED:
+        r->_detail = "transfer canceled";
+        break;
+    case XACCT_ETOOBIG:
+        r->_detail = "response exceeds its size limit";
+        break;
+    default:
+        r->_detail = r->_errbuf[0] ? r->_errbuf : xacct_strerror(status);
+        break;
+    }
+}
+
+void xacct__http_req_fire(struct xacct_http_req *r)
+{
+    r->_done = true;
+    r->_cb(r->_status, r->_detail, r->_status == 0 ? &r->_resp : NULL, r->_arg);
+}
+
+const char *xacct_http_response_header(const xacct_http_response_t *resp, const char *name)
+{
+    if (resp == NULL || name == NULL)
+        return NULL;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (strcasecmp(resp->headers[i].name, name) == 0)
+            return resp->headers[i].value;
+    return NULL;
+}

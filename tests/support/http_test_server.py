@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A small threaded HTTP/1.1 keep-alive server for the HTTP client's tests.
+
+Usage: http_test_server.py [--cert PEM --key PEM]
+
+Listens on 127.0.0.1 on a free port (TLS when --cert/--key are given), prints
+the port on one line of stdout, and serves until killed or until its stdin is
+closed (so it never outlives the test that started it). Endpoints, for every
+method:
+
+  /echo           JSON: method, path, headers ([name, value] pairs in order),
+                  body (text, when under 64 KiB), body_len, body_sha256, conn
+  /delay?ms=N     waits N ms, then answers like /echo
+  /bytes?n=N      N bytes of a known pattern (byte i = (i * 31 + 7) & 0xff);
+                  &chunked=1 sends them chunked, without Content-Length
+  /status?code=N  an empty response with that status
+  /conn           JSON: conn, the id of the TCP connection this request came on
+  /headers?n=N    N response headers x-h-<i>: <i>
+"""
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import socketserver
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+_conn_ids = itertools.count(1)
+_conn_lock = threading.Lock()
+
+
+def pattern(n):
+    return bytes(((i * 31 + 7) & 0xFF) for i in range(256)) * (n // 256) + \
+        bytes(((i * 31 + 7) & 0xFF) for i in range(n % 256))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "xacct-test"
+
+    def setup(self):
+        super().setup()
+        with _conn_lock:
+            self.conn_id = next(_conn_ids)
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def _send(self, status, body=b"", ctype="application/json", extra=()):
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Conn-Id", str(self.conn_id))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _echo(self, body):
+        doc = {
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body_len": len(body),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "conn": self.conn_id,
+        }
+        if len(body) < 65536:
+            doc["body"] = body.decode("latin-1")
+        self._send(200, json.dumps(doc).encode(), extra=[("X-Echo", "Yes")])
+
+    def _handle(self):
+        url = urlsplit(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        body = self._body()
+        if url.path == "/echo":
+            self._echo(body)
+        elif url.path == "/delay":
+            time.sleep(int(q.get("ms", "0")) / 1000.0)
+            self._echo(body)
+        elif url.path == "/bytes":
+            data = pattern(int(q.get("n", "0")))
+            if q.get("chunked") == "1":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for off in range(0, len(data), 65536):
+                    chunk = data[off:off + 65536]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self._send(200, data, "application/octet-stream")
+        elif url.path == "/status":
+            self._send(int(q.get("code", "200")), b"", None)
+        elif url.path == "/conn":
+            self._send(200, json.dumps({"conn": self.conn_id}).encode())
+        elif url.path == "/headers":
+            n = int(q.get("n", "0"))
+            self._send(200, b"", None, [("X-H-%d" % i, str(i)) for i in range(n)])
+        else:
+            self._send(404, b"", None)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def handle_error(self, request, client_address):
+        # Clients that time out, cancel or reject our certificate are what
+        # the tests are about; their broken connections are not news.
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    args = ap.parse_args()
+
+    srv = Server(("127.0.0.1", 0), Handler)
+    if args.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.cert, args.key)
+        # Handshake in the handler thread, not in the accept loop.
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stdout.write("%d\n" % srv.server_address[1])
+    sys.stdout.flush()
+    # Exit when the parent goes away (it holds our stdin).
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except KeyboardInterrupt:
+        pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
