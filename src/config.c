@@ -418,6 +418,16 @@ static void strlist_clear(xacct_strlist_t *l)
     l->n = 0;
 }
 
+/* True when s holds a control character (tabs allowed if tab_ok: they may
+ * separate list items). */
+static bool has_control(const char *s, bool tab_ok)
+{
+    for (; *s != '\0'; s++)
+        if (((unsigned char)*s < 0x20 && !(tab_ok && *s == '\t')) || *s == 0x7f)
+            return true;
+    return false;
+}
+
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -456,6 +466,10 @@ static const char *set_list(const key_def_t *k, xacct_strlist_t *l, const char *
         }
         add.items = xacct_realloc(add.items, (add.n + 1) * sizeof(char *));
         add.items[add.n++] = xacct_strndup(p, (size_t)(stop - p));
+        if (has_control(add.items[add.n - 1], false)) {
+            why = "contains a control character";
+            goto out;
+        }
         if ((why = check_value(k, add.items[add.n - 1])) != NULL)
             goto out;
         if (*end == '\0')
@@ -508,6 +522,11 @@ static const char *set_value(const key_def_t *k, xacct_config_t *cfg, const char
 {
     const char *why;
     void *f = field(cfg, k);
+
+    /* Only the environment can carry these; no key has a use for them, and
+     * they would break the one-line-per-key dump. */
+    if (has_control(s, k->type == KT_LIST))
+        return "contains a control character";
 
     switch (k->type) {
     case KT_STRING:

@@ -292,6 +292,33 @@ static void test_line_length(void **state)
     assert_null(cfg);
 }
 
+/* inih hands indented lines under a key to the same key again: a list grows,
+ * anything else is set twice. */
+static void test_continuation_lines(void **state)
+{
+    (void)state;
+    xacct_config_t *cfg = NULL;
+    char err[256];
+    const char *ini = "[sns]\n"
+                      "cert_hosts = a.example.com\n"
+                      "    b.example.com, c.example.com\n"
+                      "\tlocalhost:8443\n"
+                      "cert_hosts = d.example.com,\te.example.com\n";
+    assert_int_equal(load_text(ini, NULL, true, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg->sns_cert_hosts.n, 6);
+    assert_string_equal(cfg->sns_cert_hosts.items[5], "e.example.com");
+    assert_string_equal(cfg->sns_cert_hosts.items[2], "c.example.com");
+    assert_string_equal(cfg->sns_cert_hosts.items[3], "localhost:8443");
+    xacct_config_free(cfg);
+    cfg = NULL;
+
+    assert_int_equal(load_text("[log]\nlevel = info\n  debug\n", NULL, true, &cfg, err,
+                               sizeof(err)),
+                     XACCT_ECONFIG);
+    assert_string_equal(err, "<string>:3: log.level: set twice (first on line 2)");
+    assert_null(cfg);
+}
+
 static void test_errors_name_the_file(void **state)
 {
     (void)state;
@@ -380,6 +407,10 @@ static void test_env_errors(void **state)
         {{"XACCT_LOG_FORMAT", "text"}, "XACCT_LOG_FORMAT: log.format: not a log format (logfmt, json)"},
         {{"XACCT_SNS_CERT_HOSTS", "a.example,,b.example"},
          "XACCT_SNS_CERT_HOSTS: sns.cert_hosts: empty item in list"},
+        {{"XACCT_CONSOLE_ISSUER", "xacct\nlog.level = debug"},
+         "XACCT_CONSOLE_ISSUER: console.issuer: contains a control character"},
+        {{"XACCT_QUEUE_URLS", "https://a.example/q,https://b.example/\tq"},
+         "XACCT_QUEUE_URLS: queue.urls: contains a control character"},
         {{"AWS_DEFAULT_REGION", "EU WEST"},
          "AWS_DEFAULT_REGION: aws.region: not a region name (lower-case letters, digits, '-')"},
     };
@@ -782,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_values_from_file),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_line_length),
+        cmocka_unit_test(test_continuation_lines),
         cmocka_unit_test(test_errors_name_the_file),
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_env_errors),
