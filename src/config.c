@@ -831,11 +831,13 @@ XACCT_STATIC int config_load_from(const char *path, const char *text, config_get
     /* The SDK's region variables fill in a region nobody configured. */
     if (*cfg->aws_region == '\0') {
         static const char *const region_vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
+        bool known;
+        const key_def_t *region = find_key("aws", "region", &known);
         for (size_t i = 0; i < XACCT_ARRAY_SIZE(region_vars); i++) {
             const char *v = getenv_fn(region_vars[i], ud);
             if (v == NULL || *v == '\0')
                 continue;
-            why = set_value(&keys[0], cfg, v, false, why_buf, sizeof(why_buf));
+            why = set_value(region, cfg, v, false, why_buf, sizeof(why_buf));
             if (why != NULL) {
                 snprintf(err, errlen, "%s: aws.region: %s", region_vars[i], why);
                 goto out;
