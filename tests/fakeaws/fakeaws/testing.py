@@ -114,6 +114,8 @@ class FakeAWS:
         env["PYTHONPATH"] = FAKEAWS_DIR + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         errf = stderr if stderr is not None else open(os.path.join(tmp, "stderr.log"), "wb")
         proc = subprocess.Popen(cmd, cwd=FAKEAWS_DIR, env=env, stdout=subprocess.DEVNULL, stderr=errf)
+        if stderr is None:
+            errf.close()
         deadline = time.monotonic() + timeout
         while not os.path.exists(ready):
             if proc.poll() is not None:
