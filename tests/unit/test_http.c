@@ -242,6 +242,7 @@ typedef struct result {
     int calls;           /* how many times the callback fired */
     int status;          /* its status */
     long code;           /* HTTP status */
+    double seconds;      /* total_seconds */
     char *detail;        /* copy of detail, or NULL */
     char *body;          /* copy of the body */
     size_t body_len;
@@ -257,6 +258,7 @@ typedef struct result {
     long conns[16];
     int nconns;
     bool free_in_cb;
+    xacct_http_req_t *victim; /* cancelled from this request's callback */
 } result_t;
 
 static void result_clear(result_t *r)
@@ -286,6 +288,7 @@ static void record(int status, const char *detail, const xacct_http_response_t *
     if (resp == NULL)
         return;
     r->code = resp->status;
+    r->seconds = resp->total_seconds;
     free(r->body);
     r->body = xacct_malloc(resp->body_len + 1);
     memcpy(r->body, resp->body, resp->body_len + 1);
@@ -531,6 +534,7 @@ static void test_many_in_flight(void **state)
         assert_int_equal(res[i].status, 0);
         assert_int_equal(res[i].code, 200);
         assert_string_equal(echo_str(&res[i], "path"), path);
+        assert_true(res[i].seconds >= 0.015);
         long long c = echo_int(&res[i], "conn");
         assert_true(c > 0);
         int j = 0;
@@ -904,6 +908,109 @@ static void test_free_from_callback(void **state)
     finish_loop(fx);
 }
 
+/* Names go through curl's resolver; localhost may try ::1 first, where
+ * nothing listens, and must then fall back to 127.0.0.1. */
+static void test_hostname(void **state)
+{
+    fx_t *fx = *state;
+    result_t res = {0};
+    new_client(fx, NULL);
+
+    get(fx, url("/echo"), &res);
+    char u[128];
+    snprintf(u, sizeof(u), "http://localhost:%d/echo?via=name", g_server.port);
+    result_t named = {0};
+    get(fx, u, &named);
+    run(fx);
+    assert_int_equal(res.status, 0);
+    assert_int_equal(named.calls, 1);
+    assert_int_equal(named.status, 0);
+    assert_string_equal(echo_str(&named, "path"), "/echo?via=name");
+    char host[64];
+    snprintf(host, sizeof(host), "localhost:%d", g_server.port);
+    assert_string_equal(echo_header(&named, "Host"), host);
+    result_clear(&res);
+    result_clear(&named);
+    finish_loop(fx);
+}
+
+/* A server whose accept queue is full drops our SYN: only the connect
+ * timeout ends the transfer. */
+static void test_connect_timeout(void **state)
+{
+    fx_t *fx = *state;
+    result_t res = {0};
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int fill[4];
+    assert_true(lfd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fill[i] >= 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof(sa)); /* EINPROGRESS is fine */
+    }
+
+    new_client(fx, NULL);
+    xacct_http_request_t req = {.method = "GET",
+                                .url = url_on(ntohs(sa.sin_port), "http", "/"),
+                                .connect_timeout_ms = 300, .timeout_ms = 10000};
+    submit(fx, &req, &res);
+    uint64_t t0 = uv_hrtime();
+    run(fx);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+
+    assert_int_equal(res.calls, 1);
+    assert_int_equal(res.status, XACCT_ETIMEOUT);
+    assert_true(ms >= 250 && ms < 3000);
+    result_clear(&res);
+    finish_loop(fx);
+}
+
+/* A callback may cancel another transfer; each still completes once. */
+static void cancel_other_cb(int status, const char *detail, const xacct_http_response_t *resp,
+                            void *arg)
+{
+    result_t *r = arg;
+    record(status, detail, resp, arg);
+    xacct_http_cancel(r->victim);
+    /* and cancelling itself from its own callback does nothing */
+    xacct_http_cancel(r->fx->timer.data);
+}
+
+static void test_cancel_from_callback(void **state)
+{
+    fx_t *fx = *state;
+    result_t first = {.fx = fx}, victim = {0};
+    xacct_http_req_t *self = NULL;
+    new_client(fx, NULL);
+
+    xacct_http_request_t slow = {.method = "GET", .url = url("/delay?ms=3000")};
+    assert_int_equal(xacct_http_submit(fx->h, &slow, record, &victim, &first.victim), 0);
+    xacct_http_request_t fast = {.method = "GET", .url = url("/echo")};
+    assert_int_equal(xacct_http_submit(fx->h, &fast, cancel_other_cb, &first, &self), 0);
+    fx->timer.data = self;
+    uint64_t t0 = uv_hrtime();
+    run(fx);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+
+    assert_int_equal(first.calls, 1);
+    assert_int_equal(first.status, 0);
+    assert_int_equal(victim.calls, 1);
+    assert_int_equal(victim.status, XACCT_ECANCELED);
+    assert_true(ms < 2000);
+    assert_int_equal(xacct_http_in_flight(fx->h), 0);
+    result_clear(&first);
+    result_clear(&victim);
+    finish_loop(fx);
+}
+
 /* Loop with nothing submitted, and free of NULL. */
 static void test_idle_client(void **state)
 {
@@ -1045,6 +1152,9 @@ int main(void)
         T(test_free_with_transfers_in_flight),
         T(test_free_from_callback),
         T(test_idle_client),
+        T(test_hostname),
+        T(test_connect_timeout),
+        T(test_cancel_from_callback),
         T(test_tls_ca_bundle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
