@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic AWS call every service client (sqs, sts, sns, s3, cfn) goes
+ * through: resolve the endpoint for a service and region, sign with SigV4
+ * (signing keys cached) using the provider's current credentials or waiting
+ * for them, submit through xacct_http, retry transient failures (network
+ * errors, timeouts, HTTP 5xx, 429 and throttling codes) with jittered
+ * backoff, re-signing on every attempt, and finish with exactly one callback
+ * carrying a clear status and the response for the client to parse.
+ *
+ * Endpoints: real AWS by default (https://<service>.<region>.amazonaws.com,
+ * .amazonaws.com.cn in China regions, IAM global); overridden by
+ * AWS_ENDPOINT_URL_<SERVICE> (SQS, STS, S3, SNS, IAM), then AWS_ENDPOINT_URL,
+ * unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true. S3 is addressed path-style:
+ * <endpoint>/<bucket>/<key>.
+ */
+#ifndef XACCT_AWS_H
+#define XACCT_AWS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "xacct/aws_error.h"
+#include "xacct/backoff.h"
+#include "xacct/common.h"
+#include "xacct/creds.h"
+#include "xacct/http.h"
+#include "xacct/sigv4.h"
+
+typedef struct xacct_aws xacct_aws_t;           /* one per loop */
+typedef struct xacct_aws_call xacct_aws_call_t; /* one call, all its attempts */
+
+/*
+ * Endpoint of service ("sqs", "sts", "s3", "sns", "iam", or any other lower
+ * case service id) in region, as "scheme://host[:port][/path]" without a
+ * trailing slash, in *out (caller frees). An override must be an absolute
+ * http(s) URL without query or fragment (checked with CURLU). Returns 0,
+ * XACCT_EINVAL (bad service or region) or XACCT_ECONFIG (bad override).
+ */
+int xacct_aws_endpoint_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
+                               const char *region, char **out) XACCT_MUSTCHECK;
+
+/* The region SigV4 must use for service when the call names region: "us-east-1"
+ * for IAM (cn-north-1 in China), region otherwise. Borrowed/static. */
+const char *xacct_aws_signing_region(const char *service, const char *region);
+
+/* Region from AWS_REGION, then AWS_DEFAULT_REGION; NULL if neither is set.
+ * Borrowed from the environment. */
+const char *xacct_aws_region_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg);
+
+/* "https://s3.eu-west-1.amazonaws.com/<bucket>/<key>" (or the override), the key
+ * percent-encoded with '/' kept, in *out (caller frees). */
+int xacct_aws_s3_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
+                     const char *bucket, const char *key, char **out) XACCT_MUSTCHECK;
+
+typedef struct xacct_aws_options {
+    xacct_getenv_fn getenv;       /* NULL = xacct_process_getenv */
+    void *getenv_arg;             /* borrowed */
+    const char *region;           /* default region; NULL = AWS_REGION / AWS_DEFAULT_REGION.
+                                     Copied. */
+    int max_attempts;             /* per call, including the first; 0 = 5 */
+    uint64_t backoff_base_ms;     /* first retry delay ceiling; 0 = 200 */
+    uint64_t backoff_max_ms;      /* 0 = 20000 */
+    xacct_backoff_rand_fn rand;   /* NULL = RAND_bytes */
+    void *rand_arg;               /* borrowed */
+} xacct_aws_options_t;
+
+/*
+ * Creates the client. loop, http and creds are borrowed and must outlive it;
+ * creds may be NULL when only unsigned calls or calls with explicit
+ * credentials are made. Returns 0, XACCT_EINVAL. Free with xacct_aws_free.
+ */
+int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
+                  const xacct_aws_options_t *opts, xacct_aws_t **out) XACCT_MUSTCHECK;
+
+/*
+ * Cancels every call in flight (each callback fires with XACCT_ECANCELED
+ * before this returns); memory of calls with timers goes in their close
+ * callbacks, so run the loop afterwards. Safe from inside a call's callback.
+ * NULL is a no-op.
+ */
+void xacct_aws_free(xacct_aws_t *a);
+
+/* The client's default region (borrowed), or NULL. */
+const char *xacct_aws_region(const xacct_aws_t *a);
+
+typedef struct xacct_aws_request {
+    const char *service;           /* "sqs", "sts", "s3", "sns", "iam": endpoint and
+                                      signing name; required unless unsigned with url */
+    const char *region;            /* NULL = the client's */
+    const char *method;            /* "GET", "POST", "PUT", "DELETE", "HEAD" */
+    const char *url;               /* absolute URL; NULL = endpoint + path */
+    const char *path;              /* "/", "/bucket/key", with "?query" if any; used
+                                      when url is NULL; NULL = "/" */
+    const xacct_header_t *headers; /* extra headers (Content-Type, X-Amz-Target ...);
+                                      all are signed */
+    size_t nheaders;
+    const void *body;              /* copied */
+    size_t body_len;
+    bool unsigned_request;         /* send as is: AssumeRoleWithWebIdentity,
+                                      presigned URLs */
+    const xacct_sigv4_credentials_t *credentials; /* sign with these instead of the
+                                      provider's (e.g. assumed-role keys); copied and
+                                      wiped */
+    long timeout_ms;               /* per attempt; 0 = the http default */
+    size_t max_body;               /* response cap; 0 = the http default */
+    int max_attempts;              /* 0 = the client's */
+} xacct_aws_request_t;
+
+/*
+ * Completion, exactly once, never from inside xacct_aws_call. status:
+ *   0                    2xx; resp is the response
+ *   XACCT_EACCESSDENIED  AccessDenied / AccessDeniedException
+ *   XACCT_EAWS           any other AWS error; detail is "Code: message" (or
+ *                        "HTTP <status>" when the body named no code)
+ *   XACCT_ETHROTTLED     throttled on the last allowed attempt
+ *   XACCT_EAGAIN         other transient failures outlasted the attempts
+ *                        (network, timeout, 5xx, credentials temporarily
+ *                        unavailable)
+ *   XACCT_ECANCELED      xacct_aws_cancel or xacct_aws_free
+ *   others               non-transient transport (XACCT_ETLS, XACCT_ETOOBIG),
+ *                        credentials (XACCT_ENOCREDS, ...) or signing errors
+ * resp is the last response when one arrived (also for error statuses), else
+ * NULL; err is the parsed error when resp is not 2xx, else NULL. detail, resp
+ * and err are borrowed for the callback.
+ */
+typedef void (*xacct_aws_done_cb)(int status, const char *detail,
+                                  const xacct_http_response_t *resp,
+                                  const xacct_aws_error_t *err, void *arg);
+
+/*
+ * Starts a call. Everything in req is copied. *handle (optional) may be
+ * passed to xacct_aws_cancel until the callback has fired. Returns 0,
+ * XACCT_EINVAL, XACCT_ECONFIG (endpoint override), XACCT_ENOCREDS (a signed
+ * call and no provider nor explicit credentials) or XACCT_ESHUTDOWN.
+ */
+int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_done_cb cb,
+                   void *arg, xacct_aws_call_t **handle) XACCT_MUSTCHECK;
+
+/* Cancels a call: its callback fires with XACCT_ECANCELED before return. */
+void xacct_aws_cancel(xacct_aws_call_t *call);
+
+/* Calls started and not yet completed. */
+size_t xacct_aws_in_flight(const xacct_aws_t *a);
+
+#endif

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AWS credentials provider: the standard chain, resolved once at creation in
+ * this order — environment keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN); web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+ * [+ AWS_ROLE_SESSION_NAME]) through STS AssumeRoleWithWebIdentity; container
+ * credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI, with
+ * AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE); EC2 instance metadata
+ * IMDSv2 (AWS_EC2_METADATA_SERVICE_ENDPOINT; skipped when
+ * AWS_EC2_METADATA_DISABLED=true).
+ *
+ * Temporary credentials are cached and refreshed from a timer before they
+ * expire (at expiry minus a margin: 5 minutes, or half the lifetime if that
+ * is shorter), with jittered backoff on failure while the still-valid ones stay
+ * in use. Callers that find nothing valid cached queue as waiters and are
+ * released by the next fetch that completes. Nothing blocks the loop except
+ * reading the small token files.
+ */
+#ifndef XACCT_CREDS_H
+#define XACCT_CREDS_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "xacct/backoff.h"
+#include "xacct/common.h"
+#include "xacct/http.h"
+#include "xacct/sigv4.h"
+
+/* getenv-like lookup, so tests need not touch the process environment.
+ * Returns a borrowed string or NULL when unset. */
+typedef const char *(*xacct_getenv_fn)(const char *name, void *arg);
+
+/* The process environment (secure_getenv); arg is ignored. */
+const char *xacct_process_getenv(const char *name, void *arg);
+
+typedef struct xacct_creds xacct_creds_t;
+typedef struct xacct_creds_waiter xacct_creds_waiter_t;
+
+typedef enum xacct_creds_source {
+    XACCT_CREDS_SOURCE_NONE = 0,      /* nothing configured: every wait fails */
+    XACCT_CREDS_SOURCE_ENV,           /* static keys from the environment */
+    XACCT_CREDS_SOURCE_WEB_IDENTITY,  /* STS AssumeRoleWithWebIdentity */
+    XACCT_CREDS_SOURCE_CONTAINER,     /* ECS/EKS container endpoint */
+    XACCT_CREDS_SOURCE_IMDS,          /* EC2 instance metadata, IMDSv2 */
+} xacct_creds_source_t;
+
+typedef struct xacct_creds_options {
+    xacct_getenv_fn getenv;       /* NULL = xacct_process_getenv */
+    void *getenv_arg;             /* borrowed, passed to getenv */
+    const char *region;           /* STS region for web identity; NULL = AWS_REGION,
+                                     AWS_DEFAULT_REGION, then us-east-1. Copied. */
+    uint64_t refresh_margin_ms;   /* refresh this long before expiry; 0 = 5 min
+                                     (never more than half the lifetime) */
+    uint64_t retry_base_ms;       /* backoff after a failed fetch; 0 = 1000 */
+    uint64_t retry_max_ms;        /* 0 = 60000 */
+    xacct_backoff_rand_fn rand;   /* NULL = RAND_bytes */
+    void *rand_arg;               /* borrowed */
+    long fetch_timeout_ms;        /* per HTTP request of a fetch; 0 = 5000 */
+} xacct_creds_options_t;
+
+/*
+ * Completion of a wait. status 0: creds are valid and borrowed until the
+ * callback returns (copy what must outlive it). Otherwise creds is NULL and
+ * status is XACCT_ENOCREDS (the chain has nothing: no source configured, or
+ * the instance metadata service is absent or has no role), XACCT_ECANCELED
+ * (xacct_creds_wait_cancel or xacct_creds_free), or the error of the fetch
+ * that failed: XACCT_EAGAIN (network, timeout, 5xx, throttling),
+ * XACCT_EACCESSDENIED / XACCT_EAWS (STS refused), XACCT_EPARSE (malformed
+ * answer), XACCT_EIO (token file unreadable). detail is borrowed for the
+ * callback; it never contains a secret.
+ */
+typedef void (*xacct_creds_wait_cb)(int status, const char *detail,
+                                    const xacct_sigv4_credentials_t *creds, void *arg);
+
+/*
+ * Creates the provider and starts fetching at once when the source is remote.
+ * loop and http are borrowed and must outlive it (http may be NULL when the
+ * source is the environment or none). opts may be NULL. Returns 0,
+ * XACCT_EINVAL, or XACCT_ECONFIG for an unusable configuration (partial keys,
+ * a role ARN without a token file, a container full URI that is neither https
+ * nor loopback http, ...) with a reason in err (may be NULL). *out is freed
+ * with xacct_creds_free.
+ */
+int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_options_t *opts,
+                    xacct_creds_t **out, char *err, size_t errlen) XACCT_MUSTCHECK;
+
+/*
+ * Cancels the fetch in flight, releases every waiter with XACCT_ECANCELED
+ * (before returning), wipes the cached secrets and closes the timers; the
+ * memory goes in the last close callback, so run the loop afterwards. Safe
+ * from inside a wait callback. NULL is a no-op.
+ */
+void xacct_creds_free(xacct_creds_t *c);
+
+/* The chain link in use. */
+xacct_creds_source_t xacct_creds_source(const xacct_creds_t *c);
+const char *xacct_creds_source_name(xacct_creds_source_t s);
+
+/*
+ * Valid cached credentials, or NULL. The pointer and its strings are owned by
+ * c and stay valid only until control returns to the loop (a refresh may
+ * replace them), so use them at once.
+ */
+const xacct_sigv4_credentials_t *xacct_creds_current(xacct_creds_t *c);
+
+/* Expiry of the cached credentials in milliseconds since the epoch; 0 when
+ * they never expire, -1 when nothing is cached. */
+int64_t xacct_creds_expiry(const xacct_creds_t *c);
+
+/* Number of fetches that have succeeded so far (for tests and metrics). */
+uint64_t xacct_creds_fetch_count(const xacct_creds_t *c);
+
+/*
+ * Calls cb exactly once with valid credentials, or with an error as
+ * described above; never from inside this function. *handle (optional) can
+ * be passed to xacct_creds_wait_cancel until cb has fired. Returns 0 or
+ * XACCT_ESHUTDOWN once xacct_creds_free began (cb is then not called).
+ */
+int xacct_creds_wait(xacct_creds_t *c, xacct_creds_wait_cb cb, void *arg,
+                     xacct_creds_waiter_t **handle) XACCT_MUSTCHECK;
+
+/* cb fires with XACCT_ECANCELED before this returns. */
+void xacct_creds_wait_cancel(xacct_creds_waiter_t *w);
+
+/* ---- project-internal: the fetchers (creds_imds.c, creds_container.c,
+ * creds_webid.c) and the helpers they share with creds.c ---- */
+
+/* Credentials as fetched, owning (and wiping on free) their strings. */
+typedef struct xacct__creds_set {
+    char *access_key_id;       /* owned */
+    char *secret_access_key;   /* owned, secret */
+    char *session_token;       /* owned, secret; NULL for long-term keys */
+    int64_t expiry_ms;         /* ms since the epoch; 0 = never expires */
+} xacct__creds_set_t;
+
+void xacct__creds_set_free(xacct__creds_set_t *s); /* wipes; NULL is a no-op */
+
+/*
+ * A fetch ends in exactly one callback, never from inside its start function.
+ * On success (status 0) set is handed to the callee, who frees it; otherwise
+ * set is NULL and detail (borrowed) says why. A fetch keeps one HTTP request
+ * in flight at a time, so cancelling it cancels that request.
+ */
+typedef void (*xacct__creds_fetch_cb)(int status, const char *detail, xacct__creds_set_t *set,
+                                      void *arg);
+
+typedef struct xacct__creds_fetch {
+    xacct_http_req_t *req;     /* the transfer in flight; NULL between steps */
+} xacct__creds_fetch_t;
+
+/* Cancels the fetch: its callback fires with XACCT_ECANCELED before return. */
+void xacct__creds_fetch_cancel(xacct__creds_fetch_t *f);
+
+/* Parses the JSON document of IMDS and container endpoints (AccessKeyId,
+ * SecretAccessKey, Token, Expiration; IMDS's Code must be "Success" when
+ * present). Returns 0 and *out, or XACCT_EPARSE with a reason in detail. */
+int xacct__creds_parse_json(const char *body, size_t len, xacct__creds_set_t **out,
+                            char *detail, size_t detail_len) XACCT_MUSTCHECK;
+
+/* ISO 8601 UTC ("2024-05-01T12:00:00Z", fractional seconds and "+00:00"
+ * accepted) to ms since the epoch. */
+int xacct__creds_parse_time(const char *s, int64_t *ms_out) XACCT_MUSTCHECK;
+
+/* Maps a non-2xx HTTP status of a credentials endpoint to an error: 404
+ * XACCT_ENOTFOUND, 401/403 XACCT_EACCESSDENIED, 429 and 5xx XACCT_EAGAIN,
+ * others XACCT_EHTTP. */
+int xacct__creds_http_error(long http_status);
+
+/* The chain link chosen from the environment, with what it needs. */
+typedef struct xacct__creds_config {
+    xacct_creds_source_t source;  /* the link in use */
+    xacct__creds_set_t *keys;     /* SOURCE_ENV: the static keys, owned */
+    char *url;                    /* IMDS endpoint, container URL or STS endpoint, owned */
+    char *token;                  /* container Authorization value, owned secret */
+    char *token_file;             /* container or web identity token file, owned */
+    char *role_arn;               /* web identity, owned */
+    char *session_name;           /* web identity, owned */
+} xacct__creds_config_t;
+
+/*
+ * Walks the chain over the environment (no I/O): env keys, web identity,
+ * container, IMDS. region is the STS region for web identity (NULL = from
+ * the environment, then us-east-1); now_s names the default session. Returns
+ * 0, or XACCT_ECONFIG with a reason in err (may be NULL). Release with
+ * xacct__creds_config_destroy, also after a failure.
+ */
+int xacct__creds_config_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
+                                 int64_t now_s, xacct__creds_config_t *cfg, char *err,
+                                 size_t errlen) XACCT_MUSTCHECK;
+void xacct__creds_config_destroy(xacct__creds_config_t *cfg);
+
+typedef struct xacct__creds_imds_params {
+    const char *endpoint;      /* "http://169.254.169.254" or the override; borrowed */
+    long timeout_ms;
+} xacct__creds_imds_params_t;
+
+int xacct__creds_imds_start(xacct_http_t *http, const xacct__creds_imds_params_t *p,
+                            xacct__creds_fetch_cb cb, void *arg,
+                            xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+typedef struct xacct__creds_container_params {
+    const char *url;           /* full URI, already validated; borrowed */
+    const char *auth_token;    /* Authorization value, or NULL; borrowed secret */
+    const char *auth_token_file; /* read at each fetch when auth_token is NULL */
+    long timeout_ms;
+} xacct__creds_container_params_t;
+
+int xacct__creds_container_start(xacct_http_t *http, const xacct__creds_container_params_t *p,
+                                 xacct__creds_fetch_cb cb, void *arg,
+                                 xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+/* Whether a container full URI is acceptable: https, or http to a loopback
+ * address (127.0.0.0/8, ::1, localhost) or the ECS/EKS agent addresses
+ * (169.254.170.2, 169.254.170.23, fd00:ec2::23). Parsed with CURLU. */
+bool xacct__creds_container_uri_allowed(const char *uri);
+
+typedef struct xacct__creds_webid_params {
+    const char *sts_url;       /* "https://sts.<region>.amazonaws.com" (no path) */
+    const char *role_arn;
+    const char *session_name;
+    const char *token_file;    /* read at each fetch */
+    long timeout_ms;
+} xacct__creds_webid_params_t;
+
+int xacct__creds_webid_start(xacct_http_t *http, const xacct__creds_webid_params_t *p,
+                             xacct__creds_fetch_cb cb, void *arg,
+                             xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+/* Reads a small token file (at most 16 KiB), trimmed of surrounding
+ * whitespace, into *out (caller frees with xacct_free_secret). XACCT_EIO,
+ * XACCT_ETOOBIG or XACCT_EPARSE (empty). */
+int xacct__creds_read_token_file(const char *path, char **out) XACCT_MUSTCHECK;
+
+#endif

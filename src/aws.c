@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic AWS call. A call is a small state machine: get credentials
+ * (cached, or wait for the provider), sign with the current time, submit,
+ * classify the outcome; transient failures go round again after a jittered
+ * backoff, re-signed, until the attempts run out. Each call embeds a uv timer
+ * for its retry delay, so its memory is released from the timer's close
+ * callback; the client itself owns no handle and is freed at once.
+ */
+#include "xacct/aws.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "xacct/buf.h"
+
+#define DEFAULT_MAX_ATTEMPTS 5
+#define DEFAULT_BACKOFF_BASE_MS 200
+#define DEFAULT_BACKOFF_MAX_MS 20000
+#define MAX_ATTEMPTS_LIMIT 100
+#define MAX_URL_LEN 8192
+
+struct xacct_aws {
+    uv_loop_t *_loop;                 /* borrowed */
+    xacct_http_t *_http;              /* borrowed */
+    xacct_creds_t *_creds;            /* borrowed, may be NULL */
+    xacct_getenv_fn _getenv;          /* environment lookup */
+    void *_getenv_arg;                /* borrowed */
+    char *_region;                    /* default region, owned, may be NULL */
+    int _max_attempts;                /* default per call */
+    uint64_t _backoff_base_ms;        /* retry delay parameters */
+    uint64_t _backoff_max_ms;
+    xacct_backoff_rand_fn _rand;      /* borrowed generator, may be NULL */
+    void *_rand_arg;
+    xacct_sigv4_cache_t *_sigv4;      /* signing keys, owned */
+    struct xacct_aws_call *_calls;    /* calls not yet completed (doubly linked) */
+    size_t _ncalls;                   /* length of _calls */
+    bool _freeing;                    /* xacct_aws_free began */
+};
+
+struct xacct_aws_call {
+    xacct_aws_t *_aws;                /* owning client; NULL once completed */
+    struct xacct_aws_call *_prev, *_next; /* in _aws->_calls */
+    char *_service;                   /* signing name, owned; NULL when unsigned */
+    char *_region;                    /* signing region, owned */
+    char *_method;                    /* owned */
+    char *_url;                       /* full URL, owned */
+    xacct_header_t *_headers;         /* owned array; each name and value owned */
+    size_t _nheaders;
+    char *_body;                      /* owned copy, or NULL */
+    size_t _body_len;
+    bool _unsigned;                   /* send without signing */
+    bool _s3;                         /* S3 signing rules */
+    bool _explicit;                   /* _creds holds caller-given keys */
+    xacct_sigv4_credentials_t _creds; /* explicit keys, owned strings, wiped */
+    long _timeout_ms;                 /* per attempt */
+    size_t _max_body;                 /* response cap */
+    int _max_attempts;                /* including the first */
+    int _attempt;                     /* attempts started */
+    xacct_backoff_t _backoff;         /* retry delays */
+    uv_timer_t _timer;                /* retry delay / deferred completion */
+    xacct_http_req_t *_req;           /* transfer in flight, or NULL */
+    xacct_creds_waiter_t *_waiter;    /* credentials wait in progress, or NULL */
+    int _deferred_status;             /* completion status when the timer defers one */
+    bool _deferring;                  /* the timer fires a completion, not a retry */
+    bool _done;                       /* the callback has fired */
+    char _detail[XACCT_AWS_ERROR_MESSAGE_MAX + XACCT_AWS_ERROR_CODE_MAX + 64];
+                                      /* detail of the last failure */
+    xacct_aws_done_cb _cb;            /* completion */
+    void *_arg;
+};
+
+/* ---------------------------------------------------------------- endpoints */
+
+static bool valid_id(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 64)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return false;
+    return true;
+}
+
+static bool is_china(const char *region)
+{
+    return strncmp(region, "cn-", 3) == 0;
+}
+
+/* Checks an endpoint override with CURLU: absolute http(s), a host, no query
+ * or fragment. Returns it without trailing slashes in *out. */
+static int check_override(const char *url, char **out)
+{
+    int rc = XACCT_ECONFIG;
+    char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return XACCT_ENOMEM;
+    if (strlen(url) > MAX_URL_LEN || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
+        goto out;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0')
+        goto out;
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
+        goto out;
+    /* The URL as given (not curl's normalised form), minus trailing slashes,
+     * so a path prefix survives exactly. */
+    size_t len = strlen(url);
+    while (len > 0 && url[len - 1] == '/')
+        len--;
+    *out = xacct_strndup(url, len);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(query);
+    curl_free(fragment);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static const char *env(xacct_getenv_fn getenv_fn, void *arg, const char *name)
+{
+    const char *v = getenv_fn(name, arg);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+int xacct_aws_endpoint_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
+                               const char *region, char **out)
+{
+    *out = NULL;
+    if (getenv_fn == NULL)
+        getenv_fn = xacct_process_getenv;
+    if (!valid_id(service) || !valid_id(region))
+        return XACCT_EINVAL;
+
+    const char *ignore = env(getenv_fn, getenv_arg, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (ignore == NULL || strcasecmp(ignore, "true") != 0) {
+        char name[96];
+        size_t n = (size_t)snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_");
+        for (const char *p = service; *p && n + 1 < sizeof(name); p++)
+            name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        name[n] = '\0';
+        const char *url = env(getenv_fn, getenv_arg, name);
+        if (url == NULL)
+            url = env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
+        if (url != NULL)
+            return check_override(url, out);
+    }
+
+    const char *suffix = is_china(region) ? "amazonaws.com.cn" : "amazonaws.com";
+    if (strcmp(service, "iam") == 0)
+        *out = is_china(region) ? xacct_strdup("https://iam.cn-north-1.amazonaws.com.cn")
+                                : xacct_strdup("https://iam.amazonaws.com");
+    else
+        *out = xacct_asprintf("https://%s.%s.%s", service, region, suffix);
+    return 0;
+}
+
+const char *xacct_aws_signing_region(const char *service, const char *region)
+{
+    if (service != NULL && strcmp(service, "iam") == 0)
+        return region != NULL && is_china(region) ? "cn-north-1" : "us-east-1";
+    return region;
+}
+
+const char *xacct_aws_region_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg)
+{
+    if (getenv_fn == NULL)
+        getenv_fn = xacct_process_getenv;
+    const char *r = env(getenv_fn, getenv_arg, "AWS_REGION");
+    return r != NULL ? r : env(getenv_fn, getenv_arg, "AWS_DEFAULT_REGION");
+}
+
+static bool valid_bucket(const char *b)
+{
+    size_t n = b != NULL ? strlen(b) : 0;
+    if (n < 3 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' ||
+              b[i] == '.'))
+            return false;
+    return true;
+}
+
+int xacct_aws_s3_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
+                     const char *bucket, const char *key, char **out)
+{
+    int rc;
+    char *endpoint = NULL;
+    xacct_buf_t b;
+
+    *out = NULL;
+    xacct_buf_init(&b, MAX_URL_LEN);
+    if (!valid_bucket(bucket) || key == NULL || *key == '\0' || strlen(key) > 1024) {
+        rc = XACCT_EINVAL;
+        goto out;
+    }
+    if ((rc = xacct_aws_endpoint_resolve(getenv_fn, getenv_arg, "s3", region, &endpoint)) != 0)
+        goto out;
+    if ((rc = xacct_buf_printf(&b, "%s/%s/", endpoint, bucket)) != 0 ||
+        (rc = xacct_sigv4_uri_encode(&b, key, strlen(key), false)) != 0)
+        goto out;
+    *out = xacct_buf_steal(&b);
+out:
+    free(endpoint);
+    xacct_buf_destroy(&b);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- client */
+
+int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
+                  const xacct_aws_options_t *opts, xacct_aws_t **out)
+{
+    *out = NULL;
+    if (loop == NULL || http == NULL)
+        return XACCT_EINVAL;
+    xacct_aws_options_t def = {0};
+    if (opts == NULL)
+        opts = &def;
+    if (opts->max_attempts < 0 || opts->max_attempts > MAX_ATTEMPTS_LIMIT)
+        return XACCT_EINVAL;
+
+    xacct_aws_t *a = xacct_calloc(1, sizeof(*a));
+    a->_loop = loop;
+    a->_http = http;
+    a->_creds = creds;
+    a->_getenv = opts->getenv != NULL ? opts->getenv : xacct_process_getenv;
+    a->_getenv_arg = opts->getenv_arg;
+    const char *region = opts->region != NULL && *opts->region != '\0'
+                             ? opts->region
+                             : xacct_aws_region_from_env(a->_getenv, a->_getenv_arg);
+    a->_region = region != NULL ? xacct_strdup(region) : NULL;
+    a->_max_attempts = opts->max_attempts ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
+    a->_backoff_base_ms = opts->backoff_base_ms ? opts->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
+    a->_backoff_max_ms = opts->backoff_max_ms ? opts->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
+    a->_rand = opts->rand;
+    a->_rand_arg = opts->rand_arg;
+    a->_sigv4 = xacct_sigv4_cache_new();
+    *out = a;
+    return 0;
+}
+
+const char *xacct_aws_region(const xacct_aws_t *a)
+{
+    return a->_region;
+}
+
+size_t xacct_aws_in_flight(const xacct_aws_t *a)
+{
+    return a->_ncalls;
+}
+
+void xacct_aws_free(xacct_aws_t *a)
+{
+    if (a == NULL || a->_freeing)
+        return;
+    a->_freeing = true;
+    /* Each cancel completes and unlinks the head call. */
+    while (a->_calls != NULL)
+        xacct_aws_cancel(a->_calls);
+    xacct_sigv4_cache_free(a->_sigv4);
+    free(a->_region);
+    free(a);
+}
+
+/* --------------------------------------------------------------------- call */
+
+static void attempt_start(struct xacct_aws_call *c);
+
+static void call_close_cb(uv_handle_t *h)
+{
+    struct xacct_aws_call *c = xacct_container_of(h, struct xacct_aws_call, _timer);
+    free(c);
+}
+
+static void call_release(struct xacct_aws_call *c)
+{
+    free(c->_service);
+    free(c->_region);
+    free(c->_method);
+    free(c->_url);
+    for (size_t i = 0; i < c->_nheaders; i++) {
+        free((char *)c->_headers[i].name);
+        free((char *)c->_headers[i].value);
+    }
+    free(c->_headers);
+    free(c->_body);
+    xacct_free_secret((char *)c->_creds.access_key_id);
+    xacct_free_secret((char *)c->_creds.secret_access_key);
+    xacct_free_secret((char *)c->_creds.session_token);
+    memset(&c->_creds, 0, sizeof(c->_creds));
+}
+
+/* Fires the callback once, detaches from the client first (so the callback
+ * may free the client), then closes the timer; memory goes in its close
+ * callback. */
+static void complete(struct xacct_aws_call *c, int status, const char *detail,
+                     const xacct_http_response_t *resp, const xacct_aws_error_t *err)
+{
+    if (c->_done)
+        return;
+    c->_done = true;
+    uv_timer_stop(&c->_timer);
+    xacct_aws_t *a = c->_aws;
+    if (c->_prev != NULL)
+        c->_prev->_next = c->_next;
+    else
+        a->_calls = c->_next;
+    if (c->_next != NULL)
+        c->_next->_prev = c->_prev;
+    a->_ncalls--;
+    c->_aws = NULL;
+    c->_prev = c->_next = NULL;
+    c->_cb(status, status != 0 ? detail : NULL, resp, err, c->_arg);
+    call_release(c);
+    uv_close((uv_handle_t *)&c->_timer, call_close_cb);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct xacct_aws_call *c = xacct_container_of(t, struct xacct_aws_call, _timer);
+    if (c->_deferring) {
+        c->_deferring = false;
+        complete(c, c->_deferred_status, c->_detail, NULL, NULL);
+        return;
+    }
+    attempt_start(c);
+}
+
+/* A completion decided outside a callback of ours (inside xacct_aws_call or
+ * attempt_start) is delivered from the timer, so it never fires from inside
+ * xacct_aws_call. */
+static void complete_later(struct xacct_aws_call *c, int status, const char *detail)
+{
+    if (detail != c->_detail)
+        snprintf(c->_detail, sizeof(c->_detail), "%s", detail);
+    c->_deferred_status = status;
+    c->_deferring = true;
+    uv_timer_start(&c->_timer, on_timer, 0, 0);
+}
+
+/* Retries after a backoff delay if attempts remain; otherwise completes with
+ * status. */
+static void retry_or_fail(struct xacct_aws_call *c, int status, const char *detail,
+                          const xacct_http_response_t *resp, const xacct_aws_error_t *err)
+{
+    if (detail != c->_detail)
+        snprintf(c->_detail, sizeof(c->_detail), "%s", detail);
+    if (c->_attempt < c->_max_attempts && !c->_aws->_freeing) {
+        uv_timer_start(&c->_timer, on_timer, xacct_backoff_next(&c->_backoff), 0);
+        return;
+    }
+    complete(c, status, c->_detail, resp, err);
+}
+
+static void on_http_done(int status, const char *detail, const xacct_http_response_t *resp,
+                         void *arg)
+{
+    struct xacct_aws_call *c = arg;
+    c->_req = NULL;
+    if (status != 0) {
+        switch (status) {
+        case XACCT_ETIMEOUT:
+        case XACCT_ECONNREFUSED:
+        case XACCT_EHTTP:
+            snprintf(c->_detail, sizeof(c->_detail), "%s: %s", xacct_strerror(status),
+                     detail != NULL ? detail : "");
+            retry_or_fail(c, XACCT_EAGAIN, c->_detail, NULL, NULL);
+            return;
+        default:
+            complete(c, status, detail != NULL ? detail : xacct_strerror(status), NULL, NULL);
+            return;
+        }
+    }
+    if (resp->status >= 200 && resp->status <= 299) {
+        complete(c, 0, NULL, resp, NULL);
+        return;
+    }
+
+    xacct_aws_error_t err;
+    bool named = xacct_aws_error_parse(resp, &err) == 0;
+    if (named)
+        snprintf(c->_detail, sizeof(c->_detail), "%s: %s", err.code,
+                 err.message[0] ? err.message : "(no message)");
+    else
+        snprintf(c->_detail, sizeof(c->_detail), "HTTP %ld", resp->status);
+
+    if (resp->status == 429 || xacct_aws_error_is_throttling(&err)) {
+        retry_or_fail(c, XACCT_ETHROTTLED, c->_detail, resp, &err);
+        return;
+    }
+    if (xacct_aws_error_is_transient(&err)) {
+        retry_or_fail(c, XACCT_EAGAIN, c->_detail, resp, &err);
+        return;
+    }
+    if (xacct_aws_error_is_access_denied(&err)) {
+        complete(c, XACCT_EACCESSDENIED, c->_detail, resp, &err);
+        return;
+    }
+    complete(c, XACCT_EAWS, c->_detail, resp, &err);
+}
+
+/* Signs (unless unsigned) and submits one attempt. Returns non-zero on a
+ * failure to start, with c->_detail set. */
+static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *creds)
+{
+    int rc;
+    xacct_sigv4_result_t sig = {0};
+    xacct_header_t *hdrs = xacct_calloc(c->_nheaders + 4, sizeof(*hdrs));
+    size_t n = 0;
+    for (size_t i = 0; i < c->_nheaders; i++)
+        hdrs[n++] = c->_headers[i];
+
+    if (!c->_unsigned) {
+        xacct_sigv4_request_t sreq = {
+            .method = c->_method,
+            .url = c->_url,
+            .headers = c->_headers,
+            .nheaders = c->_nheaders,
+            .payload_hash = NULL,
+            .body = c->_body,
+            .body_len = c->_body_len,
+            .region = c->_region,
+            .service = c->_service,
+            .now = time(NULL), /* re-read on every attempt: the signature dates it */
+            .s3 = c->_s3,
+        };
+        if ((rc = xacct_sigv4_sign(c->_aws->_sigv4, &sreq, creds, &sig)) != 0) {
+            snprintf(c->_detail, sizeof(c->_detail), "signing failed: %s", xacct_strerror(rc));
+            goto out;
+        }
+        hdrs[n++] = (xacct_header_t){"X-Amz-Date", sig.amz_date};
+        if (sig.security_token != NULL)
+            hdrs[n++] = (xacct_header_t){"X-Amz-Security-Token", sig.security_token};
+        if (sig.content_sha256 != NULL)
+            hdrs[n++] = (xacct_header_t){"X-Amz-Content-Sha256", sig.content_sha256};
+        hdrs[n++] = (xacct_header_t){"Authorization", sig.authorization};
+    }
+
+    xacct_http_request_t hreq = {
+        .method = c->_method,
+        .url = c->_url,
+        .headers = hdrs,
+        .nheaders = n,
+        .body = c->_body,
+        .body_len = c->_body_len,
+        .timeout_ms = c->_timeout_ms,
+        .max_body = c->_max_body,
+    };
+    if ((rc = xacct_http_submit(c->_aws->_http, &hreq, on_http_done, c, &c->_req)) != 0)
+        snprintf(c->_detail, sizeof(c->_detail), "submit failed: %s", xacct_strerror(rc));
+out:
+    /* The security token is a secret; the http layer has its own copy. */
+    if (sig.security_token != NULL)
+        OPENSSL_cleanse(sig.security_token, strlen(sig.security_token));
+    xacct_sigv4_result_destroy(&sig);
+    free(hdrs);
+    return rc;
+}
+
+static void on_creds(int status, const char *detail, const xacct_sigv4_credentials_t *creds,
+                     void *arg)
+{
+    struct xacct_aws_call *c = arg;
+    c->_waiter = NULL;
+    if (status == 0) {
+        int rc = submit(c, creds);
+        if (rc != 0)
+            complete(c, rc, c->_detail, NULL, NULL);
+        return;
+    }
+    snprintf(c->_detail, sizeof(c->_detail), "credentials: %s", detail != NULL ? detail : "");
+    if (status == XACCT_EAGAIN)
+        retry_or_fail(c, XACCT_EAGAIN, c->_detail, NULL, NULL);
+    else
+        complete(c, status, c->_detail, NULL, NULL);
+}
+
+static void attempt_start(struct xacct_aws_call *c)
+{
+    int rc;
+    c->_attempt++;
+    if (c->_unsigned || c->_explicit) {
+        rc = submit(c, c->_unsigned ? NULL : &c->_creds);
+    } else {
+        const xacct_sigv4_credentials_t *cur = xacct_creds_current(c->_aws->_creds);
+        if (cur != NULL) {
+            rc = submit(c, cur);
+        } else {
+            rc = xacct_creds_wait(c->_aws->_creds, on_creds, c, &c->_waiter);
+            if (rc != 0)
+                snprintf(c->_detail, sizeof(c->_detail), "credentials: %s",
+                         xacct_strerror(rc));
+        }
+    }
+    if (rc != 0)
+        complete_later(c, rc, c->_detail);
+}
+
+static int copy_request(struct xacct_aws_call *c, xacct_aws_t *a, const xacct_aws_request_t *req)
+{
+    int rc;
+    const char *region = req->region != NULL ? req->region : a->_region;
+    char *endpoint = NULL;
+
+    if (req->url != NULL) {
+        if (strlen(req->url) > MAX_URL_LEN)
+            return XACCT_EINVAL;
+        c->_url = xacct_strdup(req->url);
+    } else {
+        const char *path = req->path != NULL ? req->path : "/";
+        if (req->service == NULL || region == NULL || path[0] != '/')
+            return XACCT_EINVAL;
+        if ((rc = xacct_aws_endpoint_resolve(a->_getenv, a->_getenv_arg, req->service, region,
+                                             &endpoint)) != 0)
+            return rc;
+        c->_url = xacct_asprintf("%s%s", endpoint, path);
+        free(endpoint);
+        if (strlen(c->_url) > MAX_URL_LEN)
+            return XACCT_EINVAL;
+    }
+    if (!c->_unsigned) {
+        if (req->service == NULL || region == NULL || !valid_id(req->service) ||
+            !valid_id(region))
+            return XACCT_EINVAL;
+        c->_service = xacct_strdup(req->service);
+        c->_region = xacct_strdup(xacct_aws_signing_region(req->service, region));
+        c->_s3 = strcmp(req->service, "s3") == 0;
+    }
+    c->_method = xacct_strdup(req->method);
+    c->_headers = xacct_calloc(req->nheaders ? req->nheaders : 1, sizeof(*c->_headers));
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (req->headers[i].name == NULL || req->headers[i].value == NULL)
+            return XACCT_EINVAL;
+        c->_headers[i].name = xacct_strdup(req->headers[i].name);
+        c->_headers[i].value = xacct_strdup(req->headers[i].value);
+        c->_nheaders++;
+    }
+    if (req->body != NULL && req->body_len > 0) {
+        c->_body = xacct_malloc(req->body_len);
+        memcpy(c->_body, req->body, req->body_len);
+        c->_body_len = req->body_len;
+    }
+    if (req->credentials != NULL && !c->_unsigned) {
+        const xacct_sigv4_credentials_t *k = req->credentials;
+        if (k->access_key_id == NULL || k->secret_access_key == NULL)
+            return XACCT_EINVAL;
+        c->_creds.access_key_id = xacct_strdup(k->access_key_id);
+        c->_creds.secret_access_key = xacct_strdup(k->secret_access_key);
+        c->_creds.session_token =
+            k->session_token != NULL ? xacct_strdup(k->session_token) : NULL;
+        c->_explicit = true;
+    }
+    return 0;
+}
+
+int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_done_cb cb,
+                   void *arg, xacct_aws_call_t **handle)
+{
+    int rc;
+    if (handle != NULL)
+        *handle = NULL;
+    if (a == NULL || req == NULL || cb == NULL || req->method == NULL)
+        return XACCT_EINVAL;
+    if (a->_freeing)
+        return XACCT_ESHUTDOWN;
+    int max_attempts = req->max_attempts ? req->max_attempts : a->_max_attempts;
+    if (max_attempts < 1 || max_attempts > MAX_ATTEMPTS_LIMIT)
+        return XACCT_EINVAL;
+    if (!req->unsigned_request && req->credentials == NULL && a->_creds == NULL)
+        return XACCT_ENOCREDS;
+
+    struct xacct_aws_call *c = xacct_calloc(1, sizeof(*c));
+    c->_unsigned = req->unsigned_request;
+    if ((rc = copy_request(c, a, req)) != 0) {
+        call_release(c);
+        free(c);
+        return rc;
+    }
+    c->_timeout_ms = req->timeout_ms;
+    c->_max_body = req->max_body;
+    c->_max_attempts = max_attempts;
+    xacct_backoff_init(&c->_backoff, a->_backoff_base_ms, a->_backoff_max_ms, a->_rand,
+                       a->_rand_arg);
+    c->_cb = cb;
+    c->_arg = arg;
+    uv_timer_init(a->_loop, &c->_timer);
+
+    c->_aws = a;
+    c->_next = a->_calls;
+    if (a->_calls != NULL)
+        a->_calls->_prev = c;
+    a->_calls = c;
+    a->_ncalls++;
+
+    /* Neither http nor the credentials provider calls back from inside
+     * submit/wait, and failures here are deferred, so cb never fires before
+     * this returns. */
+    attempt_start(c);
+    if (handle != NULL)
+        *handle = c;
+    return 0;
+}
+
+void xacct_aws_cancel(xacct_aws_call_t *c)
+{
+    if (c == NULL || c->_done)
+        return;
+    /* The http and credentials layers fire their callbacks synchronously on
+     * cancel, and those complete the call. */
+    if (c->_req != NULL) {
+        xacct_http_cancel(c->_req);
+    } else if (c->_waiter != NULL) {
+        xacct_creds_wait_cancel(c->_waiter);
+    }
+    if (!c->_done)
+        complete(c, XACCT_ECANCELED, xacct_strerror(XACCT_ECANCELED), NULL, NULL);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for endpoint resolution, from a table: the real AWS default,
+ * China partitions, IAM's global endpoint, AWS_ENDPOINT_URL and the
+ * per-service overrides (per-service wins), the opt-out variable, invalid
+ * overrides, S3 path-style URLs and the region from the environment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "xacct/aws.h"
+
+typedef struct fake_env {
+    const char *const *pairs; /* name, value, name, value, ..., NULL */
+} fake_env_t;
+
+static const char *fake_getenv(const char *name, void *arg)
+{
+    const fake_env_t *e = arg;
+    for (size_t i = 0; e->pairs[i] != NULL; i += 2)
+        if (strcmp(e->pairs[i], name) == 0)
+            return e->pairs[i + 1];
+    return NULL;
+}
+
+typedef struct row {
+    const char *name;
+    const char *const *env;
+    const char *service;
+    const char *region;
+    int rc;
+    const char *want;
+} row_t;
+
+static const char *const NO_ENV[] = {NULL};
+static const char *const GLOBAL[] = {"AWS_ENDPOINT_URL", "https://127.0.0.1:4443/", NULL};
+static const char *const PER_SERVICE[] = {
+    "AWS_ENDPOINT_URL", "https://127.0.0.1:4443",
+    "AWS_ENDPOINT_URL_SQS", "http://localhost:9324//",
+    "AWS_ENDPOINT_URL_STS", "https://sts.internal.example/prefix/",
+    NULL};
+static const char *const EMPTY_OVERRIDE[] = {"AWS_ENDPOINT_URL_SNS", "", NULL};
+static const char *const IGNORED[] = {
+    "AWS_ENDPOINT_URL", "https://127.0.0.1:4443",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", NULL};
+static const char *const BAD_SCHEME[] = {"AWS_ENDPOINT_URL_S3", "ftp://x.example", NULL};
+static const char *const BAD_QUERY[] = {"AWS_ENDPOINT_URL", "https://x.example/?a=b", NULL};
+static const char *const NOT_URL[] = {"AWS_ENDPOINT_URL", "localhost:4566", NULL};
+static const char *const DASHED[] = {"AWS_ENDPOINT_URL_RESOURCE_GROUPS", "https://rg.example",
+                                     NULL};
+
+static const row_t ROWS[] = {
+    {"default sqs", NO_ENV, "sqs", "us-east-1", 0, "https://sqs.us-east-1.amazonaws.com"},
+    {"default sts regional", NO_ENV, "sts", "eu-west-1", 0, "https://sts.eu-west-1.amazonaws.com"},
+    {"default s3", NO_ENV, "s3", "ap-southeast-2", 0, "https://s3.ap-southeast-2.amazonaws.com"},
+    {"default sns", NO_ENV, "sns", "us-west-2", 0, "https://sns.us-west-2.amazonaws.com"},
+    {"china sts", NO_ENV, "sts", "cn-north-1", 0, "https://sts.cn-north-1.amazonaws.com.cn"},
+    {"china sqs", NO_ENV, "sqs", "cn-northwest-1", 0,
+     "https://sqs.cn-northwest-1.amazonaws.com.cn"},
+    {"iam global", NO_ENV, "iam", "eu-central-1", 0, "https://iam.amazonaws.com"},
+    {"iam china", NO_ENV, "iam", "cn-northwest-1", 0, "https://iam.cn-north-1.amazonaws.com.cn"},
+    {"global override", GLOBAL, "sqs", "us-east-1", 0, "https://127.0.0.1:4443"},
+    {"global override iam", GLOBAL, "iam", "us-east-1", 0, "https://127.0.0.1:4443"},
+    {"per-service beats global", PER_SERVICE, "sqs", "us-east-1", 0, "http://localhost:9324"},
+    {"per-service keeps path", PER_SERVICE, "sts", "us-east-1", 0,
+     "https://sts.internal.example/prefix"},
+    {"global for the others", PER_SERVICE, "sns", "us-east-1", 0, "https://127.0.0.1:4443"},
+    {"empty override ignored", EMPTY_OVERRIDE, "sns", "us-east-1", 0,
+     "https://sns.us-east-1.amazonaws.com"},
+    {"overrides ignored", IGNORED, "sqs", "us-east-1", 0, "https://sqs.us-east-1.amazonaws.com"},
+    {"bad scheme", BAD_SCHEME, "s3", "us-east-1", XACCT_ECONFIG, NULL},
+    {"query in override", BAD_QUERY, "s3", "us-east-1", XACCT_ECONFIG, NULL},
+    {"no scheme", NOT_URL, "s3", "us-east-1", XACCT_ECONFIG, NULL},
+    {"dashed service env name", DASHED, "resource-groups", "us-east-1", 0, "https://rg.example"},
+    {"bad region", NO_ENV, "sqs", "us-east-1/../x", XACCT_EINVAL, NULL},
+    {"empty region", NO_ENV, "sqs", "", XACCT_EINVAL, NULL},
+    {"bad service", NO_ENV, "SQS", "us-east-1", XACCT_EINVAL, NULL},
+};
+
+static void test_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(ROWS); i++) {
+        const row_t *r = &ROWS[i];
+        fake_env_t e = {r->env};
+        char *out = (char *)"sentinel";
+        int rc = xacct_aws_endpoint_resolve(fake_getenv, &e, r->service, r->region, &out);
+        if (rc != r->rc)
+            fail_msg("%s: rc %d, want %d", r->name, rc, r->rc);
+        if (r->want == NULL) {
+            assert_null(out);
+            continue;
+        }
+        if (strcmp(out, r->want) != 0)
+            fail_msg("%s: got %s, want %s", r->name, out, r->want);
+        free(out);
+    }
+}
+
+static void test_signing_region(void **state)
+{
+    (void)state;
+    assert_string_equal(xacct_aws_signing_region("iam", "eu-west-1"), "us-east-1");
+    assert_string_equal(xacct_aws_signing_region("iam", "cn-north-1"), "cn-north-1");
+    assert_string_equal(xacct_aws_signing_region("iam", "cn-northwest-1"), "cn-north-1");
+    assert_string_equal(xacct_aws_signing_region("sts", "eu-west-1"), "eu-west-1");
+}
+
+static void test_s3_path_style(void **state)
+{
+    (void)state;
+    fake_env_t none = {NO_ENV};
+    char *url = NULL;
+    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "eu-west-1", "my-bucket",
+                                      "templates/123456789012 v1.json", &url), 0);
+    assert_string_equal(url, "https://s3.eu-west-1.amazonaws.com/my-bucket/"
+                             "templates/123456789012%20v1.json");
+    free(url);
+
+    const char *const s3env[] = {"AWS_ENDPOINT_URL_S3", "https://127.0.0.1:4443/", NULL};
+    fake_env_t e = {s3env};
+    assert_int_equal(xacct_aws_s3_url(fake_getenv, &e, "us-east-1", "b.example", "a/b+c", &url),
+                     0);
+    assert_string_equal(url, "https://127.0.0.1:4443/b.example/a/b%2Bc");
+    free(url);
+
+    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "us-east-1", "Bad_Bucket", "k", &url),
+                     XACCT_EINVAL);
+    assert_null(url);
+    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "us-east-1", "ok-bucket", "", &url),
+                     XACCT_EINVAL);
+}
+
+static void test_region_from_env(void **state)
+{
+    (void)state;
+    const char *const both[] = {"AWS_REGION", "eu-west-3", "AWS_DEFAULT_REGION", "us-west-1",
+                                NULL};
+    const char *const dflt[] = {"AWS_REGION", "", "AWS_DEFAULT_REGION", "us-west-1", NULL};
+    fake_env_t e1 = {both}, e2 = {dflt}, e3 = {NO_ENV};
+    assert_string_equal(xacct_aws_region_from_env(fake_getenv, &e1), "eu-west-3");
+    assert_string_equal(xacct_aws_region_from_env(fake_getenv, &e2), "us-west-1");
+    assert_null(xacct_aws_region_from_env(fake_getenv, &e3));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_signing_region),
+        cmocka_unit_test(test_s3_path_style),
+        cmocka_unit_test(test_region_from_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
