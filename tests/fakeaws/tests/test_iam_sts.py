@@ -1,0 +1,450 @@
+"""IAM roles and STS over real sockets: external-ID trust policies,
+propagation delay, parameter limits, web identity, response shapes.
+
+Run: cd tests/fakeaws && python3 -m unittest -v tests.test_iam_sts
+"""
+import calendar
+import json
+import re
+import time
+import unittest
+import urllib.parse
+import uuid
+
+from fakeaws.testing import FakeAWS
+
+STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+IAM_NS = "{https://iam.amazonaws.com/doc/2010-05-08/}"
+FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+
+
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+FA = None
+CUSTOMER = None
+
+
+def setUpModule():
+    global FA, CUSTOMER
+    FA = FakeAWS.start()
+    CUSTOMER = FA.new_account("222200000000")
+
+
+def tearDownModule():
+    FA.stop()
+
+
+class Base(unittest.TestCase):
+    n = 0
+    customer_id = "222200000000"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fa = FA
+        cls.partner = FA.partner_account
+        cls.customer = CUSTOMER
+
+    def tearDown(self):
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 0})
+
+    # ---------------------------------------------------------------- helpers
+    def iam(self, params, creds=None, region="us-east-1"):
+        p = dict(params, Version="2010-05-08")
+        return self.fa.call("iam", "POST", "/", body=urllib.parse.urlencode(p), headers=FORM,
+                            creds=creds or self.customer, region=region)
+
+    def sts(self, params, creds=None):
+        p = dict(params, Version="2011-06-15")
+        return self.fa.call("sts", "POST", "/", body=urllib.parse.urlencode(p), headers=FORM,
+                            creds=creds)
+
+    def role_name(self):
+        Base.n += 1
+        return "xacct-test-%d-%s" % (Base.n, uuid.uuid4().hex[:6])
+
+    def trust(self, external_id=None, principal=None):
+        st = {"Effect": "Allow",
+              "Principal": {"AWS": principal or "arn:aws:iam::%s:root" % self.partner},
+              "Action": "sts:AssumeRole"}
+        if external_id is not None:
+            st["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+        return {"Version": "2012-10-17", "Statement": [st]}
+
+    def create_role(self, trust, name=None, **extra):
+        name = name or self.role_name()
+        r = self.iam(dict({"Action": "CreateRole", "RoleName": name,
+                           "AssumeRolePolicyDocument": json.dumps(trust)}, **extra))
+        self.assertEqual(r.status, 200, r.text())
+        return name, "arn:aws:iam::%s:role%s%s" % (self.customer_id, extra.get("Path", "/"), name)
+
+    def assume(self, role_arn, external_id=None, session="xacct-check", creds=None, **extra):
+        p = dict({"Action": "AssumeRole", "RoleArn": role_arn, "RoleSessionName": session}, **extra)
+        if external_id is not None:
+            p["ExternalId"] = external_id
+        return self.sts(p, creds=creds)
+
+    def assert_error(self, r, status, code, message_part=None):
+        self.assertEqual(r.status, status, r.text())
+        self.assertEqual(r.error_code(), code, r.text())
+        if message_part is not None:
+            self.assertIn(message_part, r.error_message())
+
+    def last_call(self, role_arn):
+        st, doc = self.fa.control("GET", "/_fake/sts/assume-role-calls")
+        self.assertEqual(st, 200)
+        calls = [c for c in doc["calls"] if c["role_arn"] == role_arn]
+        self.assertTrue(calls, "no AssumeRole recorded for %s" % role_arn)
+        return calls[-1]
+
+
+class ExternalIdTest(Base):
+    def test_role_requiring_external_id(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust(ext))
+
+        r = self.assume(arn)
+        self.assert_error(r, 403, "AccessDenied")
+        self.assertEqual(r.error_message(),
+                         "User: arn:aws:iam::%s:user/fake is not authorized to perform: "
+                         "sts:AssumeRole on resource: %s" % (self.partner, arn))
+        c = self.last_call(arn)
+        self.assertEqual((c["outcome"], c["external_id_present"], c["external_id_matched"]),
+                         ("AccessDenied", False, False))
+
+        r = self.assume(arn, "not-" + ext)
+        self.assert_error(r, 403, "AccessDenied")
+        c = self.last_call(arn)
+        self.assertEqual((c["outcome"], c["external_id_present"], c["external_id_matched"]),
+                         ("AccessDenied", True, False))
+
+        r = self.assume(arn, ext)
+        self.assertEqual(r.status, 200, r.text())
+        c = self.last_call(arn)
+        self.assertEqual((c["outcome"], c["external_id_present"], c["external_id_matched"]),
+                         ("Allow", True, True))
+
+    def test_role_without_condition_is_assumable_without_external_id(self):
+        _, arn = self.create_role(self.trust())
+        r = self.assume(arn)
+        self.assertEqual(r.status, 200, r.text())
+        c = self.last_call(arn)
+        self.assertEqual((c["outcome"], c["external_id_present"], c["external_id_matched"]),
+                         ("Allow", False, None))
+
+    def test_other_account_is_denied_even_with_the_external_id(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust(ext))
+        mallory = self.fa.new_account("999900000000")
+        r = self.assume(arn, ext, creds=mallory)
+        self.assert_error(r, 403, "AccessDenied", "arn:aws:iam::999900000000:")
+
+    def test_missing_role_looks_like_a_denial(self):
+        r = self.assume("arn:aws:iam::%s:role/does-not-exist" % self.customer_id, "abc123")
+        self.assert_error(r, 403, "AccessDenied", "is not authorized to perform: sts:AssumeRole")
+
+    def test_role_path_must_match(self):
+        name, arn = self.create_role(self.trust(), Path="/xacct/")
+        self.assertEqual(self.assume(arn).status, 200)
+        r = self.assume("arn:aws:iam::%s:role/%s" % (self.customer_id, name))
+        self.assert_error(r, 403, "AccessDenied")
+
+    def test_unsigned_assume_role_is_refused(self):
+        body = urllib.parse.urlencode({"Action": "AssumeRole", "Version": "2011-06-15",
+                                       "RoleArn": "arn:aws:iam::%s:role/x" % self.customer_id,
+                                       "RoleSessionName": "s1"})
+        r = self.fa.request("POST", "/", body.encode(), FORM)
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.error_code(), "MissingAuthenticationToken")
+
+
+class ResponseShapeTest(Base):
+    def test_assume_role_response_shape_and_credentials(self):
+        ext = "ext-" + uuid.uuid4().hex
+        name, arn = self.create_role(self.trust(ext))
+        before = time.time()
+        r = self.assume(arn, ext, session="onboard-1234", DurationSeconds="900")
+        self.assertEqual(r.status, 200, r.text())
+        self.assertTrue(r.headers["content-type"].startswith("text/xml"))
+        root = r.xml()
+        self.assertEqual(root.tag, STS_NS + "AssumeRoleResponse")
+        self.assertEqual([local(e.tag) for e in root], ["AssumeRoleResult", "ResponseMetadata"])
+        result = root.find(STS_NS + "AssumeRoleResult")
+        self.assertEqual([local(e.tag) for e in result], ["AssumedRoleUser", "Credentials"])
+        user = result.find(STS_NS + "AssumedRoleUser")
+        self.assertEqual([local(e.tag) for e in user], ["AssumedRoleId", "Arn"])
+        self.assertEqual(user.find(STS_NS + "Arn").text,
+                         "arn:aws:sts::%s:assumed-role/%s/onboard-1234" % (self.customer_id, name))
+        self.assertRegex(user.find(STS_NS + "AssumedRoleId").text, r"^AROA[A-Z0-9]{17}:onboard-1234$")
+        creds = result.find(STS_NS + "Credentials")
+        self.assertEqual([local(e.tag) for e in creds],
+                         ["AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"])
+        akid = creds.find(STS_NS + "AccessKeyId").text
+        self.assertRegex(akid, r"^ASIA[A-Z0-9]{16}$")
+        exp = creds.find(STS_NS + "Expiration").text
+        self.assertRegex(exp, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        exp_epoch = calendar.timegm(time.strptime(exp, "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertAlmostEqual(exp_epoch, before + 900, delta=5)
+        rid = root.find(STS_NS + "ResponseMetadata/" + STS_NS + "RequestId").text
+        self.assertRegex(rid, r"^[0-9a-f-]{36}$")
+
+        # The temporary credentials sign requests as the assumed role.
+        tmp = (akid, creds.find(STS_NS + "SecretAccessKey").text,
+               creds.find(STS_NS + "SessionToken").text)
+        who = self.sts({"Action": "GetCallerIdentity"}, creds=tmp)
+        self.assertEqual(who.status, 200, who.text())
+        res = who.xml().find(STS_NS + "GetCallerIdentityResult")
+        self.assertEqual(res.find(STS_NS + "Arn").text, user.find(STS_NS + "Arn").text)
+        self.assertEqual(res.find(STS_NS + "Account").text, self.customer_id)
+        self.assertEqual(res.find(STS_NS + "UserId").text, user.find(STS_NS + "AssumedRoleId").text)
+        # ... and only with their session token.
+        bad = self.sts({"Action": "GetCallerIdentity"}, creds=(tmp[0], tmp[1], None))
+        self.assertEqual(bad.status, 403)
+
+    def test_get_caller_identity_of_the_partner(self):
+        r = self.sts({"Action": "GetCallerIdentity"})
+        self.assertEqual(r.status, 200, r.text())
+        res = r.xml().find(STS_NS + "GetCallerIdentityResult")
+        self.assertEqual(res.find(STS_NS + "Account").text, self.partner)
+        self.assertEqual([local(e.tag) for e in res], ["Arn", "UserId", "Account"])
+
+    def test_role_chaining_is_limited_to_one_hour(self):
+        _, first = self.create_role(self.trust())
+        r = self.assume(first)
+        self.assertEqual(r.status, 200, r.text())
+        c = r.xml().find(STS_NS + "AssumeRoleResult/" + STS_NS + "Credentials")
+        tmp = tuple(c.find(STS_NS + t).text for t in ("AccessKeyId", "SecretAccessKey", "SessionToken"))
+        _, second = self.create_role(self.trust(principal="arn:aws:iam::%s:root" % self.customer_id),
+                                     MaxSessionDuration="7200")
+        r = self.assume(second, creds=tmp, DurationSeconds="7200")
+        self.assert_error(r, 400, "ValidationError", "role chaining")
+        r = self.assume(second, creds=tmp, DurationSeconds="3600")
+        self.assertEqual(r.status, 200, r.text())
+
+    def test_duration_above_role_maximum(self):
+        _, arn = self.create_role(self.trust())
+        r = self.assume(arn, DurationSeconds="3601")
+        self.assert_error(r, 400, "ValidationError", "MaxSessionDuration")
+
+
+class ParameterLimitsTest(Base):
+    def setUp(self):
+        if not hasattr(type(self), "arn"):
+            _, type(self).arn = self.create_role(self.trust())
+
+    def test_session_name(self):
+        self.assertEqual(self.assume(self.arn, session="ab").status, 200)
+        self.assertEqual(self.assume(self.arn, session="a" * 64).status, 200)
+        self.assertEqual(self.assume(self.arn, session="a+=,.@-_9").status, 200)
+        for bad, what in (("a", "greater than or equal to 2"), ("a" * 65, "less than or equal to 64"),
+                          ("a b", "regular expression pattern"), ("a/b", "regular expression pattern")):
+            with self.subTest(session=bad):
+                r = self.assume(self.arn, session=bad)
+                self.assert_error(r, 400, "ValidationError", what)
+                self.assertIn("roleSessionName", r.error_message())
+
+    def test_duration(self):
+        self.assertEqual(self.assume(self.arn, DurationSeconds="900").status, 200)
+        for bad, what in (("899", "greater than or equal to 900"),
+                          ("43201", "less than or equal to 43200"), ("abc", "DurationSeconds")):
+            with self.subTest(duration=bad):
+                self.assert_error(self.assume(self.arn, DurationSeconds=bad), 400, "ValidationError", what)
+
+    def test_external_id(self):
+        self.assertEqual(self.assume(self.arn, "ab").status, 200)
+        self.assertEqual(self.assume(self.arn, "a" * 1224).status, 200)
+        self.assertEqual(self.assume(self.arn, "a+=,.@:/-_9").status, 200)
+        for bad, what in (("a", "greater than or equal to 2"), ("a" * 1225, "less than or equal to 1224"),
+                          ("ab!", "regular expression pattern"), ("a b", "regular expression pattern")):
+            with self.subTest(external_id=bad[:20]):
+                r = self.assume(self.arn, bad)
+                self.assert_error(r, 400, "ValidationError", what)
+                self.assertIn("externalId", r.error_message())
+
+    def test_missing_and_multiple_errors(self):
+        r = self.sts({"Action": "AssumeRole", "RoleSessionName": "abc"})
+        self.assert_error(r, 400, "ValidationError", "Value null at 'roleArn'")
+        r = self.sts({"Action": "AssumeRole", "RoleArn": self.arn, "RoleSessionName": "a",
+                      "ExternalId": "b"})
+        self.assert_error(r, 400, "ValidationError", "2 validation errors detected")
+        r = self.sts({"Action": "AssumeRole", "RoleArn": "arn:aws:iam::1:role/x",
+                      "RoleSessionName": "abc"})
+        self.assert_error(r, 400, "ValidationError", "arn:aws:iam::1:role/x")
+
+    def test_version_and_action(self):
+        body = urllib.parse.urlencode({"Action": "GetCallerIdentity", "Version": "2010-01-01"})
+        r = self.fa.call("sts", "POST", "/", body=body, headers=FORM)
+        self.assert_error(r, 400, "InvalidAction")
+        r = self.sts({"Action": "AssumeRoot"})
+        self.assert_error(r, 400, "InvalidAction")
+
+
+class PropagationTest(Base):
+    def test_new_role_is_not_assumable_until_propagated(self):
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 1.5})
+        ext = str(uuid.uuid4())
+        t0 = time.time()
+        _, arn = self.create_role(self.trust(ext))
+        r = self.assume(arn, ext)
+        self.assertLess(time.time() - t0, 1.4, "the test machine is too slow for this check")
+        self.assert_error(r, 403, "AccessDenied")
+        self.assertFalse(self.last_call(arn)["role_visible"])
+        # IAM itself already knows the role.
+        g = self.iam({"Action": "GetRole", "RoleName": arn.rsplit("/", 1)[1]})
+        self.assertEqual(g.status, 200)
+        time.sleep(max(0, t0 + 1.6 - time.time()))
+        r = self.assume(arn, ext)
+        self.assertEqual(r.status, 200, r.text())
+        self.assertTrue(self.last_call(arn)["role_visible"])
+
+    def test_trust_policy_change_propagates_late(self):
+        name, arn = self.create_role(self.trust())          # no external id needed
+        self.assertEqual(self.assume(arn).status, 200)
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 1.5})
+        ext = str(uuid.uuid4())
+        t0 = time.time()
+        r = self.iam({"Action": "UpdateAssumeRolePolicy", "RoleName": name,
+                      "PolicyDocument": json.dumps(self.trust(ext))})
+        self.assertEqual(r.status, 200, r.text())
+        # STS still sees the old, lenient trust policy ...
+        self.assertEqual(self.assume(arn).status, 200)
+        self.assertLess(time.time() - t0, 1.4, "the test machine is too slow for this check")
+        time.sleep(max(0, t0 + 1.6 - time.time()))
+        # ... and then the new one.
+        self.assert_error(self.assume(arn), 403, "AccessDenied")
+        self.assertEqual(self.assume(arn, ext).status, 200)
+
+    def test_deleted_role_stays_assumable_until_propagated(self):
+        name, arn = self.create_role(self.trust())
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 1.5})
+        t0 = time.time()
+        self.assertEqual(self.iam({"Action": "DeleteRole", "RoleName": name}).status, 200)
+        self.assertEqual(self.assume(arn).status, 200)
+        self.assertLess(time.time() - t0, 1.4, "the test machine is too slow for this check")
+        time.sleep(max(0, t0 + 1.6 - time.time()))
+        self.assert_error(self.assume(arn), 403, "AccessDenied")
+
+
+class IamApiTest(Base):
+    def test_get_role_returns_the_url_encoded_document(self):
+        doc = self.trust("abc-123")
+        name, arn = self.create_role(doc, Description="xacct access")
+        r = self.iam({"Action": "GetRole", "RoleName": name})
+        self.assertEqual(r.status, 200)
+        role = r.xml().find(IAM_NS + "GetRoleResult/" + IAM_NS + "Role")
+        self.assertEqual(role.find(IAM_NS + "Arn").text, arn)
+        self.assertEqual(role.find(IAM_NS + "RoleName").text, name)
+        self.assertRegex(role.find(IAM_NS + "RoleId").text, r"^AROA[A-Z0-9]{17}$")
+        enc = role.find(IAM_NS + "AssumeRolePolicyDocument").text
+        self.assertNotIn("{", enc)
+        self.assertEqual(json.loads(urllib.parse.unquote(enc)), doc)
+
+    def test_role_name_rules(self):
+        for bad in ("a" * 65, "has space", "slash/name", ""):
+            with self.subTest(name=bad):
+                r = self.iam({"Action": "CreateRole", "RoleName": bad,
+                              "AssumeRolePolicyDocument": json.dumps(self.trust())})
+                self.assert_error(r, 400, "ValidationError")
+        self.create_role(self.trust(), name="a" * 64)
+        self.create_role(self.trust(), name="x+=,.@_-" + uuid.uuid4().hex[:8])
+
+    def test_duplicate_names_differ_only_in_case(self):
+        name = "Dup" + uuid.uuid4().hex[:8]
+        self.create_role(self.trust(), name=name)
+        r = self.iam({"Action": "CreateRole", "RoleName": name.lower(),
+                      "AssumeRolePolicyDocument": json.dumps(self.trust())})
+        self.assert_error(r, 409, "EntityAlreadyExists")
+
+    def test_malformed_trust_policies(self):
+        cases = [
+            ("{not json", "invalid Json"),
+            (json.dumps(dict(self.trust(), Statement=[dict(self.trust()["Statement"][0], Resource="*")])),
+             "Has prohibited field Resource"),
+            (json.dumps(self.trust(principal="arn:aws:iam::12:root")), "Invalid principal"),
+            (json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": self.partner}, "Action": "s3:GetObject"}]}),
+             "AssumeRole"),
+        ]
+        for doc, msg in cases:
+            with self.subTest(msg=msg):
+                r = self.iam({"Action": "CreateRole", "RoleName": self.role_name(),
+                              "AssumeRolePolicyDocument": doc})
+                self.assert_error(r, 400, "MalformedPolicyDocument", msg)
+        r = self.iam({"Action": "CreateRole", "RoleName": self.role_name()})
+        self.assert_error(r, 400, "ValidationError", "assumeRolePolicyDocument")
+
+    def test_delete_role_with_inline_policy_conflicts(self):
+        name, _ = self.create_role(self.trust())
+        pol = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
+        r = self.iam({"Action": "PutRolePolicy", "RoleName": name, "PolicyName": "read",
+                      "PolicyDocument": json.dumps(pol)})
+        self.assertEqual(r.status, 200, r.text())
+        self.assert_error(self.iam({"Action": "DeleteRole", "RoleName": name}), 409, "DeleteConflict")
+        self.assertEqual(self.iam({"Action": "DeleteRolePolicy", "RoleName": name,
+                                   "PolicyName": "read"}).status, 200)
+        self.assert_error(self.iam({"Action": "DeleteRolePolicy", "RoleName": name,
+                                    "PolicyName": "read"}), 404, "NoSuchEntity")
+        self.assertEqual(self.iam({"Action": "DeleteRole", "RoleName": name}).status, 200)
+        self.assert_error(self.iam({"Action": "GetRole", "RoleName": name}), 404, "NoSuchEntity",
+                          "cannot be found")
+
+    def test_roles_belong_to_the_caller_account(self):
+        name, _ = self.create_role(self.trust())
+        r = self.iam({"Action": "GetRole", "RoleName": name}, creds=self.fa.creds)
+        self.assert_error(r, 404, "NoSuchEntity")
+
+    def test_iam_is_signed_for_us_east_1(self):
+        r = self.iam({"Action": "GetRole", "RoleName": "x"}, region="eu-west-1")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.error_code(), "SignatureDoesNotMatch")
+
+
+class WebIdentityTest(Base):
+    def web(self, params):
+        p = dict({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15"}, **params)
+        # Unsigned, as the SDKs send it.
+        return self.fa.request("POST", "/", urllib.parse.urlencode(p).encode(), FORM)
+
+    def test_registered_token(self):
+        st = {"Effect": "Allow",
+              "Principal": {"Federated": "arn:aws:iam::%s:oidc-provider/oidc.example.com" % self.customer_id},
+              "Action": "sts:AssumeRoleWithWebIdentity"}
+        name, arn = self.create_role({"Version": "2012-10-17", "Statement": [st]})
+        token = "eyJ" + uuid.uuid4().hex
+        st, _ = self.fa.control("POST", "/_fake/sts/web-identity-tokens",
+                                {"token": token, "role_arn": arn, "subject": "system:serviceaccount:x:y"})
+        self.assertEqual(st, 200)
+        r = self.web({"RoleArn": arn, "RoleSessionName": "pod-1", "WebIdentityToken": token})
+        self.assertEqual(r.status, 200, r.text())
+        res = r.xml().find(STS_NS + "AssumeRoleWithWebIdentityResult")
+        self.assertEqual(res.find(STS_NS + "SubjectFromWebIdentityToken").text, "system:serviceaccount:x:y")
+        akid = res.find(STS_NS + "Credentials/" + STS_NS + "AccessKeyId").text
+        self.assertTrue(akid.startswith("ASIA"))
+        self.assertEqual(res.find(STS_NS + "AssumedRoleUser/" + STS_NS + "Arn").text,
+                         "arn:aws:sts::%s:assumed-role/%s/pod-1" % (self.customer_id, name))
+
+        r = self.web({"RoleArn": arn, "RoleSessionName": "pod-1", "WebIdentityToken": "eyJunknown"})
+        self.assert_error(r, 400, "InvalidIdentityToken")
+
+        _, other = self.create_role(self.trust())
+        r = self.web({"RoleArn": other, "RoleSessionName": "pod-1", "WebIdentityToken": token})
+        self.assert_error(r, 403, "AccessDenied")
+
+        r = self.web({"RoleArn": arn, "RoleSessionName": "pod-1"})
+        self.assert_error(r, 400, "ValidationError", "webIdentityToken")
+        r = self.web({"RoleArn": arn, "RoleSessionName": "p", "WebIdentityToken": token})
+        self.assert_error(r, 400, "ValidationError", "roleSessionName")
+
+    def test_expired_token(self):
+        _, arn = self.create_role(self.trust())
+        token = "eyJ" + uuid.uuid4().hex
+        self.fa.control("POST", "/_fake/sts/web-identity-tokens",
+                        {"token": token, "role_arn": arn, "expires_in": 0})
+        r = self.web({"RoleArn": arn, "RoleSessionName": "pod-1", "WebIdentityToken": token})
+        self.assert_error(r, 400, "ExpiredTokenException")
+
+
+if __name__ == "__main__":
+    unittest.main()
