@@ -125,6 +125,8 @@ class HTTPProtocol(asyncio.Protocol):
                 if len(buf) > MAX_HEAD:
                     raise BadRequest(431, "request header fields too large")
                 return
+            if end > MAX_HEAD:
+                raise BadRequest(431, "request header fields too large")
             head = bytes(buf[:end]).decode("latin-1")
             lines = head.split("\r\n")
             first = lines[0]
