@@ -101,7 +101,7 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);
 
 /* Reads a PEM bundle into a new stack of certificates (caller frees with
  * sk_X509_pop_free(..., X509_free)). XACCT_ECONFIG if the file cannot be read
- * or holds no certificate. */
+ * or holds no certificate, or if libcurl's TLS backend is not OpenSSL. */
 int xacct__http_ca_load(const char *path, STACK_OF(X509) **out) XACCT_MUSTCHECK;
 
 #endif

@@ -153,8 +153,15 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
     return len;
 }
 
-/* Adds the AWS_CA_BUNDLE certificates to the store curl has already filled
- * from the system bundle, so they extend the trust rather than replace it. */
+/*
+ * Adds the AWS_CA_BUNDLE certificates to the context's X509 store. curl still
+ * loads its own CA file (the system bundle) into that store, so the bundle
+ * extends the trust rather than replacing it; setting CURLOPT_CAINFO instead
+ * would replace the system bundle. With Debian's libcurl 7.88 the system file
+ * is loaded after this callback, and a certificate trusted only by the system
+ * file, and one trusted only by the bundle, both verify, also on a second
+ * connection built from curl's cached store.
+ */
 static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 {
     STACK_OF(X509) *cas = userp;
@@ -181,6 +188,11 @@ int xacct__http_ca_load(const char *path, STACK_OF(X509) **out)
     STACK_OF(X509) *cas = NULL;
 
     *out = NULL;
+    /* The certificates are handed to OpenSSL's store directly, so libcurl
+     * must be using OpenSSL (Debian's libcurl4-openssl does). */
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if (vi == NULL || vi->ssl_version == NULL || strncmp(vi->ssl_version, "OpenSSL/", 8) != 0)
+        goto out;
     if (path == NULL || (bio = BIO_new_file(path, "r")) == NULL)
         goto out;
     if ((infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL)) == NULL)
