@@ -30,6 +30,8 @@
 #include <uv.h>
 
 #include "xacct/http.h"
+/* The private structures, to reach a request's easy handle in one test. */
+#include "../../src/http_int.h"
 
 /* --- the test server --------------------------------------------------- */
 
@@ -1125,10 +1127,31 @@ static void test_tls_ca_bundle(void **state)
     xacct_http_options_t notpem = {.ca_bundle = path};
     assert_int_equal(xacct_http_new(&fx->loop, &notpem, &h), XACCT_ECONFIG);
 
+    /*
+     * The bundle adds to curl's own CA file instead of replacing it. The
+     * system bundle is curl's built-in CURLOPT_CAINFO; here a test CA file
+     * stands in for it on the easy handle, while the options' bundle holds
+     * an unrelated CA: the server's certificate must still verify.
+     */
+    result_t sys = {0};
+    xacct_http_options_t opts = {.ca_bundle = other};
+    assert_int_equal(xacct_http_new(&fx->loop, &opts, &h), 0);
+    xacct_http_request_t req = {.method = "GET", .url = url_on(fx->tls[0].port, "https", "/echo")};
+    xacct_http_req_t *r = NULL;
+    assert_int_equal(xacct_http_submit(h, &req, record, &sys, &r), 0);
+    assert_int_equal(curl_easy_setopt(r->_easy, CURLOPT_CAINFO, ca), CURLE_OK);
+    run(fx);
+    xacct_http_free(h);
+    run(fx);
+    assert_int_equal(sys.calls, 1);
+    assert_int_equal(sys.status, 0);
+    assert_int_equal(sys.code, 200);
+
     result_clear(&ok);
     result_clear(&none);
     result_clear(&wrong);
     result_clear(&name);
+    result_clear(&sys);
     finish_loop(fx);
 }
 
