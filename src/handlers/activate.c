@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Create and Update share one decision: the ownership rules, then the safety
+ * check, then active or rejected.
+ *
+ * Physical IDs: a successful answer always carries the stable
+ * "xacct-<account>", so an Update never replaces the resource. A FAILED
+ * Create carries a per-request id instead: CloudFormation's rollback then
+ * sends a Delete naming that id, which can never be mistaken for the active
+ * customer's resource and so never offboards it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "xacct/handlers.h"
+
+static void failed_id(const xacct_cfn_request_t *req, xacct_decision_t *out)
+{
+    if (req->type == XACCT_CFN_UPDATE && req->physical_id != NULL)
+        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+    else
+        snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-%.200s",
+                 req->stack_account, req->request_id);
+}
+
+static void fail(const xacct_cfn_request_t *req, xacct_decision_t *out, const char *event,
+                 const char *reason)
+{
+    out->action = XACCT_ACT_ANSWER;
+    out->status = XACCT_CFN_FAILED;
+    out->event = event;
+    out->outcome = "failed";
+    snprintf(out->reason, sizeof(out->reason), "%s", reason);
+    failed_id(req, out);
+}
+
+void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
+                                    const xacct_customer_view_t *customer,
+                                    xacct_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
+    char reason[512];
+    if (!xacct_cfn_check_ownership(req, customer != NULL,
+                                   customer ? customer->external_id : NULL, reason,
+                                   sizeof(reason))) {
+        fail(req, out, event, reason);
+        return;
+    }
+    const char *st = customer->state;
+    if (strcmp(st, "pending") != 0 && strcmp(st, "active") != 0 && strcmp(st, "rejected") != 0) {
+        snprintf(reason, sizeof(reason),
+                 "account %s is %s; the partner must onboard it again before a stack can "
+                 "connect",
+                 req->stack_account, st);
+        fail(req, out, event, reason);
+        return;
+    }
+    if (strcmp(st, "active") == 0 && customer->stack_id[0] != '\0' &&
+        strcmp(customer->stack_id, req->stack_id) != 0) {
+        snprintf(reason, sizeof(reason),
+                 "account %s is already connected through stack %.300s; update or delete that "
+                 "stack instead",
+                 req->stack_account, customer->stack_id);
+        fail(req, out, event, reason);
+        return;
+    }
+    out->action = XACCT_ACT_CHECK;
+    out->event = event;
+}
+
+void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
+                                         const xacct_customer_view_t *customer,
+                                         xacct_check_result_t result, const char *detail,
+                                         xacct_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
+    out->action = XACCT_ACT_ANSWER;
+    out->event = event;
+    out->expect_state = customer->state;
+    switch (result) {
+    case XACCT_CHECK_SECURE:
+        out->status = XACCT_CFN_SUCCESS;
+        out->outcome = "success";
+        out->new_state = "active";
+        snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s", req->stack_account);
+        snprintf(out->reason, sizeof(out->reason), "%s", detail ? detail : "verified");
+        return;
+    case XACCT_CHECK_INSECURE:
+    case XACCT_CHECK_NOT_ASSUMABLE:
+        fail(req, out, "rejected", detail ? detail : "safety check failed");
+        out->expect_state = customer->state;
+        /* An active customer stays active if an Update breaks its role: the
+         * old, verified role is still what CloudFormation keeps after the
+         * FAILED Update rolls back. */
+        if (strcmp(customer->state, "active") != 0)
+            out->new_state = "rejected";
+        return;
+    case XACCT_CHECK_ERROR:
+    case XACCT_CHECK_TRANSIENT:
+    case XACCT_CHECK_CANCELED:
+        fail(req, out, event, detail ? detail : "safety check could not run");
+        out->expect_state = NULL;
+        return;
+    }
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Delete: always answered SUCCESS, so a stack never hangs in DELETE.
+ * Offboarding happens only when the Delete names the customer's current
+ * physical id and stack, and the record is active; a Delete from a
+ * rolled-back Create, an older stack or a replaced resource is acknowledged
+ * and audited only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "xacct/handlers.h"
+
+static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *customer,
+                   xacct_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->action = XACCT_ACT_ANSWER;
+    out->status = XACCT_CFN_SUCCESS;
+    out->event = "delete";
+    snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+    if (customer == NULL) {
+        out->outcome = "ignored";
+        snprintf(out->reason, sizeof(out->reason), "no customer record for account %s",
+                 req->stack_account);
+        return;
+    }
+    bool current = strcmp(customer->physical_id, req->physical_id) == 0 &&
+                   strcmp(customer->stack_id, req->stack_id) == 0;
+    if (current && strcmp(customer->state, "active") == 0) {
+        out->outcome = "success";
+        out->new_state = "offboarding";
+        out->expect_state = "active";
+        out->enqueue_offboard = true;
+        out->event = "offboarding";
+        snprintf(out->reason, sizeof(out->reason), "stack deleted; offboarding job enqueued");
+        return;
+    }
+    out->outcome = "ignored";
+    snprintf(out->reason, sizeof(out->reason),
+             current ? "customer is %s, not active: nothing to offboard"
+                     : "Delete names another resource (%s): nothing to offboard",
+             current ? customer->state : req->physical_id);
+}
+
+const xacct_handler_t xacct_handler_delete = {
+    .type = XACCT_CFN_DELETE,
+    .decide = decide,
+    .after_check = NULL,
+};
