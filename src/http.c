@@ -154,9 +154,12 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s = xacct_calloc(1, sizeof(*s));
         s->_fd = fd;
         s->_h = h;
+        /* Returning -1 would make curl abort every transfer in the multi,
+         * some without a completion message; a socket we cannot watch
+         * instead ends in its transfer's timeout, which always exists. */
         if (uv_poll_init_socket(h->_loop, &s->_poll, fd) != 0) {
             free(s);
-            return -1; /* curl fails the transfers using fd */
+            return 0;
         }
         h->_open_handles++;
         s->_next = h->_socks;
@@ -165,8 +168,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         h->_socks = s;
         curl_multi_assign(h->_multi, fd, s);
     }
-    if (uv_poll_start(&s->_poll, events, on_poll) != 0)
-        return -1;
+    uv_poll_start(&s->_poll, events, on_poll); /* on failure: as above */
     return 0;
 }
 
