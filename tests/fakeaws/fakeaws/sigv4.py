@@ -231,8 +231,11 @@ def presign(method, url, access_key, secret, region, service, expires=900,
 # verification (the emulator)
 
 def is_signed(req):
+    """True for a SigV4 Authorization header (or another AWS4 algorithm,
+    which verify() refuses) or presigned query parameters. Other schemes
+    (the container endpoint's token) are not SigV4."""
     a = req.headers.get("authorization")
-    if a is not None:
+    if a is not None and (a.startswith("AWS4-") or "Credential=" in a):
         return True
     q = req.query
     return bool(q) and ("X-Amz-Credential=" in q or "X-Amz-Signature=" in q or "X-Amz-Algorithm=" in q)
@@ -312,6 +315,8 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
     now = time.time() if now is None else now
     h = req.headers
     auth = h.get("authorization")
+    if auth is not None and not (auth.startswith("AWS4-") or "Credential=" in auth):
+        auth = None
     presigned = auth is None
     service = None
     if presigned:
