@@ -537,9 +537,12 @@ static void handshake_done_cb(int status, const char *detail, const xacct_store_
                               void *arg)
 {
     xacct_store_t *s = arg;
-    XACCT_UNUSED(detail);
-    XACCT_UNUSED(r);
-    if (status == 0 && s->_state == ST_HANDSHAKE && !s->_closing)
+    if (status != 0) {
+        /* e.g. NOAUTH: the server wants a password the URL does not give */
+        handshake_cb(status, detail, r, arg);
+        return;
+    }
+    if (s->_state == ST_HANDSHAKE && !s->_closing)
         ready(s);
 }
 
@@ -603,6 +606,57 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
     s->_depth--;
 }
 
+/*
+ * hiredis 0.14's libuv adapter ignores a poll callback with status < 0. libuv
+ * reports POLLERR that way (UV_EBADF) and stops the handle, which is exactly
+ * what a refused connect produces, so the failure would go unnoticed until
+ * the connect timeout. We keep the adapter (its attach, cleanup and event
+ * bookkeeping) and only route its uv_poll_start calls to this callback, which
+ * lets hiredis look at the socket itself on an error, as later hiredis
+ * releases do.
+ */
+static void shim_poll(uv_poll_t *handle, int status, int events)
+{
+    redisLibuvEvents *p = handle->data;
+    if (status != 0)
+        events = p->events;
+    if (p->context != NULL && (events & UV_READABLE))
+        redisAsyncHandleRead(p->context);
+    if (p->context != NULL && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(p->context);
+}
+
+static void shim_restart(void *privdata)
+{
+    redisLibuvEvents *p = privdata;
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, shim_poll);
+}
+
+static void shim_add_read(void *privdata)
+{
+    redisLibuvAddRead(privdata);
+    shim_restart(privdata);
+}
+
+static void shim_del_read(void *privdata)
+{
+    redisLibuvDelRead(privdata);
+    shim_restart(privdata);
+}
+
+static void shim_add_write(void *privdata)
+{
+    redisLibuvAddWrite(privdata);
+    shim_restart(privdata);
+}
+
+static void shim_del_write(void *privdata)
+{
+    redisLibuvDelWrite(privdata);
+    shim_restart(privdata);
+}
+
 static void start_connect(xacct_store_t *s)
 {
     if (s->_closing || s->_state != ST_DISCONNECTED)
@@ -629,6 +683,11 @@ static void start_connect(xacct_store_t *s)
         uv_timer_start(&s->_timer, timer_cb, 0, 0);
         return;
     }
+    ac->ev.addRead = shim_add_read;
+    ac->ev.delRead = shim_del_read;
+    ac->ev.addWrite = shim_add_write;
+    ac->ev.delWrite = shim_del_write;
+    /* Setting the connect callback arms the first write event. */
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->_ac = ac;
