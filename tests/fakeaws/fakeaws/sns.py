@@ -118,19 +118,20 @@ def string_to_sign(msg):
 
 
 def format_envelope(msg):
-    """JSON laid out like SNS's own: `"Key" : value`, two-space indent."""
+    """JSON laid out like SNS's own: `"Key" : value`, two-space indent.
+    Non-ASCII characters travel as \\u escapes (surrogate pairs beyond the
+    BMP), as in the delivered messages we have seen: a consumer has to
+    decode them before it can check the signature."""
     lines = []
     for k, v in msg.items():
         if k == "MessageAttributes":
             inner = ",\n".join(
-                '    %s : %s' % (json.dumps(n, ensure_ascii=False),
-                                 json.dumps(a, ensure_ascii=False,
-                                            separators=(",", ":")))
+                '    %s : %s' % (json.dumps(n),
+                                 json.dumps(a, separators=(",", ":")))
                 for n, a in v.items())
             lines.append('  "MessageAttributes" : {\n%s\n  }' % inner)
         else:
-            lines.append("  %s : %s" % (json.dumps(k),
-                                        json.dumps(v, ensure_ascii=False)))
+            lines.append("  %s : %s" % (json.dumps(k), json.dumps(v)))
     return "{\n" + ",\n".join(lines) + "\n}"
 
 

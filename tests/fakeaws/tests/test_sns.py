@@ -334,6 +334,8 @@ class SnsTest(unittest.TestCase):
                 self.ok("Publish", TopicArn=topic, Message="no subject")
                 bodies = self.drain(url)
                 self.assertEqual(len(bodies), 2)
+                # non-ASCII travels as JSON escapes, beyond the BMP as a surrogate pair
+                self.assertIn("\\u00e9\\ud83c\\udf4c", bodies[0])
                 with_subject = self._check_envelope(bodies[0], topic, version, True)
                 without = self._check_envelope(bodies[1], topic, version, False)
                 self.assertEqual(with_subject["Message"], text)
