@@ -133,6 +133,18 @@ class SqsTest(unittest.TestCase):
         self.assertEqual(self.receive(url), [])
         self.assertLess(time.monotonic() - t0, 1.0, "short poll waited")
 
+    def test_long_poll_wakes_when_a_message_becomes_visible_again(self):
+        url = self.create()
+        self.send(url, "again")
+        self.assertEqual(len(self.receive(url, VisibilityTimeout=1)), 1)
+        t0 = time.monotonic()
+        msgs = self.receive(url, WaitTimeSeconds=10,
+                            MessageSystemAttributeNames=["ApproximateReceiveCount"])
+        elapsed = time.monotonic() - t0
+        self.assertEqual([m["Attributes"]["ApproximateReceiveCount"] for m in msgs], ["2"])
+        self.assertGreaterEqual(elapsed, 0.5)
+        self.assertLess(elapsed, 4.0)
+
     def test_receive_parameter_limits(self):
         url = self.create()
         for k, v in (("MaxNumberOfMessages", 11), ("MaxNumberOfMessages", 0),
