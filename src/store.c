@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_QUEUED 10000
@@ -1063,6 +1064,26 @@ int xacct_store_reply_ll(const xacct_store_reply_t *r, long long *out)
         return XACCT_EPARSE;
     *out = v;
     return 0;
+}
+
+int64_t xacct_store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void xacct_store_iso8601(int64_t ms, char out[XACCT_STORE_ISO_LEN])
+{
+    if (ms < 0)
+        ms = 0;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char date[24];
+    gmtime_r(&t, &tm);
+    if (strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        date[0] = '\0';
+    snprintf(out, XACCT_STORE_ISO_LEN, "%.23s.%03uZ", date, (unsigned)(ms % 1000));
 }
 
 /* ------------------------------------------------------------------ */

@@ -218,6 +218,12 @@ int xacct_store_lock_acquire(xacct_store_t *s, const char *name, const char *tok
 int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *token,
                              xacct_store_lock_cb cb, void *arg) XACCT_MUSTCHECK;
 
+/* Wall-clock time in Unix milliseconds, and its RFC 3339 UTC form
+ * ("2024-05-01T12:00:00.123Z") as written into customer and claim hashes. */
+#define XACCT_STORE_ISO_LEN 32
+int64_t xacct_store_now_ms(void);
+void xacct_store_iso8601(int64_t ms, char out[XACCT_STORE_ISO_LEN]);
+
 #ifdef XACCT_UNIT_TESTING
 /* URL parsing, exposed for tests. Outputs are heap strings the caller frees
  * (pass (xacct_free_secret) for the password); user/password NULL when absent. */

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Customer records and their bookkeeping (SPEC §5): customer:<account>
+ * hashes, the customers zset (by last update), the external-id:<id> index,
+ * the events:<account> audit streams, and the topic:<arn> publish allow-list
+ * sets. Every write that SPEC requires to be atomic is one Lua script.
+ *
+ * State machine (SPEC §5): pending -> active | rejected; active -> active
+ * (Update only) | offboarding (Delete); rejected -> active; offboarding ->
+ * offboarded (xacct_jobs_done); offboarded -> pending (re-onboard). Onboarding
+ * also accepts rejected -> pending (a new external ID for a customer whose
+ * stack was rejected).
+ *
+ * All strings passed in are copied; everything handed to callbacks is
+ * borrowed for the duration of the callback. Times in hashes are RFC 3339 UTC
+ * (xacct_store_iso8601); the customers zset scores are Unix milliseconds.
+ */
+#ifndef XACCT_CUSTOMERS_H
+#define XACCT_CUSTOMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xacct/codec.h"
+#include "xacct/common.h"
+#include "xacct/store.h"
+
+#define XACCT_EVENTS_MAXLEN 1000 /* per account, approximate (MAXLEN ~) */
+
+/* ---- applying a CloudFormation outcome (xacctd) ------------------------ */
+
+typedef enum xacct_apply_result {
+    XACCT_APPLY_APPLIED = 1, /* state changed; event (and job) appended; claim finished */
+    XACCT_APPLY_DUPLICATE,   /* request_id equals the record's last_request_id: no change */
+    XACCT_APPLY_AUDITED,     /* no transition: the event was appended and the claim
+                                finished (audit-only call, or a Delete that does not
+                                name the active record's physical id) */
+} xacct_apply_result_t;
+
+typedef struct xacct_customer_apply {
+    const char *account_id;         /* required */
+    const char *request_type;       /* "Create", "Update" or "Delete" */
+    const char *request_id;         /* required; stored as last_request_id */
+    const char *to_state;           /* "active", "rejected", "offboarding", or NULL
+                                       for an audit-only call */
+    const char *role_arn;           /* written on a transition when non-NULL */
+    const char *stack_id;           /*   " */
+    const char *region;             /*   " */
+    const char *physical_id;        /*   " */
+    const char *last_error;         /* written on a transition; NULL writes "" */
+    const char *expect_physical_id; /* offboarding only: must equal the record's */
+    const xacct_event_t *event;     /* required: the audit event to append */
+    const xacct_job_t *job;         /* required with to_state "offboarding" */
+    const char *claim_owner;        /* non-NULL: finish request:<claim_stack_id>:
+                                       <request_id> with answer in the same script */
+    const char *claim_stack_id;     /* the StackId of the claim (required with owner) */
+    const char *answer;             /* the JSON answer to store in the claim */
+    long claim_ttl_s;               /* 0 = XACCT_CLAIMS_DONE_TTL_S */
+    int64_t now_ms;                 /* 0 = now */
+} xacct_customer_apply_t;
+
+/*
+ * status 0 with a result and the state the record had before; or
+ * XACCT_ENOTFOUND (no record: nothing written), XACCT_ESTATE (transition
+ * refused, detail "from -> to": nothing written), or a store error.
+ */
+typedef void (*xacct_customers_apply_cb)(int status, const char *detail,
+                                         xacct_apply_result_t result, const char *prev_state,
+                                         void *arg);
+
+/* Applies it in one script: state check, hash fields, ZADD customers, XADD
+ * events:<account> MAXLEN ~ 1000 e=<event>, for offboarding XADD
+ * jobs:offboard job=<job> (creating the consumer group if needed), and the
+ * claim's finish. XACCT_EINVAL for missing fields or another to_state. */
+int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
+                          xacct_customers_apply_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* ---- onboarding and rotation (CLI) ------------------------------------ */
+
+/* status 0; or XACCT_ESTATE (record is pending, active or offboarding;
+ * detail names the state), XACCT_EEXISTS (external ID already taken: generate
+ * a new one and retry), XACCT_ENOTFOUND (rotate: no record). prev_state is ""
+ * for a new customer. */
+typedef void (*xacct_customers_onboard_cb)(int status, const char *detail,
+                                           const char *prev_state, void *arg);
+
+/* Creates or re-opens a pending customer with external_id: SET NX on
+ * external-id:<id>, unindexes the previous ID, clears last_error and
+ * last_request_id, keeps created_at, ZADD, audit event (type "onboarded"
+ * unless event says otherwise). event is required (never holds the ID). */
+int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
+                            const xacct_event_t *event, xacct_customers_onboard_cb cb,
+                            void *arg) XACCT_MUSTCHECK;
+
+/* Issues a new external ID for a pending, active or rejected customer: new
+ * index SET NX, old index deleted, record updated, audit event. */
+int xacct_customers_rotate(xacct_store_t *s, const char *account_id,
+                           const char *new_external_id, const xacct_event_t *event,
+                           xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* ---- publish allow-list bookkeeping ----------------------------------- */
+
+/*
+ * status 0 with the topic chosen and the number of accounts now in its set;
+ * XACCT_ENOTFOUND (no record) or XACCT_ETOOBIG (every candidate topic holds
+ * max_per_topic accounts).
+ */
+typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const char *topic_arn,
+                                         long long count, void *arg);
+
+/* Puts the account in the first candidate topic set that already holds it or
+ * has room (fewer than max_per_topic members), moves it out of a previous
+ * topic, and records topic_arn on the customer. Atomic. */
+int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
+                                 const char *const *candidate_arns, size_t n,
+                                 long long max_per_topic, xacct_customers_topic_cb cb,
+                                 void *arg) XACCT_MUSTCHECK;
+
+/* Removes the account from its topic set and clears topic_arn; the callback
+ * gets the topic it was removed from ("" if none) and that set's new size. */
+int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
+                                 xacct_customers_topic_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* SMEMBERS topic:<arn>: the accounts to write into the policy (sorted). */
+typedef void (*xacct_customers_members_cb)(int status, const char *detail,
+                                           const char *const *accounts, size_t n, void *arg);
+int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
+                                  xacct_customers_members_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* Every topic set with its size (SCAN topic:*, at most 10000). */
+typedef struct xacct_topic_count {
+    const char *topic_arn;
+    long long count;
+} xacct_topic_count_t;
+typedef void (*xacct_customers_topics_cb)(int status, const char *detail,
+                                          const xacct_topic_count_t *topics, size_t n,
+                                          void *arg);
+int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb,
+                           void *arg) XACCT_MUSTCHECK;
+
+/* ---- reads (CLI) ------------------------------------------------------- */
+
+/* One customer: every hash field as name/value pairs (HGETALL order).
+ * XACCT_ENOTFOUND when there is no record. */
+typedef void (*xacct_customers_get_cb)(int status, const char *detail,
+                                       const xacct_header_t *fields, size_t n, void *arg);
+int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
+                        void *arg) XACCT_MUSTCHECK;
+/* Field lookup in a get result; NULL if absent. */
+const char *xacct_customers_field(const xacct_header_t *fields, size_t n, const char *name);
+
+typedef struct xacct_customer_summary {
+    const char *account_id;
+    const char *state;
+    const char *region;
+    const char *topic_arn;
+    const char *updated_at;
+    const char *last_error;
+} xacct_customer_summary_t;
+typedef void (*xacct_customers_list_cb)(int status, const char *detail,
+                                        const xacct_customer_summary_t *items, size_t n,
+                                        void *arg);
+/* Customers, most recently updated first, optionally only those in state
+ * (NULL = all), at most limit (0 = 1000, capped at 100000). */
+int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
+                         xacct_customers_list_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* Audit events of an account: stream id and the raw msgpack map (decode with
+ * xacct_codec_event_decode or dump with xacct_codec_to_json). */
+typedef struct xacct_stream_item {
+    const char *id;   /* stream entry id */
+    const void *data; /* msgpack payload */
+    size_t len;
+} xacct_stream_item_t;
+typedef void (*xacct_customers_events_cb)(int status, const char *detail,
+                                          const xacct_stream_item_t *items, size_t n, void *arg);
+/* newest_first: XREVRANGE, else XRANGE; count 0 = 100. */
+int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t count,
+                           int newest_first, xacct_customers_events_cb cb,
+                           void *arg) XACCT_MUSTCHECK;
+
+/* Appends an audit event without touching the record (e.g. an ownership
+ * mismatch answered FAILED). Only when the customer exists: XACCT_ENOTFOUND
+ * otherwise, so unknown accounts cannot grow streams. */
+typedef void (*xacct_customers_done_cb)(int status, const char *detail, void *arg);
+int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_event_t *event,
+                          xacct_customers_done_cb cb, void *arg) XACCT_MUSTCHECK;
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request claims on top of the store: claim (with lease takeover and renewal),
+ * finish and release, each one Lua script so the check and the write happen
+ * atomically in Redis.
+ */
+#include "xacct/claims.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const xacct_store_script_t claim_script = {
+    "claim",
+    /* KEYS[1] claim; ARGV owner, now_iso, lease_ms */
+    "local h = redis.call('HMGET', KEYS[1], 'status', 'owner', 'answer')\n"
+    "if h[1] == 'done' then return {'done', h[3] or ''} end\n"
+    "if h[1] == 'claimed' and h[2] ~= ARGV[1] then return {'busy', h[2] or ''} end\n"
+    "if h[1] ~= 'claimed' then\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'status', 'claimed', 'claimed_at', ARGV[2])\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'updated_at', ARGV[2])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
+    "return {'claimed', ''}\n",
+};
+
+static const xacct_store_script_t finish_script = {
+    "claim_finish",
+    /* KEYS[1] claim; ARGV owner, answer, now_iso, ttl_s */
+    XACCT__CLAIM_FINISH_LUA
+    "return claim_finish(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n",
+};
+
+static const xacct_store_script_t release_script = {
+    "claim_release",
+    /* KEYS[1] claim; ARGV owner */
+    "local h = redis.call('HMGET', KEYS[1], 'status', 'owner')\n"
+    "if h[1] == 'claimed' and h[2] == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n",
+};
+
+typedef struct claim_op {
+    xacct_claims_claim_cb claim_cb; /* one of the two is set */
+    xacct_claims_done_cb done_cb;
+    void *arg;
+} claim_op_t;
+
+static void claim_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    claim_op_t op = *(claim_op_t *)arg;
+    free(arg);
+    if (status != 0) {
+        op.claim_cb(status, detail, 0, "", op.arg);
+        return;
+    }
+    const xacct_store_reply_t *what = xacct_store_reply_at(r, 0);
+    const xacct_store_reply_t *text = xacct_store_reply_at(r, 1);
+    char *t = xacct_store_reply_strdup(text);
+    xacct_claim_result_t res = 0;
+    if (xacct_store_reply_is(what, "claimed"))
+        res = XACCT_CLAIM_CLAIMED;
+    else if (xacct_store_reply_is(what, "busy"))
+        res = XACCT_CLAIM_BUSY;
+    else if (xacct_store_reply_is(what, "done"))
+        res = XACCT_CLAIM_DONE;
+    if (res == 0)
+        op.claim_cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op.arg);
+    else
+        op.claim_cb(0, NULL, res, t, op.arg);
+    free(t);
+}
+
+static void done_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    claim_op_t op = *(claim_op_t *)arg;
+    free(arg);
+    long long v = 0;
+    if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
+        status = XACCT_EPARSE;
+        detail = "unexpected claim script reply";
+    }
+    op.done_cb(status, detail, status == 0 && v > 0, op.arg);
+}
+
+static void claim_key(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
+                      const char *request_id)
+{
+    xacct_store_args_key(a, s, "request:%s:%s", stack_id, request_id);
+}
+
+static int run(xacct_store_t *s, const xacct_store_script_t *script, xacct_store_args_t *a,
+               xacct_store_reply_cb reply, claim_op_t *op)
+{
+    int rc = xacct_store_eval(s, script, 1, a, reply, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(a);
+    return rc;
+}
+
+int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *request_id,
+                       const char *owner, long lease_ms, xacct_claims_claim_cb cb, void *arg)
+{
+    if (stack_id == NULL || request_id == NULL || owner == NULL || owner[0] == '\0' ||
+        lease_ms <= 0 || cb == NULL)
+        return XACCT_EINVAL;
+    char now[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(xacct_store_now_ms(), now);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    claim_key(&a, s, stack_id, request_id);
+    xacct_store_args_str(&a, owner);
+    xacct_store_args_str(&a, now);
+    xacct_store_args_ll(&a, lease_ms);
+    claim_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->claim_cb = cb;
+    op->arg = arg;
+    return run(s, &claim_script, &a, claim_reply, op);
+}
+
+int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
+                        const char *owner, const char *answer, long ttl_s,
+                        xacct_claims_done_cb cb, void *arg)
+{
+    if (stack_id == NULL || request_id == NULL || owner == NULL || answer == NULL ||
+        ttl_s < 0 || cb == NULL)
+        return XACCT_EINVAL;
+    char now[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(xacct_store_now_ms(), now);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    claim_key(&a, s, stack_id, request_id);
+    xacct_store_args_str(&a, owner);
+    xacct_store_args_str(&a, answer);
+    xacct_store_args_str(&a, now);
+    xacct_store_args_ll(&a, ttl_s ? ttl_s : XACCT_CLAIMS_DONE_TTL_S);
+    claim_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->done_cb = cb;
+    op->arg = arg;
+    return run(s, &finish_script, &a, done_reply, op);
+}
+
+int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *request_id,
+                         const char *owner, xacct_claims_done_cb cb, void *arg)
+{
+    if (stack_id == NULL || request_id == NULL || owner == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    claim_key(&a, s, stack_id, request_id);
+    xacct_store_args_str(&a, owner);
+    claim_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->done_cb = cb;
+    op->arg = arg;
+    return run(s, &release_script, &a, done_reply, op);
+}

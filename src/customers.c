@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Customer records on top of the store: applying CloudFormation outcomes,
+ * onboarding and external-ID rotation, the publish allow-list sets, audit
+ * events and the CLI's reads. Each write is one Lua script (defined beside
+ * its caller) so that the state check, the record, the zset, the audit
+ * stream, the job and the claim change together or not at all.
+ */
+#include "xacct/customers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/buf.h"
+#include "xacct/claims.h"
+#include "xacct/jobs.h"
+
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
+#define LIST_DEFAULT 1000
+#define LIST_MAX 100000
+#define TOPICS_MAX 10000
+#define EVENTS_DEFAULT 100
+#define EVENTS_MAX 10000
+
+/* One operation in flight: the caller's callback (one member set) and arg. */
+typedef struct op {
+    union {
+        xacct_customers_apply_cb apply;
+        xacct_customers_onboard_cb onboard;
+        xacct_customers_topic_cb topic;
+        xacct_customers_members_cb members;
+        xacct_customers_topics_cb topics;
+        xacct_customers_get_cb get;
+        xacct_customers_list_cb list;
+        xacct_customers_events_cb events;
+        xacct_customers_done_cb done;
+    } cb;
+    void *arg;
+} op_t;
+
+static op_t *op_new(void *arg)
+{
+    op_t *op = xacct_calloc(1, sizeof(*op));
+    op->arg = arg;
+    return op;
+}
+
+/* Submits a script and always consumes op (freed on a synchronous error) and
+ * the arguments. */
+static int eval(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
+                xacct_store_args_t *a, xacct_store_reply_cb reply, op_t *op)
+{
+    int rc = xacct_store_eval(s, script, nkeys, a, reply, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(a);
+    return rc;
+}
+
+static int submit(xacct_store_t *s, xacct_store_args_t *a, xacct_store_reply_cb reply, op_t *op)
+{
+    int rc = xacct_store_submit(s, a, reply, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(a);
+    return rc;
+}
+
+/* Encodes an event into a fresh argument. */
+static int add_event(xacct_store_args_t *a, const xacct_event_t *ev)
+{
+    xacct_buf_t b;
+    xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
+    int rc = xacct_codec_event_encode(ev, &b);
+    if (rc == 0)
+        xacct_store_args_add(a, b.data, b.len);
+    xacct_buf_destroy(&b);
+    return rc;
+}
+
+static int add_job(xacct_store_args_t *a, const xacct_job_t *job)
+{
+    xacct_buf_t b;
+    xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
+    int rc = xacct_codec_job_encode(job, &b);
+    if (rc == 0)
+        xacct_store_args_add(a, b.data, b.len);
+    xacct_buf_destroy_secret(&b); /* it carries the external ID */
+    return rc;
+}
+
+/* Scripts answer {word, text...}; this reads the first two. */
+static void word_text(const xacct_store_reply_t *r, const xacct_store_reply_t **word,
+                      char **text)
+{
+    *word = xacct_store_reply_at(r, 0);
+    *text = xacct_store_reply_strdup(xacct_store_reply_at(r, 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* Apply                                                                */
+
+static const xacct_store_script_t apply_script = {
+    "customer_apply",
+    /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1])
+     * ARGV: 1 account, 2 request_type, 3 request_id, 4 to_state ('' = audit only),
+     *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
+     *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
+     *       15 jobs group, 16.. field/value pairs to write on a transition */
+    XACCT__CLAIM_FINISH_LUA
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
+    "local state = cur[1]\n"
+    "if not state then return {'notfound', ''} end\n"
+    "if cur[2] == ARGV[3] then return {'duplicate', state} end\n"
+    "local function audit_and_finish()\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[7])\n"
+    "  if ARGV[11] == '1' then claim_finish(KEYS[5], ARGV[12], ARGV[13], ARGV[5], ARGV[14]) end\n"
+    "end\n"
+    "local to = ARGV[4]\n"
+    "if to == '' then audit_and_finish() return {'audited', state} end\n"
+    "if to == 'offboarding' then\n"
+    "  if state ~= 'active' or cur[3] ~= ARGV[9] then audit_and_finish() return {'audited', state} end\n"
+    "else\n"
+    "  local allowed = {pending = {active = true, rejected = true},\n"
+    "                   active = {active = true}, rejected = {active = true}}\n"
+    "  local ok = allowed[state] and allowed[state][to]\n"
+    "  if state == 'active' and ARGV[2] ~= 'Update' then ok = false end\n"
+    "  if not ok then return {'refused', state} end\n"
+    "end\n"
+    "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
+    "                'last_error', ARGV[10]}\n"
+    "for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "redis.call('HSET', KEYS[1], unpack(fields))\n"
+    "redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])\n"
+    "if to == 'offboarding' then\n"
+    "  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[15], '0', 'MKSTREAM')\n"
+    "  redis.call('XADD', KEYS[4], '*', 'job', ARGV[8])\n"
+    "end\n"
+    "audit_and_finish()\n"
+    "return {'applied', state}\n",
+};
+
+static void apply_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0) {
+        op.cb.apply(status, detail, 0, "", op.arg);
+        return;
+    }
+    const xacct_store_reply_t *w;
+    char *prev;
+    word_text(r, &w, &prev);
+    if (xacct_store_reply_is(w, "applied"))
+        op.cb.apply(0, NULL, XACCT_APPLY_APPLIED, prev, op.arg);
+    else if (xacct_store_reply_is(w, "duplicate"))
+        op.cb.apply(0, NULL, XACCT_APPLY_DUPLICATE, prev, op.arg);
+    else if (xacct_store_reply_is(w, "audited"))
+        op.cb.apply(0, NULL, XACCT_APPLY_AUDITED, prev, op.arg);
+    else if (xacct_store_reply_is(w, "notfound"))
+        op.cb.apply(XACCT_ENOTFOUND, "no such customer", 0, "", op.arg);
+    else if (xacct_store_reply_is(w, "refused"))
+        op.cb.apply(XACCT_ESTATE, "transition not allowed from the current state", 0, prev,
+                    op.arg);
+    else
+        op.cb.apply(XACCT_EPARSE, "unexpected apply script reply", 0, "", op.arg);
+    free(prev);
+}
+
+static void add_pair(xacct_store_args_t *a, const char *name, const char *value)
+{
+    if (value == NULL)
+        return;
+    xacct_store_args_str(a, name);
+    xacct_store_args_str(a, value);
+}
+
+int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
+                          xacct_customers_apply_cb cb, void *arg)
+{
+    if (in == NULL || cb == NULL || in->account_id == NULL || in->request_id == NULL ||
+        in->request_id[0] == '\0' || in->request_type == NULL || in->event == NULL)
+        return XACCT_EINVAL;
+    const char *to = in->to_state ? in->to_state : "";
+    if (to[0] != '\0' && strcmp(to, "active") != 0 && strcmp(to, "rejected") != 0 &&
+        strcmp(to, "offboarding") != 0)
+        return XACCT_EINVAL;
+    int offboard = strcmp(to, "offboarding") == 0;
+    if (offboard && (in->job == NULL || in->expect_physical_id == NULL))
+        return XACCT_EINVAL;
+    if (in->claim_owner != NULL && (in->claim_stack_id == NULL || in->answer == NULL))
+        return XACCT_EINVAL;
+
+    int64_t now = in->now_ms ? in->now_ms : xacct_store_now_ms();
+    char iso[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(now, iso);
+
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", in->account_id);
+    xacct_store_args_key(&a, s, "customers");
+    xacct_store_args_key(&a, s, "events:%s", in->account_id);
+    xacct_store_args_key(&a, s, "jobs:offboard");
+    if (in->claim_owner != NULL)
+        xacct_store_args_key(&a, s, "request:%s:%s", in->claim_stack_id, in->request_id);
+    else
+        xacct_store_args_key(&a, s, "customer:%s", in->account_id);
+
+    xacct_store_args_str(&a, in->account_id);
+    xacct_store_args_str(&a, in->request_type);
+    xacct_store_args_str(&a, in->request_id);
+    xacct_store_args_str(&a, to);
+    xacct_store_args_str(&a, iso);
+    xacct_store_args_ll(&a, (long long)now);
+    int rc = add_event(&a, in->event);
+    if (rc == 0 && offboard)
+        rc = add_job(&a, in->job);
+    else if (rc == 0)
+        xacct_store_args_str(&a, "");
+    if (rc != 0) {
+        xacct_store_args_destroy(&a);
+        return rc;
+    }
+    xacct_store_args_str(&a, in->expect_physical_id);
+    xacct_store_args_str(&a, in->last_error);
+    xacct_store_args_str(&a, in->claim_owner ? "1" : "0");
+    xacct_store_args_str(&a, in->claim_owner);
+    xacct_store_args_str(&a, in->answer);
+    xacct_store_args_ll(&a, in->claim_ttl_s > 0 ? in->claim_ttl_s : XACCT_CLAIMS_DONE_TTL_S);
+    xacct_store_args_str(&a, XACCT_JOBS_GROUP);
+    add_pair(&a, "role_arn", in->role_arn);
+    add_pair(&a, "stack_id", in->stack_id);
+    add_pair(&a, "region", in->region);
+    add_pair(&a, "physical_id", in->physical_id);
+
+    op_t *op = op_new(arg);
+    op->cb.apply = cb;
+    return eval(s, &apply_script, 5, &a, apply_reply, op);
+}
+
+/* ------------------------------------------------------------------ */
+/* Onboard and rotate                                                   */
+
+#define UNINDEX_OLD_LUA                                                  \
+    "local function unindex(old)\n"                                      \
+    "  if old and old ~= '' and old ~= ARGV[2] then\n"                   \
+    "    local k = ARGV[6] .. 'external-id:' .. old\n"                   \
+    "    if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end\n" \
+    "  end\n"                                                            \
+    "end\n"
+
+static const xacct_store_script_t onboard_script = {
+    "customer_onboard",
+    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events
+     * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
+    UNINDEX_OLD_LUA
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at')\n"
+    "local st = cur[1]\n"
+    "if st == 'pending' or st == 'active' or st == 'offboarding' then return {'state', st} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
+    "unindex(cur[2])\n"
+    "redis.call('HSET', KEYS[1], 'account_id', ARGV[1], 'external_id', ARGV[2],\n"
+    "           'state', 'pending', 'updated_at', ARGV[3], 'last_error', '',\n"
+    "           'last_request_id', '')\n"
+    "if not cur[3] then redis.call('HSET', KEYS[1], 'created_at', ARGV[3]) end\n"
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[5])\n"
+    "return {'ok', st or ''}\n",
+};
+
+static const xacct_store_script_t rotate_script = {
+    "customer_rotate",
+    /* same KEYS and ARGV as onboard */
+    UNINDEX_OLD_LUA
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id')\n"
+    "local st = cur[1]\n"
+    "if not st then return {'notfound', ''} end\n"
+    "if st == 'offboarding' or st == 'offboarded' then return {'state', st} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st} end\n"
+    "unindex(cur[2])\n"
+    "redis.call('HSET', KEYS[1], 'external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[5])\n"
+    "return {'ok', st}\n",
+};
+
+static void onboard_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                          void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0) {
+        op.cb.onboard(status, detail, "", op.arg);
+        return;
+    }
+    const xacct_store_reply_t *w;
+    char *prev;
+    word_text(r, &w, &prev);
+    if (xacct_store_reply_is(w, "ok"))
+        op.cb.onboard(0, NULL, prev, op.arg);
+    else if (xacct_store_reply_is(w, "state")) {
+        char *d = xacct_asprintf("customer is %s", prev);
+        op.cb.onboard(XACCT_ESTATE, d, prev, op.arg);
+        free(d);
+    } else if (xacct_store_reply_is(w, "collision"))
+        op.cb.onboard(XACCT_EEXISTS, "external ID already in use", prev, op.arg);
+    else if (xacct_store_reply_is(w, "notfound"))
+        op.cb.onboard(XACCT_ENOTFOUND, "no such customer", "", op.arg);
+    else
+        op.cb.onboard(XACCT_EPARSE, "unexpected onboard script reply", "", op.arg);
+    free(prev);
+}
+
+static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
+                        const char *account_id, const char *external_id,
+                        const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
+        external_id[0] == '\0' || event == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    int64_t now = xacct_store_now_ms();
+    char iso[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(now, iso);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    xacct_store_args_key(&a, s, "customers");
+    xacct_store_args_key(&a, s, "events:%s", account_id);
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_str(&a, external_id);
+    xacct_store_args_str(&a, iso);
+    xacct_store_args_ll(&a, (long long)now);
+    int rc = add_event(&a, event);
+    if (rc != 0) {
+        xacct_store_args_destroy(&a);
+        return rc;
+    }
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    op_t *op = op_new(arg);
+    op->cb.onboard = cb;
+    return eval(s, script, 4, &a, onboard_reply, op);
+}
+
+int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
+                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    return onboard_like(s, &onboard_script, account_id, external_id, event, cb, arg);
+}
+
+int xacct_customers_rotate(xacct_store_t *s, const char *account_id, const char *new_external_id,
+                           const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    return onboard_like(s, &rotate_script, account_id, new_external_id, event, cb, arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Topics                                                               */
+
+static const xacct_store_script_t topic_assign_script = {
+    "topic_assign",
+    /* KEYS: 1 customer; ARGV: 1 account, 2 prefix, 3 max, 4.. candidate ARNs */
+    "if not redis.call('HGET', KEYS[1], 'state') then return {'notfound'} end\n"
+    "local chosen\n"
+    "for i = 4, #ARGV do\n"
+    "  if redis.call('SISMEMBER', ARGV[2] .. 'topic:' .. ARGV[i], ARGV[1]) == 1 then\n"
+    "    chosen = ARGV[i] break end\n"
+    "end\n"
+    "if not chosen then\n"
+    "  for i = 4, #ARGV do\n"
+    "    if redis.call('SCARD', ARGV[2] .. 'topic:' .. ARGV[i]) < tonumber(ARGV[3]) then\n"
+    "      chosen = ARGV[i] break end\n"
+    "  end\n"
+    "end\n"
+    "if not chosen then return {'full'} end\n"
+    "local cur = redis.call('HGET', KEYS[1], 'topic_arn')\n"
+    "if cur and cur ~= '' and cur ~= chosen then\n"
+    "  redis.call('SREM', ARGV[2] .. 'topic:' .. cur, ARGV[1])\n"
+    "end\n"
+    "local key = ARGV[2] .. 'topic:' .. chosen\n"
+    "redis.call('SADD', key, ARGV[1])\n"
+    "redis.call('HSET', KEYS[1], 'topic_arn', chosen)\n"
+    "return {'ok', chosen, redis.call('SCARD', key)}\n",
+};
+
+static const xacct_store_script_t topic_remove_script = {
+    "topic_remove",
+    /* KEYS: 1 customer; ARGV: 1 account, 2 prefix */
+    "if not redis.call('HGET', KEYS[1], 'state') then return {'notfound'} end\n"
+    "local cur = redis.call('HGET', KEYS[1], 'topic_arn')\n"
+    "if not cur or cur == '' then return {'ok', '', 0} end\n"
+    "local key = ARGV[2] .. 'topic:' .. cur\n"
+    "redis.call('SREM', key, ARGV[1])\n"
+    "redis.call('HSET', KEYS[1], 'topic_arn', '')\n"
+    "return {'ok', cur, redis.call('SCARD', key)}\n",
+};
+
+static void topic_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0) {
+        op.cb.topic(status, detail, "", 0, op.arg);
+        return;
+    }
+    const xacct_store_reply_t *w;
+    char *arn;
+    long long count = 0;
+    word_text(r, &w, &arn);
+    if (xacct_store_reply_is(w, "ok") &&
+        xacct_store_reply_ll(xacct_store_reply_at(r, 2), &count) == 0)
+        op.cb.topic(0, NULL, arn, count, op.arg);
+    else if (xacct_store_reply_is(w, "notfound"))
+        op.cb.topic(XACCT_ENOTFOUND, "no such customer", "", 0, op.arg);
+    else if (xacct_store_reply_is(w, "full"))
+        op.cb.topic(XACCT_ETOOBIG, "every candidate topic is full", "", 0, op.arg);
+    else
+        op.cb.topic(XACCT_EPARSE, "unexpected topic script reply", "", 0, op.arg);
+    free(arn);
+}
+
+int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
+                                 const char *const *candidate_arns, size_t n,
+                                 long long max_per_topic, xacct_customers_topic_cb cb, void *arg)
+{
+    if (account_id == NULL || candidate_arns == NULL || n == 0 || max_per_topic <= 0 ||
+        cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_ll(&a, max_per_topic);
+    for (size_t i = 0; i < n; i++)
+        xacct_store_args_str(&a, candidate_arns[i]);
+    op_t *op = op_new(arg);
+    op->cb.topic = cb;
+    return eval(s, &topic_assign_script, 1, &a, topic_reply, op);
+}
+
+int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
+                                 xacct_customers_topic_cb cb, void *arg)
+{
+    if (account_id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    op_t *op = op_new(arg);
+    op->cb.topic = cb;
+    return eval(s, &topic_remove_script, 1, &a, topic_reply, op);
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static void members_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                          void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.members(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply",
+                      NULL, 0, op.arg);
+        return;
+    }
+    const char **v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    for (size_t i = 0; i < r->elements; i++)
+        v[i] = r->element[i].str ? r->element[i].str : "";
+    qsort(v, r->elements, sizeof(*v), cmp_str);
+    op.cb.members(0, NULL, v, r->elements, op.arg);
+    free(v);
+}
+
+int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
+                                  xacct_customers_members_cb cb, void *arg)
+{
+    if (topic_arn == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SMEMBERS");
+    xacct_store_args_key(&a, s, "topic:%s", topic_arn);
+    op_t *op = op_new(arg);
+    op->cb.members = cb;
+    return submit(s, &a, members_reply, op);
+}
+
+static const xacct_store_script_t topics_script = {
+    "topics",
+    /* ARGV: 1 SCAN pattern, 2 length of the key part before the ARN, 3 max */
+    "local cursor, out = '0', {}\n"
+    "repeat\n"
+    "  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"
+    "  cursor = r[1]\n"
+    "  for _, k in ipairs(r[2]) do\n"
+    "    if redis.call('TYPE', k).ok == 'set' then\n"
+    "      out[#out + 1] = {string.sub(k, tonumber(ARGV[2]) + 1), redis.call('SCARD', k)}\n"
+    "      if #out >= tonumber(ARGV[3]) then return out end\n"
+    "    end\n"
+    "  end\n"
+    "until cursor == '0'\n"
+    "return out\n",
+};
+
+static int cmp_topic(const void *x, const void *y)
+{
+    return strcmp(((const xacct_topic_count_t *)x)->topic_arn,
+                  ((const xacct_topic_count_t *)y)->topic_arn);
+}
+
+static void topics_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                         void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.topics(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
+                     0, op.arg);
+        return;
+    }
+    xacct_topic_count_t *t = xacct_calloc(r->elements ? r->elements : 1, sizeof(*t));
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const xacct_store_reply_t *arn = xacct_store_reply_at(&r->element[i], 0);
+        long long c;
+        if (arn == NULL || arn->str == NULL ||
+            xacct_store_reply_ll(xacct_store_reply_at(&r->element[i], 1), &c) != 0)
+            continue;
+        t[n].topic_arn = arn->str;
+        t[n].count = c;
+        n++;
+    }
+    qsort(t, n, sizeof(*t), cmp_topic);
+    op.cb.topics(0, NULL, t, n, op.arg);
+    free(t);
+}
+
+/* The prefix is literal text, so glob characters in it are escaped. */
+static char *glob_escape(const char *p)
+{
+    xacct_buf_t b;
+    xacct_buf_init(&b, 4096);
+    int rc = 0;
+    for (; *p && rc == 0; p++) {
+        if (strchr("*?[]\\", *p) != NULL)
+            rc = xacct_buf_putc(&b, '\\');
+        if (rc == 0)
+            rc = xacct_buf_putc(&b, *p);
+    }
+    if (rc != 0) {
+        xacct_buf_destroy(&b);
+        return NULL;
+    }
+    return xacct_buf_steal(&b);
+}
+
+int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    char *esc = glob_escape(xacct_store_prefix(s));
+    if (esc == NULL)
+        return XACCT_ETOOBIG;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_fmt(&a, "%stopic:*", esc);
+    xacct_store_args_ll(&a, (long long)(strlen(xacct_store_prefix(s)) + strlen("topic:")));
+    xacct_store_args_ll(&a, TOPICS_MAX);
+    free(esc);
+    op_t *op = op_new(arg);
+    op->cb.topics = cb;
+    return eval(s, &topics_script, 0, &a, topics_reply, op);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                                */
+
+const char *xacct_customers_field(const xacct_header_t *fields, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return fields[i].value;
+    return NULL;
+}
+
+static void get_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.get(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                  op.arg);
+        return;
+    }
+    if (r->elements == 0) {
+        op.cb.get(XACCT_ENOTFOUND, "no such customer", NULL, 0, op.arg);
+        return;
+    }
+    size_t n = r->elements / 2;
+    xacct_header_t *f = xacct_calloc(n ? n : 1, sizeof(*f));
+    for (size_t i = 0; i < n; i++) {
+        f[i].name = r->element[2 * i].str ? r->element[2 * i].str : "";
+        f[i].value = r->element[2 * i + 1].str ? r->element[2 * i + 1].str : "";
+    }
+    op.cb.get(0, NULL, f, n, op.arg);
+    free(f);
+}
+
+int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
+                        void *arg)
+{
+    if (account_id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "HGETALL");
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    op_t *op = op_new(arg);
+    op->cb.get = cb;
+    return submit(s, &a, get_reply, op);
+}
+
+static const xacct_store_script_t list_script = {
+    "customers_list",
+    /* KEYS: 1 customers zset; ARGV: 1 prefix, 2 state ('' = all), 3 limit */
+    "local out, limit = {}, tonumber(ARGV[3])\n"
+    "for _, id in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do\n"
+    "  local h = redis.call('HMGET', ARGV[1] .. 'customer:' .. id, 'state', 'region',\n"
+    "                       'topic_arn', 'updated_at', 'last_error')\n"
+    "  if h[1] and (ARGV[2] == '' or h[1] == ARGV[2]) then\n"
+    "    out[#out + 1] = {id, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or ''}\n"
+    "    if #out >= limit then break end\n"
+    "  end\n"
+    "end\n"
+    "return out\n",
+};
+
+static const char *el_str(const xacct_store_reply_t *r, size_t i)
+{
+    const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
+    return e != NULL && e->str != NULL ? e->str : "";
+}
+
+static void list_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.list(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                   op.arg);
+        return;
+    }
+    xacct_customer_summary_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    for (size_t i = 0; i < r->elements; i++) {
+        const xacct_store_reply_t *e = &r->element[i];
+        v[i].account_id = el_str(e, 0);
+        v[i].state = el_str(e, 1);
+        v[i].region = el_str(e, 2);
+        v[i].topic_arn = el_str(e, 3);
+        v[i].updated_at = el_str(e, 4);
+        v[i].last_error = el_str(e, 5);
+    }
+    op.cb.list(0, NULL, v, r->elements, op.arg);
+    free(v);
+}
+
+int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
+                         xacct_customers_list_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    if (limit == 0)
+        limit = LIST_DEFAULT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customers");
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_str(&a, state);
+    xacct_store_args_ll(&a, (long long)limit);
+    op_t *op = op_new(arg);
+    op->cb.list = cb;
+    return eval(s, &list_script, 1, &a, list_reply, op);
+}
+
+/* Picks field name from a stream entry [id, [f1, v1, ...]]. */
+static const xacct_store_reply_t *entry_field(const xacct_store_reply_t *entry, const char *name)
+{
+    const xacct_store_reply_t *kv = xacct_store_reply_at(entry, 1);
+    for (size_t i = 0; kv != NULL && i + 1 < kv->elements; i += 2)
+        if (xacct_store_reply_is(&kv->element[i], name))
+            return &kv->element[i + 1];
+    return NULL;
+}
+
+static void events_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                         void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.events(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
+                     0, op.arg);
+        return;
+    }
+    xacct_stream_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const xacct_store_reply_t *e = entry_field(&r->element[i], "e");
+        if (e == NULL || e->str == NULL)
+            continue;
+        v[n].id = el_str(&r->element[i], 0);
+        v[n].data = e->str;
+        v[n].len = e->len;
+        n++;
+    }
+    op.cb.events(0, NULL, v, n, op.arg);
+    free(v);
+}
+
+int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t count,
+                           int newest_first, xacct_customers_events_cb cb, void *arg)
+{
+    if (account_id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    if (count == 0)
+        count = EVENTS_DEFAULT;
+    if (count > EVENTS_MAX)
+        count = EVENTS_MAX;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, newest_first ? "XREVRANGE" : "XRANGE");
+    xacct_store_args_key(&a, s, "events:%s", account_id);
+    xacct_store_args_str(&a, newest_first ? "+" : "-");
+    xacct_store_args_str(&a, newest_first ? "-" : "+");
+    xacct_store_args_str(&a, "COUNT");
+    xacct_store_args_ll(&a, (long long)count);
+    op_t *op = op_new(arg);
+    op->cb.events = cb;
+    return submit(s, &a, events_reply, op);
+}
+
+static const xacct_store_script_t audit_script = {
+    "customer_audit",
+    /* KEYS: 1 customer, 2 events; ARGV: 1 event */
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[1])\n"
+    "return 1\n",
+};
+
+static void audit_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status == 0 && (r->type != XACCT_STORE_REPLY_INTEGER || r->integer != 1)) {
+        status = XACCT_ENOTFOUND;
+        detail = "no such customer";
+    }
+    op.cb.done(status, detail, op.arg);
+}
+
+int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_event_t *event,
+                          xacct_customers_done_cb cb, void *arg)
+{
+    if (account_id == NULL || event == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "events:%s", account_id);
+    int rc = add_event(&a, event);
+    if (rc != 0) {
+        xacct_store_args_destroy(&a);
+        return rc;
+    }
+    op_t *op = op_new(arg);
+    op->cb.done = cb;
+    return eval(s, &audit_script, 2, &a, audit_reply, op);
+}
