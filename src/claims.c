@@ -59,11 +59,11 @@ static void claim_reply(int status, const char *detail, const xacct_store_reply_
     char *t = xacct_store_reply_strdup(text);
     xacct_claim_result_t res = 0;
     if (xacct_store_reply_is(what, "claimed"))
-        res = XACCT_CLAIM_CLAIMED;
+        res = XACCT_CLAIMS_CLAIMED;
     else if (xacct_store_reply_is(what, "busy"))
-        res = XACCT_CLAIM_BUSY;
+        res = XACCT_CLAIMS_BUSY;
     else if (xacct_store_reply_is(what, "done"))
-        res = XACCT_CLAIM_DONE;
+        res = XACCT_CLAIMS_DONE;
     if (res == 0)
         op.claim_cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op.arg);
     else

@@ -21,9 +21,9 @@
 #define XACCT_CLAIMS_DONE_TTL_S (7L * 24 * 3600) /* finished requests are kept 7 days */
 
 typedef enum xacct_claim_result {
-    XACCT_CLAIM_CLAIMED = 1, /* the caller owns it now (new, renewed or taken over) */
-    XACCT_CLAIM_BUSY,        /* another owner holds a live lease; text = that owner */
-    XACCT_CLAIM_DONE,        /* already finished; text = the stored answer to re-send */
+    XACCT_CLAIMS_CLAIMED = 1, /* the caller owns it now (new, renewed or taken over) */
+    XACCT_CLAIMS_BUSY,        /* another owner holds a live lease; text = that owner */
+    XACCT_CLAIMS_DONE,        /* already finished; text = the stored answer to re-send */
 } xacct_claim_result_t;
 
 /*

@@ -502,24 +502,24 @@ static void test_claims(void **state)
     fx_t *f = *state;
     const char *S = "arn:aws:cloudformation:eu-west-1:333333333333:stack/x/1";
     res_t r = claim(f, S, "q1", "w1/m1", 60000);
-    assert_int_equal(r.result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(r.result, XACCT_CLAIMS_CLAIMED);
     r = claim(f, S, "q1", "w2/m1", 60000);
-    assert_int_equal(r.result, XACCT_CLAIM_BUSY);
+    assert_int_equal(r.result, XACCT_CLAIMS_BUSY);
     assert_string_equal(r.text, "w1/m1");
     /* the owner renews: the lease is extended */
     res_t t = raw(f, "PEXPIRE", PREFIX "request:arn:aws:cloudformation:eu-west-1:333333333333:"
                                        "stack/x/1:q1", "1000", NULL);
     assert_int_equal(t.count, 1);
-    assert_int_equal(claim(f, S, "q1", "w1/m1", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, S, "q1", "w1/m1", 60000).result, XACCT_CLAIMS_CLAIMED);
     t = raw(f, "PTTL", PREFIX "request:arn:aws:cloudformation:eu-west-1:333333333333:stack/x/1:q1",
             NULL);
     assert_true(t.count > 50000);
 
     /* lease takeover after the holder vanished */
-    assert_int_equal(claim(f, S, "q2", "w1/m2", 50).result, XACCT_CLAIM_CLAIMED);
-    assert_int_equal(claim(f, S, "q2", "w2/m2", 50).result, XACCT_CLAIM_BUSY);
+    assert_int_equal(claim(f, S, "q2", "w1/m2", 50).result, XACCT_CLAIMS_CLAIMED);
+    assert_int_equal(claim(f, S, "q2", "w2/m2", 50).result, XACCT_CLAIMS_BUSY);
     th_sleep_ms(120);
-    assert_int_equal(claim(f, S, "q2", "w2/m2", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, S, "q2", "w2/m2", 60000).result, XACCT_CLAIMS_CLAIMED);
 
     /* finish: done with the answer, kept for days; redelivery gets it back */
     res_t d;
@@ -531,7 +531,7 @@ static void test_claims(void **state)
     assert_int_equal(d.status, 0);
     assert_int_equal(d.result, 1);
     r = claim(f, S, "q2", "w3/m2", 60000);
-    assert_int_equal(r.result, XACCT_CLAIM_DONE);
+    assert_int_equal(r.result, XACCT_CLAIMS_DONE);
     assert_string_equal(r.text, "{\"Status\":\"SUCCESS\"}");
     t = raw(f, "TTL", PREFIX "request:arn:aws:cloudformation:eu-west-1:333333333333:stack/x/1:q2",
             NULL);
@@ -543,7 +543,7 @@ static void test_claims(void **state)
     assert_string_equal(claim(f, S, "q2", "w3/m2", 1000).text, "{\"Status\":\"SUCCESS\"}");
 
     /* release: only by the owner, then another worker can take it */
-    assert_int_equal(claim(f, S, "q3", "w1/m3", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, S, "q3", "w1/m3", 60000).result, XACCT_CLAIMS_CLAIMED);
     memset(&d, 0, sizeof(d));
     assert_int_equal(xacct_claims_release(f->s, S, "q3", "w2/m3", changed_cb, &d), 0);
     wait_res(f, &d);
@@ -552,24 +552,24 @@ static void test_claims(void **state)
     assert_int_equal(xacct_claims_release(f->s, S, "q3", "w1/m3", changed_cb, &d), 0);
     wait_res(f, &d);
     assert_int_equal(d.result, 1);
-    assert_int_equal(claim(f, S, "q3", "w2/m3", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, S, "q3", "w2/m3", 60000).result, XACCT_CLAIMS_CLAIMED);
 
     /* apply finishes the claim in the same script */
     const char *C = "333333333333";
     char *stack = stack_of(C);
     assert_int_equal(onboard(f, C, "xid-c1").status, 0);
-    assert_int_equal(claim(f, stack, "cr1", "w1/x", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, stack, "cr1", "w1/x", 60000).result, XACCT_CLAIMS_CLAIMED);
     r = apply_full(f, C, "Create", "active", "cr1", NULL, "w1/x", "{\"answer\":1}");
     assert_int_equal(r.status, 0);
     assert_int_equal(r.result, XACCT_APPLY_APPLIED);
     r = claim(f, stack, "cr1", "w2/y", 60000);
-    assert_int_equal(r.result, XACCT_CLAIM_DONE);
+    assert_int_equal(r.result, XACCT_CLAIMS_DONE);
     assert_string_equal(r.text, "{\"answer\":1}");
     /* a refused transition leaves the claim alone */
-    assert_int_equal(claim(f, stack, "cr2", "w1/z", 60000).result, XACCT_CLAIM_CLAIMED);
+    assert_int_equal(claim(f, stack, "cr2", "w1/z", 60000).result, XACCT_CLAIMS_CLAIMED);
     r = apply_full(f, C, "Create", "rejected", "cr2", NULL, "w1/z", "{\"answer\":2}");
     assert_int_equal(r.status, XACCT_ESTATE);
-    assert_int_equal(claim(f, stack, "cr2", "w2/z", 60000).result, XACCT_CLAIM_BUSY);
+    assert_int_equal(claim(f, stack, "cr2", "w2/z", 60000).result, XACCT_CLAIMS_BUSY);
     free(stack);
 }
 
