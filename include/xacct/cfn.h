@@ -102,4 +102,28 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t);
 
+/* ---- answering (src/cfn_answer.c) ---- */
+
+struct xacct_aws;
+struct xacct_aws_call;
+
+/*
+ * Answer completion: status 0 when the presigned URL accepted the body;
+ * XACCT_EFORBIDDEN when it refused it for good (a 4xx: expired or tampered
+ * URL — the answer is impossible, so the message may be acknowledged);
+ * otherwise a transient status (network, 5xx after the retries) and the
+ * caller tries again later. http_status is the last status seen (0: none).
+ */
+typedef void (*xacct_cfn_answer_cb)(int status, const char *detail, long http_status, void *arg);
+
+/*
+ * PUTs body to the presigned response_url, unsigned, with an empty
+ * Content-Type (the URL was signed without one), retrying 5xx and network
+ * errors a few times with backoff. Returns 0 (cb fires exactly once, never
+ * from inside this call) or an error without calling cb.
+ */
+int xacct_cfn_answer_send(struct xacct_aws *aws, const char *response_url, const char *body,
+                          xacct_cfn_answer_cb cb, void *arg,
+                          struct xacct_aws_call **handle) XACCT_MUSTCHECK;
+
 #endif

@@ -83,7 +83,10 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
     case XACCT_CHECK_SECURE:
         out->status = XACCT_CFN_SUCCESS;
         out->outcome = "success";
-        out->new_state = "active";
+        /* active -> active is an Update's transition; a repeated Create of
+         * the same stack (a new RequestId) is answered and audited only. */
+        if (!(req->type == XACCT_CFN_CREATE && strcmp(customer->state, "active") == 0))
+            out->new_state = "active";
         snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s", req->stack_account);
         snprintf(out->reason, sizeof(out->reason), "%s", detail ? detail : "verified");
         return;
@@ -91,10 +94,11 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
     case XACCT_CHECK_NOT_ASSUMABLE:
         fail(req, out, "rejected", detail ? detail : "safety check failed");
         out->expect_state = customer->state;
-        /* An active customer stays active if an Update breaks its role: the
-         * old, verified role is still what CloudFormation keeps after the
-         * FAILED Update rolls back. */
-        if (strcmp(customer->state, "active") != 0)
+        /* Only a pending customer becomes rejected. An active one stays
+         * active when an Update breaks its role (CloudFormation rolls the
+         * FAILED Update back to the verified role), and a rejected one
+         * simply stays rejected. */
+        if (strcmp(customer->state, "pending") == 0)
             out->new_state = "rejected";
         return;
     case XACCT_CHECK_ERROR:

@@ -90,6 +90,23 @@ static void test_create_paths(void **state)
     assert_null(strstr(d.reason, "ext-secret-77"));
     xacct_cfn_request_free(req);
 
+    /* A rejected customer that fails again stays rejected (no transition). */
+    req = request("Create", STACK, "ext-secret-77", NULL);
+    xacct_customer_view_t rejected = customer("rejected", "", "");
+    h->after_check(req, &rejected, XACCT_CHECK_INSECURE, "still unsafe", &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_null(d.new_state);
+    h->after_check(req, &rejected, XACCT_CHECK_SECURE, "fixed", &d);
+    assert_string_equal(d.new_state, "active");
+    /* A repeated Create of the active customer's own stack changes nothing. */
+    xacct_customer_view_t same = customer("active", STACK, "xacct-" ACCT);
+    h->decide(req, &same, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    h->after_check(req, &same, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_null(d.new_state);
+    xacct_cfn_request_free(req);
+
     /* Active through another stack. */
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
     xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);

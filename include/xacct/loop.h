@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's loop glue: signal handling (SIGTERM/SIGINT drain and a second
+ * one exits at once, SIGHUP reloads, SIGTSTP goes quiet, SIGPIPE ignored),
+ * the shutdown state machine with its grace deadline, sd_notify, and the
+ * final close-every-handle-and-run helper.
+ */
+#ifndef XACCT_LOOP_H
+#define XACCT_LOOP_H
+
+#include "xacct/ctx.h"
+
+/* Installs the signal handlers and the watchdog timer on ctx->loop. */
+void xacct_loop_setup(xacct_ctx_t *ctx);
+
+/* Tells systemd the daemon is ready (READY=1 and a STATUS= line). */
+void xacct_loop_ready(xacct_ctx_t *ctx);
+
+/* Begins the drain (as SIGTERM does). */
+void xacct_loop_shutdown(xacct_ctx_t *ctx);
+
+/* Applies a configuration reload (as SIGHUP does). Returns 0 or
+ * XACCT_ECONFIG (the old snapshot stays in force; the reason is logged). */
+int xacct_loop_reload(xacct_ctx_t *ctx);
+
+/* Frees every subsystem in reverse start order, closes all remaining
+ * handles and runs the loop until nothing is left. Returns uv_loop_close's
+ * result (0 when every handle was closed). */
+int xacct_loop_teardown(xacct_ctx_t *ctx);
+
+#endif

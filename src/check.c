@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The safety check as a small state machine on the loop: phase WITH (retry
+ * AccessDenied until the propagation timeout), then phase WITHOUT (AccessDenied
+ * is the good answer). Transient failures (throttling, 5xx, network) are
+ * retried in either phase with jittered backoff until the caller's deadline;
+ * they never count as a denial.
+ */
+#include "xacct/check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/backoff.h"
+#include "xacct/sts.h"
+
+typedef enum { PHASE_WITH, PHASE_WITHOUT, PHASE_DONE } phase_t;
+
+struct xacct_check {
+    uv_loop_t *loop;
+    xacct_aws_t *aws;            /* borrowed */
+    uv_timer_t timer;            /* retry delay; the check is freed in its close cb */
+    xacct_aws_call_t *call;      /* STS call in flight, or NULL */
+    phase_t phase;
+    char *role_arn;
+    char *external_id;           /* secret */
+    char *region;
+    char *session_name;
+    uint64_t started_ms;         /* uv_now at start */
+    uint64_t propagation_ms;
+    uint64_t deadline_ms;
+    xacct_backoff_t backoff;
+    unsigned attempts_with;      /* AssumeRole calls with the ID */
+    xacct_check_cb cb;
+    void *arg;
+};
+
+const char *xacct_check_result_name(xacct_check_result_t r)
+{
+    switch (r) {
+    case XACCT_CHECK_SECURE:
+        return "secure";
+    case XACCT_CHECK_INSECURE:
+        return "insecure";
+    case XACCT_CHECK_NOT_ASSUMABLE:
+        return "not_assumable";
+    case XACCT_CHECK_ERROR:
+        return "error";
+    case XACCT_CHECK_TRANSIENT:
+        return "transient";
+    case XACCT_CHECK_CANCELED:
+        return "canceled";
+    }
+    return "unknown";
+}
+
+static void on_close(uv_handle_t *h)
+{
+    xacct_check_t *c = xacct_container_of((uv_timer_t *)h, xacct_check_t, timer);
+    free(c->role_arn);
+    xacct_free_secret(c->external_id);
+    free(c->region);
+    free(c->session_name);
+    free(c);
+}
+
+static void finish(xacct_check_t *c, xacct_check_result_t r, const char *detail)
+{
+    if (c->phase == PHASE_DONE)
+        return;
+    c->phase = PHASE_DONE;
+    uv_timer_stop(&c->timer);
+    xacct_check_cb cb = c->cb;
+    void *arg = c->arg;
+    unsigned attempts = c->attempts_with;
+    uv_close((uv_handle_t *)&c->timer, on_close);
+    cb(r, detail, attempts, arg);
+}
+
+static void attempt(xacct_check_t *c);
+
+static void on_timer(uv_timer_t *t)
+{
+    attempt(xacct_container_of(t, xacct_check_t, timer));
+}
+
+/* Schedules another attempt, or returns false when the limit has passed. */
+static bool retry_later(xacct_check_t *c, uint64_t limit_ms)
+{
+    uint64_t now = uv_now(c->loop);
+    if (now >= limit_ms)
+        return false;
+    uint64_t delay = xacct_backoff_next(&c->backoff);
+    if (now + delay > limit_ms)
+        delay = limit_ms - now;
+    uv_timer_start(&c->timer, on_timer, delay, 0);
+    return true;
+}
+
+static bool transient(int status)
+{
+    return status == XACCT_EAGAIN || status == XACCT_ETHROTTLED || status == XACCT_ETIMEOUT ||
+           status == XACCT_ECONNREFUSED || status == XACCT_EHTTP || status == XACCT_ENOCREDS;
+}
+
+static void on_assume(int status, const char *detail, const xacct_sts_credentials_t *creds,
+                      void *arg)
+{
+    (void)creds; /* proof of assumability is all we need; the keys are dropped */
+    xacct_check_t *c = arg;
+    c->call = NULL;
+    if (status == XACCT_ECANCELED) {
+        finish(c, XACCT_CHECK_CANCELED, "canceled");
+        return;
+    }
+    char why[512];
+    if (c->phase == PHASE_WITH) {
+        if (status == 0) {
+            c->phase = PHASE_WITHOUT;
+            xacct_backoff_reset(&c->backoff);
+            attempt(c);
+            return;
+        }
+        if (status == XACCT_EACCESSDENIED) {
+            uint64_t limit = c->started_ms + c->propagation_ms;
+            if (limit > c->deadline_ms)
+                limit = c->deadline_ms;
+            if (retry_later(c, limit))
+                return;
+            if (uv_now(c->loop) >= c->deadline_ms && c->deadline_ms < c->started_ms + c->propagation_ms) {
+                finish(c, XACCT_CHECK_TRANSIENT, "deadline reached while waiting for the role to become assumable");
+                return;
+            }
+            snprintf(why, sizeof(why),
+                     "role could not be assumed with the external ID within %llu s: its trust "
+                     "policy must allow the partner account with sts:ExternalId (%s)",
+                     (unsigned long long)(c->propagation_ms / 1000), detail ? detail : "AccessDenied");
+            finish(c, XACCT_CHECK_NOT_ASSUMABLE, why);
+            return;
+        }
+    } else {
+        if (status == XACCT_EACCESSDENIED) {
+            finish(c, XACCT_CHECK_SECURE, "assumable only with the external ID");
+            return;
+        }
+        if (status == 0) {
+            finish(c, XACCT_CHECK_INSECURE,
+                   "role can be assumed without the external ID: its trust policy must "
+                   "require sts:ExternalId");
+            return;
+        }
+    }
+    if (transient(status)) {
+        if (retry_later(c, c->deadline_ms))
+            return;
+        snprintf(why, sizeof(why), "STS unavailable until the deadline: %s",
+                 detail ? detail : xacct_strerror(status));
+        finish(c, XACCT_CHECK_TRANSIENT, why);
+        return;
+    }
+    snprintf(why, sizeof(why), "AssumeRole failed: %s", detail ? detail : xacct_strerror(status));
+    finish(c, XACCT_CHECK_ERROR, why);
+}
+
+static void attempt(xacct_check_t *c)
+{
+    xacct_sts_assume_params_t p = {
+        .role_arn = c->role_arn,
+        .session_name = c->session_name,
+        .external_id = c->phase == PHASE_WITH ? c->external_id : NULL,
+        .region = c->region,
+        .max_attempts = 2,
+    };
+    if (c->phase == PHASE_WITH)
+        c->attempts_with++;
+    int rc = xacct_sts_assume_role(c->aws, &p, on_assume, c, &c->call);
+    if (rc != 0) {
+        c->call = NULL;
+        if (transient(rc) && retry_later(c, c->deadline_ms))
+            return;
+        char why[128];
+        snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
+        finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
+    }
+}
+
+static void on_start(uv_timer_t *t)
+{
+    attempt(xacct_container_of(t, xacct_check_t, timer));
+}
+
+int xacct_check_start(uv_loop_t *loop, xacct_aws_t *aws, const xacct_check_params_t *p,
+                      xacct_check_cb cb, void *arg, xacct_check_t **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (p->role_arn == NULL || p->external_id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_check_t *c = xacct_calloc(1, sizeof(*c));
+    c->loop = loop;
+    c->aws = aws;
+    c->role_arn = xacct_strdup(p->role_arn);
+    c->external_id = xacct_strdup(p->external_id);
+    c->region = p->region ? xacct_strdup(p->region) : NULL;
+    c->session_name = xacct_strdup(p->session_name ? p->session_name : "xacct-check");
+    c->started_ms = uv_now(loop);
+    c->propagation_ms = p->propagation_timeout_ms;
+    c->deadline_ms = p->deadline_ms ? p->deadline_ms
+                                    : c->started_ms + p->propagation_timeout_ms + 300000;
+    xacct_backoff_init(&c->backoff, p->retry_base_ms ? p->retry_base_ms : 500,
+                       p->retry_max_ms ? p->retry_max_ms : 5000, NULL, NULL);
+    c->cb = cb;
+    c->arg = arg;
+    c->phase = PHASE_WITH;
+    uv_timer_init(loop, &c->timer);
+    /* Start from the loop so the callback never fires inside this call. */
+    uv_timer_start(&c->timer, on_start, 0, 0);
+    if (out != NULL)
+        *out = c;
+    return 0;
+}
+
+void xacct_check_cancel(xacct_check_t *c)
+{
+    if (c == NULL || c->phase == PHASE_DONE)
+        return;
+    if (c->call != NULL) {
+        xacct_aws_call_t *call = c->call;
+        c->call = NULL;
+        xacct_aws_cancel(call); /* fires on_assume with ECANCELED -> finish */
+        if (c->phase == PHASE_DONE)
+            return;
+    }
+    finish(c, XACCT_CHECK_CANCELED, "canceled");
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signals go through uv_signal_t so their handlers run on the loop like any
+ * other callback. Shutdown order: stop polling → wait for in-flight work up
+ * to shutdown.grace_seconds → release the rest (visibility 0) → free the
+ * worker, AWS, credentials, Redis and HTTP clients while the loop still runs
+ * → close every handle → uv_loop_close.
+ */
+#include "xacct/loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/notify.h"
+#include "xacct/worker.h"
+
+static void stop_signals(xacct_ctx_t *ctx)
+{
+    uv_signal_stop(&ctx->sig_term);
+    uv_signal_stop(&ctx->sig_int);
+    uv_signal_stop(&ctx->sig_hup);
+    uv_signal_stop(&ctx->sig_tstp);
+}
+
+static void status_line(xacct_ctx_t *ctx, char *out, size_t outlen)
+{
+    xacct_worker_stats_t st;
+    memset(&st, 0, sizeof(st));
+    if (ctx->worker != NULL)
+        xacct_worker_get_stats(ctx->worker, &st);
+    snprintf(out, outlen, "%s; in_flight=%u processed=%llu failed=%llu%s",
+             ctx->state == XACCT_RUNNING ? (st.quiet ? "quiet" : "polling") : "draining",
+             st.in_flight, (unsigned long long)st.processed, (unsigned long long)st.failed,
+             (ctx->store != NULL && !xacct_store_is_up(ctx->store)) ? " redis=down" : "");
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    xacct_ctx_t *ctx = xacct_container_of(t, xacct_ctx_t, watchdog);
+    char status[256];
+    status_line(ctx, status, sizeof(status));
+    /* The timer firing is the proof that the loop is not stuck. */
+    xacct_notifyf("WATCHDOG=1\nSTATUS=%s", status);
+}
+
+void xacct_loop_ready(xacct_ctx_t *ctx)
+{
+    char status[256];
+    status_line(ctx, status, sizeof(status));
+    xacct_notifyf("READY=1\nSTATUS=%s", status);
+    XACCT_LOG_INFO(&ctx->log, "daemon.ready", "worker", ctx->worker_id, NULL);
+}
+
+static void finish_shutdown(void *arg)
+{
+    xacct_ctx_t *ctx = arg;
+    if (ctx->state == XACCT_STOPPED)
+        return;
+    ctx->state = XACCT_STOPPED;
+    uv_timer_stop(&ctx->grace);
+    uv_timer_stop(&ctx->watchdog);
+    stop_signals(ctx);
+    XACCT_LOG_INFO(&ctx->log, "daemon.stopped", "worker", ctx->worker_id, NULL);
+    /* Nothing keeps the loop alive past this point except handles that are
+     * closing; main() then runs xacct_loop_teardown. */
+    uv_stop(ctx->loop);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    xacct_ctx_t *ctx = xacct_container_of(t, xacct_ctx_t, grace);
+    XACCT_LOG_WARN(&ctx->log, "daemon.grace_expired", "action", "releasing in-flight messages",
+                   NULL);
+    if (ctx->worker != NULL)
+        xacct_worker_release(ctx->worker, finish_shutdown, ctx);
+    else
+        finish_shutdown(ctx);
+}
+
+void xacct_loop_shutdown(xacct_ctx_t *ctx)
+{
+    if (ctx->state != XACCT_RUNNING)
+        return;
+    ctx->state = XACCT_DRAINING;
+    xacct_notify(NULL, "STOPPING=1");
+    char grace[32];
+    snprintf(grace, sizeof(grace), "%d", ctx->cfg->shutdown_grace_seconds);
+    XACCT_LOG_INFO(&ctx->log, "daemon.draining", "grace_seconds", grace, NULL);
+    uv_timer_start(&ctx->grace, on_grace, (uint64_t)ctx->cfg->shutdown_grace_seconds * 1000, 0);
+    if (ctx->worker != NULL)
+        xacct_worker_drain(ctx->worker, finish_shutdown, ctx);
+    else
+        finish_shutdown(ctx);
+}
+
+int xacct_loop_reload(xacct_ctx_t *ctx)
+{
+    xacct_notify(NULL, "RELOADING=1");
+    char err[512];
+    xacct_config_t *next = NULL;
+    int rc = xacct_config_load(ctx->config_path, &next, err, sizeof(err));
+    if (rc == 0)
+        rc = xacct_config_check_reload(ctx->cfg, next, err, sizeof(err));
+    if (rc != 0) {
+        XACCT_LOG_WARN(&ctx->log, "config.reload_failed", "reason", err, "action",
+                       "keeping the running configuration", NULL);
+        xacct_config_free(next);
+        xacct_loop_ready(ctx);
+        return XACCT_ECONFIG;
+    }
+    xacct_config_t *old = ctx->cfg;
+    ctx->cfg = next;
+    ctx->log.level = next->log_level;
+    ctx->log.format = next->log_format;
+    if (ctx->worker != NULL)
+        xacct_worker_reconfigure(ctx->worker);
+    xacct_config_free(old);
+    XACCT_LOG_INFO(&ctx->log, "config.reloaded", "path", ctx->config_path, NULL);
+    xacct_loop_ready(ctx);
+    return 0;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    xacct_ctx_t *ctx = s->data;
+    switch (signum) {
+    case SIGTERM:
+    case SIGINT:
+        if (ctx->state == XACCT_RUNNING) {
+            xacct_loop_shutdown(ctx);
+        } else if (ctx->state == XACCT_DRAINING) {
+            /* "You insist": release what is left and go now. */
+            XACCT_LOG_WARN(&ctx->log, "daemon.forced_exit", "signal", strsignal(signum), NULL);
+            ctx->exit_code = 1;
+            uv_timer_stop(&ctx->grace);
+            on_grace(&ctx->grace);
+        }
+        break;
+    case SIGHUP:
+        if (ctx->state == XACCT_RUNNING)
+            (void)xacct_loop_reload(ctx);
+        break;
+    case SIGTSTP:
+        if (ctx->worker != NULL)
+            xacct_worker_quiet(ctx->worker);
+        XACCT_LOG_INFO(&ctx->log, "daemon.quiet", "action", "no new messages are fetched", NULL);
+        break;
+    default:
+        break;
+    }
+}
+
+void xacct_loop_setup(xacct_ctx_t *ctx)
+{
+    /* A peer closing a socket must give EPIPE, not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    uv_signal_t *sigs[] = {&ctx->sig_term, &ctx->sig_int, &ctx->sig_hup, &ctx->sig_tstp};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP};
+    for (size_t i = 0; i < 4; i++) {
+        uv_signal_init(ctx->loop, sigs[i]);
+        sigs[i]->data = ctx;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+    uv_timer_init(ctx->loop, &ctx->grace);
+    uv_timer_init(ctx->loop, &ctx->watchdog);
+    long wd = xacct_notify_watchdog_ms();
+    if (wd > 0)
+        uv_timer_start(&ctx->watchdog, on_watchdog, (uint64_t)wd / 2, (uint64_t)wd / 2);
+    else
+        uv_timer_start(&ctx->watchdog, on_watchdog, 10000, 10000); /* STATUS= only */
+    uv_unref((uv_handle_t *)&ctx->watchdog);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int xacct_loop_teardown(xacct_ctx_t *ctx)
+{
+    /* Reverse start order; each free cancels its own work while the loop is
+     * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
+    xacct_worker_free(ctx->worker);
+    ctx->worker = NULL;
+    xacct_sns_verifier_free(ctx->verifier);
+    ctx->verifier = NULL;
+    xacct_aws_free(ctx->aws);
+    ctx->aws = NULL;
+    xacct_creds_free(ctx->creds);
+    ctx->creds = NULL;
+    xacct_store_free(ctx->store);
+    ctx->store = NULL;
+    xacct_http_free(ctx->http);
+    ctx->http = NULL;
+    uv_run(ctx->loop, UV_RUN_DEFAULT);
+    /* Our own signal and timer handles (embedded in ctx) close here. */
+    uv_walk(ctx->loop, close_walk, NULL);
+    uv_run(ctx->loop, UV_RUN_DEFAULT);
+    return uv_loop_close(ctx->loop);
+}
