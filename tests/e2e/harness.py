@@ -1,0 +1,359 @@
+"""End-to-end test bed: a real redis-server on a free port, fakeaws (the
+local AWS emulator), SNS topics delivering to an SQS queue, a config file,
+and real xacctd / xacct processes built in $XACCT_BUILD_DIR.
+
+    env = Env(); env.start()
+    acct = "210987654321"; ext = env.onboard(acct)
+    env.start_worker()
+    env.create_stack(acct, env.template(acct, ext))
+    env.wait_stack("xacct-onboarding", acct)   # -> stack JSON
+    env.stop()                                  # every process started, by pid
+
+Everything it starts is stopped on every exit path (stop() is idempotent and
+registered with atexit).
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+SOURCE = os.environ.get("XACCT_SOURCE_DIR") or os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("XACCT_BUILD_DIR") or os.path.join(SOURCE, "build")
+sys.path.insert(0, os.path.join(SOURCE, "tests", "fakeaws"))
+
+from fakeaws.testing import FakeAWS  # noqa: E402
+
+import redis  # noqa: E402  (Debian's python3-redis)
+
+PYTHON = os.environ.get("XACCT_PYTHON") or "/usr/bin/python3"
+REDIS_SERVER = os.environ.get("XACCT_REDIS_SERVER") or shutil.which("redis-server") \
+    or "/usr/bin/redis-server"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Redis:
+    """A throwaway redis-server."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.port = None
+        self.proc = None
+
+    def start(self, port=None):
+        self.port = port or self.port or free_port()
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.tmp, "--logfile",
+             os.path.join(self.tmp, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._up, 10, "redis-server")
+
+    def _up(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+class Env:
+    PARTNER = "111111111111"
+    PREFIX = "xacct:"
+
+    def __init__(self, regions=("us-east-1",), topics_per_region=1, propagation_timeout=20,
+                 raw_delivery=False, max_receives=5, visibility_timeout=30, grace_seconds=10,
+                 extra_conf=""):
+        self.regions = regions
+        self.topics_per_region = topics_per_region
+        self.propagation_timeout = propagation_timeout
+        self.raw_delivery = raw_delivery
+        self.max_receives = max_receives
+        self.visibility_timeout = visibility_timeout
+        self.grace_seconds = grace_seconds
+        self.extra_conf = extra_conf
+        self.tmp = None
+        self.redis = None
+        self.fa = None
+        self.workers = []
+        self.topics = {}  # region -> [arn]
+        self.queue_url = None
+        self.queue_name = "xacct-requests"
+        self._stopped = False
+
+    # ---- lifecycle ------------------------------------------------------
+    def start(self):
+        atexit.register(self.stop)
+        self.tmp = tempfile.mkdtemp(prefix="xacct-e2e-")
+        self.redis = Redis(self.tmp)
+        self.redis.start()
+        self.fa = FakeAWS.start(python=PYTHON, args=("--partner-account", self.PARTNER))
+        self.https_port = urllib.parse.urlsplit(self.fa.https_url).port
+        self.fa.control("POST", "/_fake/cfn/config", {"response_timeout": 120})
+        q = self.fa.control("POST", "/_fake/sqs/queues",
+                            {"name": self.queue_name,
+                             "attributes": {"VisibilityTimeout": str(self.visibility_timeout)}})
+        self.queue_url, self.queue_arn = q["url"], q["arn"]
+        for region in self.regions:
+            for i in range(self.topics_per_region):
+                arn = self.create_topic(region, f"xacct-phone-home-{i + 1}")
+                self.topics.setdefault(region, []).append(arn)
+                self.subscribe(arn, region)
+        self.write_config()
+        self.r = redis.Redis(host="127.0.0.1", port=self.redis.port)
+        return self
+
+    def stop(self):
+        if self._stopped:
+            return
+        self._stopped = True
+        for p in self.workers:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if self.fa is not None:
+            self.fa.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.tmp and not os.environ.get("XACCT_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ---- AWS set-up ---------------------------------------------------------
+    def sns(self, region, **params):
+        params.setdefault("Version", "2010-03-31")
+        body = urllib.parse.urlencode(params).encode()
+        r = self.fa.call("sns", "POST", "/", body=body, region=region,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        if r.status != 200:
+            raise AssertionError(f"SNS {params.get('Action')}: {r.status} {r.text()}")
+        return r
+
+    def create_topic(self, region, name):
+        r = self.sns(region, Action="CreateTopic", Name=name)
+        for el in r.xml().iter():
+            if el.tag.endswith("TopicArn"):
+                return el.text
+        raise AssertionError("CreateTopic returned no TopicArn")
+
+    def subscribe(self, topic_arn, region):
+        self.sns(region, Action="Subscribe", TopicArn=topic_arn, Protocol="sqs",
+                 Endpoint=self.queue_arn, **({"Attributes.entry.1.key": "RawMessageDelivery",
+                                               "Attributes.entry.1.value": "true"}
+                                              if self.raw_delivery else {}))
+
+    def topic_policy(self, topic_arn):
+        region = topic_arn.split(":")[3]
+        r = self.sns(region, Action="GetTopicAttributes", TopicArn=topic_arn)
+        entries = {}
+        key = None
+        for el in r.xml().iter():
+            tag = el.tag.rsplit("}", 1)[-1]
+            if tag == "key":
+                key = el.text
+            elif tag == "value" and key is not None:
+                entries[key] = el.text
+                key = None
+        return json.loads(entries.get("Policy") or "{}")
+
+    def allow_publish(self, topic_arn, account):
+        """What onboarding's allow-list step does, for tests that bypass the CLI."""
+        region = topic_arn.split(":")[3]
+        self.sns(region, Action="AddPermission", TopicArn=topic_arn, Label=f"test-{account}",
+                 **{"AWSAccountId.member.1": account, "ActionName.member.1": "Publish"})
+
+    # ---- configuration ------------------------------------------------------
+    @property
+    def config_path(self):
+        return os.path.join(self.tmp, "xacctd.conf")
+
+    def write_config(self, **overrides):
+        topics = ", ".join(a for arns in self.topics.values() for a in arns)
+        local = f"127.0.0.1:{self.https_port}"
+        conf = {
+            "aws": {"region": self.regions[0], "partner_account_id": self.PARTNER},
+            "queue": {"urls": self.queue_url, "wait_seconds": "1", "max_messages": "10",
+                      "visibility_timeout": str(self.visibility_timeout),
+                      "max_in_flight": "64", "max_receives": str(self.max_receives)},
+            "sns": {"topic_arns": topics, "verify_signatures": "true",
+                    "raw_delivery": "true" if self.raw_delivery else "false",
+                    "cert_hosts": local},
+            "cloudformation": {"response_hosts": local, "template_dir": self.tmp,
+                               "role_policy_file": os.path.join(SOURCE, "config",
+                                                                "role-policy.json")},
+            "check": {"propagation_timeout": str(self.propagation_timeout)},
+            "console": {"federation_url": f"{self.fa.https_url}/federation"},
+            "redis": {"url": self.redis.url, "prefix": self.PREFIX},
+            "metrics": {"listen": ""},
+            "log": {"level": "info", "format": "logfmt"},
+            "shutdown": {"grace_seconds": str(self.grace_seconds)},
+        }
+        for k, v in overrides.items():
+            section, key = k.split("__", 1)
+            conf.setdefault(section, {})[key] = v
+        with open(self.config_path, "w") as f:
+            for section, kv in conf.items():
+                f.write(f"[{section}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+            f.write(self.extra_conf)
+
+    def process_env(self, extra=None):
+        env = dict(os.environ)
+        env.update({
+            "AWS_ENDPOINT_URL": self.fa.https_url,
+            "AWS_CA_BUNDLE": self.fa.ca_file,
+            "AWS_ACCESS_KEY_ID": self.fa.creds[0],
+            "AWS_SECRET_ACCESS_KEY": self.fa.creds[1],
+            "AWS_REGION": self.regions[0],
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "XACCT_CONFIG": self.config_path,
+        })
+        env.pop("AWS_SESSION_TOKEN", None)
+        if extra:
+            env.update(extra)
+        return env
+
+    # ---- processes --------------------------------------------------------
+    def start_worker(self, extra_env=None, wait_ready=True):
+        n = len(self.workers) + 1
+        log = open(os.path.join(self.tmp, f"xacctd-{n}.log"), "wb")
+        p = subprocess.Popen([os.path.join(BUILD, "xacctd"), "--config", self.config_path],
+                             env=self.process_env(extra_env), stdout=log, stderr=log)
+        log.close()
+        p.log_path = os.path.join(self.tmp, f"xacctd-{n}.log")
+        self.workers.append(p)
+        if wait_ready:
+            wait_for(lambda: b"sqs.polling" in self.worker_log(p) or p.poll() is not None, 20,
+                     "xacctd to start polling")
+            if p.poll() is not None:
+                raise AssertionError(f"xacctd exited {p.returncode}: {self.worker_log(p)!r}")
+        return p
+
+    def worker_log(self, p):
+        with open(p.log_path, "rb") as f:
+            return f.read()
+
+    def stop_worker(self, p, sig=signal.SIGTERM, timeout=60):
+        p.send_signal(sig)
+        return p.wait(timeout)
+
+    def xacct(self, *args, check=False, input=None):
+        r = subprocess.run([os.path.join(BUILD, "xacct"), "--config", self.config_path, *args],
+                           env=self.process_env(), capture_output=True, input=input, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError(f"xacct {args}: {r.returncode} {r.stderr!r}")
+        return r
+
+    # ---- customers ----------------------------------------------------------
+    def onboard(self, account, region=None):
+        """Onboards through the CLI: returns the external ID."""
+        r = self.xacct("onboard", account, "--region", region or self.regions[0], "--json",
+                       check=True)
+        return json.loads(r.stdout)["external_id"]
+
+    def customer(self, account):
+        h = self.r.hgetall(f"{self.PREFIX}customer:{account}")
+        return {k.decode(): v.decode() for k, v in h.items()}
+
+    def template(self, account, external_id, topic_arn=None, insecure=False,
+                 role_name="XacctAccess"):
+        """A template like the one onboarding renders (insecure: the trust policy
+        does not require the external ID)."""
+        topic_arn = topic_arn or self.topics[self.regions[0]][0]
+        cond = {} if insecure else {"Condition": {"StringEquals": {"sts:ExternalId": external_id}}}
+        return {
+            "AWSTemplateFormatVersion": "2010-09-09",
+            "Resources": {
+                "XacctRole": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "RoleName": role_name,
+                        "AssumeRolePolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [dict({
+                                "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{self.PARTNER}:root"},
+                                "Action": "sts:AssumeRole"}, **cond)]},
+                    },
+                },
+                "PhoneHome": {
+                    "Type": "Custom::PhoneHome",
+                    "Properties": {
+                        "ServiceToken": topic_arn,
+                        "AccountID": {"Ref": "AWS::AccountId"},
+                        "RoleArn": {"Fn::GetAtt": ["XacctRole", "Arn"]},
+                        "ExternalID": external_id,
+                    },
+                },
+            },
+        }
+
+    # ---- stacks ---------------------------------------------------------------
+    def create_stack(self, account, template, name="xacct-onboarding", region=None):
+        return self.fa.control("POST", "/_fake/cfn/stacks", {
+            "account_id": account, "region": region or self.regions[0],
+            "stack_name": name, "template": template})
+
+    def update_stack(self, stack_id, template):
+        return self.fa.control("POST", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}/update",
+                               {"template": template})
+
+    def delete_stack(self, stack_id):
+        return self.fa.control("DELETE", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}")
+
+    def wait_stack(self, stack_id, timeout=90):
+        q = urllib.parse.quote(stack_id, safe="")
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.fa.control("GET", f"/_fake/cfn/stacks/{q}?wait=5")
+            if not s["status"].endswith("_IN_PROGRESS"):
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError(f"stack still {s['status']} after {timeout}s")
+
+    def answers(self):
+        return self.fa.control("GET", "/_fake/s3/responses")["responses"]
+
+    def queue(self):
+        return self.fa.control("GET", f"/_fake/sqs/queues/{self.queue_name}")
+
+    def wait_queue_empty(self, timeout=60):
+        return wait_for(lambda: (lambda q: q if q["visible"] == 0 and q["in_flight"] == 0
+                                 else None)(self.queue()), timeout, "the queue to drain")
