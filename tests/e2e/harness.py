@@ -126,8 +126,8 @@ class Env:
         self.redis.start()
         self.fa = FakeAWS.start(python=PYTHON, args=("--partner-account", self.PARTNER))
         self.https_port = urllib.parse.urlsplit(self.fa.https_url).port
-        self.fa.control("POST", "/_fake/cfn/config", {"response_timeout": 120})
-        q = self.fa.control("POST", "/_fake/sqs/queues",
+        self.ctl("POST", "/_fake/cfn/config", {"response_timeout": 120})
+        q = self.ctl("POST", "/_fake/sqs/queues",
                             {"name": self.queue_name,
                              "attributes": {"VisibilityTimeout": str(self.visibility_timeout)}})
         self.queue_url, self.queue_arn = q["url"], q["arn"]
@@ -156,6 +156,13 @@ class Env:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # ---- AWS set-up ---------------------------------------------------------
+    def ctl(self, method, path, obj=None):
+        """A control-API call that must succeed; returns the decoded JSON."""
+        status, doc = self.fa.control(method, path, obj)
+        if not 200 <= status < 300:
+            raise AssertionError(f"fakeaws {method} {path}: {status} {doc}")
+        return doc
+
     def sns(self, region, **params):
         params.setdefault("Version", "2010-03-31")
         body = urllib.parse.urlencode(params).encode()
@@ -288,6 +295,24 @@ class Env:
                        check=True)
         return json.loads(r.stdout)["external_id"]
 
+    def seed_customer(self, account, topic_arn=None, external_id=None):
+        """A pending customer written straight into Redis (the layout of SPEC
+        §5) and allowed to publish: for worker tests that do not exercise the
+        CLI. Returns the external ID."""
+        import uuid
+        ext = external_id or str(uuid.uuid4())
+        topic_arn = topic_arn or self.topics[self.regions[0]][0]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        p = self.PREFIX
+        self.r.hset(f"{p}customer:{account}", mapping={
+            "account_id": account, "external_id": ext, "state": "pending",
+            "topic_arn": topic_arn, "created_at": now, "updated_at": now})
+        self.r.set(f"{p}external-id:{ext}", account)
+        self.r.zadd(f"{p}customers", {account: int(time.time() * 1000)})
+        self.r.sadd(f"{p}topic:{topic_arn}", account)
+        self.allow_publish(topic_arn, account)
+        return ext
+
     def customer(self, account):
         h = self.r.hgetall(f"{self.PREFIX}customer:{account}")
         return {k.decode(): v.decode() for k, v in h.items()}
@@ -327,32 +352,38 @@ class Env:
 
     # ---- stacks ---------------------------------------------------------------
     def create_stack(self, account, template, name="xacct-onboarding", region=None):
-        return self.fa.control("POST", "/_fake/cfn/stacks", {
+        return self.ctl("POST", "/_fake/cfn/stacks", {
             "account_id": account, "region": region or self.regions[0],
             "stack_name": name, "template": template})
 
     def update_stack(self, stack_id, template):
-        return self.fa.control("POST", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}/update",
+        return self.ctl("POST", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}/update",
                                {"template": template})
 
     def delete_stack(self, stack_id):
-        return self.fa.control("DELETE", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}")
+        return self.ctl("DELETE", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}")
 
     def wait_stack(self, stack_id, timeout=90):
         q = urllib.parse.quote(stack_id, safe="")
         deadline = time.monotonic() + timeout
         while True:
-            s = self.fa.control("GET", f"/_fake/cfn/stacks/{q}?wait=5")
+            s = self.ctl("GET", f"/_fake/cfn/stacks/{q}?wait=5")
             if not s["status"].endswith("_IN_PROGRESS"):
                 return s
             if time.monotonic() > deadline:
                 raise AssertionError(f"stack still {s['status']} after {timeout}s")
 
+    @staticmethod
+    def last_answer(stack):
+        """The body of the last answer the stack received, as sent."""
+        assert stack["answers"], f"stack {stack['stack_name']} got no answer"
+        return json.loads(stack["answers"][-1]["body"])
+
     def answers(self):
-        return self.fa.control("GET", "/_fake/s3/responses")["responses"]
+        return self.ctl("GET", "/_fake/s3/responses")["responses"]
 
     def queue(self):
-        return self.fa.control("GET", f"/_fake/sqs/queues/{self.queue_name}")
+        return self.ctl("GET", f"/_fake/sqs/queues/{self.queue_name}")
 
     def wait_queue_empty(self, timeout=60):
         return wait_for(lambda: (lambda q: q if q["visible"] == 0 and q["in_flight"] == 0

@@ -1,0 +1,79 @@
+"""xacctd end to end: a customer's stack is created, updated and deleted
+through the emulator's CloudFormation simulator; each step is checked in the
+CloudFormation answer, the Redis record and the queue."""
+import json
+import unittest
+
+import msgpack_check
+from harness import Env
+
+ACCT = "210987654321"
+
+
+class LifecycleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+        cls.ext = cls.env.seed_customer(ACCT)
+        cls.worker = cls.env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def test_create_update_delete(self):
+        env = self.env
+        s = env.wait_stack(env.create_stack(ACCT, env.template(ACCT, self.ext))["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        ans = env.last_answer(s)
+        self.assertEqual(ans["Status"], "SUCCESS")
+        self.assertEqual(ans["PhysicalResourceId"], f"xacct-{ACCT}")
+        self.assertEqual(set(ans), {"Status", "PhysicalResourceId", "StackId", "RequestId",
+                                    "LogicalResourceId"})
+        c = env.customer(ACCT)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(c["role_arn"], f"arn:aws:iam::{ACCT}:role/XacctAccess")
+        self.assertEqual(c["stack_id"], s["stack_id"])
+        self.assertEqual(c["physical_id"], f"xacct-{ACCT}")
+        env.wait_queue_empty()
+
+        # Update to a new role ARN: still the same physical id, record follows.
+        env.update_stack(s["stack_id"], env.template(ACCT, self.ext, role_name="XacctAccess2"))
+        s = env.wait_stack(s["stack_id"])
+        self.assertEqual(s["status"], "UPDATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.last_answer(s)["PhysicalResourceId"], f"xacct-{ACCT}")
+        c = env.customer(ACCT)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(c["role_arn"], f"arn:aws:iam::{ACCT}:role/XacctAccess2")
+        env.wait_queue_empty()
+
+        # Delete: SUCCESS, offboarding, exactly one job.
+        env.delete_stack(s["stack_id"])
+        s = env.wait_stack(s["stack_id"])
+        self.assertEqual(s["status"], "DELETE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        self.assertEqual(env.customer(ACCT)["state"], "offboarding")
+        jobs = env.r.xrange(f"{env.PREFIX}jobs:offboard")
+        self.assertEqual(len(jobs), 1)
+        job = msgpack_check.decode_map(jobs[0][1][b"job"])
+        self.assertEqual(job["account_id"], ACCT)
+        self.assertEqual(job["role_arn"], f"arn:aws:iam::{ACCT}:role/XacctAccess2")
+        self.assertEqual(job["external_id"], self.ext)
+        env.wait_queue_empty()
+
+        # The audit trail has one event per request, and never the external ID.
+        events = env.r.xrange(f"{env.PREFIX}events:{ACCT}")
+        self.assertGreaterEqual(len(events), 3)
+        for _, fields in events:
+            self.assertNotIn(self.ext.encode(), fields[b"e"])
+        # Nor do the logs.
+        self.assertNotIn(self.ext.encode(), env.worker_log(self.worker))
+        self.assertNotIn(b"X-Amz-Signature", env.worker_log(self.worker))
+
+        # SIGTERM on an idle worker: a clean exit 0 (under ASan: no leaks).
+        self.assertEqual(env.stop_worker(self.worker), 0, env.worker_log(self.worker)[-3000:])
+        self.assertIn(b"daemon.stopped", env.worker_log(self.worker))
+
+
+if __name__ == "__main__":
+    unittest.main()
