@@ -379,6 +379,47 @@ class Env:
         assert stack["answers"], f"stack {stack['stack_name']} got no answer"
         return json.loads(stack["answers"][-1]["body"])
 
+    def send_raw(self, body):
+        """Puts body on the queue directly (SQS SendMessage as the partner),
+        bypassing SNS: how forged or foreign messages reach the worker."""
+        r = self.fa.call("sqs", "POST", "/", body=json.dumps({
+            "QueueUrl": self.queue_url, "MessageBody": body}).encode(),
+            headers={"Content-Type": "application/x-amz-json-1.0",
+                     "X-Amz-Target": "AmazonSQS.SendMessage"}, region=self.regions[0])
+        if r.status != 200:
+            raise AssertionError(f"SendMessage: {r.status} {r.text()}")
+        return r.json()["MessageId"]
+
+    def publish_as(self, account, topic_arn, message):
+        """SNS Publish signed with the customer account's own keys."""
+        keys = self.fa.new_account(account)
+        creds = (keys["access_key_id"], keys["secret_access_key"], None)
+        region = topic_arn.split(":")[3]
+        body = urllib.parse.urlencode({"Action": "Publish", "Version": "2010-03-31",
+                                       "TopicArn": topic_arn, "Message": message,
+                                       "Subject": "AWS CloudFormation custom resource request"})
+        r = self.fa.call("sns", "POST", "/", body=body.encode(), creds=creds, region=region,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        if r.status != 200:
+            raise AssertionError(f"Publish: {r.status} {r.text()}")
+
+    def dead(self):
+        return [{k.decode(): v.decode("utf-8", "replace") for k, v in f.items()}
+                for _, f in self.r.xrange(f"{self.PREFIX}dead")]
+
+    def wait_dead(self, message_id, timeout=30):
+        return wait_for(lambda: next((d for d in self.dead() if d.get("message_id") == message_id),
+                                     None), timeout, f"message {message_id} in the dead set")
+
+    def jobs_for(self, account):
+        import msgpack
+        out = []
+        for _, f in self.r.xrange(f"{self.PREFIX}jobs:offboard"):
+            job = msgpack.unpackb(f[b"job"], raw=False)
+            if job.get("account_id") == account:
+                out.append(job)
+        return out
+
     def answers(self):
         return self.ctl("GET", "/_fake/s3/responses")["responses"]
 

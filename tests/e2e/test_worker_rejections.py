@@ -1,0 +1,159 @@
+"""xacctd end to end, the requests it must refuse (SPEC §4 steps 1-5): each
+test asserts the CloudFormation answer (or that none was sent), the Redis
+state and the dead set."""
+import json
+import time
+import unittest
+
+from harness import Env, wait_for
+
+
+class RejectionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env(propagation_timeout=10).start()
+        # A topic that is subscribed to the queue but not in sns.topic_arns.
+        cls.rogue = cls.env.create_topic(cls.env.regions[0], "rogue")
+        cls.env.subscribe(cls.rogue, cls.env.regions[0])
+        cls.worker = cls.env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        env = cls.env
+        try:
+            log = env.worker_log(cls.worker)
+            assert env.stop_worker(cls.worker) == 0, log[-3000:]
+        finally:
+            env.stop()
+
+    def stack(self, account, template, name="xacct-onboarding"):
+        env = self.env
+        return env.wait_stack(env.create_stack(account, template, name=name)["stack_id"])
+
+    def first_answer(self, stack):
+        return json.loads(stack["answers"][0]["body"])
+
+    def test_insecure_role_is_rejected_and_rollback_offboards_nothing(self):
+        env, acct = self.env, "300000000001"
+        ext = env.seed_customer(acct)
+        s = self.stack(acct, env.template(acct, ext, insecure=True))
+        self.assertEqual(s["status"], "ROLLBACK_COMPLETE")
+        first = self.first_answer(s)
+        self.assertEqual(first["Status"], "FAILED")
+        self.assertIn("without the external ID", first["Reason"])
+        self.assertNotEqual(first["PhysicalResourceId"], f"xacct-{acct}")
+        # The rollback Delete is answered SUCCESS and offboards nothing.
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "rejected")
+        self.assertIn("without the external ID", c["last_error"])
+        self.assertEqual(env.jobs_for(acct), [])
+
+    def test_external_id_mismatch(self):
+        env, acct = self.env, "300000000002"
+        ext = env.seed_customer(acct)
+        s = self.stack(acct, env.template(acct, "guessed-" + ext[8:]))
+        self.assertEqual(s["status"], "ROLLBACK_COMPLETE")
+        first = self.first_answer(s)
+        self.assertEqual(first["Status"], "FAILED")
+        self.assertIn("ExternalID does not match", first["Reason"])
+        self.assertNotIn(ext, first["Reason"])
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def test_account_never_onboarded(self):
+        env, acct = self.env, "300000000003"
+        env.allow_publish(env.topics[env.regions[0]][0], acct)
+        s = self.stack(acct, env.template(acct, "00000000-0000-4000-8000-000000000000"))
+        first = self.first_answer(s)
+        self.assertEqual(first["Status"], "FAILED")
+        self.assertIn("not been onboarded", first["Reason"])
+        self.assertEqual(env.customer(acct), {})
+
+    def test_account_id_is_not_the_stack_account(self):
+        env, acct = self.env, "300000000004"
+        ext = env.seed_customer(acct)
+        t = env.template(acct, ext)
+        t["Resources"]["PhoneHome"]["Properties"]["AccountID"] = "999988887777"
+        s = self.stack(acct, t)
+        first = self.first_answer(s)
+        self.assertEqual(first["Status"], "FAILED")
+        self.assertIn("is not the account", first["Reason"])
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def test_role_arn_in_another_account(self):
+        env, acct = self.env, "300000000005"
+        ext = env.seed_customer(acct)
+        t = env.template(acct, ext)
+        t["Resources"]["PhoneHome"]["Properties"]["RoleArn"] = \
+            "arn:aws:iam::999988887777:role/XacctAccess"
+        s = self.stack(acct, t)
+        first = self.first_answer(s)
+        self.assertEqual(first["Status"], "FAILED")
+        self.assertIn("not an IAM role ARN in account", first["Reason"])
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def test_wrong_topic_goes_to_dead_set_unanswered(self):
+        env, acct = self.env, "300000000006"
+        ext = env.seed_customer(acct)
+        env.allow_publish(self.rogue, acct)
+        before = len(env.answers())
+        env.create_stack(acct, env.template(acct, ext, topic_arn=self.rogue), name="rogue-topic")
+        d = wait_for(lambda: next((x for x in env.dead() if "TopicArn" in x["reason"]), None),
+                     30, "the rogue-topic message in the dead set")
+        self.assertIn("sns.topic_arns", d["reason"])
+        env.wait_queue_empty()
+        self.assertEqual(len([a for a in env.answers()[before:]
+                              if a["stack_id"].split("/")[1] == "rogue-topic"]), 0)
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def envelope(self, **overrides):
+        e = {"Type": "Notification", "MessageId": "00000000-1111-4222-8333-444444444444",
+             "TopicArn": self.env.topics[self.env.regions[0]][0],
+             "Subject": "AWS CloudFormation custom resource request",
+             "Message": json.dumps({"RequestType": "Create"}),
+             "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+             "SignatureVersion": "1", "Signature": "AAAA" * 64,
+             "SigningCertURL": f"{self.env.fa.https_url}/SimpleNotificationService-0.pem"}
+        e.update(overrides)
+        return json.dumps(e)
+
+    def test_forged_signature(self):
+        env = self.env
+        # The emulator's real signing certificate, but a made-up signature.
+        import hashlib
+        with open(env.fa.info["signing_cert_file"], "rb") as f:
+            cert = f"{env.fa.https_url}/SimpleNotificationService-{hashlib.md5(f.read()).hexdigest()}.pem"
+        mid = env.send_raw(self.envelope(SigningCertURL=cert))
+        d = env.wait_dead(mid)
+        self.assertIn("SNS signature", d["reason"])
+
+    def test_signing_cert_on_disallowed_host(self):
+        env = self.env
+        mid = env.send_raw(self.envelope(
+            SigningCertURL="https://sns.us-east-1.amazonaws.com.evil.example/cert.pem"))
+        d = env.wait_dead(mid)
+        self.assertIn("SigningCertURL not allowed", d["reason"])
+
+    def test_response_url_on_disallowed_host_or_ip(self):
+        env, acct = self.env, "300000000007"
+        ext = env.seed_customer(acct)
+        topic = env.topics[env.regions[0]][0]
+        before = len(env.answers())
+        for url in ("https://169.254.169.254/latest/meta-data/", "https://evil.example.com/r",
+                    f"http://127.0.0.1:{env.https_port}/r"):
+            req = {"RequestType": "Create", "ResponseURL": url,
+                   "StackId": f"arn:aws:cloudformation:us-east-1:{acct}:stack/s/1",
+                   "RequestId": "r-" + url[-6:], "LogicalResourceId": "PhoneHome",
+                   "ResourceType": "Custom::PhoneHome",
+                   "ResourceProperties": {"ServiceToken": topic, "AccountID": acct,
+                                          "RoleArn": f"arn:aws:iam::{acct}:role/R",
+                                          "ExternalID": ext}}
+            env.publish_as(acct, topic, json.dumps(req))
+        wait_for(lambda: len([d for d in env.dead() if "ResponseURL" in d["reason"]]) >= 3, 30,
+                 "three refused ResponseURLs in the dead set")
+        self.assertEqual(len(env.answers()), before)
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
+
+if __name__ == "__main__":
+    unittest.main()
