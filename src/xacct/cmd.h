@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interface of the operator CLI `xacct`: the per-run state shared by
+ * the commands (loop, configuration, Redis and AWS clients, created on first
+ * use), argument parsing, blocking wrappers over the asynchronous library
+ * calls (each runs the loop until its callback has fired), output helpers
+ * (tables and JSON) and the steps several commands share (publish allow-list,
+ * template delivery). Exit codes: 0 ok, 1 operational failure, 2 usage error.
+ */
+#ifndef XACCT_CLI_CMD_H
+#define XACCT_CLI_CMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "xacct/aws.h"
+#include "xacct/codec.h"
+#include "xacct/config.h"
+#include "xacct/creds.h"
+#include "xacct/extid.h"
+#include "xacct/http.h"
+#include "xacct/store.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_USAGE 2
+#define CLI_HELP (-1) /* --help was printed: exit 0 */
+
+struct cli_command;
+
+typedef struct cli {
+    uv_loop_t loop;          /* the run's only loop */
+    const char *command;     /* command name, for messages */
+    const struct cli_command *cmd; /* its table entry (help text) */
+    const char *config_path; /* --config, $XACCT_CONFIG or the default; borrowed */
+    bool json;               /* --json */
+    xacct_config_t *cfg;     /* loaded on first use, owned */
+    xacct_store_t *store;    /* created on first use, owned */
+    xacct_http_t *http;      /* created with aws, owned */
+    xacct_creds_t *creds;    /* created with aws, owned */
+    xacct_aws_t *aws;        /* created on first use, owned */
+    FILE *out;               /* stdout */
+    FILE *err;               /* stderr */
+    const char *hint;        /* appended to the next failure message, or NULL */
+} cli_t;
+
+/* One command of the table in main.c. */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(cli_t *c, int argc, char **argv); /* argv[0] is the command name */
+    const char *args;    /* synopsis after the name */
+    const char *summary; /* one line */
+    const char *help;    /* option lines for --help (may be "") */
+} cli_command_t;
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* A command option beyond the common --json/--help/--config. */
+typedef struct cli_opt {
+    const char *name;    /* long name without dashes */
+    bool has_arg;        /* takes a value */
+    const char **value;  /* receives the value (has_arg) */
+    bool *flag;          /* set to true (no arg) */
+} cli_opt_t;
+
+/*
+ * Parses argv (argv[0] the command) with getopt_long: the common options,
+ * opts (terminated by a zero entry, may be NULL), and between min_pos and
+ * max_pos positional arguments stored in pos[]. Returns 0, CLI_HELP after
+ * printing the command's help, or CLI_USAGE after printing one line naming
+ * the bad argument.
+ */
+int cli_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts, const char **pos,
+             int min_pos, int max_pos);
+
+/* "xacct CMD: <message>" on stderr; returns CLI_USAGE / CLI_FAIL. */
+int cli_usage(cli_t *c, const char *fmt, ...) XACCT_PRINTF(2, 3);
+int cli_fail(cli_t *c, const char *fmt, ...) XACCT_PRINTF(2, 3);
+/* A failed library call: names the system that failed (Redis, AWS) in one
+ * line, e.g. "cannot reach Redis at redis://127.0.0.1:1/0: ...". */
+int cli_fail_store(cli_t *c, int status, const char *detail, const char *what);
+int cli_fail_aws(cli_t *c, int status, const char *detail, const char *what);
+
+/* Usage checks shared by commands: 0 or CLI_USAGE (printed). */
+int cli_check_account(cli_t *c, const char *account);
+/* A decimal count from 1 to max for --limit and the like; 0 if malformed. */
+size_t cli_parse_limit(const char *s, size_t max);
+
+/* ---- runtime ------------------------------------------------------------ */
+
+void cli_init(cli_t *c);
+/* Frees every client, runs the loop until their handles are closed, closes
+ * the loop. */
+void cli_destroy(cli_t *c);
+
+/* Loads the configuration (partial: without required-key checks) once.
+ * 0 or CLI_FAIL (printed). */
+int cli_config(cli_t *c);
+/* Like cli_config, then checks that the named keys needed by the command are
+ * set: "partner" (aws.partner_account_id), "topics" (sns.topic_arns),
+ * "region" (aws.region). */
+int cli_config_need(cli_t *c, const char *const *keys);
+
+/* Clients, created on first use. 0 or CLI_FAIL (printed). */
+int cli_store(cli_t *c);
+int cli_aws(cli_t *c);
+
+/* Runs the loop until *done. */
+void cli_wait(cli_t *c, const bool *done);
+
+/* ---- blocking wrappers (sync.c) -------------------------------------- */
+
+/* Outcome of one call: status and an owned copy of its detail. */
+typedef struct cli_res {
+    bool done;
+    int status;
+    char *detail;
+} cli_res_t;
+void cli_res_set(cli_res_t *r, int status, const char *detail);
+void cli_res_clear(cli_res_t *r);
+
+/* A customer record: the hash fields as a JSON object of strings (owned; the
+ * external ID is in it: release with cli_record_free, which wipes it). */
+int cli_customer_get(cli_t *c, const char *account, json_t **record, cli_res_t *r);
+void cli_record_free(json_t *record);
+/* cli_customer_get that prints "no customer X" or the Redis failure itself.
+ * 0 or CLI_FAIL. */
+int cli_load_customer(cli_t *c, const char *account, json_t **record);
+/* Appends an audit event for the account; failures are reported on stderr
+ * but do not change the command's outcome. */
+void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
+               const char *reason);
+const char *cli_record_str(json_t *record, const char *field); /* "" when absent */
+
+/* An audit event from the CLI (actor "cli"). */
+xacct_event_t cli_event(const char *type, const char *outcome, const char *reason);
+
+/* Redis lock held around topic policy updates. */
+int cli_lock(cli_t *c, const char *name, char token[64], long ttl_ms, long wait_ms, cli_res_t *r);
+void cli_unlock(cli_t *c, const char *name, const char *token);
+
+/* ---- shared steps ------------------------------------------------------- */
+
+/*
+ * The publish allow-list for one account (publish.c). Under the lock of the
+ * region, picks the first topic of sns.topic_arns in region whose policy
+ * still fits with the account added (keeping the account's current topic if
+ * it is one of them), records it in Redis, rewrites that topic's policy and,
+ * if the account moved, its old topic's. *topic_out is a heap string.
+ * 0 or CLI_FAIL (printed).
+ */
+int cli_publish_allow(cli_t *c, const char *account, const char *region, char **topic_out);
+/* Rewrites topic_arn's policy from its Redis set (after a removal), under
+ * its region's lock. 0 or CLI_FAIL (printed). */
+int cli_publish_sync(cli_t *c, const char *topic_arn);
+
+/*
+ * Renders the customer's template (template.c) from the record's external ID
+ * and topic; text is a heap string holding the external ID (free with
+ * xacct_free_secret). 0 or CLI_FAIL (printed).
+ */
+int cli_template_text(cli_t *c, const char *account, const char *external_id,
+                      const char *topic_arn, char **text);
+/*
+ * Renders and delivers it: uploads to cloudformation.template_bucket and adds
+ * "template_url" and "launch_url" to info, or writes
+ * <template_dir>/xacct-<account>.json (mode 0600) and adds "template_file".
+ * 0 or CLI_FAIL (printed).
+ */
+int cli_template_deliver(cli_t *c, const char *account, const char *external_id,
+                         const char *topic_arn, json_t *info);
+/* Deletes the uploaded template of an old external ID (no-op without a
+ * bucket). 0 or CLI_FAIL (printed). */
+int cli_template_remove(cli_t *c, const char *account, const char *old_external_id);
+
+/*
+ * Draws external IDs until one is unused and stores it (onboard: a new
+ * pending record; rotate: the record's new ID, the old one unindexed). On a
+ * state conflict prints what the operator should do. prev_state (may be NULL)
+ * receives the state before. 0 or CLI_FAIL (printed).
+ */
+int cli_issue_external_id(cli_t *c, const char *account, bool rotate,
+                          char id[XACCT_EXTID_LEN + 1], char prev_state[32]);
+/* Prints what to hand to the customer (onboard, rotate): JSON, or lines. */
+void cli_print_handout(cli_t *c, json_t *info, const char *title);
+
+/* ---- output ------------------------------------------------------------- */
+
+/* Prints j as indented JSON and a newline; steals the reference. */
+void cli_print_json(cli_t *c, json_t *j);
+/* Prints an array of objects as a table with the given columns (keys);
+ * headers are the keys upper-cased. Values that are not strings are
+ * rendered as JSON; missing ones as "-". */
+void cli_print_table(cli_t *c, json_t *rows, const char *const *columns, size_t ncolumns);
+/* "2024-05-01T12:00:00Z" for Unix milliseconds. */
+void cli_iso(int64_t ms, char out[32]);
+/* "3d4h", "5m12s", "800ms" */
+void cli_duration(long long ms, char out[32]);
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `xacct check ACCOUNT [--wait S]`: run the no-external-ID safety check
+ * (check.h) against the customer's role now — assumable with its external ID,
+ * refused without one — and report secure, insecure, not-assumable, error or
+ * transient. Exit 0 only when secure. The outcome is added to the audit
+ * trail; the credentials obtained are dropped by the check at once.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "commands.h"
+#include "xacct/arn.h"
+#include "xacct/check.h"
+
+typedef struct check_op {
+    bool done;
+    xacct_check_result_t result;
+    char *detail;
+    unsigned attempts;
+} check_op_t;
+
+static void check_done(xacct_check_result_t result, const char *detail, unsigned attempts,
+                       void *arg)
+{
+    check_op_t *op = arg;
+    op->result = result;
+    op->detail = xacct_strdup(detail ? detail : "");
+    op->attempts = attempts;
+    op->done = true;
+}
+
+int xacct_cmd_check(cli_t *c, int argc, char **argv)
+{
+    const char *wait_s = NULL;
+    const char *pos[1];
+    cli_opt_t opts[] = {{"wait", true, &wait_s, NULL}, {NULL, false, NULL, NULL}};
+    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    if (rc != 0)
+        return rc;
+    if ((rc = cli_check_account(c, pos[0])) != 0)
+        return rc;
+    size_t wait = 15;
+    if (wait_s != NULL && (wait = cli_parse_limit(wait_s, 3600)) == 0)
+        return cli_usage(c, "invalid --wait '%s': seconds from 1 to 3600", wait_s);
+    if ((rc = cli_store(c)) != 0)
+        return rc;
+    json_t *record = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+        return rc;
+    const char *role = cli_record_str(record, "role_arn");
+    if (role[0] == '\0') {
+        rc = cli_fail(c, "customer %s has no role yet (state %s): nothing to check", pos[0],
+                      cli_record_str(record, "state"));
+        cli_record_free(record);
+        return rc;
+    }
+    if ((rc = cli_aws(c)) != 0) {
+        cli_record_free(record);
+        return rc;
+    }
+    const char *region = cli_record_str(record, "region");
+    xacct_check_params_t p = {
+        .role_arn = role,
+        .external_id = cli_record_str(record, "external_id"),
+        .region = xacct_region_valid(region) ? region : NULL,
+        .session_name = "xacct-cli-check",
+        .propagation_timeout_ms = (uint64_t)wait * 1000,
+    };
+    check_op_t op = {0};
+    rc = xacct_check_start(&c->loop, c->aws, &p, check_done, &op, NULL);
+    if (rc != 0) {
+        cli_record_free(record);
+        return cli_fail(c, "cannot start the check: %s", xacct_strerror(rc));
+    }
+    cli_wait(c, &op.done);
+    const char *name = xacct_check_result_name(op.result);
+    cli_audit(c, pos[0], "check", name, op.detail);
+    if (c->json) {
+        cli_print_json(c, json_pack("{s:s, s:s, s:s, s:b, s:s, s:i}", "account_id", pos[0],
+                                    "role_arn", role, "result", name, "secure",
+                                    op.result == XACCT_CHECK_SECURE, "detail", op.detail,
+                                    "attempts", (int)op.attempts));
+    } else {
+        fprintf(c->out, "%s: %s%s%s\n", role, name, op.detail[0] ? ": " : "", op.detail);
+    }
+    rc = op.result == XACCT_CHECK_SECURE ? CLI_OK : CLI_FAIL;
+    free(op.detail);
+    cli_record_free(record);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `xacct console ACCOUNT [--destination URL] [--duration S]`: a federated
+ * console sign-in URL for the customer's role (console.h), printed alone on
+ * stdout so it can be piped; a warning on stderr says what it is — a
+ * credential, good for 15 minutes. The sign-in is recorded in the audit
+ * trail (never the URL).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "commands.h"
+#include "xacct/arn.h"
+#include "xacct/console.h"
+
+typedef struct console_op {
+    cli_res_t r;
+    char *url; /* owned, secret */
+} console_op_t;
+
+static void console_done(int status, const char *detail, const char *login_url, void *arg)
+{
+    console_op_t *op = arg;
+    if (status == 0)
+        op->url = xacct_strdup(login_url);
+    cli_res_set(&op->r, status, detail);
+}
+
+int xacct_cmd_console(cli_t *c, int argc, char **argv)
+{
+    const char *dest = NULL, *duration_s = NULL;
+    const char *pos[1];
+    cli_opt_t opts[] = {{"destination", true, &dest, NULL},
+                        {"duration", true, &duration_s, NULL},
+                        {NULL, false, NULL, NULL}};
+    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    if (rc != 0)
+        return rc;
+    if ((rc = cli_check_account(c, pos[0])) != 0)
+        return rc;
+    size_t duration = XACCT_CONSOLE_DEFAULT_DURATION;
+    if (duration_s != NULL &&
+        ((duration = cli_parse_limit(duration_s, 43200)) == 0 || duration < 900))
+        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200", duration_s);
+    if (dest != NULL && strncmp(dest, "https://", 8) != 0)
+        return cli_usage(c, "invalid --destination '%s': an https:// URL", dest);
+    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
+        return rc;
+    json_t *record = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+        return rc;
+    const char *role = cli_record_str(record, "role_arn");
+    if (role[0] == '\0') {
+        rc = cli_fail(c, "customer %s has no role yet (state %s)", pos[0],
+                      cli_record_str(record, "state"));
+        cli_record_free(record);
+        return rc;
+    }
+    if ((rc = cli_aws(c)) != 0) {
+        cli_record_free(record);
+        return rc;
+    }
+    const char *region = cli_record_str(record, "region");
+    xacct_console_params_t p = {
+        .role_arn = role,
+        .external_id = cli_record_str(record, "external_id"),
+        .region = xacct_region_valid(region) ? region : NULL,
+        .federation_url = c->cfg->console_federation_url,
+        .destination = dest ? dest : c->cfg->console_destination,
+        .issuer = c->cfg->console_issuer,
+        .session_duration_s = (int)duration,
+    };
+    console_op_t op = {0};
+    rc = xacct_console_signin_url(c->aws, c->http, &p, console_done, &op);
+    if (rc != 0) {
+        cli_record_free(record);
+        return cli_fail(c, "cannot start the sign-in: %s (check console.federation_url and "
+                           "console.destination)",
+                        xacct_strerror(rc));
+    }
+    cli_wait(c, &op.r.done);
+    if (op.r.status != 0) {
+        rc = cli_fail_aws(c, op.r.status, op.r.detail, "console sign-in");
+    } else {
+        cli_audit(c, pos[0], "console", "ok", "console sign-in URL issued");
+        fprintf(c->err, "xacct console: warning: this URL signs in to account %s as %s for 15 "
+                        "minutes; treat it as a password.\n",
+                pos[0], role);
+        if (c->json)
+            cli_print_json(c, json_pack("{s:s, s:s, s:s, s:i, s:i}", "account_id", pos[0],
+                                        "role_arn", role, "login_url", op.url, "valid_seconds",
+                                        900, "session_duration", (int)duration));
+        else
+            fprintf(c->out, "%s\n", op.url);
+    }
+    xacct_free_secret(op.url);
+    cli_res_clear(&op.r);
+    cli_record_free(record);
+    return rc;
+}

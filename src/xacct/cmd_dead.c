@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `xacct dead [--limit N]`: the SQS messages workers gave up on, newest
+ * first. Bodies are CloudFormation requests (possibly in an SNS envelope);
+ * what is shown of them is redacted the way the logs are: a ResponseURL or
+ * SubscribeURL keeps only scheme, host and path, and external IDs become
+ * "***".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "commands.h"
+#include "xacct/jobs.h"
+#include "xacct/log.h"
+
+static void redact_url(json_t *obj, const char *key)
+{
+    const char *url = json_string_value(json_object_get(obj, key));
+    if (url != NULL) {
+        char out[XACCT_REDACT_URL_MAX];
+        json_object_set_new(obj, key, json_string(xacct_redact_url(url, out, sizeof(out))));
+    }
+}
+
+static void redact_request(json_t *req)
+{
+    redact_url(req, "ResponseURL");
+    static const char *const props[] = {"ResourceProperties", "OldResourceProperties"};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(props); i++) {
+        json_t *p = json_object_get(req, props[i]);
+        if (json_object_get(p, "ExternalID") != NULL)
+            json_object_set_new(p, "ExternalID", json_string("***"));
+    }
+}
+
+/* The body as JSON with secrets redacted; a short note for anything else. */
+static json_t *redacted_body(const char *body)
+{
+    json_t *doc = json_loads(body, 0, NULL);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        char note[64];
+        snprintf(note, sizeof(note), "(%zu bytes, not a JSON object)", strlen(body));
+        return json_string(note);
+    }
+    const char *message = json_string_value(json_object_get(doc, "Message"));
+    if (message != NULL && json_object_get(doc, "Type") != NULL) {
+        redact_url(doc, "SubscribeURL");
+        redact_url(doc, "UnsubscribeURL");
+        json_t *inner = json_loads(message, 0, NULL);
+        if (json_is_object(inner)) {
+            redact_request(inner);
+            json_object_set_new(doc, "Message", inner);
+        } else {
+            json_decref(inner);
+        }
+    } else {
+        redact_request(doc);
+    }
+    return doc;
+}
+
+typedef struct dead_op {
+    cli_res_t r;
+    json_t *rows;
+} dead_op_t;
+
+static void dead_done(int status, const char *detail, const xacct_dead_item_t *items, size_t n,
+                      void *arg)
+{
+    dead_op_t *op = arg;
+    if (status == 0) {
+        op->rows = json_array();
+        for (size_t i = 0; i < n; i++) {
+            const xacct_dead_t *d = &items[i].d;
+            char at[32];
+            cli_iso(d->at_ms, at);
+            json_array_append_new(
+                op->rows,
+                json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", items[i].id, "at", at,
+                          "queue", d->queue ? d->queue : "", "message_id",
+                          d->message_id ? d->message_id : "", "receives",
+                          (json_int_t)d->receives, "reason", d->reason ? d->reason : "", "body",
+                          redacted_body(d->body ? d->body : "")));
+        }
+    }
+    cli_res_set(&op->r, status, detail);
+}
+
+int xacct_cmd_dead(cli_t *c, int argc, char **argv)
+{
+    const char *limit_s = NULL;
+    cli_opt_t opts[] = {{"limit", true, &limit_s, NULL}, {NULL, false, NULL, NULL}};
+    int rc = cli_args(c, argc, argv, opts, NULL, 0, 0);
+    if (rc != 0)
+        return rc;
+    size_t limit = 100;
+    if (limit_s != NULL && (limit = cli_parse_limit(limit_s, XACCT_DEAD_MAXLEN)) == 0)
+        return cli_usage(c, "invalid --limit '%s': a number from 1 to %d", limit_s,
+                         XACCT_DEAD_MAXLEN);
+    if ((rc = cli_store(c)) != 0)
+        return rc;
+    dead_op_t op = {0};
+    if ((rc = xacct_dead_list(c->store, limit, dead_done, &op)) != 0)
+        return cli_fail_store(c, rc, NULL, "listing the dead set");
+    cli_wait(c, &op.r.done);
+    if (op.r.status != 0) {
+        rc = cli_fail_store(c, op.r.status, op.r.detail, "listing the dead set");
+        cli_res_clear(&op.r);
+        return rc;
+    }
+    cli_res_clear(&op.r);
+    if (c->json) {
+        cli_print_json(c, op.rows);
+    } else {
+        static const char *const cols[] = {"id", "at", "receives", "message_id", "reason"};
+        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
+        json_decref(op.rows);
+    }
+    return CLI_OK;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `xacct template ACCOUNT`: the customer's CloudFormation template as it is
+ * handed out (rendered from the record's external ID and topic), printed as
+ * JSON — with or without --json, since it is JSON already.
+ */
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "commands.h"
+
+int xacct_cmd_template(cli_t *c, int argc, char **argv)
+{
+    const char *pos[1];
+    int rc = cli_args(c, argc, argv, NULL, pos, 1, 1);
+    if (rc != 0)
+        return rc;
+    const char *need[] = {"partner", NULL};
+    if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_config_need(c, need)) != 0 ||
+        (rc = cli_store(c)) != 0)
+        return rc;
+    json_t *record = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+        return rc;
+    char *text = NULL;
+    rc = cli_template_text(c, pos[0], cli_record_str(record, "external_id"),
+                           cli_record_str(record, "topic_arn"), &text);
+    cli_record_free(record);
+    if (rc != 0)
+        return rc;
+    fprintf(c->out, "%s\n", text);
+    xacct_free_secret(text);
+    return CLI_OK;
+}
