@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""The newcomer's tour, run by scripts/demo: Redis and the local AWS emulator
+on free ports, two xacctd workers on one queue, three customers onboarded,
+their stacks launched through the emulator's CloudFormation simulator (one
+with an insecure role that is rejected and rolled back), one updated, one
+deleted; then the customers, the offboarding job and what the workers
+logged. Everything it starts is stopped at the end."""
+import argparse
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(HERE)
+
+
+def say(text):
+    print(f"\n== {text}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    args = ap.parse_args()
+    os.environ["XACCT_SOURCE_DIR"] = SOURCE
+    os.environ["XACCT_BUILD_DIR"] = os.path.abspath(args.build)
+    sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
+    from harness import Env
+
+    started = time.monotonic()
+    env = Env(propagation_timeout=20)
+    try:
+        say("starting redis-server and the local AWS emulator (SQS, SNS, IAM, STS, S3, CloudFormation)")
+        env.start()
+        print(f"   redis {env.redis.url}   aws {env.fa.https_url}   queue {env.queue_url}")
+        say("starting two xacctd workers on the same queue")
+        workers = [env.start_worker(), env.start_worker()]
+        print(f"   pids {', '.join(str(w.pid) for w in workers)}")
+
+        customers = {"210000000001": "good", "210000000002": "insecure", "210000000003": "leaves"}
+        cli = os.path.exists(os.path.join(args.build, "xacct"))
+        say("onboarding three customers" + ("" if cli else " (records written directly: no xacct CLI in this build)"))
+        ext = {}
+        for acct in customers:
+            if cli:
+                r = env.xacct("onboard", acct, "--json")
+                if r.returncode == 0:
+                    ext[acct] = json.loads(r.stdout)["external_id"]
+                    print(f"   xacct onboard {acct}: pending, topic {json.loads(r.stdout).get('topic_arn', '?')}")
+                    continue
+            ext[acct] = env.seed_customer(acct)
+            print(f"   {acct}: pending")
+
+        say("customers launch their stacks (210000000002's role trusts the partner WITHOUT the external ID)")
+        stacks = {}
+        for acct, kind in customers.items():
+            t = env.template(acct, ext[acct], insecure=(kind == "insecure"))
+            stacks[acct] = env.create_stack(acct, t)["stack_id"]
+        for acct, sid in stacks.items():
+            s = env.wait_stack(sid)
+            first = json.loads(s["answers"][0]["body"]) if s["answers"] else {}
+            print(f"   {acct}: {s['status']:<18} answer {first.get('Status', '-')}"
+                  + (f"  reason: {first['Reason']}" if first.get("Reason") else ""))
+
+        say("210000000001 updates its stack to a new role")
+        env.update_stack(stacks["210000000001"],
+                         env.template("210000000001", ext["210000000001"], role_name="XacctAccessV2"))
+        s = env.wait_stack(stacks["210000000001"])
+        print(f"   {s['status']}; role now {env.customer('210000000001')['role_arn']}")
+
+        say("210000000003 deletes its stack")
+        env.delete_stack(stacks["210000000003"])
+        s = env.wait_stack(stacks["210000000003"])
+        print(f"   {s['status']}")
+
+        say("xacct list" if cli else "customers in Redis")
+        r = env.xacct("list") if cli else None
+        if r is not None and r.returncode == 0:
+            print(r.stdout.decode().rstrip())
+        else:
+            for acct in customers:
+                c = env.customer(acct)
+                print(f"   {acct}  {c['state']:<12} {c.get('role_arn', '')}")
+
+        say("the offboarding job")
+        for job in env.jobs_for("210000000003"):
+            shown = dict(job, external_id="***")
+            print("   " + json.dumps(shown, sort_keys=True))
+
+        say("what the workers logged (one line per event)")
+        for w in workers:
+            for line in env.worker_log(w).decode().splitlines():
+                if "request.answered" in line or "check.done" in line:
+                    print("   " + line[:200])
+
+        say("stopping the workers (SIGTERM: drain, exit 0)")
+        for w in workers:
+            print(f"   pid {w.pid} exited {env.stop_worker(w)}")
+    finally:
+        env.stop()
+    print(f"\ndone in {time.monotonic() - started:.1f}s; nothing left running.")
+
+
+if __name__ == "__main__":
+    main()
