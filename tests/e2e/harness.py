@@ -117,6 +117,7 @@ class Env:
         self.queue_url = None
         self.queue_name = "xacct-requests"
         self._stopped = False
+        self._allowed = {}  # topic -> accounts allowed by allow_publish
 
     # ---- lifecycle ------------------------------------------------------
     def start(self):
@@ -200,10 +201,25 @@ class Env:
         return json.loads(entries.get("Policy") or "{}")
 
     def allow_publish(self, topic_arn, account):
-        """What onboarding's allow-list step does, for tests that bypass the CLI."""
+        """What onboarding's allow-list step does, for tests that bypass the
+        CLI: the topic's policy gets statements of up to 200 accounts each."""
+        accounts = self._allowed.setdefault(topic_arn, [])
+        if account in accounts:
+            return
+        accounts.append(account)
+        policy = self.topic_policy(topic_arn)
+        kept = [st for st in policy.get("Statement", [])
+                if not str(st.get("Sid", "")).startswith("test-publish-")]
+        for i in range(0, len(accounts), 200):
+            kept.append({"Sid": f"test-publish-{i // 200}", "Effect": "Allow",
+                         "Principal": {"AWS": [f"arn:aws:iam::{a}:root"
+                                               for a in accounts[i:i + 200]]},
+                         "Action": "SNS:Publish", "Resource": topic_arn})
+        policy["Version"] = policy.get("Version", "2012-10-17")
+        policy["Statement"] = kept
         region = topic_arn.split(":")[3]
-        self.sns(region, Action="AddPermission", TopicArn=topic_arn, Label=f"test-{account}",
-                 **{"AWSAccountId.member.1": account, "ActionName.member.1": "Publish"})
+        self.sns(region, Action="SetTopicAttributes", TopicArn=topic_arn,
+                 AttributeName="Policy", AttributeValue=json.dumps(policy))
 
     # ---- configuration ------------------------------------------------------
     @property
