@@ -1,0 +1,88 @@
+"""xacctd's command line and configuration handling: --check-config,
+--version, usage errors, and SIGHUP reloads (a bad reload keeps the running
+configuration)."""
+import os
+import signal
+import subprocess
+import unittest
+
+from harness import BUILD, Env, wait_for
+
+XACCTD = os.path.join(BUILD, "xacctd")
+
+
+class CheckConfigTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def run_xacctd(self, *args, env=None):
+        return subprocess.run([XACCTD, *args], capture_output=True, timeout=30,
+                              env=env or self.env.process_env())
+
+    def test_check_config_ok(self):
+        r = self.run_xacctd("--config", self.env.config_path, "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertIn("queue.max_in_flight = 64", out)
+        self.assertIn(f"aws.partner_account_id = {Env.PARTNER}", out)
+        self.assertIn("configuration ok", out)
+
+    def test_check_config_names_file_line_and_key(self):
+        bad = os.path.join(self.env.tmp, "bad.conf")
+        with open(self.env.config_path) as f:
+            lines = f.read().splitlines()
+        n = next(i for i, l in enumerate(lines) if l.startswith("max_messages"))
+        lines[n] = "max_messages = eleven"
+        with open(bad, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        r = self.run_xacctd("--config", bad, "--check-config")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{bad}:{n + 1}: queue.max_messages", r.stderr.decode())
+
+    def test_environment_override(self):
+        e = self.env.process_env({"XACCT_QUEUE_MAX_IN_FLIGHT": "7"})
+        r = self.run_xacctd("--config", self.env.config_path, "--check-config", env=e)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("queue.max_in_flight = 7", r.stdout.decode())
+
+    def test_usage_and_version(self):
+        r = self.run_xacctd("--bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--bogus", r.stderr.decode())
+        r = self.run_xacctd("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith(b"xacctd "))
+
+
+class ReloadTest(unittest.TestCase):
+    def test_sighup_reload(self):
+        env = Env().start()
+        try:
+            w = env.start_worker()
+            env.write_config(log__level="debug")
+            w.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"config.reloaded" in env.worker_log(w), 20, "the reload")
+            # A key that cannot change on reload: refused, old config kept.
+            env.write_config(redis__url="redis://127.0.0.1:1/0")
+            w.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"config.reload_failed" in env.worker_log(w), 20, "the refusal")
+            self.assertIn(b"redis.url", env.worker_log(w).split(b"config.reload_failed")[1][:300])
+            # Still working with the old configuration.
+            acct = "900000000001"
+            ext = env.seed_customer(acct)
+            s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"])
+            self.assertEqual(s["status"], "CREATE_COMPLETE")
+            # The heartbeat is in Redis while it runs.
+            self.assertTrue(env.r.keys(f"{env.PREFIX}worker:*"))
+            self.assertEqual(env.stop_worker(w), 0)
+        finally:
+            env.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
