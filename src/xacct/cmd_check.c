@@ -67,6 +67,9 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
         .region = xacct_region_valid(region) ? region : NULL,
         .session_name = "xacct-cli-check",
         .propagation_timeout_ms = (uint64_t)wait * 1000,
+        /* An operator is waiting: transient failures (AWS unreachable) end
+         * the check shortly after the propagation window, not minutes later. */
+        .deadline_ms = uv_now(&c->loop) + (uint64_t)wait * 1000 + 15000,
     };
     check_op_t op = {0};
     rc = xacct_check_start(&c->loop, c->aws, &p, check_done, &op, NULL);

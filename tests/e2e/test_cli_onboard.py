@@ -172,6 +172,61 @@ class OnboardManyTest(unittest.TestCase):
         self.assertIn(c, table.stdout)
 
 
+class FullRegionTest(unittest.TestCase):
+    """Topics whose policies carry large statements of their own have room for
+    a few accounts only: onboarding fills them in order, keeps the operator's
+    statements, and fails clearly once the region is full."""
+
+    def setUp(self):
+        self.env = cli_env.CliEnv.start(topics=[("us-east-1", "small-a"), ("us-east-1", "small-b")])
+        self.addCleanup(self.env.stop)
+        for arn in self.env.topics:
+            doc = self.env.topic_policy(arn)
+            pad = {"Sid": "operator-pad", "Effect": "Deny", "Principal": {"AWS": "*"},
+                   "Action": "SNS:Subscribe", "Resource": arn,
+                   "Condition": {"StringEquals": {"aws:SourceVpce": []}}}
+            doc["Statement"].append(pad)
+            vpces = pad["Condition"]["StringEquals"]["aws:SourceVpce"]
+            # Leave about 250 bytes: room for a handful of accounts.
+            while len(json.dumps(doc, separators=(",", ":"))) < MAX_POLICY - 250:
+                vpces.append("vpce-%017x" % len(vpces))
+            body = urllib.parse.urlencode({
+                "Action": "SetTopicAttributes", "Version": "2010-03-31", "TopicArn": arn,
+                "AttributeName": "Policy", "AttributeValue": json.dumps(doc, separators=(",", ":"))})
+            res = self.env.fa.call("sns", "POST", "/", body=body,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+            self.assertEqual(res.status, 200, res.text())
+
+    def test_spill_then_full(self):
+        r = self.env.xacct("topics", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        room = {row["topic_arn"]: row["room"] for row in json.loads(r.stdout)}
+        a, b = self.env.topics
+        self.assertTrue(1 <= room[a] <= 5 and room[a] == room[b], room)
+        total = room[a] + room[b]
+        placed = []
+        for i in range(total):
+            res = self.env.xacct("onboard", account(i), "--json")
+            self.assertEqual(res.returncode, 0, res.stderr)
+            placed.append(json.loads(res.stdout)["topic_arn"])
+        self.assertEqual(placed, [a] * room[a] + [b] * room[b])
+        res = self.env.xacct("onboard", account(total))
+        self.assertEqual(res.returncode, 1)
+        self.assertEqual(len(res.stderr.splitlines()), 1, res.stderr)
+        self.assertIn("every topic of region us-east-1 is full", res.stderr)
+        self.assertIn("rotate-external-id %s" % account(total), res.stderr)
+        self.assertEqual(self.env.redis_client().hget("xacct:customer:" + account(total), "state"),
+                         b"pending")
+        after = {row["topic_arn"]: row for row in json.loads(self.env.xacct("topics", "--json").stdout)}
+        self.assertEqual((after[a]["room"], after[b]["room"]), (0, 0))
+        for arn in self.env.topics:
+            sids = [st.get("Sid") for st in self.env.topic_policy(arn)["Statement"]]
+            self.assertEqual(sids, ["__default_statement_ID", "operator-pad", "xacct-publish-1"])
+        for i in range(total):
+            keys = self.env.account_keys(account(i))
+            self.assertEqual(self.env.publish_as(keys, placed[i]).status, 200)
+
+
 class TemplateTest(unittest.TestCase):
     BUCKET = "xacct-customer-templates"
 
