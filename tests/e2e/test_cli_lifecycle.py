@@ -1,0 +1,64 @@
+"""A customer's whole life driven by the operator CLI with a real xacctd:
+`xacct onboard` hands out the template, the emulator's CloudFormation
+launches it (the role is created and PhoneHome publishes through the topic
+policy xacct wrote), xacctd activates the customer, `xacct check` and
+`xacct console` work on the role the stack made, deleting the stack opens an
+offboarding job, and `xacct jobs done` closes it and revokes publishing.
+"""
+import json
+import unittest
+
+import harness
+
+
+class LifecycleTest(unittest.TestCase):
+    def setUp(self):
+        self.env = harness.Env().start()
+        self.addCleanup(self.env.stop)
+
+    def xacct_json(self, *args):
+        r = self.env.xacct(*args, "--json")
+        self.assertEqual(r.returncode, 0, (args, r.stderr))
+        return json.loads(r.stdout)
+
+    def test_onboard_launch_check_console_offboard(self):
+        acct = "210987654321"
+        info = self.xacct_json("onboard", acct)
+        self.assertEqual(info["state"], "pending")
+        template = json.loads(self.env.xacct("template", acct, check=True).stdout)
+        self.env.start_worker()
+
+        stack_id = self.env.create_stack(acct, template)["stack_id"]
+        stack = self.env.wait_stack(stack_id)
+        self.assertEqual(stack["status"], "CREATE_COMPLETE", stack.get("status_reason"))
+        rec = self.xacct_json("show", acct)
+        self.assertEqual(rec["state"], "active")
+        self.assertEqual(rec["role_arn"],
+                         "arn:aws:iam::%s:role/%s" % (acct, stack["physical_ids"]["XacctRole"]))
+        self.assertEqual(rec["topic_arn"], info["topic_arn"])
+
+        check = self.xacct_json("check", acct)
+        self.assertEqual(check["result"], "secure")
+        login = self.xacct_json("console", acct)
+        self.assertIn("Action=login", login["login_url"])
+
+        self.env.delete_stack(stack_id)
+        stack = self.env.wait_stack(stack_id)
+        self.assertEqual(stack["status"], "DELETE_COMPLETE", stack.get("status_reason"))
+        jobs = harness.wait_for(lambda: self.xacct_json("jobs"), 30, "the offboarding job")
+        self.assertEqual([j["account_id"] for j in jobs], [acct])
+        self.assertEqual(self.xacct_json("show", acct)["state"], "offboarding")
+
+        done = self.xacct_json("jobs", "done", jobs[0]["id"])
+        self.assertEqual(done["state"], "offboarded")
+        self.assertEqual(self.xacct_json("show", acct)["state"], "offboarded")
+        self.assertNotIn(acct, json.dumps(self.env.topic_policy(info["topic_arn"])))
+        with self.assertRaises(AssertionError):
+            self.env.publish_as(acct, info["topic_arn"], "{}")
+        types = [e["type"] for e in self.xacct_json("events", acct)]
+        self.assertEqual(types[0], "offboarded")
+        self.assertIn("onboarded", types)
+
+
+if __name__ == "__main__":
+    unittest.main()
