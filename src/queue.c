@@ -25,6 +25,8 @@
 
 #include "worker_int.h"
 #include "xacct/codec.h"
+#include "xacct/s3.h"
+#include "xacct/template.h"
 
 /* The customer record fields the pipeline uses, copied from the store's
  * reply (which is only borrowed for its callback). */
@@ -59,6 +61,7 @@ typedef enum {
     ST_APPLY,
     ST_FINISH,
     ST_ANSWER,
+    ST_CLEANUP,
     ST_DEAD,
     ST_ACK,
     ST_GONE,
@@ -761,6 +764,8 @@ static void answer_at_deadline(xacct_msg_t *msg, const char *why)
 
 /* ---- answer -------------------------------------------------------------- */
 
+static bool wants_cleanup(const xacct_msg_t *msg);
+
 static void on_answered(int status, const char *detail, long http_status, void *arg)
 {
     xacct_msg_t *msg = arg;
@@ -787,7 +792,10 @@ static void on_answered(int status, const char *detail, long http_status, void *
             XACCT_LOG_ERROR(lg(msg), "request.answer_refused", "message_id", msg->m->message_id,
                             "account", msg->req->stack_account, "http_status", code, "detail",
                             "the presigned ResponseURL refused the answer (expired?)", NULL);
-        finish(msg, true);
+        if (status == 0 && wants_cleanup(msg))
+            go(msg, ST_CLEANUP);
+        else
+            finish(msg, true);
         return;
     }
     if (status == XACCT_ECANCELED) {
@@ -807,6 +815,47 @@ static void on_answered(int status, const char *detail, long http_status, void *
     XACCT_LOG_WARN(lg(msg), "request.answer_retry", "message_id", msg->m->message_id,
                    "http_status", code, "detail", detail ? detail : "", "retry_ms", ms, NULL);
     uv_timer_start(&msg->retry, on_retry, delay, 0);
+}
+
+/* ---- template cleanup ---------------------------------------------------- */
+
+/* After a successful Create the customer's template has served its purpose:
+ * it is removed from the template bucket (when one is configured). */
+static bool wants_cleanup(const xacct_msg_t *msg)
+{
+    const char *bucket = cfg(msg)->cfn_template_bucket;
+    return bucket != NULL && bucket[0] != '\0' && msg->req->type == XACCT_CFN_CREATE &&
+           msg->customer != NULL && msg->decision.status == XACCT_CFN_SUCCESS &&
+           msg->decision.new_state != NULL;
+}
+
+static void on_cleaned(int status, const char *detail, void *arg)
+{
+    xacct_msg_t *msg = arg;
+    msg->pending--;
+    if (msg->ended) {
+        maybe_free(msg);
+        return;
+    }
+    if (status != 0)
+        XACCT_LOG_WARN(lg(msg), "template.delete_failed", "account", msg->req->stack_account,
+                       "error", xacct_errname(status), "detail", detail ? detail : "", NULL);
+    else
+        XACCT_LOG_INFO(lg(msg), "template.deleted", "account", msg->req->stack_account, NULL);
+    finish(msg, true);
+}
+
+static void stage_cleanup(xacct_msg_t *msg)
+{
+    char key[XACCT_TEMPLATE_KEY_MAX];
+    xacct_s3_object_t o = {.bucket = cfg(msg)->cfn_template_bucket, .key = key};
+    if (xacct_template_s3_key(msg->req->stack_account, msg->customer->external_id, key,
+                              sizeof(key)) == 0 &&
+        xacct_s3_delete(msg->w->ctx->aws, &o, on_cleaned, msg) == 0) {
+        msg->pending++;
+        return;
+    }
+    finish(msg, true); /* best effort: the answer is what matters */
 }
 
 static void stage_answer(xacct_msg_t *msg)
@@ -896,6 +945,9 @@ static void step(xacct_msg_t *msg)
         break;
     case ST_ANSWER:
         stage_answer(msg);
+        break;
+    case ST_CLEANUP:
+        stage_cleanup(msg);
         break;
     case ST_DEAD:
         stage_dead(msg);

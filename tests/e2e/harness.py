@@ -118,6 +118,7 @@ class Env:
         self.queue_name = "xacct-requests"
         self._stopped = False
         self._allowed = {}  # topic -> accounts allowed by allow_publish
+        self.conf_overrides = {}
 
     # ---- lifecycle ------------------------------------------------------
     def start(self):
@@ -247,14 +248,18 @@ class Env:
             "log": {"level": "info", "format": "logfmt"},
             "shutdown": {"grace_seconds": str(self.grace_seconds)},
         }
-        for k, v in overrides.items():
+        self.conf_overrides.update(overrides)
+        for k, v in self.conf_overrides.items():
             section, key = k.split("__", 1)
             conf.setdefault(section, {})[key] = v
         with open(self.config_path, "w") as f:
             for section, kv in conf.items():
                 f.write(f"[{section}]\n")
                 for k, v in kv.items():
-                    f.write(f"{k} = {v}\n")
+                    # Long lists go one item per line (list keys accumulate).
+                    items = [x.strip() for x in str(v).split(",")] if len(str(v)) > 150 else [v]
+                    for item in items:
+                        f.write(f"{k} = {item}\n")
             f.write(self.extra_conf)
 
     def process_env(self, extra=None):

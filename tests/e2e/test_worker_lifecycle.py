@@ -77,3 +77,30 @@ class LifecycleTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TemplateCleanupTest(unittest.TestCase):
+    """With cloudformation.template_bucket set, onboarding uploads the
+    customer's template and the worker deletes it once the stack's Create
+    has succeeded."""
+
+    def test_template_deleted_after_create(self):
+        env = Env().start()
+        try:
+            env.ctl("POST", "/_fake/s3/buckets", {"name": "xacct-templates"})
+            env.write_config(cloudformation__template_bucket="xacct-templates")
+            acct = "210987650001"
+            r = env.xacct("onboard", acct, "--json", check=True)
+            ext = json.loads(r.stdout)["external_id"]
+            objects = env.ctl("GET", "/_fake/s3/buckets/xacct-templates")["objects"]
+            self.assertEqual(len(objects), 1)
+            w = env.start_worker()
+            s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"])
+            self.assertEqual(s["status"], "CREATE_COMPLETE")
+            from harness import wait_for
+            wait_for(lambda: not env.ctl("GET", "/_fake/s3/buckets/xacct-templates")["objects"],
+                     20, "the template to be deleted")
+            self.assertIn(b"template.deleted", env.worker_log(w))
+            self.assertEqual(env.stop_worker(w), 0)
+        finally:
+            env.stop()
