@@ -229,3 +229,43 @@ class RawDeliveryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SubscriptionAndVisibilityTest(unittest.TestCase):
+    def test_subscription_confirmation_and_visibility_extension(self):
+        env = Env(visibility_timeout=4, propagation_timeout=30).start()
+        try:
+            # A topic of sns.topic_arns whose subscription must be confirmed.
+            region = env.regions[0]
+            arn = env.create_topic(region, "needs-confirmation")
+            env.topics[region].append(arn)
+            env.write_config()
+            env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "confirm"})
+            env.subscribe(arn, region)
+            w = env.start_worker()
+            import urllib.parse
+
+            def confirmed():
+                t = env.ctl("GET", "/_fake/sns/topics/" + urllib.parse.quote(arn, safe=""))
+                subs = t.get("subscriptions", [])
+                return subs and all(s.get("confirmed") or s.get("pending") is False
+                                    for s in subs)
+            wait_for(confirmed, 30, "the subscription to be confirmed")
+            self.assertIn(b"sns.subscription_confirmed", env.worker_log(w))
+
+            # A check slower than the visibility timeout: the message is
+            # extended, not redelivered.
+            env.ctl("POST", "/_fake/iam/config", {"propagation_seconds": 9})
+            acct = "910000000001"
+            ext = env.seed_customer(acct)
+            s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"],
+                               timeout=120)
+            self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+            log = env.worker_log(w)
+            self.assertNotIn(b"request.duplicate", log)
+            self.assertNotIn(b"request.busy", log)
+            self.assertEqual(len(env.r.xrange(f"{env.PREFIX}events:{acct}")), 1)
+            self.assertEqual(len([a for a in env.answers() if a["stack_id"] == s["stack_id"]]), 1)
+            self.assertEqual(env.stop_worker(w), 0)
+        finally:
+            env.stop()
