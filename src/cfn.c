@@ -7,7 +7,6 @@
  */
 #include "xacct/cfn.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "xacct/arn.h"
 #include "xacct/extid.h"
+#include "xacct/url.h"
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t)
 {
@@ -62,46 +62,11 @@ static char *dup_member(json_t *obj, const char *key)
 static int check_response_url(const char *url, const xacct_strlist_t *hosts, char **host_out,
                               char *err, size_t errlen)
 {
-    int rc = XACCT_EPARSE;
-    char *scheme = NULL, *host = NULL, *user = NULL, *port = NULL;
-    CURLU *u = curl_url();
-    if (u == NULL)
-        return XACCT_ENOMEM;
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        snprintf(err, errlen, "ResponseURL does not parse");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        strcmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "ResponseURL is not https");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
-        snprintf(err, errlen, "ResponseURL carries user information");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        snprintf(err, errlen, "ResponseURL has no host");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "ResponseURL has no port");
-        goto out;
-    }
-    int portnum = atoi(port);
-    if (!xacct_host_allowed(hosts, host, portnum)) {
-        snprintf(err, errlen, "ResponseURL host %.200s:%d is not in cloudformation.response_hosts",
-                 host, portnum);
-        goto out;
-    }
-    *host_out = xacct_strdup(host);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(port);
-    curl_url_cleanup(u);
+    char why[300];
+    int rc = xacct_url_check_allowed(url, hosts, "cloudformation.response_hosts", host_out, NULL,
+                                     why, sizeof(why));
+    if (rc != 0)
+        snprintf(err, errlen, "ResponseURL %s", why);
     return rc;
 }
 

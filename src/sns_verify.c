@@ -9,8 +9,8 @@
  * once.
  */
 #include "xacct/sns_verify.h"
+#include "xacct/url.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -227,46 +227,19 @@ int xacct_sns_verify_pem(const xacct_sns_envelope_t *env, const char *pem, size_
 int xacct_sns_url_check(const char *url, const xacct_strlist_t *hosts, bool want_pem, char *err,
                         size_t errlen)
 {
-    int rc = XACCT_ECERT;
-    char *scheme = NULL, *host = NULL, *user = NULL, *port = NULL, *path = NULL;
-    CURLU *u = curl_url();
-    if (u == NULL)
-        return XACCT_ENOMEM;
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        snprintf(err, errlen, "URL does not parse");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK || strcmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "URL is not https");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
-        snprintf(err, errlen, "URL carries user information");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "URL has no host");
-        goto out;
-    }
-    if (!xacct_host_allowed(hosts, host, atoi(port))) {
-        snprintf(err, errlen, "host %.200s:%s is not in sns.cert_hosts", host, port);
-        goto out;
+    char *path = NULL;
+    char why[300];
+    if (xacct_url_check_allowed(url, hosts, "sns.cert_hosts", NULL, &path, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "URL %s", why);
+        return XACCT_ECERT;
     }
     size_t plen = strlen(path);
+    int rc = 0;
     if (want_pem && (plen < 5 || strcmp(path + plen - 4, ".pem") != 0)) {
         snprintf(err, errlen, "certificate URL does not name a .pem file");
-        goto out;
+        rc = XACCT_ECERT;
     }
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
+    free(path);
     return rc;
 }
 
