@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the AWS integration tests: a getenv table built in the
+ * test (so the process environment stays untouched), a blocking wrapper
+ * around xacct_http for fakeaws's plain-JSON control API, record counting,
+ * and running the loop until a condition holds or a deadline passes.
+ */
+#ifndef XACCT_TEST_AWS_TEST_UTIL_H
+#define XACCT_TEST_AWS_TEST_UTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "xacct/creds.h"
+#include "xacct/http.h"
+
+/* ---- a fixed getenv table ---- */
+
+#define TENV_MAX 32
+typedef struct tenv {
+    const char *names[TENV_MAX];
+    char *values[TENV_MAX];
+    size_t n;
+} tenv_t;
+
+static inline void tenv_set(tenv_t *e, const char *name, const char *value)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->names[i], name) == 0) {
+            free(e->values[i]);
+            e->values[i] = strdup(value);
+            return;
+        }
+    if (e->n < TENV_MAX) {
+        e->names[e->n] = name;
+        e->values[e->n] = strdup(value);
+        e->n++;
+    }
+}
+
+static inline void tenv_clear(tenv_t *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->values[i]);
+    e->n = 0;
+}
+
+static inline const char *tenv_get(const char *name, void *arg)
+{
+    tenv_t *e = arg;
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->names[i], name) == 0)
+            return e->values[i];
+    return NULL;
+}
+
+static inline const char *must_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        fprintf(stderr, "%s is not set; run through tests/support/with_env.py\n", name);
+        abort();
+    }
+    return v;
+}
+
+/* ---- running the loop ---- */
+
+typedef struct deadline {
+    uv_timer_t timer;          /* ends the wait */
+    uv_prepare_t prepare;      /* checks the flag before the loop blocks */
+    const volatile bool *flag;
+    bool expired;
+    int open;                  /* handles not yet closed */
+} deadline_t;
+
+static inline void deadline_cb(uv_timer_t *t)
+{
+    deadline_t *d = (deadline_t *)t->data;
+    d->expired = true;
+    uv_stop(t->loop);
+}
+
+/* A callback that runs in the timer phase (a 0 ms timer, say) may set the
+ * flag; without this check uv_run(UV_RUN_ONCE) would still block in poll
+ * until the next event. uv_stop makes the poll return at once. */
+static inline void deadline_prepare_cb(uv_prepare_t *p)
+{
+    deadline_t *d = (deadline_t *)p->data;
+    if (*d->flag)
+        uv_stop(p->loop);
+}
+
+static inline void deadline_close_cb(uv_handle_t *h)
+{
+    deadline_t *d = (deadline_t *)h->data;
+    if (--d->open == 0)
+        free(d);
+}
+
+/* Runs loop turns until *flag is true or ms pass; returns *flag. */
+static inline bool run_until(uv_loop_t *loop, const volatile bool *flag, uint64_t ms)
+{
+    deadline_t *d = calloc(1, sizeof(*d));
+    d->flag = flag;
+    uv_timer_init(loop, &d->timer);
+    uv_prepare_init(loop, &d->prepare);
+    d->timer.data = d;
+    d->prepare.data = d;
+    d->open = 2;
+    uv_timer_start(&d->timer, deadline_cb, ms, 0);
+    uv_prepare_start(&d->prepare, deadline_prepare_cb);
+    while (!*flag && !d->expired)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&d->timer, deadline_close_cb);
+    uv_close((uv_handle_t *)&d->prepare, deadline_close_cb);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return *flag;
+}
+
+/* Lets the loop run for ms, whatever happens. */
+static inline void run_for(uv_loop_t *loop, uint64_t ms)
+{
+    bool never = false;
+    (void)run_until(loop, &never, ms);
+}
+
+/* ---- blocking HTTP for the control API ---- */
+
+typedef struct sync_http {
+    bool done;
+    int status;
+    long http_status;
+    char *body;
+} sync_http_t;
+
+static inline void sync_http_cb(int status, const char *detail, const xacct_http_response_t *resp,
+                                void *arg)
+{
+    sync_http_t *s = arg;
+    (void)detail;
+    s->status = status;
+    if (resp != NULL) {
+        s->http_status = resp->status;
+        s->body = strndup(resp->body, resp->body_len);
+    }
+    s->done = true;
+}
+
+/* method + FAKEAWS_HTTP_URL/path with an optional JSON body; returns the HTTP
+ * status (or -1) and, if body_out, the body (caller frees). */
+static inline long fake_ctl(uv_loop_t *loop, xacct_http_t *http, const char *method,
+                            const char *path, const char *json, char **body_out)
+{
+    char url[1024];
+    snprintf(url, sizeof(url), "%s%s", must_env("FAKEAWS_HTTP_URL"), path);
+    const xacct_header_t h[] = {{"Content-Type", "application/json"}};
+    xacct_http_request_t req = {
+        .method = method, .url = url, .headers = h, .nheaders = json ? 1 : 0,
+        .body = json, .body_len = json ? strlen(json) : 0, .timeout_ms = 10000,
+    };
+    sync_http_t s = {0};
+    if (xacct_http_submit(http, &req, sync_http_cb, &s, NULL) != 0)
+        return -1;
+    run_until(loop, &s.done, 15000);
+    if (!s.done || s.status != 0) {
+        free(s.body);
+        return -1;
+    }
+    if (body_out != NULL)
+        *body_out = s.body;
+    else
+        free(s.body);
+    return s.http_status;
+}
+
+/* Number of fakeaws records of kind whose string field equals value (field
+ * NULL: all of that kind); -1 on error. */
+static inline int fake_count_records(uv_loop_t *loop, xacct_http_t *http, const char *kind,
+                                     const char *field, const char *value)
+{
+    char path[256];
+    char *body = NULL;
+    snprintf(path, sizeof(path), "/_fake/records?kind=%s", kind);
+    if (fake_ctl(loop, http, "GET", path, NULL, &body) != 200)
+        return -1;
+    json_error_t err;
+    json_t *root = json_loads(body, 0, &err);
+    free(body);
+    json_t *recs = json_object_get(root, "records");
+    int n = -1;
+    if (json_is_array(recs)) {
+        n = 0;
+        size_t i;
+        json_t *r;
+        json_array_foreach(recs, i, r) {
+            if (field == NULL) {
+                n++;
+                continue;
+            }
+            const char *v = json_string_value(json_object_get(r, field));
+            if (v != NULL && strcmp(v, value) == 0)
+                n++;
+        }
+    }
+    json_decref(root);
+    return n;
+}
+
+/* A client trusting fakeaws's CA. */
+static inline xacct_http_t *test_http_new(uv_loop_t *loop)
+{
+    xacct_http_options_t o = {.ca_bundle = must_env("AWS_CA_BUNDLE")};
+    xacct_http_t *h = NULL;
+    if (xacct_http_new(loop, &o, &h) != 0)
+        abort();
+    return h;
+}
+
+#endif
