@@ -84,5 +84,33 @@ class ReloadTest(unittest.TestCase):
             env.stop()
 
 
+class NotifyTest(unittest.TestCase):
+    def test_sd_notify_ready_watchdog_stopping(self):
+        import socket
+        env = Env().start()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = os.path.join(env.tmp, "notify.sock")
+        sock.bind(path)
+        sock.settimeout(20)
+        try:
+            w = env.start_worker({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"},
+                                 wait_ready=False)
+
+            def next_msg():
+                return sock.recv(4096).decode()
+            msgs = [next_msg()]
+            self.assertIn("READY=1", msgs[0])
+            self.assertRegex(msgs[0], r"STATUS=polling; in_flight=\d+ processed=\d+")
+            while not any("WATCHDOG=1" in m for m in msgs):
+                msgs.append(next_msg())
+            w.send_signal(signal.SIGTERM)
+            while not any("STOPPING=1" in m for m in msgs):
+                msgs.append(next_msg())
+            self.assertEqual(w.wait(30), 0)
+        finally:
+            sock.close()
+            env.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
