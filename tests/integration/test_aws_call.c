@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The generic AWS call against fakeaws: a signed STS GetCallerIdentity
+ * succeeds (with environment keys, and with instance-metadata keys the call
+ * waits for); a wrong secret ends in XACCT_EAWS SignatureDoesNotMatch;
+ * AccessDenied maps to XACCT_EACCESSDENIED; injected 5xx and throttling are
+ * retried (re-signed) until success; faults that outlast the attempts give
+ * XACCT_ETHROTTLED / XACCT_EAGAIN; network errors are retried; unsigned
+ * calls reach STS unsigned; cancellation in flight, during the backoff and
+ * by freeing the client fires the callback exactly once.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "aws_test_util.h"
+#include "xacct/aws.h"
+
+static const char GET_CALLER_IDENTITY[] = "Action=GetCallerIdentity&Version=2011-06-15";
+static const xacct_header_t FORM[] = {
+    {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+
+typedef struct fixture {
+    uv_loop_t loop;
+    xacct_http_t *http;
+    tenv_t env;
+    xacct_creds_t *creds;
+    xacct_aws_t *aws;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    f->http = test_http_new(&f->loop);
+    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
+    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
+    tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
+    tenv_set(&f->env, "AWS_ACCESS_KEY_ID", must_env("AWS_ACCESS_KEY_ID"));
+    tenv_set(&f->env, "AWS_SECRET_ACCESS_KEY", must_env("AWS_SECRET_ACCESS_KEY"));
+    *state = f;
+    return 0;
+}
+
+/* Creates the provider and client from f->env; backoff_base_ms 0 = 20 ms. */
+static void start_client(fixture_t *f, int max_attempts, uint64_t backoff_base_ms)
+{
+    xacct_creds_options_t co = {.getenv = tenv_get, .getenv_arg = &f->env,
+                                .retry_base_ms = 50, .retry_max_ms = 500};
+    char err[256] = "";
+    int rc = xacct_creds_new(&f->loop, f->http, &co, &f->creds, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("creds: %s %s", xacct_errname(rc), err);
+    xacct_aws_options_t ao = {
+        .getenv = tenv_get, .getenv_arg = &f->env, .max_attempts = max_attempts,
+        .backoff_base_ms = backoff_base_ms ? backoff_base_ms : 20, .backoff_max_ms = 200,
+    };
+    assert_int_equal(xacct_aws_new(&f->loop, f->http, f->creds, &ao, &f->aws), 0);
+    assert_non_null(xacct_aws_region(f->aws));
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    xacct_aws_free(f->aws);
+    xacct_creds_free(f->creds);
+    xacct_http_free(f->http);
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    tenv_clear(&f->env);
+    free(f);
+    return 0;
+}
+
+typedef struct result {
+    bool done;
+    int calls;
+    int status;
+    long http_status;
+    char detail[1024];
+    char body[4096];
+    char code[128];
+} result_t;
+
+static void on_done(int status, const char *detail, const xacct_http_response_t *resp,
+                    const xacct_aws_error_t *err, void *arg)
+{
+    result_t *r = arg;
+    r->calls++;
+    r->status = status;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+    if (resp != NULL) {
+        r->http_status = resp->status;
+        snprintf(r->body, sizeof(r->body), "%s", resp->body);
+    }
+    if (err != NULL)
+        snprintf(r->code, sizeof(r->code), "%s", err->code);
+    r->done = true;
+}
+
+static void sts_call(fixture_t *f, const char *body, const xacct_sigv4_credentials_t *keys,
+                     result_t *r, xacct_aws_call_t **handle)
+{
+    xacct_aws_request_t req = {
+        .service = "sts", .method = "POST", .path = "/",
+        .headers = FORM, .nheaders = 1,
+        .body = body, .body_len = strlen(body), .credentials = keys,
+    };
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, r, handle), 0);
+    assert_false(r->done); /* never from inside xacct_aws_call */
+}
+
+static void finish(fixture_t *f, result_t *r)
+{
+    assert_true(run_until(&f->loop, &r->done, 20000));
+    assert_int_equal(r->calls, 1);
+}
+
+static int faults(fixture_t *f, const char *spec)
+{
+    return (int)fake_ctl(&f->loop, f->http, "POST", "/_fake/faults", spec, NULL);
+}
+
+/* ------------------------------------------------------------- success */
+
+static void test_signed_call(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    assert_int_equal(xacct_aws_in_flight(f->aws), 1);
+    finish(f, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(r.http_status, 200);
+    char want[64];
+    FILE *ready = fopen(must_env("FAKEAWS_READY"), "r");
+    assert_non_null(ready);
+    char buf[4096] = "";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, ready);
+    fclose(ready);
+    buf[n] = '\0';
+    json_error_t jerr;
+    json_t *info = json_loads(buf, 0, &jerr);
+    snprintf(want, sizeof(want), "<Account>%s</Account>",
+             json_string_value(json_object_get(info, "partner_account")));
+    json_decref(info);
+    assert_non_null(strstr(r.body, want));
+    assert_int_equal(xacct_aws_in_flight(f->aws), 0);
+}
+
+static void test_waits_for_instance_credentials(void **state)
+{
+    fixture_t *f = *state;
+    tenv_clear(&f->env);
+    tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
+    tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
+    tenv_set(&f->env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", must_env("FAKEAWS_HTTP_URL"));
+    start_client(f, 0, 0);
+    assert_null(xacct_creds_current(f->creds));
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    /* Signed with the instance role's temporary keys and session token. */
+    assert_non_null(strstr(r.body, ":assumed-role/"));
+}
+
+/* -------------------------------------------------------------- errors */
+
+static void test_wrong_secret(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    xacct_sigv4_credentials_t bad = {must_env("AWS_ACCESS_KEY_ID"), "not-the-secret", NULL};
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, &bad, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EAWS);
+    assert_string_equal(r.code, "SignatureDoesNotMatch");
+    assert_int_equal(strncmp(r.detail, "SignatureDoesNotMatch: ", 23), 0);
+    assert_int_equal(r.http_status, 403);
+    assert_null(strstr(r.detail, "not-the-secret"));
+}
+
+static void test_access_denied(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    result_t r = {0};
+    sts_call(f,
+             "Action=AssumeRole&Version=2011-06-15&RoleSessionName=xacct-test"
+             "&RoleArn=arn%3Aaws%3Aiam%3A%3A222222222222%3Arole%2Fnobody",
+             NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EACCESSDENIED);
+    assert_string_equal(r.code, "AccessDenied");
+    assert_int_equal(strncmp(r.detail, "AccessDenied: ", 14), 0);
+}
+
+static void test_unsigned_call(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    const char *body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=xacct-test"
+                       "&RoleArn=arn%3Aaws%3Aiam%3A%3A111111111111%3Arole%2Fr"
+                       "&WebIdentityToken=unknown-token";
+    xacct_aws_request_t req = {
+        .service = "sts", .method = "POST", .path = "/", .headers = FORM, .nheaders = 1,
+        .body = body, .body_len = strlen(body), .unsigned_request = true,
+    };
+    result_t r = {0};
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, &r, NULL), 0);
+    finish(f, &r);
+    /* STS judged the token, so the request was accepted as unsigned. */
+    assert_int_equal(r.status, XACCT_EAWS);
+    assert_string_equal(r.code, "InvalidIdentityToken");
+    assert_int_equal(fake_count_records(&f->loop, f->http, "sts.web_identity", "outcome",
+                                        "InvalidIdentityToken"), 1);
+}
+
+/* ------------------------------------------------------------- retries */
+
+static void test_retries_5xx_then_succeeds(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 5, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0, \"count\": 2}"), 200);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "service", "sts"), 2);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "error500") +
+                         fake_count_records(&f->loop, f->http, "fault", "fault", "error503"),
+                     2);
+}
+
+static void test_retries_throttling_then_succeeds(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 5, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"throttle_rate\": 1.0, \"count\": 3}"), 200);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 3);
+}
+
+static void test_throttling_outlasts_attempts(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 3, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"throttle_rate\": 1.0}"), 200);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_ETHROTTLED);
+    assert_string_equal(r.code, "Throttling");
+    assert_int_equal(r.http_status, 400);
+    assert_int_equal(strncmp(r.detail, "Throttling: ", 12), 0);
+    /* Exactly max_attempts requests were made. */
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 3);
+}
+
+static void test_5xx_outlasts_attempts(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 2, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0}"), 200);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EAGAIN);
+    assert_true(r.http_status == 500 || r.http_status == 503);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "service", "sts"), 2);
+}
+
+static void test_network_error_retried(void **state)
+{
+    fixture_t *f = *state;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+    close(s);
+    char url[64];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", ntohs(a.sin_port));
+    tenv_set(&f->env, "AWS_ENDPOINT_URL_STS", url);
+    start_client(f, 3, 0);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EAGAIN);
+    assert_int_equal(r.http_status, 0); /* no response */
+    assert_true(strlen(r.detail) > 0);
+}
+
+/* -------------------------------------------------------- cancellation */
+
+typedef struct canceller {
+    uv_timer_t timer;
+    xacct_aws_call_t *call;
+    result_t *r;
+    int calls_at_return;  /* r->calls right after xacct_aws_cancel returned */
+} canceller_t;
+
+static void cancel_cb(uv_timer_t *t)
+{
+    canceller_t *c = xacct_container_of(t, canceller_t, timer);
+    xacct_aws_cancel(c->call);
+    c->calls_at_return = c->r->calls;
+}
+
+static void cancel_after(fixture_t *f, xacct_aws_call_t *call, result_t *r, uint64_t ms)
+{
+    canceller_t c = {.call = call, .r = r, .calls_at_return = -1};
+    uv_timer_init(&f->loop, &c.timer);
+    uv_timer_start(&c.timer, cancel_cb, ms, 0);
+    finish(f, r);
+    uv_close((uv_handle_t *)&c.timer, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* c lives on this stack frame */
+    assert_int_equal(c.calls_at_return, 1); /* fired before cancel returned */
+    assert_int_equal(r->status, XACCT_ECANCELED);
+    run_for(&f->loop, 300);
+    assert_int_equal(r->calls, 1);
+}
+
+static void test_cancel_in_flight(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"latency_ms\": 2000}"), 200);
+    result_t r = {0};
+    xacct_aws_call_t *call = NULL;
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, &call);
+    assert_non_null(call);
+    cancel_after(f, call, &r, 200);
+    assert_int_equal(xacct_aws_in_flight(f->aws), 0);
+}
+
+static void test_cancel_during_backoff(void **state)
+{
+    fixture_t *f = *state;
+    /* One throttled answer, then a long backoff ceiling: the cancel lands
+     * while the retry timer is pending (or, rarely, during the retry). */
+    start_client(f, 5, 5000);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"throttle_rate\": 1.0}"), 200);
+    result_t r = {0};
+    xacct_aws_call_t *call = NULL;
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, &call);
+    cancel_after(f, call, &r, 500);
+    assert_true(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle") >= 1);
+}
+
+static void test_free_cancels(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"latency_ms\": 2000}"), 200);
+    result_t r1 = {0}, r2 = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r1, NULL);
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r2, NULL);
+    run_for(&f->loop, 100);
+    xacct_aws_free(f->aws);
+    f->aws = NULL;
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r2.calls, 1);
+    assert_int_equal(r1.status, XACCT_ECANCELED);
+    assert_int_equal(r2.status, XACCT_ECANCELED);
+    run_for(&f->loop, 200);
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r2.calls, 1);
+}
+
+/* ------------------------------------------------------- bad requests */
+
+static void test_rejected_synchronously(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    result_t r = {0};
+    xacct_aws_request_t req = {.service = "sts", .method = "POST", .path = "no-slash"};
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, &r, NULL), XACCT_EINVAL);
+    req.path = "/";
+    req.max_attempts = 1000;
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, &r, NULL), XACCT_EINVAL);
+    tenv_set(&f->env, "AWS_ENDPOINT_URL_SNS", "ftp://nope");
+    xacct_aws_request_t sns = {.service = "sns", .method = "POST"};
+    assert_int_equal(xacct_aws_call(f->aws, &sns, on_done, &r, NULL), XACCT_ECONFIG);
+    run_for(&f->loop, 50);
+    assert_int_equal(r.calls, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_signed_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_waits_for_instance_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unsigned_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_5xx_then_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retries_throttling_then_succeeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_5xx_outlasts_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_error_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_during_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_synchronously, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
