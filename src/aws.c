@@ -404,6 +404,16 @@ static void on_http_done(int status, const char *detail, const xacct_http_respon
         retry_or_fail(c, XACCT_EAGAIN, c->_detail, resp, &err);
         return;
     }
+    /* Keys from the provider may have run out in flight, or the request
+     * waited too long to be sent: the next attempt is signed afresh with
+     * whatever the provider holds then. */
+    if (!c->_unsigned && !c->_explicit &&
+        (xacct_aws_error_is(&err, "ExpiredToken") ||
+         xacct_aws_error_is(&err, "ExpiredTokenException") ||
+         xacct_aws_error_is(&err, "RequestExpired"))) {
+        retry_or_fail(c, XACCT_EAGAIN, c->_detail, resp, &err);
+        return;
+    }
     if (xacct_aws_error_is_access_denied(&err)) {
         complete(c, XACCT_EACCESSDENIED, c->_detail, resp, &err);
         return;

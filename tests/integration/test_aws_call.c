@@ -227,6 +227,51 @@ static void test_unsigned_call(void **state)
                                         "InvalidIdentityToken"), 1);
 }
 
+/* ------------------------------------------------------------------ S3 */
+
+static void s3_call(fixture_t *f, const char *method, const char *url, const char *body,
+                    result_t *r)
+{
+    xacct_aws_request_t req = {
+        .service = "s3", .method = method, .url = url,
+        .body = body, .body_len = body ? strlen(body) : 0,
+    };
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, r, NULL), 0);
+    finish(f, r);
+}
+
+static void test_s3_path_style(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    char bucket_url[512];
+    snprintf(bucket_url, sizeof(bucket_url), "%s/xacct-creds-test", must_env("FAKEAWS_URL"));
+    result_t mk = {0};
+    s3_call(f, "PUT", bucket_url, NULL, &mk);
+    if (mk.status != 0)
+        fail_msg("CreateBucket: %s %s", xacct_errname(mk.status), mk.detail);
+
+    char *url = NULL;
+    assert_int_equal(xacct_aws_s3_url(tenv_get, &f->env, must_env("AWS_REGION"),
+                                      "xacct-creds-test", "templates/a b+c.json", &url), 0);
+    assert_non_null(strstr(url, "/xacct-creds-test/templates/a%20b%2Bc.json"));
+    result_t put = {0}, get = {0}, del = {0}, missing = {0};
+    s3_call(f, "PUT", url, "{\"Resources\": {}}", &put);
+    if (put.status != 0)
+        fail_msg("PutObject: %s %s", xacct_errname(put.status), put.detail);
+    s3_call(f, "GET", url, NULL, &get);
+    assert_int_equal(get.status, 0);
+    assert_string_equal(get.body, "{\"Resources\": {}}");
+    s3_call(f, "DELETE", url, NULL, &del);
+    assert_int_equal(del.status, 0);
+    assert_int_equal(del.http_status, 204);
+    s3_call(f, "GET", url, NULL, &missing);
+    assert_int_equal(missing.status, XACCT_EAWS);
+    assert_string_equal(missing.code, "NoSuchKey");
+    assert_int_equal(missing.http_status, 404);
+    free(url);
+}
+
 /* ------------------------------------------------------------- retries */
 
 static void test_retries_5xx_then_succeeds(void **state)
@@ -412,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_path_style, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_5xx_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_throttling_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),
