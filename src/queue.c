@@ -200,6 +200,17 @@ void xacct__msg_deleted(xacct_msg_t *msg, int status, const char *detail)
     end(msg);
 }
 
+/* Every store and AWS callback that refers to a message starts here: one
+ * reference fewer, and nothing more to do if the message has ended. */
+static bool callback_returned(xacct_msg_t *msg)
+{
+    msg->pending--;
+    if (!msg->ended)
+        return false;
+    maybe_free(msg);
+    return true;
+}
+
 /* ---- retries and deadlines -------------------------------------------- */
 
 static void on_retry(uv_timer_t *t)
@@ -316,11 +327,8 @@ static void after_verify(xacct_msg_t *msg)
 static void on_verified(int status, const char *detail, void *arg)
 {
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status == 0)
         after_verify(msg);
     else if (status == XACCT_EAGAIN)
@@ -390,12 +398,9 @@ static void on_confirmed(int status, const char *detail, const xacct_http_respon
     (void)resp;
     (void)err;
     xacct_msg_t *msg = arg;
-    msg->pending--;
     msg->call = NULL;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status == 0) {
         XACCT_LOG_INFO(lg(msg), "sns.subscription_confirmed", "topic", msg->env->topic_arn, NULL);
         finish(msg, true);
@@ -461,11 +466,8 @@ static void on_claim(int status, const char *detail, xacct_claim_result_t st, co
                      void *arg)
 {
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status != 0) {
         transient(msg, "claim", status, detail);
         return;
@@ -532,11 +534,8 @@ static void on_load(int status, const char *detail, const xacct_header_t *fields
                     void *arg)
 {
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status != 0 && status != XACCT_ENOTFOUND) {
         transient(msg, "load customer", status, detail);
         return;
@@ -621,11 +620,8 @@ static void on_finished(int status, const char *detail, int changed, void *arg)
 {
     (void)changed;
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status != 0) {
         transient(msg, "finish claim", status, detail);
         return;
@@ -649,11 +645,8 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
 {
     (void)prev_state;
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status == 0 && result != XACCT_APPLY_DUPLICATE) {
         msg->recorded = true;
         if (msg->decision.status == XACCT_CFN_FAILED)
@@ -769,12 +762,9 @@ static bool wants_cleanup(const xacct_msg_t *msg);
 static void on_answered(int status, const char *detail, long http_status, void *arg)
 {
     xacct_msg_t *msg = arg;
-    msg->pending--;
     msg->call = NULL;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     char code[16];
     snprintf(code, sizeof(code), "%ld", http_status);
     if (status == 0 || status == XACCT_EFORBIDDEN) {
@@ -832,11 +822,8 @@ static bool wants_cleanup(const xacct_msg_t *msg)
 static void on_cleaned(int status, const char *detail, void *arg)
 {
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status != 0)
         XACCT_LOG_WARN(lg(msg), "template.delete_failed", "account", msg->req->stack_account,
                        "error", xacct_errname(status), "detail", detail ? detail : "", NULL);
@@ -874,11 +861,8 @@ static void on_dead(int status, const char *detail, const char *id, void *arg)
 {
     (void)id;
     xacct_msg_t *msg = arg;
-    msg->pending--;
-    if (msg->ended) {
-        maybe_free(msg);
+    if (callback_returned(msg))
         return;
-    }
     if (status != 0) {
         if (++msg->attempts < 10) {
             char ms[24];
