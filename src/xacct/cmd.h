@@ -128,6 +128,11 @@ void cli_record_free(json_t *record);
 /* cli_customer_get that prints "no customer X" or the Redis failure itself.
  * 0 or CLI_FAIL. */
 int cli_load_customer(cli_t *c, const char *account, json_t **record);
+/* cli_load_customer for commands that act on the customer's role (check,
+ * console): fails with a message when the record has no role yet, then
+ * makes sure the AWS client is ready. On 0, *record is set and *role points
+ * into it; on failure nothing is left to free. 0 or CLI_FAIL. */
+int cli_load_customer_role(cli_t *c, const char *account, json_t **record, const char **role);
 /* Appends an audit event for the account; failures are reported on stderr
  * but do not change the command's outcome. */
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,

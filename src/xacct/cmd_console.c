@@ -48,19 +48,9 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
         return rc;
     json_t *record = NULL;
-    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+    const char *role = NULL;
+    if ((rc = cli_load_customer_role(c, pos[0], &record, &role)) != 0)
         return rc;
-    const char *role = cli_record_str(record, "role_arn");
-    if (role[0] == '\0') {
-        rc = cli_fail(c, "customer %s has no role yet (state %s)", pos[0],
-                      cli_record_str(record, "state"));
-        cli_record_free(record);
-        return rc;
-    }
-    if ((rc = cli_aws(c)) != 0) {
-        cli_record_free(record);
-        return rc;
-    }
     const char *region = cli_record_str(record, "region");
     xacct_console_params_t p = {
         .role_arn = role,

@@ -77,6 +77,24 @@ int cli_load_customer(cli_t *c, const char *account, json_t **record)
     return rc;
 }
 
+int cli_load_customer_role(cli_t *c, const char *account, json_t **record, const char **role)
+{
+    int rc = cli_load_customer(c, account, record);
+    if (rc != 0)
+        return rc;
+    *role = cli_record_str(*record, "role_arn");
+    if ((*role)[0] == '\0')
+        rc = cli_fail(c, "customer %s has no role yet (state %s)", account,
+                      cli_record_str(*record, "state"));
+    else
+        rc = cli_aws(c);
+    if (rc != 0) {
+        cli_record_free(*record);
+        *record = NULL;
+    }
+    return rc;
+}
+
 static void audit_done(int status, const char *detail, void *arg)
 {
     cli_res_set(arg, status, detail);
