@@ -22,11 +22,24 @@
 #include "aws_test_util.h"
 #include "xacct/creds.h"
 
+#define MAX_PROVIDERS 4
+
 typedef struct fixture {
     uv_loop_t loop;
     xacct_http_t *http;
     tenv_t env;
+    /* Providers still open: a failed assertion leaves the test early, and
+     * teardown must close them before the HTTP client they borrow. */
+    xacct_creds_t *open[MAX_PROVIDERS];
 } fixture_t;
+
+static void provider_free(fixture_t *f, xacct_creds_t *c)
+{
+    for (int i = 0; i < MAX_PROVIDERS; i++)
+        if (f->open[i] == c)
+            f->open[i] = NULL;
+    xacct_creds_free(c);
+}
 
 static int setup(void **state)
 {
@@ -45,6 +58,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
+    for (int i = 0; i < MAX_PROVIDERS; i++)
+        provider_free(f, f->open[i]);
     xacct_http_free(f->http);
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -94,6 +109,12 @@ static xacct_creds_t *provider(fixture_t *f, const xacct_creds_options_t *extra)
     int rc = xacct_creds_new(&f->loop, f->http, &o, &c, err, sizeof(err));
     if (rc != 0)
         fail_msg("xacct_creds_new: %s (%s)", xacct_errname(rc), err);
+    for (int i = 0; i < MAX_PROVIDERS; i++)
+        if (f->open[i] == NULL) {
+            f->open[i] = c;
+            return c;
+        }
+    fail_msg("more than %d providers in one test", MAX_PROVIDERS);
     return c;
 }
 
@@ -147,7 +168,7 @@ static void test_imds_v2(void **state)
     assert_int_equal(again.status, 0);
     assert_string_equal(again.akid, r.akid);
     assert_int_equal(xacct_creds_fetch_count(c), 1);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 /* ------------------------------------------------------------- container */
@@ -185,7 +206,7 @@ static void test_container_token(void **state)
     assert_int_equal(fake_count_records(&f->loop, f->http, "credentials_issued", "source",
                                         "container"), 1);
     assert_int_equal(fake_count_records(&f->loop, f->http, "imds_token", NULL, NULL), 0);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 static void test_container_token_file(void **state)
@@ -205,7 +226,7 @@ static void test_container_token_file(void **state)
     wait_result_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
-    xacct_creds_free(c);
+    provider_free(f, c);
     unlink(path);
 }
 
@@ -225,14 +246,14 @@ static void test_container_wrong_token(void **state)
     assert_int_equal(fake_count_records(&f->loop, f->http, "credentials_issued", NULL, NULL), 0);
 
     /* Without any token at all: the same refusal. */
-    xacct_creds_free(c);
+    provider_free(f, c);
     tenv_clear(&f->env);
     container_env(f);
     c = provider(f, NULL);
     wait_result_t r2 = {0};
     wait_for(f, c, &r2);
     assert_int_equal(r2.status, XACCT_EACCESSDENIED);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 /* ----------------------------------------------------------- web identity */
@@ -300,7 +321,7 @@ static void test_web_identity(void **state)
     assert_int_equal(fake_count_records(&f->loop, f->http, "sts.web_identity", "access_key_id",
                                         r.akid), 1);
     assert_true(xacct_creds_expiry(c) > (int64_t)time(NULL) * 1000);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 static void test_web_identity_rejected(void **state)
@@ -315,7 +336,7 @@ static void test_web_identity_rejected(void **state)
     assert_int_equal(r.status, XACCT_EAWS);
     assert_non_null(strstr(r.detail, "InvalidIdentityToken"));
     assert_null(strstr(r.detail, "unregistered-token"));
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 /* ------------------------------------------------------------- refresh */
@@ -357,9 +378,10 @@ static void test_refresh_before_expiry(void **state)
     watch_t w = {.c = c, .first_expiry = xacct_creds_expiry(c)};
     uv_timer_init(&f->loop, &w.timer);
     uv_timer_start(&w.timer, watch_tick, 20, 20);
-    assert_true(run_until(&f->loop, &w.refreshed, 10000));
+    bool refreshed = run_until(&f->loop, &w.refreshed, 10000);
     uv_close((uv_handle_t *)&w.timer, NULL);
     uv_run(&f->loop, UV_RUN_NOWAIT); /* w lives on this stack frame */
+    assert_true(refreshed);
 
     /* Refreshed ahead of the old expiry, and never without valid keys. */
     assert_true(w.refreshed_at < w.first_expiry);
@@ -369,14 +391,14 @@ static void test_refresh_before_expiry(void **state)
     assert_non_null(cur);
     assert_string_not_equal(cur->access_key_id, r.akid);
     assert_true(fake_count_records(&f->loop, f->http, "credentials_issued", "source", "imds") >= 2);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 static void test_refresh_failure_keeps_valid_keys(void **state)
 {
     fixture_t *f = *state;
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"expiry_seconds\": 8}", NULL), 200);
+                              "{\"expiry_seconds\": 16}", NULL), 200);
     imds_env(f);
     xacct_creds_t *c = provider(f, NULL);
     wait_result_t r = {0};
@@ -387,9 +409,9 @@ static void test_refresh_failure_keeps_valid_keys(void **state)
     /* Every metadata request fails from now on. */
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
                               "{\"service\": \"imds\", \"error_rate\": 1.0}", NULL), 200);
-    /* Past the refresh point (half of 8 s) the refresh keeps failing, yet the
-     * old keys remain in use while they are valid. */
-    run_for(&f->loop, 5000);
+    /* Past the refresh point (half of 16 s) the refresh keeps failing, yet
+     * the old keys remain in use while they are valid. */
+    run_for(&f->loop, 9000);
     assert_int_equal(xacct_creds_fetch_count(c), 1);
     const xacct_sigv4_credentials_t *cur = xacct_creds_current(c);
     assert_non_null(cur);
@@ -401,12 +423,13 @@ static void test_refresh_failure_keeps_valid_keys(void **state)
     watch_t w = {.c = c};
     uv_timer_init(&f->loop, &w.timer);
     uv_timer_start(&w.timer, watch_tick, 20, 20);
-    assert_true(run_until(&f->loop, &w.refreshed, 6000));
+    bool refreshed = run_until(&f->loop, &w.refreshed, 6500);
     uv_close((uv_handle_t *)&w.timer, NULL);
     uv_run(&f->loop, UV_RUN_NOWAIT); /* w lives on this stack frame */
+    assert_true(refreshed);
     assert_false(w.gap);
     assert_true(w.refreshed_at < first_expiry);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 /* --------------------------------------------------------------- waiters */
@@ -436,11 +459,11 @@ static void test_waiters_released_on_arrival(void **state)
     assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
 
     /* A waiter still queued when the provider is freed is cancelled once. */
-    xacct_creds_free(c);
+    provider_free(f, c);
     c = provider(f, NULL);
     wait_result_t late = {0};
     assert_int_equal(xacct_creds_wait(c, on_wait, &late, NULL), 0);
-    xacct_creds_free(c);
+    provider_free(f, c);
     assert_int_equal(late.calls, 1);
     assert_int_equal(late.status, XACCT_ECANCELED);
     run_for(&f->loop, 100);
@@ -460,7 +483,7 @@ static void test_nothing_configured(void **state)
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_ENOCREDS);
     assert_int_equal(fake_count_records(&f->loop, f->http, "imds_token", NULL, NULL), 0);
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 static void test_no_metadata_service(void **state)
@@ -481,7 +504,7 @@ static void test_no_metadata_service(void **state)
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_ENOCREDS);
     assert_non_null(strstr(r.detail, "instance metadata"));
-    xacct_creds_free(c);
+    provider_free(f, c);
 }
 
 int main(void)
