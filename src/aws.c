@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "xacct/buf.h"
+#include "xacct/metrics.h"
 
 #define DEFAULT_MAX_ATTEMPTS 5
 #define DEFAULT_BACKOFF_BASE_MS 200
@@ -38,6 +39,7 @@ struct xacct_aws {
     xacct_backoff_rand_fn _rand;      /* borrowed generator, may be NULL */
     void *_rand_arg;
     xacct_sigv4_cache_t *_sigv4;      /* signing keys, owned */
+    xacct_metrics_t *_metrics;        /* borrowed, may be NULL */
     struct xacct_aws_call *_calls;    /* calls not yet completed (doubly linked) */
     size_t _ncalls;                   /* length of _calls */
     bool _freeing;                    /* xacct_aws_free began */
@@ -65,6 +67,7 @@ struct xacct_aws_call {
     xacct_backoff_t _backoff;         /* retry delays */
     uv_timer_t _timer;                /* retry delay / deferred completion */
     xacct_http_req_t *_req;           /* transfer in flight, or NULL */
+    uint64_t _sent_ns;                /* uv_hrtime() when the attempt was submitted */
     xacct_creds_waiter_t *_waiter;    /* credentials wait in progress, or NULL */
     int _deferred_status;             /* completion status when the timer defers one */
     bool _deferring;                  /* the timer fires a completion, not a retry */
@@ -246,6 +249,7 @@ int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
     a->_backoff_max_ms = opts->backoff_max_ms ? opts->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
     a->_rand = opts->rand;
     a->_rand_arg = opts->rand_arg;
+    a->_metrics = opts->metrics;
     a->_sigv4 = xacct_sigv4_cache_new();
     *out = a;
     return 0;
@@ -364,11 +368,31 @@ static void retry_or_fail(struct xacct_aws_call *c, int status, const char *deta
     complete(c, status, c->_detail, resp, err);
 }
 
+/* One attempt's outcome: its HTTP status, or "error" when no response
+ * arrived. Transfers canceled by our own shutdown are not counted. */
+static void count_attempt(const struct xacct_aws_call *c, int status,
+                          const xacct_http_response_t *resp)
+{
+    xacct_metrics_t *m = c->_aws->_metrics;
+    if (m == NULL || status == XACCT_ECANCELED)
+        return;
+    const char *service = c->_service != NULL ? c->_service : "unsigned";
+    char code[16];
+    if (status == 0)
+        snprintf(code, sizeof(code), "%ld", resp->status);
+    else
+        snprintf(code, sizeof(code), "error");
+    xacct_metrics_inc(m, XACCT_M_AWS_REQUESTS, service, code);
+    xacct_metrics_observe(m, XACCT_M_AWS_DURATION, service, NULL,
+                          (double)(uv_hrtime() - c->_sent_ns) / 1e9);
+}
+
 static void on_http_done(int status, const char *detail, const xacct_http_response_t *resp,
                          void *arg)
 {
     struct xacct_aws_call *c = arg;
     c->_req = NULL;
+    count_attempt(c, status, resp);
     if (status != 0) {
         switch (status) {
         case XACCT_ETIMEOUT:
@@ -468,6 +492,7 @@ static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *cre
         .timeout_ms = c->_timeout_ms,
         .max_body = c->_max_body,
     };
+    c->_sent_ns = uv_hrtime();
     if ((rc = xacct_http_submit(c->_aws->_http, &hreq, on_http_done, c, &c->_req)) != 0)
         snprintf(c->_detail, sizeof(c->_detail), "submit failed: %s", xacct_strerror(rc));
 out:

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/health.h"
+#include "xacct/metrics.h"
 #include "xacct/notify.h"
 #include "xacct/worker.h"
 
@@ -166,10 +168,12 @@ void xacct_loop_setup(xacct_ctx_t *ctx)
     uv_timer_init(ctx->loop, &ctx->grace);
     uv_timer_init(ctx->loop, &ctx->watchdog);
     long wd = xacct_notify_watchdog_ms();
+    const char *sock = getenv("NOTIFY_SOCKET");
     if (wd > 0)
         uv_timer_start(&ctx->watchdog, on_watchdog, (uint64_t)wd / 2, (uint64_t)wd / 2);
-    else
+    else if (sock != NULL && sock[0] != '\0')
         uv_timer_start(&ctx->watchdog, on_watchdog, 10000, 10000); /* STATUS= only */
+    /* Without systemd nobody listens: no timer, no idle wake-ups. */
     uv_unref((uv_handle_t *)&ctx->watchdog);
 }
 
@@ -184,6 +188,12 @@ int xacct_loop_teardown(xacct_ctx_t *ctx)
 {
     /* Reverse start order; each free cancels its own work while the loop is
      * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
+    /* After a failed start the signal handles are still active and would
+     * keep the loop running. */
+    stop_signals(ctx);
+    uv_timer_stop(&ctx->grace);
+    uv_timer_stop(&ctx->watchdog);
+    xacct_health_stop(ctx);
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;
     xacct_sns_verifier_free(ctx->verifier);
@@ -200,5 +210,8 @@ int xacct_loop_teardown(xacct_ctx_t *ctx)
     /* Our own signal and timer handles (embedded in ctx) close here. */
     uv_walk(ctx->loop, close_walk, NULL);
     uv_run(ctx->loop, UV_RUN_DEFAULT);
+    /* Last: every callback that counts something has run by now. */
+    xacct_metrics_free(ctx->metrics);
+    ctx->metrics = NULL;
     return uv_loop_close(ctx->loop);
 }

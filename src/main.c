@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * xacctd: boot order only. Parse the command line, load the configuration,
- * start the subsystems in a fixed order (HTTP, credentials, AWS, Redis, SNS
- * verifier, worker), run the loop, and tear down in reverse.
+ * start the subsystems in a fixed order (metrics, HTTP, credentials, AWS,
+ * Redis, SNS verifier, worker, the metrics endpoint), run the loop, and tear
+ * down in reverse.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,9 @@
 
 #include "xacct/cli.h"
 #include "xacct/ctx.h"
+#include "xacct/health.h"
 #include "xacct/loop.h"
+#include "xacct/metrics.h"
 #include "xacct/worker.h"
 
 static void on_store_state(int up, int status, const char *detail, void *arg)
@@ -45,7 +48,7 @@ static int start(xacct_ctx_t *ctx)
         fprintf(stderr, "xacctd: AWS credentials: %s\n", err);
         return rc;
     }
-    xacct_aws_options_t aopts = {.region = ctx->cfg->aws_region};
+    xacct_aws_options_t aopts = {.region = ctx->cfg->aws_region, .metrics = ctx->metrics};
     rc = xacct_aws_new(ctx->loop, ctx->http, ctx->creds, &aopts, &ctx->aws);
     if (rc != 0) {
         fprintf(stderr, "xacctd: AWS client: %s\n", xacct_strerror(rc));
@@ -70,6 +73,11 @@ static int start(xacct_ctx_t *ctx)
         return rc;
     }
     xacct_worker_start(ctx->worker);
+    rc = xacct_health_start(ctx, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
+        return rc;
+    }
     if (xacct_store_is_up(ctx->store) && !ctx->ready_sent) {
         ctx->ready_sent = true;
         xacct_loop_ready(ctx);
@@ -113,6 +121,7 @@ int main(int argc, char **argv)
     ctx.cfg = cfg;
     ctx.config_path = xacct_strdup(opts.config_path);
     ctx.started_at = (uint64_t)time(NULL);
+    ctx.metrics = xacct_metrics_new();
     xacct_log_init(&ctx.log, cfg->log_level, cfg->log_format, stderr);
     char host[128] = "localhost";
     gethostname(host, sizeof(host) - 1);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "worker_int.h"
+#include "xacct/metrics.h"
 
 #define FLUSH_DELAY_MS 20
 
@@ -49,6 +50,7 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
                        "body does not match MD5OfBody; left to reappear", NULL);
     for (size_t i = 0; i < n; i++) {
         w->stats.received++;
+        xacct_metrics_inc(w->ctx->metrics, XACCT_M_MSG_RECEIVED, p->queue_url, NULL);
         if (w->stopping) {
             /* Received while a shutdown began: hand it back at once. */
             (void)xacct__poller_visibility(p, msgs[i]->receipt_handle, 0, NULL, NULL);

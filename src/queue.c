@@ -25,6 +25,7 @@
 
 #include "worker_int.h"
 #include "xacct/codec.h"
+#include "xacct/metrics.h"
 #include "xacct/s3.h"
 #include "xacct/template.h"
 
@@ -123,6 +124,20 @@ static const xacct_log_t *lg(const xacct_msg_t *msg)
     return &msg->w->ctx->log;
 }
 
+static xacct_metrics_t *mx(const xacct_msg_t *msg)
+{
+    return msg->w->ctx->metrics;
+}
+
+/* The request's outcome is final (recorded, or decided at the deadline). */
+static void count_request(const xacct_msg_t *msg, const char *outcome)
+{
+    const xacct_decision_t *d = &msg->decision;
+    if (outcome == NULL)
+        outcome = d->outcome ? d->outcome : (d->status == XACCT_CFN_SUCCESS ? "success" : "failed");
+    xacct_metrics_inc(mx(msg), XACCT_M_REQUESTS, xacct_cfn_type_name(msg->req->type), outcome);
+}
+
 static int64_t now_ms(void)
 {
     struct timeval tv;
@@ -195,8 +210,10 @@ void xacct__msg_deleted(xacct_msg_t *msg, int status, const char *detail)
         XACCT_LOG_WARN(lg(msg), "sqs.delete_failed", "message_id", msg->m->message_id, "error",
                        xacct_errname(status), "detail", detail ? detail : "", "effect",
                        "the message reappears and its stored answer is sent again", NULL);
-    else
+    else {
         msg->w->stats.processed++;
+        xacct_metrics_inc(mx(msg), XACCT_M_MSG_ACKED, msg->p->queue_url, NULL);
+    }
     end(msg);
 }
 
@@ -482,6 +499,7 @@ static void on_claim(int status, const char *detail, xacct_claim_result_t st, co
         msg->recorded = true;
         free(msg->answer);
         msg->answer = xacct_strdup(answer ? answer : "");
+        count_request(msg, "duplicate");
         XACCT_LOG_INFO(lg(msg), "request.duplicate", "message_id", msg->m->message_id,
                        "request_id", msg->req->request_id, "action", "re-sending the stored answer",
                        NULL);
@@ -579,6 +597,7 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
     snprintf(n, sizeof(n), "%u", attempts);
     XACCT_LOG_INFO(lg(msg), "check.done", "account", msg->req->stack_account, "result",
                    xacct_check_result_name(result), "attempts", n, NULL);
+    xacct_metrics_inc(mx(msg), XACCT_M_SAFETY_CHECKS, xacct_check_result_name(result), NULL);
     xacct_customer_view_t view = customer_view(msg->customer);
     const xacct_handler_t *h = xacct_handler_for(msg->req->type);
     h->after_check(msg->req, &view, result, detail, &msg->decision);
@@ -627,6 +646,7 @@ static void on_finished(int status, const char *detail, int changed, void *arg)
         return;
     }
     msg->recorded = true;
+    count_request(msg, NULL);
     go(msg, ST_ANSWER);
 }
 
@@ -651,6 +671,7 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
         msg->recorded = true;
         if (msg->decision.status == XACCT_CFN_FAILED)
             msg->w->stats.failed++;
+        count_request(msg, NULL);
         go(msg, ST_ANSWER);
     } else if (status == 0 || status == XACCT_ENOTFOUND) {
         /* Recorded before under this RequestId, or no record at all: keep
@@ -752,12 +773,23 @@ static void answer_at_deadline(xacct_msg_t *msg, const char *why)
     }
     if (msg->decision.status == XACCT_CFN_FAILED)
         msg->w->stats.failed++;
+    count_request(msg, NULL);
     go(msg, ST_ANSWER);
 }
 
 /* ---- answer -------------------------------------------------------------- */
 
 static bool wants_cleanup(const xacct_msg_t *msg);
+
+/* SUCCESS or FAILED: a stored answer (a redelivery) says which itself. */
+static const char *answer_status(const xacct_msg_t *msg)
+{
+    if (msg->answer != NULL && strstr(msg->answer, "\"Status\":\"FAILED\"") != NULL)
+        return "FAILED";
+    if (msg->answer != NULL && strstr(msg->answer, "\"Status\":\"SUCCESS\"") != NULL)
+        return "SUCCESS";
+    return msg->decision.status == XACCT_CFN_SUCCESS ? "SUCCESS" : "FAILED";
+}
 
 static void on_answered(int status, const char *detail, long http_status, void *arg)
 {
@@ -768,11 +800,8 @@ static void on_answered(int status, const char *detail, long http_status, void *
     char code[16];
     snprintf(code, sizeof(code), "%ld", http_status);
     if (status == 0 || status == XACCT_EFORBIDDEN) {
-        const char *st = msg->decision.status == XACCT_CFN_SUCCESS ? "SUCCESS" : "FAILED";
-        if (msg->answer != NULL && strstr(msg->answer, "\"Status\":\"FAILED\"") != NULL)
-            st = "FAILED";
-        else if (msg->answer != NULL && strstr(msg->answer, "\"Status\":\"SUCCESS\"") != NULL)
-            st = "SUCCESS";
+        const char *st = answer_status(msg);
+        xacct_metrics_inc(mx(msg), XACCT_M_CFN_ANSWERS, st, status == 0 ? "delivered" : "refused");
         if (status == 0)
             XACCT_LOG_INFO(lg(msg), "request.answered", "message_id", msg->m->message_id, "type",
                            xacct_cfn_type_name(msg->req->type), "account", msg->req->stack_account,
@@ -794,6 +823,7 @@ static void on_answered(int status, const char *detail, long http_status, void *
     }
     if (++msg->attempts >= 8 || uv_now(msg->w->ctx->loop) >= msg->deadline + 60000) {
         /* The outcome is recorded with its answer; a redelivery sends it. */
+        xacct_metrics_inc(mx(msg), XACCT_M_CFN_ANSWERS, answer_status(msg), "postponed");
         XACCT_LOG_WARN(lg(msg), "request.answer_postponed", "message_id", msg->m->message_id,
                        "http_status", code, "detail", detail ? detail : "", NULL);
         finish(msg, false);
@@ -877,6 +907,7 @@ static void on_dead(int status, const char *detail, const char *id, void *arg)
         return;
     }
     msg->w->stats.dead++;
+    xacct_metrics_inc(mx(msg), XACCT_M_MSG_DEAD, msg->p->queue_url, NULL);
     char n[16];
     snprintf(n, sizeof(n), "%d", msg->m->receive_count);
     XACCT_LOG_WARN(lg(msg), "message.dead", "queue", msg->p->queue_url, "message_id",
@@ -1023,6 +1054,7 @@ void xacct__msg_release(xacct_msg_t *msg)
     cancel_work(msg);
     XACCT_LOG_INFO(lg(msg), "message.released", "message_id", msg->m->message_id, NULL);
     msg->w->stats.released++;
+    xacct_metrics_inc(mx(msg), XACCT_M_MSG_RELEASED, msg->p->queue_url, NULL);
     if (msg->claimed && !msg->recorded &&
         xacct_claims_release(msg->w->ctx->store, msg->req->stack_id, msg->req->request_id,
                              msg->owner, on_release_claim, msg) == 0) {

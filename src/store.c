@@ -66,6 +66,7 @@ struct xacct_store {
     int _depth;                     /* nesting of callbacks we are inside */
     unsigned _attempt;              /* consecutive failed connection attempts */
     uint64_t _connections;          /* ready connections so far */
+    uint64_t _errors;               /* failed connects, lost connections, error replies */
 
     char *_host;                    /* from the URL (owned) */
     int _port;
@@ -372,6 +373,7 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
             send_or_queue(s, c);
             goto out;
         }
+        s->_errors++;
         cmd_finish(c, XACCT_EREDIS, reply->str, NULL);
         goto out;
     }
@@ -466,6 +468,7 @@ static void conn_failed(xacct_store_t *s)
 {
     if (s->_closing)
         return;
+    s->_errors++;
     notify_state(s, 0, XACCT_EDISCONNECTED, s->_why);
     if (s->_closing)
         return;
@@ -830,6 +833,11 @@ size_t xacct_store_outstanding(const xacct_store_t *s)
 uint64_t xacct_store_connections(const xacct_store_t *s)
 {
     return s->_connections;
+}
+
+uint64_t xacct_store_errors(const xacct_store_t *s)
+{
+    return s->_errors;
 }
 
 static int submit_cmd(xacct_store_t *s, store_cmd_t *c)

@@ -64,6 +64,8 @@ typedef struct xacct_aws_options {
     uint64_t backoff_max_ms;      /* 0 = 20000 */
     xacct_backoff_rand_fn rand;   /* NULL = RAND_bytes */
     void *rand_arg;               /* borrowed */
+    struct xacct_metrics *metrics; /* borrowed, may be NULL: counts every attempt by
+                                     service and status, and its latency */
 } xacct_aws_options_t;
 
 /*

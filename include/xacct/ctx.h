@@ -21,6 +21,7 @@
 
 struct xacct_worker;
 struct xacct_metrics;
+struct xacct_metrics_http;
 
 typedef enum xacct_run_state {
     XACCT_RUNNING = 0,  /* polling and working */
@@ -42,7 +43,8 @@ typedef struct xacct_ctx {
     xacct_store_t *store;             /* Redis */
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
     struct xacct_worker *worker;      /* pollers and in-flight messages */
-    struct xacct_metrics *metrics;    /* counters and the HTTP endpoint */
+    struct xacct_metrics *metrics;    /* counters, gauges and histograms */
+    struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
 
     uv_signal_t sig_term;             /* drain, a second one exits at once */
     uv_signal_t sig_int;              /* same as SIGTERM */

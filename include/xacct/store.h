@@ -130,6 +130,10 @@ size_t xacct_store_outstanding(const xacct_store_t *s);
 /* Number of ready connections made so far (tests and metrics). */
 uint64_t xacct_store_connections(const xacct_store_t *s);
 
+/* Failed connection attempts, lost connections and error replies so far
+ * (metrics). */
+uint64_t xacct_store_errors(const xacct_store_t *s);
+
 /*
  * Argument lists. Every argument is copied (and wiped on destroy, since
  * arguments may carry external IDs or passwords). Adding never fails on the

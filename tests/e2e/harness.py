@@ -279,13 +279,21 @@ class Env:
         return env
 
     # ---- processes --------------------------------------------------------
-    def start_worker(self, extra_env=None, wait_ready=True):
+    def start_worker(self, extra_env=None, wait_ready=True, metrics=False):
+        """metrics=True gives the worker its own metrics.listen port; its
+        endpoint is then p.metrics_url (see scrape())."""
         n = len(self.workers) + 1
+        metrics_url = None
+        if metrics:
+            port = free_port()
+            extra_env = dict(extra_env or {}, XACCT_METRICS_LISTEN=f"127.0.0.1:{port}")
+            metrics_url = f"http://127.0.0.1:{port}"
         log = open(os.path.join(self.tmp, f"xacctd-{n}.log"), "wb")
         p = subprocess.Popen([os.path.join(BUILD, "xacctd"), "--config", self.config_path],
                              env=self.process_env(extra_env), stdout=log, stderr=log)
         log.close()
         p.log_path = os.path.join(self.tmp, f"xacctd-{n}.log")
+        p.metrics_url = metrics_url
         self.workers.append(p)
         if wait_ready:
             wait_for(lambda: b"sqs.polling" in self.worker_log(p) or p.poll() is not None, 20,
@@ -293,6 +301,35 @@ class Env:
             if p.poll() is not None:
                 raise AssertionError(f"xacctd exited {p.returncode}: {self.worker_log(p)!r}")
         return p
+
+    @staticmethod
+    def scrape(p, path="/metrics", method="GET"):
+        """(status, headers, body text) of one request to the worker's
+        metrics endpoint."""
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(p.metrics_url + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    @staticmethod
+    def parse_metrics(text):
+        """{(name, frozenset(labels.items())): value} from Prometheus text."""
+        import re
+        out = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
+            if m is None:
+                raise AssertionError(f"not a sample line: {line!r}")
+            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                                     m.group(2) or ""))
+            out[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
+        return out
 
     def worker_log(self, p):
         with open(p.log_path, "rb") as f:

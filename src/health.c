@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routes of the observability endpoint. Counters are incremented where
+ * things happen (poller, queue, aws); what is a state rather than an event
+ * is read here, at scrape time, so nothing has to be kept up to date.
+ */
+#include "xacct/health.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "xacct/metrics.h"
+#include "xacct/metrics_http.h"
+#include "xacct/worker.h"
+
+void xacct_health_collect(xacct_ctx_t *ctx)
+{
+    xacct_metrics_t *m = ctx->metrics;
+    if (m == NULL)
+        return;
+    xacct_worker_stats_t st;
+    memset(&st, 0, sizeof(st));
+    if (ctx->worker != NULL)
+        xacct_worker_get_stats(ctx->worker, &st);
+    xacct_metrics_set(m, XACCT_M_IN_FLIGHT, NULL, NULL, st.in_flight);
+    xacct_metrics_set(m, XACCT_M_MAX_IN_FLIGHT, NULL, NULL, ctx->cfg->queue_max_in_flight);
+    xacct_metrics_set(m, XACCT_M_POLLING, NULL, NULL,
+                      ctx->state == XACCT_RUNNING && ctx->worker != NULL && !st.quiet);
+    if (ctx->store != NULL) {
+        uint64_t conns = xacct_store_connections(ctx->store);
+        xacct_metrics_set(m, XACCT_M_REDIS_UP, NULL, NULL, xacct_store_is_up(ctx->store));
+        xacct_metrics_set(m, XACCT_M_REDIS_ERRORS, NULL, NULL,
+                          (double)xacct_store_errors(ctx->store));
+        xacct_metrics_set(m, XACCT_M_REDIS_RECONNECTS, NULL, NULL,
+                          conns > 0 ? (double)(conns - 1) : 0);
+    }
+    if (ctx->creds != NULL) {
+        int64_t expiry = xacct_creds_expiry(ctx->creds);
+        xacct_metrics_set(m, XACCT_M_CREDS_VALID, NULL, NULL,
+                          xacct_creds_current(ctx->creds) != NULL);
+        if (expiry < 0)
+            xacct_metrics_unset(m, XACCT_M_CREDS_EXPIRY, NULL, NULL);
+        else
+            xacct_metrics_set(m, XACCT_M_CREDS_EXPIRY, NULL, NULL, (double)expiry / 1000.0);
+    }
+}
+
+/* A body that does not fit is cut short; the status code still tells. */
+static bool check(xacct_buf_t *out, const char *name, bool ok, const char *why)
+{
+    if (out != NULL && xacct_buf_printf(out, "%s %s\n", name, ok ? "ok" : why) != 0)
+        xacct_buf_reset(out);
+    return ok;
+}
+
+bool xacct_health_ready(xacct_ctx_t *ctx, xacct_buf_t *out)
+{
+    xacct_worker_stats_t st;
+    memset(&st, 0, sizeof(st));
+    if (ctx->worker != NULL)
+        xacct_worker_get_stats(ctx->worker, &st);
+    bool ready = true;
+    ready &= check(out, "redis", ctx->store != NULL && xacct_store_is_up(ctx->store),
+                   "not connected");
+    ready &= check(out, "credentials", ctx->creds != NULL && xacct_creds_current(ctx->creds) != NULL,
+                   "no valid AWS credentials cached");
+    const char *why = NULL;
+    if (ctx->state != XACCT_RUNNING)
+        why = "shutting down";
+    else if (ctx->worker == NULL)
+        why = "not started";
+    else if (st.quiet)
+        why = "quiet (SIGTSTP): not fetching messages";
+    /* A full worker has no receive outstanding and is still doing its job. */
+    else if (!st.polling && st.in_flight < (unsigned)ctx->cfg->queue_max_in_flight)
+        why = "not polling (receives failing; retrying with backoff)";
+    ready &= check(out, "polling", why == NULL, why);
+    return ready;
+}
+
+#define TEXT "text/plain; charset=utf-8"
+
+int xacct_health_route(void *arg, const char *path, xacct_buf_t *body, const char **content_type)
+{
+    xacct_ctx_t *ctx = arg;
+    *content_type = TEXT;
+    if (strcmp(path, "/metrics") == 0) {
+        xacct_health_collect(ctx);
+        if (xacct_metrics_render(ctx->metrics, body) != 0) {
+            xacct_buf_reset(body);
+            return 500;
+        }
+        *content_type = XACCT_METRICS_CONTENT_TYPE;
+        return 200;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        /* Only the loop answers requests: a reply means it is alive. */
+        return xacct_buf_puts(body, "ok\n") == 0 ? 200 : 500;
+    }
+    if (strcmp(path, "/readyz") == 0)
+        return xacct_health_ready(ctx, body) ? 200 : 503;
+    if (xacct_buf_puts(body, "not found: try /metrics, /healthz or /readyz\n") != 0)
+        xacct_buf_reset(body);
+    return 404;
+}
+
+int xacct_health_start(xacct_ctx_t *ctx, char *err, size_t errlen)
+{
+    const char *listen = ctx->cfg->metrics_listen;
+    xacct_metrics_set(ctx->metrics, XACCT_M_START_TIME, NULL, NULL, (double)ctx->started_at);
+    xacct_metrics_set(ctx->metrics, XACCT_M_BUILD_INFO, XACCT_VERSION, NULL, 1);
+    if (listen == NULL || listen[0] == '\0')
+        return 0;
+    char why[256] = "";
+    int rc = xacct_metrics_http_new(ctx->loop, listen, xacct_health_route, ctx,
+                                    &ctx->metrics_http, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "metrics.listen %s: %s", listen, why);
+        return rc;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", xacct_metrics_http_port(ctx->metrics_http));
+    XACCT_LOG_INFO(&ctx->log, "metrics.listening", "listen", listen, "port", port, NULL);
+    return 0;
+}
+
+void xacct_health_stop(xacct_ctx_t *ctx)
+{
+    xacct_metrics_http_free(ctx->metrics_http);
+    ctx->metrics_http = NULL;
+}
