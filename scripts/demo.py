@@ -19,6 +19,48 @@ def say(text):
     print(f"\n== {text}", flush=True)
 
 
+# The samples the excerpt shows, in this order.
+EXCERPT = ("xacct_messages_received_total", "xacct_messages_acked_total",
+           "xacct_messages_dead_total", "xacct_requests_total", "xacct_safety_checks_total",
+           "xacct_cfn_answers_total", "xacct_aws_requests_total",
+           "xacct_aws_request_duration_seconds_count")
+
+
+def summed(env, workers):
+    total = {}
+    for w in workers:
+        for key, v in env.parse_metrics(env.scrape(w)[2]).items():
+            total[key] = total.get(key, 0) + v
+    return total
+
+
+def show_metrics(env, workers):
+    from harness import wait_for
+    env.wait_queue_empty()
+
+    def settled():
+        t = summed(env, workers)
+        n = lambda name: sum(v for (k, _), v in t.items() if k == name)  # noqa: E731
+        return n("xacct_in_flight_messages") == 0 and \
+            n("xacct_messages_acked_total") + n("xacct_messages_dead_total") == \
+            n("xacct_messages_received_total")
+    wait_for(settled, 20, "every received message to be acknowledged")
+    total = summed(env, workers)
+    for name in EXCERPT:
+        for (n, labels), v in sorted(total.items(), key=lambda kv: sorted(kv[0][1])):
+            if n != name or dict(labels).get("queue"):
+                if n == name:
+                    print(f"   {n}{{queue=...}} {v:g}")
+                continue
+            shown = ",".join(f'{k}="{x}"' for k, x in sorted(labels))
+            print(f"   {n}{{{shown}}} {v:g}" if shown else f"   {n} {v:g}")
+    for w in workers:
+        m = env.parse_metrics(env.scrape(w)[2])
+        g = lambda name: int(m.get((name, frozenset()), 0))  # noqa: E731
+        print(f"   pid {w.pid}: in flight {g('xacct_in_flight_messages')}, "
+              f"redis up {g('xacct_redis_up')}, GET /readyz -> {env.scrape(w, '/readyz')[0]}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -35,8 +77,9 @@ def main():
         env.start()
         print(f"   redis {env.redis.url}   aws {env.fa.https_url}   queue {env.queue_url}")
         say("starting two xacctd workers on the same queue")
-        workers = [env.start_worker(), env.start_worker()]
-        print(f"   pids {', '.join(str(w.pid) for w in workers)}")
+        workers = [env.start_worker(metrics=True), env.start_worker(metrics=True)]
+        for w in workers:
+            print(f"   pid {w.pid}, metrics and health on {w.metrics_url}")
 
         customers = {"210000000001": "good", "210000000002": "insecure", "210000000003": "leaves"}
         cli = os.path.exists(os.path.join(args.build, "xacct"))
@@ -92,7 +135,13 @@ def main():
         for w in workers:
             for line in env.worker_log(w).decode().splitlines():
                 if "request.answered" in line or "check.done" in line:
-                    print("   " + line[:200])
+                    # Message and request ids left out to keep lines short.
+                    kept = [f for f in line.split(" ")
+                            if not f.startswith(("message_id=", "request_id=", "level="))]
+                    print("   " + " ".join(kept))
+
+        say("metrics of both workers, summed (GET /metrics, Prometheus text format)")
+        show_metrics(env, workers)
 
         say("stopping the workers (SIGTERM: drain, exit 0)")
         for w in workers:

@@ -49,6 +49,7 @@ struct xacct_aws_call {
     xacct_aws_t *_aws;                /* owning client; NULL once completed */
     struct xacct_aws_call *_prev, *_next; /* in _aws->_calls */
     char *_service;                   /* signing name, owned; NULL when unsigned */
+    char *_label;                     /* service label in metrics, owned */
     char *_region;                    /* signing region, owned */
     char *_method;                    /* owned */
     char *_url;                       /* full URL, owned */
@@ -291,6 +292,7 @@ static void call_close_cb(uv_handle_t *h)
 static void call_release(struct xacct_aws_call *c)
 {
     free(c->_service);
+    free(c->_label);
     free(c->_region);
     free(c->_method);
     free(c->_url);
@@ -376,7 +378,7 @@ static void count_attempt(const struct xacct_aws_call *c, int status,
     xacct_metrics_t *m = c->_aws->_metrics;
     if (m == NULL || status == XACCT_ECANCELED)
         return;
-    const char *service = c->_service != NULL ? c->_service : "unsigned";
+    const char *service = c->_label;
     char code[16];
     if (status == 0)
         snprintf(code, sizeof(code), "%ld", resp->status);
@@ -573,6 +575,7 @@ static int copy_request(struct xacct_aws_call *c, xacct_aws_t *a, const xacct_aw
         c->_region = xacct_strdup(xacct_aws_signing_region(req->service, region));
         c->_s3 = strcmp(req->service, "s3") == 0;
     }
+    c->_label = xacct_strdup(req->service != NULL ? req->service : "unsigned");
     c->_method = xacct_strdup(req->method);
     c->_headers = xacct_calloc(req->nheaders ? req->nheaders : 1, sizeof(*c->_headers));
     for (size_t i = 0; i < req->nheaders; i++) {

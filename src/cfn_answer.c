@@ -42,6 +42,7 @@ int xacct_cfn_answer_send(struct xacct_aws *aws, const char *response_url, const
         .body = body,
         .body_len = strlen(body),
         .unsigned_request = true,
+        .service = "cloudformation-response", /* metrics label only */
         .timeout_ms = 30000,
         .max_body = 64 * 1024,
         .max_attempts = 3,

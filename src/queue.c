@@ -444,6 +444,7 @@ static void stage_confirm(xacct_msg_t *msg)
         .method = "GET",
         .url = msg->env->subscribe_url,
         .unsigned_request = true,
+        .service = "sns-subscribe", /* metrics label only */
         .max_body = 64 * 1024,
     };
     if (xacct_aws_call(msg->w->ctx->aws, &req, on_confirmed, msg, &msg->call) == 0)

@@ -89,7 +89,8 @@ const char *xacct_aws_region(const xacct_aws_t *a);
 
 typedef struct xacct_aws_request {
     const char *service;           /* "sqs", "sts", "s3", "sns", "iam": endpoint and
-                                      signing name; required unless unsigned with url */
+                                      signing name; required unless unsigned with url,
+                                      where it only names the call in metrics */
     const char *region;            /* NULL = the client's */
     const char *method;            /* "GET", "POST", "PUT", "DELETE", "HEAD" */
     const char *url;               /* absolute URL; NULL = endpoint + path */
