@@ -148,7 +148,27 @@ def main():
             print(f"   pid {w.pid} exited {env.stop_worker(w)}")
     finally:
         env.stop()
-    print(f"\ndone in {time.monotonic() - started:.1f}s; nothing left running.")
+    left = children()
+    print(f"\ndone in {time.monotonic() - started:.1f}s; "
+          + (f"STILL RUNNING: {left}" if left else "nothing left running."))
+    if left:
+        sys.exit(1)
+
+
+def children():
+    """Processes whose parent is this one (none, once everything stopped)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[1]) == os.getpid():
+            out.append(f"{pid} {stat.split('(', 1)[1].rsplit(')', 1)[0]}")
+    return out
 
 
 if __name__ == "__main__":
