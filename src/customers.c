@@ -385,6 +385,11 @@ static const xacct_store_script_t topic_assign_script = {
     "local key = ARGV[2] .. 'topic:' .. chosen\n"
     "redis.call('SADD', key, ARGV[1])\n"
     "redis.call('HSET', KEYS[1], 'topic_arn', chosen)\n"
+    /* A pending customer's region is its topic's until a stack reports its own. */
+    "local region = string.match(chosen, '^arn:[^:]+:sns:([^:]+):')\n"
+    "if region and redis.call('HGET', KEYS[1], 'state') == 'pending' then\n"
+    "  redis.call('HSET', KEYS[1], 'region', region)\n"
+    "end\n"
     "return {'ok', chosen, redis.call('SCARD', key)}\n",
 };
 

@@ -110,7 +110,8 @@ typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const c
 
 /* Puts the account in the first candidate topic set that already holds it or
  * has room (fewer than max_per_topic members), moves it out of a previous
- * topic, and records topic_arn on the customer. Atomic. */
+ * topic, and records topic_arn on the customer (and, while it is pending,
+ * the topic's region as its region). Atomic. */
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  const char *const *candidate_arns, size_t n,
                                  long long max_per_topic, xacct_customers_topic_cb cb,

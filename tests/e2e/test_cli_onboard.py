@@ -109,9 +109,11 @@ class OnboardManyTest(unittest.TestCase):
             self.assertGreater(nb, 0)
             self.assertGreater(len(pa.encode()) + len('"arn:aws:iam::123456789012:root",'), MAX_POLICY)
         self.assertEqual({acct for acct in self.eu}, {m.decode() for m in r.smembers("xacct:topic:" + eu)})
-        for info in self.eu.values():
+        for acct, info in self.eu.items():
             self.assertEqual(info["topic_arn"], eu)
             self.assertEqual(info["region"], "eu-west-1")
+            # The pending record carries its region before any stack reports.
+            self.assertEqual(r.hget("xacct:customer:" + acct, "region"), b"eu-west-1")
 
     def test_policies_keep_other_statements_and_hold_the_accounts(self):
         for arn in self.env.topics:
