@@ -350,12 +350,15 @@ static int start_daemon(struct xacct_metrics_http *s, const char *listen,
                                MHD_OPTION_ARRAY, limits, MHD_OPTION_END);
     saved = errno;
     if (s->_mhd == NULL) {
-        /* MHD's own line names the step that failed ("Failed to bind to
-         * port 9464: Address already in use"); errno is the fallback. */
+        /* MHD's own line ends with the reason ("Failed to bind to port 0:
+         * Address already in use" — its port is 0 with MHD_OPTION_SOCK_ADDR,
+         * so only the reason is kept); errno is the fallback. */
+        const char *why = strrchr(s->_mhd_msg, ':');
+        why = why != NULL ? why + 1 + strspn(why + 1, " ") : s->_mhd_msg;
         set_err(err, errlen, "cannot listen on %s: %s", listen,
-                s->_mhd_msg[0] != '\0' ? s->_mhd_msg
-                : saved != 0           ? strerror(saved)
-                                       : "libmicrohttpd failed to start");
+                why[0] != '\0'  ? why
+                : saved != 0     ? strerror(saved)
+                                 : "libmicrohttpd failed to start");
         return XACCT_EIO;
     }
     info = MHD_get_daemon_info(s->_mhd, MHD_DAEMON_INFO_BIND_PORT);
