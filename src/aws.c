@@ -62,6 +62,7 @@ struct xacct_aws_call {
     bool _explicit;                   /* _creds holds caller-given keys */
     xacct_sigv4_credentials_t _creds; /* explicit keys, owned strings, wiped */
     long _timeout_ms;                 /* per attempt */
+    long _connect_timeout_ms;         /* 0 = the http default */
     size_t _max_body;                 /* response cap */
     int _max_attempts;                /* including the first */
     int _attempt;                     /* attempts started */
@@ -492,6 +493,7 @@ static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *cre
         .body = c->_body,
         .body_len = c->_body_len,
         .timeout_ms = c->_timeout_ms,
+        .connect_timeout_ms = c->_connect_timeout_ms,
         .max_body = c->_max_body,
     };
     c->_sent_ns = uv_hrtime();
@@ -627,6 +629,7 @@ int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_don
         return rc;
     }
     c->_timeout_ms = req->timeout_ms;
+    c->_connect_timeout_ms = req->connect_timeout_ms;
     c->_max_body = req->max_body;
     c->_max_attempts = max_attempts;
     xacct_backoff_init(&c->_backoff, a->_backoff_base_ms, a->_backoff_max_ms, a->_rand,

@@ -45,6 +45,7 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
         return;
     }
     xacct_backoff_reset(&p->backoff);
+    xacct__worker_touch(w);
     if (corrupt > 0)
         XACCT_LOG_WARN(&w->ctx->log, "sqs.corrupt_message", "queue", p->queue_url, "detail",
                        "body does not match MD5OfBody; left to reappear", NULL);

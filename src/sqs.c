@@ -80,6 +80,10 @@ static int submit(xacct_aws_t *aws, const char *region, const char *target, json
         {"Content-Type", "application/x-amz-json-1.0"},
         {"X-Amz-Target", target_hdr},
     };
+    /* libcurl arms its connect timer even on a reused connection and it
+     * fires into an idle long poll; with the connect deadline at the
+     * request's own, an idle worker wakes up only when the poll returns. */
+    bool long_poll = strcmp(target, "ReceiveMessage") == 0;
     xacct_aws_request_t req = {
         .service = "sqs",
         .region = region,
@@ -90,6 +94,7 @@ static int submit(xacct_aws_t *aws, const char *region, const char *target, json
         .body = text,
         .body_len = strlen(text),
         .timeout_ms = timeout_ms,
+        .connect_timeout_ms = long_poll ? timeout_ms : 0,
         .max_body = SQS_MAX_RESPONSE,
         .max_attempts = attempts,
     };

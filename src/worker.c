@@ -15,7 +15,7 @@
 #include "xacct/codec.h"
 
 #define HEARTBEAT_MS 5000
-#define HEARTBEAT_TTL_S 30
+#define HEARTBEAT_TTL_S 30   /* beyond the longest gap between two heartbeats */
 
 unsigned xacct__worker_room(const xacct_worker_t *w)
 {
@@ -31,6 +31,8 @@ void xacct__worker_add(xacct_worker_t *w, xacct_msg_t *msg)
         *xacct__msg_prev(w->msgs) = msg;
     w->msgs = msg;
     w->in_flight++;
+    if (w->in_flight == 1)
+        xacct__worker_touch(w); /* back to the busy pace */
 }
 
 static void kick_all(xacct_worker_t *w)
@@ -83,9 +85,41 @@ static void on_heartbeat_done(int status, const char *detail, void *arg)
     (void)arg;
 }
 
+/*
+ * While messages are in flight the heartbeat goes out every HEARTBEAT_MS. An
+ * idle worker would wake up for nothing but that, so then it rides on the
+ * long polls' completions (xacct__worker_touch, at most wait_seconds apart)
+ * and the timer, set beyond the next completion, only covers stalled polls.
+ */
+static uint64_t idle_gap_ms(const xacct_worker_t *w)
+{
+    return (uint64_t)w->ctx->cfg->queue_wait_seconds * 1000 + HEARTBEAT_MS;
+}
+
+static void send_heartbeat(xacct_worker_t *w);
+
 static void on_heartbeat(uv_timer_t *t)
 {
-    xacct_worker_t *w = xacct_container_of(t, xacct_worker_t, heartbeat);
+    send_heartbeat(xacct_container_of(t, xacct_worker_t, heartbeat));
+}
+
+void xacct__worker_touch(xacct_worker_t *w)
+{
+    if (w->freeing || !uv_is_active((uv_handle_t *)&w->heartbeat))
+        return;
+    uint64_t now = uv_now(w->ctx->loop);
+    uint64_t due = w->last_beat + HEARTBEAT_MS;
+    if (now >= due)
+        send_heartbeat(w);
+    else if (w->in_flight > 0 && uv_timer_get_due_in(&w->heartbeat) > due - now)
+        uv_timer_start(&w->heartbeat, on_heartbeat, due - now, 0);
+}
+
+static void send_heartbeat(xacct_worker_t *w)
+{
+    w->last_beat = uv_now(w->ctx->loop);
+    uv_timer_start(&w->heartbeat, on_heartbeat, w->in_flight > 0 ? HEARTBEAT_MS : idle_gap_ms(w),
+                   0);
     char host[128] = "";
     gethostname(host, sizeof(host) - 1);
     xacct_heartbeat_t hb = {
@@ -102,7 +136,8 @@ static void on_heartbeat(uv_timer_t *t)
     };
     /* A heartbeat that cannot be queued is simply skipped: the next one
      * follows in HEARTBEAT_MS and the key's TTL covers the gap. */
-    if (xacct_workers_heartbeat(w->ctx->store, w->ctx->worker_id, &hb, HEARTBEAT_TTL_S,
+    long ttl_s = (long)(idle_gap_ms(w) / 1000) + HEARTBEAT_TTL_S;
+    if (xacct_workers_heartbeat(w->ctx->store, w->ctx->worker_id, &hb, ttl_s,
                                 on_heartbeat_done, w) != 0)
         XACCT_LOG_DEBUG(&w->ctx->log, "heartbeat.skipped", "worker", w->ctx->worker_id, NULL);
 }
@@ -127,7 +162,7 @@ int xacct_worker_new(xacct_ctx_t *ctx, xacct_worker_t **out)
 
 void xacct_worker_start(xacct_worker_t *w)
 {
-    uv_timer_start(&w->heartbeat, on_heartbeat, 0, HEARTBEAT_MS);
+    uv_timer_start(&w->heartbeat, on_heartbeat, 0, 0);
     for (size_t i = 0; i < w->npollers; i++)
         XACCT_LOG_INFO(&w->ctx->log, "sqs.polling", "queue", w->pollers[i]->queue_url, "region",
                        w->pollers[i]->region, NULL);

@@ -53,6 +53,7 @@ struct xacct_worker {
     unsigned in_flight;
     xacct_worker_stats_t stats;
     uv_timer_t heartbeat;                /* worker:<id> in Redis */
+    uint64_t last_beat;                  /* uv_now() of the last heartbeat */
     bool stopping;                       /* drain or release began: no new receives */
     void (*drained_cb)(void *);          /* fires when in_flight reaches 0 */
     void *drained_arg;
@@ -88,6 +89,9 @@ unsigned xacct__worker_room(const xacct_worker_t *w);
 void xacct__worker_add(xacct_worker_t *w, xacct_msg_t *msg);
 void xacct__worker_remove(xacct_worker_t *w, xacct_msg_t *msg);
 void xacct__worker_release_done(xacct_worker_t *w);
+/* A receive completed or work arrived: sends the heartbeat if one is due
+ * and sets the timer to the pace that fits the work in flight. */
+void xacct__worker_touch(xacct_worker_t *w);
 /* Intrusive list links, kept in queue.c's struct. */
 xacct_msg_t **xacct__msg_next(xacct_msg_t *m);
 xacct_msg_t **xacct__msg_prev(xacct_msg_t *m);

@@ -107,6 +107,7 @@ typedef struct xacct_aws_request {
                                       provider's (e.g. assumed-role keys); copied and
                                       wiped */
     long timeout_ms;               /* per attempt; 0 = the http default */
+    long connect_timeout_ms;       /* 0 = the http default */
     size_t max_body;               /* response cap; 0 = the http default */
     int max_attempts;              /* 0 = the client's */
 } xacct_aws_request_t;

@@ -104,3 +104,32 @@ class TemplateCleanupTest(unittest.TestCase):
             self.assertEqual(env.stop_worker(w), 0)
         finally:
             env.stop()
+
+
+class HeartbeatTest(unittest.TestCase):
+    """worker:<id> stays fresh while the worker is idle (it rides on the long
+    polls' completions, no timer of its own) and its TTL covers the gap
+    between two of them."""
+
+    def test_idle_heartbeat_is_refreshed(self):
+        import time
+        env = Env().start()
+        try:
+            env.write_config(queue__wait_seconds="3")
+            w = env.start_worker()
+            from harness import wait_for
+            key = wait_for(lambda: next(iter(env.r.keys(f"{env.PREFIX}worker:*")), None), 20,
+                           "the first heartbeat")
+            # wait_seconds + 5 s + 30 s: more than the longest idle gap.
+            ttl0 = env.r.pttl(key)
+            self.assertGreater(ttl0, 30000)
+            self.assertLessEqual(ttl0, 38000)
+            hb = msgpack_check.decode_map(env.r.get(key))
+            self.assertEqual(hb["pid"], w.pid)
+            self.assertEqual(hb["in_flight"], 0)
+            # Without a refresh the TTL would have dropped by the time slept.
+            time.sleep(10)
+            self.assertGreater(env.r.pttl(key), ttl0 - 10000 + 1000)
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+        finally:
+            env.stop()
