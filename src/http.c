@@ -201,7 +201,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 
 static void release(struct xacct_http *h)
 {
-    sk_X509_pop_free(h->_extra_ca, X509_free);
+    X509_STORE_free(h->_trust);
     free(h->_user_agent);
     free(h);
     curl_global_cleanup();
@@ -243,7 +243,7 @@ static void maybe_teardown(struct xacct_http *h)
 int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http_t **out)
 {
     struct xacct_http *h = NULL;
-    STACK_OF(X509) *cas = NULL;
+    X509_STORE *trust = NULL;
     const xacct_http_options_t defaults = {0};
     int rc = 0;
     bool global = false;
@@ -260,19 +260,18 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
         rc = XACCT_EINVAL;
         goto out;
     }
-    if (opts->ca_bundle != NULL && opts->ca_bundle[0] != '\0' &&
-        (rc = xacct__http_ca_load(opts->ca_bundle, &cas)) != 0)
-        goto out;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         rc = XACCT_EHTTP;
         goto out;
     }
     global = true;
+    if ((rc = xacct__http_trust_new(opts->ca_bundle, &trust)) != 0)
+        goto out;
 
     h = xacct_calloc(1, sizeof(*h));
     h->_loop = loop;
-    h->_extra_ca = cas;
-    cas = NULL;
+    h->_trust = trust;
+    trust = NULL;
     h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)
                                       : xacct_strdup("xacct/" XACCT_VERSION);
     if ((h->_multi = curl_multi_init()) == NULL) {
@@ -310,7 +309,7 @@ out:
     }
     if (global && rc != 0)
         curl_global_cleanup();
-    sk_X509_pop_free(cas, X509_free);
+    X509_STORE_free(trust);
     return rc;
 }
 

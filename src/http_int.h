@@ -38,7 +38,8 @@ struct xacct_http {
     uv_loop_t *_loop;                       /* borrowed */
     CURLM *_multi;                          /* NULL once cleaned up */
     uv_timer_t _timer;                      /* curl's single timeout */
-    STACK_OF(X509) *_extra_ca;              /* parsed ca_bundle, or NULL */
+    X509_STORE *_trust;                     /* system CAs plus ca_bundle, shared by
+                                               every TLS connection */
     char *_user_agent;                      /* owned */
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
     size_t _nreqs;                          /* length of _reqs */
@@ -103,5 +104,10 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);
  * sk_X509_pop_free(..., X509_free)). XACCT_ECONFIG if the file cannot be read
  * or holds no certificate, or if libcurl's TLS backend is not OpenSSL. */
 int xacct__http_ca_load(const char *path, STACK_OF(X509) **out) XACCT_MUSTCHECK;
+
+/* Builds the trust store: libcurl's default CA file and directory (OpenSSL's
+ * defaults if it has none) plus the certificates of ca_bundle (optional).
+ * XACCT_ECONFIG if ca_bundle cannot be used. Free with X509_STORE_free. */
+int xacct__http_trust_new(const char *ca_bundle, X509_STORE **out) XACCT_MUSTCHECK;
 
 #endif

@@ -154,30 +154,80 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
 }
 
 /*
- * Adds the AWS_CA_BUNDLE certificates to the context's X509 store. curl still
- * loads its own CA file (the system bundle) into that store, so the bundle
- * extends the trust rather than replacing it; setting CURLOPT_CAINFO instead
- * would replace the system bundle. With Debian's libcurl 7.88 the system file
- * is loaded after this callback, and a certificate trusted only by the system
- * file, and one trusted only by the bundle, both verify, also on a second
- * connection built from curl's cached store.
+ * Every TLS connection verifies against the client's one trust store (see
+ * xacct__http_trust_new). libcurl is told to load no CA file or directory
+ * itself: with Debian's libcurl 7.88 it would parse the whole system bundle
+ * again for every new connection (about 17 ms of CPU and 1 MB each), as its
+ * CA cache does not apply while a CA directory is configured.
  */
 static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 {
-    STACK_OF(X509) *cas = userp;
-    X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
-
     XACCT_UNUSED(easy);
-    for (int i = 0; i < sk_X509_num(cas); i++) {
-        /* OpenSSL 3 treats a certificate already in the store as success,
-         * which matters because curl may share one cached store among
-         * connections. */
-        if (X509_STORE_add_cert(store, sk_X509_value(cas, i)) != 1) {
-            ERR_clear_error();
-            return CURLE_SSL_CACERT_BADFILE;
-        }
-    }
+    SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, (X509_STORE *)userp); /* takes a reference */
     return CURLE_OK;
+}
+
+/* libcurl's built-in CA file and directory (what it would have loaded). */
+static void curl_ca_defaults(char **file, char **dir)
+{
+    *file = *dir = NULL;
+    CURL *easy = curl_easy_init();
+    if (easy == NULL)
+        return;
+    char *p = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CAINFO, &p) == CURLE_OK && p != NULL)
+        *file = xacct_strdup(p);
+    p = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CAPATH, &p) == CURLE_OK && p != NULL)
+        *dir = xacct_strdup(p);
+    curl_easy_cleanup(easy);
+}
+
+int xacct__http_trust_new(const char *ca_bundle, X509_STORE **out)
+{
+    int rc = XACCT_ECONFIG;
+    STACK_OF(X509) *extra = NULL;
+    char *file = NULL, *dir = NULL;
+    X509_STORE *store = NULL;
+
+    *out = NULL;
+    if (ca_bundle != NULL && ca_bundle[0] != '\0' &&
+        (rc = xacct__http_ca_load(ca_bundle, &extra)) != 0)
+        goto out;
+    rc = XACCT_ECONFIG;
+    if ((store = X509_STORE_new()) == NULL) {
+        rc = XACCT_ENOMEM;
+        goto out;
+    }
+    /* The system trust, as libcurl would use it; OpenSSL's own defaults
+     * (which honour SSL_CERT_FILE and SSL_CERT_DIR) if libcurl names none. */
+    curl_ca_defaults(&file, &dir);
+    if (file == NULL && dir == NULL) {
+        if (X509_STORE_set_default_paths(store) != 1)
+            goto out;
+    } else {
+        /* A missing file or directory leaves only what the other holds. */
+        if (file != NULL && X509_STORE_load_file(store, file) != 1)
+            ERR_clear_error();
+        if (dir != NULL && X509_STORE_load_path(store, dir) != 1)
+            ERR_clear_error();
+    }
+    /* AWS_CA_BUNDLE extends the system trust rather than replacing it. */
+    for (int i = 0; i < sk_X509_num(extra); i++) {
+        if (X509_STORE_add_cert(store, sk_X509_value(extra, i)) != 1)
+            goto out;
+    }
+    *out = store;
+    store = NULL;
+    rc = 0;
+out:
+    if (rc != 0)
+        ERR_clear_error();
+    X509_STORE_free(store);
+    sk_X509_pop_free(extra, X509_free);
+    free(file);
+    free(dir);
+    return rc;
 }
 
 int xacct__http_ca_load(const char *path, STACK_OF(X509) **out)
@@ -288,10 +338,10 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (h->_extra_ca != NULL) {
-        SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-        SETOPT(CURLOPT_SSL_CTX_DATA, (void *)h->_extra_ca);
-    }
+    SETOPT(CURLOPT_CAINFO, NULL);
+    SETOPT(CURLOPT_CAPATH, NULL);
+    SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    SETOPT(CURLOPT_SSL_CTX_DATA, (void *)h->_trust);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);

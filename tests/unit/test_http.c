@@ -19,6 +19,8 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1080,6 +1082,32 @@ static int tls_get(fx_t *fx, const char *ca_bundle, int port, result_t *res)
     return res->status;
 }
 
+/* The first certificate of libcurl's default CA file (the system bundle). */
+static X509 *first_system_ca(void)
+{
+    CURL *easy = curl_easy_init();
+    char *path = NULL;
+    X509 *x = NULL;
+    if (curl_easy_getinfo(easy, CURLINFO_CAINFO, &path) == CURLE_OK && path != NULL) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            x = PEM_read_X509(f, NULL, NULL, NULL);
+            fclose(f);
+        }
+    }
+    curl_easy_cleanup(easy);
+    return x;
+}
+
+static bool store_has(X509_STORE *store, X509 *cert)
+{
+    X509_OBJECT *obj = X509_OBJECT_new();
+    assert_int_equal(X509_OBJECT_set1_X509(obj, cert), 1);
+    bool found = X509_OBJECT_retrieve_match(X509_STORE_get0_objects(store), obj) != NULL;
+    X509_OBJECT_free(obj);
+    return found;
+}
+
 static void test_tls_ca_bundle(void **state)
 {
     fx_t *fx = *state;
@@ -1128,24 +1156,37 @@ static void test_tls_ca_bundle(void **state)
     assert_int_equal(xacct_http_new(&fx->loop, &notpem, &h), XACCT_ECONFIG);
 
     /*
-     * The bundle adds to curl's own CA file instead of replacing it. The
-     * system bundle is curl's built-in CURLOPT_CAINFO; here a test CA file
-     * stands in for it on the easy handle, while the options' bundle holds
-     * an unrelated CA: the server's certificate must still verify.
+     * The bundle adds to the system trust instead of replacing it: the
+     * client's one store holds libcurl's default CA file (the system
+     * bundle) and the bundle's CA. Every connection shares that store, and
+     * libcurl loads nothing into it: its size does not change with use.
      */
     result_t sys = {0};
-    xacct_http_options_t opts = {.ca_bundle = other};
+    xacct_http_options_t opts = {.ca_bundle = ca};
     assert_int_equal(xacct_http_new(&fx->loop, &opts, &h), 0);
-    xacct_http_request_t req = {.method = "GET", .url = url_on(fx->tls[0].port, "https", "/echo")};
-    xacct_http_req_t *r = NULL;
-    assert_int_equal(xacct_http_submit(h, &req, record, &sys, &r), 0);
-    assert_int_equal(curl_easy_setopt(r->_easy, CURLOPT_CAINFO, ca), CURLE_OK);
-    run(fx);
+    X509 *first_system = first_system_ca();
+    assert_non_null(first_system);
+    assert_true(store_has(h->_trust, first_system));
+    STACK_OF(X509) *bundle = NULL;
+    assert_int_equal(xacct__http_ca_load(ca, &bundle), 0);
+    assert_true(store_has(h->_trust, sk_X509_value(bundle, 0)));
+    int before = sk_X509_OBJECT_num(X509_STORE_get0_objects(h->_trust));
+    assert_true(before > 1);
+    for (int i = 0; i < 2; i++) {
+        xacct_http_request_t req = {.method = "GET",
+                                    .url = url_on(fx->tls[0].port, "https", "/echo")};
+        xacct_http_req_t *r = NULL;
+        assert_int_equal(xacct_http_submit(h, &req, record, &sys, &r), 0);
+        run(fx);
+        assert_int_equal(sys.status, 0);
+        assert_int_equal(sys.code, 200);
+    }
+    assert_int_equal(sys.calls, 2);
+    assert_int_equal(sk_X509_OBJECT_num(X509_STORE_get0_objects(h->_trust)), before);
     xacct_http_free(h);
     run(fx);
-    assert_int_equal(sys.calls, 1);
-    assert_int_equal(sys.status, 0);
-    assert_int_equal(sys.code, 200);
+    X509_free(first_system);
+    sk_X509_pop_free(bundle, X509_free);
 
     result_clear(&ok);
     result_clear(&none);
