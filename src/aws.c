@@ -379,14 +379,13 @@ static void count_attempt(const struct xacct_aws_call *c, int status,
     xacct_metrics_t *m = c->_aws->_metrics;
     if (m == NULL || status == XACCT_ECANCELED)
         return;
-    const char *service = c->_label;
     char code[16];
     if (status == 0)
         snprintf(code, sizeof(code), "%ld", resp->status);
     else
         snprintf(code, sizeof(code), "error");
-    xacct_metrics_inc(m, XACCT_M_AWS_REQUESTS, service, code);
-    xacct_metrics_observe(m, XACCT_M_AWS_DURATION, service, NULL,
+    xacct_metrics_inc(m, XACCT_M_AWS_REQUESTS, c->_label, code);
+    xacct_metrics_observe(m, XACCT_M_AWS_DURATION, c->_label, NULL,
                           (double)(uv_hrtime() - c->_sent_ns) / 1e9);
 }
 

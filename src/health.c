@@ -8,11 +8,29 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "xacct/metrics.h"
 #include "xacct/metrics_http.h"
 #include "xacct/worker.h"
+
+/* Why the worker is not fetching messages as it should, or NULL. The gauge
+ * xacct_polling and the readiness check say the same thing. */
+static const char *polling_problem(const xacct_ctx_t *ctx, xacct_worker_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (ctx->worker != NULL)
+        xacct_worker_get_stats(ctx->worker, st);
+    if (ctx->state != XACCT_RUNNING)
+        return "shutting down";
+    if (ctx->worker == NULL)
+        return "not started";
+    if (st->quiet)
+        return "quiet (SIGTSTP): not fetching messages";
+    /* A full worker has no receive outstanding and is still doing its job. */
+    if (!st->polling && st->in_flight < (unsigned)ctx->cfg->queue_max_in_flight)
+        return "not polling (receives failing; retrying with backoff)";
+    return NULL;
+}
 
 void xacct_health_collect(xacct_ctx_t *ctx)
 {
@@ -20,13 +38,10 @@ void xacct_health_collect(xacct_ctx_t *ctx)
     if (m == NULL)
         return;
     xacct_worker_stats_t st;
-    memset(&st, 0, sizeof(st));
-    if (ctx->worker != NULL)
-        xacct_worker_get_stats(ctx->worker, &st);
+    bool polling = polling_problem(ctx, &st) == NULL;
     xacct_metrics_set(m, XACCT_M_IN_FLIGHT, NULL, NULL, st.in_flight);
     xacct_metrics_set(m, XACCT_M_MAX_IN_FLIGHT, NULL, NULL, ctx->cfg->queue_max_in_flight);
-    xacct_metrics_set(m, XACCT_M_POLLING, NULL, NULL,
-                      ctx->state == XACCT_RUNNING && ctx->worker != NULL && !st.quiet);
+    xacct_metrics_set(m, XACCT_M_POLLING, NULL, NULL, polling);
     if (ctx->store != NULL) {
         uint64_t conns = xacct_store_connections(ctx->store);
         xacct_metrics_set(m, XACCT_M_REDIS_UP, NULL, NULL, xacct_store_is_up(ctx->store));
@@ -57,24 +72,12 @@ static bool check(xacct_buf_t *out, const char *name, bool ok, const char *why)
 bool xacct_health_ready(xacct_ctx_t *ctx, xacct_buf_t *out)
 {
     xacct_worker_stats_t st;
-    memset(&st, 0, sizeof(st));
-    if (ctx->worker != NULL)
-        xacct_worker_get_stats(ctx->worker, &st);
+    const char *why = polling_problem(ctx, &st);
     bool ready = true;
     ready &= check(out, "redis", ctx->store != NULL && xacct_store_is_up(ctx->store),
                    "not connected");
     ready &= check(out, "credentials", ctx->creds != NULL && xacct_creds_current(ctx->creds) != NULL,
                    "no valid AWS credentials cached");
-    const char *why = NULL;
-    if (ctx->state != XACCT_RUNNING)
-        why = "shutting down";
-    else if (ctx->worker == NULL)
-        why = "not started";
-    else if (st.quiet)
-        why = "quiet (SIGTSTP): not fetching messages";
-    /* A full worker has no receive outstanding and is still doing its job. */
-    else if (!st.polling && st.in_flight < (unsigned)ctx->cfg->queue_max_in_flight)
-        why = "not polling (receives failing; retrying with backoff)";
     ready &= check(out, "polling", why == NULL, why);
     return ready;
 }

@@ -186,13 +186,13 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 int xacct_loop_teardown(xacct_ctx_t *ctx)
 {
-    /* Reverse start order; each free cancels its own work while the loop is
-     * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
     /* After a failed start the signal handles are still active and would
      * keep the loop running. */
     stop_signals(ctx);
     uv_timer_stop(&ctx->grace);
     uv_timer_stop(&ctx->watchdog);
+    /* Reverse start order; each free cancels its own work while the loop is
+     * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
     xacct_health_stop(ctx);
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;

@@ -54,7 +54,8 @@
     X(MAX_IN_FLIGHT, GAUGE, "xacct_max_in_flight_messages",                                      \
       "queue.max_in_flight: the most messages worked on at once.", NULL, NULL)                   \
     X(POLLING, GAUGE, "xacct_polling",                                                           \
-      "1 while the worker fetches new messages (not quiet, not draining).", NULL, NULL)          \
+      "1 while the worker fetches new messages (the readiness check's polling).", NULL,  \
+      NULL)          \
     X(CREDS_VALID, GAUGE, "xacct_credentials_valid",                                             \
       "1 when valid AWS credentials are cached.", NULL, NULL)                                    \
     X(CREDS_EXPIRY, GAUGE, "xacct_credentials_expiry_timestamp_seconds",                         \
