@@ -102,7 +102,7 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t);
 
-/* ---- answering (src/cfn_answer.c) ---- */
+/* ---- answering (src/domain/cfn_answer.c) ---- */
 
 struct xacct_aws;
 struct xacct_aws_call;

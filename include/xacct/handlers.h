@@ -4,7 +4,7 @@
  * registered in one table. Handlers are pure decisions — given the request,
  * the customer record and (for Create/Update) the safety check's result,
  * they say what to answer and which state change to record. The pipeline
- * (src/queue.c) carries the decision out.
+ * (src/daemon/queue.c) carries the decision out.
  */
 #ifndef XACCT_HANDLERS_H
 #define XACCT_HANDLERS_H
@@ -59,12 +59,12 @@ const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type);
 void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
                             xacct_decision_t *out);
 
-/* Handlers, one file each (src/handlers/). */
+/* Handlers, one file each (src/domain/handlers/). */
 extern const xacct_handler_t xacct_handler_create;
 extern const xacct_handler_t xacct_handler_update;
 extern const xacct_handler_t xacct_handler_delete;
 
-/* Shared by create and update (src/handlers/activate.c). */
+/* Shared by create and update (src/domain/handlers/activate.c). */
 void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
                                     const xacct_customer_view_t *customer,
                                     xacct_decision_t *out);

@@ -2,7 +2,7 @@
 /*
  * The Redis connection shared by xacctd and the xacct CLI: hiredis' async API
  * on the process's libuv loop, behind a small project-level interface so no
- * hiredis type leaks out of src/store.c. It parses redis:// URLs, sends AUTH
+ * hiredis type leaks out of src/store/store.c. It parses redis:// URLs, sends AUTH
  * and SELECT on every (re)connect, applies the key prefix, loads Lua scripts
  * once and calls them by EVALSHA (reloading on NOSCRIPT), and reconnects with
  * jittered exponential backoff.

@@ -2,7 +2,7 @@
 /*
  * The worker: one poller per queue URL and the set of messages in flight
  * (at most queue.max_in_flight), each driven through the pipeline of
- * src/queue.c. It also writes the heartbeat `worker:<id>` to Redis.
+ * src/daemon/queue.c. It also writes the heartbeat `worker:<id>` to Redis.
  */
 #ifndef XACCT_WORKER_H
 #define XACCT_WORKER_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/config.c, from tables: defaults, every kind of bad value
+ * Unit tests for src/core/config.c, from tables: defaults, every kind of bad value
  * with its file:line and key in the message, environment overrides, required
  * keys, the reload check, the --check-config dump, the documented sample
  * config, and the host allow-list patterns of SPEC §6.

@@ -33,7 +33,7 @@
 
 #include "xacct/http.h"
 /* The private structures, to reach a request's easy handle in one test. */
-#include "../../src/http_int.h"
+#include "../../src/aws/http_int.h"
 
 /* --- the test server --------------------------------------------------- */
 

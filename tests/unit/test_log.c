@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/log.c: the exact logfmt and JSON lines for a fixed time,
+ * Unit tests for src/core/log.c: the exact logfmt and JSON lines for a fixed time,
  * escaping of hostile values (no forged lines or fields), level filtering in
  * the macro (arguments not evaluated when the level is off), and URL
  * redaction through libcurl's parser.

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../../src/sigv4_int.h"
+#include "../../src/aws/sigv4_int.h"
 #include "xacct/sigv4.h"
 
 /* The fixed parameters of the AWS suite (testdata/README.md, section 1). */
