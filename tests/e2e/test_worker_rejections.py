@@ -106,6 +106,61 @@ class RejectionTest(unittest.TestCase):
                               if a["stack_id"].split("/")[1] == "rogue-topic"]), 0)
         self.assertEqual(env.customer(acct)["state"], "pending")
 
+    def test_forged_delete_from_another_account_offboards_nothing(self):
+        """Every onboarded account may publish to the topic: one that learnt
+        another customer's StackId publishes a Delete for it. Without the
+        victim's ExternalID it is answered SUCCESS, changes nothing and is
+        audited."""
+        import msgpack_check
+        env, victim, attacker = self.env, "300000000010", "300000000011"
+        v_ext = env.seed_customer(victim)
+        a_ext = env.seed_customer(attacker)
+        s = self.stack(victim, env.template(victim, v_ext))
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.customer(victim)["state"], "active")
+        env.wait_queue_empty()
+        events_before = len(env.r.xrange(f"{env.PREFIX}events:{victim}"))
+
+        topic = env.customer(attacker)["topic_arn"]
+        minted = env.ctl("POST", "/_fake/s3/response-urls", {
+            "stack_id": s["stack_id"], "logical_id": "PhoneHome",
+            "request_id": "forged-delete-1", "request_type": "Delete"})
+        for ext in (a_ext, None):
+            props = {"ServiceToken": topic, "AccountID": victim,
+                     "RoleArn": f"arn:aws:iam::{victim}:role/XacctAccess"}
+            if ext is not None:
+                props["ExternalID"] = ext
+            env.publish_as(attacker, topic, json.dumps({
+                "RequestType": "Delete", "ResponseURL": minted["url"],
+                "StackId": s["stack_id"], "RequestId": f"forged-delete-{ext is None}",
+                "LogicalResourceId": "PhoneHome", "ResourceType": "Custom::PhoneHome",
+                "PhysicalResourceId": f"xacct-{victim}", "ResourceProperties": props}))
+        answers = wait_for(lambda: (lambda a: a if len(a) == 2 else None)(
+            [json.loads(a["body"]) for a in env.answers()
+             if a["body"] and "forged-delete-" in a["body"]]), 30, "two answers to forged Deletes")
+        for ans in answers:
+            self.assertEqual(ans["Status"], "SUCCESS")
+        env.wait_queue_empty()
+        c = env.customer(victim)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(c["stack_id"], s["stack_id"])
+        self.assertEqual(env.jobs_for(victim), [])
+        new = [msgpack_check.decode_map(f[b"e"])
+               for _, f in env.r.xrange(f"{env.PREFIX}events:{victim}")][events_before:]
+        self.assertEqual(len(new), 2, new)
+        for e in new:
+            self.assertEqual(e.get("outcome"), "refused", e)
+            self.assertIn("ExternalID", e.get("reason", ""))
+            self.assertNotIn(v_ext, json.dumps(e))
+            self.assertNotIn(a_ext, json.dumps(e))
+
+        # The real stack's own Delete still offboards the customer.
+        env.delete_stack(s["stack_id"])
+        s = env.wait_stack(s["stack_id"])
+        self.assertEqual(s["status"], "DELETE_COMPLETE")
+        self.assertEqual(env.customer(victim)["state"], "offboarding")
+        self.assertEqual(len(env.jobs_for(victim)), 1)
+
     def envelope(self, **overrides):
         e = {"Type": "Notification", "MessageId": "00000000-1111-4222-8333-444444444444",
              "TopicArn": self.env.topics[self.env.regions[0]][0],

@@ -171,6 +171,18 @@ static void test_delete_rules(void **state)
     assert_false(d.enqueue_offboard);
     xacct_cfn_request_free(req);
 
+    /* A forged Delete: the current stack and physical id, but not the
+     * customer's ExternalID (another onboarded account published it). */
+    req = request("Delete", STACK, "ext-secret-78", "xacct-" ACCT);
+    h->decide(req, &active, &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_false(d.enqueue_offboard);
+    assert_null(d.new_state);
+    assert_string_equal(d.outcome, "refused");
+    assert_non_null(strstr(d.reason, "ExternalID"));
+    assert_null(strstr(d.reason, "ext-secret"));
+    xacct_cfn_request_free(req);
+
     /* Rejected customer, unknown customer, bad external ID: still SUCCESS. */
     req = request("Delete", STACK, "wrong", "xacct-" ACCT);
     xacct_customer_view_t rejected = customer("rejected", STACK, "xacct-" ACCT);

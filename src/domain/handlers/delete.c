@@ -2,13 +2,19 @@
 /*
  * Delete: always answered SUCCESS, so a stack never hangs in DELETE.
  * Offboarding happens only when the Delete names the customer's current
- * physical id and stack, and the record is active; a Delete from a
- * rolled-back Create, an older stack or a replaced resource is acknowledged
- * and audited only.
+ * physical id and stack, carries the customer's ExternalID, and the record is
+ * active; a Delete from a rolled-back Create, an older stack or a replaced
+ * resource is acknowledged and audited only.
+ *
+ * The ExternalID is what proves the Delete comes from the customer's own
+ * stack: every onboarded account may publish to the topic and the SNS
+ * envelope does not say who published, so anyone who learnt a StackId could
+ * otherwise offboard that customer.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "xacct/extid.h"
 #include "xacct/handlers.h"
 
 static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *customer,
@@ -27,6 +33,14 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
     }
     bool current = strcmp(customer->physical_id, req->physical_id) == 0 &&
                    strcmp(customer->stack_id, req->stack_id) == 0;
+    if (current && !xacct_secret_equal(req->external_id, customer->external_id)) {
+        out->outcome = "refused";
+        snprintf(out->reason, sizeof(out->reason),
+                 "Delete does not carry the ExternalID issued to account %s: nothing to "
+                 "offboard",
+                 req->stack_account);
+        return;
+    }
     if (current && strcmp(customer->state, "active") == 0) {
         out->outcome = "success";
         out->new_state = "offboarding";
