@@ -16,6 +16,16 @@
 
 #define XACCT_CONFIG_DEFAULT_PATH "/etc/xacct/xacctd.conf"
 
+/* Default cloudformation.response_hosts: the buckets CloudFormation presigns
+ * ResponseURLs for, virtual-hosted on the global "s3", the older dashed
+ * "s3-<region>" and the dotted "s3.<region>" endpoints, in both partitions
+ * with a .com and a .com.cn suffix. */
+#define XACCT_CFN_RESPONSE_HOSTS                                         \
+    "cloudformation-custom-resource-response-*.s3*.amazonaws.com, "      \
+    "cloudformation-custom-resource-response-*.s3.*.amazonaws.com, "     \
+    "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn, "   \
+    "cloudformation-custom-resource-response-*.s3.*.amazonaws.com.cn"
+
 /* A comma-separated list, split and trimmed. */
 typedef struct xacct_strlist {
     char **items; /* owned */
@@ -41,10 +51,11 @@ typedef struct xacct_config {
     xacct_strlist_t sns_topic_arns;   /* required */
     bool sns_verify_signatures;       /* true */
     bool sns_raw_delivery;            /* false */
-    xacct_strlist_t sns_cert_hosts;   /* sns.*.amazonaws.com, sns.*.amazonaws.com.cn */
+    xacct_strlist_t sns_cert_hosts;   /* sns.*.amazonaws.com, sns.*.amazonaws.com.cn;
+                                         '*' stands for a region name (hostpat.h) */
 
     /* [cloudformation] */
-    xacct_strlist_t cfn_response_hosts;   /* cloudformation-custom-resource-response-*... */
+    xacct_strlist_t cfn_response_hosts;   /* XACCT_CFN_RESPONSE_HOSTS (hostpat.h) */
     char *cfn_stack_name;                 /* xacct-onboarding */
     char *cfn_template_bucket;            /* "" = no upload */
     char *cfn_role_policy_file;           /* /etc/xacct/role-policy.json */
@@ -99,33 +110,9 @@ void xacct_config_free(xacct_config_t *cfg);
 
 /* Writes "section.key = value" for every key, in table order, with the values
  * in force (defaults, file and environment applied; lists joined with ", ").
- * No key holds a secret, so all are printed. For --check-config output. */
+ * The password of a URL (redis.url's "redis://user:password@host") is
+ * printed as "***". For --check-config output. */
 void xacct_config_dump(const xacct_config_t *cfg, FILE *out);
-
-/*
- * Host allow-list match (SPEC §6): pattern is "host" or "host:port" (an IPv6
- * literal in brackets, "[::1]:8443"); without a port only 443 matches. host
- * is a bare name or IP literal (brackets around IPv6 optional), as libcurl's
- * CURLUPART_HOST gives it. Case-insensitive.
- *
- * '*' stands for one or more characters (dots included). One refinement, so
- * that SPEC's own default "…-response-*.s3*.amazonaws.com" admits the real
- * us-east-1 host "…-response-useast1.s3.amazonaws.com": a '*' that follows
- * other characters of its label ("s3*", "response-*") may also stand for
- * nothing. A '*' that begins a label ("*.amazonaws.com", "sns.*.…") needs at
- * least one character.
- *
- * A pattern with '*' never matches an IP literal; an IP literal (in any form
- * the resolver would accept, e.g. "127.1") matches only a pattern that is that
- * same address. A host with characters outside [A-Za-z0-9.-_] matches nothing.
- */
-bool xacct_host_pattern_match(const char *pattern, const char *host, int port);
-/* True when any pattern of the list matches; false for an empty list. */
-bool xacct_host_allowed(const xacct_strlist_t *patterns, const char *host, int port);
-
-/* Checks that pattern is well formed (as accepted in the config); 0 or
- * XACCT_EINVAL. */
-int xacct_host_pattern_check(const char *pattern) XACCT_MUSTCHECK;
 
 #ifdef XACCT_UNIT_TESTING
 /* Test hook: load from text (named file in messages) or from path when text is

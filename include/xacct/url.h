@@ -13,16 +13,18 @@
 
 #include "xacct/common.h"
 #include "xacct/config.h"
+#include "xacct/hostpat.h"
 
 /*
  * Returns 0 when url is https, carries no user information and its host and
- * port are allowed by hosts (xacct_host_allowed). Otherwise XACCT_EPARSE
+ * port are allowed by hosts (xacct_hostpat_allowed with flags, e.g.
+ * XACCT_HOSTPAT_REGION for sns.cert_hosts). Otherwise XACCT_EPARSE
  * with the reason in err, naming list_name ("cloudformation.response_hosts")
  * for a host that is not allowed. host_out and path_out (either may be NULL)
  * receive heap copies the caller frees.
  */
-int xacct_url_check_allowed(const char *url, const xacct_strlist_t *hosts, const char *list_name,
-                            char **host_out, char **path_out, char *err,
+int xacct_url_check_allowed(const char *url, const xacct_strlist_t *hosts, unsigned flags,
+                            const char *list_name, char **host_out, char **path_out, char *err,
                             size_t errlen) XACCT_MUSTCHECK;
 
 #endif

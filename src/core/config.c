@@ -4,17 +4,15 @@
  * parsing of the INI file (inih does the syntax), XACCT_<SECTION>_<KEY>
  * overrides, validation, --check-config output and the reload check. The
  * result is a snapshot nobody changes after load; a reload builds a new one.
- * Also the host allow-list matcher that guards every outgoing HTTPS request
- * made on a peer's say-so (signing certificates, ResponseURLs).
  */
 #include "xacct/config.h"
 
-#include <arpa/inet.h>
+#include "xacct/hostpat.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <ini.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +23,6 @@
 #define CONFIG_FILE_MAX (1024 * 1024)
 /* Upper bound on the items of one list key. */
 #define CONFIG_LIST_MAX 256
-/* Longest host name (RFC 1035) plus brackets. */
-#define HOST_MAX 255
 
 typedef enum {
     KT_STRING,
@@ -45,6 +41,7 @@ typedef enum {
     CHK_URL,     /* http(s) URL that libcurl parses */
     CHK_TOPIC,   /* arn:<partition>:sns:<region>:<account>:<name> */
     CHK_HOST,    /* a host pattern */
+    CHK_CERT_HOST, /* a host pattern whose '*' stands for a region name */
     CHK_LISTEN,  /* host:port, or empty */
     CHK_STACK,   /* CloudFormation stack name */
     CHK_BUCKET,  /* S3 bucket name, or empty */
@@ -52,6 +49,7 @@ typedef enum {
 
 #define KF_RELOAD 0x1u   /* may change on SIGHUP */
 #define KF_REQUIRED 0x2u /* must be non-empty after load (not in _partial) */
+#define KF_URL_PASSWORD 0x4u /* a URL that may carry a password: masked in the dump */
 
 typedef struct key_def {
     const char *section;
@@ -84,10 +82,8 @@ static const key_def_t keys[] = {
      KF_RELOAD},
     {"sns", "raw_delivery", KT_BOOL, F(sns_raw_delivery), "false", 0, 0, CHK_NONE, KF_RELOAD},
     {"sns", "cert_hosts", KT_LIST, F(sns_cert_hosts),
-     "sns.*.amazonaws.com, sns.*.amazonaws.com.cn", 0, 0, CHK_HOST, KF_RELOAD},
-    {"cloudformation", "response_hosts", KT_LIST, F(cfn_response_hosts),
-     "cloudformation-custom-resource-response-*.s3*.amazonaws.com, "
-     "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn",
+     "sns.*.amazonaws.com, sns.*.amazonaws.com.cn", 0, 0, CHK_CERT_HOST, KF_RELOAD},
+    {"cloudformation", "response_hosts", KT_LIST, F(cfn_response_hosts), XACCT_CFN_RESPONSE_HOSTS,
      0, 0, CHK_HOST, KF_RELOAD},
     {"cloudformation", "stack_name", KT_STRING, F(cfn_stack_name), "xacct-onboarding", 0, 0,
      CHK_STACK, KF_RELOAD},
@@ -104,7 +100,8 @@ static const key_def_t keys[] = {
     {"console", "destination", KT_STRING, F(console_destination),
      "https://console.aws.amazon.com/", 0, 0, CHK_URL, KF_RELOAD},
     {"console", "issuer", KT_STRING, F(console_issuer), "xacct", 0, 0, CHK_NONE, KF_RELOAD},
-    {"redis", "url", KT_STRING, F(redis_url), "redis://127.0.0.1:6379/0", 0, 0, CHK_NONE, 0},
+    {"redis", "url", KT_STRING, F(redis_url), "redis://127.0.0.1:6379/0", 0, 0, CHK_NONE,
+     KF_URL_PASSWORD},
     {"redis", "prefix", KT_STRING, F(redis_prefix), "xacct:", 0, 0, CHK_NONE, 0},
     {"metrics", "listen", KT_STRING, F(metrics_listen), "127.0.0.1:9464", 0, 0, CHK_LISTEN, 0},
     {"log", "level", KT_LEVEL, F(log_level), "info", 0, 0, CHK_NONE, KF_RELOAD},
@@ -133,190 +130,6 @@ static void env_name(const key_def_t *k, char *out, size_t outlen)
     size_t n = (size_t)snprintf(out, outlen, "XACCT_%s_%s", k->section, k->key);
     for (size_t i = 0; i < n && i < outlen; i++)
         out[i] = (char)toupper((unsigned char)out[i]);
-}
-
-/* ---- host patterns --------------------------------------------------- */
-
-/* An IP literal in any form the resolver would take: inet_aton accepts
- * "127.1" and "0x7f000001" as well as dotted quads. */
-static bool ip_literal(const char *s, unsigned char addr[16], int *family)
-{
-    struct in_addr a4;
-    if (strchr(s, ':') != NULL) {
-        *family = AF_INET6;
-        return inet_pton(AF_INET6, s, addr) == 1;
-    }
-    if (inet_aton(s, &a4) != 0) {
-        *family = AF_INET;
-        memcpy(addr, &a4, sizeof(a4));
-        return true;
-    }
-    return false;
-}
-
-static bool host_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_';
-}
-
-typedef struct host_pat {
-    char host[HOST_MAX + 1]; /* without brackets */
-    int port;                /* 443 when the pattern names none */
-    bool wild;               /* contains '*' */
-    bool ip;                 /* an IP literal */
-    int family;              /* AF_INET / AF_INET6 when ip */
-    unsigned char addr[16];  /* the address when ip */
-} host_pat_t;
-
-static int parse_port(const char *s, int *port)
-{
-    long v = 0;
-    if (*s == '\0' || strlen(s) > 5)
-        return XACCT_EINVAL;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return XACCT_EINVAL;
-        v = v * 10 + (*s - '0');
-    }
-    if (v < 1 || v > 65535)
-        return XACCT_EINVAL;
-    *port = (int)v;
-    return 0;
-}
-
-/* host:port splitting shared by patterns and metrics.listen. */
-static int split_host_port(const char *s, host_pat_t *hp, bool port_required)
-{
-    const char *host = s, *hend, *port = NULL;
-
-    memset(hp, 0, sizeof(*hp));
-    hp->port = 443;
-    if (*s == '[') {
-        host = s + 1;
-        hend = strchr(host, ']');
-        if (hend == NULL)
-            return XACCT_EINVAL;
-        if (hend[1] == ':')
-            port = hend + 2;
-        else if (hend[1] != '\0')
-            return XACCT_EINVAL;
-    } else {
-        hend = strchr(s, ':');
-        if (hend != NULL) {
-            if (strchr(hend + 1, ':') != NULL)
-                return XACCT_EINVAL; /* IPv6 literals go in brackets */
-            port = hend + 1;
-        } else {
-            hend = s + strlen(s);
-        }
-    }
-    if (hend == host || (size_t)(hend - host) > HOST_MAX)
-        return XACCT_EINVAL;
-    if (port == NULL ? port_required : parse_port(port, &hp->port) != 0)
-        return XACCT_EINVAL;
-    memcpy(hp->host, host, (size_t)(hend - host));
-    hp->host[hend - host] = '\0';
-    if (*s == '[') {
-        hp->ip = ip_literal(hp->host, hp->addr, &hp->family) && hp->family == AF_INET6;
-        return hp->ip ? 0 : XACCT_EINVAL;
-    }
-    for (const char *c = hp->host; *c != '\0'; c++) {
-        if (*c == '*')
-            hp->wild = true;
-        else if (!host_char((unsigned char)*c))
-            return XACCT_EINVAL;
-    }
-    if (!hp->wild)
-        hp->ip = ip_literal(hp->host, hp->addr, &hp->family);
-    return 0;
-}
-
-int xacct_host_pattern_check(const char *pattern)
-{
-    host_pat_t hp;
-    if (pattern == NULL)
-        return XACCT_EINVAL;
-    return split_host_port(pattern, &hp, false);
-}
-
-/*
- * Glob match, case-insensitive. A '*' at the start of a label must eat at
- * least one character; elsewhere it may eat none (see config.h). The usual
- * single-backtrack-point algorithm stays correct with that rule, because a
- * label-start star is just "one character, then any run".
- */
-static bool glob_match(const char *pat, const char *host)
-{
-    size_t plen = strlen(pat), hlen = strlen(host);
-    size_t p = 0, h = 0, star = SIZE_MAX, mark = 0;
-
-    while (h < hlen) {
-        if (p < plen && pat[p] == '*') {
-            size_t need = (p == 0 || pat[p - 1] == '.') ? 1 : 0;
-            if (hlen - h >= need) {
-                star = p++;
-                h += need;
-                mark = h;
-                continue;
-            }
-        } else if (p < plen && tolower((unsigned char)pat[p]) == tolower((unsigned char)host[h])) {
-            p++;
-            h++;
-            continue;
-        }
-        if (star == SIZE_MAX || mark >= hlen)
-            return false;
-        p = star + 1;
-        h = ++mark;
-    }
-    while (p < plen && pat[p] == '*' && p > 0 && pat[p - 1] != '.')
-        p++;
-    return p == plen;
-}
-
-bool xacct_host_pattern_match(const char *pattern, const char *host, int port)
-{
-    host_pat_t hp;
-    char h[HOST_MAX + 1];
-    unsigned char addr[16];
-    int family;
-    size_t n;
-
-    if (pattern == NULL || host == NULL || split_host_port(pattern, &hp, false) != 0)
-        return false;
-    if (port != hp.port)
-        return false;
-    n = strlen(host);
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        host++;
-        n -= 2;
-    }
-    if (n == 0 || n > HOST_MAX)
-        return false;
-    memcpy(h, host, n);
-    h[n] = '\0';
-    if (ip_literal(h, addr, &family)) {
-        /* Only the very same address, never a wildcard. */
-        return hp.ip && !hp.wild && hp.family == family &&
-               memcmp(hp.addr, addr, family == AF_INET ? 4 : 16) == 0;
-    }
-    if (hp.ip)
-        return false;
-    for (const char *c = h; *c != '\0'; c++)
-        if (!host_char((unsigned char)*c))
-            return false;
-    return glob_match(hp.host, h);
-}
-
-bool xacct_host_allowed(const xacct_strlist_t *patterns, const char *host, int port)
-{
-    if (patterns == NULL)
-        return false;
-    for (size_t i = 0; i < patterns->n; i++)
-        if (xacct_host_pattern_match(patterns->items[i], host, port))
-            return true;
-    return false;
 }
 
 /* ---- value checks ----------------------------------------------------- */
@@ -373,7 +186,8 @@ static bool check_topic(const char *s)
 /* Returns NULL when s passes k's check, else the reason. */
 static const char *check_value(const key_def_t *k, const char *s)
 {
-    host_pat_t hp;
+    char host[XACCT_HOSTPAT_HOST_MAX + 1];
+    int port;
 
     switch (k->check) {
     case CHK_NONE:
@@ -389,11 +203,16 @@ static const char *check_value(const key_def_t *k, const char *s)
     case CHK_TOPIC:
         return check_topic(s) ? NULL : "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)";
     case CHK_HOST:
-        return xacct_host_pattern_check(s) == 0
+        return xacct_hostpat_check(s, 0) == 0
                    ? NULL
                    : "not a host pattern (host or host:port, IPv6 in brackets)";
+    case CHK_CERT_HOST:
+        return xacct_hostpat_check(s, XACCT_HOSTPAT_REGION) == 0
+                   ? NULL
+                   : "not a host pattern (host or host:port, IPv6 in brackets, at most one "
+                     "'*' per label)";
     case CHK_LISTEN:
-        return *s == '\0' || (split_host_port(s, &hp, true) == 0 && !hp.wild)
+        return *s == '\0' || xacct_hostpat_split(s, true, host, &port) == 0
                    ? NULL
                    : "not host:port (or empty to disable)";
     case CHK_STACK:
@@ -947,6 +766,27 @@ int xacct_config_check_reload(const xacct_config_t *old, const xacct_config_t *n
     return 0;
 }
 
+/* Writes url with the password of its user information ("user:password@")
+ * replaced by "***"; the rest as written. */
+static void put_url_masked(const char *url, FILE *out)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth != NULL ? auth + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *c = auth; c < auth + alen; c++)
+        if (*c == '@')
+            at = c; /* the last '@' ends the user information */
+    const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon == NULL) {
+        fputs(url, out);
+        return;
+    }
+    fwrite(url, 1, (size_t)(colon + 1 - url), out);
+    fputs("***", out);
+    fputs(at, out);
+}
+
 void xacct_config_dump(const xacct_config_t *cfg, FILE *out)
 {
     if (cfg == NULL || out == NULL)
@@ -957,7 +797,10 @@ void xacct_config_dump(const xacct_config_t *cfg, FILE *out)
         fprintf(out, "%s.%s = ", k->section, k->key);
         switch (k->type) {
         case KT_STRING:
-            fputs(*(char *const *)f, out);
+            if (k->flags & KF_URL_PASSWORD)
+                put_url_masked(*(char *const *)f, out);
+            else
+                fputs(*(char *const *)f, out);
             break;
         case KT_INT:
             fprintf(out, "%d", *(const int *)f);

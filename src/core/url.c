@@ -11,8 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-int xacct_url_check_allowed(const char *url, const xacct_strlist_t *hosts, const char *list_name,
-                            char **host_out, char **path_out, char *err, size_t errlen)
+#include "xacct/hostpat.h"
+
+int xacct_url_check_allowed(const char *url, const xacct_strlist_t *hosts, unsigned flags,
+                            const char *list_name, char **host_out, char **path_out, char *err,
+                            size_t errlen)
 {
     if (host_out != NULL)
         *host_out = NULL;
@@ -41,7 +44,7 @@ int xacct_url_check_allowed(const char *url, const xacct_strlist_t *hosts, const
         snprintf(err, errlen, "has no host");
         goto out;
     }
-    if (!xacct_host_allowed(hosts, host, atoi(port))) {
+    if (!xacct_hostpat_allowed(hosts, host, atoi(port), flags)) {
         snprintf(err, errlen, "host %.200s:%s is not in %s", host, port, list_name);
         goto out;
     }

@@ -63,8 +63,8 @@ static int check_response_url(const char *url, const xacct_strlist_t *hosts, cha
                               char *err, size_t errlen)
 {
     char why[300];
-    int rc = xacct_url_check_allowed(url, hosts, "cloudformation.response_hosts", host_out, NULL,
-                                     why, sizeof(why));
+    int rc = xacct_url_check_allowed(url, hosts, 0, "cloudformation.response_hosts", host_out,
+                                     NULL, why, sizeof(why));
     if (rc != 0)
         snprintf(err, errlen, "ResponseURL %s", why);
     return rc;

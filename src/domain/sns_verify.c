@@ -229,7 +229,8 @@ int xacct_sns_url_check(const char *url, const xacct_strlist_t *hosts, bool want
 {
     char *path = NULL;
     char why[300];
-    if (xacct_url_check_allowed(url, hosts, "sns.cert_hosts", NULL, &path, why, sizeof(why)) != 0) {
+    if (xacct_url_check_allowed(url, hosts, XACCT_HOSTPAT_REGION, "sns.cert_hosts", NULL, &path,
+                                why, sizeof(why)) != 0) {
         snprintf(err, errlen, "URL %s", why);
         return XACCT_ECERT;
     }

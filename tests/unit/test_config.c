@@ -3,7 +3,8 @@
  * Unit tests for src/core/config.c, from tables: defaults, every kind of bad value
  * with its file:line and key in the message, environment overrides, required
  * keys, the reload check, the --check-config dump, the documented sample
- * config, and the host allow-list patterns of SPEC §6.
+ * config, the host pattern checks of its list keys and the masked redis.url
+ * password.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "xacct/config.h"
+#include "xacct/hostpat.h"
 
 /* ---- an environment the test controls --------------------------------- */
 
@@ -102,11 +104,15 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->sns_cert_hosts.items[0], "sns.*.amazonaws.com");
     assert_string_equal(cfg->sns_cert_hosts.items[1], "sns.*.amazonaws.com.cn");
     assert_null(cfg->sns_cert_hosts.items[2]);
-    assert_int_equal(cfg->cfn_response_hosts.n, 2);
+    assert_int_equal(cfg->cfn_response_hosts.n, 4);
     assert_string_equal(cfg->cfn_response_hosts.items[0],
                         "cloudformation-custom-resource-response-*.s3*.amazonaws.com");
     assert_string_equal(cfg->cfn_response_hosts.items[1],
+                        "cloudformation-custom-resource-response-*.s3.*.amazonaws.com");
+    assert_string_equal(cfg->cfn_response_hosts.items[2],
                         "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn");
+    assert_string_equal(cfg->cfn_response_hosts.items[3],
+                        "cloudformation-custom-resource-response-*.s3.*.amazonaws.com.cn");
     assert_string_equal(cfg->cfn_stack_name, "xacct-onboarding");
     assert_string_equal(cfg->cfn_template_bucket, "");
     assert_string_equal(cfg->cfn_role_policy_file, "/etc/xacct/role-policy.json");
@@ -211,9 +217,14 @@ static const struct {
     {"[sns]\ntopic_arns = arn:aws:sns:eu-west-1:1111:t\n",
      "<string>:2: sns.topic_arns: not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"},
     {"[sns]\ncert_hosts = sns.*.amazonaws.com:0\n",
-     "<string>:2: sns.cert_hosts: not a host pattern (host or host:port, IPv6 in brackets)"},
+     "<string>:2: sns.cert_hosts: not a host pattern (host or host:port, IPv6 in brackets, at "
+     "most one '*' per label)"},
     {"[sns]\ncert_hosts = ::1\n",
-     "<string>:2: sns.cert_hosts: not a host pattern (host or host:port, IPv6 in brackets)"},
+     "<string>:2: sns.cert_hosts: not a host pattern (host or host:port, IPv6 in brackets, at "
+     "most one '*' per label)"},
+    {"[sns]\ncert_hosts = sns-*-*.amazonaws.com\n",
+     "<string>:2: sns.cert_hosts: not a host pattern (host or host:port, IPv6 in brackets, at "
+     "most one '*' per label)"},
     {"[cloudformation]\nresponse_hosts = evil.com/x\n",
      "<string>:2: cloudformation.response_hosts: not a host pattern (host or host:port, IPv6 in "
      "brackets)"},
@@ -556,7 +567,9 @@ static void test_reload(void **state)
 
 /* ---- dump -------------------------------------------------------------- */
 
-/* Turns "section.key = value" lines back into INI text. */
+/* Turns "section.key = value" lines back into INI text. A list goes back as
+ * one "key = item" line per item (a list key may repeat), so no line is
+ * longer than inih reads. */
 static char *dump_to_ini(const char *dump)
 {
     char *out = NULL, last[64] = "";
@@ -571,7 +584,12 @@ static char *dump_to_ini(const char *dump)
             snprintf(last, sizeof(last), "%.*s", (int)(dot - p), p);
             fprintf(f, "[%s]\n", last);
         }
-        fprintf(f, "%.*s =%.*s\n", (int)(eq - dot - 1), dot + 1, (int)(nl - eq - 2), eq + 2);
+        const char *v = eq + 3, *sep;
+        while ((sep = strstr(v, ", ")) != NULL && sep < nl) {
+            fprintf(f, "%.*s = %.*s\n", (int)(eq - dot - 1), dot + 1, (int)(sep - v), v);
+            v = sep + 2;
+        }
+        fprintf(f, "%.*s = %.*s\n", (int)(eq - dot - 1), dot + 1, (int)(nl - v), v);
         p = nl + 1;
     }
     fclose(f);
@@ -608,6 +626,35 @@ static void test_dump(void **state)
     xacct_config_free(cfg);
 }
 
+/* --check-config shows redis.url without its password. */
+static void test_dump_masks_password(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"redis://app:s3cr%40t@redis.internal:6379/0", "redis://app:***@redis.internal:6379/0"},
+        {"rediss://:pw@10.0.0.5:6380/2", "rediss://:***@10.0.0.5:6380/2"},
+        {"redis://u:p@ss@h:1/0", "redis://u:***@h:1/0"},
+        {"redis://app@redis.internal:6379/0", "redis://app@redis.internal:6379/0"},
+        {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+        {"redis://h:1/0?x=a:b@c", "redis://h:1/0?x=a:b@c"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xacct_config_t *cfg = NULL;
+        char err[256];
+        fake_env_t env = {{{"XACCT_REDIS_URL", cases[i].url}}};
+        assert_int_equal(load_text(NULL, &env, true, &cfg, err, sizeof(err)), 0);
+        char *d = dump_to_string(cfg);
+        char want[256];
+        snprintf(want, sizeof(want), "redis.url = %s\n", cases[i].shown);
+        if (strstr(d, want) == NULL)
+            fail_msg("case %zu: want \"%s\" in\n%s", i, want, d);
+        free(d);
+        xacct_config_free(cfg);
+    }
+}
+
 /* ---- the sample config ------------------------------------------------- */
 
 static char *read_sample(void)
@@ -642,9 +689,11 @@ static void test_sample_config(void **state)
     assert_string_equal(dd, ds);
 
     /* Uncomment every ";key = value" line: each documented value is the real
-     * default, and every key is documented exactly once. */
+     * default, and every key is documented exactly once (a long list on
+     * consecutive lines that repeat the key). */
     char *u = calloc(1, strlen(text) + 1), *w = u;
     size_t keys_seen = 0;
+    char last_key[64] = "";
     for (const char *p = text; *p;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
@@ -652,7 +701,11 @@ static void test_sample_config(void **state)
         if (p[0] == ';' && name > 0 && strncmp(p + 1 + name, " =", 2) == 0) {
             memcpy(w, p + 1, len - 1);
             w += len - 1;
-            keys_seen++;
+            if (name >= sizeof(last_key) || strncmp(last_key, p + 1, name) != 0 ||
+                last_key[name] != '\0') {
+                keys_seen++;
+                snprintf(last_key, sizeof(last_key), "%.*s", (int)name, p + 1);
+            }
         } else {
             memcpy(w, p, len);
             w += len;
@@ -674,116 +727,7 @@ static void test_sample_config(void **state)
     xacct_config_free(defaults);
 }
 
-/* ---- host patterns ----------------------------------------------------- */
-
-static const struct {
-    const char *pattern, *host;
-    int port;
-    bool match;
-} host_cases[] = {
-    {"*.amazonaws.com", "sqs.us-east-1.amazonaws.com", 443, true},
-    {"*.amazonaws.com", "SQS.US-EAST-1.AMAZONAWS.COM", 443, true},
-    {"*.AmazonAWS.com", "sqs.us-east-1.amazonaws.com", 443, true},
-    {"*.amazonaws.com", "evil.com", 443, false},
-    {"*.amazonaws.com", "amazonaws.com", 443, false},
-    {"*.amazonaws.com", ".amazonaws.com", 443, false},
-    {"*.amazonaws.com", "amazonaws.com.evil.com", 443, false},
-    {"*.amazonaws.com", "evilamazonaws.com", 443, false},
-    {"*.amazonaws.com", "sqs.us-east-1.amazonaws.com", 8443, false},
-    {"*.amazonaws.com", "sqs.us-east-1.amazonaws.com", 80, false},
-    {"sns.*.amazonaws.com", "sns.us-east-1.amazonaws.com", 443, true},
-    {"sns.*.amazonaws.com", "sns.us-east-1.amazonaws.com.evil.com", 443, false},
-    {"sns.*.amazonaws.com", "sns..amazonaws.com", 443, false},
-    {"sns.*.amazonaws.com", "sns.amazonaws.com", 443, false},
-    {"sns.*.amazonaws.com", "sqs.us-east-1.amazonaws.com", 443, false},
-    {"sns.*.amazonaws.com", "xsns.us-east-1.amazonaws.com", 443, false},
-    {"sns.*.amazonaws.com.cn", "sns.cn-north-1.amazonaws.com.cn", 443, true},
-    {"sns.*.amazonaws.com", "sns.cn-north-1.amazonaws.com.cn", 443, false},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-useast1.s3.amazonaws.com", 443, true},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-uswest2.s3-us-west-2.amazonaws.com", 443, true},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com", 443, true},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn",
-     "cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn", 443,
-     true},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-useast1.s3.amazonaws.com.evil.com", 443, false},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "evil-bucket.s3.amazonaws.com", 443, false},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-useast1.s4.amazonaws.com", 443, false},
-    {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
-     "cloudformation-custom-resource-response-useast1.s3.amazonaws.com", 80, false},
-    /* IP literals: never through '*', only through the very same literal */
-    {"*", "127.0.0.1", 443, false},
-    {"*", "example.com", 443, true},
-    {"*.0.0.1", "127.0.0.1", 443, false},
-    {"127.*", "127.0.0.1", 443, false},
-    {"*", "[::1]", 443, false},
-    {"*", "::1", 443, false},
-    {"*", "2130706433", 443, false}, /* 127.0.0.1 as one number */
-    {"*.1", "127.1", 443, false},
-    {"127.0.0.1:8443", "127.0.0.1", 8443, true},
-    {"127.0.0.1:8443", "127.0.0.1", 443, false},
-    {"127.0.0.1:8443", "127.0.0.2", 8443, false},
-    {"127.0.0.1:8443", "127.1", 8443, true}, /* the same address, written short */
-    {"127.0.0.1", "127.0.0.1", 443, true},
-    {"127.0.0.1", "localhost", 443, false},
-    {"[::1]:8443", "[::1]", 8443, true},
-    {"[::1]:8443", "::1", 8443, true},
-    {"[::1]:8443", "[0:0:0:0:0:0:0:1]", 8443, true},
-    {"[::1]:8443", "[::1]", 443, false},
-    {"[::1]", "[::1]", 443, true},
-    {"[::1]:8443", "127.0.0.1", 8443, false},
-    {"localhost:8443", "localhost", 8443, true},
-    {"localhost:8443", "LOCALHOST", 8443, true},
-    {"localhost:8443", "localhost", 443, false},
-    {"example.com:443", "example.com", 443, true},
-    {"example.com", "example.com.", 443, false},
-    /* hosts that no parser should hand us, and malformed patterns */
-    {"*.amazonaws.com", "a b.amazonaws.com", 443, false},
-    {"*.amazonaws.com", "evil.com/x.amazonaws.com", 443, false},
-    {"*.amazonaws.com", "", 443, false},
-    {"a:b:c", "a", 443, false},
-    {"example.com:0", "example.com", 0, false},
-    {"example.com:99999", "example.com", 99999, false},
-    {"[example.com]", "example.com", 443, false},
-    {"", "example.com", 443, false},
-    /* '*' in the middle of a label may be empty, at a label start it may not */
-    {"a*b.example.com", "ab.example.com", 443, true},
-    {"a*b.example.com", "axxb.example.com", 443, true},
-    {"a*.example.com", "a.example.com", 443, true},
-    {"*b.example.com", "b.example.com", 443, false},
-    {"*b.example.com", "xb.example.com", 443, true},
-    {"*.*.example.com", "a.b.example.com", 443, true},
-    {"*.*.example.com", "a.example.com", 443, false},
-    {"x*y*z", "xyz", 443, true},
-    {"x*y*z", "xaayzbbz", 443, true},
-    {"x*y*z", "xaaybb", 443, false},
-};
-
-static void test_host_patterns(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof(host_cases) / sizeof(host_cases[0]); i++) {
-        bool got = xacct_host_pattern_match(host_cases[i].pattern, host_cases[i].host,
-                                            host_cases[i].port);
-        if (got != host_cases[i].match)
-            fail_msg("case %zu: \"%s\" vs %s port %d: got %d", i, host_cases[i].pattern,
-                     host_cases[i].host, host_cases[i].port, got);
-    }
-    assert_false(xacct_host_pattern_match(NULL, "a", 443));
-    assert_false(xacct_host_pattern_match("a", NULL, 443));
-
-    assert_int_equal(xacct_host_pattern_check("sns.*.amazonaws.com"), 0);
-    assert_int_equal(xacct_host_pattern_check("[::1]:8443"), 0);
-    assert_int_equal(xacct_host_pattern_check("[::1"), XACCT_EINVAL);
-    assert_int_equal(xacct_host_pattern_check("host:"), XACCT_EINVAL);
-    assert_int_equal(xacct_host_pattern_check("host:+1"), XACCT_EINVAL);
-    assert_int_equal(xacct_host_pattern_check(NULL), XACCT_EINVAL);
-}
+/* ---- host patterns (matching itself: test_hostpat.c) ------------------ */
 
 static void test_host_allowed(void **state)
 {
@@ -792,17 +736,17 @@ static void test_host_allowed(void **state)
     char err[256];
     fake_env_t env = {{{"XACCT_SNS_CERT_HOSTS", "sns.*.amazonaws.com, 127.0.0.1:8443"}}};
     assert_int_equal(load_text(NULL, &env, true, &cfg, err, sizeof(err)), 0);
-    assert_true(xacct_host_allowed(&cfg->sns_cert_hosts, "sns.us-east-1.amazonaws.com", 443));
-    assert_true(xacct_host_allowed(&cfg->sns_cert_hosts, "127.0.0.1", 8443));
-    assert_false(xacct_host_allowed(&cfg->sns_cert_hosts, "127.0.0.1", 443));
-    assert_false(xacct_host_allowed(&cfg->sns_cert_hosts, "sns.us-east-1.amazonaws.com.cn", 443));
-    assert_true(xacct_host_allowed(&cfg->cfn_response_hosts,
-                                   "cloudformation-custom-resource-response-useast1.s3.amazonaws.com",
-                                   443));
-    assert_false(xacct_host_allowed(&cfg->cfn_response_hosts, "169.254.169.254", 443));
-    assert_false(xacct_host_allowed(NULL, "sns.us-east-1.amazonaws.com", 443));
-    xacct_strlist_t empty = {NULL, 0};
-    assert_false(xacct_host_allowed(&empty, "sns.us-east-1.amazonaws.com", 443));
+    const unsigned R = XACCT_HOSTPAT_REGION;
+    assert_true(xacct_hostpat_allowed(&cfg->sns_cert_hosts, "sns.us-east-1.amazonaws.com", 443, R));
+    assert_false(xacct_hostpat_allowed(&cfg->sns_cert_hosts, "sns.s3.amazonaws.com", 443, R));
+    assert_true(xacct_hostpat_allowed(&cfg->sns_cert_hosts, "127.0.0.1", 8443, R));
+    assert_false(xacct_hostpat_allowed(&cfg->sns_cert_hosts, "127.0.0.1", 443, R));
+    assert_false(
+        xacct_hostpat_allowed(&cfg->sns_cert_hosts, "sns.us-east-1.amazonaws.com.cn", 443, R));
+    assert_true(xacct_hostpat_allowed(
+        &cfg->cfn_response_hosts,
+        "cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com", 443, 0));
+    assert_false(xacct_hostpat_allowed(&cfg->cfn_response_hosts, "169.254.169.254", 443, 0));
     xacct_config_free(cfg);
 }
 
@@ -820,8 +764,8 @@ int main(void)
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_dump),
+        cmocka_unit_test(test_dump_masks_password),
         cmocka_unit_test(test_sample_config),
-        cmocka_unit_test(test_host_patterns),
         cmocka_unit_test(test_host_allowed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
