@@ -106,4 +106,10 @@ void xacct_codec_heartbeat_destroy(xacct_heartbeat_t *hb);
 int xacct_codec_to_json(const void *data, size_t len, const char *const *redact, int flags,
                         char **out) XACCT_MUSTCHECK;
 
+#ifdef XACCT_UNIT_TESTING
+/* True when no array or map in data announces more values than bytes are
+ * left (checked before msgpack-c allocates for them). */
+bool xacct__codec_counts_fit(const void *data, size_t len);
+#endif
+
 #endif

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xacct/utf8.h"
+
 /* Copies at most cap-1 bytes of s (len bytes) into dst, trimmed of
  * surrounding whitespace, cut on a UTF-8 character boundary. */
 static void copy_field(char *dst, size_t cap, const char *s, size_t len)
@@ -25,12 +27,8 @@ static void copy_field(char *dst, size_t cap, const char *s, size_t len)
     while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
                        s[len - 1] == '\n'))
         len--;
-    if (len >= cap) {
-        len = cap - 1;
-        /* Back off over continuation bytes so no character is split. */
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-            len--;
-    }
+    if (len >= cap)
+        len = xacct_utf8_prefix(s, len, cap - 1); /* no character is split */
     memcpy(dst, s, len);
     dst[len] = '\0';
 }
@@ -93,6 +91,7 @@ typedef struct xml_state {
     enum xml_field capturing;         /* field whose text is being collected */
     char text[XACCT_AWS_ERROR_MESSAGE_MAX]; /* text collected so far, capped */
     size_t text_len;
+    bool text_full;                   /* text was cut: ignore the rest */
     bool have_code, have_message, have_request_id;
     XML_Parser parser;
 } xml_state_t;
@@ -110,6 +109,7 @@ static void XMLCALL xml_start(void *ud, const XML_Char *name, const XML_Char **a
     st->depth++;
     st->capturing = XF_NONE;
     st->text_len = 0;
+    st->text_full = false;
     if (strcmp(parent, "Error") == 0 && strcmp(name, "Code") == 0 && !st->have_code)
         st->capturing = XF_CODE;
     else if (strcmp(parent, "Error") == 0 && strcmp(name, "Message") == 0 && !st->have_message)
@@ -124,8 +124,17 @@ static void XMLCALL xml_text(void *ud, const XML_Char *s, int len)
     xml_state_t *st = ud;
     if (st->capturing == XF_NONE || len <= 0)
         return;
+    if (st->text_full)
+        return;
     size_t room = sizeof(st->text) - 1 - st->text_len;
-    size_t n = (size_t)len < room ? (size_t)len : room;
+    size_t n = (size_t)len;
+    if (n > room) {
+        /* Keep whole characters only, and nothing after the cut: expat
+         * hands text over in pieces, and a later piece must not be glued on
+         * where part of a character was dropped. */
+        n = xacct_utf8_prefix(s, (size_t)len, room);
+        st->text_full = true;
+    }
     memcpy(st->text + st->text_len, s, n);
     st->text_len += n;
 }
@@ -152,6 +161,7 @@ static void XMLCALL xml_end(void *ud, const XML_Char *name)
     }
     st->capturing = XF_NONE;
     st->text_len = 0;
+    st->text_full = false;
     if (st->depth > 0)
         st->depth--;
 }

@@ -79,7 +79,8 @@ char *xacct__strdup(const char *s, const char *file, int line)
 char *xacct__strndup(const char *s, size_t n, const char *file, int line)
 {
     char *p = xacct__malloc(n + 1, file, line);
-    memcpy(p, s, n);
+    if (n > 0) /* s may be NULL when n is 0 (msgpack-c's empty strings) */
+        memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }

@@ -16,6 +16,7 @@
 #include "xacct/arn.h"
 #include "xacct/extid.h"
 #include "xacct/url.h"
+#include "xacct/utf8.h"
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t)
 {
@@ -228,42 +229,6 @@ void xacct_cfn_physical_id(const char *account, char out[32])
     snprintf(out, 32, "xacct-%.12s", account);
 }
 
-/* Copies s with every byte that is not part of valid UTF-8 replaced by '?',
- * so jansson accepts it. */
-static char *utf8_sanitize(const char *s)
-{
-    size_t n = strlen(s);
-    char *o = xacct_malloc(n + 1);
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok) {
-            memcpy(o + i, s + i, len);
-            i += len;
-        } else {
-            o[i++] = '?';
-        }
-    }
-    o[n] = '\0';
-    return o;
-}
-
-/* The longest prefix of s no longer than max bytes that ends on a UTF-8
- * character boundary. */
-static size_t utf8_prefix(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n <= max)
-        return n;
-    while (max > 0 && ((unsigned char)s[max] >> 6) == 2)
-        max--;
-    return max;
-}
-
 static char *dump_with_reason(json_t *obj, const char *reason, size_t keep, bool cut)
 {
     char *r = xacct_malloc(keep + 4);
@@ -304,7 +269,7 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
     if (reason == NULL) {
         body = json_dumps(obj, JSON_COMPACT);
     } else {
-        clean = utf8_sanitize(reason);
+        clean = xacct_utf8_sanitize(reason);
         body = dump_with_reason(obj, clean, strlen(clean), false);
         if (body != NULL && strlen(body) > XACCT_CFN_MAX_RESPONSE) {
             /* Binary search for the longest Reason prefix that fits. */
@@ -313,7 +278,7 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
             body = NULL;
             while (lo < hi) {
                 size_t mid = (lo + hi + 1) / 2;
-                size_t keep = utf8_prefix(clean, mid);
+                size_t keep = xacct_utf8_prefix(clean, strlen(clean), mid);
                 char *try = dump_with_reason(obj, clean, keep, true);
                 if (try != NULL && strlen(try) <= XACCT_CFN_MAX_RESPONSE)
                     lo = mid;
@@ -321,7 +286,8 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
                     hi = mid - 1;
                 free(try);
             }
-            body = dump_with_reason(obj, clean, utf8_prefix(clean, lo), true);
+            size_t keep = xacct_utf8_prefix(clean, strlen(clean), lo);
+            body = dump_with_reason(obj, clean, keep, true);
         }
     }
     if (body == NULL) {

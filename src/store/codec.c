@@ -154,6 +154,87 @@ static void destroy(const field_t *fields, size_t n, void *obj, size_t size)
     memset(obj, 0, size);
 }
 
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/*
+ * msgpack-c allocates room for all of an array's or a map's elements when it
+ * reads the header, before it has seen one of them: five bytes "dd ff ff ff
+ * ff" ask for 2^32 objects (128 GiB). Its C API has no limits (unlike the
+ * C++ unpack_limit), so this walks the headers first, without building
+ * anything, and refuses a document that announces more values than it has
+ * bytes left (every value takes at least one).
+ */
+XACCT_STATIC bool xacct__codec_counts_fit(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t need = 1; /* values still to come */
+    size_t i = 0;
+
+    while (need > 0) {
+        if (i >= len || need > len - i)
+            return false;
+        unsigned c = p[i++];
+        need--;
+        int lb = 0;          /* bytes of a length or count that follow */
+        uint64_t skip = 0;   /* payload bytes after them */
+        uint64_t items = 0;  /* values a container adds */
+        int per = 0;         /* 1 for arrays, 2 for maps, 0 for payloads */
+        if (c <= 0x7f || c >= 0xe0 || (c >= 0xc0 && c <= 0xc3)) {
+            continue;
+        } else if (c <= 0x8f) {
+            items = c & 0x0f, per = 2;
+        } else if (c <= 0x9f) {
+            items = c & 0x0f, per = 1;
+        } else if (c <= 0xbf) {
+            skip = c & 0x1f;
+        } else {
+            switch (c) {
+            case 0xc4: case 0xd9: lb = 1; break;            /* bin8, str8 */
+            case 0xc5: case 0xda: lb = 2; break;            /* bin16, str16 */
+            case 0xc6: case 0xdb: lb = 4; break;            /* bin32, str32 */
+            case 0xc7: lb = 1, skip = 1; break;             /* ext8 + type */
+            case 0xc8: lb = 2, skip = 1; break;             /* ext16 + type */
+            case 0xc9: lb = 4, skip = 1; break;             /* ext32 + type */
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xd4: skip = 2; break;                     /* fixext1 */
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: lb = 2, per = 1; break;              /* array16 */
+            case 0xdd: lb = 4, per = 1; break;              /* array32 */
+            case 0xde: lb = 2, per = 2; break;              /* map16 */
+            case 0xdf: lb = 4, per = 2; break;              /* map32 */
+            default: return false;
+            }
+        }
+        if (lb > 0) {
+            if ((size_t)lb > len - i)
+                return false;
+            uint64_t v = be(p + i, lb);
+            i += (size_t)lb;
+            if (per > 0)
+                items = v;
+            else
+                skip += v;
+        }
+        if (skip > len - i)
+            return false;
+        i += (size_t)skip;
+        need += items * (uint64_t)per;
+    }
+    return true;
+}
+
 /* Unpacks exactly one value from data into *u (caller destroys *u). */
 static int unpack_one(const void *data, size_t len, msgpack_unpacked *u)
 {
@@ -162,6 +243,8 @@ static int unpack_one(const void *data, size_t len, msgpack_unpacked *u)
         return XACCT_EPARSE;
     if (len > XACCT_CODEC_MAX_INPUT)
         return XACCT_ETOOBIG;
+    if (!xacct__codec_counts_fit(data, len))
+        return XACCT_EPARSE;
     msgpack_unpack_return r = msgpack_unpack_next(u, data, len, &off);
     /* msgpack-c also reports nesting deeper than its fixed parse stack
      * (MSGPACK_EMBED_STACK_SIZE) as NOMEM: a limit, not an allocation failure. */
@@ -215,7 +298,9 @@ static int decode(const field_t *fields, size_t n, const void *data, size_t len,
                 rc = XACCT_ETOOBIG;
                 goto out;
             }
-            if (memchr(val->via.str.ptr, '\0', val->via.str.size) != NULL)
+            /* msgpack-c gives an empty string a NULL pointer. */
+            if (val->via.str.size > 0 &&
+                memchr(val->via.str.ptr, '\0', val->via.str.size) != NULL)
                 goto out;
             *(char **)base = xacct_strndup(val->via.str.ptr, val->via.str.size);
             break;
@@ -341,7 +426,8 @@ static json_t *to_json(const msgpack_object *o, const char *const *redact, int d
             return json_null();
         return json_real(o->via.f64);
     case MSGPACK_OBJECT_STR: {
-        json_t *s = json_stringn(o->via.str.ptr, o->via.str.size);
+        /* msgpack-c gives an empty string a NULL pointer. */
+        json_t *s = json_stringn(o->via.str.size > 0 ? o->via.str.ptr : "", o->via.str.size);
         /* jansson refuses invalid UTF-8; keep the bytes, visibly encoded. */
         return s != NULL ? s : wrap("$bin", base64(o->via.str.ptr, o->via.str.size));
     }

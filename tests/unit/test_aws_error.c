@@ -167,6 +167,31 @@ static void test_long_message_truncated_on_utf8_boundary(void **state)
     assert_int_equal((unsigned char)e.message[len - 1], 0xA9);
 }
 
+/* The XML text is collected up to 1,023 bytes: the cut keeps whole
+ * characters, whatever the offset, and nothing is glued on after it. */
+static void test_long_xml_message_cut_on_utf8_boundary(void **state)
+{
+    (void)state;
+    for (int lead = 0; lead < 3; lead++) {
+        char body[8192];
+        size_t n = (size_t)snprintf(body, sizeof(body),
+                                    "<ErrorResponse><Error><Code>X</Code><Message>");
+        for (int i = 0; i < lead; i++)
+            body[n++] = 'a';
+        for (int i = 0; i < 700; i++) { /* 2,100 bytes of U+20AC */
+            memcpy(body + n, "\xe2\x82\xac", 3);
+            n += 3;
+        }
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "</Message></Error></ErrorResponse>");
+        xacct_aws_error_t e;
+        assert_int_equal(parse(400, NULL, 0, body, &e), 0);
+        size_t len = strlen(e.message);
+        assert_true(len > XACCT_AWS_ERROR_MESSAGE_MAX - 8);
+        assert_int_equal((len - (size_t)lead) % 3, 0);
+        assert_int_equal((unsigned char)e.message[len - 1], 0xac);
+    }
+}
+
 static void test_classifiers(void **state)
 {
     (void)state;
@@ -208,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_malformed_bodies),
         cmocka_unit_test(test_deep_xml_rejected),
         cmocka_unit_test(test_long_message_truncated_on_utf8_boundary),
+        cmocka_unit_test(test_long_xml_message_cut_on_utf8_boundary),
         cmocka_unit_test(test_classifiers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

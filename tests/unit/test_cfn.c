@@ -290,6 +290,35 @@ static void test_response_body(void **state)
                      0);
     assert_non_null(strstr(body, "bad ? byte"));
     free(body);
+    /* Nor do forms jansson refuses although their bytes look like UTF-8:
+     * overlong, surrogates, above U+10FFFF, f5..f7 and f8+ lead bytes. */
+    static const struct {
+        const char *reason, *shown;
+    } bad[] = {
+        {"a\xc0\xafz", "a??z"},                 /* overlong '/' */
+        {"a\xe0\x80\xafz", "a???z"},           /* overlong, 3 bytes */
+        {"a\xf0\x80\x80\xafz", "a????z"},     /* overlong, 4 bytes */
+        {"a\xed\xa0\x80z", "a???z"},           /* U+D800, a surrogate */
+        {"a\xed\xbf\xbfz", "a???z"},           /* U+DFFF */
+        {"a\xf4\x90\x80\x80z", "a????z"},     /* U+110000 */
+        {"a\xf5\x80\x80\x80z", "a????z"},
+        {"a\xf7\xbf\xbf\xbfz", "a????z"},
+        {"a\xf8\x88\x80\x80\x80z", "a?????z"},
+        {"a\xfc\x84\x80\x80\x80\x80z", "a??????z"},
+        {"a\xe2\x82", "a??"},                   /* cut short */
+        {"ok \xc3\xa9 \xf0\x9f\x98\x80", "ok \xc3\xa9 \xf0\x9f\x98\x80"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            xacct_cfn_response_build(req, XACCT_CFN_FAILED, bad[i].reason, "p", NULL, &body), 0);
+        o = json_loads(body, 0, NULL);
+        assert_non_null(o);
+        const char *got = json_string_value(json_object_get(o, "Reason"));
+        if (got == NULL || strcmp(got, bad[i].shown) != 0)
+            fail_msg("case %zu: Reason %s, want %s", i, got ? got : "(none)", bad[i].shown);
+        json_decref(o);
+        free(body);
+    }
     /* FAILED always carries a Reason; a physical id is required. */
     assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_FAILED, NULL, "p", NULL, &body), 0);
     assert_non_null(strstr(body, "\"Reason\""));

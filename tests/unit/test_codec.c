@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -388,6 +389,51 @@ static void test_json_depth_limit(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* An array or map announcing more elements than the input has bytes is
+ * refused before msgpack-c allocates room for them ("dd ff ff ff ff" would
+ * ask for 128 GiB). */
+static void test_counts_bounded_by_input(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+        bool fits;
+    } cases[] = {
+        {"\xdd\xff\xff\xff\xff", 5, false},             /* array32, 2^32-1 elements */
+        {"\xdf\xff\xff\xff\xff", 5, false},             /* map32 */
+        {"\x81\xa1k\xdd\x00\x01\x00\x00\x01", 9, false}, /* nested array of 65,536 */
+        {"\xdc\x00\x03\x01\x02", 5, false},             /* array16 of 3, two present */
+        {"\x82\xa1" "a\x01\xa1" "b", 6, false},                /* map of 2, 3 values */
+        {"\xc6\xff\xff\xff\xff", 5, false},             /* bin32 longer than the input */
+        {"\xdc\x00\x03\x01\x02\x03", 6, true},
+        {"\x82\xa1" "a\x01\xa1" "b\xc0", 7, true},
+        {"\x91\xd8\x01" "0123456789abcdef", 19, true}, /* fixext16 in an array */
+        {"\x80", 1, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (xacct__codec_counts_fit(cases[i].bytes, cases[i].len) != cases[i].fits)
+            fail_msg("case %zu: counts_fit is %d", i, !cases[i].fits);
+
+    char *out = NULL;
+    xacct_job_t job;
+    assert_int_equal(xacct_codec_to_json("\xdd\xff\xff\xff\xff", 5, NULL, 0, &out),
+                     XACCT_EPARSE);
+    assert_null(out);
+    assert_int_equal(xacct_codec_job_decode("\xdf\xff\xff\xff\xff", 5, &job), XACCT_EPARSE);
+}
+
+/* msgpack-c hands an empty string over as a NULL pointer: an empty map key
+ * or value renders as "" (and nothing copies from NULL). */
+static void test_empty_strings(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(xacct_codec_to_json("\x82\xa0\xa0\xa1k\xa0", 6, NULL, 0, &out), 0);
+    assert_string_equal(out, "{\"\":\"\",\"k\":\"\"}");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_json_dump),
         cmocka_unit_test(test_json_depth_limit),
+        cmocka_unit_test(test_counts_bounded_by_input),
+        cmocka_unit_test(test_empty_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -203,12 +203,85 @@ static void test_delete_rules(void **state)
     xacct_cfn_request_free(req);
 }
 
+/* A request whose RequestId and PhysicalResourceId are made of 2- and
+ * 3-byte characters, so that every byte cut (200 of the RequestId, the
+ * 320-byte physical_id) falls inside a character unless it is made on a
+ * boundary. */
+static xacct_cfn_request_t *wide_request(const char *type, size_t lead)
+{
+    char rid[257], phys[1001];
+    size_t n = 0;
+    for (size_t i = 0; i < lead; i++)
+        rid[n++] = 'r';
+    while (n + 2 <= 256) { /* U+00E9 */
+        rid[n++] = (char)0xC3;
+        rid[n++] = (char)0xA9;
+    }
+    rid[n] = '\0';
+    n = 0;
+    for (size_t i = 0; i < lead; i++)
+        phys[n++] = 'p';
+    while (n + 3 <= 1000) { /* U+20AC */
+        phys[n++] = (char)0xE2;
+        phys[n++] = (char)0x82;
+        phys[n++] = (char)0xAC;
+    }
+    phys[n] = '\0';
+    json_t *p = json_pack("{s:s, s:s, s:s}", "AccountID", ACCT, "RoleArn", ROLE, "ExternalID",
+                          "ext-secret-77");
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "RequestType", type, "ResponseURL",
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/k?s=1",
+        "StackId", STACK, "RequestId", rid, "LogicalResourceId", "PhoneHome",
+        "PhysicalResourceId", phys, "ResourceProperties", p);
+    assert_non_null(o);
+    char *text = json_dumps(o, 0);
+    json_decref(o);
+    xacct_cfn_request_t *req = NULL;
+    char err[256];
+    assert_int_equal(xacct_cfn_request_parse(text, strlen(text), &hosts, &req, err, sizeof(err)),
+                     0);
+    free(text);
+    return req;
+}
+
+/* The decision's ids are cut on character boundaries, so every answer can
+ * be built (a Delete with half a character in its id would go unanswered). */
+static void test_cuts_keep_whole_characters(void **state)
+{
+    (void)state;
+    for (size_t lead = 0; lead < 3; lead++) {
+        static const char *const types[] = {"Create", "Update", "Delete"};
+        for (size_t t = 0; t < 3; t++) {
+            xacct_cfn_request_t *req = wide_request(types[t], lead);
+            xacct_customer_view_t none = customer("active", OTHER_STACK, "xacct-" ACCT);
+            xacct_decision_t d[2];
+            const xacct_handler_t *h = xacct_handler_for(req->type);
+            h->decide(req, &none, &d[0]);
+            if (d[0].action == XACCT_ACT_CHECK)
+                h->after_check(req, &none, XACCT_CHECK_INSECURE, "no", &d[0]);
+            xacct_handler_deadline(req, "redis down", &d[1]);
+            for (size_t k = 0; k < 2; k++) {
+                char *body = NULL;
+                assert_true(strlen(d[k].physical_id) > 0);
+                if (xacct_cfn_response_build(req, d[k].status, d[k].reason, d[k].physical_id,
+                                             NULL, &body) != 0)
+                    fail_msg("%s lead %zu decision %zu: answer cannot be built (id %s)",
+                             types[t], lead, k, d[k].physical_id);
+                free(body);
+            }
+            xacct_cfn_request_free(req);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_paths),
         cmocka_unit_test(test_update_keeps_physical_id),
         cmocka_unit_test(test_delete_rules),
+        cmocka_unit_test(test_cuts_keep_whole_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

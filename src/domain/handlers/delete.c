@@ -16,6 +16,7 @@
 
 #include "xacct/extid.h"
 #include "xacct/handlers.h"
+#include "xacct/utf8.h"
 
 static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *customer,
                    xacct_decision_t *out)
@@ -24,7 +25,9 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
     out->action = XACCT_ACT_ANSWER;
     out->status = XACCT_CFN_SUCCESS;
     out->event = "delete";
-    snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+    /* Cut on a character boundary: half a character would make the answer
+     * impossible to build, and a Delete must always be answered. */
+    xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
     if (customer == NULL) {
         out->outcome = "ignored";
         snprintf(out->reason, sizeof(out->reason), "no customer record for account %s",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "xacct/handlers.h"
+#include "xacct/utf8.h"
 
 static const xacct_handler_t *const handlers[] = {
     &xacct_handler_create,
@@ -31,7 +32,7 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
         /* A stack must never hang in DELETE. */
         out->status = XACCT_CFN_SUCCESS;
         out->outcome = "ignored";
-        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+        xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
         snprintf(out->reason, sizeof(out->reason),
                  "acknowledged without recording: %s", why);
         return;
@@ -40,9 +41,13 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
     out->outcome = "failed";
     snprintf(out->reason, sizeof(out->reason),
              "xacct could not complete the request before the CloudFormation deadline: %s", why);
-    if (req->type == XACCT_CFN_UPDATE)
-        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
-    else
-        snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-%.200s",
-                 req->stack_account, req->request_id);
+    /* Ids are cut on character boundaries, as in activate.c. */
+    if (req->type == XACCT_CFN_UPDATE) {
+        xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
+        return;
+    }
+    int n = snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-",
+                     req->stack_account);
+    size_t room = sizeof(out->physical_id) - (size_t)n;
+    xacct_utf8_copy(out->physical_id + n, room < 201 ? room : 201, req->request_id);
 }
