@@ -110,6 +110,7 @@ typedef struct xacct_aws_request {
     long connect_timeout_ms;       /* 0 = the http default */
     size_t max_body;               /* response cap; 0 = the http default */
     int max_attempts;              /* 0 = the client's */
+    bool untrusted_url;            /* url came in a message: see xacct_http_request_t */
 } xacct_aws_request_t;
 
 /*

@@ -2,7 +2,9 @@
 /*
  * A growable byte buffer with a hard maximum, for response bodies, JSON
  * output and canonical strings. It always keeps a NUL after the data so the
- * contents can be used as a C string.
+ * contents can be used as a C string. Old storage is wiped when the buffer
+ * grows and when it is destroyed, so secrets leave no copies behind (what
+ * xacct_buf_steal hands over is the caller's to wipe).
  */
 #ifndef XACCT_BUF_H
 #define XACCT_BUF_H
@@ -24,7 +26,8 @@ typedef struct xacct_buf {
 /* Storage is provided by the caller; the buffer owns only ->data. */
 void xacct_buf_init(xacct_buf_t *b, size_t max);
 void xacct_buf_destroy(xacct_buf_t *b);
-/* Like destroy, but wipes the contents first (for secrets). */
+/* The same as destroy (which always wipes); names the intent at call sites
+ * that hold secrets. */
 void xacct_buf_destroy_secret(xacct_buf_t *b);
 void xacct_buf_reset(xacct_buf_t *b);
 

@@ -101,4 +101,10 @@ char *xacct_asprintf(const char *fmt, ...) XACCT_PRINTF(1, 2);
 void xacct_freezero(void *p, size_t n);
 void xacct_free_secret(char *s);
 
+#ifdef XACCT_UNIT_TESTING
+/* Test seam: when set, sees every (p, n) xacct_freezero is given, just before
+ * it is wiped, so a test can tell which data went through the wipe. */
+extern void (*xacct__freezero_hook)(const void *p, size_t n);
+#endif
+
 #endif

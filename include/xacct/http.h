@@ -31,6 +31,9 @@ typedef struct xacct_http_options {
     long max_host_connections;  /* per host; 0 = 64 */
     long max_total_connections; /* 0 = 256 */
     const char *user_agent;     /* NULL = "xacct/<version>" */
+    const char *const *resolve; /* NULL-terminated "host:port:address" entries
+                                   (CURLOPT_RESOLVE) pinning names to addresses,
+                                   or NULL; copied. For tests. */
 } xacct_http_options_t;
 
 typedef struct xacct_http_request {
@@ -45,6 +48,10 @@ typedef struct xacct_http_request {
     long timeout_ms;               /* whole transfer; 0 = 30000 */
     long connect_timeout_ms;       /* 0 = 10000 */
     size_t max_body;               /* response body cap; 0 = 8 MiB */
+    bool untrusted_url;            /* the URL came in a message (ResponseURL,
+                                      SigningCertURL, SubscribeURL): never connect
+                                      to a link-local or instance-metadata address,
+                                      whatever the name resolves to */
 } xacct_http_request_t;
 
 typedef struct xacct_http_response {
@@ -58,7 +65,8 @@ typedef struct xacct_http_response {
 
 /*
  * Completion. status is 0 when an HTTP response arrived, whatever its code;
- * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG
+ * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG,
+ * XACCT_EFORBIDDEN (untrusted_url and an address it must not reach)
  * (body over max_body, or more than 256 headers / 256 KiB of headers),
  * XACCT_ECANCELED or XACCT_EHTTP (other transport
  * errors; detail has curl's text). resp is NULL unless status is 0. Both

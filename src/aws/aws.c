@@ -58,6 +58,7 @@ struct xacct_aws_call {
     char *_body;                      /* owned copy, or NULL */
     size_t _body_len;
     bool _unsigned;                   /* send without signing */
+    bool _untrusted;                  /* URL from a message (http untrusted_url) */
     bool _s3;                         /* S3 signing rules */
     bool _explicit;                   /* _creds holds caller-given keys */
     xacct_sigv4_credentials_t _creds; /* explicit keys, owned strings, wiped */
@@ -302,7 +303,7 @@ static void call_release(struct xacct_aws_call *c)
         free((char *)c->_headers[i].value);
     }
     free(c->_headers);
-    free(c->_body);
+    xacct_freezero(c->_body, c->_body_len); /* e.g. AssumeRole's ExternalId */
     xacct_free_secret((char *)c->_creds.access_key_id);
     xacct_free_secret((char *)c->_creds.secret_access_key);
     xacct_free_secret((char *)c->_creds.session_token);
@@ -494,6 +495,7 @@ static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *cre
         .timeout_ms = c->_timeout_ms,
         .connect_timeout_ms = c->_connect_timeout_ms,
         .max_body = c->_max_body,
+        .untrusted_url = c->_untrusted,
     };
     c->_sent_ns = uv_hrtime();
     if ((rc = xacct_http_submit(c->_aws->_http, &hreq, on_http_done, c, &c->_req)) != 0)
@@ -622,6 +624,7 @@ int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_don
 
     struct xacct_aws_call *c = xacct_calloc(1, sizeof(*c));
     c->_unsigned = req->unsigned_request;
+    c->_untrusted = req->untrusted_url;
     if ((rc = copy_request(c, a, req)) != 0) {
         call_release(c);
         free(c);

@@ -203,6 +203,7 @@ static void release(struct xacct_http *h)
 {
     X509_STORE_free(h->_trust);
     free(h->_user_agent);
+    curl_slist_free_all(h->_resolve);
     free(h);
     curl_global_cleanup();
 }
@@ -274,6 +275,14 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
     trust = NULL;
     h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)
                                       : xacct_strdup("xacct/" XACCT_VERSION);
+    for (const char *const *e = opts->resolve; e != NULL && *e != NULL; e++) {
+        struct curl_slist *l = curl_slist_append(h->_resolve, *e);
+        if (l == NULL) {
+            rc = XACCT_ENOMEM;
+            goto out;
+        }
+        h->_resolve = l;
+    }
     if ((h->_multi = curl_multi_init()) == NULL) {
         rc = XACCT_ENOMEM;
         goto out;

@@ -9,6 +9,7 @@
 #define XACCT_HTTP_INT_H
 
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <uv.h>
@@ -41,6 +42,7 @@ struct xacct_http {
     X509_STORE *_trust;                     /* system CAs plus ca_bundle, shared by
                                                every TLS connection */
     char *_user_agent;                      /* owned */
+    struct curl_slist *_resolve;            /* CURLOPT_RESOLVE entries, owned, or NULL */
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
     size_t _nreqs;                          /* length of _reqs */
     xacct_http_sock_t *_socks;              /* poll handles not yet closing */
@@ -65,6 +67,7 @@ struct xacct_http_req {
     const char *_detail;                  /* static text or _errbuf, set by collect */
     xacct_http_response_t _resp;          /* set by collect when _status is 0 */
     xacct_header_t *_rhdrs;               /* response headers; each name owns "name\0value" */
+    bool _untrusted;                      /* refuse forbidden addresses at connect */
     bool _added;                          /* inside the multi handle */
     bool _done;                           /* the completion callback has fired */
     xacct_http_done_cb _cb;               /* completion callback */
@@ -96,6 +99,13 @@ void xacct__http_req_collect(struct xacct_http_req *r, int status);
 
 /* Fires r's callback with what collect recorded; marks r done. Does not free r. */
 void xacct__http_req_fire(struct xacct_http_req *r);
+
+/* True for an address a URL from a message must never reach: IPv4
+ * link-local 169.254.0.0/16 (instance metadata at 169.254.169.254, ECS at
+ * 169.254.170.2), IPv6 link-local fe80::/10, EC2's IPv6 metadata address
+ * fd00:ec2::254, and those IPv4 addresses mapped into IPv6 (::ffff:0:0/96,
+ * 64:ff9b::/96). */
+bool xacct__http_addr_forbidden(const struct sockaddr *sa);
 
 /* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code. */
 int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);

@@ -9,9 +9,11 @@
 #include "http_int.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -275,6 +277,43 @@ out:
     return rc;
 }
 
+bool xacct__http_addr_forbidden(const struct sockaddr *sa)
+{
+    const unsigned char *v4 = NULL;
+    if (sa->sa_family == AF_INET) {
+        v4 = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+        static const unsigned char ec2_imds[16] = {0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, 0x54};
+        if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+            return true; /* fe80::/10 */
+        if (memcmp(a, ec2_imds, 16) == 0)
+            return true; /* fd00:ec2::254 */
+        if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+            v4 = a + 12;
+    }
+    return v4 != NULL && v4[0] == 169 && v4[1] == 254;
+}
+
+/*
+ * libcurl asks here for every socket it opens, after name resolution and
+ * before connecting, so the address checked is the one that would be
+ * reached: a name that resolves (or is rebound) to the metadata service is
+ * caught however it is spelt. Refusing one address lets curl try the next.
+ */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct xacct_http_req *r = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN && xacct__http_addr_forbidden(&a->addr)) {
+        r->_abort_status = XACCT_EFORBIDDEN;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* Sets one option; a failure means this libcurl lacks a feature we rely on. */
 #define SETOPT(opt, val)                                        \
     do {                                                        \
@@ -356,6 +395,15 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     /* Refuses early a body whose Content-Length is over the cap; bodies of
      * unknown length are stopped by write_cb. */
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+    if (h->_resolve != NULL)
+        SETOPT(CURLOPT_RESOLVE, h->_resolve);
+    if (req->untrusted_url) {
+        r->_untrusted = true;
+        SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+        SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
+        /* A proxy would connect on our behalf, past the check above. */
+        SETOPT(CURLOPT_NOPROXY, "*");
+    }
 
     if (head) {
         SETOPT(CURLOPT_NOBODY, 1L);
@@ -384,14 +432,20 @@ void xacct__http_req_free(struct xacct_http_req *r)
         return;
     if (r->_easy != NULL)
         curl_easy_cleanup(r->_easy);
+    /* Header lines carry X-Amz-Security-Token and container tokens. */
+    for (struct curl_slist *l = r->_headers; l != NULL; l = l->next)
+        OPENSSL_cleanse(l->data, strlen(l->data));
     curl_slist_free_all(r->_headers);
     for (size_t i = 0; i < r->_resp.nheaders; i++)
         free((char *)r->_rhdrs[i].name);
     free(r->_rhdrs);
-    xacct_buf_destroy(&r->_resp_body);
+    /* Request and response bodies may hold secrets (an ExternalId form,
+     * credentials from STS or instance metadata): both are wiped. */
+    xacct_buf_destroy_secret(&r->_resp_body);
     free(r->_url);
     free(r->_method);
-    free(r->_body);
+    if (r->_body != NULL)
+        xacct_freezero(r->_body, r->_body_len + 1);
     free(r);
 }
 
@@ -403,7 +457,8 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
     case CURLE_OPERATION_TIMEDOUT:
         return XACCT_ETIMEOUT;
     case CURLE_COULDNT_CONNECT:
-        return XACCT_ECONNREFUSED;
+        /* open_socket_cb refused an address (and no other one connected). */
+        return r->_abort_status == XACCT_EFORBIDDEN ? XACCT_EFORBIDDEN : XACCT_ECONNREFUSED;
     case CURLE_FILESIZE_EXCEEDED:
         return XACCT_ETOOBIG;
     case CURLE_WRITE_ERROR:

@@ -154,6 +154,7 @@ static int form_param(xacct_buf_t *b, const char *key, const char *value)
     if (enc == NULL)
         return XACCT_ENOMEM;
     int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
+    OPENSSL_cleanse(enc, strlen(enc)); /* the ExternalId, encoded */
     curl_free(enc);
     return rc;
 }

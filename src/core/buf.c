@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Growable buffer with a hard cap: every buffer filled from the network has a
- * limit, so a hostile peer cannot make us allocate without bound.
+ * limit, so a hostile peer cannot make us allocate without bound. A buffer
+ * does not know whether it holds a secret (a response body may carry
+ * credentials, a form an external ID), so storage is always wiped before it
+ * is given back: on growth and on destroy.
  */
 #include "xacct/buf.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +22,13 @@ void xacct_buf_init(xacct_buf_t *b, size_t max)
 
 void xacct_buf_destroy(xacct_buf_t *b)
 {
-    free(b->data);
+    xacct_freezero(b->data, b->cap);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
 void xacct_buf_destroy_secret(xacct_buf_t *b)
 {
-    if (b->data != NULL)
-        OPENSSL_cleanse(b->data, b->cap);
     xacct_buf_destroy(b);
 }
 
@@ -49,7 +49,13 @@ static int reserve(xacct_buf_t *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    b->data = xacct_realloc(b->data, cap);
+    /* Not realloc: it would leave the old copy behind, unwiped. */
+    char *grown = xacct_malloc(cap);
+    if (b->data != NULL) {
+        memcpy(grown, b->data, b->len + 1);
+        xacct_freezero(b->data, b->cap);
+    }
+    b->data = grown;
     b->cap = cap;
     return 0;
 }

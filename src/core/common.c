@@ -100,10 +100,18 @@ char *xacct_asprintf(const char *fmt, ...)
     return p;
 }
 
+#ifdef XACCT_UNIT_TESTING
+void (*xacct__freezero_hook)(const void *p, size_t n);
+#endif
+
 void xacct_freezero(void *p, size_t n)
 {
     if (p == NULL)
         return;
+#ifdef XACCT_UNIT_TESTING
+    if (xacct__freezero_hook != NULL)
+        xacct__freezero_hook(p, n);
+#endif
     OPENSSL_cleanse(p, n);
     free(p);
 }

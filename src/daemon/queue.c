@@ -446,6 +446,7 @@ static void stage_confirm(xacct_msg_t *msg)
         .unsigned_request = true,
         .service = "sns-subscribe", /* metrics label only */
         .max_body = 64 * 1024,
+        .untrusted_url = true,
     };
     if (xacct_aws_call(msg->w->ctx->aws, &req, on_confirmed, msg, &msg->call) == 0)
         msg->pending++;

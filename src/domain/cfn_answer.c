@@ -46,6 +46,7 @@ int xacct_cfn_answer_send(struct xacct_aws *aws, const char *response_url, const
         .timeout_ms = 30000,
         .max_body = 64 * 1024,
         .max_attempts = 3,
+        .untrusted_url = true, /* never IMDS, whatever the name resolves to */
     };
     answer_op_t *op = xacct_calloc(1, sizeof(*op));
     op->cb = cb;

@@ -399,6 +399,7 @@ int xacct_sns_verify(xacct_sns_verifier_t *v, const xacct_sns_envelope_t *env,
         .url = f->url,
         .timeout_ms = 10000,
         .max_body = MAX_CERT_BYTES,
+        .untrusted_url = true,
     };
     rc = xacct_http_submit(v->http, &req, fetch_done, f, &f->req);
     if (rc != 0) {

@@ -47,6 +47,36 @@ static void test_growth(void **state)
     assert_null(b.data);
 }
 
+/* Growing leaves no unwiped copy behind: each old storage block goes
+ * through the wipe, and so does the last one on destroy. */
+static size_t g_wipes_with_secret;
+static void count_secret(const void *p, size_t n)
+{
+    if (memmem(p, n, "AKIDSECRET", 10) != NULL)
+        g_wipes_with_secret++;
+}
+
+static void test_growth_wipes_old_storage(void **state)
+{
+    (void)state;
+    xacct_buf_t b;
+    xacct_buf_init(&b, 0);
+    assert_int_equal(xacct_buf_puts(&b, "AKIDSECRET"), 0);
+    g_wipes_with_secret = 0;
+    xacct__freezero_hook = count_secret;
+    size_t grows = 0;
+    for (int i = 0; i < 5000; i++) {
+        size_t cap = b.cap;
+        assert_int_equal(xacct_buf_putc(&b, 'x'), 0);
+        grows += b.cap != cap;
+    }
+    assert_true(grows >= 5);
+    assert_int_equal(g_wipes_with_secret, grows);
+    xacct_buf_destroy(&b);
+    xacct__freezero_hook = NULL;
+    assert_int_equal(g_wipes_with_secret, grows + 1);
+}
+
 static void test_empty_steal(void **state)
 {
     (void)state;
@@ -72,6 +102,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_cap),
         cmocka_unit_test(test_growth),
+        cmocka_unit_test(test_growth_wipes_old_storage),
         cmocka_unit_test(test_empty_steal),
         cmocka_unit_test(test_errors_named),
     };
