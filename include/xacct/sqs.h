@@ -16,6 +16,7 @@
 #include "xacct/common.h"
 
 #define XACCT_SQS_MAX_BATCH 10
+#define XACCT_SQS_CODE_MAX 128 /* longest error code kept per batch entry */
 
 typedef struct xacct_sqs_message {
     char *message_id;       /* owned */
@@ -70,5 +71,16 @@ int xacct_sqs_change_visibility_batch(xacct_aws_t *aws, const char *queue_url, c
                                       const char *const *receipt_handles, size_t n,
                                       int visibility_s, xacct_sqs_batch_cb cb,
                                       void *arg) XACCT_MUSTCHECK;
+
+#ifdef XACCT_UNIT_TESTING
+/* The response parsers (sqs.c internals, for tests and fuzzing).
+ * parse_receive: *out is a NULL-terminated array the caller frees, each
+ * message with xacct_sqs_message_free. parse_batch: fills n results and
+ * codes. Both return 0 or XACCT_EPARSE. */
+int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sqs_message_t ***out,
+                             size_t *n_out, size_t *corrupt_out);
+int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, int *results,
+                           char (*codes)[XACCT_SQS_CODE_MAX]);
+#endif
 
 #endif

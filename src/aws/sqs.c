@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "xacct/arn.h"
+#include "xacct/utf8.h"
 
 #define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
 
@@ -125,6 +126,49 @@ static long attr_long(json_t *attrs, const char *name)
     return json_is_string(v) ? strtol(json_string_value(v), NULL, 10) : 0;
 }
 
+XACCT_STATIC int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sqs_message_t ***out,
+                                          size_t *n_out, size_t *corrupt_out)
+{
+    *out = NULL;
+    *n_out = *corrupt_out = 0;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *arr = json_object_get(root, "Messages");
+    if (!json_is_object(root) || (arr != NULL && !json_is_array(arr))) {
+        json_decref(root);
+        return XACCT_EPARSE;
+    }
+    xacct_sqs_message_t **msgs = xacct_calloc(json_array_size(arr) + 1, sizeof(*msgs));
+    size_t i, n = 0, corrupt = 0;
+    json_t *m;
+    json_array_foreach(arr, i, m)
+    {
+        json_t *text = json_object_get(m, "Body");
+        json_t *id = json_object_get(m, "MessageId");
+        json_t *rh = json_object_get(m, "ReceiptHandle");
+        json_t *md5 = json_object_get(m, "MD5OfBody");
+        if (!json_is_string(text) || !json_is_string(id) || !json_is_string(rh) ||
+            !md5_matches(json_string_value(text), json_string_length(text),
+                         json_string_value(md5))) {
+            corrupt++;
+            continue;
+        }
+        xacct_sqs_message_t *msg = xacct_calloc(1, sizeof(*msg));
+        msg->message_id = xacct_strdup(json_string_value(id));
+        msg->receipt_handle = xacct_strdup(json_string_value(rh));
+        msg->body = xacct_strndup(json_string_value(text), json_string_length(text));
+        msg->body_len = json_string_length(text);
+        json_t *attrs = json_object_get(m, "Attributes");
+        msg->receive_count = (int)attr_long(attrs, "ApproximateReceiveCount");
+        msg->sent_ms = attr_long(attrs, "SentTimestamp");
+        msgs[n++] = msg;
+    }
+    json_decref(root);
+    *out = msgs;
+    *n_out = n;
+    *corrupt_out = corrupt;
+    return 0;
+}
+
 static void receive_done(int status, const char *detail, const xacct_http_response_t *resp,
                          const xacct_aws_error_t *err, void *arg)
 {
@@ -132,44 +176,13 @@ static void receive_done(int status, const char *detail, const xacct_http_respon
     sqs_op_t *op = arg;
     xacct_sqs_message_t **msgs = NULL;
     size_t n = 0, corrupt = 0;
-    json_t *root = NULL;
-    if (status == 0) {
-        root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        json_t *arr = json_object_get(root, "Messages");
-        if (!json_is_object(root) || (arr != NULL && !json_is_array(arr))) {
-            status = XACCT_EPARSE;
-            detail = "ReceiveMessage response is not the expected JSON";
-        } else {
-            msgs = xacct_calloc(json_array_size(arr) + 1, sizeof(*msgs));
-            size_t i;
-            json_t *m;
-            json_array_foreach(arr, i, m)
-            {
-                json_t *body = json_object_get(m, "Body");
-                json_t *id = json_object_get(m, "MessageId");
-                json_t *rh = json_object_get(m, "ReceiptHandle");
-                json_t *md5 = json_object_get(m, "MD5OfBody");
-                if (!json_is_string(body) || !json_is_string(id) || !json_is_string(rh) ||
-                    !md5_matches(json_string_value(body), json_string_length(body),
-                                 json_string_value(md5))) {
-                    corrupt++;
-                    continue;
-                }
-                xacct_sqs_message_t *msg = xacct_calloc(1, sizeof(*msg));
-                msg->message_id = xacct_strdup(json_string_value(id));
-                msg->receipt_handle = xacct_strdup(json_string_value(rh));
-                msg->body = xacct_strndup(json_string_value(body), json_string_length(body));
-                msg->body_len = json_string_length(body);
-                json_t *attrs = json_object_get(m, "Attributes");
-                msg->receive_count = (int)attr_long(attrs, "ApproximateReceiveCount");
-                msg->sent_ms = attr_long(attrs, "SentTimestamp");
-                msgs[n++] = msg;
-            }
-        }
+    if (status == 0 &&
+        xacct__sqs_parse_receive(resp->body, resp->body_len, &msgs, &n, &corrupt) != 0) {
+        status = XACCT_EPARSE;
+        detail = "ReceiveMessage response is not the expected JSON";
     }
     op->rcb(status, detail, msgs, n, corrupt, op->arg);
     free(msgs);
-    json_decref(root);
     free(op);
 }
 
@@ -194,49 +207,65 @@ int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *regio
                   receive_done, op, handle);
 }
 
+XACCT_STATIC int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, int *results,
+                                        char (*codes)[XACCT_SQS_CODE_MAX])
+{
+    for (size_t i = 0; i < n; i++) {
+        results[i] = XACCT_EAWS; /* an entry in neither list did not succeed */
+        snprintf(codes[i], XACCT_SQS_CODE_MAX, "Missing");
+    }
+    json_t *root = json_loadb(body, len, 0, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return XACCT_EPARSE;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(root, "Successful"), i, e)
+    {
+        const char *id = json_string_value(json_object_get(e, "Id"));
+        long k = id ? strtol(id, NULL, 10) : -1;
+        if (k >= 0 && (size_t)k < n) {
+            results[k] = 0;
+            codes[k][0] = '\0';
+        }
+    }
+    json_array_foreach(json_object_get(root, "Failed"), i, e)
+    {
+        const char *id = json_string_value(json_object_get(e, "Id"));
+        const char *code = json_string_value(json_object_get(e, "Code"));
+        long k = id ? strtol(id, NULL, 10) : -1;
+        if (k >= 0 && (size_t)k < n) {
+            results[k] = XACCT_EAWS;
+            xacct_utf8_copy(codes[k], XACCT_SQS_CODE_MAX, code ? code : "Unknown");
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
 static void batch_done(int status, const char *detail, const xacct_http_response_t *resp,
                        const xacct_aws_error_t *err, void *arg)
 {
     (void)err;
     sqs_op_t *op = arg;
     int results[XACCT_SQS_MAX_BATCH];
-    const char *codes[XACCT_SQS_MAX_BATCH];
-    for (size_t i = 0; i < op->n; i++) {
-        results[i] = XACCT_EAWS; /* an entry in neither list did not succeed */
-        codes[i] = "Missing";
-    }
-    json_t *root = NULL;
+    char codes[XACCT_SQS_MAX_BATCH][XACCT_SQS_CODE_MAX];
+    const char *code_ptrs[XACCT_SQS_MAX_BATCH];
     if (status == 0) {
-        root = json_loadb(resp->body, resp->body_len, 0, NULL);
-        if (!json_is_object(root)) {
+        if (xacct__sqs_parse_batch(resp->body, resp->body_len, op->n, results, codes) != 0) {
             status = XACCT_EPARSE;
             detail = "batch response is not JSON";
-        } else {
-            size_t i;
-            json_t *e;
-            json_array_foreach(json_object_get(root, "Successful"), i, e)
-            {
-                const char *id = json_string_value(json_object_get(e, "Id"));
-                long k = id ? strtol(id, NULL, 10) : -1;
-                if (k >= 0 && (size_t)k < op->n) {
-                    results[k] = 0;
-                    codes[k] = "";
-                }
-            }
-            json_array_foreach(json_object_get(root, "Failed"), i, e)
-            {
-                const char *id = json_string_value(json_object_get(e, "Id"));
-                const char *code = json_string_value(json_object_get(e, "Code"));
-                long k = id ? strtol(id, NULL, 10) : -1;
-                if (k >= 0 && (size_t)k < op->n) {
-                    results[k] = XACCT_EAWS;
-                    codes[k] = code ? code : "Unknown";
-                }
-            }
+        }
+    } else {
+        for (size_t i = 0; i < op->n; i++) {
+            results[i] = XACCT_EAWS;
+            snprintf(codes[i], XACCT_SQS_CODE_MAX, "Missing");
         }
     }
-    op->bcb(status, detail, results, codes, op->n, op->arg);
-    json_decref(root);
+    for (size_t i = 0; i < op->n; i++)
+        code_ptrs[i] = codes[i];
+    op->bcb(status, detail, results, code_ptrs, op->n, op->arg);
     free(op);
 }
 

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzzes HTTP requests to the metrics listener: the input is sent as it is
+ * over a real loopback connection to xacct_metrics_http (libmicrohttpd on a
+ * libuv loop, the daemon's setup), the write side is shut, and the loop runs
+ * until the server has answered (and closed, or gone quiet). Property: an
+ * answer is an HTTP/1.x status line; ASan and UBSan watch the rest.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "fuzz_util.h"
+#include "xacct/metrics_http.h"
+
+static int route(void *arg, const char *path, xacct_buf_t *body, const char **content_type)
+{
+    (void)arg;
+    *content_type = NULL;
+    if (strcmp(path, "/metrics") == 0)
+        return xacct_buf_puts(body, "# TYPE xacct_up gauge\nxacct_up 1\n") == 0 ? 200 : 500;
+    if (strcmp(path, "/healthz") == 0)
+        return xacct_buf_puts(body, "ok\n") == 0 ? 200 : 500;
+    return xacct_buf_printf(body, "no route %s\n", path) == 0 ? 404 : 500;
+}
+
+static uv_loop_t g_loop;
+static xacct_metrics_http_t *g_server;
+static int g_port;
+
+static void stop(void)
+{
+    xacct_metrics_http_free(g_server);
+    uv_run(&g_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&g_loop);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[256];
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&g_loop) != 0 ||
+        xacct_metrics_http_new(&g_loop, "127.0.0.1:0", route, NULL, &g_server, err,
+                               sizeof(err)) != 0) {
+        fprintf(stderr, "metrics listener: %s\n", err);
+        abort();
+    }
+    g_port = xacct_metrics_http_port(g_server);
+    atexit(stop);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    FUZZ_ASSERT(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    FUZZ_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    FUZZ_ASSERT(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+
+    size_t sent = 0, got = 0;
+    char head[16] = "";
+    bool eof = false;
+    int idle = 0;
+    if (size == 0)
+        shutdown(fd, SHUT_WR);
+    /* Until the server closes, or has been quiet for a while once the input
+     * is sent: a request cut short (no final CRLF) leaves libmicrohttpd
+     * waiting for the rest until its idle timeout, which is its business. */
+    while (!eof && idle < 50) {
+        if (sent < size) {
+            ssize_t w = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN)
+                sent = size; /* the server closed: stop sending */
+            if (sent == size)
+                shutdown(fd, SHUT_WR);
+        }
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        idle++;
+        if (poll(&p, 1, 0) > 0) {
+            char buf[4096];
+            ssize_t r = recv(fd, buf, sizeof(buf), 0);
+            if (r > 0) {
+                idle = 0;
+                for (ssize_t i = 0; i < r && got < sizeof(head) - 1; i++)
+                    head[got++] = buf[i];
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                eof = true;
+            }
+        }
+    }
+    /* A reset, so the server drops a connection it still holds at once
+     * instead of keeping a slot until its idle timeout. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    if (got >= 7)
+        FUZZ_ASSERT(strncmp(head, "HTTP/1.", 7) == 0);
+    /* Let the server notice the close before the next input. */
+    for (int i = 0; i < 4; i++)
+        uv_run(&g_loop, UV_RUN_NOWAIT);
+    return 0;
+}
