@@ -60,11 +60,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FUZZ_ASSERT(fd >= 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    FUZZ_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    int fd = -1;
+    /* Hundreds of thousands of connections can run the machine out of
+     * ephemeral ports for a moment: wait for one, that is not a finding. */
+    for (int attempt = 0; fd < 0 && attempt < 200; attempt++) {
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        FUZZ_ASSERT(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            if (e != EADDRNOTAVAIL && e != EAGAIN && e != ECONNREFUSED && e != EINTR) {
+                fprintf(stderr, "connect: %s\n", strerror(e));
+                abort();
+            }
+            uv_run(&g_loop, UV_RUN_NOWAIT);
+            usleep(10000);
+        }
+    }
+    FUZZ_ASSERT(fd >= 0);
     FUZZ_ASSERT(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
 
     size_t sent = 0, got = 0;
