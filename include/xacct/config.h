@@ -48,6 +48,7 @@ typedef struct xacct_config {
     char *cfn_stack_name;                 /* xacct-onboarding */
     char *cfn_template_bucket;            /* "" = no upload */
     char *cfn_role_policy_file;           /* /etc/xacct/role-policy.json */
+    int cfn_service_timeout;              /* ServiceTimeout in templates; 300 seconds */
     char *cfn_template_dir;               /* where onboard writes templates without a bucket;
                                              default "." */
 

@@ -95,6 +95,8 @@ static const key_def_t keys[] = {
      CHK_BUCKET, KF_RELOAD},
     {"cloudformation", "role_policy_file", KT_STRING, F(cfn_role_policy_file),
      "/etc/xacct/role-policy.json", 0, 0, CHK_NONE, KF_RELOAD},
+    {"cloudformation", "service_timeout", KT_INT, F(cfn_service_timeout), "300", 1, 3600,
+     CHK_NONE, KF_RELOAD},
     {"cloudformation", "template_dir", KT_STRING, F(cfn_template_dir), ".", 0, 0, CHK_NONE,
      KF_RELOAD},
     {"check", "propagation_timeout", KT_INT, F(check_propagation_timeout), "120", 1, 3600,
