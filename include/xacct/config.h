@@ -67,6 +67,10 @@ typedef struct xacct_config {
     /* [metrics] */
     char *metrics_listen;             /* 127.0.0.1:9464; "" disables */
 
+    /* [api] */
+    char *api_listen;                 /* portal API host:port; "" (default) = off */
+    char *api_tokens_file;            /* /etc/xacct/api-tokens: name:sha256-hex lines */
+
     /* [log] */
     xacct_log_level_t log_level;      /* info */
     xacct_log_format_t log_format;    /* logfmt */
