@@ -713,6 +713,8 @@ static void test_sample_config(void **state)
         } else {
             memcpy(w, p, len);
             w += len;
+            if (p[0] == '[')
+                last_key[0] = '\0'; /* a new section: same name, another key */
         }
         p += len;
     }
