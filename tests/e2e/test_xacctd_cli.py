@@ -50,6 +50,15 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("queue.max_in_flight = 7", r.stdout.decode())
 
+    def test_check_config_hides_redis_password(self):
+        e = self.env.process_env(
+            {"XACCT_REDIS_URL": "redis://app:hunter2-secret@127.0.0.1:6379/0"})
+        r = self.run_xacctd("--config", self.env.config_path, "--check-config", env=e)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode() + r.stderr.decode()
+        self.assertIn("redis.url = redis://app:***@127.0.0.1:6379/0", out)
+        self.assertNotIn("hunter2-secret", out)
+
     def test_usage_and_version(self):
         r = self.run_xacctd("--bogus")
         self.assertEqual(r.returncode, 2)
