@@ -241,7 +241,12 @@ class Service:
 
     # ---- plumbing -------------------------------------------------------
 
-    def _base_url(self):
+    def _base_url(self, region=None):
+        """Where SigningCertURL, SubscribeURL and UnsubscribeURL point: the
+        topic's regional endpoint by its real name when the emulator serves
+        AWS names (--aws-address), else its own https address."""
+        if self.world.aws_address is not None and region:
+            return "https://sns.%s.amazonaws.com%s" % (region, ".cn" if region.startswith("cn-") else "")
         return self.world.https_url.rstrip("/")
 
     def cert_name(self):
@@ -249,8 +254,8 @@ class Service:
         return "SimpleNotificationService-%s.pem" % hashlib.md5(
             pem).hexdigest()
 
-    def signing_cert_url(self):
-        return "%s/%s" % (self._base_url(), self.cert_name())
+    def signing_cert_url(self, region=None):
+        return "%s/%s" % (self._base_url(region), self.cert_name())
 
     def _cert_pem(self):
         pem = self.world.pki.signing_cert_pem
@@ -261,6 +266,8 @@ class Service:
             data, "sha1" if version == "1" else "sha256")
 
     def accepts_unsigned(self, req):
+        if req.aws_host is not None and req.aws_host.service != "sns":
+            return False
         path = req.path.split("?")[0]
         if req.method == "GET" and path == "/" + self.cert_name():
             return True
@@ -808,7 +815,7 @@ class Service:
         msg["SignatureVersion"] = version
         sig = self._sign(string_to_sign(msg), version)
         msg["Signature"] = base64.b64encode(sig).decode()
-        msg["SigningCertURL"] = self.signing_cert_url()
+        msg["SigningCertURL"] = self.signing_cert_url(t.arn.split(":")[3])
         return msg
 
     def notification(self, t, s, mid, message, subject, attrs=None):
@@ -819,7 +826,7 @@ class Service:
         msg["Timestamp"] = _timestamp()
         self._signed(t, msg)
         msg["UnsubscribeURL"] = "%s/?Action=Unsubscribe&SubscriptionArn=%s" % (
-            self._base_url(), s.arn)
+            self._base_url(t.arn.split(":")[3]), s.arn)
         if attrs:
             msg["MessageAttributes"] = {
                 n: {"Type": dt, "Value": v} for n, (dt, v) in attrs.items()}
@@ -836,7 +843,7 @@ class Service:
                        "To confirm the subscription, visit the SubscribeURL "
                        "included in this message." % t.arn,
             "SubscribeURL": "%s/?Action=ConfirmSubscription&TopicArn=%s"
-                            "&Token=%s" % (self._base_url(), t.arn, s.token),
+                            "&Token=%s" % (self._base_url(t.arn.split(":")[3]), t.arn, s.token),
             "Timestamp": _timestamp(),
         }
         self._signed(t, msg)
