@@ -100,6 +100,16 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
                              const char *reason, const char *physical_id, const char *data_json,
                              char **body_out) XACCT_MUSTCHECK;
 
+/*
+ * The answer's Data (SPEC §4 step 7), which a customer's template reads with
+ * Fn::GetAtt: {"RoleArn": role_arn, "State": state}, each member present only
+ * when its value is not NULL or empty. Returns 0 with *json_out (caller
+ * frees) or NULL when both are absent; XACCT_EINVAL when a value is not
+ * valid UTF-8.
+ */
+int xacct_cfn_response_data(const char *role_arn, const char *state,
+                            char **json_out) XACCT_MUSTCHECK;
+
 const char *xacct_cfn_type_name(xacct_cfn_type_t t);
 
 /* ---- answering (src/domain/cfn_answer.c) ---- */

@@ -631,9 +631,16 @@ static int build_answer(xacct_msg_t *msg)
     free(msg->answer);
     msg->answer = NULL;
     const xacct_decision_t *d = &msg->decision;
-    return xacct_cfn_response_build(msg->req, d->status,
-                                    d->status == XACCT_CFN_FAILED ? d->reason : NULL,
-                                    d->physical_id, NULL, &msg->answer);
+    char *data = NULL;
+    xacct_customer_view_t view = msg->customer ? customer_view(msg->customer)
+                                               : (xacct_customer_view_t){0};
+    int rc = xacct_handler_answer_data(msg->req, msg->customer ? &view : NULL, d, &data);
+    if (rc == 0)
+        rc = xacct_cfn_response_build(msg->req, d->status,
+                                      d->status == XACCT_CFN_FAILED ? d->reason : NULL,
+                                      d->physical_id, data, &msg->answer);
+    free(data);
+    return rc;
 }
 
 static void on_finished(int status, const char *detail, int changed, void *arg)

@@ -274,6 +274,28 @@ static char *dump_with_reason(json_t *obj, const char *reason, size_t keep, bool
     return json_dumps(obj, JSON_COMPACT);
 }
 
+int xacct_cfn_response_data(const char *role_arn, const char *state, char **json_out)
+{
+    *json_out = NULL;
+    json_t *obj = json_object();
+    int rc = XACCT_EINVAL;
+    if (role_arn != NULL && role_arn[0] != '\0' &&
+        json_object_set_new(obj, "RoleArn", json_string(role_arn)) != 0)
+        goto out;
+    if (state != NULL && state[0] != '\0' &&
+        json_object_set_new(obj, "State", json_string(state)) != 0)
+        goto out;
+    rc = 0;
+    if (json_object_size(obj) > 0) {
+        *json_out = json_dumps(obj, JSON_COMPACT);
+        if (*json_out == NULL)
+            rc = XACCT_EINVAL;
+    }
+out:
+    json_decref(obj);
+    return rc;
+}
+
 int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
                              const char *reason, const char *physical_id, const char *data_json,
                              char **body_out)

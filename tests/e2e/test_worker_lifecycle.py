@@ -23,13 +23,28 @@ class LifecycleTest(unittest.TestCase):
 
     def test_create_update_delete(self):
         env = self.env
-        s = env.wait_stack(env.create_stack(ACCT, env.template(ACCT, self.ext))["stack_id"])
+        # The template reads the answer's Data with Fn::GetAtt (SPEC §4 step 7):
+        # a role created after the custom resource is described by it.
+        t = env.template(ACCT, self.ext)
+        t["Resources"]["Reader"] = {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": "DataReader",
+                "Description": {"Fn::Sub": "${PhoneHome.State} ${PhoneHome.RoleArn}"},
+                "AssumeRolePolicyDocument": t["Resources"]["XacctRole"]["Properties"][
+                    "AssumeRolePolicyDocument"]}}
+        s = env.wait_stack(env.create_stack(ACCT, t)["stack_id"])
         self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
         ans = env.last_answer(s)
         self.assertEqual(ans["Status"], "SUCCESS")
         self.assertEqual(ans["PhysicalResourceId"], f"xacct-{ACCT}")
         self.assertEqual(set(ans), {"Status", "PhysicalResourceId", "StackId", "RequestId",
-                                    "LogicalResourceId"})
+                                    "LogicalResourceId", "Data"})
+        self.assertEqual(ans["Data"], {"RoleArn": f"arn:aws:iam::{ACCT}:role/XacctAccess",
+                                       "State": "active"})
+        reader = env.ctl("GET", f"/_fake/iam/roles/{ACCT}/DataReader")
+        self.assertEqual(reader.get("description"),
+                         f"active arn:aws:iam::{ACCT}:role/XacctAccess", reader)
         c = env.customer(ACCT)
         self.assertEqual(c["state"], "active")
         self.assertEqual(c["role_arn"], f"arn:aws:iam::{ACCT}:role/XacctAccess")
@@ -42,6 +57,8 @@ class LifecycleTest(unittest.TestCase):
         s = env.wait_stack(s["stack_id"])
         self.assertEqual(s["status"], "UPDATE_COMPLETE", s.get("status_reason"))
         self.assertEqual(env.last_answer(s)["PhysicalResourceId"], f"xacct-{ACCT}")
+        self.assertEqual(env.last_answer(s)["Data"],
+                         {"RoleArn": f"arn:aws:iam::{ACCT}:role/XacctAccess2", "State": "active"})
         c = env.customer(ACCT)
         self.assertEqual(c["state"], "active")
         self.assertEqual(c["role_arn"], f"arn:aws:iam::{ACCT}:role/XacctAccess2")
@@ -52,6 +69,7 @@ class LifecycleTest(unittest.TestCase):
         s = env.wait_stack(s["stack_id"])
         self.assertEqual(s["status"], "DELETE_COMPLETE", s.get("status_reason"))
         self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        self.assertEqual(env.last_answer(s)["Data"]["State"], "offboarding")
         self.assertEqual(env.customer(ACCT)["state"], "offboarding")
         jobs = env.r.xrange(f"{env.PREFIX}jobs:offboard")
         self.assertEqual(len(jobs), 1)

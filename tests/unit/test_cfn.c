@@ -306,9 +306,26 @@ static void test_response_body(void **state)
     free(json);
 }
 
+static void test_response_data(void **state)
+{
+    (void)state;
+    char *data = NULL;
+    assert_int_equal(xacct_cfn_response_data("arn:aws:iam::123456789012:role/R", "active", &data), 0);
+    assert_string_equal(data, "{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\",\"State\":\"active\"}");
+    free(data);
+    assert_int_equal(xacct_cfn_response_data("", "offboarding", &data), 0);
+    assert_string_equal(data, "{\"State\":\"offboarding\"}");
+    free(data);
+    assert_int_equal(xacct_cfn_response_data(NULL, NULL, &data), 0);
+    assert_null(data);
+    assert_int_equal(xacct_cfn_response_data("bad \xff", "active", &data), XACCT_EINVAL);
+    assert_null(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_response_data),
         cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
