@@ -44,7 +44,11 @@ Control API (/_fake/s3/...):
     POST   responses/faults          {"status": 503, "count": N,
                                       "code"?: "...", "message"?: "..."}:
                                      the next N response PUTs get that error
-                                     (nothing recorded as an answer)
+                                     (nothing recorded as an answer);
+                                     {"drop": true, "count": N}: the next N
+                                     lose their connection instead, the
+                                     request read and no response sent
+    DELETE responses/faults          forget the pending ones
     POST   response-urls             {"stack_id", "logical_id", "request_id",
                                       "region"?, "expires"?} -> {"url", "key"}
     POST   config                    {"response_url_expires": seconds,
@@ -225,7 +229,12 @@ class Service:
             f["count"] -= 1
             if f["count"] <= 0:
                 self._faults.pop(0)
-            self.world.record("s3.response_fault", key=key, status=f["status"])
+            self.world.record("s3.response_fault", key=key, status=f["status"],
+                              drop=f.get("drop", False))
+            if f.get("drop"):
+                r = core.Response(500)
+                r.drop = True
+                return r
             return core.s3_error(f["code"], f["message"], f["status"])
         rec = self._check_answer(key, req.body)
         rec["http_status"] = 200
@@ -463,6 +472,15 @@ class Service:
                     self.responses.clear()
                     self.latest.clear()
                     return j({"ok": True})
+            if parts == ["responses", "faults"] and req.method == "DELETE":
+                self._faults.clear()
+                return j({"ok": True, "pending": 0})
+            if parts == ["responses", "faults"] and req.method == "POST" and body().get("drop"):
+                count = int(body().get("count", 1))
+                if count < 1:
+                    raise ValueError("count >= 1")
+                self._faults.append({"drop": True, "count": count, "status": None})
+                return j({"ok": True, "pending": sum(f["count"] for f in self._faults)})
             if parts == ["responses", "faults"] and req.method == "POST":
                 b = body()
                 status = int(b.get("status", 503))

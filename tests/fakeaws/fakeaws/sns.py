@@ -17,6 +17,9 @@ Control (/_fake/sns/...):
   POST confirmation-mode   {"mode": "immediate" | "confirm"}: with
                            "confirm" new SQS subscriptions stay pending and
                            get a SubscriptionConfirmation in their queue.
+  POST unsubscribe-confirmation {"topic_arn"}: a signed UnsubscribeConfirmation
+                           (what SNS sends an HTTP endpoint it unsubscribes)
+                           delivered to the topic's SQS subscriptions
   GET  topics              every topic (summary)
   GET  topics/<arn>        policy, attributes, subscriptions, counts
   POST topics              {"name", "account"?, "region"?}: create a topic
@@ -867,6 +870,37 @@ class Service:
                     status=400)
             self.require_confirmation = mode == "confirm"
             return core.json_response({"mode": mode})
+        if path == "unsubscribe-confirmation" and req.method == "POST":
+            # What SNS sends an HTTP(S) endpoint when it is unsubscribed,
+            # signed like every message, delivered here to the topic's SQS
+            # subscriptions: a consumer must recognise it and do nothing.
+            try:
+                spec = json.loads(req.body or b"{}")
+                t = self.topics.get(spec.get("topic_arn"))
+            except (ValueError, AttributeError):
+                t = None
+            if t is None:
+                return core.json_response({"error": "topic_arn: no such topic"}, status=400)
+            sqs = self.world.services.get("sqs")
+            ids = []
+            for sub in list(t.subscriptions):
+                token = sub.token or secrets.token_hex(128)
+                msg = {
+                    "Type": "UnsubscribeConfirmation",
+                    "MessageId": str(uuid.uuid4()),
+                    "Token": token,
+                    "TopicArn": t.arn,
+                    "Message": "You have chosen to deactivate subscription %s.\nTo cancel this "
+                               "operation and restore the subscription, visit the SubscribeURL "
+                               "included in this message." % sub.arn,
+                    "SubscribeURL": "%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s"
+                                    % (self._base_url(t.arn.split(":")[3]), t.arn, token),
+                    "Timestamp": _timestamp(),
+                }
+                self._signed(t, msg)
+                if sqs is not None and sqs.deliver(sub.endpoint, format_envelope(msg)):
+                    ids.append(msg["MessageId"])
+            return core.json_response({"delivered": len(ids)})
         if path == "confirmation-mode" and req.method == "GET":
             return core.json_response(
                 {"mode": "confirm" if self.require_confirmation

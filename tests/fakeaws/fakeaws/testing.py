@@ -199,7 +199,9 @@ class FakeAWS:
                     c.close()
                     self._conns.pop(base, None)
                 return res
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                # The server closed the kept-alive connection (idle timeout).
                 c.close()
                 self._conns.pop(base, None)
                 if attempt:
