@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xacct/common.h"
 #include "xacct/config.h"
@@ -78,6 +79,14 @@ void xacct_cfn_request_free(xacct_cfn_request_t *req);
  */
 bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exists,
                                const char *issued_external_id, char *reason, size_t reason_len);
+
+/*
+ * When to stop waiting on a transient failure and answer (SPEC §4): the
+ * request's CloudFormation deadline, sent_ms (SentTimestamp, epoch ms) plus
+ * service_timeout seconds, less a margin of 10 % of the timeout, at least
+ * 5 s and at most 60 s. Returns that time in epoch ms.
+ */
+int64_t xacct_cfn_answer_by_ms(int64_t sent_ms, long service_timeout);
 
 /* The stable PhysicalResourceId of a customer: "xacct-<account>". */
 void xacct_cfn_physical_id(const char *account, char out[32]);

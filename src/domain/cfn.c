@@ -223,6 +223,14 @@ bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exi
     return true;
 }
 
+int64_t xacct_cfn_answer_by_ms(int64_t sent_ms, long service_timeout)
+{
+    int64_t timeout_ms = (int64_t)service_timeout * 1000;
+    int64_t margin = timeout_ms / 10;
+    margin = margin < 5000 ? 5000 : margin > 60000 ? 60000 : margin;
+    return sent_ms + timeout_ms - margin;
+}
+
 void xacct_cfn_physical_id(const char *account, char out[32])
 {
     snprintf(out, 32, "xacct-%.12s", account);
