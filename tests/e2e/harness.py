@@ -122,7 +122,7 @@ class Env:
 
     def __init__(self, regions=("us-east-1",), topics_per_region=1, propagation_timeout=20,
                  raw_delivery=False, max_receives=5, visibility_timeout=30, grace_seconds=10,
-                 extra_conf=""):
+                 extra_conf="", prefix=None):
         self.regions = regions
         self.topics_per_region = topics_per_region
         self.propagation_timeout = propagation_timeout
@@ -131,6 +131,8 @@ class Env:
         self.visibility_timeout = visibility_timeout
         self.grace_seconds = grace_seconds
         self.extra_conf = extra_conf
+        if prefix is not None:
+            self.PREFIX = prefix  # redis.prefix
         self.tmp = None
         self.redis = None
         self.fa = None
