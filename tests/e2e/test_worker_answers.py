@@ -137,6 +137,29 @@ class AnswerFailuresTest(unittest.TestCase):
         self.assertIn("not been onboarded", got[0]["reason"])
         self.assertTrue(self.log_lines("request.duplicate", req["RequestId"]))
 
+    def test_sigv2_response_url(self):
+        """The older form of ResponseURL (S3 query authentication v2:
+        AWSAccessKeyId, Expires, Signature), whose signature covers the
+        Content-Type: the answer must go out with an empty one."""
+        env, acct = self.env, "820000000006"
+        env.ctl("POST", "/_fake/s3/config", {"response_url_signing": "v2"})
+        try:
+            req, _ = self.request(acct)
+        finally:
+            env.ctl("POST", "/_fake/s3/config", {"response_url_signing": "v4"})
+        self.assertIn("&Signature=", req["ResponseURL"])
+        self.assertNotIn("X-Amz-", req["ResponseURL"])
+        self.publish(acct, req)
+        wait_for(lambda: self.answers_for(req), 60, "the answer")
+        env.wait_queue_empty()
+        a = self.answers_for(req)
+        self.assertEqual(len(a), 1)
+        self.assertTrue(a[0]["valid"], a[0])
+        self.assertEqual(a[0]["status"], "FAILED")
+        self.assertFalse([r for r in env.fa.records("auth_failure") if acct in r.get("path", "")])
+        # The presigned query never reaches the log.
+        self.assertNotIn(b"AWSAccessKeyId", env.worker_log(self.worker))
+
     def test_connection_lost_during_the_put_is_retried(self):
         env, acct = self.env, "820000000003"
         env.ctl("POST", "/_fake/s3/responses/faults", {"drop": True, "count": 2})
