@@ -122,7 +122,7 @@ class Env:
 
     def __init__(self, regions=("us-east-1",), topics_per_region=1, propagation_timeout=20,
                  raw_delivery=False, max_receives=5, visibility_timeout=30, grace_seconds=10,
-                 extra_conf="", prefix=None):
+                 extra_conf="", prefix=None, real_endpoints=False):
         self.regions = regions
         self.topics_per_region = topics_per_region
         self.propagation_timeout = propagation_timeout
@@ -133,6 +133,9 @@ class Env:
         self.extra_conf = extra_conf
         if prefix is not None:
             self.PREFIX = prefix  # redis.prefix
+        # No AWS_ENDPOINT_URL: xacctd/xacct reach every service by its real
+        # name (sts.<region>.amazonaws.com, the queue's sqs.<region>...).
+        self.real_endpoints = real_endpoints
         self.tmp = None
         self.redis = None
         self.fa = None
@@ -257,7 +260,8 @@ class Env:
         suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
         bucket = "cloudformation-custom-resource-response-" + region.replace("-", "")
         s3 = f"{bucket}.s3.{suffix}" if region == "us-east-1" else f"{bucket}.s3.{region}.{suffix}"
-        return [f"sns.{region}.{suffix}", s3]
+        return [f"sns.{region}.{suffix}", s3] + [f"{svc}.{region}.{suffix}"
+                                                for svc in ("sqs", "sts", "s3", "iam")]
 
     @property
     def hosts_path(self):
@@ -272,6 +276,7 @@ class Env:
         except OSError:
             base = "127.0.0.1 localhost\n"
         names = [n for r in REGIONS + CN_REGIONS for n in self.aws_names(r)]
+        names += ["sts.amazonaws.com", "iam.amazonaws.com", "s3.amazonaws.com"]
         with open(self.hosts_path, "w") as f:
             f.write(base.rstrip("\n") + "\n# fakeaws\n")
             for i in range(0, len(names), 8):
@@ -299,7 +304,7 @@ class Env:
         topics = ", ".join(a for arns in self.topics.values() for a in arns)
         conf = {
             "aws": {"region": self.regions[0], "partner_account_id": self.PARTNER},
-            "queue": {"urls": self.queue_url, "wait_seconds": "1", "max_messages": "10",
+            "queue": {"urls": self.config_queue_url, "wait_seconds": "1", "max_messages": "10",
                       "visibility_timeout": str(self.visibility_timeout),
                       "max_in_flight": "64", "max_receives": str(self.max_receives)},
             "sns": {"topic_arns": topics, "verify_signatures": "true",
@@ -328,6 +333,14 @@ class Env:
                         f.write(f"{k} = {item}\n")
             f.write(self.extra_conf)
 
+    @property
+    def config_queue_url(self):
+        """The queue URL xacctd polls: the emulator's, or with real_endpoints
+        the shape of a real one."""
+        if not self.real_endpoints:
+            return self.queue_url
+        return f"https://sqs.{self.regions[0]}.amazonaws.com/{self.PARTNER}/{self.queue_name}"
+
     def process_env(self, extra=None):
         env = dict(os.environ)
         env.update({
@@ -340,6 +353,9 @@ class Env:
             "XACCT_CONFIG": self.config_path,
         })
         env.pop("AWS_SESSION_TOKEN", None)
+        if self.real_endpoints:
+            for k in [k for k in env if k.startswith("AWS_ENDPOINT_URL")]:
+                del env[k]
         if extra:
             env.update(extra)
         return env

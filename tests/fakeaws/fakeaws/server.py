@@ -393,7 +393,8 @@ class Server:
                 return core.service_error(req.service, "UnknownService",
                                           f"fakeaws does not emulate the service '{req.service}'", 400, req)
             world.record("request", service=req.service, method=req.method, path=path,
-                         target=req.headers.get("x-amz-target"), account=req.identity.account_id)
+                         target=req.headers.get("x-amz-target"), account=req.identity.account_id,
+                         host=req.headers.get("host"), region=req.region)
             return await self._call(req.service, req, svc.handle)
 
         for svc in world.services.values():

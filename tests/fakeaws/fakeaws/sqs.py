@@ -27,7 +27,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import core
+from . import core, hosts
 
 JSON_CT = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AmazonSQS."
@@ -373,10 +373,20 @@ class Service:
         account, name = parts
         base = urllib.parse.urlsplit(self._base_url())
         http = urllib.parse.urlsplit(self.world.http_url)
-        if parsed.netloc not in (base.netloc, http.netloc):
+        # A queue URL names the emulator's address, or (when it serves AWS
+        # names) the queue's real regional endpoint, sqs.<region>.amazonaws.com.
+        aws = hosts.parse_aws_name((parsed.hostname or "").lower()) \
+            if self.world.aws_address is not None and parsed.port is None else None
+        if aws is not None and aws.service != "sqs":
+            aws = None
+        if parsed.netloc not in (base.netloc, http.netloc) and aws is None:
             raise SqsError("QueueDoesNotExist",
                            "The specified queue does not exist.")
-        return self._owned(req, account, name)
+        q = self._owned(req, account, name)
+        if aws is not None and aws.region != q.region:
+            raise SqsError("QueueDoesNotExist",
+                           "The specified queue does not exist.")
+        return q
 
     def _owned(self, req, account, name):
         if account != req.identity.account_id:
