@@ -30,7 +30,9 @@ the product:
     (a bind mount visible to that process only) that maps those names to
     that address. Name resolution, the certificate check by name and the
     Host header are then exactly what they are against AWS.
-API calls still go to AWS_ENDPOINT_URL (the SDK-standard override).
+API calls go to AWS_ENDPOINT_URL (the SDK-standard override), except with
+Env(real_endpoints=True): no override at all, the queue URL shaped like a
+real one, and every call made to the service's regional name.
 Needs root (CI runs the suite as root): port 443 and a mount namespace.
 """
 import atexit
