@@ -5,6 +5,7 @@ acknowledged; the stored answer goes out on the redelivery), a connection
 lost during the PUT (retried), and a Reason cut so the body fits
 CloudFormation's 4,096 bytes on the wire.
 """
+import calendar
 import json
 import time
 import unittest
@@ -84,7 +85,7 @@ class AnswerFailuresTest(unittest.TestCase):
         req, key = self.request(acct, expires=1)
         # Published only once the URL has expired (its X-Amz-Date + 1 s).
         q = parse_qs(urlsplit(req["ResponseURL"]).query)
-        signed = time.mktime(time.strptime(q["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")) - time.timezone
+        signed = calendar.timegm(time.strptime(q["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ"))
         wait_for(lambda: time.time() > signed + 2, 10, "the ResponseURL to expire")
         since = env.fa.records("auth_failure")[-1]["seq"] if env.fa.records("auth_failure") else 0
         self.publish(acct, req)
