@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xacct/common.h"
 #include "xacct/config.h"
@@ -79,6 +80,14 @@ void xacct_cfn_request_free(xacct_cfn_request_t *req);
 bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exists,
                                const char *issued_external_id, char *reason, size_t reason_len);
 
+/*
+ * When to stop waiting on a transient failure and answer (SPEC §4): the
+ * request's CloudFormation deadline, sent_ms (SentTimestamp, epoch ms) plus
+ * service_timeout seconds, less a margin of 10 % of the timeout, at least
+ * 5 s and at most 60 s. Returns that time in epoch ms.
+ */
+int64_t xacct_cfn_answer_by_ms(int64_t sent_ms, long service_timeout);
+
 /* The stable PhysicalResourceId of a customer: "xacct-<account>". */
 void xacct_cfn_physical_id(const char *account, char out[32]);
 
@@ -99,6 +108,16 @@ typedef enum xacct_cfn_status {
 int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
                              const char *reason, const char *physical_id, const char *data_json,
                              char **body_out) XACCT_MUSTCHECK;
+
+/*
+ * The answer's Data (SPEC §4 step 7), which a customer's template reads with
+ * Fn::GetAtt: {"RoleArn": role_arn, "State": state}, each member present only
+ * when its value is not NULL or empty. Returns 0 with *json_out (caller
+ * frees) or NULL when both are absent; XACCT_EINVAL when a value is not
+ * valid UTF-8.
+ */
+int xacct_cfn_response_data(const char *role_arn, const char *state,
+                            char **json_out) XACCT_MUSTCHECK;
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t);
 

@@ -59,6 +59,17 @@ const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type);
 void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
                             xacct_decision_t *out);
 
+/*
+ * The answer's Data for a decision (SPEC §4 step 7): the customer's role and
+ * state once the decision is carried out — the new state when it changes
+ * one, else the record's; the request's RoleArn when it activates, else the
+ * recorded one. Nothing when there is no customer record. Returns what
+ * xacct_cfn_response_data returns (*json_out: caller frees, may be NULL).
+ */
+int xacct_handler_answer_data(const xacct_cfn_request_t *req,
+                              const xacct_customer_view_t *customer,
+                              const xacct_decision_t *decision, char **json_out) XACCT_MUSTCHECK;
+
 /* Handlers, one file each (src/domain/handlers/). */
 extern const xacct_handler_t xacct_handler_create;
 extern const xacct_handler_t xacct_handler_update;

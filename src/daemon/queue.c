@@ -466,13 +466,10 @@ static void parse_request(xacct_msg_t *msg)
         to_dead(msg, why);
         return;
     }
-    /* The deadline: SentTimestamp + ServiceTimeout, less a margin of 10 %
-     * (at least 5 s, at most 60 s), so no stack waits for nothing. */
-    int64_t timeout_ms = (int64_t)msg->req->service_timeout * 1000;
-    int64_t margin = timeout_ms / 10;
-    margin = margin < 5000 ? 5000 : margin > 60000 ? 60000 : margin;
+    /* The deadline: SentTimestamp + ServiceTimeout less a margin, so no
+     * stack waits for nothing. */
     int64_t sent = msg->m->sent_ms > 0 ? msg->m->sent_ms : now_ms();
-    int64_t left = sent + timeout_ms - margin - now_ms();
+    int64_t left = xacct_cfn_answer_by_ms(sent, msg->req->service_timeout) - now_ms();
     uint64_t now = uv_now(msg->w->ctx->loop);
     msg->deadline = left > 0 ? now + (uint64_t)left : now;
     XACCT_LOG_DEBUG(lg(msg), "request.received", "message_id", msg->m->message_id, "type",
@@ -632,9 +629,16 @@ static int build_answer(xacct_msg_t *msg)
     free(msg->answer);
     msg->answer = NULL;
     const xacct_decision_t *d = &msg->decision;
-    return xacct_cfn_response_build(msg->req, d->status,
-                                    d->status == XACCT_CFN_FAILED ? d->reason : NULL,
-                                    d->physical_id, NULL, &msg->answer);
+    char *data = NULL;
+    xacct_customer_view_t view = msg->customer ? customer_view(msg->customer)
+                                               : (xacct_customer_view_t){0};
+    int rc = xacct_handler_answer_data(msg->req, msg->customer ? &view : NULL, d, &data);
+    if (rc == 0)
+        rc = xacct_cfn_response_build(msg->req, d->status,
+                                      d->status == XACCT_CFN_FAILED ? d->reason : NULL,
+                                      d->physical_id, data, &msg->answer);
+    free(data);
+    return rc;
 }
 
 static void on_finished(int status, const char *detail, int changed, void *arg)

@@ -224,6 +224,14 @@ bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exi
     return true;
 }
 
+int64_t xacct_cfn_answer_by_ms(int64_t sent_ms, long service_timeout)
+{
+    int64_t timeout_ms = (int64_t)service_timeout * 1000;
+    int64_t margin = timeout_ms / 10;
+    margin = margin < 5000 ? 5000 : margin > 60000 ? 60000 : margin;
+    return sent_ms + timeout_ms - margin;
+}
+
 void xacct_cfn_physical_id(const char *account, char out[32])
 {
     snprintf(out, 32, "xacct-%.12s", account);
@@ -237,6 +245,28 @@ static char *dump_with_reason(json_t *obj, const char *reason, size_t keep, bool
     json_object_set_new(obj, "Reason", json_string(r));
     free(r);
     return json_dumps(obj, JSON_COMPACT);
+}
+
+int xacct_cfn_response_data(const char *role_arn, const char *state, char **json_out)
+{
+    *json_out = NULL;
+    json_t *obj = json_object();
+    int rc = XACCT_EINVAL;
+    if (role_arn != NULL && role_arn[0] != '\0' &&
+        json_object_set_new(obj, "RoleArn", json_string(role_arn)) != 0)
+        goto out;
+    if (state != NULL && state[0] != '\0' &&
+        json_object_set_new(obj, "State", json_string(state)) != 0)
+        goto out;
+    rc = 0;
+    if (json_object_size(obj) > 0) {
+        *json_out = json_dumps(obj, JSON_COMPACT);
+        if (*json_out == NULL)
+            rc = XACCT_EINVAL;
+    }
+out:
+    json_decref(obj);
+    return rc;
 }
 
 int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,

@@ -11,6 +11,29 @@ and real xacctd / xacct processes built in $XACCT_BUILD_DIR.
 
 Everything it starts is stopped on every exit path (stop() is idempotent and
 registered with atexit).
+
+Real AWS names, real default host patterns. The config leaves
+`sns.cert_hosts` and `cloudformation.response_hosts` at the product's
+defaults, so the URLs that arrive in messages must look like AWS's:
+`https://sns.us-east-1.amazonaws.com/SimpleNotificationService-….pem`,
+`https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/…`
+— port 443, no port in the URL. To make them reachable without touching
+the product:
+  * fakeaws listens on port 443 of a loopback address of its own
+    (`--aws-address auto` picks a free 127.x.y.z: Linux routes all of 127/8
+    to lo, so parallel test runs never compete for one port 443 and no
+    network namespace is needed — which would also hide redis and the
+    emulator's other ports from the processes under test), with a
+    certificate for `*.s3.amazonaws.com`, `*.<region>.amazonaws.com`, ...
+    from its own CA (trusted through AWS_CA_BUNDLE as for every endpoint);
+  * xacctd and xacct run under `unshare --mount` with a private /etc/hosts
+    (a bind mount visible to that process only) that maps those names to
+    that address. Name resolution, the certificate check by name and the
+    Host header are then exactly what they are against AWS.
+API calls go to AWS_ENDPOINT_URL (the SDK-standard override), except with
+Env(real_endpoints=True): no override at all, the queue URL shaped like a
+real one, and every call made to the service's regional name.
+Needs root (CI runs the suite as root): port 443 and a mount namespace.
 """
 import atexit
 import json
@@ -30,6 +53,7 @@ BUILD = os.environ.get("XACCT_BUILD_DIR") or os.path.join(SOURCE, "build")
 sys.path.insert(0, os.path.join(SOURCE, "tests", "fakeaws"))
 
 from fakeaws.testing import FakeAWS  # noqa: E402
+from fakeaws.hosts import CN_REGIONS, REGIONS  # noqa: E402
 
 import redis  # noqa: E402  (Debian's python3-redis)
 
@@ -100,7 +124,7 @@ class Env:
 
     def __init__(self, regions=("us-east-1",), topics_per_region=1, propagation_timeout=20,
                  raw_delivery=False, max_receives=5, visibility_timeout=30, grace_seconds=10,
-                 extra_conf=""):
+                 extra_conf="", prefix=None, real_endpoints=False):
         self.regions = regions
         self.topics_per_region = topics_per_region
         self.propagation_timeout = propagation_timeout
@@ -109,6 +133,11 @@ class Env:
         self.visibility_timeout = visibility_timeout
         self.grace_seconds = grace_seconds
         self.extra_conf = extra_conf
+        if prefix is not None:
+            self.PREFIX = prefix  # redis.prefix
+        # No AWS_ENDPOINT_URL: xacctd/xacct reach every service by its real
+        # name (sts.<region>.amazonaws.com, the queue's sqs.<region>...).
+        self.real_endpoints = real_endpoints
         self.tmp = None
         self.redis = None
         self.fa = None
@@ -126,7 +155,9 @@ class Env:
         self.tmp = tempfile.mkdtemp(prefix="xacct-e2e-")
         self.redis = Redis(self.tmp)
         self.redis.start()
-        self.fa = FakeAWS.start(python=PYTHON, args=("--partner-account", self.PARTNER))
+        self.fa = FakeAWS.start(python=PYTHON, args=("--partner-account", self.PARTNER,
+                                                     "--aws-address", "auto"))
+        self.write_hosts()
         self.https_port = urllib.parse.urlsplit(self.fa.https_url).port
         self.ctl("POST", "/_fake/cfn/config", {"response_timeout": 120})
         q = self.ctl("POST", "/_fake/sqs/queues",
@@ -222,6 +253,50 @@ class Env:
         self.sns(region, Action="SetTopicAttributes", TopicArn=topic_arn,
                  AttributeName="Policy", AttributeValue=json.dumps(policy))
 
+    # ---- AWS names -------------------------------------------------------------
+    @staticmethod
+    def aws_names(region):
+        """The AWS host names a message may carry for `region`: its SNS
+        endpoint (SigningCertURL, SubscribeURL) and CloudFormation's
+        response bucket."""
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        bucket = "cloudformation-custom-resource-response-" + region.replace("-", "")
+        s3 = f"{bucket}.s3.{suffix}" if region == "us-east-1" else f"{bucket}.s3.{region}.{suffix}"
+        return [f"sns.{region}.{suffix}", s3] + [f"{svc}.{region}.{suffix}"
+                                                for svc in ("sqs", "sts", "s3", "iam")]
+
+    @property
+    def hosts_path(self):
+        return os.path.join(self.tmp, "hosts")
+
+    def write_hosts(self):
+        """The /etc/hosts the processes under test see: the machine's own,
+        plus the AWS names of every region on the emulator's address."""
+        try:
+            with open("/etc/hosts") as f:
+                base = f.read()
+        except OSError:
+            base = "127.0.0.1 localhost\n"
+        names = [n for r in REGIONS + CN_REGIONS for n in self.aws_names(r)]
+        names += ["sts.amazonaws.com", "iam.amazonaws.com", "s3.amazonaws.com"]
+        with open(self.hosts_path, "w") as f:
+            f.write(base.rstrip("\n") + "\n# fakeaws\n")
+            for i in range(0, len(names), 8):
+                f.write(self.fa.aws_address + " " + " ".join(names[i:i + 8]) + "\n")
+
+    def wrap(self, argv):
+        """argv run with the test's /etc/hosts: a private mount namespace
+        (unshare execs, and so does sh, so the pid is the program's own and
+        signals reach it directly)."""
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                'mount --bind "$0" /etc/hosts && exec "$@"', self.hosts_path, *argv]
+
+    def signing_cert_url(self, region=None):
+        import hashlib
+        with open(self.fa.info["signing_cert_file"], "rb") as f:
+            name = f"SimpleNotificationService-{hashlib.md5(f.read()).hexdigest()}.pem"
+        return f"https://sns.{region or self.regions[0]}.amazonaws.com/{name}"
+
     # ---- configuration ------------------------------------------------------
     @property
     def config_path(self):
@@ -229,16 +304,14 @@ class Env:
 
     def write_config(self, **overrides):
         topics = ", ".join(a for arns in self.topics.values() for a in arns)
-        local = f"127.0.0.1:{self.https_port}"
         conf = {
             "aws": {"region": self.regions[0], "partner_account_id": self.PARTNER},
-            "queue": {"urls": self.queue_url, "wait_seconds": "1", "max_messages": "10",
+            "queue": {"urls": self.config_queue_url, "wait_seconds": "1", "max_messages": "10",
                       "visibility_timeout": str(self.visibility_timeout),
                       "max_in_flight": "64", "max_receives": str(self.max_receives)},
             "sns": {"topic_arns": topics, "verify_signatures": "true",
-                    "raw_delivery": "true" if self.raw_delivery else "false",
-                    "cert_hosts": local},
-            "cloudformation": {"response_hosts": local, "template_dir": self.tmp,
+                    "raw_delivery": "true" if self.raw_delivery else "false"},
+            "cloudformation": {"template_dir": self.tmp,
                                "role_policy_file": os.path.join(SOURCE, "config",
                                                                 "role-policy.json")},
             "check": {"propagation_timeout": str(self.propagation_timeout)},
@@ -262,6 +335,14 @@ class Env:
                         f.write(f"{k} = {item}\n")
             f.write(self.extra_conf)
 
+    @property
+    def config_queue_url(self):
+        """The queue URL xacctd polls: the emulator's, or with real_endpoints
+        the shape of a real one."""
+        if not self.real_endpoints:
+            return self.queue_url
+        return f"https://sqs.{self.regions[0]}.amazonaws.com/{self.PARTNER}/{self.queue_name}"
+
     def process_env(self, extra=None):
         env = dict(os.environ)
         env.update({
@@ -274,6 +355,9 @@ class Env:
             "XACCT_CONFIG": self.config_path,
         })
         env.pop("AWS_SESSION_TOKEN", None)
+        if self.real_endpoints:
+            for k in [k for k in env if k.startswith("AWS_ENDPOINT_URL")]:
+                del env[k]
         if extra:
             env.update(extra)
         return env
@@ -289,7 +373,7 @@ class Env:
             extra_env = dict(extra_env or {}, XACCT_METRICS_LISTEN=f"127.0.0.1:{port}")
             metrics_url = f"http://127.0.0.1:{port}"
         log = open(os.path.join(self.tmp, f"xacctd-{n}.log"), "wb")
-        p = subprocess.Popen([os.path.join(BUILD, "xacctd"), "--config", self.config_path],
+        p = subprocess.Popen(self.wrap([os.path.join(BUILD, "xacctd"), "--config", self.config_path]),
                              env=self.process_env(extra_env), stdout=log, stderr=log)
         log.close()
         p.log_path = os.path.join(self.tmp, f"xacctd-{n}.log")
@@ -340,7 +424,7 @@ class Env:
         return p.wait(timeout)
 
     def xacct(self, *args, check=False, input=None):
-        r = subprocess.run([os.path.join(BUILD, "xacct"), "--config", self.config_path, *args],
+        r = subprocess.run(self.wrap([os.path.join(BUILD, "xacct"), "--config", self.config_path, *args]),
                            env=self.process_env(), capture_output=True, input=input, timeout=120)
         if check and r.returncode != 0:
             raise AssertionError(f"xacct {args}: {r.returncode} {r.stderr!r}")

@@ -16,10 +16,18 @@ def assume_calls(env, role_arn):
             if c.get("role_arn") == role_arn]
 
 
+def at_least_once(env):
+    """SQS as it is on a bad day: a message now and then delivered twice and
+    out of order, kept-alive connections closed after 2 idle seconds."""
+    env.ctl("POST", "/_fake/sqs/config", {"duplicate_rate": 0.2, "reorder": True})
+    env.ctl("POST", "/_fake/server", {"idle_timeout": 2})
+
+
 class DuplicatesAndPropagationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.env = Env(propagation_timeout=30).start()
+        at_least_once(cls.env)
         cls.worker = cls.env.start_worker()
 
     @classmethod
@@ -103,6 +111,7 @@ class DeadlineAndFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.env = Env(propagation_timeout=10).start()
+        at_least_once(cls.env)
         cls.worker = cls.env.start_worker()
 
     @classmethod
@@ -113,24 +122,37 @@ class DeadlineAndFaultsTest(unittest.TestCase):
             cls.env.stop()
 
     def test_deadline_passes_while_sts_is_down(self):
+        """SPEC §4: still failing transiently near the deadline, a request is
+        answered FAILED once less than a margin remains: 10 % of
+        ServiceTimeout, at least 5 s, at most 60 s (the floor, the cap and the
+        3,600 s default are covered in tests/unit/test_cfn.c). With 120 s the
+        margin is 12 s: the answer must come after SentTimestamp + 108 s
+        (never early) and before + 115 s, where the 5 s floor would put it.
+        Both times are the emulator's: when SQS took the message, when S3
+        received the answer."""
         env, acct = self.env, "500000000001"
+        timeout, margin = 120, 12
         ext = env.seed_customer(acct)
         t = env.template(acct, ext)
-        t["Resources"]["PhoneHome"]["Properties"]["ServiceTimeout"] = "20"
+        t["Resources"]["PhoneHome"]["Properties"]["ServiceTimeout"] = str(timeout)
         env.fa.set_faults("sts", error_rate=1.0)
         try:
-            start = time.monotonic()
-            s = env.wait_stack(env.create_stack(acct, t, name="sts-down")["stack_id"], timeout=60)
-            took = time.monotonic() - start
+            stack_id = env.create_stack(acct, t, name="sts-down")["stack_id"]
+            m = wait_for(lambda: next((m for m in env.queue()["messages"]
+                                       if stack_id in m["body"]), None), 30, "the request")
+            sent_ms = m["sent_timestamp"]
+            s = env.wait_stack(stack_id, timeout=timeout + 60)
         finally:
             env.fa.clear_faults()
         first = json.loads(s["answers"][0]["body"])
         self.assertEqual(first["Status"], "FAILED")
         self.assertIn("deadline", first["Reason"])
+        answered_ms = [a for a in env.answers() if a["stack_id"] == stack_id][0]["time"] * 1000
+        self.assertGreaterEqual(answered_ms, sent_ms + (timeout - margin) * 1000 - 50)
+        self.assertLess(answered_ms, sent_ms + (timeout - 5) * 1000)
         # Answered before CloudFormation's own timeout, not after it.
         self.assertEqual(s["status"], "ROLLBACK_COMPLETE", s.get("status_reason"))
         self.assertNotIn("timed out", (s.get("status_reason") or "").lower())
-        self.assertLess(took, 40)
         self.assertEqual(env.customer(acct)["state"], "pending")
 
     def test_thirty_percent_faults(self):
@@ -154,6 +176,7 @@ class DeadlineAndFaultsTest(unittest.TestCase):
 class RestartsTest(unittest.TestCase):
     def setUp(self):
         self.env = Env(propagation_timeout=30, grace_seconds=2).start()
+        self.env.ctl("POST", "/_fake/server", {"idle_timeout": 2})
 
     def tearDown(self):
         self.env.stop()
@@ -185,6 +208,9 @@ class RestartsTest(unittest.TestCase):
         rc = env.stop_worker(w1, timeout=30)
         self.assertEqual(rc, 0, env.worker_log(w1)[-3000:])
         self.assertIn(b"message.released", env.worker_log(w1))
+        # Released, not left to its 30 s visibility timeout: visible at once.
+        q = env.queue()
+        self.assertEqual([(m["visible"], m["receive_count"]) for m in q["messages"]], [(True, 1)], q)
         self.assertEqual(env.customer(acct)["state"], "pending")
         w2 = env.start_worker()
         s = env.wait_stack(s["stack_id"], timeout=120)

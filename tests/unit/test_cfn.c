@@ -335,9 +335,52 @@ static void test_response_body(void **state)
     free(json);
 }
 
+/* The answer-by time: ServiceTimeout less 10 %, at least 5 s, at most 60 s;
+ * 3600 s when the property is absent (parsed above). */
+static void test_answer_by(void **state)
+{
+    (void)state;
+    const int64_t sent = 1700000000000;
+    static const struct {
+        long timeout;
+        int64_t margin_ms;
+    } rows[] = {
+        {1, 5000},       /* below 50 s the 5 s floor applies ... */
+        {20, 5000},
+        {50, 5000},      /* ... up to where 10 % reaches it */
+        {70, 7000},      /* the 10 % rule */
+        {300, 30000},
+        {600, 60000},    /* where 10 % reaches the cap */
+        {1000, 60000},   /* the 60 s cap */
+        {XACCT_CFN_DEFAULT_TIMEOUT, 60000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(xacct_cfn_answer_by_ms(sent, rows[i].timeout),
+                         sent + rows[i].timeout * 1000 - rows[i].margin_ms);
+    assert_int_equal(XACCT_CFN_DEFAULT_TIMEOUT, 3600);
+}
+
+static void test_response_data(void **state)
+{
+    (void)state;
+    char *data = NULL;
+    assert_int_equal(xacct_cfn_response_data("arn:aws:iam::123456789012:role/R", "active", &data), 0);
+    assert_string_equal(data, "{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\",\"State\":\"active\"}");
+    free(data);
+    assert_int_equal(xacct_cfn_response_data("", "offboarding", &data), 0);
+    assert_string_equal(data, "{\"State\":\"offboarding\"}");
+    free(data);
+    assert_int_equal(xacct_cfn_response_data(NULL, NULL, &data), 0);
+    assert_null(data);
+    assert_int_equal(xacct_cfn_response_data("bad \xff", "active", &data), XACCT_EINVAL);
+    assert_null(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_response_data),
+        cmocka_unit_test(test_answer_by),
         cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),

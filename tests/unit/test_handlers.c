@@ -121,6 +121,42 @@ static void test_create_paths(void **state)
     xacct_cfn_request_free(req);
 }
 
+/* The answer's Data: the role and state once the decision is carried out. */
+static void test_answer_data(void **state)
+{
+    (void)state;
+    const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
+    xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
+    xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);
+    active.role_arn = "arn:aws:iam::" ACCT ":role/Old";
+    xacct_decision_t d;
+    char *data = NULL;
+
+    h->after_check(req, &active, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(xacct_handler_answer_data(req, &active, &d, &data), 0);
+    assert_string_equal(data, "{\"RoleArn\":\"" ROLE "\",\"State\":\"active\"}");
+    free(data);
+
+    /* A broken role on Update: the record keeps its role and state. */
+    h->after_check(req, &active, XACCT_CHECK_INSECURE, "assumable without", &d);
+    assert_int_equal(xacct_handler_answer_data(req, &active, &d, &data), 0);
+    assert_string_equal(data, "{\"RoleArn\":\"arn:aws:iam::" ACCT ":role/Old\",\"State\":\"active\"}");
+    free(data);
+    xacct_cfn_request_free(req);
+
+    /* Delete: offboarding. */
+    req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
+    xacct_handler_for(XACCT_CFN_DELETE)->decide(req, &active, &d);
+    assert_int_equal(xacct_handler_answer_data(req, &active, &d, &data), 0);
+    assert_non_null(strstr(data, "\"State\":\"offboarding\""));
+    free(data);
+
+    /* No customer record: no Data. */
+    assert_int_equal(xacct_handler_answer_data(req, NULL, &d, &data), 0);
+    assert_null(data);
+    xacct_cfn_request_free(req);
+}
+
 static void test_update_keeps_physical_id(void **state)
 {
     (void)state;
@@ -280,6 +316,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_paths),
         cmocka_unit_test(test_update_keeps_physical_id),
+        cmocka_unit_test(test_answer_data),
         cmocka_unit_test(test_delete_rules),
         cmocka_unit_test(test_cuts_keep_whole_characters),
     };

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The handler table: one row per CloudFormation RequestType.
+ * The handler table: one row per CloudFormation RequestType; the decisions
+ * every handler shares (the answer's Data, the answer at the deadline).
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,19 @@ const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type)
         if (handlers[i]->type == type)
             return handlers[i];
     return NULL;
+}
+
+int xacct_handler_answer_data(const xacct_cfn_request_t *req,
+                              const xacct_customer_view_t *customer,
+                              const xacct_decision_t *decision, char **json_out)
+{
+    *json_out = NULL;
+    if (customer == NULL)
+        return 0;
+    const char *state = decision->new_state ? decision->new_state : customer->state;
+    bool activates = decision->new_state != NULL && strcmp(decision->new_state, "active") == 0;
+    const char *role = activates ? req->role_arn : customer->role_arn;
+    return xacct_cfn_response_data(role, state, json_out);
 }
 
 void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,

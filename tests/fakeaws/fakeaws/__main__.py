@@ -12,7 +12,7 @@ import re
 import signal
 import sys
 
-from . import SERVICE_MODULES, core, credentials, faults, federation, control, pki as pki_mod, server
+from . import SERVICE_MODULES, core, credentials, faults, federation, control, hosts, pki as pki_mod, server
 
 
 def load_services(world, names=SERVICE_MODULES, log=None):
@@ -46,6 +46,11 @@ def parse_args(argv):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--http-port", type=int, default=0)
     ap.add_argument("--https-port", type=int, default=0)
+    ap.add_argument("--aws-address", default=None,
+                    help="also serve TLS on ADDRESS:443 for real AWS host names; 'auto' picks "
+                         "a free 127.x.y.z (needs the right to bind port 443)")
+    ap.add_argument("--idle-timeout", type=float, default=20.0,
+                    help="seconds before an idle keep-alive connection is closed (0: never)")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--partner-account", default="111111111111")
     ap.add_argument("--services", default=",".join(SERVICE_MODULES),
@@ -68,8 +73,9 @@ def write_ready(path, info):
 async def amain(a):
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
     os.makedirs(a.state_dir, exist_ok=True)
-    the_pki = pki_mod.PKI(os.path.join(a.state_dir, "pki"))
+    the_pki = pki_mod.PKI(os.path.join(a.state_dir, "pki"), dns_names=hosts.certificate_names())
     world = core.World(region=a.region, partner_account=a.partner_account, pki=the_pki)
+    world.idle_timeout = a.idle_timeout
     world.loop = asyncio.get_running_loop()
     flt = faults.Faults(world)
     world.faults = flt
@@ -81,7 +87,8 @@ async def amain(a):
     load_services(world, names, log)
     ctl = control.Control(world, flt, creds)
     srv = server.Server(world, control=ctl, core_routes=creds.routes() + fed.routes(), faults=flt, log=log)
-    await srv.start(a.host, a.http_port, a.https_port, the_pki.server_ssl_context())
+    await srv.start(a.host, a.http_port, a.https_port, the_pki.server_ssl_context(),
+                    aws_address=a.aws_address)
     for svc in world.services.values():
         start = getattr(svc, "start", None)
         if start is not None:
@@ -105,6 +112,7 @@ async def amain(a):
         "secret_access_key": k.secret_access_key,
         "services": sorted(world.services),
         "signing_cert_file": the_pki.signing_cert_file,
+        "aws_address": world.aws_address,
     })
     log(f"fakeaws: ready on {world.https_url} and {world.http_url}; services: {', '.join(sorted(world.services)) or 'none'}")
     await stop.wait()

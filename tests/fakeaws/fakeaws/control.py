@@ -93,6 +93,17 @@ class Control:
                 since = int(q["since"])
                 recs = [r for r in recs if r["seq"] > since]
             return _json({"records": recs})
+        if sub == "server":
+            if m == "POST":
+                spec = self._body(req)
+                if "idle_timeout" in spec:
+                    t = float(spec["idle_timeout"])
+                    if t < 0:
+                        raise ValueError("idle_timeout must be >= 0 (0: never)")
+                    w.idle_timeout = t
+            elif m != "GET":
+                return _error(405, "method not allowed")
+            return _json({"idle_timeout": w.idle_timeout, "aws_address": w.aws_address})
         if sub == "credentials/config" and self.credentials is not None:
             if m == "GET":
                 return _json(self.credentials.config())

@@ -91,10 +91,11 @@ class Request:
 
     __slots__ = ("method", "path", "query", "headers", "header_list", "body",
                  "scheme", "service", "region", "identity", "credentials",
-                 "version", "peer", "_params")
+                 "version", "peer", "local", "chunked", "aws_host", "_params")
 
     def __init__(self, method, path, query="", headers=None, header_list=None,
-                 body=b"", scheme="http", version="HTTP/1.1", peer=None):
+                 body=b"", scheme="http", version="HTTP/1.1", peer=None, local=None,
+                 chunked=False):
         self.method = method
         self.path = path
         self.query = query
@@ -110,6 +111,9 @@ class Request:
         self.scheme = scheme
         self.version = version
         self.peer = peer
+        self.local = local        # (address, port) the connection reached
+        self.chunked = chunked    # the body came chunked (no Content-Length)
+        self.aws_host = None      # hosts.AwsHost when Host names an AWS endpoint
         self.service = None
         self.region = None
         self.identity = None
@@ -260,6 +264,8 @@ class World:
         self.loop = None
         self.https_url = None
         self.http_url = None
+        self.aws_address = None  # loopback address serving AWS host names on 443, or None
+        self.idle_timeout = 20.0  # seconds an idle keep-alive connection stays open
         self.faults = None  # faults.Faults, set by the server
         self.core = {}      # name → object for core helpers (credentials, federation)
         self._creds = {}

@@ -74,6 +74,8 @@ class Faults:
                 return None
             rule["count"] -= 1
         if rule["latency_ms"]:
+            self.world.record("fault", service=service, fault="latency", path=req.path,
+                              latency_ms=rule["latency_ms"])
             await asyncio.sleep(rule["latency_ms"] / 1000.0)
         r = self.rng.random()
         if r < rule["drop_rate"]:

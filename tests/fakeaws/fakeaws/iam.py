@@ -466,6 +466,7 @@ class Service:
             "inline_policies": {k: json.loads(v) for k, v in role["inline_policies"].items()},
             "managed_policy_arns": list(role["managed_policy_arns"]),
             "max_session_duration": role["max_session_duration"],
+            "description": role.get("description"),
             "sts_view": self.sts_view(role["account_id"], role["name"]) is not None,
         }
 

@@ -1,5 +1,7 @@
 """The emulator's PKI, created at start: a CA, a server certificate for
-127.0.0.1 / localhost, and an SNS signing certificate, both issued by the CA.
+127.0.0.1 / localhost and the AWS endpoint names (`*.s3.amazonaws.com`,
+`*.us-east-1.amazonaws.com`, ... from hosts.certificate_names(), the shape of
+AWS's own certificates), and an SNS signing certificate, both issued by the CA.
 
 RSA keys are generated here (secrets + Miller-Rabin), so the emulator holds
 n, e, d, p, q and signs SNS messages quickly with the CRT. Keys are written
@@ -159,7 +161,8 @@ class PKI:
     Attributes: ca_file, server_cert_file, server_key_file,
     signing_cert_file, signing_cert_pem, signing_key (RSAKey)."""
 
-    def __init__(self, directory, hosts=("127.0.0.1", "localhost"), bits=2048, days=30):
+    def __init__(self, directory, hosts=("127.0.0.1", "localhost"), bits=2048, days=30,
+                 dns_names=()):
         os.makedirs(directory, exist_ok=True)
         self.dir = directory
         self.ca_key = RSAKey(bits)
@@ -182,7 +185,8 @@ class PKI:
                  "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                  "-addext", "subjectKeyIdentifier=hash",
                  "-out", self.ca_file)
-        san = ",".join(("IP:" if h.replace(".", "").isdigit() or ":" in h else "DNS:") + h for h in hosts)
+        san = ",".join([("IP:" if h.replace(".", "").isdigit() or ":" in h else "DNS:") + h for h in hosts]
+                       + ["DNS:" + n for n in dns_names])
         self._issue(self.server_key_file, self.server_cert_file, "/O=fakeaws/CN=" + hosts[-1], d, [
             f"subjectAltName={san}", "basicConstraints=critical,CA:FALSE",
             "keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth"])

@@ -1,5 +1,7 @@
-"""S3 (path-style only: /<bucket>/<key>) and CloudFormation's presigned
-ResponseURL receiver.
+"""S3 (path-style /<bucket>/<key>, and virtual-hosted <bucket>.s3[.<region>].amazonaws.com
+when the request reached the --aws-address listener under that name) and
+CloudFormation's presigned ResponseURL receiver. A PUT must carry
+Content-Length: a chunked one gets 411 MissingContentLength, as S3 answers.
 
 Requests are SigV4-signed (header form with x-amz-content-sha256, which may
 be UNSIGNED-PAYLOAD, or the presigned query form); the server verifies the
@@ -9,14 +11,19 @@ when the key is absent, as S3 does).  A bucket belongs to the account that
 created it; other accounts get AccessDenied.  Errors have S3's XML shape.
 
 ResponseURLs.  The CloudFormation simulator mints, for every custom
-resource request, a URL like CloudFormation's:
+resource request, a URL like CloudFormation's. With an --aws-address it is
+virtual-hosted, as real ones are:
 
-    <https_url>/cloudformation-custom-resource-response-<region without
-    dashes>/<quoted StackId>%7C<LogicalResourceId>%7C<RequestId>?X-Amz-...
+    https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/<quoted StackId>%7C<LogicalResourceId>%7C<RequestId>?...
+    https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/...
 
-presigned (SigV4 query form, SignedHeaders=host, X-Amz-Expires=7200 by
-default) with keys of a CloudFormation-owned account that owns the response
-buckets.  The receiver:
+(without one, path-style at <https_url>/<bucket>/<key>, for clients that
+cannot resolve those names). Signed, per `response_url_signing`, either
+"v4": SigV4 query form (SignedHeaders=host, X-Amz-Expires=7200 by default)
+with temporary keys of a CloudFormation-owned account, so the URL carries
+X-Amz-Security-Token like CloudFormation's; or "v2": the older S3 query
+authentication (AWSAccessKeyId, Expires, Signature; sigv2.py) with a
+long-term key. The receiver:
   * accepts a PUT whose presigned query verifies (the server checks it:
     a tampered URL is 403 SignatureDoesNotMatch, an expired one 403
     AccessDenied "Request has expired");
@@ -37,10 +44,15 @@ Control API (/_fake/s3/...):
     POST   responses/faults          {"status": 503, "count": N,
                                       "code"?: "...", "message"?: "..."}:
                                      the next N response PUTs get that error
-                                     (nothing recorded as an answer)
+                                     (nothing recorded as an answer);
+                                     {"drop": true, "count": N}: the next N
+                                     lose their connection instead, the
+                                     request read and no response sent
+    DELETE responses/faults          forget the pending ones
     POST   response-urls             {"stack_id", "logical_id", "request_id",
                                       "region"?, "expires"?} -> {"url", "key"}
-    POST   config                    {"response_url_expires": seconds}
+    POST   config                    {"response_url_expires": seconds,
+                                      "response_url_signing": "v4" | "v2"}
     POST   buckets                   {"name", "account_id"?, "region"?}
     GET    buckets/<name>            the objects (key, size, etag, content_type)
     GET    objects/<bucket>/<key>    the raw object body
@@ -55,7 +67,7 @@ import secrets
 import time
 import urllib.parse
 
-from . import core, sigv4
+from . import core, sigv2, sigv4
 
 RESPONSE_BUCKET_PREFIX = "cloudformation-custom-resource-response-"
 CFN_ACCOUNT = "000000000000"          # owns the response buckets
@@ -84,6 +96,7 @@ class Service:
         self._waiters = {}       # key -> [Future]
         self._faults = []        # [{"status", "code", "message", "count"}]
         self.response_url_expires = 7200
+        self.response_url_signing = "v4"
         self.cfn_credentials = world.register_credentials(
             core.new_access_key_id(), core.new_secret_access_key(),
             CFN_ACCOUNT, "arn:aws:iam::%s:user/cloudformation" % CFN_ACCOUNT)
@@ -109,12 +122,27 @@ class Service:
         bucket = response_bucket(region)
         self._response_bucket(region)
         key = "%s|%s|%s" % (stack_id, logical_id, request_id)
-        base = self.world.https_url or self.world.http_url
-        url = "%s/%s/%s" % (base, bucket, urllib.parse.quote(key, safe="/"))
-        c = self.cfn_credentials
-        signed = sigv4.presign("PUT", url, c.access_key_id,
-                               c.secret_access_key, region, "s3",
-                               expires=int(expires or self.response_url_expires))
+        qkey = urllib.parse.quote(key, safe="/")
+        expires = int(expires or self.response_url_expires)
+        if self.world.aws_address is not None:
+            host = bucket + (".s3.amazonaws.com" if region == "us-east-1" else
+                             ".s3.%s.amazonaws.com%s" % (region, ".cn" if region.startswith("cn-") else ""))
+            url, vbucket = "https://%s/%s" % (host, qkey), bucket
+        else:
+            base = self.world.https_url or self.world.http_url
+            url, vbucket = "%s/%s/%s" % (base, bucket, qkey), None
+        if self.response_url_signing == "v2":
+            c = self.cfn_credentials
+            signed = sigv2.presign("PUT", url, c.access_key_id, c.secret_access_key,
+                                   time.time() + expires, bucket=vbucket)
+        else:
+            # CloudFormation signs with a role's temporary keys: the URL
+            # carries X-Amz-Security-Token.
+            t = self.world.issue_temporary(
+                CFN_ACCOUNT, "arn:aws:sts::%s:assumed-role/cloudformation/responses" % CFN_ACCOUNT,
+                expires + 3600)
+            signed = sigv4.presign("PUT", url, t.access_key_id, t.secret_access_key, region, "s3",
+                                   expires=expires, session_token=t.session_token)
         self.minted[key] = {"stack_id": stack_id, "logical_id": logical_id,
                             "request_id": request_id,
                             "request_type": request_type, "bucket": bucket,
@@ -201,7 +229,12 @@ class Service:
             f["count"] -= 1
             if f["count"] <= 0:
                 self._faults.pop(0)
-            self.world.record("s3.response_fault", key=key, status=f["status"])
+            self.world.record("s3.response_fault", key=key, status=f["status"],
+                              drop=f.get("drop", False))
+            if f.get("drop"):
+                r = core.Response(500)
+                r.drop = True
+                return r
             return core.s3_error(f["code"], f["message"], f["status"])
         rec = self._check_answer(key, req.body)
         rec["http_status"] = 200
@@ -238,15 +271,26 @@ class Service:
     # ----------------------------------------------------------- protocol
     def accepts_unsigned(self, req):
         # Anonymous requests to a bucket we know get S3's AccessDenied.
-        seg = req.path.lstrip("/").split("/", 1)[0]
+        if req.aws_host is not None and req.aws_host.service != "s3":
+            return False
+        if req.aws_host is not None and req.aws_host.service == "s3" and req.aws_host.bucket:
+            seg = req.aws_host.bucket
+        else:
+            seg = req.path.lstrip("/").split("/", 1)[0]
         return bool(seg) and (seg in self.buckets or
                               seg.startswith(RESPONSE_BUCKET_PREFIX))
 
     async def handle(self, req):
+        if req.method == "PUT" and "content-length" not in req.headers:
+            return core.s3_error("MissingContentLength",
+                                 "You must provide the Content-Length HTTP header.", 411)
         if req.identity is None:
             return core.s3_error("AccessDenied", "Access Denied", 403)
         raw = req.path.lstrip("/")
-        bname, _, rawkey = raw.partition("/")
+        if req.aws_host is not None and req.aws_host.bucket:
+            bname, rawkey = req.aws_host.bucket, raw
+        else:
+            bname, _, rawkey = raw.partition("/")
         bname = urllib.parse.unquote(bname)
         key = urllib.parse.unquote(rawkey)
         q = urllib.parse.parse_qs(req.query, keep_blank_values=True)
@@ -271,7 +315,7 @@ class Service:
                                  "not exist", 404, BucketName=bname)
         if b["owner"] != acct:
             return core.s3_error("AccessDenied", "Access Denied", 403)
-        if req.region != b["region"]:
+        if req.region is not None and req.region != b["region"]:
             return core.s3_error(
                 "AuthorizationHeaderMalformed", "The authorization header is "
                 "malformed; the region '%s' is wrong; expecting '%s'"
@@ -428,6 +472,15 @@ class Service:
                     self.responses.clear()
                     self.latest.clear()
                     return j({"ok": True})
+            if parts == ["responses", "faults"] and req.method == "DELETE":
+                self._faults.clear()
+                return j({"ok": True, "pending": 0})
+            if parts == ["responses", "faults"] and req.method == "POST" and body().get("drop"):
+                count = int(body().get("count", 1))
+                if count < 1:
+                    raise ValueError("count >= 1")
+                self._faults.append({"drop": True, "count": count, "status": None})
+                return j({"ok": True, "pending": sum(f["count"] for f in self._faults)})
             if parts == ["responses", "faults"] and req.method == "POST":
                 b = body()
                 status = int(b.get("status", 503))
@@ -457,12 +510,17 @@ class Service:
             if parts == ["config"]:
                 if req.method == "POST":
                     b = body()
+                    if "response_url_signing" in b:
+                        if b["response_url_signing"] not in ("v4", "v2"):
+                            raise ValueError("response_url_signing is v4 or v2")
+                        self.response_url_signing = b["response_url_signing"]
                     if "response_url_expires" in b:
                         v = int(b["response_url_expires"])
                         if v < 1 or v > sigv4.MAX_PRESIGN_EXPIRES:
                             raise ValueError("response_url_expires out of range")
                         self.response_url_expires = v
-                return j({"response_url_expires": self.response_url_expires})
+                return j({"response_url_expires": self.response_url_expires,
+                          "response_url_signing": self.response_url_signing})
             if parts == ["buckets"] and req.method == "POST":
                 b = body()
                 name = b.get("name")

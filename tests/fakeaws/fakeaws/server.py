@@ -1,7 +1,10 @@
 """The asyncio HTTP/1.1 server: keep-alive, pipelining-safe ordering,
 Content-Length and chunked bodies, `Expect: 100-continue`, a TLS and a plain
-listener, and the routing of requests to the control API, the services and
-the core endpoints.
+listener (plus, with --aws-address, a TLS listener on port 443 of a loopback
+address for real AWS host names), idle keep-alive connections closed after
+world.idle_timeout seconds (as AWS endpoints close them), the Host header
+checked against the endpoint (hosts.py), and the routing of requests to the
+control API, the services and the core endpoints.
 
 Routing:
   /_fake/...                    the control API (never signed)
@@ -14,11 +17,12 @@ Routing:
 import asyncio
 import collections
 import http
+import random
 import sys
 import time
 import traceback
 
-from . import core, sigv4
+from . import core, hosts, sigv2, sigv4
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
@@ -78,7 +82,7 @@ def _chunked_body(buf, start):
 
 class HTTPProtocol(asyncio.Protocol):
     __slots__ = ("server", "scheme", "transport", "buf", "queue", "busy", "closing", "peer",
-                 "sent_continue")
+                 "sent_continue", "local", "idle")
 
     def __init__(self, server, scheme):
         self.server = server
@@ -90,19 +94,46 @@ class HTTPProtocol(asyncio.Protocol):
         self.closing = False
         self.peer = None
         self.sent_continue = False
+        self.local = None
+        self.idle = None
 
     def connection_made(self, transport):
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
+        self.local = transport.get_extra_info("sockname")
         self.server.connections.add(self)
+        self._arm_idle()
 
     def connection_lost(self, exc):
         self.closing = True
+        self._disarm_idle()
         self.server.connections.discard(self)
+
+    def _arm_idle(self):
+        """Closes the connection when no request arrives for idle_timeout
+        seconds, as AWS endpoints do: a client must expect a kept-alive
+        connection to be gone when it reuses it."""
+        self._disarm_idle()
+        t = self.server.world.idle_timeout
+        if t and t > 0 and not self.closing:
+            self.idle = self.server.loop.call_later(t, self._idle_close)
+
+    def _disarm_idle(self):
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+
+    def _idle_close(self):
+        self.idle = None
+        if not self.busy and not self.queue and not self.buf and not self.closing:
+            self.closing = True
+            self.server.world.record("idle_close", peer=str(self.peer))
+            self.transport.close()
 
     def data_received(self, data):
         if self.closing:
             return
+        self._disarm_idle()
         self.buf += data
         try:
             self._parse()
@@ -154,6 +185,7 @@ class HTTPProtocol(asyncio.Protocol):
                 raise BadRequest(400, "missing Host header")
             body_start = end + 4
             te = headers.get("transfer-encoding")
+            chunked = te is not None
             if te is not None:
                 if te.lower() != "chunked":
                     raise BadRequest(501, "unsupported transfer-encoding")
@@ -184,7 +216,8 @@ class HTTPProtocol(asyncio.Protocol):
             if not target.startswith("/"):
                 raise BadRequest(400, "request target must be an absolute path")
             path, _, query = target.partition("?")
-            req = core.Request(method, path, query, headers, header_list, body, self.scheme, version, self.peer)
+            req = core.Request(method, path, query, headers, header_list, body, self.scheme, version,
+                               self.peer, self.local, chunked)
             conn = headers.get("connection", "").lower()
             keep = ("close" not in conn) if version == "HTTP/1.1" else ("keep-alive" in conn)
             self.queue.append((req, keep))
@@ -221,6 +254,8 @@ class HTTPProtocol(asyncio.Protocol):
                     return
         finally:
             self.busy = False
+            if not self.queue and not self.closing:
+                self._arm_idle()
 
 
 class Server:
@@ -235,7 +270,7 @@ class Server:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self._date = (0, b"")
 
-    async def start(self, host, http_port, https_port, ssl_context=None):
+    async def start(self, host, http_port, https_port, ssl_context=None, aws_address=None):
         self.loop = asyncio.get_running_loop()
         self.world.loop = self.loop
         s = await self.loop.create_server(lambda: HTTPProtocol(self, "http"), host, http_port,
@@ -249,6 +284,30 @@ class Server:
             self.servers.append(s2)
             sp = s2.sockets[0].getsockname()[1]
             self.world.https_url = f"https://{host}:{sp}"
+        if aws_address is not None and ssl_context is not None:
+            await self._listen_aws(aws_address, ssl_context)
+
+    async def _listen_aws(self, address, ssl_context):
+        """TLS on port 443 of a loopback address, where the tests resolve
+        real AWS host names (an /etc/hosts in a mount namespace). "auto"
+        picks a free 127.x.y.z: the whole of 127/8 is loopback on Linux, so
+        parallel test runs each get their own port 443 without a network
+        namespace."""
+        tries = [address] if address != "auto" else [
+            "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255), random.randint(1, 254))
+            for _ in range(64)]
+        err = None
+        for addr in tries:
+            try:
+                s = await self.loop.create_server(lambda: HTTPProtocol(self, "https"), addr, 443,
+                                                  ssl=ssl_context, reuse_address=True, backlog=1024)
+            except OSError as e:
+                err = e
+                continue
+            self.servers.append(s)
+            self.world.aws_address = addr
+            return
+        raise OSError(f"cannot listen on port 443 of {address}: {err}")
 
     async def stop(self):
         for s in self.servers:
@@ -303,9 +362,29 @@ class Server:
                 return core.Response(404, b"no control API\n")
             return await self.control(req)
 
+        bad_host = hosts.check(req)
+        if bad_host is not None:
+            world.record("bad_host", host=req.headers.get("host"), local=str(req.local), path=path)
+            return bad_host
+
+        if sigv2.is_presigned(req) and not sigv4.is_signed(req):
+            bucket = self._s3_bucket(req)
+            try:
+                sigv2.verify(req, world.lookup_access_key, bucket)
+            except sigv4.SigV4Error as e:
+                world.record("auth_failure", code=e.code, service="s3", method=req.method, path=path,
+                             signature_version=2)
+                return sigv4.error_response(e, req)
+            world.record("request", service="s3", method=req.method, path=path, signature_version=2,
+                         account=req.identity.account_id)
+            return await self._call("s3", req, world.services["s3"].handle)
+
         if sigv4.is_signed(req):
             try:
                 sigv4.verify(req, world.lookup_access_key)
+                e = hosts.check_scope(req)
+                if e is not None:
+                    raise e
             except sigv4.SigV4Error as e:
                 world.record("auth_failure", code=e.code, service=e.service, method=req.method, path=path)
                 return sigv4.error_response(e, req)
@@ -314,7 +393,8 @@ class Server:
                 return core.service_error(req.service, "UnknownService",
                                           f"fakeaws does not emulate the service '{req.service}'", 400, req)
             world.record("request", service=req.service, method=req.method, path=path,
-                         target=req.headers.get("x-amz-target"), account=req.identity.account_id)
+                         target=req.headers.get("x-amz-target"), account=req.identity.account_id,
+                         host=req.headers.get("host"), region=req.region)
             return await self._call(req.service, req, svc.handle)
 
         for svc in world.services.values():
@@ -335,6 +415,11 @@ class Server:
                                            sigv4.MSG_MISSING_AUTH, 403, query_error="MissingAuthenticationToken")
             return core.aws_query_error("MissingAuthenticationToken", sigv4.MSG_MISSING_AUTH, 403)
         return core.Response(404, b'{"message":"Not Found"}', {"Content-Type": "application/json"})
+
+    @staticmethod
+    def _s3_bucket(req):
+        """The bucket of a virtual-hosted S3 request (None: path-style)."""
+        return req.aws_host.bucket if req.aws_host is not None else None
 
     async def _call(self, service, req, handler):
         faults = self.faults

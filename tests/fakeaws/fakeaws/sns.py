@@ -17,6 +17,9 @@ Control (/_fake/sns/...):
   POST confirmation-mode   {"mode": "immediate" | "confirm"}: with
                            "confirm" new SQS subscriptions stay pending and
                            get a SubscriptionConfirmation in their queue.
+  POST unsubscribe-confirmation {"topic_arn"}: a signed UnsubscribeConfirmation
+                           (what SNS sends an HTTP endpoint it unsubscribes)
+                           delivered to the topic's SQS subscriptions
   GET  topics              every topic (summary)
   GET  topics/<arn>        policy, attributes, subscriptions, counts
   POST topics              {"name", "account"?, "region"?}: create a topic
@@ -241,7 +244,12 @@ class Service:
 
     # ---- plumbing -------------------------------------------------------
 
-    def _base_url(self):
+    def _base_url(self, region=None):
+        """Where SigningCertURL, SubscribeURL and UnsubscribeURL point: the
+        topic's regional endpoint by its real name when the emulator serves
+        AWS names (--aws-address), else its own https address."""
+        if self.world.aws_address is not None and region:
+            return "https://sns.%s.amazonaws.com%s" % (region, ".cn" if region.startswith("cn-") else "")
         return self.world.https_url.rstrip("/")
 
     def cert_name(self):
@@ -249,8 +257,8 @@ class Service:
         return "SimpleNotificationService-%s.pem" % hashlib.md5(
             pem).hexdigest()
 
-    def signing_cert_url(self):
-        return "%s/%s" % (self._base_url(), self.cert_name())
+    def signing_cert_url(self, region=None):
+        return "%s/%s" % (self._base_url(region), self.cert_name())
 
     def _cert_pem(self):
         pem = self.world.pki.signing_cert_pem
@@ -261,6 +269,8 @@ class Service:
             data, "sha1" if version == "1" else "sha256")
 
     def accepts_unsigned(self, req):
+        if req.aws_host is not None and req.aws_host.service != "sns":
+            return False
         path = req.path.split("?")[0]
         if req.method == "GET" and path == "/" + self.cert_name():
             return True
@@ -808,7 +818,7 @@ class Service:
         msg["SignatureVersion"] = version
         sig = self._sign(string_to_sign(msg), version)
         msg["Signature"] = base64.b64encode(sig).decode()
-        msg["SigningCertURL"] = self.signing_cert_url()
+        msg["SigningCertURL"] = self.signing_cert_url(t.arn.split(":")[3])
         return msg
 
     def notification(self, t, s, mid, message, subject, attrs=None):
@@ -819,7 +829,7 @@ class Service:
         msg["Timestamp"] = _timestamp()
         self._signed(t, msg)
         msg["UnsubscribeURL"] = "%s/?Action=Unsubscribe&SubscriptionArn=%s" % (
-            self._base_url(), s.arn)
+            self._base_url(t.arn.split(":")[3]), s.arn)
         if attrs:
             msg["MessageAttributes"] = {
                 n: {"Type": dt, "Value": v} for n, (dt, v) in attrs.items()}
@@ -836,7 +846,7 @@ class Service:
                        "To confirm the subscription, visit the SubscribeURL "
                        "included in this message." % t.arn,
             "SubscribeURL": "%s/?Action=ConfirmSubscription&TopicArn=%s"
-                            "&Token=%s" % (self._base_url(), t.arn, s.token),
+                            "&Token=%s" % (self._base_url(t.arn.split(":")[3]), t.arn, s.token),
             "Timestamp": _timestamp(),
         }
         self._signed(t, msg)
@@ -860,6 +870,37 @@ class Service:
                     status=400)
             self.require_confirmation = mode == "confirm"
             return core.json_response({"mode": mode})
+        if path == "unsubscribe-confirmation" and req.method == "POST":
+            # What SNS sends an HTTP(S) endpoint when it is unsubscribed,
+            # signed like every message, delivered here to the topic's SQS
+            # subscriptions: a consumer must recognise it and do nothing.
+            try:
+                spec = json.loads(req.body or b"{}")
+                t = self.topics.get(spec.get("topic_arn"))
+            except (ValueError, AttributeError):
+                t = None
+            if t is None:
+                return core.json_response({"error": "topic_arn: no such topic"}, status=400)
+            sqs = self.world.services.get("sqs")
+            ids = []
+            for sub in list(t.subscriptions):
+                token = sub.token or secrets.token_hex(128)
+                msg = {
+                    "Type": "UnsubscribeConfirmation",
+                    "MessageId": str(uuid.uuid4()),
+                    "Token": token,
+                    "TopicArn": t.arn,
+                    "Message": "You have chosen to deactivate subscription %s.\nTo cancel this "
+                               "operation and restore the subscription, visit the SubscribeURL "
+                               "included in this message." % sub.arn,
+                    "SubscribeURL": "%s/?Action=ConfirmSubscription&TopicArn=%s&Token=%s"
+                                    % (self._base_url(t.arn.split(":")[3]), t.arn, token),
+                    "Timestamp": _timestamp(),
+                }
+                self._signed(t, msg)
+                if sqs is not None and sqs.deliver(sub.endpoint, format_envelope(msg)):
+                    ids.append(msg["MessageId"])
+            return core.json_response({"delivered": len(ids)})
         if path == "confirmation-mode" and req.method == "GET":
             return core.json_response(
                 {"mode": "confirm" if self.require_confirmation

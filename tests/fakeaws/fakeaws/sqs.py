@@ -6,6 +6,13 @@ polling that returns as soon as a message is available, redrive to a
 dead-letter queue, body size and character limits, and queues usable only
 by the account that owns them.  SNS delivers with `deliver()`, which is
 internal and bypasses the owner check, like the service principal does.
+
+At-least-once, best-effort order: with POST /_fake/sqs/config
+{"duplicate_rate": R, "reorder": true, "seed"?: N} a received message stays
+visible with probability R, so it is delivered again (to any consumer, with
+a new receipt handle; each of its handles then deletes it, as the copies of
+a real standard queue do), and each receive picks the available messages in
+random order. Off by default; the resilience tests turn it on.
 """
 
 import asyncio
@@ -13,13 +20,14 @@ import base64
 import hashlib
 import json
 import os
+import random
 import re
 import struct
 import time
 import urllib.parse
 import uuid
 
-from . import core
+from . import core, hosts
 
 JSON_CT = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AmazonSQS."
@@ -149,7 +157,8 @@ def md5_of_message_attributes(attrs):
 class Message:
     __slots__ = ("id", "body", "md5", "attrs", "sender_id", "sent_ms",
                  "visible_at", "receive_count", "first_receive_ms",
-                 "receipt", "received_at", "deleted", "dlq_source")
+                 "receipt", "received_at", "deleted", "dlq_source", "copies",
+                 "dup_pending")
 
     def __init__(self, body, attrs, sender_id, delay):
         self.id = str(uuid.uuid4())
@@ -165,6 +174,9 @@ class Message:
         self.received_at = None   # when it was last received
         self.deleted = False
         self.dlq_source = None
+        self.copies = set()       # older handles of a duplicated delivery, still valid
+        self.dup_pending = False  # a duplicate copy is visible now
+
 
 
 class Queue:
@@ -236,6 +248,9 @@ class Service:
         self.world = world
         self.queues = {}      # arn -> Queue
         self.handles = {}     # receipt handle -> (queue arn, message)
+        self.duplicate_rate = 0.0
+        self.reorder = False
+        self.rng = random.Random()
 
     # ---- plumbing -------------------------------------------------------
 
@@ -358,10 +373,20 @@ class Service:
         account, name = parts
         base = urllib.parse.urlsplit(self._base_url())
         http = urllib.parse.urlsplit(self.world.http_url)
-        if parsed.netloc not in (base.netloc, http.netloc):
+        # A queue URL names the emulator's address, or (when it serves AWS
+        # names) the queue's real regional endpoint, sqs.<region>.amazonaws.com.
+        aws = hosts.parse_aws_name((parsed.hostname or "").lower()) \
+            if self.world.aws_address is not None and parsed.port is None else None
+        if aws is not None and aws.service != "sqs":
+            aws = None
+        if parsed.netloc not in (base.netloc, http.netloc) and aws is None:
             raise SqsError("QueueDoesNotExist",
                            "The specified queue does not exist.")
-        return self._owned(req, account, name)
+        q = self._owned(req, account, name)
+        if aws is not None and aws.region != q.region:
+            raise SqsError("QueueDoesNotExist",
+                           "The specified queue does not exist.")
+        return q
 
     def _owned(self, req, account, name):
         if account != req.identity.account_id:
@@ -674,7 +699,10 @@ class Service:
         now = time.time()
         dlq, max_receives = self._redrive_target(q)
         got = []
-        for m in list(q.messages.values()):
+        candidates = list(q.messages.values())
+        if self.reorder:
+            self.rng.shuffle(candidates)
+        for m in candidates:
             if len(got) >= limit:
                 break
             if m.visible_at > now:
@@ -694,8 +722,18 @@ class Service:
             if m.first_receive_ms is None:
                 m.first_receive_ms = _now_ms()
             m.received_at = now
+            if m.dup_pending and m.receipt is not None:
+                m.copies.add(m.receipt)   # the first copy's handle stays valid
+            else:
+                m.copies = set()          # a plain redelivery: older handles go stale
+            m.dup_pending = False
             m.visible_at = now + visibility
             m.receipt = self._new_handle(q, m)
+            if self.duplicate_rate and self.rng.random() < self.duplicate_rate:
+                # Another copy of the message is available at once.
+                m.visible_at = now
+                m.dup_pending = True
+                self.world.record("sqs.duplicate", queue=q.arn, message_id=m.id)
             got.append(m)
         return got
 
@@ -791,7 +829,7 @@ class Service:
         m = self._lookup_handle(q, handle)
         # Like SQS: an old handle (the message was received again since)
         # is accepted, but the message is not deleted.
-        if m.deleted or m.receipt != handle:
+        if m.deleted or (m.receipt != handle and handle not in m.copies):
             return
         if q.messages.pop(m.id, None) is not None:
             m.deleted = True
@@ -801,7 +839,8 @@ class Service:
     def _change(self, q, handle, timeout):
         m = self._lookup_handle(q, handle)
         now = time.time()
-        if m.deleted or m.receipt != handle or m.id not in q.messages:
+        if m.deleted or (m.receipt != handle and handle not in m.copies) \
+                or m.id not in q.messages:
             raise SqsError(
                 "InvalidParameterValue",
                 "Value %s for parameter ReceiptHandle is invalid. Reason: "
@@ -920,6 +959,23 @@ class Service:
     async def control(self, req, subpath):
         parts = [urllib.parse.unquote(x) for x in subpath.strip("/").split("/")
                  if x]
+        if parts == ["config"]:
+            if req.method == "POST":
+                try:
+                    spec = json.loads(req.body or b"{}")
+                    rate = float(spec.get("duplicate_rate", self.duplicate_rate))
+                    if not 0 <= rate <= 1:
+                        raise ValueError("duplicate_rate must be within [0, 1]")
+                    self.duplicate_rate = rate
+                    self.reorder = bool(spec.get("reorder", self.reorder))
+                    if "seed" in spec:
+                        self.rng.seed(spec["seed"])
+                except (ValueError, TypeError, AttributeError) as e:
+                    return core.json_response({"error": str(e)}, status=400)
+            elif req.method != "GET":
+                return core.json_response({"error": "method not allowed"}, status=405)
+            return core.json_response({"duplicate_rate": self.duplicate_rate,
+                                       "reorder": self.reorder})
         if parts == ["queues"] and req.method == "GET":
             return core.json_response(
                 {"queues": [self._snapshot(q, False)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -100,6 +101,7 @@ class FakeAWS:
         self.region = info["region"]
         self.partner_account = info["partner_account"]
         self.creds = (info["access_key_id"], info["secret_access_key"], None)
+        self.aws_address = info.get("aws_address")  # serves real AWS names on :443, or None
         self._conns = {}
         self.ssl_context = ssl.create_default_context(cafile=self.ca_file)
 
@@ -197,7 +199,9 @@ class FakeAWS:
                     c.close()
                     self._conns.pop(base, None)
                 return res
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    ssl.SSLEOFError, ssl.SSLZeroReturnError):
+                # The server closed the kept-alive connection (idle timeout).
                 c.close()
                 self._conns.pop(base, None)
                 if attempt:
@@ -226,6 +230,34 @@ class FakeAWS:
         return sigv4.presign(method, base + path + ("?" + query if query else ""), akid, secret,
                              region or self.region, service, expires=expires, session_token=token,
                              amz_date=amz_date)
+
+    def aws_request(self, host, method, target, body=b"", headers=None, encode_chunked=False):
+        """A raw request to the --aws-address listener under the AWS name
+        `host` (SNI, certificate check and Host header all use the name, as
+        a client that resolved it would), on a new connection."""
+        if self.aws_address is None:
+            raise RuntimeError("fakeaws was started without --aws-address")
+        sock = socket.create_connection((self.aws_address, 443), timeout=30)
+        c = http.client.HTTPSConnection(host, context=self.ssl_context, timeout=30)
+        c.sock = self.ssl_context.wrap_socket(sock, server_hostname=host)
+        try:
+            c.request(method, target, body=body, headers=headers or {},
+                      encode_chunked=encode_chunked)
+            r = c.getresponse()
+            return Result(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        finally:
+            c.close()
+
+    def call_aws(self, host, service, method, path, query="", headers=None, body=b"", creds=None,
+                 region=None):
+        """A SigV4-signed request sent to the AWS name `host` (see aws_request)."""
+        if isinstance(body, str):
+            body = body.encode()
+        akid, secret, token = _creds_tuple(creds) or self.creds
+        target = path + ("?" + query if query else "")
+        h = sigv4.sign(method, "https://" + host + target, headers or {}, body, akid, secret,
+                       region or self.region, service, session_token=token)
+        return self.aws_request(host, method, target, body, h)
 
     def control(self, method, path, obj=None):
         """A control-API call; returns (status, decoded JSON)."""

@@ -102,7 +102,7 @@ class SqsTest(unittest.TestCase):
 
         def poll():
             t0 = time.monotonic()
-            r = self.sqs("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 10},
+            r = self.sqs("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 20},
                          client=poller)
             result["elapsed"] = time.monotonic() - t0
             result["resp"] = r
@@ -112,14 +112,15 @@ class SqsTest(unittest.TestCase):
         time.sleep(1.0)
         self.assertNotIn("resp", result, "the long poll returned before any message")
         self.send(url, "wake up")
-        th.join(15)
+        th.join(30)
         poller.close_connections()
         self.assertFalse(th.is_alive())
         self.assertEqual(result["resp"].status, 200, result["resp"])
         msgs = result["resp"].json()["Messages"]
         self.assertEqual([m["Body"] for m in msgs], ["wake up"])
         self.assertGreaterEqual(result["elapsed"], 0.9)
-        self.assertLess(result["elapsed"], 4.0, "long poll did not return early")
+        # Well before its 20 s: the message ended it (room for a loaded machine).
+        self.assertLess(result["elapsed"], 15.0, "long poll did not return early")
 
     def test_long_poll_waits_the_full_time_when_empty(self):
         url = self.create()

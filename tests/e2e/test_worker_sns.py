@@ -1,0 +1,153 @@
+"""xacctd end to end, the SNS side of SPEC §3 and §4 steps 1-2: messages
+signed with SignatureVersion 2 (SHA256withRSA), an UnsubscribeConfirmation,
+a SubscriptionConfirmation from a topic that is not ours, and
+sns.verify_signatures = false."""
+import json
+import time
+import unittest
+import uuid
+
+from harness import Env, wait_for
+
+
+def queued(env, pred):
+    """The first queued message (the emulator's view) whose body passes pred."""
+    return next((m for m in env.queue()["messages"] if pred(m["body"])), None)
+
+
+def unsigned_sns_calls(env, path="/"):
+    """Unsigned requests to SNS at `path` (SubscribeURL / UnsubscribeURL visits)."""
+    return [r for r in env.fa.records("request")
+            if r.get("service") == "sns" and r.get("unsigned") and r.get("path") == path]
+
+
+class SignatureVersion2Test(unittest.TestCase):
+    def test_sha256_signed_messages(self):
+        env = Env(propagation_timeout=20).start()
+        try:
+            region = env.regions[0]
+            topic = env.topics[region][0]
+            env.sns(region, Action="SetTopicAttributes", TopicArn=topic,
+                    AttributeName="SignatureVersion", AttributeValue="2")
+            acct = "830000000001"
+            ext = env.seed_customer(acct)
+            s = env.create_stack(acct, env.template(acct, ext))
+            # The request is on the queue, signed with version 2, before any
+            # worker runs.
+            m = wait_for(lambda: queued(env, lambda b: s["stack_id"] in b), 30, "the request")
+            envelope = json.loads(m["body"])
+            self.assertEqual(envelope["SignatureVersion"], "2")
+            # The same message claiming version 1 (SHA1withRSA) must not verify.
+            forged = dict(envelope, SignatureVersion="1")
+            forged_id = env.send_raw(json.dumps(forged))
+            w = env.start_worker()
+            s = env.wait_stack(s["stack_id"])
+            self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+            self.assertEqual(env.customer(acct)["state"], "active")
+            d = env.wait_dead(forged_id)
+            self.assertIn("signature does not verify", d["reason"])
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+        finally:
+            env.stop()
+
+
+class ConfirmationsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+        cls.worker = cls.env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
+        finally:
+            cls.env.stop()
+
+    def test_unsubscribe_confirmation_is_acknowledged_and_nothing_else(self):
+        env = self.env
+        topic = env.topics[env.regions[0]][0]
+        visits = len(unsigned_sns_calls(env))
+        sent = env.queue()["sent"]
+        r = env.ctl("POST", "/_fake/sns/unsubscribe-confirmation", {"topic_arn": topic})
+        self.assertEqual(r["delivered"], 1)
+        wait_for(lambda: b"sns.unsubscribed" in env.worker_log(self.worker), 30,
+                 "the UnsubscribeConfirmation to be handled")
+        env.wait_queue_empty()
+        self.assertEqual(env.queue()["sent"], sent + 1)
+        # Acknowledged, not dead, and its SubscribeURL (which would undo the
+        # unsubscription) never visited.
+        self.assertFalse([d for d in env.dead() if "Unsubscribe" in json.dumps(d)])
+        self.assertEqual(len(unsigned_sns_calls(env)), visits)
+
+    def test_subscription_confirmation_from_a_foreign_topic_is_not_confirmed(self):
+        env = self.env
+        region = env.regions[0]
+        foreign = env.create_topic(region, "not-ours-" + uuid.uuid4().hex[:6])
+        visits = len(unsigned_sns_calls(env))
+        env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "confirm"})
+        try:
+            env.subscribe(foreign, region)
+        finally:
+            env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "immediate"})
+        d = wait_for(lambda: next((d for d in env.dead()
+                                   if "sns.topic_arns" in d.get("reason", "")), None), 30,
+                     "the confirmation in the dead set")
+        self.assertIn("TopicArn is not in sns.topic_arns", d["reason"])
+        import urllib.parse
+        t = env.ctl("GET", "/_fake/sns/topics/" + urllib.parse.quote(foreign, safe=""))
+        self.assertEqual([s["confirmed"] for s in t["subscriptions"]], [False])
+        self.assertEqual(len(unsigned_sns_calls(env)), visits)
+        self.assertNotIn(b"sns.subscription_confirmed", env.worker_log(self.worker))
+
+
+class VerifySignaturesOffTest(unittest.TestCase):
+    def test_unverified_envelopes_are_processed_topics_still_checked(self):
+        env = Env().start()
+        try:
+            env.write_config(sns__verify_signatures="false")
+            w = env.start_worker()
+            region = env.regions[0]
+            topic = env.topics[region][0]
+            acct = "830000000002"
+            stack_id = f"arn:aws:cloudformation:{region}:{acct}:stack/s/{uuid.uuid4()}"
+            request_id = str(uuid.uuid4())
+            url = env.ctl("POST", "/_fake/s3/response-urls", {
+                "stack_id": stack_id, "logical_id": "PhoneHome", "request_id": request_id})["url"]
+            req = {"RequestType": "Create", "ResponseURL": url, "StackId": stack_id,
+                   "RequestId": request_id, "LogicalResourceId": "PhoneHome",
+                   "ResourceType": "Custom::PhoneHome",
+                   "ResourceProperties": {"ServiceToken": topic, "AccountID": acct,
+                                          "RoleArn": f"arn:aws:iam::{acct}:role/R",
+                                          "ExternalID": "x"}}
+
+            def envelope(topic_arn):
+                return json.dumps({
+                    "Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": topic_arn,
+                    "Subject": "AWS CloudFormation custom resource request",
+                    "Message": json.dumps(req),
+                    "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    "SignatureVersion": "1", "Signature": "AAAA" * 64,
+                    "SigningCertURL": env.signing_cert_url()})
+            # A made-up signature is not checked: the request is answered.
+            env.send_raw(envelope(topic))
+            a = wait_for(lambda: next((a for a in env.answers()
+                                       if a.get("request_id") == request_id), None), 30,
+                         "the answer")
+            self.assertEqual(a["status"], "FAILED")
+            self.assertIn("not been onboarded", a["reason"])
+            # The topic allow-list still holds.
+            foreign = f"arn:aws:sns:{region}:{Env.PARTNER}:someone-else"
+            mid = env.send_raw(envelope(foreign))
+            self.assertIn("TopicArn is not in sns.topic_arns", env.wait_dead(mid)["reason"])
+            # No signing certificate was fetched.
+            self.assertFalse([r for r in env.fa.records("request") if r.get("service") == "sns"
+                              and r.get("path", "").endswith(".pem")])
+            env.wait_queue_empty()
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+        finally:
+            env.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
