@@ -29,30 +29,6 @@
 #include "xacct/s3.h"
 #include "xacct/template.h"
 
-/* The customer record fields the pipeline uses, copied from the store's
- * reply (which is only borrowed for its callback). */
-typedef struct customer {
-    char *state, *external_id, *stack_id, *physical_id, *role_arn;
-} customer_t;
-
-static void customer_free(customer_t *c)
-{
-    if (c == NULL)
-        return;
-    free(c->state);
-    xacct_free_secret(c->external_id);
-    free(c->stack_id);
-    free(c->physical_id);
-    free(c->role_arn);
-    free(c);
-}
-
-static xacct_customer_view_t customer_view(const customer_t *c)
-{
-    xacct_customer_view_t v = {c->state, c->external_id, c->stack_id, c->physical_id, c->role_arn};
-    return v;
-}
-
 typedef enum {
     ST_VERIFY,
     ST_CONFIRM,
@@ -77,7 +53,7 @@ struct xacct_msg {
     const char *payload;          /* the request JSON (into env or m) */
     size_t payload_len;
     xacct_cfn_request_t *req;     /* owned once parsed */
-    customer_t *customer;         /* owned, NULL when none */
+    xacct_customer_t *customer;   /* owned copy, NULL when none */
     char owner[320];              /* claim owner: worker/message/receive */
     xacct_decision_t decision;    /* what the handler decided */
     char *answer;                 /* response body to PUT, owned */
@@ -172,7 +148,7 @@ static void maybe_free(xacct_msg_t *msg)
     xacct_sqs_message_free(msg->m);
     xacct_sns_envelope_free(msg->env);
     xacct_cfn_request_free(msg->req);
-    customer_free(msg->customer);
+    xacct_customer_free(msg->customer);
     free(msg->answer);
     free(msg);
 }
@@ -465,13 +441,8 @@ static void parse_request(xacct_msg_t *msg)
         to_dead(msg, why);
         return;
     }
-    /* The deadline: SentTimestamp + ServiceTimeout, less a margin of 10 %
-     * (at least 5 s, at most 60 s), so no stack waits for nothing. */
-    int64_t timeout_ms = (int64_t)msg->req->service_timeout * 1000;
-    int64_t margin = timeout_ms / 10;
-    margin = margin < 5000 ? 5000 : margin > 60000 ? 60000 : margin;
-    int64_t sent = msg->m->sent_ms > 0 ? msg->m->sent_ms : now_ms();
-    int64_t left = sent + timeout_ms - margin - now_ms();
+    int64_t wall = now_ms();
+    int64_t left = xacct_handler_deadline_ms(msg->req, msg->m->sent_ms, wall) - wall;
     uint64_t now = uv_now(msg->w->ctx->loop);
     msg->deadline = left > 0 ? now + (uint64_t)left : now;
     XACCT_LOG_DEBUG(lg(msg), "request.received", "message_id", msg->m->message_id, "type",
@@ -534,23 +505,7 @@ static void stage_claim(xacct_msg_t *msg)
 
 static void start_check(xacct_msg_t *msg);
 
-static customer_t *customer_from(const xacct_header_t *fields, size_t n)
-{
-    const char *state = xacct_customers_field(fields, n, "state");
-    if (state == NULL)
-        return NULL;
-    customer_t *c = xacct_calloc(1, sizeof(*c));
-    const char *v;
-    c->state = xacct_strdup(state);
-    c->external_id = xacct_strdup((v = xacct_customers_field(fields, n, "external_id")) ? v : "");
-    c->stack_id = xacct_strdup((v = xacct_customers_field(fields, n, "stack_id")) ? v : "");
-    c->physical_id = xacct_strdup((v = xacct_customers_field(fields, n, "physical_id")) ? v : "");
-    c->role_arn = xacct_strdup((v = xacct_customers_field(fields, n, "role_arn")) ? v : "");
-    return c;
-}
-
-static void on_load(int status, const char *detail, const xacct_header_t *fields, size_t n,
-                    void *arg)
+static void on_load(int status, const char *detail, const xacct_customer_t *customer, void *arg)
 {
     xacct_msg_t *msg = arg;
     if (callback_returned(msg))
@@ -559,14 +514,10 @@ static void on_load(int status, const char *detail, const xacct_header_t *fields
         transient(msg, "load customer", status, detail);
         return;
     }
-    customer_free(msg->customer);
-    msg->customer = status == 0 ? customer_from(fields, n) : NULL;
-    customer_t *c = msg->customer;
-    xacct_customer_view_t view;
-    if (c != NULL)
-        view = customer_view(c);
+    xacct_customer_free(msg->customer);
+    msg->customer = status == 0 ? xacct_customer_dup(customer) : NULL;
     const xacct_handler_t *h = xacct_handler_for(msg->req->type);
-    h->decide(msg->req, c ? &view : NULL, &msg->decision);
+    h->decide(msg->req, msg->customer, &msg->decision);
     if (msg->decision.action == XACCT_ACT_CHECK)
         go(msg, ST_CHECK);
     else
@@ -599,9 +550,8 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
     XACCT_LOG_INFO(lg(msg), "check.done", "account", msg->req->stack_account, "result",
                    xacct_check_result_name(result), "attempts", n, NULL);
     xacct_metrics_inc(mx(msg), XACCT_M_SAFETY_CHECKS, xacct_check_result_name(result), NULL);
-    xacct_customer_view_t view = customer_view(msg->customer);
     const xacct_handler_t *h = xacct_handler_for(msg->req->type);
-    h->after_check(msg->req, &view, result, detail, &msg->decision);
+    h->after_check(msg->req, msg->customer, result, detail, &msg->decision);
     go(msg, ST_APPLY);
 }
 
@@ -680,21 +630,13 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
         if (msg->decision.status == XACCT_CFN_FAILED)
             msg->w->stats.failed++;
         go(msg, ST_FINISH);
-    } else if (status == XACCT_ESTATE && ++msg->conflicts < 3) {
-        /* The record changed under us (another request for the account):
-         * decide again from the fresh record. */
-        go(msg, ST_LOAD);
     } else if (status == XACCT_ESTATE) {
-        /* Still refused: record the answer as an audit event only. */
-        msg->decision.new_state = NULL;
-        msg->decision.enqueue_offboard = false;
-        if (msg->decision.status == XACCT_CFN_SUCCESS && msg->req->type != XACCT_CFN_DELETE) {
-            msg->decision.status = XACCT_CFN_FAILED;
-            snprintf(msg->decision.reason, sizeof(msg->decision.reason),
-                     "the customer's state does not allow this change (%s)",
-                     detail ? detail : "refused");
-        }
-        go(msg, ST_APPLY);
+        /* The record changed under us (another request for the account). */
+        if (xacct_handler_conflict(msg->req, ++msg->conflicts, detail, &msg->decision) ==
+            XACCT_CONFLICT_RELOAD)
+            go(msg, ST_LOAD);
+        else
+            go(msg, ST_APPLY);
     } else {
         transient(msg, "record outcome", status, detail);
     }
@@ -731,13 +673,13 @@ static void stage_apply(xacct_msg_t *msg)
         .request_id = msg->req->request_id,
         .requested_at = now_ms(),
     };
-    bool activate = d->new_state != NULL && strcmp(d->new_state, "active") == 0;
-    bool offboard = d->new_state != NULL && strcmp(d->new_state, "offboarding") == 0;
+    bool activate = d->transition && d->connect_stack;
+    bool offboard = d->transition && d->enqueue_offboard;
     xacct_customer_apply_t in = {
         .account_id = msg->req->stack_account,
         .request_type = xacct_cfn_type_name(msg->req->type),
         .request_id = msg->req->request_id,
-        .to_state = d->new_state,
+        .to_state = d->transition ? xacct_customer_state_name(d->to_state) : NULL,
         .role_arn = activate ? msg->req->role_arn : NULL,
         .stack_id = activate ? msg->req->stack_id : NULL,
         .region = activate ? msg->req->stack_region : NULL,
@@ -845,9 +787,8 @@ static void on_answered(int status, const char *detail, long http_status, void *
 static bool wants_cleanup(const xacct_msg_t *msg)
 {
     const char *bucket = cfg(msg)->cfn_template_bucket;
-    return bucket != NULL && bucket[0] != '\0' && msg->req->type == XACCT_CFN_CREATE &&
-           msg->customer != NULL && msg->decision.status == XACCT_CFN_SUCCESS &&
-           msg->decision.new_state != NULL;
+    return bucket != NULL && bucket[0] != '\0' && msg->customer != NULL &&
+           msg->decision.cleanup_template;
 }
 
 static void on_cleaned(int status, const char *detail, void *arg)

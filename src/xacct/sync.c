@@ -38,14 +38,15 @@ typedef struct get_op {
     json_t *record;
 } get_op_t;
 
-static void get_done(int status, const char *detail, const xacct_header_t *fields, size_t n,
+static void get_done(int status, const char *detail, const xacct_customer_t *customer,
                      void *arg)
 {
     get_op_t *op = arg;
     if (status == 0) {
         op->record = json_object();
-        for (size_t i = 0; i < n; i++)
-            json_object_set_new(op->record, fields[i].name, json_string(fields[i].value));
+        for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
+            json_object_set_new(op->record, xacct_customer_field_name(i),
+                                json_string(xacct_customer_field_value(customer, i)));
     }
     cli_res_set(op->r, status, detail);
 }

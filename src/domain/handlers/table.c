@@ -2,8 +2,7 @@
 /*
  * The handler table: one row per CloudFormation RequestType.
  */
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
 
 #include "xacct/handlers.h"
 
@@ -19,30 +18,4 @@ const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type)
         if (handlers[i]->type == type)
             return handlers[i];
     return NULL;
-}
-
-void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
-                            xacct_decision_t *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->action = XACCT_ACT_ANSWER;
-    out->event = "deadline";
-    if (req->type == XACCT_CFN_DELETE) {
-        /* A stack must never hang in DELETE. */
-        out->status = XACCT_CFN_SUCCESS;
-        out->outcome = "ignored";
-        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
-        snprintf(out->reason, sizeof(out->reason),
-                 "acknowledged without recording: %s", why);
-        return;
-    }
-    out->status = XACCT_CFN_FAILED;
-    out->outcome = "failed";
-    snprintf(out->reason, sizeof(out->reason),
-             "xacct could not complete the request before the CloudFormation deadline: %s", why);
-    if (req->type == XACCT_CFN_UPDATE)
-        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
-    else
-        snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-%.200s",
-                 req->stack_account, req->request_id);
 }

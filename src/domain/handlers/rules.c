@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rules every CloudFormation request shares, whatever its type: when
+ * its deadline is (SentTimestamp + ServiceTimeout less a margin of 10 %, at
+ * least 5 s, at most 60 s, so no stack waits an hour for nothing), what is
+ * answered once it has passed, and what happens when the record changed
+ * under a decision (another request for the same account got there first).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "xacct/handlers.h"
+
+int64_t xacct_handler_margin_ms(int64_t timeout_ms)
+{
+    int64_t margin = timeout_ms / 10;
+    if (margin < XACCT_HANDLER_MARGIN_MIN_MS)
+        return XACCT_HANDLER_MARGIN_MIN_MS;
+    if (margin > XACCT_HANDLER_MARGIN_MAX_MS)
+        return XACCT_HANDLER_MARGIN_MAX_MS;
+    return margin;
+}
+
+int64_t xacct_handler_deadline_ms(const xacct_cfn_request_t *req, int64_t sent_ms,
+                                  int64_t now_ms)
+{
+    long timeout_s = req->service_timeout > 0 ? req->service_timeout
+                                              : XACCT_HANDLER_TIMEOUT_DEFAULT_S;
+    int64_t timeout_ms = (int64_t)timeout_s * 1000;
+    int64_t sent = sent_ms > 0 ? sent_ms : now_ms;
+    return sent + timeout_ms - xacct_handler_margin_ms(timeout_ms);
+}
+
+void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
+                            xacct_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->action = XACCT_ACT_ANSWER;
+    out->event = "deadline";
+    if (req->type == XACCT_CFN_DELETE) {
+        /* A stack must never hang in DELETE. */
+        out->status = XACCT_CFN_SUCCESS;
+        out->outcome = "ignored";
+        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+        snprintf(out->reason, sizeof(out->reason),
+                 "acknowledged without recording: %s", why);
+        return;
+    }
+    out->status = XACCT_CFN_FAILED;
+    out->outcome = "failed";
+    snprintf(out->reason, sizeof(out->reason),
+             "xacct could not complete the request before the CloudFormation deadline: %s", why);
+    if (req->type == XACCT_CFN_UPDATE)
+        snprintf(out->physical_id, sizeof(out->physical_id), "%s", req->physical_id);
+    else
+        snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-%.200s",
+                 req->stack_account, req->request_id);
+}
+
+xacct_conflict_t xacct_handler_conflict(const xacct_cfn_request_t *req, unsigned conflicts,
+                                        const char *detail, xacct_decision_t *d)
+{
+    /* Twice more from a fresh record; a third refusal means the record keeps
+     * moving, and the request is answered from what it knows. */
+    if (conflicts < 3)
+        return XACCT_CONFLICT_RELOAD;
+    d->transition = false;
+    d->connect_stack = false;
+    d->enqueue_offboard = false;
+    d->cleanup_template = false;
+    if (d->status == XACCT_CFN_SUCCESS && req->type != XACCT_CFN_DELETE) {
+        d->status = XACCT_CFN_FAILED;
+        snprintf(d->reason, sizeof(d->reason),
+                 "the customer's state does not allow this change (%s)",
+                 detail ? detail : "refused");
+    }
+    return XACCT_CONFLICT_AUDIT;
+}
