@@ -208,7 +208,7 @@ int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customer
 
 typedef struct xacct_customer_summary {
     const char *account_id;
-    const char *state;
+    xacct_customer_state_t state;
     const char *region;
     const char *topic_arn;
     const char *updated_at;

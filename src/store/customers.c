@@ -664,7 +664,7 @@ static void list_reply(int status, const char *detail, const xacct_store_reply_t
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *e = &r->element[i];
         v[i].account_id = el_str(e, 0);
-        v[i].state = el_str(e, 1);
+        v[i].state = xacct_customer_state_from_name(el_str(e, 1));
         v[i].region = el_str(e, 2);
         v[i].topic_arn = el_str(e, 3);
         v[i].updated_at = el_str(e, 4);

@@ -756,7 +756,8 @@ static void list_cb(int status, const char *detail, const xacct_customer_summary
     set_res(r, status, detail);
     r->n = n;
     for (size_t i = 0; i < n && i < 16; i++)
-        snprintf(r->items[i], sizeof(r->items[i]), "%s:%s", items[i].account_id, items[i].state);
+        snprintf(r->items[i], sizeof(r->items[i]), "%s:%s", items[i].account_id,
+                 xacct_customer_state_name(items[i].state));
 }
 
 static void test_list_and_events(void **state)
