@@ -112,10 +112,9 @@ static void release_done(xacct_worker_t *w)
     }
 }
 
-/* A message leaves the set: room for another. */
-static void leave_set(xacct_worker_t *w, inflight_t *e)
+/* One message fewer in the set (already unlinked): room for another. */
+static void left_set(xacct_worker_t *w)
 {
-    list_remove(&w->msgs, e);
     w->in_flight--;
     if (w->freeing)
         return;
@@ -129,6 +128,13 @@ static void leave_set(xacct_worker_t *w, inflight_t *e)
         release_done(w);
     else if (!w->stopping)
         kick_all(w);
+}
+
+/* A message leaves the set. */
+static void leave_set(xacct_worker_t *w, inflight_t *e)
+{
+    list_remove(&w->msgs, e);
+    left_set(w);
 }
 
 static void on_deleted(int status, const char *detail, void *arg)
@@ -183,13 +189,14 @@ static void on_done(const xacct_pipeline_result_t *r, void *arg)
         XACCT_LOG_INFO(&w->ctx->log, "message.released", "message_id", e->m->message_id, NULL);
         w->stats.released++;
         xacct_metrics_inc(w->ctx->metrics, XACCT_M_MSG_RELEASED, url, NULL);
-        leave_set(w, e);
-        if (xacct_transport_visibility(e->t, e->m->receipt_handle, 0, on_released, e) == 0) {
+        /* The visibility reset is under way before the message leaves the
+         * set, so the set cannot look finished while it is still going. */
+        list_remove(&w->msgs, e);
+        if (xacct_transport_visibility(e->t, e->m->receipt_handle, 0, on_released, e) == 0)
             list_add(&w->releasing, e);
-            return;
-        }
-        inflight_free(e);
-        release_done(w);
+        else
+            inflight_free(e);
+        left_set(w);
         return;
     case XACCT_PIPELINE_LEAVE:
         leave_set(w, e);
