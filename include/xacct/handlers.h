@@ -77,6 +77,13 @@ int64_t xacct_handler_deadline_ms(const xacct_cfn_request_t *req, int64_t sent_m
 void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
                             xacct_decision_t *out);
 
+/* The decision for a request whose message is given up on (received more
+ * than queue.max_receives times): answered so that no stack waits for a
+ * message xacct will not process, FAILED with why (SUCCESS for a Delete,
+ * which must never hang), no state change. */
+void xacct_handler_give_up(const xacct_cfn_request_t *req, const char *why,
+                           xacct_decision_t *out);
+
 typedef enum xacct_conflict {
     XACCT_CONFLICT_RELOAD = 1, /* decide again from the fresh record */
     XACCT_CONFLICT_AUDIT,      /* *d was rewritten into an audit-only answer */

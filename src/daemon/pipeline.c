@@ -48,9 +48,13 @@ static void go(xacct_pipeline_msg_t *msg, xacct__pipeline_stage_t st)
     step(msg);
 }
 
+/* To the dead set; a message given up on says so first. */
 static void to_dead(xacct_pipeline_msg_t *msg, const char *reason)
 {
-    snprintf(msg->reason, sizeof(msg->reason), "%s", reason);
+    if (msg->gave_up[0] != '\0' && strcmp(reason, msg->gave_up) != 0)
+        snprintf(msg->reason, sizeof(msg->reason), "%s; %s", msg->gave_up, reason);
+    else
+        snprintf(msg->reason, sizeof(msg->reason), "%s", reason);
     go(msg, ST_DEAD);
 }
 
@@ -98,6 +102,10 @@ static void transient(xacct_pipeline_msg_t *msg, const char *what, int status, c
 {
     char why[512];
     snprintf(why, sizeof(why), "%s: %s", what, detail && detail[0] ? detail : xacct_strerror(status));
+    if (msg->gave_up[0] != '\0') {
+        to_dead(msg, why); /* no more waiting for a message given up on */
+        return;
+    }
     uint64_t now = xacct__pl_now(msg);
     uint64_t delay = xacct_backoff_next(&msg->backoff);
     if (msg->req != NULL && !msg->recorded && now + delay >= msg->deadline) {
@@ -272,10 +280,17 @@ static void on_claim(int status, const char *detail, xacct_claim_result_t st, co
         transient(msg, "claim", status, detail);
         return;
     }
+    if (msg->gave_up[0] != '\0' && st != XACCT_CLAIMS_CLAIMED) {
+        /* Answered before, or being worked on by a live worker that will
+         * answer: nothing to say, only to put the message aside. */
+        to_dead(msg, st == XACCT_CLAIMS_DONE ? "the request was answered before"
+                                             : "another worker holds the request");
+        return;
+    }
     switch (st) {
     case XACCT_CLAIMS_CLAIMED:
         msg->claimed = true;
-        go(msg, ST_LOAD);
+        go(msg, msg->gave_up[0] != '\0' ? ST_GIVE_UP : ST_LOAD);
         return;
     case XACCT_CLAIMS_DONE:
         /* Finished before (a redelivery): send the stored answer again. */
@@ -304,9 +319,8 @@ static void on_claim(int status, const char *detail, xacct_claim_result_t st, co
 
 static void stage_claim(xacct_pipeline_msg_t *msg)
 {
-    long lease = (long)xacct__pl_cfg(msg)->queue_visibility_timeout * 1000;
     int rc = OPS(msg)->claim(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
-                             lease, on_claim, msg);
+                             xacct__pl_claim_lease_ms(msg), on_claim, msg);
     if (rc == 0)
         msg->pending++;
     else
@@ -378,12 +392,15 @@ static void stage_check(xacct_pipeline_msg_t *msg)
 
 static void on_finished(int status, const char *detail, int changed, void *arg)
 {
-    (void)changed;
     xacct_pipeline_msg_t *msg = arg;
     if (xacct__pipeline_msg_returned(msg))
         return;
     if (status != 0) {
         transient(msg, "finish claim", status, detail);
+        return;
+    }
+    if (msg->gave_up[0] != '\0' && !changed) {
+        to_dead(msg, "the request was answered before");
         return;
     }
     msg->recorded = true;
@@ -526,7 +543,9 @@ static void on_answered(int status, const char *detail, long http_status, void *
                             msg->m->message_id, "account", msg->req->stack_account,
                             "http_status", code, "detail",
                             "the presigned ResponseURL refused the answer (expired?)", NULL);
-        if (status == 0 && wants_cleanup(msg))
+        if (msg->gave_up[0] != '\0')
+            to_dead(msg, msg->gave_up);
+        else if (status == 0 && wants_cleanup(msg))
             go(msg, ST_CLEANUP);
         else
             finish(msg, true);
@@ -542,7 +561,10 @@ static void on_answered(int status, const char *detail, long http_status, void *
         XACCT_LOG_WARN(xacct__pl_log(msg), "request.answer_postponed", "message_id",
                        msg->m->message_id, "http_status", code, "detail", detail ? detail : "",
                        NULL);
-        finish(msg, false);
+        if (msg->gave_up[0] != '\0')
+            to_dead(msg, "its answer could not be delivered");
+        else
+            finish(msg, false);
         return;
     }
     retry_later(msg, "request.answer_retry", detail, "http_status", code);
@@ -585,6 +607,26 @@ static void stage_cleanup(xacct_pipeline_msg_t *msg)
         return;
     }
     finish(msg, true);
+}
+
+/* ---- giving up ------------------------------------------------------------ */
+
+/* Received more than queue.max_receives times, yet a valid request with an
+ * allowed ResponseURL that this attempt has claimed: the handlers' give-up
+ * answer goes out (recorded on the claim first, so a later copy finds it),
+ * then the message goes to the dead set. */
+static void stage_give_up(xacct_pipeline_msg_t *msg)
+{
+    xacct_handler_give_up(msg->req, msg->gave_up, &msg->decision);
+    if (xacct__pipeline_msg_build_answer(msg) != 0) {
+        to_dead(msg, "response body could not be built");
+        return;
+    }
+    msg->failed = msg->failed || msg->decision.status == XACCT_CFN_FAILED;
+    XACCT_LOG_WARN(xacct__pl_log(msg), "request.given_up", "message_id", msg->m->message_id,
+                   "account", msg->req->stack_account, "request_id", msg->req->request_id,
+                   "reason", msg->gave_up, NULL);
+    go(msg, ST_FINISH);
 }
 
 /* ---- dead set ------------------------------------------------------------ */
@@ -662,6 +704,9 @@ static void step(xacct_pipeline_msg_t *msg)
     case ST_DEAD:
         stage_dead(msg);
         break;
+    case ST_GIVE_UP:
+        stage_give_up(msg);
+        break;
     case ST_DONE:
         break;
     }
@@ -674,14 +719,10 @@ void xacct_pipeline_start(const xacct_pipeline_t *pl, xacct_sqs_message_t *m, vo
     xacct_pipeline_msg_t *msg = xacct__pipeline_msg_new(pl, m, queue, queue_url, done, arg);
     *handle = msg;
     int max = pl->ctx->cfg->queue_max_receives;
-    if (m->receive_count > max) {
-        char why[96];
-        snprintf(why, sizeof(why), "received %d times (queue.max_receives is %d)",
-                 m->receive_count, max);
-        to_dead(msg, why);
-    } else {
-        go(msg, ST_VERIFY);
-    }
+    if (m->receive_count > max)
+        snprintf(msg->gave_up, sizeof(msg->gave_up),
+                 "received %d times (queue.max_receives is %d)", m->receive_count, max);
+    go(msg, ST_VERIFY);
 }
 
 /* ---- shutdown ------------------------------------------------------------ */

@@ -28,6 +28,7 @@ typedef enum {
     ST_ANSWER,
     ST_CLEANUP,
     ST_DEAD,
+    ST_GIVE_UP,
     ST_DONE, /* the completion callback has fired */
 } xacct__pipeline_stage_t;
 
@@ -64,6 +65,8 @@ struct xacct_pipeline_msg {
     bool ended;                   /* the completion callback has fired */
     bool releasing;               /* shutdown release under way */
     char reason[512];             /* why it goes to the dead set */
+    char gave_up[96];             /* why it is given up on ("" while it is not) */
+    uint64_t visible_at;          /* uv_now() when the message reappears on its queue */
 };
 
 static inline const xacct_config_t *xacct__pl_cfg(const xacct_pipeline_msg_t *msg)
@@ -84,6 +87,19 @@ static inline xacct_metrics_t *xacct__pl_metrics(const xacct_pipeline_msg_t *msg
 static inline uint64_t xacct__pl_now(const xacct_pipeline_msg_t *msg)
 {
     return uv_now(msg->pl->ctx->loop);
+}
+
+/* The claim's lease: it ends a little before the message reappears on its
+ * queue (a quarter of the visibility timeout, at most 5 s, earlier), so
+ * that whoever receives the message next finds the claim of a worker that
+ * died free, instead of leaving the message for another receive. */
+static inline long xacct__pl_claim_lease_ms(const xacct_pipeline_msg_t *msg)
+{
+    uint64_t now = xacct__pl_now(msg);
+    uint64_t vis_ms = (uint64_t)msg->pl->ctx->cfg->queue_visibility_timeout * 1000;
+    uint64_t margin = vis_ms / 4 < 5000 ? vis_ms / 4 : 5000;
+    uint64_t left = msg->visible_at > now ? msg->visible_at - now : 0;
+    return left > margin + 1000 ? (long)(left - margin) : 1000;
 }
 
 /* ---- pipeline_msg.c ------------------------------------------------------ */

@@ -35,6 +35,7 @@ xacct_pipeline_msg_t *xacct__pipeline_msg_new(const xacct_pipeline_t *pl, xacct_
     msg->deadline = uv_now(loop) + (uint64_t)XACCT_HANDLER_TIMEOUT_DEFAULT_S * 1000;
     snprintf(msg->owner, sizeof(msg->owner), "%s/%s/%d", pl->ctx->worker_id, m->message_id,
              m->receive_count);
+    msg->visible_at = uv_now(loop) + (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 1000;
     uint64_t half = (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 500;
     uv_timer_start(&msg->beat, on_beat, half, half);
     return msg;
@@ -150,11 +151,13 @@ static void on_beat(uv_timer_t *t)
         return;
     int vis = xacct__pl_cfg(msg)->queue_visibility_timeout;
     if (pl->ops->visibility(pl->ops_arg, msg->queue, msg->m->receipt_handle, vis,
-                           on_beat_visibility, msg) == 0)
+                           on_beat_visibility, msg) == 0) {
         msg->pending++;
+        msg->visible_at = xacct__pl_now(msg) + (uint64_t)vis * 1000;
+    }
     if (msg->claimed && !msg->recorded &&
         pl->ops->claim(pl->ops_arg, msg->req->stack_id, msg->req->request_id, msg->owner,
-                       (long)vis * 1000, on_beat_claim, msg) == 0)
+                       xacct__pl_claim_lease_ms(msg), on_beat_claim, msg) == 0)
         msg->pending++;
 }
 

@@ -119,8 +119,15 @@ static int f_claim(void *arg, const char *stack_id, const char *request_id, cons
     assert_string_equal(stack_id, STACK);
     assert_string_equal(request_id, "req-1");
     assert_non_null(strstr(owner, f->m.message_id));
-    assert_int_equal(lease_ms, (long)f->cfg.queue_visibility_timeout * 1000);
-    record(f, K_CLAIM, (void (*)(void))cb, cb_arg);
+    /* The lease ends before the message reappears (a quarter of the
+     * visibility timeout, at most 5 s, earlier), so the claim of a worker
+     * that died is free by the time the next worker receives its message. */
+    long vis_ms = (long)f->cfg.queue_visibility_timeout * 1000;
+    long margin = vis_ms / 4 < 5000 ? vis_ms / 4 : 5000;
+    assert_true(lease_ms >= 1000 || vis_ms - margin < 1000);
+    assert_true(lease_ms <= (vis_ms - margin > 1000 ? vis_ms - margin : 1000));
+    call_t *c = record(f, K_CLAIM, (void (*)(void))cb, cb_arg);
+    c->seconds = (int)lease_ms;
     return 0;
 }
 
@@ -589,21 +596,114 @@ static void test_answer_undeliverable_is_left(void **state)
     assert_non_null(strstr(f->log_text, "request.answer_postponed"));
 }
 
-/* More receives than queue.max_receives: straight to the dead set, then
- * deleted; a dead set that stays away keeps the message in SQS. */
-static void test_too_many_receives_goes_dead(void **state)
+static void complete_dead(call_t *dead)
+{
+    dead->done = true;
+    ((xacct_jobs_added_cb)dead->cb)(0, NULL, "1-0", dead->arg);
+}
+
+static void complete_finish(call_t *fin, int changed)
+{
+    fin->done = true;
+    ((xacct_claims_done_cb)fin->cb)(0, NULL, changed, fin->arg);
+}
+
+/* More receives than queue.max_receives, yet a valid request: no stack
+ * waits for a message xacct gives up on. It is answered FAILED with the
+ * reason (recorded on the claim first), then put in the dead set and
+ * deleted; the customer is never loaded. */
+static void test_too_many_receives_answers_then_dead(void **state)
 {
     fake_t *f = *state;
     set_body(f, "Create", NULL, 0);
     f->m.receive_count = 6;
     start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    call_t *fin = wait_for(f, K_FINISH);
+    assert_non_null(strstr(fin->text, "gave up"));
+    complete_finish(fin, 1);
+    call_t *answer = wait_for(f, K_ANSWER);
+    assert_string_equal(answer_status(answer), "FAILED");
+    assert_non_null(strstr(answer->text, "received 6 times (queue.max_receives is 5)"));
+    assert_int_equal(f->dones, 0);
+    complete_answer(answer, 0, 200);
     call_t *dead = wait_for(f, K_DEAD);
-    assert_non_null(strstr(dead->text, "queue.max_receives is 5"));
-    assert_int_equal(f->counts[K_CLAIM], 0);
-    dead->done = true;
-    ((xacct_jobs_added_cb)dead->cb)(0, NULL, "1-0", dead->arg);
+    assert_string_equal(dead->text, "received 6 times (queue.max_receives is 5)");
+    complete_dead(dead);
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
+    assert_true(f->result.failed);
+    assert_int_equal(f->counts[K_GET], 0);
+    assert_int_equal(f->counts[K_APPLY], 0);
+}
+
+/* A Delete given up on is answered SUCCESS: a stack never hangs in DELETE. */
+static void test_too_many_receives_delete_answers_success(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Delete", "xacct-" ACCT, 0);
+    f->m.receive_count = 6;
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_finish(wait_for(f, K_FINISH), 1);
+    call_t *answer = wait_for(f, K_ANSWER);
+    assert_string_equal(answer_status(answer), "SUCCESS");
+    complete_answer(answer, 0, 200);
+    complete_dead(wait_for(f, K_DEAD));
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
+}
+
+/* Given up on, but answered before (or held by a live worker that will
+ * answer): nothing is sent again; only the dead set is written. */
+static void test_too_many_receives_answered_before(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    f->m.receive_count = 6;
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, "{\"Status\":\"SUCCESS\"}");
+    call_t *dead = wait_for(f, K_DEAD);
+    assert_non_null(strstr(dead->text, "received 6 times"));
+    assert_non_null(strstr(dead->text, "answered before"));
+    complete_dead(dead);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
+    assert_int_equal(f->counts[K_ANSWER], 0);
+}
+
+/* Given up on and not a request at all: the dead set, with both reasons. */
+static void test_too_many_receives_unparseable(void **state)
+{
+    fake_t *f = *state;
+    f->m.body = strdup("{\"Type\":\"Notification\"}");
+    f->m.body_len = strlen(f->m.body);
+    f->m.receive_count = 6;
+    start(f);
+    call_t *dead = wait_for(f, K_DEAD);
+    assert_non_null(strstr(dead->text, "received 6 times"));
+    assert_non_null(strstr(dead->text, "not an SNS envelope"));
+    assert_int_equal(f->counts[K_CLAIM], 0);
+    complete_dead(dead);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
+}
+
+/* The claim's lease ends before the message reappears: at the claim, the
+ * visibility left less the margin; at each heartbeat, the new visibility
+ * timeout less the margin. */
+static void test_claim_lease_ends_before_visibility(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.queue_visibility_timeout = 2; /* margin 0.5 s, a beat every second */
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    call_t *claim = wait_for(f, K_CLAIM);
+    assert_true(claim->seconds <= 1500 && claim->seconds >= 1000);
+    complete_claim(claim, 0, XACCT_CLAIMS_CLAIMED, "");
+    (void)wait_for(f, K_GET);
+    call_t *renew = wait_for(f, K_CLAIM);
+    assert_int_equal(renew->seconds, 1500);
 }
 
 static void test_dead_set_unreachable_leaves(void **state)
@@ -868,7 +968,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_answered_is_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_refused_is_acked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_undeliverable_is_left, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_many_receives_goes_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_receives_answers_then_dead, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_receives_delete_answers_success, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_receives_answered_before, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_receives_unparseable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_lease_ends_before_visibility, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dead_set_unreachable_leaves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_request_is_parsed_not_sniffed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_hands_back, setup, teardown),

@@ -57,6 +57,16 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
                  req->stack_account, req->request_id);
 }
 
+void xacct_handler_give_up(const xacct_cfn_request_t *req, const char *why,
+                           xacct_decision_t *out)
+{
+    xacct_handler_deadline(req, why, out);
+    out->event = "gave_up";
+    if (req->type != XACCT_CFN_DELETE)
+        snprintf(out->reason, sizeof(out->reason),
+                 "xacct gave up on this request and will not process it: %s", why);
+}
+
 xacct_conflict_t xacct_handler_conflict(const xacct_cfn_request_t *req, unsigned conflicts,
                                         const char *detail, xacct_decision_t *d)
 {
