@@ -18,6 +18,7 @@
 #ifndef XACCT_CUSTOMERS_H
 #define XACCT_CUSTOMERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,14 +65,21 @@ typedef struct xacct_customer {
     const char *updated_at;      /*   " */
     const char *last_request_id; /* the last CloudFormation request applied */
     const char *last_error;      /* the last FAILED reason, "" when none */
+    const char *pending_external_id; /* secret: a rotation's new ID not yet in use */
+    const char *template_version;    /* TemplateVersion of the customer's template */
+    const char *verified_at;         /* RFC 3339 UTC of the last safety check passed */
 } xacct_customer_t;
 
-/* The hash fields, in display order, for printing a record field by field:
- * n names (static) and the matching value of c (borrowed from c; the state's
- * name for "state"). */
-#define XACCT_CUSTOMER_NFIELDS 12
+/* The hash fields, in display order (SPEC §5's twelve first), for printing a
+ * record field by field: names (static), the matching value of c (borrowed
+ * from c; the state's name for "state"), and which hold a secret. */
+#define XACCT_CUSTOMER_NFIELDS 15
+#define XACCT_CUSTOMER_NCORE 12 /* always present; the others only once written */
 const char *xacct_customer_field_name(size_t i);
 const char *xacct_customer_field_value(const xacct_customer_t *c, size_t i);
+bool xacct_customer_field_secret(size_t i);
+/* The value of the field called name; NULL for a name that is no field. */
+const char *xacct_customer_field(const xacct_customer_t *c, const char *name);
 
 /* A heap copy in one allocation; free with xacct_customer_free, which wipes
  * the external ID. NULL gives NULL. */

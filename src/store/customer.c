@@ -46,19 +46,23 @@ xacct_customer_state_t xacct_customer_state_from_name(const char *name)
 static const struct field {
     const char *name;
     size_t off;
+    bool secret;
 } FIELDS[XACCT_CUSTOMER_NFIELDS] = {
-    {"account_id", offsetof(xacct_customer_t, account_id)},
-    {"external_id", offsetof(xacct_customer_t, external_id)},
-    {"state", (size_t)-1},
-    {"role_arn", offsetof(xacct_customer_t, role_arn)},
-    {"stack_id", offsetof(xacct_customer_t, stack_id)},
-    {"region", offsetof(xacct_customer_t, region)},
-    {"topic_arn", offsetof(xacct_customer_t, topic_arn)},
-    {"physical_id", offsetof(xacct_customer_t, physical_id)},
-    {"created_at", offsetof(xacct_customer_t, created_at)},
-    {"updated_at", offsetof(xacct_customer_t, updated_at)},
-    {"last_request_id", offsetof(xacct_customer_t, last_request_id)},
-    {"last_error", offsetof(xacct_customer_t, last_error)},
+    {"account_id", offsetof(xacct_customer_t, account_id), false},
+    {"external_id", offsetof(xacct_customer_t, external_id), true},
+    {"state", (size_t)-1, false},
+    {"role_arn", offsetof(xacct_customer_t, role_arn), false},
+    {"stack_id", offsetof(xacct_customer_t, stack_id), false},
+    {"region", offsetof(xacct_customer_t, region), false},
+    {"topic_arn", offsetof(xacct_customer_t, topic_arn), false},
+    {"physical_id", offsetof(xacct_customer_t, physical_id), false},
+    {"created_at", offsetof(xacct_customer_t, created_at), false},
+    {"updated_at", offsetof(xacct_customer_t, updated_at), false},
+    {"last_request_id", offsetof(xacct_customer_t, last_request_id), false},
+    {"last_error", offsetof(xacct_customer_t, last_error), false},
+    {"pending_external_id", offsetof(xacct_customer_t, pending_external_id), true},
+    {"template_version", offsetof(xacct_customer_t, template_version), false},
+    {"verified_at", offsetof(xacct_customer_t, verified_at), false},
 };
 
 static const char **slot(xacct_customer_t *c, size_t i)
@@ -78,6 +82,19 @@ const char *xacct_customer_field_value(const xacct_customer_t *c, size_t i)
     if (FIELDS[i].off == (size_t)-1)
         return xacct_customer_state_name(c->state);
     return *slot((xacct_customer_t *)c, i);
+}
+
+bool xacct_customer_field_secret(size_t i)
+{
+    return i < XACCT_CUSTOMER_NFIELDS && FIELDS[i].secret;
+}
+
+const char *xacct_customer_field(const xacct_customer_t *c, const char *name)
+{
+    for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
+        if (strcmp(FIELDS[i].name, name) == 0)
+            return xacct_customer_field_value(c, i);
+    return NULL;
 }
 
 void xacct__customer_init(xacct_customer_t *c)

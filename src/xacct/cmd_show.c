@@ -23,13 +23,17 @@ int xacct_cmd_show(cli_t *c, int argc, char **argv)
     if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
 
-    /* Every field in SPEC §5 order (xacct_customer_field_name). */
+    /* SPEC §5's fields in order, then those written later once they are.
+     * External IDs read "set" unless asked for. */
     json_t *out = json_object();
-    for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
-        json_object_set_new(out, xacct_customer_field_name(i),
-                            json_string(xacct_customer_field_value(cust, i)));
-    const char *id = cust->external_id;
-    json_object_set_new(out, "external_id", json_string(show_id ? id : id[0] ? "set" : ""));
+    for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++) {
+        const char *v = xacct_customer_field_value(cust, i);
+        if (i >= XACCT_CUSTOMER_NCORE && v[0] == '\0')
+            continue;
+        if (xacct_customer_field_secret(i) && !show_id)
+            v = v[0] ? "set" : "";
+        json_object_set_new(out, xacct_customer_field_name(i), json_string(v));
+    }
     const char *key;
     json_t *v;
 
