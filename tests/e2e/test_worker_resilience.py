@@ -228,7 +228,7 @@ class RawDeliveryTest(unittest.TestCase):
 
 
 class GivingUpTest(unittest.TestCase):
-    """SPEC §4 and issue 15: no stack waits for a message xacct gave up on,
+    """SPEC §4: no stack waits for a message xacct gave up on,
     and a worker killed while holding a claim does not cost its message a
     second receive."""
 
