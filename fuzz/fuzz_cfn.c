@@ -41,12 +41,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char phys[32];
     xacct_cfn_physical_id(req->stack_account, phys);
-    const xacct_customer_view_t views[] = {
-        {"pending", "issued-external-id", "", "", "arn:aws:iam::123456789012:role/R"},
-        {"active", req->external_id ? req->external_id : "x", req->stack_id, phys,
-         req->role_arn ? req->role_arn : "r"},
-        {"offboarded", "other", "", "", "r"},
+#define REST .account_id = "123456789012", .region = "", .topic_arn = "", .created_at = "", \
+             .updated_at = "", .last_request_id = "", .last_error = "", \
+             .pending_external_id = "", .template_version = "", .verified_at = ""
+    const xacct_customer_t views[] = {
+        {.state = XACCT_CUSTOMER_PENDING, .external_id = "issued-external-id", .stack_id = "",
+         .physical_id = "", .role_arn = "arn:aws:iam::123456789012:role/R", REST},
+        {.state = XACCT_CUSTOMER_ACTIVE,
+         .external_id = req->external_id ? req->external_id : "x", .stack_id = req->stack_id,
+         .physical_id = phys, .role_arn = req->role_arn ? req->role_arn : "r", REST},
+        {.state = XACCT_CUSTOMER_OFFBOARDED, .external_id = "other", .stack_id = "",
+         .physical_id = "", .role_arn = "r", REST},
     };
+#undef REST
     static const xacct_check_result_t results[] = {
         XACCT_CHECK_SECURE, XACCT_CHECK_INSECURE, XACCT_CHECK_NOT_ASSUMABLE,
         XACCT_CHECK_ERROR, XACCT_CHECK_TRANSIENT, XACCT_CHECK_CANCELED,
@@ -55,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(h != NULL);
     xacct_decision_t d;
     for (size_t v = 0; v <= sizeof(views) / sizeof(views[0]); v++) {
-        const xacct_customer_view_t *c = v < 3 ? &views[v] : NULL;
+        const xacct_customer_t *c = v < 3 ? &views[v] : NULL;
         h->decide(req, c, &d);
         if (d.action == XACCT_ACT_ANSWER) {
             answer(req, &d);

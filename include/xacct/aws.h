@@ -8,11 +8,8 @@
  * backoff, re-signing on every attempt, and finish with exactly one callback
  * carrying a clear status and the response for the client to parse.
  *
- * Endpoints: real AWS by default (https://<service>.<region>.amazonaws.com,
- * .amazonaws.com.cn in China regions, IAM global); overridden by
- * AWS_ENDPOINT_URL_<SERVICE> (SQS, STS, S3, SNS, IAM), then AWS_ENDPOINT_URL,
- * unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true. S3 is addressed path-style:
- * <endpoint>/<bucket>/<key>.
+ * Endpoints come from endpoints.h (real AWS unless the environment overrides
+ * them); S3 is addressed path-style: <endpoint>/<bucket>/<key>.
  */
 #ifndef XACCT_AWS_H
 #define XACCT_AWS_H
@@ -25,37 +22,15 @@
 #include "xacct/backoff.h"
 #include "xacct/common.h"
 #include "xacct/creds.h"
+#include "xacct/endpoints.h"
 #include "xacct/http.h"
 #include "xacct/sigv4.h"
 
 typedef struct xacct_aws xacct_aws_t;           /* one per loop */
 typedef struct xacct_aws_call xacct_aws_call_t; /* one call, all its attempts */
 
-/*
- * Endpoint of service ("sqs", "sts", "s3", "sns", "iam", or any other lower
- * case service id) in region, as "scheme://host[:port][/path]" without a
- * trailing slash, in *out (caller frees). An override must be an absolute
- * http(s) URL without query or fragment (checked with CURLU). Returns 0,
- * XACCT_EINVAL (bad service or region) or XACCT_ECONFIG (bad override).
- */
-int xacct_aws_endpoint_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
-                               const char *region, char **out) XACCT_MUSTCHECK;
-
-/* The region SigV4 must use for service when the call names region: "us-east-1"
- * for IAM (cn-north-1 in China), region otherwise. Borrowed/static. */
-const char *xacct_aws_signing_region(const char *service, const char *region);
-
-/* Region from AWS_REGION, then AWS_DEFAULT_REGION; NULL if neither is set.
- * Borrowed from the environment. */
-const char *xacct_aws_region_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg);
-
-/* "https://s3.eu-west-1.amazonaws.com/<bucket>/<key>" (or the override), the key
- * percent-encoded with '/' kept, in *out (caller frees). */
-int xacct_aws_s3_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
-                     const char *bucket, const char *key, char **out) XACCT_MUSTCHECK;
-
 typedef struct xacct_aws_options {
-    xacct_getenv_fn getenv;       /* NULL = xacct_process_getenv */
+    xacct_getenv_fn getenv;       /* NULL = xacct_endpoints_getenv */
     void *getenv_arg;             /* borrowed */
     const char *region;           /* default region; NULL = AWS_REGION / AWS_DEFAULT_REGION.
                                      Copied. */

@@ -24,15 +24,9 @@
 
 #include "xacct/backoff.h"
 #include "xacct/common.h"
+#include "xacct/endpoints.h"
 #include "xacct/http.h"
 #include "xacct/sigv4.h"
-
-/* getenv-like lookup, so tests need not touch the process environment.
- * Returns a borrowed string or NULL when unset. */
-typedef const char *(*xacct_getenv_fn)(const char *name, void *arg);
-
-/* The process environment (secure_getenv); arg is ignored. */
-const char *xacct_process_getenv(const char *name, void *arg);
 
 typedef struct xacct_creds xacct_creds_t;
 typedef struct xacct_creds_waiter xacct_creds_waiter_t;
@@ -46,7 +40,7 @@ typedef enum xacct_creds_source {
 } xacct_creds_source_t;
 
 typedef struct xacct_creds_options {
-    xacct_getenv_fn getenv;       /* NULL = xacct_process_getenv */
+    xacct_getenv_fn getenv;       /* NULL = xacct_endpoints_getenv */
     void *getenv_arg;             /* borrowed, passed to getenv */
     const char *region;           /* STS region for web identity; NULL = AWS_REGION,
                                      AWS_DEFAULT_REGION, then us-east-1. Copied. */

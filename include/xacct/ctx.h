@@ -43,7 +43,7 @@ typedef struct xacct_ctx {
     xacct_aws_t *aws;                 /* signed AWS calls */
     xacct_store_t *store;             /* Redis */
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
-    struct xacct_worker *worker;      /* pollers and in-flight messages */
+    struct xacct_worker *worker;      /* transports and in-flight messages */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
     struct xacct_api *api;            /* the portal API on api.listen, or NULL */

@@ -14,24 +14,19 @@
 #include <stddef.h>
 
 #include "xacct/common.h"
+#include "xacct/customers.h"
 #include "xacct/store.h"
 
 #define XACCT_CUSTOMER_PAGE_MAX 1000
 #define XACCT_CUSTOMER_CURSOR_MAX 48
 
-/* One record: its hash fields as name/value pairs. */
-typedef struct xacct_customer_record {
-    const xacct_header_t *fields;
-    size_t n;
-} xacct_customer_record_t;
-
 /*
- * status 0: records[0..n) and next_cursor ("" when the walk reached the end;
+ * status 0: customers[0..n) (customers.h) and next_cursor ("" when the walk reached the end;
  * otherwise the cursor of the next page, which may turn out empty). All
  * borrowed for the callback.
  */
 typedef void (*xacct_customer_page_cb)(int status, const char *detail,
-                                       const xacct_customer_record_t *records, size_t n,
+                                       const xacct_customer_t *customers, size_t n,
                                        const char *next_cursor, void *arg);
 
 /*

@@ -18,6 +18,7 @@
 #ifndef XACCT_CUSTOMERS_H
 #define XACCT_CUSTOMERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,70 @@
 #include "xacct/store.h"
 
 #define XACCT_EVENTS_MAXLEN 1000 /* per account, approximate (MAXLEN ~) */
+
+/* ---- the customer record ---------------------------------------------- */
+
+/* A customer's state (SPEC §5, §9). UNKNOWN is a name this version does not
+ * know (a newer writer); the store never returns a record without a state. */
+typedef enum xacct_customer_state {
+    XACCT_CUSTOMER_UNKNOWN = 0,
+    XACCT_CUSTOMER_PENDING,     /* onboarded, no stack verified yet */
+    XACCT_CUSTOMER_ACTIVE,      /* role verified, connected through a stack */
+    XACCT_CUSTOMER_REJECTED,    /* the stack's role failed the safety check */
+    XACCT_CUSTOMER_OFFBOARDING, /* the stack was deleted; the offboarding job runs */
+    XACCT_CUSTOMER_OFFBOARDED,  /* the job finished */
+    XACCT_CUSTOMER_DEGRADED,    /* re-verification found the role no longer safe */
+    XACCT_CUSTOMER_EXPIRED,     /* onboarding never completed in time */
+    XACCT_CUSTOMER_CANCELLED,   /* the partner withdrew the onboarding */
+} xacct_customer_state_t;
+
+/* "pending", "active", ... ("unknown" for UNKNOWN or out of range); static. */
+const char *xacct_customer_state_name(xacct_customer_state_t st);
+/* The state of a name; XACCT_CUSTOMER_UNKNOWN for NULL or an unknown name. */
+xacct_customer_state_t xacct_customer_state_from_name(const char *name);
+
+/* One customer:<account> hash, typed. Strings are never NULL ("" when the
+ * field is absent). In a callback every string is borrowed for the callback;
+ * a copy from xacct_customer_dup owns them (one block, freed together). */
+typedef struct xacct_customer {
+    xacct_customer_state_t state;
+    const char *account_id;
+    const char *external_id;     /* secret: never logged */
+    const char *role_arn;        /* "" until a stack connected */
+    const char *stack_id;        /*   " */
+    const char *region;          /* the stack's (or, while pending, its topic's) */
+    const char *topic_arn;       /* the topic the account may publish to */
+    const char *physical_id;     /* "xacct-<account>" once active */
+    const char *created_at;      /* RFC 3339 UTC */
+    const char *updated_at;      /*   " */
+    const char *last_request_id; /* the last CloudFormation request applied */
+    const char *last_error;      /* the last FAILED reason, "" when none */
+    const char *pending_external_id; /* secret: a rotation's new ID not yet in use */
+    const char *template_version;    /* TemplateVersion of the customer's template */
+    const char *verified_at;         /* RFC 3339 UTC of the last safety check passed */
+} xacct_customer_t;
+
+/* The hash fields, in display order (SPEC §5's twelve first), for printing a
+ * record field by field: names (static), the matching value of c (borrowed
+ * from c; the state's name for "state"), and which hold a secret. */
+#define XACCT_CUSTOMER_NFIELDS 15
+#define XACCT_CUSTOMER_NCORE 12 /* always present; the others only once written */
+const char *xacct_customer_field_name(size_t i);
+const char *xacct_customer_field_value(const xacct_customer_t *c, size_t i);
+bool xacct_customer_field_secret(size_t i);
+/* The value of the field called name; NULL for a name that is no field. */
+const char *xacct_customer_field(const xacct_customer_t *c, const char *name);
+
+/* A heap copy in one allocation; free with xacct_customer_free, which wipes
+ * the external ID. NULL gives NULL. */
+xacct_customer_t *xacct_customer_dup(const xacct_customer_t *c);
+void xacct_customer_free(xacct_customer_t *c);
+
+/* For the store layer: sets the field called name of c to value (borrowed);
+ * unknown names are ignored. */
+void xacct__customer_set_field(xacct_customer_t *c, const char *name, const char *value);
+/* Every string of c "" and state UNKNOWN. */
+void xacct__customer_init(xacct_customer_t *c);
 
 /* ---- applying a CloudFormation outcome (xacctd) ------------------------ */
 
@@ -139,20 +204,19 @@ typedef void (*xacct_customers_topics_cb)(int status, const char *detail,
 int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb,
                            void *arg) XACCT_MUSTCHECK;
 
-/* ---- reads (CLI) ------------------------------------------------------- */
+/* ---- reads (xacctd and CLI) ------------------------------------------- */
 
-/* One customer: every hash field as name/value pairs (HGETALL order).
- * XACCT_ENOTFOUND when there is no record. */
+/* One customer (HGETALL), typed; customer is borrowed for the callback (copy
+ * it with xacct_customer_dup) and NULL unless status is 0. XACCT_ENOTFOUND
+ * when there is no record (or a hash without a state). */
 typedef void (*xacct_customers_get_cb)(int status, const char *detail,
-                                       const xacct_header_t *fields, size_t n, void *arg);
+                                       const xacct_customer_t *customer, void *arg);
 int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
                         void *arg) XACCT_MUSTCHECK;
-/* Field lookup in a get result; NULL if absent. */
-const char *xacct_customers_field(const xacct_header_t *fields, size_t n, const char *name);
 
 typedef struct xacct_customer_summary {
     const char *account_id;
-    const char *state;
+    xacct_customer_state_t state;
     const char *region;
     const char *topic_arn;
     const char *updated_at;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The worker: one poller per queue URL and the set of messages in flight
- * (at most queue.max_in_flight), each driven through the pipeline of
- * src/daemon/queue.c. It also writes the heartbeat `worker:<id>` to Redis.
+ * The worker: one transport per queue URL (transport.h) and the set of
+ * messages in flight (at most queue.max_in_flight), each driven through the
+ * pipeline (pipeline.h). It also writes the heartbeat `worker:<id>` to Redis.
  */
 #ifndef XACCT_WORKER_H
 #define XACCT_WORKER_H

@@ -9,12 +9,10 @@
  */
 #include "xacct/aws.h"
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "xacct/buf.h"
@@ -81,148 +79,6 @@ struct xacct_aws_call {
     void *_arg;
 };
 
-/* ---------------------------------------------------------------- endpoints */
-
-static bool valid_id(const char *s)
-{
-    if (s == NULL || *s == '\0' || strlen(s) > 64)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
-            return false;
-    return true;
-}
-
-static bool is_china(const char *region)
-{
-    return strncmp(region, "cn-", 3) == 0;
-}
-
-/* Checks an endpoint override with CURLU: absolute http(s), a host, no query
- * or fragment. Returns it without trailing slashes in *out. */
-static int check_override(const char *url, char **out)
-{
-    int rc = XACCT_ECONFIG;
-    char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
-    CURLU *u = curl_url();
-    if (u == NULL)
-        return XACCT_ENOMEM;
-    if (strlen(url) > MAX_URL_LEN || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
-        goto out;
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0')
-        goto out;
-    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
-        goto out;
-    /* The URL as given (not curl's normalised form), minus trailing slashes,
-     * so a path prefix survives exactly. */
-    size_t len = strlen(url);
-    while (len > 0 && url[len - 1] == '/')
-        len--;
-    *out = xacct_strndup(url, len);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(query);
-    curl_free(fragment);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-static const char *env(xacct_getenv_fn getenv_fn, void *arg, const char *name)
-{
-    const char *v = getenv_fn(name, arg);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
-int xacct_aws_endpoint_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
-                               const char *region, char **out)
-{
-    *out = NULL;
-    if (getenv_fn == NULL)
-        getenv_fn = xacct_process_getenv;
-    if (!valid_id(service) || !valid_id(region))
-        return XACCT_EINVAL;
-
-    const char *ignore = env(getenv_fn, getenv_arg, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-    if (ignore == NULL || strcasecmp(ignore, "true") != 0) {
-        char name[96];
-        size_t n = (size_t)snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_");
-        for (const char *p = service; *p && n + 1 < sizeof(name); p++)
-            name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        name[n] = '\0';
-        const char *url = env(getenv_fn, getenv_arg, name);
-        if (url == NULL)
-            url = env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
-        if (url != NULL)
-            return check_override(url, out);
-    }
-
-    const char *suffix = is_china(region) ? "amazonaws.com.cn" : "amazonaws.com";
-    if (strcmp(service, "iam") == 0)
-        *out = is_china(region) ? xacct_strdup("https://iam.cn-north-1.amazonaws.com.cn")
-                                : xacct_strdup("https://iam.amazonaws.com");
-    else
-        *out = xacct_asprintf("https://%s.%s.%s", service, region, suffix);
-    return 0;
-}
-
-const char *xacct_aws_signing_region(const char *service, const char *region)
-{
-    if (service != NULL && strcmp(service, "iam") == 0)
-        return region != NULL && is_china(region) ? "cn-north-1" : "us-east-1";
-    return region;
-}
-
-const char *xacct_aws_region_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg)
-{
-    if (getenv_fn == NULL)
-        getenv_fn = xacct_process_getenv;
-    const char *r = env(getenv_fn, getenv_arg, "AWS_REGION");
-    return r != NULL ? r : env(getenv_fn, getenv_arg, "AWS_DEFAULT_REGION");
-}
-
-static bool valid_bucket(const char *b)
-{
-    size_t n = b != NULL ? strlen(b) : 0;
-    if (n < 3 || n > 63)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '-' ||
-              b[i] == '.'))
-            return false;
-    return true;
-}
-
-int xacct_aws_s3_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
-                     const char *bucket, const char *key, char **out)
-{
-    int rc;
-    char *endpoint = NULL;
-    xacct_buf_t b;
-
-    *out = NULL;
-    xacct_buf_init(&b, MAX_URL_LEN);
-    if (!valid_bucket(bucket) || key == NULL || *key == '\0' || strlen(key) > 1024) {
-        rc = XACCT_EINVAL;
-        goto out;
-    }
-    if ((rc = xacct_aws_endpoint_resolve(getenv_fn, getenv_arg, "s3", region, &endpoint)) != 0)
-        goto out;
-    if ((rc = xacct_buf_printf(&b, "%s/%s/", endpoint, bucket)) != 0 ||
-        (rc = xacct_sigv4_uri_encode(&b, key, strlen(key), false)) != 0)
-        goto out;
-    *out = xacct_buf_steal(&b);
-out:
-    free(endpoint);
-    xacct_buf_destroy(&b);
-    return rc;
-}
-
 /* ------------------------------------------------------------------- client */
 
 int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
@@ -241,11 +97,11 @@ int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
     a->_loop = loop;
     a->_http = http;
     a->_creds = creds;
-    a->_getenv = opts->getenv != NULL ? opts->getenv : xacct_process_getenv;
+    a->_getenv = opts->getenv != NULL ? opts->getenv : xacct_endpoints_getenv;
     a->_getenv_arg = opts->getenv_arg;
     const char *region = opts->region != NULL && *opts->region != '\0'
                              ? opts->region
-                             : xacct_aws_region_from_env(a->_getenv, a->_getenv_arg);
+                             : xacct_endpoints_region_from_env(a->_getenv, a->_getenv_arg);
     a->_region = region != NULL ? xacct_strdup(region) : NULL;
     a->_max_attempts = opts->max_attempts ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
     a->_backoff_base_ms = opts->backoff_base_ms ? opts->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
@@ -562,8 +418,8 @@ static int copy_request(struct xacct_aws_call *c, xacct_aws_t *a, const xacct_aw
         const char *path = req->path != NULL ? req->path : "/";
         if (req->service == NULL || region == NULL || path[0] != '/')
             return XACCT_EINVAL;
-        if ((rc = xacct_aws_endpoint_resolve(a->_getenv, a->_getenv_arg, req->service, region,
-                                             &endpoint)) != 0)
+        if ((rc = xacct_endpoints_resolve(a->_getenv, a->_getenv_arg, req->service, region,
+                                          &endpoint)) != 0)
             return rc;
         c->_url = xacct_asprintf("%s%s", endpoint, path);
         free(endpoint);
@@ -571,11 +427,11 @@ static int copy_request(struct xacct_aws_call *c, xacct_aws_t *a, const xacct_aw
             return XACCT_EINVAL;
     }
     if (!c->_unsigned) {
-        if (req->service == NULL || region == NULL || !valid_id(req->service) ||
-            !valid_id(region))
+        if (req->service == NULL || region == NULL || !xacct_endpoints_valid_id(req->service) ||
+            !xacct_endpoints_valid_id(region))
             return XACCT_EINVAL;
         c->_service = xacct_strdup(req->service);
-        c->_region = xacct_strdup(xacct_aws_signing_region(req->service, region));
+        c->_region = xacct_strdup(xacct_endpoints_signing_region(req->service, region));
         c->_s3 = strcmp(req->service, "s3") == 0;
     }
     c->_label = xacct_strdup(req->service != NULL ? req->service : "unsigned");

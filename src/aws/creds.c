@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xacct/aws.h"
+#include "xacct/endpoints.h"
 
 #define DEFAULT_MARGIN_MS (5u * 60u * 1000u)
 #define DEFAULT_RETRY_BASE_MS 1000u
@@ -74,12 +74,6 @@ struct xacct_creds {
     bool _freeing;                           /* xacct_creds_free began */
     char _detail[512];                       /* why the last fetch failed */
 };
-
-const char *xacct_process_getenv(const char *name, void *arg)
-{
-    XACCT_UNUSED(arg);
-    return secure_getenv(name);
-}
 
 static int64_t wall_ms(void)
 {
@@ -306,12 +300,6 @@ out:
 
 /* ------------------------------------------------------------ the chain */
 
-static const char *env(xacct_getenv_fn g, void *arg, const char *name)
-{
-    const char *v = g(name, arg);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
 static bool session_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -391,18 +379,18 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (g == NULL)
-        g = xacct_process_getenv;
+        g = xacct_endpoints_getenv;
 
     /* 1. Static keys. Half a pair is a mistake worth stopping for: falling
      * through to another link would run with an identity nobody chose. */
-    const char *akid = env(g, ga, "AWS_ACCESS_KEY_ID");
-    const char *secret = env(g, ga, "AWS_SECRET_ACCESS_KEY");
+    const char *akid = xacct_endpoints_env(g, ga, "AWS_ACCESS_KEY_ID");
+    const char *secret = xacct_endpoints_env(g, ga, "AWS_SECRET_ACCESS_KEY");
     if (akid != NULL && secret == NULL)
         return config_error(err, errlen, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
     if (akid == NULL && secret != NULL)
         return config_error(err, errlen, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
     if (akid != NULL) {
-        const char *token = env(g, ga, "AWS_SESSION_TOKEN");
+        const char *token = xacct_endpoints_env(g, ga, "AWS_SESSION_TOKEN");
         cfg->source = XACCT_CREDS_SOURCE_ENV;
         cfg->keys = xacct_calloc(1, sizeof(*cfg->keys));
         cfg->keys->access_key_id = xacct_strdup(akid);
@@ -412,16 +400,16 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     }
 
     /* 2. Web identity. */
-    const char *token_file = env(g, ga, "AWS_WEB_IDENTITY_TOKEN_FILE");
-    const char *role_arn = env(g, ga, "AWS_ROLE_ARN");
+    const char *token_file = xacct_endpoints_env(g, ga, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    const char *role_arn = xacct_endpoints_env(g, ga, "AWS_ROLE_ARN");
     if (token_file != NULL && role_arn == NULL)
         return config_error(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
     if (token_file == NULL && role_arn != NULL)
         return config_error(err, errlen, "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not");
     if (token_file != NULL) {
-        const char *session = env(g, ga, "AWS_ROLE_SESSION_NAME");
+        const char *session = xacct_endpoints_env(g, ga, "AWS_ROLE_SESSION_NAME");
         if (region == NULL || *region == '\0')
-            region = xacct_aws_region_from_env(g, ga);
+            region = xacct_endpoints_region_from_env(g, ga);
         if (region == NULL)
             region = "us-east-1";
         cfg->source = XACCT_CREDS_SOURCE_WEB_IDENTITY;
@@ -432,7 +420,7 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         if (!session_name_ok(cfg->session_name))
             return config_error(err, errlen,
                                 "AWS_ROLE_SESSION_NAME must be 2-64 characters of [A-Za-z0-9_+=,.@-]");
-        rc = xacct_aws_endpoint_resolve(g, ga, "sts", region, &cfg->url);
+        rc = xacct_endpoints_resolve(g, ga, "sts", region, &cfg->url);
         if (rc != 0)
             return config_error(err, errlen, "no usable STS endpoint for web identity "
                                              "(check AWS_ENDPOINT_URL_STS and the region)");
@@ -441,8 +429,8 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
 
     /* 3. Container credentials; the relative URI wins over the full one, and
      * a token file over an inline token, as in the SDKs. */
-    const char *rel = env(g, ga, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const char *full = env(g, ga, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *rel = xacct_endpoints_env(g, ga, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = xacct_endpoints_env(g, ga, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (rel != NULL || full != NULL) {
         cfg->source = XACCT_CREDS_SOURCE_CONTAINER;
         if (rel != NULL) {
@@ -457,8 +445,8 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
                                     "a loopback or ECS/EKS agent address");
             cfg->url = xacct_strdup(full);
         }
-        const char *tfile = env(g, ga, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-        const char *tok = env(g, ga, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        const char *tfile = xacct_endpoints_env(g, ga, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+        const char *tok = xacct_endpoints_env(g, ga, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
         if (tfile != NULL) {
             cfg->token_file = xacct_strdup(tfile);
         } else if (tok != NULL) {
@@ -471,13 +459,13 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     }
 
     /* 4. Instance metadata, unless switched off. */
-    const char *disabled = env(g, ga, "AWS_EC2_METADATA_DISABLED");
+    const char *disabled = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_DISABLED");
     if (disabled != NULL && strcasecmp(disabled, "true") == 0) {
         cfg->source = XACCT_CREDS_SOURCE_NONE;
         return 0;
     }
-    const char *endpoint = env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
-    const char *mode = env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+    const char *endpoint = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    const char *mode = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
     if (endpoint != NULL && strncasecmp(endpoint, "http://", 7) != 0 &&
         strncasecmp(endpoint, "https://", 8) != 0)
         return config_error(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http(s) URL");

@@ -34,7 +34,7 @@ int xacct_s3_object_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char 
     *out = NULL;
     if (region == NULL || bucket == NULL || key == NULL)
         return XACCT_EINVAL;
-    return xacct_aws_s3_url(getenv_fn ? getenv_fn : xacct_process_getenv, getenv_arg, region,
+    return xacct_endpoints_s3_url(getenv_fn ? getenv_fn : xacct_endpoints_getenv, getenv_arg, region,
                             bucket, key, out);
 }
 

@@ -28,12 +28,11 @@ static const char *const stored_fields[] = {
     "updated_at", "verified_at", "last_error",
 };
 
-static const char *field(const xacct_header_t *f, size_t n, const char *name)
+/* A field of the record, NULL when it is empty (absent). */
+static const char *field(const xacct_customer_t *c, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(f[i].name, name) == 0)
-            return f[i].value[0] != '\0' ? f[i].value : NULL;
-    return NULL;
+    const char *v = xacct_customer_field(c, name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 static json_t *str_or_null(const char *s)
@@ -85,21 +84,21 @@ static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account,
     free(launch);
 }
 
-/* The API's customer object from a record's fields (jansson, new reference). */
-json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_header_t *f, size_t n);
-json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_header_t *f, size_t n)
+/* The API's customer object from a record (jansson, new reference). */
+json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer_t *c);
+json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer_t *c)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < sizeof(stored_fields) / sizeof(stored_fields[0]); i++)
-        json_object_set_new(o, stored_fields[i], str_or_null(field(f, n, stored_fields[i])));
-    add_urls(cfg, o, field(f, n, "account_id"), field(f, n, "state"), field(f, n, "external_id"),
-             field(f, n, "pending_external_id"), field(f, n, "topic_arn"));
+        json_object_set_new(o, stored_fields[i], str_or_null(field(c, stored_fields[i])));
+    add_urls(cfg, o, field(c, "account_id"), field(c, "state"), field(c, "external_id"),
+             field(c, "pending_external_id"), field(c, "topic_arn"));
     return o;
 }
 
 /* ---- GET /v1/customers/{account_id} ------------------------------------ */
 
-static void got_customer(int status, const char *detail, const xacct_header_t *fields, size_t n,
+static void got_customer(int status, const char *detail, const xacct_customer_t *customer,
                          void *arg)
 {
     xacct_api_call_t *call = arg;
@@ -108,7 +107,7 @@ static void got_customer(int status, const char *detail, const xacct_header_t *f
                           status == XACCT_ENOTFOUND ? "no such customer" : detail);
         return;
     }
-    xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, fields, n));
+    xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, customer));
 }
 
 void xacct__api_customer_get(xacct_api_call_t *call)
@@ -135,15 +134,10 @@ static bool parse_limit(const char *s, size_t dflt, size_t max, size_t *out)
 
 static bool state_known(const char *s)
 {
-    static const char *const states[] = {"pending",    "active",  "rejected", "offboarding",
-                                         "offboarded", "degraded", "expired", "cancelled"};
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        if (strcmp(s, states[i]) == 0)
-            return true;
-    return false;
+    return xacct_customer_state_from_name(s) != XACCT_CUSTOMER_UNKNOWN;
 }
 
-static void got_page(int status, const char *detail, const xacct_customer_record_t *records,
+static void got_page(int status, const char *detail, const xacct_customer_t *customers,
                      size_t n, const char *next_cursor, void *arg)
 {
     xacct_api_call_t *call = arg;
@@ -153,8 +147,7 @@ static void got_page(int status, const char *detail, const xacct_customer_record
     }
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, xacct__api_customer_json(call->ctx->cfg, records[i].fields,
-                                                              records[i].n));
+        json_array_append_new(items, xacct__api_customer_json(call->ctx->cfg, &customers[i]));
     xacct_api_reply(call, 200,
                     json_pack("{s:o, s:o}", "items", items, "next_cursor",
                               next_cursor[0] != '\0' ? json_string(next_cursor) : json_null()));
@@ -221,9 +214,10 @@ static void got_events(int status, const char *detail, const xacct_stream_item_t
     xacct_api_reply(call, 200, json_pack("{s:o}", "items", arr));
 }
 
-static void events_for_known(int status, const char *detail, const xacct_header_t *fields,
-                             size_t n, void *arg)
+static void events_for_known(int status, const char *detail, const xacct_customer_t *customer,
+                             void *arg)
 {
+    (void)customer;
     events_call_t *ec = arg;
     xacct_api_call_t *call = ec->call;
     size_t limit = ec->limit;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Routes of the observability endpoint. Counters are incremented where
- * things happen (poller, queue, aws); what is a state rather than an event
+ * things happen (transport, pipeline, aws); what is a state rather than an event
  * is read here, at scrape time, so nothing has to be kept up to date.
  */
 #include "xacct/health.h"

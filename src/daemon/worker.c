@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The set of messages in flight and its lifecycle: start one poller per
- * queue, keep at most queue.max_in_flight messages, wake a poller when room
- * frees up, drain on SIGTERM, release what is left when the grace period
- * ends, and publish the heartbeat `worker:<id>` every few seconds.
+ * The worker: one transport per queue URL feeding the set of messages in
+ * flight (at most queue.max_in_flight), each driven through the pipeline and
+ * finished through its completion callback: deleted (ack, dead), left to
+ * reappear, or handed back (release). It wakes a transport when room frees
+ * up, drains on SIGTERM, releases what is left when the grace period ends,
+ * and publishes the heartbeat `worker:<id>` every few seconds. The set keeps
+ * its own links; the pipeline and the transports know nothing of it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,46 +14,107 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "worker_int.h"
 #include "xacct/codec.h"
+#include "xacct/metrics.h"
+#include "xacct/pipeline.h"
+#include "xacct/transport.h"
+#include "xacct/worker.h"
+#include "xacct/workers.h"
 
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_TTL_S 30   /* beyond the longest gap between two heartbeats */
 
-unsigned xacct__worker_room(const xacct_worker_t *w)
+/* One message of the set, from its receipt until its queue is done with it. */
+typedef struct inflight {
+    struct inflight *prev, *next;  /* in w->msgs or w->releasing */
+    xacct_worker_t *w;             /* NULL once detached (worker freed) */
+    xacct_transport_t *t;          /* the queue it came from */
+    xacct_sqs_message_t *m;        /* owned */
+    xacct_pipeline_msg_t *msg;     /* the pipeline's handle; NULL once done */
+    xacct_transport_delete_t del;  /* its delete, after ack or dead */
+} inflight_t;
+
+typedef struct inflight_list {
+    inflight_t *head;
+} inflight_list_t;
+
+struct xacct_worker {
+    xacct_ctx_t *ctx;                    /* borrowed */
+    xacct_pipeline_t pl;                 /* what every message shares */
+    xacct_transport_t **transports;      /* one per queue URL */
+    size_t ntransports;
+    inflight_list_t msgs;                /* messages in flight */
+    unsigned in_flight;                  /* length of msgs */
+    inflight_list_t releasing;           /* released messages whose visibility reset
+                                            has not answered */
+    xacct_worker_stats_t stats;
+    uv_timer_t heartbeat;                /* worker:<id> in Redis */
+    uint64_t last_beat;                  /* uv_now() of the last heartbeat */
+    bool stopping;                       /* drain or release began: no new receives */
+    bool releasing_all;                  /* inside xacct_worker_release's loop */
+    void (*drained_cb)(void *);          /* fires when in_flight reaches 0 */
+    void *drained_arg;
+    void (*released_cb)(void *);         /* fires when releases have finished */
+    void *released_arg;
+    bool freeing;
+};
+
+static void touch(xacct_worker_t *w);
+
+/* ---- the set ----------------------------------------------------------------- */
+
+static void list_add(inflight_list_t *l, inflight_t *e)
 {
+    e->prev = NULL;
+    e->next = l->head;
+    if (l->head != NULL)
+        l->head->prev = e;
+    l->head = e;
+}
+
+static void list_remove(inflight_list_t *l, inflight_t *e)
+{
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        l->head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void inflight_free(inflight_t *e)
+{
+    xacct_sqs_message_free(e->m);
+    free(e);
+}
+
+static unsigned room(void *arg)
+{
+    xacct_worker_t *w = arg;
     unsigned max = (unsigned)w->ctx->cfg->queue_max_in_flight;
     return w->in_flight >= max ? 0 : max - w->in_flight;
 }
 
-void xacct__worker_add(xacct_worker_t *w, xacct_msg_t *msg)
-{
-    *xacct__msg_next(msg) = w->msgs;
-    *xacct__msg_prev(msg) = NULL;
-    if (w->msgs != NULL)
-        *xacct__msg_prev(w->msgs) = msg;
-    w->msgs = msg;
-    w->in_flight++;
-    if (w->in_flight == 1)
-        xacct__worker_touch(w); /* back to the busy pace */
-}
-
 static void kick_all(xacct_worker_t *w)
 {
-    for (size_t i = 0; i < w->npollers; i++)
-        xacct__poller_kick(w->pollers[i]);
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_kick(w->transports[i]);
 }
 
-void xacct__worker_remove(xacct_worker_t *w, xacct_msg_t *msg)
+static void release_done(xacct_worker_t *w)
 {
-    xacct_msg_t *next = *xacct__msg_next(msg);
-    xacct_msg_t *prev = *xacct__msg_prev(msg);
-    if (prev != NULL)
-        *xacct__msg_next(prev) = next;
-    else
-        w->msgs = next;
-    if (next != NULL)
-        *xacct__msg_prev(next) = prev;
+    if (w->released_cb != NULL && !w->releasing_all && w->releasing.head == NULL &&
+        w->in_flight == 0) {
+        void (*cb)(void *) = w->released_cb;
+        w->released_cb = NULL;
+        cb(w->released_arg);
+    }
+}
+
+/* One message fewer in the set (already unlinked): room for another. */
+static void left_set(xacct_worker_t *w)
+{
     w->in_flight--;
     if (w->freeing)
         return;
@@ -60,8 +124,109 @@ void xacct__worker_remove(xacct_worker_t *w, xacct_msg_t *msg)
         cb(w->drained_arg);
         return;
     }
-    if (!w->stopping)
+    if (w->released_cb != NULL)
+        release_done(w);
+    else if (!w->stopping)
         kick_all(w);
+}
+
+/* A message leaves the set. */
+static void leave_set(xacct_worker_t *w, inflight_t *e)
+{
+    list_remove(&w->msgs, e);
+    left_set(w);
+}
+
+static void on_deleted(int status, const char *detail, void *arg)
+{
+    inflight_t *e = arg;
+    xacct_worker_t *w = e->w;
+    if (w != NULL) {
+        const char *url = xacct_transport_queue_url(e->t);
+        if (status != 0 && !w->freeing)
+            XACCT_LOG_WARN(&w->ctx->log, "sqs.delete_failed", "message_id", e->m->message_id,
+                           "error", xacct_errname(status), "detail", detail ? detail : "",
+                           "effect", "the message reappears and its stored answer is sent again",
+                           NULL);
+        else if (status == 0) {
+            w->stats.processed++;
+            xacct_metrics_inc(w->ctx->metrics, XACCT_M_MSG_ACKED, url, NULL);
+        }
+        leave_set(w, e);
+    }
+    inflight_free(e);
+}
+
+static void on_released(int status, const char *detail, void *arg)
+{
+    (void)status;
+    (void)detail;
+    inflight_t *e = arg;
+    xacct_worker_t *w = e->w;
+    if (w != NULL) {
+        list_remove(&w->releasing, e);
+        release_done(w);
+    }
+    inflight_free(e);
+}
+
+static void on_done(const xacct_pipeline_result_t *r, void *arg)
+{
+    inflight_t *e = arg;
+    xacct_worker_t *w = e->w;
+    const char *url = xacct_transport_queue_url(e->t);
+    e->msg = NULL;
+    if (r->failed)
+        w->stats.failed++;
+    switch (r->outcome) {
+    case XACCT_PIPELINE_DEAD: /* recorded in the dead set: deleted like an ack */
+    case XACCT_PIPELINE_ACK:
+        if (r->outcome == XACCT_PIPELINE_DEAD)
+            w->stats.dead++;
+        xacct_transport_delete(e->t, &e->del, e->m->receipt_handle, on_deleted, e);
+        return;
+    case XACCT_PIPELINE_RELEASE:
+        XACCT_LOG_INFO(&w->ctx->log, "message.released", "message_id", e->m->message_id, NULL);
+        w->stats.released++;
+        xacct_metrics_inc(w->ctx->metrics, XACCT_M_MSG_RELEASED, url, NULL);
+        /* The visibility reset is under way before the message leaves the
+         * set, so the set cannot look finished while it is still going. */
+        list_remove(&w->msgs, e);
+        if (xacct_transport_visibility(e->t, e->m->receipt_handle, 0, on_released, e) == 0)
+            list_add(&w->releasing, e);
+        else
+            inflight_free(e);
+        left_set(w);
+        return;
+    case XACCT_PIPELINE_LEAVE:
+        leave_set(w, e);
+        inflight_free(e);
+        return;
+    }
+}
+
+static void on_receive(xacct_transport_t *t, xacct_sqs_message_t **msgs, size_t n, void *arg)
+{
+    xacct_worker_t *w = arg;
+    touch(w);
+    for (size_t i = 0; i < n; i++) {
+        w->stats.received++;
+        if (w->stopping) {
+            /* Received while a shutdown began: hand it back at once. */
+            (void)xacct_transport_visibility(t, msgs[i]->receipt_handle, 0, NULL, NULL);
+            xacct_sqs_message_free(msgs[i]);
+            continue;
+        }
+        inflight_t *e = xacct_calloc(1, sizeof(*e));
+        e->w = w;
+        e->t = t;
+        e->m = msgs[i];
+        list_add(&w->msgs, e);
+        w->in_flight++;
+        if (w->in_flight == 1)
+            touch(w); /* back to the busy pace */
+        xacct_pipeline_start(&w->pl, e->m, t, xacct_transport_queue_url(t), on_done, e, &e->msg);
+    }
 }
 
 /* ---- heartbeat ------------------------------------------------------------ */
@@ -88,7 +253,7 @@ static void on_heartbeat_done(int status, const char *detail, void *arg)
 /*
  * While messages are in flight the heartbeat goes out every HEARTBEAT_MS. An
  * idle worker would wake up for nothing but that, so then it rides on the
- * long polls' completions (xacct__worker_touch, at most wait_seconds apart)
+ * long polls' completions (touch, at most wait_seconds apart)
  * and the timer, set beyond the next completion, only covers stalled polls.
  */
 static uint64_t idle_gap_ms(const xacct_worker_t *w)
@@ -103,7 +268,7 @@ static void on_heartbeat(uv_timer_t *t)
     send_heartbeat(xacct_container_of(t, xacct_worker_t, heartbeat));
 }
 
-void xacct__worker_touch(xacct_worker_t *w)
+static void touch(xacct_worker_t *w)
 {
     if (w->freeing || !uv_is_active((uv_handle_t *)&w->heartbeat))
         return;
@@ -151,10 +316,20 @@ int xacct_worker_new(xacct_ctx_t *ctx, xacct_worker_t **out)
         return XACCT_ECONFIG;
     xacct_worker_t *w = xacct_calloc(1, sizeof(*w));
     w->ctx = ctx;
-    w->npollers = ctx->cfg->queue_urls.n;
-    w->pollers = xacct_calloc(w->npollers, sizeof(*w->pollers));
-    for (size_t i = 0; i < w->npollers; i++)
-        w->pollers[i] = xacct__poller_new(w, ctx->cfg->queue_urls.items[i]);
+    w->pl.ctx = ctx;
+    w->pl.ops = &xacct_pipeline_production_ops;
+    w->pl.ops_arg = ctx;
+    w->ntransports = ctx->cfg->queue_urls.n;
+    w->transports = xacct_calloc(w->ntransports, sizeof(*w->transports));
+    for (size_t i = 0; i < w->ntransports; i++) {
+        xacct_transport_options_t o = {
+            .queue_url = ctx->cfg->queue_urls.items[i],
+            .on_receive = on_receive,
+            .room = room,
+            .arg = w,
+        };
+        w->transports[i] = xacct_transport_new(ctx, &o);
+    }
     uv_timer_init(ctx->loop, &w->heartbeat);
     *out = w;
     return 0;
@@ -163,32 +338,39 @@ int xacct_worker_new(xacct_ctx_t *ctx, xacct_worker_t **out)
 void xacct_worker_start(xacct_worker_t *w)
 {
     uv_timer_start(&w->heartbeat, on_heartbeat, 0, 0);
-    for (size_t i = 0; i < w->npollers; i++)
-        XACCT_LOG_INFO(&w->ctx->log, "sqs.polling", "queue", w->pollers[i]->queue_url, "region",
-                       w->pollers[i]->region, NULL);
-    kick_all(w);
+    for (size_t i = 0; i < w->ntransports; i++)
+        XACCT_LOG_INFO(&w->ctx->log, "sqs.polling", "queue",
+                       xacct_transport_queue_url(w->transports[i]), "region",
+                       xacct_transport_region(w->transports[i]), NULL);
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_start(w->transports[i]);
 }
 
 void xacct_worker_quiet(xacct_worker_t *w)
 {
     w->stats.quiet = true;
-    for (size_t i = 0; i < w->npollers; i++)
-        xacct__poller_stop(w->pollers[i]);
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_pause(w->transports[i]);
 }
 
 void xacct_worker_reconfigure(xacct_worker_t *w)
 {
     /* Queue URLs cannot change on reload; limits and lists are read from
-     * ctx->cfg at each use, so waking the pollers is all that is needed. */
+     * ctx->cfg at each use, so waking the transports is all that is needed. */
     if (!w->stopping)
         kick_all(w);
 }
 
-void xacct_worker_drain(xacct_worker_t *w, void (*cb)(void *arg), void *arg)
+static void stop_all(xacct_worker_t *w)
 {
     w->stopping = true;
-    for (size_t i = 0; i < w->npollers; i++)
-        xacct__poller_stop(w->pollers[i]);
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_stop(w->transports[i]);
+}
+
+void xacct_worker_drain(xacct_worker_t *w, void (*cb)(void *arg), void *arg)
+{
+    stop_all(w);
     if (w->in_flight == 0) {
         cb(arg);
         return;
@@ -197,32 +379,23 @@ void xacct_worker_drain(xacct_worker_t *w, void (*cb)(void *arg), void *arg)
     w->drained_arg = arg;
 }
 
-void xacct__worker_release_done(xacct_worker_t *w)
-{
-    if (w->released_cb != NULL && w->releases == 0 && w->in_flight == 0) {
-        void (*cb)(void *) = w->released_cb;
-        w->released_cb = NULL;
-        cb(w->released_arg);
-    }
-}
-
 void xacct_worker_release(xacct_worker_t *w, void (*cb)(void *arg), void *arg)
 {
-    w->stopping = true;
+    stop_all(w);
     w->drained_cb = NULL;
     w->released_cb = cb;
     w->released_arg = arg;
-    for (size_t i = 0; i < w->npollers; i++)
-        xacct__poller_stop(w->pollers[i]);
-    xacct_msg_t *m = w->msgs;
-    while (m != NULL) {
-        xacct_msg_t *next = *xacct__msg_next(m);
-        xacct__msg_release(m);
-        m = next;
-    }
     /* Messages being deleted finish on their own; the rest are released. */
-    if (w->in_flight == 0)
-        xacct__worker_release_done(w);
+    w->releasing_all = true;
+    inflight_t *e = w->msgs.head;
+    while (e != NULL) {
+        inflight_t *next = e->next;
+        if (e->msg != NULL)
+            xacct_pipeline_release(e->msg);
+        e = next;
+    }
+    w->releasing_all = false;
+    release_done(w);
 }
 
 void xacct_worker_get_stats(const xacct_worker_t *w, xacct_worker_stats_t *out)
@@ -230,15 +403,15 @@ void xacct_worker_get_stats(const xacct_worker_t *w, xacct_worker_stats_t *out)
     *out = w->stats;
     out->in_flight = w->in_flight;
     out->polling = false;
-    for (size_t i = 0; i < w->npollers; i++)
-        if (w->pollers[i]->receive != NULL)
+    for (size_t i = 0; i < w->ntransports; i++)
+        if (xacct_transport_polling(w->transports[i]))
             out->polling = true;
 }
 
 static void on_closed(uv_handle_t *h)
 {
     xacct_worker_t *w = h->data;
-    free(w->pollers);
+    free(w->transports);
     free(w);
 }
 
@@ -250,10 +423,26 @@ void xacct_worker_free(xacct_worker_t *w)
     w->stopping = true;
     w->drained_cb = NULL;
     w->released_cb = NULL;
-    while (w->msgs != NULL)
-        xacct__msg_abort(w->msgs);
-    for (size_t i = 0; i < w->npollers; i++)
-        xacct__poller_close(w->pollers[i]);
+    /* Deletes still collected answer ECANCELED now; then every message is
+     * aborted, and those whose delete or visibility reset is on the wire
+     * are detached: their callbacks find no worker and only free them. */
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_free(w->transports[i]);
+    while (w->msgs.head != NULL) {
+        inflight_t *e = w->msgs.head;
+        if (e->msg != NULL) {
+            xacct_pipeline_abort(e->msg);
+        } else {
+            list_remove(&w->msgs, e);
+            w->in_flight--;
+            e->w = NULL;
+        }
+    }
+    while (w->releasing.head != NULL) {
+        inflight_t *e = w->releasing.head;
+        list_remove(&w->releasing, e);
+        e->w = NULL;
+    }
     w->heartbeat.data = w;
     uv_close((uv_handle_t *)&w->heartbeat, on_closed);
 }

@@ -78,25 +78,15 @@ static void page_reply(int status, const char *detail, const xacct_store_reply_t
               op.arg);
         return;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < recs->elements; i++)
-        total += recs->element[i].elements / 2;
-    xacct_customer_record_t *out = xacct_calloc(recs->elements ? recs->elements : 1,
-                                                sizeof(*out));
-    xacct_header_t *fields = xacct_calloc(total ? total : 1, sizeof(*fields));
-    size_t used = 0;
+    xacct_customer_t *out = xacct_calloc(recs->elements ? recs->elements : 1, sizeof(*out));
     for (size_t i = 0; i < recs->elements; i++) {
         const xacct_store_reply_t *h = &recs->element[i];
-        out[i].fields = fields + used;
-        for (size_t j = 0; j + 1 < h->elements; j += 2) {
-            fields[used].name = h->element[j].str ? h->element[j].str : "";
-            fields[used].value = h->element[j + 1].str ? h->element[j + 1].str : "";
-            used++;
-        }
-        out[i].n = (size_t)(fields + used - out[i].fields);
+        xacct__customer_init(&out[i]);
+        for (size_t j = 0; j + 1 < h->elements; j += 2)
+            xacct__customer_set_field(&out[i], h->element[j].str ? h->element[j].str : "",
+                                      h->element[j + 1].str);
     }
     op.cb(0, NULL, out, recs->elements, cur->str ? cur->str : "", op.arg);
-    free(fields);
     free(out);
 }
 

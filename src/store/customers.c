@@ -8,6 +8,7 @@
  */
 #include "xacct/customers.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -591,35 +592,28 @@ int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb, void 
 /* ------------------------------------------------------------------ */
 /* Reads                                                                */
 
-const char *xacct_customers_field(const xacct_header_t *fields, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(fields[i].name, name) == 0)
-            return fields[i].value;
-    return NULL;
-}
-
 static void get_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
 {
     op_t op = *(op_t *)arg;
     free(arg);
     if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.get(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+        op.cb.get(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
                   op.arg);
         return;
     }
-    if (r->elements == 0) {
-        op.cb.get(XACCT_ENOTFOUND, "no such customer", NULL, 0, op.arg);
+    xacct_customer_t c;
+    xacct__customer_init(&c);
+    bool has_state = false;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *name = r->element[i].str ? r->element[i].str : "";
+        xacct__customer_set_field(&c, name, r->element[i + 1].str);
+        has_state = has_state || strcmp(name, "state") == 0;
+    }
+    if (!has_state) {
+        op.cb.get(XACCT_ENOTFOUND, "no such customer", NULL, op.arg);
         return;
     }
-    size_t n = r->elements / 2;
-    xacct_header_t *f = xacct_calloc(n ? n : 1, sizeof(*f));
-    for (size_t i = 0; i < n; i++) {
-        f[i].name = r->element[2 * i].str ? r->element[2 * i].str : "";
-        f[i].value = r->element[2 * i + 1].str ? r->element[2 * i + 1].str : "";
-    }
-    op.cb.get(0, NULL, f, n, op.arg);
-    free(f);
+    op.cb.get(0, NULL, &c, op.arg);
 }
 
 int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
@@ -670,7 +664,7 @@ static void list_reply(int status, const char *detail, const xacct_store_reply_t
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *e = &r->element[i];
         v[i].account_id = el_str(e, 0);
-        v[i].state = el_str(e, 1);
+        v[i].state = xacct_customer_state_from_name(el_str(e, 1));
         v[i].region = el_str(e, 2);
         v[i].topic_arn = el_str(e, 3);
         v[i].updated_at = el_str(e, 4);

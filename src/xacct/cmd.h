@@ -19,6 +19,7 @@
 #include "xacct/codec.h"
 #include "xacct/config.h"
 #include "xacct/creds.h"
+#include "xacct/customers.h"
 #include "xacct/extid.h"
 #include "xacct/http.h"
 #include "xacct/store.h"
@@ -121,23 +122,23 @@ typedef struct cli_res {
 void cli_res_set(cli_res_t *r, int status, const char *detail);
 void cli_res_clear(cli_res_t *r);
 
-/* A customer record: the hash fields as a JSON object of strings (owned; the
- * external ID is in it: release with cli_record_free, which wipes it). */
-int cli_customer_get(cli_t *c, const char *account, json_t **record, cli_res_t *r);
+/* A JSON object that may hold an "external_id": wiped, then released. */
 void cli_record_free(json_t *record);
+/* A customer record (customers.h), an owned copy: it holds the external ID,
+ * so release it with xacct_customer_free, which wipes it. */
+int cli_customer_get(cli_t *c, const char *account, xacct_customer_t **customer, cli_res_t *r);
 /* cli_customer_get that prints "no customer X" or the Redis failure itself.
  * 0 or CLI_FAIL. */
-int cli_load_customer(cli_t *c, const char *account, json_t **record);
+int cli_load_customer(cli_t *c, const char *account, xacct_customer_t **customer);
 /* cli_load_customer for commands that act on the customer's role (check,
  * console): fails with a message when the record has no role yet, then
- * makes sure the AWS client is ready. On 0, *record is set and *role points
- * into it; on failure nothing is left to free. 0 or CLI_FAIL. */
-int cli_load_customer_role(cli_t *c, const char *account, json_t **record, const char **role);
+ * makes sure the AWS client is ready. On 0, *customer is set; on failure
+ * nothing is left to free. 0 or CLI_FAIL. */
+int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **customer);
 /* Appends an audit event for the account; failures are reported on stderr
  * but do not change the command's outcome. */
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason);
-const char *cli_record_str(json_t *record, const char *field); /* "" when absent */
 
 /* An audit event from the CLI (actor "cli"). */
 xacct_event_t cli_event(const char *type, const char *outcome, const char *reason);

@@ -46,14 +46,13 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
         return cli_usage(c, "invalid --wait '%s': seconds from 1 to 3600", wait_s);
     if ((rc = cli_store(c)) != 0)
         return rc;
-    json_t *record = NULL;
-    const char *role = NULL;
-    if ((rc = cli_load_customer_role(c, pos[0], &record, &role)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer_role(c, pos[0], &cust)) != 0)
         return rc;
-    const char *region = cli_record_str(record, "region");
+    const char *role = cust->role_arn, *region = cust->region;
     xacct_check_params_t p = {
         .role_arn = role,
-        .external_id = cli_record_str(record, "external_id"),
+        .external_id = cust->external_id,
         .region = xacct_region_valid(region) ? region : NULL,
         .session_name = "xacct-cli-check",
         .propagation_timeout_ms = (uint64_t)wait * 1000,
@@ -64,7 +63,7 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
     check_op_t op = {0};
     rc = xacct_check_start(&c->loop, c->aws, &p, check_done, &op, NULL);
     if (rc != 0) {
-        cli_record_free(record);
+        xacct_customer_free(cust);
         return cli_fail(c, "cannot start the check: %s", xacct_strerror(rc));
     }
     cli_wait(c, &op.done);
@@ -80,6 +79,6 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
     }
     rc = op.result == XACCT_CHECK_SECURE ? CLI_OK : CLI_FAIL;
     free(op.detail);
-    cli_record_free(record);
+    xacct_customer_free(cust);
     return rc;
 }

@@ -47,14 +47,13 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
         return cli_usage(c, "invalid --destination '%s': an https:// URL", dest);
     if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
         return rc;
-    json_t *record = NULL;
-    const char *role = NULL;
-    if ((rc = cli_load_customer_role(c, pos[0], &record, &role)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer_role(c, pos[0], &cust)) != 0)
         return rc;
-    const char *region = cli_record_str(record, "region");
+    const char *role = cust->role_arn, *region = cust->region;
     xacct_console_params_t p = {
         .role_arn = role,
-        .external_id = cli_record_str(record, "external_id"),
+        .external_id = cust->external_id,
         .region = xacct_region_valid(region) ? region : NULL,
         .federation_url = c->cfg->console_federation_url,
         .destination = dest ? dest : c->cfg->console_destination,
@@ -64,7 +63,7 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     console_op_t op = {0};
     rc = xacct_console_signin_url(c->aws, c->http, &p, console_done, &op);
     if (rc != 0) {
-        cli_record_free(record);
+        xacct_customer_free(cust);
         return cli_fail(c, "cannot start the sign-in: %s (check console.federation_url and "
                            "console.destination)",
                         xacct_strerror(rc));
@@ -86,6 +85,6 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     }
     xacct_free_secret(op.url);
     cli_res_clear(&op.r);
-    cli_record_free(record);
+    xacct_customer_free(cust);
     return rc;
 }

@@ -71,10 +71,10 @@ int xacct_cmd_events(cli_t *c, int argc, char **argv)
         return cli_usage(c, "invalid --limit '%s': a number from 1 to 10000", limit_s);
     if ((rc = cli_store(c)) != 0)
         return rc;
-    json_t *record = NULL;
-    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
-    cli_record_free(record);
+    xacct_customer_free(cust);
 
     events_op_t op = {0};
     if ((rc = xacct_customers_events(c->store, pos[0], limit, 1, events_done, &op)) != 0)

@@ -10,7 +10,6 @@
 #include "commands.h"
 #include "xacct/customers.h"
 
-static const char *const states[] = {"pending", "active", "rejected", "offboarding", "offboarded"};
 
 typedef struct list_op {
     cli_res_t r;
@@ -27,7 +26,7 @@ static void list_done(int status, const char *detail, const xacct_customer_summa
             json_array_append_new(
                 op->rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
                                     items[i].account_id ? items[i].account_id : "", "state",
-                                    items[i].state ? items[i].state : "", "region",
+                                    xacct_customer_state_name(items[i].state), "region",
                                     items[i].region ? items[i].region : "", "topic_arn",
                                     items[i].topic_arn ? items[i].topic_arn : "", "updated_at",
                                     items[i].updated_at ? items[i].updated_at : "", "last_error",
@@ -45,15 +44,10 @@ int xacct_cmd_list(cli_t *c, int argc, char **argv)
     int rc = cli_args(c, argc, argv, opts, NULL, 0, 0);
     if (rc != 0)
         return rc;
-    if (state != NULL) {
-        bool known = false;
-        for (size_t i = 0; i < XACCT_ARRAY_SIZE(states); i++)
-            known = known || strcmp(states[i], state) == 0;
-        if (!known)
-            return cli_usage(c, "invalid --state '%s': one of pending, active, rejected, "
-                                "offboarding, offboarded",
-                             state);
-    }
+    if (state != NULL && xacct_customer_state_from_name(state) == XACCT_CUSTOMER_UNKNOWN)
+        return cli_usage(c, "invalid --state '%s': one of pending, active, rejected, "
+                            "offboarding, offboarded, degraded, expired, cancelled",
+                         state);
     size_t limit = 1000;
     if (limit_s != NULL && (limit = cli_parse_limit(limit_s, 100000)) == 0)
         return cli_usage(c, "invalid --limit '%s': a number from 1 to 100000", limit_s);

@@ -30,21 +30,21 @@ int xacct_cmd_rotate(cli_t *c, int argc, char **argv)
         (rc = cli_aws(c)) != 0)
         return rc;
 
-    json_t *record = NULL;
-    if ((rc = cli_load_customer(c, account, &record)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer(c, account, &cust)) != 0)
         return rc;
-    char *old_id = xacct_strdup(cli_record_str(record, "external_id"));
+    char *old_id = xacct_strdup(cust->external_id);
     /* The customer's region: that of its topic, else of its stack, else home. */
     char region[64];
     xacct_arn_t arn;
-    if (xacct_arn_parse(cli_record_str(record, "topic_arn"), &arn) == 0 &&
+    if (xacct_arn_parse(cust->topic_arn, &arn) == 0 &&
         xacct_region_valid(arn.region))
         snprintf(region, sizeof(region), "%s", arn.region);
-    else if (xacct_region_valid(cli_record_str(record, "region")))
-        snprintf(region, sizeof(region), "%s", cli_record_str(record, "region"));
+    else if (xacct_region_valid(cust->region))
+        snprintf(region, sizeof(region), "%s", cust->region);
     else
         snprintf(region, sizeof(region), "%s", c->cfg->aws_region ? c->cfg->aws_region : "");
-    cli_record_free(record);
+    xacct_customer_free(cust);
 
     char id[XACCT_EXTID_LEN + 1] = "";
     char prev[32] = "";

@@ -9,12 +9,6 @@
 #include "cmd.h"
 #include "commands.h"
 
-/* SPEC §5 order; fields Redis holds beyond these follow. */
-static const char *const order[] = {"account_id", "external_id", "state",      "role_arn",
-                                    "stack_id",   "region",      "topic_arn",  "physical_id",
-                                    "created_at", "updated_at",  "last_request_id",
-                                    "last_error"};
-
 int xacct_cmd_show(cli_t *c, int argc, char **argv)
 {
     bool show_id = false;
@@ -25,21 +19,23 @@ int xacct_cmd_show(cli_t *c, int argc, char **argv)
         return rc;
     if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_store(c)) != 0)
         return rc;
-    json_t *record = NULL;
-    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
 
+    /* SPEC §5's fields in order, then those written later once they are.
+     * External IDs read "set" unless asked for. */
     json_t *out = json_object();
-    for (size_t i = 0; i < XACCT_ARRAY_SIZE(order); i++)
-        json_object_set_new(out, order[i], json_string(cli_record_str(record, order[i])));
+    for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++) {
+        const char *v = xacct_customer_field_value(cust, i);
+        if (i >= XACCT_CUSTOMER_NCORE && v[0] == '\0')
+            continue;
+        if (xacct_customer_field_secret(i) && !show_id)
+            v = v[0] ? "set" : "";
+        json_object_set_new(out, xacct_customer_field_name(i), json_string(v));
+    }
     const char *key;
     json_t *v;
-    json_object_foreach(record, key, v) {
-        if (json_object_get(out, key) == NULL)
-            json_object_set(out, key, v);
-    }
-    const char *id = cli_record_str(record, "external_id");
-    json_object_set_new(out, "external_id", json_string(show_id ? id : id[0] ? "set" : ""));
 
     if (c->json) {
         cli_print_json(c, json_incref(out));
@@ -48,6 +44,6 @@ int xacct_cmd_show(cli_t *c, int argc, char **argv)
             fprintf(c->out, "%-16s %s\n", key, json_string_value(v)[0] ? json_string_value(v) : "-");
     }
     cli_record_free(out);
-    cli_record_free(record);
+    xacct_customer_free(cust);
     return CLI_OK;
 }

@@ -19,13 +19,12 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
     if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_config_need(c, need)) != 0 ||
         (rc = cli_store(c)) != 0)
         return rc;
-    json_t *record = NULL;
-    if ((rc = cli_load_customer(c, pos[0], &record)) != 0)
+    xacct_customer_t *cust = NULL;
+    if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
     char *text = NULL;
-    rc = cli_template_text(c, pos[0], cli_record_str(record, "external_id"),
-                           cli_record_str(record, "topic_arn"), &text);
-    cli_record_free(record);
+    rc = cli_template_text(c, pos[0], cust->external_id, cust->topic_arn, &text);
+    xacct_customer_free(cust);
     if (rc != 0)
         return rc;
     fprintf(c->out, "%s\n", text);

@@ -185,7 +185,7 @@ int cli_publish_allow(cli_t *c, const char *account, const char *region, char **
         return cli_fail(c, "no topic of sns.topic_arns is in region %s", region);
     }
 
-    json_t *record = NULL;
+    xacct_customer_t *cust = NULL;
     cli_res_t r = {0};
     char token[64];
     char *lock = lock_name(region);
@@ -198,11 +198,11 @@ int cli_publish_allow(cli_t *c, const char *account, const char *region, char **
         free(candidates);
         return CLI_FAIL;
     }
-    if (cli_customer_get(c, account, &record, &r) != 0) {
+    if (cli_customer_get(c, account, &cust, &r) != 0) {
         cli_fail_store(c, r.status, r.detail, "reading the customer");
         goto out;
     }
-    previous = xacct_strdup(cli_record_str(record, "topic_arn"));
+    previous = xacct_strdup(cust->topic_arn);
 
     /* The account's current topic first, if it is a candidate: a customer
      * keeps its topic across rotations and re-onboardings. */
@@ -256,7 +256,7 @@ int cli_publish_allow(cli_t *c, const char *account, const char *region, char **
 out:
     cli_unlock(c, lock, token);
     cli_res_clear(&r);
-    cli_record_free(record);
+    xacct_customer_free(cust);
     free(lock);
     free(candidates);
     /* The account moved: its old topic must stop allowing it. */

@@ -35,24 +35,21 @@ void cli_res_clear(cli_res_t *r)
 
 typedef struct get_op {
     cli_res_t *r;
-    json_t *record;
+    xacct_customer_t *customer;
 } get_op_t;
 
-static void get_done(int status, const char *detail, const xacct_header_t *fields, size_t n,
+static void get_done(int status, const char *detail, const xacct_customer_t *customer,
                      void *arg)
 {
     get_op_t *op = arg;
-    if (status == 0) {
-        op->record = json_object();
-        for (size_t i = 0; i < n; i++)
-            json_object_set_new(op->record, fields[i].name, json_string(fields[i].value));
-    }
+    if (status == 0)
+        op->customer = xacct_customer_dup(customer);
     cli_res_set(op->r, status, detail);
 }
 
-int cli_customer_get(cli_t *c, const char *account, json_t **record, cli_res_t *r)
+int cli_customer_get(cli_t *c, const char *account, xacct_customer_t **customer, cli_res_t *r)
 {
-    *record = NULL;
+    *customer = NULL;
     cli_res_clear(r);
     get_op_t op = {.r = r};
     int rc = xacct_customers_get(c->store, account, get_done, &op);
@@ -61,15 +58,15 @@ int cli_customer_get(cli_t *c, const char *account, json_t **record, cli_res_t *
         return rc;
     }
     cli_wait(c, &r->done);
-    *record = op.record;
+    *customer = op.customer;
     return r->status;
 }
 
-int cli_load_customer(cli_t *c, const char *account, json_t **record)
+int cli_load_customer(cli_t *c, const char *account, xacct_customer_t **customer)
 {
     cli_res_t r = {0};
     int rc = 0;
-    if (cli_customer_get(c, account, record, &r) != 0)
+    if (cli_customer_get(c, account, customer, &r) != 0)
         rc = r.status == XACCT_ENOTFOUND
                  ? cli_fail(c, "no customer %s", account)
                  : cli_fail_store(c, r.status, r.detail, "reading the customer");
@@ -77,20 +74,19 @@ int cli_load_customer(cli_t *c, const char *account, json_t **record)
     return rc;
 }
 
-int cli_load_customer_role(cli_t *c, const char *account, json_t **record, const char **role)
+int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **customer)
 {
-    int rc = cli_load_customer(c, account, record);
+    int rc = cli_load_customer(c, account, customer);
     if (rc != 0)
         return rc;
-    *role = cli_record_str(*record, "role_arn");
-    if ((*role)[0] == '\0')
+    if ((*customer)->role_arn[0] == '\0')
         rc = cli_fail(c, "customer %s has no role yet (state %s)", account,
-                      cli_record_str(*record, "state"));
+                      xacct_customer_state_name((*customer)->state));
     else
         rc = cli_aws(c);
     if (rc != 0) {
-        cli_record_free(*record);
-        *record = NULL;
+        xacct_customer_free(*customer);
+        *customer = NULL;
     }
     return rc;
 }
@@ -116,22 +112,7 @@ void cli_audit(cli_t *c, const char *account, const char *type, const char *outc
     cli_res_clear(&r);
 }
 
-const char *cli_record_str(json_t *record, const char *field)
-{
-    const char *v = json_string_value(json_object_get(record, field));
-    return v ? v : "";
-}
 
-void cli_record_free(json_t *record)
-{
-    json_t *id = json_object_get(record, "external_id");
-    if (json_is_string(id)) {
-        /* jansson keeps the string's bytes in the value: wipe them. */
-        char *p = (char *)json_string_value(id);
-        OPENSSL_cleanse(p, json_string_length(id));
-    }
-    json_decref(record);
-}
 
 xacct_event_t cli_event(const char *type, const char *outcome, const char *reason)
 {
@@ -231,4 +212,15 @@ void cli_unlock(cli_t *c, const char *name, const char *token)
     if (xacct_store_lock_release(c->store, name, token, lock_done, &op) == 0)
         cli_wait(c, &r.done);
     cli_res_clear(&r);
+}
+
+void cli_record_free(json_t *record)
+{
+    json_t *id = json_object_get(record, "external_id");
+    if (json_is_string(id)) {
+        /* jansson keeps the string's bytes in the value: wipe them. */
+        char *p = (char *)json_string_value(id);
+        OPENSSL_cleanse(p, json_string_length(id));
+    }
+    json_decref(record);
 }

@@ -253,6 +253,92 @@ class RawDeliveryTest(unittest.TestCase):
             env.stop()
 
 
+class GivingUpTest(unittest.TestCase):
+    """SPEC §4: no stack waits for a message xacct gave up on,
+    and a worker killed while holding a claim does not cost its message a
+    second receive."""
+
+    def receive_ourselves(self, env, times):
+        """Receives the one message on the queue `times` times with
+        visibility 0, as workers that crashed at once would have."""
+        got = 0
+        deadline = time.monotonic() + 60
+        while got < times:
+            self.assertLess(time.monotonic(), deadline, "the request never reached the queue")
+            r = env.fa.call("sqs", "POST", "/", region=env.regions[0], body=json.dumps({
+                "QueueUrl": env.queue_url, "MaxNumberOfMessages": 1, "VisibilityTimeout": 0,
+                "WaitTimeSeconds": 1}).encode(),
+                headers={"Content-Type": "application/x-amz-json-1.0",
+                         "X-Amz-Target": "AmazonSQS.ReceiveMessage"})
+            self.assertEqual(r.status, 200, r.text())
+            got += len(r.json().get("Messages", []))
+
+    def test_request_past_max_receives_is_answered_failed(self):
+        env = Env(max_receives=2).start()
+        try:
+            acct = "610000000001"
+            ext = env.seed_customer(acct)
+            s = env.create_stack(acct, env.template(acct, ext), name="given-up")
+            self.receive_ourselves(env, 3)
+            w = env.start_worker()
+            s = env.wait_stack(s["stack_id"], timeout=120)
+            first = json.loads(s["answers"][0]["body"])
+            self.assertEqual(first["Status"], "FAILED")
+            self.assertIn("gave up", first["Reason"])
+            self.assertIn("received 4 times (queue.max_receives is 2)", first["Reason"])
+            self.assertEqual(s["status"], "ROLLBACK_COMPLETE", s.get("status_reason"))
+            dead = [d for d in env.dead() if "received 4 times" in d["reason"]]
+            self.assertEqual(len(dead), 1, env.dead())
+            self.assertEqual(dead[0]["receives"], "4")
+            # The request was never processed: the customer is still pending.
+            self.assertEqual(env.customer(acct)["state"], "pending")
+            self.assertIn(b"request.given_up", env.worker_log(w))
+            env.wait_queue_empty()
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+        finally:
+            env.stop()
+
+    def test_worker_killed_holding_a_claim_costs_one_receive(self):
+        # max_receives 2: the killed worker's receive and the next one. If
+        # the claim outlived the message's visibility, the next worker would
+        # find it busy, leave the message, and its third receive would be
+        # given up on.
+        env = Env(max_receives=2, visibility_timeout=20, propagation_timeout=60).start()
+        try:
+            acct = "620000000001"
+            ext = env.seed_customer(acct)
+            env.ctl("POST", "/_fake/iam/config", {"propagation_seconds": 15})
+            w1 = env.start_worker()
+            s = env.create_stack(acct, env.template(acct, ext), name="killed")
+            role = f"arn:aws:iam::{acct}:role/XacctAccess"
+            wait_for(lambda: assume_calls(env, role), 30, "the check to start")
+            w1.send_signal(signal.SIGKILL)
+            w1.wait(30)
+            self.assertEqual(env.customer(acct)["state"], "pending")
+            # The dead worker's claim ends before its message reappears.
+            keys = env.r.keys(f"{Env.PREFIX}request:*")
+            self.assertEqual(len(keys), 1, keys)
+            pttl = env.r.pttl(keys[0])
+            claim_ends_ms = time.time() * 1000 + pttl
+            msgs = env.queue()["messages"]
+            self.assertEqual(len(msgs), 1, msgs)
+            self.assertFalse(msgs[0]["visible"])
+            self.assertGreater(pttl, 0)
+            self.assertLess(claim_ends_ms, msgs[0]["visible_at_ms"] - 1000,
+                            "the claim outlives the message's visibility")
+            w2 = env.start_worker()
+            s = env.wait_stack(s["stack_id"], timeout=120)
+            self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+            self.assertEqual(env.customer(acct)["state"], "active")
+            log2 = env.worker_log(w2)
+            self.assertNotIn(b"request.busy", log2)
+            self.assertNotIn(b"request.given_up", log2)
+            self.assertEqual(env.dead(), [])
+            self.assertEqual(env.stop_worker(w2), 0, log2[-3000:])
+        finally:
+            env.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
 

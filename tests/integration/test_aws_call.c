@@ -252,7 +252,7 @@ static void test_s3_path_style(void **state)
         fail_msg("CreateBucket: %s %s", xacct_errname(mk.status), mk.detail);
 
     char *url = NULL;
-    assert_int_equal(xacct_aws_s3_url(tenv_get, &f->env, must_env("AWS_REGION"),
+    assert_int_equal(xacct_endpoints_s3_url(tenv_get, &f->env, must_env("AWS_REGION"),
                                       "xacct-creds-test", "templates/a b+c.json", &url), 0);
     assert_non_null(strstr(url, "/xacct-creds-test/templates/a%20b%2Bc.json"));
     result_t put = {0}, get = {0}, del = {0}, missing = {0};

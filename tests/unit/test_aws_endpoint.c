@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "xacct/aws.h"
+#include "xacct/endpoints.h"
 
 typedef struct fake_env {
     const char *const *pairs; /* name, value, name, value, ..., NULL */
@@ -89,7 +89,7 @@ static void test_table(void **state)
         const row_t *r = &ROWS[i];
         fake_env_t e = {r->env};
         char *out = (char *)"sentinel";
-        int rc = xacct_aws_endpoint_resolve(fake_getenv, &e, r->service, r->region, &out);
+        int rc = xacct_endpoints_resolve(fake_getenv, &e, r->service, r->region, &out);
         if (rc != r->rc)
             fail_msg("%s: rc %d, want %d", r->name, rc, r->rc);
         if (r->want == NULL) {
@@ -105,10 +105,10 @@ static void test_table(void **state)
 static void test_signing_region(void **state)
 {
     (void)state;
-    assert_string_equal(xacct_aws_signing_region("iam", "eu-west-1"), "us-east-1");
-    assert_string_equal(xacct_aws_signing_region("iam", "cn-north-1"), "cn-north-1");
-    assert_string_equal(xacct_aws_signing_region("iam", "cn-northwest-1"), "cn-north-1");
-    assert_string_equal(xacct_aws_signing_region("sts", "eu-west-1"), "eu-west-1");
+    assert_string_equal(xacct_endpoints_signing_region("iam", "eu-west-1"), "us-east-1");
+    assert_string_equal(xacct_endpoints_signing_region("iam", "cn-north-1"), "cn-north-1");
+    assert_string_equal(xacct_endpoints_signing_region("iam", "cn-northwest-1"), "cn-north-1");
+    assert_string_equal(xacct_endpoints_signing_region("sts", "eu-west-1"), "eu-west-1");
 }
 
 static void test_s3_path_style(void **state)
@@ -116,7 +116,7 @@ static void test_s3_path_style(void **state)
     (void)state;
     fake_env_t none = {NO_ENV};
     char *url = NULL;
-    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "eu-west-1", "my-bucket",
+    assert_int_equal(xacct_endpoints_s3_url(fake_getenv, &none, "eu-west-1", "my-bucket",
                                       "templates/123456789012 v1.json", &url), 0);
     assert_string_equal(url, "https://s3.eu-west-1.amazonaws.com/my-bucket/"
                              "templates/123456789012%20v1.json");
@@ -124,15 +124,15 @@ static void test_s3_path_style(void **state)
 
     const char *const s3env[] = {"AWS_ENDPOINT_URL_S3", "https://127.0.0.1:4443/", NULL};
     fake_env_t e = {s3env};
-    assert_int_equal(xacct_aws_s3_url(fake_getenv, &e, "us-east-1", "b.example", "a/b+c", &url),
+    assert_int_equal(xacct_endpoints_s3_url(fake_getenv, &e, "us-east-1", "b.example", "a/b+c", &url),
                      0);
     assert_string_equal(url, "https://127.0.0.1:4443/b.example/a/b%2Bc");
     free(url);
 
-    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "us-east-1", "Bad_Bucket", "k", &url),
+    assert_int_equal(xacct_endpoints_s3_url(fake_getenv, &none, "us-east-1", "Bad_Bucket", "k", &url),
                      XACCT_EINVAL);
     assert_null(url);
-    assert_int_equal(xacct_aws_s3_url(fake_getenv, &none, "us-east-1", "ok-bucket", "", &url),
+    assert_int_equal(xacct_endpoints_s3_url(fake_getenv, &none, "us-east-1", "ok-bucket", "", &url),
                      XACCT_EINVAL);
 }
 
@@ -143,9 +143,9 @@ static void test_region_from_env(void **state)
                                 NULL};
     const char *const dflt[] = {"AWS_REGION", "", "AWS_DEFAULT_REGION", "us-west-1", NULL};
     fake_env_t e1 = {both}, e2 = {dflt}, e3 = {NO_ENV};
-    assert_string_equal(xacct_aws_region_from_env(fake_getenv, &e1), "eu-west-3");
-    assert_string_equal(xacct_aws_region_from_env(fake_getenv, &e2), "us-west-1");
-    assert_null(xacct_aws_region_from_env(fake_getenv, &e3));
+    assert_string_equal(xacct_endpoints_region_from_env(fake_getenv, &e1), "eu-west-3");
+    assert_string_equal(xacct_endpoints_region_from_env(fake_getenv, &e2), "us-west-1");
+    assert_null(xacct_endpoints_region_from_env(fake_getenv, &e3));
 }
 
 int main(void)

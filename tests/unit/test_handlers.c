@@ -38,9 +38,23 @@ static xacct_cfn_request_t *request(const char *type, const char *stack, const c
     return req;
 }
 
-static xacct_customer_view_t customer(const char *state, const char *stack, const char *physical)
+static xacct_customer_t customer(const char *state, const char *stack, const char *physical)
 {
-    xacct_customer_view_t c = {state, "ext-secret-77", stack, physical, ROLE};
+    xacct_customer_t c = {
+        .state = xacct_customer_state_from_name(state),
+        .account_id = ACCT,
+        .external_id = "ext-secret-77",
+        .role_arn = ROLE,
+        .stack_id = stack,
+        .region = "us-east-1",
+        .topic_arn = "",
+        .physical_id = physical,
+        .created_at = "",
+        .updated_at = "",
+        .last_request_id = "",
+        .last_error = "",
+    };
+    assert_int_not_equal(c.state, XACCT_CUSTOMER_UNKNOWN);
     return c;
 }
 
@@ -49,7 +63,7 @@ static void test_create_paths(void **state)
     (void)state;
     const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_CREATE);
     xacct_cfn_request_t *req = request("Create", STACK, "ext-secret-77", NULL);
-    xacct_customer_view_t pending = customer("pending", "", "");
+    xacct_customer_t pending = customer("pending", "", "");
     xacct_decision_t d;
 
     h->decide(req, &pending, &d);
@@ -57,13 +71,16 @@ static void test_create_paths(void **state)
 
     h->after_check(req, &pending, XACCT_CHECK_SECURE, "ok", &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
-    assert_string_equal(d.new_state, "active");
-    assert_string_equal(d.expect_state, "pending");
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
+    assert_true(d.connect_stack);
+    assert_true(d.cleanup_template);
     assert_string_equal(d.physical_id, "xacct-" ACCT);
 
     h->after_check(req, &pending, XACCT_CHECK_INSECURE, "assumable without", &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_string_equal(d.new_state, "rejected");
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_REJECTED);
     assert_string_equal(d.event, "rejected");
     /* A failed Create never carries the customer's stable id. */
     assert_string_not_equal(d.physical_id, "xacct-" ACCT);
@@ -71,50 +88,51 @@ static void test_create_paths(void **state)
 
     h->after_check(req, &pending, XACCT_CHECK_TRANSIENT, "sts down", &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_null(d.new_state);
+    assert_false(d.transition);
 
     /* Not onboarded. */
     h->decide(req, NULL, &d);
     assert_int_equal(d.action, XACCT_ACT_ANSWER);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
     assert_non_null(strstr(d.reason, "not been onboarded"));
-    assert_null(d.new_state);
+    assert_false(d.transition);
     xacct_cfn_request_free(req);
 
     /* Wrong external ID: FAILED, nothing changes. */
     req = request("Create", STACK, "guessed", NULL);
     h->decide(req, &pending, &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     assert_non_null(strstr(d.reason, "ExternalID"));
     assert_null(strstr(d.reason, "ext-secret-77"));
     xacct_cfn_request_free(req);
 
     /* A rejected customer that fails again stays rejected (no transition). */
     req = request("Create", STACK, "ext-secret-77", NULL);
-    xacct_customer_view_t rejected = customer("rejected", "", "");
+    xacct_customer_t rejected = customer("rejected", "", "");
     h->after_check(req, &rejected, XACCT_CHECK_INSECURE, "still unsafe", &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     h->after_check(req, &rejected, XACCT_CHECK_SECURE, "fixed", &d);
-    assert_string_equal(d.new_state, "active");
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
     /* A repeated Create of the active customer's own stack changes nothing. */
-    xacct_customer_view_t same = customer("active", STACK, "xacct-" ACCT);
+    xacct_customer_t same = customer("active", STACK, "xacct-" ACCT);
     h->decide(req, &same, &d);
     assert_int_equal(d.action, XACCT_ACT_CHECK);
     h->after_check(req, &same, XACCT_CHECK_SECURE, "ok", &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     xacct_cfn_request_free(req);
 
     /* Active through another stack. */
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
-    xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);
+    xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
     h->decide(req, &active, &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
     assert_non_null(strstr(d.reason, "already connected"));
     /* Offboarded customers must be onboarded again. */
-    xacct_customer_view_t gone = customer("offboarded", STACK, "xacct-" ACCT);
+    xacct_customer_t gone = customer("offboarded", STACK, "xacct-" ACCT);
     h->decide(req, &gone, &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
     assert_non_null(strstr(d.reason, "offboarded"));
@@ -127,7 +145,7 @@ static void test_answer_data(void **state)
     (void)state;
     const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
     xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
-    xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);
+    xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
     active.role_arn = "arn:aws:iam::" ACCT ":role/Old";
     xacct_decision_t d;
     char *data = NULL;
@@ -162,17 +180,18 @@ static void test_update_keeps_physical_id(void **state)
     (void)state;
     const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
     xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
-    xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);
+    xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
     xacct_decision_t d;
     h->decide(req, &active, &d);
     assert_int_equal(d.action, XACCT_ACT_CHECK);
     h->after_check(req, &active, XACCT_CHECK_SECURE, "ok", &d);
     assert_string_equal(d.physical_id, "xacct-" ACCT);
-    assert_string_equal(d.new_state, "active");
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
     /* An unsafe new role fails the Update but leaves the customer active. */
     h->after_check(req, &active, XACCT_CHECK_INSECURE, "bad", &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     assert_string_equal(d.physical_id, "xacct-" ACCT);
     xacct_cfn_request_free(req);
 }
@@ -183,14 +202,15 @@ static void test_delete_rules(void **state)
     const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_DELETE);
     assert_null(h->after_check);
     xacct_decision_t d;
-    xacct_customer_view_t active = customer("active", STACK, "xacct-" ACCT);
+    xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
 
     xacct_cfn_request_t *req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
     h->decide(req, &active, &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_true(d.enqueue_offboard);
-    assert_string_equal(d.new_state, "offboarding");
-    assert_string_equal(d.expect_state, "active");
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_OFFBOARDING);
+    assert_false(d.connect_stack);
     xacct_cfn_request_free(req);
 
     /* Rollback Delete of a failed Create: another physical id. */
@@ -198,7 +218,7 @@ static void test_delete_rules(void **state)
     h->decide(req, &active, &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_false(d.enqueue_offboard);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     xacct_cfn_request_free(req);
 
     /* Same physical id from an older stack. */
@@ -213,7 +233,7 @@ static void test_delete_rules(void **state)
     h->decide(req, &active, &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_false(d.enqueue_offboard);
-    assert_null(d.new_state);
+    assert_false(d.transition);
     assert_string_equal(d.outcome, "refused");
     assert_non_null(strstr(d.reason, "ExternalID"));
     assert_null(strstr(d.reason, "ext-secret"));
@@ -221,7 +241,7 @@ static void test_delete_rules(void **state)
 
     /* Rejected customer, unknown customer, bad external ID: still SUCCESS. */
     req = request("Delete", STACK, "wrong", "xacct-" ACCT);
-    xacct_customer_view_t rejected = customer("rejected", STACK, "xacct-" ACCT);
+    xacct_customer_t rejected = customer("rejected", STACK, "xacct-" ACCT);
     h->decide(req, &rejected, &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_false(d.enqueue_offboard);
@@ -290,7 +310,7 @@ static void test_cuts_keep_whole_characters(void **state)
         static const char *const types[] = {"Create", "Update", "Delete"};
         for (size_t t = 0; t < 3; t++) {
             xacct_cfn_request_t *req = wide_request(types[t], lead);
-            xacct_customer_view_t none = customer("active", OTHER_STACK, "xacct-" ACCT);
+            xacct_customer_t none = customer("active", OTHER_STACK, "xacct-" ACCT);
             xacct_decision_t d[2];
             const xacct_handler_t *h = xacct_handler_for(req->type);
             h->decide(req, &none, &d[0]);
@@ -311,6 +331,60 @@ static void test_cuts_keep_whole_characters(void **state)
     }
 }
 
+/* SPEC §4: 10 % of the timeout, at least 5 s, at most 60 s, from
+ * SentTimestamp (now when absent), ServiceTimeout 3600 s by default. */
+static void test_deadline_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(xacct_handler_margin_ms(20000), 5000);     /* 2 s -> at least 5 s */
+    assert_int_equal(xacct_handler_margin_ms(50000), 5000);     /* exactly 5 s */
+    assert_int_equal(xacct_handler_margin_ms(300000), 30000);   /* 10 % */
+    assert_int_equal(xacct_handler_margin_ms(600000), 60000);   /* exactly 60 s */
+    assert_int_equal(xacct_handler_margin_ms(3600000), 60000);  /* 360 s -> at most 60 s */
+
+    xacct_cfn_request_t *req = request("Create", STACK, "ext-secret-77", NULL);
+    assert_int_equal(req->service_timeout, XACCT_HANDLER_TIMEOUT_DEFAULT_S);
+    assert_int_equal(xacct_handler_deadline_ms(req, 1000000, 2000000), 1000000 + 3600000 - 60000);
+    assert_int_equal(xacct_handler_deadline_ms(req, 0, 2000000), 2000000 + 3600000 - 60000);
+    req->service_timeout = 30;
+    assert_int_equal(xacct_handler_deadline_ms(req, 1000000, 1000000), 1000000 + 30000 - 5000);
+    xacct_cfn_request_free(req);
+}
+
+/* A refused transition is decided again twice, then answered audit-only. */
+static void test_conflict_policy(void **state)
+{
+    (void)state;
+    xacct_cfn_request_t *req = request("Create", STACK, "ext-secret-77", NULL);
+    xacct_customer_t pending = customer("pending", "", "");
+    xacct_decision_t d;
+    xacct_handler_for(XACCT_CFN_CREATE)->after_check(req, &pending, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(xacct_handler_conflict(req, 1, "pending -> active", &d),
+                     XACCT_CONFLICT_RELOAD);
+    assert_int_equal(xacct_handler_conflict(req, 2, "pending -> active", &d),
+                     XACCT_CONFLICT_RELOAD);
+    assert_true(d.transition);
+    assert_int_equal(xacct_handler_conflict(req, 3, "offboarding -> active", &d),
+                     XACCT_CONFLICT_AUDIT);
+    assert_false(d.transition);
+    assert_false(d.connect_stack);
+    assert_false(d.cleanup_template);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_non_null(strstr(d.reason, "does not allow this change (offboarding -> active)"));
+    xacct_cfn_request_free(req);
+
+    /* A Delete stays SUCCESS: a stack never hangs in DELETE. */
+    req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
+    xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
+    xacct_handler_for(XACCT_CFN_DELETE)->decide(req, &active, &d);
+    assert_true(d.enqueue_offboard);
+    assert_int_equal(xacct_handler_conflict(req, 3, "refused", &d), XACCT_CONFLICT_AUDIT);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_false(d.enqueue_offboard);
+    assert_false(d.transition);
+    xacct_cfn_request_free(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_answer_data),
         cmocka_unit_test(test_delete_rules),
         cmocka_unit_test(test_cuts_keep_whole_characters),
+        cmocka_unit_test(test_deadline_rule),
+        cmocka_unit_test(test_conflict_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

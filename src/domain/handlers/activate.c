@@ -41,7 +41,7 @@ static void fail(const xacct_cfn_request_t *req, xacct_decision_t *out, const ch
 }
 
 void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
-                                    const xacct_customer_view_t *customer,
+                                    const xacct_customer_t *customer,
                                     xacct_decision_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -53,16 +53,17 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         fail(req, out, event, reason);
         return;
     }
-    const char *st = customer->state;
-    if (strcmp(st, "pending") != 0 && strcmp(st, "active") != 0 && strcmp(st, "rejected") != 0) {
+    xacct_customer_state_t st = customer->state;
+    if (st != XACCT_CUSTOMER_PENDING && st != XACCT_CUSTOMER_ACTIVE &&
+        st != XACCT_CUSTOMER_REJECTED) {
         snprintf(reason, sizeof(reason),
                  "account %s is %s; the partner must onboard it again before a stack can "
                  "connect",
-                 req->stack_account, st);
+                 req->stack_account, xacct_customer_state_name(st));
         fail(req, out, event, reason);
         return;
     }
-    if (strcmp(st, "active") == 0 && customer->stack_id[0] != '\0' &&
+    if (st == XACCT_CUSTOMER_ACTIVE && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
         snprintf(reason, sizeof(reason),
                  "account %s is already connected through stack %.300s; update or delete that "
@@ -76,7 +77,7 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
 }
 
 void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
-                                         const xacct_customer_view_t *customer,
+                                         const xacct_customer_t *customer,
                                          xacct_check_result_t result, const char *detail,
                                          xacct_decision_t *out)
 {
@@ -84,34 +85,38 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
     const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
     out->action = XACCT_ACT_ANSWER;
     out->event = event;
-    out->expect_state = customer->state;
     switch (result) {
     case XACCT_CHECK_SECURE:
         out->status = XACCT_CFN_SUCCESS;
         out->outcome = "success";
         /* active -> active is an Update's transition; a repeated Create of
          * the same stack (a new RequestId) is answered and audited only. */
-        if (!(req->type == XACCT_CFN_CREATE && strcmp(customer->state, "active") == 0))
-            out->new_state = "active";
+        if (!(req->type == XACCT_CFN_CREATE && customer->state == XACCT_CUSTOMER_ACTIVE)) {
+            out->transition = true;
+            out->to_state = XACCT_CUSTOMER_ACTIVE;
+            out->connect_stack = true;
+            /* The template has served its purpose once a Create connected. */
+            out->cleanup_template = req->type == XACCT_CFN_CREATE;
+        }
         snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s", req->stack_account);
         snprintf(out->reason, sizeof(out->reason), "%s", detail ? detail : "verified");
         return;
     case XACCT_CHECK_INSECURE:
     case XACCT_CHECK_NOT_ASSUMABLE:
         fail(req, out, "rejected", detail ? detail : "safety check failed");
-        out->expect_state = customer->state;
         /* Only a pending customer becomes rejected. An active one stays
          * active when an Update breaks its role (CloudFormation rolls the
          * FAILED Update back to the verified role), and a rejected one
          * simply stays rejected. */
-        if (strcmp(customer->state, "pending") == 0)
-            out->new_state = "rejected";
+        if (customer->state == XACCT_CUSTOMER_PENDING) {
+            out->transition = true;
+            out->to_state = XACCT_CUSTOMER_REJECTED;
+        }
         return;
     case XACCT_CHECK_ERROR:
     case XACCT_CHECK_TRANSIENT:
     case XACCT_CHECK_CANCELED:
         fail(req, out, event, detail ? detail : "safety check could not run");
-        out->expect_state = NULL;
         return;
     }
 }

@@ -18,7 +18,7 @@
 #include "xacct/handlers.h"
 #include "xacct/utf8.h"
 
-static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *customer,
+static void decide(const xacct_cfn_request_t *req, const xacct_customer_t *customer,
                    xacct_decision_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -44,10 +44,10 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
                  req->stack_account);
         return;
     }
-    if (current && strcmp(customer->state, "active") == 0) {
+    if (current && customer->state == XACCT_CUSTOMER_ACTIVE) {
         out->outcome = "success";
-        out->new_state = "offboarding";
-        out->expect_state = "active";
+        out->transition = true;
+        out->to_state = XACCT_CUSTOMER_OFFBOARDING;
         out->enqueue_offboard = true;
         out->event = "offboarding";
         snprintf(out->reason, sizeof(out->reason), "stack deleted; offboarding job enqueued");
@@ -57,7 +57,7 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
     snprintf(out->reason, sizeof(out->reason),
              current ? "customer is %s, not active: nothing to offboard"
                      : "Delete names another resource (%s): nothing to offboard",
-             current ? customer->state : req->physical_id);
+             current ? xacct_customer_state_name(customer->state) : req->physical_id);
 }
 
 const xacct_handler_t xacct_handler_delete = {

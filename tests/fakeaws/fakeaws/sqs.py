@@ -1019,6 +1019,7 @@ class Service:
                 {"id": m.id, "body": m.body,
                  "receive_count": m.receive_count,
                  "visible": m.visible_at <= now,
+                 "visible_at_ms": int(m.visible_at * 1000),
                  "sent_timestamp": m.sent_ms}
                 for m in q.messages.values()]
         return out

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where AWS is and which region to use, from the environment: the endpoint of
+ * a service in a region (real AWS by default: https://<service>.<region>.
+ * amazonaws.com, .amazonaws.com.cn in China regions, IAM global; overridden
+ * by AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, unless
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), the SigV4 signing region, the
+ * default region (AWS_REGION, AWS_DEFAULT_REGION) and S3 path-style object
+ * URLs. Both the signed call (aws.c) and the credentials chain (creds.c) read
+ * it; it reads neither.
+ */
+#ifndef XACCT_ENDPOINTS_H
+#define XACCT_ENDPOINTS_H
+
+#include <stdbool.h>
+
+#include "xacct/common.h"
+
+/* getenv-like lookup, so tests need not touch the process environment.
+ * Returns a borrowed string or NULL when unset. */
+typedef const char *(*xacct_getenv_fn)(const char *name, void *arg);
+
+/* The process environment (secure_getenv); arg is ignored. */
+const char *xacct_endpoints_getenv(const char *name, void *arg);
+
+/* getenv_fn(name) when set and not empty, else NULL (borrowed). getenv_fn
+ * NULL = xacct_endpoints_getenv. */
+const char *xacct_endpoints_env(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *name);
+
+/* A service or region id: 1-64 characters of [a-z0-9-]. */
+bool xacct_endpoints_valid_id(const char *s);
+
+/*
+ * Endpoint of service ("sqs", "sts", "s3", "sns", "iam", or any other lower
+ * case service id) in region, as "scheme://host[:port][/path]" without a
+ * trailing slash, in *out (caller frees). An override must be an absolute
+ * http(s) URL without query or fragment (checked with CURLU). Returns 0,
+ * XACCT_EINVAL (bad service or region) or XACCT_ECONFIG (bad override).
+ */
+int xacct_endpoints_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
+                            const char *region, char **out) XACCT_MUSTCHECK;
+
+/* The region SigV4 must use for service when the call names region: "us-east-1"
+ * for IAM (cn-north-1 in China), region otherwise. Borrowed/static. */
+const char *xacct_endpoints_signing_region(const char *service, const char *region);
+
+/* Region from AWS_REGION, then AWS_DEFAULT_REGION; NULL if neither is set.
+ * Borrowed from the environment. */
+const char *xacct_endpoints_region_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg);
+
+/* "https://s3.eu-west-1.amazonaws.com/<bucket>/<key>" (or the override), the key
+ * percent-encoded with '/' kept, in *out (caller frees). */
+int xacct_endpoints_s3_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
+                           const char *bucket, const char *key, char **out) XACCT_MUSTCHECK;
+
+#endif

@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stage machine of one SQS message (SPEC §4):
+ *
+ *   unwrap and verify the SNS envelope → parse the CloudFormation request →
+ *   claim it → load the customer → the handler decides → safety check (if
+ *   asked) → the handler decides again → record the outcome atomically →
+ *   answer CloudFormation → (clean up the template) → done: ack.
+ *
+ * Transient failures (Redis away, AWS 5xx, throttling, timeouts) retry the
+ * current stage with jittered backoff; once the request's deadline (the
+ * handlers' rule) is near, the handlers' deadline decision is answered
+ * without waiting any longer. Messages that cannot be answered at all go to
+ * the dead set. Every decision comes from the handlers; this file only
+ * carries them out through the seams in pl->ops, and ends each message once
+ * through its completion callback (ack, dead, leave or release).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline_int.h"
+#include "xacct/codec.h"
+#include "xacct/template.h"
+
+static void step(xacct_pipeline_msg_t *msg);
+
+#define OPS(msg) ((msg)->pl->ops)
+#define ARG(msg) ((msg)->pl->ops_arg)
+
+static int64_t wall_ms(const xacct_pipeline_msg_t *msg)
+{
+    return OPS(msg)->wall_ms(ARG(msg));
+}
+
+/* ---- moving on ----------------------------------------------------------- */
+
+static void on_retry(uv_timer_t *t)
+{
+    step(xacct_container_of(t, xacct_pipeline_msg_t, retry));
+}
+
+static void go(xacct_pipeline_msg_t *msg, xacct__pipeline_stage_t st)
+{
+    msg->stage = st;
+    msg->attempts = 0;
+    xacct_backoff_reset(&msg->backoff);
+    step(msg);
+}
+
+/* To the dead set; a message given up on says so first. */
+static void to_dead(xacct_pipeline_msg_t *msg, const char *reason)
+{
+    if (msg->gave_up[0] != '\0' && strcmp(reason, msg->gave_up) != 0)
+        snprintf(msg->reason, sizeof(msg->reason), "%s; %s", msg->gave_up, reason);
+    else
+        snprintf(msg->reason, sizeof(msg->reason), "%s", reason);
+    go(msg, ST_DEAD);
+}
+
+/* Done with the message: delete it (ack) or leave it to reappear after its
+ * visibility timeout. */
+static void finish(xacct_pipeline_msg_t *msg, bool ack)
+{
+    xacct__pipeline_msg_end(msg, ack ? XACCT_PIPELINE_ACK : XACCT_PIPELINE_LEAVE);
+}
+
+static void retry_later(xacct_pipeline_msg_t *msg, const char *event, const char *detail,
+                        const char *key, const char *value)
+{
+    char ms[24];
+    uint64_t delay = xacct_backoff_next(&msg->backoff);
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
+    XACCT_LOG_WARN(xacct__pl_log(msg), event, "message_id", msg->m->message_id, key, value,
+                   "detail", detail ? detail : "", "retry_ms", ms, NULL);
+    uv_timer_start(&msg->retry, on_retry, delay, 0);
+}
+
+/* The deadline is near and the outcome could not be recorded: answer the
+ * handlers' deadline decision without waiting any longer. */
+static void answer_at_deadline(xacct_pipeline_msg_t *msg, const char *why)
+{
+    if (msg->check != NULL) {
+        xacct_check_t *c = msg->check;
+        msg->check = NULL;
+        OPS(msg)->check_cancel(ARG(msg), c);
+    }
+    xacct_handler_deadline(msg->req, why, &msg->decision);
+    msg->recorded = true; /* nothing more will be recorded */
+    if (xacct__pipeline_msg_build_answer(msg) != 0) {
+        to_dead(msg, "response body could not be built");
+        return;
+    }
+    msg->failed = msg->failed || msg->decision.status == XACCT_CFN_FAILED;
+    xacct__pipeline_msg_count(msg, NULL);
+    go(msg, ST_ANSWER);
+}
+
+/* A transient failure in the current stage: try again later, or answer now
+ * if the deadline is near. */
+static void transient(xacct_pipeline_msg_t *msg, const char *what, int status, const char *detail)
+{
+    char why[512];
+    snprintf(why, sizeof(why), "%s: %s", what, detail && detail[0] ? detail : xacct_strerror(status));
+    if (msg->gave_up[0] != '\0') {
+        to_dead(msg, why); /* no more waiting for a message given up on */
+        return;
+    }
+    uint64_t now = xacct__pl_now(msg);
+    uint64_t delay = xacct_backoff_next(&msg->backoff);
+    if (msg->req != NULL && !msg->recorded && now + delay >= msg->deadline) {
+        XACCT_LOG_WARN(xacct__pl_log(msg), "request.deadline", "message_id", msg->m->message_id,
+                       "account", msg->req->stack_account, "reason", why, NULL);
+        answer_at_deadline(msg, why);
+        return;
+    }
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
+    XACCT_LOG_WARN(xacct__pl_log(msg), "message.retry", "message_id", msg->m->message_id,
+                   "reason", why, "retry_ms", ms, NULL);
+    uv_timer_start(&msg->retry, on_retry, delay, 0);
+}
+
+/* ---- verify ------------------------------------------------------------- */
+
+static bool topic_allowed(const xacct_config_t *c, const char *arn)
+{
+    for (size_t i = 0; i < c->sns_topic_arns.n; i++)
+        if (strcmp(c->sns_topic_arns.items[i], arn) == 0)
+            return true;
+    return false;
+}
+
+static void parse_request(xacct_pipeline_msg_t *msg);
+
+static void after_verify(xacct_pipeline_msg_t *msg)
+{
+    if (msg->env->type == XACCT_SNS_SUBSCRIPTION_CONFIRMATION) {
+        go(msg, ST_CONFIRM);
+        return;
+    }
+    if (msg->env->type == XACCT_SNS_UNSUBSCRIBE_CONFIRMATION) {
+        XACCT_LOG_INFO(xacct__pl_log(msg), "sns.unsubscribed", "topic", msg->env->topic_arn, NULL);
+        finish(msg, true);
+        return;
+    }
+    msg->payload = msg->env->message;
+    msg->payload_len = msg->env->message_len;
+    parse_request(msg);
+}
+
+static void on_verified(int status, const char *detail, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status == 0)
+        after_verify(msg);
+    else if (status == XACCT_EAGAIN)
+        transient(msg, "signing certificate", status, detail);
+    else if (status == XACCT_ECANCELED)
+        finish(msg, false);
+    else
+        to_dead(msg, detail ? detail : "SNS signature does not verify");
+}
+
+static void stage_verify(xacct_pipeline_msg_t *msg)
+{
+    const xacct_config_t *c = xacct__pl_cfg(msg);
+    const xacct_sqs_message_t *m = msg->m;
+    if (msg->env == NULL) {
+        if (c->sns_raw_delivery && xacct__pipeline_looks_raw(m->body, m->body_len)) {
+            msg->payload = m->body;
+            msg->payload_len = m->body_len;
+            parse_request(msg);
+            return;
+        }
+        char err[256];
+        if (xacct_sns_envelope_parse(m->body, m->body_len, &msg->env, err, sizeof(err)) != 0) {
+            char why[300];
+            snprintf(why, sizeof(why), "not an SNS envelope: %s", err);
+            to_dead(msg, why);
+            return;
+        }
+        if (!topic_allowed(c, msg->env->topic_arn)) {
+            to_dead(msg, "TopicArn is not in sns.topic_arns");
+            return;
+        }
+    }
+    if (!c->sns_verify_signatures) {
+        after_verify(msg);
+        return;
+    }
+    int rc = OPS(msg)->verify(ARG(msg), msg->env, on_verified, msg);
+    if (rc == XACCT_EAGAIN) {
+        msg->pending++;
+        return;
+    }
+    if (rc == 0) {
+        after_verify(msg);
+        return;
+    }
+    char why[300];
+    snprintf(why, sizeof(why), "SNS signature rejected: %s",
+             rc == XACCT_ECERT ? "SigningCertURL not allowed or not a certificate"
+                               : "signature does not verify");
+    to_dead(msg, why);
+}
+
+/* ---- subscription confirmation ------------------------------------------ */
+
+static void on_confirmed(int status, const char *detail, const xacct_http_response_t *resp,
+                         const xacct_aws_error_t *err, void *arg)
+{
+    (void)resp;
+    (void)err;
+    xacct_pipeline_msg_t *msg = arg;
+    msg->call = NULL;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status == 0) {
+        XACCT_LOG_INFO(xacct__pl_log(msg), "sns.subscription_confirmed", "topic",
+                       msg->env->topic_arn, NULL);
+        finish(msg, true);
+    } else if (status == XACCT_ECANCELED) {
+        finish(msg, false);
+    } else if (++msg->attempts < 5) {
+        transient(msg, "ConfirmSubscription", status, detail);
+    } else {
+        to_dead(msg, "SubscribeURL could not be confirmed");
+    }
+}
+
+static void stage_confirm(xacct_pipeline_msg_t *msg)
+{
+    char err[256];
+    if (xacct_sns_url_check(msg->env->subscribe_url, &xacct__pl_cfg(msg)->sns_cert_hosts, false,
+                            err, sizeof(err)) != 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "SubscribeURL refused: %s", err);
+        to_dead(msg, why);
+        return;
+    }
+    if (OPS(msg)->confirm(ARG(msg), msg->env->subscribe_url, on_confirmed, msg, &msg->call) == 0)
+        msg->pending++;
+    else
+        to_dead(msg, "SubscribeURL could not be requested");
+}
+
+/* ---- the request and its claim ------------------------------------------- */
+
+static void parse_request(xacct_pipeline_msg_t *msg)
+{
+    char err[300];
+    if (xacct_cfn_request_parse(msg->payload, msg->payload_len,
+                                &xacct__pl_cfg(msg)->cfn_response_hosts, &msg->req, err,
+                                sizeof(err)) != 0) {
+        char why[340];
+        snprintf(why, sizeof(why), "unanswerable CloudFormation request: %s", err);
+        to_dead(msg, why);
+        return;
+    }
+    int64_t wall = wall_ms(msg);
+    int64_t left = xacct_handler_deadline_ms(msg->req, msg->m->sent_ms, wall) - wall;
+    uint64_t now = xacct__pl_now(msg);
+    msg->deadline = left > 0 ? now + (uint64_t)left : now;
+    XACCT_LOG_DEBUG(xacct__pl_log(msg), "request.received", "message_id", msg->m->message_id,
+                    "type", xacct_cfn_type_name(msg->req->type), "account",
+                    msg->req->stack_account, "request_id", msg->req->request_id, NULL);
+    go(msg, ST_CLAIM);
+}
+
+static void on_claim(int status, const char *detail, xacct_claim_result_t st, const char *answer,
+                     void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status != 0) {
+        transient(msg, "claim", status, detail);
+        return;
+    }
+    if (msg->gave_up[0] != '\0' && st != XACCT_CLAIMS_CLAIMED) {
+        /* Answered before, or being worked on by a live worker that will
+         * answer: nothing to say, only to put the message aside. */
+        to_dead(msg, st == XACCT_CLAIMS_DONE ? "the request was answered before"
+                                             : "another worker holds the request");
+        return;
+    }
+    switch (st) {
+    case XACCT_CLAIMS_CLAIMED:
+        msg->claimed = true;
+        go(msg, msg->gave_up[0] != '\0' ? ST_GIVE_UP : ST_LOAD);
+        return;
+    case XACCT_CLAIMS_DONE:
+        /* Finished before (a redelivery): send the stored answer again. */
+        msg->recorded = true;
+        xacct__pipeline_msg_stored_answer(msg, answer);
+        xacct__pipeline_msg_count(msg, "duplicate");
+        XACCT_LOG_INFO(xacct__pl_log(msg), "request.duplicate", "message_id",
+                       msg->m->message_id, "request_id", msg->req->request_id, "action",
+                       "re-sending the stored answer", NULL);
+        if (msg->answer[0] == '\0')
+            finish(msg, true);
+        else
+            go(msg, ST_ANSWER);
+        return;
+    case XACCT_CLAIMS_BUSY:
+        /* Another worker is on it; look again once its lease may have run
+         * out, without holding this copy. */
+        XACCT_LOG_INFO(xacct__pl_log(msg), "request.busy", "message_id", msg->m->message_id,
+                       "request_id", msg->req->request_id, NULL);
+        (void)OPS(msg)->visibility(ARG(msg), msg->queue, msg->m->receipt_handle,
+                                   xacct__pl_cfg(msg)->queue_visibility_timeout, NULL, NULL);
+        finish(msg, false);
+        return;
+    }
+}
+
+static void stage_claim(xacct_pipeline_msg_t *msg)
+{
+    int rc = OPS(msg)->claim(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
+                             xacct__pl_claim_lease_ms(msg), on_claim, msg);
+    if (rc == 0)
+        msg->pending++;
+    else
+        transient(msg, "claim", rc, "could not be queued");
+}
+
+/* ---- the customer and the decision --------------------------------------- */
+
+static void on_load(int status, const char *detail, const xacct_customer_t *customer, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status != 0 && status != XACCT_ENOTFOUND) {
+        transient(msg, "load customer", status, detail);
+        return;
+    }
+    xacct_customer_free(msg->customer);
+    msg->customer = status == 0 ? xacct_customer_dup(customer) : NULL;
+    xacct_handler_for(msg->req->type)->decide(msg->req, msg->customer, &msg->decision);
+    go(msg, msg->decision.action == XACCT_ACT_CHECK ? ST_CHECK : ST_APPLY);
+}
+
+static void stage_load(xacct_pipeline_msg_t *msg)
+{
+    if (OPS(msg)->customer_get(ARG(msg), msg->req->stack_account, on_load, msg) == 0)
+        msg->pending++;
+    else
+        transient(msg, "load customer", XACCT_EAGAIN, "could not be queued");
+}
+
+static void on_check(xacct_check_result_t result, const char *detail, unsigned attempts, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    msg->check = NULL;
+    if (xacct__pipeline_msg_returned(msg) || result == XACCT_CHECK_CANCELED)
+        return; /* whoever cancelled it carries on */
+    char n[16];
+    snprintf(n, sizeof(n), "%u", attempts);
+    XACCT_LOG_INFO(xacct__pl_log(msg), "check.done", "account", msg->req->stack_account, "result",
+                   xacct_check_result_name(result), "attempts", n, NULL);
+    xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_SAFETY_CHECKS,
+                      xacct_check_result_name(result), NULL);
+    xacct_handler_for(msg->req->type)
+        ->after_check(msg->req, msg->customer, result, detail, &msg->decision);
+    go(msg, ST_APPLY);
+}
+
+static void stage_check(xacct_pipeline_msg_t *msg)
+{
+    const xacct_config_t *c = xacct__pl_cfg(msg);
+    char session[64];
+    snprintf(session, sizeof(session), "xacct-check-%s", msg->req->stack_account);
+    xacct_check_params_t p = {
+        .role_arn = msg->req->role_arn,
+        .external_id = msg->customer->external_id,
+        .region = msg->req->stack_region,
+        .session_name = session,
+        .propagation_timeout_ms = (uint64_t)c->check_propagation_timeout * 1000,
+        .deadline_ms = msg->deadline,
+    };
+    if (OPS(msg)->check(ARG(msg), &p, on_check, msg, &msg->check) == 0)
+        msg->pending++;
+    else
+        transient(msg, "safety check", XACCT_EINVAL, "could not start");
+}
+
+/* ---- record ------------------------------------------------------------- */
+
+static void on_finished(int status, const char *detail, int changed, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status != 0) {
+        transient(msg, "finish claim", status, detail);
+        return;
+    }
+    if (msg->gave_up[0] != '\0' && !changed) {
+        to_dead(msg, "the request was answered before");
+        return;
+    }
+    msg->recorded = true;
+    xacct__pipeline_msg_count(msg, NULL);
+    go(msg, ST_ANSWER);
+}
+
+/* Keeps the answer on the claim when there is no record to apply it to. */
+static void stage_finish(xacct_pipeline_msg_t *msg)
+{
+    if (OPS(msg)->claim_finish(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
+                               msg->answer, on_finished, msg) == 0)
+        msg->pending++;
+    else
+        transient(msg, "finish claim", XACCT_EAGAIN, "could not be queued");
+}
+
+static void on_apply(int status, const char *detail, xacct_apply_result_t result,
+                     const char *prev_state, void *arg)
+{
+    (void)prev_state;
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    bool failed = msg->decision.status == XACCT_CFN_FAILED;
+    if (status == 0 && result != XACCT_APPLY_DUPLICATE) {
+        msg->recorded = true;
+        msg->failed = msg->failed || failed;
+        xacct__pipeline_msg_count(msg, NULL);
+        go(msg, ST_ANSWER);
+    } else if (status == 0 || status == XACCT_ENOTFOUND) {
+        /* Recorded before under this RequestId, or no record at all: keep
+         * the answer on the claim and send it. */
+        msg->failed = msg->failed || failed;
+        go(msg, ST_FINISH);
+    } else if (status == XACCT_ESTATE) {
+        /* The record changed under the decision: the handlers say whether
+         * to decide again or to answer as it stands. */
+        if (xacct_handler_conflict(msg->req, ++msg->conflicts, detail, &msg->decision) ==
+            XACCT_CONFLICT_RELOAD)
+            go(msg, ST_LOAD);
+        else
+            go(msg, ST_APPLY);
+    } else {
+        transient(msg, "record outcome", status, detail);
+    }
+}
+
+static void stage_apply(xacct_pipeline_msg_t *msg)
+{
+    const xacct_decision_t *d = &msg->decision;
+    const xacct_cfn_request_t *req = msg->req;
+    if (xacct__pipeline_msg_build_answer(msg) != 0) {
+        to_dead(msg, "response body could not be built");
+        return;
+    }
+    if (msg->customer == NULL) {
+        go(msg, ST_FINISH);
+        return;
+    }
+    int64_t now = wall_ms(msg);
+    xacct_event_t ev = {
+        .v = XACCT_CODEC_VERSION,
+        .ts = now,
+        .type = d->event ? d->event : xacct_cfn_type_name(req->type),
+        .request_id = req->request_id,
+        .stack_id = req->stack_id,
+        .outcome = d->outcome ? d->outcome : (d->status == XACCT_CFN_SUCCESS ? "success" : "failed"),
+        .reason = d->reason,
+        .actor = msg->pl->ctx->worker_id,
+    };
+    xacct_job_t job = {
+        .v = XACCT_CODEC_VERSION,
+        .account_id = req->stack_account,
+        .role_arn = msg->customer->role_arn,
+        .external_id = msg->customer->external_id,
+        .stack_id = req->stack_id,
+        .region = req->stack_region,
+        .request_id = req->request_id,
+        .requested_at = now,
+    };
+    bool connect = d->transition && d->connect_stack;
+    bool offboard = d->transition && d->enqueue_offboard;
+    xacct_customer_apply_t in = {
+        .account_id = req->stack_account,
+        .request_type = xacct_cfn_type_name(req->type),
+        .request_id = req->request_id,
+        .to_state = d->transition ? xacct_customer_state_name(d->to_state) : NULL,
+        .role_arn = connect ? req->role_arn : NULL,
+        .stack_id = connect ? req->stack_id : NULL,
+        .region = connect ? req->stack_region : NULL,
+        .physical_id = connect ? d->physical_id : NULL,
+        .last_error = d->status == XACCT_CFN_FAILED ? d->reason : "",
+        .expect_physical_id = offboard ? req->physical_id : NULL,
+        .event = &ev,
+        .job = offboard ? &job : NULL,
+        .claim_owner = msg->owner,
+        .claim_stack_id = req->stack_id,
+        .answer = msg->answer,
+        .now_ms = now,
+    };
+    int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
+    if (rc == 0)
+        msg->pending++;
+    else
+        transient(msg, "record outcome", rc, "could not be queued");
+}
+
+/* ---- answer ------------------------------------------------------------- */
+
+static bool wants_cleanup(const xacct_pipeline_msg_t *msg)
+{
+    const char *bucket = xacct__pl_cfg(msg)->cfn_template_bucket;
+    return bucket != NULL && bucket[0] != '\0' && msg->customer != NULL &&
+           msg->decision.cleanup_template;
+}
+
+static void on_answered(int status, const char *detail, long http_status, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    msg->call = NULL;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    char code[16];
+    snprintf(code, sizeof(code), "%ld", http_status);
+    const char *st = msg->answer_failed ? "FAILED" : "SUCCESS";
+    if (status == 0 || status == XACCT_EFORBIDDEN) {
+        /* Delivered, or refused by the presigned URL (4xx: expired): either
+         * way nothing more can be done, so the message is acknowledged. */
+        xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_CFN_ANSWERS, st,
+                          status == 0 ? "delivered" : "refused");
+        if (status == 0)
+            XACCT_LOG_INFO(xacct__pl_log(msg), "request.answered", "message_id",
+                           msg->m->message_id, "type", xacct_cfn_type_name(msg->req->type),
+                           "account", msg->req->stack_account, "request_id",
+                           msg->req->request_id, "status", st, "response_host",
+                           msg->req->response_host, NULL);
+        else
+            XACCT_LOG_ERROR(xacct__pl_log(msg), "request.answer_refused", "message_id",
+                            msg->m->message_id, "account", msg->req->stack_account,
+                            "http_status", code, "detail",
+                            "the presigned ResponseURL refused the answer (expired?)", NULL);
+        if (msg->gave_up[0] != '\0')
+            to_dead(msg, msg->gave_up);
+        else if (status == 0 && wants_cleanup(msg))
+            go(msg, ST_CLEANUP);
+        else
+            finish(msg, true);
+        return;
+    }
+    if (status == XACCT_ECANCELED) {
+        finish(msg, false);
+        return;
+    }
+    if (++msg->attempts >= 8 || xacct__pl_now(msg) >= msg->deadline + 60000) {
+        /* The outcome is recorded with its answer; a redelivery sends it. */
+        xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_CFN_ANSWERS, st, "postponed");
+        XACCT_LOG_WARN(xacct__pl_log(msg), "request.answer_postponed", "message_id",
+                       msg->m->message_id, "http_status", code, "detail", detail ? detail : "",
+                       NULL);
+        if (msg->gave_up[0] != '\0')
+            to_dead(msg, "its answer could not be delivered");
+        else
+            finish(msg, false);
+        return;
+    }
+    retry_later(msg, "request.answer_retry", detail, "http_status", code);
+}
+
+static void stage_answer(xacct_pipeline_msg_t *msg)
+{
+    if (OPS(msg)->answer(ARG(msg), msg->req->response_url, msg->answer, on_answered, msg,
+                         &msg->call) == 0)
+        msg->pending++;
+    else
+        to_dead(msg, "answer could not be sent");
+}
+
+/* After a Create connected, the customer's template has served its
+ * purpose: it is removed from the template bucket (best effort). */
+static void on_cleaned(int status, const char *detail, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status != 0)
+        XACCT_LOG_WARN(xacct__pl_log(msg), "template.delete_failed", "account",
+                       msg->req->stack_account, "error", xacct_errname(status), "detail",
+                       detail ? detail : "", NULL);
+    else
+        XACCT_LOG_INFO(xacct__pl_log(msg), "template.deleted", "account",
+                       msg->req->stack_account, NULL);
+    finish(msg, true);
+}
+
+static void stage_cleanup(xacct_pipeline_msg_t *msg)
+{
+    char key[XACCT_TEMPLATE_KEY_MAX];
+    xacct_s3_object_t o = {.bucket = xacct__pl_cfg(msg)->cfn_template_bucket, .key = key};
+    if (xacct_template_s3_key(msg->req->stack_account, msg->customer->external_id, key,
+                              sizeof(key)) == 0 &&
+        OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
+        msg->pending++;
+        return;
+    }
+    finish(msg, true);
+}
+
+/* ---- giving up ------------------------------------------------------------ */
+
+/* Received more than queue.max_receives times, yet a valid request with an
+ * allowed ResponseURL that this attempt has claimed: the handlers' give-up
+ * answer goes out (recorded on the claim first, so a later copy finds it),
+ * then the message goes to the dead set. */
+static void stage_give_up(xacct_pipeline_msg_t *msg)
+{
+    xacct_handler_give_up(msg->req, msg->gave_up, &msg->decision);
+    if (xacct__pipeline_msg_build_answer(msg) != 0) {
+        to_dead(msg, "response body could not be built");
+        return;
+    }
+    msg->failed = msg->failed || msg->decision.status == XACCT_CFN_FAILED;
+    XACCT_LOG_WARN(xacct__pl_log(msg), "request.given_up", "message_id", msg->m->message_id,
+                   "account", msg->req->stack_account, "request_id", msg->req->request_id,
+                   "reason", msg->gave_up, NULL);
+    go(msg, ST_FINISH);
+}
+
+/* ---- dead set ------------------------------------------------------------ */
+
+static void on_dead(int status, const char *detail, const char *id, void *arg)
+{
+    (void)id;
+    xacct_pipeline_msg_t *msg = arg;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    if (status != 0) {
+        if (++msg->attempts < 10)
+            retry_later(msg, "dead.retry", detail, "stage", "dead");
+        else
+            finish(msg, false); /* kept in SQS: nothing is lost */
+        return;
+    }
+    xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_MSG_DEAD, msg->queue_url, NULL);
+    char n[16];
+    snprintf(n, sizeof(n), "%d", msg->m->receive_count);
+    XACCT_LOG_WARN(xacct__pl_log(msg), "message.dead", "queue", msg->queue_url, "message_id",
+                   msg->m->message_id, "receive_count", n, "reason", msg->reason, NULL);
+    xacct__pipeline_msg_end(msg, XACCT_PIPELINE_DEAD);
+}
+
+static void stage_dead(xacct_pipeline_msg_t *msg)
+{
+    xacct_dead_t d = {
+        .body = msg->m->body,
+        .reason = msg->reason,
+        .receives = msg->m->receive_count,
+        .queue = msg->queue_url,
+        .message_id = msg->m->message_id,
+    };
+    if (OPS(msg)->dead_add(ARG(msg), &d, on_dead, msg) == 0)
+        msg->pending++;
+    else
+        finish(msg, false);
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+static void step(xacct_pipeline_msg_t *msg)
+{
+    if (msg->ended || msg->releasing)
+        return;
+    switch (msg->stage) {
+    case ST_VERIFY:
+        stage_verify(msg);
+        break;
+    case ST_CONFIRM:
+        stage_confirm(msg);
+        break;
+    case ST_CLAIM:
+        stage_claim(msg);
+        break;
+    case ST_LOAD:
+        stage_load(msg);
+        break;
+    case ST_CHECK:
+        stage_check(msg);
+        break;
+    case ST_APPLY:
+        stage_apply(msg);
+        break;
+    case ST_FINISH:
+        stage_finish(msg);
+        break;
+    case ST_ANSWER:
+        stage_answer(msg);
+        break;
+    case ST_CLEANUP:
+        stage_cleanup(msg);
+        break;
+    case ST_DEAD:
+        stage_dead(msg);
+        break;
+    case ST_GIVE_UP:
+        stage_give_up(msg);
+        break;
+    case ST_DONE:
+        break;
+    }
+}
+
+void xacct_pipeline_start(const xacct_pipeline_t *pl, xacct_sqs_message_t *m, void *queue,
+                          const char *queue_url, xacct_pipeline_done_cb done, void *arg,
+                          xacct_pipeline_msg_t **handle)
+{
+    xacct_pipeline_msg_t *msg = xacct__pipeline_msg_new(pl, m, queue, queue_url, done, arg);
+    *handle = msg;
+    int max = pl->ctx->cfg->queue_max_receives;
+    if (m->receive_count > max)
+        snprintf(msg->gave_up, sizeof(msg->gave_up),
+                 "received %d times (queue.max_receives is %d)", m->receive_count, max);
+    go(msg, ST_VERIFY);
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+static void on_release_claim(int status, const char *detail, int changed, void *arg)
+{
+    (void)status;
+    (void)detail;
+    (void)changed;
+    xacct_pipeline_msg_t *msg = arg;
+    msg->pending--;
+    xacct__pipeline_msg_end(msg, XACCT_PIPELINE_RELEASE);
+}
+
+void xacct_pipeline_release(xacct_pipeline_msg_t *msg)
+{
+    if (msg->ended || msg->releasing)
+        return;
+    msg->releasing = true;
+    xacct__pipeline_msg_cancel_work(msg);
+    if (msg->claimed && !msg->recorded &&
+        OPS(msg)->claim_release(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
+                                on_release_claim, msg) == 0) {
+        msg->pending++;
+        return;
+    }
+    xacct__pipeline_msg_end(msg, XACCT_PIPELINE_RELEASE);
+}
+
+void xacct_pipeline_abort(xacct_pipeline_msg_t *msg)
+{
+    if (msg->ended)
+        return;
+    msg->releasing = true; /* callbacks cancelled below find nothing to do */
+    xacct__pipeline_msg_cancel_work(msg);
+    xacct__pipeline_msg_end(msg, XACCT_PIPELINE_LEAVE);
+}

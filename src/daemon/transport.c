@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One SQS queue as a transport (transport.h): the receive loop, batched
+ * deletes and single visibility changes. Received messages go up through
+ * the owner's callback; the transport never looks inside them.
+ */
+#include "xacct/transport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xacct/backoff.h"
+#include "xacct/metrics.h"
+
+#define FLUSH_DELAY_MS 20
+
+struct xacct_transport {
+    xacct_ctx_t *_ctx;                    /* borrowed */
+    char *_queue_url;                     /* owned */
+    char _region[32];                     /* the queue's region */
+    xacct_transport_receive_cb _on_receive;
+    xacct_transport_room_cb _room;
+    void *_arg;                           /* for both */
+    xacct_aws_call_t *_receive;           /* ReceiveMessage in flight, or NULL */
+    uv_timer_t _timer;                    /* backoff after errors */
+    xacct_backoff_t _backoff;
+    uv_timer_t _flush;                    /* sends the delete batch */
+    xacct_transport_delete_t *_deletes;   /* batch being collected */
+    size_t _ndeletes;
+    bool _paused;                         /* no receives */
+    bool _stopped;                        /* deletes at once too */
+    int _closing;                         /* handles still closing */
+};
+
+static void poll_now(xacct_transport_t *t);
+
+static void on_timer(uv_timer_t *timer)
+{
+    poll_now(xacct_container_of(timer, xacct_transport_t, _timer));
+}
+
+static void on_receive(int status, const char *detail, xacct_sqs_message_t **msgs, size_t n,
+                       size_t corrupt, void *arg)
+{
+    xacct_transport_t *t = arg;
+    t->_receive = NULL;
+    if (status == XACCT_ECANCELED) {
+        for (size_t i = 0; i < n; i++)
+            xacct_sqs_message_free(msgs[i]);
+        return;
+    }
+    if (status != 0) {
+        uint64_t delay = xacct_backoff_next(&t->_backoff);
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
+        XACCT_LOG_WARN(&t->_ctx->log, "sqs.receive_failed", "queue", t->_queue_url, "error",
+                       xacct_errname(status), "detail", detail ? detail : "", "retry_ms", ms,
+                       NULL);
+        uv_timer_start(&t->_timer, on_timer, delay, 0);
+        return;
+    }
+    xacct_backoff_reset(&t->_backoff);
+    if (corrupt > 0)
+        XACCT_LOG_WARN(&t->_ctx->log, "sqs.corrupt_message", "queue", t->_queue_url, "detail",
+                       "body does not match MD5OfBody; left to reappear", NULL);
+    for (size_t i = 0; i < n; i++)
+        xacct_metrics_inc(t->_ctx->metrics, XACCT_M_MSG_RECEIVED, t->_queue_url, NULL);
+    t->_on_receive(t, msgs, n, t->_arg);
+    poll_now(t);
+}
+
+static void poll_now(xacct_transport_t *t)
+{
+    if (t->_receive != NULL || t->_paused || uv_is_active((uv_handle_t *)&t->_timer))
+        return;
+    unsigned room = t->_room(t->_arg);
+    if (room == 0)
+        return;
+    const xacct_config_t *cfg = t->_ctx->cfg;
+    int max = cfg->queue_max_messages < (int)room ? cfg->queue_max_messages : (int)room;
+    int rc = xacct_sqs_receive(t->_ctx->aws, t->_queue_url, t->_region, max,
+                               cfg->queue_wait_seconds, cfg->queue_visibility_timeout,
+                               on_receive, t, &t->_receive);
+    if (rc != 0) {
+        t->_receive = NULL;
+        if (rc == XACCT_ESHUTDOWN)
+            return;
+        XACCT_LOG_ERROR(&t->_ctx->log, "sqs.receive_not_sent", "queue", t->_queue_url, "error",
+                        xacct_errname(rc), NULL);
+        uv_timer_start(&t->_timer, on_timer, xacct_backoff_next(&t->_backoff), 0);
+    }
+}
+
+xacct_transport_t *xacct_transport_new(xacct_ctx_t *ctx, const xacct_transport_options_t *opts)
+{
+    xacct_transport_t *t = xacct_calloc(1, sizeof(*t));
+    t->_ctx = ctx;
+    t->_queue_url = xacct_strdup(opts->queue_url);
+    t->_on_receive = opts->on_receive;
+    t->_room = opts->room;
+    t->_arg = opts->arg;
+    xacct_sqs_queue_region(opts->queue_url, ctx->cfg->aws_region, t->_region);
+    xacct_backoff_init(&t->_backoff, 500, 30000, NULL, NULL);
+    uv_timer_init(ctx->loop, &t->_timer);
+    uv_timer_init(ctx->loop, &t->_flush);
+    return t;
+}
+
+const char *xacct_transport_queue_url(const xacct_transport_t *t)
+{
+    return t->_queue_url;
+}
+
+const char *xacct_transport_region(const xacct_transport_t *t)
+{
+    return t->_region;
+}
+
+bool xacct_transport_polling(const xacct_transport_t *t)
+{
+    return t->_receive != NULL;
+}
+
+void xacct_transport_start(xacct_transport_t *t)
+{
+    poll_now(t);
+}
+
+void xacct_transport_kick(xacct_transport_t *t)
+{
+    poll_now(t);
+}
+
+void xacct_transport_stop(xacct_transport_t *t)
+{
+    t->_stopped = true;
+    xacct_transport_pause(t);
+}
+
+void xacct_transport_pause(xacct_transport_t *t)
+{
+    t->_paused = true;
+    uv_timer_stop(&t->_timer);
+    if (t->_receive != NULL) {
+        xacct_aws_call_t *call = t->_receive;
+        t->_receive = NULL;
+        xacct_aws_cancel(call);
+    }
+}
+
+/* ---- batched deletes ---------------------------------------------------- */
+
+typedef struct delete_batch {
+    xacct_transport_delete_t *items[XACCT_SQS_MAX_BATCH];
+    size_t n;
+} delete_batch_t;
+
+static void batch_done(delete_batch_t *b, int status, const char *detail, const int *results,
+                       const char *const *codes, size_t n)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        int rc = status != 0 ? status : (i < n ? results[i] : XACCT_EAWS);
+        const char *d = status != 0 ? detail : (i < n ? codes[i] : "missing");
+        xacct_transport_delete_t *item = b->items[i];
+        item->_cb(rc, d, item->_arg);
+    }
+    free(b);
+}
+
+static void on_deleted(int status, const char *detail, const int *results,
+                       const char *const *codes, size_t n, void *arg)
+{
+    batch_done(arg, status, detail, results, codes, n);
+}
+
+static void flush(xacct_transport_t *t)
+{
+    while (t->_deletes != NULL) {
+        delete_batch_t *b = xacct_calloc(1, sizeof(*b));
+        const char *handles[XACCT_SQS_MAX_BATCH];
+        while (t->_deletes != NULL && b->n < XACCT_SQS_MAX_BATCH) {
+            xacct_transport_delete_t *d = t->_deletes;
+            t->_deletes = d->_next;
+            t->_ndeletes--;
+            handles[b->n] = d->_receipt;
+            b->items[b->n++] = d;
+        }
+        int rc = xacct_sqs_delete_batch(t->_ctx->aws, t->_queue_url, t->_region, handles, b->n,
+                                        on_deleted, b);
+        if (rc != 0)
+            batch_done(b, rc, "DeleteMessageBatch not sent", NULL, NULL, 0);
+    }
+}
+
+static void on_flush(uv_timer_t *timer)
+{
+    flush(xacct_container_of(timer, xacct_transport_t, _flush));
+}
+
+void xacct_transport_delete(xacct_transport_t *t, xacct_transport_delete_t *d,
+                            const char *receipt_handle, xacct_transport_done_cb cb, void *arg)
+{
+    d->_receipt = receipt_handle;
+    d->_cb = cb;
+    d->_arg = arg;
+    d->_next = t->_deletes;
+    t->_deletes = d;
+    t->_ndeletes++;
+    /* A full batch goes at once; otherwise wait a moment for company. */
+    if (t->_ndeletes >= XACCT_SQS_MAX_BATCH || t->_stopped)
+        flush(t);
+    else if (!uv_is_active((uv_handle_t *)&t->_flush))
+        uv_timer_start(&t->_flush, on_flush, FLUSH_DELAY_MS, 0);
+}
+
+/* ---- visibility ----------------------------------------------------------- */
+
+typedef struct vis_op {
+    xacct_transport_done_cb cb;
+    void *arg;
+} vis_op_t;
+
+static void on_visibility(int status, const char *detail, const int *results,
+                          const char *const *codes, size_t n, void *arg)
+{
+    (void)codes;
+    vis_op_t *op = arg;
+    if (op->cb != NULL) {
+        if (status == 0 && (n < 1 || results[0] != 0)) {
+            status = XACCT_EAWS;
+            detail = "entry failed";
+        }
+        op->cb(status, detail, op->arg);
+    }
+    free(op);
+}
+
+int xacct_transport_visibility(xacct_transport_t *t, const char *receipt_handle, int seconds,
+                               xacct_transport_done_cb cb, void *arg)
+{
+    vis_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    const char *handles[1] = {receipt_handle};
+    int rc = xacct_sqs_change_visibility_batch(t->_ctx->aws, t->_queue_url, t->_region, handles,
+                                               1, seconds, on_visibility, op);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h)
+{
+    xacct_transport_t *t = h->data;
+    if (--t->_closing > 0)
+        return;
+    free(t->_queue_url);
+    free(t);
+}
+
+void xacct_transport_free(xacct_transport_t *t)
+{
+    if (t == NULL)
+        return;
+    xacct_transport_stop(t);
+    while (t->_deletes != NULL) {
+        xacct_transport_delete_t *d = t->_deletes;
+        t->_deletes = d->_next;
+        t->_ndeletes--;
+        d->_cb(XACCT_ECANCELED, "transport closed", d->_arg);
+    }
+    t->_closing = 2;
+    t->_timer.data = t;
+    t->_flush.data = t;
+    uv_close((uv_handle_t *)&t->_timer, on_close);
+    uv_close((uv_handle_t *)&t->_flush, on_close);
+}

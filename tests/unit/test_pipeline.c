@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pipeline's stage machine driven through fakes of its seams
+ * (pipeline_fake.h): every outcome (ack, leave for redelivery, release,
+ * dead) and the SPEC §4 rules that only a fault reaches — an answer refused
+ * (4xx: acked), an answer that cannot be delivered (not acked), a claim held
+ * or lost, the heartbeat stopping before the delete, a redelivery, the
+ * decisions of a Delete and the conflict policy carried out.
+ */
+#include "pipeline_fake.h"
+
+/* ---- outcomes ------------------------------------------------------------ */
+
+static void test_create_answered_is_acked(void **state)
+{
+    fake_t *f = *state;
+    call_t *answer = create_until_answer(f);
+    assert_string_equal(answer_status(answer), "SUCCESS");
+    assert_int_equal(f->dones, 0);
+    complete_answer(answer, 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_false(f->result.failed);
+    assert_int_equal(f->counts[K_CLAIM], 1);
+    assert_int_equal(f->counts[K_FINISH], 0); /* the apply finished the claim */
+}
+
+/* SPEC §4.9: a 4xx from the presigned URL means the answer can never be
+ * delivered; the message is acknowledged all the same. */
+static void test_answer_refused_is_acked(void **state)
+{
+    fake_t *f = *state;
+    call_t *answer = create_until_answer(f);
+    complete_answer(answer, XACCT_EFORBIDDEN, 403);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_ANSWER], 1); /* not retried */
+    assert_non_null(strstr(f->log_text, "request.answer_refused"));
+}
+
+/* 5xx and network errors are retried; when the answer still cannot be
+ * delivered the message is left for redelivery, never acknowledged (the
+ * recorded answer is sent again then). */
+static void test_answer_undeliverable_is_left(void **state)
+{
+    fake_t *f = *state;
+    call_t *answer = create_until_answer(f);
+    for (int i = 0; i < 7; i++) {
+        complete_answer(answer, XACCT_EAWS, 503);
+        answer = wait_for(f, K_ANSWER);
+        assert_int_equal(f->dones, 0);
+    }
+    complete_answer(answer, XACCT_EAWS, 503);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_ANSWER], 8);
+    assert_non_null(strstr(f->log_text, "request.answer_postponed"));
+}
+
+static void test_dead_set_unreachable_leaves(void **state)
+{
+    fake_t *f = *state;
+    f->m.body = strdup("not json");
+    f->m.body_len = strlen(f->m.body);
+    start(f);
+    for (int i = 0; i < 10; i++) {
+        call_t *dead = wait_for(f, K_DEAD);
+        assert_non_null(strstr(dead->text, "not an SNS envelope"));
+        dead->done = true;
+        ((xacct_jobs_added_cb)dead->cb)(XACCT_EDISCONNECTED, "redis down", NULL, dead->arg);
+        if (i < 9)
+            assert_int_equal(f->dones, 0);
+    }
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+}
+
+/* With raw delivery on, only a JSON object whose keys make it a request is
+ * taken for one: the words appearing in some value do not. */
+static void test_raw_request_is_parsed_not_sniffed(void **state)
+{
+    fake_t *f = *state;
+    f->m.body = strdup("{\"Note\":\"RequestType\"}");
+    f->m.body_len = strlen(f->m.body);
+    start(f);
+    call_t *dead = wait_for(f, K_DEAD);
+    assert_non_null(strstr(dead->text, "not an SNS envelope"));
+}
+
+/* SIGTERM: the work is cancelled, the claim released, then the message is
+ * handed back; a store answer arriving late changes nothing. */
+static void test_release_hands_back(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_get(wait_for(f, K_GET), "pending", "", "");
+    call_t *check = wait_for(f, K_CHECK);
+    xacct_pipeline_release(f->msg);
+    assert_int_equal(f->check_cancels, 1);
+    assert_true(check->done);
+    call_t *rel = wait_for(f, K_RELEASE);
+    assert_int_equal(f->dones, 0); /* not before the claim is released */
+    rel->done = true;
+    ((xacct_claims_done_cb)rel->cb)(0, NULL, 1, rel->arg);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_RELEASE);
+    assert_int_equal(f->counts[K_APPLY], 0);
+}
+
+/* ---- claims ----------------------------------------------------------------- */
+
+/* Another worker holds the request: this copy is hidden for a visibility
+ * timeout and left, without loading the customer. */
+static void test_claim_held_elsewhere_is_left(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_BUSY, "other/m/1");
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_GET], 0);
+    assert_int_equal(f->counts[K_VIS], 1);
+    assert_int_equal(f->calls[1].kind, K_VIS);
+    assert_int_equal(f->calls[1].seconds, 120);
+}
+
+/* A finished request delivered again sends the stored answer and nothing
+ * else; its own Status is what is reported. */
+static void test_redelivery_resends_stored_answer(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    const char *stored = "{\"Data\":{\"Status\":\"FAILED\"},\"Status\":\"SUCCESS\"}";
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, stored);
+    call_t *answer = wait_for(f, K_ANSWER);
+    assert_string_equal(answer->text, stored);
+    complete_answer(answer, 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_GET], 0);
+    assert_int_equal(f->counts[K_APPLY], 0);
+    assert_non_null(strstr(f->log_text, "status=SUCCESS"));
+    assert_null(strstr(f->log_text, "status=FAILED"));
+}
+
+/* ---- the heartbeat ---------------------------------------------------------- */
+
+/* While the work goes on, visibility and the claim's lease are extended
+ * every half visibility timeout; a lost claim is reported; and the
+ * extension stops before the message is handed over for its delete. */
+static void test_heartbeat_extends_and_stops_before_delete(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.queue_visibility_timeout = 1; /* a beat every 500 ms */
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    call_t *get = wait_for(f, K_GET);
+    /* The next beat: one extension and one lease renewal, which finds the
+     * claim taken over. */
+    call_t *vis = wait_for(f, K_VIS);
+    assert_int_equal(vis->seconds, 1);
+    call_t *renew = wait_for(f, K_CLAIM);
+    complete_vis(vis, 0);
+    complete_claim(renew, 0, XACCT_CLAIMS_BUSY, "other/m/2");
+    assert_non_null(strstr(f->log_text, "claim.lost"));
+    complete_get(get, "pending", "", "");
+    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
+    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
+    call_t *answer = wait_for(f, K_ANSWER);
+    complete_answer(answer, 0, 200);
+    assert_int_equal(f->dones, 1); /* done at once, from the answer's callback */
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    unsigned vis_at_done = f->counts[K_VIS], claims_at_done = f->counts[K_CLAIM];
+    for (size_t i = 0; i < f->ncalls; i++)
+        if (f->calls[i].kind == K_VIS && !f->calls[i].done)
+            complete_vis(&f->calls[i], 0);
+    spin(f, 1600); /* three beats' worth */
+    assert_int_equal(f->counts[K_VIS], vis_at_done);
+    assert_int_equal(f->counts[K_CLAIM], claims_at_done);
+}
+
+/* ---- decisions carried out ------------------------------------------------ */
+
+/* A Delete of the active customer's resource offboards it with a job; a
+ * record that keeps changing under the decision is decided again twice and
+ * then answered audit-only, as the handlers' conflict policy says. */
+static void test_delete_offboards_and_conflicts_audit(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Delete", "xacct-" ACCT, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    for (int i = 0; i < 3; i++) {
+        complete_get(wait_for(f, K_GET), "active", STACK, "xacct-" ACCT);
+        call_t *apply = wait_for(f, K_APPLY);
+        assert_string_equal(apply->text, "offboarding");
+        assert_true(apply->job);
+        assert_true(apply->expect_phys);
+        complete_apply(apply, XACCT_ESTATE, 0);
+    }
+    call_t *apply = wait_for(f, K_APPLY);
+    assert_string_equal(apply->text, ""); /* audit only */
+    assert_false(apply->job);
+    assert_int_equal(f->counts[K_GET], 3);
+    complete_apply(apply, 0, XACCT_APPLY_AUDITED);
+    call_t *answer = wait_for(f, K_ANSWER);
+    assert_string_equal(answer_status(answer), "SUCCESS"); /* a Delete never fails */
+    complete_answer(answer, 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+}
+
+/* No record: the answer is kept on the claim (finish) and sent. */
+static void test_unknown_account_answered_from_claim(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_get(wait_for(f, K_GET), NULL, NULL, NULL);
+    call_t *fin = wait_for(f, K_FINISH);
+    assert_non_null(strstr(fin->text, "\"FAILED\""));
+    assert_int_equal(f->counts[K_APPLY], 0);
+    fin->done = true;
+    ((xacct_claims_done_cb)fin->cb)(0, NULL, 1, fin->arg);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_answered_is_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_refused_is_acked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answer_undeliverable_is_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_set_unreachable_leaves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_raw_request_is_parsed_not_sniffed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_hands_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_held_elsewhere_is_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redelivery_resends_stored_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_extends_and_stops_before_delete, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delete_offboards_and_conflicts_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_account_answered_from_claim, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
