@@ -6,8 +6,7 @@
  */
 #include "xacct/claims.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include "xacct/store_op.h"
 
 static const xacct_store_script_t claim_script = {
     "claim",
@@ -40,23 +39,15 @@ static const xacct_store_script_t release_script = {
     "return 0\n",
 };
 
-typedef struct claim_op {
-    xacct_claims_claim_cb claim_cb; /* one of the two is set */
-    xacct_claims_done_cb done_cb;
-    void *arg;
-} claim_op_t;
-
-static void claim_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void claim_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    claim_op_t op = *(claim_op_t *)arg;
-    free(arg);
+    xacct_claims_claim_cb cb = (xacct_claims_claim_cb)op->cb;
     if (status != 0) {
-        op.claim_cb(status, detail, 0, "", op.arg);
+        cb(status, detail, 0, "", op->arg);
         return;
     }
     const xacct_store_reply_t *what = xacct_store_reply_at(r, 0);
-    const xacct_store_reply_t *text = xacct_store_reply_at(r, 1);
-    char *t = xacct_store_reply_strdup(text);
     xacct_claim_result_t res = 0;
     if (xacct_store_reply_is(what, "claimed"))
         res = XACCT_CLAIMS_CLAIMED;
@@ -65,38 +56,35 @@ static void claim_reply(int status, const char *detail, const xacct_store_reply_
     else if (xacct_store_reply_is(what, "done"))
         res = XACCT_CLAIMS_DONE;
     if (res == 0)
-        op.claim_cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op.arg);
+        cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op->arg);
     else
-        op.claim_cb(0, NULL, res, t, op.arg);
-    free(t);
+        cb(0, NULL, res, xacct__store_reply_str(r, 1), op->arg);
 }
 
-static void done_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    claim_op_t op = *(claim_op_t *)arg;
-    free(arg);
     long long v = 0;
     if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
         status = XACCT_EPARSE;
         detail = "unexpected claim script reply";
     }
-    op.done_cb(status, detail, status == 0 && v > 0, op.arg);
+    ((xacct_claims_done_cb)op->cb)(status, detail, status == 0 && v > 0, op->arg);
+}
+
+/* Runs one of the scripts on the claim key of (stack_id, request_id), which
+ * goes first; the rest of a are its ARGV. */
+static int run(xacct_store_t *s, const xacct_store_script_t *script, xacct_store_args_t *a,
+               xacct__store_op_reply_fn reply, xacct__store_fn cb, void *arg)
+{
+    return xacct__store_op_eval(xacct__store_op_new(s, reply, XACCT__STORE_ANY, cb, arg), script, 1,
+                                a);
 }
 
 static void claim_key(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
                       const char *request_id)
 {
     xacct_store_args_key(a, s, "request:%s:%s", stack_id, request_id);
-}
-
-static int run(xacct_store_t *s, const xacct_store_script_t *script, xacct_store_args_t *a,
-               xacct_store_reply_cb reply, claim_op_t *op)
-{
-    int rc = xacct_store_eval(s, script, 1, a, reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(a);
-    return rc;
 }
 
 int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -113,10 +101,7 @@ int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *reque
     xacct_store_args_str(&a, owner);
     xacct_store_args_str(&a, now);
     xacct_store_args_ll(&a, lease_ms);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->claim_cb = cb;
-    op->arg = arg;
-    return run(s, &claim_script, &a, claim_reply, op);
+    return run(s, &claim_script, &a, claim_reply, XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -135,10 +120,7 @@ int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *requ
     xacct_store_args_str(&a, answer);
     xacct_store_args_str(&a, now);
     xacct_store_args_ll(&a, ttl_s ? ttl_s : XACCT_CLAIMS_DONE_TTL_S);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->done_cb = cb;
-    op->arg = arg;
-    return run(s, &finish_script, &a, done_reply, op);
+    return run(s, &finish_script, &a, done_reply, XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -150,8 +132,5 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
     xacct_store_args_init(&a);
     claim_key(&a, s, stack_id, request_id);
     xacct_store_args_str(&a, owner);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->done_cb = cb;
-    op->arg = arg;
-    return run(s, &release_script, &a, done_reply, op);
+    return run(s, &release_script, &a, done_reply, XACCT__STORE_FN(cb), arg);
 }

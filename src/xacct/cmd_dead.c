@@ -11,7 +11,7 @@
 
 #include "cmd.h"
 #include "commands.h"
-#include "xacct/jobs.h"
+#include "xacct/dead.h"
 #include "xacct/log.h"
 
 static void redact_url(json_t *obj, const char *key)

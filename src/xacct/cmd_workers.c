@@ -9,16 +9,16 @@
 
 #include "cmd.h"
 #include "commands.h"
-#include "xacct/workers.h"
+#include "xacct/heartbeats.h"
 
-static void workers_done(int status, const char *detail, const xacct_worker_info_t *items,
+static void workers_done(int status, const char *detail, const xacct_heartbeats_item_t *items,
                          size_t n, void *arg)
 {
     cli_list_t *l = arg;
     if (status == 0) {
         int64_t now = xacct_store_now_ms();
         for (size_t i = 0; i < n; i++) {
-            const xacct_worker_info_t *w = &items[i];
+            const xacct_heartbeats_item_t *w = &items[i];
             char expires[32];
             cli_duration(w->ttl_ms, expires);
             json_t *row = json_pack("{s:s, s:b, s:s, s:I}", "id", w->id, "valid", w->valid,
@@ -56,6 +56,6 @@ int xacct_cmd_workers(cli_t *c, int argc, char **argv)
                                        "failed", "quiet", "expires_in"};
     cli_list_t l;
     cli_list_init(&l);
-    int submitted = xacct_workers_list(c->ctx->store, workers_done, &l);
+    int submitted = xacct_heartbeats_list(c->ctx->store, workers_done, &l);
     return cli_list_print(c, submitted, &l, "listing workers", cols, XACCT_ARRAY_SIZE(cols));
 }
