@@ -58,7 +58,23 @@ int xacct__store_op_submit(xacct__store_op_t *op, xacct_store_args_t *a) XACCT_M
 int xacct__store_op_eval(xacct__store_op_t *op, const xacct_store_script_t *script, int nkeys,
                          xacct_store_args_t *a) XACCT_MUSTCHECK;
 
+/* The same in one call, for an op that needs nothing but the callback:
+ * xacct__store_op_new then submit (script NULL) or eval. */
+int xacct__store_op_run(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
+                        xacct_store_args_t *a, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_fn cb, void *arg) XACCT_MUSTCHECK;
+
+/* Sends "<command> <prefix><key>" (key_fmt printf-style), for the reads
+ * of one key. */
+int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_fn cb, void *arg, const char *command, const char *key_fmt,
+                        ...) XACCT_PRINTF(7, 8) XACCT_MUSTCHECK;
+
 /* ---- arguments --------------------------------------------------------- */
+
+/* Initialises a with "<command> <prefix><key>" (key_fmt printf-style). */
+void xacct__store_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+                           const char *key_fmt, ...) XACCT_PRINTF(4, 5);
 
 /* Encodes ev (msgpack) as one argument. 0 or the codec's error. */
 int xacct__store_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;

@@ -6,6 +6,8 @@
  */
 #include "xacct/claims.h"
 
+#include <stdbool.h>
+
 #include "xacct/store_op.h"
 
 static const xacct_store_script_t claim_script = {
@@ -24,9 +26,9 @@ static const xacct_store_script_t claim_script = {
 
 static const xacct_store_script_t finish_script = {
     "claim_finish",
-    /* KEYS[1] claim; ARGV owner, answer, now_iso, ttl_s */
+    /* KEYS[1] claim; ARGV owner, now_iso, answer, ttl_s */
     XACCT__CLAIM_FINISH_LUA
-    "return claim_finish(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n",
+    "return claim_finish(KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4])\n",
 };
 
 static const xacct_store_script_t release_script = {
@@ -72,19 +74,19 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
     ((xacct_claims_done_cb)op->cb)(status, detail, status == 0 && v > 0, op->arg);
 }
 
-/* Runs one of the scripts on the claim key of (stack_id, request_id), which
- * goes first; the rest of a are its ARGV. */
-static int run(xacct_store_t *s, const xacct_store_script_t *script, xacct_store_args_t *a,
-               xacct__store_op_reply_fn reply, xacct__store_fn cb, void *arg)
+/* Every script's KEYS[1] is the claim and ARGV[1] the owner; claim and
+ * finish also take the time now as ARGV[2]. */
+static void claim_args(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
+                       const char *request_id, const char *owner, bool now)
 {
-    return xacct__store_op_eval(xacct__store_op_new(s, reply, XACCT__STORE_ANY, cb, arg), script, 1,
-                                a);
-}
-
-static void claim_key(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
-                      const char *request_id)
-{
+    xacct_store_args_init(a);
     xacct_store_args_key(a, s, "request:%s:%s", stack_id, request_id);
+    xacct_store_args_str(a, owner);
+    if (now) {
+        char iso[XACCT_STORE_ISO_LEN];
+        xacct_store_iso8601(xacct_store_now_ms(), iso);
+        xacct_store_args_str(a, iso);
+    }
 }
 
 int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -93,15 +95,11 @@ int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *reque
     if (stack_id == NULL || request_id == NULL || owner == NULL || owner[0] == '\0' ||
         lease_ms <= 0 || cb == NULL)
         return XACCT_EINVAL;
-    char now[XACCT_STORE_ISO_LEN];
-    xacct_store_iso8601(xacct_store_now_ms(), now);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
-    xacct_store_args_str(&a, now);
+    claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_ll(&a, lease_ms);
-    return run(s, &claim_script, &a, claim_reply, XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &claim_script, 1, &a, claim_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -111,16 +109,12 @@ int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *requ
     if (stack_id == NULL || request_id == NULL || owner == NULL || answer == NULL ||
         ttl_s < 0 || cb == NULL)
         return XACCT_EINVAL;
-    char now[XACCT_STORE_ISO_LEN];
-    xacct_store_iso8601(xacct_store_now_ms(), now);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
+    claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_str(&a, answer);
-    xacct_store_args_str(&a, now);
     xacct_store_args_ll(&a, ttl_s ? ttl_s : XACCT_CLAIMS_DONE_TTL_S);
-    return run(s, &finish_script, &a, done_reply, XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &finish_script, 1, &a, done_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -129,8 +123,7 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
     if (stack_id == NULL || request_id == NULL || owner == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
-    return run(s, &release_script, &a, done_reply, XACCT__STORE_FN(cb), arg);
+    claim_args(&a, s, stack_id, request_id, owner, false);
+    return xacct__store_op_run(s, &release_script, 1, &a, done_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }

@@ -169,9 +169,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
 
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, apply_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &apply_script, 5, &a);
+    return xacct__store_op_run(s, &apply_script, 5, &a, apply_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -274,9 +273,8 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, onboard_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, script, 4, &a);
+    return xacct__store_op_run(s, script, 4, &a, onboard_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
@@ -376,9 +374,8 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
     xacct_store_args_ll(&a, max_per_topic);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, topic_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &topic_assign_script, 1, &a);
+    return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
@@ -391,9 +388,8 @@ int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
     xacct_store_args_key(&a, s, "customer:%s", account_id);
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, topic_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &topic_remove_script, 1, &a);
+    return xacct__store_op_run(s, &topic_remove_script, 1, &a, topic_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -422,13 +418,8 @@ int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
 {
     if (topic_arn == NULL || cb == NULL)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SMEMBERS");
-    xacct_store_args_key(&a, s, "topic:%s", topic_arn);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, members_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_submit(op, &a);
+    return xacct__store_op_key(s, members_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg,
+                               "SMEMBERS", "topic:%s", topic_arn);
 }
 
 static const xacct_store_script_t topics_script = {
@@ -487,9 +478,8 @@ int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb, void 
     xacct_store_args_init(&a);
     xacct__store_args_scan(&a, s, "topic:");
     xacct_store_args_ll(&a, TOPICS_MAX);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, topics_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &topics_script, 0, &a);
+    return xacct__store_op_run(s, &topics_script, 0, &a, topics_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -530,13 +520,8 @@ int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customer
 {
     if (account_id == NULL || cb == NULL)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "HGETALL");
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_submit(op, &a);
+    return xacct__store_op_key(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg,
+                               "HGETALL", "customer:%s", account_id);
 }
 
 static const xacct_store_script_t list_script = {
@@ -591,9 +576,8 @@ int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, state);
     xacct_store_args_ll(&a, (long long)limit);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, list_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &list_script, 1, &a);
+    return xacct__store_op_run(s, &list_script, 1, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 static void events_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -636,9 +620,8 @@ int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t coun
     xacct_store_args_str(&a, newest_first ? "-" : "+");
     xacct_store_args_str(&a, "COUNT");
     xacct_store_args_ll(&a, (long long)count);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, events_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_submit(op, &a);
+    return xacct__store_op_run(s, NULL, 0, &a, events_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 static const xacct_store_script_t audit_script = {
@@ -675,7 +658,6 @@ int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_
         xacct_store_args_destroy(&a);
         return rc;
     }
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, audit_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &audit_script, 2, &a);
+    return xacct__store_op_run(s, &audit_script, 2, &a, audit_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }

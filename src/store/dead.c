@@ -28,9 +28,7 @@ int xacct_dead_add(xacct_store_t *s, const xacct_dead_t *d, xacct_dead_added_cb 
     char iso[XACCT_STORE_ISO_LEN];
     xacct_store_iso8601(d->at_ms ? d->at_ms : xacct_store_now_ms(), iso);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "XADD");
-    xacct_store_args_key(&a, s, "dead");
+    xacct__store_args_cmd(&a, s, "XADD", "dead");
     xacct_store_args_str(&a, "MAXLEN");
     xacct_store_args_str(&a, "~");
     xacct_store_args_str(&a, XSTR(XACCT_DEAD_MAXLEN));
@@ -47,9 +45,8 @@ int xacct_dead_add(xacct_store_t *s, const xacct_dead_t *d, xacct_dead_added_cb 
     xacct_store_args_str(&a, d->message_id);
     xacct_store_args_str(&a, "at");
     xacct_store_args_str(&a, iso);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, added_reply, XACCT_STORE_REPLY_STRING, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_submit(op, &a);
+    return xacct__store_op_run(s, NULL, 0, &a, added_reply, XACCT_STORE_REPLY_STRING,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 /* A field of the entry as a string ("" when absent). */
@@ -93,14 +90,11 @@ int xacct_dead_list(xacct_store_t *s, size_t count, xacct_dead_list_cb cb, void 
     if (count > DEAD_MAX)
         count = DEAD_MAX;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "XREVRANGE");
-    xacct_store_args_key(&a, s, "dead");
+    xacct__store_args_cmd(&a, s, "XREVRANGE", "dead");
     xacct_store_args_str(&a, "+");
     xacct_store_args_str(&a, "-");
     xacct_store_args_str(&a, "COUNT");
     xacct_store_args_ll(&a, (long long)count);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, list_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_submit(op, &a);
+    return xacct__store_op_run(s, NULL, 0, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_FN(cb), arg);
 }

@@ -33,9 +33,7 @@ int xacct_heartbeats_put(xacct_store_t *s, const char *worker_id, const xacct_he
         return rc;
     }
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SET");
-    xacct_store_args_key(&a, s, "worker:%s", worker_id);
+    xacct__store_args_cmd(&a, s, "SET", "worker:%s", worker_id);
     xacct_store_args_add(&a, b.data, b.len);
     xacct_store_args_str(&a, "EX");
     xacct_store_args_ll(&a, ttl_s);
@@ -106,7 +104,6 @@ int xacct_heartbeats_list(xacct_store_t *s, xacct_heartbeats_list_cb cb, void *a
     xacct_store_args_init(&a);
     xacct__store_args_scan(&a, s, "worker:");
     xacct_store_args_ll(&a, HEARTBEATS_MAX);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, list_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &list_script, 0, &a);
+    return xacct__store_op_run(s, &list_script, 0, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_FN(cb), arg);
 }

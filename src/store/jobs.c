@@ -55,8 +55,10 @@ static const xacct_store_script_t list_script = {
     "return {entries, pending}\n",
 };
 
-static void list_reply(const xacct__store_op_t *op, int status, const char *detail,
-                       const xacct_store_reply_t *r)
+/* Both scripts answer {entries, pending}. For a read, str[0] is the
+ * consumer the entries were just delivered to. */
+static void items_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
     xacct_jobs_list_cb cb = (xacct_jobs_list_cb)op->cb;
     const xacct_store_reply_t *entries = xacct_store_reply_at(r, 0);
@@ -66,7 +68,9 @@ static void list_reply(const xacct__store_op_t *op, int status, const char *deta
         return;
     }
     xacct_job_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
-    size_t n = fill_items(entries, xacct_store_reply_at(r, 1), NULL, v);
+    size_t n = fill_items(entries, xacct_store_reply_at(r, 1), op->str[0], v);
+    for (size_t i = 0; op->str[0] != NULL && i < n; i++)
+        v[i].deliveries = 1;
     cb(0, NULL, v, n, op->arg);
     free(v);
 }
@@ -84,41 +88,25 @@ int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb, void 
     xacct_store_args_key(&a, s, "jobs:offboard");
     xacct_store_args_str(&a, XACCT_JOBS_GROUP);
     xacct_store_args_ll(&a, (long long)count);
-    xacct__store_op_t *op =
-        xacct__store_op_new(s, list_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    return xacct__store_op_eval(op, &list_script, 1, &a);
+    return xacct__store_op_run(s, &list_script, 1, &a, items_reply, XACCT__STORE_ANY,
+                               XACCT__STORE_FN(cb), arg);
 }
 
 static const xacct_store_script_t read_script = {
     "jobs_read",
-    /* KEYS: 1 jobs; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim) */
+    /* KEYS: 1 jobs; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim).
+     * Answers like jobs_list, with no pending info. */
     "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
     "if tonumber(ARGV[4]) > 0 then\n"
     "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"
     "                       'COUNT', ARGV[3])\n"
-    "  if #c[2] > 0 then return c[2] end\n"
+    "  if #c[2] > 0 then return {c[2], {}} end\n"
     "end\n"
     "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
     "                     'STREAMS', KEYS[1], '>')\n"
-    "if not r then return {} end\n"
-    "return r[1][2]\n",
+    "if not r then return {{}, {}} end\n"
+    "return {r[1][2], {}}\n",
 };
-
-static void read_reply(const xacct__store_op_t *op, int status, const char *detail,
-                       const xacct_store_reply_t *r)
-{
-    xacct_jobs_list_cb cb = (xacct_jobs_list_cb)op->cb;
-    if (status != 0) {
-        cb(status, detail, NULL, 0, op->arg);
-        return;
-    }
-    xacct_job_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
-    size_t n = fill_items(r, NULL, op->str[0], v);
-    for (size_t i = 0; i < n; i++)
-        v[i].deliveries = 1;
-    cb(0, NULL, v, n, op->arg);
-    free(v);
-}
 
 int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
                     xacct_jobs_list_cb cb, void *arg)
@@ -137,7 +125,7 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
     xacct_store_args_ll(&a, (long long)count);
     xacct_store_args_ll(&a, min_idle_ms);
     xacct__store_op_t *op =
-        xacct__store_op_new(s, read_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg);
+        xacct__store_op_new(s, items_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
     op->str[0] = xacct_strdup(consumer);
     return xacct__store_op_eval(op, &read_script, 1, &a);
 }
@@ -253,9 +241,7 @@ int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_j
     if (id == NULL || id[0] == '\0' || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "XRANGE");
-    xacct_store_args_key(&a, s, "jobs:offboard");
+    xacct__store_args_cmd(&a, s, "XRANGE", "jobs:offboard");
     xacct_store_args_str(&a, id);
     xacct_store_args_str(&a, id);
     xacct__store_op_t *op =

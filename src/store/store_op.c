@@ -8,6 +8,8 @@
  */
 #include "xacct/store_op.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +63,49 @@ int xacct__store_op_eval(xacct__store_op_t *op, const xacct_store_script_t *scri
         op_free(op);
     xacct_store_args_destroy(a);
     return rc;
+}
+
+int xacct__store_op_run(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
+                        xacct_store_args_t *a, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_fn cb, void *arg)
+{
+    xacct__store_op_t *op = xacct__store_op_new(s, reply, expect, cb, arg);
+    return script != NULL ? xacct__store_op_eval(op, script, nkeys, a)
+                          : xacct__store_op_submit(op, a);
+}
+
+static void args_vcmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+                      const char *key_fmt, va_list ap)
+{
+    char key[1024];
+    int n = vsnprintf(key, sizeof(key), key_fmt, ap);
+    xacct_store_args_init(a);
+    xacct_store_args_str(a, command);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        a->err = XACCT_ETOOBIG; /* reported by submit */
+    else
+        xacct_store_args_key(a, s, "%s", key);
+}
+
+void xacct__store_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+                           const char *key_fmt, ...)
+{
+    va_list ap;
+    va_start(ap, key_fmt);
+    args_vcmd(a, s, command, key_fmt, ap);
+    va_end(ap);
+}
+
+int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_fn cb, void *arg, const char *command, const char *key_fmt,
+                        ...)
+{
+    xacct_store_args_t a;
+    va_list ap;
+    va_start(ap, key_fmt);
+    args_vcmd(&a, s, command, key_fmt, ap);
+    va_end(ap);
+    return xacct__store_op_submit(xacct__store_op_new(s, reply, expect, cb, arg), &a);
 }
 
 int xacct__store_args_event(xacct_store_args_t *a, const xacct_event_t *ev)
