@@ -7,14 +7,13 @@
  */
 #include "xacct/sts.h"
 
-#include <curl/curl.h>
-#include <expat.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xacct/buf.h"
+#include "xacct/query.h"
 
 enum { F_AKID, F_SECRET, F_TOKEN, F_EXPIRATION, F_ARN, F_COUNT };
 
@@ -37,18 +36,11 @@ void xacct_sts__store_free(xacct_sts__store_t *s)
     free(s);
 }
 
-/* Element names may carry a namespace prefix; compare the local part. */
-static const char *local_name(const char *name)
-{
-    const char *c = strrchr(name, ':');
-    return c ? c + 1 : name;
-}
-
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
     (void)attrs;
     xacct_sts__store_t *s = ud;
-    const char *n = local_name(name);
+    const char *n = xacct_query_xml_name(name);
     s->depth++;
     s->capture = -1;
     if (strcmp(n, "Credentials") == 0)
@@ -72,7 +64,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
     xacct_sts__store_t *s = ud;
-    const char *n = local_name(name);
+    const char *n = xacct_query_xml_name(name);
     s->depth--;
     s->capture = -1;
     if (strcmp(n, "Credentials") == 0)
@@ -97,16 +89,12 @@ int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t
     for (int i = 0; i < F_COUNT; i++)
         xacct_buf_init(&s->field[i], 8192);
     s->capture = -1;
-    XML_Parser p = XML_ParserCreate("UTF-8");
-    if (p == NULL) {
+    int rc = xacct_query_xml_parse(xml, len, s, on_start, on_end, on_text);
+    if (rc == XACCT_ENOMEM) {
         xacct_sts__store_free(s);
-        return XACCT_ENOMEM;
+        return rc;
     }
-    XML_SetUserData(p, s);
-    XML_SetElementHandler(p, on_start, on_end);
-    XML_SetCharacterDataHandler(p, on_text);
-    int ok = XML_Parse(p, xml, (int)len, 1) == XML_STATUS_OK;
-    XML_ParserFree(p);
+    int ok = rc == 0;
     for (int i = 0; i < F_COUNT; i++)
         if (s->field[i].len == 0 && i != F_ARN)
             ok = 0;
@@ -148,16 +136,6 @@ static void assume_done(int status, const char *detail, const xacct_http_respons
     free(op);
 }
 
-static int form_param(xacct_buf_t *b, const char *key, const char *value)
-{
-    char *enc = curl_easy_escape(NULL, value, 0);
-    if (enc == NULL)
-        return XACCT_ENOMEM;
-    int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
-    curl_free(enc);
-    return rc;
-}
-
 int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
                           xacct_sts_assume_cb cb, void *arg, xacct_aws_call_t **handle)
 {
@@ -170,13 +148,13 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
     xacct_buf_init(&body, 16384);
     int rc = xacct_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15");
     if (rc == 0)
-        rc = form_param(&body, "RoleArn", p->role_arn);
+        rc = xacct_query_param(&body, "RoleArn", p->role_arn);
     if (rc == 0)
-        rc = form_param(&body, "RoleSessionName", p->session_name);
+        rc = xacct_query_param(&body, "RoleSessionName", p->session_name);
     if (rc == 0)
         rc = xacct_buf_printf(&body, "&DurationSeconds=%d", duration);
     if (rc == 0 && p->external_id != NULL)
-        rc = form_param(&body, "ExternalId", p->external_id);
+        rc = xacct_query_param(&body, "ExternalId", p->external_id);
     if (rc != 0) {
         xacct_buf_destroy_secret(&body);
         return rc;

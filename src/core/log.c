@@ -142,28 +142,18 @@ static int logfmt_value(xacct_buf_t *b, const char *v)
         return rc;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
-        switch (c) {
-        case '"':
-            rc = xacct_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            rc = xacct_buf_puts(b, "\\\\");
-            break;
-        case '\n':
-            rc = xacct_buf_puts(b, "\\n");
-            break;
-        case '\r':
-            rc = xacct_buf_puts(b, "\\r");
-            break;
-        case '\t':
-            rc = xacct_buf_puts(b, "\\t");
-            break;
-        default:
-            if (c < 0x20 || c >= 0x7f)
-                rc = xacct_buf_printf(b, "\\x%02x", c);
-            else
-                rc = xacct_buf_putc(b, (char)c);
-        }
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\n'  ? "\\n"
+                          : c == '\r'  ? "\\r"
+                          : c == '\t'  ? "\\t"
+                                        : NULL;
+        if (esc != NULL)
+            rc = xacct_buf_puts(b, esc);
+        else if (c < 0x20 || c >= 0x7f)
+            rc = xacct_buf_printf(b, "\\x%02x", c);
+        else
+            rc = xacct_buf_putc(b, (char)c);
         if (rc != 0)
             return rc;
     }
