@@ -12,12 +12,18 @@
 #include <expat.h>
 #include <stddef.h>
 
+#include "xacct/aws.h"
 #include "xacct/buf.h"
 #include "xacct/common.h"
 
 /* Appends "&key=<value, percent-encoded>" to b. 0, XACCT_ENOMEM or the
  * buffer's XACCT_ETOOBIG. */
 int xacct_query_param(xacct_buf_t *b, const char *key, const char *value) XACCT_MUSTCHECK;
+
+/* The request of a Query call: POST of the form body to "/" of service in
+ * region (borrowed, like the body; the caller adds limits and retries). */
+xacct_aws_request_t xacct_query_request(const char *service, const char *region,
+                                        const xacct_buf_t *body);
 
 /* The part of an element name after its namespace prefix (borrowed from
  * name). */

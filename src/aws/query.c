@@ -21,6 +21,25 @@ int xacct_query_param(xacct_buf_t *b, const char *key, const char *value)
     return rc;
 }
 
+static const xacct_header_t form_headers[] = {
+    {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
+};
+
+xacct_aws_request_t xacct_query_request(const char *service, const char *region,
+                                        const xacct_buf_t *body)
+{
+    return (xacct_aws_request_t){
+        .service = service,
+        .region = region,
+        .method = "POST",
+        .path = "/",
+        .headers = form_headers,
+        .nheaders = 1,
+        .body = body->data,
+        .body_len = body->len,
+    };
+}
+
 const char *xacct_query_xml_name(const char *name)
 {
     const char *c = strrchr(name, ':');

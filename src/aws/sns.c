@@ -154,20 +154,8 @@ static int start(xacct_aws_t *aws, const char *topic_arn, const char *policy, sn
         free(op);
         return rc;
     }
-    xacct_header_t headers[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
-    };
-    xacct_aws_request_t req = {
-        .service = "sns",
-        .region = arn.region,
-        .method = "POST",
-        .path = "/",
-        .headers = headers,
-        .nheaders = 1,
-        .body = body.data,
-        .body_len = body.len,
-        .max_body = MAX_RESPONSE,
-    };
+    xacct_aws_request_t req = xacct_query_request("sns", arn.region, &body);
+    req.max_body = MAX_RESPONSE;
     rc = xacct_aws_call(aws, &req, call_done, op, NULL);
     xacct_buf_destroy(&body);
     if (rc != 0)

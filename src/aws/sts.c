@@ -159,24 +159,12 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
         xacct_buf_destroy_secret(&body);
         return rc;
     }
-    xacct_header_t headers[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
-    };
     assume_op_t *op = xacct_calloc(1, sizeof(*op));
     op->cb = cb;
     op->arg = arg;
-    xacct_aws_request_t req = {
-        .service = "sts",
-        .region = p->region,
-        .method = "POST",
-        .path = "/",
-        .headers = headers,
-        .nheaders = 1,
-        .body = body.data,
-        .body_len = body.len,
-        .max_body = 64 * 1024,
-        .max_attempts = p->max_attempts,
-    };
+    xacct_aws_request_t req = xacct_query_request("sts", p->region, &body);
+    req.max_body = 64 * 1024;
+    req.max_attempts = p->max_attempts;
     rc = xacct_aws_call(aws, &req, assume_done, op, handle);
     /* The body holds the external ID. */
     xacct_buf_destroy_secret(&body);

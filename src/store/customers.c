@@ -359,6 +359,15 @@ static void topic_reply(const xacct__store_op_t *op, int status, const char *det
     free(arn);
 }
 
+/* Both topic scripts take KEYS customer, ARGV account and prefix first. */
+static void topic_args(xacct_store_args_t *a, xacct_store_t *s, const char *account_id)
+{
+    xacct_store_args_init(a);
+    xacct_store_args_key(a, s, "customer:%s", account_id);
+    xacct_store_args_str(a, account_id);
+    xacct_store_args_str(a, xacct_store_prefix(s));
+}
+
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  const char *const *candidate_arns, size_t n,
                                  long long max_per_topic, xacct_customers_topic_cb cb, void *arg)
@@ -367,10 +376,7 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
         cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_str(&a, account_id);
-    xacct_store_args_str(&a, xacct_store_prefix(s));
+    topic_args(&a, s, account_id);
     xacct_store_args_ll(&a, max_per_topic);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
@@ -384,10 +390,7 @@ int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
     if (account_id == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_str(&a, account_id);
-    xacct_store_args_str(&a, xacct_store_prefix(s));
+    topic_args(&a, s, account_id);
     return xacct__store_op_run(s, &topic_remove_script, 1, &a, topic_reply, XACCT__STORE_ANY,
                                XACCT__STORE_FN(cb), arg);
 }

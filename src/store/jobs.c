@@ -13,6 +13,7 @@
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX 10000
+#define READ_DEFAULT 10
 
 /* Fills items from stream entries [id, [job, payload]]; pending info, when
  * given, is XPENDING's extended form [[id, consumer, idle, deliveries]...]. */
@@ -75,23 +76,6 @@ static void items_reply(const xacct__store_op_t *op, int status, const char *det
     free(v);
 }
 
-int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb, void *arg)
-{
-    if (cb == NULL)
-        return XACCT_EINVAL;
-    if (count == 0)
-        count = LIST_DEFAULT;
-    if (count > LIST_MAX)
-        count = LIST_MAX;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "jobs:offboard");
-    xacct_store_args_str(&a, XACCT_JOBS_GROUP);
-    xacct_store_args_ll(&a, (long long)count);
-    return xacct__store_op_run(s, &list_script, 1, &a, items_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
-}
-
 static const xacct_store_script_t read_script = {
     "jobs_read",
     /* KEYS: 1 jobs; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim).
@@ -108,26 +92,43 @@ static const xacct_store_script_t read_script = {
     "return {r[1][2], {}}\n",
 };
 
-int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
-                    xacct_jobs_list_cb cb, void *arg)
+/* Starts a listing (consumer NULL) or a read: KEYS jobs; ARGV group,
+ * [consumer,] count[, min_idle_ms]. */
+static int items(xacct_store_t *s, const char *consumer, size_t count, size_t dflt,
+                 long long min_idle_ms, xacct_jobs_list_cb cb, void *arg)
 {
-    if (consumer == NULL || consumer[0] == '\0' || cb == NULL || min_idle_ms < 0)
-        return XACCT_EINVAL;
     if (count == 0)
-        count = 10;
+        count = dflt;
     if (count > LIST_MAX)
         count = LIST_MAX;
     xacct_store_args_t a;
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "jobs:offboard");
     xacct_store_args_str(&a, XACCT_JOBS_GROUP);
-    xacct_store_args_str(&a, consumer);
+    if (consumer != NULL)
+        xacct_store_args_str(&a, consumer);
     xacct_store_args_ll(&a, (long long)count);
-    xacct_store_args_ll(&a, min_idle_ms);
+    if (consumer != NULL)
+        xacct_store_args_ll(&a, min_idle_ms);
     xacct__store_op_t *op =
         xacct__store_op_new(s, items_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
-    op->str[0] = xacct_strdup(consumer);
-    return xacct__store_op_eval(op, &read_script, 1, &a);
+    op->str[0] = consumer != NULL ? xacct_strdup(consumer) : NULL;
+    return xacct__store_op_eval(op, consumer != NULL ? &read_script : &list_script, 1, &a);
+}
+
+int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    return items(s, NULL, count, LIST_DEFAULT, 0, cb, arg);
+}
+
+int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
+                    xacct_jobs_list_cb cb, void *arg)
+{
+    if (consumer == NULL || consumer[0] == '\0' || cb == NULL || min_idle_ms < 0)
+        return XACCT_EINVAL;
+    return items(s, consumer, count, READ_DEFAULT, min_idle_ms, cb, arg);
 }
 
 /* ------------------------------------------------------------------ */

@@ -18,12 +18,8 @@
 xacct__store_op_t *xacct__store_op_new(xacct_store_t *s, xacct__store_op_reply_fn reply,
                                        int expect, xacct__store_fn cb, void *arg)
 {
-    xacct__store_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->store = s;
-    op->reply = reply;
-    op->expect = expect;
-    op->cb = cb;
-    op->arg = arg;
+    xacct__store_op_t *op = xacct_malloc(sizeof(*op));
+    *op = (xacct__store_op_t){.reply = reply, .expect = expect, .cb = cb, .arg = arg, .store = s};
     return op;
 }
 
