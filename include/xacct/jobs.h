@@ -25,17 +25,17 @@
 /* An open job: the stream entry, its raw msgpack payload (decode with
  * xacct_codec_job_decode: it holds the external ID) and the consumer group's
  * view of it. */
-typedef struct xacct_job_item {
+typedef struct xacct_jobs_item {
     const char *id;       /* stream entry id: what `xacct jobs done ID` takes */
     const void *job;      /* msgpack job */
     size_t job_len;
     const char *consumer; /* consumer holding it, or NULL if never delivered */
     long long idle_ms;    /* since last delivery (0 if never delivered) */
     long long deliveries; /* times delivered (0 if never) */
-} xacct_job_item_t;
+} xacct_jobs_item_t;
 
 typedef void (*xacct_jobs_list_cb)(int status, const char *detail,
-                                   const xacct_job_item_t *items, size_t n, void *arg);
+                                   const xacct_jobs_item_t *items, size_t n, void *arg);
 
 /* Open jobs, oldest first, at most count (0 = 1000), with their pending info. */
 int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb,

@@ -17,17 +17,17 @@
 /* Any callback type: stored in an op and cast back by its module before the
  * call (a function pointer converts to another function pointer type and
  * back unchanged). */
-typedef void (*xacct__store_fn)(void);
-#define XACCT__STORE_FN(cb) ((xacct__store_fn)(cb))
+typedef void (*xacct__store_op_fn)(void);
+#define XACCT__STORE_OP_FN(cb) ((xacct__store_op_fn)(cb))
 
-#define XACCT__STORE_ANY (-1) /* expect: any reply type */
+#define XACCT__STORE_OP_ANY (-1) /* expect: any reply type */
 
 typedef struct xacct__store_op xacct__store_op_t;
 
 /*
  * The module's handler of the reply: turns it into the caller's callback,
  * which it calls exactly once. status 0: r is set and, unless the op expects
- * XACCT__STORE_ANY, of the expected type (else the handler gets
+ * XACCT__STORE_OP_ANY, of the expected type (else the handler gets
  * XACCT_EPARSE, "unexpected reply" and r NULL). detail and r are borrowed.
  * The op is freed after the handler returns.
  */
@@ -36,8 +36,8 @@ typedef void (*xacct__store_op_reply_fn)(const xacct__store_op_t *op, int status
 
 struct xacct__store_op {
     xacct__store_op_reply_fn reply; /* the module's handler */
-    int expect;                     /* xacct_store_reply_type_t, or XACCT__STORE_ANY */
-    xacct__store_fn cb;             /* the caller's callback (its module's type) */
+    int expect;                     /* xacct_store_reply_type_t, or XACCT__STORE_OP_ANY */
+    xacct__store_op_fn cb;             /* the caller's callback (its module's type) */
     void *arg;                      /* the caller's argument */
     xacct_store_t *store;           /* for operations of more than one command */
     char *str[2];                   /* strings the handler needs (owned, freed with the op) */
@@ -45,7 +45,7 @@ struct xacct__store_op {
 
 /* A new op (heap, owned by the call that sends it). */
 xacct__store_op_t *xacct__store_op_new(xacct_store_t *s, xacct__store_op_reply_fn reply,
-                                       int expect, xacct__store_fn cb, void *arg);
+                                       int expect, xacct__store_op_fn cb, void *arg);
 
 /*
  * Sends the command in a (a->v[0] the command), or runs script with the
@@ -62,35 +62,35 @@ int xacct__store_op_eval(xacct__store_op_t *op, const xacct_store_script_t *scri
  * xacct__store_op_new then submit (script NULL) or eval. */
 int xacct__store_op_run(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
                         xacct_store_args_t *a, xacct__store_op_reply_fn reply, int expect,
-                        xacct__store_fn cb, void *arg) XACCT_MUSTCHECK;
+                        xacct__store_op_fn cb, void *arg) XACCT_MUSTCHECK;
 
 /* Sends "<command> <prefix><key>" (key_fmt printf-style), for the reads
  * of one key. */
 int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int expect,
-                        xacct__store_fn cb, void *arg, const char *command, const char *key_fmt,
+                        xacct__store_op_fn cb, void *arg, const char *command, const char *key_fmt,
                         ...) XACCT_PRINTF(7, 8) XACCT_MUSTCHECK;
 
 /* ---- arguments --------------------------------------------------------- */
 
 /* Initialises a with "<command> <prefix><key>" (key_fmt printf-style). */
-void xacct__store_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+void xacct__store_op_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
                            const char *key_fmt, ...) XACCT_PRINTF(4, 5);
 
 /* Encodes ev (msgpack) as one argument. 0 or the codec's error. */
-int xacct__store_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;
+int xacct__store_op_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;
 /* Encodes job (it carries the external ID: the buffer is wiped). */
-int xacct__store_args_job(xacct_store_args_t *a, const xacct_job_t *job) XACCT_MUSTCHECK;
+int xacct__store_op_args_job(xacct_store_args_t *a, const xacct_job_t *job) XACCT_MUSTCHECK;
 /* Adds the SCAN pattern for every key "<prefix><name>*", the prefix's glob
  * characters escaped, and the length of "<prefix><name>" (what to cut off
  * a key to get the rest). */
-void xacct__store_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name);
+void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name);
 
 /* ---- replies ----------------------------------------------------------- */
 
 /* Element i of an array reply as a string ("" when absent or not one). */
-const char *xacct__store_reply_str(const xacct_store_reply_t *r, size_t i);
+const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 /* Field name of a stream entry [id, [f1, v1, ...]], or NULL. */
-const xacct_store_reply_t *xacct__store_entry_field(const xacct_store_reply_t *entry,
+const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
 
 #endif

@@ -72,7 +72,7 @@ static void XMLCALL on_text(void *ud, const XML_Char *text, int len)
         p->overflow = true;
 }
 
-int xacct_sns__parse_attribute(const char *xml, size_t len, const char *name, char **value)
+int xacct__sns_parse_attribute(const char *xml, size_t len, const char *name, char **value)
 {
     *value = NULL;
     attr_parse_t p = {.want = name};
@@ -123,7 +123,7 @@ static void call_done(int status, const char *detail, const xacct_http_response_
         return;
     }
     char *policy = NULL;
-    int rc = xacct_sns__parse_attribute(resp->body, resp->body_len, "Policy", &policy);
+    int rc = xacct__sns_parse_attribute(resp->body, resp->body_len, "Policy", &policy);
     if (rc != 0)
         op.get_cb(XACCT_EPARSE, "GetTopicAttributes response without a Policy", NULL, op.arg);
     else

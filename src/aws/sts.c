@@ -17,7 +17,7 @@
 
 enum { F_AKID, F_SECRET, F_TOKEN, F_EXPIRATION, F_ARN, F_COUNT };
 
-struct xacct_sts__store {
+struct xacct__sts_store {
     xacct_buf_t field[F_COUNT]; /* text of each wanted element */
     int depth;                  /* element depth */
     int capture;                /* field being captured, or -1 */
@@ -26,7 +26,7 @@ struct xacct_sts__store {
     bool overflow;              /* a field exceeded its cap */
 };
 
-void xacct_sts__store_free(xacct_sts__store_t *s)
+void xacct__sts_store_free(xacct__sts_store_t *s)
 {
     if (s == NULL)
         return;
@@ -39,7 +39,7 @@ void xacct_sts__store_free(xacct_sts__store_t *s)
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
     (void)attrs;
-    xacct_sts__store_t *s = ud;
+    xacct__sts_store_t *s = ud;
     const char *n = xacct_query_xml_name(name);
     s->depth++;
     s->capture = -1;
@@ -63,7 +63,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-    xacct_sts__store_t *s = ud;
+    xacct__sts_store_t *s = ud;
     const char *n = xacct_query_xml_name(name);
     s->depth--;
     s->capture = -1;
@@ -75,23 +75,23 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 
 static void XMLCALL on_text(void *ud, const XML_Char *text, int len)
 {
-    xacct_sts__store_t *s = ud;
+    xacct__sts_store_t *s = ud;
     if (s->capture >= 0 && xacct_buf_append(&s->field[s->capture], text, (size_t)len) != 0)
         s->overflow = true;
 }
 
-int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
-                            xacct_sts__store_t **store)
+int xacct__sts_parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
+                            xacct__sts_store_t **store)
 {
     memset(out, 0, sizeof(*out));
     *store = NULL;
-    xacct_sts__store_t *s = xacct_calloc(1, sizeof(*s));
+    xacct__sts_store_t *s = xacct_calloc(1, sizeof(*s));
     for (int i = 0; i < F_COUNT; i++)
         xacct_buf_init(&s->field[i], 8192);
     s->capture = -1;
     int rc = xacct_query_xml_parse(xml, len, s, on_start, on_end, on_text);
     if (rc == XACCT_ENOMEM) {
-        xacct_sts__store_free(s);
+        xacct__sts_store_free(s);
         return rc;
     }
     int ok = rc == 0;
@@ -99,7 +99,7 @@ int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t
         if (s->field[i].len == 0 && i != F_ARN)
             ok = 0;
     if (!ok || s->overflow) {
-        xacct_sts__store_free(s);
+        xacct__sts_store_free(s);
         return XACCT_EPARSE;
     }
     out->access_key_id = s->field[F_AKID].data;
@@ -127,12 +127,12 @@ static void assume_done(int status, const char *detail, const xacct_http_respons
         return;
     }
     xacct_sts_credentials_t creds;
-    xacct_sts__store_t *store = NULL;
-    if (xacct_sts__parse_assume(resp->body, resp->body_len, &creds, &store) != 0)
+    xacct__sts_store_t *store = NULL;
+    if (xacct__sts_parse_assume(resp->body, resp->body_len, &creds, &store) != 0)
         op->cb(XACCT_EPARSE, "AssumeRole response carries no credentials", NULL, op->arg);
     else
         op->cb(0, "assumed", &creds, op->arg);
-    xacct_sts__store_free(store);
+    xacct__sts_store_free(store);
     free(op);
 }
 

@@ -286,7 +286,7 @@ static void on_beat_visibility(int status, const char *detail, const int *result
     maybe_free(msg);
 }
 
-static void on_beat_claim(int status, const char *detail, xacct_claim_result_t st,
+static void on_beat_claim(int status, const char *detail, xacct_claims_result_t st,
                           const char *text, void *arg)
 {
     (void)text;
@@ -480,7 +480,7 @@ static void parse_request(xacct_msg_t *msg)
     go(msg, ST_CLAIM);
 }
 
-static void on_claim(int status, const char *detail, xacct_claim_result_t st, const char *answer,
+static void on_claim(int status, const char *detail, xacct_claims_result_t st, const char *answer,
                      void *arg)
 {
     xacct_msg_t *msg = arg;

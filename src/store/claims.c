@@ -27,7 +27,7 @@ static const xacct_store_script_t claim_script = {
 static const xacct_store_script_t finish_script = {
     "claim_finish",
     /* KEYS[1] claim; ARGV owner, now_iso, answer, ttl_s */
-    XACCT__CLAIM_FINISH_LUA
+    XACCT__CLAIMS_FINISH_LUA
     "return claim_finish(KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4])\n",
 };
 
@@ -50,7 +50,7 @@ static void claim_reply(const xacct__store_op_t *op, int status, const char *det
         return;
     }
     const xacct_store_reply_t *what = xacct_store_reply_at(r, 0);
-    xacct_claim_result_t res = 0;
+    xacct_claims_result_t res = 0;
     if (xacct_store_reply_is(what, "claimed"))
         res = XACCT_CLAIMS_CLAIMED;
     else if (xacct_store_reply_is(what, "busy"))
@@ -60,7 +60,7 @@ static void claim_reply(const xacct__store_op_t *op, int status, const char *det
     if (res == 0)
         cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op->arg);
     else
-        cb(0, NULL, res, xacct__store_reply_str(r, 1), op->arg);
+        cb(0, NULL, res, xacct__store_op_reply_str(r, 1), op->arg);
 }
 
 static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -98,8 +98,8 @@ int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *reque
     xacct_store_args_t a;
     claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_ll(&a, lease_ms);
-    return xacct__store_op_run(s, &claim_script, 1, &a, claim_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &claim_script, 1, &a, claim_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -113,8 +113,8 @@ int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *requ
     claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_str(&a, answer);
     xacct_store_args_ll(&a, ttl_s ? ttl_s : XACCT_CLAIMS_DONE_TTL_S);
-    return xacct__store_op_run(s, &finish_script, 1, &a, done_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &finish_script, 1, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -124,6 +124,6 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
         return XACCT_EINVAL;
     xacct_store_args_t a;
     claim_args(&a, s, stack_id, request_id, owner, false);
-    return xacct__store_op_run(s, &release_script, 1, &a, done_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &release_script, 1, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

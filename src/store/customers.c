@@ -43,7 +43,7 @@ static const xacct_store_script_t apply_script = {
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
      *       15 jobs group, 16.. field/value pairs to write on a transition */
-    XACCT__CLAIM_FINISH_LUA
+    XACCT__CLAIMS_FINISH_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
@@ -148,9 +148,9 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     xacct_store_args_str(&a, to);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = xacct__store_args_event(&a, in->event);
+    int rc = xacct__store_op_args_event(&a, in->event);
     if (rc == 0 && offboard)
-        rc = xacct__store_args_job(&a, in->job);
+        rc = xacct__store_op_args_job(&a, in->job);
     else if (rc == 0)
         xacct_store_args_str(&a, "");
     if (rc != 0) {
@@ -169,8 +169,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
 
-    return xacct__store_op_run(s, &apply_script, 5, &a, apply_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &apply_script, 5, &a, apply_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -267,14 +267,14 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = xacct__store_args_event(&a, event);
+    int rc = xacct__store_op_args_event(&a, event);
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    return xacct__store_op_run(s, script, 4, &a, onboard_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, script, 4, &a, onboard_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
@@ -380,8 +380,8 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
     xacct_store_args_ll(&a, max_per_topic);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
-    return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
@@ -391,8 +391,8 @@ int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
         return XACCT_EINVAL;
     xacct_store_args_t a;
     topic_args(&a, s, account_id);
-    return xacct__store_op_run(s, &topic_remove_script, 1, &a, topic_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &topic_remove_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -421,8 +421,8 @@ int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
 {
     if (topic_arn == NULL || cb == NULL)
         return XACCT_EINVAL;
-    return xacct__store_op_key(s, members_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg,
-                               "SMEMBERS", "topic:%s", topic_arn);
+    return xacct__store_op_key(s, members_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb),
+                               arg, "SMEMBERS", "topic:%s", topic_arn);
 }
 
 static const xacct_store_script_t topics_script = {
@@ -444,8 +444,8 @@ static const xacct_store_script_t topics_script = {
 
 static int cmp_topic(const void *x, const void *y)
 {
-    return strcmp(((const xacct_topic_count_t *)x)->topic_arn,
-                  ((const xacct_topic_count_t *)y)->topic_arn);
+    return strcmp(((const xacct_customers_topic_count_t *)x)->topic_arn,
+                  ((const xacct_customers_topic_count_t *)y)->topic_arn);
 }
 
 static void topics_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -456,7 +456,7 @@ static void topics_reply(const xacct__store_op_t *op, int status, const char *de
         cb(status, detail, NULL, 0, op->arg);
         return;
     }
-    xacct_topic_count_t *t = xacct_calloc(r->elements ? r->elements : 1, sizeof(*t));
+    xacct_customers_topic_count_t *t = xacct_calloc(r->elements ? r->elements : 1, sizeof(*t));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *arn = xacct_store_reply_at(&r->element[i], 0);
@@ -479,10 +479,10 @@ int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb, void 
         return XACCT_EINVAL;
     xacct_store_args_t a;
     xacct_store_args_init(&a);
-    xacct__store_args_scan(&a, s, "topic:");
+    xacct__store_op_args_scan(&a, s, "topic:");
     xacct_store_args_ll(&a, TOPICS_MAX);
     return xacct__store_op_run(s, &topics_script, 0, &a, topics_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_FN(cb), arg);
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -523,8 +523,8 @@ int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customer
 {
     if (account_id == NULL || cb == NULL)
         return XACCT_EINVAL;
-    return xacct__store_op_key(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_FN(cb), arg,
-                               "HGETALL", "customer:%s", account_id);
+    return xacct__store_op_key(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb),
+                               arg, "HGETALL", "customer:%s", account_id);
 }
 
 static const xacct_store_script_t list_script = {
@@ -553,12 +553,12 @@ static void list_reply(const xacct__store_op_t *op, int status, const char *deta
     xacct_customer_summary_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *e = &r->element[i];
-        v[i].account_id = xacct__store_reply_str(e, 0);
-        v[i].state = xacct__store_reply_str(e, 1);
-        v[i].region = xacct__store_reply_str(e, 2);
-        v[i].topic_arn = xacct__store_reply_str(e, 3);
-        v[i].updated_at = xacct__store_reply_str(e, 4);
-        v[i].last_error = xacct__store_reply_str(e, 5);
+        v[i].account_id = xacct__store_op_reply_str(e, 0);
+        v[i].state = xacct__store_op_reply_str(e, 1);
+        v[i].region = xacct__store_op_reply_str(e, 2);
+        v[i].topic_arn = xacct__store_op_reply_str(e, 3);
+        v[i].updated_at = xacct__store_op_reply_str(e, 4);
+        v[i].last_error = xacct__store_op_reply_str(e, 5);
     }
     cb(0, NULL, v, r->elements, op->arg);
     free(v);
@@ -580,7 +580,7 @@ int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
     xacct_store_args_str(&a, state);
     xacct_store_args_ll(&a, (long long)limit);
     return xacct__store_op_run(s, &list_script, 1, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_FN(cb), arg);
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static void events_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -591,13 +591,13 @@ static void events_reply(const xacct__store_op_t *op, int status, const char *de
         cb(status, detail, NULL, 0, op->arg);
         return;
     }
-    xacct_stream_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    xacct_customers_event_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
-        const xacct_store_reply_t *e = xacct__store_entry_field(&r->element[i], "e");
+        const xacct_store_reply_t *e = xacct__store_op_entry_field(&r->element[i], "e");
         if (e == NULL || e->str == NULL)
             continue;
-        v[n].id = xacct__store_reply_str(&r->element[i], 0);
+        v[n].id = xacct__store_op_reply_str(&r->element[i], 0);
         v[n].data = e->str;
         v[n].len = e->len;
         n++;
@@ -624,7 +624,7 @@ int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t coun
     xacct_store_args_str(&a, "COUNT");
     xacct_store_args_ll(&a, (long long)count);
     return xacct__store_op_run(s, NULL, 0, &a, events_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_FN(cb), arg);
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t audit_script = {
@@ -656,11 +656,11 @@ int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "customer:%s", account_id);
     xacct_store_args_key(&a, s, "events:%s", account_id);
-    int rc = xacct__store_args_event(&a, event);
+    int rc = xacct__store_op_args_event(&a, event);
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;
     }
-    return xacct__store_op_run(s, &audit_script, 2, &a, audit_reply, XACCT__STORE_ANY,
-                               XACCT__STORE_FN(cb), arg);
+    return xacct__store_op_run(s, &audit_script, 2, &a, audit_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

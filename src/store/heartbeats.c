@@ -33,13 +33,13 @@ int xacct_heartbeats_put(xacct_store_t *s, const char *worker_id, const xacct_he
         return rc;
     }
     xacct_store_args_t a;
-    xacct__store_args_cmd(&a, s, "SET", "worker:%s", worker_id);
+    xacct__store_op_args_cmd(&a, s, "SET", "worker:%s", worker_id);
     xacct_store_args_add(&a, b.data, b.len);
     xacct_store_args_str(&a, "EX");
     xacct_store_args_ll(&a, ttl_s);
     xacct_buf_destroy(&b);
     return xacct__store_op_submit(
-        xacct__store_op_new(s, put_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg), &a);
+        xacct__store_op_new(s, put_reply, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg), &a);
 }
 
 static const xacct_store_script_t list_script = {
@@ -102,8 +102,8 @@ int xacct_heartbeats_list(xacct_store_t *s, xacct_heartbeats_list_cb cb, void *a
         return XACCT_EINVAL;
     xacct_store_args_t a;
     xacct_store_args_init(&a);
-    xacct__store_args_scan(&a, s, "worker:");
+    xacct__store_op_args_scan(&a, s, "worker:");
     xacct_store_args_ll(&a, HEARTBEATS_MAX);
     return xacct__store_op_run(s, &list_script, 0, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_FN(cb), arg);
+                               XACCT__STORE_OP_FN(cb), arg);
 }

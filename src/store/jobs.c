@@ -18,23 +18,23 @@
 /* Fills items from stream entries [id, [job, payload]]; pending info, when
  * given, is XPENDING's extended form [[id, consumer, idle, deliveries]...]. */
 static size_t fill_items(const xacct_store_reply_t *entries, const xacct_store_reply_t *pending,
-                         const char *consumer, xacct_job_item_t *v)
+                         const char *consumer, xacct_jobs_item_t *v)
 {
     size_t n = 0;
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
         const xacct_store_reply_t *e = &entries->element[i];
-        const xacct_store_reply_t *job = xacct__store_entry_field(e, "job");
+        const xacct_store_reply_t *job = xacct__store_op_entry_field(e, "job");
         if (job == NULL || job->str == NULL)
             continue; /* XAUTOCLAIM may return deleted entries as nil */
-        v[n].id = xacct__store_reply_str(e, 0);
+        v[n].id = xacct__store_op_reply_str(e, 0);
         v[n].job = job->str;
         v[n].job_len = job->len;
         v[n].consumer = consumer;
         for (size_t k = 0; pending != NULL && k < pending->elements; k++) {
             const xacct_store_reply_t *p = &pending->element[k];
-            if (strcmp(xacct__store_reply_str(p, 0), v[n].id) != 0)
+            if (strcmp(xacct__store_op_reply_str(p, 0), v[n].id) != 0)
                 continue;
-            v[n].consumer = xacct__store_reply_str(p, 1);
+            v[n].consumer = xacct__store_op_reply_str(p, 1);
             (void)!xacct_store_reply_ll(xacct_store_reply_at(p, 2), &v[n].idle_ms);
             (void)!xacct_store_reply_ll(xacct_store_reply_at(p, 3), &v[n].deliveries);
             break;
@@ -68,7 +68,7 @@ static void items_reply(const xacct__store_op_t *op, int status, const char *det
            op->arg);
         return;
     }
-    xacct_job_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
+    xacct_jobs_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
     size_t n = fill_items(entries, xacct_store_reply_at(r, 1), op->str[0], v);
     for (size_t i = 0; op->str[0] != NULL && i < n; i++)
         v[i].deliveries = 1;
@@ -111,7 +111,7 @@ static int items(xacct_store_t *s, const char *consumer, size_t count, size_t df
     if (consumer != NULL)
         xacct_store_args_ll(&a, min_idle_ms);
     xacct__store_op_t *op =
-        xacct__store_op_new(s, items_reply, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
+        xacct__store_op_new(s, items_reply, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg);
     op->str[0] = consumer != NULL ? xacct_strdup(consumer) : NULL;
     return xacct__store_op_eval(op, consumer != NULL ? &read_script : &list_script, 1, &a);
 }
@@ -161,7 +161,7 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
     if (status != 0)
         cb(status, detail, 0, account, "", op->arg);
     else if (xacct_store_reply_is(w, "done"))
-        cb(0, NULL, 1, account, xacct__store_reply_str(r, 1), op->arg);
+        cb(0, NULL, 1, account, xacct__store_op_reply_str(r, 1), op->arg);
     else if (xacct_store_reply_is(w, "closed"))
         cb(0, NULL, 0, account, "", op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
@@ -179,7 +179,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     xacct_job_t job;
     memset(&job, 0, sizeof(job));
     const xacct_store_reply_t *entry = xacct_store_reply_at(r, 0);
-    const xacct_store_reply_t *payload = xacct__store_entry_field(entry, "job");
+    const xacct_store_reply_t *payload = xacct__store_op_entry_field(entry, "job");
     int rc = status;
     if (rc == XACCT_EREDIS && detail != NULL && strstr(detail, "Invalid stream ID") != NULL) {
         rc = XACCT_EINVAL;
@@ -216,14 +216,14 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     xacct_store_args_str(&a, job.account_id);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    rc = xacct__store_args_event(&a, &ev);
+    rc = xacct__store_op_args_event(&a, &ev);
     xacct_store_args_str(&a, xacct_store_prefix(s));
 
     char *account = xacct_strdup(job.account_id);
     xacct_codec_job_destroy(&job);
     if (rc == 0) {
         xacct__store_op_t *next =
-            xacct__store_op_new(s, done_reply, XACCT__STORE_ANY, op->cb, op->arg);
+            xacct__store_op_new(s, done_reply, XACCT__STORE_OP_ANY, op->cb, op->arg);
         next->str[0] = xacct_strdup(account);
         rc = xacct__store_op_eval(next, &done_script, 4, &a);
     } else {
@@ -242,11 +242,11 @@ int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_j
     if (id == NULL || id[0] == '\0' || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct__store_args_cmd(&a, s, "XRANGE", "jobs:offboard");
+    xacct__store_op_args_cmd(&a, s, "XRANGE", "jobs:offboard");
     xacct_store_args_str(&a, id);
     xacct_store_args_str(&a, id);
     xacct__store_op_t *op =
-        xacct__store_op_new(s, done_fetched, XACCT__STORE_ANY, XACCT__STORE_FN(cb), arg);
+        xacct__store_op_new(s, done_fetched, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg);
     op->str[0] = xacct_strdup(id);
     op->str[1] = xacct_strdup(actor ? actor : "cli");
     return xacct__store_op_submit(op, &a);

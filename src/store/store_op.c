@@ -16,7 +16,7 @@
 #include "xacct/buf.h"
 
 xacct__store_op_t *xacct__store_op_new(xacct_store_t *s, xacct__store_op_reply_fn reply,
-                                       int expect, xacct__store_fn cb, void *arg)
+                                       int expect, xacct__store_op_fn cb, void *arg)
 {
     xacct__store_op_t *op = xacct_malloc(sizeof(*op));
     *op = (xacct__store_op_t){.reply = reply, .expect = expect, .cb = cb, .arg = arg, .store = s};
@@ -33,7 +33,7 @@ static void op_free(xacct__store_op_t *op)
 static void on_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
 {
     xacct__store_op_t *op = arg;
-    if (status == 0 && op->expect != XACCT__STORE_ANY && (int)r->type != op->expect) {
+    if (status == 0 && op->expect != XACCT__STORE_OP_ANY && (int)r->type != op->expect) {
         status = XACCT_EPARSE;
         detail = "unexpected reply";
         r = NULL;
@@ -63,7 +63,7 @@ int xacct__store_op_eval(xacct__store_op_t *op, const xacct_store_script_t *scri
 
 int xacct__store_op_run(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
                         xacct_store_args_t *a, xacct__store_op_reply_fn reply, int expect,
-                        xacct__store_fn cb, void *arg)
+                        xacct__store_op_fn cb, void *arg)
 {
     xacct__store_op_t *op = xacct__store_op_new(s, reply, expect, cb, arg);
     return script != NULL ? xacct__store_op_eval(op, script, nkeys, a)
@@ -83,7 +83,7 @@ static void args_vcmd(xacct_store_args_t *a, const xacct_store_t *s, const char 
         xacct_store_args_key(a, s, "%s", key);
 }
 
-void xacct__store_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+void xacct__store_op_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
                            const char *key_fmt, ...)
 {
     va_list ap;
@@ -93,7 +93,7 @@ void xacct__store_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const 
 }
 
 int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int expect,
-                        xacct__store_fn cb, void *arg, const char *command, const char *key_fmt,
+                        xacct__store_op_fn cb, void *arg, const char *command, const char *key_fmt,
                         ...)
 {
     xacct_store_args_t a;
@@ -104,7 +104,7 @@ int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int ex
     return xacct__store_op_submit(xacct__store_op_new(s, reply, expect, cb, arg), &a);
 }
 
-int xacct__store_args_event(xacct_store_args_t *a, const xacct_event_t *ev)
+int xacct__store_op_args_event(xacct_store_args_t *a, const xacct_event_t *ev)
 {
     xacct_buf_t b;
     xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
@@ -115,7 +115,7 @@ int xacct__store_args_event(xacct_store_args_t *a, const xacct_event_t *ev)
     return rc;
 }
 
-int xacct__store_args_job(xacct_store_args_t *a, const xacct_job_t *job)
+int xacct__store_op_args_job(xacct_store_args_t *a, const xacct_job_t *job)
 {
     xacct_buf_t b;
     xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
@@ -126,7 +126,7 @@ int xacct__store_args_job(xacct_store_args_t *a, const xacct_job_t *job)
     return rc;
 }
 
-void xacct__store_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name)
+void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name)
 {
     /* The prefix is literal text, so glob characters in it are escaped. */
     const char *prefix = xacct_store_prefix(s);
@@ -144,13 +144,13 @@ void xacct__store_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const
     free(pattern);
 }
 
-const char *xacct__store_reply_str(const xacct_store_reply_t *r, size_t i)
+const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i)
 {
     const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
     return e != NULL && e->str != NULL ? e->str : "";
 }
 
-const xacct_store_reply_t *xacct__store_entry_field(const xacct_store_reply_t *entry,
+const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name)
 {
     const xacct_store_reply_t *kv = xacct_store_reply_at(entry, 1);

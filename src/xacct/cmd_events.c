@@ -17,7 +17,7 @@ static json_t *str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-static void events_done(int status, const char *detail, const xacct_stream_item_t *items,
+static void events_done(int status, const char *detail, const xacct_customers_event_item_t *items,
                         size_t n, void *arg)
 {
     cli_list_t *l = arg;

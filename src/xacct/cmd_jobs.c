@@ -14,7 +14,7 @@
 #include "xacct/jobs.h"
 #include "xacct/publish.h"
 
-static void list_done(int status, const char *detail, const xacct_job_item_t *items, size_t n,
+static void list_done(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
                       void *arg)
 {
     cli_list_t *l = arg;

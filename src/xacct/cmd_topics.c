@@ -25,7 +25,7 @@ typedef struct topics_op {
     json_t *counts; /* arn -> count */
 } topics_op_t;
 
-static void topics_done(int status, const char *detail, const xacct_topic_count_t *topics,
+static void topics_done(int status, const char *detail, const xacct_customers_topic_count_t *topics,
                         size_t n, void *arg)
 {
     topics_op_t *op = arg;

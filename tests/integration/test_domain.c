@@ -227,7 +227,7 @@ static const char *field(const res_t *r, const char *name)
     return NULL;
 }
 
-static void jobs_cb(int status, const char *detail, const xacct_job_item_t *items, size_t n,
+static void jobs_cb(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
                     void *arg)
 {
     res_t *r = arg;
@@ -271,8 +271,8 @@ static res_t job_done(fx_t *f, const char *id)
     return r;
 }
 
-static void events_cb(int status, const char *detail, const xacct_stream_item_t *items, size_t n,
-                      void *arg)
+static void events_cb(int status, const char *detail, const xacct_customers_event_item_t *items,
+                      size_t n, void *arg)
 {
     res_t *r = arg;
     set_res(r, status, detail);
@@ -472,7 +472,7 @@ static void test_delete_twice_one_job(void **state)
     assert_string_equal(ev.items[0], "offboarded");
 }
 
-static void claim_cb(int status, const char *detail, xacct_claim_result_t result,
+static void claim_cb(int status, const char *detail, xacct_claims_result_t result,
                      const char *text, void *arg)
 {
     res_t *r = arg;
@@ -654,8 +654,8 @@ static void members_cb(int status, const char *detail, const char *const *acc, s
         snprintf(r->items[i], sizeof(r->items[i]), "%s", acc[i]);
 }
 
-static void topics_cb(int status, const char *detail, const xacct_topic_count_t *t, size_t n,
-                      void *arg)
+static void topics_cb(int status, const char *detail, const xacct_customers_topic_count_t *t,
+                      size_t n, void *arg)
 {
     res_t *r = arg;
     set_res(r, status, detail);
