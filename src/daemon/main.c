@@ -2,12 +2,13 @@
 /*
  * xacctd: boot order only. Parse the command line, load the configuration,
  * create the context and start its clients in their fixed order (metrics,
- * HTTP, credentials, AWS, Redis, SNS verifier), then the worker and the
- * metrics endpoint; run the loop, and tear down in reverse.
+ * HTTP, credentials, AWS, Redis, SNS verifier), then the worker, the metrics
+ * endpoint and the portal API; run the loop, and tear down in reverse.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "xacct/api.h"
 #include "xacct/cli.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
@@ -39,6 +40,11 @@ static int start(xacct_ctx_t *ctx)
     }
     xacct_worker_start(ctx->worker);
     rc = xacct_health_start(ctx, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
+        return rc;
+    }
+    rc = xacct_api_start(ctx, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "xacctd: %s\n", err);
         return rc;

@@ -72,6 +72,7 @@ int xacct_deliver_render(const xacct_config_t *cfg, const char *account, const c
         .external_id = external_id,
         .topic_arn = topic_arn,
         .role_policy = policy,
+        .service_timeout = cfg->cfn_service_timeout,
     };
     char why[256];
     int rc = xacct_template_render(&p, text, why, sizeof(why));
