@@ -25,13 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *xml = (const char *)data;
     xacct_sts_credentials_t creds;
-    xacct_sts__store_t *store = NULL;
-    if (xacct_sts__parse_assume(xml, size, &creds, &store) == 0) {
+    xacct__sts_store_t *store = NULL;
+    if (xacct__sts_parse_assume(xml, size, &creds, &store) == 0) {
         FUZZ_ASSERT(creds.access_key_id && creds.secret_access_key && creds.session_token);
-        xacct_sts__store_free(store);
+        xacct__sts_store_free(store);
     }
     char *policy = NULL;
-    if (xacct_sns__parse_attribute(xml, size, "Policy", &policy) == 0)
+    if (xacct__sns_parse_attribute(xml, size, "Policy", &policy) == 0)
         free(policy);
 
     static const xacct_header_t headers[] = {

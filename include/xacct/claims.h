@@ -20,18 +20,18 @@
 
 #define XACCT_CLAIMS_DONE_TTL_S (7L * 24 * 3600) /* finished requests are kept 7 days */
 
-typedef enum xacct_claim_result {
+typedef enum xacct_claims_result {
     XACCT_CLAIMS_CLAIMED = 1, /* the caller owns it now (new, renewed or taken over) */
     XACCT_CLAIMS_BUSY,        /* another owner holds a live lease; text = that owner */
     XACCT_CLAIMS_DONE,        /* already finished; text = the stored answer to re-send */
-} xacct_claim_result_t;
+} xacct_claims_result_t;
 
 /*
  * status 0 with a result, or a store error (XACCT_EDISCONNECTED, ...). text is
  * borrowed for the callback ("" for CLAIMED).
  */
 typedef void (*xacct_claims_claim_cb)(int status, const char *detail,
-                                      xacct_claim_result_t result, const char *text, void *arg);
+                                      xacct_claims_result_t result, const char *text, void *arg);
 /* For finish and release: changed is 1 if the call recorded/deleted something. */
 typedef void (*xacct_claims_done_cb)(int status, const char *detail, int changed, void *arg);
 
@@ -57,7 +57,7 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
  * their own writes: a Lua function taking (key, owner, answer, now_iso,
  * ttl_s) and returning 1 if it recorded the answer.
  */
-#define XACCT__CLAIM_FINISH_LUA                                                       \
+#define XACCT__CLAIMS_FINISH_LUA                                                       \
     "local function claim_finish(key, owner, answer, now, ttl)\n"                     \
     "  local st = redis.call('HGET', key, 'status')\n"                                \
     "  if st == 'done' then return 0 end\n"                                           \

@@ -48,7 +48,7 @@ int xacct_console_signin_url(xacct_aws_t *aws, xacct_http_t *http,
 /* URL building, exposed for tests: base + "?" + the pairs, each value
  * percent-encoded (CURLU). names/values have n entries. *out is a heap
  * string. Returns 0 or XACCT_EINVAL (base is not an absolute http(s) URL). */
-int xacct_console__url(const char *base, const char *const *names, const char *const *values,
+int xacct__console_url(const char *base, const char *const *names, const char *const *values,
                        size_t n, char **out) XACCT_MUSTCHECK;
 
 #endif

@@ -194,12 +194,12 @@ int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
                                   xacct_customers_members_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /* Every topic set with its size (SCAN topic:*, at most 10000). */
-typedef struct xacct_topic_count {
+typedef struct xacct_customers_topic_count {
     const char *topic_arn;
     long long count;
-} xacct_topic_count_t;
+} xacct_customers_topic_count_t;
 typedef void (*xacct_customers_topics_cb)(int status, const char *detail,
-                                          const xacct_topic_count_t *topics, size_t n,
+                                          const xacct_customers_topic_count_t *topics, size_t n,
                                           void *arg);
 int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb,
                            void *arg) XACCT_MUSTCHECK;
@@ -232,13 +232,14 @@ int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
 
 /* Audit events of an account: stream id and the raw msgpack map (decode with
  * xacct_codec_event_decode or dump with xacct_codec_to_json). */
-typedef struct xacct_stream_item {
+typedef struct xacct_customers_event_item {
     const char *id;   /* stream entry id */
     const void *data; /* msgpack payload */
     size_t len;
-} xacct_stream_item_t;
+} xacct_customers_event_item_t;
 typedef void (*xacct_customers_events_cb)(int status, const char *detail,
-                                          const xacct_stream_item_t *items, size_t n, void *arg);
+                                          const xacct_customers_event_item_t *items, size_t n,
+                                          void *arg);
 /* newest_first: XREVRANGE, else XRANGE; count 0 = 100. */
 int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t count,
                            int newest_first, xacct_customers_events_cb cb,

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Offboarding jobs and the dead set (SPEC §5). jobs:offboard is a stream with
+ * Offboarding jobs (SPEC §5). jobs:offboard is a stream with
  * field job = msgpack job (xacct_job_t) and the consumer group
  * XACCT_JOBS_GROUP; a job is enqueued by xacct_customers_apply (Delete ->
  * offboarding) and closed by xacct_jobs_done, which acknowledges and deletes
  * the entry and moves the customer offboarding -> offboarded atomically, so
- * the stream holds exactly the open jobs. dead is a stream of SQS messages
- * given up on.
+ * the stream holds exactly the open jobs. (The dead set is dead.h.)
  *
  * All strings passed in are copied; everything handed to callbacks is
  * borrowed for the duration of the callback.
@@ -22,22 +21,21 @@
 #include "xacct/store.h"
 
 #define XACCT_JOBS_GROUP "offboarders" /* consumer group on jobs:offboard */
-#define XACCT_DEAD_MAXLEN 10000        /* dead stream cap (approximate) */
 
 /* An open job: the stream entry, its raw msgpack payload (decode with
  * xacct_codec_job_decode: it holds the external ID) and the consumer group's
  * view of it. */
-typedef struct xacct_job_item {
+typedef struct xacct_jobs_item {
     const char *id;       /* stream entry id: what `xacct jobs done ID` takes */
     const void *job;      /* msgpack job */
     size_t job_len;
     const char *consumer; /* consumer holding it, or NULL if never delivered */
     long long idle_ms;    /* since last delivery (0 if never delivered) */
     long long deliveries; /* times delivered (0 if never) */
-} xacct_job_item_t;
+} xacct_jobs_item_t;
 
 typedef void (*xacct_jobs_list_cb)(int status, const char *detail,
-                                   const xacct_job_item_t *items, size_t n, void *arg);
+                                   const xacct_jobs_item_t *items, size_t n, void *arg);
 
 /* Open jobs, oldest first, at most count (0 = 1000), with their pending info. */
 int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb,
@@ -61,32 +59,6 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
 typedef void (*xacct_jobs_done_cb)(int status, const char *detail, int changed,
                                    const char *account_id, const char *topic_arn, void *arg);
 int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_jobs_done_cb cb,
-                    void *arg) XACCT_MUSTCHECK;
-
-/* A message given up on. */
-typedef struct xacct_dead {
-    const char *body;       /* the SQS message body */
-    const char *reason;     /* why */
-    long long receives;     /* ApproximateReceiveCount */
-    const char *queue;      /* queue URL */
-    const char *message_id; /* SQS MessageId */
-    int64_t at_ms;          /* 0 = now */
-} xacct_dead_t;
-
-typedef void (*xacct_jobs_added_cb)(int status, const char *detail, const char *id, void *arg);
-/* XADD dead MAXLEN ~ 10000 with fields body, reason, receives, queue,
- * message_id, at (RFC 3339). The callback gets the new entry id. */
-int xacct_dead_add(xacct_store_t *s, const xacct_dead_t *d, xacct_jobs_added_cb cb,
-                   void *arg) XACCT_MUSTCHECK;
-
-typedef struct xacct_dead_item {
-    const char *id; /* stream entry id */
-    xacct_dead_t d; /* fields (at_ms from the entry id) */
-} xacct_dead_item_t;
-typedef void (*xacct_dead_list_cb)(int status, const char *detail,
-                                   const xacct_dead_item_t *items, size_t n, void *arg);
-/* Newest first, at most count (0 = 100). */
-int xacct_dead_list(xacct_store_t *s, size_t count, xacct_dead_list_cb cb,
                     void *arg) XACCT_MUSTCHECK;
 
 #endif

@@ -3,7 +3,7 @@
  * The daemon's loop glue: signal handling (SIGTERM/SIGINT drain and a second
  * one exits at once, SIGHUP reloads, SIGTSTP goes quiet, SIGPIPE ignored),
  * the shutdown state machine with its grace deadline, sd_notify, and the
- * final close-every-handle-and-run helper.
+ * teardown of the daemon's own parts.
  */
 #ifndef XACCT_LOOP_H
 #define XACCT_LOOP_H
@@ -23,9 +23,8 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx);
  * XACCT_ECONFIG (the old snapshot stays in force; the reason is logged). */
 int xacct_loop_reload(xacct_ctx_t *ctx);
 
-/* Frees every subsystem in reverse start order, closes all remaining
- * handles and runs the loop until nothing is left. Returns uv_loop_close's
- * result (0 when every handle was closed). */
-int xacct_loop_teardown(xacct_ctx_t *ctx);
+/* Stops the signals and timers, the health endpoint and the worker, in the
+ * reverse of their start order; xacct_ctx_free does the rest. */
+void xacct_loop_teardown(xacct_ctx_t *ctx);
 
 #endif

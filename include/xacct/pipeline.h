@@ -26,6 +26,7 @@
 #include "xacct/claims.h"
 #include "xacct/ctx.h"
 #include "xacct/customers.h"
+#include "xacct/dead.h"
 #include "xacct/jobs.h"
 #include "xacct/s3.h"
 #include "xacct/sns_verify.h"
@@ -72,7 +73,7 @@ typedef struct xacct_pipeline_ops {
                         void *cb_arg);
     int (*customer_apply)(void *arg, const xacct_customer_apply_t *in,
                           xacct_customers_apply_cb cb, void *cb_arg);
-    int (*dead_add)(void *arg, const xacct_dead_t *d, xacct_jobs_added_cb cb, void *cb_arg);
+    int (*dead_add)(void *arg, const xacct_dead_t *d, xacct_dead_added_cb cb, void *cb_arg);
     /* AWS. verify may complete at once: 0 = valid now (no callback),
      * XACCT_EAGAIN = cb follows, other = refused now (no callback). */
     int (*verify)(void *arg, const xacct_sns_envelope_t *env, xacct_sns_verify_cb cb,

@@ -35,7 +35,7 @@ int xacct_sns_set_policy(xacct_aws_t *aws, const char *topic_arn, const char *po
 /* Finds attribute name in a GetTopicAttributesResponse body; *value is a
  * heap string the caller frees. Returns 0, XACCT_ENOTFOUND (no such entry)
  * or XACCT_EPARSE (not well-formed XML). Exposed for tests. */
-int xacct_sns__parse_attribute(const char *xml, size_t len, const char *name,
+int xacct__sns_parse_attribute(const char *xml, size_t len, const char *name,
                                char **value) XACCT_MUSTCHECK;
 
 #endif

@@ -42,10 +42,10 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
 
 /* Parses an AssumeRoleResponse body (exposed for tests). On 0 the fields of
  * *out point into storage owned by *store (free with
- * xacct_sts__store_free, which wipes it). */
-typedef struct xacct_sts__store xacct_sts__store_t;
-int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
-                            xacct_sts__store_t **store) XACCT_MUSTCHECK;
-void xacct_sts__store_free(xacct_sts__store_t *store);
+ * xacct__sts_store_free, which wipes it). */
+typedef struct xacct__sts_store xacct__sts_store_t;
+int xacct__sts_parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
+                            xacct__sts_store_t **store) XACCT_MUSTCHECK;
+void xacct__sts_store_free(xacct__sts_store_t *store);
 
 #endif

@@ -46,7 +46,7 @@ static void free_wiped(char *s)
     }
 }
 
-int xacct_console__url(const char *base, const char *const *names, const char *const *values,
+int xacct__console_url(const char *base, const char *const *names, const char *const *values,
                        size_t n, char **out)
 {
     *out = NULL;
@@ -106,7 +106,7 @@ static void token_done(int status, const char *detail, const xacct_http_response
     const char *names[] = {"Action", "Issuer", "Destination", "SigninToken"};
     const char *values[] = {"login", op->issuer, op->destination, token};
     char *url = NULL;
-    int rc = xacct_console__url(op->federation_url, names, values, 4, &url);
+    int rc = xacct__console_url(op->federation_url, names, values, 4, &url);
     json_decref(doc);
     if (rc != 0)
         op_finish(op, rc, "cannot build the login URL", NULL);
@@ -140,7 +140,7 @@ static void assumed(int status, const char *detail, const xacct_sts_credentials_
     const char *names[] = {"Action", "SessionDuration", "Session"};
     const char *values[] = {"getSigninToken", duration, session_text};
     char *url = NULL;
-    int rc = xacct_console__url(op->federation_url, names, values, 3, &url);
+    int rc = xacct__console_url(op->federation_url, names, values, 3, &url);
     OPENSSL_cleanse(session_text, strlen(session_text));
     free(session_text);
     if (rc == 0) {
@@ -162,10 +162,10 @@ int xacct_console_signin_url(xacct_aws_t *aws, xacct_http_t *http,
     if (duration < 900 || duration > 43200)
         return XACCT_EINVAL;
     char *probe = NULL;
-    if (xacct_console__url(p->federation_url, NULL, NULL, 0, &probe) != 0)
+    if (xacct__console_url(p->federation_url, NULL, NULL, 0, &probe) != 0)
         return XACCT_EINVAL;
     free(probe);
-    if (xacct_console__url(p->destination, NULL, NULL, 0, &probe) != 0)
+    if (xacct__console_url(p->destination, NULL, NULL, 0, &probe) != 0)
         return XACCT_EINVAL;
     free(probe);
 

@@ -7,14 +7,13 @@
  */
 #include "xacct/sns.h"
 
-#include <curl/curl.h>
-#include <expat.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xacct/arn.h"
 #include "xacct/buf.h"
+#include "xacct/query.h"
 
 #define SNS_VERSION "2010-03-31"
 #define MAX_RESPONSE (1024u * 1024u)
@@ -35,17 +34,11 @@ typedef struct attr_parse {
     char *result;      /* the wanted value, owned */
 } attr_parse_t;
 
-static const char *local_name(const char *name)
-{
-    const char *c = strrchr(name, ':');
-    return c ? c + 1 : name;
-}
-
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
     (void)attrs;
     attr_parse_t *p = ud;
-    const char *n = local_name(name);
+    const char *n = xacct_query_xml_name(name);
     p->capture = CAP_NONE;
     if (strcmp(n, "entry") == 0) {
         p->in_entry = true;
@@ -62,7 +55,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
     attr_parse_t *p = ud;
     p->capture = CAP_NONE;
-    if (strcmp(local_name(name), "entry") != 0)
+    if (strcmp(xacct_query_xml_name(name), "entry") != 0)
         return;
     p->in_entry = false;
     if (!p->found && p->key.data != NULL && strcmp(p->key.data, p->want) == 0) {
@@ -79,20 +72,21 @@ static void XMLCALL on_text(void *ud, const XML_Char *text, int len)
         p->overflow = true;
 }
 
-int xacct_sns__parse_attribute(const char *xml, size_t len, const char *name, char **value)
+int xacct__sns_parse_attribute(const char *xml, size_t len, const char *name, char **value)
 {
     *value = NULL;
     attr_parse_t p = {.want = name};
     xacct_buf_init(&p.key, 1024);
     xacct_buf_init(&p.value, MAX_FIELD);
-    XML_Parser x = XML_ParserCreate("UTF-8");
-    if (x == NULL)
-        return XACCT_ENOMEM;
-    XML_SetUserData(x, &p);
-    XML_SetElementHandler(x, on_start, on_end);
-    XML_SetCharacterDataHandler(x, on_text);
-    int ok = len <= MAX_RESPONSE && XML_Parse(x, xml, (int)len, 1) == XML_STATUS_OK;
-    XML_ParserFree(x);
+    int rc = len <= MAX_RESPONSE
+                 ? xacct_query_xml_parse(xml, len, &p, on_start, on_end, on_text)
+                 : XACCT_EPARSE;
+    if (rc == XACCT_ENOMEM) {
+        xacct_buf_destroy(&p.key);
+        xacct_buf_destroy(&p.value);
+        return rc;
+    }
+    int ok = rc == 0;
     xacct_buf_destroy(&p.key);
     xacct_buf_destroy(&p.value);
     if (!ok || p.overflow) {
@@ -129,22 +123,12 @@ static void call_done(int status, const char *detail, const xacct_http_response_
         return;
     }
     char *policy = NULL;
-    int rc = xacct_sns__parse_attribute(resp->body, resp->body_len, "Policy", &policy);
+    int rc = xacct__sns_parse_attribute(resp->body, resp->body_len, "Policy", &policy);
     if (rc != 0)
         op.get_cb(XACCT_EPARSE, "GetTopicAttributes response without a Policy", NULL, op.arg);
     else
         op.get_cb(0, NULL, policy, op.arg);
     free(policy);
-}
-
-static int form_param(xacct_buf_t *b, const char *key, const char *value)
-{
-    char *enc = curl_easy_escape(NULL, value, 0);
-    if (enc == NULL)
-        return XACCT_ENOMEM;
-    int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
-    curl_free(enc);
-    return rc;
 }
 
 static int start(xacct_aws_t *aws, const char *topic_arn, const char *policy, sns_op_t *op)
@@ -160,30 +144,18 @@ static int start(xacct_aws_t *aws, const char *topic_arn, const char *policy, sn
     int rc = xacct_buf_printf(&body, "Action=%s&Version=" SNS_VERSION,
                               op->get ? "GetTopicAttributes" : "SetTopicAttributes");
     if (rc == 0)
-        rc = form_param(&body, "TopicArn", topic_arn);
+        rc = xacct_query_param(&body, "TopicArn", topic_arn);
     if (rc == 0 && !op->get)
-        rc = form_param(&body, "AttributeName", "Policy");
+        rc = xacct_query_param(&body, "AttributeName", "Policy");
     if (rc == 0 && !op->get)
-        rc = form_param(&body, "AttributeValue", policy);
+        rc = xacct_query_param(&body, "AttributeValue", policy);
     if (rc != 0) {
         xacct_buf_destroy(&body);
         free(op);
         return rc;
     }
-    xacct_header_t headers[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
-    };
-    xacct_aws_request_t req = {
-        .service = "sns",
-        .region = arn.region,
-        .method = "POST",
-        .path = "/",
-        .headers = headers,
-        .nheaders = 1,
-        .body = body.data,
-        .body_len = body.len,
-        .max_body = MAX_RESPONSE,
-    };
+    xacct_aws_request_t req = xacct_query_request("sns", arn.region, &body);
+    req.max_body = MAX_RESPONSE;
     rc = xacct_aws_call(aws, &req, call_done, op, NULL);
     xacct_buf_destroy(&body);
     if (rc != 0)

@@ -7,18 +7,17 @@
  */
 #include "xacct/sts.h"
 
-#include <curl/curl.h>
-#include <expat.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xacct/buf.h"
+#include "xacct/query.h"
 
 enum { F_AKID, F_SECRET, F_TOKEN, F_EXPIRATION, F_ARN, F_COUNT };
 
-struct xacct_sts__store {
+struct xacct__sts_store {
     xacct_buf_t field[F_COUNT]; /* text of each wanted element */
     int depth;                  /* element depth */
     int capture;                /* field being captured, or -1 */
@@ -27,7 +26,7 @@ struct xacct_sts__store {
     bool overflow;              /* a field exceeded its cap */
 };
 
-void xacct_sts__store_free(xacct_sts__store_t *s)
+void xacct__sts_store_free(xacct__sts_store_t *s)
 {
     if (s == NULL)
         return;
@@ -37,18 +36,11 @@ void xacct_sts__store_free(xacct_sts__store_t *s)
     free(s);
 }
 
-/* Element names may carry a namespace prefix; compare the local part. */
-static const char *local_name(const char *name)
-{
-    const char *c = strrchr(name, ':');
-    return c ? c + 1 : name;
-}
-
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
     (void)attrs;
-    xacct_sts__store_t *s = ud;
-    const char *n = local_name(name);
+    xacct__sts_store_t *s = ud;
+    const char *n = xacct_query_xml_name(name);
     s->depth++;
     s->capture = -1;
     if (strcmp(n, "Credentials") == 0)
@@ -71,8 +63,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
-    xacct_sts__store_t *s = ud;
-    const char *n = local_name(name);
+    xacct__sts_store_t *s = ud;
+    const char *n = xacct_query_xml_name(name);
     s->depth--;
     s->capture = -1;
     if (strcmp(n, "Credentials") == 0)
@@ -83,35 +75,31 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 
 static void XMLCALL on_text(void *ud, const XML_Char *text, int len)
 {
-    xacct_sts__store_t *s = ud;
+    xacct__sts_store_t *s = ud;
     if (s->capture >= 0 && xacct_buf_append(&s->field[s->capture], text, (size_t)len) != 0)
         s->overflow = true;
 }
 
-int xacct_sts__parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
-                            xacct_sts__store_t **store)
+int xacct__sts_parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
+                            xacct__sts_store_t **store)
 {
     memset(out, 0, sizeof(*out));
     *store = NULL;
-    xacct_sts__store_t *s = xacct_calloc(1, sizeof(*s));
+    xacct__sts_store_t *s = xacct_calloc(1, sizeof(*s));
     for (int i = 0; i < F_COUNT; i++)
         xacct_buf_init(&s->field[i], 8192);
     s->capture = -1;
-    XML_Parser p = XML_ParserCreate("UTF-8");
-    if (p == NULL) {
-        xacct_sts__store_free(s);
-        return XACCT_ENOMEM;
+    int rc = xacct_query_xml_parse(xml, len, s, on_start, on_end, on_text);
+    if (rc == XACCT_ENOMEM) {
+        xacct__sts_store_free(s);
+        return rc;
     }
-    XML_SetUserData(p, s);
-    XML_SetElementHandler(p, on_start, on_end);
-    XML_SetCharacterDataHandler(p, on_text);
-    int ok = XML_Parse(p, xml, (int)len, 1) == XML_STATUS_OK;
-    XML_ParserFree(p);
+    int ok = rc == 0;
     for (int i = 0; i < F_COUNT; i++)
         if (s->field[i].len == 0 && i != F_ARN)
             ok = 0;
     if (!ok || s->overflow) {
-        xacct_sts__store_free(s);
+        xacct__sts_store_free(s);
         return XACCT_EPARSE;
     }
     out->access_key_id = s->field[F_AKID].data;
@@ -139,24 +127,13 @@ static void assume_done(int status, const char *detail, const xacct_http_respons
         return;
     }
     xacct_sts_credentials_t creds;
-    xacct_sts__store_t *store = NULL;
-    if (xacct_sts__parse_assume(resp->body, resp->body_len, &creds, &store) != 0)
+    xacct__sts_store_t *store = NULL;
+    if (xacct__sts_parse_assume(resp->body, resp->body_len, &creds, &store) != 0)
         op->cb(XACCT_EPARSE, "AssumeRole response carries no credentials", NULL, op->arg);
     else
         op->cb(0, "assumed", &creds, op->arg);
-    xacct_sts__store_free(store);
+    xacct__sts_store_free(store);
     free(op);
-}
-
-static int form_param(xacct_buf_t *b, const char *key, const char *value)
-{
-    char *enc = curl_easy_escape(NULL, value, 0);
-    if (enc == NULL)
-        return XACCT_ENOMEM;
-    int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
-    OPENSSL_cleanse(enc, strlen(enc)); /* the ExternalId, encoded */
-    curl_free(enc);
-    return rc;
 }
 
 int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
@@ -171,35 +148,23 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
     xacct_buf_init(&body, 16384);
     int rc = xacct_buf_puts(&body, "Action=AssumeRole&Version=2011-06-15");
     if (rc == 0)
-        rc = form_param(&body, "RoleArn", p->role_arn);
+        rc = xacct_query_param(&body, "RoleArn", p->role_arn);
     if (rc == 0)
-        rc = form_param(&body, "RoleSessionName", p->session_name);
+        rc = xacct_query_param(&body, "RoleSessionName", p->session_name);
     if (rc == 0)
         rc = xacct_buf_printf(&body, "&DurationSeconds=%d", duration);
     if (rc == 0 && p->external_id != NULL)
-        rc = form_param(&body, "ExternalId", p->external_id);
+        rc = xacct_query_param(&body, "ExternalId", p->external_id);
     if (rc != 0) {
         xacct_buf_destroy_secret(&body);
         return rc;
     }
-    xacct_header_t headers[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
-    };
     assume_op_t *op = xacct_calloc(1, sizeof(*op));
     op->cb = cb;
     op->arg = arg;
-    xacct_aws_request_t req = {
-        .service = "sts",
-        .region = p->region,
-        .method = "POST",
-        .path = "/",
-        .headers = headers,
-        .nheaders = 1,
-        .body = body.data,
-        .body_len = body.len,
-        .max_body = 64 * 1024,
-        .max_attempts = p->max_attempts,
-    };
+    xacct_aws_request_t req = xacct_query_request("sts", p->region, &body);
+    req.max_body = 64 * 1024;
+    req.max_attempts = p->max_attempts;
     rc = xacct_aws_call(aws, &req, assume_done, op, handle);
     /* The body holds the external ID. */
     xacct_buf_destroy_secret(&body);

@@ -142,28 +142,18 @@ static int logfmt_value(xacct_buf_t *b, const char *v)
         return rc;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
-        switch (c) {
-        case '"':
-            rc = xacct_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            rc = xacct_buf_puts(b, "\\\\");
-            break;
-        case '\n':
-            rc = xacct_buf_puts(b, "\\n");
-            break;
-        case '\r':
-            rc = xacct_buf_puts(b, "\\r");
-            break;
-        case '\t':
-            rc = xacct_buf_puts(b, "\\t");
-            break;
-        default:
-            if (c < 0x20 || c >= 0x7f)
-                rc = xacct_buf_printf(b, "\\x%02x", c);
-            else
-                rc = xacct_buf_putc(b, (char)c);
-        }
+        const char *esc = c == '"'    ? "\\\""
+                          : c == '\\' ? "\\\\"
+                          : c == '\n'  ? "\\n"
+                          : c == '\r'  ? "\\r"
+                          : c == '\t'  ? "\\t"
+                                        : NULL;
+        if (esc != NULL)
+            rc = xacct_buf_puts(b, esc);
+        else if (c < 0x20 || c >= 0x7f)
+            rc = xacct_buf_printf(b, "\\x%02x", c);
+        else
+            rc = xacct_buf_putc(b, (char)c);
         if (rc != 0)
             return rc;
     }
@@ -184,8 +174,20 @@ static int format_ts(char out[32], const struct timespec *ts)
     return 0;
 }
 
+/* The next field of the NULL-terminated key/value list, its key made a safe
+ * field name; false at the end. */
+static bool next_field(va_list *ap, char name[LOG_NAME_MAX], const char **value)
+{
+    const char *k = va_arg(*ap, const char *);
+    if (k == NULL)
+        return false;
+    *value = va_arg(*ap, const char *);
+    safe_name(k, true, name);
+    return true;
+}
+
 static int logfmt_line(xacct_buf_t *b, const xacct_log_t *log, xacct_log_level_t level,
-                       const char *ts, const char *event, va_list ap)
+                       const char *ts, const char *event, va_list *ap)
 {
     char name[LOG_NAME_MAX];
     size_t mark;
@@ -200,12 +202,8 @@ static int logfmt_line(xacct_buf_t *b, const xacct_log_t *log, xacct_log_level_t
             (rc = logfmt_value(b, log->prefix)) != 0)
             return rc;
     }
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (k == NULL)
-            break;
-        const char *v = va_arg(ap, const char *);
-        safe_name(k, true, name);
+    const char *v;
+    while (next_field(ap, name, &v)) {
         mark = b->len;
         if ((rc = xacct_buf_printf(b, " %s=", name)) != 0 || (rc = logfmt_value(b, v)) != 0) {
             /* Keep the fields that fit, whole, and say that some did not. */
@@ -247,7 +245,7 @@ static json_t *json_value(const char *v)
 }
 
 static int json_line(xacct_buf_t *b, const xacct_log_t *log, xacct_log_level_t level,
-                     const char *ts, const char *event, va_list ap)
+                     const char *ts, const char *event, va_list *ap)
 {
     char name[LOG_NAME_MAX];
     json_t *obj = json_object();
@@ -263,15 +261,10 @@ static int json_line(xacct_buf_t *b, const xacct_log_t *log, xacct_log_level_t l
         goto out;
     if (log->prefix != NULL && json_object_set_new(obj, "component", json_value(log->prefix)) != 0)
         goto out;
-    for (;;) {
-        const char *k = va_arg(ap, const char *);
-        if (k == NULL)
-            break;
-        const char *v = va_arg(ap, const char *);
-        safe_name(k, true, name);
+    const char *v;
+    while (next_field(ap, name, &v))
         if (json_object_set_new(obj, name, json_value(v)) != 0)
             goto out;
-    }
     /* ENSURE_ASCII: \u escapes for everything non-ASCII, as in logfmt. */
     text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (text == NULL)
@@ -304,9 +297,14 @@ XACCT_STATIC int log_format_line(xacct_buf_t *b, const xacct_log_t *log, xacct_l
 
     if ((rc = format_ts(tsbuf, ts)) != 0)
         return rc;
+    va_list fields;
+    va_copy(fields, ap);
     if (log->format == XACCT_LOG_JSON)
-        return json_line(b, log, level, tsbuf, event, ap);
-    return logfmt_line(b, log, level, tsbuf, event, ap);
+        rc = json_line(b, log, level, tsbuf, event, &fields);
+    else
+        rc = logfmt_line(b, log, level, tsbuf, event, &fields);
+    va_end(fields);
+    return rc;
 }
 
 void xacct__log_emit(const xacct_log_t *log, xacct_log_level_t level, const char *event, ...)

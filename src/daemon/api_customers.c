@@ -183,7 +183,7 @@ typedef struct events_call {
     size_t limit;
 } events_call_t;
 
-static json_t *event_json(const xacct_stream_item_t *it)
+static json_t *event_json(const xacct_customers_event_item_t *it)
 {
     xacct_event_t ev;
     if (xacct_codec_event_decode(it->data, it->len, &ev) != 0) {
@@ -200,8 +200,8 @@ static json_t *event_json(const xacct_stream_item_t *it)
     return o;
 }
 
-static void got_events(int status, const char *detail, const xacct_stream_item_t *items, size_t n,
-                       void *arg)
+static void got_events(int status, const char *detail,
+                       const xacct_customers_event_item_t *items, size_t n, void *arg)
 {
     xacct_api_call_t *call = arg;
     if (status != 0) {

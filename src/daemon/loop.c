@@ -2,9 +2,9 @@
 /*
  * Signals go through uv_signal_t so their handlers run on the loop like any
  * other callback. Shutdown order: stop polling → wait for in-flight work up
- * to shutdown.grace_seconds → release the rest (visibility 0) → free the
- * worker, AWS, credentials, Redis and HTTP clients while the loop still runs
- * → close every handle → uv_loop_close.
+ * to shutdown.grace_seconds → release the rest (visibility 0) → stop the
+ * health endpoint and free the worker; xacct_ctx_free then frees the clients
+ * while the loop still runs, closes every handle and the loop.
  */
 #include "xacct/loop.h"
 
@@ -15,7 +15,6 @@
 
 #include "xacct/api.h"
 #include "xacct/health.h"
-#include "xacct/metrics.h"
 #include "xacct/notify.h"
 #include "xacct/worker.h"
 
@@ -183,42 +182,17 @@ void xacct_loop_setup(xacct_ctx_t *ctx)
     uv_unref((uv_handle_t *)&ctx->watchdog);
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
-int xacct_loop_teardown(xacct_ctx_t *ctx)
+void xacct_loop_teardown(xacct_ctx_t *ctx)
 {
     /* After a failed start the signal handles are still active and would
      * keep the loop running. */
     stop_signals(ctx);
     uv_timer_stop(&ctx->grace);
     uv_timer_stop(&ctx->watchdog);
-    /* Reverse start order; each free cancels its own work while the loop is
-     * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
+    /* The daemon's own parts, in the reverse of main's start order; the
+     * context's subsystems follow in xacct_ctx_free. */
     xacct_api_stop(ctx);
     xacct_health_stop(ctx);
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;
-    xacct_sns_verifier_free(ctx->verifier);
-    ctx->verifier = NULL;
-    xacct_aws_free(ctx->aws);
-    ctx->aws = NULL;
-    xacct_creds_free(ctx->creds);
-    ctx->creds = NULL;
-    xacct_store_free(ctx->store);
-    ctx->store = NULL;
-    xacct_http_free(ctx->http);
-    ctx->http = NULL;
-    uv_run(ctx->loop, UV_RUN_DEFAULT);
-    /* Our own signal and timer handles (embedded in ctx) close here. */
-    uv_walk(ctx->loop, close_walk, NULL);
-    uv_run(ctx->loop, UV_RUN_DEFAULT);
-    /* Last: every callback that counts something has run by now. */
-    xacct_metrics_free(ctx->metrics);
-    ctx->metrics = NULL;
-    return uv_loop_close(ctx->loop);
 }

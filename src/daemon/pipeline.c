@@ -270,7 +270,7 @@ static void parse_request(xacct_pipeline_msg_t *msg)
     go(msg, ST_CLAIM);
 }
 
-static void on_claim(int status, const char *detail, xacct_claim_result_t st, const char *answer,
+static void on_claim(int status, const char *detail, xacct_claims_result_t st, const char *answer,
                      void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;

@@ -130,7 +130,7 @@ static void on_beat_visibility(int status, const char *detail, void *arg)
     xacct__pipeline_msg_maybe_free(msg);
 }
 
-static void on_beat_claim(int status, const char *detail, xacct_claim_result_t st,
+static void on_beat_claim(int status, const char *detail, xacct_claims_result_t st,
                           const char *text, void *arg)
 {
     (void)text;

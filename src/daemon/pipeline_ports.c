@@ -54,7 +54,7 @@ static int customer_apply(void *arg, const xacct_customer_apply_t *in,
     return xacct_customers_apply(ctx->store, in, cb, cb_arg);
 }
 
-static int dead_add(void *arg, const xacct_dead_t *d, xacct_jobs_added_cb cb, void *cb_arg)
+static int dead_add(void *arg, const xacct_dead_t *d, xacct_dead_added_cb cb, void *cb_arg)
 {
     xacct_ctx_t *ctx = arg;
     return xacct_dead_add(ctx->store, d, cb, cb_arg);

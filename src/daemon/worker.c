@@ -19,7 +19,7 @@
 #include "xacct/pipeline.h"
 #include "xacct/transport.h"
 #include "xacct/worker.h"
-#include "xacct/workers.h"
+#include "xacct/heartbeats.h"
 
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_TTL_S 30   /* beyond the longest gap between two heartbeats */
@@ -302,7 +302,7 @@ static void send_heartbeat(xacct_worker_t *w)
     /* A heartbeat that cannot be queued is simply skipped: the next one
      * follows in HEARTBEAT_MS and the key's TTL covers the gap. */
     long ttl_s = (long)(idle_gap_ms(w) / 1000) + HEARTBEAT_TTL_S;
-    if (xacct_workers_heartbeat(w->ctx->store, w->ctx->worker_id, &hb, ttl_s,
+    if (xacct_heartbeats_put(w->ctx->store, w->ctx->worker_id, &hb, ttl_s,
                                 on_heartbeat_done, w) != 0)
         XACCT_LOG_DEBUG(&w->ctx->log, "heartbeat.skipped", "worker", w->ctx->worker_id, NULL);
 }

@@ -6,8 +6,9 @@
  */
 #include "xacct/claims.h"
 
-#include <stdlib.h>
-#include <string.h>
+#include <stdbool.h>
+
+#include "xacct/store_op.h"
 
 static const xacct_store_script_t claim_script = {
     "claim",
@@ -25,9 +26,9 @@ static const xacct_store_script_t claim_script = {
 
 static const xacct_store_script_t finish_script = {
     "claim_finish",
-    /* KEYS[1] claim; ARGV owner, answer, now_iso, ttl_s */
-    XACCT__CLAIM_FINISH_LUA
-    "return claim_finish(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])\n",
+    /* KEYS[1] claim; ARGV owner, now_iso, answer, ttl_s */
+    XACCT__CLAIMS_FINISH_LUA
+    "return claim_finish(KEYS[1], ARGV[1], ARGV[3], ARGV[2], ARGV[4])\n",
 };
 
 static const xacct_store_script_t release_script = {
@@ -40,24 +41,16 @@ static const xacct_store_script_t release_script = {
     "return 0\n",
 };
 
-typedef struct claim_op {
-    xacct_claims_claim_cb claim_cb; /* one of the two is set */
-    xacct_claims_done_cb done_cb;
-    void *arg;
-} claim_op_t;
-
-static void claim_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void claim_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    claim_op_t op = *(claim_op_t *)arg;
-    free(arg);
+    xacct_claims_claim_cb cb = (xacct_claims_claim_cb)op->cb;
     if (status != 0) {
-        op.claim_cb(status, detail, 0, "", op.arg);
+        cb(status, detail, 0, "", op->arg);
         return;
     }
     const xacct_store_reply_t *what = xacct_store_reply_at(r, 0);
-    const xacct_store_reply_t *text = xacct_store_reply_at(r, 1);
-    char *t = xacct_store_reply_strdup(text);
-    xacct_claim_result_t res = 0;
+    xacct_claims_result_t res = 0;
     if (xacct_store_reply_is(what, "claimed"))
         res = XACCT_CLAIMS_CLAIMED;
     else if (xacct_store_reply_is(what, "busy"))
@@ -65,38 +58,35 @@ static void claim_reply(int status, const char *detail, const xacct_store_reply_
     else if (xacct_store_reply_is(what, "done"))
         res = XACCT_CLAIMS_DONE;
     if (res == 0)
-        op.claim_cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op.arg);
+        cb(XACCT_EPARSE, "unexpected claim script reply", 0, "", op->arg);
     else
-        op.claim_cb(0, NULL, res, t, op.arg);
-    free(t);
+        cb(0, NULL, res, xacct__store_op_reply_str(r, 1), op->arg);
 }
 
-static void done_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    claim_op_t op = *(claim_op_t *)arg;
-    free(arg);
     long long v = 0;
     if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
         status = XACCT_EPARSE;
         detail = "unexpected claim script reply";
     }
-    op.done_cb(status, detail, status == 0 && v > 0, op.arg);
+    ((xacct_claims_done_cb)op->cb)(status, detail, status == 0 && v > 0, op->arg);
 }
 
-static void claim_key(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
-                      const char *request_id)
+/* Every script's KEYS[1] is the claim and ARGV[1] the owner; claim and
+ * finish also take the time now as ARGV[2]. */
+static void claim_args(xacct_store_args_t *a, xacct_store_t *s, const char *stack_id,
+                       const char *request_id, const char *owner, bool now)
 {
+    xacct_store_args_init(a);
     xacct_store_args_key(a, s, "request:%s:%s", stack_id, request_id);
-}
-
-static int run(xacct_store_t *s, const xacct_store_script_t *script, xacct_store_args_t *a,
-               xacct_store_reply_cb reply, claim_op_t *op)
-{
-    int rc = xacct_store_eval(s, script, 1, a, reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(a);
-    return rc;
+    xacct_store_args_str(a, owner);
+    if (now) {
+        char iso[XACCT_STORE_ISO_LEN];
+        xacct_store_iso8601(xacct_store_now_ms(), iso);
+        xacct_store_args_str(a, iso);
+    }
 }
 
 int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -105,18 +95,11 @@ int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *reque
     if (stack_id == NULL || request_id == NULL || owner == NULL || owner[0] == '\0' ||
         lease_ms <= 0 || cb == NULL)
         return XACCT_EINVAL;
-    char now[XACCT_STORE_ISO_LEN];
-    xacct_store_iso8601(xacct_store_now_ms(), now);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
-    xacct_store_args_str(&a, now);
+    claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_ll(&a, lease_ms);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->claim_cb = cb;
-    op->arg = arg;
-    return run(s, &claim_script, &a, claim_reply, op);
+    return xacct__store_op_run(s, &claim_script, 1, &a, claim_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -126,19 +109,12 @@ int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *requ
     if (stack_id == NULL || request_id == NULL || owner == NULL || answer == NULL ||
         ttl_s < 0 || cb == NULL)
         return XACCT_EINVAL;
-    char now[XACCT_STORE_ISO_LEN];
-    xacct_store_iso8601(xacct_store_now_ms(), now);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
+    claim_args(&a, s, stack_id, request_id, owner, true);
     xacct_store_args_str(&a, answer);
-    xacct_store_args_str(&a, now);
     xacct_store_args_ll(&a, ttl_s ? ttl_s : XACCT_CLAIMS_DONE_TTL_S);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->done_cb = cb;
-    op->arg = arg;
-    return run(s, &finish_script, &a, done_reply, op);
+    return xacct__store_op_run(s, &finish_script, 1, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *request_id,
@@ -147,11 +123,7 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
     if (stack_id == NULL || request_id == NULL || owner == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    claim_key(&a, s, stack_id, request_id);
-    xacct_store_args_str(&a, owner);
-    claim_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->done_cb = cb;
-    op->arg = arg;
-    return run(s, &release_script, &a, done_reply, op);
+    claim_args(&a, s, stack_id, request_id, owner, false);
+    return xacct__store_op_run(s, &release_script, 1, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/store_op.h"
+
 static const xacct_store_script_t page_script = {
     "customer_page",
     /* KEYS: 1 customers zset; ARGV: 1 prefix, 2 state ('' = all), 3 limit,
@@ -44,11 +46,6 @@ static const xacct_store_script_t page_script = {
     "return {cursor, out}\n",
 };
 
-typedef struct page_op {
-    xacct_customer_page_cb cb;
-    void *arg;
-} page_op_t;
-
 int xacct_customer_cursor_valid(const char *cursor)
 {
     if (cursor == NULL || strlen(cursor) > XACCT_CUSTOMER_CURSOR_MAX)
@@ -67,15 +64,15 @@ int xacct_customer_cursor_valid(const char *cursor)
     return 1;
 }
 
-static void page_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void page_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    page_op_t op = *(page_op_t *)arg;
-    free(arg);
+    xacct_customer_page_cb cb = (xacct_customer_page_cb)op->cb;
     const xacct_store_reply_t *cur = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
     const xacct_store_reply_t *recs = status == 0 ? xacct_store_reply_at(r, 1) : NULL;
     if (status != 0 || cur == NULL || recs == NULL || recs->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0, "",
-              op.arg);
+        cb(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0, "",
+           op->arg);
         return;
     }
     xacct_customer_t *out = xacct_calloc(recs->elements ? recs->elements : 1, sizeof(*out));
@@ -86,7 +83,7 @@ static void page_reply(int status, const char *detail, const xacct_store_reply_t
             xacct__customer_set_field(&out[i], h->element[j].str ? h->element[j].str : "",
                                       h->element[j + 1].str);
     }
-    op.cb(0, NULL, out, recs->elements, cur->str ? cur->str : "", op.arg);
+    cb(0, NULL, out, recs->elements, cur->str ? cur->str : "", op->arg);
     free(out);
 }
 
@@ -114,12 +111,6 @@ int xacct_customer_page(xacct_store_t *s, const char *state, const char *cursor,
     xacct_store_args_str(&a, score);
     xacct_store_args_str(&a, account);
     xacct_store_args_ll(&a, (long long)limit * 10);
-    page_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &page_script, 1, &a, page_reply, op);
-    xacct_store_args_destroy(&a);
-    if (rc != 0)
-        free(op);
-    return rc;
+    return xacct__store_op_run(s, &page_script, 1, &a, page_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

@@ -15,6 +15,7 @@
 #include "xacct/buf.h"
 #include "xacct/claims.h"
 #include "xacct/jobs.h"
+#include "xacct/store_op.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -24,73 +25,6 @@
 #define TOPICS_MAX 10000
 #define EVENTS_DEFAULT 100
 #define EVENTS_MAX 10000
-
-/* One operation in flight: the caller's callback (one member set) and arg. */
-typedef struct op {
-    union {
-        xacct_customers_apply_cb apply;
-        xacct_customers_onboard_cb onboard;
-        xacct_customers_topic_cb topic;
-        xacct_customers_members_cb members;
-        xacct_customers_topics_cb topics;
-        xacct_customers_get_cb get;
-        xacct_customers_list_cb list;
-        xacct_customers_events_cb events;
-        xacct_customers_done_cb done;
-    } cb;
-    void *arg;
-} op_t;
-
-static op_t *op_new(void *arg)
-{
-    op_t *op = xacct_calloc(1, sizeof(*op));
-    op->arg = arg;
-    return op;
-}
-
-/* Submits a script and always consumes op (freed on a synchronous error) and
- * the arguments. */
-static int eval(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
-                xacct_store_args_t *a, xacct_store_reply_cb reply, op_t *op)
-{
-    int rc = xacct_store_eval(s, script, nkeys, a, reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(a);
-    return rc;
-}
-
-static int submit(xacct_store_t *s, xacct_store_args_t *a, xacct_store_reply_cb reply, op_t *op)
-{
-    int rc = xacct_store_submit(s, a, reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(a);
-    return rc;
-}
-
-/* Encodes an event into a fresh argument. */
-static int add_event(xacct_store_args_t *a, const xacct_event_t *ev)
-{
-    xacct_buf_t b;
-    xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
-    int rc = xacct_codec_event_encode(ev, &b);
-    if (rc == 0)
-        xacct_store_args_add(a, b.data, b.len);
-    xacct_buf_destroy(&b);
-    return rc;
-}
-
-static int add_job(xacct_store_args_t *a, const xacct_job_t *job)
-{
-    xacct_buf_t b;
-    xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
-    int rc = xacct_codec_job_encode(job, &b);
-    if (rc == 0)
-        xacct_store_args_add(a, b.data, b.len);
-    xacct_buf_destroy_secret(&b); /* it carries the external ID */
-    return rc;
-}
 
 /* Scripts answer {word, text...}; this reads the first two. */
 static void word_text(const xacct_store_reply_t *r, const xacct_store_reply_t **word,
@@ -110,7 +44,7 @@ static const xacct_store_script_t apply_script = {
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
      *       15 jobs group, 16.. field/value pairs to write on a transition */
-    XACCT__CLAIM_FINISH_LUA
+    XACCT__CLAIMS_FINISH_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
@@ -144,30 +78,29 @@ static const xacct_store_script_t apply_script = {
     "return {'applied', state}\n",
 };
 
-static void apply_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void apply_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    xacct_customers_apply_cb cb = (xacct_customers_apply_cb)op->cb;
     if (status != 0) {
-        op.cb.apply(status, detail, 0, "", op.arg);
+        cb(status, detail, 0, "", op->arg);
         return;
     }
     const xacct_store_reply_t *w;
     char *prev;
     word_text(r, &w, &prev);
     if (xacct_store_reply_is(w, "applied"))
-        op.cb.apply(0, NULL, XACCT_APPLY_APPLIED, prev, op.arg);
+        cb(0, NULL, XACCT_APPLY_APPLIED, prev, op->arg);
     else if (xacct_store_reply_is(w, "duplicate"))
-        op.cb.apply(0, NULL, XACCT_APPLY_DUPLICATE, prev, op.arg);
+        cb(0, NULL, XACCT_APPLY_DUPLICATE, prev, op->arg);
     else if (xacct_store_reply_is(w, "audited"))
-        op.cb.apply(0, NULL, XACCT_APPLY_AUDITED, prev, op.arg);
+        cb(0, NULL, XACCT_APPLY_AUDITED, prev, op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
-        op.cb.apply(XACCT_ENOTFOUND, "no such customer", 0, "", op.arg);
+        cb(XACCT_ENOTFOUND, "no such customer", 0, "", op->arg);
     else if (xacct_store_reply_is(w, "refused"))
-        op.cb.apply(XACCT_ESTATE, "transition not allowed from the current state", 0, prev,
-                    op.arg);
+        cb(XACCT_ESTATE, "transition not allowed from the current state", 0, prev, op->arg);
     else
-        op.cb.apply(XACCT_EPARSE, "unexpected apply script reply", 0, "", op.arg);
+        cb(XACCT_EPARSE, "unexpected apply script reply", 0, "", op->arg);
     free(prev);
 }
 
@@ -216,9 +149,9 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     xacct_store_args_str(&a, to);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = add_event(&a, in->event);
+    int rc = xacct__store_op_args_event(&a, in->event);
     if (rc == 0 && offboard)
-        rc = add_job(&a, in->job);
+        rc = xacct__store_op_args_job(&a, in->job);
     else if (rc == 0)
         xacct_store_args_str(&a, "");
     if (rc != 0) {
@@ -237,9 +170,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
 
-    op_t *op = op_new(arg);
-    op->cb.apply = cb;
-    return eval(s, &apply_script, 5, &a, apply_reply, op);
+    return xacct__store_op_run(s, &apply_script, 5, &a, apply_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -290,30 +222,29 @@ static const xacct_store_script_t rotate_script = {
     "return {'ok', st}\n",
 };
 
-static void onboard_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                          void *arg)
+static void onboard_reply(const xacct__store_op_t *op, int status, const char *detail,
+                          const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    xacct_customers_onboard_cb cb = (xacct_customers_onboard_cb)op->cb;
     if (status != 0) {
-        op.cb.onboard(status, detail, "", op.arg);
+        cb(status, detail, "", op->arg);
         return;
     }
     const xacct_store_reply_t *w;
     char *prev;
     word_text(r, &w, &prev);
     if (xacct_store_reply_is(w, "ok"))
-        op.cb.onboard(0, NULL, prev, op.arg);
+        cb(0, NULL, prev, op->arg);
     else if (xacct_store_reply_is(w, "state")) {
         char *d = xacct_asprintf("customer is %s", prev);
-        op.cb.onboard(XACCT_ESTATE, d, prev, op.arg);
+        cb(XACCT_ESTATE, d, prev, op->arg);
         free(d);
     } else if (xacct_store_reply_is(w, "collision"))
-        op.cb.onboard(XACCT_EEXISTS, "external ID already in use", prev, op.arg);
+        cb(XACCT_EEXISTS, "external ID already in use", prev, op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
-        op.cb.onboard(XACCT_ENOTFOUND, "no such customer", "", op.arg);
+        cb(XACCT_ENOTFOUND, "no such customer", "", op->arg);
     else
-        op.cb.onboard(XACCT_EPARSE, "unexpected onboard script reply", "", op.arg);
+        cb(XACCT_EPARSE, "unexpected onboard script reply", "", op->arg);
     free(prev);
 }
 
@@ -337,15 +268,14 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = add_event(&a, event);
+    int rc = xacct__store_op_args_event(&a, event);
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    op_t *op = op_new(arg);
-    op->cb.onboard = cb;
-    return eval(s, script, 4, &a, onboard_reply, op);
+    return xacct__store_op_run(s, script, 4, &a, onboard_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
@@ -406,12 +336,12 @@ static const xacct_store_script_t topic_remove_script = {
     "return {'ok', cur, redis.call('SCARD', key)}\n",
 };
 
-static void topic_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void topic_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    xacct_customers_topic_cb cb = (xacct_customers_topic_cb)op->cb;
     if (status != 0) {
-        op.cb.topic(status, detail, "", 0, op.arg);
+        cb(status, detail, "", 0, op->arg);
         return;
     }
     const xacct_store_reply_t *w;
@@ -420,14 +350,23 @@ static void topic_reply(int status, const char *detail, const xacct_store_reply_
     word_text(r, &w, &arn);
     if (xacct_store_reply_is(w, "ok") &&
         xacct_store_reply_ll(xacct_store_reply_at(r, 2), &count) == 0)
-        op.cb.topic(0, NULL, arn, count, op.arg);
+        cb(0, NULL, arn, count, op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
-        op.cb.topic(XACCT_ENOTFOUND, "no such customer", "", 0, op.arg);
+        cb(XACCT_ENOTFOUND, "no such customer", "", 0, op->arg);
     else if (xacct_store_reply_is(w, "full"))
-        op.cb.topic(XACCT_ETOOBIG, "every candidate topic is full", "", 0, op.arg);
+        cb(XACCT_ETOOBIG, "every candidate topic is full", "", 0, op->arg);
     else
-        op.cb.topic(XACCT_EPARSE, "unexpected topic script reply", "", 0, op.arg);
+        cb(XACCT_EPARSE, "unexpected topic script reply", "", 0, op->arg);
     free(arn);
+}
+
+/* Both topic scripts take KEYS customer, ARGV account and prefix first. */
+static void topic_args(xacct_store_args_t *a, xacct_store_t *s, const char *account_id)
+{
+    xacct_store_args_init(a);
+    xacct_store_args_key(a, s, "customer:%s", account_id);
+    xacct_store_args_str(a, account_id);
+    xacct_store_args_str(a, xacct_store_prefix(s));
 }
 
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
@@ -438,16 +377,12 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
         cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_str(&a, account_id);
-    xacct_store_args_str(&a, xacct_store_prefix(s));
+    topic_args(&a, s, account_id);
     xacct_store_args_ll(&a, max_per_topic);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
-    op_t *op = op_new(arg);
-    op->cb.topic = cb;
-    return eval(s, &topic_assign_script, 1, &a, topic_reply, op);
+    return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
@@ -456,13 +391,9 @@ int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,
     if (account_id == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_str(&a, account_id);
-    xacct_store_args_str(&a, xacct_store_prefix(s));
-    op_t *op = op_new(arg);
-    op->cb.topic = cb;
-    return eval(s, &topic_remove_script, 1, &a, topic_reply, op);
+    topic_args(&a, s, account_id);
+    return xacct__store_op_run(s, &topic_remove_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static int cmp_str(const void *x, const void *y)
@@ -470,21 +401,19 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static void members_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                          void *arg)
+static void members_reply(const xacct__store_op_t *op, int status, const char *detail,
+                          const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.members(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply",
-                      NULL, 0, op.arg);
+    xacct_customers_members_cb cb = (xacct_customers_members_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
     const char **v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     for (size_t i = 0; i < r->elements; i++)
         v[i] = r->element[i].str ? r->element[i].str : "";
     qsort(v, r->elements, sizeof(*v), cmp_str);
-    op.cb.members(0, NULL, v, r->elements, op.arg);
+    cb(0, NULL, v, r->elements, op->arg);
     free(v);
 }
 
@@ -493,13 +422,8 @@ int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
 {
     if (topic_arn == NULL || cb == NULL)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SMEMBERS");
-    xacct_store_args_key(&a, s, "topic:%s", topic_arn);
-    op_t *op = op_new(arg);
-    op->cb.members = cb;
-    return submit(s, &a, members_reply, op);
+    return xacct__store_op_key(s, members_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb),
+                               arg, "SMEMBERS", "topic:%s", topic_arn);
 }
 
 static const xacct_store_script_t topics_script = {
@@ -521,21 +445,19 @@ static const xacct_store_script_t topics_script = {
 
 static int cmp_topic(const void *x, const void *y)
 {
-    return strcmp(((const xacct_topic_count_t *)x)->topic_arn,
-                  ((const xacct_topic_count_t *)y)->topic_arn);
+    return strcmp(((const xacct_customers_topic_count_t *)x)->topic_arn,
+                  ((const xacct_customers_topic_count_t *)y)->topic_arn);
 }
 
-static void topics_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                         void *arg)
+static void topics_reply(const xacct__store_op_t *op, int status, const char *detail,
+                         const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.topics(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
-                     0, op.arg);
+    xacct_customers_topics_cb cb = (xacct_customers_topics_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
-    xacct_topic_count_t *t = xacct_calloc(r->elements ? r->elements : 1, sizeof(*t));
+    xacct_customers_topic_count_t *t = xacct_calloc(r->elements ? r->elements : 1, sizeof(*t));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *arn = xacct_store_reply_at(&r->element[i], 0);
@@ -548,57 +470,31 @@ static void topics_reply(int status, const char *detail, const xacct_store_reply
         n++;
     }
     qsort(t, n, sizeof(*t), cmp_topic);
-    op.cb.topics(0, NULL, t, n, op.arg);
+    cb(0, NULL, t, n, op->arg);
     free(t);
-}
-
-/* The prefix is literal text, so glob characters in it are escaped. */
-static char *glob_escape(const char *p)
-{
-    xacct_buf_t b;
-    xacct_buf_init(&b, 4096);
-    int rc = 0;
-    for (; *p && rc == 0; p++) {
-        if (strchr("*?[]\\", *p) != NULL)
-            rc = xacct_buf_putc(&b, '\\');
-        if (rc == 0)
-            rc = xacct_buf_putc(&b, *p);
-    }
-    if (rc != 0) {
-        xacct_buf_destroy(&b);
-        return NULL;
-    }
-    return xacct_buf_steal(&b);
 }
 
 int xacct_customers_topics(xacct_store_t *s, xacct_customers_topics_cb cb, void *arg)
 {
     if (cb == NULL)
         return XACCT_EINVAL;
-    char *esc = glob_escape(xacct_store_prefix(s));
-    if (esc == NULL)
-        return XACCT_ETOOBIG;
     xacct_store_args_t a;
     xacct_store_args_init(&a);
-    xacct_store_args_fmt(&a, "%stopic:*", esc);
-    xacct_store_args_ll(&a, (long long)(strlen(xacct_store_prefix(s)) + strlen("topic:")));
+    xacct__store_op_args_scan(&a, s, "topic:");
     xacct_store_args_ll(&a, TOPICS_MAX);
-    free(esc);
-    op_t *op = op_new(arg);
-    op->cb.topics = cb;
-    return eval(s, &topics_script, 0, &a, topics_reply, op);
+    return xacct__store_op_run(s, &topics_script, 0, &a, topics_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
 /* Reads                                                                */
 
-static void get_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void get_reply(const xacct__store_op_t *op, int status, const char *detail,
+                      const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.get(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
-                  op.arg);
+    xacct_customers_get_cb cb = (xacct_customers_get_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, op->arg);
         return;
     }
     xacct_customer_t c;
@@ -610,10 +506,10 @@ static void get_reply(int status, const char *detail, const xacct_store_reply_t 
         has_state = has_state || strcmp(name, "state") == 0;
     }
     if (!has_state) {
-        op.cb.get(XACCT_ENOTFOUND, "no such customer", NULL, op.arg);
+        cb(XACCT_ENOTFOUND, "no such customer", NULL, op->arg);
         return;
     }
-    op.cb.get(0, NULL, &c, op.arg);
+    cb(0, NULL, &c, op->arg);
 }
 
 int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
@@ -621,13 +517,8 @@ int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customer
 {
     if (account_id == NULL || cb == NULL)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "HGETALL");
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    op_t *op = op_new(arg);
-    op->cb.get = cb;
-    return submit(s, &a, get_reply, op);
+    return xacct__store_op_key(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb),
+                               arg, "HGETALL", "customer:%s", account_id);
 }
 
 static const xacct_store_script_t list_script = {
@@ -645,32 +536,25 @@ static const xacct_store_script_t list_script = {
     "return out\n",
 };
 
-static const char *el_str(const xacct_store_reply_t *r, size_t i)
+static void list_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
-    return e != NULL && e->str != NULL ? e->str : "";
-}
-
-static void list_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
-{
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.list(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                   op.arg);
+    xacct_customers_list_cb cb = (xacct_customers_list_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
     xacct_customer_summary_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *e = &r->element[i];
-        v[i].account_id = el_str(e, 0);
-        v[i].state = xacct_customer_state_from_name(el_str(e, 1));
-        v[i].region = el_str(e, 2);
-        v[i].topic_arn = el_str(e, 3);
-        v[i].updated_at = el_str(e, 4);
-        v[i].last_error = el_str(e, 5);
+        v[i].account_id = xacct__store_op_reply_str(e, 0);
+        v[i].state = xacct_customer_state_from_name(xacct__store_op_reply_str(e, 1));
+        v[i].region = xacct__store_op_reply_str(e, 2);
+        v[i].topic_arn = xacct__store_op_reply_str(e, 3);
+        v[i].updated_at = xacct__store_op_reply_str(e, 4);
+        v[i].last_error = xacct__store_op_reply_str(e, 5);
     }
-    op.cb.list(0, NULL, v, r->elements, op.arg);
+    cb(0, NULL, v, r->elements, op->arg);
     free(v);
 }
 
@@ -689,43 +573,30 @@ int xacct_customers_list(xacct_store_t *s, const char *state, size_t limit,
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, state);
     xacct_store_args_ll(&a, (long long)limit);
-    op_t *op = op_new(arg);
-    op->cb.list = cb;
-    return eval(s, &list_script, 1, &a, list_reply, op);
+    return xacct__store_op_run(s, &list_script, 1, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
-/* Picks field name from a stream entry [id, [f1, v1, ...]]. */
-static const xacct_store_reply_t *entry_field(const xacct_store_reply_t *entry, const char *name)
+static void events_reply(const xacct__store_op_t *op, int status, const char *detail,
+                         const xacct_store_reply_t *r)
 {
-    const xacct_store_reply_t *kv = xacct_store_reply_at(entry, 1);
-    for (size_t i = 0; kv != NULL && i + 1 < kv->elements; i += 2)
-        if (xacct_store_reply_is(&kv->element[i], name))
-            return &kv->element[i + 1];
-    return NULL;
-}
-
-static void events_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                         void *arg)
-{
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.events(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL,
-                     0, op.arg);
+    xacct_customers_events_cb cb = (xacct_customers_events_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
-    xacct_stream_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    xacct_customers_event_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
-        const xacct_store_reply_t *e = entry_field(&r->element[i], "e");
+        const xacct_store_reply_t *e = xacct__store_op_entry_field(&r->element[i], "e");
         if (e == NULL || e->str == NULL)
             continue;
-        v[n].id = el_str(&r->element[i], 0);
+        v[n].id = xacct__store_op_reply_str(&r->element[i], 0);
         v[n].data = e->str;
         v[n].len = e->len;
         n++;
     }
-    op.cb.events(0, NULL, v, n, op.arg);
+    cb(0, NULL, v, n, op->arg);
     free(v);
 }
 
@@ -746,9 +617,8 @@ int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t coun
     xacct_store_args_str(&a, newest_first ? "-" : "+");
     xacct_store_args_str(&a, "COUNT");
     xacct_store_args_ll(&a, (long long)count);
-    op_t *op = op_new(arg);
-    op->cb.events = cb;
-    return submit(s, &a, events_reply, op);
+    return xacct__store_op_run(s, NULL, 0, &a, events_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t audit_script = {
@@ -760,15 +630,15 @@ static const xacct_store_script_t audit_script = {
     "return 1\n",
 };
 
-static void audit_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void audit_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    xacct_customers_done_cb cb = (xacct_customers_done_cb)op->cb;
     if (status == 0 && (r->type != XACCT_STORE_REPLY_INTEGER || r->integer != 1)) {
         status = XACCT_ENOTFOUND;
         detail = "no such customer";
     }
-    op.cb.done(status, detail, op.arg);
+    cb(status, detail, op->arg);
 }
 
 int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_event_t *event,
@@ -780,12 +650,11 @@ int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "customer:%s", account_id);
     xacct_store_args_key(&a, s, "events:%s", account_id);
-    int rc = add_event(&a, event);
+    int rc = xacct__store_op_args_event(&a, event);
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;
     }
-    op_t *op = op_new(arg);
-    op->cb.done = cb;
-    return eval(s, &audit_script, 2, &a, audit_reply, op);
+    return xacct__store_op_run(s, &audit_script, 2, &a, audit_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

@@ -4,28 +4,24 @@
  * single script that scans worker:* and returns each payload with its TTL,
  * decoded here with the codec.
  */
-#include "xacct/workers.h"
+#include "xacct/heartbeats.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKERS_MAX 10000
+#include "xacct/buf.h"
+#include "xacct/store_op.h"
 
-typedef struct op {
-    xacct_workers_done_cb done;
-    xacct_workers_list_cb list;
-    void *arg;
-} op_t;
+#define HEARTBEATS_MAX 10000
 
-static void hb_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void put_reply(const xacct__store_op_t *op, int status, const char *detail,
+                      const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    op.done(status, detail, op.arg);
+    ((xacct_heartbeats_done_cb)op->cb)(status, detail, op->arg);
 }
 
-int xacct_workers_heartbeat(xacct_store_t *s, const char *worker_id, const xacct_heartbeat_t *hb,
-                            long ttl_s, xacct_workers_done_cb cb, void *arg)
+int xacct_heartbeats_put(xacct_store_t *s, const char *worker_id, const xacct_heartbeat_t *hb,
+                         long ttl_s, xacct_heartbeats_done_cb cb, void *arg)
 {
     if (worker_id == NULL || worker_id[0] == '\0' || hb == NULL || ttl_s <= 0 || cb == NULL)
         return XACCT_EINVAL;
@@ -37,21 +33,13 @@ int xacct_workers_heartbeat(xacct_store_t *s, const char *worker_id, const xacct
         return rc;
     }
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SET");
-    xacct_store_args_key(&a, s, "worker:%s", worker_id);
+    xacct__store_op_args_cmd(&a, s, "SET", "worker:%s", worker_id);
     xacct_store_args_add(&a, b.data, b.len);
     xacct_store_args_str(&a, "EX");
     xacct_store_args_ll(&a, ttl_s);
     xacct_buf_destroy(&b);
-    op_t *op = xacct_calloc(1, sizeof(*op));
-    op->done = cb;
-    op->arg = arg;
-    rc = xacct_store_submit(s, &a, hb_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return xacct__store_op_submit(
+        xacct__store_op_new(s, put_reply, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg), &a);
 }
 
 static const xacct_store_script_t list_script = {
@@ -72,21 +60,21 @@ static const xacct_store_script_t list_script = {
     "return out\n",
 };
 
-static int cmp_worker(const void *x, const void *y)
+static int cmp_item(const void *x, const void *y)
 {
-    return strcmp(((const xacct_worker_info_t *)x)->id, ((const xacct_worker_info_t *)y)->id);
+    return strcmp(((const xacct_heartbeats_item_t *)x)->id,
+                  ((const xacct_heartbeats_item_t *)y)->id);
 }
 
-static void list_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void list_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.list(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                op.arg);
+    xacct_heartbeats_list_cb cb = (xacct_heartbeats_list_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
-    xacct_worker_info_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    xacct_heartbeats_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *id = xacct_store_reply_at(&r->element[i], 0);
@@ -101,38 +89,21 @@ static void list_reply(int status, const char *detail, const xacct_store_reply_t
             v[n].ttl_ms = -1;
         n++;
     }
-    qsort(v, n, sizeof(*v), cmp_worker);
-    op.list(0, NULL, v, n, op.arg);
+    qsort(v, n, sizeof(*v), cmp_item);
+    cb(0, NULL, v, n, op->arg);
     for (size_t i = 0; i < n; i++)
         xacct_codec_heartbeat_destroy(&v[i].hb);
     free(v);
 }
 
-int xacct_workers_list(xacct_store_t *s, xacct_workers_list_cb cb, void *arg)
+int xacct_heartbeats_list(xacct_store_t *s, xacct_heartbeats_list_cb cb, void *arg)
 {
     if (cb == NULL)
         return XACCT_EINVAL;
-    const char *prefix = xacct_store_prefix(s);
-    char *pattern = xacct_malloc(2 * strlen(prefix) + sizeof("worker:*"));
-    char *p = pattern;
-    for (const char *q = prefix; *q; q++) {
-        if (strchr("*?[]\\", *q) != NULL)
-            *p++ = '\\';
-        *p++ = *q;
-    }
-    strcpy(p, "worker:*");
     xacct_store_args_t a;
     xacct_store_args_init(&a);
-    xacct_store_args_str(&a, pattern);
-    xacct_store_args_ll(&a, (long long)(strlen(prefix) + strlen("worker:")));
-    xacct_store_args_ll(&a, WORKERS_MAX);
-    free(pattern);
-    op_t *op = xacct_calloc(1, sizeof(*op));
-    op->list = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &list_script, 0, &a, list_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    xacct__store_op_args_scan(&a, s, "worker:");
+    xacct_store_args_ll(&a, HEARTBEATS_MAX);
+    return xacct__store_op_run(s, &list_script, 0, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

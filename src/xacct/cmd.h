@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Internal interface of the operator CLI `xacct`: the per-run state shared by
- * the commands (loop, configuration, Redis and AWS clients, created on first
- * use), argument parsing, blocking wrappers over the asynchronous library
- * calls (each runs the loop until its callback has fired), output helpers
- * (tables and JSON) and the steps several commands share (publish allow-list,
- * template delivery). Exit codes: 0 ok, 1 operational failure, 2 usage error.
+ * the commands (the context: loop, configuration, Redis and AWS clients,
+ * created on first use), argument parsing, blocking wrappers over the
+ * asynchronous library calls (each runs the loop until its callback has
+ * fired), and output helpers (listings, tables and JSON). What the commands
+ * do lives in the library; the CLI parses, waits and prints. Exit codes: 0
+ * ok, 1 operational failure, 2 usage error.
  */
 #ifndef XACCT_CLI_CMD_H
 #define XACCT_CLI_CMD_H
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "xacct/aws.h"
 #include "xacct/codec.h"
 #include "xacct/config.h"
 #include "xacct/creds.h"
@@ -23,6 +23,7 @@
 #include "xacct/extid.h"
 #include "xacct/http.h"
 #include "xacct/store.h"
+#include "xacct/ctx.h"
 
 #define CLI_OK 0
 #define CLI_FAIL 1
@@ -32,16 +33,13 @@
 struct cli_command;
 
 typedef struct cli {
-    uv_loop_t loop;          /* the run's only loop */
     const char *command;     /* command name, for messages */
     const struct cli_command *cmd; /* its table entry (help text) */
     const char *config_path; /* --config, $XACCT_CONFIG or the default; borrowed */
     bool json;               /* --json */
-    xacct_config_t *cfg;     /* loaded on first use, owned */
-    xacct_store_t *store;    /* created on first use, owned */
-    xacct_http_t *http;      /* created with aws, owned */
-    xacct_creds_t *creds;    /* created with aws, owned */
-    xacct_aws_t *aws;        /* created on first use, owned */
+    xacct_ctx_t *ctx;        /* loop, configuration and clients: created with the
+                                configuration (cli_config), clients started on
+                                first use; owned */
     FILE *out;               /* stdout */
     FILE *err;               /* stderr */
     const char *hint;        /* appended to the next failure message, or NULL */
@@ -92,19 +90,19 @@ size_t cli_parse_limit(const char *s, size_t max);
 /* ---- runtime ------------------------------------------------------------ */
 
 void cli_init(cli_t *c);
-/* Frees every client, runs the loop until their handles are closed, closes
- * the loop. */
+/* Frees the context (clients in reverse start order, then the loop, which
+ * must close cleanly). */
 void cli_destroy(cli_t *c);
 
-/* Loads the configuration (partial: without required-key checks) once.
- * 0 or CLI_FAIL (printed). */
+/* Loads the configuration (partial: without required-key checks) and
+ * creates the context once. 0 or CLI_FAIL (printed). */
 int cli_config(cli_t *c);
 /* Like cli_config, then checks that the named keys needed by the command are
  * set: "partner" (aws.partner_account_id), "topics" (sns.topic_arns),
  * "region" (aws.region). */
 int cli_config_need(cli_t *c, const char *const *keys);
 
-/* Clients, created on first use. 0 or CLI_FAIL (printed). */
+/* Clients of the context, started on first use. 0 or CLI_FAIL (printed). */
 int cli_store(cli_t *c);
 int cli_aws(cli_t *c);
 
@@ -121,6 +119,8 @@ typedef struct cli_res {
 } cli_res_t;
 void cli_res_set(cli_res_t *r, int status, const char *detail);
 void cli_res_clear(cli_res_t *r);
+/* A (status, detail, arg) callback that fills the cli_res_t arg. */
+void cli_res_cb(int status, const char *detail, void *arg);
 
 /* A JSON object that may hold an "external_id": wiped, then released. */
 void cli_record_free(json_t *record);
@@ -140,57 +140,26 @@ int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **cus
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason);
 
-/* An audit event from the CLI (actor "cli"). */
-xacct_event_t cli_event(const char *type, const char *outcome, const char *reason);
-
-/* Redis lock held around topic policy updates. */
-int cli_lock(cli_t *c, const char *name, char token[64], long ttl_ms, long wait_ms, cli_res_t *r);
-void cli_unlock(cli_t *c, const char *name, const char *token);
-
-/* ---- shared steps ------------------------------------------------------- */
+/* ---- listings (list.c) ------------------------------------------------- */
 
 /*
- * The publish allow-list for one account (publish.c). Under the lock of the
- * region, picks the first topic of sns.topic_arns in region whose policy
- * still fits with the account added (keeping the account's current topic if
- * it is one of them), records it in Redis, rewrites that topic's policy and,
- * if the account moved, its old topic's. *topic_out is a heap string.
- * 0 or CLI_FAIL (printed).
+ * The listing commands (jobs, list, dead, events, workers) share one shape:
+ * a library call whose callback turns its items into JSON rows, then the
+ * rows printed as JSON or as a table. The command starts the call with a
+ * cli_list_t as its argument; the callback appends to rows when status is 0
+ * and ends with cli_list_done.
  */
-int cli_publish_allow(cli_t *c, const char *account, const char *region, char **topic_out);
-/* Rewrites topic_arn's policy from its Redis set (after a removal), under
- * its region's lock. 0 or CLI_FAIL (printed). */
-int cli_publish_sync(cli_t *c, const char *topic_arn);
-
-/*
- * Renders the customer's template (template.c) from the record's external ID
- * and topic; text is a heap string holding the external ID (free with
- * xacct_free_secret). 0 or CLI_FAIL (printed).
- */
-int cli_template_text(cli_t *c, const char *account, const char *external_id,
-                      const char *topic_arn, char **text);
-/*
- * Renders and delivers it: uploads to cloudformation.template_bucket and adds
- * "template_url" and "launch_url" to info, or writes
- * <template_dir>/xacct-<account>.json (mode 0600) and adds "template_file".
- * 0 or CLI_FAIL (printed).
- */
-int cli_template_deliver(cli_t *c, const char *account, const char *external_id,
-                         const char *topic_arn, json_t *info);
-/* Deletes the uploaded template of an old external ID (no-op without a
- * bucket). 0 or CLI_FAIL (printed). */
-int cli_template_remove(cli_t *c, const char *account, const char *old_external_id);
-
-/*
- * Draws external IDs until one is unused and stores it (onboard: a new
- * pending record; rotate: the record's new ID, the old one unindexed). On a
- * state conflict prints what the operator should do. prev_state (may be NULL)
- * receives the state before. 0 or CLI_FAIL (printed).
- */
-int cli_issue_external_id(cli_t *c, const char *account, bool rotate,
-                          char id[XACCT_EXTID_LEN + 1], char prev_state[32]);
-/* Prints what to hand to the customer (onboard, rotate): JSON, or lines. */
-void cli_print_handout(cli_t *c, json_t *info, const char *title);
+typedef struct cli_list {
+    cli_res_t r;  /* the call's outcome */
+    json_t *rows; /* array the callback appends to (owned) */
+} cli_list_t;
+void cli_list_init(cli_list_t *l);
+void cli_list_done(cli_list_t *l, int status, const char *detail);
+/* submitted is the library call's return. Waits for the callback, reports
+ * a failure as "<what>: ..." (CLI_FAIL), else prints the rows (--json: the
+ * array; otherwise a table of columns) and returns CLI_OK. Releases l. */
+int cli_list_print(cli_t *c, int submitted, cli_list_t *l, const char *what,
+                   const char *const *columns, size_t ncolumns);
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -200,6 +169,9 @@ void cli_print_json(cli_t *c, json_t *j);
  * headers are the keys upper-cased. Values that are not strings are
  * rendered as JSON; missing ones as "-". */
 void cli_print_table(cli_t *c, json_t *rows, const char *const *columns, size_t ncolumns);
+/* Prints what to hand to the customer (onboard, rotate): JSON, or lines
+ * (cmd_onboard.c). */
+void cli_print_handout(cli_t *c, json_t *info, const char *title);
 /* "2024-05-01T12:00:00Z" for Unix milliseconds. */
 void cli_iso(int64_t ms, char out[32]);
 /* "3d4h", "5m12s", "800ms" */

@@ -58,10 +58,10 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
         .propagation_timeout_ms = (uint64_t)wait * 1000,
         /* An operator is waiting: transient failures (AWS unreachable) end
          * the check shortly after the propagation window, not minutes later. */
-        .deadline_ms = uv_now(&c->loop) + (uint64_t)wait * 1000 + 15000,
+        .deadline_ms = uv_now(c->ctx->loop) + (uint64_t)wait * 1000 + 15000,
     };
     check_op_t op = {0};
-    rc = xacct_check_start(&c->loop, c->aws, &p, check_done, &op, NULL);
+    rc = xacct_check_start(c->ctx->loop, c->ctx->aws, &p, check_done, &op, NULL);
     if (rc != 0) {
         xacct_customer_free(cust);
         return cli_fail(c, "cannot start the check: %s", xacct_strerror(rc));

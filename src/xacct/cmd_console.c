@@ -55,13 +55,13 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
         .role_arn = role,
         .external_id = cust->external_id,
         .region = xacct_region_valid(region) ? region : NULL,
-        .federation_url = c->cfg->console_federation_url,
-        .destination = dest ? dest : c->cfg->console_destination,
-        .issuer = c->cfg->console_issuer,
+        .federation_url = c->ctx->cfg->console_federation_url,
+        .destination = dest ? dest : c->ctx->cfg->console_destination,
+        .issuer = c->ctx->cfg->console_issuer,
         .session_duration_s = (int)duration,
     };
     console_op_t op = {0};
-    rc = xacct_console_signin_url(c->aws, c->http, &p, console_done, &op);
+    rc = xacct_console_signin_url(c->ctx->aws, c->ctx->http, &p, console_done, &op);
     if (rc != 0) {
         xacct_customer_free(cust);
         return cli_fail(c, "cannot start the sign-in: %s (check console.federation_url and "

@@ -11,7 +11,7 @@
 
 #include "cmd.h"
 #include "commands.h"
-#include "xacct/jobs.h"
+#include "xacct/dead.h"
 #include "xacct/log.h"
 
 static void redact_url(json_t *obj, const char *key)
@@ -61,23 +61,17 @@ static json_t *redacted_body(const char *body)
     return doc;
 }
 
-typedef struct dead_op {
-    cli_res_t r;
-    json_t *rows;
-} dead_op_t;
-
 static void dead_done(int status, const char *detail, const xacct_dead_item_t *items, size_t n,
                       void *arg)
 {
-    dead_op_t *op = arg;
+    cli_list_t *l = arg;
     if (status == 0) {
-        op->rows = json_array();
         for (size_t i = 0; i < n; i++) {
             const xacct_dead_t *d = &items[i].d;
             char at[32];
             cli_iso(d->at_ms, at);
             json_array_append_new(
-                op->rows,
+                l->rows,
                 json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:o}", "id", items[i].id, "at", at,
                           "queue", d->queue ? d->queue : "", "message_id",
                           d->message_id ? d->message_id : "", "receives",
@@ -85,7 +79,7 @@ static void dead_done(int status, const char *detail, const xacct_dead_item_t *i
                           redacted_body(d->body ? d->body : "")));
         }
     }
-    cli_res_set(&op->r, status, detail);
+    cli_list_done(l, status, detail);
 }
 
 int xacct_cmd_dead(cli_t *c, int argc, char **argv)
@@ -101,22 +95,9 @@ int xacct_cmd_dead(cli_t *c, int argc, char **argv)
                          XACCT_DEAD_MAXLEN);
     if ((rc = cli_store(c)) != 0)
         return rc;
-    dead_op_t op = {0};
-    if ((rc = xacct_dead_list(c->store, limit, dead_done, &op)) != 0)
-        return cli_fail_store(c, rc, NULL, "listing the dead set");
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, "listing the dead set");
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-    } else {
-        static const char *const cols[] = {"id", "at", "receives", "message_id", "reason"};
-        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
-        json_decref(op.rows);
-    }
-    return CLI_OK;
+    static const char *const cols[] = {"id", "at", "receives", "message_id", "reason"};
+    cli_list_t l;
+    cli_list_init(&l);
+    int submitted = xacct_dead_list(c->ctx->store, limit, dead_done, &l);
+    return cli_list_print(c, submitted, &l, "listing the dead set", cols, XACCT_ARRAY_SIZE(cols));
 }

@@ -12,22 +12,16 @@
 #include "commands.h"
 #include "xacct/customers.h"
 
-typedef struct events_op {
-    cli_res_t r;
-    json_t *rows;
-} events_op_t;
-
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
 
-static void events_done(int status, const char *detail, const xacct_stream_item_t *items,
+static void events_done(int status, const char *detail, const xacct_customers_event_item_t *items,
                         size_t n, void *arg)
 {
-    events_op_t *op = arg;
+    cli_list_t *l = arg;
     if (status == 0) {
-        op->rows = json_array();
         for (size_t i = 0; i < n; i++) {
             xacct_event_t ev;
             json_t *row;
@@ -50,10 +44,10 @@ static void events_done(int status, const char *detail, const xacct_stream_item_
                 row = json_pack("{s:s, s:s, s:o}", "id", items[i].id, "type", "(undecodable)",
                                 "raw", dump ? dump : json_null());
             }
-            json_array_append_new(op->rows, row);
+            json_array_append_new(l->rows, row);
         }
     }
-    cli_res_set(&op->r, status, detail);
+    cli_list_done(l, status, detail);
 }
 
 int xacct_cmd_events(cli_t *c, int argc, char **argv)
@@ -76,22 +70,10 @@ int xacct_cmd_events(cli_t *c, int argc, char **argv)
         return rc;
     xacct_customer_free(cust);
 
-    events_op_t op = {0};
-    if ((rc = xacct_customers_events(c->store, pos[0], limit, 1, events_done, &op)) != 0)
-        return cli_fail_store(c, rc, NULL, "reading the audit trail");
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, "reading the audit trail");
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-    } else {
-        static const char *const cols[] = {"at", "type", "outcome", "actor", "reason"};
-        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
-        json_decref(op.rows);
-    }
-    return CLI_OK;
+    static const char *const cols[] = {"at", "type", "outcome", "actor", "reason"};
+    cli_list_t l;
+    cli_list_init(&l);
+    int submitted = xacct_customers_events(c->ctx->store, pos[0], limit, 1, events_done, &l);
+    return cli_list_print(c, submitted, &l, "reading the audit trail", cols,
+                          XACCT_ARRAY_SIZE(cols));
 }

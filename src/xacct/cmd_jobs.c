@@ -12,18 +12,13 @@
 #include "cmd.h"
 #include "commands.h"
 #include "xacct/jobs.h"
+#include "xacct/publish.h"
 
-typedef struct jobs_op {
-    cli_res_t r;
-    json_t *rows;
-} jobs_op_t;
-
-static void list_done(int status, const char *detail, const xacct_job_item_t *items, size_t n,
+static void list_done(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
                       void *arg)
 {
-    jobs_op_t *op = arg;
+    cli_list_t *l = arg;
     if (status == 0) {
-        op->rows = json_array();
         for (size_t i = 0; i < n; i++) {
             xacct_job_t job;
             json_t *row = json_pack("{s:s, s:s?, s:I, s:I}", "id", items[i].id, "consumer",
@@ -43,10 +38,10 @@ static void list_done(int status, const char *detail, const xacct_job_item_t *it
             } else {
                 json_object_set_new(row, "account_id", json_string("(undecodable job)"));
             }
-            json_array_append_new(op->rows, row);
+            json_array_append_new(l->rows, row);
         }
     }
-    cli_res_set(&op->r, status, detail);
+    cli_list_done(l, status, detail);
 }
 
 static int jobs_list(cli_t *c)
@@ -54,25 +49,12 @@ static int jobs_list(cli_t *c)
     int rc = cli_store(c);
     if (rc != 0)
         return rc;
-    jobs_op_t op = {0};
-    if ((rc = xacct_jobs_list(c->store, 0, list_done, &op)) != 0)
-        return cli_fail_store(c, rc, NULL, "listing jobs");
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, "listing jobs");
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-    } else {
-        static const char *const cols[] = {"id", "account_id", "region", "requested_at",
-                                           "consumer", "deliveries"};
-        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
-        json_decref(op.rows);
-    }
-    return CLI_OK;
+    static const char *const cols[] = {"id", "account_id", "region", "requested_at", "consumer",
+                                       "deliveries"};
+    cli_list_t l;
+    cli_list_init(&l);
+    int submitted = xacct_jobs_list(c->ctx->store, 0, list_done, &l);
+    return cli_list_print(c, submitted, &l, "listing jobs", cols, XACCT_ARRAY_SIZE(cols));
 }
 
 typedef struct done_op {
@@ -90,6 +72,19 @@ static void done_done(int status, const char *detail, int changed, const char *a
     op->account = xacct_strdup(account_id ? account_id : "");
     op->topic = xacct_strdup(topic_arn ? topic_arn : "");
     cli_res_set(&op->r, status, detail);
+}
+
+/* Rewrites the topic's policy now that the account has left its set. */
+static int sync_topic(cli_t *c, const char *topic)
+{
+    cli_res_t r = {0};
+    int rc = xacct_publish_sync(c->ctx, topic, cli_res_cb, &r);
+    if (rc != 0)
+        return cli_fail(c, "rewriting the policy of %s: %s", topic, xacct_strerror(rc));
+    cli_wait(c, &r.done);
+    rc = r.status == 0 ? 0 : cli_fail(c, "%s", r.detail ? r.detail : xacct_strerror(r.status));
+    cli_res_clear(&r);
+    return rc;
 }
 
 /* A stream entry id: <ms>-<seq>. */
@@ -112,7 +107,7 @@ static int jobs_done(cli_t *c, const char *id)
     if (rc != 0)
         return rc;
     done_op_t op = {0};
-    if ((rc = xacct_jobs_done(c->store, id, "cli", done_done, &op)) != 0)
+    if ((rc = xacct_jobs_done(c->ctx->store, id, "cli", done_done, &op)) != 0)
         return cli_fail_store(c, rc, NULL, "closing the job");
     cli_wait(c, &op.r.done);
     if (op.r.status == XACCT_ENOTFOUND)
@@ -126,7 +121,7 @@ static int jobs_done(cli_t *c, const char *id)
                                     op.topic, op.account);
         if ((rc = cli_aws(c)) == 0) {
             c->hint = hint;
-            rc = cli_publish_sync(c, op.topic);
+            rc = sync_topic(c, op.topic);
         }
         c->hint = NULL;
         free(hint);

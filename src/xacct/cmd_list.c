@@ -11,20 +11,14 @@
 #include "xacct/customers.h"
 
 
-typedef struct list_op {
-    cli_res_t r;
-    json_t *rows;
-} list_op_t;
-
 static void list_done(int status, const char *detail, const xacct_customer_summary_t *items,
                       size_t n, void *arg)
 {
-    list_op_t *op = arg;
+    cli_list_t *l = arg;
     if (status == 0) {
-        op->rows = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                op->rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
+                l->rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
                                     items[i].account_id ? items[i].account_id : "", "state",
                                     xacct_customer_state_name(items[i].state), "region",
                                     items[i].region ? items[i].region : "", "topic_arn",
@@ -32,7 +26,7 @@ static void list_done(int status, const char *detail, const xacct_customer_summa
                                     items[i].updated_at ? items[i].updated_at : "", "last_error",
                                     items[i].last_error ? items[i].last_error : ""));
     }
-    cli_res_set(&op->r, status, detail);
+    cli_list_done(l, status, detail);
 }
 
 int xacct_cmd_list(cli_t *c, int argc, char **argv)
@@ -53,23 +47,10 @@ int xacct_cmd_list(cli_t *c, int argc, char **argv)
         return cli_usage(c, "invalid --limit '%s': a number from 1 to 100000", limit_s);
     if ((rc = cli_store(c)) != 0)
         return rc;
-    list_op_t op = {0};
-    if ((rc = xacct_customers_list(c->store, state, limit, list_done, &op)) != 0)
-        return cli_fail_store(c, rc, NULL, "listing customers");
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, "listing customers");
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-    } else {
-        static const char *const cols[] = {"account_id", "state", "region", "topic_arn",
-                                           "updated_at", "last_error"};
-        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
-        json_decref(op.rows);
-    }
-    return CLI_OK;
+    static const char *const cols[] = {"account_id", "state", "region", "topic_arn",
+                                       "updated_at", "last_error"};
+    cli_list_t l;
+    cli_list_init(&l);
+    int submitted = xacct_customers_list(c->ctx->store, state, limit, list_done, &l);
+    return cli_list_print(c, submitted, &l, "listing customers", cols, XACCT_ARRAY_SIZE(cols));
 }

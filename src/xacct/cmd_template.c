@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `xacct template ACCOUNT`: the customer's CloudFormation template as it is
- * handed out (rendered from the record's external ID and topic), printed as
- * JSON — with or without --json, since it is JSON already.
+ * handed out (rendered by deliver.h from the record's external ID and
+ * topic), printed as JSON — with or without --json, since it is JSON
+ * already.
  */
 #include <stdlib.h>
 
 #include "cmd.h"
 #include "commands.h"
+#include "xacct/deliver.h"
 
 int xacct_cmd_template(cli_t *c, int argc, char **argv)
 {
@@ -23,10 +25,14 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
     if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
     char *text = NULL;
-    rc = cli_template_text(c, pos[0], cust->external_id, cust->topic_arn, &text);
+    char err[512];
+    rc = xacct_deliver_render(c->ctx->cfg, pos[0], cust->external_id, cust->topic_arn, &text,
+                              err, sizeof(err));
     xacct_customer_free(cust);
+    if (rc == XACCT_ENOTFOUND)
+        return cli_fail(c, "%s: run xacct rotate-external-id %s", err, pos[0]);
     if (rc != 0)
-        return rc;
+        return cli_fail(c, "%s", err);
     fprintf(c->out, "%s\n", text);
     xacct_free_secret(text);
     return CLI_OK;

@@ -25,7 +25,7 @@ typedef struct topics_op {
     json_t *counts; /* arn -> count */
 } topics_op_t;
 
-static void topics_done(int status, const char *detail, const xacct_topic_count_t *topics,
+static void topics_done(int status, const char *detail, const xacct_customers_topic_count_t *topics,
                         size_t n, void *arg)
 {
     topics_op_t *op = arg;
@@ -78,7 +78,7 @@ int xacct_cmd_topics(cli_t *c, int argc, char **argv)
         (rc = cli_aws(c)) != 0)
         return rc;
     topics_op_t op = {0};
-    if ((rc = xacct_customers_topics(c->store, topics_done, &op)) != 0)
+    if ((rc = xacct_customers_topics(c->ctx->store, topics_done, &op)) != 0)
         return cli_fail_store(c, rc, NULL, "listing topics");
     cli_wait(c, &op.r.done);
     if (op.r.status != 0) {
@@ -90,14 +90,14 @@ int xacct_cmd_topics(cli_t *c, int argc, char **argv)
 
     /* Configured topics in their order, then any others Redis still knows. */
     json_t *arns = json_array();
-    for (size_t i = 0; i < c->cfg->sns_topic_arns.n; i++)
-        json_array_append_new(arns, json_string(c->cfg->sns_topic_arns.items[i]));
+    for (size_t i = 0; i < c->ctx->cfg->sns_topic_arns.n; i++)
+        json_array_append_new(arns, json_string(c->ctx->cfg->sns_topic_arns.items[i]));
     const char *key;
     json_t *v;
     json_object_foreach(op.counts, key, v) {
         bool configured = false;
-        for (size_t i = 0; i < c->cfg->sns_topic_arns.n; i++)
-            configured = configured || strcmp(c->cfg->sns_topic_arns.items[i], key) == 0;
+        for (size_t i = 0; i < c->ctx->cfg->sns_topic_arns.n; i++)
+            configured = configured || strcmp(c->ctx->cfg->sns_topic_arns.items[i], key) == 0;
         if (!configured)
             json_array_append_new(arns, json_string(key));
     }
@@ -110,14 +110,14 @@ int xacct_cmd_topics(cli_t *c, int argc, char **argv)
     json_array_foreach(arns, i, v) {
         const char *arn = json_string_value(v);
         xacct_arn_t parsed;
-        bool configured = i < c->cfg->sns_topic_arns.n;
+        bool configured = i < c->ctx->cfg->sns_topic_arns.n;
         long long count = json_integer_value(json_object_get(op.counts, arn));
         json_t *row = json_pack("{s:s, s:s, s:b, s:I}", "topic_arn", arn, "region",
                                 xacct_arn_parse(arn, &parsed) == 0 ? parsed.region : "",
                                 "configured", configured, "accounts", (json_int_t)count);
         json_array_append_new(rows, row);
         policy_op_t p = {0};
-        if ((rc = xacct_sns_get_policy(c->aws, arn, policy_done, &p)) != 0) {
+        if ((rc = xacct_sns_get_policy(c->ctx->aws, arn, policy_done, &p)) != 0) {
             rc = cli_fail(c, "topic %s: %s", arn, xacct_strerror(rc));
             break;
         }

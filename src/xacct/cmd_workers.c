@@ -9,22 +9,16 @@
 
 #include "cmd.h"
 #include "commands.h"
-#include "xacct/workers.h"
+#include "xacct/heartbeats.h"
 
-typedef struct workers_op {
-    cli_res_t r;
-    json_t *rows;
-} workers_op_t;
-
-static void workers_done(int status, const char *detail, const xacct_worker_info_t *items,
+static void workers_done(int status, const char *detail, const xacct_heartbeats_item_t *items,
                          size_t n, void *arg)
 {
-    workers_op_t *op = arg;
+    cli_list_t *l = arg;
     if (status == 0) {
         int64_t now = xacct_store_now_ms();
-        op->rows = json_array();
         for (size_t i = 0; i < n; i++) {
-            const xacct_worker_info_t *w = &items[i];
+            const xacct_heartbeats_item_t *w = &items[i];
             char expires[32];
             cli_duration(w->ttl_ms, expires);
             json_t *row = json_pack("{s:s, s:b, s:s, s:I}", "id", w->id, "valid", w->valid,
@@ -47,10 +41,10 @@ static void workers_done(int status, const char *detail, const xacct_worker_info
                 json_object_update(row, hb);
                 json_decref(hb);
             }
-            json_array_append_new(op->rows, row);
+            json_array_append_new(l->rows, row);
         }
     }
-    cli_res_set(&op->r, status, detail);
+    cli_list_done(l, status, detail);
 }
 
 int xacct_cmd_workers(cli_t *c, int argc, char **argv)
@@ -58,23 +52,10 @@ int xacct_cmd_workers(cli_t *c, int argc, char **argv)
     int rc = cli_args(c, argc, argv, NULL, NULL, 0, 0);
     if (rc != 0 || (rc = cli_store(c)) != 0)
         return rc;
-    workers_op_t op = {0};
-    if ((rc = xacct_workers_list(c->store, workers_done, &op)) != 0)
-        return cli_fail_store(c, rc, NULL, "listing workers");
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, "listing workers");
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-    } else {
-        static const char *const cols[] = {"id", "version", "uptime", "in_flight", "processed",
-                                           "failed", "quiet", "expires_in"};
-        cli_print_table(c, op.rows, cols, XACCT_ARRAY_SIZE(cols));
-        json_decref(op.rows);
-    }
-    return CLI_OK;
+    static const char *const cols[] = {"id", "version", "uptime", "in_flight", "processed",
+                                       "failed", "quiet", "expires_in"};
+    cli_list_t l;
+    cli_list_init(&l);
+    int submitted = xacct_heartbeats_list(c->ctx->store, workers_done, &l);
+    return cli_list_print(c, submitted, &l, "listing workers", cols, XACCT_ARRAY_SIZE(cols));
 }

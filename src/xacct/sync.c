@@ -10,12 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "xacct/customers.h"
-#include "xacct/extid.h"
+#include "xacct/onboard.h"
 
 void cli_res_set(cli_res_t *r, int status, const char *detail)
 {
@@ -29,6 +27,11 @@ void cli_res_clear(cli_res_t *r)
 {
     free(r->detail);
     memset(r, 0, sizeof(*r));
+}
+
+void cli_res_cb(int status, const char *detail, void *arg)
+{
+    cli_res_set(arg, status, detail);
 }
 
 /* ---- customer record ---------------------------------------------------- */
@@ -52,7 +55,7 @@ int cli_customer_get(cli_t *c, const char *account, xacct_customer_t **customer,
     *customer = NULL;
     cli_res_clear(r);
     get_op_t op = {.r = r};
-    int rc = xacct_customers_get(c->store, account, get_done, &op);
+    int rc = xacct_customers_get(c->ctx->store, account, get_done, &op);
     if (rc != 0) {
         cli_res_set(r, rc, NULL);
         return rc;
@@ -91,17 +94,12 @@ int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **cus
     return rc;
 }
 
-static void audit_done(int status, const char *detail, void *arg)
-{
-    cli_res_set(arg, status, detail);
-}
-
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason)
 {
-    xacct_event_t ev = cli_event(type, outcome, reason);
+    xacct_event_t ev = xacct_onboard_event(type, outcome, reason, "cli");
     cli_res_t r = {0};
-    int rc = xacct_customers_audit(c->store, account, &ev, audit_done, &r);
+    int rc = xacct_customers_audit(c->ctx->store, account, &ev, cli_res_cb, &r);
     if (rc == 0)
         cli_wait(c, &r.done);
     else
@@ -112,107 +110,6 @@ void cli_audit(cli_t *c, const char *account, const char *type, const char *outc
     cli_res_clear(&r);
 }
 
-
-
-xacct_event_t cli_event(const char *type, const char *outcome, const char *reason)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (xacct_event_t){
-        .v = XACCT_CODEC_VERSION,
-        .ts = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-        .type = type,
-        .outcome = outcome,
-        .reason = reason,
-        .actor = "cli",
-    };
-}
-
-/* ---- locks -------------------------------------------------------------- */
-
-typedef struct lock_op {
-    cli_res_t *r;
-    int acquired;
-} lock_op_t;
-
-static void lock_done(int status, const char *detail, int acquired, void *arg)
-{
-    lock_op_t *op = arg;
-    op->acquired = acquired;
-    cli_res_set(op->r, status, detail);
-}
-
-typedef struct sleeper {
-    uv_timer_t timer;
-    bool fired;
-    bool closed;
-} sleeper_t;
-
-static void sleeper_fire(uv_timer_t *t)
-{
-    xacct_container_of(t, sleeper_t, timer)->fired = true;
-}
-
-static void sleeper_closed(uv_handle_t *h)
-{
-    xacct_container_of((uv_timer_t *)h, sleeper_t, timer)->closed = true;
-}
-
-/* Lets the loop run for ms (other callbacks may fire meanwhile). */
-static void sleep_ms(cli_t *c, long ms)
-{
-    sleeper_t s = {0};
-    uv_timer_init(&c->loop, &s.timer);
-    uv_timer_start(&s.timer, sleeper_fire, (uint64_t)ms, 0);
-    cli_wait(c, &s.fired);
-    uv_close((uv_handle_t *)&s.timer, sleeper_closed);
-    cli_wait(c, &s.closed);
-}
-
-int cli_lock(cli_t *c, const char *name, char token[64], long ttl_ms, long wait_ms, cli_res_t *r)
-{
-    char id[XACCT_EXTID_LEN + 1];
-    cli_res_clear(r);
-    int rc = xacct_extid_generate(id);
-    if (rc != 0) {
-        cli_res_set(r, rc, "cannot generate a lock token");
-        return rc;
-    }
-    snprintf(token, 64, "cli-%d-%s", (int)getpid(), id);
-    uint64_t deadline = uv_now(&c->loop) + (uint64_t)wait_ms;
-    long pause = 20;
-    for (;;) {
-        lock_op_t op = {.r = r};
-        cli_res_clear(r);
-        rc = xacct_store_lock_acquire(c->store, name, token, ttl_ms, lock_done, &op);
-        if (rc != 0) {
-            cli_res_set(r, rc, NULL);
-            return rc;
-        }
-        cli_wait(c, &r->done);
-        if (r->status != 0)
-            return r->status;
-        if (op.acquired)
-            return 0;
-        uv_update_time(&c->loop);
-        if (uv_now(&c->loop) >= deadline) {
-            cli_res_set(r, XACCT_ETIMEOUT, "another xacct is holding the lock");
-            return XACCT_ETIMEOUT;
-        }
-        sleep_ms(c, pause);
-        pause = pause < 200 ? pause * 2 : 200;
-    }
-}
-
-void cli_unlock(cli_t *c, const char *name, const char *token)
-{
-    cli_res_t r = {0};
-    lock_op_t op = {.r = &r};
-    /* A release that fails leaves the lease to expire on its own. */
-    if (xacct_store_lock_release(c->store, name, token, lock_done, &op) == 0)
-        cli_wait(c, &r.done);
-    cli_res_clear(&r);
-}
 
 void cli_record_free(json_t *record)
 {

@@ -21,9 +21,10 @@
 #include "xacct/claims.h"
 #include "xacct/codec.h"
 #include "xacct/customers.h"
+#include "xacct/dead.h"
 #include "xacct/jobs.h"
 #include "xacct/store.h"
-#include "xacct/workers.h"
+#include "xacct/heartbeats.h"
 
 #define PREFIX "dom-test:"
 
@@ -225,7 +226,7 @@ static const char *field(const res_t *r, const char *name)
     return NULL;
 }
 
-static void jobs_cb(int status, const char *detail, const xacct_job_item_t *items, size_t n,
+static void jobs_cb(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
                     void *arg)
 {
     res_t *r = arg;
@@ -269,8 +270,8 @@ static res_t job_done(fx_t *f, const char *id)
     return r;
 }
 
-static void events_cb(int status, const char *detail, const xacct_stream_item_t *items, size_t n,
-                      void *arg)
+static void events_cb(int status, const char *detail, const xacct_customers_event_item_t *items,
+                      size_t n, void *arg)
 {
     res_t *r = arg;
     set_res(r, status, detail);
@@ -470,7 +471,7 @@ static void test_delete_twice_one_job(void **state)
     assert_string_equal(ev.items[0], "offboarded");
 }
 
-static void claim_cb(int status, const char *detail, xacct_claim_result_t result,
+static void claim_cb(int status, const char *detail, xacct_claims_result_t result,
                      const char *text, void *arg)
 {
     res_t *r = arg;
@@ -652,8 +653,8 @@ static void members_cb(int status, const char *detail, const char *const *acc, s
         snprintf(r->items[i], sizeof(r->items[i]), "%s", acc[i]);
 }
 
-static void topics_cb(int status, const char *detail, const xacct_topic_count_t *t, size_t n,
-                      void *arg)
+static void topics_cb(int status, const char *detail, const xacct_customers_topic_count_t *t,
+                      size_t n, void *arg)
 {
     res_t *r = arg;
     set_res(r, status, detail);
@@ -863,7 +864,7 @@ static void hb_cb(int status, const char *detail, void *arg)
     set_res(arg, status, detail);
 }
 
-static void workers_cb(int status, const char *detail, const xacct_worker_info_t *w, size_t n,
+static void workers_cb(int status, const char *detail, const xacct_heartbeats_item_t *w, size_t n,
                        void *arg)
 {
     res_t *r = arg;
@@ -881,7 +882,7 @@ static res_t workers(fx_t *f)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_workers_list(f->s, workers_cb, &r), 0);
+    assert_int_equal(xacct_heartbeats_list(f->s, workers_cb, &r), 0);
     wait_res(f, &r);
     assert_int_equal(r.status, 0);
     return r;
@@ -895,13 +896,13 @@ static void test_heartbeats(void **state)
                             .rss = 1 << 20, .quiet = false};
     res_t r;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_workers_heartbeat(f->s, "host-a:10", &hb, 1, hb_cb, &r), 0);
+    assert_int_equal(xacct_heartbeats_put(f->s, "host-a:10", &hb, 1, hb_cb, &r), 0);
     wait_res(f, &r);
     assert_int_equal(r.status, 0);
     hb.host = "host-b";
     hb.quiet = true;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_workers_heartbeat(f->s, "host-b:11", &hb, 100, hb_cb, &r), 0);
+    assert_int_equal(xacct_heartbeats_put(f->s, "host-b:11", &hb, 100, hb_cb, &r), 0);
     wait_res(f, &r);
     /* a garbage payload is listed but flagged */
     assert_int_equal(raw(f, "SET", PREFIX "worker:broken", "not msgpack", "EX", "100", NULL).status,
@@ -920,8 +921,8 @@ static void test_heartbeats(void **state)
     w = workers(f);
     assert_int_equal(w.n, 2);
     assert_string_equal(w.items[1], "host-b:11|1|host-b|3|1");
-    assert_int_equal(xacct_workers_heartbeat(f->s, "", &hb, 1, hb_cb, &r), XACCT_EINVAL);
-    assert_int_equal(xacct_workers_heartbeat(f->s, "x", &hb, 0, hb_cb, &r), XACCT_EINVAL);
+    assert_int_equal(xacct_heartbeats_put(f->s, "", &hb, 1, hb_cb, &r), XACCT_EINVAL);
+    assert_int_equal(xacct_heartbeats_put(f->s, "x", &hb, 0, hb_cb, &r), XACCT_EINVAL);
 }
 
 /* Runs last: every key the operations created carries the prefix. */

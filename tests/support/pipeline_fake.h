@@ -175,7 +175,7 @@ static inline int f_customer_apply(void *arg, const xacct_customer_apply_t *in,
     return 0;
 }
 
-static inline int f_dead_add(void *arg, const xacct_dead_t *d, xacct_jobs_added_cb cb, void *cb_arg)
+static inline int f_dead_add(void *arg, const xacct_dead_t *d, xacct_dead_added_cb cb, void *cb_arg)
 {
     fake_t *f = arg;
     assert_string_equal(d->body, f->m.body);
@@ -367,7 +367,7 @@ static inline int teardown(void **state)
                 ((xacct_customers_apply_cb)c->cb)(XACCT_ECANCELED, "closed", 0, "", c->arg);
                 break;
             case K_DEAD:
-                ((xacct_jobs_added_cb)c->cb)(XACCT_ECANCELED, "closed", NULL, c->arg);
+                ((xacct_dead_added_cb)c->cb)(XACCT_ECANCELED, "closed", NULL, c->arg);
                 break;
             case K_ANSWER:
                 ((xacct_cfn_answer_cb)c->cb)(XACCT_ECANCELED, "closed", 0, c->arg);
@@ -472,7 +472,7 @@ static inline void start(fake_t *f)
                          &f->msg);
 }
 
-static inline void complete_claim(call_t *c, int status, xacct_claim_result_t r, const char *text)
+static inline void complete_claim(call_t *c, int status, xacct_claims_result_t r, const char *text)
 {
     c->done = true;
     ((xacct_claims_claim_cb)c->cb)(status, status ? "redis down" : NULL, r, text, c->arg);
@@ -551,7 +551,7 @@ static inline call_t *create_until_answer(fake_t *f)
 static inline void complete_dead(call_t *dead)
 {
     dead->done = true;
-    ((xacct_jobs_added_cb)dead->cb)(0, NULL, "1-0", dead->arg);
+    ((xacct_dead_added_cb)dead->cb)(0, NULL, "1-0", dead->arg);
 }
 
 static inline void complete_finish(call_t *fin, int changed)

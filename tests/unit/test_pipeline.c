@@ -67,7 +67,7 @@ static void test_dead_set_unreachable_leaves(void **state)
         call_t *dead = wait_for(f, K_DEAD);
         assert_non_null(strstr(dead->text, "not an SNS envelope"));
         dead->done = true;
-        ((xacct_jobs_added_cb)dead->cb)(XACCT_EDISCONNECTED, "redis down", NULL, dead->arg);
+        ((xacct_dead_added_cb)dead->cb)(XACCT_EDISCONNECTED, "redis down", NULL, dead->arg);
         if (i < 9)
             assert_int_equal(f->dones, 0);
     }

@@ -36,23 +36,25 @@ static void test_parse_attribute(void **state)
 {
     (void)state;
     char *v = NULL;
-    assert_int_equal(xacct_sns__parse_attribute(response, strlen(response), "Policy", &v), 0);
+    assert_int_equal(xacct__sns_parse_attribute(response, strlen(response), "Policy", &v), 0);
     assert_string_equal(v, "{\"Version\":\"2008-10-17\",\"Statement\":[]}");
     free(v);
-    assert_int_equal(xacct_sns__parse_attribute(response, strlen(response), "Owner", &v), 0);
+    assert_int_equal(xacct__sns_parse_attribute(response, strlen(response), "Owner", &v), 0);
     assert_string_equal(v, "111111111111");
     free(v);
-    assert_int_equal(xacct_sns__parse_attribute(response, strlen(response), "DisplayName", &v), 0);
+    assert_int_equal(xacct__sns_parse_attribute(response, strlen(response), "DisplayName", &v), 0);
     assert_string_equal(v, "");
     free(v);
-    assert_int_equal(xacct_sns__parse_attribute(response, strlen(response), "Nope", &v),
+    assert_int_equal(xacct__sns_parse_attribute(response, strlen(response), "Nope", &v),
                      XACCT_ENOTFOUND);
     assert_null(v);
     /* A key outside an entry is not an attribute. */
     const char *stray = "<R><key>Policy</key><value>x</value></R>";
-    assert_int_equal(xacct_sns__parse_attribute(stray, strlen(stray), "Policy", &v), XACCT_ENOTFOUND);
+    assert_int_equal(xacct__sns_parse_attribute(stray, strlen(stray), "Policy", &v),
+                     XACCT_ENOTFOUND);
     const char *broken = "<R><entry><key>Policy</key><value>x</entry></R>";
-    assert_int_equal(xacct_sns__parse_attribute(broken, strlen(broken), "Policy", &v), XACCT_EPARSE);
+    assert_int_equal(xacct__sns_parse_attribute(broken, strlen(broken), "Policy", &v),
+                     XACCT_EPARSE);
     assert_null(v);
 }
 
@@ -63,14 +65,15 @@ static void test_console_url(void **state)
     const char *values[] = {"getSigninToken", "{\"sessionId\":\"A B&C=\"}",
                             "https://console.aws.amazon.com/?x=1#frag"};
     char *url = NULL;
-    assert_int_equal(xacct_console__url("https://signin.example/federation", names, values, 3, &url), 0);
+    assert_int_equal(
+        xacct__console_url("https://signin.example/federation", names, values, 3, &url), 0);
     assert_string_equal(url, "https://signin.example/federation?Action=getSigninToken"
                              "&Session=%7b%22sessionId%22%3a%22A+B%26C%3d%22%7d"
                              "&Destination=https%3a%2f%2fconsole.aws.amazon.com%2f%3fx%3d1%23frag");
     free(url);
-    assert_int_equal(xacct_console__url("ftp://x/", names, values, 1, &url), XACCT_EINVAL);
+    assert_int_equal(xacct__console_url("ftp://x/", names, values, 1, &url), XACCT_EINVAL);
     assert_null(url);
-    assert_int_equal(xacct_console__url("not a url", NULL, NULL, 0, &url), XACCT_EINVAL);
+    assert_int_equal(xacct__console_url("not a url", NULL, NULL, 0, &url), XACCT_EINVAL);
 }
 
 int main(void)

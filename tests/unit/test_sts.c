@@ -33,21 +33,21 @@ static void test_parse_assume(void **state)
 {
     (void)state;
     xacct_sts_credentials_t c;
-    xacct_sts__store_t *store = NULL;
-    assert_int_equal(xacct_sts__parse_assume(response, strlen(response), &c, &store), 0);
+    xacct__sts_store_t *store = NULL;
+    assert_int_equal(xacct__sts_parse_assume(response, strlen(response), &c, &store), 0);
     assert_string_equal(c.access_key_id, "ASIAIOSFODNN7EXAMPLE");
     assert_string_equal(c.secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY");
     assert_string_equal(c.session_token, "AQoDYXdzEPT//////////wEXAMPLE&tQ==");
     assert_string_equal(c.expiration, "2019-11-09T13:34:41Z");
     assert_string_equal(c.assumed_role_arn, "arn:aws:sts::123456789012:assumed-role/demo/TestAR");
-    xacct_sts__store_free(store);
+    xacct__sts_store_free(store);
 }
 
 static void test_parse_rejects(void **state)
 {
     (void)state;
     xacct_sts_credentials_t c;
-    xacct_sts__store_t *store = NULL;
+    xacct__sts_store_t *store = NULL;
     const char *bad[] = {
         "<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>",
         "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
@@ -57,7 +57,7 @@ static void test_parse_rejects(void **state)
         "<SessionToken>T</SessionToken><Expiration>E</Expiration></X>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(xacct_sts__parse_assume(bad[i], strlen(bad[i]), &c, &store), XACCT_EPARSE);
+        assert_int_equal(xacct__sts_parse_assume(bad[i], strlen(bad[i]), &c, &store), XACCT_EPARSE);
         assert_null(store);
     }
 }

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Onboarding and external-ID rotation (SPEC §1, §9), the core both `xacct
+ * onboard` / `xacct rotate-external-id` and the portal API run:
+ *
+ *  onboard: draw a fresh external ID (UUID v4, unique across customers
+ *  through its Redis index, drawn again on the rare collision), store the
+ *  pending record, allow the account to publish to a partner topic of its
+ *  region (publish.h), and deliver its template (deliver.h).
+ *
+ *  rotate: the same for a pending, active or rejected customer, keeping its
+ *  region and topic, then remove the uploaded template of the old ID. Also
+ *  the way to finish an onboarding that failed half-way.
+ *
+ * Both run on ctx's loop with its store and AWS client (started). They
+ * return 0 and then call cb exactly once, never from inside the call, or
+ * XACCT_EINVAL (missing or malformed argument) without calling it.
+ */
+#ifndef XACCT_ONBOARD_H
+#define XACCT_ONBOARD_H
+
+#include <stdbool.h>
+
+#include "xacct/codec.h"
+#include "xacct/common.h"
+#include "xacct/ctx.h"
+
+/*
+ * What the customer is handed. Strings are borrowed for the callback; the
+ * external ID is a secret shared with the customer only. On failure, the
+ * fields known so far are set (state is the customer's state when the call
+ * was refused with XACCT_ESTATE).
+ */
+typedef struct xacct_onboard_result {
+    const char *account_id;
+    const char *external_id;   /* the new ID, or NULL before it was stored */
+    const char *state;         /* onboard: "pending"; rotate: the state it has */
+    const char *region;        /* the customer's region */
+    const char *topic_arn;     /* the topic its stack publishes to */
+    const char *template_url;  /* uploaded template, or NULL */
+    const char *launch_url;    /* quick-create link, or NULL */
+    const char *template_file; /* written template (no bucket), or NULL */
+    bool unfinished;           /* failure after the new ID was stored, while allowing
+                                  the account to publish or delivering the template:
+                                  a rotation finishes it */
+} xacct_onboard_result_t;
+
+/*
+ * status 0; XACCT_ESTATE (onboard: the customer is pending, active or
+ * offboarding; rotate: it is offboarding or offboarded — res->state says
+ * which), XACCT_ENOTFOUND (rotate: no such customer), or the failing step's
+ * status with a one-line detail.
+ */
+typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onboard_result_t *res,
+                                 void *arg);
+
+/* Onboards account (12 digits) in region (NULL: aws.region). actor names
+ * who asked, in the audit trail ("cli", an API token's name). */
+int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *region,
+                           const char *actor, xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* Issues a new external ID to account and hands out the new template. */
+int xacct_onboard_rotate(xacct_ctx_t *ctx, const char *account, const char *actor,
+                         xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* An audit event stamped now (outcome and reason may be NULL). The strings
+ * are borrowed by the event. */
+xacct_event_t xacct_onboard_event(const char *type, const char *outcome, const char *reason,
+                                  const char *actor);
+
+#endif

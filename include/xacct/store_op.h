@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every module of the store layer (customers, jobs, dead, claims,
+ * heartbeats) does around one Redis command or script: keep the caller's
+ * callback and argument while the command is in flight, send it, give up
+ * the state and the arguments if the submission fails, check the reply's
+ * type, and read stream entries and script replies. Internal to the store
+ * layer; callers use the modules' own headers.
+ */
+#ifndef XACCT_STORE_OP_H
+#define XACCT_STORE_OP_H
+
+#include "xacct/codec.h"
+#include "xacct/common.h"
+#include "xacct/store.h"
+
+/* Any callback type: stored in an op and cast back by its module before the
+ * call (a function pointer converts to another function pointer type and
+ * back unchanged). */
+typedef void (*xacct__store_op_fn)(void);
+#define XACCT__STORE_OP_FN(cb) ((xacct__store_op_fn)(cb))
+
+#define XACCT__STORE_OP_ANY (-1) /* expect: any reply type */
+
+typedef struct xacct__store_op xacct__store_op_t;
+
+/*
+ * The module's handler of the reply: turns it into the caller's callback,
+ * which it calls exactly once. status 0: r is set and, unless the op expects
+ * XACCT__STORE_OP_ANY, of the expected type (else the handler gets
+ * XACCT_EPARSE, "unexpected reply" and r NULL). detail and r are borrowed.
+ * The op is freed after the handler returns.
+ */
+typedef void (*xacct__store_op_reply_fn)(const xacct__store_op_t *op, int status,
+                                         const char *detail, const xacct_store_reply_t *r);
+
+struct xacct__store_op {
+    xacct__store_op_reply_fn reply; /* the module's handler */
+    int expect;                     /* xacct_store_reply_type_t, or XACCT__STORE_OP_ANY */
+    xacct__store_op_fn cb;             /* the caller's callback (its module's type) */
+    void *arg;                      /* the caller's argument */
+    xacct_store_t *store;           /* for operations of more than one command */
+    char *str[2];                   /* strings the handler needs (owned, freed with the op) */
+};
+
+/* A new op (heap, owned by the call that sends it). */
+xacct__store_op_t *xacct__store_op_new(xacct_store_t *s, xacct__store_op_reply_fn reply,
+                                       int expect, xacct__store_op_fn cb, void *arg);
+
+/*
+ * Sends the command in a (a->v[0] the command), or runs script with the
+ * first nkeys arguments as KEYS. Both always consume op and a: on a
+ * submission error (returned as xacct_store_submit / xacct_store_eval
+ * return it) op is freed without calling its handler, and a is destroyed
+ * either way.
+ */
+int xacct__store_op_submit(xacct__store_op_t *op, xacct_store_args_t *a) XACCT_MUSTCHECK;
+int xacct__store_op_eval(xacct__store_op_t *op, const xacct_store_script_t *script, int nkeys,
+                         xacct_store_args_t *a) XACCT_MUSTCHECK;
+
+/* The same in one call, for an op that needs nothing but the callback:
+ * xacct__store_op_new then submit (script NULL) or eval. */
+int xacct__store_op_run(xacct_store_t *s, const xacct_store_script_t *script, int nkeys,
+                        xacct_store_args_t *a, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_op_fn cb, void *arg) XACCT_MUSTCHECK;
+
+/* Sends "<command> <prefix><key>" (key_fmt printf-style), for the reads
+ * of one key. */
+int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int expect,
+                        xacct__store_op_fn cb, void *arg, const char *command, const char *key_fmt,
+                        ...) XACCT_PRINTF(7, 8) XACCT_MUSTCHECK;
+
+/* ---- arguments --------------------------------------------------------- */
+
+/* Initialises a with "<command> <prefix><key>" (key_fmt printf-style). */
+void xacct__store_op_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
+                           const char *key_fmt, ...) XACCT_PRINTF(4, 5);
+
+/* Encodes ev (msgpack) as one argument. 0 or the codec's error. */
+int xacct__store_op_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;
+/* Encodes job (it carries the external ID: the buffer is wiped). */
+int xacct__store_op_args_job(xacct_store_args_t *a, const xacct_job_t *job) XACCT_MUSTCHECK;
+/* Adds the SCAN pattern for every key "<prefix><name>*", the prefix's glob
+ * characters escaped, and the length of "<prefix><name>" (what to cut off
+ * a key to get the rest). */
+void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name);
+
+/* ---- replies ----------------------------------------------------------- */
+
+/* Element i of an array reply as a string ("" when absent or not one). */
+const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
+/* Field name of a stream entry [id, [f1, v1, ...]], or NULL. */
+const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
+                                                    const char *name);
+
+#endif

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Onboarding and rotation as one asynchronous operation each: (rotate: read
+ * the record for its old ID and region) → issue the external ID → allow the
+ * account to publish → deliver the template → (rotate: remove the old
+ * template). Every step is the callback of the one before; the first
+ * failure ends the walk with the step's status and a one-line detail.
+ */
+#include "xacct/onboard.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xacct/arn.h"
+#include "xacct/customers.h"
+#include "xacct/deliver.h"
+#include "xacct/extid.h"
+#include "xacct/publish.h"
+
+#define MAX_COLLISIONS 8 /* draws of an external ID before giving up */
+
+typedef struct ob {
+    xacct_ctx_t *ctx;
+    bool rotate;                  /* xacct_onboard_rotate */
+    char *account;                /* owned */
+    char *actor;                  /* owned */
+    char region[64];              /* the customer's region */
+    char *old_id;                 /* rotate: the ID before (secret, owned) */
+    char id[XACCT_EXTID_LEN + 1]; /* the new ID (secret; wiped) */
+    bool issued;                  /* id is stored */
+    char state[32];               /* "pending", or the state rotate found */
+    int draws;                    /* external IDs drawn so far */
+    char *topic;                  /* the topic allowed (owned) */
+    char *template_url;           /* owned */
+    char *launch_url;             /* owned */
+    char *template_file;          /* owned */
+    bool unfinished;              /* see xacct_onboard_result_t */
+    int status;                   /* first failure, or 0 */
+    char *detail;                 /* its line (owned) */
+    xacct_onboard_cb cb;
+    void *arg;
+} ob_t;
+
+xacct_event_t xacct_onboard_event(const char *type, const char *outcome, const char *reason,
+                                  const char *actor)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (xacct_event_t){
+        .v = XACCT_CODEC_VERSION,
+        .ts = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+        .type = type,
+        .outcome = outcome,
+        .reason = reason,
+        .actor = actor,
+    };
+}
+
+static void finish(ob_t *o)
+{
+    xacct_onboard_result_t res = {
+        .account_id = o->account,
+        .external_id = o->issued ? o->id : NULL,
+        .state = o->state[0] ? o->state : NULL,
+        .region = o->region[0] ? o->region : NULL,
+        .topic_arn = o->topic,
+        .template_url = o->template_url,
+        .launch_url = o->launch_url,
+        .template_file = o->template_file,
+        .unfinished = o->unfinished,
+    };
+    o->cb(o->status, o->detail, &res, o->arg);
+    OPENSSL_cleanse(o->id, sizeof(o->id));
+    xacct_free_secret(o->old_id);
+    free(o->account);
+    free(o->actor);
+    free(o->topic);
+    free(o->template_url);
+    free(o->launch_url);
+    free(o->template_file);
+    free(o->detail);
+    free(o);
+}
+
+static void fail_msg(ob_t *o, int status, char *detail)
+{
+    o->status = status;
+    free(o->detail);
+    o->detail = detail;
+    finish(o);
+}
+
+static void fail(ob_t *o, int status, const char *fmt, ...) XACCT_PRINTF(3, 4);
+static void fail(ob_t *o, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fail_msg(o, status, xacct_strdup(msg));
+}
+
+/* ---- steps, in order --------------------------------------------------------- */
+
+static void removed(int status, const char *detail, void *arg)
+{
+    ob_t *o = arg;
+    o->status = status;
+    o->detail = detail ? xacct_strdup(detail) : NULL;
+    finish(o);
+}
+
+static void delivered(int status, const char *detail, const xacct_deliver_result_t *res, void *arg)
+{
+    ob_t *o = arg;
+    if (status != 0) {
+        o->unfinished = true;
+        fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
+        return;
+    }
+    o->template_url = res->template_url ? xacct_strdup(res->template_url) : NULL;
+    o->launch_url = res->launch_url ? xacct_strdup(res->launch_url) : NULL;
+    o->template_file = res->template_file ? xacct_strdup(res->template_file) : NULL;
+    if (o->rotate && o->old_id != NULL && strcmp(o->old_id, o->id) != 0) {
+        int rc = xacct_deliver_remove(o->ctx, o->account, o->old_id, removed, o);
+        if (rc != 0)
+            fail(o, rc, "deleting the old template: %s", xacct_strerror(rc));
+        return;
+    }
+    finish(o);
+}
+
+static void allowed(int status, const char *detail, const char *topic_arn, void *arg)
+{
+    ob_t *o = arg;
+    if (status != 0) {
+        o->unfinished = true;
+        fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
+        return;
+    }
+    o->topic = xacct_strdup(topic_arn);
+    int rc = xacct_deliver_template(o->ctx, o->account, o->id, o->topic, delivered, o);
+    if (rc != 0) {
+        o->unfinished = true;
+        fail(o, rc, "cannot deliver the template: %s", xacct_strerror(rc));
+    }
+}
+
+static void issue(void *arg);
+
+static void issued(int status, const char *detail, const char *prev_state, void *arg)
+{
+    ob_t *o = arg;
+    if (status == XACCT_EEXISTS) { /* another customer holds this ID: draw again */
+        issue(o);
+        return;
+    }
+    if (status == XACCT_ESTATE) {
+        snprintf(o->state, sizeof(o->state), "%s", prev_state ? prev_state : "");
+        fail(o, status, "customer %s is %s", o->account, o->state);
+        return;
+    }
+    if (status == XACCT_ENOTFOUND) {
+        fail(o, status, "no customer %s (onboard it first)", o->account);
+        return;
+    }
+    if (status != 0) {
+        fail_msg(o, status, xacct_ctx_store_error(o->ctx, status, detail, "storing the customer"));
+        return;
+    }
+    o->issued = true;
+    snprintf(o->state, sizeof(o->state), "%s", o->rotate ? prev_state : "pending");
+    if (!xacct_region_valid(o->region)) {
+        fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
+        return;
+    }
+    int rc = xacct_publish_allow(o->ctx, o->account, o->region, allowed, o);
+    if (rc != 0) {
+        o->unfinished = true;
+        fail(o, rc, "cannot update the publish allow-list: %s", xacct_strerror(rc));
+    }
+}
+
+/* Draws an external ID and stores it (a new pending record, or the record's
+ * new ID with the old one unindexed). */
+static void issue(void *arg)
+{
+    ob_t *o = arg;
+    if (o->draws++ >= MAX_COLLISIONS) {
+        fail(o, XACCT_EEXISTS, "could not draw an unused external ID in %d attempts",
+             MAX_COLLISIONS);
+        return;
+    }
+    int rc = xacct_extid_generate(o->id);
+    if (rc != 0) {
+        fail(o, rc, "cannot generate an external ID: %s", xacct_strerror(rc));
+        return;
+    }
+    xacct_event_t ev =
+        xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
+                            o->rotate ? "new external ID issued" : "external ID issued", o->actor);
+    rc = o->rotate ? xacct_customers_rotate(o->ctx->store, o->account, o->id, &ev, issued, o)
+                   : xacct_customers_onboard(o->ctx->store, o->account, o->id, &ev, issued, o);
+    if (rc != 0)
+        fail_msg(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
+}
+
+/* rotate: the record gives the old ID and the customer's region: that of
+ * its topic, else of its stack, else the home region. */
+static void got_record(int status, const char *detail, const xacct_customer_t *c, void *arg)
+{
+    ob_t *o = arg;
+    if (status == XACCT_ENOTFOUND) {
+        fail(o, status, "no customer %s", o->account);
+        return;
+    }
+    if (status != 0) {
+        fail_msg(o, status, xacct_ctx_store_error(o->ctx, status, detail, "reading the customer"));
+        return;
+    }
+    o->old_id = xacct_strdup(c->external_id ? c->external_id : "");
+    const char *topic = c->topic_arn && c->topic_arn[0] ? c->topic_arn : NULL;
+    const char *region = c->region && c->region[0] ? c->region : NULL;
+    xacct_arn_t arn;
+    if (topic != NULL && xacct_arn_parse(topic, &arn) == 0 && xacct_region_valid(arn.region))
+        snprintf(o->region, sizeof(o->region), "%s", arn.region);
+    else if (region != NULL && xacct_region_valid(region))
+        snprintf(o->region, sizeof(o->region), "%s", region);
+    else
+        snprintf(o->region, sizeof(o->region), "%s",
+                 o->ctx->cfg->aws_region ? o->ctx->cfg->aws_region : "");
+    issue(o);
+}
+
+static void read_record(void *arg)
+{
+    ob_t *o = arg;
+    int rc = xacct_customers_get(o->ctx->store, o->account, got_record, o);
+    if (rc != 0)
+        fail_msg(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "reading the customer"));
+}
+
+/* ---- entry points ------------------------------------------------------------ */
+
+static ob_t *ob_new(xacct_ctx_t *ctx, const char *account, const char *actor, xacct_onboard_cb cb,
+                    void *arg)
+{
+    ob_t *o = xacct_calloc(1, sizeof(*o));
+    o->ctx = ctx;
+    o->account = xacct_strdup(account);
+    o->actor = xacct_strdup(actor ? actor : "cli");
+    o->cb = cb;
+    o->arg = arg;
+    return o;
+}
+
+int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *region,
+                           const char *actor, xacct_onboard_cb cb, void *arg)
+{
+    if (ctx == NULL || ctx->store == NULL || cb == NULL || account == NULL ||
+        !xacct_account_id_valid(account))
+        return XACCT_EINVAL;
+    if (region == NULL)
+        region = ctx->cfg->aws_region;
+    if (region == NULL || !xacct_region_valid(region))
+        return XACCT_EINVAL;
+    ob_t *o = ob_new(ctx, account, actor, cb, arg);
+    snprintf(o->region, sizeof(o->region), "%s", region);
+    xacct_ctx_later(ctx, 0, issue, o);
+    return 0;
+}
+
+int xacct_onboard_rotate(xacct_ctx_t *ctx, const char *account, const char *actor,
+                         xacct_onboard_cb cb, void *arg)
+{
+    if (ctx == NULL || ctx->store == NULL || cb == NULL || account == NULL ||
+        !xacct_account_id_valid(account))
+        return XACCT_EINVAL;
+    ob_t *o = ob_new(ctx, account, actor, cb, arg);
+    o->rotate = true;
+    xacct_ctx_later(ctx, 0, read_record, o);
+    return 0;
+}
