@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Redis connection: hiredis' async API on the libuv loop, and the only
- * file that includes hiredis. It owns the connection life cycle (connect,
- * AUTH/SELECT/script-load handshake, loss, jittered reconnect), a bounded queue
- * of commands waiting for a connection, EVALSHA with the NOSCRIPT fallback,
- * and the translation of hiredis replies and errors into xacct types.
+ * file that includes hiredis. It owns the connection life cycle (ask
+ * Sentinel, connect directly or through the TLS bridge, AUTH/SELECT/ROLE/
+ * script-load handshake, loss, jittered reconnect), a bounded queue of
+ * commands waiting for a connection, the per-command reply deadline, the
+ * failover replies that send a command round again, EVALSHA with the
+ * NOSCRIPT fallback, and the translation of hiredis replies and errors into
+ * xacct types.
  */
 #include "xacct/store.h"
 
@@ -23,7 +26,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "xacct/sentinel.h"
+#include "xacct/tls_bridge.h"
+
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_COMMAND_TIMEOUT_MS 5000
+#define DEFAULT_MASTER_NAME "mymaster"
 #define DEFAULT_MAX_QUEUED 10000
 #define DEFAULT_BACKOFF_BASE_MS 100
 #define DEFAULT_BACKOFF_MAX_MS 5000
@@ -31,9 +39,13 @@
 
 typedef enum conn_state {
     ST_DISCONNECTED = 0, /* no context; maybe a reconnect timer runs */
-    ST_CONNECTING,       /* TCP connect in progress; timer = connect timeout */
-    ST_HANDSHAKE,        /* connected, AUTH/SELECT/SCRIPT LOAD/PING sent */
-    ST_READY,            /* user commands go straight to hiredis */
+    ST_RESOLVING,        /* asking Sentinel; timer = connect timeout */
+    ST_CONNECTING,       /* TCP (+TLS) connect in progress; timer = connect timeout */
+    ST_HANDSHAKE,        /* connected, AUTH/SELECT/ROLE/SCRIPT LOAD/PING sent */
+    ST_READY,            /* user commands go straight to hiredis; timer =
+                            the oldest written command's reply deadline */
+    ST_DRAINING,         /* a failover reply came: new commands wait, the
+                            connection closes once written ones are answered */
     ST_CLOSING,          /* xacct_store_free deferred to the timer */
     ST_CLOSED,           /* torn down; waiting for the timer to close */
 } conn_state_t;
@@ -47,7 +59,9 @@ struct store_cmd {
     size_t wire_len;                    /* bytes in wire */
     const xacct_store_script_t *script; /* set for EVALSHA, for the NOSCRIPT retry */
     int reloaded;                       /* the NOSCRIPT retry was done */
+    int timed_out;                      /* its reply deadline passed */
     uint64_t queued_at;                 /* uv_now() when queued */
+    uint64_t sent_at;                   /* uv_now() when written */
     xacct_store_reply_cb cb;            /* user callback; fires once */
     void *arg;                          /* user argument */
 };
@@ -68,8 +82,17 @@ struct xacct_store {
     uint64_t _connections;          /* ready connections so far */
     uint64_t _errors;               /* failed connects, lost connections, error replies */
 
-    char *_host;                    /* from the URL (owned) */
+    char *_host;                    /* from the URL, or from Sentinel (owned) */
     int _port;
+    int _tls;                       /* rediss:// */
+    xacct_tls_config_t *_tls_cfg;   /* loaded trust and client cert (owned), when _tls */
+    xacct_tls_bridge_t *_bridge;    /* the current TLS connection's bridge, or NULL */
+    char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
+    char **_sentinels;              /* "host:port" (owned), or NULL */
+    size_t _nsentinels;
+    size_t _sentinel_first;         /* the sentinel that answered last */
+    char *_master_name;             /* owned */
+    xacct_sentinel_query_t *_query; /* running Sentinel question, or NULL */
     char *_user;                    /* ACL user or NULL (owned) */
     char *_password;                /* or NULL (owned, wiped) */
     int _db;
@@ -77,6 +100,7 @@ struct xacct_store {
 
     int _reconnect;                 /* options, defaults applied */
     long _connect_timeout_ms;
+    long _command_timeout_ms;
     size_t _max_queued;
     long _queue_timeout_ms;
     long _backoff_base_ms;
@@ -87,11 +111,13 @@ struct xacct_store {
     store_cmd_t *_qhead, *_qtail;   /* commands waiting for a connection */
     size_t _queued;                 /* length of that queue */
     size_t _sent;                   /* user commands written, reply pending */
+    store_cmd_t *_fhead, *_ftail;   /* those commands, oldest first (for deadlines) */
 
     store_script_slot_t _scripts[XACCT_STORE_MAX_SCRIPTS]; /* known scripts */
     size_t _nscripts;
 
-    char _why[256];                 /* last connection failure, for details */
+    char _why[320];                 /* last connection failure, for details */
+    char _drop_why[200];            /* why we are dropping the connection, or "" */
 };
 
 static void start_connect(xacct_store_t *s);
@@ -101,7 +127,8 @@ static void timer_cb(uv_timer_t *t);
 /* URL and backoff                                                      */
 
 XACCT_STATIC int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
-                                        char **password, int *db, char *err, size_t errlen)
+                                        char **password, int *db, int *tls, char *err,
+                                        size_t errlen)
 {
     int rc = XACCT_EINVAL;
     CURLU *u = curl_url();
@@ -112,6 +139,7 @@ XACCT_STATIC int xacct__store_parse_url(const char *url, char **host, int *port,
     *password = NULL;
     *port = 6379;
     *db = 0;
+    *tls = 0;
     if (u == NULL)
         abort();
     if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
@@ -119,10 +147,11 @@ XACCT_STATIC int xacct__store_parse_url(const char *url, char **host, int *port,
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        strcmp(scheme, "redis") != 0) {
-        snprintf(err, errlen, "redis URL must start with redis://");
+        (strcmp(scheme, "redis") != 0 && strcmp(scheme, "rediss") != 0)) {
+        snprintf(err, errlen, "redis URL must start with redis:// or rediss://");
         goto out;
     }
+    *tls = strcmp(scheme, "rediss") == 0;
     if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
         snprintf(err, errlen, "redis URL has no host");
         goto out;
@@ -285,6 +314,49 @@ static void queue_expire(xacct_store_t *s)
     }
 }
 
+/* Written commands, oldest first: replies come in this order, and the
+ * oldest one's age is what the reply deadline watches. */
+static void fifo_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->next = NULL;
+    c->sent_at = uv_now(s->_loop);
+    if (s->_ftail != NULL)
+        s->_ftail->next = c;
+    else
+        s->_fhead = c;
+    s->_ftail = c;
+    s->_sent++;
+}
+
+static void fifo_remove(xacct_store_t *s, store_cmd_t *c)
+{
+    store_cmd_t *prev = NULL;
+    for (store_cmd_t *p = s->_fhead; p != NULL; prev = p, p = p->next) {
+        if (p != c)
+            continue;
+        if (prev != NULL)
+            prev->next = c->next;
+        else
+            s->_fhead = c->next;
+        if (s->_ftail == c)
+            s->_ftail = prev;
+        c->next = NULL;
+        s->_sent--;
+        return;
+    }
+}
+
+/* On a live connection the timer watches the oldest command's deadline. */
+static void arm_deadline(xacct_store_t *s)
+{
+    if ((s->_state != ST_READY && s->_state != ST_DRAINING) || s->_fhead == NULL ||
+        uv_is_active((uv_handle_t *)&s->_timer))
+        return;
+    uint64_t due = s->_fhead->sent_at + (uint64_t)s->_command_timeout_ms;
+    uint64_t now = uv_now(s->_loop);
+    uv_timer_start(&s->_timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
 static void reply_free(xacct_store_reply_t *r)
 {
     if (r->type == XACCT_STORE_REPLY_ARRAY && r->element != NULL) {
@@ -346,6 +418,28 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
 
 static void load_script_cmd(xacct_store_t *s, const xacct_store_script_t *script);
 
+/* Replies with which a server refuses a command it did not run, during or
+ * after a failover: a replica (READONLY), a server still loading its data
+ * (LOADING), a replica cut off from its master (MASTERDOWN). */
+static int failover_reply(const char *e)
+{
+    return strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
+           strncmp(e, "MASTERDOWN ", 11) == 0;
+}
+
+/* Stops using the current connection: nothing new is written to it, the
+ * replies already due still arrive, then hiredis closes it and conn_lost
+ * reconnects (through Sentinel when configured). */
+static void begin_drain(xacct_store_t *s, const char *why)
+{
+    if (s->_state != ST_READY)
+        return;
+    s->_state = ST_DRAINING;
+    snprintf(s->_drop_why, sizeof(s->_drop_why), "server answered \"%.120s\"; reconnecting",
+             why);
+    redisAsyncDisconnect(s->_ac);
+}
+
 static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     store_cmd_t *c = privdata;
@@ -353,14 +447,21 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
 
     s->_depth++;
-    s->_sent--;
+    fifo_remove(s, c);
     if (reply == NULL) {
         /* hiredis is disconnecting or being freed: the outcome is unknown. */
         conn_lost(s, ac, ac->errstr[0] ? ac->errstr : "connection closed");
         if (s->_closing)
             cmd_finish(c, XACCT_ECANCELED, "store freed", NULL);
         else
-            cmd_finish(c, XACCT_EDISCONNECTED, s->_why, NULL);
+            cmd_finish(c, c->timed_out ? XACCT_ETIMEOUT : XACCT_EDISCONNECTED, s->_why, NULL);
+        goto out;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && failover_reply(reply->str) && s->_ac == ac &&
+        !s->_closing && (s->_state == ST_READY || s->_state == ST_DRAINING)) {
+        /* Not run: send it again on the next connection. */
+        begin_drain(s, reply->str);
+        queue_push(s, c);
         goto out;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -393,7 +494,8 @@ static void send_or_queue(xacct_store_t *s, store_cmd_t *c)
 {
     if (s->_state == ST_READY && s->_ac != NULL) {
         if (redisAsyncFormattedCommand(s->_ac, reply_cb, c, c->wire, c->wire_len) == REDIS_OK) {
-            s->_sent++;
+            fifo_push(s, c);
+            arm_deadline(s);
             return;
         }
     }
@@ -427,7 +529,8 @@ static void send_internal(xacct_store_t *s, const xacct_store_args_t *a, xacct_s
         cmd_free(c);
         return;
     }
-    s->_sent++;
+    fifo_push(s, c);
+    arm_deadline(s);
 }
 
 static void ignore_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
@@ -463,9 +566,17 @@ static void notify_state(xacct_store_t *s, int up, int status, const char *detai
     s->_depth--;
 }
 
+static void drop_bridge(xacct_store_t *s)
+{
+    xacct_tls_bridge_t *b = s->_bridge;
+    s->_bridge = NULL;
+    xacct_tls_bridge_free(b);
+}
+
 /* A connection attempt failed or a connection was lost. */
 static void conn_failed(xacct_store_t *s)
 {
+    drop_bridge(s);
     if (s->_closing)
         return;
     s->_errors++;
@@ -484,6 +595,23 @@ static void conn_failed(xacct_store_t *s)
     }
 }
 
+/* Why the connection ended: our own reason for dropping it first, then
+ * what the TLS side saw (hiredis only sees its local socket close), then
+ * hiredis' view. */
+static void set_why(xacct_store_t *s, const char *hiredis_why)
+{
+    const char *bw = s->_bridge != NULL ? xacct_tls_bridge_error(s->_bridge) : NULL;
+    if (s->_drop_why[0])
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 s->_drop_why);
+    else if (bw != NULL)
+        snprintf(s->_why, sizeof(s->_why), "%s", bw);
+    else
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 hiredis_why);
+    s->_drop_why[0] = '\0';
+}
+
 static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char *why)
 {
     if (ac == NULL || s->_ac != ac)
@@ -493,7 +621,7 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
         return; /* the deferred teardown owns the timer now */
     s->_state = ST_DISCONNECTED;
     uv_timer_stop(&s->_timer);
-    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, why);
+    set_why(s, why);
     conn_failed(s);
 }
 
@@ -512,6 +640,7 @@ static void ready(xacct_store_t *s)
             break;
         send_or_queue(s, c);
     }
+    arm_deadline(s);
 }
 
 static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r,
@@ -550,6 +679,24 @@ static void handshake_done_cb(int status, const char *detail, const xacct_store_
         ready(s);
 }
 
+/* With Sentinel, the address may be stale (a failover under way): only a
+ * master will do; anything else drops the connection and asks again. */
+static void role_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    if (status != 0) {
+        handshake_cb(status, detail, r, arg);
+        return;
+    }
+    const xacct_store_reply_t *role = xacct_store_reply_at(r, 0);
+    if (!xacct_store_reply_is(role, "master")) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "not the master (ROLE: %.*s), asking Sentinel again",
+                 role && role->str ? (int)(role->len < 32 ? role->len : 32) : 1,
+                 role && role->str ? role->str : "?");
+        handshake_cb(XACCT_EREDIS, msg, NULL, arg);
+    }
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     xacct_store_t *s = cac->data;
@@ -563,8 +710,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns. */
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 cac->errstr[0] ? cac->errstr : "connect failed");
+        set_why(s, cac->errstr[0] ? cac->errstr : "connect failed");
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
@@ -587,6 +733,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
         xacct_store_args_str(&a, "SELECT");
         xacct_store_args_ll(&a, s->_db);
         send_internal(s, &a, handshake_cb, s);
+        xacct_store_args_destroy(&a);
+    }
+    if (s->_nsentinels > 0) {
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "ROLE");
+        send_internal(s, &a, role_cb, s);
         xacct_store_args_destroy(&a);
     }
     for (size_t i = 0; i < s->_nscripts; i++)
@@ -661,15 +813,11 @@ static void shim_del_write(void *privdata)
     shim_restart(privdata);
 }
 
-static void start_connect(xacct_store_t *s)
+/* Hands a new hiredis context (TCP, or the TLS bridge's socket) to the loop.
+ * A synchronous failure is reported from the timer (delay 0), so no callback
+ * ever runs inside xacct_store_submit. */
+static void attach(xacct_store_t *s, redisAsyncContext *ac)
 {
-    if (s->_closing || s->_state != ST_DISCONNECTED)
-        return;
-    s->_state = ST_CONNECTING;
-    /* The timer bounds the TCP connect and the handshake together. A
-     * synchronous failure is reported from the timer too (delay 0), so no
-     * callback ever runs inside xacct_store_submit. */
-    redisAsyncContext *ac = redisAsyncConnect(s->_host, s->_port);
     if (ac == NULL)
         abort();
     if (ac->err) {
@@ -695,14 +843,111 @@ static void start_connect(xacct_store_t *s)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->_ac = ac;
+}
+
+static void bridge_ready_cb(int status, const char *detail, const char *path, void *arg)
+{
+    xacct_store_t *s = arg;
+    if (s->_closing || s->_state != ST_CONNECTING)
+        return;
+    if (status != 0) {
+        snprintf(s->_why, sizeof(s->_why), "%s", detail);
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        return;
+    }
+    /* The TLS session is up and verified; hiredis talks to it locally. */
+    attach(s, redisAsyncConnectUnix(path));
+}
+
+/* Connects to s->_host:s->_port; the timer bounds the TCP connect, TLS and
+ * the handshake together. */
+static void connect_addr(xacct_store_t *s)
+{
+    s->_state = ST_CONNECTING;
+    s->_drop_why[0] = '\0';
     snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms",
              s->_host, s->_port, s->_connect_timeout_ms);
     uv_timer_start(&s->_timer, timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
+    if (!s->_tls) {
+        attach(s, redisAsyncConnect(s->_host, s->_port));
+        return;
+    }
+    if (xacct_tls_bridge_new(s->_loop, s->_tls_cfg, s->_host, s->_port, bridge_ready_cb, s,
+                             &s->_bridge) != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start TLS", s->_host,
+                 s->_port);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+    }
+}
+
+static void sentinel_cb(int status, const char *detail, const char *host, int port,
+                        size_t sentinel, void *arg)
+{
+    xacct_store_t *s = arg;
+    s->_query = NULL;
+    if (s->_closing || s->_state != ST_RESOLVING)
+        return;
+    if (status != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': %s", s->_master_name,
+                 detail ? detail : xacct_strerror(status));
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        return;
+    }
+    s->_sentinel_first = sentinel;
+    free(s->_host);
+    s->_host = xacct_strdup(host);
+    s->_port = port;
+    connect_addr(s);
+}
+
+static void start_connect(xacct_store_t *s)
+{
+    if (s->_closing || s->_state != ST_DISCONNECTED)
+        return;
+    if (s->_nsentinels == 0) {
+        connect_addr(s);
+        return;
+    }
+    /* Every (re)connect asks Sentinel: after a failover the old address is
+     * a replica, or gone. */
+    s->_state = ST_RESOLVING;
+    long per = s->_connect_timeout_ms;
+    xacct_sentinel_options_t o = {
+        .sentinels = (const char *const *)s->_sentinels,
+        .nsentinels = s->_nsentinels,
+        .first = s->_sentinel_first,
+        .master_name = s->_master_name,
+        .tls = s->_tls,
+        .tls_ca_file = s->_ca_file,
+        .tls_cert_file = s->_cert_file,
+        .tls_key_file = s->_key_file,
+        .timeout_ms = per,
+    };
+    snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time",
+             s->_master_name);
+    uv_timer_start(&s->_timer, timer_cb, (uint64_t)per * s->_nsentinels + 1000, 0);
+    if (xacct_sentinel_query_start(s->_loop, &o, sentinel_cb, s, &s->_query) != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no sentinel could be asked",
+                 s->_master_name);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+    }
 }
 
 static void close_cb(uv_handle_t *h)
 {
     xacct_store_t *s = xacct_container_of(h, xacct_store_t, _timer);
+    xacct_tls_config_free(s->_tls_cfg);
+    free(s->_ca_file);
+    free(s->_cert_file);
+    free(s->_key_file);
+    for (size_t i = 0; i < s->_nsentinels; i++)
+        free(s->_sentinels[i]);
+    free(s->_sentinels);
+    free(s->_master_name);
     free(s->_host);
     free(s->_user);
     xacct_free_secret(s->_password);
@@ -715,6 +960,9 @@ static void teardown(xacct_store_t *s)
     s->_state = ST_CLOSED;
     uv_timer_stop(&s->_timer);
     s->_depth++;
+    xacct_sentinel_query_t *q = s->_query;
+    s->_query = NULL;
+    xacct_sentinel_query_cancel(q);
     if (s->_ac != NULL) {
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
@@ -722,6 +970,7 @@ static void teardown(xacct_store_t *s)
          * and closes the poll handle through the libuv adapter. */
         redisAsyncFree(ac);
     }
+    drop_bridge(s);
     queue_fail_all(s, XACCT_ECANCELED, "store freed");
     s->_depth--;
     uv_close((uv_handle_t *)&s->_timer, close_cb);
@@ -736,9 +985,45 @@ static void timer_cb(uv_timer_t *t)
         return;
     }
     switch (s->_state) {
+    case ST_RESOLVING: {
+        xacct_sentinel_query_t *q = s->_query;
+        s->_query = NULL;
+        s->_state = ST_DISCONNECTED;
+        xacct_sentinel_query_cancel(q);
+        conn_failed(s);
+        break;
+    }
+    case ST_READY:
+    case ST_DRAINING: {
+        /* The oldest written command's reply deadline. */
+        store_cmd_t *c = s->_fhead;
+        if (c == NULL)
+            break;
+        if (uv_now(s->_loop) - c->sent_at < (uint64_t)s->_command_timeout_ms) {
+            arm_deadline(s);
+            break;
+        }
+        /* No reply in time: the connection (or the server) is stuck. Drop
+         * it; every written command completes now, the late one with
+         * XACCT_ETIMEOUT, and conn_lost reconnects. */
+        c->timed_out = 1;
+        snprintf(s->_drop_why, sizeof(s->_drop_why),
+                 "no reply within %ld ms; connection recycled", s->_command_timeout_ms);
+        redisAsyncContext *ac = s->_ac;
+        s->_depth++;
+        redisAsyncFree(ac);
+        s->_depth--;
+        break;
+    }
     case ST_CONNECTING:
     case ST_HANDSHAKE: {
         /* Connect timeout, or a synchronous connect failure reported late. */
+        if (s->_bridge != NULL && xacct_tls_bridge_handshaking(s->_bridge))
+            /* A plain Redis port waits for a newline that a TLS hello
+             * never sends, so this is how speaking TLS to it ends. */
+            snprintf(s->_why, sizeof(s->_why),
+                     "Redis at %s:%d: no TLS handshake within %ld ms (is it a TLS port?)",
+                     s->_host, s->_port, s->_connect_timeout_ms);
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;
@@ -766,11 +1051,35 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
 {
     *out = NULL;
     char *host = NULL, *user = NULL, *pw = NULL;
-    int port, db;
+    int port, db, tls;
     const char *url = opts && opts->url && opts->url[0] ? opts->url : XACCT_STORE_DEFAULT_URL;
-    int rc = xacct__store_parse_url(url, &host, &port, &user, &pw, &db, err, errlen);
+    int rc = xacct__store_parse_url(url, &host, &port, &user, &pw, &db, &tls, err, errlen);
     if (rc != 0)
         return rc;
+    const char *ca = opts ? opts->tls_ca_file : NULL, *cert = opts ? opts->tls_cert_file : NULL,
+               *key = opts ? opts->tls_key_file : NULL;
+    xacct_tls_config_t *tls_cfg = NULL;
+    if (tls)
+        rc = xacct_tls_config_new(ca, cert, key, &tls_cfg, err, errlen);
+    else if ((ca && ca[0]) || (cert && cert[0]) || (key && key[0])) {
+        /* Certificates for a plain connection are a mistake worth stopping
+         * for: whoever set them believes the connection is encrypted. */
+        snprintf(err, errlen, "TLS files are set but the URL is not rediss://");
+        rc = XACCT_EINVAL;
+    }
+    for (size_t i = 0; rc == 0 && opts && i < opts->nsentinels; i++) {
+        if (opts->sentinels[i] == NULL || opts->sentinels[i][0] == '\0' ||
+            strlen(opts->sentinels[i]) > 300) {
+            snprintf(err, errlen, "a sentinel address is empty or too long");
+            rc = XACCT_EINVAL;
+        }
+    }
+    if (rc != 0) {
+        free(host);
+        free(user);
+        xacct_free_secret(pw);
+        return rc;
+    }
 
     xacct_store_t *s = xacct_calloc(1, sizeof(*s));
     s->_loop = loop;
@@ -779,6 +1088,22 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
     s->_user = user;
     s->_password = pw;
     s->_db = db;
+    s->_tls = tls;
+    s->_tls_cfg = tls_cfg;
+    s->_ca_file = ca && ca[0] ? xacct_strdup(ca) : NULL;
+    s->_cert_file = cert && cert[0] ? xacct_strdup(cert) : NULL;
+    s->_key_file = key && key[0] ? xacct_strdup(key) : NULL;
+    if (opts && opts->nsentinels > 0) {
+        s->_nsentinels = opts->nsentinels;
+        s->_sentinels = xacct_calloc(s->_nsentinels, sizeof(*s->_sentinels));
+        for (size_t i = 0; i < s->_nsentinels; i++)
+            s->_sentinels[i] = xacct_strdup(opts->sentinels[i]);
+    }
+    s->_master_name = xacct_strdup(opts && opts->master_name && opts->master_name[0]
+                                       ? opts->master_name
+                                       : DEFAULT_MASTER_NAME);
+    s->_command_timeout_ms = opts && opts->command_timeout_ms > 0 ? opts->command_timeout_ms
+                                                                  : DEFAULT_COMMAND_TIMEOUT_MS;
     s->_prefix = xacct_strdup(opts && opts->prefix ? opts->prefix : XACCT_STORE_DEFAULT_PREFIX);
     s->_reconnect = opts ? opts->reconnect : 0;
     s->_connect_timeout_ms =

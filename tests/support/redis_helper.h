@@ -110,10 +110,10 @@ static inline pid_t th_redis_start(int port, const char *const *extra)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
-        const char *argv[32] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+        const char *argv[64] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", "/tmp", "--logfile", ""};
         int n = 13;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
             argv[n++] = extra[i];
         argv[n] = NULL;
         int devnull = open("/dev/null", O_WRONLY);
