@@ -78,7 +78,8 @@ struct xacct_store {
     conn_state_t _state;            /* see conn_state_t */
     int _closing;                   /* xacct_store_free was called */
     int _depth;                     /* nesting of callbacks we are inside */
-    unsigned _attempt;              /* consecutive failed connection attempts */
+    unsigned _attempt;              /* consecutive connections that failed or
+                                       ended before a command was answered */
     uint64_t _connections;          /* ready connections so far */
     uint64_t _errors;               /* failed connects, lost connections, error replies */
 
@@ -464,6 +465,10 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         queue_push(s, c);
         goto out;
     }
+    /* A served command ends the backoff: a replica that completes every
+     * handshake but refuses every command (READONLY in a loop) does not. */
+    if (s->_state == ST_READY && s->_ac == ac)
+        s->_attempt = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         if (c->script != NULL && !c->reloaded && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
             s->_state == ST_READY && s->_ac == ac) {
@@ -628,7 +633,6 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
 static void ready(xacct_store_t *s)
 {
     s->_state = ST_READY;
-    s->_attempt = 0;
     s->_connections++;
     uv_timer_stop(&s->_timer);
     notify_state(s, 1, 0, NULL);

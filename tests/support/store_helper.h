@@ -22,7 +22,7 @@ typedef struct th_result {
     char detail[512];
     int type;
     long long integer;
-    char str[512];
+    char str[8192];
     size_t len;
     size_t elements;
 } th_result_t;
