@@ -60,10 +60,17 @@ static int start(xacct_ctx_t *ctx)
         .reconnect = 1,
         .on_state = on_store_state,
         .state_arg = ctx,
+        .command_timeout_ms = (long)ctx->cfg->redis_command_timeout * 1000,
+        .tls_ca_file = ctx->cfg->redis_tls_ca_file,
+        .tls_cert_file = ctx->cfg->redis_tls_cert_file,
+        .tls_key_file = ctx->cfg->redis_tls_key_file,
+        .sentinels = (const char *const *)ctx->cfg->redis_sentinels.items,
+        .nsentinels = ctx->cfg->redis_sentinels.n,
+        .master_name = ctx->cfg->redis_master_name,
     };
     rc = xacct_store_new(ctx->loop, &sopts, &ctx->store, err, sizeof(err));
     if (rc != 0) {
-        fprintf(stderr, "xacctd: redis.url: %s\n", err);
+        fprintf(stderr, "xacctd: redis: %s\n", err);
         return rc;
     }
     ctx->verifier = xacct_sns_verifier_new(ctx->http, 64);

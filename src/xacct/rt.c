@@ -184,9 +184,16 @@ int cli_store(cli_t *c)
         .prefix = c->cfg->redis_prefix,
         .reconnect = 0,
         .connect_timeout_ms = 3000,
+        .command_timeout_ms = (long)c->cfg->redis_command_timeout * 1000,
+        .tls_ca_file = c->cfg->redis_tls_ca_file,
+        .tls_cert_file = c->cfg->redis_tls_cert_file,
+        .tls_key_file = c->cfg->redis_tls_key_file,
+        .sentinels = (const char *const *)c->cfg->redis_sentinels.items,
+        .nsentinels = c->cfg->redis_sentinels.n,
+        .master_name = c->cfg->redis_master_name,
     };
     if (xacct_store_new(&c->loop, &opts, &c->store, err, sizeof(err)) != 0)
-        return cli_fail(c, "configuration: redis.url: %s", err);
+        return cli_fail(c, "configuration: redis: %s", err);
     return 0;
 }
 

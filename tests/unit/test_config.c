@@ -586,7 +586,7 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 27); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 33); /* every key of SPEC §6 plus console/template_dir */
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
     assert_non_null(strstr(d, "sns.raw_delivery = true\n"));
