@@ -251,12 +251,14 @@ int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *tok
 int64_t xacct_store_now_ms(void);
 void xacct_store_iso8601(int64_t ms, char out[XACCT_STORE_ISO_LEN]);
 
-#ifdef XACCT_UNIT_TESTING
-/* URL parsing, exposed for tests. Outputs are heap strings the caller frees
- * (pass (xacct_free_secret) for the password); user/password NULL when absent;
- * *tls is 1 for rediss://. */
+/* Internal (src/store/store_url.c): URL parsing, also used by tests.
+ * Outputs are heap strings the caller frees (pass (xacct_free_secret) for
+ * the password); user/password NULL when absent; *tls is 1 for rediss://.
+ * XACCT_EINVAL with the reason in err, outputs NULL. */
 int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
                            char **password, int *db, int *tls, char *err, size_t errlen);
+
+#ifdef XACCT_UNIT_TESTING
 /* The reconnect delay for attempt n (0-based), jittered into [d/2, d]. */
 long xacct__store_backoff(long base_ms, long max_ms, unsigned attempt);
 #endif
