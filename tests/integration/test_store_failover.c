@@ -6,7 +6,9 @@
  * replies from a replica send the command round again until the replica is
  * promoted, and none of them reaches the caller; and with Debian's
  * redis-sentinel watching a master and a replica, the store follows the new
- * master after the master is killed in the middle of a stream of writes.
+ * master after the master is killed in the middle of a stream of writes; an
+ * unknown master name is reported, and an ACL user that may not run ROLE
+ * still connects through Sentinel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -334,7 +336,7 @@ static void test_sentinel_follows_new_master(void **state)
     th_rmtree(dir);
 }
 
-static void test_sentinel_unknown_master(void **state)
+static void test_sentinel_unknown_master_and_user_without_role(void **state)
 {
     (void)state;
     uv_loop_t loop;
@@ -342,7 +344,9 @@ static void test_sentinel_unknown_master(void **state)
     char dir[256];
     th_tmpdir(dir, "sentinel");
     int mport = th_free_port(), sport = th_free_port();
-    pid_t master = th_redis_start(mport, NULL);
+    /* An application user without @admin (so without ROLE). */
+    const char *mextra[] = {"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-@admin", NULL};
+    pid_t master = th_redis_start(mport, mextra);
     char conf[300];
     snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
     FILE *fp = fopen(conf, "w");
@@ -366,6 +370,17 @@ static void test_sentinel_unknown_master(void **state)
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     assert_non_null(strstr(r.detail, "does not know master 'not-monitored'"));
     close_store(&loop, s);
+
+    /* The monitored name, as the user that may not run ROLE: connects. */
+    uv_loop_init(&loop);
+    o.url = "redis://app:pw@ignored:1/0";
+    o.master_name = "xm";
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "ACL", "WHOAMI", NULL));
+    if (r.status != 0)
+        fail_msg("%d %s", r.status, r.detail);
+    assert_string_equal(r.str, "app");
+    close_store(&loop, s);
     th_redis_stop(sentinel);
     th_redis_stop(master);
     th_rmtree(dir);
@@ -378,7 +393,7 @@ int main(void)
         cmocka_unit_test(test_command_timeout_recycles),
         cmocka_unit_test(test_readonly_and_masterdown_wait_for_promotion),
         cmocka_unit_test(test_sentinel_follows_new_master),
-        cmocka_unit_test(test_sentinel_unknown_master),
+        cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
