@@ -63,6 +63,9 @@ static int start(xacct_ctx_t *ctx)
         .on_state = on_store_state,
         .state_arg = ctx,
         .command_timeout_ms = (long)ctx->cfg->redis_command_timeout * 1000,
+        /* A command waiting for a connection gets the same time: the message
+         * is then retried by the pipeline, not held for the whole outage. */
+        .queue_timeout_ms = (long)ctx->cfg->redis_command_timeout * 1000,
         .tls_ca_file = ctx->cfg->redis_tls_ca_file,
         .tls_cert_file = ctx->cfg->redis_tls_cert_file,
         .tls_key_file = ctx->cfg->redis_tls_key_file,
