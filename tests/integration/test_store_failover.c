@@ -149,8 +149,10 @@ static void test_readonly_and_masterdown_wait_for_promotion(void **state)
     pid_t master = th_redis_start(mport, NULL);
     char mportstr[16];
     snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    /* Diskless load: the replica writes no dump.rdb into the shared dir. */
     const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
-                            "--replica-serve-stale-data", "no", NULL};
+                            "--replica-serve-stale-data", "no",
+                            "--repl-diskless-load", "swapdb", NULL};
     pid_t replica = th_redis_start(rport, rextra);
     wait_info(&loop, rport, "replication", "master_link_status:up");
 
@@ -265,7 +267,8 @@ static void test_sentinel_follows_new_master(void **state)
     pid_t master = th_redis_start(mport, NULL);
     char mportstr[16];
     snprintf(mportstr, sizeof(mportstr), "%d", mport);
-    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr, NULL};
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
+                            "--repl-diskless-load", "swapdb", NULL};
     pid_t replica = th_redis_start(rport, rextra);
     wait_info(&loop, rport, "replication", "master_link_status:up");
 
