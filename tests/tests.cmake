@@ -12,6 +12,7 @@ set(XACCT_TEST_ENV
   "XACCT_BUILD_DIR=${CMAKE_BINARY_DIR}"
   "XACCT_PYTHON=${XACCT_PYTHON}"
   "XACCT_REDIS_SERVER=${XACCT_REDIS_SERVER}"
+  "XACCT_REDIS_SENTINEL=${XACCT_REDIS_SENTINEL}"
   "PYTHONDONTWRITEBYTECODE=1")
 # With XACCT_DEV_TESTS set, only those test basenames are registered.
 function(xacct_dev_filter out_var)

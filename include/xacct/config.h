@@ -74,6 +74,12 @@ typedef struct xacct_config {
     /* [redis] */
     char *redis_url;                  /* redis://127.0.0.1:6379/0 */
     char *redis_prefix;               /* xacct: */
+    char *redis_tls_ca_file;          /* "" = system trust store (rediss://) */
+    char *redis_tls_cert_file;        /* "" = no client certificate */
+    char *redis_tls_key_file;         /* "" */
+    xacct_strlist_t redis_sentinels;  /* host:port list; empty = no Sentinel */
+    char *redis_master_name;          /* mymaster */
+    int redis_command_timeout;        /* 5 seconds */
 
     /* [metrics] */
     char *metrics_listen;             /* 127.0.0.1:9464; "" disables */

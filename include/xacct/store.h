@@ -2,10 +2,20 @@
 /*
  * The Redis connection shared by xacctd and the xacct CLI: hiredis' async API
  * on the process's libuv loop, behind a small project-level interface so no
- * hiredis type leaks out of src/store/store.c. It parses redis:// URLs, sends AUTH
- * and SELECT on every (re)connect, applies the key prefix, loads Lua scripts
- * once and calls them by EVALSHA (reloading on NOSCRIPT), and reconnects with
- * jittered exponential backoff.
+ * hiredis type leaks out of src/store/store.c. It parses redis:// and rediss://
+ * URLs (TLS through src/store/tls_bridge.c), finds the master through Sentinel
+ * when sentinels are given, sends AUTH and SELECT on every (re)connect, applies
+ * the key prefix, loads Lua scripts once and calls them by EVALSHA (reloading
+ * on NOSCRIPT), and reconnects with jittered exponential backoff.
+ *
+ * Failover: a READONLY, LOADING or MASTERDOWN reply means the server refused
+ * the command without running it (a replica, or a master that is not ready):
+ * the store sends that command again, in its turn, on a new connection, and
+ * stops using the current one once its other replies are in; with Sentinel
+ * the new connection asks Sentinel for the master again. A command with no
+ * reply within command_timeout_ms fails with XACCT_ETIMEOUT and the
+ * connection is recycled (the commands written after it complete with
+ * XACCT_EDISCONNECTED).
  *
  * Two modes, chosen by xacct_store_options.reconnect:
  *
@@ -68,7 +78,7 @@ typedef struct xacct_store_reply {
  * Redis error reply arrives as XACCT_EREDIS with the error text in detail and
  * reply NULL. XACCT_EDISCONNECTED: the connection was lost or could not be
  * made; XACCT_ETIMEOUT: the command waited in the queue longer than
- * queue_timeout_ms; XACCT_ECANCELED: the store was freed. detail and reply are
+ * queue_timeout_ms, or had no reply within command_timeout_ms; XACCT_ECANCELED: the store was freed. detail and reply are
  * borrowed for the duration of the callback. The callback may submit new
  * commands and may call xacct_store_free (which is then deferred).
  */
@@ -84,8 +94,11 @@ typedef void (*xacct_store_reply_cb)(int status, const char *detail,
 typedef void (*xacct_store_state_cb)(int up, int status, const char *detail, void *arg);
 
 typedef struct xacct_store_options {
-    const char *url;          /* redis://[[user]:password@]host[:port][/db];
-                                 NULL = XACCT_STORE_DEFAULT_URL */
+    const char *url;          /* redis://[[user]:password@]host[:port][/db], or
+                                 rediss://... for TLS; NULL = XACCT_STORE_DEFAULT_URL.
+                                 With sentinels, host:port is not dialled (the
+                                 master comes from Sentinel) but the scheme,
+                                 credentials and db still apply. */
     const char *prefix;       /* key prefix; NULL = "xacct:" ("" allowed) */
     int reconnect;            /* 1 = queue and reconnect forever (worker);
                                  0 = fail fast (CLI); see above */
@@ -98,12 +111,22 @@ typedef struct xacct_store_options {
     long backoff_max_ms;      /* cap on the delay; 0 = 5000 */
     xacct_store_state_cb on_state; /* optional */
     void *state_arg;
+    long command_timeout_ms;  /* a command without reply by then fails with
+                                 XACCT_ETIMEOUT and the connection is recycled;
+                                 0 = 5000 */
+    const char *tls_ca_file;  /* rediss://: PEM CA bundle the server's certificate
+                                 must chain to; NULL/"" = system trust store */
+    const char *tls_cert_file; /* rediss://: client certificate and key (PEM), */
+    const char *tls_key_file;  /* both or neither */
+    const char *const *sentinels; /* "host:port" strings; NULL/0 = no Sentinel */
+    size_t nsentinels;
+    const char *master_name;  /* with sentinels; NULL = "mymaster" */
 } xacct_store_options_t;
 
 /*
  * Creates the store on loop and starts connecting. Fails only on a bad
- * option: XACCT_EINVAL with the reason in err (e.g. a malformed URL); an
- * unreachable server is not an error here. *out is freed with
+ * option: XACCT_EINVAL with the reason in err (e.g. a malformed URL, a TLS
+ * file that does not load); an unreachable server is not an error here. *out is freed with
  * xacct_store_free. The options are copied; the password is wiped on free.
  */
 int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_store_t **out,
@@ -228,11 +251,14 @@ int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *tok
 int64_t xacct_store_now_ms(void);
 void xacct_store_iso8601(int64_t ms, char out[XACCT_STORE_ISO_LEN]);
 
-#ifdef XACCT_UNIT_TESTING
-/* URL parsing, exposed for tests. Outputs are heap strings the caller frees
- * (pass (xacct_free_secret) for the password); user/password NULL when absent. */
+/* Internal (src/store/store_url.c): URL parsing, also used by tests.
+ * Outputs are heap strings the caller frees (pass (xacct_free_secret) for
+ * the password); user/password NULL when absent; *tls is 1 for rediss://.
+ * XACCT_EINVAL with the reason in err, outputs NULL. */
 int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
-                           char **password, int *db, char *err, size_t errlen);
+                           char **password, int *db, int *tls, char *err, size_t errlen);
+
+#ifdef XACCT_UNIT_TESTING
 /* The reconnect delay for attempt n (0-based), jittered into [d/2, d]. */
 long xacct__store_backoff(long base_ms, long max_ms, unsigned attempt);
 #endif

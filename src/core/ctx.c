@@ -101,10 +101,21 @@ static int start_store(xacct_ctx_t *ctx, char *err, size_t errlen)
         .connect_timeout_ms = daemon ? 0 : CLI_STORE_CONNECT_TIMEOUT_MS,
         .on_state = ctx->on_store_state,
         .state_arg = ctx,
+        .command_timeout_ms = (long)ctx->cfg->redis_command_timeout * 1000,
+        /* In the daemon a command waiting for a connection gets the same
+         * time: the message is then retried by the pipeline, not held for
+         * the whole outage. */
+        .queue_timeout_ms = daemon ? (long)ctx->cfg->redis_command_timeout * 1000 : 0,
+        .tls_ca_file = ctx->cfg->redis_tls_ca_file,
+        .tls_cert_file = ctx->cfg->redis_tls_cert_file,
+        .tls_key_file = ctx->cfg->redis_tls_key_file,
+        .sentinels = (const char *const *)ctx->cfg->redis_sentinels.items,
+        .nsentinels = ctx->cfg->redis_sentinels.n,
+        .master_name = ctx->cfg->redis_master_name,
     };
     int rc = xacct_store_new(ctx->loop, &sopts, &ctx->store, why, sizeof(why));
     if (rc != 0)
-        snprintf(err, errlen, "redis.url: %s", why);
+        snprintf(err, errlen, "redis: %s", why);
     return rc;
 }
 

@@ -1,29 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Redis connection: hiredis' async API on the libuv loop, and the only
- * file that includes hiredis. It owns the connection life cycle (connect,
- * AUTH/SELECT/script-load handshake, loss, jittered reconnect), a bounded queue
- * of commands waiting for a connection, EVALSHA with the NOSCRIPT fallback,
- * and the translation of hiredis replies and errors into xacct types.
+ * file that includes hiredis. It owns the connection life cycle (ask
+ * Sentinel, connect directly or through the TLS bridge, AUTH/SELECT/ROLE/
+ * script-load handshake, loss, jittered reconnect), a bounded queue of
+ * commands waiting for a connection, the per-command reply deadline, the
+ * failover replies that send a command round again, EVALSHA with the
+ * NOSCRIPT fallback, and the translation of hiredis replies and errors into
+ * xacct types.
  */
 #include "xacct/store.h"
 
-#include <ctype.h>
-#include <curl/curl.h>
-#include <errno.h>
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "xacct/sentinel.h"
+#include "xacct/tls_bridge.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_COMMAND_TIMEOUT_MS 5000
+#define DEFAULT_MASTER_NAME "mymaster"
 #define DEFAULT_MAX_QUEUED 10000
 #define DEFAULT_BACKOFF_BASE_MS 100
 #define DEFAULT_BACKOFF_MAX_MS 5000
@@ -31,9 +34,13 @@
 
 typedef enum conn_state {
     ST_DISCONNECTED = 0, /* no context; maybe a reconnect timer runs */
-    ST_CONNECTING,       /* TCP connect in progress; timer = connect timeout */
-    ST_HANDSHAKE,        /* connected, AUTH/SELECT/SCRIPT LOAD/PING sent */
-    ST_READY,            /* user commands go straight to hiredis */
+    ST_RESOLVING,        /* asking Sentinel; timer = connect timeout */
+    ST_CONNECTING,       /* TCP (+TLS) connect in progress; timer = connect timeout */
+    ST_HANDSHAKE,        /* connected, AUTH/SELECT/ROLE/SCRIPT LOAD/PING sent */
+    ST_READY,            /* user commands go straight to hiredis; timer =
+                            the oldest written command's reply deadline */
+    ST_DRAINING,         /* a failover reply came: new commands wait, the
+                            connection closes once written ones are answered */
     ST_CLOSING,          /* xacct_store_free deferred to the timer */
     ST_CLOSED,           /* torn down; waiting for the timer to close */
 } conn_state_t;
@@ -47,7 +54,9 @@ struct store_cmd {
     size_t wire_len;                    /* bytes in wire */
     const xacct_store_script_t *script; /* set for EVALSHA, for the NOSCRIPT retry */
     int reloaded;                       /* the NOSCRIPT retry was done */
+    int timed_out;                      /* its reply deadline passed */
     uint64_t queued_at;                 /* uv_now() when queued */
+    uint64_t sent_at;                   /* uv_now() when written */
     xacct_store_reply_cb cb;            /* user callback; fires once */
     void *arg;                          /* user argument */
 };
@@ -64,12 +73,22 @@ struct xacct_store {
     conn_state_t _state;            /* see conn_state_t */
     int _closing;                   /* xacct_store_free was called */
     int _depth;                     /* nesting of callbacks we are inside */
-    unsigned _attempt;              /* consecutive failed connection attempts */
+    unsigned _attempt;              /* consecutive connections that failed or
+                                       ended before a command was answered */
     uint64_t _connections;          /* ready connections so far */
     uint64_t _errors;               /* failed connects, lost connections, error replies */
 
-    char *_host;                    /* from the URL (owned) */
+    char *_host;                    /* from the URL, or from Sentinel (owned) */
     int _port;
+    int _tls;                       /* rediss:// */
+    xacct_tls_config_t *_tls_cfg;   /* loaded trust and client cert (owned), when _tls */
+    xacct_tls_bridge_t *_bridge;    /* the current TLS connection's bridge, or NULL */
+    char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
+    char **_sentinels;              /* "host:port" (owned), or NULL */
+    size_t _nsentinels;
+    size_t _sentinel_first;         /* the sentinel that answered last */
+    char *_master_name;             /* owned */
+    xacct_sentinel_query_t *_query; /* running Sentinel question, or NULL */
     char *_user;                    /* ACL user or NULL (owned) */
     char *_password;                /* or NULL (owned, wiped) */
     int _db;
@@ -77,6 +96,7 @@ struct xacct_store {
 
     int _reconnect;                 /* options, defaults applied */
     long _connect_timeout_ms;
+    long _command_timeout_ms;
     size_t _max_queued;
     long _queue_timeout_ms;
     long _backoff_base_ms;
@@ -87,110 +107,20 @@ struct xacct_store {
     store_cmd_t *_qhead, *_qtail;   /* commands waiting for a connection */
     size_t _queued;                 /* length of that queue */
     size_t _sent;                   /* user commands written, reply pending */
+    store_cmd_t *_fhead, *_ftail;   /* those commands, oldest first (for deadlines) */
 
     store_script_slot_t _scripts[XACCT_STORE_MAX_SCRIPTS]; /* known scripts */
     size_t _nscripts;
 
-    char _why[256];                 /* last connection failure, for details */
+    char _why[320];                 /* last connection failure, for details */
+    char _drop_why[200];            /* why we are dropping the connection, or "" */
 };
 
 static void start_connect(xacct_store_t *s);
 static void timer_cb(uv_timer_t *t);
 
 /* ------------------------------------------------------------------ */
-/* URL and backoff                                                      */
-
-XACCT_STATIC int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
-                                        char **password, int *db, char *err, size_t errlen)
-{
-    int rc = XACCT_EINVAL;
-    CURLU *u = curl_url();
-    char *scheme = NULL, *h = NULL, *p = NULL, *usr = NULL, *pw = NULL, *path = NULL;
-
-    *host = NULL;
-    *user = NULL;
-    *password = NULL;
-    *port = 6379;
-    *db = 0;
-    if (u == NULL)
-        abort();
-    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        snprintf(err, errlen, "redis URL does not parse");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        strcmp(scheme, "redis") != 0) {
-        snprintf(err, errlen, "redis URL must start with redis://");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
-        snprintf(err, errlen, "redis URL has no host");
-        goto out;
-    }
-    CURLUcode pc = curl_url_get(u, CURLUPART_PORT, &p, 0);
-    if (pc == CURLUE_OK) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (*end != '\0' || v < 1 || v > 65535) {
-            snprintf(err, errlen, "redis URL has a bad port");
-            goto out;
-        }
-        *port = (int)v;
-    } else if (pc != CURLUE_NO_PORT) {
-        snprintf(err, errlen, "redis URL has a bad port");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_USER, &usr, CURLU_URLDECODE) != CURLUE_OK) {
-        curl_free(usr);
-        usr = NULL;
-    }
-    if (curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE) != CURLUE_OK) {
-        curl_free(pw);
-        pw = NULL;
-    }
-    if (usr != NULL && usr[0] != '\0' && pw == NULL) {
-        snprintf(err, errlen, "redis URL names a user without a password");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path[0] != '\0' &&
-        strcmp(path, "/") != 0) {
-        const char *d = path + 1;
-        char *end;
-        if (!isdigit((unsigned char)d[0])) {
-            snprintf(err, errlen, "redis URL path must be a database number");
-            goto out;
-        }
-        errno = 0;
-        long v = strtol(d, &end, 10);
-        if (*end != '\0' || errno != 0 || v < 0 || v > INT_MAX) {
-            snprintf(err, errlen, "redis URL path must be a database number");
-            goto out;
-        }
-        *db = (int)v;
-    }
-    /* hiredis wants an IPv6 literal without its brackets. */
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-        *host = xacct_strndup(h + 1, hl - 2);
-    else
-        *host = xacct_strdup(h);
-    if (usr != NULL && usr[0] != '\0')
-        *user = xacct_strdup(usr);
-    if (pw != NULL)
-        *password = xacct_strdup(pw);
-    rc = 0;
-out:
-    if (pw != NULL)
-        OPENSSL_cleanse(pw, strlen(pw));
-    curl_free(scheme);
-    curl_free(h);
-    curl_free(p);
-    curl_free(usr);
-    curl_free(pw);
-    curl_free(path);
-    curl_url_cleanup(u);
-    return rc;
-}
+/* Backoff                                                              */
 
 XACCT_STATIC long xacct__store_backoff(long base_ms, long max_ms, unsigned attempt)
 {
@@ -285,6 +215,49 @@ static void queue_expire(xacct_store_t *s)
     }
 }
 
+/* Written commands, oldest first: replies come in this order, and the
+ * oldest one's age is what the reply deadline watches. */
+static void fifo_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->next = NULL;
+    c->sent_at = uv_now(s->_loop);
+    if (s->_ftail != NULL)
+        s->_ftail->next = c;
+    else
+        s->_fhead = c;
+    s->_ftail = c;
+    s->_sent++;
+}
+
+static void fifo_remove(xacct_store_t *s, store_cmd_t *c)
+{
+    store_cmd_t *prev = NULL;
+    for (store_cmd_t *p = s->_fhead; p != NULL; prev = p, p = p->next) {
+        if (p != c)
+            continue;
+        if (prev != NULL)
+            prev->next = c->next;
+        else
+            s->_fhead = c->next;
+        if (s->_ftail == c)
+            s->_ftail = prev;
+        c->next = NULL;
+        s->_sent--;
+        return;
+    }
+}
+
+/* On a live connection the timer watches the oldest command's deadline. */
+static void arm_deadline(xacct_store_t *s)
+{
+    if ((s->_state != ST_READY && s->_state != ST_DRAINING) || s->_fhead == NULL ||
+        uv_is_active((uv_handle_t *)&s->_timer))
+        return;
+    uint64_t due = s->_fhead->sent_at + (uint64_t)s->_command_timeout_ms;
+    uint64_t now = uv_now(s->_loop);
+    uv_timer_start(&s->_timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
 static void reply_free(xacct_store_reply_t *r)
 {
     if (r->type == XACCT_STORE_REPLY_ARRAY && r->element != NULL) {
@@ -346,6 +319,28 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
 
 static void load_script_cmd(xacct_store_t *s, const xacct_store_script_t *script);
 
+/* Replies with which a server refuses a command it did not run, during or
+ * after a failover: a replica (READONLY), a server still loading its data
+ * (LOADING), a replica cut off from its master (MASTERDOWN). */
+static int failover_reply(const char *e)
+{
+    return strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
+           strncmp(e, "MASTERDOWN ", 11) == 0;
+}
+
+/* Stops using the current connection: nothing new is written to it, the
+ * replies already due still arrive, then hiredis closes it and conn_lost
+ * reconnects (through Sentinel when configured). */
+static void begin_drain(xacct_store_t *s, const char *why)
+{
+    if (s->_state != ST_READY)
+        return;
+    s->_state = ST_DRAINING;
+    snprintf(s->_drop_why, sizeof(s->_drop_why), "server answered \"%.120s\"; reconnecting",
+             why);
+    redisAsyncDisconnect(s->_ac);
+}
+
 static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     store_cmd_t *c = privdata;
@@ -353,16 +348,27 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
 
     s->_depth++;
-    s->_sent--;
+    fifo_remove(s, c);
     if (reply == NULL) {
         /* hiredis is disconnecting or being freed: the outcome is unknown. */
         conn_lost(s, ac, ac->errstr[0] ? ac->errstr : "connection closed");
         if (s->_closing)
             cmd_finish(c, XACCT_ECANCELED, "store freed", NULL);
         else
-            cmd_finish(c, XACCT_EDISCONNECTED, s->_why, NULL);
+            cmd_finish(c, c->timed_out ? XACCT_ETIMEOUT : XACCT_EDISCONNECTED, s->_why, NULL);
         goto out;
     }
+    if (reply->type == REDIS_REPLY_ERROR && failover_reply(reply->str) && s->_ac == ac &&
+        !s->_closing && (s->_state == ST_READY || s->_state == ST_DRAINING)) {
+        /* Not run: send it again on the next connection. */
+        begin_drain(s, reply->str);
+        queue_push(s, c);
+        goto out;
+    }
+    /* A served command ends the backoff: a replica that completes every
+     * handshake but refuses every command (READONLY in a loop) does not. */
+    if (s->_state == ST_READY && s->_ac == ac)
+        s->_attempt = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         if (c->script != NULL && !c->reloaded && strncmp(reply->str, "NOSCRIPT", 8) == 0 &&
             s->_state == ST_READY && s->_ac == ac) {
@@ -393,7 +399,8 @@ static void send_or_queue(xacct_store_t *s, store_cmd_t *c)
 {
     if (s->_state == ST_READY && s->_ac != NULL) {
         if (redisAsyncFormattedCommand(s->_ac, reply_cb, c, c->wire, c->wire_len) == REDIS_OK) {
-            s->_sent++;
+            fifo_push(s, c);
+            arm_deadline(s);
             return;
         }
     }
@@ -427,7 +434,8 @@ static void send_internal(xacct_store_t *s, const xacct_store_args_t *a, xacct_s
         cmd_free(c);
         return;
     }
-    s->_sent++;
+    fifo_push(s, c);
+    arm_deadline(s);
 }
 
 static void ignore_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
@@ -463,9 +471,17 @@ static void notify_state(xacct_store_t *s, int up, int status, const char *detai
     s->_depth--;
 }
 
+static void drop_bridge(xacct_store_t *s)
+{
+    xacct_tls_bridge_t *b = s->_bridge;
+    s->_bridge = NULL;
+    xacct_tls_bridge_free(b);
+}
+
 /* A connection attempt failed or a connection was lost. */
 static void conn_failed(xacct_store_t *s)
 {
+    drop_bridge(s);
     if (s->_closing)
         return;
     s->_errors++;
@@ -484,6 +500,23 @@ static void conn_failed(xacct_store_t *s)
     }
 }
 
+/* Why the connection ended: our own reason for dropping it first, then
+ * what the TLS side saw (hiredis only sees its local socket close), then
+ * hiredis' view. */
+static void set_why(xacct_store_t *s, const char *hiredis_why)
+{
+    const char *bw = s->_bridge != NULL ? xacct_tls_bridge_error(s->_bridge) : NULL;
+    if (s->_drop_why[0])
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 s->_drop_why);
+    else if (bw != NULL)
+        snprintf(s->_why, sizeof(s->_why), "%s", bw);
+    else
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 hiredis_why);
+    s->_drop_why[0] = '\0';
+}
+
 static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char *why)
 {
     if (ac == NULL || s->_ac != ac)
@@ -493,14 +526,13 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
         return; /* the deferred teardown owns the timer now */
     s->_state = ST_DISCONNECTED;
     uv_timer_stop(&s->_timer);
-    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, why);
+    set_why(s, why);
     conn_failed(s);
 }
 
 static void ready(xacct_store_t *s)
 {
     s->_state = ST_READY;
-    s->_attempt = 0;
     s->_connections++;
     uv_timer_stop(&s->_timer);
     notify_state(s, 1, 0, NULL);
@@ -512,6 +544,7 @@ static void ready(xacct_store_t *s)
             break;
         send_or_queue(s, c);
     }
+    arm_deadline(s);
 }
 
 static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r,
@@ -550,6 +583,28 @@ static void handshake_done_cb(int status, const char *detail, const xacct_store_
         ready(s);
 }
 
+/* With Sentinel, the address may be stale (a failover under way): only a
+ * master will do; anything else drops the connection and asks again. */
+static void role_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    /* ROLE is an @admin command: an ACL user without it skips the check;
+     * a replica would still be caught by its READONLY replies. */
+    if (status == XACCT_EREDIS && detail != NULL && strncmp(detail, "NOPERM", 6) == 0)
+        return;
+    if (status != 0) {
+        handshake_cb(status, detail, r, arg);
+        return;
+    }
+    const xacct_store_reply_t *role = xacct_store_reply_at(r, 0);
+    if (!xacct_store_reply_is(role, "master")) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "not the master (ROLE: %.*s), asking Sentinel again",
+                 role && role->str ? (int)(role->len < 32 ? role->len : 32) : 1,
+                 role && role->str ? role->str : "?");
+        handshake_cb(XACCT_EREDIS, msg, NULL, arg);
+    }
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     xacct_store_t *s = cac->data;
@@ -563,8 +618,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns. */
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 cac->errstr[0] ? cac->errstr : "connect failed");
+        set_why(s, cac->errstr[0] ? cac->errstr : "connect failed");
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
@@ -587,6 +641,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
         xacct_store_args_str(&a, "SELECT");
         xacct_store_args_ll(&a, s->_db);
         send_internal(s, &a, handshake_cb, s);
+        xacct_store_args_destroy(&a);
+    }
+    if (s->_nsentinels > 0) {
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "ROLE");
+        send_internal(s, &a, role_cb, s);
         xacct_store_args_destroy(&a);
     }
     for (size_t i = 0; i < s->_nscripts; i++)
@@ -661,15 +721,11 @@ static void shim_del_write(void *privdata)
     shim_restart(privdata);
 }
 
-static void start_connect(xacct_store_t *s)
+/* Hands a new hiredis context (TCP, or the TLS bridge's socket) to the loop.
+ * A synchronous failure is reported from the timer (delay 0), so no callback
+ * ever runs inside xacct_store_submit. */
+static void attach(xacct_store_t *s, redisAsyncContext *ac)
 {
-    if (s->_closing || s->_state != ST_DISCONNECTED)
-        return;
-    s->_state = ST_CONNECTING;
-    /* The timer bounds the TCP connect and the handshake together. A
-     * synchronous failure is reported from the timer too (delay 0), so no
-     * callback ever runs inside xacct_store_submit. */
-    redisAsyncContext *ac = redisAsyncConnect(s->_host, s->_port);
     if (ac == NULL)
         abort();
     if (ac->err) {
@@ -695,14 +751,111 @@ static void start_connect(xacct_store_t *s)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->_ac = ac;
+}
+
+static void bridge_ready_cb(int status, const char *detail, const char *path, void *arg)
+{
+    xacct_store_t *s = arg;
+    if (s->_closing || s->_state != ST_CONNECTING)
+        return;
+    if (status != 0) {
+        snprintf(s->_why, sizeof(s->_why), "%s", detail);
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        return;
+    }
+    /* The TLS session is up and verified; hiredis talks to it locally. */
+    attach(s, redisAsyncConnectUnix(path));
+}
+
+/* Connects to s->_host:s->_port; the timer bounds the TCP connect, TLS and
+ * the handshake together. */
+static void connect_addr(xacct_store_t *s)
+{
+    s->_state = ST_CONNECTING;
+    s->_drop_why[0] = '\0';
     snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms",
              s->_host, s->_port, s->_connect_timeout_ms);
     uv_timer_start(&s->_timer, timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
+    if (!s->_tls) {
+        attach(s, redisAsyncConnect(s->_host, s->_port));
+        return;
+    }
+    if (xacct_tls_bridge_new(s->_loop, s->_tls_cfg, s->_host, s->_port, bridge_ready_cb, s,
+                             &s->_bridge) != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start TLS", s->_host,
+                 s->_port);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+    }
+}
+
+static void sentinel_cb(int status, const char *detail, const char *host, int port,
+                        size_t sentinel, void *arg)
+{
+    xacct_store_t *s = arg;
+    s->_query = NULL;
+    if (s->_closing || s->_state != ST_RESOLVING)
+        return;
+    if (status != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': %s", s->_master_name,
+                 detail ? detail : xacct_strerror(status));
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        return;
+    }
+    s->_sentinel_first = sentinel;
+    free(s->_host);
+    s->_host = xacct_strdup(host);
+    s->_port = port;
+    connect_addr(s);
+}
+
+static void start_connect(xacct_store_t *s)
+{
+    if (s->_closing || s->_state != ST_DISCONNECTED)
+        return;
+    if (s->_nsentinels == 0) {
+        connect_addr(s);
+        return;
+    }
+    /* Every (re)connect asks Sentinel: after a failover the old address is
+     * a replica, or gone. */
+    s->_state = ST_RESOLVING;
+    long per = s->_connect_timeout_ms;
+    xacct_sentinel_options_t o = {
+        .sentinels = (const char *const *)s->_sentinels,
+        .nsentinels = s->_nsentinels,
+        .first = s->_sentinel_first,
+        .master_name = s->_master_name,
+        .tls = s->_tls,
+        .tls_ca_file = s->_ca_file,
+        .tls_cert_file = s->_cert_file,
+        .tls_key_file = s->_key_file,
+        .timeout_ms = per,
+    };
+    snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time",
+             s->_master_name);
+    uv_timer_start(&s->_timer, timer_cb, (uint64_t)per * s->_nsentinels + 1000, 0);
+    if (xacct_sentinel_query_start(s->_loop, &o, sentinel_cb, s, &s->_query) != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no sentinel could be asked",
+                 s->_master_name);
+        uv_timer_start(&s->_timer, timer_cb, 0, 0);
+    }
 }
 
 static void close_cb(uv_handle_t *h)
 {
     xacct_store_t *s = xacct_container_of(h, xacct_store_t, _timer);
+    xacct_tls_config_free(s->_tls_cfg);
+    free(s->_ca_file);
+    free(s->_cert_file);
+    free(s->_key_file);
+    for (size_t i = 0; i < s->_nsentinels; i++)
+        free(s->_sentinels[i]);
+    free(s->_sentinels);
+    free(s->_master_name);
     free(s->_host);
     free(s->_user);
     xacct_free_secret(s->_password);
@@ -715,6 +868,9 @@ static void teardown(xacct_store_t *s)
     s->_state = ST_CLOSED;
     uv_timer_stop(&s->_timer);
     s->_depth++;
+    xacct_sentinel_query_t *q = s->_query;
+    s->_query = NULL;
+    xacct_sentinel_query_cancel(q);
     if (s->_ac != NULL) {
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
@@ -722,6 +878,7 @@ static void teardown(xacct_store_t *s)
          * and closes the poll handle through the libuv adapter. */
         redisAsyncFree(ac);
     }
+    drop_bridge(s);
     queue_fail_all(s, XACCT_ECANCELED, "store freed");
     s->_depth--;
     uv_close((uv_handle_t *)&s->_timer, close_cb);
@@ -736,9 +893,45 @@ static void timer_cb(uv_timer_t *t)
         return;
     }
     switch (s->_state) {
+    case ST_RESOLVING: {
+        xacct_sentinel_query_t *q = s->_query;
+        s->_query = NULL;
+        s->_state = ST_DISCONNECTED;
+        xacct_sentinel_query_cancel(q);
+        conn_failed(s);
+        break;
+    }
+    case ST_READY:
+    case ST_DRAINING: {
+        /* The oldest written command's reply deadline. */
+        store_cmd_t *c = s->_fhead;
+        if (c == NULL)
+            break;
+        if (uv_now(s->_loop) - c->sent_at < (uint64_t)s->_command_timeout_ms) {
+            arm_deadline(s);
+            break;
+        }
+        /* No reply in time: the connection (or the server) is stuck. Drop
+         * it; every written command completes now, the late one with
+         * XACCT_ETIMEOUT, and conn_lost reconnects. */
+        c->timed_out = 1;
+        snprintf(s->_drop_why, sizeof(s->_drop_why),
+                 "no reply within %ld ms; connection recycled", s->_command_timeout_ms);
+        redisAsyncContext *ac = s->_ac;
+        s->_depth++;
+        redisAsyncFree(ac);
+        s->_depth--;
+        break;
+    }
     case ST_CONNECTING:
     case ST_HANDSHAKE: {
         /* Connect timeout, or a synchronous connect failure reported late. */
+        if (s->_bridge != NULL && xacct_tls_bridge_handshaking(s->_bridge))
+            /* A plain Redis port waits for a newline that a TLS hello
+             * never sends, so this is how speaking TLS to it ends. */
+            snprintf(s->_why, sizeof(s->_why),
+                     "Redis at %s:%d: no TLS handshake within %ld ms (is it a TLS port?)",
+                     s->_host, s->_port, s->_connect_timeout_ms);
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;
@@ -766,11 +959,35 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
 {
     *out = NULL;
     char *host = NULL, *user = NULL, *pw = NULL;
-    int port, db;
+    int port, db, tls;
     const char *url = opts && opts->url && opts->url[0] ? opts->url : XACCT_STORE_DEFAULT_URL;
-    int rc = xacct__store_parse_url(url, &host, &port, &user, &pw, &db, err, errlen);
+    int rc = xacct__store_parse_url(url, &host, &port, &user, &pw, &db, &tls, err, errlen);
     if (rc != 0)
         return rc;
+    const char *ca = opts ? opts->tls_ca_file : NULL, *cert = opts ? opts->tls_cert_file : NULL,
+               *key = opts ? opts->tls_key_file : NULL;
+    xacct_tls_config_t *tls_cfg = NULL;
+    if (tls)
+        rc = xacct_tls_config_new(ca, cert, key, &tls_cfg, err, errlen);
+    else if ((ca && ca[0]) || (cert && cert[0]) || (key && key[0])) {
+        /* Certificates for a plain connection are a mistake worth stopping
+         * for: whoever set them believes the connection is encrypted. */
+        snprintf(err, errlen, "TLS files are set but the URL is not rediss://");
+        rc = XACCT_EINVAL;
+    }
+    for (size_t i = 0; rc == 0 && opts && i < opts->nsentinels; i++) {
+        if (opts->sentinels[i] == NULL || opts->sentinels[i][0] == '\0' ||
+            strlen(opts->sentinels[i]) > 300) {
+            snprintf(err, errlen, "a sentinel address is empty or too long");
+            rc = XACCT_EINVAL;
+        }
+    }
+    if (rc != 0) {
+        free(host);
+        free(user);
+        xacct_free_secret(pw);
+        return rc;
+    }
 
     xacct_store_t *s = xacct_calloc(1, sizeof(*s));
     s->_loop = loop;
@@ -779,6 +996,22 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
     s->_user = user;
     s->_password = pw;
     s->_db = db;
+    s->_tls = tls;
+    s->_tls_cfg = tls_cfg;
+    s->_ca_file = ca && ca[0] ? xacct_strdup(ca) : NULL;
+    s->_cert_file = cert && cert[0] ? xacct_strdup(cert) : NULL;
+    s->_key_file = key && key[0] ? xacct_strdup(key) : NULL;
+    if (opts && opts->nsentinels > 0) {
+        s->_nsentinels = opts->nsentinels;
+        s->_sentinels = xacct_calloc(s->_nsentinels, sizeof(*s->_sentinels));
+        for (size_t i = 0; i < s->_nsentinels; i++)
+            s->_sentinels[i] = xacct_strdup(opts->sentinels[i]);
+    }
+    s->_master_name = xacct_strdup(opts && opts->master_name && opts->master_name[0]
+                                       ? opts->master_name
+                                       : DEFAULT_MASTER_NAME);
+    s->_command_timeout_ms = opts && opts->command_timeout_ms > 0 ? opts->command_timeout_ms
+                                                                  : DEFAULT_COMMAND_TIMEOUT_MS;
     s->_prefix = xacct_strdup(opts && opts->prefix ? opts->prefix : XACCT_STORE_DEFAULT_PREFIX);
     s->_reconnect = opts ? opts->reconnect : 0;
     s->_connect_timeout_ms =
@@ -934,233 +1167,5 @@ int xacct_store_eval(xacct_store_t *s, const xacct_store_script_t *script, int n
         rc = submit_cmd(s, c);
     }
     xacct_store_args_destroy(&full);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ */
-/* Arguments and replies                                                */
-
-void xacct_store_args_init(xacct_store_args_t *a)
-{
-    memset(a, 0, sizeof(*a));
-}
-
-void xacct_store_args_destroy(xacct_store_args_t *a)
-{
-    for (int i = 0; i < a->argc; i++)
-        xacct_freezero(a->v[i], a->len[i] + 1);
-    free(a->v);
-    free(a->len);
-    memset(a, 0, sizeof(*a));
-}
-
-void xacct_store_args_add(xacct_store_args_t *a, const void *p, size_t n)
-{
-    if (a->err != 0)
-        return;
-    if (a->argc >= XACCT_STORE_MAX_ARGS || n > XACCT_STORE_MAX_ARG_BYTES - a->bytes) {
-        a->err = XACCT_ETOOBIG;
-        return;
-    }
-    if (a->argc == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 8;
-        a->v = xacct_realloc(a->v, (size_t)cap * sizeof(*a->v));
-        a->len = xacct_realloc(a->len, (size_t)cap * sizeof(*a->len));
-        a->cap = cap;
-    }
-    char *copy = xacct_malloc(n + 1);
-    if (n > 0)
-        memcpy(copy, p, n);
-    copy[n] = '\0';
-    a->v[a->argc] = copy;
-    a->len[a->argc] = n;
-    a->argc++;
-    a->bytes += n;
-}
-
-void xacct_store_args_str(xacct_store_args_t *a, const char *s)
-{
-    if (s == NULL)
-        s = "";
-    xacct_store_args_add(a, s, strlen(s));
-}
-
-void xacct_store_args_ll(xacct_store_args_t *a, long long v)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    xacct_store_args_add(a, tmp, (size_t)n);
-}
-
-static void args_vfmt(xacct_store_args_t *a, const char *pre, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0) {
-        if (a->err == 0)
-            a->err = XACCT_EINVAL;
-        return;
-    }
-    size_t pl = strlen(pre);
-    char *tmp = xacct_malloc(pl + (size_t)n + 1);
-    memcpy(tmp, pre, pl);
-    vsnprintf(tmp + pl, (size_t)n + 1, fmt, ap);
-    xacct_store_args_add(a, tmp, pl + (size_t)n);
-    xacct_freezero(tmp, pl + (size_t)n + 1);
-}
-
-void xacct_store_args_fmt(xacct_store_args_t *a, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    args_vfmt(a, "", fmt, ap);
-    va_end(ap);
-}
-
-void xacct_store_args_key(xacct_store_args_t *a, const xacct_store_t *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    args_vfmt(a, s->_prefix, fmt, ap);
-    va_end(ap);
-}
-
-int xacct_store_reply_is(const xacct_store_reply_t *r, const char *str)
-{
-    if (r == NULL ||
-        (r->type != XACCT_STORE_REPLY_STRING && r->type != XACCT_STORE_REPLY_STATUS))
-        return 0;
-    size_t n = strlen(str);
-    return r->len == n && memcmp(r->str, str, n) == 0;
-}
-
-const xacct_store_reply_t *xacct_store_reply_at(const xacct_store_reply_t *r, size_t i)
-{
-    if (r == NULL || r->type != XACCT_STORE_REPLY_ARRAY || i >= r->elements)
-        return NULL;
-    return &r->element[i];
-}
-
-char *xacct_store_reply_strdup(const xacct_store_reply_t *r)
-{
-    if (r == NULL ||
-        (r->type != XACCT_STORE_REPLY_STRING && r->type != XACCT_STORE_REPLY_STATUS))
-        return xacct_strdup("");
-    return xacct_strndup(r->str, r->len);
-}
-
-int xacct_store_reply_ll(const xacct_store_reply_t *r, long long *out)
-{
-    *out = 0;
-    if (r == NULL)
-        return XACCT_EPARSE;
-    if (r->type == XACCT_STORE_REPLY_INTEGER) {
-        *out = r->integer;
-        return 0;
-    }
-    if (r->type != XACCT_STORE_REPLY_STRING || r->len == 0 || r->len > 20)
-        return XACCT_EPARSE;
-    char tmp[24];
-    memcpy(tmp, r->str, r->len);
-    tmp[r->len] = '\0';
-    char *end;
-    errno = 0;
-    long long v = strtoll(tmp, &end, 10);
-    if (*end != '\0' || errno != 0)
-        return XACCT_EPARSE;
-    *out = v;
-    return 0;
-}
-
-int64_t xacct_store_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void xacct_store_iso8601(int64_t ms, char out[XACCT_STORE_ISO_LEN])
-{
-    if (ms < 0)
-        ms = 0;
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char date[24];
-    gmtime_r(&t, &tm);
-    if (strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        date[0] = '\0';
-    snprintf(out, XACCT_STORE_ISO_LEN, "%.23s.%03uZ", date, (unsigned)(ms % 1000));
-}
-
-/* ------------------------------------------------------------------ */
-/* Lock                                                                 */
-
-typedef struct lock_op {
-    xacct_store_lock_cb cb;
-    void *arg;
-} lock_op_t;
-
-static const xacct_store_script_t unlock_script = {
-    "unlock",
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "return 0\n",
-};
-
-static void lock_reply_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
-{
-    lock_op_t *op = arg;
-    int yes = 0;
-    if (status == 0)
-        yes = r->type == XACCT_STORE_REPLY_STATUS ||
-              (r->type == XACCT_STORE_REPLY_INTEGER && r->integer == 1);
-    xacct_store_lock_cb cb = op->cb;
-    void *cb_arg = op->arg;
-    free(op);
-    cb(status, detail, yes, cb_arg);
-}
-
-int xacct_store_lock_acquire(xacct_store_t *s, const char *name, const char *token, long ttl_ms,
-                             xacct_store_lock_cb cb, void *arg)
-{
-    if (name == NULL || token == NULL || token[0] == '\0' || ttl_ms <= 0)
-        return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SET");
-    xacct_store_args_key(&a, s, "lock:%s", name);
-    xacct_store_args_str(&a, token);
-    xacct_store_args_str(&a, "NX");
-    xacct_store_args_str(&a, "PX");
-    xacct_store_args_ll(&a, ttl_ms);
-    lock_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_submit(s, &a, lock_reply_cb, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
-}
-
-int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *token,
-                             xacct_store_lock_cb cb, void *arg)
-{
-    if (name == NULL || token == NULL)
-        return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "lock:%s", name);
-    xacct_store_args_str(&a, token);
-    lock_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &unlock_script, 1, &a, lock_reply_cb, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
     return rc;
 }

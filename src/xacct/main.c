@@ -65,6 +65,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A Redis or TLS peer that goes away mid-write must be an error return,
+     * not a signal that kills the command (hiredis and libuv use write(2)). */
+    signal(SIGPIPE, SIG_IGN);
     cli_t c;
     cli_init(&c);
     const char *env = getenv("XACCT_CONFIG");

@@ -82,19 +82,21 @@ def wait_for(pred, timeout, what, interval=0.1):
 class Redis:
     """A throwaway redis-server."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, name="redis"):
         self.tmp = tmp
+        self.name = name
         self.port = None
         self.proc = None
 
-    def start(self, port=None):
+    def start(self, port=None, extra=()):
+        """extra: more redis-server arguments (TLS, replicaof, ACL users)."""
         self.port = port or self.port or free_port()
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.tmp, "--logfile",
-             os.path.join(self.tmp, "redis.log")],
+             "--appendonly", "no", "--dir", self.tmp, "--dbfilename", f"{self.name}.rdb",
+             "--logfile", os.path.join(self.tmp, f"{self.name}.log"), *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._up, 10, "redis-server")
+        wait_for(self._up, 10, self.name)
 
     def _up(self):
         try:

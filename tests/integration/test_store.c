@@ -93,19 +93,20 @@ static void close_store(uv_loop_t *loop, xacct_store_t *s)
 static void test_parse_url(void **state)
 {
     char *host, *user, *pw, err[128];
-    int port, db;
+    int port, db, tls;
     assert_int_equal(xacct__store_parse_url("redis://127.0.0.1:6390/4", &host, &port, &user,
-                                            &pw, &db, err, sizeof(err)),
+                                            &pw, &db, &tls, err, sizeof(err)),
                      0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 6390);
     assert_int_equal(db, 4);
+    assert_int_equal(tls, 0);
     assert_null(user);
     assert_null(pw);
     free(host);
 
     assert_int_equal(xacct__store_parse_url("redis://:p%40ss@redis.example:7000", &host, &port,
-                                            &user, &pw, &db, err, sizeof(err)),
+                                            &user, &pw, &db, &tls, err, sizeof(err)),
                      0);
     assert_string_equal(host, "redis.example");
     assert_int_equal(port, 7000);
@@ -116,7 +117,7 @@ static void test_parse_url(void **state)
     xacct_free_secret(pw);
 
     assert_int_equal(xacct__store_parse_url("redis://alice:pw@[::1]/", &host, &port, &user, &pw,
-                                            &db, err, sizeof(err)),
+                                            &db, &tls, err, sizeof(err)),
                      0);
     assert_string_equal(host, "::1");
     assert_int_equal(port, 6379);
@@ -126,12 +127,25 @@ static void test_parse_url(void **state)
     free(user);
     xacct_free_secret(pw);
 
-    const char *bad[] = {"http://127.0.0.1:6379/0", "redis://127.0.0.1:6379/x",
+    assert_int_equal(xacct__store_parse_url("rediss://app:s3cret@redis.example:6380/2", &host,
+                                            &port, &user, &pw, &db, &tls, err, sizeof(err)),
+                     0);
+    assert_int_equal(tls, 1);
+    assert_string_equal(host, "redis.example");
+    assert_int_equal(port, 6380);
+    assert_int_equal(db, 2);
+    assert_string_equal(user, "app");
+    assert_string_equal(pw, "s3cret");
+    free(host);
+    free(user);
+    xacct_free_secret(pw);
+
+    const char *bad[] = {"redisss://h/0", "http://127.0.0.1:6379/0", "redis://127.0.0.1:6379/x",
                          "redis://127.0.0.1:99999/0", "redis://", "not a url",
                          "redis://h/-1", "redis://bob@h/0"};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++) {
-        assert_int_equal(xacct__store_parse_url(bad[i], &host, &port, &user, &pw, &db, err,
-                                                sizeof(err)),
+        assert_int_equal(xacct__store_parse_url(bad[i], &host, &port, &user, &pw, &db, &tls,
+                                                err, sizeof(err)),
                          XACCT_EINVAL);
         assert_null(host);
         assert_null(pw);

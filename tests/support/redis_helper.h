@@ -2,9 +2,9 @@
 /*
  * Test helpers for the Redis integration tests: run a libuv loop until a
  * condition holds (with a deadline), start and stop a private redis-server
- * (for restart and password tests) on a free port, and close a loop checking
- * that uv_loop_close() returns 0. Header-only so each test binary stays one
- * file. The private server gets PR_SET_PDEATHSIG, so it dies with the test
+ * (for restart and password tests) or a redis-sentinel on a free port, and
+ * close a loop checking that uv_loop_close() returns 0. Header-only so each
+ * test binary stays one file. The private server gets PR_SET_PDEATHSIG, so it dies with the test
  * even when an assertion or a sanitizer aborts the process.
  */
 #ifndef XACCT_TEST_REDIS_HELPER_H
@@ -110,10 +110,10 @@ static inline pid_t th_redis_start(int port, const char *const *extra)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
-        const char *argv[32] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+        const char *argv[64] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", "/tmp", "--logfile", ""};
         int n = 13;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
             argv[n++] = extra[i];
         argv[n] = NULL;
         int devnull = open("/dev/null", O_WRONLY);
@@ -137,6 +137,45 @@ static inline pid_t th_redis_start(int port, const char *const *extra)
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     fprintf(stderr, "redis-server did not start\n");
+    abort();
+}
+
+/* Starts redis-sentinel with the config file conf (which it rewrites) and
+ * returns its pid once port accepts connections. */
+static inline pid_t th_sentinel_start(const char *conf, int port)
+{
+    const char *exe = getenv("XACCT_REDIS_SENTINEL");
+    if (exe == NULL || exe[0] == '\0')
+        exe = "redis-sentinel";
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execlp(exe, exe, conf, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 400; i++) {
+        if (th_port_open(port))
+            return pid;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "redis-sentinel exited early\n");
+            abort();
+        }
+        th_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "redis-sentinel did not start\n");
     abort();
 }
 

@@ -605,10 +605,13 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 30); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 36); /* every key of SPEC §6 plus console/template_dir */
     assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
     assert_non_null(strstr(d, "api.listen = \n"));
     assert_non_null(strstr(d, "api.tokens_file = /etc/xacct/api-tokens\n"));
+    assert_non_null(strstr(d, "redis.master_name = mymaster\n"));
+    assert_non_null(strstr(d, "redis.command_timeout = 5\n"));
+    assert_non_null(strstr(d, "redis.sentinels = \n"));
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
     assert_non_null(strstr(d, "sns.raw_delivery = true\n"));

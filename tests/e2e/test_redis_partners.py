@@ -1,0 +1,178 @@
+"""xacctd and xacct against Redis the way partners run it (issue 14): over TLS
+(rediss://) with an ACL user and a client certificate from a CA made with
+openssl here, and behind Sentinel with a replica, where the master is killed
+while stacks are being processed: the worker follows the new master, every
+stack completes, nothing is answered FAILED and nothing is lost."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+import redis
+
+from harness import BUILD, SOURCE, Env, Redis, free_port, wait_for
+
+SENTINEL = os.environ.get("XACCT_REDIS_SENTINEL") or shutil.which("redis-sentinel") \
+    or "/usr/bin/redis-sentinel"
+
+
+def make_pki(d):
+    subprocess.run(["sh", os.path.join(SOURCE, "tests", "support", "make_test_ca.sh"), d],
+                   check=True)
+    return {name: os.path.join(d, name) for name in
+            ("ca.crt", "client.crt", "client.key", "server.crt", "server.key")}
+
+
+class TlsAclTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        pki = make_pki(env.tmp)
+        cls.tls_port = free_port()
+        # The harness keeps its plain port for seeding and checks; xacctd and
+        # xacct only know the TLS port.
+        env.redis.stop()
+        env.redis.start(extra=[
+            "--tls-port", str(cls.tls_port), "--tls-cert-file", pki["server.crt"],
+            "--tls-key-file", pki["server.key"], "--tls-ca-cert-file", pki["ca.crt"],
+            "--tls-auth-clients", "yes",
+            "--user", "xacctd", "on", ">s3cret-pw", "~xacct:*", "&*", "+@all"])
+        env.r = redis.Redis(host="127.0.0.1", port=env.redis.port)
+        env.write_config(
+            redis__url=f"rediss://xacctd:s3cret-pw@localhost:{cls.tls_port}/0",
+            redis__tls_ca_file=pki["ca.crt"], redis__tls_cert_file=pki["client.crt"],
+            redis__tls_key_file=pki["client.key"])
+        cls.worker = env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
+        finally:
+            cls.env.stop()
+
+    def test_stack_processed_over_tls_as_acl_user(self):
+        env, acct = self.env, "610000000001"
+        ext = env.seed_customer(acct)
+        s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        self.assertEqual(env.customer(acct)["state"], "active")
+        # The worker is connected as the ACL user, and only the TLS port was
+        # given to it.
+        users = {c.get("user") for c in env.r.client_list()}
+        self.assertIn("xacctd", users)
+        # The CLI reads through the same settings.
+        r = env.xacct("show", acct, "--json", check=True)
+        self.assertEqual(json.loads(r.stdout)["state"], "active")
+
+    def test_cli_refuses_untrusted_ca_and_wrong_password(self):
+        env = self.env
+        other = os.path.join(env.tmp, "other-ca.crt")
+        for overrides, needle in (
+                ({"XACCT_REDIS_TLS_CA_FILE": other}, b"certificate not accepted"),
+                ({"XACCT_REDIS_URL": f"rediss://xacctd:wrong@localhost:{self.tls_port}/0"},
+                 b"WRONGPASS")):
+            r = subprocess.run([os.path.join(BUILD, "xacct"), "--config",
+                                env.config_path, "list"], env=env.process_env(overrides),
+                               capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(needle, r.stderr)
+            self.assertNotIn(b"s3cret-pw", r.stderr + r.stdout)
+
+
+class SentinelFailoverTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=20).start()
+        cls.master = env.redis
+        cls.replica = Redis(env.tmp, name="replica")
+        cls.replica.start(extra=["--replicaof", "127.0.0.1", str(cls.master.port)])
+        cls.sentinel_port = free_port()
+        conf = os.path.join(env.tmp, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
+                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
+                    f"sentinel monitor xm 127.0.0.1 {cls.master.port} 1\n"
+                    "sentinel down-after-milliseconds xm 1000\n"
+                    "sentinel failover-timeout xm 10000\n")
+        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        rr = redis.Redis(host="127.0.0.1", port=cls.replica.port)
+        wait_for(lambda: rr.info("replication").get("master_link_status") == "up", 20,
+                 "the replica to sync")
+        sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
+        wait_for(lambda: _sentinel_knows_replica(sr), 30, "the sentinel to see the replica")
+        # The URL's host:port is never dialled with sentinels set.
+        env.write_config(redis__url="redis://unused.invalid:1/0",
+                         redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
+                         redis__master_name="xm", redis__command_timeout="2")
+        cls.worker = env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
+        finally:
+            if cls.sentinel.poll() is None:
+                cls.sentinel.kill()
+                cls.sentinel.wait()
+            cls.replica.stop()
+            cls.env.stop()
+
+    def test_worker_follows_new_master_mid_run(self):
+        env = self.env
+        accts = [f"62000000{i:04d}" for i in range(12)]
+        exts = {a: env.seed_customer(a) for a in accts}
+        # Seeded records must be on the replica before the master dies.
+        env.r.wait(1, 5000)
+        stacks = {}
+        for a in accts[:4]:
+            stacks[a] = env.create_stack(a, env.template(a, exts[a]))["stack_id"]
+        wait_for(lambda: env.answers(), 60, "a first answer")
+        for a in accts[4:8]:
+            stacks[a] = env.create_stack(a, env.template(a, exts[a]))["stack_id"]
+        # Mid-run: the master dies without a word.
+        self.master.proc.send_signal(signal.SIGKILL)
+        self.master.proc.wait()
+        self.master.proc = None
+        for a in accts[8:]:
+            stacks[a] = env.create_stack(a, env.template(a, exts[a]))["stack_id"]
+
+        # The harness reads the promoted replica from now on.
+        env.r = redis.Redis(host="127.0.0.1", port=self.replica.port)
+        wait_for(lambda: env.r.info("replication")["role"] == "master", 60,
+                 "Sentinel to promote the replica")
+        for a, sid in stacks.items():
+            s = env.wait_stack(sid, timeout=180)
+            self.assertEqual(s["status"], "CREATE_COMPLETE", f"{a}: {s.get('status_reason')}")
+            for answer in s["answers"]:
+                self.assertEqual(json.loads(answer["body"])["Status"], "SUCCESS", a)
+        env.wait_queue_empty()
+        for a in accts:
+            self.assertEqual(env.customer(a)["state"], "active", a)
+        self.assertEqual(env.dead(), [])
+        log = env.worker_log(self.worker)
+        self.assertIn(b"redis.down", log)
+        self.assertGreaterEqual(log.count(b"redis.up"), 2, log[-3000:])
+        # The worker's heartbeat lands on the new master.
+        wait_for(lambda: list(env.r.scan_iter(f"{env.PREFIX}worker:*")), 30,
+                 "a heartbeat on the new master")
+        # The CLI finds the new master through Sentinel too.
+        r = env.xacct("show", accts[-1], "--json", check=True)
+        self.assertEqual(json.loads(r.stdout)["state"], "active")
+
+
+def _sentinel_knows_replica(sr):
+    try:
+        m = sr.info("sentinel").get("master0", {})
+        return m.get("status") == "ok" and int(m.get("slaves", 0)) >= 1
+    except redis.RedisError:
+        return False
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Failover against real processes: a command with no reply by
+ * command_timeout_ms (the server is stopped with SIGSTOP) fails with
+ * XACCT_ETIMEOUT and the connection is recycled; READONLY and MASTERDOWN
+ * replies from a replica send the command round again until the replica is
+ * promoted, and none of them reaches the caller; and with Debian's
+ * redis-sentinel watching a master and a replica, the store follows the new
+ * master after the master is killed in the middle of a stream of writes; an
+ * unknown master name is reported, and an ACL user that may not run ROLE
+ * still connects through Sentinel.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store_helper.h"
+
+typedef struct states {
+    int ups, downs;
+    int readonly, masterdown; /* down details that named these replies */
+    char seen[512];           /* the last down detail */
+} states_t;
+
+static void state_cb(int up, int status, const char *detail, void *arg)
+{
+    states_t *st = arg;
+    (void)status;
+    if (up) {
+        st->ups++;
+        return;
+    }
+    st->downs++;
+    snprintf(st->seen, sizeof(st->seen), "%s", detail ? detail : "");
+    st->readonly += strstr(st->seen, "READONLY") != NULL;
+    st->masterdown += strstr(st->seen, "MASTERDOWN") != NULL;
+}
+
+static xacct_store_t *open_store(uv_loop_t *loop, const xacct_store_options_t *extra,
+                                 states_t *st)
+{
+    xacct_store_options_t o = *extra;
+    o.reconnect = 1;
+    o.connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : 2000;
+    o.backoff_base_ms = 20;
+    o.backoff_max_ms = 200;
+    o.on_state = st ? state_cb : NULL;
+    o.state_arg = st;
+    xacct_store_t *s = NULL;
+    char err[256];
+    int rc = xacct_store_new(loop, &o, &s, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "store: %s\n", err);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+static void close_store(uv_loop_t *loop, xacct_store_t *s)
+{
+    xacct_store_free(s);
+    assert_int_equal(th_loop_close(loop), 0);
+}
+
+static void url_for(char *out, size_t n, int port)
+{
+    snprintf(out, n, "redis://127.0.0.1:%d/0", port);
+}
+
+/* Waits (up to 20 s) until INFO replication of the server at port contains
+ * needle, asking through a fail-fast store. */
+static void wait_info(uv_loop_t *loop, int port, const char *section, const char *needle)
+{
+    char url[64];
+    url_for(url, sizeof(url), port);
+    xacct_store_options_t o = {.url = url, .connect_timeout_ms = 2000};
+    xacct_store_t *s = NULL;
+    char err[128];
+    assert_int_equal(xacct_store_new(loop, &o, &s, err, sizeof(err)), 0);
+    th_result_t r;
+    for (int i = 0; i < 200; i++) {
+        if (th_run_cmd(loop, s, 5000, &r, "INFO", section, NULL) && r.status == 0 &&
+            strstr(r.str, needle) != NULL)
+            break;
+        th_sleep_ms(100);
+    }
+    if (strstr(r.str, needle) == NULL)
+        fail_msg("INFO %s of %d never showed %s: %d %s %s", section, port, needle, r.status,
+                 r.detail, r.str);
+    xacct_store_free(s);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_command_timeout_recycles(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int port = th_free_port();
+    pid_t pid = th_redis_start(port, NULL);
+    char url[64];
+    url_for(url, sizeof(url), port);
+    states_t st = {0};
+    xacct_store_options_t o = {.url = url, .command_timeout_ms = 300};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "SET", "ft:k", "1", NULL));
+    assert_int_equal(r.status, 0);
+
+    kill(pid, SIGSTOP); /* alive, connected, silent */
+    th_result_t a, b;
+    xacct_store_args_t args;
+    xacct_store_args_init(&args);
+    xacct_store_args_str(&args, "INCR");
+    xacct_store_args_str(&args, "ft:k");
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(xacct_store_submit(s, &args, th_collect_cb, &a), 0);
+    assert_int_equal(xacct_store_submit(s, &args, th_collect_cb, &b), 0);
+    xacct_store_args_destroy(&args);
+    assert_true(th_run_until(&loop, &a.done, 10000));
+    assert_true(th_run_until(&loop, &b.done, 10000));
+    /* The late one times out; the one behind it shares its connection's fate. */
+    assert_int_equal(a.status, XACCT_ETIMEOUT);
+    assert_non_null(strstr(a.detail, "no reply within 300 ms"));
+    assert_int_equal(b.status, XACCT_EDISCONNECTED);
+    assert_int_equal(xacct_store_is_up(s), 0);
+    assert_true(st.downs >= 1);
+
+    kill(pid, SIGCONT);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "GET", "ft:k", NULL));
+    assert_int_equal(r.status, 0);
+    assert_true(xacct_store_connections(s) >= 2);
+    close_store(&loop, s);
+    th_redis_stop(pid);
+}
+
+static void test_readonly_and_masterdown_wait_for_promotion(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int mport = th_free_port(), rport = th_free_port();
+    pid_t master = th_redis_start(mport, NULL);
+    char mportstr[16];
+    snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    /* Diskless load: the replica writes no dump.rdb into the shared dir. */
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
+                            "--replica-serve-stale-data", "no",
+                            "--repl-diskless-load", "swapdb", NULL};
+    pid_t replica = th_redis_start(rport, rextra);
+    wait_info(&loop, rport, "replication", "master_link_status:up");
+
+    char url[64];
+    url_for(url, sizeof(url), rport);
+    states_t st = {0};
+    xacct_store_options_t o = {.url = url};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+
+    /* A write to the replica: refused with READONLY, sent round again. */
+    th_result_t w, g;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_str(&a, "fo:k");
+    xacct_store_args_str(&a, "written");
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &w), 0);
+    xacct_store_args_destroy(&a);
+    assert_false(th_run_until(&loop, &w.done, 1500));
+    assert_true(st.readonly > 0);
+
+    /* The master dies: the replica answers with MASTERDOWN (even the
+     * handshake's PING), and the store keeps trying. */
+    kill(master, SIGKILL);
+    waitpid(master, NULL, 0);
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "GET");
+    xacct_store_args_str(&a, "fo:k");
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &g), 0);
+    xacct_store_args_destroy(&a);
+    for (int i = 0; i < 150 && st.masterdown == 0; i++)
+        th_run_until(&loop, &g.done, 100);
+    assert_true(st.masterdown > 0);
+    assert_int_equal(g.done, 0);
+    assert_int_equal(w.done, 0);
+
+    /* Promotion (what a failover does), by the operator's tool since a
+     * stale replica refuses our handshake: both complete. */
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "redis-cli -p %d REPLICAOF NO ONE >/dev/null", rport);
+    assert_int_equal(system(cmd), 0);
+
+    assert_true(th_run_until(&loop, &w.done, 15000));
+    assert_true(th_run_until(&loop, &g.done, 15000));
+    assert_int_equal(w.status, 0);
+    assert_int_equal(g.status, 0);
+    assert_string_equal(g.str, "written");
+    assert_true(xacct_store_connections(s) >= 2);
+    close_store(&loop, s);
+    th_redis_stop(replica);
+}
+
+/* ---- Sentinel --------------------------------------------------------- */
+
+typedef struct writer {
+    uv_loop_t *loop;
+    xacct_store_t *s;
+    int next;          /* the value the next INCR should return */
+    int ok;            /* INCRs that succeeded */
+    int retried;       /* transient failures retried */
+    int bad;           /* other failures */
+    int stop_at;       /* stop after this many successes */
+    int done;          /* reached stop_at */
+    char last_err[256];
+} writer_t;
+
+static void write_next(writer_t *w);
+
+static void writer_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    writer_t *w = arg;
+    if (status == 0) {
+        w->ok++;
+        (void)r;
+    } else if (status == XACCT_EDISCONNECTED || status == XACCT_ETIMEOUT) {
+        /* What every caller in the pipeline does: try again. */
+        w->retried++;
+    } else {
+        w->bad++;
+        snprintf(w->last_err, sizeof(w->last_err), "%d %s", status, detail ? detail : "");
+    }
+    if (w->ok >= w->stop_at) {
+        w->done = 1;
+        return;
+    }
+    write_next(w);
+}
+
+static void write_next(writer_t *w)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "sf:%d", w->ok);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_str(&a, key);
+    xacct_store_args_str(&a, "v");
+    assert_int_equal(xacct_store_submit(w->s, &a, writer_cb, w), 0);
+    xacct_store_args_destroy(&a);
+}
+
+static void test_sentinel_follows_new_master(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[256];
+    th_tmpdir(dir, "sentinel");
+    int mport = th_free_port(), rport = th_free_port(), sport = th_free_port();
+    pid_t master = th_redis_start(mport, NULL);
+    char mportstr[16];
+    snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
+                            "--repl-diskless-load", "swapdb", NULL};
+    pid_t replica = th_redis_start(rport, rextra);
+    wait_info(&loop, rport, "replication", "master_link_status:up");
+
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "port %d\nbind 127.0.0.1\ndaemonize no\nlogfile \"\"\ndir %s\n"
+            "sentinel monitor xm 127.0.0.1 %d 1\n"
+            "sentinel down-after-milliseconds xm 1000\n"
+            "sentinel failover-timeout xm 10000\n",
+            sport, dir, mport);
+    fclose(fp);
+    pid_t sentinel = th_sentinel_start(conf, sport);
+    /* The sentinel learns of the replica from the master's INFO. */
+    char replica_seen[64];
+    snprintf(replica_seen, sizeof(replica_seen), "slaves=1");
+    wait_info(&loop, sport, "sentinel", replica_seen);
+
+    char sentinel_addr[32];
+    snprintf(sentinel_addr, sizeof(sentinel_addr), "127.0.0.1:%d", sport);
+    /* A dead sentinel first: the store moves on to the next one. */
+    char dead_addr[32];
+    snprintf(dead_addr, sizeof(dead_addr), "127.0.0.1:%d", th_free_port());
+    const char *sentinels[] = {dead_addr, sentinel_addr};
+    states_t st = {0};
+    xacct_store_options_t o = {.url = "redis://ignored:1/0", .sentinels = sentinels,
+                               .nsentinels = 2, .master_name = "xm",
+                               .command_timeout_ms = 2000};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+    th_result_t r;
+    char want[32];
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "INFO", "server", NULL));
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof(want), "tcp_port:%d", mport);
+    assert_non_null(strstr(r.str, want));
+
+    writer_t w = {.loop = &loop, .s = s, .stop_at = 30};
+    write_next(&w);
+    assert_true(th_run_until(&loop, &w.done, 20000));
+    assert_int_equal(w.bad, 0);
+
+    /* Kill the master mid-stream; the writes carry on once Sentinel has
+     * promoted the replica. */
+    w.stop_at = 60;
+    w.done = 0;
+    write_next(&w);
+    kill(master, SIGKILL);
+    waitpid(master, NULL, 0);
+    if (!th_run_until(&loop, &w.done, 60000))
+        fail_msg("writes did not resume: ok %d retried %d; store said %s", w.ok, w.retried,
+                 st.seen);
+    if (w.bad != 0)
+        fail_msg("a write failed for good: %s", w.last_err);
+    assert_int_equal(w.ok, 60);
+
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "INFO", "server", NULL));
+    assert_int_equal(r.status, 0);
+    snprintf(want, sizeof(want), "tcp_port:%d", rport);
+    assert_non_null(strstr(r.str, want));
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "ROLE", NULL));
+    assert_string_equal(r.str, "master");
+    assert_true(xacct_store_connections(s) >= 2);
+    close_store(&loop, s);
+    th_redis_stop(sentinel);
+    th_redis_stop(replica);
+    th_rmtree(dir);
+}
+
+static void test_sentinel_unknown_master_and_user_without_role(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[256];
+    th_tmpdir(dir, "sentinel");
+    int mport = th_free_port(), sport = th_free_port();
+    /* An application user without @admin (so without ROLE). */
+    const char *mextra[] = {"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-@admin", NULL};
+    pid_t master = th_redis_start(mport, mextra);
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp, "port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\nsentinel monitor xm 127.0.0.1 %d 1\n",
+            sport, dir, mport);
+    fclose(fp);
+    pid_t sentinel = th_sentinel_start(conf, sport);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sport);
+    const char *sentinels[] = {addr};
+    /* Fail-fast: the caller hears what the sentinel said. */
+    xacct_store_options_t o = {.url = "redis://ignored:1/0", .sentinels = sentinels,
+                               .nsentinels = 1, .master_name = "not-monitored",
+                               .connect_timeout_ms = 2000};
+    xacct_store_t *s = NULL;
+    char err[128];
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
+    assert_int_equal(r.status, XACCT_EDISCONNECTED);
+    assert_non_null(strstr(r.detail, "does not know master 'not-monitored'"));
+    close_store(&loop, s);
+
+    /* The monitored name, as the user that may not run ROLE: connects. */
+    uv_loop_init(&loop);
+    o.url = "redis://app:pw@ignored:1/0";
+    o.master_name = "xm";
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "ACL", "WHOAMI", NULL));
+    if (r.status != 0)
+        fail_msg("%d %s", r.status, r.detail);
+    assert_string_equal(r.str, "app");
+    close_store(&loop, s);
+    th_redis_stop(sentinel);
+    th_redis_stop(master);
+    th_rmtree(dir);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_command_timeout_recycles),
+        cmocka_unit_test(test_readonly_and_masterdown_wait_for_promotion),
+        cmocka_unit_test(test_sentinel_follows_new_master),
+        cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

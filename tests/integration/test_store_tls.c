@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rediss:// against Debian's redis-server with tls-port, port 0 and
+ * tls-auth-clients, using a CA the test makes with openssl
+ * (tests/support/make_test_ca.sh): AUTH with an ACL user and password works
+ * over TLS (commands, a Lua script, a value larger than any buffer on the
+ * way, reconnecting after a restart); an untrusted CA, a certificate for
+ * another host name, an IP address the certificate does not name, a plain
+ * server, a missing client certificate and a wrong password each fail with a
+ * detail that says so; bad TLS settings are refused by xacct_store_new.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store_helper.h"
+
+typedef struct fixture {
+    char dir[256];  /* the test PKI */
+    int port;       /* the TLS server */
+    pid_t pid;
+    char ca[300], other_ca[300], cert[300], key[300];
+} fixture_t;
+
+static void pki_path(const fixture_t *f, char *out, const char *name)
+{
+    snprintf(out, 300, "%s/%s", f->dir, name);
+}
+
+static pid_t start_tls_server(const fixture_t *f, int port, const char *server_name,
+                              const char *auth_clients)
+{
+    char portstr[16], crt[300], key[300], ca[300];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(crt, sizeof(crt), "%s/%s.crt", f->dir, server_name);
+    snprintf(key, sizeof(key), "%s/%s.key", f->dir, server_name);
+    pki_path(f, ca, "ca.crt");
+    const char *extra[] = {"--port", "0", "--tls-port", portstr, "--tls-cert-file", crt,
+                           "--tls-key-file", key, "--tls-ca-cert-file", ca,
+                           "--tls-auth-clients", auth_clients,
+                           "--user", "alice", "on", ">wonderland", "~*", "&*", "+@all", NULL};
+    return th_redis_start(port, extra);
+}
+
+static int group_setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    th_tmpdir(f->dir, "tls");
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "sh '%s/tests/support/make_test_ca.sh' '%s'",
+             getenv("XACCT_SOURCE_DIR"), f->dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not make the test CA\n");
+        return -1;
+    }
+    pki_path(f, f->ca, "ca.crt");
+    pki_path(f, f->other_ca, "other-ca.crt");
+    pki_path(f, f->cert, "client.crt");
+    pki_path(f, f->key, "client.key");
+    f->port = th_free_port();
+    f->pid = start_tls_server(f, f->port, "server", "yes");
+    *state = f;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fixture_t *f = *state;
+    th_redis_stop(f->pid);
+    th_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+static xacct_store_t *open_tls(uv_loop_t *loop, const fixture_t *f, const char *url,
+                               const char *ca, int with_cert, int reconnect)
+{
+    xacct_store_options_t o = {.url = url, .prefix = "tls:", .reconnect = reconnect,
+                               .connect_timeout_ms = 5000, .backoff_base_ms = 20,
+                               .backoff_max_ms = 200, .tls_ca_file = ca,
+                               .tls_cert_file = with_cert ? f->cert : NULL,
+                               .tls_key_file = with_cert ? f->key : NULL};
+    xacct_store_t *s = NULL;
+    char err[256];
+    int rc = xacct_store_new(loop, &o, &s, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "store: %s\n", err);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+static void close_store(uv_loop_t *loop, xacct_store_t *s)
+{
+    xacct_store_free(s);
+    assert_int_equal(th_loop_close(loop), 0);
+}
+
+static const xacct_store_script_t echo_script = {"echo", "return ARGV[1] .. KEYS[1]"};
+
+static void test_acl_user_over_tls(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d/2", f->port);
+    xacct_store_t *s = open_tls(&loop, f, url, f->ca, 1, 0);
+    th_result_t r;
+
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "ACL", "WHOAMI", NULL));
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.str, "alice");
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "CLIENT", "INFO", NULL));
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.str, "db=2")); /* SELECT went through too */
+
+    /* A value bigger than every buffer between hiredis and the server. */
+    size_t big = 3u * 1024u * 1024u + 17u;
+    char *v = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        v[i] = (char)('a' + i % 26);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_key(&a, s, "big");
+    xacct_store_args_add(&a, v, big);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &r), 0);
+    xacct_store_args_destroy(&a);
+    assert_true(th_run_until(&loop, &r.done, 20000));
+    assert_int_equal(r.status, 0);
+    assert_true(th_run_cmd(&loop, s, 20000, &r, "STRLEN", "tls:big", NULL));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.integer, (long long)big);
+    assert_true(th_run_cmd(&loop, s, 20000, &r, "GETRANGE", "tls:big", "3145728", "-1", NULL));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.len, 17);
+    assert_memory_equal(r.str, v + 3145728, 17);
+    free(v);
+
+    /* Scripts load and run over the bridge. */
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "-k");
+    xacct_store_args_str(&a, "v-");
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_store_eval(s, &echo_script, 1, &a, th_collect_cb, &r), 0);
+    xacct_store_args_destroy(&a);
+    assert_true(th_run_until(&loop, &r.done, 10000));
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.str, "v--k");
+    close_store(&loop, s);
+}
+
+/* A fail-fast store to url: the first command's failure detail. */
+static void expect_refused(const fixture_t *f, const char *url, const char *ca, int with_cert,
+                           const char *needle)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    xacct_store_t *s = open_tls(&loop, f, url, ca, with_cert, 0);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 15000, &r, "PING", NULL));
+    if (r.status == 0 || strstr(r.detail, needle) == NULL)
+        fprintf(stderr, "%s: status %d detail '%s' (want '%s')\n", url, r.status, r.detail,
+                needle);
+    assert_int_equal(r.status, XACCT_EDISCONNECTED);
+    assert_non_null(strstr(r.detail, needle));
+    assert_null(strstr(r.detail, "wonderland")); /* never the password */
+    assert_int_equal(xacct_store_connections(s), 0);
+    close_store(&loop, s);
+}
+
+static void test_untrusted_ca_refused(void **state)
+{
+    fixture_t *f = *state;
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d", f->port);
+    expect_refused(f, url, f->other_ca, 1, "certificate not accepted");
+    /* Nor does the system trust store know the test CA. */
+    expect_refused(f, url, NULL, 1, "certificate not accepted");
+}
+
+static void test_wrong_host_name_refused(void **state)
+{
+    fixture_t *f = *state;
+    char url[128];
+    /* The certificate names localhost, not the address. */
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@127.0.0.1:%d", f->port);
+    expect_refused(f, url, f->ca, 1, "IP address mismatch");
+
+    /* A server whose certificate (from the trusted CA) names another host. */
+    int port = th_free_port();
+    pid_t pid = start_tls_server(f, port, "server-other", "yes");
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d", port);
+    expect_refused(f, url, f->ca, 1, "hostname mismatch");
+    th_redis_stop(pid);
+}
+
+static void test_plain_server_refused(void **state)
+{
+    fixture_t *f = *state;
+    int port = th_free_port();
+    pid_t pid = th_redis_start(port, NULL);
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://localhost:%d", port);
+    expect_refused(f, url, f->ca, 1, "is it a TLS port?");
+    th_redis_stop(pid);
+}
+
+static void test_client_certificate_required(void **state)
+{
+    fixture_t *f = *state;
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d", f->port);
+    /* TLS 1.3 finishes the client's side of the handshake before the server
+     * checks for a certificate: the refusal arrives as an alert ("tlsv13
+     * alert certificate required"), or as a reset that loses the alert. */
+    expect_refused(f, url, f->ca, 0, "certificate");
+}
+
+static void test_wrong_password(void **state)
+{
+    fixture_t *f = *state;
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:not-it@localhost:%d", f->port);
+    expect_refused(f, url, f->ca, 1, "WRONGPASS");
+}
+
+static void test_reconnects_after_restart(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d", f->port);
+    xacct_store_t *s = open_tls(&loop, f, url, f->ca, 1, 1);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "SET", "tls:r", "1", NULL));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(xacct_store_connections(s), 1);
+
+    th_redis_stop(f->pid);
+    f->pid = 0;
+    /* Issued while the server is down: waits, then runs on the new one. */
+    th_result_t late;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "INCR");
+    xacct_store_args_str(&a, "tls:after");
+    memset(&late, 0, sizeof(late));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &late), 0);
+    xacct_store_args_destroy(&a);
+    th_run_until(&loop, &late.done, 300);
+    f->pid = start_tls_server(f, f->port, "server", "yes");
+    assert_true(th_run_until(&loop, &late.done, 20000));
+    if (late.status != 0 && late.status != XACCT_EDISCONNECTED)
+        fail_msg("status %d: %s", late.status, late.detail);
+    if (late.status == XACCT_EDISCONNECTED) {
+        /* Written to the dying connection: the caller's retry succeeds. */
+        assert_true(th_run_cmd(&loop, s, 20000, &late, "INCR", "tls:after", NULL));
+        assert_int_equal(late.status, 0);
+    }
+    assert_int_equal(late.integer, 1);
+    assert_true(xacct_store_connections(s) >= 2);
+    close_store(&loop, s);
+}
+
+static void test_bad_tls_settings(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[256];
+    xacct_store_t *s = NULL;
+    xacct_store_options_t o = {.url = "rediss://localhost:1", .tls_ca_file = "/nonexistent/ca"};
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), XACCT_EINVAL);
+    assert_non_null(strstr(err, "redis.tls_ca_file"));
+    assert_null(s);
+
+    o = (xacct_store_options_t){.url = "rediss://localhost:1", .tls_cert_file = f->cert};
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), XACCT_EINVAL);
+    assert_non_null(strstr(err, "go together"));
+
+    /* A key that does not belong to the certificate. */
+    char other_key[300];
+    pki_path(f, other_key, "server.key");
+    o = (xacct_store_options_t){.url = "rediss://localhost:1", .tls_cert_file = f->cert,
+                                .tls_key_file = other_key};
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), XACCT_EINVAL);
+    assert_non_null(strstr(err, "redis.tls_key_file"));
+
+    /* Certificates with a plain URL: the operator believes it is encrypted. */
+    o = (xacct_store_options_t){.url = "redis://localhost:1", .tls_ca_file = f->ca};
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), XACCT_EINVAL);
+    assert_non_null(strstr(err, "rediss://"));
+    assert_null(s);
+    assert_int_equal(th_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* as xacctd and xacct do */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_acl_user_over_tls),
+        cmocka_unit_test(test_untrusted_ca_refused),
+        cmocka_unit_test(test_wrong_host_name_refused),
+        cmocka_unit_test(test_plain_server_refused),
+        cmocka_unit_test(test_client_certificate_required),
+        cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_reconnects_after_restart),
+        cmocka_unit_test(test_bad_tls_settings),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
