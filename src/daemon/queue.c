@@ -26,6 +26,7 @@
 #include "worker_int.h"
 #include "xacct/codec.h"
 #include "xacct/metrics.h"
+#include "xacct/reverify.h"
 #include "xacct/s3.h"
 #include "xacct/template.h"
 
@@ -749,6 +750,9 @@ static void stage_apply(xacct_msg_t *msg)
         .claim_owner = msg->owner,
         .claim_stack_id = msg->req->stack_id,
         .answer = msg->answer,
+        .reverify_due_ms = activate ? xacct_reverify_next_due(
+                                          now_ms(), cfg(msg)->check_reverify_interval, 0.1)
+                                    : 0,
     };
     int rc = xacct_customers_apply(msg->w->ctx->store, &in, on_apply, msg);
     if (rc == 0)

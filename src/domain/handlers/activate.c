@@ -9,6 +9,7 @@
  * sends a Delete naming that id, which can never be mistaken for the active
  * customer's resource and so never offboards it.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +49,10 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         return;
     }
     const char *st = customer->state;
-    if (strcmp(st, "pending") != 0 && strcmp(st, "active") != 0 && strcmp(st, "rejected") != 0) {
+    /* degraded: re-verification found the role broken; an Update that fixes
+     * it makes the customer active again. */
+    bool connected = strcmp(st, "active") == 0 || strcmp(st, "degraded") == 0;
+    if (strcmp(st, "pending") != 0 && !connected && strcmp(st, "rejected") != 0) {
         snprintf(reason, sizeof(reason),
                  "account %s is %s; the partner must onboard it again before a stack can "
                  "connect",
@@ -56,7 +60,7 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         fail(req, out, event, reason);
         return;
     }
-    if (strcmp(st, "active") == 0 && customer->stack_id[0] != '\0' &&
+    if (connected && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
         snprintf(reason, sizeof(reason),
                  "account %s is already connected through stack %.300s; update or delete that "

@@ -3,7 +3,7 @@
  * Delete: always answered SUCCESS, so a stack never hangs in DELETE.
  * Offboarding happens only when the Delete names the customer's current
  * physical id and stack, carries the customer's ExternalID, and the record is
- * active; a Delete from a rolled-back Create, an older stack or a replaced
+ * active or degraded; a Delete from a rolled-back Create, an older stack or a replaced
  * resource is acknowledged and audited only.
  *
  * The ExternalID is what proves the Delete comes from the customer's own
@@ -41,10 +41,11 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
                  req->stack_account);
         return;
     }
-    if (current && strcmp(customer->state, "active") == 0) {
+    if (current && (strcmp(customer->state, "active") == 0 ||
+                    strcmp(customer->state, "degraded") == 0)) {
         out->outcome = "success";
         out->new_state = "offboarding";
-        out->expect_state = "active";
+        out->expect_state = customer->state;
         out->enqueue_offboard = true;
         out->event = "offboarding";
         snprintf(out->reason, sizeof(out->reason), "stack deleted; offboarding job enqueued");
@@ -52,7 +53,7 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_view_t *
     }
     out->outcome = "ignored";
     snprintf(out->reason, sizeof(out->reason),
-             current ? "customer is %s, not active: nothing to offboard"
+             current ? "customer is %s, not active or degraded: nothing to offboard"
                      : "Delete names another resource (%s): nothing to offboard",
              current ? customer->state : req->physical_id);
 }
