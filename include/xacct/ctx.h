@@ -20,6 +20,8 @@
 #include "xacct/store.h"
 
 struct xacct_worker;
+struct xacct_reverifier;
+struct xacct_census_gauge;
 struct xacct_metrics;
 struct xacct_metrics_http;
 
@@ -43,6 +45,8 @@ typedef struct xacct_ctx {
     xacct_store_t *store;             /* Redis */
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
     struct xacct_worker *worker;      /* pollers and in-flight messages */
+    struct xacct_reverifier *reverifier; /* re-verification of connected customers */
+    struct xacct_census_gauge *census; /* the customers-by-state gauge */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
 

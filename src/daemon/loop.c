@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/census_gauge.h"
 #include "xacct/health.h"
 #include "xacct/metrics.h"
 #include "xacct/notify.h"
+#include "xacct/reverifier.h"
 #include "xacct/worker.h"
 
 static void stop_signals(xacct_ctx_t *ctx)
@@ -91,6 +93,10 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     snprintf(grace, sizeof(grace), "%d", ctx->cfg->shutdown_grace_seconds);
     XACCT_LOG_INFO(&ctx->log, "daemon.draining", "grace_seconds", grace, NULL);
     uv_timer_start(&ctx->grace, on_grace, (uint64_t)ctx->cfg->shutdown_grace_seconds * 1000, 0);
+    /* Re-verification takes no more accounts and hands back those in
+     * flight; the customers gauge stops counting. */
+    xacct_reverifier_stop(ctx->reverifier);
+    xacct_census_gauge_stop(ctx->census);
     if (ctx->worker != NULL)
         xacct_worker_drain(ctx->worker, finish_shutdown, ctx);
     else
@@ -194,6 +200,10 @@ int xacct_loop_teardown(xacct_ctx_t *ctx)
     /* Reverse start order; each free cancels its own work while the loop is
      * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
     xacct_health_stop(ctx);
+    xacct_census_gauge_free(ctx->census);
+    ctx->census = NULL;
+    xacct_reverifier_free(ctx->reverifier);
+    ctx->reverifier = NULL;
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;
     xacct_sns_verifier_free(ctx->verifier);

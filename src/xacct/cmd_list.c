@@ -10,7 +10,8 @@
 #include "commands.h"
 #include "xacct/customers.h"
 
-static const char *const states[] = {"pending", "active", "rejected", "offboarding", "offboarded"};
+static const char *const states[] = {"pending",     "active",     "degraded", "rejected",
+                                     "offboarding", "offboarded", "expired",  "cancelled"};
 
 typedef struct list_op {
     cli_res_t r;
@@ -50,8 +51,8 @@ int xacct_cmd_list(cli_t *c, int argc, char **argv)
         for (size_t i = 0; i < XACCT_ARRAY_SIZE(states); i++)
             known = known || strcmp(states[i], state) == 0;
         if (!known)
-            return cli_usage(c, "invalid --state '%s': one of pending, active, rejected, "
-                                "offboarding, offboarded",
+            return cli_usage(c, "invalid --state '%s': one of pending, active, degraded, "
+                                "rejected, offboarding, offboarded, expired, cancelled",
                              state);
     }
     size_t limit = 1000;

@@ -9,11 +9,13 @@
 #include "cmd.h"
 #include "commands.h"
 
-/* SPEC §5 order; fields Redis holds beyond these follow. */
+/* SPEC §5 order, then verified_at (the last re-verification, §9.2; with
+ * last_error the drift reason of a degraded customer); fields Redis holds
+ * beyond these follow. */
 static const char *const order[] = {"account_id", "external_id", "state",      "role_arn",
                                     "stack_id",   "region",      "topic_arn",  "physical_id",
                                     "created_at", "updated_at",  "last_request_id",
-                                    "last_error"};
+                                    "last_error", "verified_at"};
 
 int xacct_cmd_show(cli_t *c, int argc, char **argv)
 {
