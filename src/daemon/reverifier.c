@@ -27,6 +27,7 @@
 #define PROPAGATION_MAX_MS 10000  /* a verified role that is denied is denied; retry briefly */
 #define TRANSIENT_RETRY_MAX_S 300 /* transient outcome: next try within this (or the interval) */
 #define SPREAD 0.1                /* due times are jittered by +-10 % of the interval */
+#define ENROL_BATCH 500           /* customers looked at per enrolment script */
 
 typedef struct job job_t;
 
@@ -36,6 +37,10 @@ struct xacct_reverifier {
     double tokens;         /* token bucket: starts allowed now */
     uint64_t refill_ms;    /* uv_now of the last refill */
     bool taking;           /* a take is in flight */
+    bool enrolling;        /* an enrolment batch is in flight */
+    bool enrolled;         /* the customers zset has been walked once */
+    long long enrol_cursor; /* where the next enrolment batch starts */
+    long long enrol_total; /* accounts this worker put on the schedule at start */
     bool stopped;          /* SIGTERM or free: nothing new starts */
     bool freeing;          /* free requested */
     bool timer_closed;     /* the timer's close callback has run */
@@ -215,10 +220,10 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
         record(j, XACCT_REVERIFY_DRIFTED, why, next);
         return;
     case XACCT_CHECK_NOT_ASSUMABLE:
-        snprintf(why, sizeof(why),
-                 "re-verification: the role can no longer be assumed with the external ID "
-                 "(deleted, or its trust policy changed): %s",
-                 detail ? detail : "AccessDenied");
+        snprintf(why, sizeof(why), "%s",
+                 "re-verification: the role can no longer be assumed with the external ID: "
+                 "it was deleted, or its trust policy no longer allows the partner account "
+                 "with this sts:ExternalId");
         record(j, XACCT_REVERIFY_DRIFTED, why, next);
         return;
     case XACCT_CHECK_ERROR:
@@ -320,6 +325,46 @@ static void on_taken(int status, const char *detail, const xacct_reverify_item_t
     arm(r, sleep);
 }
 
+/* Once per start, connected customers missing from the schedule (activated
+ * before re-verification existed) are put on it, a batch at a time. */
+static void on_enrolled(int status, const char *detail, long long n, long long next, void *arg)
+{
+    xacct_reverifier_t *r = arg;
+    r->store_ops--;
+    r->enrolling = false;
+    if (r->stopped) {
+        maybe_free(r);
+        return;
+    }
+    if (status != 0) {
+        XACCT_LOG_WARN(&r->ctx->log, "reverify.enrol_failed", "error", xacct_errname(status),
+                       "detail", detail ? detail : "", NULL);
+        arm(r, STORE_ERROR_RETRY_MS);
+        return;
+    }
+    r->enrol_total += n;
+    r->enrol_cursor = next;
+    if (next == 0) {
+        r->enrolled = true;
+        char total[32];
+        snprintf(total, sizeof(total), "%lld", r->enrol_total);
+        XACCT_LOG_INFO(&r->ctx->log, "reverify.enrolled", "accounts", total, NULL);
+    }
+    arm(r, 0);
+}
+
+static bool enrol_step(xacct_reverifier_t *r)
+{
+    if (r->enrolled || r->enrolling)
+        return false;
+    if (xacct_reverify_enrol_missing(r->ctx->store, r->enrol_cursor, ENROL_BATCH,
+                                     cfg(r)->check_reverify_interval, on_enrolled, r) != 0)
+        return false;
+    r->enrolling = true;
+    r->store_ops++;
+    return true;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     xacct_reverifier_t *r = xacct_container_of(t, xacct_reverifier_t, timer);
@@ -333,6 +378,8 @@ static void on_tick(uv_timer_t *t)
         arm(r, STORE_DOWN_RETRY_MS);
         return;
     }
+    if (enrol_step(r) || r->enrolling)
+        return; /* its reply arms the timer again */
     refill(r);
     unsigned cap = max_running(r);
     if (r->running >= cap)

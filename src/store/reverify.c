@@ -277,3 +277,71 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
     xacct_store_args_destroy(&a);
     return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Enrolment of connected customers missing from the schedule          */
+
+typedef struct enrol_op {
+    xacct_reverify_enrol_cb cb;
+    void *arg;
+} enrol_op_t;
+
+static const xacct_store_script_t enrol_script = {
+    "reverify_enrol_missing",
+    /* KEYS: 1 customers zset, 2 reverify zset
+     * ARGV: 1 cursor, 2 batch, 3 now_ms, 4 interval_ms, 5 prefix, 6 random seed */
+    "math.randomseed(tonumber(ARGV[6]))\n"
+    "local from, batch = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local ids = redis.call('ZRANGE', KEYS[1], from, from + batch - 1)\n"
+    "local n = 0\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local st = redis.call('HGET', ARGV[5] .. 'customer:' .. id, 'state')\n"
+    "  if (st == 'active' or st == 'degraded') and not redis.call('ZSCORE', KEYS[2], id) then\n"
+    "    local due = tonumber(ARGV[3]) + math.floor(math.random() * tonumber(ARGV[4]))\n"
+    "    n = n + redis.call('ZADD', KEYS[2], 'NX', due, id)\n"
+    "  end\n"
+    "end\n"
+    "if #ids < batch then return {n, 0} end\n"
+    "return {n, from + batch}\n",
+};
+
+static void enrol_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    enrol_op_t op = *(enrol_op_t *)arg;
+    free(arg);
+    long long n = 0, next = 0;
+    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
+                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &next) != 0)) {
+        status = XACCT_EPARSE;
+        detail = "unexpected reverify_enrol_missing reply";
+    }
+    op.cb(status, detail, status == 0 ? n : 0, status == 0 ? next : 0, op.arg);
+}
+
+int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
+                                 long interval_s, xacct_reverify_enrol_cb cb, void *arg)
+{
+    if (s == NULL || cb == NULL || cursor < 0 || batch <= 0 || interval_s <= 0)
+        return XACCT_EINVAL;
+    uint32_t seed = 0;
+    if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
+        seed = (uint32_t)xacct_store_now_ms();
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customers");
+    xacct_store_args_key(&a, s, "reverify");
+    xacct_store_args_ll(&a, cursor);
+    xacct_store_args_ll(&a, batch);
+    xacct_store_args_ll(&a, (long long)xacct_store_now_ms());
+    xacct_store_args_ll(&a, (long long)interval_s * 1000);
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_ll(&a, (long long)(seed & 0x7fffffff));
+    enrol_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    int rc = xacct_store_eval(s, &enrol_script, 2, &a, enrol_reply, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(&a);
+    return rc;
+}

@@ -150,11 +150,12 @@ class DriftTest(unittest.TestCase):
         self.assertIsNone(env.r.zscore(f"{env.PREFIX}reverify", acct))
 
 
-def seed_connected(env, n, first_account, due_spread_ms):
+def seed_connected(env, n, first_account, due_spread_ms, scheduled=True):
     """n connected customers written straight into Redis (the layout the
     apply script writes on activation), each with a secure role in the
-    emulator and a due time spread over due_spread_ms from now. Returns
-    {account: (role_arn, external_id)}."""
+    emulator and a due time spread over due_spread_ms from now (scheduled
+    False: not on the schedule, as if activated before re-verification
+    existed). Returns {account: (role_arn, external_id)}."""
     out = {}
     now = int(time.time() * 1000)
     pipe = env.r.pipeline()
@@ -173,7 +174,8 @@ def seed_connected(env, n, first_account, due_spread_ms):
             "verified_at": iso, "last_error": ""})
         pipe.set(f"{p}external-id:{ext}", acct)
         pipe.zadd(f"{p}customers", {acct: now})
-        pipe.zadd(f"{p}reverify", {acct: now + (due_spread_ms * i) // max(n, 1)})
+        if scheduled:
+            pipe.zadd(f"{p}reverify", {acct: now + (due_spread_ms * i) // max(n, 1)})
     pipe.execute()
     return out
 
@@ -189,7 +191,11 @@ class SharedScheduleTest(unittest.TestCase):
         try:
             env.write_config(check__reverify_interval=str(self.INTERVAL),
                              check__reverify_rate="100")
-            customers = seed_connected(env, self.N, 330000000000, self.INTERVAL * 1000)
+            customers = seed_connected(env, self.N // 2, 330000000000, self.INTERVAL * 1000)
+            # Half were connected before re-verification existed: the
+            # workers put them on the schedule when they start.
+            customers.update(seed_connected(env, self.N // 2, 331000000000, 0, scheduled=False))
+            self.assertEqual(env.r.zcard(f"{env.PREFIX}reverify"), self.N // 2)
             workers = [env.start_worker(metrics=True), env.start_worker(metrics=True)]
             # Let the first pass settle, then count over three intervals.
             time.sleep(self.INTERVAL)
@@ -212,6 +218,7 @@ class SharedScheduleTest(unittest.TestCase):
             self.assertTrue(all(d > 0 for d in done), done)  # both workers took part
             for a in customers:
                 self.assertEqual(env.customer(a)["state"], "active")
+            self.assertEqual(env.r.zcard(f"{env.PREFIX}reverify"), self.N)
             for p in workers:
                 log = env.worker_log(p)
                 self.assertEqual(env.stop_worker(p), 0, log[-3000:])
