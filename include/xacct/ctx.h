@@ -24,6 +24,7 @@ struct xacct_reverifier;
 struct xacct_census_gauge;
 struct xacct_metrics;
 struct xacct_metrics_http;
+struct xacct_api;
 
 typedef enum xacct_run_state {
     XACCT_RUNNING = 0,  /* polling and working */
@@ -49,6 +50,7 @@ typedef struct xacct_ctx {
     struct xacct_census_gauge *census; /* the customers-by-state gauge */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
+    struct xacct_api *api;            /* the portal API on api.listen, or NULL */
 
     uv_signal_t sig_term;             /* drain, a second one exits at once */
     uv_signal_t sig_int;              /* same as SIGTERM */

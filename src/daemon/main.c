@@ -3,7 +3,7 @@
  * xacctd: boot order only. Parse the command line, load the configuration,
  * start the subsystems in a fixed order (metrics, HTTP, credentials, AWS,
  * Redis, SNS verifier, worker, re-verification, the customers gauge, the
- * metrics endpoint), run the loop, and tear down in reverse.
+ * metrics endpoint, the portal API), run the loop, and tear down in reverse.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xacct/api.h"
 #include "xacct/census_gauge.h"
 #include "xacct/cli.h"
 #include "xacct/ctx.h"
@@ -83,6 +84,11 @@ static int start(xacct_ctx_t *ctx)
         return rc;
     }
     rc = xacct_health_start(ctx, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
+        return rc;
+    }
+    rc = xacct_api_start(ctx, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "xacctd: %s\n", err);
         return rc;
