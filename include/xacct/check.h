@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The no-external-ID safety check (SPEC §4 step 5), the confused-deputy
- * guard: first AssumeRole WITH the external ID, retried on AccessDenied until
- * the propagation timeout (IAM is eventually consistent, so a new role is not
- * assumable at once); then AssumeRole WITHOUT an external ID, which must be
- * denied. The order is the point: a denial before the role has propagated
- * proves nothing. Credentials obtained are dropped at once, never kept or
+ * The safety check (SPEC §4 step 5, §9.1), the confused-deputy guard, as
+ * three AssumeRole probes: (a) WITH the external ID, retried on AccessDenied
+ * until the propagation timeout (IAM is eventually consistent, so a new role
+ * is not assumable at once); then (b) WITHOUT an external ID and (c) with a
+ * random WRONG one, both of which must be denied. (c) catches trust policies
+ * such as StringLike "*" or Null "false" that demand some external ID but not
+ * this one. The order is the point: a denial before the role has propagated
+ * proves nothing. The one module used by Create, Update, re-verification and
+ * `xacct check`. Credentials obtained are dropped at once, never kept or
  * logged.
  */
 #ifndef XACCT_CHECK_H
@@ -18,8 +21,9 @@
 #include "xacct/common.h"
 
 typedef enum xacct_check_result {
-    XACCT_CHECK_SECURE = 0,     /* assumable with the ID, denied without */
-    XACCT_CHECK_INSECURE,       /* assumable without an external ID: reject */
+    XACCT_CHECK_SECURE = 0,     /* assumable with the ID, denied without and with a wrong one */
+    XACCT_CHECK_INSECURE,       /* assumable without an external ID or with a wrong one:
+                                   reject; detail names the probe(s) that got in */
     XACCT_CHECK_NOT_ASSUMABLE,  /* never assumable with the ID within the timeout */
     XACCT_CHECK_ERROR,          /* a permanent AWS error (detail says which) */
     XACCT_CHECK_TRANSIENT,      /* transient failures until the deadline */
@@ -48,7 +52,8 @@ typedef void (*xacct_check_cb)(xacct_check_result_t result, const char *detail,
 typedef struct xacct_check xacct_check_t;
 
 /* Starts a check on loop through aws. *out (optional) is valid until the
- * callback fires. Returns 0 or XACCT_EINVAL. */
+ * callback fires. Returns 0, XACCT_EINVAL, or XACCT_ECRYPTO (no random wrong
+ * ID: the RNG failed). */
 int xacct_check_start(uv_loop_t *loop, xacct_aws_t *aws, const xacct_check_params_t *p,
                       xacct_check_cb cb, void *arg, xacct_check_t **out) XACCT_MUSTCHECK;
 

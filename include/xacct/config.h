@@ -65,6 +65,8 @@ typedef struct xacct_config {
 
     /* [check] */
     int check_propagation_timeout;    /* 120 seconds */
+    int check_reverify_interval;      /* 86400 seconds between re-verifications; 0 = off */
+    int check_reverify_rate;          /* 10 re-verifications started per second per worker */
 
     /* [console] */
     char *console_federation_url;     /* https://signin.aws.amazon.com/federation */

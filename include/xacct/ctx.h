@@ -27,6 +27,8 @@
 #include "xacct/store.h"
 
 struct xacct_worker;
+struct xacct_reverifier;
+struct xacct_census_gauge;
 struct xacct_metrics;
 struct xacct_metrics_http;
 struct xacct_api;
@@ -62,6 +64,8 @@ typedef struct xacct_ctx {
                                             the store starts; or NULL */
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
     struct xacct_worker *worker;      /* pollers and in-flight messages (daemon) */
+    struct xacct_reverifier *reverifier; /* re-verification of connected customers (daemon) */
+    struct xacct_census_gauge *census; /* the customers-by-state gauge (daemon) */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms (daemon) */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
     struct xacct_api *api;            /* the portal API on api.listen, or NULL */

@@ -6,7 +6,9 @@
  * sets. Every write that SPEC requires to be atomic is one Lua script.
  *
  * State machine (SPEC §5): pending -> active | rejected; active -> active
- * (Update only) | offboarding (Delete); rejected -> active; offboarding ->
+ * (Update only) | offboarding (Delete) | degraded (re-verification,
+ * reverify.h); degraded -> active (Update, or re-verification) | offboarding;
+ * rejected -> active; offboarding ->
  * offboarded (xacct_jobs_done); offboarded -> pending (re-onboard). Onboarding
  * also accepts rejected -> pending (a new external ID for a customer whose
  * stack was rejected).
@@ -121,6 +123,8 @@ typedef struct xacct_customer_apply {
     const char *claim_stack_id;     /* the StackId of the claim (required with owner) */
     const char *answer;             /* the JSON answer to store in the claim */
     long claim_ttl_s;               /* 0 = XACCT_CLAIMS_DONE_TTL_S */
+    int64_t reverify_due_ms;        /* to_state "active": the account's first due time
+                                       on the reverify schedule (0 = not scheduled) */
     int64_t now_ms;                 /* 0 = now */
 } xacct_customer_apply_t;
 
@@ -136,13 +140,14 @@ typedef void (*xacct_customers_apply_cb)(int status, const char *detail,
 /* Applies it in one script: state check, hash fields, ZADD customers, XADD
  * events:<account> MAXLEN ~ 1000 e=<event>, for offboarding XADD
  * jobs:offboard job=<job> (creating the consumer group if needed), and the
- * claim's finish. XACCT_EINVAL for missing fields or another to_state. */
+ * claim's finish. Activation also writes verified_at and puts the account on
+ * the reverify schedule; offboarding takes it off. XACCT_EINVAL for missing fields or another to_state. */
 int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
                           xacct_customers_apply_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /* ---- onboarding and rotation (CLI) ------------------------------------ */
 
-/* status 0; or XACCT_ESTATE (record is pending, active or offboarding;
+/* status 0; or XACCT_ESTATE (record is pending, active, degraded or offboarding;
  * detail names the state), XACCT_EEXISTS (external ID already taken: generate
  * a new one and retry), XACCT_ENOTFOUND (rotate: no record). prev_state is ""
  * for a new customer. */

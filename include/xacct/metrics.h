@@ -40,6 +40,11 @@
       "result")                                                                                  \
     X(SAFETY_CHECKS, COUNTER, "xacct_safety_checks_total",                                       \
       "Confused-deputy checks of customer roles, by outcome.", "outcome", NULL)                  \
+    X(REVERIFICATIONS, COUNTER, "xacct_reverifications_total",                                   \
+      "Re-verifications of active and degraded customers' roles, by check outcome.", "outcome",  \
+      NULL)                                                                                      \
+    X(CUSTOMERS, GAUGE, "xacct_customers",                                                       \
+      "Customers by state, as last counted in Redis (every 30 s).", "state", NULL)               \
     X(AWS_REQUESTS, COUNTER, "xacct_aws_requests_total",                                         \
       "AWS API requests (each attempt) by service and HTTP status; status=\"error\" when no "    \
       "response arrived.", "service", "status")                                                  \

@@ -14,8 +14,10 @@
 #include <string.h>
 
 #include "xacct/api.h"
+#include "xacct/census_gauge.h"
 #include "xacct/health.h"
 #include "xacct/notify.h"
+#include "xacct/reverifier.h"
 #include "xacct/worker.h"
 
 static void stop_signals(xacct_ctx_t *ctx)
@@ -93,6 +95,10 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     snprintf(grace, sizeof(grace), "%d", ctx->cfg->shutdown_grace_seconds);
     XACCT_LOG_INFO(&ctx->log, "daemon.draining", "grace_seconds", grace, NULL);
     uv_timer_start(&ctx->grace, on_grace, (uint64_t)ctx->cfg->shutdown_grace_seconds * 1000, 0);
+    /* Re-verification takes no more accounts and hands back those in
+     * flight; the customers gauge stops counting. */
+    xacct_reverifier_stop(ctx->reverifier);
+    xacct_census_gauge_stop(ctx->census);
     if (ctx->worker != NULL)
         xacct_worker_drain(ctx->worker, finish_shutdown, ctx);
     else
@@ -193,6 +199,10 @@ void xacct_loop_teardown(xacct_ctx_t *ctx)
      * context's subsystems follow in xacct_ctx_free. */
     xacct_api_stop(ctx);
     xacct_health_stop(ctx);
+    xacct_census_gauge_free(ctx->census);
+    ctx->census = NULL;
+    xacct_reverifier_free(ctx->reverifier);
+    ctx->reverifier = NULL;
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;
 }

@@ -2,17 +2,21 @@
 /*
  * xacctd: boot order only. Parse the command line, load the configuration,
  * create the context and start its clients in their fixed order (metrics,
- * HTTP, credentials, AWS, Redis, SNS verifier), then the worker, the metrics
- * endpoint and the portal API; run the loop, and tear down in reverse.
+ * HTTP, credentials, AWS, Redis, SNS verifier), then the worker,
+ * re-verification, the customers gauge, the metrics endpoint and the portal
+ * API; run the loop, and tear down in reverse.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "xacct/api.h"
+#include "xacct/census_gauge.h"
 #include "xacct/cli.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
 #include "xacct/loop.h"
+#include "xacct/metrics.h"
+#include "xacct/reverifier.h"
 #include "xacct/worker.h"
 
 static void on_store_state(int up, int status, const char *detail, void *arg)
@@ -39,6 +43,13 @@ static int start(xacct_ctx_t *ctx)
         return rc;
     }
     xacct_worker_start(ctx->worker);
+    rc = xacct_reverifier_start(ctx, &ctx->reverifier);
+    if (rc == 0)
+        rc = xacct_census_gauge_start(ctx, &ctx->census);
+    if (rc != 0) {
+        fprintf(stderr, "xacctd: re-verification: %s\n", xacct_strerror(rc));
+        return rc;
+    }
     rc = xacct_health_start(ctx, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "xacctd: %s\n", err);

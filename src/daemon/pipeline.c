@@ -21,6 +21,7 @@
 
 #include "pipeline_int.h"
 #include "xacct/codec.h"
+#include "xacct/reverify.h"
 #include "xacct/template.h"
 
 static void step(xacct_pipeline_msg_t *msg);
@@ -501,6 +502,11 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
         .claim_stack_id = req->stack_id,
         .answer = msg->answer,
         .now_ms = now,
+        /* An activation enrols the account for re-verification. */
+        .reverify_due_ms = d->transition && d->to_state == XACCT_CUSTOMER_ACTIVE
+                               ? xacct_reverify_next_due(
+                                     now, xacct__pl_cfg(msg)->check_reverify_interval, 0.1)
+                               : 0,
     };
     int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
     if (rc == 0)

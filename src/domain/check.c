@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The safety check as a small state machine on the loop: phase WITH (retry
- * AccessDenied until the propagation timeout), then phase WITHOUT (AccessDenied
- * is the good answer). Transient failures (throttling, 5xx, network) are
- * retried in either phase with jittered backoff until the caller's deadline;
+ * The safety check as a small state machine on the loop, one phase per probe
+ * (SPEC §9.1): WITH the external ID (retry AccessDenied until the propagation
+ * timeout), then WITHOUT one and with a random WRONG one (AccessDenied is the
+ * good answer to both). Both later probes always run, so the Reason names
+ * every probe the role let in. Transient failures (throttling, 5xx, network)
+ * are retried in any phase with jittered backoff until the caller's deadline;
  * they never count as a denial.
  */
 #include "xacct/check.h"
@@ -13,9 +15,10 @@
 #include <string.h>
 
 #include "xacct/backoff.h"
+#include "xacct/extid.h"
 #include "xacct/sts.h"
 
-typedef enum { PHASE_WITH, PHASE_WITHOUT, PHASE_DONE } phase_t;
+typedef enum { PHASE_WITH, PHASE_WITHOUT, PHASE_WRONG, PHASE_DONE } phase_t;
 
 struct xacct_check {
     uv_loop_t *loop;
@@ -25,6 +28,9 @@ struct xacct_check {
     phase_t phase;
     char *role_arn;
     char *external_id;           /* secret */
+    char wrong_id[XACCT_EXTID_LEN + 1]; /* probe (c): a fresh random UUID */
+    bool open_without;           /* probe (b) was allowed */
+    bool open_wrong;             /* probe (c) was allowed */
     char *region;
     char *session_name;
     uint64_t started_ms;         /* uv_now at start */
@@ -104,6 +110,31 @@ static bool transient(int status)
            status == XACCT_ECONNREFUSED || status == XACCT_EHTTP || status == XACCT_ENOCREDS;
 }
 
+/* After probe (c): secure only when (b) and (c) were both denied. */
+static void verdict(xacct_check_t *c)
+{
+    const char *fix = "its trust policy must require sts:ExternalId to equal the issued "
+                      "external ID (StringEquals), with no wildcard, negation or IfExists";
+    char why[512];
+    if (c->open_without && c->open_wrong)
+        snprintf(why, sizeof(why),
+                 "role can be assumed without the external ID and with a wrong one (probes "
+                 "'without' and 'wrong' were allowed): %s", fix);
+    else if (c->open_without)
+        snprintf(why, sizeof(why),
+                 "role can be assumed without the external ID (probe 'without' was allowed): "
+                 "%s", fix);
+    else if (c->open_wrong)
+        snprintf(why, sizeof(why),
+                 "role can be assumed with a wrong external ID (probe 'wrong', a random "
+                 "sts:ExternalId, was allowed): %s", fix);
+    else {
+        finish(c, XACCT_CHECK_SECURE, "assumable only with the external ID");
+        return;
+    }
+    finish(c, XACCT_CHECK_INSECURE, why);
+}
+
 static void on_assume(int status, const char *detail, const xacct_sts_credentials_t *creds,
                       void *arg)
 {
@@ -139,17 +170,17 @@ static void on_assume(int status, const char *detail, const xacct_sts_credential
             finish(c, XACCT_CHECK_NOT_ASSUMABLE, why);
             return;
         }
-    } else {
-        if (status == XACCT_EACCESSDENIED) {
-            finish(c, XACCT_CHECK_SECURE, "assumable only with the external ID");
+    } else if (status == 0 || status == XACCT_EACCESSDENIED) {
+        if (c->phase == PHASE_WITHOUT) {
+            c->open_without = status == 0;
+            c->phase = PHASE_WRONG;
+            xacct_backoff_reset(&c->backoff);
+            attempt(c);
             return;
         }
-        if (status == 0) {
-            finish(c, XACCT_CHECK_INSECURE,
-                   "role can be assumed without the external ID: its trust policy must "
-                   "require sts:ExternalId");
-            return;
-        }
+        c->open_wrong = status == 0;
+        verdict(c);
+        return;
     }
     if (transient(status)) {
         if (retry_later(c, c->deadline_ms))
@@ -168,7 +199,9 @@ static void attempt(xacct_check_t *c)
     xacct_sts_assume_params_t p = {
         .role_arn = c->role_arn,
         .session_name = c->session_name,
-        .external_id = c->phase == PHASE_WITH ? c->external_id : NULL,
+        .external_id = c->phase == PHASE_WITH    ? c->external_id
+                       : c->phase == PHASE_WRONG ? c->wrong_id
+                                                 : NULL,
         .region = c->region,
         .max_attempts = 2,
     };
@@ -197,7 +230,14 @@ int xacct_check_start(uv_loop_t *loop, xacct_aws_t *aws, const xacct_check_param
         *out = NULL;
     if (p->role_arn == NULL || p->external_id == NULL || cb == NULL)
         return XACCT_EINVAL;
+    char wrong[XACCT_EXTID_LEN + 1];
+    int rc;
+    do { /* a collision with the real ID is astronomically unlikely, but cheap to rule out */
+        if ((rc = xacct_extid_generate(wrong)) != 0)
+            return rc;
+    } while (strcmp(wrong, p->external_id) == 0);
     xacct_check_t *c = xacct_calloc(1, sizeof(*c));
+    memcpy(c->wrong_id, wrong, sizeof(wrong));
     c->loop = loop;
     c->aws = aws;
     c->role_arn = xacct_strdup(p->role_arn);

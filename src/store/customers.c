@@ -16,6 +16,7 @@
 #include "xacct/claims.h"
 #include "xacct/jobs.h"
 #include "xacct/store_op.h"
+#include "xacct/reverify.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -39,12 +40,15 @@ static void word_text(const xacct_store_reply_t *r, const xacct_store_reply_t **
 
 static const xacct_store_script_t apply_script = {
     "customer_apply",
-    /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1])
+    /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1]),
+     *       6 reverify zset
      * ARGV: 1 account, 2 request_type, 3 request_id, 4 to_state ('' = audit only),
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
-     *       15 jobs group, 16.. field/value pairs to write on a transition */
+     *       15 jobs group, 16 reverify due ms ('' = off),
+     *       17.. field/value pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
+    XACCT__REVERIFY_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
@@ -56,21 +60,26 @@ static const xacct_store_script_t apply_script = {
     "end\n"
     "local to = ARGV[4]\n"
     "if to == '' then audit_and_finish() return {'audited', state} end\n"
+    "local connected = state == 'active' or state == 'degraded'\n"
     "if to == 'offboarding' then\n"
-    "  if state ~= 'active' or cur[3] ~= ARGV[9] then audit_and_finish() return {'audited', state} end\n"
+    "  if not connected or cur[3] ~= ARGV[9] then audit_and_finish() return {'audited', state} end\n"
     "else\n"
     "  local allowed = {pending = {active = true, rejected = true},\n"
-    "                   active = {active = true}, rejected = {active = true}}\n"
+    "                   active = {active = true}, degraded = {active = true},\n"
+    "                   rejected = {active = true}}\n"
     "  local ok = allowed[state] and allowed[state][to]\n"
-    "  if state == 'active' and ARGV[2] ~= 'Update' then ok = false end\n"
+    "  if connected and ARGV[2] ~= 'Update' then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
     "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
     "                'last_error', ARGV[10]}\n"
-    "for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "if to == 'active' then fields[#fields + 1] = 'verified_at' fields[#fields + 1] = ARGV[5] end\n"
+    "for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
     "redis.call('HSET', KEYS[1], unpack(fields))\n"
     "redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])\n"
+    "if to == 'active' then reverify_enroll(KEYS[6], ARGV[1], ARGV[16]) end\n"
     "if to == 'offboarding' then\n"
+    "  reverify_drop(KEYS[6], ARGV[1])\n"
     "  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[15], '0', 'MKSTREAM')\n"
     "  redis.call('XADD', KEYS[4], '*', 'job', ARGV[8])\n"
     "end\n"
@@ -142,6 +151,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
         xacct_store_args_key(&a, s, "request:%s:%s", in->claim_stack_id, in->request_id);
     else
         xacct_store_args_key(&a, s, "customer:%s", in->account_id);
+    xacct_store_args_key(&a, s, "reverify");
 
     xacct_store_args_str(&a, in->account_id);
     xacct_store_args_str(&a, in->request_type);
@@ -165,12 +175,16 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     xacct_store_args_str(&a, in->answer);
     xacct_store_args_ll(&a, in->claim_ttl_s > 0 ? in->claim_ttl_s : XACCT_CLAIMS_DONE_TTL_S);
     xacct_store_args_str(&a, XACCT_JOBS_GROUP);
+    if (in->reverify_due_ms > 0)
+        xacct_store_args_ll(&a, (long long)in->reverify_due_ms);
+    else
+        xacct_store_args_str(&a, "");
     add_pair(&a, "role_arn", in->role_arn);
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
 
-    return xacct__store_op_run(s, &apply_script, 5, &a, apply_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, &apply_script, 6, &a, apply_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
@@ -192,7 +206,7 @@ static const xacct_store_script_t onboard_script = {
     UNINDEX_OLD_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at')\n"
     "local st = cur[1]\n"
-    "if st == 'pending' or st == 'active' or st == 'offboarding' then return {'state', st} end\n"
+    "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
     "unindex(cur[2])\n"
     "redis.call('HSET', KEYS[1], 'account_id', ARGV[1], 'external_id', ARGV[2],\n"

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `xacct check ACCOUNT [--wait S]`: run the no-external-ID safety check
+ * `xacct check ACCOUNT [--wait S]`: run the three-probe safety check
  * (check.h) against the customer's role now — assumable with its external ID,
- * refused without one — and report secure, insecure, not-assumable, error or
- * transient. Exit 0 only when secure. The outcome is added to the audit
+ * refused without one and with a wrong one — and report secure, insecure,
+ * not-assumable, error or transient. Exit 0 only when secure. The outcome is added to the audit
  * trail; the credentials obtained are dropped by the check at once.
  */
 #include <stdlib.h>

@@ -75,10 +75,13 @@ class DuplicatesAndPropagationTest(unittest.TestCase):
         answers = [a for a in env.answers() if a["request_id"] == request_id]
         self.assertEqual(len({a["body"] for a in answers}), 1, "every answer is the stored one")
         self.assertEqual(json.loads(answers[0]["body"])["Status"], "SUCCESS")
-        # The check ran once: one AssumeRole with the ID, one without.
+        # The check ran once: one AssumeRole with the ID, one without, one
+        # with a wrong ID.
         calls = assume_calls(env, role)
-        self.assertEqual(sum(1 for c in calls if c["external_id_present"]), 1)
+        self.assertEqual(sum(1 for c in calls if c["external_id_matched"]), 1)
         self.assertEqual(sum(1 for c in calls if not c["external_id_present"]), 1)
+        self.assertEqual(sum(1 for c in calls
+                             if c["external_id_present"] and not c["external_id_matched"]), 1)
         events = env.r.xrange(f"{env.PREFIX}events:{acct}")
         self.assertEqual(len(events), 1)
         self.assertEqual(env.customer(acct)["state"], "active")

@@ -27,7 +27,7 @@ class TwoWorkersTest(unittest.TestCase):
             self.assertEqual(sum(answered), 200)
             self.assertGreater(min(answered), 0, answered)
             calls = env.ctl("GET", "/_fake/sts/assume-role-calls")["calls"]
-            self.assertEqual(len(calls), 400)  # with and without the ID, once per stack
+            self.assertEqual(len(calls), 600)  # with, without and with a wrong ID, once per stack
             for w in (w1, w2):
                 self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-2000:])
             self.assertEqual(len({json.loads(s["answers"][0]["body"])["RequestId"]

@@ -119,6 +119,8 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->cfn_template_dir, ".");
     assert_int_equal(cfg->cfn_service_timeout, 300);
     assert_int_equal(cfg->check_propagation_timeout, 120);
+    assert_int_equal(cfg->check_reverify_interval, 86400);
+    assert_int_equal(cfg->check_reverify_rate, 10);
     assert_string_equal(cfg->console_federation_url, "https://signin.aws.amazon.com/federation");
     assert_string_equal(cfg->console_destination, "https://console.aws.amazon.com/");
     assert_string_equal(cfg->console_issuer, "xacct");
@@ -196,6 +198,10 @@ static const struct {
     {"[queue]\nmax_receives =\n", "<string>:2: queue.max_receives: not an integer"},
     {"[check]\npropagation_timeout = -1\n",
      "<string>:2: check.propagation_timeout: must be between 1 and 3600"},
+    {"[check]\nreverify_interval = -1\n",
+     "<string>:2: check.reverify_interval: must be between 0 and 31536000"},
+    {"[check]\nreverify_rate = 0\n",
+     "<string>:2: check.reverify_rate: must be between 1 and 10000"},
     {"[shutdown]\ngrace_seconds = 3601\n",
      "<string>:2: shutdown.grace_seconds: must be between 0 and 3600"},
     {"[sns]\nverify_signatures = maybe\n",
@@ -605,7 +611,7 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 36); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 38); /* every key of SPEC §6 plus console/template_dir */
     assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
     assert_non_null(strstr(d, "api.listen = \n"));
     assert_non_null(strstr(d, "api.tokens_file = /etc/xacct/api-tokens\n"));
@@ -614,6 +620,7 @@ static void test_dump(void **state)
     assert_non_null(strstr(d, "redis.sentinels = \n"));
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
+    assert_non_null(strstr(d, "check.reverify_interval = 86400\ncheck.reverify_rate = 10\n"));
     assert_non_null(strstr(d, "sns.raw_delivery = true\n"));
     assert_non_null(strstr(d, "sns.cert_hosts = sns.*.amazonaws.com, sns.*.amazonaws.com.cn\n"));
     assert_non_null(strstr(d, "log.level = info\nlog.format = json\n"));

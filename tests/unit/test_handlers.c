@@ -196,6 +196,44 @@ static void test_update_keeps_physical_id(void **state)
     xacct_cfn_request_free(req);
 }
 
+/* Re-verification found the role broken (SPEC §9.2): the customer is still
+ * connected through its stack, so an Update that passes the probes makes it
+ * active again, another stack's Create is refused, and its Delete offboards. */
+static void test_degraded_customer(void **state)
+{
+    (void)state;
+    xacct_customer_t degraded = customer("degraded", STACK, "xacct-" ACCT);
+    xacct_decision_t d;
+    const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
+    xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
+    h->decide(req, &degraded, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    h->after_check(req, &degraded, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
+    h->after_check(req, &degraded, XACCT_CHECK_INSECURE, "probe 'wrong' was allowed", &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_false(d.transition); /* stays degraded */
+    xacct_cfn_request_free(req);
+
+    h = xacct_handler_for(XACCT_CFN_CREATE);
+    req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
+    h->decide(req, &degraded, &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_non_null(strstr(d.reason, "already connected"));
+    xacct_cfn_request_free(req);
+
+    h = xacct_handler_for(XACCT_CFN_DELETE);
+    req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
+    h->decide(req, &degraded, &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_true(d.enqueue_offboard);
+    assert_true(d.transition);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_OFFBOARDING);
+    xacct_cfn_request_free(req);
+}
+
 static void test_delete_rules(void **state)
 {
     (void)state;
@@ -395,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_cuts_keep_whole_characters),
         cmocka_unit_test(test_deadline_rule),
         cmocka_unit_test(test_conflict_policy),
+        cmocka_unit_test(test_degraded_customer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
  * sends a Delete naming that id, which can never be mistaken for the active
  * customer's resource and so never offboards it.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,8 +55,10 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         return;
     }
     xacct_customer_state_t st = customer->state;
-    if (st != XACCT_CUSTOMER_PENDING && st != XACCT_CUSTOMER_ACTIVE &&
-        st != XACCT_CUSTOMER_REJECTED) {
+    /* degraded: re-verification found the role broken; an Update that fixes
+     * it makes the customer active again. */
+    bool connected = st == XACCT_CUSTOMER_ACTIVE || st == XACCT_CUSTOMER_DEGRADED;
+    if (st != XACCT_CUSTOMER_PENDING && !connected && st != XACCT_CUSTOMER_REJECTED) {
         snprintf(reason, sizeof(reason),
                  "account %s is %s; the partner must onboard it again before a stack can "
                  "connect",
@@ -63,7 +66,7 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         fail(req, out, event, reason);
         return;
     }
-    if (st == XACCT_CUSTOMER_ACTIVE && customer->stack_id[0] != '\0' &&
+    if (connected && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
         snprintf(reason, sizeof(reason),
                  "account %s is already connected through stack %.300s; update or delete that "

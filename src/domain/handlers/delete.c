@@ -3,7 +3,7 @@
  * Delete: always answered SUCCESS, so a stack never hangs in DELETE.
  * Offboarding happens only when the Delete names the customer's current
  * physical id and stack, carries the customer's ExternalID, and the record is
- * active; a Delete from a rolled-back Create, an older stack or a replaced
+ * active or degraded; a Delete from a rolled-back Create, an older stack or a replaced
  * resource is acknowledged and audited only.
  *
  * The ExternalID is what proves the Delete comes from the customer's own
@@ -44,7 +44,8 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_t *custo
                  req->stack_account);
         return;
     }
-    if (current && customer->state == XACCT_CUSTOMER_ACTIVE) {
+    if (current && (customer->state == XACCT_CUSTOMER_ACTIVE ||
+                    customer->state == XACCT_CUSTOMER_DEGRADED)) {
         out->outcome = "success";
         out->transition = true;
         out->to_state = XACCT_CUSTOMER_OFFBOARDING;
@@ -55,7 +56,7 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_t *custo
     }
     out->outcome = "ignored";
     snprintf(out->reason, sizeof(out->reason),
-             current ? "customer is %s, not active: nothing to offboard"
+             current ? "customer is %s, not active or degraded: nothing to offboard"
                      : "Delete names another resource (%s): nothing to offboard",
              current ? xacct_customer_state_name(customer->state) : req->physical_id);
 }

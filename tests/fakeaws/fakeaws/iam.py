@@ -17,7 +17,12 @@ Control API (/_fake/iam/...):
     GET    roles         every role (current state)
     POST   roles         {"account_id", "role_name", "trust_policy", "path"?}
     GET    roles/<account>/<name>
+    PUT    roles/<account>/<name>/trust-policy   {"trust_policy": {...}}
     DELETE roles/<account>/<name>
+
+A trust-policy change and a deletion through the control API are what a
+customer does in the IAM console after onboarding (loosening the trust, or
+removing the role); they propagate to STS with the same delay as creation.
 
 Python interface (used by the CloudFormation simulator):
     create_role(account_id, name, trust_policy, path="/", description=None,
@@ -496,6 +501,17 @@ class Service:
                     path=b.get("path", "/"),
                     max_session_duration=b.get("max_session_duration", 3600))
                 return core.json_response(self.role_json(role), 201,
+                                          content_type="application/json")
+            if len(parts) == 4 and parts[0] == "roles" and parts[3] == "trust-policy":
+                if req.method != "PUT":
+                    return core.json_response({"error": "MethodNotAllowed",
+                                               "message": req.method}, 405,
+                                              content_type="application/json")
+                b = req.json()
+                if not isinstance(b, dict) or "trust_policy" not in b:
+                    raise ValueError("trust_policy is required")
+                role = self.update_trust(parts[1], parts[2], b["trust_policy"])
+                return core.json_response(self.role_json(role),
                                           content_type="application/json")
             if len(parts) == 3 and parts[0] == "roles":
                 if req.method == "GET":

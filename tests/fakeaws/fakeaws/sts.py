@@ -15,6 +15,16 @@ role_arn, caller, external_id_present, external_id_matched (None when the
 trust policy has no sts:ExternalId condition), role_visible, outcome
 ("Allow" or the error code) and duration; read them with
 GET /_fake/sts/assume-role-calls (or GET /_fake/records?kind=sts.assume_role).
+That list is a ring of the latest calls; for tests that count calls over
+many roles and minutes, every AssumeRole (allowed or not) is also counted
+per role ARN and per external ID:
+    GET    /_fake/sts/assume-role-counts[?role_arn=ARN]
+           {"roles": {ARN: {"total", "allowed", "without_external_id",
+                            "external_ids": {ID: n}}}}
+    DELETE /_fake/sts/assume-role-counts          (start counting afresh)
+The credentials AssumeRole issued (access key id, secret, session token) are
+listed, latest 10000, for tests that search logs and stores for them:
+    GET    /_fake/sts/issued-credentials
 
 AssumeRoleWithWebIdentity is unsigned.  A token is valid only when it was
 registered through the control API:
@@ -27,6 +37,7 @@ InvalidIdentityToken, an expired one ExpiredTokenException.
     GET  /_fake/sts/web-identity-calls
 """
 
+import collections
 import re
 import time
 import urllib.parse
@@ -122,6 +133,21 @@ class Service:
         self.world = world
         self.web_tokens = {}   # token -> dict
         self.user_ids = {}     # access key id -> AssumedRoleId
+        self.counts = {}       # role ARN -> {"total", "allowed", ...}
+        self.issued = collections.deque(maxlen=10000)
+
+    def _count(self, role_arn, external_id, allowed):
+        c = self.counts.setdefault(role_arn, {"total": 0, "allowed": 0,
+                                              "without_external_id": 0,
+                                              "external_ids": {}})
+        c["total"] += 1
+        if allowed:
+            c["allowed"] += 1
+        if external_id is None:
+            c["without_external_id"] += 1
+        else:
+            ids = c["external_ids"]
+            ids[external_id] = ids.get(external_id, 0) + 1
 
     def _iam(self):
         return self.world.services["iam"]
@@ -216,6 +242,14 @@ class Service:
         m = _ROLE_ARN_RE.match(role_arn)
         if not m:
             raise StsError("ValidationError", "%s is invalid" % role_arn)
+        try:
+            return self._assume_role_checked(req, m, role_arn, session, ext,
+                                             duration)
+        except StsError:
+            self._count(role_arn, ext, False)
+            raise
+
+    def _assume_role_checked(self, req, m, role_arn, session, ext, duration):
         ident = req.identity
         rec = {"role_arn": role_arn, "caller": ident.arn,
                "caller_account": ident.account_id,
@@ -261,6 +295,11 @@ class Service:
         c, user_xml = self._issue(role, session, duration)
         self.world.record("sts.assume_role", outcome="Allow",
                           access_key_id=c.access_key_id, **rec)
+        self._count(role_arn, ext, True)
+        self.issued.append({"role_arn": role_arn,
+                            "access_key_id": c.access_key_id,
+                            "secret_access_key": c.secret_access_key,
+                            "session_token": c.session_token})
         return self._ok("AssumeRole", user_xml + self._credentials_xml(c))
 
     def _web_identity(self, req, p):
@@ -366,6 +405,19 @@ class Service:
             return core.json_response(
                 {"calls": self.world.records("sts.assume_role")},
                 content_type="application/json")
+        if sub == "assume-role-counts" and req.method == "GET":
+            q = dict(urllib.parse.parse_qsl(req.query))
+            roles = self.counts
+            if "role_arn" in q:
+                roles = {k: v for k, v in roles.items() if k == q["role_arn"]}
+            return core.json_response({"roles": roles},
+                                      content_type="application/json")
+        if sub == "assume-role-counts" and req.method == "DELETE":
+            self.counts = {}
+            return core.json_response({"ok": True}, content_type="application/json")
+        if sub == "issued-credentials" and req.method == "GET":
+            return core.json_response({"credentials": list(self.issued)},
+                                      content_type="application/json")
         if sub == "web-identity-calls" and req.method == "GET":
             return core.json_response(
                 {"calls": self.world.records("sts.web_identity")},

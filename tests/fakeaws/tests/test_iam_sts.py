@@ -415,6 +415,142 @@ class IamApiTest(Base):
         self.assertEqual(r.error_code(), "SignatureDoesNotMatch")
 
 
+class TrustShapeTest(Base):
+    """The three probes xacct makes (with the issued ID, without one, with a
+    random wrong one) against the trust policies customers actually write:
+    only StringEquals on the exact ID passes all three."""
+
+    def shape(self, condition=None, extra_statements=()):
+        st = {"Effect": "Allow",
+              "Principal": {"AWS": "arn:aws:iam::%s:root" % self.partner},
+              "Action": "sts:AssumeRole"}
+        if condition is not None:
+            st["Condition"] = condition
+        return {"Version": "2012-10-17", "Statement": [st] + list(extra_statements)}
+
+    def probes(self, trust, ext):
+        _, arn = self.create_role(trust)
+        return (self.assume(arn, ext).status, self.assume(arn).status,
+                self.assume(arn, str(uuid.uuid4())).status)
+
+    def test_probes_against_trust_shapes(self):
+        ext = str(uuid.uuid4())
+        cases = [
+            ("StringEquals on the ID", {"StringEquals": {"sts:ExternalId": ext}},
+             (200, 403, 403)),
+            ("StringLike on the ID itself", {"StringLike": {"sts:ExternalId": ext}},
+             (200, 403, 403)),
+            ("StringLike '*'", {"StringLike": {"sts:ExternalId": "*"}}, (200, 403, 200)),
+            ("StringLike with '?' wildcards", {"StringLike": {"sts:ExternalId": "?" * 36}},
+             (200, 403, 200)),
+            ("StringNotEquals an unrelated value",
+             {"StringNotEquals": {"sts:ExternalId": "nobody"}}, (200, 200, 200)),
+            ("StringNotLike a pattern nobody uses",
+             {"StringNotLike": {"sts:ExternalId": "zz*"}}, (200, 200, 200)),
+            ("Null false: any ID at all", {"Null": {"sts:ExternalId": "false"}},
+             (200, 403, 200)),
+            ("StringEqualsIfExists: the ID or none", {"StringEqualsIfExists":
+                                                      {"sts:ExternalId": ext}},
+             (200, 200, 403)),
+            ("no condition", None, (200, 200, 200)),
+        ]
+        for name, cond, want in cases:
+            with self.subTest(name):
+                self.assertEqual(self.probes(self.shape(cond), ext), want, name)
+
+    def test_deny_on_an_absent_id_still_trusts_any_present_one(self):
+        ext = str(uuid.uuid4())
+        deny = {"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::%s:root" % self.partner},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Null": {"sts:ExternalId": "true"}}}
+        self.assertEqual(self.probes(self.shape(None, [deny]), ext), (200, 403, 200))
+
+
+class RoleControlTest(Base):
+    """What a customer does in IAM after onboarding, through the control
+    API, and the per-role AssumeRole counts."""
+
+    def test_trust_policy_edited_through_control_api_propagates_late(self):
+        ext = str(uuid.uuid4())
+        name, arn = self.create_role(self.trust(ext))
+        self.assertEqual(self.assume(arn, ext).status, 200)
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 3})
+        t0 = time.time()
+        loose = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": self.partner}, "Action": "sts:AssumeRole",
+            "Condition": {"StringLike": {"sts:ExternalId": "*"}}}]}
+        st, doc = self.fa.control("PUT", "/_fake/iam/roles/%s/%s/trust-policy"
+                                  % (self.customer_id, name), {"trust_policy": loose})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["trust_policy"], loose)
+        # IAM answers with the new document at once ...
+        g = self.iam({"Action": "GetRole", "RoleName": name})
+        self.assertIn(urllib.parse.quote("*", safe=""), g.text())
+        # ... STS still applies the old one until it propagates.
+        self.assert_error(self.assume(arn, "wrong-" + ext), 403, "AccessDenied")
+        self.assertLess(time.time() - t0, 2.8, "the test machine is too slow for this check")
+        time.sleep(max(0, t0 + 3.1 - time.time()))
+        self.assertEqual(self.assume(arn, "wrong-" + ext).status, 200)
+
+    def test_malformed_trust_policy_through_control_api(self):
+        name, _ = self.create_role(self.trust())
+        st, doc = self.fa.control("PUT", "/_fake/iam/roles/%s/%s/trust-policy"
+                                  % (self.customer_id, name),
+                                  {"trust_policy": {"Statement": [{"Effect": "Allow"}]}})
+        self.assertEqual(st, 400, doc)
+        self.assertEqual(doc["error"], "MalformedPolicyDocument")
+        st, doc = self.fa.control("PUT", "/_fake/iam/roles/%s/nosuchrole/trust-policy"
+                                  % self.customer_id, {"trust_policy": self.trust()})
+        self.assertEqual(st, 404, doc)
+
+    def test_role_deleted_through_control_api_propagates_late(self):
+        ext = str(uuid.uuid4())
+        name, arn = self.create_role(self.trust(ext))
+        self.fa.control("POST", "/_fake/iam/config", {"propagation_seconds": 3})
+        t0 = time.time()
+        st, _ = self.fa.control("DELETE", "/_fake/iam/roles/%s/%s" % (self.customer_id, name))
+        self.assertEqual(st, 204)
+        self.assertEqual(self.assume(arn, ext).status, 200)
+        self.assertLess(time.time() - t0, 2.8, "the test machine is too slow for this check")
+        time.sleep(max(0, t0 + 3.1 - time.time()))
+        self.assert_error(self.assume(arn, ext), 403, "AccessDenied")
+
+    def test_assume_role_counts_per_role_and_external_id(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust(ext))
+        _, other = self.create_role(self.trust(ext))
+        for _ in range(3):
+            self.assertEqual(self.assume(arn, ext).status, 200)
+        self.assertEqual(self.assume(arn).status, 403)
+        self.assertEqual(self.assume(arn, "wrong-id").status, 403)
+        self.assertEqual(self.assume(other, ext).status, 200)
+        st, doc = self.fa.control("GET", "/_fake/sts/assume-role-counts?role_arn="
+                                  + urllib.parse.quote(arn, safe=""))
+        self.assertEqual(st, 200)
+        self.assertEqual(list(doc["roles"]), [arn])
+        self.assertEqual(doc["roles"][arn], {"total": 5, "allowed": 3, "without_external_id": 1,
+                                             "external_ids": {ext: 3, "wrong-id": 1}})
+        _, doc = self.fa.control("GET", "/_fake/sts/assume-role-counts")
+        self.assertEqual(doc["roles"][other]["total"], 1)
+        self.assertEqual(self.fa.control("DELETE", "/_fake/sts/assume-role-counts")[0], 200)
+        _, doc = self.fa.control("GET", "/_fake/sts/assume-role-counts")
+        self.assertEqual(doc["roles"], {})
+
+    def test_issued_credentials_are_listed(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust(ext))
+        r = self.assume(arn, ext)
+        self.assertEqual(r.status, 200)
+        creds = r.xml().find(STS_NS + "AssumeRoleResult/" + STS_NS + "Credentials")
+        akid = creds.find(STS_NS + "AccessKeyId").text
+        secret = creds.find(STS_NS + "SecretAccessKey").text
+        _, doc = self.fa.control("GET", "/_fake/sts/issued-credentials")
+        mine = [c for c in doc["credentials"] if c["access_key_id"] == akid]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual(mine[0]["secret_access_key"], secret)
+        self.assertEqual(mine[0]["role_arn"], arn)
+
+
 class WebIdentityTest(Base):
     def web(self, params):
         p = dict({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15"}, **params)

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The re-verification schedule's scripts against a real redis-server: a take
+ * hands each due account out once and leases it, skipping (and dropping)
+ * accounts that are no longer connected; the record script's every outcome
+ * (verified, degraded, still degraded, recovered, rescheduled, stale, gone)
+ * with its state, verified_at, last_error, audit event and next due time;
+ * activation enrols and offboarding drops an account in the apply script,
+ * which also lets a degraded customer be updated back to active; and workers
+ * enrol connected customers missing from the schedule exactly once. Each test
+ * ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "redis_helper.h"
+#include "xacct/customers.h"
+#include "xacct/reverify.h"
+#include "xacct/store.h"
+
+#define PREFIX "rv-test:"
+#define ROLE(a) "arn:aws:iam::" a ":role/XacctAccess"
+
+typedef struct fx {
+    uv_loop_t loop;
+    xacct_store_t *s;
+} fx_t;
+
+typedef struct res {
+    int done;
+    int status;
+    int result;
+    long long a, b;
+    size_t n;
+    char items[16][64];
+    char text[256];
+} res_t;
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
+    char err[128];
+    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    xacct_store_free(f->s);
+    int rc = th_loop_close(&f->loop);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static void finish(res_t *r, int status)
+{
+    assert_int_equal(r->done, 0); /* exactly once */
+    r->done = 1;
+    r->status = status;
+}
+
+static void wait_res(fx_t *f, res_t *r)
+{
+    assert_true(th_run_until(&f->loop, &r->done, 10000));
+}
+
+/* ---- raw commands ------------------------------------------------------- */
+
+static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    finish(r, status);
+    if (rep == NULL)
+        return;
+    r->a = rep->integer;
+    r->n = rep->elements;
+    if (rep->str != NULL)
+        snprintf(r->text, sizeof(r->text), "%.*s", (int)rep->len, rep->str);
+    for (size_t i = 0; i < rep->elements && i < 16; i++)
+        if (rep->element[i].str != NULL)
+            snprintf(r->items[i], sizeof(r->items[i]), "%s", rep->element[i].str);
+}
+
+static res_t raw(fx_t *f, const char *name, ...)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, name);
+    va_list ap;
+    va_start(ap, name);
+    const char *p;
+    while ((p = va_arg(ap, const char *)) != NULL)
+        xacct_store_args_str(&a, p);
+    va_end(ap);
+    assert_int_equal(xacct_store_submit(f->s, &a, raw_cb, &r), 0);
+    xacct_store_args_destroy(&a);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+static long long score(fx_t *f, const char *acct)
+{
+    res_t r = raw(f, "ZSCORE", PREFIX "reverify", acct, NULL);
+    return r.text[0] ? atoll(r.text) : -1;
+}
+
+static void hget(fx_t *f, const char *acct, const char *name, char *out, size_t len)
+{
+    char key[64];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+    res_t r = raw(f, "HGET", key, name, NULL);
+    snprintf(out, len, "%s", r.text);
+}
+
+/* A connected customer as activation leaves it (the layout of SPEC §5). */
+static void seed(fx_t *f, const char *acct, const char *state, const char *role, const char *xid,
+                 long long due)
+{
+    char key[64], when[32];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+    raw(f, "DEL", key, NULL);
+    raw(f, "HSET", key, "account_id", acct, "state", state, "role_arn", role, "external_id", xid,
+        "region", "eu-west-1", "last_error", "", NULL);
+    snprintf(when, sizeof(when), "%lld", (long long)xacct_store_now_ms());
+    raw(f, "ZADD", PREFIX "customers", when, acct, NULL);
+    if (due >= 0) {
+        snprintf(when, sizeof(when), "%lld", due);
+        raw(f, "ZADD", PREFIX "reverify", when, acct, NULL);
+    } else {
+        raw(f, "ZREM", PREFIX "reverify", acct, NULL);
+    }
+}
+
+/* ---- wrappers ------------------------------------------------------------ */
+
+static void take_cb(int status, const char *detail, const xacct_reverify_item_t *items, size_t n,
+                    int64_t next_due_ms, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    finish(r, status);
+    r->n = n;
+    r->a = next_due_ms;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        snprintf(r->items[i], sizeof(r->items[i]), "%s", items[i].account_id);
+        assert_string_not_equal(items[i].role_arn, "");
+        assert_string_not_equal(items[i].external_id, "");
+    }
+}
+
+static res_t take(fx_t *f, size_t max, int64_t now, int64_t lease)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_reverify_take(f->s, now, max, lease, take_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+static void record_cb(int status, const char *detail, xacct_reverify_result_t result, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    finish(r, status);
+    r->result = (int)result;
+}
+
+static xacct_reverify_result_t record(fx_t *f, const char *acct, const char *role,
+                                      const char *xid, xacct_reverify_outcome_t outcome,
+                                      const char *reason, int64_t next_due)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    xacct_event_t deg = {.v = 1, .ts = xacct_store_now_ms(), .type = "degraded",
+                         .outcome = "failed", .reason = reason, .actor = "w1"};
+    xacct_event_t rec = {.v = 1, .ts = xacct_store_now_ms(), .type = "recovered",
+                         .outcome = "success", .actor = "w1"};
+    xacct_reverify_record_t in = {.account_id = acct, .role_arn = role, .external_id = xid,
+                                  .outcome = outcome, .reason = reason, .next_due_ms = next_due,
+                                  .degraded_event = &deg, .recovered_event = &rec};
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return (xacct_reverify_result_t)r.result;
+}
+
+static long long events(fx_t *f, const char *acct)
+{
+    char key[64];
+    snprintf(key, sizeof(key), PREFIX "events:%s", acct);
+    return raw(f, "XLEN", key, NULL).a;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_take_hands_each_due_account_out_once(void **state)
+{
+    fx_t *f = *state;
+    raw(f, "DEL", PREFIX "reverify", NULL);
+    int64_t now = xacct_store_now_ms();
+    seed(f, "710000000001", "active", ROLE("710000000001"), "x1", now - 3000);
+    seed(f, "710000000002", "degraded", ROLE("710000000002"), "x2", now - 2000);
+    seed(f, "710000000003", "active", ROLE("710000000003"), "x3", now - 1000);
+    seed(f, "710000000004", "offboarded", ROLE("710000000004"), "x4", now - 1500);
+    seed(f, "710000000005", "active", ROLE("710000000005"), "x5", now + 60000);
+
+    res_t t = take(f, 2, now, now + 120000);
+    assert_int_equal(t.n, 2); /* the two due earliest, oldest first */
+    assert_string_equal(t.items[0], "710000000001");
+    assert_string_equal(t.items[1], "710000000002");
+    assert_int_equal(score(f, "710000000001"), now + 120000); /* leased */
+    assert_int_equal(t.a, now - 1500); /* more are due */
+
+    t = take(f, 10, now, now + 120000);
+    assert_int_equal(t.n, 1); /* ..03; ..04 is offboarded and leaves the schedule */
+    assert_string_equal(t.items[0], "710000000003");
+    assert_int_equal(score(f, "710000000004"), -1);
+    assert_int_equal(t.a, now + 60000); /* the earliest left: ..05 */
+
+    t = take(f, 10, now, now + 120000);
+    assert_int_equal(t.n, 0); /* nothing is handed out twice */
+}
+
+static void test_record_outcomes(void **state)
+{
+    fx_t *f = *state;
+    const char *acct = "720000000001", *role = ROLE("720000000001");
+    int64_t now = xacct_store_now_ms();
+    seed(f, acct, "active", role, "x-720", now + 120000);
+    char v[256];
+    long long ev0 = events(f, acct);
+
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_SECURE, "", now + 5000),
+                     XACCT_REVERIFY_VERIFIED);
+    hget(f, acct, "verified_at", v, sizeof(v));
+    assert_true(v[0] != '\0');
+    assert_int_equal(score(f, acct), now + 5000);
+    assert_int_equal(events(f, acct), ev0); /* no state change, no event */
+
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_DRIFTED,
+                            "probe 'wrong' was allowed", now + 6000),
+                     XACCT_REVERIFY_DEGRADED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "degraded");
+    hget(f, acct, "last_error", v, sizeof(v));
+    assert_string_equal(v, "probe 'wrong' was allowed");
+    assert_int_equal(events(f, acct), ev0 + 1);
+
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_DRIFTED, "role deleted",
+                            now + 7000),
+                     XACCT_REVERIFY_STILL_DEGRADED);
+    hget(f, acct, "last_error", v, sizeof(v));
+    assert_string_equal(v, "role deleted");
+    assert_int_equal(events(f, acct), ev0 + 1);
+
+    /* Transient: only the due time changes. */
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_UNKNOWN, "", now + 8000),
+                     XACCT_REVERIFY_RESCHEDULED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "degraded");
+    assert_int_equal(score(f, acct), now + 8000);
+
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_SECURE, "", now + 9000),
+                     XACCT_REVERIFY_RECOVERED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    hget(f, acct, "last_error", v, sizeof(v));
+    assert_string_equal(v, "");
+    assert_int_equal(events(f, acct), ev0 + 2);
+
+    /* The ID was rotated (or the role replaced) while the check ran: the
+     * outcome says nothing about the record; due again now. */
+    assert_int_equal(record(f, acct, role, "x-old", XACCT_REVERIFY_DRIFTED, "x", now + 9999),
+                     XACCT_REVERIFY_STALE);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_true(score(f, acct) <= xacct_store_now_ms());
+
+    /* Offboarded meanwhile: off the schedule, nothing else touched. */
+    char key[64];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+    raw(f, "HSET", key, "state", "offboarding", NULL);
+    assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_DRIFTED, "x", now + 9999),
+                     XACCT_REVERIFY_GONE);
+    assert_int_equal(score(f, acct), -1);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "offboarding");
+}
+
+static void apply_cb(int status, const char *detail, xacct_apply_result_t result,
+                     const char *prev, void *arg)
+{
+    (void)detail;
+    (void)prev;
+    res_t *r = arg;
+    finish(r, status);
+    r->result = (int)result;
+}
+
+static res_t apply(fx_t *f, const char *acct, const char *type, const char *to, const char *rid,
+                   int64_t due)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    char stack[128], pid[32];
+    snprintf(stack, sizeof(stack), "arn:aws:cloudformation:eu-west-1:%s:stack/xacct/1", acct);
+    snprintf(pid, sizeof(pid), "xacct-%s", acct);
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = type, .request_id = rid,
+                        .outcome = "success", .actor = "w1"};
+    xacct_job_t job = {.v = 1, .account_id = acct, .role_arn = ROLE("730000000001"),
+                       .external_id = "x-730", .stack_id = stack, .region = "eu-west-1",
+                       .request_id = rid, .requested_at = xacct_store_now_ms()};
+    xacct_customer_apply_t in = {
+        .account_id = acct, .request_type = type, .request_id = rid, .to_state = to,
+        .role_arn = ROLE("730000000001"), .stack_id = stack, .region = "eu-west-1",
+        .physical_id = pid, .last_error = "", .expect_physical_id = pid, .event = &ev,
+        .job = &job, .reverify_due_ms = due};
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    return r;
+}
+
+static void test_activation_enrols_and_offboarding_drops(void **state)
+{
+    fx_t *f = *state;
+    const char *acct = "730000000001";
+    seed(f, acct, "pending", ROLE("730000000001"), "x-730", -1);
+    int64_t due = xacct_store_now_ms() + 86400000;
+    res_t r = apply(f, acct, "Create", "active", "r-1", due);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    assert_int_equal(score(f, acct), due);
+    char v[128];
+    hget(f, acct, "verified_at", v, sizeof(v));
+    assert_true(v[0] != '\0');
+
+    /* Re-verification degrades it; an Update that passes makes it active
+     * again (a Create may not), and pushes its due time. */
+    assert_int_equal(record(f, acct, ROLE("730000000001"), "x-730", XACCT_REVERIFY_DRIFTED,
+                            "deleted", due),
+                     XACCT_REVERIFY_DEGRADED);
+    r = apply(f, acct, "Create", "active", "r-2", due);
+    assert_int_equal(r.status, XACCT_ESTATE);
+    r = apply(f, acct, "Update", "active", "r-3", due + 1000);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_int_equal(score(f, acct), due + 1000);
+
+    /* Degraded customers offboard like active ones, and leave the schedule. */
+    assert_int_equal(record(f, acct, ROLE("730000000001"), "x-730", XACCT_REVERIFY_DRIFTED,
+                            "deleted", due),
+                     XACCT_REVERIFY_DEGRADED);
+    r = apply(f, acct, "Delete", "offboarding", "r-4", 0);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "offboarding");
+    assert_int_equal(score(f, acct), -1);
+}
+
+static void enrol_cb(int status, const char *detail, long long n, long long next, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    finish(r, status);
+    r->a = n;
+    r->b = next;
+}
+
+static res_t enrol(fx_t *f, long long cursor, long long batch)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_reverify_enrol_missing(f->s, cursor, batch, 3600, enrol_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+static void test_enrol_missing_once(void **state)
+{
+    fx_t *f = *state;
+    raw(f, "DEL", PREFIX "customers", PREFIX "reverify", NULL);
+    int64_t now = xacct_store_now_ms();
+    seed(f, "740000000001", "active", ROLE("740000000001"), "x1", -1);
+    seed(f, "740000000002", "degraded", ROLE("740000000002"), "x2", -1);
+    seed(f, "740000000003", "pending", ROLE("740000000003"), "x3", -1);
+    seed(f, "740000000004", "active", ROLE("740000000004"), "x4", now + 5); /* scheduled */
+    seed(f, "740000000005", "active", ROLE("740000000005"), "x5", -1);
+
+    long long total = 0, cursor = 0;
+    int batches = 0;
+    do {
+        res_t r = enrol(f, cursor, 2);
+        total += r.a;
+        cursor = r.b;
+        batches++;
+    } while (cursor != 0 && batches < 10);
+    assert_int_equal(batches, 3);
+    assert_int_equal(total, 3); /* 01, 02, 05 */
+    assert_int_equal(score(f, "740000000003"), -1);
+    assert_int_equal(score(f, "740000000004"), now + 5); /* untouched */
+    long long s = score(f, "740000000005");
+    assert_true(s >= now && s <= xacct_store_now_ms() + 3600 * 1000);
+    assert_int_equal(enrol(f, 0, 100).a, 0); /* idempotent */
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_take_hands_each_due_account_out_once),
+        T(test_record_outcomes),
+        T(test_activation_enrols_and_offboarding_drops),
+        T(test_enrol_missing_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
