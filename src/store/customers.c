@@ -14,6 +14,7 @@
 #include "xacct/buf.h"
 #include "xacct/claims.h"
 #include "xacct/jobs.h"
+#include "xacct/outbox.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -104,12 +105,14 @@ static void word_text(const xacct_store_reply_t *r, const xacct_store_reply_t **
 
 static const xacct_store_script_t apply_script = {
     "customer_apply",
-    /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1])
+    /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1]),
+     *       6 outbox
      * ARGV: 1 account, 2 request_type, 3 request_id, 4 to_state ('' = audit only),
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
      *       15 jobs group, 16.. field/value pairs to write on a transition */
     XACCT__CLAIM_FINISH_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
@@ -139,6 +142,13 @@ static const xacct_store_script_t apply_script = {
     "  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[15], '0', 'MKSTREAM')\n"
     "  redis.call('XADD', KEYS[4], '*', 'job', ARGV[8])\n"
     "end\n"
+    /* Lifecycle event (SPEC §8): connected when the customer becomes active,
+     * updated when it already was. */
+    "local etype = 'customer.' .. to\n"
+    "if to == 'active' then\n"
+    "  etype = state == 'active' and 'customer.updated' or 'customer.connected'\n"
+    "end\n"
+    "outbox_append(KEYS[6], KEYS[1], ARGV[1], etype, ARGV[5], ARGV[10])\n"
     "audit_and_finish()\n"
     "return {'applied', state}\n",
 };
@@ -208,6 +218,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
         xacct_store_args_key(&a, s, "request:%s:%s", in->claim_stack_id, in->request_id);
     else
         xacct_store_args_key(&a, s, "customer:%s", in->account_id);
+    xacct_store_args_key(&a, s, "outbox");
 
     xacct_store_args_str(&a, in->account_id);
     xacct_store_args_str(&a, in->request_type);
@@ -238,7 +249,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
 
     op_t *op = op_new(arg);
     op->cb.apply = cb;
-    return eval(s, &apply_script, 5, &a, apply_reply, op);
+    return eval(s, &apply_script, 6, &a, apply_reply, op);
 }
 
 /* ------------------------------------------------------------------ */
@@ -254,9 +265,10 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
 
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
-    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events
+    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
     UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at')\n"
     "local st = cur[1]\n"
     "if st == 'pending' or st == 'active' or st == 'offboarding' then return {'state', st} end\n"
@@ -269,6 +281,7 @@ static const xacct_store_script_t onboard_script = {
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
+    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.onboarding', ARGV[3], nil)\n"
     "return {'ok', st or ''}\n",
 };
 
@@ -276,6 +289,7 @@ static const xacct_store_script_t rotate_script = {
     "customer_rotate",
     /* same KEYS and ARGV as onboard */
     UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id')\n"
     "local st = cur[1]\n"
     "if not st then return {'notfound', ''} end\n"
@@ -286,6 +300,7 @@ static const xacct_store_script_t rotate_script = {
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
+    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[3], nil)\n"
     "return {'ok', st}\n",
 };
 
@@ -332,6 +347,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_key(&a, s, "external-id:%s", external_id);
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", account_id);
+    xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
@@ -344,7 +360,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_str(&a, xacct_store_prefix(s));
     op_t *op = op_new(arg);
     op->cb.onboard = cb;
-    return eval(s, script, 4, &a, onboard_reply, op);
+    return eval(s, script, 5, &a, onboard_reply, op);
 }
 
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
