@@ -16,6 +16,7 @@
 #include "xacct/health.h"
 #include "xacct/metrics.h"
 #include "xacct/notify.h"
+#include "xacct/webhook.h"
 #include "xacct/worker.h"
 
 static void stop_signals(xacct_ctx_t *ctx)
@@ -118,6 +119,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     ctx->log.format = next->log_format;
     if (ctx->worker != NULL)
         xacct_worker_reconfigure(ctx->worker);
+    xacct_webhook_reload(ctx);
     xacct_config_free(old);
     XACCT_LOG_INFO(&ctx->log, "config.reloaded", "path", ctx->config_path, NULL);
     xacct_loop_ready(ctx);
@@ -194,6 +196,7 @@ int xacct_loop_teardown(xacct_ctx_t *ctx)
     /* Reverse start order; each free cancels its own work while the loop is
      * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
     xacct_health_stop(ctx);
+    xacct_webhook_stop(ctx);
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;
     xacct_sns_verifier_free(ctx->verifier);

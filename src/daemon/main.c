@@ -16,6 +16,7 @@
 #include "xacct/health.h"
 #include "xacct/loop.h"
 #include "xacct/metrics.h"
+#include "xacct/webhook.h"
 #include "xacct/worker.h"
 
 static void on_store_state(int up, int status, const char *detail, void *arg)
@@ -73,6 +74,10 @@ static int start(xacct_ctx_t *ctx)
         return rc;
     }
     xacct_worker_start(ctx->worker);
+    if ((rc = xacct_webhook_start(ctx, err, sizeof(err))) != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
+        return rc;
+    }
     rc = xacct_health_start(ctx, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "xacctd: %s\n", err);
