@@ -395,13 +395,13 @@ static bool loopback_named(const char *url, const char *addr)
 
 static const char *check_webhook_url(const char *s)
 {
-    CURLU *u = curl_url();
+    CURLU *u;
     char *scheme = NULL, *host = NULL, *user = NULL;
     const char *why = "not an http(s) URL";
 
     if (*s == '\0')
         return NULL;
-    if (u == NULL)
+    if ((u = curl_url()) == NULL)
         return "out of memory";
     if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&

@@ -214,6 +214,7 @@ static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
         snprintf(d->reason, sizeof(d->reason), "not a lifecycle event (malformed JSON)");
         d->event_id = xacct_strdup("");
         d->account = xacct_strdup("");
+        xacct_metrics_inc(w->ctx->metrics, XACCT_M_WEBHOOK_DELIVERIES, "dead", NULL);
     }
     d->next = *p;
     *p = d;

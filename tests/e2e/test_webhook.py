@@ -329,6 +329,18 @@ class TakeoverTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(second), 0, env.worker_log(second)[-3000:])
 
 
+    def test_sigterm_mid_delivery_leaves_the_event_pending(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker()
+        env.onboard(A)
+        wait_for(lambda: rec.snapshot(), 30, "the worker to be mid-delivery")
+        # The open POST is cancelled; the event is neither acknowledged nor
+        # lost: it stays pending for the next worker.
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 1)
+        self.assertNotIn(b"webhook.delivered", env.worker_log(worker))
+
+
 class DeadTest(unittest.TestCase):
     """Past events.max_age an event goes to outbox:dead; redeliver sends it."""
 
@@ -366,6 +378,13 @@ class DeadTest(unittest.TestCase):
                              for x in rec.snapshot()[-1:]), 30, "the redelivered event")
         wait_for(lambda: not json.loads(env.xacct("outbox", "dead", "--json").stdout), 10,
                  "outbox:dead to be empty")
+        # An entry that is not an event is not sent anywhere: straight to dead.
+        env.r.xadd(f"{env.PREFIX}outbox", {"event": "not json"})
+        junk = wait_for(lambda: json.loads(env.xacct("outbox", "dead", "--json",
+                                                     check=True).stdout), 30, "junk in dead")
+        self.assertEqual(junk[0]["reason"], "not a lifecycle event (malformed JSON)")
+        self.assertEqual(junk[0]["attempts"], 0)
+        self.assertFalse(any(x["body"] == b"not json" for x in rec.snapshot()))
         # Usage errors and a missing entry.
         self.assertEqual(env.xacct("outbox", "redeliver").returncode, 2)
         self.assertEqual(env.xacct("outbox", "redeliver", "nope").returncode, 2)
