@@ -23,6 +23,7 @@ struct xacct_worker;
 struct xacct_metrics;
 struct xacct_metrics_http;
 struct xacct_webhook;
+struct xacct_api;
 
 typedef enum xacct_run_state {
     XACCT_RUNNING = 0,  /* polling and working */
@@ -47,6 +48,7 @@ typedef struct xacct_ctx {
     struct xacct_metrics *metrics;    /* counters, gauges and histograms */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
     struct xacct_webhook *webhook;    /* lifecycle-event delivery, or NULL */
+    struct xacct_api *api;            /* the portal API on api.listen, or NULL */
 
     uv_signal_t sig_term;             /* drain, a second one exits at once */
     uv_signal_t sig_int;              /* same as SIGTERM */
