@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import threading
 import unittest
@@ -65,8 +66,9 @@ class Receiver:
     """A webhook receiver. plan: actions for the next requests in order
     ("500", "302", "hang", "big", "200"); after that, default."""
 
-    def __init__(self, secret):
+    def __init__(self, secret, tls=None):
         self.secret = secret
+        self.tls = tls  # (cert file, key file): serve https
         self.lock = threading.Lock()
         self.requests = []   # every request, as received
         self.plan = []
@@ -111,11 +113,15 @@ class Receiver:
                 pass  # a worker that gave up on a hanging request closed it
 
         self.server = Server(("127.0.0.1", self.port), Handler)
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self):
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
 
     def next_action(self):
         with self.lock:
@@ -391,6 +397,50 @@ class DeadTest(unittest.TestCase):
         self.assertEqual(env.xacct("outbox", "redeliver", dead[0]["id"]).returncode, 1)
         self.assertEqual(env.xacct("outbox", "sideways").returncode, 2)
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class TlsTest(unittest.TestCase):
+    """An https receiver: its certificate is verified like every other."""
+
+    def setUp(self):
+        self.env = Env().start()
+        tmp = self.env.tmp
+        # Trusted: issued by the emulator's CA, which AWS_CA_BUNDLE adds.
+        ca_dir = os.path.dirname(self.env.fa.ca_file)
+        self.good = Receiver(SECRET, tls=(os.path.join(ca_dir, "server.pem"),
+                                          os.path.join(ca_dir, "server.key")))
+        # Untrusted: self-signed, for the right address all the same.
+        cert, key = os.path.join(tmp, "self.pem"), os.path.join(tmp, "self.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        self.bad = Receiver(SECRET, tls=(cert, key))
+        self.secret_file = os.path.join(tmp, "webhook-secret")
+        with open(self.secret_file, "wb") as f:
+            f.write(SECRET)
+        self.env.write_config(events__webhook_secret_file=self.secret_file,
+                              events__delivery_timeout="3", events__claim_idle="4")
+
+    def tearDown(self):
+        self.env.stop()
+        self.good.stop()
+        self.bad.stop()
+
+    def test_untrusted_certificate_is_refused_then_trusted_one_delivers(self):
+        env = self.env
+        w1 = env.start_worker({"XACCT_EVENTS_WEBHOOK_URL": self.bad.url()})
+        env.onboard(A)
+        wait_for(lambda: b"XACCT_ETLS" in env.worker_log(w1), 60, "a TLS failure")
+        self.assertEqual(self.bad.snapshot(), [])  # nothing got past the handshake
+        self.assertEqual(env.stop_worker(w1), 0, env.worker_log(w1)[-3000:])
+
+        w2 = env.start_worker({"XACCT_EVENTS_WEBHOOK_URL": self.good.url()})
+        wait_for(lambda: self.good.snapshot(), 60, "delivery over verified TLS")
+        got = self.good.snapshot()[0]
+        self.assertTrue(got["valid"])
+        self.assertEqual(got["event"]["type"], "customer.onboarding")
+        self.assertEqual(self.bad.snapshot(), [])
+        self.assertEqual(env.stop_worker(w2), 0, env.worker_log(w2)[-3000:])
 
 
 class ConfigTest(unittest.TestCase):

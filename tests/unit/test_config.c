@@ -269,6 +269,7 @@ static const struct {
     {"[events]\nwebhook_url = example.com/hook\n",
      "<string>:2: events.webhook_url: not an http(s) URL"},
     {"[events]\nmax_age = 0\n", "<string>:2: events.max_age: must be between 1 and 31536000"},
+    {"[events]\nclaim_idle = 2\n", "<string>:2: events.claim_idle: must be between 3 and 86400"},
     {"[queue]\nwait = 1\n", "<string>:2: queue.wait: unknown key"},
     {"[log]\nlevel = info\n[logging]\nlevel = info\n", "<string>:4: [logging]: unknown section"},
     {"level = info\n", "<string>:1: level: key outside any [section]"},
