@@ -27,7 +27,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import BUILD, SOURCE, Env, free_port, wait_for
+from harness import BUILD, SOURCE, Env, wait_for
 
 A = "210987654321"
 B = "310987654321"
@@ -74,7 +74,6 @@ class Receiver:
         self.plan = []
         self.default = "200"
         self.release = threading.Event()  # ends every hang
-        self.port = free_port()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -112,7 +111,8 @@ class Receiver:
             def handle_error(self, request, client_address):
                 pass  # a worker that gave up on a hanging request closed it
 
-        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)  # no window for another to take it
+        self.port = self.server.server_address[1]
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(*tls)
@@ -382,7 +382,8 @@ class DeadTest(unittest.TestCase):
         self.assertEqual(json.loads(r.stdout)["id"], dead[0]["id"])
         wait_for(lambda: any(x["event"]["id"] == dead[0]["event_id"] and x["valid"]
                              for x in rec.snapshot()[-1:]), 30, "the redelivered event")
-        wait_for(lambda: not json.loads(env.xacct("outbox", "dead", "--json").stdout), 10,
+        wait_for(lambda: not json.loads(env.xacct("outbox", "dead", "--json",
+                                                  check=True).stdout), 30,
                  "outbox:dead to be empty")
         # An entry that is not an event is not sent anywhere: straight to dead.
         env.r.xadd(f"{env.PREFIX}outbox", {"event": "not json"})
