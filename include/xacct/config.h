@@ -96,6 +96,14 @@ typedef struct xacct_config {
 
     /* [shutdown] */
     int shutdown_grace_seconds;       /* 30 */
+
+    /* [events] (SPEC §8) */
+    char *events_webhook_url;         /* "" = no webhook; https, or http to 127.0.0.1/[::1] */
+    char *events_webhook_secret_file; /* /etc/xacct/webhook-secret: the HMAC key */
+    int events_max_age;               /* 259200 seconds of retries before outbox:dead */
+    int events_delivery_timeout;      /* 10 seconds per delivery attempt */
+    int events_claim_idle;            /* 60 seconds before a silent worker's events are
+                                         taken over */
 } xacct_config_t;
 
 /*

@@ -31,6 +31,7 @@ struct xacct_reverifier;
 struct xacct_census_gauge;
 struct xacct_metrics;
 struct xacct_metrics_http;
+struct xacct_webhook;
 struct xacct_api;
 
 typedef enum xacct_run_state {
@@ -68,6 +69,7 @@ typedef struct xacct_ctx {
     struct xacct_census_gauge *census; /* the customers-by-state gauge (daemon) */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms (daemon) */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
+    struct xacct_webhook *webhook;    /* lifecycle-event delivery, or NULL */
     struct xacct_api *api;            /* the portal API on api.listen, or NULL */
 
     uv_signal_t sig_term;             /* drain, a second one exits at once */

@@ -70,6 +70,11 @@
       "Start time of the process in Unix time.", NULL, NULL)                                     \
     X(BUILD_INFO, GAUGE, "xacct_build_info", "Always 1; the version is a label.", "version",     \
       NULL)                                                                                      \
+    X(WEBHOOK_DELIVERIES, COUNTER, "xacct_webhook_deliveries_total",                           \
+      "Lifecycle event deliveries to the webhook, by result: delivered (2xx), rejected (another " \
+      "status), error (no answer), dead (given up, moved to outbox:dead).", "result", NULL)       \
+    X(OUTBOX_PENDING, GAUGE, "xacct_outbox_pending",                                             \
+      "Lifecycle events not yet delivered to the webhook (all workers).", NULL, NULL)            \
     X(DROPPED, COUNTER, "xacct_metrics_dropped_total",                                           \
       "Metric updates dropped because a family reached its series limit.", NULL, NULL)
 

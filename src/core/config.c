@@ -45,6 +45,7 @@ typedef enum {
     CHK_LISTEN,  /* host:port, or empty */
     CHK_STACK,   /* CloudFormation stack name */
     CHK_BUCKET,  /* S3 bucket name, or empty */
+    CHK_WEBHOOK, /* https URL, or http to 127.0.0.1/[::1]; or empty */
 } key_check_t;
 
 #define KF_RELOAD 0x1u   /* may change on SIGHUP */
@@ -123,6 +124,15 @@ static const key_def_t keys[] = {
     {"log", "format", KT_FORMAT, F(log_format), "logfmt", 0, 0, CHK_NONE, KF_RELOAD},
     {"shutdown", "grace_seconds", KT_INT, F(shutdown_grace_seconds), "30", 0, 3600, CHK_NONE,
      KF_RELOAD},
+    {"events", "webhook_url", KT_STRING, F(events_webhook_url), "", 0, 0, CHK_WEBHOOK, 0},
+    {"events", "webhook_secret_file", KT_STRING, F(events_webhook_secret_file),
+     "/etc/xacct/webhook-secret", 0, 0, CHK_NONE, KF_RELOAD},
+    {"events", "max_age", KT_INT, F(events_max_age), "259200", 1, 31536000, CHK_NONE, KF_RELOAD},
+    {"events", "delivery_timeout", KT_INT, F(events_delivery_timeout), "10", 1, 300, CHK_NONE,
+     KF_RELOAD},
+    /* A worker touches what it holds every claim_idle/3 on a one-second tick,
+     * so below 3 s its own events could be taken from it. */
+    {"events", "claim_idle", KT_INT, F(events_claim_idle), "60", 3, 86400, CHK_NONE, 0},
 };
 
 #undef F
@@ -198,6 +208,51 @@ static bool check_topic(const char *s)
            all_of(part[5], LOWER UPPER DIGITS "-_.", 1, 256);
 }
 
+/* Lifecycle events leave the host with customer data, so they go over TLS;
+ * plain http is only for a receiver on this machine, named by its loopback
+ * address (a name could resolve elsewhere). No credentials in the URL: it is
+ * configuration, and the receiver authenticates xacct by the signature. */
+/* libcurl normalises "127.1" to "127.0.0.1", so the text itself is checked:
+ * "http://" + addr, then a port, a path or the end. */
+static bool loopback_named(const char *url, const char *addr)
+{
+    size_t n = strlen(addr);
+    if (strncasecmp(url, "http://", 7) != 0 || strncmp(url + 7, addr, n) != 0)
+        return false;
+    char next = url[7 + n];
+    return next == '\0' || next == ':' || next == '/';
+}
+
+static const char *check_webhook_url(const char *s)
+{
+    CURLU *u;
+    char *scheme = NULL, *host = NULL, *user = NULL;
+    const char *why = "not an http(s) URL";
+
+    if (*s == '\0')
+        return NULL;
+    if ((u = curl_url()) == NULL)
+        return "out of memory";
+    if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host != '\0') {
+        if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+            why = "must not carry a user name or password";
+        else if (strcmp(scheme, "https") == 0)
+            why = NULL;
+        else if (strcmp(scheme, "http") == 0 && (loopback_named(s, "127.0.0.1") ||
+                                                  loopback_named(s, "[::1]")))
+            why = NULL;
+        else
+            why = "must be https (http only to 127.0.0.1 or [::1], named as such)";
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_url_cleanup(u);
+    return why;
+}
+
 /* Returns NULL when s passes k's check, else the reason. */
 static const char *check_value(const key_def_t *k, const char *s)
 {
@@ -237,6 +292,8 @@ static const char *check_value(const key_def_t *k, const char *s)
     case CHK_BUCKET:
         return *s == '\0' || all_of(s, LOWER DIGITS ".-", 3, 63) ? NULL
                                                                  : "not an S3 bucket name";
+    case CHK_WEBHOOK:
+        return check_webhook_url(s);
     }
     return "unknown check";
 }

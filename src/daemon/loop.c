@@ -18,6 +18,7 @@
 #include "xacct/health.h"
 #include "xacct/notify.h"
 #include "xacct/reverifier.h"
+#include "xacct/webhook.h"
 #include "xacct/worker.h"
 
 static void stop_signals(xacct_ctx_t *ctx)
@@ -126,6 +127,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     ctx->log.format = next->log_format;
     if (ctx->worker != NULL)
         xacct_worker_reconfigure(ctx->worker);
+    xacct_webhook_reload(ctx);
     xacct_config_free(old);
     if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
         XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",
@@ -199,6 +201,7 @@ void xacct_loop_teardown(xacct_ctx_t *ctx)
      * context's subsystems follow in xacct_ctx_free. */
     xacct_api_stop(ctx);
     xacct_health_stop(ctx);
+    xacct_webhook_stop(ctx);
     xacct_census_gauge_free(ctx->census);
     ctx->census = NULL;
     xacct_reverifier_free(ctx->reverifier);

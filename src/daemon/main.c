@@ -17,6 +17,7 @@
 #include "xacct/loop.h"
 #include "xacct/metrics.h"
 #include "xacct/reverifier.h"
+#include "xacct/webhook.h"
 #include "xacct/worker.h"
 
 static void on_store_state(int up, int status, const char *detail, void *arg)
@@ -48,6 +49,10 @@ static int start(xacct_ctx_t *ctx)
         rc = xacct_census_gauge_start(ctx, &ctx->census);
     if (rc != 0) {
         fprintf(stderr, "xacctd: re-verification: %s\n", xacct_strerror(rc));
+        return rc;
+    }
+    if ((rc = xacct_webhook_start(ctx, err, sizeof(err))) != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
         return rc;
     }
     rc = xacct_health_start(ctx, err, sizeof(err));

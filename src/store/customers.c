@@ -17,6 +17,7 @@
 #include "xacct/jobs.h"
 #include "xacct/store_op.h"
 #include "xacct/reverify.h"
+#include "xacct/outbox.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -41,7 +42,7 @@ static void word_text(const xacct_store_reply_t *r, const xacct_store_reply_t **
 static const xacct_store_script_t apply_script = {
     "customer_apply",
     /* KEYS: 1 customer, 2 customers zset, 3 events, 4 jobs, 5 claim (or KEYS[1]),
-     *       6 reverify zset
+     *       6 reverify zset, 7 outbox
      * ARGV: 1 account, 2 request_type, 3 request_id, 4 to_state ('' = audit only),
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
@@ -49,6 +50,7 @@ static const xacct_store_script_t apply_script = {
      *       17.. field/value pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
     XACCT__REVERIFY_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
@@ -83,6 +85,16 @@ static const xacct_store_script_t apply_script = {
     "  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[15], '0', 'MKSTREAM')\n"
     "  redis.call('XADD', KEYS[4], '*', 'job', ARGV[8])\n"
     "end\n"
+    /* Lifecycle event (SPEC §8): connected when the customer becomes active,
+     * updated when it already was, recovered when an Update fixed a degraded
+     * role. */
+    "local etype = 'customer.' .. to\n"
+    "if to == 'active' then\n"
+    "  if state == 'active' then etype = 'customer.updated'\n"
+    "  elseif state == 'degraded' then etype = 'customer.recovered'\n"
+    "  else etype = 'customer.connected' end\n"
+    "end\n"
+    "outbox_append(KEYS[7], KEYS[1], ARGV[1], etype, ARGV[5], ARGV[10])\n"
     "audit_and_finish()\n"
     "return {'applied', state}\n",
 };
@@ -152,6 +164,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     else
         xacct_store_args_key(&a, s, "customer:%s", in->account_id);
     xacct_store_args_key(&a, s, "reverify");
+    xacct_store_args_key(&a, s, "outbox");
 
     xacct_store_args_str(&a, in->account_id);
     xacct_store_args_str(&a, in->request_type);
@@ -184,7 +197,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
 
-    return xacct__store_op_run(s, &apply_script, 6, &a, apply_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, &apply_script, 7, &a, apply_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
@@ -201,9 +214,10 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
 
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
-    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events
+    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
     UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at')\n"
     "local st = cur[1]\n"
     "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
@@ -216,6 +230,7 @@ static const xacct_store_script_t onboard_script = {
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
+    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.onboarding', ARGV[3], nil)\n"
     "return {'ok', st or ''}\n",
 };
 
@@ -223,6 +238,7 @@ static const xacct_store_script_t rotate_script = {
     "customer_rotate",
     /* same KEYS and ARGV as onboard */
     UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id')\n"
     "local st = cur[1]\n"
     "if not st then return {'notfound', ''} end\n"
@@ -233,6 +249,7 @@ static const xacct_store_script_t rotate_script = {
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
+    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[3], nil)\n"
     "return {'ok', st}\n",
 };
 
@@ -278,6 +295,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_key(&a, s, "external-id:%s", external_id);
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", account_id);
+    xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
@@ -288,7 +306,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    return xacct__store_op_run(s, script, 4, &a, onboard_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, script, 5, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 

@@ -10,6 +10,10 @@
 #include <string.h>
 
 #include "xacct/store_op.h"
+#include "xacct/outbox.h"
+
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX 10000
@@ -136,8 +140,9 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
 
 static const xacct_store_script_t done_script = {
     "jobs_done",
-    /* KEYS: 1 jobs, 2 customer, 3 customers zset, 4 events
+    /* KEYS: 1 jobs, 2 customer, 3 customers zset, 4 events, 5 outbox
      * ARGV: 1 id, 2 group, 3 account, 4 now_iso, 5 now_ms, 6 event, 7 prefix */
+    XACCT_OUTBOX_LUA
     "if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'notfound'} end\n"
     "redis.pcall('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
     "redis.call('XDEL', KEYS[1], ARGV[1])\n"
@@ -148,6 +153,7 @@ static const xacct_store_script_t done_script = {
     "redis.call('HSET', KEYS[2], 'state', 'offboarded', 'updated_at', ARGV[4], 'topic_arn', '')\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000', '*', 'e', ARGV[6])\n"
+    "outbox_append(KEYS[5], KEYS[2], ARGV[3], 'customer.offboarded', ARGV[4], nil)\n"
     "return {'done', topic}\n",
 };
 
@@ -211,6 +217,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     xacct_store_args_key(&a, s, "customer:%s", job.account_id);
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", job.account_id);
+    xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, op->str[0]);
     xacct_store_args_str(&a, XACCT_JOBS_GROUP);
     xacct_store_args_str(&a, job.account_id);
@@ -225,7 +232,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
         xacct__store_op_t *next =
             xacct__store_op_new(s, done_reply, XACCT__STORE_OP_ANY, op->cb, op->arg);
         next->str[0] = xacct_strdup(account);
-        rc = xacct__store_op_eval(next, &done_script, 4, &a);
+        rc = xacct__store_op_eval(next, &done_script, 5, &a);
     } else {
         xacct_store_args_destroy(&a);
     }

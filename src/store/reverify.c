@@ -13,6 +13,7 @@
 
 #include "xacct/buf.h"
 #include "xacct/customers.h"
+#include "xacct/outbox.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -129,14 +130,16 @@ typedef struct record_op {
 
 static const xacct_store_script_t record_script = {
     "reverify_record",
-    /* KEYS: 1 customer, 2 reverify zset, 3 customers zset, 4 events
+    /* KEYS: 1 customer, 2 reverify zset, 3 customers zset, 4 events, 5 outbox
      * ARGV: 1 account, 2 outcome (secure, drifted, unknown), 3 reason,
      *       4 now_iso, 5 now_ms, 6 next_due_ms, 7 role_arn checked,
      *       8 external_id checked, 9 degraded event, 10 recovered event */
-    /* The one place where the lifecycle events customer.degraded and
-     * customer.recovered (SPEC §8) are to be appended to the outbox, in this
-     * same script, once the outbox stream exists. */
-    "local function lifecycle_event(kind) end\n"
+    /* The lifecycle events customer.degraded and customer.recovered (SPEC
+     * §8), appended to the outbox in this same script. */
+    XACCT_OUTBOX_LUA
+    "local function lifecycle_event(kind)\n"
+    "  outbox_append(KEYS[5], KEYS[1], ARGV[1], kind, ARGV[4], ARGV[3] ~= '' and ARGV[3] or nil)\n"
+    "end\n"
     "local function audit(ev)\n"
     "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*', 'e', ev)\n"
     "end\n"
@@ -253,6 +256,7 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
     xacct_store_args_key(&a, s, "reverify");
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", in->account_id);
+    xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, in->account_id);
     xacct_store_args_str(&a, outcome_word(in->outcome));
     xacct_store_args_str(&a, in->reason);
@@ -271,7 +275,7 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
     record_op_t *op = xacct_calloc(1, sizeof(*op));
     op->cb = cb;
     op->arg = arg;
-    rc = xacct_store_eval(s, &record_script, 4, &a, record_reply, op);
+    rc = xacct_store_eval(s, &record_script, 5, &a, record_reply, op);
     if (rc != 0)
         free(op);
     xacct_store_args_destroy(&a);

@@ -21,5 +21,6 @@ int xacct_cmd_jobs(cli_t *c, int argc, char **argv);
 int xacct_cmd_dead(cli_t *c, int argc, char **argv);
 int xacct_cmd_workers(cli_t *c, int argc, char **argv);
 int xacct_cmd_topics(cli_t *c, int argc, char **argv);
+int xacct_cmd_outbox(cli_t *c, int argc, char **argv);
 
 #endif

@@ -50,6 +50,9 @@ static const cli_command_t commands[] = {
     {"workers", xacct_cmd_workers, "", "List live workers from their heartbeats.", ""},
     {"topics", xacct_cmd_topics, "",
      "List the partner topics: region, accounts allowed to publish, room left.", ""},
+    {"outbox", xacct_cmd_outbox, "[list | dead | redeliver ID] [--limit N]",
+     "Lifecycle events and their webhook delivery; those given up on; send one again.",
+     "  --limit N          at most N events (default 100)\n"},
 };
 
 static void usage(FILE *out)

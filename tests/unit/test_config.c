@@ -130,8 +130,34 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->log_level, XACCT_LOG_INFO);
     assert_int_equal(cfg->log_format, XACCT_LOG_LOGFMT);
     assert_int_equal(cfg->shutdown_grace_seconds, 30);
+    assert_string_equal(cfg->events_webhook_url, "");
+    assert_string_equal(cfg->events_webhook_secret_file, "/etc/xacct/webhook-secret");
+    assert_int_equal(cfg->events_max_age, 259200);
+    assert_int_equal(cfg->events_delivery_timeout, 10);
+    assert_int_equal(cfg->events_claim_idle, 60);
     xacct_config_free(cfg);
     xacct_config_free(NULL);
+}
+
+/* The webhook URLs the config accepts: https anywhere, http to a loopback
+ * address named as such. */
+static void test_webhook_urls(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "https://hooks.example.com/xacct?token=abc",
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]:8080/hook",
+    };
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(ok); i++) {
+        char ini[256], err[256];
+        xacct_config_t *cfg = NULL;
+        snprintf(ini, sizeof(ini), "[events]\nwebhook_url = %s\n", ok[i]);
+        if (config_load_from(NULL, ini, NULL, NULL, true, &cfg, err, sizeof(err)) != 0)
+            fail_msg("%s refused: %s", ok[i], err);
+        assert_string_equal(cfg->events_webhook_url, ok[i]);
+        xacct_config_free(cfg);
+    }
 }
 
 static void test_values_from_file(void **state)
@@ -243,6 +269,24 @@ static const struct {
      "<string>:2: cloudformation.template_bucket: not an S3 bucket name"},
     {"[console]\nfederation_url = signin.aws.amazon.com\n",
      "<string>:2: console.federation_url: not an http(s) URL"},
+    {"[events]\nwebhook_url = http://example.com/hook\n",
+     "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
+     "such)"},
+    {"[events]\nwebhook_url = http://localhost:8080/hook\n",
+     "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
+     "such)"},
+    {"[events]\nwebhook_url = http://127.1:8080/hook\n",
+     "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
+     "such)"},
+    {"[events]\nwebhook_url = ftp://example.com/hook\n",
+     "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
+     "such)"},
+    {"[events]\nwebhook_url = https://user:pw@example.com/hook\n",
+     "<string>:2: events.webhook_url: must not carry a user name or password"},
+    {"[events]\nwebhook_url = example.com/hook\n",
+     "<string>:2: events.webhook_url: not an http(s) URL"},
+    {"[events]\nmax_age = 0\n", "<string>:2: events.max_age: must be between 1 and 31536000"},
+    {"[events]\nclaim_idle = 2\n", "<string>:2: events.claim_idle: must be between 3 and 86400"},
     {"[queue]\nwait = 1\n", "<string>:2: queue.wait: unknown key"},
     {"[log]\nlevel = info\n[logging]\nlevel = info\n", "<string>:4: [logging]: unknown section"},
     {"level = info\n", "<string>:1: level: key outside any [section]"},
@@ -611,13 +655,14 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 38); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 43); /* every key of SPEC §6 plus console/template_dir */
     assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
     assert_non_null(strstr(d, "api.listen = \n"));
     assert_non_null(strstr(d, "api.tokens_file = /etc/xacct/api-tokens\n"));
     assert_non_null(strstr(d, "redis.master_name = mymaster\n"));
     assert_non_null(strstr(d, "redis.command_timeout = 5\n"));
     assert_non_null(strstr(d, "redis.sentinels = \n"));
+    assert_non_null(strstr(d, "events.max_age = 259200\n"));
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
     assert_non_null(strstr(d, "check.reverify_interval = 86400\ncheck.reverify_rate = 10\n"));
@@ -770,6 +815,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_webhook_urls),
         cmocka_unit_test(test_values_from_file),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_line_length),

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Webhook delivery of lifecycle events (SPEC §8), in xacctd, when
+ * events.webhook_url is set. Every worker is a consumer (named by its worker
+ * id) of the group `webhook` on the outbox stream. Each event is POSTed,
+ * signed (xacct_webhook_sign), through the shared HTTP client: TLS verified,
+ * no redirects, events.delivery_timeout per attempt, the answer body capped.
+ * A 2xx acknowledges it; anything else, or no answer, is retried after
+ * 1 s doubling to 10 min (jittered into the upper half of each step) until
+ * the event is events.max_age old, then it moves to outbox:dead. A worker
+ * holds at most XACCT_WEBHOOK_MAX_HELD events and has at most
+ * XACCT_WEBHOOK_MAX_IN_FLIGHT POSTs open; one customer's events go out one
+ * at a time, in seq order, as far as this worker holds them. Held events are
+ * touched so they are not mistaken for a dead worker's; those of a worker
+ * silent for events.claim_idle seconds are taken over (XAUTOCLAIM).
+ */
+#ifndef XACCT_WEBHOOK_H
+#define XACCT_WEBHOOK_H
+
+#include <stddef.h>
+
+#include "xacct/common.h"
+#include "xacct/ctx.h"
+
+#define XACCT_WEBHOOK_MAX_HELD 64       /* events held by one worker */
+#define XACCT_WEBHOOK_MAX_IN_FLIGHT 8   /* POSTs open at once per worker */
+#define XACCT_WEBHOOK_MAX_ANSWER 65536  /* bytes of the receiver's answer read */
+#define XACCT_WEBHOOK_SECRET_MAX 16384  /* bytes in events.webhook_secret_file */
+
+/* Starts delivery into ctx->webhook if events.webhook_url is set (else does
+ * nothing and returns 0). Reads the secret file now; XACCT_ECONFIG with the
+ * reason in err when it cannot be read or is empty (the secret itself is
+ * never written anywhere). */
+int xacct_webhook_start(xacct_ctx_t *ctx, char *err, size_t errlen) XACCT_MUSTCHECK;
+
+/* SIGHUP: ctx->cfg is the new snapshot; re-reads the secret file (keeping
+ * the old secret, with a warning, if that fails). No-op without a webhook. */
+void xacct_webhook_reload(xacct_ctx_t *ctx);
+
+/* Teardown: cancels open POSTs (their events stay pending for another worker
+ * or a restart) and releases ctx->webhook once its timer has closed and its
+ * Redis calls have completed (run the loop and free the store afterwards). */
+void xacct_webhook_stop(xacct_ctx_t *ctx);
+
+#endif

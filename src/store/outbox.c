@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The outbox streams on top of the store: reading through the `webhook`
+ * group (with XAUTOCLAIM of a dead worker's entries), keeping held entries
+ * fresh, acknowledging, burying in outbox:dead, the backlog count for the
+ * gauge, and the operator's views (list, dead, redeliver). Appending lives in
+ * XACCT_OUTBOX_LUA, inside the scripts that change state.
+ */
+#include "xacct/outbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
+#define READ_MAX 1000
+#define LIST_DEFAULT 100
+#define LIST_MAX 10000
+
+typedef struct op {
+    union {
+        xacct_outbox_items_cb items;
+        xacct_outbox_done_cb done;
+        xacct_outbox_count_cb count;
+    } cb;
+    void *arg;
+} op_t;
+
+static op_t *op_new(void *arg)
+{
+    op_t *op = xacct_calloc(1, sizeof(*op));
+    op->arg = arg;
+    return op;
+}
+
+/* Always consumes op (freed on a synchronous error) and the arguments. */
+static int run(int rc, xacct_store_args_t *a, op_t *op)
+{
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(a);
+    return rc;
+}
+
+static const char *el_str(const xacct_store_reply_t *r, size_t i)
+{
+    const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
+    return e != NULL && e->str != NULL ? e->str : "";
+}
+
+static long long el_ll(const xacct_store_reply_t *r, size_t i)
+{
+    long long v = 0;
+    if (xacct_store_reply_ll(xacct_store_reply_at(r, i), &v) != 0)
+        return 0;
+    return v;
+}
+
+/* Field name of a stream entry [id, [f1, v1, ...]]. */
+static const xacct_store_reply_t *entry_field(const xacct_store_reply_t *entry, const char *name)
+{
+    const xacct_store_reply_t *kv = xacct_store_reply_at(entry, 1);
+    for (size_t i = 0; kv != NULL && i + 1 < kv->elements; i += 2)
+        if (xacct_store_reply_is(&kv->element[i], name))
+            return &kv->element[i + 1];
+    return NULL;
+}
+
+static const char *field_str(const xacct_store_reply_t *entry, const char *name)
+{
+    const xacct_store_reply_t *f = entry_field(entry, name);
+    return f != NULL && f->str != NULL ? f->str : "";
+}
+
+/* Fills one item from a stream entry; 0 when the entry carries no event
+ * (XAUTOCLAIM may answer a deleted entry as nil). */
+static int fill(const xacct_store_reply_t *entry, xacct_outbox_item_t *it)
+{
+    const xacct_store_reply_t *ev = entry_field(entry, "event");
+    if (ev == NULL || ev->str == NULL)
+        return 0;
+    memset(it, 0, sizeof(*it));
+    it->id = el_str(entry, 0);
+    it->event = ev->str;
+    it->event_len = ev->len;
+    it->appended_ms = strtoll(it->id, NULL, 10);
+    it->status = "";
+    it->consumer = "";
+    it->reason = "";
+    it->outbox_id = "";
+    return 1;
+}
+
+/* Answers items_cb with the entries of an array reply. */
+static void entries_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                          void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                    op.arg);
+        return;
+    }
+    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        n += (size_t)fill(&r->element[i], &v[n]);
+    op.cb.items(0, NULL, v, n, op.arg);
+    free(v);
+}
+
+static void done_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    XACCT_UNUSED(r);
+    op.cb.done(status, detail, op.arg);
+}
+
+/* ------------------------------------------------------------------ */
+/* The deliverer's side                                                 */
+
+static const xacct_store_script_t read_script = {
+    "outbox_read",
+    /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim) */
+    "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
+    "if tonumber(ARGV[4]) > 0 then\n"
+    "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"
+    "                       'COUNT', ARGV[3])\n"
+    "  if #c[2] > 0 then return c[2] end\n"
+    "end\n"
+    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
+    "                     'STREAMS', KEYS[1], '>')\n"
+    "if not r then return {} end\n"
+    "return r[1][2]\n",
+};
+
+int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
+                      long long min_idle_ms, xacct_outbox_items_cb cb, void *arg)
+{
+    if (consumer == NULL || consumer[0] == '\0' || cb == NULL || min_idle_ms < 0)
+        return XACCT_EINVAL;
+    if (count == 0)
+        count = 10;
+    if (count > READ_MAX)
+        count = READ_MAX;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    xacct_store_args_str(&a, consumer);
+    xacct_store_args_ll(&a, (long long)count);
+    xacct_store_args_ll(&a, min_idle_ms);
+    op_t *op = op_new(arg);
+    op->cb.items = cb;
+    return run(xacct_store_eval(s, &read_script, 1, &a, entries_reply, op), &a, op);
+}
+
+static const xacct_store_script_t touch_script = {
+    "outbox_touch",
+    /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3.. ids. Answers the ids the
+     * consumer no longer holds. */
+    "local lost = {}\n"
+    "for i = 3, #ARGV do\n"
+    "  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)\n"
+    "  if p[1] and p[1][2] == ARGV[2] then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')\n"
+    "  else\n"
+    "    lost[#lost + 1] = ARGV[i]\n"
+    "  end\n"
+    "end\n"
+    "return lost\n",
+};
+
+static void touch_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                    op.arg);
+        return;
+    }
+    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    for (size_t i = 0; i < r->elements; i++) {
+        v[i].id = el_str(r, i);
+        v[i].event = v[i].status = v[i].consumer = v[i].reason = v[i].outbox_id = "";
+    }
+    op.cb.items(0, NULL, v, r->elements, op.arg);
+    free(v);
+}
+
+int xacct_outbox_touch(xacct_store_t *s, const char *consumer, const char *const *ids, size_t n,
+                       xacct_outbox_items_cb cb, void *arg)
+{
+    if (consumer == NULL || consumer[0] == '\0' || ids == NULL || n == 0 || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    xacct_store_args_str(&a, consumer);
+    for (size_t i = 0; i < n; i++)
+        xacct_store_args_str(&a, ids[i]);
+    op_t *op = op_new(arg);
+    op->cb.items = cb;
+    return run(xacct_store_eval(s, &touch_script, 1, &a, touch_reply, op), &a, op);
+}
+
+int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb, void *arg)
+{
+    if (id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "XACK");
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    xacct_store_args_str(&a, id);
+    op_t *op = op_new(arg);
+    op->cb.done = cb;
+    return run(xacct_store_submit(s, &a, done_reply, op), &a, op);
+}
+
+static const xacct_store_script_t bury_script = {
+    "outbox_bury",
+    /* KEYS: 1 outbox, 2 outbox:dead; ARGV: 1 group, 2 id, 3 event, 4 reason,
+     * 5 attempts, 6 failed_at */
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_OUTBOX_DEAD_MAXLEN) "', '*',\n"
+    "           'event', ARGV[3], 'reason', ARGV[4], 'outbox_id', ARGV[2],\n"
+    "           'attempts', ARGV[5], 'failed_at', ARGV[6])\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "return 1\n",
+};
+
+int xacct_outbox_bury(xacct_store_t *s, const char *id, const char *event, size_t event_len,
+                      const char *reason, long long attempts, xacct_outbox_done_cb cb, void *arg)
+{
+    if (id == NULL || event == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    char iso[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(xacct_store_now_ms(), iso);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_key(&a, s, "outbox:dead");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    xacct_store_args_str(&a, id);
+    xacct_store_args_add(&a, event, event_len);
+    xacct_store_args_str(&a, reason ? reason : "");
+    xacct_store_args_ll(&a, attempts);
+    xacct_store_args_str(&a, iso);
+    op_t *op = op_new(arg);
+    op->cb.done = cb;
+    return run(xacct_store_eval(s, &bury_script, 2, &a, done_reply, op), &a, op);
+}
+
+static const xacct_store_script_t backlog_script = {
+    "outbox_backlog",
+    /* KEYS: 1 outbox; ARGV: 1 group. Pending plus not yet read. */
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
+    "  if f['name'] == ARGV[1] then\n"
+    "    local lag = f['lag']\n"
+    "    if type(lag) ~= 'number' then\n"
+    "      lag = #redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+')\n"
+    "    end\n"
+    "    return f['pending'] + lag\n"
+    "  end\n"
+    "end\n"
+    "return redis.call('XLEN', KEYS[1])\n",
+};
+
+static void count_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    long long n = 0;
+    if (status == 0 && xacct_store_reply_ll(r, &n) != 0) {
+        status = XACCT_EPARSE;
+        detail = "unexpected reply";
+    }
+    op.cb.count(status, detail, n, op.arg);
+}
+
+int xacct_outbox_backlog(xacct_store_t *s, xacct_outbox_count_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    op_t *op = op_new(arg);
+    op->cb.count = cb;
+    return run(xacct_store_eval(s, &backlog_script, 1, &a, count_reply, op), &a, op);
+}
+
+/* ------------------------------------------------------------------ */
+/* The operator's side                                                  */
+
+static const xacct_store_script_t list_script = {
+    "outbox_list",
+    /* KEYS: 1 outbox; ARGV: 1 group, 2 count. One snapshot of the entries,
+     * the group's position and its pending entries among them:
+     * {entries (newest first), last_delivered_id, pending [[id, consumer,
+     * idle, deliveries]...]}. */
+    "local entries = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[2])\n"
+    "local last, pending = '', {}\n"
+    "if #entries > 0 then\n"
+    "  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])\n"
+    "  if ok then\n"
+    "    for _, g in ipairs(groups) do\n"
+    "      local f = {}\n"
+    "      for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
+    "      if f['name'] == ARGV[1] then last = f['last-delivered-id'] end\n"
+    "    end\n"
+    "  end\n"
+    "  if last ~= '' then\n"
+    "    pending = redis.call('XPENDING', KEYS[1], ARGV[1], entries[#entries][1],\n"
+    "                         entries[1][1], ARGV[2])\n"
+    "  end\n"
+    "end\n"
+    "return {entries, last, pending}\n",
+};
+
+/* Stream ids compare as (ms, seq) pairs. */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
+    unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
+    return as < bs ? -1 : as > bs ? 1 : 0;
+}
+
+static void list_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    const xacct_store_reply_t *entries = xacct_store_reply_at(r, 0);
+    if (status != 0 || entries == NULL || entries->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                    op.arg);
+        return;
+    }
+    const char *last = el_str(r, 1);
+    const xacct_store_reply_t *pending = xacct_store_reply_at(r, 2);
+    xacct_outbox_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
+    size_t n = 0;
+    /* XREVRANGE gave newest first; the view is oldest first. */
+    for (size_t i = entries->elements; i-- > 0;) {
+        xacct_outbox_item_t *it = &v[n];
+        if (!fill(&entries->element[i], it))
+            continue;
+        n++;
+        if (last[0] == '\0' || id_cmp(it->id, last) > 0) {
+            it->status = "new";
+            continue;
+        }
+        it->status = "delivered";
+        for (size_t k = 0; pending != NULL && k < pending->elements; k++) {
+            const xacct_store_reply_t *p = &pending->element[k];
+            if (strcmp(el_str(p, 0), it->id) != 0)
+                continue;
+            it->status = "pending";
+            it->consumer = el_str(p, 1);
+            it->idle_ms = el_ll(p, 2);
+            it->deliveries = el_ll(p, 3);
+            break;
+        }
+    }
+    op.cb.items(0, NULL, v, n, op.arg);
+    free(v);
+}
+
+static size_t clamp(size_t count)
+{
+    if (count == 0)
+        return LIST_DEFAULT;
+    return count > LIST_MAX ? LIST_MAX : count;
+}
+
+int xacct_outbox_list(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
+    xacct_store_args_ll(&a, (long long)clamp(count));
+    op_t *op = op_new(arg);
+    op->cb.items = cb;
+    return run(xacct_store_eval(s, &list_script, 1, &a, list_reply, op), &a, op);
+}
+
+static void dead_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
+        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
+                    op.arg);
+        return;
+    }
+    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const xacct_store_reply_t *e = &r->element[i];
+        xacct_outbox_item_t *it = &v[n];
+        if (!fill(e, it))
+            continue;
+        n++;
+        it->reason = field_str(e, "reason");
+        it->outbox_id = field_str(e, "outbox_id");
+        it->attempts = strtoll(field_str(e, "attempts"), NULL, 10);
+    }
+    op.cb.items(0, NULL, v, n, op.arg);
+    free(v);
+}
+
+int xacct_outbox_dead(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "XREVRANGE");
+    xacct_store_args_key(&a, s, "outbox:dead");
+    xacct_store_args_str(&a, "+");
+    xacct_store_args_str(&a, "-");
+    xacct_store_args_str(&a, "COUNT");
+    xacct_store_args_ll(&a, (long long)clamp(count));
+    op_t *op = op_new(arg);
+    op->cb.items = cb;
+    return run(xacct_store_submit(s, &a, dead_reply, op), &a, op);
+}
+
+static const xacct_store_script_t redeliver_script = {
+    "outbox_redeliver",
+    /* KEYS: 1 outbox:dead, 2 outbox; ARGV: 1 dead id */
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
+    "if #e == 0 then return {'notfound'} end\n"
+    "local event\n"
+    "for i = 1, #e[1][2], 2 do\n"
+    "  if e[1][2][i] == 'event' then event = e[1][2][i + 1] end\n"
+    "end\n"
+    "if not event then return {'notfound'} end\n"
+    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_OUTBOX_MAXLEN) "', '*',"
+    " 'event', event)\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return {'ok', id}\n",
+};
+
+static void redeliver_reply(int status, const char *detail, const xacct_store_reply_t *r,
+                            void *arg)
+{
+    op_t op = *(op_t *)arg;
+    free(arg);
+    const xacct_store_reply_t *w = xacct_store_reply_at(r, 0);
+    if (status == XACCT_EREDIS && detail != NULL && strstr(detail, "Invalid stream ID") != NULL)
+        op.cb.done(XACCT_EINVAL, "not a stream entry id", op.arg);
+    else if (status != 0)
+        op.cb.done(status, detail, op.arg);
+    else if (xacct_store_reply_is(w, "ok"))
+        op.cb.done(0, el_str(r, 1), op.arg);
+    else if (xacct_store_reply_is(w, "notfound"))
+        op.cb.done(XACCT_ENOTFOUND, "no such dead event", op.arg);
+    else
+        op.cb.done(XACCT_EPARSE, "unexpected redeliver script reply", op.arg);
+}
+
+int xacct_outbox_redeliver(xacct_store_t *s, const char *dead_id, xacct_outbox_done_cb cb,
+                           void *arg)
+{
+    if (dead_id == NULL || dead_id[0] == '\0' || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "outbox:dead");
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_str(&a, dead_id);
+    op_t *op = op_new(arg);
+    op->cb.done = cb;
+    return run(xacct_store_eval(s, &redeliver_script, 2, &a, redeliver_reply, op), &a, op);
+}

@@ -1,0 +1,476 @@
+"""Lifecycle events delivered to a webhook over real sockets (SPEC §8).
+
+A receiver of our own (http.server in a thread, on 127.0.0.1) checks every
+POST's signature with the shared secret the way the README tells a partner
+to, and answers from a script: 500s, a redirect, hangs past the delivery
+timeout, then 200. Customers go through their lifecycle with real xacct and
+xacctd processes against redis-server and the emulator. What must hold:
+every event of the outbox arrives at least once, correctly signed, and, per
+customer, the first arrivals come in seq order; a worker killed with SIGKILL
+in the middle of a delivery loses nothing (a second worker takes its events
+over); events that keep failing past events.max_age land in outbox:dead and
+`xacct outbox redeliver` sends them again; a bad webhook URL or secret file
+stops xacctd at start with a clear message. The receiver verifies with the
+README's own Python recipe, and the README's Node recipe is run (node) on
+real deliveries.
+"""
+import hashlib
+import hmac
+import http.server
+import base64
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import threading
+import unittest
+
+from harness import BUILD, SOURCE, Env, wait_for
+
+A = "210987654321"
+B = "310987654321"
+SECRET = b"whsec_e2e-secret-value"
+
+
+def readme_block(lang, marker):
+    """The README's code block in lang that contains marker."""
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        text = f.read()
+    for block in re.findall(r"```" + lang + r"\n(.*?)```", text, re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"README has no {lang} block with {marker}")
+
+
+_ns = {}
+exec(readme_block("python", "def verify_xacct_signature"), _ns)
+verify_xacct_signature = _ns["verify_xacct_signature"]
+
+
+def node_verify(secret, ts, sig, body):
+    """The README's Node recipe on one delivery: True or False."""
+    script = readme_block("js", "function verifyXacctSignature") + """
+const [secret, ts, sig, body] = process.argv.slice(1);
+console.log(verifyXacctSignature(secret,
+  {"x-xacct-timestamp": ts, "x-xacct-signature": sig}, Buffer.from(body, "base64")));
+"""
+    r = subprocess.run(["node", "-e", script, secret, ts, sig,
+                        base64.b64encode(body).decode()],
+                       capture_output=True, timeout=60, check=True)
+    return r.stdout.strip() == b"true"
+
+
+class Receiver:
+    """A webhook receiver. plan: actions for the next requests in order
+    ("500", "302", "hang", "big", "200"); after that, default."""
+
+    def __init__(self, secret, tls=None):
+        self.secret = secret
+        self.tls = tls  # (cert file, key file): serve https
+        self.lock = threading.Lock()
+        self.requests = []   # every request, as received
+        self.plan = []
+        self.default = "200"
+        self.release = threading.Event()  # ends every hang
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.record(self.path, self.headers, body)
+                action = receiver.next_action()
+                if action == "hang":
+                    receiver.release.wait(60)
+                    return  # no answer at all; the connection just closes
+                if action == "302":
+                    self.send_response(302)
+                    self.send_header("Location", "/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                # "big": a 2xx whose answer is over the 64 KiB xacctd reads;
+                # it is cut off there and counts as a failed delivery.
+                status = 200 if action == "big" else int(action)
+                out = b"x" * 100000 if action == "big" else b"ok"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                try:
+                    self.wfile.write(out)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a worker that gave up on a hanging request closed it
+
+        self.server = Server(("127.0.0.1", 0), Handler)  # no window for another to take it
+        self.port = self.server.server_address[1]
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self):
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
+
+    def next_action(self):
+        with self.lock:
+            return self.plan.pop(0) if self.plan else self.default
+
+    def record(self, path, headers, body):
+        with self.lock:
+            self.requests.append({
+                "path": path, "body": body,
+                "valid": verify_xacct_signature(self.secret, headers, body),
+                "ts": headers.get("X-Xacct-Timestamp"),
+                "signature": headers.get("X-Xacct-Signature"),
+                "event_id": headers.get("X-Xacct-Event-Id"),
+                "content_type": headers.get("Content-Type"),
+                "event": json.loads(body)})
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.requests)
+
+    def first_arrivals(self):
+        """The first arrival of each event id, in arrival order."""
+        seen, out = set(), []
+        for r in self.snapshot():
+            if r["event"]["id"] not in seen:
+                seen.add(r["event"]["id"])
+                out.append(r["event"])
+        return out
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_env(receiver, secret_file, **events):
+    env = Env().start()
+    with open(secret_file, "wb") as f:
+        f.write(SECRET + b"\n")
+    conf = {"events__webhook_url": receiver.url(), "events__webhook_secret_file": secret_file,
+            "events__delivery_timeout": "3", "events__claim_idle": "4"}
+    conf.update({f"events__{k}": v for k, v in events.items()})
+    env.write_config(**conf)
+    return env
+
+
+def outbox_events(env):
+    return [json.loads(f[b"event"]) for _, f in env.r.xrange(f"{env.PREFIX}outbox")]
+
+
+def delivered_all(env, receiver):
+    """True once every event in the outbox has arrived."""
+    want = {e["id"] for e in outbox_events(env)}
+    got = {r["event"]["id"] for r in receiver.snapshot()}
+    return want and want <= got
+
+
+def close_job(env, account):
+    jobs = json.loads(env.xacct("jobs", "--json", check=True).stdout)
+    job = next(j for j in jobs if j["account_id"] == account)
+    env.xacct("jobs", "done", job["id"], check=True)
+
+
+class DeliveryTest(unittest.TestCase):
+    """One worker; the receiver fails in every way before it accepts."""
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.receiver.plan = ["500", "500", "302", "big", "500", "hang", "hang"]
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file)
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_lifecycle_events_arrive_signed_once_each_in_order(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker(metrics=True)
+        ext_a = env.onboard(A)
+        ext_b = env.onboard(B)
+        s = env.wait_stack(env.create_stack(A, env.template(A, ext_a))["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        env.update_stack(s["stack_id"], env.template(A, ext_a, role_name="XacctAccess2"))
+        self.assertEqual(env.wait_stack(s["stack_id"])["status"], "UPDATE_COMPLETE")
+        env.delete_stack(s["stack_id"])
+        self.assertEqual(env.wait_stack(s["stack_id"])["status"], "DELETE_COMPLETE")
+        wait_for(lambda: env.customer(A).get("state") == "offboarding", 30, "offboarding")
+        close_job(env, A)
+        sb = env.wait_stack(env.create_stack(B, env.template(B, ext_b, insecure=True))["stack_id"])
+        self.assertEqual(sb["status"], "ROLLBACK_COMPLETE")
+
+        wait_for(lambda: delivered_all(env, rec), 180, "every event at the receiver")
+
+        # Exactly the events of the transitions, one per change, seq 1..n.
+        events = outbox_events(env)
+        by_account = {}
+        for e in events:
+            by_account.setdefault(e["account_id"], []).append(e)
+        self.assertEqual([(e["type"], e["seq"]) for e in by_account[A]],
+                         [("customer.onboarding", 1), ("customer.connected", 2),
+                          ("customer.updated", 3), ("customer.offboarding", 4),
+                          ("customer.offboarded", 5)])
+        self.assertEqual([(e["type"], e["seq"]) for e in by_account[B]],
+                         [("customer.onboarding", 1), ("customer.rejected", 2)])
+        self.assertIn("without", by_account[B][1]["reason"])
+
+        # What arrived: each POST signed, JSON, the event id in its header;
+        # what was sent is the event itself and never an external ID.
+        reqs = rec.snapshot()
+        self.assertTrue(all(r["valid"] for r in reqs), [r for r in reqs if not r["valid"]])
+        self.assertTrue(all(r["content_type"] == "application/json" for r in reqs))
+        self.assertTrue(all(r["event_id"] == r["event"]["id"] for r in reqs))
+        self.assertTrue(all(r["path"] == "/hook" for r in reqs), "a redirect was followed")
+        for r in reqs:
+            self.assertNotIn(ext_a.encode(), r["body"])
+            self.assertNotIn(ext_b.encode(), r["body"])
+        self.assertGreater(len(reqs), len(events))  # the failures were retried
+        # The signature is what the README says: its Node recipe agrees, and
+        # an independent HMAC matches; a changed body or secret fails.
+        r0 = reqs[0]
+        self.assertTrue(node_verify(SECRET.decode(), r0["ts"], r0["signature"], r0["body"]))
+        self.assertFalse(node_verify(SECRET.decode(), r0["ts"], r0["signature"],
+                                     r0["body"] + b" "))
+        self.assertFalse(node_verify("another-secret", r0["ts"], r0["signature"], r0["body"]))
+        self.assertEqual(r0["signature"], "v1=" + hmac.new(
+            SECRET, r0["ts"].encode() + b"." + r0["body"], hashlib.sha256).hexdigest())
+
+        # Per customer, after de-duplication, in seq order.
+        first = rec.first_arrivals()
+        self.assertEqual(sorted(e["id"] for e in first), sorted(e["id"] for e in events))
+        for acct in (A, B):
+            seqs = [e["seq"] for e in first if e["account_id"] == acct]
+            self.assertEqual(seqs, list(range(1, len(by_account[acct]) + 1)))
+
+        # The operator's view and the metrics agree.
+        wait_for(lambda: all(row["status"] == "delivered" for row in json.loads(
+            env.xacct("outbox", "--json", check=True).stdout)), 30, "acks")
+        rows = json.loads(env.xacct("outbox", "list", "--json", check=True).stdout)
+        self.assertEqual([row["event_id"] for row in rows], [e["id"] for e in events])
+
+        def metrics():
+            m = env.parse_metrics(env.scrape(worker)[2])
+            get = lambda r: m.get(("xacct_webhook_deliveries_total",  # noqa: E731
+                                   frozenset({("result", r)})), 0)
+            return (get("delivered"), get("rejected"), get("error"),
+                    m.get(("xacct_outbox_pending", frozenset()), -1))
+        wait_for(lambda: metrics()[3] == 0, 30, "xacct_outbox_pending to reach 0")
+        delivered, rejected, error, _ = metrics()
+        self.assertGreaterEqual(delivered, len(events))
+        self.assertGreaterEqual(rejected, 4)  # three 500s and the redirect
+        self.assertGreaterEqual(error, 3)     # the two hangs and the oversized answer
+        log = env.worker_log(worker)
+        self.assertNotIn(SECRET, log)
+        self.assertIn(b"webhook.failed", log)
+
+        # SIGHUP re-reads the secret: the next event is signed with the new one.
+        with open(self.secret_file, "wb") as f:
+            f.write(b"whsec_rotated\n")
+        rec.secret = b"whsec_rotated"
+        worker.send_signal(signal.SIGHUP)
+        wait_for(lambda: b"webhook.secret_reloaded" in env.worker_log(worker), 20, "reload")
+        env.onboard("410987654321")
+        wait_for(lambda: delivered_all(env, rec), 60, "the event after the reload")
+        self.assertTrue(rec.snapshot()[-1]["valid"])
+        self.assertNotIn(b"whsec_rotated", env.worker_log(worker))
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class TakeoverTest(unittest.TestCase):
+    """A worker killed mid-delivery: its events are taken over."""
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.receiver.default = "hang"
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-k-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file, delivery_timeout="30")
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_sigkill_mid_delivery_loses_nothing(self):
+        env, rec = self.env, self.receiver
+        first = env.start_worker()
+        for acct in (A, B, "410987654321"):
+            env.onboard(acct)
+        # The first worker has the events and is stuck in the POSTs.
+        wait_for(lambda: len({r["event"]["id"] for r in rec.snapshot()}) == 3, 30,
+                 "the first worker to be mid-delivery")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        pending = env.r.xpending(f"{env.PREFIX}outbox", "webhook")
+        self.assertEqual(pending["pending"], 3)
+        before = len(rec.snapshot())
+
+        rec.default = "200"
+        rec.release.set()
+        second = env.start_worker()
+        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0, 90,
+                 "the second worker to take over and deliver")
+        after = rec.snapshot()[before:]
+        self.assertEqual({r["event"]["id"] for r in after},
+                         {e["id"] for e in outbox_events(env)})
+        self.assertTrue(all(r["valid"] for r in after))
+        self.assertIn(b"webhook.delivered", env.worker_log(second))
+        self.assertEqual(env.stop_worker(second), 0, env.worker_log(second)[-3000:])
+
+
+    def test_sigterm_mid_delivery_leaves_the_event_pending(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker()
+        env.onboard(A)
+        wait_for(lambda: rec.snapshot(), 30, "the worker to be mid-delivery")
+        # The open POST is cancelled; the event is neither acknowledged nor
+        # lost: it stays pending for the next worker.
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 1)
+        self.assertNotIn(b"webhook.delivered", env.worker_log(worker))
+
+
+class DeadTest(unittest.TestCase):
+    """Past events.max_age an event goes to outbox:dead; redeliver sends it."""
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.receiver.default = "500"
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-d-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file, max_age="3")
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_dead_then_redeliver(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker()
+        env.onboard(A)
+        dead = wait_for(lambda: json.loads(env.xacct("outbox", "dead", "--json",
+                                                     check=True).stdout), 60, "outbox:dead")
+        self.assertEqual(len(dead), 1)
+        self.assertEqual(dead[0]["type"], "customer.onboarding")
+        self.assertEqual(dead[0]["account_id"], A)
+        self.assertEqual(dead[0]["reason"], "HTTP 500")
+        self.assertGreaterEqual(dead[0]["attempts"], 1)
+        self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 0)
+        text = env.xacct("outbox", "dead", check=True).stdout.decode()
+        self.assertIn("customer.onboarding", text)
+
+        rec.default = "200"
+        r = env.xacct("outbox", "redeliver", dead[0]["id"], "--json", check=True)
+        self.assertEqual(json.loads(r.stdout)["id"], dead[0]["id"])
+        wait_for(lambda: any(x["event"]["id"] == dead[0]["event_id"] and x["valid"]
+                             for x in rec.snapshot()[-1:]), 30, "the redelivered event")
+        wait_for(lambda: not json.loads(env.xacct("outbox", "dead", "--json",
+                                                  check=True).stdout), 30,
+                 "outbox:dead to be empty")
+        # An entry that is not an event is not sent anywhere: straight to dead.
+        env.r.xadd(f"{env.PREFIX}outbox", {"event": "not json"})
+        junk = wait_for(lambda: json.loads(env.xacct("outbox", "dead", "--json",
+                                                     check=True).stdout), 30, "junk in dead")
+        self.assertEqual(junk[0]["reason"], "not a lifecycle event (malformed JSON)")
+        self.assertEqual(junk[0]["attempts"], 0)
+        self.assertFalse(any(x["body"] == b"not json" for x in rec.snapshot()))
+        # Usage errors and a missing entry.
+        self.assertEqual(env.xacct("outbox", "redeliver").returncode, 2)
+        self.assertEqual(env.xacct("outbox", "redeliver", "nope").returncode, 2)
+        self.assertEqual(env.xacct("outbox", "redeliver", dead[0]["id"]).returncode, 1)
+        self.assertEqual(env.xacct("outbox", "sideways").returncode, 2)
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class TlsTest(unittest.TestCase):
+    """An https receiver: its certificate is verified like every other."""
+
+    def setUp(self):
+        self.env = Env().start()
+        tmp = self.env.tmp
+        # Trusted: issued by the emulator's CA, which AWS_CA_BUNDLE adds.
+        ca_dir = os.path.dirname(self.env.fa.ca_file)
+        self.good = Receiver(SECRET, tls=(os.path.join(ca_dir, "server.pem"),
+                                          os.path.join(ca_dir, "server.key")))
+        # Untrusted: self-signed, for the right address all the same.
+        cert, key = os.path.join(tmp, "self.pem"), os.path.join(tmp, "self.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        self.bad = Receiver(SECRET, tls=(cert, key))
+        self.secret_file = os.path.join(tmp, "webhook-secret")
+        with open(self.secret_file, "wb") as f:
+            f.write(SECRET)
+        self.env.write_config(events__webhook_secret_file=self.secret_file,
+                              events__delivery_timeout="3", events__claim_idle="4")
+
+    def tearDown(self):
+        self.env.stop()
+        self.good.stop()
+        self.bad.stop()
+
+    def test_untrusted_certificate_is_refused_then_trusted_one_delivers(self):
+        env = self.env
+        w1 = env.start_worker({"XACCT_EVENTS_WEBHOOK_URL": self.bad.url()})
+        env.onboard(A)
+        wait_for(lambda: b"XACCT_ETLS" in env.worker_log(w1), 60, "a TLS failure")
+        self.assertEqual(self.bad.snapshot(), [])  # nothing got past the handshake
+        self.assertEqual(env.stop_worker(w1), 0, env.worker_log(w1)[-3000:])
+
+        w2 = env.start_worker({"XACCT_EVENTS_WEBHOOK_URL": self.good.url()})
+        wait_for(lambda: self.good.snapshot(), 60, "delivery over verified TLS")
+        got = self.good.snapshot()[0]
+        self.assertTrue(got["valid"])
+        self.assertEqual(got["event"]["type"], "customer.onboarding")
+        self.assertEqual(self.bad.snapshot(), [])
+        self.assertEqual(env.stop_worker(w2), 0, env.worker_log(w2)[-3000:])
+
+
+class ConfigTest(unittest.TestCase):
+    """A webhook xacctd cannot use stops it at start, saying why."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def run_xacctd(self, **env):
+        return subprocess.run([os.path.join(BUILD, "xacctd"), "--config", self.env.config_path],
+                              env=self.env.process_env(env), capture_output=True, timeout=60)
+
+    def test_plain_http_elsewhere_is_refused(self):
+        for url in ("http://example.com/hook", "http://localhost:9/hook"):
+            r = self.run_xacctd(XACCT_EVENTS_WEBHOOK_URL=url)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"events.webhook_url: must be https", r.stderr)
+
+    def test_missing_secret_file(self):
+        r = self.run_xacctd(XACCT_EVENTS_WEBHOOK_URL="https://hooks.example.com/x",
+                            XACCT_EVENTS_WEBHOOK_SECRET_FILE="/nonexistent/secret")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"events.webhook_secret_file: /nonexistent/secret", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transactional outbox against a real redis-server: every SPEC §5
+ * transition the store implements today appends exactly one event to the
+ * outbox stream, with the right type, state and per-customer seq, in the
+ * same script as the change (a refused transition, a duplicate request and
+ * an audit-only apply append none), and no event carries an external ID.
+ * Then the deliverer's operations: reading through the group, touching held
+ * entries, acknowledging, reclaiming a dead consumer's entries with
+ * XAUTOCLAIM, burying in outbox:dead, redelivering, the backlog count and the
+ * operator's list with its statuses. Each test ends with uv_loop_close() == 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "redis_helper.h"
+#include "xacct/codec.h"
+#include "xacct/customers.h"
+#include "xacct/jobs.h"
+#include "xacct/outbox.h"
+#include "xacct/store.h"
+
+#define PREFIX "outbox-test:"
+#define MAXITEMS 64
+
+typedef struct res {
+    int done;
+    int status;
+    char detail[256];
+    long long count;
+    size_t n;
+    char ids[MAXITEMS][64];
+    char events[MAXITEMS][1024];
+    char statuses[MAXITEMS][16];
+    char consumers[MAXITEMS][64];
+    long long deliveries[MAXITEMS];
+    char reasons[MAXITEMS][128];
+} res_t;
+
+typedef struct fx {
+    uv_loop_t loop;
+    xacct_store_t *s;
+} fx_t;
+
+static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg);
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
+    char err[128];
+    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+        return -1;
+    *state = f;
+    /* Each test starts from an empty database. */
+    int done = 0;
+    if (xacct_store_cmd(f->s, raw_cb, &done, "FLUSHDB", NULL) != 0)
+        return -1;
+    return th_run_until(&f->loop, &done, 10000) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    xacct_store_free(f->s);
+    int rc = th_loop_close(&f->loop);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
+{
+    XACCT_UNUSED(detail);
+    XACCT_UNUSED(rep);
+    assert_int_equal(status, 0);
+    *(int *)arg = 1;
+}
+
+static void wait_res(fx_t *f, res_t *r)
+{
+    assert_true(th_run_until(&f->loop, &r->done, 10000));
+}
+
+static void set_res(res_t *r, int status, const char *detail)
+{
+    assert_int_equal(r->done, 0); /* exactly once */
+    r->done = 1;
+    r->status = status;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+}
+
+/* ---- state changes ------------------------------------------------------ */
+
+static void onboard_cb(int status, const char *detail, const char *prev, void *arg)
+{
+    XACCT_UNUSED(prev);
+    set_res(arg, status, detail);
+}
+
+static int onboard(fx_t *f, const char *acct, const char *xid, int rotate)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "onboarded", .actor = "cli"};
+    if (rotate)
+        assert_int_equal(xacct_customers_rotate(f->s, acct, xid, &ev, onboard_cb, &r), 0);
+    else
+        assert_int_equal(xacct_customers_onboard(f->s, acct, xid, &ev, onboard_cb, &r), 0);
+    wait_res(f, &r);
+    return r.status;
+}
+
+static void apply_cb(int status, const char *detail, xacct_apply_result_t result,
+                     const char *prev, void *arg)
+{
+    XACCT_UNUSED(prev);
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->count = (long long)result;
+}
+
+/* Applies a CloudFormation outcome; returns the status, *result the result. */
+static int apply(fx_t *f, const char *acct, const char *type, const char *to, const char *rid,
+                 int *result)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    char *stack = xacct_asprintf("arn:aws:cloudformation:eu-west-1:%s:stack/xacct/1", acct);
+    char *pid = xacct_asprintf("xacct-%s", acct);
+    char *role = xacct_asprintf("arn:aws:iam::%s:role/xacct", acct);
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = type, .request_id = rid,
+                        .stack_id = stack, .outcome = "SUCCESS", .actor = "worker-1"};
+    xacct_job_t job = {.v = 1, .account_id = acct, .role_arn = role,
+                       .external_id = "xid-secret-job", .stack_id = stack,
+                       .region = "eu-west-1", .request_id = rid,
+                       .requested_at = xacct_store_now_ms()};
+    xacct_customer_apply_t in = {
+        .account_id = acct, .request_type = type, .request_id = rid, .to_state = to,
+        .role_arn = role, .stack_id = stack, .region = "eu-west-1", .physical_id = pid,
+        .last_error = to && strcmp(to, "rejected") == 0 ? "assumable without external ID" : "",
+        .expect_physical_id = pid, .event = &ev, .job = &job};
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    free(stack);
+    free(pid);
+    free(role);
+    if (result != NULL)
+        *result = (int)r.count;
+    return r.status;
+}
+
+static void jobs_cb(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
+                    void *arg)
+{
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->n = n;
+    for (size_t i = 0; i < n && i < MAXITEMS; i++)
+        snprintf(r->ids[i], sizeof(r->ids[i]), "%s", items[i].id);
+}
+
+static void done_cb(int status, const char *detail, int changed, const char *account,
+                    const char *topic, void *arg)
+{
+    XACCT_UNUSED(account);
+    XACCT_UNUSED(topic);
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->count = changed;
+}
+
+/* Closes the only open offboarding job. */
+static void jobs_done(fx_t *f)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_jobs_list(f->s, 0, jobs_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.n, 1);
+    char id[64];
+    snprintf(id, sizeof(id), "%s", r.ids[0]);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_jobs_done(f->s, id, "cli", done_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.count, 1);
+}
+
+/* ---- outbox reads --------------------------------------------------------- */
+
+static void items_cb(int status, const char *detail, const xacct_outbox_item_t *items, size_t n,
+                     void *arg)
+{
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->n = n;
+    for (size_t i = 0; i < n && i < MAXITEMS; i++) {
+        snprintf(r->ids[i], sizeof(r->ids[i]), "%s", items[i].id);
+        snprintf(r->events[i], sizeof(r->events[i]), "%.*s", (int)items[i].event_len,
+                 items[i].event);
+        snprintf(r->statuses[i], sizeof(r->statuses[i]), "%s", items[i].status);
+        snprintf(r->consumers[i], sizeof(r->consumers[i]), "%s", items[i].consumer);
+        snprintf(r->reasons[i], sizeof(r->reasons[i]), "%s", items[i].reason);
+        r->deliveries[i] = items[i].deliveries;
+    }
+}
+
+static res_t list(fx_t *f)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_outbox_list(f->s, 0, items_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+static res_t read_group(fx_t *f, const char *consumer, size_t count, long long min_idle)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_outbox_read(f->s, consumer, count, min_idle, items_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
+}
+
+static void count_cb(int status, const char *detail, long long n, void *arg)
+{
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->count = n;
+}
+
+static long long backlog(fx_t *f)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_outbox_backlog(f->s, count_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return r.count;
+}
+
+static void ok_cb(int status, const char *detail, void *arg)
+{
+    set_res(arg, status, detail);
+}
+
+/* Checks event i of an outbox listing: account, type, seq and state. */
+static void check_event(const char *json, const char *acct, const char *type, long long seq,
+                        const char *state)
+{
+    json_error_t jerr;
+    json_t *ev = json_loads(json, 0, &jerr);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "account_id")), acct);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), type);
+    assert_int_equal(json_integer_value(json_object_get(ev, "seq")), seq);
+    assert_string_equal(json_string_value(json_object_get(ev, "state")), state);
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 36);
+    assert_memory_equal(id, "evt_", 4);
+    const char *t = json_string_value(json_object_get(ev, "time"));
+    assert_non_null(t);
+    assert_int_equal(t[strlen(t) - 1], 'Z');
+    assert_int_equal(t[10], 'T');
+    /* Every SPEC §8 field is there (null when absent), and nothing else. */
+    static const char *const fields[] = {"id", "type", "time", "account_id", "seq",
+                                         "state", "role_arn", "region", "stack_id", "reason"};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(fields); i++)
+        assert_non_null(json_object_get(ev, fields[i]));
+    assert_int_equal(json_object_size(ev), XACCT_ARRAY_SIZE(fields));
+    json_decref(ev);
+    /* Never the external ID (the test IDs all contain "xid-"). */
+    assert_null(strstr(json, "xid-"));
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+/* Every transition of SPEC §5 that exists in the store today, one event each. */
+static void test_transitions_one_event_each(void **state)
+{
+    fx_t *f = *state;
+    const char *a = "111111111111", *b = "222222222222";
+    int result;
+
+    assert_int_equal(onboard(f, a, "xid-a-1", 0), 0);                         /* -> pending */
+    assert_int_equal(apply(f, a, "Create", "active", "r1", &result), 0);     /* -> active */
+    assert_int_equal(result, XACCT_APPLY_APPLIED);
+    assert_int_equal(apply(f, a, "Create", "active", "r1", &result), 0);     /* duplicate */
+    assert_int_equal(result, XACCT_APPLY_DUPLICATE);
+    assert_int_equal(apply(f, a, "Update", "active", "r2", &result), 0);     /* active -> active */
+    assert_int_equal(apply(f, a, "Update", NULL, "r3", &result), 0);         /* audit only */
+    assert_int_equal(result, XACCT_APPLY_AUDITED);
+    assert_int_equal(apply(f, a, "Create", "rejected", "r4", NULL), XACCT_ESTATE); /* refused */
+    assert_int_equal(onboard(f, a, "xid-a-2", 0), XACCT_ESTATE);             /* refused */
+    assert_int_equal(onboard(f, a, "xid-a-3", 1), 0);                        /* rotation */
+    assert_int_equal(apply(f, a, "Delete", "offboarding", "r5", &result), 0); /* -> offboarding */
+    assert_int_equal(result, XACCT_APPLY_APPLIED);
+    jobs_done(f);                                                             /* -> offboarded */
+    assert_int_equal(onboard(f, a, "xid-a-4", 0), 0);                        /* -> pending */
+
+    assert_int_equal(onboard(f, b, "xid-b-1", 0), 0);                        /* -> pending */
+    assert_int_equal(apply(f, b, "Create", "rejected", "s1", &result), 0);   /* -> rejected */
+    assert_int_equal(apply(f, b, "Create", "active", "s2", &result), 0);     /* rejected -> active */
+    assert_int_equal(apply(f, b, "Delete", "offboarding", "s3", &result), 0);
+    jobs_done(f);
+    assert_int_equal(onboard(f, b, "xid-b-2", 0), 0);                        /* offboarded -> pending */
+    assert_int_equal(apply(f, b, "Create", "rejected", "s4", &result), 0);
+    assert_int_equal(onboard(f, b, "xid-b-3", 0), 0);                        /* rejected -> pending */
+
+    res_t r = list(f);
+    struct {
+        const char *acct, *type, *state;
+        long long seq;
+    } want[] = {
+        {a, "customer.onboarding", "pending", 1},
+        {a, "customer.connected", "active", 2},
+        {a, "customer.updated", "active", 3},
+        {a, "customer.external_id_rotated", "active", 4},
+        {a, "customer.offboarding", "offboarding", 5},
+        {a, "customer.offboarded", "offboarded", 6},
+        {a, "customer.onboarding", "pending", 7},
+        {b, "customer.onboarding", "pending", 1},
+        {b, "customer.rejected", "rejected", 2},
+        {b, "customer.connected", "active", 3},
+        {b, "customer.offboarding", "offboarding", 4},
+        {b, "customer.offboarded", "offboarded", 5},
+        {b, "customer.onboarding", "pending", 6},
+        {b, "customer.rejected", "rejected", 7},
+        {b, "customer.onboarding", "pending", 8},
+    };
+    assert_int_equal(r.n, XACCT_ARRAY_SIZE(want));
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(want); i++) {
+        check_event(r.events[i], want[i].acct, want[i].type, want[i].seq, want[i].state);
+        assert_string_equal(r.statuses[i], "new");
+    }
+    /* The rejection carries its reason; the connection its role and stack. */
+    json_t *rej = json_loads(r.events[8], 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(rej, "reason")),
+                        "assumable without external ID");
+    json_decref(rej);
+    json_t *con = json_loads(r.events[1], 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(con, "role_arn")),
+                        "arn:aws:iam::111111111111:role/xacct");
+    assert_string_equal(json_string_value(json_object_get(con, "region")), "eu-west-1");
+    assert_true(json_is_null(json_object_get(con, "reason")));
+    json_decref(con);
+    assert_int_equal(backlog(f), (long long)XACCT_ARRAY_SIZE(want));
+}
+
+/* Read, touch, ack, reclaim, bury, redeliver, and the list's statuses. */
+static void test_group_operations(void **state)
+{
+    fx_t *f = *state;
+    const char *a = "333333333333";
+    assert_int_equal(backlog(f), 0);
+    assert_int_equal(onboard(f, a, "xid-c-1", 0), 0);
+    assert_int_equal(apply(f, a, "Create", "active", "t1", NULL), 0);
+    assert_int_equal(onboard(f, a, "xid-c-2", 1), 0);
+    assert_int_equal(backlog(f), 3);
+
+    res_t r = read_group(f, "w1", 2, 0);
+    assert_int_equal(r.n, 2);
+    char first[64], second[64];
+    snprintf(first, sizeof(first), "%s", r.ids[0]);
+    snprintf(second, sizeof(second), "%s", r.ids[1]);
+    check_event(r.events[0], a, "customer.onboarding", 1, "pending");
+    assert_int_equal(backlog(f), 3); /* two pending, one new */
+
+    /* The list shows who holds what. */
+    r = list(f);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.statuses[0], "pending");
+    assert_string_equal(r.consumers[0], "w1");
+    assert_int_equal(r.deliveries[0], 1);
+    assert_string_equal(r.statuses[2], "new");
+
+    /* Acknowledged: delivered. */
+    res_t k;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_ack(f->s, first, ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(backlog(f), 2);
+    r = list(f);
+    assert_string_equal(r.statuses[0], "delivered");
+
+    /* w1 still holds the second entry; the first is no longer its. */
+    const char *ids[] = {first, second};
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_touch(f->s, "w1", ids, 2, items_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(k.n, 1);
+    assert_string_equal(k.ids[0], first);
+
+    /* w1 dies: after the idle time w2 takes the second entry over, and w1's
+     * touch then reports it lost. */
+    th_sleep_ms(300);
+    r = read_group(f, "w2", 10, 200);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.ids[0], second);
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_touch(f->s, "w1", ids + 1, 1, items_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.n, 1);
+    /* A fresh entry is not reclaimable yet: w2 reads the new one instead. */
+    r = read_group(f, "w2", 10, 60000);
+    assert_int_equal(r.n, 1);
+    char third[64];
+    snprintf(third, sizeof(third), "%s", r.ids[0]);
+    char event[1024];
+    snprintf(event, sizeof(event), "%s", r.events[0]);
+    check_event(event, a, "customer.external_id_rotated", 3, "active");
+
+    /* Given up on: outbox:dead, acknowledged. */
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_bury(f->s, third, event, strlen(event), "HTTP 500", 7, ok_cb,
+                                       &k),
+                     0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    assert_int_equal(backlog(f), 1); /* second, still pending with w2 */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_outbox_dead(f->s, 0, items_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.events[0], event);
+    assert_string_equal(r.reasons[0], "HTTP 500");
+    char dead_id[64];
+    snprintf(dead_id, sizeof(dead_id), "%s", r.ids[0]);
+
+    /* Redelivered: the same event (same id and seq) back in outbox. */
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_redeliver(f->s, dead_id, ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    assert_string_not_equal(k.detail, third);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_outbox_dead(f->s, 0, items_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.n, 0);
+    r = read_group(f, "w2", 10, 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.events[0], event);
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_redeliver(f->s, dead_id, ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, XACCT_ENOTFOUND);
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_redeliver(f->s, "not-an-id", ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, XACCT_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_operations, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
