@@ -75,3 +75,9 @@ add_test(NAME package.test_deb
          COMMAND ${XACCT_PYTHON} -m unittest -v test_deb
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/package)
 set_tests_properties(package.test_deb PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 1800)
+
+# Alert rules (promtool from Debian's prometheus) and the Grafana dashboard.
+add_test(NAME deploy.test_monitoring
+         COMMAND ${XACCT_PYTHON} -m unittest -v test_monitoring
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/deploy)
+set_tests_properties(deploy.test_monitoring PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 300)
