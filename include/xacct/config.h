@@ -48,6 +48,7 @@ typedef struct xacct_config {
     char *cfn_stack_name;                 /* xacct-onboarding */
     char *cfn_template_bucket;            /* "" = no upload */
     char *cfn_role_policy_file;           /* /etc/xacct/role-policy.json */
+    int cfn_service_timeout;              /* ServiceTimeout in templates; 300 seconds */
     char *cfn_template_dir;               /* where onboard writes templates without a bucket;
                                              default "." */
 
@@ -65,6 +66,10 @@ typedef struct xacct_config {
 
     /* [metrics] */
     char *metrics_listen;             /* 127.0.0.1:9464; "" disables */
+
+    /* [api] */
+    char *api_listen;                 /* portal API host:port; "" (default) = off */
+    char *api_tokens_file;            /* /etc/xacct/api-tokens: name:sha256-hex lines */
 
     /* [log] */
     xacct_log_level_t log_level;      /* info */

@@ -22,6 +22,7 @@
 struct xacct_worker;
 struct xacct_metrics;
 struct xacct_metrics_http;
+struct xacct_api;
 
 typedef enum xacct_run_state {
     XACCT_RUNNING = 0,  /* polling and working */
@@ -45,6 +46,7 @@ typedef struct xacct_ctx {
     struct xacct_worker *worker;      /* pollers and in-flight messages */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */
+    struct xacct_api *api;            /* the portal API on api.listen, or NULL */
 
     uv_signal_t sig_term;             /* drain, a second one exits at once */
     uv_signal_t sig_int;              /* same as SIGTERM */

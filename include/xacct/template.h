@@ -27,16 +27,37 @@ typedef struct xacct_template_params {
     const char *role_policy;        /* JSON policy document text (an object with
                                        Version and Statement) for the role's inline
                                        policy; NULL = the role gets no permissions */
+    long service_timeout;           /* ServiceTimeout of the custom resource, 1..3600
+                                       seconds; 0 = XACCT_TEMPLATE_SERVICE_TIMEOUT */
 } xacct_template_params_t;
 
+/* cloudformation.service_timeout's default (SPEC §9.5): a stack waits at most
+ * this long for an answer, not CloudFormation's hour. */
+#define XACCT_TEMPLATE_SERVICE_TIMEOUT 300
+/* TemplateVersion: hex digits of SHA-256 (SPEC §9.6). */
+#define XACCT_TEMPLATE_VERSION_LEN 12
+
 /*
- * Renders the template as pretty-printed JSON into *out (caller frees; it
+ * Renders the template as pretty-printed JSON. The custom resource carries
+ * ServiceTimeout and TemplateVersion (xacct_template_version's value). into *out (caller frees; it
  * holds the external ID, so wipe it with xacct_free_secret). Returns 0,
  * XACCT_EINVAL (a field is missing or malformed; err says which) or
  * XACCT_EPARSE (role_policy is not a JSON object with a Statement).
  */
 int xacct_template_render(const xacct_template_params_t *p, char **out, char *err,
                           size_t errlen) XACCT_MUSTCHECK;
+
+/*
+ * The TemplateVersion of the template p renders: the first 12 hex digits of
+ * SHA-256 over the template with the per-customer values (account, external
+ * ID, topic) replaced by fixed stand-ins, so every customer rendered from
+ * today's role policy, partner account, partition and service timeout has
+ * the same version, and changing any of those changes it. Same errors as
+ * xacct_template_render.
+ */
+int xacct_template_version(const xacct_template_params_t *p,
+                           char out[XACCT_TEMPLATE_VERSION_LEN + 1], char *err,
+                           size_t errlen) XACCT_MUSTCHECK;
 
 /*
  * The S3 key a customer's template is uploaded under:

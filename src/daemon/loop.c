@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/api.h"
 #include "xacct/health.h"
 #include "xacct/metrics.h"
 #include "xacct/notify.h"
@@ -87,6 +88,8 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
         return;
     ctx->state = XACCT_DRAINING;
     xacct_notify(NULL, "STOPPING=1");
+    /* No new portal requests while draining; those under way finish. */
+    xacct_api_stop(ctx);
     char grace[32];
     snprintf(grace, sizeof(grace), "%d", ctx->cfg->shutdown_grace_seconds);
     XACCT_LOG_INFO(&ctx->log, "daemon.draining", "grace_seconds", grace, NULL);
@@ -119,6 +122,9 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     if (ctx->worker != NULL)
         xacct_worker_reconfigure(ctx->worker);
     xacct_config_free(old);
+    if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
+        XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",
+                       "keeping the previous tokens", NULL);
     XACCT_LOG_INFO(&ctx->log, "config.reloaded", "path", ctx->config_path, NULL);
     xacct_loop_ready(ctx);
     return 0;
@@ -193,6 +199,7 @@ int xacct_loop_teardown(xacct_ctx_t *ctx)
     uv_timer_stop(&ctx->watchdog);
     /* Reverse start order; each free cancels its own work while the loop is
      * alive (curl_multi_cleanup and redisAsyncDisconnect need it). */
+    xacct_api_stop(ctx);
     xacct_health_stop(ctx);
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;

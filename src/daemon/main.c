@@ -2,7 +2,8 @@
 /*
  * xacctd: boot order only. Parse the command line, load the configuration,
  * start the subsystems in a fixed order (metrics, HTTP, credentials, AWS,
- * Redis, SNS verifier, worker, the metrics endpoint), run the loop, and tear
+ * Redis, SNS verifier, worker, the metrics endpoint, the portal API), run the
+ * loop, and tear
  * down in reverse.
  */
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xacct/api.h"
 #include "xacct/cli.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
@@ -74,6 +76,11 @@ static int start(xacct_ctx_t *ctx)
     }
     xacct_worker_start(ctx->worker);
     rc = xacct_health_start(ctx, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "xacctd: %s\n", err);
+        return rc;
+    }
+    rc = xacct_api_start(ctx, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "xacctd: %s\n", err);
         return rc;

@@ -69,6 +69,7 @@ int cli_template_text(cli_t *c, const char *account, const char *external_id,
         .external_id = external_id,
         .topic_arn = topic_arn,
         .role_policy = policy,
+        .service_timeout = c->cfg->cfn_service_timeout,
     };
     char err[256];
     int rc = xacct_template_render(&p, text, err, sizeof(err));

@@ -307,11 +307,13 @@ class TemplateTest(unittest.TestCase):
         r = self.env.xacct("onboard", acct, "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         info = json.loads(r.stdout)
-        tpl = json.loads(self.env.xacct("template", acct).stdout)
-        # No xacctd answers here: the custom resource times out and the stack
-        # rolls back, but only after the role was created and the request was
-        # published to the partner topic as the customer's account.
-        self.env.fa.control("POST", "/_fake/cfn/config", {"response_timeout": 2})
+        # No xacctd answers here: the custom resource times out after the
+        # template's ServiceTimeout (set short through the configuration) and
+        # the stack rolls back, but only after the role was created and the
+        # request was published to the partner topic as the customer's account.
+        tpl = json.loads(self.env.xacct("template", acct, env=self.env.env(
+            XACCT_CLOUDFORMATION_SERVICE_TIMEOUT="2")).stdout)
+        self.assertEqual(tpl["Resources"]["PhoneHome"]["Properties"]["ServiceTimeout"], 2)
         st, doc = self.env.fa.control("POST", "/_fake/cfn/stacks", {
             "account_id": acct, "region": "us-east-1", "stack_name": "xacct-onboarding",
             "template": tpl})

@@ -111,6 +111,7 @@ static void test_defaults(void **state)
     assert_string_equal(cfg->cfn_template_bucket, "");
     assert_string_equal(cfg->cfn_role_policy_file, "/etc/xacct/role-policy.json");
     assert_string_equal(cfg->cfn_template_dir, ".");
+    assert_int_equal(cfg->cfn_service_timeout, 300);
     assert_int_equal(cfg->check_propagation_timeout, 120);
     assert_string_equal(cfg->console_federation_url, "https://signin.aws.amazon.com/federation");
     assert_string_equal(cfg->console_destination, "https://console.aws.amazon.com/");
@@ -620,7 +621,10 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 27); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 30); /* every key of SPEC §6 plus console/template_dir */
+    assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
+    assert_non_null(strstr(d, "api.listen = \n"));
+    assert_non_null(strstr(d, "api.tokens_file = /etc/xacct/api-tokens\n"));
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
     assert_non_null(strstr(d, "sns.raw_delivery = true\n"));

@@ -65,7 +65,10 @@ static void test_render(void **state)
     assert_int_equal(json_array_size(sts), 1);
     json_t *st = json_array_get(sts, 0);
     assert_string_equal(json_string_value(json_object_get(st, "Effect")), "Allow");
-    assert_string_equal(json_string_value(json_object_get(st, "Action")), "sts:AssumeRole");
+    json_t *actions = json_object_get(st, "Action");
+    assert_int_equal(json_array_size(actions), 2);
+    assert_string_equal(json_string_value(json_array_get(actions, 0)), "sts:AssumeRole");
+    assert_string_equal(json_string_value(json_array_get(actions, 1)), "sts:SetSourceIdentity");
     assert_string_equal(json_string_value(PATH(st, "Principal", "AWS")),
                         "arn:aws:iam::111111111111:root");
     json_t *cond = json_object_get(st, "Condition");
@@ -85,6 +88,12 @@ static void test_render(void **state)
     assert_string_equal(json_string_value(json_object_get(props, "ServiceToken")), TOPIC);
     assert_string_equal(json_string_value(json_object_get(props, "ExternalID")), EXTID);
     assert_string_equal(json_string_value(PATH(props, "AccountID", "Ref")), "AWS::AccountId");
+    assert_int_equal(json_integer_value(json_object_get(props, "ServiceTimeout")),
+                     XACCT_TEMPLATE_SERVICE_TIMEOUT);
+    char version[XACCT_TEMPLATE_VERSION_LEN + 1];
+    assert_int_equal(xacct_template_version(&p, version, err, sizeof(err)), 0);
+    assert_int_equal(strlen(version), 12);
+    assert_string_equal(json_string_value(json_object_get(props, "TemplateVersion")), version);
     json_t *getatt = PATH(props, "RoleArn", "Fn::GetAtt");
     assert_int_equal(json_array_size(getatt), 2);
     assert_string_equal(json_string_value(json_array_get(getatt, 0)), XACCT_TEMPLATE_ROLE);
@@ -105,6 +114,49 @@ static void test_render(void **state)
                         "arn:aws-cn:iam::111111111111:root");
     json_decref(t);
     xacct_free_secret(text);
+}
+
+/* TemplateVersion: the same for every customer, another when the role
+ * policy or the service timeout changes (SPEC §9.6). */
+static void test_template_version(void **state)
+{
+    (void)state;
+    char err[256];
+    char a[XACCT_TEMPLATE_VERSION_LEN + 1], b[XACCT_TEMPLATE_VERSION_LEN + 1];
+    xacct_template_params_t p = params();
+    assert_int_equal(xacct_template_version(&p, a, err, sizeof(err)), 0);
+    for (size_t i = 0; i < strlen(a); i++)
+        assert_non_null(strchr("0123456789abcdef", a[i]));
+
+    xacct_template_params_t q = params();
+    q.account_id = "210987654321";
+    q.external_id = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    q.topic_arn = "arn:aws:sns:us-west-2:111111111111:xacct-phone-home-2";
+    assert_int_equal(xacct_template_version(&q, b, err, sizeof(err)), 0);
+    assert_string_equal(a, b);
+
+    q = params();
+    q.role_policy = "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\","
+                    "\"Action\":[\"ec2:Describe*\",\"s3:List*\"],\"Resource\":\"*\"}]}";
+    assert_int_equal(xacct_template_version(&q, b, err, sizeof(err)), 0);
+    assert_string_not_equal(a, b);
+
+    q = params();
+    q.service_timeout = 600;
+    assert_int_equal(xacct_template_version(&q, b, err, sizeof(err)), 0);
+    assert_string_not_equal(a, b);
+    char *text = NULL;
+    assert_int_equal(xacct_template_render(&q, &text, err, sizeof(err)), 0);
+    json_t *t = json_loads(text, 0, NULL);
+    json_t *props = PATH(t, "Resources", XACCT_TEMPLATE_PHONE_HOME, "Properties");
+    assert_int_equal(json_integer_value(json_object_get(props, "ServiceTimeout")), 600);
+    assert_string_equal(json_string_value(json_object_get(props, "TemplateVersion")), b);
+    json_decref(t);
+    xacct_free_secret(text);
+
+    q.service_timeout = 3601;
+    assert_int_equal(xacct_template_version(&q, b, err, sizeof(err)), XACCT_EINVAL);
+    assert_non_null(strstr(err, "service timeout"));
 }
 
 static void test_render_rejects(void **state)
@@ -193,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_template_version),
         cmocka_unit_test(test_render_rejects),
         cmocka_unit_test(test_s3_key),
         cmocka_unit_test(test_launch_url),

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small HTTP/1.1 server on the daemon's loop, for the endpoints xacctd
+ * serves (the portal API). Request parsing is libmicrohttpd's; it runs
+ * without threads of its own: its epoll descriptor is watched by a uv_poll_t
+ * and its timeouts by a uv_timer_t, so every handler runs on the loop like
+ * anything else.
+ *
+ * A handler sees one complete request (method, path, headers, query
+ * arguments and a body of at most body_max bytes) and answers it with
+ * xacct_httpd_respond, either before it returns or later, from any callback
+ * on the loop: until then the connection is suspended and costs nothing.
+ * Connections are limited in number and time out when idle.
+ */
+#ifndef XACCT_HTTPD_H
+#define XACCT_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "xacct/common.h"
+
+typedef struct xacct_httpd xacct_httpd_t;
+typedef struct xacct_httpd_req xacct_httpd_req_t;
+
+/*
+ * Called once per request when its headers and body are in. req stays valid
+ * until xacct_httpd_respond(req, …) has been called, which the handler must
+ * do exactly once, even when the server is being freed (the answer is then
+ * dropped). Runs on the loop, from inside the server's callbacks.
+ */
+typedef void (*xacct_httpd_handler_fn)(void *arg, xacct_httpd_req_t *req);
+
+typedef struct xacct_httpd_options {
+    const char *listen;             /* "host:port": an IPv4 literal, "[v6]" or "localhost";
+                                       port 0 picks a free one; no name is resolved */
+    size_t body_max;                /* bytes of request body kept; a longer body sets
+                                       xacct_httpd_req_body_too_large; 0: the handler is
+                                       called on the headers and bodies are not read */
+    unsigned max_connections;       /* at once; further clients wait in the backlog */
+    unsigned idle_timeout_s;        /* an idle or slow connection is closed after this */
+    xacct_httpd_handler_fn handler; /* required */
+    void *arg;                      /* passed to handler; borrowed */
+} xacct_httpd_options_t;
+
+/*
+ * Starts listening. Returns 0 and the server in *out (free it with
+ * xacct_httpd_free), XACCT_EINVAL for an unusable address, or XACCT_EIO when
+ * the socket cannot be bound; err (may be NULL) then names the address and
+ * the reason, and *out is NULL.
+ */
+int xacct_httpd_new(uv_loop_t *loop, const xacct_httpd_options_t *opt, xacct_httpd_t **out,
+                    char *err, size_t errlen) XACCT_MUSTCHECK;
+
+/* The bound port (useful with port 0); 0 for NULL. */
+int xacct_httpd_port(const xacct_httpd_t *s);
+
+/*
+ * Stops serving and frees s once its handles have closed (run the loop
+ * afterwards). Requests whose handler has not answered yet stay valid for
+ * that handler; their answers are dropped. NULL is a no-op.
+ */
+void xacct_httpd_free(xacct_httpd_t *s);
+
+/* The request, valid until it is answered. Header names are
+ * case-insensitive; a missing header or argument is NULL. The path has no
+ * query string. The body is not NUL-terminated. */
+const char *xacct_httpd_req_method(const xacct_httpd_req_t *req);
+const char *xacct_httpd_req_path(const xacct_httpd_req_t *req);
+const char *xacct_httpd_req_header(const xacct_httpd_req_t *req, const char *name);
+const char *xacct_httpd_req_arg(const xacct_httpd_req_t *req, const char *name);
+const char *xacct_httpd_req_body(const xacct_httpd_req_t *req, size_t *len);
+bool xacct_httpd_req_body_too_large(const xacct_httpd_req_t *req);
+
+/*
+ * Answers req with status, content_type (NULL: text/plain) and body (len
+ * bytes, copied; may be NULL when len is 0). headers is NULL or a
+ * NULL-terminated list of name, value, name, value, … added to the response.
+ * HEAD requests get the headers only. After the call req is gone.
+ */
+void xacct_httpd_respond(xacct_httpd_req_t *req, unsigned status, const char *content_type,
+                         const char *const *headers, const char *body, size_t len);
+
+/* "host:port" into a socket address, literals only (shared with the metrics
+ * endpoint). Returns 0 or XACCT_EINVAL with err set. */
+struct sockaddr_storage;
+int xacct_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char *err,
+                             size_t errlen) XACCT_MUSTCHECK;
+
+#endif

@@ -1,0 +1,257 @@
+"""The portal API (SPEC §7) over real sockets: a real xacctd with api.listen
+set, a real redis-server and the emulator. Authentication, routing,
+problem+json errors, reading, paging and events; the OpenAPI document
+against the routes the server answers."""
+import hashlib
+import http.client
+import json
+import os
+import signal
+import time
+import unittest
+
+from harness import Env, free_port, wait_for
+
+TOKEN = "portal-token-" + "a" * 40
+OTHER = "ops-token-" + "b" * 40
+
+
+def token_line(name, token):
+    return f"{name}:{hashlib.sha256(token.encode()).hexdigest()}\n"
+
+
+class ApiTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        cls.tokens = os.path.join(env.tmp, "api-tokens")
+        with open(cls.tokens, "w") as f:
+            f.write("# portal tokens\n\n" + token_line("portal", TOKEN))
+        cls.port = free_port()
+        env.write_config(api__listen=f"127.0.0.1:{cls.port}", api__tokens_file=cls.tokens)
+        cls.worker = env.start_worker()
+        wait_for(lambda: cls._reachable(), 20, "the API to listen")
+
+    @classmethod
+    def tearDownClass(cls):
+        env = cls.env
+        try:
+            log = env.worker_log(cls.worker)
+            assert env.stop_worker(cls.worker) == 0, log[-3000:]
+            assert TOKEN.encode() not in log and OTHER.encode() not in log
+        finally:
+            env.stop()
+
+    @classmethod
+    def _reachable(cls):
+        try:
+            cls.request("GET", "/v1/openapi.json", token=None)
+            return True
+        except OSError:
+            return False
+
+    @classmethod
+    def request(cls, method, path, body=None, token=TOKEN, headers=None, raw=None):
+        c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=30)
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        text = r.read()
+        c.close()
+        doc = json.loads(text) if text and r.getheader("Content-Type", "").endswith("json") else None
+        return r.status, r, doc
+
+    def assert_problem(self, status, r, doc, code):
+        self.assertEqual(status, code, doc)
+        self.assertEqual(r.getheader("Content-Type"), "application/problem+json")
+        self.assertEqual(doc["status"], code)
+        for k in ("type", "title", "detail"):
+            self.assertIsInstance(doc[k], str)
+
+    # ---- authentication and routing --------------------------------------
+    def test_missing_or_wrong_token_is_401(self):
+        for token in (None, "wrong", TOKEN + "x", TOKEN[:-1]):
+            st, r, doc = self.request("GET", "/v1/customers", token=token)
+            self.assert_problem(st, r, doc, 401)
+            self.assertEqual(r.getheader("WWW-Authenticate"), "Bearer")
+        st, r, doc = self.request("GET", "/v1/customers",
+                                  headers={"Authorization": "Basic " + TOKEN}, token=None)
+        self.assert_problem(st, r, doc, 401)
+
+    def test_unknown_route_and_wrong_method(self):
+        st, r, doc = self.request("GET", "/v1/nothing-here")
+        self.assert_problem(st, r, doc, 404)
+        st, r, doc = self.request("PUT", "/v1/customers/123456789012")
+        self.assert_problem(st, r, doc, 405)
+        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET"})
+        st, r, doc = self.request("PATCH", "/v1/customers")
+        self.assert_problem(st, r, doc, 405)
+
+    def test_bad_account_id_is_422(self):
+        for bad in ("12345", "12345678901a", "1234567890123"):
+            st, r, doc = self.request("GET", f"/v1/customers/{bad}")
+            self.assert_problem(st, r, doc, 422)
+
+    def test_tokens_are_reloaded_on_sighup(self):
+        self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 401)
+        with open(self.tokens, "w") as f:
+            f.write(token_line("ops", OTHER))
+        try:
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.request("GET", "/v1/customers", token=OTHER)[0] == 200, 20,
+                     "the new token to be accepted")
+            self.assertEqual(self.request("GET", "/v1/customers", token=TOKEN)[0], 401)
+            # A broken file keeps the tokens in force.
+            with open(self.tokens, "w") as f:
+                f.write("ops:not-a-hash\n")
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"api.tokens_reload_failed" in self.env.worker_log(self.worker),
+                     20, "the refused reload to be logged")
+            self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 200)
+        finally:
+            with open(self.tokens, "w") as f:
+                f.write(token_line("portal", TOKEN))
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.request("GET", "/v1/customers", token=TOKEN)[0] == 200, 20,
+                     "the portal token to be accepted again")
+
+    # ---- reading -----------------------------------------------------------
+    def test_get_customer(self):
+        env, acct = self.env, "400000000001"
+        ext = env.seed_customer(acct)
+        st, r, doc = self.request("GET", f"/v1/customers/{acct}")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        self.assertEqual(doc["account_id"], acct)
+        self.assertEqual(doc["state"], "pending")
+        self.assertEqual(doc["external_id"], ext)
+        self.assertEqual(doc["topic_arn"], env.topics[env.regions[0]][0])
+        for k in ("pending_external_id", "region", "role_arn", "stack_id", "launch_url",
+                  "template_url", "update_url", "template_version", "created_at", "updated_at",
+                  "verified_at", "last_error"):
+            self.assertIn(k, doc)
+        self.assertIsNone(doc["role_arn"])
+        self.assertRegex(doc["created_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        st, r, doc = self.request("GET", "/v1/customers/400000000999")
+        self.assert_problem(st, r, doc, 404)
+
+    def test_list_pages_through_every_customer_newest_first(self):
+        env = self.env
+        accts = [f"41000000{i:04d}" for i in range(25)]
+        base = int(time.time() * 1000)
+        for i, a in enumerate(accts):
+            env.seed_customer(a)
+            # Distinct update times, and two customers in the same millisecond.
+            env.r.zadd(f"{env.PREFIX}customers", {a: base + 1000 + (i if i != 24 else 23)})
+        seen, cursor, pages = [], None, 0
+        while True:
+            q = "/v1/customers?limit=10" + (f"&cursor={cursor}" if cursor else "")
+            st, r, doc = self.request("GET", q)
+            self.assertEqual(st, 200, doc)
+            self.assertLessEqual(len(doc["items"]), 10)
+            seen += [c["account_id"] for c in doc["items"]]
+            pages += 1
+            cursor = doc["next_cursor"]
+            if cursor is None:
+                break
+            self.assertLess(pages, 20)
+        ours = [a for a in seen if a in accts]
+        self.assertEqual(len(ours), len(set(ours)))
+        self.assertEqual(set(ours), set(accts))
+        # Newest first: the zset order, ties by account descending.
+        self.assertEqual(ours[:3], [accts[24], accts[23], accts[22]])
+        self.assertEqual(ours[-1], accts[0])
+
+        st, r, doc = self.request("GET", "/v1/customers?state=active&limit=5")
+        self.assertEqual(st, 200, doc)
+        self.assertTrue(all(c["state"] == "active" for c in doc["items"]))
+        for bad in ("limit=0", "limit=1001", "limit=x", "state=sleepy", "cursor=abc",
+                    "cursor=1:2"):
+            st, r, doc = self.request("GET", f"/v1/customers?{bad}")
+            self.assert_problem(st, r, doc, 422)
+
+    def test_events_newest_first(self):
+        env, acct = self.env, "400000000002"
+        env.seed_customer(acct)
+        for i in range(3):
+            env.xacct("rotate-external-id", acct, "--json", check=True)
+        st, r, doc = self.request("GET", f"/v1/customers/{acct}/events?limit=2")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(len(doc["items"]), 2)
+        ids = [e["id"] for e in doc["items"]]
+        self.assertEqual(ids, sorted(ids, key=lambda s: tuple(map(int, s.split("-"))),
+                                     reverse=True))
+        for e in doc["items"]:
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
+            self.assertIsInstance(e["type"], str)
+        st, r, doc = self.request("GET", "/v1/customers/400000000998/events")
+        self.assert_problem(st, r, doc, 404)
+
+    # ---- the OpenAPI document ------------------------------------------------
+    def test_openapi_document_matches_the_routes(self):
+        st, r, doc = self.request("GET", "/v1/openapi.json", token=None)
+        self.assertEqual(st, 200)
+        self.assertEqual(doc["openapi"], "3.1.0")
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                               "openapi.json")) as f:
+            self.assertEqual(doc, json.load(f))
+        documented = set()
+        for path, item in doc["paths"].items():
+            for method in item:
+                if method in ("get", "post", "delete", "put", "patch"):
+                    documented.add((method.upper(), path))
+        # Every documented route is answered (not 404 for an unknown route,
+        # not 405), with the path parameter filled in.
+        for method, path in documented:
+            p = path.replace("{account_id}", "400000000777")
+            st, r, body = self.request(method, p, body={} if method == "POST" else None)
+            self.assertNotEqual(st, 405, (method, path))
+            if st == 404:
+                self.assertNotEqual(body["detail"], "no such route", (method, path))
+        # Every method the server allows on a documented path is documented:
+        # the Allow header of a 405 lists exactly the documented methods.
+        for path in doc["paths"]:
+            p = path.replace("{account_id}", "400000000777")
+            st, r, body = self.request("PUT", p)
+            self.assertEqual(st, 405, path)
+            allowed = set(r.getheader("Allow").split(", "))
+            self.assertEqual(allowed, {m for m, q in documented if q == path}, path)
+
+
+class ApiRedisDownTest(unittest.TestCase):
+    """Redis unavailable: 503 with Retry-After, and the API recovers."""
+
+    def test_redis_down_is_503_then_recovers(self):
+        env = Env().start()
+        try:
+            tokens = os.path.join(env.tmp, "api-tokens")
+            with open(tokens, "w") as f:
+                f.write(token_line("portal", TOKEN))
+            ApiTest.port = port = free_port()
+            env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=tokens)
+            worker = env.start_worker()
+            wait_for(ApiTest._reachable, 20, "the API to listen")
+            acct = "420000000001"
+            env.seed_customer(acct)
+            self.assertEqual(ApiTest.request("GET", f"/v1/customers/{acct}")[0], 200)
+            env.redis.stop()
+            st, r, doc = ApiTest.request("GET", f"/v1/customers/{acct}")
+            self.assertEqual(st, 503, doc)
+            self.assertEqual(r.getheader("Content-Type"), "application/problem+json")
+            self.assertTrue(r.getheader("Retry-After", "").isdigit())
+            env.redis.start()
+            env.seed_customer(acct)
+            wait_for(lambda: ApiTest.request("GET", f"/v1/customers/{acct}")[0] == 200, 60,
+                     "the API to answer again once Redis is back")
+            self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        finally:
+            env.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
