@@ -6,7 +6,8 @@
  * file and the credentials file winning over it, role_arn + source_profile
  * through a signed AssumeRole carrying external_id and role_session_name (and
  * AccessDenied with the wrong external ID), credential_process run without a
- * shell with its Expiration honoured by a refresh, its failures, the region
+ * shell with its Expiration honoured by a refresh, its failures (an exit
+ * status, a wrong Version, a command substitution, a missing program), the region
  * of a profile, and the chain's order: environment keys and web identity
  * before the profile, the profile before container and instance metadata; a
  * named profile that is missing or asks for SSO stops the provider.
@@ -588,6 +589,15 @@ static void test_credential_process_failures(void **state)
     wait_result_t r3 = {0};
     wait_for(f, c, &r3);
     assert_int_equal(r3.status, XACCT_ECONFIG);
+    close_provider(f);
+
+    /* A program that does not exist cannot be spawned. */
+    write_file(f->cfg_path, "[default]\ncredential_process = /nonexistent/helper --json\n");
+    c = provider(f);
+    wait_result_t r4 = {0};
+    wait_for(f, c, &r4);
+    assert_int_equal(r4.status, XACCT_ECONFIG);
+    assert_non_null(strstr(r4.detail, "cannot start"));
 }
 
 int main(void)
