@@ -69,3 +69,16 @@ foreach(src ${XACCT_E2E_TESTS})
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/e2e)
   set_tests_properties(e2e.${name} PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 900)
 endforeach()
+
+# The Debian package, built by scripts/package and unpacked into a
+# throwaway root.
+add_test(NAME package.test_deb
+         COMMAND ${XACCT_PYTHON} -m unittest -v test_deb
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/package)
+set_tests_properties(package.test_deb PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 1800)
+
+# Alert rules (promtool from Debian's prometheus) and the Grafana dashboard.
+add_test(NAME deploy.test_monitoring
+         COMMAND ${XACCT_PYTHON} -m unittest -v test_monitoring
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/deploy)
+set_tests_properties(deploy.test_monitoring PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 300)

@@ -3,11 +3,23 @@
  * AWS credentials provider: the standard chain, resolved once at creation in
  * this order — environment keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
  * AWS_SESSION_TOKEN); web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
- * [+ AWS_ROLE_SESSION_NAME]) through STS AssumeRoleWithWebIdentity; container
+ * [+ AWS_ROLE_SESSION_NAME]) through STS AssumeRoleWithWebIdentity; the shared
+ * config profile (AWS_PROFILE, else "default"; see aws_profile.h): role_arn +
+ * source_profile through a signed STS AssumeRole (external_id,
+ * role_session_name, duration_seconds), else static keys, else
+ * credential_process (run without a shell, JSON Version 1 on stdout); container
  * credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI, with
  * AWS_CONTAINER_AUTHORIZATION_TOKEN or _TOKEN_FILE); EC2 instance metadata
  * IMDSv2 (AWS_EC2_METADATA_SERVICE_ENDPOINT; skipped when
  * AWS_EC2_METADATA_DISABLED=true).
+ *
+ * That is the order of the AWS SDKs' default chains (the Java SDK v2's
+ * DefaultCredentialsProvider, the Go SDK v2's LoadDefaultConfig): whatever
+ * the environment says outright comes before the files, and the files before
+ * the endpoints a host or container provides. Within a profile the order is
+ * botocore's: a role first, then static keys, then a process. A profile named
+ * in AWS_PROFILE must exist and yield credentials; the implicit "default"
+ * that yields none lets the chain go on.
  *
  * Temporary credentials are cached and refreshed from a timer before they
  * expire (at expiry minus a margin: 5 minutes, or half the lifetime if that
@@ -35,6 +47,10 @@ typedef enum xacct_creds_source {
     XACCT_CREDS_SOURCE_NONE = 0,      /* nothing configured: every wait fails */
     XACCT_CREDS_SOURCE_ENV,           /* static keys from the environment */
     XACCT_CREDS_SOURCE_WEB_IDENTITY,  /* STS AssumeRoleWithWebIdentity */
+    XACCT_CREDS_SOURCE_PROFILE,       /* static keys from the shared config files */
+    XACCT_CREDS_SOURCE_PROFILE_ROLE,  /* a profile's role_arn, AssumeRole with its
+                                         source_profile's keys */
+    XACCT_CREDS_SOURCE_PROCESS,       /* a profile's credential_process */
     XACCT_CREDS_SOURCE_CONTAINER,     /* ECS/EKS container endpoint */
     XACCT_CREDS_SOURCE_IMDS,          /* EC2 instance metadata, IMDSv2 */
 } xacct_creds_source_t;
@@ -51,6 +67,8 @@ typedef struct xacct_creds_options {
     xacct_backoff_rand_fn rand;   /* NULL = RAND_bytes */
     void *rand_arg;               /* borrowed */
     long fetch_timeout_ms;        /* per HTTP request of a fetch; 0 = 5000 */
+    long process_timeout_ms;      /* a credential_process run, which may wait for a
+                                     person (an SSO login, an MFA code); 0 = 120000 */
 } xacct_creds_options_t;
 
 /*
@@ -141,6 +159,8 @@ typedef void (*xacct__creds_fetch_cb)(int status, const char *detail, xacct__cre
 
 typedef struct xacct__creds_fetch {
     xacct_http_req_t *req;     /* the transfer in flight; NULL between steps */
+    void (*cancel)(struct xacct__creds_fetch *f); /* non-HTTP fetches (a process);
+                                  NULL = cancel req */
 } xacct__creds_fetch_t;
 
 /* Cancels the fetch: its callback fires with XACCT_ECANCELED before return. */
@@ -168,8 +188,13 @@ typedef struct xacct__creds_config {
     char *url;                    /* IMDS endpoint, container URL or STS endpoint, owned */
     char *token;                  /* container Authorization value, owned secret */
     char *token_file;             /* container or web identity token file, owned */
-    char *role_arn;               /* web identity, owned */
-    char *session_name;           /* web identity, owned */
+    char *role_arn;               /* web identity or profile role, owned */
+    char *session_name;           /* web identity or profile role, owned */
+    char *external_id;            /* profile role, owned (never logged) */
+    int duration_s;               /* profile role; 0 = STS's default */
+    char *sts_region;             /* profile role: the region STS is signed for, owned */
+    char *process;                /* credential_process command line, owned */
+    char *profile;                /* the profile the link came from, owned */
 } xacct__creds_config_t;
 
 /*
@@ -183,6 +208,58 @@ int xacct__creds_config_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg, co
                                  int64_t now_s, xacct__creds_config_t *cfg, char *err,
                                  size_t errlen) XACCT_MUSTCHECK;
 void xacct__creds_config_destroy(xacct__creds_config_t *cfg);
+
+/*
+ * The profile link (creds_profile.c): fills cfg from the selected profile of
+ * the shared config files and returns 0 with cfg->source set, or left
+ * XACCT_CREDS_SOURCE_NONE when the implicit default profile yields nothing.
+ * XACCT_ECONFIG (reason in err) when a named profile is missing or yields
+ * nothing, a role lacks a usable source_profile, a file is malformed, or the
+ * profile asks for a method xacct does not implement (SSO,
+ * credential_source). Same arguments as xacct__creds_config_from_env; cfg is
+ * zeroed by the caller.
+ */
+int xacct__creds_config_from_profile(xacct_getenv_fn getenv_fn, void *getenv_arg,
+                                     const char *region, int64_t now_s,
+                                     xacct__creds_config_t *cfg, char *err,
+                                     size_t errlen) XACCT_MUSTCHECK;
+
+/* Whether s is a valid STS RoleSessionName: 2-64 of [A-Za-z0-9_+=,.@-]. */
+bool xacct__creds_session_name_ok(const char *s);
+
+typedef struct xacct__creds_assume_params {
+    const char *sts_url;       /* "https://sts.<region>.amazonaws.com" (no path) */
+    const char *region;        /* signing region */
+    const xacct__creds_set_t *source; /* the source profile's keys; borrowed */
+    const char *role_arn;
+    const char *session_name;
+    const char *external_id;   /* NULL = not sent */
+    int duration_s;            /* 0 = not sent */
+    long timeout_ms;
+} xacct__creds_assume_params_t;
+
+/* A signed STS AssumeRole with the source keys (creds_assume.c). */
+int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_params_t *p,
+                              xacct__creds_fetch_cb cb, void *arg,
+                              xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+typedef struct xacct__creds_process_params {
+    uv_loop_t *loop;
+    const char *command;       /* the credential_process line, split into words like
+                                  a POSIX shell would (quotes, escapes) but never
+                                  run by one: no substitutions */
+    long timeout_ms;           /* the process is killed after this */
+} xacct__creds_process_params_t;
+
+/* Runs credential_process (creds_process.c): exit 0 and a JSON Version 1
+ * document on stdout (AccessKeyId, SecretAccessKey, SessionToken?,
+ * Expiration?). Its stderr goes to ours; stdin is /dev/null. */
+int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__creds_fetch_cb cb,
+                               void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+/* Parses a credential_process document (exposed for tests). */
+int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_set_t **out,
+                                    char *detail, size_t detail_len) XACCT_MUSTCHECK;
 
 typedef struct xacct__creds_imds_params {
     const char *endpoint;      /* "http://169.254.169.254" or the override; borrowed */

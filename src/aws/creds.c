@@ -3,7 +3,8 @@
  * The credentials provider: picks the chain link from the environment once,
  * keeps the last good credentials, refreshes them from a timer before they
  * expire, and queues callers while nothing valid is cached. The fetchers in
- * creds_imds.c, creds_container.c and creds_webid.c do the network work; this
+ * creds_imds.c, creds_container.c, creds_webid.c, creds_assume.c and
+ * creds_process.c do the work, creds_profile.c reads the profile link; this
  * file owns the policy (when to fetch, what to hand out, how failures reach
  * waiters) and the parsing helpers they share.
  *
@@ -34,6 +35,7 @@
 #define DEFAULT_RETRY_MAX_MS 60000u
 #define DEFAULT_FETCH_TIMEOUT_MS 5000L
 #define DEFAULT_IMDS_TIMEOUT_MS 2000L
+#define DEFAULT_PROCESS_TIMEOUT_MS 120000L
 #define MAX_SKEW_MS 10000
 #define MAX_TOKEN_FILE (16u * 1024u)
 #define DEFAULT_IMDS_ENDPOINT "http://169.254.169.254"
@@ -57,6 +59,7 @@ struct xacct_creds {
     xacct_http_t *_http;                     /* borrowed, may be NULL for env/none */
     xacct__creds_config_t _cfg;              /* the chain link and its parameters */
     long _fetch_timeout_ms;                  /* per HTTP request */
+    long _process_timeout_ms;                /* per credential_process run */
     uint64_t _margin_ms;                     /* refresh this long before expiry */
     uint64_t _retry_base_ms;                 /* smallest spacing of fetches after a failure */
     xacct_backoff_t _backoff;                /* delays after failed fetches */
@@ -97,7 +100,11 @@ void xacct__creds_set_free(xacct__creds_set_t *s)
 
 void xacct__creds_fetch_cancel(xacct__creds_fetch_t *f)
 {
-    if (f != NULL && f->req != NULL)
+    if (f == NULL)
+        return;
+    if (f->cancel != NULL)
+        f->cancel(f);
+    else if (f->req != NULL)
         xacct_http_cancel(f->req);
 }
 
@@ -300,7 +307,7 @@ out:
 
 /* ------------------------------------------------------------ the chain */
 
-static bool session_name_ok(const char *s)
+bool xacct__creds_session_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n < 2 || n > 64)
@@ -417,7 +424,7 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         cfg->role_arn = xacct_strdup(role_arn);
         cfg->session_name = session != NULL ? xacct_strdup(session)
                                             : xacct_asprintf("xacct-%lld", (long long)now_s);
-        if (!session_name_ok(cfg->session_name))
+        if (!xacct__creds_session_name_ok(cfg->session_name))
             return config_error(err, errlen,
                                 "AWS_ROLE_SESSION_NAME must be 2-64 characters of [A-Za-z0-9_+=,.@-]");
         rc = xacct_endpoints_resolve(g, ga, "sts", region, &cfg->url);
@@ -427,7 +434,13 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         return 0;
     }
 
-    /* 3. Container credentials; the relative URI wins over the full one, and
+    /* 3. The shared config files' profile. */
+    if ((rc = xacct__creds_config_from_profile(g, ga, region, now_s, cfg, err, errlen)) != 0)
+        return rc;
+    if (cfg->source != XACCT_CREDS_SOURCE_NONE)
+        return 0;
+
+    /* 4. Container credentials; the relative URI wins over the full one, and
      * a token file over an inline token, as in the SDKs. */
     const char *rel = xacct_endpoints_env(g, ga, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = xacct_endpoints_env(g, ga, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -458,7 +471,7 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         return 0;
     }
 
-    /* 4. Instance metadata, unless switched off. */
+    /* 5. Instance metadata, unless switched off. */
     const char *disabled = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_DISABLED");
     if (disabled != NULL && strcasecmp(disabled, "true") == 0) {
         cfg->source = XACCT_CREDS_SOURCE_NONE;
@@ -487,6 +500,10 @@ void xacct__creds_config_destroy(xacct__creds_config_t *cfg)
     free(cfg->token_file);
     free(cfg->role_arn);
     free(cfg->session_name);
+    free(cfg->external_id);
+    free(cfg->sts_region);
+    free(cfg->process);
+    free(cfg->profile);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -497,6 +514,12 @@ const char *xacct_creds_source_name(xacct_creds_source_t s)
         return "environment";
     case XACCT_CREDS_SOURCE_WEB_IDENTITY:
         return "web identity";
+    case XACCT_CREDS_SOURCE_PROFILE:
+        return "profile";
+    case XACCT_CREDS_SOURCE_PROFILE_ROLE:
+        return "profile role";
+    case XACCT_CREDS_SOURCE_PROCESS:
+        return "credential process";
     case XACCT_CREDS_SOURCE_CONTAINER:
         return "container";
     case XACCT_CREDS_SOURCE_IMDS:
@@ -609,8 +632,8 @@ static void on_dispatch(uv_timer_t *t)
     xacct_creds_t *c = xacct_container_of(t, xacct_creds_t, _dispatch);
     if (c->_cfg.source == XACCT_CREDS_SOURCE_NONE)
         release_waiters(c, XACCT_ENOCREDS,
-                        "no credentials: no environment keys, web identity or container "
-                        "credentials, and instance metadata is disabled");
+                        "no credentials: no environment keys, web identity, profile or "
+                        "container credentials, and instance metadata is disabled");
     else if (valid(c))
         release_waiters(c, 0, NULL);
 }
@@ -727,6 +750,26 @@ static void start_fetch(xacct_creds_t *c)
         rc = xacct__creds_webid_start(c->_http, &p, on_fetch, c, &c->_fetch);
         break;
     }
+    case XACCT_CREDS_SOURCE_PROFILE_ROLE: {
+        xacct__creds_assume_params_t p = {
+            .sts_url = cfg->url,
+            .region = cfg->sts_region,
+            .source = cfg->keys,
+            .role_arn = cfg->role_arn,
+            .session_name = cfg->session_name,
+            .external_id = cfg->external_id,
+            .duration_s = cfg->duration_s,
+            .timeout_ms = c->_fetch_timeout_ms > 0 ? c->_fetch_timeout_ms
+                                                   : DEFAULT_FETCH_TIMEOUT_MS,
+        };
+        rc = xacct__creds_assume_start(c->_http, &p, on_fetch, c, &c->_fetch);
+        break;
+    }
+    case XACCT_CREDS_SOURCE_PROCESS: {
+        xacct__creds_process_params_t p = {c->_loop, cfg->process, c->_process_timeout_ms};
+        rc = xacct__creds_process_start(&p, on_fetch, c, &c->_fetch);
+        break;
+    }
     default:
         return;
     }
@@ -755,8 +798,9 @@ int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_optio
                                       (int64_t)time(NULL), &cfg, err, errlen);
     if (rc != 0)
         goto fail;
-    bool remote = cfg.source != XACCT_CREDS_SOURCE_ENV && cfg.source != XACCT_CREDS_SOURCE_NONE;
-    if (remote && http == NULL) {
+    bool fixed = cfg.source == XACCT_CREDS_SOURCE_ENV || cfg.source == XACCT_CREDS_SOURCE_PROFILE;
+    bool remote = !fixed && cfg.source != XACCT_CREDS_SOURCE_NONE;
+    if (remote && cfg.source != XACCT_CREDS_SOURCE_PROCESS && http == NULL) {
         (void)config_error(err, errlen, "remote credentials need an HTTP client");
         rc = XACCT_EINVAL;
         goto fail;
@@ -767,6 +811,8 @@ int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_optio
     c->_http = http;
     c->_cfg = cfg;
     c->_fetch_timeout_ms = opts->fetch_timeout_ms;
+    c->_process_timeout_ms =
+        opts->process_timeout_ms > 0 ? opts->process_timeout_ms : DEFAULT_PROCESS_TIMEOUT_MS;
     c->_margin_ms = opts->refresh_margin_ms ? opts->refresh_margin_ms : DEFAULT_MARGIN_MS;
     c->_retry_base_ms = opts->retry_base_ms ? opts->retry_base_ms : DEFAULT_RETRY_BASE_MS;
     xacct_backoff_init(&c->_backoff, c->_retry_base_ms,
@@ -776,7 +822,7 @@ int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_optio
     uv_timer_init(loop, &c->_dispatch);
     c->_open_handles = 2;
 
-    if (cfg.source == XACCT_CREDS_SOURCE_ENV) {
+    if (fixed) {
         c->_cached = cfg.keys;
         c->_cfg.keys = NULL;
         c->_obtained_ms = wall_ms();

@@ -6,6 +6,7 @@
  * result is a snapshot nobody changes after load; a reload builds a new one.
  */
 #include "xacct/config.h"
+#include "xacct/aws_profile.h"
 
 #include "xacct/hostpat.h"
 
@@ -734,6 +735,25 @@ XACCT_STATIC int config_load_from(const char *path, const char *text, config_get
                 goto out;
             }
             break;
+        }
+    }
+    /* Then the region of the AWS profile in use (~/.aws/config), as the SDKs. */
+    if (*cfg->aws_region == '\0') {
+        char *pregion = NULL, perr[256] = "";
+        bool known;
+        if (xacct_aws_profile_region(getenv_fn, ud, &pregion, perr, sizeof(perr)) != 0) {
+            snprintf(err, errlen, "aws.region: %s", perr);
+            goto out;
+        }
+        if (pregion != NULL) {
+            why = set_value(find_key("aws", "region", &known), cfg, pregion, false, why_buf,
+                            sizeof(why_buf));
+            if (why != NULL)
+                snprintf(err, errlen, "AWS profile %s: region: %s",
+                         xacct_aws_profile_selected(getenv_fn, ud), why);
+            free(pregion);
+            if (why != NULL)
+                goto out;
         }
     }
 

@@ -452,6 +452,40 @@ static void test_env_overrides(void **state)
     xacct_config_free(cfg);
 }
 
+/* With no region in the file or the region variables, the AWS profile's
+ * region (~/.aws/config) fills it in; AWS_DEFAULT_REGION still wins over it. */
+static void test_region_from_aws_profile(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/xacct-config-profile-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/config", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("[default]\nregion = us-west-1\n[profile ops]\nregion = sa-east-1\n", fp);
+    fclose(fp);
+    const char *ini = "[aws]\npartner_account_id = 111122223333\n";
+    xacct_config_t *cfg = NULL;
+    char err[256];
+    fake_env_t env = {{{"AWS_CONFIG_FILE", path}, {"AWS_PROFILE", "ops"}}};
+    assert_int_equal(load_text(ini, &env, true, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg->aws_region, "sa-east-1");
+    xacct_config_free(cfg);
+
+    fake_env_t env2 = {{{"AWS_CONFIG_FILE", path}, {"AWS_DEFAULT_REGION", "eu-north-1"}}};
+    assert_int_equal(load_text(ini, &env2, true, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg->aws_region, "eu-north-1");
+    xacct_config_free(cfg);
+
+    fake_env_t env3 = {{{"AWS_CONFIG_FILE", path}}};
+    assert_int_equal(load_text(ini, &env3, true, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg->aws_region, "us-west-1");
+    xacct_config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_env_errors(void **state)
 {
     (void)state;
@@ -822,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_continuation_lines),
         cmocka_unit_test(test_errors_name_the_file),
         cmocka_unit_test(test_env_overrides),
+        cmocka_unit_test(test_region_from_aws_profile),
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_reload),

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: MIT
+"""The Debian package: scripts/package builds it (lintian must find no
+error), it unpacks into a throwaway root with dpkg -x (the machine's own
+dpkg database is never touched), it holds the binaries, units, conffiles,
+man pages and bash completion where Debian wants them, and the packaged
+xacctd accepts the packaged sample configuration with --check-config once the
+required keys are given, and refuses it while they are missing."""
+import gzip
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+SRC = os.environ.get("XACCT_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("XACCT_BUILD_DIR") or os.path.join(SRC, "build", "dev")
+
+REQUIRED = {
+    "XACCT_AWS_REGION": "eu-west-1",
+    "XACCT_AWS_PARTNER_ACCOUNT_ID": "111122223333",
+    "XACCT_QUEUE_URLS": "https://sqs.eu-west-1.amazonaws.com/111122223333/xacct",
+    "XACCT_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:111122223333:xacct-1",
+}
+
+
+class DebianPackage(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="xacct-deb-test.")
+        out = subprocess.run(
+            [os.path.join(SRC, "scripts", "package"), "--lintian",
+             "--build-dir", os.path.join(BUILD, "package-build"),
+             "--out", os.path.join(cls.tmp, "dist")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=1500)
+        if out.returncode != 0:
+            raise AssertionError("scripts/package failed (%d):\n%s" % (out.returncode, out.stderr))
+        cls.lintian = out.stderr
+        cls.deb = out.stdout.strip().splitlines()[-1]
+        cls.root = os.path.join(cls.tmp, "root")
+        subprocess.run(["dpkg-deb", "-x", cls.deb, cls.root], check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def field(self, name):
+        return subprocess.run(["dpkg-deb", "-f", self.deb, name], check=True,
+                              stdout=subprocess.PIPE, text=True).stdout.strip()
+
+    def control_file(self, name):
+        return subprocess.run(["dpkg-deb", "--info", self.deb, name], check=True,
+                              stdout=subprocess.PIPE, text=True).stdout
+
+    def test_lintian_reports_no_error(self):
+        self.assertNotRegex(self.lintian, r"(?m)^E: ")
+
+    def test_control_fields(self):
+        self.assertEqual(self.field("Package"), "xacct")
+        depends = self.field("Depends")
+        for lib in ("libuv1", "libcurl4", "libssl3", "libhiredis0.14", "libjansson4",
+                    "libinih1", "libmicrohttpd12", "libmsgpackc2", "libexpat1"):
+            self.assertIn(lib, depends)
+
+    def test_configuration_is_conffiles(self):
+        conffiles = self.control_file("conffiles").split()
+        self.assertEqual(sorted(conffiles),
+                         ["/etc/xacct/role-policy.json", "/etc/xacct/xacctd.conf"])
+
+    def test_files_in_place(self):
+        for path, mode in (("usr/sbin/xacctd", 0o755), ("usr/bin/xacct", 0o755),
+                           ("lib/systemd/system/xacctd.service", 0o644),
+                           ("lib/systemd/system/xacctd@.service", 0o644),
+                           ("usr/share/bash-completion/completions/xacct", 0o644),
+                           ("usr/share/bash-completion/completions/xacctd", 0o644),
+                           ("usr/share/doc/xacct/copyright", 0o644),
+                           ("usr/share/doc/xacct/changelog.gz", 0o644)):
+            full = os.path.join(self.root, path)
+            self.assertTrue(os.path.isfile(full), path)
+            self.assertEqual(os.stat(full).st_mode & 0o777, mode, path)
+        for page, head in (("man1/xacct.1.gz", ".TH XACCT 1"),
+                           ("man8/xacctd.8.gz", ".TH XACCTD 8"),
+                           ("man5/xacctd.conf.5.gz", ".TH XACCTD.CONF 5")):
+            with gzip.open(os.path.join(self.root, "usr/share/man", page), "rt") as f:
+                self.assertIn(head, f.read(), page)
+
+    def test_units_run_the_packaged_binary(self):
+        with open(os.path.join(self.root, "lib/systemd/system/xacctd.service")) as f:
+            unit = f.read()
+        self.assertIn("ExecStart=/usr/sbin/xacctd --config /etc/xacct/xacctd.conf", unit)
+
+    def check_config(self, extra):
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp}
+        env.update(extra)
+        return subprocess.run(
+            [os.path.join(self.root, "usr/sbin/xacctd"), "--config",
+             os.path.join(self.root, "etc/xacct/xacctd.conf"), "--check-config"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+
+    def test_check_config_with_the_sample(self):
+        ok = self.check_config(REQUIRED)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertIn("111122223333", ok.stdout)
+        self.assertIn("xacct-1", ok.stdout)
+
+    def test_check_config_refuses_missing_keys(self):
+        partial = dict(REQUIRED)
+        del partial["XACCT_SNS_TOPIC_ARNS"]
+        bad = self.check_config(partial)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("sns.topic_arns: required", bad.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
