@@ -76,7 +76,9 @@ void xacct_api_problem(xacct_api_call_t *call, unsigned status, const char *deta
 unsigned xacct_api_status_for(int rc);
 
 /* The routes (src/daemon/api_customers.c). */
+void xacct__api_customer_create(xacct_api_call_t *call);
 void xacct__api_customer_get(xacct_api_call_t *call);
+void xacct__api_customer_rotate(xacct_api_call_t *call);
 void xacct__api_customer_list(xacct_api_call_t *call);
 void xacct__api_customer_events(xacct_api_call_t *call);
 

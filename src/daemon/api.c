@@ -37,8 +37,11 @@ struct xacct_api {
 static void route_openapi(xacct_api_call_t *call);
 
 static const xacct_api_route_t routes[] = {
+    {"POST", "/v1/customers", true, xacct__api_customer_create},
     {"GET", "/v1/customers", true, xacct__api_customer_list},
     {"GET", "/v1/customers/{account_id}", true, xacct__api_customer_get},
+    {"POST", "/v1/customers/{account_id}/rotate-external-id", true,
+     xacct__api_customer_rotate},
     {"GET", "/v1/customers/{account_id}/events", true, xacct__api_customer_events},
     {"GET", "/v1/openapi.json", false, route_openapi},
 };

@@ -15,6 +15,8 @@
 #include "xacct/customer_pages.h"
 #include "xacct/customers.h"
 #include "xacct/launch_url.h"
+#include "xacct/onboard.h"
+#include "xacct/arn.h"
 #include "xacct/s3.h"
 #include "xacct/template.h"
 
@@ -248,6 +250,164 @@ void xacct__api_customer_events(xacct_api_call_t *call)
     int rc = xacct_customers_get(call->ctx->store, call->account_id, events_for_known, ec);
     if (rc != 0) {
         free(ec);
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+    }
+}
+
+/* ---- POST /v1/customers and rotate-external-id ---------------------------- */
+
+/* An onboarding or rotation under way: the library's answer, then the record
+ * read back so the answer has every field of §7. */
+typedef struct change_call {
+    xacct_api_call_t *call;
+    unsigned status;           /* 201 created, 200 otherwise */
+} change_call_t;
+
+static void reread_done(int status, const char *detail, const xacct_customer_t *c, void *arg)
+{
+    change_call_t *cc = arg;
+    xacct_api_call_t *call = cc->call;
+    unsigned code = cc->status;
+    free(cc);
+    if (status != 0) {
+        xacct_api_problem(call, xacct_api_status_for(status), detail);
+        return;
+    }
+    xacct_api_reply(call, code, xacct__api_customer_json(call->ctx->cfg, c));
+}
+
+static void reread(change_call_t *cc)
+{
+    xacct_api_call_t *call = cc->call;
+    int rc = xacct_customers_get(call->ctx->store, call->account_id, reread_done, cc);
+    if (rc != 0) {
+        free(cc);
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+    }
+}
+
+static void changed(int status, const char *detail, const xacct_onboard_result_t *res, void *arg)
+{
+    change_call_t *cc = arg;
+    if (status != 0) {
+        xacct_api_call_t *call = cc->call;
+        free(cc);
+        char why[512];
+        if (status == XACCT_ESTATE)
+            snprintf(why, sizeof(why), "the customer is %s", res && res->state ? res->state : "in another state");
+        else
+            snprintf(why, sizeof(why), "%s", detail ? detail : xacct_strerror(status));
+        xacct_api_problem(call, xacct_api_status_for(status), why);
+        return;
+    }
+    reread(cc);
+}
+
+/* Whether region has a partner topic: onboarding can only use one there. */
+static bool region_has_topic(const xacct_config_t *cfg, const char *region)
+{
+    for (size_t i = 0; i < cfg->sns_topic_arns.n; i++) {
+        xacct_arn_t arn;
+        if (xacct_arn_parse(cfg->sns_topic_arns.items[i], &arn) == 0 &&
+            strcmp(arn.region, region) == 0)
+            return true;
+    }
+    return false;
+}
+
+typedef struct create_call {
+    xacct_api_call_t *call;
+    char region[32];           /* "" = aws.region */
+} create_call_t;
+
+static void create_after_read(int status, const char *detail, const xacct_customer_t *c,
+                              void *arg)
+{
+    create_call_t *cr = arg;
+    xacct_api_call_t *call = cr->call;
+    if (status == 0 && c->state == XACCT_CUSTOMER_PENDING) {
+        /* Repeating the call for a pending customer returns the same record. */
+        free(cr);
+        xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, c));
+        return;
+    }
+    if (status != 0 && status != XACCT_ENOTFOUND) {
+        free(cr);
+        xacct_api_problem(call, xacct_api_status_for(status), detail);
+        return;
+    }
+    change_call_t *cc = xacct_calloc(1, sizeof(*cc));
+    cc->call = call;
+    cc->status = 201;
+    int rc = xacct_onboard_customer(call->ctx, call->account_id,
+                                    cr->region[0] ? cr->region : NULL, call->actor, changed, cc);
+    free(cr);
+    if (rc != 0) {
+        free(cc);
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+    }
+}
+
+void xacct__api_customer_create(xacct_api_call_t *call)
+{
+    size_t len;
+    const char *body = xacct_httpd_req_body(call->req, &len);
+    json_error_t je;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        xacct_api_problem(call, 400, "the body must be a JSON object");
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v) {
+        if (strcmp(key, "account_id") != 0 && strcmp(key, "region") != 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "unknown field %.64s", key);
+            json_decref(doc);
+            xacct_api_problem(call, 422, why);
+            return;
+        }
+    }
+    const char *account = json_string_value(json_object_get(doc, "account_id"));
+    json_t *rj = json_object_get(doc, "region");
+    const char *region = json_string_value(rj);
+    const xacct_config_t *cfg = call->ctx->cfg;
+    const char *problem = NULL;
+    if (account == NULL || !xacct_account_id_valid(account))
+        problem = "account_id must be a string of 12 digits";
+    else if (rj != NULL && !json_is_null(rj) &&
+             (region == NULL || !xacct_region_valid(region) || !region_has_topic(cfg, region)))
+        problem = "region is not a region with a partner topic (sns.topic_arns)";
+    else if ((region == NULL || json_is_null(rj)) &&
+             (cfg->aws_region == NULL || !region_has_topic(cfg, cfg->aws_region)))
+        problem = "no region given and the home region has no partner topic";
+    if (problem != NULL) {
+        json_decref(doc);
+        xacct_api_problem(call, 422, problem);
+        return;
+    }
+    snprintf(call->account_id, sizeof(call->account_id), "%s", account);
+    create_call_t *cr = xacct_calloc(1, sizeof(*cr));
+    cr->call = call;
+    snprintf(cr->region, sizeof(cr->region), "%s", region ? region : "");
+    json_decref(doc);
+    int rc = xacct_customers_get(call->ctx->store, call->account_id, create_after_read, cr);
+    if (rc != 0) {
+        free(cr);
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+    }
+}
+
+void xacct__api_customer_rotate(xacct_api_call_t *call)
+{
+    change_call_t *cc = xacct_calloc(1, sizeof(*cc));
+    cc->call = call;
+    cc->status = 200;
+    int rc = xacct_onboard_rotate(call->ctx, call->account_id, call->actor, changed, cc);
+    if (rc != 0) {
+        free(cc);
         xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
     }
 }

@@ -89,6 +89,9 @@ class ApiTest(unittest.TestCase):
         st, r, doc = self.request("PUT", "/v1/customers/123456789012")
         self.assert_problem(st, r, doc, 405)
         self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET"})
+        st, r, doc = self.request("GET", "/v1/customers/123456789012/rotate-external-id")
+        self.assert_problem(st, r, doc, 405)
+        self.assertEqual(r.getheader("Allow"), "POST")
         st, r, doc = self.request("PATCH", "/v1/customers")
         self.assert_problem(st, r, doc, 405)
 
@@ -96,6 +99,68 @@ class ApiTest(unittest.TestCase):
         for bad in ("12345", "12345678901a", "1234567890123"):
             st, r, doc = self.request("GET", f"/v1/customers/{bad}")
             self.assert_problem(st, r, doc, 422)
+
+    def test_body_over_16_kib_or_not_json_is_400(self):
+        big = json.dumps({"account_id": "123456789012", "pad": "x" * 17000}).encode()
+        st, r, doc = self.request("POST", "/v1/customers", raw=big)
+        self.assert_problem(st, r, doc, 400)
+        self.assertIn("16 KiB", doc["detail"])
+        for raw in (b"{", b"[1]", b"", b'"123456789012"', b'{"account_id": "1", "account_id": "2"}'):
+            st, r, doc = self.request("POST", "/v1/customers", raw=raw)
+            self.assert_problem(st, r, doc, 400)
+
+    def test_bad_fields_are_422_and_change_nothing(self):
+        env = self.env
+        before = env.r.dbsize()
+        for body in ({"account_id": "12345"}, {"account_id": 123456789012},
+                     {"account_id": "430000000001", "region": "mars-north-1"},
+                     {"account_id": "430000000001", "region": "eu-west-3"},
+                     {"account_id": "430000000001", "color": "blue"}, {}):
+            st, r, doc = self.request("POST", "/v1/customers", body=body)
+            self.assert_problem(st, r, doc, 422)
+        self.assertEqual(env.r.dbsize(), before)
+        self.assertEqual(env.customer("430000000001"), {})
+
+    def test_onboard_then_repeat_then_rotate(self):
+        env, acct = self.env, "430000000002"
+        st, r, doc = self.request("POST", "/v1/customers",
+                                  body={"account_id": acct, "region": env.regions[0]})
+        self.assertEqual(st, 201, doc)
+        self.assertEqual(doc["account_id"], acct)
+        self.assertEqual(doc["state"], "pending")
+        ext = doc["external_id"]
+        self.assertRegex(ext, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertEqual(doc["topic_arn"], env.topics[env.regions[0]][0])
+        rec = env.customer(acct)
+        self.assertEqual(rec["state"], "pending")
+        self.assertEqual(rec["external_id"], ext)
+        self.assertEqual(env.r.get(f"{env.PREFIX}external-id:{ext}").decode(), acct)
+        # The account may now publish to its topic (the emulator evaluates
+        # the policy xacct wrote).
+        self.assertIn(acct, json.dumps(env.topic_policy(doc["topic_arn"])))
+        # The token's name is the audit actor.
+        st, r, ev = self.request("GET", f"/v1/customers/{acct}/events")
+        self.assertEqual(st, 200, ev)
+        self.assertIn("portal", [e["actor"] for e in ev["items"]])
+
+        # Repeating it for a pending customer returns the same record.
+        st, r, again = self.request("POST", "/v1/customers", body={"account_id": acct})
+        self.assertEqual(st, 200, again)
+        self.assertEqual(again["external_id"], ext)
+
+        st, r, rot = self.request("POST", f"/v1/customers/{acct}/rotate-external-id")
+        self.assertEqual(st, 200, rot)
+        self.assertNotEqual(rot["external_id"], ext)
+        self.assertEqual(env.customer(acct)["external_id"], rot["external_id"])
+        self.assertIsNone(env.r.get(f"{env.PREFIX}external-id:{ext}"))
+        st, r, doc = self.request("POST", "/v1/customers/430000000999/rotate-external-id")
+        self.assert_problem(st, r, doc, 404)
+
+        # An active customer cannot be onboarded again: 409, nothing changes.
+        env.r.hset(f"{env.PREFIX}customer:{acct}", "state", "active")
+        st, r, doc = self.request("POST", "/v1/customers", body={"account_id": acct})
+        self.assert_problem(st, r, doc, 409)
+        self.assertEqual(env.customer(acct)["external_id"], rot["external_id"])
 
     def test_tokens_are_reloaded_on_sighup(self):
         self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 401)
