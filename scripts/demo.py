@@ -3,11 +3,16 @@
 on free ports, two xacctd workers on one queue, three customers onboarded,
 their stacks launched through the emulator's CloudFormation simulator (one
 with an insecure role that is rejected and rolled back), one updated, one
-deleted; then the customers, the offboarding job and what the workers
-logged. Everything it starts is stopped at the end."""
+deleted; one customer onboarded through the portal API with curl, its role
+loosened in IAM afterwards and the drift caught by re-verification; the
+signed lifecycle events a webhook receiver got; then the customers, the
+offboarding job and what the workers logged. Everything it starts is
+stopped at the end."""
 import argparse
+import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -61,6 +66,49 @@ def show_metrics(env, workers):
               f"redis up {g('xacct_redis_up')}, GET /readyz -> {env.scrape(w, '/readyz')[0]}")
 
 
+class Receiver:
+    """The portal's side of the webhook: a tiny HTTP server that checks each
+    event's signature (the README's recipe) and keeps the events."""
+
+    def __init__(self, secret):
+        import hashlib
+        import hmac
+        import http.server
+        import threading
+        self.events, self.secret = [], secret
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                ts = self.headers.get("X-Xacct-Timestamp", "")
+                want = "v1=" + hmac.new(outer.secret, ts.encode() + b"." + body,
+                                        hashlib.sha256).hexdigest()
+                ok = hmac.compare_digest(want, self.headers.get("X-Xacct-Signature", ""))
+                if ok:
+                    outer.events.append(json.loads(body))
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/xacct-events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def curl(*args):
+    """Runs curl as a portal would; returns its output (the body)."""
+    r = subprocess.run(["curl", "-sS", *args], capture_output=True, text=True, timeout=60)
+    return r.stdout
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
@@ -68,7 +116,7 @@ def main():
     os.environ["XACCT_SOURCE_DIR"] = SOURCE
     os.environ["XACCT_BUILD_DIR"] = os.path.abspath(args.build)
     sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
-    from harness import Env
+    from harness import Env, free_port, wait_for
 
     started = time.monotonic()
     env = Env(propagation_timeout=20)
@@ -76,16 +124,43 @@ def main():
         say("starting redis-server and the local AWS emulator (SQS, SNS, IAM, STS, S3, CloudFormation)")
         env.start()
         print(f"   redis {env.redis.url}   aws {env.fa.https_url}   queue {env.queue_url}")
-        say("starting two xacctd workers on the same queue")
-        workers = [env.start_worker(metrics=True), env.start_worker(metrics=True)]
+        say("starting a webhook receiver (the portal's side) and two xacctd workers on the same queue")
+        secret = b"demo-webhook-secret"
+        receiver = Receiver(secret)
+        with open(os.path.join(env.tmp, "webhook-secret"), "wb") as f:
+            f.write(secret)
+        token = "demo-portal-token"
+        with open(os.path.join(env.tmp, "api-tokens"), "w") as f:
+            f.write("portal:" + hashlib.sha256(token.encode()).hexdigest() + "\n")
+        api = f"127.0.0.1:{free_port()}"
+        env.write_config(events__webhook_url=receiver.url,
+                         events__webhook_secret_file=os.path.join(env.tmp, "webhook-secret"),
+                         check__reverify_interval="3", check__reverify_rate="50")
+        workers = [env.start_worker(metrics=True, extra_env={
+                       "XACCT_API_LISTEN": api,
+                       "XACCT_API_TOKENS_FILE": os.path.join(env.tmp, "api-tokens")}),
+                   env.start_worker(metrics=True)]
         for w in workers:
             print(f"   pid {w.pid}, metrics and health on {w.metrics_url}")
+        print(f"   portal API on http://{api} (worker {workers[0].pid}); events to {receiver.url}")
+        wait_for(lambda: curl(f"http://{api}/v1/openapi.json").startswith("{"), 20, "the API")
 
         customers = {"210000000001": "good", "210000000002": "insecure", "210000000003": "leaves"}
         cli = os.path.exists(os.path.join(args.build, "xacct"))
         say("onboarding three customers" + ("" if cli else " (records written directly: no xacct CLI in this build)"))
         ext = {}
+        first = "210000000001"
+        print(f"   curl -X POST http://{api}/v1/customers -H 'Authorization: Bearer ***' "
+              f"-d '{{\"account_id\": \"{first}\"}}'")
+        doc = json.loads(curl("-X", "POST", f"http://{api}/v1/customers",
+                              "-H", f"Authorization: Bearer {token}",
+                              "-H", "Content-Type: application/json",
+                              "-d", json.dumps({"account_id": first})))
+        ext[first] = doc["external_id"]
+        print(f"   -> {doc['state']}, topic {doc['topic_arn']}, external ID ***")
         for acct in customers:
+            if acct in ext:
+                continue
             if cli:
                 r = env.xacct("onboard", acct, "--json")
                 if r.returncode == 0:
@@ -125,6 +200,26 @@ def main():
             for acct in customers:
                 c = env.customer(acct)
                 print(f"   {acct}  {c['state']:<12} {c.get('role_arn', '')}")
+
+        say("210000000001 loosens its role's trust policy in IAM (any external ID): re-verification notices")
+        t = env.template("210000000001", ext["210000000001"], role_name="XacctAccessV2")
+        doc = t["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"]
+        doc["Statement"][0]["Condition"] = {"StringLike": {"sts:ExternalId": "*"}}
+        env.ctl("PUT", "/_fake/iam/roles/210000000001/XacctAccessV2/trust-policy",
+                {"trust_policy": doc})
+        c = wait_for(lambda: (lambda c: c if c.get("state") == "degraded" else None)(
+            env.customer("210000000001")), 60, "the drift to be caught")
+        print(f"   210000000001: {c['state']}; {c['last_error']}")
+        got = json.loads(curl(f"http://{api}/v1/customers/210000000001",
+                              "-H", f"Authorization: Bearer {token}"))
+        print(f"   GET /v1/customers/210000000001 -> state {got['state']}, verified_at {got['verified_at']}")
+
+        say("lifecycle events the webhook receiver got (signed, verified, in seq order per customer)")
+        wait_for(lambda: any(e["type"] == "customer.degraded" for e in receiver.events), 60,
+                 "the degraded event to arrive")
+        for e in sorted(receiver.events, key=lambda e: (e["account_id"], e["seq"])):
+            print(f"   {e['account_id']} seq {e['seq']:<2} {e['type']:<22} state {e['state']}")
+        receiver.stop()
 
         say("the offboarding job")
         for job in env.jobs_for("210000000003"):
