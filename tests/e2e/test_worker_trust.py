@@ -129,7 +129,8 @@ class ThreeProbesTest(unittest.TestCase):
         self.assertIn(b"level=debug", log)
         env.r.config_set("rdbcompression", "no")
         env.r.save()
-        with open(os.path.join(env.tmp, "dump.rdb"), "rb") as f:
+        rdb = env.r.config_get("dir")["dir"], env.r.config_get("dbfilename")["dbfilename"]
+        with open(os.path.join(*rdb), "rb") as f:
             dump = f.read()
         self.assertIn(acct.encode(), dump)  # the dump is readable text where it matters
         for secret in secrets:
