@@ -39,27 +39,27 @@
  */
 typedef struct xacct_onboard_result {
     const char *account_id;
-    const char *external_id;   /* the new ID when it replaced the old at once, else NULL */
+    const char *external_id;         /* the new ID when it replaced the old at once, else NULL */
     const char *pending_external_id; /* rotate of a connected customer: the new ID,
                                         pending until an Update proves it */
-    const char *state;         /* onboard: "pending"; rotate: the state it has */
-    const char *region;        /* the customer's region */
-    const char *topic_arn;     /* the topic its stack publishes to */
-    const char *template_url;  /* uploaded template, or NULL */
-    const char *launch_url;    /* quick-create link, or NULL */
-    const char *update_url;    /* rotate, pending: update-stack link of the customer's
-                                  stack with the new template, or NULL (no bucket) */
-    const char *template_file; /* written template (no bucket), or NULL */
-    bool unfinished;           /* failure after the new ID was stored, while allowing
-                                  the account to publish or delivering the template:
-                                  a rotation finishes it */
+    const char *state;               /* onboard: "pending"; rotate: the state it has */
+    const char *region;              /* the customer's region */
+    const char *topic_arn;           /* the topic its stack publishes to */
+    const char *template_url;        /* uploaded template, or NULL */
+    const char *launch_url;          /* quick-create link, or NULL */
+    const char *update_url;          /* rotate, pending: update-stack link of the customer's
+                                        stack with the new template, or NULL (no bucket) */
+    const char *template_file;       /* written template (no bucket), or NULL */
+    bool unfinished;                 /* failure after the new ID was stored, while allowing
+                                        the account to publish or delivering the template:
+                                        a rotation finishes it */
 } xacct_onboard_result_t;
 
 /*
  * status 0; XACCT_ESTATE (onboard: the customer is pending, active,
  * degraded or offboarding; rotate: it is in another state than pending,
- * rejected, active or degraded — res->state says which), XACCT_ENOTFOUND (rotate: no such customer), or the failing step's
- * status with a one-line detail.
+ * rejected, active or degraded — res->state says which), XACCT_ENOTFOUND (rotate: no such
+ * customer), or the failing step's status with a one-line detail.
  */
 typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onboard_result_t *res,
                                  void *arg);

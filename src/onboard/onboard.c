@@ -142,8 +142,9 @@ static void delivered(int status, const char *detail, const xacct_deliver_result
     if (o->deferred) {
         if (o->template_url != NULL &&
             xacct_launch_update_url(o->stack_id, o->template_url, &o->update_url) != 0) {
-            fail(o, XACCT_EINVAL, "cannot build the update URL: the record's stack_id is not "
-                                  "a CloudFormation stack ARN");
+            fail(o, XACCT_EINVAL,
+                 "cannot build the update URL: the record's stack_id is not "
+                 "a CloudFormation stack ARN");
             return;
         }
     } else {
@@ -202,8 +203,8 @@ static void issued(int status, const char *detail, const char *prev_state, void 
     }
     o->issued = true;
     snprintf(o->state, sizeof(o->state), "%s", o->rotate ? prev_state : "pending");
-    o->deferred = o->rotate && (strcmp(o->state, "active") == 0 ||
-                                strcmp(o->state, "degraded") == 0);
+    o->deferred =
+        o->rotate && (strcmp(o->state, "active") == 0 || strcmp(o->state, "degraded") == 0);
     if (!xacct_region_valid(o->region)) {
         fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
         return;
