@@ -48,9 +48,9 @@ static json_t *str_or_null(const char *s)
  * every read. update_url: while a rotation is pending (SPEC §9.3), the
  * pending ID's template and the update-stack link of the customer's stack.
  */
-static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account,
-                     const char *state, const char *external_id, const char *pending_id,
-                     const char *topic_arn, const char *stack_id)
+static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account, const char *state,
+                     const char *external_id, const char *pending_id, const char *topic_arn,
+                     const char *stack_id)
 {
     json_object_set_new(o, "template_url", json_null());
     json_object_set_new(o, "launch_url", json_null());
@@ -77,9 +77,9 @@ static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account,
     }
     if (topic_region[0] == '\0' || xacct_template_s3_key(account, id, key, sizeof(key)) != 0 ||
         xacct_s3_object_url(NULL, NULL, cfg->aws_region, bucket, key, &url) != 0 ||
-        (pending_id != NULL ? xacct_launch_update_url(stack_id, url, &launch)
-                            : xacct_launch_url_build(topic_region, url, cfg->cfn_stack_name,
-                                                     &launch)) != 0) {
+        (pending_id != NULL
+             ? xacct_launch_update_url(stack_id, url, &launch)
+             : xacct_launch_url_build(topic_region, url, cfg->cfn_stack_name, &launch)) != 0) {
         free(url);
         return;
     }

@@ -509,9 +509,8 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
                                ? xacct_reverify_next_due(
                                      now, xacct__pl_cfg(msg)->check_reverify_interval, 0.1)
                                : 0,
-        .rotate_to = d->transition && d->rotate_external_id
-                         ? msg->customer->pending_external_id
-                         : NULL,
+        .rotate_to =
+            d->transition && d->rotate_external_id ? msg->customer->pending_external_id : NULL,
     };
     int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
     if (rc == 0)

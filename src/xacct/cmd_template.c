@@ -30,9 +30,8 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
         return rc;
     char *text = NULL;
     char err[512];
-    const char *id = !current && cust->pending_external_id[0] != '\0'
-                         ? cust->pending_external_id
-                         : cust->external_id;
+    const char *id = !current && cust->pending_external_id[0] != '\0' ? cust->pending_external_id
+                                                                      : cust->external_id;
     rc = xacct_deliver_render(c->ctx->cfg, pos[0], id, cust->topic_arn, &text, err, sizeof(err));
     xacct_customer_free(cust);
     if (rc == XACCT_ENOTFOUND)

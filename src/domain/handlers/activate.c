@@ -70,8 +70,9 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
     const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
     char reason[512];
     bool rotating = carries_pending_id(req, customer);
-    const char *issued = rotating ? customer->pending_external_id
-                                  : customer ? customer->external_id : NULL;
+    const char *issued = customer == NULL ? NULL
+                         : rotating       ? customer->pending_external_id
+                                          : customer->external_id;
     if (!xacct_cfn_check_ownership(req, customer != NULL, issued, reason, sizeof(reason))) {
         fail(req, out, event, reason);
         return;
