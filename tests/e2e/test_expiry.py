@@ -137,6 +137,31 @@ class ExpiryTest(Base):
         self.assertNotIn(ext.encode(), log)
         self.assertEqual(env.stop_worker(w), 0, log[-3000:])
 
+    def test_sigterm_during_a_clean_up(self):
+        """SIGTERM while a clean-up waits on S3: a clean exit, the entry stays
+        in the cleanup zset, and another worker finishes it once its lease
+        has run out."""
+        env, acct = self.env, "310000000005"
+        env.write_config(onboard__pending_ttl="2")
+        ext = env.onboard(acct)
+        env.fa.set_faults("s3", latency_ms=20000)
+        try:
+            w1 = env.start_worker()
+            wait_for(lambda: env.customer(acct)["state"] == "expired", 60, "the expiry")
+            member = f"{acct}|{ext}|{self.topic}".encode()
+            wait_for(lambda: (env.r.zscore(f"{env.PREFIX}cleanup", member) or 0)
+                     > env.r.time()[0] * 1000 + 60000, 30, "the clean-up to be taken")
+            self.assertEqual(env.stop_worker(w1), 0, env.worker_log(w1)[-3000:])
+        finally:
+            env.fa.clear_faults()
+        self.assertIsNotNone(env.r.zscore(f"{env.PREFIX}cleanup", member))
+        self.assertTrue([k for k in self.objects() if acct in k])
+        # The lease runs out (five minutes; here at once).
+        env.r.zadd(f"{env.PREFIX}cleanup", {member: 0})
+        w2 = env.start_worker()
+        self.assert_closed(acct, ext, "expired")
+        self.assertEqual(env.stop_worker(w2), 0)
+
     def test_ttl_zero_never_expires(self):
         env, acct = self.env, "310000000002"
         env.write_config(onboard__pending_ttl="0")
