@@ -67,6 +67,13 @@ static const cli_command_t commands[] = {
     {"workers", xacct_cmd_workers, "", "List live workers from their heartbeats.", ""},
     {"topics", xacct_cmd_topics, "",
      "List the partner topics: region, accounts allowed to publish, room left.", ""},
+    {"outdated", xacct_cmd_outdated, "",
+     "List the active and degraded customers whose stack runs another template version than "
+     "today's (from the current role policy file and configuration), each with today's "
+     "template handed out and the console link that updates its stack.",
+     "  Today's template is rendered for each listed customer and uploaded to\n"
+     "  cloudformation.template_bucket (without a bucket: written to\n"
+     "  cloudformation.template_dir, and the file is listed instead of a link).\n"},
     {"outbox", xacct_cmd_outbox, "[list | dead | redeliver ID] [--limit N]",
      "Lifecycle events and their webhook delivery; those given up on; send one again.",
      "  --limit N          at most N events (default 100)\n"},
