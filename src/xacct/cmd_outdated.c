@@ -116,6 +116,11 @@ static void deliver_done(int status, const char *detail, const xacct_deliver_res
     cli_res_set(&d->r, status, detail);
 }
 
+static void print_header(cli_t *c)
+{
+    fprintf(c->out, "%-12s  %-8s  %-12s  %s\n", "ACCOUNT_ID", "STATE", "VERSION", "UPDATE_URL");
+}
+
 static const char *or_dash(const char *s)
 {
     return s != NULL && s[0] != '\0' ? s : "-";
@@ -142,6 +147,8 @@ static void print_row(outdated_run_t *o, const xacct_customer_t *cu, const char 
         fprintf(c->out, "%s%s", o->listed == 0 ? "[\n" : ",\n", text ? text : "null");
         free(text);
     } else {
+        if (o->listed == 0)
+            print_header(c);
         const char *link = update_url ? update_url : d->template_file;
         fprintf(c->out, "%-12s  %-8s  %-12s  %s\n", cu->account_id,
                 xacct_customer_state_name(cu->state), or_dash(cu->template_version),
@@ -192,9 +199,6 @@ int xacct_cmd_outdated(cli_t *c, int argc, char **argv)
 
     outdated_run_t *o = xacct_calloc(1, sizeof(*o));
     o->c = c;
-    if (!c->json)
-        fprintf(c->out, "%-12s  %-8s  %-12s  %s\n", "ACCOUNT_ID", "STATE", "VERSION",
-                "UPDATE_URL");
     do {
         cli_res_clear(&o->r);
         int sub = xacct_customer_page(c->ctx->store, NULL, o->cursor, PAGE, page_done, o);
@@ -213,9 +217,13 @@ int xacct_cmd_outdated(cli_t *c, int argc, char **argv)
     } while (o->cursor[0] != '\0');
     for (size_t i = 0; i < o->npage; i++)
         xacct_customer_free(o->page[i]);
-    /* Rows already printed are closed into a valid array even on failure. */
-    if (c->json && (o->listed > 0 || (o->r.status == 0 && o->version_status == 0)))
+    /* Nothing is printed before the first page was read; rows already
+     * printed are closed into a valid array even on a later failure. */
+    bool ok = o->r.status == 0 && o->version_status == 0;
+    if (c->json && (o->listed > 0 || ok))
         fprintf(c->out, "%s]\n", o->listed == 0 ? "[" : "\n");
+    else if (!c->json && o->listed == 0 && ok)
+        print_header(c);
     if (o->version_status != 0)
         rc = cli_fail(c, "%s", o->err);
     else if (o->r.status != 0)
