@@ -3,7 +3,8 @@
  * `xacct outdated [--json]` (SPEC §9.6): the connected customers (active or
  * degraded) whose stack runs another template version than today's, the
  * one computed from the current role policy file and configuration. Each
- * gets today's template, rendered for it and uploaded (or written to
+ * gets today's template, rendered for it (with the pending external ID while
+ * a rotation waits for its update) and uploaded (or written to
  * cloudformation.template_dir without a bucket), and the console link that
  * updates its stack with it.
  *
@@ -163,8 +164,12 @@ static void list_one(outdated_run_t *o, const xacct_customer_t *cu, const char *
     delivered_t d = {0};
     char *update_url = NULL;
     char error[600] = "";
-    int rc = xacct_deliver_template(c->ctx, cu->account_id, cu->external_id, cu->topic_arn,
-                                    deliver_done, &d);
+    /* While a rotation is pending (SPEC §9.3) the stack's next update must
+     * carry the pending ID, as `xacct template` hands out: one update then
+     * brings both the new ID and today's version. */
+    const char *id =
+        cu->pending_external_id[0] != '\0' ? cu->pending_external_id : cu->external_id;
+    int rc = xacct_deliver_template(c->ctx, cu->account_id, id, cu->topic_arn, deliver_done, &d);
     if (rc != 0)
         cli_res_set(&d.r, rc, "cannot start the delivery");
     else

@@ -115,6 +115,44 @@ class OutdatedTest(unittest.TestCase):
         self.assertEqual(self.env.customer(acct)["template_version"], v2)
         self.assertEqual([r["account_id"] for r in self.outdated()], [legacy])
 
+    def change_policy(self):
+        with open(self.policy) as f:
+            policy = json.load(f)
+        policy["Statement"].append({"Sid": "ReadBilling", "Effect": "Allow",
+                                    "Action": "ce:GetCostAndUsage", "Resource": "*"})
+        with open(self.policy, "w") as f:
+            json.dump(policy, f)
+
+    def uploaded(self, row):
+        key = urllib.parse.urlsplit(row["template_url"]).path.split("/", 2)[2]
+        st, body = self.env.fa.control("GET", "/_fake/s3/objects/%s/%s" % (BUCKET, key))
+        self.assertEqual(st, 200)
+        return body if isinstance(body, dict) else json.loads(body)
+
+    def test_pending_rotation_and_new_version_in_one_update(self):
+        acct = "123456789012"
+        self.env.onboard(acct)
+        stack_id = self.connect(acct, self.template(acct))
+        self.change_policy()
+        r = self.env.xacct("rotate-external-id", acct, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pending = self.env.customer(acct)["pending_external_id"]
+        self.assertTrue(pending)
+        rows = self.outdated()
+        self.assertEqual([x["account_id"] for x in rows], [acct])
+        tpl = self.uploaded(rows[0])
+        # Today's template for the stack's next update trusts the pending ID.
+        self.assertEqual(tpl["Resources"]["PhoneHome"]["Properties"]["ExternalID"], pending)
+        self.assertEqual(self.version_of(tpl), rows[0]["current_version"])
+        self.env.update_stack(stack_id, tpl)
+        done = self.env.wait_stack(stack_id)
+        self.assertEqual(done["status"], "UPDATE_COMPLETE", done)
+        c = self.env.customer(acct)
+        self.assertEqual(c["external_id"], pending)
+        self.assertEqual(c.get("pending_external_id", ""), "")
+        self.assertEqual(c["template_version"], rows[0]["current_version"])
+        self.assertEqual(self.outdated(), [])
+
     def test_pages_through_many_customers(self):
         """More customers than one page holds: each outdated one listed once,
         the others (current, or not connected) never."""
