@@ -203,7 +203,12 @@ class ExpiryTest(Base):
         for acct, sid in stacks.items():
             s = env.wait_stack(sid)
             self.assertNotEqual(s["status"], "CREATE_COMPLETE")
-            ans = env.last_answer(s)
+            # The answer to the Create (the rollback's Delete may follow).
+            create = next(r["request"] for r in s["requests"]
+                          if r["request"]["RequestType"] == "Create")
+            [ans] = [json.loads(a["body"]) for a in s["answers"]
+                     if "body" in a and json.loads(a["body"]).get("RequestId") ==
+                     create["RequestId"]]
             self.assertEqual(ans["Status"], "FAILED")
             self.assertEqual(ans["Reason"], REASON)
         env.wait_queue_empty()
