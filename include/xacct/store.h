@@ -2,7 +2,8 @@
 /*
  * The Redis connection shared by xacctd and the xacct CLI: hiredis' async API
  * on the process's libuv loop, behind a small project-level interface so no
- * hiredis type leaks out of src/store/store.c. It parses redis:// and rediss://
+ * hiredis type leaks out of the connection (src/store/store_conn.c and
+ * store_cmd.c; store.c is the interface). It parses redis:// and rediss://
  * URLs (TLS through src/store/tls_bridge.c), finds the master through Sentinel
  * when sentinels are given, sends AUTH and SELECT on every (re)connect, applies
  * the key prefix, loads Lua scripts once and calls them by EVALSHA (reloading
