@@ -201,6 +201,10 @@ int xacct_store_submit(xacct_store_t *s, const xacct_store_args_t *a, xacct_stor
 /* Convenience: a command from NUL-terminated strings, ending with NULL. */
 int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name, ...)
     __attribute__((sentinel)) XACCT_MUSTCHECK;
+/* The same with the strings after name in ap (ending with NULL), for
+ * wrappers that take them as their own variable arguments. */
+int xacct_store_vcmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name,
+                     va_list ap) XACCT_MUSTCHECK;
 
 /*
  * A Lua script, defined as a constant beside the code that uses it. The store

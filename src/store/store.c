@@ -154,19 +154,26 @@ int xacct_store_submit(xacct_store_t *s, const xacct_store_args_t *a, xacct_stor
     return xacct__store_cmd_submit(s, xacct__store_cmd_new(s, a, cb, arg));
 }
 
-int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name, ...)
+int xacct_store_vcmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name,
+                     va_list ap)
 {
     xacct_store_args_t a;
     xacct_store_args_init(&a);
     xacct_store_args_str(&a, name);
-    va_list ap;
-    va_start(ap, name);
     const char *p;
     while ((p = va_arg(ap, const char *)) != NULL)
         xacct_store_args_str(&a, p);
-    va_end(ap);
     int rc = xacct_store_submit(s, &a, cb, arg);
     xacct_store_args_destroy(&a);
+    return rc;
+}
+
+int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    int rc = xacct_store_vcmd(s, cb, arg, name, ap);
+    va_end(ap);
     return rc;
 }
 
