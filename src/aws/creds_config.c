@@ -46,8 +46,8 @@ bool xacct__creds_container_uri_allowed(const char *uri)
     if (strcmp(scheme, "http") != 0)
         goto out;
     /* CURLU gives IPv6 hosts in brackets and IPv4 in dotted form. */
-    static const char *const allowed[] = {"localhost", "[::1]", "169.254.170.2",
-                                          "169.254.170.23", "[fd00:ec2::23]"};
+    static const char *const allowed[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+                                          "[fd00:ec2::23]"};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(allowed); i++)
         if (strcasecmp(host, allowed[i]) == 0)
             ok = true;
@@ -68,6 +68,18 @@ static int config_error(char *err, size_t errlen, const char *msg)
 {
     if (err != NULL && errlen > 0)
         snprintf(err, errlen, "%s", msg);
+    return XACCT_ECONFIG;
+}
+
+/* Variables that only work together: one without the other is refused. */
+static int both_or_neither(const char *a, const char *a_name, const char *b, const char *b_name,
+                           char *err, size_t errlen)
+{
+    if ((a == NULL) == (b == NULL))
+        return 0;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s is set but %s is not", a != NULL ? a_name : b_name,
+                 a != NULL ? b_name : a_name);
     return XACCT_ECONFIG;
 }
 
@@ -93,10 +105,9 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
      * through to another link would run with an identity nobody chose. */
     const char *akid = xacct_endpoints_env(g, ga, "AWS_ACCESS_KEY_ID");
     const char *secret = xacct_endpoints_env(g, ga, "AWS_SECRET_ACCESS_KEY");
-    if (akid != NULL && secret == NULL)
-        return config_error(err, errlen, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
-    if (akid == NULL && secret != NULL)
-        return config_error(err, errlen, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+    if ((rc = both_or_neither(akid, "AWS_ACCESS_KEY_ID", secret, "AWS_SECRET_ACCESS_KEY", err,
+                              errlen)) != 0)
+        return rc;
     if (akid != NULL) {
         const char *token = xacct_endpoints_env(g, ga, "AWS_SESSION_TOKEN");
         cfg->source = XACCT_CREDS_SOURCE_ENV;
@@ -110,10 +121,9 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     /* 2. Web identity. */
     const char *token_file = xacct_endpoints_env(g, ga, "AWS_WEB_IDENTITY_TOKEN_FILE");
     const char *role_arn = xacct_endpoints_env(g, ga, "AWS_ROLE_ARN");
-    if (token_file != NULL && role_arn == NULL)
-        return config_error(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
-    if (token_file == NULL && role_arn != NULL)
-        return config_error(err, errlen, "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not");
+    if ((rc = both_or_neither(token_file, "AWS_WEB_IDENTITY_TOKEN_FILE", role_arn, "AWS_ROLE_ARN",
+                              err, errlen)) != 0)
+        return rc;
     if (token_file != NULL) {
         const char *session = xacct_endpoints_env(g, ga, "AWS_ROLE_SESSION_NAME");
         if (region == NULL || *region == '\0')
@@ -126,12 +136,13 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         cfg->session_name = session != NULL ? xacct_strdup(session)
                                             : xacct_asprintf("xacct-%lld", (long long)now_s);
         if (!xacct__creds_session_name_ok(cfg->session_name))
-            return config_error(err, errlen,
-                                "AWS_ROLE_SESSION_NAME must be 2-64 characters of [A-Za-z0-9_+=,.@-]");
+            return config_error(
+                err, errlen, "AWS_ROLE_SESSION_NAME must be 2-64 characters of [A-Za-z0-9_+=,.@-]");
         rc = xacct_endpoints_resolve(g, ga, "sts", region, &cfg->url);
         if (rc != 0)
-            return config_error(err, errlen, "no usable STS endpoint for web identity "
-                                             "(check AWS_ENDPOINT_URL_STS and the region)");
+            return config_error(err, errlen,
+                                "no usable STS endpoint for web identity "
+                                "(check AWS_ENDPOINT_URL_STS and the region)");
         return 0;
     }
 
@@ -182,7 +193,8 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     const char *mode = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
     if (endpoint != NULL && strncasecmp(endpoint, "http://", 7) != 0 &&
         strncasecmp(endpoint, "https://", 8) != 0)
-        return config_error(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http(s) URL");
+        return config_error(err, errlen,
+                            "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http(s) URL");
     cfg->source = XACCT_CREDS_SOURCE_IMDS;
     if (endpoint != NULL)
         cfg->url = strip_slashes(endpoint);

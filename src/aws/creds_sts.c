@@ -15,9 +15,9 @@
 #include "xacct/creds.h"
 
 typedef struct sts_fetch {
-    xacct__creds_fetch_t base;      /* handed to the provider */
+    xacct__creds_fetch_t base;       /* handed to the provider */
     xacct__creds_sts_parse_fn parse; /* the 2xx answer's reader */
-    xacct__creds_fetch_cb cb;       /* fires once */
+    xacct__creds_fetch_cb cb;        /* fires once */
     void *arg;
 } sts_fetch_t;
 

@@ -80,8 +80,8 @@ int xacct__creds_parse_time(const char *s, int64_t *ms_out)
     const char *p = s;
     if (s == NULL || digits(&p, 4, &y) || expect(&p, '-') || digits(&p, 2, &mo) ||
         expect(&p, '-') || digits(&p, 2, &d) || (*p != 'T' && *p != 't') ||
-        (p++, digits(&p, 2, &h)) || expect(&p, ':') || digits(&p, 2, &mi) ||
-        expect(&p, ':') || digits(&p, 2, &sec))
+        (p++, digits(&p, 2, &h)) || expect(&p, ':') || digits(&p, 2, &mi) || expect(&p, ':') ||
+        digits(&p, 2, &sec))
         return XACCT_EPARSE;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return XACCT_EPARSE;
@@ -149,11 +149,11 @@ static const char *json_str(json_t *root, const char *key)
  * carry a "Code"; credential_process output names it "SessionToken" and must
  * say "Version": 1. */
 typedef struct json_shape {
-    const char *doc;          /* what the document is called in a detail */
-    const char *source;       /* who gave it, before "Expiration" in a detail */
-    const char *token_key;    /* the session token's key */
-    bool version_1;           /* "Version": 1 required */
-    bool code;                /* a present "Code" must be "Success" */
+    const char *doc;       /* what the document is called in a detail */
+    const char *source;    /* who gave it, before "Expiration" in a detail */
+    const char *token_key; /* the session token's key */
+    bool version_1;        /* "Version": 1 required */
+    bool code;             /* a present "Code" must be "Success" */
 } json_shape_t;
 
 static int parse_json_doc(const json_shape_t *shape, const char *body, size_t len,
@@ -213,8 +213,8 @@ out:
     return rc;
 }
 
-int xacct__creds_parse_json(const char *body, size_t len, xacct__creds_set_t **out,
-                            char *detail, size_t detail_len)
+int xacct__creds_parse_json(const char *body, size_t len, xacct__creds_set_t **out, char *detail,
+                            size_t detail_len)
 {
     static const json_shape_t endpoint = {"credentials document", "credentials", "Token", false,
                                           true};
@@ -255,8 +255,8 @@ int xacct__creds_read_token_file(const char *path, char **out)
         }
     }
     size_t start = 0;
-    while (start < len && (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\r' ||
-                           buf[start] == '\n'))
+    while (start < len &&
+           (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\r' || buf[start] == '\n'))
         start++;
     while (len > start && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r' ||
                            buf[len - 1] == '\n'))

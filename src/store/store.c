@@ -76,15 +76,15 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
         for (size_t i = 0; i < s->_nsentinels; i++)
             s->_sentinels[i] = xacct_strdup(opts->sentinels[i]);
     }
-    s->_master_name = xacct_strdup(opts && opts->master_name && opts->master_name[0]
-                                       ? opts->master_name
-                                       : DEFAULT_MASTER_NAME);
+    s->_master_name =
+        xacct_strdup(opts && opts->master_name && opts->master_name[0] ? opts->master_name
+                                                                       : DEFAULT_MASTER_NAME);
     s->_command_timeout_ms = opts && opts->command_timeout_ms > 0 ? opts->command_timeout_ms
                                                                   : DEFAULT_COMMAND_TIMEOUT_MS;
     s->_prefix = xacct_strdup(opts && opts->prefix ? opts->prefix : XACCT_STORE_DEFAULT_PREFIX);
     s->_reconnect = opts ? opts->reconnect : 0;
-    s->_connect_timeout_ms =
-        opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    s->_connect_timeout_ms = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
+                                                                  : DEFAULT_CONNECT_TIMEOUT_MS;
     s->_max_queued = opts && opts->max_queued > 0 ? opts->max_queued : DEFAULT_MAX_QUEUED;
     s->_queue_timeout_ms = opts && opts->queue_timeout_ms > 0 ? opts->queue_timeout_ms : 0;
     s->_backoff_base_ms =
@@ -177,8 +177,7 @@ int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const 
     return rc;
 }
 
-static const store_script_slot_t *script_slot(xacct_store_t *s,
-                                              const xacct_store_script_t *script)
+static const store_script_slot_t *script_slot(xacct_store_t *s, const xacct_store_script_t *script)
 {
     for (size_t i = 0; i < s->_nscripts; i++)
         if (s->_scripts[i].script == script)

@@ -29,7 +29,7 @@ void xacct__store_cmd_free(store_cmd_t *c)
 
 /* Fires the user callback once and frees the command. */
 void xacct__store_cmd_finish(store_cmd_t *c, int status, const char *detail,
-                       const xacct_store_reply_t *reply)
+                             const xacct_store_reply_t *reply)
 {
     xacct_store_t *s = c->store;
     xacct_store_reply_cb cb = c->cb;
@@ -42,16 +42,22 @@ void xacct__store_cmd_finish(store_cmd_t *c, int status, const char *detail,
     }
 }
 
-void xacct__store_queue_push(xacct_store_t *s, store_cmd_t *c)
+/* Appends c to the singly linked list head..tail of n commands. */
+static void list_append(store_cmd_t **head, store_cmd_t **tail, size_t *n, store_cmd_t *c)
 {
     c->next = NULL;
-    c->queued_at = uv_now(s->_loop);
-    if (s->_qtail != NULL)
-        s->_qtail->next = c;
+    if (*tail != NULL)
+        (*tail)->next = c;
     else
-        s->_qhead = c;
-    s->_qtail = c;
-    s->_queued++;
+        *head = c;
+    *tail = c;
+    (*n)++;
+}
+
+void xacct__store_queue_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->queued_at = uv_now(s->_loop);
+    list_append(&s->_qhead, &s->_qtail, &s->_queued, c);
 }
 
 store_cmd_t *xacct__store_queue_pop(xacct_store_t *s)
@@ -86,7 +92,8 @@ void xacct__store_queue_expire(xacct_store_t *s)
     uint64_t now = uv_now(s->_loop);
     while (s->_qhead != NULL && now - s->_qhead->queued_at >= (uint64_t)s->_queue_timeout_ms) {
         store_cmd_t *c = xacct__store_queue_pop(s);
-        xacct__store_cmd_finish(c, XACCT_ETIMEOUT, "Redis unreachable: command waited too long", NULL);
+        xacct__store_cmd_finish(c, XACCT_ETIMEOUT, "Redis unreachable: command waited too long",
+                                NULL);
     }
 }
 
@@ -94,14 +101,8 @@ void xacct__store_queue_expire(xacct_store_t *s)
  * oldest one's age is what the reply deadline watches. */
 void xacct__store_fifo_push(xacct_store_t *s, store_cmd_t *c)
 {
-    c->next = NULL;
     c->sent_at = uv_now(s->_loop);
-    if (s->_ftail != NULL)
-        s->_ftail->next = c;
-    else
-        s->_fhead = c;
-    s->_ftail = c;
-    s->_sent++;
+    list_append(&s->_fhead, &s->_ftail, &s->_sent, c);
 }
 
 void xacct__store_fifo_remove(xacct_store_t *s, store_cmd_t *c)
@@ -184,7 +185,7 @@ int xacct__store_failover_reply(const char *e)
 }
 
 store_cmd_t *xacct__store_cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
-                            xacct_store_reply_cb cb, void *arg)
+                                  xacct_store_reply_cb cb, void *arg)
 {
     char *wire = NULL;
     int n = redisFormatCommandArgv(&wire, a->argc, (const char **)a->v, a->len);

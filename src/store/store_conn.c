@@ -62,8 +62,7 @@ static void begin_drain(xacct_store_t *s, const char *why)
     if (s->_state != ST_READY)
         return;
     s->_state = ST_DRAINING;
-    snprintf(s->_drop_why, sizeof(s->_drop_why), "server answered \"%.120s\"; reconnecting",
-             why);
+    snprintf(s->_drop_why, sizeof(s->_drop_why), "server answered \"%.120s\"; reconnecting", why);
     redisAsyncDisconnect(s->_ac);
 }
 
@@ -81,11 +80,12 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         if (s->_closing)
             xacct__store_cmd_finish(c, XACCT_ECANCELED, "store freed", NULL);
         else
-            xacct__store_cmd_finish(c, c->timed_out ? XACCT_ETIMEOUT : XACCT_EDISCONNECTED, s->_why, NULL);
+            xacct__store_cmd_finish(c, c->timed_out ? XACCT_ETIMEOUT : XACCT_EDISCONNECTED, s->_why,
+                                    NULL);
         goto out;
     }
-    if (reply->type == REDIS_REPLY_ERROR && xacct__store_failover_reply(reply->str) && s->_ac == ac &&
-        !s->_closing && (s->_state == ST_READY || s->_state == ST_DRAINING)) {
+    if (reply->type == REDIS_REPLY_ERROR && xacct__store_failover_reply(reply->str) &&
+        s->_ac == ac && !s->_closing && (s->_state == ST_READY || s->_state == ST_DRAINING)) {
         /* Not run: send it again on the next connection. */
         begin_drain(s, reply->str);
         xacct__store_queue_push(s, c);
@@ -233,13 +233,11 @@ static void set_why(xacct_store_t *s, const char *hiredis_why)
 {
     const char *bw = s->_bridge != NULL ? xacct_tls_bridge_error(s->_bridge) : NULL;
     if (s->_drop_why[0])
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 s->_drop_why);
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, s->_drop_why);
     else if (bw != NULL)
         snprintf(s->_why, sizeof(s->_why), "%s", bw);
     else
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 hiredis_why);
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, hiredis_why);
     s->_drop_why[0] = '\0';
 }
 
@@ -273,8 +271,7 @@ static void ready(xacct_store_t *s)
     arm_deadline(s);
 }
 
-static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r,
-                         void *arg)
+static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
 {
     xacct_store_t *s = arg;
     XACCT_UNUSED(r);
@@ -455,16 +452,15 @@ static void attach(xacct_store_t *s, redisAsyncContext *ac)
     if (ac == NULL)
         abort();
     if (ac->err) {
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 ac->errstr);
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, ac->errstr);
         redisAsyncFree(ac);
         uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
         return;
     }
     ac->data = s;
     if (redisLibuvAttach(ac, s->_loop) != REDIS_OK) {
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot watch the socket",
-                 s->_host, s->_port);
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot watch the socket", s->_host,
+                 s->_port);
         redisAsyncFree(ac);
         uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
         return;
@@ -501,8 +497,8 @@ static void connect_addr(xacct_store_t *s)
 {
     s->_state = ST_CONNECTING;
     s->_drop_why[0] = '\0';
-    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms",
-             s->_host, s->_port, s->_connect_timeout_ms);
+    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms", s->_host,
+             s->_port, s->_connect_timeout_ms);
     uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
     if (!s->_tls) {
         attach(s, redisAsyncConnect(s->_host, s->_port));
@@ -510,14 +506,13 @@ static void connect_addr(xacct_store_t *s)
     }
     if (xacct_tls_bridge_new(s->_loop, s->_tls_cfg, s->_host, s->_port, bridge_ready_cb, s,
                              &s->_bridge) != 0) {
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start TLS", s->_host,
-                 s->_port);
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start TLS", s->_host, s->_port);
         uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
     }
 }
 
-static void sentinel_cb(int status, const char *detail, const char *host, int port,
-                        size_t sentinel, void *arg)
+static void sentinel_cb(int status, const char *detail, const char *host, int port, size_t sentinel,
+                        void *arg)
 {
     xacct_store_t *s = arg;
     s->_query = NULL;
@@ -561,8 +556,7 @@ void xacct__store_start_connect(xacct_store_t *s)
         .tls_key_file = s->_key_file,
         .timeout_ms = per,
     };
-    snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time",
-             s->_master_name);
+    snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time", s->_master_name);
     uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)per * s->_nsentinels + 1000, 0);
     if (xacct_sentinel_query_start(s->_loop, &o, sentinel_cb, s, &s->_query) != 0) {
         snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no sentinel could be asked",
@@ -641,8 +635,8 @@ void xacct__store_timer_cb(uv_timer_t *t)
          * it; every written command completes now, the late one with
          * XACCT_ETIMEOUT, and conn_lost reconnects. */
         c->timed_out = 1;
-        snprintf(s->_drop_why, sizeof(s->_drop_why),
-                 "no reply within %ld ms; connection recycled", s->_command_timeout_ms);
+        snprintf(s->_drop_why, sizeof(s->_drop_why), "no reply within %ld ms; connection recycled",
+                 s->_command_timeout_ms);
         redisAsyncContext *ac = s->_ac;
         s->_depth++;
         redisAsyncFree(ac);
@@ -656,8 +650,8 @@ void xacct__store_timer_cb(uv_timer_t *t)
             /* A plain Redis port waits for a newline that a TLS hello
              * never sends, so this is how speaking TLS to it ends. */
             snprintf(s->_why, sizeof(s->_why),
-                     "Redis at %s:%d: no TLS handshake within %ld ms (is it a TLS port?)",
-                     s->_host, s->_port, s->_connect_timeout_ms);
+                     "Redis at %s:%d: no TLS handshake within %ld ms (is it a TLS port?)", s->_host,
+                     s->_port, s->_connect_timeout_ms);
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;

@@ -55,24 +55,24 @@ typedef struct store_script_slot {
 } store_script_slot_t;
 
 struct xacct_store {
-    uv_loop_t *_loop;               /* borrowed */
-    uv_timer_t _timer;              /* connect timeout / reconnect / deferred free */
-    struct redisAsyncContext *_ac;  /* current hiredis context, or NULL */
-    conn_state_t _state;            /* see conn_state_t */
-    int _closing;                   /* xacct_store_free was called */
-    int _depth;                     /* nesting of callbacks we are inside */
-    unsigned _attempt;              /* consecutive connections that failed or
-                                       ended before a command was answered */
-    uint64_t _connections;          /* ready connections so far */
-    uint64_t _errors;               /* failed connects, lost connections, error replies */
+    uv_loop_t *_loop;              /* borrowed */
+    uv_timer_t _timer;             /* connect timeout / reconnect / deferred free */
+    struct redisAsyncContext *_ac; /* current hiredis context, or NULL */
+    conn_state_t _state;           /* see conn_state_t */
+    int _closing;                  /* xacct_store_free was called */
+    int _depth;                    /* nesting of callbacks we are inside */
+    unsigned _attempt;             /* consecutive connections that failed or
+                                      ended before a command was answered */
+    uint64_t _connections;         /* ready connections so far */
+    uint64_t _errors;              /* failed connects, lost connections, error replies */
 
-    char *_host;                    /* from the URL, or from Sentinel (owned) */
+    char *_host; /* from the URL, or from Sentinel (owned) */
     int _port;
-    int _tls;                       /* rediss:// */
-    xacct_tls_config_t *_tls_cfg;   /* loaded trust and client cert (owned), when _tls */
-    xacct_tls_bridge_t *_bridge;    /* the current TLS connection's bridge, or NULL */
+    int _tls;                                /* rediss:// */
+    xacct_tls_config_t *_tls_cfg;            /* loaded trust and client cert (owned), when _tls */
+    xacct_tls_bridge_t *_bridge;             /* the current TLS connection's bridge, or NULL */
     char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
-    char **_sentinels;              /* "host:port" (owned), or NULL */
+    char **_sentinels;                       /* "host:port" (owned), or NULL */
     size_t _nsentinels;
     size_t _sentinel_first;         /* the sentinel that answered last */
     char *_master_name;             /* owned */
@@ -80,9 +80,9 @@ struct xacct_store {
     char *_user;                    /* ACL user or NULL (owned) */
     char *_password;                /* or NULL (owned, wiped) */
     int _db;
-    char *_prefix;                  /* owned */
+    char *_prefix; /* owned */
 
-    int _reconnect;                 /* options, defaults applied */
+    int _reconnect; /* options, defaults applied */
     long _connect_timeout_ms;
     long _command_timeout_ms;
     size_t _max_queued;
@@ -92,16 +92,16 @@ struct xacct_store {
     xacct_store_state_cb _on_state;
     void *_state_arg;
 
-    store_cmd_t *_qhead, *_qtail;   /* commands waiting for a connection */
-    size_t _queued;                 /* length of that queue */
-    size_t _sent;                   /* user commands written, reply pending */
-    store_cmd_t *_fhead, *_ftail;   /* those commands, oldest first (for deadlines) */
+    store_cmd_t *_qhead, *_qtail; /* commands waiting for a connection */
+    size_t _queued;               /* length of that queue */
+    size_t _sent;                 /* user commands written, reply pending */
+    store_cmd_t *_fhead, *_ftail; /* those commands, oldest first (for deadlines) */
 
     store_script_slot_t _scripts[XACCT_STORE_MAX_SCRIPTS]; /* known scripts */
     size_t _nscripts;
 
-    char _why[320];                 /* last connection failure, for details */
-    char _drop_why[200];            /* why we are dropping the connection, or "" */
+    char _why[320];      /* last connection failure, for details */
+    char _drop_why[200]; /* why we are dropping the connection, or "" */
 };
 
 /* ---- store_cmd.c: command objects, the queues, replies ---- */
@@ -130,8 +130,7 @@ void xacct__store_fifo_remove(xacct_store_t *s, store_cmd_t *c);
 /* Translates a hiredis reply into out (strings borrowed from in, valid until
  * the reply is freed); 0, XACCT_ETOOBIG (nested too deeply) or XACCT_EPARSE.
  * Release out's arrays with xacct__store_reply_free, also after a failure. */
-int xacct__store_reply_convert(const struct redisReply *in, xacct_store_reply_t *out,
-                               int depth);
+int xacct__store_reply_convert(const struct redisReply *in, xacct_store_reply_t *out, int depth);
 void xacct__store_reply_free(xacct_store_reply_t *r);
 
 /* Whether an error reply says the server refused a command it did not run
