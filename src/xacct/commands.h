@@ -22,5 +22,6 @@ int xacct_cmd_dead(cli_t *c, int argc, char **argv);
 int xacct_cmd_workers(cli_t *c, int argc, char **argv);
 int xacct_cmd_topics(cli_t *c, int argc, char **argv);
 int xacct_cmd_outbox(cli_t *c, int argc, char **argv);
+int xacct_cmd_doctor(cli_t *c, int argc, char **argv);
 
 #endif
