@@ -23,8 +23,12 @@ Description) and Custom::<name> / AWS::CloudFormation::CustomResource whose
 ServiceToken is an SNS topic ARN in the stack's region.  Intrinsics: Ref
 (pseudo parameters, parameters, logical ids), Fn::GetAtt (Role: Arn, RoleId;
 custom: the keys of the answer's Data), Fn::Sub (both forms), Fn::Join,
-Fn::Select, Fn::Split; DependsOn and implicit dependencies order the work
-(one resource at a time, in dependency order).
+Fn::Select, Fn::Split, Fn::ImportValue; DependsOn and implicit dependencies
+order the work (one resource at a time, in dependency order).  The partner's
+own resources (AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::SNS::Topic,
+AWS::SNS::Subscription, AWS::S3::Bucket, AWS::IAM::ManagedPolicy) and
+Outputs / exports live in cfn_resources.py; GET stacks/<id> shows
+"outputs".
 
 Custom resources: the request is published with
 sns.publish_as(stack account, ServiceToken, json, "AWS CloudFormation custom
