@@ -880,7 +880,7 @@ class Service:
         self._signed(t, msg)
         sqs = self.world.services.get("sqs")
         if sqs is not None:
-            sqs.deliver(s.endpoint, format_envelope(msg))
+            sqs.deliver(s.endpoint, format_envelope(msg), source_arn=t.arn)
 
     # ---- control --------------------------------------------------------
 

@@ -21,8 +21,10 @@ and a queue with a policy then gets the message only when the policy
 allows principal `sns.amazonaws.com` `sqs:SendMessage` on the queue with
 `aws:SourceArn` = the topic (and `aws:SourceAccount` = the topic's owner),
 as AWS decides it; otherwise the message is dropped and recorded as
-`sqs.delivery_denied`.  A queue with no policy at all still takes SNS
-deliveries (a leniency kept for test fixtures; AWS would drop them).
+`sqs.delivery_denied`.  A queue without a policy gets nothing from SNS, as
+on AWS.  Queues made through the control API (test fixtures: what a partner
+has set up) get, unless their attributes carry a Policy, one that lets SNS
+topics of the queue's own account send.
 """
 
 import asyncio
@@ -703,7 +705,7 @@ class Service:
         """Whether the queue's policy lets SNS deliver from topic_arn."""
         text = q.attrs.get("Policy")
         if not text:
-            return True
+            return False
         owner = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else ""
         d = policy_mod.evaluate(text, principal_account=None,
                                 principal_arn="sns.amazonaws.com",
@@ -1016,10 +1018,12 @@ class Service:
         if parts == ["queues"] and req.method == "POST":
             try:
                 spec = json.loads(req.body or b"{}")
-                q = self.create_queue(
-                    spec.get("region") or self.world.region,
-                    spec.get("account") or self.world.partner_account,
-                    spec.get("name"), spec.get("attributes") or {})
+                region = spec.get("region") or self.world.region
+                account = spec.get("account") or self.world.partner_account
+                attrs = dict(spec.get("attributes") or {})
+                if "Policy" not in attrs and isinstance(spec.get("name"), str):
+                    attrs["Policy"] = _own_topics_policy(region, account, spec["name"])
+                q = self.create_queue(region, account, spec.get("name"), attrs)
             except (ValueError, AttributeError):
                 return core.json_response({"error": "bad JSON"}, status=400)
             except SqsError as e:
@@ -1056,6 +1060,15 @@ class Service:
                  "sent_timestamp": m.sent_ms}
                 for m in q.messages.values()]
         return out
+
+
+def _own_topics_policy(region, account, name):
+    """The policy a fixture queue gets: SNS topics of its own account may send."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "fixture-own-topics", "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": "arn:aws:sqs:%s:%s:%s" % (region, account, name),
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})
 
 
 def _validate_queue_policy(text):

@@ -148,6 +148,22 @@ class CfnResourcesTest(unittest.TestCase):
         self.assertEqual(FA.control("GET", "/_fake/sqs/queues/" + qname)[0], 404)
         self.assertEqual(FA.control("GET", "/_fake/sns/topics/" + topic)[0], 404)
 
+    def test_queue_without_policy_gets_nothing_from_sns(self):
+        """As on AWS: SNS needs the queue's policy; none, no delivery."""
+        doc = self.settle(self.create(queue_template({
+            "T": {"Type": "AWS::SNS::Topic"},
+            "S": {"Type": "AWS::SNS::Subscription", "Properties": {
+                "TopicArn": {"Ref": "T"}, "Protocol": "sqs",
+                "Endpoint": {"Fn::GetAtt": ["Q", "Arn"]}}}}))["stack_id"])
+        self.assertEqual(doc["status"], "CREATE_COMPLETE")
+        topic = doc["physical_ids"]["T"]
+        body = "Action=Publish&Version=2010-03-31&TopicArn=%s&Message=hi" % topic
+        r = FA.call("sns", "POST", "/", body=body.encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 200, r.text())
+        qname = doc["resources"]["Q"]["attributes"]["QueueName"]
+        self.assertEqual(FA.control("GET", "/_fake/sqs/queues/" + qname)[1]["sent"], 0)
+
     def test_bucket_and_managed_policy(self):
         bucket = "b-" + uuid.uuid4().hex[:12]
         sname = "bp" + uuid.uuid4().hex[:8]
