@@ -8,6 +8,7 @@
  * statements, 30 KB, 200 principals per statement; a warning from 90 %).
  */
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -105,15 +106,43 @@ static json_t *list_subscriptions(doctor_t *d, const char *topic, const char *re
 
 /* ---- the queue policy --------------------------------------------------- */
 
-static bool value_matches(json_t *patterns, const char *value)
+/* ArnLike compares the six colon-separated parts of an ARN one by one, so a
+ * wildcard never spans a colon except in the last part (the resource). */
+static bool arn_like(const char *pattern, const char *value)
 {
-    json_t *one = json_is_array(patterns) ? NULL : patterns;
+    for (int part = 0; part < 5; part++) {
+        const char *pc = strchr(pattern, ':'), *vc = strchr(value, ':');
+        if (pc == NULL || vc == NULL)
+            return false;
+        char p[256], v[256];
+        if ((size_t)(pc - pattern) >= sizeof(p) || (size_t)(vc - value) >= sizeof(v))
+            return false;
+        snprintf(p, sizeof(p), "%.*s", (int)(pc - pattern), pattern);
+        snprintf(v, sizeof(v), "%.*s", (int)(vc - value), value);
+        if (fnmatch(p, v, 0) != 0)
+            return false;
+        pattern = pc + 1;
+        value = vc + 1;
+    }
+    return fnmatch(pattern, value, 0) == 0;
+}
+
+static bool like_one(json_t *p, const char *value, bool arn)
+{
+    if (!json_is_string(p))
+        return false;
+    return arn ? arn_like(json_string_value(p), value)
+               : fnmatch(json_string_value(p), value, 0) == 0;
+}
+
+static bool value_matches(json_t *patterns, const char *value, bool arn)
+{
     size_t i;
     json_t *v;
-    if (one != NULL)
-        return json_is_string(one) && fnmatch(json_string_value(one), value, 0) == 0;
+    if (!json_is_array(patterns))
+        return like_one(patterns, value, arn);
     json_array_foreach(patterns, i, v)
-        if (json_is_string(v) && fnmatch(json_string_value(v), value, 0) == 0)
+        if (like_one(v, value, arn))
             return true;
     return false;
 }
@@ -160,7 +189,7 @@ static bool statement_allows(json_t *st, const char *topic, const char *topic_ac
             bool like = strstr(op, "Like") != NULL;
             if (want == NULL || strstr(op, "Not") != NULL)
                 return false;
-            if (like ? !value_matches(vals, want)
+            if (like ? !value_matches(vals, want, strncmp(op, "Arn", 3) == 0)
                      : !list_has(vals, (const char *const[]){want, NULL}, false))
                 return false;
         }

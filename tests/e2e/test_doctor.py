@@ -22,13 +22,15 @@ class DoctorTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.env.stop()
 
-    def doctor(self, extra_env=None, text=False):
+    def doctor(self, extra_env=None, text=False, drop=()):
         env = self.env
         argv = [os.path.join(BUILD, "xacct"), "--config", env.config_path, "doctor"]
         if not text:
             argv.append("--json")
-        r = subprocess.run(env.wrap(argv), env=env.process_env(extra_env), capture_output=True,
-                           timeout=120)
+        penv = env.process_env(extra_env)
+        for k in drop:
+            penv.pop(k, None)
+        r = subprocess.run(env.wrap(argv), env=penv, capture_output=True, timeout=120)
         if text:
             return r.returncode, r.stdout.decode()
         try:
@@ -82,6 +84,18 @@ class DoctorTest(unittest.TestCase):
         # nothing else can work with them: the identity line says it once
         self.assertEqual(self.rows(doc, "queue"), [])
         self.assertEqual(self.rows(doc, "clock")[0]["status"], "ok")
+
+    def test_no_credentials(self):
+        rc, doc = self.doctor({"HOME": self.env.tmp,
+                               "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+                               "AWS_CONFIG_FILE": "/nonexistent/config"},
+                              drop=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"))
+        self.assertEqual(rc, 1)
+        ident = self.rows(doc, "identity")[0]
+        self.assertEqual(ident["status"], "fail", ident)
+        self.assertIn("credentials", ident["detail"].lower())
+        self.assertIn("AWS_PROFILE", ident["fix"])
+        self.assertEqual(self.rows(doc, "clock")[0]["status"], "warn")
 
     def test_clock_skew(self):
         env = self.env
