@@ -37,6 +37,9 @@ typedef struct xacct_decision {
                                           record still names the request's physical id */
     bool cleanup_template;             /* delete the customer's template from the
                                           template bucket once answered */
+    bool rotate_external_id;           /* an Update carrying the pending external ID of
+                                          a rotation (SPEC §9.3): the check runs with
+                                          that ID, and a transition swaps it in */
     const char *event;                 /* audit event type (static string) */
     const char *outcome;               /* audit outcome: success, failed, ignored (static) */
 } xacct_decision_t;

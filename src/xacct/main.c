@@ -28,10 +28,15 @@ static const cli_command_t commands[] = {
      "  --limit N          at most N customers (default 1000)\n"},
     {"events", xacct_cmd_events, "ACCOUNT [--limit N]", "Show a customer's audit trail, newest first.",
      "  --limit N          at most N events (default 100)\n"},
-    {"template", xacct_cmd_template, "ACCOUNT", "Print a customer's rendered CloudFormation template.",
-     ""},
+    {"template", xacct_cmd_template, "ACCOUNT [--current]",
+     "Print a customer's rendered CloudFormation template (while a rotation is pending, the "
+     "one trusting the new ID).",
+     "  --current          the template of the external ID in use, even while a\n"
+     "                     rotation is pending\n"},
     {"rotate-external-id", xacct_cmd_rotate, "ACCOUNT",
-     "Issue a new external ID (the old one stops working once the customer updates the stack).",
+     "Issue a new external ID and hand out the template trusting it, with the stack's "
+     "update URL; the current ID keeps working until the customer's stack update "
+     "switches to the new one.",
      ""},
     {"check", xacct_cmd_check, "ACCOUNT [--wait S]",
      "Run the no-external-ID safety check on a customer's role now (exit 1 unless secure).",
