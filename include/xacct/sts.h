@@ -72,4 +72,13 @@ typedef void (*xacct_sts_identity_cb)(int status, const char *detail,
 int xacct_sts_get_caller_identity(xacct_aws_t *aws, const char *region, xacct_sts_identity_cb cb,
                                   void *arg) XACCT_MUSTCHECK;
 
+/* Parses a GetCallerIdentityResponse (exposed for tests). On 0, out's
+ * account, arn and user_id point into *store (free with
+ * xacct__sts_identity_free); XACCT_EPARSE when malformed or without a
+ * 12-digit Account and an Arn. out->date is left alone. */
+typedef struct xacct__sts_identity_store xacct__sts_identity_store_t;
+int xacct__sts_parse_identity(const char *xml, size_t len, xacct_sts_identity_t *out,
+                              xacct__sts_identity_store_t **store) XACCT_MUSTCHECK;
+void xacct__sts_identity_free(xacct__sts_identity_store_t *store);
+
 #endif

@@ -15,15 +15,16 @@
 
 enum { I_ACCOUNT, I_ARN, I_USER, I_COUNT };
 
-typedef struct identity_parse {
+struct xacct__sts_identity_store {
     xacct_buf_t field[I_COUNT]; /* text of each wanted element */
     int capture;                /* field being captured, or -1 */
-} identity_parse_t;
+    bool overflow;              /* a field exceeded its cap */
+};
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **attrs)
 {
     (void)attrs;
-    identity_parse_t *p = ud;
+    xacct__sts_identity_store_t *p = ud;
     const char *n = xacct_query_xml_name(name);
     p->capture = strcmp(n, "Account") == 0 ? I_ACCOUNT
                  : strcmp(n, "Arn") == 0   ? I_ARN
@@ -34,15 +35,44 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
     (void)name;
-    ((identity_parse_t *)ud)->capture = -1;
+    ((xacct__sts_identity_store_t *)ud)->capture = -1;
 }
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
 {
-    identity_parse_t *p = ud;
-    if (p->capture >= 0)
-        if (xacct_buf_append(&p->field[p->capture], s, (size_t)len) != 0)
-            p->capture = -1; /* over the cap: the field stays short and fails the check */
+    xacct__sts_identity_store_t *p = ud;
+    if (p->capture >= 0 && xacct_buf_append(&p->field[p->capture], s, (size_t)len) != 0)
+        p->overflow = true;
+}
+
+void xacct__sts_identity_free(xacct__sts_identity_store_t *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < I_COUNT; i++)
+        xacct_buf_destroy(&s->field[i]);
+    free(s);
+}
+
+int xacct__sts_parse_identity(const char *xml, size_t len, xacct_sts_identity_t *out,
+                              xacct__sts_identity_store_t **store)
+{
+    *store = NULL;
+    out->account = out->arn = out->user_id = NULL;
+    xacct__sts_identity_store_t *p = xacct_calloc(1, sizeof(*p));
+    p->capture = -1;
+    for (int i = 0; i < I_COUNT; i++)
+        xacct_buf_init(&p->field[i], 2048);
+    if (xacct_query_xml_parse(xml, len, p, on_start, on_end, on_text) != 0 || p->overflow ||
+        p->field[I_ACCOUNT].len != 12 || p->field[I_ARN].len == 0) {
+        xacct__sts_identity_free(p);
+        return XACCT_EPARSE;
+    }
+    out->account = p->field[I_ACCOUNT].data;
+    out->arn = p->field[I_ARN].data;
+    out->user_id = p->field[I_USER].len ? p->field[I_USER].data : NULL;
+    *store = p;
+    return 0;
 }
 
 typedef struct identity_op {
@@ -55,24 +85,15 @@ static void identity_done(int status, const char *detail, const xacct_http_respo
 {
     (void)err;
     identity_op_t *op = arg;
-    xacct_sts_identity_t id = {.date = resp ? xacct_http_response_header(resp, "date") : NULL};
-    identity_parse_t p = {.capture = -1};
-    for (int i = 0; i < I_COUNT; i++)
-        xacct_buf_init(&p.field[i], 2048);
-    if (status == 0) {
-        if (xacct_query_xml_parse(resp->body, resp->body_len, &p, on_start, on_end, on_text) != 0 ||
-            p.field[I_ACCOUNT].len == 0 || p.field[I_ARN].len == 0) {
-            status = XACCT_EPARSE;
-            detail = "GetCallerIdentity answer names no account";
-        } else {
-            id.account = p.field[I_ACCOUNT].data;
-            id.arn = p.field[I_ARN].data;
-            id.user_id = p.field[I_USER].len ? p.field[I_USER].data : NULL;
-        }
+    xacct_sts_identity_t id = {0};
+    xacct__sts_identity_store_t *store = NULL;
+    if (status == 0 && xacct__sts_parse_identity(resp->body, resp->body_len, &id, &store) != 0) {
+        status = XACCT_EPARSE;
+        detail = "GetCallerIdentity answer names no account";
     }
+    id.date = resp ? xacct_http_response_header(resp, "date") : NULL;
     op->cb(status, detail, &id, op->arg);
-    for (int i = 0; i < I_COUNT; i++)
-        xacct_buf_destroy(&p.field[i]);
+    xacct__sts_identity_free(store);
     free(op);
 }
 
