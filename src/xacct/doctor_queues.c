@@ -5,47 +5,51 @@
  * reachable queue are kept for the topic checks.
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "doctor.h"
 #include "xacct/sqs.h"
+
+typedef struct attrs_res {
+    cli_res_t r;
+    char *arn;
+    char *policy;
+} attrs_res_t;
+
+static void attrs_done(int status, const char *detail, const char *arn, const char *policy,
+                       void *arg)
+{
+    attrs_res_t *o = arg;
+    if (status == 0) {
+        o->arn = xacct_strdup(arn);
+        o->policy = xacct_strdup(policy ? policy : "");
+    }
+    cli_res_set(&o->r, status, detail);
+}
 
 static void check_queue(doctor_t *d, const char *url)
 {
     char region[32];
     xacct_sqs_queue_region(url, d->c->ctx->cfg->aws_region, region);
-    json_t *body = json_pack("{s:s, s:[s,s]}", "QueueUrl", url, "AttributeNames", "QueueArn",
-                             "Policy");
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    xacct_header_t headers[] = {
-        {"Content-Type", "application/x-amz-json-1.0"},
-        {"X-Amz-Target", "AmazonSQS.GetQueueAttributes"},
-    };
-    xacct_aws_request_t req = {.service = "sqs", .region = region, .method = "POST", .path = "/",
-                               .headers = headers, .nheaders = 2, .body = text,
-                               .body_len = strlen(text), .max_attempts = 2};
-    doctor_resp_t r;
-    doctor_call(d, &req, &r);
-    free(text);
-    json_t *doc = r.status == 0 ? json_loads(r.body, 0, NULL) : NULL;
-    json_t *attrs = json_object_get(doc, "Attributes");
-    const char *arn = json_string_value(json_object_get(attrs, "QueueArn"));
-    const char *policy = json_string_value(json_object_get(attrs, "Policy"));
-    if (r.status != 0 || arn == NULL) {
-        char *msg = xacct_ctx_aws_error(r.status ? r.status : XACCT_EPARSE, r.detail,
-                                        "reading the queue's attributes");
+    attrs_res_t o = {0};
+    int rc = xacct_sqs_get_attributes(d->c->ctx->aws, url, region, attrs_done, &o);
+    if (rc != 0)
+        cli_res_set(&o.r, rc, NULL);
+    else
+        cli_wait(d->c, &o.r.done);
+    if (o.r.status != 0) {
+        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "reading the queue's attributes");
         doctor_add(d, "queue", DOCTOR_FAIL,
                    "create the queue (deploy/aws/partner-core.json) or fix queue.urls, and "
                    "attach the xacct policy (sqs:GetQueueAttributes, sqs:ReceiveMessage, ...)",
                    "%s: %s", url, msg);
         free(msg);
     } else {
-        json_object_set_new(d->queues, arn, json_string(policy ? policy : ""));
-        doctor_add(d, "queue", DOCTOR_OK, NULL, "%s reachable (%s)", url, arn);
+        json_object_set_new(d->queues, o.arn, json_string(o.policy));
+        doctor_add(d, "queue", DOCTOR_OK, NULL, "%s reachable (%s)", url, o.arn);
     }
-    json_decref(doc);
-    doctor_resp_clear(&r);
+    free(o.arn);
+    free(o.policy);
+    cli_res_clear(&o.r);
 }
 
 void doctor_check_queues(doctor_t *d)

@@ -15,93 +15,53 @@
 
 #include "doctor.h"
 #include "xacct/arn.h"
-#include "xacct/buf.h"
-#include "xacct/query.h"
 #include "xacct/sns.h"
 
 #define MAX_STATEMENTS 100
 #define MAX_POLICY_BYTES (30 * 1024)
 #define MAX_PRINCIPALS 200
 
+typedef struct doctor_subs {
+    cli_res_t r;
+    json_t *subs; /* endpoint -> confirmed (sqs subscriptions); owned */
+} doctor_subs_t;
+
 /* ---- ListSubscriptionsByTopic ------------------------------------------- */
 
-typedef struct subs_parse {
-    json_t *subs;     /* array of {Protocol, Endpoint, SubscriptionArn} */
-    json_t *cur;      /* the member being read */
-    const char *name; /* field being captured, or NULL */
-    xacct_buf_t text;
-} subs_parse_t;
-
-static void XMLCALL subs_start(void *ud, const XML_Char *name, const XML_Char **attrs)
+/* The endpoints of the topic's sqs subscriptions: endpoint -> confirmed. */
+static void subs_done(int status, const char *detail, const xacct_sns_subscription_t *subs,
+                      size_t n, void *arg)
 {
-    (void)attrs;
-    subs_parse_t *p = ud;
-    const char *n = xacct_query_xml_name(name);
-    if (strcmp(n, "member") == 0) {
-        json_decref(p->cur);
-        p->cur = json_object();
-    } else if (p->cur != NULL && (strcmp(n, "Protocol") == 0 || strcmp(n, "Endpoint") == 0 ||
-                                  strcmp(n, "SubscriptionArn") == 0)) {
-        p->name = strcmp(n, "Protocol") == 0   ? "Protocol"
-                  : strcmp(n, "Endpoint") == 0 ? "Endpoint"
-                                               : "SubscriptionArn";
-        xacct_buf_reset(&p->text);
+    doctor_subs_t *o = arg;
+    if (status == 0) {
+        o->subs = json_object();
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(subs[i].protocol, "sqs") == 0)
+                json_object_set_new(o->subs, subs[i].endpoint,
+                                    json_boolean(strncmp(subs[i].subscription_arn, "arn:", 4) == 0));
     }
+    cli_res_set(&o->r, status, detail);
 }
 
-static void XMLCALL subs_end(void *ud, const XML_Char *name)
+/* The topic's sqs subscriptions, or NULL after reporting the failure. */
+static json_t *list_subscriptions(doctor_t *d, const char *topic)
 {
-    subs_parse_t *p = ud;
-    const char *n = xacct_query_xml_name(name);
-    if (strcmp(n, "member") == 0 && p->cur != NULL) {
-        json_array_append_new(p->subs, p->cur);
-        p->cur = NULL;
-    } else if (p->name != NULL) {
-        json_object_set_new(p->cur, p->name, json_string(p->text.data ? p->text.data : ""));
-        p->name = NULL;
-    }
-}
-
-static void XMLCALL subs_text(void *ud, const XML_Char *s, int len)
-{
-    subs_parse_t *p = ud;
-    if (p->name != NULL && xacct_buf_append(&p->text, s, (size_t)len) != 0)
-        p->name = NULL;
-}
-
-/* The topic's subscriptions, or NULL after reporting the failure. */
-static json_t *list_subscriptions(doctor_t *d, const char *topic, const char *region)
-{
-    xacct_buf_t body;
-    xacct_buf_init(&body, 4096);
-    if (xacct_buf_puts(&body, "Action=ListSubscriptionsByTopic&Version=2010-03-31") != 0 ||
-        xacct_query_param(&body, "TopicArn", topic) != 0) {
-        xacct_buf_destroy(&body);
-        return NULL;
-    }
-    xacct_aws_request_t req = xacct_query_request("sns", region, &body);
-    req.max_attempts = 2;
-    doctor_resp_t r;
-    doctor_call(d, &req, &r);
-    xacct_buf_destroy(&body);
-    subs_parse_t p = {.subs = json_array()};
-    xacct_buf_init(&p.text, 4096);
-    if (r.status != 0 ||
-        xacct_query_xml_parse(r.body, r.body_len, &p, subs_start, subs_end, subs_text) != 0) {
-        char *msg = xacct_ctx_aws_error(r.status ? r.status : XACCT_EPARSE, r.detail,
-                                        "listing the topic's subscriptions");
+    doctor_subs_t o = {0};
+    int rc = xacct_sns_list_subscriptions(d->c->ctx->aws, topic, subs_done, &o);
+    if (rc != 0)
+        cli_res_set(&o.r, rc, NULL);
+    else
+        cli_wait(d->c, &o.r.done);
+    if (o.r.status != 0) {
+        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "listing the topic's subscriptions");
         doctor_add(d, "topic", DOCTOR_FAIL,
                    "create the topic (deploy/aws/partner-region.json) or fix sns.topic_arns, "
                    "and allow sns:ListSubscriptionsByTopic",
                    "%s: %s", topic, msg);
         free(msg);
-        json_decref(p.subs);
-        p.subs = NULL;
     }
-    json_decref(p.cur);
-    xacct_buf_destroy(&p.text);
-    doctor_resp_clear(&r);
-    return p.subs;
+    cli_res_clear(&o.r);
+    return o.subs;
 }
 
 /* ---- the queue policy --------------------------------------------------- */
@@ -210,21 +170,17 @@ static bool queue_lets_in(const char *policy, const char *topic, const char *top
 
 static void check_delivery(doctor_t *d, const char *topic, const xacct_arn_t *arn)
 {
-    json_t *subs = list_subscriptions(d, topic, arn->region);
+    json_t *subs = list_subscriptions(d, topic);
     if (subs == NULL)
         return;
     const char *queue = NULL;
     bool pending = false;
-    size_t i;
-    json_t *s;
-    json_array_foreach(subs, i, s) {
-        const char *ep = json_string_value(json_object_get(s, "Endpoint"));
-        const char *proto = json_string_value(json_object_get(s, "Protocol"));
-        const char *sub = json_string_value(json_object_get(s, "SubscriptionArn"));
-        if (ep == NULL || proto == NULL || strcmp(proto, "sqs") != 0 ||
-            json_object_get(d->queues, ep) == NULL)
+    const char *ep;
+    json_t *confirmed;
+    json_object_foreach(subs, ep, confirmed) {
+        if (json_object_get(d->queues, ep) == NULL)
             continue;
-        if (sub != NULL && strncmp(sub, "arn:", 4) != 0) {
+        if (!json_is_true(confirmed)) {
             pending = true;
             continue;
         }

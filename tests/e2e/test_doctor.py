@@ -129,6 +129,19 @@ class DoctorTest(unittest.TestCase):
         rc, doc = self.doctor({"XACCT_SNS_TOPIC_ARNS": f"{topics}, {lone}"})
         self.assert_only_failure(rc, doc, "topic", "not subscribed")
 
+    def test_subscription_not_confirmed(self):
+        env = self.env
+        env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "confirm"})
+        try:
+            pending = env.create_topic("eu-west-1", "xacct-phone-home-pending")
+            env.subscribe(pending, "eu-west-1")
+        finally:
+            env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "immediate"})
+        env.ctl("POST", "/_fake/sqs/queues/" + env.queue_name + "/purge")
+        topics = ", ".join(a for arns in env.topics.values() for a in arns)
+        rc, doc = self.doctor({"XACCT_SNS_TOPIC_ARNS": f"{topics}, {pending}"})
+        self.assert_only_failure(rc, doc, "topic", "is not confirmed")
+
     def test_queue_policy_missing_the_topic(self):
         env = self.env
         other = env.create_topic("us-east-1", "someone-else-2")
