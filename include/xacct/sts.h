@@ -31,7 +31,11 @@ typedef struct xacct_sts_assume_params {
     const char *role_arn;     /* required */
     const char *session_name; /* required, 2..64 of [\w+=,.@-] */
     const char *external_id;  /* NULL: the parameter is not sent at all */
-    int duration_s;           /* 900..43200; 0 = 900 */
+    const char *source_identity; /* SourceIdentity, 2..64 of [\w+=,.@-], the trust
+                                    policy must allow sts:SetSourceIdentity;
+                                    NULL: not sent */
+    int duration_s;           /* DurationSeconds, 900..43200 (and at most the
+                                 role's maximum session); 0 = 900 */
     const char *region;       /* NULL = the client's */
     int max_attempts;         /* 0 = the client's */
 } xacct_sts_assume_params_t;
