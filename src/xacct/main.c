@@ -86,6 +86,8 @@ static const cli_command_t commands[] = {
     {"outbox", xacct_cmd_outbox, "[list | dead | redeliver ID] [--limit N]",
      "Lifecycle events and their webhook delivery; those given up on; send one again.",
      "  --limit N          at most N events (default 100)\n"},
+    {"doctor", xacct_cmd_doctor, "",
+     "Check the live setup (credentials, clock, queues, topics, bucket, Redis, config).", ""},
 };
 
 static void usage(FILE *out)
