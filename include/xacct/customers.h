@@ -114,6 +114,7 @@ typedef struct xacct_customer_apply {
     const char *stack_id;           /*   " */
     const char *region;             /*   " */
     const char *physical_id;        /*   " */
+    const char *template_version;   /*   " ("" clears it) */
     const char *last_error;         /* written on a transition; NULL writes "" */
     const char *expect_physical_id; /* offboarding only: must equal the record's */
     const xacct_event_t *event;     /* required: the audit event to append */

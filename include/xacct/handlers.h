@@ -31,8 +31,9 @@ typedef struct xacct_decision {
     char physical_id[320];             /* PhysicalResourceId to answer with */
     bool transition;                   /* record a move to to_state (else audit only) */
     xacct_customer_state_t to_state;   /* with transition: active, rejected or offboarding */
-    bool connect_stack;                /* write the request's role, stack, region and
-                                          physical_id on the record (activation) */
+    bool connect_stack;                /* write the request's role, stack, region,
+                                          physical_id and TemplateVersion on the
+                                          record (activation) */
     bool enqueue_offboard;             /* add the offboarding job; applies only while the
                                           record still names the request's physical id */
     bool cleanup_template;             /* delete the customer's template from the

@@ -496,6 +496,9 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
         .stack_id = connect ? req->stack_id : NULL,
         .region = connect ? req->stack_region : NULL,
         .physical_id = connect ? d->physical_id : NULL,
+        /* SPEC §9.6: the version the stack now runs ("" when it carries none). */
+        .template_version =
+            connect ? (req->template_version ? req->template_version : "") : NULL,
         .last_error = d->status == XACCT_CFN_FAILED ? d->reason : "",
         .expect_physical_id = offboard ? req->physical_id : NULL,
         .event = &ev,

@@ -220,6 +220,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
+    add_pair(&a, "template_version", in->template_version);
 
     return xacct__store_op_run(s, &apply_script, 7, &a, apply_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);

@@ -147,6 +147,27 @@ const char *cli_trusted_external_id(cli_t *c, const xacct_customer_t *cust,
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason);
 
+/* ---- operator access (access.c): credentials, console ------------------ */
+
+/* The operator's name for the session (operator.h): --operator (flag, may
+ * be NULL), else $XACCT_OPERATOR, else the login name. A name STS would not
+ * take is reduced to what it accepts, with a note on stderr. 0, CLI_USAGE
+ * (an unusable --operator or $XACCT_OPERATOR) or CLI_FAIL (no login name). */
+int cli_operator(cli_t *c, const char *flag, char *out, size_t outlen);
+/* --reason: NULL or valid UTF-8 of 1..XACCT_CLI_REASON_MAX bytes. 0 or
+ * CLI_USAGE. */
+#define XACCT_CLI_REASON_MAX 500
+int cli_check_reason(cli_t *c, const char *reason);
+/* cli_load_customer_role for operator access: only an active or degraded
+ * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
+int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer);
+/* Appends the access event (type "credentials" or "console") naming the
+ * operator as its actor and the reason; never a credential. Unlike
+ * cli_audit, a failure is the command's failure: access that cannot be
+ * attributed is not handed out. 0 or CLI_FAIL. */
+int cli_audit_access(cli_t *c, const char *account, const char *type, const char *operator_name,
+                     const char *reason);
+
 /* ---- listings (list.c) ------------------------------------------------- */
 
 /*
