@@ -19,6 +19,7 @@ struct xacct_customer_role_op {
     xacct_sts_assume_params_t p; /* points at the copies below */
     char *role_arn;
     char *session_name;
+    char *source_identity;
     char *region;
     char *external_id;             /* secret */
     char *pending_external_id;     /* secret; NULL = no rotation pending */
@@ -32,7 +33,7 @@ struct xacct_customer_role_op {
  * (a string especially) has to be copied here too, or the second call would
  * read the caller's memory after it is gone. */
 struct sts_params_shape {
-    const char *role_arn, *session_name, *external_id;
+    const char *role_arn, *session_name, *external_id, *source_identity;
     int duration_s;
     const char *region;
     int max_attempts;
@@ -49,6 +50,7 @@ static void op_free(xacct_customer_role_op_t *op)
 {
     free(op->role_arn);
     free(op->session_name);
+    free(op->source_identity);
     free(op->region);
     xacct_free_secret(op->external_id);
     xacct_free_secret(op->pending_external_id);
@@ -109,6 +111,7 @@ int xacct_customer_role_assume(xacct_aws_t *aws, const xacct_sts_assume_params_t
     op->aws = aws;
     op->role_arn = xacct_strdup(p->role_arn);
     op->session_name = xacct_strdup(p->session_name);
+    op->source_identity = p->source_identity ? xacct_strdup(p->source_identity) : NULL;
     op->region = p->region ? xacct_strdup(p->region) : NULL;
     op->external_id = xacct_strdup(p->external_id);
     /* A pending ID equal to the current one is no rotation: one call. */
@@ -118,6 +121,7 @@ int xacct_customer_role_assume(xacct_aws_t *aws, const xacct_sts_assume_params_t
     op->p = *p;
     op->p.role_arn = op->role_arn;
     op->p.session_name = op->session_name;
+    op->p.source_identity = op->source_identity;
     op->p.region = op->region;
     op->used = XACCT_CUSTOMER_ROLE_CURRENT;
     op->cb = cb;

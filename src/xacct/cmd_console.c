@@ -64,7 +64,7 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     xacct_console_params_t p = {
         .role_arn = role,
         /* During a rotation, the ID the role trusts now (cmd.h). */
-        .external_id = cli_trusted_external_id(c, cust, "xacct-console"),
+        .external_id = cli_trusted_external_id(c, cust, op_name),
         .region = xacct_region_valid(region) ? region : NULL,
         .federation_url = c->ctx->cfg->console_federation_url,
         .destination = dest ? dest : c->ctx->cfg->console_destination,

@@ -11,8 +11,9 @@ and 409 in a state that allows no rotation.
 
 CloudFormation changes the role's trust policy before it sends the Update, so
 for a while only the pending ID works (WindowTest): `xacct check`, `xacct
-console` and re-verification then use the pending ID, the customer stays
-active and verified, and the Update that follows swaps the IDs as before."""
+console`, `xacct credentials` and re-verification then use the pending ID,
+the customer stays active and verified, and the Update that follows swaps
+the IDs as before."""
 import copy
 import hashlib
 import http.client
@@ -375,6 +376,13 @@ class WindowTest(Helpers, unittest.TestCase):
         url = r.stdout.decode().strip()
         self.assertTrue(url.startswith(f"{env.fa.https_url}/federation?"), url)
         self.assertIn("Action=login", url)
+        # xacct credentials: keys for the operator, from the same fallback.
+        r = env.xacct("credentials", acct, "--operator", "alice", "--reason", "in the window")
+        outputs.append(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["Version"], 1)
+        self.assertTrue(json.loads(r.stdout)["AccessKeyId"])
+        self.assertNotIn(b"SourceIdentity", r.stderr)  # the new template allows it
 
         # Re-verification (twice): secure with the pending ID, so the
         # customer stays active, verified_at moves on, nothing else changes.

@@ -4,7 +4,8 @@
  * customer's external IDs its role trusts. With a role trusting the current
  * ID, the pending one is never sent; with a role that has moved to the
  * pending ID, the current one is tried first, refused, and the pending one
- * gets in; a role trusting neither is refused after both; without a rotation
+ * gets in, asked exactly as the first call was (session name,
+ * SourceIdentity, duration); a role trusting neither is refused after both; without a rotation
  * pending (or a pending ID equal to the current one) there is never a second
  * AssumeRole. Any other error with the current ID ends the operation as it
  * is: a transient one (throttling) stays transient, a validation error stays
@@ -52,11 +53,12 @@ static void make_role(fixture_t *f, const char *const *ids, size_t n)
     char principal[64];
     snprintf(principal, sizeof(principal), "arn:aws:iam::%s:root", partner);
     json_decref(ready);
+    /* Sessions may carry a SourceIdentity, as the templates allow. */
     json_t *body =
-        json_pack("{s:s, s:s, s:{s:s, s:[{s:s, s:{s:s}, s:s, s:{s:{s:o}}}]}}", "account_id",
+        json_pack("{s:s, s:s, s:{s:s, s:[{s:s, s:{s:s}, s:[s, s], s:{s:{s:o}}}]}}", "account_id",
                   CUSTOMER, "role_name", name, "trust_policy", "Version", "2012-10-17", "Statement",
                   "Effect", "Allow", "Principal", "AWS", principal, "Action", "sts:AssumeRole",
-                  "Condition", "StringEquals", "sts:ExternalId", values);
+                  "sts:SetSourceIdentity", "Condition", "StringEquals", "sts:ExternalId", values);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/iam/roles", text, NULL), 201);
@@ -107,6 +109,7 @@ typedef struct result {
     int calls;
     int status;
     bool creds;
+    char akid[128];
     xacct_customer_role_id_t used;
     char detail[1024];
 } result_t;
@@ -118,6 +121,8 @@ static void on_done(int status, const char *detail, const xacct_sts_credentials_
     r->calls++;
     r->status = status;
     r->creds = creds != NULL && creds->access_key_id != NULL && creds->access_key_id[0] != '\0';
+    if (r->creds)
+        snprintf(r->akid, sizeof(r->akid), "%s", creds->access_key_id);
     r->used = used;
     snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
     r->done = true;
@@ -208,6 +213,46 @@ static void test_pending_trusted_after_current_refused(void **state)
     assert_int_equal(calls_with(f, CURRENT_ID), 1);
     assert_int_equal(calls_with(f, PENDING_ID), 1);
     assert_int_equal(sts_requests(f), 2);
+}
+
+/* The second call is the first one with the other ID: same session name,
+ * SourceIdentity and duration. */
+static void test_pending_call_keeps_the_parameters(void **state)
+{
+    fixture_t *f = *state;
+    const char *ids[] = {PENDING_ID};
+    make_role(f, ids, 1);
+    assert_int_equal(
+        fake_ctl(&f->loop, f->http, "DELETE", "/_fake/sts/assume-role-counts", NULL, NULL), 200);
+    char session[32], source[32];
+    snprintf(session, sizeof(session), "alice");
+    snprintf(source, sizeof(source), "alice");
+    xacct_sts_assume_params_t p = {.role_arn = f->role_arn,
+                                   .session_name = session,
+                                   .external_id = CURRENT_ID,
+                                   .source_identity = source,
+                                   .duration_s = 1800};
+    result_t r = {0};
+    assert_int_equal(xacct_customer_role_assume(f->aws, &p, PENDING_ID, on_done, &r, NULL), 0);
+    /* Everything was copied: the caller's strings may go at once. */
+    memset(session, 'x', sizeof(session) - 1);
+    memset(source, 'x', sizeof(source) - 1);
+    assert_true(run_until(&f->loop, &r.done, 30000));
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(r.used, XACCT_CUSTOMER_ROLE_PENDING);
+    assert_int_equal(calls_with(f, CURRENT_ID), 1);
+    char path[256], *body = NULL;
+    snprintf(path, sizeof(path), "/_fake/sts/issued-credentials?access_key_id=%s", r.akid);
+    assert_int_equal(fake_ctl(&f->loop, f->http, "GET", path, NULL, &body), 200);
+    json_t *doc = json_loads(body, 0, NULL);
+    free(body);
+    json_t *issued = json_array_get(json_object_get(doc, "credentials"), 0);
+    assert_non_null(issued);
+    assert_string_equal(json_string_value(json_object_get(issued, "session_name")), "alice");
+    assert_string_equal(json_string_value(json_object_get(issued, "source_identity")), "alice");
+    assert_int_equal(json_integer_value(json_object_get(issued, "duration")), 1800);
+    json_decref(doc);
 }
 
 static void test_neither_trusted(void **state)
@@ -338,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_current_goes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_trusted_after_current_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pending_call_keeps_the_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_neither_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_pending_no_second_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transient_stays_transient, setup, teardown),
