@@ -45,13 +45,16 @@ static int start(xacct_ctx_t *ctx)
         return rc;
     }
     xacct_worker_start(ctx->worker);
-    rc = xacct_reverifier_start(ctx, &ctx->reverifier);
-    if (rc == 0)
-        rc = xacct_expirer_start(ctx, &ctx->expirer);
-    if (rc == 0)
-        rc = xacct_census_gauge_start(ctx, &ctx->census);
-    if (rc != 0) {
+    if ((rc = xacct_reverifier_start(ctx, &ctx->reverifier)) != 0) {
         fprintf(stderr, "xacctd: re-verification: %s\n", xacct_strerror(rc));
+        return rc;
+    }
+    if ((rc = xacct_expirer_start(ctx, &ctx->expirer)) != 0) {
+        fprintf(stderr, "xacctd: expiry: %s\n", xacct_strerror(rc));
+        return rc;
+    }
+    if ((rc = xacct_census_gauge_start(ctx, &ctx->census)) != 0) {
+        fprintf(stderr, "xacctd: customers gauge: %s\n", xacct_strerror(rc));
         return rc;
     }
     if ((rc = xacct_webhook_start(ctx, err, sizeof(err))) != 0) {
