@@ -43,6 +43,9 @@
     X(REVERIFICATIONS, COUNTER, "xacct_reverifications_total",                                   \
       "Re-verifications of active and degraded customers' roles, by check outcome.", "outcome",  \
       NULL)                                                                                      \
+    X(EXPIRATIONS, COUNTER, "xacct_expirations_total",                                       \
+      "Abandoned onboardings expired, and clean-ups of closed onboardings (template, topic "     \
+      "policy) by result: expired, cleaned, cleanup_failed.", "outcome", NULL)                   \
     X(CUSTOMERS, GAUGE, "xacct_customers",                                                       \
       "Customers by state, as last counted in Redis (every 30 s).", "state", NULL)               \
     X(AWS_REQUESTS, COUNTER, "xacct_aws_requests_total",                                         \

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The re-verification loop of one worker: a timer takes due accounts from the
- * shared schedule as the token bucket allows, runs the three-probe check on
- * each and records the outcome. When nothing is due the timer sleeps until
- * the earliest due time (at most a minute, or one interval), so an idle
- * worker does not poll Redis. While a rotation is pending the check may get
+ * The re-verification job of one worker, on the shared sweeper (sweeper.h):
+ * it takes due accounts from the shared schedule as the sweeper's token
+ * bucket (check.reverify_rate) allows, runs the three-probe check on each and
+ * records the outcome. When nothing is due the sweeper sleeps until the
+ * earliest due time (at most a minute, or one interval). While a rotation is pending the check may get
  * in with the pending ID (the stack's update changed the role before its
  * Update message arrived): that is secure, and said in the log and the audit
  * trail; the IDs are swapped only by that Update.
@@ -19,11 +19,9 @@
 #include "xacct/check.h"
 #include "xacct/metrics.h"
 #include "xacct/reverify.h"
+#include "xacct/sweeper.h"
 
-#define IDLE_MAX_MS 60000         /* longest sleep: a reload or a new due time is seen by then */
 #define OFF_RECHECK_MS 60000      /* interval 0: look at the configuration again after this */
-#define STORE_DOWN_RETRY_MS 1000
-#define STORE_ERROR_RETRY_MS 5000
 #define CHECK_DEADLINE_MS 60000   /* transient STS failures are retried this long ... */
 #define CHECK_DEADLINE_MIN_MS 5000 /* ... or half an interval, but at least this */
 #define LEASE_MIN_MS 120000       /* a taken account is not taken again for this long */
@@ -36,20 +34,9 @@ typedef struct job job_t;
 
 struct xacct_reverifier {
     xacct_ctx_t *ctx;      /* borrowed */
-    uv_timer_t timer;      /* next take; r is freed in its close callback (or after) */
-    double tokens;         /* token bucket: starts allowed now */
-    uint64_t refill_ms;    /* uv_now of the last refill */
-    bool taking;           /* a take is in flight */
-    bool enrolling;        /* an enrolment batch is in flight */
-    bool enrolled;         /* the customers zset has been walked once */
-    long long enrol_cursor; /* where the next enrolment batch starts */
+    xacct_sweeper_t *sw;   /* owned; frees r through release */
     long long enrol_total; /* accounts this worker put on the schedule at start */
-    bool stopped;          /* SIGTERM or free: nothing new starts */
-    bool freeing;          /* free requested */
-    bool timer_closed;     /* the timer's close callback has run */
-    unsigned store_ops;    /* takes and records whose reply is outstanding */
-    unsigned running;      /* jobs alive (check or record in flight) */
-    job_t *jobs;           /* every job alive, doubly linked */
+    job_t *jobs;           /* every job alive (check or record in flight), doubly linked */
 };
 
 struct job {
@@ -68,12 +55,6 @@ static const xacct_config_t *cfg(const xacct_reverifier_t *r)
     return r->ctx->cfg;
 }
 
-static void maybe_free(xacct_reverifier_t *r)
-{
-    if (r->freeing && r->timer_closed && r->store_ops == 0 && r->running == 0)
-        free(r);
-}
-
 static void job_free(job_t *j)
 {
     xacct_reverifier_t *r = j->r;
@@ -87,49 +68,15 @@ static void job_free(job_t *j)
     xacct_free_secret(j->external_id);
     xacct_free_secret(j->pending_id);
     free(j);
-    r->running--;
+    xacct_sweeper_job_done(r->sw);
 }
 
 /* The most checks in flight at once: enough for the rate while STS is slow,
  * bounded so that a stuck STS cannot grow memory. */
-static unsigned max_running(const xacct_reverifier_t *r)
+static unsigned max_running(void *owner)
 {
-    long n = (long)cfg(r)->check_reverify_rate * 10;
+    long n = (long)cfg(owner)->check_reverify_rate * 10;
     return (unsigned)(n < 8 ? 8 : n > 2000 ? 2000 : n);
-}
-
-/* A burst of a tenth of a second's worth: starts are spread out, never
- * bunched up after an idle spell. */
-static double bucket_size(const xacct_reverifier_t *r)
-{
-    double b = cfg(r)->check_reverify_rate / 10.0;
-    return b < 1.0 ? 1.0 : b;
-}
-
-static void refill(xacct_reverifier_t *r)
-{
-    uint64_t now = uv_now(r->ctx->loop);
-    double add = (double)(now - r->refill_ms) * cfg(r)->check_reverify_rate / 1000.0;
-    r->refill_ms = now;
-    r->tokens += add;
-    if (r->tokens > bucket_size(r))
-        r->tokens = bucket_size(r);
-}
-
-static uint64_t ms_to_next_token(const xacct_reverifier_t *r)
-{
-    if (r->tokens >= 1.0)
-        return 0;
-    return (uint64_t)((1.0 - r->tokens) * 1000.0 / cfg(r)->check_reverify_rate) + 1;
-}
-
-static void on_tick(uv_timer_t *t);
-
-static void arm(xacct_reverifier_t *r, uint64_t delay_ms)
-{
-    if (r->stopped)
-        return;
-    uv_timer_start(&r->timer, on_tick, delay_ms, 0);
 }
 
 /* ---- recording an outcome ---------------------------------------------- */
@@ -139,10 +86,9 @@ static void on_recorded(int status, const char *detail, xacct_reverify_result_t 
 {
     job_t *j = arg;
     xacct_reverifier_t *r = j->r;
-    r->store_ops--;
     xacct_log_t *lg = &r->ctx->log;
     if (status != 0) {
-        if (!r->stopped)
+        if (!xacct_sweeper_stopped(r->sw))
             XACCT_LOG_WARN(lg, "reverify.record_failed", "account", j->account, "error",
                            xacct_errname(status), "detail", detail ? detail : "", "action",
                            "the lease runs out and the account is checked again", NULL);
@@ -153,12 +99,7 @@ static void on_recorded(int status, const char *detail, xacct_reverify_result_t 
         XACCT_LOG_DEBUG(lg, "reverify.recorded", "account", j->account, "result",
                         xacct_reverify_result_name(result), NULL);
     }
-    bool was_full = r->running >= max_running(r);
     job_free(j);
-    if (r->freeing)
-        maybe_free(r);
-    else if (was_full && !r->taking)
-        arm(r, 0);
 }
 
 static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reason,
@@ -207,14 +148,8 @@ static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reaso
         .pending_trusted_event = with_pending ? &pending_trusted : NULL,
         .now_ms = now,
     };
-    if (xacct_reverify_record(r->ctx->store, &in, on_recorded, j) == 0) {
-        r->store_ops++;
-        return;
-    }
-    /* The store is going away; the lease brings the account back later. */
-    job_free(j);
-    if (r->freeing)
-        maybe_free(r);
+    if (xacct_reverify_record(r->ctx->store, &in, on_recorded, j) != 0)
+        job_free(j); /* the store is going away; the lease brings the account back later */
 }
 
 static void on_check(xacct_check_result_t result, const char *detail, unsigned attempts,
@@ -284,7 +219,7 @@ static void start_job(xacct_reverifier_t *r, const xacct_reverify_item_t *it)
     if (r->jobs != NULL)
         r->jobs->prev = j;
     r->jobs = j;
-    r->running++;
+    xacct_sweeper_job_started(r->sw);
 
     uint64_t prop = (uint64_t)cfg(r)->check_propagation_timeout * 1000;
     uint64_t tenth = (uint64_t)cfg(r)->check_reverify_interval * 100;
@@ -322,38 +257,23 @@ static void on_taken(int status, const char *detail, const xacct_reverify_item_t
                      size_t n, int64_t next_due_ms, void *arg)
 {
     xacct_reverifier_t *r = arg;
-    r->store_ops--;
-    r->taking = false;
-    if (r->stopped) {
-        /* Taken just before the stop: their lease brings them back. */
-        maybe_free(r);
+    if (status != 0 || xacct_sweeper_stopped(r->sw)) {
+        xacct_sweeper_failed(r->sw, "reverify.take_failed", status, detail);
         return;
     }
-    if (status != 0) {
-        XACCT_LOG_WARN(&r->ctx->log, "reverify.take_failed", "error", xacct_errname(status),
-                       "detail", detail ? detail : "", NULL);
-        arm(r, STORE_ERROR_RETRY_MS);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        r->tokens -= 1.0;
+    for (size_t i = 0; i < n; i++)
         start_job(r, &items[i]);
-    }
-    if (r->stopped)
-        return;
+    xacct_sweeper_done(r->sw, next_due_ms, false);
+}
+
+static int take(void *owner, size_t want)
+{
+    xacct_reverifier_t *r = owner;
     int64_t now = xacct_store_now_ms();
-    if (next_due_ms >= 0 && next_due_ms <= now) {
-        /* More are due: as soon as the bucket allows. */
-        arm(r, ms_to_next_token(r));
-        return;
-    }
-    uint64_t sleep = IDLE_MAX_MS;
-    uint64_t interval_ms = (uint64_t)cfg(r)->check_reverify_interval * 1000;
-    if (interval_ms > 0 && interval_ms < sleep)
-        sleep = interval_ms;
-    if (next_due_ms > now && (uint64_t)(next_due_ms - now) < sleep)
-        sleep = (uint64_t)(next_due_ms - now);
-    arm(r, sleep);
+    int64_t lease = (int64_t)cfg(r)->check_reverify_interval * 1000;
+    if (lease < LEASE_MIN_MS)
+        lease = LEASE_MIN_MS;
+    return xacct_reverify_take(r->ctx->store, now, want, now + lease, on_taken, r);
 }
 
 /* Once per start, connected customers missing from the schedule (activated
@@ -361,107 +281,43 @@ static void on_taken(int status, const char *detail, const xacct_reverify_item_t
 static void on_enrolled(int status, const char *detail, long long n, long long next, void *arg)
 {
     xacct_reverifier_t *r = arg;
-    r->store_ops--;
-    r->enrolling = false;
-    if (r->stopped) {
-        maybe_free(r);
+    if (!xacct_sweeper_enrolled(r->sw, status, detail, next))
         return;
-    }
-    if (status != 0) {
-        XACCT_LOG_WARN(&r->ctx->log, "reverify.enrol_failed", "error", xacct_errname(status),
-                       "detail", detail ? detail : "", NULL);
-        arm(r, STORE_ERROR_RETRY_MS);
-        return;
-    }
     r->enrol_total += n;
-    r->enrol_cursor = next;
     if (next == 0) {
-        r->enrolled = true;
         char total[32];
         snprintf(total, sizeof(total), "%lld", r->enrol_total);
         XACCT_LOG_INFO(&r->ctx->log, "reverify.enrolled", "accounts", total, NULL);
     }
-    arm(r, 0);
 }
 
-static bool enrol_step(xacct_reverifier_t *r)
+static int enrol(void *owner, long long cursor, size_t batch)
 {
-    if (r->enrolled || r->enrolling)
-        return false;
-    if (xacct_reverify_enrol_missing(r->ctx->store, r->enrol_cursor, ENROL_BATCH,
-                                     cfg(r)->check_reverify_interval, on_enrolled, r) != 0)
-        return false;
-    r->enrolling = true;
-    r->store_ops++;
-    return true;
+    xacct_reverifier_t *r = owner;
+    return xacct_reverify_enrol_missing(r->ctx->store, cursor, (long long)batch,
+                                        cfg(r)->check_reverify_interval, on_enrolled, r);
 }
 
-static void on_tick(uv_timer_t *t)
+static double rate(void *owner)
 {
-    xacct_reverifier_t *r = xacct_container_of(t, xacct_reverifier_t, timer);
-    if (r->stopped || r->taking)
-        return;
-    if (cfg(r)->check_reverify_interval <= 0) {
-        arm(r, OFF_RECHECK_MS);
-        return;
-    }
-    if (!xacct_store_is_up(r->ctx->store)) {
-        arm(r, STORE_DOWN_RETRY_MS);
-        return;
-    }
-    if (enrol_step(r) || r->enrolling)
-        return; /* its reply arms the timer again */
-    refill(r);
-    unsigned cap = max_running(r);
-    if (r->running >= cap)
-        return; /* the next recorded outcome arms the timer */
-    if (r->tokens < 1.0) {
-        arm(r, ms_to_next_token(r));
-        return;
-    }
-    size_t want = (size_t)r->tokens;
-    if (want > cap - r->running)
-        want = cap - r->running;
-    int64_t now = xacct_store_now_ms();
-    int64_t lease = (int64_t)cfg(r)->check_reverify_interval * 1000;
-    if (lease < LEASE_MIN_MS)
-        lease = LEASE_MIN_MS;
-    int rc = xacct_reverify_take(r->ctx->store, now, want, now + lease, on_taken, r);
-    if (rc != 0) {
-        arm(r, STORE_DOWN_RETRY_MS);
-        return;
-    }
-    r->taking = true;
-    r->store_ops++;
+    return cfg(owner)->check_reverify_rate;
 }
 
-/* ---- lifecycle ----------------------------------------------------------- */
-
-int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_reverifier_t **out)
+static uint64_t paused_ms(void *owner)
 {
-    *out = NULL;
-    if (ctx == NULL || ctx->store == NULL || ctx->aws == NULL)
-        return XACCT_EINVAL;
-    xacct_reverifier_t *r = xacct_calloc(1, sizeof(*r));
-    r->ctx = ctx;
-    r->refill_ms = uv_now(ctx->loop);
-    r->tokens = 1.0;
-    uv_timer_init(ctx->loop, &r->timer);
-    /* The first take waits a moment so that a starting worker answers its
-     * messages first. */
-    arm(r, 1000);
-    *out = r;
-    return 0;
+    return cfg(owner)->check_reverify_interval <= 0 ? OFF_RECHECK_MS : 0;
 }
 
-void xacct_reverifier_stop(xacct_reverifier_t *r)
+static uint64_t max_sleep_ms(void *owner)
 {
-    if (r == NULL || r->stopped)
-        return;
-    r->stopped = true;
-    uv_timer_stop(&r->timer);
-    /* Cancelling fires on_check at once, which hands the account back; a
-     * job's record may also free it, so read next first. */
+    return (uint64_t)cfg(owner)->check_reverify_interval * 1000;
+}
+
+/* SIGTERM: cancelling fires on_check at once, which hands the account back;
+ * a job's record may also free it, so read next first. */
+static void cancel(void *owner)
+{
+    xacct_reverifier_t *r = owner;
     job_t *next;
     for (job_t *j = r->jobs; j != NULL; j = next) {
         next = j->next;
@@ -473,23 +329,54 @@ void xacct_reverifier_stop(xacct_reverifier_t *r)
     }
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void release(void *owner)
 {
-    xacct_reverifier_t *r = xacct_container_of((uv_timer_t *)h, xacct_reverifier_t, timer);
-    r->timer_closed = true;
-    maybe_free(r);
+    free(owner);
+}
+
+static const xacct_sweeper_ops_t ops = {
+    .name = "reverify",
+    .enrol = enrol,
+    .take = take,
+    .max_running = max_running,
+    .rate = rate,
+    .paused_ms = paused_ms,
+    .max_sleep_ms = max_sleep_ms,
+    .cancel = cancel,
+    .release = release,
+    .again_ms = 0,
+    .enrol_batch = ENROL_BATCH,
+};
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_reverifier_t **out)
+{
+    *out = NULL;
+    xacct_reverifier_t *r = xacct_calloc(1, sizeof(*r));
+    r->ctx = ctx;
+    int rc = xacct_sweeper_new(ctx, &ops, r, &r->sw);
+    if (rc != 0) {
+        free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void xacct_reverifier_stop(xacct_reverifier_t *r)
+{
+    if (r != NULL)
+        xacct_sweeper_stop(r->sw);
 }
 
 void xacct_reverifier_free(xacct_reverifier_t *r)
 {
-    if (r == NULL || r->freeing)
-        return;
-    xacct_reverifier_stop(r);
-    r->freeing = true;
-    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+    if (r != NULL)
+        xacct_sweeper_free(r->sw);
 }
 
 unsigned xacct_reverifier_running(const xacct_reverifier_t *r)
 {
-    return r != NULL ? r->running : 0;
+    return r != NULL ? xacct_sweeper_running(r->sw) : 0;
 }

@@ -50,6 +50,10 @@ class Base(unittest.TestCase):
                 out.append(ev)
         return out
 
+    def expirations(self, worker, outcome):
+        samples = self.env.parse_metrics(self.env.scrape(worker)[2])
+        return samples.get(("xacct_expirations_total", frozenset({("outcome", outcome)})), 0)
+
     def types(self, account):
         return [e["type"] for e in self.outbox(account)]
 
@@ -109,9 +113,13 @@ class ExpiryTest(Base):
         self.assertIn(f"arn:aws:iam::{acct}:root", principals(env.topic_policy(self.topic)))
         self.assertIsNotNone(env.r.zscore(f"{env.PREFIX}pending", acct))
 
-        w = env.start_worker()
+        w = env.start_worker(metrics=True)
         wait_for(lambda: env.customer(acct)["state"] == "expired", 60, "the expiry")
         self.assert_closed(acct, ext, "expired")
+        # Counted: one onboarding expired, one clean-up done, none failed.
+        wait_for(lambda: self.expirations(w, "cleaned") == 1, 30, "the clean-up to be counted")
+        self.assertEqual(self.expirations(w, "expired"), 1)
+        self.assertEqual(self.expirations(w, "cleanup_failed"), 0)
         kept = [s for s in env.topic_policy(self.topic)["Statement"]
                 if s.get("Sid") == "partner-own"]
         self.assertEqual(len(kept), 1)
