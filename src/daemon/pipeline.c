@@ -595,8 +595,8 @@ static void stage_answer(xacct_pipeline_msg_t *msg)
         to_dead(msg, "answer could not be sent");
 }
 
-/* After a Create connected (or an Update proved a rotation's new ID), the
- * customer's template has served its purpose: it is removed from the
+/* After a Create or an Update connected, the customer's template (for a
+ * rotation's Update: the one with the new ID) has served its purpose: it is removed from the
  * template bucket. Until that succeeded the message is not acknowledged, and
  * a redelivered copy of a Create (the claim is finished) removes it again. */
 static void on_cleaned(int status, const char *detail, void *arg)

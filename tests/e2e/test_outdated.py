@@ -13,7 +13,7 @@ import shutil
 import unittest
 import urllib.parse
 
-from harness import Env, SOURCE
+from harness import Env, SOURCE, wait_for
 
 BUCKET = "xacct-templates"
 
@@ -114,6 +114,12 @@ class OutdatedTest(unittest.TestCase):
         self.assertEqual(done["status"], "UPDATE_COMPLETE", done)
         self.assertEqual(self.env.customer(acct)["template_version"], v2)
         self.assertEqual([r["account_id"] for r in self.outdated()], [legacy])
+        # The template uploaded for the Update has served: the worker deletes it.
+        wait_for(lambda: key not in self.bucket_keys(), 60, "the Update's template to be deleted")
+
+    def bucket_keys(self):
+        return [o["key"] if isinstance(o, dict) else o
+                for o in self.env.ctl("GET", f"/_fake/s3/buckets/{BUCKET}")["objects"]]
 
     def change_policy(self):
         with open(self.policy) as f:

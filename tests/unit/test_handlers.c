@@ -286,7 +286,7 @@ static void test_rotation_pending(void **state)
         assert_int_equal(d.status, XACCT_CFN_SUCCESS);
         assert_true(d.transition);
         assert_false(d.rotate_external_id);
-        assert_false(d.cleanup_template);
+        assert_true(d.cleanup_template); /* the Update's template has served */
         xacct_cfn_request_free(req);
 
         /* The pending ID: checked with it, swapped in on a pass. */

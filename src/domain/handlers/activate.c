@@ -129,10 +129,11 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
             out->transition = true;
             out->to_state = XACCT_CUSTOMER_ACTIVE;
             out->connect_stack = true;
-            /* The template has served its purpose once a Create connected,
-             * or once an Update proved a rotation's new ID. */
+            /* The template has served its purpose once a Create or an
+             * Update connected (the one `xacct outdated` uploaded for the
+             * Update, or a rotation's, would otherwise stay in the bucket). */
             out->rotate_external_id = carries_pending_id(req, customer);
-            out->cleanup_template = req->type == XACCT_CFN_CREATE || out->rotate_external_id;
+            out->cleanup_template = true;
         }
         snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s", req->stack_account);
         snprintf(out->reason, sizeof(out->reason), "%.600s%s", detail ? detail : "verified",
