@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What every module of the store layer (customers, jobs, dead, claims,
- * heartbeats) does around one Redis command or script: keep the caller's
+ * heartbeats, reverify, expiry, outbox, census) does around one Redis command or script: keep the caller's
  * callback and argument while the command is in flight, send it, give up
  * the state and the arguments if the submission fails, check the reply's
  * type, and read stream entries and script replies. Internal to the store
@@ -92,5 +92,22 @@ const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 /* Field name of a stream entry [id, [f1, v1, ...]], or NULL. */
 const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
+
+/* The reply of a leased take from a due-zset, {entries, earliest score left
+ * or '-1'}: *list is the entries array (borrowed from r), *first the
+ * earliest due time still in the zset (-1: empty). 0, or XACCT_EPARSE. */
+int xacct__store_op_due_batch(const xacct_store_reply_t *r, const xacct_store_reply_t **list,
+                              long long *first) XACCT_MUSTCHECK;
+
+/* The callback of an enrolment batch (a walk over the customers zset that
+ * puts what a due-zset misses on it): enrolled added, next the cursor of the
+ * next batch (0: the walk is done). */
+typedef void (*xacct__store_op_enrol_cb)(int status, const char *detail, long long enrolled,
+                                         long long next, void *arg);
+/* The reply handler of an enrolment batch script answering {enrolled,
+ * next}; the op's cb is a xacct__store_op_enrol_cb (or a module's typedef of
+ * the same signature). */
+void xacct__store_op_enrol_reply(const xacct__store_op_t *op, int status, const char *detail,
+                                 const xacct_store_reply_t *r);
 
 #endif

@@ -252,19 +252,6 @@ static const xacct_store_script_t enrol_script = {
     "return {n, from + batch}\n",
 };
 
-static void enrol_reply(const xacct__store_op_t *op, int status, const char *detail,
-                        const xacct_store_reply_t *r)
-{
-    xacct_expiry_enrol_cb cb = (xacct_expiry_enrol_cb)op->cb;
-    long long n = 0, next = 0;
-    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &next) != 0)) {
-        status = XACCT_EPARSE;
-        detail = "unexpected expiry_enrol_missing reply";
-    }
-    cb(status, detail, status == 0 ? n : 0, status == 0 ? next : 0, op->arg);
-}
-
 int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
                                xacct_expiry_enrol_cb cb, void *arg)
 {
@@ -277,8 +264,8 @@ int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long bat
     xacct_store_args_ll(&a, cursor);
     xacct_store_args_ll(&a, batch);
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    return xacct__store_op_run(s, &enrol_script, 2, &a, enrol_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_OP_FN(cb), arg);
+    return xacct__store_op_run(s, &enrol_script, 2, &a, xacct__store_op_enrol_reply,
+                               XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ---- the cleanup zset ---------------------------------------------------------- */
@@ -297,10 +284,9 @@ static void cleanup_take_reply(const xacct__store_op_t *op, int status, const ch
                                const xacct_store_reply_t *r)
 {
     xacct_expiry_cleanup_take_cb cb = (xacct_expiry_cleanup_take_cb)op->cb;
-    const xacct_store_reply_t *list = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    const xacct_store_reply_t *list = NULL;
     long long first = -1;
-    if (status == 0 && (list == NULL || list->type != XACCT_STORE_REPLY_ARRAY ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &first) != 0)) {
+    if (status == 0 && xacct__store_op_due_batch(r, &list, &first) != 0) {
         status = XACCT_EPARSE;
         detail = "unexpected cleanup_take reply";
     }

@@ -14,6 +14,7 @@
 #include "xacct/buf.h"
 #include "xacct/customers.h"
 #include "xacct/outbox.h"
+#include "xacct/store_op.h"
 
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
@@ -38,11 +39,6 @@ int64_t xacct_reverify_next_due(int64_t now_ms, long interval_s, double spread)
 /* ------------------------------------------------------------------ */
 /* Take                                                                 */
 
-typedef struct take_op {
-    xacct_reverify_take_cb cb;
-    void *arg;
-} take_op_t;
-
 static const xacct_store_script_t take_script = {
     "reverify_take",
     /* KEYS: 1 reverify zset
@@ -64,38 +60,31 @@ static const xacct_store_script_t take_script = {
     "return {out, first[2] or '-1'}\n",
 };
 
-static const char *el_str(const xacct_store_reply_t *r, size_t i)
+static void take_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
-    return e != NULL && e->str != NULL ? e->str : "";
-}
-
-static void take_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
-{
-    take_op_t op = *(take_op_t *)arg;
-    free(arg);
-    const xacct_store_reply_t *list = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    xacct_reverify_take_cb cb = (xacct_reverify_take_cb)op->cb;
+    const xacct_store_reply_t *list = NULL;
     long long first = -1;
-    if (status == 0 && (list == NULL || list->type != XACCT_STORE_REPLY_ARRAY ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &first) != 0)) {
+    if (status == 0 && xacct__store_op_due_batch(r, &list, &first) != 0) {
         status = XACCT_EPARSE;
         detail = "unexpected reverify_take reply";
     }
     if (status != 0) {
-        op.cb(status, detail, NULL, 0, -1, op.arg);
+        cb(status, detail, NULL, 0, -1, op->arg);
         return;
     }
     xacct_reverify_item_t *v = xacct_calloc(list->elements ? list->elements : 1, sizeof(*v));
     for (size_t i = 0; i < list->elements; i++) {
         const xacct_store_reply_t *e = &list->element[i];
-        v[i].account_id = el_str(e, 0);
-        v[i].state = el_str(e, 1);
-        v[i].role_arn = el_str(e, 2);
-        v[i].external_id = el_str(e, 3);
-        v[i].region = el_str(e, 4);
-        v[i].pending_external_id = el_str(e, 5);
+        v[i].account_id = xacct__store_op_reply_str(e, 0);
+        v[i].state = xacct__store_op_reply_str(e, 1);
+        v[i].role_arn = xacct__store_op_reply_str(e, 2);
+        v[i].external_id = xacct__store_op_reply_str(e, 3);
+        v[i].region = xacct__store_op_reply_str(e, 4);
+        v[i].pending_external_id = xacct__store_op_reply_str(e, 5);
     }
-    op.cb(0, NULL, v, list->elements, (int64_t)first, op.arg);
+    cb(0, NULL, v, list->elements, (int64_t)first, op->arg);
     free(v);
 }
 
@@ -111,23 +100,12 @@ int xacct_reverify_take(xacct_store_t *s, int64_t now_ms, size_t max, int64_t le
     xacct_store_args_ll(&a, (long long)max);
     xacct_store_args_ll(&a, (long long)lease_until_ms);
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    take_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &take_script, 1, &a, take_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return xacct__store_op_run(s, &take_script, 1, &a, take_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
 /* Record                                                               */
-
-typedef struct record_op {
-    xacct_reverify_record_cb cb;
-    void *arg;
-} record_op_t;
 
 static const xacct_store_script_t record_script = {
     "reverify_record",
@@ -205,32 +183,20 @@ const char *xacct_reverify_result_name(xacct_reverify_result_t r)
     return "unknown";
 }
 
-static void record_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                         void *arg)
+static void record_reply(const xacct__store_op_t *op, int status, const char *detail,
+                         const xacct_store_reply_t *r)
 {
-    record_op_t op = *(record_op_t *)arg;
-    free(arg);
+    xacct_reverify_record_cb cb = (xacct_reverify_record_cb)op->cb;
     if (status != 0) {
-        op.cb(status, detail, 0, op.arg);
+        cb(status, detail, 0, op->arg);
         return;
     }
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(record_words); i++)
         if (xacct_store_reply_is(r, record_words[i].word)) {
-            op.cb(0, NULL, record_words[i].result, op.arg);
+            cb(0, NULL, record_words[i].result, op->arg);
             return;
         }
-    op.cb(XACCT_EPARSE, "unexpected reverify_record reply", 0, op.arg);
-}
-
-static int add_event(xacct_store_args_t *a, const xacct_event_t *ev)
-{
-    xacct_buf_t b;
-    xacct_buf_init(&b, XACCT_CODEC_MAX_INPUT);
-    int rc = xacct_codec_event_encode(ev, &b);
-    if (rc == 0)
-        xacct_store_args_add(a, b.data, b.len);
-    xacct_buf_destroy(&b);
-    return rc;
+    cb(XACCT_EPARSE, "unexpected reverify_record reply", 0, op->arg);
 }
 
 static const char *outcome_word(xacct_reverify_outcome_t o)
@@ -276,35 +242,24 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
     xacct_store_args_ll(&a, (long long)in->next_due_ms);
     xacct_store_args_str(&a, in->role_arn);
     xacct_store_args_str(&a, in->external_id);
-    int rc = add_event(&a, in->degraded_event);
+    int rc = xacct__store_op_args_event(&a, in->degraded_event);
     if (rc == 0)
-        rc = add_event(&a, in->recovered_event);
+        rc = xacct__store_op_args_event(&a, in->recovered_event);
     xacct_store_args_str(&a, pending);
     if (rc == 0 && in->pending_trusted_event != NULL)
-        rc = add_event(&a, in->pending_trusted_event);
+        rc = xacct__store_op_args_event(&a, in->pending_trusted_event);
     else
         xacct_store_args_str(&a, "");
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;
     }
-    record_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    rc = xacct_store_eval(s, &record_script, 5, &a, record_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return xacct__store_op_run(s, &record_script, 5, &a, record_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
 /* Enrolment of connected customers missing from the schedule          */
-
-typedef struct enrol_op {
-    xacct_reverify_enrol_cb cb;
-    void *arg;
-} enrol_op_t;
 
 static const xacct_store_script_t enrol_script = {
     "reverify_enrol_missing",
@@ -325,19 +280,6 @@ static const xacct_store_script_t enrol_script = {
     "return {n, from + batch}\n",
 };
 
-static void enrol_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
-{
-    enrol_op_t op = *(enrol_op_t *)arg;
-    free(arg);
-    long long n = 0, next = 0;
-    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &next) != 0)) {
-        status = XACCT_EPARSE;
-        detail = "unexpected reverify_enrol_missing reply";
-    }
-    op.cb(status, detail, status == 0 ? n : 0, status == 0 ? next : 0, op.arg);
-}
-
 int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
                                  long interval_s, xacct_reverify_enrol_cb cb, void *arg)
 {
@@ -356,12 +298,6 @@ int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long b
     xacct_store_args_ll(&a, (long long)interval_s * 1000);
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_ll(&a, (long long)(seed & 0x7fffffff));
-    enrol_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &enrol_script, 2, &a, enrol_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return xacct__store_op_run(s, &enrol_script, 2, &a, xacct__store_op_enrol_reply,
+                               XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }

@@ -159,3 +159,30 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
             return &kv->element[i + 1];
     return NULL;
 }
+
+int xacct__store_op_due_batch(const xacct_store_reply_t *r, const xacct_store_reply_t **list,
+                              long long *first)
+{
+    *list = xacct_store_reply_at(r, 0);
+    *first = -1;
+    if (*list == NULL || (*list)->type != XACCT_STORE_REPLY_ARRAY ||
+        xacct_store_reply_ll(xacct_store_reply_at(r, 1), first) != 0) {
+        *list = NULL;
+        *first = -1;
+        return XACCT_EPARSE;
+    }
+    return 0;
+}
+
+void xacct__store_op_enrol_reply(const xacct__store_op_t *op, int status, const char *detail,
+                                 const xacct_store_reply_t *r)
+{
+    xacct__store_op_enrol_cb cb = (xacct__store_op_enrol_cb)op->cb;
+    long long n = 0, next = 0;
+    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
+                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &next) != 0)) {
+        status = XACCT_EPARSE;
+        detail = "unexpected enrolment reply";
+    }
+    cb(status, detail, status == 0 ? n : 0, status == 0 ? next : 0, op->arg);
+}
