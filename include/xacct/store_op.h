@@ -93,11 +93,17 @@ const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
 
-/* The reply of a leased take from a due-zset, {entries, earliest score left
- * or '-1'}: *list is the entries array (borrowed from r), *first the
- * earliest due time still in the zset (-1: empty). 0, or XACCT_EPARSE. */
-int xacct__store_op_due_batch(const xacct_store_reply_t *r, const xacct_store_reply_t **list,
-                              long long *first) XACCT_MUSTCHECK;
+/* The end of a take script on the due-zset KEYS[1]: answers {list, the
+ * earliest score left in the zset or '-1'}. */
+#define XACCT__STORE_LUA_DUE_REPLY(list)                                                       \
+    "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"                         \
+    "return {" list ", first[2] or '-1'}\n"
+
+/* Reads that reply: *list the entries array (borrowed from r), *first the
+ * earliest due time left (-1: none). Returns status when it is not 0 (the
+ * command failed), else 0, or XACCT_EPARSE with *detail set. */
+int xacct__store_op_due_batch(const xacct_store_reply_t *r, int status, const char **detail,
+                              const xacct_store_reply_t **list, long long *first);
 
 /* The callback of an enrolment batch (a walk over the customers zset that
  * puts what a due-zset misses on it): enrolled added, next the cursor of the

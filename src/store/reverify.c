@@ -56,21 +56,16 @@ static const xacct_store_script_t take_script = {
     "    redis.call('ZREM', KEYS[1], id)\n"
     "  end\n"
     "end\n"
-    "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "return {out, first[2] or '-1'}\n",
+    XACCT__STORE_LUA_DUE_REPLY("out"),
 };
 
 static void take_reply(const xacct__store_op_t *op, int status, const char *detail,
                        const xacct_store_reply_t *r)
 {
     xacct_reverify_take_cb cb = (xacct_reverify_take_cb)op->cb;
-    const xacct_store_reply_t *list = NULL;
-    long long first = -1;
-    if (status == 0 && xacct__store_op_due_batch(r, &list, &first) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected reverify_take reply";
-    }
-    if (status != 0) {
+    const xacct_store_reply_t *list;
+    long long first;
+    if ((status = xacct__store_op_due_batch(r, status, &detail, &list, &first)) != 0) {
         cb(status, detail, NULL, 0, -1, op->arg);
         return;
     }

@@ -160,17 +160,21 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
     return NULL;
 }
 
-int xacct__store_op_due_batch(const xacct_store_reply_t *r, const xacct_store_reply_t **list,
-                              long long *first)
+int xacct__store_op_due_batch(const xacct_store_reply_t *r, int status, const char **detail,
+                              const xacct_store_reply_t **list, long long *first)
 {
-    *list = xacct_store_reply_at(r, 0);
+    *list = NULL;
     *first = -1;
-    if (*list == NULL || (*list)->type != XACCT_STORE_REPLY_ARRAY ||
+    if (status != 0)
+        return status;
+    const xacct_store_reply_t *l = xacct_store_reply_at(r, 0);
+    if (l == NULL || l->type != XACCT_STORE_REPLY_ARRAY ||
         xacct_store_reply_ll(xacct_store_reply_at(r, 1), first) != 0) {
-        *list = NULL;
         *first = -1;
+        *detail = "unexpected take reply";
         return XACCT_EPARSE;
     }
+    *list = l;
     return 0;
 }
 
