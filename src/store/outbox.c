@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/store_op.h"
+
 #define STR_(x) #x
 #define XSTR(x) STR_(x)
 
@@ -18,38 +20,7 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX 10000
 
-typedef struct op {
-    union {
-        xacct_outbox_items_cb items;
-        xacct_outbox_done_cb done;
-        xacct_outbox_count_cb count;
-    } cb;
-    void *arg;
-} op_t;
-
-static op_t *op_new(void *arg)
-{
-    op_t *op = xacct_calloc(1, sizeof(*op));
-    op->arg = arg;
-    return op;
-}
-
-/* Always consumes op (freed on a synchronous error) and the arguments. */
-static int run(int rc, xacct_store_args_t *a, op_t *op)
-{
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(a);
-    return rc;
-}
-
-static const char *el_str(const xacct_store_reply_t *r, size_t i)
-{
-    const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
-    return e != NULL && e->str != NULL ? e->str : "";
-}
-
-static long long el_ll(const xacct_store_reply_t *r, size_t i)
+static long long reply_ll(const xacct_store_reply_t *r, size_t i)
 {
     long long v = 0;
     if (xacct_store_reply_ll(xacct_store_reply_at(r, i), &v) != 0)
@@ -57,19 +28,9 @@ static long long el_ll(const xacct_store_reply_t *r, size_t i)
     return v;
 }
 
-/* Field name of a stream entry [id, [f1, v1, ...]]. */
-static const xacct_store_reply_t *entry_field(const xacct_store_reply_t *entry, const char *name)
-{
-    const xacct_store_reply_t *kv = xacct_store_reply_at(entry, 1);
-    for (size_t i = 0; kv != NULL && i + 1 < kv->elements; i += 2)
-        if (xacct_store_reply_is(&kv->element[i], name))
-            return &kv->element[i + 1];
-    return NULL;
-}
-
 static const char *field_str(const xacct_store_reply_t *entry, const char *name)
 {
-    const xacct_store_reply_t *f = entry_field(entry, name);
+    const xacct_store_reply_t *f = xacct__store_op_entry_field(entry, name);
     return f != NULL && f->str != NULL ? f->str : "";
 }
 
@@ -77,11 +38,11 @@ static const char *field_str(const xacct_store_reply_t *entry, const char *name)
  * (XAUTOCLAIM may answer a deleted entry as nil). */
 static int fill(const xacct_store_reply_t *entry, xacct_outbox_item_t *it)
 {
-    const xacct_store_reply_t *ev = entry_field(entry, "event");
+    const xacct_store_reply_t *ev = xacct__store_op_entry_field(entry, "event");
     if (ev == NULL || ev->str == NULL)
         return 0;
     memset(it, 0, sizeof(*it));
-    it->id = el_str(entry, 0);
+    it->id = xacct__store_op_reply_str(entry, 0);
     it->event = ev->str;
     it->event_len = ev->len;
     it->appended_ms = strtoll(it->id, NULL, 10);
@@ -92,31 +53,50 @@ static int fill(const xacct_store_reply_t *entry, xacct_outbox_item_t *it)
     return 1;
 }
 
-/* Answers items_cb with the entries of an array reply. */
-static void entries_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                          void *arg)
+/* Answers an op of xacct_outbox_items_cb with its failure; true if it
+ * failed. */
+static bool items_failed(const xacct__store_op_t *op, int status, const char *detail)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                    op.arg);
-        return;
-    }
+    if (status == 0)
+        return false;
+    ((xacct_outbox_items_cb)op->cb)(status, detail, NULL, 0, op->arg);
+    return true;
+}
+
+/* Answers items_cb with the stream entries of an array reply; those of
+ * outbox:dead (dead) also carry why and after how many attempts. */
+static void answer_entries(const xacct__store_op_t *op, const xacct_store_reply_t *r, bool dead)
+{
     xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t n = 0;
-    for (size_t i = 0; i < r->elements; i++)
-        n += (size_t)fill(&r->element[i], &v[n]);
-    op.cb.items(0, NULL, v, n, op.arg);
+    for (size_t i = 0; i < r->elements; i++) {
+        const xacct_store_reply_t *e = &r->element[i];
+        xacct_outbox_item_t *it = &v[n];
+        if (!fill(e, it))
+            continue;
+        n++;
+        if (dead) {
+            it->reason = field_str(e, "reason");
+            it->outbox_id = field_str(e, "outbox_id");
+            it->attempts = strtoll(field_str(e, "attempts"), NULL, 10);
+        }
+    }
+    ((xacct_outbox_items_cb)op->cb)(0, NULL, v, n, op->arg);
     free(v);
 }
 
-static void done_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void entries_reply(const xacct__store_op_t *op, int status, const char *detail,
+                          const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    if (!items_failed(op, status, detail))
+        answer_entries(op, r, false);
+}
+
+static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
+{
     XACCT_UNUSED(r);
-    op.cb.done(status, detail, op.arg);
+    ((xacct_outbox_done_cb)op->cb)(status, detail, op->arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -153,9 +133,8 @@ int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
     xacct_store_args_str(&a, consumer);
     xacct_store_args_ll(&a, (long long)count);
     xacct_store_args_ll(&a, min_idle_ms);
-    op_t *op = op_new(arg);
-    op->cb.items = cb;
-    return run(xacct_store_eval(s, &read_script, 1, &a, entries_reply, op), &a, op);
+    return xacct__store_op_run(s, &read_script, 1, &a, entries_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t touch_script = {
@@ -174,21 +153,17 @@ static const xacct_store_script_t touch_script = {
     "return lost\n",
 };
 
-static void touch_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void touch_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                    op.arg);
+    if (items_failed(op, status, detail))
         return;
-    }
     xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     for (size_t i = 0; i < r->elements; i++) {
-        v[i].id = el_str(r, i);
+        v[i].id = xacct__store_op_reply_str(r, i);
         v[i].event = v[i].status = v[i].consumer = v[i].reason = v[i].outbox_id = "";
     }
-    op.cb.items(0, NULL, v, r->elements, op.arg);
+    ((xacct_outbox_items_cb)op->cb)(0, NULL, v, r->elements, op->arg);
     free(v);
 }
 
@@ -204,9 +179,8 @@ int xacct_outbox_touch(xacct_store_t *s, const char *consumer, const char *const
     xacct_store_args_str(&a, consumer);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, ids[i]);
-    op_t *op = op_new(arg);
-    op->cb.items = cb;
-    return run(xacct_store_eval(s, &touch_script, 1, &a, touch_reply, op), &a, op);
+    return xacct__store_op_run(s, &touch_script, 1, &a, touch_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb, void *arg)
@@ -219,9 +193,8 @@ int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb, 
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
     xacct_store_args_str(&a, id);
-    op_t *op = op_new(arg);
-    op->cb.done = cb;
-    return run(xacct_store_submit(s, &a, done_reply, op), &a, op);
+    return xacct__store_op_run(s, NULL, 0, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t bury_script = {
@@ -252,9 +225,8 @@ int xacct_outbox_bury(xacct_store_t *s, const char *id, const char *event, size_
     xacct_store_args_str(&a, reason ? reason : "");
     xacct_store_args_ll(&a, attempts);
     xacct_store_args_str(&a, iso);
-    op_t *op = op_new(arg);
-    op->cb.done = cb;
-    return run(xacct_store_eval(s, &bury_script, 2, &a, done_reply, op), &a, op);
+    return xacct__store_op_run(s, &bury_script, 2, &a, done_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t backlog_script = {
@@ -275,16 +247,15 @@ static const xacct_store_script_t backlog_script = {
     "return redis.call('XLEN', KEYS[1])\n",
 };
 
-static void count_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void count_reply(const xacct__store_op_t *op, int status, const char *detail,
+                        const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
     long long n = 0;
     if (status == 0 && xacct_store_reply_ll(r, &n) != 0) {
         status = XACCT_EPARSE;
         detail = "unexpected reply";
     }
-    op.cb.count(status, detail, n, op.arg);
+    ((xacct_outbox_count_cb)op->cb)(status, detail, n, op->arg);
 }
 
 int xacct_outbox_backlog(xacct_store_t *s, xacct_outbox_count_cb cb, void *arg)
@@ -295,9 +266,8 @@ int xacct_outbox_backlog(xacct_store_t *s, xacct_outbox_count_cb cb, void *arg)
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
-    op_t *op = op_new(arg);
-    op->cb.count = cb;
-    return run(xacct_store_eval(s, &backlog_script, 1, &a, count_reply, op), &a, op);
+    return xacct__store_op_run(s, &backlog_script, 1, &a, count_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,17 +310,17 @@ static int id_cmp(const char *a, const char *b)
     return as < bs ? -1 : as > bs ? 1 : 0;
 }
 
-static void list_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void list_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    const xacct_store_reply_t *entries = xacct_store_reply_at(r, 0);
-    if (status != 0 || entries == NULL || entries->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                    op.arg);
-        return;
+    const xacct_store_reply_t *entries = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    if (status == 0 && (entries == NULL || entries->type != XACCT_STORE_REPLY_ARRAY)) {
+        status = XACCT_EPARSE;
+        detail = "unexpected reply";
     }
-    const char *last = el_str(r, 1);
+    if (items_failed(op, status, detail))
+        return;
+    const char *last = xacct__store_op_reply_str(r, 1);
     const xacct_store_reply_t *pending = xacct_store_reply_at(r, 2);
     xacct_outbox_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
     size_t n = 0;
@@ -367,16 +337,16 @@ static void list_reply(int status, const char *detail, const xacct_store_reply_t
         it->status = "delivered";
         for (size_t k = 0; pending != NULL && k < pending->elements; k++) {
             const xacct_store_reply_t *p = &pending->element[k];
-            if (strcmp(el_str(p, 0), it->id) != 0)
+            if (strcmp(xacct__store_op_reply_str(p, 0), it->id) != 0)
                 continue;
             it->status = "pending";
-            it->consumer = el_str(p, 1);
-            it->idle_ms = el_ll(p, 2);
-            it->deliveries = el_ll(p, 3);
+            it->consumer = xacct__store_op_reply_str(p, 1);
+            it->idle_ms = reply_ll(p, 2);
+            it->deliveries = reply_ll(p, 3);
             break;
         }
     }
-    op.cb.items(0, NULL, v, n, op.arg);
+    ((xacct_outbox_items_cb)op->cb)(0, NULL, v, n, op->arg);
     free(v);
 }
 
@@ -396,34 +366,15 @@ int xacct_outbox_list(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, 
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, XACCT_OUTBOX_GROUP);
     xacct_store_args_ll(&a, (long long)clamp(count));
-    op_t *op = op_new(arg);
-    op->cb.items = cb;
-    return run(xacct_store_eval(s, &list_script, 1, &a, list_reply, op), &a, op);
+    return xacct__store_op_run(s, &list_script, 1, &a, list_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
-static void dead_reply(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+static void dead_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
-    if (status != 0 || r->type != XACCT_STORE_REPLY_ARRAY) {
-        op.cb.items(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0,
-                    op.arg);
-        return;
-    }
-    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
-    size_t n = 0;
-    for (size_t i = 0; i < r->elements; i++) {
-        const xacct_store_reply_t *e = &r->element[i];
-        xacct_outbox_item_t *it = &v[n];
-        if (!fill(e, it))
-            continue;
-        n++;
-        it->reason = field_str(e, "reason");
-        it->outbox_id = field_str(e, "outbox_id");
-        it->attempts = strtoll(field_str(e, "attempts"), NULL, 10);
-    }
-    op.cb.items(0, NULL, v, n, op.arg);
-    free(v);
+    if (!items_failed(op, status, detail))
+        answer_entries(op, r, true);
 }
 
 int xacct_outbox_dead(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, void *arg)
@@ -438,9 +389,8 @@ int xacct_outbox_dead(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, 
     xacct_store_args_str(&a, "-");
     xacct_store_args_str(&a, "COUNT");
     xacct_store_args_ll(&a, (long long)clamp(count));
-    op_t *op = op_new(arg);
-    op->cb.items = cb;
-    return run(xacct_store_submit(s, &a, dead_reply, op), &a, op);
+    return xacct__store_op_run(s, NULL, 0, &a, dead_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t redeliver_script = {
@@ -459,22 +409,21 @@ static const xacct_store_script_t redeliver_script = {
     "return {'ok', id}\n",
 };
 
-static void redeliver_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                            void *arg)
+static void redeliver_reply(const xacct__store_op_t *op, int status, const char *detail,
+                            const xacct_store_reply_t *r)
 {
-    op_t op = *(op_t *)arg;
-    free(arg);
+    xacct_outbox_done_cb cb = (xacct_outbox_done_cb)op->cb;
     const xacct_store_reply_t *w = xacct_store_reply_at(r, 0);
     if (status == XACCT_EREDIS && detail != NULL && strstr(detail, "Invalid stream ID") != NULL)
-        op.cb.done(XACCT_EINVAL, "not a stream entry id", op.arg);
+        cb(XACCT_EINVAL, "not a stream entry id", op->arg);
     else if (status != 0)
-        op.cb.done(status, detail, op.arg);
+        cb(status, detail, op->arg);
     else if (xacct_store_reply_is(w, "ok"))
-        op.cb.done(0, el_str(r, 1), op.arg);
+        cb(0, xacct__store_op_reply_str(r, 1), op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
-        op.cb.done(XACCT_ENOTFOUND, "no such dead event", op.arg);
+        cb(XACCT_ENOTFOUND, "no such dead event", op->arg);
     else
-        op.cb.done(XACCT_EPARSE, "unexpected redeliver script reply", op.arg);
+        cb(XACCT_EPARSE, "unexpected redeliver script reply", op->arg);
 }
 
 int xacct_outbox_redeliver(xacct_store_t *s, const char *dead_id, xacct_outbox_done_cb cb,
@@ -487,7 +436,6 @@ int xacct_outbox_redeliver(xacct_store_t *s, const char *dead_id, xacct_outbox_d
     xacct_store_args_key(&a, s, "outbox:dead");
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_str(&a, dead_id);
-    op_t *op = op_new(arg);
-    op->cb.done = cb;
-    return run(xacct_store_eval(s, &redeliver_script, 2, &a, redeliver_reply, op), &a, op);
+    return xacct__store_op_run(s, &redeliver_script, 2, &a, redeliver_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
