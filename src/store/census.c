@@ -7,10 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct census_op {
-    xacct_census_cb cb;
-    void *arg;
-} census_op_t;
+#include "xacct/store_op.h"
 
 static const xacct_store_script_t census_script = {
     "customers_census",
@@ -23,17 +20,12 @@ static const xacct_store_script_t census_script = {
     "return out\n",
 };
 
-static void census_reply(int status, const char *detail, const xacct_store_reply_t *r,
-                         void *arg)
+static void census_reply(const xacct__store_op_t *op, int status, const char *detail,
+                         const xacct_store_reply_t *r)
 {
-    census_op_t op = *(census_op_t *)arg;
-    free(arg);
-    if (status == 0 && r->type != XACCT_STORE_REPLY_ARRAY) {
-        status = XACCT_EPARSE;
-        detail = "unexpected census reply";
-    }
+    xacct_census_cb cb = (xacct_census_cb)op->cb;
     if (status != 0) {
-        op.cb(status, detail, NULL, 0, op.arg);
+        cb(status, detail, NULL, 0, op->arg);
         return;
     }
     size_t n = r->elements / 2;
@@ -48,7 +40,7 @@ static void census_reply(int status, const char *detail, const xacct_store_reply
         v[k].count = c;
         k++;
     }
-    op.cb(0, NULL, v, k, op.arg);
+    cb(0, NULL, v, k, op->arg);
     free(v);
 }
 
@@ -60,12 +52,6 @@ int xacct_census_count(xacct_store_t *s, xacct_census_cb cb, void *arg)
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_fmt(&a, "%scustomer:*->state", xacct_store_prefix(s));
-    census_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &census_script, 1, &a, census_reply, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return xacct__store_op_run(s, &census_script, 1, &a, census_reply, XACCT_STORE_REPLY_ARRAY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }
