@@ -118,6 +118,11 @@ extern const xacct_handler_t xacct_handler_create;
 extern const xacct_handler_t xacct_handler_update;
 extern const xacct_handler_t xacct_handler_delete;
 
+/* The PhysicalResourceId of a FAILED answer (src/domain/handlers/rules.c):
+ * an Update's own, else "xacct-<account>-failed-<request id>", cut on a
+ * character boundary. */
+void xacct__handler_failed_id(const xacct_cfn_request_t *req, xacct_decision_t *out);
+
 /* Shared by create and update (src/domain/handlers/activate.c). */
 void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
                                     const xacct_customer_t *customer, xacct_decision_t *out);

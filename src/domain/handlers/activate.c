@@ -22,21 +22,6 @@
 
 #include "xacct/extid.h"
 #include "xacct/handlers.h"
-#include "xacct/utf8.h"
-
-/* Ids are cut on character boundaries: half a character would make the
- * answer impossible to build. */
-static void failed_id(const xacct_cfn_request_t *req, xacct_decision_t *out)
-{
-    if (req->type == XACCT_CFN_UPDATE && req->physical_id != NULL) {
-        xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
-        return;
-    }
-    int n = snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-",
-                     req->stack_account);
-    size_t room = sizeof(out->physical_id) - (size_t)n;
-    xacct_utf8_copy(out->physical_id + n, room < 201 ? room : 201, req->request_id);
-}
 
 static void fail(const xacct_cfn_request_t *req, xacct_decision_t *out, const char *event,
                  const char *reason)
@@ -46,7 +31,7 @@ static void fail(const xacct_cfn_request_t *req, xacct_decision_t *out, const ch
     out->event = event;
     out->outcome = "failed";
     snprintf(out->reason, sizeof(out->reason), "%s", reason);
-    failed_id(req, out);
+    xacct__handler_failed_id(req, out);
 }
 
 /* Whether req is an Update carrying the customer's pending external ID. Both

@@ -19,6 +19,20 @@ int64_t xacct_handler_margin_ms(int64_t timeout_ms)
     return timeout_ms - xacct_cfn_answer_by_ms(0, (long)(timeout_ms / 1000));
 }
 
+/* Ids are cut on character boundaries: half a character would make the
+ * answer impossible to build. */
+void xacct__handler_failed_id(const xacct_cfn_request_t *req, xacct_decision_t *out)
+{
+    if (req->type == XACCT_CFN_UPDATE && req->physical_id != NULL) {
+        xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
+        return;
+    }
+    int n = snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-",
+                     req->stack_account);
+    size_t room = sizeof(out->physical_id) - (size_t)n;
+    xacct_utf8_copy(out->physical_id + n, room < 201 ? room : 201, req->request_id);
+}
+
 int64_t xacct_handler_deadline_ms(const xacct_cfn_request_t *req, int64_t sent_ms,
                                   int64_t now_ms)
 {
@@ -46,15 +60,7 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
     out->outcome = "failed";
     snprintf(out->reason, sizeof(out->reason),
              "xacct could not complete the request before the CloudFormation deadline: %s", why);
-    /* Ids are cut on character boundaries, as in activate.c. */
-    if (req->type == XACCT_CFN_UPDATE) {
-        xacct_utf8_copy(out->physical_id, sizeof(out->physical_id), req->physical_id);
-        return;
-    }
-    int n = snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s-failed-",
-                     req->stack_account);
-    size_t room = sizeof(out->physical_id) - (size_t)n;
-    xacct_utf8_copy(out->physical_id + n, room < 201 ? room : 201, req->request_id);
+    xacct__handler_failed_id(req, out);
 }
 
 void xacct_handler_give_up(const xacct_cfn_request_t *req, const char *why,
