@@ -45,17 +45,7 @@ typedef th_store_fx_t fx_t;
 
 static int setup(void **state)
 {
-    fx_t *f = th_store_fx_new(PREFIX);
-    if (f == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    assert_int_equal(th_store_fx_free(*state), 0);
-    return 0;
+    return th_store_fx_setup(state, PREFIX);
 }
 
 static void wait_res(fx_t *f, res_t *r)
@@ -1045,7 +1035,7 @@ static void test_prefix_everywhere(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_transitions),
         T(test_delete_twice_one_job),

@@ -29,41 +29,11 @@
 
 typedef th_store_fx_t fx_t;
 
-typedef struct res {
-    int done;
-    int status;
-    int result;
-    long long a, b, c;
-    size_t n;
-    char items[16][160];
-    char text[256];
-} res_t;
+typedef th_res_t res_t;
 
 static int setup(void **state)
 {
-    fx_t *f = th_store_fx_new(PREFIX);
-    if (f == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    assert_int_equal(th_store_fx_free(*state), 0);
-    return 0;
-}
-
-static void finish(res_t *r, int status)
-{
-    assert_int_equal(r->done, 0); /* exactly once */
-    r->done = 1;
-    r->status = status;
-}
-
-static void wait_res(fx_t *f, res_t *r)
-{
-    assert_true(th_run_until(&f->loop, &r->done, 10000));
+    return th_store_fx_setup(state, PREFIX);
 }
 
 static res_t *fresh(res_t *r)
@@ -74,35 +44,9 @@ static res_t *fresh(res_t *r)
 
 /* ---- raw commands ------------------------------------------------------- */
 
-static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
-{
-    (void)detail;
-    res_t *r = arg;
-    finish(r, status);
-    if (rep == NULL)
-        return;
-    r->a = rep->integer;
-    r->n = rep->elements;
-    th_reply_strings(rep, r->text, sizeof(r->text), r->items[0], 16, sizeof(r->items[0]));
-}
-
-static res_t raw(fx_t *f, const char *name, ...)
-{
-    res_t r;
-    fresh(&r);
-    va_list ap;
-    va_start(ap, name);
-    int rc = xacct_store_vcmd(f->s, raw_cb, &r, name, ap);
-    va_end(ap);
-    assert_int_equal(rc, 0);
-    wait_res(f, &r);
-    assert_int_equal(r.status, 0);
-    return r;
-}
-
 static long long zscore(fx_t *f, const char *key, const char *member)
 {
-    res_t r = raw(f, "ZSCORE", key, member, NULL);
+    res_t r = th_raw(f, "ZSCORE", key, member, NULL);
     return r.text[0] ? atoll(r.text) : -1;
 }
 
@@ -110,7 +54,7 @@ static void field(fx_t *f, const char *acct, const char *name, char *out, size_t
 {
     char key[64];
     snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    res_t r = raw(f, "HGET", key, name, NULL);
+    res_t r = th_raw(f, "HGET", key, name, NULL);
     assert_true(strlen(r.text) < len);
     memcpy(out, r.text, strlen(r.text) + 1);
 }
@@ -119,7 +63,7 @@ static void field(fx_t *f, const char *acct, const char *name, char *out, size_t
 static int outbox_count(fx_t *f, const char *acct, const char *type)
 {
     /* XRANGE's nested entries do not fit res_t: count through a script. */
-    res_t c = raw(f, "EVAL",
+    res_t c = th_raw(f, "EVAL",
                   "local n = 0\n"
                   "for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do\n"
                   "  local ev = cjson.decode(e[2][2])\n"
@@ -137,18 +81,18 @@ static void seed(fx_t *f, const char *acct, const char *state, const char *xid, 
     snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
     snprintf(idx, sizeof(idx), PREFIX "external-id:%s", xid);
     snprintf(when, sizeof(when), "%lld", since);
-    raw(f, "DEL", key, NULL);
-    raw(f, "HSET", key, "account_id", acct, "state", state, "external_id", xid, "topic_arn",
+    th_raw(f, "DEL", key, NULL);
+    th_raw(f, "HSET", key, "account_id", acct, "state", state, "external_id", xid, "topic_arn",
         TOPIC, "region", "eu-west-1", NULL);
-    raw(f, "SET", idx, acct, NULL);
-    raw(f, "SADD", PREFIX "topic:" TOPIC, acct, NULL);
-    raw(f, "ZADD", PREFIX "customers", when, acct, NULL);
-    raw(f, "ZADD", PREFIX "pending", when, acct, NULL);
+    th_raw(f, "SET", idx, acct, NULL);
+    th_raw(f, "SADD", PREFIX "topic:" TOPIC, acct, NULL);
+    th_raw(f, "ZADD", PREFIX "customers", when, acct, NULL);
+    th_raw(f, "ZADD", PREFIX "pending", when, acct, NULL);
 }
 
 static int exists(fx_t *f, const char *key)
 {
-    return (int)raw(f, "EXISTS", key, NULL).a;
+    return (int)th_raw(f, "EXISTS", key, NULL).a;
 }
 
 /* ---- wrappers ------------------------------------------------------------ */
@@ -161,7 +105,7 @@ static void take_cb(int status, const char *detail, long long expired, long long
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->a = expired;
     r->b = seen;
     r->c = next;
@@ -173,7 +117,7 @@ static res_t take(fx_t *f, int64_t now, int64_t cutoff, size_t max)
     assert_int_equal(xacct_expiry_take(f->s, now, cutoff, max, &event, "too old", take_cb,
                                        fresh(&r)),
                      0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r;
 }
@@ -183,7 +127,7 @@ static void cancel_cb(int status, const char *detail, xacct_expiry_cancel_result
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->result = (int)result;
     snprintf(r->text, sizeof(r->text), "%s", state);
     snprintf(r->items[0], sizeof(r->items[0]), "%s", member);
@@ -193,7 +137,7 @@ static res_t cancel(fx_t *f, const char *acct)
 {
     res_t r;
     assert_int_equal(xacct_expiry_cancel(f->s, acct, &event, "by test", cancel_cb, fresh(&r)), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     return r;
 }
 
@@ -202,7 +146,7 @@ static void ctake_cb(int status, const char *detail, const char *const *members,
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->n = n;
     r->c = next;
     for (size_t i = 0; i < n && i < 16; i++)
@@ -213,7 +157,7 @@ static res_t ctake(fx_t *f, int64_t now, size_t max, int64_t lease)
 {
     res_t r;
     assert_int_equal(xacct_expiry_cleanup_take(f->s, now, max, lease, ctake_cb, fresh(&r)), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r;
 }
@@ -222,7 +166,7 @@ static void done_cb(int status, const char *detail, long long v, void *arg)
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->a = v;
 }
 
@@ -233,14 +177,14 @@ static long long cleanup_call(fx_t *f, const char *member, int64_t retry_now)
                  ? xacct_expiry_cleanup_retry(f->s, member, retry_now, done_cb, fresh(&r))
                  : xacct_expiry_cleanup_done(f->s, member, done_cb, fresh(&r));
     assert_int_equal(rc, 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r.a;
 }
 
 static void reset(fx_t *f)
 {
-    raw(f, "EVAL",
+    th_raw(f, "EVAL",
         "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 0",
         "0", PREFIX "*", NULL);
 }
@@ -251,7 +195,7 @@ static void onboarded_cb(int status, const char *detail, const char *prev, void 
 {
     (void)detail;
     (void)prev;
-    finish(arg, status);
+    th_res_finish(arg, status);
 }
 
 static void test_onboarding_starts_the_clock(void **state)
@@ -263,7 +207,7 @@ static void test_onboarding_starts_the_clock(void **state)
     assert_int_equal(xacct_customers_onboard(f->s, "400000000001", "id-1", &event, onboarded_cb,
                                              fresh(&r)),
                      0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     long long since = zscore(f, PREFIX "pending", "400000000001");
     assert_true(since >= before && since <= xacct_store_now_ms());
@@ -298,13 +242,13 @@ static void test_take_expires_due_pending_customers(void **state)
         assert_string_equal(v, "expired");
         assert_int_equal(zscore(f, PREFIX "pending", gone[i]), -1);
         assert_int_equal(outbox_count(f, gone[i], "customer.expired"), 1);
-        assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, gone[i], NULL).a, 0);
+        assert_int_equal(th_raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, gone[i], NULL).a, 0);
         char member[160];
         snprintf(member, sizeof(member), "%s|id-%s|%s", gone[i], gone[i] + 10, TOPIC);
         assert_int_equal(zscore(f, PREFIX "cleanup", member), now);
         char ev[64];
         snprintf(ev, sizeof(ev), PREFIX "events:%s", gone[i]);
-        assert_int_equal(raw(f, "XLEN", ev, NULL).a, 1);
+        assert_int_equal(th_raw(f, "XLEN", ev, NULL).a, 1);
     }
     assert_int_equal(exists(f, PREFIX "external-id:id-11"), 0);
     assert_int_equal(exists(f, PREFIX "external-id:id-12"), 0);
@@ -316,7 +260,7 @@ static void test_take_expires_due_pending_customers(void **state)
     field(f, "400000000014", "state", v, sizeof(v));
     assert_string_equal(v, "pending");
     assert_int_equal(exists(f, PREFIX "external-id:id-14"), 1);
-    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, "400000000014", NULL).a, 1);
+    assert_int_equal(th_raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, "400000000014", NULL).a, 1);
 }
 
 static void test_cancel(void **state)
@@ -364,8 +308,8 @@ static void test_cleanup_lease_backoff_and_done(void **state)
     fx_t *f = *state;
     reset(f);
     int64_t now = xacct_store_now_ms();
-    raw(f, "ZADD", PREFIX "cleanup", "100", "400000000031|a|" TOPIC, NULL);
-    raw(f, "ZADD", PREFIX "cleanup", "200", "400000000032|b|" TOPIC, NULL);
+    th_raw(f, "ZADD", PREFIX "cleanup", "100", "400000000031|a|" TOPIC, NULL);
+    th_raw(f, "ZADD", PREFIX "cleanup", "200", "400000000032|b|" TOPIC, NULL);
     res_t r = ctake(f, now, 1, now + 60000);
     assert_int_equal(r.n, 1);
     assert_string_equal(r.items[0], "400000000031|a|" TOPIC);
@@ -386,7 +330,7 @@ static void test_cleanup_lease_backoff_and_done(void **state)
     }
     assert_int_equal(cleanup_call(f, m, 0), 1);
     assert_int_equal(zscore(f, PREFIX "cleanup", m), -1);
-    assert_int_equal(raw(f, "HEXISTS", PREFIX "cleanup:tries", m, NULL).a, 0);
+    assert_int_equal(th_raw(f, "HEXISTS", PREFIX "cleanup:tries", m, NULL).a, 0);
     /* Finished elsewhere meanwhile: a late failure does not bring it back. */
     assert_int_equal(cleanup_call(f, m, now), -1);
     assert_int_equal(zscore(f, PREFIX "cleanup", m), -1);
@@ -396,7 +340,7 @@ static void enrol_cb(int status, const char *detail, long long n, long long next
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->a = n;
     r->b = next;
 }
@@ -408,14 +352,14 @@ static void test_enrol_missing(void **state)
     seed(f, "400000000041", "pending", "id-41", 1000);
     seed(f, "400000000042", "pending", "id-42", 2000);
     seed(f, "400000000043", "active", "id-43", 3000);
-    raw(f, "DEL", PREFIX "pending", NULL); /* onboarded before expiry existed */
-    raw(f, "ZADD", PREFIX "pending", "1500", "400000000042", NULL);
+    th_raw(f, "DEL", PREFIX "pending", NULL); /* onboarded before expiry existed */
+    th_raw(f, "ZADD", PREFIX "pending", "1500", "400000000042", NULL);
     long long cursor = 0, total = 0;
     int calls = 0;
     do {
         res_t r;
         assert_int_equal(xacct_expiry_enrol_missing(f->s, cursor, 2, enrol_cb, fresh(&r)), 0);
-        wait_res(f, &r);
+        th_res_wait(f, &r);
         assert_int_equal(r.status, 0);
         total += r.a;
         cursor = r.b;
@@ -429,7 +373,7 @@ static void test_enrol_missing(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_onboarding_starts_the_clock),
         T(test_take_expires_due_pending_customers),

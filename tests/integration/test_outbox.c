@@ -61,12 +61,6 @@ static int setup(void **state)
     return th_run_until(&f->loop, &done, 10000) ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-    assert_int_equal(th_store_fx_free(*state), 0);
-    return 0;
-}
-
 static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
 {
     XACCT_UNUSED(detail);
@@ -470,8 +464,8 @@ static void test_group_operations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_operations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_group_operations, setup, th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

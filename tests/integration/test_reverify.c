@@ -32,74 +32,18 @@
 
 typedef th_store_fx_t fx_t;
 
-typedef struct res {
-    int done;
-    int status;
-    int result;
-    long long a, b;
-    size_t n;
-    char items[16][64];
-    char text[256];
-} res_t;
+typedef th_res_t res_t;
 
 static int setup(void **state)
 {
-    fx_t *f = th_store_fx_new(PREFIX);
-    if (f == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    assert_int_equal(th_store_fx_free(*state), 0);
-    return 0;
-}
-
-static void finish(res_t *r, int status)
-{
-    assert_int_equal(r->done, 0); /* exactly once */
-    r->done = 1;
-    r->status = status;
-}
-
-static void wait_res(fx_t *f, res_t *r)
-{
-    assert_true(th_run_until(&f->loop, &r->done, 10000));
+    return th_store_fx_setup(state, PREFIX);
 }
 
 /* ---- raw commands ------------------------------------------------------- */
 
-static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
-{
-    (void)detail;
-    res_t *r = arg;
-    finish(r, status);
-    if (rep == NULL)
-        return;
-    r->a = rep->integer;
-    r->n = rep->elements;
-    th_reply_strings(rep, r->text, sizeof(r->text), r->items[0], 16, sizeof(r->items[0]));
-}
-
-static res_t raw(fx_t *f, const char *name, ...)
-{
-    res_t r;
-    memset(&r, 0, sizeof(r));
-    va_list ap;
-    va_start(ap, name);
-    int rc = xacct_store_vcmd(f->s, raw_cb, &r, name, ap);
-    va_end(ap);
-    assert_int_equal(rc, 0);
-    wait_res(f, &r);
-    assert_int_equal(r.status, 0);
-    return r;
-}
-
 static long long score(fx_t *f, const char *acct)
 {
-    res_t r = raw(f, "ZSCORE", PREFIX "reverify", acct, NULL);
+    res_t r = th_raw(f, "ZSCORE", PREFIX "reverify", acct, NULL);
     return r.text[0] ? atoll(r.text) : -1;
 }
 
@@ -107,7 +51,7 @@ static void hget(fx_t *f, const char *acct, const char *name, char *out, size_t 
 {
     char key[64];
     snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    res_t r = raw(f, "HGET", key, name, NULL);
+    res_t r = th_raw(f, "HGET", key, name, NULL);
     /* Fields the tests read fit; a longer one would be a failure to see. */
     assert_true(strlen(r.text) < len);
     memcpy(out, r.text, strlen(r.text) + 1);
@@ -119,16 +63,16 @@ static void seed(fx_t *f, const char *acct, const char *state, const char *role,
 {
     char key[64], when[32];
     snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    raw(f, "DEL", key, NULL);
-    raw(f, "HSET", key, "account_id", acct, "state", state, "role_arn", role, "external_id", xid,
+    th_raw(f, "DEL", key, NULL);
+    th_raw(f, "HSET", key, "account_id", acct, "state", state, "role_arn", role, "external_id", xid,
         "region", "eu-west-1", "last_error", "", NULL);
     snprintf(when, sizeof(when), "%lld", (long long)xacct_store_now_ms());
-    raw(f, "ZADD", PREFIX "customers", when, acct, NULL);
+    th_raw(f, "ZADD", PREFIX "customers", when, acct, NULL);
     if (due >= 0) {
         snprintf(when, sizeof(when), "%lld", due);
-        raw(f, "ZADD", PREFIX "reverify", when, acct, NULL);
+        th_raw(f, "ZADD", PREFIX "reverify", when, acct, NULL);
     } else {
-        raw(f, "ZREM", PREFIX "reverify", acct, NULL);
+        th_raw(f, "ZREM", PREFIX "reverify", acct, NULL);
     }
 }
 
@@ -139,7 +83,7 @@ static void take_cb(int status, const char *detail, const xacct_reverify_item_t 
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->n = n;
     r->a = next_due_ms;
     for (size_t i = 0; i < n && i < 16; i++) {
@@ -154,7 +98,7 @@ static res_t take(fx_t *f, size_t max, int64_t now, int64_t lease)
     res_t r;
     memset(&r, 0, sizeof(r));
     assert_int_equal(xacct_reverify_take(f->s, now, max, lease, take_cb, &r), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r;
 }
@@ -163,7 +107,7 @@ static void record_cb(int status, const char *detail, xacct_reverify_result_t re
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->result = (int)result;
 }
 
@@ -181,7 +125,7 @@ static xacct_reverify_result_t record(fx_t *f, const char *acct, const char *rol
                                   .outcome = outcome, .reason = reason, .next_due_ms = next_due,
                                   .degraded_event = &deg, .recovered_event = &rec};
     assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return (xacct_reverify_result_t)r.result;
 }
@@ -223,7 +167,7 @@ static xacct_reverify_result_t record_pending(fx_t *f, const char *acct, const c
                                   .recovered_event = &rec,
                                   .pending_trusted_event = with_event ? &pend : NULL};
     assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return (xacct_reverify_result_t)r.result;
 }
@@ -232,7 +176,7 @@ static long long events(fx_t *f, const char *acct)
 {
     char key[64];
     snprintf(key, sizeof(key), PREFIX "events:%s", acct);
-    return raw(f, "XLEN", key, NULL).a;
+    return th_raw(f, "XLEN", key, NULL).a;
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -240,7 +184,7 @@ static long long events(fx_t *f, const char *acct)
 static void test_take_hands_each_due_account_out_once(void **state)
 {
     fx_t *f = *state;
-    raw(f, "DEL", PREFIX "reverify", NULL);
+    th_raw(f, "DEL", PREFIX "reverify", NULL);
     int64_t now = xacct_store_now_ms();
     seed(f, "710000000001", "active", ROLE("710000000001"), "x1", now - 3000);
     seed(f, "710000000002", "degraded", ROLE("710000000002"), "x2", now - 2000);
@@ -323,7 +267,7 @@ static void test_record_outcomes(void **state)
     /* Offboarded meanwhile: off the schedule, nothing else touched. */
     char key[64];
     snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    raw(f, "HSET", key, "state", "offboarding", NULL);
+    th_raw(f, "HSET", key, "state", "offboarding", NULL);
     assert_int_equal(record(f, acct, role, "x-720", XACCT_REVERIFY_DRIFTED, "x", now + 9999),
                      XACCT_REVERIFY_GONE);
     assert_int_equal(score(f, acct), -1);
@@ -337,7 +281,7 @@ static void take_pending_cb(int status, const char *detail, const xacct_reverify
     (void)detail;
     (void)next_due_ms;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->n = n;
     for (size_t i = 0; i < n && i < 16; i++)
         snprintf(r->items[i], sizeof(r->items[i]), "%s", items[i].pending_external_id);
@@ -347,7 +291,7 @@ static void test_record_with_a_rotation_pending(void **state)
 {
     fx_t *f = *state;
     const char *acct = "725000000001", *role = ROLE("725000000001");
-    raw(f, "DEL", PREFIX "reverify", NULL);
+    th_raw(f, "DEL", PREFIX "reverify", NULL);
     int64_t now = xacct_store_now_ms();
     seed(f, acct, "active", role, "x-725", now - 1000);
     char key[64], v[256];
@@ -358,14 +302,14 @@ static void test_record_with_a_rotation_pending(void **state)
     res_t t;
     memset(&t, 0, sizeof(t));
     assert_int_equal(xacct_reverify_take(f->s, now, 10, now + 120000, take_pending_cb, &t), 0);
-    wait_res(f, &t);
+    th_res_wait(f, &t);
     assert_int_equal(t.n, 1);
     assert_string_equal(t.items[0], "");
-    raw(f, "HSET", key, "pending_external_id", "p-725", NULL);
-    raw(f, "ZADD", PREFIX "reverify", "1", acct, NULL);
+    th_raw(f, "HSET", key, "pending_external_id", "p-725", NULL);
+    th_raw(f, "ZADD", PREFIX "reverify", "1", acct, NULL);
     memset(&t, 0, sizeof(t));
     assert_int_equal(xacct_reverify_take(f->s, now, 10, now + 120000, take_pending_cb, &t), 0);
-    wait_res(f, &t);
+    th_res_wait(f, &t);
     assert_int_equal(t.n, 1);
     assert_string_equal(t.items[0], "p-725");
 
@@ -437,7 +381,7 @@ static void apply_cb(int status, const char *detail, xacct_apply_result_t result
     (void)detail;
     (void)prev;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->result = (int)result;
 }
 
@@ -460,7 +404,7 @@ static res_t apply(fx_t *f, const char *acct, const char *type, const char *to, 
         .physical_id = pid, .last_error = "", .expect_physical_id = pid, .event = &ev,
         .job = &job, .reverify_due_ms = due};
     assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     return r;
 }
 
@@ -508,7 +452,7 @@ static void enrol_cb(int status, const char *detail, long long n, long long next
 {
     (void)detail;
     res_t *r = arg;
-    finish(r, status);
+    th_res_finish(r, status);
     r->a = n;
     r->b = next;
 }
@@ -518,7 +462,7 @@ static res_t enrol(fx_t *f, long long cursor, long long batch)
     res_t r;
     memset(&r, 0, sizeof(r));
     assert_int_equal(xacct_reverify_enrol_missing(f->s, cursor, batch, 3600, enrol_cb, &r), 0);
-    wait_res(f, &r);
+    th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r;
 }
@@ -526,7 +470,7 @@ static res_t enrol(fx_t *f, long long cursor, long long batch)
 static void test_enrol_missing_once(void **state)
 {
     fx_t *f = *state;
-    raw(f, "DEL", PREFIX "customers", PREFIX "reverify", NULL);
+    th_raw(f, "DEL", PREFIX "customers", PREFIX "reverify", NULL);
     int64_t now = xacct_store_now_ms();
     seed(f, "740000000001", "active", ROLE("740000000001"), "x1", -1);
     seed(f, "740000000002", "degraded", ROLE("740000000002"), "x2", -1);
@@ -553,7 +497,7 @@ static void test_enrol_missing_once(void **state)
 
 int main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_take_hands_each_due_account_out_once),
         T(test_record_outcomes),

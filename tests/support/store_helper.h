@@ -70,6 +70,47 @@ static inline int th_store_fx_free(th_store_fx_t *f)
     return rc;
 }
 
+/* cmocka setup and teardown of a th_store_fx_t under prefix in *state. */
+static inline int th_store_fx_setup(void **state, const char *prefix)
+{
+    th_store_fx_t *f = th_store_fx_new(prefix);
+    if (f == NULL)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static inline int th_store_fx_teardown(void **state)
+{
+    assert_int_equal(th_store_fx_free(*state), 0);
+    return 0;
+}
+
+/* What one store call answered, filled by the test's callback. */
+typedef struct th_res {
+    int done;           /* the callback has run */
+    int status;         /* its status */
+    int result;         /* an enum result, where the call has one */
+    long long a, b, c;  /* numbers the call answered */
+    size_t n;           /* elements answered */
+    char items[16][160]; /* their strings, truncated */
+    char text[256];     /* a string answered, truncated */
+} th_res_t;
+
+/* Records the callback's status; fails the test on a second call. */
+static inline void th_res_finish(th_res_t *r, int status)
+{
+    assert_int_equal(r->done, 0); /* exactly once */
+    r->done = 1;
+    r->status = status;
+}
+
+/* Runs f's loop until r's callback has run (ten seconds at most). */
+static inline void th_res_wait(th_store_fx_t *f, th_res_t *r)
+{
+    assert_true(th_run_until(&f->loop, &r->done, 10000));
+}
+
 /* Copies a reply's string into text and the strings of its first nitems
  * elements into items, nitems rows of itemlen bytes; both are truncated to
  * fit and left alone where the reply has no string. */
@@ -155,6 +196,35 @@ static inline void th_rmtree(const char *path)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", path);
+}
+
+static inline void th_raw_cb(int status, const char *detail, const xacct_store_reply_t *rep,
+                             void *arg)
+{
+    (void)detail;
+    th_res_t *r = arg;
+    th_res_finish(r, status);
+    if (rep == NULL)
+        return;
+    r->a = rep->integer;
+    r->n = rep->elements;
+    th_reply_strings(rep, r->text, sizeof(r->text), r->items[0], 16, sizeof(r->items[0]));
+}
+
+/* Runs one raw command (NULL-terminated arguments) on f's store to
+ * completion; the test fails unless it succeeded. */
+static inline th_res_t th_raw(th_store_fx_t *f, const char *name, ...)
+{
+    th_res_t r;
+    memset(&r, 0, sizeof(r));
+    va_list ap;
+    va_start(ap, name);
+    int rc = xacct_store_vcmd(f->s, th_raw_cb, &r, name, ap);
+    va_end(ap);
+    assert_int_equal(rc, 0);
+    th_res_wait(f, &r);
+    assert_int_equal(r.status, 0);
+    return r;
 }
 
 #endif
