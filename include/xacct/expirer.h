@@ -13,20 +13,13 @@
 
 #include "xacct/common.h"
 #include "xacct/ctx.h"
+#include "xacct/sweeper.h"
 
-typedef struct xacct_expirer xacct_expirer_t;
-
-/* Creates the expirer on ctx's loop (ctx, its store, AWS client and config
- * are borrowed and must outlive it) and starts its timer. */
-int xacct_expirer_start(xacct_ctx_t *ctx, xacct_expirer_t **out) XACCT_MUSTCHECK;
-
-/* SIGTERM: takes nothing more. Clean-ups in flight finish or fail on their
- * own; an unfinished one is taken again by any worker once its lease ends. */
-void xacct_expirer_stop(xacct_expirer_t *e);
-
-/* Stops (as above) and releases the expirer once its last store reply,
- * clean-up and handle close have come back, so keep running the loop. NULL
- * does nothing. */
-void xacct_expirer_free(xacct_expirer_t *e);
+/* Starts the expirer on ctx's loop (ctx, its store, AWS client, config and
+ * metrics are borrowed and must outlive it): a sweeper (sweeper.h) whose
+ * stop and free are the expirer's. On SIGTERM clean-ups in flight finish or
+ * fail on their own; an unfinished one is taken again by any worker once
+ * its lease ends. */
+int xacct_expirer_start(xacct_ctx_t *ctx, xacct_sweeper_t **out) XACCT_MUSTCHECK;
 
 #endif

@@ -15,24 +15,14 @@
 
 #include "xacct/common.h"
 #include "xacct/ctx.h"
+#include "xacct/sweeper.h"
 
-typedef struct xacct_reverifier xacct_reverifier_t;
-
-/* Creates the reverifier on ctx's loop (ctx, its store, AWS client, config
- * and metrics are borrowed and must outlive it) and starts its timer. */
-int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_reverifier_t **out) XACCT_MUSTCHECK;
-
-/* SIGTERM: takes no more accounts and cancels the checks in flight; each
- * canceled account is handed back to the schedule as due now (best effort:
- * another worker takes it; if Redis is gone its lease runs out instead). */
-void xacct_reverifier_stop(xacct_reverifier_t *r);
-
-/* Stops (as above) and releases the reverifier once its last store reply
- * and handle close have come back, so keep running the loop. NULL does
- * nothing. */
-void xacct_reverifier_free(xacct_reverifier_t *r);
-
-/* Checks in flight now (tests, status). */
-unsigned xacct_reverifier_running(const xacct_reverifier_t *r);
+/* Starts the reverifier on ctx's loop (ctx, its store, AWS client, config
+ * and metrics are borrowed and must outlive it): a sweeper (sweeper.h) whose
+ * stop and free are the reverifier's, and xacct_sweeper_running its checks
+ * in flight. Its stop cancels the checks in flight; each canceled account is
+ * handed back to the schedule as due now (best effort: another worker takes
+ * it; if Redis is gone its lease runs out instead). */
+int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_sweeper_t **out) XACCT_MUSTCHECK;
 
 #endif

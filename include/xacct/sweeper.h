@@ -51,7 +51,8 @@ typedef struct xacct_sweeper_ops {
 /* Creates a sweeper on ctx's loop (ctx, its store, AWS client and config are
  * borrowed and must outlive it) whose first tick comes after a second, so a
  * starting worker answers its messages first. The sweeper is freed with
- * xacct_sweeper_free, after which it calls ops->release. */
+ * xacct_sweeper_free, after which it calls ops->release; when it cannot be
+ * made, ops->release is called at once. */
 int xacct_sweeper_new(xacct_ctx_t *ctx, const xacct_sweeper_ops_t *ops, void *owner,
                       xacct_sweeper_t **out) XACCT_MUSTCHECK;
 

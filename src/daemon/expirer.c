@@ -15,7 +15,6 @@
 #include "xacct/codec.h"
 #include "xacct/expiry.h"
 #include "xacct/metrics.h"
-#include "xacct/sweeper.h"
 
 #define BATCH 100                /* customers expired per script: a short script */
 #define MAX_RUNNING 16           /* clean-ups in flight per worker */
@@ -23,15 +22,15 @@
 #define ENROL_BATCH 500          /* customers looked at per enrolment script */
 #define AGAIN_MS 50              /* a full batch: the next one soon, after other work */
 
-struct xacct_expirer {
+typedef struct expirer {
     xacct_ctx_t *ctx;        /* borrowed */
     xacct_sweeper_t *sw;     /* owned; frees e through release */
     bool more;               /* this take's expiry batch was full */
     int64_t next_ms;         /* when the next onboarding expires or clean-up is due (-1) */
     size_t want;             /* clean-ups this take may start */
-};
+} expirer_t;
 
-static void keep_earliest(xacct_expirer_t *e, int64_t t)
+static void keep_earliest(expirer_t *e, int64_t t)
 {
     if (t >= 0 && (e->next_ms < 0 || t < e->next_ms))
         e->next_ms = t;
@@ -41,7 +40,7 @@ static void keep_earliest(xacct_expirer_t *e, int64_t t)
 
 static void on_cleaned(int status, const char *detail, void *arg)
 {
-    xacct_expirer_t *e = arg;
+    expirer_t *e = arg;
     if (status != 0 && !xacct_sweeper_stopped(e->sw)) {
         xacct_metrics_inc(e->ctx->metrics, XACCT_M_EXPIRATIONS, "cleanup_failed", NULL);
         XACCT_LOG_WARN(&e->ctx->log, "expiry.cleanup_failed", "error", xacct_errname(status),
@@ -56,7 +55,7 @@ static void on_cleaned(int status, const char *detail, void *arg)
 static void on_cleanups(int status, const char *detail, const char *const *members, size_t n,
                         int64_t next_due_ms, void *arg)
 {
-    xacct_expirer_t *e = arg;
+    expirer_t *e = arg;
     if (status != 0 || xacct_sweeper_stopped(e->sw)) {
         xacct_sweeper_failed(e->sw, "expiry.take_failed", status, detail);
         return;
@@ -69,7 +68,7 @@ static void on_cleanups(int status, const char *detail, const char *const *membe
     xacct_sweeper_done(e->sw, e->next_ms, e->more);
 }
 
-static void take_cleanups(xacct_expirer_t *e)
+static void take_cleanups(expirer_t *e)
 {
     if (e->want == 0) {
         /* Every slot is busy: the next finished clean-up arms the timer. */
@@ -87,7 +86,7 @@ static void take_cleanups(xacct_expirer_t *e)
 static void on_expired(int status, const char *detail, long long expired, long long looked_at,
                        int64_t next_pending_ms, void *arg)
 {
-    xacct_expirer_t *e = arg;
+    expirer_t *e = arg;
     if (status != 0 || xacct_sweeper_stopped(e->sw)) {
         xacct_sweeper_failed(e->sw, "expiry.expire_failed", status, detail);
         return;
@@ -108,7 +107,7 @@ static void on_expired(int status, const char *detail, long long expired, long l
 
 static int take(void *owner, size_t want)
 {
-    xacct_expirer_t *e = owner;
+    expirer_t *e = owner;
     e->more = false;
     e->next_ms = -1;
     e->want = want;
@@ -137,7 +136,7 @@ static int take(void *owner, size_t want)
  * on the pending zset, a batch at a time. */
 static void on_enrolled(int status, const char *detail, long long n, long long next, void *arg)
 {
-    xacct_expirer_t *e = arg;
+    expirer_t *e = arg;
     if (!xacct_sweeper_enrolled(e->sw, status, detail, next) || n <= 0)
         return;
     char c[24];
@@ -147,7 +146,7 @@ static void on_enrolled(int status, const char *detail, long long n, long long n
 
 static int enrol(void *owner, long long cursor, size_t batch)
 {
-    xacct_expirer_t *e = owner;
+    expirer_t *e = owner;
     return xacct_expiry_enrol_missing(e->ctx->store, cursor, (long long)batch, on_enrolled, e);
 }
 
@@ -172,31 +171,15 @@ static const xacct_sweeper_ops_t ops = {
     .enrol_batch = ENROL_BATCH,
 };
 
-/* ---- lifecycle ----------------------------------------------------------------- */
+/* ---- start ------------------------------------------------------------------ */
 
-int xacct_expirer_start(xacct_ctx_t *ctx, xacct_expirer_t **out)
+int xacct_expirer_start(xacct_ctx_t *ctx, xacct_sweeper_t **out)
 {
-    *out = NULL;
-    xacct_expirer_t *e = xacct_calloc(1, sizeof(*e));
+    expirer_t *e = xacct_calloc(1, sizeof(*e));
     e->ctx = ctx;
     e->next_ms = -1;
-    int rc = xacct_sweeper_new(ctx, &ops, e, &e->sw);
-    if (rc != 0) {
-        free(e);
-        return rc;
-    }
-    *out = e;
-    return 0;
-}
-
-void xacct_expirer_stop(xacct_expirer_t *e)
-{
-    if (e != NULL)
-        xacct_sweeper_stop(e->sw);
-}
-
-void xacct_expirer_free(xacct_expirer_t *e)
-{
-    if (e != NULL)
-        xacct_sweeper_free(e->sw);
+    int rc = xacct_sweeper_new(ctx, &ops, e, out); /* on failure e is released */
+    if (rc == 0)
+        e->sw = *out;
+    return rc;
 }

@@ -99,8 +99,8 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     uv_timer_start(&ctx->grace, on_grace, (uint64_t)ctx->cfg->shutdown_grace_seconds * 1000, 0);
     /* Re-verification takes no more accounts and hands back those in
      * flight; the customers gauge stops counting. */
-    xacct_reverifier_stop(ctx->reverifier);
-    xacct_expirer_stop(ctx->expirer);
+    xacct_sweeper_stop(ctx->reverifier);
+    xacct_sweeper_stop(ctx->expirer);
     xacct_census_gauge_stop(ctx->census);
     if (ctx->worker != NULL)
         xacct_worker_drain(ctx->worker, finish_shutdown, ctx);
@@ -206,9 +206,9 @@ void xacct_loop_teardown(xacct_ctx_t *ctx)
     xacct_webhook_stop(ctx);
     xacct_census_gauge_free(ctx->census);
     ctx->census = NULL;
-    xacct_expirer_free(ctx->expirer);
+    xacct_sweeper_free(ctx->expirer);
     ctx->expirer = NULL;
-    xacct_reverifier_free(ctx->reverifier);
+    xacct_sweeper_free(ctx->reverifier);
     ctx->reverifier = NULL;
     xacct_worker_free(ctx->worker);
     ctx->worker = NULL;

@@ -19,7 +19,6 @@
 #include "xacct/check.h"
 #include "xacct/metrics.h"
 #include "xacct/reverify.h"
-#include "xacct/sweeper.h"
 
 #define OFF_RECHECK_MS 60000      /* interval 0: look at the configuration again after this */
 #define CHECK_DEADLINE_MS 60000   /* transient STS failures are retried this long ... */
@@ -31,8 +30,9 @@
 #define ENROL_BATCH 500           /* customers looked at per enrolment script */
 
 typedef struct job job_t;
+typedef struct reverifier reverifier_t;
 
-struct xacct_reverifier {
+struct reverifier {
     xacct_ctx_t *ctx;      /* borrowed */
     xacct_sweeper_t *sw;   /* owned; frees r through release */
     long long enrol_total; /* accounts this worker put on the schedule at start */
@@ -40,7 +40,7 @@ struct xacct_reverifier {
 };
 
 struct job {
-    xacct_reverifier_t *r;
+    reverifier_t *r;
     job_t *prev, *next;
     char account[32];
     char *role_arn;        /* owned */
@@ -50,14 +50,14 @@ struct job {
     xacct_check_t *check;  /* in flight, or NULL */
 };
 
-static const xacct_config_t *cfg(const xacct_reverifier_t *r)
+static const xacct_config_t *cfg(const reverifier_t *r)
 {
     return r->ctx->cfg;
 }
 
 static void job_free(job_t *j)
 {
-    xacct_reverifier_t *r = j->r;
+    reverifier_t *r = j->r;
     if (j->prev != NULL)
         j->prev->next = j->next;
     else
@@ -85,7 +85,7 @@ static void on_recorded(int status, const char *detail, xacct_reverify_result_t 
                         void *arg)
 {
     job_t *j = arg;
-    xacct_reverifier_t *r = j->r;
+    reverifier_t *r = j->r;
     xacct_log_t *lg = &r->ctx->log;
     if (status != 0) {
         if (!xacct_sweeper_stopped(r->sw))
@@ -105,7 +105,7 @@ static void on_recorded(int status, const char *detail, xacct_reverify_result_t 
 static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reason,
                    int64_t next_due_ms)
 {
-    xacct_reverifier_t *r = j->r;
+    reverifier_t *r = j->r;
     int64_t now = xacct_store_now_ms();
     xacct_event_t degraded = {
         .v = XACCT_CODEC_VERSION,
@@ -157,7 +157,7 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
 {
     (void)attempts;
     job_t *j = arg;
-    xacct_reverifier_t *r = j->r;
+    reverifier_t *r = j->r;
     j->check = NULL;
     int64_t now = xacct_store_now_ms();
     long interval = cfg(r)->check_reverify_interval;
@@ -207,7 +207,7 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
     }
 }
 
-static void start_job(xacct_reverifier_t *r, const xacct_reverify_item_t *it)
+static void start_job(reverifier_t *r, const xacct_reverify_item_t *it)
 {
     job_t *j = xacct_calloc(1, sizeof(*j));
     j->r = r;
@@ -256,7 +256,7 @@ static void start_job(xacct_reverifier_t *r, const xacct_reverify_item_t *it)
 static void on_taken(int status, const char *detail, const xacct_reverify_item_t *items,
                      size_t n, int64_t next_due_ms, void *arg)
 {
-    xacct_reverifier_t *r = arg;
+    reverifier_t *r = arg;
     if (status != 0 || xacct_sweeper_stopped(r->sw)) {
         xacct_sweeper_failed(r->sw, "reverify.take_failed", status, detail);
         return;
@@ -268,7 +268,7 @@ static void on_taken(int status, const char *detail, const xacct_reverify_item_t
 
 static int take(void *owner, size_t want)
 {
-    xacct_reverifier_t *r = owner;
+    reverifier_t *r = owner;
     int64_t now = xacct_store_now_ms();
     int64_t lease = (int64_t)cfg(r)->check_reverify_interval * 1000;
     if (lease < LEASE_MIN_MS)
@@ -280,7 +280,7 @@ static int take(void *owner, size_t want)
  * before re-verification existed) are put on it, a batch at a time. */
 static void on_enrolled(int status, const char *detail, long long n, long long next, void *arg)
 {
-    xacct_reverifier_t *r = arg;
+    reverifier_t *r = arg;
     if (!xacct_sweeper_enrolled(r->sw, status, detail, next))
         return;
     r->enrol_total += n;
@@ -293,7 +293,7 @@ static void on_enrolled(int status, const char *detail, long long n, long long n
 
 static int enrol(void *owner, long long cursor, size_t batch)
 {
-    xacct_reverifier_t *r = owner;
+    reverifier_t *r = owner;
     return xacct_reverify_enrol_missing(r->ctx->store, cursor, (long long)batch,
                                         cfg(r)->check_reverify_interval, on_enrolled, r);
 }
@@ -317,7 +317,7 @@ static uint64_t max_sleep_ms(void *owner)
  * a job's record may also free it, so read next first. */
 static void cancel(void *owner)
 {
-    xacct_reverifier_t *r = owner;
+    reverifier_t *r = owner;
     job_t *next;
     for (job_t *j = r->jobs; j != NULL; j = next) {
         next = j->next;
@@ -348,35 +348,14 @@ static const xacct_sweeper_ops_t ops = {
     .enrol_batch = ENROL_BATCH,
 };
 
-/* ---- lifecycle ----------------------------------------------------------- */
+/* ---- start ------------------------------------------------------------- */
 
-int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_reverifier_t **out)
+int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_sweeper_t **out)
 {
-    *out = NULL;
-    xacct_reverifier_t *r = xacct_calloc(1, sizeof(*r));
+    reverifier_t *r = xacct_calloc(1, sizeof(*r));
     r->ctx = ctx;
-    int rc = xacct_sweeper_new(ctx, &ops, r, &r->sw);
-    if (rc != 0) {
-        free(r);
-        return rc;
-    }
-    *out = r;
-    return 0;
-}
-
-void xacct_reverifier_stop(xacct_reverifier_t *r)
-{
-    if (r != NULL)
-        xacct_sweeper_stop(r->sw);
-}
-
-void xacct_reverifier_free(xacct_reverifier_t *r)
-{
-    if (r != NULL)
-        xacct_sweeper_free(r->sw);
-}
-
-unsigned xacct_reverifier_running(const xacct_reverifier_t *r)
-{
-    return r != NULL ? xacct_sweeper_running(r->sw) : 0;
+    int rc = xacct_sweeper_new(ctx, &ops, r, out); /* on failure r is released */
+    if (rc == 0)
+        r->sw = *out;
+    return rc;
 }

@@ -252,8 +252,11 @@ int xacct_sweeper_new(xacct_ctx_t *ctx, const xacct_sweeper_ops_t *ops, void *ow
                       xacct_sweeper_t **out)
 {
     *out = NULL;
-    if (ctx == NULL || ctx->store == NULL || ctx->aws == NULL || ops == NULL)
+    if (ctx == NULL || ctx->store == NULL || ctx->aws == NULL || ops == NULL) {
+        if (ops != NULL)
+            ops->release(owner);
         return XACCT_EINVAL;
+    }
     xacct_sweeper_t *s = xacct_calloc(1, sizeof(*s));
     s->ctx = ctx;
     s->ops = ops;
