@@ -86,6 +86,8 @@ int cli_fail_aws(cli_t *c, int status, const char *detail, const char *what);
 int cli_check_account(cli_t *c, const char *account);
 /* A decimal count from 1 to max for --limit and the like; 0 if malformed. */
 size_t cli_parse_limit(const char *s, size_t max);
+/* Whether id is a Redis stream entry ID, <ms>-<seq> (jobs, outbox events). */
+bool cli_stream_id_valid(const char *id);
 
 /* ---- runtime ------------------------------------------------------------ */
 
@@ -164,7 +166,7 @@ int cli_audit_access(cli_t *c, const char *account, const char *type, const char
 /* ---- listings (list.c) ------------------------------------------------- */
 
 /*
- * The listing commands (jobs, list, dead, events, workers) share one shape:
+ * The listing commands (jobs, list, dead, events, workers, outbox) share one shape:
  * a library call whose callback turns its items into JSON rows, then the
  * rows printed as JSON or as a table. The command starts the call with a
  * cli_list_t as its argument; the callback appends to rows when status is 0

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "redis_helper.h"
+#include "store_helper.h"
 #include "xacct/codec.h"
 #include "xacct/customers.h"
 #include "xacct/jobs.h"
@@ -44,20 +44,14 @@ typedef struct res {
     char reasons[MAXITEMS][128];
 } res_t;
 
-typedef struct fx {
-    uv_loop_t loop;
-    xacct_store_t *s;
-} fx_t;
+typedef th_store_fx_t fx_t;
 
 static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg);
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
-    char err[128];
-    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+    fx_t *f = th_store_fx_new(PREFIX);
+    if (f == NULL)
         return -1;
     *state = f;
     /* Each test starts from an empty database. */
@@ -69,11 +63,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    xacct_store_free(f->s);
-    int rc = th_loop_close(&f->loop);
-    free(f);
-    assert_int_equal(rc, 0);
+    assert_int_equal(th_store_fx_free(*state), 0);
     return 0;
 }
 
