@@ -94,6 +94,7 @@ class OutdatedTest(unittest.TestCase):
         q = urllib.parse.parse_qs(frag_query)
         self.assertEqual(q["stackId"], [stack_id])
         self.assertEqual(q["templateURL"], [row["template_url"]])
+        self.assertIn("X-Amz-Signature=", row["template_url"])  # the bucket is private
         key = urllib.parse.urlsplit(row["template_url"]).path.split("/", 2)[2]
         st, body = self.env.fa.control("GET", "/_fake/s3/objects/%s/%s" % (BUCKET, key))
         self.assertEqual(st, 200)
