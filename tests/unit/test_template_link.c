@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/config.h"
+#include "xacct/creds.h"
+#include "xacct/ctx.h"
 #include "xacct/launch_url.h"
 #include "xacct/s3.h"
 #include "xacct/sigv4.h"
@@ -214,6 +217,72 @@ static void test_links_carry_presigned_url(void **state)
     xacct_free_secret(update);
 }
 
+static const char *pairs_getenv(const char *name, void *arg)
+{
+    const char *const *pairs = arg;
+    for (size_t i = 0; pairs[i] != NULL; i += 2)
+        if (strcmp(pairs[i], name) == 0)
+            return pairs[i + 1];
+    return NULL;
+}
+
+/* Through a context: the credentials in use sign, and what cannot be signed
+ * is refused rather than handed out unsigned. */
+static void test_presign_with_context(void **state)
+{
+    (void)state;
+    xacct_config_t cfg = {0};
+    cfg.cfn_template_bucket = "xacct-templates";
+    cfg.aws_region = "us-east-1";
+    xacct_ctx_t ctx = {0};
+    ctx.cfg = &cfg;
+    char *url = NULL;
+    char err[256];
+
+    /* No credentials at hand. */
+    assert_int_equal(xacct_template_link_presign(&ctx, KEY, 3600, &url, err, sizeof(err)),
+                     XACCT_ENOCREDS);
+    assert_null(url);
+    assert_non_null(strstr(err, "credentials"));
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *const env[] = {"AWS_ACCESS_KEY_ID", AKID, "AWS_SECRET_ACCESS_KEY", SECRET,
+                               NULL};
+    xacct_creds_options_t opts = {.getenv = pairs_getenv, .getenv_arg = (void *)env};
+    assert_int_equal(xacct_creds_new(&loop, NULL, &opts, &ctx.creds, NULL, 0), 0);
+
+    assert_int_equal(xacct_template_link_presign(&ctx, KEY, 3600, &url, err, sizeof(err)), 0);
+    assert_non_null(strstr(url, "/xacct-templates/" KEY "?"));
+    assert_param(url, "X-Amz-Expires", "3600");
+    char *cred = param(url, "X-Amz-Credential");
+    assert_int_equal(strncmp(cred, AKID "/", strlen(AKID) + 1), 0);
+    assert_non_null(strstr(cred, "/us-east-1/s3/aws4_request"));
+    free(cred);
+    xacct_free_secret(url);
+    url = NULL;
+
+    /* Long-term keys and a life past SigV4's week: the week. */
+    assert_int_equal(xacct_template_link_presign(&ctx, KEY, 30 * 86400, &url, err, sizeof(err)),
+                     0);
+    assert_param(url, "X-Amz-Expires", "604800");
+    xacct_free_secret(url);
+    url = NULL;
+
+    /* An onboarding that is over gets no link; nor does a missing bucket. */
+    assert_int_equal(xacct_template_link_presign(&ctx, KEY, 0, &url, err, sizeof(err)),
+                     XACCT_EINVAL);
+    assert_null(url);
+    cfg.cfn_template_bucket = "";
+    assert_int_equal(xacct_template_link_presign(&ctx, KEY, 3600, &url, err, sizeof(err)),
+                     XACCT_EINVAL);
+    assert_null(url);
+
+    xacct_creds_free(ctx.creds);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_life),
         cmocka_unit_test(test_presign_get),
         cmocka_unit_test(test_links_carry_presigned_url),
+        cmocka_unit_test(test_presign_with_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
