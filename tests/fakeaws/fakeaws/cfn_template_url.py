@@ -16,6 +16,7 @@ status, code and message (`s3_error`) for tests.
 """
 import asyncio
 import http.client
+import re
 import socket
 import ssl
 import urllib.parse
@@ -24,6 +25,7 @@ import xml.etree.ElementTree as ET
 from . import hosts
 
 MAX_TEMPLATE_URL_BODY = 1000000   # TemplateURL: 1 MB (TemplateBody: 51,200 bytes)
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class TemplateUrlError(Exception):
@@ -48,6 +50,11 @@ def _target(world, url):
             own[(b.scheme, b.netloc)] = (b.hostname, b.port)
     target = u.path + ("?" + u.query if u.query else "")
     if (u.scheme, u.netloc) in own:
+        # Only S3 objects (/<bucket>/<key>), never the emulator's own
+        # routes (/_fake control API, /_creds, /federation).
+        bucket, _, key = u.path.lstrip("/").partition("/")
+        if not key or not _BUCKET_RE.match(bucket):
+            raise TemplateUrlError("TemplateURL must be a supported URL.")
         host, port = own[(u.scheme, u.netloc)]
         return u.scheme, host, port, host, u.netloc, target
     aws = hosts.parse_aws_name(u.hostname.lower())

@@ -159,6 +159,8 @@ class StackFromTemplateUrlTest(_PrivateObject):
 
     def test_only_s3_urls(self):
         for url in ("https://example.com/t.json", "ftp://x/y", "",
+                    self.fa.https_url + "/_fake/s3/objects" + self.key,
+                    self.fa.https_url + "/" + self.bucket,
                     self.fa.https_url.replace("https://", "https://user:pw@") + self.key):
             with self.subTest(url=url):
                 st, doc = self.create(template_url=url)
