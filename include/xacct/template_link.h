@@ -40,7 +40,7 @@ long xacct_template_link_expires(long life_s, int64_t creds_expiry_ms, time_t no
  */
 long xacct_template_link_life(long pending_ttl, time_t created, time_t now);
 
-/* The onboarding TTL of the configuration in use (0: none). */
+/* onboard.pending_ttl of cfg (0: onboardings never expire). */
 long xacct_template_link_pending_ttl(const xacct_config_t *cfg);
 
 /*

@@ -37,10 +37,9 @@ long xacct_template_link_life(long pending_ttl, time_t created, time_t now)
 
 long xacct_template_link_pending_ttl(const xacct_config_t *cfg)
 {
-    (void)cfg;
-    /* No onboard.pending_ttl in this configuration yet: onboardings do not
-     * expire, so a link lives the seven days SigV4 allows. */
-    return 0;
+    /* onboard.pending_ttl: after it the expirer closes the onboarding and
+     * deletes the template, so a longer link would only point at nothing. */
+    return cfg != NULL && cfg->onboard_pending_ttl > 0 ? cfg->onboard_pending_ttl : 0;
 }
 
 int xacct_template_link_presign(xacct_ctx_t *ctx, const char *key, long life_s, char **url,

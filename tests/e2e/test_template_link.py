@@ -5,7 +5,8 @@ customer's account (no partner credentials), launches the stack from
 exactly that URL, xacctd answers and the customer is connected. The same
 URL tampered with, or after its expiry, is refused by S3; the plain object
 URL is refused too (the bucket is private). With temporary credentials the
-URL ends with their session. The presigned query never reaches a log."""
+URL ends with their session, and it never outlives onboard.pending_ttl. The
+presigned query never reaches a log."""
 import json
 import os
 import re
@@ -100,6 +101,29 @@ class TemplateLinkTest(unittest.TestCase):
         self.assertIn(signature, r.stdout.decode())
         human = env.xacct("show", CUSTOMER)
         self.assertNotIn(signature, human.stdout.decode() + human.stderr.decode())
+
+    def test_pending_ttl_is_the_links_life(self):
+        """A link lives as long as the onboarding (onboard.pending_ttl), and
+        S3 refuses it after that."""
+        env = self.env
+        env.write_config(onboard__pending_ttl="900")
+        try:
+            r = env.xacct("onboard", "210987650013", "--json", check=True)
+        finally:
+            env.write_config(onboard__pending_ttl="604800")
+        url = json.loads(r.stdout)["template_url"]
+        self.assertEqual(query_of(url)["X-Amz-Expires"], ["900"])
+        target = urllib.parse.urlsplit(url)
+        target = target.path + "?" + target.query
+        got = env.fa.request("GET", target)  # no credentials: as the customer
+        self.assertEqual(got.status, 200, got.text())
+        env.ctl("POST", "/_fake/server", {"clock_skew": 900 + 60})
+        try:
+            late = env.fa.request("GET", target)
+        finally:
+            env.ctl("POST", "/_fake/server", {"clock_skew": 0})
+        self.assertEqual((late.status, late.error_code()), (403, "AccessDenied"))
+        self.assertEqual(late.error_message(), "Request has expired")
 
     def test_temporary_credentials_cap_the_url(self):
         """Container credentials of an hour: the URL carries the session

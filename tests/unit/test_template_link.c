@@ -69,6 +69,14 @@ static void test_life(void **state)
     assert_int_equal(xacct_template_link_life(86400, NOW - 90000, NOW), 0);
     assert_int_equal(xacct_template_link_life(30 * 86400, NOW - 86400, NOW), 604800);
     assert_int_equal(xacct_template_link_life(3600, 0, NOW), 3600); /* unknown start: now */
+
+    /* onboard.pending_ttl is the life; 0 means onboardings never expire. */
+    xacct_config_t cfg = {0};
+    cfg.onboard_pending_ttl = 3600;
+    assert_int_equal(xacct_template_link_pending_ttl(&cfg), 3600);
+    cfg.onboard_pending_ttl = 0;
+    assert_int_equal(xacct_template_link_pending_ttl(&cfg), 0);
+    assert_int_equal(xacct_template_link_pending_ttl(NULL), 0);
 }
 
 /* The value of query parameter name in url (decoded), or NULL; caller frees. */
