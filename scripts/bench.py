@@ -52,6 +52,8 @@ import subprocess
 import sys
 import time
 
+import bench_prof
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 
@@ -62,6 +64,7 @@ ACCOUNTS_PER_TOPIC = 600   # keeps each topic policy under SNS's 30 KB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Env = None  # harness.Env, imported in main() once the build dir is known
+PROFILE_ENV = None  # extra environment of a profiled worker
 
 
 # ---- /proc -------------------------------------------------------------------
@@ -230,9 +233,10 @@ def start_held(env, in_flight_before=0):
     start-up ticks, whether the read was clean)."""
     env.ctl("POST", "/_fake/faults", {"service": "sqs", "latency_ms": 3000})
     try:
-        w = env.start_worker()
+        w = env.start_worker(extra_env=PROFILE_ENV)
         c0 = cpu_ticks(w.pid)
         clean = qstat(env)["in_flight"] <= in_flight_before
+        bench_prof.zero(w.pid)
     finally:
         env.ctl("DELETE", "/_fake/faults?service=sqs")
     return w, c0, clean
@@ -284,6 +288,7 @@ def fakeaws_connections(env, pid):
 def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0):
     t_c0 = time.monotonic()
     samples = drain(env, w, n, deleted_before, max(180, n / 5), in_flight_before)
+    prof = bench_prof.dump(w.pid, f"batch-{n}")
     t_end, _, _, c1, _ = samples[-1]
     t_first = next((s[0] for s in samples if s[1] > 0 or s[2] > 0), t_end)
     conns = fakeaws_connections(env, w.pid)
@@ -311,6 +316,7 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
         "max_in_flight_seen": max(s[2] for s in samples),
         "fakeaws_connections_at_end": conns,
         "vm_hwm_kb": hwm,
+        "profile": prof,
         "samples": [{"t": round(s[0] - t_c0, 3), "done": s[1], "in_flight": s[2],
                      "cpu_ticks": s[3] - c0, "vm_rss_kb": s[4]} for s in samples],
     }
@@ -711,6 +717,10 @@ def report(res):
                          "-", "-", 1, goal, fmt(st["wakeups_per_min"] / exp, 2)))
     print()
     print(table(rows))
+    if cpu:
+        for r in cpu["runs"]:
+            for line in bench_prof.describe(r.get("profile"), r["messages"]):
+                print(line)
     if idle:
         print(f"\nidle worker: queue.wait_seconds = {idle['wait_seconds']}, "
               f"{idle['window_s']:g} s per window, threads {idle['threads'][0]}"
@@ -761,6 +771,10 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="a ~1 minute smoke run (300 messages, 1 CPU run, 1 RSS run, "
                          "15 s idle windows with wait_seconds 7)")
+    ap.add_argument("--callgrind", metavar="DIR",
+                    help="run each worker under callgrind (dumps in DIR) and report "
+                         "instructions per message and their split by library; the CPU "
+                         "and wall numbers of such a run are not comparable")
     ap.add_argument("--json", metavar="FILE", help="write every sample and summary as JSON")
     ap.add_argument("--enforce-goals", action="store_true",
                     help="exit 1 when a median misses its goal, or idle wake-ups exceed two per "
@@ -783,6 +797,8 @@ def main():
     sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
     import harness
     Env = harness.Env
+    if args.callgrind:
+        bench_prof.enable(Env, args.callgrind)
 
     # SIGTERM / SIGHUP end the bench like Ctrl-C: every finally block runs,
     # so each Env stops what it started (workers included).
