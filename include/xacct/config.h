@@ -38,6 +38,8 @@ typedef struct xacct_config {
     /* [aws] */
     char *aws_region;                 /* default: $AWS_REGION, then $AWS_DEFAULT_REGION */
     char *aws_partner_account_id;     /* required, 12 digits */
+    int aws_max_host_connections;     /* 64, 1..10000: open HTTPS connections per host */
+    int aws_max_connections;          /* 256, 1..100000: open HTTPS connections in all */
 
     /* [queue] */
     xacct_strlist_t queue_urls;       /* required */
