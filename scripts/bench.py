@@ -52,6 +52,7 @@ import subprocess
 import sys
 import time
 
+import bench_more
 import bench_prof
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -287,7 +288,8 @@ def fakeaws_connections(env, pid):
 
 def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0):
     t_c0 = time.monotonic()
-    samples = drain(env, w, n, deleted_before, max(180, n / 5), in_flight_before)
+    slow = 20 if bench_prof.OUT_DIR else 1  # callgrind runs the worker ~50x slower
+    samples = drain(env, w, n, deleted_before, slow * max(180, n / 5), in_flight_before)
     prof = bench_prof.dump(w.pid, f"batch-{n}")
     t_end, _, _, c1, _ = samples[-1]
     t_first = next((s[0] for s in samples if s[1] > 0 or s[2] > 0), t_end)
@@ -356,12 +358,17 @@ def absorb_dangling_poll(env):
                                             "ReceiptHandle": m["ReceiptHandle"]})
 
 
-def cpu_run(args, i):
+def cpu_run(args, i, mixed=None, before=None, after=None):
+    """before(env) runs once the test bed is up, after(env) once the first
+    batch is handled (scale: other customers, xacct list)."""
     n = args.messages
+    mixed = args.mixed if mixed is None else mixed
     accounts = [f"7{i:02d}{k:09d}" for k in range(n)]
-    extra = [f"6{i:02d}{k:09d}" for k in range(n // 2)] if args.mixed else []
+    extra = [f"6{i:02d}{k:09d}" for k in range(n // 2)] if mixed else []
     env = new_env(n + len(extra))
     try:
+        if before is not None:
+            before(env)
         t = time.monotonic()
         customers = seed(env, accounts + extra)
         env.write_config(queue__max_in_flight=str(IN_FLIGHT), queue__wait_seconds="20")
@@ -375,7 +382,9 @@ def cpu_run(args, i):
         r["prepare_s"] = prep
         r["active"], r["dead"] = verify_creates(env, accounts)
         r["answers"] = len(env.answers())
-        if not args.mixed:
+        if after is not None:
+            after(env)
+        if not mixed:
             return r, None
         # Mixed: half the stacks deleted, as many new customers created, all
         # on the queue before a fresh worker starts.
@@ -462,6 +471,7 @@ def rss_run(args, i):
         rss = [s["vm_rss_kb"] for s in window]
         conns = fakeaws_connections(env, w.pid)
         return {
+            "memory_by_mapping_kb": bench_more.smaps_breakdown(w.pid),
             "fakeaws_connections": conns,
             "held_s": window[-1]["t"] - window[0]["t"],
             "vm_rss_kb_samples": rss,
@@ -744,6 +754,10 @@ def report(res):
             notes.append(f"{len(bad)} batch(es) left customers inactive or dead-lettered messages")
     for note in notes:
         print("note:", note)
+    if rss:
+        for line in bench_more.describe_memory(rss["runs"][-1].get("memory_by_mapping_kb")):
+            print(line)
+    bench_more.report(res)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in res['machine']['loadavg'])}"
           f" ({res['machine']['cpus']} CPUs)")
 
@@ -764,7 +778,18 @@ def main():
                     help="queue.wait_seconds when idle")
     ap.add_argument("--baseline-seconds", type=float, default=2,
                     help="idle time after each batch to measure the idle CPU rate")
-    ap.add_argument("--only", default="cpu,rss,idle", help="comma-separated: cpu, rss, idle")
+    ap.add_argument("--only", default="cpu,rss,idle,curve,scale",
+                    help="comma-separated: cpu, rss, idle, curve, scale")
+    ap.add_argument("--latency-ms", type=float, default=50,
+                    help="curve: delay of every AWS call in the emulator")
+    ap.add_argument("--curve-in-flight", default="64,256,1024",
+                    help="curve: the queue.max_in_flight values")
+    ap.add_argument("--curve-host-connections", type=int, default=64,
+                    help="curve: aws.max_host_connections of the worker")
+    ap.add_argument("--curve-messages", type=int, default=3000,
+                    help="curve: messages per point (at least 2 x in flight)")
+    ap.add_argument("--scale-sizes", default="1000,10000,100000",
+                    help="scale: customers already in Redis, one CPU batch each")
     ap.add_argument("--no-mixed", dest="mixed", action="store_false",
                     help="skip the mixed batch (N/2 Deletes + N/2 Creates) of each CPU run")
     ap.add_argument("--no-strace", action="store_true", help="skip the strace window")
@@ -784,11 +809,15 @@ def main():
         args.messages, args.runs, args.rss_runs = 300, 1, 1
         args.hold_seconds, args.idle_seconds, args.idle_wait_seconds = 4, 15, 7
         args.baseline_seconds = 1
+        args.curve_messages = min(args.curve_messages, 600)
+    args.curve_in_flight = [int(x) for x in args.curve_in_flight.split(",") if x.strip()]
+    args.scale_sizes = [int(x) for x in args.scale_sizes.split(",") if x.strip()]
     if args.rss_runs is None:
         args.rss_runs = args.runs
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    if only - {"cpu", "rss", "idle"}:
-        ap.error(f"--only: unknown {sorted(only - {'cpu', 'rss', 'idle'})}")
+    known = {"cpu", "rss", "idle", "curve", "scale"}
+    if only - known:
+        ap.error(f"--only: unknown {sorted(only - known)}")
 
     os.environ["XACCT_SOURCE_DIR"] = SOURCE
     os.environ["XACCT_BUILD_DIR"] = os.path.abspath(args.build)
@@ -797,6 +826,7 @@ def main():
     sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
     import harness
     Env = harness.Env
+    bench_more.attach(sys.modules[__name__])
     if args.callgrind:
         bench_prof.enable(Env, args.callgrind)
 
@@ -861,6 +891,10 @@ def main():
             say(f"bench: idle, 2 windows of {args.idle_seconds:g} s "
                 f"(queue.wait_seconds = {args.idle_wait_seconds})")
             res["idle"] = idle_run(args)
+        if "curve" in only:
+            res["curve"] = bench_more.curve(args)
+        if "scale" in only:
+            res["scale"] = bench_more.scale(args)
     except KeyboardInterrupt:
         say("bench: interrupted")
         return 130
