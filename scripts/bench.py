@@ -470,8 +470,10 @@ def rss_run(args, i):
         hwm = status_kb(w.pid, "VmHWM")["VmHWM"]
         rss = [s["vm_rss_kb"] for s in window]
         conns = fakeaws_connections(env, w.pid)
+        by_mapping = bench_more.smaps_breakdown(w.pid)
         return {
-            "memory_by_mapping_kb": bench_more.smaps_breakdown(w.pid),
+            "memory_by_mapping_kb": by_mapping,
+            "heap_after_trim_kb": bench_more.heap_after_trim(w.pid),
             "fakeaws_connections": conns,
             "held_s": window[-1]["t"] - window[0]["t"],
             "vm_rss_kb_samples": rss,
@@ -755,7 +757,7 @@ def report(res):
     for note in notes:
         print("note:", note)
     if rss:
-        for line in bench_more.describe_memory(rss["runs"][-1].get("memory_by_mapping_kb")):
+        for line in bench_more.describe_memory(rss["runs"][-1]):
             print(line)
     bench_more.report(res)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in res['machine']['loadavg'])}"

@@ -243,9 +243,28 @@ def smaps_breakdown(pid):
 
 
 
-def describe_memory(bd):
+def describe_memory(run):
+    bd = run.get("memory_by_mapping_kb")
     if not bd:
         return []
     tot = sum(bd.values())
     parts = ", ".join(f"{k} {v / 1024:.1f}" for k, v in list(bd.items())[:10])
-    return [f"  resident {tot / 1024:.1f} MB by mapping (MB): {parts}"]
+    out = [f"  resident {tot / 1024:.1f} MB by mapping (MB): {parts}"]
+    if run.get("heap_after_trim_kb") is not None:
+        out.append(f"  heap after malloc_trim(0): {run['heap_after_trim_kb'] / 1024:.1f} MB "
+                   f"(the rest of the heap was free memory glibc kept)")
+    return out
+
+
+def heap_after_trim(pid):
+    """The heap's resident kB after malloc_trim(0) is called in the worker
+    (through gdb, when installed): how much of it was free memory glibc
+    kept, not memory in use. None without gdb."""
+    import shutil
+    if not shutil.which("gdb"):
+        return None
+    r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "call (int)malloc_trim(0)"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    if r.returncode != 0:
+        return None
+    return smaps_breakdown(pid).get("heap (malloc)")
