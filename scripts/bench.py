@@ -35,9 +35,18 @@ minute and queue). The machine is shared and noisy: results are medians over
 runs with min, max and the ratio to the goal; nothing fails on a number
 unless --enforce-goals is given.
 
+  curve, scale   throughput against slow AWS and cost as the customers grow:
+        see scripts/bench_more.py.
+
+--callgrind DIR runs every worker under callgrind and reports instructions
+per message with their split by library (scripts/bench_prof.py): the numbers
+to decide by on a shared machine, where CPU time is noise.
+
     scripts/bench.py --build build/bench [--messages 2000] [--runs 5]
-        [--idle-seconds 60] [--only cpu,rss,idle] [--no-mixed] [--quick]
-        [--json FILE] [--enforce-goals]
+        [--idle-seconds 60] [--only cpu,rss,idle,curve,scale] [--no-mixed]
+        [--quick] [--callgrind DIR] [--latency-ms 50]
+        [--curve-in-flight 64,256,1024] [--curve-host-connections 64]
+        [--scale-sizes 1000,10000,100000] [--json FILE] [--enforce-goals]
 """
 import argparse
 import json
@@ -811,7 +820,7 @@ def main():
         args.messages, args.runs, args.rss_runs = 300, 1, 1
         args.hold_seconds, args.idle_seconds, args.idle_wait_seconds = 4, 15, 7
         args.baseline_seconds = 1
-        args.curve_messages = min(args.curve_messages, 600)
+        args.curve_messages = min(args.curve_messages, 400)
     args.curve_in_flight = [int(x) for x in args.curve_in_flight.split(",") if x.strip()]
     args.scale_sizes = [int(x) for x in args.scale_sizes.split(",") if x.strip()]
     if args.rss_runs is None:

@@ -119,14 +119,16 @@ def proc_ticks(pid):
 
 
 def curve_run(args, in_flight, latency_ms, i):
-    n = max(args.curve_messages, 2 * in_flight)
+    n = max(args.curve_messages, (2 if not args.quick else 1) * in_flight + 200)
     accounts = [f"4{i:02d}{k:09d}" for k in range(n)]
     env = B.new_env(n)
     try:
         customers = B.seed(env, accounts)
-        env.write_config(queue__max_in_flight=str(in_flight), queue__wait_seconds="20",
-                         aws__max_host_connections=str(args.curve_host_connections),
-                         aws__max_connections=str(max(256, 4 * args.curve_host_connections)))
+        conf = {"queue__max_in_flight": str(in_flight), "queue__wait_seconds": "20"}
+        if args.curve_host_connections != 64:  # the default; older builds lack the keys
+            conf["aws__max_host_connections"] = str(args.curve_host_connections)
+            conf["aws__max_connections"] = str(max(256, 4 * args.curve_host_connections))
+        env.write_config(**conf)
         B.preload_creates(env, customers, n)
         env.ctl("POST", "/_fake/faults", {"service": "*", "latency_ms": latency_ms})
         fa_pid = env.fa.proc.pid
