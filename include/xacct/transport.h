@@ -6,8 +6,8 @@
  * after errors and nothing at all while stopped (no busy loop when idle: the
  * long poll is the only wake-up). While receives come back full it keeps
  * more of them outstanding (doubling up to 16, their asks together never
- * beyond the room), and drops back to one on the first empty answer or
- * error: one round trip per ten messages would cap a worker at 200
+ * beyond the room; all but one are short polls), and drops back to one on
+ * the first empty answer or error: one round trip per ten messages would cap a worker at 200
  * messages a second against an endpoint 50 ms away. Deletes are collected and sent in batches
  * of up to ten. The transport knows nothing of what a message means: what it
  * receives goes up through the callbacks it was given, and it is told what

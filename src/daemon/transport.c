@@ -128,10 +128,14 @@ static void poll_now(xacct_transport_t *t)
         slot->asked = max;
         t->_reserved += max;
         t->_nrecv++;
+        /* Only one long poll at a time: the others are short (wait 0), so
+         * they come back at once when the backlog is gone instead of
+         * lingering as long polls (a stopped worker would leave them
+         * waiting in SQS, and an idle one would wake for each). */
+        int wait_s = t->_nrecv == 1 ? cfg->queue_wait_seconds : 0;
         xacct_aws_call_t *call = NULL;
-        int rc = xacct_sqs_receive(t->_ctx->aws, t->_queue_url, t->_region, (int)max,
-                                   cfg->queue_wait_seconds, cfg->queue_visibility_timeout,
-                                   on_receive, slot, &call);
+        int rc = xacct_sqs_receive(t->_ctx->aws, t->_queue_url, t->_region, (int)max, wait_s,
+                                   cfg->queue_visibility_timeout, on_receive, slot, &call);
         if (rc != 0) {
             slot_release(slot);
             if (rc == XACCT_ESHUTDOWN)
