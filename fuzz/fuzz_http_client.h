@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client side shared by the HTTP listener harnesses: sends one input as
- * it is over a loopback connection to a server on the given libuv loop,
- * shuts the write side and runs the loop until the server has answered (and
- * closed, or gone quiet). Property: an answer starts with an HTTP/1.x status
- * line.
+ * What the HTTP listener harnesses share: the listener's loop, set up once
+ * per process and torn down at exit, and the client side, which sends one
+ * input as it is over a loopback connection to the listener, shuts the write
+ * side and runs the loop until the server has answered (and closed, or gone
+ * quiet). Property: an answer starts with an HTTP/1.x status line. A
+ * harness defines fuzz_listener_start (make the server on the loop, return
+ * its port) and fuzz_listener_free; this header defines the libFuzzer entry
+ * points around them.
  */
 #ifndef XACCT_FUZZ_HTTP_CLIENT_H
 #define XACCT_FUZZ_HTTP_CLIENT_H
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -89,6 +93,41 @@ static inline void fuzz_http_exchange(uv_loop_t *loop, int port, const uint8_t *
     /* Let the server notice the close before the next input. */
     for (int i = 0; i < 4; i++)
         uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* ---- the listener, one per process ---- */
+
+static uv_loop_t fuzz_loop;
+static int fuzz_port;
+
+/* Defined by the harness: starts its server on loop and returns the port it
+ * listens on (aborting with a reason on failure); frees it at exit. */
+static int fuzz_listener_start(uv_loop_t *loop);
+static void fuzz_listener_free(void);
+
+static void fuzz_listener_stop(void)
+{
+    fuzz_listener_free();
+    uv_run(&fuzz_loop, UV_RUN_DEFAULT);
+    uv_loop_close(&fuzz_loop);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    signal(SIGPIPE, SIG_IGN);
+    if (uv_loop_init(&fuzz_loop) != 0)
+        abort();
+    fuzz_port = fuzz_listener_start(&fuzz_loop);
+    atexit(fuzz_listener_stop);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_http_exchange(&fuzz_loop, fuzz_port, data, size);
+    return 0;
 }
 
 #endif

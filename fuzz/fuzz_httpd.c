@@ -7,8 +7,6 @@
  * answering with headers of its own. Property: an answer is an HTTP/1.x
  * status line; ASan and UBSan watch the rest.
  */
-#include <signal.h>
-
 #include "fuzz_http_client.h"
 #include "xacct/httpd.h"
 
@@ -39,23 +37,11 @@ static void handler(void *arg, xacct_httpd_req_t *req)
     xacct_httpd_respond(req, status, "application/json", headers, out, (size_t)n);
 }
 
-static uv_loop_t g_loop;
 static xacct_httpd_t *g_server;
-static int g_port;
 
-static void stop(void)
+static int fuzz_listener_start(uv_loop_t *loop)
 {
-    xacct_httpd_free(g_server);
-    uv_run(&g_loop, UV_RUN_DEFAULT);
-    uv_loop_close(&g_loop);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
     char err[256];
-    signal(SIGPIPE, SIG_IGN);
     xacct_httpd_options_t opt = {
         .listen = "127.0.0.1:0",
         .body_max = 4096,
@@ -63,18 +49,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .idle_timeout_s = 10,
         .handler = handler,
     };
-    if (uv_loop_init(&g_loop) != 0 || xacct_httpd_new(&g_loop, &opt, &g_server, err,
-                                                      sizeof(err)) != 0) {
+    if (xacct_httpd_new(loop, &opt, &g_server, err, sizeof(err)) != 0) {
         fprintf(stderr, "API listener: %s\n", err);
         abort();
     }
-    g_port = xacct_httpd_port(g_server);
-    atexit(stop);
-    return 0;
+    return xacct_httpd_port(g_server);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_listener_free(void)
 {
-    fuzz_http_exchange(&g_loop, g_port, data, size);
-    return 0;
+    xacct_httpd_free(g_server);
 }

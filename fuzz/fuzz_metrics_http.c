@@ -6,8 +6,6 @@
  * until the server has answered (and closed, or gone quiet). Property: an
  * answer is an HTTP/1.x status line; ASan and UBSan watch the rest.
  */
-#include <signal.h>
-
 #include "fuzz_http_client.h"
 #include "xacct/metrics_http.h"
 
@@ -22,36 +20,20 @@ static int route(void *arg, const char *path, xacct_buf_t *body, const char **co
     return xacct_buf_printf(body, "no route %s\n", path) == 0 ? 404 : 500;
 }
 
-static uv_loop_t g_loop;
 static xacct_metrics_http_t *g_server;
-static int g_port;
 
-static void stop(void)
+static int fuzz_listener_start(uv_loop_t *loop)
 {
-    xacct_metrics_http_free(g_server);
-    uv_run(&g_loop, UV_RUN_DEFAULT);
-    uv_loop_close(&g_loop);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
     char err[256];
-    signal(SIGPIPE, SIG_IGN);
-    if (uv_loop_init(&g_loop) != 0 ||
-        xacct_metrics_http_new(&g_loop, "127.0.0.1:0", route, NULL, &g_server, err,
+    if (xacct_metrics_http_new(loop, "127.0.0.1:0", route, NULL, &g_server, err,
                                sizeof(err)) != 0) {
         fprintf(stderr, "metrics listener: %s\n", err);
         abort();
     }
-    g_port = xacct_metrics_http_port(g_server);
-    atexit(stop);
-    return 0;
+    return xacct_metrics_http_port(g_server);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void fuzz_listener_free(void)
 {
-    fuzz_http_exchange(&g_loop, g_port, data, size);
-    return 0;
+    xacct_metrics_http_free(g_server);
 }

@@ -22,6 +22,7 @@
 #define XACCT_CFN_MAX_RESPONSE 4096      /* CloudFormation's limit on the body */
 #define XACCT_CFN_MAX_REQUEST (64 * 1024) /* far above any real request */
 #define XACCT_CFN_DEFAULT_TIMEOUT 3600    /* seconds, when ServiceTimeout is absent */
+#define XACCT_CFN_TEMPLATE_VERSION_LEN 12 /* hex digits of TemplateVersion */
 
 typedef enum xacct_cfn_type {
     XACCT_CFN_CREATE = 1,
@@ -49,6 +50,9 @@ typedef struct xacct_cfn_request {
     char *role_arn;       /* RoleArn */
     char *external_id;    /* ExternalID: a secret, wiped on free */
     char *old_role_arn;   /* OldResourceProperties.RoleArn (Update) */
+    char *template_version; /* TemplateVersion when it is 12 lowercase hex digits
+                               (SPEC §9.6), else NULL: a missing or malformed one
+                               is recorded as "" and decides nothing else */
 
     /* NULL when the properties are well-formed; otherwise why they are not,
      * suitable as a FAILED Reason. */

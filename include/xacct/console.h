@@ -20,6 +20,7 @@ typedef struct xacct_console_params {
     const char *role_arn;       /* the customer role; required */
     const char *external_id;    /* required */
     const char *session_name;   /* NULL = "xacct-console" */
+    const char *source_identity; /* SourceIdentity of the session; NULL = none */
     const char *region;         /* STS region; NULL = the client's */
     const char *federation_url; /* e.g. https://signin.aws.amazon.com/federation */
     const char *destination;    /* where the console lands; https */

@@ -135,8 +135,12 @@ int xacct_creds_wait(xacct_creds_t *c, xacct_creds_wait_cb cb, void *arg,
 /* cb fires with XACCT_ECANCELED before this returns. */
 void xacct_creds_wait_cancel(xacct_creds_waiter_t *w);
 
-/* ---- project-internal: the fetchers (creds_imds.c, creds_container.c,
- * creds_webid.c) and the helpers they share with creds.c ---- */
+/* ---- project-internal. Three layers, each calling only the ones below it:
+ * the provider (creds.c) picks a link with creds_config.c (which asks
+ * creds_profile.c for the profile link) and starts its fetches through a
+ * table of the links' start functions (creds_imds.c, creds_container.c,
+ * creds_webid.c, creds_assume.c, creds_process.c; the two STS links share
+ * creds_sts.c); everything shares the helpers of creds_util.c. ---- */
 
 /* Credentials as fetched, owning (and wiping on free) their strings. */
 typedef struct xacct__creds_set {
@@ -227,76 +231,74 @@ int xacct__creds_config_from_profile(xacct_getenv_fn getenv_fn, void *getenv_arg
 /* Whether s is a valid STS RoleSessionName: 2-64 of [A-Za-z0-9_+=,.@-]. */
 bool xacct__creds_session_name_ok(const char *s);
 
-typedef struct xacct__creds_assume_params {
-    const char *sts_url;       /* "https://sts.<region>.amazonaws.com" (no path) */
-    const char *region;        /* signing region */
-    const xacct__creds_set_t *source; /* the source profile's keys; borrowed */
-    const char *role_arn;
-    const char *session_name;
-    const char *external_id;   /* NULL = not sent */
-    int duration_s;            /* 0 = not sent */
-    long timeout_ms;
-} xacct__creds_assume_params_t;
-
-/* A signed STS AssumeRole with the source keys (creds_assume.c). */
-int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_params_t *p,
-                              xacct__creds_fetch_cb cb, void *arg,
-                              xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
-
-typedef struct xacct__creds_process_params {
-    uv_loop_t *loop;
-    const char *command;       /* the credential_process line, split into words like
-                                  a POSIX shell would (quotes, escapes) but never
-                                  run by one: no substitutions */
-    long timeout_ms;           /* the process is killed after this */
-} xacct__creds_process_params_t;
-
-/* Runs credential_process (creds_process.c): exit 0 and a JSON Version 1
- * document on stdout (AccessKeyId, SecretAccessKey, SessionToken?,
- * Expiration?). Its stderr goes to ours; stdin is /dev/null. */
-int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__creds_fetch_cb cb,
-                               void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
-
 /* Parses a credential_process document (exposed for tests). */
 int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_set_t **out,
                                     char *detail, size_t detail_len) XACCT_MUSTCHECK;
-
-typedef struct xacct__creds_imds_params {
-    const char *endpoint;      /* "http://169.254.169.254" or the override; borrowed */
-    long timeout_ms;
-} xacct__creds_imds_params_t;
-
-int xacct__creds_imds_start(xacct_http_t *http, const xacct__creds_imds_params_t *p,
-                            xacct__creds_fetch_cb cb, void *arg,
-                            xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
-
-typedef struct xacct__creds_container_params {
-    const char *url;           /* full URI, already validated; borrowed */
-    const char *auth_token;    /* Authorization value, or NULL; borrowed secret */
-    const char *auth_token_file; /* read at each fetch when auth_token is NULL */
-    long timeout_ms;
-} xacct__creds_container_params_t;
-
-int xacct__creds_container_start(xacct_http_t *http, const xacct__creds_container_params_t *p,
-                                 xacct__creds_fetch_cb cb, void *arg,
-                                 xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
 
 /* Whether a container full URI is acceptable: https, or http to a loopback
  * address (127.0.0.0/8, ::1, localhost) or the ECS/EKS agent addresses
  * (169.254.170.2, 169.254.170.23, fd00:ec2::23). Parsed with CURLU. */
 bool xacct__creds_container_uri_allowed(const char *uri);
 
-typedef struct xacct__creds_webid_params {
-    const char *sts_url;       /* "https://sts.<region>.amazonaws.com" (no path) */
-    const char *role_arn;
-    const char *session_name;
-    const char *token_file;    /* read at each fetch */
-    long timeout_ms;
-} xacct__creds_webid_params_t;
+/*
+ * What a link's fetch starts from, borrowed for the start call only (a fetch
+ * copies what it keeps). The links read their parameters from cfg:
+ *   imds       url (the endpoint, no trailing slash); timeout 0 = 2 s
+ *   container  url (validated), token or token_file (read at each fetch,
+ *              since the agent rotates it)
+ *   webid      url (STS, no path), role_arn, session_name, token_file (read
+ *              at each fetch)
+ *   assume     url (STS, no path), sts_region (signing), keys (the source
+ *              profile's), role_arn, session_name, external_id (NULL = not
+ *              sent), duration_s (0 = not sent)
+ *   process    process: the credential_process line, split into words like
+ *              a POSIX shell would (quotes, escapes) but never run by one; it
+ *              must exit 0 with a JSON Version 1 document (AccessKeyId,
+ *              SecretAccessKey, SessionToken?, Expiration?) on stdout; its
+ *              stderr goes to ours, stdin is /dev/null; killed after
+ *              process_timeout_ms
+ */
+typedef struct xacct__creds_link_ctx {
+    uv_loop_t *loop;                   /* borrowed */
+    xacct_http_t *http;                /* borrowed; unused by process */
+    const xacct__creds_config_t *cfg;  /* borrowed */
+    long fetch_timeout_ms;             /* per HTTP request; 0 = the link's default (5 s) */
+    long process_timeout_ms;           /* a credential_process run; 0 = 120 s */
+} xacct__creds_link_ctx_t;
 
-int xacct__creds_webid_start(xacct_http_t *http, const xacct__creds_webid_params_t *p,
-                             xacct__creds_fetch_cb cb, void *arg,
-                             xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+/* A link's start function: 0 and *out, or an error with the callback not
+ * called. XACCT_EINVAL when the configuration lacks what the link needs. */
+typedef int (*xacct__creds_start_fn)(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                                     void *arg, xacct__creds_fetch_t **out);
+
+int xacct__creds_imds_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                            void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+int xacct__creds_container_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                                 void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+int xacct__creds_webid_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                             void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+int xacct__creds_assume_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                              void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                               void *arg, xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
+
+/* ---- creds_sts.c: the STS query-protocol POST of the two role links ---- */
+
+/* Turns a 2xx STS answer into *out, or says in detail why not (XACCT_EPARSE). */
+typedef int (*xacct__creds_sts_parse_fn)(const char *body, size_t len, xacct__creds_set_t **out,
+                                         char *detail, size_t detail_len);
+
+/* Appends "name=value" (value URI-encoded, "&" between pairs) to a form. */
+int xacct__creds_sts_param(struct xacct_buf *form, const char *name,
+                           const char *value) XACCT_MUSTCHECK;
+
+/* Submits req (copied by http) as one fetch: a transport failure ends it with
+ * the transport's status, a 2xx answer goes through parse, an error answer
+ * ends it with XACCT_EAGAIN (throttling, transient, 429, 5xx),
+ * XACCT_EACCESSDENIED or XACCT_EAWS; details start with "STS". */
+int xacct__creds_sts_post(xacct_http_t *http, const xacct_http_request_t *req,
+                          xacct__creds_sts_parse_fn parse, xacct__creds_fetch_cb cb, void *arg,
+                          xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
 
 /* Reads a small token file (at most 16 KiB), trimmed of surrounding
  * whitespace, into *out (caller frees with xacct_free_secret). XACCT_EIO,

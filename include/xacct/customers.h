@@ -114,6 +114,7 @@ typedef struct xacct_customer_apply {
     const char *stack_id;           /*   " */
     const char *region;             /*   " */
     const char *physical_id;        /*   " */
+    const char *template_version;   /*   " ("" clears it) */
     const char *last_error;         /* written on a transition; NULL writes "" */
     const char *expect_physical_id; /* offboarding only: must equal the record's */
     const xacct_event_t *event;     /* required: the audit event to append */
@@ -125,6 +126,13 @@ typedef struct xacct_customer_apply {
     long claim_ttl_s;               /* 0 = XACCT_CLAIMS_DONE_TTL_S */
     int64_t reverify_due_ms;        /* to_state "active": the account's first due time
                                        on the reverify schedule (0 = not scheduled) */
+    const char *rotate_to;          /* to_state "active" from an Update that proved the
+                                       pending external ID (secret): it becomes
+                                       external_id, the old ID's index is deleted,
+                                       pending_external_id removed and the lifecycle
+                                       event is customer.external_id_rotated; refused
+                                       (XACCT_ESTATE) unless it still is the record's
+                                       pending_external_id. NULL = no rotation */
     int64_t now_ms;                 /* 0 = now */
 } xacct_customer_apply_t;
 
@@ -155,15 +163,22 @@ typedef void (*xacct_customers_onboard_cb)(int status, const char *detail,
                                            const char *prev_state, void *arg);
 
 /* Creates or re-opens a pending customer with external_id: SET NX on
- * external-id:<id>, unindexes the previous ID, clears last_error and
- * last_request_id, keeps created_at, ZADD, audit event (type "onboarded"
- * unless event says otherwise). event is required (never holds the ID). */
+ * external-id:<id>, unindexes the previous ID (and a rotation's pending ID
+ * left behind), clears last_error and last_request_id, keeps created_at,
+ * ZADD, audit event (type "onboarded" unless event says otherwise). event is
+ * required (never holds the ID). */
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
                             const xacct_event_t *event, xacct_customers_onboard_cb cb,
                             void *arg) XACCT_MUSTCHECK;
 
-/* Issues a new external ID for a pending, active or rejected customer: new
- * index SET NX, old index deleted, record updated, audit event. */
+/* Issues a new external ID (new index SET NX, audit event). An active or
+ * degraded customer keeps its external_id and gets the new one as
+ * pending_external_id (a previous pending ID is unindexed): the stack still
+ * trusts the current ID until an Update proves the new one
+ * (xacct_customer_apply_t.rotate_to). A pending or rejected customer, whose
+ * ID no stack trusts yet, gets the new ID at once (old index deleted,
+ * lifecycle event customer.external_id_rotated). XACCT_ESTATE in the other
+ * states; prev_state tells the caller which of the two happened. */
 int xacct_customers_rotate(xacct_store_t *s, const char *account_id,
                            const char *new_external_id, const xacct_event_t *event,
                            xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;

@@ -19,6 +19,7 @@
 
 #include "xacct/common.h"
 #include "xacct/ctx.h"
+#include "xacct/template.h"
 
 /*
  * Renders the template for account from its external ID and topic. *text
@@ -29,6 +30,17 @@
 int xacct_deliver_render(const xacct_config_t *cfg, const char *account, const char *external_id,
                          const char *topic_arn, char **text, char *err,
                          size_t errlen) XACCT_MUSTCHECK;
+
+/*
+ * Today's TemplateVersion (SPEC §9.6) of the templates rendered for
+ * customers publishing to topic_arn (of it only the partition counts):
+ * computed from the current role policy file and configuration, as
+ * xacct_deliver_render would render them. 0 with out set; a read or render
+ * error otherwise (err holds one line).
+ */
+int xacct_deliver_version(const xacct_config_t *cfg, const char *topic_arn,
+                          char out[XACCT_TEMPLATE_VERSION_LEN + 1], char *err,
+                          size_t errlen) XACCT_MUSTCHECK;
 
 /* Where the template went: uploaded (template_url and launch_url) or
  * written (template_file); the others are NULL. */

@@ -31,12 +31,16 @@ typedef struct xacct_decision {
     char physical_id[320];             /* PhysicalResourceId to answer with */
     bool transition;                   /* record a move to to_state (else audit only) */
     xacct_customer_state_t to_state;   /* with transition: active, rejected or offboarding */
-    bool connect_stack;                /* write the request's role, stack, region and
-                                          physical_id on the record (activation) */
+    bool connect_stack;                /* write the request's role, stack, region,
+                                          physical_id and TemplateVersion on the
+                                          record (activation) */
     bool enqueue_offboard;             /* add the offboarding job; applies only while the
                                           record still names the request's physical id */
     bool cleanup_template;             /* delete the customer's template from the
                                           template bucket once answered */
+    bool rotate_external_id;           /* an Update carrying the pending external ID of
+                                          a rotation (SPEC §9.3): the check runs with
+                                          that ID, and a transition swaps it in */
     const char *event;                 /* audit event type (static string) */
     const char *outcome;               /* audit outcome: success, failed, ignored (static) */
 } xacct_decision_t;

@@ -8,9 +8,15 @@
  *  pending record, allow the account to publish to a partner topic of its
  *  region (publish.h), and deliver its template (deliver.h).
  *
- *  rotate: the same for a pending, active or rejected customer, keeping its
- *  region and topic, then remove the uploaded template of the old ID. Also
- *  the way to finish an onboarding that failed half-way.
+ *  rotate (SPEC §9.3): a new external ID for an active or degraded
+ *  customer is stored as pending_external_id — its stack keeps working with
+ *  the current ID until an Update carrying the new one passes the check —
+ *  and handed out in a template trusting only the new ID, with the
+ *  update-stack link of the customer's stack (when the template is
+ *  uploaded); the template of a pending ID it replaces is removed. A
+ *  pending or rejected customer (no stack trusts its ID) gets the new ID at
+ *  once, keeping its region and topic, and the old ID's template is
+ *  removed: the way to finish an onboarding that failed half-way.
  *
  * Both run on ctx's loop with its store and AWS client (started). They
  * return 0 and then call cb exactly once, never from inside the call, or
@@ -33,23 +39,27 @@
  */
 typedef struct xacct_onboard_result {
     const char *account_id;
-    const char *external_id;   /* the new ID, or NULL before it was stored */
-    const char *state;         /* onboard: "pending"; rotate: the state it has */
-    const char *region;        /* the customer's region */
-    const char *topic_arn;     /* the topic its stack publishes to */
-    const char *template_url;  /* uploaded template, or NULL */
-    const char *launch_url;    /* quick-create link, or NULL */
-    const char *template_file; /* written template (no bucket), or NULL */
-    bool unfinished;           /* failure after the new ID was stored, while allowing
-                                  the account to publish or delivering the template:
-                                  a rotation finishes it */
+    const char *external_id;         /* the new ID when it replaced the old at once, else NULL */
+    const char *pending_external_id; /* rotate of a connected customer: the new ID,
+                                        pending until an Update proves it */
+    const char *state;               /* onboard: "pending"; rotate: the state it has */
+    const char *region;              /* the customer's region */
+    const char *topic_arn;           /* the topic its stack publishes to */
+    const char *template_url;        /* uploaded template, or NULL */
+    const char *launch_url;          /* quick-create link, or NULL */
+    const char *update_url;          /* rotate, pending: update-stack link of the customer's
+                                        stack with the new template, or NULL (no bucket) */
+    const char *template_file;       /* written template (no bucket), or NULL */
+    bool unfinished;                 /* failure after the new ID was stored, while allowing
+                                        the account to publish or delivering the template:
+                                        a rotation finishes it */
 } xacct_onboard_result_t;
 
 /*
- * status 0; XACCT_ESTATE (onboard: the customer is pending, active or
- * offboarding; rotate: it is offboarding or offboarded — res->state says
- * which), XACCT_ENOTFOUND (rotate: no such customer), or the failing step's
- * status with a one-line detail.
+ * status 0; XACCT_ESTATE (onboard: the customer is pending, active,
+ * degraded or offboarding; rotate: it is in another state than pending,
+ * rejected, active or degraded — res->state says which), XACCT_ENOTFOUND (rotate: no such
+ * customer), or the failing step's status with a one-line detail.
  */
 typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onboard_result_t *res,
                                  void *arg);

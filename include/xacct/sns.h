@@ -38,4 +38,23 @@ int xacct_sns_set_policy(xacct_aws_t *aws, const char *topic_arn, const char *po
 int xacct__sns_parse_attribute(const char *xml, size_t len, const char *name,
                                char **value) XACCT_MUSTCHECK;
 
+/* ---- ListSubscriptionsByTopic (sns_subscriptions.c) --------------------- */
+
+typedef struct xacct_sns_subscription {
+    const char *protocol;         /* "sqs", "https", ... */
+    const char *endpoint;         /* the queue ARN for sqs */
+    const char *subscription_arn; /* "PendingConfirmation" until confirmed */
+} xacct_sns_subscription_t;
+
+/* status 0 with subs[0..n) (borrowed for the callback), or as
+ * xacct_sns_policy_cb; XACCT_ETOOBIG past 5000 subscriptions. */
+typedef void (*xacct_sns_subscriptions_cb)(int status, const char *detail,
+                                           const xacct_sns_subscription_t *subs, size_t n,
+                                           void *arg);
+
+/* Every subscription of topic_arn (copied), page after page. Same contract
+ * as xacct_sns_get_policy. */
+int xacct_sns_list_subscriptions(xacct_aws_t *aws, const char *topic_arn,
+                                 xacct_sns_subscriptions_cb cb, void *arg) XACCT_MUSTCHECK;
+
 #endif

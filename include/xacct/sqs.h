@@ -83,4 +83,18 @@ int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, int *results,
                            char (*codes)[XACCT_SQS_CODE_MAX]);
 #endif
 
+/* ---- GetQueueAttributes (sqs_attributes.c) ------------------------------ */
+
+/* status 0 with the queue's ARN and its Policy (NULL when it has none), both
+ * borrowed for the callback; or aws.h's statuses (XACCT_EAWS with
+ * "QueueDoesNotExist: ..."), XACCT_EPARSE. */
+typedef void (*xacct_sqs_attributes_cb)(int status, const char *detail, const char *queue_arn,
+                                        const char *policy, void *arg);
+
+/* Reads QueueArn and Policy of queue_url in region (NULL = the client's).
+ * The callback fires exactly once, never from inside this call; a nonzero
+ * return means it never will. */
+int xacct_sqs_get_attributes(xacct_aws_t *aws, const char *queue_url, const char *region,
+                             xacct_sqs_attributes_cb cb, void *arg) XACCT_MUSTCHECK;
+
 #endif

@@ -2,7 +2,8 @@
 /*
  * The Redis connection shared by xacctd and the xacct CLI: hiredis' async API
  * on the process's libuv loop, behind a small project-level interface so no
- * hiredis type leaks out of src/store/store.c. It parses redis:// and rediss://
+ * hiredis type leaks out of the connection (src/store/store_conn.c and
+ * store_cmd.c; store.c is the interface). It parses redis:// and rediss://
  * URLs (TLS through src/store/tls_bridge.c), finds the master through Sentinel
  * when sentinels are given, sends AUTH and SELECT on every (re)connect, applies
  * the key prefix, loads Lua scripts once and calls them by EVALSHA (reloading
@@ -200,6 +201,10 @@ int xacct_store_submit(xacct_store_t *s, const xacct_store_args_t *a, xacct_stor
 /* Convenience: a command from NUL-terminated strings, ending with NULL. */
 int xacct_store_cmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name, ...)
     __attribute__((sentinel)) XACCT_MUSTCHECK;
+/* The same with the strings after name in ap (ending with NULL), for
+ * wrappers that take them as their own variable arguments. */
+int xacct_store_vcmd(xacct_store_t *s, xacct_store_reply_cb cb, void *arg, const char *name,
+                     va_list ap) XACCT_MUSTCHECK;
 
 /*
  * A Lua script, defined as a constant beside the code that uses it. The store

@@ -31,7 +31,11 @@ typedef struct xacct_sts_assume_params {
     const char *role_arn;     /* required */
     const char *session_name; /* required, 2..64 of [\w+=,.@-] */
     const char *external_id;  /* NULL: the parameter is not sent at all */
-    int duration_s;           /* 900..43200; 0 = 900 */
+    const char *source_identity; /* SourceIdentity, 2..64 of [\w+=,.@-], the trust
+                                    policy must allow sts:SetSourceIdentity;
+                                    NULL: not sent */
+    int duration_s;           /* DurationSeconds, 900..43200 (and at most the
+                                 role's maximum session); 0 = 900 */
     const char *region;       /* NULL = the client's */
     int max_attempts;         /* 0 = the client's */
 } xacct_sts_assume_params_t;
@@ -47,5 +51,38 @@ typedef struct xacct__sts_store xacct__sts_store_t;
 int xacct__sts_parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
                             xacct__sts_store_t **store) XACCT_MUSTCHECK;
 void xacct__sts_store_free(xacct__sts_store_t *store);
+
+/* ---- GetCallerIdentity (sts_identity.c) ---------------------------------- */
+
+/* Who the credentials are, and the Date header of STS's answer (also on an
+ * error, when an answer came: a clock check needs it most when signing
+ * failed). All borrowed for the callback; fields NULL when unknown. */
+typedef struct xacct_sts_identity {
+    const char *account; /* 12 digits */
+    const char *arn;     /* arn:aws:iam::123456789012:user/x, ...:assumed-role/R/s */
+    const char *user_id;
+    const char *date;    /* the answer's Date header (RFC 7231), or NULL */
+} xacct_sts_identity_t;
+
+/* status: 0 (id->account and id->arn set), XACCT_EAWS / XACCT_EACCESSDENIED
+ * ("Code: message" in detail), XACCT_EPARSE, or aws.h's other statuses. id is
+ * never NULL. */
+typedef void (*xacct_sts_identity_cb)(int status, const char *detail,
+                                      const xacct_sts_identity_t *id, void *arg);
+
+/* STS GetCallerIdentity (needs no permission) in region (NULL = the
+ * client's), one attempt so that a clock or credentials problem shows at
+ * once. */
+int xacct_sts_get_caller_identity(xacct_aws_t *aws, const char *region, xacct_sts_identity_cb cb,
+                                  void *arg) XACCT_MUSTCHECK;
+
+/* Parses a GetCallerIdentityResponse (exposed for tests). On 0, out's
+ * account, arn and user_id point into *store (free with
+ * xacct__sts_identity_free); XACCT_EPARSE when malformed or without a
+ * 12-digit Account and an Arn. out->date is left alone. */
+typedef struct xacct__sts_identity_store xacct__sts_identity_store_t;
+int xacct__sts_parse_identity(const char *xml, size_t len, xacct_sts_identity_t *out,
+                              xacct__sts_identity_store_t **store) XACCT_MUSTCHECK;
+void xacct__sts_identity_free(xacct__sts_identity_store_t *store);
 
 #endif

@@ -185,6 +185,7 @@ int xacct_console_signin_url(xacct_aws_t *aws, xacct_http_t *http,
         .role_arn = p->role_arn,
         .session_name = p->session_name ? p->session_name : "xacct-console",
         .external_id = op->external_id,
+        .source_identity = p->source_identity,
         .duration_s = 900,
         .region = p->region,
     };

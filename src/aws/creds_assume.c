@@ -3,27 +3,22 @@
  * A profile's role: STS AssumeRole over the query protocol, signed with SigV4
  * by the source profile's static keys. It sits below the generic AWS call
  * (aws.c waits on this provider, so it cannot be used to fill it) and makes
- * the one request itself; the provider's refresh timer does the retrying. The
- * XML answer is read by sts.c's parser, the error shapes by aws_error.
+ * the one request itself (through creds_sts.c, shared with web identity); the
+ * provider's refresh timer does the retrying. The XML answer is read by
+ * sts.c's parser.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "xacct/aws_error.h"
 #include "xacct/buf.h"
 #include "xacct/creds.h"
 #include "xacct/sts.h"
 
 #define ASSUME_MAX_BODY (256u * 1024u)
 #define ASSUME_MAX_FORM (16u * 1024u)
-
-typedef struct assume_fetch {
-    xacct__creds_fetch_t base;      /* handed to the provider */
-    xacct__creds_fetch_cb cb;       /* fires once */
-    void *arg;
-} assume_fetch_t;
+#define ASSUME_DEFAULT_TIMEOUT_MS 5000L
 
 static int to_set(const xacct_sts_credentials_t *sc, xacct__creds_set_t **out, char *msg,
                   size_t msglen)
@@ -41,56 +36,26 @@ static int to_set(const xacct_sts_credentials_t *sc, xacct__creds_set_t **out, c
     return 0;
 }
 
-static void on_done(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
+static int parse_answer(const char *body, size_t len, xacct__creds_set_t **out, char *msg,
+                        size_t msglen)
 {
-    assume_fetch_t *f = arg;
-    xacct__creds_fetch_cb cb = f->cb;
-    void *cb_arg = f->arg;
-    xacct__creds_set_t *set = NULL;
-    char msg[XACCT_AWS_ERROR_CODE_MAX + XACCT_AWS_ERROR_MESSAGE_MAX + 32];
+    xacct_sts_credentials_t sc;
+    xacct__sts_store_t *store = NULL;
     int rc;
 
-    free(f);
-    if (status != 0) {
-        rc = status;
-        snprintf(msg, sizeof(msg), "STS: %s", detail != NULL ? detail : xacct_strerror(status));
-    } else if (resp->status >= 200 && resp->status <= 299) {
-        xacct_sts_credentials_t sc;
-        xacct__sts_store_t *store = NULL;
-        if (xacct__sts_parse_assume(resp->body, resp->body_len, &sc, &store) != 0) {
-            rc = XACCT_EPARSE;
-            snprintf(msg, sizeof(msg), "STS AssumeRole answer carries no credentials");
-        } else {
-            rc = to_set(&sc, &set, msg, sizeof(msg));
-        }
-        xacct__sts_store_free(store);
+    *out = NULL;
+    if (xacct__sts_parse_assume(body, len, &sc, &store) != 0) {
+        rc = XACCT_EPARSE;
+        snprintf(msg, msglen, "STS AssumeRole answer carries no credentials");
     } else {
-        xacct_aws_error_t err;
-        if (xacct_aws_error_parse(resp, &err) == 0)
-            snprintf(msg, sizeof(msg), "STS: %s: %s", err.code, err.message);
-        else
-            snprintf(msg, sizeof(msg), "STS: HTTP %ld", resp->status);
-        if (xacct_aws_error_is_throttling(&err) || xacct_aws_error_is_transient(&err) ||
-            resp->status == 429 || resp->status >= 500)
-            rc = XACCT_EAGAIN;
-        else if (xacct_aws_error_is_access_denied(&err))
-            rc = XACCT_EACCESSDENIED;
-        else
-            rc = XACCT_EAWS;
+        rc = to_set(&sc, out, msg, msglen);
     }
-    cb(rc, rc == 0 ? NULL : msg, set, cb_arg);
+    xacct__sts_store_free(store);
+    return rc;
 }
 
-static int put_param(xacct_buf_t *b, const char *name, const char *value)
-{
-    int rc;
-    if ((rc = xacct_buf_printf(b, "%s%s=", b->len > 0 ? "&" : "", name)) != 0)
-        return rc;
-    return xacct_sigv4_uri_encode(b, value, strlen(value), true);
-}
-
-int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_params_t *p,
-                              xacct__creds_fetch_cb cb, void *arg, xacct__creds_fetch_t **out)
+int xacct__creds_assume_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                              void *arg, xacct__creds_fetch_t **out)
 {
     int rc;
     char *url = NULL;
@@ -100,23 +65,25 @@ int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_para
 
     *out = NULL;
     memset(&sig, 0, sizeof(sig));
-    if (http == NULL || p == NULL || p->sts_url == NULL || p->region == NULL ||
-        p->source == NULL || p->role_arn == NULL || p->session_name == NULL || cb == NULL)
+    const xacct__creds_config_t *cfg = ctx != NULL ? ctx->cfg : NULL;
+    if (cfg == NULL || ctx->http == NULL || cfg->url == NULL || cfg->sts_region == NULL ||
+        cfg->keys == NULL || cfg->role_arn == NULL || cfg->session_name == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_buf_init(&form, ASSUME_MAX_FORM);
-    if ((rc = put_param(&form, "Action", "AssumeRole")) != 0 ||
-        (rc = put_param(&form, "Version", "2011-06-15")) != 0 ||
-        (rc = put_param(&form, "RoleArn", p->role_arn)) != 0 ||
-        (rc = put_param(&form, "RoleSessionName", p->session_name)) != 0)
+    if ((rc = xacct__creds_sts_param(&form, "Action", "AssumeRole")) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "Version", "2011-06-15")) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "RoleArn", cfg->role_arn)) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "RoleSessionName", cfg->session_name)) != 0)
         goto out;
-    if (p->external_id != NULL && (rc = put_param(&form, "ExternalId", p->external_id)) != 0)
+    if (cfg->external_id != NULL &&
+        (rc = xacct__creds_sts_param(&form, "ExternalId", cfg->external_id)) != 0)
         goto out;
-    if (p->duration_s > 0) {
-        snprintf(duration, sizeof(duration), "%d", p->duration_s);
-        if ((rc = put_param(&form, "DurationSeconds", duration)) != 0)
+    if (cfg->duration_s > 0) {
+        snprintf(duration, sizeof(duration), "%d", cfg->duration_s);
+        if ((rc = xacct__creds_sts_param(&form, "DurationSeconds", duration)) != 0)
             goto out;
     }
-    url = xacct_asprintf("%s/", p->sts_url);
+    url = xacct_asprintf("%s/", cfg->url);
     const xacct_header_t base[] = {
         {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
         {"Accept", "text/xml"},
@@ -128,13 +95,13 @@ int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_para
         .nheaders = XACCT_ARRAY_SIZE(base),
         .body = form.data,
         .body_len = form.len,
-        .region = p->region,
+        .region = cfg->sts_region,
         .service = "sts",
         .now = time(NULL),
     };
-    const xacct_sigv4_credentials_t keys = {p->source->access_key_id,
-                                            p->source->secret_access_key,
-                                            p->source->session_token};
+    const xacct_sigv4_credentials_t keys = {cfg->keys->access_key_id,
+                                            cfg->keys->secret_access_key,
+                                            cfg->keys->session_token};
     if ((rc = xacct_sigv4_sign(NULL, &sreq, &keys, &sig)) != 0)
         goto out;
     xacct_header_t hdrs[5];
@@ -152,17 +119,11 @@ int xacct__creds_assume_start(xacct_http_t *http, const xacct__creds_assume_para
         .nheaders = n,
         .body = form.data,
         .body_len = form.len,
-        .timeout_ms = p->timeout_ms,
+        .timeout_ms =
+            ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : ASSUME_DEFAULT_TIMEOUT_MS,
         .max_body = ASSUME_MAX_BODY,
     };
-    assume_fetch_t *f = xacct_calloc(1, sizeof(*f));
-    f->cb = cb;
-    f->arg = arg;
-    if ((rc = xacct_http_submit(http, &req, on_done, f, &f->base.req)) != 0) {
-        free(f);
-        goto out;
-    }
-    *out = &f->base;
+    rc = xacct__creds_sts_post(ctx->http, &req, parse_answer, cb, arg, out);
 out:
     free(url);
     xacct_sigv4_result_destroy(&sig);

@@ -12,6 +12,7 @@
 #include "xacct/creds.h"
 
 #define CONTAINER_MAX_BODY (64u * 1024u)
+#define CONTAINER_DEFAULT_TIMEOUT_MS 5000L
 
 typedef struct container_fetch {
     xacct__creds_fetch_t base;      /* handed to the provider */
@@ -41,18 +42,22 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
     cb(rc, rc == 0 ? NULL : msg, set, cb_arg);
 }
 
-int xacct__creds_container_start(xacct_http_t *http, const xacct__creds_container_params_t *p,
-                                 xacct__creds_fetch_cb cb, void *arg, xacct__creds_fetch_t **out)
+int xacct__creds_container_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                                 void *arg, xacct__creds_fetch_t **out)
 {
     int rc;
     char *file_token = NULL;
-    const char *token = p != NULL ? p->auth_token : NULL;
 
     *out = NULL;
-    if (http == NULL || p == NULL || p->url == NULL || cb == NULL)
+    if (ctx == NULL || ctx->http == NULL || ctx->cfg == NULL || ctx->cfg->url == NULL ||
+        cb == NULL)
         return XACCT_EINVAL;
-    if (p->auth_token_file != NULL) {
-        if ((rc = xacct__creds_read_token_file(p->auth_token_file, &file_token)) != 0)
+    const xacct__creds_config_t *cfg = ctx->cfg;
+    const char *token = cfg->token;
+    long timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms
+                                                : CONTAINER_DEFAULT_TIMEOUT_MS;
+    if (cfg->token_file != NULL) {
+        if ((rc = xacct__creds_read_token_file(cfg->token_file, &file_token)) != 0)
             return rc;
         if (strpbrk(file_token, "\r\n") != NULL) {
             xacct_free_secret(file_token);
@@ -63,17 +68,17 @@ int xacct__creds_container_start(xacct_http_t *http, const xacct__creds_containe
     xacct_header_t hdr = {"Authorization", token};
     xacct_http_request_t req = {
         .method = "GET",
-        .url = p->url,
+        .url = cfg->url,
         .headers = &hdr,
         .nheaders = token != NULL ? 1 : 0,
-        .timeout_ms = p->timeout_ms,
-        .connect_timeout_ms = p->timeout_ms,
+        .timeout_ms = timeout_ms,
+        .connect_timeout_ms = timeout_ms,
         .max_body = CONTAINER_MAX_BODY,
     };
     container_fetch_t *f = xacct_calloc(1, sizeof(*f));
     f->cb = cb;
     f->arg = arg;
-    rc = xacct_http_submit(http, &req, on_done, f, &f->base.req);
+    rc = xacct_http_submit(ctx->http, &req, on_done, f, &f->base.req);
     xacct_free_secret(file_token);
     if (rc != 0) {
         free(f);

@@ -14,6 +14,8 @@
 
 #define IMDS_TOKEN_TTL "21600"
 #define IMDS_MAX_BODY (64u * 1024u)
+/* The metadata service is on the host: a short wait tells its absence. */
+#define IMDS_DEFAULT_TIMEOUT_MS 2000L
 #define CREDS_PATH "/latest/meta-data/iam/security-credentials/"
 
 enum imds_step { STEP_TOKEN, STEP_ROLE, STEP_CREDS };
@@ -151,16 +153,17 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
     }
 }
 
-int xacct__creds_imds_start(xacct_http_t *http, const xacct__creds_imds_params_t *p,
-                            xacct__creds_fetch_cb cb, void *arg, xacct__creds_fetch_t **out)
+int xacct__creds_imds_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                            void *arg, xacct__creds_fetch_t **out)
 {
     *out = NULL;
-    if (http == NULL || p == NULL || p->endpoint == NULL || cb == NULL)
+    if (ctx == NULL || ctx->http == NULL || ctx->cfg == NULL || ctx->cfg->url == NULL ||
+        cb == NULL)
         return XACCT_EINVAL;
     imds_fetch_t *f = xacct_calloc(1, sizeof(*f));
-    f->http = http;
-    f->endpoint = xacct_strdup(p->endpoint);
-    f->timeout_ms = p->timeout_ms;
+    f->http = ctx->http;
+    f->endpoint = xacct_strdup(ctx->cfg->url);
+    f->timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : IMDS_DEFAULT_TIMEOUT_MS;
     f->step = STEP_TOKEN;
     f->cb = cb;
     f->arg = arg;

@@ -10,7 +10,6 @@
  * running then is killed, and the handles close after it has exited so it
  * is reaped.
  */
-#include <jansson.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "xacct/creds.h"
 
 #define PROCESS_MAX_OUTPUT (64u * 1024u)
+#define PROCESS_DEFAULT_TIMEOUT_MS 120000u
 
 typedef struct process_fetch {
     xacct__creds_fetch_t base;  /* handed to the provider */
@@ -67,66 +67,6 @@ static void finish(process_fetch_t *f, int status, const char *detail, xacct__cr
         uv_close((uv_handle_t *)&f->proc, on_close);
     else
         (void)uv_process_kill(&f->proc, SIGKILL);
-}
-
-static const char *json_str(json_t *root, const char *key)
-{
-    const char *v = json_string_value(json_object_get(root, key));
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
-static void wipe_json_string(json_t *v)
-{
-    if (json_is_string(v))
-        OPENSSL_cleanse((char *)json_string_value(v), json_string_length(v));
-}
-
-int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_set_t **out,
-                                    char *detail, size_t detail_len)
-{
-    int rc = XACCT_EPARSE;
-    json_error_t jerr;
-    xacct__creds_set_t *set = NULL;
-
-    *out = NULL;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root)) {
-        snprintf(detail, detail_len, "credential_process output is not a JSON object");
-        goto out;
-    }
-    json_t *version = json_object_get(root, "Version");
-    if (!json_is_integer(version) || json_integer_value(version) != 1) {
-        snprintf(detail, detail_len, "credential_process output must have \"Version\": 1");
-        goto out;
-    }
-    const char *akid = json_str(root, "AccessKeyId");
-    const char *secret = json_str(root, "SecretAccessKey");
-    const char *token = json_str(root, "SessionToken");
-    const char *exp = json_str(root, "Expiration");
-    if (akid == NULL || secret == NULL) {
-        snprintf(detail, detail_len,
-                 "credential_process output lacks AccessKeyId or SecretAccessKey");
-        goto out;
-    }
-    set = xacct_calloc(1, sizeof(*set));
-    if (exp != NULL && xacct__creds_parse_time(exp, &set->expiry_ms) != 0) {
-        snprintf(detail, detail_len, "credential_process Expiration is not an ISO 8601 time");
-        goto out;
-    }
-    set->access_key_id = xacct_strdup(akid);
-    set->secret_access_key = xacct_strdup(secret);
-    set->session_token = token != NULL ? xacct_strdup(token) : NULL;
-    *out = set;
-    set = NULL;
-    rc = 0;
-out:
-    xacct__creds_set_free(set);
-    if (root != NULL) {
-        wipe_json_string(json_object_get(root, "SecretAccessKey"));
-        wipe_json_string(json_object_get(root, "SessionToken"));
-        json_decref(root);
-    }
-    return rc;
 }
 
 /* Both the exit and the end of stdout have been seen: judge the run. */
@@ -205,16 +145,18 @@ static void cancel(xacct__creds_fetch_t *base)
     finish(f, XACCT_ECANCELED, "credential_process canceled", NULL);
 }
 
-int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__creds_fetch_cb cb,
+int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
                                void *arg, xacct__creds_fetch_t **out)
 {
     wordexp_t we;
     int rc;
 
     *out = NULL;
-    if (p == NULL || p->loop == NULL || p->command == NULL || cb == NULL)
+    if (ctx == NULL || ctx->loop == NULL || ctx->cfg == NULL || ctx->cfg->process == NULL ||
+        cb == NULL)
         return XACCT_EINVAL;
-    if (wordexp(p->command, &we, WRDE_NOCMD | WRDE_UNDEF) != 0)
+    uv_loop_t *loop = ctx->loop;
+    if (wordexp(ctx->cfg->process, &we, WRDE_NOCMD | WRDE_UNDEF) != 0)
         return XACCT_ECONFIG;
     if (we.we_wordc == 0) {
         wordfree(&we);
@@ -226,8 +168,8 @@ int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__cr
     f->arg = arg;
     f->base.cancel = cancel;
     xacct_buf_init(&f->stdout_buf, PROCESS_MAX_OUTPUT);
-    uv_pipe_init(p->loop, &f->out, 0);
-    uv_timer_init(p->loop, &f->timer);
+    uv_pipe_init(loop, &f->out, 0);
+    uv_timer_init(loop, &f->timer);
     f->out.data = f->timer.data = f->proc.data = f;
 
     uv_stdio_container_t stdio[3] = {
@@ -242,7 +184,7 @@ int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__cr
         .stdio_count = 3,
         .stdio = stdio,
     };
-    rc = uv_spawn(p->loop, &f->proc, &po);
+    rc = uv_spawn(loop, &f->proc, &po);
     wordfree(&we);
     if (rc != 0) {
         /* A failed spawn still initialised the process handle; close all. */
@@ -255,8 +197,9 @@ int xacct__creds_process_start(const xacct__creds_process_params_t *p, xacct__cr
     }
     f->open = 3;
     uv_read_start((uv_stream_t *)&f->out, on_alloc, on_read);
-    uv_timer_start(&f->timer, on_timeout, p->timeout_ms > 0 ? (uint64_t)p->timeout_ms : 120000,
-                   0);
+    uint64_t timeout_ms = ctx->process_timeout_ms > 0 ? (uint64_t)ctx->process_timeout_ms
+                                                      : PROCESS_DEFAULT_TIMEOUT_MS;
+    uv_timer_start(&f->timer, on_timeout, timeout_ms, 0);
     *out = &f->base;
     return 0;
 }

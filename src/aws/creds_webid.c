@@ -2,8 +2,8 @@
 /*
  * Web identity: exchanges the OIDC token in AWS_WEB_IDENTITY_TOKEN_FILE (read
  * at each fetch, since it is rotated) for role credentials with an unsigned
- * STS AssumeRoleWithWebIdentity query-protocol POST. The XML answer is read
- * with expat, the error shapes with aws_error.
+ * STS AssumeRoleWithWebIdentity query-protocol POST (creds_sts.c). The XML
+ * answer is read here with expat.
  */
 #include <expat.h>
 #include <openssl/crypto.h>
@@ -11,19 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xacct/aws_error.h"
 #include "xacct/buf.h"
 #include "xacct/creds.h"
 
 #define WEBID_MAX_BODY (256u * 1024u)
 #define WEBID_MAX_FORM (64u * 1024u)
 #define FIELD_MAX 8192u
-
-typedef struct webid_fetch {
-    xacct__creds_fetch_t base;      /* handed to the provider */
-    xacct__creds_fetch_cb cb;       /* fires once */
-    void *arg;
-} webid_fetch_t;
+#define WEBID_DEFAULT_TIMEOUT_MS 5000L
 
 /* ---- the XML answer: .../AssumeRoleWithWebIdentityResult/Credentials/<Field> ---- */
 
@@ -150,48 +144,8 @@ out:
     return rc;
 }
 
-static void on_done(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
-{
-    webid_fetch_t *f = arg;
-    xacct__creds_fetch_cb cb = f->cb;
-    void *cb_arg = f->arg;
-    xacct__creds_set_t *set = NULL;
-    char msg[XACCT_AWS_ERROR_CODE_MAX + XACCT_AWS_ERROR_MESSAGE_MAX + 32];
-    int rc;
-
-    free(f);
-    if (status != 0) {
-        rc = status;
-        snprintf(msg, sizeof(msg), "STS: %s", detail != NULL ? detail : xacct_strerror(status));
-    } else if (resp->status >= 200 && resp->status <= 299) {
-        rc = xacct__creds_webid_parse(resp->body, resp->body_len, &set, msg, sizeof(msg));
-    } else {
-        xacct_aws_error_t err;
-        if (xacct_aws_error_parse(resp, &err) == 0)
-            snprintf(msg, sizeof(msg), "STS: %s: %s", err.code, err.message);
-        else
-            snprintf(msg, sizeof(msg), "STS: HTTP %ld", resp->status);
-        if (xacct_aws_error_is_throttling(&err) || xacct_aws_error_is_transient(&err) ||
-            resp->status == 429 || xacct_aws_error_is(&err, "IDPCommunicationError"))
-            rc = XACCT_EAGAIN;
-        else if (xacct_aws_error_is_access_denied(&err))
-            rc = XACCT_EACCESSDENIED;
-        else
-            rc = XACCT_EAWS;
-    }
-    cb(rc, rc == 0 ? NULL : msg, set, cb_arg);
-}
-
-static int put_param(xacct_buf_t *b, const char *name, const char *value)
-{
-    int rc;
-    if ((rc = xacct_buf_printf(b, "%s%s=", b->len > 0 ? "&" : "", name)) != 0)
-        return rc;
-    return xacct_sigv4_uri_encode(b, value, strlen(value), true);
-}
-
-int xacct__creds_webid_start(xacct_http_t *http, const xacct__creds_webid_params_t *p,
-                             xacct__creds_fetch_cb cb, void *arg, xacct__creds_fetch_t **out)
+int xacct__creds_webid_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
+                             void *arg, xacct__creds_fetch_t **out)
 {
     int rc;
     char *token = NULL;
@@ -199,19 +153,20 @@ int xacct__creds_webid_start(xacct_http_t *http, const xacct__creds_webid_params
     xacct_buf_t form;
 
     *out = NULL;
-    if (http == NULL || p == NULL || p->sts_url == NULL || p->role_arn == NULL ||
-        p->session_name == NULL || p->token_file == NULL || cb == NULL)
+    const xacct__creds_config_t *cfg = ctx != NULL ? ctx->cfg : NULL;
+    if (cfg == NULL || ctx->http == NULL || cfg->url == NULL || cfg->role_arn == NULL ||
+        cfg->session_name == NULL || cfg->token_file == NULL || cb == NULL)
         return XACCT_EINVAL;
     xacct_buf_init(&form, WEBID_MAX_FORM);
-    if ((rc = xacct__creds_read_token_file(p->token_file, &token)) != 0)
+    if ((rc = xacct__creds_read_token_file(cfg->token_file, &token)) != 0)
         goto out;
-    if ((rc = put_param(&form, "Action", "AssumeRoleWithWebIdentity")) != 0 ||
-        (rc = put_param(&form, "Version", "2011-06-15")) != 0 ||
-        (rc = put_param(&form, "RoleArn", p->role_arn)) != 0 ||
-        (rc = put_param(&form, "RoleSessionName", p->session_name)) != 0 ||
-        (rc = put_param(&form, "WebIdentityToken", token)) != 0)
+    if ((rc = xacct__creds_sts_param(&form, "Action", "AssumeRoleWithWebIdentity")) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "Version", "2011-06-15")) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "RoleArn", cfg->role_arn)) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "RoleSessionName", cfg->session_name)) != 0 ||
+        (rc = xacct__creds_sts_param(&form, "WebIdentityToken", token)) != 0)
         goto out;
-    url = xacct_asprintf("%s/", p->sts_url);
+    url = xacct_asprintf("%s/", cfg->url);
     const xacct_header_t hdrs[] = {
         {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
         {"Accept", "text/xml"},
@@ -223,17 +178,10 @@ int xacct__creds_webid_start(xacct_http_t *http, const xacct__creds_webid_params
         .nheaders = XACCT_ARRAY_SIZE(hdrs),
         .body = form.data,
         .body_len = form.len,
-        .timeout_ms = p->timeout_ms,
+        .timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : WEBID_DEFAULT_TIMEOUT_MS,
         .max_body = WEBID_MAX_BODY,
     };
-    webid_fetch_t *f = xacct_calloc(1, sizeof(*f));
-    f->cb = cb;
-    f->arg = arg;
-    if ((rc = xacct_http_submit(http, &req, on_done, f, &f->base.req)) != 0) {
-        free(f);
-        goto out;
-    }
-    *out = &f->base;
+    rc = xacct__creds_sts_post(ctx->http, &req, xacct__creds_webid_parse, cb, arg, out);
 out:
     free(url);
     xacct_free_secret(token);

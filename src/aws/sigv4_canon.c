@@ -6,6 +6,7 @@
  * be read (and unit-tested) on its own.
  */
 #include "sigv4_int.h"
+#include "xacct/hex.h"
 #include "xacct/sigv4.h"
 
 #include <stdlib.h>
@@ -36,17 +37,6 @@ int xacct_sigv4_uri_encode(xacct_buf_t *out, const char *s, size_t len, bool enc
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s into out. A '%' not followed by two hex digits stands
  * for itself (the test suite's "%^" must come out as "%25%5E"), and '+' is
  * not a space: SigV4 follows RFC 3986, not HTML forms. */
@@ -54,8 +44,9 @@ static int pct_decode(xacct_buf_t *out, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (c == '%' && len - i >= 3 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        unsigned char byte;
+        if (c == '%' && len - i >= 3 && xacct_hex_decode(s + i + 1, &byte, 1) == 0) {
+            c = (char)byte;
             i += 2;
         }
         int rc = xacct_buf_putc(out, c);

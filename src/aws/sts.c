@@ -155,6 +155,8 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
         rc = xacct_buf_printf(&body, "&DurationSeconds=%d", duration);
     if (rc == 0 && p->external_id != NULL)
         rc = xacct_query_param(&body, "ExternalId", p->external_id);
+    if (rc == 0 && p->source_identity != NULL)
+        rc = xacct_query_param(&body, "SourceIdentity", p->source_identity);
     if (rc != 0) {
         xacct_buf_destroy_secret(&body);
         return rc;

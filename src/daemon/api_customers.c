@@ -45,11 +45,12 @@ static json_t *str_or_null(const char *s)
 /*
  * A pending customer's template lies in the bucket under a key derived from
  * its external ID: its URL and the quick-create link can be given again on
- * every read. update_url: the same link for the pending ID of a rotation.
+ * every read. update_url: while a rotation is pending (SPEC §9.3), the
+ * pending ID's template and the update-stack link of the customer's stack.
  */
-static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account,
-                     const char *state, const char *external_id, const char *pending_id,
-                     const char *topic_arn)
+static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account, const char *state,
+                     const char *external_id, const char *pending_id, const char *topic_arn,
+                     const char *stack_id)
 {
     json_object_set_new(o, "template_url", json_null());
     json_object_set_new(o, "launch_url", json_null());
@@ -76,7 +77,9 @@ static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account,
     }
     if (topic_region[0] == '\0' || xacct_template_s3_key(account, id, key, sizeof(key)) != 0 ||
         xacct_s3_object_url(NULL, NULL, cfg->aws_region, bucket, key, &url) != 0 ||
-        xacct_launch_url_build(topic_region, url, cfg->cfn_stack_name, &launch) != 0) {
+        (pending_id != NULL
+             ? xacct_launch_update_url(stack_id, url, &launch)
+             : xacct_launch_url_build(topic_region, url, cfg->cfn_stack_name, &launch)) != 0) {
         free(url);
         return;
     }
@@ -94,7 +97,7 @@ json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer
     for (size_t i = 0; i < sizeof(stored_fields) / sizeof(stored_fields[0]); i++)
         json_object_set_new(o, stored_fields[i], str_or_null(field(c, stored_fields[i])));
     add_urls(cfg, o, field(c, "account_id"), field(c, "state"), field(c, "external_id"),
-             field(c, "pending_external_id"), field(c, "topic_arn"));
+             field(c, "pending_external_id"), field(c, "topic_arn"), field(c, "stack_id"));
     return o;
 }
 

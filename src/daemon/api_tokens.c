@@ -6,6 +6,7 @@
  * CRYPTO_memcmp against every entry.
  */
 #include "xacct/api_tokens.h"
+#include "xacct/hex.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -33,17 +34,6 @@ static bool name_char_ok(char c)
            c == '_' || c == '.' || c == '@' || c == '-';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One non-comment line into e; a reason on failure. */
 static const char *parse_line(const char *line, size_t len, token_entry_t *e)
 {
@@ -60,12 +50,8 @@ static const char *parse_line(const char *line, size_t len, token_entry_t *e)
     size_t hlen = len - nlen - 1;
     if (hlen != 64)
         return "the hash must be 64 hex digits (SHA-256 of the token)";
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return "the hash must be 64 hex digits (SHA-256 of the token)";
-        e->hash[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (xacct_hex_decode(hex, e->hash, sizeof(e->hash)) != 0)
+        return "the hash must be 64 hex digits (SHA-256 of the token)";
     memcpy(e->name, line, nlen);
     e->name[nlen] = '\0';
     return NULL;

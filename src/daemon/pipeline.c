@@ -377,7 +377,9 @@ static void stage_check(xacct_pipeline_msg_t *msg)
     snprintf(session, sizeof(session), "xacct-check-%s", msg->req->stack_account);
     xacct_check_params_t p = {
         .role_arn = msg->req->role_arn,
-        .external_id = msg->customer->external_id,
+        /* An Update proving a rotation's new ID is checked with that ID. */
+        .external_id = msg->decision.rotate_external_id ? msg->customer->pending_external_id
+                                                        : msg->customer->external_id,
         .region = msg->req->stack_region,
         .session_name = session,
         .propagation_timeout_ms = (uint64_t)c->check_propagation_timeout * 1000,
@@ -494,6 +496,9 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
         .stack_id = connect ? req->stack_id : NULL,
         .region = connect ? req->stack_region : NULL,
         .physical_id = connect ? d->physical_id : NULL,
+        /* SPEC §9.6: the version the stack now runs ("" when it carries none). */
+        .template_version =
+            connect ? (req->template_version ? req->template_version : "") : NULL,
         .last_error = d->status == XACCT_CFN_FAILED ? d->reason : "",
         .expect_physical_id = offboard ? req->physical_id : NULL,
         .event = &ev,
@@ -507,6 +512,8 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
                                ? xacct_reverify_next_due(
                                      now, xacct__pl_cfg(msg)->check_reverify_interval, 0.1)
                                : 0,
+        .rotate_to =
+            d->transition && d->rotate_external_id ? msg->customer->pending_external_id : NULL,
     };
     int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
     if (rc == 0)
@@ -585,8 +592,9 @@ static void stage_answer(xacct_pipeline_msg_t *msg)
         to_dead(msg, "answer could not be sent");
 }
 
-/* After a Create connected, the customer's template has served its
- * purpose: it is removed from the template bucket (best effort). */
+/* After a Create connected (or an Update proved a rotation's new ID), the
+ * customer's template has served its purpose: it is removed from the
+ * template bucket (best effort). */
 static void on_cleaned(int status, const char *detail, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
@@ -606,8 +614,9 @@ static void stage_cleanup(xacct_pipeline_msg_t *msg)
 {
     char key[XACCT_TEMPLATE_KEY_MAX];
     xacct_s3_object_t o = {.bucket = xacct__pl_cfg(msg)->cfn_template_bucket, .key = key};
-    if (xacct_template_s3_key(msg->req->stack_account, msg->customer->external_id, key,
-                              sizeof(key)) == 0 &&
+    const char *id = msg->decision.rotate_external_id ? msg->customer->pending_external_id
+                                                      : msg->customer->external_id;
+    if (xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
         OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
         msg->pending++;
         return;

@@ -47,6 +47,7 @@ void xacct_cfn_request_free(xacct_cfn_request_t *req)
     free(req->role_arn);
     xacct_free_secret(req->external_id);
     free(req->old_role_arn);
+    free(req->template_version);
     free(req->property_error);
     free(req);
 }
@@ -86,6 +87,20 @@ static long parse_service_timeout(json_t *props)
     return (t >= 1 && t <= 3600) ? t : XACCT_CFN_DEFAULT_TIMEOUT;
 }
 
+/* TemplateVersion (SPEC §9.6): only ever recorded, so a value of another
+ * shape is dropped rather than failing the customer's stack. */
+static char *parse_template_version(json_t *props)
+{
+    json_t *v = json_object_get(props, "TemplateVersion");
+    if (!json_is_string(v) || json_string_length(v) != XACCT_CFN_TEMPLATE_VERSION_LEN)
+        return NULL;
+    const char *s = json_string_value(v);
+    for (size_t i = 0; i < XACCT_CFN_TEMPLATE_VERSION_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return NULL;
+    return xacct_strndup(s, XACCT_CFN_TEMPLATE_VERSION_LEN);
+}
+
 static void set_property_error(xacct_cfn_request_t *req, const char *msg)
 {
     if (req->property_error == NULL)
@@ -105,6 +120,7 @@ static void parse_properties(xacct_cfn_request_t *req, json_t *root)
     req->account_id = dup_member(props, "AccountID");
     req->role_arn = dup_member(props, "RoleArn");
     req->external_id = dup_member(props, "ExternalID");
+    req->template_version = parse_template_version(props);
     json_t *old = json_object_get(root, "OldResourceProperties");
     if (json_is_object(old))
         req->old_role_arn = dup_member(old, "RoleArn");

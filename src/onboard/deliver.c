@@ -83,6 +83,36 @@ int xacct_deliver_render(const xacct_config_t *cfg, const char *account, const c
     return rc;
 }
 
+int xacct_deliver_version(const xacct_config_t *cfg, const char *topic_arn,
+                          char out[XACCT_TEMPLATE_VERSION_LEN + 1], char *err, size_t errlen)
+{
+    out[0] = '\0';
+    char *policy = NULL;
+    const char *path = cfg->cfn_role_policy_file;
+    if (path != NULL && path[0] != '\0') {
+        int rc = read_policy_file(path, &policy, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    /* The per-customer values are replaced by stand-ins inside
+     * xacct_template_version; these only have to be well-formed. */
+    xacct_template_params_t p = {
+        .account_id = "000000000000",
+        .partner_account_id = cfg->aws_partner_account_id,
+        .external_id = "external-id",
+        .topic_arn = topic_arn,
+        .role_policy = policy,
+        .service_timeout = cfg->cfn_service_timeout,
+    };
+    char why[256];
+    int rc = xacct_template_version(&p, out, why, sizeof(why));
+    free(policy);
+    if (rc != 0)
+        snprintf(err, errlen, "cannot compute the template version: %s%s%s", why,
+                 rc == XACCT_EPARSE ? " in " : "", rc == XACCT_EPARSE ? path : "");
+    return rc;
+}
+
 /* One delivery or removal in flight. */
 typedef struct delivery {
     xacct_ctx_t *ctx;

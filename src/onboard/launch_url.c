@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Builds the CloudFormation quick-create console link. The template URL is
- * checked with libcurl's URL parser and percent-encoded with libcurl, so the
- * link carries it as one opaque parameter of the console's fragment route.
+ * Builds the CloudFormation console links: quick-create (a new stack) and
+ * update-stack (an existing one). The template URL is checked with libcurl's
+ * URL parser and percent-encoded with libcurl, so the link carries it (and
+ * the stack ARN) as opaque parameters of the console's fragment route.
  */
 #include "xacct/launch_url.h"
 
@@ -46,6 +47,11 @@ static bool is_https_url(const char *url)
     return ok;
 }
 
+static const char *console_host(const char *region)
+{
+    return strncmp(region, "cn-", 3) == 0 ? "console.amazonaws.cn" : "console.aws.amazon.com";
+}
+
 int xacct_launch_url_build(const char *region, const char *template_url, const char *stack_name,
                            char **out)
 {
@@ -56,11 +62,30 @@ int xacct_launch_url_build(const char *region, const char *template_url, const c
     char *enc = curl_easy_escape(NULL, template_url, 0);
     if (enc == NULL)
         return XACCT_ENOMEM;
-    const char *console = strncmp(region, "cn-", 3) == 0 ? "console.amazonaws.cn"
-                                                         : "console.aws.amazon.com";
     *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/quickcreate?"
                           "templateURL=%s&stackName=%s",
-                          console, region, enc, stack_name);
+                          console_host(region), region, enc, stack_name);
     curl_free(enc);
     return 0;
+}
+
+int xacct_launch_update_url(const char *stack_id, const char *template_url, char **out)
+{
+    *out = NULL;
+    char account[13], region[32], name[129];
+    if (stack_id == NULL || xacct_arn_parse_stack(stack_id, account, region, name) != 0 ||
+        !xacct_region_valid(region) || template_url == NULL || !is_https_url(template_url))
+        return XACCT_EINVAL;
+    char *stack = curl_easy_escape(NULL, stack_id, 0);
+    char *tpl = curl_easy_escape(NULL, template_url, 0);
+    int rc = XACCT_ENOMEM;
+    if (stack != NULL && tpl != NULL) {
+        *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/update/template?"
+                              "stackId=%s&templateURL=%s",
+                              console_host(region), region, stack, tpl);
+        rc = 0;
+    }
+    curl_free(stack);
+    curl_free(tpl);
+    return rc;
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Onboarding and rotation as one asynchronous operation each: (rotate: read
- * the record for its old ID and region) → issue the external ID → allow the
- * account to publish → deliver the template → (rotate: remove the old
- * template). Every step is the callback of the one before; the first
- * failure ends the walk with the step's status and a one-line detail.
+ * the record for its old IDs, region and stack) → issue the external ID →
+ * allow the account to publish → deliver the template (rotate of a connected
+ * customer: and build the update-stack link) → (rotate: remove the template
+ * the new one supersedes). Every step is the callback of the one before; the
+ * first failure ends the walk with the step's status and a one-line detail.
  */
 #include "xacct/onboard.h"
 
@@ -19,6 +20,7 @@
 #include "xacct/customers.h"
 #include "xacct/deliver.h"
 #include "xacct/extid.h"
+#include "xacct/launch_url.h"
 #include "xacct/publish.h"
 
 #define MAX_COLLISIONS 8 /* draws of an external ID before giving up */
@@ -30,6 +32,11 @@ typedef struct ob {
     char *actor;                  /* owned */
     char region[64];              /* the customer's region */
     char *old_id;                 /* rotate: the ID before (secret, owned) */
+    char *old_pending;            /* rotate: a pending ID it replaces (secret, owned) */
+    char *stack_id;               /* rotate: the customer's stack (owned) */
+    bool connected;               /* rotate: read active or degraded */
+    bool deferred;                /* rotate: the new ID is pending (SPEC §9.3) */
+    char *update_url;             /* rotate, deferred: update-stack link (owned) */
     char id[XACCT_EXTID_LEN + 1]; /* the new ID (secret; wiped) */
     bool issued;                  /* id is stored */
     char state[32];               /* "pending", or the state rotate found */
@@ -64,7 +71,9 @@ static void finish(ob_t *o)
 {
     xacct_onboard_result_t res = {
         .account_id = o->account,
-        .external_id = o->issued ? o->id : NULL,
+        .external_id = o->issued && !o->deferred ? o->id : NULL,
+        .pending_external_id = o->issued && o->deferred ? o->id : NULL,
+        .update_url = o->update_url,
         .state = o->state[0] ? o->state : NULL,
         .region = o->region[0] ? o->region : NULL,
         .topic_arn = o->topic,
@@ -76,6 +85,9 @@ static void finish(ob_t *o)
     o->cb(o->status, o->detail, &res, o->arg);
     OPENSSL_cleanse(o->id, sizeof(o->id));
     xacct_free_secret(o->old_id);
+    xacct_free_secret(o->old_pending);
+    free(o->stack_id);
+    free(o->update_url);
     free(o->account);
     free(o->actor);
     free(o->topic);
@@ -124,10 +136,26 @@ static void delivered(int status, const char *detail, const xacct_deliver_result
         return;
     }
     o->template_url = res->template_url ? xacct_strdup(res->template_url) : NULL;
-    o->launch_url = res->launch_url ? xacct_strdup(res->launch_url) : NULL;
     o->template_file = res->template_file ? xacct_strdup(res->template_file) : NULL;
-    if (o->rotate && o->old_id != NULL && strcmp(o->old_id, o->id) != 0) {
-        int rc = xacct_deliver_remove(o->ctx, o->account, o->old_id, removed, o);
+    /* A connected customer updates the stack it has: the update-stack link,
+     * not a quick-create one (which would make a second stack). */
+    if (o->deferred) {
+        if (o->template_url != NULL &&
+            xacct_launch_update_url(o->stack_id, o->template_url, &o->update_url) != 0) {
+            fail(o, XACCT_EINVAL,
+                 "cannot build the update URL: the record's stack_id is not "
+                 "a CloudFormation stack ARN");
+            return;
+        }
+    } else {
+        o->launch_url = res->launch_url ? xacct_strdup(res->launch_url) : NULL;
+    }
+    /* The template the new one supersedes: a replaced pending ID's, or the
+     * old ID's when the new one took over at once. */
+    const char *superseded = o->deferred ? o->old_pending : o->old_id;
+    if (o->rotate && superseded != NULL && superseded[0] != '\0' &&
+        strcmp(superseded, o->id) != 0) {
+        int rc = xacct_deliver_remove(o->ctx, o->account, superseded, removed, o);
         if (rc != 0)
             fail(o, rc, "deleting the old template: %s", xacct_strerror(rc));
         return;
@@ -175,6 +203,8 @@ static void issued(int status, const char *detail, const char *prev_state, void 
     }
     o->issued = true;
     snprintf(o->state, sizeof(o->state), "%s", o->rotate ? prev_state : "pending");
+    o->deferred =
+        o->rotate && (strcmp(o->state, "active") == 0 || strcmp(o->state, "degraded") == 0);
     if (!xacct_region_valid(o->region)) {
         fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
         return;
@@ -202,8 +232,14 @@ static void issue(void *arg)
         return;
     }
     xacct_event_t ev =
-        xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
-                            o->rotate ? "new external ID issued" : "external ID issued", o->actor);
+        o->connected
+            ? xacct_onboard_event("rotation_pending", "ok",
+                                  "new external ID issued; the current one stays in use until "
+                                  "the stack is updated with the new template",
+                                  o->actor)
+            : xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
+                                  o->rotate ? "new external ID issued" : "external ID issued",
+                                  o->actor);
     rc = o->rotate ? xacct_customers_rotate(o->ctx->store, o->account, o->id, &ev, issued, o)
                    : xacct_customers_onboard(o->ctx->store, o->account, o->id, &ev, issued, o);
     if (rc != 0)
@@ -224,6 +260,15 @@ static void got_record(int status, const char *detail, const xacct_customer_t *c
         return;
     }
     o->old_id = xacct_strdup(c->external_id ? c->external_id : "");
+    o->old_pending = xacct_strdup(c->pending_external_id ? c->pending_external_id : "");
+    o->stack_id = xacct_strdup(c->stack_id ? c->stack_id : "");
+    o->connected = c->state == XACCT_CUSTOMER_ACTIVE || c->state == XACCT_CUSTOMER_DEGRADED;
+    if (!o->connected && c->state != XACCT_CUSTOMER_PENDING &&
+        c->state != XACCT_CUSTOMER_REJECTED) {
+        snprintf(o->state, sizeof(o->state), "%s", xacct_customer_state_name(c->state));
+        fail(o, XACCT_ESTATE, "customer %s is %s", o->account, o->state);
+        return;
+    }
     const char *topic = c->topic_arn && c->topic_arn[0] ? c->topic_arn : NULL;
     const char *region = c->region && c->region[0] ? c->region : NULL;
     xacct_arn_t arn;

@@ -47,7 +47,8 @@ static const xacct_store_script_t apply_script = {
      *       5 now_iso, 6 now_ms, 7 event, 8 job, 9 expect_physical_id,
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
      *       15 jobs group, 16 reverify due ms ('' = off),
-     *       17.. field/value pairs to write on a transition */
+     *       17 rotate to: the pending external ID an Update proved ('' = none),
+     *       18 key prefix, 19.. field/value pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
     XACCT__REVERIFY_LUA
     XACCT_OUTBOX_LUA
@@ -73,10 +74,25 @@ static const xacct_store_script_t apply_script = {
     "  if connected and ARGV[2] ~= 'Update' then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
+    /* Rotation (SPEC §9.3): the pending ID becomes the current one, only if it
+     * is still the one the Update proved (a second rotation replaces it). */
+    "local rotating = ARGV[17] ~= ''\n"
+    "if rotating then\n"
+    "  local ids = redis.call('HMGET', KEYS[1], 'external_id', 'pending_external_id')\n"
+    "  if to ~= 'active' or ids[2] ~= ARGV[17] then return {'refused', state} end\n"
+    "  if ids[1] and ids[1] ~= '' and ids[1] ~= ARGV[17] then\n"
+    "    local k = ARGV[18] .. 'external-id:' .. ids[1]\n"
+    "    if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end\n"
+    "  end\n"
+    "end\n"
     "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
     "                'last_error', ARGV[10]}\n"
     "if to == 'active' then fields[#fields + 1] = 'verified_at' fields[#fields + 1] = ARGV[5] end\n"
-    "for i = 17, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "for i = 19, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "if rotating then\n"
+    "  fields[#fields + 1] = 'external_id' fields[#fields + 1] = ARGV[17]\n"
+    "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], unpack(fields))\n"
     "redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])\n"
     "if to == 'active' then reverify_enroll(KEYS[6], ARGV[1], ARGV[16]) end\n"
@@ -94,7 +110,11 @@ static const xacct_store_script_t apply_script = {
     "  elseif state == 'degraded' then etype = 'customer.recovered'\n"
     "  else etype = 'customer.connected' end\n"
     "end\n"
+    "if rotating and etype == 'customer.updated' then etype = 'customer.external_id_rotated' end\n"
     "outbox_append(KEYS[7], KEYS[1], ARGV[1], etype, ARGV[5], ARGV[10])\n"
+    "if rotating and etype ~= 'customer.external_id_rotated' then\n"
+    "  outbox_append(KEYS[7], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[5], nil)\n"
+    "end\n"
     "audit_and_finish()\n"
     "return {'applied', state}\n",
 };
@@ -146,6 +166,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     int offboard = strcmp(to, "offboarding") == 0;
     if (offboard && (in->job == NULL || in->expect_physical_id == NULL))
         return XACCT_EINVAL;
+    if (in->rotate_to != NULL && (in->rotate_to[0] == '\0' || strcmp(to, "active") != 0))
+        return XACCT_EINVAL;
     if (in->claim_owner != NULL && (in->claim_stack_id == NULL || in->answer == NULL))
         return XACCT_EINVAL;
 
@@ -192,10 +214,13 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
         xacct_store_args_ll(&a, (long long)in->reverify_due_ms);
     else
         xacct_store_args_str(&a, "");
+    xacct_store_args_str(&a, in->rotate_to ? in->rotate_to : "");
+    xacct_store_args_str(&a, xacct_store_prefix(s));
     add_pair(&a, "role_arn", in->role_arn);
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);
     add_pair(&a, "physical_id", in->physical_id);
+    add_pair(&a, "template_version", in->template_version);
 
     return xacct__store_op_run(s, &apply_script, 7, &a, apply_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
@@ -218,11 +243,15 @@ static const xacct_store_script_t onboard_script = {
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
+    "                       'pending_external_id')\n"
     "local st = cur[1]\n"
     "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
     "unindex(cur[2])\n"
+    /* A rotation still pending when the stack went away ends with it. */
+    "if cur[4] and cur[4] ~= cur[2] then unindex(cur[4]) end\n"
+    "redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
     "redis.call('HSET', KEYS[1], 'account_id', ARGV[1], 'external_id', ARGV[2],\n"
     "           'state', 'pending', 'updated_at', ARGV[3], 'last_error', '',\n"
     "           'last_request_id', '')\n"
@@ -234,22 +263,39 @@ static const xacct_store_script_t onboard_script = {
     "return {'ok', st or ''}\n",
 };
 
+/*
+ * A connected (active, degraded) customer's stack trusts its current ID, so
+ * the new one waits as pending_external_id (indexed, so it stays unique)
+ * until an Update proves it (the apply script swaps it in); rotating again
+ * replaces and unindexes the previous pending ID. A pending or rejected
+ * customer has no stack that trusts its ID: the new one replaces it at once.
+ */
 static const xacct_store_script_t rotate_script = {
     "customer_rotate",
     /* same KEYS and ARGV as onboard */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
     "local st = cur[1]\n"
     "if not st then return {'notfound', ''} end\n"
-    "if st == 'offboarding' or st == 'offboarded' then return {'state', st} end\n"
+    "local connected = st == 'active' or st == 'degraded'\n"
+    "if not connected and st ~= 'pending' and st ~= 'rejected' then return {'state', st} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st} end\n"
-    "unindex(cur[2])\n"
-    "redis.call('HSET', KEYS[1], 'external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "if cur[3] and cur[3] ~= cur[2] then unindex(cur[3]) end\n"
+    "if connected then\n"
+    "  redis.call('HSET', KEYS[1], 'pending_external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "else\n"
+    "  unindex(cur[2])\n"
+    "  redis.call('HSET', KEYS[1], 'external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
+    "end\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
-    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[3], nil)\n"
+    /* A pending rotation changes nothing yet: its event comes with the swap. */
+    "if not connected then\n"
+    "  outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[3], nil)\n"
+    "end\n"
     "return {'ok', st}\n",
 };
 

@@ -89,3 +89,12 @@ size_t cli_parse_limit(const char *s, size_t max)
         return 0;
     return (size_t)v;
 }
+
+bool cli_stream_id_valid(const char *id)
+{
+    size_t ms = strspn(id, "0123456789");
+    if (ms == 0 || ms > 20 || id[ms] != '-')
+        return false;
+    size_t seq = strspn(id + ms + 1, "0123456789");
+    return seq > 0 && seq <= 20 && id[ms + 1 + seq] == '\0';
+}

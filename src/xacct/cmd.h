@@ -86,6 +86,8 @@ int cli_fail_aws(cli_t *c, int status, const char *detail, const char *what);
 int cli_check_account(cli_t *c, const char *account);
 /* A decimal count from 1 to max for --limit and the like; 0 if malformed. */
 size_t cli_parse_limit(const char *s, size_t max);
+/* Whether id is a Redis stream entry ID, <ms>-<seq> (jobs, outbox events). */
+bool cli_stream_id_valid(const char *id);
 
 /* ---- runtime ------------------------------------------------------------ */
 
@@ -140,10 +142,31 @@ int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **cus
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason);
 
+/* ---- operator access (access.c): credentials, console ------------------ */
+
+/* The operator's name for the session (operator.h): --operator (flag, may
+ * be NULL), else $XACCT_OPERATOR, else the login name. A name STS would not
+ * take is reduced to what it accepts, with a note on stderr. 0, CLI_USAGE
+ * (an unusable --operator or $XACCT_OPERATOR) or CLI_FAIL (no login name). */
+int cli_operator(cli_t *c, const char *flag, char *out, size_t outlen);
+/* --reason: NULL or valid UTF-8 of 1..XACCT_CLI_REASON_MAX bytes. 0 or
+ * CLI_USAGE. */
+#define XACCT_CLI_REASON_MAX 500
+int cli_check_reason(cli_t *c, const char *reason);
+/* cli_load_customer_role for operator access: only an active or degraded
+ * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
+int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer);
+/* Appends the access event (type "credentials" or "console") naming the
+ * operator as its actor and the reason; never a credential. Unlike
+ * cli_audit, a failure is the command's failure: access that cannot be
+ * attributed is not handed out. 0 or CLI_FAIL. */
+int cli_audit_access(cli_t *c, const char *account, const char *type, const char *operator_name,
+                     const char *reason);
+
 /* ---- listings (list.c) ------------------------------------------------- */
 
 /*
- * The listing commands (jobs, list, dead, events, workers) share one shape:
+ * The listing commands (jobs, list, dead, events, workers, outbox) share one shape:
  * a library call whose callback turns its items into JSON rows, then the
  * rows printed as JSON or as a table. The command starts the call with a
  * cli_list_t as its argument; the callback appends to rows when status is 0

@@ -87,19 +87,9 @@ static int sync_topic(cli_t *c, const char *topic)
     return rc;
 }
 
-/* A stream entry id: <ms>-<seq>. */
-static bool stream_id_valid(const char *id)
-{
-    size_t ms = strspn(id, "0123456789");
-    if (ms == 0 || ms > 20 || id[ms] != '-')
-        return false;
-    size_t seq = strspn(id + ms + 1, "0123456789");
-    return seq > 0 && seq <= 20 && id[ms + 1 + seq] == '\0';
-}
-
 static int jobs_done(cli_t *c, const char *id)
 {
-    if (!stream_id_valid(id))
+    if (!cli_stream_id_valid(id))
         return cli_usage(c, "invalid job ID '%s': expected an ID like 1714561234567-0 "
                             "(see xacct jobs)",
                          id);

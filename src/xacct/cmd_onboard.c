@@ -28,8 +28,13 @@ void cli_print_handout(cli_t *c, json_t *info, const char *title)
         fprintf(c->out, "  external ID:  %s\n", id);
     fprintf(c->out, "  topic:        %s\n", json_string_value(json_object_get(info, "topic_arn")));
     const char *launch = json_string_value(json_object_get(info, "launch_url"));
+    const char *update = json_string_value(json_object_get(info, "update_url"));
     const char *file = json_string_value(json_object_get(info, "template_file"));
-    if (launch != NULL) {
+    if (update != NULL) {
+        fprintf(c->out, "  template:     %s\n",
+                json_string_value(json_object_get(info, "template_url")));
+        fprintf(c->out, "  update URL:   %s\n", update);
+    } else if (launch != NULL) {
         fprintf(c->out, "  template:     %s\n",
                 json_string_value(json_object_get(info, "template_url")));
         fprintf(c->out, "  launch URL:   %s\n", launch);
@@ -38,6 +43,11 @@ void cli_print_handout(cli_t *c, json_t *info, const char *title)
                 "  template:     %s (no cloudformation.template_bucket: hand this file "
                 "to the customer)\n",
                 file);
+        if (json_object_get(info, "pending_external_id") != NULL)
+            fprintf(c->out,
+                    "  update:       in the console, update the customer's stack with this "
+                    "file (Replace existing template); xacct template %s prints it again\n",
+                    json_string_value(json_object_get(info, "account_id")));
     }
 }
 
@@ -63,11 +73,15 @@ static void onboard_done(int status, const char *detail, const xacct_onboard_res
     op->info = json_object();
     set_str(op->info, "account_id", res->account_id);
     set_str(op->info, "external_id", res->external_id);
+    /* Like `xacct show`: a pending ID is a secret; the handout says it is set. */
+    if (res->pending_external_id != NULL)
+        json_object_set_new(op->info, "pending_external_id", json_string("set"));
     set_str(op->info, "state", res->state);
     set_str(op->info, "region", res->region);
     set_str(op->info, "topic_arn", res->topic_arn);
     set_str(op->info, "template_url", res->template_url);
     set_str(op->info, "launch_url", res->launch_url);
+    set_str(op->info, "update_url", res->update_url);
     set_str(op->info, "template_file", res->template_file);
     snprintf(op->state, sizeof(op->state), "%s", res->state ? res->state : "");
     op->unfinished = res->unfinished;
@@ -81,8 +95,8 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
     if (op->r.status == XACCT_ESTATE) {
         if (rotate)
             return cli_fail(c,
-                            "customer %s is %s: its external ID can no longer be rotated "
-                            "(onboard it again once offboarded)",
+                            "customer %s is %s: only a pending, rejected, active or degraded "
+                            "customer's external ID can be rotated",
                             account, op->state);
         if (strcmp(op->state, "pending") == 0)
             return cli_fail(c,
@@ -128,13 +142,24 @@ static int run(cli_t *c, const char *account, const char *region, bool rotate)
         rc = report_failure(c, &op, account, rotate);
     } else {
         char title[256];
-        if (rotate) {
+        bool pending = json_object_get(op.info, "pending_external_id") != NULL;
+        if (rotate && pending) {
+            /* SPEC §9.3: nothing is cut; the new ID travels in the template. */
+            if (json_object_get(op.info, "update_url") == NULL)
+                json_object_set_new(op.info, "update_url", json_null());
+            json_object_set_new(op.info, "rotated", json_false());
+            snprintf(title, sizeof(title),
+                     "Customer %s has a new external ID, pending (state %s). Access continues "
+                     "with the current ID until the customer updates its stack with the new "
+                     "template; that Update switches to the new ID.",
+                     account, op.state);
+        } else if (rotate) {
             /* The new ID travels in the template only. */
             json_object_del(op.info, "external_id");
             json_object_set_new(op.info, "rotated", json_true());
             snprintf(title, sizeof(title),
-                     "Customer %s has a new external ID (state %s). The customer must update its "
-                     "stack with the new template; the old ID is no longer accepted.",
+                     "Customer %s has a new external ID (state %s). No stack uses the old one: "
+                     "the customer must launch its stack with the new template.",
                      account, op.state);
         } else {
             snprintf(title, sizeof(title), "Customer %s onboarded (state pending).", account);

@@ -14,9 +14,8 @@
 #include "xacct/outbox.h"
 
 typedef struct outbox_op {
-    cli_res_t r;
-    json_t *rows;
-    bool dead; /* the rows come from outbox:dead */
+    cli_list_t list; /* the rows and the call's outcome */
+    bool dead;       /* the rows come from outbox:dead */
 } outbox_op_t;
 
 /* One row: the event's own fields first, then the stream's view of it. */
@@ -53,12 +52,10 @@ static void items_done(int status, const char *detail, const xacct_outbox_item_t
                        size_t n, void *arg)
 {
     outbox_op_t *op = arg;
-    if (status == 0) {
-        op->rows = json_array();
+    if (status == 0)
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(op->rows, row_of(&items[i], op->dead));
-    }
-    cli_res_set(&op->r, status, detail);
+            json_array_append_new(op->list.rows, row_of(&items[i], op->dead));
+    cli_list_done(&op->list, status, detail);
 }
 
 static int show(cli_t *c, bool dead, const char *limit_s)
@@ -69,43 +66,18 @@ static int show(cli_t *c, bool dead, const char *limit_s)
     int rc = cli_store(c);
     if (rc != 0)
         return rc;
-    outbox_op_t op = {.dead = dead};
-    const char *what = dead ? "reading outbox:dead" : "reading the outbox";
-    rc = dead ? xacct_outbox_dead(c->ctx->store, limit, items_done, &op)
-              : xacct_outbox_list(c->ctx->store, limit, items_done, &op);
-    if (rc != 0)
-        return cli_fail_store(c, rc, NULL, what);
-    cli_wait(c, &op.r.done);
-    if (op.r.status != 0) {
-        rc = cli_fail_store(c, op.r.status, op.r.detail, what);
-        cli_res_clear(&op.r);
-        return rc;
-    }
-    cli_res_clear(&op.r);
-    if (c->json) {
-        cli_print_json(c, op.rows);
-        return CLI_OK;
-    }
     static const char *const list_cols[] = {"id", "type", "account_id", "seq", "time",
                                             "status", "consumer", "deliveries"};
     static const char *const dead_cols[] = {"id", "type", "account_id", "seq", "failed_at",
                                             "attempts", "reason"};
+    outbox_op_t op = {.dead = dead};
+    cli_list_init(&op.list);
     if (dead)
-        cli_print_table(c, op.rows, dead_cols, XACCT_ARRAY_SIZE(dead_cols));
-    else
-        cli_print_table(c, op.rows, list_cols, XACCT_ARRAY_SIZE(list_cols));
-    json_decref(op.rows);
-    return CLI_OK;
-}
-
-/* A stream entry id: <ms>-<seq>. */
-static bool stream_id_valid(const char *id)
-{
-    size_t ms = strspn(id, "0123456789");
-    if (ms == 0 || ms > 20 || id[ms] != '-')
-        return false;
-    size_t seq = strspn(id + ms + 1, "0123456789");
-    return seq > 0 && seq <= 20 && id[ms + 1 + seq] == '\0';
+        return cli_list_print(c, xacct_outbox_dead(c->ctx->store, limit, items_done, &op),
+                              &op.list, "reading outbox:dead", dead_cols,
+                              XACCT_ARRAY_SIZE(dead_cols));
+    return cli_list_print(c, xacct_outbox_list(c->ctx->store, limit, items_done, &op), &op.list,
+                          "reading the outbox", list_cols, XACCT_ARRAY_SIZE(list_cols));
 }
 
 static void redeliver_done(int status, const char *detail, void *arg)
@@ -115,7 +87,7 @@ static void redeliver_done(int status, const char *detail, void *arg)
 
 static int redeliver(cli_t *c, const char *id)
 {
-    if (!stream_id_valid(id))
+    if (!cli_stream_id_valid(id))
         return cli_usage(c, "invalid ID '%s': expected an ID like 1714561234567-0 (see xacct "
                             "outbox dead)",
                          id);

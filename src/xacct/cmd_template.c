@@ -3,7 +3,9 @@
  * `xacct template ACCOUNT`: the customer's CloudFormation template as it is
  * handed out (rendered by deliver.h from the record's external ID and
  * topic), printed as JSON — with or without --json, since it is JSON
- * already.
+ * already. While a rotation is pending (SPEC §9.3) the template handed out
+ * is the one trusting the pending ID, which the customer's stack update
+ * needs; --current renders the one of the ID in use instead.
  */
 #include <stdlib.h>
 
@@ -14,7 +16,9 @@
 int xacct_cmd_template(cli_t *c, int argc, char **argv)
 {
     const char *pos[1];
-    int rc = cli_args(c, argc, argv, NULL, pos, 1, 1);
+    bool current = false;
+    cli_opt_t opts[] = {{"current", false, NULL, &current}, {NULL, false, NULL, NULL}};
+    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
     if (rc != 0)
         return rc;
     const char *need[] = {"partner", NULL};
@@ -26,8 +30,9 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
         return rc;
     char *text = NULL;
     char err[512];
-    rc = xacct_deliver_render(c->ctx->cfg, pos[0], cust->external_id, cust->topic_arn, &text,
-                              err, sizeof(err));
+    const char *id = !current && cust->pending_external_id[0] != '\0' ? cust->pending_external_id
+                                                                      : cust->external_id;
+    rc = xacct_deliver_render(c->ctx->cfg, pos[0], id, cust->topic_arn, &text, err, sizeof(err));
     xacct_customer_free(cust);
     if (rc == XACCT_ENOTFOUND)
         return cli_fail(c, "%s: run xacct rotate-external-id %s", err, pos[0]);

@@ -22,5 +22,8 @@ int xacct_cmd_dead(cli_t *c, int argc, char **argv);
 int xacct_cmd_workers(cli_t *c, int argc, char **argv);
 int xacct_cmd_topics(cli_t *c, int argc, char **argv);
 int xacct_cmd_outbox(cli_t *c, int argc, char **argv);
+int xacct_cmd_credentials(cli_t *c, int argc, char **argv);
+int xacct_cmd_outdated(cli_t *c, int argc, char **argv);
+int xacct_cmd_doctor(cli_t *c, int argc, char **argv);
 
 #endif

@@ -28,19 +28,41 @@ static const cli_command_t commands[] = {
      "  --limit N          at most N customers (default 1000)\n"},
     {"events", xacct_cmd_events, "ACCOUNT [--limit N]", "Show a customer's audit trail, newest first.",
      "  --limit N          at most N events (default 100)\n"},
-    {"template", xacct_cmd_template, "ACCOUNT", "Print a customer's rendered CloudFormation template.",
-     ""},
+    {"template", xacct_cmd_template, "ACCOUNT [--current]",
+     "Print a customer's rendered CloudFormation template (while a rotation is pending, the "
+     "one trusting the new ID).",
+     "  --current          the template of the external ID in use, even while a\n"
+     "                     rotation is pending\n"},
     {"rotate-external-id", xacct_cmd_rotate, "ACCOUNT",
-     "Issue a new external ID (the old one stops working once the customer updates the stack).",
+     "Issue a new external ID and hand out the template trusting it, with the stack's "
+     "update URL; the current ID keeps working until the customer's stack update "
+     "switches to the new one.",
      ""},
     {"check", xacct_cmd_check, "ACCOUNT [--wait S]",
      "Run the no-external-ID safety check on a customer's role now (exit 1 unless secure).",
      "  --wait S           retry AccessDenied with the external ID for S seconds\n"
      "                     (default 15)\n"},
-    {"console", xacct_cmd_console, "ACCOUNT [--destination URL] [--duration S]",
-     "Print a federated console sign-in URL for a customer's role (valid 15 minutes).",
+    {"console", xacct_cmd_console,
+     "ACCOUNT [--destination URL] [--duration S] [--operator NAME] [--reason TEXT]",
+     "Print a federated console sign-in URL for an active or degraded customer's role (valid "
+     "15 minutes); the session names the operator and the sign-in is audited.",
      "  --destination URL  where the console opens (default console.destination)\n"
-     "  --duration S       console session length, 900..43200 seconds (default 3600)\n"},
+     "  --duration S       console session length, 900..43200 seconds (default 3600)\n"
+     "  --operator NAME    who signs in (default $XACCT_OPERATOR, else the login name);\n"
+     "                     the session name and SourceIdentity in the customer's\n"
+     "                     CloudTrail\n"
+     "  --reason TEXT      why, recorded in the audit trail\n"},
+    {"credentials", xacct_cmd_credentials,
+     "ACCOUNT [--operator NAME] [--reason TEXT] [--duration S]",
+     "Print temporary credentials for an active or degraded customer's role as AWS CLI "
+     "credential_process JSON; the session names the operator and the access is audited.",
+     "  --operator NAME    who acts (default $XACCT_OPERATOR, else the login name); the\n"
+     "                     session name and SourceIdentity in the customer's CloudTrail\n"
+     "  --reason TEXT      why, recorded in the audit trail\n"
+     "  --duration S       how long the keys last, 900..43200 seconds and at most the\n"
+     "                     role's maximum session duration (default 3600)\n"
+     "  The output is always the credential_process JSON (Version 1); the keys are\n"
+     "  printed once and never stored or logged.\n"},
     {"jobs", xacct_cmd_jobs, "[list | done ID]",
      "List open offboarding jobs, or mark one finished (state offboarded, account removed "
      "from its topic).",
@@ -50,9 +72,18 @@ static const cli_command_t commands[] = {
     {"workers", xacct_cmd_workers, "", "List live workers from their heartbeats.", ""},
     {"topics", xacct_cmd_topics, "",
      "List the partner topics: region, accounts allowed to publish, room left.", ""},
+    {"outdated", xacct_cmd_outdated, "",
+     "List the active and degraded customers whose stack runs another template version than "
+     "today's (from the current role policy file and configuration), each with today's "
+     "template handed out and the console link that updates its stack.",
+     "  Today's template is rendered for each listed customer and uploaded to\n"
+     "  cloudformation.template_bucket (without a bucket: written to\n"
+     "  cloudformation.template_dir, and the file is listed instead of a link).\n"},
     {"outbox", xacct_cmd_outbox, "[list | dead | redeliver ID] [--limit N]",
      "Lifecycle events and their webhook delivery; those given up on; send one again.",
      "  --limit N          at most N events (default 100)\n"},
+    {"doctor", xacct_cmd_doctor, "",
+     "Check the live setup (credentials, clock, queues, topics, bucket, Redis, config).", ""},
 };
 
 static void usage(FILE *out)

@@ -11,7 +11,7 @@ import cli_env
 import harness
 
 COMMANDS = ["onboard", "show", "list", "events", "template", "rotate-external-id", "check",
-            "console", "jobs", "dead", "workers", "topics"]
+            "console", "jobs", "dead", "workers", "topics", "credentials", "outdated"]
 
 
 class UsageTest(unittest.TestCase):
@@ -80,6 +80,12 @@ class UsageTest(unittest.TestCase):
             (["dead", "--limit", "100000000"], "'100000000'"),
             (["workers", "extra"], "'extra'"),
             (["topics", "--region", "us-east-1"], "'--region'"),
+            (["credentials"], "usage: xacct credentials ACCOUNT"),
+            (["credentials", "123456789012", "--duration", "899"], "'899'"),
+            (["credentials", "123456789012", "--operator", "!"], "'!'"),
+            (["credentials", "123456789012", "--reason", ""], "--reason"),
+            (["console", "123456789012", "--operator", "x"], "'x'"),
+            (["outdated", "extra"], "'extra'"),
         ]
         for args, names in cases:
             with self.subTest(args=args):
@@ -105,7 +111,8 @@ class UsageTest(unittest.TestCase):
         for args in (["show", "123456789012"], ["list"], ["events", "123456789012"],
                      ["template", "123456789012"], ["jobs"], ["jobs", "done", "1-0"], ["dead"],
                      ["workers"], ["onboard", "123456789012"], ["rotate-external-id", "123456789012"],
-                     ["check", "123456789012"], ["console", "123456789012"], ["list", "--json"]):
+                     ["check", "123456789012"], ["console", "123456789012"], ["list", "--json"],
+                     ["credentials", "123456789012", "--operator", "alice"], ["outdated"]):
             with self.subTest(args=args):
                 r = self.run_xacct(*args)
                 self.assertEqual(r.returncode, 1, (args, r.stderr))

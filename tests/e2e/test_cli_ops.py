@@ -83,7 +83,7 @@ class OpsTest(unittest.TestCase):
 
         table = self.env.xacct("rotate-external-id", acct)
         self.assertEqual(table.returncode, 0, table.stderr)
-        self.assertIn("must update its stack", table.stdout)
+        self.assertIn("must launch its stack", table.stdout)
 
         # The account stayed allowed to publish to its topic.
         self.assertEqual(self.env.publish_as(self.env.account_keys(acct), first["topic_arn"]).status, 200)

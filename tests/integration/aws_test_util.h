@@ -3,20 +3,29 @@
  * Helpers shared by the AWS integration tests: a getenv table built in the
  * test (so the process environment stays untouched), a blocking wrapper
  * around xacct_http for fakeaws's plain-JSON control API, record counting,
- * and running the loop until a condition holds or a deadline passes.
+ * running the loop until a condition holds or a deadline passes, the loop and
+ * client every test starts from and closes, waiting for credentials, and a
+ * port nobody listens on. Include cmocka first: the helpers assert.
  */
 #ifndef XACCT_TEST_AWS_TEST_UTIL_H
 #define XACCT_TEST_AWS_TEST_UTIL_H
 
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "xacct/creds.h"
 #include "xacct/http.h"
+
+#ifndef cmocka_unit_test
+#error "include <cmocka.h> before aws_test_util.h"
+#endif
 
 /* ---- a fixed getenv table ---- */
 
@@ -219,6 +228,82 @@ static inline xacct_http_t *test_http_new(uv_loop_t *loop)
     if (xacct_http_new(loop, &o, &h) != 0)
         abort();
     return h;
+}
+
+/* ---- the start and end of every test ---- */
+
+/* Inits loop and a client trusting fakeaws, and resets fakeaws: faults and
+ * records cleared and, with reset_credentials, issued credentials back to
+ * one hour. */
+static inline void aws_test_start(uv_loop_t *loop, xacct_http_t **http, bool reset_credentials)
+{
+    uv_loop_init(loop);
+    *http = test_http_new(loop);
+    if (reset_credentials)
+        assert_int_equal(fake_ctl(loop, *http, "POST", "/_fake/credentials/config",
+                                  "{\"expiry_seconds\": 3600}", NULL), 200);
+    assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/faults", NULL, NULL), 200);
+    assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/records", NULL, NULL), 200);
+}
+
+/* Frees the client (what borrows it must be freed first), runs the loop
+ * until nothing is left in it, closes it and empties env. */
+static inline void aws_test_stop(uv_loop_t *loop, xacct_http_t *http, tenv_t *env)
+{
+    xacct_http_free(http);
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(loop), 0);
+    tenv_clear(env);
+}
+
+/* ---- waiting for credentials ---- */
+
+typedef struct creds_wait {
+    bool done;
+    int calls;        /* must end at 1 */
+    int status;
+    char akid[128];   /* the access key ID handed out */
+    bool has_token;   /* with a session token */
+    char detail[512];
+} creds_wait_t;
+
+static inline void creds_wait_cb(int status, const char *detail,
+                                 const xacct_sigv4_credentials_t *creds, void *arg)
+{
+    creds_wait_t *r = (creds_wait_t *)arg;
+    r->calls++;
+    r->status = status;
+    if (creds != NULL) {
+        snprintf(r->akid, sizeof(r->akid), "%s", creds->access_key_id);
+        r->has_token = creds->session_token != NULL && creds->session_token[0] != '\0';
+    }
+    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+    r->done = true;
+}
+
+/* Waits on c until its callback fired (never from inside the wait), once. */
+static inline void creds_wait_for(uv_loop_t *loop, xacct_creds_t *c, creds_wait_t *r,
+                                  uint64_t ms)
+{
+    assert_int_equal(xacct_creds_wait(c, creds_wait_cb, r, NULL), 0);
+    assert_false(r->done);
+    assert_true(run_until(loop, &r->done, ms));
+    assert_int_equal(r->calls, 1);
+}
+
+/* ---- a port nobody listens on ---- */
+
+/* "<scheme>://127.0.0.1:<port>" for a loopback port that was free a moment
+ * ago (bound, read, closed), so connecting to it is refused. */
+static inline void closed_port_url(char *url, size_t len, const char *scheme)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
+    close(s);
+    snprintf(url, len, "%s://127.0.0.1:%d", scheme, ntohs(a.sin_port));
 }
 
 #endif

@@ -36,10 +36,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    f->http = test_http_new(&f->loop);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    aws_test_start(&f->loop, &f->http, false);
     tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
     tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
     tenv_set(&f->env, "AWS_ACCESS_KEY_ID", must_env("AWS_ACCESS_KEY_ID"));
@@ -70,10 +67,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     xacct_aws_free(f->aws);
     xacct_creds_free(f->creds);
-    xacct_http_free(f->http);
-    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    tenv_clear(&f->env);
+    aws_test_stop(&f->loop, f->http, &f->env);
     free(f);
     return 0;
 }
@@ -125,6 +119,17 @@ static void finish(fixture_t *f, result_t *r)
 static int faults(fixture_t *f, const char *spec)
 {
     return (int)fake_ctl(&f->loop, f->http, "POST", "/_fake/faults", spec, NULL);
+}
+
+/* A client with max_attempts, the STS faults in spec (NULL: none), and one
+ * GetCallerIdentity through them, run to its end. */
+static void identity_through(fixture_t *f, int max_attempts, const char *spec, result_t *r)
+{
+    start_client(f, max_attempts, 0);
+    if (spec != NULL)
+        assert_int_equal(faults(f, spec), 200);
+    sts_call(f, GET_CALLER_IDENTITY, NULL, r, NULL);
+    finish(f, r);
 }
 
 /* ------------------------------------------------------------- success */
@@ -277,11 +282,8 @@ static void test_s3_path_style(void **state)
 static void test_retries_5xx_then_succeeds(void **state)
 {
     fixture_t *f = *state;
-    start_client(f, 5, 0);
-    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0, \"count\": 2}"), 200);
     result_t r = {0};
-    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
-    finish(f, &r);
+    identity_through(f, 5, "{\"service\": \"sts\", \"error_rate\": 1.0, \"count\": 2}", &r);
     if (r.status != 0)
         fail_msg("%s %s", xacct_errname(r.status), r.detail);
     assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "service", "sts"), 2);
@@ -293,11 +295,8 @@ static void test_retries_5xx_then_succeeds(void **state)
 static void test_retries_throttling_then_succeeds(void **state)
 {
     fixture_t *f = *state;
-    start_client(f, 5, 0);
-    assert_int_equal(faults(f, "{\"service\": \"sts\", \"throttle_rate\": 1.0, \"count\": 3}"), 200);
     result_t r = {0};
-    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
-    finish(f, &r);
+    identity_through(f, 5, "{\"service\": \"sts\", \"throttle_rate\": 1.0, \"count\": 3}", &r);
     if (r.status != 0)
         fail_msg("%s %s", xacct_errname(r.status), r.detail);
     assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 3);
@@ -306,11 +305,8 @@ static void test_retries_throttling_then_succeeds(void **state)
 static void test_throttling_outlasts_attempts(void **state)
 {
     fixture_t *f = *state;
-    start_client(f, 3, 0);
-    assert_int_equal(faults(f, "{\"service\": \"sts\", \"throttle_rate\": 1.0}"), 200);
     result_t r = {0};
-    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
-    finish(f, &r);
+    identity_through(f, 3, "{\"service\": \"sts\", \"throttle_rate\": 1.0}", &r);
     assert_int_equal(r.status, XACCT_ETHROTTLED);
     assert_string_equal(r.code, "Throttling");
     assert_int_equal(r.http_status, 400);
@@ -322,11 +318,8 @@ static void test_throttling_outlasts_attempts(void **state)
 static void test_5xx_outlasts_attempts(void **state)
 {
     fixture_t *f = *state;
-    start_client(f, 2, 0);
-    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0}"), 200);
     result_t r = {0};
-    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
-    finish(f, &r);
+    identity_through(f, 2, "{\"service\": \"sts\", \"error_rate\": 1.0}", &r);
     assert_int_equal(r.status, XACCT_EAGAIN);
     assert_true(r.http_status == 500 || r.http_status == 503);
     assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "service", "sts"), 2);
@@ -335,19 +328,11 @@ static void test_5xx_outlasts_attempts(void **state)
 static void test_network_error_retried(void **state)
 {
     fixture_t *f = *state;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-    close(s);
     char url[64];
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d", ntohs(a.sin_port));
+    closed_port_url(url, sizeof(url), "https");
     tenv_set(&f->env, "AWS_ENDPOINT_URL_STS", url);
-    start_client(f, 3, 0);
     result_t r = {0};
-    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
-    finish(f, &r);
+    identity_through(f, 3, NULL, &r);
     assert_int_equal(r.status, XACCT_EAGAIN);
     assert_int_equal(r.http_status, 0); /* no response */
     assert_true(strlen(r.detail) > 0);

@@ -44,13 +44,8 @@ static void provider_free(fixture_t *f, xacct_creds_t *c)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    f->http = test_http_new(&f->loop);
     /* Every test starts from fakeaws defaults. */
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"expiry_seconds\": 3600}", NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    aws_test_start(&f->loop, &f->http, true);
     *state = f;
     return 0;
 }
@@ -60,35 +55,9 @@ static int teardown(void **state)
     fixture_t *f = *state;
     for (int i = 0; i < MAX_PROVIDERS; i++)
         provider_free(f, f->open[i]);
-    xacct_http_free(f->http);
-    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    tenv_clear(&f->env);
+    aws_test_stop(&f->loop, f->http, &f->env);
     free(f);
     return 0;
-}
-
-typedef struct wait_result {
-    bool done;
-    int calls;
-    int status;
-    char akid[128];
-    bool has_token;
-    char detail[512];
-} wait_result_t;
-
-static void on_wait(int status, const char *detail, const xacct_sigv4_credentials_t *creds,
-                    void *arg)
-{
-    wait_result_t *r = arg;
-    r->calls++;
-    r->status = status;
-    if (creds != NULL) {
-        snprintf(r->akid, sizeof(r->akid), "%s", creds->access_key_id);
-        r->has_token = creds->session_token != NULL && creds->session_token[0] != '\0';
-    }
-    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
-    r->done = true;
 }
 
 static xacct_creds_t *provider(fixture_t *f, const xacct_creds_options_t *extra)
@@ -118,12 +87,9 @@ static xacct_creds_t *provider(fixture_t *f, const xacct_creds_options_t *extra)
     return c;
 }
 
-static void wait_for(fixture_t *f, xacct_creds_t *c, wait_result_t *r)
+static void wait_for(fixture_t *f, xacct_creds_t *c, creds_wait_t *r)
 {
-    assert_int_equal(xacct_creds_wait(c, on_wait, r, NULL), 0);
-    assert_false(r->done); /* never from inside wait */
-    assert_true(run_until(&f->loop, &r->done, 15000));
-    assert_int_equal(r->calls, 1);
+    creds_wait_for(&f->loop, c, r, 15000);
 }
 
 static void imds_env(fixture_t *f)
@@ -139,7 +105,7 @@ static void test_imds_v2(void **state)
     imds_env(f);
     xacct_creds_t *c = provider(f, NULL);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_IMDS);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
     assert_true(r.has_token);
@@ -163,7 +129,7 @@ static void test_imds_v2(void **state)
     assert_int_equal(xacct_creds_fetch_count(c), 1);
 
     /* Cached: a second wait does not fetch again. */
-    wait_result_t again = {0};
+    creds_wait_t again = {0};
     wait_for(f, c, &again);
     assert_int_equal(again.status, 0);
     assert_string_equal(again.akid, r.akid);
@@ -197,7 +163,7 @@ static void test_container_token(void **state)
     tenv_set(&f->env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "task-token-1");
     xacct_creds_t *c = provider(f, NULL);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_CONTAINER);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
     assert_true(r.has_token);
@@ -223,7 +189,7 @@ static void test_container_token_file(void **state)
     tenv_set(&f->env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "stale-inline-token");
     tenv_set(&f->env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path);
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
     provider_free(f, c);
@@ -237,7 +203,7 @@ static void test_container_wrong_token(void **state)
     container_env(f);
     tenv_set(&f->env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "a-wrong-one");
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_EACCESSDENIED);
     assert_non_null(strstr(r.detail, "401"));
@@ -250,7 +216,7 @@ static void test_container_wrong_token(void **state)
     tenv_clear(&f->env);
     container_env(f);
     c = provider(f, NULL);
-    wait_result_t r2 = {0};
+    creds_wait_t r2 = {0};
     wait_for(f, c, &r2);
     assert_int_equal(r2.status, XACCT_EACCESSDENIED);
     provider_free(f, c);
@@ -309,7 +275,7 @@ static void test_web_identity(void **state)
     webid_env(f, arn, "oidc-token-abc123\n");
     xacct_creds_t *c = provider(f, NULL);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_WEB_IDENTITY);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     if (r.status != 0)
         fail_msg("web identity: %s %s", xacct_errname(r.status), r.detail);
@@ -331,7 +297,7 @@ static void test_web_identity_rejected(void **state)
     make_webid_role(f, "xacct-webid-2", "registered-token", arn, sizeof(arn));
     webid_env(f, arn, "unregistered-token");
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_EAWS);
     assert_non_null(strstr(r.detail, "InvalidIdentityToken"));
@@ -371,7 +337,7 @@ static void test_refresh_before_expiry(void **state)
                               "{\"expiry_seconds\": 5}", NULL), 200);
     imds_env(f);
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
 
@@ -401,7 +367,7 @@ static void test_refresh_failure_keeps_valid_keys(void **state)
                               "{\"expiry_seconds\": 16}", NULL), 200);
     imds_env(f);
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
     int64_t first_expiry = xacct_creds_expiry(c);
@@ -442,9 +408,9 @@ static void test_waiters_released_on_arrival(void **state)
     imds_env(f);
     xacct_creds_t *c = provider(f, NULL);
     assert_null(xacct_creds_current(c));
-    wait_result_t r[3] = {{0}};
+    creds_wait_t r[3] = {{0}};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(xacct_creds_wait(c, on_wait, &r[i], NULL), 0);
+        assert_int_equal(xacct_creds_wait(c, creds_wait_cb, &r[i], NULL), 0);
     run_for(&f->loop, 150);
     for (int i = 0; i < 3; i++)
         assert_false(r[i].done); /* still waiting, not failed */
@@ -461,8 +427,8 @@ static void test_waiters_released_on_arrival(void **state)
     /* A waiter still queued when the provider is freed is cancelled once. */
     provider_free(f, c);
     c = provider(f, NULL);
-    wait_result_t late = {0};
-    assert_int_equal(xacct_creds_wait(c, on_wait, &late, NULL), 0);
+    creds_wait_t late = {0};
+    assert_int_equal(xacct_creds_wait(c, creds_wait_cb, &late, NULL), 0);
     provider_free(f, c);
     assert_int_equal(late.calls, 1);
     assert_int_equal(late.status, XACCT_ECANCELED);
@@ -479,7 +445,7 @@ static void test_nothing_configured(void **state)
     tenv_set(&f->env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", must_env("FAKEAWS_HTTP_URL"));
     xacct_creds_t *c = provider(f, NULL);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_NONE);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_ENOCREDS);
     assert_int_equal(fake_count_records(&f->loop, f->http, "imds_token", NULL, NULL), 0);
@@ -489,18 +455,11 @@ static void test_nothing_configured(void **state)
 static void test_no_metadata_service(void **state)
 {
     fixture_t *f = *state;
-    /* A port nobody listens on: bind, read the port, close. */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &alen), 0);
-    close(s);
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    closed_port_url(url, sizeof(url), "http");
     tenv_set(&f->env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", url);
     xacct_creds_t *c = provider(f, NULL);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_ENOCREDS);
     assert_non_null(strstr(r.detail, "instance metadata"));

@@ -49,12 +49,7 @@ static void write_file(const char *path, const char *text)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    f->http = test_http_new(&f->loop);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"expiry_seconds\": 3600}", NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    aws_test_start(&f->loop, &f->http, true);
     /* A fresh HOME per test, with ~/.aws in it. */
     static int n;
     snprintf(f->home, sizeof(f->home), "%s/home-%d-%d", must_env("XACCT_TEST_TMPDIR"),
@@ -75,35 +70,9 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     xacct_creds_free(f->open);
-    xacct_http_free(f->http);
-    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    tenv_clear(&f->env);
+    aws_test_stop(&f->loop, f->http, &f->env);
     free(f);
     return 0;
-}
-
-typedef struct wait_result {
-    bool done;
-    int calls;
-    int status;
-    char akid[128];
-    bool has_token;
-    char detail[512];
-} wait_result_t;
-
-static void on_wait(int status, const char *detail, const xacct_sigv4_credentials_t *creds,
-                    void *arg)
-{
-    wait_result_t *r = arg;
-    r->calls++;
-    r->status = status;
-    if (creds != NULL) {
-        snprintf(r->akid, sizeof(r->akid), "%s", creds->access_key_id);
-        r->has_token = creds->session_token != NULL && creds->session_token[0] != '\0';
-    }
-    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
-    r->done = true;
 }
 
 static int try_provider(fixture_t *f, xacct_creds_t **out, char *err, size_t errlen)
@@ -137,12 +106,9 @@ static void close_provider(fixture_t *f)
     run_for(&f->loop, 10);
 }
 
-static void wait_for(fixture_t *f, xacct_creds_t *c, wait_result_t *r)
+static void wait_for(fixture_t *f, xacct_creds_t *c, creds_wait_t *r)
 {
-    assert_int_equal(xacct_creds_wait(c, on_wait, r, NULL), 0);
-    assert_false(r->done);
-    assert_true(run_until(&f->loop, &r->done, 20000));
-    assert_int_equal(r->calls, 1);
+    creds_wait_for(&f->loop, c, r, 20000);
 }
 
 /* Long-term keys of a fakeaws account. */
@@ -224,7 +190,7 @@ static void test_static_keys_from_credentials_file(void **state)
 
     xacct_creds_t *c = provider(f);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_PROFILE);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.akid, akid);
@@ -428,7 +394,7 @@ static void test_role_with_source_profile(void **state)
     role_files(f, arn, "ext-7f3a");
     xacct_creds_t *c = provider(f);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_PROFILE_ROLE);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     if (r.status != 0)
         fail_msg("%s: %s", xacct_errname(r.status), r.detail);
@@ -461,7 +427,7 @@ static void test_role_wrong_external_id(void **state)
     make_role(f, "xacct-profile-role-2", "the-right-one", arn, sizeof(arn));
     role_files(f, arn, "a-wrong-one");
     xacct_creds_t *c = provider(f);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_EACCESSDENIED);
     assert_non_null(strstr(r.detail, "AccessDenied"));
@@ -533,7 +499,7 @@ static void test_credential_process_expiration(void **state)
     process_profile(f, expiry, "ok", counter, sizeof(counter));
     xacct_creds_t *c = provider(f);
     assert_int_equal(xacct_creds_source(c), XACCT_CREDS_SOURCE_PROCESS);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     if (r.status != 0)
         fail_msg("%s: %s", xacct_errname(r.status), r.detail);
@@ -555,7 +521,7 @@ static void test_credential_process_expiration(void **state)
     /* Without an Expiration the keys never expire and are not refetched. */
     process_profile(f, "-", "ok", counter, sizeof(counter));
     c = provider(f);
-    wait_result_t r2 = {0};
+    creds_wait_t r2 = {0};
     wait_for(f, c, &r2);
     assert_int_equal(r2.status, 0);
     assert_int_equal(xacct_creds_expiry(c), 0);
@@ -569,7 +535,7 @@ static void test_credential_process_failures(void **state)
     char counter[700];
     process_profile(f, "-", "fail", counter, sizeof(counter));
     xacct_creds_t *c = provider(f);
-    wait_result_t r = {0};
+    creds_wait_t r = {0};
     wait_for(f, c, &r);
     assert_int_equal(r.status, XACCT_ENOCREDS);
     assert_non_null(strstr(r.detail, "exited with status 3"));
@@ -577,7 +543,7 @@ static void test_credential_process_failures(void **state)
 
     process_profile(f, "-", "v2", counter, sizeof(counter));
     c = provider(f);
-    wait_result_t r2 = {0};
+    creds_wait_t r2 = {0};
     wait_for(f, c, &r2);
     assert_int_equal(r2.status, XACCT_EPARSE);
     assert_non_null(strstr(r2.detail, "Version"));
@@ -586,7 +552,7 @@ static void test_credential_process_failures(void **state)
     /* Command substitution is refused, not run. */
     write_file(f->cfg_path, "[default]\ncredential_process = /bin/echo $(id)\n");
     c = provider(f);
-    wait_result_t r3 = {0};
+    creds_wait_t r3 = {0};
     wait_for(f, c, &r3);
     assert_int_equal(r3.status, XACCT_ECONFIG);
     close_provider(f);
@@ -594,7 +560,7 @@ static void test_credential_process_failures(void **state)
     /* A program that does not exist cannot be spawned. */
     write_file(f->cfg_path, "[default]\ncredential_process = /nonexistent/helper --json\n");
     c = provider(f);
-    wait_result_t r4 = {0};
+    creds_wait_t r4 = {0};
     wait_for(f, c, &r4);
     assert_int_equal(r4.status, XACCT_ECONFIG);
     assert_non_null(strstr(r4.detail, "cannot start"));

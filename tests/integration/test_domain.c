@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "redis_helper.h"
+#include "store_helper.h"
 #include "xacct/claims.h"
 #include "xacct/codec.h"
 #include "xacct/customers.h"
@@ -41,18 +41,12 @@ typedef struct res {
     long long nums[16];
 } res_t;
 
-typedef struct fx {
-    uv_loop_t loop;
-    xacct_store_t *s;
-} fx_t;
+typedef th_store_fx_t fx_t;
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
-    char err[128];
-    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+    fx_t *f = th_store_fx_new(PREFIX);
+    if (f == NULL)
         return -1;
     *state = f;
     return 0;
@@ -60,11 +54,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    xacct_store_free(f->s);
-    int rc = th_loop_close(&f->loop);
-    free(f);
-    assert_int_equal(rc, 0);
+    assert_int_equal(th_store_fx_free(*state), 0);
     return 0;
 }
 
@@ -93,29 +83,19 @@ static void raw_cb(int status, const char *detail, const xacct_store_reply_t *re
         return;
     r->count = rep->integer;
     r->n = rep->elements;
-    if (rep->str != NULL)
-        snprintf(r->text, sizeof(r->text), "%.*s", (int)rep->len, rep->str);
     r->result = rep->type;
-    for (size_t i = 0; i < rep->elements && i < 16; i++)
-        if (rep->element[i].str != NULL)
-            snprintf(r->items[i], sizeof(r->items[i]), "%s", rep->element[i].str);
+    th_reply_strings(rep, r->text, sizeof(r->text), r->items[0], 16, sizeof(r->items[0]));
 }
 
 static res_t raw(fx_t *f, const char *name, ...)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, name);
     va_list ap;
     va_start(ap, name);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL)
-        xacct_store_args_str(&a, p);
+    int rc = xacct_store_vcmd(f->s, raw_cb, &r, name, ap);
     va_end(ap);
-    assert_int_equal(xacct_store_submit(f->s, &a, raw_cb, &r), 0);
-    xacct_store_args_destroy(&a);
+    assert_int_equal(rc, 0);
     wait_res(f, &r);
     return r;
 }
@@ -573,6 +553,123 @@ static void test_claims(void **state)
     free(stack);
 }
 
+/* An Update of acct's stack proving the pending external ID rotate_to. */
+static res_t apply_rotating(fx_t *f, const char *acct, const char *rid, const char *rotate_to)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    char *stack = stack_of(acct);
+    char *pid = xacct_asprintf("xacct-%s", acct);
+    char *role = xacct_asprintf("arn:aws:iam::%s:role/xacct", acct);
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "update", .request_id = rid,
+                        .stack_id = stack, .outcome = "success", .actor = "worker-1"};
+    xacct_customer_apply_t in = {
+        .account_id = acct, .request_type = "Update", .request_id = rid, .to_state = "active",
+        .role_arn = role, .stack_id = stack, .region = "eu-west-1", .physical_id = pid,
+        .last_error = "", .event = &ev, .rotate_to = rotate_to};
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    free(stack);
+    free(pid);
+    free(role);
+    return r;
+}
+
+/* Rotation without downtime (SPEC §9.3) in the store: a connected customer's
+ * new ID waits as pending_external_id (indexed) while the current one stays;
+ * rotating again replaces it; only an Update naming the pending ID still in
+ * the record swaps it in, unindexing the old one, with one lifecycle event. */
+static void test_rotation_pending_and_swap(void **state)
+{
+    fx_t *f = *state;
+    const char *R = "616161616161";
+    assert_int_equal(onboard(f, R, "xid-r1").status, 0);
+    expect_apply(f, R, "Create", "active", "rr1", 0, XACCT_APPLY_APPLIED);
+    long long outbox0 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+
+    res_t r = rotate(f, R, "xid-r2");
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, "active");
+    res_t g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r1");
+    assert_string_equal(field(&g, "pending_external_id"), "xid-r2");
+    assert_string_equal(field(&g, "state"), "active");
+    assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-r1", NULL).text, R);
+    assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-r2", NULL).text, R);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0); /* no event yet */
+    assert_string_equal(events(f, R).items[0], "rotated");
+
+    /* Rotating twice replaces the pending ID and unindexes the previous one. */
+    assert_int_equal(rotate(f, R, "xid-r1").status, XACCT_EEXISTS); /* the current ID */
+    assert_int_equal(rotate(f, R, "xid-r3").status, 0);
+    g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r1");
+    assert_string_equal(field(&g, "pending_external_id"), "xid-r3");
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-r2", NULL).count, 0);
+    assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-r3", NULL).text, R);
+
+    /* An Update proving the replaced ID is refused: nothing changes. */
+    r = apply_rotating(f, R, "rr2", "xid-r2");
+    assert_int_equal(r.status, XACCT_ESTATE);
+    g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r1");
+    assert_string_equal(field(&g, "pending_external_id"), "xid-r3");
+    assert_string_equal(field(&g, "last_request_id"), "rr1");
+
+    /* An Update with the old ID: as before, the rotation stays pending. */
+    expect_apply(f, R, "Update", "active", "rr3", 0, XACCT_APPLY_APPLIED);
+    g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r1");
+    assert_string_equal(field(&g, "pending_external_id"), "xid-r3");
+    long long outbox1 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+    assert_int_equal(outbox1, outbox0 + 1); /* customer.updated */
+
+    /* The Update proving the pending ID: swapped, old ID unindexed, one event. */
+    r = apply_rotating(f, R, "rr4", "xid-r3");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r3");
+    assert_string_equal(field(&g, "pending_external_id"), "");
+    assert_string_equal(field(&g, "state"), "active");
+    assert_int_equal(raw(f, "HEXISTS", PREFIX "customer:616161616161", "pending_external_id",
+                         NULL).count, 0);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-r1", NULL).count, 0);
+    assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-r3", NULL).text, R);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox1 + 1);
+    const char *last_type = "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+                            "return cjson.decode(e[1][2][2]).type";
+    assert_string_equal(raw(f, "EVAL", last_type, "1", PREFIX "outbox", NULL).text,
+                        "customer.external_id_rotated");
+    /* Redelivered: a duplicate, nothing swapped twice. */
+    r = apply_rotating(f, R, "rr4", "xid-r3");
+    assert_int_equal(r.result, XACCT_APPLY_DUPLICATE);
+    /* Nothing pending any more: a later rotate_to is refused. */
+    assert_int_equal(apply_rotating(f, R, "rr5", "xid-r3").status, XACCT_ESTATE);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox1 + 1);
+
+    /* A rotation left pending when the customer went away ends when it is
+     * onboarded again: its ID unindexed, the field gone. */
+    assert_int_equal(rotate(f, R, "xid-r4").status, 0);
+    assert_int_equal(raw(f, "HSET", PREFIX "customer:616161616161", "state", "offboarded", NULL)
+                         .status,
+                     0);
+    assert_int_equal(rotate(f, R, "xid-r5").status, XACCT_ESTATE);
+    assert_int_equal(onboard(f, R, "xid-r6").status, 0);
+    g = get(f, R);
+    assert_string_equal(field(&g, "external_id"), "xid-r6");
+    assert_string_equal(field(&g, "pending_external_id"), "");
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-r4", NULL).count, 0);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-r3", NULL).count, 0);
+    /* Bad input: rotate_to is for an activation only. */
+    res_t bad;
+    memset(&bad, 0, sizeof(bad));
+    xacct_event_t ev = {.v = 1, .ts = 1, .type = "x", .actor = "t"};
+    xacct_customer_apply_t in = {.account_id = R, .request_type = "Update", .request_id = "x",
+                                 .to_state = NULL, .event = &ev, .rotate_to = "xid-r6"};
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &bad), XACCT_EINVAL);
+}
+
 static void test_external_id_uniqueness_and_rotate(void **state)
 {
     fx_t *f = *state;
@@ -954,6 +1051,7 @@ int main(void)
         T(test_delete_twice_one_job),
         T(test_claims),
         T(test_external_id_uniqueness_and_rotate),
+        T(test_rotation_pending_and_swap),
         T(test_topics),
         T(test_list_and_events),
         T(test_dead),

@@ -5,7 +5,8 @@
  * redis-server and the emulator: onboard issues a pending record, allows the
  * account in its topic's policy and writes the template 0600; a second
  * onboard is refused with the state; rotate issues a new ID and rewrites the
- * template; an unknown account is not found; callbacks never fire inside
+ * template (an active customer's new ID waits as pending, the current one
+ * kept); an unknown account is not found; callbacks never fire inside
  * the call; an onboarding still running when the context is freed reports
  * exactly once.
  */
@@ -39,6 +40,8 @@ typedef struct outcome {
     char detail[512];
     char state[32];
     char external_id[64];
+    char pending[64];
+    char update_url[1024];
     char topic[256];
     char file[512];
     bool unfinished;
@@ -58,6 +61,8 @@ static void onboard_cb(int status, const char *detail, const xacct_onboard_resul
     copy(o->detail, sizeof(o->detail), detail);
     copy(o->state, sizeof(o->state), res->state);
     copy(o->external_id, sizeof(o->external_id), res->external_id);
+    copy(o->pending, sizeof(o->pending), res->pending_external_id);
+    copy(o->update_url, sizeof(o->update_url), res->update_url);
     copy(o->topic, sizeof(o->topic), res->topic_arn);
     copy(o->file, sizeof(o->file), res->template_file);
     o->unfinished = res->unfinished;
@@ -210,6 +215,69 @@ static void rotate_issues_a_new_id(void **state)
     assert_string_equal(o.detail, "no customer 777788889999");
 }
 
+static void apply_cb(int status, const char *detail, xacct_apply_result_t result,
+                     const char *prev_state, void *arg)
+{
+    (void)result;
+    (void)prev_state;
+    done_cb(status, detail, arg);
+}
+
+static void get_cb(int status, const char *detail, const xacct_customer_t *c, void *arg)
+{
+    outcome_t *o = arg;
+    done_cb(status, detail, arg);
+    if (c != NULL) {
+        copy(o->external_id, sizeof(o->external_id), c->external_id);
+        copy(o->pending, sizeof(o->pending), c->pending_external_id);
+        copy(o->state, sizeof(o->state), xacct_customer_state_name(c->state));
+    }
+}
+
+/* An active customer's rotation (SPEC §9.3): the new ID is pending, the
+ * current one stays; the template (a file: no bucket, so no update link)
+ * trusts the new one. */
+static void rotate_active_keeps_the_current_id(void **state)
+{
+    fixture_t *f = *state;
+    const char *acct = "555566667777";
+    outcome_t first, o;
+    onboard(f, acct, &first);
+    assert_int_equal(first.status, 0);
+    xacct_event_t ev = xacct_onboard_event("create", "success", NULL, "test");
+    xacct_customer_apply_t in = {
+        .account_id = acct, .request_type = "Create", .request_id = "req-1",
+        .to_state = "active", .role_arn = "arn:aws:iam::555566667777:role/XacctAccess",
+        .stack_id = "arn:aws:cloudformation:us-east-1:555566667777:stack/xacct-onboarding/1",
+        .region = "us-east-1", .physical_id = "xacct-555566667777", .event = &ev};
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(xacct_customers_apply(f->ctx->store, &in, apply_cb, &o), 0);
+    wait_for(f, &o);
+    assert_int_equal(o.status, 0);
+
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(xacct_onboard_rotate(f->ctx, acct, "test", onboard_cb, &o), 0);
+    wait_for(f, &o);
+    assert_int_equal(o.status, 0);
+    assert_string_equal(o.state, "active");
+    assert_string_equal(o.external_id, ""); /* nothing replaced yet */
+    assert_int_equal(strlen(o.pending), 36);
+    assert_string_not_equal(o.pending, first.external_id);
+    assert_string_equal(o.update_url, "");
+    mode_t mode = 0;
+    assert_true(file_holds(o.file, o.pending, &mode));
+    assert_false(file_holds(o.file, first.external_id, &mode));
+    char pending[64];
+    copy(pending, sizeof(pending), o.pending);
+
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(xacct_customers_get(f->ctx->store, acct, get_cb, &o), 0);
+    wait_for(f, &o);
+    assert_string_equal(o.state, "active");
+    assert_string_equal(o.external_id, first.external_id);
+    assert_string_equal(o.pending, pending);
+}
+
 static void bad_input(void **state)
 {
     fixture_t *f = *state;
@@ -250,6 +318,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(onboard_allows_and_delivers, setup, teardown),
         cmocka_unit_test_setup_teardown(rotate_issues_a_new_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(rotate_active_keeps_the_current_id, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(freed_context_reports_once, setup, teardown),
     };

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "redis_helper.h"
+#include "store_helper.h"
 #include "xacct/codec.h"
 #include "xacct/customers.h"
 #include "xacct/jobs.h"
@@ -44,20 +44,14 @@ typedef struct res {
     char reasons[MAXITEMS][128];
 } res_t;
 
-typedef struct fx {
-    uv_loop_t loop;
-    xacct_store_t *s;
-} fx_t;
+typedef th_store_fx_t fx_t;
 
 static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg);
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
-    char err[128];
-    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+    fx_t *f = th_store_fx_new(PREFIX);
+    if (f == NULL)
         return -1;
     *state = f;
     /* Each test starts from an empty database. */
@@ -69,11 +63,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    xacct_store_free(f->s);
-    int rc = th_loop_close(&f->loop);
-    free(f);
-    assert_int_equal(rc, 0);
+    assert_int_equal(th_store_fx_free(*state), 0);
     return 0;
 }
 
@@ -128,9 +118,10 @@ static void apply_cb(int status, const char *detail, xacct_apply_result_t result
     r->count = (long long)result;
 }
 
-/* Applies a CloudFormation outcome; returns the status, *result the result. */
-static int apply(fx_t *f, const char *acct, const char *type, const char *to, const char *rid,
-                 int *result)
+/* Applies a CloudFormation outcome (rotate_to: an Update proving the pending
+ * external ID); returns the status, *result the result. */
+static int apply_ex(fx_t *f, const char *acct, const char *type, const char *to,
+                    const char *rid, int *result, const char *rotate_to)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
@@ -147,7 +138,7 @@ static int apply(fx_t *f, const char *acct, const char *type, const char *to, co
         .account_id = acct, .request_type = type, .request_id = rid, .to_state = to,
         .role_arn = role, .stack_id = stack, .region = "eu-west-1", .physical_id = pid,
         .last_error = to && strcmp(to, "rejected") == 0 ? "assumable without external ID" : "",
-        .expect_physical_id = pid, .event = &ev, .job = &job};
+        .expect_physical_id = pid, .event = &ev, .job = &job, .rotate_to = rotate_to};
     assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
     wait_res(f, &r);
     free(stack);
@@ -156,6 +147,12 @@ static int apply(fx_t *f, const char *acct, const char *type, const char *to, co
     if (result != NULL)
         *result = (int)r.count;
     return r.status;
+}
+
+static int apply(fx_t *f, const char *acct, const char *type, const char *to, const char *rid,
+                 int *result)
+{
+    return apply_ex(f, acct, type, to, rid, result, NULL);
 }
 
 static void jobs_cb(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
@@ -306,7 +303,9 @@ static void test_transitions_one_event_each(void **state)
     assert_int_equal(result, XACCT_APPLY_AUDITED);
     assert_int_equal(apply(f, a, "Create", "rejected", "r4", NULL), XACCT_ESTATE); /* refused */
     assert_int_equal(onboard(f, a, "xid-a-2", 0), XACCT_ESTATE);             /* refused */
-    assert_int_equal(onboard(f, a, "xid-a-3", 1), 0);                        /* rotation */
+    assert_int_equal(onboard(f, a, "xid-a-3", 1), 0);                        /* rotation pending */
+    assert_int_equal(apply_ex(f, a, "Update", "active", "r4b", NULL, "xid-a-9"), XACCT_ESTATE);
+    assert_int_equal(apply_ex(f, a, "Update", "active", "r4c", NULL, "xid-a-3"), 0); /* swap */
     assert_int_equal(apply(f, a, "Delete", "offboarding", "r5", &result), 0); /* -> offboarding */
     assert_int_equal(result, XACCT_APPLY_APPLIED);
     jobs_done(f);                                                             /* -> offboarded */
@@ -370,6 +369,8 @@ static void test_group_operations(void **state)
     assert_int_equal(onboard(f, a, "xid-c-1", 0), 0);
     assert_int_equal(apply(f, a, "Create", "active", "t1", NULL), 0);
     assert_int_equal(onboard(f, a, "xid-c-2", 1), 0);
+    assert_int_equal(backlog(f), 2); /* a pending rotation is no event yet */
+    assert_int_equal(apply_ex(f, a, "Update", "active", "t2", NULL, "xid-c-2"), 0);
     assert_int_equal(backlog(f), 3);
 
     res_t r = read_group(f, "w1", 2, 0);

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "redis_helper.h"
+#include "store_helper.h"
 #include "xacct/customers.h"
 #include "xacct/reverify.h"
 #include "xacct/store.h"
@@ -27,10 +27,7 @@
 #define PREFIX "rv-test:"
 #define ROLE(a) "arn:aws:iam::" a ":role/XacctAccess"
 
-typedef struct fx {
-    uv_loop_t loop;
-    xacct_store_t *s;
-} fx_t;
+typedef th_store_fx_t fx_t;
 
 typedef struct res {
     int done;
@@ -44,11 +41,8 @@ typedef struct res {
 
 static int setup(void **state)
 {
-    fx_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = PREFIX};
-    char err[128];
-    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+    fx_t *f = th_store_fx_new(PREFIX);
+    if (f == NULL)
         return -1;
     *state = f;
     return 0;
@@ -56,11 +50,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    xacct_store_free(f->s);
-    int rc = th_loop_close(&f->loop);
-    free(f);
-    assert_int_equal(rc, 0);
+    assert_int_equal(th_store_fx_free(*state), 0);
     return 0;
 }
 
@@ -87,28 +77,18 @@ static void raw_cb(int status, const char *detail, const xacct_store_reply_t *re
         return;
     r->a = rep->integer;
     r->n = rep->elements;
-    if (rep->str != NULL)
-        snprintf(r->text, sizeof(r->text), "%.*s", (int)rep->len, rep->str);
-    for (size_t i = 0; i < rep->elements && i < 16; i++)
-        if (rep->element[i].str != NULL)
-            snprintf(r->items[i], sizeof(r->items[i]), "%s", rep->element[i].str);
+    th_reply_strings(rep, r->text, sizeof(r->text), r->items[0], 16, sizeof(r->items[0]));
 }
 
 static res_t raw(fx_t *f, const char *name, ...)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, name);
     va_list ap;
     va_start(ap, name);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL)
-        xacct_store_args_str(&a, p);
+    int rc = xacct_store_vcmd(f->s, raw_cb, &r, name, ap);
     va_end(ap);
-    assert_int_equal(xacct_store_submit(f->s, &a, raw_cb, &r), 0);
-    xacct_store_args_destroy(&a);
+    assert_int_equal(rc, 0);
     wait_res(f, &r);
     assert_int_equal(r.status, 0);
     return r;

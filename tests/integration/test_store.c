@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "redis_helper.h"
+#include "store_helper.h"
 #include "xacct/store.h"
 
 typedef struct result {
@@ -58,34 +58,19 @@ static xacct_store_t *open_store(uv_loop_t *loop, const char *url, const char *p
     xacct_store_options_t o = {.url = url, .prefix = prefix, .reconnect = reconnect,
                                .connect_timeout_ms = 2000, .backoff_base_ms = 20,
                                .backoff_max_ms = 200};
-    xacct_store_t *s = NULL;
-    char err[128];
-    assert_int_equal(xacct_store_new(loop, &o, &s, err, sizeof(err)), 0);
-    return s;
+    return th_store_open(loop, &o);
 }
 
 /* Runs one command to completion. */
 static void run_cmd(uv_loop_t *loop, xacct_store_t *s, result_t *res, const char *name, ...)
 {
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, name);
+    memset(res, 0, sizeof(*res));
     va_list ap;
     va_start(ap, name);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL)
-        xacct_store_args_str(&a, p);
+    int rc = xacct_store_vcmd(s, collect_cb, res, name, ap);
     va_end(ap);
-    memset(res, 0, sizeof(*res));
-    assert_int_equal(xacct_store_submit(s, &a, collect_cb, res), 0);
-    xacct_store_args_destroy(&a);
+    assert_int_equal(rc, 0);
     assert_true(th_run_until(loop, &res->done, 10000));
-}
-
-static void close_store(uv_loop_t *loop, xacct_store_t *s)
-{
-    xacct_store_free(s);
-    assert_int_equal(th_loop_close(loop), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -228,7 +213,7 @@ static void test_replies_and_prefix(void **state)
     xacct_store_args_destroy(&a);
 
     run_cmd(&loop, s, &r, "DEL", "t-prefix:k:1", "t-prefix:l", NULL);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 typedef struct order {
@@ -268,7 +253,7 @@ static void test_pipelining_order(void **state)
     for (int i = 0; i < 200; i++)
         assert_int_equal(o.got[i], i + 1);
     assert_int_equal(xacct_store_outstanding(s), 0);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 static const xacct_store_script_t echo_script = {
@@ -320,7 +305,7 @@ static void test_evalsha_noscript(void **state)
     xacct_store_args_init(&a);
     assert_int_equal(xacct_store_eval(s, &echo_script, 1, &a, collect_cb, &r), XACCT_EINVAL);
     xacct_store_args_destroy(&a);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 static void test_fail_fast_refused(void **state)
@@ -341,7 +326,7 @@ static void test_fail_fast_refused(void **state)
     /* a later command tries again, and fails again, cleanly */
     run_cmd(&loop, s, &r, "PING", NULL);
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 static void test_connect_timeout(void **state)
@@ -370,7 +355,7 @@ static void test_connect_timeout(void **state)
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     assert_non_null(strstr(r.detail, "timed out"));
     assert_true(ms >= 250 && ms < 3000);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     close(fd);
 }
 
@@ -457,7 +442,7 @@ static void test_reconnect_after_restart(void **state)
     assert_int_equal(xacct_store_connections(s), 2);
     assert_int_equal(st.ups, 2);
 
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     th_redis_stop(pid);
 }
 
@@ -615,7 +600,7 @@ static void test_lock(void **state)
     run_cmd(&loop, s, &r, "PTTL", "t-lock:lock:topic-policy", NULL);
     assert_true(r.integer > 0 && r.integer <= 5000);
     lock_step(&loop, s, 0, "tokB", 1);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 int main(void)

@@ -51,19 +51,7 @@ static xacct_store_t *open_store(uv_loop_t *loop, const xacct_store_options_t *e
     o.backoff_max_ms = 200;
     o.on_state = st ? state_cb : NULL;
     o.state_arg = st;
-    xacct_store_t *s = NULL;
-    char err[256];
-    int rc = xacct_store_new(loop, &o, &s, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "store: %s\n", err);
-    assert_int_equal(rc, 0);
-    return s;
-}
-
-static void close_store(uv_loop_t *loop, xacct_store_t *s)
-{
-    xacct_store_free(s);
-    assert_int_equal(th_loop_close(loop), 0);
+    return th_store_open(loop, &o);
 }
 
 static void url_for(char *out, size_t n, int port)
@@ -136,7 +124,7 @@ static void test_command_timeout_recycles(void **state)
     assert_true(th_run_cmd(&loop, s, 10000, &r, "GET", "ft:k", NULL));
     assert_int_equal(r.status, 0);
     assert_true(xacct_store_connections(s) >= 2);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     th_redis_stop(pid);
 }
 
@@ -203,7 +191,7 @@ static void test_readonly_and_masterdown_wait_for_promotion(void **state)
     assert_int_equal(g.status, 0);
     assert_string_equal(g.str, "written");
     assert_true(xacct_store_connections(s) >= 2);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     th_redis_stop(replica);
 }
 
@@ -333,7 +321,7 @@ static void test_sentinel_follows_new_master(void **state)
     assert_true(th_run_cmd(&loop, s, 10000, &r, "ROLE", NULL));
     assert_string_equal(r.str, "master");
     assert_true(xacct_store_connections(s) >= 2);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     th_redis_stop(sentinel);
     th_redis_stop(replica);
     th_rmtree(dir);
@@ -372,7 +360,7 @@ static void test_sentinel_unknown_master_and_user_without_role(void **state)
     assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     assert_non_null(strstr(r.detail, "does not know master 'not-monitored'"));
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 
     /* The monitored name, as the user that may not run ROLE: connects. */
     uv_loop_init(&loop);
@@ -383,7 +371,7 @@ static void test_sentinel_unknown_master_and_user_without_role(void **state)
     if (r.status != 0)
         fail_msg("%d %s", r.status, r.detail);
     assert_string_equal(r.str, "app");
-    close_store(&loop, s);
+    th_store_close(&loop, s);
     th_redis_stop(sentinel);
     th_redis_stop(master);
     th_rmtree(dir);

@@ -85,19 +85,7 @@ static xacct_store_t *open_tls(uv_loop_t *loop, const fixture_t *f, const char *
                                .backoff_max_ms = 200, .tls_ca_file = ca,
                                .tls_cert_file = with_cert ? f->cert : NULL,
                                .tls_key_file = with_cert ? f->key : NULL};
-    xacct_store_t *s = NULL;
-    char err[256];
-    int rc = xacct_store_new(loop, &o, &s, err, sizeof(err));
-    if (rc != 0)
-        fprintf(stderr, "store: %s\n", err);
-    assert_int_equal(rc, 0);
-    return s;
-}
-
-static void close_store(uv_loop_t *loop, xacct_store_t *s)
-{
-    xacct_store_free(s);
-    assert_int_equal(th_loop_close(loop), 0);
+    return th_store_open(loop, &o);
 }
 
 static const xacct_store_script_t echo_script = {"echo", "return ARGV[1] .. KEYS[1]"};
@@ -153,7 +141,7 @@ static void test_acl_user_over_tls(void **state)
     assert_true(th_run_until(&loop, &r.done, 10000));
     assert_int_equal(r.status, 0);
     assert_string_equal(r.str, "v--k");
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 /* A fail-fast store to url: the first command's failure detail. */
@@ -172,7 +160,7 @@ static void expect_refused(const fixture_t *f, const char *url, const char *ca, 
     assert_non_null(strstr(r.detail, needle));
     assert_null(strstr(r.detail, "wonderland")); /* never the password */
     assert_int_equal(xacct_store_connections(s), 0);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 static void test_untrusted_ca_refused(void **state)
@@ -267,7 +255,7 @@ static void test_reconnects_after_restart(void **state)
     }
     assert_int_equal(late.integer, 1);
     assert_true(xacct_store_connections(s) >= 2);
-    close_store(&loop, s);
+    th_store_close(&loop, s);
 }
 
 static void test_bad_tls_settings(void **state)

@@ -93,6 +93,43 @@ static inline int th_port_open(int port)
     return ok;
 }
 
+/* Runs argv (argv[0] found on PATH) as a child that dies with us, its output
+ * thrown away, and returns its pid once port accepts connections; the test
+ * aborts, naming what, if it exits first or is not listening in 10 s. */
+static inline pid_t th_spawn_listening(const char *const *argv, int port, const char *what)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 400; i++) {
+        if (th_port_open(port))
+            return pid;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "%s exited early\n", what);
+            abort();
+        }
+        th_sleep_ms(25);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fprintf(stderr, "%s did not start\n", what);
+    abort();
+}
+
 /* Starts redis-server on port (extra args, NULL-terminated, may be NULL);
  * returns its pid once it accepts connections. */
 static inline pid_t th_redis_start(int port, const char *const *extra)
@@ -102,42 +139,13 @@ static inline pid_t th_redis_start(int port, const char *const *extra)
         exe = "redis-server";
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        abort();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        const char *argv[64] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", "/tmp", "--logfile", ""};
-        int n = 13;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
-            argv[n++] = extra[i];
-        argv[n] = NULL;
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        execvp(exe, (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 400; i++) {
-        if (th_port_open(port))
-            return pid;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "redis-server exited early\n");
-            abort();
-        }
-        th_sleep_ms(25);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fprintf(stderr, "redis-server did not start\n");
-    abort();
+    const char *argv[64] = {exe, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--dir", "/tmp", "--logfile", ""};
+    int n = 13;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return th_spawn_listening(argv, port, "redis-server");
 }
 
 /* Starts redis-sentinel with the config file conf (which it rewrites) and
@@ -147,36 +155,8 @@ static inline pid_t th_sentinel_start(const char *conf, int port)
     const char *exe = getenv("XACCT_REDIS_SENTINEL");
     if (exe == NULL || exe[0] == '\0')
         exe = "redis-sentinel";
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0)
-        abort();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-        }
-        execlp(exe, exe, conf, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 400; i++) {
-        if (th_port_open(port))
-            return pid;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "redis-sentinel exited early\n");
-            abort();
-        }
-        th_sleep_ms(25);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fprintf(stderr, "redis-sentinel did not start\n");
-    abort();
+    const char *argv[] = {exe, conf, NULL};
+    return th_spawn_listening(argv, port, "redis-sentinel");
 }
 
 static inline void th_redis_stop(pid_t pid)

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers for the store tests that run against private Redis processes (TLS,
- * Sentinel, failover): collect one command's completion, run a command to
- * completion on the loop, and make a temporary directory that is removed
- * with everything in it. Header-only, like redis_helper.h.
+ * Helpers for the store tests: a loop with a store on the shared test
+ * redis-server (XACCT_TEST_REDIS_URL) and its closing; and for the tests that
+ * run against private Redis processes (TLS, Sentinel, failover): collect one
+ * command's completion, run a command to completion on the loop, and make a
+ * temporary directory that is removed with everything in it. Header-only,
+ * like redis_helper.h.
  */
 #ifndef XACCT_TEST_STORE_HELPER_H
 #define XACCT_TEST_STORE_HELPER_H
@@ -15,6 +17,71 @@
 
 #include "redis_helper.h"
 #include "xacct/store.h"
+
+#ifndef cmocka_unit_test
+#error "include <cmocka.h> before store_helper.h"
+#endif
+
+/* A store with options o on loop; the test fails (with xacct_store_new's
+ * reason on stderr) when it cannot be made. */
+static inline xacct_store_t *th_store_open(uv_loop_t *loop, const xacct_store_options_t *o)
+{
+    xacct_store_t *s = NULL;
+    char err[256];
+    int rc = xacct_store_new(loop, o, &s, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "store: %s\n", err);
+    assert_int_equal(rc, 0);
+    return s;
+}
+
+/* Frees s and closes loop, which must then hold no handle. */
+static inline void th_store_close(uv_loop_t *loop, xacct_store_t *s)
+{
+    xacct_store_free(s);
+    assert_int_equal(th_loop_close(loop), 0);
+}
+
+/* A loop and a store on the shared test redis-server, keys under prefix. */
+typedef struct th_store_fx {
+    uv_loop_t loop;
+    xacct_store_t *s;
+} th_store_fx_t;
+
+/* NULL when XACCT_TEST_REDIS_URL is unset or the store cannot be made. */
+static inline th_store_fx_t *th_store_fx_new(const char *prefix)
+{
+    th_store_fx_t *f = calloc(1, sizeof(*f));
+    uv_loop_init(&f->loop);
+    xacct_store_options_t o = {.url = getenv("XACCT_TEST_REDIS_URL"), .prefix = prefix};
+    char err[128];
+    if (o.url == NULL || xacct_store_new(&f->loop, &o, &f->s, err, sizeof(err)) != 0)
+        return NULL;
+    return f;
+}
+
+/* Frees the store and f and closes the loop; returns th_loop_close's value
+ * (0 when every handle was closed). */
+static inline int th_store_fx_free(th_store_fx_t *f)
+{
+    xacct_store_free(f->s);
+    int rc = th_loop_close(&f->loop);
+    free(f);
+    return rc;
+}
+
+/* Copies a reply's string into text and the strings of its first nitems
+ * elements into items, nitems rows of itemlen bytes; both are truncated to
+ * fit and left alone where the reply has no string. */
+static inline void th_reply_strings(const xacct_store_reply_t *rep, char *text, size_t textlen,
+                                    char *items, size_t nitems, size_t itemlen)
+{
+    if (rep->str != NULL)
+        snprintf(text, textlen, "%.*s", (int)rep->len, rep->str);
+    for (size_t i = 0; i < rep->elements && i < nitems; i++)
+        if (rep->element[i].str != NULL)
+            snprintf(items + i * itemlen, itemlen, "%s", rep->element[i].str);
+}
 
 typedef struct th_result {
     int done;
@@ -56,18 +123,11 @@ static void th_collect_cb(int status, const char *detail, const xacct_store_repl
 static inline int th_run_cmd(uv_loop_t *loop, xacct_store_t *s, long timeout_ms,
                              th_result_t *res, const char *name, ...)
 {
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, name);
+    memset(res, 0, sizeof(*res));
     va_list ap;
     va_start(ap, name);
-    const char *p;
-    while ((p = va_arg(ap, const char *)) != NULL)
-        xacct_store_args_str(&a, p);
+    int rc = xacct_store_vcmd(s, th_collect_cb, res, name, ap);
     va_end(ap);
-    memset(res, 0, sizeof(*res));
-    int rc = xacct_store_submit(s, &a, th_collect_cb, res);
-    xacct_store_args_destroy(&a);
     if (rc != 0) {
         res->done = 1;
         res->status = rc;

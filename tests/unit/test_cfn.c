@@ -143,6 +143,7 @@ static void test_good_request(void **state)
     assert_null(req->property_error);
     assert_string_equal(req->physical_id, "xacct-123456789012");
     assert_int_equal(req->service_timeout, 300);
+    assert_null(req->template_version); /* none in this request */
     char reason[256];
     assert_true(xacct_cfn_check_ownership(req, true, "issued-id", reason, sizeof(reason)));
     assert_false(xacct_cfn_check_ownership(req, true, "another-id", reason, sizeof(reason)));
@@ -376,6 +377,44 @@ static void test_response_data(void **state)
     assert_null(data);
 }
 
+/* TemplateVersion is kept only when it has the shape xacct renders. */
+static void test_template_version(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        const char *want;
+    } cases[] = {
+        {"0123456789ab", "0123456789ab"}, {"0123456789AB", NULL}, {"0123456789a", NULL},
+        {"0123456789abc", NULL},          {"0123456789ag", NULL}, {"", NULL},
+        {"01234567 9ab", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) + 2; i++) {
+        char *json = make_request("Create", RESPONSE_URL, "123456789012",
+                                  "arn:aws:iam::123456789012:role/XacctAccess", "issued-id", NULL);
+        json_t *o = json_loads(json, 0, NULL);
+        free(json);
+        json_t *p = json_object_get(o, "ResourceProperties");
+        const char *want = NULL;
+        if (i < sizeof(cases) / sizeof(cases[0])) {
+            json_object_set_new(p, "TemplateVersion", json_string(cases[i].value));
+            want = cases[i].want;
+        } else if (i == sizeof(cases) / sizeof(cases[0])) {
+            json_object_set_new(p, "TemplateVersion", json_integer(123456789012));
+        } /* else: absent */
+        json = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        xacct_cfn_request_t *req = parse_ok(json);
+        assert_null(req->property_error); /* never a reason to fail the stack */
+        if (want == NULL)
+            assert_null(req->template_version);
+        else
+            assert_string_equal(req->template_version, want);
+        xacct_cfn_request_free(req);
+        free(json);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,7 +423,7 @@ int main(void)
         cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
-        cmocka_unit_test(test_response_body),
+        cmocka_unit_test(test_response_body),    cmocka_unit_test(test_template_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

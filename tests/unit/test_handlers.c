@@ -234,6 +234,107 @@ static void test_degraded_customer(void **state)
     xacct_cfn_request_free(req);
 }
 
+/* Rotation without downtime (SPEC §9.3): while a new ID is pending, an
+ * Update may carry either ID; only one with the pending ID is checked with
+ * it and swaps it in when the check passes. */
+static void test_rotation_pending(void **state)
+{
+    (void)state;
+    xacct_decision_t d;
+    const char *states[] = {"active", "degraded"};
+    for (size_t i = 0; i < 2; i++) {
+        xacct_customer_t c = customer(states[i], STACK, "xacct-" ACCT);
+        c.pending_external_id = "ext-secret-88";
+        const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
+
+        /* The old ID: exactly as before, no swap. */
+        xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
+        h->decide(req, &c, &d);
+        assert_int_equal(d.action, XACCT_ACT_CHECK);
+        assert_false(d.rotate_external_id);
+        h->after_check(req, &c, XACCT_CHECK_SECURE, "ok", &d);
+        assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+        assert_true(d.transition);
+        assert_false(d.rotate_external_id);
+        assert_false(d.cleanup_template);
+        xacct_cfn_request_free(req);
+
+        /* The pending ID: checked with it, swapped in on a pass. */
+        req = request("Update", STACK, "ext-secret-88", "xacct-" ACCT);
+        h->decide(req, &c, &d);
+        assert_int_equal(d.action, XACCT_ACT_CHECK);
+        assert_true(d.rotate_external_id);
+        h->after_check(req, &c, XACCT_CHECK_SECURE, "ok", &d);
+        assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+        assert_true(d.transition);
+        assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
+        assert_true(d.connect_stack);
+        assert_true(d.rotate_external_id);
+        assert_true(d.cleanup_template); /* the rotation's template has served */
+        assert_string_equal(d.physical_id, "xacct-" ACCT);
+        assert_null(strstr(d.reason, "ext-secret"));
+
+        /* ... and refused without a swap when the role fails with it. */
+        h->after_check(req, &c, XACCT_CHECK_NOT_ASSUMABLE, "not assumable with the ID", &d);
+        assert_int_equal(d.status, XACCT_CFN_FAILED);
+        assert_false(d.transition);
+        assert_false(d.rotate_external_id);
+        assert_non_null(strstr(d.reason, "current ID stays in use"));
+        assert_non_null(strstr(d.reason, "not assumable with the ID"));
+        assert_null(strstr(d.reason, "ext-secret"));
+        h->after_check(req, &c, XACCT_CHECK_TRANSIENT, "sts down", &d);
+        assert_int_equal(d.status, XACCT_CFN_FAILED);
+        assert_false(d.transition);
+        xacct_cfn_request_free(req);
+
+        /* Neither ID: the ownership rule answers FAILED. */
+        req = request("Update", STACK, "ext-secret-99", "xacct-" ACCT);
+        h->decide(req, &c, &d);
+        assert_int_equal(d.action, XACCT_ACT_ANSWER);
+        assert_int_equal(d.status, XACCT_CFN_FAILED);
+        assert_false(d.rotate_external_id);
+        assert_non_null(strstr(d.reason, "ExternalID does not match"));
+        xacct_cfn_request_free(req);
+
+        /* Only an Update proves the new ID: a Create carrying it is refused. */
+        h = xacct_handler_for(XACCT_CFN_CREATE);
+        req = request("Create", STACK, "ext-secret-88", NULL);
+        h->decide(req, &c, &d);
+        assert_int_equal(d.status, XACCT_CFN_FAILED);
+        assert_false(d.rotate_external_id);
+        assert_non_null(strstr(d.reason, "ExternalID does not match"));
+        xacct_cfn_request_free(req);
+
+        /* A Delete with the pending ID before any Update proved it: no stack
+         * xacct verified carries it, so it does not offboard (still SUCCESS). */
+        h = xacct_handler_for(XACCT_CFN_DELETE);
+        req = request("Delete", STACK, "ext-secret-88", "xacct-" ACCT);
+        h->decide(req, &c, &d);
+        assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+        assert_false(d.transition);
+        assert_false(d.enqueue_offboard);
+        assert_string_equal(d.outcome, "refused");
+        xacct_cfn_request_free(req);
+        /* With the current ID it offboards as before. */
+        req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
+        h->decide(req, &c, &d);
+        assert_true(d.enqueue_offboard);
+        assert_int_equal(d.to_state, XACCT_CUSTOMER_OFFBOARDING);
+        xacct_cfn_request_free(req);
+    }
+
+    /* No rotation pending: the same ID is never taken for a pending one. */
+    xacct_customer_t c = customer("active", STACK, "xacct-" ACCT);
+    c.pending_external_id = "";
+    const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_UPDATE);
+    xacct_cfn_request_t *req = request("Update", STACK, "ext-secret-77", "xacct-" ACCT);
+    h->decide(req, &c, &d);
+    assert_false(d.rotate_external_id);
+    h->after_check(req, &c, XACCT_CHECK_SECURE, "ok", &d);
+    assert_false(d.rotate_external_id);
+    xacct_cfn_request_free(req);
+}
+
 static void test_delete_rules(void **state)
 {
     (void)state;
@@ -434,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_deadline_rule),
         cmocka_unit_test(test_conflict_policy),
         cmocka_unit_test(test_degraded_customer),
+        cmocka_unit_test(test_rotation_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,6 +285,14 @@ static void request(fx_t *fx, client_t *c, const char *method, const char *path)
     run_clients(fx, c, 1);
 }
 
+/* A GET of path that must be answered with status. */
+static void get_expect(fx_t *fx, client_t *c, const char *path, long status)
+{
+    request(fx, c, "GET", path);
+    assert_int_equal(c->curl_rc, CURLE_OK);
+    assert_int_equal(c->status, status);
+}
+
 static bool has_header(const xacct_buf_t *h, const char *line)
 {
     return h->data != NULL && strcasestr(h->data, line) != NULL;
@@ -341,9 +349,7 @@ static void test_get_metrics(void **state)
     client_t c;
 
     start(fx, "127.0.0.1:0");
-    request(fx, &c, "GET", "/metrics");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 200);
+    get_expect(fx, &c, "/metrics", 200);
     assert_string_equal(c.content_type, METRICS_TYPE);
     assert_non_null(c.body.data);
     assert_string_equal(c.body.data, METRICS_BODY);
@@ -359,9 +365,7 @@ static void test_query_string_is_not_part_of_path(void **state)
     client_t c;
 
     start(fx, "127.0.0.1:0");
-    request(fx, &c, "GET", "/healthz?verbose=1&x=%2F");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 200);
+    get_expect(fx, &c, "/healthz?verbose=1&x=%2F", 200);
     assert_string_equal(fx->last_path, "/healthz");
     assert_string_equal(c.body.data, "ok\n");
     /* No Content-Type from the route: the default. */
@@ -398,15 +402,11 @@ static void test_route_status_passes_through(void **state)
     client_t c;
 
     start(fx, "127.0.0.1:0");
-    request(fx, &c, "GET", "/readyz");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 503);
+    get_expect(fx, &c, "/readyz", 503);
     assert_string_equal(c.body.data, "not ready\n");
     client_destroy(&c);
 
-    request(fx, &c, "GET", "/no/such/thing");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 404);
+    get_expect(fx, &c, "/no/such/thing", 404);
     assert_string_equal(c.body.data, "not found\n");
     assert_string_equal(fx->last_path, "/no/such/thing");
     client_destroy(&c);
@@ -419,9 +419,7 @@ static void test_bad_route_status_is_500(void **state)
     client_t c;
 
     start(fx, "127.0.0.1:0");
-    request(fx, &c, "GET", "/broken");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 500);
+    get_expect(fx, &c, "/broken", 500);
     /* The half-built body is dropped. */
     assert_true(c.body.len == 0);
     client_destroy(&c);
@@ -493,9 +491,7 @@ static void test_malformed_request_gets_400(void **state)
     assert_int_equal(fx->route_calls, 0);
 
     /* The server is still serving. */
-    request(fx, &c, "GET", "/healthz");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 200);
+    get_expect(fx, &c, "/healthz", 200);
     client_destroy(&c);
 }
 
@@ -506,9 +502,7 @@ static void test_port_zero_and_localhost(void **state)
 
     start(fx, "localhost:0");
     /* Connecting to the reported port over 127.0.0.1 reaches this server. */
-    request(fx, &c, "GET", "/metrics");
-    assert_int_equal(c.curl_rc, CURLE_OK);
-    assert_int_equal(c.status, 200);
+    get_expect(fx, &c, "/metrics", 200);
     assert_int_equal(fx->route_calls, 1);
     client_destroy(&c);
 }

@@ -332,22 +332,29 @@ static void test_aws_suite(void **state)
     free(root);
 }
 
+/* The S3 documentation's examples: GET examplebucket/test.txt on
+ * 2013-05-24 in us-east-1. */
+static xacct_sigv4_request_t s3_example_get(void)
+{
+    return (xacct_sigv4_request_t){
+        .method = "GET",
+        .url = "https://examplebucket.s3.amazonaws.com/test.txt",
+        .region = "us-east-1",
+        .service = "s3",
+        .now = S3_NOW,
+        .s3 = true,
+    };
+}
+
 /* S3 API reference, "Authenticating Requests: Using the Authorization
  * Header", Example: GET Object (first 10 bytes of examplebucket/test.txt). */
 static void test_s3_get_object_example(void **state)
 {
     (void)state;
     const xacct_header_t hdrs[] = {{"Range", "bytes=0-9"}};
-    xacct_sigv4_request_t req = {
-        .method = "GET",
-        .url = "https://examplebucket.s3.amazonaws.com/test.txt",
-        .headers = hdrs,
-        .nheaders = 1,
-        .region = "us-east-1",
-        .service = "s3",
-        .now = S3_NOW,
-        .s3 = true,
-    };
+    xacct_sigv4_request_t req = s3_example_get();
+    req.headers = hdrs;
+    req.nheaders = 1;
     xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
     xacct_sigv4_result_t res;
     assert_int_equal(xacct_sigv4_sign(NULL, &req, &creds, &res), 0);
@@ -388,14 +395,7 @@ static void test_s3_get_object_example(void **state)
 static void test_s3_presign_example(void **state)
 {
     (void)state;
-    xacct_sigv4_request_t req = {
-        .method = "GET",
-        .url = "https://examplebucket.s3.amazonaws.com/test.txt",
-        .region = "us-east-1",
-        .service = "s3",
-        .now = S3_NOW,
-        .s3 = true,
-    };
+    xacct_sigv4_request_t req = s3_example_get();
     xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
     char *url = NULL;
     assert_int_equal(xacct_sigv4_presign(NULL, &req, &creds, 86400, &url), 0);
@@ -411,14 +411,7 @@ static void test_s3_presign_example(void **state)
 static void test_presign_expires_bounds(void **state)
 {
     (void)state;
-    xacct_sigv4_request_t req = {
-        .method = "GET",
-        .url = "https://examplebucket.s3.amazonaws.com/test.txt",
-        .region = "us-east-1",
-        .service = "s3",
-        .now = S3_NOW,
-        .s3 = true,
-    };
+    xacct_sigv4_request_t req = s3_example_get();
     xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
     const long bad[] = {0, -1, 604801, 100000000L};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++) {
@@ -519,6 +512,22 @@ static void hex32(const unsigned char k[32], char out[65])
         snprintf(out + 2 * i, 3, "%02x", k[i]);
 }
 
+/* The 2012-02-15 us-east-1 IAM key for secret, through cache c. */
+static void iam_key(xacct_sigv4_cache_t *c, const char *secret, unsigned char out[32])
+{
+    assert_int_equal(
+        xacct__sigv4_signing_key(c, SUITE_AKID, secret, "20120215", "us-east-1", "iam", out), 0);
+}
+
+static void assert_cache(xacct_sigv4_cache_t *c, unsigned long hits, unsigned long misses,
+                         size_t *used)
+{
+    unsigned long h, m;
+    xacct__sigv4_cache_stats(c, &h, &m, used);
+    assert_int_equal(h, hits);
+    assert_int_equal(m, misses);
+}
+
 static void test_signing_key_cache(void **state)
 {
     (void)state;
@@ -528,30 +537,20 @@ static void test_signing_key_cache(void **state)
     size_t used;
 
     /* AWS's published derivation example (IAM, 20120215). */
-    assert_int_equal(xacct__sigv4_signing_key(NULL, SUITE_AKID, SUITE_SECRET, "20120215",
-                                              "us-east-1", "iam", ref),
-                     0);
+    iam_key(NULL, SUITE_SECRET, ref);
     hex32(ref, hex);
     assert_string_equal(hex, "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 
     xacct_sigv4_cache_t *c = xacct_sigv4_cache_new();
-    assert_int_equal(xacct__sigv4_signing_key(c, SUITE_AKID, SUITE_SECRET, "20120215",
-                                              "us-east-1", "iam", k1),
-                     0);
-    xacct__sigv4_cache_stats(c, &hits, &misses, &used);
-    assert_int_equal(hits, 0);
-    assert_int_equal(misses, 1);
+    iam_key(c, SUITE_SECRET, k1);
+    assert_cache(c, 0, 1, &used);
     assert_int_equal(used, 1);
     assert_memory_equal(k1, ref, 32);
 
     /* Same tuple: served from the cache, same bytes. */
     memset(k2, 0, sizeof(k2));
-    assert_int_equal(xacct__sigv4_signing_key(c, SUITE_AKID, SUITE_SECRET, "20120215",
-                                              "us-east-1", "iam", k2),
-                     0);
-    xacct__sigv4_cache_stats(c, &hits, &misses, &used);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 1);
+    iam_key(c, SUITE_SECRET, k2);
+    assert_cache(c, 1, 1, &used);
     assert_memory_equal(k2, ref, 32);
 
     /* Each element of the tuple matters. */
@@ -569,26 +568,18 @@ static void test_signing_key_cache(void **state)
                                                   other[i].service, k3),
                          0);
         assert_memory_not_equal(k3, ref, 32);
-        xacct__sigv4_cache_stats(c, &hits, &misses, &used);
-        assert_int_equal(misses, 2 + i);
-        assert_int_equal(hits, 1);
+        assert_cache(c, 1, 2 + i, &used);
     }
     /* Bounded: five distinct tuples, at most XACCT_SIGV4_CACHE_SLOTS kept. */
     assert_int_equal(used, XACCT_SIGV4_CACHE_SLOTS);
 
     /* Least recently used goes first: the last tuple is still there, the
      * first (oldest) one was evicted. */
-    assert_int_equal(xacct__sigv4_signing_key(c, SUITE_AKID, "another-secret", "20120215",
-                                              "us-east-1", "iam", k3),
-                     0);
+    iam_key(c, "another-secret", k3);
     xacct__sigv4_cache_stats(c, &hits, &misses, &used);
     assert_int_equal(hits, 2);
-    assert_int_equal(xacct__sigv4_signing_key(c, SUITE_AKID, SUITE_SECRET, "20120215",
-                                              "us-east-1", "iam", k3),
-                     0);
-    xacct__sigv4_cache_stats(c, &hits, &misses, &used);
-    assert_int_equal(hits, 2);
-    assert_int_equal(misses, 6);
+    iam_key(c, SUITE_SECRET, k3);
+    assert_cache(c, 2, 6, &used);
     assert_memory_equal(k3, ref, 32);
     xacct_sigv4_cache_free(c);
     xacct_sigv4_cache_free(NULL);

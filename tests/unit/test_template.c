@@ -241,6 +241,51 @@ static void test_launch_url(void **state)
     assert_false(xacct_launch_url_stack_name_valid(""));
 }
 
+static void test_update_url(void **state)
+{
+    (void)state;
+    char *url = NULL;
+    const char *tpl = "https://s3.us-east-1.amazonaws.com/bucket/templates/1/cd.json";
+    const char *stack = "arn:aws:cloudformation:eu-west-1:123456789012:stack/xacct-onboarding/"
+                        "5b6e1f50-0000-11ee-8a4c-0a1b2c3d4e5f";
+    assert_int_equal(xacct_launch_update_url(stack, tpl, &url), 0);
+    /* The stack's own region: a stack is updated where it lives. */
+    const char *prefix = "https://console.aws.amazon.com/cloudformation/home?region=eu-west-1"
+                         "#/stacks/update/template?stackId=";
+    assert_int_equal(strncmp(url, prefix, strlen(prefix)), 0);
+    const char *rest = url + strlen(prefix);
+    const char *amp = strstr(rest, "&templateURL=");
+    assert_non_null(amp);
+    char *enc_stack = strndup(rest, (size_t)(amp - rest));
+    const char *enc_tpl = amp + strlen("&templateURL=");
+    assert_null(strpbrk(enc_stack, "/:?&#="));
+    assert_null(strpbrk(enc_tpl, "/:?&#="));
+    int outlen = 0;
+    char *dec = curl_easy_unescape(NULL, enc_stack, 0, &outlen);
+    assert_string_equal(dec, stack);
+    curl_free(dec);
+    dec = curl_easy_unescape(NULL, enc_tpl, 0, &outlen);
+    assert_string_equal(dec, tpl);
+    curl_free(dec);
+    free(enc_stack);
+    free(url);
+
+    const char *cn = "arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1";
+    assert_int_equal(xacct_launch_update_url(cn, "https://s3.cn-north-1.amazonaws.com.cn/b/k",
+                                             &url), 0);
+    assert_int_equal(strncmp(url, "https://console.amazonaws.cn/cloudformation/home?"
+                                  "region=cn-north-1#", 60), 0);
+    free(url);
+
+    assert_int_equal(xacct_launch_update_url(stack, "http://insecure/x", &url), XACCT_EINVAL);
+    assert_null(url);
+    assert_int_equal(xacct_launch_update_url("arn:aws:iam::123456789012:role/r", tpl, &url),
+                     XACCT_EINVAL);
+    assert_int_equal(xacct_launch_update_url("", tpl, &url), XACCT_EINVAL);
+    assert_int_equal(xacct_launch_update_url(NULL, tpl, &url), XACCT_EINVAL);
+    assert_null(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_render_rejects),
         cmocka_unit_test(test_s3_key),
         cmocka_unit_test(test_launch_url),
+        cmocka_unit_test(test_update_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,11 +8,19 @@
  * Create carries a per-request id instead: CloudFormation's rollback then
  * sends a Delete naming that id, which can never be mistaken for the active
  * customer's resource and so never offboards it.
+ *
+ * Rotation (SPEC §9.3): while a connected customer has a pending external ID,
+ * an Update may carry either ID. With the current one it is handled exactly
+ * as before; with the pending one the check runs with the pending ID and a
+ * pass swaps it in (the store does that atomically), while a failure leaves
+ * the current ID in place. Only an Update can prove the new ID: a Create or a
+ * Delete (delete.c) is checked against the current ID alone.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "xacct/extid.h"
 #include "xacct/handlers.h"
 #include "xacct/utf8.h"
 
@@ -41,6 +49,19 @@ static void fail(const xacct_cfn_request_t *req, xacct_decision_t *out, const ch
     failed_id(req, out);
 }
 
+/* Whether req is an Update carrying the customer's pending external ID. Both
+ * IDs are compared, in constant time, whenever a rotation is pending, so the
+ * time taken does not tell which one matched. */
+static bool carries_pending_id(const xacct_cfn_request_t *req, const xacct_customer_t *customer)
+{
+    if (customer == NULL || req->type != XACCT_CFN_UPDATE ||
+        customer->pending_external_id == NULL || customer->pending_external_id[0] == '\0')
+        return false;
+    bool current = xacct_secret_equal(req->external_id, customer->external_id);
+    bool pending = xacct_secret_equal(req->external_id, customer->pending_external_id);
+    return pending && !current;
+}
+
 void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
                                     const xacct_customer_t *customer,
                                     xacct_decision_t *out)
@@ -48,9 +69,11 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
     memset(out, 0, sizeof(*out));
     const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
     char reason[512];
-    if (!xacct_cfn_check_ownership(req, customer != NULL,
-                                   customer ? customer->external_id : NULL, reason,
-                                   sizeof(reason))) {
+    bool rotating = carries_pending_id(req, customer);
+    const char *issued = customer == NULL ? NULL
+                         : rotating       ? customer->pending_external_id
+                                          : customer->external_id;
+    if (!xacct_cfn_check_ownership(req, customer != NULL, issued, reason, sizeof(reason))) {
         fail(req, out, event, reason);
         return;
     }
@@ -77,6 +100,7 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
     }
     out->action = XACCT_ACT_CHECK;
     out->event = event;
+    out->rotate_external_id = rotating;
 }
 
 void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
@@ -98,15 +122,27 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
             out->transition = true;
             out->to_state = XACCT_CUSTOMER_ACTIVE;
             out->connect_stack = true;
-            /* The template has served its purpose once a Create connected. */
-            out->cleanup_template = req->type == XACCT_CFN_CREATE;
+            /* The template has served its purpose once a Create connected,
+             * or once an Update proved a rotation's new ID. */
+            out->rotate_external_id = carries_pending_id(req, customer);
+            out->cleanup_template = req->type == XACCT_CFN_CREATE || out->rotate_external_id;
         }
         snprintf(out->physical_id, sizeof(out->physical_id), "xacct-%s", req->stack_account);
-        snprintf(out->reason, sizeof(out->reason), "%s", detail ? detail : "verified");
+        snprintf(out->reason, sizeof(out->reason), "%.600s%s", detail ? detail : "verified",
+                 out->rotate_external_id ? "; the new external ID replaces the old one" : "");
         return;
     case XACCT_CHECK_INSECURE:
     case XACCT_CHECK_NOT_ASSUMABLE:
         fail(req, out, "rejected", detail ? detail : "safety check failed");
+        /* With a rotation's new ID, the current ID stays in use. */
+        if (carries_pending_id(req, customer)) {
+            char why[sizeof(out->reason)];
+            snprintf(why, sizeof(why), "%s", out->reason);
+            snprintf(out->reason, sizeof(out->reason),
+                     "the role does not pass the check with the new external ID; the "
+                     "current ID stays in use: %.600s",
+                     why);
+        }
         /* Only a pending customer becomes rejected. An active one stays
          * active when an Update breaks its role (CloudFormation rolls the
          * FAILED Update back to the verified role), and a rejected one

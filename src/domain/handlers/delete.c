@@ -10,6 +10,12 @@
  * stack: every onboarded account may publish to the topic and the SNS
  * envelope does not say who published, so anyone who learnt a StackId could
  * otherwise offboard that customer.
+ *
+ * While a rotation is pending (SPEC §9.3) only the current ID proves the
+ * owner: the stack carries the pending ID only after an Update with it
+ * passed the check, and that Update swaps it in. A Delete with the pending ID
+ * before then comes from no stack xacct verified, so it is acknowledged and
+ * audited, never offboarding.
  */
 #include <stdio.h>
 #include <string.h>

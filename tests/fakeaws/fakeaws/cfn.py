@@ -23,8 +23,12 @@ Description) and Custom::<name> / AWS::CloudFormation::CustomResource whose
 ServiceToken is an SNS topic ARN in the stack's region.  Intrinsics: Ref
 (pseudo parameters, parameters, logical ids), Fn::GetAtt (Role: Arn, RoleId;
 custom: the keys of the answer's Data), Fn::Sub (both forms), Fn::Join,
-Fn::Select, Fn::Split; DependsOn and implicit dependencies order the work
-(one resource at a time, in dependency order).
+Fn::Select, Fn::Split, Fn::ImportValue; DependsOn and implicit dependencies
+order the work (one resource at a time, in dependency order).  The partner's
+own resources (AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::SNS::Topic,
+AWS::SNS::Subscription, AWS::S3::Bucket, AWS::IAM::ManagedPolicy) and
+Outputs / exports live in cfn_resources.py; GET stacks/<id> shows
+"outputs".
 
 Custom resources: the request is published with
 sns.publish_as(stack account, ServiceToken, json, "AWS CloudFormation custom
@@ -74,6 +78,7 @@ import time
 import urllib.parse
 import uuid
 
+from . import cfn_resources as extra
 from . import core
 
 SUBJECT = "AWS CloudFormation custom resource request"
@@ -227,7 +232,8 @@ def parse_template(template, parameters=None):
                                 "Every Resources object must contain a Type "
                                 "member." % lid)
         t = r["Type"]
-        if not (t == ROLE or t == CUSTOM or (isinstance(t, str) and t.startswith("Custom::"))):
+        if not (t == ROLE or t == CUSTOM or t in extra.TYPES
+                or (isinstance(t, str) and t.startswith("Custom::"))):
             unknown_types.append(str(t))
             continue
         if t.startswith("Custom::") and not _CUSTOM_TYPE_RE.match(t):
@@ -268,6 +274,10 @@ def parse_template(template, parameters=None):
     if unknown_types:
         raise TemplateError("Template format error: Unrecognized resource "
                             "types: [%s]" % ", ".join(unknown_types))
+    try:
+        extra.check_template(template, _refs)
+    except ValueError as e:
+        raise TemplateError(str(e))
     order = []
     done = set()
     pending = list(res.keys())
@@ -320,6 +330,7 @@ class Stack:
         self.updated = None
         self.changed = asyncio.Event()
         self.task = None
+        self.outputs = None   # name -> {"value", "description", "export_name"}
 
     def event(self, logical_id, rtype, physical_id, status, reason=None):
         self.events.append({
@@ -354,6 +365,7 @@ class Stack:
             out["events"] = self.events
             out["requests"] = self.requests
             out["answers"] = self.answers
+            out["outputs"] = self.outputs or {}
         return out
 
 
@@ -364,6 +376,7 @@ class Service:
         self.world = world
         self.stacks = []              # every stack, deleted ones included
         self.response_timeout = 3600.0
+        self.managed_policies = {}    # arn -> {"document", "account"}
 
     # --------------------------------------------------------- resolution
     def _resolve(self, stack, node, resources):
@@ -398,6 +411,11 @@ class Service:
                         raise ResourceFailed("Template error: Fn::Select cannot "
                                              "select nonexistent value at index %d" % idx)
                     return items[idx]
+                if k == "Fn::ImportValue":
+                    try:
+                        return extra.import_value(self, stack, self._resolve(stack, v, resources))
+                    except extra.Failed as e:
+                        raise ResourceFailed(str(e))
                 if k == "Fn::Split":
                     s = self._resolve(stack, v[1], resources)
                     return s.split(v[0])
@@ -440,7 +458,7 @@ class Service:
                                  "references undefined resource %s" % lid)
         attrs = r.get("attributes") or {}
         if attr not in attrs:
-            if r["type"] != ROLE:
+            if r["type"] != ROLE and r["type"] not in extra.TYPES:
                 raise ResourceFailed("CustomResource attribute error: Vendor "
                                      "response doesn't contain %s key in "
                                      "object %s|%s|%s in S3 bucket "
@@ -644,6 +662,14 @@ class Service:
             self._iam_call(iam.attach_role_policy, acct, name, arn)
         return name, {"Arn": role["arn"], "RoleId": role["role_id"]}
 
+    def _extra(self, fn, stack, lid, rtype, *args):
+        """A partner-side resource (cfn_resources): its failure is the
+        resource's."""
+        try:
+            return fn(self, stack, lid, rtype, *args, generated_name)
+        except extra.Failed as e:
+            raise ResourceFailed(str(e))
+
     @staticmethod
     def _role_needs_replacement(old_props, new_props):
         return (old_props.get("RoleName") != new_props.get("RoleName")
@@ -655,6 +681,12 @@ class Service:
             return
         if r["type"] == ROLE:
             self._delete_role(stack, r["physical_id"])
+            return
+        if r["type"] in extra.TYPES:
+            try:
+                extra.delete(self, stack, r)
+            except extra.Failed as e:
+                raise ResourceFailed(str(e))
             return
         ans = await self._custom_request(stack, lid, r["type"], "Delete",
                                          r["properties"], r["physical_id"])
@@ -681,6 +713,9 @@ class Service:
                     name, attrs = self._create_role(stack, lid, props)
                     r["physical_id"] = name
                     r["attributes"] = attrs
+                elif rtype in extra.TYPES:
+                    r["physical_id"], r["attributes"] = self._extra(
+                        extra.create, stack, lid, rtype, props)
                 else:
                     ans = await self._custom_request(stack, lid, rtype, "Create", props)
                     r["last_request_id"] = ans.get("request_id_sent")
@@ -705,6 +740,11 @@ class Service:
                     created.append(lid)
                 failed = (lid, str(e))
                 break
+        if failed is None:
+            try:
+                stack.outputs = extra.resolve_outputs(self, stack)
+            except extra.Failed as e:
+                failed = (stack.name, str(e))
         if failed is None:
             stack.set_status("CREATE_COMPLETE")
             return
@@ -771,6 +811,9 @@ class Service:
                 try:
                     if rtype == ROLE:
                         r["physical_id"], r["attributes"] = self._create_role(stack, lid, props)
+                    elif rtype in extra.TYPES:
+                        r["physical_id"], r["attributes"] = self._extra(
+                            extra.create, stack, lid, rtype, props)
                     else:
                         ans = await self._custom_request(stack, lid, rtype, "Create", props)
                         pid = ans.get("physical_resource_id")
@@ -809,6 +852,12 @@ class Service:
                         r["properties"] = props
                         r["physical_id"], r["attributes"] = self._update_role_in_place(
                             stack, lid, old, props)
+                elif rtype in extra.TYPES:
+                    stack.event(lid, rtype, old["physical_id"], "UPDATE_IN_PROGRESS")
+                    touched.append((lid, "updated", old))
+                    r["properties"] = props
+                    r["physical_id"], r["attributes"] = self._extra(
+                        extra.update, stack, lid, rtype, old, props)
                 else:
                     stack.event(lid, rtype, old["physical_id"], "UPDATE_IN_PROGRESS")
                     if props.get("ServiceToken") != old["properties"].get("ServiceToken"):
@@ -855,6 +904,11 @@ class Service:
                     stack.event(lid, old["type"], old["physical_id"], "DELETE_COMPLETE")
                 except ResourceFailed as e:
                     stack.event(lid, old["type"], old["physical_id"], "DELETE_FAILED", str(e))
+            try:
+                stack.outputs = extra.resolve_outputs(self, stack)
+            except extra.Failed as e:
+                stack.event(stack.name, "AWS::CloudFormation::Stack", stack.stack_id,
+                            "UPDATE_FAILED", str(e))
             stack.set_status("UPDATE_COMPLETE")
             return
         # ------------------------------------------------ update rollback
@@ -886,6 +940,8 @@ class Service:
             try:
                 if r["type"] == ROLE:
                     self._update_role_in_place(stack, lid, r, old["properties"])
+                elif r["type"] in extra.TYPES:
+                    self._extra(extra.update, stack, lid, r["type"], r, old["properties"])
                 else:
                     ans = await self._custom_request(
                         stack, lid, r["type"], "Update", old["properties"],

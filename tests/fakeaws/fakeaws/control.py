@@ -101,9 +101,12 @@ class Control:
                     if t < 0:
                         raise ValueError("idle_timeout must be >= 0 (0: never)")
                     w.idle_timeout = t
+                if "clock_skew" in spec:
+                    w.clock_skew = float(spec["clock_skew"])
             elif m != "GET":
                 return _error(405, "method not allowed")
-            return _json({"idle_timeout": w.idle_timeout, "aws_address": w.aws_address})
+            return _json({"idle_timeout": w.idle_timeout, "aws_address": w.aws_address,
+                          "clock_skew": w.clock_skew})
         if sub == "credentials/config" and self.credentials is not None:
             if m == "GET":
                 return _json(self.credentials.config())

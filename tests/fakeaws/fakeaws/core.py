@@ -253,6 +253,11 @@ def new_session_token():
     return "FQoGZXIvYXdzE" + base64.b64encode(secrets.token_bytes(160)).decode()
 
 
+def now(world):
+    """The emulator's clock: the host's plus the configured skew."""
+    return time.time() + (world.clock_skew if world is not None else 0.0)
+
+
 class World:
     """State shared by the server, the control API and every service."""
 
@@ -266,6 +271,7 @@ class World:
         self.http_url = None
         self.aws_address = None  # loopback address serving AWS host names on 443, or None
         self.idle_timeout = 20.0  # seconds an idle keep-alive connection stays open
+        self.clock_skew = 0.0     # seconds the emulator's clock is ahead (negative: behind)
         self.faults = None  # faults.Faults, set by the server
         self.core = {}      # name → object for core helpers (credentials, federation)
         self._creds = {}

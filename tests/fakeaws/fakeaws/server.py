@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 
-from . import core, hosts, sigv2, sigv4
+from . import actions, core, hosts, sigv2, sigv4
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 32 * 1024 * 1024
@@ -323,7 +323,7 @@ class Server:
 
     # -- responses ---------------------------------------------------------
     def _http_date(self):
-        now = int(time.time())
+        now = int(core.now(self.world))
         if self._date[0] != now:
             self._date = (now, time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode())
         return self._date[1]
@@ -370,7 +370,7 @@ class Server:
         if sigv2.is_presigned(req) and not sigv4.is_signed(req):
             bucket = self._s3_bucket(req)
             try:
-                sigv2.verify(req, world.lookup_access_key, bucket)
+                sigv2.verify(req, world.lookup_access_key, bucket, now=core.now(world))
             except sigv4.SigV4Error as e:
                 world.record("auth_failure", code=e.code, service="s3", method=req.method, path=path,
                              signature_version=2)
@@ -381,7 +381,7 @@ class Server:
 
         if sigv4.is_signed(req):
             try:
-                sigv4.verify(req, world.lookup_access_key)
+                sigv4.verify(req, world.lookup_access_key, now=core.now(world))
                 e = hosts.check_scope(req)
                 if e is not None:
                     raise e
@@ -394,7 +394,8 @@ class Server:
                                           f"fakeaws does not emulate the service '{req.service}'", 400, req)
             world.record("request", service=req.service, method=req.method, path=path,
                          target=req.headers.get("x-amz-target"), account=req.identity.account_id,
-                         host=req.headers.get("host"), region=req.region)
+                         host=req.headers.get("host"), region=req.region,
+                         action=actions.iam_action(req), access_key=req.identity.access_key_id)
             return await self._call(req.service, req, svc.handle)
 
         for svc in world.services.values():

@@ -623,6 +623,33 @@ class Service:
                           endpoint=endpoint, confirmed=s.confirmed)
         return self._subscribe_result(s, p)
 
+    def subscribe_as(self, account_id, topic_arn, endpoint, raw=False):
+        """Subscribe an SQS queue on behalf of `account_id` (the
+        CloudFormation simulator); returns the Subscription.  Raises
+        SnsError as Subscribe would."""
+        t = self.topics.get(topic_arn)
+        if t is None:
+            raise SnsError("NotFound", "Topic does not exist", 404)
+        if not self.decide(t, account_id, "arn:aws:iam::%s:root" % account_id,
+                           "Subscribe"):
+            raise SnsError("AuthorizationError", "User: arn:aws:iam::%s:root is not "
+                           "authorized to perform: SNS:Subscribe on resource: %s"
+                           % (account_id, t.arn), 403)
+        for s in t.subscriptions:
+            if s.endpoint == endpoint:
+                return s
+        s = Subscription(t, endpoint, account_id, raw)
+        t.subscriptions.append(s)
+        self.subscriptions[s.arn] = s
+        if self.require_confirmation:
+            s.token = secrets.token_hex(128)
+            self._send_confirmation(s)
+        else:
+            s.confirmed = True
+        self.world.record("sns.subscribe", topic=t.arn, subscription=s.arn,
+                          endpoint=endpoint, confirmed=s.confirmed)
+        return s
+
     @staticmethod
     def _subscribe_result(s, p):
         show = s.confirmed or p.get("ReturnSubscriptionArn") == "true"
@@ -808,7 +835,8 @@ class Service:
             else:
                 body = self.notification(t, s, mid, message, subject, attrs)
                 qattrs = {}
-            if sqs.deliver(s.endpoint, body, qattrs or None) is not None:
+            if sqs.deliver(s.endpoint, body, qattrs or None,
+                           source_arn=t.arn) is not None:
                 s.delivered += 1
                 t.deliveries += 1
         return mid
@@ -852,7 +880,7 @@ class Service:
         self._signed(t, msg)
         sqs = self.world.services.get("sqs")
         if sqs is not None:
-            sqs.deliver(s.endpoint, format_envelope(msg))
+            sqs.deliver(s.endpoint, format_envelope(msg), source_arn=t.arn)
 
     # ---- control --------------------------------------------------------
 

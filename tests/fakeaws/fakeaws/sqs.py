@@ -13,6 +13,18 @@ visible with probability R, so it is delivered again (to any consumer, with
 a new receipt handle; each of its handles then deletes it, as the copies of
 a real standard queue do), and each receive picks the available messages in
 random order. Off by default; the resilience tests turn it on.
+
+Queue policies: the `Policy` attribute (CreateQueue, SetQueueAttributes,
+GetQueueAttributes) is a resource policy validated like SQS validates one
+(well-formed, actions of the `sqs:` service).  SNS delivery names its topic,
+and a queue with a policy then gets the message only when the policy
+allows principal `sns.amazonaws.com` `sqs:SendMessage` on the queue with
+`aws:SourceArn` = the topic (and `aws:SourceAccount` = the topic's owner),
+as AWS decides it; otherwise the message is dropped and recorded as
+`sqs.delivery_denied`.  A queue without a policy gets nothing from SNS, as
+on AWS.  Queues made through the control API (test fixtures: what a partner
+has set up) get, unless their attributes carry a Policy, one that lets SNS
+topics of the queue's own account send.
 """
 
 import asyncio
@@ -28,6 +40,7 @@ import urllib.parse
 import uuid
 
 from . import core, hosts
+from . import policy as policy_mod
 
 JSON_CT = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AmazonSQS."
@@ -48,7 +61,7 @@ _INT_ATTRS = {
     "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT, "0"),
     "VisibilityTimeout": (0, MAX_VISIBILITY, "30"),
 }
-_SETTABLE = set(_INT_ATTRS) | {"RedrivePolicy", "SqsManagedSseEnabled"}
+_SETTABLE = set(_INT_ATTRS) | {"RedrivePolicy", "SqsManagedSseEnabled", "Policy"}
 _READ_ONLY = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp",
@@ -420,6 +433,8 @@ class Service:
                 out[k] = v
             elif k == "RedrivePolicy":
                 out[k] = self._validate_redrive(v, existing_region, account)
+            elif k == "Policy":
+                out[k] = _validate_queue_policy(v)
         return out
 
     def _validate_redrive(self, text, region, account):
@@ -550,6 +565,8 @@ class Service:
             vals[k] = q.attrs.get(k, default)
         if q.attrs.get("RedrivePolicy"):
             vals["RedrivePolicy"] = q.attrs["RedrivePolicy"]
+        if q.attrs.get("Policy"):
+            vals["Policy"] = q.attrs["Policy"]
         return vals
 
     async def op_get_queue_attributes(self, req, p):
@@ -670,15 +687,33 @@ class Service:
             out["MD5OfMessageAttributes"] = md5_of_message_attributes(attrs)
         return _ok(out)
 
-    def deliver(self, queue_arn, body, attributes=None):
+    def deliver(self, queue_arn, body, attributes=None, source_arn=None):
         """Internal delivery (SNS).  Returns the message id, or None when
-        the queue does not exist (SNS then drops the message)."""
+        the queue does not exist or its policy does not let `source_arn`
+        (the topic) send (SNS then drops the message)."""
         q = self.queues.get(queue_arn)
         if q is None:
+            return None
+        if source_arn is not None and not self.sns_may_send(q, source_arn):
+            self.world.record("sqs.delivery_denied", queue=q.arn, source_arn=source_arn)
             return None
         m = self._enqueue(q, body, attributes or {}, SNS_SENDER_ID,
                           q.int_attr("DelaySeconds"))
         return m.id
+
+    def sns_may_send(self, q, topic_arn):
+        """Whether the queue's policy lets SNS deliver from topic_arn."""
+        text = q.attrs.get("Policy")
+        if not text:
+            return False
+        owner = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else ""
+        d = policy_mod.evaluate(text, principal_account=None,
+                                principal_arn="sns.amazonaws.com",
+                                action="sqs:SendMessage", resource=q.arn,
+                                context={"aws:SourceArn": topic_arn,
+                                         "aws:SourceAccount": owner,
+                                         "aws:SecureTransport": "true"})
+        return d == policy_mod.ALLOW
 
     def _new_handle(self, q, m):
         raw = os.urandom(96) + m.id.encode()
@@ -983,10 +1018,12 @@ class Service:
         if parts == ["queues"] and req.method == "POST":
             try:
                 spec = json.loads(req.body or b"{}")
-                q = self.create_queue(
-                    spec.get("region") or self.world.region,
-                    spec.get("account") or self.world.partner_account,
-                    spec.get("name"), spec.get("attributes") or {})
+                region = spec.get("region") or self.world.region
+                account = spec.get("account") or self.world.partner_account
+                attrs = dict(spec.get("attributes") or {})
+                if "Policy" not in attrs and isinstance(spec.get("name"), str):
+                    attrs["Policy"] = _own_topics_policy(region, account, spec["name"])
+                q = self.create_queue(region, account, spec.get("name"), attrs)
             except (ValueError, AttributeError):
                 return core.json_response({"error": "bad JSON"}, status=400)
             except SqsError as e:
@@ -1023,6 +1060,33 @@ class Service:
                  "sent_timestamp": m.sent_ms}
                 for m in q.messages.values()]
         return out
+
+
+def _own_topics_policy(region, account, name):
+    """The policy a fixture queue gets: SNS topics of its own account may send."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "fixture-own-topics", "Effect": "Allow",
+        "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": "arn:aws:sqs:%s:%s:%s" % (region, account, name),
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]})
+
+
+def _validate_queue_policy(text):
+    """A queue policy as SetQueueAttributes checks it; returns it compact."""
+    try:
+        doc = policy_mod.validate(text, "resource")
+    except policy_mod.MalformedPolicy as e:
+        raise SqsError("InvalidAttributeValue",
+                       "Invalid value for the parameter Policy. Reason: %s" % e)
+    sts = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+    for st in sts:
+        acts = st.get("Action", st.get("NotAction"))
+        for a in acts if isinstance(acts, list) else [acts]:
+            if a != "*" and not a.lower().startswith("sqs:"):
+                raise SqsError("InvalidAttributeValue",
+                               "Invalid value for the parameter Policy. Reason: "
+                               "Policy statement action out of service scope!")
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def _sender_id(identity):

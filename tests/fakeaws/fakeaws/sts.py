@@ -22,9 +22,21 @@ per role ARN and per external ID:
            {"roles": {ARN: {"total", "allowed", "without_external_id",
                             "external_ids": {ID: n}}}}
     DELETE /_fake/sts/assume-role-counts          (start counting afresh)
-The credentials AssumeRole issued (access key id, secret, session token) are
-listed, latest 10000, for tests that search logs and stores for them:
-    GET    /_fake/sts/issued-credentials
+The credentials AssumeRole issued are listed, latest 10000, for tests that
+search logs and stores for them and that check who a session names: each
+with role_arn, access_key_id, secret_access_key, session_token,
+session_name, source_identity (None when the request set none),
+assumed_role_arn, duration and expiration (ISO 8601):
+    GET    /_fake/sts/issued-credentials[?access_key_id=AKID]
+
+SourceIdentity (AssumeRole) is validated as AWS does (2..64 characters of
+[\w+=,.@-], never starting with "aws:") and needs the trust policy to allow
+sts:SetSourceIdentity for the caller as well (the same conditions apply,
+with sts:SourceIdentity in the context); otherwise AccessDenied.  A session
+that carries a source identity passes it on to the roles it assumes (role
+chaining), and a chained request may not name another one.
+DurationSeconds is 900..43200 and at most the role's MaxSessionDuration
+(default 3600); the issued credentials expire after it.
 
 AssumeRoleWithWebIdentity is unsigned.  A token is valid only when it was
 registered through the control API:
@@ -49,6 +61,7 @@ NS = core.XMLNS["sts"]
 VERSION = "2011-06-15"
 
 _SESSION_RE = re.compile(r"^[\w+=,.@-]*$")
+_SOURCE_IDENTITY_RE = re.compile(r"^[\w+=,.@-]*$")
 _EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]*$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role(/|/[\x21-\x7e]*/)([\w+=,.@-]{1,64})$")
 
@@ -133,6 +146,7 @@ class Service:
         self.world = world
         self.web_tokens = {}   # token -> dict
         self.user_ids = {}     # access key id -> AssumedRoleId
+        self.source_ids = {}   # access key id -> SourceIdentity of its session
         self.counts = {}       # role ARN -> {"total", "allowed", ...}
         self.issued = collections.deque(maxlen=10000)
 
@@ -236,26 +250,43 @@ class Service:
         ext = p.get("ExternalId")
         _check_str(errors, "externalId", ext, 2, 1224, _EXTERNAL_ID_RE,
                    "[\\w+=,.@:\\/-]*", required=False)
+        source = p.get("SourceIdentity")
+        _check_str(errors, "sourceIdentity", source, 2, 64, _SOURCE_IDENTITY_RE,
+                   "[\\w+=,.@-]*", required=False)
         duration = _check_duration(errors, p.get("DurationSeconds"))
         if errors:
             raise _validation_errors(errors)
+        if source is not None and source.lower().startswith("aws:"):
+            raise StsError("ValidationError", "SourceIdentity cannot begin with "
+                           "the reserved prefix 'aws:'")
         m = _ROLE_ARN_RE.match(role_arn)
         if not m:
             raise StsError("ValidationError", "%s is invalid" % role_arn)
         try:
             return self._assume_role_checked(req, m, role_arn, session, ext,
-                                             duration)
+                                             duration, source)
         except StsError:
             self._count(role_arn, ext, False)
             raise
 
-    def _assume_role_checked(self, req, m, role_arn, session, ext, duration):
+    def _assume_role_checked(self, req, m, role_arn, session, ext, duration,
+                             source=None):
         ident = req.identity
+        # A source identity, once set, stays with every session chained
+        # from it and cannot be replaced.
+        inherited = self.source_ids.get(ident.access_key_id)
         rec = {"role_arn": role_arn, "caller": ident.arn,
                "caller_account": ident.account_id,
                "external_id_present": ext is not None,
                "external_id_matched": None, "role_visible": False,
-               "session_name": session, "duration": duration}
+               "session_name": session, "duration": duration,
+               "source_identity": source}
+        if inherited is not None and source is not None and source != inherited:
+            self.world.record("sts.assume_role", outcome="AccessDenied", **rec)
+            raise StsError("AccessDenied", "User: %s is not authorized to "
+                           "perform: sts:SetSourceIdentity on resource: %s: the "
+                           "session's source identity cannot be changed"
+                           % (ident.arn, role_arn), 403)
         denied = StsError("AccessDenied", "User: %s is not authorized to "
                           "perform: sts:AssumeRole on resource: %s"
                           % (ident.arn, role_arn), 403)
@@ -280,6 +311,22 @@ class Service:
         if verdict != policy_mod.ALLOW:
             self.world.record("sts.assume_role", outcome="AccessDenied", **rec)
             raise denied
+        if source is None:
+            source = inherited
+        if source is not None:
+            # AWS evaluates sts:SetSourceIdentity as a second action of the
+            # same request against the same trust policy, also when the
+            # identity comes from the calling session (role chaining).
+            context["sts:SourceIdentity"] = source
+            verdict = policy_mod.evaluate(
+                trust, principal_account=ident.account_id,
+                principal_arn=ident.arn, action="sts:SetSourceIdentity",
+                resource=role["arn"], context=context)
+            if verdict != policy_mod.ALLOW:
+                self.world.record("sts.assume_role", outcome="AccessDenied", **rec)
+                raise StsError("AccessDenied", "User: %s is not authorized to "
+                               "perform: sts:SetSourceIdentity on resource: %s"
+                               % (ident.arn, role_arn), 403)
         if duration is None:
             duration = 3600
         chained = ident.temporary and ":assumed-role/" in ident.arn
@@ -293,13 +340,21 @@ class Service:
             raise StsError("ValidationError", "The requested DurationSeconds "
                            "exceeds the MaxSessionDuration set for this role.")
         c, user_xml = self._issue(role, session, duration)
+        if source is not None:
+            self.source_ids[c.access_key_id] = source
+            user_xml += "    <SourceIdentity>%s</SourceIdentity>\n" % core.xml_escape(source)
         self.world.record("sts.assume_role", outcome="Allow",
                           access_key_id=c.access_key_id, **rec)
         self._count(role_arn, ext, True)
         self.issued.append({"role_arn": role_arn,
                             "access_key_id": c.access_key_id,
                             "secret_access_key": c.secret_access_key,
-                            "session_token": c.session_token})
+                            "session_token": c.session_token,
+                            "session_name": session,
+                            "source_identity": source,
+                            "assumed_role_arn": c.arn,
+                            "duration": duration,
+                            "expiration": c.expiration_iso()})
         return self._ok("AssumeRole", user_xml + self._credentials_xml(c))
 
     def _web_identity(self, req, p):
@@ -416,7 +471,10 @@ class Service:
             self.counts = {}
             return core.json_response({"ok": True}, content_type="application/json")
         if sub == "issued-credentials" and req.method == "GET":
-            return core.json_response({"credentials": list(self.issued)},
+            q = dict(urllib.parse.parse_qsl(req.query))
+            issued = [c for c in self.issued
+                      if "access_key_id" not in q or c["access_key_id"] == q["access_key_id"]]
+            return core.json_response({"credentials": issued},
                                       content_type="application/json")
         if sub == "web-identity-calls" and req.method == "GET":
             return core.json_response(

@@ -406,9 +406,9 @@ class CfnTest(unittest.TestCase):
     def test_template_validation(self):
         base = template(self.topic, self.external_id)
         bad = json.loads(json.dumps(base))
-        bad["Resources"]["Bucket"] = {"Type": "AWS::S3::Bucket"}
+        bad["Resources"]["Bucket"] = {"Type": "AWS::EC2::Instance"}
         cases = [
-            (bad, "Unrecognized resource types: [AWS::S3::Bucket]"),
+            (bad, "Unrecognized resource types: [AWS::EC2::Instance]"),
             ({"Resources": {}}, "At least one Resources member"),
             ("{not json", "JSON not well-formed"),
         ]

@@ -551,6 +551,90 @@ class RoleControlTest(Base):
         self.assertEqual(mine[0]["role_arn"], arn)
 
 
+class SourceIdentityTest(Base):
+    """SourceIdentity needs sts:SetSourceIdentity in the trust policy, under
+    the policy's conditions, as in AWS."""
+
+    def trust_with_source_identity(self, ext):
+        t = self.trust(ext)
+        t["Statement"][0]["Action"] = ["sts:AssumeRole", "sts:SetSourceIdentity"]
+        return t
+
+    def creds_of(self, r):
+        c = r.xml().find(STS_NS + "AssumeRoleResult/" + STS_NS + "Credentials")
+        return tuple(c.find(STS_NS + t).text for t in ("AccessKeyId", "SecretAccessKey", "SessionToken"))
+
+    def test_allowed_source_identity_is_recorded_and_the_keys_work(self):
+        ext = str(uuid.uuid4())
+        name, arn = self.create_role(self.trust_with_source_identity(ext))
+        r = self.assume(arn, ext, session="alice", SourceIdentity="alice", DurationSeconds="900")
+        self.assertEqual(r.status, 200, r.text())
+        res = r.xml().find(STS_NS + "AssumeRoleResult")
+        self.assertEqual(res.find(STS_NS + "SourceIdentity").text, "alice")
+        keys = self.creds_of(r)
+        _, doc = self.fa.control("GET", "/_fake/sts/issued-credentials?access_key_id=" + keys[0])
+        self.assertEqual(len(doc["credentials"]), 1)
+        got = doc["credentials"][0]
+        self.assertEqual((got["session_name"], got["source_identity"], got["duration"]),
+                         ("alice", "alice", 900))
+        self.assertEqual(got["assumed_role_arn"],
+                         "arn:aws:sts::%s:assumed-role/%s/alice" % (self.customer_id, name))
+        who = self.sts({"Action": "GetCallerIdentity"}, creds=keys)
+        self.assertEqual(who.status, 200, who.text())
+        self.assertEqual(who.xml().find(STS_NS + "GetCallerIdentityResult/" + STS_NS + "Arn").text,
+                         got["assumed_role_arn"])
+
+    def test_trust_policy_without_set_source_identity_denies(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust(ext))
+        self.assertEqual(self.assume(arn, ext).status, 200)
+        r = self.assume(arn, ext, SourceIdentity="alice")
+        self.assert_error(r, 403, "AccessDenied", "sts:SetSourceIdentity")
+
+    def test_set_source_identity_follows_the_external_id_condition(self):
+        ext = str(uuid.uuid4())
+        t = self.trust(ext)
+        # SetSourceIdentity allowed only under a condition the request misses.
+        t["Statement"].append({"Effect": "Allow",
+                               "Principal": {"AWS": "arn:aws:iam::%s:root" % self.partner},
+                               "Action": "sts:SetSourceIdentity",
+                               "Condition": {"StringEquals": {"sts:SourceIdentity": "bob"}}})
+        _, arn = self.create_role(t)
+        self.assert_error(self.assume(arn, ext, SourceIdentity="alice"), 403, "AccessDenied",
+                          "sts:SetSourceIdentity")
+        self.assertEqual(self.assume(arn, ext, SourceIdentity="bob").status, 200)
+
+    def test_source_identity_limits(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust_with_source_identity(ext))
+        self.assertEqual(self.assume(arn, ext, SourceIdentity="a+=,.@-_9").status, 200)
+        self.assertEqual(self.assume(arn, ext, SourceIdentity="a" * 64).status, 200)
+        for bad, what in (("a", "greater than or equal to 2"), ("a" * 65, "less than or equal to 64"),
+                          ("a b", "regular expression pattern"), ("aws:x", "aws:")):
+            with self.subTest(source=bad):
+                r = self.assume(arn, ext, SourceIdentity=bad)
+                self.assert_error(r, 400, "ValidationError", what)
+
+    def test_chained_sessions_keep_the_source_identity(self):
+        ext = str(uuid.uuid4())
+        _, first = self.create_role(self.trust_with_source_identity(ext))
+        keys = self.creds_of(self.assume(first, ext, SourceIdentity="alice"))
+        t = self.trust(principal="arn:aws:iam::%s:root" % self.customer_id)
+        t["Statement"][0]["Action"] = ["sts:AssumeRole", "sts:SetSourceIdentity"]
+        _, second = self.create_role(t)
+        self.assert_error(self.assume(second, creds=keys, SourceIdentity="mallory"), 403,
+                          "AccessDenied", "source identity")
+        # The next role must allow sts:SetSourceIdentity too.
+        _, closed = self.create_role(self.trust(principal="arn:aws:iam::%s:root" % self.customer_id))
+        self.assert_error(self.assume(closed, creds=keys), 403, "AccessDenied",
+                          "sts:SetSourceIdentity")
+        r = self.assume(second, creds=keys)
+        self.assertEqual(r.status, 200, r.text())
+        akid = self.creds_of(r)[0]
+        _, doc = self.fa.control("GET", "/_fake/sts/issued-credentials?access_key_id=" + akid)
+        self.assertEqual(doc["credentials"][0]["source_identity"], "alice")
+
+
 class WebIdentityTest(Base):
     def web(self, params):
         p = dict({"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15"}, **params)

@@ -122,8 +122,15 @@ class SnsTest(unittest.TestCase):
 
     def queue(self):
         name = _name("q")
-        url = self.sqs("CreateQueue", {"QueueName": name})["QueueUrl"]
         arn = "arn:aws:sqs:%s:%s:%s" % (self.fa.region, self.fa.partner_account, name)
+        # SNS delivers only where the queue's policy lets it (as on AWS).
+        policy = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:%s:*"
+                                      % self.fa.partner_account}}}]}
+        url = self.sqs("CreateQueue", {"QueueName": name,
+                                       "Attributes": {"Policy": json.dumps(policy)}})["QueueUrl"]
         return url, arn
 
     def subscribe(self, topic, queue_arn, raw=None):
@@ -449,7 +456,8 @@ class PublishAsTest(unittest.TestCase):
         w.pki = Pki()
         self.sqs = w.services["sqs"] = sqs_mod.Service(w)
         self.sns = w.services["sns"] = sns_mod.Service(w)
-        self.q = self.sqs.create_queue("us-east-1", "111111111111", "inbox")
+        self.q = self.sqs.create_queue("us-east-1", "111111111111", "inbox", {
+            "Policy": sqs_mod._own_topics_policy("us-east-1", "111111111111", "inbox")})
         self.t = self.sns.create_topic("us-east-1", "111111111111", "onboard")
         self.sub = sns_mod.Subscription(self.t, self.q.arn, "111111111111", False)
         self.sub.confirmed = True

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Redis connection's commands as objects: each formatted once into RESP
+ * (and wiped when freed), kept in one of two queues (waiting for a
+ * connection; written and waiting for a reply, oldest first, which is what
+ * the reply deadline watches), finished by firing its callback exactly once;
+ * and hiredis replies translated into xacct_store_reply_t. It calls nothing
+ * else of the store.
+ */
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define MAX_REPLY_DEPTH 16
+
+void xacct__store_cmd_free(store_cmd_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->wire != NULL) {
+        OPENSSL_cleanse(c->wire, c->wire_len);
+        redisFreeCommand(c->wire);
+    }
+    free(c);
+}
+
+/* Fires the user callback once and frees the command. */
+void xacct__store_cmd_finish(store_cmd_t *c, int status, const char *detail,
+                             const xacct_store_reply_t *reply)
+{
+    xacct_store_t *s = c->store;
+    xacct_store_reply_cb cb = c->cb;
+    void *arg = c->arg;
+    xacct__store_cmd_free(c);
+    if (cb != NULL) {
+        s->_depth++;
+        cb(status, detail, reply, arg);
+        s->_depth--;
+    }
+}
+
+/* Appends c to the singly linked list head..tail of n commands. */
+static void list_append(store_cmd_t **head, store_cmd_t **tail, size_t *n, store_cmd_t *c)
+{
+    c->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = c;
+    else
+        *head = c;
+    *tail = c;
+    (*n)++;
+}
+
+void xacct__store_queue_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->queued_at = uv_now(s->_loop);
+    list_append(&s->_qhead, &s->_qtail, &s->_queued, c);
+}
+
+store_cmd_t *xacct__store_queue_pop(xacct_store_t *s)
+{
+    store_cmd_t *c = s->_qhead;
+    if (c == NULL)
+        return NULL;
+    s->_qhead = c->next;
+    if (s->_qhead == NULL)
+        s->_qtail = NULL;
+    s->_queued--;
+    c->next = NULL;
+    return c;
+}
+
+/* Fails every queued command; callbacks may queue new ones, which are left. */
+void xacct__store_queue_fail_all(xacct_store_t *s, int status, const char *detail)
+{
+    size_t n = s->_queued;
+    while (n-- > 0) {
+        store_cmd_t *c = xacct__store_queue_pop(s);
+        if (c == NULL)
+            break;
+        xacct__store_cmd_finish(c, status, detail, NULL);
+    }
+}
+
+void xacct__store_queue_expire(xacct_store_t *s)
+{
+    if (s->_queue_timeout_ms <= 0)
+        return;
+    uint64_t now = uv_now(s->_loop);
+    while (s->_qhead != NULL && now - s->_qhead->queued_at >= (uint64_t)s->_queue_timeout_ms) {
+        store_cmd_t *c = xacct__store_queue_pop(s);
+        xacct__store_cmd_finish(c, XACCT_ETIMEOUT, "Redis unreachable: command waited too long",
+                                NULL);
+    }
+}
+
+/* Written commands, oldest first: replies come in this order, and the
+ * oldest one's age is what the reply deadline watches. */
+void xacct__store_fifo_push(xacct_store_t *s, store_cmd_t *c)
+{
+    c->sent_at = uv_now(s->_loop);
+    list_append(&s->_fhead, &s->_ftail, &s->_sent, c);
+}
+
+void xacct__store_fifo_remove(xacct_store_t *s, store_cmd_t *c)
+{
+    store_cmd_t *prev = NULL;
+    for (store_cmd_t *p = s->_fhead; p != NULL; prev = p, p = p->next) {
+        if (p != c)
+            continue;
+        if (prev != NULL)
+            prev->next = c->next;
+        else
+            s->_fhead = c->next;
+        if (s->_ftail == c)
+            s->_ftail = prev;
+        c->next = NULL;
+        s->_sent--;
+        return;
+    }
+}
+
+void xacct__store_reply_free(xacct_store_reply_t *r)
+{
+    if (r->type == XACCT_STORE_REPLY_ARRAY && r->element != NULL) {
+        for (size_t i = 0; i < r->elements; i++)
+            xacct__store_reply_free((xacct_store_reply_t *)&r->element[i]);
+        free((void *)r->element);
+    }
+}
+
+/* Translates a hiredis reply; strings stay in hiredis' memory, which lives
+ * until our callback returns. */
+int xacct__store_reply_convert(const redisReply *in, xacct_store_reply_t *out, int depth)
+{
+    memset(out, 0, sizeof(*out));
+    switch (in->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        out->type = in->type == REDIS_REPLY_STRING   ? XACCT_STORE_REPLY_STRING
+                    : in->type == REDIS_REPLY_STATUS ? XACCT_STORE_REPLY_STATUS
+                                                     : XACCT_STORE_REPLY_ERROR;
+        out->str = in->str;
+        out->len = (size_t)in->len;
+        return 0;
+    case REDIS_REPLY_INTEGER:
+        out->type = XACCT_STORE_REPLY_INTEGER;
+        out->integer = in->integer;
+        return 0;
+    case REDIS_REPLY_NIL:
+        out->type = XACCT_STORE_REPLY_NIL;
+        return 0;
+    case REDIS_REPLY_ARRAY: {
+        out->type = XACCT_STORE_REPLY_ARRAY;
+        if (depth >= MAX_REPLY_DEPTH)
+            return XACCT_ETOOBIG;
+        if (in->elements == 0)
+            return 0;
+        xacct_store_reply_t *el = xacct_calloc(in->elements, sizeof(*el));
+        out->element = el;
+        out->elements = in->elements;
+        for (size_t i = 0; i < in->elements; i++) {
+            int rc = xacct__store_reply_convert(in->element[i], &el[i], depth + 1);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    default:
+        return XACCT_EPARSE;
+    }
+}
+
+/* Replies with which a server refuses a command it did not run, during or
+ * after a failover: a replica (READONLY), a server still loading its data
+ * (LOADING), a replica cut off from its master (MASTERDOWN). */
+int xacct__store_failover_reply(const char *e)
+{
+    return strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
+           strncmp(e, "MASTERDOWN ", 11) == 0;
+}
+
+store_cmd_t *xacct__store_cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
+                                  xacct_store_reply_cb cb, void *arg)
+{
+    char *wire = NULL;
+    int n = redisFormatCommandArgv(&wire, a->argc, (const char **)a->v, a->len);
+    if (n < 0)
+        abort(); /* hiredis formats only fail on OOM */
+    store_cmd_t *c = xacct_calloc(1, sizeof(*c));
+    c->store = s;
+    c->wire = wire;
+    c->wire_len = (size_t)n;
+    c->cb = cb;
+    c->arg = arg;
+    return c;
+}

@@ -1,0 +1,289 @@
+"""Rotation without downtime (SPEC §9.3) end to end: a real xacctd with the
+portal API on, a real redis-server, and the emulator's IAM, STS, S3 and
+CloudFormation. A connected customer's external ID is rotated; at every step
+(after the rotation, after rotating again, after an Update still carrying the
+old ID, after an Update with the new ID whose role does not trust it, after
+the Update that switches) the partner assumes the customer's role with the ID
+xacct considers current, and it works: access is never cut. The swap happens
+once, atomically, with its one lifecycle event and the old ID unindexed. The
+API's rotate route answers 200 with the pending ID and the update-stack link,
+and 409 in a state that allows no rotation."""
+import copy
+import hashlib
+import http.client
+import json
+import os
+import unittest
+import urllib.parse
+
+from harness import Env, free_port, wait_for
+
+BUCKET = "xacct-templates"
+TOKEN = "portal-token-" + "r" * 40
+
+
+class RotationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=5).start()
+        env.ctl("POST", "/_fake/s3/buckets", {"name": BUCKET})
+        tokens = os.path.join(env.tmp, "api-tokens")
+        with open(tokens, "w") as f:
+            f.write(f"portal:{hashlib.sha256(TOKEN.encode()).hexdigest()}\n")
+        cls.port = free_port()
+        env.write_config(cloudformation__template_bucket=BUCKET,
+                         api__listen=f"127.0.0.1:{cls.port}", api__tokens_file=tokens)
+        cls.worker = env.start_worker()
+        wait_for(cls._reachable, 20, "the API to listen")
+
+    @classmethod
+    def tearDownClass(cls):
+        env = cls.env
+        try:
+            log = env.worker_log(cls.worker)
+            assert env.stop_worker(cls.worker) == 0, log[-3000:]
+        finally:
+            env.stop()
+
+    @classmethod
+    def _reachable(cls):
+        try:
+            cls.api("GET", "/v1/openapi.json")
+            return True
+        except OSError:
+            return False
+
+    @classmethod
+    def api(cls, method, path):
+        c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=60)
+        c.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        doc = json.loads(r.read() or b"null")
+        c.close()
+        return r.status, doc
+
+    # ---- helpers ----------------------------------------------------------
+    def xacct_json(self, *args):
+        r = self.env.xacct(*args, "--json")
+        self.assertEqual(r.returncode, 0, (args, r.stderr))
+        return r, json.loads(r.stdout)
+
+    def current_id(self, acct):
+        """The external ID xacct considers current (what its checks use)."""
+        return self.env.customer(acct)["external_id"]
+
+    def assume(self, role_arn, external_id):
+        """AssumeRole as the partner (its own keys), with external_id."""
+        body = urllib.parse.urlencode({
+            "Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": role_arn,
+            "RoleSessionName": "partner", "ExternalId": external_id})
+        return self.env.fa.call("sts", "POST", "/", body=body,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"}).status
+
+    def assert_access(self, acct, role_arn, step):
+        """The partner's access with the ID xacct considers current works."""
+        self.assertEqual(self.assume(role_arn, self.current_id(acct)), 200, step)
+
+    def s3_key(self, url):
+        return urllib.parse.urlsplit(url).path[len(BUCKET) + 2:]
+
+    def s3_template(self, url):
+        st, doc = self.env.fa.control("GET", f"/_fake/s3/objects/{BUCKET}/{self.s3_key(url)}")
+        return st, doc
+
+    @staticmethod
+    def trusted_id(template):
+        stmt = template["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"][
+            "Statement"][0]
+        return stmt["Condition"]["StringEquals"]["sts:ExternalId"]
+
+    def outbox(self, acct):
+        out = []
+        for _, f in self.env.r.xrange(f"{self.env.PREFIX}outbox"):
+            ev = json.loads(f[b"event"])
+            if ev["account_id"] == acct:
+                out.append(ev)
+        return out
+
+    def index(self, ext):
+        v = self.env.r.get(f"{self.env.PREFIX}external-id:{ext}")
+        return v.decode() if v is not None else None
+
+    def connect(self, acct):
+        """Onboarded with the CLI, its stack launched from the uploaded
+        template, active."""
+        env = self.env
+        _, info = self.xacct_json("onboard", acct)
+        st, template = self.s3_template(info["template_url"])
+        self.assertEqual(st, 200)
+        s = env.wait_stack(env.create_stack(acct, template)["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "active")
+        return s["stack_id"], c["role_arn"], info["external_id"]
+
+    def update(self, stack_id, template, want):
+        env = self.env
+        env.update_stack(stack_id, template)
+        s = env.wait_stack(stack_id)
+        self.assertEqual(s["status"], want, s.get("status_reason"))
+        return s
+
+    # ---- tests ------------------------------------------------------------
+    def test_access_uninterrupted_throughout_a_rotation(self):
+        env, acct = self.env, "510000000001"
+        stack_id, role, old = self.connect(acct)
+        self.assert_access(acct, role, "connected")
+        self.assertEqual(self.current_id(acct), old)
+
+        # Rotate: the new ID is pending; the current one stays in use.
+        r, out = self.xacct_json("rotate-external-id", acct)
+        c = env.customer(acct)
+        first = c["pending_external_id"]
+        self.assertNotEqual(first, old)
+        self.assertEqual(c["external_id"], old)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(out["pending_external_id"], "set")
+        self.assertEqual(out["state"], "active")
+        self.assertNotIn(first, (r.stdout + r.stderr).decode())
+        self.assertNotIn(old, (r.stdout + r.stderr).decode())
+        self.assertEqual(self.index(first), acct)
+        self.assertEqual(self.index(old), acct)
+        # The update-stack link of the customer's stack with the new template.
+        link = urllib.parse.urlsplit(out["update_url"])
+        self.assertEqual((link.scheme, link.netloc, link.path),
+                         ("https", "console.aws.amazon.com", "/cloudformation/home"))
+        self.assertEqual(urllib.parse.parse_qs(link.query), {"region": [env.regions[0]]})
+        route, _, query = link.fragment.partition("?")
+        self.assertEqual(route, "/stacks/update/template")
+        q = urllib.parse.parse_qs(query)
+        self.assertEqual(q, {"stackId": [stack_id], "templateURL": [out["template_url"]]})
+        st, tpl_first = self.s3_template(out["template_url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(self.trusted_id(tpl_first), first)  # only the new ID
+        self.assertNotIn(old, json.dumps(tpl_first))
+        self.assertEqual(self.assume(role, first), 403)  # not in use yet
+        self.assert_access(acct, role, "after the rotation")
+        self.assertEqual(json.loads(env.xacct("show", acct, "--json", check=True).stdout)
+                         ["pending_external_id"], "set")
+        self.assertEqual([e for e in self.outbox(acct)
+                          if e["type"] == "customer.external_id_rotated"], [])
+
+        # Rotating again replaces the pending ID, unindexes the previous one
+        # and removes its template (the text handout this time).
+        text = env.xacct("rotate-external-id", acct)
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("update URL:   https://console.aws.amazon.com/", text.stdout.decode())
+        self.assertIn("Access continues", text.stdout.decode())
+        c = env.customer(acct)
+        second = c["pending_external_id"]
+        self.assertNotIn(second, (first, old))
+        self.assertNotIn(second, (text.stdout + text.stderr).decode())
+        self.assertEqual(c["external_id"], old)
+        self.assertIsNone(self.index(first))
+        self.assertEqual(self.index(second), acct)
+        self.assertEqual(self.s3_template(out["template_url"])[0], 404)
+        self.assert_access(acct, role, "after rotating twice")
+        _, out = self.xacct_json("rotate-external-id", acct)
+        new = env.customer(acct)["pending_external_id"]
+        self.assertIsNone(self.index(second))
+        st, tpl_new = self.s3_template(out["template_url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(self.trusted_id(tpl_new), new)
+        # `xacct template` hands out the pending ID's template; --current the other.
+        self.assertEqual(self.trusted_id(json.loads(env.xacct("template", acct, check=True).stdout)),
+                         new)
+        self.assertEqual(self.trusted_id(json.loads(
+            env.xacct("template", acct, "--current", check=True).stdout)), old)
+        self.assert_access(acct, role, "after rotating three times")
+
+        # An Update still carrying the old ID: handled as before.
+        tpl_old = json.loads(env.xacct("template", acct, "--current", check=True).stdout)
+        tpl_old["Resources"]["PhoneHome"]["Properties"]["Note"] = "an unrelated change"
+        s = self.update(stack_id, tpl_old, "UPDATE_COMPLETE")
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        c = env.customer(acct)
+        self.assertEqual((c["external_id"], c["pending_external_id"]), (old, new))
+        self.assert_access(acct, role, "after an Update with the old ID")
+
+        # An Update with the new ID whose role still trusts only the old one:
+        # refused (the stack rolls back), the old ID stays current.
+        broken = copy.deepcopy(tpl_new)
+        broken["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"] = \
+            tpl_old["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"]
+        s = self.update(stack_id, broken, "UPDATE_ROLLBACK_COMPLETE")
+        failed = [json.loads(a["body"]) for a in s["answers"]
+                  if json.loads(a["body"])["Status"] == "FAILED"]
+        self.assertEqual(len(failed), 1, s["answers"])
+        self.assertIn("current ID stays in use", failed[0]["Reason"])
+        self.assertNotIn(new, failed[0]["Reason"])
+        c = env.customer(acct)
+        self.assertEqual((c["external_id"], c["pending_external_id"]), (old, new))
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(self.index(old), acct)
+        self.assert_access(acct, role, "after a refused Update with the new ID")
+
+        # The customer follows the update link: the stack gets the new
+        # template, the Update carries the new ID and passes, xacct switches.
+        s = self.update(stack_id, tpl_new, "UPDATE_COMPLETE")
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        c = env.customer(acct)
+        self.assertEqual(c["external_id"], new)
+        self.assertNotIn("pending_external_id", c)
+        self.assertEqual(c["state"], "active")
+        self.assertIsNone(self.index(old))
+        self.assertEqual(self.index(new), acct)
+        self.assert_access(acct, role, "after the Update with the new ID")
+        self.assertEqual(self.assume(role, old), 403)  # the role trusts only the new ID
+        rotated = [e for e in self.outbox(acct) if e["type"] == "customer.external_id_rotated"]
+        self.assertEqual(len(rotated), 1)
+        self.assertEqual(rotated[0]["state"], "active")
+        for e in self.outbox(acct):
+            for ext in (old, first, second, new):
+                self.assertNotIn(ext, json.dumps(e))
+        # Its template has served its purpose.
+        wait_for(lambda: self.s3_template(out["template_url"])[0] == 404, 30,
+                 "the rotation's template to be deleted")
+        # xacct's own check agrees with the new ID.
+        _, check = self.xacct_json("check", acct)
+        self.assertEqual(check["result"], "secure")
+        for ext in (old, first, second, new):
+            self.assertNotIn(ext.encode(), env.worker_log(self.worker))
+
+    def test_api_rotate_200_and_409(self):
+        env, acct = self.env, "510000000002"
+        stack_id, role, old = self.connect(acct)
+        st, doc = self.api("POST", f"/v1/customers/{acct}/rotate-external-id")
+        self.assertEqual(st, 200, doc)
+        c = env.customer(acct)
+        self.assertEqual(doc["external_id"], old)
+        self.assertEqual(doc["pending_external_id"], c["pending_external_id"])
+        self.assertNotEqual(doc["pending_external_id"], old)
+        self.assertEqual(doc["state"], "active")
+        self.assertIsNone(doc["launch_url"])
+        frag = urllib.parse.urlsplit(doc["update_url"]).fragment
+        q = urllib.parse.parse_qs(frag.partition("?")[2])
+        self.assertEqual(q["stackId"], [stack_id])
+        self.assertEqual(q["templateURL"], [doc["template_url"]])
+        st, tpl = self.s3_template(doc["template_url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(self.trusted_id(tpl), doc["pending_external_id"])
+        # Every read gives the link again.
+        st, again = self.api("GET", f"/v1/customers/{acct}")
+        self.assertEqual((st, again["update_url"]), (200, doc["update_url"]))
+        self.assert_access(acct, role, "after the API rotation")
+
+        # A state that allows no rotation: 409 (CLI: exit 1), nothing changes.
+        env.r.hset(f"{env.PREFIX}customer:{acct}", "state", "offboarding")
+        before = env.customer(acct)
+        st, doc = self.api("POST", f"/v1/customers/{acct}/rotate-external-id")
+        self.assertEqual(st, 409, doc)
+        self.assertIn("offboarding", doc["detail"])
+        r = env.xacct("rotate-external-id", acct)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is offboarding", r.stderr.decode())
+        self.assertEqual(env.customer(acct), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
