@@ -166,9 +166,6 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 {
     XACCT_UNUSED(easy);
     SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, (X509_STORE *)userp); /* takes a reference */
-    /* An idle connection (most of the pool, most of the time) gives back its
-     * ~34 KB of record buffers until its next request. */
-    SSL_CTX_set_mode((SSL_CTX *)sslctx, SSL_MODE_RELEASE_BUFFERS);
     return CURLE_OK;
 }
 
@@ -387,9 +384,6 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     SETOPT(CURLOPT_SSL_CTX_DATA, (void *)h->_trust);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
-    /* The receive buffer every transfer allocates (16 KB by default): AWS
-     * answers here are a few KB, and hundreds of transfers wait at once. */
-    SETOPT(CURLOPT_BUFFERSIZE, XACCT_HTTP_RECV_BUFFER);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms
