@@ -86,6 +86,13 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def cpu_user_sys(pid):
+    """(utime, stime) of the whole process, ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
 def status_kb(pid, *keys):
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -297,10 +304,12 @@ def fakeaws_connections(env, pid):
 
 def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0):
     t_c0 = time.monotonic()
+    us0 = cpu_user_sys(w.pid)
     slow = 20 if bench_prof.OUT_DIR else 1  # callgrind runs the worker ~50x slower
     samples = drain(env, w, n, deleted_before, slow * max(180, n / 5), in_flight_before)
     prof = bench_prof.dump(w.pid, f"batch-{n}")
     t_end, _, _, c1, _ = samples[-1]
+    us1 = cpu_user_sys(w.pid)
     t_first = next((s[0] for s in samples if s[1] > 0 or s[2] > 0), t_end)
     conns = fakeaws_connections(env, w.pid)
     time.sleep(baseline_s)
@@ -321,6 +330,9 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
         "idle_ticks_per_s": idle_rate,
         "cpu_ms_total": busy * 1000.0 / CLK_TCK,
         "cpu_ms_per_msg": busy * 1000.0 / CLK_TCK / n,
+        # user and kernel time over the batch (idle rate not taken off)
+        "user_ms_per_msg": (us1[0] - us0[0]) * 1000.0 / CLK_TCK / n,
+        "sys_ms_per_msg": (us1[1] - us0[1]) * 1000.0 / CLK_TCK / n,
         "cpu_ms_per_msg_second_half": steady,
         "wall_s": t_end - t_first,
         "msgs_per_s": n / (t_end - t_first) if t_end > t_first else None,
@@ -865,7 +877,8 @@ def main():
                 say(f"bench: CPU run {i + 1}/{args.runs}: {args.messages} Create requests")
                 r, m = cpu_run(args, i)
                 runs.append(r)
-                say(f"  {r['cpu_ms_per_msg']:.3f} ms/msg, {r['msgs_per_s']:.0f} msg/s, "
+                say(f"  {r['cpu_ms_per_msg']:.3f} ms/msg (user {r['user_ms_per_msg']:.3f}, "
+                    f"kernel {r['sys_ms_per_msg']:.3f}), {r['msgs_per_s']:.0f} msg/s, "
                     f"VmHWM {r['vm_hwm_kb'] / 1024:.1f} MB, {r['active']}/{r['messages']} active"
                     + (f"; mixed {m['cpu_ms_per_msg']:.3f} ms/msg" if m else ""))
                 if m:

@@ -18,12 +18,16 @@
  * one receive takes a round trip for at most ten messages, so against an
  * endpoint 50 ms away one poller alone cannot pass 200 messages a second. */
 #define MAX_RECEIVES 16
+/* ...and only when a receive's round trip is this slow: a near endpoint
+ * answers fast enough for one poller, and extra ones cost CPU per message. */
+#define SLOW_RECEIVE_MS 40
 
 typedef struct receive_slot {
     struct xacct_transport *t;
     xacct_aws_call_t *call; /* ReceiveMessage in flight (NULL while being sent) */
     unsigned asked;         /* MaxNumberOfMessages it asked for (room reserved) */
     bool busy;              /* a receive was started and has not completed */
+    uint64_t started;       /* uv_now() when it was sent */
 } receive_slot_t;
 
 struct xacct_transport {
@@ -74,6 +78,7 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
     receive_slot_t *slot = arg;
     xacct_transport_t *t = slot->t;
     unsigned asked = slot->asked;
+    uint64_t took = uv_now(t->_ctx->loop) - slot->started;
     slot_release(slot); /* a no-op when pause cancelled it */
     if (status == XACCT_ECANCELED) {
         for (size_t i = 0; i < n; i++)
@@ -94,7 +99,7 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
     xacct_backoff_reset(&t->_backoff);
     if (n + corrupt == 0)
         t->_want = 1; /* quiet: one long poll, no more wake-ups than that */
-    else if (n + corrupt >= asked && t->_want < MAX_RECEIVES)
+    else if (n + corrupt >= asked && took >= SLOW_RECEIVE_MS && t->_want < MAX_RECEIVES)
         t->_want = t->_want * 2 < MAX_RECEIVES ? t->_want * 2 : MAX_RECEIVES;
     if (corrupt > 0)
         XACCT_LOG_WARN(&t->_ctx->log, "sqs.corrupt_message", "queue", t->_queue_url, "detail",
@@ -115,6 +120,11 @@ static void poll_now(xacct_transport_t *t)
             return;
         room -= t->_reserved;
         const xacct_config_t *cfg = t->_ctx->cfg;
+        /* An extra receive only for a whole batch: as messages finish one at
+         * a time, asking for each freed slot would cost a round trip (a
+         * signature, a TLS record, a JSON parse) per message. */
+        if (t->_nrecv > 0 && room < (unsigned)cfg->queue_max_messages)
+            return;
         unsigned max = (unsigned)cfg->queue_max_messages < room ? (unsigned)cfg->queue_max_messages
                                                                 : room;
         receive_slot_t *slot = NULL;
@@ -126,6 +136,7 @@ static void poll_now(xacct_transport_t *t)
         /* Reserved before the call: its callback finds the slot taken. */
         slot->busy = true;
         slot->asked = max;
+        slot->started = uv_now(t->_ctx->loop);
         t->_reserved += max;
         t->_nrecv++;
         /* Only one long poll at a time: the others are short (wait 0), so
