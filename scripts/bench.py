@@ -809,6 +809,8 @@ def main():
                     help="curve: the queue.max_in_flight values")
     ap.add_argument("--curve-host-connections", type=int, default=64,
                     help="curve: aws.max_host_connections of the worker")
+    ap.add_argument("--curve-receivers", type=int, default=16,
+                    help="curve: queue.receivers of the worker (1 for builds without it)")
     ap.add_argument("--curve-messages", type=int, default=3000,
                     help="curve: messages per point (at least 2 x in flight)")
     ap.add_argument("--scale-sizes", default="1000,10000,100000",

@@ -125,6 +125,8 @@ def curve_run(args, in_flight, latency_ms, i):
     try:
         customers = B.seed(env, accounts)
         conf = {"queue__max_in_flight": str(in_flight), "queue__wait_seconds": "20"}
+        if args.curve_receivers != 1:  # the default; older builds lack the key
+            conf["queue__receivers"] = str(args.curve_receivers)
         if args.curve_host_connections != 64:  # the default; older builds lack the keys
             conf["aws__max_host_connections"] = str(args.curve_host_connections)
             conf["aws__max_connections"] = str(max(256, 4 * args.curve_host_connections))
@@ -156,6 +158,7 @@ def curve_run(args, in_flight, latency_ms, i):
         return {
             "in_flight": in_flight, "latency_ms": latency_ms, "messages": n,
             "max_host_connections": args.curve_host_connections,
+            "receivers": args.curve_receivers,
             "msgs_per_s": rate,
             "cpu_ms_per_msg": (hi[3] - lo[3]) * 1000.0 / B.CLK_TCK / done if done else None,
             "median_in_flight": held,
@@ -191,7 +194,7 @@ def report(res):
     if cv:
         print(f"\nthroughput with every AWS call delayed {cv[0]['latency_ms']:g} ms "
               f"(goal >= 1000 msg/s), aws.max_host_connections = "
-              f"{cv[0]['max_host_connections']}")
+              f"{cv[0]['max_host_connections']}, queue.receivers = {cv[0]['receivers']}")
         rows = [("in flight", "msg/s", "CPU ms/msg", "in flight held", "s per msg",
                  "max conns", "fakeaws CPU %", "VmHWM MB")]
         for r in cv:

@@ -47,6 +47,7 @@ typedef struct xacct_config {
     int queue_max_messages;           /* 10, 1..10 */
     int queue_visibility_timeout;     /* 120, 1..43200 */
     int queue_max_in_flight;          /* 64, >= 1 */
+    int queue_receivers;              /* 1, 1..16: receives outstanding at most */
     int queue_max_receives;           /* 5, >= 1 */
 
     /* [sns] */

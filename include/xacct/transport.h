@@ -4,12 +4,13 @@
  * and release. A receive loop keeps one long poll outstanding while its
  * owner has room, asking for no more than that room, with jittered backoff
  * after errors and nothing at all while stopped (no busy loop when idle: the
- * long poll is the only wake-up). While receives come back full and slow
- * (a round trip of 40 ms or more) it keeps more of them outstanding (doubling up to 16, their asks together never
- * beyond the room; all but one are short polls), and drops back to one on
- * the first empty answer or error: one round trip per ten messages would cap a worker at 200
- * messages a second against an endpoint 50 ms away. Deletes are collected and sent in batches
- * of up to ten. The transport knows nothing of what a message means: what it
+ * long poll is the only wake-up). With queue.receivers above 1, while
+ * receives come back full it keeps more of them outstanding (doubling up to
+ * queue.receivers, each for a whole batch of room, all but one short polls)
+ * and drops back to one on the first empty answer or error: one round trip
+ * per ten messages caps a worker at 200 messages a second against an
+ * endpoint 50 ms away. Deletes are collected and sent in batches of up to
+ * ten. The transport knows nothing of what a message means: what it
  * receives goes up through the callbacks it was given, and it is told what
  * to do with a receipt handle.
  */

@@ -80,6 +80,7 @@ static const key_def_t keys[] = {
      CHK_NONE, KF_RELOAD},
     {"queue", "max_in_flight", KT_INT, F(queue_max_in_flight), "64", 1, 100000, CHK_NONE,
      KF_RELOAD},
+    {"queue", "receivers", KT_INT, F(queue_receivers), "1", 1, 16, CHK_NONE, KF_RELOAD},
     {"queue", "max_receives", KT_INT, F(queue_max_receives), "5", 1, 1000, CHK_NONE, KF_RELOAD},
     {"sns", "topic_arns", KT_LIST, F(sns_topic_arns), "", 0, 0, CHK_TOPIC,
      KF_RELOAD | KF_REQUIRED},

@@ -14,20 +14,17 @@
 #include "xacct/metrics.h"
 
 #define FLUSH_DELAY_MS 20
-/* Receives outstanding at once while the queue keeps answering full batches:
- * one receive takes a round trip for at most ten messages, so against an
- * endpoint 50 ms away one poller alone cannot pass 200 messages a second. */
+/* Receives outstanding at once while the queue keeps answering full batches
+ * (queue.receivers, at most this): one receive takes a round trip for at
+ * most ten messages, so against an endpoint 50 ms away one poller alone
+ * cannot pass 200 messages a second. */
 #define MAX_RECEIVES 16
-/* ...and only when a receive's round trip is this slow: a near endpoint
- * answers fast enough for one poller, and extra ones cost CPU per message. */
-#define SLOW_RECEIVE_MS 40
 
 typedef struct receive_slot {
     struct xacct_transport *t;
     xacct_aws_call_t *call; /* ReceiveMessage in flight (NULL while being sent) */
     unsigned asked;         /* MaxNumberOfMessages it asked for (room reserved) */
     bool busy;              /* a receive was started and has not completed */
-    uint64_t started;       /* uv_now() when it was sent */
 } receive_slot_t;
 
 struct xacct_transport {
@@ -78,7 +75,6 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
     receive_slot_t *slot = arg;
     xacct_transport_t *t = slot->t;
     unsigned asked = slot->asked;
-    uint64_t took = uv_now(t->_ctx->loop) - slot->started;
     slot_release(slot); /* a no-op when pause cancelled it */
     if (status == XACCT_ECANCELED) {
         for (size_t i = 0; i < n; i++)
@@ -99,8 +95,8 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
     xacct_backoff_reset(&t->_backoff);
     if (n + corrupt == 0)
         t->_want = 1; /* quiet: one long poll, no more wake-ups than that */
-    else if (n + corrupt >= asked && took >= SLOW_RECEIVE_MS && t->_want < MAX_RECEIVES)
-        t->_want = t->_want * 2 < MAX_RECEIVES ? t->_want * 2 : MAX_RECEIVES;
+    else if (n + corrupt >= asked)
+        t->_want *= 2; /* capped by queue.receivers in poll_now */
     if (corrupt > 0)
         XACCT_LOG_WARN(&t->_ctx->log, "sqs.corrupt_message", "queue", t->_queue_url, "detail",
                        "body does not match MD5OfBody; left to reappear", NULL);
@@ -114,6 +110,13 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
  * room beyond what those already asked for. */
 static void poll_now(xacct_transport_t *t)
 {
+    unsigned cap = (unsigned)t->_ctx->cfg->queue_receivers;
+    if (cap < 1)
+        cap = 1;
+    if (cap > MAX_RECEIVES)
+        cap = MAX_RECEIVES;
+    if (t->_want > cap)
+        t->_want = cap;
     while (t->_nrecv < t->_want && !t->_paused && !uv_is_active((uv_handle_t *)&t->_timer)) {
         unsigned room = t->_room(t->_arg);
         if (room <= t->_reserved)
@@ -136,7 +139,6 @@ static void poll_now(xacct_transport_t *t)
         /* Reserved before the call: its callback finds the slot taken. */
         slot->busy = true;
         slot->asked = max;
-        slot->started = uv_now(t->_ctx->loop);
         t->_reserved += max;
         t->_nrecv++;
         /* Only one long poll at a time: the others are short (wait 0), so

@@ -689,8 +689,9 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 45); /* every key of SPEC §6 plus console/template_dir
-                                             and the two HTTPS connection limits */
+    assert_int_equal(count_lines(d), 46); /* every key of SPEC §6 plus console/template_dir,
+                                             the two HTTPS connection limits, receivers */
+    assert_non_null(strstr(d, "queue.receivers = 1\n"));
     assert_non_null(strstr(d, "aws.max_host_connections = 64\n"));
     assert_non_null(strstr(d, "aws.max_connections = 256\n"));
     assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
