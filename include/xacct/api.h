@@ -81,5 +81,7 @@ void xacct__api_customer_get(xacct_api_call_t *call);
 void xacct__api_customer_rotate(xacct_api_call_t *call);
 void xacct__api_customer_list(xacct_api_call_t *call);
 void xacct__api_customer_events(xacct_api_call_t *call);
+/* (src/daemon/api_cancel.c) */
+void xacct__api_customer_cancel(xacct_api_call_t *call);
 
 #endif

@@ -10,6 +10,12 @@
  * proves nothing. The one module used by Create, Update, re-verification and
  * `xacct check`. Credentials obtained are dropped at once, never kept or
  * logged.
+ *
+ * While a rotation is pending, re-verification and `xacct check` pass the
+ * pending ID too: probe (a) then goes through customer_role.h (the current ID
+ * first, the pending one when the role refuses it); (b) and (c) are the same
+ * either way. The worker's Create and Update pass none: they check the ID the
+ * request carries.
  */
 #ifndef XACCT_CHECK_H
 #define XACCT_CHECK_H
@@ -19,6 +25,7 @@
 
 #include "xacct/aws.h"
 #include "xacct/common.h"
+#include "xacct/customer_role.h"
 
 typedef enum xacct_check_result {
     XACCT_CHECK_SECURE = 0,     /* assumable with the ID, denied without and with a wrong one */
@@ -42,10 +49,17 @@ typedef struct xacct_check_params {
                                       give up (0 = propagation timeout + 5 min) */
     uint64_t retry_base_ms;        /* 0 = 500 */
     uint64_t retry_max_ms;         /* 0 = 5000 */
+    const char *pending_external_id;   /* a rotation's pending ID (copied, wiped), tried by
+                                          probe (a) when the role refuses external_id;
+                                          NULL or "" = none */
+    xacct_customer_role_id_t *trusted; /* optional, the caller's: set before the callback
+                                          fires to the ID probe (a) got in with (CURRENT
+                                          when it never got in) */
 } xacct_check_params_t;
 
 /* Fires exactly once, never from inside xacct_check_start. attempts is the
- * number of AssumeRole calls made with the ID. detail is borrowed. */
+ * number of attempts of probe (a) (with a rotation pending, one attempt may
+ * be two AssumeRole calls). detail is borrowed. */
 typedef void (*xacct_check_cb)(xacct_check_result_t result, const char *detail,
                                unsigned attempts, void *arg);
 

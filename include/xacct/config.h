@@ -70,6 +70,8 @@ typedef struct xacct_config {
     int check_propagation_timeout;    /* 120 seconds */
     int check_reverify_interval;      /* 86400 seconds between re-verifications; 0 = off */
     int check_reverify_rate;          /* 10 re-verifications started per second per worker */
+    int onboard_pending_ttl;          /* 604800 seconds before a pending onboarding expires;
+                                         0 = never */
 
     /* [console] */
     char *console_federation_url;     /* https://signin.aws.amazon.com/federation */

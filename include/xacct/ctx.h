@@ -28,6 +28,7 @@
 
 struct xacct_worker;
 struct xacct_reverifier;
+struct xacct_expirer;
 struct xacct_census_gauge;
 struct xacct_metrics;
 struct xacct_metrics_http;
@@ -66,6 +67,7 @@ typedef struct xacct_ctx {
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
     struct xacct_worker *worker;      /* pollers and in-flight messages (daemon) */
     struct xacct_reverifier *reverifier; /* re-verification of connected customers (daemon) */
+    struct xacct_expirer *expirer;    /* expiry of abandoned onboardings (daemon) */
     struct xacct_census_gauge *census; /* the customers-by-state gauge (daemon) */
     struct xacct_metrics *metrics;    /* counters, gauges and histograms (daemon) */
     struct xacct_metrics_http *metrics_http; /* /metrics, /healthz, /readyz, or NULL */

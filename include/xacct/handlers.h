@@ -56,6 +56,9 @@ typedef struct xacct_handler {
                         xacct_decision_t *out);
 } xacct_handler_t;
 
+/* The Reason of a Create for an expired or cancelled customer (SPEC §9.4). */
+#define XACCT_HANDLER_EXPIRED_REASON "this onboarding link has expired; ask for a new one"
+
 /* The handler for a request type; never NULL for the three valid types. */
 const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type);
 

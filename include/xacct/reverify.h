@@ -48,6 +48,7 @@ typedef struct xacct_reverify_item {
     const char *role_arn;
     const char *external_id; /* secret: never log it */
     const char *region;      /* "" when unknown */
+    const char *pending_external_id; /* secret: a rotation's pending ID, "" when none */
 } xacct_reverify_item_t;
 
 /* status 0 with up to max items and the score of the earliest account still
@@ -83,12 +84,21 @@ typedef enum xacct_reverify_result {
 typedef struct xacct_reverify_record {
     const char *account_id;      /* required */
     const char *role_arn;        /* the role that was checked (required) */
-    const char *external_id;     /* the ID it was checked with (required, secret) */
+    const char *external_id;     /* the record's external_id when it was taken
+                                    (required, secret) */
+    const char *pending_external_id; /* its pending_external_id then (secret; NULL or ""
+                                        = none): the check may have got in with it
+                                        (customer_role.h) */
     xacct_reverify_outcome_t outcome;
     const char *reason;          /* DRIFTED: written as last_error */
     int64_t next_due_ms;         /* the account's next score (required > 0) */
     const xacct_event_t *degraded_event;  /* audit event for active -> degraded */
     const xacct_event_t *recovered_event; /* audit event for degraded -> active */
+    const xacct_event_t *pending_trusted_event; /* SECURE with the pending ID (the role
+                                                   already trusts it instead of the current
+                                                   one): audit event, nothing else is
+                                                   recorded for it; NULL = with the current
+                                                   ID */
     int64_t now_ms;              /* 0 = now */
 } xacct_reverify_record_t;
 
@@ -97,8 +107,9 @@ typedef void (*xacct_reverify_record_cb)(int status, const char *detail,
                                          xacct_reverify_result_t result, void *arg);
 
 /* Records the outcome of one re-verification in one script (see the result
- * values). The change applies only while the record still has the role ARN
- * and external ID that were checked. XACCT_EINVAL for missing fields. */
+ * values). The change applies only while the record still has the role ARN,
+ * external ID and pending external ID that were checked (else STALE).
+ * XACCT_EINVAL for missing fields. */
 int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
                           xacct_reverify_record_cb cb, void *arg) XACCT_MUSTCHECK;
 

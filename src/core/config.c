@@ -107,6 +107,9 @@ static const key_def_t keys[] = {
      CHK_NONE, KF_RELOAD},
     {"check", "reverify_rate", KT_INT, F(check_reverify_rate), "10", 1, 10000, CHK_NONE,
      KF_RELOAD},
+    /* Up to a year: an onboarding link older than that is abandoned. */
+    {"onboard", "pending_ttl", KT_INT, F(onboard_pending_ttl), "604800", 0, 31536000, CHK_NONE,
+     KF_RELOAD},
     {"console", "federation_url", KT_STRING, F(console_federation_url),
      "https://signin.aws.amazon.com/federation", 0, 0, CHK_URL, KF_RELOAD},
     {"console", "destination", KT_STRING, F(console_destination),

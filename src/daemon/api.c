@@ -40,6 +40,7 @@ static const xacct_api_route_t routes[] = {
     {"POST", "/v1/customers", true, xacct__api_customer_create},
     {"GET", "/v1/customers", true, xacct__api_customer_list},
     {"GET", "/v1/customers/{account_id}", true, xacct__api_customer_get},
+    {"DELETE", "/v1/customers/{account_id}", true, xacct__api_customer_cancel},
     {"POST", "/v1/customers/{account_id}/rotate-external-id", true,
      xacct__api_customer_rotate},
     {"GET", "/v1/customers/{account_id}/events", true, xacct__api_customer_events},

@@ -15,6 +15,7 @@
 
 #include "xacct/api.h"
 #include "xacct/census_gauge.h"
+#include "xacct/expirer.h"
 #include "xacct/health.h"
 #include "xacct/notify.h"
 #include "xacct/reverifier.h"
@@ -99,6 +100,7 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     /* Re-verification takes no more accounts and hands back those in
      * flight; the customers gauge stops counting. */
     xacct_reverifier_stop(ctx->reverifier);
+    xacct_expirer_stop(ctx->expirer);
     xacct_census_gauge_stop(ctx->census);
     if (ctx->worker != NULL)
         xacct_worker_drain(ctx->worker, finish_shutdown, ctx);
@@ -204,6 +206,8 @@ void xacct_loop_teardown(xacct_ctx_t *ctx)
     xacct_webhook_stop(ctx);
     xacct_census_gauge_free(ctx->census);
     ctx->census = NULL;
+    xacct_expirer_free(ctx->expirer);
+    ctx->expirer = NULL;
     xacct_reverifier_free(ctx->reverifier);
     ctx->reverifier = NULL;
     xacct_worker_free(ctx->worker);

@@ -3,7 +3,7 @@
  * xacctd: boot order only. Parse the command line, load the configuration,
  * create the context and start its clients in their fixed order (metrics,
  * HTTP, credentials, AWS, Redis, SNS verifier), then the worker,
- * re-verification, the customers gauge, the metrics endpoint and the portal
+ * re-verification, expiry, the customers gauge, the metrics endpoint and the portal
  * API; run the loop, and tear down in reverse.
  */
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "xacct/api.h"
 #include "xacct/census_gauge.h"
 #include "xacct/cli.h"
+#include "xacct/expirer.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
 #include "xacct/loop.h"
@@ -45,6 +46,8 @@ static int start(xacct_ctx_t *ctx)
     }
     xacct_worker_start(ctx->worker);
     rc = xacct_reverifier_start(ctx, &ctx->reverifier);
+    if (rc == 0)
+        rc = xacct_expirer_start(ctx, &ctx->expirer);
     if (rc == 0)
         rc = xacct_census_gauge_start(ctx, &ctx->census);
     if (rc != 0) {

@@ -297,6 +297,9 @@ static void on_claim(int status, const char *detail, xacct_claims_result_t st, c
         /* Finished before (a redelivery): send the stored answer again. */
         msg->recorded = true;
         xacct__pipeline_msg_stored_answer(msg, answer);
+        /* A worker may have died between that answer and the template's
+         * deletion: no template outlives its Create. */
+        msg->stored_create = msg->req->type == XACCT_CFN_CREATE && !msg->answer_failed;
         xacct__pipeline_msg_count(msg, "duplicate");
         XACCT_LOG_INFO(xacct__pl_log(msg), "request.duplicate", "message_id",
                        msg->m->message_id, "request_id", msg->req->request_id, "action",
@@ -527,8 +530,8 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
 static bool wants_cleanup(const xacct_pipeline_msg_t *msg)
 {
     const char *bucket = xacct__pl_cfg(msg)->cfn_template_bucket;
-    return bucket != NULL && bucket[0] != '\0' && msg->customer != NULL &&
-           msg->decision.cleanup_template;
+    return bucket != NULL && bucket[0] != '\0' &&
+           ((msg->customer != NULL && msg->decision.cleanup_template) || msg->stored_create);
 }
 
 static void on_answered(int status, const char *detail, long http_status, void *arg)
@@ -558,7 +561,7 @@ static void on_answered(int status, const char *detail, long http_status, void *
                             "the presigned ResponseURL refused the answer (expired?)", NULL);
         if (msg->gave_up[0] != '\0')
             to_dead(msg, msg->gave_up);
-        else if (status == 0 && wants_cleanup(msg))
+        else if (wants_cleanup(msg)) /* also when the answer was refused: it was recorded */
             go(msg, ST_CLEANUP);
         else
             finish(msg, true);
@@ -594,19 +597,24 @@ static void stage_answer(xacct_pipeline_msg_t *msg)
 
 /* After a Create connected (or an Update proved a rotation's new ID), the
  * customer's template has served its purpose: it is removed from the
- * template bucket (best effort). */
+ * template bucket. Until that succeeded the message is not acknowledged, and
+ * a redelivered copy of a Create (the claim is finished) removes it again. */
 static void on_cleaned(int status, const char *detail, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
     if (xacct__pipeline_msg_returned(msg))
         return;
-    if (status != 0)
+    if (status != 0) {
+        /* Left on the queue: its next receive re-sends the stored answer
+         * and tries the deletion again. */
         XACCT_LOG_WARN(xacct__pl_log(msg), "template.delete_failed", "account",
                        msg->req->stack_account, "error", xacct_errname(status), "detail",
-                       detail ? detail : "", NULL);
-    else
-        XACCT_LOG_INFO(xacct__pl_log(msg), "template.deleted", "account",
-                       msg->req->stack_account, NULL);
+                       detail ? detail : "", "action", "retrying on the next receive", NULL);
+        finish(msg, false);
+        return;
+    }
+    XACCT_LOG_INFO(xacct__pl_log(msg), "template.deleted", "account", msg->req->stack_account,
+                   NULL);
     finish(msg, true);
 }
 
@@ -614,9 +622,12 @@ static void stage_cleanup(xacct_pipeline_msg_t *msg)
 {
     char key[XACCT_TEMPLATE_KEY_MAX];
     xacct_s3_object_t o = {.bucket = xacct__pl_cfg(msg)->cfn_template_bucket, .key = key};
-    const char *id = msg->decision.rotate_external_id ? msg->customer->pending_external_id
-                                                      : msg->customer->external_id;
-    if (xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
+    /* A redelivered Create has no record loaded: its ExternalID is the
+     * customer's, which its stored SUCCESS proved. */
+    const char *id = msg->customer == NULL ? msg->req->external_id
+                     : msg->decision.rotate_external_id ? msg->customer->pending_external_id
+                                                        : msg->customer->external_id;
+    if (id != NULL && xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
         OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
         msg->pending++;
         return;

@@ -48,6 +48,8 @@ struct xacct_pipeline_msg {
     xacct_decision_t decision;    /* what the handler decided */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */
+    bool stored_create;           /* a redelivered Create answered SUCCESS before: its
+                                     template is deleted again (idempotent) */
     xacct__pipeline_stage_t stage;
     uv_timer_t retry;             /* backoff between attempts */
     uv_timer_t beat;              /* visibility and lease extension */

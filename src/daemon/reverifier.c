@@ -4,7 +4,10 @@
  * shared schedule as the token bucket allows, runs the three-probe check on
  * each and records the outcome. When nothing is due the timer sleeps until
  * the earliest due time (at most a minute, or one interval), so an idle
- * worker does not poll Redis.
+ * worker does not poll Redis. While a rotation is pending the check may get
+ * in with the pending ID (the stack's update changed the role before its
+ * Update message arrived): that is secure, and said in the log and the audit
+ * trail; the IDs are swapped only by that Update.
  */
 #include "xacct/reverifier.h"
 
@@ -55,6 +58,8 @@ struct job {
     char account[32];
     char *role_arn;        /* owned */
     char *external_id;     /* owned, secret */
+    char *pending_id;      /* owned, secret: a rotation's pending ID, "" when none */
+    xacct_customer_role_id_t trusted; /* the ID the check got in with */
     xacct_check_t *check;  /* in flight, or NULL */
 };
 
@@ -80,6 +85,7 @@ static void job_free(job_t *j)
         j->next->prev = j->prev;
     free(j->role_arn);
     xacct_free_secret(j->external_id);
+    xacct_free_secret(j->pending_id);
     free(j);
     r->running--;
 }
@@ -176,15 +182,29 @@ static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reaso
         .reason = "re-verified: assumable only with the external ID",
         .actor = r->ctx->worker_id,
     };
+    xacct_event_t pending_trusted = {
+        .v = XACCT_CODEC_VERSION,
+        .ts = now,
+        .type = "reverified",
+        .outcome = "success",
+        .reason = "re-verified with the pending external ID: the role already trusts it "
+                  "instead of the current one; the IDs are swapped when the stack's Update "
+                  "arrives",
+        .actor = r->ctx->worker_id,
+    };
+    bool with_pending =
+        outcome == XACCT_REVERIFY_SECURE && j->trusted == XACCT_CUSTOMER_ROLE_PENDING;
     xacct_reverify_record_t in = {
         .account_id = j->account,
         .role_arn = j->role_arn,
         .external_id = j->external_id,
+        .pending_external_id = j->pending_id,
         .outcome = outcome,
         .reason = reason,
         .next_due_ms = next_due_ms > 0 ? next_due_ms : now,
         .degraded_event = &degraded,
         .recovered_event = &recovered,
+        .pending_trusted_event = with_pending ? &pending_trusted : NULL,
         .now_ms = now,
     };
     if (xacct_reverify_record(r->ctx->store, &in, on_recorded, j) == 0) {
@@ -213,6 +233,13 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
                           xacct_check_result_name(result), NULL);
     switch (result) {
     case XACCT_CHECK_SECURE:
+        if (j->trusted == XACCT_CUSTOMER_ROLE_PENDING)
+            XACCT_LOG_INFO(&r->ctx->log, "reverify.pending_trusted", "account", j->account,
+                           "role_arn", j->role_arn, "detail",
+                           "the role already trusts the rotation's pending external ID instead "
+                           "of the current one; the IDs are swapped when the stack's Update "
+                           "arrives",
+                           NULL);
         record(j, XACCT_REVERIFY_SECURE, "", next);
         return;
     case XACCT_CHECK_INSECURE:
@@ -220,10 +247,11 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
         record(j, XACCT_REVERIFY_DRIFTED, why, next);
         return;
     case XACCT_CHECK_NOT_ASSUMABLE:
-        snprintf(why, sizeof(why), "%s",
+        snprintf(why, sizeof(why), "%s%s",
                  "re-verification: the role can no longer be assumed with the external ID: "
                  "it was deleted, or its trust policy no longer allows the partner account "
-                 "with this sts:ExternalId");
+                 "with this sts:ExternalId",
+                 j->pending_id[0] ? " (nor with the rotation's pending one)" : "");
         record(j, XACCT_REVERIFY_DRIFTED, why, next);
         return;
     case XACCT_CHECK_ERROR:
@@ -251,6 +279,7 @@ static void start_job(xacct_reverifier_t *r, const xacct_reverify_item_t *it)
     snprintf(j->account, sizeof(j->account), "%s", it->account_id);
     j->role_arn = xacct_strdup(it->role_arn);
     j->external_id = xacct_strdup(it->external_id);
+    j->pending_id = xacct_strdup(it->pending_external_id ? it->pending_external_id : "");
     j->next = r->jobs;
     if (r->jobs != NULL)
         r->jobs->prev = j;
@@ -277,6 +306,8 @@ static void start_job(xacct_reverifier_t *r, const xacct_reverify_item_t *it)
         .session_name = "xacct-reverify",
         .propagation_timeout_ms = prop,
         .deadline_ms = uv_now(r->ctx->loop) + deadline,
+        .pending_external_id = j->pending_id,
+        .trusted = &j->trusted,
     };
     int rc = xacct_check_start(r->ctx->loop, r->ctx->aws, &p, on_check, j, &j->check);
     if (rc != 0) {

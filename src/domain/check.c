@@ -6,7 +6,10 @@
  * good answer to both). Both later probes always run, so the Reason names
  * every probe the role let in. Transient failures (throttling, 5xx, network)
  * are retried in any phase with jittered backoff until the caller's deadline;
- * they never count as a denial.
+ * they never count as a denial. Probe (a) goes through customer_role.c, which
+ * tries a rotation's pending ID when the role refuses the current one (the
+ * later probes carry no ID of the customer's, so they are the same either
+ * way).
  */
 #include "xacct/check.h"
 
@@ -24,10 +27,14 @@ struct xacct_check {
     uv_loop_t *loop;
     xacct_aws_t *aws;            /* borrowed */
     uv_timer_t timer;            /* retry delay; the check is freed in its close cb */
-    xacct_aws_call_t *call;      /* STS call in flight, or NULL */
+    xacct_aws_call_t *call;      /* STS call of probe (b) or (c) in flight, or NULL */
+    xacct_customer_role_op_t *with_call; /* probe (a) in flight, or NULL */
     phase_t phase;
     char *role_arn;
     char *external_id;           /* secret */
+    char *pending_id;            /* secret: a rotation's pending ID, or NULL */
+    xacct_customer_role_id_t trusted;      /* the ID probe (a) got in with */
+    xacct_customer_role_id_t *trusted_out; /* the caller's, or NULL */
     char wrong_id[XACCT_EXTID_LEN + 1]; /* probe (c): a fresh random UUID */
     bool open_without;           /* probe (b) was allowed */
     bool open_wrong;             /* probe (c) was allowed */
@@ -66,6 +73,7 @@ static void on_close(uv_handle_t *h)
     xacct_check_t *c = xacct_container_of((uv_timer_t *)h, xacct_check_t, timer);
     free(c->role_arn);
     xacct_free_secret(c->external_id);
+    xacct_free_secret(c->pending_id);
     free(c->region);
     free(c->session_name);
     free(c);
@@ -80,6 +88,8 @@ static void finish(xacct_check_t *c, xacct_check_result_t r, const char *detail)
     xacct_check_cb cb = c->cb;
     void *arg = c->arg;
     unsigned attempts = c->attempts_with;
+    if (c->trusted_out != NULL)
+        *c->trusted_out = c->trusted;
     uv_close((uv_handle_t *)&c->timer, on_close);
     cb(r, detail, attempts, arg);
 }
@@ -129,18 +139,19 @@ static void verdict(xacct_check_t *c)
                  "role can be assumed with a wrong external ID (probe 'wrong', a random "
                  "sts:ExternalId, was allowed): %s", fix);
     else {
-        finish(c, XACCT_CHECK_SECURE, "assumable only with the external ID");
+        finish(c, XACCT_CHECK_SECURE,
+               c->trusted == XACCT_CUSTOMER_ROLE_PENDING
+                   ? "assumable only with the external ID: the rotation's pending one, which "
+                     "the role already trusts instead of the current one (the IDs are swapped "
+                     "when the stack's Update arrives)"
+                   : "assumable only with the external ID");
         return;
     }
     finish(c, XACCT_CHECK_INSECURE, why);
 }
 
-static void on_assume(int status, const char *detail, const xacct_sts_credentials_t *creds,
-                      void *arg)
+static void on_result(xacct_check_t *c, int status, const char *detail)
 {
-    (void)creds; /* proof of assumability is all we need; the keys are dropped */
-    xacct_check_t *c = arg;
-    c->call = NULL;
     if (status == XACCT_ECANCELED) {
         finish(c, XACCT_CHECK_CANCELED, "canceled");
         return;
@@ -194,6 +205,28 @@ static void on_assume(int status, const char *detail, const xacct_sts_credential
     finish(c, XACCT_CHECK_ERROR, why);
 }
 
+/* Probes (b) and (c). */
+static void on_assume(int status, const char *detail, const xacct_sts_credentials_t *creds,
+                      void *arg)
+{
+    (void)creds; /* proof of assumability is all we need; the keys are dropped */
+    xacct_check_t *c = arg;
+    c->call = NULL;
+    on_result(c, status, detail);
+}
+
+/* Probe (a), with the current ID or a rotation's pending one. */
+static void on_assume_with(int status, const char *detail, const xacct_sts_credentials_t *creds,
+                           xacct_customer_role_id_t used, void *arg)
+{
+    (void)creds;
+    xacct_check_t *c = arg;
+    c->with_call = NULL;
+    if (status == 0)
+        c->trusted = used;
+    on_result(c, status, detail);
+}
+
 static void attempt(xacct_check_t *c)
 {
     xacct_sts_assume_params_t p = {
@@ -205,11 +238,17 @@ static void attempt(xacct_check_t *c)
         .region = c->region,
         .max_attempts = 2,
     };
-    if (c->phase == PHASE_WITH)
+    int rc;
+    if (c->phase == PHASE_WITH) {
         c->attempts_with++;
-    int rc = xacct_sts_assume_role(c->aws, &p, on_assume, c, &c->call);
+        rc =
+            xacct_customer_role_assume(c->aws, &p, c->pending_id, on_assume_with, c, &c->with_call);
+    } else {
+        rc = xacct_sts_assume_role(c->aws, &p, on_assume, c, &c->call);
+    }
     if (rc != 0) {
         c->call = NULL;
+        c->with_call = NULL;
         if (transient(rc) && retry_later(c, c->deadline_ms))
             return;
         char why[128];
@@ -230,18 +269,24 @@ int xacct_check_start(uv_loop_t *loop, xacct_aws_t *aws, const xacct_check_param
         *out = NULL;
     if (p->role_arn == NULL || p->external_id == NULL || cb == NULL)
         return XACCT_EINVAL;
+    const char *pending = p->pending_external_id != NULL && p->pending_external_id[0] != '\0'
+                              ? p->pending_external_id
+                              : NULL;
     char wrong[XACCT_EXTID_LEN + 1];
     int rc;
-    do { /* a collision with the real ID is astronomically unlikely, but cheap to rule out */
+    do { /* a collision with a real ID is astronomically unlikely, but cheap to rule out */
         if ((rc = xacct_extid_generate(wrong)) != 0)
             return rc;
-    } while (strcmp(wrong, p->external_id) == 0);
+    } while (strcmp(wrong, p->external_id) == 0 || (pending && strcmp(wrong, pending) == 0));
     xacct_check_t *c = xacct_calloc(1, sizeof(*c));
     memcpy(c->wrong_id, wrong, sizeof(wrong));
     c->loop = loop;
     c->aws = aws;
     c->role_arn = xacct_strdup(p->role_arn);
     c->external_id = xacct_strdup(p->external_id);
+    c->pending_id = pending ? xacct_strdup(pending) : NULL;
+    c->trusted = XACCT_CUSTOMER_ROLE_CURRENT;
+    c->trusted_out = p->trusted;
     c->region = p->region ? xacct_strdup(p->region) : NULL;
     c->session_name = xacct_strdup(p->session_name ? p->session_name : "xacct-check");
     c->started_ms = uv_now(loop);
@@ -269,6 +314,13 @@ void xacct_check_cancel(xacct_check_t *c)
         xacct_aws_call_t *call = c->call;
         c->call = NULL;
         xacct_aws_cancel(call); /* fires on_assume with ECANCELED -> finish */
+        if (c->phase == PHASE_DONE)
+            return;
+    }
+    if (c->with_call != NULL) {
+        xacct_customer_role_op_t *op = c->with_call;
+        c->with_call = NULL;
+        xacct_customer_role_cancel(op); /* fires on_assume_with with ECANCELED */
         if (c->phase == PHASE_DONE)
             return;
     }

@@ -132,7 +132,9 @@ static void locked(pub_t *p);
 static void lock_try(void *arg)
 {
     pub_t *p = arg;
-    int rc = xacct_store_lock_acquire(p->ctx->store, p->lock, p->token, LOCK_TTL_MS, lock_done, p);
+    int rc = p->ctx->store == NULL ? XACCT_ESHUTDOWN
+                                   : xacct_store_lock_acquire(p->ctx->store, p->lock, p->token,
+                                                              LOCK_TTL_MS, lock_done, p);
     if (rc != 0)
         fail_store(p, rc, NULL, "waiting for the topic policy lock");
 }
@@ -183,7 +185,9 @@ static void release_done(int status, const char *detail, int released, void *arg
 static void release(pub_t *p)
 {
     p->locked = false;
-    if (xacct_store_lock_release(p->ctx->store, p->lock, p->token, release_done, p) != 0)
+    /* At teardown the store may already be gone; its lease then runs out. */
+    if (p->ctx->store == NULL ||
+        xacct_store_lock_release(p->ctx->store, p->lock, p->token, release_done, p) != 0)
         release_done(0, NULL, 0, p);
 }
 

@@ -239,7 +239,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
 
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
-    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox
+    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
+     *       6 pending (expiry.h)
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
@@ -260,6 +261,8 @@ static const xacct_store_script_t onboard_script = {
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
     "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.onboarding', ARGV[3], nil)\n"
+    /* The expiry clock starts now (onboard.pending_ttl). */
+    "redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])\n"
     "return {'ok', st or ''}\n",
 };
 
@@ -272,7 +275,7 @@ static const xacct_store_script_t onboard_script = {
  */
 static const xacct_store_script_t rotate_script = {
     "customer_rotate",
-    /* same KEYS and ARGV as onboard */
+    /* same KEYS and ARGV as onboard (KEYS[6] unused) */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
@@ -342,6 +345,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", account_id);
     xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_key(&a, s, "pending");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
@@ -352,7 +356,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    return xacct__store_op_run(s, script, 5, &a, onboard_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, script, 6, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 

@@ -52,10 +52,10 @@ static const xacct_store_script_t take_script = {
     "local out = {}\n"
     "for _, id in ipairs(due) do\n"
     "  local h = redis.call('HMGET', ARGV[4] .. 'customer:' .. id, 'state', 'role_arn',\n"
-    "                       'external_id', 'region')\n"
+    "                       'external_id', 'region', 'pending_external_id')\n"
     "  if (h[1] == 'active' or h[1] == 'degraded') and h[2] and h[2] ~= '' and h[3] then\n"
     "    redis.call('ZADD', KEYS[1], ARGV[3], id)\n"
-    "    out[#out + 1] = {id, h[1], h[2], h[3], h[4] or ''}\n"
+    "    out[#out + 1] = {id, h[1], h[2], h[3], h[4] or '', h[5] or ''}\n"
     "  else\n"
     "    redis.call('ZREM', KEYS[1], id)\n"
     "  end\n"
@@ -93,6 +93,7 @@ static void take_reply(int status, const char *detail, const xacct_store_reply_t
         v[i].role_arn = el_str(e, 2);
         v[i].external_id = el_str(e, 3);
         v[i].region = el_str(e, 4);
+        v[i].pending_external_id = el_str(e, 5);
     }
     op.cb(0, NULL, v, list->elements, (int64_t)first, op.arg);
     free(v);
@@ -133,7 +134,9 @@ static const xacct_store_script_t record_script = {
     /* KEYS: 1 customer, 2 reverify zset, 3 customers zset, 4 events, 5 outbox
      * ARGV: 1 account, 2 outcome (secure, drifted, unknown), 3 reason,
      *       4 now_iso, 5 now_ms, 6 next_due_ms, 7 role_arn checked,
-     *       8 external_id checked, 9 degraded event, 10 recovered event */
+     *       8 external_id checked, 9 degraded event, 10 recovered event,
+     *       11 pending_external_id checked ('' = none), 12 the audit event of a
+     *       pass with the pending ID ('' = passed with the current one) */
     /* The lifecycle events customer.degraded and customer.recovered (SPEC
      * §8), appended to the outbox in this same script. */
     XACCT_OUTBOX_LUA
@@ -143,14 +146,15 @@ static const xacct_store_script_t record_script = {
     "local function audit(ev)\n"
     "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*', 'e', ev)\n"
     "end\n"
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'role_arn', 'external_id', 'last_error')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'role_arn', 'external_id', 'last_error',\n"
+    "                       'pending_external_id')\n"
     "local st = cur[1]\n"
     "if st ~= 'active' and st ~= 'degraded' then\n"
     "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "  return 'gone'\n"
     "end\n"
     /* An Update or a rotation replaced what was checked: check again soon. */
-    "if cur[2] ~= ARGV[7] or cur[3] ~= ARGV[8] then\n"
+    "if cur[2] ~= ARGV[7] or cur[3] ~= ARGV[8] or (cur[5] or '') ~= ARGV[11] then\n"
     "  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])\n"
     "  return 'stale'\n"
     "end\n"
@@ -158,6 +162,9 @@ static const xacct_store_script_t record_script = {
     "if ARGV[2] == 'unknown' then return 'rescheduled' end\n"
     "if ARGV[2] == 'secure' then\n"
     "  redis.call('HSET', KEYS[1], 'verified_at', ARGV[4])\n"
+    /* The role already trusts the pending ID: said in the audit trail; the
+     * swap itself waits for the stack's Update (SPEC §9.3). */
+    "  if ARGV[12] ~= '' then audit(ARGV[12]) end\n"
     "  if st == 'active' then return 'verified' end\n"
     "  redis.call('HSET', KEYS[1], 'state', 'active', 'last_error', '', 'updated_at', ARGV[4])\n"
     "  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])\n"
@@ -247,6 +254,10 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
         in->degraded_event == NULL || in->recovered_event == NULL ||
         outcome_word(in->outcome) == NULL)
         return XACCT_EINVAL;
+    const char *pending = in->pending_external_id ? in->pending_external_id : "";
+    if (in->pending_trusted_event != NULL &&
+        (pending[0] == '\0' || in->outcome != XACCT_REVERIFY_SECURE))
+        return XACCT_EINVAL;
     int64_t now = in->now_ms ? in->now_ms : xacct_store_now_ms();
     char iso[XACCT_STORE_ISO_LEN];
     xacct_store_iso8601(now, iso);
@@ -268,6 +279,11 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
     int rc = add_event(&a, in->degraded_event);
     if (rc == 0)
         rc = add_event(&a, in->recovered_event);
+    xacct_store_args_str(&a, pending);
+    if (rc == 0 && in->pending_trusted_event != NULL)
+        rc = add_event(&a, in->pending_trusted_event);
+    else
+        xacct_store_args_str(&a, "");
     if (rc != 0) {
         xacct_store_args_destroy(&a);
         return rc;

@@ -137,6 +137,13 @@ int cli_load_customer(cli_t *c, const char *account, xacct_customer_t **customer
  * makes sure the AWS client is ready. On 0, *customer is set; on failure
  * nothing is left to free. 0 or CLI_FAIL. */
 int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **customer);
+/* The ID to assume the customer's role with for a call that cannot fall back
+ * by itself (console.h): its external_id, or, while a rotation is pending and
+ * the role already refuses that one but trusts the pending ID, the pending ID
+ * (customer_role.h; one probe with session_name, whose keys are dropped).
+ * Without a rotation pending no call is made. Borrowed from cust. */
+const char *cli_trusted_external_id(cli_t *c, const xacct_customer_t *cust,
+                                    const char *session_name);
 /* Appends an audit event for the account; failures are reported on stderr
  * but do not change the command's outcome. */
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,

@@ -4,7 +4,9 @@
  * (check.h) against the customer's role now — assumable with its external ID,
  * refused without one and with a wrong one — and report secure, insecure,
  * not-assumable, error or transient. Exit 0 only when secure. The outcome is added to the audit
- * trail; the credentials obtained are dropped by the check at once.
+ * trail; the credentials obtained are dropped by the check at once. While a
+ * rotation is pending, a role that already trusts the pending ID instead of
+ * the current one is secure too (customer_role.h), and the output says so.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +61,11 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
         /* An operator is waiting: transient failures (AWS unreachable) end
          * the check shortly after the propagation window, not minutes later. */
         .deadline_ms = uv_now(c->ctx->loop) + (uint64_t)wait * 1000 + 15000,
+        .pending_external_id = cust->pending_external_id,
     };
     check_op_t op = {0};
+    xacct_customer_role_id_t trusted = XACCT_CUSTOMER_ROLE_CURRENT;
+    p.trusted = &trusted;
     rc = xacct_check_start(c->ctx->loop, c->ctx->aws, &p, check_done, &op, NULL);
     if (rc != 0) {
         xacct_customer_free(cust);
@@ -70,10 +75,14 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
     const char *name = xacct_check_result_name(op.result);
     cli_audit(c, pos[0], "check", name, op.detail);
     if (c->json) {
-        cli_print_json(c, json_pack("{s:s, s:s, s:s, s:b, s:s, s:i}", "account_id", pos[0],
-                                    "role_arn", role, "result", name, "secure",
-                                    op.result == XACCT_CHECK_SECURE, "detail", op.detail,
-                                    "attempts", (int)op.attempts));
+        /* Which of the customer's IDs got in (never the ID itself); null
+         * when none did. */
+        bool in = op.result == XACCT_CHECK_SECURE || op.result == XACCT_CHECK_INSECURE;
+        cli_print_json(
+            c, json_pack("{s:s, s:s, s:s, s:b, s:s, s:i, s:o}", "account_id", pos[0], "role_arn",
+                         role, "result", name, "secure", op.result == XACCT_CHECK_SECURE, "detail",
+                         op.detail, "attempts", (int)op.attempts, "external_id_used",
+                         in ? json_string(xacct_customer_role_id_name(trusted)) : json_null()));
     } else {
         fprintf(c->out, "%s: %s%s%s\n", role, name, op.detail[0] ? ": " : "", op.detail);
     }

@@ -63,7 +63,8 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     const char *role = cust->role_arn, *region = cust->region;
     xacct_console_params_t p = {
         .role_arn = role,
-        .external_id = cust->external_id,
+        /* During a rotation, the ID the role trusts now (cmd.h). */
+        .external_id = cli_trusted_external_id(c, cust, op_name),
         .region = xacct_region_valid(region) ? region : NULL,
         .federation_url = c->ctx->cfg->console_federation_url,
         .destination = dest ? dest : c->ctx->cfg->console_destination,

@@ -12,7 +12,10 @@
  * A role from a template older than sts:SetSourceIdentity refuses a
  * SourceIdentity; the command then asks once more without it (the session
  * name still names the operator) and says so, so older customers keep
- * working until they update their stack (`xacct outdated`).
+ * working until they update their stack (`xacct outdated`). While a rotation
+ * is pending, the role may already trust only the pending ID: AssumeRole
+ * goes through customer_role.h, which tries it when the current one is
+ * refused.
  */
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "cmd.h"
 #include "commands.h"
 #include "xacct/arn.h"
+#include "xacct/customer_role.h"
 #include "xacct/operator.h"
 #include "xacct/sts.h"
 
@@ -47,8 +51,9 @@ static void creds_op_clear(creds_op_t *op)
 }
 
 static void assumed(int status, const char *detail, const xacct_sts_credentials_t *creds,
-                    void *arg)
+                    xacct_customer_role_id_t used, void *arg)
 {
+    (void)used;
     creds_op_t *op = arg;
     if (status == 0) {
         op->access_key_id = xacct_strdup(creds->access_key_id);
@@ -60,9 +65,10 @@ static void assumed(int status, const char *detail, const xacct_sts_credentials_
     cli_res_set(&op->r, status, detail);
 }
 
-static int assume(cli_t *c, const xacct_sts_assume_params_t *p, creds_op_t *op)
+static int assume(cli_t *c, const xacct_sts_assume_params_t *p, const char *pending_id,
+                  creds_op_t *op)
 {
-    int rc = xacct_sts_assume_role(c->ctx->aws, p, assumed, op, NULL);
+    int rc = xacct_customer_role_assume(c->ctx->aws, p, pending_id, assumed, op, NULL);
     if (rc != 0) {
         cli_res_set(&op->r, rc, "cannot start AssumeRole");
         return rc;
@@ -134,13 +140,13 @@ int xacct_cmd_credentials(cli_t *c, int argc, char **argv)
         .region = xacct_region_valid(cust->region) ? cust->region : NULL,
     };
     creds_op_t op = {0};
-    int st = assume(c, &p, &op);
+    int st = assume(c, &p, cust->pending_external_id, &op);
     if (st == XACCT_EACCESSDENIED) {
         /* Perhaps only SourceIdentity was refused (a template from before
          * sts:SetSourceIdentity): once more without it. */
         creds_op_clear(&op);
         p.source_identity = NULL;
-        if ((st = assume(c, &p, &op)) == 0)
+        if ((st = assume(c, &p, cust->pending_external_id, &op)) == 0)
             fprintf(c->err,
                     "xacct credentials: warning: the role of %s does not allow "
                     "sts:SetSourceIdentity (its stack runs an older template; see xacct "

@@ -25,5 +25,6 @@ int xacct_cmd_outbox(cli_t *c, int argc, char **argv);
 int xacct_cmd_credentials(cli_t *c, int argc, char **argv);
 int xacct_cmd_outdated(cli_t *c, int argc, char **argv);
 int xacct_cmd_doctor(cli_t *c, int argc, char **argv);
+int xacct_cmd_cancel(cli_t *c, int argc, char **argv);
 
 #endif

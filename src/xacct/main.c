@@ -24,7 +24,7 @@ static const cli_command_t commands[] = {
     {"list", xacct_cmd_list, "[--state S] [--limit N]",
      "List customers, most recently updated first.",
      "  --state S          only customers in state S (pending, active, rejected,\n"
-     "                     offboarding, offboarded)\n"
+     "                     offboarding, offboarded, degraded, expired, cancelled)\n"
      "  --limit N          at most N customers (default 1000)\n"},
     {"events", xacct_cmd_events, "ACCOUNT [--limit N]", "Show a customer's audit trail, newest first.",
      "  --limit N          at most N events (default 100)\n"},
@@ -37,6 +37,10 @@ static const cli_command_t commands[] = {
      "Issue a new external ID and hand out the template trusting it, with the stack's "
      "update URL; the current ID keeps working until the customer's stack update "
      "switches to the new one.",
+     ""},
+    {"cancel", xacct_cmd_cancel, "ACCOUNT",
+     "Cancel a pending onboarding: its external ID stops working, its template is deleted and "
+     "its account may no longer publish to the partner topic.",
      ""},
     {"check", xacct_cmd_check, "ACCOUNT [--wait S]",
      "Run the no-external-ID safety check on a customer's role now (exit 1 unless secure).",

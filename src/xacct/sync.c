@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "xacct/arn.h"
+#include "xacct/customer_role.h"
 #include "xacct/customers.h"
 #include "xacct/onboard.h"
 
@@ -92,6 +94,42 @@ int cli_load_customer_role(cli_t *c, const char *account, xacct_customer_t **cus
         *customer = NULL;
     }
     return rc;
+}
+
+typedef struct trusted_op {
+    bool done;
+    int status;
+    xacct_customer_role_id_t used;
+} trusted_op_t;
+
+static void trusted_done(int status, const char *detail, const xacct_sts_credentials_t *creds,
+                         xacct_customer_role_id_t used, void *arg)
+{
+    (void)detail;
+    (void)creds; /* only which ID got in matters; the keys are dropped */
+    trusted_op_t *op = arg;
+    op->status = status;
+    op->used = used;
+    op->done = true;
+}
+
+const char *cli_trusted_external_id(cli_t *c, const xacct_customer_t *cust,
+                                    const char *session_name)
+{
+    const char *pending = cust->pending_external_id;
+    if (pending == NULL || pending[0] == '\0')
+        return cust->external_id;
+    xacct_sts_assume_params_t p = {
+        .role_arn = cust->role_arn,
+        .session_name = session_name,
+        .external_id = cust->external_id,
+        .region = xacct_region_valid(cust->region) ? cust->region : NULL,
+    };
+    trusted_op_t op = {0};
+    if (xacct_customer_role_assume(c->ctx->aws, &p, pending, trusted_done, &op, NULL) != 0)
+        return cust->external_id; /* the caller's own call reports the failure */
+    cli_wait(c, &op.done);
+    return op.status == 0 && op.used == XACCT_CUSTOMER_ROLE_PENDING ? pending : cust->external_id;
 }
 
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,

@@ -88,7 +88,7 @@ class ApiTest(unittest.TestCase):
         self.assert_problem(st, r, doc, 404)
         st, r, doc = self.request("PUT", "/v1/customers/123456789012")
         self.assert_problem(st, r, doc, 405)
-        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET"})
+        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET", "DELETE"})
         st, r, doc = self.request("GET", "/v1/customers/123456789012/rotate-external-id")
         self.assert_problem(st, r, doc, 405)
         self.assertEqual(r.getheader("Allow"), "POST")

@@ -7,7 +7,13 @@ the Update that switches) the partner assumes the customer's role with the ID
 xacct considers current, and it works: access is never cut. The swap happens
 once, atomically, with its one lifecycle event and the old ID unindexed. The
 API's rotate route answers 200 with the pending ID and the update-stack link,
-and 409 in a state that allows no rotation."""
+and 409 in a state that allows no rotation.
+
+CloudFormation changes the role's trust policy before it sends the Update, so
+for a while only the pending ID works (WindowTest): `xacct check`, `xacct
+console`, `xacct credentials` and re-verification then use the pending ID,
+the customer stays active and verified, and the Update that follows swaps
+the IDs as before."""
 import copy
 import hashlib
 import http.client
@@ -16,53 +22,16 @@ import os
 import unittest
 import urllib.parse
 
+import msgpack_check
 from harness import Env, free_port, wait_for
 
 BUCKET = "xacct-templates"
 TOKEN = "portal-token-" + "r" * 40
 
 
-class RotationTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = env = Env(propagation_timeout=5).start()
-        env.ctl("POST", "/_fake/s3/buckets", {"name": BUCKET})
-        tokens = os.path.join(env.tmp, "api-tokens")
-        with open(tokens, "w") as f:
-            f.write(f"portal:{hashlib.sha256(TOKEN.encode()).hexdigest()}\n")
-        cls.port = free_port()
-        env.write_config(cloudformation__template_bucket=BUCKET,
-                         api__listen=f"127.0.0.1:{cls.port}", api__tokens_file=tokens)
-        cls.worker = env.start_worker()
-        wait_for(cls._reachable, 20, "the API to listen")
+class Helpers:
+    """What both test classes share; self.env is the class's Env."""
 
-    @classmethod
-    def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
-
-    @classmethod
-    def _reachable(cls):
-        try:
-            cls.api("GET", "/v1/openapi.json")
-            return True
-        except OSError:
-            return False
-
-    @classmethod
-    def api(cls, method, path):
-        c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=60)
-        c.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
-        r = c.getresponse()
-        doc = json.loads(r.read() or b"null")
-        c.close()
-        return r.status, doc
-
-    # ---- helpers ----------------------------------------------------------
     def xacct_json(self, *args):
         r = self.env.xacct(*args, "--json")
         self.assertEqual(r.returncode, 0, (args, r.stderr))
@@ -128,6 +97,47 @@ class RotationTest(unittest.TestCase):
         s = env.wait_stack(stack_id)
         self.assertEqual(s["status"], want, s.get("status_reason"))
         return s
+
+
+class RotationTest(Helpers, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=5).start()
+        env.ctl("POST", "/_fake/s3/buckets", {"name": BUCKET})
+        tokens = os.path.join(env.tmp, "api-tokens")
+        with open(tokens, "w") as f:
+            f.write(f"portal:{hashlib.sha256(TOKEN.encode()).hexdigest()}\n")
+        cls.port = free_port()
+        env.write_config(cloudformation__template_bucket=BUCKET,
+                         api__listen=f"127.0.0.1:{cls.port}", api__tokens_file=tokens)
+        cls.worker = env.start_worker()
+        wait_for(cls._reachable, 20, "the API to listen")
+
+    @classmethod
+    def tearDownClass(cls):
+        env = cls.env
+        try:
+            log = env.worker_log(cls.worker)
+            assert env.stop_worker(cls.worker) == 0, log[-3000:]
+        finally:
+            env.stop()
+
+    @classmethod
+    def _reachable(cls):
+        try:
+            cls.api("GET", "/v1/openapi.json")
+            return True
+        except OSError:
+            return False
+
+    @classmethod
+    def api(cls, method, path):
+        c = http.client.HTTPConnection("127.0.0.1", cls.port, timeout=60)
+        c.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        doc = json.loads(r.read() or b"null")
+        c.close()
+        return r.status, doc
 
     # ---- tests ------------------------------------------------------------
     def test_access_uninterrupted_throughout_a_rotation(self):
@@ -283,6 +293,139 @@ class RotationTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("is offboarding", r.stderr.decode())
         self.assertEqual(env.customer(acct), before)
+
+
+INTERVAL = 3  # WindowTest's check.reverify_interval, seconds
+SLACK = 30    # a loaded machine's slack on top of the intervals waited for
+
+
+class WindowTest(Helpers, unittest.TestCase):
+    """CloudFormation changes the role's trust policy before it sends the
+    Update: until the Update arrives (seconds, or as long as the message waits
+    in the queue) the role trusts only the pending ID. The partner's access
+    must not stop meanwhile, and nothing but the Update swaps the IDs."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=5).start()
+        env.ctl("POST", "/_fake/s3/buckets", {"name": BUCKET})
+        env.write_config(cloudformation__template_bucket=BUCKET,
+                         check__reverify_interval=str(INTERVAL), check__reverify_rate="50")
+        cls.worker = env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        env = cls.env
+        try:
+            log = env.worker_log(cls.worker)
+            assert env.stop_worker(cls.worker) == 0, log[-3000:]
+        finally:
+            env.stop()
+
+    def audit(self, acct):
+        return [msgpack_check.decode_map(f[b"e"])
+                for _, f in self.env.r.xrange(f"{self.env.PREFIX}events:{acct}")]
+
+    def ids_tried(self, role):
+        """AssumeRole calls on role per external ID since the last reset."""
+        roles = self.env.ctl("GET", "/_fake/sts/assume-role-counts?role_arn="
+                             + urllib.parse.quote(role, safe=""))["roles"]
+        return roles.get(role, {}).get("external_ids", {})
+
+    def test_access_while_the_role_trusts_only_the_pending_id(self):
+        env, acct = self.env, "510000000003"
+        stack_id, role, old = self.connect(acct)
+        _, out = self.xacct_json("rotate-external-id", acct)
+        new = env.customer(acct)["pending_external_id"]
+        st, tpl_new = self.s3_template(out["template_url"])
+        self.assertEqual(st, 200)
+        outputs = []
+
+        # While the role trusts the current ID, the pending one is never tried.
+        env.ctl("DELETE", "/_fake/sts/assume-role-counts")
+        r, check = self.xacct_json("check", acct)
+        outputs.append(r)
+        self.assertEqual((check["result"], check["external_id_used"]), ("secure", "current"))
+        r = env.xacct("console", acct)
+        outputs.append(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tried = self.ids_tried(role)
+        self.assertGreaterEqual(tried.get(old, 0), 2, tried)
+        self.assertNotIn(new, tried)
+
+        # The window: the stack update has moved the role to the pending ID
+        # (CloudFormation's first step) and its Update has not been sent.
+        before = env.customer(acct)
+        self.assertEqual(before["state"], "active")
+        doc = tpl_new["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"]
+        env.ctl("PUT", f"/_fake/iam/roles/{acct}/{role.rsplit('/', 1)[1]}/trust-policy",
+                {"trust_policy": doc})
+        wait_for(lambda: self.assume(role, old) == 403 and self.assume(role, new) == 200, 30,
+                 "the role to trust only the pending ID")
+
+        # xacct check: secure, with the pending ID.
+        r, check = self.xacct_json("check", acct)
+        outputs.append(r)
+        self.assertEqual((check["result"], check["secure"], check["external_id_used"]),
+                         ("secure", True, "pending"), check)
+        self.assertIn("pending", check["detail"])
+        # xacct console: a sign-in URL, from a session the role let in.
+        r = env.xacct("console", acct)
+        outputs.append(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        url = r.stdout.decode().strip()
+        self.assertTrue(url.startswith(f"{env.fa.https_url}/federation?"), url)
+        self.assertIn("Action=login", url)
+        # xacct credentials: keys for the operator, from the same fallback.
+        r = env.xacct("credentials", acct, "--operator", "alice", "--reason", "in the window")
+        outputs.append(r)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["Version"], 1)
+        self.assertTrue(json.loads(r.stdout)["AccessKeyId"])
+        self.assertNotIn(b"SourceIdentity", r.stderr)  # the new template allows it
+
+        # Re-verification (twice): secure with the pending ID, so the
+        # customer stays active, verified_at moves on, nothing else changes.
+        def passes():
+            return [e for e in self.audit(acct) if e["type"] == "reverified"]
+        wait_for(lambda: len(passes()) >= 2, 3 * INTERVAL + SLACK,
+                 "two re-verifications with the pending ID")
+        self.assertEqual(passes()[0]["outcome"], "success")
+        self.assertIn("pending external ID", passes()[0]["reason"])
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(c["last_error"], "")
+        self.assertGreater(c["verified_at"], before["verified_at"])
+        self.assertEqual((c["external_id"], c["pending_external_id"]), (old, new))
+        self.assertEqual(self.index(old), acct)
+        self.assertEqual([e["type"] for e in self.outbox(acct)
+                          if e["type"] in ("customer.degraded", "customer.external_id_rotated")],
+                         [])
+        self.assertNotIn("degraded", [e["type"] for e in self.audit(acct)])
+        self.assertIn(b"reverify.pending_trusted", env.worker_log(self.worker))
+
+        # The Update arrives: it carries the pending ID, passes, and swaps.
+        s = self.update(stack_id, tpl_new, "UPDATE_COMPLETE")
+        self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
+        c = env.customer(acct)
+        self.assertEqual(c["external_id"], new)
+        self.assertNotIn("pending_external_id", c)
+        self.assertEqual(c["state"], "active")
+        self.assertIsNone(self.index(old))
+        self.assertEqual(self.index(new), acct)
+        rotated = [e for e in self.outbox(acct) if e["type"] == "customer.external_id_rotated"]
+        self.assertEqual(len(rotated), 1)
+        r, check = self.xacct_json("check", acct)
+        outputs.append(r)
+        self.assertEqual((check["result"], check["external_id_used"]), ("secure", "current"))
+
+        # Neither ID in any output, log or audit event.
+        for ext in (old, new):
+            self.assertNotIn(ext.encode(), env.worker_log(self.worker))
+            for r in outputs:
+                self.assertNotIn(ext.encode(), r.stdout + r.stderr)
+            for e in self.audit(acct):
+                self.assertNotIn(ext, json.dumps(e, default=str))
 
 
 if __name__ == "__main__":

@@ -118,7 +118,9 @@ class TemplateCleanupTest(unittest.TestCase):
             from harness import wait_for
             wait_for(lambda: not env.ctl("GET", "/_fake/s3/buckets/xacct-templates")["objects"],
                      20, "the template to be deleted")
-            self.assertIn(b"template.deleted", env.worker_log(w))
+            # The worker logs once S3 has answered, just after the object went.
+            wait_for(lambda: b"template.deleted" in env.worker_log(w), 20,
+                     "the deletion to be logged")
             self.assertEqual(env.stop_worker(w), 0)
         finally:
             env.stop()

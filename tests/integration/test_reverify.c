@@ -7,8 +7,11 @@
  * with its state, verified_at, last_error, audit event and next due time;
  * activation enrols and offboarding drops an account in the apply script,
  * which also lets a degraded customer be updated back to active; and workers
- * enrol connected customers missing from the schedule exactly once. Each test
- * ends with uv_loop_close() == 0.
+ * enrol connected customers missing from the schedule exactly once. While a
+ * rotation is pending, the take hands out the pending ID too, a pass with it
+ * is recorded as verified with its own audit event (nothing else changes),
+ * and a pending ID replaced during the check makes the outcome stale. Each
+ * test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,6 +186,48 @@ static xacct_reverify_result_t record(fx_t *f, const char *acct, const char *rol
     return (xacct_reverify_result_t)r.result;
 }
 
+/* record() with the rotation's pending ID that was checked; with_event: the
+ * pass got in with it (the audit event of that case). */
+static xacct_reverify_result_t record_pending(fx_t *f, const char *acct, const char *role,
+                                              const char *xid, const char *pending,
+                                              xacct_reverify_outcome_t outcome, bool with_event,
+                                              int64_t next_due)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    xacct_event_t deg = {.v = 1,
+                         .ts = xacct_store_now_ms(),
+                         .type = "degraded",
+                         .outcome = "failed",
+                         .reason = "x",
+                         .actor = "w1"};
+    xacct_event_t rec = {.v = 1,
+                         .ts = xacct_store_now_ms(),
+                         .type = "recovered",
+                         .outcome = "success",
+                         .actor = "w1"};
+    xacct_event_t pend = {.v = 1,
+                          .ts = xacct_store_now_ms(),
+                          .type = "reverified",
+                          .outcome = "success",
+                          .reason = "with the pending external ID",
+                          .actor = "w1"};
+    xacct_reverify_record_t in = {.account_id = acct,
+                                  .role_arn = role,
+                                  .external_id = xid,
+                                  .pending_external_id = pending,
+                                  .outcome = outcome,
+                                  .reason = "",
+                                  .next_due_ms = next_due,
+                                  .degraded_event = &deg,
+                                  .recovered_event = &rec,
+                                  .pending_trusted_event = with_event ? &pend : NULL};
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    return (xacct_reverify_result_t)r.result;
+}
+
 static long long events(fx_t *f, const char *acct)
 {
     char key[64];
@@ -284,6 +329,106 @@ static void test_record_outcomes(void **state)
     assert_int_equal(score(f, acct), -1);
     hget(f, acct, "state", v, sizeof(v));
     assert_string_equal(v, "offboarding");
+}
+
+static void take_pending_cb(int status, const char *detail, const xacct_reverify_item_t *items,
+                            size_t n, int64_t next_due_ms, void *arg)
+{
+    (void)detail;
+    (void)next_due_ms;
+    res_t *r = arg;
+    finish(r, status);
+    r->n = n;
+    for (size_t i = 0; i < n && i < 16; i++)
+        snprintf(r->items[i], sizeof(r->items[i]), "%s", items[i].pending_external_id);
+}
+
+static void test_record_with_a_rotation_pending(void **state)
+{
+    fx_t *f = *state;
+    const char *acct = "725000000001", *role = ROLE("725000000001");
+    raw(f, "DEL", PREFIX "reverify", NULL);
+    int64_t now = xacct_store_now_ms();
+    seed(f, acct, "active", role, "x-725", now - 1000);
+    char key[64], v[256];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+
+    /* Without a rotation the take hands out "" as the pending ID; with one,
+     * the pending ID. */
+    res_t t;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(xacct_reverify_take(f->s, now, 10, now + 120000, take_pending_cb, &t), 0);
+    wait_res(f, &t);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.items[0], "");
+    raw(f, "HSET", key, "pending_external_id", "p-725", NULL);
+    raw(f, "ZADD", PREFIX "reverify", "1", acct, NULL);
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(xacct_reverify_take(f->s, now, 10, now + 120000, take_pending_cb, &t), 0);
+    wait_res(f, &t);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.items[0], "p-725");
+
+    /* Secure with the pending ID: verified, one audit event, IDs untouched. */
+    long long ev0 = events(f, acct);
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", "p-725", XACCT_REVERIFY_SECURE, true, now + 5000),
+        XACCT_REVERIFY_VERIFIED);
+    hget(f, acct, "verified_at", v, sizeof(v));
+    assert_true(v[0] != '\0');
+    assert_int_equal(events(f, acct), ev0 + 1);
+    hget(f, acct, "external_id", v, sizeof(v));
+    assert_string_equal(v, "x-725");
+    hget(f, acct, "pending_external_id", v, sizeof(v));
+    assert_string_equal(v, "p-725");
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_int_equal(score(f, acct), now + 5000);
+
+    /* Secure with the current ID while a rotation is pending: no event. */
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", "p-725", XACCT_REVERIFY_SECURE, false, now + 5500),
+        XACCT_REVERIFY_VERIFIED);
+    assert_int_equal(events(f, acct), ev0 + 1);
+
+    /* Degraded, then a pass with the pending ID: recovered, and said. */
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", "p-725", XACCT_REVERIFY_DRIFTED, false, now + 6000),
+        XACCT_REVERIFY_DEGRADED);
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", "p-725", XACCT_REVERIFY_SECURE, true, now + 7000),
+        XACCT_REVERIFY_RECOVERED);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_int_equal(events(f, acct), ev0 + 4);
+
+    /* Rotated again (or the rotation ended) while the check ran: stale. */
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", "p-old", XACCT_REVERIFY_SECURE, true, now + 8000),
+        XACCT_REVERIFY_STALE);
+    assert_int_equal(
+        record_pending(f, acct, role, "x-725", NULL, XACCT_REVERIFY_DRIFTED, false, now + 8000),
+        XACCT_REVERIFY_STALE);
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_int_equal(events(f, acct), ev0 + 4);
+
+    /* The pending-ID event only with a pending ID and a secure outcome. */
+    xacct_event_t e = {.v = 1, .ts = now, .type = "x", .outcome = "failed", .actor = "w1"};
+    xacct_reverify_record_t in = {.account_id = acct,
+                                  .role_arn = role,
+                                  .external_id = "x-725",
+                                  .outcome = XACCT_REVERIFY_SECURE,
+                                  .reason = "",
+                                  .next_due_ms = now + 1,
+                                  .degraded_event = &e,
+                                  .recovered_event = &e,
+                                  .pending_trusted_event = &e};
+    res_t r;
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), XACCT_EINVAL);
+    in.pending_external_id = "p-725";
+    in.outcome = XACCT_REVERIFY_DRIFTED;
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), XACCT_EINVAL);
 }
 
 static void apply_cb(int status, const char *detail, xacct_apply_result_t result,
@@ -412,6 +557,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_take_hands_each_due_account_out_once),
         T(test_record_outcomes),
+        T(test_record_with_a_rotation_pending),
         T(test_activation_enrols_and_offboarding_drops),
         T(test_enrol_missing_once),
     };

@@ -121,6 +121,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->check_propagation_timeout, 120);
     assert_int_equal(cfg->check_reverify_interval, 86400);
     assert_int_equal(cfg->check_reverify_rate, 10);
+    assert_int_equal(cfg->onboard_pending_ttl, 604800);
     assert_string_equal(cfg->console_federation_url, "https://signin.aws.amazon.com/federation");
     assert_string_equal(cfg->console_destination, "https://console.aws.amazon.com/");
     assert_string_equal(cfg->console_issuer, "xacct");
@@ -228,6 +229,8 @@ static const struct {
      "<string>:2: check.reverify_interval: must be between 0 and 31536000"},
     {"[check]\nreverify_rate = 0\n",
      "<string>:2: check.reverify_rate: must be between 1 and 10000"},
+    {"[onboard]\npending_ttl = -1\n",
+     "<string>:2: onboard.pending_ttl: must be between 0 and 31536000"},
     {"[shutdown]\ngrace_seconds = 3601\n",
      "<string>:2: shutdown.grace_seconds: must be between 0 and 3600"},
     {"[sns]\nverify_signatures = maybe\n",
@@ -689,8 +692,9 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 46); /* every key of SPEC §6 plus console/template_dir,
+    assert_int_equal(count_lines(d), 47); /* every key of SPEC §6 plus console/template_dir,
                                              the two HTTPS connection limits, receivers */
+    assert_non_null(strstr(d, "onboard.pending_ttl = 604800\n"));
     assert_non_null(strstr(d, "queue.receivers = 1\n"));
     assert_non_null(strstr(d, "aws.max_host_connections = 64\n"));
     assert_non_null(strstr(d, "aws.max_connections = 256\n"));

@@ -139,6 +139,36 @@ static void test_create_paths(void **state)
     xacct_cfn_request_free(req);
 }
 
+/* SPEC §9.4: a Create for an expired or cancelled onboarding is FAILED with
+ * the fixed Reason and changes nothing; a wrong external ID still gets the
+ * ownership answer. */
+static void test_create_after_expiry(void **state)
+{
+    (void)state;
+    const xacct_handler_t *h = xacct_handler_for(XACCT_CFN_CREATE);
+    xacct_cfn_request_t *req = request("Create", STACK, "ext-secret-77", NULL);
+    const char *states[] = {"expired", "cancelled"};
+    for (size_t i = 0; i < 2; i++) {
+        xacct_customer_t c = customer(states[i], "", "");
+        xacct_decision_t d;
+        h->decide(req, &c, &d);
+        assert_int_equal(d.action, XACCT_ACT_ANSWER);
+        assert_int_equal(d.status, XACCT_CFN_FAILED);
+        assert_string_equal(d.reason, "this onboarding link has expired; ask for a new one");
+        assert_false(d.transition);
+        assert_false(d.cleanup_template);
+        assert_false(d.enqueue_offboard);
+    }
+    xacct_cfn_request_free(req);
+    req = request("Create", STACK, "ext-wrong-00", NULL);
+    xacct_customer_t c = customer("expired", "", "");
+    xacct_decision_t d;
+    h->decide(req, &c, &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_null(strstr(d.reason, "has expired"));
+    xacct_cfn_request_free(req);
+}
+
 /* The answer's Data: the role and state once the decision is carried out. */
 static void test_answer_data(void **state)
 {
@@ -528,6 +558,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_paths),
+        cmocka_unit_test(test_create_after_expiry),
         cmocka_unit_test(test_update_keeps_physical_id),
         cmocka_unit_test(test_answer_data),
         cmocka_unit_test(test_delete_rules),

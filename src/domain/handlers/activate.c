@@ -81,6 +81,13 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
     /* degraded: re-verification found the role broken; an Update that fixes
      * it makes the customer active again. */
     bool connected = st == XACCT_CUSTOMER_ACTIVE || st == XACCT_CUSTOMER_DEGRADED;
+    /* An abandoned onboarding (SPEC §9.4): its link is dead; only a new
+     * onboarding (a new external ID) can connect the account. */
+    if (req->type == XACCT_CFN_CREATE &&
+        (st == XACCT_CUSTOMER_EXPIRED || st == XACCT_CUSTOMER_CANCELLED)) {
+        fail(req, out, event, XACCT_HANDLER_EXPIRED_REASON);
+        return;
+    }
     if (st != XACCT_CUSTOMER_PENDING && !connected && st != XACCT_CUSTOMER_REJECTED) {
         snprintf(reason, sizeof(reason),
                  "account %s is %s; the partner must onboard it again before a stack can "

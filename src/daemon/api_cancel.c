@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DELETE /v1/customers/{account_id} (SPEC §7, §9.4): cancels a pending
+ * onboarding through the same library call as `xacct cancel`, then answers
+ * the customer as it now stands. 404 unknown, 409 any state but pending (or
+ * cancelled: repeating a DELETE finishes a clean-up that failed, so a 503
+ * can simply be retried), 503 when Redis or AWS is unavailable.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "xacct/api.h"
+#include "xacct/cancel.h"
+#include "xacct/customers.h"
+
+/* From api_customers.c. */
+json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer_t *c);
+
+static void reread_done(int status, const char *detail, const xacct_customer_t *c, void *arg)
+{
+    xacct_api_call_t *call = arg;
+    if (status != 0) {
+        xacct_api_problem(call, xacct_api_status_for(status), detail);
+        return;
+    }
+    xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, c));
+}
+
+static void cancel_done(int status, const char *detail, const xacct_cancel_result_t *res,
+                        void *arg)
+{
+    xacct_api_call_t *call = arg;
+    if (status != 0) {
+        char why[512];
+        if (status == XACCT_ESTATE)
+            snprintf(why, sizeof(why), "the customer is %s; only a pending onboarding can be "
+                     "cancelled", res && res->state ? res->state : "in another state");
+        else if (status == XACCT_ENOTFOUND)
+            snprintf(why, sizeof(why), "no such customer");
+        else
+            snprintf(why, sizeof(why), "%s", detail ? detail : xacct_strerror(status));
+        xacct_api_problem(call, xacct_api_status_for(status), why);
+        return;
+    }
+    int rc = xacct_customers_get(call->ctx->store, call->account_id, reread_done, call);
+    if (rc != 0)
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+}
+
+void xacct__api_customer_cancel(xacct_api_call_t *call)
+{
+    int rc = xacct_cancel_onboarding(call->ctx, call->account_id, call->actor, cancel_done, call);
+    if (rc != 0)
+        xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+}
