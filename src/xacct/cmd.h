@@ -193,6 +193,24 @@ int cli_list_print(cli_t *c, int submitted, cli_list_t *l, const char *what,
 
 /* ---- output ------------------------------------------------------------- */
 
+/* A listing printed page by page as it arrives (stream.c): --json the array
+ * of row objects, otherwise the table of columns (string values; widths
+ * from the header and the first page). Nothing is kept between pages. */
+#define CLI_STREAM_MAX_COLUMNS 16
+typedef struct cli_stream {
+    cli_t *c;                             /* borrowed */
+    const char *const *columns;           /* borrowed keys */
+    size_t ncolumns;                      /* <= CLI_STREAM_MAX_COLUMNS */
+    size_t width[CLI_STREAM_MAX_COLUMNS]; /* table column widths */
+    size_t rows;                          /* rows printed */
+    bool started;                         /* the table header is out */
+} cli_stream_t;
+void cli_stream_init(cli_stream_t *s, cli_t *c, const char *const *columns, size_t ncolumns);
+/* Prints rows (an array of objects; borrowed). */
+void cli_stream_page(cli_stream_t *s, json_t *rows);
+/* Closes the JSON array, or prints the header of an empty table. */
+void cli_stream_end(cli_stream_t *s);
+
 /* Prints j as indented JSON and a newline; steals the reference. */
 void cli_print_json(cli_t *c, json_t *j);
 /* Prints an array of objects as a table with the given columns (keys);
