@@ -35,9 +35,18 @@ minute and queue). The machine is shared and noisy: results are medians over
 runs with min, max and the ratio to the goal; nothing fails on a number
 unless --enforce-goals is given.
 
+  curve, scale   throughput against slow AWS and cost as the customers grow:
+        see scripts/bench_more.py.
+
+--callgrind DIR runs every worker under callgrind and reports instructions
+per message with their split by library (scripts/bench_prof.py): the numbers
+to decide by on a shared machine, where CPU time is noise.
+
     scripts/bench.py --build build/bench [--messages 2000] [--runs 5]
-        [--idle-seconds 60] [--only cpu,rss,idle] [--no-mixed] [--quick]
-        [--json FILE] [--enforce-goals]
+        [--idle-seconds 60] [--only cpu,rss,idle,curve,scale] [--no-mixed]
+        [--quick] [--callgrind DIR] [--latency-ms 50]
+        [--curve-in-flight 64,256,1024] [--curve-host-connections 64]
+        [--scale-sizes 1000,10000,100000] [--json FILE] [--enforce-goals]
 """
 import argparse
 import json
@@ -52,6 +61,9 @@ import subprocess
 import sys
 import time
 
+import bench_more
+import bench_prof
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 
@@ -62,6 +74,7 @@ ACCOUNTS_PER_TOPIC = 600   # keeps each topic policy under SNS's 30 KB
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Env = None  # harness.Env, imported in main() once the build dir is known
+PROFILE_ENV = None  # extra environment of a profiled worker
 
 
 # ---- /proc -------------------------------------------------------------------
@@ -71,6 +84,13 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def cpu_user_sys(pid):
+    """(utime, stime) of the whole process, ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
 
 
 def status_kb(pid, *keys):
@@ -230,9 +250,10 @@ def start_held(env, in_flight_before=0):
     start-up ticks, whether the read was clean)."""
     env.ctl("POST", "/_fake/faults", {"service": "sqs", "latency_ms": 3000})
     try:
-        w = env.start_worker()
+        w = env.start_worker(extra_env=PROFILE_ENV)
         c0 = cpu_ticks(w.pid)
         clean = qstat(env)["in_flight"] <= in_flight_before
+        bench_prof.zero(w.pid)
     finally:
         env.ctl("DELETE", "/_fake/faults?service=sqs")
     return w, c0, clean
@@ -283,8 +304,12 @@ def fakeaws_connections(env, pid):
 
 def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0):
     t_c0 = time.monotonic()
-    samples = drain(env, w, n, deleted_before, max(180, n / 5), in_flight_before)
+    us0 = cpu_user_sys(w.pid)
+    slow = 20 if bench_prof.OUT_DIR else 1  # callgrind runs the worker ~50x slower
+    samples = drain(env, w, n, deleted_before, slow * max(180, n / 5), in_flight_before)
+    prof = bench_prof.dump(w.pid, f"batch-{n}")
     t_end, _, _, c1, _ = samples[-1]
+    us1 = cpu_user_sys(w.pid)
     t_first = next((s[0] for s in samples if s[1] > 0 or s[2] > 0), t_end)
     conns = fakeaws_connections(env, w.pid)
     time.sleep(baseline_s)
@@ -305,12 +330,16 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
         "idle_ticks_per_s": idle_rate,
         "cpu_ms_total": busy * 1000.0 / CLK_TCK,
         "cpu_ms_per_msg": busy * 1000.0 / CLK_TCK / n,
+        # user and kernel time over the batch (idle rate not taken off)
+        "user_ms_per_msg": (us1[0] - us0[0]) * 1000.0 / CLK_TCK / n,
+        "sys_ms_per_msg": (us1[1] - us0[1]) * 1000.0 / CLK_TCK / n,
         "cpu_ms_per_msg_second_half": steady,
         "wall_s": t_end - t_first,
         "msgs_per_s": n / (t_end - t_first) if t_end > t_first else None,
         "max_in_flight_seen": max(s[2] for s in samples),
         "fakeaws_connections_at_end": conns,
         "vm_hwm_kb": hwm,
+        "profile": prof,
         "samples": [{"t": round(s[0] - t_c0, 3), "done": s[1], "in_flight": s[2],
                      "cpu_ticks": s[3] - c0, "vm_rss_kb": s[4]} for s in samples],
     }
@@ -350,12 +379,17 @@ def absorb_dangling_poll(env):
                                             "ReceiptHandle": m["ReceiptHandle"]})
 
 
-def cpu_run(args, i):
+def cpu_run(args, i, mixed=None, before=None, after=None):
+    """before(env) runs once the test bed is up, after(env) once the first
+    batch is handled (scale: other customers, xacct list)."""
     n = args.messages
+    mixed = args.mixed if mixed is None else mixed
     accounts = [f"7{i:02d}{k:09d}" for k in range(n)]
-    extra = [f"6{i:02d}{k:09d}" for k in range(n // 2)] if args.mixed else []
+    extra = [f"6{i:02d}{k:09d}" for k in range(n // 2)] if mixed else []
     env = new_env(n + len(extra))
     try:
+        if before is not None:
+            before(env)
         t = time.monotonic()
         customers = seed(env, accounts + extra)
         env.write_config(queue__max_in_flight=str(IN_FLIGHT), queue__wait_seconds="20")
@@ -369,7 +403,9 @@ def cpu_run(args, i):
         r["prepare_s"] = prep
         r["active"], r["dead"] = verify_creates(env, accounts)
         r["answers"] = len(env.answers())
-        if not args.mixed:
+        if after is not None:
+            after(env)
+        if not mixed:
             return r, None
         # Mixed: half the stacks deleted, as many new customers created, all
         # on the queue before a fresh worker starts.
@@ -455,7 +491,10 @@ def rss_run(args, i):
         hwm = status_kb(w.pid, "VmHWM")["VmHWM"]
         rss = [s["vm_rss_kb"] for s in window]
         conns = fakeaws_connections(env, w.pid)
+        by_mapping = bench_more.smaps_breakdown(w.pid)
         return {
+            "memory_by_mapping_kb": by_mapping,
+            "heap_after_trim_kb": bench_more.heap_after_trim(w.pid),
             "fakeaws_connections": conns,
             "held_s": window[-1]["t"] - window[0]["t"],
             "vm_rss_kb_samples": rss,
@@ -711,6 +750,10 @@ def report(res):
                          "-", "-", 1, goal, fmt(st["wakeups_per_min"] / exp, 2)))
     print()
     print(table(rows))
+    if cpu:
+        for r in cpu["runs"]:
+            for line in bench_prof.describe(r.get("profile"), r["messages"]):
+                print(line)
     if idle:
         print(f"\nidle worker: queue.wait_seconds = {idle['wait_seconds']}, "
               f"{idle['window_s']:g} s per window, threads {idle['threads'][0]}"
@@ -734,6 +777,10 @@ def report(res):
             notes.append(f"{len(bad)} batch(es) left customers inactive or dead-lettered messages")
     for note in notes:
         print("note:", note)
+    if rss:
+        for line in bench_more.describe_memory(rss["runs"][-1]):
+            print(line)
+    bench_more.report(res)
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in res['machine']['loadavg'])}"
           f" ({res['machine']['cpus']} CPUs)")
 
@@ -754,13 +801,30 @@ def main():
                     help="queue.wait_seconds when idle")
     ap.add_argument("--baseline-seconds", type=float, default=2,
                     help="idle time after each batch to measure the idle CPU rate")
-    ap.add_argument("--only", default="cpu,rss,idle", help="comma-separated: cpu, rss, idle")
+    ap.add_argument("--only", default="cpu,rss,idle,curve,scale",
+                    help="comma-separated: cpu, rss, idle, curve, scale")
+    ap.add_argument("--latency-ms", type=float, default=50,
+                    help="curve: delay of every AWS call in the emulator")
+    ap.add_argument("--curve-in-flight", default="64,256,1024",
+                    help="curve: the queue.max_in_flight values")
+    ap.add_argument("--curve-host-connections", type=int, default=64,
+                    help="curve: aws.max_host_connections of the worker")
+    ap.add_argument("--curve-receivers", type=int, default=16,
+                    help="curve: queue.receivers of the worker (1 for builds without it)")
+    ap.add_argument("--curve-messages", type=int, default=3000,
+                    help="curve: messages per point (at least 2 x in flight)")
+    ap.add_argument("--scale-sizes", default="1000,10000,100000",
+                    help="scale: customers already in Redis, one CPU batch each")
     ap.add_argument("--no-mixed", dest="mixed", action="store_false",
                     help="skip the mixed batch (N/2 Deletes + N/2 Creates) of each CPU run")
     ap.add_argument("--no-strace", action="store_true", help="skip the strace window")
     ap.add_argument("--quick", action="store_true",
                     help="a ~1 minute smoke run (300 messages, 1 CPU run, 1 RSS run, "
                          "15 s idle windows with wait_seconds 7)")
+    ap.add_argument("--callgrind", metavar="DIR",
+                    help="run each worker under callgrind (dumps in DIR) and report "
+                         "instructions per message and their split by library; the CPU "
+                         "and wall numbers of such a run are not comparable")
     ap.add_argument("--json", metavar="FILE", help="write every sample and summary as JSON")
     ap.add_argument("--enforce-goals", action="store_true",
                     help="exit 1 when a median misses its goal, or idle wake-ups exceed two per "
@@ -770,11 +834,15 @@ def main():
         args.messages, args.runs, args.rss_runs = 300, 1, 1
         args.hold_seconds, args.idle_seconds, args.idle_wait_seconds = 4, 15, 7
         args.baseline_seconds = 1
+        args.curve_messages = min(args.curve_messages, 400)
+    args.curve_in_flight = [int(x) for x in args.curve_in_flight.split(",") if x.strip()]
+    args.scale_sizes = [int(x) for x in args.scale_sizes.split(",") if x.strip()]
     if args.rss_runs is None:
         args.rss_runs = args.runs
     only = {x.strip() for x in args.only.split(",") if x.strip()}
-    if only - {"cpu", "rss", "idle"}:
-        ap.error(f"--only: unknown {sorted(only - {'cpu', 'rss', 'idle'})}")
+    known = {"cpu", "rss", "idle", "curve", "scale"}
+    if only - known:
+        ap.error(f"--only: unknown {sorted(only - known)}")
 
     os.environ["XACCT_SOURCE_DIR"] = SOURCE
     os.environ["XACCT_BUILD_DIR"] = os.path.abspath(args.build)
@@ -783,6 +851,9 @@ def main():
     sys.path.insert(0, os.path.join(SOURCE, "tests", "e2e"))
     import harness
     Env = harness.Env
+    bench_more.attach(sys.modules[__name__])
+    if args.callgrind:
+        bench_prof.enable(Env, args.callgrind)
 
     # SIGTERM / SIGHUP end the bench like Ctrl-C: every finally block runs,
     # so each Env stops what it started (workers included).
@@ -808,7 +879,8 @@ def main():
                 say(f"bench: CPU run {i + 1}/{args.runs}: {args.messages} Create requests")
                 r, m = cpu_run(args, i)
                 runs.append(r)
-                say(f"  {r['cpu_ms_per_msg']:.3f} ms/msg, {r['msgs_per_s']:.0f} msg/s, "
+                say(f"  {r['cpu_ms_per_msg']:.3f} ms/msg (user {r['user_ms_per_msg']:.3f}, "
+                    f"kernel {r['sys_ms_per_msg']:.3f}), {r['msgs_per_s']:.0f} msg/s, "
                     f"VmHWM {r['vm_hwm_kb'] / 1024:.1f} MB, {r['active']}/{r['messages']} active"
                     + (f"; mixed {m['cpu_ms_per_msg']:.3f} ms/msg" if m else ""))
                 if m:
@@ -845,6 +917,10 @@ def main():
             say(f"bench: idle, 2 windows of {args.idle_seconds:g} s "
                 f"(queue.wait_seconds = {args.idle_wait_seconds})")
             res["idle"] = idle_run(args)
+        if "curve" in only:
+            res["curve"] = bench_more.curve(args)
+        if "scale" in only:
+            res["scale"] = bench_more.scale(args)
     except KeyboardInterrupt:
         say("bench: interrupted")
         return 130

@@ -201,6 +201,31 @@ def main():
                 c = env.customer(acct)
                 print(f"   {acct}  {c['state']:<12} {c.get('role_arn', '')}")
 
+        if cli:
+            say("rotating 210000000001's external ID without downtime (xacct rotate-external-id)")
+            r = env.xacct("rotate-external-id", "210000000001", "--json")
+            out = json.loads(r.stdout or b"{}")
+            where = out.get("update_url") or out.get("template_file") or "-"
+            print(f"   exit {r.returncode}; the new template: {where.split('?')[0]}")
+            new_id = env.customer("210000000001").get("pending_external_id")
+            print(f"   pending external ID ***; the current one is still used")
+            env.update_stack(stacks["210000000001"],
+                             env.template("210000000001", new_id, role_name="XacctAccessV2"))
+            s = env.wait_stack(stacks["210000000001"])
+            c = env.customer("210000000001")
+            swapped = c.get("external_id") == new_id and not c.get("pending_external_id")
+            print(f"   the customer updated the stack: {s['status']}; new ID in use: {swapped}")
+            ext["210000000001"] = new_id
+
+        say("a fourth customer asks for a link through the portal, then the portal cancels it")
+        late = "210000000004"
+        curl("-X", "POST", f"http://{api}/v1/customers", "-H", f"Authorization: Bearer {token}",
+             "-H", "Content-Type: application/json", "-d", json.dumps({"account_id": late}))
+        print(f"   curl -X DELETE http://{api}/v1/customers/{late} -H 'Authorization: Bearer ***'")
+        got = json.loads(curl("-X", "DELETE", f"http://{api}/v1/customers/{late}",
+                              "-H", f"Authorization: Bearer {token}"))
+        print(f"   -> {got.get('state')}; its external ID is unindexed and its account off the topic")
+
         say("210000000001 loosens its role's trust policy in IAM (any external ID): re-verification notices")
         t = env.template("210000000001", ext["210000000001"], role_name="XacctAccessV2")
         doc = t["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"]
@@ -215,8 +240,8 @@ def main():
         print(f"   GET /v1/customers/210000000001 -> state {got['state']}, verified_at {got['verified_at']}")
 
         say("lifecycle events the webhook receiver got (signed, verified, in seq order per customer)")
-        wait_for(lambda: any(e["type"] == "customer.degraded" for e in receiver.events), 60,
-                 "the degraded event to arrive")
+        wait_for(lambda: {"customer.degraded", "customer.cancelled"}
+                 <= {e["type"] for e in receiver.events}, 60, "the degraded and cancelled events")
         for e in sorted(receiver.events, key=lambda e: (e["account_id"], e["seq"])):
             print(f"   {e['account_id']} seq {e['seq']:<2} {e['type']:<22} state {e['state']}")
         receiver.stop()

@@ -38,6 +38,8 @@ typedef struct xacct_config {
     /* [aws] */
     char *aws_region;                 /* default: $AWS_REGION, then $AWS_DEFAULT_REGION */
     char *aws_partner_account_id;     /* required, 12 digits */
+    int aws_max_host_connections;     /* 64, 1..10000: open HTTPS connections per host */
+    int aws_max_connections;          /* 256, 1..100000: open HTTPS connections in all */
 
     /* [queue] */
     xacct_strlist_t queue_urls;       /* required */
@@ -45,6 +47,7 @@ typedef struct xacct_config {
     int queue_max_messages;           /* 10, 1..10 */
     int queue_visibility_timeout;     /* 120, 1..43200 */
     int queue_max_in_flight;          /* 64, >= 1 */
+    int queue_receivers;              /* 1, 1..16: receives outstanding at most */
     int queue_max_receives;           /* 5, >= 1 */
 
     /* [sns] */

@@ -45,8 +45,9 @@ int xacct_deliver_version(const xacct_config_t *cfg, const char *topic_arn,
 /* Where the template went: uploaded (template_url and launch_url) or
  * written (template_file); the others are NULL. */
 typedef struct xacct_deliver_result {
-    const char *template_url;  /* https URL of the S3 object */
-    const char *launch_url;    /* CloudFormation quick-create link */
+    const char *template_url;  /* presigned GetObject URL of the S3 object (a secret:
+                                  template_link.h) */
+    const char *launch_url;    /* CloudFormation quick-create link carrying it */
     const char *template_file; /* path of the file written */
 } xacct_deliver_result_t;
 

@@ -11,8 +11,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <time.h>
+
 #include "xacct/aws.h"
 #include "xacct/common.h"
+#include "xacct/sigv4.h"
 
 /* Completion: status 0, or an aws.h status (XACCT_EAWS with detail such as
  * "NoSuchBucket: ...", XACCT_EACCESSDENIED, XACCT_EAGAIN, ...). detail is
@@ -43,5 +46,25 @@ int xacct_s3_delete(xacct_aws_t *aws, const xacct_s3_object_t *o, xacct_s3_done_
  * frees). Returns 0, XACCT_EINVAL or XACCT_ECONFIG. */
 int xacct_s3_object_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *region,
                         const char *bucket, const char *key, char **out) XACCT_MUSTCHECK;
+
+/* A GetObject URL anyone holding it may use until it expires: SigV4 query
+ * authentication (X-Amz-Algorithm ... X-Amz-Signature). */
+typedef struct xacct_s3_presign {
+    xacct_getenv_fn getenv;       /* endpoint overrides; NULL = the process environment */
+    void *getenv_arg;             /* borrowed */
+    const char *region;           /* the bucket's region (the signing region) */
+    const char *bucket;
+    const char *key;
+    const xacct_sigv4_credentials_t *creds; /* borrowed; a session token goes into the
+                                     query and the URL dies with the session */
+    time_t now;                   /* signing time (X-Amz-Date) */
+    long expires;                 /* X-Amz-Expires: 1..604800 seconds */
+} xacct_s3_presign_t;
+
+/* The object's URL (as xacct_s3_object_url) presigned for GET, host the
+ * only signed header, UNSIGNED-PAYLOAD. *out is a heap string holding a
+ * credential (free with xacct_free_secret, never log it). Returns 0,
+ * XACCT_EINVAL (bad argument, expires out of range) or XACCT_ECONFIG. */
+int xacct_s3_presign_get(const xacct_s3_presign_t *p, char **out) XACCT_MUSTCHECK;
 
 #endif

@@ -4,8 +4,13 @@
  * and release. A receive loop keeps one long poll outstanding while its
  * owner has room, asking for no more than that room, with jittered backoff
  * after errors and nothing at all while stopped (no busy loop when idle: the
- * long poll is the only wake-up). Deletes are collected and sent in batches
- * of up to ten. The transport knows nothing of what a message means: what it
+ * long poll is the only wake-up). With queue.receivers above 1, while
+ * receives come back full it keeps more of them outstanding (doubling up to
+ * queue.receivers, each for a whole batch of room, all but one short polls)
+ * and drops back to one on the first empty answer or error: one round trip
+ * per ten messages caps a worker at 200 messages a second against an
+ * endpoint 50 ms away. Deletes are collected and sent in batches of up to
+ * ten. The transport knows nothing of what a message means: what it
  * receives goes up through the callbacks it was given, and it is told what
  * to do with a receipt handle.
  */
@@ -59,7 +64,7 @@ void xacct_transport_start(xacct_transport_t *t);
 /* Polls if there is room, unless paused or stopped (room freed up, config
  * reloaded). */
 void xacct_transport_kick(xacct_transport_t *t);
-/* Cancels the receive in flight and polls no more (SIGTSTP). */
+/* Cancels the receives in flight and polls no more (SIGTSTP). */
 void xacct_transport_pause(xacct_transport_t *t);
 /* Pauses, and from now on deletes go out at once instead of waiting for a
  * batch (shutdown). */

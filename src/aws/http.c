@@ -202,6 +202,8 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void release(struct xacct_http *h)
 {
     X509_STORE_free(h->_trust);
+    if (h->_share != NULL)
+        curl_share_cleanup(h->_share); /* every easy handle is gone by now */
     free(h->_user_agent);
     curl_slist_free_all(h->_resolve);
     free(h);
@@ -286,6 +288,17 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
     if ((h->_multi = curl_multi_init()) == NULL) {
         rc = XACCT_ENOMEM;
         goto out;
+    }
+    /* Each transfer has its own easy handle, and curl keeps TLS sessions per
+     * easy handle unless they are shared: without this every new connection
+     * (pool growth, a server's idle close) pays a full handshake with the
+     * certificate chain parsed and verified again. One loop thread uses the
+     * share, so it needs no lock callbacks. Certificate verification is
+     * unchanged: a session is only offered to the host it was made with. */
+    if ((h->_share = curl_share_init()) != NULL &&
+        curl_share_setopt(h->_share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        curl_share_cleanup(h->_share);
+        h->_share = NULL;
     }
     long max_host = opts->max_host_connections ? opts->max_host_connections
                                                : XACCT_HTTP_DEFAULT_MAX_HOST;

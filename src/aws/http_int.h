@@ -38,6 +38,9 @@ typedef struct xacct_http_sock {
 struct xacct_http {
     uv_loop_t *_loop;                       /* borrowed */
     CURLM *_multi;                          /* NULL once cleaned up */
+    CURLSH *_share;                         /* TLS sessions shared by every easy handle,
+                                               so a new connection resumes instead of a
+                                               full handshake; NULL if curl refused */
     uv_timer_t _timer;                      /* curl's single timeout */
     X509_STORE *_trust;                     /* system CAs plus ca_bundle, shared by
                                                every TLS connection */

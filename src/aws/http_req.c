@@ -368,6 +368,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     }
 
     SETOPT(CURLOPT_PRIVATE, (void *)r);
+    if (h->_share != NULL)
+        SETOPT(CURLOPT_SHARE, h->_share);
     SETOPT(CURLOPT_ERRORBUFFER, r->_errbuf);
     SETOPT(CURLOPT_URL, r->_url);
     /* Send the path exactly as given: SigV4 signs it as given. */

@@ -3,7 +3,9 @@
  * PutObject and DeleteObject on path-style S3 URLs: the path is
  * /<bucket>/<key> with the key percent-encoded as SigV4 wants it, so what is
  * signed is what goes on the wire. The endpoint is resolved by the generic
- * AWS call, which also signs (with the S3 payload hash) and retries.
+ * AWS call, which also signs (with the S3 payload hash) and retries. A
+ * presigned GetObject URL is built on the same object URL, so the path that
+ * is signed is the path CloudFormation requests.
  */
 #include "xacct/s3.h"
 
@@ -36,6 +38,28 @@ int xacct_s3_object_url(xacct_getenv_fn getenv_fn, void *getenv_arg, const char 
         return XACCT_EINVAL;
     return xacct_endpoints_s3_url(getenv_fn ? getenv_fn : xacct_endpoints_getenv, getenv_arg, region,
                             bucket, key, out);
+}
+
+int xacct_s3_presign_get(const xacct_s3_presign_t *p, char **out)
+{
+    *out = NULL;
+    if (p == NULL || p->creds == NULL || p->region == NULL)
+        return XACCT_EINVAL;
+    char *url = NULL;
+    int rc = xacct_s3_object_url(p->getenv, p->getenv_arg, p->region, p->bucket, p->key, &url);
+    if (rc != 0)
+        return rc;
+    xacct_sigv4_request_t req = {
+        .method = "GET",
+        .url = url,
+        .region = p->region,
+        .service = "s3",
+        .now = p->now,
+        .s3 = true,
+    };
+    rc = xacct_sigv4_presign(NULL, &req, p->creds, p->expires, out);
+    free(url);
+    return rc;
 }
 
 static int start(xacct_aws_t *aws, const char *method, const xacct_s3_object_t *o,

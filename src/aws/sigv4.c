@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "sigv4_int.h"
+#include "xacct/digest.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define MAX_EXPIRES 604800L /* seven days, the SigV4 maximum */
@@ -56,7 +57,7 @@ void xacct_sigv4_cache_free(xacct_sigv4_cache_t *c)
 static int sha256(const void *data, size_t len, unsigned char md[32])
 {
     unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    if (xacct_digest(XACCT_DIGEST_SHA256, data, len, md, &mdlen) != 0 || mdlen != 32)
         return XACCT_ECRYPTO;
     return 0;
 }
@@ -84,12 +85,7 @@ void xacct_sha256_hex(const void *data, size_t len, char hex[65])
 static int hmac256(const void *key, size_t klen, const void *msg, size_t mlen,
                    unsigned char out[32])
 {
-    size_t outlen = 0;
-    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, klen, msg, mlen, out, 32,
-                  &outlen) == NULL ||
-        outlen != 32)
-        return XACCT_ECRYPTO;
-    return 0;
+    return xacct_hmac_sha256(key, klen, msg, mlen, out);
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "xacct/arn.h"
+#include "xacct/digest.h"
 #include "xacct/utf8.h"
 
 #define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
@@ -112,7 +113,7 @@ static bool md5_matches(const char *body, size_t len, const char *want)
         return true; /* older endpoints may omit it */
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    if (EVP_Digest(body, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16)
+    if (xacct_digest(XACCT_DIGEST_MD5, body, len, md, &mdlen) != 0 || mdlen != 16)
         return false;
     char hex[33];
     for (unsigned i = 0; i < 16; i++)

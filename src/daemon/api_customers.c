@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "xacct/api.h"
 #include "xacct/codec.h"
@@ -19,6 +20,7 @@
 #include "xacct/arn.h"
 #include "xacct/s3.h"
 #include "xacct/template.h"
+#include "xacct/template_link.h"
 
 #define EVENTS_DEFAULT 100
 #define EVENTS_MAX 1000
@@ -42,63 +44,88 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
-/*
- * A pending customer's template lies in the bucket under a key derived from
- * its external ID: its URL and the quick-create link can be given again on
- * every read. update_url: while a rotation is pending (SPEC §9.3), the
- * pending ID's template and the update-stack link of the customer's stack.
- */
-static void add_urls(const xacct_config_t *cfg, json_t *o, const char *account, const char *state,
-                     const char *external_id, const char *pending_id, const char *topic_arn,
-                     const char *stack_id)
-{
-    json_object_set_new(o, "template_url", json_null());
-    json_object_set_new(o, "launch_url", json_null());
-    json_object_set_new(o, "update_url", json_null());
-    const char *bucket = cfg->cfn_template_bucket;
-    if (bucket == NULL || bucket[0] == '\0' || topic_arn == NULL)
-        return;
-    const char *id = pending_id != NULL ? pending_id : external_id;
-    if (id == NULL || (pending_id == NULL && (state == NULL || strcmp(state, "pending") != 0)))
-        return;
-    char key[XACCT_TEMPLATE_KEY_MAX];
-    char *url = NULL, *launch = NULL;
-    const char *region = strchr(topic_arn, ':');
-    char topic_region[32] = "";
-    /* arn:partition:sns:REGION:... */
-    for (int i = 0; region != NULL && i < 2; i++)
-        region = strchr(region + 1, ':');
-    if (region != NULL) {
-        size_t n = strcspn(region + 1, ":");
-        if (n < sizeof(topic_region)) {
-            memcpy(topic_region, region + 1, n);
-            topic_region[n] = '\0';
-        }
-    }
-    if (topic_region[0] == '\0' || xacct_template_s3_key(account, id, key, sizeof(key)) != 0 ||
-        xacct_s3_object_url(NULL, NULL, cfg->aws_region, bucket, key, &url) != 0 ||
-        (pending_id != NULL
-             ? xacct_launch_update_url(stack_id, url, &launch)
-             : xacct_launch_url_build(topic_region, url, cfg->cfn_stack_name, &launch)) != 0) {
-        free(url);
-        return;
-    }
-    json_object_set_new(o, "template_url", json_string(url));
-    json_object_set_new(o, pending_id != NULL ? "update_url" : "launch_url", json_string(launch));
-    free(url);
-    free(launch);
-}
-
-/* The API's customer object from a record (jansson, new reference). */
+/* The API's customer object from a record (jansson, new reference), the
+ * links null: xacct__api_customer_links fills them. */
 json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer_t *c);
 json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer_t *c)
 {
+    (void)cfg;
     json_t *o = json_object();
     for (size_t i = 0; i < sizeof(stored_fields) / sizeof(stored_fields[0]); i++)
         json_object_set_new(o, stored_fields[i], str_or_null(field(c, stored_fields[i])));
-    add_urls(cfg, o, field(c, "account_id"), field(c, "state"), field(c, "external_id"),
-             field(c, "pending_external_id"), field(c, "topic_arn"), field(c, "stack_id"));
+    json_object_set_new(o, "template_url", json_null());
+    json_object_set_new(o, "launch_url", json_null());
+    json_object_set_new(o, "update_url", json_null());
     return o;
+}
+
+/*
+ * A pending customer's template lies in the bucket under a key derived from
+ * its external ID: its URL and the quick-create link are given again on every
+ * read, freshly presigned (template_link.h) for what is left of the
+ * onboarding's life. update_url: while a rotation is pending (SPEC §9.3), the
+ * pending ID's template and the update-stack link of the customer's stack.
+ * 0, or the presigning's error (no valid credentials) with err set.
+ */
+static int add_links(xacct_ctx_t *ctx, json_t *o, const xacct_customer_t *c, char *err,
+                     size_t errlen)
+{
+    const xacct_config_t *cfg = ctx->cfg;
+    const char *account = field(c, "account_id"), *state = field(c, "state");
+    const char *external_id = field(c, "external_id");
+    const char *pending_id = field(c, "pending_external_id");
+    const char *topic_arn = field(c, "topic_arn"), *stack_id = field(c, "stack_id");
+    const char *bucket = cfg->cfn_template_bucket;
+    if (bucket == NULL || bucket[0] == '\0' || topic_arn == NULL || account == NULL)
+        return 0;
+    const char *id = pending_id != NULL ? pending_id : external_id;
+    if (id == NULL || (pending_id == NULL && (state == NULL || strcmp(state, "pending") != 0)))
+        return 0;
+    xacct_arn_t topic;
+    char key[XACCT_TEMPLATE_KEY_MAX];
+    if (xacct_arn_parse(topic_arn, &topic) != 0 ||
+        xacct_template_s3_key(account, id, key, sizeof(key)) != 0)
+        return 0;
+    time_t now = time(NULL);
+    long life = XACCT_TEMPLATE_LINK_MAX_EXPIRES;
+    if (pending_id == NULL) {
+        int64_t created_ms = 0;
+        const char *created = field(c, "created_at");
+        if (created == NULL || xacct__creds_parse_time(created, &created_ms) != 0)
+            created_ms = 0;
+        life = xacct_template_link_life(xacct_template_link_pending_ttl(cfg),
+                                        (time_t)(created_ms / 1000), now);
+        if (life < 1)
+            return 0; /* the onboarding is over: no link to hand out */
+    }
+    char *url = NULL, *launch = NULL;
+    int rc = xacct_template_link_presign(ctx, key, life, &url, err, errlen);
+    if (rc != 0)
+        return rc;
+    if ((pending_id != NULL
+             ? xacct_launch_update_url(stack_id, url, &launch)
+             : xacct_launch_url_build(topic.region, url, cfg->cfn_stack_name, &launch)) == 0) {
+        json_object_set_new(o, "template_url", json_string(url));
+        json_object_set_new(o, pending_id != NULL ? "update_url" : "launch_url",
+                            json_string(launch));
+    }
+    xacct_free_secret(url);
+    xacct_free_secret(launch);
+    return 0;
+}
+
+/* Answers code with the customer object, links included; 503 when they
+ * cannot be signed (no valid AWS credentials right now). */
+static void reply_customer(xacct_api_call_t *call, unsigned code, const xacct_customer_t *c)
+{
+    json_t *o = xacct__api_customer_json(call->ctx->cfg, c);
+    char err[256];
+    if (add_links(call->ctx, o, c, err, sizeof(err)) != 0) {
+        json_decref(o);
+        xacct_api_problem(call, 503, err);
+        return;
+    }
+    xacct_api_reply(call, code, o);
 }
 
 /* ---- GET /v1/customers/{account_id} ------------------------------------ */
@@ -112,7 +139,7 @@ static void got_customer(int status, const char *detail, const xacct_customer_t 
                           status == XACCT_ENOTFOUND ? "no such customer" : detail);
         return;
     }
-    xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, customer));
+    reply_customer(call, 200, customer);
 }
 
 void xacct__api_customer_get(xacct_api_call_t *call)
@@ -151,8 +178,16 @@ static void got_page(int status, const char *detail, const xacct_customer_t *cus
         return;
     }
     json_t *items = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, xacct__api_customer_json(call->ctx->cfg, &customers[i]));
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = xacct__api_customer_json(call->ctx->cfg, &customers[i]);
+        json_array_append_new(items, o);
+        if (add_links(call->ctx, o, &customers[i], err, sizeof(err)) != 0) {
+            json_decref(items);
+            xacct_api_problem(call, 503, err);
+            return;
+        }
+    }
     xacct_api_reply(call, 200,
                     json_pack("{s:o, s:o}", "items", items, "next_cursor",
                               next_cursor[0] != '\0' ? json_string(next_cursor) : json_null()));
@@ -276,7 +311,7 @@ static void reread_done(int status, const char *detail, const xacct_customer_t *
         xacct_api_problem(call, xacct_api_status_for(status), detail);
         return;
     }
-    xacct_api_reply(call, code, xacct__api_customer_json(call->ctx->cfg, c));
+    reply_customer(call, code, c);
 }
 
 static void reread(change_call_t *cc)
@@ -331,7 +366,7 @@ static void create_after_read(int status, const char *detail, const xacct_custom
     if (status == 0 && c->state == XACCT_CUSTOMER_PENDING) {
         /* Repeating the call for a pending customer returns the same record. */
         free(cr);
-        xacct_api_reply(call, 200, xacct__api_customer_json(call->ctx->cfg, c));
+        reply_customer(call, 200, c);
         return;
     }
     if (status != 0 && status != XACCT_ENOTFOUND) {

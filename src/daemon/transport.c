@@ -14,6 +14,18 @@
 #include "xacct/metrics.h"
 
 #define FLUSH_DELAY_MS 20
+/* Receives outstanding at once while the queue keeps answering full batches
+ * (queue.receivers, at most this): one receive takes a round trip for at
+ * most ten messages, so against an endpoint 50 ms away one poller alone
+ * cannot pass 200 messages a second. */
+#define MAX_RECEIVES 16
+
+typedef struct receive_slot {
+    struct xacct_transport *t;
+    xacct_aws_call_t *call; /* ReceiveMessage in flight (NULL while being sent) */
+    unsigned asked;         /* MaxNumberOfMessages it asked for (room reserved) */
+    bool busy;              /* a receive was started and has not completed */
+} receive_slot_t;
 
 struct xacct_transport {
     xacct_ctx_t *_ctx;                    /* borrowed */
@@ -22,7 +34,12 @@ struct xacct_transport {
     xacct_transport_receive_cb _on_receive;
     xacct_transport_room_cb _room;
     void *_arg;                           /* for both */
-    xacct_aws_call_t *_receive;           /* ReceiveMessage in flight, or NULL */
+    receive_slot_t _recv[MAX_RECEIVES];   /* receives in flight */
+    unsigned _nrecv;                      /* slots with a call */
+    unsigned _reserved;                   /* room asked for by those calls */
+    unsigned _want;                       /* receives to keep outstanding: 1 when
+                                             the queue is quiet, doubled by each
+                                             full batch, back to 1 on an empty one */
     uv_timer_t _timer;                    /* backoff after errors */
     xacct_backoff_t _backoff;
     uv_timer_t _flush;                    /* sends the delete batch */
@@ -40,17 +57,32 @@ static void on_timer(uv_timer_t *timer)
     poll_now(xacct_container_of(timer, xacct_transport_t, _timer));
 }
 
+static void slot_release(receive_slot_t *slot)
+{
+    xacct_transport_t *t = slot->t;
+    if (!slot->busy)
+        return;
+    slot->busy = false;
+    slot->call = NULL;
+    t->_reserved -= slot->asked;
+    t->_nrecv--;
+    slot->asked = 0;
+}
+
 static void on_receive(int status, const char *detail, xacct_sqs_message_t **msgs, size_t n,
                        size_t corrupt, void *arg)
 {
-    xacct_transport_t *t = arg;
-    t->_receive = NULL;
+    receive_slot_t *slot = arg;
+    xacct_transport_t *t = slot->t;
+    unsigned asked = slot->asked;
+    slot_release(slot); /* a no-op when pause cancelled it */
     if (status == XACCT_ECANCELED) {
         for (size_t i = 0; i < n; i++)
             xacct_sqs_message_free(msgs[i]);
         return;
     }
     if (status != 0) {
+        t->_want = 1;
         uint64_t delay = xacct_backoff_next(&t->_backoff);
         char ms[32];
         snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
@@ -61,6 +93,10 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
         return;
     }
     xacct_backoff_reset(&t->_backoff);
+    if (n + corrupt == 0)
+        t->_want = 1; /* quiet: one long poll, no more wake-ups than that */
+    else if (n + corrupt >= asked)
+        t->_want *= 2; /* capped by queue.receivers in poll_now */
     if (corrupt > 0)
         XACCT_LOG_WARN(&t->_ctx->log, "sqs.corrupt_message", "queue", t->_queue_url, "detail",
                        "body does not match MD5OfBody; left to reappear", NULL);
@@ -70,25 +106,60 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
     poll_now(t);
 }
 
+/* Starts receives while fewer than _want are outstanding and the owner has
+ * room beyond what those already asked for. */
 static void poll_now(xacct_transport_t *t)
 {
-    if (t->_receive != NULL || t->_paused || uv_is_active((uv_handle_t *)&t->_timer))
-        return;
-    unsigned room = t->_room(t->_arg);
-    if (room == 0)
-        return;
-    const xacct_config_t *cfg = t->_ctx->cfg;
-    int max = cfg->queue_max_messages < (int)room ? cfg->queue_max_messages : (int)room;
-    int rc = xacct_sqs_receive(t->_ctx->aws, t->_queue_url, t->_region, max,
-                               cfg->queue_wait_seconds, cfg->queue_visibility_timeout,
-                               on_receive, t, &t->_receive);
-    if (rc != 0) {
-        t->_receive = NULL;
-        if (rc == XACCT_ESHUTDOWN)
+    unsigned cap = (unsigned)t->_ctx->cfg->queue_receivers;
+    if (cap < 1)
+        cap = 1;
+    if (cap > MAX_RECEIVES)
+        cap = MAX_RECEIVES;
+    if (t->_want > cap)
+        t->_want = cap;
+    while (t->_nrecv < t->_want && !t->_paused && !uv_is_active((uv_handle_t *)&t->_timer)) {
+        unsigned room = t->_room(t->_arg);
+        if (room <= t->_reserved)
             return;
-        XACCT_LOG_ERROR(&t->_ctx->log, "sqs.receive_not_sent", "queue", t->_queue_url, "error",
-                        xacct_errname(rc), NULL);
-        uv_timer_start(&t->_timer, on_timer, xacct_backoff_next(&t->_backoff), 0);
+        room -= t->_reserved;
+        const xacct_config_t *cfg = t->_ctx->cfg;
+        /* An extra receive only for a whole batch: as messages finish one at
+         * a time, asking for each freed slot would cost a round trip (a
+         * signature, a TLS record, a JSON parse) per message. */
+        if (t->_nrecv > 0 && room < (unsigned)cfg->queue_max_messages)
+            return;
+        unsigned max = (unsigned)cfg->queue_max_messages < room ? (unsigned)cfg->queue_max_messages
+                                                                : room;
+        receive_slot_t *slot = NULL;
+        for (size_t i = 0; i < MAX_RECEIVES && slot == NULL; i++)
+            if (!t->_recv[i].busy)
+                slot = &t->_recv[i];
+        if (slot == NULL)
+            return;
+        /* Reserved before the call: its callback finds the slot taken. */
+        slot->busy = true;
+        slot->asked = max;
+        t->_reserved += max;
+        t->_nrecv++;
+        /* Only one long poll at a time: the others are short (wait 0), so
+         * they come back at once when the backlog is gone instead of
+         * lingering as long polls (a stopped worker would leave them
+         * waiting in SQS, and an idle one would wake for each). */
+        int wait_s = t->_nrecv == 1 ? cfg->queue_wait_seconds : 0;
+        xacct_aws_call_t *call = NULL;
+        int rc = xacct_sqs_receive(t->_ctx->aws, t->_queue_url, t->_region, (int)max, wait_s,
+                                   cfg->queue_visibility_timeout, on_receive, slot, &call);
+        if (rc != 0) {
+            slot_release(slot);
+            if (rc == XACCT_ESHUTDOWN)
+                return;
+            XACCT_LOG_ERROR(&t->_ctx->log, "sqs.receive_not_sent", "queue", t->_queue_url,
+                            "error", xacct_errname(rc), NULL);
+            uv_timer_start(&t->_timer, on_timer, xacct_backoff_next(&t->_backoff), 0);
+            return;
+        }
+        if (slot->busy)
+            slot->call = call;
     }
 }
 
@@ -100,6 +171,9 @@ xacct_transport_t *xacct_transport_new(xacct_ctx_t *ctx, const xacct_transport_o
     t->_on_receive = opts->on_receive;
     t->_room = opts->room;
     t->_arg = opts->arg;
+    t->_want = 1;
+    for (size_t i = 0; i < MAX_RECEIVES; i++)
+        t->_recv[i].t = t;
     xacct_sqs_queue_region(opts->queue_url, ctx->cfg->aws_region, t->_region);
     xacct_backoff_init(&t->_backoff, 500, 30000, NULL, NULL);
     uv_timer_init(ctx->loop, &t->_timer);
@@ -119,7 +193,7 @@ const char *xacct_transport_region(const xacct_transport_t *t)
 
 bool xacct_transport_polling(const xacct_transport_t *t)
 {
-    return t->_receive != NULL;
+    return t->_nrecv > 0;
 }
 
 void xacct_transport_start(xacct_transport_t *t)
@@ -142,10 +216,12 @@ void xacct_transport_pause(xacct_transport_t *t)
 {
     t->_paused = true;
     uv_timer_stop(&t->_timer);
-    if (t->_receive != NULL) {
-        xacct_aws_call_t *call = t->_receive;
-        t->_receive = NULL;
-        xacct_aws_cancel(call);
+    t->_want = 1;
+    for (size_t i = 0; i < MAX_RECEIVES; i++) {
+        xacct_aws_call_t *call = t->_recv[i].call;
+        slot_release(&t->_recv[i]);
+        if (call != NULL)
+            xacct_aws_cancel(call);
     }
 }
 

@@ -10,6 +10,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__ /* defined once a libc header is in */
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -285,6 +288,13 @@ static void send_heartbeat(xacct_worker_t *w)
     w->last_beat = uv_now(w->ctx->loop);
     uv_timer_start(&w->heartbeat, on_heartbeat, w->in_flight > 0 ? HEARTBEAT_MS : idle_gap_ms(w),
                    0);
+#ifdef __GLIBC__
+    /* glibc keeps what a burst freed (a batch of receives, a pool of new
+     * TLS connections) and never gives it back below the top of the heap;
+     * trimming once per heartbeat returns it (about 2 MB of 22 with 256 in
+     * flight) for a heap walk every few seconds. */
+    malloc_trim(0);
+#endif
     char host[128] = "";
     gethostname(host, sizeof(host) - 1);
     xacct_heartbeat_t hb = {

@@ -9,6 +9,7 @@
  * once.
  */
 #include "xacct/sns_verify.h"
+#include "xacct/digest.h"
 #include "xacct/url.h"
 
 #include <jansson.h>
@@ -169,10 +170,12 @@ static int verify_with_key(const xacct_sns_envelope_t *env, EVP_PKEY *key)
 {
     const EVP_MD *md;
     if (strcmp(env->signature_version, "1") == 0)
-        md = EVP_sha1();
+        md = xacct_digest_md(XACCT_DIGEST_SHA1);
     else if (strcmp(env->signature_version, "2") == 0)
-        md = EVP_sha256();
+        md = xacct_digest_md(XACCT_DIGEST_SHA256);
     else
+        return XACCT_ESIGNATURE;
+    if (md == NULL)
         return XACCT_ESIGNATURE;
     if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
         return XACCT_ECERT;

@@ -4,7 +4,7 @@
  * template to S3 and build the launch link, or write it atomically (temp
  * file, fsync, rename) with mode 0600. Rendering and the file are local and
  * quick; the upload and the removal of an old template are S3 calls on the
- * loop.
+ * loop. The uploaded template's URL is presigned (template_link.h).
  */
 #include "xacct/deliver.h"
 
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xacct/arn.h"
@@ -21,6 +22,7 @@
 #include "xacct/launch_url.h"
 #include "xacct/s3.h"
 #include "xacct/template.h"
+#include "xacct/template_link.h"
 
 #define MAX_ROLE_POLICY (10u * 1024u) /* IAM's inline policy quota per role */
 
@@ -137,8 +139,8 @@ static void delivery_finish(void *arg)
     free(d->detail);
     free(d->bucket);
     free(d->topic_region);
-    free((char *)d->res.template_url);
-    free((char *)d->res.launch_url);
+    xacct_free_secret((char *)d->res.template_url);
+    xacct_free_secret((char *)d->res.launch_url);
     free((char *)d->res.template_file);
     free(d);
 }
@@ -200,12 +202,23 @@ static void put_done(int status, const char *detail, void *arg)
         delivery_finish(d);
         return;
     }
+    /* The bucket is private: CloudFormation, acting for the customer, reads
+     * the template through a presigned URL (template_link.h). */
+    char *url = NULL, *launch = NULL;
+    char why[256];
+    time_t now = time(NULL);
+    long life = xacct_template_link_life(xacct_template_link_pending_ttl(d->ctx->cfg), now, now);
+    int rc = xacct_template_link_presign(d->ctx, d->key, life, &url, why, sizeof(why));
+    if (rc != 0) {
+        d->status = rc;
+        d->detail = xacct_strdup(why);
+        delivery_finish(d);
+        return;
+    }
     /* The stack is launched in the topic's region: a custom resource can
      * only use a topic of its own region. */
-    char *url = NULL, *launch = NULL;
-    if (xacct_s3_object_url(NULL, NULL, d->ctx->cfg->aws_region, d->bucket, d->key, &url) != 0 ||
-        xacct_launch_url_build(d->topic_region, url, d->ctx->cfg->cfn_stack_name, &launch) != 0) {
-        free(url);
+    if (xacct_launch_url_build(d->topic_region, url, d->ctx->cfg->cfn_stack_name, &launch) != 0) {
+        xacct_free_secret(url);
         d->status = XACCT_ECONFIG;
         d->detail = xacct_strdup("cannot build the launch URL (check cloudformation.stack_name "
                                  "and the S3 endpoint)");

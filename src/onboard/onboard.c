@@ -87,12 +87,12 @@ static void finish(ob_t *o)
     xacct_free_secret(o->old_id);
     xacct_free_secret(o->old_pending);
     free(o->stack_id);
-    free(o->update_url);
+    xacct_free_secret(o->update_url); /* presigned */
     free(o->account);
     free(o->actor);
     free(o->topic);
-    free(o->template_url);
-    free(o->launch_url);
+    xacct_free_secret(o->template_url);
+    xacct_free_secret(o->launch_url);
     free(o->template_file);
     free(o->detail);
     free(o);

@@ -62,6 +62,23 @@ int cli_check_reason(cli_t *c, const char *reason)
     return 0;
 }
 
+int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a)
+{
+    int rc;
+    if ((rc = cli_check_account(c, account)) != 0 || (rc = cli_check_reason(c, a->reason)) != 0)
+        return rc;
+    if (a->duration_flag != NULL && ((a->duration = cli_parse_limit(a->duration_flag, 43200)) == 0 ||
+                                     a->duration < 900))
+        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200 (and at most the "
+                            "role's maximum session duration)",
+                         a->duration_flag);
+    if ((rc = cli_operator(c, a->operator_flag, a->operator_name, sizeof(a->operator_name))) != 0)
+        return rc;
+    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
+        return rc;
+    return 0;
+}
+
 int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer)
 {
     int rc = cli_load_customer(c, account, customer);
@@ -90,12 +107,8 @@ int cli_audit_access(cli_t *c, const char *account, const char *type, const char
     xacct_event_t ev = xacct_onboard_event(type, "ok", reason ? reason : "no reason given",
                                            operator_name);
     cli_res_t r = {0};
-    int rc = xacct_customers_audit(c->ctx->store, account, &ev, cli_res_cb, &r);
-    if (rc == 0)
-        cli_wait(c, &r.done);
-    else
-        cli_res_set(&r, rc, NULL);
-    rc = r.status == 0 ? 0
+    cli_audit_append(c, account, &ev, &r);
+    int rc = r.status == 0 ? 0
                        : cli_fail_store(c, r.status, r.detail,
                                         "recording the access in the audit trail (nothing "
                                         "was handed out)");

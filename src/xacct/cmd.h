@@ -22,6 +22,7 @@
 #include "xacct/customers.h"
 #include "xacct/extid.h"
 #include "xacct/http.h"
+#include "xacct/operator.h"
 #include "xacct/store.h"
 #include "xacct/ctx.h"
 
@@ -124,6 +125,10 @@ void cli_res_clear(cli_res_t *r);
 /* A (status, detail, arg) callback that fills the cli_res_t arg. */
 void cli_res_cb(int status, const char *detail, void *arg);
 
+/* Appends ev to account's audit trail and waits; the outcome is in *r (the
+ * caller clears it). */
+void cli_audit_append(cli_t *c, const char *account, const xacct_event_t *ev, cli_res_t *r);
+
 /* A JSON object that may hold an "external_id": wiped, then released. */
 void cli_record_free(json_t *record);
 /* A customer record (customers.h), an owned copy: it holds the external ID,
@@ -160,6 +165,18 @@ int cli_operator(cli_t *c, const char *flag, char *out, size_t outlen);
  * CLI_USAGE. */
 #define XACCT_CLI_REASON_MAX 500
 int cli_check_reason(cli_t *c, const char *reason);
+/* What both access commands take before they touch AWS: the account, the
+ * --reason, --duration (900..43200 s; *duration holds the default on entry)
+ * and the operator's name, then the config and the store. 0, CLI_USAGE or
+ * CLI_FAIL. */
+typedef struct cli_access_args {
+    const char *operator_flag; /* --operator, or NULL */
+    const char *reason;        /* --reason, or NULL */
+    const char *duration_flag; /* --duration, or NULL */
+    size_t duration;           /* in: the default; out: the session's length */
+    char operator_name[XACCT_OPERATOR_NAME_MAX + 1];
+} cli_access_args_t;
+int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a);
 /* cli_load_customer_role for operator access: only an active or degraded
  * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
 int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer);
@@ -192,6 +209,24 @@ int cli_list_print(cli_t *c, int submitted, cli_list_t *l, const char *what,
                    const char *const *columns, size_t ncolumns);
 
 /* ---- output ------------------------------------------------------------- */
+
+/* A listing printed page by page as it arrives (stream.c): --json the array
+ * of row objects, otherwise the table of columns (string values; widths
+ * from the header and the first page). Nothing is kept between pages. */
+#define CLI_STREAM_MAX_COLUMNS 16
+typedef struct cli_stream {
+    cli_t *c;                             /* borrowed */
+    const char *const *columns;           /* borrowed keys */
+    size_t ncolumns;                      /* <= CLI_STREAM_MAX_COLUMNS */
+    size_t width[CLI_STREAM_MAX_COLUMNS]; /* table column widths */
+    size_t rows;                          /* rows printed */
+    bool started;                         /* the table header is out */
+} cli_stream_t;
+void cli_stream_init(cli_stream_t *s, cli_t *c, const char *const *columns, size_t ncolumns);
+/* Prints rows (an array of objects; borrowed). */
+void cli_stream_page(cli_stream_t *s, json_t *rows);
+/* Closes the JSON array, or prints the header of an empty table. */
+void cli_stream_end(cli_stream_t *s);
 
 /* Prints j as indented JSON and a newline; steals the reference. */
 void cli_print_json(cli_t *c, json_t *j);

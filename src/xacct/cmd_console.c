@@ -34,29 +34,23 @@ static void console_done(int status, const char *detail, const char *login_url, 
 
 int xacct_cmd_console(cli_t *c, int argc, char **argv)
 {
-    const char *dest = NULL, *duration_s = NULL, *operator_flag = NULL, *reason = NULL;
+    const char *dest = NULL;
+    cli_access_args_t a = {.duration = XACCT_CONSOLE_DEFAULT_DURATION};
     const char *pos[1];
     cli_opt_t opts[] = {{"destination", true, &dest, NULL},
-                        {"duration", true, &duration_s, NULL},
-                        {"operator", true, &operator_flag, NULL},
-                        {"reason", true, &reason, NULL},
+                        {"duration", true, &a.duration_flag, NULL},
+                        {"operator", true, &a.operator_flag, NULL},
+                        {"reason", true, &a.reason, NULL},
                         {NULL, false, NULL, NULL}};
     int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
     if (rc != 0)
         return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_check_reason(c, reason)) != 0)
-        return rc;
-    size_t duration = XACCT_CONSOLE_DEFAULT_DURATION;
-    if (duration_s != NULL &&
-        ((duration = cli_parse_limit(duration_s, 43200)) == 0 || duration < 900))
-        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200", duration_s);
     if (dest != NULL && strncmp(dest, "https://", 8) != 0)
         return cli_usage(c, "invalid --destination '%s': an https:// URL", dest);
-    char op_name[XACCT_OPERATOR_NAME_MAX + 1];
-    if ((rc = cli_operator(c, operator_flag, op_name, sizeof(op_name))) != 0)
+    if ((rc = cli_access_prepare(c, pos[0], &a)) != 0)
         return rc;
-    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
-        return rc;
+    const char *op_name = a.operator_name, *reason = a.reason;
+    size_t duration = a.duration;
     xacct_customer_t *cust = NULL;
     if ((rc = cli_load_access_customer(c, pos[0], &cust)) != 0)
         return rc;

@@ -106,28 +106,17 @@ static int print_process_json(cli_t *c, const creds_op_t *op)
 
 int xacct_cmd_credentials(cli_t *c, int argc, char **argv)
 {
-    const char *operator_flag = NULL, *reason = NULL, *duration_s = NULL;
+    cli_access_args_t a = {.duration = DEFAULT_DURATION};
     const char *pos[1];
-    cli_opt_t opts[] = {{"operator", true, &operator_flag, NULL},
-                        {"reason", true, &reason, NULL},
-                        {"duration", true, &duration_s, NULL},
+    cli_opt_t opts[] = {{"operator", true, &a.operator_flag, NULL},
+                        {"reason", true, &a.reason, NULL},
+                        {"duration", true, &a.duration_flag, NULL},
                         {NULL, false, NULL, NULL}};
     int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
-    if (rc != 0)
+    if (rc != 0 || (rc = cli_access_prepare(c, pos[0], &a)) != 0)
         return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_check_reason(c, reason)) != 0)
-        return rc;
-    size_t duration = DEFAULT_DURATION;
-    if (duration_s != NULL &&
-        ((duration = cli_parse_limit(duration_s, 43200)) == 0 || duration < 900))
-        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200 (and at most "
-                            "the role's maximum session duration)",
-                         duration_s);
-    char op_name[XACCT_OPERATOR_NAME_MAX + 1];
-    if ((rc = cli_operator(c, operator_flag, op_name, sizeof(op_name))) != 0)
-        return rc;
-    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
-        return rc;
+    const char *op_name = a.operator_name, *reason = a.reason;
+    size_t duration = a.duration;
     xacct_customer_t *cust = NULL;
     if ((rc = cli_load_access_customer(c, pos[0], &cust)) != 0)
         return rc;

@@ -1,32 +1,67 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * `xacct list [--state S] [--limit N]`: customers, most recently updated
- * first, from the customers zset.
+ * first, from the customers zset, fetched a page at a time (customer_pages)
+ * and printed as each page arrives: memory stays one page whatever the
+ * number of customers.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "commands.h"
+#include "xacct/customer_pages.h"
 #include "xacct/customers.h"
 
+#define LIST_PAGE 500 /* records per Redis round trip */
 
-static void list_done(int status, const char *detail, const xacct_customer_summary_t *items,
-                      size_t n, void *arg)
+typedef struct list_walk {
+    cli_t *c;
+    cli_stream_t out;
+    const char *state;   /* NULL = every state */
+    size_t left;         /* records still wanted */
+    cli_res_t r;         /* set when the walk ends */
+} list_walk_t;
+
+static int next_page(list_walk_t *w, const char *cursor);
+
+static const char *or_empty(const char *s)
 {
-    cli_list_t *l = arg;
-    if (status == 0) {
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                l->rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
-                                    items[i].account_id ? items[i].account_id : "", "state",
-                                    xacct_customer_state_name(items[i].state), "region",
-                                    items[i].region ? items[i].region : "", "topic_arn",
-                                    items[i].topic_arn ? items[i].topic_arn : "", "updated_at",
-                                    items[i].updated_at ? items[i].updated_at : "", "last_error",
-                                    items[i].last_error ? items[i].last_error : ""));
+    return s != NULL ? s : "";
+}
+
+static void page_done(int status, const char *detail, const xacct_customer_t *items, size_t n,
+                      const char *next_cursor, void *arg)
+{
+    list_walk_t *w = arg;
+    if (status != 0) {
+        cli_res_set(&w->r, status, detail);
+        return;
     }
-    cli_list_done(l, status, detail);
+    if (n > w->left)
+        n = w->left;
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
+                            or_empty(items[i].account_id), "state",
+                            xacct_customer_state_name(items[i].state), "region",
+                            or_empty(items[i].region), "topic_arn", or_empty(items[i].topic_arn),
+                            "updated_at", or_empty(items[i].updated_at), "last_error",
+                            or_empty(items[i].last_error)));
+    cli_stream_page(&w->out, rows);
+    json_decref(rows);
+    w->left -= n;
+    int rc = 0;
+    if (w->left == 0 || next_cursor == NULL || next_cursor[0] == '\0' ||
+        (rc = next_page(w, next_cursor)) != 0)
+        cli_res_set(&w->r, rc, rc != 0 ? xacct_strerror(rc) : NULL);
+}
+
+static int next_page(list_walk_t *w, const char *cursor)
+{
+    size_t limit = w->left < LIST_PAGE ? w->left : LIST_PAGE;
+    return xacct_customer_page(w->c->ctx->store, w->state, cursor, limit, page_done, w);
 }
 
 int xacct_cmd_list(cli_t *c, int argc, char **argv)
@@ -49,8 +84,21 @@ int xacct_cmd_list(cli_t *c, int argc, char **argv)
         return rc;
     static const char *const cols[] = {"account_id", "state", "region", "topic_arn",
                                        "updated_at", "last_error"};
-    cli_list_t l;
-    cli_list_init(&l);
-    int submitted = xacct_customers_list(c->ctx->store, state, limit, list_done, &l);
-    return cli_list_print(c, submitted, &l, "listing customers", cols, XACCT_ARRAY_SIZE(cols));
+    list_walk_t w = {.c = c, .state = state, .left = limit};
+    cli_stream_init(&w.out, c, cols, XACCT_ARRAY_SIZE(cols));
+    int submitted = next_page(&w, NULL);
+    rc = CLI_OK;
+    if (submitted != 0) {
+        rc = cli_fail_store(c, submitted, NULL, "listing customers");
+    } else {
+        cli_wait(c, &w.r.done);
+        /* What was printed stays printed and a failure midway is reported
+         * after it; a failure before any page prints nothing. */
+        if (w.r.status == 0 || w.out.rows > 0 || w.out.started)
+            cli_stream_end(&w.out);
+        if (w.r.status != 0)
+            rc = cli_fail_store(c, w.r.status, w.r.detail, "listing customers");
+    }
+    cli_res_clear(&w.r);
+    return rc;
 }

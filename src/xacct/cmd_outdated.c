@@ -184,8 +184,8 @@ static void list_one(outdated_run_t *o, const xacct_customer_t *cu, const char *
     if (error[0] != '\0')
         o->failed++;
     print_row(o, cu, today, &d, update_url, error[0] ? error : NULL);
-    free(update_url);
-    free(d.template_url);
+    xacct_free_secret(update_url); /* presigned */
+    xacct_free_secret(d.template_url);
     free(d.template_file);
     cli_res_clear(&d.r);
 }

@@ -132,16 +132,21 @@ const char *cli_trusted_external_id(cli_t *c, const xacct_customer_t *cust,
     return op.status == 0 && op.used == XACCT_CUSTOMER_ROLE_PENDING ? pending : cust->external_id;
 }
 
+void cli_audit_append(cli_t *c, const char *account, const xacct_event_t *ev, cli_res_t *r)
+{
+    int rc = xacct_customers_audit(c->ctx->store, account, ev, cli_res_cb, r);
+    if (rc == 0)
+        cli_wait(c, &r->done);
+    else
+        cli_res_set(r, rc, NULL);
+}
+
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
                const char *reason)
 {
     xacct_event_t ev = xacct_onboard_event(type, outcome, reason, "cli");
     cli_res_t r = {0};
-    int rc = xacct_customers_audit(c->ctx->store, account, &ev, cli_res_cb, &r);
-    if (rc == 0)
-        cli_wait(c, &r.done);
-    else
-        cli_res_set(&r, rc, NULL);
+    cli_audit_append(c, account, &ev, &r);
     if (r.status != 0)
         fprintf(c->err, "xacct %s: warning: the audit event was not recorded: %s\n", c->command,
                 r.detail ? r.detail : xacct_strerror(r.status));

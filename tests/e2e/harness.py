@@ -500,6 +500,33 @@ class Env:
             "account_id": account, "region": region or self.regions[0],
             "stack_name": name, "template": template})
 
+    @staticmethod
+    def template_url_of(link):
+        """The templateURL a CloudFormation console link (quick-create or
+        update-stack) carries in its fragment, decoded once."""
+        route, _, query = urllib.parse.urlsplit(link).fragment.partition("?")
+        urls = urllib.parse.parse_qs(query).get("templateURL")
+        assert urls and len(urls) == 1, f"no templateURL in {route}"
+        return urls[0]
+
+    def create_stack_from_link(self, account, link, name="xacct-onboarding", region=None):
+        """What a customer does with a quick-create link: CloudFormation in
+        the customer's account reads the template from the link's
+        templateURL (no partner credentials). Returns (status, answer) of the
+        simulator's CreateStack: 201 with stack_id, or 400 ValidationError
+        with s3_error when S3 refused the URL."""
+        region = region or urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["region"][0]
+        return self.fa.control("POST", "/_fake/cfn/stacks", {
+            "account_id": account, "region": region, "stack_name": name,
+            "template_url": self.template_url_of(link)})
+
+    def update_stack_from_link(self, link):
+        """What a customer does with an update-stack link."""
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(link).fragment.partition("?")[2])
+        return self.fa.control(
+            "POST", f"/_fake/cfn/stacks/{urllib.parse.quote(q['stackId'][0], safe='')}/update",
+            {"template_url": self.template_url_of(link)})
+
     def update_stack(self, stack_id, template):
         return self.ctl("POST", f"/_fake/cfn/stacks/{urllib.parse.quote(stack_id, safe='')}/update",
                                {"template": template})

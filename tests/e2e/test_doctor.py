@@ -184,6 +184,12 @@ class DoctorTest(unittest.TestCase):
         dels = {r["key"] for r in env.ctl("GET", "/_fake/records?kind=s3.delete_object")["records"]
                 if r["existed"]}
         self.assertLessEqual(set(probes), dels)
+        # Read back as a customer would: unsigned, through a presigned link.
+        gets = [r for r in env.ctl("GET", "/_fake/records?kind=request")["records"]
+                if r.get("service") == "s3" and r.get("method") == "GET"
+                and "doctor-probe" in r.get("path", "")]
+        self.assertTrue(gets)
+        self.assertIn("presigned", self.rows(doc, "bucket")[0]["detail"])
 
     def test_redis_persistence_off(self):
         env = self.env

@@ -94,6 +94,7 @@ class OutdatedTest(unittest.TestCase):
         q = urllib.parse.parse_qs(frag_query)
         self.assertEqual(q["stackId"], [stack_id])
         self.assertEqual(q["templateURL"], [row["template_url"]])
+        self.assertIn("X-Amz-Signature=", row["template_url"])  # the bucket is private
         key = urllib.parse.urlsplit(row["template_url"]).path.split("/", 2)[2]
         st, body = self.env.fa.control("GET", "/_fake/s3/objects/%s/%s" % (BUCKET, key))
         self.assertEqual(st, 200)
@@ -109,6 +110,7 @@ class OutdatedTest(unittest.TestCase):
         self.assertIn("2 of 2 connected customers", r.stderr.decode())
 
         # The customer updates its stack with today's template: on today's version.
+        self.assertIn(key, self.bucket_keys())
         self.env.update_stack(stack_id, uploaded)
         done = self.env.wait_stack(stack_id)
         self.assertEqual(done["status"], "UPDATE_COMPLETE", done)

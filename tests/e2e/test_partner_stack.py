@@ -121,9 +121,12 @@ class PartnerStackTest(unittest.TestCase):
         for i, region in enumerate(env.regions):
             acct = f"21098765432{i}"
             r = env.xacct("onboard", acct, "--region", region, "--json", check=True)
-            self.assertIn(env.bucket, json.loads(r.stdout)["launch_url"])
-            tpl = json.loads(env.xacct("template", acct, check=True).stdout)
-            st = env.create_stack(acct, tpl, region=region)
+            link = json.loads(r.stdout)["launch_url"]
+            self.assertIn(env.bucket, link)
+            # The customer launches from the link: CloudFormation reads the
+            # private bucket's template through the presigned templateURL.
+            status, st = env.create_stack_from_link(acct, link)
+            self.assertEqual(status, 201, st)
             doc = env.wait_stack(st["stack_id"], timeout=120)
             self.assertEqual(doc["status"], "CREATE_COMPLETE", doc["status_reason"])
             self.assertEqual(env.last_answer(doc)["Status"], "SUCCESS")
@@ -144,6 +147,7 @@ class PartnerStackTest(unittest.TestCase):
         self.assertTrue({"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                          "sns:GetTopicAttributes", "sns:SetTopicAttributes",
                          "sns:ListSubscriptionsByTopic", "s3:PutObject", "s3:DeleteObject",
+                         "s3:GetObject",
                          "sts:AssumeRole", "sts:GetCallerIdentity"} <= seen, seen)
         for action in sorted(seen - {"sts:GetCallerIdentity"}):
             self.assertTrue(self.allowed(doc, action), f"{action} is not in the policy")
@@ -173,14 +177,19 @@ class PartnerStackTest(unittest.TestCase):
         self.assertTrue(self.allowed(doc, "s3:PutObject",
                                      f"arn:aws:s3:::{env.bucket}/templates/1/x.json"))
         self.assertFalse(self.allowed(doc, "s3:PutObject", f"arn:aws:s3:::{env.bucket}/other"))
+        self.assertTrue(self.allowed(doc, "s3:GetObject",
+                                     f"arn:aws:s3:::{env.bucket}/templates/1/x.json"))
+        self.assertFalse(self.allowed(doc, "s3:GetObject", f"arn:aws:s3:::{env.bucket}/other"))
         self.assertFalse(self.allowed(doc, "sqs:SendMessage", env.queue_arn))
 
     def test_policy_grants_only_what_the_code_calls(self):
         """Static: the operations named in src/ (SQS X-Amz-Target names,
-        query Actions, S3 methods), mapped to IAM actions, equal the policy's
-        actions (plus the SourceIdentity permission that AssumeRole with a
-        SourceIdentity needs)."""
+        query Actions, the S3 client's calls -- a presigned GET counts: S3
+        authorizes it as its signer's GetObject), mapped to IAM actions,
+        equal the policy's actions (plus the SourceIdentity permission that
+        AssumeRole with a SourceIdentity needs)."""
         ops = set()
+        s3_ops = set()
         for root, _, files in os.walk(os.path.join(SOURCE, "src")):
             for fn in files:
                 if not fn.endswith(".c"):
@@ -191,6 +200,8 @@ class PartnerStackTest(unittest.TestCase):
                 # "AmazonSQS.GetQueueAttributes", "Action=AssumeRole&..."
                 ops |= set(re.findall(r'(?:"|AmazonSQS\.|Action=)((?:Receive|Delete|Change|Get|'
                                       r'Set|List|Assume)[A-Za-z]+)(?:"|&)', text))
+                if fn != "s3.c":
+                    s3_ops |= set(re.findall(r'\bxacct_s3_(put|delete|presign_get)\(', text))
         catalog = {
             "ReceiveMessage": "sqs:ReceiveMessage", "DeleteMessageBatch": "sqs:DeleteMessage",
             "DeleteMessage": "sqs:DeleteMessage",
@@ -202,7 +213,10 @@ class PartnerStackTest(unittest.TestCase):
             "ListSubscriptionsByTopic": "sns:ListSubscriptionsByTopic",
             "AssumeRole": "sts:AssumeRole",
         }
-        called = {catalog[o] for o in ops if o in catalog} | {"s3:PutObject", "s3:DeleteObject"}
+        s3_catalog = {"put": "s3:PutObject", "delete": "s3:DeleteObject",
+                      "presign_get": "s3:GetObject"}
+        self.assertEqual(s3_ops, set(s3_catalog))
+        called = {catalog[o] for o in ops if o in catalog} | {s3_catalog[o] for o in s3_ops}
         doc = load("partner-core.json")["Resources"]["XacctPolicy"]["Properties"]["PolicyDocument"]
         granted = set()
         for st in doc["Statement"]:

@@ -234,8 +234,13 @@ class RotationTest(Helpers, unittest.TestCase):
         self.assert_access(acct, role, "after a refused Update with the new ID")
 
         # The customer follows the update link: the stack gets the new
-        # template, the Update carries the new ID and passes, xacct switches.
-        s = self.update(stack_id, tpl_new, "UPDATE_COMPLETE")
+        # template (read through the link's presigned templateURL, as the
+        # customer's account), the Update carries the new ID and passes,
+        # xacct switches.
+        status, doc = env.update_stack_from_link(out["update_url"])
+        self.assertEqual(status, 200, doc)
+        s = env.wait_stack(stack_id)
+        self.assertEqual(s["status"], "UPDATE_COMPLETE", s.get("status_reason"))
         self.assertEqual(env.last_answer(s)["Status"], "SUCCESS")
         c = env.customer(acct)
         self.assertEqual(c["external_id"], new)
@@ -278,10 +283,19 @@ class RotationTest(Helpers, unittest.TestCase):
         st, tpl = self.s3_template(doc["template_url"])
         self.assertEqual(st, 200)
         self.assertEqual(self.trusted_id(tpl), doc["pending_external_id"])
-        # Every read gives the link again.
+        # Every read gives the link again, its templateURL presigned afresh.
         st, again = self.api("GET", f"/v1/customers/{acct}")
-        self.assertEqual((st, again["update_url"]), (200, doc["update_url"]))
+        self.assertEqual(st, 200, again)
+        self.assertEqual(self.s3_key(again["template_url"]), self.s3_key(doc["template_url"]))
+        self.assertIn("X-Amz-Signature=", again["template_url"])
+        self.assertEqual(env.template_url_of(again["update_url"]), again["template_url"])
         self.assert_access(acct, role, "after the API rotation")
+        # The customer's CloudFormation reads the new template through it.
+        status, upd = env.update_stack_from_link(again["update_url"])
+        self.assertEqual(status, 200, upd)
+        self.assertEqual(env.wait_stack(stack_id)["status"], "UPDATE_COMPLETE")
+        wait_for(lambda: env.customer(acct)["external_id"] == doc["pending_external_id"], 30,
+                 "the rotation to complete")
 
         # A state that allows no rotation: 409 (CLI: exit 1), nothing changes.
         env.r.hset(f"{env.PREFIX}customer:{acct}", "state", "offboarding")

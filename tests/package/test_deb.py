@@ -2,7 +2,8 @@
 """The Debian package: scripts/package builds it (lintian must find no
 error), it unpacks into a throwaway root with dpkg -x (the machine's own
 dpkg database is never touched), it holds the binaries, units, conffiles,
-man pages and bash completion where Debian wants them, and the packaged
+man pages, bash completion and the partner's CloudFormation templates
+(/usr/share/doc/xacct/aws) where Debian wants them, and the packaged
 xacctd accepts the packaged sample configuration with --check-config once the
 required keys are given, and refuses it while they are missing."""
 import gzip
@@ -78,6 +79,16 @@ class DebianPackage(unittest.TestCase):
             full = os.path.join(self.root, path)
             self.assertTrue(os.path.isfile(full), path)
             self.assertEqual(os.stat(full).st_mode & 0o777, mode, path)
+        # The partner's AWS side, as in deploy/aws, byte for byte.
+        aws = os.path.join(self.root, "usr/share/doc/xacct/aws")
+        shipped = sorted(os.listdir(aws))
+        self.assertEqual(shipped, sorted(os.listdir(os.path.join(SRC, "deploy", "aws"))))
+        self.assertIn("partner-core.json", shipped)
+        for name in shipped:
+            full = os.path.join(aws, name)
+            self.assertEqual(os.stat(full).st_mode & 0o777, 0o644, name)
+            with open(full, "rb") as a, open(os.path.join(SRC, "deploy", "aws", name), "rb") as b:
+                self.assertEqual(a.read(), b.read(), name)
         for page, head in (("man1/xacct.1.gz", ".TH XACCT 1"),
                            ("man8/xacctd.8.gz", ".TH XACCTD 8"),
                            ("man5/xacctd.conf.5.gz", ".TH XACCTD.CONF 5")):

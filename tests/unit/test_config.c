@@ -692,8 +692,12 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 44); /* every key of SPEC §6 plus console/template_dir */
+    assert_int_equal(count_lines(d), 47); /* every key of SPEC §6 plus console/template_dir,
+                                             the two HTTPS connection limits, receivers */
     assert_non_null(strstr(d, "onboard.pending_ttl = 604800\n"));
+    assert_non_null(strstr(d, "queue.receivers = 1\n"));
+    assert_non_null(strstr(d, "aws.max_host_connections = 64\n"));
+    assert_non_null(strstr(d, "aws.max_connections = 256\n"));
     assert_non_null(strstr(d, "cloudformation.service_timeout = 300\n"));
     assert_non_null(strstr(d, "api.listen = \n"));
     assert_non_null(strstr(d, "api.tokens_file = /etc/xacct/api-tokens\n"));

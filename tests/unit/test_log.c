@@ -239,6 +239,13 @@ static void test_redact_url(void **state)
          "&X-Amz-Signature=0123456789abcdef0123456789abcdef",
          "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/"
          "arn%3Aaws%3Acloudformation%3Aus-east-1%3A123456789012%3Astack/s/id%7CRes%7Creq?***"},
+        /* A quick-create link: its presigned templateURL rides in the
+         * fragment, which never survives. */
+        {"https://console.aws.amazon.com/cloudformation/home?region=us-east-1"
+         "#/stacks/quickcreate?templateURL=https%3A%2F%2Fs3.us-east-1.amazonaws.com%2Fb%2Fk"
+         "%3FX-Amz-Credential%3DAKIAEXAMPLE%252F20261121%26X-Amz-Signature%3D0123abcd"
+         "&stackName=xacct-onboarding",
+         "https://console.aws.amazon.com/cloudformation/home?***"},
         /* Older SigV2-style presign. */
         {"https://bucket.s3.amazonaws.com/k?AWSAccessKeyId=AKIA&Expires=1&Signature=abc%3D",
          "https://bucket.s3.amazonaws.com/k?***"},

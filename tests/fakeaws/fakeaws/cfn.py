@@ -4,13 +4,17 @@
                                           "template": object or JSON text,
                                           "parameters"?: {name: value}}
                                          -> 201 {"stack_id"}
+                                         "template_url" instead of "template":
+                                         fetched as that account would
+                                         (cfn_template_url.py); an S3 refusal
+                                         is 400 ValidationError with s3_error
     GET    /_fake/cfn/stacks             every stack (summary)
     GET    /_fake/cfn/stacks/<name|id>   the stack: status, status_reason,
                                          resources, physical_ids, events,
                                          requests (sent), answers (received);
                                          ?wait=S waits up to S seconds for a
                                          status that is not *_IN_PROGRESS
-    POST   /_fake/cfn/stacks/<name|id>/update  {"template", "parameters"?}
+    POST   /_fake/cfn/stacks/<name|id>/update  {"template" | "template_url", "parameters"?}
     DELETE /_fake/cfn/stacks/<name|id>
     GET/POST /_fake/cfn/config           {"response_timeout": seconds}
                                          (default answer timeout, 3600 like
@@ -79,6 +83,7 @@ import urllib.parse
 import uuid
 
 from . import cfn_resources as extra
+from . import cfn_template_url
 from . import core
 
 SUBJECT = "AWS CloudFormation custom resource request"
@@ -1024,6 +1029,15 @@ class Service:
                 raise
         stack.task = asyncio.get_running_loop().create_task(runner())
 
+    async def _template_of(self, b):
+        """The template of a CreateStack / UpdateStack body: "template", or
+        the text read from "template_url" without the caller's keys."""
+        if "template_url" not in b:
+            return b.get("template")
+        if "template" in b:
+            raise TemplateError("Specify exactly one of TemplateBody or TemplateUrl.")
+        return await cfn_template_url.fetch(self.world, b["template_url"])
+
     async def control(self, req, subpath):
         def j(obj, status=200):
             return core.json_response(obj, status, content_type="application/json")
@@ -1069,7 +1083,8 @@ class Service:
                     if s.name == name and s.account_id == acct and s.region == region \
                             and s.status != "DELETE_COMPLETE":
                         return err("AlreadyExistsException", "Stack [%s] already exists" % name)
-                template, params, order = parse_template(b.get("template"), b.get("parameters"))
+                template, params, order = parse_template(await self._template_of(b),
+                                                         b.get("parameters"))
                 stack = Stack(acct, region, name, template, params, order)
                 self.stacks.append(stack)
                 stack.set_status("CREATE_IN_PROGRESS", "User Initiated")
@@ -1091,9 +1106,10 @@ class Service:
                         return err("ValidationError", "Stack:%s is in %s state and "
                                    "can not be updated." % (stack.stack_id, stack.status))
                     params = b.get("parameters")
+                    text = await self._template_of(b)
                     if params is None:
                         params = dict(stack.params)
-                        tdef = b.get("template")
+                        tdef = text
                         if isinstance(tdef, str):
                             try:
                                 tdef = json.loads(tdef)
@@ -1101,7 +1117,7 @@ class Service:
                                 tdef = {}
                         declared = (tdef or {}).get("Parameters") or {} if isinstance(tdef, dict) else {}
                         params = {k: v for k, v in params.items() if k in declared}
-                    template, params, order = parse_template(b.get("template"), params)
+                    template, params, order = parse_template(text, params)
                     if template == stack.template and params == stack.params:
                         return err("ValidationError", "No updates are to be performed.")
                     stack.updated = time.time()
@@ -1128,6 +1144,9 @@ class Service:
                     stack.set_status("DELETE_IN_PROGRESS", "User Initiated")
                     self._spawn(stack, self._run_delete(stack))
                     return j({"stack_id": stack.stack_id})
+        except cfn_template_url.TemplateUrlError as e:
+            return j({"error": "ValidationError", "message": e.message,
+                      "s3_error": e.s3_error}, 400)
         except TemplateError as e:
             return err("ValidationError", str(e))
         except (ValueError, TypeError) as e:
