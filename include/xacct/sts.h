@@ -1,23 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AWS STS client (query protocol, regional endpoint): AssumeRole with or
- * without an external ID. The XML response is read with expat.
+ * without an external ID. The XML response is read by sts_parse.c.
  */
 #ifndef XACCT_STS_H
 #define XACCT_STS_H
 
 #include "xacct/aws.h"
 #include "xacct/common.h"
+#include "xacct/sts_parse.h"
 
-/* Temporary credentials from AssumeRole; borrowed by the callback and wiped
- * right after it returns. */
-typedef struct xacct_sts_credentials {
-    const char *access_key_id;
-    const char *secret_access_key;
-    const char *session_token;
-    const char *expiration;     /* ISO 8601 */
-    const char *assumed_role_arn;
-} xacct_sts_credentials_t;
 
 /*
  * status: 0 (creds set), XACCT_EACCESSDENIED (the trust policy refused),
@@ -44,13 +36,6 @@ int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
                           xacct_sts_assume_cb cb, void *arg,
                           xacct_aws_call_t **handle) XACCT_MUSTCHECK;
 
-/* Parses an AssumeRoleResponse body (exposed for tests). On 0 the fields of
- * *out point into storage owned by *store (free with
- * xacct__sts_store_free, which wipes it). */
-typedef struct xacct__sts_store xacct__sts_store_t;
-int xacct__sts_parse_assume(const char *xml, size_t len, xacct_sts_credentials_t *out,
-                            xacct__sts_store_t **store) XACCT_MUSTCHECK;
-void xacct__sts_store_free(xacct__sts_store_t *store);
 
 /* ---- GetCallerIdentity (sts_identity.c) ---------------------------------- */
 

@@ -14,7 +14,7 @@
 
 #include "xacct/buf.h"
 #include "xacct/creds.h"
-#include "xacct/sts.h"
+#include "xacct/sts_parse.h"
 
 #define ASSUME_MAX_BODY (256u * 1024u)
 #define ASSUME_MAX_FORM (16u * 1024u)
