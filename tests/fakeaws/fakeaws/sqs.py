@@ -13,6 +13,10 @@ visible with probability R, so it is delivered again (to any consumer, with
 a new receipt handle; each of its handles then deletes it, as the copies of
 a real standard queue do), and each receive picks the available messages in
 random order. Off by default; the resilience tests turn it on.
+GET /_fake/sqs/receives tells how many ReceiveMessage calls are being
+answered now and the most there ever were at once (a consumer's receive
+concurrency); {"receive_latency_ms": N} in the config holds each answer back
+N ms, counted as being answered.
 
 Queue policies: the `Policy` attribute (CreateQueue, SetQueueAttributes,
 GetQueueAttributes) is a resource policy validated like SQS validates one
@@ -263,6 +267,9 @@ class Service:
         self.handles = {}     # receipt handle -> (queue arn, message)
         self.duplicate_rate = 0.0
         self.reorder = False
+        self.receiving = 0        # ReceiveMessage calls being answered now
+        self.receive_latency_ms = 0.0
+        self.receiving_max = 0    # the most at once
         self.rng = random.Random()
 
     # ---- plumbing -------------------------------------------------------
@@ -799,6 +806,16 @@ class Service:
             wait = q.int_attr("ReceiveMessageWaitTimeSeconds")
         if vis is None:
             vis = q.int_attr("VisibilityTimeout")
+        self.receiving += 1
+        self.receiving_max = max(self.receiving_max, self.receiving)
+        try:
+            if self.receive_latency_ms:
+                await asyncio.sleep(self.receive_latency_ms / 1000.0)
+            return await self._receive(q, limit, wait, vis, names, mattr_names)
+        finally:
+            self.receiving -= 1
+
+    async def _receive(self, q, limit, wait, vis, names, mattr_names):
         deadline = time.monotonic() + wait
         while True:
             if self.queues.get(q.arn) is not q:
@@ -1003,6 +1020,10 @@ class Service:
                         raise ValueError("duplicate_rate must be within [0, 1]")
                     self.duplicate_rate = rate
                     self.reorder = bool(spec.get("reorder", self.reorder))
+                    lat = float(spec.get("receive_latency_ms", self.receive_latency_ms))
+                    if not 0 <= lat <= 60000:
+                        raise ValueError("receive_latency_ms must be within [0, 60000]")
+                    self.receive_latency_ms = lat
                     if "seed" in spec:
                         self.rng.seed(spec["seed"])
                 except (ValueError, TypeError, AttributeError) as e:
@@ -1010,7 +1031,11 @@ class Service:
             elif req.method != "GET":
                 return core.json_response({"error": "method not allowed"}, status=405)
             return core.json_response({"duplicate_rate": self.duplicate_rate,
-                                       "reorder": self.reorder})
+                                       "reorder": self.reorder,
+                                       "receive_latency_ms": self.receive_latency_ms})
+        if parts == ["receives"] and req.method == "GET":
+            return core.json_response({"in_progress": self.receiving,
+                                       "max_concurrent": self.receiving_max})
         if parts == ["queues"] and req.method == "GET":
             return core.json_response(
                 {"queues": [self._snapshot(q, False)
