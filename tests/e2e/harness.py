@@ -175,6 +175,15 @@ class Env:
         self.r = redis.Redis(host="127.0.0.1", port=self.redis.port)
         return self
 
+    def stop_after(self, worker):
+        """A test class's tear-down: the worker must stop cleanly (exit 0,
+        its log's end shown when not), then everything stops."""
+        try:
+            log = self.worker_log(worker)
+            assert self.stop_worker(worker) == 0, log[-3000:]
+        finally:
+            self.stop()
+
     def stop(self):
         if self._stopped:
             return

@@ -35,12 +35,7 @@ class DriftTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
+        cls.env.stop_after(cls.worker)
 
     def connect(self, acct):
         env = self.env

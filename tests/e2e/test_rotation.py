@@ -115,12 +115,7 @@ class RotationTest(Helpers, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
+        cls.env.stop_after(cls.worker)
 
     @classmethod
     def _reachable(cls):
@@ -329,12 +324,7 @@ class WindowTest(Helpers, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
+        cls.env.stop_after(cls.worker)
 
     def audit(self, acct):
         return [msgpack_check.decode_map(f[b"e"])

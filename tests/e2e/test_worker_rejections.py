@@ -19,12 +19,7 @@ class RejectionTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
+        cls.env.stop_after(cls.worker)
 
     def stack(self, account, template, name="xacct-onboarding"):
         env = self.env

@@ -33,12 +33,7 @@ class ThreeProbesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        env = cls.env
-        try:
-            log = env.worker_log(cls.worker)
-            assert env.stop_worker(cls.worker) == 0, log[-3000:]
-        finally:
-            env.stop()
+        cls.env.stop_after(cls.worker)
 
     def counts(self, role_arn):
         doc = self.env.ctl("GET", "/_fake/sts/assume-role-counts?role_arn="
