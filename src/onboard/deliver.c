@@ -53,6 +53,33 @@ static int read_policy_file(const char *path, char **out, char *err, size_t errl
     return 0;
 }
 
+/* What rendering and versioning share: the role policy read from its file
+ * and the template's parameters from the config. 0 or an error in err; the
+ * caller frees *policy. */
+static int template_params(const xacct_config_t *cfg, xacct_template_params_t *p, char **policy,
+                           char *err, size_t errlen)
+{
+    *policy = NULL;
+    const char *path = cfg->cfn_role_policy_file;
+    if (path != NULL && path[0] != '\0') {
+        int rc = read_policy_file(path, policy, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    p->partner_account_id = cfg->aws_partner_account_id;
+    p->role_policy = *policy;
+    p->service_timeout = cfg->cfn_service_timeout;
+    return 0;
+}
+
+static int template_failed(const xacct_config_t *cfg, int rc, const char *what, const char *why,
+                           char *err, size_t errlen)
+{
+    snprintf(err, errlen, "cannot %s: %s%s%s", what, why, rc == XACCT_EPARSE ? " in " : "",
+             rc == XACCT_EPARSE ? cfg->cfn_role_policy_file : "");
+    return rc;
+}
+
 int xacct_deliver_render(const xacct_config_t *cfg, const char *account, const char *external_id,
                          const char *topic_arn, char **text, char *err, size_t errlen)
 {
@@ -62,57 +89,33 @@ int xacct_deliver_render(const xacct_config_t *cfg, const char *account, const c
         return XACCT_ENOTFOUND;
     }
     char *policy = NULL;
-    const char *path = cfg->cfn_role_policy_file;
-    if (path != NULL && path[0] != '\0') {
-        int rc = read_policy_file(path, &policy, err, errlen);
-        if (rc != 0)
-            return rc;
-    }
     xacct_template_params_t p = {
-        .account_id = account,
-        .partner_account_id = cfg->aws_partner_account_id,
-        .external_id = external_id,
-        .topic_arn = topic_arn,
-        .role_policy = policy,
-        .service_timeout = cfg->cfn_service_timeout,
-    };
-    char why[256];
-    int rc = xacct_template_render(&p, text, why, sizeof(why));
-    free(policy);
+        .account_id = account, .external_id = external_id, .topic_arn = topic_arn};
+    int rc = template_params(cfg, &p, &policy, err, errlen);
     if (rc != 0)
-        snprintf(err, errlen, "cannot render the template: %s%s%s", why,
-                 rc == XACCT_EPARSE ? " in " : "", rc == XACCT_EPARSE ? path : "");
-    return rc;
+        return rc;
+    char why[256];
+    rc = xacct_template_render(&p, text, why, sizeof(why));
+    free(policy);
+    return rc != 0 ? template_failed(cfg, rc, "render the template", why, err, errlen) : 0;
 }
 
 int xacct_deliver_version(const xacct_config_t *cfg, const char *topic_arn,
                           char out[XACCT_TEMPLATE_VERSION_LEN + 1], char *err, size_t errlen)
 {
     out[0] = '\0';
-    char *policy = NULL;
-    const char *path = cfg->cfn_role_policy_file;
-    if (path != NULL && path[0] != '\0') {
-        int rc = read_policy_file(path, &policy, err, errlen);
-        if (rc != 0)
-            return rc;
-    }
     /* The per-customer values are replaced by stand-ins inside
      * xacct_template_version; these only have to be well-formed. */
+    char *policy = NULL;
     xacct_template_params_t p = {
-        .account_id = "000000000000",
-        .partner_account_id = cfg->aws_partner_account_id,
-        .external_id = "external-id",
-        .topic_arn = topic_arn,
-        .role_policy = policy,
-        .service_timeout = cfg->cfn_service_timeout,
-    };
-    char why[256];
-    int rc = xacct_template_version(&p, out, why, sizeof(why));
-    free(policy);
+        .account_id = "000000000000", .external_id = "external-id", .topic_arn = topic_arn};
+    int rc = template_params(cfg, &p, &policy, err, errlen);
     if (rc != 0)
-        snprintf(err, errlen, "cannot compute the template version: %s%s%s", why,
-                 rc == XACCT_EPARSE ? " in " : "", rc == XACCT_EPARSE ? path : "");
-    return rc;
+        return rc;
+    char why[256];
+    rc = xacct_template_version(&p, out, why, sizeof(why));
+    free(policy);
+    return rc != 0 ? template_failed(cfg, rc, "compute the template version", why, err, errlen) : 0;
 }
 
 /* One delivery or removal in flight. */
