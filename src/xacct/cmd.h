@@ -124,6 +124,9 @@ void cli_res_set(cli_res_t *r, int status, const char *detail);
 void cli_res_clear(cli_res_t *r);
 /* A (status, detail, arg) callback that fills the cli_res_t arg. */
 void cli_res_cb(int status, const char *detail, void *arg);
+/* After starting a call that completes into r: rc is the start's status; on
+ * 0 waits for the call, otherwise records rc in r as the outcome. */
+void cli_await(cli_t *c, int rc, cli_res_t *r);
 
 /* Appends ev to account's audit trail and waits; the outcome is in *r (the
  * caller clears it). */

@@ -32,10 +32,7 @@ static void check_queue(doctor_t *d, const char *url)
     xacct_sqs_queue_region(url, d->c->ctx->cfg->aws_region, region);
     attrs_res_t o = {0};
     int rc = xacct_sqs_get_attributes(d->c->ctx->aws, url, region, attrs_done, &o);
-    if (rc != 0)
-        cli_res_set(&o.r, rc, NULL);
-    else
-        cli_wait(d->c, &o.r.done);
+    cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
         char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "reading the queue's attributes");
         doctor_add(d, "queue", DOCTOR_FAIL,

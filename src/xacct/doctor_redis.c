@@ -33,10 +33,7 @@ static int command(doctor_t *d, info_res_t *o, const char *a, const char *b, con
 {
     memset(o, 0, sizeof(*o));
     int rc = xacct_store_cmd(d->c->ctx->store, reply_done, o, a, b, c, NULL);
-    if (rc != 0)
-        cli_res_set(&o->r, rc, NULL);
-    else
-        cli_wait(d->c, &o->r.done);
+    cli_await(d->c, rc, &o->r);
     return o->r.status;
 }
 

@@ -48,10 +48,7 @@ static json_t *list_subscriptions(doctor_t *d, const char *topic)
 {
     doctor_subs_t o = {0};
     int rc = xacct_sns_list_subscriptions(d->c->ctx->aws, topic, subs_done, &o);
-    if (rc != 0)
-        cli_res_set(&o.r, rc, NULL);
-    else
-        cli_wait(d->c, &o.r.done);
+    cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
         char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "listing the topic's subscriptions");
         doctor_add(d, "topic", DOCTOR_FAIL,
@@ -236,10 +233,7 @@ static void check_quota(doctor_t *d, const char *topic)
 {
     policy_res_t o = {0};
     int rc = xacct_sns_get_policy(d->c->ctx->aws, topic, policy_done, &o);
-    if (rc != 0)
-        cli_res_set(&o.r, rc, NULL);
-    else
-        cli_wait(d->c, &o.r.done);
+    cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
         char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "reading the topic's policy");
         doctor_add(d, "quota", DOCTOR_FAIL, "allow sns:GetTopicAttributes on the topic", "%s: %s",

@@ -36,6 +36,14 @@ void cli_res_cb(int status, const char *detail, void *arg)
     cli_res_set(arg, status, detail);
 }
 
+void cli_await(cli_t *c, int rc, cli_res_t *r)
+{
+    if (rc == 0)
+        cli_wait(c, &r->done);
+    else
+        cli_res_set(r, rc, NULL);
+}
+
 /* ---- customer record ---------------------------------------------------- */
 
 typedef struct get_op {
@@ -134,11 +142,7 @@ const char *cli_trusted_external_id(cli_t *c, const xacct_customer_t *cust,
 
 void cli_audit_append(cli_t *c, const char *account, const xacct_event_t *ev, cli_res_t *r)
 {
-    int rc = xacct_customers_audit(c->ctx->store, account, ev, cli_res_cb, r);
-    if (rc == 0)
-        cli_wait(c, &r->done);
-    else
-        cli_res_set(r, rc, NULL);
+    cli_await(c, xacct_customers_audit(c->ctx->store, account, ev, cli_res_cb, r), r);
 }
 
 void cli_audit(cli_t *c, const char *account, const char *type, const char *outcome,
