@@ -788,7 +788,7 @@ def report(res):
 # ---- main ----------------------------------------------------------------------------------
 
 def main():
-    global Env
+    global Env, PROFILE_ENV
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", required=True, help="the build tree with xacctd (no sanitizers)")
     ap.add_argument("--messages", type=int, default=2000, help="Create requests per CPU run")
@@ -821,6 +821,9 @@ def main():
     ap.add_argument("--quick", action="store_true",
                     help="a ~1 minute smoke run (300 messages, 1 CPU run, 1 RSS run, "
                          "15 s idle windows with wait_seconds 7)")
+    ap.add_argument("--worker-env", metavar="NAME=VALUE", action="append", default=[],
+                    help="extra environment of the measured worker (repeatable), "
+                         "e.g. LD_PRELOAD=... to compare allocators")
     ap.add_argument("--callgrind", metavar="DIR",
                     help="run each worker under callgrind (dumps in DIR) and report "
                          "instructions per message and their split by library; the CPU "
@@ -854,6 +857,11 @@ def main():
     bench_more.attach(sys.modules[__name__])
     if args.callgrind:
         bench_prof.enable(Env, args.callgrind)
+    for kv in args.worker_env:
+        name, sep, value = kv.partition("=")
+        if not sep or not name:
+            ap.error(f"--worker-env: expected NAME=VALUE, got {kv!r}")
+        PROFILE_ENV = dict(PROFILE_ENV or {}, **{name: value})
 
     # SIGTERM / SIGHUP end the bench like Ctrl-C: every finally block runs,
     # so each Env stops what it started (workers included).
