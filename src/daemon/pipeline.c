@@ -52,10 +52,11 @@ static void go(xacct_pipeline_msg_t *msg, xacct__pipeline_stage_t st)
 /* To the dead set; a message given up on says so first. */
 static void to_dead(xacct_pipeline_msg_t *msg, const char *reason)
 {
+    free(msg->reason);
     if (msg->gave_up[0] != '\0' && strcmp(reason, msg->gave_up) != 0)
-        snprintf(msg->reason, sizeof(msg->reason), "%s; %s", msg->gave_up, reason);
+        msg->reason = xacct_asprintf("%s; %s", msg->gave_up, reason);
     else
-        snprintf(msg->reason, sizeof(msg->reason), "%s", reason);
+        msg->reason = xacct_strdup(reason);
     go(msg, ST_DEAD);
 }
 
@@ -261,6 +262,13 @@ static void parse_request(xacct_pipeline_msg_t *msg)
         to_dead(msg, why);
         return;
     }
+    /* The request is copied out: the envelope (a second copy of the request
+     * and the signature) is not needed for the rest of the message's life,
+     * which can be long with a safety check retrying. */
+    xacct_sns_envelope_free(msg->env);
+    msg->env = NULL;
+    msg->payload = NULL;
+    msg->payload_len = 0;
     int64_t wall = wall_ms(msg);
     int64_t left = xacct_handler_deadline_ms(msg->req, msg->m->sent_ms, wall) - wall;
     uint64_t now = xacct__pl_now(msg);

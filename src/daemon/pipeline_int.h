@@ -39,12 +39,14 @@ struct xacct_pipeline_msg {
     const char *queue_url;        /* borrowed until done */
     xacct_pipeline_done_cb done;  /* fires once */
     void *done_arg;
-    xacct_sns_envelope_t *env;    /* owned, NULL for raw deliveries */
-    const char *payload;          /* the request JSON (into env or m) */
+    xacct_sns_envelope_t *env;    /* owned, NULL for raw deliveries and once the
+                                     request is parsed (nothing later reads it; the
+                                     dead set keeps m->body, the message as received) */
+    const char *payload;          /* the request JSON (into env or m), NULL once parsed */
     size_t payload_len;
     xacct_cfn_request_t *req;     /* owned once parsed */
     xacct_customer_t *customer;   /* owned copy, NULL when none */
-    char owner[320];              /* claim owner: worker/message/receive */
+    char *owner;                  /* claim owner: worker/message/receive, owned */
     xacct_decision_t decision;    /* what the handler decided */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */
@@ -66,7 +68,7 @@ struct xacct_pipeline_msg {
     bool failed;                  /* answered or recorded FAILED */
     bool ended;                   /* the completion callback has fired */
     bool releasing;               /* shutdown release under way */
-    char reason[512];             /* why it goes to the dead set */
+    char *reason;                 /* why it goes to the dead set, owned, NULL until then */
     char gave_up[96];             /* why it is given up on ("" while it is not) */
     uint64_t visible_at;          /* uv_now() when the message reappears on its queue */
 };

@@ -33,8 +33,7 @@ xacct_pipeline_msg_t *xacct__pipeline_msg_new(const xacct_pipeline_t *pl, xacct_
     uv_timer_init(loop, &msg->beat);
     xacct_backoff_init(&msg->backoff, 250, 10000, pl->ops->rand, pl->ops_arg);
     msg->deadline = uv_now(loop) + (uint64_t)XACCT_HANDLER_TIMEOUT_DEFAULT_S * 1000;
-    snprintf(msg->owner, sizeof(msg->owner), "%s/%s/%d", pl->ctx->worker_id, m->message_id,
-             m->receive_count);
+    msg->owner = xacct_asprintf("%s/%s/%d", pl->ctx->worker_id, m->message_id, m->receive_count);
     msg->visible_at = uv_now(loop) + (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 1000;
     uint64_t half = (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 500;
     uv_timer_start(&msg->beat, on_beat, half, half);
@@ -64,6 +63,8 @@ void xacct__pipeline_msg_maybe_free(xacct_pipeline_msg_t *msg)
     xacct_cfn_request_free(msg->req);
     xacct_customer_free(msg->customer);
     free(msg->answer);
+    free(msg->owner);
+    free(msg->reason);
     free(msg);
 }
 
