@@ -453,7 +453,7 @@ def rss_run(args, i):
         # keeps retrying AssumeRole, so every message stays in flight.
         env.ctl("POST", "/_fake/iam/config", {"propagation_seconds": 3600})
         preload_creates(env, customers, n)
-        w = env.start_worker()
+        w = env.start_worker(extra_env=PROFILE_ENV)
         full_since = None
         hb_full = []
         samples = []
