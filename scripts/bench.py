@@ -491,9 +491,11 @@ def rss_run(args, i):
         hwm = status_kb(w.pid, "VmHWM")["VmHWM"]
         rss = [s["vm_rss_kb"] for s in window]
         conns = fakeaws_connections(env, w.pid)
-        by_mapping = bench_more.smaps_breakdown(w.pid)
+        detail = bench_more.smaps_detail(w.pid)
         return {
-            "memory_by_mapping_kb": by_mapping,
+            "memory_by_mapping_kb": {k: v["Rss"] for k, v in detail.items()},
+            "memory_detail_kb": detail,
+            "memory_split_kb": bench_more.memory_split(detail),
             "heap_after_trim_kb": bench_more.heap_after_trim(w.pid),
             "fakeaws_connections": conns,
             "held_s": window[-1]["t"] - window[0]["t"],

@@ -219,9 +219,19 @@ def report(res):
 
 # ---- where the memory goes ------------------------------------------------------------
 
-def smaps_breakdown(pid):
+def smaps_breakdown(pid, field="Rss"):
     """Resident kB by what it is: the heap (brk and anonymous maps: malloc),
-    each shared object (code and data pages touched), stacks, the rest."""
+    each shared object (code and data pages touched), stacks, the rest.
+    field picks the smaps counter (Rss, Pss, Private_Dirty, Shared_Clean...)."""
+    return {k: v.get(field, 0) for k, v in smaps_detail(pid).items() if v.get(field, 0)}
+
+
+def smaps_detail(pid):
+    """{name: {smaps counter: kB}} for the names of smaps_breakdown, sorted
+    by Rss: Rss, Pss (shared pages divided among the processes mapping
+    them), Private_Clean/Private_Dirty (this process's alone) and
+    Shared_Clean/Shared_Dirty (page-cache pages other processes map too)."""
+    fields = ("Rss", "Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty")
     out = {}
     name = None
     try:
@@ -239,13 +249,36 @@ def smaps_breakdown(pid):
                     else:
                         from bench_prof import short_object
                         name = short_object(path)
-                elif line.startswith("Rss:") and name is not None:
-                    out[name] = out.get(name, 0) + int(line.split()[1])
+                elif name is not None and line.split(":", 1)[0] in fields:
+                    key, value = line.split(":", 1)
+                    d = out.setdefault(name, {})
+                    d[key] = d.get(key, 0) + int(value.split()[0])
     except OSError:
         return {}
-    return dict(sorted(((k, v) for k, v in out.items() if v), key=lambda kv: -kv[1]))
+    return dict(sorted(((k, v) for k, v in out.items() if v.get("Rss")),
+                       key=lambda kv: -kv[1]["Rss"]))
 
 
+def memory_split(detail):
+    """Totals (kB) of what smaps_detail found: the heap (and stacks), the
+    libraries' written pages (relocated data and globals: this process's
+    own), their clean pages (code and read-only data, in the page cache,
+    shared with any process mapping the same file; the binary's included)
+    and the clean pages' proportional share (Pss, which moves with whatever
+    else runs)."""
+    t = {"rss": 0, "pss": 0, "heap": 0, "lib_dirty": 0, "lib_clean": 0, "lib_clean_pss": 0}
+    for name, d in detail.items():
+        dirty = d.get("Private_Dirty", 0) + d.get("Shared_Dirty", 0)
+        clean = d.get("Private_Clean", 0) + d.get("Shared_Clean", 0)
+        t["rss"] += d.get("Rss", 0)
+        t["pss"] += d.get("Pss", 0)
+        if name in ("heap (malloc)", "stack") or name.startswith("["):
+            t["heap"] += dirty + clean
+        else:
+            t["lib_dirty"] += dirty
+            t["lib_clean"] += clean
+            t["lib_clean_pss"] += max(0, d.get("Pss", 0) - dirty)  # written pages are private
+    return t
 
 
 def describe_memory(run):
@@ -255,6 +288,12 @@ def describe_memory(run):
     tot = sum(bd.values())
     parts = ", ".join(f"{k} {v / 1024:.1f}" for k, v in list(bd.items())[:10])
     out = [f"  resident {tot / 1024:.1f} MB by mapping (MB): {parts}"]
+    split = run.get("memory_split_kb")
+    if split:
+        out.append(f"  of which: heap and stacks {split['heap'] / 1024:.1f}, libraries' written "
+                   f"pages (relocations, globals) {split['lib_dirty'] / 1024:.1f}, their clean "
+                   f"pages (code, read-only data: page cache, shared) "
+                   f"{split['lib_clean'] / 1024:.1f} (Pss {split['lib_clean_pss'] / 1024:.1f})")
     if run.get("heap_after_trim_kb") is not None:
         out.append(f"  heap after malloc_trim(0): {run['heap_after_trim_kb'] / 1024:.1f} MB "
                    f"(the rest of the heap was free memory glibc kept)")
