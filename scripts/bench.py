@@ -380,8 +380,8 @@ def absorb_dangling_poll(env):
 
 
 def cpu_run(args, i, mixed=None, before=None, after=None):
-    """before(env) runs once the test bed is up, after(env) once the first
-    batch is handled (scale: other customers, xacct list)."""
+    """before(env) runs once the test bed is up, after(env, worker) once the
+    first batch is handled (scale: other customers, xacct list, API pages)."""
     n = args.messages
     mixed = args.mixed if mixed is None else mixed
     accounts = [f"7{i:02d}{k:09d}" for k in range(n)]
@@ -404,7 +404,7 @@ def cpu_run(args, i, mixed=None, before=None, after=None):
         r["active"], r["dead"] = verify_creates(env, accounts)
         r["answers"] = len(env.answers())
         if after is not None:
-            after(env)
+            after(env, w)
         if not mixed:
             return r, None
         # Mixed: half the stacks deleted, as many new customers created, all
