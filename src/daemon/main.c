@@ -8,6 +8,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "xacct/api.h"
 #include "xacct/census_gauge.h"
@@ -106,6 +109,15 @@ int main(int argc, char **argv)
         return 0;
     }
 
+#ifdef __GLIBC__
+    /* Blocks of 16 KB and more (OpenSSL's record buffers of every
+     * connection, libcurl's receive and upload buffers of every transfer)
+     * get mappings of their own, unmapped at free(): only the pages they
+     * touched are resident, and they never hold the heap up between trims.
+     * With 256 messages held ~1.5 MB less RSS for a few more mmap/munmap
+     * calls (README, "Where the memory goes"). */
+    mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+#endif
     xacct_ctx_t *ctx = NULL;
     if (xacct_ctx_new(cfg, XACCT_CTX_DAEMON, &ctx, err, sizeof(err)) != 0) {
         fprintf(stderr, "xacctd: %s\n", err);
