@@ -103,11 +103,12 @@ static int build_headers(const xacct_http_request_t *req, bool has_body,
             goto out;
         }
         if (hd->value[0] == '\0')
-            line = xacct_asprintf("%s;", hd->name);
+            line = xacct_strjoin(hd->name, ";", (char *)NULL);
         else
-            line = xacct_asprintf("%s: %s", hd->name, hd->value);
+            line = xacct_strjoin(hd->name, ": ", hd->value, (char *)NULL);
         rc = append_header(&list, line);
-        free(line);
+        /* curl_slist_append copied it; this copy may hold a token. */
+        xacct_free_secret(line);
         line = NULL;
         if (rc != 0)
             goto out;
