@@ -3,7 +3,10 @@
   curve  Throughput against slow AWS: every call the worker makes to the
          emulator (SQS, STS, S3, SNS) waits latency_ms (50) first, and one
          worker drains a pre-loaded batch with queue.max_in_flight = 64, 256
-         and 1024. Reported per point: messages/s between 10 % and 90 % of
+         and 1024 and aws.max_host_connections = 256 (--curve-host-
+         connections: the emulator is one host, and a message makes about
+         four calls, so 1,000 messages/s at 50 ms keeps ~200 connections
+         busy). Reported per point: messages/s between 10 % and 90 % of
          the batch (ramp-up and tail left out), CPU per message there, the
          most connections open to the emulator at once, and its bound (in
          flight / time one message takes at that latency, Little's law) with
@@ -12,10 +15,17 @@
   scale  Cost as the work grows: the CPU batch run again with 1,000, 10,000
          and 100,000 other customers already in Redis (written by pipelining,
          500 commands a round trip): CPU per message and peak RSS of the
-         worker, and the peak RSS of `xacct list --limit 100000` (and --json)
-         over all of them, which must not grow with them.
+         worker, the peak RSS of `xacct list --limit 100000` (and --json)
+         over all of them, which must not grow with them, and the portal
+         API's GET /v1/customers paged through all of them (1,000 a page):
+         the worker's resident memory before and after, its CPU per page.
 """
+import hashlib
+import http.client
+import json
 import os
+import secrets
+import socket
 import statistics
 import subprocess
 import time
@@ -77,19 +87,60 @@ def list_max_rss(env, *args):
 
 # ---- 4. cost as the work grows -----------------------------------------------------
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api_pages(port, token, pid):
+    """Pages GET /v1/customers through every customer, 1,000 a page, over one
+    keep-alive connection; the worker's VmRSS before, at most meanwhile and
+    after, and its CPU per page."""
+    rss0 = B.status_kb(pid, "VmRSS")["VmRSS"]
+    c0 = B.cpu_ticks(pid)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    rows, pages, cursor, peak = 0, 0, None, rss0
+    while True:
+        path = "/v1/customers?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise AssertionError(f"GET {path}: {r.status} {body[:300]!r}")
+        doc = json.loads(body)
+        rows += len(doc["items"])
+        pages += 1
+        peak = max(peak, B.status_kb(pid, "VmRSS")["VmRSS"])
+        cursor = doc.get("next_cursor")
+        if not cursor:
+            break
+    conn.close()
+    return {"api_rows": rows, "api_pages": pages, "api_rss_before_kb": rss0,
+            "api_rss_peak_kb": peak, "api_rss_after_kb": B.status_kb(pid, "VmRSS")["VmRSS"],
+            "api_cpu_ms_per_page": (B.cpu_ticks(pid) - c0) * 1000.0 / B.CLK_TCK / pages}
+
+
 def scale_run(args, size, i):
     """One CPU batch (no mixed part) with size other customers in Redis, then
-    `xacct list` over all of them."""
+    `xacct list` and the API's pages over all of them."""
     extra = {}
+    token = secrets.token_urlsafe(24)
+    port = free_port()
 
     def before(env):
         extra["seed_s"] = background_customers(env, size)
+        tokens = os.path.join(env.tmp, "api-tokens")
+        with open(tokens, "w") as f:
+            f.write(f"bench:{hashlib.sha256(token.encode()).hexdigest()}\n")
+        env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=tokens)
 
-    def after(env):
+    def after(env, worker):
         rss, lines = list_max_rss(env, "--limit", "100000")
         jrss, _ = list_max_rss(env, "--json", "--limit", "100000")
         extra.update({"list_max_rss_kb": rss, "list_lines": lines, "list_json_max_rss_kb": jrss,
                       "redis_used_memory_mb": env.r.info("memory")["used_memory"] / 2**20})
+        extra.update(api_pages(port, token, worker.pid))
     r, _ = B.cpu_run(args, 50 + i, mixed=False, before=before, after=after)
     r.update(extra)
     r["customers"] = size
@@ -104,7 +155,9 @@ def scale(args):
         r = scale_run(args, size, k)
         B.say(f"  {r['cpu_ms_per_msg']:.3f} ms/msg, VmHWM {r['vm_hwm_kb'] / 1024:.1f} MB; "
               f"xacct list over {r['list_lines'] - 1} rows: max RSS "
-              f"{r['list_max_rss_kb'] / 1024:.1f} MB (--json {r['list_json_max_rss_kb'] / 1024:.1f})")
+              f"{r['list_max_rss_kb'] / 1024:.1f} MB (--json {r['list_json_max_rss_kb'] / 1024:.1f}); "
+              f"API: {r['api_rows']} rows in {r['api_pages']} pages, worker VmRSS "
+              f"{r['api_rss_before_kb'] / 1024:.1f} -> max {r['api_rss_peak_kb'] / 1024:.1f} MB")
         out.append({k2: v for k2, v in r.items() if k2 != "samples"})
     return out
 
@@ -207,12 +260,15 @@ def report(res):
     if sc:
         print("\ncost as the customers in Redis grow")
         rows = [("customers", "CPU ms/msg", "worker VmHWM MB", "list rows", "list max RSS MB",
-                 "list --json MB", "redis MB")]
+                 "list --json MB", "API rows", "worker RSS paging MB", "API CPU ms/page",
+                 "redis MB")]
         for r in sc:
             rows.append((r["customers"], B.fmt(r["cpu_ms_per_msg"], 3),
                          B.fmt(r["vm_hwm_kb"] / 1024, 1), r["list_lines"] - 1,
                          B.fmt(r["list_max_rss_kb"] / 1024, 1),
-                         B.fmt(r["list_json_max_rss_kb"] / 1024, 1),
+                         B.fmt(r["list_json_max_rss_kb"] / 1024, 1), r["api_rows"],
+                         f"{r['api_rss_before_kb'] / 1024:.1f} -> {r['api_rss_peak_kb'] / 1024:.1f}",
+                         B.fmt(r["api_cpu_ms_per_page"], 1),
                          B.fmt(r["redis_used_memory_mb"], 0)))
         print(B.table(rows))
 

@@ -15,6 +15,7 @@
 
 #include "xacct/arn.h"
 #include "xacct/digest.h"
+#include "xacct/jdoc.h"
 #include "xacct/utf8.h"
 
 #define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
@@ -115,16 +116,20 @@ static bool md5_matches(const char *body, size_t len, const char *want)
     unsigned int mdlen = 0;
     if (xacct_digest(XACCT_DIGEST_MD5, body, len, md, &mdlen) != 0 || mdlen != 16)
         return false;
+    static const char digits[] = "0123456789abcdef";
     char hex[33];
-    for (unsigned i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (unsigned i = 0; i < 16; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[32] = '\0';
     return strcmp(hex, want) == 0;
 }
 
-static long attr_long(json_t *attrs, const char *name)
+static long attr_long(const xacct_jval_t *attrs, const char *name)
 {
-    json_t *v = json_object_get(attrs, name);
-    return json_is_string(v) ? strtol(json_string_value(v), NULL, 10) : 0;
+    const char *v = xacct_jval_string(xacct_jval_get(attrs, name), NULL);
+    return v != NULL ? strtol(v, NULL, 10) : 0;
 }
 
 XACCT_STATIC int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sqs_message_t ***out,
@@ -132,38 +137,39 @@ XACCT_STATIC int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sq
 {
     *out = NULL;
     *n_out = *corrupt_out = 0;
-    json_t *root = json_loadb(body, len, 0, NULL);
-    json_t *arr = json_object_get(root, "Messages");
-    if (!json_is_object(root) || (arr != NULL && !json_is_array(arr))) {
-        json_decref(root);
+    xacct_jdoc_t *doc = NULL;
+    if (xacct_jdoc_parse(body, len, &doc) != 0)
+        return XACCT_EPARSE;
+    const xacct_jval_t *root = xacct_jdoc_root(doc);
+    const xacct_jval_t *arr = xacct_jval_get(root, "Messages");
+    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT ||
+        (arr != NULL && xacct_jval_type(arr) != XACCT_JDOC_ARRAY)) {
+        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
-    xacct_sqs_message_t **msgs = xacct_calloc(json_array_size(arr) + 1, sizeof(*msgs));
-    size_t i, n = 0, corrupt = 0;
-    json_t *m;
-    json_array_foreach(arr, i, m)
-    {
-        json_t *text = json_object_get(m, "Body");
-        json_t *id = json_object_get(m, "MessageId");
-        json_t *rh = json_object_get(m, "ReceiptHandle");
-        json_t *md5 = json_object_get(m, "MD5OfBody");
-        if (!json_is_string(text) || !json_is_string(id) || !json_is_string(rh) ||
-            !md5_matches(json_string_value(text), json_string_length(text),
-                         json_string_value(md5))) {
+    xacct_sqs_message_t **msgs = xacct_calloc(xacct_jval_count(arr) + 1, sizeof(*msgs));
+    size_t n = 0, corrupt = 0;
+    for (const xacct_jval_t *m = xacct_jval_first(arr); m != NULL; m = xacct_jval_next(m)) {
+        size_t text_len = 0;
+        const char *text = xacct_jval_string(xacct_jval_get(m, "Body"), &text_len);
+        const char *id = xacct_jval_string(xacct_jval_get(m, "MessageId"), NULL);
+        const char *rh = xacct_jval_string(xacct_jval_get(m, "ReceiptHandle"), NULL);
+        const char *md5 = xacct_jval_string(xacct_jval_get(m, "MD5OfBody"), NULL);
+        if (text == NULL || id == NULL || rh == NULL || !md5_matches(text, text_len, md5)) {
             corrupt++;
             continue;
         }
         xacct_sqs_message_t *msg = xacct_calloc(1, sizeof(*msg));
-        msg->message_id = xacct_strdup(json_string_value(id));
-        msg->receipt_handle = xacct_strdup(json_string_value(rh));
-        msg->body = xacct_strndup(json_string_value(text), json_string_length(text));
-        msg->body_len = json_string_length(text);
-        json_t *attrs = json_object_get(m, "Attributes");
+        msg->message_id = xacct_strdup(id);
+        msg->receipt_handle = xacct_strdup(rh);
+        msg->body = xacct_strndup(text, text_len);
+        msg->body_len = text_len;
+        const xacct_jval_t *attrs = xacct_jval_get(m, "Attributes");
         msg->receive_count = (int)attr_long(attrs, "ApproximateReceiveCount");
         msg->sent_ms = attr_long(attrs, "SentTimestamp");
         msgs[n++] = msg;
     }
-    json_decref(root);
+    xacct_jdoc_free(doc);
     *out = msgs;
     *n_out = n;
     *corrupt_out = corrupt;
@@ -208,6 +214,14 @@ int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *regio
                   receive_done, op, handle);
 }
 
+/* The first element of the array named key in obj (NULL when there is no
+ * such array). */
+static const xacct_jval_t *array_first(const xacct_jval_t *obj, const char *key)
+{
+    const xacct_jval_t *a = xacct_jval_get(obj, key);
+    return xacct_jval_type(a) == XACCT_JDOC_ARRAY ? xacct_jval_first(a) : NULL;
+}
+
 XACCT_STATIC int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, int *results,
                                         char (*codes)[XACCT_SQS_CODE_MAX])
 {
@@ -215,33 +229,34 @@ XACCT_STATIC int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, 
         results[i] = XACCT_EAWS; /* an entry in neither list did not succeed */
         snprintf(codes[i], XACCT_SQS_CODE_MAX, "Missing");
     }
-    json_t *root = json_loadb(body, len, 0, NULL);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    xacct_jdoc_t *doc = NULL;
+    if (xacct_jdoc_parse(body, len, &doc) != 0)
+        return XACCT_EPARSE;
+    const xacct_jval_t *root = xacct_jdoc_root(doc);
+    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
+        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(root, "Successful"), i, e)
-    {
-        const char *id = json_string_value(json_object_get(e, "Id"));
+    for (const xacct_jval_t *e = array_first(root, "Successful"); e != NULL;
+         e = xacct_jval_next(e)) {
+        const char *id = xacct_jval_string(xacct_jval_get(e, "Id"), NULL);
         long k = id ? strtol(id, NULL, 10) : -1;
         if (k >= 0 && (size_t)k < n) {
             results[k] = 0;
             codes[k][0] = '\0';
         }
     }
-    json_array_foreach(json_object_get(root, "Failed"), i, e)
-    {
-        const char *id = json_string_value(json_object_get(e, "Id"));
-        const char *code = json_string_value(json_object_get(e, "Code"));
+    for (const xacct_jval_t *e = array_first(root, "Failed"); e != NULL;
+         e = xacct_jval_next(e)) {
+        const char *id = xacct_jval_string(xacct_jval_get(e, "Id"), NULL);
+        const char *code = xacct_jval_string(xacct_jval_get(e, "Code"), NULL);
         long k = id ? strtol(id, NULL, 10) : -1;
         if (k >= 0 && (size_t)k < n) {
             results[k] = XACCT_EAWS;
             xacct_utf8_copy(codes[k], XACCT_SQS_CODE_MAX, code ? code : "Unknown");
         }
     }
-    json_decref(root);
+    xacct_jdoc_free(doc);
     return 0;
 }
 

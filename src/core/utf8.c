@@ -50,6 +50,17 @@ size_t xacct_utf8_char_len(const char *s, size_t n)
 bool xacct_utf8_valid(const char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
+        /* ASCII without NUL, the common case, eight bytes at a time: no byte
+         * has its high bit set, and none is zero. */
+        if (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0 &&
+                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         size_t k = xacct_utf8_char_len(s + i, len - i);
         if (k == 0 || s[i] == '\0')
             return false;

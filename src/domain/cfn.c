@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * CloudFormation custom-resource requests: parsing with jansson, the
+ * CloudFormation custom-resource requests: parsing (xacct/jdoc.h), the
  * ResponseURL allow-list (no SSRF: https only, host on the operator's list,
  * never an IP literal unless listed), the ownership rules, and the response
  * body, which must stay within CloudFormation's 4096-byte limit.
  */
 #include "xacct/cfn.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "xacct/arn.h"
 #include "xacct/extid.h"
+#include "xacct/jdoc.h"
 #include "xacct/url.h"
 #include "xacct/utf8.h"
 
@@ -53,12 +55,13 @@ void xacct_cfn_request_free(xacct_cfn_request_t *req)
 }
 
 /* A string member, copied; NULL when absent, not a string, or empty. */
-static char *dup_member(json_t *obj, const char *key)
+static char *dup_member(const xacct_jval_t *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v) || json_string_length(v) == 0)
+    size_t n = 0;
+    const char *v = xacct_jval_string(xacct_jval_get(obj, key), &n);
+    if (v == NULL || n == 0)
         return NULL;
-    return xacct_strndup(json_string_value(v), json_string_length(v));
+    return xacct_strndup(v, n);
 }
 
 static int check_response_url(const char *url, const xacct_strlist_t *hosts, char **host_out,
@@ -72,16 +75,20 @@ static int check_response_url(const char *url, const xacct_strlist_t *hosts, cha
     return rc;
 }
 
-static long parse_service_timeout(json_t *props)
+/* ServiceTimeout as an integer or a string of digits; anything else (a
+ * fraction, an exponent, text) leaves the default. */
+static long parse_service_timeout(const xacct_jval_t *props)
 {
-    json_t *v = json_object_get(props, "ServiceTimeout");
+    const xacct_jval_t *v = xacct_jval_get(props, "ServiceTimeout");
+    const char *s = xacct_jval_number(v);
+    if (s == NULL)
+        s = xacct_jval_string(v, NULL);
     long t = 0;
-    if (json_is_integer(v)) {
-        t = (long)json_integer_value(v);
-    } else if (json_is_string(v)) {
+    if (s != NULL) {
         char *end = NULL;
-        t = strtol(json_string_value(v), &end, 10);
-        if (end == json_string_value(v) || *end != '\0')
+        errno = 0;
+        t = strtol(s, &end, 10);
+        if (end == s || *end != '\0' || errno == ERANGE)
             t = 0;
     }
     return (t >= 1 && t <= 3600) ? t : XACCT_CFN_DEFAULT_TIMEOUT;
@@ -89,12 +96,12 @@ static long parse_service_timeout(json_t *props)
 
 /* TemplateVersion (SPEC §9.6): only ever recorded, so a value of another
  * shape is dropped rather than failing the customer's stack. */
-static char *parse_template_version(json_t *props)
+static char *parse_template_version(const xacct_jval_t *props)
 {
-    json_t *v = json_object_get(props, "TemplateVersion");
-    if (!json_is_string(v) || json_string_length(v) != XACCT_CFN_TEMPLATE_VERSION_LEN)
+    size_t n = 0;
+    const char *s = xacct_jval_string(xacct_jval_get(props, "TemplateVersion"), &n);
+    if (s == NULL || n != XACCT_CFN_TEMPLATE_VERSION_LEN)
         return NULL;
-    const char *s = json_string_value(v);
     for (size_t i = 0; i < XACCT_CFN_TEMPLATE_VERSION_LEN; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return NULL;
@@ -107,10 +114,10 @@ static void set_property_error(xacct_cfn_request_t *req, const char *msg)
         req->property_error = xacct_strdup(msg);
 }
 
-static void parse_properties(xacct_cfn_request_t *req, json_t *root)
+static void parse_properties(xacct_cfn_request_t *req, const xacct_jval_t *root)
 {
-    json_t *props = json_object_get(root, "ResourceProperties");
-    if (!json_is_object(props)) {
+    const xacct_jval_t *props = xacct_jval_get(root, "ResourceProperties");
+    if (xacct_jval_type(props) != XACCT_JDOC_OBJECT) {
         set_property_error(req, "ResourceProperties is missing");
         return;
     }
@@ -121,8 +128,8 @@ static void parse_properties(xacct_cfn_request_t *req, json_t *root)
     req->role_arn = dup_member(props, "RoleArn");
     req->external_id = dup_member(props, "ExternalID");
     req->template_version = parse_template_version(props);
-    json_t *old = json_object_get(root, "OldResourceProperties");
-    if (json_is_object(old))
+    const xacct_jval_t *old = xacct_jval_get(root, "OldResourceProperties");
+    if (xacct_jval_type(old) == XACCT_JDOC_OBJECT)
         req->old_role_arn = dup_member(old, "RoleArn");
 
     if (req->account_id == NULL)
@@ -145,19 +152,22 @@ int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t 
         snprintf(err, errlen, "request is larger than %d bytes", XACCT_CFN_MAX_REQUEST);
         return XACCT_ETOOBIG;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root)) {
+    xacct_jdoc_t *doc = NULL;
+    const xacct_jval_t *root = NULL;
+    if (xacct_jdoc_parse(json, len, &doc) == 0)
+        root = xacct_jdoc_root(doc);
+    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
         snprintf(err, errlen, "request is not a JSON object");
-        json_decref(root);
+        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
     int rc = XACCT_EPARSE;
     xacct_cfn_request_t *req = xacct_calloc(1, sizeof(*req));
     req->service_timeout = XACCT_CFN_DEFAULT_TIMEOUT;
 
-    json_t *rt = json_object_get(root, "RequestType");
-    const char *type = json_is_string(rt) ? json_string_value(rt) : "";
+    const char *type = xacct_jval_string(xacct_jval_get(root, "RequestType"), NULL);
+    if (type == NULL)
+        type = "";
     if (strcmp(type, "Create") == 0)
         req->type = XACCT_CFN_CREATE;
     else if (strcmp(type, "Update") == 0)
@@ -202,7 +212,7 @@ int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t 
     rc = 0;
 out:
     xacct_cfn_request_free(req);
-    json_decref(root);
+    xacct_jdoc_free(doc);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SNS envelope verification. The envelope is parsed with jansson (which
- * decodes escapes, surrogate pairs included, exactly as SNS signed them),
+ * SNS envelope verification. The envelope is read as a JSON document
+ * (xacct/jdoc.h: escapes, surrogate pairs included, decoded as SNS signed
+ * them; duplicate keys rejected),
  * the canonical string is built from the fields AWS documents for each
  * message type, and the signature is checked with the public key of the
  * certificate named by SigningCertURL — fetched only over https from an
@@ -10,9 +11,9 @@
  */
 #include "xacct/sns_verify.h"
 #include "xacct/digest.h"
+#include "xacct/jdoc.h"
 #include "xacct/url.h"
 
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -40,14 +41,15 @@ void xacct_sns_envelope_free(xacct_sns_envelope_t *env)
     free(env);
 }
 
-static char *member(json_t *o, const char *key, size_t *len)
+static char *member(const xacct_jval_t *o, const char *key, size_t *len)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_string(v))
+    size_t n = 0;
+    const char *v = xacct_jval_string(xacct_jval_get(o, key), &n);
+    if (v == NULL)
         return NULL;
     if (len != NULL)
-        *len = json_string_length(v);
-    return xacct_strndup(json_string_value(v), json_string_length(v));
+        *len = n;
+    return xacct_strndup(v, n);
 }
 
 int xacct_sns_envelope_parse(const char *json, size_t len, xacct_sns_envelope_t **out, char *err,
@@ -58,10 +60,13 @@ int xacct_sns_envelope_parse(const char *json, size_t len, xacct_sns_envelope_t 
         snprintf(err, errlen, "envelope larger than %d bytes", XACCT_SNS_MAX_ENVELOPE);
         return XACCT_ETOOBIG;
     }
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(root)) {
+    xacct_jdoc_t *doc = NULL;
+    const xacct_jval_t *root = NULL;
+    if (xacct_jdoc_parse(json, len, &doc) == 0)
+        root = xacct_jdoc_root(doc);
+    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
         snprintf(err, errlen, "envelope is not a JSON object");
-        json_decref(root);
+        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
     int rc = XACCT_EPARSE;
@@ -110,7 +115,7 @@ int xacct_sns_envelope_parse(const char *json, size_t len, xacct_sns_envelope_t 
     rc = 0;
 out:
     xacct_sns_envelope_free(env);
-    json_decref(root);
+    xacct_jdoc_free(doc);
     return rc;
 }
 
