@@ -45,7 +45,7 @@ to decide by on a shared machine, where CPU time is noise.
     scripts/bench.py --build build/bench [--messages 2000] [--runs 5]
         [--idle-seconds 60] [--only cpu,rss,idle,curve,scale] [--no-mixed]
         [--quick] [--callgrind DIR] [--latency-ms 50]
-        [--curve-in-flight 64,256,1024] [--curve-host-connections 64]
+        [--curve-in-flight 64,256,1024] [--curve-host-connections 256]
         [--scale-sizes 1000,10000,100000] [--json FILE] [--enforce-goals]
 """
 import argparse
@@ -809,8 +809,10 @@ def main():
                     help="curve: delay of every AWS call in the emulator")
     ap.add_argument("--curve-in-flight", default="64,256,1024",
                     help="curve: the queue.max_in_flight values")
-    ap.add_argument("--curve-host-connections", type=int, default=64,
-                    help="curve: aws.max_host_connections of the worker")
+    ap.add_argument("--curve-host-connections", type=int, default=256,
+                    help="curve: aws.max_host_connections of the worker (the default "
+                         "64 caps a worker near 64 / (calls per message x latency) "
+                         "against one host)")
     ap.add_argument("--curve-receivers", type=int, default=16,
                     help="curve: queue.receivers of the worker (1 for builds without it)")
     ap.add_argument("--curve-messages", type=int, default=3000,

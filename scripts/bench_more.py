@@ -3,7 +3,10 @@
   curve  Throughput against slow AWS: every call the worker makes to the
          emulator (SQS, STS, S3, SNS) waits latency_ms (50) first, and one
          worker drains a pre-loaded batch with queue.max_in_flight = 64, 256
-         and 1024. Reported per point: messages/s between 10 % and 90 % of
+         and 1024 and aws.max_host_connections = 256 (--curve-host-
+         connections: the emulator is one host, and a message makes about
+         four calls, so 1,000 messages/s at 50 ms keeps ~200 connections
+         busy). Reported per point: messages/s between 10 % and 90 % of
          the batch (ramp-up and tail left out), CPU per message there, the
          most connections open to the emulator at once, and its bound (in
          flight / time one message takes at that latency, Little's law) with

@@ -3,8 +3,8 @@
  * Jittered exponential backoff ("full jitter"): the n-th delay is drawn
  * uniformly from [0, min(cap, base * 2^n)] milliseconds, so many workers that
  * failed together do not retry together. The state is a small struct the
- * caller embeds; randomness comes from OpenSSL RAND_bytes unless a generator
- * is passed in (tests pass a deterministic one). No globals.
+ * caller embeds; randomness comes from xacct_jitter_u64 (jitter.h) unless a
+ * generator is passed in (tests pass a deterministic one).
  */
 #ifndef XACCT_BACKOFF_H
 #define XACCT_BACKOFF_H
@@ -21,7 +21,7 @@ typedef struct xacct_backoff {
     uint64_t base_ms;             /* ceiling of the first delay; > 0 */
     uint64_t cap_ms;              /* no delay ever exceeds this */
     unsigned attempt;             /* delays handed out since the last reset */
-    xacct_backoff_rand_fn rand;   /* NULL = RAND_bytes */
+    xacct_backoff_rand_fn rand;   /* NULL = xacct_jitter_u64 */
     void *rand_arg;               /* passed to rand, borrowed */
 } xacct_backoff_t;
 

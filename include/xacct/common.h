@@ -97,6 +97,11 @@ char *xacct__strndup(const char *s, size_t n, const char *file, int line);
 /* printf into a fresh heap string (caller frees); aborts on OOM. */
 char *xacct_asprintf(const char *fmt, ...) XACCT_PRINTF(1, 2);
 
+/* The strings up to the terminating NULL, joined into a fresh heap string
+ * (caller frees); aborts on OOM. The cheap way to build a URL or a header
+ * line on the message path, where printf's format parsing showed up. */
+char *xacct_strjoin(const char *first, ...) __attribute__((sentinel));
+
 /* Wipes then frees a secret string; NULL does nothing. */
 void xacct_freezero(void *p, size_t n);
 void xacct_free_secret(char *s);

@@ -29,6 +29,13 @@ xacct_aws_request_t xacct_query_request(const char *service, const char *region,
  * name). */
 const char *xacct_query_xml_name(const char *name);
 
+/* Gives p its thread's hash salt, drawn once from RAND_bytes: expat would
+ * otherwise read a fresh one from getrandom() for every parser, three system
+ * calls per message. The salt is what keeps hash flooding off expat's tables
+ * and is never shown; one per thread and process keeps that. When RAND_bytes
+ * fails, p is left to draw its own. */
+void xacct_query_xml_salt(XML_Parser p);
+
 /* Parses xml[0..len) with the handlers and ud as user data. 0, XACCT_EPARSE
  * (malformed, or longer than INT_MAX) or XACCT_ENOMEM. */
 int xacct_query_xml_parse(const char *xml, size_t len, void *ud, XML_StartElementHandler on_start,

@@ -421,7 +421,7 @@ static int copy_request(struct xacct_aws_call *c, xacct_aws_t *a, const xacct_aw
         if ((rc = xacct_endpoints_resolve(a->_getenv, a->_getenv_arg, req->service, region,
                                           &endpoint)) != 0)
             return rc;
-        c->_url = xacct_asprintf("%s%s", endpoint, path);
+        c->_url = xacct_strjoin(endpoint, path, (char *)NULL);
         free(endpoint);
         if (strlen(c->_url) > MAX_URL_LEN)
             return XACCT_EINVAL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xacct/query.h"
 #include "xacct/utf8.h"
 
 /* Copies at most cap-1 bytes of s (len bytes) into dst, trimmed of
@@ -176,6 +177,7 @@ static void parse_xml(const char *body, size_t len, xacct_aws_error_t *out)
     st->parser = XML_ParserCreate(NULL);
     if (st->parser == NULL)
         goto out;
+    xacct_query_xml_salt(st->parser);
     XML_SetUserData(st->parser, st);
     XML_SetElementHandler(st->parser, xml_start, xml_end);
     XML_SetCharacterDataHandler(st->parser, xml_text);

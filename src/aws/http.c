@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void maybe_release(struct xacct_http *h);
 static void maybe_teardown(struct xacct_http *h);
@@ -94,6 +95,14 @@ static void sock_close_cb(uv_handle_t *handle)
     maybe_release(h);
 }
 
+static xacct_http_sock_t *sock_find(struct xacct_http *h, curl_socket_t fd)
+{
+    for (xacct_http_sock_t *s = h->_socks; s != NULL; s = s->_next)
+        if (s->_fd == fd)
+            return s;
+    return NULL;
+}
+
 /* Stops watching a socket; the poll handle is freed in its close callback. */
 static void sock_close(xacct_http_sock_t *s)
 {
@@ -106,7 +115,8 @@ static void sock_close(xacct_http_sock_t *s)
     if (s->_next != NULL)
         s->_next->_prev = s->_prev;
     s->_prev = s->_next = NULL;
-    uv_poll_stop(&s->_poll);
+    /* uv_close stops the poll (one epoll_ctl); stopping it first would
+     * only add a second, failing one. */
     uv_close((uv_handle_t *)&s->_poll, sock_close_cb);
 }
 
@@ -117,7 +127,19 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     int flags = 0;
     int running;
 
+    if (s->_idle) {
+        /* A pooled connection nobody uses became readable: the server
+         * closed it or sent something unasked. Stop watching (the loop
+         * would spin on it); curl's check before reusing it finds it dead
+         * and closes it. */
+        uv_poll_stop(&s->_poll);
+        s->_events = 0;
+        return;
+    }
     if (status < 0) {
+        /* libuv has stopped the poll on an error: curl's next request
+         * must start it again, whatever it asks for. */
+        s->_events = 0;
         flags = CURL_CSELECT_ERR;
     } else {
         if (events & (UV_READABLE | UV_DISCONNECT))
@@ -131,7 +153,17 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     drain(h);
 }
 
-/* CURLMOPT_SOCKETFUNCTION: curl says what to watch on fd. */
+/*
+ * CURLMOPT_SOCKETFUNCTION: curl says what to watch on fd. libuv's
+ * uv_poll_init_socket costs three system calls and every uv_poll_start two
+ * (it takes the socket out of epoll and puts it back), while curl announces
+ * the same socket afresh for each transfer on a kept-alive connection and
+ * removes it at the end. So one poll handle lives as long as the socket
+ * (closed by xacct__http_close_socket): at the end of a transfer it stays,
+ * unreferenced, watching what it watched; the next transfer on the
+ * connection finds it by fd and, asking for the same events (it usually
+ * does), costs no system call at all.
+ */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct xacct_http *h = userp;
@@ -141,16 +173,19 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     XACCT_UNUSED(easy);
     if (what == CURL_POLL_REMOVE) {
         /* curl forgets its socketp for fd right after this call, so there
-         * is nothing to un-assign (and the multi may be mid-cleanup). */
-        if (s != NULL)
-            sock_close(s);
+         * is nothing to un-assign (and the multi may be mid-cleanup). An
+         * idle handle must not keep the loop running. */
+        if (s != NULL && !s->_idle) {
+            s->_idle = true;
+            uv_unref((uv_handle_t *)&s->_poll);
+        }
         return 0;
     }
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    if (s == NULL) {
+    if (s == NULL && (s = sock_find(h, fd)) == NULL) {
         s = xacct_calloc(1, sizeof(*s));
         s->_fd = fd;
         s->_h = h;
@@ -166,10 +201,29 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         if (h->_socks != NULL)
             h->_socks->_prev = s;
         h->_socks = s;
-        curl_multi_assign(h->_multi, fd, s);
     }
-    uv_poll_start(&s->_poll, events, on_poll); /* on failure: as above */
+    if (socketp == NULL)
+        curl_multi_assign(h->_multi, fd, s);
+    if (s->_idle) {
+        s->_idle = false;
+        uv_ref((uv_handle_t *)&s->_poll);
+    }
+    /* uv_poll_start would restart the poll even for the same events. */
+    if (events == s->_events)
+        return 0;
+    if (uv_poll_start(&s->_poll, events, on_poll) == 0) /* on failure: as above */
+        s->_events = events;
     return 0;
+}
+
+int xacct__http_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct xacct_http *h = clientp;
+    xacct_http_sock_t *s = sock_find(h, fd);
+
+    if (s != NULL)
+        sock_close(s); /* before close(): the fd number may be reused at once */
+    return close(fd);
 }
 
 /* --- the timer --------------------------------------------------------- */

@@ -27,10 +27,13 @@
 #define XACCT_HTTP_MAX_HEADER_BYTES (256u * 1024u)
 #define XACCT_HTTP_MAX_HEADERS 256u
 
-/* One poll handle per socket curl asks us to watch. */
+/* One poll handle per socket curl has asked us to watch, kept from transfer
+ * to transfer while the connection stays open (closed with the socket). */
 typedef struct xacct_http_sock {
     uv_poll_t _poll;                       /* embedded; freed in its close callback */
     curl_socket_t _fd;                     /* the socket being watched */
+    int _events;                           /* UV_* events being watched; 0 = none */
+    bool _idle;                            /* no transfer uses it (pooled); unref'd */
     struct xacct_http *_h;                 /* owning client */
     struct xacct_http_sock *_prev, *_next; /* in _h->_socks, until closed */
 } xacct_http_sock_t;
@@ -109,6 +112,10 @@ void xacct__http_req_fire(struct xacct_http_req *r);
  * fd00:ec2::254, and those IPv4 addresses mapped into IPv6 (::ffff:0:0/96,
  * 64:ff9b::/96). */
 bool xacct__http_addr_forbidden(const struct sockaddr *sa);
+
+/* CURLOPT_CLOSESOCKETFUNCTION of every transfer (clientp: the client): the
+ * socket's poll handle is closed before the socket itself. */
+int xacct__http_close_socket(void *clientp, curl_socket_t fd);
 
 /* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code. */
 int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);

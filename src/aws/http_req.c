@@ -103,11 +103,12 @@ static int build_headers(const xacct_http_request_t *req, bool has_body,
             goto out;
         }
         if (hd->value[0] == '\0')
-            line = xacct_asprintf("%s;", hd->name);
+            line = xacct_strjoin(hd->name, ";", (char *)NULL);
         else
-            line = xacct_asprintf("%s: %s", hd->name, hd->value);
+            line = xacct_strjoin(hd->name, ": ", hd->value, (char *)NULL);
         rc = append_header(&list, line);
-        free(line);
+        /* curl_slist_append copied it; this copy may hold a token. */
+        xacct_free_secret(line);
         line = NULL;
         if (rc != 0)
             goto out;
@@ -384,6 +385,9 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
     SETOPT(CURLOPT_SSL_CTX_DATA, (void *)h->_trust);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
+    /* The socket's poll handle goes with it (http.c keeps one per socket). */
+    SETOPT(CURLOPT_CLOSESOCKETFUNCTION, xacct__http_close_socket);
+    SETOPT(CURLOPT_CLOSESOCKETDATA, (void *)h);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms

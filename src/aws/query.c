@@ -1,23 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Query protocol's two ends for sns and sts: a request parameter encoded
- * with curl's escaping, and expat set up once for the response parsers
+ * The Query protocol's two ends for sns and sts: a request parameter
+ * percent-encoded per RFC 3986, and expat set up once for the response parsers
  * (UTF-8, the caller's handlers, one parse of the whole body, the parser
  * freed on every path).
  */
 #include "xacct/query.h"
+#include "xacct/sigv4.h"
 
-#include <curl/curl.h>
 #include <limits.h>
+#include <openssl/rand.h>
 #include <string.h>
 
+/* Percent-encoded straight into the body with SigV4's encoder: the same
+ * RFC 3986 unreserved set curl_easy_escape keeps, without its allocation
+ * or a printf. On failure the body is left as it was. */
 int xacct_query_param(xacct_buf_t *b, const char *key, const char *value)
 {
-    char *enc = curl_easy_escape(NULL, value, 0);
-    if (enc == NULL)
-        return XACCT_ENOMEM;
-    int rc = xacct_buf_printf(b, "&%s=%s", key, enc);
-    curl_free(enc);
+    size_t len = b->len;
+    int rc;
+    if ((rc = xacct_buf_putc(b, '&')) != 0 || (rc = xacct_buf_puts(b, key)) != 0 ||
+        (rc = xacct_buf_putc(b, '=')) != 0 ||
+        (rc = xacct_sigv4_uri_encode(b, value, strlen(value), true)) != 0) {
+        b->len = len;
+        if (b->data != NULL)
+            b->data[len] = '\0';
+    }
     return rc;
 }
 
@@ -46,6 +54,18 @@ const char *xacct_query_xml_name(const char *name)
     return c ? c + 1 : name;
 }
 
+void xacct_query_xml_salt(XML_Parser p)
+{
+    static _Thread_local unsigned long salt; /* one per thread: no race */
+    if (salt == 0) {
+        unsigned long s = 0;
+        if (RAND_bytes((unsigned char *)&s, (int)sizeof(s)) != 1 || s == 0)
+            return; /* 0 would mean "draw your own" to expat anyway */
+        salt = s;
+    }
+    XML_SetHashSalt(p, salt);
+}
+
 int xacct_query_xml_parse(const char *xml, size_t len, void *ud, XML_StartElementHandler on_start,
                           XML_EndElementHandler on_end, XML_CharacterDataHandler on_text)
 {
@@ -54,6 +74,7 @@ int xacct_query_xml_parse(const char *xml, size_t len, void *ud, XML_StartElemen
     XML_Parser p = XML_ParserCreate("UTF-8");
     if (p == NULL)
         return XACCT_ENOMEM;
+    xacct_query_xml_salt(p);
     XML_SetUserData(p, ud);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);

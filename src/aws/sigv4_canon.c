@@ -22,17 +22,22 @@ static bool is_unreserved(unsigned char c)
 int xacct_sigv4_uri_encode(xacct_buf_t *out, const char *s, size_t len, bool encode_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        int rc;
-        if (is_unreserved(c) || (c == '/' && !encode_slash)) {
-            rc = xacct_buf_putc(out, (char)c);
-        } else {
+    size_t i = 0;
+    while (i < len) {
+        /* Runs of characters kept as they are go in with one append. */
+        size_t run = i;
+        while (run < len && (is_unreserved((unsigned char)s[run]) ||
+                             (s[run] == '/' && !encode_slash)))
+            run++;
+        int rc = xacct_buf_append(out, s + i, run - i);
+        if (rc == 0 && run < len) {
+            unsigned char c = (unsigned char)s[run++];
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
             rc = xacct_buf_append(out, esc, sizeof(esc));
         }
         if (rc != 0)
             return rc;
+        i = run;
     }
     return 0;
 }

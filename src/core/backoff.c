@@ -6,12 +6,13 @@
  */
 #include "xacct/backoff.h"
 
-#include <openssl/rand.h>
+#include "xacct/jitter.h"
 
 static int default_rand(void *arg, uint64_t *out)
 {
     XACCT_UNUSED(arg);
-    return RAND_bytes((unsigned char *)out, (int)sizeof(*out)) == 1 ? 0 : -1;
+    *out = xacct_jitter_u64();
+    return 0;
 }
 
 void xacct_backoff_init(xacct_backoff_t *b, uint64_t base_ms, uint64_t cap_ms,

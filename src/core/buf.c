@@ -82,14 +82,28 @@ int xacct_buf_putc(xacct_buf_t *b, char c)
     return xacct_buf_append(b, &c, 1);
 }
 
+/* One formatting pass when the result fits in the room already allocated
+ * (the common case for a buffer being filled); a second one only after
+ * growing. */
 int xacct_buf_vprintf(xacct_buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
-    if (n < 0)
+    if (n < 0) {
+        if (b->data != NULL)
+            b->data[b->len] = '\0';
         return XACCT_EINVAL;
+    }
+    if ((size_t)n < room && (size_t)n <= b->max - b->len) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (b->data != NULL)
+        b->data[b->len] = '\0'; /* undo a truncated attempt */
     int rc = reserve(b, (size_t)n);
     if (rc != 0)
         return rc;

@@ -85,18 +85,48 @@ char *xacct__strndup(const char *s, size_t n, const char *file, int line)
     return p;
 }
 
+/* Short results (nearly all) take one formatting pass into a stack buffer
+ * and a copy; longer ones are formatted again into their allocation. The
+ * stack copy is wiped: what is formatted may be a secret. */
 char *xacct_asprintf(const char *fmt, ...)
 {
+    char tmp[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n < 0)
         abort();
     char *p = xacct_malloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    if ((size_t)n < sizeof(tmp)) {
+        memcpy(p, tmp, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    OPENSSL_cleanse(tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp));
+    return p;
+}
+
+char *xacct_strjoin(const char *first, ...)
+{
+    va_list ap;
+    size_t n = 0;
+
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *))
+        n += strlen(s);
     va_end(ap);
+    char *p = xacct_malloc(n + 1), *d = p;
+    va_start(ap, first);
+    for (const char *s = first; s != NULL; s = va_arg(ap, const char *)) {
+        size_t l = strlen(s);
+        memcpy(d, s, l);
+        d += l;
+    }
+    va_end(ap);
+    *d = '\0';
     return p;
 }
 

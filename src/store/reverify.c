@@ -13,6 +13,7 @@
 
 #include "xacct/buf.h"
 #include "xacct/customers.h"
+#include "xacct/jitter.h"
 #include "xacct/outbox.h"
 #include "xacct/store_op.h"
 
@@ -27,10 +28,9 @@ int64_t xacct_reverify_next_due(int64_t now_ms, long interval_s, double spread)
         spread = 0;
     if (spread > 1)
         spread = 1;
-    uint64_t r = 0;
-    double u = 0.5; /* RNG failure: the middle of the range, still correct */
-    if (RAND_bytes((unsigned char *)&r, sizeof(r)) == 1)
-        u = (double)(r >> 11) / (double)(UINT64_C(1) << 53);
+    /* Jitter only spreads the dates (one draw per message): no RAND_bytes. */
+    uint64_t r = xacct_jitter_u64();
+    double u = (double)(r >> 11) / (double)(UINT64_C(1) << 53);
     double factor = 1.0 - spread + 2.0 * spread * u;
     int64_t due = now_ms + (int64_t)((double)interval_s * 1000.0 * factor);
     return due > now_ms ? due : now_ms + 1;

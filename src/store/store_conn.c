@@ -397,51 +397,61 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
  * hiredis 0.14's libuv adapter ignores a poll callback with status < 0. libuv
  * reports POLLERR that way (UV_EBADF) and stops the handle, which is exactly
  * what a refused connect produces, so the failure would go unnoticed until
- * the connect timeout. We keep the adapter (its attach, cleanup and event
- * bookkeeping) and only route its uv_poll_start calls to this callback, which
- * lets hiredis look at the socket itself on an error, as later hiredis
- * releases do.
+ * the connect timeout. We keep the adapter's attach, cleanup and event
+ * struct, and do the event bookkeeping here, with this callback, which lets
+ * hiredis look at the socket itself on an error, as later hiredis releases
+ * do. The adapter also restarts the poll on every call, even for events
+ * already watched (each command asks for writability again), and every
+ * uv_poll_start costs two epoll_ctl calls: here the poll is only touched
+ * when the set of events changes.
  */
 static void shim_poll(uv_poll_t *handle, int status, int events)
 {
     redisLibuvEvents *p = handle->data;
-    if (status != 0)
+    if (status != 0) {
         events = p->events;
+        p->events = 0; /* libuv stopped the handle: the next request restarts it */
+    }
     if (p->context != NULL && (events & UV_READABLE))
         redisAsyncHandleRead(p->context);
     if (p->context != NULL && (events & UV_WRITABLE))
         redisAsyncHandleWrite(p->context);
 }
 
-static void shim_restart(void *privdata)
+static void shim_watch(void *privdata, int events)
 {
     redisLibuvEvents *p = privdata;
-    if (p->events)
-        uv_poll_start(&p->handle, p->events, shim_poll);
+    if (events == p->events)
+        return;
+    p->events = events;
+    if (events)
+        uv_poll_start(&p->handle, events, shim_poll);
+    else
+        uv_poll_stop(&p->handle);
 }
 
 static void shim_add_read(void *privdata)
 {
-    redisLibuvAddRead(privdata);
-    shim_restart(privdata);
+    redisLibuvEvents *p = privdata;
+    shim_watch(p, p->events | UV_READABLE);
 }
 
 static void shim_del_read(void *privdata)
 {
-    redisLibuvDelRead(privdata);
-    shim_restart(privdata);
+    redisLibuvEvents *p = privdata;
+    shim_watch(p, p->events & ~UV_READABLE);
 }
 
 static void shim_add_write(void *privdata)
 {
-    redisLibuvAddWrite(privdata);
-    shim_restart(privdata);
+    redisLibuvEvents *p = privdata;
+    shim_watch(p, p->events | UV_WRITABLE);
 }
 
 static void shim_del_write(void *privdata)
 {
-    redisLibuvDelWrite(privdata);
-    shim_restart(privdata);
+    redisLibuvEvents *p = privdata;
+    shim_watch(p, p->events & ~UV_WRITABLE);
 }
 
 /* Hands a new hiredis context (TCP, or the TLS bridge's socket) to the loop.

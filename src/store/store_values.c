@@ -66,23 +66,43 @@ void xacct_store_args_ll(xacct_store_args_t *a, long long v)
     xacct_store_args_add(a, tmp, (size_t)n);
 }
 
+/* The prefix and the formatted text go through a stack buffer in one
+ * formatting pass when they fit (keys and counters do); longer ones are
+ * measured and formatted into the heap. Either copy is wiped: an argument
+ * may be a secret. */
 static void args_vfmt(xacct_store_args_t *a, const char *pre, const char *fmt, va_list ap)
 {
+    char stack[256];
+    size_t pl = strlen(pre);
     va_list ap2;
+    int n;
+
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    if (pl < sizeof(stack)) {
+        memcpy(stack, pre, pl);
+        n = vsnprintf(stack + pl, sizeof(stack) - pl, fmt, ap2);
+    } else {
+        n = vsnprintf(NULL, 0, fmt, ap2);
+    }
     va_end(ap2);
     if (n < 0) {
         if (a->err == 0)
             a->err = XACCT_EINVAL;
         return;
     }
-    size_t pl = strlen(pre);
-    char *tmp = xacct_malloc(pl + (size_t)n + 1);
+    size_t total = pl + (size_t)n;
+    if (total < sizeof(stack)) {
+        xacct_store_args_add(a, stack, total);
+        OPENSSL_cleanse(stack, total);
+        return;
+    }
+    if (pl < sizeof(stack))
+        OPENSSL_cleanse(stack, sizeof(stack));
+    char *tmp = xacct_malloc(total + 1);
     memcpy(tmp, pre, pl);
     vsnprintf(tmp + pl, (size_t)n + 1, fmt, ap);
-    xacct_store_args_add(a, tmp, pl + (size_t)n);
-    xacct_freezero(tmp, pl + (size_t)n + 1);
+    xacct_store_args_add(a, tmp, total);
+    xacct_freezero(tmp, total + 1);
 }
 
 void xacct_store_args_fmt(xacct_store_args_t *a, const char *fmt, ...)

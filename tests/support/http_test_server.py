@@ -15,7 +15,9 @@ method:
   /bytes?n=N      N bytes of a known pattern (byte i = (i * 31 + 7) & 0xff);
                   &chunked=1 sends them chunked, without Content-Length
   /status?code=N  an empty response with that status
-  /conn           JSON: conn, the id of the TCP connection this request came on
+  /conn           JSON: conn, the id of the TCP connection this request came on;
+                  &idle_close_ms=N closes that connection N ms after answering
+                  (a server dropping an idle kept-alive connection)
   /headers?n=N    N response headers x-h-<i>: <i>
 """
 import argparse
@@ -23,6 +25,7 @@ import hashlib
 import itertools
 import json
 import os
+import socket
 import socketserver
 import ssl
 import sys
@@ -107,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(int(q.get("code", "200")), b"", None)
         elif url.path == "/conn":
             self._send(200, json.dumps({"conn": self.conn_id}).encode())
+            if "idle_close_ms" in q:
+                sock = self.connection
+                threading.Timer(int(q["idle_close_ms"]) / 1000.0,
+                                lambda: sock.shutdown(socket.SHUT_RDWR)).start()
         elif url.path == "/headers":
             n = int(q.get("n", "0"))
             self._send(200, b"", None, [("X-H-%d" % i, str(i)) for i in range(n)])

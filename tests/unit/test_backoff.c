@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "xacct/backoff.h"
+#include "xacct/jitter.h"
 
 typedef struct seq {
     const uint64_t *vals;
@@ -122,6 +123,23 @@ static void test_rand_bytes_within_bounds_and_spread(void **state)
     assert_true(hi > 750);
 }
 
+/* The default generator gives all 64 bits: every bit both set and clear
+ * over a thousand draws, and no draw repeating its predecessor. */
+static void test_jitter_bits(void **state)
+{
+    (void)state;
+    uint64_t any = 0, all = UINT64_MAX, prev = xacct_jitter_u64();
+    for (int i = 0; i < 1000; i++) {
+        uint64_t r = xacct_jitter_u64();
+        assert_true(r != prev);
+        any |= r;
+        all &= r;
+        prev = r;
+    }
+    assert_true(any == UINT64_MAX);
+    assert_true(all == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -131,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_biased_draw_rejected),
         cmocka_unit_test(test_failing_generator_gives_ceiling),
         cmocka_unit_test(test_rand_bytes_within_bounds_and_spread),
+        cmocka_unit_test(test_jitter_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

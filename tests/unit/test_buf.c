@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The capped buffer and the error table. */
+/* The capped buffer, the string helpers and the error table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +87,62 @@ static void test_empty_steal(void **state)
     free(s);
 }
 
+/* printf formats into the room already allocated when it fits, and must
+ * still refuse what would pass the buffer's maximum (room > max here). */
+static void test_printf_in_room_and_beyond(void **state)
+{
+    (void)state;
+    xacct_buf_t b;
+    xacct_buf_init(&b, 12);
+    assert_int_equal(xacct_buf_puts(&b, "abcde"), 0); /* cap 64, max 12 */
+    assert_int_equal(xacct_buf_printf(&b, "%s", "12345678"), XACCT_ETOOBIG);
+    assert_string_equal(b.data, "abcde");
+    assert_int_equal(b.len, 5);
+    assert_int_equal(xacct_buf_printf(&b, "%d-%s", 42, "xy"), 0);
+    assert_string_equal(b.data, "abcde42-xy");
+    assert_int_equal(b.len, 10);
+    xacct_buf_destroy(&b);
+
+    /* Longer than the room: formatted again after growing. */
+    char big[300];
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    xacct_buf_init(&b, 0);
+    assert_int_equal(xacct_buf_puts(&b, "<"), 0);
+    assert_int_equal(xacct_buf_printf(&b, "%s>%d", big, 7), 0);
+    assert_int_equal(b.len, 1 + 299 + 2);
+    assert_int_equal(b.data[0], '<');
+    assert_memory_equal(b.data + 1, big, 299);
+    assert_string_equal(b.data + 300, ">7");
+    xacct_buf_destroy(&b);
+}
+
+static void test_asprintf_and_strjoin(void **state)
+{
+    (void)state;
+    char *s = xacct_asprintf("%s/%d", "short", 5);
+    assert_string_equal(s, "short/5");
+    free(s);
+
+    char big[600];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    s = xacct_asprintf("[%s]", big); /* past the stack buffer */
+    assert_int_equal(strlen(s), 601);
+    assert_int_equal(s[0], '[');
+    assert_int_equal(s[600], ']');
+    assert_memory_equal(s + 1, big, 599);
+    free(s);
+
+    s = xacct_strjoin("a", "", "bc", "/", big, (char *)NULL);
+    assert_int_equal(strlen(s), 4 + 599);
+    assert_memory_equal(s, "abc/", 4);
+    free(s);
+    s = xacct_strjoin("", (char *)NULL);
+    assert_string_equal(s, "");
+    free(s);
+}
+
 static void test_errors_named(void **state)
 {
     (void)state;
@@ -104,6 +160,8 @@ int main(void)
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_growth_wipes_old_storage),
         cmocka_unit_test(test_empty_steal),
+        cmocka_unit_test(test_printf_in_room_and_beyond),
+        cmocka_unit_test(test_asprintf_and_strjoin),
         cmocka_unit_test(test_errors_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

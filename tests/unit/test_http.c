@@ -596,6 +596,76 @@ static void test_connection_reuse(void **state)
     finish_loop(fx);
 }
 
+static size_t sock_count(const xacct_http_t *h)
+{
+    size_t n = 0;
+    for (const xacct_http_sock_t *s = h->_socks; s != NULL; s = s->_next)
+        n++;
+    return n;
+}
+
+/* Ticks every 20 ms until the pooled socket's poll has been stopped, or
+ * gives up after 10 s (the assertions after the loop then fail). */
+static void idle_stopped_cb(uv_timer_t *t)
+{
+    fx_t *fx = t->data;
+    static int ticks;
+    if ((fx->h->_socks != NULL && fx->h->_socks->_events == 0) || ++ticks > 500)
+        uv_timer_stop(t);
+}
+
+/* One poll handle per socket, kept across transfers on the connection (it
+ * is what spares the epoll_ctl calls); a pooled connection the server
+ * closes is stopped being watched, then replaced when next used. */
+static void test_poll_kept_per_connection(void **state)
+{
+    fx_t *fx = *state;
+    result_t res = {.fx = fx, .chain_left = 3};
+    new_client(fx, NULL);
+
+    xacct_http_request_t req = {.method = "GET", .url = url("/conn")};
+    assert_int_equal(xacct_http_submit(fx->h, &req, chain_cb, &res, NULL), 0);
+    run(fx); /* returns with the connection pooled: its poll does not hold the loop */
+    assert_int_equal(res.calls, 3);
+    assert_int_equal(res.conns[2], res.conns[0]);
+    assert_int_equal(sock_count(fx->h), 1);
+    xacct_http_sock_t *pooled = fx->h->_socks;
+    assert_true(pooled->_idle);
+    assert_int_equal(pooled->_events, UV_READABLE);
+
+    /* the next transfer on the connection uses the same handle */
+    result_t again = {0};
+    get(fx, url("/conn?idle_close_ms=50"), &again);
+    run(fx);
+    assert_int_equal(again.status, 0);
+    assert_int_equal(echo_int(&again, "conn"), res.conns[0]);
+    assert_int_equal(sock_count(fx->h), 1);
+    assert_ptr_equal(fx->h->_socks, pooled);
+
+    /* the server drops it while idle: no longer watched (no busy loop on
+     * its end of file) */
+    fx->timer.data = fx;
+    uv_timer_start(&fx->timer, idle_stopped_cb, 20, 20);
+    run(fx);
+    assert_int_equal(sock_count(fx->h), 1);
+    assert_int_equal(fx->h->_socks->_events, 0);
+
+    /* and the next request goes over a new connection, its socket watched
+     * by a new handle, the dead one's closed with its socket */
+    result_t fresh = {0};
+    get(fx, url("/conn"), &fresh);
+    run(fx);
+    assert_int_equal(fresh.status, 0);
+    assert_true(echo_int(&fresh, "conn") != res.conns[0]);
+    assert_int_equal(sock_count(fx->h), 1);
+    assert_true(fx->h->_socks->_idle);
+    assert_int_equal(fx->h->_socks->_events, UV_READABLE);
+    result_clear(&res);
+    result_clear(&again);
+    result_clear(&fresh);
+    finish_loop(fx);
+}
+
 static void test_timeout(void **state)
 {
     fx_t *fx = *state;
@@ -1344,6 +1414,7 @@ int main(void)
         T(test_empty_header_value),
         T(test_many_in_flight),
         T(test_connection_reuse),
+    T(test_poll_kept_per_connection),
         T(test_timeout),
         T(test_connection_refused),
         T(test_large_body),

@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "xacct/query.h"
 #include "xacct/sqs.h"
 #include "xacct/sts.h"
 
@@ -78,9 +79,34 @@ static void test_queue_region(void **state)
     assert_string_equal(r, "us-west-2");
 }
 
+/* Query parameters are percent-encoded per RFC 3986 (what SigV4 and AWS
+ * expect: unreserved characters kept, everything else %XX upper case). */
+static void test_query_param(void **state)
+{
+    (void)state;
+    xacct_buf_t b;
+    xacct_buf_init(&b, 0);
+    assert_int_equal(xacct_buf_puts(&b, "Action=AssumeRole"), 0);
+    assert_int_equal(xacct_query_param(&b, "RoleArn", "arn:aws:iam::1:role/a b~-._\xc3\xa9+&="), 0);
+    assert_int_equal(xacct_query_param(&b, "Empty", ""), 0);
+    assert_string_equal(b.data, "Action=AssumeRole"
+                                "&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b~-._%C3%A9%2B%26%3D"
+                                "&Empty=");
+    xacct_buf_destroy(&b);
+
+    /* Over the buffer's limit: refused, the body left as it was. */
+    xacct_buf_init(&b, 20);
+    assert_int_equal(xacct_buf_puts(&b, "Action=X"), 0);
+    assert_int_equal(xacct_query_param(&b, "K", "a/b/c/d"), XACCT_ETOOBIG);
+    assert_string_equal(b.data, "Action=X");
+    assert_int_equal(b.len, 8);
+    xacct_buf_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_query_param),
         cmocka_unit_test(test_parse_assume),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_queue_region),
