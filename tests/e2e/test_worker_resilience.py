@@ -263,8 +263,10 @@ class GivingUpTest(unittest.TestCase):
 
     def receive_ourselves(self, env, times):
         """Receives the one message on the queue `times` times with
-        visibility 0, as workers that crashed at once would have."""
+        visibility 0, as workers that crashed at once would have; returns
+        its body as received."""
         got = 0
+        body = None
         deadline = time.monotonic() + 60
         while got < times:
             self.assertLess(time.monotonic(), deadline, "the request never reached the queue")
@@ -274,7 +276,10 @@ class GivingUpTest(unittest.TestCase):
                 headers={"Content-Type": "application/x-amz-json-1.0",
                          "X-Amz-Target": "AmazonSQS.ReceiveMessage"})
             self.assertEqual(r.status, 200, r.text())
-            got += len(r.json().get("Messages", []))
+            msgs = r.json().get("Messages", [])
+            got += len(msgs)
+            body = msgs[0]["Body"] if msgs else body
+        return body
 
     def test_request_past_max_receives_is_answered_failed(self):
         env = Env(max_receives=2).start()
@@ -282,7 +287,7 @@ class GivingUpTest(unittest.TestCase):
             acct = "610000000001"
             ext = env.seed_customer(acct)
             s = env.create_stack(acct, env.template(acct, ext), name="given-up")
-            self.receive_ourselves(env, 3)
+            body = self.receive_ourselves(env, 3)
             w = env.start_worker()
             s = env.wait_stack(s["stack_id"], timeout=120)
             first = json.loads(s["answers"][0]["body"])
@@ -293,6 +298,10 @@ class GivingUpTest(unittest.TestCase):
             dead = [d for d in env.dead() if "received 4 times" in d["reason"]]
             self.assertEqual(len(dead), 1, env.dead())
             self.assertEqual(dead[0]["receives"], "4")
+            # The worker dropped the SNS envelope once the request was
+            # parsed; the dead set still keeps the message as SQS delivered it.
+            self.assertEqual(json.loads(body)["Type"], "Notification")
+            self.assertEqual(dead[0]["body"], body)
             # The request was never processed: the customer is still pending.
             self.assertEqual(env.customer(acct)["state"], "pending")
             self.assertIn(b"request.given_up", env.worker_log(w))
