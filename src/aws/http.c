@@ -289,6 +289,7 @@ static void maybe_teardown(struct xacct_http *h)
     if (!h->_freeing || h->_depth > 0 || h->_torn_down)
         return;
     h->_torn_down = true;
+    xacct__http_spare_free(h);
     curl_multi_cleanup(h->_multi);
     h->_multi = NULL;
     while (h->_socks != NULL)

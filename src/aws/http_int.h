@@ -26,6 +26,9 @@
 /* Caps on what a server may send besides the body. */
 #define XACCT_HTTP_MAX_HEADER_BYTES (256u * 1024u)
 #define XACCT_HTTP_MAX_HEADERS 256u
+/* Finished transfers' easy handles kept for the next ones (each keeps its
+ * 16 KB receive buffer: a few, not one per connection). */
+#define XACCT_HTTP_SPARE_EASY 16
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
  * to transfer while the connection stays open (closed with the socket). */
@@ -52,6 +55,8 @@ struct xacct_http {
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
     size_t _nreqs;                          /* length of _reqs */
     xacct_http_sock_t *_socks;              /* poll handles not yet closing */
+    CURL *_spare[XACCT_HTTP_SPARE_EASY];    /* reset easy handles to reuse */
+    size_t _nspare;                         /* how many of _spare are held */
     size_t _open_handles;                   /* uv handles whose close cb is pending or not closed */
     unsigned _depth;                        /* >0 while dispatching completions */
     bool _freeing;                          /* xacct_http_free was called */
@@ -92,8 +97,13 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
                         xacct_http_done_cb cb, void *arg,
                         struct xacct_http_req **out) XACCT_MUSTCHECK;
 
-/* Frees r and its easy handle (which must be out of the multi). */
+/* Frees r; its easy handle (which must be out of the multi) is reset and
+ * kept for the client's next transfer while there is room and the client
+ * is not being freed, and cleaned up otherwise. */
 void xacct__http_req_free(struct xacct_http_req *r);
+
+/* Cleans up the easy handles kept for reuse (before the share goes). */
+void xacct__http_spare_free(struct xacct_http *h);
 
 /*
  * Records the outcome of r while its easy handle is still in the multi:

@@ -391,7 +391,10 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     xacct_buf_init(&r->_resp_body, max_body);
     if ((rc = build_headers(req, has_body, &r->_headers)) != 0)
         goto out;
-    if ((r->_easy = curl_easy_init()) == NULL) {
+    /* A finished transfer's handle, reset, saves curl_easy_init's set-up
+     * and a fresh receive buffer. */
+    r->_easy = h->_nspare > 0 ? h->_spare[--h->_nspare] : curl_easy_init();
+    if (r->_easy == NULL) {
         rc = XACCT_ENOMEM;
         goto out;
     }
@@ -460,12 +463,28 @@ out:
 
 #undef SETOPT
 
+void xacct__http_spare_free(struct xacct_http *h)
+{
+    while (h->_nspare > 0)
+        curl_easy_cleanup(h->_spare[--h->_nspare]);
+}
+
 void xacct__http_req_free(struct xacct_http_req *r)
 {
     if (r == NULL)
         return;
-    if (r->_easy != NULL)
-        curl_easy_cleanup(r->_easy);
+    if (r->_easy != NULL) {
+        struct xacct_http *h = r->_h;
+        if (h != NULL && !h->_freeing && h->_nspare < XACCT_HTTP_SPARE_EASY) {
+            /* Every option goes back to its default; the next transfer sets
+             * its own. Connections, sessions and DNS live in the multi and
+             * the share, not here. */
+            curl_easy_reset(r->_easy);
+            h->_spare[h->_nspare++] = r->_easy;
+        } else {
+            curl_easy_cleanup(r->_easy);
+        }
+    }
     /* Header lines carry X-Amz-Security-Token and container tokens. */
     for (struct curl_slist *l = r->_headers; l != NULL; l = l->next)
         OPENSSL_cleanse(l->data, strlen(l->data));

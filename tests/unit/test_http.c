@@ -585,12 +585,22 @@ static void test_connection_reuse(void **state)
     for (int i = 1; i < 5; i++)
         assert_int_equal(res.conns[i], res.conns[0]);
 
-    /* and a later request, after the loop went idle, still reuses it */
+    /* and a later request, after the loop went idle, still reuses it, and
+     * takes the easy handle a finished transfer left for reuse */
+    size_t spares = fx->h->_nspare; /* 2: each of the chain was asked for in
+                                       its predecessor's callback */
+    assert_true(spares >= 1);
+    CURL *spare = fx->h->_spare[spares - 1];
     result_t again = {0};
-    get(fx, url("/conn"), &again);
+    xacct_http_req_t *handle = NULL;
+    xacct_http_request_t req2 = {.method = "GET", .url = url("/conn")};
+    assert_int_equal(xacct_http_submit(fx->h, &req2, record, &again, &handle), 0);
+    assert_int_equal(fx->h->_nspare, spares - 1);
+    assert_ptr_equal(((struct xacct_http_req *)handle)->_easy, spare);
     run(fx);
     assert_int_equal(again.status, 0);
     assert_int_equal(echo_int(&again, "conn"), res.conns[0]);
+    assert_int_equal(fx->h->_nspare, spares);
     result_clear(&res);
     result_clear(&again);
     finish_loop(fx);
