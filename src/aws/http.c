@@ -95,12 +95,26 @@ static void sock_close_cb(uv_handle_t *handle)
     maybe_release(h);
 }
 
+/* Every new transfer on a pooled connection looks its socket up (curl
+ * forgets its socketp between transfers): by index, not a walk over every
+ * open connection. */
 static xacct_http_sock_t *sock_find(struct xacct_http *h, curl_socket_t fd)
 {
-    for (xacct_http_sock_t *s = h->_socks; s != NULL; s = s->_next)
-        if (s->_fd == fd)
-            return s;
-    return NULL;
+    return fd >= 0 && (size_t)fd < h->_by_fd_cap ? h->_by_fd[fd] : NULL;
+}
+
+static void sock_index(struct xacct_http *h, xacct_http_sock_t *s)
+{
+    size_t fd = (size_t)s->_fd;
+    if (fd >= h->_by_fd_cap) {
+        size_t cap = h->_by_fd_cap ? h->_by_fd_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        h->_by_fd = xacct_realloc(h->_by_fd, cap * sizeof(*h->_by_fd));
+        memset(h->_by_fd + h->_by_fd_cap, 0, (cap - h->_by_fd_cap) * sizeof(*h->_by_fd));
+        h->_by_fd_cap = cap;
+    }
+    h->_by_fd[fd] = s;
 }
 
 /* Stops watching a socket; the poll handle is freed in its close callback. */
@@ -115,6 +129,8 @@ static void sock_close(xacct_http_sock_t *s)
     if (s->_next != NULL)
         s->_next->_prev = s->_prev;
     s->_prev = s->_next = NULL;
+    if (sock_find(h, s->_fd) == s)
+        h->_by_fd[s->_fd] = NULL;
     /* uv_close stops the poll (one epoll_ctl); stopping it first would
      * only add a second, failing one. */
     uv_close((uv_handle_t *)&s->_poll, sock_close_cb);
@@ -201,6 +217,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         if (h->_socks != NULL)
             h->_socks->_prev = s;
         h->_socks = s;
+        sock_index(h, s);
     }
     if (socketp == NULL)
         curl_multi_assign(h->_multi, fd, s);
@@ -256,6 +273,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void release(struct xacct_http *h)
 {
     X509_STORE_free(h->_trust);
+    free(h->_by_fd);
     if (h->_share != NULL)
         curl_share_cleanup(h->_share); /* every easy handle is gone by now */
     free(h->_user_agent);

@@ -55,6 +55,8 @@ struct xacct_http {
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
     size_t _nreqs;                          /* length of _reqs */
     xacct_http_sock_t *_socks;              /* poll handles not yet closing */
+    xacct_http_sock_t **_by_fd;             /* the same, indexed by socket */
+    size_t _by_fd_cap;                      /* entries in _by_fd */
     CURL *_spare[XACCT_HTTP_SPARE_EASY];    /* reset easy handles to reuse */
     size_t _nspare;                         /* how many of _spare are held */
     size_t _open_handles;                   /* uv handles whose close cb is pending or not closed */
