@@ -168,12 +168,14 @@ uint64_t xacct_store_errors(const xacct_store_t *s);
 #define XACCT_STORE_MAX_ARG_BYTES (16u * 1024u * 1024u)
 
 typedef struct xacct_store_args {
-    char **v;     /* owned copies, each NUL-terminated */
+    char **v;     /* copies, each NUL-terminated, all inside _buf */
     size_t *len;  /* byte lengths */
     int argc;     /* arguments added */
     int cap;      /* slots allocated */
     size_t bytes; /* total bytes */
     int err;      /* first error while adding, or 0 */
+    char *_buf;   /* one allocation for every copy (v[i] move when it grows) */
+    size_t _used, _size;
 } xacct_store_args_t;
 
 void xacct_store_args_init(xacct_store_args_t *a);

@@ -21,11 +21,29 @@ void xacct_store_args_init(xacct_store_args_t *a)
 
 void xacct_store_args_destroy(xacct_store_args_t *a)
 {
-    for (int i = 0; i < a->argc; i++)
-        xacct_freezero(a->v[i], a->len[i] + 1);
+    xacct_freezero(a->_buf, a->_size);
     free(a->v);
     free(a->len);
     memset(a, 0, sizeof(*a));
+}
+
+/* Room for n more bytes in the one buffer all copies live in; a move
+ * rebases every v[i] (the old storage is wiped: arguments may be secret). */
+static void args_reserve(xacct_store_args_t *a, size_t n)
+{
+    if (a->_size - a->_used >= n)
+        return;
+    size_t size = a->_size ? a->_size : 256;
+    while (size - a->_used < n)
+        size *= 2;
+    char *buf = xacct_malloc(size);
+    if (a->_used > 0)
+        memcpy(buf, a->_buf, a->_used);
+    for (int i = 0; i < a->argc; i++)
+        a->v[i] = buf + (a->v[i] - a->_buf);
+    xacct_freezero(a->_buf, a->_size);
+    a->_buf = buf;
+    a->_size = size;
 }
 
 void xacct_store_args_add(xacct_store_args_t *a, const void *p, size_t n)
@@ -42,10 +60,12 @@ void xacct_store_args_add(xacct_store_args_t *a, const void *p, size_t n)
         a->len = xacct_realloc(a->len, (size_t)cap * sizeof(*a->len));
         a->cap = cap;
     }
-    char *copy = xacct_malloc(n + 1);
+    args_reserve(a, n + 1);
+    char *copy = a->_buf + a->_used;
     if (n > 0)
         memcpy(copy, p, n);
     copy[n] = '\0';
+    a->_used += n + 1;
     a->v[a->argc] = copy;
     a->len[a->argc] = n;
     a->argc++;
