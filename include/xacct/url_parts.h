@@ -37,6 +37,7 @@ typedef struct xacct_url_parts {
     char *fragment;    /* after '#', as written; NULL when there is no '#' */
     size_t password_off, password_len; /* where the password lies in the URL given
                                           (both 0 when there is none), for redaction */
+    char *_mem;        /* the one block every string above lives in */
 } xacct_url_parts_t;
 
 /*
