@@ -8,6 +8,7 @@
 #include "xacct/url_parts.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uriparser/Uri.h>
@@ -53,6 +54,62 @@ static bool reg_name_ok(const char *h, size_t n)
     return inet_aton(tmp, &a) == 0;
 }
 
+/*
+ * RFC 3986: query = *( pchar / "/" / "?" ), fragment the same, pchar =
+ * unreserved / pct-encoded / sub-delims / ":" / "@". tail is "" or starts
+ * with '?' or '#'; a '#' may follow a query once.
+ */
+static bool query_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~': /* unreserved */
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=': /* sub-delims */
+    case ':':
+    case '@':
+    case '/':
+    case '?':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool tail_ok(const char *tail)
+{
+    if (*tail == '\0')
+        return true;
+    bool in_fragment = *tail == '#';
+    for (const unsigned char *p = (const unsigned char *)tail + 1; *p != '\0'; p++) {
+        if (query_char(*p))
+            continue;
+        if (*p == '%' && isxdigit(p[1]) && isxdigit(p[2])) {
+            p += 2;
+            continue;
+        }
+        if (*p == '#' && !in_fragment) {
+            in_fragment = true;
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
 /* Copies n bytes of s into the block at *at as a C string; returns it. */
 static char *put(char **at, const char *s, size_t n)
 {
@@ -73,15 +130,22 @@ int xacct_url_parse(const char *url, xacct_url_parts_t *out)
     if (len == 0 || len > URL_MAX_LEN)
         return XACCT_EPARSE;
 
+    /* uriparser reads scheme, authority and path; the query and fragment
+     * after them (most of a presigned URL's length, where uriparser spends
+     * ~30 instructions a byte) only have to be RFC 3986 characters. */
+    const char *tail = url + strcspn(url, "?#");
+    if (!tail_ok(tail))
+        return XACCT_EPARSE;
     UriUriA u;
     const char *errpos = NULL;
-    if (uriParseSingleUriExA(&u, url, url + len, &errpos) != URI_SUCCESS)
+    if (uriParseSingleUriExA(&u, url, tail, &errpos) != URI_SUCCESS)
         return XACCT_EPARSE;
 
     int rc = XACCT_EPARSE;
     size_t scheme_n = range_len(&u.scheme);
     size_t host_n = range_len(&u.hostText);
-    if (scheme_n == 0 || u.hostText.first == NULL || host_n == 0 || u.hostData.ipFuture.first != NULL)
+    if (scheme_n == 0 || u.hostText.first == NULL || host_n == 0 ||
+        u.hostData.ipFuture.first != NULL)
         goto out;
     bool v6 = u.hostData.ip6 != NULL;
     if (v6) {
@@ -107,8 +171,8 @@ int xacct_url_parse(const char *url, xacct_url_parts_t *out)
     /* The authority ends after the port (or the ':' of an empty one), else
      * after the host and, for IPv6, its closing bracket. What follows is
      * the path up to '?' or '#', the query up to '#', and the fragment. */
-    const char *auth_end = u.portText.first != NULL ? u.portText.afterLast
-                                                    : u.hostText.afterLast + (v6 ? 1 : 0);
+    const char *auth_end =
+        u.portText.first != NULL ? u.portText.afterLast : u.hostText.afterLast + (v6 ? 1 : 0);
     const char *end = url + len;
     const char *path = auth_end, *p = auth_end;
     while (p < end && *p != '?' && *p != '#')

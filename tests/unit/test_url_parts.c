@@ -49,6 +49,8 @@ static void test_parts(void **state)
          "X-Amz-Signature=ab&X-Amz-Credential=A%2FB", NULL},
         {"https://sns.us-east-1.amazonaws.com./x", "https", NULL, NULL,
          "sns.us-east-1.amazonaws.com.", false, 443, false, "/x", NULL, NULL},
+        {"https://h?a=%2F&b=?/:@!$'()*+,;~#f?/", "https", NULL, NULL, "h", false, 443, false, "",
+         "a=%2F&b=?/:@!$'()*+,;~", "f?/"},
         {"unix://my_host", "unix", NULL, NULL, "my_host", false, -1, false, "", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -104,17 +106,26 @@ static void test_refused(void **state)
         "https://exa mple.com/",
         "https://exa\tmple.com/",
         "https://example.com/pa th",
-        "https://%65xample.com/",      /* percent-encoded host */
-        "https://a!b.example.com/",    /* sub-delims are not DNS */
-        "https://127.1/",              /* reads as 127.0.0.1 */
-        "https://0x7f.0.0.1/",         /* hex */
-        "https://010.0.0.1/",          /* octal: 8.0.0.1 */
-        "https://2130706433/",         /* one number */
-        "https://[fe80::1%25eth0]/",   /* zone */
-        "https://[v1.x]/",             /* IPvFuture */
+        "https://%65xample.com/",    /* percent-encoded host */
+        "https://a!b.example.com/",  /* sub-delims are not DNS */
+        "https://127.1/",            /* reads as 127.0.0.1 */
+        "https://0x7f.0.0.1/",       /* hex */
+        "https://010.0.0.1/",        /* octal: 8.0.0.1 */
+        "https://2130706433/",       /* one number */
+        "https://[fe80::1%25eth0]/", /* zone */
+        "https://[v1.x]/",           /* IPvFuture */
         "https://[::1/",
         "https://h\\@evil.com/",
         "https://caf\xc3\xa9.example/", /* not ASCII */
+        "https://h/?a b",               /* query and fragment: RFC 3986 characters only */
+        "https://h/?a%zz",
+        "https://h/?a%2",
+        "https://h/?a\"b",
+        "https://h/?a<b>",
+        "https://h/#a#b",
+        "https://h/?a#b#c",
+        "https://h/?a\\b",
+        "https://h/#x\x7f",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         xacct_url_parts_t u;
