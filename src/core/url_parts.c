@@ -59,55 +59,29 @@ static bool reg_name_ok(const char *h, size_t n)
  * unreserved / pct-encoded / sub-delims / ":" / "@". tail is "" or starts
  * with '?' or '#'; a '#' may follow a query once.
  */
-static bool query_char(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    switch (c) {
-    case '-':
-    case '.':
-    case '_':
-    case '~': /* unreserved */
-    case '!':
-    case '$':
-    case '&':
-    case '\'':
-    case '(':
-    case ')':
-    case '*':
-    case '+':
-    case ',':
-    case ';':
-    case '=': /* sub-delims */
-    case ':':
-    case '@':
-    case '/':
-    case '?':
-        return true;
-    default:
-        return false;
-    }
-}
-
 static bool tail_ok(const char *tail)
 {
+    static const char pchar_etc[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                    "-._~"        /* unreserved */
+                                    "!$&'()*+,;=" /* sub-delims */
+                                    ":@/?";
     if (*tail == '\0')
         return true;
     bool in_fragment = *tail == '#';
-    for (const unsigned char *p = (const unsigned char *)tail + 1; *p != '\0'; p++) {
-        if (query_char(*p))
-            continue;
-        if (*p == '%' && isxdigit(p[1]) && isxdigit(p[2])) {
-            p += 2;
-            continue;
-        }
-        if (*p == '#' && !in_fragment) {
+    const char *p = tail + 1;
+    for (;;) {
+        p += strspn(p, pchar_etc);
+        if (*p == '\0')
+            return true;
+        if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+            p += 3;
+        } else if (*p == '#' && !in_fragment) {
             in_fragment = true;
-            continue;
+            p++;
+        } else {
+            return false;
         }
-        return false;
     }
-    return true;
 }
 
 /* Copies n bytes of s into the block at *at as a C string; returns it. */
