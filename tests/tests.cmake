@@ -34,9 +34,7 @@ foreach(src ${XACCT_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/support)
-  # libcurl only as an independent client and decoder to check xacct's own
-  # HTTP server, client and URL encoding against; xacct itself does not link it.
-  target_link_libraries(${name} PRIVATE xacct_core_test PkgConfig::CMOCKA PkgConfig::CURL)
+  target_link_libraries(${name} PRIVATE xacct_core_test PkgConfig::CMOCKA)
   add_test(NAME unit.${name} COMMAND ${name})
   set_tests_properties(unit.${name} PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 300)
 endforeach()

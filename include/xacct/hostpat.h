@@ -39,7 +39,7 @@
 int xacct_hostpat_check(const char *pattern, unsigned flags) XACCT_MUSTCHECK;
 
 /* True when host (a bare name or IP literal, brackets around IPv6 optional,
- * as url_parts gives it or written in brackets) and port match pattern. */
+ * as libcurl's CURLUPART_HOST gives it) and port match pattern. */
 bool xacct_hostpat_match(const char *pattern, const char *host, int port, unsigned flags);
 
 /* True when any pattern of the list matches; false for NULL or an empty list. */

@@ -2,7 +2,7 @@
 /*
  * The one check every URL that arrives inside a message goes through before
  * xacct connects to it (ResponseURL, SigningCertURL, SubscribeURL): parsed
- * with url_parts (uriparser), https only, no user information, host and port on
+ * with libcurl's URL API, https only, no user information, host and port on
  * an operator's allow-list. This is what keeps those URLs from becoming a
  * way to make xacct call arbitrary hosts (SSRF).
  */

@@ -3,11 +3,12 @@
  * The console sign-in exchange: AssumeRole (sts.c) with the external ID,
  * then a GET to the federation endpoint for a sign-in token (the temporary
  * credentials travel as the Session JSON, built with jansson), then the login
- * URL. Every name and value in a URL is percent-encoded (RFC 3986); every
+ * URL. URLs are built with libcurl's CURLU so every value is encoded; every
  * string that holds credentials is wiped before it is freed.
  */
 #include "xacct/console.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #include "xacct/sts.h"
-#include "xacct/url_parts.h"
 
 typedef struct console_op {
     xacct_http_t *http;     /* borrowed */
@@ -38,43 +38,42 @@ static void op_finish(console_op_t *op, int status, const char *detail, const ch
     free(op);
 }
 
+static void free_wiped(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        curl_free(s);
+    }
+}
+
 int xacct__console_url(const char *base, const char *const *names, const char *const *values,
                        size_t n, char **out)
 {
     *out = NULL;
-    xacct_url_parts_t u;
-    if (base == NULL || xacct_url_parse(base, &u) != 0)
-        return XACCT_EINVAL;
-    bool ok = (strcmp(u.scheme, "https") == 0 || strcmp(u.scheme, "http") == 0) &&
-              u.fragment == NULL;
-    bool has_query = u.query != NULL && u.query[0] != '\0';
-    xacct_url_parts_free(&u);
-    if (!ok)
-        return XACCT_EINVAL;
-    /* Each name=value percent-encoded (RFC 3986) and appended to the query.
-     * The values carry a session's credentials: every copy is wiped. */
-    xacct_buf_t b;
-    xacct_buf_init(&b, 0);
-    int rc = xacct_buf_puts(&b, base);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char *name = xacct_url_escape(names[i], strlen(names[i]));
-        char *value = xacct_url_escape(values[i], strlen(values[i]));
-        if (name == NULL || value == NULL)
-            rc = XACCT_ENOMEM;
-        if (rc == 0)
-            rc = xacct_buf_putc(&b, i == 0 && !has_query ? '?' : '&');
-        if (rc == 0)
-            rc = xacct_buf_puts(&b, name);
-        if (rc == 0)
-            rc = xacct_buf_putc(&b, '=');
-        if (rc == 0)
-            rc = xacct_buf_puts(&b, value);
-        free(name);
-        xacct_free_secret(value);
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return XACCT_ENOMEM;
+    int rc = XACCT_EINVAL;
+    char *scheme = NULL, *full = NULL;
+    if (base == NULL || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        char *pair = xacct_asprintf("%s=%s", names[i], values[i]);
+        CURLUcode uc = curl_url_set(u, CURLUPART_QUERY, pair, CURLU_APPENDQUERY | CURLU_URLENCODE);
+        xacct_free_secret(pair);
+        if (uc != CURLUE_OK)
+            goto out;
     }
-    if (rc == 0)
-        *out = xacct_buf_steal(&b);
-    xacct_buf_destroy_secret(&b);
+    if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+        goto out;
+    *out = xacct_strdup(full);
+    rc = 0;
+out:
+    free_wiped(full);
+    curl_free(scheme);
+    curl_url_cleanup(u);
     return rc;
 }
 

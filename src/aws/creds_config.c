@@ -7,7 +7,7 @@
  * token file, a container URI that is https or a local agent's) and fills
  * the plain xacct__creds_config_t the provider runs from.
  */
-#include <arpa/inet.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,6 @@
 
 #include "xacct/creds.h"
 #include "xacct/endpoints.h"
-#include "xacct/url_parts.h"
 
 #define DEFAULT_IMDS_ENDPOINT "http://169.254.169.254"
 #define DEFAULT_IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
@@ -31,32 +30,37 @@ static bool header_safe(const char *s)
 
 bool xacct__creds_container_uri_allowed(const char *uri)
 {
-    xacct_url_parts_t u;
-    if (xacct_url_parse(uri, &u) != 0)
+    bool ok = false;
+    char *scheme = NULL, *host = NULL;
+    CURLU *u = curl_url();
+    if (u == NULL)
         return false;
-    bool ok = strcmp(u.scheme, "https") == 0;
-    if (!ok && strcmp(u.scheme, "http") == 0) {
-        /* Plain http only to the loopback and the container agents' link-local
-         * addresses. IPv6 literals are compared as addresses, not spellings. */
-        unsigned char a6[16], want[16];
-        if (u.host_ipv6) {
-            static const char *const allowed6[] = {"::1", "fd00:ec2::23"};
-            for (size_t i = 0; i < XACCT_ARRAY_SIZE(allowed6); i++)
-                if (inet_pton(AF_INET6, u.host, a6) == 1 &&
-                    inet_pton(AF_INET6, allowed6[i], want) == 1 && memcmp(a6, want, 16) == 0)
-                    ok = true;
-        } else {
-            static const char *const allowed[] = {"localhost", "169.254.170.2", "169.254.170.23"};
-            for (size_t i = 0; i < XACCT_ARRAY_SIZE(allowed); i++)
-                if (strcasecmp(u.host, allowed[i]) == 0)
-                    ok = true;
-            /* 127.0.0.0/8 (the parser only lets a dotted quad through as a number). */
-            struct in_addr a4;
-            if (inet_pton(AF_INET, u.host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127)
-                ok = true;
-        }
+    if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (strcmp(scheme, "https") == 0) {
+        ok = true;
+        goto out;
     }
-    xacct_url_parts_free(&u);
+    if (strcmp(scheme, "http") != 0)
+        goto out;
+    /* CURLU gives IPv6 hosts in brackets and IPv4 in dotted form. */
+    static const char *const allowed[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+                                          "[fd00:ec2::23]"};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(allowed); i++)
+        if (strcasecmp(host, allowed[i]) == 0)
+            ok = true;
+    /* 127.0.0.0/8, written as a dotted quad (CURLU normalises other forms). */
+    unsigned a, b, c, d;
+    char tail;
+    if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b <= 255 &&
+        c <= 255 && d <= 255)
+        ok = true;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
     return ok;
 }
 

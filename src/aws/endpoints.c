@@ -7,6 +7,7 @@
  */
 #include "xacct/endpoints.h"
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 
 #include "xacct/buf.h"
 #include "xacct/sigv4.h"
-#include "xacct/url_parts.h"
 
 #define MAX_URL_LEN 8192
 
@@ -48,25 +48,39 @@ static bool is_china(const char *region)
     return strncmp(region, "cn-", 3) == 0;
 }
 
-/* Checks an endpoint override: absolute http(s), a host, no query or
- * fragment. Returns it without trailing slashes in *out. */
+/* Checks an endpoint override with CURLU: absolute http(s), a host, no query
+ * or fragment. Returns it without trailing slashes in *out. */
 static int check_override(const char *url, char **out)
 {
-    xacct_url_parts_t u;
-    if (strlen(url) > MAX_URL_LEN || xacct_url_parse(url, &u) != 0)
-        return XACCT_ECONFIG;
-    bool ok = (strcmp(u.scheme, "https") == 0 || strcmp(u.scheme, "http") == 0) &&
-              u.query == NULL && u.fragment == NULL;
-    xacct_url_parts_free(&u);
-    if (!ok)
-        return XACCT_ECONFIG;
-    /* The URL as given, minus trailing slashes, so a path prefix survives
-     * exactly. */
+    int rc = XACCT_ECONFIG;
+    char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return XACCT_ENOMEM;
+    if (strlen(url) > MAX_URL_LEN || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
+        goto out;
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0')
+        goto out;
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
+        goto out;
+    /* The URL as given (not curl's normalised form), minus trailing slashes,
+     * so a path prefix survives exactly. */
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         len--;
     *out = xacct_strndup(url, len);
-    return 0;
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(query);
+    curl_free(fragment);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 int xacct_endpoints_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* Percent-encoded straight into the body with SigV4's encoder: the same
- * RFC 3986 unreserved set xacct_url_escape keeps, without its allocation
+ * RFC 3986 unreserved set curl_easy_escape keeps, without its allocation
  * or a printf. On failure the body is left as it was. */
 int xacct_query_param(xacct_buf_t *b, const char *key, const char *value)
 {

@@ -6,6 +6,7 @@
  */
 #include "xacct/sqs.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include "xacct/arn.h"
 #include "xacct/digest.h"
 #include "xacct/jdoc.h"
-#include "xacct/url_parts.h"
 #include "xacct/utf8.h"
 
 #define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
@@ -33,24 +33,26 @@ void xacct_sqs_message_free(xacct_sqs_message_t *m)
 void xacct_sqs_queue_region(const char *queue_url, const char *fallback, char region[32])
 {
     snprintf(region, 32, "%s", fallback ? fallback : "");
-    xacct_url_parts_t u;
-    if (xacct_url_parse(queue_url, &u) != 0)
-        return;
-    const char *host = u.host;
-    char cand[32] = "";
-    const char *dot = strchr(host, '.');
-    if (strncmp(host, "sqs.", 4) == 0) {
-        const char *r = host + 4;
-        const char *end = strchr(r, '.');
-        if (end != NULL && (size_t)(end - r) < sizeof(cand))
-            snprintf(cand, sizeof(cand), "%.*s", (int)(end - r), r);
-    } else if (dot != NULL && strncmp(dot, ".queue.amazonaws.com", 20) == 0 &&
-               (size_t)(dot - host) < sizeof(cand)) {
-        snprintf(cand, sizeof(cand), "%.*s", (int)(dot - host), host);
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, queue_url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        char cand[32] = "";
+        const char *dot = strchr(host, '.');
+        if (strncmp(host, "sqs.", 4) == 0) {
+            const char *r = host + 4;
+            const char *end = strchr(r, '.');
+            if (end != NULL && (size_t)(end - r) < sizeof(cand))
+                snprintf(cand, sizeof(cand), "%.*s", (int)(end - r), r);
+        } else if (dot != NULL && strncmp(dot, ".queue.amazonaws.com", 20) == 0 &&
+                   (size_t)(dot - host) < sizeof(cand)) {
+            snprintf(cand, sizeof(cand), "%.*s", (int)(dot - host), host);
+        }
+        if (xacct_region_valid(cand))
+            snprintf(region, 32, "%s", cand);
     }
-    if (xacct_region_valid(cand))
-        snprintf(region, 32, "%s", cand);
-    xacct_url_parts_free(&u);
+    curl_free(host);
+    curl_url_cleanup(u);
 }
 
 /* ---- one JSON call ------------------------------------------------------ */

@@ -8,9 +8,9 @@
 #include "config_keys.h"
 
 #include "xacct/hostpat.h"
-#include "xacct/url_parts.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,11 +145,19 @@ static bool all_of(const char *s, const char *set, size_t minlen, size_t maxlen)
 
 static bool check_url(const char *s)
 {
-    xacct_url_parts_t u;
-    if (xacct_url_parse(s, &u) != 0)
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    bool ok = false;
+
+    if (u == NULL)
         return false;
-    bool ok = strcmp(u.scheme, "https") == 0 || strcmp(u.scheme, "http") == 0;
-    xacct_url_parts_free(&u);
+    if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        ok = (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0) && *host != '\0';
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
     return ok;
 }
 
@@ -178,24 +186,44 @@ static bool check_topic(const char *s)
  * plain http is only for a receiver on this machine, named by its loopback
  * address (a name could resolve elsewhere). No credentials in the URL: it is
  * configuration, and the receiver authenticates xacct by the signature. */
+/* libcurl normalises "127.1" to "127.0.0.1", so the text itself is checked:
+ * "http://" + addr, then a port, a path or the end. */
+static bool loopback_named(const char *url, const char *addr)
+{
+    size_t n = strlen(addr);
+    if (strncasecmp(url, "http://", 7) != 0 || strncmp(url + 7, addr, n) != 0)
+        return false;
+    char next = url[7 + n];
+    return next == '\0' || next == ':' || next == '/';
+}
+
 static const char *check_webhook_url(const char *s)
 {
+    CURLU *u;
+    char *scheme = NULL, *host = NULL, *user = NULL;
+    const char *why = "not an http(s) URL";
+
     if (*s == '\0')
         return NULL;
-    xacct_url_parts_t u;
-    if (xacct_url_parse(s, &u) != 0)
-        return "not an http(s) URL";
-    const char *why = NULL;
-    bool loopback = strcmp(u.host, "127.0.0.1") == 0 || (u.host_ipv6 && strcmp(u.host, "::1") == 0);
-    if (u.user != NULL)
-        why = "must not carry a user name or password";
-    else if (strcmp(u.scheme, "https") == 0)
-        why = NULL;
-    else if (strcmp(u.scheme, "http") == 0 && loopback)
-        why = NULL;
-    else
-        why = "must be https (http only to 127.0.0.1 or [::1], named as such)";
-    xacct_url_parts_free(&u);
+    if ((u = curl_url()) == NULL)
+        return "out of memory";
+    if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host != '\0') {
+        if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+            why = "must not carry a user name or password";
+        else if (strcmp(scheme, "https") == 0)
+            why = NULL;
+        else if (strcmp(scheme, "http") == 0 && (loopback_named(s, "127.0.0.1") ||
+                                                  loopback_named(s, "[::1]")))
+            why = NULL;
+        else
+            why = "must be https (http only to 127.0.0.1 or [::1], named as such)";
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_url_cleanup(u);
     return why;
 }
 

@@ -11,6 +11,7 @@
  */
 #include "xacct/ctx.h"
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 #include <unistd.h>
 
 #include "xacct/metrics.h"
-#include "xacct/url_parts.h"
 
 #define CLI_STORE_CONNECT_TIMEOUT_MS 3000
 #define CLI_AWS_ATTEMPTS 3
@@ -225,19 +225,23 @@ int xacct_ctx_free(xacct_ctx_t *ctx)
 /* The Redis URL without its password, for messages. */
 static char *redis_url_safe(const char *url)
 {
-    xacct_url_parts_t u;
-    if (xacct_url_parse(url, &u) != 0)
-        return xacct_strdup("(the configured redis.url)");
-    char *out;
-    if (u.password != NULL)
-        out = xacct_asprintf("%.*s***%s", (int)u.password_off, url,
-                             url + u.password_off + u.password_len);
-    else
-        out = xacct_strdup(url);
-    if (u.password != NULL)
-        OPENSSL_cleanse(u.password, u.password_len);
-    xacct_url_parts_free(&u);
-    return out;
+    CURLU *u = curl_url();
+    char *out = NULL, *pw = NULL;
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK)
+            curl_url_set(u, CURLUPART_PASSWORD, "***", 0);
+        char *s = NULL;
+        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
+            out = xacct_strdup(s);
+            curl_free(s);
+        }
+    }
+    if (pw != NULL) {
+        OPENSSL_cleanse(pw, strlen(pw));
+        curl_free(pw);
+    }
+    curl_url_cleanup(u);
+    return out ? out : xacct_strdup("(the configured redis.url)");
 }
 
 char *xacct_ctx_store_error(const xacct_ctx_t *ctx, int status, const char *detail,

@@ -4,10 +4,11 @@
  * sink, in logfmt or JSON (built with jansson), whatever bytes its values
  * hold: control characters, quotes and non-ASCII bytes are escaped, so a
  * hostile value can neither start a second line nor pose as another field.
- * URLs are redacted through url_parts (uriparser), never by string scraping.
+ * URLs are redacted through libcurl's URL parser, never by string scraping.
  */
 #include "xacct/log.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,7 +18,6 @@
 #include <time.h>
 
 #include "xacct/buf.h"
-#include "xacct/url_parts.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const format_names[] = {"logfmt", "json"};
@@ -332,22 +332,39 @@ void xacct__log_emit(const xacct_log_t *log, xacct_log_level_t level, const char
 
 char *xacct_redact_url(const char *url, char *out, size_t outlen)
 {
+    static const char bad[] = "<unparseable-url>";
+    CURLU *u = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
+    bool ok = false;
+
     if (out == NULL || outlen == 0)
         return out;
-    xacct_url_parts_t u;
-    if (url == NULL || xacct_url_parse(url, &u) != 0) {
-        snprintf(out, outlen, "%s", "<unparseable-url>");
-        return out;
-    }
-    /* Userinfo and fragment are never copied; the query only as "***"; a
-     * port only when the URL writes one. */
-    char port[8] = "";
-    if (u.port_given)
-        snprintf(port, sizeof(port), ":%d", u.port);
-    snprintf(out, outlen, "%s://%s%s%s%s%s%s", u.scheme, u.host_ipv6 ? "[" : "", u.host,
-             u.host_ipv6 ? "]" : "", port, u.path[0] != '\0' ? u.path : "/",
-             u.query != NULL && *u.query != '\0' ? "?***" : "");
-    xacct_url_parts_free(&u);
+    out[0] = '\0';
+    if (url == NULL || (u = curl_url()) == NULL)
+        goto out;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    /* Only a port written in the URL is returned, and a missing one is fine. */
+    (void)curl_url_get(u, CURLUPART_PORT, &port, 0);
+    if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto out;
+    (void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    /* Userinfo and fragment are never copied; the query only as "***". */
+    snprintf(out, outlen, "%s://%s%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
+             path, query != NULL && *query != '\0' ? "?***" : "");
+    ok = true;
+out:
+    if (!ok)
+        snprintf(out, outlen, "%s", bad);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(u);
     return out;
 }
 

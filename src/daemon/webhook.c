@@ -11,6 +11,7 @@
  */
 #include "xacct/webhook.h"
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,6 @@
 #include "xacct/creds.h"
 #include "xacct/metrics.h"
 #include "xacct/outbox.h"
-#include "xacct/url_parts.h"
 #include "xacct/webhook_sign.h"
 
 #define TICK_MS 1000
@@ -511,11 +511,14 @@ static void on_tick(uv_timer_t *t)
 
 static void url_host(const char *url, char *out, size_t outlen)
 {
-    xacct_url_parts_t u;
+    CURLU *u = curl_url();
+    char *host = NULL;
     snprintf(out, outlen, "?");
-    if (xacct_url_parse(url, &u) == 0)
-        snprintf(out, outlen, "%s", u.host);
-    xacct_url_parts_free(&u);
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        snprintf(out, outlen, "%s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
 }
 
 int xacct_webhook_start(xacct_ctx_t *ctx, char *err, size_t errlen)

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Builds the CloudFormation console links: quick-create (a new stack) and
- * update-stack (an existing one). The template URL is checked with url_parts
- * and percent-encoded (RFC 3986), so the link carries it (and
+ * update-stack (an existing one). The template URL is checked with libcurl's
+ * URL parser and percent-encoded with libcurl, so the link carries it (and
  * the stack ARN) as opaque parameters of the console's fragment route.
  */
 #include "xacct/launch_url.h"
 
+#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xacct/arn.h"
-#include "xacct/url_parts.h"
 
 bool xacct_launch_url_stack_name_valid(const char *name)
 {
@@ -33,11 +33,17 @@ bool xacct_launch_url_stack_name_valid(const char *name)
 
 static bool is_https_url(const char *url)
 {
-    xacct_url_parts_t u;
-    if (xacct_url_parse(url, &u) != 0)
+    CURLU *u = curl_url();
+    if (u == NULL)
         return false;
-    bool ok = strcmp(u.scheme, "https") == 0;
-    xacct_url_parts_free(&u);
+    char *scheme = NULL, *host = NULL;
+    bool ok = curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+              strcmp(scheme, "https") == 0 && host[0] != '\0';
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
     return ok;
 }
 
@@ -53,13 +59,13 @@ int xacct_launch_url_build(const char *region, const char *template_url, const c
     if (!xacct_region_valid(region) || template_url == NULL || !is_https_url(template_url) ||
         !xacct_launch_url_stack_name_valid(stack_name))
         return XACCT_EINVAL;
-    char *enc = xacct_url_escape(template_url, strlen(template_url));
+    char *enc = curl_easy_escape(NULL, template_url, 0);
     if (enc == NULL)
         return XACCT_ENOMEM;
     *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/quickcreate?"
                           "templateURL=%s&stackName=%s",
                           console_host(region), region, enc, stack_name);
-    free(enc);
+    curl_free(enc);
     return 0;
 }
 
@@ -70,8 +76,8 @@ int xacct_launch_update_url(const char *stack_id, const char *template_url, char
     if (stack_id == NULL || xacct_arn_parse_stack(stack_id, account, region, name) != 0 ||
         !xacct_region_valid(region) || template_url == NULL || !is_https_url(template_url))
         return XACCT_EINVAL;
-    char *stack = xacct_url_escape(stack_id, strlen(stack_id));
-    char *tpl = xacct_url_escape(template_url, strlen(template_url));
+    char *stack = curl_easy_escape(NULL, stack_id, 0);
+    char *tpl = curl_easy_escape(NULL, template_url, 0);
     int rc = XACCT_ENOMEM;
     if (stack != NULL && tpl != NULL) {
         *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/update/template?"
@@ -79,7 +85,7 @@ int xacct_launch_update_url(const char *stack_id, const char *template_url, char
                               console_host(region), region, stack, tpl);
         rc = 0;
     }
-    free(stack);
-    free(tpl);
+    curl_free(stack);
+    curl_free(tpl);
     return rc;
 }

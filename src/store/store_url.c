@@ -3,43 +3,27 @@
  * Parsing redis:// and rediss:// URLs into what the connection needs: host
  * (an IPv6 literal without brackets), port, optional ACL user and password
  * (percent-decoded; the password is wiped from every temporary copy), the
- * database number, and whether to use TLS. url_parts (uriparser) does
- * the parsing; this file only checks the parts.
+ * database number, and whether to use TLS. libcurl's URL API does the
+ * parsing; this file only checks the parts.
  */
 #include "xacct/store.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uriparser/Uri.h>
-
-#include "xacct/url_parts.h"
-
-/* A percent-decoded copy of s, or NULL when it decodes to a NUL byte (a
- * password cannot hold one) or memory runs out. */
-static char *decoded(const char *s)
-{
-    char *d = xacct_strdup(s);
-    const char *end = uriUnescapeInPlaceExA(d, URI_FALSE, URI_BR_DONT_TOUCH);
-    if (end == NULL || strlen(d) != (size_t)(end - d)) {
-        OPENSSL_cleanse(d, strlen(s));
-        free(d);
-        return NULL;
-    }
-    return d;
-}
 
 int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
                                         char **password, int *db, int *tls, char *err,
                                         size_t errlen)
 {
     int rc = XACCT_EINVAL;
-    xacct_url_parts_t u;
-    char *usr = NULL, *pw = NULL;
+    CURLU *u = curl_url();
+    char *scheme = NULL, *h = NULL, *p = NULL, *usr = NULL, *pw = NULL, *path = NULL;
 
     *host = NULL;
     *user = NULL;
@@ -47,34 +31,49 @@ int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
     *port = 6379;
     *db = 0;
     *tls = 0;
-    int prc = xacct_url_parse(url, &u);
-    if (prc == XACCT_ENOMEM)
+    if (u == NULL)
         abort();
-    if (prc != 0) {
-        snprintf(err, errlen, "redis URL does not parse (or has no host)");
-        return XACCT_EINVAL;
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
+        snprintf(err, errlen, "redis URL does not parse");
+        goto out;
     }
-    if (strcmp(u.scheme, "redis") != 0 && strcmp(u.scheme, "rediss") != 0) {
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "redis") != 0 && strcmp(scheme, "rediss") != 0)) {
         snprintf(err, errlen, "redis URL must start with redis:// or rediss://");
         goto out;
     }
-    *tls = strcmp(u.scheme, "rediss") == 0;
-    if (u.port_given && u.port < 1) {
+    *tls = strcmp(scheme, "rediss") == 0;
+    if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK || h[0] == '\0') {
+        snprintf(err, errlen, "redis URL has no host");
+        goto out;
+    }
+    CURLUcode pc = curl_url_get(u, CURLUPART_PORT, &p, 0);
+    if (pc == CURLUE_OK) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (*end != '\0' || v < 1 || v > 65535) {
+            snprintf(err, errlen, "redis URL has a bad port");
+            goto out;
+        }
+        *port = (int)v;
+    } else if (pc != CURLUE_NO_PORT) {
         snprintf(err, errlen, "redis URL has a bad port");
         goto out;
     }
-    *port = u.port;
-    if ((u.user != NULL && (usr = decoded(u.user)) == NULL) ||
-        (u.password != NULL && (pw = decoded(u.password)) == NULL)) {
-        snprintf(err, errlen, "redis URL has a bad user name or password encoding");
-        goto out;
+    if (curl_url_get(u, CURLUPART_USER, &usr, CURLU_URLDECODE) != CURLUE_OK) {
+        curl_free(usr);
+        usr = NULL;
+    }
+    if (curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE) != CURLUE_OK) {
+        curl_free(pw);
+        pw = NULL;
     }
     if (usr != NULL && usr[0] != '\0' && pw == NULL) {
         snprintf(err, errlen, "redis URL names a user without a password");
         goto out;
     }
-    const char *path = u.path;
-    if (path[0] != '\0' && strcmp(path, "/") != 0) {
+    if (curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK && path[0] != '\0' &&
+        strcmp(path, "/") != 0) {
         const char *d = path + 1;
         char *end;
         if (!isdigit((unsigned char)d[0])) {
@@ -89,8 +88,12 @@ int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
         }
         *db = (int)v;
     }
-    /* hiredis wants an IPv6 literal without its brackets, as the parser gives it. */
-    *host = xacct_strdup(u.host);
+    /* hiredis wants an IPv6 literal without its brackets. */
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+        *host = xacct_strndup(h + 1, hl - 2);
+    else
+        *host = xacct_strdup(h);
     if (usr != NULL && usr[0] != '\0')
         *user = xacct_strdup(usr);
     if (pw != NULL)
@@ -99,10 +102,12 @@ int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
 out:
     if (pw != NULL)
         OPENSSL_cleanse(pw, strlen(pw));
-    free(usr);
-    free(pw);
-    if (u.password != NULL)
-        OPENSSL_cleanse(u.password, strlen(u.password));
-    xacct_url_parts_free(&u);
+    curl_free(scheme);
+    curl_free(h);
+    curl_free(p);
+    curl_free(usr);
+    curl_free(pw);
+    curl_free(path);
+    curl_url_cleanup(u);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <sys/stat.h>
 
 #include "aws_test_util.h"
@@ -23,7 +24,6 @@
 #include "xacct/deliver.h"
 #include "xacct/onboard.h"
 #include "xacct/publish.h"
-#include "xacct/url_parts.h"
 
 typedef struct fixture {
     xacct_ctx_t *ctx;
@@ -176,9 +176,9 @@ static void onboard_allows_and_delivers(void **state)
 
     /* The account is in the topic's policy now. */
     char path[512];
-    char *esc = xacct_url_escape(f->topic, strlen(f->topic));
+    char *esc = curl_easy_escape(NULL, f->topic, 0);
     snprintf(path, sizeof(path), "/_fake/sns/topics/%s", esc);
-    free(esc);
+    curl_free(esc);
     char *body = control(f, "GET", path, NULL);
     assert_non_null(strstr(body, "111122223333"));
     free(body);

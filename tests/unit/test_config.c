@@ -278,9 +278,9 @@ static const struct {
     {"[events]\nwebhook_url = http://localhost:8080/hook\n",
      "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
      "such)"},
-    /* a host the resolver would read as 127.0.0.1 is no URL xacct uses */
     {"[events]\nwebhook_url = http://127.1:8080/hook\n",
-     "<string>:2: events.webhook_url: not an http(s) URL"},
+     "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
+     "such)"},
     {"[events]\nwebhook_url = ftp://example.com/hook\n",
      "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
      "such)"},

@@ -3,7 +3,7 @@
  * Unit tests for src/core/log.c: the exact logfmt and JSON lines for a fixed time,
  * escaping of hostile values (no forged lines or fields), level filtering in
  * the macro (arguments not evaluated when the level is off), and URL
- * redaction through url_parts.
+ * redaction through libcurl's parser.
  */
 #include <setjmp.h>
 #include <stdarg.h>

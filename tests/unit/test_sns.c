@@ -68,8 +68,8 @@ static void test_console_url(void **state)
     assert_int_equal(
         xacct__console_url("https://signin.example/federation", names, values, 3, &url), 0);
     assert_string_equal(url, "https://signin.example/federation?Action=getSigninToken"
-                             "&Session=%7B%22sessionId%22%3A%22A%20B%26C%3D%22%7D"
-                             "&Destination=https%3A%2F%2Fconsole.aws.amazon.com%2F%3Fx%3D1%23frag");
+                             "&Session=%7b%22sessionId%22%3a%22A+B%26C%3d%22%7d"
+                             "&Destination=https%3a%2f%2fconsole.aws.amazon.com%2f%3fx%3d1%23frag");
     free(url);
     assert_int_equal(xacct__console_url("ftp://x/", names, values, 1, &url), XACCT_EINVAL);
     assert_null(url);
