@@ -60,8 +60,7 @@ class DebianPackage(unittest.TestCase):
         self.assertEqual(self.field("Package"), "xacct")
         depends = self.field("Depends")
         for lib in ("libuv1", "libcurl4", "libssl3", "libhiredis0.14", "libjansson4",
-                    "libinih1", "libmicrohttpd12", "libmsgpackc2", "libexpat1", "libyajl2",
-                    "liburiparser1"):
+                    "libinih1", "libmicrohttpd12", "libmsgpackc2", "libexpat1", "libyajl2"):
             self.assertIn(lib, depends)
 
     def test_configuration_is_conffiles(self):
