@@ -81,7 +81,7 @@ static inline void server_stop(server_t *s)
 /* Starts tests/support/<name> with up to four arguments (NULL-terminated)
  * and reads its port. */
 static inline int script_start(server_t *s, const char *name, const char *a1, const char *a2,
-                        const char *a3, const char *a4)
+                               const char *a3, const char *a4)
 {
     int in[2], outp[2];
     char *script = script_path(name);
@@ -148,7 +148,7 @@ typedef struct fx {
     uv_timer_t timer;    /* for tests that act from the loop */
     xacct_http_t *h;
     bool loop_closed;
-    server_t tls[3]; /* TLS servers, or another helper script */
+    server_t tls[3]; /* TLS servers, or the proxy */
     char tmpdir[64];
 } fx_t;
 
@@ -267,6 +267,7 @@ typedef struct result {
     char *x_echo;        /* value of the x-echo header, looked up as X-Echo */
     char *conn_id;       /* value of x-conn-id */
     char *content_length;
+    bool has_link;       /* a link header (only the 103 interim response has one) */
     json_t *json;        /* body parsed, when it is JSON */
     /* for chained or reentrant tests */
     fx_t *fx;
@@ -293,7 +294,8 @@ static inline char *dup_or_null(const char *s)
     return s ? xacct_strdup(s) : NULL;
 }
 
-static inline void record(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
+static inline void record(int status, const char *detail, const xacct_http_response_t *resp,
+                          void *arg)
 {
     result_t *r = arg;
     r->calls++;
@@ -320,6 +322,7 @@ static inline void record(int status, const char *detail, const xacct_http_respo
     r->conn_id = dup_or_null(xacct_http_response_header(resp, "x-conn-id"));
     free(r->content_length);
     r->content_length = dup_or_null(xacct_http_response_header(resp, "content-length"));
+    r->has_link = xacct_http_response_header(resp, "link") != NULL;
     const char *ct = xacct_http_response_header(resp, "content-type");
     if (r->json)
         json_decref(r->json);
@@ -429,7 +432,8 @@ static inline void mint_ca(const char *dir, const char *name)
        dir, name, name, name);
 }
 
-static inline void mint_server(const char *dir, const char *ca, const char *name, const char *san)
+static inline void mint_server(const char *dir, const char *ca, const char *name,
+                               const char *san)
 {
     sh("cd '%s' && printf 'subjectAltName=%s\\nbasicConstraints=CA:FALSE\\n"
        "extendedKeyUsage=serverAuth\\n' > %s.ext",
@@ -441,5 +445,7 @@ static inline void mint_server(const char *dir, const char *ca, const char *name
        "-out %s.pem -days 2 -extfile %s.ext",
        dir, name, ca, ca, name, name);
 }
+
+#define SPREAD 16
 
 #endif

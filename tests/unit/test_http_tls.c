@@ -2,7 +2,8 @@
 /*
  * Tests for the HTTP client's TLS against Python TLS servers with
  * certificates minted per test: the trust store (the system CAs libcurl
- * would use plus AWS_CA_BUNDLE) and verification failures.
+ * would use plus AWS_CA_BUNDLE), verification failures, and a new
+ * connection resuming the TLS session of an earlier one.
  */
 #include "http_fixture.h"
 
@@ -145,12 +146,72 @@ static void test_tls_ca_bundle(void **state)
     result_clear(&sys);
     finish_loop(fx);
 }
+/* Mints a CA and a certificate for 127.0.0.1 and starts a TLS server with
+ * it in fx->tls[0]; ca receives the CA file's path. */
+static void tls_server(fx_t *fx, char ca[128])
+{
+    char cert[128], key[128];
+    snprintf(fx->tmpdir, sizeof(fx->tmpdir), "/tmp/xacct-http-XXXXXX");
+    assert_non_null(mkdtemp(fx->tmpdir));
+    mint_ca(fx->tmpdir, "ca");
+    mint_server(fx->tmpdir, "ca", "good", "IP:127.0.0.1");
+    snprintf(cert, sizeof(cert), "%s/good.pem", fx->tmpdir);
+    snprintf(key, sizeof(key), "%s/good.key", fx->tmpdir);
+    snprintf(ca, 128, "%s/ca.pem", fx->tmpdir);
+    assert_int_equal(server_start(&fx->tls[0], cert, key), 0);
+}
+
+/*
+ * A new connection to a host resumes the TLS session of an earlier one (a
+ * TLS 1.3 ticket here, kept in the client's share) instead of a full
+ * handshake with the chain verified again. The server says whether it
+ * resumed. libcurl opens the connections of a burst to a new host side by
+ * side, each with a full handshake (no session exists yet); only a later
+ * connection resumes, which is what this checks.
+ */
+static void test_tls_session_resumed(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+
+    xacct_http_options_t opts = {.ca_bundle = ca};
+    new_client(fx, &opts);
+    result_t first = {0}, second = {0}, plain = {0};
+    get(fx, url_on(fx->tls[0].port, "https", "/conn?idle_close_ms=50"), &first);
+    run(fx);
+    assert_int_equal(first.status, 0);
+    assert_int_equal(first.code, 200);
+    assert_true(json_is_false(json_object_get(first.json, "resumed"))); /* a full handshake */
+
+    /* the server drops it; the next connection resumes, on a new easy
+     * handle (the one finished transfer's, kept for reuse, is taken by a
+     * plain request first), which finds the session in the client's share */
+    fx->timer.data = fx;
+    uv_timer_start(&fx->timer, idle_stopped_cb, 20, 20);
+    run(fx);
+    assert_int_equal(fx->h->_nspare, 1);
+    get(fx, url("/delay?ms=100"), &plain);
+    assert_int_equal(fx->h->_nspare, 0);
+    get(fx, url_on(fx->tls[0].port, "https", "/conn"), &second);
+    run(fx);
+    assert_int_equal(plain.status, 0);
+    assert_int_equal(second.status, 0);
+    assert_true(echo_int(&second, "conn") != echo_int(&first, "conn"));
+    assert_true(json_is_true(json_object_get(second.json, "resumed")));
+    result_clear(&first);
+    result_clear(&second);
+    result_clear(&plain);
+    finish_loop(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_tls_ca_bundle),
+        T(test_tls_session_resumed),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
