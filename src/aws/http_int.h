@@ -125,6 +125,17 @@ void xacct__http_req_fire(struct xacct_http_req *r);
  * 64:ff9b::/96). */
 bool xacct__http_addr_forbidden(const struct sockaddr *sa);
 
+/*
+ * CURLOPT_PREREQFUNCTION of a transfer whose URL came in a message
+ * (clientp: the request): refuses, with XACCT_EFORBIDDEN in _abort_status,
+ * a connection whose peer primary_ip is an address the URL must not reach.
+ * The socket check alone would miss a kept-alive connection that a trusted
+ * request (the instance-metadata credential provider's) opened to such an
+ * address and that this transfer reuses.
+ */
+int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                          int local_port);
+
 /* CURLOPT_CLOSESOCKETFUNCTION of every transfer (clientp: the client): the
  * socket's poll handle is closed before the socket itself. */
 int xacct__http_close_socket(void *clientp, curl_socket_t fd);

@@ -8,6 +8,7 @@
  */
 #include "http_int.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <openssl/crypto.h>
@@ -343,6 +344,39 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
+int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                          int local_port)
+{
+    struct xacct_http_req *r = clientp;
+    struct sockaddr_storage ss = {0};
+    char ip[INET6_ADDRSTRLEN];
+    bool parsed = false;
+
+    XACCT_UNUSED(local_ip);
+    XACCT_UNUSED(primary_port);
+    XACCT_UNUSED(local_port);
+    size_t len = primary_ip != NULL ? strlen(primary_ip) : sizeof(ip);
+    if (len < sizeof(ip)) {
+        memcpy(ip, primary_ip, len + 1);
+        ip[strcspn(ip, "%")] = '\0'; /* a scope, were one ever given */
+        if (strchr(ip, ':') != NULL) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            s6->sin6_family = AF_INET6;
+            parsed = inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1;
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            s4->sin_family = AF_INET;
+            parsed = inet_pton(AF_INET, ip, &s4->sin_addr) == 1;
+        }
+    }
+    /* An address that cannot be read is refused too. */
+    if (!parsed || xacct__http_addr_forbidden((struct sockaddr *)&ss)) {
+        r->_abort_status = XACCT_EFORBIDDEN;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
 /* Sets one option; a failure means this libcurl lacks a feature we rely on. */
 #define SETOPT(opt, val)                                        \
     do {                                                        \
@@ -438,6 +472,11 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
         r->_untrusted = true;
         SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
         SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
+        /* A kept-alive connection is reused without a socket being
+         * opened: the address is checked again once libcurl has chosen
+         * the connection, new or reused, before anything is sent. */
+        SETOPT(CURLOPT_PREREQFUNCTION, xacct__http_prereq_cb);
+        SETOPT(CURLOPT_PREREQDATA, (void *)r);
         /* A proxy would connect on our behalf, past the check above. */
         SETOPT(CURLOPT_NOPROXY, "*");
     }

@@ -115,6 +115,54 @@ static void test_forbidden_address_table(void **state)
             fail_msg("%s: forbidden is %d", cases[i].addr, !cases[i].forbidden);
     }
 }
+/*
+ * A URL from a message may reuse a connection a trusted request opened:
+ * then no socket is opened for it, and the address is checked once libcurl
+ * has chosen the connection instead. Without that check, a connection the
+ * instance-metadata credential provider keeps to 169.254.169.254 would
+ * carry a request for http://169.254.169.254/ there. No metadata address
+ * is reachable from a test, so the check is called here as libcurl calls
+ * it, and a reuse towards an allowed address is shown to still work.
+ */
+static void test_untrusted_url_checked_on_reuse(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *ip;
+        bool refused;
+    } cases[] = {
+        {"169.254.169.254", true}, {"169.254.170.2", true}, {"fd00:ec2::254", true},
+        {"fe80::1", true},         {"::ffff:169.254.169.254", true}, {"not an address", true},
+        {"127.0.0.1", false},      {"::1", false},          {"52.94.133.131", false},
+    };
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(cases); i++) {
+        struct xacct_http_req r = {0};
+        char ip[64];
+        snprintf(ip, sizeof(ip), "%s", cases[i].ip);
+        int rc = xacct__http_prereq_cb(&r, ip, (char *)"127.0.0.1", 80, 40000);
+        if ((rc == CURL_PREREQFUNC_ABORT) != cases[i].refused ||
+            (r._abort_status == XACCT_EFORBIDDEN) != cases[i].refused)
+            fail_msg("%s: rc %d abort_status %d", cases[i].ip, rc, r._abort_status);
+    }
+
+    result_t trusted = {0}, untrusted = {0};
+    new_client(fx, NULL);
+    get(fx, url("/echo"), &trusted);
+    run(fx);
+    xacct_http_request_t ur = {.method = "GET", .url = url("/echo?from=message"),
+                               .untrusted_url = true};
+    submit(fx, &ur, &untrusted);
+    run(fx);
+    assert_int_equal(trusted.status, 0);
+    assert_int_equal(untrusted.status, 0);
+    assert_int_equal(untrusted.code, 200);
+    assert_string_equal(echo_str(&untrusted, "path"), "/echo?from=message");
+    assert_int_equal(echo_int(&untrusted, "conn"), echo_int(&trusted, "conn")); /* reused */
+    result_clear(&trusted);
+    result_clear(&untrusted);
+    finish_loop(fx);
+}
+
 /* --- what goes on the wire, and how responses end ------------------------ */
 
 static int header_count(const result_t *r, const char *name)
@@ -636,6 +684,7 @@ int main(void)
         T(test_untrusted_url_never_reaches_metadata),
         T(test_trusted_url_may_reach_metadata),
         T(test_forbidden_address_table),
+        T(test_untrusted_url_checked_on_reuse),
         T(test_request_head),
         T(test_response_framing),
         T(test_retry_on_reused_connection),
