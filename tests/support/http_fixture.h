@@ -446,6 +446,21 @@ static inline void mint_server(const char *dir, const char *ca, const char *name
        dir, name, ca, ca, name, name);
 }
 
+/* Mints a CA and a certificate for 127.0.0.1 and starts a TLS server with
+ * it in fx->tls[0]; ca receives the CA file's path. */
+static inline void tls_server(fx_t *fx, char ca[128])
+{
+    char cert[128], key[128];
+    snprintf(fx->tmpdir, sizeof(fx->tmpdir), "/tmp/xacct-http-XXXXXX");
+    assert_non_null(mkdtemp(fx->tmpdir));
+    mint_ca(fx->tmpdir, "ca");
+    mint_server(fx->tmpdir, "ca", "good", "IP:127.0.0.1");
+    snprintf(cert, sizeof(cert), "%s/good.pem", fx->tmpdir);
+    snprintf(key, sizeof(key), "%s/good.key", fx->tmpdir);
+    snprintf(ca, 128, "%s/ca.pem", fx->tmpdir);
+    assert_int_equal(server_start(&fx->tls[0], cert, key), 0);
+}
+
 #define SPREAD 16
 
 #endif

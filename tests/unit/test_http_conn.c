@@ -567,17 +567,10 @@ static void new_proxied_client(fx_t *fx, const xacct_http_options_t *opts)
 static void test_proxy(void **state)
 {
     fx_t *fx = *state;
-    char cert[128], key[128], ca[128], log[160], purl[128], bad[128];
+    char ca[128], log[160], purl[128], bad[128];
 
-    snprintf(fx->tmpdir, sizeof(fx->tmpdir), "/tmp/xacct-http-XXXXXX");
-    assert_non_null(mkdtemp(fx->tmpdir));
-    mint_ca(fx->tmpdir, "ca");
-    mint_server(fx->tmpdir, "ca", "good", "IP:127.0.0.1");
-    snprintf(cert, sizeof(cert), "%s/good.pem", fx->tmpdir);
-    snprintf(key, sizeof(key), "%s/good.key", fx->tmpdir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
+    tls_server(fx, ca);
     snprintf(log, sizeof(log), "%s/proxy.log", fx->tmpdir);
-    assert_int_equal(server_start(&fx->tls[0], cert, key), 0);
     assert_int_equal(script_start(&fx->tls[2], "connect_proxy.py", "--log", log, "--auth",
                                   "user:pa:ss"),
                      0);
