@@ -17,11 +17,11 @@ appended to the log file. With --auth, a request without the matching
 import argparse
 import base64
 import json
-import os
 import socket
 import socketserver
-import sys
 import threading
+
+from serve_until_stdin_closes import serve_until_stdin_closes
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -121,15 +121,7 @@ def main():
     srv.log = args.log
     srv.log_lock = threading.Lock()
     srv.auth = "Basic " + base64.b64encode(args.auth.encode()).decode() if args.auth else None
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    sys.stdout.write("%d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except KeyboardInterrupt:
-        pass
-    os._exit(0)
+    serve_until_stdin_closes(srv)
 
 
 if __name__ == "__main__":

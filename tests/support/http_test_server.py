@@ -39,15 +39,15 @@ import argparse
 import hashlib
 import itertools
 import json
-import os
 import socket
 import socketserver
 import ssl
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from serve_until_stdin_closes import serve_until_stdin_closes
 
 _conn_ids = itertools.count(1)
 _conn_lock = threading.Lock()
@@ -229,16 +229,7 @@ def main():
         # Handshake in the handler thread, not in the accept loop.
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
                                      do_handshake_on_connect=False)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    sys.stdout.write("%d\n" % srv.server_address[1])
-    sys.stdout.flush()
-    # Exit when the parent goes away (it holds our stdin).
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except KeyboardInterrupt:
-        pass
-    os._exit(0)
+    serve_until_stdin_closes(srv)
 
 
 if __name__ == "__main__":
