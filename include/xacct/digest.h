@@ -29,8 +29,9 @@ int xacct_digest(xacct_digest_alg_t alg, const void *data, size_t len, unsigned 
                  unsigned int *outlen);
 
 /* HMAC-SHA-256 of msg under key into out[32]. Returns 0 or XACCT_ECRYPTO.
- * The key is only handed to OpenSSL, which wipes its copy when the context
- * is freed. */
+ * The key is only handed to OpenSSL: the calling thread's HMAC context holds
+ * its derived state until that thread's next HMAC re-keys it, and OpenSSL
+ * wipes it when the context is freed at thread exit. */
 int xacct_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
                       unsigned char out[32]);
 
