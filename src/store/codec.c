@@ -16,6 +16,8 @@
 #include <string.h>
 
 #define JSON_MAX_DEPTH 32
+/* Longest key a non-string map key may render to (see to_json). */
+#define JSON_MAX_KEY 1024
 
 typedef enum field_kind { F_STR, F_OPTSTR, F_INT, F_BOOL } field_kind_t;
 
@@ -462,6 +464,14 @@ static json_t *to_json(const msgpack_object *o, const char *const *redact, int d
                 if (kj != NULL)
                     key = json_dumps(kj, JSON_ENCODE_ANY | JSON_COMPACT);
                 json_decref(kj);
+                /* A key written as JSON inside a key is escaped again at
+                 * each level, so nested non-string keys double in length
+                 * per level: a few hundred bytes of input would grow to
+                 * gigabytes. Such a map is reported as unrenderable. */
+                if (key != NULL && strlen(key) > JSON_MAX_KEY) {
+                    free(key);
+                    key = NULL;
+                }
             }
             json_t *v = NULL;
             if (key != NULL && k->type == MSGPACK_OBJECT_STR &&

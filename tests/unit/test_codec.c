@@ -389,6 +389,40 @@ static void test_json_depth_limit(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Maps whose keys are maps, 30 deep: each level's key is the JSON of the
+ * level below, escaped again, so the text would double per level. A key
+ * rendering to more than 1 KB makes the whole map unrenderable; a short
+ * non-string key chain still renders. */
+static void test_json_nested_keys_bounded(void **state)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    char *out = NULL;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (int i = 0; i < 30; i++)
+        msgpack_pack_map(&pk, 1); /* the key of each map is the next map */
+    msgpack_pack_str_with_body(&pk, "k\"\\", 3);
+    for (int i = 0; i < 30; i++)
+        msgpack_pack_str_with_body(&pk, "v", 1);
+    assert_int_equal(xacct_codec_to_json(sb.data, sb.size, NULL, 0, &out), XACCT_EPARSE);
+    assert_null(out);
+
+    msgpack_sbuffer_clear(&sb);
+    for (int i = 0; i < 3; i++)
+        msgpack_pack_map(&pk, 1);
+    msgpack_pack_int(&pk, 7);
+    for (int i = 0; i < 3; i++)
+        msgpack_pack_str_with_body(&pk, "v", 1);
+    assert_int_equal(xacct_codec_to_json(sb.data, sb.size, NULL, 0, &out), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_object_size(j), 1);
+    json_decref(j);
+    free(out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* An array or map announcing more elements than the input has bytes is
  * refused before msgpack-c allocates room for them ("dd ff ff ff ff" would
  * ask for 128 GiB). */
@@ -447,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_json_dump),
         cmocka_unit_test(test_json_depth_limit),
+        cmocka_unit_test(test_json_nested_keys_bounded),
         cmocka_unit_test(test_counts_bounded_by_input),
         cmocka_unit_test(test_empty_strings),
     };
