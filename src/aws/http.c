@@ -42,11 +42,11 @@ static void req_unlink(struct xacct_http *h, struct xacct_http_req *r)
 
 /*
  * Ends one transfer: record the outcome while curl still holds the response,
- * take the easy handle out of the multi (its connection stays in the cache),
- * and fire the callback exactly once. A free requested by the callback waits
- * until _depth drops back to zero.
+ * take the easy handle out of the multi (its connection stays in the cache)
+ * or off the gate, and fire the callback exactly once. A free requested by
+ * the callback waits until _depth drops back to zero.
  */
-static void finish(struct xacct_http_req *r, int status)
+void xacct__http_finish(struct xacct_http_req *r, int status)
 {
     struct xacct_http *h = r->_h;
 
@@ -57,6 +57,7 @@ static void finish(struct xacct_http_req *r, int status)
         r->_added = false;
     }
     h->_depth++;
+    xacct__http_gate_done(r, status);
     xacct__http_req_fire(r);
     h->_depth--;
     xacct__http_req_free(r);
@@ -77,7 +78,7 @@ static void drain(struct xacct_http *h)
         CURLcode result = msg->data.result;
         struct xacct_http_req *r = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        finish(r, xacct__http_req_status(r, result));
+        xacct__http_finish(r, xacct__http_req_status(r, result));
     }
     h->_depth--;
     maybe_teardown(h);
@@ -254,6 +255,18 @@ static void on_timeout(uv_timer_t *timer)
     drain(h);
 }
 
+void xacct__http_on_gate_timer(uv_timer_t *timer)
+{
+    struct xacct_http *h = xacct_container_of(timer, struct xacct_http, _gate_timer);
+
+    /* A transfer curl refuses is finished here, and its callback may free
+     * the client: the teardown waits until the gate is done. */
+    h->_depth++;
+    xacct__http_gate_expire(h);
+    h->_depth--;
+    maybe_teardown(h);
+}
+
 /* CURLMOPT_TIMERFUNCTION: only (re)arms the uv timer. Calling curl from here
  * would re-enter it; a 0 ms timer fires on the next loop iteration instead. */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -273,6 +286,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void release(struct xacct_http *h)
 {
     X509_STORE_free(h->_trust);
+    xacct__http_gate_free(h);
     free(h->_by_fd);
     if (h->_share != NULL)
         curl_share_cleanup(h->_share); /* every easy handle is gone by now */
@@ -289,9 +303,10 @@ static void maybe_release(struct xacct_http *h)
         release(h);
 }
 
+/* The close callback of both timers. */
 static void timer_close_cb(uv_handle_t *handle)
 {
-    struct xacct_http *h = xacct_container_of((uv_timer_t *)handle, struct xacct_http, _timer);
+    struct xacct_http *h = handle->data;
 
     h->_open_handles--;
     maybe_release(h);
@@ -312,8 +327,8 @@ static void maybe_teardown(struct xacct_http *h)
     h->_multi = NULL;
     while (h->_socks != NULL)
         sock_close(h->_socks);
-    uv_timer_stop(&h->_timer);
     uv_close((uv_handle_t *)&h->_timer, timer_close_cb);
+    uv_close((uv_handle_t *)&h->_gate_timer, timer_close_cb);
 }
 
 int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http_t **out)
@@ -387,11 +402,12 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
         rc = XACCT_EHTTP;
         goto out;
     }
-    if (uv_timer_init(loop, &h->_timer) != 0) {
+    if (uv_timer_init(loop, &h->_timer) != 0 || uv_timer_init(loop, &h->_gate_timer) != 0) {
         rc = XACCT_EIO;
         goto out;
     }
-    h->_open_handles = 1;
+    h->_timer.data = h->_gate_timer.data = h;
+    h->_open_handles = 2;
     *out = h;
     h = NULL;
 out:
@@ -415,7 +431,7 @@ void xacct_http_free(xacct_http_t *h)
     h->_freeing = true;
     h->_depth++;
     while (h->_reqs != NULL)
-        finish(h->_reqs, XACCT_ECANCELED);
+        xacct__http_finish(h->_reqs, XACCT_ECANCELED);
     h->_depth--;
     maybe_teardown(h);
 }
@@ -440,11 +456,8 @@ int xacct_http_submit(xacct_http_t *h, const xacct_http_request_t *req, xacct_ht
         goto out;
     /* Adding only arms the timer: curl starts the transfer from the loop,
      * so the callback cannot fire before we return. */
-    if (curl_multi_add_handle(h->_multi, r->_easy) != CURLM_OK) {
-        rc = XACCT_EHTTP;
+    if ((rc = xacct__http_admit(h, r)) != 0)
         goto out;
-    }
-    r->_added = true;
     req_link(h, r);
     if (handle != NULL)
         *handle = r;
@@ -458,7 +471,7 @@ void xacct_http_cancel(xacct_http_req_t *r)
 {
     if (r == NULL || r->_done)
         return;
-    finish(r, XACCT_ECANCELED);
+    xacct__http_finish(r, XACCT_ECANCELED);
 }
 
 size_t xacct_http_in_flight(const xacct_http_t *h)

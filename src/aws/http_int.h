@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "xacct/buf.h"
@@ -29,6 +30,22 @@
 /* Finished transfers' easy handles kept for the next ones (each keeps its
  * 16 KB receive buffer: a few, not one per connection). */
 #define XACCT_HTTP_SPARE_EASY 16
+/* The TLS origin gate (http_gate.c): how long transfers to a cold origin
+ * wait for the first one's handshake before going ahead with their own,
+ * and how many origins it tracks (past that, transfers are not gated). */
+#define XACCT_HTTP_GATE_MS 1000u
+#define XACCT_HTTP_MAX_ORIGINS 64u
+
+/* One https origin ("host:port") as the gate sees it. */
+typedef struct xacct_http_origin {
+    char *_key;                          /* "host:port", owned */
+    bool _warm;                          /* a transfer got an answer: the share holds
+                                            a session, new connections resume it */
+    struct xacct_http_req *_probe;       /* the transfer let through alone, or NULL */
+    uint64_t _probe_since;               /* loop time (ms) it was let through */
+    struct xacct_http_req *_held;        /* transfers waiting for it, oldest first */
+    struct xacct_http_req *_held_tail;   /* the newest of them */
+} xacct_http_origin_t;
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
  * to transfer while the connection stays open (closed with the socket). */
@@ -48,6 +65,11 @@ struct xacct_http {
                                                so a new connection resumes instead of a
                                                full handshake; NULL if curl refused */
     uv_timer_t _timer;                      /* curl's single timeout */
+    uv_timer_t _gate_timer;                 /* lets held transfers go once their
+                                               origin's probe has taken too long */
+    xacct_http_origin_t *_origins;          /* XACCT_HTTP_MAX_ORIGINS slots, or NULL
+                                               before the first https transfer */
+    size_t _norigins;                       /* slots in use */
     X509_STORE *_trust;                     /* system CAs plus ca_bundle, shared by
                                                every TLS connection */
     char *_user_agent;                      /* owned */
@@ -71,6 +93,10 @@ struct xacct_http_req {
     struct curl_slist *_headers;          /* request headers as curl wants them */
     char *_url;                           /* copy of the URL */
     char *_method;                        /* copy of the method */
+    char *_origin_key;                    /* "host:port" of an https URL, else NULL */
+    xacct_http_origin_t *_origin;         /* the gate's origin while r probes or is held */
+    struct xacct_http_req *_held_next;    /* next in _origin's held list */
+    bool _held;                           /* waiting at the gate, not in the multi */
     char *_body;                          /* copy of the request body, or NULL */
     size_t _body_len;                     /* its length */
     xacct_buf_t _resp_body;               /* response body, capped at max_body */
@@ -114,6 +140,42 @@ void xacct__http_spare_free(struct xacct_http *h);
  * status just picks the detail text.
  */
 void xacct__http_req_collect(struct xacct_http_req *r, int status);
+
+/*
+ * http_gate.c: the TLS origin gate. The first transfer to an https origin
+ * with no TLS session yet goes alone; transfers to the same origin that
+ * come meanwhile wait (in order) until it is answered and then go together,
+ * their new connections resuming its session, instead of each paying a full
+ * handshake side by side. A probe that fails leaves the origin cold and the
+ * next waiting transfer becomes the probe; none waits longer than
+ * XACCT_HTTP_GATE_MS for a probe. Plain http is never held.
+ *
+ * xacct__http_admit adds r to the multi or holds it: 0, or XACCT_EHTTP if
+ * curl refused it (r is then neither added nor held).
+ */
+int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r) XACCT_MUSTCHECK;
+
+/* Called by finish() for every ending transfer (out of the multi, before its
+ * callback fires): forgets a held one; for a probe, lets the held ones go
+ * (answered) or the next one probe (failed). A held transfer curl refuses
+ * is finished with XACCT_EHTTP. Nothing is let go once the client is being
+ * freed. */
+void xacct__http_gate_done(struct xacct_http_req *r, int status);
+
+/* Lets go the transfers whose origin's probe has run XACCT_HTTP_GATE_MS,
+ * and re-arms the gate timer (whose callback, in http.c, calls this). */
+void xacct__http_gate_expire(struct xacct_http *h);
+void xacct__http_on_gate_timer(uv_timer_t *timer);
+
+/* "host:port", lower-cased: the gate's key for an https origin. */
+char *xacct__http_origin_key(const char *host, const char *port);
+
+/* Frees the gate's origins (the client is being released). */
+void xacct__http_gate_free(struct xacct_http *h);
+
+/* http.c: ends r with status (r leaves the multi or the gate, its callback
+ * fires, r is freed). */
+void xacct__http_finish(struct xacct_http_req *r, int status);
 
 /* Fires r's callback with what collect recorded; marks r done. Does not free r. */
 void xacct__http_req_fire(struct xacct_http_req *r);

@@ -33,22 +33,32 @@ static bool method_ok(const char *m)
 }
 
 /* The URL is checked with curl's own parser, so what we accept is exactly
- * what curl will connect to. */
-static bool url_ok(const char *url)
+ * what curl will connect to. An https URL's origin ("host:port", the port
+ * filled in when the URL has none) goes into *origin, for the TLS gate. */
+static bool url_ok(const char *url, char **origin)
 {
     bool ok = false;
-    char *scheme = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL;
     CURLU *u = curl_url();
 
+    *origin = NULL;
     if (u == NULL || url == NULL)
         goto out;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
         goto out;
-    ok = strcasecmp(scheme, "http") == 0 || strcasecmp(scheme, "https") == 0;
+    ok = strcasecmp(scheme, "http") == 0;
+    if (strcasecmp(scheme, "https") == 0) {
+        ok = curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+             curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+        if (ok)
+            *origin = xacct__http_origin_key(host, port);
+    }
 out:
     curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
     curl_url_cleanup(u);
     return ok;
 }
@@ -390,10 +400,11 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
                         xacct_http_done_cb cb, void *arg, struct xacct_http_req **out)
 {
     struct xacct_http_req *r = NULL;
+    char *origin = NULL;
     int rc = 0;
 
     *out = NULL;
-    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url) ||
+    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url, &origin) ||
         (req->nheaders > 0 && req->headers == NULL) ||
         (req->body_len > 0 && req->body == NULL) || req->timeout_ms < 0 ||
         req->connect_timeout_ms < 0) {
@@ -415,6 +426,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     r->_cb = cb;
     r->_arg = arg;
     r->_url = xacct_strdup(req->url);
+    r->_origin_key = origin;
+    origin = NULL;
     r->_method = xacct_strdup(req->method);
     r->_body_len = req->body_len;
     r->_body = xacct_malloc(req->body_len + 1);
@@ -496,6 +509,7 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     *out = r;
     r = NULL;
 out:
+    free(origin);
     xacct__http_req_free(r);
     return rc;
 }
@@ -535,6 +549,7 @@ void xacct__http_req_free(struct xacct_http_req *r)
      * credentials from STS or instance metadata): both are wiped. */
     xacct_buf_destroy_secret(&r->_resp_body);
     free(r->_url);
+    free(r->_origin_key);
     free(r->_method);
     if (r->_body != NULL)
         xacct_freezero(r->_body, r->_body_len + 1);

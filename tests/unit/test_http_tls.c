@@ -3,7 +3,9 @@
  * Tests for the HTTP client's TLS against Python TLS servers with
  * certificates minted per test: the trust store (the system CAs libcurl
  * would use plus AWS_CA_BUNDLE), verification failures, and a new
- * connection resuming the TLS session of an earlier one.
+ * connection resuming the TLS session of an earlier one, and the gate that
+ * makes a burst to a new host wait for one handshake instead of racing
+ * many.
  */
 #include "http_fixture.h"
 
@@ -191,6 +193,190 @@ static void test_tls_session_resumed(void **state)
     finish_loop(fx);
 }
 
+/* A callback that also notes the order in which transfers ended. */
+typedef struct ordered {
+    result_t res;
+    int order;
+} ordered_t;
+
+static int g_order;
+
+static void record_ordered(int status, const char *detail, const xacct_http_response_t *resp,
+                           void *arg)
+{
+    ordered_t *o = arg;
+    o->order = ++g_order;
+    record(status, detail, resp, &o->res);
+}
+
+static xacct_http_req_t *submit_ordered(fx_t *fx, const char *u, long timeout_ms, ordered_t *o)
+{
+    xacct_http_request_t req = {.method = "GET", .url = u, .timeout_ms = timeout_ms};
+    xacct_http_req_t *r = NULL;
+    assert_int_equal(xacct_http_submit(fx->h, &req, record_ordered, o, &r), 0);
+    return r;
+}
+
+/*
+ * A burst to a host with no TLS session yet: the first transfer goes alone,
+ * the rest wait for its answer and then go together, every new connection
+ * resuming its session. Without the gate each would open its own
+ * connection with a full handshake (the server says which resumed).
+ */
+static void test_tls_gate_burst(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca};
+    new_client(fx, &opts);
+
+    enum { N = 8 };
+    ordered_t res[N] = {0};
+    xacct_http_req_t *reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 10000, &res[i]);
+    assert_false(reqs[0]->_held);
+    for (int i = 1; i < N; i++)
+        assert_true(reqs[i]->_held);
+    assert_int_equal(xacct_http_in_flight(fx->h), N);
+
+    /* plain http is never held */
+    result_t plain = {0};
+    xacct_http_request_t preq = {.method = "GET", .url = url("/echo")};
+    xacct_http_req_t *pr = NULL;
+    assert_int_equal(xacct_http_submit(fx->h, &preq, record, &plain, &pr), 0);
+    assert_false(pr->_held);
+    run(fx);
+    assert_int_equal(plain.status, 0);
+
+    long long first_conn = echo_int(&res[0].res, "conn");
+    assert_int_equal(echo_int(&res[0].res, "seq"), 1);
+    assert_true(json_is_false(json_object_get(res[0].res.json, "resumed")));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].res.calls, 1);
+        assert_int_equal(res[i].res.status, 0);
+        assert_int_equal(res[i].res.code, 200);
+        if (i > 0)
+            assert_true(res[i].order > res[0].order);
+        /* on the probe's own connection, or on a new one that resumed */
+        if (echo_int(&res[i].res, "conn") != first_conn)
+            assert_true(json_is_true(json_object_get(res[i].res.json, "resumed")));
+    }
+    /* the origin is warm now: the next transfer is not held */
+    ordered_t later = {0};
+    assert_false(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 10000, &later)
+                     ->_held);
+    run(fx);
+    assert_int_equal(later.res.status, 0);
+
+    for (int i = 0; i < N; i++)
+        result_clear(&res[i].res);
+    result_clear(&later.res);
+    result_clear(&plain);
+    finish_loop(fx);
+}
+
+/* A probe that is slow to answer holds the others for XACCT_HTTP_GATE_MS
+ * only: they go ahead and finish first. */
+static void test_tls_gate_slow_probe(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca};
+    new_client(fx, &opts);
+
+    ordered_t slow = {0}, fast = {0};
+    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=4000"), 20000, &slow);
+    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &fast)
+                    ->_held);
+    run(fx);
+    assert_int_equal(slow.res.status, 0);
+    assert_int_equal(fast.res.status, 0);
+    assert_true(fast.order < slow.order);
+    result_clear(&slow.res);
+    result_clear(&fast.res);
+    finish_loop(fx);
+}
+
+/* A probe that fails leaves the origin cold: the next held transfer probes
+ * alone, and the one after it still waits for that one's answer. */
+static void test_tls_gate_failed_probe(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca};
+    new_client(fx, &opts);
+
+    ordered_t a = {0}, b = {0}, c = {0};
+    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=3000"), 300, &a);
+    xacct_http_req_t *rb = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &b);
+    xacct_http_req_t *rc = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &c);
+    assert_true(rb->_held);
+    assert_true(rc->_held);
+    run(fx);
+    assert_int_equal(a.res.status, XACCT_ETIMEOUT);
+    assert_int_equal(b.res.status, 0);
+    assert_int_equal(c.res.status, 0);
+    assert_true(a.order < b.order);
+    assert_true(b.order < c.order);
+    assert_true(echo_int(&b.res, "seq") < echo_int(&c.res, "seq"));
+    assert_int_equal(fx->h->_norigins, 1);
+    assert_true(fx->h->_origins[0]._warm);
+    result_clear(&a.res);
+    result_clear(&b.res);
+    result_clear(&c.res);
+    finish_loop(fx);
+}
+
+/* A held transfer can be cancelled (it never reaches the server), and
+ * freeing the client cancels those still held. */
+static void test_tls_gate_cancel_and_free(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca};
+    new_client(fx, &opts);
+
+    ordered_t a = {0}, b = {0}, c = {0};
+    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &a);
+    xacct_http_req_t *rb = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &b);
+    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &c);
+    xacct_http_cancel(rb);
+    assert_int_equal(b.res.calls, 1);
+    assert_int_equal(b.res.status, XACCT_ECANCELED);
+    assert_int_equal(xacct_http_in_flight(fx->h), 2);
+    run(fx);
+    assert_int_equal(a.res.status, 0);
+    assert_int_equal(c.res.status, 0);
+    assert_int_equal(echo_int(&c.res, "seq"), 2); /* b never reached the server */
+    assert_int_equal(b.res.calls, 1);
+
+    /* a second client is cold again: its burst is held, then freed */
+    xacct_http_free(fx->h);
+    fx->h = NULL;
+    new_client(fx, &opts);
+    ordered_t p = {0}, q = {0}, r = {0};
+    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=200"), 20000, &p);
+    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &q)->_held);
+    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &r)->_held);
+    xacct_http_free(fx->h);
+    fx->h = NULL;
+    assert_int_equal(p.res.status, XACCT_ECANCELED);
+    assert_int_equal(q.res.status, XACCT_ECANCELED);
+    assert_int_equal(r.res.status, XACCT_ECANCELED);
+    assert_int_equal(p.res.calls + q.res.calls + r.res.calls, 3);
+    run(fx);
+
+    ordered_t *all[] = {&a, &b, &c, &p, &q, &r};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(all); i++)
+        result_clear(&all[i]->res);
+    finish_loop(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -198,6 +384,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_tls_ca_bundle),
         T(test_tls_session_resumed),
+        T(test_tls_gate_burst),
+        T(test_tls_gate_slow_probe),
+        T(test_tls_gate_failed_probe),
+        T(test_tls_gate_cancel_and_free),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
