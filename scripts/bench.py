@@ -250,7 +250,7 @@ def start_held(env, in_flight_before=0):
     start-up ticks, whether the read was clean)."""
     env.ctl("POST", "/_fake/faults", {"service": "sqs", "latency_ms": 3000})
     try:
-        w = env.start_worker(extra_env=PROFILE_ENV)
+        w = env.start_worker(extra_env=PROFILE_ENV, metrics=True)
         c0 = cpu_ticks(w.pid)
         clean = qstat(env)["in_flight"] <= in_flight_before
         bench_prof.zero(w.pid)
@@ -302,6 +302,15 @@ def fakeaws_connections(env, pid):
                if kind == "tcp" and what == env.https_port)
 
 
+def tls_handshakes(env, w):
+    """{"full": n, "resumed": n}: the worker's connections so far, by TLS
+    handshake (xacct_http_connections_total)."""
+    _, _, text = env.scrape(w)
+    m = env.parse_metrics(text)
+    return {kind: m.get(("xacct_http_connections_total", frozenset({("tls", kind)})), 0)
+            for kind in ("full", "resumed")}
+
+
 def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0):
     t_c0 = time.monotonic()
     us0 = cpu_user_sys(w.pid)
@@ -312,6 +321,7 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
     us1 = cpu_user_sys(w.pid)
     t_first = next((s[0] for s in samples if s[1] > 0 or s[2] > 0), t_end)
     conns = fakeaws_connections(env, w.pid)
+    handshakes = tls_handshakes(env, w)
     time.sleep(baseline_s)
     c2 = cpu_ticks(w.pid)
     idle_rate = (c2 - c1) / baseline_s                       # ticks per second
@@ -338,6 +348,8 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
         "msgs_per_s": n / (t_end - t_first) if t_end > t_first else None,
         "max_in_flight_seen": max(s[2] for s in samples),
         "fakeaws_connections_at_end": conns,
+        "tls_full_handshakes": handshakes["full"],
+        "tls_resumed_handshakes": handshakes["resumed"],
         "vm_hwm_kb": hwm,
         "profile": prof,
         "samples": [{"t": round(s[0] - t_c0, 3), "done": s[1], "in_flight": s[2],
@@ -734,6 +746,9 @@ def report(res):
         row("start-up CPU (ms, not counted above)", cpu["startup_cpu_ms"], 0)
         row("peak RSS during the batch, VmHWM (MB)", cpu["vm_hwm_mb"], 1)
         row("connections to fakeaws after the batch", cpu["fakeaws_connections"], 0)
+        if cpu.get("tls_full"):
+            row("  TLS handshakes since start: full", cpu["tls_full"], 0)
+            row("  TLS handshakes since start: resumed", cpu["tls_resumed"], 0)
     rss = res.get("rss")
     if rss:
         row("RSS with 256 in flight, VmRSS (MB)", rss["vm_rss_mb"], 1, f"<= {GOAL_RSS_MB:g}")
@@ -905,6 +920,8 @@ def main():
                     [r["cpu_ms_per_msg_second_half"] for r in runs], GOAL_CPU_MS),
                 "startup_cpu_ms": summary([r["startup_cpu_ms"] for r in runs]),
                 "fakeaws_connections": summary([r["fakeaws_connections_at_end"] for r in runs]),
+                "tls_full": summary([r["tls_full_handshakes"] for r in runs]),
+                "tls_resumed": summary([r["tls_resumed_handshakes"] for r in runs]),
                 "vm_hwm_mb": summary([r["vm_hwm_kb"] / 1024 for r in runs]),
             }
             if mixed:

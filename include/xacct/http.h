@@ -22,6 +22,8 @@
 
 #include "xacct/common.h"
 
+struct xacct_metrics;
+
 typedef struct xacct_http xacct_http_t;         /* one per loop */
 typedef struct xacct_http_req xacct_http_req_t; /* one in-flight transfer */
 
@@ -34,6 +36,8 @@ typedef struct xacct_http_options {
     const char *const *resolve; /* NULL-terminated "host:port:address" entries
                                    (CURLOPT_RESOLVE) pinning names to addresses,
                                    or NULL; copied. For tests. */
+    struct xacct_metrics *metrics; /* counts connections opened, or NULL; borrowed,
+                                      must outlive the client */
 } xacct_http_options_t;
 
 typedef struct xacct_http_request {

@@ -53,6 +53,9 @@
       "response arrived.", "service", "status")                                                  \
     X(AWS_DURATION, HISTOGRAM, "xacct_aws_request_duration_seconds",                             \
       "AWS API request latency (each attempt) by service.", "service", NULL)                    \
+    X(HTTP_CONNECTIONS, COUNTER, "xacct_http_connections_total",                                 \
+      "HTTP connections opened, by TLS handshake: full, resumed (a session of an earlier "       \
+      "connection), none (plain http).", "tls", NULL)                                            \
     X(REDIS_ERRORS, COUNTER, "xacct_redis_errors_total",                                         \
       "Redis connection failures and command errors.", NULL, NULL)                               \
     X(REDIS_RECONNECTS, COUNTER, "xacct_redis_reconnects_total",                                 \

@@ -361,6 +361,7 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
 
     h = xacct_calloc(1, sizeof(*h));
     h->_loop = loop;
+    h->_metrics = opts->metrics;
     h->_trust = trust;
     trust = NULL;
     h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)

@@ -72,6 +72,7 @@ struct xacct_http {
     size_t _norigins;                       /* slots in use */
     X509_STORE *_trust;                     /* system CAs plus ca_bundle, shared by
                                                every TLS connection */
+    struct xacct_metrics *_metrics;         /* borrowed, or NULL */
     char *_user_agent;                      /* owned */
     struct curl_slist *_resolve;            /* CURLOPT_RESOLVE entries, owned, or NULL */
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
@@ -188,9 +189,11 @@ void xacct__http_req_fire(struct xacct_http_req *r);
 bool xacct__http_addr_forbidden(const struct sockaddr *sa);
 
 /*
- * CURLOPT_PREREQFUNCTION of a transfer whose URL came in a message
- * (clientp: the request): refuses, with XACCT_EFORBIDDEN in _abort_status,
- * a connection whose peer primary_ip is an address the URL must not reach.
+ * CURLOPT_PREREQFUNCTION (clientp: the request), run once libcurl has a
+ * connection for the transfer, new or reused: counts a new one in
+ * xacct_http_connections_total by handshake; and, for a transfer whose URL
+ * came in a message, refuses (XACCT_EFORBIDDEN in _abort_status) a
+ * connection whose peer primary_ip is an address the URL must not reach.
  * The socket check alone would miss a kept-alive connection that a trusted
  * request (the instance-metadata credential provider's) opened to such an
  * address and that this transfer reuses.

@@ -8,6 +8,8 @@
  */
 #include "http_int.h"
 
+#include "xacct/metrics.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -354,17 +356,28 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
-                          int local_port)
+/* A connection libcurl opened for this transfer, by its handshake. */
+static void count_connection(struct xacct_http_req *r)
 {
-    struct xacct_http_req *r = clientp;
+    long fresh = 0;
+    const struct curl_tlssessioninfo *tls = NULL;
+    const char *kind = "none";
+
+    if (curl_easy_getinfo(r->_easy, CURLINFO_NUM_CONNECTS, &fresh) != CURLE_OK || fresh <= 0)
+        return;
+    if (curl_easy_getinfo(r->_easy, CURLINFO_TLS_SSL_PTR, &tls) == CURLE_OK && tls != NULL &&
+        tls->backend == CURLSSLBACKEND_OPENSSL && tls->internals != NULL)
+        kind = SSL_session_reused((SSL *)tls->internals) ? "resumed" : "full";
+    xacct_metrics_inc(r->_h->_metrics, XACCT_M_HTTP_CONNECTIONS, kind, NULL);
+}
+
+/* Whether the connection's peer is an address an untrusted URL may reach. */
+static int untrusted_peer_check(struct xacct_http_req *r, const char *primary_ip)
+{
     struct sockaddr_storage ss = {0};
     char ip[INET6_ADDRSTRLEN];
     bool parsed = false;
 
-    XACCT_UNUSED(local_ip);
-    XACCT_UNUSED(primary_port);
-    XACCT_UNUSED(local_port);
     size_t len = primary_ip != NULL ? strlen(primary_ip) : sizeof(ip);
     if (len < sizeof(ip)) {
         memcpy(ip, primary_ip, len + 1);
@@ -385,6 +398,19 @@ int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int p
         return CURL_PREREQFUNC_ABORT;
     }
     return CURL_PREREQFUNC_OK;
+}
+
+int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+                          int local_port)
+{
+    struct xacct_http_req *r = clientp;
+
+    XACCT_UNUSED(local_ip);
+    XACCT_UNUSED(primary_port);
+    XACCT_UNUSED(local_port);
+    if (r->_h->_metrics != NULL)
+        count_connection(r);
+    return r->_untrusted ? untrusted_peer_check(r, primary_ip) : CURL_PREREQFUNC_OK;
 }
 
 /* Sets one option; a failure means this libcurl lacks a feature we rely on. */
@@ -481,15 +507,17 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
     if (h->_resolve != NULL)
         SETOPT(CURLOPT_RESOLVE, h->_resolve);
-    if (req->untrusted_url) {
-        r->_untrusted = true;
-        SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-        SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
-        /* A kept-alive connection is reused without a socket being
-         * opened: the address is checked again once libcurl has chosen
-         * the connection, new or reused, before anything is sent. */
+    r->_untrusted = req->untrusted_url;
+    /* A kept-alive connection is reused without a socket being opened: an
+     * untrusted URL's address is checked again once libcurl has chosen the
+     * connection, new or reused, before anything is sent. */
+    if (r->_untrusted || h->_metrics != NULL) {
         SETOPT(CURLOPT_PREREQFUNCTION, xacct__http_prereq_cb);
         SETOPT(CURLOPT_PREREQDATA, (void *)r);
+    }
+    if (req->untrusted_url) {
+        SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+        SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
         /* A proxy would connect on our behalf, past the check above. */
         SETOPT(CURLOPT_NOPROXY, "*");
     }

@@ -60,6 +60,7 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
             .ca_bundle = (ca != NULL && ca[0] != '\0') ? ca : NULL,
             .max_host_connections = ctx->cfg->aws_max_host_connections,
             .max_total_connections = ctx->cfg->aws_max_connections,
+            .metrics = ctx->metrics,
         };
         if ((rc = xacct_http_new(ctx->loop, &hopts, &ctx->http)) != 0) {
             snprintf(err, errlen, "cannot set up HTTPS (AWS_CA_BUNDLE=%s): %s", ca ? ca : "",

@@ -100,6 +100,9 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(buckets[-1], (float("inf"), n))
         self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
         self.assertGreater(value(after, "xacct_aws_request_duration_seconds_sum", service="sts"), 0)
+        # Connections to the emulator (https): at least the first one with a
+        # full handshake.
+        self.assertGreaterEqual(value(after, "xacct_http_connections_total", tls="full"), 1)
         # States read at scrape time.
         self.assertEqual(value(after, "xacct_in_flight_messages"), 0)
         self.assertEqual(value(after, "xacct_max_in_flight_messages"), 64)

@@ -136,7 +136,8 @@ static void test_untrusted_url_checked_on_reuse(void **state)
         {"127.0.0.1", false},      {"::1", false},          {"52.94.133.131", false},
     };
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(cases); i++) {
-        struct xacct_http_req r = {0};
+        struct xacct_http client = {0}; /* no metrics */
+        struct xacct_http_req r = {._h = &client, ._untrusted = true};
         char ip[64];
         snprintf(ip, sizeof(ip), "%s", cases[i].ip);
         int rc = xacct__http_prereq_cb(&r, ip, (char *)"127.0.0.1", 80, 40000);

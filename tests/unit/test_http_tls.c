@@ -8,6 +8,7 @@
  * many.
  */
 #include "http_fixture.h"
+#include "xacct/metrics.h"
 
 static int tls_get(fx_t *fx, const char *ca_bundle, int port, result_t *res)
 {
@@ -228,7 +229,8 @@ static void test_tls_gate_burst(void **state)
     fx_t *fx = *state;
     char ca[128];
     tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca};
+    xacct_metrics_t *m = xacct_metrics_new();
+    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m};
     new_client(fx, &opts);
 
     enum { N = 8 };
@@ -251,6 +253,8 @@ static void test_tls_gate_burst(void **state)
     assert_int_equal(plain.status, 0);
 
     long long first_conn = echo_int(&res[0].res, "conn");
+    long long conns[N];
+    size_t nconns = 0;
     assert_int_equal(echo_int(&res[0].res, "seq"), 1);
     assert_true(json_is_false(json_object_get(res[0].res.json, "resumed")));
     for (int i = 0; i < N; i++) {
@@ -260,9 +264,21 @@ static void test_tls_gate_burst(void **state)
         if (i > 0)
             assert_true(res[i].order > res[0].order);
         /* on the probe's own connection, or on a new one that resumed */
-        if (echo_int(&res[i].res, "conn") != first_conn)
+        long long conn = echo_int(&res[i].res, "conn");
+        if (conn != first_conn)
             assert_true(json_is_true(json_object_get(res[i].res.json, "resumed")));
+        bool seen = false;
+        for (size_t k = 0; k < nconns; k++)
+            seen = seen || conns[k] == conn;
+        if (!seen)
+            conns[nconns++] = conn;
     }
+    /* the connections counted, by handshake: one full, the rest resumed,
+     * and the plain one */
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "full", NULL), 1);
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "resumed", NULL),
+                     (double)(nconns - 1));
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "none", NULL), 1);
     /* the origin is warm now: the next transfer is not held */
     ordered_t later = {0};
     assert_false(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 10000, &later)
@@ -275,6 +291,7 @@ static void test_tls_gate_burst(void **state)
     result_clear(&later.res);
     result_clear(&plain);
     finish_loop(fx);
+    xacct_metrics_free(m);
 }
 
 /* A probe that is slow to answer holds the others for XACCT_HTTP_GATE_MS
