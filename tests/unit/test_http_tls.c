@@ -210,12 +210,28 @@ static void record_ordered(int status, const char *detail, const xacct_http_resp
     record(status, detail, resp, &o->res);
 }
 
-static xacct_http_req_t *submit_ordered(fx_t *fx, const char *u, long timeout_ms, ordered_t *o)
+/* A GET of path on the TLS server in fx->tls[0]. */
+static xacct_http_req_t *submit_ordered(fx_t *fx, const char *path, long timeout_ms, ordered_t *o)
 {
-    xacct_http_request_t req = {.method = "GET", .url = u, .timeout_ms = timeout_ms};
+    xacct_http_request_t req = {.method = "GET",
+                                .url = url_on(fx->tls[0].port, "https", path),
+                                .timeout_ms = timeout_ms};
     xacct_http_req_t *r = NULL;
     assert_int_equal(xacct_http_submit(fx->h, &req, record_ordered, o, &r), 0);
     return r;
+}
+
+/* A TLS server in fx->tls[0] and a client that trusts it (counting
+ * connections in m, when given). */
+static void gate_client(fx_t *fx, xacct_metrics_t *m)
+{
+    char ca[128];
+    if (fx->tmpdir[0] == '\0')
+        tls_server(fx, ca);
+    else
+        snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
+    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m};
+    new_client(fx, &opts);
 }
 
 /*
@@ -227,17 +243,14 @@ static xacct_http_req_t *submit_ordered(fx_t *fx, const char *u, long timeout_ms
 static void test_tls_gate_burst(void **state)
 {
     fx_t *fx = *state;
-    char ca[128];
-    tls_server(fx, ca);
     xacct_metrics_t *m = xacct_metrics_new();
-    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m};
-    new_client(fx, &opts);
+    gate_client(fx, m);
 
     enum { N = 8 };
     ordered_t res[N] = {0};
     xacct_http_req_t *reqs[N];
     for (int i = 0; i < N; i++)
-        reqs[i] = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 10000, &res[i]);
+        reqs[i] = submit_ordered(fx, "/echo", 10000, &res[i]);
     assert_false(reqs[0]->_held);
     for (int i = 1; i < N; i++)
         assert_true(reqs[i]->_held);
@@ -281,7 +294,7 @@ static void test_tls_gate_burst(void **state)
     assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "none", NULL), 1);
     /* the origin is warm now: the next transfer is not held */
     ordered_t later = {0};
-    assert_false(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 10000, &later)
+    assert_false(submit_ordered(fx, "/echo", 10000, &later)
                      ->_held);
     run(fx);
     assert_int_equal(later.res.status, 0);
@@ -299,14 +312,11 @@ static void test_tls_gate_burst(void **state)
 static void test_tls_gate_slow_probe(void **state)
 {
     fx_t *fx = *state;
-    char ca[128];
-    tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca};
-    new_client(fx, &opts);
+    gate_client(fx, NULL);
 
     ordered_t slow = {0}, fast = {0};
-    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=4000"), 20000, &slow);
-    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &fast)
+    submit_ordered(fx, "/delay?ms=4000", 20000, &slow);
+    assert_true(submit_ordered(fx, "/echo", 20000, &fast)
                     ->_held);
     run(fx);
     assert_int_equal(slow.res.status, 0);
@@ -322,15 +332,12 @@ static void test_tls_gate_slow_probe(void **state)
 static void test_tls_gate_failed_probe(void **state)
 {
     fx_t *fx = *state;
-    char ca[128];
-    tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca};
-    new_client(fx, &opts);
+    gate_client(fx, NULL);
 
     ordered_t a = {0}, b = {0}, c = {0};
-    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=3000"), 300, &a);
-    xacct_http_req_t *rb = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &b);
-    xacct_http_req_t *rc = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &c);
+    submit_ordered(fx, "/delay?ms=3000", 300, &a);
+    xacct_http_req_t *rb = submit_ordered(fx, "/echo", 20000, &b);
+    xacct_http_req_t *rc = submit_ordered(fx, "/echo", 20000, &c);
     assert_true(rb->_held);
     assert_true(rc->_held);
     run(fx);
@@ -353,15 +360,12 @@ static void test_tls_gate_failed_probe(void **state)
 static void test_tls_gate_cancel_and_free(void **state)
 {
     fx_t *fx = *state;
-    char ca[128];
-    tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca};
-    new_client(fx, &opts);
+    gate_client(fx, NULL);
 
     ordered_t a = {0}, b = {0}, c = {0};
-    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &a);
-    xacct_http_req_t *rb = submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &b);
-    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &c);
+    submit_ordered(fx, "/echo", 20000, &a);
+    xacct_http_req_t *rb = submit_ordered(fx, "/echo", 20000, &b);
+    submit_ordered(fx, "/echo", 20000, &c);
     xacct_http_cancel(rb);
     assert_int_equal(b.res.calls, 1);
     assert_int_equal(b.res.status, XACCT_ECANCELED);
@@ -375,11 +379,11 @@ static void test_tls_gate_cancel_and_free(void **state)
     /* a second client is cold again: its burst is held, then freed */
     xacct_http_free(fx->h);
     fx->h = NULL;
-    new_client(fx, &opts);
+    gate_client(fx, NULL);
     ordered_t p = {0}, q = {0}, r = {0};
-    submit_ordered(fx, url_on(fx->tls[0].port, "https", "/delay?ms=200"), 20000, &p);
-    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &q)->_held);
-    assert_true(submit_ordered(fx, url_on(fx->tls[0].port, "https", "/echo"), 20000, &r)->_held);
+    submit_ordered(fx, "/delay?ms=200", 20000, &p);
+    assert_true(submit_ordered(fx, "/echo", 20000, &q)->_held);
+    assert_true(submit_ordered(fx, "/echo", 20000, &r)->_held);
     xacct_http_free(fx->h);
     fx->h = NULL;
     assert_int_equal(p.res.status, XACCT_ECANCELED);
