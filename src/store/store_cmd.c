@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Redis connection's commands as objects: each formatted once into RESP
- * (and wiped when freed), kept in one of two queues (waiting for a
+ * (by hand: hiredis' redisFormatCommandArgv spends a sprintf on every
+ * argument's length; and wiped when freed), kept in one of two queues (waiting for a
  * connection; written and waiting for a reply, oldest first, which is what
  * the reply deadline watches), finished by firing its callback exactly once;
  * and hiredis replies translated into xacct_store_reply_t. It calls nothing
@@ -22,7 +23,7 @@ void xacct__store_cmd_free(store_cmd_t *c)
         return;
     if (c->wire != NULL) {
         OPENSSL_cleanse(c->wire, c->wire_len);
-        redisFreeCommand(c->wire);
+        free(c->wire);
     }
     free(c);
 }
@@ -184,17 +185,58 @@ int xacct__store_failover_reply(const char *e)
            strncmp(e, "MASTERDOWN ", 11) == 0;
 }
 
+static size_t decimal_digits(size_t n)
+{
+    size_t d = 1;
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Writes tag, n in decimal and CRLF at p; returns the end. */
+static char *put_header(char *p, char tag, size_t n)
+{
+    char digits[20];
+    size_t k = 0;
+
+    *p++ = tag;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    while (k > 0)
+        *p++ = digits[--k];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len)
+{
+    size_t total = 1 + decimal_digits((size_t)a->argc) + 2;
+    for (int i = 0; i < a->argc; i++)
+        total += 1 + decimal_digits(a->len[i]) + 2 + a->len[i] + 2;
+    char *wire = xacct_malloc(total);
+    char *p = put_header(wire, '*', (size_t)a->argc);
+    for (int i = 0; i < a->argc; i++) {
+        p = put_header(p, '$', a->len[i]);
+        memcpy(p, a->v[i], a->len[i]);
+        p += a->len[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *len = total;
+    return wire;
+}
+
 store_cmd_t *xacct__store_cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
                                   xacct_store_reply_cb cb, void *arg)
 {
-    char *wire = NULL;
-    int n = redisFormatCommandArgv(&wire, a->argc, (const char **)a->v, a->len);
-    if (n < 0)
-        abort(); /* hiredis formats only fail on OOM */
     store_cmd_t *c = xacct_calloc(1, sizeof(*c));
     c->store = s;
-    c->wire = wire;
-    c->wire_len = (size_t)n;
+    c->wire = xacct__store_resp_format(a, &c->wire_len);
     c->cb = cb;
     c->arg = arg;
     return c;

@@ -106,6 +106,11 @@ struct xacct_store {
 
 /* ---- store_cmd.c: command objects, the queues, replies ---- */
 
+/* a as a RESP array of bulk strings, the form Redis reads commands in (the
+ * bytes hiredis' redisFormatCommandArgv would write); *len gets its length.
+ * Free with free(). */
+char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len);
+
 /* A command for args a (formatted now, so a is not kept); cb fires once. */
 store_cmd_t *xacct__store_cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
                                   xacct_store_reply_cb cb, void *arg);

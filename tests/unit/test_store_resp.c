@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the RESP form of a Redis command (src/store/store_cmd.c),
+ * held byte for byte to what hiredis' own formatter writes for the same
+ * arguments: empty, binary and long arguments, and lengths across every
+ * decimal width.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "../../src/store/store_int.h"
+
+static void same_as_hiredis(const xacct_store_args_t *a)
+{
+    char *theirs = NULL;
+    int n = redisFormatCommandArgv(&theirs, a->argc, (const char **)a->v, a->len);
+    assert_true(n > 0);
+    size_t len = 0;
+    char *ours = xacct__store_resp_format(a, &len);
+    assert_int_equal(len, (size_t)n);
+    assert_memory_equal(ours, theirs, len);
+    free(ours);
+    redisFreeCommand(theirs);
+}
+
+static void test_resp_simple(void **state)
+{
+    XACCT_UNUSED(state);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "HSET");
+    xacct_store_args_str(&a, "xacct:customer:123456789012");
+    xacct_store_args_str(&a, "state");
+    xacct_store_args_str(&a, "active");
+    size_t len = 0;
+    char *ours = xacct__store_resp_format(&a, &len);
+    static const char want[] = "*4\r\n$4\r\nHSET\r\n$27\r\nxacct:customer:123456789012\r\n"
+                               "$5\r\nstate\r\n$6\r\nactive\r\n";
+    assert_int_equal(len, sizeof(want) - 1);
+    assert_memory_equal(ours, want, len);
+    free(ours);
+    same_as_hiredis(&a);
+    xacct_store_args_destroy(&a);
+}
+
+static void test_resp_empty_binary_and_long(void **state)
+{
+    XACCT_UNUSED(state);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_str(&a, "");
+    static const unsigned char bin[] = {0, '\r', '\n', '$', '*', 0xff, 0};
+    xacct_store_args_add(&a, bin, sizeof(bin));
+    xacct_store_args_ll(&a, -9223372036854775807LL - 1);
+    /* lengths of 1 to 6 digits */
+    char *big = xacct_malloc(123457);
+    memset(big, 'x', 123457);
+    for (size_t n = 1; n <= 123457; n *= 10)
+        xacct_store_args_add(&a, big, n + n / 3);
+    free(big);
+    same_as_hiredis(&a);
+    xacct_store_args_destroy(&a);
+}
+
+/* Argument counts of one to four digits. */
+static void test_resp_many_arguments(void **state)
+{
+    XACCT_UNUSED(state);
+    for (int count = 1; count <= 1200; count = count * 3 + 1) {
+        xacct_store_args_t a;
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "RPUSH");
+        for (int i = 1; i < count; i++)
+            xacct_store_args_ll(&a, i * 7919);
+        same_as_hiredis(&a);
+        xacct_store_args_destroy(&a);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resp_simple),
+        cmocka_unit_test(test_resp_empty_binary_and_long),
+        cmocka_unit_test(test_resp_many_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
