@@ -298,8 +298,7 @@ static const xacct_store_script_t list_script = {
     "return {entries, last, pending}\n",
 };
 
-/* Stream ids compare as (ms, seq) pairs. */
-static int id_cmp(const char *a, const char *b)
+int xacct_outbox_id_cmp(const char *a, const char *b)
 {
     unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
     if (am != bm)
@@ -330,7 +329,7 @@ static void list_reply(const xacct__store_op_t *op, int status, const char *deta
         if (!fill(&entries->element[i], it))
             continue;
         n++;
-        if (last[0] == '\0' || id_cmp(it->id, last) > 0) {
+        if (last[0] == '\0' || xacct_outbox_id_cmp(it->id, last) > 0) {
             it->status = "new";
             continue;
         }
