@@ -93,6 +93,25 @@ const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
 
+/* Lua text defining group_read(): hands up to ARGV[3] entries of the stream
+ * KEYS[1] to consumer ARGV[2] of group ARGV[1] (created from the start of
+ * the stream if needed). With ARGV[4] (min_idle_ms) > 0 it first reclaims
+ * entries held longer than that (XAUTOCLAIM); if none, it reads new ones
+ * (XREADGROUP, never blocking). Answers the entries, maybe none. */
+#define XACCT__STORE_LUA_GROUP_READ                                                            \
+    "local function group_read()\n"                                                            \
+    "  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"                   \
+    "  if tonumber(ARGV[4]) > 0 then\n"                                                        \
+    "    local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"      \
+    "                         'COUNT', ARGV[3])\n"                                             \
+    "    if #c[2] > 0 then return c[2] end\n"                                                  \
+    "  end\n"                                                                                  \
+    "  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"      \
+    "                       'STREAMS', KEYS[1], '>')\n"                                        \
+    "  if not r then return {} end\n"                                                          \
+    "  return r[1][2]\n"                                                                       \
+    "end\n"
+
 /* The end of a take script on the due-zset KEYS[1]: answers {list, the
  * earliest score left in the zset or '-1'}. */
 #define XACCT__STORE_LUA_DUE_REPLY(list)                                                       \
