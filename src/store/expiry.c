@@ -87,6 +87,21 @@ int xacct_expiry_cleanup_parse(const char *member, xacct_expiry_cleanup_t *out)
     "  return member\n"                                                                      \
     "end\n"
 
+/* The arguments both closing scripts go on with: the event, the reason and
+ * the key prefix. On failure a is destroyed. */
+static int args_close(xacct_store_args_t *a, const xacct_store_t *s, const xacct_event_t *event,
+                      const char *reason)
+{
+    int rc = xacct__store_op_args_event(a, event);
+    if (rc != 0) {
+        xacct_store_args_destroy(a);
+        return rc;
+    }
+    xacct_store_args_str(a, reason ? reason : "");
+    xacct_store_args_str(a, xacct_store_prefix(s));
+    return 0;
+}
+
 static const xacct_store_script_t take_script = {
     "expiry_take",
     /* KEYS: 1 pending, 2 customers, 3 outbox, 4 cleanup
@@ -143,13 +158,9 @@ int xacct_expiry_take(xacct_store_t *s, int64_t now_ms, int64_t cutoff_ms, size_
     xacct_store_args_ll(&a, (long long)now_ms);
     xacct_store_args_ll(&a, (long long)cutoff_ms);
     xacct_store_args_ll(&a, (long long)max);
-    int rc = xacct__store_op_args_event(&a, event);
-    if (rc != 0) {
-        xacct_store_args_destroy(&a);
+    int rc = args_close(&a, s, event, reason);
+    if (rc != 0)
         return rc;
-    }
-    xacct_store_args_str(&a, reason ? reason : "");
-    xacct_store_args_str(&a, xacct_store_prefix(s));
     return xacct__store_op_run(s, &take_script, 4, &a, take_reply, XACCT_STORE_REPLY_ARRAY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
@@ -220,13 +231,9 @@ int xacct_expiry_cancel(xacct_store_t *s, const char *account_id, const xacct_ev
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = xacct__store_op_args_event(&a, event);
-    if (rc != 0) {
-        xacct_store_args_destroy(&a);
+    int rc = args_close(&a, s, event, reason);
+    if (rc != 0)
         return rc;
-    }
-    xacct_store_args_str(&a, reason ? reason : "");
-    xacct_store_args_str(&a, xacct_store_prefix(s));
     /* The caller cleans up at once; workers take over only if it cannot. */
     xacct_store_args_ll(&a, (long long)(now + XACCT_EXPIRY_CANCEL_LEASE_MS));
     return xacct__store_op_run(s, &cancel_script, 5, &a, cancel_reply, XACCT_STORE_REPLY_ARRAY,
