@@ -76,6 +76,13 @@ int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int ex
 void xacct__store_op_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
                            const char *key_fmt, ...) XACCT_PRINTF(4, 5);
 
+/* Starts the arguments of a take script that leases what is due on the
+ * zset named zset: KEYS[1] zset; ARGV 1 now_ms, 2 max, 3 lease_until_ms.
+ * XACCT_EINVAL (a untouched) unless s is set, max > 0 and the lease ends
+ * after now. */
+int xacct__store_op_args_take(xacct_store_args_t *a, const xacct_store_t *s, const char *zset,
+                              int64_t now_ms, size_t max, int64_t lease_until_ms) XACCT_MUSTCHECK;
+
 /* Encodes ev (msgpack) as one argument. 0 or the codec's error. */
 int xacct__store_op_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;
 /* Encodes job (it carries the external ID: the buffer is wiped). */
@@ -111,6 +118,12 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
     "  if not r then return {} end\n"                                                          \
     "  return r[1][2]\n"                                                                       \
     "end\n"
+
+/* The start of a take script on the due-zset KEYS[1]: local var, the members
+ * due by Lua expression until, at most max of them. */
+#define XACCT__STORE_LUA_DUE(var, until, max)                                                  \
+    "local " var " = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', " until ", 'LIMIT', 0,"     \
+    " tonumber(" max "))\n"
 
 /* The end of a take script on the due-zset KEYS[1]: answers {list, the
  * earliest score left in the zset or '-1'}. */

@@ -107,8 +107,7 @@ static const xacct_store_script_t take_script = {
     /* KEYS: 1 pending, 2 customers, 3 outbox, 4 cleanup
      * ARGV: 1 now_iso, 2 now_ms, 3 cutoff_ms, 4 max, 5 event, 6 reason, 7 prefix */
     CLOSE_PENDING_LUA
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0,"
-    " tonumber(ARGV[4]))\n"
+    XACCT__STORE_LUA_DUE("ids", "ARGV[3]", "ARGV[4]")
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
     "  local ckey = ARGV[7] .. 'customer:' .. id\n"
@@ -279,8 +278,7 @@ int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long bat
 static const xacct_store_script_t cleanup_take_script = {
     "cleanup_take",
     /* KEYS: 1 cleanup; ARGV: 1 now_ms, 2 max, 3 lease_until_ms */
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,"
-    " tonumber(ARGV[2]))\n"
+    XACCT__STORE_LUA_DUE("due", "ARGV[1]", "ARGV[2]")
     "for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end\n"
     XACCT__STORE_LUA_DUE_REPLY("due"),
 };
@@ -305,14 +303,9 @@ static void cleanup_take_reply(const xacct__store_op_t *op, int status, const ch
 int xacct_expiry_cleanup_take(xacct_store_t *s, int64_t now_ms, size_t max,
                               int64_t lease_until_ms, xacct_expiry_cleanup_take_cb cb, void *arg)
 {
-    if (s == NULL || cb == NULL || max == 0 || lease_until_ms <= now_ms)
-        return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "cleanup");
-    xacct_store_args_ll(&a, (long long)now_ms);
-    xacct_store_args_ll(&a, (long long)max);
-    xacct_store_args_ll(&a, (long long)lease_until_ms);
+    if (cb == NULL || xacct__store_op_args_take(&a, s, "cleanup", now_ms, max, lease_until_ms) != 0)
+        return XACCT_EINVAL;
     return xacct__store_op_run(s, &cleanup_take_script, 1, &a, cleanup_take_reply,
                                XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }
