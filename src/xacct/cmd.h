@@ -85,6 +85,10 @@ int cli_fail_aws(cli_t *c, int status, const char *detail, const char *what);
 
 /* Usage checks shared by commands: 0 or CLI_USAGE (printed). */
 int cli_check_account(cli_t *c, const char *account);
+/* cli_args for a command whose one positional argument is an account ID,
+ * checked with cli_check_account; *account is that argument. */
+int cli_account_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts,
+                     const char **account);
 /* A decimal count from 1 to max for --limit and the like; 0 if malformed. */
 size_t cli_parse_limit(const char *s, size_t max);
 /* Whether id is a Redis stream entry ID, <ms>-<seq> (jobs, outbox events). */
