@@ -174,8 +174,9 @@ int cli_operator(cli_t *c, const char *flag, char *out, size_t outlen);
 int cli_check_reason(cli_t *c, const char *reason);
 /* What both access commands take before they touch AWS: the account, the
  * --reason, --duration (900..43200 s; *duration holds the default on entry)
- * and the operator's name, then the config and the store. 0, CLI_USAGE or
- * CLI_FAIL. */
+ * and the operator's name, then the config and the store, and last the
+ * customer (cli_load_access_customer) into *customer, which the caller frees
+ * on 0 (on failure nothing is left to free). 0, CLI_USAGE or CLI_FAIL. */
 typedef struct cli_access_args {
     const char *operator_flag; /* --operator, or NULL */
     const char *reason;        /* --reason, or NULL */
@@ -183,10 +184,8 @@ typedef struct cli_access_args {
     size_t duration;           /* in: the default; out: the session's length */
     char operator_name[XACCT_OPERATOR_NAME_MAX + 1];
 } cli_access_args_t;
-int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a);
-/* cli_load_customer_role for operator access: only an active or degraded
- * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
-int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer);
+int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a,
+                       xacct_customer_t **customer);
 /* Appends the access event (type "credentials" or "console") naming the
  * operator as its actor and the reason; never a credential. Unlike
  * cli_audit, a failure is the command's failure: access that cannot be
