@@ -94,6 +94,11 @@ void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, co
 
 /* ---- replies ----------------------------------------------------------- */
 
+/* A whole number answered by a command that ran (status 0) into *v; a reply
+ * that is not one turns the status into XACCT_EPARSE with *detail what.
+ * Returns the status. */
+int xacct__store_op_reply_int(const xacct_store_reply_t *r, int status, const char **detail,
+                              const char *what, long long *v);
 /* Element i of an array reply as a string ("" when absent or not one). */
 const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 /* Field name of a stream entry [id, [f1, v1, ...]], or NULL. */

@@ -334,10 +334,7 @@ static void cleanup_done_reply(const xacct__store_op_t *op, int status, const ch
 {
     xacct_expiry_done_cb cb = (xacct_expiry_done_cb)op->cb;
     long long v = 0;
-    if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected cleanup reply";
-    }
+    status = xacct__store_op_reply_int(r, status, &detail, "unexpected cleanup reply", &v);
     cb(status, detail, status == 0 ? v : 0, op->arg);
 }
 

@@ -243,10 +243,7 @@ static void count_reply(const xacct__store_op_t *op, int status, const char *det
                         const xacct_store_reply_t *r)
 {
     long long n = 0;
-    if (status == 0 && xacct_store_reply_ll(r, &n) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected reply";
-    }
+    status = xacct__store_op_reply_int(r, status, &detail, "unexpected reply", &n);
     ((xacct_outbox_count_cb)op->cb)(status, detail, n, op->arg);
 }
 

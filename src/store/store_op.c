@@ -157,6 +157,16 @@ void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, co
     free(pattern);
 }
 
+int xacct__store_op_reply_int(const xacct_store_reply_t *r, int status, const char **detail,
+                              const char *what, long long *v)
+{
+    if (status == 0 && xacct_store_reply_ll(r, v) != 0) {
+        status = XACCT_EPARSE;
+        *detail = what;
+    }
+    return status;
+}
+
 const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i)
 {
     const xacct_store_reply_t *e = xacct_store_reply_at(r, i);
