@@ -105,6 +105,27 @@ const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
 
+/* Lua text defining scan(row): walks the keys matching ARGV[1] (a pattern
+ * from xacct__store_op_args_scan, ARGV[2] its literal length) and answers
+ * the rows row(key, name) gives, name the key past those ARGV[2] bytes,
+ * skipping keys it answers nil for; at most ARGV[3] rows. */
+#define XACCT__STORE_LUA_SCAN                                                                  \
+    "local function scan(row)\n"                                                               \
+    "  local cursor, out = '0', {}\n"                                                          \
+    "  repeat\n"                                                                               \
+    "    local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"              \
+    "    cursor = r[1]\n"                                                                      \
+    "    for _, k in ipairs(r[2]) do\n"                                                        \
+    "      local e = row(k, string.sub(k, tonumber(ARGV[2]) + 1))\n"                          \
+    "      if e then\n"                                                                        \
+    "        out[#out + 1] = e\n"                                                              \
+    "        if #out >= tonumber(ARGV[3]) then return out end\n"                               \
+    "      end\n"                                                                              \
+    "    end\n"                                                                                \
+    "  until cursor == '0'\n"                                                                  \
+    "  return out\n"                                                                           \
+    "end\n"
+
 /* Lua text defining group_read(): hands up to ARGV[3] entries of the stream
  * KEYS[1] to consumer ARGV[2] of group ARGV[1] (created from the start of
  * the stream if needed). With ARGV[4] (min_idle_ms) > 0 it first reclaims
