@@ -7,6 +7,7 @@
 #ifndef XACCT_COMMON_H
 #define XACCT_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,8 @@ char *xacct__strndup(const char *s, size_t n, const char *file, int line);
 
 /* printf into a fresh heap string (caller frees); aborts on OOM. */
 char *xacct_asprintf(const char *fmt, ...) XACCT_PRINTF(1, 2);
+/* The same with a va_list: ap is used up, and the caller still va_ends it. */
+char *xacct_vasprintf(const char *fmt, va_list ap) XACCT_PRINTF(1, 0);
 
 /* The strings up to the terminating NULL, joined into a fresh heap string
  * (caller frees); aborts on OOM. The cheap way to build a URL or a header

@@ -37,6 +37,11 @@ typedef enum {
  * with xacct_jdoc_free. Returns 0 or XACCT_EPARSE (*out NULL then). */
 int xacct_jdoc_parse(const char *text, size_t len, xacct_jdoc_t **out) XACCT_MUSTCHECK;
 void xacct_jdoc_free(xacct_jdoc_t *doc);
+/* xacct_jdoc_parse for a document whose top-level value must be an object:
+ * *root that object. Returns 0, or XACCT_EPARSE (not JSON, or not an object)
+ * with *out and *root NULL. */
+int xacct_jdoc_parse_object(const char *text, size_t len, xacct_jdoc_t **out,
+                            const xacct_jval_t **root) XACCT_MUSTCHECK;
 
 /* The top-level value; borrowed, like every value below, from doc. */
 const xacct_jval_t *xacct_jdoc_root(const xacct_jdoc_t *doc);

@@ -90,6 +90,10 @@ typedef struct xacct_outbox_item {
     long long attempts;      /* delivery attempts made */
 } xacct_outbox_item_t;
 
+/* Orders two stream entry ids ("ms-seq") as (ms, seq) pairs of numbers:
+ * <0, 0 or >0. A missing "-seq" counts as 0. */
+int xacct_outbox_id_cmp(const char *a, const char *b);
+
 typedef void (*xacct_outbox_items_cb)(int status, const char *detail,
                                       const xacct_outbox_item_t *items, size_t n, void *arg);
 typedef void (*xacct_outbox_done_cb)(int status, const char *detail, void *arg);

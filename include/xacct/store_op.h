@@ -76,6 +76,13 @@ int xacct__store_op_key(xacct_store_t *s, xacct__store_op_reply_fn reply, int ex
 void xacct__store_op_args_cmd(xacct_store_args_t *a, const xacct_store_t *s, const char *command,
                            const char *key_fmt, ...) XACCT_PRINTF(4, 5);
 
+/* Starts the arguments of a take script that leases what is due on the
+ * zset named zset: KEYS[1] zset; ARGV 1 now_ms, 2 max, 3 lease_until_ms.
+ * XACCT_EINVAL (a untouched) unless s is set, max > 0 and the lease ends
+ * after now. */
+int xacct__store_op_args_take(xacct_store_args_t *a, const xacct_store_t *s, const char *zset,
+                              int64_t now_ms, size_t max, int64_t lease_until_ms) XACCT_MUSTCHECK;
+
 /* Encodes ev (msgpack) as one argument. 0 or the codec's error. */
 int xacct__store_op_args_event(xacct_store_args_t *a, const xacct_event_t *ev) XACCT_MUSTCHECK;
 /* Encodes job (it carries the external ID: the buffer is wiped). */
@@ -87,11 +94,62 @@ void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, co
 
 /* ---- replies ----------------------------------------------------------- */
 
+/* A whole number answered by a command that ran (status 0) into *v; a reply
+ * that is not one turns the status into XACCT_EPARSE with *detail what.
+ * Returns the status. */
+int xacct__store_op_reply_int(const xacct_store_reply_t *r, int status, const char **detail,
+                              const char *what, long long *v);
 /* Element i of an array reply as a string ("" when absent or not one). */
 const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i);
 /* Field name of a stream entry [id, [f1, v1, ...]], or NULL. */
 const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t *entry,
                                                     const char *name);
+
+/* Lua text defining scan(row): walks the keys matching ARGV[1] (a pattern
+ * from xacct__store_op_args_scan, ARGV[2] its literal length) and answers
+ * the rows row(key, name) gives, name the key past those ARGV[2] bytes,
+ * skipping keys it answers nil for; at most ARGV[3] rows. */
+#define XACCT__STORE_LUA_SCAN                                                                  \
+    "local function scan(row)\n"                                                               \
+    "  local cursor, out = '0', {}\n"                                                          \
+    "  repeat\n"                                                                               \
+    "    local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"              \
+    "    cursor = r[1]\n"                                                                      \
+    "    for _, k in ipairs(r[2]) do\n"                                                        \
+    "      local e = row(k, string.sub(k, tonumber(ARGV[2]) + 1))\n"                          \
+    "      if e then\n"                                                                        \
+    "        out[#out + 1] = e\n"                                                              \
+    "        if #out >= tonumber(ARGV[3]) then return out end\n"                               \
+    "      end\n"                                                                              \
+    "    end\n"                                                                                \
+    "  until cursor == '0'\n"                                                                  \
+    "  return out\n"                                                                           \
+    "end\n"
+
+/* Lua text defining group_read(): hands up to ARGV[3] entries of the stream
+ * KEYS[1] to consumer ARGV[2] of group ARGV[1] (created from the start of
+ * the stream if needed). With ARGV[4] (min_idle_ms) > 0 it first reclaims
+ * entries held longer than that (XAUTOCLAIM); if none, it reads new ones
+ * (XREADGROUP, never blocking). Answers the entries, maybe none. */
+#define XACCT__STORE_LUA_GROUP_READ                                                            \
+    "local function group_read()\n"                                                            \
+    "  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"                   \
+    "  if tonumber(ARGV[4]) > 0 then\n"                                                        \
+    "    local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"      \
+    "                         'COUNT', ARGV[3])\n"                                             \
+    "    if #c[2] > 0 then return c[2] end\n"                                                  \
+    "  end\n"                                                                                  \
+    "  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"      \
+    "                       'STREAMS', KEYS[1], '>')\n"                                        \
+    "  if not r then return {} end\n"                                                          \
+    "  return r[1][2]\n"                                                                       \
+    "end\n"
+
+/* The start of a take script on the due-zset KEYS[1]: local var, the members
+ * due by Lua expression until, at most max of them. */
+#define XACCT__STORE_LUA_DUE(var, until, max)                                                  \
+    "local " var " = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', " until ", 'LIMIT', 0,"     \
+    " tonumber(" max "))\n"
 
 /* The end of a take script on the due-zset KEYS[1]: answers {list, the
  * earliest score left in the zset or '-1'}. */

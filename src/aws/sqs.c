@@ -137,13 +137,12 @@ XACCT_STATIC int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sq
 {
     *out = NULL;
     *n_out = *corrupt_out = 0;
-    xacct_jdoc_t *doc = NULL;
-    if (xacct_jdoc_parse(body, len, &doc) != 0)
+    xacct_jdoc_t *doc;
+    const xacct_jval_t *root;
+    if (xacct_jdoc_parse_object(body, len, &doc, &root) != 0)
         return XACCT_EPARSE;
-    const xacct_jval_t *root = xacct_jdoc_root(doc);
     const xacct_jval_t *arr = xacct_jval_get(root, "Messages");
-    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT ||
-        (arr != NULL && xacct_jval_type(arr) != XACCT_JDOC_ARRAY)) {
+    if (arr != NULL && xacct_jval_type(arr) != XACCT_JDOC_ARRAY) {
         xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
@@ -229,14 +228,10 @@ XACCT_STATIC int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, 
         results[i] = XACCT_EAWS; /* an entry in neither list did not succeed */
         snprintf(codes[i], XACCT_SQS_CODE_MAX, "Missing");
     }
-    xacct_jdoc_t *doc = NULL;
-    if (xacct_jdoc_parse(body, len, &doc) != 0)
+    xacct_jdoc_t *doc;
+    const xacct_jval_t *root;
+    if (xacct_jdoc_parse_object(body, len, &doc, &root) != 0)
         return XACCT_EPARSE;
-    const xacct_jval_t *root = xacct_jdoc_root(doc);
-    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
-        xacct_jdoc_free(doc);
-        return XACCT_EPARSE;
-    }
     for (const xacct_jval_t *e = array_first(root, "Successful"); e != NULL;
          e = xacct_jval_next(e)) {
         const char *id = xacct_jval_string(xacct_jval_get(e, "Id"), NULL);

@@ -88,24 +88,30 @@ char *xacct__strndup(const char *s, size_t n, const char *file, int line)
 /* Short results (nearly all) take one formatting pass into a stack buffer
  * and a copy; longer ones are formatted again into their allocation. The
  * stack copy is wiped: what is formatted may be a secret. */
-char *xacct_asprintf(const char *fmt, ...)
+char *xacct_vasprintf(const char *fmt, va_list ap)
 {
     char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
     if (n < 0)
         abort();
     char *p = xacct_malloc((size_t)n + 1);
-    if ((size_t)n < sizeof(tmp)) {
+    if ((size_t)n < sizeof(tmp))
         memcpy(p, tmp, (size_t)n + 1);
-    } else {
-        va_start(ap, fmt);
-        vsnprintf(p, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-    }
+    else
+        vsnprintf(p, (size_t)n + 1, fmt, again);
+    va_end(again);
     OPENSSL_cleanse(tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp));
+    return p;
+}
+
+char *xacct_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = xacct_vasprintf(fmt, ap);
+    va_end(ap);
     return p;
 }
 

@@ -355,6 +355,22 @@ int xacct_jdoc_parse(const char *text, size_t len, xacct_jdoc_t **out)
     return 0;
 }
 
+int xacct_jdoc_parse_object(const char *text, size_t len, xacct_jdoc_t **out,
+                            const xacct_jval_t **root)
+{
+    *root = NULL;
+    int rc = xacct_jdoc_parse(text, len, out);
+    if (rc != 0)
+        return rc;
+    if (xacct_jval_type(xacct_jdoc_root(*out)) != XACCT_JDOC_OBJECT) {
+        xacct_jdoc_free(*out);
+        *out = NULL;
+        return XACCT_EPARSE;
+    }
+    *root = xacct_jdoc_root(*out);
+    return 0;
+}
+
 void xacct_jdoc_free(xacct_jdoc_t *doc)
 {
     if (doc == NULL)

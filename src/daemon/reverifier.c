@@ -102,37 +102,26 @@ static void on_recorded(int status, const char *detail, xacct_reverify_result_t 
     job_free(j);
 }
 
+/* An audit event of this worker's re-verification. */
+static xacct_event_t worker_event(const reverifier_t *r, int64_t now, const char *type,
+                                  const char *outcome, const char *reason)
+{
+    return (xacct_event_t){.v = XACCT_CODEC_VERSION, .ts = now, .type = type,
+                           .outcome = outcome, .reason = reason, .actor = r->ctx->worker_id};
+}
+
 static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reason,
                    int64_t next_due_ms)
 {
     reverifier_t *r = j->r;
     int64_t now = xacct_store_now_ms();
-    xacct_event_t degraded = {
-        .v = XACCT_CODEC_VERSION,
-        .ts = now,
-        .type = "degraded",
-        .outcome = "failed",
-        .reason = reason,
-        .actor = r->ctx->worker_id,
-    };
-    xacct_event_t recovered = {
-        .v = XACCT_CODEC_VERSION,
-        .ts = now,
-        .type = "recovered",
-        .outcome = "success",
-        .reason = "re-verified: assumable only with the external ID",
-        .actor = r->ctx->worker_id,
-    };
-    xacct_event_t pending_trusted = {
-        .v = XACCT_CODEC_VERSION,
-        .ts = now,
-        .type = "reverified",
-        .outcome = "success",
-        .reason = "re-verified with the pending external ID: the role already trusts it "
-                  "instead of the current one; the IDs are swapped when the stack's Update "
-                  "arrives",
-        .actor = r->ctx->worker_id,
-    };
+    xacct_event_t degraded = worker_event(r, now, "degraded", "failed", reason);
+    xacct_event_t recovered = worker_event(r, now, "recovered", "success",
+                                           "re-verified: assumable only with the external ID");
+    xacct_event_t pending_trusted = worker_event(
+        r, now, "reverified", "success",
+        "re-verified with the pending external ID: the role already trusts it instead of the "
+        "current one; the IDs are swapped when the stack's Update arrives");
     bool with_pending =
         outcome == XACCT_REVERIFY_SECURE && j->trusted == XACCT_CUSTOMER_ROLE_PENDING;
     xacct_reverify_record_t in = {

@@ -177,24 +177,12 @@ static int parse_event(delivery_t *d)
     return rc;
 }
 
-/* Stream ids compare as (ms, seq) pairs. */
-static int id_cmp(const char *a, const char *b)
-{
-    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
-    unsigned long long as = ad ? strtoull(ad + 1, NULL, 10) : 0;
-    unsigned long long bs = bd ? strtoull(bd + 1, NULL, 10) : 0;
-    return as < bs ? -1 : as > bs ? 1 : 0;
-}
-
 /* Inserts in stream-id order; an event already held is not taken twice. */
 static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
 {
     delivery_t **p = &w->head;
     for (; *p != NULL; p = &(*p)->next) {
-        int c = id_cmp((*p)->id, it->id);
+        int c = xacct_outbox_id_cmp((*p)->id, it->id);
         if (c == 0)
             return;
         if (c > 0)

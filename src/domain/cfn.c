@@ -152,13 +152,10 @@ int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t 
         snprintf(err, errlen, "request is larger than %d bytes", XACCT_CFN_MAX_REQUEST);
         return XACCT_ETOOBIG;
     }
-    xacct_jdoc_t *doc = NULL;
-    const xacct_jval_t *root = NULL;
-    if (xacct_jdoc_parse(json, len, &doc) == 0)
-        root = xacct_jdoc_root(doc);
-    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
+    xacct_jdoc_t *doc;
+    const xacct_jval_t *root;
+    if (xacct_jdoc_parse_object(json, len, &doc, &root) != 0) {
         snprintf(err, errlen, "request is not a JSON object");
-        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
     int rc = XACCT_EPARSE;

@@ -60,13 +60,10 @@ int xacct_sns_envelope_parse(const char *json, size_t len, xacct_sns_envelope_t 
         snprintf(err, errlen, "envelope larger than %d bytes", XACCT_SNS_MAX_ENVELOPE);
         return XACCT_ETOOBIG;
     }
-    xacct_jdoc_t *doc = NULL;
-    const xacct_jval_t *root = NULL;
-    if (xacct_jdoc_parse(json, len, &doc) == 0)
-        root = xacct_jdoc_root(doc);
-    if (xacct_jval_type(root) != XACCT_JDOC_OBJECT) {
+    xacct_jdoc_t *doc;
+    const xacct_jval_t *root;
+    if (xacct_jdoc_parse_object(json, len, &doc, &root) != 0) {
         snprintf(err, errlen, "envelope is not a JSON object");
-        xacct_jdoc_free(doc);
         return XACCT_EPARSE;
     }
     int rc = XACCT_EPARSE;

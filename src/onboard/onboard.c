@@ -109,12 +109,11 @@ static void fail_msg(ob_t *o, int status, char *detail)
 static void fail(ob_t *o, int status, const char *fmt, ...) XACCT_PRINTF(3, 4);
 static void fail(ob_t *o, int status, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *msg = xacct_vasprintf(fmt, ap);
     va_end(ap);
-    fail_msg(o, status, xacct_strdup(msg));
+    fail_msg(o, status, msg);
 }
 
 /* ---- steps, in order --------------------------------------------------------- */

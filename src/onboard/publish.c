@@ -104,12 +104,11 @@ static void fail_msg(pub_t *p, int status, char *detail)
 static void fail(pub_t *p, int status, const char *fmt, ...) XACCT_PRINTF(3, 4);
 static void fail(pub_t *p, int status, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *msg = xacct_vasprintf(fmt, ap);
     va_end(ap);
-    fail_msg(p, status, xacct_strdup(msg));
+    fail_msg(p, status, msg);
 }
 
 static void fail_store(pub_t *p, int status, const char *detail, const char *what)

@@ -67,10 +67,7 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
                        const xacct_store_reply_t *r)
 {
     long long v = 0;
-    if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected claim script reply";
-    }
+    status = xacct__store_op_reply_int(r, status, &detail, "unexpected claim script reply", &v);
     ((xacct_claims_done_cb)op->cb)(status, detail, status == 0 && v > 0, op->arg);
 }
 

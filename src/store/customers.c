@@ -511,18 +511,10 @@ int xacct_customers_topic_members(xacct_store_t *s, const char *topic_arn,
 static const xacct_store_script_t topics_script = {
     "topics",
     /* ARGV: 1 SCAN pattern, 2 length of the key part before the ARN, 3 max */
-    "local cursor, out = '0', {}\n"
-    "repeat\n"
-    "  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"
-    "  cursor = r[1]\n"
-    "  for _, k in ipairs(r[2]) do\n"
-    "    if redis.call('TYPE', k).ok == 'set' then\n"
-    "      out[#out + 1] = {string.sub(k, tonumber(ARGV[2]) + 1), redis.call('SCARD', k)}\n"
-    "      if #out >= tonumber(ARGV[3]) then return out end\n"
-    "    end\n"
-    "  end\n"
-    "until cursor == '0'\n"
-    "return out\n",
+    XACCT__STORE_LUA_SCAN
+    "return scan(function(k, arn)\n"
+    "  if redis.call('TYPE', k).ok == 'set' then return {arn, redis.call('SCARD', k)} end\n"
+    "end)\n",
 };
 
 static int cmp_topic(const void *x, const void *y)

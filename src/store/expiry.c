@@ -87,13 +87,27 @@ int xacct_expiry_cleanup_parse(const char *member, xacct_expiry_cleanup_t *out)
     "  return member\n"                                                                      \
     "end\n"
 
+/* The arguments both closing scripts go on with: the event, the reason and
+ * the key prefix. On failure a is destroyed. */
+static int args_close(xacct_store_args_t *a, const xacct_store_t *s, const xacct_event_t *event,
+                      const char *reason)
+{
+    int rc = xacct__store_op_args_event(a, event);
+    if (rc != 0) {
+        xacct_store_args_destroy(a);
+        return rc;
+    }
+    xacct_store_args_str(a, reason ? reason : "");
+    xacct_store_args_str(a, xacct_store_prefix(s));
+    return 0;
+}
+
 static const xacct_store_script_t take_script = {
     "expiry_take",
     /* KEYS: 1 pending, 2 customers, 3 outbox, 4 cleanup
      * ARGV: 1 now_iso, 2 now_ms, 3 cutoff_ms, 4 max, 5 event, 6 reason, 7 prefix */
     CLOSE_PENDING_LUA
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0,"
-    " tonumber(ARGV[4]))\n"
+    XACCT__STORE_LUA_DUE("ids", "ARGV[3]", "ARGV[4]")
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
     "  local ckey = ARGV[7] .. 'customer:' .. id\n"
@@ -143,13 +157,9 @@ int xacct_expiry_take(xacct_store_t *s, int64_t now_ms, int64_t cutoff_ms, size_
     xacct_store_args_ll(&a, (long long)now_ms);
     xacct_store_args_ll(&a, (long long)cutoff_ms);
     xacct_store_args_ll(&a, (long long)max);
-    int rc = xacct__store_op_args_event(&a, event);
-    if (rc != 0) {
-        xacct_store_args_destroy(&a);
+    int rc = args_close(&a, s, event, reason);
+    if (rc != 0)
         return rc;
-    }
-    xacct_store_args_str(&a, reason ? reason : "");
-    xacct_store_args_str(&a, xacct_store_prefix(s));
     return xacct__store_op_run(s, &take_script, 4, &a, take_reply, XACCT_STORE_REPLY_ARRAY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
@@ -220,13 +230,9 @@ int xacct_expiry_cancel(xacct_store_t *s, const char *account_id, const xacct_ev
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, iso);
     xacct_store_args_ll(&a, (long long)now);
-    int rc = xacct__store_op_args_event(&a, event);
-    if (rc != 0) {
-        xacct_store_args_destroy(&a);
+    int rc = args_close(&a, s, event, reason);
+    if (rc != 0)
         return rc;
-    }
-    xacct_store_args_str(&a, reason ? reason : "");
-    xacct_store_args_str(&a, xacct_store_prefix(s));
     /* The caller cleans up at once; workers take over only if it cannot. */
     xacct_store_args_ll(&a, (long long)(now + XACCT_EXPIRY_CANCEL_LEASE_MS));
     return xacct__store_op_run(s, &cancel_script, 5, &a, cancel_reply, XACCT_STORE_REPLY_ARRAY,
@@ -272,8 +278,7 @@ int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long bat
 static const xacct_store_script_t cleanup_take_script = {
     "cleanup_take",
     /* KEYS: 1 cleanup; ARGV: 1 now_ms, 2 max, 3 lease_until_ms */
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,"
-    " tonumber(ARGV[2]))\n"
+    XACCT__STORE_LUA_DUE("due", "ARGV[1]", "ARGV[2]")
     "for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[3], m) end\n"
     XACCT__STORE_LUA_DUE_REPLY("due"),
 };
@@ -298,14 +303,9 @@ static void cleanup_take_reply(const xacct__store_op_t *op, int status, const ch
 int xacct_expiry_cleanup_take(xacct_store_t *s, int64_t now_ms, size_t max,
                               int64_t lease_until_ms, xacct_expiry_cleanup_take_cb cb, void *arg)
 {
-    if (s == NULL || cb == NULL || max == 0 || lease_until_ms <= now_ms)
-        return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "cleanup");
-    xacct_store_args_ll(&a, (long long)now_ms);
-    xacct_store_args_ll(&a, (long long)max);
-    xacct_store_args_ll(&a, (long long)lease_until_ms);
+    if (cb == NULL || xacct__store_op_args_take(&a, s, "cleanup", now_ms, max, lease_until_ms) != 0)
+        return XACCT_EINVAL;
     return xacct__store_op_run(s, &cleanup_take_script, 1, &a, cleanup_take_reply,
                                XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }
@@ -334,10 +334,7 @@ static void cleanup_done_reply(const xacct__store_op_t *op, int status, const ch
 {
     xacct_expiry_done_cb cb = (xacct_expiry_done_cb)op->cb;
     long long v = 0;
-    if (status == 0 && xacct_store_reply_ll(r, &v) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected cleanup reply";
-    }
+    status = xacct__store_op_reply_int(r, status, &detail, "unexpected cleanup reply", &v);
     cb(status, detail, status == 0 ? v : 0, op->arg);
 }
 

@@ -45,19 +45,11 @@ int xacct_heartbeats_put(xacct_store_t *s, const char *worker_id, const xacct_he
 static const xacct_store_script_t list_script = {
     "workers_list",
     /* ARGV: 1 SCAN pattern, 2 length of the key part before the id, 3 max */
-    "local cursor, out = '0', {}\n"
-    "repeat\n"
-    "  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)\n"
-    "  cursor = r[1]\n"
-    "  for _, k in ipairs(r[2]) do\n"
-    "    local v = redis.pcall('GET', k)\n"
-    "    if type(v) == 'string' then\n"
-    "      out[#out + 1] = {string.sub(k, tonumber(ARGV[2]) + 1), v, redis.call('PTTL', k)}\n"
-    "      if #out >= tonumber(ARGV[3]) then return out end\n"
-    "    end\n"
-    "  end\n"
-    "until cursor == '0'\n"
-    "return out\n",
+    XACCT__STORE_LUA_SCAN
+    "return scan(function(k, id)\n"
+    "  local v = redis.pcall('GET', k)\n"
+    "  if type(v) == 'string' then return {id, v, redis.call('PTTL', k)} end\n"
+    "end)\n",
 };
 
 static int cmp_item(const void *x, const void *y)

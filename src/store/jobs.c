@@ -84,16 +84,8 @@ static const xacct_store_script_t read_script = {
     "jobs_read",
     /* KEYS: 1 jobs; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim).
      * Answers like jobs_list, with no pending info. */
-    "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
-    "if tonumber(ARGV[4]) > 0 then\n"
-    "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"
-    "                       'COUNT', ARGV[3])\n"
-    "  if #c[2] > 0 then return {c[2], {}} end\n"
-    "end\n"
-    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
-    "                     'STREAMS', KEYS[1], '>')\n"
-    "if not r then return {{}, {}} end\n"
-    "return {r[1][2], {}}\n",
+    XACCT__STORE_LUA_GROUP_READ
+    "return {group_read(), {}}\n",
 };
 
 /* Starts a listing (consumer NULL) or a read: KEYS jobs; ARGV group,

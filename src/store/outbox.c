@@ -105,16 +105,8 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
 static const xacct_store_script_t read_script = {
     "outbox_read",
     /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim) */
-    "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
-    "if tonumber(ARGV[4]) > 0 then\n"
-    "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"
-    "                       'COUNT', ARGV[3])\n"
-    "  if #c[2] > 0 then return c[2] end\n"
-    "end\n"
-    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
-    "                     'STREAMS', KEYS[1], '>')\n"
-    "if not r then return {} end\n"
-    "return r[1][2]\n",
+    XACCT__STORE_LUA_GROUP_READ
+    "return group_read()\n",
 };
 
 int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
@@ -251,10 +243,7 @@ static void count_reply(const xacct__store_op_t *op, int status, const char *det
                         const xacct_store_reply_t *r)
 {
     long long n = 0;
-    if (status == 0 && xacct_store_reply_ll(r, &n) != 0) {
-        status = XACCT_EPARSE;
-        detail = "unexpected reply";
-    }
+    status = xacct__store_op_reply_int(r, status, &detail, "unexpected reply", &n);
     ((xacct_outbox_count_cb)op->cb)(status, detail, n, op->arg);
 }
 
@@ -298,8 +287,7 @@ static const xacct_store_script_t list_script = {
     "return {entries, last, pending}\n",
 };
 
-/* Stream ids compare as (ms, seq) pairs. */
-static int id_cmp(const char *a, const char *b)
+int xacct_outbox_id_cmp(const char *a, const char *b)
 {
     unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
     if (am != bm)
@@ -330,7 +318,7 @@ static void list_reply(const xacct__store_op_t *op, int status, const char *deta
         if (!fill(&entries->element[i], it))
             continue;
         n++;
-        if (last[0] == '\0' || id_cmp(it->id, last) > 0) {
+        if (last[0] == '\0' || xacct_outbox_id_cmp(it->id, last) > 0) {
             it->status = "new";
             continue;
         }

@@ -43,8 +43,7 @@ static const xacct_store_script_t take_script = {
     "reverify_take",
     /* KEYS: 1 reverify zset
      * ARGV: 1 now_ms, 2 max, 3 lease_until_ms, 4 prefix */
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0,"
-    " tonumber(ARGV[2]))\n"
+    XACCT__STORE_LUA_DUE("due", "ARGV[1]", "ARGV[2]")
     "local out = {}\n"
     "for _, id in ipairs(due) do\n"
     "  local h = redis.call('HMGET', ARGV[4] .. 'customer:' .. id, 'state', 'role_arn',\n"
@@ -86,14 +85,10 @@ static void take_reply(const xacct__store_op_t *op, int status, const char *deta
 int xacct_reverify_take(xacct_store_t *s, int64_t now_ms, size_t max, int64_t lease_until_ms,
                         xacct_reverify_take_cb cb, void *arg)
 {
-    if (s == NULL || cb == NULL || max == 0 || lease_until_ms <= now_ms)
-        return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "reverify");
-    xacct_store_args_ll(&a, (long long)now_ms);
-    xacct_store_args_ll(&a, (long long)max);
-    xacct_store_args_ll(&a, (long long)lease_until_ms);
+    if (cb == NULL ||
+        xacct__store_op_args_take(&a, s, "reverify", now_ms, max, lease_until_ms) != 0)
+        return XACCT_EINVAL;
     xacct_store_args_str(&a, xacct_store_prefix(s));
     return xacct__store_op_run(s, &take_script, 1, &a, take_reply, XACCT_STORE_REPLY_ARRAY,
                                XACCT__STORE_OP_FN(cb), arg);

@@ -126,6 +126,19 @@ int xacct__store_op_args_job(xacct_store_args_t *a, const xacct_job_t *job)
     return rc;
 }
 
+int xacct__store_op_args_take(xacct_store_args_t *a, const xacct_store_t *s, const char *zset,
+                              int64_t now_ms, size_t max, int64_t lease_until_ms)
+{
+    if (s == NULL || max == 0 || lease_until_ms <= now_ms)
+        return XACCT_EINVAL;
+    xacct_store_args_init(a);
+    xacct_store_args_key(a, s, "%s", zset);
+    xacct_store_args_ll(a, (long long)now_ms);
+    xacct_store_args_ll(a, (long long)max);
+    xacct_store_args_ll(a, (long long)lease_until_ms);
+    return 0;
+}
+
 void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, const char *name)
 {
     /* The prefix is literal text, so glob characters in it are escaped. */
@@ -142,6 +155,16 @@ void xacct__store_op_args_scan(xacct_store_args_t *a, const xacct_store_t *s, co
     xacct_store_args_str(a, pattern);
     xacct_store_args_ll(a, (long long)(strlen(prefix) + strlen(name)));
     free(pattern);
+}
+
+int xacct__store_op_reply_int(const xacct_store_reply_t *r, int status, const char **detail,
+                              const char *what, long long *v)
+{
+    if (status == 0 && xacct_store_reply_ll(r, v) != 0) {
+        status = XACCT_EPARSE;
+        *detail = what;
+    }
+    return status;
 }
 
 const char *xacct__store_op_reply_str(const xacct_store_reply_t *r, size_t i)

@@ -62,24 +62,9 @@ int cli_check_reason(cli_t *c, const char *reason)
     return 0;
 }
 
-int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a)
-{
-    int rc;
-    if ((rc = cli_check_account(c, account)) != 0 || (rc = cli_check_reason(c, a->reason)) != 0)
-        return rc;
-    if (a->duration_flag != NULL && ((a->duration = cli_parse_limit(a->duration_flag, 43200)) == 0 ||
-                                     a->duration < 900))
-        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200 (and at most the "
-                            "role's maximum session duration)",
-                         a->duration_flag);
-    if ((rc = cli_operator(c, a->operator_flag, a->operator_name, sizeof(a->operator_name))) != 0)
-        return rc;
-    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
-        return rc;
-    return 0;
-}
-
-int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer)
+/* cli_load_customer_role for operator access: only an active or degraded
+ * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
+static int load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer)
 {
     int rc = cli_load_customer(c, account, customer);
     if (rc != 0)
@@ -99,6 +84,25 @@ int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **c
         *customer = NULL;
     }
     return rc;
+}
+
+int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a,
+                       xacct_customer_t **customer)
+{
+    *customer = NULL;
+    int rc;
+    if ((rc = cli_check_account(c, account)) != 0 || (rc = cli_check_reason(c, a->reason)) != 0)
+        return rc;
+    if (a->duration_flag != NULL && ((a->duration = cli_parse_limit(a->duration_flag, 43200)) == 0 ||
+                                     a->duration < 900))
+        return cli_usage(c, "invalid --duration '%s': seconds from 900 to 43200 (and at most the "
+                            "role's maximum session duration)",
+                         a->duration_flag);
+    if ((rc = cli_operator(c, a->operator_flag, a->operator_name, sizeof(a->operator_name))) != 0)
+        return rc;
+    if ((rc = cli_config(c)) != 0 || (rc = cli_store(c)) != 0)
+        return rc;
+    return load_access_customer(c, account, customer);
 }
 
 int cli_audit_access(cli_t *c, const char *account, const char *type, const char *operator_name,

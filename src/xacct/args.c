@@ -78,6 +78,15 @@ int cli_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts, const char 
     return 0;
 }
 
+int cli_account_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts,
+                     const char **account)
+{
+    int rc = cli_args(c, argc, argv, opts, account, 1, 1);
+    if (rc != 0)
+        return rc;
+    return cli_check_account(c, *account);
+}
+
 /* A positive decimal count for --limit; 0 if malformed. */
 size_t cli_parse_limit(const char *s, size_t max)
 {

@@ -85,6 +85,10 @@ int cli_fail_aws(cli_t *c, int status, const char *detail, const char *what);
 
 /* Usage checks shared by commands: 0 or CLI_USAGE (printed). */
 int cli_check_account(cli_t *c, const char *account);
+/* cli_args for a command whose one positional argument is an account ID,
+ * checked with cli_check_account; *account is that argument. */
+int cli_account_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts,
+                     const char **account);
 /* A decimal count from 1 to max for --limit and the like; 0 if malformed. */
 size_t cli_parse_limit(const char *s, size_t max);
 /* Whether id is a Redis stream entry ID, <ms>-<seq> (jobs, outbox events). */
@@ -170,8 +174,9 @@ int cli_operator(cli_t *c, const char *flag, char *out, size_t outlen);
 int cli_check_reason(cli_t *c, const char *reason);
 /* What both access commands take before they touch AWS: the account, the
  * --reason, --duration (900..43200 s; *duration holds the default on entry)
- * and the operator's name, then the config and the store. 0, CLI_USAGE or
- * CLI_FAIL. */
+ * and the operator's name, then the config and the store, and last the
+ * customer (cli_load_access_customer) into *customer, which the caller frees
+ * on 0 (on failure nothing is left to free). 0, CLI_USAGE or CLI_FAIL. */
 typedef struct cli_access_args {
     const char *operator_flag; /* --operator, or NULL */
     const char *reason;        /* --reason, or NULL */
@@ -179,10 +184,8 @@ typedef struct cli_access_args {
     size_t duration;           /* in: the default; out: the session's length */
     char operator_name[XACCT_OPERATOR_NAME_MAX + 1];
 } cli_access_args_t;
-int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a);
-/* cli_load_customer_role for operator access: only an active or degraded
- * customer (a connected stack whose role was verified). 0 or CLI_FAIL. */
-int cli_load_access_customer(cli_t *c, const char *account, xacct_customer_t **customer);
+int cli_access_prepare(cli_t *c, const char *account, cli_access_args_t *a,
+                       xacct_customer_t **customer);
 /* Appends the access event (type "credentials" or "console") naming the
  * operator as its actor and the reason; never a credential. Unlike
  * cli_audit, a failure is the command's failure: access that cannot be

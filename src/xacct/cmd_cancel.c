@@ -34,10 +34,8 @@ static void cancel_done(int status, const char *detail, const xacct_cancel_resul
 int xacct_cmd_cancel(cli_t *c, int argc, char **argv)
 {
     const char *pos[1];
-    int rc = cli_args(c, argc, argv, NULL, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, NULL, pos);
     if (rc != 0)
-        return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0)
         return rc;
     if ((rc = cli_store(c)) != 0 || (rc = cli_aws(c)) != 0)
         return rc;

@@ -38,10 +38,8 @@ int xacct_cmd_check(cli_t *c, int argc, char **argv)
     const char *wait_s = NULL;
     const char *pos[1];
     cli_opt_t opts[] = {{"wait", true, &wait_s, NULL}, {NULL, false, NULL, NULL}};
-    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, opts, pos);
     if (rc != 0)
-        return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0)
         return rc;
     size_t wait = 15;
     if (wait_s != NULL && (wait = cli_parse_limit(wait_s, 3600)) == 0)

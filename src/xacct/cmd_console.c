@@ -47,13 +47,11 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
         return rc;
     if (dest != NULL && strncmp(dest, "https://", 8) != 0)
         return cli_usage(c, "invalid --destination '%s': an https:// URL", dest);
-    if ((rc = cli_access_prepare(c, pos[0], &a)) != 0)
+    xacct_customer_t *cust;
+    if ((rc = cli_access_prepare(c, pos[0], &a, &cust)) != 0)
         return rc;
     const char *op_name = a.operator_name, *reason = a.reason;
     size_t duration = a.duration;
-    xacct_customer_t *cust = NULL;
-    if ((rc = cli_load_access_customer(c, pos[0], &cust)) != 0)
-        return rc;
     const char *role = cust->role_arn, *region = cust->region;
     xacct_console_params_t p = {
         .role_arn = role,

@@ -112,14 +112,12 @@ int xacct_cmd_credentials(cli_t *c, int argc, char **argv)
                         {"reason", true, &a.reason, NULL},
                         {"duration", true, &a.duration_flag, NULL},
                         {NULL, false, NULL, NULL}};
+    xacct_customer_t *cust;
     int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
-    if (rc != 0 || (rc = cli_access_prepare(c, pos[0], &a)) != 0)
+    if (rc != 0 || (rc = cli_access_prepare(c, pos[0], &a, &cust)) != 0)
         return rc;
     const char *op_name = a.operator_name, *reason = a.reason;
     size_t duration = a.duration;
-    xacct_customer_t *cust = NULL;
-    if ((rc = cli_load_access_customer(c, pos[0], &cust)) != 0)
-        return rc;
     xacct_sts_assume_params_t p = {
         .role_arn = cust->role_arn,
         .session_name = op_name,

@@ -34,6 +34,17 @@ void doctor_add(doctor_t *d, const char *name, doctor_status_t st, const char *f
         d->failed++;
 }
 
+void doctor_fail_aws(doctor_t *d, const char *name, const char *fix, const char *subject,
+                     int status, const char *detail, const char *what)
+{
+    char *msg = xacct_ctx_aws_error(status, detail, what);
+    if (subject != NULL)
+        doctor_add(d, name, DOCTOR_FAIL, fix, "%s: %s", subject, msg);
+    else
+        doctor_add(d, name, DOCTOR_FAIL, fix, "%s", msg);
+    free(msg);
+}
+
 static void call_done(int status, const char *detail, const xacct_http_response_t *resp,
                       const xacct_aws_error_t *err, void *arg)
 {

@@ -55,10 +55,8 @@ int xacct_cmd_events(cli_t *c, int argc, char **argv)
     const char *limit_s = NULL;
     const char *pos[1];
     cli_opt_t opts[] = {{"limit", true, &limit_s, NULL}, {NULL, false, NULL, NULL}};
-    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, opts, pos);
     if (rc != 0)
-        return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0)
         return rc;
     size_t limit = 100;
     if (limit_s != NULL && (limit = cli_parse_limit(limit_s, 10000)) == 0)

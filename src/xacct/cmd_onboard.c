@@ -177,10 +177,8 @@ int xacct_cmd_onboard(cli_t *c, int argc, char **argv)
     const char *region = NULL;
     const char *pos[1];
     cli_opt_t opts[] = {{"region", true, &region, NULL}, {NULL, false, NULL, NULL}};
-    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, opts, pos);
     if (rc != 0)
-        return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0)
         return rc;
     if (region != NULL && !xacct_region_valid(region))
         return cli_usage(c, "invalid --region '%s': expected a region name like us-east-1", region);
@@ -193,10 +191,8 @@ int xacct_cmd_onboard(cli_t *c, int argc, char **argv)
 int xacct_cmd_rotate(cli_t *c, int argc, char **argv)
 {
     const char *pos[1];
-    int rc = cli_args(c, argc, argv, NULL, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, NULL, pos);
     if (rc != 0)
-        return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0)
         return rc;
     const char *need[] = {"partner", "topics", NULL};
     if ((rc = cli_config_need(c, need)) != 0)

@@ -14,10 +14,10 @@ int xacct_cmd_show(cli_t *c, int argc, char **argv)
     bool show_id = false;
     const char *pos[1];
     cli_opt_t opts[] = {{"show-external-id", false, NULL, &show_id}, {NULL, false, NULL, NULL}};
-    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, opts, pos);
     if (rc != 0)
         return rc;
-    if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_store(c)) != 0)
+    if ((rc = cli_store(c)) != 0)
         return rc;
     xacct_customer_t *cust = NULL;
     if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)

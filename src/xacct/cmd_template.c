@@ -18,12 +18,11 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
     const char *pos[1];
     bool current = false;
     cli_opt_t opts[] = {{"current", false, NULL, &current}, {NULL, false, NULL, NULL}};
-    int rc = cli_args(c, argc, argv, opts, pos, 1, 1);
+    int rc = cli_account_args(c, argc, argv, opts, pos);
     if (rc != 0)
         return rc;
     const char *need[] = {"partner", NULL};
-    if ((rc = cli_check_account(c, pos[0])) != 0 || (rc = cli_config_need(c, need)) != 0 ||
-        (rc = cli_store(c)) != 0)
+    if ((rc = cli_config_need(c, need)) != 0 || (rc = cli_store(c)) != 0)
         return rc;
     xacct_customer_t *cust = NULL;
     if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)

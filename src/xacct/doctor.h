@@ -30,6 +30,11 @@ typedef struct doctor {
 /* Adds a line. fix is shown for WARN and FAIL (may be NULL). */
 void doctor_add(doctor_t *d, const char *name, doctor_status_t st, const char *fix,
                 const char *fmt, ...) XACCT_PRINTF(5, 6);
+/* Adds a FAIL line for an AWS call that failed with status and detail while
+ * doing what (xacct_ctx_aws_error's wording), after "subject: " when subject
+ * is not NULL. */
+void doctor_fail_aws(doctor_t *d, const char *name, const char *fix, const char *subject,
+                     int status, const char *detail, const char *what);
 
 /* One AWS call run to completion: status as aws.h, the HTTP status, body and
  * Date header copied (owned; free with doctor_resp_clear). */

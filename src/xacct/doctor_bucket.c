@@ -97,17 +97,14 @@ void doctor_check_bucket(doctor_t *d)
         char what[200];
         snprintf(what, sizeof(what), "%s a probe object in s3://%s",
                  get ? "reading (through a presigned URL)" : step, bucket);
-        char *msg = xacct_ctx_aws_error(get ? got.status : r.status, get ? got.detail : r.detail,
-                                        what);
-        doctor_add(d, "bucket", DOCTOR_FAIL,
-                   get ? "allow s3:GetObject on templates/* to the credentials xacct uses: "
-                         "customers read their template through links those credentials "
-                         "presign"
-                       : "create the bucket (deploy/aws/partner-core.json) or fix "
-                         "cloudformation.template_bucket; allow s3:PutObject, s3:GetObject "
-                         "and s3:DeleteObject on templates/*",
-                   "%s", msg);
-        free(msg);
+        doctor_fail_aws(d, "bucket",
+                        get ? "allow s3:GetObject on templates/* to the credentials xacct uses: "
+                              "customers read their template through links those credentials "
+                              "presign"
+                            : "create the bucket (deploy/aws/partner-core.json) or fix "
+                              "cloudformation.template_bucket; allow s3:PutObject, "
+                              "s3:GetObject and s3:DeleteObject on templates/*",
+                        NULL, get ? got.status : r.status, get ? got.detail : r.detail, what);
     } else {
         doctor_add(d, "bucket", DOCTOR_OK, NULL,
                    "s3://%s/templates/ writable, readable through presigned links", bucket);

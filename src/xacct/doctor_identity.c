@@ -42,12 +42,10 @@ void doctor_check_identity(doctor_t *d)
     }
     const char *partner = d->c->ctx->cfg->aws_partner_account_id;
     if (o.r.status != 0) {
-        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "calling STS GetCallerIdentity");
-        doctor_add(d, "identity", DOCTOR_FAIL,
-                   "give xacct credentials of the partner account (AWS_PROFILE, "
-                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an instance or task role)",
-                   "%s", msg);
-        free(msg);
+        doctor_fail_aws(d, "identity",
+                        "give xacct credentials of the partner account (AWS_PROFILE, "
+                        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an instance or task role)",
+                        NULL, o.r.status, o.r.detail, "calling STS GetCallerIdentity");
     } else if (partner != NULL && partner[0] != '\0' && strcmp(partner, o.account) != 0) {
         doctor_add(d, "identity", DOCTOR_FAIL,
                    "use credentials of the partner account, or fix aws.partner_account_id",

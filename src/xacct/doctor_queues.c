@@ -34,12 +34,11 @@ static void check_queue(doctor_t *d, const char *url)
     int rc = xacct_sqs_get_attributes(d->c->ctx->aws, url, region, attrs_done, &o);
     cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
-        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "reading the queue's attributes");
-        doctor_add(d, "queue", DOCTOR_FAIL,
-                   "create the queue (deploy/aws/partner-core.json) or fix queue.urls, and "
-                   "attach the xacct policy (sqs:GetQueueAttributes, sqs:ReceiveMessage, ...)",
-                   "%s: %s", url, msg);
-        free(msg);
+        doctor_fail_aws(d, "queue",
+                        "create the queue (deploy/aws/partner-core.json) or fix queue.urls, and "
+                        "attach the xacct policy (sqs:GetQueueAttributes, sqs:ReceiveMessage, "
+                        "...)",
+                        url, o.r.status, o.r.detail, "reading the queue's attributes");
     } else {
         json_object_set_new(d->queues, o.arn, json_string(o.policy));
         doctor_add(d, "queue", DOCTOR_OK, NULL, "%s reachable (%s)", url, o.arn);

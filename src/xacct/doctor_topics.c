@@ -50,12 +50,10 @@ static json_t *list_subscriptions(doctor_t *d, const char *topic)
     int rc = xacct_sns_list_subscriptions(d->c->ctx->aws, topic, subs_done, &o);
     cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
-        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "listing the topic's subscriptions");
-        doctor_add(d, "topic", DOCTOR_FAIL,
-                   "create the topic (deploy/aws/partner-region.json) or fix sns.topic_arns, "
-                   "and allow sns:ListSubscriptionsByTopic",
-                   "%s: %s", topic, msg);
-        free(msg);
+        doctor_fail_aws(d, "topic",
+                        "create the topic (deploy/aws/partner-region.json) or fix "
+                        "sns.topic_arns, and allow sns:ListSubscriptionsByTopic",
+                        topic, o.r.status, o.r.detail, "listing the topic's subscriptions");
     }
     cli_res_clear(&o.r);
     return o.subs;
@@ -235,10 +233,8 @@ static void check_quota(doctor_t *d, const char *topic)
     int rc = xacct_sns_get_policy(d->c->ctx->aws, topic, policy_done, &o);
     cli_await(d->c, rc, &o.r);
     if (o.r.status != 0) {
-        char *msg = xacct_ctx_aws_error(o.r.status, o.r.detail, "reading the topic's policy");
-        doctor_add(d, "quota", DOCTOR_FAIL, "allow sns:GetTopicAttributes on the topic", "%s: %s",
-                   topic, msg);
-        free(msg);
+        doctor_fail_aws(d, "quota", "allow sns:GetTopicAttributes on the topic", topic,
+                        o.r.status, o.r.detail, "reading the topic's policy");
         goto out;
     }
     json_t *sts = doctor_policy_statements(o.policy);

@@ -44,19 +44,9 @@ static res_t *fresh(res_t *r)
 
 /* ---- raw commands ------------------------------------------------------- */
 
-static long long zscore(fx_t *f, const char *key, const char *member)
-{
-    res_t r = th_raw(f, "ZSCORE", key, member, NULL);
-    return r.text[0] ? atoll(r.text) : -1;
-}
-
 static void field(fx_t *f, const char *acct, const char *name, char *out, size_t len)
 {
-    char key[64];
-    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    res_t r = th_raw(f, "HGET", key, name, NULL);
-    assert_true(strlen(r.text) < len);
-    memcpy(out, r.text, strlen(r.text) + 1);
+    th_customer_field(f, PREFIX, acct, name, out, len);
 }
 
 /* One account's lifecycle events of one type in the outbox. */
@@ -209,7 +199,7 @@ static void test_onboarding_starts_the_clock(void **state)
                      0);
     th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
-    long long since = zscore(f, PREFIX "pending", "400000000001");
+    long long since = th_zscore(f, PREFIX "pending", "400000000001");
     assert_true(since >= before && since <= xacct_store_now_ms());
 }
 
@@ -240,12 +230,12 @@ static void test_take_expires_due_pending_customers(void **state)
     for (size_t i = 0; i < 2; i++) {
         field(f, gone[i], "state", v, sizeof(v));
         assert_string_equal(v, "expired");
-        assert_int_equal(zscore(f, PREFIX "pending", gone[i]), -1);
+        assert_int_equal(th_zscore(f, PREFIX "pending", gone[i]), -1);
         assert_int_equal(outbox_count(f, gone[i], "customer.expired"), 1);
         assert_int_equal(th_raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, gone[i], NULL).a, 0);
         char member[160];
         snprintf(member, sizeof(member), "%s|id-%s|%s", gone[i], gone[i] + 10, TOPIC);
-        assert_int_equal(zscore(f, PREFIX "cleanup", member), now);
+        assert_int_equal(th_zscore(f, PREFIX "cleanup", member), now);
         char ev[64];
         snprintf(ev, sizeof(ev), PREFIX "events:%s", gone[i]);
         assert_int_equal(th_raw(f, "XLEN", ev, NULL).a, 1);
@@ -254,7 +244,7 @@ static void test_take_expires_due_pending_customers(void **state)
     assert_int_equal(exists(f, PREFIX "external-id:id-12"), 0);
     field(f, "400000000013", "state", v, sizeof(v));
     assert_string_equal(v, "active");
-    assert_int_equal(zscore(f, PREFIX "pending", "400000000013"), -1);
+    assert_int_equal(th_zscore(f, PREFIX "pending", "400000000013"), -1);
     assert_int_equal(exists(f, PREFIX "external-id:id-13"), 1);
     assert_int_equal(outbox_count(f, "400000000013", "customer.expired"), 0);
     field(f, "400000000014", "state", v, sizeof(v));
@@ -274,7 +264,7 @@ static void test_cancel(void **state)
     assert_int_equal(r.result, XACCT_EXPIRY_CANCELLED);
     assert_string_equal(r.items[0], "400000000021|id-21|" TOPIC);
     /* The caller cleans up first: workers wait for a while. */
-    assert_true(zscore(f, PREFIX "cleanup", r.items[0]) >= now + XACCT_EXPIRY_CANCEL_LEASE_MS);
+    assert_true(th_zscore(f, PREFIX "cleanup", r.items[0]) >= now + XACCT_EXPIRY_CANCEL_LEASE_MS);
     assert_int_equal(outbox_count(f, "400000000021", "customer.cancelled"), 1);
     assert_int_equal(exists(f, PREFIX "external-id:id-21"), 0);
 
@@ -326,14 +316,14 @@ static void test_cleanup_lease_backoff_and_done(void **state)
     for (int i = 0; i < 3; i++, lo *= 2) {
         long long d = cleanup_call(f, m, now);
         assert_true(d >= lo && d <= 2 * lo);
-        assert_int_equal(zscore(f, PREFIX "cleanup", m), now + d);
+        assert_int_equal(th_zscore(f, PREFIX "cleanup", m), now + d);
     }
     assert_int_equal(cleanup_call(f, m, 0), 1);
-    assert_int_equal(zscore(f, PREFIX "cleanup", m), -1);
+    assert_int_equal(th_zscore(f, PREFIX "cleanup", m), -1);
     assert_int_equal(th_raw(f, "HEXISTS", PREFIX "cleanup:tries", m, NULL).a, 0);
     /* Finished elsewhere meanwhile: a late failure does not bring it back. */
     assert_int_equal(cleanup_call(f, m, now), -1);
-    assert_int_equal(zscore(f, PREFIX "cleanup", m), -1);
+    assert_int_equal(th_zscore(f, PREFIX "cleanup", m), -1);
 }
 
 static void enrol_cb(int status, const char *detail, long long n, long long next, void *arg)
@@ -366,9 +356,9 @@ static void test_enrol_missing(void **state)
         calls++;
     } while (cursor != 0 && calls < 10);
     assert_int_equal(total, 1);
-    assert_int_equal(zscore(f, PREFIX "pending", "400000000041"), 1000);
-    assert_int_equal(zscore(f, PREFIX "pending", "400000000042"), 1500); /* kept (NX) */
-    assert_int_equal(zscore(f, PREFIX "pending", "400000000043"), -1);
+    assert_int_equal(th_zscore(f, PREFIX "pending", "400000000041"), 1000);
+    assert_int_equal(th_zscore(f, PREFIX "pending", "400000000042"), 1500); /* kept (NX) */
+    assert_int_equal(th_zscore(f, PREFIX "pending", "400000000043"), -1);
 }
 
 int main(void)

@@ -43,18 +43,12 @@ static int setup(void **state)
 
 static long long score(fx_t *f, const char *acct)
 {
-    res_t r = th_raw(f, "ZSCORE", PREFIX "reverify", acct, NULL);
-    return r.text[0] ? atoll(r.text) : -1;
+    return th_zscore(f, PREFIX "reverify", acct);
 }
 
 static void hget(fx_t *f, const char *acct, const char *name, char *out, size_t len)
 {
-    char key[64];
-    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
-    res_t r = th_raw(f, "HGET", key, name, NULL);
-    /* Fields the tests read fit; a longer one would be a failure to see. */
-    assert_true(strlen(r.text) < len);
-    memcpy(out, r.text, strlen(r.text) + 1);
+    th_customer_field(f, PREFIX, acct, name, out, len);
 }
 
 /* A connected customer as activation leaves it (the layout of SPEC §5). */

@@ -227,4 +227,23 @@ static inline th_res_t th_raw(th_store_fx_t *f, const char *name, ...)
     return r;
 }
 
+/* ZSCORE key member, a whole number; -1 when member is not in key. */
+static inline long long th_zscore(th_store_fx_t *f, const char *key, const char *member)
+{
+    th_res_t r = th_raw(f, "ZSCORE", key, member, NULL);
+    return r.text[0] ? atoll(r.text) : -1;
+}
+
+/* Field name of the record <prefix>customer:<acct> into out (len bytes; ""
+ * when absent). The fields the tests read fit: a longer one fails the test. */
+static inline void th_customer_field(th_store_fx_t *f, const char *prefix, const char *acct,
+                                     const char *name, char *out, size_t len)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%scustomer:%s", prefix, acct);
+    th_res_t r = th_raw(f, "HGET", key, name, NULL);
+    assert_true(strlen(r.text) < len);
+    memcpy(out, r.text, strlen(r.text) + 1);
+}
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testdata.h"
 #include "xacct/cfn.h"
 
 static char *default_hosts_items[] = {
@@ -18,25 +19,6 @@ static char *default_hosts_items[] = {
     "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn",
 };
 static const xacct_strlist_t default_hosts = {default_hosts_items, 2};
-
-static char *read_testdata(const char *rel, size_t *len)
-{
-    const char *base = getenv("XACCT_TESTDATA");
-    assert_non_null(base);
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", base, rel);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 #define STACK "arn:aws:cloudformation:us-east-1:123456789012:stack/xacct-onboarding/4f1a2b3c-0000-4000-8000-000000000001"
 #define RESPONSE_URL "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x%7Cy?X-Amz-Signature=abc"
@@ -93,7 +75,7 @@ static void test_real_request(void **state)
 {
     (void)state;
     size_t len;
-    char *json = read_testdata("cfn/real-sns-delivered-create-request.json", &len);
+    char *json = th_testdata("cfn/real-sns-delivered-create-request.json", &len);
     xacct_cfn_request_t *req = NULL;
     char err[256];
     assert_int_equal(xacct_cfn_request_parse(json, len, &default_hosts, &req, err, sizeof(err)), 0);
@@ -121,7 +103,7 @@ static void test_doc_examples_unanswerable(void **state)
                            "cfn/reference-delete-request.json", "cfn/walkthrough-create-request.json"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         size_t len;
-        char *json = read_testdata(files[i], &len);
+        char *json = th_testdata(files[i], &len);
         xacct_cfn_request_t *req = NULL;
         char err[256];
         /* Placeholder ResponseURLs and StackIds: nothing to answer. */

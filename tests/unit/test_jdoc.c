@@ -169,12 +169,36 @@ static void test_large_objects_and_depth(void **state)
     }
 }
 
+static void test_parse_object(void **state)
+{
+    (void)state;
+    xacct_jdoc_t *doc = NULL;
+    const xacct_jval_t *root = NULL;
+    assert_int_equal(xacct_jdoc_parse_object("{\"a\":\"b\"}", 9, &doc, &root), 0);
+    assert_non_null(doc);
+    assert_int_equal(xacct_jval_type(root), XACCT_JDOC_OBJECT);
+    assert_string_equal(xacct_jval_string(xacct_jval_get(root, "a"), NULL), "b");
+    xacct_jdoc_free(doc);
+
+    /* Valid JSON that is not an object, and text that is not JSON. */
+    static const char *bad[] = {"[1]", "\"s\"", "1", "null", "{\"a\":1,\"a\":2}", "{"};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++) {
+        doc = (xacct_jdoc_t *)1;
+        root = (const xacct_jval_t *)1;
+        if (xacct_jdoc_parse_object(bad[i], strlen(bad[i]), &doc, &root) != XACCT_EPARSE)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(doc);
+        assert_null(root);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree),
         cmocka_unit_test(test_rejects_what_jansson_rejected),
         cmocka_unit_test(test_large_objects_and_depth),
+        cmocka_unit_test(test_parse_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

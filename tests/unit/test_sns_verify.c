@@ -11,41 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testdata.h"
 #include "xacct/sns_verify.h"
 
-static char *slurp(const char *dir, const char *name, size_t *len)
+/* A file of the SNS test vectors. */
+static char *sns_file(const char *name, size_t *len)
 {
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static const char *sns_dir(void)
-{
-    static char dir[1024];
-    const char *base = getenv("XACCT_TESTDATA");
-    if (base == NULL)
-        fail_msg("XACCT_TESTDATA is not set");
-    snprintf(dir, sizeof(dir), "%s/sns", base);
-    return dir;
+    char rel[512];
+    snprintf(rel, sizeof(rel), "sns/%s", name);
+    return th_testdata(rel, len);
 }
 
 static void test_every_vector(void **state)
 {
     (void)state;
     size_t len;
-    char *manifest = slurp(sns_dir(), "vectors.json", &len);
+    char *manifest = sns_file("vectors.json", &len);
     json_t *root = json_loads(manifest, 0, NULL);
     json_t *vectors = json_object_get(root, "vectors");
     assert_true(json_array_size(vectors) >= 21);
@@ -57,8 +38,8 @@ static void test_every_vector(void **state)
         const char *cert = json_string_value(json_object_get(vec, "certificate"));
         bool want = strcmp(json_string_value(json_object_get(vec, "expected")), "valid") == 0;
         size_t mlen, clen;
-        char *body = slurp(sns_dir(), msg, &mlen);
-        char *pem = slurp(sns_dir(), cert, &clen);
+        char *body = sns_file(msg, &mlen);
+        char *pem = sns_file(cert, &clen);
         xacct_sns_envelope_t *env = NULL;
         char err[256];
         if (xacct_sns_envelope_parse(body, mlen, &env, err, sizeof(err)) != 0)
@@ -99,7 +80,7 @@ static void test_surrogate_pair_decoded(void **state)
 {
     (void)state;
     size_t len;
-    char *body = slurp(sns_dir(), "notification-sv1-cpan-aws-sns-verify-2019-utf16-surrogate-escape.json", &len);
+    char *body = sns_file("notification-sv1-cpan-aws-sns-verify-2019-utf16-surrogate-escape.json", &len);
     xacct_sns_envelope_t *env = NULL;
     char err[256];
     assert_int_equal(xacct_sns_envelope_parse(body, len, &env, err, sizeof(err)), 0);
