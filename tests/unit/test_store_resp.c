@@ -61,8 +61,8 @@ static void test_resp_empty_binary_and_long(void **state)
     xacct_store_args_add(&a, bin, sizeof(bin));
     xacct_store_args_ll(&a, -9223372036854775807LL - 1);
     /* lengths of 1 to 6 digits */
-    char *big = xacct_malloc(123457);
-    memset(big, 'x', 123457);
+    char *big = xacct_malloc(140000);
+    memset(big, 'x', 140000);
     for (size_t n = 1; n <= 123457; n *= 10)
         xacct_store_args_add(&a, big, n + n / 3);
     free(big);
