@@ -15,7 +15,8 @@
  *
  * The first transfer to an https host with no TLS session yet goes alone;
  * others to that host wait for its answer (at most 1 s) and then resume its
- * session on their new connections instead of each paying a full handshake.
+ * session on their new connections instead of each paying a full handshake
+ * (tls_gate_ms).
  */
 #ifndef XACCT_HTTP_H
 #define XACCT_HTTP_H
@@ -40,6 +41,9 @@ typedef struct xacct_http_options {
     const char *const *resolve; /* NULL-terminated "host:port:address" entries
                                    (CURLOPT_RESOLVE) pinning names to addresses,
                                    or NULL; copied. For tests. */
+    long tls_gate_ms;              /* how long transfers to an https host with no TLS
+                                      session yet wait for the first one's answer;
+                                      0 = 1000 */
     struct xacct_metrics *metrics; /* counts connections opened, or NULL; borrowed,
                                       must outlive the client */
 } xacct_http_options_t;
@@ -86,7 +90,8 @@ typedef void (*xacct_http_done_cb)(int status, const char *detail,
 
 /* Creates the client on loop (opts may be NULL for the defaults). *out is
  * freed with xacct_http_free. Returns XACCT_ECONFIG if opts->ca_bundle cannot
- * be read or holds no PEM certificate, XACCT_EINVAL for negative limits. */
+ * be read or holds no PEM certificate, XACCT_EINVAL for negative limits or
+ * tls_gate_ms. */
 int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts,
                    xacct_http_t **out) XACCT_MUSTCHECK;
 

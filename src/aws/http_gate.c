@@ -100,8 +100,8 @@ static void gate_arm(struct xacct_http *h)
 
     for (size_t i = 0; i < h->_norigins; i++) {
         const xacct_http_origin_t *o = &h->_origins[i];
-        if (o->_held != NULL && o->_probe != NULL && o->_probe_since + XACCT_HTTP_GATE_MS < due)
-            due = o->_probe_since + XACCT_HTTP_GATE_MS;
+        if (o->_held != NULL && o->_probe != NULL && o->_probe_since + h->_gate_ms < due)
+            due = o->_probe_since + h->_gate_ms;
     }
     if (due == UINT64_MAX)
         uv_timer_stop(&h->_gate_timer);
@@ -187,7 +187,7 @@ void xacct__http_gate_expire(struct xacct_http *h)
     for (size_t i = 0; i < h->_norigins && !h->_freeing; i++) {
         xacct_http_origin_t *o = &h->_origins[i];
         if (o->_held != NULL && o->_probe != NULL &&
-            now >= o->_probe_since + XACCT_HTTP_GATE_MS)
+            now >= o->_probe_since + h->_gate_ms)
             release_all(h, o);
     }
     if (!h->_freeing)

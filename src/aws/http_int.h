@@ -33,7 +33,7 @@
 /* The TLS origin gate (http_gate.c): how long transfers to a cold origin
  * wait for the first one's handshake before going ahead with their own,
  * and how many origins it tracks (past that, transfers are not gated). */
-#define XACCT_HTTP_GATE_MS 1000u
+#define XACCT_HTTP_DEFAULT_GATE_MS 1000u
 #define XACCT_HTTP_MAX_ORIGINS 64u
 
 /* One https origin ("host:port") as the gate sees it. */
@@ -67,6 +67,7 @@ struct xacct_http {
     uv_timer_t _timer;                      /* curl's single timeout */
     uv_timer_t _gate_timer;                 /* lets held transfers go once their
                                                origin's probe has taken too long */
+    uint64_t _gate_ms;                      /* how long the gate holds transfers */
     xacct_http_origin_t *_origins;          /* XACCT_HTTP_MAX_ORIGINS slots, or NULL
                                                before the first https transfer */
     size_t _norigins;                       /* slots in use */
@@ -92,9 +93,11 @@ struct xacct_http_req {
     struct xacct_http *_h;                /* owning client */
     CURL *_easy;                          /* the easy handle; PRIVATE points back here */
     struct curl_slist *_headers;          /* request headers as curl wants them */
-    char *_url;                           /* copy of the URL */
+    char *_url;                           /* the URL curl is given: a copy, without its
+                                             query when _target has it */
     char *_method;                        /* copy of the method */
     char *_origin_key;                    /* "host:port" of an https URL, else NULL */
+    char *_target;                        /* the https URL's "path?query", or NULL */
     xacct_http_origin_t *_origin;         /* the gate's origin while r probes or is held */
     struct xacct_http_req *_held_next;    /* next in _origin's held list */
     bool _held;                           /* waiting at the gate, not in the multi */
@@ -149,7 +152,7 @@ void xacct__http_req_collect(struct xacct_http_req *r, int status);
  * their new connections resuming its session, instead of each paying a full
  * handshake side by side. A probe that fails leaves the origin cold and the
  * next waiting transfer becomes the probe; none waits longer than
- * XACCT_HTTP_GATE_MS for a probe. Plain http is never held.
+ * _gate_ms (tls_gate_ms, 1 s by default) for a probe. Plain http is never held.
  *
  * xacct__http_admit adds r to the multi or holds it: 0, or XACCT_EHTTP if
  * curl refused it (r is then neither added nor held).
@@ -163,7 +166,7 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r) XACCT_MUST
  * freed. */
 void xacct__http_gate_done(struct xacct_http_req *r, int status);
 
-/* Lets go the transfers whose origin's probe has run XACCT_HTTP_GATE_MS,
+/* Lets go the transfers whose origin's probe has run _gate_ms,
  * and re-arms the gate timer (whose callback, in http.c, calls this). */
 void xacct__http_gate_expire(struct xacct_http *h);
 void xacct__http_on_gate_timer(uv_timer_t *timer);

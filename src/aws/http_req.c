@@ -34,33 +34,66 @@ static bool method_ok(const char *m)
     return false;
 }
 
-/* The URL is checked with curl's own parser, so what we accept is exactly
- * what curl will connect to. An https URL's origin ("host:port", the port
- * filled in when the URL has none) goes into *origin, for the TLS gate. */
-static bool url_ok(const char *url, char **origin)
+/* Visible ASCII only: what curl sends of such a path or query is the text
+ * itself (it would percent-encode anything else). */
+static bool visible_ascii(const char *p)
+{
+    for (; *p != '\0'; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    return true;
+}
+
+/*
+ * The URL is checked with curl's own parser, so what we accept is exactly
+ * what curl will connect to. For an https URL, *origin gets its origin
+ * ("host:port", the port filled in when the URL has none) for the TLS gate.
+ *
+ * When such a URL has a query, *target gets its request target ("path?
+ * query", as curl would send it) and *base the URL without its query, which
+ * is what curl is then given. libcurl 7.88 formats a URL's query through its
+ * own printf, a byte at a time, three times a transfer (the URL it keeps,
+ * the target for authentication, the request line), and a presigned
+ * ResponseURL's query is most of a kilobyte. https only: over a proxy it is
+ * tunnelled, so the request line never needs the absolute URL.
+ */
+static bool url_ok(const char *url, char **origin, char **target, char **base)
 {
     bool ok = false;
-    char *scheme = NULL, *host = NULL, *port = NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
     CURLU *u = curl_url();
 
-    *origin = NULL;
+    *origin = *target = *base = NULL;
     if (u == NULL || url == NULL)
         goto out;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+    /* PATH_AS_IS, as the transfer sets it: the path is not normalised. */
+    if (curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS) != CURLUE_OK)
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
         goto out;
     ok = strcasecmp(scheme, "http") == 0;
-    if (strcasecmp(scheme, "https") == 0) {
-        ok = curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-             curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
-        if (ok)
-            *origin = xacct__http_origin_key(host, port);
-    }
+    if (strcasecmp(scheme, "https") != 0)
+        goto out;
+    ok = curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    if (!ok)
+        goto out;
+    *origin = xacct__http_origin_key(host, port);
+    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || !visible_ascii(path) ||
+        !visible_ascii(query))
+        goto out;
+    if (curl_url_set(u, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, base, 0) != CURLUE_OK)
+        goto out;
+    *target = xacct_asprintf("%s?%s", path, query);
 out:
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
+    curl_free(path);
+    curl_free(query);
     curl_url_cleanup(u);
     return ok;
 }
@@ -426,11 +459,11 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
                         xacct_http_done_cb cb, void *arg, struct xacct_http_req **out)
 {
     struct xacct_http_req *r = NULL;
-    char *origin = NULL;
+    char *origin = NULL, *target = NULL, *base = NULL;
     int rc = 0;
 
     *out = NULL;
-    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url, &origin) ||
+    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url, &origin, &target, &base) ||
         (req->nheaders > 0 && req->headers == NULL) ||
         (req->body_len > 0 && req->body == NULL) || req->timeout_ms < 0 ||
         req->connect_timeout_ms < 0) {
@@ -451,9 +484,11 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     r->_h = h;
     r->_cb = cb;
     r->_arg = arg;
-    r->_url = xacct_strdup(req->url);
+    r->_url = base != NULL ? xacct_strdup(base) : xacct_strdup(req->url);
     r->_origin_key = origin;
     origin = NULL;
+    r->_target = target;
+    target = NULL;
     r->_method = xacct_strdup(req->method);
     r->_body_len = req->body_len;
     r->_body = xacct_malloc(req->body_len + 1);
@@ -479,6 +514,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_URL, r->_url);
     /* Send the path exactly as given: SigV4 signs it as given. */
     SETOPT(CURLOPT_PATH_AS_IS, 1L);
+    if (r->_target != NULL)
+        SETOPT(CURLOPT_REQUEST_TARGET, r->_target);
     SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
@@ -538,6 +575,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     r = NULL;
 out:
     free(origin);
+    free(target);
+    curl_free(base);
     xacct__http_req_free(r);
     return rc;
 }
@@ -578,6 +617,7 @@ void xacct__http_req_free(struct xacct_http_req *r)
     xacct_buf_destroy_secret(&r->_resp_body);
     free(r->_url);
     free(r->_origin_key);
+    free(r->_target);
     free(r->_method);
     if (r->_body != NULL)
         xacct_freezero(r->_body, r->_body_len + 1);
