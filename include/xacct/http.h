@@ -14,9 +14,9 @@
  * normalisation), so what SigV4 signed is what goes on the wire.
  *
  * The first transfer to an https host with no TLS session yet goes alone;
- * others to that host wait for its answer (at most 1 s) and then resume its
- * session on their new connections instead of each paying a full handshake
- * (tls_gate_ms).
+ * others to that host wait until its connection has a session (a TLS 1.3
+ * ticket, or its answer; at most tls_gate_ms) and then resume it on their
+ * new connections instead of each paying a full handshake.
  */
 #ifndef XACCT_HTTP_H
 #define XACCT_HTTP_H

@@ -34,6 +34,7 @@ static xacct_http_origin_t *origin_get(struct xacct_http *h, const char *key)
     if (h->_origins == NULL)
         h->_origins = xacct_calloc(XACCT_HTTP_MAX_ORIGINS, sizeof(*h->_origins));
     o = &h->_origins[h->_norigins++];
+    o->_h = h;
     o->_key = xacct_strdup(key);
     return o;
 }
@@ -178,17 +179,52 @@ void xacct__http_gate_done(struct xacct_http_req *r, int status)
         gate_arm(h);
 }
 
+/* SSL_CTX msg callback of a probe's connection (arg: its origin). Runs
+ * inside curl's read, before OpenSSL stores the session: it only wakes the
+ * gate timer, which finds the session stored. */
+static void on_tls_message(int write_p, int version, int content_type, const void *buf,
+                           size_t len, SSL *ssl, void *arg)
+{
+    xacct_http_origin_t *o = arg;
+
+    XACCT_UNUSED(version);
+    XACCT_UNUSED(ssl);
+    if (write_p || content_type != SSL3_RT_HANDSHAKE || len == 0 ||
+        ((const unsigned char *)buf)[0] != SSL3_MT_NEWSESSION_TICKET || o->_ticket)
+        return;
+    o->_ticket = true;
+    if (o->_held != NULL && !o->_h->_freeing)
+        uv_timer_start(&o->_h->_gate_timer, xacct__http_on_gate_timer, 0, 0);
+}
+
+void xacct__http_gate_watch(struct xacct_http_req *r, SSL_CTX *ctx)
+{
+    xacct_http_origin_t *o = r->_origin;
+
+    /* Only the probe has an origin while it runs; and the SSL_CTX is this
+     * connection's own (libcurl 7.88 makes one per connection). */
+    if (o == NULL || r->_held || o->_warm)
+        return;
+    SSL_CTX_set_msg_callback(ctx, on_tls_message);
+    SSL_CTX_set_msg_callback_arg(ctx, o);
+}
+
 void xacct__http_gate_expire(struct xacct_http *h)
 {
     uint64_t now = uv_now(h->_loop);
 
-    /* A probe this slow (a far or struggling server) is no reason to hold
-     * the others longer: they go with handshakes of their own. */
+    /* A session ticket has come: the others can resume it now. A probe too
+     * slow to get that far (a far or struggling server) is no reason to
+     * hold the others longer: they go with handshakes of their own. */
     for (size_t i = 0; i < h->_norigins && !h->_freeing; i++) {
         xacct_http_origin_t *o = &h->_origins[i];
-        if (o->_held != NULL && o->_probe != NULL &&
-            now >= o->_probe_since + h->_gate_ms)
+        if (o->_ticket && !o->_warm) {
+            o->_warm = true;
             release_all(h, o);
+        } else if (o->_held != NULL && o->_probe != NULL &&
+                   now >= o->_probe_since + h->_gate_ms) {
+            release_all(h, o);
+        }
     }
     if (!h->_freeing)
         gate_arm(h);

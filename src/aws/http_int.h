@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,7 +39,10 @@
 
 /* One https origin ("host:port") as the gate sees it. */
 typedef struct xacct_http_origin {
+    struct xacct_http *_h;               /* the client */
     char *_key;                          /* "host:port", owned */
+    bool _ticket;                        /* the probe's connection received a session
+                                            ticket: the held transfers may go */
     bool _warm;                          /* a transfer got an answer: the share holds
                                             a session, new connections resume it */
     struct xacct_http_req *_probe;       /* the transfer let through alone, or NULL */
@@ -148,7 +152,8 @@ void xacct__http_req_collect(struct xacct_http_req *r, int status);
 /*
  * http_gate.c: the TLS origin gate. The first transfer to an https origin
  * with no TLS session yet goes alone; transfers to the same origin that
- * come meanwhile wait (in order) until it is answered and then go together,
+ * come meanwhile wait (in order) until its connection receives a session
+ * ticket or it is answered, and then go together,
  * their new connections resuming its session, instead of each paying a full
  * handshake side by side. A probe that fails leaves the origin cold and the
  * next waiting transfer becomes the probe; none waits longer than
@@ -165,6 +170,15 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r) XACCT_MUST
  * is finished with XACCT_EHTTP. Nothing is let go once the client is being
  * freed. */
 void xacct__http_gate_done(struct xacct_http_req *r, int status);
+
+/*
+ * http_gate.c: set on the SSL_CTX of a probe's connection (from
+ * CURLOPT_SSL_CTX_FUNCTION): notes a session ticket arriving, so that the
+ * held transfers go as soon as a session exists rather than when the probe
+ * is answered (a long poll may be answered only after 20 s). They are let
+ * go from the gate timer, not from inside curl.
+ */
+void xacct__http_gate_watch(struct xacct_http_req *r, SSL_CTX *ctx);
 
 /* Lets go the transfers whose origin's probe has run _gate_ms,
  * and re-arms the gate timer (whose callback, in http.c, calls this). */

@@ -212,8 +212,11 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
  */
 static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *userp)
 {
-    XACCT_UNUSED(easy);
+    struct xacct_http_req *r = NULL;
+
     SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, (X509_STORE *)userp); /* takes a reference */
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r) == CURLE_OK && r != NULL)
+        xacct__http_gate_watch(r, (SSL_CTX *)sslctx);
     return CURLE_OK;
 }
 
