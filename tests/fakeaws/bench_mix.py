@@ -3,7 +3,7 @@
 
 Starts fakeaws, sets up a customer account with a role the partner may
 assume (external ID), a queue, a bucket and a CloudFormation ResponseURL,
-then repeats one round of signed requests — SQS SendMessage,
+fills the queue with a backlog, then repeats one round of signed requests — SQS SendMessage,
 ReceiveMessage and DeleteMessage (JSON protocol), STS AssumeRole, S3
 PutObject, and the PUT of a custom-resource answer to the presigned
 ResponseURL — on kept-alive connections, and reads the emulator's user+system
@@ -11,7 +11,7 @@ CPU time from /proc before and after. Every answer is checked, so a request
 the emulator refuses fails the bench instead of making it faster. Prints
 each run and the median of the runs in microseconds of CPU per request.
 
-    /usr/bin/python3 bench_mix.py [--rounds 1500] [--runs 5] [--http] [-- fakeaws args...]
+    /usr/bin/python3 bench_mix.py [--rounds 1500] [--runs 5] [--backlog 2000] [--http] [-- fakeaws args...]
 """
 import argparse
 import json
@@ -78,6 +78,12 @@ class Mix:
                                   "Data": {"RoleArn": self.role_arn}}).encode()
         self.n = 0
 
+    def fill(self, backlog):
+        """`backlog` messages waiting behind the one each round sends: the
+        queue depth of a worker draining a batch (the bench's 2000-3000)."""
+        for i in range(backlog):
+            self.sqs("SendMessage", {"QueueUrl": self.queue_url, "MessageBody": "backlog %d" % i})
+
     def sqs(self, op, body):
         h = {"Content-Type": JSON_CT, "X-Amz-Target": "AmazonSQS." + op}
         return check(self.fa.call("sqs", "POST", "/", headers=h, body=json.dumps(body), base=self.base), op)
@@ -87,6 +93,7 @@ class Mix:
         self.n += 1
         fa = self.fa
         self.sqs("SendMessage", {"QueueUrl": self.queue_url, "MessageBody": "message %d" % self.n})
+        # the oldest message: a backlog one, replaced by the one just sent
         msgs = self.sqs("ReceiveMessage", {"QueueUrl": self.queue_url, "WaitTimeSeconds": 0,
                                            "MaxNumberOfMessages": 1}).json().get("Messages", [])
         if len(msgs) != 1:
@@ -107,6 +114,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=1500)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--backlog", type=int, default=2000, help="messages kept waiting in the queue")
     ap.add_argument("--http", action="store_true", help="plain HTTP instead of TLS (but for the ResponseURL)")
     ap.add_argument("fakeaws_args", nargs="*", help="extra arguments for python3 -m fakeaws")
     a = ap.parse_args()
@@ -114,6 +122,7 @@ def main():
     try:
         base = fa.http_url if a.http else fa.https_url
         mix = Mix(fa, base)
+        mix.fill(a.backlog)
         for _ in range(50):  # warm-up: caches, connections
             mix.round()
         per = []
@@ -128,8 +137,8 @@ def main():
             print(f"run {i + 1}: {n} requests, {used:.2f} s CPU ({u1 - u0:.2f} user, {s1 - s0:.2f} system), "
                   f"{per[-1]:.0f} us/request", flush=True)
         print(f"median of {a.runs}: {statistics.median(per):.0f} us of emulator CPU per request "
-              f"({'http' if a.http else 'https'}, keep-alive, SQS send/receive/delete, AssumeRole, "
-              f"S3 PUT, ResponseURL PUT)")
+              f"({'http' if a.http else 'https'}, keep-alive, SQS send/receive/delete "
+              f"({a.backlog} waiting), AssumeRole, S3 PUT, ResponseURL PUT)")
         return 0
     finally:
         fa.stop()
