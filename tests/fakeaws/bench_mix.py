@@ -3,13 +3,15 @@
 
 Starts fakeaws, sets up a customer account with a role the partner may
 assume (external ID), a queue, a bucket and a CloudFormation ResponseURL,
-fills the queue with a backlog, then repeats one round of signed requests — SQS SendMessage,
-ReceiveMessage and DeleteMessage (JSON protocol), STS AssumeRole, S3
-PutObject, and the PUT of a custom-resource answer to the presigned
-ResponseURL — on kept-alive connections, and reads the emulator's user+system
-CPU time from /proc before and after. Every answer is checked, so a request
-the emulator refuses fails the bench instead of making it faster. Prints
-each run and the median of the runs in microseconds of CPU per request.
+fills the queue with a backlog (the depth a worker drains), then repeats one
+round of signed requests on kept-alive connections: SQS SendMessage,
+ReceiveMessage and DeleteMessage (JSON protocol), the safety check's three
+AssumeRole probes (with the external ID, without one, with a wrong one: two
+AccessDenied), S3 PutObject, and the PUT of a custom-resource answer to the
+presigned ResponseURL. Reads the emulator's user and system CPU time from
+/proc before and after. Every answer is checked, so a request the emulator
+refuses fails the bench instead of making it faster. Prints each run and the
+median of the runs in microseconds of CPU per request.
 
     /usr/bin/python3 bench_mix.py [--rounds 1500] [--runs 5] [--backlog 2000] [--http] [-- fakeaws args...]
 """
@@ -89,7 +91,7 @@ class Mix:
         return check(self.fa.call("sqs", "POST", "/", headers=h, body=json.dumps(body), base=self.base), op)
 
     def round(self):
-        """One round: 6 requests."""
+        """One round: 8 requests."""
         self.n += 1
         fa = self.fa
         self.sqs("SendMessage", {"QueueUrl": self.queue_url, "MessageBody": "message %d" % self.n})
@@ -99,15 +101,19 @@ class Mix:
         if len(msgs) != 1:
             raise SystemExit(f"bench: ReceiveMessage gave {len(msgs)} messages")
         self.sqs("DeleteMessage", {"QueueUrl": self.queue_url, "ReceiptHandle": msgs[0]["ReceiptHandle"]})
-        body = urllib.parse.urlencode({"Action": "AssumeRole", "RoleArn": self.role_arn,
-                                       "RoleSessionName": "xacct-%d" % self.n, "ExternalId": EXTERNAL_ID,
-                                       "Version": "2011-06-15"})
-        check(fa.call("sts", "POST", "/", body=body, headers=FORM, base=self.base), "AssumeRole")
+        # the safety check's three probes: with the external ID, without one, with a wrong one
+        for ext, status in ((EXTERNAL_ID, 200), (None, 403), ("wrong-%d" % self.n, 403)):
+            p = {"Action": "AssumeRole", "RoleArn": self.role_arn, "RoleSessionName": "xacct-%d" % self.n,
+                 "Version": "2011-06-15"}
+            if ext is not None:
+                p["ExternalId"] = ext
+            check(fa.call("sts", "POST", "/", body=urllib.parse.urlencode(p), headers=FORM, base=self.base),
+                  "AssumeRole", status)
         check(fa.call("s3", "PUT", "/%s/objects/%d.json" % (self.bucket, self.n % 16), body=self.answer,
                       headers={"Content-Type": "application/json"}, base=self.base), "PutObject")
         # the URL names (and signs) the TLS listener's host, so it always goes there
         check(fa.request("PUT", self.response_target, self.answer, {}, base=fa.https_url), "ResponseURL PUT")
-        return 6
+        return 8
 
 
 def main():
@@ -138,7 +144,7 @@ def main():
                   f"{per[-1]:.0f} us/request", flush=True)
         print(f"median of {a.runs}: {statistics.median(per):.0f} us of emulator CPU per request "
               f"({'http' if a.http else 'https'}, keep-alive, SQS send/receive/delete "
-              f"({a.backlog} waiting), AssumeRole, S3 PUT, ResponseURL PUT)")
+              f"({a.backlog} waiting), 3 AssumeRole probes, S3 PUT, ResponseURL PUT)")
         return 0
     finally:
         fa.stop()

@@ -24,6 +24,8 @@ XMLNS = {
 }
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+# json.dumps(obj, separators=(",", ":")) without building an encoder per call
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def new_request_id():
@@ -183,7 +185,7 @@ def json_response(obj, status=200, headers=None, content_type=JSON_CONTENT_TYPE)
     h = {"Content-Type": content_type, "x-amzn-RequestId": new_request_id()}
     if headers:
         h.update(headers)
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(), h)
+    return Response(status, _compact_json(obj).encode(), h)
 
 
 def xml_response(xml, status=200, headers=None):
@@ -204,7 +206,7 @@ def aws_json_error(type, message, status=400, query_error=None):
     code = query_error or type.rsplit("#", 1)[-1]
     fault = "Sender" if status < 500 else "Receiver"
     rid = new_request_id()
-    body = json.dumps({"__type": type, "message": message}, separators=(",", ":")).encode()
+    body = _compact_json({"__type": type, "message": message}).encode()
     return Response(status, body, {
         "Content-Type": JSON_CONTENT_TYPE,
         "x-amzn-RequestId": rid,

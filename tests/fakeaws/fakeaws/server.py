@@ -179,8 +179,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return
             if end > MAX_HEAD:
                 raise BadRequest(431, "request header fields too large")
-            head = bytes(buf[:end]).decode("latin-1")
-            lines = head.split("\r\n")
+            lines = buf[:end].decode("latin-1").split("\r\n")
             first = lines[0]
             parts = first.split(" ")
             if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isupper():

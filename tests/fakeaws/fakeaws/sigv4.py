@@ -7,6 +7,7 @@ carry AWS's codes and message texts; `error_response` gives them the shape of
 the service that was addressed.
 """
 import calendar
+import functools
 import hashlib
 import hmac
 import time
@@ -330,6 +331,16 @@ def _first_values(pairs):
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _signed_headers(signed_str):
+    """The SignedHeaders names as a tuple, or None unless they are sorted,
+    non-empty and lower-case (clients send the same few lists again and again)."""
+    signed = tuple(signed_str.split(";"))
+    if list(signed) != sorted(signed) or any(not n or n != n.lower() for n in signed):
+        return None
+    return signed
+
+
 def verify(req, lookup, now=None, max_skew=MAX_SKEW):
     """Authenticates `req` (a core.Request) or raises SigV4Error.
 
@@ -467,8 +478,8 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
                              f"({_fmt(now)} + 5 min.)", service)
 
     # signed headers
-    signed = signed_str.split(";")
-    if signed != sorted(signed) or any(not n or n != n.lower() for n in signed):
+    signed = _signed_headers(signed_str)
+    if signed is None:
         raise SigV4Error(403, "SignatureDoesNotMatch",
                          MSG_SIGNATURE_S3 if s3 else MSG_SIGNATURE, service)
     if "host" not in signed and ":authority" not in signed:

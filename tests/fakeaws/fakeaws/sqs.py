@@ -169,6 +169,7 @@ class Service:
         self.receive_latency_ms = 0.0
         self.receiving_max = 0    # the most at once
         self.rng = random.Random()
+        self.ops = self._ops()    # operation name -> handler
 
     # ---- plumbing -------------------------------------------------------
 
@@ -196,7 +197,7 @@ class Service:
                 raise SqsError("UnknownOperationException",
                                "missing or foreign X-Amz-Target")
             op = target[len(TARGET_PREFIX):]
-            fn = self._ops().get(op)
+            fn = self.ops.get(op)
             if fn is None:
                 raise SqsError("UnknownOperationException",
                                "unknown operation %s" % op)
@@ -783,9 +784,10 @@ class Service:
         if m.deleted or (m.receipt != handle and handle not in m.copies):
             return
         if q.messages.pop(m.id, None) is not None:
+            # no q.notify(): a deletion makes nothing receivable, and every
+            # woken long poll would scan the queue for nothing
             m.deleted = True
             q.deleted_count += 1
-            q.notify()
 
     def _change(self, q, handle, timeout):
         m = self._lookup_handle(q, handle)
