@@ -10,8 +10,6 @@ their single-message action, as IAM documents it (DeleteMessageBatch needs
 sqs:DeleteMessage).
 """
 
-import urllib.parse
-
 _BATCH = {"DeleteMessageBatch": "DeleteMessage",
           "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
           "SendMessageBatch": "SendMessage"}
@@ -22,10 +20,9 @@ _S3_BUCKET = {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "GET": "ListBucke
 
 
 def _query_action(req):
-    for src in (req.query or "", req.body.decode("utf-8", "replace")
-                if req.body and "form-urlencoded" in req.headers.get("content-type", "")
-                else ""):
-        for k, v in urllib.parse.parse_qsl(src, keep_blank_values=True):
+    for src in (req.query_list(), req.form_list()
+                if "form-urlencoded" in req.headers.get("content-type", "") else ()):
+        for k, v in src:
             if k == "Action":
                 return v
     return None

@@ -7,11 +7,12 @@ import base64
 import collections
 import json
 import secrets
-import string
 import threading
 import time
-import uuid
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape as _xml_escape
+
+from . import ids
 
 # Default XML namespaces of the query-protocol services' error documents.
 XMLNS = {
@@ -23,10 +24,12 @@ XMLNS = {
 }
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+# json.dumps(obj, separators=(",", ":")) without building an encoder per call
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def new_request_id():
-    return str(uuid.uuid4())
+    return ids.uuid4()
 
 
 class AccessDenied(Exception):
@@ -91,7 +94,7 @@ class Request:
 
     __slots__ = ("method", "path", "query", "headers", "header_list", "body",
                  "scheme", "service", "region", "identity", "credentials",
-                 "version", "peer", "local", "chunked", "aws_host", "_params")
+                 "version", "peer", "local", "chunked", "aws_host", "_params", "_query_list", "_form_list")
 
     def __init__(self, method, path, query="", headers=None, header_list=None,
                  body=b"", scheme="http", version="HTTP/1.1", peer=None, local=None,
@@ -119,16 +122,31 @@ class Request:
         self.identity = None
         self.credentials = None
         self._params = None
+        self._query_list = None
+        self._form_list = None
+
+    def query_list(self):
+        """The query string's (name, value) pairs, decoded; parsed once."""
+        if self._query_list is None:
+            self._query_list = parse_qsl(self.query, keep_blank_values=True)
+        return self._query_list
+
+    def form_list(self):
+        """The body's (name, value) pairs read as a form, whatever its
+        Content-Type (the caller decides whether it is one); parsed once."""
+        if self._form_list is None:
+            self._form_list = parse_qsl(self.body.decode("utf-8", "replace"),
+                                        keep_blank_values=True) if self.body else []
+        return self._form_list
 
     def params(self):
         """Query parameters, plus form fields of a form-encoded POST body
         (the query protocol), as a dict of first values."""
         if self._params is None:
-            from urllib.parse import parse_qsl
-            p = dict(parse_qsl(self.query, keep_blank_values=True))
+            p = dict(self.query_list())
             ctype = self.headers.get("content-type", "")
             if self.body and ctype.startswith("application/x-www-form-urlencoded"):
-                for k, v in parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True):
+                for k, v in self.form_list():
                     p.setdefault(k, v)
             self._params = p
         return self._params
@@ -167,7 +185,7 @@ def json_response(obj, status=200, headers=None, content_type=JSON_CONTENT_TYPE)
     h = {"Content-Type": content_type, "x-amzn-RequestId": new_request_id()}
     if headers:
         h.update(headers)
-    return Response(status, json.dumps(obj, separators=(",", ":")).encode(), h)
+    return Response(status, _compact_json(obj).encode(), h)
 
 
 def xml_response(xml, status=200, headers=None):
@@ -188,7 +206,7 @@ def aws_json_error(type, message, status=400, query_error=None):
     code = query_error or type.rsplit("#", 1)[-1]
     fault = "Sender" if status < 500 else "Receiver"
     rid = new_request_id()
-    body = json.dumps({"__type": type, "message": message}, separators=(",", ":")).encode()
+    body = _compact_json({"__type": type, "message": message}).encode()
     return Response(status, body, {
         "Content-Type": JSON_CONTENT_TYPE,
         "x-amzn-RequestId": rid,
@@ -212,11 +230,11 @@ def aws_query_error(code, message, status=400, sender=True, xmlns=XMLNS["sts"]):
 
 def s3_error(code, message, status=400, **extra):
     """S3's REST error document."""
-    rid = secrets.token_hex(8).upper()
+    rid = ids.random_bytes(8).hex().upper()
     fields = "".join(f"<{k}>{xml_escape(v)}</{k}>" for k, v in extra.items())
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f"<Error><Code>{xml_escape(code)}</Code><Message>{xml_escape(message)}</Message>"
-            f"{fields}<RequestId>{rid}</RequestId><HostId>{base64.b64encode(secrets.token_bytes(24)).decode()}</HostId></Error>")
+            f"{fields}<RequestId>{rid}</RequestId><HostId>{base64.b64encode(ids.random_bytes(24)).decode()}</HostId></Error>")
     return Response(status, body, {"Content-Type": "application/xml", "x-amz-request-id": rid})
 
 
@@ -238,19 +256,17 @@ def iso8601(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-_KEY_ALPHABET = string.ascii_uppercase + "234567"
-
-
 def new_access_key_id(temporary=False):
-    return ("ASIA" if temporary else "AKIA") + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+    # base32 of 10 random bytes: 16 characters of A-Z2-7, as AWS's key ids
+    return ("ASIA" if temporary else "AKIA") + base64.b32encode(ids.random_bytes(10)).decode()
 
 
 def new_secret_access_key():
-    return base64.b64encode(secrets.token_bytes(30)).decode()
+    return base64.b64encode(ids.random_bytes(30)).decode()
 
 
 def new_session_token():
-    return "FQoGZXIvYXdzE" + base64.b64encode(secrets.token_bytes(160)).decode()
+    return "FQoGZXIvYXdzE" + base64.b64encode(ids.random_bytes(160)).decode()
 
 
 def now(world):

@@ -18,6 +18,7 @@ sends to another region's endpoint, fails there; the emulator is as strict:
     region."; S3: 400 AuthorizationHeaderMalformed);
   * anything else is a 400: nothing at this address answers to that name.
 """
+import functools
 import ipaddress
 import re
 
@@ -52,6 +53,8 @@ def certificate_names():
 
 
 class AwsHost:
+    """Read-only: one instance serves every request with the same Host (_verdict caches it)."""
+
     __slots__ = ("name", "service", "region", "bucket")
 
     def __init__(self, name, service, region, bucket=None):
@@ -117,31 +120,41 @@ def check(req):
     value = req.headers.get("host")
     if value is None:
         return None  # HTTP/1.0 without Host: the server already refused it for 1.1
+    local_addr, local_port = (req.local or (None, None))[:2]
+    why, aws = _verdict(value, req.scheme, local_addr, local_port)
+    if why is not None:
+        return _bad_host(why)
+    req.aws_host = aws
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _verdict(value, scheme, local_addr, local_port):
+    """(why the Host is refused or None, AwsHost or None): a pure function
+    of its arguments, so clients that send the same Host on every request
+    are checked once."""
     try:
         name, port = split_host(value)
     except ValueError:
-        return _bad_host("is malformed")
-    local_addr, local_port = (req.local or (None, None))[:2]
+        return "is malformed", None
     if local_port is None:
-        return None  # not a socket (in-process call)
-    if (port or (443 if req.scheme == "https" else 80)) != local_port:
-        return _bad_host("names port %s; this endpoint is port %d"
-                         % (port or "(default)", local_port))
+        return None, None  # not a socket (in-process call)
+    if (port or (443 if scheme == "https" else 80)) != local_port:
+        return ("names port %s; this endpoint is port %d" % (port or "(default)", local_port)), None
     try:
         ip = ipaddress.ip_address(name)
     except ValueError:
         ip = None
     if ip is not None:
         if str(ip) != local_addr:
-            return _bad_host("names %s; this endpoint is %s" % (ip, local_addr))
-        return None
+            return "names %s; this endpoint is %s" % (ip, local_addr), None
+        return None, None
     if name == "localhost":
-        return None if ipaddress.ip_address(local_addr).is_loopback else _bad_host("is localhost")
+        return (None if ipaddress.ip_address(local_addr).is_loopback else "is localhost"), None
     aws = parse_aws_name(name)
     if aws is None:
-        return _bad_host("names %s, which is not an AWS endpoint" % name)
-    req.aws_host = aws
-    return None
+        return "names %s, which is not an AWS endpoint" % name, None
+    return None, aws
 
 
 def check_scope(req):

@@ -31,6 +31,7 @@ and raises MalformedPolicy with an IAM-like message.
 """
 
 import datetime
+import functools
 import ipaddress
 import json
 import re
@@ -58,6 +59,12 @@ def glob_match(pattern, value, ignore_case=False):
     character; everything else literal.  Whole-string match."""
     if not isinstance(pattern, str) or not isinstance(value, str):
         return False
+    return _glob_regex(pattern, ignore_case).match(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob_regex(pattern, ignore_case):
+    """The compiled regular expression of an IAM wildcard pattern."""
     rx = ["^"]
     for ch in pattern:
         if ch == "*":
@@ -67,8 +74,7 @@ def glob_match(pattern, value, ignore_case=False):
         else:
             rx.append(re.escape(ch))
     rx.append("$")
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.match("".join(rx), value, flags) is not None
+    return re.compile("".join(rx), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
 def _as_list(v):

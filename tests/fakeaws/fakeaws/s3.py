@@ -63,11 +63,10 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import time
 import urllib.parse
 
-from . import core, sigv2, sigv4
+from . import core, ids, sigv2, sigv4
 
 RESPONSE_BUCKET_PREFIX = "cloudformation-custom-resource-response-"
 CFN_ACCOUNT = "000000000000"          # owns the response buckets
@@ -241,15 +240,14 @@ class Service:
         rec["content_type"] = ctype
         self.responses.append(rec)
         self.latest[key] = rec
-        self._put_object(bucket, key, req.body, "binary/octet-stream", {})
+        etag = self._put_object(bucket, key, req.body, "binary/octet-stream", {})
         self.world.record("s3.response", key=key, status=rec["status"],
                           valid=rec["valid"], size=rec["size"])
         for fut in self._waiters.pop(key, []):
             if not fut.done():
                 fut.set_result(rec)
-        etag = '"%s"' % hashlib.md5(req.body).hexdigest()
         return core.Response(200, b"", {"ETag": etag,
-                                        "x-amz-request-id": secrets.token_hex(8).upper()})
+                                        "x-amz-request-id": ids.random_bytes(8).hex().upper()})
 
     # ------------------------------------------------------------ objects
     def _put_object(self, bucket, key, body, ctype, meta):
@@ -263,7 +261,7 @@ class Service:
         h = {"ETag": obj["etag"], "Content-Type": obj["content_type"],
              "Last-Modified": _http_date(obj["modified"]),
              "Accept-Ranges": "bytes",
-             "x-amz-request-id": secrets.token_hex(8).upper()}
+             "x-amz-request-id": ids.random_bytes(8).hex().upper()}
         for k, v in obj["meta"].items():
             h["x-amz-meta-" + k] = v
         return h
@@ -293,7 +291,6 @@ class Service:
             bname, _, rawkey = raw.partition("/")
         bname = urllib.parse.unquote(bname)
         key = urllib.parse.unquote(rawkey)
-        q = urllib.parse.parse_qs(req.query, keep_blank_values=True)
         if not bname:
             if req.method == "GET":
                 return self._list_buckets(req)
@@ -331,7 +328,7 @@ class Service:
             if req.method == "HEAD":
                 return core.Response(200, b"", {"x-amz-bucket-region": b["region"]})
             if req.method == "GET":
-                return self._list_objects(bname, b, q)
+                return self._list_objects(bname, b, urllib.parse.parse_qs(req.query, keep_blank_values=True))
             return core.s3_error("MethodNotAllowed", "The specified method is "
                                  "not allowed against this resource.", 405)
         if len(key.encode()) > 1024:
@@ -363,12 +360,12 @@ class Service:
             self.world.record("s3.put_object", bucket=bname, key=key,
                               size=len(req.body), account=acct)
             return core.Response(200, b"", {"ETag": etag,
-                                            "x-amz-request-id": secrets.token_hex(8).upper()})
+                                            "x-amz-request-id": ids.random_bytes(8).hex().upper()})
         if req.method in ("GET", "HEAD"):
             obj = b["objects"].get(key)
             if obj is None:
                 if req.method == "HEAD":
-                    return core.Response(404, b"", {"x-amz-request-id": secrets.token_hex(8).upper()})
+                    return core.Response(404, b"", {"x-amz-request-id": ids.random_bytes(8).hex().upper()})
                 return core.s3_error("NoSuchKey", "The specified key does not "
                                      "exist.", 404, Key=key)
             h = self._object_headers(obj)
@@ -380,7 +377,7 @@ class Service:
             existed = b["objects"].pop(key, None) is not None
             self.world.record("s3.delete_object", bucket=bname, key=key,
                               existed=existed, account=acct)
-            return core.Response(204, b"", {"x-amz-request-id": secrets.token_hex(8).upper()})
+            return core.Response(204, b"", {"x-amz-request-id": ids.random_bytes(8).hex().upper()})
         return core.s3_error("MethodNotAllowed", "The specified method is not "
                              "allowed against this resource.", 405)
 

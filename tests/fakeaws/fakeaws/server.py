@@ -82,7 +82,7 @@ def _chunked_body(buf, start):
 
 class HTTPProtocol(asyncio.Protocol):
     __slots__ = ("server", "scheme", "transport", "buf", "queue", "busy", "closing", "peer",
-                 "sent_continue", "local", "idle")
+                 "sent_continue", "local", "idle", "idle_at")
 
     def __init__(self, server, scheme):
         self.server = server
@@ -95,7 +95,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.peer = None
         self.sent_continue = False
         self.local = None
-        self.idle = None
+        self.idle = None      # the connection's one idle timer (or None)
+        self.idle_at = None   # loop time it is idle enough to close (None: not idle)
 
     def connection_made(self, transport):
         self.transport = transport
@@ -106,25 +107,45 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closing = True
-        self._disarm_idle()
+        self.idle_at = None
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
         self.server.connections.discard(self)
 
     def _arm_idle(self):
         """Closes the connection when no request arrives for idle_timeout
         seconds, as AWS endpoints do: a client must expect a kept-alive
-        connection to be gone when it reuses it."""
-        self._disarm_idle()
+        connection to be gone when it reuses it. One timer per connection:
+        a request only moves idle_at; the timer, when it fires early,
+        waits for the rest."""
         t = self.server.world.idle_timeout
-        if t and t > 0 and not self.closing:
-            self.idle = self.server.loop.call_later(t, self._idle_close)
-
-    def _disarm_idle(self):
-        if self.idle is not None:
+        if not t or t <= 0 or self.closing:
+            self.idle_at = None
+            return
+        loop = self.server.loop
+        self.idle_at = at = loop.time() + t
+        if self.idle is not None and self.idle.when() > at:  # the timeout was lowered
             self.idle.cancel()
             self.idle = None
+        if self.idle is None:
+            self.idle = loop.call_at(at, self._idle_fired)
+
+    def _disarm_idle(self):
+        self.idle_at = None
+
+    def _idle_fired(self):
+        self.idle = None
+        at = self.idle_at
+        if at is None:
+            return  # busy: re-armed when its requests are answered
+        if self.server.loop.time() < at:
+            self.idle = self.server.loop.call_at(at, self._idle_fired)
+            return
+        self._idle_close()
 
     def _idle_close(self):
-        self.idle = None
+        self.idle_at = None
         if not self.busy and not self.queue and not self.buf and not self.closing:
             self.closing = True
             self.server.world.record("idle_close", peer=str(self.peer))
@@ -158,8 +179,7 @@ class HTTPProtocol(asyncio.Protocol):
                 return
             if end > MAX_HEAD:
                 raise BadRequest(431, "request header fields too large")
-            head = bytes(buf[:end]).decode("latin-1")
-            lines = head.split("\r\n")
+            lines = buf[:end].decode("latin-1").split("\r\n")
             first = lines[0]
             parts = first.split(" ")
             if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isupper():

@@ -7,10 +7,11 @@ carry AWS's codes and message texts; `error_response` gives them the shape of
 the service that was addressed.
 """
 import calendar
+import functools
 import hashlib
 import hmac
 import time
-from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from . import core
 
@@ -46,8 +47,24 @@ class SigV4Error(Exception):
 # ---------------------------------------------------------------------------
 # canonical request
 
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_encode_tables = {}
+
+
+def _encode_table(safe):
+    """str.translate table: every byte (as a latin-1 code point) that is
+    neither unreserved nor in `safe` becomes %XX (upper-case hex)."""
+    t = _encode_tables.get(safe)
+    if t is None:
+        keep = _UNRESERVED + safe
+        t = _encode_tables[safe] = {b: "%%%02X" % b for b in range(256) if b not in keep}
+    return t
+
+
 def uri_encode(raw: bytes, safe=b""):
-    return quote_from_bytes(raw, safe=safe)
+    """RFC 3986 percent-encoding as SigV4 wants it (the same as
+    urllib.parse.quote_from_bytes(raw, safe)), one C-level translate."""
+    return raw.decode("latin-1").translate(_encode_table(safe))
 
 
 def normalize_path(path):
@@ -100,18 +117,24 @@ def query_pairs(query):
         if not part:
             continue
         k, sep, v = part.partition("=")
-        pairs.append((unquote_to_bytes(k.encode("latin-1")), unquote_to_bytes(v.encode("latin-1"))))
+        k = k.encode("latin-1")
+        v = v.encode("latin-1")
+        pairs.append((unquote_to_bytes(k) if b"%" in k else k, unquote_to_bytes(v) if b"%" in v else v))
     return pairs
 
 
-def canonical_query(query, exclude=None):
+def canonical_query(query, exclude=None, pairs=None):
+    """`pairs`: query_pairs(query) when the caller already has them."""
+    if not query:
+        return ""
+    table = _encode_table(b"")
     enc = []
-    for k, v in query_pairs(query):
+    for k, v in (pairs if pairs is not None else query_pairs(query)):
         if exclude is not None and k == exclude:
             continue
-        enc.append((uri_encode(k), uri_encode(v)))
+        enc.append((k.decode("latin-1").translate(table), v.decode("latin-1").translate(table)))
     enc.sort()
-    return "&".join(f"{k}={v}" for k, v in enc)
+    return "&".join([f"{k}={v}" for k, v in enc])
 
 
 def _trim(v):
@@ -130,11 +153,11 @@ def canonical_headers(header_list, signed):
 
 
 def canonical_request(method, path, query, header_list, signed, payload_hash, service,
-                      exclude_query=None):
+                      exclude_query=None, pairs=None):
     return "\n".join((
         method,
         canonical_uri(path, service),
-        canonical_query(query, exclude_query),
+        canonical_query(query, exclude_query, pairs),
         canonical_headers(header_list, signed),
         ";".join(signed),
         payload_hash,
@@ -163,7 +186,7 @@ def string_to_sign(amz_date, scope, creq):
 
 
 def signature(secret, date, region, service, sts):
-    return hmac.new(signing_key(secret, date, region, service), sts.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(signing_key(secret, date, region, service), sts.encode("utf-8"), "sha256").hex()
 
 
 # ---------------------------------------------------------------------------
@@ -299,11 +322,23 @@ def _parse_authorization(value):
     return parts["Credential"], parts["SignedHeaders"], parts["Signature"]
 
 
-def _query_value(pairs, name):
+def _first_values(pairs):
+    """{name: first value} of query pairs, values decoded as UTF-8."""
+    out = {}
     for k, v in pairs:
-        if k == name:
-            return v.decode("utf-8", "replace")
-    return None
+        if k not in out:
+            out[k] = v.decode("utf-8", "replace")
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_headers(signed_str):
+    """The SignedHeaders names as a tuple, or None unless they are sorted,
+    non-empty and lower-case (clients send the same few lists again and again)."""
+    signed = tuple(signed_str.split(";"))
+    if list(signed) != sorted(signed) or any(not n or n != n.lower() for n in signed):
+        return None
+    return signed
 
 
 def verify(req, lookup, now=None, max_skew=MAX_SKEW):
@@ -319,17 +354,19 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
         auth = None
     presigned = auth is None
     service = None
+    pairs = None
     if presigned:
         pairs = query_pairs(req.query)
-        if _query_value(pairs, b"X-Amz-Algorithm") is None and _query_value(pairs, b"X-Amz-Credential") is None:
+        q = _first_values(pairs)
+        alg = q.get(b"X-Amz-Algorithm")
+        cred = q.get(b"X-Amz-Credential")
+        if alg is None and cred is None:
             raise SigV4Error(403, "MissingAuthenticationToken", MSG_MISSING_AUTH)
-        alg = _query_value(pairs, b"X-Amz-Algorithm")
-        cred = _query_value(pairs, b"X-Amz-Credential")
-        amz_date = _query_value(pairs, b"X-Amz-Date")
-        signed_str = _query_value(pairs, b"X-Amz-SignedHeaders")
-        sig = _query_value(pairs, b"X-Amz-Signature")
-        expires_s = _query_value(pairs, b"X-Amz-Expires")
-        token = _query_value(pairs, b"X-Amz-Security-Token")
+        amz_date = q.get(b"X-Amz-Date")
+        signed_str = q.get(b"X-Amz-SignedHeaders")
+        sig = q.get(b"X-Amz-Signature")
+        expires_s = q.get(b"X-Amz-Expires")
+        token = q.get(b"X-Amz-Security-Token")
         service = cred.split("/")[3] if cred and cred.count("/") >= 4 else None
         missing = [n for n, v in (("X-Amz-Algorithm", alg), ("X-Amz-Credential", cred),
                                   ("X-Amz-Signature", sig), ("X-Amz-Date", amz_date),
@@ -441,8 +478,8 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
                              f"({_fmt(now)} + 5 min.)", service)
 
     # signed headers
-    signed = signed_str.split(";")
-    if signed != sorted(signed) or any(not n or n != n.lower() for n in signed):
+    signed = _signed_headers(signed_str)
+    if signed is None:
         raise SigV4Error(403, "SignatureDoesNotMatch",
                          MSG_SIGNATURE_S3 if s3 else MSG_SIGNATURE, service)
     if "host" not in signed and ":authority" not in signed:
@@ -468,14 +505,15 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
                                  "Missing required header for this request: x-amz-content-sha256", service)
             payload = UNSIGNED_PAYLOAD
         elif payload != UNSIGNED_PAYLOAD:
-            if len(payload) != 64 or not all(ch in "0123456789abcdef" for ch in payload):
+            if len(payload) != 64 or payload.strip("0123456789abcdef"):
                 raise SigV4Error(400, "InvalidArgument", "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
                                  "or a valid sha256 value.", service)
     else:
         payload = body_hash = hashlib.sha256(req.body).hexdigest()
 
     creq = canonical_request(req.method, req.path, req.query, req.header_list, signed, payload, service,
-                             exclude_query=b"X-Amz-Signature" if presigned else None)
+                             exclude_query=b"X-Amz-Signature" if presigned else None,
+                             pairs=pairs)
     scope = f"{scope_date}/{region}/{service}/aws4_request"
     sts = string_to_sign(amz_date, scope, creq)
     expect = signature(c.secret_access_key, scope_date, region, service, sts)

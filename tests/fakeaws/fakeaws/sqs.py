@@ -35,36 +35,24 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import random
 import re
 import struct
 import time
 import urllib.parse
-import uuid
 
-from . import core, hosts
+from . import core, hosts, ids
 from . import policy as policy_mod
+from .sqs_queue import INT_ATTRS as _INT_ATTRS, MAX_VISIBILITY, MAX_WAIT, Message, Queue, now_ms as _now_ms
 
 JSON_CT = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AmazonSQS."
 
-MAX_BODY = 262144
-MAX_VISIBILITY = 43200
-MAX_WAIT = 20
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 ATTR_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"
 
-# Queue attributes that CreateQueue / SetQueueAttributes accept, with ranges.
-_INT_ATTRS = {
-    "DelaySeconds": (0, 900, "0"),
-    "MaximumMessageSize": (1024, MAX_BODY, str(MAX_BODY)),
-    "MessageRetentionPeriod": (60, 1209600, "345600"),
-    "ReceiveMessageWaitTimeSeconds": (0, MAX_WAIT, "0"),
-    "VisibilityTimeout": (0, MAX_VISIBILITY, "30"),
-}
 _SETTABLE = set(_INT_ATTRS) | {"RedrivePolicy", "SqsManagedSseEnabled", "Policy"}
 _READ_ONLY = {
     "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
@@ -127,22 +115,19 @@ def _ok(obj):
     return core.json_response(obj)
 
 
-def _now_ms():
-    return int(time.time() * 1000)
-
-
 def _invalid_value(name, value, reason):
     return SqsError("InvalidParameterValue",
                     "Value %s for parameter %s is invalid. Reason: %s."
                     % (value, name, reason))
 
 
+_BAD_BODY_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _check_body_chars(text):
-    for ch in text:
-        o = ord(ch)
-        if (o in (0x9, 0xA, 0xD) or 0x20 <= o <= 0xD7FF
-                or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF):
-            continue
+    bad = _BAD_BODY_CHAR.search(text)
+    if bad is not None:
+        o = ord(bad.group())
         raise SqsError(
             "InvalidMessageContents",
             "Invalid binary character '#x%X' was found in the message body, "
@@ -171,93 +156,6 @@ def md5_of_message_attributes(attrs):
     return hashlib.md5(bytes(buf)).hexdigest()
 
 
-class Message:
-    __slots__ = ("id", "body", "md5", "attrs", "sender_id", "sent_ms",
-                 "visible_at", "receive_count", "first_receive_ms",
-                 "receipt", "received_at", "deleted", "dlq_source", "copies",
-                 "dup_pending")
-
-    def __init__(self, body, attrs, sender_id, delay):
-        self.id = str(uuid.uuid4())
-        self.body = body
-        self.md5 = hashlib.md5(body.encode()).hexdigest()
-        self.attrs = attrs or {}
-        self.sender_id = sender_id
-        self.sent_ms = _now_ms()
-        self.visible_at = time.time() + delay
-        self.receive_count = 0
-        self.first_receive_ms = None
-        self.receipt = None       # the latest receipt handle
-        self.received_at = None   # when it was last received
-        self.deleted = False
-        self.dlq_source = None
-        self.copies = set()       # older handles of a duplicated delivery, still valid
-        self.dup_pending = False  # a duplicate copy is visible now
-
-
-
-class Queue:
-    def __init__(self, region, account, name, url, attrs):
-        self.region = region
-        self.account = account
-        self.name = name
-        self.url = url
-        self.arn = "arn:aws:sqs:%s:%s:%s" % (region, account, name)
-        self.attrs = attrs
-        now = int(time.time())
-        self.created = now
-        self.modified = now
-        self.messages = {}        # id -> Message, in arrival order
-        self._waiters = set()
-        self.sent = 0
-        self.deleted_count = 0
-        self.moved_to_dlq = 0
-
-    def int_attr(self, name):
-        return int(self.attrs.get(name, _INT_ATTRS[name][2]))
-
-    def notify(self):
-        for fut in list(self._waiters):
-            if not fut.done():
-                fut.set_result(None)
-        self._waiters.clear()
-
-    async def wait_change(self, timeout):
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters.add(fut)
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            self._waiters.discard(fut)
-
-    def expire(self):
-        limit = _now_ms() - self.int_attr("MessageRetentionPeriod") * 1000
-        for mid in [m.id for m in self.messages.values() if m.sent_ms < limit]:
-            self.messages[mid].deleted = True
-            del self.messages[mid]
-
-    def counts(self):
-        self.expire()
-        now = time.time()
-        visible = in_flight = delayed = 0
-        for m in self.messages.values():
-            if m.visible_at <= now:
-                visible += 1
-            elif m.receive_count:
-                in_flight += 1
-            else:
-                delayed += 1
-        return visible, in_flight, delayed
-
-    def next_visible_at(self):
-        now = time.time()
-        later = [m.visible_at for m in self.messages.values()
-                 if m.visible_at > now]
-        return min(later) if later else None
-
-
 class Service:
     name = "sqs"
 
@@ -271,6 +169,7 @@ class Service:
         self.receive_latency_ms = 0.0
         self.receiving_max = 0    # the most at once
         self.rng = random.Random()
+        self.ops = self._ops()    # operation name -> handler
 
     # ---- plumbing -------------------------------------------------------
 
@@ -298,7 +197,7 @@ class Service:
                 raise SqsError("UnknownOperationException",
                                "missing or foreign X-Amz-Target")
             op = target[len(TARGET_PREFIX):]
-            fn = self._ops().get(op)
+            fn = self.ops.get(op)
             if fn is None:
                 raise SqsError("UnknownOperationException",
                                "unknown operation %s" % op)
@@ -659,7 +558,7 @@ class Service:
 
     def _enqueue(self, q, body, attrs, sender_id, delay):
         m = Message(body, attrs, sender_id, delay)
-        q.messages[m.id] = m
+        q.add(m)
         q.sent += 1
         q.notify()
         return m
@@ -723,7 +622,7 @@ class Service:
         return d == policy_mod.ALLOW
 
     def _new_handle(self, q, m):
-        raw = os.urandom(96) + m.id.encode()
+        raw = ids.random_bytes(96) + m.id.encode()
         handle = "AQEB" + base64.b64encode(raw).decode()
         self.handles[handle] = (q.arn, m)
         return handle
@@ -741,7 +640,8 @@ class Service:
         now = time.time()
         dlq, max_receives = self._redrive_target(q)
         got = []
-        candidates = list(q.messages.values())
+        # a copy only where the loop reorders or moves messages to the DLQ
+        candidates = list(q.messages.values()) if self.reorder or dlq is not None else q.messages.values()
         if self.reorder:
             self.rng.shuffle(candidates)
         for m in candidates:
@@ -755,7 +655,7 @@ class Service:
                 m.visible_at = now
                 m.receipt = None
                 m.dlq_source = q.arn
-                dlq.messages[m.id] = m
+                dlq.add(m)
                 dlq.notify()
                 self.world.record("sqs.redrive", queue=q.arn, dlq=dlq.arn,
                                   message_id=m.id)
@@ -884,9 +784,10 @@ class Service:
         if m.deleted or (m.receipt != handle and handle not in m.copies):
             return
         if q.messages.pop(m.id, None) is not None:
+            # no q.notify(): a deletion makes nothing receivable, and every
+            # woken long poll would scan the queue for nothing
             m.deleted = True
             q.deleted_count += 1
-            q.notify()
 
     def _change(self, q, handle, timeout):
         m = self._lookup_handle(q, handle)

@@ -35,7 +35,8 @@ class Federation(FakeAWSCase):
 
     def test_invalid_sessions_are_refused(self):
         c = self.imds_creds()
-        wrong_key = dict(c, SecretAccessKey="x" + c["SecretAccessKey"][1:])
+        key = c["SecretAccessKey"]
+        wrong_key = dict(c, SecretAccessKey=("y" if key[0] == "x" else "x") + key[1:])
         wrong_token = dict(c, Token=c["Token"][:-4] + "AAAA")
         long_term = {"AccessKeyId": self.fa.creds[0], "SecretAccessKey": self.fa.creds[1], "Token": ""}
         for bad in (wrong_key, wrong_token, long_term):

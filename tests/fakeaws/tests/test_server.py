@@ -1,6 +1,7 @@
 """The HTTP server: keep-alive, pipelining, bad requests, bodies, routing,
 TLS with the CA created at start, the PKI, and a clean stop."""
 import http.client
+import importlib.util
 import json
 import os
 import signal
@@ -180,10 +181,27 @@ class Lifecycle(unittest.TestCase):
                 fa.stop()
 
     def test_bad_arguments(self):
-        r = subprocess.run([sys.executable, "-m", "fakeaws", "--state-dir", "/tmp/x", "--ready-file", "/tmp/y",
-                            "--partner-account", "12"], capture_output=True,
-                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self.assertEqual(r.returncode, 2)
+        for bad in (["--partner-account", "12"], ["--loop", "tokio"]):
+            r = subprocess.run([sys.executable, "-m", "fakeaws", "--state-dir", "/tmp/x", "--ready-file", "/tmp/y",
+                                *bad], capture_output=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            self.assertEqual(r.returncode, 2, bad)
+
+    @unittest.skipUnless(importlib.util.find_spec("uvloop"), "uvloop not installed (python3-uvloop)")
+    def test_uvloop_serves_as_strictly(self):
+        fa = FakeAWS.start(python=sys.executable, args=["--loop", "uvloop", "--services", "sts"])
+        try:
+            self.assertIn("(uvloop loop)", fa.log())
+            body = b"Action=GetCallerIdentity&Version=2011-06-15"
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            r = fa.call("sts", "POST", "/", body=body, headers=form)
+            self.assertEqual(r.status, 200, r)
+            r = fa.call("sts", "POST", "/", body=body, headers=form, creds=(fa.creds[0], "x" + fa.creds[1]))
+            self.assertEqual((r.status, r.error_code()), (403, "SignatureDoesNotMatch"))
+            fa.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(fa.proc.wait(15), 0, fa.log())
+        finally:
+            fa.stop()
 
 
 class PKI(unittest.TestCase):
