@@ -218,7 +218,9 @@ char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len)
     size_t total = 1 + decimal_digits((size_t)a->argc) + 2;
     for (int i = 0; i < a->argc; i++)
         total += 1 + decimal_digits(a->len[i]) + 2 + a->len[i] + 2;
-    char *wire = xacct_malloc(total);
+    /* NUL-terminated, as hiredis' own are: redisAsyncFormattedCommand reads
+     * the command with strchr to spot subscriptions. */
+    char *wire = xacct_malloc(total + 1);
     char *p = put_header(wire, '*', (size_t)a->argc);
     for (int i = 0; i < a->argc; i++) {
         p = put_header(p, '$', a->len[i]);
@@ -227,6 +229,7 @@ char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len)
         *p++ = '\r';
         *p++ = '\n';
     }
+    *p = '\0';
     *len = total;
     return wire;
 }

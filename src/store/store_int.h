@@ -107,8 +107,8 @@ struct xacct_store {
 /* ---- store_cmd.c: command objects, the queues, replies ---- */
 
 /* a as a RESP array of bulk strings, the form Redis reads commands in (the
- * bytes hiredis' redisFormatCommandArgv would write); *len gets its length.
- * Free with free(). */
+ * bytes hiredis' redisFormatCommandArgv would write, NUL-terminated like
+ * them); *len gets its length. Free with free(). */
 char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len);
 
 /* A command for args a (formatted now, so a is not kept); cb fires once. */

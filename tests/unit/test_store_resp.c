@@ -25,7 +25,7 @@ static void same_as_hiredis(const xacct_store_args_t *a)
     size_t len = 0;
     char *ours = xacct__store_resp_format(a, &len);
     assert_int_equal(len, (size_t)n);
-    assert_memory_equal(ours, theirs, len);
+    assert_memory_equal(ours, theirs, len + 1); /* NUL included: hiredis reads it */
     free(ours);
     redisFreeCommand(theirs);
 }
