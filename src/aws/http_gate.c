@@ -141,7 +141,9 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
     xacct_http_origin_t *o = r->_origin_key != NULL ? origin_get(h, r->_origin_key) : NULL;
     int rc;
 
-    if (o == NULL || o->_warm)
+    /* A ticket has come (and the session is stored: that happened inside
+     * the same read of curl's): nothing to wait for. */
+    if (o == NULL || o->_warm || o->_ticket)
         return add(h, r);
     if (o->_probe != NULL) {
         hold(o, r);
@@ -203,7 +205,7 @@ void xacct__http_gate_watch(struct xacct_http_req *r, SSL_CTX *ctx)
 
     /* Only the probe has an origin while it runs; and the SSL_CTX is this
      * connection's own (libcurl 7.88 makes one per connection). */
-    if (o == NULL || r->_held || o->_warm)
+    if (o == NULL || r->_held || o->_warm || o->_ticket)
         return;
     SSL_CTX_set_msg_callback(ctx, on_tls_message);
     SSL_CTX_set_msg_callback_arg(ctx, o);

@@ -358,6 +358,47 @@ static void test_tls_gate_ticket(void **state)
     finish_loop(fx);
 }
 
+/* What the ticket watcher below needs: the fixture, and the transfer it
+ * submits once the probe's connection has its ticket. */
+typedef struct ticket_watch {
+    fx_t *fx;
+    ordered_t later;
+    bool submitted, held;
+} ticket_watch_t;
+
+static void submit_once_ticketed(uv_timer_t *t)
+{
+    ticket_watch_t *w = t->data;
+    if (!w->fx->h->_origins[0]._ticket)
+        return;
+    uv_timer_stop(t);
+    w->held = submit_ordered(w->fx, "/echo", 20000, &w->later)->_held;
+    w->submitted = true;
+}
+
+/* A ticket that comes while nothing is held still opens the gate for what
+ * is submitted next, before the probe is answered. */
+static void test_tls_gate_ticket_then_submit(void **state)
+{
+    fx_t *fx = *state;
+    gate_client(fx, NULL, GATE_UNBOUNDED);
+
+    ordered_t slow = {0};
+    ticket_watch_t w = {.fx = fx};
+    submit_ordered(fx, "/delay?ms=4000", 20000, &slow);
+    fx->timer.data = &w;
+    uv_timer_start(&fx->timer, submit_once_ticketed, 10, 10);
+    run(fx);
+    assert_true(w.submitted);
+    assert_false(w.held);
+    assert_int_equal(w.later.res.status, 0);
+    assert_int_equal(slow.res.status, 0);
+    assert_true(w.later.order < slow.order);
+    result_clear(&slow.res);
+    result_clear(&w.later.res);
+    finish_loop(fx);
+}
+
 /* A probe that fails (here: cancelled before it connects) leaves the
  * origin cold: the next held transfer probes alone, and the one after it
  * still waits for that one. */
@@ -486,6 +527,7 @@ int main(void)
         T(test_tls_gate_burst),
         T(test_tls_gate_slow_probe),
         T(test_tls_gate_ticket),
+        T(test_tls_gate_ticket_then_submit),
         T(test_tls_gate_failed_probe),
         T(test_tls_gate_cancel_and_free),
         T(test_tls_request_target),
