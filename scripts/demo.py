@@ -28,7 +28,7 @@ def say(text):
 EXCERPT = ("xacct_messages_received_total", "xacct_messages_acked_total",
            "xacct_messages_dead_total", "xacct_requests_total", "xacct_safety_checks_total",
            "xacct_cfn_answers_total", "xacct_aws_requests_total",
-           "xacct_aws_request_duration_seconds_count")
+           "xacct_aws_request_duration_seconds_count", "xacct_http_connections_total")
 
 
 def summed(env, workers):
