@@ -25,6 +25,14 @@
 #define XACCT_HTTP_DEFAULT_TIMEOUT_MS 30000L
 #define XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define XACCT_HTTP_DEFAULT_MAX_BODY (8u * 1024u * 1024u)
+/* libcurl's buffers, sized against xacctd's mmap threshold (16 KB + 32,
+ * daemon/main.c): the upload buffer, allocated for every HTTPS request and
+ * freed when it is done, is the smallest libcurl allows and comes from the
+ * heap; the receive buffer, kept by a handle for its life, is just over the
+ * line and gets a mapping of its own, resident only where a response
+ * touched it. */
+#define XACCT_HTTP_UPLOAD_BUFFER 16384
+#define XACCT_HTTP_RECEIVE_BUFFER (16384 + 64)
 /* Caps on what a server may send besides the body. */
 #define XACCT_HTTP_MAX_HEADER_BYTES (256u * 1024u)
 #define XACCT_HTTP_MAX_HEADERS 256u

@@ -536,6 +536,12 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms
                                                               : XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
+    /* libcurl copies every HTTPS request into an upload buffer it allocates
+     * for the transfer and frees when it is done: at the smallest size it
+     * allows it comes from the heap, not a mapping of 64 KB made and
+     * unmapped per request (http_int.h). Requests are far smaller. */
+    SETOPT(CURLOPT_UPLOAD_BUFFERSIZE, (long)XACCT_HTTP_UPLOAD_BUFFER);
+    SETOPT(CURLOPT_BUFFERSIZE, (long)XACCT_HTTP_RECEIVE_BUFFER);
     SETOPT(CURLOPT_USERAGENT, h->_user_agent);
     SETOPT(CURLOPT_HTTPHEADER, r->_headers);
     SETOPT(CURLOPT_WRITEFUNCTION, write_cb);

@@ -517,6 +517,60 @@ static void test_tls_request_target(void **state)
     finish_loop(fx);
 }
 
+/*
+ * Over TLS libcurl sends a request from its upload buffer and reads into its
+ * receive buffer, both sized in http_int.h: bodies on either side of the
+ * upload buffer, and past what libcurl puts in the first write with the
+ * headers (64 KB), arrive whole, and a response many times the receive
+ * buffer comes back whole, all on one kept-alive connection.
+ */
+static void test_tls_bodies_past_the_buffers(void **state)
+{
+    fx_t *fx = *state;
+    gate_client(fx, NULL, GATE_UNBOUNDED);
+
+    const size_t sizes[] = {XACCT_HTTP_UPLOAD_BUFFER - 1, XACCT_HTTP_UPLOAD_BUFFER,
+                            XACCT_HTTP_UPLOAD_BUFFER + 1, 3 * XACCT_HTTP_UPLOAD_BUFFER + 5,
+                            200 * 1024};
+    long long conn = -1;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(sizes); i++) {
+        size_t n = sizes[i];
+        char *body = xacct_malloc(n);
+        for (size_t j = 0; j < n; j++)
+            body[j] = (char)pattern_byte(j);
+        result_t res = {0};
+        xacct_http_request_t req = {.method = "POST",
+                                    .url = url_on(fx->tls[0].port, "https", "/echo"),
+                                    .body = body, .body_len = n, .timeout_ms = 20000};
+        assert_int_equal(xacct_http_submit(fx->h, &req, record, &res, NULL), 0);
+        run(fx);
+        char hex[65];
+        sha256_hex(body, n, hex);
+        assert_int_equal(res.status, 0);
+        assert_int_equal(res.code, 200);
+        assert_int_equal(echo_int(&res, "body_len"), (long long)n);
+        assert_string_equal(echo_str(&res, "body_sha256"), hex);
+        if (conn >= 0)
+            assert_int_equal(echo_int(&res, "conn"), conn);
+        conn = echo_int(&res, "conn");
+        free(body);
+        result_clear(&res);
+    }
+
+    size_t n = 10 * XACCT_HTTP_RECEIVE_BUFFER + 3;
+    result_t big = {0};
+    char path[64];
+    snprintf(path, sizeof(path), "/bytes?n=%zu", n);
+    xacct_http_request_t req = {.method = "GET", .url = url_on(fx->tls[0].port, "https", path),
+                                .timeout_ms = 20000};
+    assert_int_equal(xacct_http_submit(fx->h, &req, record, &big, NULL), 0);
+    run(fx);
+    assert_int_equal(big.status, 0);
+    check_pattern(&big, n);
+    result_clear(&big);
+    finish_loop(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -531,6 +585,7 @@ int main(void)
         T(test_tls_gate_failed_probe),
         T(test_tls_gate_cancel_and_free),
         T(test_tls_request_target),
+        T(test_tls_bodies_past_the_buffers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
