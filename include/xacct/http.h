@@ -29,6 +29,13 @@
 
 struct xacct_metrics;
 
+/* The mmap threshold (mallopt M_MMAP_THRESHOLD) for a long-running process
+ * using this client, as xacctd sets it: just above the upload buffer libcurl
+ * allocates and frees for every request, so that one comes from the heap,
+ * and below the buffers a connection or a handle keeps (src/aws/http_int.h
+ * holds the sizes and checks them against it). */
+#define XACCT_HTTP_MMAP_THRESHOLD (16 * 1024 + 32)
+
 typedef struct xacct_http xacct_http_t;         /* one per loop */
 typedef struct xacct_http_req xacct_http_req_t; /* one in-flight transfer */
 

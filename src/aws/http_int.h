@@ -25,14 +25,20 @@
 #define XACCT_HTTP_DEFAULT_TIMEOUT_MS 30000L
 #define XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define XACCT_HTTP_DEFAULT_MAX_BODY (8u * 1024u * 1024u)
-/* libcurl's buffers, sized against xacctd's mmap threshold (16 KB + 32,
- * daemon/main.c): the upload buffer, allocated for every HTTPS request and
- * freed when it is done, is the smallest libcurl allows and comes from the
- * heap; the receive buffer, kept by a handle for its life, is just over the
- * line and gets a mapping of its own, resident only where a response
- * touched it. */
+/* libcurl's buffers, sized against XACCT_HTTP_MMAP_THRESHOLD (xacct/http.h):
+ * the upload buffer, allocated for every HTTPS request and freed when it is
+ * done, is the smallest libcurl allows and comes from the heap; the receive
+ * buffer (libcurl allocates one byte more), kept by a handle for its life,
+ * is just over the line and gets a mapping of its own, resident only where
+ * a response touched it. glibc compares the chunk size, the request plus
+ * 8 bytes rounded up to 16. */
 #define XACCT_HTTP_UPLOAD_BUFFER 16384
 #define XACCT_HTTP_RECEIVE_BUFFER (16384 + 64)
+#define XACCT_HTTP_CHUNK(n) ((((n) + 8 + 15) / 16) * 16)
+_Static_assert(XACCT_HTTP_CHUNK(XACCT_HTTP_UPLOAD_BUFFER) < XACCT_HTTP_MMAP_THRESHOLD,
+               "the per-request upload buffer must come from the heap");
+_Static_assert(XACCT_HTTP_CHUNK(XACCT_HTTP_RECEIVE_BUFFER + 1) >= XACCT_HTTP_MMAP_THRESHOLD,
+               "a handle's receive buffer must get a mapping of its own");
 /* Caps on what a server may send besides the body. */
 #define XACCT_HTTP_MAX_HEADER_BYTES (256u * 1024u)
 #define XACCT_HTTP_MAX_HEADERS 256u

@@ -18,6 +18,7 @@
 #include "xacct/expirer.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
+#include "xacct/http.h"
 #include "xacct/loop.h"
 #include "xacct/metrics.h"
 #include "xacct/reverifier.h"
@@ -117,8 +118,8 @@ int main(int argc, char **argv)
      * less RSS (README, "Where the memory goes"). libcurl's upload buffer of
      * exactly 16 KB, allocated and freed by every HTTPS request, stays
      * under the line: from the heap it costs no mmap/munmap and page faults
-     * per request (http_int.h). */
-    mallopt(M_MMAP_THRESHOLD, 16 * 1024 + 32);
+     * per request (xacct/http.h). */
+    mallopt(M_MMAP_THRESHOLD, XACCT_HTTP_MMAP_THRESHOLD);
 #endif
     xacct_ctx_t *ctx = NULL;
     if (xacct_ctx_new(cfg, XACCT_CTX_DAEMON, &ctx, err, sizeof(err)) != 0) {
