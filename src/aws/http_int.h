@@ -127,7 +127,7 @@ struct xacct_http_req {
     int _status;                          /* final status, set by collect */
     const char *_detail;                  /* static text or _errbuf, set by collect */
     xacct_http_response_t _resp;          /* set by collect when _status is 0 */
-    xacct_header_t *_rhdrs;               /* response headers; each name owns "name\0value" */
+    xacct_header_t *_rhdrs;               /* response headers, their text after them */
     bool _untrusted;                      /* refuse forbidden addresses at connect */
     bool _added;                          /* inside the multi handle */
     bool _done;                           /* the completion callback has fired */

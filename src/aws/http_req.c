@@ -87,7 +87,7 @@ static bool url_ok(const char *url, char **origin, char **target, char **base)
         curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_URL, base, 0) != CURLUE_OK)
         goto out;
-    *target = xacct_asprintf("%s?%s", path, query);
+    *target = xacct_strjoin(path, "?", query, (char *)NULL);
 out:
     curl_free(scheme);
     curl_free(host);
@@ -618,8 +618,6 @@ void xacct__http_req_free(struct xacct_http_req *r)
     for (struct curl_slist *l = r->_headers; l != NULL; l = l->next)
         OPENSSL_cleanse(l->data, strlen(l->data));
     curl_slist_free_all(r->_headers);
-    for (size_t i = 0; i < r->_resp.nheaders; i++)
-        free((char *)r->_rhdrs[i].name);
     free(r->_rhdrs);
     /* Request and response bodies may hold secrets (an ExternalId form,
      * credentials from STS or instance metadata): both are wiped. */
@@ -672,28 +670,35 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
 }
 
 /* Copies the final response's headers (not those of 1xx responses or
- * trailers), names lower-cased. */
+ * trailers), names lower-cased, into one allocation: the array first, then
+ * each "name\0value" (a response has a handful; one malloc, not one each). */
 static int collect_headers(struct xacct_http_req *r)
 {
-    struct curl_header *prev = NULL, *hd;
-    size_t n = 0;
+    struct curl_header *hd = NULL;
+    size_t n = 0, bytes = 0;
 
-    while ((hd = curl_easy_nextheader(r->_easy, CURLH_HEADER, -1, prev)) != NULL) {
-        if (n == XACCT_HTTP_MAX_HEADERS)
+    while ((hd = curl_easy_nextheader(r->_easy, CURLH_HEADER, -1, hd)) != NULL) {
+        if (++n > XACCT_HTTP_MAX_HEADERS)
             return XACCT_ETOOBIG;
-        if (n == 0)
-            r->_rhdrs = xacct_calloc(XACCT_HTTP_MAX_HEADERS, sizeof(*r->_rhdrs));
-        size_t nl = strlen(hd->name), vl = strlen(hd->value);
-        char *s = xacct_malloc(nl + vl + 2);
-        for (size_t i = 0; i < nl; i++)
-            s[i] = (char)tolower((unsigned char)hd->name[i]);
-        s[nl] = '\0';
-        memcpy(s + nl + 1, hd->value, vl + 1);
-        r->_rhdrs[n].name = s;
-        r->_rhdrs[n].value = s + nl + 1;
-        r->_resp.nheaders = ++n;
-        prev = hd;
+        bytes += strlen(hd->name) + strlen(hd->value) + 2;
     }
+    if (n == 0)
+        return 0;
+    r->_rhdrs = xacct_malloc(n * sizeof(*r->_rhdrs) + bytes);
+    char *s = (char *)(r->_rhdrs + n);
+    size_t i = 0;
+    while (i < n && (hd = curl_easy_nextheader(r->_easy, CURLH_HEADER, -1, hd)) != NULL) {
+        size_t nl = strlen(hd->name), vl = strlen(hd->value);
+        r->_rhdrs[i].name = s;
+        for (size_t k = 0; k < nl; k++)
+            s[k] = (char)tolower((unsigned char)hd->name[k]);
+        s[nl] = '\0';
+        r->_rhdrs[i].value = s + nl + 1;
+        memcpy(s + nl + 1, hd->value, vl + 1);
+        s += nl + vl + 2;
+        i++;
+    }
+    r->_resp.nheaders = i;
     return 0;
 }
 

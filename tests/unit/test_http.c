@@ -373,6 +373,54 @@ static void test_large_body(void **state)
     finish_loop(fx);
 }
 
+typedef struct many_headers {
+    int calls, status;
+    size_t seen;    /* x-h-<i> headers found with the value "<i>" */
+    size_t total;   /* headers in the response */
+    bool lower;     /* every name lower-cased */
+} many_headers_t;
+
+static void record_many(int status, const char *detail, const xacct_http_response_t *resp,
+                        void *arg)
+{
+    (void)detail;
+    many_headers_t *m = arg;
+    m->calls++;
+    m->status = status;
+    if (resp == NULL)
+        return;
+    m->total = resp->nheaders;
+    m->lower = true;
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        for (const char *p = resp->headers[i].name; *p; p++)
+            m->lower = m->lower && !(*p >= 'A' && *p <= 'Z');
+        char want[16];
+        unsigned k = 0;
+        if (sscanf(resp->headers[i].name, "x-h-%u", &k) == 1) {
+            snprintf(want, sizeof(want), "%u", k);
+            m->seen += strcmp(resp->headers[i].value, want) == 0;
+        }
+    }
+}
+
+/* Every header of a response with many reaches the callback, name and value
+ * intact, up to the cap (the cap itself: test_body_over_cap). */
+static void test_many_response_headers(void **state)
+{
+    fx_t *fx = *state;
+    many_headers_t m = {0};
+    new_client(fx, NULL);
+    xacct_http_request_t r = {.method = "GET", .url = url("/headers?n=200")};
+    assert_int_equal(xacct_http_submit(fx->h, &r, record_many, &m, NULL), 0);
+    run(fx);
+    assert_int_equal(m.calls, 1);
+    assert_int_equal(m.status, 0);
+    assert_int_equal(m.seen, 200);
+    assert_true(m.total > 200); /* and the server's own: Date, Content-Length, ... */
+    assert_true(m.lower);
+    finish_loop(fx);
+}
+
 static void test_body_over_cap(void **state)
 {
     fx_t *fx = *state;
@@ -766,6 +814,7 @@ int main(void)
         T(test_connection_refused),
         T(test_large_body),
         T(test_body_over_cap),
+        T(test_many_response_headers),
         T(test_status_and_head),
         T(test_invalid_requests),
         T(test_cancel),
