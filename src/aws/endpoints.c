@@ -52,12 +52,19 @@ static bool is_china(const char *region)
  * or fragment. Returns it without trailing slashes in *out. */
 static int check_override(const char *url, char **out)
 {
+    /* The override is read for every call and is nearly always the one
+     * accepted last time: a pure check of the string, it is not repeated. */
+    static _Thread_local char last_ok[256];
     int rc = XACCT_ECONFIG;
     char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
-    CURLU *u = curl_url();
-    if (u == NULL)
+    CURLU *u = NULL;
+    if (strlen(url) > MAX_URL_LEN)
+        return rc;
+    if (url[0] != '\0' && strcmp(url, last_ok) == 0)
+        goto accept;
+    if ((u = curl_url()) == NULL)
         return XACCT_ENOMEM;
-    if (strlen(url) > MAX_URL_LEN || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
@@ -67,6 +74,9 @@ static int check_override(const char *url, char **out)
     if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
         goto out;
+    if (strlen(url) < sizeof(last_ok))
+        strcpy(last_ok, url);
+accept:;
     /* The URL as given (not curl's normalised form), minus trailing slashes,
      * so a path prefix survives exactly. */
     size_t len = strlen(url);

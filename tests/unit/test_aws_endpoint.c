@@ -148,6 +148,32 @@ static void test_region_from_env(void **state)
     assert_null(xacct_endpoints_region_from_env(fake_getenv, &e3));
 }
 
+/* An override accepted once is not parsed again; whatever comes between
+ * is still checked on its own, and the accepted one keeps resolving. */
+static void test_override_repeated(void **state)
+{
+    (void)state;
+    const char *const good[] = {"AWS_ENDPOINT_URL", "https://127.0.0.1:4443/", NULL};
+    const char *const empty[] = {"AWS_ENDPOINT_URL", "", NULL};
+    fake_env_t g = {good}, b = {BAD_QUERY}, n = {NOT_URL}, z = {empty};
+    char *out = NULL;
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(xacct_endpoints_resolve(fake_getenv, &g, "sts", "us-east-1", &out), 0);
+        assert_string_equal(out, "https://127.0.0.1:4443");
+        free(out);
+        assert_int_equal(xacct_endpoints_resolve(fake_getenv, &b, "sts", "us-east-1", &out),
+                         XACCT_ECONFIG);
+        assert_null(out);
+        assert_int_equal(xacct_endpoints_resolve(fake_getenv, &n, "sts", "us-east-1", &out),
+                         XACCT_ECONFIG);
+        assert_null(out);
+    }
+    /* An empty override is no override, not the one accepted last. */
+    assert_int_equal(xacct_endpoints_resolve(fake_getenv, &z, "sqs", "us-east-1", &out), 0);
+    assert_string_equal(out, "https://sqs.us-east-1.amazonaws.com");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_signing_region),
         cmocka_unit_test(test_s3_path_style),
         cmocka_unit_test(test_region_from_env),
+        cmocka_unit_test(test_override_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
