@@ -287,6 +287,7 @@ static void release(struct xacct_http *h)
 {
     X509_STORE_free(h->_trust);
     xacct__http_gate_free(h);
+    xacct__http_url_memo_free(h);
     free(h->_by_fd);
     if (h->_share != NULL)
         curl_share_cleanup(h->_share); /* every easy handle is gone by now */

@@ -45,6 +45,10 @@ _Static_assert(XACCT_HTTP_CHUNK(XACCT_HTTP_RECEIVE_BUFFER + 1) >= XACCT_HTTP_MMA
 /* Finished transfers' easy handles kept for the next ones (each keeps its
  * 16 KB receive buffer: a few, not one per connection). */
 #define XACCT_HTTP_SPARE_EASY 16
+/* URLs without a query (AWS endpoints: the same few for every call) whose
+ * check is remembered, and the longest such URL remembered. */
+#define XACCT_HTTP_URL_MEMO 8
+#define XACCT_HTTP_URL_MEMO_MAX_LEN 512
 /* The TLS origin gate (http_gate.c): how long transfers to a cold origin
  * wait for the first one's handshake before going ahead with their own,
  * and how many origins it tracks (past that, transfers are not gated). */
@@ -76,6 +80,13 @@ typedef struct xacct_http_sock {
     struct xacct_http_sock *_prev, *_next; /* in _h->_socks, until closed */
 } xacct_http_sock_t;
 
+/* A URL url_ok accepted, and the origin it found ("host:port"; NULL for
+ * http). */
+typedef struct xacct_http_url_memo {
+    char *url;
+    char *origin;
+} xacct_http_url_memo_t;
+
 struct xacct_http {
     uv_loop_t *_loop;                       /* borrowed */
     CURLM *_multi;                          /* NULL once cleaned up */
@@ -101,6 +112,8 @@ struct xacct_http {
     size_t _by_fd_cap;                      /* entries in _by_fd */
     CURL *_spare[XACCT_HTTP_SPARE_EASY];    /* reset easy handles to reuse */
     size_t _nspare;                         /* how many of _spare are held */
+    xacct_http_url_memo_t _url_memo[XACCT_HTTP_URL_MEMO]; /* owned strings */
+    size_t _url_memo_next;                  /* the slot replaced next */
     size_t _open_handles;                   /* uv handles whose close cb is pending or not closed */
     unsigned _depth;                        /* >0 while dispatching completions */
     bool _freeing;                          /* xacct_http_free was called */
@@ -154,6 +167,8 @@ void xacct__http_req_free(struct xacct_http_req *r);
 
 /* Cleans up the easy handles kept for reuse (before the share goes). */
 void xacct__http_spare_free(struct xacct_http *h);
+/* Frees the remembered URL checks. */
+void xacct__http_url_memo_free(struct xacct_http *h);
 
 /*
  * Records the outcome of r while its easy handle is still in the multi:

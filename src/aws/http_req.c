@@ -57,7 +57,7 @@ static bool visible_ascii(const char *p)
  * ResponseURL's query is most of a kilobyte. https only: over a proxy it is
  * tunnelled, so the request line never needs the absolute URL.
  */
-static bool url_ok(const char *url, char **origin, char **target, char **base)
+static bool url_parse_ok(const char *url, char **origin, char **target, char **base)
 {
     bool ok = false;
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL;
@@ -96,6 +96,44 @@ out:
     curl_free(query);
     curl_url_cleanup(u);
     return ok;
+}
+
+/* url_parse_ok, remembered for URLs without a query: the check is a pure
+ * function of the string, and an AWS endpoint's URL is the same for every
+ * call to it (each check is several curl URL parses and part copies). */
+static bool url_ok(struct xacct_http *h, const char *url, char **origin, char **target,
+                   char **base)
+{
+    *origin = *target = *base = NULL;
+    if (url == NULL)
+        return false;
+    for (size_t i = 0; i < XACCT_HTTP_URL_MEMO; i++) {
+        const xacct_http_url_memo_t *m = &h->_url_memo[i];
+        if (m->url != NULL && strcmp(m->url, url) == 0) {
+            *origin = m->origin != NULL ? xacct_strdup(m->origin) : NULL;
+            return true;
+        }
+    }
+    if (!url_parse_ok(url, origin, target, base))
+        return false;
+    if (*target == NULL && strlen(url) <= XACCT_HTTP_URL_MEMO_MAX_LEN) {
+        xacct_http_url_memo_t *m = &h->_url_memo[h->_url_memo_next];
+        h->_url_memo_next = (h->_url_memo_next + 1) % XACCT_HTTP_URL_MEMO;
+        free(m->url);
+        free(m->origin);
+        m->url = xacct_strdup(url);
+        m->origin = *origin != NULL ? xacct_strdup(*origin) : NULL;
+    }
+    return true;
+}
+
+void xacct__http_url_memo_free(struct xacct_http *h)
+{
+    for (size_t i = 0; i < XACCT_HTTP_URL_MEMO; i++) {
+        free(h->_url_memo[i].url);
+        free(h->_url_memo[i].origin);
+        h->_url_memo[i].url = h->_url_memo[i].origin = NULL;
+    }
 }
 
 /* RFC 9110 token characters; anything else in a name could smuggle a header. */
@@ -466,7 +504,7 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     int rc = 0;
 
     *out = NULL;
-    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(req->url, &origin, &target, &base) ||
+    if (req == NULL || cb == NULL || !method_ok(req->method) || !url_ok(h, req->url, &origin, &target, &base) ||
         (req->nheaders > 0 && req->headers == NULL) ||
         (req->body_len > 0 && req->body == NULL) || req->timeout_ms < 0 ||
         req->connect_timeout_ms < 0) {

@@ -373,6 +373,30 @@ static void test_large_body(void **state)
     finish_loop(fx);
 }
 
+/* More distinct URLs than the client remembers checks for, each asked for
+ * twice: every answer is for the path that was asked for, and a malformed
+ * URL is still refused among them. */
+static void test_url_checks_remembered(void **state)
+{
+    fx_t *fx = *state;
+    new_client(fx, NULL);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 12; i++) {
+            char path[32];
+            snprintf(path, sizeof(path), "/echo/p%d", i);
+            result_t res = {0};
+            get(fx, url(path), &res);
+            run(fx);
+            assert_int_equal(res.status, 0);
+            assert_string_equal(echo_str(&res, "path"), path);
+            result_clear(&res);
+            xacct_http_request_t bad = {.method = "GET", .url = "http://[::1/echo"};
+            assert_int_equal(xacct_http_submit(fx->h, &bad, record, &res, NULL), XACCT_EINVAL);
+        }
+    }
+    finish_loop(fx);
+}
+
 typedef struct many_headers {
     int calls, status;
     size_t seen;    /* x-h-<i> headers found with the value "<i>" */
@@ -815,6 +839,7 @@ int main(void)
         T(test_large_body),
         T(test_body_over_cap),
         T(test_many_response_headers),
+        T(test_url_checks_remembered),
         T(test_status_and_head),
         T(test_invalid_requests),
         T(test_cancel),
