@@ -15,6 +15,7 @@
 #include "xacct/aws.h"
 #include "xacct/buf.h"
 #include "xacct/common.h"
+#include "xacct/xml_parser.h"
 
 /* Appends "&key=<value, percent-encoded>" to b. 0, XACCT_ENOMEM or the
  * buffer's XACCT_ETOOBIG. */
@@ -28,13 +29,6 @@ xacct_aws_request_t xacct_query_request(const char *service, const char *region,
 /* The part of an element name after its namespace prefix (borrowed from
  * name). */
 const char *xacct_query_xml_name(const char *name);
-
-/* Gives p its thread's hash salt, drawn once from RAND_bytes: expat would
- * otherwise read a fresh one from getrandom() for every parser, three system
- * calls per message. The salt is what keeps hash flooding off expat's tables
- * and is never shown; one per thread and process keeps that. When RAND_bytes
- * fails, p is left to draw its own. */
-void xacct_query_xml_salt(XML_Parser p);
 
 /* Parses xml[0..len) with the handlers and ud as user data. 0, XACCT_EPARSE
  * (malformed, or longer than INT_MAX) or XACCT_ENOMEM. */

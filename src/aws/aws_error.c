@@ -16,6 +16,7 @@
 
 #include "xacct/query.h"
 #include "xacct/utf8.h"
+#include "xacct/xml_parser.h"
 
 /* Copies at most cap-1 bytes of s (len bytes) into dst, trimmed of
  * surrounding whitespace, cut on a UTF-8 character boundary. */
@@ -174,10 +175,9 @@ static void parse_xml(const char *body, size_t len, xacct_aws_error_t *out)
     xml_state_t *st = xacct_calloc(1, sizeof(*st));
     xacct_aws_error_t tmp = {0};
     st->out = &tmp;
-    st->parser = XML_ParserCreate(NULL);
+    st->parser = xacct_xml_parser_get(NULL);
     if (st->parser == NULL)
         goto out;
-    xacct_query_xml_salt(st->parser);
     XML_SetUserData(st->parser, st);
     XML_SetElementHandler(st->parser, xml_start, xml_end);
     XML_SetCharacterDataHandler(st->parser, xml_text);
@@ -190,8 +190,7 @@ static void parse_xml(const char *body, size_t len, xacct_aws_error_t *out)
     if (out->request_id[0] == '\0')
         memcpy(out->request_id, tmp.request_id, sizeof(out->request_id));
 out:
-    if (st->parser != NULL)
-        XML_ParserFree(st->parser);
+    xacct_xml_parser_put(st->parser, len);
     free(st);
 }
 

@@ -14,6 +14,7 @@
 #include "xacct/buf.h"
 #include "xacct/creds.h"
 #include "xacct/query.h"
+#include "xacct/xml_parser.h"
 
 #define WEBID_MAX_BODY (256u * 1024u)
 #define WEBID_MAX_FORM (64u * 1024u)
@@ -108,7 +109,7 @@ XACCT_STATIC int xacct__creds_webid_parse(const char *body, size_t len, xacct__c
         rc = XACCT_ENOMEM;
         goto out;
     }
-    xacct_query_xml_salt(st.parser);
+    xacct_xml_parser_salt(st.parser);
     XML_SetUserData(st.parser, &st);
     XML_SetElementHandler(st.parser, on_start, on_end);
     XML_SetCharacterDataHandler(st.parser, on_text);

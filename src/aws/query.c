@@ -9,7 +9,6 @@
 #include "xacct/sigv4.h"
 
 #include <limits.h>
-#include <openssl/rand.h>
 #include <string.h>
 
 /* Percent-encoded straight into the body with SigV4's encoder: the same
@@ -54,31 +53,18 @@ const char *xacct_query_xml_name(const char *name)
     return c ? c + 1 : name;
 }
 
-void xacct_query_xml_salt(XML_Parser p)
-{
-    static _Thread_local unsigned long salt; /* one per thread: no race */
-    if (salt == 0) {
-        unsigned long s = 0;
-        if (RAND_bytes((unsigned char *)&s, (int)sizeof(s)) != 1 || s == 0)
-            return; /* 0 would mean "draw your own" to expat anyway */
-        salt = s;
-    }
-    XML_SetHashSalt(p, salt);
-}
-
 int xacct_query_xml_parse(const char *xml, size_t len, void *ud, XML_StartElementHandler on_start,
                           XML_EndElementHandler on_end, XML_CharacterDataHandler on_text)
 {
     if (len > INT_MAX)
         return XACCT_EPARSE;
-    XML_Parser p = XML_ParserCreate("UTF-8");
+    XML_Parser p = xacct_xml_parser_get("UTF-8");
     if (p == NULL)
         return XACCT_ENOMEM;
-    xacct_query_xml_salt(p);
     XML_SetUserData(p, ud);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);
     int ok = XML_Parse(p, xml, (int)len, 1) == XML_STATUS_OK;
-    XML_ParserFree(p);
+    xacct_xml_parser_put(p, len);
     return ok ? 0 : XACCT_EPARSE;
 }
