@@ -236,11 +236,16 @@ static void count_attempt(const struct xacct_aws_call *c, int status,
     xacct_metrics_t *m = c->_aws->_metrics;
     if (m == NULL || status == XACCT_ECANCELED)
         return;
-    char code[16];
-    if (status == 0)
+    char code[16] = "error";
+    if (status == 0 && resp->status >= 100 && resp->status <= 999) {
+        /* Three digits, as HTTP has them (the common case, without printf). */
+        code[0] = (char)('0' + resp->status / 100);
+        code[1] = (char)('0' + resp->status / 10 % 10);
+        code[2] = (char)('0' + resp->status % 10);
+        code[3] = '\0';
+    } else if (status == 0) {
         snprintf(code, sizeof(code), "%ld", resp->status);
-    else
-        snprintf(code, sizeof(code), "error");
+    }
     xacct_metrics_inc(m, XACCT_M_AWS_REQUESTS, c->_label, code);
     xacct_metrics_observe(m, XACCT_M_AWS_DURATION, c->_label, NULL,
                           (double)(uv_hrtime() - c->_sent_ns) / 1e9);

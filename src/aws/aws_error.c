@@ -106,7 +106,9 @@ static void XMLCALL xml_start(void *ud, const XML_Char *name, const XML_Char **a
         XML_StopParser(st->parser, XML_FALSE);
         return;
     }
-    snprintf(st->names[st->depth], sizeof(st->names[0]), "%s", name);
+    size_t n = strnlen(name, sizeof(st->names[0]) - 1); /* truncated, as before */
+    memcpy(st->names[st->depth], name, n);
+    st->names[st->depth][n] = '\0';
     const char *parent = st->depth > 0 ? st->names[st->depth - 1] : "";
     st->depth++;
     st->capturing = XF_NONE;

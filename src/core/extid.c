@@ -7,7 +7,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <stdio.h>
 #include <string.h>
 
 int xacct_extid_generate(char out[XACCT_EXTID_LEN + 1])
@@ -18,10 +17,17 @@ int xacct_extid_generate(char out[XACCT_EXTID_LEN + 1])
         return XACCT_ECRYPTO;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, XACCT_EXTID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    /* 8-4-4-4-12 lowercase hex digits (a check makes one for every probe:
+     * written directly, not through printf's format machinery). */
+    static const char digits[] = "0123456789abcdef";
+    char *p = out;
+    for (size_t i = 0; i < sizeof(b); i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = digits[b[i] >> 4];
+        *p++ = digits[b[i] & 0x0f];
+    }
+    *p = '\0';
     OPENSSL_cleanse(b, sizeof(b));
     return 0;
 }

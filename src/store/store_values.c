@@ -81,9 +81,17 @@ void xacct_store_args_str(xacct_store_args_t *a, const char *s)
 
 void xacct_store_args_ll(xacct_store_args_t *a, long long v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    xacct_store_args_add(a, tmp, (size_t)n);
+    /* In decimal, as "%lld" writes it: every command carries a few. */
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    if (v < 0)
+        *--p = '-';
+    xacct_store_args_add(a, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* The prefix and the formatted text go through a stack buffer in one

@@ -2,6 +2,7 @@
 /* ARN splitting, account and region rules, stack and role ARNs; external IDs. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <cmocka.h>
 
@@ -91,6 +92,18 @@ static void test_extid(void **state)
     assert_true(xacct_extid_valid(b));
     assert_string_not_equal(a, b);
     assert_int_equal(a[14], '4');
+    /* Many of them: all well-formed, every hex digit written somewhere. */
+    bool seen[16] = {false};
+    for (int i = 0; i < 256; i++) {
+        assert_int_equal(xacct_extid_generate(b), 0);
+        assert_true(xacct_extid_valid(b));
+        assert_int_equal(strlen(b), XACCT_EXTID_LEN);
+        for (const char *p = b; *p != '\0'; p++)
+            if (*p != '-')
+                seen[*p <= '9' ? *p - '0' : *p - 'a' + 10] = true;
+    }
+    for (int d = 0; d < 16; d++)
+        assert_true(seen[d]);
     assert_false(xacct_extid_valid("not-a-uuid"));
     assert_false(xacct_extid_valid("0f8fad5b-d9cb-369f-a165-70867728950e")); /* version 3 */
     assert_true(xacct_secret_equal(a, a));

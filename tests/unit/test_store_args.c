@@ -5,10 +5,12 @@
  * it, NUL-terminated, binary-safe), the old storage and the last one wiped
  * (arguments carry external IDs), and the limits.
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +79,27 @@ static void test_args_follow_the_buffer(void **state)
     xacct_store_args_destroy(&a); /* twice is harmless */
 }
 
+/* Integers are written as "%lld" writes them, the extremes included. */
+static void test_integers_in_decimal(void **state)
+{
+    XACCT_UNUSED(state);
+    static const long long v[] = {0, 7, -1, 9, 10, -10, 99, 100, 1234567890123LL,
+                                  LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(v); i++)
+        xacct_store_args_ll(&a, v[i]);
+    assert_int_equal(a.err, 0);
+    assert_int_equal(a.argc, (int)XACCT_ARRAY_SIZE(v));
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(v); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", v[i]);
+        assert_int_equal(a.len[i], strlen(want));
+        assert_string_equal(a.v[i], want);
+    }
+    xacct_store_args_destroy(&a);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -104,6 +127,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_args_follow_the_buffer),
+        cmocka_unit_test(test_integers_in_decimal),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
