@@ -101,27 +101,27 @@ typedef enum xacct_cfn_status {
 } xacct_cfn_status_t;
 
 /*
+ * The answer's Data (SPEC §4 step 7), which a customer's template reads with
+ * Fn::GetAtt: {"RoleArn": role_arn, "State": state}, each member present only
+ * when its value is not NULL or empty (both borrowed).
+ */
+typedef struct xacct_cfn_data {
+    const char *role_arn;
+    const char *state;
+} xacct_cfn_data_t;
+
+/*
  * Builds the response body: Status, Reason (FAILED always has one),
- * PhysicalResourceId, StackId, RequestId, LogicalResourceId and, when
- * data_json is not NULL, Data (a JSON object text). A Reason that would push
- * the body past 4096 bytes is cut (at a UTF-8 boundary, marked with "...");
- * the JSON never is. Returns 0 with *body_out (caller frees), XACCT_EINVAL
- * for a missing field or bad data_json, XACCT_ETOOBIG when even an empty
+ * PhysicalResourceId, StackId, RequestId, LogicalResourceId and, when data
+ * is not NULL and has a member, Data. A Reason that would push the body past
+ * 4096 bytes is cut (at a UTF-8 boundary, marked with "..."); the JSON never
+ * is. Returns 0 with *body_out (caller frees), XACCT_EINVAL for a missing
+ * field or a value that is not valid UTF-8, XACCT_ETOOBIG when even an empty
  * Reason does not fit.
  */
 int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
-                             const char *reason, const char *physical_id, const char *data_json,
-                             char **body_out) XACCT_MUSTCHECK;
-
-/*
- * The answer's Data (SPEC §4 step 7), which a customer's template reads with
- * Fn::GetAtt: {"RoleArn": role_arn, "State": state}, each member present only
- * when its value is not NULL or empty. Returns 0 with *json_out (caller
- * frees) or NULL when both are absent; XACCT_EINVAL when a value is not
- * valid UTF-8.
- */
-int xacct_cfn_response_data(const char *role_arn, const char *state,
-                            char **json_out) XACCT_MUSTCHECK;
+                             const char *reason, const char *physical_id,
+                             const xacct_cfn_data_t *data, char **body_out) XACCT_MUSTCHECK;
 
 const char *xacct_cfn_type_name(xacct_cfn_type_t t);
 

@@ -88,12 +88,12 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
  * The answer's Data for a decision (SPEC §4 step 7): the customer's role and
  * state once the decision is carried out — the new state when it changes
  * one, else the record's; the request's RoleArn when it activates, else the
- * recorded one. Nothing when there is no customer record. Returns what
- * xacct_cfn_response_data returns (*json_out: caller frees, may be NULL).
+ * recorded one (borrowed from req, customer and static names). Nothing (both
+ * NULL) when there is no customer record.
  */
-int xacct_handler_answer_data(const xacct_cfn_request_t *req,
-                              const xacct_customer_t *customer,
-                              const xacct_decision_t *decision, char **json_out) XACCT_MUSTCHECK;
+xacct_cfn_data_t xacct_handler_answer_data(const xacct_cfn_request_t *req,
+                                           const xacct_customer_t *customer,
+                                           const xacct_decision_t *decision);
 
 /* The decision for a request whose message is given up on (received more
  * than queue.max_receives times): answered so that no stack waits for a

@@ -179,14 +179,10 @@ int xacct__pipeline_msg_build_answer(xacct_pipeline_msg_t *msg)
     msg->answer = NULL;
     const xacct_decision_t *d = &msg->decision;
     msg->answer_failed = d->status == XACCT_CFN_FAILED;
-    char *data = NULL;
-    int rc = xacct_handler_answer_data(msg->req, msg->customer, d, &data);
-    if (rc == 0)
-        rc = xacct_cfn_response_build(msg->req, d->status,
-                                      d->status == XACCT_CFN_FAILED ? d->reason : NULL,
-                                      d->physical_id, data, &msg->answer);
-    free(data);
-    return rc;
+    xacct_cfn_data_t data = xacct_handler_answer_data(msg->req, msg->customer, d);
+    return xacct_cfn_response_build(msg->req, d->status,
+                                    d->status == XACCT_CFN_FAILED ? d->reason : NULL,
+                                    d->physical_id, &data, &msg->answer);
 }
 
 void xacct__pipeline_msg_stored_answer(xacct_pipeline_msg_t *msg, const char *answer)

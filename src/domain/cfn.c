@@ -270,31 +270,26 @@ static char *dump_with_reason(json_t *obj, const char *reason, size_t keep, bool
     return json_dumps(obj, JSON_COMPACT);
 }
 
-int xacct_cfn_response_data(const char *role_arn, const char *state, char **json_out)
+/* Adds Data to obj when it has a member; false when a value is not UTF-8. */
+static bool add_data(json_t *obj, const xacct_cfn_data_t *data)
 {
-    *json_out = NULL;
-    json_t *obj = json_object();
-    int rc = XACCT_EINVAL;
-    if (role_arn != NULL && role_arn[0] != '\0' &&
-        json_object_set_new(obj, "RoleArn", json_string(role_arn)) != 0)
-        goto out;
-    if (state != NULL && state[0] != '\0' &&
-        json_object_set_new(obj, "State", json_string(state)) != 0)
-        goto out;
-    rc = 0;
-    if (json_object_size(obj) > 0) {
-        *json_out = json_dumps(obj, JSON_COMPACT);
-        if (*json_out == NULL)
-            rc = XACCT_EINVAL;
-    }
-out:
-    json_decref(obj);
-    return rc;
+    if (data == NULL)
+        return true;
+    json_t *d = json_object();
+    bool ok = d != NULL;
+    if (ok && data->role_arn != NULL && data->role_arn[0] != '\0')
+        ok = json_object_set_new(d, "RoleArn", json_string(data->role_arn)) == 0;
+    if (ok && data->state != NULL && data->state[0] != '\0')
+        ok = json_object_set_new(d, "State", json_string(data->state)) == 0;
+    if (ok && json_object_size(d) > 0)
+        return json_object_set_new(obj, "Data", d) == 0;
+    json_decref(d);
+    return ok;
 }
 
 int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t status,
-                             const char *reason, const char *physical_id, const char *data_json,
-                             char **body_out)
+                             const char *reason, const char *physical_id,
+                             const xacct_cfn_data_t *data, char **body_out)
 {
     *body_out = NULL;
     if (req == NULL || physical_id == NULL || physical_id[0] == '\0' || strlen(physical_id) > 1024)
@@ -311,14 +306,8 @@ int xacct_cfn_response_build(const xacct_cfn_request_t *req, xacct_cfn_status_t 
     json_object_set_new(obj, "LogicalResourceId", json_string(req->logical_id));
     if (json_object_size(obj) != 5)
         goto out; /* a field was not valid UTF-8 */
-    if (data_json != NULL) {
-        json_t *data = json_loads(data_json, 0, NULL);
-        if (!json_is_object(data)) {
-            json_decref(data);
-            goto out;
-        }
-        json_object_set_new(obj, "Data", data);
-    }
+    if (!add_data(obj, data))
+        goto out;
     if (reason == NULL) {
         body = json_dumps(obj, JSON_COMPACT);
     } else {

@@ -229,9 +229,9 @@ static void test_response_body(void **state)
                               "arn:aws:iam::123456789012:role/R", "id", NULL);
     xacct_cfn_request_t *req = parse_ok(json);
     char *body = NULL;
+    xacct_cfn_data_t role_only = {.role_arn = "arn:aws:iam::123456789012:role/R"};
     assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "xacct-123456789012",
-                                              "{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\"}",
-                                              &body),
+                                              &role_only, &body),
                      0);
     json_t *o = json_loads(body, 0, NULL);
     assert_non_null(o);
@@ -309,8 +309,10 @@ static void test_response_body(void **state)
     assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "", NULL, &body),
                      XACCT_EINVAL);
     assert_null(body);
-    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "p", "[1]", &body),
+    xacct_cfn_data_t bad_role = {.role_arn = "arn:aws:iam::123456789012:role/\xff"};
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "p", &bad_role, &body),
                      XACCT_EINVAL);
+    assert_null(body);
     char pid[32];
     xacct_cfn_physical_id("123456789012", pid);
     assert_string_equal(pid, "xacct-123456789012");
@@ -343,20 +345,41 @@ static void test_answer_by(void **state)
     assert_int_equal(XACCT_CFN_DEFAULT_TIMEOUT, 3600);
 }
 
+/* The Data member written as the body's last member, with only the values
+ * that are there. */
+static char *data_of(const xacct_cfn_request_t *req, const char *role, const char *st)
+{
+    xacct_cfn_data_t data = {.role_arn = role, .state = st};
+    char *body = NULL;
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "p", &data, &body), 0);
+    return body;
+}
+
 static void test_response_data(void **state)
 {
     (void)state;
-    char *data = NULL;
-    assert_int_equal(xacct_cfn_response_data("arn:aws:iam::123456789012:role/R", "active", &data), 0);
-    assert_string_equal(data, "{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\",\"State\":\"active\"}");
-    free(data);
-    assert_int_equal(xacct_cfn_response_data("", "offboarding", &data), 0);
-    assert_string_equal(data, "{\"State\":\"offboarding\"}");
-    free(data);
-    assert_int_equal(xacct_cfn_response_data(NULL, NULL, &data), 0);
-    assert_null(data);
-    assert_int_equal(xacct_cfn_response_data("bad \xff", "active", &data), XACCT_EINVAL);
-    assert_null(data);
+    char *json = make_request("Create", RESPONSE_URL, "123456789012",
+                              "arn:aws:iam::123456789012:role/R", "id", NULL);
+    xacct_cfn_request_t *req = parse_ok(json);
+    char *body = data_of(req, "arn:aws:iam::123456789012:role/R", "active");
+    assert_non_null(strstr(
+        body, ",\"Data\":{\"RoleArn\":\"arn:aws:iam::123456789012:role/R\",\"State\":\"active\"}}"));
+    free(body);
+    body = data_of(req, "", "offboarding");
+    assert_non_null(strstr(body, ",\"Data\":{\"State\":\"offboarding\"}}"));
+    free(body);
+    body = data_of(req, NULL, NULL);
+    assert_null(strstr(body, "Data"));
+    free(body);
+    body = data_of(req, "", "");
+    assert_null(strstr(body, "Data"));
+    free(body);
+    xacct_cfn_data_t bad = {.role_arn = "r", .state = "bad \xff"};
+    assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "p", &bad, &body),
+                     XACCT_EINVAL);
+    assert_null(body);
+    xacct_cfn_request_free(req);
+    free(json);
 }
 
 /* TemplateVersion is kept only when it has the shape xacct renders. */

@@ -22,16 +22,16 @@ const xacct_handler_t *xacct_handler_for(xacct_cfn_type_t type)
     return NULL;
 }
 
-int xacct_handler_answer_data(const xacct_cfn_request_t *req,
-                              const xacct_customer_t *customer,
-                              const xacct_decision_t *decision, char **json_out)
+xacct_cfn_data_t xacct_handler_answer_data(const xacct_cfn_request_t *req,
+                                           const xacct_customer_t *customer,
+                                           const xacct_decision_t *decision)
 {
-    *json_out = NULL;
+    xacct_cfn_data_t data = {0};
     if (customer == NULL)
-        return 0;
+        return data;
     xacct_customer_state_t st = decision->transition ? decision->to_state : customer->state;
-    const char *role = decision->connect_stack ? req->role_arn : customer->role_arn;
-    const char *state = xacct_customer_state_name(st);
-    return xacct_cfn_response_data(role, state, json_out);
+    data.role_arn = decision->connect_stack ? req->role_arn : customer->role_arn;
+    data.state = xacct_customer_state_name(st);
+    return data;
 }
 
