@@ -279,12 +279,27 @@ static void parse_request(xacct_pipeline_msg_t *msg)
     go(msg, ST_CLAIM);
 }
 
+/* A preload that cannot serve this claim attempt any more. */
+static void preload_drop(xacct_pipeline_msg_t *msg)
+{
+    if (msg->preload == PRELOAD_READY) {
+        xacct_customer_free(msg->preload_customer);
+        msg->preload_customer = NULL;
+        msg->preload = PRELOAD_NONE;
+    } else if (msg->preload == PRELOAD_WAITING) {
+        msg->preload_stale = true;
+    }
+}
+
 static void on_claim(int status, const char *detail, xacct_claims_result_t st, const char *answer,
                      void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
+    msg->claim_out = false;
     if (xacct__pipeline_msg_returned(msg))
         return;
+    if (status != 0 || st != XACCT_CLAIMS_CLAIMED || msg->gave_up[0] != '\0')
+        preload_drop(msg);
     if (status != 0) {
         transient(msg, "claim", status, detail);
         return;
@@ -329,17 +344,42 @@ static void on_claim(int status, const char *detail, xacct_claims_result_t st, c
     }
 }
 
+static void on_preload(int status, const char *detail, const xacct_customer_t *customer,
+                       void *arg);
+
 static void stage_claim(xacct_pipeline_msg_t *msg)
 {
+    msg->claim_out = true;
     int rc = OPS(msg)->claim(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
                              xacct__pl_claim_lease_ms(msg), on_claim, msg);
-    if (rc == 0)
-        msg->pending++;
-    else
+    if (rc != 0) {
+        msg->claim_out = false;
         transient(msg, "claim", rc, "could not be queued");
+        return;
+    }
+    msg->pending++;
+    /* The customer is read right behind the claim, while the claim is still
+     * unanswered (a store that answers at once needs no company). */
+    if (msg->claim_out && msg->gave_up[0] == '\0' && msg->preload == PRELOAD_NONE &&
+        OPS(msg)->customer_get(ARG(msg), msg->req->stack_account, on_preload, msg) == 0) {
+        msg->pending++;
+        msg->preload = PRELOAD_WAITING;
+        msg->preload_stale = false;
+        msg->preload_awaited = false;
+    }
 }
 
 /* ---- the customer and the decision --------------------------------------- */
+
+/* The customer is known (customer owned, NULL when there is none): the
+ * handler decides. */
+static void loaded(xacct_pipeline_msg_t *msg, xacct_customer_t *customer)
+{
+    xacct_customer_free(msg->customer);
+    msg->customer = customer;
+    xacct_handler_for(msg->req->type)->decide(msg->req, msg->customer, &msg->decision);
+    go(msg, msg->decision.action == XACCT_ACT_CHECK ? ST_CHECK : ST_APPLY);
+}
 
 static void on_load(int status, const char *detail, const xacct_customer_t *customer, void *arg)
 {
@@ -350,18 +390,52 @@ static void on_load(int status, const char *detail, const xacct_customer_t *cust
         transient(msg, "load customer", status, detail);
         return;
     }
-    xacct_customer_free(msg->customer);
-    msg->customer = status == 0 ? xacct_customer_dup(customer) : NULL;
-    xacct_handler_for(msg->req->type)->decide(msg->req, msg->customer, &msg->decision);
-    go(msg, msg->decision.action == XACCT_ACT_CHECK ? ST_CHECK : ST_APPLY);
+    loaded(msg, status == 0 ? xacct_customer_dup(customer) : NULL);
 }
 
 static void stage_load(xacct_pipeline_msg_t *msg)
 {
+    if (msg->preload == PRELOAD_WAITING && !msg->preload_stale) {
+        msg->preload_awaited = true; /* on_preload carries on */
+        return;
+    }
+    if (msg->preload == PRELOAD_READY) {
+        xacct_customer_t *c = msg->preload_customer;
+        msg->preload_customer = NULL;
+        msg->preload = PRELOAD_NONE;
+        loaded(msg, c);
+        return;
+    }
     if (OPS(msg)->customer_get(ARG(msg), msg->req->stack_account, on_load, msg) == 0)
         msg->pending++;
     else
         transient(msg, "load customer", XACCT_EAGAIN, "could not be queued");
+}
+
+static void on_preload(int status, const char *detail, const xacct_customer_t *customer,
+                       void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    bool stale = msg->preload_stale, awaited = msg->preload_awaited;
+    msg->preload = PRELOAD_NONE;
+    msg->preload_stale = msg->preload_awaited = false;
+    if (xacct__pipeline_msg_returned(msg))
+        return;
+    bool usable = !stale && (status == 0 || status == XACCT_ENOTFOUND);
+    if (awaited) {
+        /* ST_LOAD is waiting: this is its read, or it reads again. */
+        if (usable)
+            loaded(msg, status == 0 ? xacct_customer_dup(customer) : NULL);
+        else if (!stale)
+            transient(msg, "load customer", status, detail);
+        else
+            stage_load(msg);
+        return;
+    }
+    if (usable) {
+        msg->preload_customer = status == 0 ? xacct_customer_dup(customer) : NULL;
+        msg->preload = PRELOAD_READY;
+    }
 }
 
 static void on_check(xacct_check_result_t result, const char *detail, unsigned attempts, void *arg)

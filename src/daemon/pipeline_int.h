@@ -64,6 +64,15 @@ struct xacct_pipeline_msg {
     xacct_check_t *check;         /* safety check in flight */
     xacct_aws_call_t *call;       /* answer PUT or confirmation GET in flight */
     bool claimed;                 /* we hold the request's claim */
+    bool claim_out;               /* this attempt's claim is unanswered */
+    /* The customer read sent right behind the claim, so that both share one
+     * round trip to Redis (the read still reaches Redis after the claim).
+     * Used only for the claim attempt it followed; one from an attempt that
+     * failed is stale and dropped when it arrives. */
+    enum { PRELOAD_NONE, PRELOAD_WAITING, PRELOAD_READY } preload;
+    bool preload_stale;           /* from a claim attempt that failed */
+    bool preload_awaited;         /* ST_LOAD waits for it */
+    xacct_customer_t *preload_customer; /* owned, NULL when none */
     bool recorded;                /* the outcome is in Redis (or cannot be) */
     bool failed;                  /* answered or recorded FAILED */
     bool ended;                   /* the completion callback has fired */

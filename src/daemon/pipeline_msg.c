@@ -62,6 +62,7 @@ void xacct__pipeline_msg_maybe_free(xacct_pipeline_msg_t *msg)
     xacct_sns_envelope_free(msg->env);
     xacct_cfn_request_free(msg->req);
     xacct_customer_free(msg->customer);
+    xacct_customer_free(msg->preload_customer);
     free(msg->answer);
     free(msg->owner);
     free(msg->reason);

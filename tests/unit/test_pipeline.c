@@ -112,7 +112,8 @@ static void test_release_hands_back(void **state)
 /* ---- claims ----------------------------------------------------------------- */
 
 /* Another worker holds the request: this copy is hidden for a visibility
- * timeout and left, without loading the customer. */
+ * timeout and left; the customer read that went with the claim is not
+ * used. */
 static void test_claim_held_elsewhere_is_left(void **state)
 {
     fake_t *f = *state;
@@ -121,10 +122,14 @@ static void test_claim_held_elsewhere_is_left(void **state)
     complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_BUSY, "other/m/1");
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
-    assert_int_equal(f->counts[K_GET], 0);
+    assert_int_equal(f->counts[K_GET], 1);
+    complete_get(wait_for(f, K_GET), "pending", "", "");
+    assert_int_equal(f->counts[K_CHECK], 0);
+    assert_int_equal(f->counts[K_APPLY], 0);
     assert_int_equal(f->counts[K_VIS], 1);
-    assert_int_equal(f->calls[1].kind, K_VIS);
-    assert_int_equal(f->calls[1].seconds, 120);
+    for (size_t i = 0; i < f->ncalls; i++)
+        if (f->calls[i].kind == K_VIS)
+            assert_int_equal(f->calls[i].seconds, 120);
 }
 
 /* A finished request delivered again sends the stored answer and nothing
@@ -138,13 +143,87 @@ static void test_redelivery_resends_stored_answer(void **state)
     complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, stored);
     call_t *answer = wait_for(f, K_ANSWER);
     assert_string_equal(answer->text, stored);
+    complete_get(wait_for(f, K_GET), NULL, NULL, NULL); /* the read that went with the claim */
     complete_answer(answer, 0, 200);
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
-    assert_int_equal(f->counts[K_GET], 0);
+    assert_int_equal(f->counts[K_GET], 1);
     assert_int_equal(f->counts[K_APPLY], 0);
+    assert_int_equal(f->counts[K_FINISH], 0);
     assert_non_null(strstr(f->log_text, "status=SUCCESS"));
     assert_null(strstr(f->log_text, "status=FAILED"));
+}
+
+/* The customer is read right behind the claim, before the claim is
+ * answered (one round trip to Redis), and that read is the one decided on,
+ * whichever of the two answers first. */
+static void test_customer_read_with_the_claim(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    call_t *claim = wait_for(f, K_CLAIM);
+    call_t *get = wait_for(f, K_GET);
+    assert_false(claim->done);
+    assert_true(claim < get); /* the claim goes first */
+    complete_get(get, "pending", "", "");
+    assert_int_equal(f->counts[K_CHECK], 0); /* not before the claim */
+    complete_claim(claim, 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
+    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_GET], 1);
+}
+
+/* A claim that fails transiently makes the read that went with it stale:
+ * the claim tried again goes without one while it is out, and the decision
+ * is taken on a read sent after the claim that succeeded. */
+static void test_read_of_a_failed_claim_is_not_used(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    call_t *stale = wait_for(f, K_GET);
+    complete_claim(wait_for(f, K_CLAIM), XACCT_EAGAIN, 0, NULL);
+    call_t *claim = wait_for(f, K_CLAIM); /* tried again at once (no jitter here) */
+    assert_int_equal(f->counts[K_GET], 1);
+    complete_claim(claim, 0, XACCT_CLAIMS_CLAIMED, "");
+    assert_int_equal(f->counts[K_GET], 2); /* the load reads again */
+    call_t *fresh = &f->calls[f->ncalls - 1];
+    assert_int_equal(fresh->kind, K_GET);
+    complete_get(stale, NULL, NULL, NULL); /* no customer then: dropped */
+    assert_int_equal(f->counts[K_FINISH], 0);
+    assert_int_equal(f->counts[K_CHECK], 0);
+    complete_get(fresh, "pending", "", "");
+    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
+    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_FINISH], 0);
+    assert_int_equal(f->counts[K_GET], 2);
+}
+
+/* The read that went with the claim failing is retried as any load is. */
+static void test_read_with_the_claim_failing_is_retried(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    call_t *get = wait_for(f, K_GET);
+    get->done = true;
+    ((xacct_customers_get_cb)get->cb)(XACCT_EAGAIN, "redis down", NULL, get->arg);
+    assert_non_null(strstr(f->log_text, "redis down"));
+    complete_get(wait_for(f, K_GET), "pending", "", "");
+    assert_int_equal(f->counts[K_GET], 2);
+    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
+    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
 }
 
 /* ---- the heartbeat ---------------------------------------------------------- */
@@ -244,6 +323,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_release_hands_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_held_elsewhere_is_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redelivery_resends_stored_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_read_with_the_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_of_a_failed_claim_is_not_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_with_the_claim_failing_is_retried, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_extends_and_stops_before_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete_offboards_and_conflicts_audit, setup, teardown),
