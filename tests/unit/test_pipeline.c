@@ -154,6 +154,17 @@ static void test_redelivery_resends_stored_answer(void **state)
     assert_null(strstr(f->log_text, "status=FAILED"));
 }
 
+/* A Create past its load: the role is safe, the outcome recorded, the
+ * answer delivered, the message acked. */
+static void secure_create_to_ack(fake_t *f)
+{
+    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
+    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+}
+
 /* The customer is read right behind the claim, before the claim is
  * answered (one round trip to Redis), and that read is the one decided on,
  * whichever of the two answers first. */
@@ -169,11 +180,7 @@ static void test_customer_read_with_the_claim(void **state)
     complete_get(get, "pending", "", "");
     assert_int_equal(f->counts[K_CHECK], 0); /* not before the claim */
     complete_claim(claim, 0, XACCT_CLAIMS_CLAIMED, "");
-    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
-    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
-    complete_answer(wait_for(f, K_ANSWER), 0, 200);
-    wait_done(f);
-    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    secure_create_to_ack(f);
     assert_int_equal(f->counts[K_GET], 1);
 }
 
@@ -197,11 +204,7 @@ static void test_read_of_a_failed_claim_is_not_used(void **state)
     assert_int_equal(f->counts[K_FINISH], 0);
     assert_int_equal(f->counts[K_CHECK], 0);
     complete_get(fresh, "pending", "", "");
-    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
-    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
-    complete_answer(wait_for(f, K_ANSWER), 0, 200);
-    wait_done(f);
-    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    secure_create_to_ack(f);
     assert_int_equal(f->counts[K_FINISH], 0);
     assert_int_equal(f->counts[K_GET], 2);
 }
@@ -219,11 +222,7 @@ static void test_read_with_the_claim_failing_is_retried(void **state)
     assert_non_null(strstr(f->log_text, "redis down"));
     complete_get(wait_for(f, K_GET), "pending", "", "");
     assert_int_equal(f->counts[K_GET], 2);
-    complete_check(wait_for(f, K_CHECK), XACCT_CHECK_SECURE);
-    complete_apply(wait_for(f, K_APPLY), 0, XACCT_APPLY_APPLIED);
-    complete_answer(wait_for(f, K_ANSWER), 0, 200);
-    wait_done(f);
-    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    secure_create_to_ack(f);
 }
 
 /* ---- the heartbeat ---------------------------------------------------------- */
