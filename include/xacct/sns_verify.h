@@ -61,6 +61,17 @@ int xacct_sns_string_to_sign(const xacct_sns_envelope_t *env, xacct_buf_t *out) 
 int xacct_sns_verify_pem(const xacct_sns_envelope_t *env, const char *pem,
                          size_t pem_len) XACCT_MUSTCHECK;
 
+/* A certificate's key kept with its verification contexts (sns_verify.c). */
+typedef struct xacct__sns_key xacct__sns_key_t;
+
+#ifdef XACCT_UNIT_TESTING
+/* sns_verify.c internals reached by tests/unit/test_sns_verify.c: the key as
+ * the cache keeps it (NULL when the PEM holds no certificate). */
+xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t len);
+int xacct__sns_key_verify(xacct__sns_key_t *k, const xacct_sns_envelope_t *env);
+void xacct__sns_key_free(xacct__sns_key_t *k);
+#endif
+
 /* Checks a SigningCertURL or SubscribeURL: https, no user information, host
  * on hosts (port rules as in SPEC §6), and for certificates a path ending
  * in ".pem". Returns 0 or XACCT_ECERT with the reason in err. */

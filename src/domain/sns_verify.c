@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,42 +169,27 @@ static int base64_decode(const char *in, unsigned char *out, int outcap)
     return n;
 }
 
-static int verify_with_key(const xacct_sns_envelope_t *env, EVP_PKEY *key)
-{
-    const EVP_MD *md;
-    if (strcmp(env->signature_version, "1") == 0)
-        md = xacct_digest_md(XACCT_DIGEST_SHA1);
-    else if (strcmp(env->signature_version, "2") == 0)
-        md = xacct_digest_md(XACCT_DIGEST_SHA256);
-    else
-        return XACCT_ESIGNATURE;
-    if (md == NULL)
-        return XACCT_ESIGNATURE;
-    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
-        return XACCT_ECERT;
+/* A certificate's public key with a verification context for each
+ * SignatureVersion, made at its first use and kept: setting one up (the
+ * provider's key management, the padding, the digest) costs as much as the
+ * RSA operation and a dozen allocations, and a busy worker checks every
+ * message with the same few keys. */
+struct xacct__sns_key {
+    EVP_PKEY *pkey;
+    EVP_PKEY_CTX *verify[2]; /* [0] SignatureVersion 1 (SHA1), [1] 2 (SHA256) */
+};
 
-    unsigned char sig[1024];
-    int siglen = base64_decode(env->signature, sig, sizeof(sig));
-    if (siglen <= 0)
-        return XACCT_ESIGNATURE;
-    xacct_buf_t canon;
-    xacct_buf_init(&canon, XACCT_SNS_MAX_ENVELOPE * 2);
-    int rc = xacct_sns_string_to_sign(env, &canon);
-    if (rc != 0) {
-        xacct_buf_destroy(&canon);
-        return XACCT_ESIGNATURE;
-    }
-    rc = XACCT_ESIGNATURE;
-    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    if (mctx != NULL && EVP_DigestVerifyInit(mctx, NULL, md, NULL, key) == 1 &&
-        EVP_DigestVerify(mctx, sig, (size_t)siglen, (const unsigned char *)canon.data, canon.len) == 1)
-        rc = 0;
-    EVP_MD_CTX_free(mctx);
-    xacct_buf_destroy(&canon);
-    return rc;
+XACCT_STATIC void xacct__sns_key_free(xacct__sns_key_t *k)
+{
+    if (k == NULL)
+        return;
+    EVP_PKEY_CTX_free(k->verify[0]);
+    EVP_PKEY_CTX_free(k->verify[1]);
+    EVP_PKEY_free(k->pkey);
+    free(k);
 }
 
-static EVP_PKEY *key_from_pem(const char *pem, size_t len)
+XACCT_STATIC xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t len)
 {
     if (len > MAX_CERT_BYTES)
         return NULL;
@@ -214,18 +200,75 @@ static EVP_PKEY *key_from_pem(const char *pem, size_t len)
     BIO_free(bio);
     if (cert == NULL)
         return NULL;
-    EVP_PKEY *key = X509_get_pubkey(cert);
+    EVP_PKEY *pkey = X509_get_pubkey(cert);
     X509_free(cert);
-    return key;
+    if (pkey == NULL)
+        return NULL;
+    xacct__sns_key_t *k = xacct_calloc(1, sizeof(*k));
+    k->pkey = pkey;
+    return k;
+}
+
+/* k's context for RSA PKCS#1 v1.5 over a digest of alg, made on first use. */
+static EVP_PKEY_CTX *verify_ctx(xacct__sns_key_t *k, int slot, xacct_digest_alg_t alg)
+{
+    if (k->verify[slot] != NULL)
+        return k->verify[slot];
+    const EVP_MD *md = xacct_digest_md(alg);
+    EVP_PKEY_CTX *ctx = md != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL) : NULL;
+    if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    k->verify[slot] = ctx;
+    return ctx;
+}
+
+XACCT_STATIC int xacct__sns_key_verify(xacct__sns_key_t *k, const xacct_sns_envelope_t *env)
+{
+    int slot;
+    xacct_digest_alg_t alg;
+    if (strcmp(env->signature_version, "1") == 0) {
+        slot = 0;
+        alg = XACCT_DIGEST_SHA1;
+    } else if (strcmp(env->signature_version, "2") == 0) {
+        slot = 1;
+        alg = XACCT_DIGEST_SHA256;
+    } else {
+        return XACCT_ESIGNATURE;
+    }
+    if (EVP_PKEY_base_id(k->pkey) != EVP_PKEY_RSA)
+        return XACCT_ECERT;
+    EVP_PKEY_CTX *ctx = verify_ctx(k, slot, alg);
+    if (ctx == NULL)
+        return XACCT_ESIGNATURE;
+
+    unsigned char sig[1024];
+    int siglen = base64_decode(env->signature, sig, sizeof(sig));
+    if (siglen <= 0)
+        return XACCT_ESIGNATURE;
+    xacct_buf_t canon;
+    xacct_buf_init(&canon, XACCT_SNS_MAX_ENVELOPE * 2);
+    unsigned char dgst[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    int rc = XACCT_ESIGNATURE;
+    if (xacct_sns_string_to_sign(env, &canon) == 0 &&
+        xacct_digest(alg, canon.data, canon.len, dgst, &dlen) == 0 &&
+        EVP_PKEY_verify(ctx, sig, (size_t)siglen, dgst, dlen) == 1)
+        rc = 0;
+    xacct_buf_destroy(&canon);
+    return rc;
 }
 
 int xacct_sns_verify_pem(const xacct_sns_envelope_t *env, const char *pem, size_t pem_len)
 {
-    EVP_PKEY *key = key_from_pem(pem, pem_len);
-    if (key == NULL)
+    xacct__sns_key_t *k = xacct__sns_key_from_pem(pem, pem_len);
+    if (k == NULL)
         return XACCT_ECERT;
-    int rc = verify_with_key(env, key);
-    EVP_PKEY_free(key);
+    int rc = xacct__sns_key_verify(k, env);
+    xacct__sns_key_free(k);
     return rc;
 }
 
@@ -253,7 +296,7 @@ int xacct_sns_url_check(const char *url, const xacct_strlist_t *hosts, bool want
 
 typedef struct cert_entry {
     char *url;
-    EVP_PKEY *key;
+    xacct__sns_key_t *key;
     unsigned long long used; /* tick of the last use, for LRU eviction */
     struct cert_entry *next;
 } cert_entry_t;
@@ -306,7 +349,7 @@ static cert_entry_t *cache_find(xacct_sns_verifier_t *v, const char *url)
     return NULL;
 }
 
-static void cache_put(xacct_sns_verifier_t *v, const char *url, EVP_PKEY *key)
+static void cache_put(xacct_sns_verifier_t *v, const char *url, xacct__sns_key_t *key)
 {
     if (v->ncerts >= v->max_certs) {
         cert_entry_t **victim = &v->certs;
@@ -315,7 +358,7 @@ static void cache_put(xacct_sns_verifier_t *v, const char *url, EVP_PKEY *key)
                 victim = pp;
         cert_entry_t *e = *victim;
         *victim = e->next;
-        EVP_PKEY_free(e->key);
+        xacct__sns_key_free(e->key);
         free(e->url);
         free(e);
         v->ncerts--;
@@ -338,7 +381,7 @@ static void fetch_done(int status, const char *detail, const xacct_http_response
             *pp = f->next;
             break;
         }
-    EVP_PKEY *key = NULL;
+    xacct__sns_key_t *key = NULL;
     int fail = 0;
     char why[160];
     why[0] = '\0';
@@ -351,7 +394,7 @@ static void fetch_done(int status, const char *detail, const xacct_http_response
     } else if (resp->status != 200) {
         fail = resp->status >= 500 ? XACCT_EAGAIN : XACCT_ECERT;
         snprintf(why, sizeof(why), "signing certificate fetch returned HTTP %ld", resp->status);
-    } else if ((key = key_from_pem(resp->body, resp->body_len)) == NULL) {
+    } else if ((key = xacct__sns_key_from_pem(resp->body, resp->body_len)) == NULL) {
         fail = XACCT_ECERT;
         snprintf(why, sizeof(why), "signing certificate URL did not serve a certificate");
     }
@@ -363,7 +406,7 @@ static void fetch_done(int status, const char *detail, const xacct_http_response
         int rc = fail;
         const char *d = why;
         if (rc == 0) {
-            rc = verify_with_key(w->env, key);
+            rc = xacct__sns_key_verify(key, w->env);
             d = rc == 0 ? "verified" : "signature does not verify";
         }
         w->cb(rc, d, w->arg);
@@ -383,7 +426,7 @@ int xacct_sns_verify(xacct_sns_verifier_t *v, const xacct_sns_envelope_t *env,
         return rc;
     cert_entry_t *e = cache_find(v, env->signing_cert_url);
     if (e != NULL)
-        return verify_with_key(env, e->key);
+        return xacct__sns_key_verify(e->key, env);
 
     waiter_t *w = xacct_calloc(1, sizeof(*w));
     w->env = env;
@@ -429,7 +472,7 @@ void xacct_sns_verifier_free(xacct_sns_verifier_t *v)
     cert_entry_t *e = v->certs;
     while (e != NULL) {
         cert_entry_t *next = e->next;
-        EVP_PKEY_free(e->key);
+        xacct__sns_key_free(e->key);
         free(e->url);
         free(e);
         e = next;

@@ -49,8 +49,25 @@ static void test_every_vector(void **state)
         int rc = xacct_sns_verify_pem(env, pem, clen);
         if (want != (rc == 0))
             fail_msg("%s: expected %s, got %s", msg, want ? "valid" : "invalid", xacct_errname(rc));
+        /* The same through one key kept with its contexts, as the cache
+         * keeps it: each check below then reuses them, after successes and
+         * failures and across both hash algorithms. */
+        xacct__sns_key_t *key = xacct__sns_key_from_pem(pem, clen);
+        assert_non_null(key);
+        assert_int_equal(xacct__sns_key_verify(key, env), rc);
         if (want) {
             valid++;
+            for (int round = 0; round < 2; round++) {
+                env->message[env->message_len / 2] ^= 0x01;
+                assert_int_equal(xacct__sns_key_verify(key, env), XACCT_ESIGNATURE);
+                env->message[env->message_len / 2] ^= 0x01;
+                char *sv = env->signature_version;
+                env->signature_version = strdup(strcmp(sv, "1") == 0 ? "2" : "1");
+                assert_int_equal(xacct__sns_key_verify(key, env), XACCT_ESIGNATURE);
+                free(env->signature_version);
+                env->signature_version = sv;
+                assert_int_equal(xacct__sns_key_verify(key, env), 0);
+            }
             /* One flipped byte of the message breaks it. */
             env->message[env->message_len / 2] ^= 0x01;
             assert_int_equal(xacct_sns_verify_pem(env, pem, clen), XACCT_ESIGNATURE);
@@ -65,6 +82,7 @@ static void test_every_vector(void **state)
         } else {
             invalid++;
         }
+        xacct__sns_key_free(key);
         xacct_sns_envelope_free(env);
         free(body);
         free(pem);
