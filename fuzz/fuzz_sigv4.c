@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     xacct_sigv4_cache_t *cache = xacct_sigv4_cache_new();
     const xacct_sigv4_credentials_t creds = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                                             "session-token"};
+                                             "session-token", NULL};
     for (int s3 = 0; s3 < 2; s3++) {
         xacct_sigv4_request_t req = {
             .method = method, .url = url, .headers = hdrs, .nheaders = nh,

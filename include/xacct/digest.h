@@ -35,4 +35,15 @@ int xacct_digest(xacct_digest_alg_t alg, const void *data, size_t len, unsigned 
 int xacct_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
                       unsigned char out[32]);
 
+/* An HMAC-SHA-256 context keyed once with key, for a key that signs many
+ * messages (a SigV4 signing key): the key's padding blocks are hashed here
+ * and not again. NULL when out of memory. Free with EVP_MAC_CTX_free, which
+ * wipes the keyed state. */
+EVP_MAC_CTX *xacct_hmac_sha256_keyed(const void *key, size_t klen);
+
+/* HMAC-SHA-256 of msg into out[32] under ctx's key (xacct_hmac_sha256_keyed);
+ * every call starts afresh from the keyed state. Returns 0 or XACCT_ECRYPTO. */
+int xacct_hmac_sha256_again(EVP_MAC_CTX *ctx, const void *msg, size_t mlen,
+                            unsigned char out[32]);
+
 #endif

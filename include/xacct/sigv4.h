@@ -20,11 +20,16 @@
 
 #define XACCT_SIGV4_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 
-/* Borrowed credentials; session_token is NULL for long-term keys. */
+/* Borrowed credentials; session_token is NULL for long-term keys.
+ * secret_sha256, when not NULL, is the SHA-256 of secret_access_key (32
+ * bytes), computed once by whoever holds the credentials: the signing-key
+ * cache finds a key by it, and would otherwise hash the secret for every
+ * signature. */
 typedef struct xacct_sigv4_credentials {
     const char *access_key_id;
     const char *secret_access_key;
     const char *session_token;
+    const unsigned char *secret_sha256;
 } xacct_sigv4_credentials_t;
 
 typedef struct xacct_sigv4_request {

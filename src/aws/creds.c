@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "xacct/digest.h"
 
 #define DEFAULT_MARGIN_MS (5u * 60u * 1000u)
 #define DEFAULT_RETRY_BASE_MS 1000u
@@ -52,6 +53,7 @@ struct xacct_creds {
     xacct__creds_set_t *_cached;             /* last good credentials, owned, or NULL */
     int64_t _obtained_ms;                    /* wall clock when _cached arrived */
     xacct_sigv4_credentials_t _view;         /* borrowed view of _cached */
+    unsigned char _secret_sha256[32];        /* _view.secret_sha256 points here */
     xacct__creds_fetch_t *_fetch;            /* fetch in flight, or NULL */
     uint64_t _fetches;                       /* successful fetches */
     uint64_t _last_fail;                     /* uv_now() of the last failed fetch; 0 = none */
@@ -230,6 +232,24 @@ static int waiter_status(const xacct_creds_t *c, int status)
     }
 }
 
+/* Points the view handed to callers at _cached, with the secret's digest
+ * taken once here rather than by the signer for every request. */
+static void show(xacct_creds_t *c)
+{
+    const xacct__creds_set_t *set = c->_cached;
+    unsigned int n = 0;
+    c->_view.access_key_id = set->access_key_id;
+    c->_view.secret_access_key = set->secret_access_key;
+    c->_view.session_token = set->session_token;
+    c->_view.secret_sha256 =
+        set->secret_access_key != NULL &&
+                xacct_digest(XACCT_DIGEST_SHA256, set->secret_access_key,
+                             strlen(set->secret_access_key), c->_secret_sha256, &n) == 0 &&
+                n == sizeof(c->_secret_sha256)
+            ? c->_secret_sha256
+            : NULL;
+}
+
 static void fetch_done(xacct_creds_t *c, int status, const char *detail, xacct__creds_set_t *set)
 {
     if (c->_freeing) {
@@ -240,9 +260,7 @@ static void fetch_done(xacct_creds_t *c, int status, const char *detail, xacct__
         xacct__creds_set_free(c->_cached);
         c->_cached = set;
         c->_obtained_ms = wall_ms();
-        c->_view.access_key_id = set->access_key_id;
-        c->_view.secret_access_key = set->secret_access_key;
-        c->_view.session_token = set->session_token;
+        show(c);
         c->_fetches++;
         c->_last_fail = 0;
         c->_detail[0] = '\0';
@@ -374,9 +392,7 @@ int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_optio
         c->_cached = cfg.keys;
         c->_cfg.keys = NULL;
         c->_obtained_ms = wall_ms();
-        c->_view.access_key_id = c->_cached->access_key_id;
-        c->_view.secret_access_key = c->_cached->secret_access_key;
-        c->_view.session_token = c->_cached->session_token;
+        show(c);
         c->_fetches = 1;
     } else if (remote) {
         start_fetch(c);
@@ -414,6 +430,7 @@ void xacct_creds_free(xacct_creds_t *c)
     xacct__creds_set_free(c->_cached);
     c->_cached = NULL;
     memset(&c->_view, 0, sizeof(c->_view));
+    OPENSSL_cleanse(c->_secret_sha256, sizeof(c->_secret_sha256));
     c->_refresh.data = c;
     c->_dispatch.data = c;
     uv_close((uv_handle_t *)&c->_refresh, creds_close_cb);

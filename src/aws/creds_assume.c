@@ -99,9 +99,9 @@ int xacct__creds_assume_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_f
         .service = "sts",
         .now = time(NULL),
     };
-    const xacct_sigv4_credentials_t keys = {cfg->keys->access_key_id,
-                                            cfg->keys->secret_access_key,
-                                            cfg->keys->session_token};
+    const xacct_sigv4_credentials_t keys = {.access_key_id = cfg->keys->access_key_id,
+                                            .secret_access_key = cfg->keys->secret_access_key,
+                                            .session_token = cfg->keys->session_token};
     if ((rc = xacct_sigv4_sign(NULL, &sreq, &keys, &sig)) != 0)
         goto out;
     xacct_header_t hdrs[5];

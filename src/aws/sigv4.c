@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * AWS Signature Version 4: from a request, credentials and a given time to
- * the Authorization header (or a presigned URL). This file holds the crypto
- * (SHA-256 and HMAC through OpenSSL EVP), the signing-key cache, the
- * signer-owned headers (Host, X-Amz-Date, X-Amz-Security-Token,
+ * the Authorization header (or a presigned URL). This file holds the
+ * hashing, the signer-owned headers (Host, X-Amz-Date, X-Amz-Security-Token,
  * X-Amz-Content-Sha256) and the assembly of canonical request, string to sign
- * and signature; the canonicalisation rules live in sigv4_canon.c. Pure: no
+ * and signature; the canonicalisation rules live in sigv4_canon.c, the
+ * signing keys and their HMAC contexts in sigv4_cache.c. Pure: no
  * I/O, no clock reads, no logging. Every derived key is wiped after use.
  */
 #include "xacct/sigv4.h"
@@ -23,36 +23,6 @@
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define MAX_EXPIRES 604800L /* seven days, the SigV4 maximum */
-
-/* One cached signing key and what it was derived from. */
-typedef struct cache_entry {
-    bool used;                   /* slot holds a key */
-    uint64_t last_used;          /* cache tick of the last hit, for LRU */
-    char akid[129];              /* access key id */
-    unsigned char secret_fp[32]; /* SHA-256 of the secret: a rotated secret
-                                    under the same id must not hit */
-    char date[9];                /* YYYYMMDD */
-    char region[65];
-    char service[65];
-    unsigned char key[32];       /* the signing key (secret) */
-} cache_entry_t;
-
-struct xacct_sigv4_cache {
-    cache_entry_t e[XACCT_SIGV4_CACHE_SLOTS]; /* fixed: the cache never grows */
-    uint64_t tick;                            /* bumps on every lookup */
-    unsigned long hits;                       /* lookups answered from a slot */
-    unsigned long misses;                     /* keys derived */
-};
-
-xacct_sigv4_cache_t *xacct_sigv4_cache_new(void)
-{
-    return xacct_calloc(1, sizeof(xacct_sigv4_cache_t));
-}
-
-void xacct_sigv4_cache_free(xacct_sigv4_cache_t *c)
-{
-    xacct_freezero(c, sizeof(*c));
-}
 
 static int sha256(const void *data, size_t len, unsigned char md[32])
 {
@@ -81,111 +51,6 @@ void xacct_sha256_hex(const void *data, size_t len, char hex[65])
     }
     to_hex(md, sizeof(md), hex);
 }
-
-static int hmac256(const void *key, size_t klen, const void *msg, size_t mlen,
-                   unsigned char out[32])
-{
-    return xacct_hmac_sha256(key, klen, msg, mlen, out);
-}
-
-/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
- * "aws4_request"). Intermediate keys are wiped on every path. */
-static int derive_key(const char *secret, const char *date, const char *region,
-                      const char *service, unsigned char key[32])
-{
-    int rc;
-    size_t slen = strlen(secret);
-    char *k0 = xacct_malloc(slen + 5);
-    unsigned char k1[32], k2[32], k3[32];
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, secret, slen + 1);
-
-    if ((rc = hmac256(k0, slen + 4, date, strlen(date), k1)) != 0 ||
-        (rc = hmac256(k1, 32, region, strlen(region), k2)) != 0 ||
-        (rc = hmac256(k2, 32, service, strlen(service), k3)) != 0 ||
-        (rc = hmac256(k3, 32, "aws4_request", 12, key)) != 0)
-        goto out;
-out:
-    xacct_freezero(k0, slen + 5);
-    OPENSSL_cleanse(k1, sizeof(k1));
-    OPENSSL_cleanse(k2, sizeof(k2));
-    OPENSSL_cleanse(k3, sizeof(k3));
-    if (rc != 0)
-        OPENSSL_cleanse(key, 32);
-    return rc;
-}
-
-static bool copy_field(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= size)
-        return false;
-    memcpy(dst, src, n + 1);
-    return true;
-}
-
-XACCT_STATIC int xacct__sigv4_signing_key(xacct_sigv4_cache_t *cache, const char *akid,
-                                          const char *secret, const char *date,
-                                          const char *region, const char *service,
-                                          unsigned char key[32])
-{
-    int rc;
-    unsigned char fp[32];
-
-    if (cache == NULL)
-        return derive_key(secret, date, region, service, key);
-    if ((rc = sha256(secret, strlen(secret), fp)) != 0)
-        goto out;
-
-    cache->tick++;
-    cache_entry_t *victim = &cache->e[0];
-    for (size_t i = 0; i < XACCT_SIGV4_CACHE_SLOTS; i++) {
-        cache_entry_t *e = &cache->e[i];
-        if (e->used && strcmp(e->akid, akid) == 0 && strcmp(e->date, date) == 0 &&
-            strcmp(e->region, region) == 0 && strcmp(e->service, service) == 0 &&
-            CRYPTO_memcmp(e->secret_fp, fp, sizeof(fp)) == 0) {
-            e->last_used = cache->tick;
-            memcpy(key, e->key, 32);
-            cache->hits++;
-            goto out;
-        }
-        /* Prefer an empty slot, else the least recently used one. */
-        if (victim->used && (!e->used || e->last_used < victim->last_used))
-            victim = e;
-    }
-
-    if ((rc = derive_key(secret, date, region, service, key)) != 0)
-        goto out;
-    cache->misses++;
-    OPENSSL_cleanse(victim, sizeof(*victim));
-    if (copy_field(victim->akid, sizeof(victim->akid), akid) &&
-        copy_field(victim->date, sizeof(victim->date), date) &&
-        copy_field(victim->region, sizeof(victim->region), region) &&
-        copy_field(victim->service, sizeof(victim->service), service)) {
-        memcpy(victim->secret_fp, fp, sizeof(fp));
-        memcpy(victim->key, key, 32);
-        victim->last_used = cache->tick;
-        victim->used = true;
-    } else {
-        /* Too long to cache: the key was derived and is simply not kept. */
-        OPENSSL_cleanse(victim, sizeof(*victim));
-    }
-out:
-    OPENSSL_cleanse(fp, sizeof(fp));
-    return rc;
-}
-
-#ifdef XACCT_UNIT_TESTING
-void xacct__sigv4_cache_stats(const xacct_sigv4_cache_t *cache, unsigned long *hits,
-                              unsigned long *misses, size_t *used)
-{
-    *hits = cache->hits;
-    *misses = cache->misses;
-    *used = 0;
-    for (size_t i = 0; i < XACCT_SIGV4_CACHE_SLOTS; i++)
-        *used += cache->e[i].used;
-}
-#endif
 
 /* Region, service: they go into the credential scope between '/'s, so only
  * a conservative character set is accepted. */
@@ -399,7 +264,6 @@ static int signing_finish(signing_t *s, xacct_sigv4_cache_t *cache,
                           size_t query_len)
 {
     int rc;
-    unsigned char key[32];
     unsigned char mac[32];
     char creq_hash[65];
 
@@ -430,14 +294,11 @@ static int signing_finish(signing_t *s, xacct_sigv4_cache_t *cache,
         (rc = xacct_buf_puts(&s->sts, creq_hash)) != 0)
         goto out;
 
-    if ((rc = xacct__sigv4_signing_key(cache, creds->access_key_id,
-                                       creds->secret_access_key, s->date, req->region,
-                                       req->service, key)) != 0 ||
-        (rc = hmac256(key, sizeof(key), s->sts.data, s->sts.len, mac)) != 0)
+    if ((rc = xacct__sigv4_cache_mac(cache, creds, s->date, req->region, req->service,
+                                     s->sts.data, s->sts.len, mac)) != 0)
         goto out;
     to_hex(mac, 32, s->signature);
 out:
-    OPENSSL_cleanse(key, sizeof(key));
     return rc;
 }
 

@@ -64,8 +64,16 @@ int xacct__sigv4_canonical_headers(xacct_buf_t *canon, xacct_buf_t *signed_names
 /* Writes into out the value trimmed with inner runs of blanks collapsed. */
 int xacct__sigv4_trim_value(xacct_buf_t *out, const char *v) XACCT_MUSTCHECK;
 
+/* HMAC-SHA-256 of msg under the signing key for (creds, date "YYYYMMDD",
+ * region, service): the signature of a string to sign. The key comes from
+ * cache (which may be NULL) or is derived and kept there. Returns 0 or
+ * XACCT_ECRYPTO. (sigv4_cache.c) */
+int xacct__sigv4_cache_mac(xacct_sigv4_cache_t *cache, const xacct_sigv4_credentials_t *creds,
+                           const char *date, const char *region, const char *service,
+                           const void *msg, size_t len, unsigned char out[32]) XACCT_MUSTCHECK;
+
 #ifdef XACCT_UNIT_TESTING
-/* sigv4.c internals reached by tests/unit/test_sigv4.c. */
+/* sigv4.c and sigv4_cache.c internals reached by tests/unit/test_sigv4.c. */
 
 /* Derives (or takes from cache, which may be NULL) the signing key for
  * (akid, secret, date "YYYYMMDD", region, service) into key. */

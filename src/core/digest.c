@@ -110,3 +110,26 @@ int xacct_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen
         return XACCT_ECRYPTO;
     return 0;
 }
+
+EVP_MAC_CTX *xacct_hmac_sha256_keyed(const void *key, size_t klen)
+{
+    pthread_once(&once, fetch_all);
+    EVP_MAC_CTX *ctx = hmac_proto != NULL ? EVP_MAC_CTX_dup(hmac_proto) : NULL;
+    if (ctx != NULL && EVP_MAC_init(ctx, key, klen, NULL) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+int xacct_hmac_sha256_again(EVP_MAC_CTX *ctx, const void *msg, size_t mlen,
+                            unsigned char out[32])
+{
+    size_t outlen = 0;
+    /* No key: OpenSSL restarts from the state the last key left. */
+    if (ctx == NULL || EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(ctx, msg, mlen) != 1 || EVP_MAC_final(ctx, out, &outlen, 32) != 1 ||
+        outlen != 32)
+        return XACCT_ECRYPTO;
+    return 0;
+}

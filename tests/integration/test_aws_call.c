@@ -185,7 +185,7 @@ static void test_wrong_secret(void **state)
 {
     fixture_t *f = *state;
     start_client(f, 0, 0);
-    xacct_sigv4_credentials_t bad = {must_env("AWS_ACCESS_KEY_ID"), "not-the-secret", NULL};
+    xacct_sigv4_credentials_t bad = {must_env("AWS_ACCESS_KEY_ID"), "not-the-secret", NULL, NULL};
     result_t r = {0};
     sts_call(f, GET_CALLER_IDENTITY, &bad, &r, NULL);
     finish(f, &r);

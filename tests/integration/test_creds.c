@@ -21,6 +21,7 @@
 
 #include "aws_test_util.h"
 #include "xacct/creds.h"
+#include "xacct/digest.h"
 
 #define MAX_PROVIDERS 4
 
@@ -32,6 +33,19 @@ typedef struct fixture {
      * teardown must close them before the HTTP client they borrow. */
     xacct_creds_t *open[MAX_PROVIDERS];
 } fixture_t;
+
+
+/* The view carries the SHA-256 of its own secret (the signer's cache key). */
+static void assert_secret_digest(const xacct_sigv4_credentials_t *cur)
+{
+    unsigned char want[32];
+    unsigned int n = 0;
+    assert_non_null(cur->secret_sha256);
+    assert_int_equal(xacct_digest(XACCT_DIGEST_SHA256, cur->secret_access_key,
+                                  strlen(cur->secret_access_key), want, &n),
+                     0);
+    assert_memory_equal(cur->secret_sha256, want, sizeof(want));
+}
 
 static void provider_free(fixture_t *f, xacct_creds_t *c)
 {
@@ -114,6 +128,7 @@ static void test_imds_v2(void **state)
     const xacct_sigv4_credentials_t *cur = xacct_creds_current(c);
     assert_non_null(cur);
     assert_string_equal(cur->access_key_id, r.akid);
+    assert_secret_digest(cur);
     int64_t exp = xacct_creds_expiry(c);
     int64_t now_ms = (int64_t)time(NULL) * 1000;
     assert_true(exp > now_ms + 3000 * 1000LL);
@@ -356,6 +371,7 @@ static void test_refresh_before_expiry(void **state)
     const xacct_sigv4_credentials_t *cur = xacct_creds_current(c);
     assert_non_null(cur);
     assert_string_not_equal(cur->access_key_id, r.akid);
+    assert_secret_digest(cur); /* the new secret's */
     assert_true(fake_count_records(&f->loop, f->http, "credentials_issued", "source", "imds") >= 2);
     provider_free(f, c);
 }

@@ -3,6 +3,7 @@
  * Unit tests for src/core/digest.c: SHA-256, SHA-1, MD5 and HMAC-SHA-256
  * against published vectors (FIPS 180 examples, RFC 1321, RFC 4231), with
  * the per-thread contexts reused across algorithms and keys in any order,
+ * HMAC contexts keyed once and run again,
  * and from several threads at once (each with its own contexts, freed when
  * it ends: the sanitizer build checks for leaks).
  */
@@ -84,6 +85,51 @@ static void test_vectors_in_any_order(void **state)
         run_vectors();
 }
 
+static void check_again(EVP_MAC_CTX *ctx, const char *msg, const char *want)
+{
+    unsigned char mac[32];
+    char got[65];
+    assert_int_equal(xacct_hmac_sha256_again(ctx, msg, strlen(msg), mac), 0);
+    hex(mac, 32, got);
+    assert_string_equal(got, want);
+}
+
+/* A context keyed once gives RFC 4231's answers message after message,
+ * each from the keyed state (not a continuation of the previous one), and
+ * two keyed contexts and the one-shot HMAC do not disturb each other. */
+static void test_keyed_context(void **state)
+{
+    (void)state;
+    static const unsigned char key0b[20] = {0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+                                            0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+                                            0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b};
+    unsigned char longkey[131];
+    memset(longkey, 0xaa, sizeof(longkey));
+    EVP_MAC_CTX *jefe = xacct_hmac_sha256_keyed("Jefe", 4);
+    EVP_MAC_CTX *k0b = xacct_hmac_sha256_keyed(key0b, sizeof(key0b));
+    EVP_MAC_CTX *lk = xacct_hmac_sha256_keyed(longkey, sizeof(longkey));
+    assert_non_null(jefe);
+    assert_non_null(k0b);
+    assert_non_null(lk);
+    for (int i = 0; i < 3; i++) {
+        check_again(jefe, "what do ya want for nothing?", HMAC_JEFE);
+        check_again(k0b, "Hi There", HMAC_0B);
+        check_hmac("Jefe", 4, "what do ya want for nothing?", HMAC_JEFE);
+        check_again(lk, "Test Using Larger Than Block-Size Key - Hash Key First",
+                    HMAC_LONGKEY);
+        check_again(jefe, "what do ya want for nothing?", HMAC_JEFE);
+    }
+    /* Another message under the same key differs; the same one matches. */
+    unsigned char a[32], b[32];
+    assert_int_equal(xacct_hmac_sha256_again(jefe, "x", 1, a), 0);
+    assert_int_equal(xacct_hmac_sha256("Jefe", 4, "x", 1, b), 0);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(xacct_hmac_sha256_again(NULL, "x", 1, a), XACCT_ECRYPTO);
+    EVP_MAC_CTX_free(jefe);
+    EVP_MAC_CTX_free(k0b);
+    EVP_MAC_CTX_free(lk);
+}
+
 static void test_unknown_algorithm(void **state)
 {
     (void)state;
@@ -138,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_in_any_order),
+        cmocka_unit_test(test_keyed_context),
         cmocka_unit_test(test_unknown_algorithm),
         cmocka_unit_test(test_threads_have_their_own),
     };

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "../../src/aws/sigv4_int.h"
+#include "xacct/digest.h"
 #include "xacct/sigv4.h"
 
 /* The fixed parameters of the AWS suite (testdata/README.md, section 1). */
@@ -240,7 +241,7 @@ static bool run_case(xacct_sigv4_cache_t *cache, const char *dir, const char *na
         .service = SUITE_SERVICE,
         .now = parse_amz_date(SUITE_DATE),
     };
-    xacct_sigv4_credentials_t creds = {SUITE_AKID, SUITE_SECRET, token};
+    xacct_sigv4_credentials_t creds = {SUITE_AKID, SUITE_SECRET, token, NULL};
     int rc = xacct_sigv4_sign(cache, &req, &creds, &res);
     if (rc != 0) {
         print_error("%s: sign failed: %s\n", name, xacct_errname(rc));
@@ -355,7 +356,7 @@ static void test_s3_get_object_example(void **state)
     xacct_sigv4_request_t req = s3_example_get();
     req.headers = hdrs;
     req.nheaders = 1;
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     xacct_sigv4_result_t res;
     assert_int_equal(xacct_sigv4_sign(NULL, &req, &creds, &res), 0);
     assert_string_equal(res.canonical_request,
@@ -396,7 +397,7 @@ static void test_s3_presign_example(void **state)
 {
     (void)state;
     xacct_sigv4_request_t req = s3_example_get();
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     char *url = NULL;
     assert_int_equal(xacct_sigv4_presign(NULL, &req, &creds, 86400, &url), 0);
     assert_string_equal(
@@ -412,7 +413,7 @@ static void test_presign_expires_bounds(void **state)
 {
     (void)state;
     xacct_sigv4_request_t req = s3_example_get();
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     const long bad[] = {0, -1, 604801, 100000000L};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++) {
         char *url = (char *)"sentinel";
@@ -444,7 +445,7 @@ static void test_presign_query_token_headers(void **state)
         .now = S3_NOW,
         .s3 = true,
     };
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, "tok/en+="};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, "tok/en+=", NULL};
     char *with = NULL, *without = NULL;
     assert_int_equal(xacct_sigv4_presign(NULL, &req, &creds, 900, &with), 0);
     /* The original URL is kept and the parameters follow with '&'. */
@@ -492,7 +493,7 @@ static void test_presign_non_s3_signs_body_hash(void **state)
         .service = "sts",
         .now = S3_NOW,
     };
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     char *url = NULL;
     assert_int_equal(xacct_sigv4_presign(NULL, &req, &creds, 60, &url), 0);
     const char *sig = strstr(url, "&X-Amz-Signature=");
@@ -597,7 +598,7 @@ static void test_sign_with_cache_is_stable(void **state)
         .service = "sqs",
         .now = S3_NOW,
     };
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     xacct_sigv4_cache_t *c = xacct_sigv4_cache_new();
     xacct_sigv4_result_t a, b, u;
     assert_int_equal(xacct_sigv4_sign(c, &req, &creds, &a), 0);
@@ -623,6 +624,59 @@ static void test_sign_with_cache_is_stable(void **state)
     xacct_sigv4_result_destroy(&b);
     xacct_sigv4_result_destroy(&u);
     xacct_sigv4_result_destroy(&d);
+    xacct_sigv4_cache_free(c);
+}
+
+/* Credentials that bring their secret's SHA-256 sign exactly as those that
+ * do not, are found in the cache by it (a second signature is a hit), and
+ * a rotated secret under the same key id brings a new digest and misses. */
+static void test_sign_with_secret_digest(void **state)
+{
+    (void)state;
+    xacct_sigv4_request_t req = {
+        .method = "POST",
+        .url = "https://sts.us-east-1.amazonaws.com/",
+        .body = "Action=GetCallerIdentity&Version=2011-06-15",
+        .body_len = strlen("Action=GetCallerIdentity&Version=2011-06-15"),
+        .region = "us-east-1",
+        .service = "sts",
+        .now = S3_NOW,
+    };
+    unsigned char fp[32], fp2[32];
+    unsigned int n = 0;
+    assert_int_equal(xacct_digest(XACCT_DIGEST_SHA256, S3_SECRET, strlen(S3_SECRET), fp, &n), 0);
+    assert_int_equal(xacct_digest(XACCT_DIGEST_SHA256, "rotated", 7, fp2, &n), 0);
+    xacct_sigv4_credentials_t plain = {S3_AKID, S3_SECRET, NULL, NULL};
+    xacct_sigv4_credentials_t given = {S3_AKID, S3_SECRET, NULL, fp};
+    xacct_sigv4_credentials_t rotated = {S3_AKID, "rotated", NULL, fp2};
+    xacct_sigv4_credentials_t rotated_plain = {S3_AKID, "rotated", NULL, NULL};
+    xacct_sigv4_cache_t *c = xacct_sigv4_cache_new();
+    xacct_sigv4_result_t ref, a, b, r, rref;
+    unsigned long hits, misses;
+    size_t used;
+
+    assert_int_equal(xacct_sigv4_sign(NULL, &req, &plain, &ref), 0);
+    assert_int_equal(xacct_sigv4_sign(c, &req, &given, &a), 0);
+    assert_int_equal(xacct_sigv4_sign(c, &req, &plain, &b), 0);
+    assert_string_equal(a.authorization, ref.authorization);
+    assert_string_equal(b.authorization, ref.authorization);
+    xacct__sigv4_cache_stats(c, &hits, &misses, &used);
+    assert_int_equal(misses, 1);
+    assert_int_equal(hits, 1);
+
+    assert_int_equal(xacct_sigv4_sign(c, &req, &rotated, &r), 0);
+    assert_int_equal(xacct_sigv4_sign(NULL, &req, &rotated_plain, &rref), 0);
+    assert_string_equal(r.authorization, rref.authorization);
+    assert_string_not_equal(r.authorization, ref.authorization);
+    xacct__sigv4_cache_stats(c, &hits, &misses, &used);
+    assert_int_equal(misses, 2);
+    assert_int_equal(used, 2);
+
+    xacct_sigv4_result_destroy(&ref);
+    xacct_sigv4_result_destroy(&a);
+    xacct_sigv4_result_destroy(&b);
+    xacct_sigv4_result_destroy(&r);
+    xacct_sigv4_result_destroy(&rref);
     xacct_sigv4_cache_free(c);
 }
 
@@ -799,7 +853,7 @@ static void test_url_parse(void **state)
 static void test_host_from_url(void **state)
 {
     (void)state;
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     xacct_sigv4_request_t req = {
         .method = "GET",
         .url = "http://127.0.0.1:4566/",
@@ -828,7 +882,7 @@ static void test_host_from_url(void **state)
 static void test_owned_headers(void **state)
 {
     (void)state;
-    xacct_sigv4_credentials_t creds = {SUITE_AKID, SUITE_SECRET, "TOKEN"};
+    xacct_sigv4_credentials_t creds = {SUITE_AKID, SUITE_SECRET, "TOKEN", NULL};
     xacct_header_t h[2] = {{"X-Amz-Date", SUITE_DATE}, {"X-Amz-Security-Token", " TOKEN"}};
     xacct_sigv4_request_t req = {
         .method = "POST",
@@ -886,7 +940,7 @@ static void test_owned_headers(void **state)
 static void test_invalid_input(void **state)
 {
     (void)state;
-    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {S3_AKID, S3_SECRET, NULL, NULL};
     xacct_sigv4_request_t good = {
         .method = "GET",
         .url = "https://example.amazonaws.com/",
@@ -923,13 +977,13 @@ static void test_invalid_input(void **state)
 #undef EXPECT_INVAL
 
     xacct_sigv4_credentials_t bad[] = {
-        {NULL, S3_SECRET, NULL},
-        {"", S3_SECRET, NULL},
-        {"AKID/X", S3_SECRET, NULL},
-        {S3_AKID, NULL, NULL},
-        {S3_AKID, "", NULL},
-        {S3_AKID, S3_SECRET, "tok\r\nen"},
-        {S3_AKID, S3_SECRET, ""},
+        {NULL, S3_SECRET, NULL, NULL},
+        {"", S3_SECRET, NULL, NULL},
+        {"AKID/X", S3_SECRET, NULL, NULL},
+        {S3_AKID, NULL, NULL, NULL},
+        {S3_AKID, "", NULL, NULL},
+        {S3_AKID, S3_SECRET, "tok\r\nen", NULL},
+        {S3_AKID, S3_SECRET, "", NULL},
     };
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++)
         assert_int_equal(xacct_sigv4_sign(NULL, &good, &bad[i], &res), XACCT_EINVAL);
@@ -960,7 +1014,7 @@ static void test_no_secret_in_results(void **state)
 {
     (void)state;
     const char *secret = "s3cr3t-K3Y/with+chars";
-    xacct_sigv4_credentials_t creds = {"AKIDSECRETTEST", secret, "session-token"};
+    xacct_sigv4_credentials_t creds = {"AKIDSECRETTEST", secret, "session-token", NULL};
     unsigned char key[32];
     char keyhex[65];
     assert_int_equal(xacct__sigv4_signing_key(NULL, creds.access_key_id, secret, "20130524",
@@ -1017,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_presign_non_s3_signs_body_hash),
         cmocka_unit_test(test_signing_key_cache),
         cmocka_unit_test(test_sign_with_cache_is_stable),
+        cmocka_unit_test(test_sign_with_secret_digest),
         cmocka_unit_test(test_uri_encode),
         cmocka_unit_test(test_canonical_uri),
         cmocka_unit_test(test_canonical_query),

@@ -108,7 +108,7 @@ static void assert_param(const char *url, const char *name, const char *want)
 static void test_presign_get(void **state)
 {
     (void)state;
-    xacct_sigv4_credentials_t creds = {AKID, SECRET, NULL};
+    xacct_sigv4_credentials_t creds = {AKID, SECRET, NULL, NULL};
     xacct_s3_presign_t p = {
         .getenv = no_env,
         .region = "eu-west-1",
@@ -146,7 +146,7 @@ static void test_presign_get(void **state)
     xacct_free_secret(url);
 
     /* Temporary credentials: the session token rides in the query. */
-    xacct_sigv4_credentials_t session = {AKID, SECRET, TOKEN};
+    xacct_sigv4_credentials_t session = {AKID, SECRET, TOKEN, NULL};
     p.creds = &session;
     p.expires = 900;
     assert_int_equal(xacct_s3_presign_get(&p, &url), 0);
@@ -193,7 +193,7 @@ static void check_carried(const char *link, const char *marker, const char *pres
 static void test_links_carry_presigned_url(void **state)
 {
     (void)state;
-    xacct_sigv4_credentials_t session = {AKID, SECRET, TOKEN};
+    xacct_sigv4_credentials_t session = {AKID, SECRET, TOKEN, NULL};
     xacct_s3_presign_t p = {
         .getenv = no_env,
         .region = "us-east-1",
