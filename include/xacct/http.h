@@ -95,7 +95,10 @@ typedef struct xacct_http_response {
 typedef void (*xacct_http_done_cb)(int status, const char *detail,
                                    const xacct_http_response_t *resp, void *arg);
 
-/* Creates the client on loop (opts may be NULL for the defaults). *out is
+/* Creates the client on loop (opts may be NULL for the defaults). The proxy
+ * variables libcurl honours (https_proxy, HTTPS_PROXY, http_proxy, all_proxy,
+ * ALL_PROXY, with no_proxy/NO_PROXY) count when one of them is set at this
+ * point; a client made without any goes direct for its whole life. *out is
  * freed with xacct_http_free. Returns XACCT_ECONFIG if opts->ca_bundle cannot
  * be read or holds no PEM certificate, XACCT_EINVAL for negative limits or
  * tls_gate_ms. */

@@ -332,6 +332,20 @@ static void maybe_teardown(struct xacct_http *h)
     uv_close((uv_handle_t *)&h->_gate_timer, timer_close_cb);
 }
 
+/* The variables libcurl 7.88 takes a proxy from (http_proxy in lower case
+ * only; it ignores HTTP_PROXY). Read here once: without any of them every
+ * transfer says "no proxy" and libcurl stops looking them up (and no_proxy)
+ * in the environment for each request. */
+static bool proxy_env_set(void)
+{
+    static const char *const names[] = {"https_proxy", "HTTPS_PROXY", "http_proxy",
+                                        "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(names); i++)
+        if (getenv(names[i]) != NULL)
+            return true;
+    return false;
+}
+
 int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http_t **out)
 {
     struct xacct_http *h = NULL;
@@ -369,6 +383,7 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
     trust = NULL;
     h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)
                                       : xacct_strdup("xacct/" XACCT_VERSION);
+    h->_proxy_env = proxy_env_set();
     for (const char *const *e = opts->resolve; e != NULL && *e != NULL; e++) {
         struct curl_slist *l = curl_slist_append(h->_resolve, *e);
         if (l == NULL) {

@@ -104,6 +104,7 @@ struct xacct_http {
                                                every TLS connection */
     struct xacct_metrics *_metrics;         /* borrowed, or NULL */
     char *_user_agent;                      /* owned */
+    bool _proxy_env;                        /* a proxy variable was set at start */
     struct curl_slist *_resolve;            /* CURLOPT_RESOLVE entries, owned, or NULL */
     struct xacct_http_req *_reqs;           /* in-flight transfers (doubly linked) */
     size_t _nreqs;                          /* length of _reqs */

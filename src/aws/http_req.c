@@ -591,6 +591,10 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
     if (h->_resolve != NULL)
         SETOPT(CURLOPT_RESOLVE, h->_resolve);
+    if (!h->_proxy_env) {
+        SETOPT(CURLOPT_PROXY, "");   /* none: libcurl does not read the environment */
+        SETOPT(CURLOPT_NOPROXY, ""); /* nor no_proxy */
+    }
     r->_untrusted = req->untrusted_url;
     /* A kept-alive connection is reused without a socket being opened: an
      * untrusted URL's address is checked again once libcurl has chosen the

@@ -563,7 +563,8 @@ static void new_proxied_client(fx_t *fx, const xacct_http_options_t *opts)
  * credentials. A URL from a message never uses it, neither to connect nor
  * by reusing a proxied connection; NO_PROXY names hosts that go direct; a
  * proxy refusing CONNECT, or refusing the credentials, fails the request
- * with its status in the detail.
+ * with its status in the detail. The variables count as they are when the
+ * client is made.
  */
 static void test_proxy(void **state)
 {
@@ -656,8 +657,22 @@ static void test_proxy(void **state)
     assert_non_null(strstr(denied.detail, "407"));
     assert_null(strstr(denied.detail, "wrong")); /* no credentials in details */
 
+    /* The variables are read when the client is made: one made without
+     * any goes direct even once a proxy is named afterwards. */
+    result_t later = {0};
+    int tunnels = log_count(log, tunnel);
+    new_proxied_client(fx, &opts);
+    proxy_env("https_proxy", purl, purl, NULL);
+    get(fx, url_on(fx->tls[0].port, "https", "/echo?via=later"), &later);
+    run(fx);
+    proxy_env("https_proxy", NULL, NULL, NULL);
+    assert_int_equal(later.status, 0);
+    assert_string_equal(echo_str(&later, "path"), "/echo?via=later");
+    assert_int_equal(log_count(log, tunnel), tunnels);
+    assert_int_equal(log_count(log, "via=later"), 0);
+
     result_t *all[] = {&tls, &plain, &untrusted, &untrusted_plain, &refused,
-                       &upper, &direct, &denied};
+                       &upper, &direct, &denied, &later};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(all); i++)
         result_clear(all[i]);
     finish_loop(fx);
