@@ -21,7 +21,7 @@
 
 #include "aws_test_util.h"
 #include "xacct/creds.h"
-#include "xacct/digest.h"
+#include "creds_assert.h"
 
 #define MAX_PROVIDERS 4
 
@@ -33,19 +33,6 @@ typedef struct fixture {
      * teardown must close them before the HTTP client they borrow. */
     xacct_creds_t *open[MAX_PROVIDERS];
 } fixture_t;
-
-
-/* The view carries the SHA-256 of its own secret (the signer's cache key). */
-static void assert_secret_digest(const xacct_sigv4_credentials_t *cur)
-{
-    unsigned char want[32];
-    unsigned int n = 0;
-    assert_non_null(cur->secret_sha256);
-    assert_int_equal(xacct_digest(XACCT_DIGEST_SHA256, cur->secret_access_key,
-                                  strlen(cur->secret_access_key), want, &n),
-                     0);
-    assert_memory_equal(cur->secret_sha256, want, sizeof(want));
-}
 
 static void provider_free(fixture_t *f, xacct_creds_t *c)
 {

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "xacct/creds.h"
-#include "xacct/digest.h"
+#include "creds_assert.h"
 
 /* XACCT_STATIC internals. */
 uint64_t xacct__creds_refresh_delay(int64_t now_ms, int64_t obtained_ms, int64_t expiry_ms,
@@ -451,18 +451,6 @@ static void close_loop(uv_loop_t *loop)
 {
     assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(loop), 0);
-}
-
-/* The view carries the SHA-256 of its own secret (the signer's cache key). */
-static void assert_secret_digest(const xacct_sigv4_credentials_t *cur)
-{
-    unsigned char want[32];
-    unsigned int n = 0;
-    assert_non_null(cur->secret_sha256);
-    assert_int_equal(xacct_digest(XACCT_DIGEST_SHA256, cur->secret_access_key,
-                                  strlen(cur->secret_access_key), want, &n),
-                     0);
-    assert_memory_equal(cur->secret_sha256, want, sizeof(want));
 }
 
 static void test_provider_env(void **state)
