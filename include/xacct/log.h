@@ -13,6 +13,7 @@
 #ifndef XACCT_LOG_H
 #define XACCT_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "xacct/common.h"
@@ -29,16 +30,35 @@ typedef enum xacct_log_format {
     XACCT_LOG_JSON = 1,
 } xacct_log_format_t;
 
+struct xacct_buf;
+
 typedef struct xacct_log {
     xacct_log_level_t level;   /* events below this are dropped */
     xacct_log_format_t format; /* line format */
     FILE *out;                 /* sink; stderr unless a test redirects it */
     const char *prefix;        /* optional "component" field, borrowed */
+    struct xacct_buf *batch;   /* lines not written yet (xacct_log_batch_start), or NULL */
 } xacct_log_t;
 
 /* Storage is the caller's; out defaults to stderr when NULL. */
 void xacct_log_init(xacct_log_t *log, xacct_log_level_t level, xacct_log_format_t format,
                     FILE *out);
+
+/*
+ * Batching, for a process on an event loop: after xacct_log_batch_start,
+ * debug and info lines collect in memory and go out together, whole lines
+ * in one write, when the owner calls xacct_log_flush (xacctd does 50 ms
+ * after a line arrives in an empty batch) or when XACCT_LOG_BATCH_MAX bytes
+ * are waiting. A warn or error line is written at once, behind the lines
+ * before it. xacct_log_batch_stop writes what is left and goes back to a
+ * write per line. What a process killed meanwhile had collected is lost;
+ * warnings and errors are not.
+ */
+#define XACCT_LOG_BATCH_MAX (32u * 1024u)
+void xacct_log_batch_start(xacct_log_t *log);
+bool xacct_log_pending(const xacct_log_t *log); /* lines wait to be written */
+void xacct_log_flush(const xacct_log_t *log);
+void xacct_log_batch_stop(xacct_log_t *log);
 
 /* Parses "debug"/"info"/"warn"/"error" and "logfmt"/"json" (case-insensitive;
  * "warning" is accepted for warn); -1 if unknown. */

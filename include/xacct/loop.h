@@ -13,6 +13,10 @@
 /* Installs the signal handlers and the watchdog timer on ctx->loop. */
 void xacct_loop_setup(xacct_ctx_t *ctx);
 
+/* Runs the loop until the daemon stops, its log lines batched per turn of
+ * the loop meanwhile (xacct/log.h). */
+void xacct_loop_run(xacct_ctx_t *ctx);
+
 /* Tells systemd the daemon is ready (READY=1 and a STATUS= line). */
 void xacct_loop_ready(xacct_ctx_t *ctx);
 

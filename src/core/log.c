@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -33,6 +34,47 @@ void xacct_log_init(xacct_log_t *log, xacct_log_level_t level, xacct_log_format_
     log->format = format;
     log->out = out != NULL ? out : stderr;
     log->prefix = NULL;
+    log->batch = NULL;
+}
+
+static FILE *sink(const xacct_log_t *log)
+{
+    return log->out != NULL ? log->out : stderr;
+}
+
+void xacct_log_batch_start(xacct_log_t *log)
+{
+    if (log->batch != NULL)
+        return;
+    log->batch = xacct_malloc(sizeof(*log->batch));
+    /* room for one more line past the flush mark */
+    xacct_buf_init(log->batch, XACCT_LOG_BATCH_MAX + XACCT_LOG_LINE_MAX);
+}
+
+bool xacct_log_pending(const xacct_log_t *log)
+{
+    return log != NULL && log->batch != NULL && log->batch->len > 0;
+}
+
+void xacct_log_flush(const xacct_log_t *log)
+{
+    xacct_buf_t *b = log != NULL ? log->batch : NULL;
+    if (b == NULL || b->len == 0)
+        return;
+    FILE *out = sink(log);
+    fwrite(b->data, 1, b->len, out);
+    fflush(out);
+    xacct_buf_reset(b);
+}
+
+void xacct_log_batch_stop(xacct_log_t *log)
+{
+    if (log->batch == NULL)
+        return;
+    xacct_log_flush(log);
+    xacct_buf_destroy(log->batch);
+    free(log->batch);
+    log->batch = NULL;
 }
 
 int xacct_log_level_parse(const char *s)
@@ -321,11 +363,19 @@ void xacct__log_emit(const xacct_log_t *log, xacct_log_level_t level, const char
     va_start(ap, event);
     rc = log_format_line(&b, log, level, &now, event, ap);
     va_end(ap);
-    /* One fwrite per line, so lines from one process never interleave. */
     if (rc == 0 && b.len > 0) {
-        FILE *out = log->out != NULL ? log->out : stderr;
-        fwrite(b.data, 1, b.len, out);
-        fflush(out);
+        xacct_buf_t *batch = log->batch;
+        if (batch != NULL && xacct_buf_append(batch, b.data, b.len) == 0) {
+            if (level >= XACCT_LOG_WARN || batch->len >= XACCT_LOG_BATCH_MAX)
+                xacct_log_flush(log);
+        } else {
+            /* One fwrite per line (or per batch of whole lines), so lines
+             * from one process never interleave. */
+            xacct_log_flush(log);
+            FILE *out = sink(log);
+            fwrite(b.data, 1, b.len, out);
+            fflush(out);
+        }
     }
     xacct_buf_destroy(&b);
 }

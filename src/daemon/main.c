@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     else
         rc = start(ctx);
     if (rc == 0)
-        uv_run(ctx->loop, UV_RUN_DEFAULT);
+        xacct_loop_run(ctx);
     else
         ctx->exit_code = 1;
     xacct_loop_teardown(ctx);

@@ -2,11 +2,13 @@
 /*
  * Unit tests for src/core/log.c: the exact logfmt and JSON lines for a fixed time,
  * escaping of hostile values (no forged lines or fields), level filtering in
- * the macro (arguments not evaluated when the level is off), and URL
- * redaction through libcurl's parser.
+ * the macro (arguments not evaluated when the level is off), batching (whole
+ * lines in one write, warnings at once), and URL redaction through libcurl's
+ * parser.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,13 +281,102 @@ static void test_redact_url(void **state)
     assert_string_equal(xacct_redact_secret(NULL), "");
 }
 
+/* A sink that records each write it gets, as the kernel would see them. */
+typedef struct {
+    int writes;
+    char data[4 * XACCT_LOG_BATCH_MAX];
+    size_t len;
+    bool partial_line; /* a write that did not end a line */
+} sink_t;
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t n)
+{
+    sink_t *k = cookie;
+    k->writes++;
+    if (n == 0 || buf[n - 1] != '\n')
+        k->partial_line = true;
+    size_t room = sizeof(k->data) - 1 - k->len;
+    memcpy(k->data + k->len, buf, n < room ? n : room);
+    k->len += n < room ? n : room;
+    k->data[k->len] = '\0';
+    return (ssize_t)n;
+}
+
+static FILE *sink_open(sink_t *k)
+{
+    memset(k, 0, sizeof(*k));
+    cookie_io_functions_t io = {.write = sink_write};
+    FILE *f = fopencookie(k, "w", io);
+    assert_non_null(f);
+    setvbuf(f, NULL, _IONBF, 0); /* each fwrite reaches sink_write as it is */
+    return f;
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    sink_t k;
+    FILE *f = sink_open(&k);
+    xacct_log_t log;
+    xacct_log_init(&log, XACCT_LOG_DEBUG, XACCT_LOG_LOGFMT, f);
+    xacct_log_flush(&log); /* nothing batched: nothing to do */
+
+    xacct_log_batch_start(&log);
+    XACCT_LOG_DEBUG(&log, "one", NULL);
+    XACCT_LOG_INFO(&log, "two", NULL);
+    assert_int_equal(k.writes, 0); /* held */
+    /* A warning goes out at once, behind what came before, in one write. */
+    XACCT_LOG_WARN(&log, "three", NULL);
+    assert_int_equal(k.writes, 1);
+    assert_int_equal(count_char(k.data, '\n'), 3);
+    char *one = strstr(k.data, "event=one"), *two = strstr(k.data, "event=two");
+    char *three = strstr(k.data, "event=three");
+    assert_true(one != NULL && two != NULL && three != NULL && one < two && two < three);
+
+    assert_false(xacct_log_pending(&log));
+    XACCT_LOG_INFO(&log, "four", NULL);
+    assert_int_equal(k.writes, 1);
+    assert_true(xacct_log_pending(&log));
+    xacct_log_flush(&log);
+    assert_false(xacct_log_pending(&log));
+    assert_int_equal(k.writes, 2);
+    assert_non_null(strstr(k.data, "event=four"));
+    xacct_log_flush(&log); /* empty again: no write */
+    assert_int_equal(k.writes, 2);
+
+    /* Lines enough to pass the mark go out without a flush, whole. */
+    char value[200];
+    memset(value, 'v', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    size_t lines = 0;
+    while (k.writes == 2) {
+        XACCT_LOG_INFO(&log, "bulk", "value", value, NULL);
+        lines++;
+        assert_true(lines < 2 * XACCT_LOG_BATCH_MAX / sizeof(value));
+    }
+    assert_int_equal(k.writes, 3);
+    assert_int_equal(count_char(k.data, '\n'), 4 + lines);
+    assert_true(lines * sizeof(value) >= XACCT_LOG_BATCH_MAX / 2);
+
+    /* Stopping writes the rest; then every line goes out by itself. */
+    XACCT_LOG_INFO(&log, "five", NULL);
+    xacct_log_batch_stop(&log);
+    assert_int_equal(k.writes, 4);
+    assert_null(log.batch);
+    XACCT_LOG_INFO(&log, "six", NULL);
+    assert_int_equal(k.writes, 5);
+    assert_non_null(strstr(k.data, "event=six"));
+    assert_false(k.partial_line);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_logfmt_exact),     cmocka_unit_test(test_logfmt_hostile),
         cmocka_unit_test(test_logfmt_long_value_cut), cmocka_unit_test(test_json_line),
         cmocka_unit_test(test_level_filter),     cmocka_unit_test(test_parse_names),
-        cmocka_unit_test(test_redact_url),
+        cmocka_unit_test(test_redact_url),       cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
