@@ -18,6 +18,13 @@
  * XACCT_ECRYPTO when the RNG fails (never falls back to a weaker one). */
 int xacct_extid_generate(char out[XACCT_EXTID_LEN + 1]) XACCT_MUSTCHECK;
 
+/* A random UUID v4 that is not meant to be issued: the wrong external ID
+ * of the safety check's third probe (SPEC §9.1). Drawn from a per-thread
+ * pool of CSPRNG output refilled 32 at a time, so a probe costs no RNG call
+ * of its own; IDs that are issued come from xacct_extid_generate, one call
+ * each, so no future one waits in memory. Returns 0 or XACCT_ECRYPTO. */
+int xacct_extid_decoy(char out[XACCT_EXTID_LEN + 1]) XACCT_MUSTCHECK;
+
 /* True when s is a well-formed lower-case UUID v4. */
 bool xacct_extid_valid(const char *s);
 

@@ -275,7 +275,7 @@ int xacct_check_start(uv_loop_t *loop, xacct_aws_t *aws, const xacct_check_param
     char wrong[XACCT_EXTID_LEN + 1];
     int rc;
     do { /* a collision with a real ID is astronomically unlikely, but cheap to rule out */
-        if ((rc = xacct_extid_generate(wrong)) != 0)
+        if ((rc = xacct_extid_decoy(wrong)) != 0)
             return rc;
     } while (strcmp(wrong, p->external_id) == 0 || (pending && strcmp(wrong, pending) == 0));
     xacct_check_t *c = xacct_calloc(1, sizeof(*c));

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "xacct/arn.h"
@@ -116,12 +117,39 @@ static void test_extid(void **state)
     assert_false(xacct_secret_equal(a, c));
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Probe decoys: well-formed, and never the same twice, also across the
+ * refills of their pool (100 is more than three pools of 32). */
+static void test_extid_decoy(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    static char ids[N][XACCT_EXTID_LEN + 1];
+    bool seen[16] = {false};
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(xacct_extid_decoy(ids[i]), 0);
+        assert_true(xacct_extid_valid(ids[i]));
+        for (const char *p = ids[i]; *p != '\0'; p++)
+            if (*p != '-')
+                seen[*p <= '9' ? *p - '0' : *p - 'a' + 10] = true;
+    }
+    qsort(ids, N, sizeof(ids[0]), cmp_str);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+    for (int d = 0; d < 16; d++)
+        assert_true(seen[d]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse), cmocka_unit_test(test_account_and_region),
         cmocka_unit_test(test_roles), cmocka_unit_test(test_stack),
-        cmocka_unit_test(test_extid),
+        cmocka_unit_test(test_extid), cmocka_unit_test(test_extid_decoy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
