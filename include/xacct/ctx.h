@@ -79,8 +79,7 @@ typedef struct xacct_ctx {
     uv_signal_t sig_tstp;             /* quiet: stop fetching */
     uv_timer_t watchdog;              /* WATCHDOG=1 and STATUS= while healthy */
     uv_timer_t grace;                 /* drain deadline */
-    uv_prepare_t log_check;           /* lines batched: arms log_timer (xacct_loop_run) */
-    uv_timer_t log_timer;             /* writes the batched log lines */
+    uv_prepare_t log_check;           /* writes a turn's batched log lines (xacct_loop_run) */
     xacct_run_state_t state;
     bool ready_sent;                  /* READY=1 went out (Redis up, polling) */
     int exit_code;                    /* returned by main */

@@ -47,12 +47,11 @@ void xacct_log_init(xacct_log_t *log, xacct_log_level_t level, xacct_log_format_
 /*
  * Batching, for a process on an event loop: after xacct_log_batch_start,
  * debug and info lines collect in memory and go out together, whole lines
- * in one write, when the owner calls xacct_log_flush (xacctd does 50 ms
- * after a line arrives in an empty batch) or when XACCT_LOG_BATCH_MAX bytes
- * are waiting. A warn or error line is written at once, behind the lines
+ * in one write, when the owner calls xacct_log_flush (xacctd does before
+ * its loop waits, once a turn) or when XACCT_LOG_BATCH_MAX bytes are
+ * waiting. A warn or error line is written at once, behind the lines
  * before it. xacct_log_batch_stop writes what is left and goes back to a
- * write per line. What a process killed meanwhile had collected is lost;
- * warnings and errors are not.
+ * write per line.
  */
 #define XACCT_LOG_BATCH_MAX (32u * 1024u)
 void xacct_log_batch_start(xacct_log_t *log);

@@ -169,21 +169,13 @@ static void on_signal(uv_signal_t *s, int signum)
     }
 }
 
-/* How long a debug or info line may wait to be written (xacct/log.h). */
-#define LOG_FLUSH_MS 50
-
-static void on_log_timer(uv_timer_t *t)
-{
-    xacct_ctx_t *ctx = xacct_container_of(t, xacct_ctx_t, log_timer);
-    xacct_log_flush(&ctx->log);
-}
-
-/* Before the loop waits: lines are waiting and no write is due yet. */
+/* Before the loop waits, the lines of this turn go out in one write: a
+ * line is never held while the worker sleeps, nor lost to a later kill. */
 static void on_log_check(uv_prepare_t *p)
 {
     xacct_ctx_t *ctx = xacct_container_of(p, xacct_ctx_t, log_check);
-    if (xacct_log_pending(&ctx->log) && !uv_is_active((uv_handle_t *)&ctx->log_timer))
-        uv_timer_start(&ctx->log_timer, on_log_timer, LOG_FLUSH_MS, 0);
+    if (xacct_log_pending(&ctx->log))
+        xacct_log_flush(&ctx->log);
 }
 
 void xacct_loop_setup(xacct_ctx_t *ctx)
@@ -211,19 +203,15 @@ void xacct_loop_setup(xacct_ctx_t *ctx)
 
 void xacct_loop_run(xacct_ctx_t *ctx)
 {
-    /* A busy worker logs a few lines a message: while the loop runs they go
-     * out together, at most LOG_FLUSH_MS after the first of them, instead
-     * of a write each (xacct/log.h); a quiet worker is not woken for it.
-     * Start-up and teardown write theirs at once. */
+    /* A busy worker logs a few lines a message: while the loop runs, the
+     * lines of one turn go out together instead of a write each
+     * (xacct/log.h). Start-up and teardown write theirs at once. */
     xacct_log_batch_start(&ctx->log);
     uv_prepare_init(ctx->loop, &ctx->log_check);
     uv_prepare_start(&ctx->log_check, on_log_check);
     uv_unref((uv_handle_t *)&ctx->log_check);
-    uv_timer_init(ctx->loop, &ctx->log_timer);
-    uv_unref((uv_handle_t *)&ctx->log_timer);
     uv_run(ctx->loop, UV_RUN_DEFAULT);
     uv_prepare_stop(&ctx->log_check);
-    uv_timer_stop(&ctx->log_timer);
     xacct_log_batch_stop(&ctx->log);
 }
 
