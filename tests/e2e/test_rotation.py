@@ -7,7 +7,9 @@ the Update that switches) the partner assumes the customer's role with the ID
 xacct considers current, and it works: access is never cut. The swap happens
 once, atomically, with its one lifecycle event and the old ID unindexed. The
 API's rotate route answers 200 with the pending ID and the update-stack link,
-and 409 in a state that allows no rotation.
+and 409 in a state that allows no rotation. A stack update that fails after
+the switch rolls PhoneHome back with the old ID: that Update is refused, and
+the retired ID never comes back.
 
 CloudFormation changes the role's trust policy before it sends the Update, so
 for a while only the pending ID works (WindowTest): `xacct check`, `xacct
@@ -259,6 +261,38 @@ class RotationTest(Helpers, unittest.TestCase):
         self.assertEqual(check["result"], "secure")
         for ext in (old, first, second, new):
             self.assertNotIn(ext.encode(), env.worker_log(self.worker))
+
+    def test_a_retired_id_never_comes_back(self):
+        """A stack update that fails after PhoneHome switched the IDs: the
+        rollback's Update carries the old ID (OldResourceProperties the new
+        one) and is refused like any Update with a wrong ID; the new ID stays
+        in use and the old one stays unindexed."""
+        env, acct = self.env, "510000000004"
+        stack_id, role, old = self.connect(acct)
+        _, out = self.xacct_json("rotate-external-id", acct)
+        new = env.customer(acct)["pending_external_id"]
+        st, tpl = self.s3_template(out["template_url"])
+        self.assertEqual(st, 200)
+        # A resource the customer added, created after PhoneHome, that fails.
+        tpl["Resources"]["Extra"] = {
+            "Type": "AWS::SQS::QueuePolicy", "DependsOn": "PhoneHome",
+            "Properties": {
+                "Queues": [f"https://sqs.{env.regions[0]}.amazonaws.com/{acct}/no-such-queue"],
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+                    "Action": "sqs:SendMessage", "Resource": "*"}]}}}
+        s = self.update(stack_id, tpl, "UPDATE_ROLLBACK_FAILED")
+        bodies = [json.loads(a["body"]) for a in s["answers"]]
+        self.assertEqual([b["Status"] for b in bodies[-2:]], ["SUCCESS", "FAILED"], bodies)
+        self.assertNotIn(old, bodies[-1]["Reason"])
+        self.assertNotIn(new, bodies[-1]["Reason"])
+        c = env.customer(acct)
+        self.assertEqual(c["external_id"], new)
+        self.assertNotIn("pending_external_id", c)
+        self.assertIsNone(self.index(old))
+        self.assertEqual(self.index(new), acct)
+        rotated = [e for e in self.outbox(acct) if e["type"] == "customer.external_id_rotated"]
+        self.assertEqual(len(rotated), 1)
 
     def test_api_rotate_200_and_409(self):
         env, acct = self.env, "510000000002"
