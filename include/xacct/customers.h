@@ -4,6 +4,8 @@
  * hashes, the customers zset (by last update), the external-id:<id> index,
  * the events:<account> audit streams, and the topic:<arn> publish allow-list
  * sets. Every write that SPEC requires to be atomic is one Lua script.
+ * Implemented in src/store/customers_*.c, one file per part below: apply,
+ * onboard (and rotate), topics, read, audit.
  *
  * State machine (SPEC §5): pending -> active | rejected; active -> active
  * (Update only) | offboarding (Delete) | degraded (re-verification,

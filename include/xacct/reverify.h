@@ -23,7 +23,7 @@
 #include "xacct/store.h"
 
 /*
- * Lua for other scripts that change a customer's state (customers.c's apply):
+ * Lua for other scripts that change a customer's state (customers_apply.c):
  * reverify_enroll(zset_key, account, due_ms) puts an activated account on the
  * schedule (due_ms '' does nothing: re-verification is off);
  * reverify_drop(zset_key, account) takes it off (offboarding).

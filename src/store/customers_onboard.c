@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Issuing external IDs on a customer record: onboarding (a new or re-opened
+ * pending customer) and rotation (SPEC §9.3), each one Lua script that
+ * indexes the new ID, unindexes what it replaces and appends the audit and
+ * lifecycle events.
+ */
+#include "xacct/customers.h"
+
+#include <stdlib.h>
+
+#include "customers_int.h"
+#include "xacct/outbox.h"
+#include "xacct/store_op.h"
+
+#define UNINDEX_OLD_LUA                                                  \
+    "local function unindex(old)\n"                                      \
+    "  if old and old ~= '' and old ~= ARGV[2] then\n"                   \
+    "    local k = ARGV[6] .. 'external-id:' .. old\n"                   \
+    "    if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end\n" \
+    "  end\n"                                                            \
+    "end\n"
+
+static const xacct_store_script_t onboard_script = {
+    "customer_onboard",
+    /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
+     *       6 pending (expiry.h)
+     * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
+    UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
+    "                       'pending_external_id')\n"
+    "local st = cur[1]\n"
+    "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
+    "unindex(cur[2])\n"
+    /* A rotation still pending when the stack went away ends with it. */
+    "if cur[4] and cur[4] ~= cur[2] then unindex(cur[4]) end\n"
+    "redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
+    "redis.call('HSET', KEYS[1], 'account_id', ARGV[1], 'external_id', ARGV[2],\n"
+    "           'state', 'pending', 'updated_at', ARGV[3], 'last_error', '',\n"
+    "           'last_request_id', '')\n"
+    "if not cur[3] then redis.call('HSET', KEYS[1], 'created_at', ARGV[3]) end\n"
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[5])\n"
+    "outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.onboarding', ARGV[3], nil)\n"
+    /* The expiry clock starts now (onboard.pending_ttl). */
+    "redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])\n"
+    "return {'ok', st or ''}\n",
+};
+
+/*
+ * A connected (active, degraded) customer's stack trusts its current ID, so
+ * the new one waits as pending_external_id (indexed, so it stays unique)
+ * until an Update proves it (the apply script swaps it in); rotating again
+ * replaces and unindexes the previous pending ID. A pending or rejected
+ * customer has no stack that trusts its ID: the new one replaces it at once.
+ */
+static const xacct_store_script_t rotate_script = {
+    "customer_rotate",
+    /* same KEYS and ARGV as onboard (KEYS[6] unused) */
+    UNINDEX_OLD_LUA
+    XACCT_OUTBOX_LUA
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
+    "local st = cur[1]\n"
+    "if not st then return {'notfound', ''} end\n"
+    "local connected = st == 'active' or st == 'degraded'\n"
+    "if not connected and st ~= 'pending' and st ~= 'rejected' then return {'state', st} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st} end\n"
+    "if cur[3] and cur[3] ~= cur[2] then unindex(cur[3]) end\n"
+    "if connected then\n"
+    "  redis.call('HSET', KEYS[1], 'pending_external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "else\n"
+    "  unindex(cur[2])\n"
+    "  redis.call('HSET', KEYS[1], 'external_id', ARGV[2], 'updated_at', ARGV[3])\n"
+    "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[5])\n"
+    /* A pending rotation changes nothing yet: its event comes with the swap. */
+    "if not connected then\n"
+    "  outbox_append(KEYS[5], KEYS[1], ARGV[1], 'customer.external_id_rotated', ARGV[3], nil)\n"
+    "end\n"
+    "return {'ok', st}\n",
+};
+
+static void onboard_reply(const xacct__store_op_t *op, int status, const char *detail,
+                          const xacct_store_reply_t *r)
+{
+    xacct_customers_onboard_cb cb = (xacct_customers_onboard_cb)op->cb;
+    if (status != 0) {
+        cb(status, detail, "", op->arg);
+        return;
+    }
+    const xacct_store_reply_t *w;
+    char *prev;
+    xacct__customers_word_text(r, &w, &prev);
+    if (xacct_store_reply_is(w, "ok"))
+        cb(0, NULL, prev, op->arg);
+    else if (xacct_store_reply_is(w, "state")) {
+        char *d = xacct_asprintf("customer is %s", prev);
+        cb(XACCT_ESTATE, d, prev, op->arg);
+        free(d);
+    } else if (xacct_store_reply_is(w, "collision"))
+        cb(XACCT_EEXISTS, "external ID already in use", prev, op->arg);
+    else if (xacct_store_reply_is(w, "notfound"))
+        cb(XACCT_ENOTFOUND, "no such customer", "", op->arg);
+    else
+        cb(XACCT_EPARSE, "unexpected onboard script reply", "", op->arg);
+    free(prev);
+}
+
+static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
+                        const char *account_id, const char *external_id,
+                        const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
+        external_id[0] == '\0' || event == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    int64_t now = xacct_store_now_ms();
+    char iso[XACCT_STORE_ISO_LEN];
+    xacct_store_iso8601(now, iso);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    xacct_store_args_key(&a, s, "customers");
+    xacct_store_args_key(&a, s, "events:%s", account_id);
+    xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_key(&a, s, "pending");
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_str(&a, external_id);
+    xacct_store_args_str(&a, iso);
+    xacct_store_args_ll(&a, (long long)now);
+    int rc = xacct__store_op_args_event(&a, event);
+    if (rc != 0) {
+        xacct_store_args_destroy(&a);
+        return rc;
+    }
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    return xacct__store_op_run(s, script, 6, &a, onboard_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
+}
+
+int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
+                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    return onboard_like(s, &onboard_script, account_id, external_id, event, cb, arg);
+}
+
+int xacct_customers_rotate(xacct_store_t *s, const char *account_id, const char *new_external_id,
+                           const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+{
+    return onboard_like(s, &rotate_script, account_id, new_external_id, event, cb, arg);
+}
