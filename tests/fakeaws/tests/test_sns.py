@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ import unittest
 import urllib.parse
 import uuid
 
-from fakeaws import core, sns as sns_mod, sqs as sqs_mod
+from fakeaws import core, sns as sns_mod, sns_topic, sqs as sqs_mod
 from fakeaws.testing import FakeAWS
 
 JSON_CT = "application/x-amz-json-1.0"
@@ -459,7 +458,7 @@ class PublishAsTest(unittest.TestCase):
         self.q = self.sqs.create_queue("us-east-1", "111111111111", "inbox", {
             "Policy": sqs_mod._own_topics_policy("us-east-1", "111111111111", "inbox")})
         self.t = self.sns.create_topic("us-east-1", "111111111111", "onboard")
-        self.sub = sns_mod.Subscription(self.t, self.q.arn, "111111111111", False)
+        self.sub = sns_topic.Subscription(self.t, self.q.arn, "111111111111", False)
         self.sub.confirmed = True
         self.t.subscriptions.append(self.sub)
 
