@@ -208,7 +208,7 @@ def main():
             where = out.get("update_url") or out.get("template_file") or "-"
             print(f"   exit {r.returncode}; the new template: {where.split('?')[0]}")
             new_id = env.customer("210000000001").get("pending_external_id")
-            print(f"   pending external ID ***; the current one is still used")
+            print("   pending external ID ***; the current one is still used")
             env.update_stack(stacks["210000000001"],
                              env.template("210000000001", new_id, role_name="XacctAccessV2"))
             s = env.wait_stack(stacks["210000000001"])

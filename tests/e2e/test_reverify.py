@@ -8,7 +8,6 @@ import copy
 import json
 import time
 import unittest
-import urllib.parse
 import uuid
 
 import msgpack_check

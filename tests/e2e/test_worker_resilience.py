@@ -2,7 +2,6 @@
 deliveries, IAM propagation delay, STS down until the deadline, Redis
 restarting, AWS faults, SIGTERM in the middle of a check, poison messages."""
 import json
-import os
 import signal
 import time
 import unittest

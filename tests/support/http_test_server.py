@@ -40,7 +40,6 @@ import hashlib
 import itertools
 import json
 import socket
-import socketserver
 import ssl
 import threading
 import time

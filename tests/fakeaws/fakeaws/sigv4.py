@@ -438,8 +438,8 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
     if scope_date != amz_date[:8]:
         if s3:
             raise SigV4Error(400, "AuthorizationHeaderMalformed",
-                             f"The authorization header is malformed; Invalid credential date. "
-                             f"Date is not the same as X-Amz-Date.", service)
+                             "The authorization header is malformed; Invalid credential date. "
+                             "Date is not the same as X-Amz-Date.", service)
         raise SigV4Error(403, "SignatureDoesNotMatch",
                          f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
                          f"from HTTP: '{scope_date}' != '{amz_date[:8]}', from '{amz_date}'.", service)

@@ -5,7 +5,6 @@ update (in place, replacement, failed) and delete flows.
 Run: cd tests/fakeaws && python3 -m unittest -v tests.test_cfn
 """
 import json
-import re
 import time
 import unittest
 import urllib.parse

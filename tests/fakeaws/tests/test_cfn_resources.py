@@ -6,7 +6,6 @@ that obeys the queue policy.
 
 Run: cd tests/fakeaws && python3 -m unittest -v tests.test_cfn_resources
 """
-import json
 import unittest
 import uuid
 

@@ -5,7 +5,6 @@ Run: cd tests/fakeaws && python3 -m unittest -v tests.test_iam_sts
 """
 import calendar
 import json
-import re
 import time
 import unittest
 import urllib.parse

@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from urllib.parse import urlsplit
 

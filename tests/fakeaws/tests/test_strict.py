@@ -7,11 +7,9 @@ delivery, idle keep-alive connections closed by the server, clock skew.
 Run: cd tests/fakeaws && python3 -m unittest -v tests.test_strict
 (as root: the emulator listens on port 443 of a loopback address).
 """
-import hashlib
 import http.client
 import json
 import socket
-import ssl
 import sys
 import time
 import unittest
