@@ -70,6 +70,13 @@ foreach(src ${XACCT_E2E_TESTS})
   set_tests_properties(e2e.${name} PROPERTIES ENVIRONMENT "${XACCT_TEST_ENV}" TIMEOUT 900)
 endforeach()
 
+# Every Python file of the project (emulator, tests, scripts) passes
+# pyflakes: no undefined or unused names, no f-strings without fields.
+find_program(XACCT_PYFLAKES pyflakes3 REQUIRED)
+file(GLOB_RECURSE XACCT_PYTHON_FILES CONFIGURE_DEPENDS
+     ${CMAKE_SOURCE_DIR}/scripts/*.py ${CMAKE_SOURCE_DIR}/tests/*.py)
+add_test(NAME lint.pyflakes COMMAND ${XACCT_PYFLAKES} ${XACCT_PYTHON_FILES})
+
 # The Debian package, built by scripts/package and unpacked into a
 # throwaway root.
 add_test(NAME package.test_deb
