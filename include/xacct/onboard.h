@@ -69,6 +69,14 @@ typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onb
 int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *region,
                            const char *actor, xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
+/* Finishes a pending onboarding with the ID it was issued: allows the
+ * account to publish again and delivers its template again (both
+ * idempotent), so an onboarding that failed half-way (res->unfinished) is
+ * complete once this succeeds. XACCT_ESTATE when the customer is not
+ * pending, XACCT_ENOTFOUND when there is none. */
+int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *actor,
+                         xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+
 /* Issues a new external ID to account and hands out the new template. */
 int xacct_onboard_rotate(xacct_ctx_t *ctx, const char *account, const char *actor,
                          xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;

@@ -364,9 +364,18 @@ static void create_after_read(int status, const char *detail, const xacct_custom
     create_call_t *cr = arg;
     xacct_api_call_t *call = cr->call;
     if (status == 0 && c->state == XACCT_CUSTOMER_PENDING) {
-        /* Repeating the call for a pending customer returns the same record. */
+        /* Repeating the call for a pending customer returns the same record,
+         * once the allow-list and the template are in place again: a call
+         * that failed half-way (503) is finished by its retry. */
         free(cr);
-        reply_customer(call, 200, c);
+        change_call_t *cc = xacct_calloc(1, sizeof(*cc));
+        cc->call = call;
+        cc->status = 200;
+        int rc = xacct_onboard_resume(call->ctx, call->account_id, call->actor, changed, cc);
+        if (rc != 0) {
+            free(cc);
+            xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
+        }
         return;
     }
     if (status != 0 && status != XACCT_ENOTFOUND) {

@@ -4,8 +4,11 @@
  * the record for its old IDs, region and stack) → issue the external ID →
  * allow the account to publish → deliver the template (rotate of a connected
  * customer: and build the update-stack link) → (rotate: remove the template
- * the new one supersedes). Every step is the callback of the one before; the
- * first failure ends the walk with the step's status and a one-line detail.
+ * the new one supersedes). Resuming a pending onboarding reads the record
+ * for its ID and region and walks the same steps from the allow-list on, so
+ * an onboarding a failure left half-done is finished by asking again. Every
+ * step is the callback of the one before; the first failure ends the walk
+ * with the step's status and a one-line detail.
  */
 #include "xacct/onboard.h"
 
@@ -28,6 +31,7 @@
 typedef struct ob {
     xacct_ctx_t *ctx;
     bool rotate;                  /* xacct_onboard_rotate */
+    bool resume;                  /* xacct_onboard_resume */
     char *account;                /* owned */
     char *actor;                  /* owned */
     char region[64];              /* the customer's region */
@@ -179,6 +183,7 @@ static void allowed(int status, const char *detail, const char *topic_arn, void 
 }
 
 static void issue(void *arg);
+static void allow(ob_t *o);
 
 static void issued(int status, const char *detail, const char *prev_state, void *arg)
 {
@@ -204,6 +209,12 @@ static void issued(int status, const char *detail, const char *prev_state, void 
     snprintf(o->state, sizeof(o->state), "%s", o->rotate ? prev_state : "pending");
     o->deferred =
         o->rotate && (strcmp(o->state, "active") == 0 || strcmp(o->state, "degraded") == 0);
+    allow(o);
+}
+
+/* Allows the account to publish to a topic of its region. */
+static void allow(ob_t *o)
+{
     if (!xacct_region_valid(o->region)) {
         fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
         return;
@@ -258,6 +269,11 @@ static void got_record(int status, const char *detail, const xacct_customer_t *c
         fail_msg(o, status, xacct_ctx_store_error(o->ctx, status, detail, "reading the customer"));
         return;
     }
+    if (o->resume && c->state != XACCT_CUSTOMER_PENDING) {
+        snprintf(o->state, sizeof(o->state), "%s", xacct_customer_state_name(c->state));
+        fail(o, XACCT_ESTATE, "customer %s is %s", o->account, o->state);
+        return;
+    }
     o->old_id = xacct_strdup(c->external_id ? c->external_id : "");
     o->old_pending = xacct_strdup(c->pending_external_id ? c->pending_external_id : "");
     o->stack_id = xacct_strdup(c->stack_id ? c->stack_id : "");
@@ -278,6 +294,18 @@ static void got_record(int status, const char *detail, const xacct_customer_t *c
     else
         snprintf(o->region, sizeof(o->region), "%s",
                  o->ctx->cfg->aws_region ? o->ctx->cfg->aws_region : "");
+    if (o->resume) {
+        /* The record's own ID, issued before: nothing new is drawn. */
+        if (strlen(o->old_id) != XACCT_EXTID_LEN) {
+            fail(o, XACCT_EPARSE, "customer %s has no usable external ID", o->account);
+            return;
+        }
+        memcpy(o->id, o->old_id, XACCT_EXTID_LEN + 1);
+        o->issued = true;
+        snprintf(o->state, sizeof(o->state), "pending");
+        allow(o);
+        return;
+    }
     issue(o);
 }
 
@@ -316,6 +344,18 @@ int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *re
     ob_t *o = ob_new(ctx, account, actor, cb, arg);
     snprintf(o->region, sizeof(o->region), "%s", region);
     xacct_ctx_later(ctx, 0, issue, o);
+    return 0;
+}
+
+int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *actor,
+                         xacct_onboard_cb cb, void *arg)
+{
+    if (ctx == NULL || ctx->store == NULL || cb == NULL || account == NULL ||
+        !xacct_account_id_valid(account))
+        return XACCT_EINVAL;
+    ob_t *o = ob_new(ctx, account, actor, cb, arg);
+    o->resume = true;
+    xacct_ctx_later(ctx, 0, read_record, o);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 """The portal API (SPEC §7) over real sockets: a real xacctd with api.listen
 set, a real redis-server and the emulator. Authentication, routing,
-problem+json errors, reading, paging and events; the OpenAPI document
-against the routes the server answers."""
+problem+json errors, reading, paging and events; an onboarding that failed
+half-way finished by its retry; the OpenAPI document against the routes the
+server answers."""
 import hashlib
 import http.client
 import json
@@ -9,6 +10,7 @@ import os
 import signal
 import time
 import unittest
+import urllib.parse
 
 from harness import Env, free_port, wait_for
 
@@ -286,6 +288,58 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(st, 405, path)
             allowed = set(r.getheader("Allow").split(", "))
             self.assertEqual(allowed, {m for m, q in documented if q == path}, path)
+
+
+class ApiUnfinishedOnboardingTest(unittest.TestCase):
+    """An onboarding that fails half-way (the customer stored, AWS failing
+    before the account may publish and the template is uploaded) answers
+    503; repeating the call finishes it, so the 200 that follows describes a
+    customer whose launch link works."""
+
+    BUCKET = "xacct-templates"
+
+    def test_a_retry_after_503_finishes_the_onboarding(self):
+        env = Env().start()
+        try:
+            env.ctl("POST", "/_fake/s3/buckets", {"name": self.BUCKET})
+            tokens = os.path.join(env.tmp, "api-tokens")
+            with open(tokens, "w") as f:
+                f.write(token_line("portal", TOKEN))
+            ApiTest.port = port = free_port()
+            env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=tokens,
+                             cloudformation__template_bucket=self.BUCKET)
+            worker = env.start_worker()
+            wait_for(ApiTest._reachable, 20, "the API to listen")
+            acct, region = "430000000077", env.regions[0]
+            topic = env.topics[region][0]
+
+            env.fa.set_faults("sns", error_rate=1.0)
+            try:
+                st, r, doc = ApiTest.request("POST", "/v1/customers",
+                                             body={"account_id": acct, "region": region})
+            finally:
+                env.fa.clear_faults()
+            self.assertEqual(st, 503, doc)
+            self.assertTrue(r.getheader("Retry-After", "").isdigit())
+            rec = env.customer(acct)
+            self.assertEqual(rec["state"], "pending")  # stored, not finished
+            self.assertNotIn(acct, json.dumps(env.topic_policy(topic)))
+            ext = rec["external_id"]
+
+            st, r, doc = ApiTest.request("POST", "/v1/customers",
+                                         body={"account_id": acct, "region": region})
+            self.assertEqual(st, 200, doc)
+            self.assertEqual(doc["external_id"], ext)  # the same onboarding
+            self.assertEqual(doc["topic_arn"], topic)
+            self.assertIn(acct, json.dumps(env.topic_policy(topic)))
+            key = urllib.parse.urlsplit(doc["template_url"]).path[len(self.BUCKET) + 2:]
+            st, tpl = env.fa.control("GET", f"/_fake/s3/objects/{self.BUCKET}/{key}")
+            self.assertEqual(st, 200, tpl)
+            self.assertIn(ext, json.dumps(tpl))
+            self.assertEqual(env.r.get(f"{env.PREFIX}external-id:{ext}").decode(), acct)
+            self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        finally:
+            env.stop()
 
 
 class ApiRedisDownTest(unittest.TestCase):
