@@ -167,11 +167,12 @@ typedef void (*xacct_customers_onboard_cb)(int status, const char *detail,
 /* Creates or re-opens a pending customer with external_id: SET NX on
  * external-id:<id>, unindexes the previous ID (and a rotation's pending ID
  * left behind), clears last_error and last_request_id, keeps created_at,
- * ZADD, audit event (type "onboarded" unless event says otherwise). event is
+ * records region (NULL: leaves it; the lifecycle event carries it), ZADD,
+ * audit event (type "onboarded" unless event says otherwise). event is
  * required (never holds the ID). */
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
-                            const xacct_event_t *event, xacct_customers_onboard_cb cb,
-                            void *arg) XACCT_MUSTCHECK;
+                            const char *region, const xacct_event_t *event,
+                            xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /* Issues a new external ID (new index SET NX, audit event). An active or
  * degraded customer keeps its external_id and gets the new one as

@@ -251,7 +251,8 @@ static void issue(void *arg)
                                   o->rotate ? "new external ID issued" : "external ID issued",
                                   o->actor);
     rc = o->rotate ? xacct_customers_rotate(o->ctx->store, o->account, o->id, &ev, issued, o)
-                   : xacct_customers_onboard(o->ctx->store, o->account, o->id, &ev, issued, o);
+                   : xacct_customers_onboard(o->ctx->store, o->account, o->id, o->region, &ev,
+                                             issued, o);
     if (rc != 0)
         fail_msg(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
 }

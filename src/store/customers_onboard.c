@@ -25,7 +25,8 @@ static const xacct_store_script_t onboard_script = {
     "customer_onboard",
     /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
      *       6 pending (expiry.h)
-     * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix */
+     * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix,
+     *       7 region ('' = leave as it is) */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
@@ -41,6 +42,8 @@ static const xacct_store_script_t onboard_script = {
     "           'state', 'pending', 'updated_at', ARGV[3], 'last_error', '',\n"
     "           'last_request_id', '')\n"
     "if not cur[3] then redis.call('HSET', KEYS[1], 'created_at', ARGV[3]) end\n"
+    /* The onboarding's region before its event is built from the record. */
+    "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'region', ARGV[7]) end\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
@@ -59,7 +62,7 @@ static const xacct_store_script_t onboard_script = {
  */
 static const xacct_store_script_t rotate_script = {
     "customer_rotate",
-    /* same KEYS and ARGV as onboard (KEYS[6] unused) */
+    /* same KEYS and ARGV as onboard (KEYS[6] and ARGV[7] unused) */
     UNINDEX_OLD_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
@@ -113,7 +116,7 @@ static void onboard_reply(const xacct__store_op_t *op, int status, const char *d
 }
 
 static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
-                        const char *account_id, const char *external_id,
+                        const char *account_id, const char *external_id, const char *region,
                         const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
 {
     if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
@@ -140,18 +143,20 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
         return rc;
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_str(&a, region ? region : "");
     return xacct__store_op_run(s, script, 6, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
 int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char *external_id,
-                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+                            const char *region, const xacct_event_t *event,
+                            xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &onboard_script, account_id, external_id, event, cb, arg);
+    return onboard_like(s, &onboard_script, account_id, external_id, region, event, cb, arg);
 }
 
 int xacct_customers_rotate(xacct_store_t *s, const char *account_id, const char *new_external_id,
                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &rotate_script, account_id, new_external_id, event, cb, arg);
+    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, event, cb, arg);
 }

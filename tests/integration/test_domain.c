@@ -104,7 +104,7 @@ static res_t onboard(fx_t *f, const char *acct, const char *xid)
     res_t r;
     memset(&r, 0, sizeof(r));
     xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "onboarded", .actor = "cli"};
-    assert_int_equal(xacct_customers_onboard(f->s, acct, xid, &ev, onboard_cb, &r), 0);
+    assert_int_equal(xacct_customers_onboard(f->s, acct, xid, NULL, &ev, onboard_cb, &r), 0);
     wait_res(f, &r);
     return r;
 }

@@ -194,7 +194,7 @@ static void test_onboarding_starts_the_clock(void **state)
     reset(f);
     res_t r;
     int64_t before = xacct_store_now_ms();
-    assert_int_equal(xacct_customers_onboard(f->s, "400000000001", "id-1", &event, onboarded_cb,
+    assert_int_equal(xacct_customers_onboard(f->s, "400000000001", "id-1", NULL, &event, onboarded_cb,
                                              fresh(&r)),
                      0);
     th_res_wait(f, &r);

@@ -98,7 +98,8 @@ static int onboard(fx_t *f, const char *acct, const char *xid, int rotate)
     if (rotate)
         assert_int_equal(xacct_customers_rotate(f->s, acct, xid, &ev, onboard_cb, &r), 0);
     else
-        assert_int_equal(xacct_customers_onboard(f->s, acct, xid, &ev, onboard_cb, &r), 0);
+        assert_int_equal(
+            xacct_customers_onboard(f->s, acct, xid, "eu-central-1", &ev, onboard_cb, &r), 0);
     wait_res(f, &r);
     return r.status;
 }
@@ -345,6 +346,15 @@ static void test_transitions_one_event_each(void **state)
     assert_string_equal(json_string_value(json_object_get(rej, "reason")),
                         "assumable without external ID");
     json_decref(rej);
+    /* An onboarding carries the region it was asked for (a re-onboarding's
+     * replaces the stack's). */
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(want); i++) {
+        if (strcmp(want[i].type, "customer.onboarding") != 0)
+            continue;
+        json_t *onb = json_loads(r.events[i], 0, NULL);
+        assert_string_equal(json_string_value(json_object_get(onb, "region")), "eu-central-1");
+        json_decref(onb);
+    }
     json_t *con = json_loads(r.events[1], 0, NULL);
     assert_string_equal(json_string_value(json_object_get(con, "role_arn")),
                         "arn:aws:iam::111111111111:role/xacct");
