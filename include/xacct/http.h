@@ -67,6 +67,9 @@ typedef struct xacct_http_request {
     long timeout_ms;               /* whole transfer; 0 = 30000 */
     long connect_timeout_ms;       /* 0 = 10000 */
     size_t max_body;               /* response body cap; 0 = 8 MiB */
+    bool cut_body;                 /* a body over max_body is cut there (the rest read
+                                      and dropped) instead of failing the request: for
+                                      callers that only need the status */
     bool untrusted_url;            /* the URL came in a message (ResponseURL,
                                       SigningCertURL, SubscribeURL): never connect
                                       to a link-local or instance-metadata address,
@@ -86,7 +89,7 @@ typedef struct xacct_http_response {
  * Completion. status is 0 when an HTTP response arrived, whatever its code;
  * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG,
  * XACCT_EFORBIDDEN (untrusted_url and an address it must not reach)
- * (body over max_body, or more than 256 headers / 256 KiB of headers),
+ * (body over max_body unless cut_body, or more than 256 headers / 256 KiB of headers),
  * XACCT_ECANCELED or XACCT_EHTTP (other transport
  * errors; detail has curl's text). resp is NULL unless status is 0. Both
  * detail and resp are borrowed and valid only during the callback. Fires

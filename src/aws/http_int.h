@@ -143,6 +143,7 @@ struct xacct_http_req {
     xacct_http_response_t _resp;          /* set by collect when _status is 0 */
     xacct_header_t *_rhdrs;               /* response headers, their text after them */
     bool _untrusted;                      /* refuse forbidden addresses at connect */
+    bool _cut_body;                       /* xacct_http_request_t.cut_body */
     bool _added;                          /* inside the multi handle */
     bool _done;                           /* the completion callback has fired */
     xacct_http_done_cb _cb;               /* completion callback */

@@ -218,6 +218,11 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp)
     struct xacct_http_req *r = userp;
     size_t len = size * n;
 
+    if (r->_cut_body) {
+        size_t room = r->_resp_body.max - r->_resp_body.len;
+        if (len > room)
+            return xacct_buf_append(&r->_resp_body, p, room) == 0 ? len : 0;
+    }
     if (xacct_buf_append(&r->_resp_body, p, len) != 0) {
         r->_abort_status = XACCT_ETOOBIG;
         return len == 0 ? 1 : 0; /* any count but len aborts the transfer */
@@ -588,7 +593,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_HEADERDATA, (void *)r);
     /* Refuses early a body whose Content-Length is over the cap; bodies of
      * unknown length are stopped by write_cb. */
-    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+    if (!req->cut_body)
+        SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
     if (h->_resolve != NULL)
         SETOPT(CURLOPT_RESOLVE, h->_resolve);
     if (!h->_proxy_env) {
@@ -596,6 +602,7 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
         SETOPT(CURLOPT_NOPROXY, ""); /* nor no_proxy */
     }
     r->_untrusted = req->untrusted_url;
+    r->_cut_body = req->cut_body;
     /* A kept-alive connection is reused without a socket being opened: an
      * untrusted URL's address is checked again once libcurl has chosen the
      * connection, new or reused, before anything is sent. */

@@ -398,6 +398,7 @@ static void post(delivery_t *d)
         .timeout_ms = timeout_ms,
         .connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
         .max_body = XACCT_WEBHOOK_MAX_ANSWER,
+        .cut_body = true, /* a 2xx is delivered whatever its body (SPEC §8) */
     };
     d->attempts++;
     if (rc == 0)

@@ -461,11 +461,28 @@ static void test_body_over_cap(void **state)
                                .max_body = 1024 * 1024};
     /* too many response headers */
     xacct_http_request_t r4 = {.method = "GET", .url = url("/headers?n=300")};
+    /* cut_body: both kinds of oversized body are cut at the cap, not refused */
+    xacct_http_request_t r5 = {.method = "GET", .url = url("/bytes?n=5000000"),
+                               .max_body = 1024 * 1024, .cut_body = true};
+    xacct_http_request_t r6 = {.method = "GET", .url = url("/bytes?n=5000000&chunked=1"),
+                               .max_body = 1024 * 1024, .cut_body = true};
+    result_t cut_sized = {0}, cut_chunked = {0};
     submit(fx, &r1, &sized);
     submit(fx, &r2, &chunked);
     submit(fx, &r3, &exact);
     submit(fx, &r4, &headers);
+    submit(fx, &r5, &cut_sized);
+    submit(fx, &r6, &cut_chunked);
     run(fx);
+
+    assert_int_equal(cut_sized.calls, 1);
+    assert_int_equal(cut_sized.status, 0);
+    assert_int_equal(cut_sized.code, 200);
+    check_pattern(&cut_sized, 1024 * 1024);
+    assert_int_equal(cut_chunked.status, 0);
+    check_pattern(&cut_chunked, 1024 * 1024);
+    result_clear(&cut_sized);
+    result_clear(&cut_chunked);
 
     assert_int_equal(sized.calls, 1);
     assert_int_equal(sized.status, XACCT_ETOOBIG);
