@@ -143,7 +143,8 @@ static void route_openapi(xacct_api_call_t *call)
 
 /*
  * Matches path against pattern segment by segment; "{account_id}" takes one
- * segment (at most 15 bytes kept; validated later).
+ * non-empty segment (at most 15 bytes kept: a longer one is kept cut, which
+ * can never be 12 digits, so it is refused as a bad account ID, 422).
  */
 static bool path_matches(const char *pattern, const char *path, char account[16])
 {
@@ -151,10 +152,11 @@ static bool path_matches(const char *pattern, const char *path, char account[16]
     while (*pattern != '\0' && *path != '\0') {
         if (strncmp(pattern, "{account_id}", 12) == 0) {
             size_t n = strcspn(path, "/");
-            if (n == 0 || n >= 16)
+            if (n == 0)
                 return false;
-            memcpy(account, path, n);
-            account[n] = '\0';
+            size_t keep = n < 16 ? n : 15;
+            memcpy(account, path, keep);
+            account[keep] = '\0';
             pattern += 12;
             path += n;
             continue;

@@ -98,8 +98,10 @@ class ApiTest(unittest.TestCase):
         self.assert_problem(st, r, doc, 405)
 
     def test_bad_account_id_is_422(self):
-        for bad in ("12345", "12345678901a", "1234567890123"):
+        for bad in ("12345", "12345678901a", "1234567890123", "1" * 16, "9" * 40):
             st, r, doc = self.request("GET", f"/v1/customers/{bad}")
+            self.assert_problem(st, r, doc, 422)
+            st, r, doc = self.request("GET", f"/v1/customers/{bad}/events")
             self.assert_problem(st, r, doc, 422)
 
     def test_body_over_16_kib_or_not_json_is_400(self):
