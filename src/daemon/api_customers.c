@@ -327,6 +327,18 @@ static void reread(change_call_t *cc)
 static void changed(int status, const char *detail, const xacct_onboard_result_t *res, void *arg)
 {
     change_call_t *cc = arg;
+    if (status == XACCT_ESTATE && cc->status == 201 && res != NULL && res->state != NULL &&
+        strcmp(res->state, "pending") == 0) {
+        /* Another POST for the same account got there first: this one is its
+         * repetition, answered as one (200, the same record). */
+        cc->status = 200;
+        int rc = xacct_onboard_resume(cc->call->ctx, cc->call->account_id, cc->call->actor,
+                                      changed, cc);
+        if (rc == 0)
+            return;
+        status = rc;
+        detail = xacct_strerror(rc);
+    }
     if (status != 0) {
         xacct_api_call_t *call = cc->call;
         free(cc);

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import threading
 import time
 import unittest
 import urllib.parse
@@ -165,6 +166,25 @@ class ApiTest(unittest.TestCase):
         st, r, doc = self.request("POST", "/v1/customers", body={"account_id": acct})
         self.assert_problem(st, r, doc, 409)
         self.assertEqual(env.customer(acct)["external_id"], rot["external_id"])
+
+    def test_concurrent_posts_for_one_account_make_one_onboarding(self):
+        env, acct = self.env, "430000000003"
+        results = []
+
+        def post():
+            st, _, doc = self.request("POST", "/v1/customers", body={"account_id": acct})
+            results.append((st, doc))
+        threads = [threading.Thread(target=post) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(sorted(st for st, _ in results), [200, 200, 200, 201], results)
+        ext = env.customer(acct)["external_id"]
+        self.assertEqual({doc["external_id"] for _, doc in results}, {ext})
+        onboarded = [e for e in self.request("GET", f"/v1/customers/{acct}/events")[2]["items"]
+                     if e["type"] == "onboarded"]
+        self.assertEqual(len(onboarded), 1)
 
     def test_tokens_are_reloaded_on_sighup(self):
         self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 401)
