@@ -31,7 +31,8 @@ typedef struct xacct_sweeper_ops {
     const char *name; /* log event prefix, e.g. "expiry": "<name>.enrol_failed" */
     /* Starts one enrolment batch of at most `batch` customers from cursor;
      * 0 when started: its reply then calls xacct_sweeper_enrolled exactly
-     * once. Not called again once a batch answered cursor 0. */
+     * once. Not called again once a batch answered cursor 0, until the
+     * sweeper has been switched off (paused_ms) and is back on. */
     int (*enrol)(void *owner, long long cursor, size_t batch);
     /* Starts one take of at most `want` entries; 0 when started: exactly one
      * of xacct_sweeper_done / xacct_sweeper_failed follows (perhaps from
@@ -85,6 +86,11 @@ size_t xacct_sweeper_room(const xacct_sweeper_t *s);
 
 /* Jobs in flight now. NULL: 0. */
 unsigned xacct_sweeper_running(const xacct_sweeper_t *s);
+
+/* The configuration was reloaded: looks again at once (a sweeper switched
+ * off may be back on, a rate or interval changed) instead of at the next
+ * tick it had planned. NULL or a stopped sweeper: nothing. */
+void xacct_sweeper_reconfigured(xacct_sweeper_t *s);
 
 /* Takes nothing more and calls ops->cancel. NULL or a second call does
  * nothing. */

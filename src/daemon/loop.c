@@ -19,6 +19,7 @@
 #include "xacct/health.h"
 #include "xacct/notify.h"
 #include "xacct/reverifier.h"
+#include "xacct/sweeper.h"
 #include "xacct/webhook.h"
 #include "xacct/worker.h"
 
@@ -130,6 +131,8 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     if (ctx->worker != NULL)
         xacct_worker_reconfigure(ctx->worker);
     xacct_webhook_reload(ctx);
+    xacct_sweeper_reconfigured(ctx->reverifier);
+    xacct_sweeper_reconfigured(ctx->expirer);
     xacct_config_free(old);
     if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
         XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",

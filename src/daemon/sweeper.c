@@ -25,7 +25,8 @@ struct xacct_sweeper {
     uint64_t refill_ms;             /* uv_now of the last refill */
     bool busy;                      /* a take is in flight */
     bool enrolling;                 /* an enrolment batch is in flight */
-    bool enrolled;                  /* the customers zset has been walked once */
+    bool enrolled;                  /* the customers zset has been walked since the
+                                       start, or since it was last switched off */
     long long enrol_cursor;         /* where the next enrolment batch starts */
     bool stopped;                   /* SIGTERM or free: nothing new starts */
     bool freeing;                   /* free requested */
@@ -101,6 +102,10 @@ static void on_tick(uv_timer_t *t)
         return;
     uint64_t paused = s->ops->paused_ms != NULL ? s->ops->paused_ms(s->owner) : 0;
     if (paused > 0) {
+        /* Switched off (a reload): what is activated meanwhile is not put on
+         * the schedule, so the walk is done again once it is back on. */
+        s->enrolled = false;
+        s->enrol_cursor = 0;
         arm(s, paused);
         return;
     }
@@ -267,6 +272,14 @@ int xacct_sweeper_new(xacct_ctx_t *ctx, const xacct_sweeper_ops_t *ops, void *ow
     arm(s, FIRST_TICK_MS);
     *out = s;
     return 0;
+}
+
+void xacct_sweeper_reconfigured(xacct_sweeper_t *s)
+{
+    /* A take or an enrolment in flight arms the timer itself when it
+     * answers; the tick then returns at once. */
+    if (s != NULL)
+        arm(s, 0);
 }
 
 void xacct_sweeper_stop(xacct_sweeper_t *s)

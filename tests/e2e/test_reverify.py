@@ -3,9 +3,11 @@ checked again about once per check.reverify_interval by whichever worker
 takes them from the shared `reverify` schedule. A trust policy loosened or a
 role deleted after activation makes the customer degraded with the reason;
 fixing it makes it active again; STS being unavailable changes nothing; many
-customers are shared by two workers at the configured pace."""
+customers are shared by two workers at the configured pace; switched off and
+on again by reloads, it schedules what was connected meanwhile."""
 import copy
 import json
+import signal
 import time
 import unittest
 import uuid
@@ -216,6 +218,45 @@ class SharedScheduleTest(unittest.TestCase):
             for p in workers:
                 log = env.worker_log(p)
                 self.assertEqual(env.stop_worker(p), 0, log[-3000:])
+        finally:
+            env.stop()
+
+
+class SwitchedOffTest(unittest.TestCase):
+    """check.reverify_interval set to 0 by a reload and back again: a
+    customer connected while it was off is put on the schedule once it is
+    back on, without a restart."""
+
+    def test_customers_connected_while_off_are_checked_once_it_is_on(self):
+        env = Env(propagation_timeout=10).start()
+        try:
+            env.write_config(check__reverify_interval=str(INTERVAL), check__reverify_rate="50")
+            worker = env.start_worker()
+            wait_for(lambda: b"reverify.enrolled" in env.worker_log(worker), 30,
+                     "the first walk over the customers")
+
+            def reload(interval):
+                before = env.worker_log(worker).count(b"config.reloaded")
+                env.write_config(check__reverify_interval=str(interval))
+                worker.send_signal(signal.SIGHUP)
+                wait_for(lambda: env.worker_log(worker).count(b"config.reloaded") > before, 30,
+                         "the reload")
+            reload(0)
+            acct = "320000000777"
+            ext = env.seed_customer(acct)
+            s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"])
+            self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+            verified = env.customer(acct)["verified_at"]
+            self.assertIsNone(env.r.zscore(f"{env.PREFIX}reverify", acct))  # off: not scheduled
+
+            reload(INTERVAL)
+            wait_for(lambda: env.r.zscore(f"{env.PREFIX}reverify", acct) is not None,
+                     SLACK, "the customer to be put on the schedule")
+            wait_for(lambda: env.customer(acct)["verified_at"] != verified,
+                     2 * INTERVAL + SLACK, "its re-verification")
+            self.assertEqual(env.customer(acct)["state"], "active")
+            log = env.worker_log(worker)
+            self.assertEqual(env.stop_worker(worker), 0, log[-3000:])
         finally:
             env.stop()
 
