@@ -93,6 +93,16 @@ class Helpers:
         self.assertEqual(c["state"], "active")
         return s["stack_id"], c["role_arn"], info["external_id"]
 
+    def connect_and_rotate(self, acct):
+        """connect(), then a rotation pending: also the new ID, the CLI's
+        answer and the rotation's template."""
+        stack_id, role, old = self.connect(acct)
+        _, out = self.xacct_json("rotate-external-id", acct)
+        new = self.env.customer(acct)["pending_external_id"]
+        st, tpl = self.s3_template(out["template_url"])
+        self.assertEqual(st, 200)
+        return stack_id, role, old, new, out, tpl
+
     def update(self, stack_id, template, want):
         env = self.env
         env.update_stack(stack_id, template)
@@ -268,11 +278,7 @@ class RotationTest(Helpers, unittest.TestCase):
         one) and is refused like any Update with a wrong ID; the new ID stays
         in use and the old one stays unindexed."""
         env, acct = self.env, "510000000004"
-        stack_id, role, old = self.connect(acct)
-        _, out = self.xacct_json("rotate-external-id", acct)
-        new = env.customer(acct)["pending_external_id"]
-        st, tpl = self.s3_template(out["template_url"])
-        self.assertEqual(st, 200)
+        stack_id, _, old, new, _, tpl = self.connect_and_rotate(acct)
         # A resource the customer added, created after PhoneHome, that fails.
         tpl["Resources"]["Extra"] = {
             "Type": "AWS::SQS::QueuePolicy", "DependsOn": "PhoneHome",
@@ -372,11 +378,7 @@ class WindowTest(Helpers, unittest.TestCase):
 
     def test_access_while_the_role_trusts_only_the_pending_id(self):
         env, acct = self.env, "510000000003"
-        stack_id, role, old = self.connect(acct)
-        _, out = self.xacct_json("rotate-external-id", acct)
-        new = env.customer(acct)["pending_external_id"]
-        st, tpl_new = self.s3_template(out["template_url"])
-        self.assertEqual(st, 200)
+        stack_id, role, old, new, out, tpl_new = self.connect_and_rotate(acct)
         outputs = []
 
         # While the role trusts the current ID, the pending one is never tried.
