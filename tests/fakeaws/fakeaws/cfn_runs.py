@@ -15,6 +15,26 @@ class ResourceFailed(Exception):
 
 
 class StackRuns:
+    @staticmethod
+    def _mark_failed(stack, lid, rtype, r, status, e):
+        """r failed (status e.g. CREATE_FAILED) for the reason e: on the
+        record and in the stack's events."""
+        r["status"] = status
+        r["reason"] = str(e)
+        stack.event(lid, rtype, r["physical_id"], status, str(e))
+
+    async def _delete_logged(self, stack, lid, r):
+        """Deletes r between its DELETE_IN_PROGRESS and DELETE_COMPLETE (or
+        DELETE_FAILED) events; returns the failure, or None."""
+        stack.event(lid, r["type"], r["physical_id"], "DELETE_IN_PROGRESS")
+        try:
+            await self._delete_resource(stack, lid, r)
+        except ResourceFailed as e:
+            stack.event(lid, r["type"], r["physical_id"], "DELETE_FAILED", str(e))
+            return e
+        stack.event(lid, r["type"], r["physical_id"], "DELETE_COMPLETE")
+        return None
+
     # ------------------------------------------------------------- create
     async def _run_create(self, stack):
         created = []  # logical ids, in order, that need deleting on rollback
@@ -51,9 +71,7 @@ class StackRuns:
                 stack.event(lid, rtype, r["physical_id"], "CREATE_COMPLETE")
                 created.append(lid)
             except ResourceFailed as e:
-                r["status"] = "CREATE_FAILED"
-                r["reason"] = str(e)
-                stack.event(lid, rtype, r["physical_id"], "CREATE_FAILED", str(e))
+                self._mark_failed(stack, lid, rtype, r, "CREATE_FAILED", e)
                 if rtype != ROLE and any(q["request"]["LogicalResourceId"] == lid
                                          and q["published"] for q in stack.requests):
                     if r["physical_id"] is None:
@@ -80,15 +98,11 @@ class StackRuns:
             if any(lid in deps.get(k, ()) for k in kept):
                 kept.add(lid)
                 continue
-            stack.event(lid, r["type"], r["physical_id"], "DELETE_IN_PROGRESS")
-            try:
-                await self._delete_resource(stack, lid, r)
+            err = await self._delete_logged(stack, lid, r)
+            if err is None:
                 r["status"] = "DELETE_COMPLETE"
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_COMPLETE")
-            except ResourceFailed as e:
-                r["status"] = "DELETE_FAILED"
-                r["reason"] = str(e)
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_FAILED", str(e))
+            else:
+                r["status"], r["reason"] = "DELETE_FAILED", str(err)
                 kept.add(lid)
                 ok = False
         if ok:
@@ -147,9 +161,7 @@ class StackRuns:
                     r["status"] = "CREATE_COMPLETE"
                     stack.event(lid, rtype, r["physical_id"], "CREATE_COMPLETE")
                 except ResourceFailed as e:
-                    r["status"] = "CREATE_FAILED"
-                    r["reason"] = str(e)
-                    stack.event(lid, rtype, r["physical_id"], "CREATE_FAILED", str(e))
+                    self._mark_failed(stack, lid, rtype, r, "CREATE_FAILED", e)
                     failed = (lid, str(e))
                     break
                 continue
@@ -201,9 +213,7 @@ class StackRuns:
                 r["status"] = "UPDATE_COMPLETE"
                 stack.event(lid, rtype, r["physical_id"], "UPDATE_COMPLETE")
             except ResourceFailed as e:
-                r["status"] = "UPDATE_FAILED"
-                r["reason"] = str(e)
-                stack.event(lid, rtype, r["physical_id"], "UPDATE_FAILED", str(e))
+                self._mark_failed(stack, lid, rtype, r, "UPDATE_FAILED", e)
                 failed = (lid, str(e))
                 break
         if failed is None:
@@ -211,20 +221,10 @@ class StackRuns:
             # replaced physical resources, then resources removed from the template
             removed = [lid for lid in reversed(list(old_resources)) if lid not in template["Resources"]]
             for lid, old in cleanup:
-                stack.event(lid, old["type"], old["physical_id"], "DELETE_IN_PROGRESS")
-                try:
-                    await self._delete_resource(stack, lid, old)
-                    stack.event(lid, old["type"], old["physical_id"], "DELETE_COMPLETE")
-                except ResourceFailed as e:
-                    stack.event(lid, old["type"], old["physical_id"], "DELETE_FAILED", str(e))
+                await self._delete_logged(stack, lid, old)
             for lid in removed:
                 old = stack.resources.pop(lid)
-                stack.event(lid, old["type"], old["physical_id"], "DELETE_IN_PROGRESS")
-                try:
-                    await self._delete_resource(stack, lid, old)
-                    stack.event(lid, old["type"], old["physical_id"], "DELETE_COMPLETE")
-                except ResourceFailed as e:
-                    stack.event(lid, old["type"], old["physical_id"], "DELETE_FAILED", str(e))
+                await self._delete_logged(stack, lid, old)
             try:
                 stack.outputs = extra.resolve_outputs(self, stack)
             except extra.Failed as e:
@@ -275,20 +275,13 @@ class StackRuns:
                 stack.event(lid, old["type"], old["physical_id"], "UPDATE_COMPLETE")
             except ResourceFailed as e:
                 ok = False
-                r["status"] = "UPDATE_FAILED"
-                r["reason"] = str(e)
-                stack.event(lid, r["type"], r["physical_id"], "UPDATE_FAILED", str(e))
+                self._mark_failed(stack, lid, r["type"], r, "UPDATE_FAILED", e)
         if not ok:
             stack.set_status("UPDATE_ROLLBACK_FAILED")
             return
         stack.set_status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         for lid, r in new_cleanup:
-            stack.event(lid, r["type"], r["physical_id"], "DELETE_IN_PROGRESS")
-            try:
-                await self._delete_resource(stack, lid, r)
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_COMPLETE")
-            except ResourceFailed as e:
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_FAILED", str(e))
+            await self._delete_logged(stack, lid, r)
         stack.set_status("UPDATE_ROLLBACK_COMPLETE")
 
     # ------------------------------------------------------------- delete
@@ -305,16 +298,11 @@ class StackRuns:
                        and stack.resources[d]["physical_id"] is not None]
             if blocked:
                 continue
-            stack.event(lid, r["type"], r["physical_id"], "DELETE_IN_PROGRESS")
-            try:
-                await self._delete_resource(stack, lid, r)
-                r["status"] = "DELETE_COMPLETE"
-                r["reason"] = None
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_COMPLETE")
-            except ResourceFailed as e:
-                r["status"] = "DELETE_FAILED"
-                r["reason"] = str(e)
-                stack.event(lid, r["type"], r["physical_id"], "DELETE_FAILED", str(e))
+            err = await self._delete_logged(stack, lid, r)
+            if err is None:
+                r["status"], r["reason"] = "DELETE_COMPLETE", None
+            else:
+                r["status"], r["reason"] = "DELETE_FAILED", str(err)
                 failed.append(lid)
         if failed:
             stack.set_status("DELETE_FAILED", "The following resource(s) failed "

@@ -50,7 +50,13 @@ class DeliveryOps:
                     raise _invalid("Attributes Reason: Subscription already "
                                    "exists with different attributes")
                 return self._subscribe_result(s, p)
-        s = Subscription(t, endpoint, req.identity.account_id, raw)
+        return self._subscribe_result(self._add_subscription(t, endpoint,
+                                                             req.identity.account_id, raw), p)
+
+    def _add_subscription(self, t, endpoint, owner, raw):
+        """A new subscription of t, confirmed at once or sent its
+        confirmation, as the service is configured; recorded."""
+        s = Subscription(t, endpoint, owner, raw)
         t.subscriptions.append(s)
         self.subscriptions[s.arn] = s
         if self.require_confirmation:
@@ -60,7 +66,7 @@ class DeliveryOps:
             s.confirmed = True
         self.world.record("sns.subscribe", topic=t.arn, subscription=s.arn,
                           endpoint=endpoint, confirmed=s.confirmed)
-        return self._subscribe_result(s, p)
+        return s
 
     def subscribe_as(self, account_id, topic_arn, endpoint, raw=False):
         """Subscribe an SQS queue on behalf of `account_id` (the
@@ -77,17 +83,7 @@ class DeliveryOps:
         for s in t.subscriptions:
             if s.endpoint == endpoint:
                 return s
-        s = Subscription(t, endpoint, account_id, raw)
-        t.subscriptions.append(s)
-        self.subscriptions[s.arn] = s
-        if self.require_confirmation:
-            s.token = secrets.token_hex(128)
-            self._send_confirmation(s)
-        else:
-            s.confirmed = True
-        self.world.record("sns.subscribe", topic=t.arn, subscription=s.arn,
-                          endpoint=endpoint, confirmed=s.confirmed)
-        return s
+        return self._add_subscription(t, endpoint, account_id, raw)
 
     @staticmethod
     def _subscribe_result(s, p):
