@@ -35,11 +35,77 @@
 #include "xacct/store.h"
 
 #define XACCT_OUTBOX_GROUP "webhook"     /* consumer group on outbox */
-#define XACCT_OUTBOX_MAXLEN 100000       /* outbox cap (approximate, MAXLEN ~) */
+#define XACCT_OUTBOX_MAXLEN 100000       /* outbox entries kept once delivered */
+#define XACCT_OUTBOX_TRIM_SLACK 1000     /* entries over the cap before a trim */
+#define XACCT_OUTBOX_HARD_MAXLEN 1000000 /* entries kept at most, delivered or not */
 #define XACCT_OUTBOX_DEAD_MAXLEN 10000   /* outbox:dead cap (approximate) */
 
 #define XACCT_OUTBOX_STR_(x) #x
 #define XACCT_OUTBOX_XSTR_(x) XACCT_OUTBOX_STR_(x)
+
+/*
+ * Lua text defining
+ *
+ *   outbox_trim(outbox_key, maxlen, slack, hard)
+ *
+ * Once the stream holds more than maxlen + slack entries, removes its oldest
+ * ones down to maxlen (at most 1000 a call) — but never one that a consumer
+ * group has not acknowledged (pending, or not yet read): SPEC §8's delivery
+ * is at least once, and only the deliverer gives an event up (outbox:dead,
+ * then XACK). Over `hard` entries the oldest go whatever their state: a
+ * group whose reader is gone for good must not fill Redis. Returns how many
+ * entries went. Included by XACCT_OUTBOX_LUA.
+ */
+#define XACCT_OUTBOX_TRIM_LUA                                                             \
+    "local function outbox_id_less(a, b)\n"                                              \
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"                               \
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"                               \
+    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"        \
+    "  return am < bm or (am == bm and as < bs)\n"                                       \
+    "end\n"                                                                              \
+    "local function outbox_nth_id(okey, n)\n"                                            \
+    "  local r = redis.call('XRANGE', okey, '-', '+', 'COUNT', n)\n"                     \
+    "  return r[#r][1]\n"                                                                \
+    "end\n"                                                                              \
+    "local function outbox_trim(okey, maxlen, slack, hard)\n"                            \
+    "  local n = redis.call('XLEN', okey)\n"                                             \
+    "  if n <= maxlen + slack then return 0 end\n"                                       \
+    /* The oldest entry a group still needs: its first pending one, or the    */        \
+    /* first one after what it has read.                                       */        \
+    "  local keep\n"                                                                     \
+    "  for _, g in ipairs(redis.call('XINFO', 'GROUPS', okey)) do\n"                     \
+    "    local f = {}\n"                                                                 \
+    "    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"                                   \
+    "    local need = {}\n"                                                              \
+    "    if f['pending'] > 0 then\n"                                                     \
+    "      need[#need + 1] = redis.call('XPENDING', okey, f['name'], '-', '+', 1)[1][1]\n" \
+    "    end\n"                                                                          \
+    "    local unread = redis.call('XRANGE', okey, '(' .. f['last-delivered-id'], '+',\n" \
+    "                              'COUNT', 1)\n"                                        \
+    "    if unread[1] then need[#need + 1] = unread[1][1] end\n"                         \
+    "    for _, id in ipairs(need) do\n"                                                 \
+    "      if not keep or outbox_id_less(id, keep) then keep = id end\n"                 \
+    "    end\n"                                                                          \
+    "  end\n"                                                                            \
+    "  local oldest = outbox_nth_id(okey, 1)\n"                                          \
+    "  local bound = oldest\n"                                                           \
+    "  if not keep or outbox_id_less(oldest, keep) then\n"                               \
+    "    bound = outbox_nth_id(okey, math.min(n - maxlen, 1000) + 1)\n"                  \
+    "    if keep and outbox_id_less(keep, bound) then bound = keep end\n"                \
+    "  end\n"                                                                            \
+    "  if n > hard then\n"                                                               \
+    "    local h = outbox_nth_id(okey, math.min(n - hard, 1000) + 1)\n"                  \
+    "    if outbox_id_less(bound, h) then bound = h end\n"                               \
+    "  end\n"                                                                            \
+    "  if bound == oldest then return 0 end\n"                                           \
+    "  return redis.call('XTRIM', okey, 'MINID', bound)\n"                               \
+    "end\n"
+
+/* The outbox_trim call every append makes. */
+#define XACCT_OUTBOX_TRIM_CALL(okey)                                                      \
+    "outbox_trim(" okey ", " XACCT_OUTBOX_XSTR_(XACCT_OUTBOX_MAXLEN) ", "                  \
+    XACCT_OUTBOX_XSTR_(XACCT_OUTBOX_TRIM_SLACK) ", "                                       \
+    XACCT_OUTBOX_XSTR_(XACCT_OUTBOX_HARD_MAXLEN) ")\n"
 
 /*
  * Lua text defining
@@ -51,10 +117,12 @@
  * type one of SPEC §8's "customer.*" names, time the RFC 3339 time of the
  * change, reason a text or '' / nil for none. It increments the record's
  * `seq`, reads state, role_arn, region and stack_id from the record, and
- * XADDs the event JSON (MAXLEN ~ XACCT_OUTBOX_MAXLEN). Returns the seq.
+ * XADDs the event JSON, then trims the stream (outbox_trim: never an event
+ * not yet delivered). Returns the seq.
  * Include it at the top of a script (it defines a local function).
  */
 #define XACCT_OUTBOX_LUA                                                                  \
+    XACCT_OUTBOX_TRIM_LUA                                                                 \
     "local function outbox_append(okey, ckey, account, etype, time, reason)\n"            \
     "  local seq = redis.call('HINCRBY', ckey, 'seq', 1)\n"                               \
     "  local h = redis.call('HMGET', ckey, 'state', 'role_arn', 'region', 'stack_id')\n"  \
@@ -67,8 +135,8 @@
     "  local ev = {id = id, type = etype, time = time, account_id = account, seq = seq,\n" \
     "              state = opt(h[1]), role_arn = opt(h[2]), region = opt(h[3]),\n"        \
     "              stack_id = opt(h[4]), reason = opt(reason)}\n"                         \
-    "  redis.call('XADD', okey, 'MAXLEN', '~', '"                                         \
-    XACCT_OUTBOX_XSTR_(XACCT_OUTBOX_MAXLEN) "', '*', 'event', cjson.encode(ev))\n"        \
+    "  redis.call('XADD', okey, '*', 'event', cjson.encode(ev))\n"                       \
+    "  " XACCT_OUTBOX_TRIM_CALL("okey")                                                   \
     "  return seq\n"                                                                      \
     "end\n"
 

@@ -384,6 +384,7 @@ int xacct_outbox_dead(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, 
 static const xacct_store_script_t redeliver_script = {
     "outbox_redeliver",
     /* KEYS: 1 outbox:dead, 2 outbox; ARGV: 1 dead id */
+    XACCT_OUTBOX_TRIM_LUA
     "local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
     "if #e == 0 then return {'notfound'} end\n"
     "local event\n"
@@ -391,8 +392,8 @@ static const xacct_store_script_t redeliver_script = {
     "  if e[1][2][i] == 'event' then event = e[1][2][i + 1] end\n"
     "end\n"
     "if not event then return {'notfound'} end\n"
-    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_OUTBOX_MAXLEN) "', '*',"
-    " 'event', event)\n"
+    "local id = redis.call('XADD', KEYS[2], '*', 'event', event)\n"
+    XACCT_OUTBOX_TRIM_CALL("KEYS[2]")
     "redis.call('XDEL', KEYS[1], ARGV[1])\n"
     "return {'ok', id}\n",
 };

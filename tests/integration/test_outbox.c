@@ -471,11 +471,103 @@ static void test_group_operations(void **state)
     assert_int_equal(k.status, XACCT_EINVAL);
 }
 
+/* ---- trimming ------------------------------------------------------------ */
+
+typedef struct cmd_res {
+    int done;
+    long long integer;
+} cmd_res_t;
+
+static void cmd_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
+{
+    XACCT_UNUSED(detail);
+    cmd_res_t *r = arg;
+    assert_int_equal(status, 0);
+    r->integer = rep->type == XACCT_STORE_REPLY_INTEGER ? rep->integer : -1;
+    r->done = 1;
+}
+
+/* Runs a raw command; returns its integer reply (-1 for another type). */
+#define CMD(f, r, ...)                                                                     \
+    do {                                                                                   \
+        memset((r), 0, sizeof(*(r)));                                                      \
+        assert_int_equal(xacct_store_cmd((f)->s, cmd_cb, (r), __VA_ARGS__, NULL), 0);      \
+        assert_true(th_run_until(&(f)->loop, &(r)->done, 10000));                          \
+    } while (0)
+
+#define TRIM_KEY PREFIX "trim"
+
+/* outbox_trim with maxlen 10, slack 2, hard 40. */
+static long long trim(fx_t *f)
+{
+    cmd_res_t r;
+    CMD(f, &r, "EVAL",
+        XACCT_OUTBOX_TRIM_LUA
+        "return outbox_trim(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))\n",
+        "1", TRIM_KEY, "10", "2", "40");
+    return r.integer;
+}
+
+static long long xlen(fx_t *f)
+{
+    cmd_res_t r;
+    CMD(f, &r, "XLEN", TRIM_KEY);
+    return r.integer;
+}
+
+static void append(fx_t *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cmd_res_t r;
+        CMD(f, &r, "XADD", TRIM_KEY, "*", "event", "{}");
+    }
+}
+
+/* The outbox keeps maxlen delivered entries, never drops one a group has
+ * not acknowledged below the hard cap, and drops the oldest above it. */
+static void test_trim_keeps_what_is_not_delivered(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t r;
+    /* No group: down to maxlen once over maxlen + slack. */
+    append(f, 12);
+    assert_int_equal(trim(f), 0);
+    append(f, 18);
+    assert_int_equal(trim(f), 20);
+    assert_int_equal(xlen(f), 10);
+
+    /* A group that read 5 of 10 new entries and acknowledged the first 2. */
+    CMD(f, &r, "DEL", TRIM_KEY);
+    CMD(f, &r, "XGROUP", "CREATE", TRIM_KEY, "g", "0", "MKSTREAM");
+    append(f, 20);
+    CMD(f, &r, "XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "STREAMS", TRIM_KEY, ">");
+    /* The first two entries are acknowledged: only they may go. */
+    cmd_res_t range;
+    CMD(f, &range, "EVAL",
+        "local r = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 2)\n"
+        "return redis.call('XACK', KEYS[1], 'g', r[1][1], r[2][1])\n",
+        "1", TRIM_KEY);
+    assert_int_equal(range.integer, 2);
+    assert_int_equal(trim(f), 2);
+    assert_int_equal(xlen(f), 18);
+    /* The oldest left is pending: nothing goes, however far over. */
+    assert_int_equal(trim(f), 0);
+    append(f, 22);
+    assert_int_equal(xlen(f), 40);
+    assert_int_equal(trim(f), 0);
+    /* Over the hard cap the oldest go, pending or not. */
+    append(f, 8);
+    assert_int_equal(trim(f), 8);
+    assert_int_equal(xlen(f), 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_operations, setup, th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_trim_keeps_what_is_not_delivered, setup,
+                                        th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
