@@ -166,7 +166,9 @@ typedef void (*xacct_customers_onboard_cb)(int status, const char *detail,
 
 /* Creates or re-opens a pending customer with external_id: SET NX on
  * external-id:<id>, unindexes the previous ID (and a rotation's pending ID
- * left behind), clears last_error and last_request_id, keeps created_at,
+ * left behind), clears last_error and last_request_id, drops what described
+ * a previous stack (role_arn, stack_id, physical_id, template_version,
+ * verified_at), keeps created_at,
  * records region (NULL: leaves it; the lifecycle event carries it), ZADD,
  * audit event (type "onboarded" unless event says otherwise). event is
  * required (never holds the ID). */

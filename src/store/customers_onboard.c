@@ -35,9 +35,11 @@ static const xacct_store_script_t onboard_script = {
     "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
     "unindex(cur[2])\n"
-    /* A rotation still pending when the stack went away ends with it. */
+    /* A rotation still pending when the stack went away ends with it, and
+     * what described that stack goes too: a new onboarding starts bare. */
     "if cur[4] and cur[4] ~= cur[2] then unindex(cur[4]) end\n"
-    "redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
+    "redis.call('HDEL', KEYS[1], 'pending_external_id', 'role_arn', 'stack_id', 'physical_id',\n"
+    "           'template_version', 'verified_at')\n"
     "redis.call('HSET', KEYS[1], 'account_id', ARGV[1], 'external_id', ARGV[2],\n"
     "           'state', 'pending', 'updated_at', ARGV[3], 'last_error', '',\n"
     "           'last_request_id', '')\n"

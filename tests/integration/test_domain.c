@@ -706,11 +706,18 @@ static void test_external_id_uniqueness_and_rotate(void **state)
             snprintf(id, sizeof(id), "%.*s", (int)strcspn(jl.items[i], "|"), jl.items[i]);
             assert_int_equal(job_done(f, id).status, 0);
         }
+    g = get(f, D);
+    assert_string_not_equal(field(&g, "role_arn"), "");
     assert_int_equal(onboard(f, D, "xid-d3").status, 0);
     assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-d2", NULL).count, 0);
     assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-d3", NULL).text, D);
     g = get(f, D);
     assert_string_equal(field(&g, "created_at"), created);
+    /* A new onboarding: nothing of the previous stack is left on it. */
+    assert_string_equal(field(&g, "role_arn"), "");
+    assert_string_equal(field(&g, "stack_id"), "");
+    assert_string_equal(field(&g, "physical_id"), "");
+    assert_string_equal(field(&g, "verified_at"), "");
 }
 
 static void topic_cb(int status, const char *detail, const char *arn, long long count, void *arg)
