@@ -2,8 +2,9 @@
 
 Three xacctd workers share the queue while the emulator fails about one AWS
 call in six (5xx, throttling, connections dropped without an answer, plus
-latency), a worker is killed with SIGKILL every few seconds and another
-started in its place, Redis is shut down and started again in the middle,
+latency), every second or two a worker is killed (SIGKILL) or stopped
+(SIGTERM) and another started in its place, or reloaded (SIGHUP), Redis is
+shut down and started again while the safety checks run,
 and the webhook receiver refuses a fifth of the deliveries. Customers are
 onboarded through the CLI, then their stacks are created, then half are
 updated (a new role) and half deleted.
@@ -13,8 +14,10 @@ SUCCESS answers; each customer is in the state its last request leaves it
 in; exactly one offboarding job per deleted customer; per customer the
 outbox holds exactly the lifecycle its requests make (onboarding,
 connected, then updated or offboarding), seq 1, 2, 3; every event reached
-the webhook, correctly signed; the queue is empty and nothing is dead; the
-workers still running stop cleanly.
+the webhook, correctly signed; the queue is empty and nothing is dead; every
+worker stopped with SIGTERM, during the run or after it, exits 0.
+
+XACCT_CHAOS_SEED=N repeats a run's choices of signal and worker.
 """
 import json
 import os
