@@ -263,6 +263,8 @@ bool xacct_aws_error_is_throttling(const xacct_aws_error_t *err)
         "TransactionInProgressException", "BandwidthLimitExceeded", "LimitExceededException",
         "EC2ThrottledException", "PriorRequestNotComplete",
         "AWS.SimpleQueueService.RequestThrottled",
+        /* SQS on a queue encrypted with KMS: KMS throttled SQS's call. */
+        "KmsThrottled", "KMS.ThrottlingException",
     };
     return is_any(err, names, XACCT_ARRAY_SIZE(names));
 }

@@ -113,6 +113,14 @@ static void test_header_only(void **state)
     assert_int_equal(parse(400, q, 1, "not json", &e), 0);
     assert_string_equal(e.code, "AWS.SimpleQueueService.RequestThrottled");
     assert_true(xacct_aws_error_is_throttling(&e));
+
+    /* SQS's JSON error for KMS throttling, with its query-protocol code. */
+    const xacct_header_t k[] = {{"x-amzn-query-error", "KMS.ThrottlingException;Sender"}};
+    assert_int_equal(parse(400, k, 1, "{\"__type\":\"com.amazonaws.sqs#KmsThrottled\","
+                                      "\"message\":\"Rate exceeded\"}", &e), 0);
+    assert_string_equal(e.code, "KmsThrottled");
+    assert_string_equal(e.query_code, "KMS.ThrottlingException");
+    assert_true(xacct_aws_error_is_throttling(&e));
 }
 
 static void test_malformed_bodies(void **state)
@@ -197,7 +205,7 @@ static void test_classifiers(void **state)
     (void)state;
     static const char *const throttles[] = {
         "Throttling", "ThrottlingException", "RequestThrottled", "SlowDown",
-        "RequestLimitExceeded", "TooManyRequestsException",
+        "RequestLimitExceeded", "TooManyRequestsException", "KmsThrottled",
     };
     xacct_aws_error_t e;
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(throttles); i++) {
