@@ -6,14 +6,18 @@ latency), every second or two a worker is killed (SIGKILL) or stopped
 (SIGTERM) and another started in its place, or reloaded (SIGHUP), Redis is
 shut down and started again while the safety checks run,
 and the webhook receiver refuses a fifth of the deliveries. Customers are
-onboarded through the CLI, then their stacks are created, then half are
-updated (a new role) and half deleted.
+onboarded through the CLI, then their stacks are created, then a third are
+updated (a new role), a third rotate their external ID and a third are
+deleted; re-verifications run every couple of seconds throughout.
 
 What must hold at the end: every stack reached its final status with only
 SUCCESS answers; each customer is in the state its last request leaves it
 in; exactly one offboarding job per deleted customer; per customer the
 outbox holds exactly the lifecycle its requests make (onboarding,
-connected, then updated or offboarding), seq 1, 2, 3; every event reached
+connected, then updated, external_id_rotated or offboarding: never degraded
+by a fault), seq 1, 2, 3; re-verification goes on under the chaos, and every connected
+customer is re-verified, once the leases of accounts killed workers had taken
+have run out; every event reached
 the webhook, correctly signed; the queue is empty and nothing is dead; every
 worker stopped with SIGTERM, during the run or after it, exits 0.
 
@@ -109,15 +113,23 @@ class ChaosTest(unittest.TestCase):
         self.secret_file = os.path.join(self.env.tmp, "webhook-secret")
         with open(self.secret_file, "wb") as f:
             f.write(SECRET + b"\n")
+        # Re-verifications every ~2 s run all through the chaos as well.
         self.env.write_config(events__webhook_url=self.receiver.url(),
                               events__webhook_secret_file=self.secret_file,
-                              events__delivery_timeout="3", events__claim_idle="4")
+                              events__delivery_timeout="3", events__claim_idle="4",
+                              check__reverify_interval="2", check__reverify_rate="50")
         self.env.ctl("POST", "/_fake/server", {"idle_timeout": 2})
 
     def tearDown(self):
         self.env.fa.clear_faults()
         self.env.stop()
         self.receiver.stop()
+
+    def reverified(self, roles):
+        """The accounts whose role was assumed with its external ID since
+        the STS counts were reset."""
+        counts = self.env.ctl("GET", "/_fake/sts/assume-role-counts")["roles"]
+        return [a for a, r in roles.items() if counts.get(r, {}).get("allowed", 0) > 0]
 
     def wait_all(self, ids, want):
         stacks = {}
@@ -139,7 +151,7 @@ class ChaosTest(unittest.TestCase):
         workers = [env.start_worker() for _ in range(3)]
         for svc in ("sqs", "sts", "s3"):
             env.fa.set_faults(svc, **FAULTS)
-        updated, deleted = ACCOUNTS[::2], ACCOUNTS[1::2]
+        updated, rotated, deleted = ACCOUNTS[0::3], ACCOUNTS[1::3], ACCOUNTS[2::3]
         with Chaos(env, workers, seed) as chaos:
             created = {a: env.create_stack(a, env.template(a, ext[a]), name=f"chaos-{a}")
                        ["stack_id"] for a in ACCOUNTS}
@@ -153,9 +165,21 @@ class ChaosTest(unittest.TestCase):
                 env.update_stack(created[a], env.template(a, ext[a], role_name="XacctAccess2"))
             for a in deleted:
                 env.delete_stack(created[a])
-            self.wait_all({a: created[a] for a in updated}, "UPDATE_COMPLETE")
+            new_ext = {}
+            for a in rotated:
+                # Without a template bucket the customer gets the rotation's
+                # template as text (`xacct template`: the pending ID's).
+                env.xacct("rotate-external-id", a, check=True)
+                new_ext[a] = env.customer(a)["pending_external_id"]
+                tpl = json.loads(env.xacct("template", a, check=True).stdout)
+                env.update_stack(created[a], tpl)
+            self.wait_all({a: created[a] for a in updated + rotated}, "UPDATE_COMPLETE")
             self.wait_all({a: created[a] for a in deleted}, "DELETE_COMPLETE")
             stops_by_done = chaos.stops
+            # Re-verification goes on in the chaos.
+            env.ctl("DELETE", "/_fake/sts/assume-role-counts")
+            roles = {a: env.customer(a)["role_arn"] for a in updated + rotated}
+            wait_for(lambda: self.reverified(roles), 60, "a re-verification in the chaos")
         self.assertIsNone(chaos.error, note)
         # Workers went away while requests were being handled, in both phases.
         self.assertGreaterEqual(stops_by_created, 1, (chaos.done, note))
@@ -166,6 +190,12 @@ class ChaosTest(unittest.TestCase):
             c = env.customer(a)
             self.assertEqual((c["state"], c["role_arn"]),
                              ("active", f"arn:aws:iam::{a}:role/XacctAccess2"), a)
+        for a in rotated:
+            c = env.customer(a)
+            self.assertEqual((c["state"], c["external_id"], c.get("pending_external_id")),
+                             ("active", new_ext[a], None), a)
+        for a in updated + rotated:
+            self.assertIn("verified_at", env.customer(a), a)
         for a in deleted:
             self.assertEqual(env.customer(a)["state"], "offboarding", a)
         jobs = json.loads(env.xacct("jobs", "--json", check=True).stdout)
@@ -173,15 +203,25 @@ class ChaosTest(unittest.TestCase):
         env.wait_queue_empty(timeout=120)
         self.assertEqual(env.dead(), [])
 
+        # Every connected customer is re-verified; an account a killed worker
+        # had taken comes back when its lease (2 minutes here) runs out. None
+        # of it, under faults or not, degrades anyone (the events below).
+        wait_for(lambda: len(self.reverified(roles)) == len(roles), 180,
+                 "every connected customer re-verified")
+
         wait_for(lambda: delivered_all(env, self.receiver), 180,
                  "every lifecycle event at the webhook")
         by_account = {}
         for e in outbox_events(env):
             by_account.setdefault(e["account_id"], []).append((e["seq"], e["type"]))
         for a in ACCOUNTS:
-            last = "customer.updated" if a in updated else "customer.offboarding"
+            last = {"updated": "customer.updated", "rotated": "customer.external_id_rotated",
+                    "deleted": "customer.offboarding"}
+            kind = next(k for k, v in (("updated", updated), ("rotated", rotated),
+                                       ("deleted", deleted)) if a in v)
             self.assertEqual(by_account.get(a), [(1, "customer.onboarding"),
-                                                 (2, "customer.connected"), (3, last)], a)
+                                                 (2, "customer.connected"),
+                                                 (3, last[kind])], (a, kind))
         got = self.receiver.snapshot()
         self.assertTrue(all(r["valid"] for r in got))
         self.assertTrue(any(r["action"] == "500" for r in got))
