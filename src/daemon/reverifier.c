@@ -23,7 +23,11 @@
 #define OFF_RECHECK_MS 60000      /* interval 0: look at the configuration again after this */
 #define CHECK_DEADLINE_MS 60000   /* transient STS failures are retried this long ... */
 #define CHECK_DEADLINE_MIN_MS 5000 /* ... or half an interval, but at least this */
-#define LEASE_MIN_MS 120000       /* a taken account is not taken again for this long */
+/* A taken account is not taken again for this long: longer than any check
+ * (CHECK_DEADLINE_MS, then its last probes and the record), so no two
+ * workers check one account at once, and no longer than that, so an account
+ * whose worker was killed is checked again minutes later, not an interval. */
+#define LEASE_MS 120000
 #define PROPAGATION_MAX_MS 10000  /* a verified role that is denied is denied; retry briefly */
 #define TRANSIENT_RETRY_MAX_S 300 /* transient outcome: next try within this (or the interval) */
 #define SPREAD 0.1                /* due times are jittered by +-10 % of the interval */
@@ -259,10 +263,7 @@ static int take(void *owner, size_t want)
 {
     reverifier_t *r = owner;
     int64_t now = xacct_store_now_ms();
-    int64_t lease = (int64_t)cfg(r)->check_reverify_interval * 1000;
-    if (lease < LEASE_MIN_MS)
-        lease = LEASE_MIN_MS;
-    return xacct_reverify_take(r->ctx->store, now, want, now + lease, on_taken, r);
+    return xacct_reverify_take(r->ctx->store, now, want, now + LEASE_MS, on_taken, r);
 }
 
 /* Once per start, connected customers missing from the schedule (activated
