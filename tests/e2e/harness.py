@@ -68,6 +68,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for(pred, timeout, what, interval=0.1):
     deadline = time.monotonic() + timeout
     while True:
@@ -395,6 +403,11 @@ class Env:
                      "xacctd to start polling")
             if p.poll() is not None:
                 raise AssertionError(f"xacctd exited {p.returncode}: {self.worker_log(p)!r}")
+            if metrics:
+                # "sqs.polling" can be written before the metrics listener
+                # is up: the worker starts polling first.
+                wait_for(lambda: port_open(port) or p.poll() is not None, 20,
+                         "the metrics listener")
         return p
 
     @staticmethod
