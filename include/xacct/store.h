@@ -242,13 +242,18 @@ int xacct_store_reply_ll(const xacct_store_reply_t *r, long long *out) XACCT_MUS
 /*
  * A lease-style lock for serialising writers across processes (e.g. topic
  * policy updates): SET <prefix>lock:<name> <token> NX PX ttl_ms. The callback
- * gets status 0 and acquired 1 or 0. Release deletes the key only while it
- * still holds token (compare-and-delete in Lua); released is 1 if it did.
- * token should be unique per holder (e.g. a UUID). Strings are copied.
+ * gets status 0 and acquired 1 or 0. Extend sets the lease to ttl_ms again
+ * only while the key still holds token (1 if it did, 0 when the lease ran
+ * out and the lock is no longer this holder's). Release deletes the key only
+ * while it still holds token (compare-and-delete in Lua); released is 1 if
+ * it did. token should be unique per holder (e.g. a UUID). Strings are
+ * copied.
  */
 typedef void (*xacct_store_lock_cb)(int status, const char *detail, int acquired, void *arg);
 int xacct_store_lock_acquire(xacct_store_t *s, const char *name, const char *token,
                              long ttl_ms, xacct_store_lock_cb cb, void *arg) XACCT_MUSTCHECK;
+int xacct_store_lock_extend(xacct_store_t *s, const char *name, const char *token,
+                            long ttl_ms, xacct_store_lock_cb cb, void *arg) XACCT_MUSTCHECK;
 int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *token,
                              xacct_store_lock_cb cb, void *arg) XACCT_MUSTCHECK;
 

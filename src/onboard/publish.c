@@ -22,7 +22,13 @@
 #include "xacct/sns.h"
 #include "xacct/topic_policy.h"
 
-#define LOCK_TTL_MS 60000  /* a writer holds the lock for a few calls at most */
+#include "publish_lease.h"
+
+/* The lock's lease, extended every LOCK_RENEW_MS while its holder works
+ * (publish_lease.h): a writer that dies holding it stops the others of its
+ * region for at most this long. */
+#define LOCK_TTL_MS 10000
+#define LOCK_RENEW_MS 3000
 #define LOCK_WAIT_MS 60000 /* how long to queue behind other writers */
 #define LOCK_PAUSE_MIN_MS 20
 #define LOCK_PAUSE_MAX_MS 200
@@ -42,6 +48,7 @@ typedef struct pub {
     char lock[XACCT_ARN_MAX + 16]; /* "topics:<region>" */
     char token[64];                /* this holder's lock token */
     bool locked;                   /* the lock is ours: release it before finishing */
+    xacct__publish_lease_t *lease; /* keeps the lock's lease alive while locked */
     uint64_t deadline;             /* stop waiting for the lock (loop ms) */
     uint64_t pause;                /* next wait between lock attempts */
     char **members;                /* accounts of the topic being written (owned) */
@@ -147,6 +154,8 @@ static void lock_done(int status, const char *detail, int acquired, void *arg)
     }
     if (acquired) {
         p->locked = true;
+        p->lease = xacct__publish_lease_keep(p->ctx, p->lock, p->token, LOCK_TTL_MS,
+                                             LOCK_RENEW_MS);
         locked(p);
         return;
     }
@@ -184,6 +193,8 @@ static void release_done(int status, const char *detail, int released, void *arg
 static void release(pub_t *p)
 {
     p->locked = false;
+    xacct__publish_lease_drop(p->lease);
+    p->lease = NULL;
     /* At teardown the store may already be gone; its lease then runs out. */
     if (p->ctx->store == NULL ||
         xacct_store_lock_release(p->ctx->store, p->lock, p->token, release_done, p) != 0)
@@ -297,6 +308,16 @@ static void policy_done(int status, const char *detail, const char *policy, void
     if (!tp.changed) {
         xacct_topic_policy_destroy(&tp);
         after_policy(p);
+        return;
+    }
+    if (xacct__publish_lease_lost(p->lease)) {
+        /* Another writer may be editing this policy now: writing ours
+         * could drop its account. The caller's retry starts afresh. */
+        xacct_topic_policy_destroy(&tp);
+        fail(p, XACCT_ETIMEOUT,
+             "the topic policy lock of region %s ran out while Redis was unreachable; "
+             "nothing was written to %s",
+             p->region, topic_of(p));
         return;
     }
     rc = xacct_sns_set_policy(p->ctx->aws, topic_of(p), tp.document, set_done, p);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A lease-style lock on top of the store for writers in several processes:
- * SET NX PX to take it, a compare-and-delete Lua script to give it back.
+ * SET NX PX to take it, compare-and-expire Lua to extend the lease while
+ * the holder works, compare-and-delete Lua to give it back.
  */
 #include "xacct/store.h"
 
@@ -16,6 +17,14 @@ static const xacct_store_script_t unlock_script = {
     "unlock",
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
     "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n",
+};
+
+static const xacct_store_script_t extend_script = {
+    "lock_extend",
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "end\n"
     "return 0\n",
 };
@@ -69,6 +78,26 @@ int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *tok
     op->cb = cb;
     op->arg = arg;
     int rc = xacct_store_eval(s, &unlock_script, 1, &a, lock_reply_cb, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(&a);
+    return rc;
+}
+
+int xacct_store_lock_extend(xacct_store_t *s, const char *name, const char *token, long ttl_ms,
+                            xacct_store_lock_cb cb, void *arg)
+{
+    if (name == NULL || token == NULL || token[0] == '\0' || ttl_ms <= 0)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "lock:%s", name);
+    xacct_store_args_str(&a, token);
+    xacct_store_args_ll(&a, ttl_ms);
+    lock_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    int rc = xacct_store_eval(s, &extend_script, 1, &a, lock_reply_cb, op);
     if (rc != 0)
         free(op);
     xacct_store_args_destroy(&a);

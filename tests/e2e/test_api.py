@@ -364,6 +364,75 @@ class ApiUnfinishedOnboardingTest(unittest.TestCase):
             env.stop()
 
 
+class LockHolderKilledTest(unittest.TestCase):
+    """The topic-policy lock of a region is taken with a ten-second lease,
+    renewed while its holder works: a worker killed while it rewrites a
+    policy stops the region's next onboarding for seconds, not a minute."""
+
+    @staticmethod
+    def post(port, account, region):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+        c.request("POST", "/v1/customers",
+                  body=json.dumps({"account_id": account, "region": region}),
+                  headers={"Authorization": f"Bearer {TOKEN}",
+                           "Content-Type": "application/json"})
+        r = c.getresponse()
+        doc = json.loads(r.read() or b"null")
+        c.close()
+        return r.status, doc
+
+    def test_killed_holder_stops_the_region_for_seconds(self):
+        env = Env().start()
+        try:
+            tokens = os.path.join(env.tmp, "api-tokens")
+            with open(tokens, "w") as f:
+                f.write(token_line("portal", TOKEN))
+            env.write_config(api__tokens_file=tokens)
+            ports = [free_port(), free_port()]
+            w1, w2 = (env.start_worker(extra_env={"XACCT_API_LISTEN": f"127.0.0.1:{p}"})
+                      for p in ports)
+            region = env.regions[0]
+            lock = f"{env.PREFIX}lock:topics:{region}"
+            # Every SNS call takes 7 s: w1 holds the lock through
+            # GetTopicAttributes and into SetTopicAttributes, 14 s in all.
+            env.fa.set_faults("sns", latency_ms=7000)
+            cut = []
+            t = threading.Thread(target=lambda: cut.append(self._post_cut(ports[0], region)))
+            t.start()
+            token = wait_for(lambda: env.r.get(lock), 30, "w1 to take the lock")
+            self.assertTrue(0 < env.r.pttl(lock) <= 10000, env.r.pttl(lock))
+            time.sleep(11)  # past the first lease: renewed, by the same holder
+            self.assertEqual(env.r.get(lock), token)
+            w1.kill()
+            w1.wait()
+            t.join(60)
+            self.assertEqual(cut, ["cut"])
+            env.fa.clear_faults()
+
+            started = time.monotonic()
+            st, doc = self.post(ports[1], "440000000002", region)
+            waited = time.monotonic() - started
+            self.assertEqual(st, 201, doc)
+            self.assertLess(waited, 30)  # the old lease was a minute
+            # The onboarding w1 did not finish is finished by its retry.
+            st, doc = self.post(ports[1], "440000000001", region)
+            self.assertIn(st, (200, 201), doc)
+            policy = json.dumps(env.topic_policy(env.topics[region][0]))
+            self.assertIn("440000000001", policy)
+            self.assertIn("440000000002", policy)
+            self.assertIsNone(env.r.get(lock))
+            self.assertEqual(env.stop_worker(w2), 0, env.worker_log(w2)[-3000:])
+        finally:
+            env.stop()
+
+    def _post_cut(self, port, region):
+        try:
+            self.post(port, "440000000001", region)
+            return "answered"
+        except (OSError, http.client.HTTPException):
+            return "cut"
+
+
 class ApiRedisDownTest(unittest.TestCase):
     """Redis unavailable: 503 with Retry-After, and the API recovers."""
 

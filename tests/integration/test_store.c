@@ -573,12 +573,15 @@ static void lock_cb(int status, const char *detail, int acquired, void *arg)
     l->yes = acquired;
 }
 
-static void lock_step(uv_loop_t *loop, xacct_store_t *s, int acquire, const char *token,
-                      int expect)
+enum { LOCK_RELEASE, LOCK_ACQUIRE, LOCK_EXTEND };
+
+static void lock_step(uv_loop_t *loop, xacct_store_t *s, int op, const char *token, int expect)
 {
     lockres_t l = {0};
-    if (acquire)
+    if (op == LOCK_ACQUIRE)
         assert_int_equal(xacct_store_lock_acquire(s, "topic-policy", token, 5000, lock_cb, &l), 0);
+    else if (op == LOCK_EXTEND)
+        assert_int_equal(xacct_store_lock_extend(s, "topic-policy", token, 60000, lock_cb, &l), 0);
     else
         assert_int_equal(xacct_store_lock_release(s, "topic-policy", token, lock_cb, &l), 0);
     assert_true(th_run_until(loop, &l.done, 5000));
@@ -591,15 +594,26 @@ static void test_lock(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     xacct_store_t *s = open_store(&loop, test_url(), "t-lock:", 0);
-    lock_step(&loop, s, 1, "tokA", 1);
-    lock_step(&loop, s, 1, "tokB", 0); /* held */
-    lock_step(&loop, s, 0, "tokB", 0); /* not B's to release */
-    lock_step(&loop, s, 0, "tokA", 1);
-    lock_step(&loop, s, 1, "tokB", 1);
+    lock_step(&loop, s, LOCK_ACQUIRE, "tokA", 1);
+    lock_step(&loop, s, LOCK_ACQUIRE, "tokB", 0); /* held */
+    lock_step(&loop, s, LOCK_RELEASE, "tokB", 0); /* not B's to release */
+    lock_step(&loop, s, LOCK_EXTEND, "tokB", 0);  /* nor to extend */
+    lock_step(&loop, s, LOCK_RELEASE, "tokA", 1);
+    lock_step(&loop, s, LOCK_EXTEND, "tokA", 0);  /* given back: nothing to extend */
+    lock_step(&loop, s, LOCK_ACQUIRE, "tokB", 1);
     result_t r;
     run_cmd(&loop, s, &r, "PTTL", "t-lock:lock:topic-policy", NULL);
     assert_true(r.integer > 0 && r.integer <= 5000);
-    lock_step(&loop, s, 0, "tokB", 1);
+    lock_step(&loop, s, LOCK_EXTEND, "tokB", 1); /* the holder's lease starts again */
+    run_cmd(&loop, s, &r, "PTTL", "t-lock:lock:topic-policy", NULL);
+    assert_true(r.integer > 5000 && r.integer <= 60000);
+    /* A lease that ran out is not brought back by its old holder. */
+    run_cmd(&loop, s, &r, "DEL", "t-lock:lock:topic-policy", NULL);
+    lock_step(&loop, s, LOCK_EXTEND, "tokB", 0);
+    run_cmd(&loop, s, &r, "EXISTS", "t-lock:lock:topic-policy", NULL);
+    assert_int_equal(r.integer, 0);
+    lock_step(&loop, s, LOCK_ACQUIRE, "tokB", 1);
+    lock_step(&loop, s, LOCK_RELEASE, "tokB", 1);
     th_store_close(&loop, s);
 }
 

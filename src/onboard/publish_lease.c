@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The topic-policy lock's lease renewal (publish_lease.h). The lease lives
+ * apart from the writer that holds the lock: the writer drops it and goes
+ * on, and the lease frees itself once its timer is closed and the last
+ * renewal has answered, so neither outlives what it points at.
+ */
+#include "publish_lease.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "xacct/arn.h"
+#include "xacct/store.h"
+
+struct xacct__publish_lease {
+    xacct_ctx_t *ctx;
+    uv_timer_t timer;
+    char name[XACCT_ARN_MAX + 16];
+    char token[64];
+    long ttl_ms;
+    bool inflight; /* a renewal is waiting for Redis */
+    bool dropped;  /* the holder is done with it */
+    bool closed;   /* the timer's handle is closed */
+    bool lost;     /* a renewal found the lock not ours */
+};
+
+static void maybe_free(xacct__publish_lease_t *l)
+{
+    if (l->dropped && l->closed && !l->inflight)
+        free(l);
+}
+
+static void extended(int status, const char *detail, int ours, void *arg)
+{
+    (void)detail;
+    xacct__publish_lease_t *l = arg;
+    l->inflight = false;
+    /* A Redis error says nothing about who holds the lock: the next tick
+     * tries again, and the lease is long enough for a few. */
+    if (status == 0 && !ours)
+        l->lost = true;
+    maybe_free(l);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    xacct__publish_lease_t *l = t->data;
+    if (l->inflight || l->lost || l->ctx->store == NULL)
+        return;
+    if (xacct_store_lock_extend(l->ctx->store, l->name, l->token, l->ttl_ms, extended, l) == 0)
+        l->inflight = true;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    xacct__publish_lease_t *l = h->data;
+    l->closed = true;
+    maybe_free(l);
+}
+
+xacct__publish_lease_t *xacct__publish_lease_keep(xacct_ctx_t *ctx, const char *name,
+                                                  const char *token, long ttl_ms,
+                                                  uint64_t every_ms)
+{
+    xacct__publish_lease_t *l = xacct_calloc(1, sizeof(*l));
+    l->ctx = ctx;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    snprintf(l->token, sizeof(l->token), "%s", token);
+    l->ttl_ms = ttl_ms;
+    uv_timer_init(ctx->loop, &l->timer);
+    l->timer.data = l;
+    uv_timer_start(&l->timer, on_tick, every_ms, every_ms);
+    return l;
+}
+
+bool xacct__publish_lease_lost(const xacct__publish_lease_t *l)
+{
+    return l != NULL && l->lost;
+}
+
+void xacct__publish_lease_drop(xacct__publish_lease_t *l)
+{
+    if (l == NULL)
+        return;
+    l->dropped = true;
+    uv_timer_stop(&l->timer);
+    uv_close((uv_handle_t *)&l->timer, on_closed);
+}
