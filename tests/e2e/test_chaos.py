@@ -42,11 +42,15 @@ class Chaos:
     """Every 1-2 s does one of these to a random worker: SIGKILL or SIGTERM,
     and starts another in its place; or SIGHUP (a reload: the worker goes
     on). Every other action is a stop, so any 4 s hold at least one. The
-    workers stopped with SIGTERM are kept to check they exited 0."""
+    workers stopped with SIGTERM are kept to check they exited 0. start:
+    how a worker is started (not waiting for it to be ready); every: the
+    range of seconds between two actions."""
 
-    def __init__(self, env, workers, seed):
+    def __init__(self, env, workers, seed, start=None, every=(1.0, 2.0)):
         self.env = env
         self.workers = workers
+        self.every = every
+        self.start = start or (lambda: env.start_worker(wait_ready=False))
         self.rng = random.Random(seed)
         self.stop = threading.Event()
         self.done = {"kill": 0, "term": 0, "hup": 0}
@@ -57,7 +61,7 @@ class Chaos:
     def run(self):
         try:
             n = 0
-            while not self.stop.wait(self.rng.uniform(1.0, 2.0)):
+            while not self.stop.wait(self.rng.uniform(*self.every)):
                 n += 1
                 what = self.rng.choice(("kill", "term") if n % 2 else ("kill", "term", "hup"))
                 i = self.rng.randrange(len(self.workers))
@@ -73,7 +77,7 @@ class Chaos:
                     victim.send_signal(signal.SIGTERM)
                     self.terminated.append(victim)
                 self.done[what] += 1
-                self.workers.append(self.env.start_worker(wait_ready=False))
+                self.workers.append(self.start())
         except Exception as e:  # reported by the test, not lost in a thread
             self.error = e
 
