@@ -65,23 +65,33 @@ int xacct_store_lock_acquire(xacct_store_t *s, const char *name, const char *tok
     return rc;
 }
 
+/* Runs a compare-and-act script on the lock's key with its token (and a
+ * lease, when ttl_ms > 0). */
+static int eval_lock(xacct_store_t *s, const xacct_store_script_t *script, const char *name,
+                     const char *token, long ttl_ms, xacct_store_lock_cb cb, void *arg)
+{
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "lock:%s", name);
+    xacct_store_args_str(&a, token);
+    if (ttl_ms > 0)
+        xacct_store_args_ll(&a, ttl_ms);
+    lock_op_t *op = xacct_calloc(1, sizeof(*op));
+    op->cb = cb;
+    op->arg = arg;
+    int rc = xacct_store_eval(s, script, 1, &a, lock_reply_cb, op);
+    if (rc != 0)
+        free(op);
+    xacct_store_args_destroy(&a);
+    return rc;
+}
+
 int xacct_store_lock_release(xacct_store_t *s, const char *name, const char *token,
                              xacct_store_lock_cb cb, void *arg)
 {
     if (name == NULL || token == NULL)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "lock:%s", name);
-    xacct_store_args_str(&a, token);
-    lock_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &unlock_script, 1, &a, lock_reply_cb, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return eval_lock(s, &unlock_script, name, token, 0, cb, arg);
 }
 
 int xacct_store_lock_extend(xacct_store_t *s, const char *name, const char *token, long ttl_ms,
@@ -89,17 +99,5 @@ int xacct_store_lock_extend(xacct_store_t *s, const char *name, const char *toke
 {
     if (name == NULL || token == NULL || token[0] == '\0' || ttl_ms <= 0)
         return XACCT_EINVAL;
-    xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "lock:%s", name);
-    xacct_store_args_str(&a, token);
-    xacct_store_args_ll(&a, ttl_ms);
-    lock_op_t *op = xacct_calloc(1, sizeof(*op));
-    op->cb = cb;
-    op->arg = arg;
-    int rc = xacct_store_eval(s, &extend_script, 1, &a, lock_reply_cb, op);
-    if (rc != 0)
-        free(op);
-    xacct_store_args_destroy(&a);
-    return rc;
+    return eval_lock(s, &extend_script, name, token, ttl_ms, cb, arg);
 }

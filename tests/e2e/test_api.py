@@ -23,6 +23,14 @@ def token_line(name, token):
     return f"{name}:{hashlib.sha256(token.encode()).hexdigest()}\n"
 
 
+def portal_tokens(env):
+    """An api.tokens_file in env's directory with the portal's token."""
+    path = os.path.join(env.tmp, "api-tokens")
+    with open(path, "w") as f:
+        f.write(token_line("portal", TOKEN))
+    return path
+
+
 class ApiTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -324,9 +332,7 @@ class ApiUnfinishedOnboardingTest(unittest.TestCase):
         env = Env().start()
         try:
             env.ctl("POST", "/_fake/s3/buckets", {"name": self.BUCKET})
-            tokens = os.path.join(env.tmp, "api-tokens")
-            with open(tokens, "w") as f:
-                f.write(token_line("portal", TOKEN))
+            tokens = portal_tokens(env)
             ApiTest.port = port = free_port()
             env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=tokens,
                              cloudformation__template_bucket=self.BUCKET)
@@ -384,9 +390,7 @@ class LockHolderKilledTest(unittest.TestCase):
     def test_killed_holder_stops_the_region_for_seconds(self):
         env = Env().start()
         try:
-            tokens = os.path.join(env.tmp, "api-tokens")
-            with open(tokens, "w") as f:
-                f.write(token_line("portal", TOKEN))
+            tokens = portal_tokens(env)
             env.write_config(api__tokens_file=tokens)
             ports = [free_port(), free_port()]
             w1, w2 = (env.start_worker(extra_env={"XACCT_API_LISTEN": f"127.0.0.1:{p}"})
@@ -439,9 +443,7 @@ class ApiRedisDownTest(unittest.TestCase):
     def test_redis_down_is_503_then_recovers(self):
         env = Env().start()
         try:
-            tokens = os.path.join(env.tmp, "api-tokens")
-            with open(tokens, "w") as f:
-                f.write(token_line("portal", TOKEN))
+            tokens = portal_tokens(env)
             ApiTest.port = port = free_port()
             env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=tokens)
             worker = env.start_worker()

@@ -81,6 +81,15 @@ class Chaos:
         except Exception as e:  # reported by the test, not lost in a thread
             self.error = e
 
+    def assert_all_stop_cleanly(self, test):
+        """Every worker stopped with SIGTERM exited 0, and so do the ones
+        still running when they are stopped now."""
+        for w in self.terminated:
+            test.assertEqual(w.wait(60), 0, self.env.worker_log(w)[-3000:])
+        for w in self.workers:
+            test.assertEqual(self.env.stop_worker(w, timeout=60), 0,
+                             self.env.worker_log(w)[-3000:])
+
     @property
     def stops(self):
         return self.done["kill"] + self.done["term"]
@@ -230,10 +239,7 @@ class ChaosTest(unittest.TestCase):
         self.assertTrue(all(r["valid"] for r in got))
         self.assertTrue(any(r["action"] == "500" for r in got))
 
-        for w in chaos.terminated:
-            self.assertEqual(w.wait(60), 0, env.worker_log(w)[-3000:])
-        for w in workers:
-            self.assertEqual(env.stop_worker(w, timeout=60), 0, env.worker_log(w)[-3000:])
+        chaos.assert_all_stop_cleanly(self)
 
 
 if __name__ == "__main__":

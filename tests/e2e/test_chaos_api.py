@@ -174,10 +174,7 @@ class ApiChaosTest(unittest.TestCase):
             self.assertIn(ext, json.dumps(tpl))
             self.assertEqual(onboarding.get(a), [(1, "customer.onboarding")], (a, note))
 
-        for w in chaos.terminated:
-            self.assertEqual(w.wait(60), 0, env.worker_log(w)[-3000:])
-        for w in workers:
-            self.assertEqual(env.stop_worker(w, timeout=60), 0, env.worker_log(w)[-3000:])
+        chaos.assert_all_stop_cleanly(self)
 
 
 if __name__ == "__main__":
