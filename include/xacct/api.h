@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "xacct/api_tokens.h"
 #include "xacct/common.h"
 #include "xacct/ctx.h"
 #include "xacct/httpd.h"
@@ -26,8 +27,11 @@ typedef struct xacct_api_call {
     xacct_api_t *api;            /* the server */
     xacct_ctx_t *ctx;            /* the daemon's context */
     xacct_httpd_req_t *req;      /* the HTTP request */
-    const char *actor;           /* the token's name: the audit actor */
+    const char *actor;           /* the token's name: the audit actor (actor_name), or NULL */
     char account_id[16];         /* {account_id} of the path, "" when none */
+    /* A copy: a reload (SIGHUP) or the shutdown frees the token table while
+     * a call may still be waiting for Redis or AWS. */
+    char actor_name[XACCT_API_TOKEN_NAME_MAX + 1];
 } xacct_api_call_t;
 
 typedef void (*xacct_api_route_fn)(xacct_api_call_t *call);

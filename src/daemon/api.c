@@ -226,11 +226,13 @@ static void on_request(void *arg, xacct_httpd_req_t *req)
         return;
     }
     if (route->auth) {
-        call->actor = authenticate(api, req);
-        if (call->actor == NULL) {
+        const char *name = authenticate(api, req);
+        if (name == NULL) {
             xacct_api_problem(call, 401, "a valid bearer token is required");
             return;
         }
+        snprintf(call->actor_name, sizeof(call->actor_name), "%s", name);
+        call->actor = call->actor_name;
     }
     if (xacct_httpd_req_body_too_large(req)) {
         xacct_api_problem(call, 400, "the request body is larger than 16 KiB");

@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Env, free_port, wait_for
+from harness import Env, free_port, port_open, wait_for
 
 TOKEN = "portal-token-" + "a" * 40
 OTHER = "ops-token-" + "b" * 40
@@ -435,6 +435,52 @@ class LockHolderKilledTest(unittest.TestCase):
             return "answered"
         except (OSError, http.client.HTTPException):
             return "cut"
+
+
+class CallOutlivesTokensTest(unittest.TestCase):
+    """A call still waiting for AWS when the token table is replaced (SIGHUP)
+    or the API stops (SIGTERM) keeps its actor: it is answered and logged
+    under the token's name, and the worker exits 0 (under ASan: nothing
+    used after it was freed)."""
+
+    def test_reload_and_stop_while_calls_wait(self):
+        env = Env().start()
+        try:
+            port = free_port()
+            env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=portal_tokens(env))
+            w = env.start_worker()
+            wait_for(lambda: port_open(port), 20, "the API to listen")
+            region = env.regions[0]
+            lock = f"{env.PREFIX}lock:topics:{region}"
+            env.fa.set_faults("sns", latency_ms=2000)  # each onboarding waits 4 s on SNS
+            answers = []
+
+            def onboard(account):
+                try:
+                    answers.append(LockHolderKilledTest.post(port, account, region)[0])
+                except (OSError, http.client.HTTPException):
+                    answers.append("cut")
+
+            t = threading.Thread(target=onboard, args=("450000000001",))
+            t.start()
+            wait_for(lambda: env.r.get(lock), 30, "the first onboarding under way")
+            w.send_signal(signal.SIGHUP)
+            t.join(60)
+            self.assertEqual(answers, [201])
+            self.assertIn(b"config.reloaded", env.worker_log(w))
+
+            t = threading.Thread(target=onboard, args=("450000000002",))
+            t.start()
+            wait_for(lambda: env.r.get(lock), 30, "the second onboarding under way")
+            w.send_signal(signal.SIGTERM)
+            self.assertEqual(w.wait(60), 0, env.worker_log(w)[-3000:])
+            t.join(60)
+            log = env.worker_log(w)
+            self.assertEqual(log.count(b"event=api.request"), log.count(b"actor=portal"))
+            self.assertEqual(log.count(b"actor=portal"), 2, log[-3000:])
+            self.assertEqual(env.customer("450000000002")["state"], "pending")
+        finally:
+            env.stop()
 
 
 class ApiRedisDownTest(unittest.TestCase):
