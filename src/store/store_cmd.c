@@ -178,11 +178,15 @@ int xacct__store_reply_convert(const redisReply *in, xacct_store_reply_t *out, i
 
 /* Replies with which a server refuses a command it did not run, during or
  * after a failover: a replica (READONLY), a server still loading its data
- * (LOADING), a replica cut off from its master (MASTERDOWN). */
+ * (LOADING), a replica cut off from its master (MASTERDOWN), a master with
+ * min-replicas-to-write that has lost its replicas (NOREPLICAS: checked
+ * before a write command or a script's first write runs, so nothing of it
+ * happened; it may be the old master on the wrong side of a partition, so
+ * the next connection asks Sentinel again). */
 int xacct__store_failover_reply(const char *e)
 {
     return strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
-           strncmp(e, "MASTERDOWN ", 11) == 0;
+           strncmp(e, "MASTERDOWN ", 11) == 0 || strncmp(e, "NOREPLICAS ", 11) == 0;
 }
 
 static size_t decimal_digits(size_t n)

@@ -139,7 +139,8 @@ int xacct__store_reply_convert(const struct redisReply *in, xacct_store_reply_t 
 void xacct__store_reply_free(xacct_store_reply_t *r);
 
 /* Whether an error reply says the server refused a command it did not run
- * (READONLY, LOADING, MASTERDOWN): send it again on a new connection. */
+ * (READONLY, LOADING, MASTERDOWN, NOREPLICAS): send it again on a new
+ * connection. */
 int xacct__store_failover_reply(const char *e);
 
 /* ---- store_conn.c: the connection and the dispatch onto it ---- */

@@ -2,13 +2,18 @@
 (rediss://) with an ACL user and a client certificate from a CA made with
 openssl here, and behind Sentinel with a replica, where the master is killed
 while stacks are being processed: the worker follows the new master, every
-stack completes, nothing is answered FAILED and nothing is lost."""
+stack completes, nothing is answered FAILED and nothing is lost; and with a
+master that refuses writes while it has no replica (min-replicas-to-write,
+what keeps a partitioned old master from taking writes a failover would
+lose): the worker waits for the replica, answers nothing meanwhile, and then
+completes every stack."""
 import json
 import os
 import shutil
 import signal
 import subprocess
 import unittest
+import urllib.parse
 
 import redis
 
@@ -163,6 +168,73 @@ class SentinelFailoverTest(unittest.TestCase):
         # The CLI finds the new master through Sentinel too.
         r = env.xacct("show", accts[-1], "--json", check=True)
         self.assertEqual(json.loads(r.stdout)["state"], "active")
+
+
+class MinReplicasTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        cls.master = env.redis
+        cls.master.stop()
+        cls.master.start(extra=["--min-replicas-to-write", "1",
+                                "--min-replicas-max-lag", "3"])
+        env.r = redis.Redis(host="127.0.0.1", port=cls.master.port)
+        cls.replica = Redis(env.tmp, name="replica")
+        cls.start_replica()
+        env.write_config(redis__command_timeout="2")
+        cls.worker = env.start_worker()
+
+    @classmethod
+    def start_replica(cls):
+        cls.replica.start(extra=["--replicaof", "127.0.0.1", str(cls.master.port)])
+        wait_for(lambda: cls.env.r.info("replication").get("min_slaves_good_slaves") == 1, 30,
+                 "the master to count its replica")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
+        finally:
+            cls.replica.stop()
+            cls.env.stop()
+
+    def test_writes_wait_for_a_replica(self):
+        env = self.env
+        accts = [f"63000000{i:04d}" for i in range(4)]
+        exts = {a: env.seed_customer(a) for a in accts}
+        first = env.wait_stack(env.create_stack(accts[0], env.template(accts[0],
+                                                                        exts[accts[0]]))["stack_id"])
+        self.assertEqual(first["status"], "CREATE_COMPLETE", first.get("status_reason"))
+
+        # The replica goes: the master refuses every write.
+        self.replica.stop()
+        wait_for(lambda: self.env.r.info("replication").get("min_slaves_good_slaves") == 0, 30,
+                 "the master to lose its replica")
+        with self.assertRaises(redis.ResponseError):
+            env.r.set(f"{env.PREFIX}probe", "1")
+        stacks = {a: env.create_stack(a, env.template(a, exts[a]))["stack_id"]
+                  for a in accts[1:]}
+        # The worker reports Redis down (one line, not a warning a message)
+        # and reconnects until writes are taken again.
+        wait_for(lambda: any(b"event=redis.down" in ln and b"NOREPLICAS" in ln
+                             for ln in env.worker_log(self.worker).splitlines()), 60,
+                 "redis.down naming NOREPLICAS")
+        # Nothing answered or recorded meanwhile.
+        for a, sid in stacks.items():
+            q = urllib.parse.quote(sid, safe="")
+            self.assertEqual(env.ctl("GET", f"/_fake/cfn/stacks/{q}")["answers"], [], a)
+            self.assertEqual(env.customer(a)["state"], "pending", a)
+
+        self.start_replica()
+        for a, sid in stacks.items():
+            s = env.wait_stack(sid, timeout=120)
+            self.assertEqual(s["status"], "CREATE_COMPLETE", f"{a}: {s.get('status_reason')}")
+            for answer in s["answers"]:
+                self.assertEqual(json.loads(answer["body"])["Status"], "SUCCESS", a)
+        env.wait_queue_empty()
+        for a in accts:
+            self.assertEqual(env.customer(a)["state"], "active", a)
+        self.assertEqual(env.dead(), [])
 
 
 def _sentinel_knows_replica(sr):

@@ -4,7 +4,10 @@
  * command_timeout_ms (the server is stopped with SIGSTOP) fails with
  * XACCT_ETIMEOUT and the connection is recycled; READONLY and MASTERDOWN
  * replies from a replica send the command round again until the replica is
- * promoted, and none of them reaches the caller; and with Debian's
+ * promoted, and none of them reaches the caller; a master configured with
+ * min-replicas-to-write that has no replica refuses writes (NOREPLICAS,
+ * plain and from a script) until one attaches, and they are sent round
+ * again meanwhile; and with Debian's
  * redis-sentinel watching a master and a replica, the store follows the new
  * master after the master is killed in the middle of a stream of writes; an
  * unknown master name is reported, and an ACL user that may not run ROLE
@@ -23,7 +26,7 @@
 
 typedef struct states {
     int ups, downs;
-    int readonly, masterdown; /* down details that named these replies */
+    int readonly, masterdown, noreplicas; /* down details that named these replies */
     char seen[512];           /* the last down detail */
 } states_t;
 
@@ -39,6 +42,7 @@ static void state_cb(int up, int status, const char *detail, void *arg)
     snprintf(st->seen, sizeof(st->seen), "%s", detail ? detail : "");
     st->readonly += strstr(st->seen, "READONLY") != NULL;
     st->masterdown += strstr(st->seen, "MASTERDOWN") != NULL;
+    st->noreplicas += strstr(st->seen, "NOREPLICAS") != NULL;
 }
 
 static xacct_store_t *open_store(uv_loop_t *loop, const xacct_store_options_t *extra,
@@ -193,6 +197,69 @@ static void test_readonly_and_masterdown_wait_for_promotion(void **state)
     assert_true(xacct_store_connections(s) >= 2);
     th_store_close(&loop, s);
     th_redis_stop(replica);
+}
+
+static const xacct_store_script_t read_then_write = {
+    "read_then_write",
+    "local v = redis.call('GET', KEYS[1]) or '0'\n"
+    "return redis.call('SET', KEYS[1], v .. ARGV[1])\n",
+};
+
+static void test_noreplicas_waits_for_a_replica(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int mport = th_free_port(), rport = th_free_port();
+    const char *mextra[] = {"--min-replicas-to-write", "1", "--min-replicas-max-lag", "10", NULL};
+    pid_t master = th_redis_start(mport, mextra);
+    char url[64];
+    url_for(url, sizeof(url), mport);
+    states_t st = {0};
+    xacct_store_options_t o = {.url = url};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+
+    /* Reads are served; a write and a script's write are refused without
+     * running and never reach the caller. */
+    th_result_t r, w, e;
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "GET", "nr:k", NULL));
+    assert_int_equal(r.status, 0);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_str(&a, "nr:k");
+    xacct_store_args_str(&a, "w");
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &w), 0);
+    xacct_store_args_destroy(&a);
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "nr:s");
+    xacct_store_args_str(&a, "x");
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(xacct_store_eval(s, &read_then_write, 1, &a, th_collect_cb, &e), 0);
+    xacct_store_args_destroy(&a);
+    assert_false(th_run_until(&loop, &e.done, 1500));
+    assert_int_equal(w.done, 0);
+    assert_true(st.noreplicas > 0);
+
+    /* A replica attaches: both complete, each exactly once. */
+    char mportstr[16];
+    snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
+                            "--repl-diskless-load", "swapdb", NULL};
+    pid_t replica = th_redis_start(rport, rextra);
+    assert_true(th_run_until(&loop, &w.done, 20000));
+    assert_true(th_run_until(&loop, &e.done, 20000));
+    assert_int_equal(w.status, 0);
+    assert_int_equal(e.status, 0);
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "GET", "nr:s", NULL));
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.str, "0x");
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "GET", "nr:k", NULL));
+    assert_string_equal(r.str, "w");
+    th_store_close(&loop, s);
+    th_redis_stop(replica);
+    th_redis_stop(master);
 }
 
 /* ---- Sentinel --------------------------------------------------------- */
@@ -383,6 +450,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_command_timeout_recycles),
         cmocka_unit_test(test_readonly_and_masterdown_wait_for_promotion),
+        cmocka_unit_test(test_noreplicas_waits_for_a_replica),
         cmocka_unit_test(test_sentinel_follows_new_master),
         cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
     };
