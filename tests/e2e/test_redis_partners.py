@@ -150,15 +150,7 @@ class SentinelFailoverTest(unittest.TestCase):
         env.r = redis.Redis(host="127.0.0.1", port=self.replica.port)
         wait_for(lambda: env.r.info("replication")["role"] == "master", 60,
                  "Sentinel to promote the replica")
-        for a, sid in stacks.items():
-            s = env.wait_stack(sid, timeout=180)
-            self.assertEqual(s["status"], "CREATE_COMPLETE", f"{a}: {s.get('status_reason')}")
-            for answer in s["answers"]:
-                self.assertEqual(json.loads(answer["body"])["Status"], "SUCCESS", a)
-        env.wait_queue_empty()
-        for a in accts:
-            self.assertEqual(env.customer(a)["state"], "active", a)
-        self.assertEqual(env.dead(), [])
+        _assert_all_completed(self, env, stacks, accts, timeout=180)
         log = env.worker_log(self.worker)
         self.assertIn(b"redis.down", log)
         self.assertGreaterEqual(log.count(b"redis.up"), 2, log[-3000:])
@@ -226,15 +218,21 @@ class MinReplicasTest(unittest.TestCase):
             self.assertEqual(env.customer(a)["state"], "pending", a)
 
         self.start_replica()
-        for a, sid in stacks.items():
-            s = env.wait_stack(sid, timeout=120)
-            self.assertEqual(s["status"], "CREATE_COMPLETE", f"{a}: {s.get('status_reason')}")
-            for answer in s["answers"]:
-                self.assertEqual(json.loads(answer["body"])["Status"], "SUCCESS", a)
-        env.wait_queue_empty()
-        for a in accts:
-            self.assertEqual(env.customer(a)["state"], "active", a)
-        self.assertEqual(env.dead(), [])
+        _assert_all_completed(self, env, stacks, accts, timeout=120)
+
+
+def _assert_all_completed(tc, env, stacks, accts, timeout):
+    """Every stack completed with only SUCCESS answers, the queue drained, every
+    customer active and nothing in the dead set."""
+    for a, sid in stacks.items():
+        s = env.wait_stack(sid, timeout=timeout)
+        tc.assertEqual(s["status"], "CREATE_COMPLETE", f"{a}: {s.get('status_reason')}")
+        for answer in s["answers"]:
+            tc.assertEqual(json.loads(answer["body"])["Status"], "SUCCESS", a)
+    env.wait_queue_empty()
+    for a in accts:
+        tc.assertEqual(env.customer(a)["state"], "active", a)
+    tc.assertEqual(env.dead(), [])
 
 
 def _sentinel_knows_replica(sr):

@@ -86,6 +86,19 @@ static void wait_info(uv_loop_t *loop, int port, const char *section, const char
     xacct_store_free(s);
 }
 
+/* Submits SET key value without waiting; res collects the outcome. */
+static void submit_set(xacct_store_t *s, const char *key, const char *value, th_result_t *res)
+{
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_str(&a, "SET");
+    xacct_store_args_str(&a, key);
+    xacct_store_args_str(&a, value);
+    memset(res, 0, sizeof(*res));
+    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, res), 0);
+    xacct_store_args_destroy(&a);
+}
+
 /* ------------------------------------------------------------------ */
 
 static void test_command_timeout_recycles(void **state)
@@ -157,13 +170,7 @@ static void test_readonly_and_masterdown_wait_for_promotion(void **state)
     /* A write to the replica: refused with READONLY, sent round again. */
     th_result_t w, g;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SET");
-    xacct_store_args_str(&a, "fo:k");
-    xacct_store_args_str(&a, "written");
-    memset(&w, 0, sizeof(w));
-    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &w), 0);
-    xacct_store_args_destroy(&a);
+    submit_set(s, "fo:k", "written", &w);
     assert_false(th_run_until(&loop, &w.done, 1500));
     assert_true(st.readonly > 0);
 
@@ -224,14 +231,8 @@ static void test_noreplicas_waits_for_a_replica(void **state)
     th_result_t r, w, e;
     assert_true(th_run_cmd(&loop, s, 5000, &r, "GET", "nr:k", NULL));
     assert_int_equal(r.status, 0);
+    submit_set(s, "nr:k", "w", &w);
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_str(&a, "SET");
-    xacct_store_args_str(&a, "nr:k");
-    xacct_store_args_str(&a, "w");
-    memset(&w, 0, sizeof(w));
-    assert_int_equal(xacct_store_submit(s, &a, th_collect_cb, &w), 0);
-    xacct_store_args_destroy(&a);
     xacct_store_args_init(&a);
     xacct_store_args_str(&a, "nr:s");
     xacct_store_args_str(&a, "x");
