@@ -87,13 +87,13 @@ static void answer_at_deadline(xacct_pipeline_msg_t *msg, const char *why)
         msg->check = NULL;
         OPS(msg)->check_cancel(ARG(msg), c);
     }
-    xacct_handler_deadline(msg->req, why, &msg->decision);
+    xacct_handler_deadline(msg->req, why, xacct__pipeline_msg_decision(msg));
     msg->recorded = true; /* nothing more will be recorded */
     if (xacct__pipeline_msg_build_answer(msg) != 0) {
         to_dead(msg, "response body could not be built");
         return;
     }
-    msg->failed = msg->failed || msg->decision.status == XACCT_CFN_FAILED;
+    msg->failed = msg->failed || msg->decision->status == XACCT_CFN_FAILED;
     xacct__pipeline_msg_count(msg, NULL);
     go(msg, ST_ANSWER);
 }
@@ -377,8 +377,18 @@ static void loaded(xacct_pipeline_msg_t *msg, xacct_customer_t *customer)
 {
     xacct_customer_free(msg->customer);
     msg->customer = customer;
-    xacct_handler_for(msg->req->type)->decide(msg->req, msg->customer, &msg->decision);
-    go(msg, msg->decision.action == XACCT_ACT_CHECK ? ST_CHECK : ST_APPLY);
+    xacct_decision_t *d = xacct__pipeline_msg_decision(msg);
+    xacct_handler_for(msg->req->type)->decide(msg->req, msg->customer, d);
+    if (d->action == XACCT_ACT_CHECK) {
+        /* after_check writes a decision of its own: nothing of this one
+         * is kept while the check runs but the ID it proves. */
+        msg->check_rotating = d->rotate_external_id;
+        free(msg->decision);
+        msg->decision = NULL;
+        go(msg, ST_CHECK);
+        return;
+    }
+    go(msg, ST_APPLY);
 }
 
 static void on_load(int status, const char *detail, const xacct_customer_t *customer, void *arg)
@@ -451,7 +461,8 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
     xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_SAFETY_CHECKS,
                       xacct_check_result_name(result), NULL);
     xacct_handler_for(msg->req->type)
-        ->after_check(msg->req, msg->customer, result, detail, &msg->decision);
+        ->after_check(msg->req, msg->customer, result, detail,
+                       xacct__pipeline_msg_decision(msg));
     go(msg, ST_APPLY);
 }
 
@@ -463,8 +474,8 @@ static void stage_check(xacct_pipeline_msg_t *msg)
     xacct_check_params_t p = {
         .role_arn = msg->req->role_arn,
         /* An Update proving a rotation's new ID is checked with that ID. */
-        .external_id = msg->decision.rotate_external_id ? msg->customer->pending_external_id
-                                                        : msg->customer->external_id,
+        .external_id = msg->check_rotating ? msg->customer->pending_external_id
+                                           : msg->customer->external_id,
         .region = msg->req->stack_region,
         .session_name = session,
         .propagation_timeout_ms = (uint64_t)c->check_propagation_timeout * 1000,
@@ -513,7 +524,7 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
     xacct_pipeline_msg_t *msg = arg;
     if (xacct__pipeline_msg_returned(msg))
         return;
-    bool failed = msg->decision.status == XACCT_CFN_FAILED;
+    bool failed = xacct__pipeline_msg_decided(msg)->status == XACCT_CFN_FAILED;
     if (status == 0 && result != XACCT_APPLY_DUPLICATE) {
         msg->recorded = true;
         msg->failed = msg->failed || failed;
@@ -527,7 +538,8 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
     } else if (status == XACCT_ESTATE) {
         /* The record changed under the decision: the handlers say whether
          * to decide again or to answer as it stands. */
-        if (xacct_handler_conflict(msg->req, ++msg->conflicts, detail, &msg->decision) ==
+        xacct_decision_t *d = xacct__pipeline_msg_decision(msg);
+        if (xacct_handler_conflict(msg->req, ++msg->conflicts, detail, d) ==
             XACCT_CONFLICT_RELOAD)
             go(msg, ST_LOAD);
         else
@@ -539,7 +551,7 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
 
 static void stage_apply(xacct_pipeline_msg_t *msg)
 {
-    const xacct_decision_t *d = &msg->decision;
+    const xacct_decision_t *d = xacct__pipeline_msg_decided(msg);
     const xacct_cfn_request_t *req = msg->req;
     if (xacct__pipeline_msg_build_answer(msg) != 0) {
         to_dead(msg, "response body could not be built");
@@ -613,7 +625,8 @@ static bool wants_cleanup(const xacct_pipeline_msg_t *msg)
 {
     const char *bucket = xacct__pl_cfg(msg)->cfn_template_bucket;
     return bucket != NULL && bucket[0] != '\0' &&
-           ((msg->customer != NULL && msg->decision.cleanup_template) || msg->stored_create);
+           ((msg->customer != NULL && xacct__pipeline_msg_decided(msg)->cleanup_template) ||
+            msg->stored_create);
 }
 
 static void on_answered(int status, const char *detail, long http_status, void *arg)
@@ -706,9 +719,10 @@ static void stage_cleanup(xacct_pipeline_msg_t *msg)
     xacct_s3_object_t o = {.bucket = xacct__pl_cfg(msg)->cfn_template_bucket, .key = key};
     /* A redelivered Create has no record loaded: its ExternalID is the
      * customer's, which its stored SUCCESS proved. */
+    bool rotating = xacct__pipeline_msg_decided(msg)->rotate_external_id;
     const char *id = msg->customer == NULL ? msg->req->external_id
-                     : msg->decision.rotate_external_id ? msg->customer->pending_external_id
-                                                        : msg->customer->external_id;
+                     : rotating            ? msg->customer->pending_external_id
+                                           : msg->customer->external_id;
     if (id != NULL && xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
         OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
         msg->pending++;
@@ -725,12 +739,12 @@ static void stage_cleanup(xacct_pipeline_msg_t *msg)
  * then the message goes to the dead set. */
 static void stage_give_up(xacct_pipeline_msg_t *msg)
 {
-    xacct_handler_give_up(msg->req, msg->gave_up, &msg->decision);
+    xacct_handler_give_up(msg->req, msg->gave_up, xacct__pipeline_msg_decision(msg));
     if (xacct__pipeline_msg_build_answer(msg) != 0) {
         to_dead(msg, "response body could not be built");
         return;
     }
-    msg->failed = msg->failed || msg->decision.status == XACCT_CFN_FAILED;
+    msg->failed = msg->failed || msg->decision->status == XACCT_CFN_FAILED;
     XACCT_LOG_WARN(xacct__pl_log(msg), "request.given_up", "message_id", msg->m->message_id,
                    "account", msg->req->stack_account, "request_id", msg->req->request_id,
                    "reason", msg->gave_up, NULL);

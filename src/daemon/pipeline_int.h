@@ -47,7 +47,12 @@ struct xacct_pipeline_msg {
     xacct_cfn_request_t *req;     /* owned once parsed */
     xacct_customer_t *customer;   /* owned copy, NULL when none */
     char *owner;                  /* claim owner: worker/message/receive, owned */
-    xacct_decision_t decision;    /* what the handler decided */
+    /* What the handler decided: owned, NULL until it has decided, and again
+     * while the safety check runs — a decision is 1.1 KB, mostly its Reason
+     * and PhysicalResourceId, and a message can wait minutes in the check
+     * for IAM to propagate; check_rotating keeps what the check needs. */
+    xacct_decision_t *decision;
+    bool check_rotating;          /* the check proves a rotation's pending ID */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */
     bool stored_create;           /* a redelivered Create answered SUCCESS before: its
@@ -116,6 +121,11 @@ static inline long xacct__pl_claim_lease_ms(const xacct_pipeline_msg_t *msg)
 }
 
 /* ---- pipeline_msg.c ------------------------------------------------------ */
+
+/* The message's decision for a handler to write, allocated on first use. */
+xacct_decision_t *xacct__pipeline_msg_decision(xacct_pipeline_msg_t *msg);
+/* The message's decision to read: an all-zero one when there is none. */
+const xacct_decision_t *xacct__pipeline_msg_decided(const xacct_pipeline_msg_t *msg);
 
 /* A new message with its timers; the heartbeat starts at once. */
 xacct_pipeline_msg_t *xacct__pipeline_msg_new(const xacct_pipeline_t *pl, xacct_sqs_message_t *m,

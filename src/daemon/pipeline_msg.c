@@ -63,6 +63,7 @@ void xacct__pipeline_msg_maybe_free(xacct_pipeline_msg_t *msg)
     xacct_cfn_request_free(msg->req);
     xacct_customer_free(msg->customer);
     xacct_customer_free(msg->preload_customer);
+    free(msg->decision);
     free(msg->answer);
     free(msg->owner);
     free(msg->reason);
@@ -111,9 +112,22 @@ void xacct__pipeline_msg_cancel_work(xacct_pipeline_msg_t *msg)
     }
 }
 
+xacct_decision_t *xacct__pipeline_msg_decision(xacct_pipeline_msg_t *msg)
+{
+    if (msg->decision == NULL)
+        msg->decision = xacct_calloc(1, sizeof(*msg->decision));
+    return msg->decision;
+}
+
+const xacct_decision_t *xacct__pipeline_msg_decided(const xacct_pipeline_msg_t *msg)
+{
+    static const xacct_decision_t none;
+    return msg->decision != NULL ? msg->decision : &none;
+}
+
 void xacct__pipeline_msg_count(const xacct_pipeline_msg_t *msg, const char *outcome)
 {
-    const xacct_decision_t *d = &msg->decision;
+    const xacct_decision_t *d = xacct__pipeline_msg_decided(msg);
     if (outcome == NULL)
         outcome = d->outcome ? d->outcome : (d->status == XACCT_CFN_SUCCESS ? "success" : "failed");
     xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_REQUESTS,
@@ -178,7 +192,7 @@ int xacct__pipeline_msg_build_answer(xacct_pipeline_msg_t *msg)
 {
     free(msg->answer);
     msg->answer = NULL;
-    const xacct_decision_t *d = &msg->decision;
+    const xacct_decision_t *d = xacct__pipeline_msg_decided(msg);
     msg->answer_failed = d->status == XACCT_CFN_FAILED;
     xacct_cfn_data_t data = xacct_handler_answer_data(msg->req, msg->customer, d);
     return xacct_cfn_response_build(msg->req, d->status,
@@ -197,6 +211,6 @@ void xacct__pipeline_msg_stored_answer(xacct_pipeline_msg_t *msg, const char *an
     if (st != NULL)
         msg->answer_failed = strcmp(st, "SUCCESS") != 0;
     else
-        msg->answer_failed = msg->decision.status != XACCT_CFN_SUCCESS;
+        msg->answer_failed = xacct__pipeline_msg_decided(msg)->status != XACCT_CFN_SUCCESS;
     json_decref(o);
 }
