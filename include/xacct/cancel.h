@@ -36,10 +36,10 @@ typedef struct xacct_cancel_result {
 } xacct_cancel_result_t;
 
 /*
- * status 0; XACCT_ENOTFOUND; XACCT_ESTATE (not pending: res->state says
- * what it is); a store error (nothing changed); or, with res->state
- * "cancelled", the failing AWS step's status (the cancel stands and workers
- * finish the clean-up). detail is one line.
+ * status 0: the customer is cancelled; res->cleaned false when the clean-up
+ * failed (detail says why; the cleanup entry stays due and workers finish
+ * it). Otherwise nothing changed: XACCT_ENOTFOUND; XACCT_ESTATE (not
+ * pending: res->state says what it is); a store error. detail is one line.
  */
 typedef void (*xacct_cancel_cb)(int status, const char *detail, const xacct_cancel_result_t *res,
                                 void *arg);

@@ -3,8 +3,10 @@
  * DELETE /v1/customers/{account_id} (SPEC §7, §9.4): cancels a pending
  * onboarding through the same library call as `xacct cancel`, then answers
  * the customer as it now stands. 404 unknown, 409 any state but pending (or
- * cancelled: repeating a DELETE finishes a clean-up that failed, so a 503
- * can simply be retried), 503 when Redis or AWS is unavailable.
+ * cancelled: repeating a DELETE is answered 200), 503 when Redis is
+ * unavailable — and then nothing changed. The cancel is committed before AWS
+ * is asked to clean up, so AWS failing there is not an error of the DELETE:
+ * it is answered 200 and the workers finish the clean-up.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -43,6 +45,9 @@ static void cancel_done(int status, const char *detail, const xacct_cancel_resul
         xacct_api_problem(call, xacct_api_status_for(status), why);
         return;
     }
+    if (res != NULL && !res->cleaned)
+        XACCT_LOG_WARN(&call->ctx->log, "cancel.cleanup_deferred", "account",
+                       call->account_id, "detail", detail ? detail : "", NULL);
     int rc = xacct_customers_get(call->ctx->store, call->account_id, reread_done, call);
     if (rc != 0)
         xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));

@@ -183,14 +183,17 @@ static void cancel_finish(cancel_t *o, int status, const char *detail)
     free(o);
 }
 
+/* The cancel is committed (state, event and the cleanup entry in one
+ * script) before AWS is asked for anything, so a clean-up that fails is not
+ * a failed cancel: the entry stays due and the workers finish it. */
 static void cleaned(int status, const char *detail, void *arg)
 {
     cancel_t *o = arg;
     if (status != 0) {
-        char *why = xacct_asprintf("the onboarding of %s is cancelled, but its clean-up failed "
-                                   "(xacctd retries it): %s",
+        char *why = xacct_asprintf("the clean-up of %s's onboarding failed and xacctd retries "
+                                   "it: %s",
                                    o->account, detail ? detail : xacct_strerror(status));
-        cancel_finish(o, status, why);
+        cancel_finish(o, 0, why);
         free(why);
         return;
     }

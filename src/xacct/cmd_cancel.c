@@ -3,8 +3,10 @@
  * xacct cancel ACCOUNT: withdraw a pending onboarding at once (SPEC §9.4),
  * through the same library call as DELETE /v1/customers/{account_id}:
  * state cancelled, external ID retired, template deleted, account taken off
- * its topic's allow-list. Repeating it for a cancelled customer finishes a
- * clean-up that failed; any other state is refused (exit 1).
+ * its topic's allow-list. When AWS fails during the clean-up the cancel
+ * stands (exit 0) and a warning says the workers finish the clean-up;
+ * repeating it for a cancelled customer finishes it at once. Any other
+ * state is refused (exit 1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,17 +51,25 @@ int xacct_cmd_cancel(cli_t *c, int argc, char **argv)
         cli_res_clear(&op.r);
         return rc;
     }
+    if (!op.cleaned)
+        fprintf(c->err, "warning: %s\n", op.r.detail ? op.r.detail : "the clean-up is not done");
     cli_res_clear(&op.r);
     if (c->json) {
         cli_print_json(c, json_pack("{s:s, s:s, s:b, s:b}", "account_id", pos[0], "state",
                                     op.state, "already_cancelled", op.already, "cleaned_up",
                                     op.cleaned));
     } else if (op.already) {
-        fprintf(c->out, "Customer %s was already cancelled; its clean-up is finished.\n", pos[0]);
-    } else {
+        fprintf(c->out, "Customer %s was already cancelled; %s.\n", pos[0],
+                op.cleaned ? "its clean-up is finished" : "xacctd finishes its clean-up");
+    } else if (op.cleaned) {
         fprintf(c->out,
                 "Customer %s cancelled: its external ID no longer works, its template is "
                 "deleted and its account may no longer publish to the partner topic.\n",
+                pos[0]);
+    } else {
+        fprintf(c->out,
+                "Customer %s cancelled: its external ID no longer works; xacctd deletes its "
+                "template and takes its account off the partner topic's allow-list.\n",
                 pos[0]);
     }
     return CLI_OK;
