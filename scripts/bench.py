@@ -40,11 +40,13 @@ unless --enforce-goals is given.
 
 --callgrind DIR runs every worker under callgrind and reports instructions
 per message with their split by library (scripts/bench_prof.py): the numbers
-to decide by on a shared machine, where CPU time is noise.
+to decide by on a shared machine, where CPU time is noise. --perf DIR samples
+the worker natively during each CPU batch (scripts/bench_perf.py) and reports
+the split by library and the share of its CPU spent inside libcurl.
 
     scripts/bench.py --build build/bench [--messages 2000] [--runs 5]
         [--idle-seconds 60] [--only cpu,rss,idle,curve,scale] [--no-mixed]
-        [--quick] [--callgrind DIR] [--latency-ms 50]
+        [--quick] [--callgrind DIR] [--perf DIR] [--latency-ms 50]
         [--curve-in-flight 64,256,1024] [--curve-host-connections 256]
         [--scale-sizes 1000,10000,100000] [--json FILE] [--enforce-goals]
 """
@@ -62,6 +64,7 @@ import sys
 import time
 
 import bench_more
+import bench_perf
 import bench_prof
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -315,7 +318,11 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
     t_c0 = time.monotonic()
     us0 = cpu_user_sys(w.pid)
     slow = 20 if bench_prof.OUT_DIR else 1  # callgrind runs the worker ~50x slower
-    samples = drain(env, w, n, deleted_before, slow * max(180, n / 5), in_flight_before)
+    perf = bench_perf.start(w.pid, f"batch-{n}")
+    try:
+        samples = drain(env, w, n, deleted_before, slow * max(180, n / 5), in_flight_before)
+    finally:
+        native = bench_perf.stop(perf)
     prof = bench_prof.dump(w.pid, f"batch-{n}")
     t_end, _, _, c1, _ = samples[-1]
     us1 = cpu_user_sys(w.pid)
@@ -352,6 +359,7 @@ def measure_batch(env, w, c0, n, deleted_before, baseline_s, in_flight_before=0)
         "tls_resumed_handshakes": handshakes["resumed"],
         "vm_hwm_kb": hwm,
         "profile": prof,
+        "native_profile": native,
         "samples": [{"t": round(s[0] - t_c0, 3), "done": s[1], "in_flight": s[2],
                      "cpu_ticks": s[3] - c0, "vm_rss_kb": s[4]} for s in samples],
     }
@@ -771,6 +779,8 @@ def report(res):
         for r in cpu["runs"]:
             for line in bench_prof.describe(r.get("profile"), r["messages"]):
                 print(line)
+            for line in bench_perf.describe(r.get("native_profile"), r["cpu_ms_per_msg"]):
+                print(line)
     if idle:
         print(f"\nidle worker: queue.wait_seconds = {idle['wait_seconds']}, "
               f"{idle['window_s']:g} s per window, threads {idle['threads'][0]}"
@@ -847,6 +857,10 @@ def main():
                     help="run each worker under callgrind (dumps in DIR) and report "
                          "instructions per message and their split by library; the CPU "
                          "and wall numbers of such a run are not comparable")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="sample each CPU run's worker with perf (data in DIR) and report "
+                         "where its CPU went natively: the split by library and the share "
+                         "spent inside libcurl")
     ap.add_argument("--json", metavar="FILE", help="write every sample and summary as JSON")
     ap.add_argument("--enforce-goals", action="store_true",
                     help="exit 1 when a median misses its goal, or idle wake-ups exceed two per "
@@ -876,6 +890,8 @@ def main():
     bench_more.attach(sys.modules[__name__])
     if args.callgrind:
         bench_prof.enable(Env, args.callgrind)
+    if args.perf:
+        bench_perf.enable(args.perf)
     for kv in args.worker_env:
         name, sep, value = kv.partition("=")
         if not sep or not name:
