@@ -9,6 +9,7 @@
  */
 #include "http_int.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -411,6 +412,7 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
                                                : XACCT_HTTP_DEFAULT_MAX_HOST;
     long max_total = opts->max_total_connections ? opts->max_total_connections
                                                  : XACCT_HTTP_DEFAULT_MAX_TOTAL;
+    h->_max_host = max_host > (long)UINT_MAX ? UINT_MAX : (unsigned)max_host;
     if (curl_multi_setopt(h->_multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
         curl_multi_setopt(h->_multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
         curl_multi_setopt(h->_multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK ||

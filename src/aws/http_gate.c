@@ -1,18 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The TLS origin gate (see http_int.h). libcurl opens the connections of a
- * burst to a new host side by side, and each one, finding no TLS session in
- * the share yet, pays a full handshake: certificate chain parsed and
- * verified, key exchange, several times the CPU of a resumption. A worker
- * that starts with hundreds of messages in flight would open tens of
- * connections to each AWS endpoint that way. Holding the burst until the
- * first transfer is answered costs them one round trip and makes every
- * later connection a resumption. Verification is unchanged: a session is
- * only ever offered to the host it was made with.
+ * When a transfer to an https origin enters libcurl (see http_int.h).
+ *
+ * The TLS gate: libcurl opens the connections of a burst to a new host side
+ * by side, and each one, finding no TLS session in the share yet, pays a
+ * full handshake: certificate chain parsed and verified, key exchange,
+ * several times the CPU of a resumption. A worker that starts with hundreds
+ * of messages in flight would open tens of connections to each AWS endpoint
+ * that way. Holding the burst until the first transfer is answered costs
+ * them one round trip and makes every later connection a resumption.
+ * Verification is unchanged: a session is only ever offered to the host it
+ * was made with.
+ *
+ * The connection cap: an HTTP/1.1 origin with as many transfers inside
+ * libcurl as it may have connections holds the next ones here, in order,
+ * instead of in libcurl's own pending list. libcurl 7.88 sends the head of
+ * that list through a whole connection attempt (URL parsed, a connection
+ * made up and searched for in the cache) each time a transfer ends, and
+ * then another that finds nothing and goes back to the tail: against slow
+ * AWS, with more calls out than connections, that was three wasted attempts
+ * for every transfer. A held transfer's time counts against its timeout, as
+ * it did in libcurl's list.
  */
 #include "http_int.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,14 +49,34 @@ static xacct_http_origin_t *origin_get(struct xacct_http *h, const char *key)
     o = &h->_origins[h->_norigins++];
     o->_h = h;
     o->_key = xacct_strdup(key);
+    o->_held_due = UINT64_MAX;
     return o;
 }
 
-static int add(struct xacct_http *h, struct xacct_http_req *r)
+/* Whether o may have another transfer inside the multi now. */
+static bool has_room(const struct xacct_http *h, const xacct_http_origin_t *o)
 {
+    return o->_multiplexed || h->_max_host == 0 || o->_active < h->_max_host;
+}
+
+/* Adds r to the multi, counted against o's cap (o may be NULL: uncounted).
+ * A transfer that was held gets what is left of its time limit. */
+static int add(struct xacct_http *h, xacct_http_origin_t *o, struct xacct_http_req *r,
+               bool was_held)
+{
+    if (was_held) {
+        uint64_t waited = uv_now(h->_loop) - r->_held_since;
+        long left = (uint64_t)r->_timeout_ms > waited ? r->_timeout_ms - (long)waited : 1;
+        if (curl_easy_setopt(r->_easy, CURLOPT_TIMEOUT_MS, left) != CURLE_OK)
+            return XACCT_EHTTP;
+    }
     if (curl_multi_add_handle(h->_multi, r->_easy) != CURLM_OK)
         return XACCT_EHTTP;
     r->_added = true;
+    if (o != NULL) {
+        r->_slot = o;
+        o->_active++;
+    }
     return 0;
 }
 
@@ -52,6 +85,10 @@ static void hold(xacct_http_origin_t *o, struct xacct_http_req *r)
     r->_origin = o;
     r->_held = true;
     r->_held_next = NULL;
+    r->_held_since = uv_now(o->_h->_loop);
+    uint64_t due = r->_held_since + (uint64_t)r->_timeout_ms;
+    if (due < o->_held_due)
+        o->_held_due = due;
     if (o->_held_tail != NULL)
         o->_held_tail->_held_next = r;
     else
@@ -94,15 +131,20 @@ static void unhold(xacct_http_origin_t *o, struct xacct_http_req *r)
     r->_origin = NULL;
 }
 
-/* Arms the gate timer for the oldest probe that has transfers waiting. */
+/* Arms the gate timer for the oldest probe that has transfers waiting, or
+ * the first held transfer to run out of time, whichever comes first. */
 static void gate_arm(struct xacct_http *h)
 {
     uint64_t now = uv_now(h->_loop), due = UINT64_MAX;
 
     for (size_t i = 0; i < h->_norigins; i++) {
         const xacct_http_origin_t *o = &h->_origins[i];
-        if (o->_held != NULL && o->_probe != NULL && o->_probe_since + h->_gate_ms < due)
+        if (o->_held == NULL)
+            continue;
+        if (o->_probe != NULL && o->_probe_since + h->_gate_ms < due)
             due = o->_probe_since + h->_gate_ms;
+        if (o->_held_due < due)
+            due = o->_held_due;
     }
     if (due == UINT64_MAX)
         uv_timer_stop(&h->_gate_timer);
@@ -110,14 +152,16 @@ static void gate_arm(struct xacct_http *h)
         uv_timer_start(&h->_gate_timer, xacct__http_on_gate_timer, due > now ? due - now : 0, 0);
 }
 
-/* Lets every transfer held at o go (each after the one before, in order). */
-static void release_all(struct xacct_http *h, xacct_http_origin_t *o)
+/* Lets the transfers held at o go, in order, while o has room. */
+static void release(struct xacct_http *h, xacct_http_origin_t *o)
 {
     struct xacct_http_req *r;
 
-    while (!h->_freeing && (r = unhold_first(o)) != NULL)
-        if (add(h, r) != 0)
+    while (!h->_freeing && has_room(h, o) && (r = unhold_first(o)) != NULL)
+        if (add(h, o, r, true) != 0)
             xacct__http_finish(r, XACCT_EHTTP);
+    if (o->_held == NULL)
+        o->_held_due = UINT64_MAX;
 }
 
 /* The oldest held transfer becomes o's probe. */
@@ -125,8 +169,9 @@ static void promote(struct xacct_http *h, xacct_http_origin_t *o)
 {
     struct xacct_http_req *r;
 
-    while (!h->_freeing && o->_probe == NULL && (r = unhold_first(o)) != NULL) {
-        if (add(h, r) != 0) {
+    while (!h->_freeing && o->_probe == NULL && has_room(h, o) &&
+           (r = unhold_first(o)) != NULL) {
+        if (add(h, o, r, true) != 0) {
             xacct__http_finish(r, XACCT_EHTTP);
             continue;
         }
@@ -141,16 +186,25 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
     xacct_http_origin_t *o = r->_origin_key != NULL ? origin_get(h, r->_origin_key) : NULL;
     int rc;
 
+    if (o == NULL)
+        return add(h, NULL, r, false);
     /* A ticket has come (and the session is stored: that happened inside
-     * the same read of curl's): nothing to wait for. */
-    if (o == NULL || o->_warm || o->_ticket)
-        return add(h, r);
+     * the same read of curl's): nothing to wait for but a free connection. */
+    if (o->_warm || o->_ticket) {
+        if (has_room(h, o) && o->_held == NULL)
+            return add(h, o, r, false);
+        uint64_t due = o->_held_due;
+        hold(o, r);
+        if (o->_held_due != due) /* the timer only moves for an earlier end */
+            gate_arm(h);
+        return 0;
+    }
     if (o->_probe != NULL) {
         hold(o, r);
         gate_arm(h);
         return 0;
     }
-    if ((rc = add(h, r)) != 0)
+    if ((rc = add(h, o, r, false)) != 0)
         return rc;
     r->_origin = o;
     o->_probe = r;
@@ -161,23 +215,37 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
 void xacct__http_gate_done(struct xacct_http_req *r, int status)
 {
     struct xacct_http *h = r->_h;
-    xacct_http_origin_t *o = r->_origin;
+    xacct_http_origin_t *o = r->_origin, *slot = r->_slot;
 
-    if (o == NULL)
-        return;
-    if (r->_held) {
-        unhold(o, r);
-    } else {
-        r->_origin = NULL;
-        o->_probe = NULL;
-        if (status == 0) {
-            o->_warm = true;
-            release_all(h, o);
+    if (slot != NULL) {
+        r->_slot = NULL;
+        slot->_active--;
+        /* HTTP/2 carries many transfers on one connection: libcurl's own
+         * cap on connections is all an origin needs then. */
+        long version = 0;
+        if (status == 0 && !slot->_multiplexed &&
+            curl_easy_getinfo(r->_easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK &&
+            version >= CURL_HTTP_VERSION_2_0)
+            slot->_multiplexed = true;
+    }
+    if (o != NULL) {
+        if (r->_held) {
+            unhold(o, r);
         } else {
-            promote(h, o);
+            r->_origin = NULL;
+            o->_probe = NULL;
+            if (status == 0)
+                o->_warm = true;
+            else
+                promote(h, o);
         }
     }
-    if (!h->_freeing)
+    /* A connection came free (or the probe's answer warmed the origin). */
+    xacct_http_origin_t *free_at = slot != NULL ? slot : o;
+    bool had_held = free_at != NULL && free_at->_held != NULL;
+    if (had_held && (free_at->_warm || free_at->_ticket))
+        release(h, free_at);
+    if (!h->_freeing && (o != NULL || had_held))
         gate_arm(h);
 }
 
@@ -211,6 +279,38 @@ void xacct__http_gate_watch(struct xacct_http_req *r, SSL_CTX *ctx)
     SSL_CTX_set_msg_callback_arg(ctx, o);
 }
 
+/* Ends the transfers held at o that have run out of time (as libcurl would
+ * have, had they waited in its list) and notes when the next one does. */
+static void expire_held(struct xacct_http *h, xacct_http_origin_t *o, uint64_t now)
+{
+    struct xacct_http_req *late = NULL, **tail = &late;
+    uint64_t due = UINT64_MAX;
+
+    /* Taken off the list first: a callback may hold new transfers here. */
+    for (struct xacct_http_req *r = o->_held, *next; r != NULL; r = next) {
+        next = r->_held_next;
+        uint64_t r_due = r->_held_since + (uint64_t)r->_timeout_ms;
+        if (now < r_due) {
+            if (r_due < due)
+                due = r_due;
+            continue;
+        }
+        unhold(o, r);
+        *tail = r;
+        tail = &r->_held_next;
+    }
+    o->_held_due = due;
+    while (late != NULL && !h->_freeing) {
+        struct xacct_http_req *r = late;
+        late = r->_held_next;
+        r->_held_next = NULL;
+        snprintf(r->_errbuf, sizeof(r->_errbuf),
+                 "timed out after %ld ms waiting for a connection to %s", r->_timeout_ms,
+                 o->_key);
+        xacct__http_finish(r, XACCT_ETIMEOUT);
+    }
+}
+
 void xacct__http_gate_expire(struct xacct_http *h)
 {
     uint64_t now = uv_now(h->_loop);
@@ -222,11 +322,13 @@ void xacct__http_gate_expire(struct xacct_http *h)
         xacct_http_origin_t *o = &h->_origins[i];
         if (o->_ticket && !o->_warm) {
             o->_warm = true;
-            release_all(h, o);
+            release(h, o);
         } else if (o->_held != NULL && o->_probe != NULL &&
                    now >= o->_probe_since + h->_gate_ms) {
-            release_all(h, o);
+            release(h, o);
         }
+        if (o->_held != NULL && now >= o->_held_due)
+            expire_held(h, o, now);
     }
     if (!h->_freeing)
         gate_arm(h);

@@ -67,6 +67,11 @@ typedef struct xacct_http_origin {
     uint64_t _probe_since;               /* loop time (ms) it was let through */
     struct xacct_http_req *_held;        /* transfers waiting for it, oldest first */
     struct xacct_http_req *_held_tail;   /* the newest of them */
+    uint64_t _held_due;                  /* loop time (ms) the first held transfer
+                                            runs out of time, at the latest; UINT64_MAX */
+    unsigned _active;                    /* its transfers inside the multi */
+    bool _multiplexed;                   /* it answered over HTTP/2: streams share a
+                                            connection, so no cap on transfers */
 } xacct_http_origin_t;
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
@@ -97,6 +102,8 @@ struct xacct_http {
     uv_timer_t _gate_timer;                 /* lets held transfers go once their
                                                origin's probe has taken too long */
     uint64_t _gate_ms;                      /* how long the gate holds transfers */
+    unsigned _max_host;                     /* transfers one origin may have in the
+                                               multi: its connection cap */
     xacct_http_origin_t *_origins;          /* XACCT_HTTP_MAX_ORIGINS slots, or NULL
                                                before the first https transfer */
     size_t _norigins;                       /* slots in use */
@@ -133,6 +140,9 @@ struct xacct_http_req {
     xacct_http_origin_t *_origin;         /* the gate's origin while r probes or is held */
     struct xacct_http_req *_held_next;    /* next in _origin's held list */
     bool _held;                           /* waiting at the gate, not in the multi */
+    xacct_http_origin_t *_slot;           /* the origin whose _active counts r, or NULL */
+    uint64_t _held_since;                 /* loop time (ms) r was held */
+    long _timeout_ms;                     /* r's whole time limit, held time included */
     char *_body;                          /* copy of the request body, or NULL */
     size_t _body_len;                     /* its length */
     xacct_buf_t _resp_body;               /* response body, capped at max_body */

@@ -576,7 +576,8 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     SETOPT(CURLOPT_CLOSESOCKETFUNCTION, xacct__http_close_socket);
     SETOPT(CURLOPT_CLOSESOCKETDATA, (void *)h);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS);
+    r->_timeout_ms = req->timeout_ms ? (long)req->timeout_ms : XACCT_HTTP_DEFAULT_TIMEOUT_MS;
+    SETOPT(CURLOPT_TIMEOUT_MS, r->_timeout_ms);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms ? req->connect_timeout_ms
                                                               : XACCT_HTTP_DEFAULT_CONNECT_TIMEOUT_MS);
     /* libcurl copies every HTTPS request into an upload buffer it allocates

@@ -474,6 +474,95 @@ static void test_tls_gate_cancel_and_free(void **state)
     finish_loop(fx);
 }
 
+/* A warm origin that may have max_host connections: one answered transfer
+ * has stored a session, so what follows is held by the cap alone. */
+static void capped_client(fx_t *fx, long max_host)
+{
+    char ca[128];
+    if (fx->tmpdir[0] == '\0')
+        tls_server(fx, ca);
+    else
+        snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
+    xacct_http_options_t opts = {.ca_bundle = ca, .tls_gate_ms = GATE_UNBOUNDED,
+                                 .max_host_connections = max_host};
+    new_client(fx, &opts);
+    ordered_t warm = {0};
+    submit_ordered(fx, "/echo", 10000, &warm);
+    run(fx);
+    assert_int_equal(warm.res.status, 0);
+    result_clear(&warm.res);
+}
+
+/*
+ * More transfers than an origin may have connections: the ones past the
+ * cap wait in xacct's queue, not in libcurl's, and go in order as
+ * connections come free; never more connections than the cap. A held one
+ * can be cancelled without reaching the server.
+ */
+static void test_tls_cap_holds_past_the_connections(void **state)
+{
+    fx_t *fx = *state;
+    capped_client(fx, 2);
+
+    enum { N = 7 };
+    ordered_t res[N] = {0};
+    xacct_http_req_t *reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = submit_ordered(fx, "/delay?ms=100", 20000, &res[i]);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(reqs[i]->_held, i >= 2);
+    assert_int_equal(xacct_http_in_flight(fx->h), N);
+    xacct_http_cancel(reqs[3]);
+    assert_int_equal(res[3].res.status, XACCT_ECANCELED);
+    run(fx);
+
+    long long conns[N];
+    size_t nconns = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].res.calls, 1);
+        if (i == 3)
+            continue;
+        assert_int_equal(res[i].res.status, 0);
+        long long conn = echo_int(&res[i].res, "conn");
+        bool seen = false;
+        for (size_t k = 0; k < nconns; k++)
+            seen = seen || conns[k] == conn;
+        if (!seen)
+            conns[nconns++] = conn;
+    }
+    assert_true(nconns >= 1);
+    assert_true(nconns <= 2);
+    /* held ones started in the order they came: each after the ones before */
+    for (int i = 5; i < N; i++)
+        assert_true(echo_int(&res[i].res, "seq") > echo_int(&res[i - 1].res, "seq"));
+    assert_true(echo_int(&res[4].res, "seq") > echo_int(&res[2].res, "seq"));
+    for (int i = 0; i < N; i++)
+        result_clear(&res[i].res);
+    finish_loop(fx);
+}
+
+/* A transfer held by the cap runs out of time while it waits, as it would
+ * have in libcurl's list: timed out, with the reason, and without holding
+ * up the transfer it waited for. */
+static void test_tls_cap_held_times_out(void **state)
+{
+    fx_t *fx = *state;
+    capped_client(fx, 1);
+
+    ordered_t slow = {0}, quick = {0};
+    submit_ordered(fx, "/delay?ms=2500", 20000, &slow);
+    assert_true(submit_ordered(fx, "/echo", 300, &quick)->_held);
+    run(fx);
+    assert_int_equal(quick.res.status, XACCT_ETIMEOUT);
+    assert_non_null(quick.res.detail);
+    assert_non_null(strstr(quick.res.detail, "waiting for a connection"));
+    assert_int_equal(slow.res.status, 0);
+    assert_true(quick.order < slow.order);
+    result_clear(&slow.res);
+    result_clear(&quick.res);
+    finish_loop(fx);
+}
+
 /*
  * An https URL with a query goes to curl without it, with the request
  * target given whole: what reaches the server is still the path and query
@@ -584,6 +673,8 @@ int main(void)
         T(test_tls_gate_ticket_then_submit),
         T(test_tls_gate_failed_probe),
         T(test_tls_gate_cancel_and_free),
+        T(test_tls_cap_holds_past_the_connections),
+        T(test_tls_cap_held_times_out),
         T(test_tls_request_target),
         T(test_tls_bodies_past_the_buffers),
     };
