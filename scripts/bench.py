@@ -647,7 +647,7 @@ def idle_run(args):
     strace = None
     try:
         env.write_config(queue__max_in_flight=str(IN_FLIGHT), queue__wait_seconds=str(wait_s))
-        w = env.start_worker()
+        w = env.start_worker(extra_env=PROFILE_ENV)
         time.sleep(2)                               # start-up settles
         res = {"wait_seconds": wait_s, "window_s": args.idle_seconds,
                "expected_polls_per_min": 60.0 / wait_s}

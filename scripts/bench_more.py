@@ -193,7 +193,7 @@ def curve_run(args, in_flight, latency_ms, i):
         B.preload_creates(env, customers, n)
         env.ctl("POST", "/_fake/faults", {"service": "*", "latency_ms": latency_ms})
         fa_pid = env.fa.proc.pid
-        w = env.start_worker()
+        w = env.start_worker(extra_env=B.PROFILE_ENV)
         samples = []
         deadline = time.monotonic() + max(240, n / 2)
         while True:
