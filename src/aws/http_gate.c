@@ -280,35 +280,29 @@ void xacct__http_gate_watch(struct xacct_http_req *r, SSL_CTX *ctx)
 }
 
 /* Ends the transfers held at o that have run out of time (as libcurl would
- * have, had they waited in its list) and notes when the next one does. */
+ * have, had they waited in its list) and notes when the next one does. One
+ * at a time, each found afresh: a callback may cancel, or hold, others. */
 static void expire_held(struct xacct_http *h, xacct_http_origin_t *o, uint64_t now)
 {
-    struct xacct_http_req *late = NULL, **tail = &late;
-    uint64_t due = UINT64_MAX;
+    struct xacct_http_req *r;
 
-    /* Taken off the list first: a callback may hold new transfers here. */
-    for (struct xacct_http_req *r = o->_held, *next; r != NULL; r = next) {
-        next = r->_held_next;
-        uint64_t r_due = r->_held_since + (uint64_t)r->_timeout_ms;
-        if (now < r_due) {
-            if (r_due < due)
-                due = r_due;
-            continue;
-        }
+    while (!h->_freeing) {
+        for (r = o->_held; r != NULL; r = r->_held_next)
+            if (now >= r->_held_since + (uint64_t)r->_timeout_ms)
+                break;
+        if (r == NULL)
+            break;
         unhold(o, r);
-        *tail = r;
-        tail = &r->_held_next;
-    }
-    o->_held_due = due;
-    while (late != NULL && !h->_freeing) {
-        struct xacct_http_req *r = late;
-        late = r->_held_next;
-        r->_held_next = NULL;
         snprintf(r->_errbuf, sizeof(r->_errbuf),
                  "timed out after %ld ms waiting for a connection to %s", r->_timeout_ms,
                  o->_key);
         xacct__http_finish(r, XACCT_ETIMEOUT);
     }
+    uint64_t due = UINT64_MAX;
+    for (r = o->_held; r != NULL; r = r->_held_next)
+        if (r->_held_since + (uint64_t)r->_timeout_ms < due)
+            due = r->_held_since + (uint64_t)r->_timeout_ms;
+    o->_held_due = due;
 }
 
 void xacct__http_gate_expire(struct xacct_http *h)

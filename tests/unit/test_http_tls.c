@@ -563,6 +563,52 @@ static void test_tls_cap_held_times_out(void **state)
     finish_loop(fx);
 }
 
+/* Two held transfers run out of time together, and the first one's callback
+ * cancels the second: each is answered once, the second as cancelled. */
+typedef struct cancel_other {
+    ordered_t own;
+    xacct_http_req_t *other;
+} cancel_other_t;
+
+static void record_and_cancel(int status, const char *detail, const xacct_http_response_t *resp,
+                              void *arg)
+{
+    cancel_other_t *c = arg;
+    record_ordered(status, detail, resp, &c->own);
+    if (c->other != NULL)
+        xacct_http_cancel(c->other);
+    c->other = NULL;
+}
+
+static void test_tls_cap_expiry_callback_cancels_another(void **state)
+{
+    fx_t *fx = *state;
+    capped_client(fx, 1);
+
+    ordered_t slow = {0}, second = {0};
+    cancel_other_t first = {0};
+    submit_ordered(fx, "/delay?ms=2500", 20000, &slow);
+    xacct_http_request_t req = {.method = "GET",
+                                .url = url_on(fx->tls[0].port, "https", "/echo"),
+                                .timeout_ms = 300};
+    xacct_http_req_t *r1 = NULL;
+    assert_int_equal(xacct_http_submit(fx->h, &req, record_and_cancel, &first, &r1), 0);
+    xacct_http_req_t *r2 = submit_ordered(fx, "/echo", 300, &second);
+    assert_true(r1->_held);
+    assert_true(r2->_held);
+    first.other = r2;
+    run(fx);
+    assert_int_equal(first.own.res.calls, 1);
+    assert_int_equal(first.own.res.status, XACCT_ETIMEOUT);
+    assert_int_equal(second.res.calls, 1);
+    assert_int_equal(second.res.status, XACCT_ECANCELED);
+    assert_int_equal(slow.res.status, 0);
+    result_clear(&slow.res);
+    result_clear(&first.own.res);
+    result_clear(&second.res);
+    finish_loop(fx);
+}
+
 /*
  * An https URL with a query goes to curl without it, with the request
  * target given whole: what reaches the server is still the path and query
@@ -675,6 +721,7 @@ int main(void)
         T(test_tls_gate_cancel_and_free),
         T(test_tls_cap_holds_past_the_connections),
         T(test_tls_cap_held_times_out),
+        T(test_tls_cap_expiry_callback_cancels_another),
         T(test_tls_request_target),
         T(test_tls_bodies_past_the_buffers),
     };
