@@ -56,6 +56,10 @@
     X(HTTP_CONNECTIONS, COUNTER, "xacct_http_connections_total",                                 \
       "HTTP connections opened, by TLS handshake: full, resumed (a session of an earlier "       \
       "connection), none (plain http).", "tls", NULL)                                            \
+    X(HTTP_WAITS, COUNTER, "xacct_http_waits_total",                                             \
+      "HTTP requests held before they were started, by reason: tls_gate (the host's first TLS "  \
+      "handshake under way), connection_cap (the host had aws.max_host_connections requests "   \
+      "out).", "reason", NULL)                                                                   \
     X(REDIS_ERRORS, COUNTER, "xacct_redis_errors_total",                                         \
       "Redis connection failures and command errors.", NULL, NULL)                               \
     X(REDIS_RECONNECTS, COUNTER, "xacct_redis_reconnects_total",                                 \

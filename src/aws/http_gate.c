@@ -23,6 +23,7 @@
  * it did in libcurl's list.
  */
 #include "http_int.h"
+#include "xacct/metrics.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -80,8 +81,11 @@ static int add(struct xacct_http *h, xacct_http_origin_t *o, struct xacct_http_r
     return 0;
 }
 
-static void hold(xacct_http_origin_t *o, struct xacct_http_req *r)
+/* Holds r at o (why: the label of xacct_http_waits_total). */
+static void hold(xacct_http_origin_t *o, struct xacct_http_req *r, const char *why)
 {
+    if (o->_h->_metrics != NULL)
+        xacct_metrics_inc(o->_h->_metrics, XACCT_M_HTTP_WAITS, why, NULL);
     r->_origin = o;
     r->_held = true;
     r->_held_next = NULL;
@@ -194,13 +198,13 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
         if (has_room(h, o) && o->_held == NULL)
             return add(h, o, r, false);
         uint64_t due = o->_held_due;
-        hold(o, r);
+        hold(o, r, "connection_cap");
         if (o->_held_due != due) /* the timer only moves for an earlier end */
             gate_arm(h);
         return 0;
     }
     if (o->_probe != NULL) {
-        hold(o, r);
+        hold(o, r, "tls_gate");
         gate_arm(h);
         return 0;
     }

@@ -301,6 +301,7 @@ static void test_tls_gate_burst(void **state)
     assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "full", NULL),
                      (double)(nconns - nresumed));
     assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_CONNECTIONS, "none", NULL), 1);
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_WAITS, "tls_gate", NULL), N - 1);
     /* the origin is warm now: the next transfer is not held */
     ordered_t later = {0};
     assert_false(submit_ordered(fx, "/echo", 10000, &later)
@@ -476,7 +477,7 @@ static void test_tls_gate_cancel_and_free(void **state)
 
 /* A warm origin that may have max_host connections: one answered transfer
  * has stored a session, so what follows is held by the cap alone. */
-static void capped_client(fx_t *fx, long max_host)
+static void capped_client(fx_t *fx, long max_host, xacct_metrics_t *m)
 {
     char ca[128];
     if (fx->tmpdir[0] == '\0')
@@ -484,7 +485,7 @@ static void capped_client(fx_t *fx, long max_host)
     else
         snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
     xacct_http_options_t opts = {.ca_bundle = ca, .tls_gate_ms = GATE_UNBOUNDED,
-                                 .max_host_connections = max_host};
+                                 .max_host_connections = max_host, .metrics = m};
     new_client(fx, &opts);
     ordered_t warm = {0};
     submit_ordered(fx, "/echo", 10000, &warm);
@@ -502,7 +503,8 @@ static void capped_client(fx_t *fx, long max_host)
 static void test_tls_cap_holds_past_the_connections(void **state)
 {
     fx_t *fx = *state;
-    capped_client(fx, 2);
+    xacct_metrics_t *m = xacct_metrics_new();
+    capped_client(fx, 2, m);
 
     enum { N = 7 };
     ordered_t res[N] = {0};
@@ -536,9 +538,13 @@ static void test_tls_cap_holds_past_the_connections(void **state)
     for (int i = 5; i < N; i++)
         assert_true(echo_int(&res[i].res, "seq") > echo_int(&res[i - 1].res, "seq"));
     assert_true(echo_int(&res[4].res, "seq") > echo_int(&res[2].res, "seq"));
+    /* counted as waits for a connection, none at the TLS gate (warm) */
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_WAITS, "connection_cap", NULL), N - 2);
+    assert_int_equal(xacct_metrics_get(m, XACCT_M_HTTP_WAITS, "tls_gate", NULL), 0);
     for (int i = 0; i < N; i++)
         result_clear(&res[i].res);
     finish_loop(fx);
+    xacct_metrics_free(m);
 }
 
 /* A transfer held by the cap runs out of time while it waits, as it would
@@ -547,7 +553,7 @@ static void test_tls_cap_holds_past_the_connections(void **state)
 static void test_tls_cap_held_times_out(void **state)
 {
     fx_t *fx = *state;
-    capped_client(fx, 1);
+    capped_client(fx, 1, NULL);
 
     ordered_t slow = {0}, quick = {0};
     submit_ordered(fx, "/delay?ms=2500", 20000, &slow);
@@ -583,7 +589,7 @@ static void record_and_cancel(int status, const char *detail, const xacct_http_r
 static void test_tls_cap_expiry_callback_cancels_another(void **state)
 {
     fx_t *fx = *state;
-    capped_client(fx, 1);
+    capped_client(fx, 1, NULL);
 
     ordered_t slow = {0}, second = {0};
     cancel_other_t first = {0};
