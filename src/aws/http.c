@@ -260,6 +260,7 @@ void xacct__http_on_gate_timer(uv_timer_t *timer)
 {
     struct xacct_http *h = xacct_container_of(timer, struct xacct_http, _gate_timer);
 
+    h->_gate_wakeups++;
     /* A transfer curl refuses is finished here, and its callback may free
      * the client: the teardown waits until the gate is done. */
     h->_depth++;

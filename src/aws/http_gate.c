@@ -54,6 +54,12 @@ static xacct_http_origin_t *origin_get(struct xacct_http *h, const char *key)
     return o;
 }
 
+/* Whether transfers to o no longer wait for its first TLS session. */
+static bool gate_open(const xacct_http_origin_t *o)
+{
+    return o->_warm || o->_ticket || o->_gate_passed;
+}
+
 /* Whether o may have another transfer inside the multi now. */
 static bool has_room(const struct xacct_http *h, const xacct_http_origin_t *o)
 {
@@ -145,7 +151,7 @@ static void gate_arm(struct xacct_http *h)
         const xacct_http_origin_t *o = &h->_origins[i];
         if (o->_held == NULL)
             continue;
-        if (o->_probe != NULL && o->_probe_since + h->_gate_ms < due)
+        if (o->_probe != NULL && !gate_open(o) && o->_probe_since + h->_gate_ms < due)
             due = o->_probe_since + h->_gate_ms;
         if (o->_held_due < due)
             due = o->_held_due;
@@ -193,8 +199,9 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
     if (o == NULL)
         return add(h, NULL, r, false);
     /* A ticket has come (and the session is stored: that happened inside
-     * the same read of curl's): nothing to wait for but a free connection. */
-    if (o->_warm || o->_ticket) {
+     * the same read of curl's), or the probe took too long to wait for:
+     * nothing to wait for but a free connection. */
+    if (gate_open(o)) {
         if (has_room(h, o) && o->_held == NULL)
             return add(h, o, r, false);
         uint64_t due = o->_held_due;
@@ -247,7 +254,7 @@ void xacct__http_gate_done(struct xacct_http_req *r, int status)
     /* A connection came free (or the probe's answer warmed the origin). */
     xacct_http_origin_t *free_at = slot != NULL ? slot : o;
     bool had_held = free_at != NULL && free_at->_held != NULL;
-    if (had_held && (free_at->_warm || free_at->_ticket))
+    if (had_held && gate_open(free_at))
         release(h, free_at);
     if (!h->_freeing && (o != NULL || had_held))
         gate_arm(h);
@@ -321,8 +328,9 @@ void xacct__http_gate_expire(struct xacct_http *h)
         if (o->_ticket && !o->_warm) {
             o->_warm = true;
             release(h, o);
-        } else if (o->_held != NULL && o->_probe != NULL &&
+        } else if (o->_held != NULL && o->_probe != NULL && !gate_open(o) &&
                    now >= o->_probe_since + h->_gate_ms) {
+            o->_gate_passed = true;
             release(h, o);
         }
         if (o->_held != NULL && now >= o->_held_due)

@@ -72,6 +72,8 @@ typedef struct xacct_http_origin {
     unsigned _active;                    /* its transfers inside the multi */
     bool _multiplexed;                   /* it answered over HTTP/2: streams share a
                                             connection, so no cap on transfers */
+    bool _gate_passed;                   /* its probe ran past _gate_ms: no more
+                                            waiting for a session, only for room */
 } xacct_http_origin_t;
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
@@ -102,6 +104,7 @@ struct xacct_http {
     uv_timer_t _gate_timer;                 /* lets held transfers go once their
                                                origin's probe has taken too long */
     uint64_t _gate_ms;                      /* how long the gate holds transfers */
+    unsigned long _gate_wakeups;            /* times the gate timer fired (tests) */
     unsigned _max_host;                     /* transfers one origin may have in the
                                                multi: its connection cap */
     xacct_http_origin_t *_origins;          /* XACCT_HTTP_MAX_ORIGINS slots, or NULL

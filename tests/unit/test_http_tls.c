@@ -569,6 +569,31 @@ static void test_tls_cap_held_times_out(void **state)
     finish_loop(fx);
 }
 
+/* A probe slower than tls_gate_ms with the cap reached: the gate opens
+ * (the others wait for room, not for a session) and its timer does not
+ * fire again and again while they wait. */
+static void test_tls_cap_behind_a_slow_probe(void **state)
+{
+    fx_t *fx = *state;
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca, .tls_gate_ms = 200, .max_host_connections = 1};
+    new_client(fx, &opts);
+
+    ordered_t slow = {0}, next = {0};
+    submit_ordered(fx, "/delay?ms=1500", 20000, &slow);
+    assert_true(submit_ordered(fx, "/echo", 20000, &next)->_held);
+    run(fx);
+    assert_int_equal(slow.res.status, 0);
+    assert_int_equal(next.res.status, 0);
+    assert_true(slow.order < next.order); /* it waited for the only connection */
+    /* once when the gate's time was up; a spinning timer fires thousands */
+    assert_true(fx->h->_gate_wakeups <= 3);
+    result_clear(&slow.res);
+    result_clear(&next.res);
+    finish_loop(fx);
+}
+
 /* Two held transfers run out of time together, and the first one's callback
  * cancels the second: each is answered once, the second as cancelled. */
 typedef struct cancel_other {
@@ -727,6 +752,7 @@ int main(void)
         T(test_tls_gate_cancel_and_free),
         T(test_tls_cap_holds_past_the_connections),
         T(test_tls_cap_held_times_out),
+        T(test_tls_cap_behind_a_slow_probe),
         T(test_tls_cap_expiry_callback_cancels_another),
         T(test_tls_request_target),
         T(test_tls_bodies_past_the_buffers),
