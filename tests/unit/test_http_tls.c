@@ -227,15 +227,21 @@ static xacct_http_req_t *submit_ordered(fx_t *fx, const char *path, long timeout
  * fast a loaded machine answers. */
 #define GATE_UNBOUNDED 60000L
 
-static void gate_client(fx_t *fx, xacct_metrics_t *m, long gate_ms)
+static void tls_client(fx_t *fx, xacct_metrics_t *m, long gate_ms, long max_host)
 {
     char ca[128];
     if (fx->tmpdir[0] == '\0')
         tls_server(fx, ca);
     else
         snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
-    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m, .tls_gate_ms = gate_ms};
+    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m, .tls_gate_ms = gate_ms,
+                                 .max_host_connections = max_host};
     new_client(fx, &opts);
+}
+
+static void gate_client(fx_t *fx, xacct_metrics_t *m, long gate_ms)
+{
+    tls_client(fx, m, gate_ms, 0);
 }
 
 /*
@@ -479,14 +485,7 @@ static void test_tls_gate_cancel_and_free(void **state)
  * has stored a session, so what follows is held by the cap alone. */
 static void capped_client(fx_t *fx, long max_host, xacct_metrics_t *m)
 {
-    char ca[128];
-    if (fx->tmpdir[0] == '\0')
-        tls_server(fx, ca);
-    else
-        snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
-    xacct_http_options_t opts = {.ca_bundle = ca, .tls_gate_ms = GATE_UNBOUNDED,
-                                 .max_host_connections = max_host, .metrics = m};
-    new_client(fx, &opts);
+    tls_client(fx, m, GATE_UNBOUNDED, max_host);
     ordered_t warm = {0};
     submit_ordered(fx, "/echo", 10000, &warm);
     run(fx);
@@ -575,10 +574,7 @@ static void test_tls_cap_held_times_out(void **state)
 static void test_tls_cap_behind_a_slow_probe(void **state)
 {
     fx_t *fx = *state;
-    char ca[128];
-    tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca, .tls_gate_ms = 200, .max_host_connections = 1};
-    new_client(fx, &opts);
+    tls_client(fx, NULL, 200, 1);
 
     ordered_t slow = {0}, next = {0};
     submit_ordered(fx, "/delay?ms=1500", 20000, &slow);
