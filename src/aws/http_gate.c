@@ -232,12 +232,14 @@ void xacct__http_gate_done(struct xacct_http_req *r, int status)
         r->_slot = NULL;
         slot->_active--;
         /* HTTP/2 carries many transfers on one connection: libcurl's own
-         * cap on connections is all an origin needs then. */
+         * cap on connections is all an origin needs then. Asked of the first
+         * answer only: a server speaks the same on every connection. */
         long version = 0;
-        if (status == 0 && !slot->_multiplexed &&
-            curl_easy_getinfo(r->_easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK &&
-            version >= CURL_HTTP_VERSION_2_0)
-            slot->_multiplexed = true;
+        if (status == 0 && !slot->_version_known &&
+            curl_easy_getinfo(r->_easy, CURLINFO_HTTP_VERSION, &version) == CURLE_OK) {
+            slot->_version_known = true;
+            slot->_multiplexed = version >= CURL_HTTP_VERSION_2_0;
+        }
     }
     if (o != NULL) {
         if (r->_held) {

@@ -72,6 +72,7 @@ typedef struct xacct_http_origin {
     unsigned _active;                    /* its transfers inside the multi */
     bool _multiplexed;                   /* it answered over HTTP/2: streams share a
                                             connection, so no cap on transfers */
+    bool _version_known;                 /* an answer said which HTTP it speaks */
     bool _gate_passed;                   /* its probe ran past _gate_ms: no more
                                             waiting for a session, only for room */
 } xacct_http_origin_t;
