@@ -109,6 +109,18 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
         finish_shutdown(ctx);
 }
 
+/* The API tokens and the webhook secret are read again on every SIGHUP, from
+ * the running configuration's files when the new configuration is refused:
+ * revoking a token must not wait for an unrelated edit to be fixed. */
+static void reload_secrets(xacct_ctx_t *ctx)
+{
+    char err[512];
+    xacct_webhook_reload(ctx);
+    if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
+        XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",
+                       "keeping the previous tokens", NULL);
+}
+
 int xacct_loop_reload(xacct_ctx_t *ctx)
 {
     xacct_notify(NULL, "RELOADING=1");
@@ -121,6 +133,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
         XACCT_LOG_WARN(&ctx->log, "config.reload_failed", "reason", err, "action",
                        "keeping the running configuration", NULL);
         xacct_config_free(next);
+        reload_secrets(ctx);
         xacct_loop_ready(ctx);
         return XACCT_ECONFIG;
     }
@@ -130,13 +143,10 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     ctx->log.format = next->log_format;
     if (ctx->worker != NULL)
         xacct_worker_reconfigure(ctx->worker);
-    xacct_webhook_reload(ctx);
     xacct_sweeper_reconfigured(ctx->reverifier);
     xacct_sweeper_reconfigured(ctx->expirer);
     xacct_config_free(old);
-    if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
-        XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",
-                       "keeping the previous tokens", NULL);
+    reload_secrets(ctx);
     XACCT_LOG_INFO(&ctx->log, "config.reloaded", "path", ctx->config_path, NULL);
     xacct_loop_ready(ctx);
     return 0;

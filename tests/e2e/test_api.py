@@ -217,6 +217,30 @@ class ApiTest(unittest.TestCase):
             wait_for(lambda: self.request("GET", "/v1/customers", token=TOKEN)[0] == 200, 20,
                      "the portal token to be accepted again")
 
+    def test_tokens_are_reloaded_when_the_config_is_refused(self):
+        # Revoking a token must not wait for an unrelated broken edit.
+        with open(self.env.config_path) as f:
+            config = f.read()
+        try:
+            with open(self.env.config_path, "w") as f:
+                f.write(config + "\n[queue\n")
+            with open(self.tokens, "w") as f:
+                f.write(token_line("ops", OTHER))
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"config.reload_failed" in self.env.worker_log(self.worker),
+                     20, "the refused configuration to be logged")
+            wait_for(lambda: self.request("GET", "/v1/customers", token=OTHER)[0] == 200, 20,
+                     "the new token to be accepted")
+            self.assertEqual(self.request("GET", "/v1/customers", token=TOKEN)[0], 401)
+        finally:
+            with open(self.env.config_path, "w") as f:
+                f.write(config)
+            with open(self.tokens, "w") as f:
+                f.write(token_line("portal", TOKEN))
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.request("GET", "/v1/customers", token=TOKEN)[0] == 200, 20,
+                     "the portal token to be accepted again")
+
     # ---- reading -----------------------------------------------------------
     def test_get_customer(self):
         env, acct = self.env, "400000000001"
