@@ -261,7 +261,9 @@ int xacct__creds_read_token_file(const char *path, char **out)
     while (len > start && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r' ||
                            buf[len - 1] == '\n'))
         len--;
-    if (len == start) {
+    /* Empty, or text that a NUL would silently cut short (a token or a
+     * secret used as a C string must be all of the file). */
+    if (len == start || memchr(buf + start, '\0', len - start) != NULL) {
         rc = XACCT_EPARSE;
         goto out;
     }

@@ -140,7 +140,7 @@ static int read_secret(xacct_webhook_t *w, const char *path, char *err, size_t e
     int rc = xacct__creds_read_token_file(path, &s);
     if (rc != 0) {
         snprintf(err, errlen, "events.webhook_secret_file: %s: %s", path,
-                 rc == XACCT_EPARSE ? "empty" : xacct_strerror(rc));
+                 rc == XACCT_EPARSE ? "empty, or holds a NUL byte" : xacct_strerror(rc));
         return XACCT_ECONFIG;
     }
     size_t n = strlen(s);

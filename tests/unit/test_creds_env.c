@@ -384,6 +384,12 @@ static void test_token_file(void **state)
     assert_null(tok);
 
     fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, "abc\0def\n", 8), 8);
+    close(fd);
+    assert_int_equal(xacct__creds_read_token_file(path, &tok), XACCT_EPARSE);
+    assert_null(tok);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
     char big[17 * 1024];
     memset(big, 'a', sizeof(big));
     assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
