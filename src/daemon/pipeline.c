@@ -89,6 +89,10 @@ static void answer_at_deadline(xacct_pipeline_msg_t *msg, const char *why)
     }
     xacct_handler_deadline(msg->req, why, xacct__pipeline_msg_decision(msg));
     msg->recorded = true; /* nothing more will be recorded */
+    /* A Delete is answered SUCCESS all the same (a stack never hangs in
+     * DELETE), but the offboarding it may carry is still owed: the message
+     * is not deleted once answered (on_answered). */
+    msg->unrecorded_delete = msg->req->type == XACCT_CFN_DELETE;
     if (xacct__pipeline_msg_build_answer(msg) != 0) {
         to_dead(msg, "response body could not be built");
         return;
@@ -629,6 +633,20 @@ static bool wants_cleanup(const xacct_pipeline_msg_t *msg)
             msg->stored_create);
 }
 
+/* The stack has its answer, but the Delete's outcome was never recorded
+ * (Redis unavailable up to the deadline): the message is left to reappear,
+ * and its next receipt records the offboarding it carries — or, after
+ * queue.max_receives, puts it in the dead set for an operator. */
+static void leave_unrecorded_delete(xacct_pipeline_msg_t *msg)
+{
+    XACCT_LOG_WARN(xacct__pl_log(msg), "request.delete_unrecorded", "message_id",
+                   msg->m->message_id, "account", msg->req->stack_account, "request_id",
+                   msg->req->request_id, "action",
+                   "answered; left on the queue so its outcome is recorded when it reappears",
+                   NULL);
+    finish(msg, false);
+}
+
 static void on_answered(int status, const char *detail, long http_status, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
@@ -656,6 +674,8 @@ static void on_answered(int status, const char *detail, long http_status, void *
                             "the presigned ResponseURL refused the answer (expired?)", NULL);
         if (msg->gave_up[0] != '\0')
             to_dead(msg, msg->gave_up);
+        else if (msg->unrecorded_delete)
+            leave_unrecorded_delete(msg);
         else if (wants_cleanup(msg)) /* also when the answer was refused: it was recorded */
             go(msg, ST_CLEANUP);
         else

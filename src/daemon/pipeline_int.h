@@ -79,6 +79,7 @@ struct xacct_pipeline_msg {
     bool preload_awaited;         /* ST_LOAD waits for it */
     xacct_customer_t *preload_customer; /* owned, NULL when none */
     bool recorded;                /* the outcome is in Redis (or cannot be) */
+    bool unrecorded_delete;       /* a Delete answered at its deadline, outcome unknown */
     bool failed;                  /* answered or recorded FAILED */
     bool ended;                   /* the completion callback has fired */
     bool releasing;               /* shutdown release under way */

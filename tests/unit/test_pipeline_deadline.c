@@ -180,11 +180,29 @@ static void test_deadline_without_sent_timestamp(void **state)
     assert_true(retried_after(f, "Create", NULL, 20, 100000, false));
 }
 
+/* A Delete still failing transiently at its deadline is answered SUCCESS,
+ * but not deleted from the queue: the offboarding it may carry was never
+ * recorded, and its next receipt records it. */
 static void test_deadline_delete_answers_success(void **state)
 {
     fake_t *f = *state;
     assert_false(retried_after(f, "Delete", "xacct-" ACCT, 20, 16, true));
-    assert_string_equal(answer_status(pending(f, K_ANSWER)), "SUCCESS");
+    call_t *answer = pending(f, K_ANSWER);
+    assert_string_equal(answer_status(answer), "SUCCESS");
+    complete_answer(answer, 0, 200);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_APPLY], 0);
+}
+
+/* The same when the presigned URL refuses the answer (4xx). */
+static void test_deadline_delete_refused_is_left(void **state)
+{
+    fake_t *f = *state;
+    assert_false(retried_after(f, "Delete", "xacct-" ACCT, 20, 16, true));
+    complete_answer(pending(f, K_ANSWER), XACCT_EFORBIDDEN, 403);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
 }
 
 int main(void)
@@ -204,6 +222,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deadline_upper_bound_passed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_without_sent_timestamp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_delete_answers_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_delete_refused_is_left, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
