@@ -139,6 +139,17 @@ struct xacct_aws_call;
  */
 typedef void (*xacct_cfn_answer_cb)(int status, const char *detail, long http_status, void *arg);
 
+struct xacct_aws_error;
+
+/*
+ * True when the ResponseURL's final answer refuses the PUT for good: a 4xx
+ * other than a timeout or throttling (408, 429) and other than the S3 errors
+ * AWS documents as worth retrying (400 RequestTimeout: the upload stalled;
+ * 409 OperationAborted: a conflicting operation in progress). err may be
+ * NULL (no error document).
+ */
+bool xacct_cfn_answer_refused(long http_status, const struct xacct_aws_error *err);
+
 /*
  * PUTs body to the presigned response_url, unsigned, with an empty
  * Content-Type (the URL was signed without one), retrying 5xx and network

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "xacct/aws.h"
+#include "xacct/aws_error.h"
 #include "xacct/cfn.h"
 
 typedef struct answer_op {
@@ -16,13 +17,21 @@ typedef struct answer_op {
     void *arg;
 } answer_op_t;
 
+bool xacct_cfn_answer_refused(long http_status, const xacct_aws_error_t *err)
+{
+    if (http_status < 400 || http_status >= 500 || http_status == 408 || http_status == 429)
+        return false;
+    return err == NULL ||
+           !(xacct_aws_error_is_transient(err) || xacct_aws_error_is_throttling(err) ||
+             xacct_aws_error_is(err, "OperationAborted"));
+}
+
 static void on_put(int status, const char *detail, const xacct_http_response_t *resp,
                    const xacct_aws_error_t *err, void *arg)
 {
-    (void)err;
     answer_op_t *op = arg;
     long http = resp ? resp->status : 0;
-    if (status != 0 && http >= 400 && http < 500 && http != 408 && http != 429)
+    if (status != 0 && xacct_cfn_answer_refused(http, err))
         status = XACCT_EFORBIDDEN;
     op->cb(status, detail, http, op->arg);
     free(op);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "testdata.h"
+#include "xacct/aws_error.h"
 #include "xacct/cfn.h"
 
 static char *default_hosts_items[] = {
@@ -420,11 +421,40 @@ static void test_template_version(void **state)
     }
 }
 
+/* Which final answers of a ResponseURL end the message (refused for good)
+ * and which leave it to be answered again later. */
+static void test_answer_refused(void **state)
+{
+    (void)state;
+    xacct_aws_error_t err;
+    memset(&err, 0, sizeof(err));
+    assert_true(xacct_cfn_answer_refused(403, NULL)); /* expired presigned URL */
+    assert_true(xacct_cfn_answer_refused(404, NULL));
+    snprintf(err.code, sizeof(err.code), "AccessDenied");
+    err.http_status = 403;
+    assert_true(xacct_cfn_answer_refused(403, &err));
+    assert_false(xacct_cfn_answer_refused(408, NULL));
+    assert_false(xacct_cfn_answer_refused(429, NULL));
+    assert_false(xacct_cfn_answer_refused(500, NULL));
+    assert_false(xacct_cfn_answer_refused(0, NULL)); /* no answer at all */
+    snprintf(err.code, sizeof(err.code), "RequestTimeout"); /* S3: the upload stalled */
+    err.http_status = 400;
+    assert_false(xacct_cfn_answer_refused(400, &err));
+    snprintf(err.code, sizeof(err.code), "OperationAborted");
+    err.http_status = 409;
+    assert_false(xacct_cfn_answer_refused(409, &err));
+    snprintf(err.code, sizeof(err.code), "SlowDown");
+    assert_false(xacct_cfn_answer_refused(400, &err));
+    snprintf(err.code, sizeof(err.code), "InvalidArgument");
+    assert_true(xacct_cfn_answer_refused(400, &err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_response_data),
         cmocka_unit_test(test_answer_by),
+        cmocka_unit_test(test_answer_refused),
         cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
