@@ -166,15 +166,26 @@ typedef void (*xacct_outbox_items_cb)(int status, const char *detail,
                                       const xacct_outbox_item_t *items, size_t n, void *arg);
 typedef void (*xacct_outbox_done_cb)(int status, const char *detail, void *arg);
 
+/* What a read answers: the entries handed over, and the XAUTOCLAIM cursor
+ * the next reclaim starts from (borrowed, like the items; "0-0" after a full
+ * pass over the pending list, claim_from itself when no reclaim was asked;
+ * NULL on failure). */
+typedef void (*xacct_outbox_read_cb)(int status, const char *detail,
+                                     const xacct_outbox_item_t *items, size_t n,
+                                     const char *next_claim, void *arg);
+
 /*
  * Hands up to count entries to consumer through the group: with
  * min_idle_ms > 0 it first reclaims entries another consumer has held longer
- * than that (XAUTOCLAIM); if none, it reads new ones (XREADGROUP, never
- * blocking the shared connection). Creates the group (from the start of the
- * stream) if needed. Deleted entries that XAUTOCLAIM drops are skipped.
+ * than that (XAUTOCLAIM from claim_from, NULL meaning "0-0"); if none, it
+ * reads new ones (XREADGROUP, never blocking the shared connection). One
+ * reclaim looks at no more than count * 10 pending entries: pass each call
+ * the previous one's next_claim so a whole pass reaches the end of the list.
+ * Creates the group (from the start of the stream) if needed. Deleted entries
+ * that XAUTOCLAIM drops are skipped.
  */
-int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
-                      long long min_idle_ms, xacct_outbox_items_cb cb, void *arg) XACCT_MUSTCHECK;
+int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
+                      const char *claim_from, xacct_outbox_read_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /*
  * Resets the idle time of the entries consumer still holds (XCLAIM ... 0
@@ -191,7 +202,8 @@ int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb,
                      void *arg) XACCT_MUSTCHECK;
 
 /* Gives up on entry id atomically: XADD outbox:dead (MAXLEN ~) with fields
- * event, reason, outbox_id, attempts, failed_at, then XACK. */
+ * event, reason, outbox_id, attempts, failed_at, then XACK and XDEL from
+ * outbox (so the list never shows it as delivered). */
 int xacct_outbox_bury(xacct_store_t *s, const char *id, const char *event, size_t event_len,
                       const char *reason, long long attempts, xacct_outbox_done_cb cb,
                       void *arg) XACCT_MUSTCHECK;

@@ -126,23 +126,29 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
     "  return out\n"                                                                           \
     "end\n"
 
-/* Lua text defining group_read(): hands up to ARGV[3] entries of the stream
- * KEYS[1] to consumer ARGV[2] of group ARGV[1] (created from the start of
- * the stream if needed). With ARGV[4] (min_idle_ms) > 0 it first reclaims
- * entries held longer than that (XAUTOCLAIM); if none, it reads new ones
- * (XREADGROUP, never blocking). Answers the entries, maybe none. */
+/* Lua text defining group_read(start): hands up to ARGV[3] entries of the
+ * stream KEYS[1] to consumer ARGV[2] of group ARGV[1] (created from the start
+ * of the stream if needed). With ARGV[4] (min_idle_ms) > 0 it first reclaims
+ * entries held longer than that (XAUTOCLAIM from the cursor start, '0-0' when
+ * nil); if none, it reads new ones (XREADGROUP, never blocking). Answers the
+ * entries, maybe none, and the cursor the next reclaim continues from ('0-0'
+ * after a full pass; start itself when nothing was reclaimed). XAUTOCLAIM
+ * looks at no more than ARGV[3] * 10 pending entries a call, so a caller that
+ * always started at '0-0' might never reach idle entries far down the list. */
 #define XACCT__STORE_LUA_GROUP_READ                                                            \
-    "local function group_read()\n"                                                            \
+    "local function group_read(start)\n"                                                       \
+    "  local cursor = start or '0-0'\n"                                                        \
     "  redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"                   \
     "  if tonumber(ARGV[4]) > 0 then\n"                                                        \
-    "    local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0',\n"      \
+    "    local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor,\n"     \
     "                         'COUNT', ARGV[3])\n"                                             \
-    "    if #c[2] > 0 then return c[2] end\n"                                                  \
+    "    cursor = c[1]\n"                                                                      \
+    "    if #c[2] > 0 then return c[2], cursor end\n"                                          \
     "  end\n"                                                                                  \
     "  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"      \
     "                       'STREAMS', KEYS[1], '>')\n"                                        \
-    "  if not r then return {} end\n"                                                          \
-    "  return r[1][2]\n"                                                                       \
+    "  if not r then return {}, cursor end\n"                                                  \
+    "  return r[1][2], cursor\n"                                                               \
     "end\n"
 
 /* The start of a take script on the due-zset KEYS[1]: local var, the members

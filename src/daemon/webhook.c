@@ -2,12 +2,13 @@
 /*
  * The webhook deliverer: one timer tick a second reads new events through
  * the `webhook` group (and, every half claim_idle, reclaims a silent
- * worker's), touches the events it holds, refreshes the backlog gauge, and
- * starts the deliveries that are due. Each held event is a `delivery` in a
- * list kept in stream order, so a customer's later event waits while an
- * earlier one of the same customer is still held. A delivery ends by
- * acknowledging (2xx) or burying (too old) its event in Redis; until Redis
- * has confirmed, it stays held, so nothing is lost when Redis is away.
+ * worker's: one pass over the pending list, continued tick by tick from
+ * XAUTOCLAIM's cursor), touches the events it holds, refreshes the backlog
+ * gauge, and starts the deliveries that are due. Each held event is a
+ * `delivery` in a list kept in stream order, so a customer's later event
+ * waits while an earlier one of the same customer is still held. A delivery
+ * ends by acknowledging (2xx) or burying (too old) its event in Redis; until
+ * Redis has confirmed, it stays held, so nothing is lost when Redis is away.
  */
 #include "xacct/webhook.h"
 
@@ -72,6 +73,7 @@ struct xacct_webhook {
     bool touching;                /* a touch is in flight */
     bool counting;                /* a backlog count is in flight */
     uint64_t next_reclaim_ms;     /* loop time of the next XAUTOCLAIM */
+    char claim_from[48];          /* its cursor: "0-0" starts a pass (a stream id fits) */
     uint64_t next_touch_ms;       /* loop time of the next touch */
     uint64_t next_count_ms;       /* loop time of the next backlog count */
     bool stopping;                /* xacct_webhook_stop was called */
@@ -209,8 +211,8 @@ static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
     w->held++;
 }
 
-static void read_done(int status, const char *detail, const xacct_outbox_item_t *items,
-                      size_t n, void *arg)
+static void read_done(int status, const char *detail, const xacct_outbox_item_t *items, size_t n,
+                      const char *next_claim, void *arg)
 {
     xacct_webhook_t *w = arg;
     if (!store_back(w))
@@ -219,8 +221,14 @@ static void read_done(int status, const char *detail, const xacct_outbox_item_t 
     if (status != 0) {
         XACCT_LOG_WARN(&w->ctx->log, "webhook.read_failed", "error", xacct_errname(status),
                        "detail", detail ? detail : "", "action", "retrying next second", NULL);
+        snprintf(w->claim_from, sizeof(w->claim_from), "0-0"); /* never retry a bad cursor */
         return;
     }
+    /* Mid-pass, the reclaim goes on at the next tick: a pass then takes at
+     * most (pending entries) / (count * 10) ticks, however deep the idle ones. */
+    snprintf(w->claim_from, sizeof(w->claim_from), "%s", next_claim);
+    if (strcmp(w->claim_from, "0-0") != 0)
+        w->next_reclaim_ms = 0;
     for (size_t i = 0; i < n && w->held < XACCT_WEBHOOK_MAX_HELD; i++)
         hold(w, &items[i]);
     pump(w);
@@ -481,7 +489,7 @@ static void on_tick(uv_timer_t *t)
             w->next_reclaim_ms = now + idle_ms / 2;
         }
         if (xacct_outbox_read(ctx->store, ctx->worker_id, XACCT_WEBHOOK_MAX_HELD - w->held,
-                              min_idle, read_done, w) == 0) {
+                              min_idle, w->claim_from, read_done, w) == 0) {
             w->reading = true;
             w->store_ops++;
         }
@@ -516,6 +524,7 @@ int xacct_webhook_start(xacct_ctx_t *ctx, char *err, size_t errlen)
         return 0;
     xacct_webhook_t *w = xacct_calloc(1, sizeof(*w));
     w->ctx = ctx;
+    snprintf(w->claim_from, sizeof(w->claim_from), "0-0");
     int rc = read_secret(w, ctx->cfg->events_webhook_secret_file, err, errlen);
     if (rc != 0) {
         free(w);

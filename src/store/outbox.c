@@ -63,11 +63,11 @@ static bool items_failed(const xacct__store_op_t *op, int status, const char *de
     return true;
 }
 
-/* Answers items_cb with the stream entries of an array reply; those of
- * outbox:dead (dead) also carry why and after how many attempts. */
-static void answer_entries(const xacct__store_op_t *op, const xacct_store_reply_t *r, bool dead)
+/* Fills v (r->elements long) from the stream entries of an array reply;
+ * those of outbox:dead (dead) also carry why and after how many attempts.
+ * Returns how many it filled. */
+static size_t fill_entries(const xacct_store_reply_t *r, bool dead, xacct_outbox_item_t *v)
 {
-    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
     size_t n = 0;
     for (size_t i = 0; i < r->elements; i++) {
         const xacct_store_reply_t *e = &r->element[i];
@@ -81,15 +81,7 @@ static void answer_entries(const xacct__store_op_t *op, const xacct_store_reply_
             it->attempts = strtoll(field_str(e, "attempts"), NULL, 10);
         }
     }
-    ((xacct_outbox_items_cb)op->cb)(0, NULL, v, n, op->arg);
-    free(v);
-}
-
-static void entries_reply(const xacct__store_op_t *op, int status, const char *detail,
-                          const xacct_store_reply_t *r)
-{
-    if (!items_failed(op, status, detail))
-        answer_entries(op, r, false);
+    return n;
 }
 
 static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -104,13 +96,36 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
 
 static const xacct_store_script_t read_script = {
     "outbox_read",
-    /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim) */
+    /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no
+     * reclaim), 5 reclaim cursor. Answers {entries, next cursor}. */
     XACCT__STORE_LUA_GROUP_READ
-    "return group_read()\n",
+    "local entries, cursor = group_read(ARGV[5])\n"
+    "return {entries, cursor}\n",
 };
 
-int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
-                      long long min_idle_ms, xacct_outbox_items_cb cb, void *arg)
+static void read_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
+{
+    xacct_outbox_read_cb cb = (xacct_outbox_read_cb)op->cb;
+    const xacct_store_reply_t *entries = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    const char *next = status == 0 ? xacct__store_op_reply_str(r, 1) : "";
+    if (status == 0 &&
+        (entries == NULL || entries->type != XACCT_STORE_REPLY_ARRAY || next[0] == '\0')) {
+        status = XACCT_EPARSE;
+        detail = "unexpected reply";
+    }
+    if (status != 0) {
+        cb(status, detail, NULL, 0, NULL, op->arg);
+        return;
+    }
+    xacct_outbox_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
+    size_t n = fill_entries(entries, false, v);
+    cb(0, NULL, v, n, next, op->arg);
+    free(v);
+}
+
+int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
+                      const char *claim_from, xacct_outbox_read_cb cb, void *arg)
 {
     if (consumer == NULL || consumer[0] == '\0' || cb == NULL || min_idle_ms < 0)
         return XACCT_EINVAL;
@@ -125,7 +140,8 @@ int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count,
     xacct_store_args_str(&a, consumer);
     xacct_store_args_ll(&a, (long long)count);
     xacct_store_args_ll(&a, min_idle_ms);
-    return xacct__store_op_run(s, &read_script, 1, &a, entries_reply, XACCT_STORE_REPLY_ARRAY,
+    xacct_store_args_str(&a, claim_from != NULL && claim_from[0] != '\0' ? claim_from : "0-0");
+    return xacct__store_op_run(s, &read_script, 1, &a, read_reply, XACCT_STORE_REPLY_ARRAY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
@@ -192,11 +208,13 @@ int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb, 
 static const xacct_store_script_t bury_script = {
     "outbox_bury",
     /* KEYS: 1 outbox, 2 outbox:dead; ARGV: 1 group, 2 id, 3 event, 4 reason,
-     * 5 attempts, 6 failed_at */
+     * 5 attempts, 6 failed_at. The entry leaves outbox: acknowledged and still
+     * there, the list would call it delivered. */
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_OUTBOX_DEAD_MAXLEN) "', '*',\n"
     "           'event', ARGV[3], 'reason', ARGV[4], 'outbox_id', ARGV[2],\n"
     "           'attempts', ARGV[5], 'failed_at', ARGV[6])\n"
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n",
 };
 
@@ -361,8 +379,12 @@ int xacct_outbox_list(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, 
 static void dead_reply(const xacct__store_op_t *op, int status, const char *detail,
                        const xacct_store_reply_t *r)
 {
-    if (!items_failed(op, status, detail))
-        answer_entries(op, r, true);
+    if (items_failed(op, status, detail))
+        return;
+    xacct_outbox_item_t *v = xacct_calloc(r->elements ? r->elements : 1, sizeof(*v));
+    size_t n = fill_entries(r, true, v);
+    ((xacct_outbox_items_cb)op->cb)(0, NULL, v, n, op->arg);
+    free(v);
 }
 
 int xacct_outbox_dead(xacct_store_t *s, size_t count, xacct_outbox_items_cb cb, void *arg)

@@ -8,11 +8,12 @@ xacctd processes against redis-server and the emulator. What must hold:
 every event of the outbox arrives at least once, correctly signed, and, per
 customer, the first arrivals come in seq order; a worker killed with SIGKILL
 in the middle of a delivery loses nothing (a second worker takes its events
-over); events that keep failing past events.max_age land in outbox:dead and
-`xacct outbox redeliver` sends them again; a bad webhook URL or secret file
-stops xacctd at start with a clear message. The receiver verifies with the
-README's own Python recipe, and the README's Node recipe is run (node) on
-real deliveries.
+over, even behind more pending entries of a live worker than one XAUTOCLAIM
+looks at); events that keep failing past events.max_age land in outbox:dead
+(and leave the outbox listing) and `xacct outbox redeliver` sends them
+again; a bad webhook URL or secret file stops xacctd at start with a clear
+message. The receiver verifies with the README's own Python recipe, and the
+README's Node recipe is run (node) on real deliveries.
 """
 import hashlib
 import hmac
@@ -377,6 +378,9 @@ class DeadTest(unittest.TestCase):
         self.assertEqual(dead[0]["reason"], "HTTP 500")
         self.assertGreaterEqual(dead[0]["attempts"], 1)
         self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 0)
+        # Given up on, it left the outbox: never listed as delivered.
+        rows = json.loads(env.xacct("outbox", "list", "--json", check=True).stdout)
+        self.assertEqual([r for r in rows if r["event_id"] == dead[0]["event_id"]], [])
         text = env.xacct("outbox", "dead", check=True).stdout.decode()
         self.assertIn("customer.onboarding", text)
 
@@ -400,6 +404,65 @@ class DeadTest(unittest.TestCase):
         self.assertEqual(env.xacct("outbox", "redeliver", "nope").returncode, 2)
         self.assertEqual(env.xacct("outbox", "redeliver", dead[0]["id"]).returncode, 1)
         self.assertEqual(env.xacct("outbox", "sideways").returncode, 2)
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class ReclaimTest(unittest.TestCase):
+    """A silent worker's events behind more pending entries than one
+    XAUTOCLAIM looks at (64 * 10), all held by a live worker."""
+
+    LIVE = 1000
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-r-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file)
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_idle_events_deep_in_the_pending_list_are_taken_over(self):
+        env, rec = self.env, self.receiver
+        key = f"{env.PREFIX}outbox"
+
+        def event(n):
+            return json.dumps({"id": f"evt_{n:032x}", "type": "customer.onboarding",
+                               "time": "2026-05-01T12:00:00.000Z", "account_id": f"{n:012d}",
+                               "seq": 1, "state": "pending", "role_arn": None, "region": None,
+                               "stack_id": None, "reason": None})
+
+        env.r.xgroup_create(key, "webhook", id="0", mkstream=True)
+        pipe = env.r.pipeline(transaction=False)
+        for n in range(self.LIVE + 3):
+            pipe.xadd(key, {"event": event(n)})
+        pipe.execute()
+        live = [i for i, _ in env.r.xreadgroup("webhook", "live", {key: ">"},
+                                                 count=self.LIVE)[0][1]]
+        env.r.xreadgroup("webhook", "silent", {key: ">"}, count=3)
+        silent = {f"evt_{n:032x}" for n in range(self.LIVE, self.LIVE + 3)}
+
+        stop = threading.Event()
+
+        def touch():  # "live" keeps its entries from ever looking idle
+            while not stop.wait(0.5):
+                env.r.xclaim(key, "webhook", "live", 0, live, justid=True)
+
+        toucher = threading.Thread(target=touch, daemon=True)
+        toucher.start()
+        try:
+            worker = env.start_worker()
+            wait_for(lambda: silent <= {r["event_id"] for r in rec.snapshot()}
+                     and env.r.xpending(key, "webhook")["pending"] == self.LIVE, 60,
+                     "the silent worker's events to be taken over and delivered")
+        finally:
+            stop.set()
+            toucher.join(10)
+        consumers = env.r.xpending(key, "webhook")["consumers"]
+        self.assertEqual(consumers, [{"name": b"live", "pending": self.LIVE}])
+        self.assertEqual({r["event_id"] for r in rec.snapshot()}, silent)
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
 
 

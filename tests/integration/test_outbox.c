@@ -7,8 +7,10 @@
  * an audit-only apply append none), and no event carries an external ID.
  * Then the deliverer's operations: reading through the group, touching held
  * entries, acknowledging, reclaiming a dead consumer's entries with
- * XAUTOCLAIM, burying in outbox:dead, redelivering, the backlog count and the
- * operator's list with its statuses. Each test ends with uv_loop_close() == 0.
+ * XAUTOCLAIM (continued from its cursor past entries a live consumer holds),
+ * burying in outbox:dead (and out of the outbox), redelivering, the backlog
+ * count and the operator's list with its statuses. Each test ends with
+ * uv_loop_close() == 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +44,7 @@ typedef struct res {
     char consumers[MAXITEMS][64];
     long long deliveries[MAXITEMS];
     char reasons[MAXITEMS][128];
+    char next_claim[64]; /* a read's XAUTOCLAIM cursor */
 } res_t;
 
 typedef th_store_fx_t fx_t;
@@ -217,14 +220,29 @@ static res_t list(fx_t *f)
     return r;
 }
 
-static res_t read_group(fx_t *f, const char *consumer, size_t count, long long min_idle)
+static void read_cb(int status, const char *detail, const xacct_outbox_item_t *items, size_t n,
+                    const char *next_claim, void *arg)
+{
+    res_t *r = arg;
+    items_cb(status, detail, items, n, arg);
+    snprintf(r->next_claim, sizeof(r->next_claim), "%s", next_claim ? next_claim : "");
+}
+
+/* A read whose reclaim starts at the XAUTOCLAIM cursor from (NULL: 0-0). */
+static res_t read_from(fx_t *f, const char *consumer, size_t count, long long min_idle,
+                       const char *from)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_outbox_read(f->s, consumer, count, min_idle, items_cb, &r), 0);
+    assert_int_equal(xacct_outbox_read(f->s, consumer, count, min_idle, from, read_cb, &r), 0);
     wait_res(f, &r);
     assert_int_equal(r.status, 0);
     return r;
+}
+
+static res_t read_group(fx_t *f, const char *consumer, size_t count, long long min_idle)
+{
+    return read_from(f, consumer, count, min_idle, NULL);
 }
 
 static void count_cb(int status, const char *detail, long long n, void *arg)
@@ -439,6 +457,13 @@ static void test_group_operations(void **state)
     wait_res(f, &k);
     assert_int_equal(k.status, 0);
     assert_int_equal(backlog(f), 1); /* second, still pending with w2 */
+    /* It left the outbox: the list never calls it delivered. */
+    r = list(f);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.ids[0], first);
+    assert_string_equal(r.statuses[0], "delivered");
+    assert_string_equal(r.ids[1], second);
+    assert_string_equal(r.statuses[1], "pending");
     memset(&r, 0, sizeof(r));
     assert_int_equal(xacct_outbox_dead(f->s, 0, items_cb, &r), 0);
     wait_res(f, &r);
@@ -454,6 +479,8 @@ static void test_group_operations(void **state)
     wait_res(f, &k);
     assert_int_equal(k.status, 0);
     assert_string_not_equal(k.detail, third);
+    char again[sizeof(k.detail)];
+    snprintf(again, sizeof(again), "%s", k.detail);
     memset(&r, 0, sizeof(r));
     assert_int_equal(xacct_outbox_dead(f->s, 0, items_cb, &r), 0);
     wait_res(f, &r);
@@ -461,6 +488,11 @@ static void test_group_operations(void **state)
     r = read_group(f, "w2", 10, 0);
     assert_int_equal(r.n, 1);
     assert_string_equal(r.events[0], event);
+    /* Listed once, as the copy being delivered again. */
+    r = list(f);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.ids[2], again);
+    assert_string_equal(r.statuses[2], "pending");
     memset(&k, 0, sizeof(k));
     assert_int_equal(xacct_outbox_redeliver(f->s, dead_id, ok_cb, &k), 0);
     wait_res(f, &k);
@@ -561,12 +593,64 @@ static void test_trim_keeps_what_is_not_delivered(void **state)
     assert_int_equal(xlen(f), 40);
 }
 
+/* ---- reclaiming ------------------------------------------------------------ */
+
+/* One XAUTOCLAIM looks at no more than count * 10 pending entries: idle
+ * ones behind many a live consumer holds are reached only by continuing from
+ * the cursor each read answers. */
+static void test_reclaim_continues_from_the_cursor(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t c;
+    for (int i = 0; i < 25; i++)
+        CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{}");
+    res_t live = read_group(f, "live", 20, 0);
+    assert_int_equal(live.n, 20);
+    res_t gone = read_group(f, "gone", 5, 0);
+    assert_int_equal(gone.n, 5);
+    th_sleep_ms(600);
+    /* "live" keeps its 20 fresh; "gone" has been silent for 600 ms. */
+    const char *ids[20];
+    for (size_t i = 0; i < 20; i++)
+        ids[i] = live.ids[i];
+    res_t k;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_touch(f->s, "live", ids, 20, items_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.n, 0);
+
+    /* Count 1: ten entries a call. Two calls cross the live entries, five
+     * claim one each, the last ends the pass. */
+    char from[64] = "0-0";
+    size_t claimed = 0, calls = 0;
+    do {
+        res_t r = read_from(f, "w2", 1, 500, from);
+        for (size_t i = 0; i < r.n; i++)
+            assert_string_equal(r.ids[i], gone.ids[claimed++]);
+        snprintf(from, sizeof(from), "%s", r.next_claim);
+    } while (strcmp(from, "0-0") != 0 && ++calls < 10);
+    assert_int_equal(claimed, 5);
+    assert_string_equal(from, "0-0");
+
+    /* The live consumer still holds its own; w2 holds the silent one's. */
+    res_t l = list(f);
+    assert_int_equal(l.n, 25);
+    for (size_t i = 0; i < 25; i++)
+        assert_string_equal(l.consumers[i], i < 20 ? "live" : "w2");
+    /* Without reclaim the cursor is handed back as it came. */
+    res_t r = read_from(f, "w2", 1, 0, "12-3");
+    assert_int_equal(r.n, 0);
+    assert_string_equal(r.next_claim, "12-3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_operations, setup, th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_trim_keeps_what_is_not_delivered, setup,
+                                        th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_continues_from_the_cursor, setup,
                                         th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
