@@ -6,7 +6,8 @@
  *  cancel: a pending customer becomes cancelled in one Redis script
  *  (expiry.h: external ID unindexed, account out of its topic set, events),
  *  then is cleaned up at once. Repeating it for a cancelled customer only
- *  finishes a clean-up that is still due, so a DELETE can be retried.
+ *  finishes a clean-up that is still due, so `xacct cancel` can be retried;
+ *  the API's DELETE refuses it instead (SPEC §7: 409 unless pending).
  *
  *  cleanup: what AWS must do after an expiry or a cancel, for one entry of
  *  the cleanup zset: delete the template from cloudformation.template_bucket
@@ -48,6 +49,12 @@ typedef void (*xacct_cancel_cb)(int status, const char *detail, const xacct_canc
  * audit trail ("cli", an API token's name). */
 int xacct_cancel_onboarding(xacct_ctx_t *ctx, const char *account, const char *actor,
                             xacct_cancel_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* The same, except that a customer already cancelled is refused like every
+ * other state but pending (XACCT_ESTATE, res->state "cancelled"), and nothing
+ * is done for it: a clean-up still due is left to the workers. */
+int xacct_cancel_pending_only(xacct_ctx_t *ctx, const char *account, const char *actor,
+                              xacct_cancel_cb cb, void *arg) XACCT_MUSTCHECK;
 
 typedef void (*xacct_cancel_done_cb)(int status, const char *detail, void *arg);
 

@@ -5,8 +5,9 @@
  * customers zset from a cursor in small batches and returns at most limit
  * whole records, so neither Redis nor the caller ever holds the whole set.
  *
- * A cursor is "<score>:<account>" of the last record a page returned (the
- * zset's score is the last update in Unix ms); it is opaque to callers.
+ * A cursor is "<score>:<account>" of the last entry a page looked at (its
+ * last record, or one after it in another state; the zset's score is the
+ * last update in Unix ms); it is opaque to callers.
  */
 #ifndef XACCT_CUSTOMER_PAGES_H
 #define XACCT_CUSTOMER_PAGES_H
@@ -21,9 +22,11 @@
 #define XACCT_CUSTOMER_CURSOR_MAX 48
 
 /*
- * status 0: customers[0..n) (customers.h) and next_cursor ("" when the walk reached the end;
- * otherwise the cursor of the next page, which may turn out empty). All
- * borrowed for the callback.
+ * status 0: customers[0..n) (customers.h; a pending one with its
+ * pending_since_ms) and next_cursor: "" when no record in the state asked
+ * for is left, also when this page is exactly full; otherwise the cursor of
+ * the next page, which holds at least one record unless the walk's budget
+ * (below) ran out first. All borrowed for the callback.
  */
 typedef void (*xacct_customer_page_cb)(int status, const char *detail,
                                        const xacct_customer_t *customers, size_t n,
@@ -32,8 +35,10 @@ typedef void (*xacct_customer_page_cb)(int status, const char *detail,
 /*
  * A page of at most limit (1..XACCT_CUSTOMER_PAGE_MAX) records in state
  * (NULL or "" = all) after cursor (NULL or "" = from the newest). A filtered
- * page may hold fewer records than limit while more exist (the walk looks at
- * no more than 10 x limit entries per page): follow next_cursor. Returns 0,
+ * page may hold fewer records than limit, even none, while more exist (the
+ * walk looks at no more than 10 x limit entries per page, so a state that is
+ * rare among many customers costs several pages, never unbounded work):
+ * follow next_cursor until it is "". Returns 0,
  * XACCT_EINVAL (bad limit or cursor), or a store error.
  */
 int xacct_customer_page(xacct_store_t *s, const char *state, const char *cursor, size_t limit,

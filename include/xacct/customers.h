@@ -72,6 +72,9 @@ typedef struct xacct_customer {
     const char *pending_external_id; /* secret: a rotation's new ID not yet in use */
     const char *template_version;    /* TemplateVersion of the customer's template */
     const char *verified_at;         /* RFC 3339 UTC of the last safety check passed */
+    int64_t pending_since_ms; /* no hash field: while pending, when its current onboarding
+                                 began (Unix ms, the pending zset of expiry.h); filled only by
+                                 the reads that say so, else 0 (unknown) */
 } xacct_customer_t;
 
 /* The hash fields, in display order (SPEC §5's twelve first), for printing a
@@ -93,7 +96,10 @@ void xacct_customer_free(xacct_customer_t *c);
 /* For the store layer: sets the field called name of c to value (borrowed);
  * unknown names are ignored. */
 void xacct__customer_set_field(xacct_customer_t *c, const char *name, const char *value);
-/* Every string of c "" and state UNKNOWN. */
+/* Sets c->pending_since_ms from a pending zset score (a ZSCORE reply's text);
+ * NULL, "" or no number leaves it 0. */
+void xacct__customer_set_pending_since(xacct_customer_t *c, const char *score);
+/* Every string of c "", state UNKNOWN, pending_since_ms 0. */
 void xacct__customer_init(xacct_customer_t *c);
 
 /* ---- applying a CloudFormation outcome (xacctd) ------------------------ */
@@ -238,6 +244,11 @@ typedef void (*xacct_customers_get_cb)(int status, const char *detail,
                                        const xacct_customer_t *customer, void *arg);
 int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
                         void *arg) XACCT_MUSTCHECK;
+/* The same, and for a pending customer pending_since_ms too, read with the
+ * record in one script: what a pending customer's links are measured from
+ * (its created_at is the record's first onboarding, not its current one). */
+int xacct_customers_get_onboarding(xacct_store_t *s, const char *account_id,
+                                   xacct_customers_get_cb cb, void *arg) XACCT_MUSTCHECK;
 
 typedef struct xacct_customer_summary {
     const char *account_id;

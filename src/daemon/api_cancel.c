@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * DELETE /v1/customers/{account_id} (SPEC §7, §9.4): cancels a pending
- * onboarding through the same library call as `xacct cancel`, then answers
- * the customer as it now stands. 404 unknown, 409 any state but pending (or
- * cancelled: repeating a DELETE is answered 200), 503 when Redis is
- * unavailable — and then nothing changed. The cancel is committed before AWS
- * is asked to clean up, so AWS failing there is not an error of the DELETE:
- * it is answered 200 and the workers finish the clean-up.
+ * onboarding through the library's cancel (cancel.h) as `xacct cancel`
+ * does, then answers the customer as it now stands. 404 unknown, 409 any
+ * state but pending, cancelled included (unlike the CLI, which says it was
+ * already cancelled), 503 when Redis is unavailable — and then nothing
+ * changed. The cancel is committed before AWS is asked to clean up, so AWS
+ * failing there is not an error of the DELETE: it is answered 200 and the
+ * workers finish the clean-up.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -55,7 +56,8 @@ static void cancel_done(int status, const char *detail, const xacct_cancel_resul
 
 void xacct__api_customer_cancel(xacct_api_call_t *call)
 {
-    int rc = xacct_cancel_onboarding(call->ctx, call->account_id, call->actor, cancel_done, call);
+    int rc = xacct_cancel_pending_only(call->ctx, call->account_id, call->actor, cancel_done,
+                                       call);
     if (rc != 0)
         xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
 }

@@ -60,6 +60,24 @@ json_t *xacct__api_customer_json(const xacct_config_t *cfg, const xacct_customer
 }
 
 /*
+ * When the customer's current onboarding began (epoch s): the pending zset's
+ * time, which the expirer measures onboard.pending_ttl from. created_at is
+ * the record's first onboarding, long past for a customer onboarded again.
+ * Without a pending time (onboarded before that zset existed) its last
+ * update, as the expirer enrols it.
+ */
+static time_t onboarding_start(const xacct_customer_t *c)
+{
+    if (c->pending_since_ms > 0)
+        return (time_t)(c->pending_since_ms / 1000);
+    int64_t ms = 0;
+    const char *updated = field(c, "updated_at");
+    if (updated == NULL || xacct__creds_parse_time(updated, &ms) != 0)
+        return 0;
+    return (time_t)(ms / 1000);
+}
+
+/*
  * A pending customer's template lies in the bucket under a key derived from
  * its external ID: its URL and the quick-create link are given again on every
  * read, freshly presigned (template_link.h) for what is left of the
@@ -89,12 +107,8 @@ static int add_links(xacct_ctx_t *ctx, json_t *o, const xacct_customer_t *c, cha
     time_t now = time(NULL);
     long life = XACCT_TEMPLATE_LINK_MAX_EXPIRES;
     if (pending_id == NULL) {
-        int64_t created_ms = 0;
-        const char *created = field(c, "created_at");
-        if (created == NULL || xacct__creds_parse_time(created, &created_ms) != 0)
-            created_ms = 0;
         life = xacct_template_link_life(xacct_template_link_pending_ttl(cfg),
-                                        (time_t)(created_ms / 1000), now);
+                                        onboarding_start(c), now);
         if (life < 1)
             return 0; /* the onboarding is over: no link to hand out */
     }
@@ -115,7 +129,8 @@ static int add_links(xacct_ctx_t *ctx, json_t *o, const xacct_customer_t *c, cha
 }
 
 /* Answers code with the customer object, links included; 503 when they
- * cannot be signed (no valid AWS credentials right now). */
+ * cannot be signed (no valid AWS credentials right now). c comes from a
+ * read that fills pending_since_ms (xacct_customers_get_onboarding, pages). */
 static void reply_customer(xacct_api_call_t *call, unsigned code, const xacct_customer_t *c)
 {
     json_t *o = xacct__api_customer_json(call->ctx->cfg, c);
@@ -144,7 +159,8 @@ static void got_customer(int status, const char *detail, const xacct_customer_t 
 
 void xacct__api_customer_get(xacct_api_call_t *call)
 {
-    int rc = xacct_customers_get(call->ctx->store, call->account_id, got_customer, call);
+    int rc = xacct_customers_get_onboarding(call->ctx->store, call->account_id, got_customer,
+                                            call);
     if (rc != 0)
         xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
 }
@@ -317,7 +333,8 @@ static void reread_done(int status, const char *detail, const xacct_customer_t *
 static void reread(change_call_t *cc)
 {
     xacct_api_call_t *call = cc->call;
-    int rc = xacct_customers_get(call->ctx->store, call->account_id, reread_done, cc);
+    int rc = xacct_customers_get_onboarding(call->ctx->store, call->account_id, reread_done,
+                                            cc);
     if (rc != 0) {
         free(cc);
         xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));

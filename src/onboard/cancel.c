@@ -166,6 +166,7 @@ typedef struct cancel {
     char state[32];      /* the state found */
     bool already;
     bool cleaned;
+    bool pending_only;   /* refuse a cancelled customer (xacct_cancel_pending_only) */
     xacct_cancel_cb cb;
     void *arg;
 } cancel_t;
@@ -206,6 +207,8 @@ static void cancelled(int status, const char *detail, xacct_expiry_cancel_result
 {
     cancel_t *o = arg;
     snprintf(o->state, sizeof(o->state), "%s", state ? state : "");
+    if (status == 0 && result == XACCT_EXPIRY_ALREADY && o->pending_only)
+        status = XACCT_ESTATE; /* its due clean-up is left to the workers */
     if (status == XACCT_ESTATE) {
         char why[160];
         snprintf(why, sizeof(why),
@@ -253,17 +256,30 @@ static void cancel_start(void *arg)
     }
 }
 
-int xacct_cancel_onboarding(xacct_ctx_t *ctx, const char *account, const char *actor,
-                            xacct_cancel_cb cb, void *arg)
+static int cancel_begin(xacct_ctx_t *ctx, const char *account, const char *actor,
+                        bool pending_only, xacct_cancel_cb cb, void *arg)
 {
     if (ctx == NULL || cb == NULL || account == NULL || !xacct_account_id_valid(account))
         return XACCT_EINVAL;
     cancel_t *o = xacct_calloc(1, sizeof(*o));
     o->ctx = ctx;
+    o->pending_only = pending_only;
     snprintf(o->account, sizeof(o->account), "%s", account);
     o->actor = xacct_strdup(actor ? actor : "cli");
     o->cb = cb;
     o->arg = arg;
     xacct_ctx_later(ctx, 0, cancel_start, o);
     return 0;
+}
+
+int xacct_cancel_onboarding(xacct_ctx_t *ctx, const char *account, const char *actor,
+                            xacct_cancel_cb cb, void *arg)
+{
+    return cancel_begin(ctx, account, actor, false, cb, arg);
+}
+
+int xacct_cancel_pending_only(xacct_ctx_t *ctx, const char *account, const char *actor,
+                              xacct_cancel_cb cb, void *arg)
+{
+    return cancel_begin(ctx, account, actor, true, cb, arg);
 }

@@ -100,6 +100,7 @@ const char *xacct_customer_field(const xacct_customer_t *c, const char *name)
 void xacct__customer_init(xacct_customer_t *c)
 {
     c->state = XACCT_CUSTOMER_UNKNOWN;
+    c->pending_since_ms = 0;
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
         if (FIELDS[i].off != (size_t)-1)
             *slot(c, i) = "";
@@ -120,6 +121,16 @@ void xacct__customer_set_field(xacct_customer_t *c, const char *name, const char
     }
 }
 
+void xacct__customer_set_pending_since(xacct_customer_t *c, const char *score)
+{
+    /* A zset score is a double in Redis's text; Unix ms fit it exactly. */
+    char *end = NULL;
+    double v = score != NULL ? strtod(score, &end) : 0;
+    c->pending_since_ms = end != NULL && end != score && *end == '\0' && v > 0 && v < 9e15
+                              ? (int64_t)v
+                              : 0;
+}
+
 /* The copy: the struct, then every string, in one block. Its size is kept
  * in front so that free can wipe it all. */
 typedef struct block {
@@ -138,6 +149,7 @@ xacct_customer_t *xacct_customer_dup(const xacct_customer_t *c)
     block_t *b = xacct_malloc(size);
     b->size = size;
     b->c.state = c->state;
+    b->c.pending_since_ms = c->pending_since_ms;
     char *p = (char *)(b + 1);
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++) {
         if (FIELDS[i].off == (size_t)-1)

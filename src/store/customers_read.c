@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading customer records: one record whole, and the newest-first summary
- * list the CLI prints.
+ * Reading customer records: one record whole (alone, or with when its
+ * current onboarding began), and the newest-first summary list the CLI
+ * prints.
  */
 #include "xacct/customers.h"
 
@@ -14,27 +15,36 @@
 #define LIST_DEFAULT 1000
 #define LIST_MAX 100000
 
-static void get_reply(const xacct__store_op_t *op, int status, const char *detail,
-                      const xacct_store_reply_t *r)
+/* Answers the record of the HGETALL reply h, with pending_since_ms from
+ * the score text since (NULL: not read). */
+static void answer_record(const xacct__store_op_t *op, const xacct_store_reply_t *h,
+                          const char *since)
 {
     xacct_customers_get_cb cb = (xacct_customers_get_cb)op->cb;
-    if (status != 0) {
-        cb(status, detail, NULL, op->arg);
-        return;
-    }
     xacct_customer_t c;
     xacct__customer_init(&c);
     bool has_state = false;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *name = r->element[i].str ? r->element[i].str : "";
-        xacct__customer_set_field(&c, name, r->element[i + 1].str);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const char *name = h->element[i].str ? h->element[i].str : "";
+        xacct__customer_set_field(&c, name, h->element[i + 1].str);
         has_state = has_state || strcmp(name, "state") == 0;
     }
     if (!has_state) {
         cb(XACCT_ENOTFOUND, "no such customer", NULL, op->arg);
         return;
     }
+    xacct__customer_set_pending_since(&c, since);
     cb(0, NULL, &c, op->arg);
+}
+
+static void get_reply(const xacct__store_op_t *op, int status, const char *detail,
+                      const xacct_store_reply_t *r)
+{
+    if (status != 0) {
+        ((xacct_customers_get_cb)op->cb)(status, detail, NULL, op->arg);
+        return;
+    }
+    answer_record(op, r, NULL);
 }
 
 int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customers_get_cb cb,
@@ -44,6 +54,45 @@ int xacct_customers_get(xacct_store_t *s, const char *account_id, xacct_customer
         return XACCT_EINVAL;
     return xacct__store_op_key(s, get_reply, XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb),
                                arg, "HGETALL", "customer:%s", account_id);
+}
+
+static const xacct_store_script_t get_onboarding_script = {
+    "customer_get_onboarding",
+    /* KEYS: 1 customer, 2 pending (expiry.h); ARGV: 1 account */
+    "local since = ''\n"
+    "if redis.call('HGET', KEYS[1], 'state') == 'pending' then\n"
+    "  since = redis.call('ZSCORE', KEYS[2], ARGV[1]) or ''\n"
+    "end\n"
+    "return {redis.call('HGETALL', KEYS[1]), since}\n",
+};
+
+static void get_onboarding_reply(const xacct__store_op_t *op, int status, const char *detail,
+                                 const xacct_store_reply_t *r)
+{
+    const xacct_store_reply_t *h = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    if (status == 0 && (h == NULL || h->type != XACCT_STORE_REPLY_ARRAY)) {
+        status = XACCT_EPARSE;
+        detail = "unexpected customer_get_onboarding reply";
+    }
+    if (status != 0) {
+        ((xacct_customers_get_cb)op->cb)(status, detail, NULL, op->arg);
+        return;
+    }
+    answer_record(op, h, xacct__store_op_reply_str(r, 1));
+}
+
+int xacct_customers_get_onboarding(xacct_store_t *s, const char *account_id,
+                                   xacct_customers_get_cb cb, void *arg)
+{
+    if (account_id == NULL || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "pending");
+    xacct_store_args_str(&a, account_id);
+    return xacct__store_op_run(s, &get_onboarding_script, 2, &a, get_onboarding_reply,
+                               XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t list_script = {

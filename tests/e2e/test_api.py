@@ -344,6 +344,62 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(allowed, {m for m, q in documented if q == path}, path)
 
 
+class ApiPagingEndTest(unittest.TestCase):
+    """SPEC §7: next_cursor is null at the end, also when the last page is
+    exactly full, so a walk never ends with an empty page. Its own Redis:
+    the walks count every customer there is."""
+
+    def walk(self, query):
+        pages, cursor = [], None
+        while True:
+            q = f"/v1/customers?{query}" + (f"&cursor={cursor}" if cursor else "")
+            st, r, doc = ApiTest.request("GET", q)
+            self.assertEqual(st, 200, doc)
+            pages.append([c["account_id"] for c in doc["items"]])
+            cursor = doc["next_cursor"]
+            if cursor is None:
+                return pages
+            self.assertLess(len(pages), 50, query)
+
+    def test_the_last_page_has_no_cursor(self):
+        env = Env().start()
+        try:
+            ApiTest.port = port = free_port()
+            env.write_config(api__listen=f"127.0.0.1:{port}", api__tokens_file=portal_tokens(env))
+            worker = env.start_worker()
+            wait_for(ApiTest._reachable, 20, "the API to listen")
+            accts = [f"44000000{i:04d}" for i in range(7)]
+            base = int(time.time() * 1000)
+            for i, a in enumerate(accts):
+                env.seed_customer(a)
+                env.r.zadd(f"{env.PREFIX}customers", {a: base + i})
+            # The oldest is active: the last entry a pending walk looks at.
+            env.r.hset(f"{env.PREFIX}customer:{accts[0]}", "state", "active")
+            newest = accts[::-1]
+            for state, want in (("", newest), ("pending", newest[:-1]),
+                                ("active", newest[-1:])):
+                for limit in range(1, len(want) + 2):
+                    pages = self.walk(f"state={state}&limit={limit}")
+                    self.assertEqual(len(pages), -(-len(want) // limit), (state, limit, pages))
+                    self.assertTrue(all(0 < len(p) <= limit for p in pages), (state, limit))
+                    self.assertEqual(sum(pages, []), want, (state, limit))
+
+            # A state rare among many: a page looks at no more than ten times
+            # its limit, so it may hold fewer items than limit, even none,
+            # with a cursor; only a null cursor ends the walk.
+            for i in range(25):
+                a = f"44000001{i:04d}"
+                env.seed_customer(a)
+                env.r.hset(f"{env.PREFIX}customer:{a}", "state", "offboarded")
+            pages = self.walk("state=active&limit=1")
+            self.assertEqual(sum(pages, []), [accts[0]])
+            self.assertEqual(pages[-1], [accts[0]])  # found last: no empty page after it
+            self.assertLessEqual(len(pages), 4)
+            self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        finally:
+            env.stop()
+
+
 class ApiUnfinishedOnboardingTest(unittest.TestCase):
     """An onboarding that fails half-way (the customer stored, AWS failing
     before the account may publish and the template is uploaded) answers

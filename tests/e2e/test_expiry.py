@@ -328,9 +328,15 @@ class CancelTest(Base):
         self.assertEqual(doc["account_id"], acct)
         self.assertIsNone(doc["launch_url"])
         self.assert_closed(acct, ext, "cancelled")
-        # DELETE is idempotent.
-        st, _, doc = self.request("DELETE", f"/v1/customers/{acct}")
-        self.assertEqual(st, 200, doc)
+        # Cancelled is a state other than pending too (SPEC §7): 409, and
+        # nothing changes.
+        before = env.customer(acct)
+        st, r, doc = self.request("DELETE", f"/v1/customers/{acct}")
+        self.assertEqual(st, 409, doc)
+        self.assertEqual(r.getheader("Content-Type"), "application/problem+json")
+        self.assertEqual(doc["status"], 409)
+        self.assertIn("cancelled", doc["detail"])
+        self.assertEqual(env.customer(acct), before)
         self.assertEqual(self.types(acct), ["customer.onboarding", "customer.cancelled"])
         # Unknown: 404; another state: 409; bad id: 422.
         st, r, doc = self.request("DELETE", "/v1/customers/320000000299")
@@ -348,12 +354,53 @@ class CancelTest(Base):
         self.assertEqual(st, 200)
         self.assertIn("portal", [e["actor"] for e in doc["items"] if e["type"] == "cancelled"])
 
+    def test_onboarded_again_the_links_live_as_long_as_the_new_onboarding(self):
+        """created_at is the record's creation and stays when a cancelled
+        customer is onboarded again; its links are measured from the current
+        onboarding's start, the pending zset that the expirer measures
+        onboard.pending_ttl (a week here) from."""
+        env, acct, ttl = self.env, "320000000401", 604800
+        st, _, doc = self.request("POST", "/v1/customers", {"account_id": acct})
+        self.assertEqual(st, 201, doc)
+        st, _, doc = self.request("DELETE", f"/v1/customers/{acct}")
+        self.assertEqual(st, 200, doc)
+        old = "2020-01-01T00:00:00Z"
+        env.r.hset(f"{env.PREFIX}customer:{acct}", "created_at", old)
+
+        def expires(doc):
+            self.assertIsNotNone(doc["launch_url"], doc)
+            self.assertIsNotNone(doc["template_url"], doc)
+            self.assertEqual(env.template_url_of(doc["launch_url"]), doc["template_url"])
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(doc["template_url"]).query)
+            return int(q["X-Amz-Expires"][0])
+
+        st, _, doc = self.request("POST", "/v1/customers", {"account_id": acct})
+        self.assertEqual(st, 201, doc)
+        self.assertEqual((doc["state"], doc["created_at"]), ("pending", old))
+        self.assertGreater(expires(doc), ttl - 60)
+        st, _, doc = self.request("GET", f"/v1/customers/{acct}")
+        self.assertEqual(st, 200, doc)
+        self.assertGreater(expires(doc), ttl - 60)
+        st, _, page = self.request("GET", "/v1/customers?state=pending&limit=1000")
+        self.assertEqual(st, 200, page)
+        [item] = [c for c in page["items"] if c["account_id"] == acct]
+        self.assertGreater(expires(item), ttl - 60)
+        # What is left is the pending zset's: a thousand seconds of the week.
+        now_ms = env.r.time()[0] * 1000
+        env.r.zadd(f"{env.PREFIX}pending", {acct: now_ms - (ttl - 1000) * 1000})
+        for path in (f"/v1/customers/{acct}", "/v1/customers?state=pending&limit=1000"):
+            st, _, doc = self.request("GET", path)
+            self.assertEqual(st, 200, doc)
+            if "items" in doc:
+                [doc] = [c for c in doc["items"] if c["account_id"] == acct]
+            self.assertTrue(900 < expires(doc) <= 1000, doc["template_url"])
+
     def test_aws_down_then_the_clean_up_is_finished(self):
         """The cancel is committed before AWS is asked to clean up, so AWS
         failing is not an error of the cancel (SPEC §7: an error answer
         means nothing changed): DELETE answers 200 and the CLI exits 0 with
         a warning, and the workers' backoff finishes the clean-up once AWS
-        is back. A repeated DELETE meanwhile is a 200 that changes nothing."""
+        is back. A repeated DELETE meanwhile is a 409 that changes nothing."""
         env = self.env
         api_acct, cli_acct = "320000000301", "320000000302"
         api_ext, cli_ext = env.onboard(api_acct), env.onboard(cli_acct)
@@ -368,10 +415,11 @@ class CancelTest(Base):
             self.assertIn(b"clean-up of " + cli_acct.encode() + b"'s onboarding failed",
                           r.stderr)
             self.assertIn(b"xacctd deletes its template", r.stdout)
-            # Still failing: nothing new happens, the answer is the same.
+            # Still failing: the customer is cancelled, so a repeated DELETE
+            # is refused and nothing new happens.
             st, _, doc = self.request("DELETE", f"/v1/customers/{api_acct}")
-            self.assertEqual(st, 200, doc)
-            self.assertEqual(doc["state"], "cancelled")
+            self.assertEqual(st, 409, doc)
+            self.assertIn("cancelled", doc["detail"])
             for acct in (api_acct, cli_acct):
                 self.assertEqual(env.customer(acct)["state"], "cancelled")
             # Both clean-ups are still due (the policy cannot be read while
