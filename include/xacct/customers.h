@@ -198,8 +198,8 @@ int xacct_customers_rotate(xacct_store_t *s, const char *account_id,
 
 /*
  * status 0 with the topic chosen and the number of accounts now in its set;
- * XACCT_ENOTFOUND (no record) or XACCT_ETOOBIG (every candidate topic holds
- * max_per_topic accounts).
+ * XACCT_ENOTFOUND (no record), XACCT_ETOOBIG (every candidate topic holds
+ * max_per_topic accounts) or XACCT_ESTATE (below).
  */
 typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const char *topic_arn,
                                          long long count, void *arg);
@@ -207,10 +207,13 @@ typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const c
 /* Puts the account in the first candidate topic set that already holds it or
  * has room (fewer than max_per_topic members), moves it out of a previous
  * topic, and records topic_arn on the customer (and, while it is pending,
- * the topic's region as its region). Atomic. */
+ * the topic's region as its region). Atomic. external_id is the ID being set
+ * up (the record's external_id or pending_external_id): XACCT_ESTATE, and
+ * nothing changes, when it is neither any more or the customer is cancelled,
+ * expired, offboarding or offboarded — closed while its caller worked. */
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
-                                 const char *const *candidate_arns, size_t n,
-                                 long long max_per_topic, xacct_customers_topic_cb cb,
+                                 const char *external_id, const char *const *candidate_arns,
+                                 size_t n, long long max_per_topic, xacct_customers_topic_cb cb,
                                  void *arg) XACCT_MUSTCHECK;
 
 /* Removes the account from its topic set and clears topic_arn; the callback

@@ -32,11 +32,14 @@ typedef void (*xacct_publish_done_cb)(int status, const char *detail, void *arg)
  * policy, records the topic on the customer; then, if the account moved,
  * rewrites its old topic's policy. status 0 with the topic; XACCT_ENOTFOUND
  * (no topic in region, or no such customer), XACCT_ETOOBIG (every topic of
- * the region is full), XACCT_ETIMEOUT (the lock stayed taken), or the
- * failing Redis or AWS call's status.
+ * the region is full), XACCT_ETIMEOUT (the lock stayed taken), XACCT_ESTATE
+ * (the customer was closed, or external_id replaced, meanwhile: the policy
+ * is written again without the account), or the failing Redis or AWS call's
+ * status.
  */
-int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *region,
-                        xacct_publish_allow_cb cb, void *arg) XACCT_MUSTCHECK;
+int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *external_id,
+                        const char *region, xacct_publish_allow_cb cb,
+                        void *arg) XACCT_MUSTCHECK;
 
 /* Rewrites topic_arn's policy from its Redis set (after accounts left it),
  * under its region's lock. XACCT_EINVAL in the callback when topic_arn is

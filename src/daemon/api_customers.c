@@ -360,8 +360,8 @@ static void changed(int status, const char *detail, const xacct_onboard_result_t
         xacct_api_call_t *call = cc->call;
         free(cc);
         char why[512];
-        if (status == XACCT_ESTATE)
-            snprintf(why, sizeof(why), "the customer is %s", res && res->state ? res->state : "in another state");
+        if (status == XACCT_ESTATE && res != NULL && res->state != NULL && res->state[0] != '\0')
+            snprintf(why, sizeof(why), "the customer is %s", res->state);
         else
             snprintf(why, sizeof(why), "%s", detail ? detail : xacct_strerror(status));
         xacct_api_problem(call, xacct_api_status_for(status), why);

@@ -169,6 +169,14 @@ static void delivered(int status, const char *detail, const xacct_deliver_result
 static void allowed(int status, const char *detail, const char *topic_arn, void *arg)
 {
     ob_t *o = arg;
+    if (status == XACCT_ESTATE) {
+        /* Cancelled, expired or given a new ID while the account was being
+         * allowed to publish (the allow-list was put back): nothing of this
+         * onboarding is left to finish, and its state is no longer known. */
+        o->state[0] = '\0';
+        fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
+        return;
+    }
     if (status != 0) {
         o->unfinished = true;
         fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
@@ -219,7 +227,7 @@ static void allow(ob_t *o)
         fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
         return;
     }
-    int rc = xacct_publish_allow(o->ctx, o->account, o->region, allowed, o);
+    int rc = xacct_publish_allow(o->ctx, o->account, o->id, o->region, allowed, o);
     if (rc != 0) {
         o->unfinished = true;
         fail(o, rc, "cannot update the publish allow-list: %s", xacct_strerror(rc));

@@ -39,6 +39,8 @@ typedef struct pub {
     xacct_ctx_t *ctx;
     bool allow;        /* xacct_publish_allow; else xacct_publish_sync */
     char *account;     /* allow: the account to add (owned) */
+    char *external_id; /* allow: the ID it is allowed for (owned) */
+    bool closed;       /* allow: the onboarding closed meanwhile: the account is left out */
     char *region;      /* whose lock and topics (owned) */
     char **candidates; /* topics to try, in order (owned) */
     size_t ncand;
@@ -84,6 +86,7 @@ static void finish(pub_t *p)
         free(p->candidates[i]);
     free(p->candidates);
     free(p->account);
+    free(p->external_id);
     free(p->region);
     free(p->previous);
     free(p->chosen);
@@ -248,7 +251,7 @@ static void members_done(int status, const char *detail, const char *const *acco
     p->member = false;
     for (size_t i = 0; i < n; i++) {
         p->members[i] = xacct_strdup(accounts[i]);
-        if (p->allow && strcmp(accounts[i], p->account) == 0)
+        if (p->allow && !p->closed && strcmp(accounts[i], p->account) == 0)
             p->member = true;
     }
     p->nmembers = n;
@@ -259,13 +262,13 @@ static void members_done(int status, const char *detail, const char *const *acco
 
 static void after_policy(pub_t *p)
 {
-    if (!p->allow) {
+    if (!p->allow || p->closed) {
         release(p);
         return;
     }
     const char *one[] = {topic_of(p)};
-    int rc = xacct_customers_topic_assign(p->ctx->store, p->account, one, 1, MAX_PER_TOPIC,
-                                          assign_done, p);
+    int rc = xacct_customers_topic_assign(p->ctx->store, p->account, p->external_id, one, 1,
+                                          MAX_PER_TOPIC, assign_done, p);
     if (rc != 0)
         fail_store(p, rc, NULL, "recording the topic");
 }
@@ -283,7 +286,7 @@ static void policy_done(int status, const char *detail, const char *policy, void
     for (size_t i = 0; i < p->nmembers; i++)
         all[i] = p->members[i];
     size_t total = p->nmembers;
-    if (p->allow && !p->member)
+    if (p->allow && !p->closed && !p->member)
         all[total++] = p->account;
     xacct_topic_policy_t tp;
     int rc = xacct_topic_policy_render(policy, topic_of(p), all, total, &tp);
@@ -294,7 +297,7 @@ static void policy_done(int status, const char *detail, const char *policy, void
     }
     if (!tp.fits) {
         xacct_topic_policy_destroy(&tp);
-        if (p->allow) {
+        if (p->allow && !p->closed) {
             p->i++;
             next_candidate(p);
         } else {
@@ -340,6 +343,20 @@ static void assign_done(int status, const char *detail, const char *topic_arn, l
 {
     (void)count;
     pub_t *p = arg;
+    if (status == XACCT_ESTATE && !p->closed) {
+        /* Cancelled or expired (or re-issued) while the policy was being
+         * written: its clean-up found no topic recorded, so the policy just
+         * written, which allows the account, is written again from the
+         * topic's set, without it, before the lock goes. */
+        p->closed = true;
+        p->status = XACCT_ESTATE;
+        free(p->detail);
+        p->detail = xacct_asprintf("the onboarding of %s was closed or its external ID "
+                                   "replaced while its topic was being set up",
+                                   p->account);
+        write_topic(p);
+        return;
+    }
     if (status != 0) {
         fail_store(p, status, detail, "recording the topic");
         return;
@@ -419,16 +436,17 @@ static void start(pub_t *p)
     xacct_ctx_later(p->ctx, 0, p->status == 0 ? lock_try : finish_later, p);
 }
 
-int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *region,
-                        xacct_publish_allow_cb cb, void *arg)
+int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *external_id,
+                        const char *region, xacct_publish_allow_cb cb, void *arg)
 {
-    if (ctx == NULL || account == NULL || region == NULL || cb == NULL)
+    if (ctx == NULL || account == NULL || external_id == NULL || region == NULL || cb == NULL)
         return XACCT_EINVAL;
     pub_t *p = pub_new(ctx, region);
     p->allow = true;
     p->allow_cb = cb;
     p->arg = arg;
     p->account = xacct_strdup(account);
+    p->external_id = xacct_strdup(external_id);
     const xacct_strlist_t *topics = &ctx->cfg->sns_topic_arns;
     p->candidates = xacct_calloc(topics->n + 1, sizeof(*p->candidates));
     for (size_t i = 0; i < topics->n; i++) {

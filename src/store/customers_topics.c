@@ -16,30 +16,37 @@
 
 static const xacct_store_script_t topic_assign_script = {
     "topic_assign",
-    /* KEYS: 1 customer; ARGV: 1 account, 2 prefix, 3 max, 4.. candidate ARNs */
-    "if not redis.call('HGET', KEYS[1], 'state') then return {'notfound'} end\n"
+    /* KEYS: 1 customer; ARGV: 1 account, 2 prefix, 3 max, 4 the external ID
+     * the caller is setting up, 5.. candidate ARNs */
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
+    "local st = cur[1]\n"
+    "if not st then return {'notfound'} end\n"
+    /* Closed (cancelled, expired, offboarded) or re-issued while the caller
+     * wrote the topic policy: the account must not be allowed for it. */
+    "if st == 'cancelled' or st == 'expired' or st == 'offboarded' or st == 'offboarding' or\n"
+    "   (ARGV[4] ~= cur[2] and ARGV[4] ~= cur[3]) then return {'closed', st} end\n"
     "local chosen\n"
-    "for i = 4, #ARGV do\n"
+    "for i = 5, #ARGV do\n"
     "  if redis.call('SISMEMBER', ARGV[2] .. 'topic:' .. ARGV[i], ARGV[1]) == 1 then\n"
     "    chosen = ARGV[i] break end\n"
     "end\n"
     "if not chosen then\n"
-    "  for i = 4, #ARGV do\n"
+    "  for i = 5, #ARGV do\n"
     "    if redis.call('SCARD', ARGV[2] .. 'topic:' .. ARGV[i]) < tonumber(ARGV[3]) then\n"
     "      chosen = ARGV[i] break end\n"
     "  end\n"
     "end\n"
     "if not chosen then return {'full'} end\n"
-    "local cur = redis.call('HGET', KEYS[1], 'topic_arn')\n"
-    "if cur and cur ~= '' and cur ~= chosen then\n"
-    "  redis.call('SREM', ARGV[2] .. 'topic:' .. cur, ARGV[1])\n"
+    "local prev = redis.call('HGET', KEYS[1], 'topic_arn')\n"
+    "if prev and prev ~= '' and prev ~= chosen then\n"
+    "  redis.call('SREM', ARGV[2] .. 'topic:' .. prev, ARGV[1])\n"
     "end\n"
     "local key = ARGV[2] .. 'topic:' .. chosen\n"
     "redis.call('SADD', key, ARGV[1])\n"
     "redis.call('HSET', KEYS[1], 'topic_arn', chosen)\n"
     /* A pending customer's region is its topic's until a stack reports its own. */
     "local region = string.match(chosen, '^arn:[^:]+:sns:([^:]+):')\n"
-    "if region and redis.call('HGET', KEYS[1], 'state') == 'pending' then\n"
+    "if region and st == 'pending' then\n"
     "  redis.call('HSET', KEYS[1], 'region', region)\n"
     "end\n"
     "return {'ok', chosen, redis.call('SCARD', key)}\n",
@@ -76,6 +83,9 @@ static void topic_reply(const xacct__store_op_t *op, int status, const char *det
         cb(XACCT_ENOTFOUND, "no such customer", "", 0, op->arg);
     else if (xacct_store_reply_is(w, "full"))
         cb(XACCT_ETOOBIG, "every candidate topic is full", "", 0, op->arg);
+    else if (xacct_store_reply_is(w, "closed"))
+        cb(XACCT_ESTATE, "the onboarding was closed or its external ID replaced meanwhile", "",
+           0, op->arg);
     else
         cb(XACCT_EPARSE, "unexpected topic script reply", "", 0, op->arg);
     free(arn);
@@ -91,15 +101,17 @@ static void topic_args(xacct_store_args_t *a, xacct_store_t *s, const char *acco
 }
 
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
-                                 const char *const *candidate_arns, size_t n,
-                                 long long max_per_topic, xacct_customers_topic_cb cb, void *arg)
+                                 const char *external_id, const char *const *candidate_arns,
+                                 size_t n, long long max_per_topic, xacct_customers_topic_cb cb,
+                                 void *arg)
 {
-    if (account_id == NULL || candidate_arns == NULL || n == 0 || max_per_topic <= 0 ||
-        cb == NULL)
+    if (account_id == NULL || external_id == NULL || external_id[0] == '\0' ||
+        candidate_arns == NULL || n == 0 || max_per_topic <= 0 || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
     topic_args(&a, s, account_id);
     xacct_store_args_ll(&a, max_per_topic);
+    xacct_store_args_str(&a, external_id);
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
     return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,

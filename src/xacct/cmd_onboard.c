@@ -92,6 +92,8 @@ static void onboard_done(int status, const char *detail, const xacct_onboard_res
 static int report_failure(cli_t *c, const onboard_op_t *op, const char *account, bool rotate)
 {
     const char *detail = op->r.detail ? op->r.detail : xacct_strerror(op->r.status);
+    if (op->r.status == XACCT_ESTATE && op->state[0] == '\0')
+        return cli_fail(c, "%s", detail); /* closed meanwhile (onboard.c, allowed) */
     if (op->r.status == XACCT_ESTATE) {
         if (rotate)
             return cli_fail(c,

@@ -10,10 +10,11 @@ import hashlib
 import http.client
 import json
 import os
+import subprocess
 import unittest
 import urllib.parse
 
-from harness import Env, free_port, wait_for
+from harness import BUILD, Env, free_port, wait_for
 
 BUCKET = "xacct-templates"
 REASON = "this onboarding link has expired; ask for a new one"
@@ -295,6 +296,35 @@ class CancelTest(Base):
         ext2 = env.onboard(acct)
         self.assertNotEqual(ext2, ext)
         self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def test_cancel_while_the_onboarding_writes_its_topic_policy(self):
+        """Cancelled between the onboarding's SetTopicAttributes and its
+        recording of the topic: the onboarding fails, writes the policy again
+        without the account and uploads no template — nothing outlives the
+        cancel."""
+        env, acct = self.env, "320000000005"
+        env.ctl("POST", "/_fake/faults", {"service": "sns", "latency_ms": 1500})
+        proc = subprocess.Popen(
+            env.wrap([os.path.join(BUILD, "xacct"), "--config",
+                      env.config_path, "onboard", acct, "--region", env.regions[0]]),
+            env=env.process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        wait_for(lambda: env.customer(acct).get("state") == "pending", 30,
+                 "the onboarding's record")
+        r = env.xacct("cancel", acct)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out, err = proc.communicate(timeout=120)
+        env.ctl("DELETE", "/_fake/faults")
+        self.assertEqual(proc.returncode, 1, out + err)
+        self.assertIn(b"closed", err)
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "cancelled")
+        self.assertEqual(c.get("topic_arn", ""), "")
+        self.assertFalse(env.r.sismember(f"{env.PREFIX}topic:{self.topic}", acct))
+        self.assertNotIn(f"arn:aws:iam::{acct}:root", principals(env.topic_policy(self.topic)))
+        self.assertEqual([k for k in self.objects() if acct in k], [])
+        st, text = self.publish_status(acct)
+        self.assertEqual(st, 403, text)
 
     def test_cli_refuses_every_other_state(self):
         env = self.env

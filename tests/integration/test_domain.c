@@ -728,13 +728,21 @@ static void topic_cb(int status, const char *detail, const char *arn, long long 
     r->count = count;
 }
 
-static res_t assign(fx_t *f, const char *acct, const char *const *arns, size_t n)
+/* The customers of these tests were onboarded with their account as their
+ * external ID unless xid is given. */
+static res_t assign_id(fx_t *f, const char *acct, const char *xid, const char *const *arns,
+                       size_t n)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_customers_topic_assign(f->s, acct, arns, n, 2, topic_cb, &r), 0);
+    assert_int_equal(xacct_customers_topic_assign(f->s, acct, xid, arns, n, 2, topic_cb, &r), 0);
     wait_res(f, &r);
     return r;
+}
+
+static res_t assign(fx_t *f, const char *acct, const char *const *arns, size_t n)
+{
+    return assign_id(f, acct, acct, arns, n);
 }
 
 static void members_cb(int status, const char *detail, const char *const *acc, size_t n,
@@ -820,6 +828,25 @@ static void test_topics(void **state)
     assert_int_equal(t.nums[0], 1);
     assert_string_equal(t.items[1], T2);
     assert_int_equal(t.nums[1], 2);
+
+    /* Closed while its publish allow-list was being written, or its ID
+     * re-issued: the account is not put in a topic set. */
+    const char *T3[] = {"arn:aws:sns:eu-west-1:000000000000:xacct-3"};
+    assert_int_equal(onboard(f, "600000000006", "xid-closed").status, 0);
+    r = assign_id(f, "600000000006", "xid-other", T3, 1);
+    assert_int_equal(r.status, XACCT_ESTATE);
+    raw(f, "HSET", PREFIX "customer:600000000006", "state", "cancelled", NULL);
+    r = assign_id(f, "600000000006", "xid-closed", T3, 1);
+    assert_int_equal(r.status, XACCT_ESTATE);
+    assert_int_equal(raw(f, "SCARD", PREFIX "topic:arn:aws:sns:eu-west-1:000000000000:xacct-3",
+                         NULL).count,
+                     0);
+    g = get(f, "600000000006");
+    assert_string_equal(field(&g, "topic_arn"), "");
+    raw(f, "HSET", PREFIX "customer:600000000006", "state", "pending", NULL);
+    r = assign_id(f, "600000000006", "xid-closed", T3, 1);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, T3[0]);
 
     /* jobs done removes the account from its topic and reports the topic */
     expect_apply(f, acc[2], "Create", "active", "tr1", 0, XACCT_APPLY_APPLIED);
@@ -1025,10 +1052,10 @@ static void test_prefix_everywhere(void **state)
     fx_t *f = *state;
     /* touch every kind of key once more */
     assert_int_equal(onboard(f, "800000000001", "xid-p1").status, 0);
+    const char *arns[] = {"arn:aws:sns:eu-west-1:000000000000:p"};
+    assert_int_equal(assign_id(f, "800000000001", "xid-p1", arns, 1).status, 0);
     expect_apply(f, "800000000001", "Create", "active", "p1", 0, XACCT_APPLY_APPLIED);
     expect_apply(f, "800000000001", "Delete", "offboarding", "p2", 0, XACCT_APPLY_APPLIED);
-    const char *arns[] = {"arn:aws:sns:eu-west-1:000000000000:p"};
-    assert_int_equal(assign(f, "800000000001", arns, 1).status, 0);
     claim(f, "stack-p", "rp", "o", 10000);
     res_t all = raw(f, "KEYS", "*", NULL);
     assert_true(all.n > 5);
