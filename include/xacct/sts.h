@@ -13,8 +13,10 @@
 
 /*
  * status: 0 (creds set), XACCT_EACCESSDENIED (the trust policy refused),
- * XACCT_EAWS (another AWS error, detail "Code: message"), XACCT_EPARSE (a
- * 2xx without credentials), or the transient statuses of aws.h.
+ * XACCT_ENOCREDS (STS refused the caller's own credentials or signature:
+ * the partner's to fix, not the role's), XACCT_EAWS (another AWS error,
+ * detail "Code: message"), XACCT_EPARSE (a 2xx without credentials), or the
+ * transient statuses of aws.h.
  */
 typedef void (*xacct_sts_assume_cb)(int status, const char *detail,
                                     const xacct_sts_credentials_t *creds, void *arg);
@@ -31,6 +33,10 @@ typedef struct xacct_sts_assume_params {
     const char *region;       /* NULL = the client's */
     int max_attempts;         /* 0 = the client's */
 } xacct_sts_assume_params_t;
+
+/* The status an AssumeRole call's AWS error gives its callback (above):
+ * errors naming the caller's credentials become XACCT_ENOCREDS. */
+int xacct_sts_assume_status(int status, const xacct_aws_error_t *err);
 
 int xacct_sts_assume_role(xacct_aws_t *aws, const xacct_sts_assume_params_t *p,
                           xacct_sts_assume_cb cb, void *arg,

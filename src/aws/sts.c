@@ -19,13 +19,27 @@ typedef struct assume_op {
     void *arg;
 } assume_op_t;
 
+int xacct_sts_assume_status(int status, const xacct_aws_error_t *err)
+{
+    /* STS refusing the key, the signature or the token of the caller says
+     * nothing about the role being probed. */
+    static const char *const caller[] = {"InvalidClientTokenId", "SignatureDoesNotMatch",
+                                         "IncompleteSignature", "MissingAuthenticationToken",
+                                         "InvalidAccessKeyId"};
+    if (status != XACCT_EAWS || err == NULL)
+        return status;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(caller); i++)
+        if (xacct_aws_error_is(err, caller[i]))
+            return XACCT_ENOCREDS;
+    return status;
+}
+
 static void assume_done(int status, const char *detail, const xacct_http_response_t *resp,
                         const xacct_aws_error_t *err, void *arg)
 {
-    (void)err;
     assume_op_t *op = arg;
     if (status != 0) {
-        op->cb(status, detail, NULL, op->arg);
+        op->cb(xacct_sts_assume_status(status, err), detail, NULL, op->arg);
         free(op);
         return;
     }

@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
+#include "xacct/aws_error.h"
 #include "xacct/query.h"
 #include "xacct/sqs.h"
 #include "xacct/sts.h"
@@ -103,6 +105,28 @@ static void test_query_param(void **state)
     xacct_buf_destroy(&b);
 }
 
+/* STS refusing the partner's own key or signature is not the role's
+ * answer: the safety check must not fail a customer's stack over it. */
+static void test_assume_status(void **state)
+{
+    (void)state;
+    xacct_aws_error_t err;
+    memset(&err, 0, sizeof(err));
+    err.http_status = 403;
+    const char *caller[] = {"InvalidClientTokenId", "SignatureDoesNotMatch",
+                            "IncompleteSignature", "MissingAuthenticationToken"};
+    for (size_t i = 0; i < sizeof(caller) / sizeof(caller[0]); i++) {
+        snprintf(err.code, sizeof(err.code), "%s", caller[i]);
+        assert_int_equal(xacct_sts_assume_status(XACCT_EAWS, &err), XACCT_ENOCREDS);
+    }
+    snprintf(err.code, sizeof(err.code), "RegionDisabledException");
+    assert_int_equal(xacct_sts_assume_status(XACCT_EAWS, &err), XACCT_EAWS);
+    snprintf(err.code, sizeof(err.code), "AccessDenied");
+    assert_int_equal(xacct_sts_assume_status(XACCT_EACCESSDENIED, &err), XACCT_EACCESSDENIED);
+    assert_int_equal(xacct_sts_assume_status(XACCT_EAWS, NULL), XACCT_EAWS);
+    assert_int_equal(xacct_sts_assume_status(XACCT_EAGAIN, NULL), XACCT_EAGAIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_parse_assume),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_queue_region),
+        cmocka_unit_test(test_assume_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
