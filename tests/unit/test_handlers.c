@@ -123,6 +123,13 @@ static void test_create_paths(void **state)
     h->after_check(req, &same, XACCT_CHECK_SECURE, "ok", &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_false(d.transition);
+    /* The same for a degraded one: no transition a Create may not make. */
+    xacct_customer_t degraded = customer("degraded", STACK, "xacct-" ACCT);
+    h->decide(req, &degraded, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    h->after_check(req, &degraded, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_false(d.transition);
     xacct_cfn_request_free(req);
 
     /* Active through another stack. */

@@ -108,9 +108,12 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
     case XACCT_CHECK_SECURE:
         out->status = XACCT_CFN_SUCCESS;
         out->outcome = "success";
-        /* active -> active is an Update's transition; a repeated Create of
-         * the same stack (a new RequestId) is answered and audited only. */
-        if (!(req->type == XACCT_CFN_CREATE && customer->state == XACCT_CUSTOMER_ACTIVE)) {
+        /* active -> active and degraded -> active are an Update's
+         * transitions; a repeated Create of a connected customer's own stack
+         * (a new RequestId) is answered and audited only (a degraded one
+         * recovers by re-verification or an Update). */
+        if (!(req->type == XACCT_CFN_CREATE && (customer->state == XACCT_CUSTOMER_ACTIVE ||
+                                                 customer->state == XACCT_CUSTOMER_DEGRADED))) {
             out->transition = true;
             out->to_state = XACCT_CUSTOMER_ACTIVE;
             out->connect_stack = true;
