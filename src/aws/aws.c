@@ -384,8 +384,14 @@ static void on_creds(int status, const char *detail, const xacct_sigv4_credentia
     snprintf(c->_detail, sizeof(c->_detail), "credentials: %s", detail != NULL ? detail : "");
     if (status == XACCT_EAGAIN)
         retry_or_fail(c, XACCT_EAGAIN, c->_detail, NULL, NULL);
-    else
+    else if (status == XACCT_ECANCELED || status == XACCT_ESHUTDOWN)
         complete(c, status, c->_detail, NULL, NULL);
+    else
+        /* Whatever the provider met (a metadata endpoint's 403, a token
+         * file gone), the call was never made: its caller must not read the
+         * provider's AccessDenied as the service's answer — the safety check
+         * would take it for a role refusing access. */
+        complete(c, XACCT_ENOCREDS, c->_detail, NULL, NULL);
 }
 
 static void attempt_start(struct xacct_aws_call *c)

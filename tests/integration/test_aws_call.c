@@ -181,6 +181,31 @@ static void test_waits_for_instance_credentials(void **state)
 
 /* -------------------------------------------------------------- errors */
 
+/* The credential provider refused (a container endpoint's 401): the call
+ * ends XACCT_ENOCREDS, never the provider's XACCT_EACCESSDENIED, which a
+ * caller would read as the service's AccessDenied. */
+static void test_credentials_refused(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
+                              "{\"container_token\": \"the-right-one\"}", NULL),
+                     200);
+    char url[512];
+    snprintf(url, sizeof(url), "%s/_creds/container", must_env("FAKEAWS_HTTP_URL"));
+    tenv_clear(&f->env);
+    tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
+    tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
+    tenv_set(&f->env, "AWS_CONTAINER_CREDENTIALS_FULL_URI", url);
+    tenv_set(&f->env, "AWS_CONTAINER_AUTHORIZATION_TOKEN", "a-wrong-one");
+    start_client(f, 0, 0);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_ENOCREDS);
+    assert_int_equal(strncmp(r.detail, "credentials: ", 13), 0);
+    assert_null(strstr(r.detail, "a-wrong-one"));
+}
+
 static void test_wrong_secret(void **state)
 {
     fixture_t *f = *state;
@@ -439,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signed_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_instance_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned_call, setup, teardown),
