@@ -256,6 +256,16 @@ static void fetch_done(xacct_creds_t *c, int status, const char *detail, xacct__
         xacct__creds_set_free(set);
         return;
     }
+    if (status == 0 && set->expiry_ms != 0 &&
+        !xacct__creds_usable(wall_ms(), wall_ms(), set->expiry_ms)) {
+        /* Keys already past their expiry (a clock ahead, an endpoint handing
+         * out stale keys): taking them would refresh again at once, forever,
+         * and drop keys that may still be good. A failure, with its backoff. */
+        xacct__creds_set_free(set);
+        set = NULL;
+        status = XACCT_EAGAIN;
+        detail = "the credentials handed out have already expired (is the clock right?)";
+    }
     if (status == 0) {
         xacct__creds_set_free(c->_cached);
         c->_cached = set;

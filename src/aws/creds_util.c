@@ -154,6 +154,8 @@ typedef struct json_shape {
     const char *token_key; /* the session token's key */
     bool version_1;        /* "Version": 1 required */
     bool code;             /* a present "Code" must be "Success" */
+    bool expiration;       /* "Expiration" required (an endpoint's keys are temporary:
+                              without it they would never be refreshed) */
 } json_shape_t;
 
 static int parse_json_doc(const json_shape_t *shape, const char *body, size_t len,
@@ -192,6 +194,10 @@ static int parse_json_doc(const json_shape_t *shape, const char *body, size_t le
         snprintf(detail, detail_len, "%s lacks AccessKeyId or SecretAccessKey", shape->doc);
         goto out;
     }
+    if (exp == NULL && shape->expiration) {
+        snprintf(detail, detail_len, "%s lacks Expiration", shape->doc);
+        goto out;
+    }
     set = xacct_calloc(1, sizeof(*set));
     if (exp != NULL && xacct__creds_parse_time(exp, &set->expiry_ms) != 0) {
         snprintf(detail, detail_len, "%s Expiration is not an ISO 8601 time", shape->source);
@@ -217,7 +223,7 @@ int xacct__creds_parse_json(const char *body, size_t len, xacct__creds_set_t **o
                             size_t detail_len)
 {
     static const json_shape_t endpoint = {"credentials document", "credentials", "Token", false,
-                                          true};
+                                          true, true};
     return parse_json_doc(&endpoint, body, len, out, detail, detail_len);
 }
 
@@ -225,7 +231,7 @@ int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_s
                                     char *detail, size_t detail_len)
 {
     static const json_shape_t process = {"credential_process output", "credential_process",
-                                         "SessionToken", true, false};
+                                         "SessionToken", true, false, false};
     return parse_json_doc(&process, body, len, out, detail, detail_len);
 }
 

@@ -363,6 +363,30 @@ static void test_refresh_before_expiry(void **state)
     provider_free(f, c);
 }
 
+/* An endpoint handing out keys that have already expired: a failure, retried
+ * with backoff, not a refresh scheduled at once again and again. */
+static void test_stale_keys_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
+                              "{\"stale_seconds\": 60}", NULL), 200);
+    imds_env(f);
+    xacct_creds_t *c = provider(f, NULL);
+    creds_wait_t r = {0};
+    wait_for(f, c, &r);
+    assert_int_not_equal(r.status, 0);
+    assert_non_null(strstr(r.detail, "already expired"));
+    assert_null(xacct_creds_current(c));
+    run_for(&f->loop, 1500);
+    long issued = fake_count_records(&f->loop, f->http, "credentials_issued", "source", "imds");
+    assert_true(issued >= 1);
+    assert_true(issued <= 10); /* backoff: a handful, never a tight loop */
+    assert_null(xacct_creds_current(c));
+    provider_free(f, c);
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
+                              "{\"stale_seconds\": 0}", NULL), 200);
+}
+
 static void test_refresh_failure_keeps_valid_keys(void **state)
 {
     fixture_t *f = *state;
@@ -479,6 +503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_web_identity_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_before_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_keys_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_failure_keeps_valid_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_released_on_arrival, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_configured, setup, teardown),

@@ -307,6 +307,8 @@ static void test_parse_json(void **state)
         "{\"AccessKeyId\":\"A\"}",
         "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"\"}",
         "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Expiration\":\"soon\"}",
+        /* an endpoint's keys without an expiry would never be refreshed */
+        "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}",
         "{\"AccessKeyId\":\"A\",\"AccessKeyId\":\"B\",\"SecretAccessKey\":\"S\"}",
         "[]",
         "{",

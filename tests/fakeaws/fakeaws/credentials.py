@@ -10,6 +10,8 @@ Configuration (POST /_fake/credentials/config, JSON, every key optional):
   expiry_seconds   lifetime of issued credentials (default 3600)
   role_name        the instance/task role (default "xacct-partner")
   container_token  the Authorization value the container endpoint requires
+  stale_seconds    > 0: hand out keys that expired that long ago (an
+                   endpoint whose clock, or cache, is behind); default 0
 """
 import json
 import secrets
@@ -34,6 +36,7 @@ class CredentialEndpoints:
     def __init__(self, world):
         self.world = world
         self.expiry_seconds = 3600
+        self.stale_seconds = 0
         self.role_name = "xacct-partner"
         self.container_token = secrets.token_urlsafe(24)
         self.imds_tokens = {}  # token -> expiry (epoch)
@@ -41,7 +44,7 @@ class CredentialEndpoints:
     # -- configuration -----------------------------------------------------
     def config(self):
         return {"expiry_seconds": self.expiry_seconds, "role_name": self.role_name,
-                "container_token": self.container_token}
+                "container_token": self.container_token, "stale_seconds": self.stale_seconds}
 
     def configure(self, spec):
         if "expiry_seconds" in spec:
@@ -56,6 +59,11 @@ class CredentialEndpoints:
             self.role_name = v
         if "container_token" in spec:
             self.container_token = str(spec["container_token"])
+        if "stale_seconds" in spec:
+            v = int(spec["stale_seconds"])
+            if v < 0:
+                raise ValueError("stale_seconds must be >= 0")
+            self.stale_seconds = v
         return self.config()
 
     # -- routing -----------------------------------------------------------
@@ -69,7 +77,8 @@ class CredentialEndpoints:
         w = self.world
         acct = w.partner_account
         arn = f"arn:aws:sts::{acct}:assumed-role/{self.role_name}/{session}"
-        c = w.issue_temporary(acct, arn, self.expiry_seconds)
+        c = w.issue_temporary(acct, arn,
+                              -self.stale_seconds if self.stale_seconds else self.expiry_seconds)
         w.record("credentials_issued", source=source, access_key_id=c.access_key_id,
                  expiration=c.expiration_iso(), arn=arn)
         return c
