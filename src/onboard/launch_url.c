@@ -47,9 +47,14 @@ static bool is_https_url(const char *url)
     return ok;
 }
 
+/* The console of the region's partition (aws, aws-cn, aws-us-gov). */
 static const char *console_host(const char *region)
 {
-    return strncmp(region, "cn-", 3) == 0 ? "console.amazonaws.cn" : "console.aws.amazon.com";
+    if (strncmp(region, "cn-", 3) == 0)
+        return "console.amazonaws.cn";
+    if (strncmp(region, "us-gov-", 7) == 0)
+        return "console.amazonaws-us-gov.com";
+    return "console.aws.amazon.com";
 }
 
 int xacct_launch_url_build(const char *region, const char *template_url, const char *stack_name,

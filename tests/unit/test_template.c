@@ -231,6 +231,15 @@ static void test_launch_url(void **state)
                                             "s", &url), 0);
     assert_int_equal(strncmp(url, "https://console.amazonaws.cn/", 29), 0);
     free(url);
+    assert_int_equal(xacct_launch_url_build("us-gov-west-1",
+                                            "https://s3.us-gov-west-1.amazonaws.com/b/k", "s",
+                                            &url),
+                     0);
+    assert_int_equal(strncmp(url, "https://console.amazonaws-us-gov.com/cloudformation/home?"
+                                  "region=us-gov-west-1#",
+                             78),
+                     0);
+    free(url);
 
     assert_int_equal(xacct_launch_url_build("eu-west-1", "http://insecure/x", "s", &url), XACCT_EINVAL);
     assert_null(url);
