@@ -121,9 +121,13 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     /* 2. Web identity. */
     const char *token_file = xacct_endpoints_env(g, ga, "AWS_WEB_IDENTITY_TOKEN_FILE");
     const char *role_arn = xacct_endpoints_env(g, ga, "AWS_ROLE_ARN");
-    if ((rc = both_or_neither(token_file, "AWS_WEB_IDENTITY_TOKEN_FILE", role_arn, "AWS_ROLE_ARN",
-                              err, errlen)) != 0)
-        return rc;
+    /* As the SDKs do: the token file selects this link (and then needs the
+     * role); AWS_ROLE_ARN alone is not about it, and the chain goes on. */
+    if (token_file != NULL && role_arn == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+        return XACCT_ECONFIG;
+    }
     if (token_file != NULL) {
         const char *session = xacct_endpoints_env(g, ga, "AWS_ROLE_SESSION_NAME");
         if (region == NULL || *region == '\0')

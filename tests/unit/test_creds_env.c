@@ -146,10 +146,15 @@ static void test_web_identity(void **state)
         "AWS_ROLE_SESSION_NAME", "has space", NULL};
     assert_int_equal(select_from(bad_session, &cfg, NULL, 0), XACCT_ECONFIG);
     xacct__creds_config_destroy(&cfg);
+    /* The role alone is not this link (the SDKs skip it): the chain goes on. */
     const char *const no_file[] = {"AWS_ROLE_ARN", "arn:aws:iam::111111111111:role/r", NULL};
     char err[256];
-    assert_int_equal(select_from(no_file, &cfg, err, sizeof(err)), XACCT_ECONFIG);
-    assert_non_null(strstr(err, "AWS_WEB_IDENTITY_TOKEN_FILE"));
+    assert_int_equal(select_from(no_file, &cfg, err, sizeof(err)), 0);
+    assert_int_not_equal(cfg.source, XACCT_CREDS_SOURCE_WEB_IDENTITY);
+    xacct__creds_config_destroy(&cfg);
+    const char *const no_role[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "/t", NULL};
+    assert_int_equal(select_from(no_role, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "AWS_ROLE_ARN"));
     xacct__creds_config_destroy(&cfg);
 }
 
