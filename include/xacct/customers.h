@@ -147,7 +147,10 @@ typedef struct xacct_customer_apply {
 /*
  * status 0 with a result and the state the record had before; or
  * XACCT_ENOTFOUND (no record: nothing written), XACCT_ESTATE (transition
- * refused, detail "from -> to": nothing written), or a store error.
+ * refused, detail "from -> to": nothing written), XACCT_EEXISTS (claim_owner
+ * given and the request's claim is held by another owner and not finished:
+ * its lease ran out and another worker took it over; nothing written), or a
+ * store error.
  */
 typedef void (*xacct_customers_apply_cb)(int status, const char *detail,
                                          xacct_apply_result_t result, const char *prev_state,

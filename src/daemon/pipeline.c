@@ -539,6 +539,13 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
          * the answer on the claim and send it. */
         msg->failed = msg->failed || failed;
         go(msg, ST_FINISH);
+    } else if (status == XACCT_EEXISTS) {
+        /* This attempt's lease ran out and another worker took the request
+         * over: it records and answers; this copy only steps aside. */
+        XACCT_LOG_WARN(xacct__pl_log(msg), "claim.lost", "message_id", msg->m->message_id,
+                       "detail", "another worker took the request over; nothing recorded here",
+                       NULL);
+        finish(msg, false);
     } else if (status == XACCT_ESTATE) {
         /* The record changed under the decision: the handlers say whether
          * to decide again or to answer as it stands. */

@@ -34,6 +34,12 @@ static const xacct_store_script_t apply_script = {
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'last_request_id', 'physical_id')\n"
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
+    /* The claim fences the request: a worker whose lease ran out and whose
+     * request another worker took over changes nothing. */
+    "if ARGV[11] == '1' then\n"
+    "  local cl = redis.call('HMGET', KEYS[5], 'status', 'owner')\n"
+    "  if cl[1] and cl[1] ~= 'done' and cl[2] ~= ARGV[12] then return {'lost', state} end\n"
+    "end\n"
     "if cur[2] == ARGV[3] then return {'duplicate', state} end\n"
     "local function audit_and_finish()\n"
     "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
@@ -119,6 +125,8 @@ static void apply_reply(const xacct__store_op_t *op, int status, const char *det
         cb(XACCT_ENOTFOUND, "no such customer", 0, "", op->arg);
     else if (xacct_store_reply_is(w, "refused"))
         cb(XACCT_ESTATE, "transition not allowed from the current state", 0, prev, op->arg);
+    else if (xacct_store_reply_is(w, "lost"))
+        cb(XACCT_EEXISTS, "another worker holds the request's claim", 0, prev, op->arg);
     else
         cb(XACCT_EPARSE, "unexpected apply script reply", 0, "", op->arg);
     free(prev);

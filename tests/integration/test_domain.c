@@ -540,6 +540,19 @@ static void test_claims(void **state)
     r = apply_full(f, C, "Create", "rejected", "cr2", NULL, "w1/z", "{\"answer\":2}");
     assert_int_equal(r.status, XACCT_ESTATE);
     assert_int_equal(claim(f, stack, "cr2", "w2/z", 60000).result, XACCT_CLAIMS_BUSY);
+    /* a claim another owner took over fences the outcome out */
+    const char *D = "333333333334";
+    char *dstack = stack_of(D);
+    assert_int_equal(onboard(f, D, "xid-fence-1").status, 0);
+    assert_int_equal(claim(f, dstack, "dr1", "w2/taken", 60000).result, XACCT_CLAIMS_CLAIMED);
+    r = apply_full(f, D, "Create", "active", "dr1", NULL, "w1/late", "{\"answer\":3}");
+    assert_int_equal(r.status, XACCT_EEXISTS);
+    res_t g = get(f, D);
+    assert_string_equal(field(&g, "state"), "pending");
+    r = apply_full(f, D, "Create", "active", "dr1", NULL, "w2/taken", "{\"answer\":4}");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    free(dstack);
     free(stack);
 }
 

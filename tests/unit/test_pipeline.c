@@ -293,6 +293,23 @@ static void test_delete_offboards_and_conflicts_audit(void **state)
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
 }
 
+/* The claim was taken over while this copy worked (its lease ran out): the
+ * apply is fenced out, nothing is answered, and the message is left to the
+ * worker that holds the request now. */
+static void test_lost_claim_steps_aside(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Delete", "xacct-" ACCT, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_get(wait_for(f, K_GET), "active", STACK, "xacct-" ACCT);
+    complete_apply(wait_for(f, K_APPLY), XACCT_EEXISTS, 0);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_ANSWER], 0);
+    assert_int_equal(f->counts[K_APPLY], 1);
+}
+
 /* No record: the answer is kept on the claim (finish) and sent. */
 static void test_unknown_account_answered_from_claim(void **state)
 {
@@ -329,6 +346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeat_extends_and_stops_before_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete_offboards_and_conflicts_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_claim_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_account_answered_from_claim, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
