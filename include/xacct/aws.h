@@ -62,6 +62,12 @@ void xacct_aws_free(xacct_aws_t *a);
 /* The client's default region (borrowed), or NULL. */
 const char *xacct_aws_region(const xacct_aws_t *a);
 
+/* True when the client signs with temporary credentials of a role session
+ * (instance, container, web identity, a profile's role, or keys with a
+ * session token): an AssumeRole made with them is role chaining, which AWS
+ * limits to one hour and whose console sign-in takes no SessionDuration. */
+bool xacct_aws_role_session(xacct_aws_t *a);
+
 typedef struct xacct_aws_request {
     const char *service;           /* "sqs", "sts", "s3", "sns", "iam": endpoint and
                                       signing name; required unless unsigned with url,

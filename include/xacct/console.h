@@ -25,7 +25,10 @@ typedef struct xacct_console_params {
     const char *federation_url; /* e.g. https://signin.aws.amazon.com/federation */
     const char *destination;    /* where the console lands; https */
     const char *issuer;         /* shown by the sign-in page; NULL = "xacct" */
-    int session_duration_s;     /* console session, 900..43200; 0 = 3600 */
+    int session_duration_s;     /* console session, 900..43200; 0 = 3600. When the
+                                   client's own credentials are a role session
+                                   (xacct_aws_role_session) it is the role
+                                   session's length instead, at most 3600 */
 } xacct_console_params_t;
 
 /*

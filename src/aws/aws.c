@@ -119,6 +119,22 @@ const char *xacct_aws_region(const xacct_aws_t *a)
     return a->_region;
 }
 
+bool xacct_aws_role_session(xacct_aws_t *a)
+{
+    if (a == NULL || a->_creds == NULL)
+        return false;
+    const xacct_sigv4_credentials_t *cur = xacct_creds_current(a->_creds);
+    if (cur != NULL && cur->session_token != NULL)
+        return true;
+    switch (xacct_creds_source(a->_creds)) {
+    case XACCT_CREDS_SOURCE_WEB_IDENTITY:
+    case XACCT_CREDS_SOURCE_PROFILE_ROLE:
+    case XACCT_CREDS_SOURCE_CONTAINER:
+    case XACCT_CREDS_SOURCE_IMDS: return true;
+    default: return false;
+    }
+}
+
 size_t xacct_aws_in_flight(const xacct_aws_t *a)
 {
     return a->_ncalls;

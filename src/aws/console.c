@@ -23,7 +23,7 @@ typedef struct console_op {
     char *destination;      /* owned */
     char *issuer;           /* owned */
     char *external_id;      /* owned, secret */
-    int duration_s;         /* SessionDuration */
+    int duration_s;         /* SessionDuration; 0: not sent (role chaining) */
     xacct_console_cb cb;
     void *arg;
 } console_op_t;
@@ -137,10 +137,10 @@ static void assumed(int status, const char *detail, const xacct_sts_credentials_
     }
     char duration[16];
     snprintf(duration, sizeof(duration), "%d", op->duration_s);
-    const char *names[] = {"Action", "SessionDuration", "Session"};
-    const char *values[] = {"getSigninToken", duration, session_text};
+    const char *names[] = {"Action", "Session", "SessionDuration"};
+    const char *values[] = {"getSigninToken", session_text, duration};
     char *url = NULL;
-    int rc = xacct__console_url(op->federation_url, names, values, 3, &url);
+    int rc = xacct__console_url(op->federation_url, names, values, op->duration_s ? 3 : 2, &url);
     OPENSSL_cleanse(session_text, strlen(session_text));
     free(session_text);
     if (rc == 0) {
@@ -175,18 +175,22 @@ int xacct_console_signin_url(xacct_aws_t *aws, xacct_http_t *http,
     op->destination = xacct_strdup(p->destination);
     op->issuer = xacct_strdup(p->issuer ? p->issuer : "xacct");
     op->external_id = xacct_strdup(p->external_id);
-    op->duration_s = duration;
     op->cb = cb;
     op->arg = arg;
     /* The role credentials only buy the sign-in token, so they live the
      * shortest time STS allows; the console session length is asked for
-     * separately (SessionDuration). */
+     * separately (SessionDuration). Except when xacct's own credentials are
+     * a role session: the federation endpoint then refuses SessionDuration
+     * ("Invalid credentials parameter") and the console session lasts as
+     * long as the role session, which role chaining caps at one hour. */
+    bool chained = xacct_aws_role_session(aws);
+    op->duration_s = chained ? 0 : duration;
     xacct_sts_assume_params_t ap = {
         .role_arn = p->role_arn,
         .session_name = p->session_name ? p->session_name : "xacct-console",
         .external_id = op->external_id,
         .source_identity = p->source_identity,
-        .duration_s = 900,
+        .duration_s = chained ? (duration < 3600 ? duration : 3600) : 900,
         .region = p->region,
     };
     int rc = xacct_sts_assume_role(aws, &ap, assumed, op, NULL);

@@ -89,6 +89,13 @@ int xacct_cmd_console(cli_t *c, int argc, char **argv)
     if (op.r.status != 0) {
         rc = cli_fail_aws(c, op.r.status, op.r.detail, "console sign-in");
     } else if ((rc = cli_audit_access(c, pos[0], "console", op_name, why)) == 0) {
+        if (xacct_aws_role_session(c->ctx->aws) && duration > 3600) {
+            fprintf(c->err, "xacct console: note: xacct signs with a role session's "
+                            "credentials, and AWS limits a session assumed from one to an "
+                            "hour: the console session lasts one hour, not %zu seconds\n",
+                    duration);
+            duration = 3600;
+        }
         if (p.source_identity == NULL)
             fprintf(c->err,
                     "xacct console: warning: the role of %s does not allow sts:SetSourceIdentity "

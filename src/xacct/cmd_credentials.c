@@ -118,6 +118,14 @@ int xacct_cmd_credentials(cli_t *c, int argc, char **argv)
         return rc;
     const char *op_name = a.operator_name, *reason = a.reason;
     size_t duration = a.duration;
+    if (duration > 3600 && xacct_aws_role_session(c->ctx->aws)) {
+        /* Role chaining: STS refuses more than an hour. */
+        fprintf(c->err, "xacct credentials: note: xacct signs with a role session's "
+                        "credentials, and AWS limits a session assumed from one to an hour: "
+                        "these last one hour, not %zu seconds\n",
+                duration);
+        duration = 3600;
+    }
     xacct_sts_assume_params_t p = {
         .role_arn = cust->role_arn,
         .session_name = op_name,

@@ -308,6 +308,36 @@ class AccessTest(unittest.TestCase):
         c = calls[0]
         self.assert_keys_nowhere((c["access_key_id"], c["secret_access_key"], c["session_token"]))
 
+    def test_console_from_a_role_session(self):
+        """xacct running on an instance role: its AssumeRole of the customer
+        role is role chaining, where AWS refuses a console SessionDuration
+        and caps the session at an hour; the sign-in still works."""
+        role = self.active_customer(ACCT)
+        env = self.env.env(AWS_EC2_METADATA_SERVICE_ENDPOINT=self.env.fa.http_url)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"):
+            env.pop(k, None)
+        res = self.xacct("console", ACCT, "--operator", "erin", "--duration", "7200", "--json",
+                         env=env)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("one hour", res.stderr)
+        out = json.loads(res.stdout)
+        self.assertEqual(out["session_duration"], 3600)
+        calls = [c for c in self.env.fa.control("GET", "/_fake/sts/issued-credentials")[1]["credentials"]
+                 if c["role_arn"] == role]
+        self.assertEqual(len(calls), 1, calls)
+        self.assertEqual(calls[0]["duration"], 3600)
+        st, login = self.env.fa.control("GET", "/_fake/records?kind=signin_token")
+        self.assertEqual(st, 200, login)
+        mine = [r for r in login["records"] if r.get("access_key_id") == calls[0]["access_key_id"]]
+        self.assertEqual([r["ok"] for r in mine], [True], login)
+        self.outputs.remove(res.stdout)
+        # credential_process keys from the same role session: an hour, too.
+        res = self.xacct("credentials", ACCT, "--operator", "erin", "--duration", "7200", env=env)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("one hour", res.stderr)
+        keys = json.loads(res.stdout)
+        self.assertEqual(self.issued(keys["AccessKeyId"])["duration"], 3600)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -59,7 +59,7 @@ class Credentials:
     """A key pair the world knows, long-term or temporary."""
 
     __slots__ = ("access_key_id", "secret_access_key", "session_token",
-                 "expires", "account_id", "arn", "identity")
+                 "expires", "account_id", "arn", "identity", "chained")
 
     def __init__(self, access_key_id, secret_access_key, account_id, arn,
                  session_token=None, expires=None):
@@ -67,6 +67,7 @@ class Credentials:
         self.secret_access_key = secret_access_key
         self.session_token = session_token
         self.expires = expires  # epoch seconds, None for long-term keys
+        self.chained = False    # issued to a role session (role chaining)
         self.account_id = account_id
         self.arn = arn
         self.identity = Identity(account_id, arn, access_key_id,

@@ -2,7 +2,9 @@
 
   GET /federation?Action=getSigninToken&SessionDuration=N&Session=<JSON>
       Session is {"sessionId": AKID, "sessionKey": SECRET, "sessionToken": TOKEN}
-      of valid, unexpired temporary credentials → {"SigninToken": "..."}; else 400.
+      of valid, unexpired temporary credentials → {"SigninToken": "..."}; else 400,
+      also when SessionDuration is given for the credentials of a role assumed
+      with another role's session (role chaining: "Invalid credentials parameter").
   GET /federation?Action=login&Issuer=..&Destination=..&SigninToken=..
       → 302 to Destination when the token is valid (15 minutes); else 400.
 
@@ -62,6 +64,11 @@ class Federation:
         if c is None:
             self.world.record("signin_token", ok=False, access_key_id=str(akid))
             return _bad("Invalid or expired session credentials")
+        if c.chained and p.get("SessionDuration") is not None:
+            # AWS refuses a console session length for credentials of a role
+            # assumed by another role's session (role chaining).
+            self.world.record("signin_token", ok=False, access_key_id=c.access_key_id)
+            return _bad("Invalid credentials parameter")
         token = secrets.token_urlsafe(96)
         now = time.time()
         self.tokens[token] = {"arn": c.arn, "account_id": c.account_id, "access_key_id": c.access_key_id,

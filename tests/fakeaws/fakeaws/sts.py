@@ -340,6 +340,7 @@ class Service:
             raise StsError("ValidationError", "The requested DurationSeconds "
                            "exceeds the MaxSessionDuration set for this role.")
         c, user_xml = self._issue(role, session, duration)
+        c.chained = chained
         if source is not None:
             self.source_ids[c.access_key_id] = source
             user_xml += "    <SourceIdentity>%s</SourceIdentity>\n" % core.xml_escape(source)
