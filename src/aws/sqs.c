@@ -18,7 +18,11 @@
 #include "xacct/jdoc.h"
 #include "xacct/utf8.h"
 
-#define SQS_MAX_RESPONSE (4u * 1024u * 1024u) /* 10 messages of 256 KiB, with room */
+/* Ten messages of SQS's largest (1 MiB), each escaped again in the JSON
+ * answer (quotes and backslashes double): a receive is never refused for
+ * its size, so a few large messages published by any account allowed to
+ * publish cannot hold up the ones beside them. Grown as data arrives. */
+#define SQS_MAX_RESPONSE (24u * 1024u * 1024u)
 
 void xacct_sqs_message_free(xacct_sqs_message_t *m)
 {

@@ -101,6 +101,24 @@ class ConfirmationsTest(unittest.TestCase):
         self.assertNotIn(b"sns.subscription_confirmed", env.worker_log(self.worker))
 
 
+class LargeMessagesTest(unittest.TestCase):
+    def test_large_messages_do_not_block_a_receive(self):
+        """Any account allowed to publish can put large bodies on the queue;
+        ten of them, escaped again in one ReceiveMessage answer, are more than
+        4 MiB. The receive still goes through and each is dealt with (not an
+        SNS envelope: the dead set), instead of the batch coming back until
+        its receive counts run out."""
+        env = Env().start()
+        self.addCleanup(env.stop)
+        ids = [env.send_raw('"' * 230000 + str(i)) for i in range(10)]
+        worker = env.start_worker()
+        for mid in ids:
+            env.wait_dead(mid, timeout=90)
+        env.wait_queue_empty()
+        self.assertNotIn(b"exceeds", env.worker_log(worker))
+        self.assertEqual(env.stop_worker(worker), 0)
+
+
 class VerifySignaturesOffTest(unittest.TestCase):
     def test_unverified_envelopes_are_processed_topics_still_checked(self):
         env = Env().start()
