@@ -501,8 +501,30 @@ static void bridge_ready_cb(int status, const char *detail, const char *path, vo
     attach(s, redisAsyncConnectUnix(path));
 }
 
-/* Connects to s->_host:s->_port; the timer bounds the TCP connect, TLS and
- * the handshake together. */
+static void drop_lookup(xacct_store_t *s)
+{
+    xacct__store_lookup_abandon(s->_lookup);
+    s->_lookup = NULL;
+}
+
+static void looked_up(int status, const char *text, void *arg)
+{
+    xacct_store_t *s = arg;
+    s->_lookup = NULL;
+    if (s->_closing || s->_state != ST_CONNECTING)
+        return;
+    if (status != 0) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, text);
+        s->_state = ST_DISCONNECTED;
+        uv_timer_stop(&s->_timer);
+        conn_failed(s);
+        return;
+    }
+    attach(s, redisAsyncConnect(text, s->_port));
+}
+
+/* Connects to s->_host:s->_port; the timer bounds the name lookup, the TCP
+ * connect, TLS and the handshake together. */
 static void connect_addr(xacct_store_t *s)
 {
     s->_state = ST_CONNECTING;
@@ -511,7 +533,14 @@ static void connect_addr(xacct_store_t *s)
              s->_port, s->_connect_timeout_ms);
     uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
     if (!s->_tls) {
-        attach(s, redisAsyncConnect(s->_host, s->_port));
+        drop_lookup(s);
+        if (xacct__store_is_ip_literal(s->_host)) {
+            attach(s, redisAsyncConnect(s->_host, s->_port));
+        } else if (xacct__store_lookup(s->_loop, s->_host, looked_up, s, &s->_lookup) != 0) {
+            snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start the name lookup",
+                     s->_host, s->_port);
+            uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
+        }
         return;
     }
     if (xacct_tls_bridge_new(s->_loop, s->_tls_cfg, s->_host, s->_port, bridge_ready_cb, s,
@@ -601,6 +630,7 @@ void xacct__store_teardown(xacct_store_t *s)
     xacct_sentinel_query_t *q = s->_query;
     s->_query = NULL;
     xacct_sentinel_query_cancel(q);
+    drop_lookup(s);
     if (s->_ac != NULL) {
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
@@ -662,6 +692,7 @@ void xacct__store_timer_cb(uv_timer_t *t)
             snprintf(s->_why, sizeof(s->_why),
                      "Redis at %s:%d: no TLS handshake within %ld ms (is it a TLS port?)", s->_host,
                      s->_port, s->_connect_timeout_ms);
+        drop_lookup(s);
         redisAsyncContext *ac = s->_ac;
         s->_ac = NULL;
         s->_state = ST_DISCONNECTED;

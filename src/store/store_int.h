@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "store_lookup.h"
 #include "xacct/sentinel.h"
 #include "xacct/store.h"
 #include "xacct/tls_bridge.h"
@@ -71,6 +72,7 @@ struct xacct_store {
     int _tls;                                /* rediss:// */
     xacct_tls_config_t *_tls_cfg;            /* loaded trust and client cert (owned), when _tls */
     xacct_tls_bridge_t *_bridge;             /* the current TLS connection's bridge, or NULL */
+    xacct__store_lookup_t *_lookup;          /* plain connect: the name being looked up */
     char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
     char **_sentinels;                       /* "host:port" (owned), or NULL */
     size_t _nsentinels;

@@ -329,6 +329,35 @@ static void test_fail_fast_refused(void **state)
     th_store_close(&loop, s);
 }
 
+/* A server named, not numbered: the name is looked up off the loop and the
+ * store connects to what it found; a name that does not resolve fails the
+ * attempt with a reason saying so. */
+static void test_server_by_name(void **state)
+{
+    (void)state;
+    int port = 0;
+    assert_int_equal(sscanf(test_url(), "redis://127.0.0.1:%d", &port), 1);
+    char url[96];
+    snprintf(url, sizeof(url), "redis://localhost:%d/0", port);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    xacct_store_t *s = open_store(&loop, url, NULL, 0);
+    result_t r;
+    run_cmd(&loop, s, &r, "PING", NULL);
+    if (r.status != 0)
+        fail_msg("%s: %s", xacct_errname(r.status), r.detail);
+    th_store_close(&loop, s);
+
+    uv_loop_init(&loop);
+    s = open_store(&loop, "redis://no-such-host.invalid:6379/0", NULL, 0);
+    run_cmd(&loop, s, &r, "PING", NULL);
+    assert_int_equal(r.status, XACCT_EDISCONNECTED);
+    if (strstr(r.detail, "cannot resolve") == NULL)
+        fail_msg("detail: %s", r.detail);
+    assert_false(xacct_store_is_up(s));
+    th_store_close(&loop, s);
+}
+
 static void test_connect_timeout(void **state)
 {
     /* A socket that listens but never answers: TCP connects, the handshake
@@ -626,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_pipelining_order),
         cmocka_unit_test(test_evalsha_noscript),
         cmocka_unit_test(test_fail_fast_refused),
+        cmocka_unit_test(test_server_by_name),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_reconnect_after_restart),
         cmocka_unit_test(test_auth_and_select),
