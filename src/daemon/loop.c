@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "xacct/api.h"
 #include "xacct/census_gauge.h"
@@ -91,7 +92,11 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     if (ctx->state != XACCT_RUNNING)
         return;
     ctx->state = XACCT_DRAINING;
-    xacct_notify(NULL, "STOPPING=1");
+    /* The unit's TimeoutStopSec is fixed, the grace is configured (and
+     * reloadable): systemd is told how long the stop may take, so it never
+     * kills a worker that is still releasing its messages. */
+    xacct_notifyf("STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+                  ((unsigned long long)ctx->cfg->shutdown_grace_seconds + 30ULL) * 1000000ULL);
     /* No new portal requests while draining; those under way finish. */
     xacct_api_stop(ctx);
     char grace[32];
@@ -121,9 +126,21 @@ static void reload_secrets(xacct_ctx_t *ctx)
                        "keeping the previous tokens", NULL);
 }
 
+/* After a reload: READY=1 again, but only if it was ever sent (a SIGHUP
+ * while Redis is still away must not mark the start done). */
+static void reload_done(xacct_ctx_t *ctx)
+{
+    if (ctx->ready_sent)
+        xacct_loop_ready(ctx);
+}
+
 int xacct_loop_reload(xacct_ctx_t *ctx)
 {
-    xacct_notify(NULL, "RELOADING=1");
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    xacct_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
+                  (unsigned long long)ts.tv_sec * 1000000ULL +
+                      (unsigned long long)ts.tv_nsec / 1000ULL);
     char err[512];
     xacct_config_t *next = NULL;
     int rc = xacct_config_load(ctx->config_path, &next, err, sizeof(err));
@@ -134,7 +151,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
                        "keeping the running configuration", NULL);
         xacct_config_free(next);
         reload_secrets(ctx);
-        xacct_loop_ready(ctx);
+        reload_done(ctx);
         return XACCT_ECONFIG;
     }
     xacct_config_t *old = ctx->cfg;
@@ -148,7 +165,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     xacct_config_free(old);
     reload_secrets(ctx);
     XACCT_LOG_INFO(&ctx->log, "config.reloaded", "path", ctx->config_path, NULL);
-    xacct_loop_ready(ctx);
+    reload_done(ctx);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 --version, usage errors, and SIGHUP reloads (a bad reload keeps the running
 configuration)."""
 import os
+import re
 import signal
 import subprocess
 import unittest
@@ -112,9 +113,24 @@ class NotifyTest(unittest.TestCase):
             self.assertRegex(msgs[0], r"STATUS=polling; in_flight=\d+ processed=\d+")
             while not any("WATCHDOG=1" in m for m in msgs):
                 msgs.append(next_msg())
+            # A reload is announced with the monotonic time systemd matches it by.
+            w.send_signal(signal.SIGHUP)
+            while not any("RELOADING=1" in m for m in msgs):
+                msgs.append(next_msg())
+            reloading = next(m for m in msgs if "RELOADING=1" in m)
+            self.assertRegex(reloading, r"MONOTONIC_USEC=\d+")
+            msgs.append(next_msg())
+            while "READY=1" not in msgs[-1]:
+                msgs.append(next_msg())
             w.send_signal(signal.SIGTERM)
             while not any("STOPPING=1" in m for m in msgs):
                 msgs.append(next_msg())
+            # The stop may take the configured grace and then some: systemd
+            # is told, whatever the unit's TimeoutStopSec says.
+            stopping = next(m for m in msgs if "STOPPING=1" in m)
+            extend = re.search(r"EXTEND_TIMEOUT_USEC=(\d+)", stopping)
+            self.assertIsNotNone(extend, stopping)
+            self.assertGreater(int(extend.group(1)), 30 * 1000000)
             self.assertEqual(w.wait(30), 0)
         finally:
             sock.close()
