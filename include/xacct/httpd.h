@@ -40,6 +40,9 @@ typedef struct xacct_httpd_options {
                                        called on the headers and bodies are not read */
     unsigned max_connections;       /* at once; further clients wait in the backlog */
     unsigned idle_timeout_s;        /* an idle or slow connection is closed after this */
+    bool share_port;                /* SO_REUSEPORT: processes of the same user listen on
+                                       the same address and the kernel spreads the
+                                       connections over them */
     xacct_httpd_handler_fn handler; /* required */
     void *arg;                      /* passed to handler; borrowed */
 } xacct_httpd_options_t;

@@ -268,6 +268,9 @@ int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen)
         .body_max = XACCT_API_BODY_MAX,
         .max_connections = API_MAX_CONNECTIONS,
         .idle_timeout_s = API_IDLE_TIMEOUT_S,
+        /* Every worker of a host (xacctd@1, @2, ...) serves the portal on
+         * the one api.listen of their shared configuration. */
+        .share_port = true,
         .handler = on_request,
         .arg = api,
     };

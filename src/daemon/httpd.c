@@ -416,6 +416,8 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
         {MHD_OPTION_CONNECTION_TIMEOUT, s->_opt.idle_timeout_s ? s->_opt.idle_timeout_s : 10,
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL},
+        {s->_opt.share_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END,
+         s->_opt.share_port ? 1 : 0, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     if (v6)

@@ -194,6 +194,18 @@ class ApiTest(unittest.TestCase):
                      if e["type"] == "onboarded"]
         self.assertEqual(len(onboarded), 1)
 
+    def test_workers_of_a_host_share_the_api_port(self):
+        # xacctd@1, @2, ... read one configuration: the second worker listens
+        # on the same api.listen, and the portal is served while either runs.
+        second = self.env.start_worker()
+        try:
+            self.assertNotIn(b"cannot listen", self.env.worker_log(second))
+            for _ in range(4):
+                self.assertEqual(self.request("GET", "/v1/customers")[0], 200)
+        finally:
+            self.assertEqual(self.env.stop_worker(second), 0)
+        self.assertEqual(self.request("GET", "/v1/customers")[0], 200)
+
     def test_tokens_are_reloaded_on_sighup(self):
         self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 401)
         with open(self.tokens, "w") as f:
