@@ -63,6 +63,33 @@ class DebianPackage(unittest.TestCase):
                     "libinih1", "libmicrohttpd12", "libmsgpackc2", "libexpat1", "libyajl2"):
             self.assertIn(lib, depends)
 
+    def test_runtime_dependencies(self):
+        depends = [d.strip().split(" ")[0] for d in self.field("Depends").split(",")]
+        # the system user the units run as; the trust store of every HTTPS call
+        self.assertIn("adduser", depends)
+        self.assertIn("ca-certificates", depends)
+
+    def test_maintainer_scripts(self):
+        """postinst creates the xacct system user and reloads systemd (and
+        restarts running workers on upgrade), prerm stops the workers on
+        removal, postrm reloads systemd: each a POSIX shell script that
+        `sh -n` accepts, executable, and idempotent where dpkg needs it."""
+        ctl = os.path.join(self.tmp, "control")
+        subprocess.run(["dpkg-deb", "-e", self.deb, ctl], check=True)
+        for name in ("postinst", "prerm", "postrm"):
+            path = os.path.join(ctl, name)
+            self.assertTrue(os.path.isfile(path), name)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o755, name)
+            self.assertEqual(subprocess.run(["sh", "-n", path]).returncode, 0, name)
+        with open(os.path.join(ctl, "postinst")) as f:
+            post = f.read()
+        self.assertIn("adduser --system", post)
+        self.assertIn("getent passwd xacct", post)
+        self.assertIn("daemon-reload", post)
+        self.assertIn("try-restart", post)
+        with open(os.path.join(ctl, "prerm")) as f:
+            self.assertIn("systemctl stop", f.read())
+
     def test_configuration_is_conffiles(self):
         conffiles = self.control_file("conffiles").split()
         self.assertEqual(sorted(conffiles),
