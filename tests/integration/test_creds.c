@@ -332,15 +332,24 @@ static void watch_tick(uv_timer_t *t)
     }
 }
 
+/* The emulator's credential endpoints configured with config (JSON), and an
+ * instance-metadata provider's first wait on them, into *r. */
+static xacct_creds_t *imds_provider(fixture_t *f, const char *config, creds_wait_t *r)
+{
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config", config,
+                              NULL),
+                     200);
+    imds_env(f);
+    xacct_creds_t *c = provider(f, NULL);
+    wait_for(f, c, r);
+    return c;
+}
+
 static void test_refresh_before_expiry(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"expiry_seconds\": 5}", NULL), 200);
-    imds_env(f);
-    xacct_creds_t *c = provider(f, NULL);
     creds_wait_t r = {0};
-    wait_for(f, c, &r);
+    xacct_creds_t *c = imds_provider(f, "{\"expiry_seconds\": 5}", &r);
     assert_int_equal(r.status, 0);
 
     watch_t w = {.c = c, .first_expiry = xacct_creds_expiry(c)};
@@ -368,12 +377,8 @@ static void test_refresh_before_expiry(void **state)
 static void test_stale_keys_are_refused(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"stale_seconds\": 60}", NULL), 200);
-    imds_env(f);
-    xacct_creds_t *c = provider(f, NULL);
     creds_wait_t r = {0};
-    wait_for(f, c, &r);
+    xacct_creds_t *c = imds_provider(f, "{\"stale_seconds\": 60}", &r);
     assert_int_not_equal(r.status, 0);
     assert_non_null(strstr(r.detail, "already expired"));
     assert_null(xacct_creds_current(c));
@@ -390,12 +395,8 @@ static void test_stale_keys_are_refused(void **state)
 static void test_refresh_failure_keeps_valid_keys(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
-                              "{\"expiry_seconds\": 16}", NULL), 200);
-    imds_env(f);
-    xacct_creds_t *c = provider(f, NULL);
     creds_wait_t r = {0};
-    wait_for(f, c, &r);
+    xacct_creds_t *c = imds_provider(f, "{\"expiry_seconds\": 16}", &r);
     assert_int_equal(r.status, 0);
     int64_t first_expiry = xacct_creds_expiry(c);
 
