@@ -80,6 +80,18 @@ static void put_url_masked(const char *url, FILE *out)
     fputs(at, out);
 }
 
+/* Writes url up to its authority, then "/" and three stars for a path, query or fragment
+ * after it: webhook receivers often take their token there. */
+static void put_url_origin(const char *url, FILE *out)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth != NULL ? auth + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    fwrite(url, 1, (size_t)(auth + alen - url), out);
+    if (auth[alen] != '\0')
+        fputs(strcmp(auth + alen, "/") == 0 ? "/" : "/***", out);
+}
+
 void xacct_config_dump(const xacct_config_t *cfg, FILE *out)
 {
     if (cfg == NULL || out == NULL)
@@ -92,6 +104,8 @@ void xacct_config_dump(const xacct_config_t *cfg, FILE *out)
         case KT_STRING:
             if (k->flags & KF_URL_PASSWORD)
                 put_url_masked(*(char *const *)f, out);
+            else if (k->flags & KF_URL_PATH_SECRET)
+                put_url_origin(*(char *const *)f, out);
             else
                 fputs(*(char *const *)f, out);
             break;

@@ -756,6 +756,35 @@ static void test_dump_masks_password(void **state)
     }
 }
 
+/* --check-config shows events.webhook_url without its path or query, where
+ * receivers often take their token. */
+static void test_dump_masks_webhook_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *shown;
+    } cases[] = {
+        {"https://hooks.example.com/services/T0/B0/XYZ", "https://hooks.example.com/***"},
+        {"http://127.0.0.1:8080/hook?token=abc", "http://127.0.0.1:8080/***"},
+        {"https://portal.example.com/", "https://portal.example.com/"},
+        {"https://portal.example.com", "https://portal.example.com"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xacct_config_t *cfg = NULL;
+        char err[256];
+        fake_env_t env = {{{"XACCT_EVENTS_WEBHOOK_URL", cases[i].url}}};
+        if (load_text(NULL, &env, true, &cfg, err, sizeof(err)) != 0)
+            fail_msg("case %zu: %s", i, err);
+        char *d = dump_to_string(cfg);
+        char want[256];
+        snprintf(want, sizeof(want), "events.webhook_url = %s\n", cases[i].shown);
+        if (strstr(d, want) == NULL)
+            fail_msg("case %zu: want \"%s\" in\n%s", i, want, d);
+        free(d);
+        xacct_config_free(cfg);
+    }
+}
+
 /* ---- the sample config ------------------------------------------------- */
 
 static char *read_sample(void)
@@ -870,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_dump_masks_password),
+        cmocka_unit_test(test_dump_masks_webhook_path),
         cmocka_unit_test(test_sample_config),
         cmocka_unit_test(test_host_allowed),
     };
