@@ -86,6 +86,7 @@ typedef struct xacct_config {
     char *redis_tls_key_file;         /* "" */
     xacct_strlist_t redis_sentinels;  /* host:port list; empty = no Sentinel */
     char *redis_master_name;          /* mymaster */
+    char *redis_sentinel_password;    /* the sentinels' requirepass, or "" */
     int redis_command_timeout;        /* 5 seconds */
 
     /* [metrics] */

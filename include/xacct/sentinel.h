@@ -27,6 +27,8 @@ typedef struct xacct_sentinel_options {
     const char *tls_cert_file;
     const char *tls_key_file;
     long timeout_ms;              /* per sentinel: connect and answer */
+    const char *password;         /* AUTH to the sentinels (their requirepass);
+                                     NULL/"" = none; borrowed */
 } xacct_sentinel_options_t;
 
 /*

@@ -122,6 +122,8 @@ typedef struct xacct_store_options {
     const char *const *sentinels; /* "host:port" strings; NULL/0 = no Sentinel */
     size_t nsentinels;
     const char *master_name;  /* with sentinels; NULL = "mymaster" */
+    const char *sentinel_password; /* AUTH to the sentinels themselves (their
+                                      requirepass); NULL/"" = none */
 } xacct_store_options_t;
 
 /*

@@ -106,6 +106,8 @@ void xacct_config_dump(const xacct_config_t *cfg, FILE *out)
                 put_url_masked(*(char *const *)f, out);
             else if (k->flags & KF_URL_PATH_SECRET)
                 put_url_origin(*(char *const *)f, out);
+            else if (k->flags & KF_SECRET)
+                fputs((*(char *const *)f)[0] != '\0' ? "***" : "", out);
             else
                 fputs(*(char *const *)f, out);
             break;

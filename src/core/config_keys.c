@@ -79,6 +79,8 @@ const xacct__config_key_t xacct__config_keys[] = {
     {"redis", "tls_key_file", KT_STRING, F(redis_tls_key_file), "", 0, 0, CHK_NONE, 0},
     {"redis", "sentinels", KT_LIST, F(redis_sentinels), "", 0, 0, CHK_LISTEN, 0},
     {"redis", "master_name", KT_STRING, F(redis_master_name), "mymaster", 0, 0, CHK_NONE, 0},
+    {"redis", "sentinel_password", KT_STRING, F(redis_sentinel_password), "", 0, 0, CHK_NONE,
+     KF_SECRET},
     {"redis", "command_timeout", KT_INT, F(redis_command_timeout), "5", 1, 3600, CHK_NONE, 0},
     {"metrics", "listen", KT_STRING, F(metrics_listen), "127.0.0.1:9464", 0, 0, CHK_LISTEN, 0},
     {"api", "listen", KT_STRING, F(api_listen), "", 0, 0, CHK_LISTEN, 0},

@@ -41,6 +41,7 @@ typedef enum {
 #define KF_RELOAD 0x1u   /* may change on SIGHUP */
 #define KF_REQUIRED 0x2u /* must be non-empty after load (not in _partial) */
 #define KF_URL_PASSWORD 0x4u /* a URL that may carry a password: masked in the dump */
+#define KF_SECRET 0x10u /* a secret: the dump shows "***" when it is set */
 #define KF_URL_PATH_SECRET 0x8u /* a URL whose path and query may be a secret (a
                                    webhook's token): only scheme and host dumped */
 

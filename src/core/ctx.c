@@ -117,6 +117,7 @@ static int start_store(xacct_ctx_t *ctx, char *err, size_t errlen)
         .sentinels = (const char *const *)ctx->cfg->redis_sentinels.items,
         .nsentinels = ctx->cfg->redis_sentinels.n,
         .master_name = ctx->cfg->redis_master_name,
+        .sentinel_password = ctx->cfg->redis_sentinel_password,
     };
     int rc = xacct_store_new(ctx->loop, &sopts, &ctx->store, why, sizeof(why));
     if (rc != 0)

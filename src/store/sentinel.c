@@ -8,6 +8,8 @@
  */
 #include "xacct/sentinel.h"
 
+#include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ struct xacct_sentinel_query {
     char *master_name;        /* owned */
     int tls;
     char *ca, *cert, *key;    /* owned, or NULL */
+    char *password;           /* percent-encoded for the URL (owned, wiped), or NULL */
     long timeout_ms;
     xacct_store_t *store;     /* connection to the current sentinel */
     int cancelled;
@@ -47,6 +50,7 @@ static void query_free(xacct_sentinel_query_t *q)
     free(q->ca);
     free(q->cert);
     free(q->key);
+    xacct_free_secret(q->password);
     free(q);
 }
 
@@ -74,8 +78,10 @@ static int ask_next(xacct_sentinel_query_t *q)
     while (q->tried < q->n) {
         size_t i = (q->first + q->tried) % q->n;
         q->tried++;
-        char url[512], err[256];
-        snprintf(url, sizeof(url), "%s://%s", q->tls ? "rediss" : "redis", q->sentinels[i]);
+        char url[1024], err[256];
+        snprintf(url, sizeof(url), "%s://%s%s%s%s", q->tls ? "rediss" : "redis",
+                 q->password ? ":" : "", q->password ? q->password : "", q->password ? "@" : "",
+                 q->sentinels[i]);
         xacct_store_options_t o = {
             .url = url,
             .prefix = "",
@@ -87,7 +93,9 @@ static int ask_next(xacct_sentinel_query_t *q)
             .tls_key_file = q->key,
         };
         xacct_store_t *s = NULL;
-        if (xacct_store_new(q->loop, &o, &s, err, sizeof(err)) != 0) {
+        int rc = xacct_store_new(q->loop, &o, &s, err, sizeof(err));
+        OPENSSL_cleanse(url, sizeof(url));
+        if (rc != 0) {
             note(q, "sentinel %s: %s", q->sentinels[i], err);
             continue;
         }
@@ -157,6 +165,14 @@ int xacct_sentinel_query_start(uv_loop_t *loop, const xacct_sentinel_options_t *
     q->ca = dup_or_null(opts->tls_ca_file);
     q->cert = dup_or_null(opts->tls_cert_file);
     q->key = dup_or_null(opts->tls_key_file);
+    if (opts->password != NULL && opts->password[0] != '\0') {
+        char *enc = curl_easy_escape(NULL, opts->password, 0);
+        q->password = enc != NULL ? xacct_strdup(enc) : NULL;
+        if (enc != NULL) {
+            OPENSSL_cleanse(enc, strlen(enc));
+            curl_free(enc);
+        }
+    }
     q->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
     q->cb = cb;
     q->arg = arg;

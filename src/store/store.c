@@ -79,6 +79,9 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
     s->_master_name =
         xacct_strdup(opts && opts->master_name && opts->master_name[0] ? opts->master_name
                                                                        : DEFAULT_MASTER_NAME);
+    s->_sentinel_password = opts && opts->sentinel_password && opts->sentinel_password[0]
+                                ? xacct_strdup(opts->sentinel_password)
+                                : NULL;
     s->_command_timeout_ms = opts && opts->command_timeout_ms > 0 ? opts->command_timeout_ms
                                                                   : DEFAULT_COMMAND_TIMEOUT_MS;
     s->_prefix = xacct_strdup(opts && opts->prefix ? opts->prefix : XACCT_STORE_DEFAULT_PREFIX);

@@ -594,6 +594,7 @@ void xacct__store_start_connect(xacct_store_t *s)
         .tls_cert_file = s->_cert_file,
         .tls_key_file = s->_key_file,
         .timeout_ms = per,
+        .password = s->_sentinel_password,
     };
     snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time", s->_master_name);
     uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)per * s->_nsentinels + 1000, 0);
@@ -615,6 +616,7 @@ static void close_cb(uv_handle_t *h)
         free(s->_sentinels[i]);
     free(s->_sentinels);
     free(s->_master_name);
+    xacct_free_secret(s->_sentinel_password);
     free(s->_host);
     free(s->_user);
     xacct_free_secret(s->_password);

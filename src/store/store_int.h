@@ -78,6 +78,7 @@ struct xacct_store {
     size_t _nsentinels;
     size_t _sentinel_first;         /* the sentinel that answered last */
     char *_master_name;             /* owned */
+    char *_sentinel_password;       /* owned, wiped, or NULL */
     xacct_sentinel_query_t *_query; /* running Sentinel question, or NULL */
     char *_user;                    /* ACL user or NULL (owned) */
     char *_password;                /* or NULL (owned, wiped) */

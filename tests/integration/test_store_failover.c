@@ -445,6 +445,59 @@ static void test_sentinel_unknown_master_and_user_without_role(void **state)
     th_rmtree(dir);
 }
 
+/* Sentinels with a password of their own (requirepass, as many deployments
+ * set): asked without it they refuse; with redis.sentinel_password the store
+ * finds the master, whose own credentials stay in the URL. */
+static void test_sentinel_with_a_password(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[256];
+    th_tmpdir(dir, "sentinel");
+    int mport = th_free_port(), sport = th_free_port();
+    const char *mextra[] = {"--requirepass", "master-pw", NULL};
+    pid_t master = th_redis_start(mport, mextra);
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\nrequirepass s3nt:pw@x\n"
+            "sentinel monitor xm 127.0.0.1 %d 1\nsentinel auth-pass xm master-pw\n",
+            sport, dir, mport);
+    fclose(fp);
+    pid_t sentinel = th_sentinel_start(conf, sport);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sport);
+    const char *sentinels[] = {addr};
+    xacct_store_options_t o = {.url = "redis://:master-pw@ignored:1/0", .sentinels = sentinels,
+                               .nsentinels = 1, .master_name = "xm",
+                               .connect_timeout_ms = 2000};
+    xacct_store_t *s = NULL;
+    char err[128];
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
+    assert_int_equal(r.status, XACCT_EDISCONNECTED);
+    th_store_close(&loop, s);
+
+    /* With the sentinels' password (characters a URL must escape). */
+    uv_loop_init(&loop);
+    o.sentinel_password = "s3nt:pw@x";
+    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "INFO", "server", NULL));
+    if (r.status != 0)
+        fail_msg("%d %s", r.status, r.detail);
+    char want[32];
+    snprintf(want, sizeof(want), "tcp_port:%d", mport);
+    assert_non_null(strstr(r.str, want));
+    th_store_close(&loop, s);
+    th_redis_stop(sentinel);
+    th_redis_stop(master);
+    th_rmtree(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -454,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_noreplicas_waits_for_a_replica),
         cmocka_unit_test(test_sentinel_follows_new_master),
         cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
+        cmocka_unit_test(test_sentinel_with_a_password),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -692,8 +692,9 @@ static void test_dump(void **state)
     const char *ini = REQUIRED_INI "[log]\nformat = json\n[sns]\nraw_delivery = yes\n";
     assert_int_equal(load_text(ini, NULL, false, &cfg, err, sizeof(err)), 0);
     char *d = dump_to_string(cfg);
-    assert_int_equal(count_lines(d), 47); /* every key of SPEC §6 plus console/template_dir,
-                                             the two HTTPS connection limits, receivers */
+    assert_int_equal(count_lines(d), 48); /* every key of SPEC §6 plus console/template_dir,
+                                             the two HTTPS connection limits, receivers,
+                                             redis.sentinel_password */
     assert_non_null(strstr(d, "onboard.pending_ttl = 604800\n"));
     assert_non_null(strstr(d, "queue.receivers = 1\n"));
     assert_non_null(strstr(d, "aws.max_host_connections = 64\n"));
@@ -704,6 +705,7 @@ static void test_dump(void **state)
     assert_non_null(strstr(d, "redis.master_name = mymaster\n"));
     assert_non_null(strstr(d, "redis.command_timeout = 5\n"));
     assert_non_null(strstr(d, "redis.sentinels = \n"));
+    assert_non_null(strstr(d, "redis.sentinel_password = \n"));
     assert_non_null(strstr(d, "events.max_age = 259200\n"));
     assert_non_null(strstr(d, "aws.partner_account_id = 111122223333\n"));
     assert_non_null(strstr(d, "queue.wait_seconds = 20\n"));
@@ -754,6 +756,22 @@ static void test_dump_masks_password(void **state)
         free(d);
         xacct_config_free(cfg);
     }
+}
+
+/* --check-config never shows redis.sentinel_password, only that it is set. */
+static void test_dump_masks_sentinel_password(void **state)
+{
+    (void)state;
+    xacct_config_t *cfg = NULL;
+    char err[256];
+    fake_env_t env = {{{"XACCT_REDIS_SENTINEL_PASSWORD", "s3ntinel-pw"}}};
+    assert_int_equal(load_text(NULL, &env, true, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg->redis_sentinel_password, "s3ntinel-pw");
+    char *d = dump_to_string(cfg);
+    assert_non_null(strstr(d, "redis.sentinel_password = ***\n"));
+    assert_null(strstr(d, "s3ntinel-pw"));
+    free(d);
+    xacct_config_free(cfg);
 }
 
 /* --check-config shows events.webhook_url without its path or query, where
@@ -900,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_dump_masks_password),
         cmocka_unit_test(test_dump_masks_webhook_path),
+        cmocka_unit_test(test_dump_masks_sentinel_password),
         cmocka_unit_test(test_sample_config),
         cmocka_unit_test(test_host_allowed),
     };
