@@ -395,6 +395,37 @@ static void test_sentinel_follows_new_master(void **state)
     th_rmtree(dir);
 }
 
+/* One sentinel in dir watching the master on mport as "xm", with the extra
+ * configuration lines given after that (may be ""); its address goes in
+ * addr. */
+static pid_t start_one_sentinel(const char *dir, int mport, const char *extra, char *addr,
+                                size_t addrlen)
+{
+    int sport = th_free_port();
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp, "port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\n"
+                "sentinel monitor xm 127.0.0.1 %d 1\n%s",
+            sport, dir, mport, extra);
+    fclose(fp);
+    snprintf(addr, addrlen, "127.0.0.1:%d", sport);
+    return th_sentinel_start(conf, sport);
+}
+
+/* A fail-fast store with options o whose first command (PING) cannot be
+ * served: r holds what the caller hears. The store and loop are closed. */
+static void expect_no_master(uv_loop_t *loop, const xacct_store_options_t *o, th_result_t *r)
+{
+    xacct_store_t *s = NULL;
+    char err[128];
+    assert_int_equal(xacct_store_new(loop, o, &s, err, sizeof(err)), 0);
+    assert_true(th_run_cmd(loop, s, 10000, r, "PING", NULL));
+    assert_int_equal(r->status, XACCT_EDISCONNECTED);
+    th_store_close(loop, s);
+}
+
 static void test_sentinel_unknown_master_and_user_without_role(void **state)
 {
     (void)state;
@@ -402,33 +433,22 @@ static void test_sentinel_unknown_master_and_user_without_role(void **state)
     uv_loop_init(&loop);
     char dir[256];
     th_tmpdir(dir, "sentinel");
-    int mport = th_free_port(), sport = th_free_port();
+    int mport = th_free_port();
     /* An application user without @admin (so without ROLE). */
     const char *mextra[] = {"--user", "app", "on", ">pw", "~*", "&*", "+@all", "-@admin", NULL};
     pid_t master = th_redis_start(mport, mextra);
-    char conf[300];
-    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
-    FILE *fp = fopen(conf, "w");
-    assert_non_null(fp);
-    fprintf(fp, "port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\nsentinel monitor xm 127.0.0.1 %d 1\n",
-            sport, dir, mport);
-    fclose(fp);
-    pid_t sentinel = th_sentinel_start(conf, sport);
     char addr[32];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sport);
+    pid_t sentinel = start_one_sentinel(dir, mport, "", addr, sizeof(addr));
     const char *sentinels[] = {addr};
     /* Fail-fast: the caller hears what the sentinel said. */
     xacct_store_options_t o = {.url = "redis://ignored:1/0", .sentinels = sentinels,
                                .nsentinels = 1, .master_name = "not-monitored",
                                .connect_timeout_ms = 2000};
+    th_result_t r;
+    expect_no_master(&loop, &o, &r);
+    assert_non_null(strstr(r.detail, "does not know master 'not-monitored'"));
     xacct_store_t *s = NULL;
     char err[128];
-    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
-    th_result_t r;
-    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
-    assert_int_equal(r.status, XACCT_EDISCONNECTED);
-    assert_non_null(strstr(r.detail, "does not know master 'not-monitored'"));
-    th_store_close(&loop, s);
 
     /* The monitored name, as the user that may not run ROLE: connects. */
     uv_loop_init(&loop);
@@ -455,32 +475,21 @@ static void test_sentinel_with_a_password(void **state)
     uv_loop_init(&loop);
     char dir[256];
     th_tmpdir(dir, "sentinel");
-    int mport = th_free_port(), sport = th_free_port();
+    int mport = th_free_port();
     const char *mextra[] = {"--requirepass", "master-pw", NULL};
     pid_t master = th_redis_start(mport, mextra);
-    char conf[300];
-    snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
-    FILE *fp = fopen(conf, "w");
-    assert_non_null(fp);
-    fprintf(fp,
-            "port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\nrequirepass s3nt:pw@x\n"
-            "sentinel monitor xm 127.0.0.1 %d 1\nsentinel auth-pass xm master-pw\n",
-            sport, dir, mport);
-    fclose(fp);
-    pid_t sentinel = th_sentinel_start(conf, sport);
     char addr[32];
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", sport);
+    pid_t sentinel = start_one_sentinel(
+        dir, mport, "requirepass s3nt:pw@x\nsentinel auth-pass xm master-pw\n", addr,
+        sizeof(addr));
     const char *sentinels[] = {addr};
     xacct_store_options_t o = {.url = "redis://:master-pw@ignored:1/0", .sentinels = sentinels,
                                .nsentinels = 1, .master_name = "xm",
                                .connect_timeout_ms = 2000};
+    th_result_t r;
+    expect_no_master(&loop, &o, &r); /* the sentinel answers NOAUTH */
     xacct_store_t *s = NULL;
     char err[128];
-    assert_int_equal(xacct_store_new(&loop, &o, &s, err, sizeof(err)), 0);
-    th_result_t r;
-    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
-    assert_int_equal(r.status, XACCT_EDISCONNECTED);
-    th_store_close(&loop, s);
 
     /* With the sentinels' password (characters a URL must escape). */
     uv_loop_init(&loop);
