@@ -8,6 +8,7 @@
 
 #include "config_keys.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,15 @@ int xacct_config_check_reload(const xacct_config_t *old, const xacct_config_t *n
     return 0;
 }
 
+static bool url_parses(const char *url)
+{
+    CURLU *u = curl_url();
+    bool ok = u != NULL &&
+              curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK;
+    curl_url_cleanup(u);
+    return ok;
+}
+
 /* Writes url with the password of its user information ("user:password@")
  * replaced by "***"; the rest as written. */
 static void put_url_masked(const char *url, FILE *out)
@@ -66,6 +76,16 @@ static void put_url_masked(const char *url, FILE *out)
     const char *auth = strstr(url, "://");
     auth = auth != NULL ? auth + 3 : url;
     size_t alen = strcspn(auth, "/?#");
+    /* A password with an unencoded '/', '?' or '#' ends the authority early,
+     * so the URL does not parse (nothing connects with it), yet the secret is
+     * in the text: then all up to the last '@' is masked. */
+    const char *last_at = strrchr(auth, '@');
+    if (last_at != NULL && memchr(auth, '@', alen) == NULL && !url_parses(url)) {
+        fwrite(url, 1, (size_t)(auth - url), out);
+        fputs("***", out);
+        fputs(last_at, out);
+        return;
+    }
     const char *at = NULL;
     for (const char *c = auth; c < auth + alen; c++)
         if (*c == '@')

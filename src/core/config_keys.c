@@ -66,10 +66,12 @@ const xacct__config_key_t xacct__config_keys[] = {
     /* Up to a year: an onboarding link older than that is abandoned. */
     {"onboard", "pending_ttl", KT_INT, F(onboard_pending_ttl), "604800", 0, 31536000, CHK_NONE,
      KF_RELOAD},
+    /* The federation endpoint receives the role's keys (the Session JSON in
+     * the query): never over plain http. */
     {"console", "federation_url", KT_STRING, F(console_federation_url),
-     "https://signin.aws.amazon.com/federation", 0, 0, CHK_URL, KF_RELOAD},
+     "https://signin.aws.amazon.com/federation", 0, 0, CHK_HTTPS_URL, KF_RELOAD},
     {"console", "destination", KT_STRING, F(console_destination),
-     "https://console.aws.amazon.com/", 0, 0, CHK_URL, KF_RELOAD},
+     "https://console.aws.amazon.com/", 0, 0, CHK_HTTPS_URL, KF_RELOAD},
     {"console", "issuer", KT_STRING, F(console_issuer), "xacct", 0, 0, CHK_NONE, KF_RELOAD},
     {"redis", "url", KT_STRING, F(redis_url), "redis://127.0.0.1:6379/0", 0, 0, CHK_NONE,
      KF_URL_PASSWORD},
@@ -146,7 +148,7 @@ static bool all_of(const char *s, const char *set, size_t minlen, size_t maxlen)
 #define LOWER "abcdefghijklmnopqrstuvwxyz"
 #define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-static bool check_url(const char *s)
+static bool check_url(const char *s, bool https_only)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
@@ -157,7 +159,8 @@ static bool check_url(const char *s)
     if (curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        ok = (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0) && *host != '\0';
+        ok = (strcmp(scheme, "https") == 0 || (!https_only && strcmp(scheme, "http") == 0)) &&
+             *host != '\0';
     curl_free(scheme);
     curl_free(host);
     curl_url_cleanup(u);
@@ -246,7 +249,9 @@ static const char *check_value(const xacct__config_key_t *k, const char *s)
     case CHK_ACCOUNT:
         return *s == '\0' || all_of(s, DIGITS, 12, 12) ? NULL : "must be 12 digits";
     case CHK_URL:
-        return check_url(s) ? NULL : "not an http(s) URL";
+        return check_url(s, false) ? NULL : "not an http(s) URL";
+    case CHK_HTTPS_URL:
+        return check_url(s, true) ? NULL : "not an https URL";
     case CHK_TOPIC:
         return check_topic(s) ? NULL : "not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)";
     case CHK_HOST:

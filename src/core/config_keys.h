@@ -29,6 +29,7 @@ typedef enum {
     CHK_REGION,  /* [a-z0-9-], goes into endpoint host names */
     CHK_ACCOUNT, /* 12 digits */
     CHK_URL,     /* http(s) URL that libcurl parses */
+    CHK_HTTPS_URL, /* https URL that libcurl parses */
     CHK_TOPIC,   /* arn:<partition>:sns:<region>:<account>:<name> */
     CHK_HOST,    /* a host pattern */
     CHK_CERT_HOST, /* a host pattern whose '*' stands for a region name */

@@ -271,7 +271,12 @@ static const struct {
     {"[cloudformation]\ntemplate_bucket = Bad_Bucket\n",
      "<string>:2: cloudformation.template_bucket: not an S3 bucket name"},
     {"[console]\nfederation_url = signin.aws.amazon.com\n",
-     "<string>:2: console.federation_url: not an http(s) URL"},
+     "<string>:2: console.federation_url: not an https URL"},
+    /* the Session JSON (the role's keys) travels in the federation URL */
+    {"[console]\nfederation_url = http://signin.aws.amazon.com/federation\n",
+     "<string>:2: console.federation_url: not an https URL"},
+    {"[console]\ndestination = http://console.aws.amazon.com/\n",
+     "<string>:2: console.destination: not an https URL"},
     {"[events]\nwebhook_url = http://example.com/hook\n",
      "<string>:2: events.webhook_url: must be https (http only to 127.0.0.1 or [::1], named as "
      "such)"},
@@ -742,6 +747,10 @@ static void test_dump_masks_password(void **state)
         {"redis://app@redis.internal:6379/0", "redis://app@redis.internal:6379/0"},
         {"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
         {"redis://h:1/0?x=a:b@c", "redis://h:1/0?x=a:b@c"},
+        /* an unencoded '#', '?' or '/' in the password: no URL, still a secret */
+        {"redis://:pa#ss@h:1/0", "redis://***@h:1/0"},
+        {"redis://u:pa?ss@h:1/0", "redis://***@h:1/0"},
+        {"rediss://u:p/a@ss@h:1/0", "rediss://***@h:1/0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         xacct_config_t *cfg = NULL;
