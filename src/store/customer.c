@@ -63,6 +63,7 @@ static const struct field {
     {"pending_external_id", offsetof(xacct_customer_t, pending_external_id), true},
     {"template_version", offsetof(xacct_customer_t, template_version), false},
     {"verified_at", offsetof(xacct_customer_t, verified_at), false},
+    {"seq", offsetof(xacct_customer_t, seq), false},
 };
 
 static const char **slot(xacct_customer_t *c, size_t i)

@@ -115,6 +115,18 @@ class OpsTest(unittest.TestCase):
         self.assertEqual(missing.returncode, 1)
         self.assertEqual(missing.stderr.strip(), "xacct show: no customer 210987654321")
 
+    def test_show_has_every_field_of_the_record(self):
+        # SPEC §6: show --json prints the record's fields by their Redis
+        # names, the §8-§9 ones (seq, ...) too once they are written.
+        acct = "123456789012"
+        self.active_customer(acct)
+        rec = json.loads(self.env.xacct("show", acct, "--show-external-id", "--json").stdout)
+        stored = {k.decode(): v.decode()
+                  for k, v in self.env.redis_client().hgetall("xacct:customer:" + acct).items()}
+        self.assertIn("seq", stored)
+        self.assertEqual({k: v for k, v in rec.items() if v != ""},
+                         {k: v for k, v in stored.items() if v != ""})
+
     def test_list_filters_by_state(self):
         self.onboard("123456789012")
         self.active_customer("123456789013")
