@@ -164,6 +164,12 @@ static int run(cli_t *c, const char *account, const char *region, bool rotate)
                      "the customer must launch its stack with the new template.",
                      account, op.state);
         } else {
+            /* SPEC §6: onboard --json always has launch_url; without a
+             * bucket there is no link to give (template_file instead). */
+            if (json_object_get(op.info, "launch_url") == NULL)
+                json_object_set_new(op.info, "launch_url", json_null());
+            if (json_object_get(op.info, "template_url") == NULL)
+                json_object_set_new(op.info, "template_url", json_null());
             snprintf(title, sizeof(title), "Customer %s onboarded (state pending).", account);
         }
         cli_print_handout(c, op.info, title);

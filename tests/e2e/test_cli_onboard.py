@@ -346,6 +346,21 @@ class TemplateTest(unittest.TestCase):
         cond = tpl["Resources"]["XacctRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
         self.assertEqual(cond, {"StringEquals": {"sts:ExternalId": ext}})
 
+    def test_json_without_bucket_still_names_launch_url(self):
+        # SPEC §6: onboard --json prints at least account_id, external_id,
+        # state and launch_url; with no bucket there is no link: null.
+        self.env.write_config(bucket=None)
+        acct = "123456789015"
+        r = self.env.xacct("onboard", acct, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        info = json.loads(r.stdout)
+        for k in ("account_id", "external_id", "state", "launch_url", "template_url"):
+            self.assertIn(k, info)
+        self.assertIsNone(info["launch_url"])
+        self.assertIsNone(info["template_url"])
+        self.assertTrue(os.path.isfile(info["template_file"]))
+        self.assertEqual((info["account_id"], info["state"]), (acct, "pending"))
+
 
 if __name__ == "__main__":
     unittest.main()
