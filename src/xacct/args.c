@@ -27,6 +27,20 @@ static void print_help(cli_t *c)
             XACCT_CONFIG_DEFAULT_PATH);
 }
 
+const char *cli_bad_option(char **argv, const char *long_vals, char shown[3])
+{
+    /* An unknown letter inside "-xy" leaves optind on that element, so
+     * argv[optind - 1] would name the argument before it. A long option
+     * (optopt 0, or its val) has moved optind past itself. */
+    if (optopt > 0 && optopt < 128 && strchr(long_vals, optopt) == NULL) {
+        shown[0] = '-';
+        shown[1] = (char)optopt;
+        shown[2] = '\0';
+        return shown;
+    }
+    return argv[optind - 1];
+}
+
 int cli_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts, const char **pos,
              int min_pos, int max_pos)
 {
@@ -63,8 +77,9 @@ int cli_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts, const char 
             return cli_usage(c, "option '%s' needs a value (see xacct %s --help)",
                              argv[optind - 1], c->command);
         } else {
-            return cli_usage(c, "unknown option '%s' (see xacct %s --help)", argv[optind - 1],
-                             c->command);
+            char shown[3];
+            return cli_usage(c, "unknown option '%s' (see xacct %s --help)",
+                             cli_bad_option(argv, "", shown), c->command);
         }
     }
     int npos = argc - optind;

@@ -75,6 +75,11 @@ typedef struct cli_opt {
 int cli_args(cli_t *c, int argc, char **argv, const cli_opt_t *opts, const char **pos,
              int min_pos, int max_pos);
 
+/* After getopt_long returned '?': the option it refused, "-x" for a letter
+ * (shown holds it), else the argument itself. long_vals: the letters that
+ * are vals of long options (their errors set optopt to them). */
+const char *cli_bad_option(char **argv, const char *long_vals, char shown[3]);
+
 /* "xacct CMD: <message>" on stderr; returns CLI_USAGE / CLI_FAIL. */
 int cli_usage(cli_t *c, const char *fmt, ...) XACCT_PRINTF(2, 3);
 int cli_fail(cli_t *c, const char *fmt, ...) XACCT_PRINTF(2, 3);

@@ -132,9 +132,10 @@ int main(int argc, char **argv)
             printf("xacct %s\n", XACCT_VERSION);
             goto out;
         } else {
+            char shown[3];
             rc = cli_usage(&c, "%s '%s' (see xacct --help)",
                            ch == ':' ? "option needs a value:" : "unknown option",
-                           argv[optind - 1]);
+                           ch == ':' ? argv[optind - 1] : cli_bad_option(argv, "cjhV", shown));
             goto out;
         }
     }

@@ -11,7 +11,8 @@ import cli_env
 import harness
 
 COMMANDS = ["onboard", "show", "list", "events", "template", "rotate-external-id", "check",
-            "console", "jobs", "dead", "workers", "topics", "credentials", "outdated"]
+            "console", "jobs", "dead", "workers", "topics", "credentials", "outdated", "cancel",
+            "outbox", "doctor"]
 
 
 class UsageTest(unittest.TestCase):
@@ -86,6 +87,17 @@ class UsageTest(unittest.TestCase):
             (["credentials", "123456789012", "--reason", ""], "--reason"),
             (["console", "123456789012", "--operator", "x"], "'x'"),
             (["outdated", "extra"], "'extra'"),
+            # a letter inside a cluster of short options, and long options
+            # given a value they do not take
+            (["show", "123456789012", "-xy"], "unknown option '-x'"),
+            (["-xy", "list"], "unknown option '-x'"),
+            (["list", "--json", "-qz"], "unknown option '-q'"),
+            (["--json=1", "list"], "'--json=1'"),
+            (["list", "--json=1"], "'--json=1'"),
+            (["cancel"], "usage: xacct cancel ACCOUNT"),
+            (["cancel", "12"], "'12'"),
+            (["outbox", "redeliver", "x"], "'x'"),
+            (["doctor", "extra"], "'extra'"),
         ]
         for args, names in cases:
             with self.subTest(args=args):
