@@ -407,6 +407,10 @@ static void post(delivery_t *d)
         .connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
         .max_body = XACCT_WEBHOOK_MAX_ANSWER,
         .cut_body = true, /* a 2xx is delivered whatever its body (SPEC §8) */
+        /* The receiver's name is resolved by whoever runs its DNS: never
+         * POST customer data to the instance metadata service or another
+         * link-local address, whatever the name resolves to today. */
+        .untrusted_url = true,
     };
     d->attempts++;
     if (rc == 0)

@@ -509,6 +509,19 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(self.bad.snapshot(), [])
         self.assertEqual(env.stop_worker(w2), 0, env.worker_log(w2)[-3000:])
 
+    def test_a_name_resolving_to_the_metadata_service_is_never_connected(self):
+        # The receiver's DNS is someone else's: an https name that resolves
+        # (or is rebound) to a link-local address is refused at connect time.
+        env = self.env
+        with open(env.hosts_path, "a") as f:
+            f.write("169.254.169.254 hooks.rebound.example\n")
+        w = env.start_worker({"XACCT_EVENTS_WEBHOOK_URL": "https://hooks.rebound.example/x"})
+        env.onboard(A)
+        wait_for(lambda: b"XACCT_EFORBIDDEN" in env.worker_log(w), 30,
+                 "the link-local address to be refused")
+        self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 1)
+        self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
 
 class ConfigTest(unittest.TestCase):
     """A webhook xacctd cannot use stops it at start, saying why."""
