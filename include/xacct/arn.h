@@ -40,7 +40,8 @@ bool xacct_arn_is_role_in_account(const char *arn, const char *account);
 
 /*
  * Parses a CloudFormation stack ARN
- * (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>) and
+ * (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>, the
+ * partition the region's) and
  * copies account, region and stack name into the given buffers (each at
  * least 13, 32 and 129 bytes). Returns 0 or XACCT_EPARSE.
  */

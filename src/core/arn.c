@@ -97,14 +97,16 @@ bool xacct_arn_is_role_in_account(const char *arn, const char *account)
         return false;
     if (strncmp(a.resource, "role/", 5) != 0)
         return false;
-    /* role/[path/]name: path segments and the name use the role-name set;
-     * the name is 1..64 characters. */
+    /* role/[path/]name: the name is 1..64 characters of the role-name set.
+     * IAM lets a path (at most 512 characters, "/" included) hold any
+     * printable ASCII, which xacct_arn_parse has checked; no segment is
+     * empty. */
     const char *name = strrchr(a.resource, '/') + 1;
     size_t nlen = strlen(name);
-    if (nlen == 0 || nlen > 64)
+    if (nlen == 0 || nlen > 64 || (size_t)(name - (a.resource + 4)) > 512)
         return false;
-    for (const char *p = a.resource + 5; *p != '\0'; p++)
-        if (*p != '/' && !role_name_char(*p))
+    for (const char *p = name; *p != '\0'; p++)
+        if (!role_name_char(*p))
             return false;
     return strstr(a.resource, "//") == NULL;
 }
@@ -117,6 +119,10 @@ int xacct_arn_parse_stack(const char *arn, char account[13], char region[32], ch
         return XACCT_EPARSE;
     if (strcmp(a.service, "cloudformation") != 0 || !xacct_region_valid(a.region) ||
         !xacct_account_id_valid(a.account) || strncmp(a.resource, "stack/", 6) != 0)
+        return XACCT_EPARSE;
+    /* A stack lives in its region's partition (arn:aws-cn:…:cn-north-1:…);
+     * any other pairing names no stack. */
+    if (strcmp(a.partition, xacct_region_partition(a.region)) != 0)
         return XACCT_EPARSE;
     const char *n = a.resource + 6;
     const char *slash = strchr(n, '/');

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,19 @@ static void test_roles(void **state)
     assert_false(xacct_arn_is_role_in_account("arn:aws:iam::123456789012:role/a//b", NULL));
     assert_false(xacct_arn_is_role_in_account("arn:aws:iam::123456789012:role/bad*name", NULL));
     assert_false(xacct_arn_is_role_in_account("arn:aws:sts::123456789012:role/X", NULL));
+    /* IAM lets a path hold any printable ASCII (at most 512 characters);
+     * the name keeps the role-name set. */
+    assert_true(xacct_arn_is_role_in_account("arn:aws:iam::123456789012:role/a~b!/c/Role", NULL));
+    assert_true(xacct_arn_is_role_in_account("arn:aws-cn:iam::123456789012:role/service-role/R",
+                                             "123456789012"));
+    assert_false(xacct_arn_is_role_in_account("arn:aws:iam::123456789012:role/a/b~c", NULL));
+    char arn[700];
+    char path[520];
+    memset(path, 'p', sizeof(path));
+    snprintf(arn, sizeof(arn), "arn:aws:iam::123456789012:role/%.510s/R", path);
+    assert_true(xacct_arn_is_role_in_account(arn, NULL)); /* a 512-character path */
+    snprintf(arn, sizeof(arn), "arn:aws:iam::123456789012:role/%.511s/R", path);
+    assert_false(xacct_arn_is_role_in_account(arn, NULL));
 }
 
 static void test_stack(void **state)
@@ -81,6 +95,21 @@ static void test_stack(void **state)
                                            acct, region, name),
                      XACCT_EPARSE);
     assert_string_equal(acct, "");
+    /* Every partition, each with its own regions only. */
+    static const struct {
+        const char *arn;
+        int rc;
+    } rows[] = {
+        {"arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1", 0},
+        {"arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/s/1", 0},
+        {"arn:aws:cloudformation:cn-north-1:123456789012:stack/s/1", XACCT_EPARSE},
+        {"arn:aws:cloudformation:us-gov-west-1:123456789012:stack/s/1", XACCT_EPARSE},
+        {"arn:aws-cn:cloudformation:us-east-1:123456789012:stack/s/1", XACCT_EPARSE},
+        {"arn:aws-us-gov:cloudformation:cn-northwest-1:123456789012:stack/s/1", XACCT_EPARSE},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (xacct_arn_parse_stack(rows[i].arn, acct, region, name) != rows[i].rc)
+            fail_msg("%s: want %d", rows[i].arn, rows[i].rc);
 }
 
 static void test_extid(void **state)
