@@ -43,7 +43,8 @@ typedef struct xacct_cfn_request {
     char *resource_type;  /* ResourceType, may be NULL */
     char *physical_id;    /* PhysicalResourceId (Update, Delete), else NULL */
     char *service_token;  /* ServiceToken (top level or from the properties), may be NULL */
-    long service_timeout; /* seconds from ResourceProperties.ServiceTimeout, default 3600 */
+    long service_timeout; /* seconds from ServiceTimeout (top level, else the
+                             properties), default 3600 */
 
     /* ResourceProperties; any may be NULL when missing. */
     char *account_id;     /* AccountID */

@@ -75,11 +75,11 @@ static int check_response_url(const char *url, const xacct_strlist_t *hosts, cha
     return rc;
 }
 
-/* ServiceTimeout as an integer or a string of digits; anything else (a
- * fraction, an exponent, text) leaves the default. */
-static long parse_service_timeout(const xacct_jval_t *props)
+/* ServiceTimeout in obj as an integer or a string of digits, 1..3600; 0
+ * for anything else (absent, a fraction, an exponent, text). */
+static long service_timeout_in(const xacct_jval_t *obj)
 {
-    const xacct_jval_t *v = xacct_jval_get(props, "ServiceTimeout");
+    const xacct_jval_t *v = xacct_jval_get(obj, "ServiceTimeout");
     const char *s = xacct_jval_number(v);
     if (s == NULL)
         s = xacct_jval_string(v, NULL);
@@ -91,7 +91,18 @@ static long parse_service_timeout(const xacct_jval_t *props)
         if (end == s || *end != '\0' || errno == ERANGE)
             t = 0;
     }
-    return (t >= 1 && t <= 3600) ? t : XACCT_CFN_DEFAULT_TIMEOUT;
+    return (t >= 1 && t <= 3600) ? t : 0;
+}
+
+/* CloudFormation sends ServiceTimeout beside ServiceToken at the top level
+ * of the request, where the resource's properties may no longer carry it;
+ * either place is read, the top level first. */
+static long parse_service_timeout(const xacct_jval_t *root)
+{
+    long t = service_timeout_in(root);
+    if (t == 0)
+        t = service_timeout_in(xacct_jval_get(root, "ResourceProperties"));
+    return t != 0 ? t : XACCT_CFN_DEFAULT_TIMEOUT;
 }
 
 /* TemplateVersion (SPEC §9.6): only ever recorded, so a value of another
@@ -121,7 +132,6 @@ static void parse_properties(xacct_cfn_request_t *req, const xacct_jval_t *root)
         set_property_error(req, "ResourceProperties is missing");
         return;
     }
-    req->service_timeout = parse_service_timeout(props);
     if (req->service_token == NULL)
         req->service_token = dup_member(props, "ServiceToken");
     req->account_id = dup_member(props, "AccountID");
@@ -203,6 +213,7 @@ int xacct_cfn_request_parse(const char *json, size_t len, const xacct_strlist_t 
     rc = check_response_url(req->response_url, response_hosts, &req->response_host, err, errlen);
     if (rc != 0)
         goto out;
+    req->service_timeout = parse_service_timeout(root);
     parse_properties(req, root);
     *out = req;
     req = NULL;
@@ -211,6 +222,16 @@ out:
     xacct_cfn_request_free(req);
     xacct_jdoc_free(doc);
     return rc;
+}
+
+/* An account ID names an account only within a partition: the role must
+ * be in the stack's (arn:aws-cn:iam::… for a cn-* stack), or it is another
+ * account's, which STS in the stack's region cannot even reach. */
+static bool in_stack_partition(const char *arn, const char *stack_region)
+{
+    xacct_arn_t a;
+    return xacct_arn_parse(arn, &a) == 0 &&
+           strcmp(a.partition, xacct_region_partition(stack_region)) == 0;
 }
 
 bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exists,
@@ -226,7 +247,8 @@ bool xacct_cfn_check_ownership(const xacct_cfn_request_t *req, bool customer_exi
                  req->stack_account);
         return false;
     }
-    if (!xacct_arn_is_role_in_account(req->role_arn, req->stack_account)) {
+    if (!xacct_arn_is_role_in_account(req->role_arn, req->stack_account) ||
+        !in_stack_partition(req->role_arn, req->stack_region)) {
         snprintf(reason, reason_len, "RoleArn is not an IAM role ARN in account %s",
                  req->stack_account);
         return false;

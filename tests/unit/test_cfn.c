@@ -421,6 +421,99 @@ static void test_template_version(void **state)
     }
 }
 
+/* A request as CloudFormation sends it from a stack in region's partition,
+ * with extra top-level members (JSON text, may be "") and ResourceProperties
+ * (JSON object text). */
+static char *partition_request(const char *stack, const char *url, const char *top,
+                               const char *props)
+{
+    return xacct_asprintf("{\"RequestType\":\"Create\",\"ResponseURL\":\"%s\",\"StackId\":\"%s\","
+                          "\"RequestId\":\"r-1\",\"LogicalResourceId\":\"PhoneHome\"%s"
+                          "\"ResourceProperties\":%s}",
+                          url, stack, top, props);
+}
+
+/* ServiceTimeout travels beside ServiceToken at the top level of the
+ * request; the properties' copy is read when the top level has none. */
+static void test_service_timeout_places(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *top, *props;
+        long want;
+    } rows[] = {
+        {",\"ServiceTimeout\":\"120\",", "{}", 120},
+        {",\"ServiceTimeout\":\"120\",", "{\"ServiceTimeout\":\"300\"}", 120},
+        {",", "{\"ServiceTimeout\":\"300\"}", 300},
+        {",\"ServiceTimeout\":\"0\",", "{\"ServiceTimeout\":\"300\"}", 300},
+        {",\"ServiceTimeout\":45,", "{\"AccountID\":\"123456789012\"}", 45},
+        {",\"ServiceTimeout\":\"4000\",", "{}", XACCT_CFN_DEFAULT_TIMEOUT},
+        {",\"ServiceTimeout\":\"60\",", "null", 60}, /* no properties at all */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *json = partition_request(STACK, RESPONSE_URL, rows[i].top, rows[i].props);
+        xacct_cfn_request_t *req = parse_ok(json);
+        if (req->service_timeout != rows[i].want)
+            fail_msg("row %zu: ServiceTimeout %ld, want %ld", i, req->service_timeout,
+                     rows[i].want);
+        xacct_cfn_request_free(req);
+        free(json);
+    }
+}
+
+/* A stack in each partition; its RoleArn must be in the same one, since an
+ * account ID names an account only within a partition. */
+static void test_partitions(void **state)
+{
+    (void)state;
+    char *items[] = {"cloudformation-custom-resource-response-*.s3*.amazonaws.com",
+                     "cloudformation-custom-resource-response-*.s3.*.amazonaws.com",
+                     "cloudformation-custom-resource-response-*.s3*.amazonaws.com.cn",
+                     "cloudformation-custom-resource-response-*.s3.*.amazonaws.com.cn"};
+    xacct_strlist_t hosts = {items, 4};
+    static const struct {
+        const char *stack, *url, *role;
+        bool owned;
+    } rows[] = {
+        {"arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1",
+         "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/k",
+         "arn:aws-cn:iam::123456789012:role/R", true},
+        {"arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/s/1",
+         "https://cloudformation-custom-resource-response-usgovwest1.s3-us-gov-west-1.amazonaws.com/k",
+         "arn:aws-us-gov:iam::123456789012:role/path/R", true},
+        {STACK, RESPONSE_URL, "arn:aws:iam::123456789012:role/a~b/R", true},
+        {"arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1",
+         "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/k",
+         "arn:aws:iam::123456789012:role/R", false},
+        {STACK, RESPONSE_URL, "arn:aws-us-gov:iam::123456789012:role/R", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char props[256];
+        snprintf(props, sizeof(props),
+                 "{\"AccountID\":\"123456789012\",\"RoleArn\":\"%s\",\"ExternalID\":\"id\"}",
+                 rows[i].role);
+        char *json = partition_request(rows[i].stack, rows[i].url, ",", props);
+        xacct_cfn_request_t *req = NULL;
+        char err[256];
+        if (xacct_cfn_request_parse(json, strlen(json), &hosts, &req, err, sizeof(err)) != 0)
+            fail_msg("row %zu: %s", i, err);
+        char reason[256];
+        bool owned = xacct_cfn_check_ownership(req, true, "id", reason, sizeof(reason));
+        if (owned != rows[i].owned)
+            fail_msg("row %zu: owned %d (%s)", i, owned, owned ? "" : reason);
+        if (!owned)
+            assert_non_null(strstr(reason, "RoleArn is not an IAM role ARN"));
+        xacct_cfn_request_free(req);
+        free(json);
+    }
+    /* A StackId whose partition is not its region's names no stack. */
+    char *json = partition_request("arn:aws:cloudformation:cn-north-1:123456789012:stack/s/1",
+                                   "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/k",
+                                   ",", "{}");
+    expect_unanswerable(json, &hosts, "StackId");
+    free(json);
+}
+
 /* Which final answers of a ResponseURL end the message (refused for good)
  * and which leave it to be answered again later. */
 static void test_answer_refused(void **state)
@@ -459,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
         cmocka_unit_test(test_response_body),    cmocka_unit_test(test_template_version),
+        cmocka_unit_test(test_service_timeout_places), cmocka_unit_test(test_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
