@@ -318,10 +318,15 @@ class Service(StackRuns):
         url, key = self.world.services["s3"].mint_response_url(
             stack.region, stack.stack_id, lid, request_id,
             request_type=request_type)
-        req = {"RequestType": request_type, "ServiceToken": token,
+        req = {"RequestType": request_type, "ServiceToken": token}
+        if "ServiceTimeout" in props:
+            # Sent beside ServiceToken, as CloudFormation does (and kept in
+            # ResourceProperties below).
+            req["ServiceTimeout"] = str(timeout)
+        req.update({
                "ResponseURL": url, "StackId": stack.stack_id,
                "RequestId": request_id, "LogicalResourceId": lid,
-               "ResourceType": rtype}
+               "ResourceType": rtype})
         if physical_id is not None:
             req["PhysicalResourceId"] = physical_id
         req["ResourceProperties"] = stringify(props)

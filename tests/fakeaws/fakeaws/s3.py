@@ -212,6 +212,10 @@ class Service:
             rec["problems"].append("Invalid response object: NoEcho must be a boolean")
         if "Reason" in doc and not isinstance(doc["Reason"], str):
             rec["problems"].append("Invalid response object: Reason must be a string")
+        elif rec["status"] == "FAILED" and not doc.get("Reason"):
+            # crpg-ref-responses: Reason is required if Status is FAILED.
+            rec["problems"].append("Invalid response object: Reason is required "
+                                   "when Status is FAILED")
         rec["valid"] = not rec["problems"]
         return rec
 

@@ -266,6 +266,8 @@ class CfnTest(unittest.TestCase):
         self.stack_id = self.create_stack(tmpl)
         req = self.next_request()
         self.assertEqual(req["ResourceProperties"]["ServiceTimeout"], "1")
+        self.assertEqual(req["ServiceTimeout"], "1")
+        self.assertEqual(list(req)[:3], ["RequestType", "ServiceToken", "ServiceTimeout"])
         rollback = self.next_request(timeout=10)
         self.assertEqual(rollback["RequestType"], "Delete")
         self.assertTrue(rollback["PhysicalResourceId"])

@@ -227,8 +227,9 @@ class ResponseUrlTest(unittest.TestCase):
         no_pid = json.loads(self.answer())
         del no_pid["PhysicalResourceId"]
         self.assertEqual(self.put(url, json.dumps(no_pid).encode()).status, 200)
+        self.assertEqual(self.put(url, self.answer("FAILED")).status, 200)
         recs = self.responses()
-        self.assertEqual(len(recs), 5)
+        self.assertEqual(len(recs), 6)
         self.assertTrue(recs[0]["too_large"])
         self.assertEqual(recs[0]["size"], len(big))
         self.assertIn("Response object is too long.", recs[0]["problems"])
@@ -236,6 +237,7 @@ class ResponseUrlTest(unittest.TestCase):
             self.assertFalse(rec["valid"], rec)
         self.assertTrue(any("RequestId" in p for p in recs[3]["problems"]))
         self.assertTrue(any("PhysicalResourceId" in p for p in recs[4]["problems"]))
+        self.assertTrue(any("Reason is required" in p for p in recs[5]["problems"]))
 
     def test_injected_failures(self):
         url, _ = self.mint()
