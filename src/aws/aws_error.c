@@ -196,6 +196,30 @@ out:
     free(st);
 }
 
+/* AWS echoes part of the request in a few messages: SignatureDoesNotMatch
+ * from the query and JSON services carries the canonical request (the value
+ * of every signed header, the session token among them) and the string to
+ * sign, IncompleteSignature the Authorization header (the signature). The
+ * message is cut where the first echo begins, so no credential reaches a
+ * log line, a detail or a CloudFormation Reason through it. */
+static void cut_echoes(char *msg)
+{
+    static const char *const markers[] = {
+        "The Canonical String", "The String-to-Sign", "CanonicalRequest",
+        "Authorization=",       "Authorization header:", "Signature=",
+        "x-amz-security-token", /* compared ignoring case */
+    };
+    size_t cut = strlen(msg);
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(markers); i++) {
+        const char *m = strcasestr(msg, markers[i]);
+        if (m != NULL && (size_t)(m - msg) < cut)
+            cut = (size_t)(m - msg);
+    }
+    while (cut > 0 && strchr(" \t\r\n'", msg[cut - 1]) != NULL)
+        cut--;
+    msg[cut] = '\0';
+}
+
 int xacct_aws_error_parse_parts(long http_status, const xacct_header_t *headers,
                                 size_t nheaders, const char *body, size_t len,
                                 xacct_aws_error_t *out)
@@ -224,6 +248,8 @@ int xacct_aws_error_parse_parts(long http_status, const xacct_header_t *headers,
         else if (i < len && body[i] == '<')
             parse_xml(body, len, out);
     }
+
+    cut_echoes(out->message);
 
     if (out->code[0] == '\0') {
         const char *et = header(headers, nheaders, "x-amzn-errortype");

@@ -89,6 +89,57 @@ static void test_s3_xml(void **state)
     assert_true(xacct_aws_error_is_transient(&e)); /* 503 */
 }
 
+/* SignatureDoesNotMatch from STS (and the JSON services) echoes the
+ * canonical request, whose signed x-amz-security-token header is the
+ * session token, and IncompleteSignature the Authorization header: neither
+ * may survive into the message, which ends up in logs and Reasons. */
+static void test_echoed_request_cut_from_message(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    const char *token = "IQoJb3JpZ2luX2VjEXAMPLETOKENsecretPART";
+    char body[2048];
+    snprintf(body, sizeof(body),
+             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+             "<Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>"
+             "The request signature we calculated does not match the signature you provided. "
+             "Check your AWS Secret Access Key and signing method. Consult the service "
+             "documentation for details.\n\nThe Canonical String for this request should "
+             "have been\n'POST\n/\n\ncontent-type:application/x-www-form-urlencoded; "
+             "charset=utf-8\nhost:sts.us-east-1.amazonaws.com\nx-amz-date:20240101T000000Z\n"
+             "x-amz-security-token:%s\n\ncontent-type;host;x-amz-date;x-amz-security-token\n"
+             "e3b0'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n...'\n"
+             "</Message></Error><RequestId>r</RequestId></ErrorResponse>",
+             token);
+    assert_int_equal(parse(403, NULL, 0, body, &e), 0);
+    assert_string_equal(e.code, "SignatureDoesNotMatch");
+    assert_null(strstr(e.message, token));
+    assert_null(strstr(e.message, "Canonical"));
+    assert_string_equal(e.message,
+                        "The request signature we calculated does not match the signature you "
+                        "provided. Check your AWS Secret Access Key and signing method. Consult "
+                        "the service documentation for details.");
+
+    /* The same in SQS's JSON shape. */
+    snprintf(body, sizeof(body),
+             "{\"__type\":\"com.amazon.coral.service#SignatureDoesNotMatch\",\"message\":"
+             "\"The request signature we calculated does not match.\\n\\nThe Canonical String "
+             "for this request should have been\\n'POST\\n/\\n\\nX-Amz-Security-Token:%s\\n'\"}",
+             token);
+    assert_int_equal(parse(403, NULL, 0, body, &e), 0);
+    assert_null(strstr(e.message, token));
+    assert_string_equal(e.message, "The request signature we calculated does not match.");
+
+    /* IncompleteSignature quoting the Authorization header. */
+    const char *inc = "<ErrorResponse><Error><Code>IncompleteSignature</Code><Message>"
+                      "Authorization header requires 'Credential' parameter. "
+                      "Authorization=AWS4-HMAC-SHA256 SignedHeaders=host, "
+                      "Signature=0123abcd</Message></Error></ErrorResponse>";
+    assert_int_equal(parse(403, NULL, 0, inc, &e), 0);
+    assert_null(strstr(e.message, "0123abcd"));
+    assert_string_equal(e.message, "Authorization header requires 'Credential' parameter.");
+}
+
 static void test_code_outside_error_ignored(void **state)
 {
     (void)state;
@@ -236,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_json_capital_message_and_suffix),
         cmocka_unit_test(test_query_xml),
         cmocka_unit_test(test_s3_xml),
+        cmocka_unit_test(test_echoed_request_cut_from_message),
         cmocka_unit_test(test_code_outside_error_ignored),
         cmocka_unit_test(test_header_only),
         cmocka_unit_test(test_malformed_bodies),
