@@ -31,7 +31,8 @@ typedef struct xacct_s3_object {
     const char *content_type; /* PutObject only; NULL = application/octet-stream */
 } xacct_s3_object_t;
 
-/* Stores the object (everything copied). The callback fires exactly once,
+/* Stores the object (everything copied) with a Content-MD5 header, which S3
+ * checks and a bucket with Object Lock requires. The callback fires exactly once,
  * never from inside this call; a nonzero return (XACCT_EINVAL: bad bucket or
  * key, or xacct_aws_call's errors) means it never will. */
 int xacct_s3_put(xacct_aws_t *aws, const xacct_s3_object_t *o, xacct_s3_done_cb cb,

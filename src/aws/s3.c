@@ -2,17 +2,20 @@
 /*
  * PutObject and DeleteObject on path-style S3 URLs: the path is
  * /<bucket>/<key> with the key percent-encoded as SigV4 wants it, so what is
- * signed is what goes on the wire. The endpoint is resolved by the generic
- * AWS call, which also signs (with the S3 payload hash) and retries. A
+ * signed is what goes on the wire; PutObject carries Content-MD5. The
+ * endpoint is resolved by the generic AWS call, which also signs (with the
+ * S3 payload hash) and retries. A
  * presigned GetObject URL is built on the same object URL, so the path that
  * is signed is the path CloudFormation requests.
  */
 #include "xacct/s3.h"
 
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "xacct/buf.h"
+#include "xacct/digest.h"
 #include "xacct/sigv4.h"
 
 typedef struct s3_op {
@@ -62,6 +65,22 @@ int xacct_s3_presign_get(const xacct_s3_presign_t *p, char **out)
     return rc;
 }
 
+/* Content-MD5 of a PutObject body: base64 of the 16-byte MD5. A bucket
+ * with Object Lock refuses a PutObject that carries neither it nor an
+ * x-amz-checksum-* header (400 InvalidRequest), and S3 checks it against
+ * what arrived (BadDigest) whatever the bucket. */
+static int content_md5(const void *body, size_t len, char out[25])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (xacct_digest(XACCT_DIGEST_MD5, body != NULL ? body : "", body != NULL ? len : 0, md,
+                     &mdlen) != 0 ||
+        mdlen != 16)
+        return XACCT_ECRYPTO;
+    EVP_EncodeBlock((unsigned char *)out, md, 16); /* 24 characters and a NUL */
+    return 0;
+}
+
 static int start(xacct_aws_t *aws, const char *method, const xacct_s3_object_t *o,
                  xacct_s3_done_cb cb, void *arg)
 {
@@ -83,8 +102,14 @@ static int start(xacct_aws_t *aws, const char *method, const xacct_s3_object_t *
         return rc;
     }
     bool put = strcmp(method, "PUT") == 0;
+    char md5[25] = "";
+    if (put && (rc = content_md5(o->body, o->len, md5)) != 0) {
+        xacct_buf_destroy(&path);
+        return rc;
+    }
     xacct_header_t headers[] = {
         {"Content-Type", o->content_type ? o->content_type : "application/octet-stream"},
+        {"Content-MD5", md5},
     };
     xacct_aws_request_t req = {
         .service = "s3",
@@ -92,7 +117,7 @@ static int start(xacct_aws_t *aws, const char *method, const xacct_s3_object_t *
         .method = method,
         .path = path.data,
         .headers = put ? headers : NULL,
-        .nheaders = put ? 1 : 0,
+        .nheaders = put ? 2 : 0,
         .body = put ? o->body : NULL,
         .body_len = put ? o->len : 0,
         .max_body = 64 * 1024,

@@ -6,7 +6,8 @@
  * AccessDenied maps to XACCT_EACCESSDENIED; injected 5xx and throttling are
  * retried (re-signed) until success; faults that outlast the attempts give
  * XACCT_ETHROTTLED / XACCT_EAGAIN; network errors are retried; unsigned
- * calls reach STS unsigned; cancellation in flight, during the backoff and
+ * calls reach STS unsigned; PutObject carries Content-MD5 (an Object Lock
+ * bucket wants it); cancellation in flight, during the backoff and
  * by freeing the client fires the callback exactly once.
  */
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 
 #include "aws_test_util.h"
 #include "xacct/aws.h"
+#include "xacct/s3.h"
 
 static const char GET_CALLER_IDENTITY[] = "Action=GetCallerIdentity&Version=2011-06-15";
 static const xacct_header_t FORM[] = {
@@ -302,6 +304,40 @@ static void test_s3_path_style(void **state)
     free(url);
 }
 
+typedef struct s3_result {
+    bool done;
+    int status;
+    char detail[512];
+} s3_result_t;
+
+static void on_s3(int status, const char *detail, void *arg)
+{
+    s3_result_t *r = arg;
+    r->status = status;
+    snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+    r->done = true;
+}
+
+/* A template bucket may have Object Lock (a compliance default retention):
+ * S3 then refuses a PutObject without Content-MD5 or x-amz-checksum-*. */
+static void test_s3_put_to_object_lock_bucket(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 0, 0);
+    char spec[256];
+    snprintf(spec, sizeof(spec), "{\"name\": \"xacct-locked-templates\", \"region\": \"%s\", "
+             "\"object_lock\": true}", must_env("AWS_REGION"));
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/s3/buckets", spec, NULL), 201);
+    const char *body = "{\"Resources\": {}}";
+    xacct_s3_object_t o = {.bucket = "xacct-locked-templates", .key = "templates/a.json",
+                           .body = body, .len = strlen(body), .content_type = "application/json"};
+    s3_result_t r = {0};
+    assert_int_equal(xacct_s3_put(f->aws, &o, on_s3, &r), 0);
+    assert_true(run_until(&f->loop, &r.done, 20000));
+    if (r.status != 0)
+        fail_msg("PutObject: %s %s", xacct_errname(r.status), r.detail);
+}
+
 /* ------------------------------------------------------------- retries */
 
 static void test_retries_5xx_then_succeeds(void **state)
@@ -469,6 +505,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_path_style, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s3_put_to_object_lock_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_5xx_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_throttling_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),

@@ -53,7 +53,12 @@ Control API (/_fake/s3/...):
                                       "region"?, "expires"?} -> {"url", "key"}
     POST   config                    {"response_url_expires": seconds,
                                       "response_url_signing": "v4" | "v2"}
-    POST   buckets                   {"name", "account_id"?, "region"?}
+    POST   buckets                   {"name", "account_id"?, "region"?,
+                                      "object_lock"?: true -- PutObject then
+                                      needs Content-MD5 or x-amz-checksum-*,
+                                      as S3 wants under Object Lock; also
+                                      CreateBucket with
+                                      x-amz-bucket-object-lock-enabled: true}
     GET    buckets/<name>            the objects (key, size, etag, content_type)
     GET    objects/<bucket>/<key>    the raw object body
 """
@@ -65,6 +70,7 @@ import json
 import re
 import time
 import urllib.parse
+import zlib
 
 from . import core, ids, sigv2, sigv4
 
@@ -81,6 +87,36 @@ def _http_date(epoch):
 
 def response_bucket(region):
     return RESPONSE_BUCKET_PREFIX + region.replace("-", "")
+
+
+# x-amz-checksum-<algorithm> headers S3 checks against the body; CRC32C
+# and CRC64NVME (no standard-library implementation) only count as present.
+_CHECKSUMS = {
+    "sha256": lambda b: hashlib.sha256(b).digest(),
+    "sha1": lambda b: hashlib.sha1(b).digest(),
+    "crc32": lambda b: zlib.crc32(b).to_bytes(4, "big"),
+}
+_CHECKSUM_NAMES = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
+
+
+def _check_integrity(req, bucket):
+    """PutObject's integrity headers: each x-amz-checksum-* must match the
+    body, and a bucket with Object Lock wants Content-MD5 or one of them."""
+    present = False
+    for name in _CHECKSUM_NAMES:
+        v = req.headers.get("x-amz-checksum-" + name)
+        if v is None:
+            continue
+        present = True
+        fn = _CHECKSUMS.get(name)
+        if fn is not None and v != base64.b64encode(fn(req.body)).decode():
+            return core.s3_error("BadDigest", "The %s you specified did not match the "
+                                 "calculated checksum." % name.upper(), 400)
+    if bucket.get("object_lock") and not present and "content-md5" not in req.headers:
+        return core.s3_error("InvalidRequest", "Content-MD5 OR x-amz-checksum- HTTP header "
+                             "is required for Put Object requests with Object Lock "
+                             "parameters", 400)
+    return None
 
 
 class Service:
@@ -101,12 +137,12 @@ class Service:
             CFN_ACCOUNT, "arn:aws:iam::%s:user/cloudformation" % CFN_ACCOUNT)
 
     # ------------------------------------------------------------ buckets
-    def create_bucket(self, name, account_id, region):
+    def create_bucket(self, name, account_id, region, object_lock=False):
         b = self.buckets.get(name)
         if b is not None:
             return b
         b = {"owner": account_id, "region": region, "objects": {},
-             "created": time.time()}
+             "created": time.time(), "object_lock": bool(object_lock)}
         self.buckets[name] = b
         return b
 
@@ -343,6 +379,9 @@ class Service:
             if "x-amz-copy-source" in req.headers:
                 return core.s3_error("NotImplemented", "CopyObject is not "
                                      "emulated", 501)
+            err = _check_integrity(req, b)
+            if err is not None:
+                return err
             md5 = req.headers.get("content-md5")
             if md5 is not None:
                 try:
@@ -417,7 +456,8 @@ class Service:
                                  "is shared by all users of the system. Please "
                                  "select a different name and try again.", 409,
                                  BucketName=bname)
-        self.create_bucket(bname, acct, region)
+        lock = req.headers.get("x-amz-bucket-object-lock-enabled", "").strip().lower() == "true"
+        self.create_bucket(bname, acct, region, object_lock=lock)
         return core.Response(200, b"", {"Location": "/" + bname})
 
     def _list_buckets(self, req):
@@ -528,8 +568,10 @@ class Service:
                 if not isinstance(name, str) or not _BUCKET_RE.match(name):
                     raise ValueError("invalid bucket name")
                 bk = self.create_bucket(name, b.get("account_id") or self.world.partner_account,
-                                        b.get("region") or self.world.region)
-                return j({"name": name, "owner": bk["owner"], "region": bk["region"]}, 201)
+                                        b.get("region") or self.world.region,
+                                        object_lock=bool(b.get("object_lock")))
+                return j({"name": name, "owner": bk["owner"], "region": bk["region"],
+                          "object_lock": bk["object_lock"]}, 201)
             if len(parts) == 2 and parts[0] == "buckets" and req.method == "GET":
                 bk = self.buckets.get(urllib.parse.unquote(parts[1]))
                 if bk is None:

@@ -81,6 +81,25 @@ class ObjectsTest(unittest.TestCase):
         r = self.s3("PUT", key, body, {"Content-MD5": bad_md5})
         self.assertEqual((r.status, r.error_code()), (400, "BadDigest"))
 
+    def test_object_lock_wants_an_integrity_header(self):
+        bucket = "xacct-locked-" + uuid.uuid4().hex[:8]
+        r = self.s3("PUT", "/" + bucket, headers={"x-amz-bucket-object-lock-enabled": "true"})
+        self.assertEqual(r.status, 200, r.text())
+        key = "/%s/t.json" % bucket
+        body = b"{}"
+        r = self.s3("PUT", key, body)
+        self.assertEqual((r.status, r.error_code()), (400, "InvalidRequest"))
+        self.assertIn("Content-MD5 OR x-amz-checksum-", r.text())
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        self.assertEqual(self.s3("PUT", key, body, {"Content-MD5": md5}).status, 200)
+        sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        self.assertEqual(self.s3("PUT", key, body, {"x-amz-checksum-sha256": sha}).status, 200)
+        bad = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+        r = self.s3("PUT", key, body, {"x-amz-checksum-sha256": bad})
+        self.assertEqual((r.status, r.error_code()), (400, "BadDigest"))
+        # An ordinary bucket takes a PutObject without either.
+        self.assertEqual(self.s3("PUT", "/%s/t.json" % self.bucket, body).status, 200)
+
     def test_payload_hash_must_match(self):
         from fakeaws import sigv4
         akid, secret, _ = self.fa.creds
