@@ -278,6 +278,11 @@ static void on_http_done(int status, const char *detail, const xacct_http_respon
         case XACCT_ETIMEOUT:
         case XACCT_ECONNREFUSED:
         case XACCT_EHTTP:
+        /* A handshake cut off by the network looks the same as one refused
+         * by a trust store the operator got wrong; neither is the request's
+         * fault, so both are retried (a check then waits for its deadline
+         * rather than answering FAILED at once) and the detail says which. */
+        case XACCT_ETLS:
             snprintf(c->_detail, sizeof(c->_detail), "%s: %s", xacct_strerror(status),
                      detail != NULL ? detail : "");
             retry_or_fail(c, XACCT_EAGAIN, c->_detail, NULL, NULL);

@@ -306,4 +306,65 @@ static inline void closed_port_url(char *url, size_t len, const char *scheme)
     snprintf(url, len, "%s://127.0.0.1:%d", scheme, ntohs(a.sin_port));
 }
 
+/* ---- a port where every TLS handshake fails ---- */
+
+/* Accepts each connection on the loop, writes a line that is no TLS record
+ * and closes it: the client's handshake fails at once. */
+typedef struct tls_breaker {
+    uv_tcp_t server;
+    int accepted;
+} tls_breaker_t;
+
+static inline void tls_breaker_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static inline void tls_breaker_written(uv_write_t *w, int status)
+{
+    (void)status;
+    uv_close((uv_handle_t *)w->handle, tls_breaker_closed);
+    free(w);
+}
+
+static inline void tls_breaker_on_connection(uv_stream_t *server, int status)
+{
+    if (status != 0)
+        return;
+    tls_breaker_t *b = xacct_container_of((uv_tcp_t *)server, tls_breaker_t, server);
+    uv_tcp_t *c = calloc(1, sizeof(*c));
+    uv_tcp_init(server->loop, c);
+    if (uv_accept(server, (uv_stream_t *)c) != 0) {
+        uv_close((uv_handle_t *)c, tls_breaker_closed);
+        return;
+    }
+    b->accepted++;
+    static char line[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+    uv_buf_t buf = uv_buf_init(line, sizeof(line) - 1);
+    uv_write_t *w = calloc(1, sizeof(*w));
+    if (uv_write(w, (uv_stream_t *)c, &buf, 1, tls_breaker_written) != 0) {
+        free(w);
+        uv_close((uv_handle_t *)c, tls_breaker_closed);
+    }
+}
+
+/* Starts b on a free loopback port and writes "https://127.0.0.1:<port>". */
+static inline void tls_breaker_start(uv_loop_t *loop, tls_breaker_t *b, char *url, size_t len)
+{
+    struct sockaddr_in a;
+    int alen = sizeof(a);
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &a), 0);
+    assert_int_equal(uv_tcp_init(loop, &b->server), 0);
+    assert_int_equal(uv_tcp_bind(&b->server, (const struct sockaddr *)&a, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&b->server, 16, tls_breaker_on_connection), 0);
+    assert_int_equal(uv_tcp_getsockname(&b->server, (struct sockaddr *)&a, &alen), 0);
+    snprintf(url, len, "https://127.0.0.1:%d", ntohs(a.sin_port));
+}
+
+/* Closes b's listener; the caller runs the loop before b goes away. */
+static inline void tls_breaker_stop(tls_breaker_t *b)
+{
+    uv_close((uv_handle_t *)&b->server, NULL);
+}
+
 #endif

@@ -399,6 +399,23 @@ static void test_network_error_retried(void **state)
     assert_true(strlen(r.detail) > 0);
 }
 
+static void test_tls_failure_retried(void **state)
+{
+    fixture_t *f = *state;
+    tls_breaker_t b = {0};
+    char url[64];
+    tls_breaker_start(&f->loop, &b, url, sizeof(url));
+    tenv_set(&f->env, "AWS_ENDPOINT_URL_STS", url);
+    result_t r = {0};
+    identity_through(f, 3, NULL, &r);
+    assert_int_equal(r.status, XACCT_EAGAIN); /* transient, not XACCT_ETLS at once */
+    assert_int_equal(b.accepted, 3);          /* every attempt made its handshake */
+    assert_int_equal(r.http_status, 0);
+    assert_non_null(strstr(r.detail, xacct_strerror(XACCT_ETLS)));
+    tls_breaker_stop(&b);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
 /* -------------------------------------------------------- cancellation */
 
 typedef struct canceller {
@@ -511,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_5xx_outlasts_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_network_error_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_failure_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
