@@ -126,6 +126,10 @@ typedef struct xacct_customer_apply {
     const char *template_version;   /*   " ("" clears it) */
     const char *last_error;         /* written on a transition; NULL writes "" */
     const char *expect_physical_id; /* offboarding only: must equal the record's */
+    const char *expect_external_id; /* a transition: the external ID (secret) the
+                                       decision was proved with; refused
+                                       (XACCT_ESTATE) when the record's is another
+                                       one by now (re-issued meanwhile). NULL = any */
     const xacct_event_t *event;     /* required: the audit event to append */
     const xacct_job_t *job;         /* required with to_state "offboarding" */
     const char *claim_owner;        /* non-NULL: finish request:<claim_stack_id>:

@@ -609,6 +609,9 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
             connect ? (req->template_version ? req->template_version : "") : NULL,
         .last_error = d->status == XACCT_CFN_FAILED ? d->reason : "",
         .expect_physical_id = offboard ? req->physical_id : NULL,
+        /* The ID the decision (and its check) was made with is still the
+         * record's, or the record is read and decided again. */
+        .expect_external_id = d->transition ? msg->customer->external_id : NULL,
         .event = &ev,
         .job = offboard ? &job : NULL,
         .claim_owner = msg->owner,

@@ -27,7 +27,8 @@ static const xacct_store_script_t apply_script = {
      *       10 last_error, 11 has_claim, 12 claim_owner, 13 answer, 14 claim_ttl,
      *       15 jobs group, 16 reverify due ms ('' = off),
      *       17 rotate to: the pending external ID an Update proved ('' = none),
-     *       18 key prefix, 19.. field/value pairs to write on a transition */
+     *       18 key prefix, 19 the external ID the decision was proved with
+     *       ('' = any), 20.. field/value pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
     XACCT__REVERIFY_LUA
     XACCT_OUTBOX_LUA
@@ -59,6 +60,12 @@ static const xacct_store_script_t apply_script = {
     "  if connected and ARGV[2] ~= 'Update' then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
+    /* The decision was proved with the ID the record had when it was read;
+     * one re-issued meanwhile (a rotation of a pending customer, a new
+     * onboarding) is not what the role trusts: decide again. */
+    "if ARGV[19] ~= '' and redis.call('HGET', KEYS[1], 'external_id') ~= ARGV[19] then\n"
+    "  return {'refused', state}\n"
+    "end\n"
     /* Rotation (SPEC §9.3): the pending ID becomes the current one, only if it
      * is still the one the Update proved (a second rotation replaces it). */
     "local rotating = ARGV[17] ~= ''\n"
@@ -73,7 +80,7 @@ static const xacct_store_script_t apply_script = {
     "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
     "                'last_error', ARGV[10]}\n"
     "if to == 'active' then fields[#fields + 1] = 'verified_at' fields[#fields + 1] = ARGV[5] end\n"
-    "for i = 19, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
     "if rotating then\n"
     "  fields[#fields + 1] = 'external_id' fields[#fields + 1] = ARGV[17]\n"
     "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
@@ -203,6 +210,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
         xacct_store_args_str(&a, "");
     xacct_store_args_str(&a, in->rotate_to ? in->rotate_to : "");
     xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_str(&a, in->expect_external_id ? in->expect_external_id : "");
     add_pair(&a, "role_arn", in->role_arn);
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);

@@ -468,5 +468,49 @@ class WindowTest(Helpers, unittest.TestCase):
                 self.assertNotIn(ext, json.dumps(e, default=str))
 
 
+class PendingReissueRaceTest(Helpers, unittest.TestCase):
+    """A pending customer's ID is replaced at once by rotate-external-id. When
+    that happens while a worker checks a Create carrying the old ID, the check
+    proved the old ID only: the customer must not become active with the new
+    one, which its role does not trust. The Create is decided again from the
+    fresh record (FAILED: not the issued ID) and the customer stays pending
+    with the new ID."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env(propagation_timeout=30).start()
+        cls.worker = cls.env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop_after(cls.worker)
+
+    def test_create_checked_with_a_replaced_id_does_not_connect(self):
+        env, acct = self.env, "510000000009"
+        old = env.onboard(acct)
+        role = f"arn:aws:iam::{acct}:role/XacctAccess"
+        env.ctl("POST", "/_fake/iam/config", {"propagation_seconds": 6})
+        try:
+            s = env.create_stack(acct, env.template(acct, old))
+            # The worker's probe (a) is being denied while the role propagates.
+            wait_for(lambda: any(c.get("role_arn") == role for c in
+                                 env.ctl("GET", "/_fake/sts/assume-role-calls")["calls"]),
+                     30, "the check to start")
+            self.xacct_json("rotate-external-id", acct)
+            new = self.current_id(acct)
+            self.assertNotEqual(new, old)
+            s = env.wait_stack(s["stack_id"], timeout=120)
+        finally:
+            env.ctl("POST", "/_fake/iam/config", {"propagation_seconds": 0})
+        answer = json.loads(s["answers"][0]["body"])
+        self.assertEqual(answer["Status"], "FAILED", answer)
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "pending")
+        self.assertEqual(c["external_id"], new)
+        self.assertEqual(self.index(new), acct)
+        self.assertIsNone(self.index(old))
+        self.assertNotIn("customer.connected", [e["type"] for e in self.outbox(acct)])
+
+
 if __name__ == "__main__":
     unittest.main()

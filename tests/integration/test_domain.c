@@ -673,6 +673,47 @@ static void test_rotation_pending_and_swap(void **state)
     assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &bad), XACCT_EINVAL);
 }
 
+/* A transition names the external ID its decision was proved with: once the
+ * record holds another one (a pending customer's ID re-issued while its
+ * Create was being checked), it is refused and nothing is written. */
+static void test_transition_fenced_by_external_id(void **state)
+{
+    fx_t *f = *state;
+    const char *X = "626262626262";
+    assert_int_equal(onboard(f, X, "xid-x1").status, 0);
+    assert_int_equal(rotate(f, X, "xid-x2").status, 0); /* pending: replaced at once */
+    long long outbox0 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+    char *stack = stack_of(X);
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "create",
+                        .request_id = "rx1", .stack_id = stack, .outcome = "success",
+                        .actor = "worker-1"};
+    xacct_customer_apply_t in = {
+        .account_id = X, .request_type = "Create", .request_id = "rx1", .to_state = "active",
+        .role_arn = "arn:aws:iam::626262626262:role/xacct", .stack_id = stack,
+        .physical_id = "xacct-626262626262", .last_error = "", .event = &ev,
+        .expect_external_id = "xid-x1"};
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, XACCT_ESTATE);
+    expect_state(f, X, "pending");
+    res_t g = get(f, X);
+    assert_string_equal(field(&g, "external_id"), "xid-x2");
+    assert_string_equal(field(&g, "last_request_id"), "");
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0);
+    /* Decided again with the record's ID: applied. */
+    in.expect_external_id = "xid-x2";
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    expect_state(f, X, "active");
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0 + 1);
+    free(stack);
+}
+
 static void test_external_id_uniqueness_and_rotate(void **state)
 {
     fx_t *f = *state;
@@ -1089,6 +1130,7 @@ int main(void)
         T(test_claims),
         T(test_external_id_uniqueness_and_rotate),
         T(test_rotation_pending_and_swap),
+        T(test_transition_fenced_by_external_id),
         T(test_topics),
         T(test_list_and_events),
         T(test_dead),
