@@ -49,6 +49,7 @@ typedef struct xacct_reverify_item {
     const char *external_id; /* secret: never log it */
     const char *region;      /* "" when unknown */
     const char *pending_external_id; /* secret: a rotation's pending ID, "" when none */
+    const char *last_request_id; /* the record's, "" when none (xacct_reverify_record_t) */
 } xacct_reverify_item_t;
 
 /* status 0 with up to max items and the score of the earliest account still
@@ -89,6 +90,10 @@ typedef struct xacct_reverify_record {
     const char *pending_external_id; /* its pending_external_id then (secret; NULL or ""
                                         = none): the check may have got in with it
                                         (customer_role.h) */
+    const char *last_request_id; /* the record's last_request_id when it was taken
+                                    (item's); NULL = not compared. An Update that
+                                    verified the role meanwhile changed it, and the
+                                    outcome of the older check is then STALE */
     xacct_reverify_outcome_t outcome;
     const char *reason;          /* DRIFTED: written as last_error */
     int64_t next_due_ms;         /* the account's next score (required > 0) */
@@ -108,7 +113,8 @@ typedef void (*xacct_reverify_record_cb)(int status, const char *detail,
 
 /* Records the outcome of one re-verification in one script (see the result
  * values). The change applies only while the record still has the role ARN,
- * external ID and pending external ID that were checked (else STALE).
+ * external ID, pending external ID and (when given) last request id it had
+ * when it was taken (else STALE).
  * XACCT_EINVAL for missing fields. */
 int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
                           xacct_reverify_record_cb cb, void *arg) XACCT_MUSTCHECK;

@@ -50,6 +50,7 @@ struct job {
     char *role_arn;        /* owned */
     char *external_id;     /* owned, secret */
     char *pending_id;      /* owned, secret: a rotation's pending ID, "" when none */
+    char *last_request_id; /* owned: the record's when taken (an Update changes it) */
     xacct_customer_role_id_t trusted; /* the ID the check got in with */
     xacct_check_t *check;  /* in flight, or NULL */
 };
@@ -71,6 +72,7 @@ static void job_free(job_t *j)
     free(j->role_arn);
     xacct_free_secret(j->external_id);
     xacct_free_secret(j->pending_id);
+    free(j->last_request_id);
     free(j);
     xacct_sweeper_job_done(r->sw);
 }
@@ -133,6 +135,7 @@ static void record(job_t *j, xacct_reverify_outcome_t outcome, const char *reaso
         .role_arn = j->role_arn,
         .external_id = j->external_id,
         .pending_external_id = j->pending_id,
+        .last_request_id = j->last_request_id,
         .outcome = outcome,
         .reason = reason,
         .next_due_ms = next_due_ms > 0 ? next_due_ms : now,
@@ -208,6 +211,7 @@ static void start_job(reverifier_t *r, const xacct_reverify_item_t *it)
     j->role_arn = xacct_strdup(it->role_arn);
     j->external_id = xacct_strdup(it->external_id);
     j->pending_id = xacct_strdup(it->pending_external_id ? it->pending_external_id : "");
+    j->last_request_id = xacct_strdup(it->last_request_id ? it->last_request_id : "");
     j->next = r->jobs;
     if (r->jobs != NULL)
         r->jobs->prev = j;

@@ -47,10 +47,11 @@ static const xacct_store_script_t take_script = {
     "local out = {}\n"
     "for _, id in ipairs(due) do\n"
     "  local h = redis.call('HMGET', ARGV[4] .. 'customer:' .. id, 'state', 'role_arn',\n"
-    "                       'external_id', 'region', 'pending_external_id')\n"
+    "                       'external_id', 'region', 'pending_external_id',\n"
+    "                       'last_request_id')\n"
     "  if (h[1] == 'active' or h[1] == 'degraded') and h[2] and h[2] ~= '' and h[3] then\n"
     "    redis.call('ZADD', KEYS[1], ARGV[3], id)\n"
-    "    out[#out + 1] = {id, h[1], h[2], h[3], h[4] or '', h[5] or ''}\n"
+    "    out[#out + 1] = {id, h[1], h[2], h[3], h[4] or '', h[5] or '', h[6] or ''}\n"
     "  else\n"
     "    redis.call('ZREM', KEYS[1], id)\n"
     "  end\n"
@@ -77,6 +78,7 @@ static void take_reply(const xacct__store_op_t *op, int status, const char *deta
         v[i].external_id = xacct__store_op_reply_str(e, 3);
         v[i].region = xacct__store_op_reply_str(e, 4);
         v[i].pending_external_id = xacct__store_op_reply_str(e, 5);
+        v[i].last_request_id = xacct__store_op_reply_str(e, 6);
     }
     cb(0, NULL, v, list->elements, (int64_t)first, op->arg);
     free(v);
@@ -104,7 +106,8 @@ static const xacct_store_script_t record_script = {
      *       4 now_iso, 5 now_ms, 6 next_due_ms, 7 role_arn checked,
      *       8 external_id checked, 9 degraded event, 10 recovered event,
      *       11 pending_external_id checked ('' = none), 12 the audit event of a
-     *       pass with the pending ID ('' = passed with the current one) */
+     *       pass with the pending ID ('' = passed with the current one),
+     *       13 '1' when 14 is the last_request_id taken ('' = not compared) */
     /* The lifecycle events customer.degraded and customer.recovered (SPEC
      * §8), appended to the outbox in this same script. */
     XACCT_OUTBOX_LUA
@@ -115,14 +118,17 @@ static const xacct_store_script_t record_script = {
     "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*', 'e', ev)\n"
     "end\n"
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'role_arn', 'external_id', 'last_error',\n"
-    "                       'pending_external_id')\n"
+    "                       'pending_external_id', 'last_request_id')\n"
     "local st = cur[1]\n"
     "if st ~= 'active' and st ~= 'degraded' then\n"
     "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "  return 'gone'\n"
     "end\n"
-    /* An Update or a rotation replaced what was checked: check again soon. */
-    "if cur[2] ~= ARGV[7] or cur[3] ~= ARGV[8] or (cur[5] or '') ~= ARGV[11] then\n"
+    /* An Update or a rotation replaced what was checked, or an Update
+     * verified the role while this check ran (its outcome is newer than
+     * this one's): check again soon. */
+    "if cur[2] ~= ARGV[7] or cur[3] ~= ARGV[8] or (cur[5] or '') ~= ARGV[11] or\n"
+    "   (ARGV[13] == '1' and (cur[6] or '') ~= ARGV[14]) then\n"
     "  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])\n"
     "  return 'stale'\n"
     "end\n"
@@ -244,6 +250,8 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
         xacct_store_args_destroy(&a);
         return rc;
     }
+    xacct_store_args_str(&a, in->last_request_id != NULL ? "1" : "");
+    xacct_store_args_str(&a, in->last_request_id != NULL ? in->last_request_id : "");
     return xacct__store_op_run(s, &record_script, 5, &a, record_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }

@@ -489,6 +489,72 @@ static void test_enrol_missing_once(void **state)
     assert_int_equal(enrol(f, 0, 100).a, 0); /* idempotent */
 }
 
+static void take_request_cb(int status, const char *detail, const xacct_reverify_item_t *items,
+                            size_t n, int64_t next_due_ms, void *arg)
+{
+    (void)detail;
+    (void)next_due_ms;
+    res_t *r = arg;
+    th_res_finish(r, status);
+    r->n = n;
+    for (size_t i = 0; i < n && i < 16; i++)
+        snprintf(r->items[i], sizeof(r->items[i]), "%s", items[i].last_request_id);
+}
+
+/* An Update verified the role while a re-verification ran (its check began
+ * before the customer fixed the role): the older outcome must not degrade
+ * the customer the Update just verified. The take hands out the record's
+ * last request id and the record script compares it. */
+static void test_record_stale_after_an_update(void **state)
+{
+    fx_t *f = *state;
+    const char *acct = "726000000001", *role = ROLE("726000000001");
+    th_raw(f, "DEL", PREFIX "reverify", NULL);
+    int64_t now = xacct_store_now_ms();
+    seed(f, acct, "active", role, "x-726", now - 1000);
+    char key[64];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+    th_raw(f, "HSET", key, "last_request_id", "req-before", NULL);
+    res_t t;
+    memset(&t, 0, sizeof(t));
+    assert_int_equal(xacct_reverify_take(f->s, now, 10, now + 60000, take_request_cb, &t), 0);
+    th_res_wait(f, &t);
+    assert_int_equal(t.status, 0);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.items[0], "req-before");
+    long long ev0 = events(f, acct);
+
+    /* The Update (same role, same ID) is applied meanwhile. */
+    th_raw(f, "HSET", key, "last_request_id", "req-update", NULL);
+    xacct_event_t deg = {.v = 1, .ts = now, .type = "degraded", .outcome = "failed",
+                         .reason = "x", .actor = "w1"};
+    xacct_event_t rec = {.v = 1, .ts = now, .type = "recovered", .outcome = "success",
+                         .actor = "w1"};
+    xacct_reverify_record_t in = {.account_id = acct, .role_arn = role, .external_id = "x-726",
+                                  .last_request_id = "req-before",
+                                  .outcome = XACCT_REVERIFY_DRIFTED, .reason = "role deleted",
+                                  .next_due_ms = now + 9000, .degraded_event = &deg,
+                                  .recovered_event = &rec};
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
+    th_res_wait(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_REVERIFY_STALE);
+    char v[64];
+    hget(f, acct, "state", v, sizeof(v));
+    assert_string_equal(v, "active");
+    assert_int_equal(events(f, acct), ev0);
+    assert_true(score(f, acct) <= xacct_store_now_ms());
+
+    /* Taken again with the Update's id: the outcome counts. */
+    in.last_request_id = "req-update";
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_reverify_record(f->s, &in, record_cb, &r), 0);
+    th_res_wait(f, &r);
+    assert_int_equal(r.result, XACCT_REVERIFY_DEGRADED);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
@@ -496,6 +562,7 @@ int main(void)
         T(test_take_hands_each_due_account_out_once),
         T(test_record_outcomes),
         T(test_record_with_a_rotation_pending),
+        T(test_record_stale_after_an_update),
         T(test_activation_enrols_and_offboarding_drops),
         T(test_enrol_missing_once),
     };
