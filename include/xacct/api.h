@@ -57,6 +57,10 @@ int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen) XACCT_MUSTCHECK;
  * says why. */
 int xacct_api_reload(xacct_ctx_t *ctx, char *err, size_t errlen) XACCT_MUSTCHECK;
 
+/* Logs a warning when the API is on and holds no token (every request is
+ * refused until one is added and xacctd reloaded). */
+void xacct_api_warn_no_tokens(xacct_ctx_t *ctx);
+
 /* Stops listening; routes still working answer into the void. */
 void xacct_api_stop(xacct_ctx_t *ctx);
 

@@ -21,8 +21,8 @@ typedef struct xacct_api_tokens xacct_api_tokens_t;
 /*
  * Reads path. Returns 0 and *out (free with xacct_api_tokens_free), or
  * XACCT_EIO (cannot read; err names the file and errno) or XACCT_EPARSE
- * (err is "path:line: reason"). A file without any entry is XACCT_EPARSE: an
- * API nobody can use is a configuration mistake.
+ * (err is "path:line: reason"). A file without any entry is valid: emptying
+ * it revokes every token, and every request is then refused.
  */
 int xacct_api_tokens_load(const char *path, xacct_api_tokens_t **out, char *err,
                           size_t errlen) XACCT_MUSTCHECK;

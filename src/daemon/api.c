@@ -300,6 +300,14 @@ int xacct_api_reload(xacct_ctx_t *ctx, char *err, size_t errlen)
     return 0;
 }
 
+void xacct_api_warn_no_tokens(xacct_ctx_t *ctx)
+{
+    if (ctx->api != NULL && xacct_api_tokens_count(ctx->api->tokens) == 0)
+        XACCT_LOG_WARN(&ctx->log, "api.no_tokens", "file", ctx->cfg->api_tokens_file, "action",
+                       "every request is refused (401) until a name:sha256-hex line is added "
+                       "and xacctd reloaded", NULL);
+}
+
 void xacct_api_stop(xacct_ctx_t *ctx)
 {
     xacct_api_t *api = ctx->api;

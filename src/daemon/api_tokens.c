@@ -89,11 +89,8 @@ int xacct_api_tokens_parse(const char *text, size_t len, const char *name,
         }
         t->n++;
     }
-    if (t->n == 0) {
-        snprintf(err, errlen, "%s: no token (one name:sha256-hex a line)", name);
-        xacct_api_tokens_free(t);
-        return XACCT_EPARSE;
-    }
+    /* No token at all is a valid file: emptying it is how every token is
+     * revoked at once, and then every request is refused (401). */
     *out = t;
     return 0;
 }

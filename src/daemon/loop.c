@@ -124,6 +124,8 @@ static void reload_secrets(xacct_ctx_t *ctx)
     if (xacct_api_reload(ctx, err, sizeof(err)) != 0)
         XACCT_LOG_WARN(&ctx->log, "api.tokens_reload_failed", "reason", err, "action",
                        "keeping the previous tokens", NULL);
+    else
+        xacct_api_warn_no_tokens(ctx);
 }
 
 /* After a reload: READY=1 again, but only if it was ever sent (a SIGHUP

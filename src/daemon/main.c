@@ -75,6 +75,7 @@ static int start(xacct_ctx_t *ctx)
         fprintf(stderr, "xacctd: %s\n", err);
         return rc;
     }
+    xacct_api_warn_no_tokens(ctx);
     if (xacct_store_is_up(ctx->store) && !ctx->ready_sent) {
         ctx->ready_sent = true;
         xacct_loop_ready(ctx);

@@ -222,6 +222,13 @@ class ApiTest(unittest.TestCase):
             wait_for(lambda: b"api.tokens_reload_failed" in self.env.worker_log(self.worker),
                      20, "the refused reload to be logged")
             self.assertEqual(self.request("GET", "/v1/customers", token=OTHER)[0], 200)
+            # An emptied file revokes every token.
+            with open(self.tokens, "w") as f:
+                f.write("# every token revoked\n")
+            self.worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: self.request("GET", "/v1/customers", token=OTHER)[0] == 401, 20,
+                     "the last token to be refused")
+            self.assertIn(b"api.no_tokens", self.env.worker_log(self.worker))
         finally:
             with open(self.tokens, "w") as f:
                 f.write(token_line("portal", TOKEN))
