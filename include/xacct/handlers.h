@@ -89,7 +89,8 @@ void xacct_handler_deadline(const xacct_cfn_request_t *req, const char *why,
  * state once the decision is carried out — the new state when it changes
  * one, else the record's; the request's RoleArn when it activates, else the
  * recorded one (borrowed from req, customer and static names). Nothing (both
- * NULL) when there is no customer record.
+ * NULL) when there is no customer record, or the request does not carry the
+ * customer's external ID (current or pending): it proves no ownership.
  */
 xacct_cfn_data_t xacct_handler_answer_data(const xacct_cfn_request_t *req,
                                            const xacct_customer_t *customer,

@@ -207,6 +207,27 @@ static void test_answer_data(void **state)
     assert_null(data.role_arn);
     assert_null(data.state);
     xacct_cfn_request_free(req);
+
+    /* A request without the customer's external ID (another account's
+     * forgery, answered to the ResponseURL it names) hears nothing of the
+     * record, whatever the answer; one with a rotation's pending ID does. */
+    static const char *const types[] = {"Create", "Update", "Delete"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        req = request(types[i], STACK, "not-the-customers-id", "xacct-" ACCT);
+        const xacct_handler_t *th = xacct_handler_for(req->type);
+        if (th->after_check != NULL)
+            th->after_check(req, &active, XACCT_CHECK_INSECURE, "x", &d);
+        else
+            th->decide(req, &active, &d);
+        data = xacct_handler_answer_data(req, &active, &d);
+        assert_null(data.role_arn);
+        assert_null(data.state);
+        xacct_customer_t rotating = active;
+        rotating.pending_external_id = "not-the-customers-id";
+        data = xacct_handler_answer_data(req, &rotating, &d);
+        assert_non_null(data.state);
+        xacct_cfn_request_free(req);
+    }
 }
 
 static void test_update_keeps_physical_id(void **state)

@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 
+#include "xacct/extid.h"
 #include "xacct/handlers.h"
 #include "xacct/utf8.h"
 
@@ -27,7 +28,14 @@ xacct_cfn_data_t xacct_handler_answer_data(const xacct_cfn_request_t *req,
                                            const xacct_decision_t *decision)
 {
     xacct_cfn_data_t data = {0};
-    if (customer == NULL)
+    /* Every onboarded account may publish to the topic, and the answer goes
+     * to whatever allowed ResponseURL the message names: only a request that
+     * carries the customer's external ID (its current or pending one) hears
+     * about the record. */
+    if (customer == NULL || req->external_id == NULL ||
+        !(xacct_secret_equal(req->external_id, customer->external_id) ||
+          (customer->pending_external_id != NULL && customer->pending_external_id[0] != '\0' &&
+           xacct_secret_equal(req->external_id, customer->pending_external_id))))
         return data;
     xacct_customer_state_t st = decision->transition ? decision->to_state : customer->state;
     data.role_arn = decision->connect_stack ? req->role_arn : customer->role_arn;
