@@ -21,11 +21,20 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A managed statement's Sid is exactly xacct-publish-<n>: an operator's
+ * own "xacct-publish-legacy" is another statement, kept like the rest. */
 static bool is_managed(json_t *st)
 {
     const char *sid = json_is_object(st) ? json_string_value(json_object_get(st, "Sid")) : NULL;
-    return sid != NULL &&
-           strncmp(sid, XACCT_TOPIC_POLICY_SID_PREFIX, strlen(XACCT_TOPIC_POLICY_SID_PREFIX)) == 0;
+    size_t plen = strlen(XACCT_TOPIC_POLICY_SID_PREFIX);
+    if (sid == NULL || strncmp(sid, XACCT_TOPIC_POLICY_SID_PREFIX, plen) != 0)
+        return false;
+    const char *n = sid + plen;
+    if (*n < '1' || *n > '9')
+        return false;
+    while (*n >= '0' && *n <= '9')
+        n++;
+    return *n == '\0';
 }
 
 /* The current document, or a fresh one; its Statement as an array. */

@@ -258,6 +258,41 @@ static void test_partition_and_single_statement(void **state)
     xacct_topic_policy_destroy(&p);
 }
 
+static void test_only_numbered_sids_are_managed(void **state)
+{
+    (void)state;
+    /* An operator's statement whose Sid merely starts like a managed one is
+     * kept, and its principal is not read as an allowed account. */
+    const char *doc =
+        "{\"Version\":\"2008-10-17\",\"Statement\":["
+        "{\"Sid\":\"xacct-publish-legacy\",\"Effect\":\"Allow\","
+        "\"Principal\":{\"AWS\":\"arn:aws:iam::222222222222:root\"},"
+        "\"Action\":\"SNS:Publish\",\"Resource\":\"" TOPIC "\"},"
+        "{\"Sid\":\"xacct-publish-\",\"Effect\":\"Deny\",\"Principal\":\"*\","
+        "\"Action\":\"SNS:Subscribe\",\"Resource\":\"" TOPIC "\"},"
+        "{\"Sid\":\"xacct-publish-1\",\"Effect\":\"Allow\","
+        "\"Principal\":{\"AWS\":\"arn:aws:iam::333333333333:root\"},"
+        "\"Action\":\"SNS:Publish\",\"Resource\":\"" TOPIC "\"}]}";
+    const char *one[] = {"123456789012"};
+    xacct_topic_policy_t p;
+    assert_int_equal(xacct_topic_policy_render(doc, TOPIC, one, 1, &p), 0);
+    json_t *out = json_loads(p.document, 0, NULL);
+    assert_non_null(out);
+    assert_int_equal(json_array_size(json_object_get(out, "Statement")), 3);
+    assert_non_null(statement_by_sid(out, "xacct-publish-legacy"));
+    assert_non_null(statement_by_sid(out, "xacct-publish-"));
+    assert_null(strstr(p.document, "333333333333"));
+    assert_non_null(strstr(p.document, "arn:aws:iam::123456789012:root"));
+    json_decref(out);
+    xacct_topic_policy_destroy(&p);
+    char **got;
+    size_t n;
+    assert_int_equal(xacct_topic_policy_accounts(doc, &got, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0], "333333333333");
+    xacct_topic_policy_accounts_free(got, n);
+}
+
 static void test_rejects_bad_input(void **state)
 {
     (void)state;
@@ -287,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_size_quota),
         cmocka_unit_test(test_statement_quota),
         cmocka_unit_test(test_partition_and_single_statement),
+        cmocka_unit_test(test_only_numbered_sids_are_managed),
         cmocka_unit_test(test_rejects_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
