@@ -47,8 +47,10 @@ static bool is_https_url(const char *url)
     return ok;
 }
 
-/* The console of the region's partition (aws, aws-cn, aws-us-gov). */
-static const char *console_host(const char *region)
+/* The console of the region's partition (aws, aws-cn, aws-us-gov), on the
+ * region's own host (<region>.console.aws.amazon.com), the form AWS gives
+ * quick-create links in: the global host only redirects there. */
+static const char *console_domain(const char *region)
 {
     if (strncmp(region, "cn-", 3) == 0)
         return "console.amazonaws.cn";
@@ -67,9 +69,9 @@ int xacct_launch_url_build(const char *region, const char *template_url, const c
     char *enc = curl_easy_escape(NULL, template_url, 0);
     if (enc == NULL)
         return XACCT_ENOMEM;
-    *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/quickcreate?"
+    *out = xacct_asprintf("https://%s.%s/cloudformation/home?region=%s#/stacks/quickcreate?"
                           "templateURL=%s&stackName=%s",
-                          console_host(region), region, enc, stack_name);
+                          region, console_domain(region), region, enc, stack_name);
     curl_free(enc);
     return 0;
 }
@@ -85,9 +87,9 @@ int xacct_launch_update_url(const char *stack_id, const char *template_url, char
     char *tpl = curl_easy_escape(NULL, template_url, 0);
     int rc = XACCT_ENOMEM;
     if (stack != NULL && tpl != NULL) {
-        *out = xacct_asprintf("https://%s/cloudformation/home?region=%s#/stacks/update/template?"
-                              "stackId=%s&templateURL=%s",
-                              console_host(region), region, stack, tpl);
+        *out = xacct_asprintf("https://%s.%s/cloudformation/home?region=%s"
+                              "#/stacks/update/template?stackId=%s&templateURL=%s",
+                              region, console_domain(region), region, stack, tpl);
         rc = 0;
     }
     curl_free(stack);

@@ -87,7 +87,7 @@ class OutdatedTest(unittest.TestCase):
                           row["stack_id"]), ("active", v1, v2, stack_id))
         # The link updates this stack, in its region, with today's template.
         u = urllib.parse.urlsplit(row["update_url"])
-        self.assertEqual(u.netloc, "console.aws.amazon.com")
+        self.assertEqual(u.netloc, "us-east-1.console.aws.amazon.com")
         self.assertEqual(urllib.parse.parse_qs(u.query)["region"], ["us-east-1"])
         route, _, frag_query = u.fragment.partition("?")
         self.assertEqual(route, "/stacks/update/template")

@@ -169,7 +169,8 @@ class RotationTest(Helpers, unittest.TestCase):
         # The update-stack link of the customer's stack with the new template.
         link = urllib.parse.urlsplit(out["update_url"])
         self.assertEqual((link.scheme, link.netloc, link.path),
-                         ("https", "console.aws.amazon.com", "/cloudformation/home"))
+                         ("https", env.regions[0] + ".console.aws.amazon.com",
+                          "/cloudformation/home"))
         self.assertEqual(urllib.parse.parse_qs(link.query), {"region": [env.regions[0]]})
         route, _, query = link.fragment.partition("?")
         self.assertEqual(route, "/stacks/update/template")
@@ -190,7 +191,8 @@ class RotationTest(Helpers, unittest.TestCase):
         # and removes its template (the text handout this time).
         text = env.xacct("rotate-external-id", acct)
         self.assertEqual(text.returncode, 0, text.stderr)
-        self.assertIn("update URL:   https://console.aws.amazon.com/", text.stdout.decode())
+        self.assertIn("update URL:   https://%s.console.aws.amazon.com/" % env.regions[0],
+                      text.stdout.decode())
         self.assertIn("Access continues", text.stdout.decode())
         c = env.customer(acct)
         second = c["pending_external_id"]

@@ -210,8 +210,8 @@ static void test_launch_url(void **state)
     char *url = NULL;
     const char *tpl = "https://s3.eu-west-1.amazonaws.com/bucket/templates/1/ab.json";
     assert_int_equal(xacct_launch_url_build("eu-west-1", tpl, "xacct-onboarding", &url), 0);
-    const char *prefix = "https://console.aws.amazon.com/cloudformation/home?region=eu-west-1"
-                         "#/stacks/quickcreate?templateURL=";
+    const char *prefix = "https://eu-west-1.console.aws.amazon.com/cloudformation/home"
+                         "?region=eu-west-1#/stacks/quickcreate?templateURL=";
     assert_int_equal(strncmp(url, prefix, strlen(prefix)), 0);
     const char *rest = url + strlen(prefix);
     const char *amp = strstr(rest, "&stackName=");
@@ -229,15 +229,18 @@ static void test_launch_url(void **state)
 
     assert_int_equal(xacct_launch_url_build("cn-north-1", "https://s3.cn-north-1.amazonaws.com.cn/b/k",
                                             "s", &url), 0);
-    assert_int_equal(strncmp(url, "https://console.amazonaws.cn/", 29), 0);
+    assert_int_equal(strncmp(url, "https://cn-north-1.console.amazonaws.cn/cloudformation/home?"
+                                  "region=cn-north-1#/stacks/quickcreate?",
+                             98),
+                     0);
     free(url);
     assert_int_equal(xacct_launch_url_build("us-gov-west-1",
                                             "https://s3.us-gov-west-1.amazonaws.com/b/k", "s",
                                             &url),
                      0);
-    assert_int_equal(strncmp(url, "https://console.amazonaws-us-gov.com/cloudformation/home?"
-                                  "region=us-gov-west-1#",
-                             78),
+    assert_int_equal(strncmp(url, "https://us-gov-west-1.console.amazonaws-us-gov.com/"
+                                  "cloudformation/home?region=us-gov-west-1#",
+                             92),
                      0);
     free(url);
 
@@ -259,8 +262,8 @@ static void test_update_url(void **state)
                         "5b6e1f50-0000-11ee-8a4c-0a1b2c3d4e5f";
     assert_int_equal(xacct_launch_update_url(stack, tpl, &url), 0);
     /* The stack's own region: a stack is updated where it lives. */
-    const char *prefix = "https://console.aws.amazon.com/cloudformation/home?region=eu-west-1"
-                         "#/stacks/update/template?stackId=";
+    const char *prefix = "https://eu-west-1.console.aws.amazon.com/cloudformation/home"
+                         "?region=eu-west-1#/stacks/update/template?stackId=";
     assert_int_equal(strncmp(url, prefix, strlen(prefix)), 0);
     const char *rest = url + strlen(prefix);
     const char *amp = strstr(rest, "&templateURL=");
@@ -282,8 +285,8 @@ static void test_update_url(void **state)
     const char *cn = "arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1";
     assert_int_equal(xacct_launch_update_url(cn, "https://s3.cn-north-1.amazonaws.com.cn/b/k",
                                              &url), 0);
-    assert_int_equal(strncmp(url, "https://console.amazonaws.cn/cloudformation/home?"
-                                  "region=cn-north-1#", 60), 0);
+    assert_int_equal(strncmp(url, "https://cn-north-1.console.amazonaws.cn/cloudformation/home?"
+                                  "region=cn-north-1#", 78), 0);
     free(url);
 
     assert_int_equal(xacct_launch_update_url(stack, "http://insecure/x", &url), XACCT_EINVAL);

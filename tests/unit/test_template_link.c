@@ -208,8 +208,8 @@ static void test_links_carry_presigned_url(void **state)
 
     assert_int_equal(xacct_launch_url_build("eu-west-1", presigned, "xacct-onboarding", &launch),
                      0);
-    const char *prefix = "https://console.aws.amazon.com/cloudformation/home?region=eu-west-1"
-                         "#/stacks/quickcreate?templateURL=";
+    const char *prefix = "https://eu-west-1.console.aws.amazon.com/cloudformation/home"
+                         "?region=eu-west-1#/stacks/quickcreate?templateURL=";
     assert_int_equal(strncmp(launch, prefix, strlen(prefix)), 0);
     check_carried(launch, "templateURL=", presigned);
     /* The stack name still follows the whole template URL. */
