@@ -65,7 +65,8 @@ typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onb
                                  void *arg);
 
 /* Onboards account (12 digits) in region (NULL: aws.region). actor names
- * who asked, in the audit trail ("cli", an API token's name). */
+ * who asked, in the audit trail ("cli", an API token's name). XACCT_EINVAL,
+ * with nothing stored, when the region is not one of sns.topic_arns'. */
 int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *region,
                            const char *actor, xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 

@@ -41,6 +41,10 @@ int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *exter
                         const char *region, xacct_publish_allow_cb cb,
                         void *arg) XACCT_MUSTCHECK;
 
+/* Whether sns.topic_arns has a topic in region: onboarding there can
+ * only succeed if it does. */
+bool xacct_publish_region_has_topic(const xacct_config_t *cfg, const char *region);
+
 /* Rewrites topic_arn's policy from its Redis set (after accounts left it),
  * under its region's lock. XACCT_EINVAL in the callback when topic_arn is
  * not an SNS topic ARN. */

@@ -348,7 +348,10 @@ int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *re
         return XACCT_EINVAL;
     if (region == NULL)
         region = ctx->cfg->aws_region;
-    if (region == NULL || !xacct_region_valid(region))
+    /* A region no partner topic serves would leave a pending customer
+     * whose ID no stack can ever report: nothing is stored for it. */
+    if (region == NULL || !xacct_region_valid(region) ||
+        !xacct_publish_region_has_topic(ctx->cfg, region))
         return XACCT_EINVAL;
     ob_t *o = ob_new(ctx, account, actor, cb, arg);
     snprintf(o->region, sizeof(o->region), "%s", region);

@@ -436,6 +436,24 @@ static void start(pub_t *p)
     xacct_ctx_later(p->ctx, 0, p->status == 0 ? lock_try : finish_later, p);
 }
 
+/* A candidate topic for region: an SNS topic ARN of sns.topic_arns there. */
+static bool topic_in_region(const char *arn_text, const char *region)
+{
+    xacct_arn_t arn;
+    return xacct_arn_parse(arn_text, &arn) == 0 && strcmp(arn.service, "sns") == 0 &&
+           strcmp(arn.region, region) == 0;
+}
+
+bool xacct_publish_region_has_topic(const xacct_config_t *cfg, const char *region)
+{
+    if (cfg == NULL || region == NULL)
+        return false;
+    for (size_t i = 0; i < cfg->sns_topic_arns.n; i++)
+        if (topic_in_region(cfg->sns_topic_arns.items[i], region))
+            return true;
+    return false;
+}
+
 int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *external_id,
                         const char *region, xacct_publish_allow_cb cb, void *arg)
 {
@@ -449,12 +467,9 @@ int xacct_publish_allow(xacct_ctx_t *ctx, const char *account, const char *exter
     p->external_id = xacct_strdup(external_id);
     const xacct_strlist_t *topics = &ctx->cfg->sns_topic_arns;
     p->candidates = xacct_calloc(topics->n + 1, sizeof(*p->candidates));
-    for (size_t i = 0; i < topics->n; i++) {
-        xacct_arn_t arn;
-        if (xacct_arn_parse(topics->items[i], &arn) == 0 && strcmp(arn.service, "sns") == 0 &&
-            strcmp(arn.region, region) == 0)
+    for (size_t i = 0; i < topics->n; i++)
+        if (topic_in_region(topics->items[i], region))
             p->candidates[p->ncand++] = xacct_strdup(topics->items[i]);
-    }
     if (p->ncand == 0) {
         p->status = XACCT_ENOTFOUND;
         p->detail = xacct_asprintf("no topic of sns.topic_arns is in region %s", region);

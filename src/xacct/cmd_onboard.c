@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "xacct/arn.h"
 #include "xacct/onboard.h"
+#include "xacct/publish.h"
 
 void cli_print_handout(cli_t *c, json_t *info, const char *title)
 {
@@ -140,6 +141,20 @@ static int run(cli_t *c, const char *account, const char *region, bool rotate)
     if (rc != 0)
         return cli_fail(c, "%s", xacct_strerror(rc));
     cli_wait(c, &op.r.done);
+    bool again = false;
+    if (!rotate && op.r.status == XACCT_ESTATE && strcmp(op.state, "pending") == 0) {
+        /* SPEC §7: repeating the onboarding of a pending customer returns the
+         * same record, its allow-list entry and template put in place again
+         * (so a run that failed half-way is finished by running it again). */
+        again = true;
+        cli_record_free(op.info);
+        cli_res_clear(&op.r);
+        memset(&op, 0, sizeof(op));
+        rc = xacct_onboard_resume(c->ctx, account, "cli", onboard_done, &op);
+        if (rc != 0)
+            return cli_fail(c, "%s", xacct_strerror(rc));
+        cli_wait(c, &op.r.done);
+    }
     if (op.r.status != 0) {
         rc = report_failure(c, &op, account, rotate);
     } else {
@@ -170,7 +185,11 @@ static int run(cli_t *c, const char *account, const char *region, bool rotate)
                 json_object_set_new(op.info, "launch_url", json_null());
             if (json_object_get(op.info, "template_url") == NULL)
                 json_object_set_new(op.info, "template_url", json_null());
-            snprintf(title, sizeof(title), "Customer %s onboarded (state pending).", account);
+            snprintf(title, sizeof(title),
+                     again ? "Customer %s was already onboarded (state pending): the same "
+                             "external ID, handed out again."
+                           : "Customer %s onboarded (state pending).",
+                     account);
         }
         cli_print_handout(c, op.info, title);
         rc = CLI_OK;
@@ -193,6 +212,16 @@ int xacct_cmd_onboard(cli_t *c, int argc, char **argv)
     const char *need[] = {"partner", "topics", region ? NULL : "region", NULL};
     if ((rc = cli_config_need(c, need)) != 0)
         return rc;
+    /* Checked before anything is stored: a customer of a region without a
+     * partner topic could never launch its stack. */
+    if (region != NULL && !xacct_publish_region_has_topic(c->ctx->cfg, region))
+        return cli_usage(c, "invalid --region '%s': no topic of sns.topic_arns is in that region",
+                         region);
+    if (region == NULL && !xacct_publish_region_has_topic(c->ctx->cfg, c->ctx->cfg->aws_region))
+        return cli_fail(c,
+                        "the home region %s has no topic of sns.topic_arns: give --region or add "
+                        "a topic",
+                        c->ctx->cfg->aws_region);
     return run(c, pos[0], region, false);
 }
 

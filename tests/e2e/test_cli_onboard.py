@@ -250,7 +250,8 @@ class TemplateTest(unittest.TestCase):
 
         # The launch URL is the quick-create link for the uploaded template.
         u = urllib.parse.urlsplit(info["launch_url"])
-        self.assertEqual((u.scheme, u.netloc, u.path), ("https", "console.aws.amazon.com", "/cloudformation/home"))
+        self.assertEqual((u.scheme, u.netloc, u.path),
+                         ("https", "us-east-1.console.aws.amazon.com", "/cloudformation/home"))
         self.assertEqual(urllib.parse.parse_qs(u.query), {"region": ["us-east-1"]})
         route, _, q = u.fragment.partition("?")
         self.assertEqual(route, "/stacks/quickcreate")
@@ -360,6 +361,55 @@ class TemplateTest(unittest.TestCase):
         self.assertIsNone(info["template_url"])
         self.assertTrue(os.path.isfile(info["template_file"]))
         self.assertEqual((info["account_id"], info["state"]), (acct, "pending"))
+
+
+class RepeatAndRegionTest(unittest.TestCase):
+    """SPEC §7 (the route runs `xacct onboard`'s code): repeating the
+    onboarding of a pending customer returns the same record; a region no
+    partner topic serves is refused before anything is stored."""
+
+    BUCKET = "xacct-customer-templates"
+
+    def setUp(self):
+        self.env = cli_env.CliEnv.start(topics=[("us-east-1", "phone-home")], bucket=self.BUCKET)
+        self.addCleanup(self.env.stop)
+
+    def test_repeat_for_pending_returns_the_same_record(self):
+        acct = "123456789020"
+        first = self.env.xacct("onboard", acct, "--json")
+        self.assertEqual(first.returncode, 0, first.stderr)
+        a = json.loads(first.stdout)
+        second = self.env.xacct("onboard", acct, "--json")
+        self.assertEqual(second.returncode, 0, second.stderr)
+        b = json.loads(second.stdout)
+        for k in ("account_id", "external_id", "state", "region", "topic_arn"):
+            self.assertEqual(a[k], b[k], k)
+        self.assertEqual(b["state"], "pending")
+        self.assertTrue(b["launch_url"])
+        # The same template object, a link to it signed again.
+        self.assertEqual(urllib.parse.urlsplit(a["template_url"]).path,
+                         urllib.parse.urlsplit(b["template_url"]).path)
+        r = self.env.redis_client()
+        self.assertEqual(r.get("xacct:external-id:" + a["external_id"]), acct.encode())
+        self.assertEqual(r.hget("xacct:customer:" + acct, "external_id").decode(), a["external_id"])
+        self.assertEqual(r.scard("xacct:topic:" + a["topic_arn"]), 1)
+        # One onboarding event, not two.
+        self.assertEqual(r.xlen("xacct:events:" + acct), 1)
+
+    def test_region_without_a_topic_stores_nothing(self):
+        acct = "123456789021"
+        res = self.env.xacct("onboard", acct, "--region", "eu-west-1", "--json")
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("eu-west-1", res.stderr)
+        self.assertEqual(len(res.stderr.splitlines()), 1, res.stderr)
+        r = self.env.redis_client()
+        self.assertFalse(r.exists("xacct:customer:" + acct))
+        self.assertEqual(r.keys("xacct:external-id:*"), [])
+        # The home region without a topic: the same, as a configuration fault.
+        res = self.env.xacct("onboard", acct, env=self.env.env(XACCT_AWS_REGION="eu-west-1"))
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("eu-west-1", res.stderr)
+        self.assertFalse(r.exists("xacct:customer:" + acct))
 
 
 if __name__ == "__main__":

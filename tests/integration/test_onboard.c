@@ -287,6 +287,12 @@ static void bad_input(void **state)
     assert_int_equal(xacct_onboard_customer(f->ctx, "123456789012", "mars-1", "test", onboard_cb,
                                             &o),
                      XACCT_EINVAL);
+    /* A well-formed region no partner topic is in: refused before anything
+     * is stored, so no pending customer is left that no stack can report. */
+    assert_int_equal(xacct_onboard_customer(f->ctx, "123456789012", "eu-west-1", "test",
+                                            onboard_cb, &o),
+                     XACCT_EINVAL);
+    assert_false(o.done);
     /* Reported through the callback, from the loop. */
     assert_int_equal(xacct_publish_sync(f->ctx, "arn:aws:sqs:us-east-1:1:q", done_cb, &o), 0);
     assert_false(o.done);
