@@ -123,6 +123,14 @@ def parse_template(template, parameters=None):
         if k not in allowed:
             raise TemplateError("Template format error: Invalid template "
                                 "property or properties [%s]" % k)
+    # The Description section: a literal string of at most 1024 bytes.
+    desc = template.get("Description")
+    if desc is not None and not isinstance(desc, str):
+        raise TemplateError("Template format error: Every Description member "
+                            "must be a string.")
+    if desc is not None and len(desc.encode("utf-8")) > 1024:
+        raise TemplateError("Template format error: 'Description' length is "
+                            "greater than 1024.")
     ver = template.get("AWSTemplateFormatVersion")
     if ver is not None and ver != "2010-09-09":
         raise TemplateError("Template format error: '%s' is not a valid "

@@ -416,6 +416,9 @@ class CfnTest(unittest.TestCase):
         ref = json.loads(json.dumps(base))
         ref["Resources"]["PhoneHome"]["Properties"]["X"] = {"Ref": "Nowhere"}
         cases.append((ref, "Unresolved resource dependencies [Nowhere]"))
+        long = json.loads(json.dumps(base))
+        long["Description"] = "x" * 1025
+        cases.append((long, "'Description' length is greater than 1024"))
         cyc = json.loads(json.dumps(base))
         cyc["Resources"]["XacctRole"]["DependsOn"] = "PhoneHome"
         cases.append((cyc, "Circular dependency"))
