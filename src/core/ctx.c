@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "xacct/metrics.h"
+#include "xacct/secret_file.h"
 
 #define CLI_STORE_CONNECT_TIMEOUT_MS 3000
 #define CLI_AWS_ATTEMPTS 3
@@ -119,7 +120,11 @@ static int start_store(xacct_ctx_t *ctx, char *err, size_t errlen)
         .master_name = ctx->cfg->redis_master_name,
         .sentinel_password = ctx->cfg->redis_sentinel_password,
     };
-    int rc = xacct_store_new(ctx->loop, &sopts, &ctx->store, why, sizeof(why));
+    int rc = xacct_secret_file_check(&ctx->log, "redis.tls_key_file", sopts.tls_key_file, err,
+                                     errlen);
+    if (rc != 0)
+        return rc;
+    rc = xacct_store_new(ctx->loop, &sopts, &ctx->store, why, sizeof(why));
     if (rc != 0)
         snprintf(err, errlen, "redis: %s", why);
     return rc;

@@ -17,6 +17,7 @@
 #include "xacct/api_tokens.h"
 #include "xacct/arn.h"
 #include "xacct/log.h"
+#include "xacct/secret_file.h"
 #include "xacct/store.h"
 
 #define API_MAX_CONNECTIONS 64u
@@ -256,6 +257,9 @@ int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen)
     const xacct_config_t *cfg = ctx->cfg;
     if (cfg->api_listen == NULL || cfg->api_listen[0] == '\0')
         return 0;
+    if (xacct_secret_file_check(&ctx->log, "api.tokens_file", cfg->api_tokens_file, err,
+                                errlen) != 0)
+        return XACCT_ECONFIG;
     xacct_api_t *api = xacct_calloc(1, sizeof(*api));
     api->ctx = ctx;
     int rc = xacct_api_tokens_load(cfg->api_tokens_file, &api->tokens, err, errlen);
@@ -292,7 +296,10 @@ int xacct_api_reload(xacct_ctx_t *ctx, char *err, size_t errlen)
     if (api == NULL)
         return 0;
     xacct_api_tokens_t *t = NULL;
-    int rc = xacct_api_tokens_load(ctx->cfg->api_tokens_file, &t, err, errlen);
+    int rc = xacct_secret_file_check(&ctx->log, "api.tokens_file", ctx->cfg->api_tokens_file,
+                                     err, errlen);
+    if (rc == 0)
+        rc = xacct_api_tokens_load(ctx->cfg->api_tokens_file, &t, err, errlen);
     if (rc != 0)
         return rc;
     xacct_api_tokens_free(api->tokens);

@@ -23,6 +23,7 @@
 #include "xacct/creds.h"
 #include "xacct/metrics.h"
 #include "xacct/outbox.h"
+#include "xacct/secret_file.h"
 #include "xacct/webhook_sign.h"
 
 #define TICK_MS 1000
@@ -139,7 +140,11 @@ static bool store_back(xacct_webhook_t *w)
 static int read_secret(xacct_webhook_t *w, const char *path, char *err, size_t errlen)
 {
     char *s = NULL;
-    int rc = xacct__creds_read_token_file(path, &s);
+    int rc = xacct_secret_file_check(&w->ctx->log, "events.webhook_secret_file", path, err,
+                                     errlen);
+    if (rc != 0)
+        return rc;
+    rc = xacct__creds_read_token_file(path, &s);
     if (rc != 0) {
         snprintf(err, errlen, "events.webhook_secret_file: %s: %s", path,
                  rc == XACCT_EPARSE ? "empty, or holds a NUL byte" : xacct_strerror(rc));
