@@ -149,5 +149,61 @@ class DebianPackage(unittest.TestCase):
         self.assertIn("sns.topic_arns: required", bad.stderr)
 
 
+class MaintainerScripts(unittest.TestCase):
+    """deploy/debian/postinst run for real, as root, in a private mount
+    namespace whose /etc and /var/lib/dpkg are overlays: the machine's own
+    users, files and dpkg database are never touched."""
+
+    CONF = "/etc/xacct/xacctd.conf"
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            raise unittest.SkipTest("needs root and unshare")
+        cls.postinst = os.path.join(SRC, "deploy", "debian", "postinst")
+
+    def run_postinst(self, setup, *args):
+        """Runs setup (shell) and then postinst with args; returns
+        "owner:group mode" of the configuration afterwards."""
+        tmp = tempfile.mkdtemp(prefix="xacct-postinst.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        mounts = []
+        for i, d in enumerate(("/etc", "/var/lib/dpkg")):
+            up, work = os.path.join(tmp, "u%d" % i), os.path.join(tmp, "w%d" % i)
+            os.mkdir(up)
+            os.mkdir(work)
+            mounts.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s"
+                          % (d, up, work, d))
+        script = " && ".join(mounts + [
+            "mkdir -p /etc/xacct", "printf '[redis]\\n' >%s" % self.CONF, setup,
+            "sh %s %s >/dev/null" % (self.postinst, " ".join("'%s'" % a for a in args)),
+            "stat -c '%%U:%%G %%a' %s" % self.CONF])
+        r = subprocess.run(["unshare", "--mount", "sh", "-ec", script], capture_output=True,
+                           text=True, timeout=120)
+        if r.returncode != 0 and "mount" in r.stderr:
+            self.skipTest("no overlay mounts here: " + r.stderr.strip())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_first_install_protects_the_configuration(self):
+        got = self.run_postinst("chmod 0644 %s" % self.CONF, "configure", "")
+        self.assertEqual(got, "root:xacct 640")
+
+    def test_upgrade_protects_a_replaced_conffile(self):
+        """dpkg puts a conffile the administrator had not changed back as
+        the package ships it (0644 root:root) when a new version changes it;
+        a Redis password written into it afterwards must not be world
+        readable."""
+        got = self.run_postinst("chown root:root %s && chmod 0644 %s" % (self.CONF, self.CONF),
+                                "configure", "0.9.0")
+        self.assertEqual(got, "root:xacct 640")
+
+    def test_statoverride_is_respected(self):
+        got = self.run_postinst(
+            "chmod 0600 %s && dpkg-statoverride --add root root 0600 %s" % (self.CONF, self.CONF),
+            "configure", "0.9.0")
+        self.assertEqual(got, "root:root 600")
+
+
 if __name__ == "__main__":
     unittest.main()
