@@ -51,7 +51,9 @@ class UnitsTest(unittest.TestCase):
             for d in ("Type=notify", "Restart=on-failure", "NoNewPrivileges=yes",
                       "DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes",
                       "PrivateTmp=yes", "MemoryDenyWriteExecute=yes", "CapabilityBoundingSet=\n",
-                      "SystemCallFilter=@system-service", "UMask=0077", "ExecReload=/bin/kill -HUP"):
+                      "SystemCallFilter=@system-service", "UMask=0077", "ExecReload=/bin/kill -HUP",
+                      # cloudformation.template_dir "." must be writable
+                      "StateDirectory=xacct\n", "WorkingDirectory=%S/xacct\n"):
                 self.assertIn(d, text, f"{name} lacks {d.strip()}")
             watchdog = int(re.search(r"^WatchdogSec=(\d+)s$", text, re.M).group(1))
             self.assertGreater(watchdog, 0)
