@@ -362,6 +362,7 @@ static void stage_claim(xacct_pipeline_msg_t *msg)
         return;
     }
     msg->pending++;
+    msg->claim_sent = true;
     /* The customer is read right behind the claim, while the claim is still
      * unanswered (a store that answers at once needs no company). */
     if (msg->claim_out && msg->gave_up[0] == '\0' && msg->preload == PRELOAD_NONE &&
@@ -507,6 +508,9 @@ static void on_finished(int status, const char *detail, int changed, void *arg)
         return;
     }
     msg->recorded = true;
+    /* An answer kept only on the claim (no customer record) counts like
+     * any other: a FAILED one is a failed request for the heartbeat. */
+    msg->failed = msg->failed || msg->answer_failed;
     xacct__pipeline_msg_count(msg, NULL);
     go(msg, ST_ANSWER);
 }
@@ -895,7 +899,10 @@ void xacct_pipeline_release(xacct_pipeline_msg_t *msg)
         return;
     msg->releasing = true;
     xacct__pipeline_msg_cancel_work(msg);
-    if (msg->claimed && !msg->recorded &&
+    /* Also a claim whose answer is still out, or was lost with the
+     * connection: the release deletes it only if this attempt holds it, and
+     * the redelivery must not find it busy until the lease runs out. */
+    if ((msg->claimed || msg->claim_sent) && !msg->recorded &&
         OPS(msg)->claim_release(ARG(msg), msg->req->stack_id, msg->req->request_id, msg->owner,
                                 on_release_claim, msg) == 0) {
         msg->pending++;

@@ -69,6 +69,8 @@ struct xacct_pipeline_msg {
     xacct_check_t *check;         /* safety check in flight */
     xacct_aws_call_t *call;       /* answer PUT or confirmation GET in flight */
     bool claimed;                 /* we hold the request's claim */
+    bool claim_sent;              /* a claim went to the store: it may hold one
+                                     even if its answer never came back */
     bool claim_out;               /* this attempt's claim is unanswered */
     /* The customer read sent right behind the claim, so that both share one
      * round trip to Redis (the read still reaches Redis after the claim).

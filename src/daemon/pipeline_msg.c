@@ -17,6 +17,16 @@
 
 static void on_beat(uv_timer_t *t);
 
+/* The next beat, half the visibility timeout away. Read at each beat, not
+ * once: a reload may shorten queue.visibility_timeout, and a beat that came
+ * only as often as the old one would let the message reappear between two
+ * extensions while it is still worked on. */
+static void beat_arm(xacct_pipeline_msg_t *msg)
+{
+    uint64_t half = (uint64_t)xacct__pl_cfg(msg)->queue_visibility_timeout * 500;
+    uv_timer_start(&msg->beat, on_beat, half, 0);
+}
+
 xacct_pipeline_msg_t *xacct__pipeline_msg_new(const xacct_pipeline_t *pl, xacct_sqs_message_t *m,
                                               void *queue, const char *queue_url,
                                               xacct_pipeline_done_cb done, void *arg)
@@ -35,8 +45,7 @@ xacct_pipeline_msg_t *xacct__pipeline_msg_new(const xacct_pipeline_t *pl, xacct_
     msg->deadline = uv_now(loop) + (uint64_t)XACCT_HANDLER_TIMEOUT_DEFAULT_S * 1000;
     msg->owner = xacct_asprintf("%s/%s/%d", pl->ctx->worker_id, m->message_id, m->receive_count);
     msg->visible_at = uv_now(loop) + (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 1000;
-    uint64_t half = (uint64_t)pl->ctx->cfg->queue_visibility_timeout * 500;
-    uv_timer_start(&msg->beat, on_beat, half, half);
+    beat_arm(msg);
     return msg;
 }
 
@@ -165,6 +174,7 @@ static void on_beat(uv_timer_t *t)
     const xacct_pipeline_t *pl = msg->pl;
     if (msg->ended || msg->releasing)
         return;
+    beat_arm(msg);
     int vis = xacct__pl_cfg(msg)->queue_visibility_timeout;
     if (pl->ops->visibility(pl->ops_arg, msg->queue, msg->m->receipt_handle, vis,
                            on_beat_visibility, msg) == 0) {

@@ -262,6 +262,48 @@ static void test_heartbeat_extends_and_stops_before_delete(void **state)
     assert_int_equal(f->counts[K_CLAIM], claims_at_done);
 }
 
+/* queue.visibility_timeout is reloadable: once it is shortened, the beat
+ * comes at half the new timeout, never at the old pace with the new (shorter)
+ * extension, which would let the message reappear while it is worked on. */
+static void test_heartbeat_follows_a_shorter_visibility_timeout(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.queue_visibility_timeout = 2; /* a beat every second */
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    (void)wait_for(f, K_CLAIM); /* left unanswered: only the visibility beats */
+    f->cfg.queue_visibility_timeout = 1; /* SIGHUP */
+    call_t *first = wait_for(f, K_VIS);
+    uint64_t at = uv_now(&f->loop);
+    complete_vis(first, 0);
+    call_t *second = wait_for(f, K_VIS);
+    uint64_t gap = uv_now(&f->loop) - at;
+    assert_int_equal(second->seconds, 1);
+    /* The next extension comes well before the last one runs out. */
+    assert_true(gap + 250 <= (uint64_t)second->seconds * 1000);
+    complete_vis(second, 0);
+}
+
+/* SIGTERM while the claim is on its way to Redis: it is released all the
+ * same (the release script deletes it only if this attempt holds it), so
+ * the message handed back is not found "busy" by the next worker until the
+ * lease runs out. */
+static void test_release_with_the_claim_unanswered(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    (void)wait_for(f, K_CLAIM);
+    xacct_pipeline_release(f->msg);
+    assert_int_equal(f->dones, 0); /* not before the claim is released */
+    call_t *rel = wait_for(f, K_RELEASE);
+    rel->done = true;
+    ((xacct_claims_done_cb)rel->cb)(0, NULL, 1, rel->arg);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_RELEASE);
+    assert_int_equal(f->counts[K_APPLY], 0);
+}
+
 /* ---- decisions carried out ------------------------------------------------ */
 
 /* A Delete of the active customer's resource offboards it with a job; a
@@ -326,6 +368,7 @@ static void test_unknown_account_answered_from_claim(void **state)
     complete_answer(wait_for(f, K_ANSWER), 0, 200);
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_true(f->result.failed); /* a failed request (heartbeat, STATUS=) */
 }
 
 int main(void)
@@ -345,6 +388,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_extends_and_stops_before_delete, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_follows_a_shorter_visibility_timeout,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_with_the_claim_unanswered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_offboards_and_conflicts_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_claim_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_account_answered_from_claim, setup, teardown),
