@@ -77,6 +77,7 @@ typedef struct xacct_ctx {
     uv_signal_t sig_int;              /* same as SIGTERM */
     uv_signal_t sig_hup;              /* reload the configuration */
     uv_signal_t sig_tstp;             /* quiet: stop fetching */
+    uv_signal_t sig_cont;             /* back from quiet: fetch again */
     uv_timer_t watchdog;              /* WATCHDOG=1 and STATUS= while healthy */
     uv_timer_t grace;                 /* drain deadline */
     uv_prepare_t log_check;           /* writes a turn's batched log lines (xacct_loop_run) */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's loop glue: signal handling (SIGTERM/SIGINT drain and a second
- * one exits at once, SIGHUP reloads, SIGTSTP goes quiet, SIGPIPE ignored),
+ * one exits at once, SIGHUP reloads, SIGTSTP goes quiet and SIGCONT brings
+ * it back, SIGPIPE ignored),
  * the shutdown state machine with its grace deadline, sd_notify, and the
  * teardown of the daemon's own parts.
  */

@@ -66,6 +66,8 @@ void xacct_transport_start(xacct_transport_t *t);
 void xacct_transport_kick(xacct_transport_t *t);
 /* Cancels the receives in flight and polls no more (SIGTSTP). */
 void xacct_transport_pause(xacct_transport_t *t);
+/* Polls again after a pause (SIGCONT); a stopped transport stays stopped. */
+void xacct_transport_resume(xacct_transport_t *t);
 /* Pauses, and from now on deletes go out at once instead of waiting for a
  * batch (shutdown). */
 void xacct_transport_stop(xacct_transport_t *t);

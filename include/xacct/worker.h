@@ -35,6 +35,9 @@ void xacct_worker_start(xacct_worker_t *w);
 /* Stops fetching new messages; what is in flight finishes (SIGTSTP). */
 void xacct_worker_quiet(xacct_worker_t *w);
 
+/* Fetches again after xacct_worker_quiet (SIGCONT); nothing once draining. */
+void xacct_worker_resume(xacct_worker_t *w);
+
 /* Picks up a new configuration snapshot (SIGHUP); ctx->cfg already points
  * to it. */
 void xacct_worker_reconfigure(xacct_worker_t *w);

@@ -30,6 +30,7 @@ static void stop_signals(xacct_ctx_t *ctx)
     uv_signal_stop(&ctx->sig_int);
     uv_signal_stop(&ctx->sig_hup);
     uv_signal_stop(&ctx->sig_tstp);
+    uv_signal_stop(&ctx->sig_cont);
 }
 
 static void status_line(xacct_ctx_t *ctx, char *out, size_t outlen)
@@ -194,7 +195,21 @@ static void on_signal(uv_signal_t *s, int signum)
     case SIGTSTP:
         if (ctx->worker != NULL)
             xacct_worker_quiet(ctx->worker);
-        XACCT_LOG_INFO(&ctx->log, "daemon.quiet", "action", "no new messages are fetched", NULL);
+        XACCT_LOG_INFO(&ctx->log, "daemon.quiet", "action",
+                       "no new messages are fetched (SIGCONT fetches again)", NULL);
+        break;
+    case SIGCONT:
+        /* The way back from SIGTSTP, as in job control. systemd sends one
+         * right after its SIGTERM: a worker that drains stays stopped. */
+        if (ctx->state == XACCT_RUNNING && ctx->worker != NULL) {
+            xacct_worker_stats_t st;
+            xacct_worker_get_stats(ctx->worker, &st);
+            if (st.quiet) {
+                xacct_worker_resume(ctx->worker);
+                XACCT_LOG_INFO(&ctx->log, "daemon.resumed", "action", "fetching messages again",
+                               NULL);
+            }
+        }
         break;
     default:
         break;
@@ -214,9 +229,10 @@ void xacct_loop_setup(xacct_ctx_t *ctx)
 {
     /* A peer closing a socket must give EPIPE, not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    uv_signal_t *sigs[] = {&ctx->sig_term, &ctx->sig_int, &ctx->sig_hup, &ctx->sig_tstp};
-    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP};
-    for (size_t i = 0; i < 4; i++) {
+    uv_signal_t *sigs[] = {&ctx->sig_term, &ctx->sig_int, &ctx->sig_hup, &ctx->sig_tstp,
+                           &ctx->sig_cont};
+    int nums[] = {SIGTERM, SIGINT, SIGHUP, SIGTSTP, SIGCONT};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(sigs); i++) {
         uv_signal_init(ctx->loop, sigs[i]);
         sigs[i]->data = ctx;
         uv_signal_start(sigs[i], on_signal, nums[i]);

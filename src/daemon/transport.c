@@ -225,6 +225,14 @@ void xacct_transport_pause(xacct_transport_t *t)
     }
 }
 
+void xacct_transport_resume(xacct_transport_t *t)
+{
+    if (t->_stopped || !t->_paused)
+        return;
+    t->_paused = false;
+    poll_now(t);
+}
+
 /* ---- batched deletes ---------------------------------------------------- */
 
 typedef struct delete_batch {

@@ -363,6 +363,15 @@ void xacct_worker_quiet(xacct_worker_t *w)
         xacct_transport_pause(w->transports[i]);
 }
 
+void xacct_worker_resume(xacct_worker_t *w)
+{
+    if (w->stopping || !w->stats.quiet)
+        return;
+    w->stats.quiet = false;
+    for (size_t i = 0; i < w->ntransports; i++)
+        xacct_transport_resume(w->transports[i]);
+}
+
 void xacct_worker_reconfigure(xacct_worker_t *w)
 {
     /* Queue URLs cannot change on reload; limits and lists are read from

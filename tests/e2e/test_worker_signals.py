@@ -83,6 +83,29 @@ class SignalsTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
         self.assertEqual(receive_calls(env), n)
 
+    def test_sigcont_brings_a_quiet_worker_back(self):
+        """SIGTSTP is not forever: SIGCONT (the way back in job control)
+        fetches again, and a request sent while the worker was quiet is
+        answered then."""
+        env = self.env
+        w = env.start_worker()
+        wait_for(lambda: receive_calls(env) > 0, 20, "a first ReceiveMessage")
+        w.send_signal(signal.SIGTSTP)
+        wait_for(lambda: b"daemon.quiet" in env.worker_log(w), 20, "the worker to go quiet")
+        n = stable(lambda: receive_calls(env), 3, 60, "ReceiveMessage calls")
+        acct = "840000000002"
+        ext = env.seed_customer(acct)
+        stack = env.create_stack(acct, env.template(acct, ext), name="while-quiet")["stack_id"]
+        time.sleep(2)
+        self.assertEqual(receive_calls(env), n)
+        self.assertEqual(env.customer(acct)["state"], "pending")
+        w.send_signal(signal.SIGCONT)
+        wait_for(lambda: b"daemon.resumed" in env.worker_log(w), 20, "the worker to resume")
+        s = env.wait_stack(stack)
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.customer(acct)["state"], "active")
+        self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
 
 if __name__ == "__main__":
     unittest.main()
