@@ -70,6 +70,10 @@ typedef struct xacct__sns_key xacct__sns_key_t;
 xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t len);
 int xacct__sns_key_verify(xacct__sns_key_t *k, const xacct_sns_envelope_t *env);
 void xacct__sns_key_free(xacct__sns_key_t *k);
+/* What a signing certificate fetch answered with HTTP status http (not 200)
+ * means: XACCT_EAGAIN when it may work later (5xx, 408, 429), else
+ * XACCT_ECERT. */
+int xacct__sns_cert_http_status(long http);
 #endif
 
 /* Checks a SigningCertURL or SubscribeURL: https, no user information, host

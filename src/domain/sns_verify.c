@@ -372,6 +372,11 @@ static void cache_put(xacct_sns_verifier_t *v, const char *url, xacct__sns_key_t
     v->ncerts++;
 }
 
+int xacct__sns_cert_http_status(long http)
+{
+    return http >= 500 || http == 408 || http == 429 ? XACCT_EAGAIN : XACCT_ECERT;
+}
+
 static void fetch_done(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
 {
     fetch_t *f = arg;
@@ -392,7 +397,7 @@ static void fetch_done(int status, const char *detail, const xacct_http_response
         fail = XACCT_EAGAIN;
         snprintf(why, sizeof(why), "signing certificate fetch failed: %s", detail ? detail : xacct_strerror(status));
     } else if (resp->status != 200) {
-        fail = resp->status >= 500 ? XACCT_EAGAIN : XACCT_ECERT;
+        fail = xacct__sns_cert_http_status(resp->status);
         snprintf(why, sizeof(why), "signing certificate fetch returned HTTP %ld", resp->status);
     } else if ((key = xacct__sns_key_from_pem(resp->body, resp->body_len)) == NULL) {
         fail = XACCT_ECERT;

@@ -126,6 +126,19 @@ static void test_parse_errors(void **state)
     }
 }
 
+/* A fetch that may work later keeps the message for another try; a
+ * refused one proves the certificate unusable. */
+static void test_cert_fetch_statuses(void **state)
+{
+    (void)state;
+    static const long again[] = {500, 502, 503, 504, 408, 429};
+    for (size_t i = 0; i < sizeof(again) / sizeof(again[0]); i++)
+        assert_int_equal(xacct__sns_cert_http_status(again[i]), XACCT_EAGAIN);
+    static const long refused[] = {301, 400, 403, 404, 410};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        assert_int_equal(xacct__sns_cert_http_status(refused[i]), XACCT_ECERT);
+}
+
 static void test_url_rules(void **state)
 {
     (void)state;
@@ -164,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_surrogate_pair_decoded),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_url_rules),
+        cmocka_unit_test(test_cert_fetch_statuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
