@@ -72,6 +72,18 @@ static void note(xacct_sentinel_query_t *q, const char *fmt, ...)
 
 static void reply_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg);
 
+/* A sentinel that refuses us wants its own password (its requirepass), not
+ * the master's from redis.url: say which setting to look at. */
+static const char *auth_hint(const char *detail)
+{
+    if (strstr(detail, "NOAUTH") != NULL)
+        return " (the sentinels want a password: set redis.sentinel_password)";
+    if (strstr(detail, "WRONGPASS") != NULL || strstr(detail, "invalid password") != NULL ||
+        strstr(detail, "without any password configured") != NULL)
+        return " (check redis.sentinel_password)";
+    return "";
+}
+
 /* Starts asking the next sentinel; 0 if one is being asked, else -1. */
 static int ask_next(xacct_sentinel_query_t *q)
 {
@@ -124,7 +136,8 @@ static void reply_cb(int status, const char *detail, const xacct_store_reply_t *
     }
     const char *name = q->sentinels[q->cur];
     if (status != 0) {
-        note(q, "sentinel %s: %s", name, detail && detail[0] ? detail : xacct_strerror(status));
+        const char *d = detail && detail[0] ? detail : xacct_strerror(status);
+        note(q, "sentinel %s: %s%s", name, d, auth_hint(d));
     } else if (r->type == XACCT_STORE_REPLY_NIL) {
         note(q, "sentinel %s does not know master '%s'", name, q->master_name);
     } else {

@@ -54,6 +54,17 @@ static void arm_deadline(xacct_store_t *s)
     uv_timer_start(&s->_timer, xacct__store_timer_cb, due > now ? due - now : 0, 0);
 }
 
+/* The address the last sentinel gave is not (or no longer) the master's.
+ * That sentinel may be stale (cut off from the others, or restarted with an
+ * old configuration): the next question goes to the next sentinel first, so
+ * a stale one answering quickly cannot keep us from the master the others
+ * know. */
+static void distrust_sentinel(xacct_store_t *s)
+{
+    if (s->_nsentinels > 1)
+        s->_sentinel_first = (s->_sentinel_first + 1) % s->_nsentinels;
+}
+
 /* Stops using the current connection: nothing new is written to it, the
  * replies already due still arrive, then hiredis closes it and conn_lost
  * reconnects (through Sentinel when configured). */
@@ -62,6 +73,10 @@ static void begin_drain(xacct_store_t *s, const char *why)
     if (s->_state != ST_READY)
         return;
     s->_state = ST_DRAINING;
+    distrust_sentinel(s);
+    const char *inner = strstr(why, ": -READONLY "); /* Redis 6's script form */
+    if (inner != NULL)
+        why = inner + 3;
     snprintf(s->_drop_why, sizeof(s->_drop_why), "server answered \"%.120s\"; reconnecting", why);
     redisAsyncDisconnect(s->_ac);
 }
@@ -208,6 +223,7 @@ static void drop_bridge(xacct_store_t *s)
 static void conn_failed(xacct_store_t *s)
 {
     drop_bridge(s);
+    s->_stale_answers = 0;
     if (s->_closing)
         return;
     s->_errors++;
@@ -258,6 +274,7 @@ static void ready(xacct_store_t *s)
 {
     s->_state = ST_READY;
     s->_connections++;
+    s->_stale_answers = 0;
     uv_timer_stop(&s->_timer);
     notify_state(s, 1, 0, NULL);
     /* Send what waited, in order; everything goes out in one write. */
@@ -271,6 +288,18 @@ static void ready(xacct_store_t *s)
     arm_deadline(s);
 }
 
+/* Drops the connection being set up, from inside one of its callbacks. */
+static void handshake_abandon(xacct_store_t *s, const char *detail)
+{
+    redisAsyncContext *ac = s->_ac;
+    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+             detail ? detail : "handshake failed");
+    s->_ac = NULL;
+    s->_state = ST_DISCONNECTED;
+    uv_timer_stop(&s->_timer);
+    redisAsyncFree(ac); /* deferred by hiredis: we are inside its callback */
+}
+
 static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
 {
     xacct_store_t *s = arg;
@@ -282,13 +311,7 @@ static void handshake_cb(int status, const char *detail, const xacct_store_reply
     if (status != 0) {
         /* AUTH or SELECT refused: drop this connection and try again later
          * (or fail the waiting commands, in fail-fast mode). */
-        redisAsyncContext *ac = s->_ac;
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-                 detail ? detail : "handshake failed");
-        s->_ac = NULL;
-        s->_state = ST_DISCONNECTED;
-        uv_timer_stop(&s->_timer);
-        redisAsyncFree(ac); /* deferred by hiredis: we are inside its callback */
+        handshake_abandon(s, detail);
         conn_failed(s);
     }
 }
@@ -320,10 +343,22 @@ static void role_cb(int status, const char *detail, const xacct_store_reply_t *r
     }
     const xacct_store_reply_t *role = xacct_store_reply_at(r, 0);
     if (!xacct_store_reply_is(role, "master")) {
+        xacct_store_t *s = arg;
         char msg[128];
         snprintf(msg, sizeof(msg), "not the master (ROLE: %.*s), asking Sentinel again",
                  role && role->str ? (int)(role->len < 32 ? role->len : 32) : 1,
                  role && role->str ? role->str : "?");
+        if (s->_state != ST_HANDSHAKE)
+            return;
+        distrust_sentinel(s);
+        if (!s->_reconnect && ++s->_stale_answers < s->_nsentinels) {
+            /* Fail-fast: the waiting commands get the other sentinels'
+             * answers before they fail (from the timer: not in here). */
+            handshake_abandon(s, msg);
+            drop_bridge(s);
+            uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
+            return;
+        }
         handshake_cb(XACCT_EREDIS, msg, NULL, arg);
     }
 }

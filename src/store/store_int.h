@@ -76,7 +76,11 @@ struct xacct_store {
     char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
     char **_sentinels;                       /* "host:port" (owned), or NULL */
     size_t _nsentinels;
-    size_t _sentinel_first;         /* the sentinel that answered last */
+    size_t _sentinel_first;         /* the sentinel to ask first: the one that
+                                       answered last, or the next one when its
+                                       answer proved stale */
+    size_t _stale_answers;          /* fail-fast: sentinels whose master was no
+                                       master, in this attempt */
     char *_master_name;             /* owned */
     char *_sentinel_password;       /* owned, wiped, or NULL */
     xacct_sentinel_query_t *_query; /* running Sentinel question, or NULL */
@@ -142,8 +146,8 @@ int xacct__store_reply_convert(const struct redisReply *in, xacct_store_reply_t 
 void xacct__store_reply_free(xacct_store_reply_t *r);
 
 /* Whether an error reply says the server refused a command it did not run
- * (READONLY, LOADING, MASTERDOWN, NOREPLICAS): send it again on a new
- * connection. */
+ * (READONLY, LOADING, MASTERDOWN, NOREPLICAS; READONLY also as Redis 6
+ * wraps it for a script): send it again on a new connection. */
 int xacct__store_failover_reply(const char *e);
 
 /* ---- store_conn.c: the connection and the dispatch onto it ---- */

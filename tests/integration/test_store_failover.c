@@ -10,8 +10,9 @@
  * again meanwhile; and with Debian's
  * redis-sentinel watching a master and a replica, the store follows the new
  * master after the master is killed in the middle of a stream of writes; an
- * unknown master name is reported, and an ACL user that may not run ROLE
- * still connects through Sentinel.
+ * unknown master name is reported, an ACL user that may not run ROLE
+ * still connects through Sentinel, and a stale sentinel that names a replica
+ * does not keep the store (nor a fail-fast one) from the real master.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -488,6 +489,10 @@ static void test_sentinel_with_a_password(void **state)
                                .connect_timeout_ms = 2000};
     th_result_t r;
     expect_no_master(&loop, &o, &r); /* the sentinel answers NOAUTH */
+    /* ... and the operator is told which setting is missing (the URL's
+     * password is the master's, not the sentinels'). */
+    assert_non_null(strstr(r.detail, "NOAUTH"));
+    assert_non_null(strstr(r.detail, "redis.sentinel_password"));
     xacct_store_t *s = NULL;
     char err[128];
 
@@ -507,6 +512,64 @@ static void test_sentinel_with_a_password(void **state)
     th_rmtree(dir);
 }
 
+/* Two sentinels, the first stale: it names a replica as the master (as a
+ * sentinel cut off from the others, or restarted with an old configuration,
+ * does). ROLE shows the address is no master, and the store asks the next
+ * sentinel rather than the stale one over and over: the worker's store and a
+ * fail-fast (CLI) one both end up on the real master. */
+static void test_sentinel_skips_a_stale_sentinel(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir1[256], dir2[256];
+    th_tmpdir(dir1, "sentinel");
+    th_tmpdir(dir2, "sentinel");
+    int mport = th_free_port(), rport = th_free_port();
+    pid_t master = th_redis_start(mport, NULL);
+    char mportstr[16];
+    snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
+                            "--repl-diskless-load", "swapdb", NULL};
+    pid_t replica = th_redis_start(rport, rextra);
+    wait_info(&loop, rport, "replication", "master_link_status:up");
+    char stale[32], good[32];
+    pid_t s1 = start_one_sentinel(dir1, rport, "", stale, sizeof(stale));
+    pid_t s2 = start_one_sentinel(dir2, mport, "", good, sizeof(good));
+    const char *sentinels[] = {stale, good};
+    char want[32];
+    snprintf(want, sizeof(want), "tcp_port:%d", mport);
+
+    states_t st = {0};
+    xacct_store_options_t o = {.url = "redis://ignored:1/0", .sentinels = sentinels,
+                               .nsentinels = 2, .master_name = "xm"};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "SET", "ss:k", "v", NULL));
+    if (r.status != 0)
+        fail_msg("%d %s (store said %s)", r.status, r.detail, st.seen);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "INFO", "server", NULL));
+    assert_non_null(strstr(r.str, want));
+    th_store_close(&loop, s);
+
+    uv_loop_init(&loop);
+    o.reconnect = 0;
+    o.connect_timeout_ms = 2000;
+    s = th_store_open(&loop, &o);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "INFO", "server", NULL));
+    if (r.status != 0)
+        fail_msg("fail-fast: %d %s", r.status, r.detail);
+    assert_non_null(strstr(r.str, want));
+    th_store_close(&loop, s);
+
+    th_redis_stop(s1);
+    th_redis_stop(s2);
+    th_redis_stop(replica);
+    th_redis_stop(master);
+    th_rmtree(dir1);
+    th_rmtree(dir2);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -517,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_sentinel_follows_new_master),
         cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
         cmocka_unit_test(test_sentinel_with_a_password),
+        cmocka_unit_test(test_sentinel_skips_a_stale_sentinel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
