@@ -185,8 +185,15 @@ int xacct__store_reply_convert(const redisReply *in, xacct_store_reply_t *out, i
  * the next connection asks Sentinel again). */
 int xacct__store_failover_reply(const char *e)
 {
-    return strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
-           strncmp(e, "MASTERDOWN ", 11) == 0 || strncmp(e, "NOREPLICAS ", 11) == 0;
+    if (strncmp(e, "READONLY ", 9) == 0 || strncmp(e, "LOADING ", 8) == 0 ||
+        strncmp(e, "MASTERDOWN ", 11) == 0 || strncmp(e, "NOREPLICAS ", 11) == 0)
+        return 1;
+    /* Redis before 7 (6.2 is supported) wraps a replica's refusal of a
+     * script's write: "ERR Error running script (call to f_<sha>):
+     * @user_script:1: @user_script: 1: -READONLY You can't write...". A
+     * replica takes no write at all, so nothing of the script ran either. */
+    return strncmp(e, "ERR Error running script ", 25) == 0 &&
+           strstr(e, ": -READONLY ") != NULL;
 }
 
 static size_t decimal_digits(size_t n)

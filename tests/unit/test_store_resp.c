@@ -3,7 +3,9 @@
  * Unit tests for the RESP form of a Redis command (src/store/store_cmd.c),
  * held byte for byte to what hiredis' own formatter writes for the same
  * arguments: empty, binary and long arguments, and lengths across every
- * decimal width.
+ * decimal width. Also which error replies mean "refused, not run: send it
+ * again on a new connection", in Redis 7's form and in the form Redis 6
+ * wraps around a refusal met inside a script.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,12 +87,48 @@ static void test_resp_many_arguments(void **state)
     }
 }
 
+static void test_failover_replies(void **state)
+{
+    XACCT_UNUSED(state);
+    const char *yes[] = {
+        "READONLY You can't write against a read only replica.",
+        "READONLY You can't write against a read only replica. script: "
+        "29f852ed0f69a8431ce332fa2bfe05129b1b0fb3, on @user_script:1.",
+        "LOADING Redis is loading the dataset in memory",
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        "NOREPLICAS Not enough good replicas to write.",
+        /* Redis 6.2 (still supported, and common on ElastiCache): a script's
+         * write refused on a replica (which took none of its writes). */
+        "ERR Error running script (call to f_1028a5dba704e1d8a01fd96efeba25bb78f62df2): "
+        "@user_script:4: @user_script: 4: -READONLY You can't write against a read only "
+        "replica.",
+    };
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(yes); i++)
+        if (!xacct__store_failover_reply(yes[i]))
+            fail_msg("not taken for a failover reply: %s", yes[i]);
+    const char *no[] = {
+        "BUSY Redis is busy running a script.",
+        "NOSCRIPT No matching script. Please use EVAL.",
+        "WRONGTYPE Operation against a key holding the wrong kind of value",
+        "ERR Error running script (call to f_abc): @user_script:2: user_script:2: "
+        "attempt to compare nil with number",
+        "ERR Error running script (call to f_abc): @user_script:1: @user_script: 1: "
+        "Wrong number of args calling Redis command From Lua script",
+        "ERR READONLY",
+        "NOAUTH Authentication required.",
+    };
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(no); i++)
+        if (xacct__store_failover_reply(no[i]))
+            fail_msg("taken for a failover reply: %s", no[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resp_simple),
         cmocka_unit_test(test_resp_empty_binary_and_long),
         cmocka_unit_test(test_resp_many_arguments),
+        cmocka_unit_test(test_failover_replies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
