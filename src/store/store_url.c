@@ -60,13 +60,22 @@ int xacct__store_parse_url(const char *url, char **host, int *port, char **user,
         snprintf(err, errlen, "redis URL has a bad port");
         goto out;
     }
-    if (curl_url_get(u, CURLUPART_USER, &usr, CURLU_URLDECODE) != CURLUE_OK) {
+    /* Absent is fine; present but not decodable (%00) must not pass for
+     * absent, or the server would be dialled without its password. */
+    CURLUcode uc = curl_url_get(u, CURLUPART_USER, &usr, CURLU_URLDECODE);
+    if (uc != CURLUE_OK) {
         curl_free(usr);
         usr = NULL;
     }
-    if (curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE) != CURLUE_OK) {
+    CURLUcode pwc = curl_url_get(u, CURLUPART_PASSWORD, &pw, CURLU_URLDECODE);
+    if (pwc != CURLUE_OK) {
         curl_free(pw);
         pw = NULL;
+    }
+    if ((uc != CURLUE_OK && uc != CURLUE_NO_USER) ||
+        (pwc != CURLUE_OK && pwc != CURLUE_NO_PASSWORD)) {
+        snprintf(err, errlen, "redis URL user or password does not percent-decode");
+        goto out;
     }
     if (usr != NULL && usr[0] != '\0' && pw == NULL) {
         snprintf(err, errlen, "redis URL names a user without a password");

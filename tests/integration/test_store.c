@@ -127,7 +127,9 @@ static void test_parse_url(void **state)
 
     const char *bad[] = {"redisss://h/0", "http://127.0.0.1:6379/0", "redis://127.0.0.1:6379/x",
                          "redis://127.0.0.1:99999/0", "redis://", "not a url",
-                         "redis://h/-1", "redis://bob@h/0"};
+                         "redis://h/-1", "redis://bob@h/0",
+                         /* present but undecodable: never taken for absent */
+                         "redis://:pw%00x@h/0", "redis://b%00b:pw@h/0"};
     for (size_t i = 0; i < XACCT_ARRAY_SIZE(bad); i++) {
         assert_int_equal(xacct__store_parse_url(bad[i], &host, &port, &user, &pw, &db, &tls,
                                                 err, sizeof(err)),
