@@ -21,6 +21,11 @@
 #define XACCT_TOPIC_POLICY_MAX_BYTES (30u * 1024u)
 #define XACCT_TOPIC_POLICY_MAX_PRINCIPALS 200
 #define XACCT_TOPIC_POLICY_SID_PREFIX "xacct-publish-"
+/* SNS refuses a policy without a statement ("Policy Error: null"): when no
+ * account is allowed and no other statement is left, this one stands in,
+ * allowing only the topic's own account (which its IAM policies decide for
+ * anyway). It is dropped as soon as anything else is written. */
+#define XACCT_TOPIC_POLICY_OWNER_SID "xacct-owner"
 
 typedef struct xacct_topic_policy {
     char *document;    /* owned: the new policy, compact JSON (UTF-8) */

@@ -37,6 +37,13 @@ static bool is_managed(json_t *st)
     return *n == '\0';
 }
 
+/* The stand-in written when nothing else is left (topic_policy.h). */
+static bool is_owner_stand_in(json_t *st)
+{
+    const char *sid = json_is_object(st) ? json_string_value(json_object_get(st, "Sid")) : NULL;
+    return sid != NULL && strcmp(sid, XACCT_TOPIC_POLICY_OWNER_SID) == 0;
+}
+
 /* The current document, or a fresh one; its Statement as an array. */
 static int load_current(const char *current, json_t **doc_out, json_t **stmts_out)
 {
@@ -95,7 +102,7 @@ int xacct_topic_policy_render(const char *current, const char *topic_arn,
     size_t i;
     json_t *st;
     json_array_foreach(stmts, i, st) {
-        if (!is_managed(st))
+        if (!is_managed(st) && !is_owner_stand_in(st))
             json_array_append(kept, st);
     }
 
@@ -125,6 +132,14 @@ int xacct_topic_policy_render(const char *current, const char *topic_arn,
         json_array_append_new(kept, json_pack("{s:s, s:s, s:{s:o}, s:s, s:s}", "Sid", sid,
                                               "Effect", "Allow", "Principal", "AWS", principals,
                                               "Action", "SNS:Publish", "Resource", topic_arn));
+    }
+    if (json_array_size(kept) == 0) {
+        char *owner = xacct_asprintf("arn:%s:iam::%s:root", arn.partition, arn.account);
+        json_array_append_new(kept, json_pack("{s:s, s:s, s:{s:s}, s:s, s:s}", "Sid",
+                                              XACCT_TOPIC_POLICY_OWNER_SID, "Effect", "Allow",
+                                              "Principal", "AWS", owner, "Action",
+                                              "SNS:Publish", "Resource", topic_arn));
+        free(owner);
     }
     json_object_set(doc, "Statement", kept);
     if (json_object_get(doc, "Version") == NULL)

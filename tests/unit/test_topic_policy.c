@@ -14,6 +14,7 @@
 #include "xacct/topic_policy.h"
 
 #define TOPIC "arn:aws:sns:us-east-1:111111111111:xacct-phone-home"
+#define OWNER "111111111111"
 
 /* The default policy SNS gives a new topic, plus one statement of the owner's. */
 static const char *const base_policy =
@@ -293,6 +294,49 @@ static void test_only_numbered_sids_are_managed(void **state)
     xacct_topic_policy_accounts_free(got, n);
 }
 
+static void test_never_an_empty_statement_list(void **state)
+{
+    (void)state;
+    /* The last account leaves a topic whose policy held only managed
+     * statements: SNS refuses "Statement":[], so the owner stand-in is
+     * written, and it is no allowed account. */
+    const char *doc = "{\"Version\":\"2008-10-17\",\"Statement\":["
+                      "{\"Sid\":\"xacct-publish-1\",\"Effect\":\"Allow\","
+                      "\"Principal\":{\"AWS\":\"arn:aws:iam::333333333333:root\"},"
+                      "\"Action\":\"SNS:Publish\",\"Resource\":\"" TOPIC "\"}]}";
+    xacct_topic_policy_t p;
+    assert_int_equal(xacct_topic_policy_render(doc, TOPIC, NULL, 0, &p), 0);
+    assert_int_equal(p.statements, 1);
+    assert_int_equal(p.managed, 0);
+    assert_true(p.fits);
+    json_t *out = json_loads(p.document, 0, NULL);
+    json_t *st = statement_by_sid(out, XACCT_TOPIC_POLICY_OWNER_SID);
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(st, "Principal"), "AWS")),
+                        "arn:aws:iam::" OWNER ":root");
+    json_decref(out);
+    char **got;
+    size_t n;
+    assert_int_equal(xacct_topic_policy_accounts(p.document, &got, &n), 0);
+    assert_int_equal(n, 0);
+    xacct_topic_policy_accounts_free(got, n);
+
+    /* An account joins again: the stand-in goes. */
+    const char *one[] = {"123456789012"};
+    xacct_topic_policy_t q;
+    assert_int_equal(xacct_topic_policy_render(p.document, TOPIC, one, 1, &q), 0);
+    assert_int_equal(q.statements, 1);
+    assert_int_equal(q.managed, 1);
+    assert_null(strstr(q.document, XACCT_TOPIC_POLICY_OWNER_SID));
+    xacct_topic_policy_destroy(&q);
+    xacct_topic_policy_destroy(&p);
+
+    /* From nothing, with nothing: still one statement. */
+    assert_int_equal(xacct_topic_policy_render(NULL, TOPIC, NULL, 0, &p), 0);
+    assert_int_equal(p.statements, 1);
+    xacct_topic_policy_destroy(&p);
+}
+
 static void test_rejects_bad_input(void **state)
 {
     (void)state;
@@ -323,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_statement_quota),
         cmocka_unit_test(test_partition_and_single_statement),
         cmocka_unit_test(test_only_numbered_sids_are_managed),
+        cmocka_unit_test(test_never_an_empty_statement_list),
         cmocka_unit_test(test_rejects_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
