@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 SOURCE = os.environ.get("XACCT_SOURCE_DIR") or os.path.dirname(os.path.dirname(
@@ -622,3 +623,20 @@ class Env:
     def wait_queue_empty(self, timeout=60):
         return wait_for(lambda: (lambda q: q if q["visible"] == 0 and q["in_flight"] == 0
                                  else None)(self.queue()), timeout, "the queue to drain")
+
+
+class SharedEnvTest(unittest.TestCase):
+    """Tests sharing one Env (Redis, the emulator, a configuration) per class,
+    which run xacctd to its end with environment overrides."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def run_xacctd(self, **env):
+        return subprocess.run([os.path.join(BUILD, "xacctd"), "--config", self.env.config_path],
+                              env=self.env.process_env(env), capture_output=True, timeout=60)

@@ -5,10 +5,9 @@ user may read is used, with a secret_file.readable warning."""
 import hashlib
 import os
 import signal
-import subprocess
 import unittest
 
-from harness import BUILD, Env, free_port, wait_for
+from harness import SharedEnvTest, free_port, wait_for
 
 
 def write(path, text, mode):
@@ -18,19 +17,7 @@ def write(path, text, mode):
     return path
 
 
-class SecretFilesTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
-
-    def run_xacctd(self, **extra):
-        return subprocess.run([os.path.join(BUILD, "xacctd"), "--config", self.env.config_path],
-                              env=self.env.process_env(extra), capture_output=True, timeout=60)
-
+class SecretFilesTest(SharedEnvTest):
     def tokens(self, mode, name="api-tokens"):
         line = "portal:%s\n" % hashlib.sha256(b"t0ken").hexdigest()
         return write(os.path.join(self.env.tmp, name), line, mode)

@@ -28,7 +28,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import BUILD, SOURCE, Env, wait_for
+from harness import SOURCE, Env, SharedEnvTest, wait_for
 
 A = "210987654321"
 B = "310987654321"
@@ -523,20 +523,8 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
 
 
-class ConfigTest(unittest.TestCase):
+class ConfigTest(SharedEnvTest):
     """A webhook xacctd cannot use stops it at start, saying why."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
-
-    def run_xacctd(self, **env):
-        return subprocess.run([os.path.join(BUILD, "xacctd"), "--config", self.env.config_path],
-                              env=self.env.process_env(env), capture_output=True, timeout=60)
 
     def test_plain_http_elsewhere_is_refused(self):
         for url in ("http://example.com/hook", "http://localhost:9/hook"):

@@ -63,15 +63,20 @@ class SignalsTest(unittest.TestCase):
         self.assertEqual(env.customer(acct)["state"], "active")
         self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
 
-    def test_sigtstp_stops_receiving(self):
+    def quiet_worker(self):
+        """A worker that polled, got SIGTSTP and went quiet, and the count of
+        ReceiveMessage calls once the long polls in flight (queue.wait_seconds
+        = 1) came back and no other followed."""
         env = self.env
         w = env.start_worker()
         wait_for(lambda: receive_calls(env) > 0, 20, "a first ReceiveMessage")
         w.send_signal(signal.SIGTSTP)
         wait_for(lambda: b"daemon.quiet" in env.worker_log(w), 20, "the worker to go quiet")
-        # The long polls in flight (queue.wait_seconds = 1) come back; then
-        # none follows.
-        n = stable(lambda: receive_calls(env), 3, 60, "ReceiveMessage calls")
+        return w, stable(lambda: receive_calls(env), 3, 60, "ReceiveMessage calls")
+
+    def test_sigtstp_stops_receiving(self):
+        env = self.env
+        w, n = self.quiet_worker()
         # A message that arrives now stays on the queue, unreceived.
         mid = env.send_raw(json.dumps({"Type": "Notification", "probe": str(uuid.uuid4())}))
         for _ in range(5):  # 5 s: five long-poll periods
@@ -88,11 +93,7 @@ class SignalsTest(unittest.TestCase):
         fetches again, and a request sent while the worker was quiet is
         answered then."""
         env = self.env
-        w = env.start_worker()
-        wait_for(lambda: receive_calls(env) > 0, 20, "a first ReceiveMessage")
-        w.send_signal(signal.SIGTSTP)
-        wait_for(lambda: b"daemon.quiet" in env.worker_log(w), 20, "the worker to go quiet")
-        n = stable(lambda: receive_calls(env), 3, 60, "ReceiveMessage calls")
+        w, n = self.quiet_worker()
         acct = "840000000002"
         ext = env.seed_customer(acct)
         stack = env.create_stack(acct, env.template(acct, ext), name="while-quiet")["stack_id"]

@@ -7,20 +7,12 @@ import signal
 import subprocess
 import unittest
 
-from harness import BUILD, Env, wait_for
+from harness import BUILD, Env, SharedEnvTest, wait_for
 
 XACCTD = os.path.join(BUILD, "xacctd")
 
 
-class CheckConfigTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
-
+class CheckConfigTest(SharedEnvTest):
     def run_xacctd(self, *args, env=None):
         return subprocess.run([XACCTD, *args], capture_output=True, timeout=30,
                               env=env or self.env.process_env())

@@ -16,6 +16,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -87,6 +88,31 @@ static void wait_info(uv_loop_t *loop, int port, const char *section, const char
     xacct_store_free(s);
 }
 
+/* A replica on rport of the master on mport (diskless load: it writes no
+ * dump.rdb into the shared dir); serve_stale false refuses reads while its
+ * link is down. */
+static pid_t start_replica_of(int rport, int mport, bool serve_stale)
+{
+    char mportstr[16];
+    snprintf(mportstr, sizeof(mportstr), "%d", mport);
+    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr, "--repl-diskless-load",
+                            "swapdb", "--replica-serve-stale-data", "no", NULL};
+    if (serve_stale)
+        rextra[5] = NULL; /* the list ends before the last option */
+    return th_redis_start(rport, rextra);
+}
+
+/* A master on a free port and a replica of it, started and in sync. */
+static void start_master_and_replica(uv_loop_t *loop, int *mport, pid_t *master, int *rport,
+                                     pid_t *replica)
+{
+    *mport = th_free_port();
+    *rport = th_free_port();
+    *master = th_redis_start(*mport, NULL);
+    *replica = start_replica_of(*rport, *mport, true);
+    wait_info(loop, *rport, "replication", "master_link_status:up");
+}
+
 /* Submits SET key value without waiting; res collects the outcome. */
 static void submit_set(xacct_store_t *s, const char *key, const char *value, th_result_t *res)
 {
@@ -153,13 +179,7 @@ static void test_readonly_and_masterdown_wait_for_promotion(void **state)
     uv_loop_init(&loop);
     int mport = th_free_port(), rport = th_free_port();
     pid_t master = th_redis_start(mport, NULL);
-    char mportstr[16];
-    snprintf(mportstr, sizeof(mportstr), "%d", mport);
-    /* Diskless load: the replica writes no dump.rdb into the shared dir. */
-    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
-                            "--replica-serve-stale-data", "no",
-                            "--repl-diskless-load", "swapdb", NULL};
-    pid_t replica = th_redis_start(rport, rextra);
+    pid_t replica = start_replica_of(rport, mport, false);
     wait_info(&loop, rport, "replication", "master_link_status:up");
 
     char url[64];
@@ -245,11 +265,7 @@ static void test_noreplicas_waits_for_a_replica(void **state)
     assert_true(st.noreplicas > 0);
 
     /* A replica attaches: both complete, each exactly once. */
-    char mportstr[16];
-    snprintf(mportstr, sizeof(mportstr), "%d", mport);
-    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
-                            "--repl-diskless-load", "swapdb", NULL};
-    pid_t replica = th_redis_start(rport, rextra);
+    pid_t replica = start_replica_of(rport, mport, true);
     assert_true(th_run_until(&loop, &w.done, 20000));
     assert_true(th_run_until(&loop, &e.done, 20000));
     assert_int_equal(w.status, 0);
@@ -320,14 +336,9 @@ static void test_sentinel_follows_new_master(void **state)
     uv_loop_init(&loop);
     char dir[256];
     th_tmpdir(dir, "sentinel");
-    int mport = th_free_port(), rport = th_free_port(), sport = th_free_port();
-    pid_t master = th_redis_start(mport, NULL);
-    char mportstr[16];
-    snprintf(mportstr, sizeof(mportstr), "%d", mport);
-    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
-                            "--repl-diskless-load", "swapdb", NULL};
-    pid_t replica = th_redis_start(rport, rextra);
-    wait_info(&loop, rport, "replication", "master_link_status:up");
+    int mport, rport, sport = th_free_port();
+    pid_t master, replica;
+    start_master_and_replica(&loop, &mport, &master, &rport, &replica);
 
     char conf[300];
     snprintf(conf, sizeof(conf), "%s/sentinel.conf", dir);
@@ -525,14 +536,9 @@ static void test_sentinel_skips_a_stale_sentinel(void **state)
     char dir1[256], dir2[256];
     th_tmpdir(dir1, "sentinel");
     th_tmpdir(dir2, "sentinel");
-    int mport = th_free_port(), rport = th_free_port();
-    pid_t master = th_redis_start(mport, NULL);
-    char mportstr[16];
-    snprintf(mportstr, sizeof(mportstr), "%d", mport);
-    const char *rextra[] = {"--replicaof", "127.0.0.1", mportstr,
-                            "--repl-diskless-load", "swapdb", NULL};
-    pid_t replica = th_redis_start(rport, rextra);
-    wait_info(&loop, rport, "replication", "master_link_status:up");
+    int mport, rport;
+    pid_t master, replica;
+    start_master_and_replica(&loop, &mport, &master, &rport, &replica);
     char stale[32], good[32];
     pid_t s1 = start_one_sentinel(dir1, rport, "", stale, sizeof(stale));
     pid_t s2 = start_one_sentinel(dir2, mport, "", good, sizeof(good));
