@@ -51,14 +51,22 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
 /*
  * Closes job id, atomically: XACK + XDEL; if the customer is offboarding,
  * state -> offboarded, the account leaves its topic set (topic_arn cleared),
- * ZADD, audit event (type "offboarded", actor as given). changed is 1 when the
- * state moved, 0 when only the job was closed (the record had moved on);
- * topic_arn is the topic whose policy must now be rewritten ("" if none).
+ * ZADD, audit event (type "offboarded", actor as given), and the rewrite of
+ * the topic's policy is queued in the cleanup zset (expiry.h), due at once,
+ * as xacct_jobs_cleanup_member(account, topic): whoever runs it (the caller
+ * with xacct_cancel_cleanup, else the workers, with backoff) revokes the
+ * account's right to publish. changed is 1 when the state moved, 0 when only
+ * the job was closed (the record had moved on); topic_arn is the topic whose
+ * policy must now be rewritten ("" if none).
  * XACCT_ENOTFOUND: no such open job. XACCT_EPARSE: its payload is corrupt.
  */
 typedef void (*xacct_jobs_done_cb)(int status, const char *detail, int changed,
                                    const char *account_id, const char *topic_arn, void *arg);
 int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_jobs_done_cb cb,
                     void *arg) XACCT_MUSTCHECK;
+
+/* The cleanup entry xacct_jobs_done queued for account and topic_arn
+ * (owned). */
+char *xacct_jobs_cleanup_member(const char *account_id, const char *topic_arn);
 
 #endif

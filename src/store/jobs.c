@@ -132,8 +132,11 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
 
 static const xacct_store_script_t done_script = {
     "jobs_done",
-    /* KEYS: 1 jobs, 2 customer, 3 customers zset, 4 events, 5 outbox
-     * ARGV: 1 id, 2 group, 3 account, 4 now_iso, 5 now_ms, 6 event, 7 prefix */
+    /* KEYS: 1 jobs, 2 customer, 3 customers zset, 4 events, 5 outbox, 6 cleanup
+     * ARGV: 1 id, 2 group, 3 account, 4 now_iso, 5 now_ms, 6 event, 7 prefix
+     * The policy rewrite that revokes publishing is owed from here on, so it
+     * is queued as a cleanup entry (expiry.h; no external ID: the template
+     * went with the Create) that workers retry until it is done. */
     XACCT_OUTBOX_LUA
     "if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'notfound'} end\n"
     "redis.pcall('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
@@ -141,7 +144,10 @@ static const xacct_store_script_t done_script = {
     "local cur = redis.call('HMGET', KEYS[2], 'state', 'topic_arn')\n"
     "if cur[1] ~= 'offboarding' then return {'closed', ''} end\n"
     "local topic = cur[2] or ''\n"
-    "if topic ~= '' then redis.call('SREM', ARGV[7] .. 'topic:' .. topic, ARGV[3]) end\n"
+    "if topic ~= '' then\n"
+    "  redis.call('SREM', ARGV[7] .. 'topic:' .. topic, ARGV[3])\n"
+    "  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[3] .. '||' .. topic)\n"
+    "end\n"
     "redis.call('HSET', KEYS[2], 'state', 'offboarded', 'updated_at', ARGV[4], 'topic_arn', '')\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000', '*', 'e', ARGV[6])\n"
@@ -210,6 +216,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     xacct_store_args_key(&a, s, "customers");
     xacct_store_args_key(&a, s, "events:%s", job.account_id);
     xacct_store_args_key(&a, s, "outbox");
+    xacct_store_args_key(&a, s, "cleanup");
     xacct_store_args_str(&a, op->str[0]);
     xacct_store_args_str(&a, XACCT_JOBS_GROUP);
     xacct_store_args_str(&a, job.account_id);
@@ -224,7 +231,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
         xacct__store_op_t *next =
             xacct__store_op_new(s, done_reply, XACCT__STORE_OP_ANY, op->cb, op->arg);
         next->str[0] = xacct_strdup(account);
-        rc = xacct__store_op_eval(next, &done_script, 5, &a);
+        rc = xacct__store_op_eval(next, &done_script, 6, &a);
     } else {
         xacct_store_args_destroy(&a);
     }
@@ -233,6 +240,12 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     if (rc != 0)
         cb(rc, xacct_strerror(rc), 0, account, "", op->arg);
     free(account);
+}
+
+char *xacct_jobs_cleanup_member(const char *account_id, const char *topic_arn)
+{
+    /* As the done script writes it: no external ID, no template to delete. */
+    return xacct_asprintf("%s||%s", account_id, topic_arn);
 }
 
 int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_jobs_done_cb cb,

@@ -3,16 +3,17 @@
  * `xacct jobs [list]` and `xacct jobs done ID`: the open offboarding jobs
  * (jobs:offboard, SPEC §5) and closing one once the partner has finished
  * with the customer. Closing moves the customer offboarding -> offboarded and
- * takes its account out of its topic set in one Redis script; the topic's
- * policy is then rewritten so the account can no longer publish.
+ * takes its account out of its topic set in one Redis script, which also
+ * queues the rewrite of the topic's policy; the command then runs it, so the
+ * account can no longer publish, and if AWS fails the workers finish it.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "commands.h"
+#include "xacct/cancel.h"
 #include "xacct/jobs.h"
-#include "xacct/publish.h"
 
 static void list_done(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
                       void *arg)
@@ -74,15 +75,18 @@ static void done_done(int status, const char *detail, int changed, const char *a
     cli_res_set(&op->r, status, detail);
 }
 
-/* Rewrites the topic's policy now that the account has left its set. */
-static int sync_topic(cli_t *c, const char *topic)
+/* Runs the policy rewrite the closed job queued (jobs.h): 0 when the account
+ * can no longer publish; otherwise the entry stays due for the workers and
+ * *why says what failed (owned). */
+static int revoke_publishing(cli_t *c, const char *account, const char *topic, char **why)
 {
+    char *member = xacct_jobs_cleanup_member(account, topic);
     cli_res_t r = {0};
-    int rc = xacct_publish_sync(c->ctx, topic, cli_res_cb, &r);
+    cli_await(c, xacct_cancel_cleanup(c->ctx, member, cli_res_cb, &r), &r);
+    free(member);
+    int rc = r.status;
     if (rc != 0)
-        return cli_fail(c, "rewriting the policy of %s: %s", topic, xacct_strerror(rc));
-    cli_wait(c, &r.done);
-    rc = r.status == 0 ? 0 : cli_fail(c, "%s", r.detail ? r.detail : xacct_strerror(r.status));
+        *why = xacct_strdup(r.detail ? r.detail : xacct_strerror(rc));
     cli_res_clear(&r);
     return rc;
 }
@@ -93,35 +97,44 @@ static int jobs_done(cli_t *c, const char *id)
         return cli_usage(c, "invalid job ID '%s': expected an ID like 1714561234567-0 "
                             "(see xacct jobs)",
                          id);
+    /* Both clients before anything changes, as xacct cancel: a client that
+     * cannot start fails the command with nothing done. */
     int rc = cli_store(c);
-    if (rc != 0)
+    if (rc != 0 || (rc = cli_aws(c)) != 0)
         return rc;
     done_op_t op = {0};
     if ((rc = xacct_jobs_done(c->ctx->store, id, "cli", done_done, &op)) != 0)
         return cli_fail_store(c, rc, NULL, "closing the job");
     cli_wait(c, &op.r.done);
-    if (op.r.status == XACCT_ENOTFOUND)
+    bool revoked = true;
+    if (op.r.status == XACCT_ENOTFOUND) {
         rc = cli_fail(c, "no open job %s (see xacct jobs)", id);
-    else if (op.r.status != 0)
+    } else if (op.r.status != 0) {
         rc = cli_fail_store(c, op.r.status, op.r.detail, "closing the job");
-    else if (op.topic[0] != '\0') {
-        char *hint = xacct_asprintf("the job is closed but %s still allows account %s to "
-                                    "publish until its policy is rewritten (any later onboarding "
-                                    "or offboarding of that region does it)",
-                                    op.topic, op.account);
-        if ((rc = cli_aws(c)) == 0) {
-            c->hint = hint;
-            rc = sync_topic(c, op.topic);
+    } else if (op.topic[0] != '\0') {
+        /* The job is closed and the rewrite is queued: a failure here is
+         * not the command's, the workers finish it (as after xacct cancel). */
+        char *why = NULL;
+        if (revoke_publishing(c, op.account, op.topic, &why) != 0) {
+            revoked = false;
+            fprintf(c->err,
+                    "xacct jobs: warning: %s may still publish to %s until its policy is "
+                    "rewritten, which xacctd retries: %s\n",
+                    op.account, op.topic, why);
         }
-        c->hint = NULL;
-        free(hint);
+        free(why);
     }
     if (rc == 0) {
         if (c->json) {
-            cli_print_json(c, json_pack("{s:s, s:s, s:b, s:s, s:s}", "id", id, "account_id",
+            cli_print_json(c, json_pack("{s:s, s:s, s:b, s:s, s:s, s:b}", "id", id, "account_id",
                                         op.account, "offboarded", op.changed, "state",
                                         op.changed ? "offboarded" : "unchanged",
-                                        "removed_from_topic", op.topic));
+                                        "removed_from_topic", op.topic, "policy_rewritten",
+                                        op.topic[0] != '\0' && revoked));
+        } else if (op.changed && op.topic[0] != '\0' && !revoked) {
+            fprintf(c->out, "Job %s closed: customer %s is offboarded; xacctd takes it off the "
+                            "allow-list of %s.\n",
+                    id, op.account, op.topic);
         } else if (op.changed) {
             fprintf(c->out, "Job %s closed: customer %s is offboarded%s%s.\n", id, op.account,
                     op.topic[0] ? "; no longer allowed to publish to " : "", op.topic);

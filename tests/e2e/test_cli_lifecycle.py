@@ -8,6 +8,7 @@ offboarding job, and `xacct jobs done` closes it and revokes publishing.
 import json
 import unittest
 
+import cli_env
 import harness
 
 
@@ -58,6 +59,39 @@ class LifecycleTest(unittest.TestCase):
         types = [e["type"] for e in self.xacct_json("events", acct)]
         self.assertEqual(types[0], "offboarded")
         self.assertIn("onboarded", types)
+
+    def test_jobs_done_while_sns_fails_is_finished_by_the_workers(self):
+        """Closing the job commits offboarded and queues the policy rewrite
+        in the same script, so SNS failing during `jobs done` leaves durable
+        work instead of an account allowed to publish with nothing left to
+        retry it (the job is gone): the command warns, exits 0, and the
+        workers revoke publishing once SNS is back."""
+        env, p = self.env, self.env.PREFIX
+        acct = "210987654322"
+        topic = self.xacct_json("onboard", acct)["topic_arn"]
+        role = "arn:aws:iam::%s:role/xacct-access" % acct
+        cli_env.activate(env.r, acct, role, region=env.regions[0], prefix=p)
+        jid = cli_env.enqueue_offboarding(env.r, acct, role, region=env.regions[0], prefix=p)
+        env.fa.set_faults("sns", error_rate=1.0)
+        try:
+            r = env.xacct("jobs", "done", jid, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = json.loads(r.stdout)
+            self.assertEqual((out["state"], out["removed_from_topic"], out["policy_rewritten"]),
+                             ("offboarded", topic, False))
+            self.assertIn(b"xacctd retries", r.stderr)
+            self.assertEqual(env.r.zrange(p + "cleanup", 0, -1),
+                             [("%s||%s" % (acct, topic)).encode()])
+        finally:
+            env.fa.clear_faults()
+        self.assertIn(acct, json.dumps(env.topic_policy(topic)))
+        self.assertEqual(self.xacct_json("show", acct)["state"], "offboarded")
+        env.start_worker()
+        harness.wait_for(lambda: acct not in json.dumps(env.topic_policy(topic)), 60,
+                         "the workers to rewrite the topic policy")
+        harness.wait_for(lambda: env.r.zcard(p + "cleanup") == 0, 30, "the entry to go")
+        with self.assertRaises(AssertionError):
+            env.publish_as(acct, topic, "{}")
 
 
 if __name__ == "__main__":
