@@ -3,8 +3,9 @@
  * `xacct dead [--limit N]`: the SQS messages workers gave up on, newest
  * first. Bodies are CloudFormation requests (possibly in an SNS envelope);
  * what is shown of them is redacted the way the logs are: a ResponseURL or
- * SubscribeURL keeps only scheme, host and path, and external IDs become
- * "***".
+ * SubscribeURL keeps only scheme, host and path, external IDs and
+ * subscription tokens become "***", and text that is not a JSON object is
+ * shown only by its length.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,30 +35,44 @@ static void redact_request(json_t *req)
     }
 }
 
-/* The body as JSON with secrets redacted; a short note for anything else. */
+/* What is shown for text that is not a JSON object: its length only. */
+static json_t *note_for(const char *text)
+{
+    char note[64];
+    snprintf(note, sizeof(note), "(%zu bytes, not a JSON object)", strlen(text));
+    return json_string(note);
+}
+
+/* The body as JSON with secrets redacted; a short note for anything else.
+ * Whatever reached the dead set may be malformed (that is often why it is
+ * there), so nothing is left unredacted for lack of a field: a Message is
+ * redacted with or without a Type, and one that is not a JSON object is
+ * not shown, as a body that is not. */
 static json_t *redacted_body(const char *body)
 {
     json_t *doc = json_loads(body, 0, NULL);
     if (!json_is_object(doc)) {
         json_decref(doc);
-        char note[64];
-        snprintf(note, sizeof(note), "(%zu bytes, not a JSON object)", strlen(body));
-        return json_string(note);
+        return note_for(body);
     }
-    const char *message = json_string_value(json_object_get(doc, "Message"));
-    if (message != NULL && json_object_get(doc, "Type") != NULL) {
-        redact_url(doc, "SubscribeURL");
-        redact_url(doc, "UnsubscribeURL");
-        json_t *inner = json_loads(message, 0, NULL);
+    redact_url(doc, "SubscribeURL");
+    redact_url(doc, "UnsubscribeURL");
+    if (json_object_get(doc, "Token") != NULL) /* what SubscribeURL carries */
+        json_object_set_new(doc, "Token", json_string("***"));
+    json_t *message = json_object_get(doc, "Message");
+    if (json_is_string(message)) {
+        json_t *inner = json_loads(json_string_value(message), 0, NULL);
         if (json_is_object(inner)) {
             redact_request(inner);
             json_object_set_new(doc, "Message", inner);
         } else {
             json_decref(inner);
+            json_object_set_new(doc, "Message", note_for(json_string_value(message)));
         }
-    } else {
-        redact_request(doc);
+    } else if (json_is_object(message)) {
+        redact_request(message);
     }
+    redact_request(doc); /* a raw request (sns.raw_delivery) */
     return doc;
 }
 

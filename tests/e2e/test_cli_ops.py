@@ -315,5 +315,34 @@ class OpsTest(unittest.TestCase):
         self.assertIn("1h0m", table.stdout)
 
 
+    def test_dead_redacts_malformed_bodies(self):
+        """What reached the dead set is often malformed; its secrets are
+        redacted all the same: a Message without a Type, a Message that is
+        not a JSON object (shown by its length), a subscription Token."""
+        request = {"RequestType": "Create",
+                   "ResponseURL": "https://cloudformation-custom-resource-response-useast1"
+                                  ".s3.amazonaws.com/k?X-Amz-Signature=deadbeef",
+                   "ResourceProperties": {"ExternalID": "0f0f0f0f-secret"}}
+        bodies = [
+            {"Type": "Notification", "TopicArn": self.env.topics[0],
+             "Message": json.dumps(request) + " trailing"},
+            {"TopicArn": self.env.topics[0], "Message": json.dumps(request)},
+            {"Type": "SubscriptionConfirmation", "Token": "tok-secret-123",
+             "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription"
+                             "&Token=tok-secret-123", "Message": "You have chosen to subscribe"},
+        ]
+        for b in bodies:
+            self.r.xadd("xacct:dead", {"body": json.dumps(b), "reason": "r", "receives": "6",
+                                       "queue": "q", "message_id": "m", "at": "2024"})
+        res = self.env.xacct("dead", "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        for secret in ("deadbeef", "0f0f0f0f-secret", "tok-secret-123"):
+            self.assertNotIn(secret, res.stdout)
+        rows = {r["body"].get("Type"): r["body"] for r in json.loads(res.stdout)}
+        self.assertEqual(rows["Notification"]["Message"],
+                         "(%d bytes, not a JSON object)" % len(bodies[0]["Message"]))
+        self.assertEqual(rows[None]["Message"]["ResourceProperties"]["ExternalID"], "***")
+        self.assertEqual(rows["SubscriptionConfirmation"]["Token"], "***")
+
 if __name__ == "__main__":
     unittest.main()
