@@ -109,12 +109,46 @@ static void print_text(cli_t *c, const doctor_t *d)
     fprintf(c->out, "%s\n", d->failed ? "Some checks failed." : "All checks passed.");
 }
 
+/* Prints the checklist (--json: {ok, checks}); the exit status. */
+static int report(cli_t *c, const doctor_t *d)
+{
+    if (c->json) {
+        json_t *doc = json_pack("{s:b, s:O}", "ok", d->failed == 0, "checks", d->checks);
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        fprintf(c->out, "%s\n", text);
+        free(text);
+        json_decref(doc);
+    } else {
+        print_text(c, d);
+    }
+    return d->failed ? CLI_FAIL : CLI_OK;
+}
+
+/* A configuration that does not even load is the first thing to report, as
+ * a check with its fix like any other, not a bare error: nothing else can
+ * be checked without it. 0 when it loads. */
+static int config_loads(cli_t *c, doctor_t *d)
+{
+    char err[512];
+    xacct_config_t *cfg = NULL;
+    if (xacct_config_load_partial(c->config_path, &cfg, err, sizeof(err)) == 0) {
+        xacct_config_free(cfg);
+        return 0;
+    }
+    doctor_add(d, "config", DOCTOR_FAIL,
+               "fix the configuration file or the XACCT_* variable named, then check again",
+               "%s", err);
+    return CLI_FAIL;
+}
+
 int xacct_cmd_doctor(cli_t *c, int argc, char **argv)
 {
     int rc = cli_args(c, argc, argv, NULL, NULL, 0, 0);
-    if (rc != 0 || (rc = cli_config(c)) != 0)
+    if (rc != 0)
         return rc;
     doctor_t d = {.c = c, .checks = json_array(), .queues = json_object()};
+    if (config_loads(c, &d) != 0 || cli_config(c) != 0)
+        goto out;
     doctor_check_config(&d);
     char err[512];
     if (xacct_ctx_start(c->ctx, XACCT_CTX_AWS, err, sizeof(err)) != 0) {
@@ -133,16 +167,11 @@ int xacct_cmd_doctor(cli_t *c, int argc, char **argv)
         }
     }
     doctor_check_redis(&d);
-    if (c->json) {
-        json_t *doc = json_pack("{s:b, s:O}", "ok", d.failed == 0, "checks", d.checks);
-        char *text = json_dumps(doc, JSON_INDENT(2));
-        fprintf(c->out, "%s\n", text);
-        free(text);
-        json_decref(doc);
-    } else {
-        print_text(c, &d);
-    }
-    rc = d.failed ? CLI_FAIL : CLI_OK;
+out:
+    if (c->ctx == NULL && d.failed == 0)
+        rc = CLI_FAIL; /* cli_config failed, and said why */
+    else
+        rc = report(c, &d);
     json_decref(d.checks);
     json_decref(d.queues);
     free(d.server_date);

@@ -224,6 +224,16 @@ class DoctorTest(unittest.TestCase):
         self.assertIn("/nonexistent/policy.json", bad[0])
         self.assertIn("events.webhook_secret_file", bad[1])
 
+    def test_config_that_does_not_load(self):
+        """The doctor is what an operator runs on a broken setup: a
+        configuration that does not load is its first check, with a fix,
+        in the JSON shape like any other, not a bare error."""
+        rc, doc = self.doctor({"XACCT_QUEUE_WAIT_SECONDS": "soon"})
+        self.assert_only_failure(rc, doc, "config", "XACCT_QUEUE_WAIT_SECONDS")
+        rc, text = self.doctor({"XACCT_QUEUE_WAIT_SECONDS": "soon"}, text=True)
+        self.assertEqual(rc, 1)
+        self.assertIn("[FAIL] config", text)
+
     def test_help_and_usage(self):
         env = self.env
         r = subprocess.run([os.path.join(BUILD, "xacct"), "--help"], capture_output=True,
