@@ -5,6 +5,7 @@
  * positional arguments counted against what the command takes. Errors name
  * the offending argument in one line.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,11 +115,21 @@ size_t cli_parse_limit(const char *s, size_t max)
     return (size_t)v;
 }
 
+/* A run of n digits at s that fits in 64 bits, as Redis reads each part. */
+static bool u64_digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 20)
+        return false;
+    errno = 0;
+    (void)strtoull(s, NULL, 10);
+    return errno != ERANGE;
+}
+
 bool cli_stream_id_valid(const char *id)
 {
     size_t ms = strspn(id, "0123456789");
-    if (ms == 0 || ms > 20 || id[ms] != '-')
+    if (!u64_digits(id, ms) || id[ms] != '-')
         return false;
     size_t seq = strspn(id + ms + 1, "0123456789");
-    return seq > 0 && seq <= 20 && id[ms + 1 + seq] == '\0';
+    return u64_digits(id + ms + 1, seq) && id[ms + 1 + seq] == '\0';
 }

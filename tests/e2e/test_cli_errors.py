@@ -77,6 +77,9 @@ class UsageTest(unittest.TestCase):
             (["jobs", "frob"], "'frob'"),
             (["jobs", "done"], "usage: xacct jobs done ID"),
             (["jobs", "done", "not-an-id"], "'not-an-id'"),
+            # 2^64: no stream entry ID, although only digits
+            (["jobs", "done", "18446744073709551616-0"], "'18446744073709551616-0'"),
+            (["outbox", "redeliver", "1-18446744073709551616"], "'1-18446744073709551616'"),
             (["jobs", "list", "x"], "'x'"),
             (["dead", "--limit", "100000000"], "'100000000'"),
             (["workers", "extra"], "'extra'"),
