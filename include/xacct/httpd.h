@@ -10,7 +10,8 @@
  * arguments and a body of at most body_max bytes) and answers it with
  * xacct_httpd_respond, either before it returns or later, from any callback
  * on the loop: until then the connection is suspended and costs nothing.
- * Connections are limited in number and time out when idle.
+ * Connections are limited in number, time out when idle, and are cut when a
+ * request (or the sending of its answer) takes longer than its deadline.
  */
 #ifndef XACCT_HTTPD_H
 #define XACCT_HTTPD_H
@@ -40,6 +41,10 @@ typedef struct xacct_httpd_options {
                                        called on the headers and bodies are not read */
     unsigned max_connections;       /* at once; further clients wait in the backlog */
     unsigned idle_timeout_s;        /* an idle or slow connection is closed after this */
+    unsigned request_timeout_s;     /* a request must arrive whole, and its answer be sent,
+                                       each within this, however steadily the bytes trickle
+                                       (slowloris); a handler's own time does not count;
+                                       0: idle_timeout_s */
     bool share_port;                /* SO_REUSEPORT: processes of the same user listen on
                                        the same address and the kernel spreads the
                                        connections over them */

@@ -6,8 +6,9 @@
  * uv_timer_t, so every route callback runs on the loop like anything else.
  *
  * Only GET and HEAD are served (anything else: 405 with Allow). Bodies of
- * requests are not read. Connections are limited in number and time out
- * when idle, so a slow or stuck client cannot hold the endpoint.
+ * requests are not read. Connections are limited in number, time out when
+ * idle, and a request must arrive whole within a few seconds, so a slow or
+ * stuck client cannot hold the endpoint.
  */
 #ifndef XACCT_METRICS_HTTP_H
 #define XACCT_METRICS_HTTP_H

@@ -11,6 +11,14 @@
  * A request is freed when both MHD has finished with the connection and the
  * handler has answered: the handler's pointer stays valid even if the client
  * went away or the server is being freed.
+ *
+ * MHD's connection timeout only measures idleness, so a client that sends
+ * one byte every few seconds (slowloris) would keep its slot for ever and a
+ * few such clients would take every slot. Each connection therefore also has
+ * a deadline for the phase it is in (reading a request, sending an answer);
+ * the timer that drives MHD also fires at the earliest deadline, and a
+ * connection past it is shut down, which MHD then sees as the client
+ * leaving.
  */
 #include "xacct/httpd.h"
 
@@ -32,6 +40,8 @@
 /* Per-connection memory for request and response headers. */
 #define HTTPD_CONN_MEMORY (32u * 1024u)
 
+typedef struct httpd_conn httpd_conn_t;
+
 struct xacct_httpd_req {
     xacct_httpd_t *_server;         /* NULL once the server is gone */
     struct MHD_Connection *_conn;   /* NULL once MHD has finished with it */
@@ -48,12 +58,24 @@ struct xacct_httpd_req {
     xacct_httpd_req_t *_prev;
 };
 
+/* One TCP connection (MHD's socket context), for its deadline. */
+struct httpd_conn {
+    struct MHD_Connection *_mhd;
+    xacct_httpd_req_t *_req;        /* its request, until MHD has completed it */
+    uint64_t _since;                /* loop time (ms) its current phase began */
+    bool _cut;                      /* shut down for missing its deadline */
+    httpd_conn_t *_next;            /* the server's list of connections */
+    httpd_conn_t *_prev;
+};
+
 struct xacct_httpd {
     uv_poll_t _poll;                /* readable when MHD's epoll set has events */
     uv_timer_t _timer;              /* MHD's next deadline, or 0 after a resume */
     struct MHD_Daemon *_mhd;        /* owns the listen socket and the epoll fd */
     xacct_httpd_options_t _opt;     /* handler, limits (listen is not kept) */
     xacct_httpd_req_t *_suspended;  /* requests waiting for their handler */
+    httpd_conn_t *_conns;           /* open connections */
+    uint64_t _deadline_ms;          /* per phase of a connection */
     int _port;                      /* bound port */
     int _open_handles;              /* handles whose close callback is pending */
     bool _closing;                  /* free() was called: touch no handle again */
@@ -152,6 +174,79 @@ int xacct_httpd_parse_listen(const char *listen, struct sockaddr_storage *ss, bo
     return 0;
 }
 
+/* --- connections and their deadlines ----------------------------------- */
+
+static uint64_t loop_now(const xacct_httpd_t *s)
+{
+    return uv_now(s->_timer.loop);
+}
+
+static httpd_conn_t *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection was accepted or closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    xacct_httpd_t *s = cls;
+    httpd_conn_t *c = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = xacct_calloc(1, sizeof(*c));
+        c->_mhd = conn;
+        c->_since = loop_now(s);
+        c->_next = s->_conns;
+        if (s->_conns != NULL)
+            s->_conns->_prev = c;
+        s->_conns = c;
+        *socket_context = c;
+        return;
+    }
+    if (c == NULL)
+        return;
+    if (c->_prev != NULL)
+        c->_prev->_next = c->_next;
+    else
+        s->_conns = c->_next;
+    if (c->_next != NULL)
+        c->_next->_prev = c->_prev;
+    *socket_context = NULL;
+    free(c);
+}
+
+/*
+ * Milliseconds until the earliest deadline of a connection (UINT64_MAX when
+ * none runs: no connection, or each one waits for its handler). With cut,
+ * connections already past theirs are shut down first; the next MHD_run
+ * reads their end of stream and closes them.
+ */
+static uint64_t deadlines(xacct_httpd_t *s, bool cut)
+{
+    uint64_t now = loop_now(s), next = UINT64_MAX;
+    for (httpd_conn_t *c = s->_conns; c != NULL; c = c->_next) {
+        const xacct_httpd_req_t *r = c->_req;
+        if (c->_cut || (r != NULL && r->_dispatched && !r->_answered))
+            continue; /* the handler's time is not the client's */
+        uint64_t due = c->_since + s->_deadline_ms;
+        if (due > now) {
+            next = due - now < next ? due - now : next;
+        } else if (!cut) {
+            next = 0;
+        } else {
+            const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info(c->_mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+            if (info != NULL)
+                (void)shutdown(info->connect_fd, SHUT_RDWR);
+            c->_cut = true;
+        }
+    }
+    return next;
+}
+
 /* --- requests ----------------------------------------------------------- */
 
 static void req_free_if_done(xacct_httpd_req_t *req)
@@ -235,6 +330,9 @@ void xacct_httpd_respond(xacct_httpd_req_t *req, unsigned status, const char *co
         }
         req->_resp = resp;
         req->_status = status < 100 || status > 599 ? 500 : status;
+        httpd_conn_t *c = conn_of(req->_conn);
+        if (c != NULL)
+            c->_since = loop_now(s); /* the answer has its own deadline */
         if (req->_suspended) {
             unlink_suspended(req);
             MHD_resume_connection(req->_conn);
@@ -280,6 +378,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->_path = url;
         xacct_buf_init(&req->_body, s->_opt.body_max > 0 ? s->_opt.body_max : 1);
         *req_cls = req;
+        httpd_conn_t *c = conn_of(conn);
+        if (c != NULL)
+            c->_req = req;
         /* Without a body to wait for, answer on the headers: a response
          * queued now makes MHD discard any body unread. */
         if (s->_opt.body_max > 0)
@@ -315,7 +416,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    xacct_httpd_t *s = cls;
     xacct_httpd_req_t *req = *req_cls;
+    httpd_conn_t *c = conn_of(conn);
+    if (c != NULL) {
+        /* The next request on a kept-alive connection starts its clock. */
+        c->_req = NULL;
+        c->_since = loop_now(s);
+    }
     if (req == NULL)
         return;
     *req_cls = NULL;
@@ -345,8 +453,11 @@ static void rearm(xacct_httpd_t *s)
     MHD_UNSIGNED_LONG_LONG ms = 0;
     if (s->_closing)
         return;
-    if (MHD_get_timeout(s->_mhd, &ms) == MHD_YES)
-        uv_timer_start(&s->_timer, on_timer, (uint64_t)ms, 0);
+    uint64_t next = deadlines(s, false);
+    if (MHD_get_timeout(s->_mhd, &ms) == MHD_YES && (uint64_t)ms < next)
+        next = (uint64_t)ms;
+    if (next != UINT64_MAX)
+        uv_timer_start(&s->_timer, on_timer, next, 0);
     else
         uv_timer_stop(&s->_timer);
 }
@@ -375,7 +486,10 @@ static void run_mhd(xacct_httpd_t *s)
 
 static void on_timer(uv_timer_t *timer)
 {
-    run_mhd(xacct_container_of(timer, xacct_httpd_t, _timer));
+    xacct_httpd_t *s = xacct_container_of(timer, xacct_httpd_t, _timer);
+    if (!s->_closing)
+        (void)deadlines(s, true);
+    run_mhd(s);
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
@@ -416,6 +530,8 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
         {MHD_OPTION_CONNECTION_TIMEOUT, s->_opt.idle_timeout_s ? s->_opt.idle_timeout_s : 10,
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL},
+        /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. */
+        {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
         {s->_opt.share_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END,
          s->_opt.share_port ? 1 : 0, NULL},
         {MHD_OPTION_END, 0, NULL},
@@ -425,6 +541,7 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
     errno = 0;
     s->_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                                on_mhd_log, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss, MHD_OPTION_ARRAY,
                                limits, MHD_OPTION_END);
     int saved = errno;
@@ -463,6 +580,9 @@ int xacct_httpd_new(uv_loop_t *loop, const xacct_httpd_options_t *opt, xacct_htt
     s = xacct_calloc(1, sizeof(*s));
     s->_opt = *opt;
     s->_opt.listen = NULL;
+    s->_deadline_ms = 1000u * (uint64_t)(opt->request_timeout_s   ? opt->request_timeout_s
+                                         : opt->idle_timeout_s ? opt->idle_timeout_s
+                                                               : 10);
     rc = start_daemon(s, opt->listen, &ss, v6, err, errlen);
     if (rc != 0)
         goto out;

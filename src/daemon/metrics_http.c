@@ -16,6 +16,9 @@
 #define METRICS_HTTP_MAX_CONNS 32u
 /* Seconds an idle (or slow) connection may stay open. */
 #define METRICS_HTTP_IDLE_TIMEOUT 10u
+/* Seconds a whole request may take to arrive (a scraper sends it at once):
+ * a client trickling bytes cannot hold a connection slot for longer. */
+#define METRICS_HTTP_REQUEST_TIMEOUT 5u
 /* Hard cap on a response body the route may build. */
 #define METRICS_HTTP_BODY_MAX (8u * 1024u * 1024u)
 
@@ -79,6 +82,7 @@ int xacct_metrics_http_new(uv_loop_t *loop, const char *listen, xacct_metrics_ht
         .body_max = 0,
         .max_connections = METRICS_HTTP_MAX_CONNS,
         .idle_timeout_s = METRICS_HTTP_IDLE_TIMEOUT,
+        .request_timeout_s = METRICS_HTTP_REQUEST_TIMEOUT,
         .handler = on_request,
         .arg = s,
     };

@@ -24,10 +24,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "xacct/buf.h"
+#include "xacct/httpd.h"
 #include "xacct/metrics_http.h"
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -469,6 +471,8 @@ static void test_malformed_request_gets_400(void **state)
         {"GET /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: abc\r\n\r\n", true},
         {"GARBAGE\r\n\r\n", false},
         {"GET /metrics HTTP/1.1\r\nHost: test\r\nno colon here\r\n\r\n", true},
+        /* RFC 9112 3.2: an HTTP/1.1 request without Host MUST get a 400. */
+        {"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n", true},
     };
     client_t c;
 
@@ -754,6 +758,144 @@ static void test_connection_left_open_at_free(void **state)
     close(fd);
 }
 
+/* A client that sends a request one header byte at a time, a little faster
+ * than any idle timeout, for up to 15 s or until the server closes on it. */
+typedef struct trickler {
+    fx_t *fx;
+    pthread_t th;
+    double cut_after_s; /* when the server closed on it; -1: it never did */
+} trickler_t;
+
+static double since_s(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void *trickler_main(void *arg)
+{
+    static const char start_line[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+    trickler_t *t = arg;
+    struct timespec t0;
+    char c;
+
+    t->cut_after_s = -1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fd = connect_local(t->fx->port);
+    if (fd >= 0 && send(fd, start_line, sizeof(start_line) - 1, MSG_NOSIGNAL) > 0) {
+        while (since_s(&t0) < 15) {
+            ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ||
+                send(fd, "a", 1, MSG_NOSIGNAL) != 1) {
+                t->cut_after_s = since_s(&t0);
+                break;
+            }
+            usleep(250 * 1000);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    atomic_fetch_sub(&t->fx->pending, 1);
+    uv_async_send(&t->fx->wake);
+    return NULL;
+}
+
+static void *late_client_main(void *arg)
+{
+    usleep(500 * 1000); /* after the tricklers hold every slot */
+    return client_main(arg);
+}
+
+/*
+ * Slowloris: clients that keep every connection slot busy by trickling their
+ * request never go idle, so MHD's idle timeout alone would let them hold the
+ * endpoint for ever (and a liveness probe of /healthz would fail). A request
+ * must arrive whole within its deadline; then the slot goes to the next
+ * client.
+ */
+static void test_trickling_clients_are_cut(void **state)
+{
+    enum { N = 32 }; /* every slot */
+    fx_t *fx = *state;
+    trickler_t ts[N];
+    client_t probe;
+    struct timespec t0;
+
+    start(fx, "127.0.0.1:0");
+    client_init(&probe, fx, "GET", "/healthz");
+    atomic_store(&fx->pending, N + 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < N; i++) {
+        ts[i].fx = fx;
+        assert_int_equal(pthread_create(&ts[i].th, NULL, trickler_main, &ts[i]), 0);
+    }
+    assert_int_equal(pthread_create(&probe.th, NULL, late_client_main, &probe), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < N; i++)
+        pthread_join(ts[i].th, NULL);
+    pthread_join(probe.th, NULL);
+    for (int i = 0; i < N; i++)
+        if (ts[i].cut_after_s < 0 || ts[i].cut_after_s > 9)
+            fail_msg("trickling client %d: cut after %.1f s", i, ts[i].cut_after_s);
+    assert_int_equal(probe.curl_rc, CURLE_OK);
+    assert_int_equal(probe.status, 200);
+    assert_true(since_s(&t0) < 14);
+    assert_int_equal(fx->route_calls, 1);
+    client_destroy(&probe);
+}
+
+/* A handler that answers 1.5 s later, from a timer. */
+typedef struct late_answer {
+    uv_timer_t timer;
+    xacct_httpd_req_t *req;
+} late_answer_t;
+
+static void on_late_answer(uv_timer_t *t)
+{
+    late_answer_t *la = t->data;
+    xacct_httpd_respond(la->req, 200, NULL, NULL, "late\n", 5);
+    la->req = NULL;
+}
+
+static void late_handler(void *arg, xacct_httpd_req_t *req)
+{
+    late_answer_t *la = arg;
+    la->req = req;
+    uv_timer_start(&la->timer, on_late_answer, 1500, 0);
+}
+
+/* The request deadline is the client's: a handler that takes longer than it
+ * (the API waiting for Redis) does not get its connection cut. */
+static void test_handler_time_is_not_the_clients(void **state)
+{
+    fx_t *fx = *state;
+    late_answer_t la = {.req = NULL};
+    xacct_httpd_t *httpd = NULL;
+    xacct_httpd_options_t opt = {
+        .listen = "127.0.0.1:0",
+        .idle_timeout_s = 10,
+        .request_timeout_s = 1,
+        .handler = late_handler,
+        .arg = &la,
+    };
+    char err[256] = "";
+    client_t c;
+
+    uv_timer_init(&fx->loop, &la.timer);
+    la.timer.data = &la;
+    if (xacct_httpd_new(&fx->loop, &opt, &httpd, err, sizeof(err)) != 0)
+        fail_msg("xacct_httpd_new: %s", err);
+    fx->port = xacct_httpd_port(httpd);
+    get_expect(fx, &c, "/slow", 200);
+    assert_string_equal(c.body.data, "late\n");
+    client_destroy(&c);
+    xacct_httpd_free(httpd);
+    uv_close((uv_handle_t *)&la.timer, NULL);
+    while (uv_run(&fx->loop, UV_RUN_DEFAULT) != 0) {
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -776,6 +918,8 @@ int main(void)
         T(test_free_stops_accepting),
         T(test_free_from_inside_the_route),
         T(test_connection_left_open_at_free),
+        T(test_trickling_clients_are_cut),
+        T(test_handler_time_is_not_the_clients),
     };
     int rc;
 
