@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "xacct/cfn.h"
+#include "xacct/check.h"
 #include "xacct/metrics.h"
 #include "xacct/metrics_http.h"
 #include "xacct/worker.h"
@@ -108,11 +110,60 @@ int xacct_health_route(void *arg, const char *path, xacct_buf_t *body, const cha
     return 404;
 }
 
+/* Every combination of the values l1 (n1) and l2 (n2; NULL: no second label). */
+static void zero(xacct_metrics_t *m, xacct_metric_id_t id, const char *const *l1, size_t n1,
+                 const char *const *l2, size_t n2)
+{
+    for (size_t i = 0; i < n1; i++)
+        for (size_t k = 0; k < (l2 != NULL ? n2 : 1); k++)
+            xacct_metrics_add(m, id, l1[i], l2 != NULL ? l2[k] : NULL, 0);
+}
+
+#define N(a) XACCT_ARRAY_SIZE(a)
+
+/*
+ * The counters whose label values are known in advance start at 0. One that
+ * first appears at 1 shows Prometheus no increase(), so the first dead
+ * message, refused answer or insecure role after a start would never alert.
+ * (The values are the ones their modules count with.)
+ */
+static void zero_known_series(xacct_ctx_t *ctx)
+{
+    static const xacct_metric_id_t per_queue[] = {XACCT_M_MSG_RECEIVED, XACCT_M_MSG_ACKED,
+                                                  XACCT_M_MSG_DEAD, XACCT_M_MSG_RELEASED};
+    static const char *const outcomes[] = {"success", "failed", "ignored", "refused",
+                                           "duplicate"};
+    static const char *const statuses[] = {"SUCCESS", "FAILED"};
+    static const char *const answers[] = {"delivered", "refused", "postponed"};
+    static const char *const expirations[] = {"expired", "cleaned", "cleanup_failed"};
+    static const char *const deliveries[] = {"delivered", "rejected", "error", "dead"};
+    const char *types[] = {xacct_cfn_type_name(XACCT_CFN_CREATE),
+                           xacct_cfn_type_name(XACCT_CFN_UPDATE),
+                           xacct_cfn_type_name(XACCT_CFN_DELETE)};
+    const char *checks[XACCT_CHECK_CANCELED];
+    xacct_metrics_t *m = ctx->metrics;
+    const xacct_config_t *cfg = ctx->cfg;
+
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(checks); i++)
+        checks[i] = xacct_check_result_name((xacct_check_result_t)i);
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(per_queue); i++)
+        zero(m, per_queue[i], (const char *const *)cfg->queue_urls.items, cfg->queue_urls.n,
+             NULL, 0);
+    zero(m, XACCT_M_REQUESTS, types, N(types), outcomes, N(outcomes));
+    zero(m, XACCT_M_CFN_ANSWERS, statuses, N(statuses), answers, N(answers));
+    zero(m, XACCT_M_SAFETY_CHECKS, checks, N(checks), NULL, 0);
+    zero(m, XACCT_M_REVERIFICATIONS, checks, N(checks), NULL, 0);
+    zero(m, XACCT_M_EXPIRATIONS, expirations, N(expirations), NULL, 0);
+    if (cfg->events_webhook_url != NULL && cfg->events_webhook_url[0] != '\0')
+        zero(m, XACCT_M_WEBHOOK_DELIVERIES, deliveries, N(deliveries), NULL, 0);
+}
+
 int xacct_health_start(xacct_ctx_t *ctx, char *err, size_t errlen)
 {
     const char *listen = ctx->cfg->metrics_listen;
     xacct_metrics_set(ctx->metrics, XACCT_M_START_TIME, NULL, NULL, (double)ctx->started_at);
     xacct_metrics_set(ctx->metrics, XACCT_M_BUILD_INFO, XACCT_VERSION, NULL, 1);
+    zero_known_series(ctx);
     if (listen == NULL || listen[0] == '\0')
         return 0;
     char why[256] = "";

@@ -80,6 +80,49 @@ static void test_metrics_route(void **state)
     xacct_health_stop(&f->ctx);
 }
 
+/* A counter that first appears at 1 shows Prometheus no increase(): the
+ * alert on the first insecure role or dead message after a start would
+ * never fire. Series whose labels are known start at 0. */
+static void test_known_series_start_at_zero(void **state)
+{
+    fixture_t *f = *state;
+    char err[64];
+#define Q "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+    char *queues[] = {Q};
+    f->cfg.metrics_listen = "";
+    f->cfg.queue_urls.items = queues;
+    f->cfg.queue_urls.n = 1;
+    assert_int_equal(xacct_health_start(&f->ctx, err, sizeof(err)), 0);
+    answer_t a;
+    get(f, "/metrics", &a, 0);
+    assert_int_equal(a.status, 200);
+    static const char *const want[] = {
+        "xacct_messages_received_total{queue=\"" Q "\"} 0",
+        "xacct_messages_dead_total{queue=\"" Q "\"} 0",
+        "xacct_requests_total{type=\"Update\",outcome=\"refused\"} 0",
+        "xacct_cfn_answers_total{status=\"FAILED\",result=\"refused\"} 0",
+        "xacct_safety_checks_total{outcome=\"insecure\"} 0",
+        "xacct_reverifications_total{outcome=\"not_assumable\"} 0",
+        "xacct_expirations_total{outcome=\"cleanup_failed\"} 0",
+    };
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(want); i++)
+        if (strstr(a.body.data, want[i]) == NULL)
+            fail_msg("missing: %s", want[i]);
+#undef Q
+    assert_null(strstr(a.body.data, "outcome=\"canceled\""));
+    /* No webhook: no delivery series. */
+    assert_null(strstr(a.body.data, "xacct_webhook_deliveries_total{"));
+    xacct_buf_destroy(&a.body);
+    xacct_health_stop(&f->ctx);
+
+    f->cfg.events_webhook_url = "https://hooks.example.com/x";
+    assert_int_equal(xacct_health_start(&f->ctx, err, sizeof(err)), 0);
+    get(f, "/metrics", &a, 0);
+    assert_non_null(strstr(a.body.data, "\nxacct_webhook_deliveries_total{result=\"dead\"} 0\n"));
+    xacct_buf_destroy(&a.body);
+    xacct_health_stop(&f->ctx);
+}
+
 static void test_metrics_too_big_is_500(void **state)
 {
     fixture_t *f = *state;
@@ -126,6 +169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_series_start_at_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_too_big_is_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthz_and_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readyz_names_every_failing_check, setup, teardown),
