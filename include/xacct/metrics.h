@@ -8,7 +8,9 @@
  * values; series are created on first use, their label values copied. A
  * family holds at most XACCT_METRICS_MAX_SERIES series so that label values
  * that come from outside (a queue URL, a request type) cannot grow memory
- * without bound; updates beyond that are counted in xacct_metrics_dropped_total.
+ * without bound, and a label value must be valid UTF-8 of at most
+ * XACCT_METRICS_MAX_LABEL_LEN bytes (else Prometheus would refuse the whole
+ * scrape); updates beyond that are counted in xacct_metrics_dropped_total.
  *
  * Every function accepts m == NULL and then does nothing, so modules shared
  * with the CLI can be instrumented unconditionally. Single-threaded: call
@@ -86,7 +88,8 @@
     X(OUTBOX_PENDING, GAUGE, "xacct_outbox_pending",                                             \
       "Lifecycle events not yet delivered to the webhook (all workers).", NULL, NULL)            \
     X(DROPPED, COUNTER, "xacct_metrics_dropped_total",                                           \
-      "Metric updates dropped because a family reached its series limit.", NULL, NULL)
+      "Metric updates dropped because a family reached its series limit or a label value was "   \
+      "not short UTF-8.", NULL, NULL)
 
 typedef enum xacct_metric_id {
 #define XACCT_METRICS_ENUM(id, type, name, help, l1, l2) XACCT_M_##id,
@@ -96,6 +99,7 @@ typedef enum xacct_metric_id {
 } xacct_metric_id_t;
 
 #define XACCT_METRICS_MAX_SERIES 256
+#define XACCT_METRICS_MAX_LABEL_LEN 256
 
 /* Upper bounds of the histogram buckets, in seconds (+Inf is implied). */
 #define XACCT_METRICS_BUCKETS \

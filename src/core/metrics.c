@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/utf8.h"
+
 typedef enum { COUNTER, GAUGE, HISTOGRAM } family_type_t;
 
 typedef struct family_def {
@@ -94,6 +96,16 @@ static bool valid_call(const xacct_metrics_t *m, xacct_metric_id_t id, const cha
     return ok;
 }
 
+/* Prometheus rejects a whole scrape over one label value that is not UTF-8,
+ * and the series limit only bounds memory if each value is small too. */
+static bool label_ok(const char *v)
+{
+    if (v == NULL)
+        return true;
+    size_t len = strlen(v);
+    return len <= XACCT_METRICS_MAX_LABEL_LEN && xacct_utf8_valid(v, len);
+}
+
 static series_t *get_or_add(xacct_metrics_t *m, xacct_metric_id_t id, const char *l1,
                             const char *l2)
 {
@@ -101,7 +113,7 @@ static series_t *get_or_add(xacct_metrics_t *m, xacct_metric_id_t id, const char
     if (s != NULL)
         return s;
     family_t *f = &m->families[id];
-    if (f->n >= XACCT_METRICS_MAX_SERIES) {
+    if (f->n >= XACCT_METRICS_MAX_SERIES || !label_ok(l1) || !label_ok(l2)) {
         if (id != XACCT_M_DROPPED)
             xacct_metrics_inc(m, XACCT_M_DROPPED, NULL, NULL);
         return NULL;

@@ -3,7 +3,9 @@
  * Keeps the customers-by-state gauge fresh: a timer counts the customers in
  * Redis every 30 seconds and sets one series per state, with 0 for the
  * states of SPEC §5 that have no customers right now, so a dashboard sees a
- * state empty out instead of a series vanishing.
+ * state empty out instead of a series vanishing. A state this build does
+ * not know is shown while customers are in it, and its series removed once
+ * none are (it would otherwise keep its last count for ever).
  */
 #include "xacct/census_gauge.h"
 
@@ -24,6 +26,8 @@ static const char *const known_states[] = {
 
 struct xacct_census_gauge {
     xacct_ctx_t *ctx;   /* borrowed */
+    char **shown;       /* unknown states given a series by the last count */
+    size_t nshown;
     uv_timer_t timer;   /* next count; g is freed after it closed */
     bool counting;      /* a count is in flight */
     bool stopped;
@@ -31,10 +35,51 @@ struct xacct_census_gauge {
     bool timer_closed;
 };
 
+static void forget_shown(xacct_census_gauge_t *g)
+{
+    for (size_t i = 0; i < g->nshown; i++)
+        free(g->shown[i]);
+    free(g->shown);
+    g->shown = NULL;
+    g->nshown = 0;
+}
+
 static void maybe_free(xacct_census_gauge_t *g)
 {
-    if (g->freeing && g->timer_closed && !g->counting)
+    if (g->freeing && g->timer_closed && !g->counting) {
+        forget_shown(g);
         free(g);
+    }
+}
+
+static bool known_state(const char *state)
+{
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(known_states); i++)
+        if (strcmp(state, known_states[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Shows the counted states this build does not know, and removes the series
+ * of those no customer is in any more. */
+static void show_unknown(xacct_census_gauge_t *g, const xacct_census_count_t *counts, size_t n)
+{
+    xacct_metrics_t *m = g->ctx->metrics;
+    for (size_t i = 0; i < g->nshown; i++) {
+        bool still = false;
+        for (size_t k = 0; k < n && !still; k++)
+            still = strcmp(counts[k].state, g->shown[i]) == 0;
+        if (!still)
+            xacct_metrics_unset(m, XACCT_M_CUSTOMERS, g->shown[i], NULL);
+    }
+    forget_shown(g);
+    g->shown = xacct_calloc(n ? n : 1, sizeof(*g->shown));
+    for (size_t k = 0; k < n; k++) {
+        if (known_state(counts[k].state))
+            continue;
+        xacct_metrics_set(m, XACCT_M_CUSTOMERS, counts[k].state, NULL, (double)counts[k].count);
+        g->shown[g->nshown++] = xacct_strdup(counts[k].state);
+    }
 }
 
 static void on_tick(uv_timer_t *t);
@@ -68,14 +113,7 @@ static void on_counted(int status, const char *detail, const xacct_census_count_
         xacct_metrics_set(g->ctx->metrics, XACCT_M_CUSTOMERS, known_states[i], NULL, v);
     }
     /* A state this build does not know (a newer worker's) is shown too. */
-    for (size_t k = 0; k < n; k++) {
-        bool known = false;
-        for (size_t i = 0; i < XACCT_ARRAY_SIZE(known_states); i++)
-            known = known || strcmp(counts[k].state, known_states[i]) == 0;
-        if (!known)
-            xacct_metrics_set(g->ctx->metrics, XACCT_M_CUSTOMERS, counts[k].state, NULL,
-                              (double)counts[k].count);
-    }
+    show_unknown(g, counts, n);
     arm(g, EVERY_MS);
 }
 

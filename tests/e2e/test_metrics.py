@@ -122,6 +122,36 @@ class MetricsTest(unittest.TestCase):
         wait_for(lambda: value(self.metrics(), "xacct_messages_dead_total", queue=q) == before + 1,
                  20, "the dead message to be counted")
 
+    def test_customers_gauge_odd_states(self):
+        """xacct_customers shows a state this build does not know while
+        customers are in it and drops its series when none are left; a state
+        that is not UTF-8 (a hand-edited record) gets no series, since
+        Prometheus would refuse the whole page over it."""
+        env, p = self.env, self.env.PREFIX
+        newer, broken = "530000000001", "530000000002"
+        for acct in (newer, broken):
+            env.seed_customer(acct)
+        env.r.hset(f"{p}customer:{newer}", "state", "suspended_by_newer_worker")
+        env.r.hset(f"{p}customer:{broken}", "state", b"\xffbad")
+        try:
+            # Counted every 30 s: Env.scrape decodes the page as UTF-8 and
+            # parse_metrics reads every sample line.
+            wait_for(lambda: value(self.metrics(), "xacct_customers",
+                                   state="suspended_by_newer_worker") == 1, 45,
+                     "the unknown state counted")
+            status, _, body = Env.scrape(self.worker)
+            self.assertEqual(status, 200)
+            self.assertNotIn("bad\"", body)
+            env.r.hset(f"{p}customer:{newer}", "state", "active")
+            wait_for(lambda: not any(k[0] == "xacct_customers" and
+                                     dict(k[1]).get("state") == "suspended_by_newer_worker"
+                                     for k in self.metrics()), 45,
+                     "the emptied unknown state's series to go")
+        finally:
+            for acct in (newer, broken):
+                env.r.delete(f"{p}customer:{acct}")
+                env.r.zrem(f"{p}customers", acct)
+
 
 class ReadinessTest(unittest.TestCase):
     def setUp(self):

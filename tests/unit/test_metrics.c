@@ -166,6 +166,32 @@ static void test_series_limit(void **state)
     xacct_metrics_free(m);
 }
 
+/* One label value that is not UTF-8 would make Prometheus refuse the whole
+ * scrape ("invalid label value"), and a huge one could push the page past
+ * its cap: such an update is dropped and counted, the rest still renders. */
+static void test_label_values_must_be_short_utf8(void **state)
+{
+    (void)state;
+    xacct_metrics_t *m = xacct_metrics_new();
+    char big[XACCT_METRICS_MAX_LABEL_LEN + 2];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    xacct_metrics_set(m, XACCT_M_CUSTOMERS, "act\xffive", NULL, 3);
+    xacct_metrics_inc(m, XACCT_M_REQUESTS, "Create", "\xc3\x28");
+    xacct_metrics_inc(m, XACCT_M_MSG_RECEIVED, big, NULL);
+    big[XACCT_METRICS_MAX_LABEL_LEN] = '\0';
+    xacct_metrics_inc(m, XACCT_M_MSG_RECEIVED, big, NULL);
+    xacct_metrics_set(m, XACCT_M_CUSTOMERS, "d\xc3\xa9j\xc3\xa0", NULL, 2);
+    char *t = render(m);
+    assert_null(strstr(t, "\xff"));
+    assert_null(strstr(t, "\xc3\x28"));
+    assert_true(has_line(t, "xacct_customers{state=\"d\xc3\xa9j\xc3\xa0\"} 2"));
+    assert_true(xacct_metrics_get(m, XACCT_M_MSG_RECEIVED, big, NULL) == 1);
+    assert_true(xacct_metrics_get(m, XACCT_M_DROPPED, NULL, NULL) == 3);
+    free(t);
+    xacct_metrics_free(m);
+}
+
 static void test_null_registry_is_a_no_op(void **state)
 {
     (void)state;
@@ -203,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_gauges_set_and_unset),
         cmocka_unit_test(test_counter_set_from_source),
         cmocka_unit_test(test_series_limit),
+        cmocka_unit_test(test_label_values_must_be_short_utf8),
         cmocka_unit_test(test_null_registry_is_a_no_op),
         cmocka_unit_test(test_render_respects_buffer_limit),
     };
