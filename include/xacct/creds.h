@@ -240,10 +240,19 @@ int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_s
  * (169.254.170.2, 169.254.170.23, fd00:ec2::23). Parsed with CURLU. */
 bool xacct__creds_container_uri_allowed(const char *uri);
 
+/* The IMDSv2 session token kept between fetches, owned by the provider:
+ * reused until shortly before its TTL runs out, as the SDKs' IMDS clients do,
+ * and dropped when the metadata service answers 401 to it. */
+typedef struct xacct__creds_imds_token {
+    char *token;          /* owned secret, or NULL */
+    uint64_t expires_ms;  /* uv_now() from which it is no longer reused */
+} xacct__creds_imds_token_t;
+
 /*
  * What a link's fetch starts from, borrowed for the start call only (a fetch
  * copies what it keeps). The links read their parameters from cfg:
- *   imds       url (the endpoint, no trailing slash); timeout 0 = 2 s
+ *   imds       url (the endpoint, no trailing slash); timeout 0 = 2 s; the
+ *              session token kept in ctx->imds_token is reused
  *   container  url (validated), token or token_file (read at each fetch,
  *              since the agent rotates it)
  *   webid      url (STS, no path), role_arn, session_name, token_file (read
@@ -264,6 +273,8 @@ typedef struct xacct__creds_link_ctx {
     const xacct__creds_config_t *cfg;  /* borrowed */
     long fetch_timeout_ms;             /* per HTTP request; 0 = the link's default (5 s) */
     long process_timeout_ms;           /* a credential_process run; 0 = 120 s */
+    xacct__creds_imds_token_t *imds_token; /* imds: the provider's token, borrowed
+                                          for the fetch's life; NULL = none kept */
 } xacct__creds_link_ctx_t;
 
 /* A link's start function: 0 and *out, or an error with the callback not

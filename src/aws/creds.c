@@ -55,6 +55,7 @@ struct xacct_creds {
     xacct_sigv4_credentials_t _view;         /* borrowed view of _cached */
     unsigned char _secret_sha256[32];        /* _view.secret_sha256 points here */
     xacct__creds_fetch_t *_fetch;            /* fetch in flight, or NULL */
+    xacct__creds_imds_token_t _imds_token;   /* IMDSv2 session token kept between fetches */
     uint64_t _fetches;                       /* successful fetches */
     uint64_t _last_fail;                     /* uv_now() of the last failed fetch; 0 = none */
     uv_timer_t _refresh;                     /* next fetch */
@@ -346,6 +347,7 @@ static void start_fetch(xacct_creds_t *c)
         .cfg = &c->_cfg,
         .fetch_timeout_ms = c->_fetch_timeout_ms,
         .process_timeout_ms = c->_process_timeout_ms,
+        .imds_token = &c->_imds_token,
     };
     int rc = start(&ctx, on_fetch, c, &c->_fetch);
     if (rc != 0) {
@@ -439,6 +441,8 @@ void xacct_creds_free(xacct_creds_t *c)
     }
     xacct__creds_set_free(c->_cached);
     c->_cached = NULL;
+    xacct_free_secret(c->_imds_token.token);
+    c->_imds_token.token = NULL;
     memset(&c->_view, 0, sizeof(c->_view));
     OPENSSL_cleanse(c->_secret_sha256, sizeof(c->_secret_sha256));
     c->_refresh.data = c;

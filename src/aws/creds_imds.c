@@ -4,7 +4,9 @@
  * for a session token, GET the role name from
  * /latest/meta-data/iam/security-credentials/, then GET that role's
  * credentials document (JSON). One request in flight at a time; each step is
- * submitted from the previous step's callback.
+ * submitted from the previous step's callback. The session token is kept by
+ * the provider and reused by later fetches until shortly before its TTL ends;
+ * a 401 to a reused token (the instance was stopped, say) gets a fresh one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,9 @@
 #include "xacct/creds.h"
 
 #define IMDS_TOKEN_TTL "21600"
+#define IMDS_TOKEN_TTL_MS (21600u * 1000u)
+/* A kept token is not reused in the last minutes of its life. */
+#define IMDS_TOKEN_MARGIN_MS (300u * 1000u)
 #define IMDS_MAX_BODY (64u * 1024u)
 /* The metadata service is on the host: a short wait tells its absence. */
 #define IMDS_DEFAULT_TIMEOUT_MS 2000L
@@ -23,6 +28,9 @@ enum imds_step { STEP_TOKEN, STEP_ROLE, STEP_CREDS };
 typedef struct imds_fetch {
     xacct__creds_fetch_t base;      /* handed to the provider */
     xacct_http_t *http;             /* borrowed */
+    uv_loop_t *loop;                /* borrowed, for uv_now() */
+    xacct__creds_imds_token_t *kept; /* the provider's token, borrowed; may be NULL */
+    bool reused;                    /* token came from kept, not from this fetch */
     char *endpoint;                 /* owned, no trailing slash */
     char *token;                    /* IMDSv2 session token, owned secret */
     char *role;                     /* instance profile role name, owned */
@@ -106,6 +114,27 @@ static char *first_role(const char *body)
     return xacct_strndup(body, n);
 }
 
+/* Hands a fresh token to the provider for later fetches. */
+static void keep_token(imds_fetch_t *f)
+{
+    if (f->kept == NULL)
+        return;
+    xacct_free_secret(f->kept->token);
+    f->kept->token = xacct_strdup(f->token);
+    f->kept->expires_ms = uv_now(f->loop) + IMDS_TOKEN_TTL_MS - IMDS_TOKEN_MARGIN_MS;
+}
+
+static void forget_token(imds_fetch_t *f)
+{
+    if (f->kept != NULL) {
+        xacct_free_secret(f->kept->token);
+        f->kept->token = NULL;
+    }
+    xacct_free_secret(f->token);
+    f->token = NULL;
+    f->reused = false;
+}
+
 static void on_done(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
 {
     imds_fetch_t *f = arg;
@@ -116,6 +145,12 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
                  detail != NULL ? detail : xacct_strerror(status));
         finish(f, status, msg, NULL);
         return;
+    }
+    if (resp->status == 401 && f->reused) {
+        /* The kept token is no longer accepted: forget it and start over. */
+        forget_token(f);
+        f->step = STEP_TOKEN;
+        goto next;
     }
     if (resp->status < 200 || resp->status > 299) {
         snprintf(msg, sizeof(msg), "%s: HTTP %ld", step_name(f->step), resp->status);
@@ -129,6 +164,7 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
             return;
         }
         f->token = xacct_strndup(resp->body, resp->body_len);
+        keep_token(f);
         f->step = STEP_ROLE;
         break;
     case STEP_ROLE:
@@ -146,6 +182,7 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
         return;
     }
     }
+next:;
     int rc = submit(f);
     if (rc != 0) {
         snprintf(msg, sizeof(msg), "%s: %s", step_name(f->step), xacct_strerror(rc));
@@ -162,14 +199,22 @@ int xacct__creds_imds_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fet
         return XACCT_EINVAL;
     imds_fetch_t *f = xacct_calloc(1, sizeof(*f));
     f->http = ctx->http;
+    f->loop = ctx->loop;
+    f->kept = ctx->loop != NULL ? ctx->imds_token : NULL;
     f->endpoint = xacct_strdup(ctx->cfg->url);
     f->timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : IMDS_DEFAULT_TIMEOUT_MS;
     f->step = STEP_TOKEN;
+    if (f->kept != NULL && f->kept->token != NULL && uv_now(f->loop) < f->kept->expires_ms) {
+        f->token = xacct_strdup(f->kept->token);
+        f->reused = true;
+        f->step = STEP_ROLE;
+    }
     f->cb = cb;
     f->arg = arg;
     int rc = submit(f);
     if (rc != 0) {
         free(f->endpoint);
+        xacct_free_secret(f->token);
         free(f);
         return rc;
     }

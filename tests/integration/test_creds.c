@@ -372,6 +372,40 @@ static void test_refresh_before_expiry(void **state)
     provider_free(f, c);
 }
 
+/* The IMDSv2 session token is asked for once and reused by the refreshes
+ * (its TTL is six hours); a token the service no longer accepts (401) is
+ * replaced within the same fetch. */
+static void test_imds_token_reused(void **state)
+{
+    fixture_t *f = *state;
+    creds_wait_t r = {0};
+    xacct_creds_t *c = imds_provider(f, "{\"expiry_seconds\": 4}", &r);
+    assert_int_equal(r.status, 0);
+    watch_t w = {.c = c};
+    uv_timer_init(&f->loop, &w.timer);
+    uv_timer_start(&w.timer, watch_tick, 20, 20);
+    bool refreshed = run_until(&f->loop, &w.refreshed, 10000);
+    long issued = fake_count_records(&f->loop, f->http, "credentials_issued", "source", "imds");
+    long tokens = fake_count_records(&f->loop, f->http, "imds_token", NULL, NULL);
+
+    /* The service forgets its tokens: the next refresh gets a new one. */
+    long revoked = fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
+                            "{\"revoke_imds_tokens\": true}", NULL);
+    uint64_t before = xacct_creds_fetch_count(c);
+    for (int i = 0; i < 500 && xacct_creds_fetch_count(c) == before; i++)
+        run_for(&f->loop, 20);
+    uv_close((uv_handle_t *)&w.timer, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* w lives on this stack frame */
+    assert_true(refreshed);
+    assert_true(issued >= 2);
+    assert_int_equal(tokens, 1);
+    assert_int_equal(revoked, 200);
+    assert_true(xacct_creds_fetch_count(c) > before);
+    assert_false(w.gap);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "imds_token", NULL, NULL), 2);
+    provider_free(f, c);
+}
+
 /* An endpoint handing out keys that have already expired: a failure, retried
  * with backoff, not a refresh scheduled at once again and again. */
 static void test_stale_keys_are_refused(void **state)
@@ -504,6 +538,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_web_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_web_identity_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_before_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imds_token_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keys_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_failure_keeps_valid_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_released_on_arrival, setup, teardown),

@@ -12,6 +12,8 @@ Configuration (POST /_fake/credentials/config, JSON, every key optional):
   container_token  the Authorization value the container endpoint requires
   stale_seconds    > 0: hand out keys that expired that long ago (an
                    endpoint whose clock, or cache, is behind); default 0
+  revoke_imds_tokens  true: every IMDSv2 session token issued so far stops
+                   working (401), as after an instance stop and start
 """
 import json
 import secrets
@@ -59,6 +61,8 @@ class CredentialEndpoints:
             self.role_name = v
         if "container_token" in spec:
             self.container_token = str(spec["container_token"])
+        if spec.get("revoke_imds_tokens"):
+            self.imds_tokens = {}
         if "stale_seconds" in spec:
             v = int(spec["stale_seconds"])
             if v < 0:
