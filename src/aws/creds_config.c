@@ -195,6 +195,10 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
     }
     const char *endpoint = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
     const char *mode = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+    /* IPv4 or IPv6 only: the SDKs refuse any other mode rather than guess. */
+    if (mode != NULL && strcasecmp(mode, "IPv4") != 0 && strcasecmp(mode, "IPv6") != 0)
+        return config_error(err, errlen,
+                            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6");
     if (endpoint != NULL && strncasecmp(endpoint, "http://", 7) != 0 &&
         strncasecmp(endpoint, "https://", 8) != 0)
         return config_error(err, errlen,

@@ -257,6 +257,17 @@ static void test_imds_switches(void **state)
     const char *const bad[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254", NULL};
     assert_int_equal(select_from(bad, &cfg, NULL, 0), XACCT_ECONFIG);
     xacct__creds_config_destroy(&cfg);
+
+    /* A mode the SDKs do not know is an error, not a silent IPv4. */
+    const char *const v4[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ipv4", NULL};
+    assert_int_equal(select_from(v4, &cfg, NULL, 0), 0);
+    assert_string_equal(cfg.url, "http://169.254.169.254");
+    xacct__creds_config_destroy(&cfg);
+    char err[256];
+    const char *const bad_mode[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv6only", NULL};
+    assert_int_equal(select_from(bad_mode, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"));
+    xacct__creds_config_destroy(&cfg);
 }
 
 /* --------------------------------------------------------------- parsers */
