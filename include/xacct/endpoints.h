@@ -40,6 +40,13 @@ bool xacct_endpoints_valid_id(const char *s);
 int xacct_endpoints_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
                             const char *region, char **out) XACCT_MUSTCHECK;
 
+/* AWS_USE_FIPS_ENDPOINT or AWS_USE_DUALSTACK_ENDPOINT set to true asks for
+ * endpoints xacct does not derive: the name of the first such variable when
+ * one of the services xacct calls (SQS, STS, SNS, S3) has no configured
+ * endpoint URL to honour it with, else NULL. Silently calling the standard
+ * endpoints instead would break a FIPS requirement unnoticed. */
+const char *xacct_endpoints_unsupported_variant(xacct_getenv_fn getenv_fn, void *getenv_arg);
+
 /* The region SigV4 must use for service when the call names region: "us-east-1"
  * for IAM (cn-north-1 in China), region otherwise. Borrowed/static. */
 const char *xacct_endpoints_signing_region(const char *service, const char *region);

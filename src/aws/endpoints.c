@@ -93,6 +93,45 @@ out:
     return rc;
 }
 
+static bool env_true(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *name)
+{
+    const char *v = xacct_endpoints_env(getenv_fn, getenv_arg, name);
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+/* The configured endpoint URL of service (AWS_ENDPOINT_URL_<SERVICE>, then
+ * AWS_ENDPOINT_URL), or NULL: none, or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
+static const char *configured_url(xacct_getenv_fn getenv_fn, void *getenv_arg,
+                                  const char *service)
+{
+    if (env_true(getenv_fn, getenv_arg, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+        return NULL;
+    char name[96];
+    size_t n = (size_t)snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_");
+    for (const char *p = service; *p && n + 1 < sizeof(name); p++)
+        name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    name[n] = '\0';
+    const char *url = xacct_endpoints_env(getenv_fn, getenv_arg, name);
+    return url != NULL ? url : xacct_endpoints_env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
+}
+
+const char *xacct_endpoints_unsupported_variant(xacct_getenv_fn getenv_fn, void *getenv_arg)
+{
+    static const char *const variants[] = {"AWS_USE_FIPS_ENDPOINT",
+                                           "AWS_USE_DUALSTACK_ENDPOINT"};
+    static const char *const services[] = {"sqs", "sts", "sns", "s3"};
+    if (getenv_fn == NULL)
+        getenv_fn = xacct_endpoints_getenv;
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        if (!env_true(getenv_fn, getenv_arg, variants[i]))
+            continue;
+        for (size_t k = 0; k < sizeof(services) / sizeof(services[0]); k++)
+            if (configured_url(getenv_fn, getenv_arg, services[k]) == NULL)
+                return variants[i];
+    }
+    return NULL;
+}
+
 int xacct_endpoints_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *service,
                                const char *region, char **out)
 {
@@ -102,20 +141,9 @@ int xacct_endpoints_resolve(xacct_getenv_fn getenv_fn, void *getenv_arg, const c
     if (!xacct_endpoints_valid_id(service) || !xacct_endpoints_valid_id(region))
         return XACCT_EINVAL;
 
-    const char *ignore =
-        xacct_endpoints_env(getenv_fn, getenv_arg, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
-    if (ignore == NULL || strcasecmp(ignore, "true") != 0) {
-        char name[96];
-        size_t n = (size_t)snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_");
-        for (const char *p = service; *p && n + 1 < sizeof(name); p++)
-            name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        name[n] = '\0';
-        const char *url = xacct_endpoints_env(getenv_fn, getenv_arg, name);
-        if (url == NULL)
-            url = xacct_endpoints_env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
-        if (url != NULL)
-            return check_override(url, out);
-    }
+    const char *url = configured_url(getenv_fn, getenv_arg, service);
+    if (url != NULL)
+        return check_override(url, out);
 
     const char *suffix = is_china(region) ? "amazonaws.com.cn" : "amazonaws.com";
     if (strcmp(service, "iam") == 0)

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "xacct/endpoints.h"
 #include "xacct/metrics.h"
 #include "xacct/secret_file.h"
 
@@ -79,6 +80,14 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
         }
     }
     if (ctx->aws == NULL) {
+        const char *variant = xacct_endpoints_unsupported_variant(NULL, NULL);
+        if (variant != NULL) {
+            snprintf(err, errlen,
+                     "%s=true is not supported: give the endpoints to use with "
+                     "AWS_ENDPOINT_URL_SQS, _STS, _SNS and _S3 (or AWS_ENDPOINT_URL)",
+                     variant);
+            return XACCT_ECONFIG;
+        }
         bool daemon = (ctx->flags & XACCT_CTX_DAEMON) != 0;
         xacct_aws_options_t aopts = {
             .region = ctx->cfg->aws_region,

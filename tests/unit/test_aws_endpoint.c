@@ -174,6 +174,38 @@ static void test_override_repeated(void **state)
     free(out);
 }
 
+static void test_unsupported_variants(void **state)
+{
+    (void)state;
+    static const char *const none[] = {NULL};
+    static const char *const fips_bare[] = {"AWS_USE_FIPS_ENDPOINT", "TRUE", NULL};
+    static const char *const fips_false[] = {"AWS_USE_FIPS_ENDPOINT", "false", NULL};
+    static const char *const dual_some[] = {"AWS_USE_DUALSTACK_ENDPOINT", "true",
+                                            "AWS_ENDPOINT_URL_SQS", "https://a.example",
+                                            "AWS_ENDPOINT_URL_STS", "https://b.example", NULL};
+    static const char *const fips_all[] = {
+        "AWS_USE_FIPS_ENDPOINT", "true", "AWS_ENDPOINT_URL_SQS", "https://sqs-fips.example",
+        "AWS_ENDPOINT_URL", "https://fips.example", NULL};
+    static const char *const fips_ignored[] = {
+        "AWS_USE_FIPS_ENDPOINT", "true", "AWS_ENDPOINT_URL", "https://fips.example",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", NULL};
+    fake_env_t e = {none};
+    assert_null(xacct_endpoints_unsupported_variant(fake_getenv, &e));
+    e.pairs = fips_bare;
+    assert_string_equal(xacct_endpoints_unsupported_variant(fake_getenv, &e),
+                        "AWS_USE_FIPS_ENDPOINT");
+    e.pairs = fips_false;
+    assert_null(xacct_endpoints_unsupported_variant(fake_getenv, &e));
+    e.pairs = dual_some;
+    assert_string_equal(xacct_endpoints_unsupported_variant(fake_getenv, &e),
+                        "AWS_USE_DUALSTACK_ENDPOINT");
+    e.pairs = fips_all;
+    assert_null(xacct_endpoints_unsupported_variant(fake_getenv, &e));
+    e.pairs = fips_ignored;
+    assert_string_equal(xacct_endpoints_unsupported_variant(fake_getenv, &e),
+                        "AWS_USE_FIPS_ENDPOINT");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_s3_path_style),
         cmocka_unit_test(test_region_from_env),
         cmocka_unit_test(test_override_repeated),
+        cmocka_unit_test(test_unsupported_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
