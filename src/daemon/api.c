@@ -19,6 +19,7 @@
 #include "xacct/log.h"
 #include "xacct/secret_file.h"
 #include "xacct/store.h"
+#include "xacct/utf8.h"
 
 #define API_MAX_CONNECTIONS 64u
 #define API_IDLE_TIMEOUT_S 30u
@@ -124,9 +125,13 @@ void xacct_api_reply(xacct_api_call_t *call, unsigned status, void *json)
 
 void xacct_api_problem(xacct_api_call_t *call, unsigned status, const char *detail)
 {
+    /* A detail may quote the request (a field's name, cut to a length) or
+     * another server's text; jansson takes valid UTF-8 only, and a detail
+     * it refused would leave the answer without its JSON. */
+    char *safe = xacct_utf8_sanitize(detail ? detail : reason_phrase(status));
     json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                          reason_phrase(status), "status", (int)status, "detail",
-                          detail ? detail : reason_phrase(status));
+                          reason_phrase(status), "status", (int)status, "detail", safe);
+    free(safe);
     char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     const char *h503[] = {"Retry-After", API_RETRY_AFTER, NULL};
@@ -213,8 +218,10 @@ static void on_request(void *arg, xacct_httpd_req_t *req)
         const char *headers[] = {"Allow", allow, NULL};
         char detail[128];
         snprintf(detail, sizeof(detail), "%s is not allowed here; allowed: %s", method, allow);
+        char *safe = xacct_utf8_sanitize(detail);
         json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                              reason_phrase(405), "status", 405, "detail", detail);
+                              reason_phrase(405), "status", 405, "detail", safe);
+        free(safe);
         char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
         json_decref(p);
         answer(call, 405, "application/problem+json", headers, text ? text : "",

@@ -134,6 +134,16 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(env.r.dbsize(), before)
         self.assertEqual(env.customer("430000000001"), {})
 
+    def test_problems_stay_json_whatever_the_request_holds(self):
+        # The detail names what was wrong, cut to a length: a cut inside a
+        # multi-byte character must not leave an answer without its JSON.
+        for key in ("k" * 63 + "\u00e9", "\u00e9" * 40, "k" * 62 + "\U0001f600"):
+            st, r, doc = self.request("POST", "/v1/customers",
+                                      body={"account_id": "430000000001", key: 1})
+            self.assert_problem(st, r, doc, 422)
+            self.assertIn("unknown field", doc["detail"])
+        self.assertEqual(self.env.customer("430000000001"), {})
+
     def test_onboard_then_repeat_then_rotate(self):
         env, acct = self.env, "430000000002"
         st, r, doc = self.request("POST", "/v1/customers",
