@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes what AWS services send back in XML (and JSON error bodies): STS
- * AssumeRole results, SNS GetTopicAttributes, and the error bodies of every
+ * AssumeRole and GetCallerIdentity results, SNS GetTopicAttributes, and the error bodies of every
  * protocol (query ErrorResponse, S3 Error, JSON 1.0 __type) with the headers
  * that complete them. Property: error fields are bounded, NUL-terminated and
  * valid UTF-8 (never cut inside a character).
@@ -29,6 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (xacct__sts_parse_assume(xml, size, &creds, &store) == 0) {
         FUZZ_ASSERT(creds.access_key_id && creds.secret_access_key && creds.session_token);
         xacct__sts_store_free(store);
+    }
+    xacct_sts_identity_t id;
+    xacct__sts_identity_store_t *ids = NULL;
+    if (xacct__sts_parse_identity(xml, size, &id, &ids) == 0) {
+        FUZZ_ASSERT(id.account != NULL && strlen(id.account) == 12 && id.arn != NULL);
+        xacct__sts_identity_free(ids);
     }
     char *policy = NULL;
     if (xacct__sns_parse_attribute(xml, size, "Policy", &policy) == 0)

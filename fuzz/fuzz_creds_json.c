@@ -2,7 +2,8 @@
 /*
  * Fuzzes the credential documents the provider chain reads: the container
  * and instance-metadata JSON (AccessKeyId, SecretAccessKey, Token,
- * Expiration), their ISO 8601 times, and the AssumeRoleWithWebIdentity XML.
+ * Expiration), a credential_process's output (Version 1, SessionToken),
+ * their ISO 8601 times, and the AssumeRoleWithWebIdentity XML.
  */
 #include "fuzz_util.h"
 #include "xacct/creds.h"
@@ -17,6 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xacct__creds_set_t *set = NULL;
     char detail[256];
     if (xacct__creds_parse_json((const char *)data, size, &set, detail, sizeof(detail)) == 0) {
+        FUZZ_ASSERT(set != NULL && set->access_key_id && set->secret_access_key);
+        xacct__creds_set_free(set);
+        set = NULL;
+    }
+    if (xacct__creds_parse_process_json((const char *)data, size, &set, detail, sizeof(detail)) ==
+        0) {
         FUZZ_ASSERT(set != NULL && set->access_key_id && set->secret_access_key);
         xacct__creds_set_free(set);
         set = NULL;

@@ -7,7 +7,8 @@
  * quiet). Property: an answer starts with an HTTP/1.x status line. A
  * harness defines fuzz_listener_start (make the server on the loop, return
  * its port) and fuzz_listener_free; this header defines the libFuzzer entry
- * points around them.
+ * points around them, unless FUZZ_HTTP_OWN_ENTRY is defined (a harness with
+ * listeners of its own, calling fuzz_http_exchange itself).
  */
 #ifndef XACCT_FUZZ_HTTP_CLIENT_H
 #define XACCT_FUZZ_HTTP_CLIENT_H
@@ -95,6 +96,7 @@ static inline void fuzz_http_exchange(uv_loop_t *loop, int port, const uint8_t *
         uv_run(loop, UV_RUN_NOWAIT);
 }
 
+#ifndef FUZZ_HTTP_OWN_ENTRY
 /* ---- the listener, one per process ---- */
 
 static uv_loop_t fuzz_loop;
@@ -129,5 +131,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_http_exchange(&fuzz_loop, fuzz_port, data, size);
     return 0;
 }
+#endif /* FUZZ_HTTP_OWN_ENTRY */
 
 #endif

@@ -2,4 +2,4 @@
 # Shared by the fuzz build (fuzz/CMakeLists.txt) and the CTest registration.
 set(XACCT_FUZZ_TARGETS
   sqs sns_envelope cfn arn url_hostpat sigv4 aws_xml creds_json codec config metrics_http
-  httpd jdoc)
+  httpd jdoc api api_tokens store_reply)
