@@ -8,7 +8,8 @@
  * both files set a key for the same profile, the credentials file wins. The
  * INI syntax is inih's; values run to the end of the line (no inline
  * comments, as in the SDKs), and indented continuation lines (the nested
- * "s3 =" blocks) are ignored. Only the keys xacct uses are kept.
+ * "s3 =" blocks) are ignored in profiles; in a "[services NAME]" section they
+ * carry each service's endpoint_url. Only the keys xacct uses are kept.
  */
 #ifndef XACCT_AWS_PROFILE_H
 #define XACCT_AWS_PROFILE_H
@@ -34,6 +35,13 @@ typedef struct xacct_aws_profile {
     char *duration_seconds;      /* duration_seconds, owned */
     char *credential_process;    /* credential_process, owned */
     char *region;                /* region, owned */
+    char *endpoint_url;          /* endpoint_url: every service's endpoint, owned */
+    char *services;              /* services: the [services NAME] section to use, owned */
+    char *ignore_configured_endpoint_urls; /* owned */
+    char *metadata_service_timeout;        /* IMDS request timeout, seconds, owned */
+    char *metadata_service_num_attempts;   /* IMDS attempts per request, owned */
+    char *ec2_metadata_service_endpoint;   /* owned */
+    char *ec2_metadata_service_endpoint_mode; /* IPv4 or IPv6, owned */
     char *unsupported;           /* first key naming a way to get credentials xacct does
                                     not implement (sso_session, sso_start_url,
                                     credential_source, web_identity_token_file), owned */
@@ -58,6 +66,28 @@ int xacct_aws_profile_load(xacct_aws_profile_getenv_fn g, void *arg, const char 
 
 /* Wipes the secrets and frees every field. */
 void xacct_aws_profile_destroy(xacct_aws_profile_t *p);
+
+/* One service's endpoint_url from a [services NAME] section. */
+typedef struct xacct_aws_service_url {
+    char *service;               /* the key: service id lower case, spaces as '_', owned */
+    char *url;                   /* its nested endpoint_url, owned */
+} xacct_aws_service_url_t;
+
+typedef struct xacct_aws_services {
+    xacct_aws_service_url_t *items; /* owned */
+    size_t n;
+} xacct_aws_services_t;
+
+/*
+ * Reads the "[services NAME]" section of the config file into *out (release
+ * with xacct_aws_services_destroy, also after a failure): each service key
+ * ("s3 =") with its indented "endpoint_url = URL" line, the first one of a
+ * service winning. A section that does not exist gives no entries. Returns 0
+ * or XACCT_ECONFIG as xacct_aws_profile_load.
+ */
+int xacct_aws_profile_services(xacct_aws_profile_getenv_fn g, void *arg, const char *name,
+                               xacct_aws_services_t *out, char *err, size_t errlen) XACCT_MUSTCHECK;
+void xacct_aws_services_destroy(xacct_aws_services_t *s);
 
 /*
  * The region of the selected profile, into *out (caller frees), or NULL when

@@ -199,6 +199,11 @@ typedef struct xacct__creds_config {
     char *sts_region;             /* profile role: the region STS is signed for, owned */
     char *process;                /* credential_process command line, owned */
     char *profile;                /* the profile the link came from, owned */
+    long imds_timeout_ms;         /* IMDS: per request (AWS_METADATA_SERVICE_TIMEOUT, else
+                                     the profile's metadata_service_timeout); 0 = the
+                                     link's default */
+    int imds_attempts;            /* IMDS: tries per request (AWS_METADATA_SERVICE_NUM_
+                                     ATTEMPTS, else metadata_service_num_attempts); 0 = 1 */
 } xacct__creds_config_t;
 
 /*
@@ -251,8 +256,10 @@ typedef struct xacct__creds_imds_token {
 /*
  * What a link's fetch starts from, borrowed for the start call only (a fetch
  * copies what it keeps). The links read their parameters from cfg:
- *   imds       url (the endpoint, no trailing slash); timeout 0 = 2 s; the
- *              session token kept in ctx->imds_token is reused
+ *   imds       url (the endpoint, no trailing slash); imds_timeout_ms, else
+ *              the fetch timeout, else 2 s; each request tried up to
+ *              imds_attempts times while it fails in transit or with a 5xx;
+ *              the session token kept in ctx->imds_token is reused
  *   container  url (validated), token or token_file (read at each fetch,
  *              since the agent rotates it)
  *   webid      url (STS, no path), role_arn, session_name, token_file (read

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xacct/aws_profile.h"
 #include "xacct/creds.h"
 #include "xacct/endpoints.h"
 
@@ -89,6 +90,111 @@ static char *strip_slashes(const char *s)
     while (n > 0 && s[n - 1] == '/')
         n--;
     return xacct_strndup(s, n);
+}
+
+/* A number of seconds or attempts as the SDKs take it: digits, for a timeout
+ * also a decimal fraction; at least 1 and at most max. */
+static bool parse_setting(const char *s, bool fraction, long max, long *out_milli)
+{
+    long whole = 0, milli = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((whole = whole * 10 + (*p - '0')) > max)
+            return false;
+    if (*p == '.' && fraction) {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        for (long scale = 100; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            milli += scale * (*p - '0');
+    }
+    if (*p != '\0' || whole < 1 || (whole == max && milli > 0))
+        return false;
+    *out_milli = whole * 1000 + milli;
+    return true;
+}
+
+/* One IMDS setting: the environment variable, else the profile's key; name
+ * says which one, for the error about a bad value. */
+static const char *setting(xacct_getenv_fn g, void *ga, const char *var, const char *profile,
+                           const char *key, const char *profile_value, char *name,
+                           size_t namelen)
+{
+    const char *v = xacct_endpoints_env(g, ga, var);
+    if (v != NULL) {
+        snprintf(name, namelen, "%s", var);
+        return v;
+    }
+    snprintf(name, namelen, "profile %s: %s", profile, key);
+    return profile_value;
+}
+
+#define MAX_IMDS_TIMEOUT_S 3600
+#define MAX_IMDS_ATTEMPTS 100
+
+/* 5. The instance metadata link: its endpoint (or endpoint mode), timeout
+ * and attempts, each from the environment, else the selected profile. A bad
+ * value stops the start with the setting named, as in the SDKs. */
+static int imds_link(xacct_getenv_fn g, void *ga, xacct__creds_config_t *cfg, char *err,
+                     size_t errlen)
+{
+    int rc;
+    long v;
+    char name[128];
+    xacct_aws_profile_t p;
+    if ((rc = xacct_aws_profile_load(g, ga, NULL, &p, err, errlen)) != 0)
+        goto out;
+    rc = XACCT_ECONFIG;
+#define SETTING(var, field)                                                                       \
+    setting(g, ga, var, p.name, #field, p.field, name, sizeof(name))
+    const char *endpoint = SETTING("AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                   ec2_metadata_service_endpoint);
+    if (endpoint != NULL && ((strncasecmp(endpoint, "http://", 7) != 0 &&
+                              strncasecmp(endpoint, "https://", 8) != 0) ||
+                             !xacct_endpoints_url_ok(endpoint))) {
+        snprintf(err, errlen, "%s must be an http(s) URL", name);
+        goto out;
+    }
+    const char *mode = SETTING("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+                               ec2_metadata_service_endpoint_mode);
+    /* IPv4 or IPv6 only: the SDKs refuse any other mode rather than guess. */
+    if (mode != NULL && strcasecmp(mode, "IPv4") != 0 && strcasecmp(mode, "IPv6") != 0) {
+        snprintf(err, errlen, "%s must be IPv4 or IPv6", name);
+        goto out;
+    }
+    const char *timeout = SETTING("AWS_METADATA_SERVICE_TIMEOUT", metadata_service_timeout);
+    if (timeout != NULL) {
+        if (!parse_setting(timeout, true, MAX_IMDS_TIMEOUT_S, &v)) {
+            snprintf(err, errlen, "%s must be a number of seconds from 1 to %d", name,
+                     MAX_IMDS_TIMEOUT_S);
+            goto out;
+        }
+        cfg->imds_timeout_ms = v;
+    }
+    const char *attempts = SETTING("AWS_METADATA_SERVICE_NUM_ATTEMPTS",
+                                   metadata_service_num_attempts);
+    if (attempts != NULL) {
+        if (!parse_setting(attempts, false, MAX_IMDS_ATTEMPTS, &v)) {
+            snprintf(err, errlen, "%s must be a whole number from 1 to %d", name,
+                     MAX_IMDS_ATTEMPTS);
+            goto out;
+        }
+        cfg->imds_attempts = (int)(v / 1000);
+    }
+#undef SETTING
+    cfg->source = XACCT_CREDS_SOURCE_IMDS;
+    if (endpoint != NULL)
+        cfg->url = strip_slashes(endpoint);
+    else if (mode != NULL && strcasecmp(mode, "IPv6") == 0)
+        cfg->url = xacct_strdup(DEFAULT_IMDS_ENDPOINT_V6);
+    else
+        cfg->url = xacct_strdup(DEFAULT_IMDS_ENDPOINT);
+    rc = 0;
+out:
+    xacct_aws_profile_destroy(&p);
+    return rc;
 }
 
 int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region, int64_t now_s,
@@ -193,24 +299,7 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         cfg->source = XACCT_CREDS_SOURCE_NONE;
         return 0;
     }
-    const char *endpoint = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
-    const char *mode = xacct_endpoints_env(g, ga, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-    /* IPv4 or IPv6 only: the SDKs refuse any other mode rather than guess. */
-    if (mode != NULL && strcasecmp(mode, "IPv4") != 0 && strcasecmp(mode, "IPv6") != 0)
-        return config_error(err, errlen,
-                            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6");
-    if (endpoint != NULL && strncasecmp(endpoint, "http://", 7) != 0 &&
-        strncasecmp(endpoint, "https://", 8) != 0)
-        return config_error(err, errlen,
-                            "AWS_EC2_METADATA_SERVICE_ENDPOINT must be an http(s) URL");
-    cfg->source = XACCT_CREDS_SOURCE_IMDS;
-    if (endpoint != NULL)
-        cfg->url = strip_slashes(endpoint);
-    else if (mode != NULL && strcasecmp(mode, "IPv6") == 0)
-        cfg->url = xacct_strdup(DEFAULT_IMDS_ENDPOINT_V6);
-    else
-        cfg->url = xacct_strdup(DEFAULT_IMDS_ENDPOINT);
-    return 0;
+    return imds_link(g, ga, cfg, err, errlen);
 }
 
 void xacct__creds_config_destroy(xacct__creds_config_t *cfg)

@@ -7,6 +7,8 @@
  * submitted from the previous step's callback. The session token is kept by
  * the provider and reused by later fetches until shortly before its TTL ends;
  * a 401 to a reused token (the instance was stopped, say) gets a fresh one.
+ * Each request is tried metadata_service_num_attempts times while it fails
+ * in transit or with a 5xx, within metadata_service_timeout each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,8 @@ typedef struct imds_fetch {
     char *token;                    /* IMDSv2 session token, owned secret */
     char *role;                     /* instance profile role name, owned */
     long timeout_ms;                /* per request */
+    int attempts;                   /* tries per request (metadata_service_num_attempts) */
+    int tried;                      /* tries of the request in flight so far */
     enum imds_step step;            /* request in flight */
     xacct__creds_fetch_cb cb;       /* fires once */
     void *arg;
@@ -140,6 +144,12 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
     imds_fetch_t *f = arg;
     char msg[256];
     f->base.req = NULL;
+    /* The SDKs try a request again, up to the configured attempts, when it
+     * failed on the way or with a 5xx; an answer like 404 stays final. */
+    bool transient = (status != 0 && status != XACCT_ECANCELED && status != XACCT_ESHUTDOWN) ||
+                     (status == 0 && resp->status >= 500);
+    if (transient && ++f->tried < f->attempts)
+        goto again;
     if (status != 0) {
         snprintf(msg, sizeof(msg), "%s: %s", step_name(f->step),
                  detail != NULL ? detail : xacct_strerror(status));
@@ -150,7 +160,8 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
         /* The kept token is no longer accepted: forget it and start over. */
         forget_token(f);
         f->step = STEP_TOKEN;
-        goto next;
+        f->tried = 0;
+        goto again;
     }
     if (resp->status < 200 || resp->status > 299) {
         snprintf(msg, sizeof(msg), "%s: HTTP %ld", step_name(f->step), resp->status);
@@ -182,7 +193,8 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
         return;
     }
     }
-next:;
+    f->tried = 0;
+again:;
     int rc = submit(f);
     if (rc != 0) {
         snprintf(msg, sizeof(msg), "%s: %s", step_name(f->step), xacct_strerror(rc));
@@ -202,7 +214,11 @@ int xacct__creds_imds_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fet
     f->loop = ctx->loop;
     f->kept = ctx->loop != NULL ? ctx->imds_token : NULL;
     f->endpoint = xacct_strdup(ctx->cfg->url);
-    f->timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : IMDS_DEFAULT_TIMEOUT_MS;
+    /* metadata_service_timeout is the operator's word for this link. */
+    f->timeout_ms = ctx->cfg->imds_timeout_ms > 0 ? ctx->cfg->imds_timeout_ms
+                    : ctx->fetch_timeout_ms > 0   ? ctx->fetch_timeout_ms
+                                                  : IMDS_DEFAULT_TIMEOUT_MS;
+    f->attempts = ctx->cfg->imds_attempts > 0 ? ctx->cfg->imds_attempts : 1;
     f->step = STEP_TOKEN;
     if (f->kept != NULL && f->kept->token != NULL && uv_now(f->loop) < f->kept->expires_ms) {
         f->token = xacct_strdup(f->kept->token);

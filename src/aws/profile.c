@@ -36,14 +36,6 @@ bool xacct_aws_profile_explicit(xacct_aws_profile_getenv_fn g, void *arg)
     return env(g, arg, "AWS_PROFILE") != NULL || env(g, arg, "AWS_DEFAULT_PROFILE") != NULL;
 }
 
-typedef struct parse_state {
-    xacct_aws_profile_t *p;
-    bool config_file;            /* sections are "profile NAME" (and "default") */
-    bool seen[16];               /* key set in this file already: the first value wins,
-                                    which also drops the indented continuation lines
-                                    inih hands over under the same name */
-} parse_state_t;
-
 typedef struct key_slot {
     const char *key;
     size_t offset;
@@ -62,7 +54,24 @@ static const key_slot_t slots[] = {
     SLOT("duration_seconds", duration_seconds, false),
     SLOT("credential_process", credential_process, false),
     SLOT("region", region, false),
+    SLOT("endpoint_url", endpoint_url, false),
+    SLOT("services", services, false),
+    SLOT("ignore_configured_endpoint_urls", ignore_configured_endpoint_urls, false),
+    SLOT("metadata_service_timeout", metadata_service_timeout, false),
+    SLOT("metadata_service_num_attempts", metadata_service_num_attempts, false),
+    SLOT("ec2_metadata_service_endpoint", ec2_metadata_service_endpoint, false),
+    SLOT("ec2_metadata_service_endpoint_mode", ec2_metadata_service_endpoint_mode, false),
 };
+
+typedef struct parse_state {
+    xacct_aws_profile_t *p;
+    bool config_file;            /* sections are "profile NAME" (and "default") */
+    bool seen[XACCT_ARRAY_SIZE(slots)]; /* key set in this file already: the first value
+                                    wins, which also drops the indented continuation
+                                    lines inih hands over under the same name */
+    const char *services;        /* reading this [services NAME] section instead */
+    xacct_aws_services_t *svc;   /* where its entries go */
+} parse_state_t;
 
 static const char *const unsupported_keys[] = {"sso_session", "sso_start_url",
                                                "credential_source", "web_identity_token_file"};
@@ -110,6 +119,55 @@ static int on_kv(void *user, const char *section, const char *name, const char *
     return 1;
 }
 
+static char *trimmed(const char *s, size_t n)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return xacct_strndup(s, n);
+}
+
+/*
+ * A "[services NAME]" section: "s3 =" opens a service, and inih hands each
+ * indented line under it over as a value of the same key, here
+ * "endpoint_url = URL". A plain endpoint_url in the section means nothing
+ * (the SDKs ignore it too).
+ */
+static int on_services_kv(void *user, const char *section, const char *name, const char *value)
+{
+    parse_state_t *st = user;
+    if (strncmp(section, "services", 8) != 0 || (section[8] != ' ' && section[8] != '\t'))
+        return 1;
+    const char *n = section + 8;
+    while (*n == ' ' || *n == '\t')
+        n++;
+    const char *eq = strchr(value, '=');
+    if (strcmp(n, st->services) != 0 || eq == NULL)
+        return 1;
+    char *key = trimmed(value, (size_t)(eq - value));
+    bool is_url = strcmp(key, "endpoint_url") == 0;
+    free(key);
+    if (!is_url)
+        return 1;
+    xacct_aws_services_t *svc = st->svc;
+    for (size_t i = 0; i < svc->n; i++)
+        if (strcasecmp(svc->items[i].service, name) == 0)
+            return 1; /* the first value wins */
+    char *url = trimmed(eq + 1, strlen(eq + 1));
+    if (*url == '\0') {
+        free(url);
+        return 1;
+    }
+    svc->items = xacct_realloc(svc->items, (svc->n + 1) * sizeof(*svc->items));
+    svc->items[svc->n].service = xacct_strdup(name);
+    for (char *c = svc->items[svc->n].service; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    svc->items[svc->n++].url = url;
+    return 1;
+}
+
 /*
  * Debian's inih keeps its parser settings in process-wide variables, and its
  * defaults (200-byte lines, ';' inline comments) would cut a session token
@@ -126,7 +184,7 @@ static int parse_file(FILE *fp, parse_state_t *st)
     ini_max_line = MAX_LINE;
     ini_allow_inline_comments = false;
     ini_allow_multiline = true;
-    int rc = ini_parse_file(fp, on_kv, st);
+    int rc = ini_parse_file(fp, st->services != NULL ? on_services_kv : on_kv, st);
     ini_use_stack = use_stack;
     ini_allow_realloc = allow_realloc;
     ini_max_line = max_line;
@@ -135,8 +193,7 @@ static int parse_file(FILE *fp, parse_state_t *st)
     return rc;
 }
 
-static int read_one(const char *path, bool config_file, xacct_aws_profile_t *p, char *err,
-                    size_t errlen)
+static int read_one(const char *path, parse_state_t *st, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "re");
     if (fp == NULL) {
@@ -145,8 +202,7 @@ static int read_one(const char *path, bool config_file, xacct_aws_profile_t *p, 
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return XACCT_ECONFIG;
     }
-    parse_state_t st = {.p = p, .config_file = config_file};
-    int line = parse_file(fp, &st);
+    int line = parse_file(fp, st);
     fclose(fp);
     if (line != 0) {
         if (line > 0)
@@ -187,9 +243,11 @@ int xacct_aws_profile_load(xacct_aws_profile_getenv_fn g, void *arg, const char 
     out->name = xacct_strdup(name != NULL ? name : xacct_aws_profile_selected(g, arg));
     char *config = file_path(g, arg, "AWS_CONFIG_FILE", "config");
     char *creds = file_path(g, arg, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
-    if (config != NULL && (rc = read_one(config, true, out, err, errlen)) != 0)
+    parse_state_t in_config = {.p = out, .config_file = true};
+    parse_state_t in_creds = {.p = out, .config_file = false};
+    if (config != NULL && (rc = read_one(config, &in_config, err, errlen)) != 0)
         goto out;
-    if (creds != NULL && (rc = read_one(creds, false, out, err, errlen)) != 0)
+    if (creds != NULL && (rc = read_one(creds, &in_creds, err, errlen)) != 0)
         goto out;
 out:
     free(config);
@@ -211,6 +269,38 @@ void xacct_aws_profile_destroy(xacct_aws_profile_t *p)
     free(p->name);
     free(p->unsupported);
     memset(p, 0, sizeof(*p));
+}
+
+int xacct_aws_profile_services(xacct_aws_profile_getenv_fn g, void *arg, const char *name,
+                               xacct_aws_services_t *out, char *err, size_t errlen)
+{
+    char dummy[1];
+    memset(out, 0, sizeof(*out));
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    err[0] = '\0';
+    if (name == NULL || *name == '\0')
+        return 0;
+    /* Services sections live in the config file only. */
+    char *config = file_path(g, arg, "AWS_CONFIG_FILE", "config");
+    parse_state_t st = {.services = name, .svc = out};
+    int rc = config != NULL ? read_one(config, &st, err, errlen) : 0;
+    free(config);
+    return rc;
+}
+
+void xacct_aws_services_destroy(xacct_aws_services_t *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->items[i].service);
+        free(s->items[i].url);
+    }
+    free(s->items);
+    memset(s, 0, sizeof(*s));
 }
 
 int xacct_aws_profile_region(xacct_aws_profile_getenv_fn g, void *arg, char **out, char *err,

@@ -6,7 +6,8 @@
  * through the control API, a second issuance recorded while the first keys
  * are still valid), valid keys kept while refreshes fail, waiters released
  * together when credentials arrive, and XACCT_ENOCREDS when the chain is
- * empty or the metadata service is absent.
+ * empty or the metadata service is absent; AWS_METADATA_SERVICE_NUM_ATTEMPTS
+ * and AWS_METADATA_SERVICE_TIMEOUT applied to the metadata requests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,6 +137,54 @@ static void test_imds_v2(void **state)
     assert_int_equal(again.status, 0);
     assert_string_equal(again.akid, r.akid);
     assert_int_equal(xacct_creds_fetch_count(c), 1);
+    provider_free(f, c);
+}
+
+/* AWS_METADATA_SERVICE_NUM_ATTEMPTS: a request that fails with a 5xx is
+ * tried again within the same fetch, so the first wait already succeeds. */
+static void test_imds_num_attempts(void **state)
+{
+    fixture_t *f = *state;
+    imds_env(f);
+    tenv_set(&f->env, "AWS_METADATA_SERVICE_NUM_ATTEMPTS", "3");
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
+                              "{\"service\": \"imds\", \"error_rate\": 1.0, \"count\": 2}",
+                              NULL),
+                     200);
+    xacct_creds_t *c = provider(f, NULL);
+    creds_wait_t r = {0};
+    wait_for(f, c, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(xacct_creds_fetch_count(c), 1);
+    provider_free(f, c);
+
+    /* One attempt (the default): the same fault fails the first fetch. */
+    tenv_set(&f->env, "AWS_METADATA_SERVICE_NUM_ATTEMPTS", "");
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
+                              "{\"service\": \"imds\", \"error_rate\": 1.0, \"count\": 1}",
+                              NULL),
+                     200);
+    c = provider(f, NULL);
+    creds_wait_t once = {0};
+    wait_for(f, c, &once);
+    assert_int_not_equal(once.status, 0);
+    provider_free(f, c);
+}
+
+/* AWS_METADATA_SERVICE_TIMEOUT bounds each metadata request, over the
+ * provider's generic fetch timeout (3 s here). */
+static void test_imds_timeout(void **state)
+{
+    fixture_t *f = *state;
+    imds_env(f);
+    tenv_set(&f->env, "AWS_METADATA_SERVICE_TIMEOUT", "1");
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
+                              "{\"service\": \"imds\", \"latency_ms\": 1600}", NULL),
+                     200);
+    xacct_creds_t *c = provider(f, NULL);
+    creds_wait_t r = {0};
+    wait_for(f, c, &r);
+    assert_int_not_equal(r.status, 0);
     provider_free(f, c);
 }
 
@@ -532,6 +581,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_imds_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imds_num_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imds_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_token_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_wrong_token, setup, teardown),

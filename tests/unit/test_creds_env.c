@@ -270,6 +270,105 @@ static void test_imds_switches(void **state)
     xacct__creds_config_destroy(&cfg);
 }
 
+/* A throwaway AWS config file; the path is written into path. */
+static void write_config(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void rewrite_config(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* metadata_service_timeout / _num_attempts and ec2_metadata_service_endpoint
+ * (_mode) come from the environment, else the selected profile, and a bad
+ * value stops the start naming the setting (SDKs and Tools reference guide,
+ * "Amazon EC2 instance metadata", "IMDS credential provider"). */
+static void test_imds_settings(void **state)
+{
+    (void)state;
+    xacct__creds_config_t cfg;
+    char err[256];
+    char path[] = "/tmp/xacct-aws-config-XXXXXX";
+    write_config(path, "[default]\nmetadata_service_timeout = 4\n"
+                       "metadata_service_num_attempts = 3\n"
+                       "ec2_metadata_service_endpoint_mode = IPv6\n");
+
+    const char *const none[] = {NULL};
+    assert_int_equal(select_from(none, &cfg, NULL, 0), 0);
+    assert_int_equal(cfg.imds_timeout_ms, 0);
+    assert_int_equal(cfg.imds_attempts, 0);
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const profile[] = {"AWS_CONFIG_FILE", path, NULL};
+    assert_int_equal(select_from(profile, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_IMDS);
+    assert_int_equal(cfg.imds_timeout_ms, 4000);
+    assert_int_equal(cfg.imds_attempts, 3);
+    assert_string_equal(cfg.url, "http://[fd00:ec2::254]");
+    xacct__creds_config_destroy(&cfg);
+
+    /* The environment wins over the profile. */
+    const char *const env_wins[] = {"AWS_CONFIG_FILE", path,
+                                    "AWS_METADATA_SERVICE_TIMEOUT", "1.5",
+                                    "AWS_METADATA_SERVICE_NUM_ATTEMPTS", "2",
+                                    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv4", NULL};
+    assert_int_equal(select_from(env_wins, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.imds_timeout_ms, 1500);
+    assert_int_equal(cfg.imds_attempts, 2);
+    assert_string_equal(cfg.url, "http://169.254.169.254");
+    xacct__creds_config_destroy(&cfg);
+
+    /* The default profile is only implicitly selected: it may hold IMDS
+     * settings and no credentials. Its endpoint; a timeout of 0 refused by
+     * name. */
+    rewrite_config(path, "[default]\nec2_metadata_service_endpoint = http://127.0.0.9:8080/\n"
+                         "metadata_service_timeout = 0\n");
+    assert_int_equal(select_from(profile, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "profile default: metadata_service_timeout"));
+    xacct__creds_config_destroy(&cfg);
+    const char *const env_timeout[] = {"AWS_CONFIG_FILE", path,
+                                       "AWS_METADATA_SERVICE_TIMEOUT", "2", NULL};
+    assert_int_equal(select_from(env_timeout, &cfg, err, sizeof(err)), 0);
+    assert_string_equal(cfg.url, "http://127.0.0.9:8080");
+    assert_int_equal(cfg.imds_timeout_ms, 2000);
+    xacct__creds_config_destroy(&cfg);
+
+    rewrite_config(path, "[default]\nmetadata_service_num_attempts = many\n");
+    assert_int_equal(select_from(profile, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "profile default: metadata_service_num_attempts"));
+    xacct__creds_config_destroy(&cfg);
+    rewrite_config(path, "[default]\nec2_metadata_service_endpoint_mode = IPv5\n");
+    assert_int_equal(select_from(profile, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "profile default: ec2_metadata_service_endpoint_mode"));
+    xacct__creds_config_destroy(&cfg);
+
+    static const char *const bad_values[] = {"0", "-1", "abc", "1e3", "", "2.", " 3", "99999999999"};
+    for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
+        if (bad_values[i][0] == '\0')
+            continue; /* empty is unset */
+        const char *const t[] = {"AWS_METADATA_SERVICE_TIMEOUT", bad_values[i], NULL};
+        assert_int_equal(select_from(t, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+        assert_non_null(strstr(err, "AWS_METADATA_SERVICE_TIMEOUT"));
+        xacct__creds_config_destroy(&cfg);
+        const char *const a[] = {"AWS_METADATA_SERVICE_NUM_ATTEMPTS", bad_values[i], NULL};
+        assert_int_equal(select_from(a, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+        assert_non_null(strstr(err, "AWS_METADATA_SERVICE_NUM_ATTEMPTS"));
+        xacct__creds_config_destroy(&cfg);
+    }
+    const char *const frac_attempts[] = {"AWS_METADATA_SERVICE_NUM_ATTEMPTS", "1.5", NULL};
+    assert_int_equal(select_from(frac_attempts, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    xacct__creds_config_destroy(&cfg);
+    unlink(path);
+}
+
 /* --------------------------------------------------------------- parsers */
 
 static void test_parse_time(void **state)
@@ -576,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_container),
         cmocka_unit_test(test_container_uri_rules),
         cmocka_unit_test(test_imds_switches),
+        cmocka_unit_test(test_imds_settings),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_json),
         cmocka_unit_test(test_parse_sts_xml),
