@@ -58,6 +58,8 @@ typedef struct xacct_ctx {
     unsigned flags;                   /* XACCT_CTX_DAEMON and the parts started */
 
     xacct_http_t *http;               /* every HTTPS call */
+    xacct_endpoints_profile_t *endpoints; /* the AWS profile's endpoint settings, read
+                                         once; its lookup is the AWS clients' getenv */
     xacct_creds_t *creds;             /* the credentials chain */
     xacct_aws_t *aws;                 /* signed AWS calls */
     xacct_store_t *store;             /* Redis */

@@ -22,6 +22,9 @@
 const char *xacct_endpoints_getenv(const char *name, void *arg)
 {
     XACCT_UNUSED(arg);
+    /* The profile's settings are never taken from the environment. */
+    if (name[0] == '@')
+        return NULL;
     return secure_getenv(name);
 }
 
@@ -48,22 +51,15 @@ static bool is_china(const char *region)
     return strncmp(region, "cn-", 3) == 0;
 }
 
-/* Checks an endpoint override with CURLU: absolute http(s), a host, no query
- * or fragment. Returns it without trailing slashes in *out. */
-static int check_override(const char *url, char **out)
+/* Checks an endpoint override with CURLU: absolute http(s), a host, no
+ * credentials, query or fragment. */
+static bool url_ok(const char *url)
 {
-    /* The override is read for every call and is nearly always the one
-     * accepted last time: a pure check of the string, it is not repeated. */
-    static _Thread_local char last_ok[256];
-    int rc = XACCT_ECONFIG;
-    char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
+    bool ok = false;
+    char *scheme = NULL, *host = NULL, *part = NULL;
     CURLU *u = NULL;
-    if (strlen(url) > MAX_URL_LEN)
-        return rc;
-    if (url[0] != '\0' && strcmp(url, last_ok) == 0)
-        goto accept;
-    if ((u = curl_url()) == NULL)
-        return XACCT_ENOMEM;
+    if (strlen(url) > MAX_URL_LEN || (u = curl_url()) == NULL)
+        return false;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
         goto out;
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -71,26 +67,51 @@ static int check_override(const char *url, char **out)
         goto out;
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || *host == '\0')
         goto out;
-    if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK)
-        goto out;
-    if (strlen(url) < sizeof(last_ok))
-        strcpy(last_ok, url);
-accept:;
+    /* A user name or password would go out as Basic auth and into every
+     * log line that names the endpoint. */
+    static const CURLUPart refused[] = {CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_QUERY,
+                                        CURLUPART_FRAGMENT};
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(refused); i++) {
+        if (curl_url_get(u, refused[i], &part, 0) == CURLUE_OK)
+            goto out;
+        curl_free(part);
+        part = NULL;
+    }
+    ok = true;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(part);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+bool xacct_endpoints_url_ok(const char *url)
+{
+    return url != NULL && url_ok(url);
+}
+
+/* Returns the override without trailing slashes in *out. */
+static int check_override(const char *url, char **out)
+{
+    /* The override is read for every call and is nearly always the one
+     * accepted last time: a pure check of the string, it is not repeated. */
+    static _Thread_local char last_ok[256];
+    if (strlen(url) > MAX_URL_LEN)
+        return XACCT_ECONFIG;
+    if (url[0] == '\0' || strcmp(url, last_ok) != 0) {
+        if (!url_ok(url))
+            return XACCT_ECONFIG;
+        if (strlen(url) < sizeof(last_ok))
+            strcpy(last_ok, url);
+    }
     /* The URL as given (not curl's normalised form), minus trailing slashes,
      * so a path prefix survives exactly. */
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         len--;
     *out = xacct_strndup(url, len);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(query);
-    curl_free(fragment);
-    curl_url_cleanup(u);
-    return rc;
+    return 0;
 }
 
 static bool env_true(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *name)
@@ -99,20 +120,39 @@ static bool env_true(xacct_getenv_fn getenv_fn, void *getenv_arg, const char *na
     return v != NULL && strcasecmp(v, "true") == 0;
 }
 
-/* The configured endpoint URL of service (AWS_ENDPOINT_URL_<SERVICE>, then
- * AWS_ENDPOINT_URL), or NULL: none, or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
+/* The configured endpoint URL of service, in the SDKs' order:
+ * AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's services
+ * section, the profile's endpoint_url; or NULL: none, or ignored
+ * (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, else the profile's setting). */
 static const char *configured_url(xacct_getenv_fn getenv_fn, void *getenv_arg,
                                   const char *service)
 {
-    if (env_true(getenv_fn, getenv_arg, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+    const char *ignore = xacct_endpoints_env(getenv_fn, getenv_arg,
+                                             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    if (ignore == NULL)
+        ignore = xacct_endpoints_env(getenv_fn, getenv_arg,
+                                     XACCT_ENDPOINTS_PROFILE_PREFIX
+                                     "ignore_configured_endpoint_urls");
+    if (ignore != NULL && strcasecmp(ignore, "true") == 0)
         return NULL;
-    char name[96];
+    char name[96], key[96];
     size_t n = (size_t)snprintf(name, sizeof(name), "AWS_ENDPOINT_URL_");
-    for (const char *p = service; *p && n + 1 < sizeof(name); p++)
+    size_t k = (size_t)snprintf(key, sizeof(key), XACCT_ENDPOINTS_PROFILE_PREFIX "endpoint_url.");
+    for (const char *p = service; *p && n + 1 < sizeof(name) && k + 1 < sizeof(key); p++) {
         name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        key[k++] = *p == '-' ? '_' : *p;
+    }
     name[n] = '\0';
+    key[k] = '\0';
     const char *url = xacct_endpoints_env(getenv_fn, getenv_arg, name);
-    return url != NULL ? url : xacct_endpoints_env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
+    if (url == NULL)
+        url = xacct_endpoints_env(getenv_fn, getenv_arg, "AWS_ENDPOINT_URL");
+    if (url == NULL)
+        url = xacct_endpoints_env(getenv_fn, getenv_arg, key);
+    if (url == NULL)
+        url = xacct_endpoints_env(getenv_fn, getenv_arg,
+                                  XACCT_ENDPOINTS_PROFILE_PREFIX "endpoint_url");
+    return url;
 }
 
 const char *xacct_endpoints_unsupported_variant(xacct_getenv_fn getenv_fn, void *getenv_arg)

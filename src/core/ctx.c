@@ -70,9 +70,14 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
             return rc;
         }
     }
+    if (ctx->endpoints == NULL &&
+        (rc = xacct_endpoints_profile_new(NULL, NULL, &ctx->endpoints, err, errlen)) != 0)
+        return rc;
     if (ctx->creds == NULL) {
         char why[256];
-        xacct_creds_options_t copts = {.region = ctx->cfg->aws_region};
+        xacct_creds_options_t copts = {.region = ctx->cfg->aws_region,
+                                       .getenv = xacct_endpoints_profile_getenv,
+                                       .getenv_arg = ctx->endpoints};
         if ((rc = xacct_creds_new(ctx->loop, ctx->http, &copts, &ctx->creds, why, sizeof(why))) !=
             0) {
             snprintf(err, errlen, "AWS credentials: %s", why);
@@ -80,7 +85,8 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
         }
     }
     if (ctx->aws == NULL) {
-        const char *variant = xacct_endpoints_unsupported_variant(NULL, NULL);
+        const char *variant =
+            xacct_endpoints_unsupported_variant(xacct_endpoints_profile_getenv, ctx->endpoints);
         if (variant != NULL) {
             snprintf(err, errlen,
                      "%s=true is not supported: give the endpoints to use with "
@@ -91,6 +97,8 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
         bool daemon = (ctx->flags & XACCT_CTX_DAEMON) != 0;
         xacct_aws_options_t aopts = {
             .region = ctx->cfg->aws_region,
+            .getenv = xacct_endpoints_profile_getenv,
+            .getenv_arg = ctx->endpoints,
             .metrics = ctx->metrics,
             /* An operator is waiting: a few quick retries, not the daemon's. */
             .max_attempts = daemon ? 0 : CLI_AWS_ATTEMPTS,
@@ -232,6 +240,7 @@ int xacct_ctx_free(xacct_ctx_t *ctx)
     int closed = uv_loop_close(ctx->loop);
     /* Last: every callback that counts something has run by now. */
     xacct_metrics_free(ctx->metrics);
+    xacct_endpoints_profile_free(ctx->endpoints);
     xacct_config_free(ctx->cfg);
     free(ctx->config_path);
     free(ctx);

@@ -74,6 +74,8 @@ int xacct_template_link_presign(xacct_ctx_t *ctx, const char *key, long life_s, 
         .creds = creds,
         .now = now,
         .expires = expires,
+        .getenv = xacct_endpoints_profile_getenv, /* the profile's endpoint_url too */
+        .getenv_arg = ctx->endpoints,
     };
     int rc = xacct_s3_presign_get(&p, url);
     if (rc != 0)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "xacct/endpoints.h"
 
@@ -206,6 +207,165 @@ static void test_unsupported_variants(void **state)
                         "AWS_USE_FIPS_ENDPOINT");
 }
 
+/* The shared config file's endpoint settings ("Service-specific endpoints"
+ * in the SDKs and Tools reference guide): AWS_ENDPOINT_URL_<SERVICE> >
+ * AWS_ENDPOINT_URL > the profile's [services NAME] entry > the profile's
+ * endpoint_url; ignore_configured_endpoint_urls from the environment, else
+ * the profile, switches them all off. */
+static const char PROFILE_CONFIG[] =
+    "[default]\n"
+    "endpoint_url = https://global.profile.example\n"
+    "services = local\n"
+    "[profile plain]\n"
+    "endpoint_url = https://plain.profile.example/base/\n"
+    "[profile ignoring]\n"
+    "endpoint_url = https://global.profile.example\n"
+    "ignore_configured_endpoint_urls = true\n"
+    "[services local]\n"
+    "endpoint_url = https://not-for-a-service.example\n"
+    "sqs =\n"
+    "  endpoint_url = https://sqs.profile.example:8443\n"
+    "  region = ignored\n"
+    "S3 =\n"
+    "  endpoint_url = http://127.0.0.1:9000\n"
+    "[services unused]\n"
+    "sts =\n"
+    "  endpoint_url = https://wrong.example\n"
+    "[profile broken]\n"
+    "endpoint_url = https://user:secret@host.example\n"
+    "[profile broken-service]\n"
+    "services = bad\n"
+    "[services bad]\n"
+    "sns =\n"
+    "  endpoint_url = not a url\n";
+
+static char *resolve_with(xacct_endpoints_profile_t *p, const char *service)
+{
+    char *url = NULL;
+    int rc = xacct_endpoints_resolve(xacct_endpoints_profile_getenv, p, service, "eu-west-1",
+                                     &url);
+    assert_int_equal(rc, 0);
+    return url;
+}
+
+static void expect(xacct_endpoints_profile_t *p, const char *service, const char *want)
+{
+    char *url = resolve_with(p, service);
+    assert_string_equal(url, want);
+    free(url);
+}
+
+static xacct_endpoints_profile_t *profile_over(fake_env_t *e, char *err, size_t errlen, int want)
+{
+    xacct_endpoints_profile_t *p = NULL;
+    assert_int_equal(xacct_endpoints_profile_new(fake_getenv, e, &p, err, errlen), want);
+    return p;
+}
+
+static void test_profile_endpoints(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/xacct-aws-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, PROFILE_CONFIG, strlen(PROFILE_CONFIG)),
+                     (ssize_t)strlen(PROFILE_CONFIG));
+    close(fd);
+    char err[256];
+
+    /* default: the services section, then the profile's endpoint_url. */
+    const char *const dflt[] = {"AWS_CONFIG_FILE", path, NULL};
+    fake_env_t e = {dflt};
+    xacct_endpoints_profile_t *p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://sqs.profile.example:8443");
+    expect(p, "s3", "http://127.0.0.1:9000");
+    expect(p, "sts", "https://global.profile.example");
+    expect(p, "sns", "https://global.profile.example");
+    assert_null(xacct_endpoints_unsupported_variant(xacct_endpoints_profile_getenv, p));
+    xacct_endpoints_profile_free(p);
+
+    /* The environment comes first: per service, then global. */
+    const char *const env_global[] = {"AWS_CONFIG_FILE", path,
+                                      "AWS_ENDPOINT_URL", "https://global.env.example", NULL};
+    e.pairs = env_global;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://global.env.example");
+    expect(p, "sts", "https://global.env.example");
+    xacct_endpoints_profile_free(p);
+    const char *const env_sts[] = {"AWS_CONFIG_FILE", path,
+                                   "AWS_ENDPOINT_URL_STS", "https://sts.env.example", NULL};
+    e.pairs = env_sts;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sts", "https://sts.env.example");
+    expect(p, "sqs", "https://sqs.profile.example:8443");
+    expect(p, "sns", "https://global.profile.example");
+    xacct_endpoints_profile_free(p);
+
+    /* Another profile: its own endpoint_url, no services. */
+    const char *const plain[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "plain", NULL};
+    e.pairs = plain;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://plain.profile.example/base");
+    expect(p, "s3", "https://plain.profile.example/base");
+    xacct_endpoints_profile_free(p);
+
+    /* ignore_configured_endpoint_urls: the profile's, unless the
+     * environment says otherwise; the environment's switches off both. */
+    const char *const ignoring[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "ignoring",
+                                    "AWS_ENDPOINT_URL", "https://global.env.example", NULL};
+    e.pairs = ignoring;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://sqs.eu-west-1.amazonaws.com");
+    xacct_endpoints_profile_free(p);
+    const char *const not_ignoring[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "ignoring",
+                                        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false", NULL};
+    e.pairs = not_ignoring;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://global.profile.example");
+    xacct_endpoints_profile_free(p);
+    const char *const env_ignores[] = {"AWS_CONFIG_FILE", path,
+                                       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE", NULL};
+    e.pairs = env_ignores;
+    p = profile_over(&e, err, sizeof(err), 0);
+    expect(p, "sqs", "https://sqs.eu-west-1.amazonaws.com");
+    expect(p, "sts", "https://sts.eu-west-1.amazonaws.com");
+    xacct_endpoints_profile_free(p);
+
+    /* Bad URLs stop the start, naming the setting and never the secret. */
+    const char *const broken[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "broken", NULL};
+    e.pairs = broken;
+    assert_null(profile_over(&e, err, sizeof(err), XACCT_ECONFIG));
+    assert_non_null(strstr(err, "profile broken: endpoint_url"));
+    assert_null(strstr(err, "secret"));
+    const char *const broken_service[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE",
+                                          "broken-service", NULL};
+    e.pairs = broken_service;
+    assert_null(profile_over(&e, err, sizeof(err), XACCT_ECONFIG));
+    assert_non_null(strstr(err, "[services bad] sns endpoint_url"));
+
+    /* The process environment never answers the profile's names. */
+    assert_null(xacct_endpoints_getenv(XACCT_ENDPOINTS_PROFILE_PREFIX "endpoint_url", NULL));
+    unlink(path);
+}
+
+/* Credentials in an endpoint URL would go out as Basic auth and into logs. */
+static void test_override_with_credentials(void **state)
+{
+    (void)state;
+    const char *const userinfo[] = {"AWS_ENDPOINT_URL", "https://user:pw@sqs.example", NULL};
+    const char *const user_only[] = {"AWS_ENDPOINT_URL_SQS", "https://user@sqs.example", NULL};
+    fake_env_t e = {userinfo};
+    char *url = NULL;
+    assert_int_equal(xacct_endpoints_resolve(fake_getenv, &e, "sqs", "us-east-1", &url),
+                     XACCT_ECONFIG);
+    assert_null(url);
+    e.pairs = user_only;
+    assert_int_equal(xacct_endpoints_resolve(fake_getenv, &e, "sqs", "us-east-1", &url),
+                     XACCT_ECONFIG);
+    assert_false(xacct_endpoints_url_ok("https://a:b@x.example"));
+    assert_true(xacct_endpoints_url_ok("https://x.example:8443/p"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +375,8 @@ int main(void)
         cmocka_unit_test(test_region_from_env),
         cmocka_unit_test(test_override_repeated),
         cmocka_unit_test(test_unsupported_variants),
+        cmocka_unit_test(test_profile_endpoints),
+        cmocka_unit_test(test_override_with_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
