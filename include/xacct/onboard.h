@@ -53,6 +53,8 @@ typedef struct xacct_onboard_result {
     bool unfinished;                 /* failure after the new ID was stored, while allowing
                                         the account to publish or delivering the template:
                                         a rotation finishes it */
+    bool other_region;               /* resume refused (XACCT_ESTATE): the customer is
+                                        pending in region, not the one asked for */
 } xacct_onboard_result_t;
 
 /*
@@ -73,10 +75,13 @@ int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *re
 /* Finishes a pending onboarding with the ID it was issued: allows the
  * account to publish again and delivers its template again (both
  * idempotent), so an onboarding that failed half-way (res->unfinished) is
- * complete once this succeeds. XACCT_ESTATE when the customer is not
- * pending, XACCT_ENOTFOUND when there is none. */
-int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *actor,
-                         xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+ * complete once this succeeds. region is the one the repeated request
+ * named, NULL when it named none. XACCT_ESTATE when the customer is not
+ * pending, or is pending in another region than a non-NULL region
+ * (res->other_region; nothing is changed: a pending onboarding never moves),
+ * XACCT_ENOTFOUND when there is none. */
+int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *region,
+                         const char *actor, xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /* Issues a new external ID to account and hands out the new template. */
 int xacct_onboard_rotate(xacct_ctx_t *ctx, const char *account, const char *actor,

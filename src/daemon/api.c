@@ -200,19 +200,24 @@ static void on_request(void *arg, xacct_httpd_req_t *req)
 
     const char *method = xacct_httpd_req_method(req);
     const char *path = xacct_httpd_req_path(req);
+    /* RFC 9110 9.3.2: HEAD is GET without the body, the same status,
+     * headers and authentication; httpd sends the headers only. */
+    const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
     const xacct_api_route_t *route = NULL;
     char allow[64] = "";
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         char account[16];
         if (!path_matches(routes[i].pattern, path, account))
             continue;
-        if (strcmp(routes[i].method, method) == 0) {
+        if (strcmp(routes[i].method, as) == 0) {
             route = &routes[i];
             memcpy(call->account_id, account, sizeof(account));
             break;
         }
         size_t used = strlen(allow);
-        snprintf(allow + used, sizeof(allow) - used, "%s%s", used ? ", " : "", routes[i].method);
+        bool get = strcmp(routes[i].method, "GET") == 0;
+        snprintf(allow + used, sizeof(allow) - used, "%s%s%s", used ? ", " : "", routes[i].method,
+                 get ? ", HEAD" : "");
     }
     if (route == NULL && allow[0] != '\0') {
         const char *headers[] = {"Allow", allow, NULL};

@@ -315,6 +315,7 @@ void xacct__api_customer_events(xacct_api_call_t *call)
 typedef struct change_call {
     xacct_api_call_t *call;
     unsigned status;           /* 201 created, 200 otherwise */
+    char region[32];           /* onboard: the region asked for, "" for none */
 } change_call_t;
 
 static void reread_done(int status, const char *detail, const xacct_customer_t *c, void *arg)
@@ -349,7 +350,8 @@ static void changed(int status, const char *detail, const xacct_onboard_result_t
         /* Another POST for the same account got there first: this one is its
          * repetition, answered as one (200, the same record). */
         cc->status = 200;
-        int rc = xacct_onboard_resume(cc->call->ctx, cc->call->account_id, cc->call->actor,
+        int rc = xacct_onboard_resume(cc->call->ctx, cc->call->account_id,
+                                      cc->region[0] ? cc->region : NULL, cc->call->actor,
                                       changed, cc);
         if (rc == 0)
             return;
@@ -360,7 +362,13 @@ static void changed(int status, const char *detail, const xacct_onboard_result_t
         xacct_api_call_t *call = cc->call;
         free(cc);
         char why[512];
-        if (status == XACCT_ESTATE && res != NULL && res->state != NULL && res->state[0] != '\0')
+        if (status == XACCT_ESTATE && res != NULL && res->other_region)
+            snprintf(why, sizeof(why),
+                     "the customer is already pending in %s; cancel that onboarding "
+                     "(DELETE) before onboarding it in another region",
+                     res->region ? res->region : "another region");
+        else if (status == XACCT_ESTATE && res != NULL && res->state != NULL &&
+                 res->state[0] != '\0')
             snprintf(why, sizeof(why), "the customer is %s", res->state);
         else
             snprintf(why, sizeof(why), "%s", detail ? detail : xacct_strerror(status));
@@ -395,12 +403,15 @@ static void create_after_read(int status, const char *detail, const xacct_custom
     if (status == 0 && c->state == XACCT_CUSTOMER_PENDING) {
         /* Repeating the call for a pending customer returns the same record,
          * once the allow-list and the template are in place again: a call
-         * that failed half-way (503) is finished by its retry. */
-        free(cr);
+         * that failed half-way (503) is finished by its retry. Naming
+         * another region than its onboarding has is a conflict (409). */
         change_call_t *cc = xacct_calloc(1, sizeof(*cc));
         cc->call = call;
         cc->status = 200;
-        int rc = xacct_onboard_resume(call->ctx, call->account_id, call->actor, changed, cc);
+        int rc = xacct_onboard_resume(call->ctx, call->account_id,
+                                      cr->region[0] ? cr->region : NULL, call->actor, changed,
+                                      cc);
+        free(cr);
         if (rc != 0) {
             free(cc);
             xacct_api_problem(call, xacct_api_status_for(rc), xacct_strerror(rc));
@@ -415,6 +426,7 @@ static void create_after_read(int status, const char *detail, const xacct_custom
     change_call_t *cc = xacct_calloc(1, sizeof(*cc));
     cc->call = call;
     cc->status = 201;
+    snprintf(cc->region, sizeof(cc->region), "%s", cr->region);
     int rc = xacct_onboard_customer(call->ctx, call->account_id,
                                     cr->region[0] ? cr->region : NULL, call->actor, changed, cc);
     free(cr);

@@ -35,6 +35,8 @@ typedef struct ob {
     char *account;                /* owned */
     char *actor;                  /* owned */
     char region[64];              /* the customer's region */
+    char asked[64];               /* resume: the region the repeat named, "" for none */
+    bool other_region;            /* see xacct_onboard_result_t */
     char *old_id;                 /* rotate: the ID before (secret, owned) */
     char *old_pending;            /* rotate: a pending ID it replaces (secret, owned) */
     char *stack_id;               /* rotate: the customer's stack (owned) */
@@ -85,6 +87,7 @@ static void finish(ob_t *o)
         .launch_url = o->launch_url,
         .template_file = o->template_file,
         .unfinished = o->unfinished,
+        .other_region = o->other_region,
     };
     o->cb(o->status, o->detail, &res, o->arg);
     OPENSSL_cleanse(o->id, sizeof(o->id));
@@ -303,6 +306,16 @@ static void got_record(int status, const char *detail, const xacct_customer_t *c
     else
         snprintf(o->region, sizeof(o->region), "%s",
                  o->ctx->cfg->aws_region ? o->ctx->cfg->aws_region : "");
+    if (o->resume && o->asked[0] != '\0' && o->region[0] != '\0' &&
+        strcmp(o->asked, o->region) != 0) {
+        /* Its ID, topic and template belong to its region: handing the
+         * same record back would silently ignore the region asked for. */
+        o->other_region = true;
+        snprintf(o->state, sizeof(o->state), "pending");
+        fail(o, XACCT_ESTATE, "customer %s is already pending in %s, not %s", o->account,
+             o->region, o->asked);
+        return;
+    }
     if (o->resume) {
         /* The record's own ID, issued before: nothing new is drawn. */
         if (strlen(o->old_id) != XACCT_EXTID_LEN) {
@@ -359,14 +372,15 @@ int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *re
     return 0;
 }
 
-int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *actor,
-                         xacct_onboard_cb cb, void *arg)
+int xacct_onboard_resume(xacct_ctx_t *ctx, const char *account, const char *region,
+                         const char *actor, xacct_onboard_cb cb, void *arg)
 {
     if (ctx == NULL || ctx->store == NULL || cb == NULL || account == NULL ||
-        !xacct_account_id_valid(account))
+        !xacct_account_id_valid(account) || (region != NULL && !xacct_region_valid(region)))
         return XACCT_EINVAL;
     ob_t *o = ob_new(ctx, account, actor, cb, arg);
     o->resume = true;
+    snprintf(o->asked, sizeof(o->asked), "%s", region ? region : "");
     xacct_ctx_later(ctx, 0, read_record, o);
     return 0;
 }

@@ -59,6 +59,8 @@ typedef struct onboard_op {
     json_t *info;    /* the result's fields */
     char state[32];  /* the customer's state (also on XACCT_ESTATE) */
     bool unfinished; /* see xacct_onboard_result_t */
+    bool other_region; /* see xacct_onboard_result_t */
+    char other_region_name[32]; /* then the region it is pending in */
 } onboard_op_t;
 
 static void set_str(json_t *o, const char *key, const char *value)
@@ -86,6 +88,9 @@ static void onboard_done(int status, const char *detail, const xacct_onboard_res
     set_str(op->info, "template_file", res->template_file);
     snprintf(op->state, sizeof(op->state), "%s", res->state ? res->state : "");
     op->unfinished = res->unfinished;
+    op->other_region = res->other_region;
+    snprintf(op->other_region_name, sizeof(op->other_region_name), "%s",
+             res->region ? res->region : "another region");
     cli_res_set(&op->r, status, detail);
 }
 
@@ -101,6 +106,11 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
                             "customer %s is %s: only a pending, rejected, active or degraded "
                             "customer's external ID can be rotated",
                             account, op->state);
+        if (op->other_region)
+            return cli_fail(c,
+                            "customer %s is already pending in %s: cancel that onboarding "
+                            "(xacct cancel %s) before onboarding it in another region",
+                            account, op->other_region_name, account);
         if (strcmp(op->state, "pending") == 0)
             return cli_fail(c,
                             "customer %s is already pending with an external ID: wait for "
@@ -111,6 +121,12 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
                             "customer %s is already active: to issue a new external ID use "
                             "xacct rotate-external-id %s",
                             account, account);
+        if (strcmp(op->state, "degraded") == 0)
+            return cli_fail(c,
+                            "customer %s is already onboarded (degraded: its role failed "
+                            "re-verification): see xacct check %s, or issue a new external ID "
+                            "with xacct rotate-external-id %s",
+                            account, account, account);
         return cli_fail(c, "customer %s is %s: wait until offboarding has finished (xacct jobs)",
                         account, op->state);
     }
@@ -145,12 +161,13 @@ static int run(cli_t *c, const char *account, const char *region, bool rotate)
     if (!rotate && op.r.status == XACCT_ESTATE && strcmp(op.state, "pending") == 0) {
         /* SPEC §7: repeating the onboarding of a pending customer returns the
          * same record, its allow-list entry and template put in place again
-         * (so a run that failed half-way is finished by running it again). */
+         * (so a run that failed half-way is finished by running it again);
+         * a --region other than its onboarding's is refused. */
         again = true;
         cli_record_free(op.info);
         cli_res_clear(&op.r);
         memset(&op, 0, sizeof(op));
-        rc = xacct_onboard_resume(c->ctx, account, "cli", onboard_done, &op);
+        rc = xacct_onboard_resume(c->ctx, account, region, "cli", onboard_done, &op);
         if (rc != 0)
             return cli_fail(c, "%s", xacct_strerror(rc));
         cli_wait(c, &op.r.done);

@@ -99,12 +99,62 @@ class ApiTest(unittest.TestCase):
         self.assert_problem(st, r, doc, 404)
         st, r, doc = self.request("PUT", "/v1/customers/123456789012")
         self.assert_problem(st, r, doc, 405)
-        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET", "DELETE"})
+        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET", "HEAD", "DELETE"})
         st, r, doc = self.request("GET", "/v1/customers/123456789012/rotate-external-id")
         self.assert_problem(st, r, doc, 405)
         self.assertEqual(r.getheader("Allow"), "POST")
         st, r, doc = self.request("PATCH", "/v1/customers")
         self.assert_problem(st, r, doc, 405)
+
+    def test_head_is_get_without_the_body(self):
+        # RFC 9110 9.3.2: HEAD answers as GET would, headers only; the same
+        # authentication.
+        acct = "400000000011"
+        self.env.seed_customer(acct)
+        for path, token in ((f"/v1/customers/{acct}", TOKEN), ("/v1/customers?limit=5", TOKEN),
+                            (f"/v1/customers/{acct}/events", TOKEN),
+                            ("/v1/openapi.json", None)):
+            _, g, gdoc = self.request("GET", path, token=token)
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            c.request("HEAD", path,
+                      headers={"Authorization": f"Bearer {token}"} if token else {})
+            r = c.getresponse()
+            self.assertEqual(r.read(), b"")
+            c.close()
+            self.assertEqual(r.status, 200, path)
+            self.assertEqual(r.getheader("Content-Type"), g.getheader("Content-Type"), path)
+            # The length of what GET sends.
+            self.assertEqual(r.getheader("Content-Length"), g.getheader("Content-Length"), path)
+        for path in (f"/v1/customers/{acct}", "/v1/customers"):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            c.request("HEAD", path)
+            r = c.getresponse()
+            self.assertEqual(r.read(), b"")
+            c.close()
+            self.assertEqual(r.status, 401, path)
+            self.assertEqual(r.getheader("WWW-Authenticate"), "Bearer")
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("HEAD", "/v1/customers/400000000999", headers={"Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertEqual(r.status, 404)
+        # No GET there, no HEAD either; the 405 says what is allowed.
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        c.request("HEAD", f"/v1/customers/{acct}/rotate-external-id",
+                  headers={"Authorization": f"Bearer {TOKEN}"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        self.assertEqual(r.status, 405)
+        self.assertEqual(r.getheader("Allow"), "POST")
+        # A 405 where GET is allowed lists HEAD too (RFC 9110 15.5.6).
+        st, r, doc = self.request("PUT", "/v1/customers")
+        self.assert_problem(st, r, doc, 405)
+        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET", "HEAD", "POST"})
+        st, r, doc = self.request("POST", "/v1/openapi.json", body={})
+        self.assert_problem(st, r, doc, 405)
+        self.assertEqual(set(r.getheader("Allow").split(", ")), {"GET", "HEAD"})
 
     def test_bad_account_id_is_422(self):
         for bad in ("12345", "12345678901a", "1234567890123", "1" * 16, "9" * 40):
@@ -364,13 +414,93 @@ class ApiTest(unittest.TestCase):
             if st == 404:
                 self.assertNotEqual(body["detail"], "no such route", (method, path))
         # Every method the server allows on a documented path is documented:
-        # the Allow header of a 405 lists exactly the documented methods.
+        # the Allow header of a 405 lists exactly the documented methods, and
+        # HEAD wherever GET is (RFC 9110 9.3.2).
         for path in doc["paths"]:
             p = path.replace("{account_id}", "400000000777")
             st, r, body = self.request("PUT", p)
             self.assertEqual(st, 405, path)
             allowed = set(r.getheader("Allow").split(", "))
-            self.assertEqual(allowed, {m for m, q in documented if q == path}, path)
+            want = {m for m, q in documented if q == path}
+            self.assertEqual(allowed, want | ({"HEAD"} if "GET" in want else set()), path)
+
+
+class ApiRepeatTest(unittest.TestCase):
+    """SPEC §7: repeating POST /v1/customers for a pending customer returns
+    the same record (200) — unless it names another region than the one the
+    pending onboarding has: a state conflict (409), nothing changed. Two
+    regions with a partner topic each."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(regions=("us-east-1", "eu-west-1")).start()
+        ApiTest.port = cls.port = free_port()
+        env.write_config(api__listen=f"127.0.0.1:{cls.port}", api__tokens_file=portal_tokens(env))
+        cls.worker = env.start_worker()
+        wait_for(ApiTest._reachable, 20, "the API to listen")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop_after(cls.worker)
+
+    def setUp(self):
+        ApiTest.port = self.port
+
+    def snapshot(self, acct):
+        env, p = self.env, self.env.PREFIX
+        return (env.customer(acct), env.r.xlen(f"{p}events:{acct}"), env.r.xlen(f"{p}outbox"),
+                {t: sorted(env.r.smembers(f"{p}topic:{t}")) for ts in env.topics.values()
+                 for t in ts})
+
+    def test_repeat_naming_another_region_is_409(self):
+        env, acct = self.env, "460000000001"
+        st, _, doc = ApiTest.request("POST", "/v1/customers",
+                                     body={"account_id": acct, "region": "us-east-1"})
+        self.assertEqual(st, 201, doc)
+        ext = doc["external_id"]
+        before = self.snapshot(acct)
+        st, r, doc = ApiTest.request("POST", "/v1/customers",
+                                     body={"account_id": acct, "region": "eu-west-1"})
+        self.assertEqual(st, 409, doc)
+        self.assertEqual(r.getheader("Content-Type"), "application/problem+json")
+        self.assertEqual(doc["status"], 409)
+        self.assertIn("us-east-1", doc["detail"])
+        self.assertEqual(self.snapshot(acct), before)
+        # The same region, or none: the same record.
+        for body in ({"account_id": acct, "region": "us-east-1"}, {"account_id": acct},
+                     {"account_id": acct, "region": None}):
+            st, _, doc = ApiTest.request("POST", "/v1/customers", body=body)
+            self.assertEqual(st, 200, (body, doc))
+            self.assertEqual(doc["external_id"], ext)
+            self.assertEqual(doc["region"], "us-east-1")
+        self.assertEqual(env.customer(acct)["external_id"], ext)
+
+    def test_repeat_in_other_states(self):
+        env, acct = self.env, "460000000002"
+        st, _, doc = ApiTest.request("POST", "/v1/customers",
+                                     body={"account_id": acct, "region": "us-east-1"})
+        self.assertEqual(st, 201, doc)
+        key = f"{env.PREFIX}customer:{acct}"
+        # A connected customer, or one leaving: 409, nothing changes.
+        for state in ("active", "degraded", "offboarding"):
+            env.r.hset(key, "state", state)
+            before = self.snapshot(acct)
+            for body in ({"account_id": acct}, {"account_id": acct, "region": "eu-west-1"}):
+                st, r, doc = ApiTest.request("POST", "/v1/customers", body=body)
+                self.assertEqual(st, 409, (state, doc))
+                self.assertIn(state, doc["detail"])
+                self.assertEqual(self.snapshot(acct), before)
+        # A closed one is onboarded again: a new external ID, in the region asked.
+        for state, region in (("offboarded", "eu-west-1"), ("rejected", "us-east-1"),
+                              ("expired", "eu-west-1"), ("cancelled", "us-east-1")):
+            env.r.hset(key, "state", state)
+            old = env.customer(acct)["external_id"]
+            st, _, doc = ApiTest.request("POST", "/v1/customers",
+                                         body={"account_id": acct, "region": region})
+            self.assertEqual(st, 201, (state, doc))
+            self.assertEqual((doc["state"], doc["region"]), ("pending", region))
+            self.assertNotEqual(doc["external_id"], old)
+            self.assertEqual(doc["topic_arn"], env.topics[region][0])
 
 
 class ApiPagingEndTest(unittest.TestCase):

@@ -412,5 +412,49 @@ class RepeatAndRegionTest(unittest.TestCase):
         self.assertFalse(r.exists("xacct:customer:" + acct))
 
 
+class RepeatOtherRegionTest(unittest.TestCase):
+    """`xacct onboard` runs POST /v1/customers' code: a repeat for a pending
+    customer that names another region than its onboarding has is refused
+    (exit 1, the region it has named), nothing changed; the same region or
+    none hands out the same record."""
+
+    def setUp(self):
+        self.env = cli_env.CliEnv.start(topics=[("us-east-1", "phone-home"),
+                                                ("eu-west-1", "phone-home-eu")])
+        self.addCleanup(self.env.stop)
+
+    def test_repeat_naming_another_region_is_refused(self):
+        acct = "123456789030"
+        first = self.env.xacct("onboard", acct, "--region", "us-east-1", "--json")
+        self.assertEqual(first.returncode, 0, first.stderr)
+        a = json.loads(first.stdout)
+        r = self.env.redis_client()
+        before = (r.hgetall("xacct:customer:" + acct), r.xlen("xacct:events:" + acct),
+                  r.xlen("xacct:outbox"))
+        res = self.env.xacct("onboard", acct, "--region", "eu-west-1", "--json")
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("us-east-1", res.stderr)
+        self.assertIn("pending", res.stderr)
+        self.assertEqual(res.stdout, "")
+        self.assertEqual((r.hgetall("xacct:customer:" + acct), r.xlen("xacct:events:" + acct),
+                          r.xlen("xacct:outbox")), before)
+        self.assertEqual(r.keys("xacct:topic:*eu-west-1*"), [])
+        for args in (("--region", "us-east-1"), ()):
+            res = self.env.xacct("onboard", acct, *args, "--json")
+            self.assertEqual(res.returncode, 0, res.stderr)
+            b = json.loads(res.stdout)
+            self.assertEqual((b["external_id"], b["region"]), (a["external_id"], "us-east-1"))
+
+    def test_degraded_is_refused_with_what_to_do(self):
+        acct = "123456789031"
+        self.assertEqual(self.env.xacct("onboard", acct).returncode, 0)
+        r = self.env.redis_client()
+        r.hset("xacct:customer:" + acct, "state", "degraded")
+        res = self.env.xacct("onboard", acct)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("degraded", res.stderr)
+        self.assertNotIn("offboarding", res.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
