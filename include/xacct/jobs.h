@@ -27,7 +27,7 @@
  * view of it. */
 typedef struct xacct_jobs_item {
     const char *id;       /* stream entry id: what `xacct jobs done ID` takes */
-    const void *job;      /* msgpack job */
+    const void *job;      /* msgpack job; NULL when the entry has no job field */
     size_t job_len;
     const char *consumer; /* consumer holding it, or NULL if never delivered */
     long long idle_ms;    /* since last delivery (0 if never delivered) */
@@ -39,6 +39,18 @@ typedef void (*xacct_jobs_list_cb)(int status, const char *detail,
 
 /* Open jobs, oldest first, at most count (0 = 1000), with their pending info. */
 int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb,
+                    void *arg) XACCT_MUSTCHECK;
+
+/* One page of the open jobs, oldest first: up to count (0 = 1000, at most
+ * 10000) entries after the entry id after (NULL or "": from the first),
+ * with their pending info. next is the id to pass as after for the next
+ * page, NULL when this page was the last (borrowed like the items). Every
+ * entry is listed, also one whose payload does not decode (job NULL when it
+ * has no job field at all). */
+typedef void (*xacct_jobs_page_cb)(int status, const char *detail,
+                                   const xacct_jobs_item_t *items, size_t n, const char *next,
+                                   void *arg);
+int xacct_jobs_page(xacct_store_t *s, const char *after, size_t count, xacct_jobs_page_cb cb,
                     void *arg) XACCT_MUSTCHECK;
 
 /* Delivers up to count jobs to consumer through the group (XREADGROUP,
@@ -58,8 +70,13 @@ int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long l
  * account's right to publish. changed is 1 when the state moved, 0 when only
  * the job was closed (the record had moved on); topic_arn is the topic whose
  * policy must now be rewritten ("" if none).
- * XACCT_ENOTFOUND: no such open job. XACCT_EPARSE: its payload is corrupt.
+ * An entry whose payload does not decode names no customer: it is closed
+ * (XACK + XDEL) with nothing else changed, and the callback gets status 0,
+ * changed 0, account_id "" and detail XACCT_JOBS_UNDECODABLE (on other
+ * successes detail is NULL).
+ * XACCT_ENOTFOUND: no such open job. XACCT_EINVAL: id is not a stream id.
  */
+#define XACCT_JOBS_UNDECODABLE "job payload does not decode"
 typedef void (*xacct_jobs_done_cb)(int status, const char *detail, int changed,
                                    const char *account_id, const char *topic_arn, void *arg);
 int xacct_jobs_done(xacct_store_t *s, const char *id, const char *actor, xacct_jobs_done_cb cb,

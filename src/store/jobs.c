@@ -27,12 +27,16 @@ static size_t fill_items(const xacct_store_reply_t *entries, const xacct_store_r
     size_t n = 0;
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
         const xacct_store_reply_t *e = &entries->element[i];
-        const xacct_store_reply_t *job = xacct__store_op_entry_field(e, "job");
-        if (job == NULL || job->str == NULL)
+        const xacct_store_reply_t *fields = xacct_store_reply_at(e, 1);
+        if (fields == NULL || fields->type != XACCT_STORE_REPLY_ARRAY)
             continue; /* XAUTOCLAIM may return deleted entries as nil */
+        /* An entry without a job field (foreign, or corrupt) is still an
+         * open job to the operator: listed, with job NULL, so it can be
+         * seen and closed. */
+        const xacct_store_reply_t *job = xacct__store_op_entry_field(e, "job");
         v[n].id = xacct__store_op_reply_str(e, 0);
-        v[n].job = job->str;
-        v[n].job_len = job->len;
+        v[n].job = job != NULL && job->type == XACCT_STORE_REPLY_STRING ? job->str : NULL;
+        v[n].job_len = v[n].job != NULL ? job->len : 0;
         v[n].consumer = consumer;
         for (size_t k = 0; pending != NULL && k < pending->elements; k++) {
             const xacct_store_reply_t *p = &pending->element[k];
@@ -53,10 +57,27 @@ static size_t fill_items(const xacct_store_reply_t *entries, const xacct_store_r
 
 static const xacct_store_script_t list_script = {
     "jobs_list",
-    /* KEYS: 1 jobs; ARGV: 1 group, 2 count. One snapshot of both views. */
-    "local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])\n"
-    "local ok, pending = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[2])\n"
-    "if not ok then pending = {} end\n"
+    /* KEYS: 1 jobs; ARGV: 1 group, 2 count, 3 XRANGE start ('-' or '(<id>').
+     * One snapshot of both views. The pending info is read over the page's
+     * own id range, so each page carries its entries' info however long
+     * the pending list is; entries deleted while pending (XDEL by hand)
+     * are passed over, not counted against the page. */
+    "local entries = redis.call('XRANGE', KEYS[1], ARGV[3], '+', 'COUNT', ARGV[2])\n"
+    "local pending = {}\n"
+    "if #entries > 0 then\n"
+    "  local want = {}\n"
+    "  for _, e in ipairs(entries) do want[e[1]] = true end\n"
+    "  local from, last = entries[1][1], entries[#entries][1]\n"
+    "  while true do\n"
+    "    local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], from, last, ARGV[2])\n"
+    "    if not ok then break end\n"
+    "    for _, x in ipairs(p) do\n"
+    "      if want[x[1]] then pending[#pending + 1] = x end\n"
+    "    end\n"
+    "    if #p < tonumber(ARGV[2]) then break end\n"
+    "    from = '(' .. p[#p][1]\n"
+    "  end\n"
+    "end\n"
     "return {entries, pending}\n",
 };
 
@@ -80,6 +101,27 @@ static void items_reply(const xacct__store_op_t *op, int status, const char *det
     free(v);
 }
 
+/* A page of the listing: str[1] is the page size as text. The next page
+ * starts after the last entry of a full one. */
+static void page_reply(const xacct__store_op_t *op, int status, const char *detail,
+                       const xacct_store_reply_t *r)
+{
+    xacct_jobs_page_cb cb = (xacct_jobs_page_cb)op->cb;
+    const xacct_store_reply_t *entries = xacct_store_reply_at(r, 0);
+    if (status != 0 || entries == NULL) {
+        cb(status ? status : XACCT_EPARSE, status ? detail : "unexpected reply", NULL, 0, NULL,
+           op->arg);
+        return;
+    }
+    xacct_jobs_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
+    size_t n = fill_items(entries, xacct_store_reply_at(r, 1), NULL, v);
+    const char *next = NULL;
+    if (entries->elements > 0 && entries->elements >= strtoull(op->str[1], NULL, 10))
+        next = xacct__store_op_reply_str(&entries->element[entries->elements - 1], 0);
+    cb(0, NULL, v, n, next, op->arg);
+    free(v);
+}
+
 static const xacct_store_script_t read_script = {
     "jobs_read",
     /* KEYS: 1 jobs; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no reclaim).
@@ -88,15 +130,19 @@ static const xacct_store_script_t read_script = {
     "return {group_read(), {}}\n",
 };
 
+static size_t clamp_count(size_t count, size_t dflt)
+{
+    if (count == 0)
+        count = dflt;
+    return count > LIST_MAX ? LIST_MAX : count;
+}
+
 /* Starts a listing (consumer NULL) or a read: KEYS jobs; ARGV group,
  * [consumer,] count[, min_idle_ms]. */
 static int items(xacct_store_t *s, const char *consumer, size_t count, size_t dflt,
                  long long min_idle_ms, xacct_jobs_list_cb cb, void *arg)
 {
-    if (count == 0)
-        count = dflt;
-    if (count > LIST_MAX)
-        count = LIST_MAX;
+    count = clamp_count(count, dflt);
     xacct_store_args_t a;
     xacct_store_args_init(&a);
     xacct_store_args_key(&a, s, "jobs:offboard");
@@ -106,6 +152,8 @@ static int items(xacct_store_t *s, const char *consumer, size_t count, size_t df
     xacct_store_args_ll(&a, (long long)count);
     if (consumer != NULL)
         xacct_store_args_ll(&a, min_idle_ms);
+    else
+        xacct_store_args_str(&a, "-");
     xacct__store_op_t *op =
         xacct__store_op_new(s, items_reply, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg);
     op->str[0] = consumer != NULL ? xacct_strdup(consumer) : NULL;
@@ -117,6 +165,30 @@ int xacct_jobs_list(xacct_store_t *s, size_t count, xacct_jobs_list_cb cb, void 
     if (cb == NULL)
         return XACCT_EINVAL;
     return items(s, NULL, count, LIST_DEFAULT, 0, cb, arg);
+}
+
+int xacct_jobs_page(xacct_store_t *s, const char *after, size_t count, xacct_jobs_page_cb cb,
+                    void *arg)
+{
+    if (cb == NULL)
+        return XACCT_EINVAL;
+    count = clamp_count(count, LIST_DEFAULT);
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "jobs:offboard");
+    xacct_store_args_str(&a, XACCT_JOBS_GROUP);
+    xacct_store_args_ll(&a, (long long)count);
+    if (after != NULL && after[0] != '\0') {
+        char *start = xacct_asprintf("(%s", after); /* exclusive: Redis 6.2 */
+        xacct_store_args_str(&a, start);
+        free(start);
+    } else {
+        xacct_store_args_str(&a, "-");
+    }
+    xacct__store_op_t *op =
+        xacct__store_op_new(s, page_reply, XACCT__STORE_OP_ANY, XACCT__STORE_OP_FN(cb), arg);
+    op->str[1] = xacct_asprintf("%zu", count);
+    return xacct__store_op_eval(op, &list_script, 1, &a);
 }
 
 int xacct_jobs_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
@@ -155,6 +227,17 @@ static const xacct_store_script_t done_script = {
     "return {'done', topic}\n",
 };
 
+static const xacct_store_script_t drop_script = {
+    "jobs_drop",
+    /* KEYS: 1 jobs; ARGV: 1 id, 2 group. Closes an entry that is not a job
+     * anyone can act on (its payload does not decode): no customer is
+     * named, so none is touched. */
+    "if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return {'notfound'} end\n"
+    "redis.pcall('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
+    "redis.call('XDEL', KEYS[1], ARGV[1])\n"
+    "return {'dropped'}\n",
+};
+
 /* Step two: str[0] is the account. */
 static void done_reply(const xacct__store_op_t *op, int status, const char *detail,
                        const xacct_store_reply_t *r)
@@ -168,6 +251,8 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
         cb(0, NULL, 1, account, xacct__store_op_reply_str(r, 1), op->arg);
     else if (xacct_store_reply_is(w, "closed"))
         cb(0, NULL, 0, account, "", op->arg);
+    else if (xacct_store_reply_is(w, "dropped"))
+        cb(0, XACCT_JOBS_UNDECODABLE, 0, account, "", op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
         cb(XACCT_ENOTFOUND, "no such open job", 0, account, "", op->arg);
     else
@@ -191,17 +276,30 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     } else if (rc == 0 && entry == NULL) {
         rc = XACCT_ENOTFOUND;
         detail = "no such open job";
-    } else if (rc == 0 && (payload == NULL || payload->str == NULL ||
-                           xacct_codec_job_decode(payload->str, payload->len, &job) != 0)) {
-        rc = XACCT_EPARSE;
-        detail = "job payload does not decode";
     }
     if (rc != 0) {
         cb(rc, detail, 0, "", "", op->arg);
         return;
     }
-
     xacct_store_t *s = op->store;
+    if (payload == NULL || payload->type != XACCT_STORE_REPLY_STRING ||
+        xacct_codec_job_decode(payload->str, payload->len, &job) != 0) {
+        /* Nothing names a customer, so nothing but the entry can change; it
+         * is closed all the same, or it would stay open for good. */
+        xacct_store_args_t d;
+        xacct_store_args_init(&d);
+        xacct_store_args_key(&d, s, "jobs:offboard");
+        xacct_store_args_str(&d, op->str[0]);
+        xacct_store_args_str(&d, XACCT_JOBS_GROUP);
+        xacct__store_op_t *next =
+            xacct__store_op_new(s, done_reply, XACCT__STORE_OP_ANY, op->cb, op->arg);
+        next->str[0] = xacct_strdup("");
+        rc = xacct__store_op_eval(next, &drop_script, 1, &d);
+        if (rc != 0)
+            cb(rc, xacct_strerror(rc), 0, "", "", op->arg);
+        return;
+    }
+
     int64_t now = xacct_store_now_ms();
     char iso[XACCT_STORE_ISO_LEN];
     xacct_store_iso8601(now, iso);

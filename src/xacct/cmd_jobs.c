@@ -15,36 +15,70 @@
 #include "xacct/cancel.h"
 #include "xacct/jobs.h"
 
-static void list_done(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
-                      void *arg)
+#define JOBS_PAGE 500 /* jobs per Redis round trip */
+
+typedef struct jobs_walk {
+    cli_t *c;
+    cli_stream_t out;
+    cli_res_t r; /* set when the walk ends */
+} jobs_walk_t;
+
+/* One row. The job carries the external ID; only the rest is shown. An
+ * entry that does not decode is listed as such, so that it can be closed. */
+static json_t *job_row(const xacct_jobs_item_t *it, bool json)
 {
-    cli_list_t *l = arg;
-    if (status == 0) {
-        for (size_t i = 0; i < n; i++) {
-            xacct_job_t job;
-            json_t *row = json_pack("{s:s, s:s?, s:I, s:I}", "id", items[i].id, "consumer",
-                                    items[i].consumer, "idle_ms", (json_int_t)items[i].idle_ms,
-                                    "deliveries", (json_int_t)items[i].deliveries);
-            /* The job carries the external ID; only the rest is shown. */
-            if (xacct_codec_job_decode(items[i].job, items[i].job_len, &job) == 0) {
-                char at[32];
-                cli_iso(job.requested_at, at);
-                json_object_set_new(row, "account_id", json_string(job.account_id));
-                json_object_set_new(row, "role_arn", json_string(job.role_arn));
-                json_object_set_new(row, "stack_id", json_string(job.stack_id));
-                json_object_set_new(row, "region", json_string(job.region));
-                json_object_set_new(row, "request_id", json_string(job.request_id));
-                json_object_set_new(row, "requested_at", json_string(at));
-                xacct_codec_job_destroy(&job);
-            } else {
-                json_object_set_new(row, "account_id", json_string("(undecodable job)"));
-            }
-            json_array_append_new(l->rows, row);
-        }
+    json_t *row = json_pack("{s:s, s:s?, s:I}", "id", it->id, "consumer", it->consumer,
+                            "idle_ms", (json_int_t)it->idle_ms);
+    /* The table prints strings only (stream.c). */
+    char n[32];
+    snprintf(n, sizeof(n), "%lld", it->deliveries);
+    json_object_set_new(row, "deliveries",
+                        json ? json_integer((json_int_t)it->deliveries) : json_string(n));
+    xacct_job_t job;
+    if (it->job != NULL && xacct_codec_job_decode(it->job, it->job_len, &job) == 0) {
+        char at[32];
+        cli_iso(job.requested_at, at);
+        json_object_set_new(row, "account_id", json_string(job.account_id));
+        json_object_set_new(row, "role_arn", json_string(job.role_arn));
+        json_object_set_new(row, "stack_id", json_string(job.stack_id));
+        json_object_set_new(row, "region", json_string(job.region));
+        json_object_set_new(row, "request_id", json_string(job.request_id));
+        json_object_set_new(row, "requested_at", json_string(at));
+        xacct_codec_job_destroy(&job);
+    } else {
+        json_object_set_new(row, "account_id", json_string("(undecodable job)"));
+        json_object_set_new(row, "undecodable", json_true());
     }
-    cli_list_done(l, status, detail);
+    return row;
 }
 
+static int next_page(jobs_walk_t *w, const char *after);
+
+static void page_done(int status, const char *detail, const xacct_jobs_item_t *items, size_t n,
+                      const char *next, void *arg)
+{
+    jobs_walk_t *w = arg;
+    if (status != 0) {
+        cli_res_set(&w->r, status, detail);
+        return;
+    }
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(rows, job_row(&items[i], w->c->json));
+    cli_stream_page(&w->out, rows);
+    json_decref(rows);
+    int rc = 0;
+    if (next == NULL || (rc = next_page(w, next)) != 0)
+        cli_res_set(&w->r, rc, rc != 0 ? xacct_strerror(rc) : NULL);
+}
+
+static int next_page(jobs_walk_t *w, const char *after)
+{
+    return xacct_jobs_page(w->c->ctx->store, after, JOBS_PAGE, page_done, w);
+}
+
+/* Every open job, printed page by page as it arrives: however many there
+ * are, all are shown and only one page is held. */
 static int jobs_list(cli_t *c)
 {
     int rc = cli_store(c);
@@ -52,10 +86,23 @@ static int jobs_list(cli_t *c)
         return rc;
     static const char *const cols[] = {"id", "account_id", "region", "requested_at", "consumer",
                                        "deliveries"};
-    cli_list_t l;
-    cli_list_init(&l);
-    int submitted = xacct_jobs_list(c->ctx->store, 0, list_done, &l);
-    return cli_list_print(c, submitted, &l, "listing jobs", cols, XACCT_ARRAY_SIZE(cols));
+    jobs_walk_t w = {.c = c};
+    cli_stream_init(&w.out, c, cols, XACCT_ARRAY_SIZE(cols));
+    int submitted = next_page(&w, NULL);
+    rc = CLI_OK;
+    if (submitted != 0) {
+        rc = cli_fail_store(c, submitted, NULL, "listing jobs");
+    } else {
+        cli_wait(c, &w.r.done);
+        /* What was printed stays printed and a failure midway is reported
+         * after it; a failure before any page prints nothing. */
+        if (w.r.status == 0 || w.out.rows > 0 || w.out.started)
+            cli_stream_end(&w.out);
+        if (w.r.status != 0)
+            rc = cli_fail_store(c, w.r.status, w.r.detail, "listing jobs");
+    }
+    cli_res_clear(&w.r);
+    return rc;
 }
 
 typedef struct done_op {
@@ -107,7 +154,14 @@ static int jobs_done(cli_t *c, const char *id)
         return cli_fail_store(c, rc, NULL, "closing the job");
     cli_wait(c, &op.r.done);
     bool revoked = true;
-    if (op.r.status == XACCT_ENOTFOUND) {
+    bool undecodable = op.r.status == 0 && op.r.detail != NULL;
+    if (undecodable) {
+        fprintf(c->err,
+                "xacct jobs: warning: job %s was undecodable (%s) and is closed without "
+                "changing any customer; see xacct list --state offboarding for one left "
+                "behind\n",
+                id, op.r.detail);
+    } else if (op.r.status == XACCT_ENOTFOUND) {
         rc = cli_fail(c, "no open job %s (see xacct jobs)", id);
     } else if (op.r.status != 0) {
         rc = cli_fail_store(c, op.r.status, op.r.detail, "closing the job");
@@ -126,11 +180,15 @@ static int jobs_done(cli_t *c, const char *id)
     }
     if (rc == 0) {
         if (c->json) {
-            cli_print_json(c, json_pack("{s:s, s:s, s:b, s:s, s:s, s:b}", "id", id, "account_id",
-                                        op.account, "offboarded", op.changed, "state",
-                                        op.changed ? "offboarded" : "unchanged",
-                                        "removed_from_topic", op.topic, "policy_rewritten",
-                                        op.topic[0] != '\0' && revoked));
+            json_t *out = json_pack("{s:s, s:s, s:b, s:s, s:s, s:b}", "id", id, "account_id",
+                                    op.account, "offboarded", op.changed, "state",
+                                    op.changed ? "offboarded" : "unchanged", "removed_from_topic",
+                                    op.topic, "policy_rewritten", op.topic[0] != '\0' && revoked);
+            if (undecodable)
+                json_object_set_new(out, "undecodable", json_true());
+            cli_print_json(c, out);
+        } else if (undecodable) {
+            fprintf(c->out, "Job %s closed; it named no customer that could be read.\n", id);
         } else if (op.changed && op.topic[0] != '\0' && !revoked) {
             fprintf(c->out, "Job %s closed: customer %s is offboarded; xacctd takes it off the "
                             "allow-list of %s.\n",

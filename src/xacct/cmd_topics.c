@@ -4,7 +4,9 @@
  * in Redis) with its region, the accounts allowed to publish to it, and the
  * room left: how many more accounts its policy can take before SNS's quotas
  * (100 statements, 30 KB) are reached, given the statements of its own it
- * carries. The room is computed from the topic's current policy.
+ * carries. The room is computed from the topic's current policy. A topic
+ * whose policy cannot be read is reported and the rest are still listed;
+ * the command then exits 1.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -106,7 +108,7 @@ int xacct_cmd_topics(cli_t *c, int argc, char **argv)
     for (size_t i = 0; i < CAPACITY_BOUND; i++)
         dummies[i] = xacct_asprintf("%012zu", i);
     json_t *rows = json_array();
-    size_t i;
+    size_t i, failed = 0;
     json_array_foreach(arns, i, v) {
         const char *arn = json_string_value(v);
         xacct_arn_t parsed;
@@ -116,41 +118,47 @@ int xacct_cmd_topics(cli_t *c, int argc, char **argv)
                                 xacct_arn_parse(arn, &parsed) == 0 ? parsed.region : "",
                                 "configured", configured, "accounts", (json_int_t)count);
         json_array_append_new(rows, row);
+        /* A topic whose policy cannot be read (its region's endpoint down,
+         * access denied) is reported on its row and on stderr, and the
+         * others are still shown; the command then exits 1. */
+        char *error = NULL;
         policy_op_t p = {0};
         if ((rc = xacct_sns_get_policy(c->ctx->aws, arn, policy_done, &p)) != 0) {
-            rc = cli_fail(c, "topic %s: %s", arn, xacct_strerror(rc));
-            break;
-        }
-        cli_wait(c, &p.r.done);
-        if (p.r.status != 0) {
-            char what[XACCT_ARN_MAX + 32];
-            snprintf(what, sizeof(what), "GetTopicAttributes %s", arn);
-            rc = cli_fail_aws(c, p.r.status, p.r.detail, what);
+            error = xacct_asprintf("topic %s: %s", arn, xacct_strerror(rc));
+        } else {
+            cli_wait(c, &p.r.done);
+            if (p.r.status != 0) {
+                char what[XACCT_ARN_MAX + 32];
+                snprintf(what, sizeof(what), "GetTopicAttributes %s", arn);
+                error = xacct_ctx_aws_error(p.r.status, p.r.detail, what);
+            }
             cli_res_clear(&p.r);
-            break;
         }
-        cli_res_clear(&p.r);
-        long cap = capacity(p.policy, arn, dummies);
+        long cap = error == NULL ? capacity(p.policy, arn, dummies) : -1;
         free(p.policy);
-        if (cap < 0) {
-            rc = cli_fail(c, "topic %s: its policy is not a policy document", arn);
-            break;
+        if (error == NULL && cap < 0)
+            error = xacct_asprintf("topic %s: its policy is not a policy document", arn);
+        if (error != NULL) {
+            cli_fail(c, "%s", error);
+            failed++;
         }
-        json_object_set_new(row, "capacity", json_integer(cap));
-        json_object_set_new(row, "room", json_integer(cap > count ? cap - count : 0));
+        json_object_set_new(row, "capacity", error == NULL ? json_integer(cap) : json_null());
+        json_object_set_new(row, "room", error == NULL ? json_integer(cap > count ? cap - count : 0)
+                                                       : json_null());
+        json_object_set_new(row, "error", error != NULL ? json_string(error) : json_null());
+        free(error);
     }
     for (size_t k = 0; k < CAPACITY_BOUND; k++)
         free(dummies[k]);
     free(dummies);
-    if (rc == 0) {
-        if (c->json) {
-            cli_print_json(c, json_incref(rows));
-        } else {
-            static const char *const cols[] = {"topic_arn", "region", "accounts", "room",
-                                               "configured"};
-            cli_print_table(c, rows, cols, XACCT_ARRAY_SIZE(cols));
-        }
+    if (c->json) {
+        cli_print_json(c, json_incref(rows));
+    } else {
+        static const char *const cols[] = {"topic_arn", "region", "accounts", "room",
+                                           "configured", "error"};
+        cli_print_table(c, rows, cols, XACCT_ARRAY_SIZE(cols) - (failed == 0));
     }
+    rc = failed > 0 ? CLI_FAIL : CLI_OK;
     json_decref(rows);
     json_decref(arns);
     json_decref(op.counts);

@@ -278,6 +278,96 @@ class OpsTest(unittest.TestCase):
         self.assertNotEqual(back["external_id"], info["external_id"])
         self.assertEqual(self.env.publish_as(keys, back["topic_arn"]).status, 200)
 
+    def test_jobs_undecodable_entry_is_listed_and_closable(self):
+        """A corrupt or foreign entry in jobs:offboard names no customer; it is
+        listed as undecodable (also one without a job field) and `jobs done`
+        closes it with a warning, touching nobody."""
+        acct = "123456789012"
+        _, role = self.active_customer(acct)
+        good = cli_env.enqueue_offboarding(self.r, acct, role)
+        bad = self.r.xadd("xacct:jobs:offboard", {"job": b"\xc1 not msgpack"}).decode()
+        foreign = self.r.xadd("xacct:jobs:offboard", {"note": "added by hand"}).decode()
+
+        res = self.env.xacct("jobs", "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rows = {j["id"]: j for j in json.loads(res.stdout)}
+        self.assertEqual(set(rows), {good, bad, foreign})
+        self.assertEqual(rows[good]["account_id"], acct)
+        self.assertNotIn("undecodable", rows[good])
+        for jid in (bad, foreign):
+            self.assertTrue(rows[jid]["undecodable"], rows[jid])
+        table = self.env.xacct("jobs")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertIn(foreign, table.stdout)
+
+        for jid in (bad, foreign):
+            res = self.env.xacct("jobs", "done", jid, "--json")
+            self.assertEqual(res.returncode, 0, res.stderr)
+            out = json.loads(res.stdout)
+            self.assertTrue(out["undecodable"])
+            self.assertEqual((out["account_id"], out["state"]), ("", "unchanged"))
+            self.assertIn("warning", res.stderr)
+            self.assertIn("undecodable", res.stderr)
+        self.assertEqual([j["id"] for j in json.loads(self.env.xacct("jobs", "--json").stdout)],
+                         [good])
+        self.assertEqual(self.r.hget("xacct:customer:" + acct, "state"), b"offboarding")
+        self.assertEqual(self.r.xpending("xacct:jobs:offboard", "offboarders")["pending"], 0)
+
+    def test_jobs_list_shows_every_job(self):
+        """More open jobs than one Redis page (and than the old cap of 1000):
+        all are listed, oldest first, each with its consumer group view."""
+        n = 2345
+        self.r.eval("""
+            pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'offboarders', '0', 'MKSTREAM')
+            for i = 1, tonumber(ARGV[1]) do
+              local acct = string.format('%012d', 100000000000 + i)
+              redis.call('XADD', KEYS[1], '*', 'job', cmsgpack.pack({v = 1, account_id = acct,
+                role_arn = 'arn:aws:iam::' .. acct .. ':role/r', external_id = 'x',
+                stack_id = 's', region = 'us-east-1', request_id = 'r' .. i,
+                requested_at = 1700000000000}))
+            end
+            return 1""", 1, "xacct:jobs:offboard", n)
+        ids = [e[0].decode() for e in self.r.xrange("xacct:jobs:offboard")]
+        # A partner's consumer holds the last few (pages 4 and 5).
+        self.r.xgroup_setid("xacct:jobs:offboard", "offboarders", ids[-11])
+        self.r.xreadgroup("offboarders", "partner-1", {"xacct:jobs:offboard": ">"})
+        res = self.env.xacct("jobs", "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        jobs = json.loads(res.stdout)
+        self.assertEqual([j["id"] for j in jobs], ids)
+        self.assertEqual(jobs[-1]["account_id"], "%012d" % (100000000000 + n))
+        self.assertEqual([j["consumer"] for j in jobs[-10:]], ["partner-1"] * 10)
+        self.assertEqual([j["deliveries"] for j in jobs[-10:]], [1] * 10)
+        self.assertIsNone(jobs[-11]["consumer"])
+        table = self.env.xacct("jobs")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        lines = table.stdout.splitlines()
+        self.assertEqual(len(lines), n + 1)
+        self.assertTrue(lines[-1].startswith(ids[-1]) and lines[-1].endswith("1"), lines[-1])
+
+    def test_topics_reports_a_failing_topic_and_lists_the_rest(self):
+        """One region's GetTopicAttributes failing (here: a configured topic
+        that does not exist there) is reported on its row and on stderr; the
+        other topics are still listed, and the command exits 1."""
+        good = self.env.topics[0]
+        missing = "arn:aws:sns:eu-west-1:%s:phone-home-gone" % self.env.fa.partner_account
+        self.env.topics.insert(0, missing)
+        self.env.write_config(bucket=BUCKET)
+        res = self.env.xacct("topics", "--json")
+        self.assertEqual(res.returncode, 1, res.stderr)
+        rows = {row["topic_arn"]: row for row in json.loads(res.stdout)}
+        self.assertEqual(set(rows), {missing, good})
+        self.assertGreater(rows[good]["room"], 800)
+        self.assertIsNone(rows[good]["error"])
+        self.assertIn(missing, rows[missing]["error"])
+        self.assertIsNone(rows[missing]["room"])
+        self.assertEqual(len(res.stderr.splitlines()), 1, res.stderr)
+        self.assertIn(missing, res.stderr)
+        table = self.env.xacct("topics")
+        self.assertEqual(table.returncode, 1, table.stderr)
+        self.assertIn(good, table.stdout)
+        self.assertIn("ERROR", table.stdout.splitlines()[0])
+
     def test_dead_and_workers(self):
         envelope = {"Type": "Notification", "MessageId": "m-1", "TopicArn": self.env.topics[0],
                     "Message": json.dumps({
