@@ -88,6 +88,7 @@ struct xacct_pipeline_msg {
     char *reason;                 /* why it goes to the dead set, owned, NULL until then */
     char gave_up[96];             /* why it is given up on ("" while it is not) */
     uint64_t visible_at;          /* uv_now() when the message reappears on its queue */
+    uint64_t extending_to;        /* visible_at once the extension in flight succeeds */
 };
 
 static inline const xacct_config_t *xacct__pl_cfg(const xacct_pipeline_msg_t *msg)

@@ -145,16 +145,6 @@ void xacct__pipeline_msg_count(const xacct_pipeline_msg_t *msg, const char *outc
 
 /* ---- heartbeat ----------------------------------------------------------- */
 
-static void on_beat_visibility(int status, const char *detail, void *arg)
-{
-    xacct_pipeline_msg_t *msg = arg;
-    msg->pending--;
-    if (!msg->ended && !msg->releasing && status != 0)
-        XACCT_LOG_WARN(xacct__pl_log(msg), "sqs.extend_failed", "message_id",
-                       msg->m->message_id, "detail", detail ? detail : "entry failed", NULL);
-    xacct__pipeline_msg_maybe_free(msg);
-}
-
 static void on_beat_claim(int status, const char *detail, xacct_claims_result_t st,
                           const char *text, void *arg)
 {
@@ -168,6 +158,27 @@ static void on_beat_claim(int status, const char *detail, xacct_claims_result_t 
     xacct__pipeline_msg_maybe_free(msg);
 }
 
+/* The message is hidden longer only once SQS has said so: a failed extension
+ * leaves visible_at (and so the claim's lease, which must end before the
+ * message reappears) where it was. The lease follows the extension. */
+static void on_beat_visibility(int status, const char *detail, void *arg)
+{
+    xacct_pipeline_msg_t *msg = arg;
+    const xacct_pipeline_t *pl = msg->pl;
+    msg->pending--;
+    if (!msg->ended && !msg->releasing && status != 0)
+        XACCT_LOG_WARN(xacct__pl_log(msg), "sqs.extend_failed", "message_id",
+                       msg->m->message_id, "detail", detail ? detail : "entry failed", NULL);
+    if (!msg->ended && !msg->releasing && status == 0) {
+        msg->visible_at = msg->extending_to;
+        if (msg->claimed && !msg->recorded &&
+            pl->ops->claim(pl->ops_arg, msg->req->stack_id, msg->req->request_id, msg->owner,
+                           xacct__pl_claim_lease_ms(msg), on_beat_claim, msg) == 0)
+            msg->pending++;
+    }
+    xacct__pipeline_msg_maybe_free(msg);
+}
+
 static void on_beat(uv_timer_t *t)
 {
     xacct_pipeline_msg_t *msg = xacct_container_of(t, xacct_pipeline_msg_t, beat);
@@ -176,14 +187,10 @@ static void on_beat(uv_timer_t *t)
         return;
     beat_arm(msg);
     int vis = xacct__pl_cfg(msg)->queue_visibility_timeout;
+    /* Counted from the send: SQS starts the new timeout no earlier. */
+    msg->extending_to = xacct__pl_now(msg) + (uint64_t)vis * 1000;
     if (pl->ops->visibility(pl->ops_arg, msg->queue, msg->m->receipt_handle, vis,
-                           on_beat_visibility, msg) == 0) {
-        msg->pending++;
-        msg->visible_at = xacct__pl_now(msg) + (uint64_t)vis * 1000;
-    }
-    if (msg->claimed && !msg->recorded &&
-        pl->ops->claim(pl->ops_arg, msg->req->stack_id, msg->req->request_id, msg->owner,
-                       xacct__pl_claim_lease_ms(msg), on_beat_claim, msg) == 0)
+                           on_beat_visibility, msg) == 0)
         msg->pending++;
 }
 

@@ -242,8 +242,8 @@ static void test_heartbeat_extends_and_stops_before_delete(void **state)
      * claim taken over. */
     call_t *vis = wait_for(f, K_VIS);
     assert_int_equal(vis->seconds, 1);
+    complete_vis(vis, 0); /* the lease follows the extension */
     call_t *renew = wait_for(f, K_CLAIM);
-    complete_vis(vis, 0);
     complete_claim(renew, 0, XACCT_CLAIMS_BUSY, "other/m/2");
     assert_non_null(strstr(f->log_text, "claim.lost"));
     complete_get(get, "pending", "", "");
@@ -260,6 +260,44 @@ static void test_heartbeat_extends_and_stops_before_delete(void **state)
     spin(f, 1600); /* three beats' worth */
     assert_int_equal(f->counts[K_VIS], vis_at_done);
     assert_int_equal(f->counts[K_CLAIM], claims_at_done);
+}
+
+/* The message stays hidden only as long as SQS accepted: after a failed
+ * extension the claim's lease is not renewed past the time the message
+ * reappears (the next receiver must find it free), and after a good one it
+ * is renewed from the new visibility. */
+static void test_failed_extension_does_not_extend_the_claim(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.queue_visibility_timeout = 4; /* a beat every 2 s; lease margin 1 s */
+    set_body(f, "Create", NULL, 0);
+    uint64_t reappears = uv_now(&f->loop) + 4000;
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    (void)wait_for(f, K_GET); /* left unanswered: the work goes on */
+    size_t before = f->ncalls;
+    call_t *vis = wait_for(f, K_VIS);
+    uint64_t beat = uv_now(&f->loop);
+    complete_vis(vis, XACCT_EAWS);
+    spin(f, 100);
+    for (size_t i = before; i < f->ncalls; i++)
+        if (f->calls[i].kind == K_CLAIM)
+            assert_true(beat + (uint64_t)f->calls[i].seconds <= reappears - 1000 + 50);
+    assert_non_null(strstr(f->log_text, "sqs.extend_failed"));
+    for (size_t i = before; i < f->ncalls; i++)
+        if (f->calls[i].kind == K_CLAIM && !f->calls[i].done)
+            complete_claim(&f->calls[i], 0, XACCT_CLAIMS_CLAIMED, "");
+
+    /* The next beat succeeds: now the lease reaches past the old time. */
+    before = f->ncalls;
+    vis = wait_for(f, K_VIS);
+    beat = uv_now(&f->loop);
+    complete_vis(vis, 0);
+    call_t *renew = wait_for(f, K_CLAIM);
+    assert_true(renew - f->calls >= (ptrdiff_t)before);
+    assert_true(beat + (uint64_t)renew->seconds > reappears);
+    assert_true(renew->seconds <= 3000);
+    complete_claim(renew, 0, XACCT_CLAIMS_CLAIMED, "");
 }
 
 /* queue.visibility_timeout is reloadable: once it is shortened, the beat
@@ -387,6 +425,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_with_the_claim_failing_is_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_extends_and_stops_before_delete, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_extension_does_not_extend_the_claim, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_follows_a_shorter_visibility_timeout,
                                         setup, teardown),
