@@ -152,6 +152,16 @@ typedef struct xacct__creds_set {
 
 void xacct__creds_set_free(xacct__creds_set_t *s); /* wipes; NULL is a no-op */
 
+/* Whether s can be a credential: 1 or more printable ASCII characters, no
+ * space. Keys and tokens go into HTTP headers (the Authorization's key ID,
+ * X-Amz-Security-Token), where a CR, LF or other control character would
+ * end the header and start another. NULL is not. */
+bool xacct__creds_value_ok(const char *s);
+
+/* Whether every credential of s passes xacct__creds_value_ok (a NULL
+ * session token is fine). */
+bool xacct__creds_set_ok(const xacct__creds_set_t *s);
+
 /*
  * A fetch ends in exactly one callback, never from inside its start function.
  * On success (status 0) set is handed to the callee, who frees it; otherwise

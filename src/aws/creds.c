@@ -267,6 +267,15 @@ static void fetch_done(xacct_creds_t *c, int status, const char *detail, xacct__
         status = XACCT_EAGAIN;
         detail = "the credentials handed out have already expired (is the clock right?)";
     }
+    if (status == 0 && !xacct__creds_set_ok(set)) {
+        /* Whatever handed them out is broken or hostile: a control character
+         * in a key or token would inject a header into every signed call. */
+        xacct__creds_set_free(set);
+        set = NULL;
+        status = XACCT_EPARSE;
+        detail = "the credentials handed out hold a space or control character, which no "
+                 "AWS key or token has";
+    }
     if (status == 0) {
         xacct__creds_set_free(c->_cached);
         c->_cached = set;

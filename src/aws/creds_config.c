@@ -84,6 +84,18 @@ static int both_or_neither(const char *a, const char *a_name, const char *b, con
     return XACCT_ECONFIG;
 }
 
+/* A key or token that could not go into a header stops the start, the
+ * setting named and its value never shown. */
+static int printable(const char *value, const char *name, char *err, size_t errlen)
+{
+    if (value == NULL || xacct__creds_value_ok(value))
+        return 0;
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s holds a space or control character, which no AWS key or "
+                 "token has", name);
+    return XACCT_ECONFIG;
+}
+
 static char *strip_slashes(const char *s)
 {
     size_t n = strlen(s);
@@ -216,6 +228,10 @@ int xacct__creds_config_from_env(xacct_getenv_fn g, void *ga, const char *region
         return rc;
     if (akid != NULL) {
         const char *token = xacct_endpoints_env(g, ga, "AWS_SESSION_TOKEN");
+        if ((rc = printable(akid, "AWS_ACCESS_KEY_ID", err, errlen)) != 0 ||
+            (rc = printable(secret, "AWS_SECRET_ACCESS_KEY", err, errlen)) != 0 ||
+            (rc = printable(token, "AWS_SESSION_TOKEN", err, errlen)) != 0)
+            return rc;
         cfg->source = XACCT_CREDS_SOURCE_ENV;
         cfg->keys = xacct_calloc(1, sizeof(*cfg->keys));
         cfg->keys->access_key_id = xacct_strdup(akid);

@@ -42,6 +42,12 @@ static int keys_of(const xacct_aws_profile_t *p, xacct__creds_set_t **out, char 
         return fail(err, errlen,
                     "profile %s: aws_access_key_id and aws_secret_access_key must both be set",
                     p->name);
+    if (!xacct__creds_value_ok(p->access_key_id) || !xacct__creds_value_ok(p->secret_access_key) ||
+        (p->session_token != NULL && !xacct__creds_value_ok(p->session_token)))
+        return fail(err, errlen,
+                    "profile %s: a key or session token holds a space or control character, "
+                    "which no AWS key or token has",
+                    p->name);
     xacct__creds_set_t *s = xacct_calloc(1, sizeof(*s));
     s->access_key_id = xacct_strdup(p->access_key_id);
     s->secret_access_key = xacct_strdup(p->secret_access_key);

@@ -282,6 +282,23 @@ out:
     return rc;
 }
 
+bool xacct__creds_value_ok(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return false;
+    return true;
+}
+
+bool xacct__creds_set_ok(const xacct__creds_set_t *s)
+{
+    return s != NULL && xacct__creds_value_ok(s->access_key_id) &&
+           xacct__creds_value_ok(s->secret_access_key) &&
+           (s->session_token == NULL || xacct__creds_value_ok(s->session_token));
+}
+
 bool xacct__creds_session_name_ok(const char *s)
 {
     size_t n = strlen(s);

@@ -456,6 +456,8 @@ static const char process_script[] =
     "    sys.exit(3)\n"
     "doc = {'Version': 2 if mode == 'v2' else 1, 'AccessKeyId': 'ASIAPROCESS%06d' % n,\n"
     "       'SecretAccessKey': 'process-secret', 'SessionToken': 'process-token'}\n"
+    "if mode == 'crlf':\n"
+    "    doc['SessionToken'] = 'process-token\\r\\nX-Injected: 1'\n"
     "if expiry != '-':\n"
     "    doc['Expiration'] = expiry\n"
     "print(json.dumps(doc))\n";
@@ -547,6 +549,17 @@ static void test_credential_process_failures(void **state)
     wait_for(f, c, &r2);
     assert_int_equal(r2.status, XACCT_EPARSE);
     assert_non_null(strstr(r2.detail, "Version"));
+    close_provider(f);
+
+    /* A token that would end its header and start another is not used. */
+    process_profile(f, "-", "crlf", counter, sizeof(counter));
+    c = provider(f);
+    creds_wait_t r5 = {0};
+    wait_for(f, c, &r5);
+    assert_int_equal(r5.status, XACCT_EPARSE);
+    assert_non_null(strstr(r5.detail, "control character"));
+    assert_null(strstr(r5.detail, "X-Injected"));
+    assert_null(xacct_creds_current(c));
     close_provider(f);
 
     /* Command substitution is refused, not run. */

@@ -83,6 +83,37 @@ static void test_session_token(void **state)
     xacct__creds_config_destroy(&cfg);
 }
 
+/* A key or token with a space or control character would bend the headers
+ * it goes into: refused at start, the variable named, the value not shown. */
+static void test_unprintable_keys_rejected(void **state)
+{
+    (void)state;
+    const char *const token[] = {"AWS_ACCESS_KEY_ID", "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY", "s",
+                                 "AWS_SESSION_TOKEN", "tok\r\nX-Injected: 1", NULL};
+    const char *const key[] = {"AWS_ACCESS_KEY_ID", "AKIA EXAMPLE", "AWS_SECRET_ACCESS_KEY", "s",
+                               NULL};
+    const char *const secret[] = {"AWS_ACCESS_KEY_ID", "AKIA", "AWS_SECRET_ACCESS_KEY",
+                                  "se\tcret", NULL};
+    xacct__creds_config_t cfg;
+    char err[256];
+    assert_int_equal(select_from(token, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "AWS_SESSION_TOKEN"));
+    assert_null(strstr(err, "Injected"));
+    xacct__creds_config_destroy(&cfg);
+    assert_int_equal(select_from(key, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "AWS_ACCESS_KEY_ID"));
+    xacct__creds_config_destroy(&cfg);
+    assert_int_equal(select_from(secret, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "AWS_SECRET_ACCESS_KEY"));
+    xacct__creds_config_destroy(&cfg);
+
+    assert_true(xacct__creds_value_ok("ASIA/+=abc"));
+    assert_false(xacct__creds_value_ok(""));
+    assert_false(xacct__creds_value_ok(NULL));
+    assert_false(xacct__creds_value_ok("a\x7f"));
+    assert_false(xacct__creds_value_ok("caf\xc3\xa9"));
+}
+
 static void test_partial_keys_rejected(void **state)
 {
     (void)state;
@@ -671,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_env_keys_first),
         cmocka_unit_test(test_session_token),
         cmocka_unit_test(test_partial_keys_rejected),
+        cmocka_unit_test(test_unprintable_keys_rejected),
         cmocka_unit_test(test_web_identity),
         cmocka_unit_test(test_container),
         cmocka_unit_test(test_container_uri_rules),
