@@ -160,6 +160,14 @@ uint64_t xacct_store_connections(const xacct_store_t *s);
  * (metrics). */
 uint64_t xacct_store_errors(const xacct_store_t *s);
 
+/* While not connected because the last attempt was refused authentication
+ * (NOAUTH, WRONGPASS): "authentication refused by redis at HOST:PORT " +
+ * XACCT_STORE_AUTH_HINT, borrowed until the next store call or event; else
+ * NULL. Never holds the password. A command failing for that reason has
+ * this text, ": " and the server's words as its detail. */
+#define XACCT_STORE_AUTH_HINT "(check the password/user in redis.url)"
+const char *xacct_store_auth_refused(const xacct_store_t *s);
+
 /*
  * Argument lists. Every argument is copied (and wiped on destroy, since
  * arguments may carry external IDs or passwords). Adding never fails on the

@@ -66,6 +66,11 @@ const char *xacct_tls_bridge_error(const xacct_tls_bridge_t *b);
  * does not speak TLS on that port. */
 int xacct_tls_bridge_handshaking(const xacct_tls_bridge_t *b);
 
+/* While the TCP connect to one address of the name is still unanswered and
+ * another address is left: gives that one up and dials the next (0), so a
+ * silent address costs one connect timeout, not every attempt. Else -1. */
+int xacct_tls_bridge_next_address(xacct_tls_bridge_t *b);
+
 /* Closes both sides and releases the bridge from its handles' close callbacks
  * (run the loop afterwards). NULL does nothing. */
 void xacct_tls_bridge_free(xacct_tls_bridge_t *b);

@@ -76,8 +76,12 @@ bool xacct_health_ready(xacct_ctx_t *ctx, xacct_buf_t *out)
     xacct_worker_stats_t st;
     const char *why = polling_problem(ctx, &st);
     bool ready = true;
-    ready &= check(out, "redis", ctx->store != NULL && xacct_store_is_up(ctx->store),
-                   "not connected");
+    /* A refused password is no outage: say so, or operators wait for it. */
+    const char *auth = ctx->store != NULL ? xacct_store_auth_refused(ctx->store) : NULL;
+    char redis_why[200];
+    snprintf(redis_why, sizeof(redis_why), "not connected%s%s", auth ? ": " : "",
+             auth ? auth : "");
+    ready &= check(out, "redis", ctx->store != NULL && xacct_store_is_up(ctx->store), redis_why);
     ready &= check(out, "credentials", ctx->creds != NULL && xacct_creds_current(ctx->creds) != NULL,
                    "no valid AWS credentials cached");
     ready &= check(out, "polling", why == NULL, why);

@@ -84,6 +84,14 @@ static const char *auth_hint(const char *detail)
     return "";
 }
 
+/* The store words a refused password as redis.url's to fix; a sentinel's is
+ * redis.sentinel_password (auth_hint): keep only the server's words. */
+static const char *server_words(const char *detail)
+{
+    const char *p = strstr(detail, XACCT_STORE_AUTH_HINT ": ");
+    return p != NULL ? p + strlen(XACCT_STORE_AUTH_HINT ": ") : detail;
+}
+
 /* Starts asking the next sentinel; 0 if one is being asked, else -1. */
 static int ask_next(xacct_sentinel_query_t *q)
 {
@@ -136,7 +144,7 @@ static void reply_cb(int status, const char *detail, const xacct_store_reply_t *
     }
     const char *name = q->sentinels[q->cur];
     if (status != 0) {
-        const char *d = detail && detail[0] ? detail : xacct_strerror(status);
+        const char *d = detail && detail[0] ? server_words(detail) : xacct_strerror(status);
         note(q, "sentinel %s: %s%s", name, d, auth_hint(d));
     } else if (r->type == XACCT_STORE_REPLY_NIL) {
         note(q, "sentinel %s does not know master '%s'", name, q->master_name);

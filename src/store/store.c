@@ -145,6 +145,11 @@ uint64_t xacct_store_errors(const xacct_store_t *s)
     return s->_errors;
 }
 
+const char *xacct_store_auth_refused(const xacct_store_t *s)
+{
+    return s->_state != ST_READY && s->_auth_why[0] ? s->_auth_why : NULL;
+}
+
 int xacct_store_submit(xacct_store_t *s, const xacct_store_args_t *a, xacct_store_reply_cb cb,
                        void *arg)
 {

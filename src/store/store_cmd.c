@@ -196,6 +196,49 @@ int xacct__store_failover_reply(const char *e)
            strstr(e, ": -READONLY ") != NULL;
 }
 
+int xacct__store_auth_reply(const char *e)
+{
+    if (strncmp(e, "NOAUTH ", 7) == 0 || strncmp(e, "WRONGPASS ", 10) == 0)
+        return 1;
+    /* The plain ERR forms: Redis 6+ given a password it has no use for
+     * ("ERR AUTH <password> called without any password configured for the
+     * default user..."), and servers before 6 ("ERR invalid password",
+     * "ERR Client sent AUTH, but no password is set"). */
+    return strncmp(e, "ERR ", 4) == 0 &&
+           (strstr(e, "invalid password") != NULL ||
+            strstr(e, "without any password configured") != NULL ||
+            strstr(e, "no password is set") != NULL);
+}
+
+int xacct__store_info_field(const char *info, size_t len, const char *field, char *out,
+                            size_t outlen)
+{
+    size_t flen = strlen(field);
+    const char *end = info + len;
+    if (outlen > 0)
+        out[0] = '\0';
+    /* INFO is "# Section" headers and "field:value" lines, each ending in
+     * CRLF: a field only counts at the start of a line. */
+    for (const char *p = info; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = eol != NULL ? eol : end;
+        if (stop > p && stop[-1] == '\r')
+            stop--;
+        if ((size_t)(stop - p) > flen && memcmp(p, field, flen) == 0 && p[flen] == ':') {
+            size_t vlen = (size_t)(stop - p) - flen - 1;
+            if (vlen >= outlen)
+                return 0;
+            memcpy(out, p + flen + 1, vlen);
+            out[vlen] = '\0';
+            return 1;
+        }
+        if (eol == NULL)
+            break;
+        p = eol + 1;
+    }
+    return 0;
+}
+
 static size_t decimal_digits(size_t n)
 {
     size_t d = 1;

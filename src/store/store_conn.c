@@ -20,6 +20,7 @@
 
 static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char *why);
 static void send_or_queue(xacct_store_t *s, store_cmd_t *c);
+static int dial_next(xacct_store_t *s);
 
 /* ------------------------------------------------------------------ */
 /* Backoff                                                              */
@@ -224,6 +225,9 @@ static void conn_failed(xacct_store_t *s)
 {
     drop_bridge(s);
     s->_stale_answers = 0;
+    if (!s->_attempt_auth)
+        s->_auth_why[0] = '\0';
+    s->_attempt_auth = 0;
     if (s->_closing)
         return;
     s->_errors++;
@@ -275,6 +279,7 @@ static void ready(xacct_store_t *s)
     s->_state = ST_READY;
     s->_connections++;
     s->_stale_answers = 0;
+    s->_auth_why[0] = '\0';
     uv_timer_stop(&s->_timer);
     notify_state(s, 1, 0, NULL);
     /* Send what waited, in order; everything goes out in one write. */
@@ -292,8 +297,18 @@ static void ready(xacct_store_t *s)
 static void handshake_abandon(xacct_store_t *s, const char *detail)
 {
     redisAsyncContext *ac = s->_ac;
-    snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
-             detail ? detail : "handshake failed");
+    if (detail != NULL && xacct__store_auth_reply(detail)) {
+        /* Not an outage: retrying will not help until redis.url changes.
+         * The server's words never echo the password we sent. */
+        snprintf(s->_auth_why, sizeof(s->_auth_why),
+                 "authentication refused by redis at %s:%d " XACCT_STORE_AUTH_HINT, s->_host,
+                 s->_port);
+        snprintf(s->_why, sizeof(s->_why), "%s: %.120s", s->_auth_why, detail);
+        s->_attempt_auth = 1;
+    } else {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 detail ? detail : "handshake failed");
+    }
     s->_ac = NULL;
     s->_state = ST_DISCONNECTED;
     uv_timer_stop(&s->_timer);
@@ -325,42 +340,96 @@ static void handshake_done_cb(int status, const char *detail, const xacct_store_
         handshake_cb(status, detail, r, arg);
         return;
     }
-    if (s->_state == ST_HANDSHAKE && !s->_closing)
+    if (s->_state == ST_HANDSHAKE && !s->_closing && !s->_role_pending)
         ready(s);
+}
+
+/* The server we reached says it is no master (role as it said it). */
+static void not_master(xacct_store_t *s, const char *how, const char *role, size_t len)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "not the master (%s: %.*s), asking Sentinel again", how,
+             role != NULL ? (int)(len < 32 ? len : 32) : 1, role != NULL ? role : "?");
+    if (s->_state != ST_HANDSHAKE)
+        return;
+    distrust_sentinel(s);
+    if (!s->_reconnect && ++s->_stale_answers < s->_nsentinels) {
+        /* Fail-fast: the waiting commands get the other sentinels'
+         * answers before they fail (from the timer: not in here). */
+        handshake_abandon(s, msg);
+        drop_bridge(s);
+        uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
+        return;
+    }
+    handshake_cb(XACCT_EREDIS, msg, NULL, s);
+}
+
+/* ROLE renamed away or forbidden: there is nothing more to ask. */
+static int cannot_ask(int status, const char *detail)
+{
+    return status == XACCT_EREDIS && detail != NULL &&
+           (strncmp(detail, "NOPERM", 6) == 0 || strncmp(detail, "ERR unknown command", 19) == 0);
+}
+
+/* INFO replication's answer, in place of ROLE's; it comes after PING's, so
+ * the handshake ends here. */
+static void info_role_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
+{
+    xacct_store_t *s = arg;
+    if (status == XACCT_EDISCONNECTED || status == XACCT_ECANCELED || s->_closing ||
+        s->_state != ST_HANDSHAKE)
+        return;
+    s->_role_pending = 0;
+    if (cannot_ask(status, detail)) {
+        /* INFO is gone too: READONLY replies still catch a replica. */
+        ready(s);
+        return;
+    }
+    if (status != 0) {
+        handshake_cb(status, detail, r, arg);
+        return;
+    }
+    char role[16];
+    if (r->type == XACCT_STORE_REPLY_STRING &&
+        xacct__store_info_field(r->str, r->len, "role", role, sizeof(role)) &&
+        strcmp(role, "master") == 0) {
+        ready(s);
+        return;
+    }
+    not_master(s, "INFO role", role[0] ? role : NULL, strlen(role));
 }
 
 /* With Sentinel, the address may be stale (a failover under way): only a
  * master will do; anything else drops the connection and asks again. */
 static void role_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg)
 {
+    xacct_store_t *s = arg;
     /* ROLE is an @admin command: an ACL user without it skips the check;
      * a replica would still be caught by its READONLY replies. */
     if (status == XACCT_EREDIS && detail != NULL && strncmp(detail, "NOPERM", 6) == 0)
         return;
+    if (status == XACCT_EREDIS && detail != NULL &&
+        strncmp(detail, "ERR unknown command", 19) == 0) {
+        /* Managed Redis often renames or disables ROLE (rename-command);
+         * INFO replication tells the role too. */
+        if (s->_state != ST_HANDSHAKE || s->_closing)
+            return;
+        s->_role_pending = 1;
+        xacct_store_args_t a;
+        xacct_store_args_init(&a);
+        xacct_store_args_str(&a, "INFO");
+        xacct_store_args_str(&a, "replication");
+        send_internal(s, &a, info_role_cb, s);
+        xacct_store_args_destroy(&a);
+        return;
+    }
     if (status != 0) {
         handshake_cb(status, detail, r, arg);
         return;
     }
     const xacct_store_reply_t *role = xacct_store_reply_at(r, 0);
-    if (!xacct_store_reply_is(role, "master")) {
-        xacct_store_t *s = arg;
-        char msg[128];
-        snprintf(msg, sizeof(msg), "not the master (ROLE: %.*s), asking Sentinel again",
-                 role && role->str ? (int)(role->len < 32 ? role->len : 32) : 1,
-                 role && role->str ? role->str : "?");
-        if (s->_state != ST_HANDSHAKE)
-            return;
-        distrust_sentinel(s);
-        if (!s->_reconnect && ++s->_stale_answers < s->_nsentinels) {
-            /* Fail-fast: the waiting commands get the other sentinels'
-             * answers before they fail (from the timer: not in here). */
-            handshake_abandon(s, msg);
-            drop_bridge(s);
-            uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
-            return;
-        }
-        handshake_cb(XACCT_EREDIS, msg, NULL, arg);
-    }
+    if (!xacct_store_reply_is(role, "master"))
+        not_master(s, "ROLE", role != NULL ? role->str : NULL, role != NULL ? role->len : 0);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
@@ -378,12 +447,15 @@ static void on_connect(const redisAsyncContext *cac, int status)
         /* hiredis frees the context after this returns. */
         set_why(s, cac->errstr[0] ? cac->errstr : "connect failed");
         s->_ac = NULL;
+        if (dial_next(s) == 0)
+            goto out;
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
         conn_failed(s);
         goto out;
     }
     s->_state = ST_HANDSHAKE;
+    s->_role_pending = 0;
     xacct_store_args_t a;
     if (s->_password != NULL) {
         xacct_store_args_init(&a);
@@ -542,36 +614,69 @@ static void drop_lookup(xacct_store_t *s)
     s->_lookup = NULL;
 }
 
-static void looked_up(int status, const char *text, void *arg)
+/* The address being tried did not connect in time, or refused: the next
+ * address of the name, with a connect timeout of its own (0); -1 when none
+ * is left (the TLS bridge walks its addresses itself). */
+static int dial_next(xacct_store_t *s)
+{
+    if (s->_tls || s->_closing || s->_addr_next >= s->_naddrs)
+        return -1;
+    const char *ip = s->_addrs[s->_addr_next++];
+    s->_state = ST_CONNECTING;
+    if (strcmp(ip, s->_host) == 0)
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms",
+                 s->_host, s->_port, s->_connect_timeout_ms);
+    else
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d (%s): connect timed out after %ld ms",
+                 s->_host, s->_port, ip, s->_connect_timeout_ms);
+    uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
+    attach(s, redisAsyncConnect(ip, s->_port));
+    return 0;
+}
+
+void xacct__store_looked_up(int status, const xacct__store_addr_t *addrs, size_t n,
+                            const char *detail, void *arg)
 {
     xacct_store_t *s = arg;
     s->_lookup = NULL;
     if (s->_closing || s->_state != ST_CONNECTING)
         return;
-    if (status != 0) {
-        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port, text);
+    if (status != 0 || n == 0) {
+        snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: %s", s->_host, s->_port,
+                 detail != NULL ? detail : "cannot resolve the name");
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
         conn_failed(s);
         return;
     }
-    attach(s, redisAsyncConnect(text, s->_port));
+    if (n > XACCT__STORE_MAX_ADDRS)
+        n = XACCT__STORE_MAX_ADDRS;
+    memcpy(s->_addrs, addrs, n * sizeof(*addrs));
+    s->_naddrs = n;
+    s->_addr_next = 0;
+    (void)dial_next(s);
 }
 
-/* Connects to s->_host:s->_port; the timer bounds the name lookup, the TCP
- * connect, TLS and the handshake together. */
+/* Connects to s->_host:s->_port; the timer bounds the name lookup, then
+ * each address's TCP connect and handshake (with TLS: the lookup, the TCP
+ * connect, TLS and the handshake together). */
 static void connect_addr(xacct_store_t *s)
 {
     s->_state = ST_CONNECTING;
     s->_drop_why[0] = '\0';
+    s->_naddrs = 0;
+    s->_addr_next = 0;
     snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: connect timed out after %ld ms", s->_host,
              s->_port, s->_connect_timeout_ms);
     uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)s->_connect_timeout_ms, 0);
     if (!s->_tls) {
         drop_lookup(s);
         if (xacct__store_is_ip_literal(s->_host)) {
-            attach(s, redisAsyncConnect(s->_host, s->_port));
-        } else if (xacct__store_lookup(s->_loop, s->_host, looked_up, s, &s->_lookup) != 0) {
+            snprintf(s->_addrs[0], sizeof(s->_addrs[0]), "%s", s->_host);
+            s->_naddrs = 1;
+            (void)dial_next(s);
+        } else if (xacct__store_lookup(s->_loop, s->_host, xacct__store_looked_up, s,
+                                       &s->_lookup) != 0) {
             snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start the name lookup",
                      s->_host, s->_port);
             uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
@@ -722,6 +827,13 @@ void xacct__store_timer_cb(uv_timer_t *t)
     }
     case ST_CONNECTING:
     case ST_HANDSHAKE: {
+        if (s->_state == ST_CONNECTING && xacct_tls_bridge_next_address(s->_bridge) == 0) {
+            /* One address of the name never answered: the next one gets a
+             * connect timeout of its own, as without TLS. */
+            uv_timer_start(&s->_timer, xacct__store_timer_cb, (uint64_t)s->_connect_timeout_ms,
+                           0);
+            break;
+        }
         /* Connect timeout, or a synchronous connect failure reported late. */
         if (s->_bridge != NULL && xacct_tls_bridge_handshaking(s->_bridge))
             /* A plain Redis port waits for a newline that a TLS hello
@@ -738,6 +850,8 @@ void xacct__store_timer_cb(uv_timer_t *t)
             redisAsyncFree(ac);
             s->_depth--;
         }
+        if (dial_next(s) == 0)
+            break;
         conn_failed(s);
         break;
     }

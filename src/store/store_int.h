@@ -73,6 +73,9 @@ struct xacct_store {
     xacct_tls_config_t *_tls_cfg;            /* loaded trust and client cert (owned), when _tls */
     xacct_tls_bridge_t *_bridge;             /* the current TLS connection's bridge, or NULL */
     xacct__store_lookup_t *_lookup;          /* plain connect: the name being looked up */
+    xacct__store_addr_t _addrs[XACCT__STORE_MAX_ADDRS]; /* plain connect: its addresses, */
+    size_t _naddrs;                          /* how many, */
+    size_t _addr_next;                       /* and the next one to dial */
     char *_ca_file, *_cert_file, *_key_file; /* for Sentinel connections (owned) */
     char **_sentinels;                       /* "host:port" (owned), or NULL */
     size_t _nsentinels;
@@ -108,6 +111,9 @@ struct xacct_store {
     size_t _nscripts;
 
     char _why[320];      /* last connection failure, for details */
+    int _attempt_auth;   /* this attempt was refused authentication */
+    int _role_pending;   /* handshake: the role comes from INFO, after PING */
+    char _auth_why[160]; /* the last attempt's refusal, for readiness, or "" */
     char _drop_why[200]; /* why we are dropping the connection, or "" */
 };
 
@@ -150,6 +156,15 @@ void xacct__store_reply_free(xacct_store_reply_t *r);
  * wraps it for a script): send it again on a new connection. */
 int xacct__store_failover_reply(const char *e);
 
+/* Whether an error reply says the server refused our credentials, or wants
+ * some: NOAUTH, WRONGPASS, and the ERR forms of older servers. */
+int xacct__store_auth_reply(const char *e);
+
+/* Copies the value of "field:" from an INFO reply (len bytes at info) into
+ * out; 1 if found and it fits, else 0 (out is then ""). */
+int xacct__store_info_field(const char *info, size_t len, const char *field, char *out,
+                            size_t outlen);
+
 /* ---- store_conn.c: the connection and the dispatch onto it ---- */
 
 /* Sends c now on a ready connection, else queues it (XACCT_EAGAIN, c freed,
@@ -161,6 +176,10 @@ void xacct__store_load_script(xacct_store_t *s, const xacct_store_script_t *scri
 void xacct__store_start_connect(xacct_store_t *s);
 /* The one timer: connect timeout, reconnect delay, reply deadline, deferred free. */
 void xacct__store_timer_cb(uv_timer_t *t);
+/* The name lookup's completion: dials addrs in order, each with the whole
+ * connect timeout, until one connects (tests feed it made-up answers). */
+void xacct__store_looked_up(int status, const xacct__store_addr_t *addrs, size_t n,
+                            const char *detail, void *arg);
 /* Cancels everything and closes the timer; the memory goes in its close callback. */
 void xacct__store_teardown(xacct_store_t *s);
 

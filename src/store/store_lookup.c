@@ -8,8 +8,6 @@
  */
 #include "store_lookup.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,33 +27,50 @@ bool xacct__store_is_ip_literal(const char *host)
            (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1);
 }
 
+/* Appends res's addresses of one family to out[0..*n), each once. */
+static void add_family(const struct addrinfo *res, int family, xacct__store_addr_t *out, size_t *n,
+                       size_t max)
+{
+    for (const struct addrinfo *a = res; a != NULL && *n < max; a = a->ai_next) {
+        if (a->ai_family != family)
+            continue;
+        const void *bin = family == AF_INET6
+                              ? (const void *)&((const struct sockaddr_in6 *)a->ai_addr)->sin6_addr
+                              : (const void *)&((const struct sockaddr_in *)a->ai_addr)->sin_addr;
+        if (inet_ntop(family, bin, out[*n], sizeof(out[*n])) == NULL)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < *n && !seen; i++)
+            seen = strcmp(out[i], out[*n]) == 0;
+        if (!seen)
+            (*n)++;
+    }
+}
+
+size_t xacct__store_addr_list(const struct addrinfo *res, xacct__store_addr_t *out, size_t max)
+{
+    size_t n = 0;
+    /* IPv4 first, as hiredis's own connect prefers it; then IPv6. */
+    add_family(res, AF_INET, out, &n, max);
+    add_family(res, AF_INET6, out, &n, max);
+    return n;
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     xacct__store_lookup_t *l = xacct_container_of(req, xacct__store_lookup_t, req);
-    char ip[INET6_ADDRSTRLEN] = "";
+    xacct__store_addr_t addrs[XACCT__STORE_MAX_ADDRS];
     char detail[160] = "";
-    int rc = 0;
-    if (status != 0 || res == NULL) {
-        rc = XACCT_EDISCONNECTED;
+    /* Every address, not just the first: a name such as localhost has
+     * ::1 and 127.0.0.1 and Redis may listen on one only, and a managed
+     * endpoint may list a node that is gone. */
+    size_t n = status == 0 ? xacct__store_addr_list(res, addrs, XACCT__STORE_MAX_ADDRS) : 0;
+    if (n == 0)
         snprintf(detail, sizeof(detail), "cannot resolve the name: %s",
                  status != 0 ? uv_strerror(status) : "no address");
-    } else {
-        /* IPv4 first, as hiredis's own connect prefers it. */
-        const struct addrinfo *pick = res;
-        for (const struct addrinfo *a = res; a != NULL; a = a->ai_next)
-            if (a->ai_family == AF_INET) {
-                pick = a;
-                break;
-            }
-        if (pick->ai_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr, ip,
-                      sizeof(ip));
-        else
-            inet_ntop(AF_INET, &((struct sockaddr_in *)pick->ai_addr)->sin_addr, ip, sizeof(ip));
-    }
     uv_freeaddrinfo(res);
     if (l->cb != NULL)
-        l->cb(rc, rc == 0 ? ip : detail, l->arg);
+        l->cb(n > 0 ? 0 : XACCT_EDISCONNECTED, n > 0 ? addrs : NULL, n, detail, l->arg);
     free(l);
 }
 

@@ -544,6 +544,8 @@ static void on_connect(uv_connect_t *req, int status)
         maybe_release(b);
         return;
     }
+    if (status == UV_ECANCELED && !b->_tcp_open)
+        return; /* given up by xacct_tls_bridge_next_address: retry_closed goes on */
     if (status != 0) {
         if (b->_ai_next != NULL) {
             /* Try the next address once this socket is closed. */
@@ -632,6 +634,18 @@ int xacct_tls_bridge_new(uv_loop_t *loop, const xacct_tls_config_t *cfg, const c
     b->_refs++;
     b->_gai_pending = 1;
     *out = b;
+    return 0;
+}
+
+int xacct_tls_bridge_next_address(xacct_tls_bridge_t *b)
+{
+    if (b == NULL || b->_closing || b->_phase != PH_CONNECTING || !b->_tcp_open ||
+        b->_ai_next == NULL)
+        return -1;
+    /* The pending connect completes with UV_ECANCELED, then retry_closed
+     * dials the next address. */
+    b->_tcp_open = 0;
+    uv_close((uv_handle_t *)&b->_tcp, retry_closed);
     return 0;
 }
 

@@ -67,6 +67,15 @@ void doctor_check_redis(doctor_t *d)
     }
     info_res_t o;
     if (command(d, &o, "INFO", "server", NULL) != 0) {
+        const char *auth = xacct_store_auth_refused(d->c->ctx->store);
+        if (auth != NULL) {
+            /* Reachable, but our credentials are refused: not a down server. */
+            doctor_add(d, "redis", DOCTOR_FAIL,
+                       "set the password (and ACL user) in redis.url to what Redis expects",
+                       "%s", o.r.detail != NULL ? o.r.detail : auth);
+            clear(&o);
+            return;
+        }
         char *msg = xacct_ctx_store_error(d->c->ctx, o.r.status, o.r.detail, "INFO server");
         doctor_add(d, "redis", DOCTOR_FAIL, fix_reach, "%s", msg);
         free(msg);

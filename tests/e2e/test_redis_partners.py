@@ -6,7 +6,9 @@ stack completes, nothing is answered FAILED and nothing is lost; and with a
 master that refuses writes while it has no replica (min-replicas-to-write,
 what keeps a partitioned old master from taking writes a failover would
 lose): the worker waits for the replica, answers nothing meanwhile, and then
-completes every stack."""
+completes every stack. Also: a Redis name with several addresses is dialled
+at each in turn, and a refused password is named as such (log, /readyz,
+doctor) rather than as an outage."""
 import json
 import os
 import shutil
@@ -17,7 +19,7 @@ import urllib.parse
 
 import redis
 
-from harness import BUILD, SOURCE, Env, Redis, free_port, wait_for
+from harness import BUILD, REDIS_SERVER, SOURCE, Env, Redis, free_port, port_open, wait_for
 
 SENTINEL = os.environ.get("XACCT_REDIS_SENTINEL") or shutil.which("redis-sentinel") \
     or "/usr/bin/redis-sentinel"
@@ -86,6 +88,32 @@ class TlsAclTest(unittest.TestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(needle, r.stderr)
             self.assertNotIn(b"s3cret-pw", r.stderr + r.stdout)
+
+
+    def test_silent_first_address_is_passed_over(self):
+        """localhost as ::1 first, where a connect is never answered (a full
+        backlog drops the SYN): the next address gets its own timeout."""
+        import socket
+        env = self.env
+        hosts = os.path.join(env.tmp, "hosts-v6-first")
+        with open(env.hosts_path) as f:
+            base = f.read()
+        with open(hosts, "w") as f:
+            f.write("::1 localhost\n" + base)
+        silent = socket.socket(socket.AF_INET6)
+        filler = socket.socket(socket.AF_INET6)
+        try:
+            silent.bind(("::1", self.tls_port))
+            silent.listen(0)
+            filler.connect(("::1", self.tls_port))
+            argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                    'mount --bind "$0" /etc/hosts && exec "$@"', hosts,
+                    os.path.join(BUILD, "xacct"), "--config", env.config_path, "list", "--json"]
+            r = subprocess.run(argv, env=env.process_env(), capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            filler.close()
+            silent.close()
 
 
 class SentinelFailoverTest(unittest.TestCase):
@@ -245,3 +273,166 @@ def _sentinel_knows_replica(sr):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ManyAddressesTest(unittest.TestCase):
+    """A name for Redis with several addresses (localhost as ::1 and
+    127.0.0.1; a managed endpoint listing its nodes): each address is dialled
+    in turn (IPv4 first) until one answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        # The processes under test see this hosts file.
+        with open(env.hosts_path, "a") as f:
+            f.write("::1 redis-dual.test\n127.0.0.1 redis-dual.test\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def list_via(self, port):
+        env = self.env
+        r = subprocess.run(env.wrap([os.path.join(BUILD, "xacct"), "--config", env.config_path,
+                                     "list", "--json"]),
+                           env=env.process_env({"XACCT_REDIS_URL":
+                                                f"redis://redis-dual.test:{port}/0"}),
+                           capture_output=True, timeout=60)
+        return r
+
+    def test_redis_on_ipv4_only(self):
+        # The harness's Redis listens on 127.0.0.1 only: ::1 would be refused.
+        r = self.list_via(self.env.redis.port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_redis_on_ipv6_only(self):
+        # 127.0.0.1 is refused: the name's other address is tried.
+        port = free_port()
+        proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "::1", "--save", "",
+                                 "--appendonly", "no", "--dir", self.env.tmp,
+                                 "--dbfilename", "v6.rdb"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def up():
+                try:
+                    import socket
+                    with socket.create_connection(("::1", port), timeout=0.2):
+                        return True
+                except OSError:
+                    return False
+            wait_for(up, 10, "redis on ::1")
+            r = self.list_via(port)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+class AuthRefusedTest(unittest.TestCase):
+    """Redis refuses the password in redis.url (or wants one it lacks): the
+    log, /readyz and the doctor say so, naming host:port and never the
+    password, instead of calling Redis unreachable."""
+    PW = "right-pw-4417"
+    WRONG = "wrong-pw-9931"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        env.redis.stop()
+        env.redis.start(extra=["--requirepass", cls.PW])
+        env.r = redis.Redis(host="127.0.0.1", port=env.redis.port, password=cls.PW)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop()
+
+    def phrase(self):
+        return (f"authentication refused by redis at 127.0.0.1:{self.env.redis.port} "
+                "(check the password/user in redis.url)")
+
+    def test_worker_log_and_readyz(self):
+        env = self.env
+        port = free_port()
+        w = env.start_worker(wait_ready=False, extra_env={
+            "XACCT_REDIS_URL": f"redis://:{self.WRONG}@127.0.0.1:{env.redis.port}/0",
+            "XACCT_METRICS_LISTEN": f"127.0.0.1:{port}"})
+        w.metrics_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: port_open(port) or w.poll() is not None, 20, "the metrics listener")
+            wait_for(lambda: self.phrase() in Env.scrape(w, "/readyz")[2], 20,
+                     "/readyz to name the refusal")
+            status, _, body = Env.scrape(w, "/readyz")
+            self.assertEqual(status, 503)
+            self.assertIn(f"redis not connected: {self.phrase()}", body)
+            self.assertNotIn(self.WRONG, body)
+            log = env.worker_log(w)
+            self.assertIn(self.phrase().encode(), log)
+            self.assertIn(b"WRONGPASS", log)
+            self.assertNotIn(self.WRONG.encode(), log)
+        finally:
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
+    def test_doctor(self):
+        env = self.env
+        for url in (f"redis://:{self.WRONG}@127.0.0.1:{env.redis.port}/0",
+                    f"redis://127.0.0.1:{env.redis.port}/0"):
+            r = subprocess.run(env.wrap([os.path.join(BUILD, "xacct"), "--config",
+                                         env.config_path, "doctor", "--json"]),
+                               env=env.process_env({"XACCT_REDIS_URL": url}),
+                               capture_output=True, timeout=120)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            doc = json.loads(r.stdout)
+            rows = [c for c in doc["checks"] if c["name"] == "redis"]
+            self.assertEqual(len(rows), 1, doc)
+            self.assertEqual(rows[0]["status"], "fail")
+            self.assertIn(self.phrase(), rows[0]["detail"])
+            self.assertNotIn("cannot reach", rows[0]["detail"])
+            self.assertIn("redis.url", rows[0]["fix"])
+            self.assertNotIn(self.WRONG.encode(), r.stdout + r.stderr)
+
+
+class RoleRenamedTest(unittest.TestCase):
+    """Behind Sentinel, a master with ROLE renamed away (rename-command ROLE
+    "", common on managed Redis): the master check asks INFO replication
+    instead, and the CLI and the worker work."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env().start()
+        env.redis.stop()
+        env.redis.start(extra=["--rename-command", "ROLE", ""])
+        cls.sentinel_port = free_port()
+        conf = os.path.join(env.tmp, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
+                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
+                    f"sentinel monitor xm 127.0.0.1 {env.redis.port} 1\n")
+        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(cls.sentinel_port), 10, "the sentinel")
+        env.write_config(redis__url="redis://unused.invalid:1/0",
+                         redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
+                         redis__master_name="xm")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.sentinel.poll() is None:
+                cls.sentinel.kill()
+                cls.sentinel.wait()
+        finally:
+            cls.env.stop()
+
+    def test_cli_and_worker(self):
+        env = self.env
+        with self.assertRaises(redis.ResponseError):
+            env.r.execute_command("ROLE")
+        r = env.xacct("list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        w = env.start_worker()
+        try:
+            wait_for(lambda: list(env.r.scan_iter(f"{env.PREFIX}worker:*")), 30,
+                     "the worker's heartbeat")
+            self.assertNotIn(b"not the master", env.worker_log(w))
+        finally:
+            self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])

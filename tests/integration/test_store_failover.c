@@ -504,6 +504,7 @@ static void test_sentinel_with_a_password(void **state)
      * password is the master's, not the sentinels'). */
     assert_non_null(strstr(r.detail, "NOAUTH"));
     assert_non_null(strstr(r.detail, "redis.sentinel_password"));
+    assert_null(strstr(r.detail, "redis.url"));
     xacct_store_t *s = NULL;
     char err[128];
 
