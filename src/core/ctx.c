@@ -273,12 +273,16 @@ char *xacct_ctx_store_error(const xacct_ctx_t *ctx, int status, const char *deta
                             const char *what)
 {
     const char *d = detail ? detail : xacct_strerror(status);
-    if (status == XACCT_EDISCONNECTED || status == XACCT_ETIMEOUT) {
+    /* Reached, but the password or user was refused: saying it could not
+     * be reached would send the operator after the network. */
+    bool refused = strncmp(d, "authentication refused by redis", 31) == 0;
+    if (refused || status == XACCT_EDISCONNECTED || status == XACCT_ETIMEOUT) {
         const char *url = ctx != NULL && ctx->cfg != NULL && ctx->cfg->redis_url != NULL
                               ? ctx->cfg->redis_url
                               : XACCT_STORE_DEFAULT_URL;
         char *safe = redis_url_safe(url);
-        char *msg = xacct_asprintf("cannot reach Redis at %s: %s", safe, d);
+        char *msg = xacct_asprintf("%s Redis at %s: %s", refused ? "cannot log in to" : "cannot reach",
+                                   safe, d);
         free(safe);
         return msg;
     }

@@ -390,6 +390,20 @@ class AuthRefusedTest(unittest.TestCase):
             self.assertIn("redis.url", rows[0]["fix"])
             self.assertNotIn(self.WRONG.encode(), r.stdout + r.stderr)
 
+    def test_cli_error_line(self):
+        env = self.env
+        r = subprocess.run(env.wrap([os.path.join(BUILD, "xacct"), "--config", env.config_path,
+                                     "list"]),
+                           env=env.process_env({"XACCT_REDIS_URL": f"redis://:{self.WRONG}@"
+                                                f"127.0.0.1:{env.redis.port}/0"}),
+                           capture_output=True, timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        err = r.stderr.decode()
+        self.assertIn("cannot log in to Redis at redis://:***@127.0.0.1:", err)
+        self.assertIn(self.phrase(), err)
+        self.assertNotIn("cannot reach", err)
+        self.assertNotIn(self.WRONG, err)
+
 
 class RoleRenamedTest(unittest.TestCase):
     """Behind Sentinel, a master with ROLE renamed away (rename-command ROLE

@@ -107,6 +107,14 @@ static void error_lines(void **state)
     char *m = xacct_ctx_store_error(ctx, XACCT_EDISCONNECTED, "connection refused", "reading");
     assert_string_equal(m, "cannot reach Redis at redis://:***@127.0.0.1:1/0: connection refused");
     free(m);
+    m = xacct_ctx_store_error(ctx, XACCT_EDISCONNECTED,
+                              "authentication refused by redis at 127.0.0.1:1 " XACCT_STORE_AUTH_HINT
+                              ": WRONGPASS invalid username-password pair",
+                              "reading");
+    assert_string_equal(m, "cannot log in to Redis at redis://:***@127.0.0.1:1/0: authentication "
+                           "refused by redis at 127.0.0.1:1 (check the password/user in "
+                           "redis.url): WRONGPASS invalid username-password pair");
+    free(m);
     m = xacct_ctx_store_error(ctx, XACCT_EREDIS, "WRONGTYPE", "reading the customer");
     assert_string_equal(m, "reading the customer: WRONGTYPE");
     free(m);
