@@ -49,8 +49,21 @@ typedef struct xacct_httpd_options {
                                        the same address and the kernel spreads the
                                        connections over them */
     xacct_httpd_handler_fn handler; /* required */
-    void *arg;                      /* passed to handler; borrowed */
+    xacct_httpd_handler_fn on_headers; /* optional; see below */
+    void *arg;                      /* passed to handler and on_headers; borrowed */
 } xacct_httpd_options_t;
+
+/*
+ * on_headers (with body_max > 0): called when the headers of a request that
+ * announces a body (Content-Length above 0, or Transfer-Encoding) are in,
+ * before any of the body is read. It may answer the request there, before it
+ * returns, from the headers alone (a refusal): the body is then never read,
+ * a client that sent "Expect: 100-continue" is not told to go on, and the
+ * connection is closed after the answer. If it does not answer, the body is
+ * read and handler is called as usual. A declared Content-Length over
+ * body_max already sets xacct_httpd_req_body_too_large when it runs (a
+ * chunked body is counted as it arrives).
+ */
 
 /*
  * Starts listening. Returns 0 and the server in *out (free it with

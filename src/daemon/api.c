@@ -190,16 +190,25 @@ static const char *authenticate(xacct_api_t *api, xacct_httpd_req_t *req)
     return xacct_api_tokens_check(api->tokens, tok, len);
 }
 
-static void on_request(void *arg, xacct_httpd_req_t *req)
+/*
+ * Everything that can refuse a request from its headers: the route (404,
+ * 405), the token (401), a body over 16 KiB (400), the path's account ID
+ * (422), Redis (503). Returns the route, with call's actor and account_id
+ * set, or NULL when call was answered (and freed).
+ */
+static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
 {
-    xacct_api_t *api = arg;
-    xacct_api_call_t *call = xacct_calloc(1, sizeof(*call));
-    call->api = api;
-    call->ctx = api->ctx;
-    call->req = req;
-
+    xacct_httpd_req_t *req = call->req;
     const char *method = xacct_httpd_req_method(req);
     const char *path = xacct_httpd_req_path(req);
+    /* RFC 9112 6.1: with a Transfer-Encoding that is not chunked alone (the
+     * only coding MHD reads) the body's length is unknown, and MHD would read
+     * it until the client gave up. */
+    const char *te = xacct_httpd_req_header(req, "Transfer-Encoding");
+    if (te != NULL && strcasecmp(te, "chunked") != 0) {
+        xacct_api_problem(call, 400, "a request body's Transfer-Encoding must be chunked");
+        return NULL;
+    }
     /* RFC 9110 9.3.2: HEAD is GET without the body, the same status,
      * headers and authentication; httpd sends the headers only. */
     const char *as = strcmp(method, "HEAD") == 0 ? "GET" : method;
@@ -232,36 +241,63 @@ static void on_request(void *arg, xacct_httpd_req_t *req)
         answer(call, 405, "application/problem+json", headers, text ? text : "",
                text ? strlen(text) : 0);
         free(text);
-        return;
+        return NULL;
     }
     if (route == NULL) {
         xacct_api_problem(call, 404, "no such route");
-        return;
+        return NULL;
     }
     if (route->auth) {
         const char *name = authenticate(api, req);
         if (name == NULL) {
             xacct_api_problem(call, 401, "a valid bearer token is required");
-            return;
+            return NULL;
         }
         snprintf(call->actor_name, sizeof(call->actor_name), "%s", name);
         call->actor = call->actor_name;
     }
     if (xacct_httpd_req_body_too_large(req)) {
         xacct_api_problem(call, 400, "the request body is larger than 16 KiB");
-        return;
+        return NULL;
     }
     if (strchr(route->pattern, '{') != NULL && !xacct_account_id_valid(call->account_id)) {
         xacct_api_problem(call, 422, "account_id must be 12 digits");
-        return;
+        return NULL;
     }
     /* Commands queue while Redis reconnects, which suits the worker; a portal
      * is better told at once to come back later. */
     if (route->auth && !xacct_store_is_up(call->ctx->store)) {
         xacct_api_problem(call, 503, "Redis is unavailable");
-        return;
+        return NULL;
     }
-    route->fn(call);
+    return route;
+}
+
+static xacct_api_call_t *call_new(xacct_api_t *api, xacct_httpd_req_t *req)
+{
+    xacct_api_call_t *call = xacct_calloc(1, sizeof(*call));
+    call->api = api;
+    call->ctx = api->ctx;
+    call->req = req;
+    return call;
+}
+
+/* httpd's on_headers: a request that announces a body is refused before
+ * its body is invited (Expect: 100-continue) or read, when the headers
+ * already decide it; otherwise it is admitted again once the body is in. */
+static void on_headers(void *arg, xacct_httpd_req_t *req)
+{
+    xacct_api_call_t *call = call_new(arg, req);
+    if (admit(arg, call) != NULL)
+        free(call);
+}
+
+static void on_request(void *arg, xacct_httpd_req_t *req)
+{
+    xacct_api_call_t *call = call_new(arg, req);
+    const xacct_api_route_t *route = admit(arg, call);
+    if (route != NULL)
+        route->fn(call);
 }
 
 int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen)
@@ -288,6 +324,7 @@ int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen)
          * the one api.listen of their shared configuration. */
         .share_port = true,
         .handler = on_request,
+        .on_headers = on_headers,
         .arg = api,
     };
     char why[256];

@@ -167,16 +167,26 @@ void xacct__api_customer_get(xacct_api_call_t *call)
 
 /* ---- GET /v1/customers --------------------------------------------------- */
 
+/* A query integer is plain decimal digits: strtol would also take a sign
+ * and leading blanks ("+5", " 5" from %2B5, %205). */
 static bool parse_limit(const char *s, size_t dflt, size_t max, size_t *out)
 {
     *out = dflt;
     if (s == NULL)
         return true;
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < 1 || (size_t)v > max)
+    size_t v = 0;
+    if (*s == '\0')
         return false;
-    *out = (size_t)v;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (size_t)(*s - '0');
+        if (v > max)
+            return false;
+    }
+    if (v < 1)
+        return false;
+    *out = v;
     return true;
 }
 

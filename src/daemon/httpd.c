@@ -36,6 +36,7 @@
 #include <microhttpd.h>
 
 #include "xacct/buf.h"
+#include "xacct/hex.h"
 
 /* Per-connection memory for request and response headers. */
 #define HTTPD_CONN_MEMORY (32u * 1024u)
@@ -358,6 +359,29 @@ static enum MHD_Result queue_answer(xacct_httpd_req_t *req)
 }
 
 /*
+ * Whether the request announces a body, and the length it declares
+ * (UINT64_MAX: none declared, as with Transfer-Encoding, which MHD lets take
+ * precedence over Content-Length). MHD has already refused a Content-Length
+ * that is not a number.
+ */
+static bool body_announced(struct MHD_Connection *conn, uint64_t *declared)
+{
+    *declared = UINT64_MAX;
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) !=
+        NULL)
+        return true;
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl == NULL)
+        return false;
+    uint64_t v = 0;
+    for (; *cl >= '0' && *cl <= '9'; cl++)
+        v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX : v * 10 + (uint64_t)(*cl - '0');
+    *declared = v;
+    return v > 0;
+}
+
+/*
  * MHD_AccessHandlerCallback: once when the headers are in, once for each
  * piece of body, once more at the end, and again after a resume.
  */
@@ -383,8 +407,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             c->_req = req;
         /* Without a body to wait for, answer on the headers: a response
          * queued now makes MHD discard any body unread. */
-        if (s->_opt.body_max > 0)
+        if (s->_opt.body_max > 0) {
+            uint64_t declared;
+            bool body = body_announced(conn, &declared);
+            req->_too_large = declared != UINT64_MAX && declared > s->_opt.body_max;
+            /* A refusal the headers already decide is given before MHD
+             * sends "100 Continue" or reads a byte of the body. */
+            if (body && s->_opt.on_headers != NULL) {
+                s->_opt.on_headers(s->_opt.arg, req);
+                if (req->_answered) {
+                    req->_dispatched = true;
+                    return queue_answer(req);
+                }
+            }
             return MHD_YES;
+        }
     } else if (*upload_data_size > 0) {
         if (s->_opt.body_max > 0 && !req->_too_large &&
             xacct_buf_append(&req->_body, upload_data, *upload_data_size) != 0)
@@ -435,6 +472,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!req->_dispatched)
         req->_answered = true;
     req_free_if_done(req);
+}
+
+/*
+ * MHD_OPTION_UNESCAPE_CALLBACK: MHD decodes the path before it is routed,
+ * and each query argument. A decoded "/" would split a path segment the
+ * client sent as one ("123456789012%2Fevents" routed to .../events) and a
+ * decoded NUL would cut the string short, leaving whatever followed it
+ * unseen; both stay escaped, so such a segment or argument is refused as
+ * malformed (RFC 3986 2.2: an escaped delimiter is data). Returns the new
+ * length.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r != '\0';) {
+        int hi = r[0] == '%' ? xacct_hex_digit(r[1]) : -1;
+        int lo = hi >= 0 ? xacct_hex_digit(r[2]) : -1;
+        int c = hi * 16 + lo;
+        if (lo >= 0 && c != 0 && c != '/') {
+            *w++ = (char)c;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -542,6 +608,7 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
     s->_mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
                                on_mhd_log, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                               MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss, MHD_OPTION_ARRAY,
                                limits, MHD_OPTION_END);
     int saved = errno;

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import unittest
@@ -171,6 +172,167 @@ class ApiTest(unittest.TestCase):
         for raw in (b"{", b"[1]", b"", b'"123456789012"', b'{"account_id": "1", "account_id": "2"}'):
             st, r, doc = self.request("POST", "/v1/customers", raw=raw)
             self.assert_problem(st, r, doc, 400)
+
+    def raw_exchange(self, head, body=b"", wait=5):
+        """Sends head (the request line and headers, CRLF each, without the
+        blank line), then body unless the server answered first; returns
+        every status line received (100 Continue included) and the final
+        answer's body."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as s:
+            s.sendall(head.encode() + b"\r\n")
+            got = b""
+            statuses = []
+            sent = False
+            while True:
+                end = got.find(b"\r\n\r\n")
+                if end >= 0:
+                    lines = got[:end].decode().split("\r\n")
+                    statuses.append(lines[0])
+                    code = int(lines[0].split()[1])
+                    if code == 100:
+                        got = got[end + 4:]
+                        continue
+                    length = 0
+                    for line in lines[1:]:
+                        k, _, v = line.partition(":")
+                        if k.strip().lower() == "content-length":
+                            length = int(v)
+                    while len(got) < end + 4 + length:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += chunk
+                    return statuses, got[end + 4:end + 4 + length]
+                if statuses and not sent and body:
+                    s.sendall(body)
+                    sent = True
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    if not sent and body and not statuses:
+                        # A client that sent Expect waits a while, then
+                        # sends the body anyway (RFC 9110 10.1.1).
+                        s.sendall(body)
+                        sent = True
+                        continue
+                    raise
+                if not chunk:
+                    return statuses, b""
+                got += chunk
+
+    def test_a_refusal_the_headers_decide_needs_no_body(self):
+        # RFC 9110 10.1.1: a server that will refuse the request from its
+        # headers answers the final status instead of 100 Continue, and does
+        # not read the body. A client without Expect is answered without
+        # sending its (16 MiB) body either.
+        h = "Host: api\r\nContent-Type: application/json\r\n"
+        auth = f"Authorization: Bearer {TOKEN}\r\n"
+        cases = (
+            (h + auth + "Content-Length: 20000\r\nExpect: 100-continue\r\n", 400, "16 KiB"),
+            (h + auth + "Content-Length: 16777216\r\n", 400, "16 KiB"),
+            (h + "Content-Length: 40\r\nExpect: 100-continue\r\n", 401, "bearer"),
+            (h + "Authorization: Bearer wrong\r\nContent-Length: 40\r\n"
+             "Expect: 100-continue\r\n", 401, "bearer"),
+            (h + "Content-Length: 20000\r\nExpect: 100-continue\r\n", 401, "bearer"),
+        )
+        for head, code, says in cases:
+            statuses, body = self.raw_exchange("POST /v1/customers HTTP/1.1\r\n" + head,
+                                               wait=3)
+            self.assertEqual(len(statuses), 1, (head, statuses))
+            self.assertTrue(statuses[0].startswith(f"HTTP/1.1 {code} "), (head, statuses))
+            self.assertIn(says, json.loads(body)["detail"], head)
+        statuses, body = self.raw_exchange(
+            "POST /v1/nowhere HTTP/1.1\r\n" + h + auth
+            + "Content-Length: 20000\r\nExpect: 100-continue\r\n", wait=3)
+        self.assertEqual([s.split()[1] for s in statuses], ["404"])
+        # A request the headers do not decide is invited to send its body.
+        payload = json.dumps({"account_id": "12345"}).encode()
+        statuses, body = self.raw_exchange(
+            "POST /v1/customers HTTP/1.1\r\n" + h + auth
+            + f"Content-Length: {len(payload)}\r\nExpect: 100-continue\r\n", payload)
+        self.assertEqual([s.split()[1] for s in statuses], ["100", "422"])
+        self.assertIn("12 digits", json.loads(body)["detail"])
+        # A chunked body is still counted as it arrives.
+        chunk = b"x" * 17000
+        statuses, body = self.raw_exchange(
+            "POST /v1/customers HTTP/1.1\r\n" + h + auth + "Transfer-Encoding: chunked\r\n",
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
+        self.assertEqual([s.split()[1] for s in statuses], ["400"])
+
+    def test_a_body_of_unknown_length_is_400_at_once(self):
+        # RFC 9112 6.1: a Transfer-Encoding that does not end in chunked
+        # (the only coding read here) leaves the body's length unknown: a
+        # 400 at once, not a read until the client gives up.
+        h = f"Host: api\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        for te in ("gzip", "gzip, chunked", "identity"):
+            statuses, body = self.raw_exchange(
+                "POST /v1/customers HTTP/1.1\r\n" + h + f"Transfer-Encoding: {te}\r\n",
+                b'{"account_id": "12345"}', wait=5)
+            self.assertEqual([s.split()[1] for s in statuses], ["400"], te)
+            self.assertIn("Transfer-Encoding", json.loads(body)["detail"])
+
+    def test_escaped_slash_or_nul_never_reroutes(self):
+        # MHD decodes the path before it is routed: an escaped "/" must not
+        # split the account's segment into another route, nor an escaped
+        # NUL cut off what follows (RFC 3986 2.2: an escaped delimiter is
+        # data).
+        env, acct = self.env, "400000000031"
+        env.seed_customer(acct)
+        for path in (f"/v1/customers/{acct}%2Fevents", f"/v1/customers/{acct}%2fevents",
+                     f"/v1/customers/{acct}%00", f"/v1/customers/{acct}%00/events",
+                     f"/v1/customers/{acct}%2F"):
+            st, r, doc = self.request("GET", path)
+            self.assertIn(st, (404, 422), path)
+            self.assertEqual(r.getheader("Content-Type"), "application/problem+json", path)
+        st, r, doc = self.request("DELETE", f"/v1/customers/{acct}%00junk")
+        self.assert_problem(st, r, doc, 422)
+        for q in ("limit=5%00junk", "state=pending%00junk", f"cursor=1%3A{acct}%00"):
+            st, r, doc = self.request("GET", f"/v1/customers?{q}")
+            self.assert_problem(st, r, doc, 422)
+        self.assertEqual(env.customer(acct)["state"], "pending")
+        # Other escapes are decoded as before.
+        st, r, doc = self.request("GET", f"/v1/customers/{acct[:4]}%3{acct[4]}{acct[5:]}")
+        self.assertEqual(st, 200, doc)
+        st, r, doc = self.request("GET", "/v1/customers?limit=%35&state=p%65nding")
+        self.assertEqual(st, 200, doc)
+
+    def test_a_cancel_stands_when_it_cannot_be_read_back(self):
+        # SPEC §7: an error means nothing changed. Redis refusing the read
+        # that follows a committed cancel (HGETALL denied: a blip that does
+        # not pass) must not turn it into a 503.
+        env, acct = self.env, "400000000041"
+        env.seed_customer(acct)
+        env.r.execute_command("ACL", "SETUSER", "default", "-hgetall")
+        try:
+            st, r, doc = self.request("DELETE", f"/v1/customers/{acct}")
+        finally:
+            env.r.execute_command("ACL", "SETUSER", "default", "+hgetall")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual((doc["account_id"], doc["state"]), (acct, "cancelled"))
+        self.assertEqual(env.customer(acct)["state"], "cancelled")
+
+        # A blip that passes: the read is tried again and the answer is the
+        # record.
+        acct = "400000000042"
+        ext = env.seed_customer(acct)
+        env.r.execute_command("ACL", "LOG", "RESET")
+        env.r.execute_command("ACL", "SETUSER", "default", "-hgetall")
+        answer = {}
+
+        def delete():
+            answer["r"] = self.request("DELETE", f"/v1/customers/{acct}")
+
+        t = threading.Thread(target=delete)
+        t.start()
+        try:
+            wait_for(lambda: env.r.execute_command("ACL", "LOG"), 20, "the read to be refused")
+        finally:
+            env.r.execute_command("ACL", "SETUSER", "default", "+hgetall")
+            t.join(30)
+        st, r, doc = answer["r"]
+        self.assertEqual(st, 200, doc)
+        self.assertEqual((doc["state"], doc["external_id"]), ("cancelled", ext))
+        self.assertIsNotNone(doc["updated_at"])
 
     def test_bad_fields_are_422_and_change_nothing(self):
         env = self.env
@@ -371,7 +533,8 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 200, doc)
         self.assertTrue(all(c["state"] == "active" for c in doc["items"]))
         for bad in ("limit=0", "limit=1001", "limit=x", "state=sleepy", "cursor=abc",
-                    "cursor=1:2"):
+                    "cursor=1:2", "limit=+5", "limit=%205", "limit=5%20", "limit=-0",
+                    "limit=", "limit=0x10", "limit=5.0", "limit=99999999999999999999999"):
             st, r, doc = self.request("GET", f"/v1/customers?{bad}")
             self.assert_problem(st, r, doc, 422)
 
@@ -391,6 +554,11 @@ class ApiTest(unittest.TestCase):
             self.assertIsInstance(e["type"], str)
         st, r, doc = self.request("GET", "/v1/customers/400000000998/events")
         self.assert_problem(st, r, doc, 404)
+        for bad in ("+2", "%202", "2%20", "-1", "0"):
+            st, r, doc = self.request("GET", f"/v1/customers/{acct}/events?limit={bad}")
+            self.assert_problem(st, r, doc, 422)
+        st, r, doc = self.request("GET", f"/v1/customers/{acct}/events?limit=02")
+        self.assertEqual(len(doc["items"]), 2)
 
     # ---- the OpenAPI document ------------------------------------------------
     def test_openapi_document_matches_the_routes(self):
