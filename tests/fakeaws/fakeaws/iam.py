@@ -49,10 +49,11 @@ from . import policy as policy_mod
 NS = core.XMLNS["iam"]
 VERSION = "2010-05-08"
 
-_NAME_RE = re.compile(r"^[\w+=,.@-]+$")
-_POLICY_NAME_RE = re.compile(r"^[\w+=,.@-]+$")
-_PATH_RE = re.compile(r"^(/|/[\x21-\x7e]+/)$")
-_MANAGED_ARN_RE = re.compile(r"^arn:aws:iam::(aws|\d{12}):policy/.+$")
+# Java patterns: ASCII \w and \d, and no newline before the end ($ in Python).
+_NAME_RE = re.compile(r"^[\w+=,.@-]+\Z", re.ASCII)
+_POLICY_NAME_RE = re.compile(r"^[\w+=,.@-]+\Z", re.ASCII)
+_PATH_RE = re.compile(r"^(/|/[\x21-\x7e]+/)\Z")
+_MANAGED_ARN_RE = re.compile(r"^arn:aws:iam::(aws|\d{12}):policy/.+\Z", re.ASCII)
 TRUST_POLICY_MAX = 2048       # default quota, characters without whitespace
 INLINE_POLICY_MAX = 10240     # aggregate inline policy size per role
 MANAGED_POLICIES_MAX = 10     # attached managed policies per role
@@ -185,7 +186,7 @@ class Service:
         return self.roles.get(self._key(account_id, name))
 
     def find_role_by_arn(self, arn):
-        m = re.match(r"^arn:aws:iam::(\d{12}):role(/.*/|/)([^/]+)$", arn or "")
+        m = re.match(r"^arn:aws:iam::(\d{12}):role(/.*/|/)([^/]+)\Z", arn or "", re.ASCII)
         if not m:
             return None
         role = self.get_role(m.group(1), m.group(3))

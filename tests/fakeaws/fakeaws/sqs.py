@@ -183,7 +183,7 @@ class Service(MessageOps):
         url = self._str(params, "QueueUrl", required=True)
         parsed = urllib.parse.urlsplit(url)
         parts = parsed.path.strip("/").split("/")
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) != 12:
+        if len(parts) != 2 or not re.fullmatch(r"[0-9]{12}", parts[0]):
             raise SqsError("QueueDoesNotExist",
                            "The specified queue does not exist.")
         account, name = parts

@@ -13,9 +13,10 @@ from . import core
 JSON_CT = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AmazonSQS."
 
-QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-ATTR_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+# \Z, not $: Python's $ also matches before a trailing newline.
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}\Z")
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}\Z")
+ATTR_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,256}\Z")
 SNS_SENDER_ID = "AIDAIT2UOQQY3AUEKVGXU"
 
 

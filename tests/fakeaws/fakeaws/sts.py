@@ -60,10 +60,14 @@ from . import policy as policy_mod
 NS = core.XMLNS["sts"]
 VERSION = "2011-06-15"
 
-_SESSION_RE = re.compile(r"^[\w+=,.@-]*$")
-_SOURCE_IDENTITY_RE = re.compile(r"^[\w+=,.@-]*$")
-_EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]*$")
-_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role(/|/[\x21-\x7e]*/)([\w+=,.@-]{1,64})$")
+# AWS's patterns are Java regular expressions: \w and \d are ASCII there, and
+# the whole value must match (Python's $ would also pass a trailing newline).
+_SESSION_RE = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_SOURCE_IDENTITY_RE = re.compile(r"[\w+=,.@-]*", re.ASCII)
+_EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]*", re.ASCII)
+_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role(/|/[\x21-\x7e]+/)([\w+=,.@-]{1,64})\Z",
+                          re.ASCII)
+_INTEGER_RE = re.compile(r"-?[0-9]+")
 
 
 class StsError(Exception):
@@ -95,7 +99,7 @@ def _check_str(errors, field, value, lo, hi, pattern=None, pattern_text=None,
         errors.append("Value '%s' at '%s' failed to satisfy constraint: Member "
                       "must have length less than or equal to %d"
                       % (value, field, hi))
-    elif pattern is not None and not pattern.match(value):
+    elif pattern is not None and not pattern.fullmatch(value):
         errors.append("Value '%s' at '%s' failed to satisfy constraint: Member "
                       "must satisfy regular expression pattern: %s"
                       % (value, field, pattern_text))
@@ -104,11 +108,10 @@ def _check_str(errors, field, value, lo, hi, pattern=None, pattern_text=None,
 def _check_duration(errors, value):
     if value is None:
         return None
-    try:
-        d = int(value)
-    except ValueError:
+    if not _INTEGER_RE.fullmatch(value):
         raise StsError("ValidationError", "Value '%s' for parameter "
                        "DurationSeconds is invalid. Must be a number." % value)
+    d = int(value)
     if d < 900:
         errors.append("Value '%d' at 'durationSeconds' failed to satisfy "
                       "constraint: Member must have value greater than or "

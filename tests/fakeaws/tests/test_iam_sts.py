@@ -261,6 +261,29 @@ class ParameterLimitsTest(Base):
                 self.assert_error(r, 400, "ValidationError", what)
                 self.assertIn("externalId", r.error_message())
 
+    def test_patterns_are_ascii_and_match_the_whole_value(self):
+        # AWS's patterns are Java's: \w is [A-Za-z0-9_], and a value with a
+        # trailing newline does not match (Python's $ would let it through).
+        for field, bad in (("roleSessionName", "ab\n"), ("roleSessionName", "jos\u00e9"),
+                           ("externalId", "abc\n"), ("externalId", "ab\u00e9"),
+                           ("externalId", "\u0663\u0664")):
+            with self.subTest(field=field, value=bad):
+                if field == "roleSessionName":
+                    r = self.assume(self.arn, session=bad)
+                else:
+                    r = self.assume(self.arn, bad)
+                self.assert_error(r, 400, "ValidationError", "regular expression pattern")
+                self.assertIn(field, r.error_message())
+        for bad in (self.arn + "\n", self.arn.replace("role/", "role/\u00e9")):
+            with self.subTest(role_arn=bad):
+                self.assert_error(self.assume(bad), 400, "ValidationError", "is invalid")
+
+    def test_duration_is_a_plain_integer(self):
+        for bad in ("9_00", " 900", "900 ", "1e3", "0x400"):
+            with self.subTest(duration=bad):
+                self.assert_error(self.assume(self.arn, DurationSeconds=bad), 400,
+                                  "ValidationError", "DurationSeconds")
+
     def test_missing_and_multiple_errors(self):
         r = self.sts({"Action": "AssumeRole", "RoleSessionName": "abc"})
         self.assert_error(r, 400, "ValidationError", "Value null at 'roleArn'")
@@ -613,6 +636,15 @@ class SourceIdentityTest(Base):
             with self.subTest(source=bad):
                 r = self.assume(arn, ext, SourceIdentity=bad)
                 self.assert_error(r, 400, "ValidationError", what)
+
+    def test_source_identity_pattern_is_ascii_and_whole(self):
+        ext = str(uuid.uuid4())
+        _, arn = self.create_role(self.trust_with_source_identity(ext))
+        for bad in ("alice\n", "jos\u00e9"):
+            with self.subTest(source=bad):
+                r = self.assume(arn, ext, SourceIdentity=bad)
+                self.assert_error(r, 400, "ValidationError", "regular expression pattern")
+                self.assertIn("sourceIdentity", r.error_message())
 
     def test_chained_sessions_keep_the_source_identity(self):
         ext = str(uuid.uuid4())

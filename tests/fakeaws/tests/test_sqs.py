@@ -272,6 +272,56 @@ class SqsTest(unittest.TestCase):
             {"Id": "no spaces", "ReceiptHandle": h}]}), 400, "InvalidBatchEntryId")
         self.assertEqual(self.counts(url), (0, 1), "a rejected batch deleted something")
 
+    def test_batch_entry_ids(self):
+        url = self.create()
+        self.send(url, "m")
+        h = self.receive(url, VisibilityTimeout=60)[0]["ReceiptHandle"]
+        for bad in ("x" * 81, "id\n", "\u00efd", "a.b", ""):
+            with self.subTest(id=bad):
+                self.assert_error(self.sqs("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
+                    {"Id": bad, "ReceiptHandle": h}]}), 400, "InvalidBatchEntryId")
+        self.assert_error(self.sqs("ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": [
+            {"Id": "a-1", "ReceiptHandle": h, "VisibilityTimeout": 5},
+            {"Id": "a-1", "ReceiptHandle": h, "VisibilityTimeout": 5}]}),
+            400, "BatchEntryIdsNotDistinct")
+        self.assert_error(self.sqs("ChangeMessageVisibilityBatch", {"QueueUrl": url}),
+                          400, "EmptyBatchRequest")
+        self.assertEqual(self.counts(url), (0, 1))
+        res = self.ok("DeleteMessageBatch", {"QueueUrl": url, "Entries": [
+            {"Id": "A_z-" + "9" * 76, "ReceiptHandle": h}]})
+        self.assertEqual(len(res["Successful"]), 1)
+        self.assertEqual(self.counts(url), (0, 0))
+        self.assert_error(self.sqs("CreateQueue", {"QueueName": _name("q") + "\n"}),
+                          400, "InvalidParameterValue")
+
+    def test_visibility_of_a_message_no_longer_in_flight(self):
+        url = self.create()
+        self.send(url, "m")
+        m = self.receive(url, VisibilityTimeout=1)[0]
+        time.sleep(1.3)
+        r = self.sqs("ChangeMessageVisibility", {"QueueUrl": url, "ReceiptHandle": m["ReceiptHandle"],
+                                                 "VisibilityTimeout": 30})
+        self.assert_error(r, 400, "MessageNotInflight")
+        self.assertEqual(r.headers.get("x-amzn-query-error"),
+                         "AWS.SimpleQueueService.MessageNotInflight;Sender")
+        self.assertEqual(self.counts(url), (1, 0), "the failed change hid the message")
+
+    def test_visibility_is_capped_at_twelve_hours_from_the_receive(self):
+        url = self.create()
+        self.send(url, "m")
+        h = self.receive(url, VisibilityTimeout=60)[0]["ReceiptHandle"]
+        time.sleep(1.1)
+        r = self.sqs("ChangeMessageVisibility", {"QueueUrl": url, "ReceiptHandle": h,
+                                                 "VisibilityTimeout": 43200})
+        self.assert_error(r, 400, "InvalidParameterValue")
+        self.assertIn("43200", r.error_message())
+        res = self.ok("ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": [
+            {"Id": "0", "ReceiptHandle": h, "VisibilityTimeout": 43200}]})
+        self.assertEqual([(e["Id"], e["Code"]) for e in res["Failed"]],
+                         [("0", "InvalidParameterValue")])
+        self.ok("ChangeMessageVisibility", {"QueueUrl": url, "ReceiptHandle": h,
+                                            "VisibilityTimeout": 43000})
+
     def test_dead_letter_redrive(self):
         dlq_name = _name("dlq")
         dlq = self.create(dlq_name)
