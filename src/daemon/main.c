@@ -15,6 +15,7 @@
 #include "xacct/api.h"
 #include "xacct/census_gauge.h"
 #include "xacct/cli.h"
+#include "xacct/config_check.h"
 #include "xacct/expirer.h"
 #include "xacct/ctx.h"
 #include "xacct/health.h"
@@ -105,6 +106,14 @@ int main(int argc, char **argv)
         return 1;
     }
     if (opts.check_config) {
+        /* What the start would refuse is refused here too (ExecStartPre). */
+        xacct_log_t log;
+        xacct_log_init(&log, cfg->log_level, cfg->log_format, stderr);
+        if (xacct_config_check_start(cfg, &log, err, sizeof(err)) != 0) {
+            fprintf(stderr, "xacctd: %s\n", err);
+            xacct_config_free(cfg);
+            return 1;
+        }
         xacct_config_dump(cfg, stdout);
         printf("configuration ok: %s\n", opts.config_path);
         xacct_config_free(cfg);

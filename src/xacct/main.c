@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     int ch;
     opterr = 0;
     /* '+': stop at the command name; its options are parsed by the command. */
-    while ((ch = getopt_long(argc, argv, "+:h", global, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:c:hV", global, NULL)) != -1) {
         if (ch == 'c') {
             c.config_path = optarg;
         } else if (ch == 'j') {

@@ -144,6 +144,16 @@ class UsageTest(unittest.TestCase):
         self.assertIn("cannot reach Redis at redis://:***@127.0.0.1:", r.stderr)
         self.assertNotIn("hunter2", r.stderr)
 
+    def test_short_global_options(self):
+        # xacct(1) documents -c PATH and -V next to --config and --version.
+        r = self.run_xacct("-V")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("xacct "), r.stdout)
+        r = self.run_xacct("-c", os.path.join(self.tmp, "absent.conf"), "list")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("absent.conf", r.stderr)
+        self.assertUsage(["-c"], "'-c'")
+
     def test_missing_config_file(self):
         r = self.run_xacct("--config", os.path.join(self.tmp, "absent.conf"), "list")
         self.assertEqual(r.returncode, 1)

@@ -52,6 +52,42 @@ class CheckConfigTest(SharedEnvTest):
         self.assertIn("redis.url = redis://app:***@127.0.0.1:6379/0", out)
         self.assertNotIn("hunter2-secret", out)
 
+    def test_check_config_refuses_what_the_start_refuses(self):
+        # ExecStartPre runs --check-config: what would stop the start must
+        # fail it too, with exit 1 and the key named.
+        absent = os.path.join(self.env.tmp, "absent")
+        world = os.path.join(self.env.tmp, "world-writable-tokens")
+        with open(world, "w") as f:
+            f.write("")
+        os.chmod(world, 0o666)
+        cases = [
+            ({"XACCT_REDIS_URL": "http://127.0.0.1:6379/0"}, "redis.url"),
+            ({"XACCT_REDIS_URL": "redis://127.0.0.1:6379/zero"}, "redis.url"),
+            ({"XACCT_REDIS_TLS_CA_FILE": "/etc/hostname"}, "rediss://"),
+            ({"XACCT_REDIS_URL": "rediss://127.0.0.1:6379/0",
+              "XACCT_REDIS_TLS_CA_FILE": absent}, "redis.tls_ca_file"),
+            ({"XACCT_API_LISTEN": "127.0.0.1:9", "XACCT_API_TOKENS_FILE": absent},
+             "api.tokens_file"),
+            ({"XACCT_API_LISTEN": "127.0.0.1:9", "XACCT_API_TOKENS_FILE": world},
+             "api.tokens_file"),
+            ({"XACCT_API_LISTEN": "127.0.0.1:9", "XACCT_API_TOKENS_FILE": ""},
+             "api.tokens_file: required"),
+            ({"XACCT_EVENTS_WEBHOOK_URL": "https://hooks.example.com/x",
+              "XACCT_EVENTS_WEBHOOK_SECRET_FILE": absent}, "events.webhook_secret_file"),
+            ({"AWS_USE_FIPS_ENDPOINT": "true", "AWS_ENDPOINT_URL": ""},
+             "AWS_USE_FIPS_ENDPOINT"),
+        ]
+        for extra, names in cases:
+            with self.subTest(extra=extra):
+                e = self.env.process_env(extra)
+                if extra.get("AWS_ENDPOINT_URL") == "":
+                    e = {k: v for k, v in e.items() if not k.startswith("AWS_ENDPOINT_URL")}
+                r = self.run_xacctd("--config", self.env.config_path, "--check-config", env=e)
+                self.assertEqual(r.returncode, 1, (r.stdout, r.stderr))
+                self.assertIn(names, r.stderr.decode())
+                self.assertNotIn(b"configuration ok", r.stdout)
+                self.assertNotIn(b"AddressSanitizer", r.stderr)
+
     def test_usage_and_version(self):
         r = self.run_xacctd("--bogus")
         self.assertEqual(r.returncode, 2)
