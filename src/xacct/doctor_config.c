@@ -3,11 +3,15 @@
  * doctor: the configuration is sane. The required keys are set (the partial
  * load the CLI uses does not insist on them) and the files the daemon will
  * read are readable: the customer role's policy, the API tokens file when the
- * API is on, the webhook secret when a webhook is configured.
+ * API is on, the webhook secret when a webhook is configured; then what the
+ * daemon's start would refuse (`xacctd --check-config`'s checks: the API
+ * tokens and webhook secret as they parse, redis.url and its TLS files, the
+ * AWS settings).
  */
 #include <unistd.h>
 
 #include "doctor.h"
+#include "xacct/config_check.h"
 
 static void file_readable(doctor_t *d, const char *key, const char *path)
 {
@@ -38,7 +42,14 @@ void doctor_check_config(doctor_t *d)
         file_readable(d, "api.tokens_file", cfg->api_tokens_file);
     if (cfg->events_webhook_url != NULL && cfg->events_webhook_url[0] != '\0')
         file_readable(d, "events.webhook_secret_file", cfg->events_webhook_secret_file);
+    char err[512] = "";
+    if (d->failed == before &&
+        xacct_config_check_start(cfg, &d->c->ctx->log, err, sizeof(err)) != 0)
+        doctor_add(d, "config", DOCTOR_FAIL,
+                   "correct the setting named; xacctd would refuse to start with it",
+                   "%s", err);
     if (d->failed == before)
-        doctor_add(d, "config", DOCTOR_OK, NULL, "%s: required keys set, files readable",
+        doctor_add(d, "config", DOCTOR_OK, NULL,
+                   "%s: required keys set, files readable, nothing the start refuses",
                    d->c->config_path);
 }

@@ -224,6 +224,17 @@ class DoctorTest(unittest.TestCase):
         self.assertIn("/nonexistent/policy.json", bad[0])
         self.assertIn("events.webhook_secret_file", bad[1])
 
+    def test_config_the_daemon_would_refuse(self):
+        """A tokens file that is readable but does not parse passes a
+        readability check; xacctd would still refuse to start with it."""
+        path = os.path.join(self.env.tmp, "bad-tokens")
+        with open(path, "w") as f:
+            f.write("portal-without-a-hash\n")
+        os.chmod(path, 0o600)
+        rc, doc = self.doctor({"XACCT_API_LISTEN": "127.0.0.1:18080",
+                               "XACCT_API_TOKENS_FILE": path})
+        self.assert_only_failure(rc, doc, "config", "api.tokens_file")
+
     def test_config_that_does_not_load(self):
         """The doctor is what an operator runs on a broken setup: a
         configuration that does not load is its first check, with a fix,
