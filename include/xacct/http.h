@@ -67,9 +67,10 @@ typedef struct xacct_http_request {
     long timeout_ms;               /* whole transfer; 0 = 30000 */
     long connect_timeout_ms;       /* 0 = 10000 */
     size_t max_body;               /* response body cap; 0 = 8 MiB */
-    bool cut_body;                 /* a body over max_body is cut there (the rest read
-                                      and dropped) instead of failing the request: for
-                                      callers that only need the status */
+    bool cut_body;                 /* a body over max_body is cut there (the transfer
+                                      ends, the connection is not reused) instead of
+                                      failing the request: for callers that only need
+                                      the status */
     bool untrusted_url;            /* the URL came in a message (ResponseURL,
                                       SigningCertURL, SubscribeURL): never connect
                                       to a link-local or instance-metadata address,

@@ -156,9 +156,12 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     }
     if (status < 0) {
         /* libuv has stopped the poll on an error: curl's next request
-         * must start it again, whatever it asks for. */
+         * must start it again, whatever it asks for. A reset after the
+         * peer answered (a server that answers before reading the whole
+         * request, then closes) still has the answer in the socket: curl
+         * reads it, and only then meets the error. */
         s->_events = 0;
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_ERR | CURL_CSELECT_IN;
     } else {
         if (events & (UV_READABLE | UV_DISCONNECT))
             flags |= CURL_CSELECT_IN;

@@ -158,6 +158,7 @@ struct xacct_http_req {
     xacct_header_t *_rhdrs;               /* response headers, their text after them */
     bool _untrusted;                      /* refuse forbidden addresses at connect */
     bool _cut_body;                       /* xacct_http_request_t.cut_body */
+    bool _cut;                            /* the body was cut at max_body: done */
     bool _added;                          /* inside the multi handle */
     bool _done;                           /* the completion callback has fired */
     xacct_http_done_cb _cb;               /* completion callback */

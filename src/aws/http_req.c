@@ -218,10 +218,15 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp)
     struct xacct_http_req *r = userp;
     size_t len = size * n;
 
+    /* The caller only needs the status: the transfer ends at the cap (a
+     * peer sending an endless body must not turn an answered request into
+     * a timeout, nor keep us reading). */
     if (r->_cut_body) {
         size_t room = r->_resp_body.max - r->_resp_body.len;
-        if (len > room)
-            return xacct_buf_append(&r->_resp_body, p, room) == 0 ? len : 0;
+        if (len > room) {
+            r->_cut = xacct_buf_append(&r->_resp_body, p, room) == 0;
+            return len == 0 ? 1 : 0; /* any count but len aborts the transfer */
+        }
     }
     if (xacct_buf_append(&r->_resp_body, p, len) != 0) {
         r->_abort_status = XACCT_ETOOBIG;
@@ -694,6 +699,9 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
     case CURLE_FILESIZE_EXCEEDED:
         return XACCT_ETOOBIG;
     case CURLE_WRITE_ERROR:
+        if (r->_cut)
+            return 0; /* stopped on purpose at the cap: the answer is complete */
+        return r->_abort_status ? r->_abort_status : XACCT_EHTTP;
     case CURLE_ABORTED_BY_CALLBACK:
         return r->_abort_status ? r->_abort_status : XACCT_EHTTP;
     case CURLE_OUT_OF_MEMORY:

@@ -77,6 +77,7 @@ struct xacct_webhook {
     char claim_from[48];          /* its cursor: "0-0" starts a pass (a stream id fits) */
     uint64_t next_touch_ms;       /* loop time of the next touch */
     uint64_t next_count_ms;       /* loop time of the next backlog count */
+    unsigned long failures;       /* failed POSTs since the last 2xx (the episode) */
     bool stopping;                /* xacct_webhook_stop was called */
     bool timer_closed;            /* the tick's close callback ran */
 };
@@ -332,6 +333,10 @@ static void give_up(delivery_t *d)
 static void failed(delivery_t *d, const char *result)
 {
     xacct_webhook_t *w = d->w;
+    /* One warning when the receiver starts failing, not one per retry of
+     * every held event while it is down for days: the rest are debug
+     * lines, and the next 2xx says how many there were. */
+    xacct_log_level_t level = w->failures++ == 0 ? XACCT_LOG_WARN : XACCT_LOG_DEBUG;
     xacct_metrics_inc(w->ctx->metrics, XACCT_M_WEBHOOK_DELIVERIES, result, NULL);
     if (too_old(w, d)) {
         give_up(d);
@@ -346,9 +351,9 @@ static void failed(delivery_t *d, const char *result)
     char attempt[16], retry[24];
     snprintf(attempt, sizeof(attempt), "%u", d->attempts);
     snprintf(retry, sizeof(retry), "%.1f", (double)delay / 1000.0);
-    XACCT_LOG_WARN(&w->ctx->log, "webhook.failed", "event_id", d->event_id, "account",
-                   d->account, "host", w->host, "attempt", attempt, "reason", d->reason,
-                   "retry_in_s", retry, NULL);
+    XACCT_LOG_AT(&w->ctx->log, level, "webhook.failed", "event_id", d->event_id, "account",
+                 d->account, "host", w->host, "attempt", attempt, "reason", d->reason, "retry_in_s",
+                 retry, NULL);
 }
 
 static void posted(int status, const char *detail, const xacct_http_response_t *resp, void *arg)
@@ -375,6 +380,13 @@ static void posted(int status, const char *detail, const xacct_http_response_t *
         snprintf(attempts, sizeof(attempts), "%u", d->attempts);
         XACCT_LOG_INFO(&w->ctx->log, "webhook.delivered", "event_id", d->event_id, "account",
                        d->account, "seq", seq, "attempts", attempts, NULL);
+        if (w->failures > 0) {
+            char failures[24];
+            snprintf(failures, sizeof(failures), "%lu", w->failures);
+            XACCT_LOG_INFO(&w->ctx->log, "webhook.recovered", "host", w->host, "failures", failures,
+                           NULL);
+            w->failures = 0;
+        }
     } else if (status == 0) {
         snprintf(d->reason, sizeof(d->reason), "HTTP %ld", resp->status);
         failed(d, "rejected");

@@ -3,7 +3,10 @@
 A receiver of our own (http.server in a thread, on 127.0.0.1) checks every
 POST's signature with the shared secret the way the README tells a partner
 to, and answers from a script: 500s, a redirect, a 200 with a body larger
-than xacctd keeps (delivered), hangs past the delivery timeout, then 200. Customers go through their lifecycle with real xacct and
+than xacctd keeps (delivered), hangs past the delivery timeout, then 200.
+A 200 whose body never ends, and a 200 sent before the request was read
+(the receiver's kernel then resets the connection), are delivered at the
+first try; a receiver down for a while is one warning, not one a retry. Customers go through their lifecycle with real xacct and
 xacctd processes against redis-server and the emulator. What must hold:
 every event of the outbox arrives at least once, correctly signed, and, per
 customer, the first arrivals come in seq order; a worker killed with SIGKILL
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -65,7 +69,7 @@ console.log(verifyXacctSignature(secret,
 
 class Receiver:
     """A webhook receiver. plan: actions for the next requests in order
-    ("500", "302", "hang", "big", "200"); after that, default."""
+    ("500", "302", "hang", "big", "endless", "200"); after that, default."""
 
     def __init__(self, secret, tls=None):
         self.secret = secret
@@ -84,6 +88,18 @@ class Receiver:
                 if action == "hang":
                     receiver.release.wait(60)
                     return  # no answer at all; the connection just closes
+                if action == "endless":
+                    # A 200 whose body never ends: xacctd keeps 64 KiB of it
+                    # and stops reading; the event counts as delivered.
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(10 ** 12))
+                    self.end_headers()
+                    try:
+                        while not receiver.release.is_set():
+                            self.wfile.write(b"x" * 65536)
+                    except OSError:
+                        pass
+                    return
                 if action == "302":
                     self.send_response(302)
                     self.send_header("Location", "/elsewhere")
@@ -294,6 +310,116 @@ class DeliveryTest(unittest.TestCase):
         wait_for(lambda: delivered_all(env, rec), 60, "the event after the reload")
         self.assertTrue(rec.snapshot()[-1]["valid"])
         self.assertNotIn(b"whsec_rotated", env.worker_log(worker))
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class EndlessAnswerTest(unittest.TestCase):
+    """A receiver that answers 200 and then never stops sending a body."""
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.receiver.plan = ["endless"]
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-e-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file)
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_a_2xx_with_an_endless_body_is_delivered_once(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker()
+        env.onboard(A)
+        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0
+                 and b"webhook.delivered" in env.worker_log(worker), 30, "the ack")
+        # Answered 2xx: delivered at the first try, not timed out and sent
+        # again (the delivery timeout is 3 s).
+        self.assertEqual([r["action"] for r in rec.snapshot()], ["endless"])
+        self.assertNotIn(b"webhook.failed", env.worker_log(worker))
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class OutageLogTest(unittest.TestCase):
+    """A receiver down for a while: one warning for the outage, not one for
+    every retry of every event, and one line when it is back."""
+
+    def setUp(self):
+        self.receiver = Receiver(SECRET)
+        self.receiver.default = "503"
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-o-{os.getpid()}")
+        self.env = start_env(self.receiver, self.secret_file)
+
+    def tearDown(self):
+        self.env.stop()
+        self.receiver.stop()
+        os.unlink(self.secret_file)
+
+    def test_one_warning_per_outage(self):
+        env, rec = self.env, self.receiver
+        worker = env.start_worker()
+        env.onboard(A)
+        env.onboard(B)
+        wait_for(lambda: len(rec.snapshot()) >= 6, 60, "retries of both events")
+        rec.default = "200"
+        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0,
+                 60, "both events delivered")
+        lines = env.worker_log(worker).splitlines()
+        failed = [ln for ln in lines if b"event=webhook.failed" in ln]
+        self.assertEqual(len(failed), 1, failed)
+        self.assertIn(b"level=warn", failed[0])
+        self.assertIn(b'reason="HTTP 503"', failed[0])
+        recovered = [ln for ln in lines if b"event=webhook.recovered" in ln]
+        self.assertEqual(len(recovered), 1, recovered)
+        n = sum(1 for r in rec.snapshot() if r["action"] == "503")
+        self.assertIn(f"failures={n}".encode(), recovered[0])
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class EarlyAnswerTest(unittest.TestCase):
+    """A receiver that answers 200 before reading the request, then closes:
+    the unread request makes its kernel reset the connection right behind
+    the answer. The answer is there to read, and counts."""
+
+    def setUp(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.answered = []
+        threading.Thread(target=self.serve, daemon=True).start()
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-a-{os.getpid()}")
+        self.env = start_env(self, self.secret_file)
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1, socket.MSG_PEEK)  # the request is there, unread
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                             b"Connection: close\r\n\r\nok")
+                self.answered.append(conn.getpeername())
+
+    def tearDown(self):
+        self.env.stop()
+        self.listener.close()
+        os.unlink(self.secret_file)
+
+    def test_an_answer_before_the_reset_is_delivered(self):
+        env = self.env
+        worker = env.start_worker()
+        env.onboard(A)
+        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0
+                 and self.answered, 30, "the ack")
+        self.assertEqual(len(self.answered), 1)
+        self.assertNotIn(b"webhook.failed", env.worker_log(worker))
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
 
 
