@@ -65,6 +65,8 @@ typedef struct xacct_ctx {
     xacct_store_t *store;             /* Redis */
     xacct_store_state_cb on_store_state; /* daemon: Redis up/down (arg ctx), set before
                                             the store starts; or NULL */
+    xacct_store_watch_cb on_store_watch; /* daemon: the Sentinel watch's news (arg ctx),
+                                            likewise; or NULL */
     xacct_sns_verifier_t *verifier;   /* SNS signing certificates */
     struct xacct_worker *worker;      /* pollers and in-flight messages (daemon) */
     struct xacct_sweeper *reverifier; /* re-verification of connected customers (daemon) */

@@ -13,7 +13,9 @@
  * the command without running it (a replica, or a master that is not ready):
  * the store sends that command again, in its turn, on a new connection, and
  * stops using the current one once its other replies are in; with Sentinel
- * the new connection asks Sentinel for the master again. A command with no
+ * the new connection asks Sentinel for the master again. In reconnect mode a
+ * +switch-master subscription on one sentinel drops the connection as soon
+ * as a failover moves the master elsewhere. A command with no
  * reply within command_timeout_ms fails with XACCT_ETIMEOUT and the
  * connection is recycled (the commands written after it complete with
  * XACCT_EDISCONNECTED).
@@ -94,6 +96,24 @@ typedef void (*xacct_store_reply_cb)(int status, const char *detail,
  */
 typedef void (*xacct_store_state_cb)(int up, int status, const char *detail, void *arg);
 
+/*
+ * News from the Sentinel watch (reconnect mode with sentinels: one
+ * connection to one sentinel, subscribed to +switch-master): UP once the
+ * subscription is in place (first, or again after a DOWN), DOWN once per
+ * episode when it is lost or cannot be made (the watch then moves to the
+ * next sentinel with backoff; the Redis connection itself is unaffected),
+ * SWITCH when a sentinel announced that the master moved away from the
+ * address in use (the connection is dropped and Sentinel asked again).
+ * detail is borrowed for the call. Never during xacct_store_free.
+ */
+typedef enum xacct_store_watch_event {
+    XACCT_STORE_WATCH_DOWN = 0,
+    XACCT_STORE_WATCH_UP,
+    XACCT_STORE_WATCH_SWITCH,
+} xacct_store_watch_event_t;
+typedef void (*xacct_store_watch_cb)(xacct_store_watch_event_t event, const char *detail,
+                                     void *arg);
+
 typedef struct xacct_store_options {
     const char *url;          /* redis://[[user]:password@]host[:port][/db], or
                                  rediss://... for TLS; NULL = XACCT_STORE_DEFAULT_URL.
@@ -124,6 +144,7 @@ typedef struct xacct_store_options {
     const char *master_name;  /* with sentinels; NULL = "mymaster" */
     const char *sentinel_password; /* AUTH to the sentinels themselves (their
                                       requirepass); NULL/"" = none */
+    xacct_store_watch_cb on_watch; /* optional, with sentinels; arg state_arg */
 } xacct_store_options_t;
 
 /*

@@ -136,6 +136,7 @@ static int start_store(xacct_ctx_t *ctx, char *err, size_t errlen)
         .nsentinels = ctx->cfg->redis_sentinels.n,
         .master_name = ctx->cfg->redis_master_name,
         .sentinel_password = ctx->cfg->redis_sentinel_password,
+        .on_watch = ctx->on_store_watch,
     };
     int rc = xacct_secret_file_check(&ctx->log, "redis.tls_key_file", sopts.tls_key_file, err,
                                      errlen);

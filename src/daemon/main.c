@@ -40,6 +40,21 @@ static void on_store_state(int up, int status, const char *detail, void *arg)
                        detail ? detail : "", "action", "reconnecting with backoff", NULL);
 }
 
+/* The Sentinel watch: a lost subscription is one warning per episode. */
+static void on_store_watch(xacct_store_watch_event_t ev, const char *detail, void *arg)
+{
+    xacct_ctx_t *ctx = arg;
+    if (ev == XACCT_STORE_WATCH_UP)
+        XACCT_LOG_INFO(&ctx->log, "redis.sentinel.watching", "detail", detail, NULL);
+    else if (ev == XACCT_STORE_WATCH_SWITCH)
+        XACCT_LOG_WARN(&ctx->log, "redis.sentinel.switch", "detail", detail, "action",
+                       "reconnecting to the new master", NULL);
+    else
+        XACCT_LOG_WARN(&ctx->log, "redis.sentinel.watch_down", "detail", detail, "action",
+                       "trying the next sentinel with backoff; Redis itself is unaffected",
+                       NULL);
+}
+
 /* The daemon's own parts, after the context's clients (xacct_ctx_new). */
 static int start(xacct_ctx_t *ctx)
 {
@@ -138,6 +153,7 @@ int main(int argc, char **argv)
     }
     ctx->config_path = xacct_strdup(opts.config_path);
     ctx->on_store_state = on_store_state;
+    ctx->on_store_watch = on_store_watch;
     xacct_loop_setup(ctx);
     XACCT_LOG_INFO(&ctx->log, "daemon.starting", "version", XACCT_VERSION, "worker",
                    ctx->worker_id, "config", ctx->config_path, NULL);

@@ -98,6 +98,7 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
         s->_backoff_max_ms = s->_backoff_base_ms;
     s->_on_state = opts ? opts->on_state : NULL;
     s->_state_arg = opts ? opts->state_arg : NULL;
+    s->_on_watch = opts ? opts->on_watch : NULL;
     s->_state = ST_DISCONNECTED;
     uv_timer_init(loop, &s->_timer);
     xacct__store_start_connect(s);

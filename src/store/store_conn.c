@@ -41,6 +41,11 @@ XACCT_STATIC long xacct__store_backoff(long base_ms, long max_ms, unsigned attem
     return half + (half > 0 ? (long)(r % (uint32_t)(half + 1)) : 0);
 }
 
+long xacct__store_retry_delay(const xacct_store_t *s, unsigned attempt)
+{
+    return xacct__store_backoff(s->_backoff_base_ms, s->_backoff_max_ms, attempt);
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                             */
 
@@ -202,6 +207,84 @@ int xacct__store_cmd_submit(xacct_store_t *s, store_cmd_t *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* Pub/sub and Sentinel's news                                          */
+
+/* hiredis keeps this callback for the subscribed channel and calls it with
+ * the confirmation and with every message (and with NULL as the context
+ * goes away). */
+static void push_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    xacct_store_t *s = privdata;
+    if (r == NULL || s->_ac != ac || s->_closing || s->_push_cb == NULL)
+        return;
+    xacct_store_reply_t conv;
+    if (xacct__store_reply_convert(r, &conv, 0) == 0) {
+        s->_depth++;
+        s->_push_cb(0, NULL, &conv, s->_push_arg);
+        s->_depth--;
+    }
+    xacct__store_reply_free(&conv);
+}
+
+int xacct__store_subscribe(xacct_store_t *s, const char *channel, xacct_store_reply_cb cb,
+                           void *arg)
+{
+    if (s->_state != ST_READY || s->_ac == NULL)
+        return XACCT_EDISCONNECTED;
+    s->_push_cb = cb;
+    s->_push_arg = arg;
+    /* hiredis sees SUBSCRIBE and routes the channel's pushes to push_cb. */
+    if (redisAsyncCommand(s->_ac, push_cb, s, "SUBSCRIBE %s", channel) != REDIS_OK)
+        return XACCT_EDISCONNECTED;
+    return 0;
+}
+
+void xacct__store_watch_news(xacct_store_t *s, xacct_store_watch_event_t ev, const char *detail)
+{
+    if (s->_on_watch == NULL || s->_closing)
+        return;
+    s->_depth++;
+    s->_on_watch(ev, detail, s->_state_arg);
+    s->_depth--;
+}
+
+void xacct__store_master_moved(xacct_store_t *s, const char *host, int port, size_t sentinel)
+{
+    if (s->_closing || s->_nsentinels == 0)
+        return;
+    /* That sentinel has seen the failover: ask it first. */
+    s->_sentinel_first = sentinel % s->_nsentinels;
+    switch (s->_state) {
+    case ST_READY: {
+        if (strcmp(s->_host, host) == 0 && s->_port == port)
+            return;
+        char msg[400];
+        snprintf(msg, sizeof(msg), "master '%s' moved from %s:%d to %s:%d", s->_master_name,
+                 s->_host, s->_port, host, port);
+        /* As for a failover reply: nothing new is written here, the replies
+         * due still arrive, then conn_lost asks Sentinel again (ROLE
+         * checks the answer). The old master may still take writes. */
+        s->_state = ST_DRAINING;
+        snprintf(s->_drop_why, sizeof(s->_drop_why),
+                 "Sentinel announced a failover to %s:%d; reconnecting", host, port);
+        xacct__store_watch_news(s, XACCT_STORE_WATCH_SWITCH, msg);
+        if (s->_ac != NULL && s->_state == ST_DRAINING && !s->_closing)
+            redisAsyncDisconnect(s->_ac);
+        return;
+    }
+    case ST_RESOLVING:
+    case ST_CONNECTING:
+    case ST_HANDSHAKE:
+        /* The address being tried may be from before the failover. */
+        snprintf(s->_moved_host, sizeof(s->_moved_host), "%s", host);
+        s->_moved_port = port;
+        return;
+    default:
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Connection life cycle                                                */
 
 static void notify_state(xacct_store_t *s, int up, int status, const char *detail)
@@ -274,13 +357,33 @@ static void conn_lost(xacct_store_t *s, const redisAsyncContext *ac, const char 
     conn_failed(s);
 }
 
+static void handshake_cb(int status, const char *detail, const xacct_store_reply_t *r, void *arg);
+
 static void ready(xacct_store_t *s)
 {
+    if (s->_moved_port != 0) {
+        /* A failover was announced while this attempt ran: its address may
+         * be the old master's, which a partition can leave taking writes. */
+        int port = s->_moved_port;
+        s->_moved_port = 0;
+        if (strcmp(s->_host, s->_moved_host) != 0 || s->_port != port) {
+            char msg[320];
+            snprintf(msg, sizeof(msg),
+                     "Sentinel moved master '%s' to %s:%d meanwhile, asking again", s->_master_name,
+                     s->_moved_host, port);
+            handshake_cb(XACCT_EREDIS, msg, NULL, s);
+            return;
+        }
+    }
     s->_state = ST_READY;
     s->_connections++;
     s->_stale_answers = 0;
     s->_auth_why[0] = '\0';
     uv_timer_stop(&s->_timer);
+    /* The worker learns of a failover from Sentinel too, not only from a
+     * dropped connection or READONLY, which a partition withholds. */
+    if (s->_watch == NULL && s->_nsentinels > 0 && s->_reconnect)
+        s->_watch = xacct__sentinel_watch_new(s);
     notify_state(s, 1, 0, NULL);
     /* Send what waited, in order; everything goes out in one write. */
     size_t n = s->_queued;
@@ -772,6 +875,8 @@ void xacct__store_teardown(xacct_store_t *s)
     xacct_sentinel_query_t *q = s->_query;
     s->_query = NULL;
     xacct_sentinel_query_cancel(q);
+    xacct__sentinel_watch_free(s->_watch);
+    s->_watch = NULL;
     drop_lookup(s);
     if (s->_ac != NULL) {
         redisAsyncContext *ac = s->_ac;
@@ -862,3 +967,4 @@ void xacct__store_timer_cb(uv_timer_t *t)
         break;
     }
 }
+

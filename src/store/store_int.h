@@ -5,8 +5,10 @@
  * script table), store_conn.c (the connection's life and the dispatch of
  * commands onto it) and store_cmd.c (command objects, their two queues and
  * the translation of replies). Calls go one way: store.c -> store_conn.c ->
- * store_cmd.c. hiredis is included by store_conn.c and store_cmd.c only;
- * here its context is an opaque struct.
+ * store_cmd.c. sentinel_watch.c keeps the +switch-master subscription of a
+ * store connected through Sentinel, over a store of its own. hiredis is
+ * included by store_conn.c and store_cmd.c only; here its context is an
+ * opaque struct.
  */
 #ifndef XACCT_STORE_INT_H
 #define XACCT_STORE_INT_H
@@ -35,6 +37,7 @@ typedef enum conn_state {
 } conn_state_t;
 
 typedef struct store_cmd store_cmd_t;
+typedef struct xacct__sentinel_watch xacct__sentinel_watch_t;
 
 struct store_cmd {
     store_cmd_t *next;                  /* queue link */
@@ -87,6 +90,13 @@ struct xacct_store {
     char *_master_name;             /* owned */
     char *_sentinel_password;       /* owned, wiped, or NULL */
     xacct_sentinel_query_t *_query; /* running Sentinel question, or NULL */
+    xacct__sentinel_watch_t *_watch; /* the +switch-master subscription, once a
+                                        connection through Sentinel was ready */
+    xacct_store_watch_cb _on_watch;  /* its news, or NULL */
+    char _moved_host[256];           /* a sentinel announced this master address */
+    int _moved_port;                 /* during the connect attempt; 0 = none */
+    xacct_store_reply_cb _push_cb;   /* subscriber: the channel's pushes, or NULL */
+    void *_push_arg;
     char *_user;                    /* ACL user or NULL (owned) */
     char *_password;                /* or NULL (owned, wiped) */
     int _db;
@@ -182,5 +192,29 @@ void xacct__store_looked_up(int status, const xacct__store_addr_t *addrs, size_t
                             const char *detail, void *arg);
 /* Cancels everything and closes the timer; the memory goes in its close callback. */
 void xacct__store_teardown(xacct_store_t *s);
+/* A jittered backoff delay after attempt failures, with s's base and cap. */
+long xacct__store_retry_delay(const xacct_store_t *s, unsigned attempt);
+
+/* SUBSCRIBE channel on s's ready connection (one channel per store): cb gets
+ * each push of it (the confirmation, then every message) as an array, with
+ * status 0. Nothing but the same SUBSCRIBE may be sent on the connection
+ * afterwards (hiredis 0.14 loses other commands' answers there); it is
+ * confirmed again each time. 0, or XACCT_EDISCONNECTED. */
+int xacct__store_subscribe(xacct_store_t *s, const char *channel, xacct_store_reply_cb cb,
+                           void *arg);
+/* A sentinel (index sentinel) announced the master of s at host:port: a
+ * ready connection elsewhere is dropped and Sentinel asked again, starting
+ * with that sentinel; a connect under way must end there or start over. */
+void xacct__store_master_moved(xacct_store_t *s, const char *host, int port, size_t sentinel);
+/* Passes the watch's news to the owner's on_watch (inside a callback of s). */
+void xacct__store_watch_news(xacct_store_t *s, xacct_store_watch_event_t ev, const char *detail);
+
+/* ---- sentinel_watch.c: the +switch-master subscription ---- */
+
+/* Starts watching the sentinels of owner (borrowed: owner frees the watch
+ * in its teardown), first the one that answered last. */
+xacct__sentinel_watch_t *xacct__sentinel_watch_new(xacct_store_t *owner);
+/* Closes the subscription; memory goes with its timer's close. NULL: no-op. */
+void xacct__sentinel_watch_free(xacct__sentinel_watch_t *w);
 
 #endif

@@ -6,7 +6,9 @@ stack completes, nothing is answered FAILED and nothing is lost; and with a
 master that refuses writes while it has no replica (min-replicas-to-write,
 what keeps a partitioned old master from taking writes a failover would
 lose): the worker waits for the replica, answers nothing meanwhile, and then
-completes every stack. Also: a Redis name with several addresses is dialled
+completes every stack; and a failover whose old master Sentinel cannot
+demote (a partition) reaches the worker through its +switch-master
+subscription, and its writes land on the new master. Also: a Redis name with several addresses is dialled
 at each in turn, and a refused password is named as such (log, /readyz,
 doctor) rather than as an outage."""
 import json
@@ -188,6 +190,101 @@ class SentinelFailoverTest(unittest.TestCase):
         # The CLI finds the new master through Sentinel too.
         r = env.xacct("show", accts[-1], "--json", check=True)
         self.assertEqual(json.loads(r.stdout)["state"], "active")
+
+
+class PartitionedOldMasterTest(unittest.TestCase):
+    """Sentinel fails over while it cannot demote the old master (a partition:
+    here the old master has REPLICAOF/SLAVEOF renamed away, so Sentinel's
+    SLAVEOF + CLIENT KILL never runs), which keeps taking writes and never
+    drops the worker. The worker learns of the failover from its +switch-master
+    subscription and moves to the new master; without it its writes would go
+    to the old master and be lost when it rejoins as a replica."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=20).start()
+        cls.master = env.redis
+        cls.master.stop()
+        cls.master.start(extra=["--rename-command", "REPLICAOF", "",
+                                "--rename-command", "SLAVEOF", ""])
+        env.r = redis.Redis(host="127.0.0.1", port=cls.master.port)
+        cls.replica = Redis(env.tmp, name="replica")
+        cls.replica.start(extra=["--replicaof", "127.0.0.1", str(cls.master.port)])
+        cls.sentinel_port = free_port()
+        conf = os.path.join(env.tmp, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
+                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
+                    f"sentinel monitor xm 127.0.0.1 {cls.master.port} 1\n"
+                    "sentinel down-after-milliseconds xm 1000\n"
+                    "sentinel failover-timeout xm 10000\n")
+        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        rr = redis.Redis(host="127.0.0.1", port=cls.replica.port)
+        wait_for(lambda: rr.info("replication").get("master_link_status") == "up", 20,
+                 "the replica to sync")
+        cls.sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
+        wait_for(lambda: _sentinel_knows_replica(cls.sr), 30, "the sentinel to see the replica")
+        env.write_config(redis__url="redis://unused.invalid:1/0",
+                         redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
+                         redis__master_name="xm", redis__command_timeout="2")
+        cls.worker = env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
+        finally:
+            if cls.sentinel.poll() is None:
+                cls.sentinel.kill()
+                cls.sentinel.wait()
+            cls.replica.stop()
+            cls.env.stop()
+
+    def failover(self):
+        try:
+            return self.sr.execute_command("SENTINEL", "FAILOVER", "xm")
+        except redis.ResponseError as e:
+            # Until the sentinel has the replica's own INFO.
+            if "NOGOODSLAVE" in str(e):
+                return False
+            raise
+
+    def test_worker_moves_to_new_master(self):
+        env = self.env
+        old = env.r
+        acct = "640000000001"
+        ext = env.seed_customer(acct)
+        env.r.wait(1, 5000)
+        # The worker is on the old master (its heartbeat is written there).
+        wait_for(lambda: list(old.scan_iter(f"{env.PREFIX}worker:*")), 30,
+                 "the worker's heartbeat")
+        wait_for(lambda: b"redis.sentinel.watching" in env.worker_log(self.worker), 30,
+                 "the worker to watch Sentinel")
+        wait_for(self.failover, 30, "Sentinel to take the failover")
+        new = redis.Redis(host="127.0.0.1", port=self.replica.port)
+        wait_for(lambda: new.info("replication")["role"] == "master", 60,
+                 "Sentinel to promote the replica")
+        # Sentinel answers with the new address once the replica is promoted,
+        # but announces +switch-master only when the failover ends.
+        wait_for(lambda: b"redis.sentinel.switch" in env.worker_log(self.worker), 60,
+                 "the worker to hear of the failover")
+        # Sentinel could not demote the old master: it still takes writes.
+        self.assertEqual(old.info("replication")["role"], "master")
+        new.delete(*new.keys(f"{env.PREFIX}worker:*"))
+        env.r = new
+        s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"],
+                           timeout=90)
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        # The record the worker wrote is on the new master, and so is its
+        # heartbeat: its writes went there.
+        self.assertEqual(env.customer(acct)["state"], "active",
+                         env.worker_log(self.worker)[-3000:])
+        wait_for(lambda: list(new.scan_iter(f"{env.PREFIX}worker:*")), 30,
+                 "a heartbeat on the new master")
+        log = env.worker_log(self.worker)
+        self.assertIn(b"redis.sentinel.switch", log)
+        self.assertNotIn(b"redis.sentinel.watch_down", log)
 
 
 class MinReplicasTest(unittest.TestCase):

@@ -12,7 +12,10 @@
  * master after the master is killed in the middle of a stream of writes; an
  * unknown master name is reported, an ACL user that may not run ROLE
  * still connects through Sentinel, and a stale sentinel that names a replica
- * does not keep the store (nor a fail-fast one) from the real master.
+ * does not keep the store (nor a fail-fast one) from the real master; a
+ * failover whose old master Sentinel cannot demote (and so never drops the
+ * store) reaches the store through its +switch-master subscription, which
+ * logs in with the sentinels' password and survives silent sentinels.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,7 +33,18 @@ typedef struct states {
     int ups, downs;
     int readonly, masterdown, noreplicas; /* down details that named these replies */
     char seen[512];           /* the last down detail */
+    int watch_ups, watch_downs, switches; /* the Sentinel watch's news */
+    char watch_seen[512];     /* its last detail */
 } states_t;
+
+static void watch_cb(xacct_store_watch_event_t ev, const char *detail, void *arg)
+{
+    states_t *st = arg;
+    st->watch_ups += ev == XACCT_STORE_WATCH_UP;
+    st->watch_downs += ev == XACCT_STORE_WATCH_DOWN;
+    st->switches += ev == XACCT_STORE_WATCH_SWITCH;
+    snprintf(st->watch_seen, sizeof(st->watch_seen), "%s", detail ? detail : "");
+}
 
 static void state_cb(int up, int status, const char *detail, void *arg)
 {
@@ -519,6 +533,18 @@ static void test_sentinel_with_a_password(void **state)
     snprintf(want, sizeof(want), "tcp_port:%d", mport);
     assert_non_null(strstr(r.str, want));
     th_store_close(&loop, s);
+
+    /* The worker's +switch-master subscription logs in with it too. */
+    uv_loop_init(&loop);
+    states_t st = {0};
+    o.on_watch = watch_cb;
+    s = open_store(&loop, &o, &st);
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
+    assert_int_equal(r.status, 0);
+    if (!th_run_until(&loop, &st.watch_ups, 10000))
+        fail_msg("no subscription: %s", st.watch_seen);
+    assert_int_equal(st.watch_downs, 0);
+    th_store_close(&loop, s);
     th_redis_stop(sentinel);
     th_redis_stop(master);
     th_rmtree(dir);
@@ -577,6 +603,127 @@ static void test_sentinel_skips_a_stale_sentinel(void **state)
     th_rmtree(dir2);
 }
 
+/* Runs the loop until the store's server is the one on port (INFO server),
+ * up to timeout_ms. */
+static int store_on_port(uv_loop_t *loop, xacct_store_t *s, int port, long timeout_ms)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "tcp_port:%d", port);
+    uint64_t end = uv_now(loop) + (uint64_t)timeout_ms;
+    th_result_t r;
+    while (uv_now(loop) < end) {
+        if (th_run_cmd(loop, s, 5000, &r, "INFO", "server", NULL) && r.status == 0 &&
+            strstr(r.str, want) != NULL)
+            return 1;
+        int never = 0;
+        th_run_until(loop, &never, 100);
+    }
+    return 0;
+}
+
+/*
+ * A failover whose old master Sentinel cannot demote (a partition; here its
+ * REPLICAOF and SLAVEOF are renamed away, so neither SLAVEOF nor the CLIENT
+ * KILL sent with it runs): the old master keeps the store's connection and
+ * takes its writes. The store hears +switch-master on its subscription and
+ * moves to the new master. Then both sentinels go silent (SIGSTOP): the
+ * watch reports that once, the data connection never notices, and the
+ * watch subscribes again when they are back.
+ */
+static void test_sentinel_switch_reaches_a_partitioned_store(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir1[256], dir2[256];
+    th_tmpdir(dir1, "sentinel");
+    th_tmpdir(dir2, "sentinel");
+    int mport = th_free_port(), rport = th_free_port();
+    const char *mextra[] = {"--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF",
+                            "", NULL};
+    pid_t master = th_redis_start(mport, mextra);
+    pid_t replica = start_replica_of(rport, mport, true);
+    wait_info(&loop, rport, "replication", "master_link_status:up");
+    char a1[32], a2[32];
+    pid_t s1 = start_one_sentinel(dir1, mport, "", a1, sizeof(a1));
+    pid_t s2 = start_one_sentinel(dir2, mport, "", a2, sizeof(a2));
+    wait_info(&loop, atoi(strchr(a1, ':') + 1), "sentinel", "slaves=1");
+    wait_info(&loop, atoi(strchr(a2, ':') + 1), "sentinel", "slaves=1");
+    const char *sentinels[] = {a1, a2};
+
+    states_t st = {0};
+    xacct_store_options_t o = {.url = "redis://ignored:1/0", .sentinels = sentinels,
+                               .nsentinels = 2, .master_name = "xm",
+                               .command_timeout_ms = 1000, .on_watch = watch_cb};
+    xacct_store_t *s = open_store(&loop, &o, &st);
+    assert_true(store_on_port(&loop, s, mport, 10000));
+    assert_true(th_run_until(&loop, &st.watch_ups, 10000));
+    assert_non_null(strstr(st.watch_seen, a1));
+
+    /* The failover, asked of the sentinel the store does not watch. */
+    xacct_store_options_t so = {.url = NULL, .prefix = "", .connect_timeout_ms = 2000};
+    char surl[64];
+    snprintf(surl, sizeof(surl), "redis://%s", a2);
+    so.url = surl;
+    xacct_store_t *sc = th_store_open(&loop, &so);
+    th_result_t r;
+    for (int i = 0; i < 100; i++) {
+        /* NOGOODSLAVE until the sentinel has the replica's own INFO. */
+        assert_true(th_run_cmd(&loop, sc, 5000, &r, "SENTINEL", "FAILOVER", "xm", NULL));
+        if (r.status == 0 || strstr(r.detail, "NOGOODSLAVE") == NULL)
+            break;
+        int never = 0;
+        th_run_until(&loop, &never, 200);
+    }
+    if (r.status != 0)
+        fail_msg("SENTINEL FAILOVER: %d %s", r.status, r.detail);
+    xacct_store_free(sc);
+    if (!store_on_port(&loop, s, rport, 30000))
+        fail_msg("still on the old master; store said %s; watch said %s", st.seen,
+                 st.watch_seen);
+    assert_int_equal(st.switches, 1);
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "SET", "ps:k", "new", NULL));
+    assert_int_equal(r.status, 0);
+    /* The old master is still a master the sentinels could not touch. */
+    char murl[64];
+    url_for(murl, sizeof(murl), mport);
+    xacct_store_options_t mo = {.url = murl, .connect_timeout_ms = 2000};
+    xacct_store_t *ms = th_store_open(&loop, &mo);
+    assert_true(th_run_cmd(&loop, ms, 5000, &r, "ROLE", NULL));
+    assert_string_equal(r.str, "master");
+    xacct_store_free(ms);
+
+    /* Both sentinels silent: one report, the data path untouched. */
+    int downs = st.downs, ups = st.watch_ups;
+    kill(s1, SIGSTOP);
+    kill(s2, SIGSTOP);
+    assert_true(th_run_until(&loop, &st.watch_downs, 10000));
+    int never = 0;
+    th_run_until(&loop, &never, 4000);
+    assert_int_equal(st.watch_downs, 1);
+    assert_true(th_run_cmd(&loop, s, 5000, &r, "SET", "ps:k", "again", NULL));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(st.downs, downs);
+    kill(s1, SIGCONT);
+    kill(s2, SIGCONT);
+    int want_ups = ups + 1;
+    uint64_t end = uv_now(&loop) + 20000;
+    while (st.watch_ups < want_ups && uv_now(&loop) < end)
+        th_run_until(&loop, &never, 100);
+    if (st.watch_ups < want_ups)
+        fail_msg("the watch did not come back: %s", st.watch_seen);
+    assert_int_equal(st.watch_downs, 1);
+    assert_int_equal(st.downs, downs);
+
+    th_store_close(&loop, s);
+    th_redis_stop(s1);
+    th_redis_stop(s2);
+    th_redis_stop(replica);
+    th_redis_stop(master);
+    th_rmtree(dir1);
+    th_rmtree(dir2);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -588,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
         cmocka_unit_test(test_sentinel_with_a_password),
         cmocka_unit_test(test_sentinel_skips_a_stale_sentinel),
+        cmocka_unit_test(test_sentinel_switch_reaches_a_partitioned_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,7 +7,8 @@
  * way, reconnecting after a restart); an untrusted CA, a certificate for
  * another host name, an IP address the certificate does not name, a plain
  * server, a missing client certificate and a wrong password each fail with a
- * detail that says so; bad TLS settings are refused by xacct_store_new.
+ * detail that says so; bad TLS settings are refused by xacct_store_new; a
+ * sentinel on a TLS port is asked and watched (+switch-master) over TLS.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -258,6 +259,68 @@ static void test_reconnects_after_restart(void **state)
     th_store_close(&loop, s);
 }
 
+typedef struct watch_news {
+    int ups, downs;
+    char seen[512]; /* the last detail */
+} watch_news_t;
+
+static void watch_cb(xacct_store_watch_event_t ev, const char *detail, void *arg)
+{
+    watch_news_t *w = arg;
+    w->ups += ev == XACCT_STORE_WATCH_UP;
+    w->downs += ev == XACCT_STORE_WATCH_DOWN;
+    snprintf(w->seen, sizeof(w->seen), "%s", detail ? detail : "");
+}
+
+/* Behind a sentinel on a TLS port (announcing host names, as certificates
+ * without IP addresses need): the worker's store finds the master and keeps
+ * its +switch-master subscription over TLS too, with the client
+ * certificate. */
+static void test_sentinel_over_tls(void **state)
+{
+    fixture_t *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int sport = th_free_port();
+    char conf[300], crt[300], key[300];
+    snprintf(conf, sizeof(conf), "%s/sentinel.conf", f->dir);
+    pki_path(f, crt, "server.crt");
+    pki_path(f, key, "server.key");
+    FILE *fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "port 0\ntls-port %d\nbind 127.0.0.1\nlogfile \"\"\ndir %s\n"
+            "tls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\n"
+            "tls-client-cert-file %s\ntls-client-key-file %s\n"
+            "tls-auth-clients yes\ntls-replication yes\n"
+            "sentinel resolve-hostnames yes\nsentinel announce-hostnames yes\n"
+            "sentinel monitor xm localhost %d 1\n",
+            sport, f->dir, crt, key, f->ca, f->cert, f->key, f->port);
+    fclose(fp);
+    pid_t sentinel = th_sentinel_start(conf, sport);
+    char addr[32];
+    snprintf(addr, sizeof(addr), "localhost:%d", sport);
+    const char *sentinels[] = {addr};
+    watch_news_t news = {0};
+    xacct_store_options_t o = {.url = "rediss://alice:wonderland@ignored:1/0", .prefix = "tls:",
+                               .reconnect = 1, .connect_timeout_ms = 5000,
+                               .backoff_base_ms = 20, .backoff_max_ms = 200,
+                               .tls_ca_file = f->ca, .tls_cert_file = f->cert,
+                               .tls_key_file = f->key, .sentinels = sentinels, .nsentinels = 1,
+                               .master_name = "xm", .on_watch = watch_cb, .state_arg = &news};
+    xacct_store_t *s = th_store_open(&loop, &o);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 20000, &r, "ACL", "WHOAMI", NULL));
+    if (r.status != 0)
+        fail_msg("%d %s", r.status, r.detail);
+    assert_string_equal(r.str, "alice");
+    if (!th_run_until(&loop, &news.ups, 10000))
+        fail_msg("no subscription: %s", news.seen);
+    assert_int_equal(news.downs, 0);
+    th_store_close(&loop, s);
+    th_redis_stop(sentinel);
+}
+
 static void test_bad_tls_settings(void **state)
 {
     fixture_t *f = *state;
@@ -301,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_client_certificate_required),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_reconnects_after_restart),
+        cmocka_unit_test(test_sentinel_over_tls),
         cmocka_unit_test(test_bad_tls_settings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -3,8 +3,10 @@
  * Unit tests for the Redis connection's set-up against a scripted server on
  * 127.0.0.1 (no redis-server needed): every address of a name is dialled in
  * turn, each with its own connect timeout; a refused password is named as
- * such, without the password; and a server with ROLE renamed away is asked
- * INFO replication instead. Also the pure helpers behind them.
+ * such, without the password; a server with ROLE renamed away is asked
+ * INFO replication instead; and a failover Sentinel announces while a
+ * connection is being made, or is ready, ends it unless it is at the
+ * announced address. Also the pure helpers behind them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -506,6 +508,76 @@ static void test_info_field(void **state)
     assert_false(xacct__store_info_field(bare, 4, "role", v, sizeof(v)));
 }
 
+/* ------------------------------------------------------------------ */
+/* A failover announced while connecting (+switch-master)               */
+
+static void moved_case(int moved_port, int want_up)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fake_t f = {0};
+    fake_start(&f, &loop);
+    char sentinel[64];
+    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f.port);
+    const char *sentinels[] = {sentinel};
+    xacct_store_t *s = store_for(&loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
+    result_t r = {0};
+    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
+    /* The sentinel's answer may predate the announcement: only the
+     * announced address will do at the end of this attempt. */
+    assert_int_equal(s->_state, ST_RESOLVING);
+    xacct__store_master_moved(s, "127.0.0.1", moved_port ? moved_port : f.port, 0);
+    run_until(&loop, &r.done, 5000);
+    assert_true(r.done);
+    if (want_up) {
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.reply, "PONG");
+    } else {
+        assert_int_equal(r.status, XACCT_EDISCONNECTED);
+        assert_non_null(strstr(r.detail, "Sentinel moved master 'mymaster' to 127.0.0.1:"));
+    }
+    finish(&loop, s, &f);
+}
+
+static void test_moved_elsewhere_while_connecting(void **state)
+{
+    (void)state;
+    moved_case(1, 0);
+}
+
+static void test_moved_to_the_address_being_tried(void **state)
+{
+    (void)state;
+    moved_case(0, 1);
+}
+
+/* On a ready connection the announcement of another address drops it. */
+static void test_moved_drops_ready_connection(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fake_t f = {0};
+    fake_start(&f, &loop);
+    char sentinel[64];
+    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f.port);
+    const char *sentinels[] = {sentinel};
+    xacct_store_t *s = store_for(&loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
+    result_t r = {0};
+    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
+    run_until(&loop, &r.done, 5000);
+    assert_int_equal(r.status, 0);
+    assert_true(xacct_store_is_up(s));
+    xacct__store_master_moved(s, "127.0.0.1", f.port, 0); /* where we are: kept */
+    assert_true(xacct_store_is_up(s));
+    /* Nothing is awaiting a reply: hiredis closes it at once. */
+    xacct__store_master_moved(s, "10.0.0.9", 6379, 0);
+    assert_false(xacct_store_is_up(s));
+    assert_int_equal(s->_state, ST_DISCONNECTED);
+    assert_non_null(strstr(s->_why, "Sentinel announced a failover to 10.0.0.9:6379"));
+    finish(&loop, s, &f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +590,9 @@ int main(void)
         cmocka_unit_test(test_password_server_does_not_want_named),
         cmocka_unit_test(test_unreachable_is_not_auth),
         cmocka_unit_test(test_auth_reply_kinds),
+        cmocka_unit_test(test_moved_elsewhere_while_connecting),
+        cmocka_unit_test(test_moved_to_the_address_being_tried),
+        cmocka_unit_test(test_moved_drops_ready_connection),
         cmocka_unit_test(test_role_renamed_master_by_info),
         cmocka_unit_test(test_role_renamed_replica_by_info),
         cmocka_unit_test(test_info_field),
