@@ -105,6 +105,12 @@ static xacct_http_sock_t *sock_find(struct xacct_http *h, curl_socket_t fd)
     return fd >= 0 && (size_t)fd < h->_by_fd_cap ? h->_by_fd[fd] : NULL;
 }
 
+/* Whether curl opened fd through open_socket_cb (and has not closed it). */
+static bool socket_is_ours(const struct xacct_http *h, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < h->_opened_cap && h->_opened[fd];
+}
+
 static void sock_index(struct xacct_http *h, xacct_http_sock_t *s)
 {
     size_t fd = (size_t)s->_fd;
@@ -193,6 +199,13 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
 
     XACCT_UNUSED(easy);
     if (what == CURL_POLL_REMOVE) {
+        /* A socket curl closes itself (its resolver's socketpair) is closed
+         * right after this: its poll goes now, or it would outlive the fd
+         * and sit on the number whoever opens a socket next gets. */
+        if (s != NULL && !s->_kept) {
+            sock_close(s);
+            return 0;
+        }
         /* curl forgets its socketp for fd right after this call, so there
          * is nothing to un-assign (and the multi may be mid-cleanup). An
          * idle handle must not keep the loop running. */
@@ -210,6 +223,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s = xacct_calloc(1, sizeof(*s));
         s->_fd = fd;
         s->_h = h;
+        s->_kept = socket_is_ours(h, fd);
         /* Returning -1 would make curl abort every transfer in the multi,
          * some without a completion message; a socket we cannot watch
          * instead ends in its transfer's timeout, which always exists. */
@@ -238,11 +252,27 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     return 0;
 }
 
+void xacct__http_socket_opened(struct xacct_http *h, curl_socket_t fd)
+{
+    size_t i = (size_t)fd;
+    if (i >= h->_opened_cap) {
+        size_t cap = h->_opened_cap ? h->_opened_cap : 64;
+        while (cap <= i)
+            cap *= 2;
+        h->_opened = xacct_realloc(h->_opened, cap * sizeof(*h->_opened));
+        memset(h->_opened + h->_opened_cap, 0, (cap - h->_opened_cap) * sizeof(*h->_opened));
+        h->_opened_cap = cap;
+    }
+    h->_opened[i] = true;
+}
+
 int xacct__http_close_socket(void *clientp, curl_socket_t fd)
 {
     struct xacct_http *h = clientp;
     xacct_http_sock_t *s = sock_find(h, fd);
 
+    if (socket_is_ours(h, fd))
+        h->_opened[fd] = false;
     if (s != NULL)
         sock_close(s); /* before close(): the fd number may be reused at once */
     return close(fd);
@@ -298,6 +328,7 @@ static void release(struct xacct_http *h)
         curl_share_cleanup(h->_share); /* every easy handle is gone by now */
     free(h->_user_agent);
     curl_slist_free_all(h->_resolve);
+    free(h->_opened);
     free(h);
     curl_global_cleanup();
 }

@@ -84,6 +84,11 @@ typedef struct xacct_http_sock {
     curl_socket_t _fd;                     /* the socket being watched */
     int _events;                           /* UV_* events being watched; 0 = none */
     bool _idle;                            /* no transfer uses it (pooled); unref'd */
+    bool _kept;                            /* a connection socket, closed through
+                                              xacct__http_close_socket: watched past
+                                              curl's REMOVE. Any other (the resolver
+                                              thread's socketpair, which curl closes
+                                              itself) is let go at REMOVE */
     struct xacct_http *_h;                 /* owning client */
     struct xacct_http_sock *_prev, *_next; /* in _h->_socks, until closed */
 } xacct_http_sock_t;
@@ -122,6 +127,9 @@ struct xacct_http {
     xacct_http_sock_t *_socks;              /* poll handles not yet closing */
     xacct_http_sock_t **_by_fd;             /* the same, indexed by socket */
     size_t _by_fd_cap;                      /* entries in _by_fd */
+    bool *_opened;                          /* by fd: opened by open_socket_cb and not
+                                               yet closed by xacct__http_close_socket */
+    size_t _opened_cap;                     /* entries in _opened */
     CURL *_spare[XACCT_HTTP_SPARE_EASY];    /* reset easy handles to reuse */
     size_t _nspare;                         /* how many of _spare are held */
     xacct_http_url_memo_t _url_memo[XACCT_HTTP_URL_MEMO]; /* owned strings */
@@ -267,6 +275,10 @@ int xacct__http_prereq_cb(void *clientp, char *primary_ip, char *local_ip, int p
 /* CURLOPT_CLOSESOCKETFUNCTION of every transfer (clientp: the client): the
  * socket's poll handle is closed before the socket itself. */
 int xacct__http_close_socket(void *clientp, curl_socket_t fd);
+
+/* CURLOPT_OPENSOCKETFUNCTION's bookkeeping: fd is a connection socket, which
+ * curl will close through xacct__http_close_socket. */
+void xacct__http_socket_opened(struct xacct_http *h, curl_socket_t fd);
 
 /* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code. */
 int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);

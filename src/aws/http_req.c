@@ -429,15 +429,21 @@ bool xacct__http_addr_forbidden(const struct sockaddr *sa)
  * reached: a name that resolves (or is rebound) to the metadata service is
  * caught however it is spelt. Refusing one address lets curl try the next.
  */
+/* Every connection socket is opened here, so that the client knows it will
+ * come back through xacct__http_close_socket; an untrusted URL's address is
+ * checked first. */
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *a)
 {
     struct xacct_http_req *r = clientp;
-    if (purpose == CURLSOCKTYPE_IPCXN && xacct__http_addr_forbidden(&a->addr)) {
+    if (r->_untrusted && purpose == CURLSOCKTYPE_IPCXN && xacct__http_addr_forbidden(&a->addr)) {
         r->_abort_status = XACCT_EFORBIDDEN;
         return CURL_SOCKET_BAD;
     }
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd != CURL_SOCKET_BAD)
+        xacct__http_socket_opened(r->_h, fd);
+    return fd;
 }
 
 /* A connection libcurl opened for this transfer, by its handshake. */
@@ -616,9 +622,9 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
         SETOPT(CURLOPT_PREREQFUNCTION, xacct__http_prereq_cb);
         SETOPT(CURLOPT_PREREQDATA, (void *)r);
     }
+    SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
     if (req->untrusted_url) {
-        SETOPT(CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-        SETOPT(CURLOPT_OPENSOCKETDATA, (void *)r);
         /* A proxy would connect on our behalf, past the check above. */
         SETOPT(CURLOPT_NOPROXY, "*");
     }

@@ -8,6 +8,8 @@
  */
 #include "http_fixture.h"
 
+#include <fcntl.h>
+
 static void test_get_roundtrip(void **state)
 {
     fx_t *fx = *state;
@@ -721,6 +723,41 @@ static void test_hostname(void **state)
     finish_loop(fx);
 }
 
+/* A name is looked up by libcurl's resolver thread, whose socketpair curl
+ * hands us to watch and then closes itself, without the close-socket
+ * callback. A poll handle left on that fd would be found again when the
+ * number is reused: by hiredis's next socket (uv_poll_init refuses it, and
+ * hiredis 0.14's adapter then frees a NULL), by the TLS bridge's, or by
+ * curl's next resolver socket, which would never be watched. A name that
+ * does not resolve (or not within the transfer's time) leaves nothing to
+ * take the number over at once. */
+static void test_resolver_socket_not_kept(void **state)
+{
+    fx_t *fx = *state;
+    result_t res = {0};
+    new_client(fx, NULL);
+    xacct_http_request_t req = {.method = "GET",
+                                .url = "http://xacct-no-such-host.invalid/",
+                                .timeout_ms = 1500};
+    submit(fx, &req, &res);
+    run(fx);
+    assert_int_equal(res.calls, 1);
+    assert_int_not_equal(res.status, 0);
+    for (xacct_http_sock_t *s = fx->h->_socks; s != NULL; s = s->_next)
+        if (fcntl(s->_fd, F_GETFD) == -1)
+            fail_msg("a poll handle is kept on fd %d, which curl has closed", s->_fd);
+    /* and the lowest free number can be watched by anyone */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    uv_poll_t poll;
+    assert_int_equal(uv_poll_init_socket(&fx->loop, &poll, fd), 0);
+    uv_close((uv_handle_t *)&poll, NULL);
+    run(fx);
+    close(fd);
+    result_clear(&res);
+    finish_loop(fx);
+}
+
 /* Bodies sent and received are wiped when the transfer is freed: an
  * AssumeRole form carries the ExternalId, a credentials response keys. */
 static int g_wiped_with_marker;
@@ -864,6 +901,7 @@ int main(void)
         T(test_free_from_callback),
         T(test_idle_client),
         T(test_hostname),
+        T(test_resolver_socket_not_kept),
         T(test_connect_timeout),
         T(test_cancel_from_callback),
         T(test_bodies_wiped),
