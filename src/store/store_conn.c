@@ -681,6 +681,10 @@ static void attach(xacct_store_t *s, redisAsyncContext *ac)
     if (redisLibuvAttach(ac, s->_loop) != REDIS_OK) {
         snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot watch the socket", s->_host,
                  s->_port);
+        /* hiredis 0.14's adapter sets its cleanup hook before libuv takes
+         * the socket: freeing the context would hand the hook a NULL. */
+        if (ac->ev.data == NULL)
+            ac->ev.cleanup = NULL;
         redisAsyncFree(ac);
         uv_timer_start(&s->_timer, xacct__store_timer_cb, 0, 0);
         return;
@@ -967,4 +971,3 @@ void xacct__store_timer_cb(uv_timer_t *t)
         break;
     }
 }
-
