@@ -34,6 +34,34 @@ def make_pki(d):
             ("ca.crt", "client.crt", "client.key", "server.crt", "server.key")}
 
 
+def start_replica(env, master):
+    """A replica of master, synced."""
+    replica = Redis(env.tmp, name="replica")
+    replica.start(extra=["--replicaof", "127.0.0.1", str(master.port)])
+    rr = redis.Redis(host="127.0.0.1", port=replica.port)
+    wait_for(lambda: rr.info("replication").get("master_link_status") == "up", 20,
+             "the replica to sync")
+    return replica
+
+
+def start_sentinel(env, master_port, failover=True):
+    """One redis-sentinel monitoring 127.0.0.1:master_port as "xm" (with
+    failover: down after 1 s, a failover within 10 s); (process, port)."""
+    port = free_port()
+    conf = os.path.join(env.tmp, "sentinel.conf")
+    with open(conf, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\ndir {env.tmp}\n"
+                f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
+                f"sentinel monitor xm 127.0.0.1 {master_port} 1\n")
+        if failover:
+            f.write("sentinel down-after-milliseconds xm 1000\n"
+                    "sentinel failover-timeout xm 10000\n")
+    proc = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for(lambda: port_open(port), 10, "the sentinel")
+    return proc, port
+
+
 class TlsAclTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -123,21 +151,8 @@ class SentinelFailoverTest(unittest.TestCase):
     def setUpClass(cls):
         cls.env = env = Env(propagation_timeout=20).start()
         cls.master = env.redis
-        cls.replica = Redis(env.tmp, name="replica")
-        cls.replica.start(extra=["--replicaof", "127.0.0.1", str(cls.master.port)])
-        cls.sentinel_port = free_port()
-        conf = os.path.join(env.tmp, "sentinel.conf")
-        with open(conf, "w") as f:
-            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
-                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
-                    f"sentinel monitor xm 127.0.0.1 {cls.master.port} 1\n"
-                    "sentinel down-after-milliseconds xm 1000\n"
-                    "sentinel failover-timeout xm 10000\n")
-        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        rr = redis.Redis(host="127.0.0.1", port=cls.replica.port)
-        wait_for(lambda: rr.info("replication").get("master_link_status") == "up", 20,
-                 "the replica to sync")
+        cls.replica = start_replica(env, cls.master)
+        cls.sentinel, cls.sentinel_port = start_sentinel(env, cls.master.port)
         sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
         wait_for(lambda: _sentinel_knows_replica(sr), 30, "the sentinel to see the replica")
         # The URL's host:port is never dialled with sentinels set.
@@ -208,21 +223,8 @@ class PartitionedOldMasterTest(unittest.TestCase):
         cls.master.start(extra=["--rename-command", "REPLICAOF", "",
                                 "--rename-command", "SLAVEOF", ""])
         env.r = redis.Redis(host="127.0.0.1", port=cls.master.port)
-        cls.replica = Redis(env.tmp, name="replica")
-        cls.replica.start(extra=["--replicaof", "127.0.0.1", str(cls.master.port)])
-        cls.sentinel_port = free_port()
-        conf = os.path.join(env.tmp, "sentinel.conf")
-        with open(conf, "w") as f:
-            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
-                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
-                    f"sentinel monitor xm 127.0.0.1 {cls.master.port} 1\n"
-                    "sentinel down-after-milliseconds xm 1000\n"
-                    "sentinel failover-timeout xm 10000\n")
-        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        rr = redis.Redis(host="127.0.0.1", port=cls.replica.port)
-        wait_for(lambda: rr.info("replication").get("master_link_status") == "up", 20,
-                 "the replica to sync")
+        cls.replica = start_replica(env, cls.master)
+        cls.sentinel, cls.sentinel_port = start_sentinel(env, cls.master.port)
         cls.sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
         wait_for(lambda: _sentinel_knows_replica(cls.sr), 30, "the sentinel to see the replica")
         env.write_config(redis__url="redis://unused.invalid:1/0",
@@ -368,9 +370,6 @@ def _sentinel_knows_replica(sr):
         return False
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class ManyAddressesTest(unittest.TestCase):
     """A name for Redis with several addresses (localhost as ::1 and
@@ -512,15 +511,7 @@ class RoleRenamedTest(unittest.TestCase):
         cls.env = env = Env().start()
         env.redis.stop()
         env.redis.start(extra=["--rename-command", "ROLE", ""])
-        cls.sentinel_port = free_port()
-        conf = os.path.join(env.tmp, "sentinel.conf")
-        with open(conf, "w") as f:
-            f.write(f"port {cls.sentinel_port}\nbind 127.0.0.1\ndir {env.tmp}\n"
-                    f"logfile {os.path.join(env.tmp, 'sentinel.log')}\n"
-                    f"sentinel monitor xm 127.0.0.1 {env.redis.port} 1\n")
-        cls.sentinel = subprocess.Popen([SENTINEL, conf], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        wait_for(lambda: port_open(cls.sentinel_port), 10, "the sentinel")
+        cls.sentinel, cls.sentinel_port = start_sentinel(env, env.redis.port, failover=False)
         env.write_config(redis__url="redis://unused.invalid:1/0",
                          redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
                          redis__master_name="xm")
@@ -547,3 +538,7 @@ class RoleRenamedTest(unittest.TestCase):
             self.assertNotIn(b"not the master", env.worker_log(w))
         finally:
             self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -237,6 +237,14 @@ static xacct_store_t *store_for(uv_loop_t *loop, const char *url, long timeout_m
     return s;
 }
 
+/* Sends PING and runs the loop until its answer has come (5 s at most). */
+static void ping(uv_loop_t *loop, xacct_store_t *s, result_t *r)
+{
+    assert_int_equal(xacct_store_cmd(s, got, r, "PING", NULL), 0);
+    run_until(loop, &r->done, 5000);
+    assert_true(r->done);
+}
+
 /* Replaces the lookup of the URL's name, started by xacct_store_new, with
  * the given answer, as if the resolver had said so. */
 static void resolve_as(xacct_store_t *s, const char *const *addrs, size_t n)
@@ -292,9 +300,7 @@ static void test_refused_first_address_then_second(void **state)
     const char *addrs[] = {"::1", "127.0.0.1"};
     resolve_as(s, addrs, 2);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
+    ping(&loop, s, &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.reply, "PONG");
     assert_int_equal(xacct_store_connections(s), 1);
@@ -329,9 +335,7 @@ static void test_silent_first_address_gets_its_own_timeout(void **state)
     resolve_as(s, addrs, 2);
     result_t r = {0};
     uint64_t start = uv_now(&loop);
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
+    ping(&loop, s, &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.reply, "PONG");
     /* The second address had a timeout of its own, not the rest of one. */
@@ -353,9 +357,7 @@ static void test_every_address_fails(void **state)
     uv_close((uv_handle_t *)&f.server, NULL); /* nothing listens anywhere */
     resolve_as(s, addrs, 2);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
+    ping(&loop, s, &r);
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     assert_non_null(strstr(r.detail, "Redis at localhost:"));
     finish(&loop, s, &f);
@@ -375,9 +377,7 @@ static void auth_case(const char *url_fmt, const char *auth, const char *noauth,
     snprintf(url, sizeof(url), url_fmt, f.port);
     xacct_store_t *s = store_for(&loop, url, 2000, NULL, 0);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
+    ping(&loop, s, &r);
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     snprintf(expect, sizeof(expect),
              "authentication refused by redis at 127.0.0.1:%d (check the password/user in "
@@ -427,8 +427,7 @@ static void test_unreachable_is_not_auth(void **state)
     uv_close((uv_handle_t *)&f.server, NULL);
     xacct_store_t *s = store_for(&loop, url, 2000, NULL, 0);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
-    run_until(&loop, &r.done, 5000);
+    ping(&loop, s, &r);
     assert_int_equal(r.status, XACCT_EDISCONNECTED);
     assert_null(xacct_store_auth_refused(s));
     finish(&loop, s, &f);
@@ -448,22 +447,30 @@ static void test_auth_reply_kinds(void **state)
     assert_false(xacct__store_auth_reply("READONLY You can't write against a read only replica."));
 }
 
+/* A store that asks the fake, as its one sentinel, where the master is (the
+ * fake answers with itself), with a PING waiting for the connection. */
+static xacct_store_t *behind_sentinel(uv_loop_t *loop, fake_t *f, result_t *r)
+{
+    uv_loop_init(loop);
+    fake_start(f, loop);
+    char sentinel[64];
+    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f->port);
+    const char *sentinels[] = {sentinel}; /* copied by the store */
+    xacct_store_t *s = store_for(loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
+    assert_int_equal(xacct_store_cmd(s, got, r, "PING", NULL), 0);
+    return s;
+}
+
 /* ------------------------------------------------------------------ */
 /* ROLE renamed away (rename-command ROLE "")                          */
 
 static void role_case(const char *info, int want_up)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     fake_t f = {.role = "-ERR unknown command 'ROLE', with args beginning with: \r\n",
                 .info = info};
-    fake_start(&f, &loop);
-    char sentinel[64];
-    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f.port);
-    const char *sentinels[] = {sentinel};
-    xacct_store_t *s = store_for(&loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
+    xacct_store_t *s = behind_sentinel(&loop, &f, &r);
     run_until(&loop, &r.done, 5000);
     assert_true(r.done);
     assert_int_equal(f.infos, 1);
@@ -514,15 +521,9 @@ static void test_info_field(void **state)
 static void moved_case(int moved_port, int want_up)
 {
     uv_loop_t loop;
-    uv_loop_init(&loop);
     fake_t f = {0};
-    fake_start(&f, &loop);
-    char sentinel[64];
-    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f.port);
-    const char *sentinels[] = {sentinel};
-    xacct_store_t *s = store_for(&loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
+    xacct_store_t *s = behind_sentinel(&loop, &f, &r);
     /* The sentinel's answer may predate the announcement: only the
      * announced address will do at the end of this attempt. */
     assert_int_equal(s->_state, ST_RESOLVING);
@@ -556,15 +557,9 @@ static void test_moved_drops_ready_connection(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
     fake_t f = {0};
-    fake_start(&f, &loop);
-    char sentinel[64];
-    snprintf(sentinel, sizeof(sentinel), "127.0.0.1:%d", f.port);
-    const char *sentinels[] = {sentinel};
-    xacct_store_t *s = store_for(&loop, "redis://unused.invalid:1/0", 2000, sentinels, 1);
     result_t r = {0};
-    assert_int_equal(xacct_store_cmd(s, got, &r, "PING", NULL), 0);
+    xacct_store_t *s = behind_sentinel(&loop, &f, &r);
     run_until(&loop, &r.done, 5000);
     assert_int_equal(r.status, 0);
     assert_true(xacct_store_is_up(s));
