@@ -461,6 +461,21 @@ static xacct_store_t *behind_sentinel(uv_loop_t *loop, fake_t *f, result_t *r)
     return s;
 }
 
+/* Runs the loop until the PING behind_sentinel sent is answered: with
+ * want_up a PONG, else the connection given up with why in its detail. */
+static void ping_outcome(uv_loop_t *loop, result_t *r, int want_up, const char *why)
+{
+    run_until(loop, &r->done, 5000);
+    assert_true(r->done);
+    if (want_up) {
+        assert_int_equal(r->status, 0);
+        assert_string_equal(r->reply, "PONG");
+    } else {
+        assert_int_equal(r->status, XACCT_EDISCONNECTED);
+        assert_non_null(strstr(r->detail, why));
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* ROLE renamed away (rename-command ROLE "")                          */
 
@@ -471,16 +486,8 @@ static void role_case(const char *info, int want_up)
                 .info = info};
     result_t r = {0};
     xacct_store_t *s = behind_sentinel(&loop, &f, &r);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
+    ping_outcome(&loop, &r, want_up, "not the master (INFO role: slave)");
     assert_int_equal(f.infos, 1);
-    if (want_up) {
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.reply, "PONG");
-    } else {
-        assert_int_equal(r.status, XACCT_EDISCONNECTED);
-        assert_non_null(strstr(r.detail, "not the master (INFO role: slave)"));
-    }
     finish(&loop, s, &f);
 }
 
@@ -528,15 +535,7 @@ static void moved_case(int moved_port, int want_up)
      * announced address will do at the end of this attempt. */
     assert_int_equal(s->_state, ST_RESOLVING);
     xacct__store_master_moved(s, "127.0.0.1", moved_port ? moved_port : f.port, 0);
-    run_until(&loop, &r.done, 5000);
-    assert_true(r.done);
-    if (want_up) {
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.reply, "PONG");
-    } else {
-        assert_int_equal(r.status, XACCT_EDISCONNECTED);
-        assert_non_null(strstr(r.detail, "Sentinel moved master 'mymaster' to 127.0.0.1:"));
-    }
+    ping_outcome(&loop, &r, want_up, "Sentinel moved master 'mymaster' to 127.0.0.1:");
     finish(&loop, s, &f);
 }
 
