@@ -241,7 +241,7 @@ static inline void aws_test_start(uv_loop_t *loop, xacct_http_t **http, bool res
     *http = test_http_new(loop);
     if (reset_credentials)
         assert_int_equal(fake_ctl(loop, *http, "POST", "/_fake/credentials/config",
-                                  "{\"expiry_seconds\": 3600}", NULL), 200);
+                                  "{\"expiry_seconds\": 3600, \"stale_seconds\": 0}", NULL), 200);
     assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/faults", NULL, NULL), 200);
     assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/records", NULL, NULL), 200);
 }
