@@ -146,15 +146,15 @@ class TlsAclTest(unittest.TestCase):
             silent.close()
 
 
-class SentinelFailoverTest(unittest.TestCase):
+class SentinelWorkerBase(unittest.TestCase):
+    """A worker finding cls.master (with cls.replica) through one sentinel."""
+
     @classmethod
-    def setUpClass(cls):
-        cls.env = env = Env(propagation_timeout=20).start()
-        cls.master = env.redis
-        cls.replica = start_replica(env, cls.master)
+    def watch_through_sentinel(cls):
+        env = cls.env
         cls.sentinel, cls.sentinel_port = start_sentinel(env, cls.master.port)
-        sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
-        wait_for(lambda: _sentinel_knows_replica(sr), 30, "the sentinel to see the replica")
+        cls.sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
+        wait_for(lambda: _sentinel_knows_replica(cls.sr), 30, "the sentinel to see the replica")
         # The URL's host:port is never dialled with sentinels set.
         env.write_config(redis__url="redis://unused.invalid:1/0",
                          redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
@@ -171,6 +171,15 @@ class SentinelFailoverTest(unittest.TestCase):
                 cls.sentinel.wait()
             cls.replica.stop()
             cls.env.stop()
+
+
+class SentinelFailoverTest(SentinelWorkerBase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = env = Env(propagation_timeout=20).start()
+        cls.master = env.redis
+        cls.replica = start_replica(env, cls.master)
+        cls.watch_through_sentinel()
 
     def test_worker_follows_new_master_mid_run(self):
         env = self.env
@@ -207,7 +216,7 @@ class SentinelFailoverTest(unittest.TestCase):
         self.assertEqual(json.loads(r.stdout)["state"], "active")
 
 
-class PartitionedOldMasterTest(unittest.TestCase):
+class PartitionedOldMasterTest(SentinelWorkerBase):
     """Sentinel fails over while it cannot demote the old master (a partition:
     here the old master has REPLICAOF/SLAVEOF renamed away, so Sentinel's
     SLAVEOF + CLIENT KILL never runs), which keeps taking writes and never
@@ -224,24 +233,7 @@ class PartitionedOldMasterTest(unittest.TestCase):
                                 "--rename-command", "SLAVEOF", ""])
         env.r = redis.Redis(host="127.0.0.1", port=cls.master.port)
         cls.replica = start_replica(env, cls.master)
-        cls.sentinel, cls.sentinel_port = start_sentinel(env, cls.master.port)
-        cls.sr = redis.Redis(host="127.0.0.1", port=cls.sentinel_port)
-        wait_for(lambda: _sentinel_knows_replica(cls.sr), 30, "the sentinel to see the replica")
-        env.write_config(redis__url="redis://unused.invalid:1/0",
-                         redis__sentinels=f"127.0.0.1:{cls.sentinel_port}",
-                         redis__master_name="xm", redis__command_timeout="2")
-        cls.worker = env.start_worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            if cls.sentinel.poll() is None:
-                cls.sentinel.kill()
-                cls.sentinel.wait()
-            cls.replica.stop()
-            cls.env.stop()
+        cls.watch_through_sentinel()
 
     def failover(self):
         try:

@@ -245,6 +245,18 @@ static void ping(uv_loop_t *loop, xacct_store_t *s, result_t *r)
     assert_true(r->done);
 }
 
+/* A store whose URL names host at the fake's port (its lookup still to be
+ * answered, see resolve_as). */
+static xacct_store_t *store_at_fake(uv_loop_t *loop, fake_t *f, const char *host,
+                                    long timeout_ms)
+{
+    uv_loop_init(loop);
+    fake_start(f, loop);
+    char url[128];
+    snprintf(url, sizeof(url), "redis://%s:%d/0", host, f->port);
+    return store_for(loop, url, timeout_ms, NULL, 0);
+}
+
 /* Replaces the lookup of the URL's name, started by xacct_store_new, with
  * the given answer, as if the resolver had said so. */
 static void resolve_as(xacct_store_t *s, const char *const *addrs, size_t n)
@@ -290,12 +302,8 @@ static void test_refused_first_address_then_second(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
     fake_t f = {0};
-    fake_start(&f, &loop);
-    char url[128];
-    snprintf(url, sizeof(url), "redis://localhost:%d/0", f.port);
-    xacct_store_t *s = store_for(&loop, url, 2000, NULL, 0);
+    xacct_store_t *s = store_at_fake(&loop, &f, "localhost", 2000);
     /* localhost as many hosts have it: ::1 first, where nothing listens. */
     const char *addrs[] = {"::1", "127.0.0.1"};
     resolve_as(s, addrs, 2);
@@ -347,12 +355,8 @@ static void test_every_address_fails(void **state)
 {
     (void)state;
     uv_loop_t loop;
-    uv_loop_init(&loop);
     fake_t f = {0};
-    fake_start(&f, &loop);
-    char url[128];
-    snprintf(url, sizeof(url), "redis://localhost:%d/0", f.port);
-    xacct_store_t *s = store_for(&loop, url, 2000, NULL, 0);
+    xacct_store_t *s = store_at_fake(&loop, &f, "localhost", 2000);
     const char *addrs[] = {"::1", "127.0.0.2"};
     uv_close((uv_handle_t *)&f.server, NULL); /* nothing listens anywhere */
     resolve_as(s, addrs, 2);
