@@ -202,7 +202,7 @@ class SentinelFailoverTest(SentinelWorkerBase):
 
         # The harness reads the promoted replica from now on.
         env.r = redis.Redis(host="127.0.0.1", port=self.replica.port)
-        wait_for(lambda: env.r.info("replication")["role"] == "master", 60,
+        wait_for(lambda: _is_master(env.r), 60,
                  "Sentinel to promote the replica")
         _assert_all_completed(self, env, stacks, accts, timeout=180)
         log = env.worker_log(self.worker)
@@ -257,7 +257,7 @@ class PartitionedOldMasterTest(SentinelWorkerBase):
                  "the worker to watch Sentinel")
         wait_for(self.failover, 30, "Sentinel to take the failover")
         new = redis.Redis(host="127.0.0.1", port=self.replica.port)
-        wait_for(lambda: new.info("replication")["role"] == "master", 60,
+        wait_for(lambda: _is_master(new), 60,
                  "Sentinel to promote the replica")
         # Sentinel answers with the new address once the replica is promoted,
         # but announces +switch-master only when the failover ends.
@@ -352,6 +352,15 @@ def _assert_all_completed(tc, env, stacks, accts, timeout):
     for a in accts:
         tc.assertEqual(env.customer(a)["state"], "active", a)
     tc.assertEqual(env.dead(), [])
+
+
+def _is_master(r):
+    """Whether r's server says it is a master. Sentinel drops the clients of
+    an instance it promotes (CLIENT KILL): a closed connection is a "not yet"."""
+    try:
+        return r.info("replication")["role"] == "master"
+    except redis.ConnectionError:
+        return False
 
 
 def _sentinel_knows_replica(sr):
