@@ -101,7 +101,9 @@ static void test_doc_examples_unanswerable(void **state)
 {
     (void)state;
     const char *files[] = {"cfn/reference-create-request.json", "cfn/reference-update-request.json",
-                           "cfn/reference-delete-request.json", "cfn/walkthrough-create-request.json"};
+                           "cfn/reference-delete-request.json", "cfn/walkthrough-create-request.json",
+                           "cfn/walkthrough-update-request.json",
+                           "cfn/walkthrough-delete-request.json"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         size_t len;
         char *json = th_testdata(files[i], &len);
@@ -112,6 +114,113 @@ static void test_doc_examples_unanswerable(void **state)
                          XACCT_EPARSE);
         assert_null(req);
         free(json);
+    }
+}
+
+/* A documented request with a real ResponseURL in place of its placeholder
+ * (the walkthrough's; the reference examples' StackIds name no account). */
+static xacct_cfn_request_t *doc_request(const char *file)
+{
+    size_t len;
+    char *text = th_testdata(file, &len);
+    json_t *o = json_loadb(text, len, 0, NULL);
+    assert_non_null(o);
+    json_object_set_new(o, "ResponseURL", json_string(RESPONSE_URL));
+    char *json = json_dumps(o, JSON_COMPACT);
+    xacct_cfn_request_t *req = parse_ok(json);
+    free(json);
+    json_decref(o);
+    free(text);
+    return req;
+}
+
+/* Every member of ours is one the documented responses have, and every
+ * member they all have (Reason too, when FAILED) is in ours. */
+static void assert_documented_shape(const char *body, const char *const *docs, size_t ndocs)
+{
+    json_t *ours = json_loads(body, 0, NULL);
+    assert_non_null(ours);
+    json_t *all = json_object(), *common = NULL;
+    for (size_t i = 0; i < ndocs; i++) {
+        size_t len;
+        char *text = th_testdata(docs[i], &len);
+        json_t *d = json_loadb(text, len, 0, NULL);
+        assert_non_null(d);
+        assert_int_equal(json_object_update(all, d), 0);
+        if (common == NULL) {
+            common = json_deep_copy(d);
+        } else {
+            const char *k;
+            void *tmp;
+            json_t *v;
+            json_object_foreach_safe(common, tmp, k, v)
+            {
+                (void)v;
+                if (json_object_get(d, k) == NULL)
+                    json_object_del(common, k);
+            }
+        }
+        json_decref(d);
+        free(text);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(ours, k, v)
+    {
+        if (json_object_get(all, k) == NULL)
+            fail_msg("member %s is in no documented response", k);
+    }
+    json_object_foreach(common, k, v)
+    {
+        if (json_object_get(ours, k) == NULL)
+            fail_msg("member %s of every documented response is missing", k);
+    }
+    json_decref(common);
+    json_decref(all);
+    json_decref(ours);
+}
+
+static void test_doc_examples_answered(void **state)
+{
+    (void)state;
+    static const char *const ok_docs[] = {
+        "cfn/reference-create-response-success.json", "cfn/reference-update-response-success.json",
+        "cfn/reference-delete-response-success.json", "cfn/walkthrough-create-response-success.json",
+        "cfn/walkthrough-delete-response-success.json",
+        "cfn/walkthrough-update-response-success-replacement.json",
+    };
+    static const char *const failed_docs[] = {
+        "cfn/reference-create-response-failed.json", "cfn/reference-update-response-failed.json",
+        "cfn/reference-delete-response-failed.json",
+    };
+    static const struct {
+        const char *file;
+        xacct_cfn_type_t type;
+    } rows[] = {
+        {"cfn/walkthrough-create-request.json", XACCT_CFN_CREATE},
+        {"cfn/walkthrough-update-request.json", XACCT_CFN_UPDATE},
+        {"cfn/walkthrough-delete-request.json", XACCT_CFN_DELETE},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        xacct_cfn_request_t *req = doc_request(rows[i].file);
+        assert_int_equal(req->type, rows[i].type);
+        if (rows[i].type != XACCT_CFN_CREATE)
+            assert_non_null(req->physical_id);
+        /* Another provider's properties: answerable, invalid for xacct. */
+        assert_non_null(req->property_error);
+        char *body = NULL;
+        xacct_cfn_data_t data = {.role_arn = "arn:aws:iam::123456789012:role/R", .state = "active"};
+        assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_SUCCESS, NULL, "xacct-123456789012",
+                                                  &data, &body),
+                         0);
+        assert_documented_shape(body, ok_docs, sizeof(ok_docs) / sizeof(ok_docs[0]));
+        free(body);
+        assert_int_equal(xacct_cfn_response_build(req, XACCT_CFN_FAILED, req->property_error,
+                                                  "xacct-123456789012", NULL, &body),
+                         0);
+        assert_documented_shape(body, failed_docs, sizeof(failed_docs) / sizeof(failed_docs[0]));
+        free(body);
+        xacct_cfn_request_free(req);
     }
 }
 
@@ -549,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_answer_by),
         cmocka_unit_test(test_answer_refused),
         cmocka_unit_test(test_real_request),     cmocka_unit_test(test_doc_examples_unanswerable),
+        cmocka_unit_test(test_doc_examples_answered),
         cmocka_unit_test(test_good_request),     cmocka_unit_test(test_ownership_rules),
         cmocka_unit_test(test_response_url_rules), cmocka_unit_test(test_unanswerable_shapes),
         cmocka_unit_test(test_response_body),    cmocka_unit_test(test_template_version),
