@@ -74,6 +74,15 @@ void xacct__sns_key_free(xacct__sns_key_t *k);
  * means: XACCT_EAGAIN when it may work later (5xx, 408, 429), else
  * XACCT_ECERT. */
 int xacct__sns_cert_http_status(long http);
+/* Whether a certificate DNS name (n bytes) is one AWS issues SNS signing
+ * certificates to: sns.amazonaws.com[.cn], sns-<region>.amazonaws.com[.cn],
+ * sns-signing.<region>.amazonaws.com[.cn] or sns.<region>.amazonaws.com[.cn]. */
+bool xacct__sns_cert_name_ok(const char *name, size_t n);
+/* The key of a fetched certificate: NULL with the reason in why unless it
+ * is a certificate whose names (its subjectAltName DNS names, else its
+ * common name) include an SNS signing name. */
+xacct__sns_key_t *xacct__sns_key_from_fetched(const char *pem, size_t len, char *why,
+                                              size_t whylen);
 #endif
 
 /* Checks a SigningCertURL or SubscribeURL: https, no user information, host
@@ -92,7 +101,7 @@ void xacct_sns_verifier_free(xacct_sns_verifier_t *v);
 
 /*
  * Final status: 0 verified; XACCT_ESIGNATURE; XACCT_ECERT (URL not allowed,
- * or what it served is not a certificate: permanent); XACCT_EAGAIN (the
+ * or what it served is not a valid SNS signing certificate: permanent); XACCT_EAGAIN (the
  * certificate could not be fetched now: transient); XACCT_ECANCELED.
  */
 typedef void (*xacct_sns_verify_cb)(int status, const char *detail, void *arg);

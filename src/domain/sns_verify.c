@@ -6,8 +6,10 @@
  * the canonical string is built from the fields AWS documents for each
  * message type, and the signature is checked with the public key of the
  * certificate named by SigningCertURL — fetched only over https from an
- * allowed host, then cached by URL so a busy worker fetches each certificate
- * once.
+ * allowed host, taken only when issued to Amazon SNS (as AWS asks of a
+ * verifier), then cached by URL so a busy worker fetches each certificate
+ * once. Validity dates are not enforced, as AWS's own validators do not:
+ * what proves the message is the signature by a key SNS certified.
  */
 #include "xacct/sns_verify.h"
 #include "xacct/digest.h"
@@ -18,9 +20,13 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "xacct/arn.h"
 
 #define MAX_CERT_BYTES (64 * 1024)
 
@@ -189,7 +195,7 @@ XACCT_STATIC void xacct__sns_key_free(xacct__sns_key_t *k)
     free(k);
 }
 
-XACCT_STATIC xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t len)
+static X509 *cert_from_pem(const char *pem, size_t len)
 {
     if (len > MAX_CERT_BYTES)
         return NULL;
@@ -198,14 +204,116 @@ XACCT_STATIC xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t l
         return NULL;
     X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
     BIO_free(bio);
-    if (cert == NULL)
-        return NULL;
+    return cert;
+}
+
+static xacct__sns_key_t *key_from_cert(X509 *cert)
+{
     EVP_PKEY *pkey = X509_get_pubkey(cert);
-    X509_free(cert);
     if (pkey == NULL)
         return NULL;
     xacct__sns_key_t *k = xacct_calloc(1, sizeof(*k));
     k->pkey = pkey;
+    return k;
+}
+
+XACCT_STATIC xacct__sns_key_t *xacct__sns_key_from_pem(const char *pem, size_t len)
+{
+    X509 *cert = cert_from_pem(pem, len);
+    if (cert == NULL)
+        return NULL;
+    xacct__sns_key_t *k = key_from_cert(cert);
+    X509_free(cert);
+    return k;
+}
+
+/* "<region>.amazonaws.com" or "<region>.amazonaws.com.cn" (n bytes of s). */
+static bool region_domain(const char *s, size_t n)
+{
+    const char *dot = memchr(s, '.', n);
+    char region[32];
+    if (dot == NULL || (size_t)(dot - s) >= sizeof(region))
+        return false;
+    memcpy(region, s, (size_t)(dot - s));
+    region[dot - s] = '\0';
+    size_t rest = n - (size_t)(dot - s) - 1;
+    return xacct_region_valid(region) &&
+           ((rest == 13 && strncasecmp(dot + 1, "amazonaws.com", 13) == 0) ||
+            (rest == 16 && strncasecmp(dot + 1, "amazonaws.com.cn", 16) == 0));
+}
+
+XACCT_STATIC bool xacct__sns_cert_name_ok(const char *name, size_t n)
+{
+    /* The names AWS issues its SNS signing certificates to:
+     * sns.amazonaws.com (and .com.cn), sns-<region>.amazonaws.com[.cn]
+     * (GovCloud, China) and sns-signing.<region>.amazonaws.com[.cn] (opt-in
+     * regions); the regional host itself is taken too. */
+    if ((n == 17 && strncasecmp(name, "sns.amazonaws.com", 17) == 0) ||
+        (n == 20 && strncasecmp(name, "sns.amazonaws.com.cn", 20) == 0))
+        return true;
+    if (n > 4 && strncasecmp(name, "sns.", 4) == 0)
+        return region_domain(name + 4, n - 4);
+    if (n > 12 && strncasecmp(name, "sns-signing.", 12) == 0)
+        return region_domain(name + 12, n - 12);
+    if (n > 4 && strncasecmp(name, "sns-", 4) == 0) {
+        /* sns-<region>.amazonaws.com[.cn]: the region's dot is a dash. */
+        char buf[64];
+        if (n - 4 >= sizeof(buf))
+            return false;
+        memcpy(buf, name + 4, n - 4);
+        buf[n - 4] = '\0';
+        char *dot = strchr(buf, '.');
+        if (dot == NULL)
+            return false;
+        *dot = '\0';
+        const char *rest = dot + 1;
+        return xacct_region_valid(buf) &&
+               (strcasecmp(rest, "amazonaws.com") == 0 || strcasecmp(rest, "amazonaws.com.cn") == 0);
+    }
+    return false;
+}
+
+/* True when one of cert's DNS names (its subjectAltName, else its common
+ * name, as RFC 6125 reads a certificate) is an SNS signing name. */
+static bool cert_names_sns(X509 *cert)
+{
+    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    bool any_dns = false, ok = false;
+    for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !ok; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        if (g->type != GEN_DNS)
+            continue;
+        any_dns = true;
+        const char *s = (const char *)ASN1_STRING_get0_data(g->d.dNSName);
+        int n = ASN1_STRING_length(g->d.dNSName);
+        ok = n > 0 && memchr(s, '\0', (size_t)n) == NULL && xacct__sns_cert_name_ok(s, (size_t)n);
+    }
+    GENERAL_NAMES_free(sans);
+    if (any_dns)
+        return ok;
+    const X509_NAME *subject = X509_get_subject_name(cert);
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) >= 0;) {
+        const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+        const char *s = (const char *)ASN1_STRING_get0_data(cn);
+        int n = ASN1_STRING_length(cn);
+        if (n > 0 && memchr(s, '\0', (size_t)n) == NULL && xacct__sns_cert_name_ok(s, (size_t)n))
+            return true;
+    }
+    return false;
+}
+
+XACCT_STATIC xacct__sns_key_t *xacct__sns_key_from_fetched(const char *pem, size_t len,
+                                                            char *why, size_t whylen)
+{
+    X509 *cert = cert_from_pem(pem, len);
+    xacct__sns_key_t *k = NULL;
+    if (cert == NULL)
+        snprintf(why, whylen, "signing certificate URL did not serve a certificate");
+    else if (!cert_names_sns(cert))
+        snprintf(why, whylen, "signing certificate is not issued to Amazon SNS");
+    else if ((k = key_from_cert(cert)) == NULL)
+        snprintf(why, whylen, "signing certificate holds no usable key");
+    X509_free(cert);
     return k;
 }
 
@@ -339,6 +447,16 @@ size_t xacct_sns_verifier_fetches(const xacct_sns_verifier_t *v)
     return v->fetch_count;
 }
 
+static void cache_drop(xacct_sns_verifier_t *v, cert_entry_t **pp)
+{
+    cert_entry_t *e = *pp;
+    *pp = e->next;
+    xacct__sns_key_free(e->key);
+    free(e->url);
+    free(e);
+    v->ncerts--;
+}
+
 static cert_entry_t *cache_find(xacct_sns_verifier_t *v, const char *url)
 {
     for (cert_entry_t *e = v->certs; e != NULL; e = e->next)
@@ -356,12 +474,7 @@ static void cache_put(xacct_sns_verifier_t *v, const char *url, xacct__sns_key_t
         for (cert_entry_t **pp = &v->certs; *pp != NULL; pp = &(*pp)->next)
             if ((*pp)->used < (*victim)->used)
                 victim = pp;
-        cert_entry_t *e = *victim;
-        *victim = e->next;
-        xacct__sns_key_free(e->key);
-        free(e->url);
-        free(e);
-        v->ncerts--;
+        cache_drop(v, victim);
     }
     cert_entry_t *e = xacct_calloc(1, sizeof(*e));
     e->url = xacct_strdup(url);
@@ -399,9 +512,9 @@ static void fetch_done(int status, const char *detail, const xacct_http_response
     } else if (resp->status != 200) {
         fail = xacct__sns_cert_http_status(resp->status);
         snprintf(why, sizeof(why), "signing certificate fetch returned HTTP %ld", resp->status);
-    } else if ((key = xacct__sns_key_from_pem(resp->body, resp->body_len)) == NULL) {
+    } else if ((key = xacct__sns_key_from_fetched(resp->body, resp->body_len, why,
+                                                  sizeof(why))) == NULL) {
         fail = XACCT_ECERT;
-        snprintf(why, sizeof(why), "signing certificate URL did not serve a certificate");
     }
     if (key != NULL)
         cache_put(v, f->url, key);

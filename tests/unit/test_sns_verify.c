@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* SNS signatures against every vector in ../shared/testdata/sns: valid ones
- * verify, the tampered one and any flipped byte do not; URL rules. */
+ * verify, the tampered one and any flipped byte do not; URL rules; what a
+ * fetched signing certificate must be (valid now, issued to Amazon SNS). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +175,126 @@ static void test_url_rules(void **state)
                      0);
 }
 
+static void test_cert_names(void **state)
+{
+    (void)state;
+    static const char *const ok[] = {
+        "sns.amazonaws.com", "SNS.AMAZONAWS.COM", "sns.amazonaws.com.cn",
+        "sns-us-gov-west-1.amazonaws.com", "sns-cn-north-1.amazonaws.com.cn",
+        "sns-signing.me-south-1.amazonaws.com", "sns-signing.ap-east-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com", "sns.cn-northwest-1.amazonaws.com.cn",
+    };
+    static const char *const bad[] = {
+        "", "amazonaws.com", "sqs.amazonaws.com", "sns.amazonaws.com.evil.com",
+        "evil.sns.amazonaws.com", "sns.s3.amazonaws.com", "sns.a.b.amazonaws.com",
+        "sns-evil.amazonaws.com", "sns-signing.evil.amazonaws.com",
+        "sns-signing.us-east-1.example.com", "sns.us-east-1.amazonaws.com.", "*.amazonaws.com",
+        "sns.amazonaws.co", "sns-us-east-1.amazonaws.com.evil",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (!xacct__sns_cert_name_ok(ok[i], strlen(ok[i])))
+            fail_msg("refused %s", ok[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (xacct__sns_cert_name_ok(bad[i], strlen(bad[i])))
+            fail_msg("accepted %s", bad[i]);
+}
+
+/* A self-signed certificate (PEM, caller frees) with common name cn, a
+ * subjectAltName of san (NULL: none), valid from now + from to now + to. */
+static char *make_cert(const char *cn, const char *san, long from, long to)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(key);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), from);
+    X509_gmtime_adj(X509_getm_notAfter(x), to);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    if (san != NULL) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+        assert_non_null(ext);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char *data = NULL;
+    long n = BIO_get_mem_data(b, &data);
+    char *pem = strndup(data, (size_t)n);
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return pem;
+}
+
+static xacct__sns_key_t *fetched(const char *pem, char *why)
+{
+    return xacct__sns_key_from_fetched(pem, strlen(pem), why, 160);
+}
+
+/* AWS: check that the certificate is issued by Amazon SNS. An allowed host
+ * serving a certificate for another name proves nothing. Validity dates are
+ * not what is checked (AWS's validators do not; the vectors' certificates
+ * are long expired and still verify). */
+static void test_fetched_cert_checks(void **state)
+{
+    (void)state;
+    char why[160];
+    struct {
+        const char *cn, *san;
+        long from, to;
+        bool ok;
+    } rows[] = {
+        {"sns.amazonaws.com", "DNS:sns.amazonaws.com", -3600, 86400, true},
+        {"sns.amazonaws.com", NULL, -3600, 86400, true},
+        {"x", "DNS:sns-signing.me-south-1.amazonaws.com", -3600, 86400, true},
+        {"sns.amazonaws.com", "DNS:sns.amazonaws.com", -86400, -3600, true},
+        {"evil.example.com", "DNS:evil.example.com", -3600, 86400, false},
+        {"evil.example.com", NULL, -3600, 86400, false},
+        /* The subjectAltName, when it has DNS names, is what names the holder. */
+        {"sns.amazonaws.com", "DNS:evil.example.com", -3600, 86400, false},
+        {"sns.amazonaws.com", "DNS:sns.s3.amazonaws.com", -3600, 86400, false},
+        {"sns.amazonaws.com", "IP:127.0.0.1", -3600, 86400, true},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        char *pem = make_cert(rows[i].cn, rows[i].san, rows[i].from, rows[i].to);
+        why[0] = '\0';
+        xacct__sns_key_t *k = fetched(pem, why);
+        if ((k != NULL) != rows[i].ok)
+            fail_msg("row %zu: %s (%s)", i, k ? "accepted" : "refused", why);
+        if (k == NULL && strstr(why, "not issued to Amazon SNS") == NULL)
+            fail_msg("row %zu: reason '%s'", i, why);
+        xacct__sns_key_free(k);
+        free(pem);
+    }
+    assert_null(fetched("not a certificate", why));
+    assert_non_null(strstr(why, "did not serve a certificate"));
+
+    /* Every certificate of the vectors names SNS and is taken. */
+    static const char *const real[] = {
+        "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem",
+        "SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+    };
+    for (size_t i = 0; i < sizeof(real) / sizeof(real[0]); i++) {
+        size_t clen;
+        char *pem = sns_file(real[i], &clen);
+        xacct__sns_key_t *k = fetched(pem, why);
+        if (k == NULL)
+            fail_msg("%s refused: %s", real[i], why);
+        xacct__sns_key_free(k);
+        free(pem);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +303,8 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_url_rules),
         cmocka_unit_test(test_cert_fetch_statuses),
+        cmocka_unit_test(test_cert_names),
+        cmocka_unit_test(test_fetched_cert_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
