@@ -56,7 +56,7 @@ xacct_transport_t *xacct_transport_new(xacct_ctx_t *ctx, const xacct_transport_o
 
 const char *xacct_transport_queue_url(const xacct_transport_t *t); /* borrowed */
 const char *xacct_transport_region(const xacct_transport_t *t);    /* borrowed */
-/* A receive is outstanding. */
+/* A receive is outstanding (also after a pause or stop, until it answers). */
 bool xacct_transport_polling(const xacct_transport_t *t);
 
 /* Polls if there is room and none is outstanding. */
@@ -64,7 +64,9 @@ void xacct_transport_start(xacct_transport_t *t);
 /* Polls if there is room, unless paused or stopped (room freed up, config
  * reloaded). */
 void xacct_transport_kick(xacct_transport_t *t);
-/* Cancels the receives in flight and polls no more (SIGTSTP). */
+/* Polls no more (SIGTSTP). Receives on the wire are not cancelled (SQS
+ * would go on with them): their answers still reach on_receive, n 0 when
+ * one failed. */
 void xacct_transport_pause(xacct_transport_t *t);
 /* Polls again after a pause (SIGCONT); a stopped transport stays stopped. */
 void xacct_transport_resume(xacct_transport_t *t);
@@ -85,8 +87,9 @@ void xacct_transport_delete(xacct_transport_t *t, xacct_transport_delete_t *d,
 int xacct_transport_visibility(xacct_transport_t *t, const char *receipt_handle, int seconds,
                                xacct_transport_done_cb cb, void *arg);
 
-/* Stops and frees once its handles have closed (run the loop). Deletes
- * still collected fire with XACCT_ECANCELED. NULL is a no-op. */
+/* Stops and frees once its handles have closed (run the loop). Receives on
+ * the wire are cancelled; deletes still collected fire with
+ * XACCT_ECANCELED. NULL is a no-op. */
 void xacct_transport_free(xacct_transport_t *t);
 
 #endif

@@ -181,9 +181,10 @@ static void on_signal(uv_signal_t *s, int signum)
         if (ctx->state == XACCT_RUNNING) {
             xacct_loop_shutdown(ctx);
         } else if (ctx->state == XACCT_DRAINING) {
-            /* "You insist": release what is left and go now. */
+            /* "You insist": release what is left now instead of at the
+             * grace's end. Still an orderly stop (nothing is left
+             * invisible), so still exit 0 as SPEC §4 asks of a SIGTERM. */
             XACCT_LOG_WARN(&ctx->log, "daemon.forced_exit", "signal", strsignal(signum), NULL);
-            ctx->exit_code = 1;
             uv_timer_stop(&ctx->grace);
             on_grace(&ctx->grace);
         }

@@ -81,6 +81,11 @@ static void on_receive(int status, const char *detail, xacct_sqs_message_t **msg
             xacct_sqs_message_free(msgs[i]);
         return;
     }
+    if (status != 0 && t->_paused) {
+        /* Nothing to retry; the owner may be waiting for this answer. */
+        t->_on_receive(t, NULL, 0, t->_arg);
+        return;
+    }
     if (status != 0) {
         t->_want = 1;
         uint64_t delay = xacct_backoff_next(&t->_backoff);
@@ -212,17 +217,15 @@ void xacct_transport_stop(xacct_transport_t *t)
     xacct_transport_pause(t);
 }
 
+/* The receives on the wire are left to answer: SQS goes on with a long
+ * poll whose client hung up, and the messages it returns then would stay
+ * invisible for the whole visibility timeout. Their answers still go to the
+ * owner, which hands back what it does not want. */
 void xacct_transport_pause(xacct_transport_t *t)
 {
     t->_paused = true;
     uv_timer_stop(&t->_timer);
     t->_want = 1;
-    for (size_t i = 0; i < MAX_RECEIVES; i++) {
-        xacct_aws_call_t *call = t->_recv[i].call;
-        slot_release(&t->_recv[i]);
-        if (call != NULL)
-            xacct_aws_cancel(call);
-    }
 }
 
 void xacct_transport_resume(xacct_transport_t *t)
@@ -350,6 +353,13 @@ void xacct_transport_free(xacct_transport_t *t)
     if (t == NULL)
         return;
     xacct_transport_stop(t);
+    /* Only here are receives cancelled (their messages freed unseen). */
+    for (size_t i = 0; i < MAX_RECEIVES; i++) {
+        xacct_aws_call_t *call = t->_recv[i].call;
+        slot_release(&t->_recv[i]);
+        if (call != NULL)
+            xacct_aws_cancel(call);
+    }
     while (t->_deletes != NULL) {
         xacct_transport_delete_t *d = t->_deletes;
         t->_deletes = d->_next;

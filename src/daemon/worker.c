@@ -105,14 +105,43 @@ static void kick_all(xacct_worker_t *w)
         xacct_transport_kick(w->transports[i]);
 }
 
+/* Nothing of the worker's is left on the wire: no message in the set, no
+ * visibility reset unanswered, and no receive whose answer may still bring
+ * messages to hand back. */
+static bool settled(const xacct_worker_t *w)
+{
+    if (w->in_flight > 0 || w->releasing.head != NULL)
+        return false;
+    for (size_t i = 0; i < w->ntransports; i++)
+        if (xacct_transport_polling(w->transports[i]))
+            return false;
+    return true;
+}
+
 static void release_done(xacct_worker_t *w)
 {
-    if (w->released_cb != NULL && !w->releasing_all && w->releasing.head == NULL &&
-        w->in_flight == 0) {
+    if (w->released_cb != NULL && !w->releasing_all && settled(w)) {
         void (*cb)(void *) = w->released_cb;
         w->released_cb = NULL;
         cb(w->released_arg);
     }
+}
+
+/* While stopping: fires the drain's or the release's callback once
+ * everything has settled. */
+static void stop_progress(xacct_worker_t *w)
+{
+    if (w->freeing)
+        return;
+    if (w->drained_cb != NULL) {
+        if (settled(w)) {
+            void (*cb)(void *) = w->drained_cb;
+            w->drained_cb = NULL;
+            cb(w->drained_arg);
+        }
+        return;
+    }
+    release_done(w);
 }
 
 /* One message fewer in the set (already unlinked): room for another. */
@@ -121,15 +150,9 @@ static void left_set(xacct_worker_t *w)
     w->in_flight--;
     if (w->freeing)
         return;
-    if (w->in_flight == 0 && w->drained_cb != NULL) {
-        void (*cb)(void *) = w->drained_cb;
-        w->drained_cb = NULL;
-        cb(w->drained_arg);
-        return;
-    }
-    if (w->released_cb != NULL)
-        release_done(w);
-    else if (!w->stopping)
+    if (w->stopping)
+        stop_progress(w);
+    else
         kick_all(w);
 }
 
@@ -168,9 +191,26 @@ static void on_released(int status, const char *detail, void *arg)
     xacct_worker_t *w = e->w;
     if (w != NULL) {
         list_remove(&w->releasing, e);
-        release_done(w);
+        stop_progress(w);
     }
     inflight_free(e);
+}
+
+/* A message received while quiet or stopping is handed back at once
+ * (visibility 0), tracked like a release so the shutdown waits for it. */
+static void hand_back(xacct_worker_t *w, xacct_transport_t *t, xacct_sqs_message_t *m)
+{
+    inflight_t *e = xacct_calloc(1, sizeof(*e));
+    e->w = w;
+    e->t = t;
+    e->m = m;
+    XACCT_LOG_INFO(&w->ctx->log, "message.released", "message_id", m->message_id, NULL);
+    w->stats.released++;
+    xacct_metrics_inc(w->ctx->metrics, XACCT_M_MSG_RELEASED, xacct_transport_queue_url(t), NULL);
+    if (xacct_transport_visibility(t, m->receipt_handle, 0, on_released, e) == 0)
+        list_add(&w->releasing, e);
+    else
+        inflight_free(e);
 }
 
 static void on_done(const xacct_pipeline_result_t *r, void *arg)
@@ -214,10 +254,9 @@ static void on_receive(xacct_transport_t *t, xacct_sqs_message_t **msgs, size_t 
     touch(w);
     for (size_t i = 0; i < n; i++) {
         w->stats.received++;
-        if (w->stopping) {
-            /* Received while a shutdown began: hand it back at once. */
-            (void)xacct_transport_visibility(t, msgs[i]->receipt_handle, 0, NULL, NULL);
-            xacct_sqs_message_free(msgs[i]);
+        if (w->stopping || w->stats.quiet) {
+            /* The answer of a receive sent before SIGTERM or SIGTSTP. */
+            hand_back(w, t, msgs[i]);
             continue;
         }
         inflight_t *e = xacct_calloc(1, sizeof(*e));
@@ -230,6 +269,8 @@ static void on_receive(xacct_transport_t *t, xacct_sqs_message_t **msgs, size_t 
             touch(w); /* back to the busy pace */
         xacct_pipeline_start(&w->pl, e->m, t, xacct_transport_queue_url(t), on_done, e, &e->msg);
     }
+    if (w->stopping)
+        stop_progress(w); /* that receive may have been the last thing out */
 }
 
 /* ---- heartbeat ------------------------------------------------------------ */
@@ -390,7 +431,7 @@ static void stop_all(xacct_worker_t *w)
 void xacct_worker_drain(xacct_worker_t *w, void (*cb)(void *arg), void *arg)
 {
     stop_all(w);
-    if (w->in_flight == 0) {
+    if (settled(w)) {
         cb(arg);
         return;
     }
