@@ -399,7 +399,7 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
     if (opts == NULL)
         opts = &defaults;
     if (opts->max_host_connections < 0 || opts->max_total_connections < 0 ||
-        opts->tls_gate_ms < 0) {
+        opts->tls_gate_ms < 0 || opts->connection_ramp_ms < 0) {
         rc = XACCT_EINVAL;
         goto out;
     }
@@ -415,6 +415,8 @@ int xacct_http_new(uv_loop_t *loop, const xacct_http_options_t *opts, xacct_http
     h->_loop = loop;
     h->_metrics = opts->metrics;
     h->_gate_ms = opts->tls_gate_ms ? (uint64_t)opts->tls_gate_ms : XACCT_HTTP_DEFAULT_GATE_MS;
+    h->_ramp_ms = opts->connection_ramp_ms ? (uint64_t)opts->connection_ramp_ms
+                                           : XACCT_HTTP_DEFAULT_RAMP_MS;
     h->_trust = trust;
     trust = NULL;
     h->_user_agent = opts->user_agent ? xacct_strdup(opts->user_agent)

@@ -21,6 +21,18 @@
  * AWS, with more calls out than connections, that was three wasted attempts
  * for every transfer. A held transfer's time counts against its timeout, as
  * it did in libcurl's list.
+ *
+ * The connection ramp: a burst of messages puts hundreds of calls out at
+ * once, and a cap of 64 would open 64 connections to each host however
+ * quickly the host answers — each with its TLS state and buffers, ~80 KB
+ * of memory, kept until it idles out. An origin first gets a quarter of
+ * its cap (at least 4) and the full cap only as transfers keep waiting:
+ * each time one has waited _ramp_ms for room (and as long again has passed
+ * since the last change) the cap doubles, up to _max_host. A host that
+ * answers in a few milliseconds drains a burst through the connections it
+ * has; one that takes tens of milliseconds (AWS far away, or slow) reaches
+ * the full cap within a few ramp periods. After _ramp_ms times
+ * XACCT_HTTP_RAMP_RESET_PERIODS without a wait it starts over.
  */
 #include "http_int.h"
 #include "xacct/metrics.h"
@@ -29,6 +41,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Where an origin's cap starts: a quarter of the cap, at least 4. */
+static unsigned ramp_start(const struct xacct_http *h)
+{
+    unsigned start = h->_max_host / 4 > 4 ? h->_max_host / 4 : 4;
+
+    return start < h->_max_host ? start : h->_max_host;
+}
+
+/* When o's cap may next grow (UINT64_MAX: not now), from the oldest
+ * transfer waiting for room. */
+static uint64_t ramp_due(const struct xacct_http *h, const xacct_http_origin_t *o)
+{
+    if (o->_held == NULL || o->_cap >= h->_max_host || o->_multiplexed)
+        return UINT64_MAX;
+    uint64_t from = o->_held->_held_since > o->_grown_at ? o->_held->_held_since : o->_grown_at;
+    return from + h->_ramp_ms;
+}
 
 static xacct_http_origin_t *origin_find(struct xacct_http *h, const char *key)
 {
@@ -51,6 +81,8 @@ static xacct_http_origin_t *origin_get(struct xacct_http *h, const char *key)
     o->_h = h;
     o->_key = xacct_strdup(key);
     o->_held_due = UINT64_MAX;
+    o->_cap = ramp_start(h);
+    o->_grown_at = uv_now(h->_loop);
     return o;
 }
 
@@ -63,7 +95,7 @@ static bool gate_open(const xacct_http_origin_t *o)
 /* Whether o may have another transfer inside the multi now. */
 static bool has_room(const struct xacct_http *h, const xacct_http_origin_t *o)
 {
-    return o->_multiplexed || h->_max_host == 0 || o->_active < h->_max_host;
+    return o->_multiplexed || h->_max_host == 0 || o->_active < o->_cap;
 }
 
 /* Adds r to the multi, counted against o's cap (o may be NULL: uncounted).
@@ -96,6 +128,7 @@ static void hold(xacct_http_origin_t *o, struct xacct_http_req *r, const char *w
     r->_held = true;
     r->_held_next = NULL;
     r->_held_since = uv_now(o->_h->_loop);
+    o->_last_wait = r->_held_since;
     uint64_t due = r->_held_since + (uint64_t)r->_timeout_ms;
     if (due < o->_held_due)
         o->_held_due = due;
@@ -155,6 +188,8 @@ static void gate_arm(struct xacct_http *h)
             due = o->_probe_since + h->_gate_ms;
         if (o->_held_due < due)
             due = o->_held_due;
+        if (gate_open(o) && ramp_due(h, o) < due)
+            due = ramp_due(h, o);
     }
     if (due == UINT64_MAX)
         uv_timer_stop(&h->_gate_timer);
@@ -198,6 +233,13 @@ int xacct__http_admit(struct xacct_http *h, struct xacct_http_req *r)
 
     if (o == NULL)
         return add(h, NULL, r, false);
+    uint64_t now = uv_now(h->_loop), quiet = o->_last_wait > o->_grown_at ? o->_last_wait
+                                                                         : o->_grown_at;
+    if (o->_held == NULL && o->_cap > ramp_start(h) &&
+        now - quiet >= h->_ramp_ms * XACCT_HTTP_RAMP_RESET_PERIODS) {
+        o->_cap = ramp_start(h);
+        o->_grown_at = now;
+    }
     /* A ticket has come (and the session is stored: that happened inside
      * the same read of curl's), or the probe took too long to wait for:
      * nothing to wait for but a free connection. */
@@ -333,6 +375,11 @@ void xacct__http_gate_expire(struct xacct_http *h)
         } else if (o->_held != NULL && o->_probe != NULL && !gate_open(o) &&
                    now >= o->_probe_since + h->_gate_ms) {
             o->_gate_passed = true;
+            release(h, o);
+        }
+        if (o->_held != NULL && gate_open(o) && now >= ramp_due(h, o)) {
+            o->_cap = o->_cap > h->_max_host / 2 ? h->_max_host : o->_cap * 2;
+            o->_grown_at = now;
             release(h, o);
         }
         if (o->_held != NULL && now >= o->_held_due)

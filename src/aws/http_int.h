@@ -53,6 +53,12 @@ _Static_assert(XACCT_HTTP_CHUNK(XACCT_HTTP_RECEIVE_BUFFER + 1) >= XACCT_HTTP_MMA
  * wait for the first one's handshake before going ahead with their own,
  * and how many origins it tracks (past that, transfers are not gated). */
 #define XACCT_HTTP_DEFAULT_GATE_MS 1000u
+/* The connection ramp (http_gate.c): an origin may first have a quarter of
+ * its cap (at least 4), doubled each time a transfer has waited this long
+ * for a connection, and back to the start after this many ramp periods
+ * without a wait (60 s by default). */
+#define XACCT_HTTP_DEFAULT_RAMP_MS 250u
+#define XACCT_HTTP_RAMP_RESET_PERIODS 240u
 #define XACCT_HTTP_MAX_ORIGINS 64u
 
 /* One https origin ("host:port") as the gate sees it. */
@@ -75,6 +81,11 @@ typedef struct xacct_http_origin {
     bool _version_known;                 /* an answer said which HTTP it speaks */
     bool _gate_passed;                   /* its probe ran past _gate_ms: no more
                                             waiting for a session, only for room */
+    unsigned _cap;                       /* transfers it may have in the multi now:
+                                            up to _max_host, as waits ramp it up */
+    uint64_t _grown_at;                  /* loop time (ms) _cap last changed */
+    uint64_t _last_wait;                 /* loop time (ms) a transfer last waited for
+                                            room, or 0 */
 } xacct_http_origin_t;
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
@@ -110,6 +121,7 @@ struct xacct_http {
     uv_timer_t _gate_timer;                 /* lets held transfers go once their
                                                origin's probe has taken too long */
     uint64_t _gate_ms;                      /* how long the gate holds transfers */
+    uint64_t _ramp_ms;                      /* how long a wait for room ramps a cap */
     unsigned long _gate_wakeups;            /* times the gate timer fired (tests) */
     unsigned _max_host;                     /* transfers one origin may have in the
                                                multi: its connection cap */

@@ -590,6 +590,111 @@ static void test_tls_cap_behind_a_slow_probe(void **state)
     finish_loop(fx);
 }
 
+/* Distinct connections the answered transfers in res[0..n) came over. */
+static size_t distinct_conns(const ordered_t *res, int n)
+{
+    long long conns[64];
+    size_t nconns = 0;
+    for (int i = 0; i < n && nconns < 64; i++) {
+        long long conn = echo_int(&res[i].res, "conn");
+        bool seen = false;
+        for (size_t k = 0; k < nconns; k++)
+            seen = seen || conns[k] == conn;
+        if (!seen)
+            conns[nconns++] = conn;
+    }
+    return nconns;
+}
+
+/* A warm origin capped at max_host whose cap ramps after ramp_ms of waiting. */
+static void ramp_client(fx_t *fx, long max_host, long ramp_ms, xacct_metrics_t *m)
+{
+    char ca[128];
+    tls_server(fx, ca);
+    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m, .tls_gate_ms = GATE_UNBOUNDED,
+                                 .max_host_connections = max_host,
+                                 .connection_ramp_ms = ramp_ms};
+    new_client(fx, &opts);
+    ordered_t warm = {0};
+    submit_ordered(fx, "/echo", 10000, &warm);
+    run(fx);
+    assert_int_equal(warm.res.status, 0);
+    result_clear(&warm.res);
+}
+
+/*
+ * The connection ramp: an origin capped at 8 first has 4 connections; a
+ * host that answers quickly drains a burst through them. The ramp period
+ * here is a minute, so nothing grows the cap while the test runs.
+ */
+static void test_tls_cap_starts_at_a_quarter(void **state)
+{
+    fx_t *fx = *state;
+    ramp_client(fx, 8, 60000, NULL);
+
+    enum { N = 16 };
+    ordered_t res[N] = {0};
+    xacct_http_req_t *reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = submit_ordered(fx, "/echo", 20000, &res[i]);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(reqs[i]->_held, i >= 4);
+    run(fx);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i].res.status, 0);
+    size_t n = distinct_conns(res, N);
+    assert_true(n >= 1);
+    assert_true(n <= 4);
+    assert_int_equal(fx->h->_origins[0]._cap, 4);
+    for (int i = 0; i < N; i++)
+        result_clear(&res[i].res);
+    finish_loop(fx);
+}
+
+/*
+ * A slow host: transfers wait for the 4 connections past the ramp period,
+ * so the cap doubles to 8 and 4 more go at once — never more than 8. After
+ * a long quiet (no transfer waiting for XACCT_HTTP_RAMP_RESET_PERIODS ramp
+ * periods, made to have passed here) the next transfer finds the cap back
+ * at 4.
+ */
+static void test_tls_cap_ramps_while_transfers_wait(void **state)
+{
+    fx_t *fx = *state;
+    ramp_client(fx, 8, 150, NULL);
+    xacct_http_origin_t *o = &fx->h->_origins[0];
+
+    enum { N = 16 };
+    ordered_t res[N] = {0};
+    xacct_http_req_t *reqs[N];
+    for (int i = 0; i < N; i++)
+        reqs[i] = submit_ordered(fx, "/delay?ms=1000", 30000, &res[i]);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(reqs[i]->_held, i >= 4);
+    assert_int_equal(o->_cap, 4);
+    run(fx);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(res[i].res.status, 0);
+    /* more than the first 4 connections, never more than the cap */
+    size_t n = distinct_conns(res, N);
+    assert_true(n > 4);
+    assert_true(n <= 8);
+    assert_int_equal(o->_cap, 8);
+
+    uint64_t quiet = 150u * XACCT_HTTP_RAMP_RESET_PERIODS + 1;
+    o->_grown_at -= quiet;
+    o->_last_wait -= quiet;
+    ordered_t again = {0};
+    assert_false(submit_ordered(fx, "/echo", 10000, &again)->_held);
+    assert_int_equal(o->_cap, 4);
+    run(fx);
+    assert_int_equal(again.res.status, 0);
+    result_clear(&again.res);
+    for (int i = 0; i < N; i++)
+        result_clear(&res[i].res);
+    finish_loop(fx);
+}
+
 /* Two held transfers run out of time together, and the first one's callback
  * cancels the second: each is answered once, the second as cancelled. */
 typedef struct cancel_other {
@@ -749,6 +854,8 @@ int main(void)
         T(test_tls_cap_holds_past_the_connections),
         T(test_tls_cap_held_times_out),
         T(test_tls_cap_behind_a_slow_probe),
+        T(test_tls_cap_starts_at_a_quarter),
+        T(test_tls_cap_ramps_while_transfers_wait),
         T(test_tls_cap_expiry_callback_cancels_another),
         T(test_tls_request_target),
         T(test_tls_bodies_past_the_buffers),
