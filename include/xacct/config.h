@@ -135,6 +135,12 @@ int xacct_config_check_reload(const xacct_config_t *old, const xacct_config_t *n
 /* NULL does nothing. */
 void xacct_config_free(xacct_config_t *cfg);
 
+/* Calls cb (when not NULL) with the name of each variable of envp that is
+ * under a known section's prefix (XACCT_QUEUE_...) but names no key: a
+ * likely typo the load ignores. Returns how many there were. */
+typedef void (*xacct_config_stray_cb)(const char *name, void *arg);
+size_t xacct_config_env_strays(char *const *envp, xacct_config_stray_cb cb, void *arg);
+
 /* Writes "section.key = value" for every key, in table order, with the values
  * in force (defaults, file and environment applied; lists joined with ", ").
  * The password of a URL (redis.url's "redis://user:password@host") is

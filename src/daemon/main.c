@@ -99,6 +99,21 @@ static int start(xacct_ctx_t *ctx)
     return 0;
 }
 
+extern char **environ;
+
+static void warn_stray_stderr(const char *name, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "xacctd: warning: %s names no setting (ignored; see xacctd.conf(5))\n", name);
+}
+
+static void warn_stray_log(const char *name, void *arg)
+{
+    xacct_ctx_t *ctx = arg;
+    XACCT_LOG_WARN(&ctx->log, "config.unknown_env", "name", name, "detail",
+                   "names no setting; ignored", NULL);
+}
+
 int main(int argc, char **argv)
 {
     xacct_cli_opts_t opts;
@@ -129,6 +144,7 @@ int main(int argc, char **argv)
             xacct_config_free(cfg);
             return 1;
         }
+        (void)xacct_config_env_strays(environ, warn_stray_stderr, NULL);
         xacct_config_dump(cfg, stdout);
         printf("configuration ok: %s\n", opts.config_path);
         xacct_config_free(cfg);
@@ -157,6 +173,7 @@ int main(int argc, char **argv)
     xacct_loop_setup(ctx);
     XACCT_LOG_INFO(&ctx->log, "daemon.starting", "version", XACCT_VERSION, "worker",
                    ctx->worker_id, "config", ctx->config_path, NULL);
+    (void)xacct_config_env_strays(environ, warn_stray_log, ctx);
     /* Clients in the context's fixed order, then the daemon's own parts. */
     int rc = xacct_ctx_start(ctx, XACCT_CTX_AWS | XACCT_CTX_STORE | XACCT_CTX_VERIFIER, err,
                              sizeof(err));

@@ -43,6 +43,24 @@ class CheckConfigTest(SharedEnvTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("queue.max_in_flight = 7", r.stdout.decode())
 
+    def test_mistyped_override_is_named(self):
+        # A variable under a section's prefix that names no key is ignored
+        # by the load, so the operator is told: by --check-config on
+        # standard error, and by the start in the log.
+        e = self.env.process_env({"XACCT_QUEUE_MAX_INFLIGHT": "7"})
+        r = self.run_xacctd("--config", self.env.config_path, "--check-config", env=e)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("queue.max_in_flight = 64", r.stdout.decode())
+        self.assertIn("XACCT_QUEUE_MAX_INFLIGHT names no setting", r.stderr.decode())
+        r = self.run_xacctd("--config", self.env.config_path, "--check-config")
+        self.assertNotIn("XACCT_QUEUE_MAX_INFLIGHT", r.stderr.decode())
+        w = self.env.start_worker({"XACCT_QUEUE_MAX_INFLIGHT": "7"})
+        wait_for(lambda: b"config.unknown_env" in self.env.worker_log(w), 20,
+                 "the warning in the log")
+        line = next(l for l in self.env.worker_log(w).splitlines() if b"config.unknown_env" in l)
+        self.assertIn(b"XACCT_QUEUE_MAX_INFLIGHT", line)
+        self.assertEqual(self.env.stop_worker(w), 0)
+
     def test_check_config_hides_redis_password(self):
         e = self.env.process_env(
             {"XACCT_REDIS_URL": "redis://app:hunter2-secret@127.0.0.1:6379/0"})

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -909,6 +910,75 @@ static void test_host_allowed(void **state)
     xacct_config_free(cfg);
 }
 
+typedef struct strays {
+    char names[8][128];
+    size_t n;
+} strays_t;
+
+static void note_stray(const char *name, void *arg)
+{
+    strays_t *st = arg;
+    assert_true(st->n < 8);
+    snprintf(st->names[st->n++], sizeof(st->names[0]), "%s", name);
+}
+
+/* A variable under a known section's prefix that names no key is reported
+ * (a typo the load would ignore); real keys, other XACCT_* variables and
+ * lower-case or partial prefixes are not. */
+static void test_env_strays(void **state)
+{
+    (void)state;
+    char *envp[] = {
+        "XACCT_QUEUE_MAX_IN_FLIGHT=7",  /* a key */
+        "XACCT_QUEUE_MAX_INFLIGHT=7",   /* a typo */
+        "XACCT_REDIS_URL=redis://x",    /* a key */
+        "XACCT_REDIS_URI=redis://x",    /* a typo */
+        "XACCT_CONFIG=/etc/xacct/x",    /* not a section */
+        "XACCT_OPERATOR=alice",         /* not a section */
+        "xacct_queue_urls=x",           /* not an override name */
+        "XACCT_QUEUE=1",                /* no key part */
+        "XACCT_QUEUEX_URLS=1",          /* another prefix */
+        "XACCT_EVENTS_WEBHOOK_URLS",    /* no '=': a name all the same */
+        "PATH=/usr/bin",
+        NULL,
+    };
+    strays_t st = {0};
+    assert_int_equal(xacct_config_env_strays(envp, note_stray, &st), 3);
+    assert_int_equal(st.n, 3);
+    assert_string_equal(st.names[0], "XACCT_QUEUE_MAX_INFLIGHT");
+    assert_string_equal(st.names[1], "XACCT_REDIS_URI");
+    assert_string_equal(st.names[2], "XACCT_EVENTS_WEBHOOK_URLS");
+    assert_int_equal(xacct_config_env_strays(NULL, note_stray, &st), 0);
+
+    /* Every key the dump names, as its override, is no stray. */
+    xacct_config_t *cfg = NULL;
+    char err[256];
+    assert_int_equal(config_load_from(NULL, "", fake_getenv, NULL, true, &cfg, err, sizeof(err)), 0);
+    char *dump = NULL;
+    size_t dlen = 0;
+    FILE *f = open_memstream(&dump, &dlen);
+    xacct_config_dump(cfg, f);
+    fclose(f);
+    char *all[128];
+    size_t n = 0;
+    for (char *line = strtok(dump, "\n"); line != NULL && n < 127; line = strtok(NULL, "\n")) {
+        char *sp = strchr(line, ' ');
+        assert_non_null(sp);
+        char *name = calloc(1, (size_t)(sp - line) + 7);
+        memcpy(name, "XACCT_", 6);
+        for (char *c = line; c < sp; c++)
+            name[6 + (c - line)] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
+        all[n++] = name;
+    }
+    all[n] = NULL;
+    assert_true(n > 40);
+    assert_int_equal(xacct_config_env_strays(all, NULL, NULL), 0);
+    for (size_t i = 0; i < n; i++)
+        free(all[i]);
+    free(dump);
+    xacct_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_env_overrides),
         cmocka_unit_test(test_region_from_aws_profile),
         cmocka_unit_test(test_env_errors),
+        cmocka_unit_test(test_env_strays),
         cmocka_unit_test(test_required),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_dump),
