@@ -182,7 +182,9 @@ typedef void (*xacct_outbox_read_cb)(int status, const char *detail,
  * reclaim looks at no more than count * 10 pending entries: pass each call
  * the previous one's next_claim so a whole pass reaches the end of the list.
  * Creates the group (from the start of the stream) if needed. Deleted entries
- * that XAUTOCLAIM drops are skipped.
+ * that XAUTOCLAIM drops are skipped. A call that reclaims also removes from
+ * the group the other consumers that hold nothing and have been idle longer
+ * than min_idle_ms (workers that are gone: a consumer is one process).
  */
 int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
                       const char *claim_from, xacct_outbox_read_cb cb, void *arg) XACCT_MUSTCHECK;

@@ -83,6 +83,7 @@ struct xacct_webhook {
 };
 
 static void pump(xacct_webhook_t *w);
+static void give_up(delivery_t *d);
 
 /* ---- lifetime ------------------------------------------------------------ */
 
@@ -205,12 +206,12 @@ static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
     d->due_ms = uv_now(w->ctx->loop);
     xacct_backoff_init(&d->backoff, RETRY_BASE_MS, RETRY_CAP_MS, NULL, NULL);
     if (parse_event(d) != 0) {
-        /* Nothing a receiver could use: straight to outbox:dead. */
-        d->state = D_BURY;
+        /* Nothing a receiver could use: straight to outbox:dead (logged like
+         * any event given up on, so the dead counter never rises unexplained). */
         snprintf(d->reason, sizeof(d->reason), "not a lifecycle event (malformed JSON)");
         d->event_id = xacct_strdup("");
         d->account = xacct_strdup("");
-        xacct_metrics_inc(w->ctx->metrics, XACCT_M_WEBHOOK_DELIVERIES, "dead", NULL);
+        give_up(d);
     }
     d->next = *p;
     *p = d;
@@ -326,8 +327,8 @@ static void give_up(delivery_t *d)
     char attempts[16];
     snprintf(attempts, sizeof(attempts), "%u", d->attempts);
     XACCT_LOG_WARN(&w->ctx->log, "webhook.dead", "event_id", d->event_id, "account", d->account,
-                   "attempts", attempts, "reason", d->reason, "action", "moved to outbox:dead",
-                   NULL);
+                   "outbox_id", d->id, "attempts", attempts, "reason", d->reason, "action",
+                   "moved to outbox:dead", NULL);
 }
 
 static void failed(delivery_t *d, const char *result)

@@ -100,6 +100,21 @@ static const xacct_store_script_t read_script = {
      * reclaim), 5 reclaim cursor. Answers {entries, next cursor}. */
     XACCT__STORE_LUA_GROUP_READ
     "local entries, cursor = group_read(ARGV[5])\n"
+    /* A consumer is a worker process (host:pid), so each restart adds one and
+     * Redis never removes them. With a reclaim, drop the ones that hold
+     * nothing and have been idle as long as a dead worker's events wait. A
+     * live worker that merely found nothing new for that long (such reads do
+     * not count as activity) loses nothing: it held nothing, and the next
+     * read that hands it an event makes it a consumer again. */
+    "if tonumber(ARGV[4]) > 0 then\n"
+    "  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
+    "    local f = {}\n"
+    "    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
+    "    if f['pending'] == 0 and f['idle'] > tonumber(ARGV[4]) and f['name'] ~= ARGV[2] then\n"
+    "      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "return {entries, cursor}\n",
 };
 

@@ -494,7 +494,11 @@ class DeadTest(unittest.TestCase):
 
     def test_dead_then_redeliver(self):
         env, rec = self.env, self.receiver
-        worker = env.start_worker()
+        worker = env.start_worker(metrics=True)
+
+        def deliveries(result):
+            m = env.parse_metrics(env.scrape(worker)[2])
+            return m.get(("xacct_webhook_deliveries_total", frozenset({("result", result)})), 0)
         env.onboard(A)
         dead = wait_for(lambda: json.loads(env.xacct("outbox", "dead", "--json",
                                                      check=True).stdout), 60, "outbox:dead")
@@ -524,7 +528,13 @@ class DeadTest(unittest.TestCase):
                                                      check=True).stdout), 30, "junk in dead")
         self.assertEqual(junk[0]["reason"], "not a lifecycle event (malformed JSON)")
         self.assertEqual(junk[0]["attempts"], 0)
+        # Said in the log like every event given up on, naming the entry.
+        self.assertIn(f'outbox_id={junk[0]["outbox_id"]}'.encode(), env.worker_log(worker))
         self.assertFalse(any(x["body"] == b"not json" for x in rec.snapshot()))
+        # Each event given up on counted once as dead (SPEC §8 metric).
+        self.assertEqual(deliveries("dead"), 2)
+        self.assertGreaterEqual(deliveries("rejected"), 1)  # the 500s before max_age
+        self.assertGreaterEqual(deliveries("delivered"), 1)  # the redelivered one
         # Usage errors and a missing entry.
         self.assertEqual(env.xacct("outbox", "redeliver").returncode, 2)
         self.assertEqual(env.xacct("outbox", "redeliver", "nope").returncode, 2)

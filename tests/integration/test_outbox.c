@@ -27,6 +27,7 @@
 #include "xacct/customers.h"
 #include "xacct/jobs.h"
 #include "xacct/outbox.h"
+#include "xacct/reverify.h"
 #include "xacct/store.h"
 
 #define PREFIX "outbox-test:"
@@ -189,6 +190,36 @@ static void jobs_done(fx_t *f)
     wait_res(f, &r);
     assert_int_equal(r.status, 0);
     assert_int_equal(r.count, 1);
+}
+
+static void reverify_cb(int status, const char *detail, xacct_reverify_result_t result, void *arg)
+{
+    res_t *r = arg;
+    set_res(r, status, detail);
+    r->count = (long long)result;
+}
+
+/* Records a re-verification outcome for acct (role and external ID as
+ * apply_ex and onboard wrote them); returns the result. */
+static xacct_reverify_result_t reverify(fx_t *f, const char *acct, const char *xid,
+                                        xacct_reverify_outcome_t outcome, const char *reason)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    char *role = xacct_asprintf("arn:aws:iam::%s:role/xacct", acct);
+    xacct_event_t deg = {.v = 1, .ts = xacct_store_now_ms(), .type = "degraded",
+                         .outcome = "failed", .reason = reason, .actor = "w1"};
+    xacct_event_t rec = {.v = 1, .ts = xacct_store_now_ms(), .type = "recovered",
+                         .outcome = "success", .actor = "w1"};
+    xacct_reverify_record_t in = {.account_id = acct, .role_arn = role, .external_id = xid,
+                                  .outcome = outcome, .reason = reason,
+                                  .next_due_ms = xacct_store_now_ms() + 60000,
+                                  .degraded_event = &deg, .recovered_event = &rec};
+    assert_int_equal(xacct_reverify_record(f->s, &in, reverify_cb, &r), 0);
+    wait_res(f, &r);
+    free(role);
+    assert_int_equal(r.status, 0);
+    return (xacct_reverify_result_t)r.count;
 }
 
 /* ---- outbox reads --------------------------------------------------------- */
@@ -380,6 +411,65 @@ static void test_transitions_one_event_each(void **state)
     assert_true(json_is_null(json_object_get(con, "reason")));
     json_decref(con);
     assert_int_equal(backlog(f), (long long)XACCT_ARRAY_SIZE(want));
+}
+
+/* SPEC §8/§9.2: re-verification's changes are lifecycle events too —
+ * customer.degraded with the drift as its reason, customer.recovered when a
+ * check or an Update makes the customer active again — and a check that
+ * changes no state (verified, still degraded, unknown) appends none. */
+static void test_trust_transitions_one_event_each(void **state)
+{
+    fx_t *f = *state;
+    const char *a = "444444444444";
+    const char *drift = "re-verification: probe 'wrong' was allowed";
+    int result;
+
+    assert_int_equal(onboard(f, a, "xid-d-1", 0), 0);                          /* 1 pending */
+    assert_int_equal(apply(f, a, "Create", "active", "u1", NULL), 0);         /* 2 active */
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_SECURE, ""), XACCT_REVERIFY_VERIFIED);
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_DRIFTED, drift),
+                     XACCT_REVERIFY_DEGRADED);                                /* 3 degraded */
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_DRIFTED, "deleted"),
+                     XACCT_REVERIFY_STILL_DEGRADED);
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_UNKNOWN, ""),
+                     XACCT_REVERIFY_RESCHEDULED);
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_SECURE, ""),
+                     XACCT_REVERIFY_RECOVERED);                               /* 4 active */
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_DRIFTED, drift),
+                     XACCT_REVERIFY_DEGRADED);                                /* 5 degraded */
+    assert_int_equal(apply(f, a, "Update", "active", "u2", &result), 0);      /* 6 active */
+    assert_int_equal(result, XACCT_APPLY_APPLIED);
+    assert_int_equal(reverify(f, a, "xid-d-1", XACCT_REVERIFY_DRIFTED, drift),
+                     XACCT_REVERIFY_DEGRADED);                                /* 7 degraded */
+    assert_int_equal(apply(f, a, "Delete", "offboarding", "u3", &result), 0); /* 8 offboarding */
+    assert_int_equal(result, XACCT_APPLY_APPLIED);
+
+    res_t r = list(f);
+    struct {
+        const char *type, *state, *reason; /* reason NULL: JSON null */
+    } want[] = {
+        {"customer.onboarding", "pending", NULL},  {"customer.connected", "active", NULL},
+        {"customer.degraded", "degraded", drift},  {"customer.recovered", "active", NULL},
+        {"customer.degraded", "degraded", drift},  {"customer.recovered", "active", NULL},
+        {"customer.degraded", "degraded", drift},  {"customer.offboarding", "offboarding", NULL},
+    };
+    assert_int_equal(r.n, XACCT_ARRAY_SIZE(want));
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(want); i++) {
+        check_event(r.events[i], a, want[i].type, (long long)i + 1, want[i].state);
+        json_t *ev = json_loads(r.events[i], 0, NULL);
+        json_t *reason = json_object_get(ev, "reason");
+        if (want[i].reason == NULL)
+            assert_true(json_is_null(reason));
+        else
+            assert_string_equal(json_string_value(reason), want[i].reason);
+        /* Every event names the role and the stack the customer is on. */
+        if (i > 0) {
+            assert_string_equal(json_string_value(json_object_get(ev, "role_arn")),
+                                "arn:aws:iam::444444444444:role/xacct");
+            assert_non_null(json_string_value(json_object_get(ev, "stack_id")));
+        }
+        json_decref(ev);
+    }
 }
 
 /* Read, touch, ack, reclaim, bury, redeliver, and the list's statuses. */
@@ -643,14 +733,108 @@ static void test_reclaim_continues_from_the_cursor(void **state)
     assert_string_equal(r.next_claim, "12-3");
 }
 
+typedef struct str_res {
+    int done;
+    char text[256];
+} str_res_t;
+
+static void str_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
+{
+    XACCT_UNUSED(detail);
+    str_res_t *r = arg;
+    assert_int_equal(status, 0);
+    char *t = xacct_store_reply_strdup(rep);
+    snprintf(r->text, sizeof(r->text), "%s", t);
+    free(t);
+    r->done = 1;
+}
+
+/* The webhook group's consumers, "name:pending" sorted by name and joined
+ * with spaces. */
+static void consumers(fx_t *f, char *out, size_t outlen)
+{
+    str_res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(
+        xacct_store_cmd(f->s, str_cb, &r, "EVAL",
+                        "local v = {}\n"
+                        "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], 'webhook')) do\n"
+                        "  v[#v + 1] = c[2] .. ':' .. c[4]\n"
+                        "end\n"
+                        "table.sort(v)\n"
+                        "return table.concat(v, ' ')\n",
+                        "1", PREFIX "outbox", NULL),
+        0);
+    assert_true(th_run_until(&f->loop, &r.done, 10000));
+    snprintf(out, outlen, "%s", r.text);
+}
+
+/* consumer reads one new entry and acknowledges it. */
+static void read_and_ack(fx_t *f, const char *consumer)
+{
+    res_t r = read_group(f, consumer, 1, 0);
+    assert_int_equal(r.n, 1);
+    res_t k;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_ack(f->s, r.ids[0], ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+}
+
+/* Every worker process is a consumer of its own (host:pid): a reclaim drops
+ * those that hold nothing and have been silent longer than the reclaim's
+ * idle time, and keeps one still holding an event, one recently active and
+ * the reader itself. */
+static void test_reclaim_drops_consumers_that_are_gone(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t c;
+    char names[256];
+    /* Idle means silent for 1.5 s here; the sleeps make sure of it, and
+     * "fresh" has the rest of that time to still look alive. */
+    for (int i = 0; i < 4; i++)
+        CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{}");
+    res_t gone = read_group(f, "gone", 2, 0); /* holds two, then dies */
+    assert_int_equal(gone.n, 2);
+    read_and_ack(f, "done");                  /* delivered one, then stopped */
+    th_sleep_ms(1600);
+    read_and_ack(f, "fresh");                 /* alive: just delivered one */
+    consumers(f, names, sizeof(names));
+    assert_string_equal(names, "done:0 fresh:0 gone:2");
+
+    /* A read without reclaim changes no consumer. */
+    assert_int_equal(read_group(f, "w2", 1, 0).n, 0);
+    consumers(f, names, sizeof(names));
+    assert_string_equal(names, "done:0 fresh:0 gone:2");
+
+    /* One of gone's two is reclaimed: gone still holds one and stays, done
+     * (nothing held, silent) goes, fresh stays. */
+    res_t r = read_group(f, "w2", 1, 1500);
+    assert_int_equal(r.n, 1);
+    consumers(f, names, sizeof(names));
+    assert_string_equal(names, "fresh:0 gone:1 w2:1");
+
+    /* Its last one reclaimed, gone holds nothing and goes too; so does
+     * fresh, silent by now. */
+    th_sleep_ms(1600);
+    r = read_group(f, "w2", 2, 1500); /* its own idle one comes again, and gone's */
+    assert_int_equal(r.n, 2);
+    consumers(f, names, sizeof(names));
+    assert_string_equal(names, "w2:2");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_transitions_one_event_each, setup, th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_trust_transitions_one_event_each, setup,
+                                        th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_operations, setup, th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_trim_keeps_what_is_not_delivered, setup,
                                         th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_continues_from_the_cursor, setup,
+                                        th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_drops_consumers_that_are_gone, setup,
                                         th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
