@@ -121,20 +121,25 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
 
 const char *xacct_reverify_result_name(xacct_reverify_result_t r);
 
-/* status 0 with the number of accounts put on the schedule and the cursor
- * to continue from (0 when the customers zset has been walked to its end). */
+/* status 0 with the number of accounts put on the schedule (or brought
+ * forward) and the cursor to continue from (0 when the customers zset has
+ * been walked to its end). */
 typedef void (*xacct_reverify_enrol_cb)(int status, const char *detail, long long enrolled,
                                         long long next_cursor, void *arg);
 
 /*
  * Puts connected customers that are missing from the schedule (activated
  * before re-verification existed, or while the schedule was lost) on it,
- * due at a random time within the next interval_s seconds. Walks the
- * customers zset from cursor, batch accounts per call. Idempotent (ZADD NX),
- * so workers that start together may all run it.
+ * due at a random time within the next interval_s seconds. A connected
+ * customer already on it but due after latest_due_ms (> 0) — scheduled under
+ * a longer interval than today's — is brought forward the same way, so a
+ * shortened interval applies to it now rather than after the old one; 0
+ * leaves scheduled customers alone. Walks the customers zset from cursor,
+ * batch accounts per call. Idempotent, so workers that start together may
+ * all run it.
  */
 int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
-                                 long interval_s, xacct_reverify_enrol_cb cb,
-                                 void *arg) XACCT_MUSTCHECK;
+                                 long interval_s, int64_t latest_due_ms,
+                                 xacct_reverify_enrol_cb cb, void *arg) XACCT_MUSTCHECK;
 
 #endif

@@ -32,8 +32,13 @@ typedef struct xacct_sweeper_ops {
     /* Starts one enrolment batch of at most `batch` customers from cursor;
      * 0 when started: its reply then calls xacct_sweeper_enrolled exactly
      * once. Not called again once a batch answered cursor 0, until the
-     * sweeper has been switched off (paused_ms) and is back on. */
+     * sweeper has been switched off (paused_ms) and is back on, or rewalk
+     * says so. */
     int (*enrol)(void *owner, long long cursor, size_t batch);
+    /* NULL, or true when the customers must be walked again from the start
+     * (a reload shortened the interval the schedule was made with); asked
+     * before every take and between enrolment batches. */
+    bool (*rewalk)(void *owner);
     /* Starts one take of at most `want` entries; 0 when started: exactly one
      * of xacct_sweeper_done / xacct_sweeper_failed follows (perhaps from
      * inside take). Without a rate, take is called even when want is 0 (all

@@ -39,7 +39,10 @@ typedef struct reverifier reverifier_t;
 struct reverifier {
     xacct_ctx_t *ctx;      /* borrowed */
     xacct_sweeper_t *sw;   /* owned; frees r through release */
-    long long enrol_total; /* accounts this worker put on the schedule at start */
+    long long enrol_total; /* accounts this worker's current walk put on the
+                              schedule or brought forward */
+    long walked_interval;  /* the longest check.reverify_interval the schedule may
+                              still hold due times from (see rewalk) */
     job_t *jobs;           /* every job alive (check or record in flight), doubly linked */
 };
 
@@ -288,8 +291,31 @@ static void on_enrolled(int status, const char *detail, long long n, long long n
 static int enrol(void *owner, long long cursor, size_t batch)
 {
     reverifier_t *r = owner;
-    return xacct_reverify_enrol_missing(r->ctx->store, cursor, (long long)batch,
-                                        cfg(r)->check_reverify_interval, on_enrolled, r);
+    long interval = cfg(r)->check_reverify_interval;
+    /* The latest due time today's interval gives: a jittered interval (a
+     * transient outcome's retry is sooner), plus a lease. Anything later was
+     * scheduled under a longer interval and is brought forward. */
+    int64_t latest = xacct_store_now_ms() + (int64_t)interval * 1000 +
+                     (int64_t)((double)interval * 1000.0 * SPREAD) + LEASE_MS;
+    return xacct_reverify_enrol_missing(r->ctx->store, cursor, (long long)batch, interval,
+                                        latest, on_enrolled, r);
+}
+
+/* A reload that shortens check.reverify_interval would otherwise leave every
+ * customer due on the old, longer one (a day, say, when an hour was asked
+ * for): the walk is done again and brings them forward. A longer interval
+ * needs no walk; it is remembered, so that shortening it later does. */
+static bool rewalk(void *owner)
+{
+    reverifier_t *r = owner;
+    long interval = cfg(r)->check_reverify_interval;
+    if (interval <= 0 || interval == r->walked_interval)
+        return false;
+    bool shorter = interval < r->walked_interval;
+    r->walked_interval = interval;
+    if (shorter)
+        r->enrol_total = 0;
+    return shorter;
 }
 
 static double rate(void *owner)
@@ -331,6 +357,7 @@ static void release(void *owner)
 static const xacct_sweeper_ops_t ops = {
     .name = "reverify",
     .enrol = enrol,
+    .rewalk = rewalk,
     .take = take,
     .max_running = max_running,
     .rate = rate,
@@ -348,6 +375,7 @@ int xacct_reverifier_start(xacct_ctx_t *ctx, xacct_sweeper_t **out)
 {
     reverifier_t *r = xacct_calloc(1, sizeof(*r));
     r->ctx = ctx;
+    r->walked_interval = ctx->cfg->check_reverify_interval; /* the first walk is due anyway */
     int rc = xacct_sweeper_new(ctx, &ops, r, out); /* on failure r is released */
     if (rc == 0)
         r->sw = *out;

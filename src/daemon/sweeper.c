@@ -113,6 +113,10 @@ static void on_tick(uv_timer_t *t)
         arm(s, STORE_DOWN_RETRY_MS);
         return;
     }
+    if (s->ops->rewalk != NULL && s->ops->rewalk(s->owner)) {
+        s->enrolled = false;
+        s->enrol_cursor = 0;
+    }
     if (!s->enrolled) {
         enrol_step(s); /* its reply arms the timer again */
         return;

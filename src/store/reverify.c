@@ -257,21 +257,28 @@ int xacct_reverify_record(xacct_store_t *s, const xacct_reverify_record_t *in,
 }
 
 /* ------------------------------------------------------------------ */
-/* Enrolment of connected customers missing from the schedule          */
+/* Enrolment of connected customers missing from the schedule, or due  */
+/* later than today's interval allows                                  */
 
 static const xacct_store_script_t enrol_script = {
     "reverify_enrol_missing",
     /* KEYS: 1 customers zset, 2 reverify zset
-     * ARGV: 1 cursor, 2 batch, 3 now_ms, 4 interval_ms, 5 prefix, 6 random seed */
+     * ARGV: 1 cursor, 2 batch, 3 now_ms, 4 interval_ms, 5 prefix, 6 random seed,
+     *       7 latest acceptable due ms (0 = any) */
     "math.randomseed(tonumber(ARGV[6]))\n"
     "local from, batch = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local latest = tonumber(ARGV[7])\n"
     "local ids = redis.call('ZRANGE', KEYS[1], from, from + batch - 1)\n"
     "local n = 0\n"
     "for _, id in ipairs(ids) do\n"
     "  local st = redis.call('HGET', ARGV[5] .. 'customer:' .. id, 'state')\n"
-    "  if (st == 'active' or st == 'degraded') and not redis.call('ZSCORE', KEYS[2], id) then\n"
-    "    local due = tonumber(ARGV[3]) + math.floor(math.random() * tonumber(ARGV[4]))\n"
-    "    n = n + redis.call('ZADD', KEYS[2], 'NX', due, id)\n"
+    "  if st == 'active' or st == 'degraded' then\n"
+    "    local cur = redis.call('ZSCORE', KEYS[2], id)\n"
+    "    if not cur or (latest > 0 and tonumber(cur) > latest) then\n"
+    "      local due = tonumber(ARGV[3]) + math.floor(math.random() * tonumber(ARGV[4]))\n"
+    "      redis.call('ZADD', KEYS[2], due, id)\n"
+    "      n = n + 1\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "if #ids < batch then return {n, 0} end\n"
@@ -279,9 +286,11 @@ static const xacct_store_script_t enrol_script = {
 };
 
 int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
-                                 long interval_s, xacct_reverify_enrol_cb cb, void *arg)
+                                 long interval_s, int64_t latest_due_ms,
+                                 xacct_reverify_enrol_cb cb, void *arg)
 {
-    if (s == NULL || cb == NULL || cursor < 0 || batch <= 0 || interval_s <= 0)
+    if (s == NULL || cb == NULL || cursor < 0 || batch <= 0 || interval_s <= 0 ||
+        latest_due_ms < 0)
         return XACCT_EINVAL;
     uint32_t seed = 0;
     if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
@@ -296,6 +305,7 @@ int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long b
     xacct_store_args_ll(&a, (long long)interval_s * 1000);
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_ll(&a, (long long)(seed & 0x7fffffff));
+    xacct_store_args_ll(&a, (long long)latest_due_ms);
     return xacct__store_op_run(s, &enrol_script, 2, &a, xacct__store_op_enrol_reply,
                                XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }

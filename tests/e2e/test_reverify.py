@@ -261,6 +261,42 @@ class SwitchedOffTest(unittest.TestCase):
             env.stop()
 
 
+class ShortenedIntervalTest(unittest.TestCase):
+    """check.reverify_interval shortened by a reload (a day to a few
+    seconds): a customer scheduled under the day is checked within the new
+    interval, not a day later."""
+
+    def test_customers_due_on_the_old_interval_are_brought_forward(self):
+        env = Env(propagation_timeout=10).start()
+        try:
+            env.write_config(check__reverify_interval="86400", check__reverify_rate="50")
+            worker = env.start_worker()
+            wait_for(lambda: b"reverify.enrolled" in env.worker_log(worker), 30,
+                     "the first walk over the customers")
+            acct = "320000000888"
+            ext = env.seed_customer(acct)
+            s = env.wait_stack(env.create_stack(acct, env.template(acct, ext))["stack_id"])
+            self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+            verified = env.customer(acct)["verified_at"]
+            due = env.r.zscore(f"{env.PREFIX}reverify", acct)
+            self.assertGreater(due, (time.time() + 0.8 * 86400) * 1000)  # a day out
+
+            before = env.worker_log(worker).count(b"config.reloaded")
+            env.write_config(check__reverify_interval=str(INTERVAL))
+            worker.send_signal(signal.SIGHUP)
+            wait_for(lambda: env.worker_log(worker).count(b"config.reloaded") > before, 30,
+                     "the reload")
+            wait_for(lambda: env.customer(acct)["verified_at"] != verified,
+                     2 * INTERVAL + SLACK, "its re-verification on the new interval")
+            self.assertEqual(env.customer(acct)["state"], "active")
+            self.assertLess(env.r.zscore(f"{env.PREFIX}reverify", acct),
+                            (time.time() + 10 * INTERVAL + 120) * 1000)
+            log = env.worker_log(worker)
+            self.assertEqual(env.stop_worker(worker), 0, log[-3000:])
+        finally:
+            env.stop()
+
+
 class NoBurstTest(unittest.TestCase):
     """Thousands of customers due at once are worked off at
     check.reverify_rate, not all at once."""

@@ -7,7 +7,8 @@
  * with its state, verified_at, last_error, audit event and next due time;
  * activation enrols and offboarding drops an account in the apply script,
  * which also lets a degraded customer be updated back to active; and workers
- * enrol connected customers missing from the schedule exactly once. While a
+ * enrol connected customers missing from the schedule exactly once, and
+ * bring forward those due later than a shortened interval allows. While a
  * rotation is pending, the take hands out the pending ID too, a pass with it
  * is recorded as verified with its own audit event (nothing else changes),
  * and a pending ID replaced during the check makes the outcome stale. Each
@@ -458,14 +459,20 @@ static void enrol_cb(int status, const char *detail, long long n, long long next
     r->b = next;
 }
 
-static res_t enrol(fx_t *f, long long cursor, long long batch)
+static res_t enrol_until(fx_t *f, long long cursor, long long batch, int64_t latest_due_ms)
 {
     res_t r;
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xacct_reverify_enrol_missing(f->s, cursor, batch, 3600, enrol_cb, &r), 0);
+    assert_int_equal(
+        xacct_reverify_enrol_missing(f->s, cursor, batch, 3600, latest_due_ms, enrol_cb, &r), 0);
     th_res_wait(f, &r);
     assert_int_equal(r.status, 0);
     return r;
+}
+
+static res_t enrol(fx_t *f, long long cursor, long long batch)
+{
+    return enrol_until(f, cursor, batch, 0);
 }
 
 static void test_enrol_missing_once(void **state)
@@ -494,6 +501,42 @@ static void test_enrol_missing_once(void **state)
     long long s = score(f, "740000000005");
     assert_true(s >= now && s <= xacct_store_now_ms() + 3600 * 1000);
     assert_int_equal(enrol(f, 0, 100).a, 0); /* idempotent */
+}
+
+/* A reload shortened check.reverify_interval (a day to an hour): customers
+ * scheduled under the old one are brought forward to within the new one by
+ * the walk, instead of waiting out the day; those already due within it, a
+ * lease among them, and customers no longer connected are left alone. */
+static void test_enrol_brings_forward_what_a_longer_interval_scheduled(void **state)
+{
+    fx_t *f = *state;
+    th_raw(f, "DEL", PREFIX "customers", PREFIX "reverify", NULL);
+    int64_t now = xacct_store_now_ms();
+    int64_t day = now + 86400 * 1000LL, lease = now + 120000, soon = now + 600000;
+    seed(f, "750000000001", "active", ROLE("750000000001"), "x1", day);
+    seed(f, "750000000002", "degraded", ROLE("750000000002"), "x2", day);
+    seed(f, "750000000003", "active", ROLE("750000000003"), "x3", lease);
+    seed(f, "750000000004", "active", ROLE("750000000004"), "x4", soon);
+    seed(f, "750000000005", "offboarding", ROLE("750000000005"), "x5", day);
+    int64_t latest = now + 3960 * 1000LL + 120000; /* an hour, +10 %, + a lease */
+
+    /* Without a limit (0), the walk only adds what is missing. */
+    assert_int_equal(enrol(f, 0, 100).a, 0);
+    assert_int_equal(score(f, "750000000001"), day);
+
+    res_t r = enrol_until(f, 0, 100, latest);
+    assert_int_equal(r.a, 2); /* 01, 02 */
+    assert_int_equal(r.b, 0);
+    for (int i = 1; i <= 2; i++) {
+        char acct[16];
+        snprintf(acct, sizeof(acct), "75000000000%d", i);
+        long long s = score(f, acct);
+        assert_true(s >= now && s <= xacct_store_now_ms() + 3600 * 1000);
+    }
+    assert_int_equal(score(f, "750000000003"), lease);
+    assert_int_equal(score(f, "750000000004"), soon);
+    assert_int_equal(score(f, "750000000005"), day); /* the take drops it, not the walk */
+    assert_int_equal(enrol_until(f, 0, 100, latest).a, 0); /* idempotent */
 }
 
 /* An Update verified the role while a re-verification ran (its check began
@@ -561,6 +604,7 @@ int main(void)
         T(test_record_stale_after_an_update),
         T(test_activation_enrols_and_offboarding_drops),
         T(test_enrol_missing_once),
+        T(test_enrol_brings_forward_what_a_longer_interval_scheduled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
