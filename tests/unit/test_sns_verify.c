@@ -229,7 +229,11 @@ static char *make_cert(const char *cn, const char *san, long from, long to)
     PEM_write_bio_X509(b, x);
     char *data = NULL;
     long n = BIO_get_mem_data(b, &data);
-    char *pem = strndup(data, (size_t)n);
+    /* BIO memory is not NUL-terminated: copy exactly n bytes. */
+    char *pem = malloc((size_t)n + 1);
+    assert_non_null(pem);
+    memcpy(pem, data, (size_t)n);
+    pem[n] = '\0';
     BIO_free(b);
     X509_free(x);
     EVP_PKEY_free(key);
