@@ -71,6 +71,11 @@ int xacct_api_port(const xacct_api_t *api);
  * stolen), then frees call. */
 void xacct_api_reply(xacct_api_call_t *call, unsigned status, void *json);
 
+/* xacct_api_reply with headers: NULL or a NULL-terminated list of name,
+ * value, … added to the answer (a 201's Location). */
+void xacct_api_reply_headers(xacct_api_call_t *call, unsigned status,
+                             const char *const *headers, void *json);
+
 /*
  * Answers call with an application/problem+json error {type, title, status,
  * detail}, then frees call. A 503 carries Retry-After, a 401

@@ -91,6 +91,10 @@ const char *xacct_httpd_req_method(const xacct_httpd_req_t *req);
 const char *xacct_httpd_req_path(const xacct_httpd_req_t *req);
 const char *xacct_httpd_req_header(const xacct_httpd_req_t *req, const char *name);
 const char *xacct_httpd_req_arg(const xacct_httpd_req_t *req, const char *name);
+/* How many times the request carries header name (case-insensitive) or,
+ * with arg, query argument name: the lookups above return the first, so a
+ * caller that must not guess between two values can refuse more than one. */
+size_t xacct_httpd_req_count(const xacct_httpd_req_t *req, bool arg, const char *name);
 const char *xacct_httpd_req_body(const xacct_httpd_req_t *req, size_t *len);
 bool xacct_httpd_req_body_too_large(const xacct_httpd_req_t *req);
 

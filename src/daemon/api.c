@@ -110,7 +110,8 @@ static void answer(xacct_api_call_t *call, unsigned status, const char *type,
     free(call);
 }
 
-void xacct_api_reply(xacct_api_call_t *call, unsigned status, void *json)
+void xacct_api_reply_headers(xacct_api_call_t *call, unsigned status,
+                             const char *const *headers, void *json)
 {
     json_t *doc = json;
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -119,11 +120,18 @@ void xacct_api_reply(xacct_api_call_t *call, unsigned status, void *json)
         xacct_api_problem(call, 500, "the answer could not be built");
         return;
     }
-    answer(call, status, "application/json", NULL, text, strlen(text));
+    answer(call, status, "application/json", headers, text, strlen(text));
     free(text);
 }
 
-void xacct_api_problem(xacct_api_call_t *call, unsigned status, const char *detail)
+void xacct_api_reply(xacct_api_call_t *call, unsigned status, void *json)
+{
+    xacct_api_reply_headers(call, status, NULL, json);
+}
+
+/* A problem answer with the given headers (NULL or name, value, …, NULL). */
+static void problem_with(xacct_api_call_t *call, unsigned status, const char *const *headers,
+                         const char *detail)
 {
     /* A detail may quote the request (a field's name, cut to a length) or
      * another server's text; jansson takes valid UTF-8 only, and a detail
@@ -134,12 +142,16 @@ void xacct_api_problem(xacct_api_call_t *call, unsigned status, const char *deta
     free(safe);
     char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
-    const char *h503[] = {"Retry-After", API_RETRY_AFTER, NULL};
-    const char *h401[] = {"WWW-Authenticate", "Bearer", NULL};
-    const char *const *headers = status == 503 ? h503 : status == 401 ? h401 : NULL;
     answer(call, status, "application/problem+json", headers, text ? text : "",
            text ? strlen(text) : 0);
     free(text);
+}
+
+void xacct_api_problem(xacct_api_call_t *call, unsigned status, const char *detail)
+{
+    const char *h503[] = {"Retry-After", API_RETRY_AFTER, NULL};
+    const char *h401[] = {"WWW-Authenticate", "Bearer", NULL};
+    problem_with(call, status, status == 503 ? h503 : status == 401 ? h401 : NULL, detail);
 }
 
 static void route_openapi(xacct_api_call_t *call)
@@ -179,7 +191,10 @@ static bool path_matches(const char *pattern, const char *path, char account[16]
 static const char *authenticate(xacct_api_t *api, xacct_httpd_req_t *req)
 {
     const char *h = xacct_httpd_req_header(req, "Authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+    /* Authorization holds one credential (RFC 9110 11.6.2): of two, a proxy
+     * in front may have checked the one not used here. */
+    if (h == NULL || xacct_httpd_req_count(req, false, "Authorization") != 1 ||
+        strncasecmp(h, "Bearer ", 7) != 0)
         return NULL;
     const char *tok = h + 7;
     while (*tok == ' ')
@@ -191,10 +206,10 @@ static const char *authenticate(xacct_api_t *api, xacct_httpd_req_t *req)
 }
 
 /*
- * Everything that can refuse a request from its headers: the route (404,
- * 405), the token (401), a body over 16 KiB (400), the path's account ID
- * (422), Redis (503). Returns the route, with call's actor and account_id
- * set, or NULL when call was answered (and freed).
+ * Everything that can refuse a request from its headers: ambiguous framing
+ * (400), the route (404, 405), the token (401), a body over 16 KiB (400),
+ * the path's account ID (422), Redis (503). Returns the route, with call's
+ * actor and account_id set, or NULL when call was answered (and freed).
  */
 static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
 {
@@ -207,6 +222,23 @@ static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
     const char *te = xacct_httpd_req_header(req, "Transfer-Encoding");
     if (te != NULL && strcasecmp(te, "chunked") != 0) {
         xacct_api_problem(call, 400, "a request body's Transfer-Encoding must be chunked");
+        return NULL;
+    }
+    /* RFC 9112 3.2, 6.1 and 6.3: two Host lines, two Content-Length lines
+     * (MHD reads the first, a proxy in front may have framed the body by
+     * another) or a Content-Length beside Transfer-Encoding are a 400, and
+     * the connection is closed after it: what follows on it may be a body
+     * taken for a request. */
+    const char *framing = NULL;
+    if (xacct_httpd_req_count(req, false, "Host") > 1)
+        framing = "more than one Host header";
+    else if (xacct_httpd_req_count(req, false, "Content-Length") > 1)
+        framing = "more than one Content-Length header";
+    else if (te != NULL && xacct_httpd_req_header(req, "Content-Length") != NULL)
+        framing = "both Transfer-Encoding and Content-Length";
+    if (framing != NULL) {
+        const char *headers[] = {"Connection", "close", NULL};
+        problem_with(call, 400, headers, framing);
         return NULL;
     }
     /* RFC 9110 9.3.2: HEAD is GET without the body, the same status,
@@ -232,15 +264,7 @@ static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
         const char *headers[] = {"Allow", allow, NULL};
         char detail[128];
         snprintf(detail, sizeof(detail), "%s is not allowed here; allowed: %s", method, allow);
-        char *safe = xacct_utf8_sanitize(detail);
-        json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-                              reason_phrase(405), "status", 405, "detail", safe);
-        free(safe);
-        char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
-        json_decref(p);
-        answer(call, 405, "application/problem+json", headers, text ? text : "",
-               text ? strlen(text) : 0);
-        free(text);
+        problem_with(call, 405, headers, detail);
         return NULL;
     }
     if (route == NULL) {

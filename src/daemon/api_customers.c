@@ -140,7 +140,12 @@ static void reply_customer(xacct_api_call_t *call, unsigned code, const xacct_cu
         xacct_api_problem(call, 503, err);
         return;
     }
-    xacct_api_reply(call, code, o);
+    /* RFC 9110 15.3.2: without Location a 201's new resource would be the
+     * target URI, the collection. */
+    char location[sizeof("/v1/customers/") + sizeof(call->account_id)];
+    snprintf(location, sizeof(location), "/v1/customers/%s", call->account_id);
+    const char *created[] = {"Location", location, NULL};
+    xacct_api_reply_headers(call, code, code == 201 ? created : NULL, o);
 }
 
 /* ---- GET /v1/customers/{account_id} ------------------------------------ */
@@ -190,6 +195,20 @@ static bool parse_limit(const char *s, size_t dflt, size_t max, size_t *out)
     return true;
 }
 
+/* Whether a query argument of names is given more than once (answered 422):
+ * the lookups take the first, and a proxy in front may have checked another. */
+static bool arg_repeated(xacct_api_call_t *call, const char *const *names)
+{
+    for (; *names != NULL; names++)
+        if (xacct_httpd_req_count(call->req, true, *names) > 1) {
+            char why[64];
+            snprintf(why, sizeof(why), "%s is given more than once", *names);
+            xacct_api_problem(call, 422, why);
+            return true;
+        }
+    return false;
+}
+
 static bool state_known(const char *s)
 {
     return xacct_customer_state_from_name(s) != XACCT_CUSTOMER_UNKNOWN;
@@ -221,6 +240,9 @@ static void got_page(int status, const char *detail, const xacct_customer_t *cus
 
 void xacct__api_customer_list(xacct_api_call_t *call)
 {
+    static const char *const args[] = {"state", "limit", "cursor", NULL};
+    if (arg_repeated(call, args))
+        return;
     const char *state = xacct_httpd_req_arg(call->req, "state");
     const char *cursor = xacct_httpd_req_arg(call->req, "cursor");
     size_t limit;
@@ -301,6 +323,9 @@ static void events_for_known(int status, const char *detail, const xacct_custome
 
 void xacct__api_customer_events(xacct_api_call_t *call)
 {
+    static const char *const args[] = {"limit", NULL};
+    if (arg_repeated(call, args))
+        return;
     size_t limit;
     if (!parse_limit(xacct_httpd_req_arg(call->req, "limit"), EVENTS_DEFAULT, EVENTS_MAX,
                      &limit)) {

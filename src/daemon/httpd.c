@@ -298,6 +298,33 @@ const char *xacct_httpd_req_arg(const xacct_httpd_req_t *req, const char *name)
                : NULL;
 }
 
+typedef struct count_arg {
+    const char *name;
+    bool arg;
+    size_t n;
+} count_arg_t;
+
+static enum MHD_Result count_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    count_arg_t *c = cls;
+    if (key != NULL && (c->arg ? strcmp(key, c->name) : strcasecmp(key, c->name)) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+size_t xacct_httpd_req_count(const xacct_httpd_req_t *req, bool arg, const char *name)
+{
+    count_arg_t c = {.name = name, .arg = arg};
+    if (req->_conn != NULL)
+        (void)MHD_get_connection_values(req->_conn,
+                                        arg ? MHD_GET_ARGUMENT_KIND : MHD_HEADER_KIND,
+                                        count_one, &c);
+    return c.n;
+}
+
 const char *xacct_httpd_req_body(const xacct_httpd_req_t *req, size_t *len)
 {
     *len = req->_body.len;

@@ -20,6 +20,22 @@ TOKEN = "portal-token-" + "a" * 40
 OTHER = "ops-token-" + "b" * 40
 
 
+# SPEC §7: a customer in answers has exactly these, null when absent.
+CUSTOMER_FIELDS = {
+    "account_id", "state", "external_id", "pending_external_id", "region", "topic_arn",
+    "role_arn", "stack_id", "launch_url", "template_url", "update_url", "template_version",
+    "created_at", "updated_at", "verified_at", "last_error"}
+
+
+def customers_in(doc):
+    """The customer objects of an answer: the answer itself or its items."""
+    if not isinstance(doc, dict):
+        return []
+    if "items" in doc:
+        return [c for c in doc["items"] if "state" in c]
+    return [doc] if "account_id" in doc and "state" in doc else []
+
+
 def token_line(name, token):
     return f"{name}:{hashlib.sha256(token.encode()).hexdigest()}\n"
 
@@ -76,6 +92,9 @@ class ApiTest(unittest.TestCase):
         text = r.read()
         c.close()
         doc = json.loads(text) if text and r.getheader("Content-Type", "").endswith("json") else None
+        if r.status < 300:
+            for c in customers_in(doc):
+                assert set(c) == CUSTOMER_FIELDS, (method, path, set(c) ^ CUSTOMER_FIELDS)
         return r.status, r, doc
 
     def assert_problem(self, status, r, doc, code):
@@ -94,6 +113,19 @@ class ApiTest(unittest.TestCase):
         st, r, doc = self.request("GET", "/v1/customers",
                                   headers={"Authorization": "Basic " + TOKEN}, token=None)
         self.assert_problem(st, r, doc, 401)
+        # Two credentials, in either order: a proxy in front may have checked
+        # the other one (RFC 9110 11.6.2: Authorization holds one).
+        for first, second in ((TOKEN, "wrong"), ("wrong", TOKEN), (TOKEN, TOKEN)):
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            c.putrequest("GET", "/v1/customers")
+            c.putheader("Authorization", f"Bearer {first}")
+            c.putheader("authorization", f"Bearer {second}")
+            c.endheaders()
+            r = c.getresponse()
+            doc = json.loads(r.read())
+            c.close()
+            self.assert_problem(r.status, r, doc, 401)
+            self.assertEqual(r.getheader("WWW-Authenticate"), "Bearer")
 
     def test_unknown_route_and_wrong_method(self):
         st, r, doc = self.request("GET", "/v1/nothing-here")
@@ -271,6 +303,44 @@ class ApiTest(unittest.TestCase):
             self.assertEqual([s.split()[1] for s in statuses], ["400"], te)
             self.assertIn("Transfer-Encoding", json.loads(body)["detail"])
 
+    def test_ambiguous_framing_is_400_and_closes(self):
+        # RFC 9112 3.2, 6.1 and 6.3: the framing is ambiguous; a proxy in front
+        # may have read the other Content-Length, so what follows on the
+        # connection must not be taken for a request (here a DELETE
+        # smuggled in the body).
+        env, acct = self.env, "400000000051"
+        env.seed_customer(acct)
+        smuggled = (f"DELETE /v1/customers/{acct} HTTP/1.1\r\nHost: api\r\n"
+                    f"Authorization: Bearer {TOKEN}\r\nContent-Length: 0\r\n\r\n").encode()
+        auth = f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        cases = (
+            (f"Host: api\r\n{auth}Content-Length: 0\r\nContent-Length: {len(smuggled)}\r\n",
+             smuggled, "Content-Length"),
+            (f"Host: api\r\n{auth}Content-Length: {len(smuggled)}\r\nContent-Length: 0\r\n",
+             smuggled, "Content-Length"),
+            (f"Host: api\r\nHost: other\r\n{auth}Content-Length: 0\r\n", smuggled, "Host"),
+            # RFC 9112 6.1: both framings; a proxy may have used the other.
+            (f"Host: api\r\n{auth}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+             b"0\r\n\r\n" + smuggled, "Content-Length"),
+        )
+        for head, body, says in cases:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(b"POST /v1/customers HTTP/1.1\r\n" + head.encode() + b"\r\n" + body)
+                got = b""
+                while True:  # until the server closes the connection
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        self.fail(f"the connection stayed open: {head!r} {got!r}")
+                    if not chunk:
+                        break
+                    got += chunk
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
+            self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got))
+            self.assertIn(b"application/problem+json", got)
+            self.assertIn(says, json.loads(got.partition(b"\r\n\r\n")[2])["detail"])
+        self.assertEqual(env.customer(acct)["state"], "pending")
+
     def test_escaped_slash_or_nul_never_reroutes(self):
         # MHD decodes the path before it is routed: an escaped "/" must not
         # split the account's segment into another route, nor an escaped
@@ -363,6 +433,11 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(st, 201, doc)
         self.assertEqual(doc["account_id"], acct)
         self.assertEqual(doc["state"], "pending")
+        # RFC 9110 15.3.2: the new resource is named by Location, not the
+        # collection the POST went to.
+        self.assertEqual(r.getheader("Location"), f"/v1/customers/{acct}")
+        self.assertEqual(self.request("GET", r.getheader("Location"))[2]["external_id"],
+                         doc["external_id"])
         ext = doc["external_id"]
         self.assertRegex(ext, r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
         self.assertEqual(doc["topic_arn"], env.topics[env.regions[0]][0])
@@ -382,6 +457,7 @@ class ApiTest(unittest.TestCase):
         st, r, again = self.request("POST", "/v1/customers", body={"account_id": acct})
         self.assertEqual(st, 200, again)
         self.assertEqual(again["external_id"], ext)
+        self.assertIsNone(r.getheader("Location"))  # nothing was created
 
         st, r, rot = self.request("POST", f"/v1/customers/{acct}/rotate-external-id")
         self.assertEqual(st, 200, rot)
@@ -534,9 +610,14 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(all(c["state"] == "active" for c in doc["items"]))
         for bad in ("limit=0", "limit=1001", "limit=x", "state=sleepy", "cursor=abc",
                     "cursor=1:2", "limit=+5", "limit=%205", "limit=5%20", "limit=-0",
-                    "limit=", "limit=0x10", "limit=5.0", "limit=99999999999999999999999"):
+                    "limit=", "limit=0x10", "limit=5.0", "limit=99999999999999999999999",
+                    "limit=1&limit=1001", "limit=5&limit=5", "state=active&state=pending",
+                    "state=active&state", f"cursor={base}:{accts[0]}&cursor=1:{accts[1]}"):
             st, r, doc = self.request("GET", f"/v1/customers?{bad}")
             self.assert_problem(st, r, doc, 422)
+            if "&" in bad:
+                # Which of two values a proxy in front checked is unknown.
+                self.assertIn("more than once", doc["detail"])
 
     def test_events_newest_first(self):
         env, acct = self.env, "400000000002"
@@ -554,7 +635,7 @@ class ApiTest(unittest.TestCase):
             self.assertIsInstance(e["type"], str)
         st, r, doc = self.request("GET", "/v1/customers/400000000998/events")
         self.assert_problem(st, r, doc, 404)
-        for bad in ("+2", "%202", "2%20", "-1", "0"):
+        for bad in ("+2", "%202", "2%20", "-1", "0", "1&limit=1000", "2&limit=2"):
             st, r, doc = self.request("GET", f"/v1/customers/{acct}/events?limit={bad}")
             self.assert_problem(st, r, doc, 422)
         st, r, doc = self.request("GET", f"/v1/customers/{acct}/events?limit=02")
@@ -568,6 +649,12 @@ class ApiTest(unittest.TestCase):
         with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
                                "openapi.json")) as f:
             self.assertEqual(doc, json.load(f))
+        # Every field of SPEC §7 is documented, and as always present.
+        customer = doc["components"]["schemas"]["Customer"]
+        self.assertEqual(set(customer["properties"]), CUSTOMER_FIELDS)
+        self.assertEqual(set(customer["required"]), CUSTOMER_FIELDS)
+        created = doc["paths"]["/v1/customers"]["post"]["responses"]["201"]
+        self.assertTrue(created["headers"]["Location"]["required"])
         documented = set()
         for path, item in doc["paths"].items():
             for method in item:
