@@ -227,7 +227,9 @@ static xacct_http_req_t *submit_ordered(fx_t *fx, const char *path, long timeout
  * fast a loaded machine answers. */
 #define GATE_UNBOUNDED 60000L
 
-static void tls_client(fx_t *fx, xacct_metrics_t *m, long gate_ms, long max_host)
+/* ramp_ms 0: the client's default connection ramp. */
+static void tls_client_ramped(fx_t *fx, xacct_metrics_t *m, long gate_ms, long max_host,
+                              long ramp_ms)
 {
     char ca[128];
     if (fx->tmpdir[0] == '\0')
@@ -235,8 +237,14 @@ static void tls_client(fx_t *fx, xacct_metrics_t *m, long gate_ms, long max_host
     else
         snprintf(ca, sizeof(ca), "%s/ca.pem", fx->tmpdir);
     xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m, .tls_gate_ms = gate_ms,
-                                 .max_host_connections = max_host};
+                                 .max_host_connections = max_host,
+                                 .connection_ramp_ms = ramp_ms};
     new_client(fx, &opts);
+}
+
+static void tls_client(fx_t *fx, xacct_metrics_t *m, long gate_ms, long max_host)
+{
+    tls_client_ramped(fx, m, gate_ms, max_host, 0);
 }
 
 static void gate_client(fx_t *fx, xacct_metrics_t *m, long gate_ms)
@@ -481,16 +489,40 @@ static void test_tls_gate_cancel_and_free(void **state)
     finish_loop(fx);
 }
 
-/* A warm origin that may have max_host connections: one answered transfer
- * has stored a session, so what follows is held by the cap alone. */
-static void capped_client(fx_t *fx, long max_host, xacct_metrics_t *m)
+/* Distinct connections the answered transfers in res[0..n) came over. */
+static size_t distinct_conns(const ordered_t *res, int n)
 {
-    tls_client(fx, m, GATE_UNBOUNDED, max_host);
+    long long conns[64];
+    size_t nconns = 0;
+    for (int i = 0; i < n && nconns < 64; i++) {
+        if (res[i].res.status != 0)
+            continue;
+        long long conn = echo_int(&res[i].res, "conn");
+        bool seen = false;
+        for (size_t k = 0; k < nconns; k++)
+            seen = seen || conns[k] == conn;
+        if (!seen)
+            conns[nconns++] = conn;
+    }
+    return nconns;
+}
+
+/* A warm origin that may have max_host connections, ramping after ramp_ms
+ * of waiting (0: the default): one answered transfer has stored a session,
+ * so what follows is held by the cap alone. */
+static void ramp_client(fx_t *fx, long max_host, long ramp_ms, xacct_metrics_t *m)
+{
+    tls_client_ramped(fx, m, GATE_UNBOUNDED, max_host, ramp_ms);
     ordered_t warm = {0};
     submit_ordered(fx, "/echo", 10000, &warm);
     run(fx);
     assert_int_equal(warm.res.status, 0);
     result_clear(&warm.res);
+}
+
+static void capped_client(fx_t *fx, long max_host, xacct_metrics_t *m)
+{
+    ramp_client(fx, max_host, 0, m);
 }
 
 /*
@@ -517,20 +549,12 @@ static void test_tls_cap_holds_past_the_connections(void **state)
     assert_int_equal(res[3].res.status, XACCT_ECANCELED);
     run(fx);
 
-    long long conns[N];
-    size_t nconns = 0;
     for (int i = 0; i < N; i++) {
         assert_int_equal(res[i].res.calls, 1);
-        if (i == 3)
-            continue;
-        assert_int_equal(res[i].res.status, 0);
-        long long conn = echo_int(&res[i].res, "conn");
-        bool seen = false;
-        for (size_t k = 0; k < nconns; k++)
-            seen = seen || conns[k] == conn;
-        if (!seen)
-            conns[nconns++] = conn;
+        if (i != 3)
+            assert_int_equal(res[i].res.status, 0);
     }
+    size_t nconns = distinct_conns(res, N);
     assert_true(nconns >= 1);
     assert_true(nconns <= 2);
     /* held ones started in the order they came: each after the ones before */
@@ -588,38 +612,6 @@ static void test_tls_cap_behind_a_slow_probe(void **state)
     result_clear(&slow.res);
     result_clear(&next.res);
     finish_loop(fx);
-}
-
-/* Distinct connections the answered transfers in res[0..n) came over. */
-static size_t distinct_conns(const ordered_t *res, int n)
-{
-    long long conns[64];
-    size_t nconns = 0;
-    for (int i = 0; i < n && nconns < 64; i++) {
-        long long conn = echo_int(&res[i].res, "conn");
-        bool seen = false;
-        for (size_t k = 0; k < nconns; k++)
-            seen = seen || conns[k] == conn;
-        if (!seen)
-            conns[nconns++] = conn;
-    }
-    return nconns;
-}
-
-/* A warm origin capped at max_host whose cap ramps after ramp_ms of waiting. */
-static void ramp_client(fx_t *fx, long max_host, long ramp_ms, xacct_metrics_t *m)
-{
-    char ca[128];
-    tls_server(fx, ca);
-    xacct_http_options_t opts = {.ca_bundle = ca, .metrics = m, .tls_gate_ms = GATE_UNBOUNDED,
-                                 .max_host_connections = max_host,
-                                 .connection_ramp_ms = ramp_ms};
-    new_client(fx, &opts);
-    ordered_t warm = {0};
-    submit_ordered(fx, "/echo", 10000, &warm);
-    run(fx);
-    assert_int_equal(warm.res.status, 0);
-    result_clear(&warm.res);
 }
 
 /*
