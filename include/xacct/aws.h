@@ -6,7 +6,10 @@
  * for them, submit through xacct_http, retry transient failures (network
  * errors, timeouts, HTTP 5xx, 429 and throttling codes) with jittered
  * backoff, re-signing on every attempt, and finish with exactly one callback
- * carrying a clear status and the response for the client to parse.
+ * carrying a clear status and the response for the client to parse. A
+ * clock-skew refusal (the signing clock corrected from AWS's Date) and the
+ * provider's keys refused as expired (the provider fetches new ones) are
+ * each signed again once, at once, beyond max_attempts.
  *
  * Endpoints come from endpoints.h (real AWS unless the environment overrides
  * them); S3 is addressed path-style: <endpoint>/<bucket>/<key>.
@@ -126,6 +129,13 @@ int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_don
 
 /* Cancels a call: its callback fires with XACCT_ECANCELED before return. */
 void xacct_aws_cancel(xacct_aws_call_t *call);
+
+/* Seconds AWS's clock is ahead of ours (negative: behind), as learnt from
+ * the Date header of the last clock-skew refusal (RequestTimeTooSkewed,
+ * SignatureDoesNotMatch "Signature expired" ...); 0 until one. Every signing
+ * time is the local clock plus this, and the refused request is signed again
+ * once, outside its max_attempts, as the AWS SDKs correct clock skew. */
+int64_t xacct_aws_clock_offset(const xacct_aws_t *a);
 
 /* Calls started and not yet completed. */
 size_t xacct_aws_in_flight(const xacct_aws_t *a);

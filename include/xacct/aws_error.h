@@ -62,6 +62,12 @@ bool xacct_aws_error_is_throttling(const xacct_aws_error_t *err);
  * IDPCommunicationError. 429 counts as throttling, not here. */
 bool xacct_aws_error_is_transient(const xacct_aws_error_t *err);
 
+/* Refusals of the signing time, the AWS SDKs' clock-skew codes:
+ * RequestTimeTooSkewed, RequestExpired, RequestInTheFuture,
+ * InvalidSignatureException, SignatureDoesNotMatch, AuthFailure. The last
+ * three also mean a wrong key: only the response's Date tells skew apart. */
+bool xacct_aws_error_is_clock_skew(const xacct_aws_error_t *err);
+
 /* AccessDenied, AccessDeniedException. */
 bool xacct_aws_error_is_access_denied(const xacct_aws_error_t *err);
 

@@ -120,6 +120,18 @@ const xacct_sigv4_credentials_t *xacct_creds_current(xacct_creds_t *c);
  * they never expire, -1 when nothing is cached. */
 int64_t xacct_creds_expiry(const xacct_creds_t *c);
 
+/*
+ * AWS refused the keys whose ID is access_key_id as expired or invalid
+ * (ExpiredToken, InvalidClientTokenId on a session): when they are still the
+ * cached ones and come from a link that fetches, they are dropped and a fetch
+ * starts on the next loop turn, so the next xacct_creds_current is NULL and a
+ * wait gets fresh keys. Keys fetched less than the retry base (1 s) ago are
+ * kept: fresh keys refused again would otherwise be fetched in a loop.
+ * Returns true when a request signed again can get other keys (these were
+ * dropped, or were replaced already), false otherwise (fixed keys, or kept).
+ */
+bool xacct_creds_invalidate(xacct_creds_t *c, const char *access_key_id);
+
 /* Number of fetches that have succeeded so far (for tests and metrics). */
 uint64_t xacct_creds_fetch_count(const xacct_creds_t *c);
 

@@ -9,6 +9,7 @@
  */
 #include "xacct/aws.h"
 
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,10 @@
 #define DEFAULT_BACKOFF_MAX_MS 20000
 #define MAX_ATTEMPTS_LIMIT 100
 #define MAX_URL_LEN 8192
+/* A server clock this far from ours (with the offset applied) is taken as
+ * skew to correct: AWS refuses signatures more than 5 minutes off (S3 15),
+ * so a refusal with less than this between the clocks has another cause. */
+#define CLOCK_SKEW_MIN_S 240
 
 struct xacct_aws {
     uv_loop_t *_loop;                 /* borrowed */
@@ -38,6 +43,8 @@ struct xacct_aws {
     void *_rand_arg;
     xacct_sigv4_cache_t *_sigv4;      /* signing keys, owned */
     xacct_metrics_t *_metrics;        /* borrowed, may be NULL */
+    int64_t _clock_offset_s;          /* AWS's clock minus ours, learnt from the Date of
+                                         a clock-skew refusal; added to every signing time */
     struct xacct_aws_call *_calls;    /* calls not yet completed (doubly linked) */
     size_t _ncalls;                   /* length of _calls */
     bool _freeing;                    /* xacct_aws_free began */
@@ -69,6 +76,12 @@ struct xacct_aws_call {
     uv_timer_t _timer;                /* retry delay / deferred completion */
     xacct_http_req_t *_req;           /* transfer in flight, or NULL */
     uint64_t _sent_ns;                /* uv_hrtime() when the attempt was submitted */
+    int64_t _signed_offset_s;         /* the client's clock offset the attempt was signed with */
+    bool _skew_retried;               /* the one re-send a clock correction earns was made */
+    char _signed_akid[XACCT_AWS_ERROR_CODE_MAX]; /* key ID of the provider's keys the
+                                         attempt was signed with ("" otherwise) */
+    bool _signed_session;             /* ... and they were a session's (had a token) */
+    bool _refresh_retried;            /* the one re-send refused keys earn was made */
     xacct_creds_waiter_t *_waiter;    /* credentials wait in progress, or NULL */
     int _deferred_status;             /* completion status when the timer defers one */
     bool _deferring;                  /* the timer fires a completion, not a retry */
@@ -133,6 +146,11 @@ bool xacct_aws_role_session(xacct_aws_t *a)
     case XACCT_CREDS_SOURCE_IMDS: return true;
     default: return false;
     }
+}
+
+int64_t xacct_aws_clock_offset(const xacct_aws_t *a)
+{
+    return a->_clock_offset_s;
 }
 
 size_t xacct_aws_in_flight(const xacct_aws_t *a)
@@ -267,6 +285,35 @@ static void count_attempt(const struct xacct_aws_call *c, int status,
                           (double)(uv_hrtime() - c->_sent_ns) / 1e9);
 }
 
+/* After a refusal for the signing time: the Date of AWS's answer is its
+ * clock, and the client's offset follows it when the two differ by more than
+ * a refusal allows. True when the offset is now other than the one this
+ * attempt was signed with (corrected here, or by a call answered before). */
+static bool clock_corrected(struct xacct_aws_call *c, const xacct_http_response_t *resp)
+{
+    xacct_aws_t *a = c->_aws;
+    const char *date = xacct_http_response_header(resp, "date");
+    time_t server = date != NULL ? curl_getdate(date, NULL) : -1;
+    if (server > 0) {
+        int64_t offset = (int64_t)server - (int64_t)time(NULL);
+        if (llabs(offset - a->_clock_offset_s) >= CLOCK_SKEW_MIN_S)
+            a->_clock_offset_s = offset;
+    }
+    return a->_clock_offset_s != c->_signed_offset_s;
+}
+
+/* AWS refused the keys themselves: expired, or (a session's only: long-term
+ * keys do not come back) unknown or with a token it does not know. */
+static bool keys_refused(const struct xacct_aws_call *c, const xacct_aws_error_t *err)
+{
+    if (xacct_aws_error_is(err, "ExpiredToken") || xacct_aws_error_is(err, "ExpiredTokenException"))
+        return true;
+    return c->_signed_session &&
+           (xacct_aws_error_is(err, "InvalidClientTokenId") ||
+            xacct_aws_error_is(err, "UnrecognizedClientException") ||
+            xacct_aws_error_is(err, "InvalidToken"));
+}
+
 static void on_http_done(int status, const char *detail, const xacct_http_response_t *resp,
                          void *arg)
 {
@@ -305,6 +352,17 @@ static void on_http_done(int status, const char *detail, const xacct_http_respon
     else
         snprintf(c->_detail, sizeof(c->_detail), "HTTP %ld", resp->status);
 
+    /* Signed with a clock AWS disagrees with: signed again at once with the
+     * corrected time, as the SDKs do, once per call and outside its attempts
+     * (a long poll has one). Only AWS's own answers move the clock: an
+     * unsigned request may have gone to any host. */
+    if (!c->_unsigned && !c->_skew_retried && xacct_aws_error_is_clock_skew(&err) &&
+        clock_corrected(c, resp)) {
+        c->_skew_retried = true;
+        c->_attempt--;
+        uv_timer_start(&c->_timer, on_timer, 0, 0);
+        return;
+    }
     if (resp->status == 429 || xacct_aws_error_is_throttling(&err)) {
         retry_or_fail(c, XACCT_ETHROTTLED, c->_detail, resp, &err);
         return;
@@ -313,9 +371,21 @@ static void on_http_done(int status, const char *detail, const xacct_http_respon
         retry_or_fail(c, XACCT_EAGAIN, c->_detail, resp, &err);
         return;
     }
-    /* Keys from the provider may have run out in flight, or the request
-     * waited too long to be sent: the next attempt is signed afresh with
-     * whatever the provider holds then. */
+    /* The provider's keys refused as expired (run out in flight, or by a
+     * clock behind AWS's) or, for a session's keys, as unknown (a session
+     * ended early): the provider drops them and fetches new ones, and the
+     * request is signed again with those at once, once per call and outside
+     * its attempts, as the SDKs refresh and retry. */
+    bool refused_keys = c->_signed_akid[0] != '\0' && keys_refused(c, &err);
+    if (refused_keys && xacct_creds_invalidate(c->_aws->_creds, c->_signed_akid) &&
+        !c->_refresh_retried) {
+        c->_refresh_retried = true;
+        c->_attempt--;
+        uv_timer_start(&c->_timer, on_timer, 0, 0);
+        return;
+    }
+    /* Or the request waited too long to be sent: the next attempt is signed
+     * afresh with whatever the provider holds then. */
     if (!c->_unsigned && !c->_explicit &&
         (xacct_aws_error_is(&err, "ExpiredToken") ||
          xacct_aws_error_is(&err, "ExpiredTokenException") ||
@@ -352,9 +422,18 @@ static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *cre
             .body_len = c->_body_len,
             .region = c->_region,
             .service = c->_service,
-            .now = time(NULL), /* re-read on every attempt: the signature dates it */
+            /* re-read on every attempt: the signature dates it */
+            .now = time(NULL) + (time_t)c->_aws->_clock_offset_s,
             .s3 = c->_s3,
         };
+        c->_signed_offset_s = c->_aws->_clock_offset_s;
+        c->_signed_akid[0] = '\0';
+        c->_signed_session = false;
+        if (!c->_explicit && creds->access_key_id != NULL &&
+            strlen(creds->access_key_id) < sizeof(c->_signed_akid)) {
+            memcpy(c->_signed_akid, creds->access_key_id, strlen(creds->access_key_id) + 1);
+            c->_signed_session = creds->session_token != NULL;
+        }
         if ((rc = xacct_sigv4_sign(c->_aws->_sigv4, &sreq, creds, &sig)) != 0) {
             snprintf(c->_detail, sizeof(c->_detail), "signing failed: %s", xacct_strerror(rc));
             goto out;

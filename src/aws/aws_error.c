@@ -306,6 +306,15 @@ bool xacct_aws_error_is_transient(const xacct_aws_error_t *err)
     return is_any(err, names, XACCT_ARRAY_SIZE(names));
 }
 
+bool xacct_aws_error_is_clock_skew(const xacct_aws_error_t *err)
+{
+    static const char *const names[] = {
+        "RequestTimeTooSkewed",      "RequestExpired",        "RequestInTheFuture",
+        "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure",
+    };
+    return is_any(err, names, XACCT_ARRAY_SIZE(names));
+}
+
 bool xacct_aws_error_is_access_denied(const xacct_aws_error_t *err)
 {
     return xacct_aws_error_is(err, "AccessDenied") ||

@@ -475,6 +475,25 @@ int64_t xacct_creds_expiry(const xacct_creds_t *c)
     return c->_cached != NULL ? c->_cached->expiry_ms : -1;
 }
 
+bool xacct_creds_invalidate(xacct_creds_t *c, const char *access_key_id)
+{
+    if (c == NULL || c->_freeing || access_key_id == NULL || link_start(c->_cfg.source) == NULL)
+        return false;
+    if (c->_cached == NULL || strcmp(c->_cached->access_key_id, access_key_id) != 0)
+        return true; /* replaced since, or being fetched */
+    if (wall_ms() - c->_obtained_ms < (int64_t)c->_retry_base_ms)
+        return false;
+    xacct__creds_set_free(c->_cached);
+    c->_cached = NULL;
+    memset(&c->_view, 0, sizeof(c->_view));
+    OPENSSL_cleanse(c->_secret_sha256, sizeof(c->_secret_sha256));
+    /* From the timer, as every fetch starts: a fetch that fails at once
+     * releases waiters, never from inside the caller's callback. */
+    if (c->_fetch == NULL)
+        uv_timer_start(&c->_refresh, on_refresh, 0, 0);
+    return true;
+}
+
 uint64_t xacct_creds_fetch_count(const xacct_creds_t *c)
 {
     return c->_fetches;

@@ -233,7 +233,7 @@ static inline xacct_http_t *test_http_new(uv_loop_t *loop)
 /* ---- the start and end of every test ---- */
 
 /* Inits loop and a client trusting fakeaws, and resets fakeaws: faults and
- * records cleared and, with reset_credentials, issued credentials back to
+ * records cleared, its clock on time and, with reset_credentials, issued credentials back to
  * one hour. */
 static inline void aws_test_start(uv_loop_t *loop, xacct_http_t **http, bool reset_credentials)
 {
@@ -244,6 +244,8 @@ static inline void aws_test_start(uv_loop_t *loop, xacct_http_t **http, bool res
                                   "{\"expiry_seconds\": 3600, \"stale_seconds\": 0}", NULL), 200);
     assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/faults", NULL, NULL), 200);
     assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    assert_int_equal(fake_ctl(loop, *http, "POST", "/_fake/server", "{\"clock_skew\": 0}", NULL),
+                     200);
 }
 
 /* Frees the client (what borrows it must be freed first), runs the loop

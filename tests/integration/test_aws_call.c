@@ -5,7 +5,9 @@
  * waits for); a wrong secret ends in XACCT_EAWS SignatureDoesNotMatch;
  * AccessDenied maps to XACCT_EACCESSDENIED; injected 5xx and throttling are
  * retried (re-signed) until success; faults that outlast the attempts give
- * XACCT_ETHROTTLED / XACCT_EAGAIN; network errors are retried; unsigned
+ * XACCT_ETHROTTLED / XACCT_EAGAIN; a clock AWS refuses is corrected from
+ * the answer's Date and the request signed again once, and so are keys AWS
+ * calls expired, after the provider fetched new ones; network errors are retried; unsigned
  * calls reach STS unsigned; PutObject carries Content-MD5 (an Object Lock
  * bucket wants it); cancellation in flight, during the backoff and
  * by freeing the client fires the callback exactly once.
@@ -181,6 +183,60 @@ static void test_waits_for_instance_credentials(void **state)
     assert_non_null(strstr(r.body, ":assumed-role/"));
 }
 
+/* AWS answers ExpiredToken for instance keys the provider still takes as
+ * valid (its clock behind AWS's): the provider drops them and fetches new
+ * ones, and the call is signed again with those, beyond its one attempt. A
+ * second call right after uses the new keys at once. */
+static void test_expired_keys_refreshed(void **state)
+{
+    fixture_t *f = *state;
+    tenv_clear(&f->env);
+    tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
+    tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
+    tenv_set(&f->env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", must_env("FAKEAWS_HTTP_URL"));
+    start_client(f, 1, 0);
+    result_t first = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &first, NULL);
+    finish(f, &first);
+    if (first.status != 0)
+        fail_msg("%s %s", xacct_errname(first.status), first.detail);
+    assert_int_equal(xacct_creds_fetch_count(f->creds), 1);
+    run_for(&f->loop, 200); /* older than the provider's retry base (50 ms here) */
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/credentials/config",
+                              "{\"expire_issued\": true}", NULL),
+                     200);
+
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(xacct_creds_fetch_count(f->creds), 2);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "auth_failure", "code", "ExpiredToken"),
+                     1);
+    result_t again = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &again, NULL);
+    finish(f, &again);
+    assert_int_equal(again.status, 0);
+    assert_int_equal(xacct_creds_fetch_count(f->creds), 2);
+}
+
+/* Long-term keys refused as unknown are not fetched again (they cannot
+ * change): the call ends with the refusal after its one attempt. */
+static void test_unknown_long_term_keys_not_retried(void **state)
+{
+    fixture_t *f = *state;
+    tenv_set(&f->env, "AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7NOTKNOWN");
+    start_client(f, 1, 0);
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EAWS);
+    assert_string_equal(r.code, "InvalidClientTokenId");
+    assert_int_equal(
+        fake_count_records(&f->loop, f->http, "auth_failure", "code", "InvalidClientTokenId"), 1);
+}
+
 /* -------------------------------------------------------------- errors */
 
 /* The credential provider refused (a container endpoint's 401): the call
@@ -336,6 +392,108 @@ static void test_s3_put_to_object_lock_bucket(void **state)
     assert_true(run_until(&f->loop, &r.done, 20000));
     if (r.status != 0)
         fail_msg("PutObject: %s %s", xacct_errname(r.status), r.detail);
+}
+
+/* ---------------------------------------------------------- clock skew */
+
+static void set_clock_skew(fixture_t *f, int seconds)
+{
+    char spec[64];
+    snprintf(spec, sizeof(spec), "{\"clock_skew\": %d}", seconds);
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/server", spec, NULL), 200);
+}
+
+static int auth_failures(fixture_t *f, const char *code)
+{
+    return fake_count_records(&f->loop, f->http, "auth_failure", "code", code);
+}
+
+/* AWS's clock 15 minutes ahead, then 15 minutes behind: STS refuses the
+ * first signature of each ("Signature expired" / "not yet current"); the
+ * client takes AWS's time from the answer's Date and signs again at once,
+ * beyond its one allowed attempt, and the next call is on time at the first. */
+static void test_clock_skew_corrected(void **state)
+{
+    fixture_t *f = *state;
+    set_clock_skew(f, 900);
+    result_t r = {0};
+    identity_through(f, 1, NULL, &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    int64_t offset = xacct_aws_clock_offset(f->aws);
+    if (offset < 890 || offset > 910)
+        fail_msg("offset %lld", (long long)offset);
+    assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 1);
+
+    result_t again = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &again, NULL);
+    finish(f, &again);
+    assert_int_equal(again.status, 0);
+    assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 1);
+
+    set_clock_skew(f, -900);
+    result_t behind = {0};
+    sts_call(f, GET_CALLER_IDENTITY, NULL, &behind, NULL);
+    finish(f, &behind);
+    if (behind.status != 0)
+        fail_msg("%s %s", xacct_errname(behind.status), behind.detail);
+    offset = xacct_aws_clock_offset(f->aws);
+    if (offset < -910 || offset > -890)
+        fail_msg("offset %lld", (long long)offset);
+    assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 2);
+}
+
+/* Calls signed together with the old clock: the first answer corrects it,
+ * and the others, whose Date agrees with the corrected clock, go again
+ * too (they were signed before the correction). */
+static void test_clock_skew_concurrent_calls(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 1, 0);
+    set_clock_skew(f, 900);
+    result_t r[3] = {{0}};
+    for (size_t i = 0; i < 3; i++)
+        sts_call(f, GET_CALLER_IDENTITY, NULL, &r[i], NULL);
+    for (size_t i = 0; i < 3; i++) {
+        finish(f, &r[i]);
+        if (r[i].status != 0)
+            fail_msg("call %zu: %s %s", i, xacct_errname(r[i].status), r[i].detail);
+    }
+    assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 3);
+}
+
+/* S3 names the refusal RequestTimeTooSkewed; the same correction applies. */
+static void test_clock_skew_corrected_s3(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 1, 0);
+    set_clock_skew(f, -1200);
+    char bucket_url[512];
+    snprintf(bucket_url, sizeof(bucket_url), "%s/xacct-skew-test", must_env("FAKEAWS_URL"));
+    result_t mk = {0};
+    s3_call(f, "PUT", bucket_url, NULL, &mk);
+    if (mk.status != 0)
+        fail_msg("CreateBucket: %s %s", xacct_errname(mk.status), mk.detail);
+    assert_int_equal(auth_failures(f, "RequestTimeTooSkewed"), 1);
+    int64_t offset = xacct_aws_clock_offset(f->aws);
+    if (offset < -1210 || offset > -1190)
+        fail_msg("offset %lld", (long long)offset);
+}
+
+/* A refusal that is not about the time (the clocks agree) earns no second
+ * signature, and the clock stays where it was. */
+static void test_wrong_secret_not_taken_for_skew(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 1, 0);
+    xacct_sigv4_credentials_t bad = {must_env("AWS_ACCESS_KEY_ID"), "not-the-secret", NULL, NULL};
+    result_t r = {0};
+    sts_call(f, GET_CALLER_IDENTITY, &bad, &r, NULL);
+    finish(f, &r);
+    assert_int_equal(r.status, XACCT_EAWS);
+    assert_string_equal(r.code, "SignatureDoesNotMatch");
+    assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 1);
+    assert_int_equal(xacct_aws_clock_offset(f->aws), 0);
 }
 
 /* ------------------------------------------------------------- retries */
@@ -517,12 +675,18 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signed_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waits_for_instance_credentials, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_keys_refreshed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_long_term_keys_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsigned_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_path_style, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s3_put_to_object_lock_bucket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_skew_concurrent_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_skew_corrected_s3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_secret_not_taken_for_skew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_5xx_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_throttling_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),

@@ -280,6 +280,28 @@ static void test_classifiers(void **state)
     assert_true(xacct_aws_error_is_transient(&e));
 }
 
+static void test_clock_skew_codes(void **state)
+{
+    (void)state;
+    static const char *const skew[] = {
+        "RequestTimeTooSkewed",      "RequestExpired",        "RequestInTheFuture",
+        "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure",
+    };
+    xacct_aws_error_t e;
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(skew); i++) {
+        memset(&e, 0, sizeof(e));
+        e.http_status = 403;
+        strcpy(e.code, skew[i]);
+        assert_true(xacct_aws_error_is_clock_skew(&e));
+    }
+    memset(&e, 0, sizeof(e));
+    e.http_status = 403;
+    strcpy(e.code, "AccessDenied");
+    assert_false(xacct_aws_error_is_clock_skew(&e));
+    strcpy(e.code, "InvalidClientTokenId");
+    assert_false(xacct_aws_error_is_clock_skew(&e));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_long_message_truncated_on_utf8_boundary),
         cmocka_unit_test(test_long_xml_message_cut_on_utf8_boundary),
         cmocka_unit_test(test_classifiers),
+        cmocka_unit_test(test_clock_skew_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

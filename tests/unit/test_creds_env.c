@@ -637,6 +637,11 @@ static void test_provider_env(void **state)
     assert_string_equal(r.akid, "AKIAENV");
     assert_string_equal(r.token, "tok");
 
+    /* Keys the environment fixed cannot be fetched again: AWS refusing
+     * them leaves them in place, and a retry would meet the same. */
+    assert_false(xacct_creds_invalidate(c, "AKIAENV"));
+    assert_non_null(xacct_creds_current(c));
+
     xacct_creds_free(c);
     close_loop(&loop);
 }

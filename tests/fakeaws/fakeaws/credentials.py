@@ -14,6 +14,9 @@ Configuration (POST /_fake/credentials/config, JSON, every key optional):
                    endpoint whose clock, or cache, is behind); default 0
   revoke_imds_tokens  true: every IMDSv2 session token issued so far stops
                    working (401), as after an instance stop and start
+  expire_issued    true: every key pair handed out so far expires now (AWS
+                   answers ExpiredToken while the holder, its clock behind,
+                   still takes them as valid)
 """
 import json
 import secrets
@@ -42,6 +45,7 @@ class CredentialEndpoints:
         self.role_name = "xacct-partner"
         self.container_token = secrets.token_urlsafe(24)
         self.imds_tokens = {}  # token -> expiry (epoch)
+        self.issued = []       # Credentials handed out here, for expire_issued
 
     # -- configuration -----------------------------------------------------
     def config(self):
@@ -68,6 +72,12 @@ class CredentialEndpoints:
             if v < 0:
                 raise ValueError("stale_seconds must be >= 0")
             self.stale_seconds = v
+        if spec.get("expire_issued"):
+            # What AWS does to keys whose holder's clock runs behind: the
+            # holder still takes them as valid, AWS answers ExpiredToken.
+            now = time.time()
+            for c in self.issued:
+                c.expires = min(c.expires, now - 1)
         return self.config()
 
     # -- routing -----------------------------------------------------------
@@ -83,6 +93,7 @@ class CredentialEndpoints:
         arn = f"arn:aws:sts::{acct}:assumed-role/{self.role_name}/{session}"
         c = w.issue_temporary(acct, arn,
                               -self.stale_seconds if self.stale_seconds else self.expiry_seconds)
+        self.issued = [k for k in self.issued if not k.expired()] + [c]
         w.record("credentials_issued", source=source, access_key_id=c.access_key_id,
                  expiration=c.expiration_iso(), arn=arn)
         return c

@@ -81,6 +81,14 @@ class IMDS(FakeAWSCase):
         finally:
             self.fa.control("POST", "/_fake/credentials/config", {"expiry_seconds": 3600})
 
+    def test_expire_issued_expires_what_was_handed_out(self):
+        first = self.imds_creds()
+        self.assertEqual(self.whoami(creds=first).status, 200)
+        st, _ = self.fa.control("POST", "/_fake/credentials/config", {"expire_issued": True})
+        self.assertEqual(st, 200)
+        self.assertEqual(self.whoami(creds=first).error_code(), "ExpiredToken")
+        second = self.imds_creds()
+        self.assertEqual(self.whoami(creds=second).status, 200)
 
 class Container(FakeAWSCase):
     def test_authorization_is_required(self):

@@ -1,0 +1,39 @@
+"""xacctd on a host whose clock has drifted 15 minutes from AWS's: AWS
+refuses the first signature made with it, xacctd takes AWS's time from the
+answer's Date header, signs again at once, and goes on working (as the AWS
+SDKs correct clock skew) instead of failing every call until NTP is fixed."""
+import unittest
+
+from harness import Env
+
+
+class ClockSkewTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env().start()
+        cls.worker = cls.env.start_worker()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.ctl("POST", "/_fake/server", {"clock_skew": 0})
+        cls.env.stop_after(cls.worker)
+
+    def test_create_answered_with_aws_clock_fifteen_minutes_ahead(self):
+        env, acct = self.env, "400000000201"
+        ext = env.seed_customer(acct)  # signed here, before the clocks part
+        env.ctl("DELETE", "/_fake/records")
+        env.ctl("POST", "/_fake/server", {"clock_skew": 900})
+        stack = env.create_stack(acct, env.template(acct, ext))
+        stack = env.wait_stack(stack["stack_id"], timeout=120)
+        self.assertEqual(stack["status"], "CREATE_COMPLETE", stack.get("status_reason"))
+        self.assertEqual(env.customer(acct)["state"], "active")
+        refused = env.ctl("GET", "/_fake/records?kind=auth_failure")["records"]
+        # The drift was met (and only as a signing time refused) ...
+        self.assertGreaterEqual(len(refused), 1)
+        self.assertEqual({r["code"] for r in refused}, {"SignatureDoesNotMatch"})
+        # ... and corrected on the spot: no receive failed over it.
+        self.assertNotIn(b"sqs.receive_failed", env.worker_log(self.worker))
+
+
+if __name__ == "__main__":
+    unittest.main()
