@@ -55,8 +55,12 @@ int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *regio
 
 /*
  * Batch completion: status is the call's (0 when SQS answered); on 0,
- * results[i] is 0 for each entry that succeeded or XACCT_EAWS, and
- * failed_codes[i] its error code ("" on success). Both arrays borrowed.
+ * results[i] is 0 for each entry that succeeded, XACCT_EAGAIN for one that
+ * failed on SQS's side (SenderFault false) even when sent again, else
+ * XACCT_EAWS, and failed_codes[i] its error code ("" on success). An entry
+ * failed on SQS's side is sent once more, in a batch of such entries, before
+ * the callback (AWS: retry those; the others would fail the same). Both
+ * arrays borrowed.
  */
 typedef void (*xacct_sqs_batch_cb)(int status, const char *detail, const int *results,
                                    const char *const *failed_codes, size_t n, void *arg);
@@ -76,7 +80,8 @@ int xacct_sqs_change_visibility_batch(xacct_aws_t *aws, const char *queue_url, c
 /* The response parsers (sqs.c internals, for tests and fuzzing).
  * parse_receive: *out is a NULL-terminated array the caller frees, each
  * message with xacct_sqs_message_free. parse_batch: fills n results and
- * codes. Both return 0 or XACCT_EPARSE. */
+ * codes, an entry's Id being its index; entries absent from the answer are
+ * XACCT_EAWS "Missing". Both return 0 or XACCT_EPARSE. */
 int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sqs_message_t ***out,
                              size_t *n_out, size_t *corrupt_out);
 int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, int *results,

@@ -69,7 +69,27 @@ typedef struct sqs_op {
     xacct_sqs_receive_cb rcb;
     xacct_sqs_batch_cb bcb;
     void *arg;
+    /* A batch, to send again the entries SQS failed on its side. */
+    xacct_aws_t *aws;            /* borrowed */
+    char *target, *queue_url, *region; /* owned */
+    char *handles[XACCT_SQS_MAX_BATCH]; /* owned receipt handles */
+    int visibility_s;            /* -1: none */
+    bool resent;                 /* the second batch is the answer */
+    int results[XACCT_SQS_MAX_BATCH];   /* merged over both batches */
+    char codes[XACCT_SQS_MAX_BATCH][XACCT_SQS_CODE_MAX];
 } sqs_op_t;
+
+static void op_free(sqs_op_t *op)
+{
+    if (op == NULL)
+        return;
+    free(op->target);
+    free(op->queue_url);
+    free(op->region);
+    for (size_t i = 0; i < XACCT_ARRAY_SIZE(op->handles); i++)
+        free(op->handles[i]);
+    free(op);
+}
 
 static int submit(xacct_aws_t *aws, const char *region, const char *target, json_t *body,
                   long timeout_ms, int attempts, xacct_aws_done_cb done, sqs_op_t *op,
@@ -77,10 +97,8 @@ static int submit(xacct_aws_t *aws, const char *region, const char *target, json
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    if (text == NULL) {
-        free(op);
+    if (text == NULL)
         return XACCT_EINVAL;
-    }
     char target_hdr[64];
     snprintf(target_hdr, sizeof(target_hdr), "AmazonSQS.%s", target);
     xacct_header_t headers[] = {
@@ -107,8 +125,6 @@ static int submit(xacct_aws_t *aws, const char *region, const char *target, json
     };
     int rc = xacct_aws_call(aws, &req, done, op, handle);
     free(text);
-    if (rc != 0)
-        free(op);
     return rc;
 }
 
@@ -193,7 +209,7 @@ static void receive_done(int status, const char *detail, const xacct_http_respon
     }
     op->rcb(status, detail, msgs, n, corrupt, op->arg);
     free(msgs);
-    free(op);
+    op_free(op);
 }
 
 int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *region, int max,
@@ -213,8 +229,11 @@ int xacct_sqs_receive(xacct_aws_t *aws, const char *queue_url, const char *regio
     op->rcb = cb;
     op->arg = arg;
     /* The long poll holds the connection for wait_s: allow for it. */
-    return submit(aws, region, "ReceiveMessage", body, (long)(wait_s + 15) * 1000, 1,
-                  receive_done, op, handle);
+    int rc = submit(aws, region, "ReceiveMessage", body, (long)(wait_s + 15) * 1000, 1,
+                    receive_done, op, handle);
+    if (rc != 0)
+        op_free(op);
+    return rc;
 }
 
 /* The first element of the array named key in obj (NULL when there is no
@@ -249,14 +268,28 @@ XACCT_STATIC int xacct__sqs_parse_batch(const char *body, size_t len, size_t n, 
          e = xacct_jval_next(e)) {
         const char *id = xacct_jval_string(xacct_jval_get(e, "Id"), NULL);
         const char *code = xacct_jval_string(xacct_jval_get(e, "Code"), NULL);
+        const xacct_jval_t *sender = xacct_jval_get(e, "SenderFault");
         long k = id ? strtol(id, NULL, 10) : -1;
         if (k >= 0 && (size_t)k < n) {
-            results[k] = XACCT_EAWS;
+            /* Only a plain false says SQS's side failed; absent is the caller's. */
+            results[k] = xacct_jval_type(sender) == XACCT_JDOC_FALSE ? XACCT_EAGAIN : XACCT_EAWS;
             xacct_utf8_copy(codes[k], XACCT_SQS_CODE_MAX, code ? code : "Unknown");
         }
     }
     xacct_jdoc_free(doc);
     return 0;
+}
+
+static int send_entries(sqs_op_t *op, const bool *only);
+
+/* The callback with the merged results; the op goes with it. */
+static void batch_finish(sqs_op_t *op, int status, const char *detail)
+{
+    const char *code_ptrs[XACCT_SQS_MAX_BATCH];
+    for (size_t i = 0; i < op->n; i++)
+        code_ptrs[i] = op->codes[i];
+    op->bcb(status, detail, op->results, code_ptrs, op->n, op->arg);
+    op_free(op);
 }
 
 static void batch_done(int status, const char *detail, const xacct_http_response_t *resp,
@@ -266,50 +299,94 @@ static void batch_done(int status, const char *detail, const xacct_http_response
     sqs_op_t *op = arg;
     int results[XACCT_SQS_MAX_BATCH];
     char codes[XACCT_SQS_MAX_BATCH][XACCT_SQS_CODE_MAX];
-    const char *code_ptrs[XACCT_SQS_MAX_BATCH];
-    if (status == 0) {
-        if (xacct__sqs_parse_batch(resp->body, resp->body_len, op->n, results, codes) != 0) {
-            status = XACCT_EPARSE;
-            detail = "batch response is not JSON";
-        }
-    } else {
-        for (size_t i = 0; i < op->n; i++) {
-            results[i] = XACCT_EAWS;
-            snprintf(codes[i], XACCT_SQS_CODE_MAX, "Missing");
-        }
+    if (status == 0 &&
+        xacct__sqs_parse_batch(resp->body, resp->body_len, op->n, results, codes) != 0) {
+        status = XACCT_EPARSE;
+        detail = "batch response is not JSON";
     }
-    for (size_t i = 0; i < op->n; i++)
-        code_ptrs[i] = codes[i];
-    op->bcb(status, detail, results, code_ptrs, op->n, op->arg);
-    free(op);
+    if (!op->resent) {
+        if (status != 0) {
+            for (size_t i = 0; i < op->n; i++) {
+                op->results[i] = XACCT_EAWS;
+                snprintf(op->codes[i], XACCT_SQS_CODE_MAX, "Missing");
+            }
+            batch_finish(op, status, detail);
+            return;
+        }
+        memcpy(op->results, results, op->n * sizeof(results[0]));
+        memcpy(op->codes, codes, op->n * sizeof(codes[0]));
+        /* Entries SQS failed on its side go once more, on their own. */
+        bool again[XACCT_SQS_MAX_BATCH] = {false};
+        bool any = false;
+        for (size_t i = 0; i < op->n; i++) {
+            again[i] = results[i] == XACCT_EAGAIN;
+            any = any || again[i];
+        }
+        op->resent = true;
+        if (any && send_entries(op, again) == 0)
+            return;
+        batch_finish(op, 0, NULL);
+        return;
+    }
+    /* The second batch: it had only the entries still XACCT_EAGAIN. A call
+     * that failed leaves them so; the first batch's answer stands. */
+    for (size_t i = 0; i < op->n && status == 0; i++) {
+        if (op->results[i] != XACCT_EAGAIN)
+            continue;
+        op->results[i] = results[i];
+        memcpy(op->codes[i], codes[i], XACCT_SQS_CODE_MAX);
+    }
+    batch_finish(op, 0, NULL);
+}
+
+/* Sends the op's entries (only those marked in only, when given), each
+ * with its index as Id. Returns what xacct_aws_call did; the op is kept. */
+static int send_entries(sqs_op_t *op, const bool *only)
+{
+    json_t *entries = json_array();
+    for (size_t i = 0; i < op->n; i++) {
+        if (only != NULL && !only[i])
+            continue;
+        char id[24];
+        snprintf(id, sizeof(id), "%zu", i);
+        json_t *e = json_pack("{s:s, s:s}", "Id", id, "ReceiptHandle", op->handles[i]);
+        if (e == NULL) {
+            json_decref(entries);
+            return XACCT_EINVAL;
+        }
+        if (op->visibility_s >= 0)
+            json_object_set_new(e, "VisibilityTimeout", json_integer(op->visibility_s));
+        json_array_append_new(entries, e);
+    }
+    json_t *body = json_pack("{s:s, s:o}", "QueueUrl", op->queue_url, "Entries", entries);
+    return submit(op->aws, op->region, op->target, body, 0, 0, batch_done, op, NULL);
 }
 
 static int batch(xacct_aws_t *aws, const char *target, const char *queue_url, const char *region,
                  const char *const *handles, size_t n, int visibility_s, xacct_sqs_batch_cb cb,
                  void *arg)
 {
-    if (n == 0 || n > XACCT_SQS_MAX_BATCH)
+    if (n == 0 || n > XACCT_SQS_MAX_BATCH || queue_url == NULL)
         return XACCT_EINVAL;
-    json_t *entries = json_array();
-    for (size_t i = 0; i < n; i++) {
-        char id[8];
-        snprintf(id, sizeof(id), "%zu", i);
-        json_t *e = json_pack("{s:s, s:s}", "Id", id, "ReceiptHandle", handles[i]);
-        if (e == NULL) {
-            json_decref(entries);
+    for (size_t i = 0; i < n; i++)
+        if (handles[i] == NULL)
             return XACCT_EINVAL;
-        }
-        if (visibility_s >= 0)
-            json_object_set_new(e, "VisibilityTimeout", json_integer(visibility_s));
-        json_array_append_new(entries, e);
-    }
-    json_t *body = json_pack("{s:s, s:o}", "QueueUrl", queue_url, "Entries", entries);
     sqs_op_t *op = xacct_calloc(1, sizeof(*op));
     op->kind = OP_BATCH;
     op->n = n;
     op->bcb = cb;
     op->arg = arg;
-    return submit(aws, region, target, body, 0, 0, batch_done, op, NULL);
+    op->aws = aws;
+    op->target = xacct_strdup(target);
+    op->queue_url = xacct_strdup(queue_url);
+    op->region = region != NULL ? xacct_strdup(region) : NULL;
+    for (size_t i = 0; i < n; i++)
+        op->handles[i] = xacct_strdup(handles[i]);
+    op->visibility_s = visibility_s;
+    int rc = send_entries(op, NULL);
+    if (rc != 0)
+        op_free(op);
+    return rc;
 }
 
 int xacct_sqs_delete_batch(xacct_aws_t *aws, const char *queue_url, const char *region,

@@ -16,7 +16,10 @@ random order. Off by default; the resilience tests turn it on.
 GET /_fake/sqs/receives tells how many ReceiveMessage calls are being
 answered now and the most there ever were at once (a consumer's receive
 concurrency); {"receive_latency_ms": N} in the config holds each answer back
-N ms, counted as being answered.
+N ms, counted as being answered. {"entry_error_count": N}: the next N
+entries of DeleteMessageBatch / ChangeMessageVisibilityBatch fail on the
+service's side (Failed with SenderFault false, Code InternalError) and are
+not applied, as a batch can partly fail on AWS (recorded `sqs.entry_fault`).
 
 Queue policies: the `Policy` attribute (CreateQueue, SetQueueAttributes,
 GetQueueAttributes) is a resource policy validated like SQS validates one
@@ -64,6 +67,7 @@ class Service(MessageOps):
         self.reorder = False
         self.receiving = 0        # ReceiveMessage calls being answered now
         self.receive_latency_ms = 0.0
+        self.entry_error_count = 0  # batch entries still to fail on our side
         self.receiving_max = 0    # the most at once
         self.rng = random.Random()
         self.ops = self._ops()    # operation name -> handler
@@ -428,6 +432,10 @@ class Service(MessageOps):
                     if not 0 <= lat <= 60000:
                         raise ValueError("receive_latency_ms must be within [0, 60000]")
                     self.receive_latency_ms = lat
+                    n = int(spec.get("entry_error_count", self.entry_error_count))
+                    if n < 0:
+                        raise ValueError("entry_error_count must be >= 0")
+                    self.entry_error_count = n
                     if "seed" in spec:
                         self.rng.seed(spec["seed"])
                 except (ValueError, TypeError, AttributeError) as e:
@@ -436,7 +444,8 @@ class Service(MessageOps):
                 return core.json_response({"error": "method not allowed"}, status=405)
             return core.json_response({"duplicate_rate": self.duplicate_rate,
                                        "reorder": self.reorder,
-                                       "receive_latency_ms": self.receive_latency_ms})
+                                       "receive_latency_ms": self.receive_latency_ms,
+                                       "entry_error_count": self.entry_error_count})
         if parts == ["receives"] and req.method == "GET":
             return core.json_response({"in_progress": self.receiving,
                                        "max_concurrent": self.receiving_max})

@@ -368,6 +368,17 @@ class MessageOps:
             seen.add(eid)
         return entries
 
+    def _entry_fault(self, e, failed, op):
+        """An entry failing on the service's side (entry_error_count): the
+        caller may send it again."""
+        if self.entry_error_count <= 0:
+            return False
+        self.entry_error_count -= 1
+        failed.append({"Id": e["Id"], "SenderFault": False, "Code": "InternalError",
+                       "Message": "We encountered an internal error. Please try again."})
+        self.world.record("sqs.entry_fault", op=op, id=e["Id"])
+        return True
+
     @staticmethod
     def _batch_result(ok, failed):
         out = {}
@@ -382,6 +393,8 @@ class MessageOps:
         entries = self._batch_entries(p, "DeleteMessageBatch")
         ok, failed = [], []
         for e in entries:
+            if self._entry_fault(e, failed, "DeleteMessageBatch"):
+                continue
             try:
                 self._delete(q, e.get("ReceiptHandle"))
                 ok.append({"Id": e["Id"]})
@@ -395,6 +408,8 @@ class MessageOps:
         entries = self._batch_entries(p, "ChangeMessageVisibilityBatch")
         ok, failed = [], []
         for e in entries:
+            if self._entry_fault(e, failed, "ChangeMessageVisibilityBatch"):
+                continue
             try:
                 t = e.get("VisibilityTimeout")
                 if isinstance(t, bool) or not isinstance(t, int):

@@ -272,6 +272,24 @@ class SqsTest(unittest.TestCase):
             {"Id": "no spaces", "ReceiptHandle": h}]}), 400, "InvalidBatchEntryId")
         self.assertEqual(self.counts(url), (0, 1), "a rejected batch deleted something")
 
+    def test_entry_fault_on_the_service_side(self):
+        url = self.create()
+        for i in range(2):
+            self.send(url, "m%d" % i)
+        msgs = self.receive(url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        st, _ = self.fa.control("POST", "/_fake/sqs/config", {"entry_error_count": 1})
+        self.assertEqual(st, 200)
+        entries = [{"Id": "e%d" % i, "ReceiptHandle": m["ReceiptHandle"]}
+                   for i, m in enumerate(msgs)]
+        res = self.ok("DeleteMessageBatch", {"QueueUrl": url, "Entries": entries})
+        self.assertEqual([e["Id"] for e in res["Successful"]], ["e1"])
+        self.assertEqual([(e["Id"], e["Code"], e["SenderFault"]) for e in res["Failed"]],
+                         [("e0", "InternalError", False)])
+        self.assertEqual(self.counts(url), (0, 1), "the failed entry was not applied")
+        res = self.ok("DeleteMessageBatch", {"QueueUrl": url, "Entries": entries[:1]})
+        self.assertEqual([e["Id"] for e in res["Successful"]], ["e0"])
+        self.assertEqual(self.counts(url), (0, 0))
+
     def test_batch_entry_ids(self):
         url = self.create()
         self.send(url, "m")
