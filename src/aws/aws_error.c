@@ -301,9 +301,17 @@ bool xacct_aws_error_is_transient(const xacct_aws_error_t *err)
         "RequestTimeout", "RequestTimeoutException", "InternalError",
         "InternalFailure", "ServiceUnavailable", "IDPCommunicationError",
     };
-    if (err->http_status >= 500 && err->http_status <= 599)
+    /* The SDKs' general server errors: 501 (not implemented) or 505 (HTTP
+     * version) come back the same however often they are asked. */
+    switch (err->http_status) {
+    case 500:
+    case 502:
+    case 503:
+    case 504:
         return true;
-    return is_any(err, names, XACCT_ARRAY_SIZE(names));
+    default:
+        return is_any(err, names, XACCT_ARRAY_SIZE(names));
+    }
 }
 
 bool xacct_aws_error_is_clock_skew(const xacct_aws_error_t *err)

@@ -278,6 +278,17 @@ static void test_classifiers(void **state)
     assert_false(xacct_aws_error_is_throttling(&e));
     e.http_status = 502;
     assert_true(xacct_aws_error_is_transient(&e));
+    /* 500, 502, 503, 504 as the SDKs; 501 and 505 are not retried. */
+    e.code[0] = '\0';
+    for (long st = 499; st <= 506; st++) {
+        e.http_status = st;
+        bool want = st == 500 || st == 502 || st == 503 || st == 504;
+        if (xacct_aws_error_is_transient(&e) != want)
+            fail_msg("HTTP %ld: transient %d", st, !want);
+    }
+    e.http_status = 501;
+    strcpy(e.code, "InternalError");
+    assert_true(xacct_aws_error_is_transient(&e)); /* the code says so */
 }
 
 static void test_clock_skew_codes(void **state)
