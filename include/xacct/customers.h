@@ -73,6 +73,9 @@ typedef struct xacct_customer {
     const char *template_version;    /* TemplateVersion of the customer's template */
     const char *verified_at;         /* RFC 3339 UTC of the last safety check passed */
     const char *seq;                 /* lifecycle events so far (outbox.h), decimal */
+    const char *state_text; /* the state field as stored, which may name a state this
+                               version does not know (state is then UNKNOWN); "" or NULL
+                               when not read from a record */
     int64_t pending_since_ms; /* no hash field: while pending, when its current onboarding
                                  began (Unix ms, the pending zset of expiry.h); filled only by
                                  the reads that say so, else 0 (unknown) */
@@ -80,7 +83,8 @@ typedef struct xacct_customer {
 
 /* The hash fields, in display order (SPEC §5's twelve first), for printing a
  * record field by field: names (static), the matching value of c (borrowed
- * from c; the state's name for "state"), and which hold a secret. */
+ * from c; for "state" the value as stored, else the state's name), and which
+ * hold a secret. */
 #define XACCT_CUSTOMER_NFIELDS 16
 #define XACCT_CUSTOMER_NCORE 12 /* always present; the others only once written */
 const char *xacct_customer_field_name(size_t i);

@@ -42,7 +42,8 @@ xacct_customer_state_t xacct_customer_state_from_name(const char *name)
     return XACCT_CUSTOMER_UNKNOWN;
 }
 
-/* The string fields by hash name, in display order ("state" has no offset). */
+/* The string fields by hash name, in display order ("state" is also kept as
+ * the enum). */
 static const struct field {
     const char *name;
     size_t off;
@@ -50,7 +51,7 @@ static const struct field {
 } FIELDS[XACCT_CUSTOMER_NFIELDS] = {
     {"account_id", offsetof(xacct_customer_t, account_id), false},
     {"external_id", offsetof(xacct_customer_t, external_id), true},
-    {"state", (size_t)-1, false},
+    {"state", offsetof(xacct_customer_t, state_text), false},
     {"role_arn", offsetof(xacct_customer_t, role_arn), false},
     {"stack_id", offsetof(xacct_customer_t, stack_id), false},
     {"region", offsetof(xacct_customer_t, region), false},
@@ -66,9 +67,18 @@ static const struct field {
     {"seq", offsetof(xacct_customer_t, seq), false},
 };
 
+#define STATE_FIELD 2 /* FIELDS[STATE_FIELD] is "state" */
+
 static const char **slot(xacct_customer_t *c, size_t i)
 {
     return (const char **)((char *)c + FIELDS[i].off);
+}
+
+/* A field's string; "" for the state text of a record built in code. */
+static const char *field_or_empty(const xacct_customer_t *c, size_t i)
+{
+    const char *v = *slot((xacct_customer_t *)c, i);
+    return v != NULL ? v : "";
 }
 
 const char *xacct_customer_field_name(size_t i)
@@ -80,9 +90,11 @@ const char *xacct_customer_field_value(const xacct_customer_t *c, size_t i)
 {
     if (i >= XACCT_CUSTOMER_NFIELDS)
         return NULL;
-    if (FIELDS[i].off == (size_t)-1)
+    const char *v = *slot((xacct_customer_t *)c, i);
+    /* A record built in code names its state by the enum only. */
+    if (i == STATE_FIELD && (v == NULL || v[0] == '\0'))
         return xacct_customer_state_name(c->state);
-    return *slot((xacct_customer_t *)c, i);
+    return v;
 }
 
 bool xacct_customer_field_secret(size_t i)
@@ -103,8 +115,7 @@ void xacct__customer_init(xacct_customer_t *c)
     c->state = XACCT_CUSTOMER_UNKNOWN;
     c->pending_since_ms = 0;
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
-        if (FIELDS[i].off != (size_t)-1)
-            *slot(c, i) = "";
+        *slot(c, i) = "";
 }
 
 void xacct__customer_set_field(xacct_customer_t *c, const char *name, const char *value)
@@ -114,10 +125,9 @@ void xacct__customer_set_field(xacct_customer_t *c, const char *name, const char
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++) {
         if (strcmp(FIELDS[i].name, name) != 0)
             continue;
-        if (FIELDS[i].off == (size_t)-1)
+        if (i == STATE_FIELD)
             c->state = xacct_customer_state_from_name(value);
-        else
-            *slot(c, i) = value;
+        *slot(c, i) = value;
         return;
     }
 }
@@ -145,17 +155,14 @@ xacct_customer_t *xacct_customer_dup(const xacct_customer_t *c)
         return NULL;
     size_t size = sizeof(block_t);
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++)
-        if (FIELDS[i].off != (size_t)-1)
-            size += strlen(*slot((xacct_customer_t *)c, i)) + 1;
+        size += strlen(field_or_empty(c, i)) + 1;
     block_t *b = xacct_malloc(size);
     b->size = size;
     b->c.state = c->state;
     b->c.pending_since_ms = c->pending_since_ms;
     char *p = (char *)(b + 1);
     for (size_t i = 0; i < XACCT_CUSTOMER_NFIELDS; i++) {
-        if (FIELDS[i].off == (size_t)-1)
-            continue;
-        const char *v = *slot((xacct_customer_t *)c, i);
+        const char *v = field_or_empty(c, i);
         size_t n = strlen(v) + 1;
         memcpy(p, v, n);
         *slot(&b->c, i) = p;

@@ -32,7 +32,10 @@ static const xacct_store_script_t onboard_script = {
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
     "                       'pending_external_id')\n"
     "local st = cur[1]\n"
-    "if st == 'pending' or st == 'active' or st == 'degraded' or st == 'offboarding' then return {'state', st} end\n"
+    /* SPEC §5: only a closed record opens again (a state no version writes
+     * is not one). */
+    "local reopens = {offboarded = true, expired = true, cancelled = true, rejected = true}\n"
+    "if st and not reopens[st] then return {'state', st} end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
     "unindex(cur[2])\n"
     /* A rotation still pending when the stack went away ends with it, and

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xacct/customers.h"
 #include "xacct/store_op.h"
 #include "xacct/outbox.h"
 
@@ -222,7 +223,8 @@ static const xacct_store_script_t done_script = {
     "end\n"
     "redis.call('HSET', KEYS[2], 'state', 'offboarded', 'updated_at', ARGV[4], 'topic_arn', '')\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])\n"
-    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000', '*', 'e', ARGV[6])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
+    " 'e', ARGV[6])\n"
     "outbox_append(KEYS[5], KEYS[2], ARGV[3], 'customer.offboarded', ARGV[4], nil)\n"
     "return {'done', topic}\n",
 };

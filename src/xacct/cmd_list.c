@@ -45,7 +45,7 @@ static void page_done(int status, const char *detail, const xacct_customer_t *it
         json_array_append_new(
             rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "account_id",
                             or_empty(items[i].account_id), "state",
-                            xacct_customer_state_name(items[i].state), "region",
+                            xacct_customer_field(&items[i], "state"), "region",
                             or_empty(items[i].region), "topic_arn", or_empty(items[i].topic_arn),
                             "updated_at", or_empty(items[i].updated_at), "last_error",
                             or_empty(items[i].last_error)));

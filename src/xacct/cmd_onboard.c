@@ -127,7 +127,16 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
                             "re-verification): see xacct check %s, or issue a new external ID "
                             "with xacct rotate-external-id %s",
                             account, account, account);
-        return cli_fail(c, "customer %s is %s: wait until offboarding has finished (xacct jobs)",
+        if (strcmp(op->state, "offboarding") == 0)
+            return cli_fail(c,
+                            "customer %s is offboarding: wait until offboarding has finished "
+                            "(xacct jobs)",
+                            account);
+        /* A state no version writes: nothing to wait for. */
+        return cli_fail(c,
+                        "customer %s is in state '%s', which this version does not know: only "
+                        "an offboarded, expired, cancelled or rejected customer is onboarded "
+                        "again",
                         account, op->state);
     }
     char *hint = NULL;

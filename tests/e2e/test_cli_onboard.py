@@ -455,6 +455,23 @@ class RepeatOtherRegionTest(unittest.TestCase):
         self.assertIn("degraded", res.stderr)
         self.assertNotIn("offboarding", res.stderr)
 
+    def test_unknown_state_is_not_reopened(self):
+        # SPEC §5: only offboarded, expired, cancelled and rejected records
+        # go back to pending; a state the SPEC does not name is left alone.
+        acct = "123456789032"
+        self.assertEqual(self.env.xacct("onboard", acct).returncode, 0)
+        r = self.env.redis_client()
+        key = "xacct:customer:" + acct
+        r.hset(key, "state", "retired")
+        before = r.hget(key, "external_id")
+        res = self.env.xacct("onboard", acct, "--json")
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertEqual(res.stdout, "")
+        self.assertIn("retired", res.stderr)
+        self.assertNotIn("wait until offboarding", res.stderr)
+        self.assertEqual(r.hget(key, "state"), b"retired")
+        self.assertEqual(r.hget(key, "external_id"), before)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -127,6 +127,22 @@ class OpsTest(unittest.TestCase):
         self.assertEqual({k: v for k, v in rec.items() if v != ""},
                          {k: v for k, v in stored.items() if v != ""})
 
+    def test_show_prints_the_state_as_stored(self):
+        # SPEC §6: show --json prints the record's fields; a state this
+        # version does not know is shown as stored (by list too), not
+        # replaced by a word of the CLI's own.
+        acct = "123456789014"
+        self.active_customer(acct)
+        r = self.env.redis_client()
+        r.hset("xacct:customer:" + acct, "state", "retired")
+        res = self.env.xacct("show", acct, "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertEqual(json.loads(res.stdout)["state"], "retired")
+        table = self.env.xacct("show", acct).stdout
+        self.assertIn("retired", table)
+        rows = json.loads(self.env.xacct("list", "--json").stdout)
+        self.assertEqual([row["state"] for row in rows if row["account_id"] == acct], ["retired"])
+
     def test_list_filters_by_state(self):
         self.onboard("123456789012")
         self.active_customer("123456789013")

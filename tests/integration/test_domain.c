@@ -378,6 +378,52 @@ static void test_transitions(void **state)
     assert_int_equal(xacct_customers_apply(f->s, &bad, apply_cb, &unused), XACCT_EINVAL);
 }
 
+/* SPEC §5's state machine as a table: from every state (and one no version
+ * writes), each change the store makes on a CloudFormation outcome or an
+ * onboarding is applied exactly when the SPEC lists it, and a refused one
+ * leaves the state as it was. */
+static void test_transition_matrix(void **state)
+{
+    fx_t *f = *state;
+    const char *A = "121212121212";
+    static const char *const states[] = {"pending",   "active",  "rejected",  "offboarding",
+                                         "offboarded", "degraded", "expired",   "cancelled",
+                                         "retired"};
+    static const struct {
+        const char *type, *to, *from; /* from: the states the SPEC allows it from */
+    } changes[] = {
+        {"Create", "active", " pending rejected "},
+        {"Update", "active", " pending rejected active degraded "},
+        {"Create", "rejected", " pending "},
+        {"Update", "rejected", " pending "},
+        {"Delete", "offboarding", " active degraded "},
+        {"onboard", "pending", " offboarded expired cancelled rejected "},
+    };
+    int n = 0;
+    for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
+        for (size_t c = 0; c < sizeof(changes) / sizeof(changes[0]); c++) {
+            char xid[32], rid[32], from[32];
+            snprintf(xid, sizeof(xid), "xid-m%d", n);
+            snprintf(rid, sizeof(rid), "rm%d", n++);
+            raw(f, "DEL", PREFIX "customer:121212121212", NULL);
+            raw(f, "HSET", PREFIX "customer:121212121212", "account_id", A, "state", states[s],
+                "external_id", "xid-seed", "physical_id", "xacct-121212121212", NULL);
+            snprintf(from, sizeof(from), " %s ", states[s]);
+            bool allowed = strstr(changes[c].from, from) != NULL;
+            res_t r = strcmp(changes[c].type, "onboard") == 0
+                          ? onboard(f, A, xid)
+                          : apply(f, A, changes[c].type, changes[c].to, rid);
+            bool applied = r.status == 0 && (strcmp(changes[c].type, "onboard") == 0 ||
+                                             r.result == XACCT_APPLY_APPLIED);
+            res_t h = raw(f, "HGET", PREFIX "customer:121212121212", "state", NULL);
+            if (applied != allowed || strcmp(h.text, allowed ? changes[c].to : states[s]) != 0)
+                fail_msg("%s %s -> %s: status %d result %d, state now %s (%s expected)",
+                         states[s], changes[c].type, changes[c].to, r.status, r.result, h.text,
+                         allowed ? "allowed" : "refused");
+        }
+    }
+}
+
 static void test_delete_twice_one_job(void **state)
 {
     fx_t *f = *state;
@@ -1126,6 +1172,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_transitions),
+        T(test_transition_matrix),
         T(test_delete_twice_one_job),
         T(test_claims),
         T(test_external_id_uniqueness_and_rotate),
