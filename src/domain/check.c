@@ -45,7 +45,6 @@ struct xacct_check {
     uint64_t deadline_ms;
     xacct_backoff_t backoff;
     unsigned attempts_with;      /* AssumeRole calls with the ID */
-    bool deadline_hit;           /* the deadline cancelled the call in flight */
     xacct_check_cb cb;
     void *arg;
 };
@@ -153,10 +152,6 @@ static void verdict(xacct_check_t *c)
 
 static void on_result(xacct_check_t *c, int status, const char *detail)
 {
-    if (status == XACCT_ECANCELED && c->deadline_hit) {
-        finish(c, XACCT_CHECK_TRANSIENT, "deadline reached with an AssumeRole call in flight");
-        return;
-    }
     if (status == XACCT_ECANCELED) {
         finish(c, XACCT_CHECK_CANCELED, "canceled");
         return;
@@ -217,7 +212,6 @@ static void on_assume(int status, const char *detail, const xacct_sts_credential
     (void)creds; /* proof of assumability is all we need; the keys are dropped */
     xacct_check_t *c = arg;
     c->call = NULL;
-    uv_timer_stop(&c->timer); /* the deadline's watch */
     on_result(c, status, detail);
 }
 
@@ -228,29 +222,9 @@ static void on_assume_with(int status, const char *detail, const xacct_sts_crede
     (void)creds;
     xacct_check_t *c = arg;
     c->with_call = NULL;
-    uv_timer_stop(&c->timer); /* the deadline's watch */
     if (status == 0)
         c->trusted = used;
     on_result(c, status, detail);
-}
-
-/* The deadline came with a call in flight: each call may take two
- * attempts of the HTTP timeout, so without this a check could outlast its
- * deadline by a minute (a re-verification then its lease). */
-static void on_deadline(uv_timer_t *t)
-{
-    xacct_check_t *c = xacct_container_of(t, xacct_check_t, timer);
-    c->deadline_hit = true;
-    if (c->call != NULL) {
-        xacct_aws_call_t *call = c->call;
-        c->call = NULL;
-        xacct_aws_cancel(call); /* fires on_assume with ECANCELED -> finish */
-    } else if (c->with_call != NULL) {
-        xacct_customer_role_op_t *op = c->with_call;
-        c->with_call = NULL;
-        xacct_customer_role_cancel(op); /* fires on_assume_with with ECANCELED */
-    }
-    finish(c, XACCT_CHECK_TRANSIENT, "deadline reached with an AssumeRole call in flight");
 }
 
 static void attempt(xacct_check_t *c)
@@ -272,21 +246,15 @@ static void attempt(xacct_check_t *c)
     } else {
         rc = xacct_sts_assume_role(c->aws, &p, on_assume, c, &c->call);
     }
-    if (rc == 0) {
-        /* While the call is out the timer watches the deadline (callbacks
-         * never come from inside the calls above). */
-        uint64_t now = uv_now(c->loop);
-        uv_timer_start(&c->timer, on_deadline, c->deadline_ms > now ? c->deadline_ms - now : 0,
-                       0);
-        return;
+    if (rc != 0) {
+        c->call = NULL;
+        c->with_call = NULL;
+        if (transient(rc) && retry_later(c, c->deadline_ms))
+            return;
+        char why[128];
+        snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
+        finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
     }
-    c->call = NULL;
-    c->with_call = NULL;
-    if (transient(rc) && retry_later(c, c->deadline_ms))
-        return;
-    char why[128];
-    snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
-    finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
 }
 
 static void on_start(uv_timer_t *t)
