@@ -51,8 +51,8 @@ typedef struct xacct_http_options {
     long tls_gate_ms;              /* how long transfers to an https host with no TLS
                                       session yet wait for the first one's answer;
                                       0 = 1000 */
-    long connection_ramp_ms;       /* how long a transfer waits for a connection
-                                      before its host may open more (see
+    long connection_ramp_ms;       /* how long transfers queue for a connection
+                                      before their host may open more (see
                                       http_gate.c); 0 = 250 */
     struct xacct_metrics *metrics; /* counts connections opened, or NULL; borrowed,
                                       must outlive the client */

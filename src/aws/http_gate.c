@@ -27,8 +27,9 @@
  * quickly the host answers — each with its TLS state and buffers, ~80 KB
  * of memory, kept until it idles out. An origin first gets a quarter of
  * its cap (at least 4) and the full cap only as transfers keep waiting:
- * each time one has waited _ramp_ms for room (and as long again has passed
- * since the last change) the cap doubles, up to _max_host. A host that
+ * each time transfers have queued for room without a break for _ramp_ms
+ * (and as long has passed since the last change) the cap doubles, up to
+ * _max_host. A host that
  * answers in a few milliseconds drains a burst through the connections it
  * has; one that takes tens of milliseconds (AWS far away, or slow) reaches
  * the full cap within a few ramp periods. After _ramp_ms times
@@ -50,13 +51,15 @@ static unsigned ramp_start(const struct xacct_http *h)
     return start < h->_max_host ? start : h->_max_host;
 }
 
-/* When o's cap may next grow (UINT64_MAX: not now), from the oldest
- * transfer waiting for room. */
+/* When o's cap may next grow (UINT64_MAX: not now): once transfers have
+ * been queued for room without a break for a ramp period. Not the oldest
+ * one's wait: a queue that drains just under the period while new
+ * transfers keep joining it is the throughput the cap holds back. */
 static uint64_t ramp_due(const struct xacct_http *h, const xacct_http_origin_t *o)
 {
     if (o->_held == NULL || o->_cap >= h->_max_host || o->_multiplexed)
         return UINT64_MAX;
-    uint64_t from = o->_held->_held_since > o->_grown_at ? o->_held->_held_since : o->_grown_at;
+    uint64_t from = o->_queued_since > o->_grown_at ? o->_queued_since : o->_grown_at;
     return from + h->_ramp_ms;
 }
 
@@ -132,10 +135,12 @@ static void hold(xacct_http_origin_t *o, struct xacct_http_req *r, const char *w
     uint64_t due = r->_held_since + (uint64_t)r->_timeout_ms;
     if (due < o->_held_due)
         o->_held_due = due;
-    if (o->_held_tail != NULL)
+    if (o->_held_tail != NULL) {
         o->_held_tail->_held_next = r;
-    else
+    } else {
         o->_held = r;
+        o->_queued_since = r->_held_since; /* the queue was empty until now */
+    }
     o->_held_tail = r;
 }
 

@@ -54,8 +54,8 @@ _Static_assert(XACCT_HTTP_CHUNK(XACCT_HTTP_RECEIVE_BUFFER + 1) >= XACCT_HTTP_MMA
  * and how many origins it tracks (past that, transfers are not gated). */
 #define XACCT_HTTP_DEFAULT_GATE_MS 1000u
 /* The connection ramp (http_gate.c): an origin may first have a quarter of
- * its cap (at least 4), doubled each time a transfer has waited this long
- * for a connection, and back to the start after this many ramp periods
+ * its cap (at least 4), doubled each time transfers have queued this long
+ * for a connection without a break, and back to the start after this many ramp periods
  * without a wait (60 s by default). */
 #define XACCT_HTTP_DEFAULT_RAMP_MS 250u
 #define XACCT_HTTP_RAMP_RESET_PERIODS 240u
@@ -86,6 +86,8 @@ typedef struct xacct_http_origin {
     uint64_t _grown_at;                  /* loop time (ms) _cap last changed */
     uint64_t _last_wait;                 /* loop time (ms) a transfer last waited for
                                             room, or 0 */
+    uint64_t _queued_since;              /* loop time (ms) the held queue last went
+                                            from empty to not (see ramp_due) */
 } xacct_http_origin_t;
 
 /* One poll handle per socket curl has asked us to watch, kept from transfer
