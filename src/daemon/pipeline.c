@@ -725,9 +725,15 @@ static void stage_answer(xacct_pipeline_msg_t *msg)
 }
 
 /* After a Create or an Update connected, the customer's template (for a
- * rotation's Update: the one with the new ID) has served its purpose: it is removed from the
- * template bucket. Until that succeeded the message is not acknowledged, and
- * a redelivered copy of a Create (the claim is finished) removes it again. */
+ * rotation's Update: the one with the new ID) has served its purpose, and
+ * after a Delete offboarded, every template naming the customer: they are
+ * removed from the template bucket (cleanup_id). Until that succeeded the
+ * message is not acknowledged, and a redelivered copy of a Create (the claim
+ * is finished) removes its template again; a Delete's copy only re-sends its
+ * answer (what it removes is read from the record, not stored on the claim),
+ * and another Delete of the same stack removes them again. */
+static void stage_cleanup(xacct_pipeline_msg_t *msg);
+
 static void on_cleaned(int status, const char *detail, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
@@ -744,23 +750,46 @@ static void on_cleaned(int status, const char *detail, void *arg)
     }
     XACCT_LOG_INFO(xacct__pl_log(msg), "template.deleted", "account", msg->req->stack_account,
                    NULL);
-    finish(msg, true);
+    stage_cleanup(msg); /* the next one, if any */
+}
+
+/* The ID of the i-th template a message removes, NULL past the last. A
+ * Create or an Update that connected removes the one it was launched from
+ * (a rotation's Update: the new ID's); a redelivered Create has no record
+ * loaded, and its ExternalID is the customer's, which its stored SUCCESS
+ * proved. A Delete that offboards removes every template still naming the
+ * customer: the current ID's (one `xacct outdated` uploaded for an Update
+ * that never came) and a pending rotation's, which no stack will use now. */
+static const char *cleanup_id(const xacct_pipeline_msg_t *msg, unsigned i)
+{
+    const xacct_customer_t *c = msg->customer;
+    if (c == NULL)
+        return i == 0 ? msg->req->external_id : NULL;
+    if (msg->req->type == XACCT_CFN_DELETE) {
+        if (i == 0)
+            return c->external_id;
+        bool pending = c->pending_external_id != NULL && c->pending_external_id[0] != '\0' &&
+                       (c->external_id == NULL || strcmp(c->pending_external_id, c->external_id) != 0);
+        return i == 1 && pending ? c->pending_external_id : NULL;
+    }
+    if (i != 0)
+        return NULL;
+    return xacct__pipeline_msg_decided(msg)->rotate_external_id ? c->pending_external_id
+                                                                : c->external_id;
 }
 
 static void stage_cleanup(xacct_pipeline_msg_t *msg)
 {
     char key[XACCT_TEMPLATE_KEY_MAX];
     xacct_s3_object_t o = {.bucket = xacct__pl_cfg(msg)->cfn_template_bucket, .key = key};
-    /* A redelivered Create has no record loaded: its ExternalID is the
-     * customer's, which its stored SUCCESS proved. */
-    bool rotating = xacct__pipeline_msg_decided(msg)->rotate_external_id;
-    const char *id = msg->customer == NULL ? msg->req->external_id
-                     : rotating            ? msg->customer->pending_external_id
-                                           : msg->customer->external_id;
-    if (id != NULL && xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
-        OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
-        msg->pending++;
-        return;
+    const char *id;
+    while ((id = cleanup_id(msg, msg->cleaned)) != NULL) {
+        msg->cleaned++;
+        if (xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) == 0 &&
+            OPS(msg)->template_delete(ARG(msg), &o, on_cleaned, msg) == 0) {
+            msg->pending++;
+            return;
+        }
     }
     finish(msg, true);
 }

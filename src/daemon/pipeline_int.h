@@ -57,6 +57,7 @@ struct xacct_pipeline_msg {
     bool answer_failed;           /* the answer's Status is FAILED */
     bool stored_create;           /* a redelivered Create answered SUCCESS before: its
                                      template is deleted again (idempotent) */
+    unsigned cleaned;             /* templates whose deletion has been sent */
     xacct__pipeline_stage_t stage;
     uv_timer_t retry;             /* backoff between attempts */
     uv_timer_t beat;              /* visibility and lease extension */

@@ -302,6 +302,31 @@ class RotationTest(Helpers, unittest.TestCase):
         rotated = [e for e in self.outbox(acct) if e["type"] == "customer.external_id_rotated"]
         self.assertEqual(len(rotated), 1)
 
+    def test_deleting_the_stack_removes_a_pending_rotations_template(self):
+        """A rotation never applied when the stack goes away: the Delete
+        that offboards also removes the rotation's template, and the one
+        the current ID's Update was handed (`xacct outdated` uploads one
+        for an Update that may never come), so none outlives the stack."""
+        env, acct = self.env, "510000000007"
+        stack_id, _, old, new, out, _ = self.connect_and_rotate(acct)
+        # A template for the current ID, as `xacct outdated` uploads one for
+        # an Update that never comes.
+        digest = hashlib.sha256(b"xacct-template-key\n" + old.encode()).hexdigest()
+        current_key = f"templates/{acct}/{digest}.json"
+        self.assertNotEqual(current_key, self.s3_key(out["template_url"]))
+        r = env.fa.call("s3", "PUT", f"/{BUCKET}/{current_key}", body=b"{}",
+                        headers={"Content-Type": "application/json"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(env.fa.control("GET", f"/_fake/s3/objects/{BUCKET}/{current_key}")[0], 200)
+        env.delete_stack(stack_id)
+        s = env.wait_stack(stack_id)
+        self.assertEqual(s["status"], "DELETE_COMPLETE", s.get("status_reason"))
+        wait_for(lambda: env.customer(acct)["state"] == "offboarding", 30, "offboarding")
+        wait_for(lambda: self.s3_template(out["template_url"])[0] == 404, 30,
+                 "the pending rotation's template to be deleted")
+        wait_for(lambda: env.fa.control("GET", f"/_fake/s3/objects/{BUCKET}/{current_key}")[0]
+                 == 404, 30, "the current ID's template to be deleted")
+
     def test_api_rotate_200_and_409(self):
         env, acct = self.env, "510000000002"
         stack_id, role, old = self.connect(acct)

@@ -405,6 +405,17 @@ static void test_delete_rules(void **state)
     assert_true(d.transition);
     assert_int_equal(d.to_state, XACCT_CUSTOMER_OFFBOARDING);
     assert_false(d.connect_stack);
+    assert_true(d.cleanup_template); /* no template outlives the stack */
+    xacct_cfn_request_free(req);
+
+    /* Another Delete of the same stack once it is offboarding: nothing
+     * more to record, but its templates are removed again. */
+    xacct_customer_t offboarding = customer("offboarding", STACK, "xacct-" ACCT);
+    req = request("Delete", STACK, "ext-secret-77", "xacct-" ACCT);
+    h->decide(req, &offboarding, &d);
+    assert_false(d.transition);
+    assert_string_equal(d.outcome, "ignored");
+    assert_true(d.cleanup_template);
     xacct_cfn_request_free(req);
 
     /* Rollback Delete of a failed Create: another physical id. */
@@ -413,6 +424,7 @@ static void test_delete_rules(void **state)
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_false(d.enqueue_offboard);
     assert_false(d.transition);
+    assert_false(d.cleanup_template);
     xacct_cfn_request_free(req);
 
     /* Same physical id from an older stack. */
@@ -429,6 +441,7 @@ static void test_delete_rules(void **state)
     assert_false(d.enqueue_offboard);
     assert_false(d.transition);
     assert_string_equal(d.outcome, "refused");
+    assert_false(d.cleanup_template);
     assert_non_null(strstr(d.reason, "ExternalID"));
     assert_null(strstr(d.reason, "ext-secret"));
     xacct_cfn_request_free(req);

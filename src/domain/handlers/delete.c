@@ -56,11 +56,15 @@ static void decide(const xacct_cfn_request_t *req, const xacct_customer_t *custo
         out->transition = true;
         out->to_state = XACCT_CUSTOMER_OFFBOARDING;
         out->enqueue_offboard = true;
+        out->cleanup_template = true;
         out->event = "offboarding";
         snprintf(out->reason, sizeof(out->reason), "stack deleted; offboarding job enqueued");
         return;
     }
     out->outcome = "ignored";
+    /* A copy of the Delete that offboarded it: the templates it removes
+     * once answered are removed again, in case a failure left one. */
+    out->cleanup_template = current && customer->state == XACCT_CUSTOMER_OFFBOARDING;
     snprintf(out->reason, sizeof(out->reason),
              current ? "customer is %s, not active or degraded: nothing to offboard"
                      : "Delete names another resource (%s): nothing to offboard",
