@@ -5,7 +5,9 @@
  * topic), printed as JSON — with or without --json, since it is JSON
  * already. While a rotation is pending (SPEC §9.3) the template handed out
  * is the one trusting the pending ID, which the customer's stack update
- * needs; --current renders the one of the ID in use instead.
+ * needs; --current renders the one of the ID in use instead. A closed
+ * onboarding (offboarding, offboarded, expired, cancelled) has no template
+ * to hand out: its ID is retired, and a stack launched from it would fail.
  */
 #include <stdlib.h>
 
@@ -27,6 +29,14 @@ int xacct_cmd_template(cli_t *c, int argc, char **argv)
     xacct_customer_t *cust = NULL;
     if ((rc = cli_load_customer(c, pos[0], &cust)) != 0)
         return rc;
+    xacct_customer_state_t st = cust->state;
+    if (st != XACCT_CUSTOMER_PENDING && st != XACCT_CUSTOMER_ACTIVE &&
+        st != XACCT_CUSTOMER_DEGRADED && st != XACCT_CUSTOMER_REJECTED) {
+        xacct_customer_free(cust);
+        return cli_fail(c, "customer %s is %s: its external ID is retired; run xacct onboard %s "
+                        "for a new one and its template",
+                        pos[0], xacct_customer_state_name(st), pos[0]);
+    }
     char *text = NULL;
     char err[512];
     const char *id = !current && cust->pending_external_id[0] != '\0' ? cust->pending_external_id

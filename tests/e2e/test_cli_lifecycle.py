@@ -49,6 +49,12 @@ class LifecycleTest(unittest.TestCase):
         jobs = harness.wait_for(lambda: self.xacct_json("jobs"), 30, "the offboarding job")
         self.assertEqual([j["account_id"] for j in jobs], [acct])
         self.assertEqual(self.xacct_json("show", acct)["state"], "offboarding")
+        # Its ID is retired: no template to hand out any more.
+        tpl = self.env.xacct("template", acct)
+        self.assertEqual(tpl.returncode, 1)
+        self.assertEqual(tpl.stdout, b"")
+        self.assertIn(b"customer %s is offboarding: its external ID is retired" % acct.encode(),
+                      tpl.stderr)
 
         done = self.xacct_json("jobs", "done", jobs[0]["id"])
         self.assertEqual(done["state"], "offboarded")
