@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "xacct/aws_clock.h"
 #include "xacct/aws_error.h"
 #include "xacct/backoff.h"
 #include "xacct/common.h"
@@ -44,6 +45,9 @@ typedef struct xacct_aws_options {
     void *rand_arg;               /* borrowed */
     struct xacct_metrics *metrics; /* borrowed, may be NULL: counts every attempt by
                                      service and status, and its latency */
+    xacct_aws_clock_t *clock;     /* the signing clock, borrowed (shared with the
+                                     credentials provider); NULL = the client keeps
+                                     its own, with no log and the gauge in metrics */
 } xacct_aws_options_t;
 
 /*
@@ -130,11 +134,12 @@ int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_don
 /* Cancels a call: its callback fires with XACCT_ECANCELED before return. */
 void xacct_aws_cancel(xacct_aws_call_t *call);
 
-/* Seconds AWS's clock is ahead of ours (negative: behind), as learnt from
- * the Date header of the last clock-skew refusal (RequestTimeTooSkewed,
- * SignatureDoesNotMatch "Signature expired" ...); 0 until one. Every signing
- * time is the local clock plus this, and the refused request is signed again
- * once, outside its max_attempts, as the AWS SDKs correct clock skew. */
+/* Seconds AWS's clock is ahead of ours (negative: behind), as the client's
+ * clock (aws_clock.h) learnt from the Date header of the last clock-skew
+ * refusal (RequestTimeTooSkewed, SignatureDoesNotMatch "Signature expired"
+ * ...); 0 until one. Every signing time is the local clock plus this, and the
+ * refused request is signed again once, outside its max_attempts, as the AWS
+ * SDKs correct clock skew. Presigned URLs are dated with it too. */
 int64_t xacct_aws_clock_offset(const xacct_aws_t *a);
 
 /* Calls started and not yet completed. */

@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "xacct/aws_clock.h"
 #include "xacct/backoff.h"
 #include "xacct/common.h"
 #include "xacct/endpoints.h"
@@ -69,6 +70,9 @@ typedef struct xacct_creds_options {
     long fetch_timeout_ms;        /* per HTTP request of a fetch; 0 = 5000 */
     long process_timeout_ms;      /* a credential_process run, which may wait for a
                                      person (an SSO login, an MFA code); 0 = 120000 */
+    xacct_aws_clock_t *clock;     /* the signing clock of a profile's role's AssumeRole,
+                                     borrowed (shared with the AWS client); NULL = the
+                                     provider keeps its own */
 } xacct_creds_options_t;
 
 /*
@@ -304,6 +308,8 @@ typedef struct xacct__creds_link_ctx {
     long process_timeout_ms;           /* a credential_process run; 0 = 120 s */
     xacct__creds_imds_token_t *imds_token; /* imds: the provider's token, borrowed
                                           for the fetch's life; NULL = none kept */
+    xacct_aws_clock_t *clock;          /* assume: the signing clock, borrowed for the
+                                          fetch's life (it learns from STS's refusal) */
 } xacct__creds_link_ctx_t;
 
 /* A link's start function: 0 and *out, or an error with the callback not
@@ -335,9 +341,12 @@ int xacct__creds_sts_param(struct xacct_buf *form, const char *name,
 /* Submits req (copied by http) as one fetch: a transport failure ends it with
  * the transport's status, a 2xx answer goes through parse, an error answer
  * ends it with XACCT_EAGAIN (throttling, transient, 429, 5xx),
- * XACCT_EACCESSDENIED or XACCT_EAWS; details start with "STS". */
+ * XACCT_EACCESSDENIED or XACCT_EAWS; details start with "STS". A signed
+ * request passes its signing clock (borrowed until the callback), which
+ * learns AWS's time from a refusal for the signing time; NULL otherwise. */
 int xacct__creds_sts_post(xacct_http_t *http, const xacct_http_request_t *req,
-                          xacct__creds_sts_parse_fn parse, xacct__creds_fetch_cb cb, void *arg,
+                          xacct__creds_sts_parse_fn parse, xacct_aws_clock_t *clock,
+                          xacct__creds_fetch_cb cb, void *arg,
                           xacct__creds_fetch_t **out) XACCT_MUSTCHECK;
 
 /* Reads a small token file (at most 16 KiB), trimmed of surrounding

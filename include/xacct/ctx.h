@@ -62,6 +62,8 @@ typedef struct xacct_ctx {
                                          once; its lookup is the AWS clients' getenv */
     xacct_creds_t *creds;             /* the credentials chain */
     xacct_aws_t *aws;                 /* signed AWS calls */
+    xacct_aws_clock_t aws_clock;      /* the signing clock of aws, creds and presigned
+                                         links: AWS's time as learnt from a refusal */
     xacct_store_t *store;             /* Redis */
     xacct_store_state_cb on_store_state; /* daemon: Redis up/down (arg ctx), set before
                                             the store starts; or NULL */

@@ -55,6 +55,9 @@
       "response arrived.", "service", "status")                                                  \
     X(AWS_DURATION, HISTOGRAM, "xacct_aws_request_duration_seconds",                             \
       "AWS API request latency (each attempt) by service.", "service", NULL)                    \
+    X(AWS_CLOCK_OFFSET, GAUGE, "xacct_aws_clock_offset_seconds",                                \
+      "Seconds AWS's clock is ahead of the host's (negative: behind), as learnt from a "         \
+      "signature AWS refused for its time; every signing time is corrected by it.", NULL, NULL)  \
     X(HTTP_CONNECTIONS, COUNTER, "xacct_http_connections_total",                                 \
       "HTTP connections opened, by TLS handshake: full, resumed (a session of an earlier "       \
       "connection), none (plain http).", "tls", NULL)                                            \

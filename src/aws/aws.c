@@ -9,7 +9,6 @@
  */
 #include "xacct/aws.h"
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +23,6 @@
 #define DEFAULT_BACKOFF_MAX_MS 20000
 #define MAX_ATTEMPTS_LIMIT 100
 #define MAX_URL_LEN 8192
-/* A server clock this far from ours (with the offset applied) is taken as
- * skew to correct: AWS refuses signatures more than 5 minutes off (S3 15),
- * so a refusal with less than this between the clocks has another cause. */
-#define CLOCK_SKEW_MIN_S 240
 
 struct xacct_aws {
     uv_loop_t *_loop;                 /* borrowed */
@@ -43,8 +38,8 @@ struct xacct_aws {
     void *_rand_arg;
     xacct_sigv4_cache_t *_sigv4;      /* signing keys, owned */
     xacct_metrics_t *_metrics;        /* borrowed, may be NULL */
-    int64_t _clock_offset_s;          /* AWS's clock minus ours, learnt from the Date of
-                                         a clock-skew refusal; added to every signing time */
+    xacct_aws_clock_t *_clock;        /* signing clock: borrowed, or _own_clock */
+    xacct_aws_clock_t _own_clock;     /* when the options give none */
     struct xacct_aws_call *_calls;    /* calls not yet completed (doubly linked) */
     size_t _ncalls;                   /* length of _calls */
     bool _freeing;                    /* xacct_aws_free began */
@@ -122,6 +117,12 @@ int xacct_aws_new(uv_loop_t *loop, xacct_http_t *http, xacct_creds_t *creds,
     a->_rand = opts->rand;
     a->_rand_arg = opts->rand_arg;
     a->_metrics = opts->metrics;
+    if (opts->clock != NULL) {
+        a->_clock = opts->clock;
+    } else {
+        xacct_aws_clock_init(&a->_own_clock, NULL, opts->metrics);
+        a->_clock = &a->_own_clock;
+    }
     a->_sigv4 = xacct_sigv4_cache_new();
     *out = a;
     return 0;
@@ -150,7 +151,7 @@ bool xacct_aws_role_session(xacct_aws_t *a)
 
 int64_t xacct_aws_clock_offset(const xacct_aws_t *a)
 {
-    return a->_clock_offset_s;
+    return a->_clock->offset_s;
 }
 
 size_t xacct_aws_in_flight(const xacct_aws_t *a)
@@ -285,21 +286,12 @@ static void count_attempt(const struct xacct_aws_call *c, int status,
                           (double)(uv_hrtime() - c->_sent_ns) / 1e9);
 }
 
-/* After a refusal for the signing time: the Date of AWS's answer is its
- * clock, and the client's offset follows it when the two differ by more than
- * a refusal allows. True when the offset is now other than the one this
- * attempt was signed with (corrected here, or by a call answered before). */
+/* After a refusal for the signing time: the clock learns AWS's time from
+ * the answer. True when the offset is now other than the one this attempt
+ * was signed with (corrected here, or by a call answered before). */
 static bool clock_corrected(struct xacct_aws_call *c, const xacct_http_response_t *resp)
 {
-    xacct_aws_t *a = c->_aws;
-    const char *date = xacct_http_response_header(resp, "date");
-    time_t server = date != NULL ? curl_getdate(date, NULL) : -1;
-    if (server > 0) {
-        int64_t offset = (int64_t)server - (int64_t)time(NULL);
-        if (llabs(offset - a->_clock_offset_s) >= CLOCK_SKEW_MIN_S)
-            a->_clock_offset_s = offset;
-    }
-    return a->_clock_offset_s != c->_signed_offset_s;
+    return xacct_aws_clock_learn(c->_aws->_clock, resp, c->_label) != c->_signed_offset_s;
 }
 
 /* AWS refused the keys themselves: expired, or (a session's only: long-term
@@ -423,10 +415,10 @@ static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *cre
             .region = c->_region,
             .service = c->_service,
             /* re-read on every attempt: the signature dates it */
-            .now = time(NULL) + (time_t)c->_aws->_clock_offset_s,
+            .now = xacct_aws_clock_now(c->_aws->_clock),
             .s3 = c->_s3,
         };
-        c->_signed_offset_s = c->_aws->_clock_offset_s;
+        c->_signed_offset_s = c->_aws->_clock->offset_s;
         c->_signed_akid[0] = '\0';
         c->_signed_session = false;
         if (!c->_explicit && creds->access_key_id != NULL &&

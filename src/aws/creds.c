@@ -56,6 +56,13 @@ struct xacct_creds {
     unsigned char _secret_sha256[32];        /* _view.secret_sha256 points here */
     xacct__creds_fetch_t *_fetch;            /* fetch in flight, or NULL */
     xacct__creds_imds_token_t _imds_token;   /* IMDSv2 session token kept between fetches */
+    xacct_aws_clock_t *_clock;               /* signing clock: borrowed, or _own_clock */
+    xacct_aws_clock_t _own_clock;            /* when the options give none */
+    int64_t _fetch_offset_s;                 /* the clock's offset the fetch in flight
+                                                was started (signed) with */
+    bool _fetch_resigns;                     /* the fetch in flight is the one at once a
+                                                clock correction earned */
+    bool _resign_next;                       /* ... and the next fetch will be */
     uint64_t _fetches;                       /* successful fetches */
     uint64_t _last_fail;                     /* uv_now() of the last failed fetch; 0 = none */
     uv_timer_t _refresh;                     /* next fetch */
@@ -294,6 +301,15 @@ static void fetch_done(xacct_creds_t *c, int status, const char *detail, xacct__
         return;
     }
 
+    /* An AssumeRole signed with a clock corrected since (by STS's refusal
+     * of it, or by an AWS call answered meanwhile) is signed again at once,
+     * once, as aws.c does for a call; waiters keep waiting for it. */
+    if (c->_cfg.source == XACCT_CREDS_SOURCE_PROFILE_ROLE && !c->_fetch_resigns &&
+        c->_clock->offset_s != c->_fetch_offset_s) {
+        c->_resign_next = true;
+        uv_timer_start(&c->_refresh, on_refresh, 0, 0);
+        return;
+    }
     snprintf(c->_detail, sizeof(c->_detail), "%s: %s", xacct_creds_source_name(c->_cfg.source),
              detail != NULL ? detail : xacct_strerror(status));
     c->_last_fail = uv_now(c->_loop);
@@ -357,7 +373,11 @@ static void start_fetch(xacct_creds_t *c)
         .fetch_timeout_ms = c->_fetch_timeout_ms,
         .process_timeout_ms = c->_process_timeout_ms,
         .imds_token = &c->_imds_token,
+        .clock = c->_clock,
     };
+    c->_fetch_offset_s = c->_clock->offset_s;
+    c->_fetch_resigns = c->_resign_next;
+    c->_resign_next = false;
     int rc = start(&ctx, on_fetch, c, &c->_fetch);
     if (rc != 0) {
         c->_fetch = NULL;
@@ -401,6 +421,12 @@ int xacct_creds_new(uv_loop_t *loop, xacct_http_t *http, const xacct_creds_optio
     c->_process_timeout_ms =
         opts->process_timeout_ms > 0 ? opts->process_timeout_ms : DEFAULT_PROCESS_TIMEOUT_MS;
     c->_margin_ms = opts->refresh_margin_ms ? opts->refresh_margin_ms : DEFAULT_MARGIN_MS;
+    if (opts->clock != NULL) {
+        c->_clock = opts->clock;
+    } else {
+        xacct_aws_clock_init(&c->_own_clock, NULL, NULL);
+        c->_clock = &c->_own_clock;
+    }
     c->_retry_base_ms = opts->retry_base_ms ? opts->retry_base_ms : DEFAULT_RETRY_BASE_MS;
     xacct_backoff_init(&c->_backoff, c->_retry_base_ms,
                        opts->retry_max_ms ? opts->retry_max_ms : DEFAULT_RETRY_MAX_MS, opts->rand,

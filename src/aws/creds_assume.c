@@ -4,8 +4,10 @@
  * by the source profile's static keys. It sits below the generic AWS call
  * (aws.c waits on this provider, so it cannot be used to fill it) and makes
  * the one request itself (through creds_sts.c, shared with web identity); the
- * provider's refresh timer does the retrying. The XML answer is read by
- * sts.c's parser.
+ * provider's refresh timer does the retrying. It signs with the provider's
+ * clock (aws_clock.h), which STS's refusal for the signing time corrects;
+ * the provider then starts the fetch again at once. The XML answer is read
+ * by sts.c's parser.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +99,7 @@ int xacct__creds_assume_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_f
         .body_len = form.len,
         .region = cfg->sts_region,
         .service = "sts",
-        .now = time(NULL),
+        .now = xacct_aws_clock_now(ctx->clock),
     };
     const xacct_sigv4_credentials_t keys = {.access_key_id = cfg->keys->access_key_id,
                                             .secret_access_key = cfg->keys->secret_access_key,
@@ -123,7 +125,7 @@ int xacct__creds_assume_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_f
             ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : ASSUME_DEFAULT_TIMEOUT_MS,
         .max_body = ASSUME_MAX_BODY,
     };
-    rc = xacct__creds_sts_post(ctx->http, &req, parse_answer, cb, arg, out);
+    rc = xacct__creds_sts_post(ctx->http, &req, parse_answer, ctx->clock, cb, arg, out);
 out:
     free(url);
     xacct_sigv4_result_destroy(&sig);

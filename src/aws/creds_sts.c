@@ -17,14 +17,21 @@
 typedef struct sts_fetch {
     xacct__creds_fetch_t base;       /* handed to the provider */
     xacct__creds_sts_parse_fn parse; /* the 2xx answer's reader */
+    xacct_aws_clock_t *clock;        /* the signing clock, borrowed, or NULL (unsigned) */
     xacct__creds_fetch_cb cb;        /* fires once */
     void *arg;
 } sts_fetch_t;
 
-static int sts_error(const xacct_http_response_t *resp, char *msg, size_t msglen)
+static int sts_error(const xacct_http_response_t *resp, xacct_aws_clock_t *clock, char *msg,
+                     size_t msglen)
 {
     xacct_aws_error_t err;
-    if (xacct_aws_error_parse(resp, &err) == 0)
+    int parsed = xacct_aws_error_parse(resp, &err);
+    /* Signed with a clock STS disagrees with: the clock learns STS's time,
+     * for the provider to sign again with. */
+    if (clock != NULL && xacct_aws_error_is_clock_skew(&err))
+        (void)xacct_aws_clock_learn(clock, resp, "sts");
+    if (parsed == 0)
         snprintf(msg, msglen, "STS: %s: %s", err.code, err.message);
     else
         snprintf(msg, msglen, "STS: HTTP %ld", resp->status);
@@ -42,6 +49,7 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
 {
     sts_fetch_t *f = arg;
     xacct__creds_sts_parse_fn parse = f->parse;
+    xacct_aws_clock_t *clock = f->clock;
     xacct__creds_fetch_cb cb = f->cb;
     void *cb_arg = f->arg;
     xacct__creds_set_t *set = NULL;
@@ -55,7 +63,7 @@ static void on_done(int status, const char *detail, const xacct_http_response_t 
     } else if (resp->status >= 200 && resp->status <= 299) {
         rc = parse(resp->body, resp->body_len, &set, msg, sizeof(msg));
     } else {
-        rc = sts_error(resp, msg, sizeof(msg));
+        rc = sts_error(resp, clock, msg, sizeof(msg));
     }
     cb(rc, rc == 0 ? NULL : msg, set, cb_arg);
 }
@@ -69,12 +77,13 @@ int xacct__creds_sts_param(xacct_buf_t *form, const char *name, const char *valu
 }
 
 int xacct__creds_sts_post(xacct_http_t *http, const xacct_http_request_t *req,
-                          xacct__creds_sts_parse_fn parse, xacct__creds_fetch_cb cb, void *arg,
-                          xacct__creds_fetch_t **out)
+                          xacct__creds_sts_parse_fn parse, xacct_aws_clock_t *clock,
+                          xacct__creds_fetch_cb cb, void *arg, xacct__creds_fetch_t **out)
 {
     *out = NULL;
     sts_fetch_t *f = xacct_calloc(1, sizeof(*f));
     f->parse = parse;
+    f->clock = clock;
     f->cb = cb;
     f->arg = arg;
     int rc = xacct_http_submit(http, req, on_done, f, &f->base.req);

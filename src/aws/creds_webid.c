@@ -184,7 +184,8 @@ int xacct__creds_webid_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fe
         .timeout_ms = ctx->fetch_timeout_ms > 0 ? ctx->fetch_timeout_ms : WEBID_DEFAULT_TIMEOUT_MS,
         .max_body = WEBID_MAX_BODY,
     };
-    rc = xacct__creds_sts_post(ctx->http, &req, xacct__creds_webid_parse, cb, arg, out);
+    /* Unsigned: STS cannot refuse it for a signing time. */
+    rc = xacct__creds_sts_post(ctx->http, &req, xacct__creds_webid_parse, NULL, cb, arg, out);
 out:
     free(url);
     xacct_free_secret(token);

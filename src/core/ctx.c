@@ -44,6 +44,7 @@ int xacct_ctx_new(xacct_config_t *cfg, unsigned flags, xacct_ctx_t **out, char *
     snprintf(ctx->worker_id, sizeof(ctx->worker_id), "%s:%d", host, (int)getpid());
     if (flags & XACCT_CTX_DAEMON)
         ctx->metrics = xacct_metrics_new();
+    xacct_aws_clock_init(&ctx->aws_clock, &ctx->log, ctx->metrics);
     int rc = xacct_ctx_start(ctx, flags, err, errlen);
     if (rc != 0) {
         (void)xacct_ctx_free(ctx);
@@ -77,7 +78,8 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
         char why[256];
         xacct_creds_options_t copts = {.region = ctx->cfg->aws_region,
                                        .getenv = xacct_endpoints_profile_getenv,
-                                       .getenv_arg = ctx->endpoints};
+                                       .getenv_arg = ctx->endpoints,
+                                       .clock = &ctx->aws_clock};
         if ((rc = xacct_creds_new(ctx->loop, ctx->http, &copts, &ctx->creds, why, sizeof(why))) !=
             0) {
             snprintf(err, errlen, "AWS credentials: %s", why);
@@ -100,6 +102,7 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
             .getenv = xacct_endpoints_profile_getenv,
             .getenv_arg = ctx->endpoints,
             .metrics = ctx->metrics,
+            .clock = &ctx->aws_clock,
             /* An operator is waiting: a few quick retries, not the daemon's. */
             .max_attempts = daemon ? 0 : CLI_AWS_ATTEMPTS,
             .backoff_base_ms = daemon ? 0 : CLI_AWS_BACKOFF_BASE_MS,

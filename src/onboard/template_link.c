@@ -3,7 +3,7 @@
  * Presigned template URLs for launch and update links: how long one may
  * live (the onboarding's remaining life, seven days at most, the signing
  * credentials' remaining life at most) and the signature itself, made with
- * the credentials the AWS client is using right now.
+ * the credentials the AWS client is using right now, dated by its clock.
  */
 #include "xacct/template_link.h"
 
@@ -61,7 +61,10 @@ int xacct_template_link_presign(xacct_ctx_t *ctx, const char *key, long life_s, 
         snprintf(err, errlen, "no valid AWS credentials to sign the template link");
         return XACCT_ENOCREDS;
     }
-    time_t now = time(NULL);
+    /* S3 judges X-Amz-Date by its own clock, and the credentials' expiry
+     * is AWS's time too: both are taken with the offset the AWS client
+     * learnt from a refusal (none: the host's clock). */
+    time_t now = xacct_aws_clock_now(&ctx->aws_clock);
     long expires = xacct_template_link_expires(life_s, xacct_creds_expiry(ctx->creds), now);
     if (expires < 1) {
         snprintf(err, errlen, "the AWS credentials expire now: cannot sign the template link");

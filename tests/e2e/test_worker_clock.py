@@ -1,7 +1,8 @@
 """xacctd on a host whose clock has drifted 15 minutes from AWS's: AWS
 refuses the first signature made with it, xacctd takes AWS's time from the
 answer's Date header, signs again at once, and goes on working (as the AWS
-SDKs correct clock skew) instead of failing every call until NTP is fixed."""
+SDKs correct clock skew) instead of failing every call until NTP is fixed;
+it says so once in its log (aws.clock_skew)."""
 import unittest
 
 from harness import Env
@@ -32,7 +33,14 @@ class ClockSkewTest(unittest.TestCase):
         self.assertGreaterEqual(len(refused), 1)
         self.assertEqual({r["code"] for r in refused}, {"SignatureDoesNotMatch"})
         # ... and corrected on the spot: no receive failed over it.
-        self.assertNotIn(b"sqs.receive_failed", env.worker_log(self.worker))
+        log = env.worker_log(self.worker).decode()
+        self.assertNotIn("sqs.receive_failed", log)
+        # The operator is told once, with the offset and who taught it.
+        told = [line for line in log.splitlines() if "event=aws.clock_skew" in line]
+        self.assertEqual(len(told), 1, told)
+        self.assertIn("level=warn", told[0])
+        self.assertRegex(told[0], r" offset_s=(89\d|90\d) ")
+        self.assertRegex(told[0], r"service=(sqs|sts|sns|s3)\b")
 
 
 if __name__ == "__main__":

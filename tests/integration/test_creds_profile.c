@@ -5,7 +5,9 @@
  * signed GetCallerIdentity with them), "[profile NAME]" sections of the config
  * file and the credentials file winning over it, role_arn + source_profile
  * through a signed AssumeRole carrying external_id and role_session_name (and
- * AccessDenied with the wrong external ID), credential_process run without a
+ * AccessDenied with the wrong external ID; a clock STS refuses is corrected
+ * from its answer and the AssumeRole signed again at once, the correction
+ * shared with an AWS client), credential_process run without a
  * shell with its Expiration honoured by a refresh, its failures (an exit
  * status, a wrong Version, a command substitution, a missing program), the region
  * of a profile, and the chain's order: environment keys and web identity
@@ -33,6 +35,8 @@ typedef struct fixture {
     xacct_http_t *http;
     tenv_t env;
     xacct_creds_t *open;     /* provider still open, closed by teardown */
+    xacct_aws_clock_t *clock; /* the provider's signing clock, or NULL (its own) */
+    xacct_aws_clock_t shared; /* storage for one shared with a client */
     char home[512];
     char cfg_path[600];
     char creds_path[600];
@@ -84,6 +88,7 @@ static int try_provider(fixture_t *f, xacct_creds_t **out, char *err, size_t err
         .process_timeout_ms = 10000,
         .retry_base_ms = 50,
         .retry_max_ms = 500,
+        .clock = f->clock,
     };
     return xacct_creds_new(&f->loop, f->http, &o, out, err, errlen);
 }
@@ -438,6 +443,55 @@ static void test_role_wrong_external_id(void **state)
     json_decref(rec);
 }
 
+/* The host's clock 15 minutes behind AWS's: STS refuses the AssumeRole
+ * signed with it ("Signature expired"); the provider's clock takes STS's
+ * time from the answer's Date and the AssumeRole is signed again at once, so
+ * the caller waiting gets the role's keys. An AWS client sharing that clock
+ * signs on time at its first attempt. */
+static void test_role_after_clock_skew(void **state)
+{
+    fixture_t *f = *state;
+    char arn[256];
+    make_role(f, "xacct-profile-role-skew", "ext-skew", arn, sizeof(arn));
+    role_files(f, arn, "ext-skew");
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/server",
+                              "{\"clock_skew\": 900}", NULL), 200);
+    xacct_aws_clock_init(&f->shared, NULL, NULL);
+    f->clock = &f->shared;
+    xacct_creds_t *c = provider(f);
+    creds_wait_t r = {0};
+    wait_for(f, c, &r);
+    if (r.status != 0)
+        fail_msg("%s: %s", xacct_errname(r.status), r.detail);
+    assert_true(r.has_token);
+    if (f->shared.offset_s < 890 || f->shared.offset_s > 910)
+        fail_msg("offset %lld", (long long)f->shared.offset_s);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "auth_failure", "code",
+                                        "SignatureDoesNotMatch"), 1);
+    json_t *rec = last_assume_record(f);
+    assert_string_equal(json_string_value(json_object_get(rec, "outcome")), "Allow");
+    assert_string_equal(json_string_value(json_object_get(rec, "access_key_id")), r.akid);
+    json_decref(rec);
+
+    xacct_aws_options_t ao = {.getenv = tenv_get, .getenv_arg = &f->env, .max_attempts = 1,
+                              .clock = &f->shared};
+    xacct_aws_t *aws = NULL;
+    assert_int_equal(xacct_aws_new(&f->loop, f->http, c, &ao, &aws), 0);
+    static const char form[] = "Action=GetCallerIdentity&Version=2011-06-15";
+    const xacct_header_t h[] = {
+        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    xacct_aws_request_t req = {.service = "sts", .method = "POST", .headers = h,
+                               .nheaders = 1, .body = form, .body_len = sizeof(form) - 1};
+    call_result_t cr = {0};
+    assert_int_equal(xacct_aws_call(aws, &req, on_call, &cr, NULL), 0);
+    assert_true(run_until(&f->loop, &cr.done, 20000));
+    xacct_aws_free(aws);
+    assert_int_equal(cr.status, 0);
+    assert_non_null(strstr(cr.body, ":assumed-role/xacct-profile-role-skew/ops-laptop"));
+    assert_int_equal(fake_count_records(&f->loop, f->http, "auth_failure", "code",
+                                        "SignatureDoesNotMatch"), 1);
+}
+
 /* -------------------------------------------------- credential_process */
 
 /* A credential process in Python: prints keys numbered by a counter file,
@@ -588,6 +642,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_named_profile_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_with_source_profile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_role_wrong_external_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_role_after_clock_skew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_expiration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_failures, setup, teardown),
     };
