@@ -45,6 +45,13 @@ typedef struct xacct_httpd_options {
                                        each within this, however steadily the bytes trickle
                                        (slowloris); a handler's own time does not count;
                                        0: idle_timeout_s */
+    size_t url_max;                 /* bytes of request-target (as sent: query and escapes
+                                       included) over which xacct_httpd_req_oversize says
+                                       414; 0: none */
+    size_t headers_max;             /* bytes of header fields ("name: value" and CRLF each)
+                                       over which it says 431; 0: none. Connections get
+                                       memory for both (libmicrohttpd answers a request
+                                       larger than its memory itself, with a page of its own) */
     bool share_port;                /* SO_REUSEPORT: processes of the same user listen on
                                        the same address and the kernel spreads the
                                        connections over them */
@@ -95,6 +102,16 @@ const char *xacct_httpd_req_arg(const xacct_httpd_req_t *req, const char *name);
  * with arg, query argument name: the lookups above return the first, so a
  * caller that must not guess between two values can refuse more than one. */
 size_t xacct_httpd_req_count(const xacct_httpd_req_t *req, bool arg, const char *name);
+/* 414 when the request-target is longer than url_max, 431 when the header
+ * fields are larger than headers_max, else 0: a caller answers these in its
+ * own format (and closes the connection). */
+unsigned xacct_httpd_req_oversize(const xacct_httpd_req_t *req);
+/* Why the request's framing is ambiguous, or NULL (RFC 9112 3.2, 6.1, 6.3):
+ * two Host, Content-Length or Transfer-Encoding lines, or Content-Length
+ * beside Transfer-Encoding. A proxy in front may have framed the request
+ * another way, so it is refused (400) and the connection closed: what
+ * follows on it may be a body taken for a request. */
+const char *xacct_httpd_req_framing(const xacct_httpd_req_t *req);
 const char *xacct_httpd_req_body(const xacct_httpd_req_t *req, size_t *len);
 bool xacct_httpd_req_body_too_large(const xacct_httpd_req_t *req);
 

@@ -23,6 +23,10 @@
 
 #define API_MAX_CONNECTIONS 64u
 #define API_IDLE_TIMEOUT_S 30u
+/* Longest request-target (as sent) and largest header fields accepted: a
+ * 414 or a 431 beyond, problem+json like every other error. */
+#define API_URL_MAX (8u * 1024u)
+#define API_HEADERS_MAX (16u * 1024u)
 /* What a 503 asks the portal to wait before it tries again. */
 #define API_RETRY_AFTER "5"
 
@@ -64,7 +68,9 @@ static const char *reason_phrase(unsigned status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 422: return "Unprocessable Content";
+    case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     default: return status >= 500 ? "Internal Server Error" : "Error";
     }
@@ -206,16 +212,29 @@ static const char *authenticate(xacct_api_t *api, xacct_httpd_req_t *req)
 }
 
 /*
- * Everything that can refuse a request from its headers: ambiguous framing
- * (400), the route (404, 405), the token (401), a body over 16 KiB (400),
- * the path's account ID (422), Redis (503). Returns the route, with call's
- * actor and account_id set, or NULL when call was answered (and freed).
+ * Everything that can refuse a request from its headers: an overlong URL or
+ * header (414, 431), ambiguous framing (400), the route (404, 405), the
+ * token (401), a body over 16 KiB (400), the path's account ID (422), Redis
+ * (503). Returns the route, with call's actor and account_id set, or NULL
+ * when call was answered (and freed).
  */
 static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
 {
     xacct_httpd_req_t *req = call->req;
     const char *method = xacct_httpd_req_method(req);
     const char *path = xacct_httpd_req_path(req);
+    const char *closing[] = {"Connection", "close", NULL};
+    unsigned oversize = xacct_httpd_req_oversize(req);
+    if (oversize != 0) {
+        char detail[64];
+        if (oversize == 414)
+            snprintf(detail, sizeof(detail), "the URL is longer than %u KiB", API_URL_MAX / 1024);
+        else
+            snprintf(detail, sizeof(detail), "the header fields are larger than %u KiB",
+                     API_HEADERS_MAX / 1024);
+        problem_with(call, oversize, closing, detail);
+        return NULL;
+    }
     /* RFC 9112 6.1: with a Transfer-Encoding that is not chunked alone (the
      * only coding MHD reads) the body's length is unknown, and MHD would read
      * it until the client gave up. */
@@ -224,21 +243,9 @@ static const xacct_api_route_t *admit(xacct_api_t *api, xacct_api_call_t *call)
         xacct_api_problem(call, 400, "a request body's Transfer-Encoding must be chunked");
         return NULL;
     }
-    /* RFC 9112 3.2, 6.1 and 6.3: two Host lines, two Content-Length lines
-     * (MHD reads the first, a proxy in front may have framed the body by
-     * another) or a Content-Length beside Transfer-Encoding are a 400, and
-     * the connection is closed after it: what follows on it may be a body
-     * taken for a request. */
-    const char *framing = NULL;
-    if (xacct_httpd_req_count(req, false, "Host") > 1)
-        framing = "more than one Host header";
-    else if (xacct_httpd_req_count(req, false, "Content-Length") > 1)
-        framing = "more than one Content-Length header";
-    else if (te != NULL && xacct_httpd_req_header(req, "Content-Length") != NULL)
-        framing = "both Transfer-Encoding and Content-Length";
+    const char *framing = xacct_httpd_req_framing(req);
     if (framing != NULL) {
-        const char *headers[] = {"Connection", "close", NULL};
-        problem_with(call, 400, headers, framing);
+        problem_with(call, 400, closing, framing);
         return NULL;
     }
     /* RFC 9110 9.3.2: HEAD is GET without the body, the same status,
@@ -344,6 +351,8 @@ int xacct_api_start(xacct_ctx_t *ctx, char *err, size_t errlen)
         .body_max = XACCT_API_BODY_MAX,
         .max_connections = API_MAX_CONNECTIONS,
         .idle_timeout_s = API_IDLE_TIMEOUT_S,
+        .url_max = API_URL_MAX,
+        .headers_max = API_HEADERS_MAX,
         /* Every worker of a host (xacctd@1, @2, ...) serves the portal on
          * the one api.listen of their shared configuration. */
         .share_port = true,

@@ -38,7 +38,10 @@
 #include "xacct/buf.h"
 #include "xacct/hex.h"
 
-/* Per-connection memory for request and response headers. */
+/* Per-connection memory for request and response headers, beyond the
+ * url_max and headers_max a server is given: MHD keeps the whole header
+ * section in it, a record of each header and query argument, and builds
+ * the answer's headers there. */
 #define HTTPD_CONN_MEMORY (32u * 1024u)
 
 typedef struct httpd_conn httpd_conn_t;
@@ -48,6 +51,7 @@ struct xacct_httpd_req {
     struct MHD_Connection *_conn;   /* NULL once MHD has finished with it */
     const char *_method;            /* MHD's, valid while _conn is */
     const char *_path;              /* MHD's, valid while _conn is */
+    size_t _url_len;                /* of the request-target as sent */
     xacct_buf_t _body;              /* up to body_max bytes */
     bool _too_large;                /* more body than body_max arrived */
     bool _dispatched;               /* the handler was called */
@@ -64,6 +68,7 @@ struct httpd_conn {
     struct MHD_Connection *_mhd;
     xacct_httpd_req_t *_req;        /* its request, until MHD has completed it */
     uint64_t _since;                /* loop time (ms) its current phase began */
+    size_t _url_len;                /* its latest request-target's, as sent */
     bool _cut;                      /* shut down for missing its deadline */
     httpd_conn_t *_next;            /* the server's list of connections */
     httpd_conn_t *_prev;
@@ -248,6 +253,17 @@ static uint64_t deadlines(xacct_httpd_t *s, bool cut)
     return next;
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request-target before MHD splits off the
+ * query and decodes it, the length a URL limit is about. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    httpd_conn_t *c = conn_of(conn);
+    if (c != NULL)
+        c->_url_len = uri != NULL ? strlen(uri) : 0;
+    return NULL; /* the access handler's *req_cls stays NULL */
+}
+
 /* --- requests ----------------------------------------------------------- */
 
 static void req_free_if_done(xacct_httpd_req_t *req)
@@ -334,6 +350,46 @@ const char *xacct_httpd_req_body(const xacct_httpd_req_t *req, size_t *len)
 bool xacct_httpd_req_body_too_large(const xacct_httpd_req_t *req)
 {
     return req->_too_large;
+}
+
+static enum MHD_Result add_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    (void)key;
+    (void)value;
+    *(size_t *)cls += key_size + value_size + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+unsigned xacct_httpd_req_oversize(const xacct_httpd_req_t *req)
+{
+    const xacct_httpd_t *s = req->_server;
+    if (s == NULL || req->_conn == NULL)
+        return 0;
+    if (s->_opt.url_max > 0 && req->_url_len > s->_opt.url_max)
+        return 414;
+    if (s->_opt.headers_max == 0)
+        return 0;
+    size_t fields = 0;
+    (void)MHD_get_connection_values_n(req->_conn, MHD_HEADER_KIND, add_field, &fields);
+    return fields > s->_opt.headers_max ? 431 : 0;
+}
+
+const char *xacct_httpd_req_framing(const xacct_httpd_req_t *req)
+{
+    if (xacct_httpd_req_count(req, false, "Host") > 1)
+        return "more than one Host header";
+    if (xacct_httpd_req_count(req, false, "Content-Length") > 1)
+        return "more than one Content-Length header";
+    /* MHD reads the first; a proxy reads them as one list, which does not
+     * end in chunked when the first is chunked alone. */
+    if (xacct_httpd_req_count(req, false, "Transfer-Encoding") > 1)
+        return "more than one Transfer-Encoding header";
+    if (xacct_httpd_req_header(req, "Transfer-Encoding") != NULL &&
+        xacct_httpd_req_header(req, "Content-Length") != NULL)
+        return "both Transfer-Encoding and Content-Length";
+    return NULL;
 }
 
 static void on_timer(uv_timer_t *timer);
@@ -430,8 +486,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         xacct_buf_init(&req->_body, s->_opt.body_max > 0 ? s->_opt.body_max : 1);
         *req_cls = req;
         httpd_conn_t *c = conn_of(conn);
-        if (c != NULL)
+        if (c != NULL) {
             c->_req = req;
+            req->_url_len = c->_url_len;
+        }
         /* Without a body to wait for, answer on the headers: a response
          * queued now makes MHD discard any body unread. */
         if (s->_opt.body_max > 0) {
@@ -622,7 +680,8 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
          NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, s->_opt.idle_timeout_s ? s->_opt.idle_timeout_s : 10,
          NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONN_MEMORY, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+         (intptr_t)(HTTPD_CONN_MEMORY + s->_opt.url_max + s->_opt.headers_max), NULL},
         /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. */
         {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
         {s->_opt.share_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END,
@@ -636,6 +695,7 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
                                on_mhd_log, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
+                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss, MHD_OPTION_ARRAY,
                                limits, MHD_OPTION_END);
     int saved = errno;

@@ -3,6 +3,7 @@
  * The metrics endpoint on the shared HTTP server (httpd.c): GET and HEAD go
  * to the route callback, which builds the body in a capped buffer; anything
  * else is answered 405 on its headers, so a request body is never read.
+ * Ambiguous framing is refused as the portal API refuses it.
  */
 #include "xacct/metrics_http.h"
 
@@ -38,6 +39,14 @@ static void on_request(void *arg, xacct_httpd_req_t *req)
 
     if (s->_closing) {
         xacct_httpd_respond(req, 503, NULL, NULL, NULL, 0);
+        return;
+    }
+    const char *framing = xacct_httpd_req_framing(req);
+    if (framing != NULL) {
+        char body[96];
+        snprintf(body, sizeof(body), "%s\n", framing);
+        const char *headers[] = {"Connection", "close", NULL};
+        xacct_httpd_respond(req, 400, METRICS_HTTP_DEFAULT_TYPE, headers, body, strlen(body));
         return;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {

@@ -322,6 +322,9 @@ class ApiTest(unittest.TestCase):
             # RFC 9112 6.1: both framings; a proxy may have used the other.
             (f"Host: api\r\n{auth}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
              b"0\r\n\r\n" + smuggled, "Content-Length"),
+            # Read as "chunked, identity" by a proxy: not chunked last.
+            (f"Host: api\r\n{auth}Transfer-Encoding: chunked\r\n"
+             "Transfer-Encoding: identity\r\n", b"0\r\n\r\n" + smuggled, "Transfer-Encoding"),
         )
         for head, body, says in cases:
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
@@ -340,6 +343,69 @@ class ApiTest(unittest.TestCase):
             self.assertIn(b"application/problem+json", got)
             self.assertIn(says, json.loads(got.partition(b"\r\n\r\n")[2])["detail"])
         self.assertEqual(env.customer(acct)["state"], "pending")
+
+    def until_close(self, data, wait=10):
+        """Sends data on a new connection; everything the server sent until
+        it closed the connection (failing if it did not)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as s:
+            s.sendall(data)
+            got = b""
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except socket.timeout:
+                    self.fail(f"the connection stayed open: {data[:80]!r} {got[:300]!r}")
+                if not chunk:
+                    return got
+                got += chunk
+
+    def test_an_overlong_url_or_header_is_problem_json_and_closes(self):
+        # SPEC §7: a URL over 8 KiB (as sent, query and escapes included) is
+        # a 414, header fields over 16 KiB a 431, problem+json like every
+        # other error rather than libmicrohttpd's own page; the connection is
+        # closed after it.
+        auth = f"Authorization: Bearer {TOKEN}\r\n"
+        post = json.dumps({"account_id": "430000000009"}).encode()
+        cases = (
+            (f"GET /v1/customers?cursor={'c' * 9000} HTTP/1.1\r\nHost: api\r\n{auth}\r\n",
+             414, "8 KiB"),
+            # 9000 bytes sent, 3000 once decoded.
+            (f"GET /v1/customers?cursor={'%41' * 3000} HTTP/1.1\r\nHost: api\r\n{auth}\r\n",
+             414, "8 KiB"),
+            (f"GET /v1/customers/{'1' * 9000} HTTP/1.1\r\nHost: api\r\n{auth}\r\n",
+             414, "8 KiB"),
+            (f"GET /v1/customers HTTP/1.1\r\nHost: api\r\n{auth}X-Pad: {'x' * 20000}\r\n\r\n",
+             431, "16 KiB"),
+            # Connections have the memory to read well past the limits.
+            (f"GET /v1/customers HTTP/1.1\r\nHost: api\r\n{auth}X-Pad: {'x' * 40000}\r\n\r\n",
+             431, "16 KiB"),
+            ("GET /v1/openapi.json HTTP/1.1\r\nHost: api\r\n"
+             + "".join(f"X-Pad-{i}: {'x' * 1000}\r\n" for i in range(20)) + "\r\n",
+             431, "16 KiB"),
+            # Refused on its headers: the body is never read.
+            (f"POST /v1/customers HTTP/1.1\r\nHost: api\r\n{auth}X-Pad: {'x' * 20000}\r\n"
+             f"Content-Type: application/json\r\nContent-Length: {len(post)}\r\n\r\n",
+             431, "16 KiB"),
+        )
+        for head, code, says in cases:
+            got = self.until_close(head.encode() + (post if head.startswith("POST") else b""))
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head[:60], got[:300]))
+            top, _, body = got.partition(b"\r\n\r\n")
+            self.assertTrue(top.startswith(b"HTTP/1.1 %d " % code), (head[:60], top))
+            self.assertIn(b"\r\ncontent-type: application/problem+json\r\n", top.lower() + b"\r\n")
+            doc = json.loads(body)
+            self.assertEqual(doc["status"], code)
+            for k in ("type", "title", "detail"):
+                self.assertIsInstance(doc[k], str)
+            self.assertIn(says, doc["detail"])
+        self.assertEqual(self.env.customer("430000000009"), {})
+        # Just under the limits the request is served as usual.
+        st, r, doc = self.request("GET", "/v1/customers?limit=1&cursor=" + "c" * 8000)
+        self.assert_problem(st, r, doc, 422)
+        self.assertIn("cursor", doc["detail"])
+        st, r, doc = self.request("GET", "/v1/customers?limit=1",
+                                  headers={f"X-Pad-{i}": "x" * 1000 for i in range(15)})
+        self.assertEqual(st, 200, doc)
 
     def test_escaped_slash_or_nul_never_reroutes(self):
         # MHD decodes the path before it is routed: an escaped "/" must not

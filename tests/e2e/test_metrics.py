@@ -52,6 +52,41 @@ class MetricsTest(unittest.TestCase):
         status, _, body = Env.scrape(self.worker, "/metrics?name=x", method="HEAD")
         self.assertEqual((status, body), (200, ""))
 
+    def test_ambiguous_framing_is_400_and_closes(self):
+        # RFC 9112 3.2, 6.1 and 6.3, refused as the portal API refuses them:
+        # a proxy in front may have framed the request otherwise, so nothing
+        # after it on the connection is taken for a request (here a second
+        # GET hidden in what a proxy would call the body).
+        port = int(self.worker.metrics_url.rsplit(":", 1)[1])
+        hidden = b"GET /healthz HTTP/1.1\r\nHost: m\r\n\r\n"
+        cases = (
+            (f"Content-Length: 0\r\nContent-Length: {len(hidden)}\r\n", hidden,
+             "Content-Length"),
+            (f"Content-Length: {len(hidden)}\r\nContent-Length: 0\r\n", hidden,
+             "Content-Length"),
+            ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n" + hidden,
+             "Content-Length"),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+             b"0\r\n\r\n" + hidden, "Transfer-Encoding"),
+            ("Host: other\r\n", hidden, "Host"),
+        )
+        for head, body, says in cases:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\n" + head.encode() + b"\r\n"
+                          + body)
+                got = b""
+                while True:  # until the server closes the connection
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        self.fail(f"the connection stayed open: {head!r} {got!r}")
+                    if not chunk:
+                        break
+                    got += chunk
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
+            self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got[:200]))
+            self.assertIn(says, got.partition(b"\r\n\r\n")[2].decode())
+
     def test_counts_follow_the_work(self):
         env = self.env
         q = env.queue_url
