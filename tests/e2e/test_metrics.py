@@ -25,10 +25,7 @@ class MetricsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+        cls.env.stop_after(cls.worker)
 
     def metrics(self):
         status, headers, body = Env.scrape(self.worker)

@@ -85,10 +85,7 @@ class TlsAclTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+        cls.env.stop_after(cls.worker)
 
     def test_stack_processed_over_tls_as_acl_user(self):
         env, acct = self.env, "610000000001"

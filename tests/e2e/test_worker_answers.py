@@ -24,10 +24,7 @@ class AnswerFailuresTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+        cls.env.stop_after(cls.worker)
 
     def tearDown(self):
         self.env.ctl("DELETE", "/_fake/s3/responses/faults")

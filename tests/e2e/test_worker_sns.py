@@ -59,10 +59,7 @@ class ConfirmationsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+        cls.env.stop_after(cls.worker)
 
     def test_unsubscribe_confirmation_is_acknowledged_and_nothing_else(self):
         env = self.env
