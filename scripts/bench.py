@@ -80,6 +80,22 @@ Env = None  # harness.Env, imported in main() once the build dir is known
 PROFILE_ENV = None  # extra environment of a profiled worker
 
 
+def use_container_credentials(env_class):
+    """Every process an Env starts takes temporary credentials from the
+    emulator's container endpoint instead of the partner's keys."""
+    orig = env_class.process_env
+
+    def process_env(self, extra=None):
+        e = orig(self, extra)
+        token = self.ctl("GET", "/_fake/credentials/config")["container_token"]
+        e["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = self.fa.http_url + "/_creds/container"
+        e["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = token
+        e.pop("AWS_ACCESS_KEY_ID", None)
+        e.pop("AWS_SECRET_ACCESS_KEY", None)
+        return e
+    env_class.process_env = process_env
+
+
 # ---- /proc -------------------------------------------------------------------
 
 def cpu_ticks(pid):
@@ -853,6 +869,10 @@ def main():
     ap.add_argument("--worker-env", metavar="NAME=VALUE", action="append", default=[],
                     help="extra environment of the measured worker (repeatable), "
                          "e.g. LD_PRELOAD=... to compare allocators")
+    ap.add_argument("--credentials", choices=("static", "container"), default="static",
+                    help="the workers' AWS credentials: the partner's long-term keys, or "
+                         "temporary ones from the emulator's container endpoint, as on ECS "
+                         "or EKS (every signed request then carries a session token)")
     ap.add_argument("--callgrind", metavar="DIR",
                     help="run each worker under callgrind (dumps in DIR) and report "
                          "instructions per message and their split by library; the CPU "
@@ -892,6 +912,8 @@ def main():
         bench_prof.enable(Env, args.callgrind)
     if args.perf:
         bench_perf.enable(args.perf)
+    if args.credentials == "container":
+        use_container_credentials(Env)
     for kv in args.worker_env:
         name, sep, value = kv.partition("=")
         if not sep or not name:
