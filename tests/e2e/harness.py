@@ -77,6 +77,23 @@ def port_open(port):
         return False
 
 
+def until_close(port, data, wait=10):
+    """Sends data on a new connection to 127.0.0.1:port; everything the
+    server sent until it closed the connection (AssertionError if it kept
+    it open for wait seconds)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(data)
+        got = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                raise AssertionError(f"the connection stayed open: {data[:80]!r} {got[:300]!r}")
+            if not chunk:
+                return got
+            got += chunk
+
+
 def wait_for(pred, timeout, what, interval=0.1):
     deadline = time.monotonic() + timeout
     while True:

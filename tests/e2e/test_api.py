@@ -14,7 +14,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Env, free_port, port_open, wait_for
+from harness import Env, free_port, port_open, until_close, wait_for
 
 TOKEN = "portal-token-" + "a" * 40
 OTHER = "ops-token-" + "b" * 40
@@ -327,37 +327,13 @@ class ApiTest(unittest.TestCase):
              "Transfer-Encoding: identity\r\n", b"0\r\n\r\n" + smuggled, "Transfer-Encoding"),
         )
         for head, body, says in cases:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                s.sendall(b"POST /v1/customers HTTP/1.1\r\n" + head.encode() + b"\r\n" + body)
-                got = b""
-                while True:  # until the server closes the connection
-                    try:
-                        chunk = s.recv(65536)
-                    except socket.timeout:
-                        self.fail(f"the connection stayed open: {head!r} {got!r}")
-                    if not chunk:
-                        break
-                    got += chunk
+            got = until_close(self.port, b"POST /v1/customers HTTP/1.1\r\n" + head.encode()
+                              + b"\r\n" + body)
             self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
             self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got))
             self.assertIn(b"application/problem+json", got)
             self.assertIn(says, json.loads(got.partition(b"\r\n\r\n")[2])["detail"])
         self.assertEqual(env.customer(acct)["state"], "pending")
-
-    def until_close(self, data, wait=10):
-        """Sends data on a new connection; everything the server sent until
-        it closed the connection (failing if it did not)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=wait) as s:
-            s.sendall(data)
-            got = b""
-            while True:
-                try:
-                    chunk = s.recv(65536)
-                except socket.timeout:
-                    self.fail(f"the connection stayed open: {data[:80]!r} {got[:300]!r}")
-                if not chunk:
-                    return got
-                got += chunk
 
     def test_an_overlong_url_or_header_is_problem_json_and_closes(self):
         # SPEC §7: a URL over 8 KiB (as sent, query and escapes included) is
@@ -388,7 +364,7 @@ class ApiTest(unittest.TestCase):
              431, "16 KiB"),
         )
         for head, code, says in cases:
-            got = self.until_close(head.encode() + (post if head.startswith("POST") else b""))
+            got = until_close(self.port, head.encode() + (post if head.startswith("POST") else b""))
             self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head[:60], got[:300]))
             top, _, body = got.partition(b"\r\n\r\n")
             self.assertTrue(top.startswith(b"HTTP/1.1 %d " % code), (head[:60], top))

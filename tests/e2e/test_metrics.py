@@ -10,7 +10,7 @@ import os
 import time
 import unittest
 
-from harness import BUILD, Env, wait_for
+from harness import BUILD, Env, until_close, wait_for
 
 
 def value(samples, name, **labels):
@@ -68,18 +68,8 @@ class MetricsTest(unittest.TestCase):
             ("Host: other\r\n", hidden, "Host"),
         )
         for head, body, says in cases:
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: m\r\n" + head.encode() + b"\r\n"
-                          + body)
-                got = b""
-                while True:  # until the server closes the connection
-                    try:
-                        chunk = s.recv(65536)
-                    except socket.timeout:
-                        self.fail(f"the connection stayed open: {head!r} {got!r}")
-                    if not chunk:
-                        break
-                    got += chunk
+            got = until_close(port, b"GET /metrics HTTP/1.1\r\nHost: m\r\n" + head.encode()
+                              + b"\r\n" + body)
             self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
             self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got[:200]))
             self.assertIn(says, got.partition(b"\r\n\r\n")[2].decode())
