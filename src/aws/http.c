@@ -9,9 +9,11 @@
  */
 #include "http_int.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void maybe_release(struct xacct_http *h);
@@ -180,6 +182,18 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     drain(h);
 }
 
+/* Whether s's socket is still open at its number. libcurl 7.88 closes a
+ * connection it drops while still connecting (its transfer removed: a
+ * cancel in the loop turn that opened it) with close(2), not through
+ * xacct__http_close_socket, and says REMOVE only after that: a poll kept
+ * then would sit on a closed number, and libuv's next poll, asking epoll
+ * for it, aborts. */
+static bool sock_open(const xacct_http_sock_t *s)
+{
+    struct stat st;
+    return fstat(s->_fd, &st) == 0 && st.st_ino == s->_ino;
+}
+
 /*
  * CURLMOPT_SOCKETFUNCTION: curl says what to watch on fd. libuv's
  * uv_poll_init_socket costs three system calls and every uv_poll_start two
@@ -201,8 +215,11 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (what == CURL_POLL_REMOVE) {
         /* A socket curl closes itself (its resolver's socketpair) is closed
          * right after this: its poll goes now, or it would outlive the fd
-         * and sit on the number whoever opens a socket next gets. */
-        if (s != NULL && !s->_kept) {
+         * and sit on the number whoever opens a socket next gets. So does
+         * the poll of one of ours that curl has already closed itself. */
+        if (s != NULL && (!s->_kept || !sock_open(s))) {
+            if (s->_kept && fcntl(fd, F_GETFD) == -1 && socket_is_ours(h, fd))
+                h->_opened[fd] = false; /* closed: the number is free again */
             sock_close(s);
             return 0;
         }
@@ -223,7 +240,9 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s = xacct_calloc(1, sizeof(*s));
         s->_fd = fd;
         s->_h = h;
-        s->_kept = socket_is_ours(h, fd);
+        struct stat st = {0};
+        s->_kept = socket_is_ours(h, fd) && fstat(fd, &st) == 0;
+        s->_ino = s->_kept ? st.st_ino : 0;
         /* Returning -1 would make curl abort every transfer in the multi,
          * some without a completion message; a socket we cannot watch
          * instead ends in its transfer's timeout, which always exists. */

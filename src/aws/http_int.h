@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "xacct/buf.h"
@@ -102,6 +103,9 @@ typedef struct xacct_http_sock {
                                               curl's REMOVE. Any other (the resolver
                                               thread's socketpair, which curl closes
                                               itself) is let go at REMOVE */
+    ino_t _ino;                            /* a kept socket's inode: the REMOVE that
+                                              finds none (or another) at _fd learns
+                                              that curl closed it itself */
     struct xacct_http *_h;                 /* owning client */
     struct xacct_http_sock *_prev, *_next; /* in _h->_socks, until closed */
 } xacct_http_sock_t;

@@ -616,6 +616,33 @@ static void test_cancel(void **state)
     finish_loop(fx);
 }
 
+/* Cancelled in the same loop turn as curl opened its connection (a timer
+ * due with curl's: a safety check's deadline that comes as a retry
+ * starts): the socket curl closes is no longer watched, so the loop's next
+ * poll does not ask epoll for a closed descriptor (libuv aborts then). */
+static void test_cancel_while_connecting(void **state)
+{
+    fx_t *fx = *state;
+    result_t res = {0};
+    xacct_http_req_t *h = NULL;
+    new_client(fx, NULL);
+    xacct_http_request_t req = {.method = "GET", .url = url("/delay?ms=30000")};
+    assert_int_equal(xacct_http_submit(fx->h, &req, record, &res, &h), 0);
+    /* Due when curl's timer is, and started after it: runs right after
+     * curl has connected, before the loop polls. */
+    fx->timer.data = &h;
+    uv_timer_start(&fx->timer, cancel_timer_cb, 0, 0);
+    run(fx);
+    assert_int_equal(res.calls, 1);
+    assert_int_equal(res.status, XACCT_ECANCELED);
+    assert_int_equal(xacct_http_in_flight(fx->h), 0);
+    for (xacct_http_sock_t *s = fx->h->_socks; s != NULL; s = s->_next)
+        if (fcntl(s->_fd, F_GETFD) == -1)
+            fail_msg("a poll handle is kept on fd %d, which curl has closed", s->_fd);
+    result_clear(&res);
+    finish_loop(fx);
+}
+
 #define SLOW 10
 
 typedef struct free_ctx {
@@ -897,6 +924,7 @@ int main(void)
         T(test_status_and_head),
         T(test_invalid_requests),
         T(test_cancel),
+        T(test_cancel_while_connecting),
         T(test_free_with_transfers_in_flight),
         T(test_free_from_callback),
         T(test_idle_client),
