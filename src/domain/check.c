@@ -5,8 +5,9 @@
  * timeout), then WITHOUT one and with a random WRONG one (AccessDenied is the
  * good answer to both). Both later probes always run, so the Reason names
  * every probe the role let in. Transient failures (throttling, 5xx, network)
- * are retried in any phase with jittered backoff until the caller's deadline;
- * they never count as a denial. Probe (a) goes through customer_role.c, which
+ * are retried in any phase with jittered backoff until the caller's deadline,
+ * which also cancels a call still out (transient); they never count as a
+ * denial. Probe (a) goes through customer_role.c, which
  * tries a rotation's pending ID when the role refuses the current one (the
  * later probes carry no ID of the customer's, so they are the same either
  * way).
@@ -26,7 +27,8 @@ typedef enum { PHASE_WITH, PHASE_WITHOUT, PHASE_WRONG, PHASE_DONE } phase_t;
 struct xacct_check {
     uv_loop_t *loop;
     xacct_aws_t *aws;            /* borrowed */
-    uv_timer_t timer;            /* retry delay; the check is freed in its close cb */
+    uv_timer_t timer;            /* retry delay, or the deadline's watch while a call is
+                                    out; the check is freed in its close cb */
     xacct_aws_call_t *call;      /* STS call of probe (b) or (c) in flight, or NULL */
     xacct_customer_role_op_t *with_call; /* probe (a) in flight, or NULL */
     phase_t phase;
@@ -45,6 +47,7 @@ struct xacct_check {
     uint64_t deadline_ms;
     xacct_backoff_t backoff;
     unsigned attempts_with;      /* AssumeRole calls with the ID */
+    bool deadline_hit;           /* the deadline cancelled the call in flight */
     xacct_check_cb cb;
     void *arg;
 };
@@ -152,6 +155,10 @@ static void verdict(xacct_check_t *c)
 
 static void on_result(xacct_check_t *c, int status, const char *detail)
 {
+    if (status == XACCT_ECANCELED && c->deadline_hit) {
+        finish(c, XACCT_CHECK_TRANSIENT, "deadline reached with an AssumeRole call in flight");
+        return;
+    }
     if (status == XACCT_ECANCELED) {
         finish(c, XACCT_CHECK_CANCELED, "canceled");
         return;
@@ -212,6 +219,7 @@ static void on_assume(int status, const char *detail, const xacct_sts_credential
     (void)creds; /* proof of assumability is all we need; the keys are dropped */
     xacct_check_t *c = arg;
     c->call = NULL;
+    uv_timer_stop(&c->timer); /* the deadline's watch */
     on_result(c, status, detail);
 }
 
@@ -222,9 +230,29 @@ static void on_assume_with(int status, const char *detail, const xacct_sts_crede
     (void)creds;
     xacct_check_t *c = arg;
     c->with_call = NULL;
+    uv_timer_stop(&c->timer); /* the deadline's watch */
     if (status == 0)
         c->trusted = used;
     on_result(c, status, detail);
+}
+
+/* The deadline came with a call in flight: each call may take two
+ * attempts of the HTTP timeout, so without this a check could outlast its
+ * deadline by a minute (a re-verification then its lease). */
+static void on_deadline(uv_timer_t *t)
+{
+    xacct_check_t *c = xacct_container_of(t, xacct_check_t, timer);
+    c->deadline_hit = true;
+    if (c->call != NULL) {
+        xacct_aws_call_t *call = c->call;
+        c->call = NULL;
+        xacct_aws_cancel(call); /* fires on_assume with ECANCELED -> finish */
+    } else if (c->with_call != NULL) {
+        xacct_customer_role_op_t *op = c->with_call;
+        c->with_call = NULL;
+        xacct_customer_role_cancel(op); /* fires on_assume_with with ECANCELED */
+    }
+    finish(c, XACCT_CHECK_TRANSIENT, "deadline reached with an AssumeRole call in flight");
 }
 
 static void attempt(xacct_check_t *c)
@@ -246,15 +274,21 @@ static void attempt(xacct_check_t *c)
     } else {
         rc = xacct_sts_assume_role(c->aws, &p, on_assume, c, &c->call);
     }
-    if (rc != 0) {
-        c->call = NULL;
-        c->with_call = NULL;
-        if (transient(rc) && retry_later(c, c->deadline_ms))
-            return;
-        char why[128];
-        snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
-        finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
+    if (rc == 0) {
+        /* While the call is out the timer watches the deadline (callbacks
+         * never come from inside the calls above). */
+        uint64_t now = uv_now(c->loop);
+        uv_timer_start(&c->timer, on_deadline, c->deadline_ms > now ? c->deadline_ms - now : 0,
+                       0);
+        return;
     }
+    c->call = NULL;
+    c->with_call = NULL;
+    if (transient(rc) && retry_later(c, c->deadline_ms))
+        return;
+    char why[128];
+    snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
+    finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
 }
 
 static void on_start(uv_timer_t *t)

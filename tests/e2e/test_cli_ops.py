@@ -8,6 +8,7 @@ external ID unless asked to.
 import http.client
 import json
 import ssl
+import time
 import unittest
 import urllib.parse
 
@@ -200,6 +201,24 @@ class OpsTest(unittest.TestCase):
         res = self.env.xacct("check", pending)
         self.assertEqual(res.returncode, 1)
         self.assertIn("has no role yet", res.stderr)
+
+    def test_check_ends_at_its_deadline_with_a_call_in_flight(self):
+        # STS holds every answer for a minute: the check's deadline (--wait
+        # 1 + 15 s) comes while an AssumeRole call is out, and the check
+        # ends then, as transient, instead of when the call gives up.
+        acct = "123456789012"
+        self.active_customer(acct)
+        self.env.fa.control("POST", "/_fake/faults", {"service": "sts", "latency_ms": 60000})
+        self.addCleanup(self.env.fa.control, "DELETE", "/_fake/faults")
+        t0 = time.monotonic()
+        res = self.env.xacct("check", acct, "--wait", "1", "--json")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(res.returncode, 1, res.stderr)
+        out = json.loads(res.stdout)
+        self.assertEqual(out["result"], "transient", out)
+        self.assertIn("deadline reached with an AssumeRole call in flight", out["detail"])
+        # At the deadline, 16 s in: well before STS's minute (bound generously).
+        self.assertLess(elapsed, 45)
 
     def test_console_signin_url(self):
         acct = "123456789012"
