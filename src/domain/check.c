@@ -48,6 +48,8 @@ struct xacct_check {
     xacct_backoff_t backoff;
     unsigned attempts_with;      /* AssumeRole calls with the ID */
     bool deadline_hit;           /* the deadline cancelled the call in flight */
+    char *waiting;               /* why a retry waits: what to end with should the
+                                    deadline come first (owned, NULL while none) */
     xacct_check_cb cb;
     void *arg;
 };
@@ -79,6 +81,7 @@ static void on_close(uv_handle_t *h)
     xacct_free_secret(c->pending_id);
     free(c->region);
     free(c->session_name);
+    free(c->waiting);
     free(c);
 }
 
@@ -99,9 +102,23 @@ static void finish(xacct_check_t *c, xacct_check_result_t r, const char *detail)
 
 static void attempt(xacct_check_t *c);
 
+/* A retry's time came. One due at the deadline (retry_later caps its delay
+ * there) would only be cancelled by the deadline's watch: the check ends
+ * with what it was waiting out instead. */
 static void on_timer(uv_timer_t *t)
 {
-    attempt(xacct_container_of(t, xacct_check_t, timer));
+    xacct_check_t *c = xacct_container_of(t, xacct_check_t, timer);
+    if (uv_now(c->loop) >= c->deadline_ms && c->waiting != NULL) {
+        finish(c, XACCT_CHECK_TRANSIENT, c->waiting);
+        return;
+    }
+    attempt(c);
+}
+
+static void wait_for(xacct_check_t *c, const char *why)
+{
+    free(c->waiting);
+    c->waiting = xacct_strdup(why);
 }
 
 /* Schedules another attempt, or returns false when the limit has passed. */
@@ -175,10 +192,13 @@ static void on_result(xacct_check_t *c, int status, const char *detail)
             uint64_t limit = c->started_ms + c->propagation_ms;
             if (limit > c->deadline_ms)
                 limit = c->deadline_ms;
+            static const char *const unpropagated =
+                "deadline reached while waiting for the role to become assumable";
+            wait_for(c, unpropagated);
             if (retry_later(c, limit))
                 return;
             if (uv_now(c->loop) >= c->deadline_ms && c->deadline_ms < c->started_ms + c->propagation_ms) {
-                finish(c, XACCT_CHECK_TRANSIENT, "deadline reached while waiting for the role to become assumable");
+                finish(c, XACCT_CHECK_TRANSIENT, unpropagated);
                 return;
             }
             snprintf(why, sizeof(why),
@@ -201,10 +221,11 @@ static void on_result(xacct_check_t *c, int status, const char *detail)
         return;
     }
     if (transient(status)) {
-        if (retry_later(c, c->deadline_ms))
-            return;
         snprintf(why, sizeof(why), "STS unavailable until the deadline: %s",
                  detail ? detail : xacct_strerror(status));
+        wait_for(c, why);
+        if (retry_later(c, c->deadline_ms))
+            return;
         finish(c, XACCT_CHECK_TRANSIENT, why);
         return;
     }
@@ -284,10 +305,13 @@ static void attempt(xacct_check_t *c)
     }
     c->call = NULL;
     c->with_call = NULL;
-    if (transient(rc) && retry_later(c, c->deadline_ms))
-        return;
     char why[128];
     snprintf(why, sizeof(why), "AssumeRole could not be sent: %s", xacct_strerror(rc));
+    if (transient(rc)) {
+        wait_for(c, why);
+        if (retry_later(c, c->deadline_ms))
+            return;
+    }
     finish(c, rc == XACCT_ESHUTDOWN ? XACCT_CHECK_CANCELED : XACCT_CHECK_ERROR, why);
 }
 

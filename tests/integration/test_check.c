@@ -5,7 +5,8 @@
  * the check's deadline also ends it while an AssumeRole call is still out
  * (STS holding its answer): the call is cancelled, the check ends
  * transient at the deadline, not when the call would have given up, and
- * its callback fires once.
+ * its callback fires once; with STS failing until the deadline it ends
+ * saying so.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,6 +168,25 @@ static void test_deadline_ends_a_call_in_flight(void **state)
     assert_int_equal(xacct_aws_in_flight(f->aws), 0);
 }
 
+/* STS answers every call 5xx: the check retries until the deadline and
+ * ends with what it was waiting out, without a last call sent at the
+ * deadline only to be cancelled there. */
+static void test_deadline_while_sts_fails(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
+                              "{\"service\": \"sts\", \"error_rate\": 1.0}", NULL),
+                     200);
+    result_t r = {0};
+    uint64_t start = check(f, 1500, &r);
+    assert_int_equal(r.result, XACCT_CHECK_TRANSIENT);
+    if (strstr(r.detail, "STS unavailable until the deadline: ") != r.detail)
+        fail_msg("detail: %s", r.detail);
+    assert_true(r.at_ms >= start + 1500);
+    assert_true(r.at_ms < start + 1500 + 5000);
+    assert_int_equal(xacct_aws_in_flight(f->aws), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -174,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_secure),
         T(test_deadline_ends_a_call_in_flight),
+        T(test_deadline_while_sts_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
