@@ -727,18 +727,35 @@ static void stage_answer(xacct_pipeline_msg_t *msg)
 /* After a Create or an Update connected, the customer's template (for a
  * rotation's Update: the one with the new ID) has served its purpose, and
  * after a Delete offboarded, every template naming the customer: they are
- * removed from the template bucket (cleanup_id). Until that succeeded the
- * message is not acknowledged, and a redelivered copy of a Create (the claim
- * is finished) removes its template again; a Delete's copy only re-sends its
- * answer (what it removes is read from the record, not stored on the claim),
- * and another Delete of the same stack removes them again. */
+ * removed from the template bucket (cleanup_id). Until that succeeded a
+ * Create's or an Update's message is not acknowledged, and a redelivered copy
+ * (the claim is finished) removes the template again. A Delete's copy would
+ * only re-send its answer (what it removes is read from the record, not
+ * stored on the claim): a template it could not remove is logged with its
+ * key for the operator, and another Delete of the same stack tries again. */
 static void stage_cleanup(xacct_pipeline_msg_t *msg);
+static const char *cleanup_id(const xacct_pipeline_msg_t *msg, unsigned i);
 
 static void on_cleaned(int status, const char *detail, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
     if (xacct__pipeline_msg_returned(msg))
         return;
+    if (status != 0 && msg->req->type == XACCT_CFN_DELETE) {
+        /* A copy of this Delete would not try again (cleanup_id): the
+         * operator is told which object stays, and the next one is tried. */
+        char key[XACCT_TEMPLATE_KEY_MAX] = "";
+        const char *id = msg->cleaned > 0 ? cleanup_id(msg, msg->cleaned - 1) : NULL;
+        if (id == NULL || xacct_template_s3_key(msg->req->stack_account, id, key, sizeof(key)) != 0)
+            key[0] = '\0';
+        XACCT_LOG_WARN(xacct__pl_log(msg), "template.delete_failed", "account",
+                       msg->req->stack_account, "error", xacct_errname(status), "detail",
+                       detail ? detail : "", "bucket", xacct__pl_cfg(msg)->cfn_template_bucket,
+                       "key", key, "action", "left in the template bucket: delete it by hand",
+                       NULL);
+        stage_cleanup(msg);
+        return;
+    }
     if (status != 0) {
         /* Left on the queue: its next receive re-sends the stored answer
          * and tries the deletion again. */

@@ -251,8 +251,8 @@ static inline void f_check_cancel(void *arg, xacct_check_t *check)
 static inline int f_template_delete(void *arg, const xacct_s3_object_t *o, xacct_s3_done_cb cb,
                                     void *cb_arg)
 {
-    (void)o;
-    record(arg, K_S3, (void (*)(void))cb, cb_arg);
+    call_t *c = record(arg, K_S3, (void (*)(void))cb, cb_arg);
+    c->text = strdup(o->key);
     return 0;
 }
 
@@ -476,6 +476,29 @@ static inline void complete_claim(call_t *c, int status, xacct_claims_result_t r
 {
     c->done = true;
     ((xacct_claims_claim_cb)c->cb)(status, status ? "redis down" : NULL, r, text, c->arg);
+}
+
+/* complete_get with a rotation's pending external ID on the record. */
+static inline void complete_get_pending(call_t *c, const char *state, const char *stack,
+                                        const char *physical, const char *pending_id)
+{
+    c->done = true;
+    xacct_customer_t cust;
+    xacct__customer_init(&cust);
+    cust.state = xacct_customer_state_from_name(state);
+    cust.account_id = ACCT;
+    cust.external_id = EXTID;
+    cust.pending_external_id = pending_id;
+    cust.role_arn = ROLE;
+    cust.stack_id = stack;
+    cust.physical_id = physical;
+    ((xacct_customers_get_cb)c->cb)(0, NULL, &cust, c->arg);
+}
+
+static inline void complete_s3(call_t *c, int status)
+{
+    c->done = true;
+    ((xacct_s3_done_cb)c->cb)(status, status == 0 ? NULL : "S3: InternalError", c->arg);
 }
 
 static inline void complete_get(call_t *c, const char *state, const char *stack,

@@ -8,6 +8,7 @@
  * decisions of a Delete and the conflict policy carried out.
  */
 #include "pipeline_fake.h"
+#include "xacct/template.h"
 
 /* ---- outcomes ------------------------------------------------------------ */
 
@@ -373,6 +374,42 @@ static void test_delete_offboards_and_conflicts_audit(void **state)
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
 }
 
+/* A Delete that offboards removes the templates the stack never used: the
+ * current ID's and a pending rotation's. One S3 refuses is logged with its
+ * key for the operator (a copy of the Delete would not try again) and the
+ * next is still removed; the message is acknowledged. */
+static void test_delete_removes_the_unused_templates(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.cfn_template_bucket = "xacct-templates";
+    set_body(f, "Delete", "xacct-" ACCT, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_get_pending(wait_for(f, K_GET), "active", STACK, "xacct-" ACCT, "ext-pending-88");
+    call_t *apply = wait_for(f, K_APPLY);
+    assert_string_equal(apply->text, "offboarding");
+    complete_apply(apply, 0, XACCT_APPLY_APPLIED);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    char current[XACCT_TEMPLATE_KEY_MAX], pending[XACCT_TEMPLATE_KEY_MAX];
+    assert_int_equal(xacct_template_s3_key(ACCT, EXTID, current, sizeof(current)), 0);
+    assert_int_equal(xacct_template_s3_key(ACCT, "ext-pending-88", pending, sizeof(pending)), 0);
+    call_t *first = wait_for(f, K_S3);
+    assert_string_equal(first->text, current);
+    complete_s3(first, XACCT_EAWS);
+    call_t *second = wait_for(f, K_S3);
+    assert_string_equal(second->text, pending);
+    assert_int_equal(f->dones, 0);
+    complete_s3(second, 0);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_S3], 2);
+    const char *failed = strstr(f->log_text, "template.delete_failed");
+    assert_non_null(failed);
+    assert_non_null(strstr(failed, current));
+    assert_null(strstr(f->log_text, "ext-pending-88"));
+    assert_null(strstr(f->log_text, EXTID));
+}
+
 /* The claim was taken over while this copy worked (its lease ran out): the
  * apply is fenced out, nothing is answered, and the message is left to the
  * worker that holds the request now. */
@@ -432,6 +469,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_with_the_claim_unanswered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_offboards_and_conflicts_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_removes_the_unused_templates, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lost_claim_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_account_answered_from_claim, setup, teardown),
     };
