@@ -100,7 +100,8 @@ static void test_claim_lease_ends_before_visibility(void **state)
     set_body(f, "Create", NULL, 0);
     start(f);
     call_t *claim = wait_for(f, K_CLAIM);
-    assert_true(claim->seconds <= 1500 && claim->seconds >= 1000);
+    /* 1500 ms less the time since the receive: generous for a busy machine */
+    assert_true(claim->seconds <= 1500 && claim->seconds >= 500);
     complete_claim(claim, 0, XACCT_CLAIMS_CLAIMED, "");
     (void)wait_for(f, K_GET);
     complete_vis(wait_for(f, K_VIS), 0);
