@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "xacct/aws.h"
 #include "xacct/creds.h"
 #include "xacct/http.h"
 
@@ -246,6 +247,26 @@ static inline void aws_test_start(uv_loop_t *loop, xacct_http_t **http, bool res
     assert_int_equal(fake_ctl(loop, *http, "DELETE", "/_fake/records", NULL, NULL), 200);
     assert_int_equal(fake_ctl(loop, *http, "POST", "/_fake/server", "{\"clock_skew\": 0}", NULL),
                      200);
+}
+
+/* The partner's credentials and AWS client against fakeaws, from the keys,
+ * region and endpoint the test runs with (env holds them); max_attempts 0
+ * is the client's default. */
+static inline void aws_test_partner(uv_loop_t *loop, xacct_http_t *http, tenv_t *env,
+                                    int max_attempts, xacct_creds_t **creds,
+                                    xacct_aws_t **aws)
+{
+    tenv_set(env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
+    tenv_set(env, "AWS_REGION", must_env("AWS_REGION"));
+    tenv_set(env, "AWS_ACCESS_KEY_ID", must_env("AWS_ACCESS_KEY_ID"));
+    tenv_set(env, "AWS_SECRET_ACCESS_KEY", must_env("AWS_SECRET_ACCESS_KEY"));
+    xacct_creds_options_t co = {.getenv = tenv_get, .getenv_arg = env};
+    char err[256] = "";
+    if (xacct_creds_new(loop, http, &co, creds, err, sizeof(err)) != 0)
+        fail_msg("creds: %s", err);
+    xacct_aws_options_t ao = {.getenv = tenv_get, .getenv_arg = env,
+                              .max_attempts = max_attempts};
+    assert_int_equal(xacct_aws_new(loop, http, *creds, &ao, aws), 0);
 }
 
 /* Frees the client (what borrows it must be freed first), runs the loop

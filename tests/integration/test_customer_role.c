@@ -75,17 +75,8 @@ static int setup(void **state)
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/iam/config",
                               "{\"propagation_seconds\": 0}", NULL),
                      200);
-    tenv_set(&f->env, "AWS_ENDPOINT_URL", must_env("FAKEAWS_URL"));
-    tenv_set(&f->env, "AWS_REGION", must_env("AWS_REGION"));
-    tenv_set(&f->env, "AWS_ACCESS_KEY_ID", must_env("AWS_ACCESS_KEY_ID"));
-    tenv_set(&f->env, "AWS_SECRET_ACCESS_KEY", must_env("AWS_SECRET_ACCESS_KEY"));
-    xacct_creds_options_t co = {.getenv = tenv_get, .getenv_arg = &f->env};
-    char err[256] = "";
-    if (xacct_creds_new(&f->loop, f->http, &co, &f->creds, err, sizeof(err)) != 0)
-        fail_msg("creds: %s", err);
     /* One attempt per AssumeRole: every request fakeaws records is one call. */
-    xacct_aws_options_t ao = {.getenv = tenv_get, .getenv_arg = &f->env, .max_attempts = 1};
-    assert_int_equal(xacct_aws_new(&f->loop, f->http, f->creds, &ao, &f->aws), 0);
+    aws_test_partner(&f->loop, f->http, &f->env, 1, &f->creds, &f->aws);
     *state = f;
     return 0;
 }

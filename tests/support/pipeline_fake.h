@@ -488,7 +488,8 @@ static inline void complete_get_pending(call_t *c, const char *state, const char
     cust.state = xacct_customer_state_from_name(state);
     cust.account_id = ACCT;
     cust.external_id = EXTID;
-    cust.pending_external_id = pending_id;
+    if (pending_id != NULL)
+        cust.pending_external_id = pending_id;
     cust.role_arn = ROLE;
     cust.stack_id = stack;
     cust.physical_id = physical;
@@ -504,20 +505,12 @@ static inline void complete_s3(call_t *c, int status)
 static inline void complete_get(call_t *c, const char *state, const char *stack,
                                 const char *physical)
 {
-    c->done = true;
     if (state == NULL) {
+        c->done = true;
         ((xacct_customers_get_cb)c->cb)(XACCT_ENOTFOUND, "no such customer", NULL, c->arg);
         return;
     }
-    xacct_customer_t cust;
-    xacct__customer_init(&cust);
-    cust.state = xacct_customer_state_from_name(state);
-    cust.account_id = ACCT;
-    cust.external_id = EXTID;
-    cust.role_arn = ROLE;
-    cust.stack_id = stack;
-    cust.physical_id = physical;
-    ((xacct_customers_get_cb)c->cb)(0, NULL, &cust, c->arg);
+    complete_get_pending(c, state, stack, physical, NULL);
 }
 
 static inline void complete_check(call_t *c, xacct_check_result_t r)
