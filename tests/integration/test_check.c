@@ -30,6 +30,7 @@ typedef struct fixture {
     xacct_creds_t *creds;
     xacct_aws_t *aws;
     char role_arn[128];
+    uint64_t retry_ms; /* the checks' retry ceiling; 0: 50 ms doubling to 100 */
 } fixture_t;
 
 static int role_seq;
@@ -119,8 +120,8 @@ static uint64_t check(fixture_t *f, uint64_t deadline_ms, result_t *r)
         .session_name = "xacct-test",
         .propagation_timeout_ms = 1000,
         .deadline_ms = start + deadline_ms,
-        .retry_base_ms = 50,
-        .retry_max_ms = 100,
+        .retry_base_ms = f->retry_ms ? f->retry_ms : 50,
+        .retry_max_ms = f->retry_ms ? f->retry_ms : 100,
     };
     xacct_check_t *c = NULL;
     assert_int_equal(xacct_check_start(&f->loop, f->aws, &p, on_check, r, &c), 0);
@@ -168,13 +169,18 @@ static void test_deadline_while_sts_fails(void **state)
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/faults",
                               "{\"service\": \"sts\", \"error_rate\": 1.0}", NULL),
                      200);
+    /* Retries drawn below an hour: the one after the first failure is all
+     * but certainly due past the deadline, so it is timed for the deadline
+     * (with short ones, one could be out then, and end as in the test
+     * above). */
+    f->retry_ms = 3600 * 1000;
     result_t r = {0};
-    uint64_t start = check(f, 1500, &r);
+    uint64_t start = check(f, 3000, &r);
     assert_int_equal(r.result, XACCT_CHECK_TRANSIENT);
     if (strstr(r.detail, "STS unavailable until the deadline: ") != r.detail)
         fail_msg("detail: %s", r.detail);
-    assert_true(r.at_ms >= start + 1500);
-    assert_true(r.at_ms < start + 1500 + 5000);
+    assert_true(r.at_ms >= start + 3000);
+    assert_true(r.at_ms < start + 3000 + 5000);
     assert_int_equal(xacct_aws_in_flight(f->aws), 0);
 }
 
