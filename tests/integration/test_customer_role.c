@@ -68,10 +68,7 @@ static void make_role(fixture_t *f, const char *const *ids, size_t n)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    uv_loop_init(&f->loop);
-    f->http = test_http_new(&f->loop);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/records", NULL, NULL), 200);
+    aws_test_start(&f->loop, &f->http, false); /* faults, records and clock reset */
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/iam/config",
                               "{\"propagation_seconds\": 0}", NULL),
                      200);
@@ -87,10 +84,7 @@ static int teardown(void **state)
     assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
     xacct_aws_free(f->aws);
     xacct_creds_free(f->creds);
-    xacct_http_free(f->http);
-    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&f->loop), 0);
-    tenv_clear(&f->env);
+    aws_test_stop(&f->loop, f->http, &f->env);
     free(f);
     return 0;
 }
