@@ -678,6 +678,7 @@ static void attach(xacct_store_t *s, redisAsyncContext *ac)
         return;
     }
     ac->data = s;
+    xacct__store_reply_cap(ac->c.reader);
     if (redisLibuvAttach(ac, s->_loop) != REDIS_OK) {
         snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot watch the socket", s->_host,
                  s->_port);

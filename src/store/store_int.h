@@ -138,6 +138,15 @@ char *xacct__store_resp_format(const xacct_store_args_t *a, size_t *len);
 store_cmd_t *xacct__store_cmd_new(xacct_store_t *s, const xacct_store_args_t *a,
                                   xacct_store_reply_cb cb, void *arg);
 /* Wipes and frees c without calling it back; NULL is a no-op. */
+/* The most elements xacct takes in one array reply: no command it sends
+ * asks for more (pages, scripts' tables); reply_cap.c. */
+#define XACCT__STORE_MAX_ARRAY (1 << 20)
+struct redisReader;
+/* Makes reader refuse an array header over XACCT__STORE_MAX_ARRAY (hiredis
+ * 0.14 allocates what any header says); a reader with functions of its own
+ * is left alone. */
+void xacct__store_reply_cap(struct redisReader *reader);
+
 void xacct__store_cmd_free(store_cmd_t *c);
 /* Fires the user callback once (counted as inside a callback) and frees c. */
 void xacct__store_cmd_finish(store_cmd_t *c, int status, const char *detail,
