@@ -9,6 +9,8 @@
 #include <openssl/rand.h>
 #include <string.h>
 
+#include "xacct/digest.h"
+
 /* 16 random bytes as a lower-case UUID v4, 8-4-4-4-12 hex digits (a check
  * makes one for every probe: written directly, not through printf's format
  * machinery). */
@@ -74,7 +76,7 @@ bool xacct_extid_valid(const char *s)
 static bool digest(const char *s, unsigned char md[32])
 {
     unsigned int mdlen = 0;
-    return EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32;
+    return xacct_digest(XACCT_DIGEST_SHA256, s, strlen(s), md, &mdlen) == 0 && mdlen == 32;
 }
 
 bool xacct_secret_equal(const char *a, const char *b)

@@ -6,6 +6,7 @@
  * CRYPTO_memcmp against every entry.
  */
 #include "xacct/api_tokens.h"
+#include "xacct/digest.h"
 #include "xacct/hex.h"
 
 #include <errno.h>
@@ -127,7 +128,7 @@ const char *xacct_api_tokens_check(const xacct_api_tokens_t *t, const char *toke
         return NULL;
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (EVP_Digest(token, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != sizeof(md))
+    if (xacct_digest(XACCT_DIGEST_SHA256, token, len, md, &mdlen) != 0 || mdlen != sizeof(md))
         return NULL;
     const char *found = NULL;
     for (size_t i = 0; i < t->n; i++) {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "xacct/arn.h"
+#include "xacct/digest.h"
 
 static int fail(char *err, size_t errlen, int rc, const char *msg)
 {
@@ -105,7 +106,7 @@ static int version_of(const xacct_template_params_t *p, const xacct_arn_t *topic
         return XACCT_ENOMEM;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    int ok = EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) == 1;
+    int ok = xacct_digest(XACCT_DIGEST_SHA256, text, strlen(text), md, &mdlen) == 0;
     free(text);
     if (!ok)
         return XACCT_ECRYPTO;
@@ -193,8 +194,9 @@ int xacct_template_s3_key(const char *account_id, const char *external_id, char 
         return XACCT_ETOOBIG;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    const EVP_MD *sha256 = xacct_digest_md(XACCT_DIGEST_SHA256);
+    EVP_MD_CTX *ctx = sha256 != NULL ? EVP_MD_CTX_new() : NULL;
+    int ok = ctx != NULL && EVP_DigestInit_ex2(ctx, sha256, NULL) == 1 &&
              EVP_DigestUpdate(ctx, label, sizeof(label) - 1) == 1 &&
              EVP_DigestUpdate(ctx, external_id, strlen(external_id)) == 1 &&
              EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
