@@ -1,5 +1,6 @@
 """xacctd end to end, the SNS side of SPEC §3 and §4 steps 1-2: messages
-signed with SignatureVersion 2 (SHA256withRSA), an UnsubscribeConfirmation,
+signed with SignatureVersion 2 (SHA256withRSA), a signing certificate the
+SNS host cannot serve for the moment or does not have, an UnsubscribeConfirmation,
 a SubscriptionConfirmation from a topic that is not ours, and
 sns.verify_signatures = false."""
 import json
@@ -49,6 +50,42 @@ class SignatureVersion2Test(unittest.TestCase):
             self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
         finally:
             env.stop()
+
+
+class SigningCertificateFetchTest(unittest.TestCase):
+    def test_unavailable_certificate_is_retried_a_missing_one_is_dead(self):
+        """A signing certificate the SNS host cannot serve for the moment
+        (5xx) leaves its message waiting and retried, nothing cached; one
+        the host does not have (404: a SigningCertURL altered in transit,
+        as it is outside the signed string) sends its message to the dead
+        set, answered to no one."""
+        env = Env(propagation_timeout=20).start()
+        self.addCleanup(env.stop)
+        acct = "830000000003"
+        ext = env.seed_customer(acct)
+        s = env.create_stack(acct, env.template(acct, ext))
+        m = wait_for(lambda: queued(env, lambda b: s["stack_id"] in b), 30, "the request")
+        envelope = json.loads(m["body"])
+        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0})
+        w = env.start_worker()
+        wait_for(lambda: b"signing certificate fetch returned HTTP 50" in env.worker_log(w), 30,
+                 "a retry for the certificate fetch")
+        self.assertIn(b"event=message.retry", env.worker_log(w))
+        self.assertEqual(env.customer(acct)["state"], "pending")
+        self.assertEqual(env.dead(), [])
+        env.ctl("DELETE", "/_fake/faults?service=sns")
+        s = env.wait_stack(s["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.customer(acct)["state"], "active")
+
+        # The same signed message pointing at a certificate the host lacks.
+        base = envelope["SigningCertURL"].rsplit("/", 1)[0]
+        forged = dict(envelope, SigningCertURL=f"{base}/SimpleNotificationService-{'0' * 32}.pem")
+        forged_id = env.send_raw(json.dumps(forged))
+        d = env.wait_dead(forged_id)
+        self.assertIn("signing certificate fetch returned HTTP 404", d["reason"])
+        self.assertEqual(env.customer(acct)["state"], "active")
+        self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
 
 
 class ConfirmationsTest(unittest.TestCase):
