@@ -71,4 +71,9 @@ bool xacct_aws_error_is_clock_skew(const xacct_aws_error_t *err);
 /* AccessDenied, AccessDeniedException. */
 bool xacct_aws_error_is_access_denied(const xacct_aws_error_t *err);
 
+/* A final answer the same request would get again: a 4xx other than a
+ * timeout or throttling (408, 429) whose error code (err, may be NULL when
+ * there is no error document) is neither throttling nor transient. */
+bool xacct_aws_error_is_refusal(long http_status, const xacct_aws_error_t *err);
+
 #endif

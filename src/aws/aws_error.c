@@ -323,6 +323,13 @@ bool xacct_aws_error_is_clock_skew(const xacct_aws_error_t *err)
     return is_any(err, names, XACCT_ARRAY_SIZE(names));
 }
 
+bool xacct_aws_error_is_refusal(long http_status, const xacct_aws_error_t *err)
+{
+    if (http_status < 400 || http_status >= 500 || http_status == 408 || http_status == 429)
+        return false;
+    return err == NULL || !(xacct_aws_error_is_transient(err) || xacct_aws_error_is_throttling(err));
+}
+
 bool xacct_aws_error_is_access_denied(const xacct_aws_error_t *err)
 {
     return xacct_aws_error_is(err, "AccessDenied") ||

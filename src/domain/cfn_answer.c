@@ -19,11 +19,8 @@ typedef struct answer_op {
 
 bool xacct_cfn_answer_refused(long http_status, const xacct_aws_error_t *err)
 {
-    if (http_status < 400 || http_status >= 500 || http_status == 408 || http_status == 429)
-        return false;
-    return err == NULL ||
-           !(xacct_aws_error_is_transient(err) || xacct_aws_error_is_throttling(err) ||
-             xacct_aws_error_is(err, "OperationAborted"));
+    return xacct_aws_error_is_refusal(http_status, err) &&
+           !(err != NULL && xacct_aws_error_is(err, "OperationAborted"));
 }
 
 static void on_put(int status, const char *detail, const xacct_http_response_t *resp,

@@ -313,6 +313,29 @@ static void test_clock_skew_codes(void **state)
     assert_false(xacct_aws_error_is_clock_skew(&e));
 }
 
+static void test_refusals(void **state)
+{
+    (void)state;
+    xacct_aws_error_t e;
+    memset(&e, 0, sizeof(e));
+    e.http_status = 400;
+    strcpy(e.code, "InvalidParameter"); /* SNS: an expired or unknown token */
+    assert_true(xacct_aws_error_is_refusal(400, &e));
+    assert_true(xacct_aws_error_is_refusal(404, NULL));
+    assert_true(xacct_aws_error_is_refusal(403, NULL));
+    /* Timeouts, throttling and transient codes may pass. */
+    assert_false(xacct_aws_error_is_refusal(408, NULL));
+    assert_false(xacct_aws_error_is_refusal(429, NULL));
+    strcpy(e.code, "Throttling");
+    assert_false(xacct_aws_error_is_refusal(400, &e));
+    strcpy(e.code, "RequestTimeout");
+    assert_false(xacct_aws_error_is_refusal(400, &e));
+    /* Not a 4xx: no answer, success, a server error. */
+    assert_false(xacct_aws_error_is_refusal(0, NULL));
+    assert_false(xacct_aws_error_is_refusal(200, NULL));
+    assert_false(xacct_aws_error_is_refusal(503, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_long_xml_message_cut_on_utf8_boundary),
         cmocka_unit_test(test_classifiers),
         cmocka_unit_test(test_clock_skew_codes),
+        cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
