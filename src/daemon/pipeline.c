@@ -215,11 +215,20 @@ static void stage_verify(xacct_pipeline_msg_t *msg)
 
 /* ---- subscription confirmation ------------------------------------------ */
 
+/* ConfirmSubscription attempts before the message is left to SQS. */
+#define CONFIRM_ATTEMPTS 5
+
+/*
+ * SNS refusing the token (expired after its three days, or not SNS's) will
+ * refuse it again: the dead set at once. A failure that may pass (5xx,
+ * throttling, no answer) is retried here with backoff; after
+ * CONFIRM_ATTEMPTS the message is left to come back after its visibility
+ * timeout, each delivery another round, and a delivery past
+ * queue.max_receives that still fails goes to the dead set.
+ */
 static void on_confirmed(int status, const char *detail, const xacct_http_response_t *resp,
                          const xacct_aws_error_t *err, void *arg)
 {
-    (void)resp;
-    (void)err;
     xacct_pipeline_msg_t *msg = arg;
     msg->call = NULL;
     if (xacct__pipeline_msg_returned(msg))
@@ -230,10 +239,20 @@ static void on_confirmed(int status, const char *detail, const xacct_http_respon
         finish(msg, true);
     } else if (status == XACCT_ECANCELED) {
         finish(msg, false);
-    } else if (++msg->attempts < 5) {
-        transient(msg, "ConfirmSubscription", status, detail);
+    } else if (resp != NULL && xacct_aws_error_is_refusal(resp->status, err)) {
+        char why[512];
+        snprintf(why, sizeof(why), "SubscribeURL refused the confirmation: %s",
+                 detail && detail[0] ? detail : xacct_strerror(status));
+        to_dead(msg, why);
+    } else if (++msg->attempts < CONFIRM_ATTEMPTS || msg->gave_up[0] != '\0') {
+        transient(msg, "ConfirmSubscription", status, detail); /* dead when given up on */
     } else {
-        to_dead(msg, "SubscribeURL could not be confirmed");
+        char n[16];
+        snprintf(n, sizeof(n), "%d", msg->attempts);
+        XACCT_LOG_WARN(xacct__pl_log(msg), "sns.confirmation_deferred", "message_id",
+                       msg->m->message_id, "topic", msg->env->topic_arn, "attempts", n, "reason",
+                       detail && detail[0] ? detail : xacct_strerror(status), NULL);
+        finish(msg, false);
     }
 }
 

@@ -1,6 +1,7 @@
 """xacctd end to end, the SNS side of SPEC §3 and §4 steps 1-2: messages
 signed with SignatureVersion 2 (SHA256withRSA), a signing certificate the
-SNS host cannot serve for the moment or does not have, an UnsubscribeConfirmation,
+SNS host cannot serve for the moment or does not have, a ConfirmSubscription
+that SNS fails or refuses, an UnsubscribeConfirmation,
 a SubscriptionConfirmation from a topic that is not ours, and
 sns.verify_signatures = false."""
 import json
@@ -86,6 +87,88 @@ class SigningCertificateFetchTest(unittest.TestCase):
         self.assertIn("signing certificate fetch returned HTTP 404", d["reason"])
         self.assertEqual(env.customer(acct)["state"], "active")
         self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
+
+class ConfirmSubscriptionFailuresTest(unittest.TestCase):
+    """A SubscriptionConfirmation from one of our topics whose
+    ConfirmSubscription fails. Signatures are not checked here, so the
+    ConfirmSubscription is the only request to SNS a confirmation makes."""
+
+    def setUp(self):
+        self.env = Env(visibility_timeout=2).start()
+        self.addCleanup(self.env.stop)
+        self.region = self.env.regions[0]
+
+    def queue_confirmation(self):
+        """A new topic of ours, subscribed with confirmation: its
+        SubscriptionConfirmation waits on the queue for a worker."""
+        env = self.env
+        topic = env.create_topic(self.region, "confirm-" + uuid.uuid4().hex[:6])
+        env.topics[self.region].append(topic)
+        env.write_config(sns__verify_signatures="false")
+        env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "confirm"})
+        try:
+            env.subscribe(topic, self.region)
+        finally:
+            env.ctl("POST", "/_fake/sns/confirmation-mode", {"mode": "immediate"})
+        wait_for(lambda: queued(env, lambda b: "SubscriptionConfirmation" in b and topic in b),
+                 30, "the SubscriptionConfirmation")
+        return topic
+
+    def confirmed(self, topic):
+        import urllib.parse
+        t = self.env.ctl("GET", "/_fake/sns/topics/" + urllib.parse.quote(topic, safe=""))
+        return [s["confirmed"] for s in t["subscriptions"]]
+
+    def test_failures_that_may_pass_are_retried(self):
+        env = self.env
+        topic = self.queue_confirmation()
+        # One call makes five attempts (the AWS client's own retries): seven
+        # failures fail the first call and two attempts of the second.
+        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0, "count": 7})
+        w = env.start_worker()
+        wait_for(lambda: self.confirmed(topic) == [True], 30, "the subscription confirmed")
+        self.assertEqual(len(unsigned_sns_calls(env)), 8)
+        log = env.worker_log(w)
+        self.assertEqual(log.count(b"event=message.retry"), 1, log[-3000:])
+        self.assertIn(b"ConfirmSubscription", log)
+        self.assertIn(b"sns.subscription_confirmed", log)
+        env.wait_queue_empty()
+        self.assertEqual(env.dead(), [])
+        self.assertEqual(env.stop_worker(w), 0)
+
+    def test_an_outage_longer_than_one_delivery_leaves_the_message_to_sqs(self):
+        env = self.env
+        topic = self.queue_confirmation()
+        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0})
+        w = env.start_worker()
+        wait_for(lambda: b"sns.confirmation_deferred" in env.worker_log(w), 60,
+                 "the confirmation left for SQS to deliver again")
+        self.assertEqual(self.confirmed(topic), [False])
+        self.assertEqual(env.dead(), [])
+        env.ctl("DELETE", "/_fake/faults?service=sns")
+        wait_for(lambda: self.confirmed(topic) == [True], 60, "the subscription confirmed")
+        env.wait_queue_empty()
+        self.assertEqual(env.dead(), [])
+        self.assertEqual(env.stop_worker(w), 0)
+
+    def test_a_token_sns_refuses_is_dead_after_one_try(self):
+        env = self.env
+        topic = self.queue_confirmation()
+        real = json.loads(queued(env, lambda b: "SubscriptionConfirmation" in b and topic in b)["body"])
+        bogus = "0" * len(real["Token"])
+        forged = dict(real, Token=bogus,
+                      SubscribeURL=real["SubscribeURL"].replace(real["Token"], bogus))
+        forged_id = env.send_raw(json.dumps(forged))
+        w = env.start_worker()
+        d = env.wait_dead(forged_id)
+        self.assertIn("SubscribeURL refused the confirmation", d["reason"])
+        self.assertIn("Invalid token", d["reason"])
+        wait_for(lambda: self.confirmed(topic) == [True], 30, "the real one confirmed")
+        env.wait_queue_empty()
+        self.assertEqual(len(unsigned_sns_calls(env)), 2)  # one each, no retry
+        self.assertNotIn(b"event=message.retry", env.worker_log(w))
+        self.assertEqual(env.stop_worker(w), 0)
 
 
 class ConfirmationsTest(unittest.TestCase):
