@@ -144,8 +144,8 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
         hint = rotate ? xacct_asprintf("the new external ID is stored: retry with xacct "
                                        "rotate-external-id %s",
                                        account)
-                      : xacct_asprintf("customer %s stays pending: retry with xacct "
-                                       "rotate-external-id %s",
+                      : xacct_asprintf("customer %s stays pending with its external ID: "
+                                       "run xacct onboard %s again to finish it",
                                        account, account);
     c->hint = hint;
     cli_fail(c, "%s", detail);

@@ -174,9 +174,9 @@ class UnreachableAwsTest(unittest.TestCase):
         lines = r.stderr.splitlines()
         self.assertEqual(len(lines), 1, r.stderr)
         self.assertIn("cannot reach AWS", lines[0])
-        self.assertIn("rotate-external-id 123456789012", lines[0])
+        self.assertIn("run xacct onboard 123456789012 again", lines[0])
         # The record exists and a retry with AWS back finishes the job.
-        res = self.env.xacct("rotate-external-id", "123456789012", "--json")
+        res = self.env.xacct("onboard", "123456789012", "--json")
         self.assertEqual(res.returncode, 0, res.stderr)
         topic = json.loads(res.stdout)["topic_arn"]
         keys = self.env.account_keys("123456789012")

@@ -396,6 +396,38 @@ class RepeatAndRegionTest(unittest.TestCase):
         # One onboarding event, not two.
         self.assertEqual(r.xlen("xacct:events:" + acct), 1)
 
+    def test_an_onboarding_aws_failed_is_finished_by_the_repeat(self):
+        """SNS failing the allow-list update, then S3 failing the template's
+        upload, each fail the onboarding (exit 1, saying what failed and how
+        to finish it) and leave the pending record with its external ID;
+        repeating `xacct onboard` once AWS answers allows the account to
+        publish and uploads the template its link points at."""
+        acct = "123456789022"
+        r = self.env.redis_client()
+        ids = set()
+        for service, what in (("sns", "GetTopicAttributes"), ("s3", "uploading the template to s3://")):
+            self.env.fa.control("POST", "/_fake/faults", {"service": service, "error_rate": 1.0})
+            try:
+                failed = self.env.xacct("onboard", acct, "--json")
+            finally:
+                self.env.fa.control("DELETE", "/_fake/faults?service=" + service)
+            self.assertEqual(failed.returncode, 1, failed.stdout)
+            self.assertIn(what, failed.stderr)
+            self.assertIn("run xacct onboard %s again" % acct, failed.stderr)
+            self.assertEqual(r.hget("xacct:customer:" + acct, "state"), b"pending")
+            ids.add(r.hget("xacct:customer:" + acct, "external_id"))
+        again = self.env.xacct("onboard", acct, "--json")
+        self.assertEqual(again.returncode, 0, again.stderr)
+        info = json.loads(again.stdout)
+        self.assertEqual(info["state"], "pending")
+        self.assertEqual(ids, {info["external_id"].encode()})
+        key = urllib.parse.urlsplit(info["template_url"]).path[len(self.BUCKET) + 2:]
+        st, _ = self.env.fa.control("GET", "/_fake/s3/objects/%s/%s" % (self.BUCKET, key))
+        self.assertEqual(st, 200)
+        res = self.env.publish_as(self.env.account_keys(acct), info["topic_arn"])
+        self.assertEqual(res.status, 200, res.text())
+        self.assertEqual(r.xlen("xacct:events:" + acct), 1)
+
     def test_region_without_a_topic_stores_nothing(self):
         acct = "123456789021"
         res = self.env.xacct("onboard", acct, "--region", "eu-west-1", "--json")
