@@ -120,13 +120,17 @@ class ConfirmSubscriptionFailuresTest(unittest.TestCase):
         t = self.env.ctl("GET", "/_fake/sns/topics/" + urllib.parse.quote(topic, safe=""))
         return [s["confirmed"] for s in t["subscriptions"]]
 
+    def start_with_sns_failing(self, **fault):
+        """A queued confirmation, SNS failing as fault says, a worker."""
+        topic = self.queue_confirmation()
+        self.env.ctl("POST", "/_fake/faults", dict(fault, service="sns", error_rate=1.0))
+        return topic, self.env.start_worker()
+
     def test_failures_that_may_pass_are_retried(self):
         env = self.env
-        topic = self.queue_confirmation()
         # One call makes five attempts (the AWS client's own retries): seven
         # failures fail the first call and two attempts of the second.
-        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0, "count": 7})
-        w = env.start_worker()
+        topic, w = self.start_with_sns_failing(count=7)
         wait_for(lambda: self.confirmed(topic) == [True], 30, "the subscription confirmed")
         self.assertEqual(len(unsigned_sns_calls(env)), 8)
         log = env.worker_log(w)
@@ -139,9 +143,7 @@ class ConfirmSubscriptionFailuresTest(unittest.TestCase):
 
     def test_an_outage_longer_than_one_delivery_leaves_the_message_to_sqs(self):
         env = self.env
-        topic = self.queue_confirmation()
-        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0})
-        w = env.start_worker()
+        topic, w = self.start_with_sns_failing()
         wait_for(lambda: b"sns.confirmation_deferred" in env.worker_log(w), 60,
                  "the confirmation left for SQS to deliver again")
         self.assertEqual(self.confirmed(topic), [False])
