@@ -216,7 +216,7 @@ class FullRegionTest(unittest.TestCase):
         self.assertEqual(res.returncode, 1)
         self.assertEqual(len(res.stderr.splitlines()), 1, res.stderr)
         self.assertIn("every topic of region us-east-1 is full", res.stderr)
-        self.assertIn("rotate-external-id %s" % account(total), res.stderr)
+        self.assertIn("run xacct onboard %s again" % account(total), res.stderr)
         self.assertEqual(self.env.redis_client().hget("xacct:customer:" + account(total), "state"),
                          b"pending")
         after = {row["topic_arn"]: row for row in json.loads(self.env.xacct("topics", "--json").stdout)}
