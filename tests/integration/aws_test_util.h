@@ -279,6 +279,36 @@ static inline void aws_test_stop(uv_loop_t *loop, xacct_http_t *http, tenv_t *en
     tenv_clear(env);
 }
 
+/* Frees the partner's client and credentials, then as aws_test_stop. */
+static inline void aws_test_partner_stop(uv_loop_t *loop, xacct_http_t *http, tenv_t *env,
+                                         xacct_creds_t *creds, xacct_aws_t *aws)
+{
+    xacct_aws_free(aws);
+    xacct_creds_free(creds);
+    aws_test_stop(loop, http, env);
+}
+
+/* The start of a test that probes customer roles: fakeaws reset, IAM's
+ * propagation immediate, the partner's client (max_attempts as above). */
+static inline void aws_test_probe_start(uv_loop_t *loop, xacct_http_t **http, tenv_t *env,
+                                        int max_attempts, xacct_creds_t **creds,
+                                        xacct_aws_t **aws)
+{
+    aws_test_start(loop, http, false);
+    assert_int_equal(fake_ctl(loop, *http, "POST", "/_fake/iam/config",
+                              "{\"propagation_seconds\": 0}", NULL),
+                     200);
+    aws_test_partner(loop, *http, env, max_attempts, creds, aws);
+}
+
+/* Its end: no fault left for the next test, then as aws_test_partner_stop. */
+static inline void aws_test_probe_stop(uv_loop_t *loop, xacct_http_t *http, tenv_t *env,
+                                       xacct_creds_t *creds, xacct_aws_t *aws)
+{
+    assert_int_equal(fake_ctl(loop, http, "DELETE", "/_fake/faults", NULL, NULL), 200);
+    aws_test_partner_stop(loop, http, env, creds, aws);
+}
+
 /* ---- waiting for credentials ---- */
 
 typedef struct creds_wait {

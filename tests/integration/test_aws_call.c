@@ -69,9 +69,7 @@ static void start_client(fixture_t *f, int max_attempts, uint64_t backoff_base_m
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    xacct_aws_free(f->aws);
-    xacct_creds_free(f->creds);
-    aws_test_stop(&f->loop, f->http, &f->env);
+    aws_test_partner_stop(&f->loop, f->http, &f->env, f->creds, f->aws);
     free(f);
     return 0;
 }

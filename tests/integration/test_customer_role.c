@@ -68,12 +68,8 @@ static void make_role(fixture_t *f, const char *const *ids, size_t n)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    aws_test_start(&f->loop, &f->http, false); /* faults, records and clock reset */
-    assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/iam/config",
-                              "{\"propagation_seconds\": 0}", NULL),
-                     200);
     /* One attempt per AssumeRole: every request fakeaws records is one call. */
-    aws_test_partner(&f->loop, f->http, &f->env, 1, &f->creds, &f->aws);
+    aws_test_probe_start(&f->loop, &f->http, &f->env, 1, &f->creds, &f->aws);
     *state = f;
     return 0;
 }
@@ -81,10 +77,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    assert_int_equal(fake_ctl(&f->loop, f->http, "DELETE", "/_fake/faults", NULL, NULL), 200);
-    xacct_aws_free(f->aws);
-    xacct_creds_free(f->creds);
-    aws_test_stop(&f->loop, f->http, &f->env);
+    aws_test_probe_stop(&f->loop, f->http, &f->env, f->creds, f->aws);
     free(f);
     return 0;
 }
