@@ -644,6 +644,34 @@ class Env:
                                  else None)(self.queue()), timeout, "the queue to drain")
 
 
+class SharedWorkerTest(unittest.TestCase):
+    """Tests sharing one Env and one running xacctd per class. A class sets
+    env_options (Env's keywords) and worker_options (start_worker's), and
+    prepare() for what must exist before the worker starts; the worker must
+    stop cleanly at the end (stop_after)."""
+
+    env_options = {}
+    worker_options = {}
+
+    @classmethod
+    def prepare(cls):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env(**cls.env_options).start()
+        try:
+            cls.prepare()
+            cls.worker = cls.env.start_worker(**cls.worker_options)
+        except BaseException:
+            cls.env.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.stop_after(cls.worker)
+
+
 class SharedEnvTest(unittest.TestCase):
     """Tests sharing one Env (Redis, the emulator, a configuration) per class,
     which run xacctd to its end with environment overrides."""

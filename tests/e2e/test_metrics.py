@@ -10,22 +10,16 @@ import os
 import time
 import unittest
 
-from harness import BUILD, Env, until_close, wait_for
+from harness import BUILD, Env, SharedWorkerTest, until_close, wait_for
 
 
 def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-class MetricsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=20).start()
-        cls.worker = cls.env.start_worker(metrics=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
+class MetricsTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 20}
+    worker_options = {"metrics": True}
 
     def metrics(self):
         status, headers, body = Env.scrape(self.worker)

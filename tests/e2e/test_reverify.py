@@ -13,7 +13,7 @@ import unittest
 import uuid
 
 import msgpack_check
-from harness import Env, wait_for
+from harness import Env, SharedWorkerTest, wait_for
 
 INTERVAL = 3  # seconds; drift must show within two intervals (plus a loaded machine's slack)
 SLACK = 30
@@ -27,16 +27,13 @@ def role_doc(env, acct, ext, condition=None):
     return doc
 
 
-class DriftTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=10).start()
-        cls.env.write_config(check__reverify_interval=str(INTERVAL), check__reverify_rate="50")
-        cls.worker = cls.env.start_worker(metrics=True)
+class DriftTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 10}
+    worker_options = {"metrics": True}
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
+    def prepare(cls):
+        cls.env.write_config(check__reverify_interval=str(INTERVAL), check__reverify_rate="50")
 
     def connect(self, acct):
         env = self.env

@@ -12,19 +12,16 @@ import unittest
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-from harness import Env, wait_for
+from harness import Env, SharedWorkerTest, wait_for
 
 
-class AnswerFailuresTest(unittest.TestCase):
+class AnswerFailuresTest(SharedWorkerTest):
+    env_options = {"visibility_timeout": 10}
+    worker_options = {"metrics": True}
+
     @classmethod
-    def setUpClass(cls):
-        cls.env = Env(visibility_timeout=10).start()
+    def prepare(cls):
         cls.topic = cls.env.topics[cls.env.regions[0]][0]
-        cls.worker = cls.env.start_worker(metrics=True)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
 
     def tearDown(self):
         self.env.ctl("DELETE", "/_fake/s3/responses/faults")

@@ -5,19 +5,14 @@ SDKs correct clock skew) instead of failing every call until NTP is fixed;
 it says so once in its log (aws.clock_skew)."""
 import unittest
 
-from harness import Env
+from harness import SharedWorkerTest
 
 
-class ClockSkewTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
-        cls.worker = cls.env.start_worker()
-
+class ClockSkewTest(SharedWorkerTest):
     @classmethod
     def tearDownClass(cls):
         cls.env.ctl("POST", "/_fake/server", {"clock_skew": 0})
-        cls.env.stop_after(cls.worker)
+        super().tearDownClass()
 
     def test_create_answered_with_aws_clock_fifteen_minutes_ahead(self):
         env, acct = self.env, "400000000201"

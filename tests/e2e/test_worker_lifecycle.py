@@ -5,21 +5,15 @@ import json
 import unittest
 
 import msgpack_check
-from harness import Env
+from harness import Env, SharedWorkerTest
 
 ACCT = "210987654321"
 
 
-class LifecycleTest(unittest.TestCase):
+class LifecycleTest(SharedWorkerTest):
     @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
+    def prepare(cls):
         cls.ext = cls.env.seed_customer(ACCT)
-        cls.worker = cls.env.start_worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop()
 
     def test_create_update_delete(self):
         env = self.env

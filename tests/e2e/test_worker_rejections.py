@@ -5,21 +5,17 @@ import json
 import time
 import unittest
 
-from harness import Env, wait_for
+from harness import SharedWorkerTest, wait_for
 
 
-class RejectionTest(unittest.TestCase):
+class RejectionTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 10}
+
     @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=10).start()
+    def prepare(cls):
         # A topic that is subscribed to the queue but not in sns.topic_arns.
         cls.rogue = cls.env.create_topic(cls.env.regions[0], "rogue")
         cls.env.subscribe(cls.rogue, cls.env.regions[0])
-        cls.worker = cls.env.start_worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
 
     def stack(self, account, template, name="xacct-onboarding"):
         env = self.env

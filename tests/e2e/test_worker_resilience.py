@@ -7,7 +7,7 @@ import time
 import unittest
 import uuid
 
-from harness import Env, wait_for
+from harness import Env, SharedWorkerTest, wait_for
 
 
 def assume_calls(env, role_arn):
@@ -22,19 +22,12 @@ def at_least_once(env):
     env.ctl("POST", "/_fake/server", {"idle_timeout": 2})
 
 
-class DuplicatesAndPropagationTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=30).start()
-        at_least_once(cls.env)
-        cls.worker = cls.env.start_worker()
+class DuplicatesAndPropagationTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 30}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+    def prepare(cls):
+        at_least_once(cls.env)
 
     def create_role(self, acct, name, ext):
         keys = self.env.fa.new_account(acct)
@@ -109,19 +102,12 @@ class DuplicatesAndPropagationTest(unittest.TestCase):
         self.assertEqual(env.customer(bad)["state"], "rejected")
 
 
-class DeadlineAndFaultsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=10).start()
-        at_least_once(cls.env)
-        cls.worker = cls.env.start_worker()
+class DeadlineAndFaultsTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 10}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            assert cls.env.stop_worker(cls.worker) == 0, cls.env.worker_log(cls.worker)[-3000:]
-        finally:
-            cls.env.stop()
+    def prepare(cls):
+        at_least_once(cls.env)
 
     def test_deadline_passes_while_sts_is_down(self):
         """SPEC §4: still failing transiently near the deadline, a request is

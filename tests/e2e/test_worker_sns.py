@@ -9,7 +9,7 @@ import time
 import unittest
 import uuid
 
-from harness import Env, wait_for
+from harness import Env, SharedWorkerTest, wait_for
 
 
 def queued(env, pred):
@@ -173,16 +173,7 @@ class ConfirmSubscriptionFailuresTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(w), 0)
 
 
-class ConfirmationsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env().start()
-        cls.worker = cls.env.start_worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
-
+class ConfirmationsTest(SharedWorkerTest):
     def test_unsubscribe_confirmation_is_acknowledged_and_nothing_else(self):
         env = self.env
         topic = env.topics[env.regions[0]][0]

@@ -4,20 +4,13 @@ asks of batch callers, so the answered message is deleted now rather than
 reappearing after its visibility timeout to be answered a second time."""
 import unittest
 
-from harness import Env
+from harness import SharedWorkerTest
 
 
-class BatchEntryFaultTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # A visibility timeout longer than the test waits: a message left
-        # undeleted could not drain in time.
-        cls.env = Env(visibility_timeout=120).start()
-        cls.worker = cls.env.start_worker()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
+class BatchEntryFaultTest(SharedWorkerTest):
+    # A visibility timeout longer than the test waits: a message left
+    # undeleted could not drain in time.
+    env_options = {"visibility_timeout": 120}
 
     def test_entry_failed_on_sqs_side_is_deleted_by_a_second_batch(self):
         env, acct = self.env, "400000000301"

@@ -9,7 +9,7 @@ import os
 import unittest
 import urllib.parse
 
-from harness import Env
+from harness import SharedWorkerTest
 
 
 def with_condition(template, condition):
@@ -23,17 +23,13 @@ def with_condition(template, condition):
     return t
 
 
-class ThreeProbesTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env(propagation_timeout=10).start()
-        # Debug logging: the credential search below covers every line written.
-        cls.env.write_config(log__level="debug")
-        cls.worker = cls.env.start_worker()
+class ThreeProbesTest(SharedWorkerTest):
+    env_options = {"propagation_timeout": 10}
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.stop_after(cls.worker)
+    def prepare(cls):
+        # Debug logging: the credential search below covers every line written.
+        cls.env.write_config(log__level="debug")
 
     def counts(self, role_arn):
         doc = self.env.ctl("GET", "/_fake/sts/assume-role-counts?role_arn="
