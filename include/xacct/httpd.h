@@ -106,7 +106,8 @@ size_t xacct_httpd_req_count(const xacct_httpd_req_t *req, bool arg, const char 
  * fields are larger than headers_max, else 0: a caller answers these in its
  * own format (and closes the connection). */
 unsigned xacct_httpd_req_oversize(const xacct_httpd_req_t *req);
-/* Why the request's framing is ambiguous, or NULL (RFC 9112 3.2, 6.1, 6.3):
+/* Why the request's framing is ambiguous, or NULL (RFC 9112 3.2, 5.1, 6.1,
+ * 6.3): a field name that is not a token, an HTTP/1.1 request without Host,
  * two Host, Content-Length or Transfer-Encoding lines, or Content-Length
  * beside Transfer-Encoding. A proxy in front may have framed the request
  * another way, so it is refused (400) and the connection closed: what

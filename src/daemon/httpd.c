@@ -51,6 +51,7 @@ struct xacct_httpd_req {
     struct MHD_Connection *_conn;   /* NULL once MHD has finished with it */
     const char *_method;            /* MHD's, valid while _conn is */
     const char *_path;              /* MHD's, valid while _conn is */
+    bool _http10;                   /* an HTTP/1.0 request (no Host required) */
     size_t _url_len;                /* of the request-target as sent */
     xacct_buf_t _body;              /* up to body_max bytes */
     bool _too_large;                /* more body than body_max arrived */
@@ -376,9 +377,42 @@ unsigned xacct_httpd_req_oversize(const xacct_httpd_req_t *req)
     return fields > s->_opt.headers_max ? 431 : 0;
 }
 
+/* RFC 9110 5.6.2: a field name is a token. */
+static bool is_token(const char *s)
+{
+    static const char *const extra = "!#$%&'*+-.^_`|~";
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!(((unsigned)*s | 0x20) - 'a' < 26 || (unsigned)*s - '0' < 10 || strchr(extra, *s)))
+            return false;
+    return true;
+}
+
+static enum MHD_Result check_name(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (is_token(key))
+        return MHD_YES;
+    *(bool *)cls = true;
+    return MHD_NO;
+}
+
 const char *xacct_httpd_req_framing(const xacct_httpd_req_t *req)
 {
-    if (xacct_httpd_req_count(req, false, "Host") > 1)
+    bool bad_name = false;
+    if (req->_conn != NULL)
+        (void)MHD_get_connection_values(req->_conn, MHD_HEADER_KIND, check_name, &bad_name);
+    /* RFC 9112 5.1: "Host : x" is refused, not read as another field a
+     * proxy may have ignored or trimmed. */
+    if (bad_name)
+        return "a header field name that is not a token (whitespace before the colon?)";
+    size_t hosts = xacct_httpd_req_count(req, false, "Host");
+    if (hosts == 0 && !req->_http10)
+        return "no Host header (RFC 9112 3.2)";
+    if (hosts > 1)
         return "more than one Host header";
     if (xacct_httpd_req_count(req, false, "Content-Length") > 1)
         return "more than one Content-Length header";
@@ -483,6 +517,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->_conn = conn;
         req->_method = method;
         req->_path = url;
+        req->_http10 = version != NULL && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
         xacct_buf_init(&req->_body, s->_opt.body_max > 0 ? s->_opt.body_max : 1);
         *req_cls = req;
         httpd_conn_t *c = conn_of(conn);
@@ -682,8 +717,9 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
          (intptr_t)(HTTPD_CONN_MEMORY + s->_opt.url_max + s->_opt.headers_max), NULL},
-        /* RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. */
-        {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
+        /* Not MHD's strict mode: its own 400 for a request without Host
+         * is an HTML page (sent with its status line twice by 0.9.75);
+         * xacct_httpd_req_framing refuses that request in problem+json. */
         {s->_opt.share_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END,
          s->_opt.share_port ? 1 : 0, NULL},
         {MHD_OPTION_END, 0, NULL},

@@ -319,6 +319,11 @@ class ApiTest(unittest.TestCase):
             (f"Host: api\r\n{auth}Content-Length: {len(smuggled)}\r\nContent-Length: 0\r\n",
              smuggled, "Content-Length"),
             (f"Host: api\r\nHost: other\r\n{auth}Content-Length: 0\r\n", smuggled, "Host"),
+            # RFC 9112 3.2: no Host at all (answered in problem+json, once).
+            (f"{auth}Content-Length: 0\r\n", smuggled, "no Host"),
+            # RFC 9112 5.1: whitespace before the colon; a proxy may have
+            # read no Content-Length (so the DELETE as a request of its own).
+            (f"Host: api\r\n{auth}Content-Length : {len(smuggled)}\r\n", smuggled, "token"),
             # RFC 9112 6.1: both framings; a proxy may have used the other.
             (f"Host: api\r\n{auth}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
              b"0\r\n\r\n" + smuggled, "Content-Length"),

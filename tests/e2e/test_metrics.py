@@ -67,6 +67,15 @@ class MetricsTest(SharedWorkerTest):
             self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
             self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got[:200]))
             self.assertIn(says, got.partition(b"\r\n\r\n")[2].decode())
+        # RFC 9112 3.2 and 5.1: an HTTP/1.1 request without Host, a field
+        # name with whitespace before its colon; HTTP/1.0 needs no Host.
+        for head, says in (("", "no Host"), ("Host: m\r\nX-Pad : 1\r\n", "token")):
+            got = until_close(port, b"GET /metrics HTTP/1.1\r\n" + head.encode() + b"\r\n")
+            self.assertEqual(got.count(b"HTTP/1.1 "), 1, (head, got))
+            self.assertTrue(got.startswith(b"HTTP/1.1 400 "), (head, got[:200]))
+            self.assertIn(says, got.partition(b"\r\n\r\n")[2].decode())
+        got = until_close(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:200])
 
     def test_counts_follow_the_work(self):
         env = self.env
