@@ -27,6 +27,12 @@
 #define XACCT_WEBHOOK_MAX_ANSWER 65536  /* bytes of the receiver's answer read */
 #define XACCT_WEBHOOK_SECRET_MAX 16384  /* bytes in events.webhook_secret_file */
 
+/* Reads events.webhook_secret_file (checked for its owner and mode first)
+ * into *out (xacct_free_secret) and *len; XACCT_ECONFIG with err saying why
+ * (missing, unreadable, empty, over XACCT_WEBHOOK_SECRET_MAX). */
+int xacct_webhook_secret_read(const xacct_log_t *log, const char *path, char **out,
+                              size_t *len, char *err, size_t errlen) XACCT_MUSTCHECK;
+
 /* Starts delivery into ctx->webhook if events.webhook_url is set (else does
  * nothing and returns 0). Reads the secret file now; XACCT_ECONFIG with the
  * reason in err when it cannot be read or is empty (the secret itself is

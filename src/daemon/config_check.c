@@ -104,21 +104,11 @@ static int check_webhook(const xacct_config_t *cfg, const xacct_log_t *log, char
                               "is set");
         return XACCT_ECONFIG;
     }
-    if (xacct_secret_file_check(log, "events.webhook_secret_file", path, err, errlen) != 0)
-        return XACCT_ECONFIG;
-    int rc = xacct__creds_read_token_file(path, &s);
-    if (rc != 0) {
-        snprintf(err, errlen, "events.webhook_secret_file: %s: %s", path,
-                 rc == XACCT_EPARSE ? "empty, or holds a NUL byte" : xacct_strerror(rc));
-        return XACCT_ECONFIG;
-    }
-    size_t n = strlen(s);
+    size_t n;
+    int rc = xacct_webhook_secret_read(log, path, &s, &n, err, errlen);
+    if (rc != 0)
+        return rc;
     xacct_free_secret(s);
-    if (n > XACCT_WEBHOOK_SECRET_MAX) {
-        snprintf(err, errlen, "events.webhook_secret_file: %s: larger than %d bytes", path,
-                 XACCT_WEBHOOK_SECRET_MAX);
-        return XACCT_ECONFIG;
-    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "xacct/webhook.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,17 +140,22 @@ static bool store_back(xacct_webhook_t *w)
 
 /* ---- secret ------------------------------------------------------------ */
 
-static int read_secret(xacct_webhook_t *w, const char *path, char *err, size_t errlen)
+int xacct_webhook_secret_read(const xacct_log_t *log, const char *path, char **out,
+                              size_t *len, char *err, size_t errlen)
 {
     char *s = NULL;
-    int rc = xacct_secret_file_check(&w->ctx->log, "events.webhook_secret_file", path, err,
-                                     errlen);
-    if (rc != 0)
-        return rc;
-    rc = xacct__creds_read_token_file(path, &s);
+    *out = NULL;
+    *len = 0;
+    if (xacct_secret_file_check(log, "events.webhook_secret_file", path, err, errlen) != 0)
+        return XACCT_ECONFIG;
+    errno = 0;
+    int rc = xacct__creds_read_token_file(path, &s);
     if (rc != 0) {
+        /* XACCT_EIO: errno says why (a missing file is "No such file"). */
         snprintf(err, errlen, "events.webhook_secret_file: %s: %s", path,
-                 rc == XACCT_EPARSE ? "empty, or holds a NUL byte" : xacct_strerror(rc));
+                 rc == XACCT_EPARSE                ? "empty, or holds a NUL byte"
+                 : rc == XACCT_EIO && errno != 0 ? strerror(errno)
+                                                  : xacct_strerror(rc));
         return XACCT_ECONFIG;
     }
     size_t n = strlen(s);
@@ -159,6 +165,18 @@ static int read_secret(xacct_webhook_t *w, const char *path, char *err, size_t e
                  XACCT_WEBHOOK_SECRET_MAX);
         return XACCT_ECONFIG;
     }
+    *out = s;
+    *len = n;
+    return 0;
+}
+
+static int read_secret(xacct_webhook_t *w, const char *path, char *err, size_t errlen)
+{
+    char *s;
+    size_t n;
+    int rc = xacct_webhook_secret_read(&w->ctx->log, path, &s, &n, err, errlen);
+    if (rc != 0)
+        return rc;
     xacct_freezero(w->secret, w->secret_len);
     w->secret = (unsigned char *)s;
     w->secret_len = n;

@@ -32,7 +32,7 @@ import subprocess
 import threading
 import unittest
 
-from harness import SOURCE, Env, SharedEnvTest, wait_for
+from harness import BUILD, SOURCE, Env, SharedEnvTest, wait_for
 
 A = "210987654321"
 B = "310987654321"
@@ -672,7 +672,18 @@ class ConfigTest(SharedEnvTest):
         r = self.run_xacctd(XACCT_EVENTS_WEBHOOK_URL="https://hooks.example.com/x",
                             XACCT_EVENTS_WEBHOOK_SECRET_FILE="/nonexistent/secret")
         self.assertEqual(r.returncode, 1)
-        self.assertIn(b"events.webhook_secret_file: /nonexistent/secret", r.stderr)
+        self.assertIn(b"events.webhook_secret_file: /nonexistent/secret: No such file or directory",
+                      r.stderr)
+        # --check-config says the same, before any start.
+        c = subprocess.run([os.path.join(BUILD, "xacctd"), "--config", self.env.config_path,
+                            "--check-config"],
+                           env=self.env.process_env({
+                               "XACCT_EVENTS_WEBHOOK_URL": "https://hooks.example.com/x",
+                               "XACCT_EVENTS_WEBHOOK_SECRET_FILE": "/nonexistent/secret"}),
+                           capture_output=True, timeout=60)
+        self.assertEqual(c.returncode, 1)
+        self.assertIn(b"events.webhook_secret_file: /nonexistent/secret: No such file or directory",
+                      c.stderr)
 
 
 if __name__ == "__main__":
