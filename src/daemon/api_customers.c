@@ -78,9 +78,9 @@ static time_t onboarding_start(const xacct_customer_t *c)
 }
 
 /*
- * A pending customer's template lies in the bucket under a key derived from
- * its external ID: its URL and the quick-create link are given again on every
- * read, freshly presigned (template_link.h) for what is left of the
+ * A pending (or rejected) customer's template lies in the bucket under a key
+ * derived from its external ID: its URL and the quick-create link are given
+ * again on every read, freshly presigned (template_link.h) for what is left of the
  * onboarding's life. update_url: while a rotation is pending (SPEC §9.3), the
  * pending ID's template and the update-stack link of the customer's stack.
  * 0, or the presigning's error (no valid credentials) with err set.
@@ -96,8 +96,13 @@ static int add_links(xacct_ctx_t *ctx, json_t *o, const xacct_customer_t *c, cha
     const char *bucket = cfg->cfn_template_bucket;
     if (bucket == NULL || bucket[0] == '\0' || topic_arn == NULL || account == NULL)
         return 0;
+    /* A rejected customer, whose stack was rolled back, launches again from
+     * its template (after a rotation, the new ID's): as xacct rotate-external-id
+     * prints it. */
     const char *id = pending_id != NULL ? pending_id : external_id;
-    if (id == NULL || (pending_id == NULL && (state == NULL || strcmp(state, "pending") != 0)))
+    bool launchable = state != NULL && (strcmp(state, "pending") == 0 ||
+                                        strcmp(state, "rejected") == 0);
+    if (id == NULL || (pending_id == NULL && !launchable))
         return 0;
     xacct_arn_t topic;
     char key[XACCT_TEMPLATE_KEY_MAX];

@@ -147,6 +147,29 @@ class RotationTest(Helpers, unittest.TestCase):
         return r.status, doc
 
     # ---- tests ------------------------------------------------------------
+    def test_a_rejected_customer_rotated_through_the_api_gets_a_launch_link(self):
+        # SPEC §7: the route runs the CLI's core: a rejected customer, whose
+        # stack was rolled back, is handed the new ID's quick-create link.
+        env, acct = self.env, "510000000011"
+        r, out = self.xacct_json("onboard", acct)
+        bad = env.create_stack(acct, env.template(acct, out["external_id"], insecure=True),
+                               name="first-try")
+        env.wait_stack(bad["stack_id"])
+        self.assertEqual(env.customer(acct)["state"], "rejected")
+        st, doc = self.api("POST", f"/v1/customers/{acct}/rotate-external-id")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(doc["state"], "rejected")
+        self.assertNotEqual(doc["external_id"], out["external_id"])
+        self.assertIsNotNone(doc["launch_url"], doc)
+        st, tpl = self.s3_template(doc["template_url"])
+        self.assertEqual(st, 200)
+        self.assertEqual(self.trusted_id(tpl), doc["external_id"])
+        status, stack = env.create_stack_from_link(acct, doc["launch_url"])
+        self.assertEqual(status, 201, stack)
+        stack = env.wait_stack(stack["stack_id"], timeout=120)
+        self.assertEqual(stack["status"], "CREATE_COMPLETE", stack["status_reason"])
+        self.assertEqual(env.customer(acct)["state"], "active")
+
     def test_access_uninterrupted_throughout_a_rotation(self):
         env, acct = self.env, "510000000001"
         stack_id, role, old = self.connect(acct)
