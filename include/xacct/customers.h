@@ -206,6 +206,53 @@ int xacct_customers_rotate(xacct_store_t *s, const char *account_id,
                            const char *new_external_id, const xacct_event_t *event,
                            xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
+/* What a committing rotation expects the record to hold still: the IDs it
+ * read and whether a stack was connected (a rotation prepared for one
+ * record is not applied to another). */
+typedef struct xacct_customers_expect {
+    const char *external_id;         /* "" or NULL: none */
+    const char *pending_external_id; /* "" or NULL: none */
+    bool connected;                  /* active or degraded */
+} xacct_customers_expect_t;
+
+/* Reserves external_id for the account before anything else is written:
+ * its index key is set NX with a lease of lease_ms (nothing on the record),
+ * so the AWS side (allow-list, template) can be put in place first and the
+ * onboarding or rotation committed only once it is (SPEC §7: nothing is
+ * half-done). rotate: the record must be active, degraded, pending or
+ * rejected (else XACCT_ENOTFOUND / XACCT_ESTATE); otherwise it must be absent
+ * or closed (XACCT_ESTATE names the open state). XACCT_EEXISTS: the ID is
+ * taken. prev_state is the record's state ("" none). */
+int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const char *external_id,
+                               bool rotate, long long lease_ms, xacct_customers_onboard_cb cb,
+                               void *arg) XACCT_MUSTCHECK;
+
+/* Gives a reserved ID up (an onboarding or rotation that failed before its
+ * commit): its index key is deleted unless the record holds the ID after
+ * all, and the account leaves topic_arn's set ("" none) unless its record is
+ * open on that topic. */
+typedef void (*xacct_customers_done_cb)(int status, const char *detail, void *arg);
+int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const char *external_id,
+                               const char *topic_arn, xacct_customers_done_cb cb,
+                               void *arg) XACCT_MUSTCHECK;
+
+/* xacct_customers_onboard of a reserved ID (an unreserved one is indexed as
+ * there), recording the topic the account was allowed on (topic_arn; it
+ * leaves a previous topic's set). */
+int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
+                                   const char *external_id, const char *region,
+                                   const char *topic_arn, const xacct_event_t *event,
+                                   xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* xacct_customers_rotate of a reserved ID, with the topic as above, applied
+ * only while the record is as expect says (else XACCT_EAGAIN, nothing
+ * changed: read it again and start over). */
+int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
+                                  const char *new_external_id, const char *topic_arn,
+                                  const xacct_customers_expect_t *expect,
+                                  const xacct_event_t *event, xacct_customers_onboard_cb cb,
+                                  void *arg) XACCT_MUSTCHECK;
+
 /* ---- publish allow-list bookkeeping ----------------------------------- */
 
 /*
@@ -222,7 +269,9 @@ typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const c
  * the topic's region as its region). Atomic. external_id is the ID being set
  * up (the record's external_id or pending_external_id): XACCT_ESTATE, and
  * nothing changes, when it is neither any more or the customer is cancelled,
- * expired, offboarding or offboarded — closed while its caller worked. */
+ * expired, offboarding or offboarded — closed while its caller worked. An ID
+ * reserved for the account (xacct_customers_reserve_id) puts it in the set
+ * only: its commit records the topic. */
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  const char *external_id, const char *const *candidate_arns,
                                  size_t n, long long max_per_topic, xacct_customers_topic_cb cb,
@@ -299,7 +348,6 @@ int xacct_customers_events(xacct_store_t *s, const char *account_id, size_t coun
 /* Appends an audit event without touching the record (e.g. an ownership
  * mismatch answered FAILED). Only when the customer exists: XACCT_ENOTFOUND
  * otherwise, so unknown accounts cannot grow streams. */
-typedef void (*xacct_customers_done_cb)(int status, const char *detail, void *arg);
 int xacct_customers_audit(xacct_store_t *s, const char *account_id, const xacct_event_t *event,
                           xacct_customers_done_cb cb, void *arg) XACCT_MUSTCHECK;
 

@@ -50,9 +50,11 @@ typedef struct xacct_onboard_result {
     const char *update_url;          /* rotate, pending: update-stack link of the customer's
                                         stack with the new template, or NULL (no bucket) */
     const char *template_file;       /* written template (no bucket), or NULL */
-    bool unfinished;                 /* failure after the new ID was stored, while allowing
-                                        the account to publish or delivering the template:
-                                        a rotation finishes it */
+    bool unfinished;                 /* resume: failure while allowing the account to
+                                        publish or delivering the template again (the
+                                        record is as it was; repeat to finish). A new
+                                        onboarding or rotation that fails leaves nothing
+                                        (the ID is only reserved until it succeeds). */
     bool other_region;               /* resume refused (XACCT_ESTATE): the customer is
                                         pending in region, not the one asked for */
 } xacct_onboard_result_t;
@@ -72,10 +74,9 @@ typedef void (*xacct_onboard_cb)(int status, const char *detail, const xacct_onb
 int xacct_onboard_customer(xacct_ctx_t *ctx, const char *account, const char *region,
                            const char *actor, xacct_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
-/* Finishes a pending onboarding with the ID it was issued: allows the
+/* Serves a pending onboarding again with the ID it was issued: allows the
  * account to publish again and delivers its template again (both
- * idempotent), so an onboarding that failed half-way (res->unfinished) is
- * complete once this succeeds. region is the one the repeated request
+ * idempotent), so a record whose links were lost has them again. region is the one the repeated request
  * named, NULL when it named none. XACCT_ESTATE when the customer is not
  * pending, or is pending in another region than a non-NULL region
  * (res->other_region; nothing is changed: a pending onboarding never moves),

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Onboarding and rotation as one asynchronous operation each: (rotate: read
- * the record for its old IDs, region and stack) → issue the external ID →
- * allow the account to publish → deliver the template (rotate of a connected
- * customer: and build the update-stack link) → (rotate: remove the template
- * the new one supersedes). Resuming a pending onboarding reads the record
- * for its ID and region and walks the same steps from the allow-list on, so
- * an onboarding a failure left half-done is finished by asking again. Every
- * step is the callback of the one before; the first failure ends the walk
- * with the step's status and a one-line detail.
+ * the record for its old IDs, region and stack) → reserve a new external ID
+ * → allow the account to publish → deliver the template (rotate of a
+ * connected customer: and build the update-stack link) → commit the ID to
+ * the record with its events → (rotate: remove the template the new one
+ * supersedes). Nothing is written to the record before the AWS side is in
+ * place, so a failure on the way gives the reservation up (and the template
+ * delivered for it) and leaves the customer as it was (SPEC §7). Resuming a
+ * pending onboarding reads the record for its ID and region and walks the
+ * allow-list and delivery steps again, so a pending record whose link was
+ * lost is served again. Every step is the callback of the one before; the
+ * first failure ends the walk with the step's status and a one-line detail.
  */
 #include "xacct/onboard.h"
 
@@ -27,6 +30,10 @@
 #include "xacct/publish.h"
 
 #define MAX_COLLISIONS 8 /* draws of an external ID before giving up */
+/* How long a reserved ID waits for its commit: longer than the allow-list
+ * (its lock wait and AWS retries) and the delivery take; a worker that dies
+ * meanwhile leaves only this index key behind, and only this long. */
+#define RESERVE_LEASE_MS (15LL * 60 * 1000)
 
 typedef struct ob {
     xacct_ctx_t *ctx;
@@ -44,6 +51,8 @@ typedef struct ob {
     bool deferred;                /* rotate: the new ID is pending (SPEC §9.3) */
     char *update_url;             /* rotate, deferred: update-stack link (owned) */
     char id[XACCT_EXTID_LEN + 1]; /* the new ID (secret; wiped) */
+    bool reserved;                /* id is reserved, not yet committed */
+    bool delivered;               /* the template for a reserved id is in the bucket */
     bool issued;                  /* id is stored */
     char state[32];               /* "pending", or the state rotate found */
     int draws;                    /* external IDs drawn so far */
@@ -52,6 +61,7 @@ typedef struct ob {
     char *launch_url;             /* owned */
     char *template_file;          /* owned */
     bool unfinished;              /* see xacct_onboard_result_t */
+    xacct_event_t ev;             /* the commit's audit event */
     int status;                   /* first failure, or 0 */
     char *detail;                 /* its line (owned) */
     xacct_onboard_cb cb;
@@ -123,6 +133,85 @@ static void fail(ob_t *o, int status, const char *fmt, ...)
     fail_msg(o, status, msg);
 }
 
+/* ---- giving a reservation up --------------------------------------------- */
+
+static void released(int status, const char *detail, void *arg)
+{
+    (void)status; /* the lease ends it otherwise */
+    (void)detail;
+    finish(arg);
+}
+
+static void release_reservation(ob_t *o)
+{
+    o->reserved = false;
+    if (xacct_customers_release_id(o->ctx->store, o->account, o->id, o->topic ? o->topic : "",
+                                   released, o) != 0)
+        finish(o);
+}
+
+static void template_removed(int status, const char *detail, void *arg)
+{
+    (void)status; /* left in the bucket: nothing refers to it */
+    (void)detail;
+    release_reservation(arg);
+}
+
+/* Ends a walk that failed after reserving (detail is owned): the template
+ * delivered for the reserved ID is removed and the reservation given up. */
+static void abandon(ob_t *o, int status, char *detail)
+{
+    o->status = status;
+    free(o->detail);
+    o->detail = detail;
+    /* A new onboarding given up has no state (but the one it found taken). */
+    if (!o->rotate && status != XACCT_ESTATE)
+        o->state[0] = '\0';
+    /* Shutting down (the clients are going): the lease ends the reservation,
+     * and the template left for it is referred to by nothing. */
+    if (!o->reserved || status == XACCT_ECANCELED || status == XACCT_ESHUTDOWN ||
+        o->ctx->store == NULL) {
+        finish(o);
+        return;
+    }
+    if (o->delivered) {
+        o->delivered = false;
+        xacct_free_secret(o->template_url);
+        o->template_url = NULL;
+        xacct_free_secret(o->launch_url);
+        o->launch_url = NULL;
+        xacct_free_secret(o->update_url);
+        o->update_url = NULL;
+        free(o->template_file);
+        o->template_file = NULL;
+        if (xacct_deliver_remove(o->ctx, o->account, o->id, template_removed, o) == 0)
+            return;
+    }
+    release_reservation(o);
+}
+
+static void abandon_fmt(ob_t *o, int status, const char *fmt, ...) XACCT_PRINTF(3, 4);
+static void abandon_fmt(ob_t *o, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = xacct_vasprintf(fmt, ap);
+    va_end(ap);
+    abandon(o, status, msg);
+}
+
+/* A failure of a step after the ID was chosen: a reservation is given up; a
+ * resumed onboarding (its ID on the record already) stays to be finished. */
+static void step_failed(ob_t *o, int status, char *detail)
+{
+    if (o->reserved) {
+        abandon(o, status, detail);
+        return;
+    }
+    o->unfinished = true;
+    fail_msg(o, status, detail);
+}
+
 /* ---- steps, in order --------------------------------------------------------- */
 
 static void removed(int status, const char *detail, void *arg)
@@ -133,31 +222,10 @@ static void removed(int status, const char *detail, void *arg)
     finish(o);
 }
 
-static void delivered(int status, const char *detail, const xacct_deliver_result_t *res, void *arg)
+/* rotate: the template the new one supersedes: a replaced pending ID's, or
+ * the old ID's when the new one took over at once. */
+static void remove_superseded(ob_t *o)
 {
-    ob_t *o = arg;
-    if (status != 0) {
-        o->unfinished = true;
-        fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
-        return;
-    }
-    o->template_url = res->template_url ? xacct_strdup(res->template_url) : NULL;
-    o->template_file = res->template_file ? xacct_strdup(res->template_file) : NULL;
-    /* A connected customer updates the stack it has: the update-stack link,
-     * not a quick-create one (which would make a second stack). */
-    if (o->deferred) {
-        if (o->template_url != NULL &&
-            xacct_launch_update_url(o->stack_id, o->template_url, &o->update_url) != 0) {
-            fail(o, XACCT_EINVAL,
-                 "cannot build the update URL: the record's stack_id is not "
-                 "a CloudFormation stack ARN");
-            return;
-        }
-    } else {
-        o->launch_url = res->launch_url ? xacct_strdup(res->launch_url) : NULL;
-    }
-    /* The template the new one supersedes: a replaced pending ID's, or the
-     * old ID's when the new one took over at once. */
     const char *superseded = o->deferred ? o->old_pending : o->old_id;
     if (o->rotate && superseded != NULL && superseded[0] != '\0' &&
         strcmp(superseded, o->id) != 0) {
@@ -169,10 +237,94 @@ static void delivered(int status, const char *detail, const xacct_deliver_result
     finish(o);
 }
 
-static void allowed(int status, const char *detail, const char *topic_arn, void *arg)
+static void committed(int status, const char *detail, const char *prev_state, void *arg)
 {
     ob_t *o = arg;
     if (status == XACCT_ESTATE) {
+        /* Another onboarding of the account, or a change of state, got
+         * there first: this one is given up, the record is theirs. */
+        snprintf(o->state, sizeof(o->state), "%s", prev_state ? prev_state : "");
+        abandon_fmt(o, status, "customer %s is %s", o->account, o->state);
+        return;
+    }
+    if (status == XACCT_ENOTFOUND) {
+        abandon_fmt(o, status, "no customer %s", o->account);
+        return;
+    }
+    if (status == XACCT_EEXISTS || status == XACCT_EAGAIN) {
+        abandon_fmt(o, XACCT_EAGAIN, "%s; nothing was changed, try again",
+                    detail ? detail : "the reserved external ID was taken meanwhile");
+        return;
+    }
+    if (status != 0) {
+        abandon(o, status, xacct_ctx_store_error(o->ctx, status, detail, "storing the customer"));
+        return;
+    }
+    o->reserved = false;
+    o->issued = true;
+    if (o->rotate)
+        snprintf(o->state, sizeof(o->state), "%s", prev_state ? prev_state : "");
+    remove_superseded(o);
+}
+
+/* The record takes the new ID (with its events) once the AWS side is ready. */
+static void commit(ob_t *o)
+{
+    o->ev = o->connected
+                ? xacct_onboard_event("rotation_pending", "ok",
+                                      "new external ID issued; the current one stays in use "
+                                      "until the stack is updated with the new template",
+                                      o->actor)
+                : xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
+                                      o->rotate ? "new external ID issued" : "external ID issued",
+                                      o->actor);
+    xacct_customers_expect_t expect = {
+        .external_id = o->old_id,
+        .pending_external_id = o->old_pending,
+        .connected = o->connected,
+    };
+    int rc = o->rotate ? xacct_customers_rotate_commit(o->ctx->store, o->account, o->id,
+                                                       o->topic, &expect, &o->ev, committed, o)
+                       : xacct_customers_onboard_commit(o->ctx->store, o->account, o->id,
+                                                        o->region, o->topic, &o->ev, committed,
+                                                        o);
+    if (rc != 0)
+        abandon(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
+}
+
+static void delivered(int status, const char *detail, const xacct_deliver_result_t *res, void *arg)
+{
+    ob_t *o = arg;
+    if (status != 0) {
+        step_failed(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
+        return;
+    }
+    o->delivered = o->reserved && res->template_url != NULL;
+    o->template_url = res->template_url ? xacct_strdup(res->template_url) : NULL;
+    o->template_file = res->template_file ? xacct_strdup(res->template_file) : NULL;
+    /* A connected customer updates the stack it has: the update-stack link,
+     * not a quick-create one (which would make a second stack). */
+    if (o->deferred) {
+        if (o->template_url != NULL &&
+            xacct_launch_update_url(o->stack_id, o->template_url, &o->update_url) != 0) {
+            step_failed(o, XACCT_EINVAL,
+                        xacct_strdup("cannot build the update URL: the record's stack_id is "
+                                     "not a CloudFormation stack ARN"));
+            return;
+        }
+    } else {
+        o->launch_url = res->launch_url ? xacct_strdup(res->launch_url) : NULL;
+    }
+    if (o->reserved)
+        commit(o);
+    else
+        finish(o); /* resumed: the record has had its ID all along */
+}
+
+static void allowed(int status, const char *detail, const char *topic_arn, void *arg)
+{
+    ob_t *o = arg;
+    if (status == XACCT_ESTATE && !o->reserved) {
         /* Cancelled, expired or given a new ID while the account was being
          * allowed to publish (the allow-list was put back): nothing of this
          * onboarding is left to finish, and its state is no longer known. */
@@ -181,22 +333,22 @@ static void allowed(int status, const char *detail, const char *topic_arn, void 
         return;
     }
     if (status != 0) {
-        o->unfinished = true;
-        fail_msg(o, status, xacct_strdup(detail ? detail : xacct_strerror(status)));
+        /* A reservation that lapsed while the allow-list waited: try again. */
+        step_failed(o, status == XACCT_ESTATE ? XACCT_EAGAIN : status,
+                    xacct_strdup(detail ? detail : xacct_strerror(status)));
         return;
     }
     o->topic = xacct_strdup(topic_arn);
     int rc = xacct_deliver_template(o->ctx, o->account, o->id, o->topic, delivered, o);
-    if (rc != 0) {
-        o->unfinished = true;
-        fail(o, rc, "cannot deliver the template: %s", xacct_strerror(rc));
-    }
+    if (rc != 0)
+        step_failed(o, rc,
+                    xacct_asprintf("cannot deliver the template: %s", xacct_strerror(rc)));
 }
 
 static void issue(void *arg);
 static void allow(ob_t *o);
 
-static void issued(int status, const char *detail, const char *prev_state, void *arg)
+static void reserved(int status, const char *detail, const char *prev_state, void *arg)
 {
     ob_t *o = arg;
     if (status == XACCT_EEXISTS) { /* another customer holds this ID: draw again */
@@ -216,10 +368,9 @@ static void issued(int status, const char *detail, const char *prev_state, void 
         fail_msg(o, status, xacct_ctx_store_error(o->ctx, status, detail, "storing the customer"));
         return;
     }
-    o->issued = true;
+    o->reserved = true;
     snprintf(o->state, sizeof(o->state), "%s", o->rotate ? prev_state : "pending");
-    o->deferred =
-        o->rotate && (strcmp(o->state, "active") == 0 || strcmp(o->state, "degraded") == 0);
+    o->deferred = o->rotate && o->connected;
     allow(o);
 }
 
@@ -227,18 +378,19 @@ static void issued(int status, const char *detail, const char *prev_state, void 
 static void allow(ob_t *o)
 {
     if (!xacct_region_valid(o->region)) {
-        fail(o, XACCT_EINVAL, "customer %s has no region and aws.region is not set", o->account);
+        step_failed(o, XACCT_EINVAL,
+                    xacct_asprintf("customer %s has no region and aws.region is not set",
+                                   o->account));
         return;
     }
     int rc = xacct_publish_allow(o->ctx, o->account, o->id, o->region, allowed, o);
-    if (rc != 0) {
-        o->unfinished = true;
-        fail(o, rc, "cannot update the publish allow-list: %s", xacct_strerror(rc));
-    }
+    if (rc != 0)
+        step_failed(o, rc,
+                    xacct_asprintf("cannot update the publish allow-list: %s",
+                                   xacct_strerror(rc)));
 }
 
-/* Draws an external ID and stores it (a new pending record, or the record's
- * new ID with the old one unindexed). */
+/* Draws an external ID and reserves it (nothing on the record yet). */
 static void issue(void *arg)
 {
     ob_t *o = arg;
@@ -252,18 +404,8 @@ static void issue(void *arg)
         fail(o, rc, "cannot generate an external ID: %s", xacct_strerror(rc));
         return;
     }
-    xacct_event_t ev =
-        o->connected
-            ? xacct_onboard_event("rotation_pending", "ok",
-                                  "new external ID issued; the current one stays in use until "
-                                  "the stack is updated with the new template",
-                                  o->actor)
-            : xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
-                                  o->rotate ? "new external ID issued" : "external ID issued",
-                                  o->actor);
-    rc = o->rotate ? xacct_customers_rotate(o->ctx->store, o->account, o->id, &ev, issued, o)
-                   : xacct_customers_onboard(o->ctx->store, o->account, o->id, o->region, &ev,
-                                             issued, o);
+    rc = xacct_customers_reserve_id(o->ctx->store, o->account, o->id, o->rotate,
+                                    RESERVE_LEASE_MS, reserved, o);
     if (rc != 0)
         fail_msg(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
 }

@@ -370,11 +370,12 @@ static void assign_done(int status, const char *detail, const char *topic_arn, l
 static void customer_done(int status, const char *detail, const xacct_customer_t *c, void *arg)
 {
     pub_t *p = arg;
-    if (status != 0) {
+    /* No record yet: a new account's reserved ID (the assignment says). */
+    if (status != 0 && status != XACCT_ENOTFOUND) {
         fail_store(p, status, detail, "reading the customer");
         return;
     }
-    p->previous = xacct_strdup(c->topic_arn ? c->topic_arn : "");
+    p->previous = xacct_strdup(status == 0 && c->topic_arn ? c->topic_arn : "");
     /* The account's current topic first, if it is a candidate: a customer
      * keeps its topic across rotations and re-onboardings. */
     for (size_t i = 1; i < p->ncand; i++)

@@ -3,7 +3,10 @@
  * Issuing external IDs on a customer record: onboarding (a new or re-opened
  * pending customer) and rotation (SPEC §9.3), each one Lua script that
  * indexes the new ID, unindexes what it replaces and appends the audit and
- * lifecycle events.
+ * lifecycle events. An ID can be reserved first (its index key held with a
+ * lease, nothing else written) while the AWS side is put in place, then
+ * committed by those scripts, or released: a failure half-way leaves the
+ * record as it was (SPEC §7: nothing is half-done).
  */
 #include "xacct/customers.h"
 
@@ -21,22 +24,49 @@
     "  end\n"                                                            \
     "end\n"
 
+/* The new ID's index: free, or reserved for this account (a lease on it;
+ * then kept for good); another account's, or one this account has in use
+ * (no lease), means the ID is taken. */
+#define TAKE_INDEX_LUA                                                   \
+    "local function take_index()\n"                                      \
+    "  local holder = redis.call('GET', KEYS[2])\n"                      \
+    "  if holder and (holder ~= ARGV[1] or\n"                            \
+    "                 redis.call('PTTL', KEYS[2]) < 0) then return false end\n" \
+    "  if holder then redis.call('PERSIST', KEYS[2])\n"                  \
+    "  else redis.call('SET', KEYS[2], ARGV[1]) end\n"                   \
+    "  return true\n"                                                    \
+    "end\n"
+
+/* The topic the caller allowed the account to publish to (topic_assign put
+ * it in that set already), recorded on the customer. */
+#define RECORD_TOPIC_LUA                                                 \
+    "local function record_topic(topic, prev)\n"                         \
+    "  if topic == '' then return end\n"                                 \
+    "  if prev and prev ~= '' and prev ~= topic then\n"                  \
+    "    redis.call('SREM', ARGV[6] .. 'topic:' .. prev, ARGV[1])\n"     \
+    "  end\n"                                                            \
+    "  redis.call('SADD', ARGV[6] .. 'topic:' .. topic, ARGV[1])\n"      \
+    "  redis.call('HSET', KEYS[1], 'topic_arn', topic)\n"                \
+    "end\n"
+
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
     /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
      *       6 pending (expiry.h)
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix,
-     *       7 region ('' = leave as it is) */
+     *       7 region ('' = leave as it is), 8 topic ('' = leave as it is) */
     UNINDEX_OLD_LUA
+    TAKE_INDEX_LUA
+    RECORD_TOPIC_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
-    "                       'pending_external_id')\n"
+    "                       'pending_external_id', 'topic_arn')\n"
     "local st = cur[1]\n"
     /* SPEC §5: only a closed record opens again (a state no version writes
      * is not one). */
     "local reopens = {offboarded = true, expired = true, cancelled = true, rejected = true}\n"
     "if st and not reopens[st] then return {'state', st} end\n"
-    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st or ''} end\n"
+    "if not take_index() then return {'collision', st or ''} end\n"
     "unindex(cur[2])\n"
     /* A rotation still pending when the stack went away ends with it, and
      * what described that stack goes too: a new onboarding starts bare. */
@@ -49,6 +79,7 @@ static const xacct_store_script_t onboard_script = {
     "if not cur[3] then redis.call('HSET', KEYS[1], 'created_at', ARGV[3]) end\n"
     /* The onboarding's region before its event is built from the record. */
     "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'region', ARGV[7]) end\n"
+    "record_topic(ARGV[8], cur[5])\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
@@ -67,15 +98,25 @@ static const xacct_store_script_t onboard_script = {
  */
 static const xacct_store_script_t rotate_script = {
     "customer_rotate",
-    /* same KEYS and ARGV as onboard (KEYS[6] and ARGV[7] unused) */
+    /* same KEYS and ARGV as onboard (KEYS[6] and ARGV[7] unused), and
+     * ARGV: 9 '1' = the record must still be as the caller read it:
+     *       10 external_id, 11 pending_external_id ('' none), 12 connected '1'/'0' */
     UNINDEX_OLD_LUA
+    TAKE_INDEX_LUA
+    RECORD_TOPIC_LUA
     XACCT_OUTBOX_LUA
-    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
+    "                       'topic_arn')\n"
     "local st = cur[1]\n"
     "if not st then return {'notfound', ''} end\n"
     "local connected = st == 'active' or st == 'degraded'\n"
     "if not connected and st ~= 'pending' and st ~= 'rejected' then return {'state', st} end\n"
-    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return {'collision', st} end\n"
+    /* Another rotation, or a stack's Create, came first: the template the
+     * caller made is for a record that is no longer there. */
+    "if ARGV[9] == '1' and ((cur[2] or '') ~= ARGV[10] or (cur[3] or '') ~= ARGV[11] or\n"
+    "    (connected and '1' or '0') ~= ARGV[12]) then return {'changed', st} end\n"
+    "if not take_index() then return {'collision', st} end\n"
+    "record_topic(ARGV[8], cur[4])\n"
     "if cur[3] and cur[3] ~= cur[2] then unindex(cur[3]) end\n"
     "if connected then\n"
     "  redis.call('HSET', KEYS[1], 'pending_external_id', ARGV[2], 'updated_at', ARGV[3])\n"
@@ -115,6 +156,9 @@ static void onboard_reply(const xacct__store_op_t *op, int status, const char *d
         cb(XACCT_EEXISTS, "external ID already in use", prev, op->arg);
     else if (xacct_store_reply_is(w, "notfound"))
         cb(XACCT_ENOTFOUND, "no such customer", "", op->arg);
+    else if (xacct_store_reply_is(w, "changed"))
+        cb(XACCT_EAGAIN, "the customer's external ID or state changed meanwhile", prev,
+           op->arg);
     else
         cb(XACCT_EPARSE, "unexpected onboard script reply", "", op->arg);
     free(prev);
@@ -122,6 +166,7 @@ static void onboard_reply(const xacct__store_op_t *op, int status, const char *d
 
 static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
                         const char *account_id, const char *external_id, const char *region,
+                        const char *topic_arn, const xacct_customers_expect_t *expect,
                         const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
 {
     if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
@@ -149,6 +194,13 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     }
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, region ? region : "");
+    xacct_store_args_str(&a, topic_arn ? topic_arn : "");
+    xacct_store_args_str(&a, expect != NULL ? "1" : "0");
+    xacct_store_args_str(&a, expect != NULL && expect->external_id ? expect->external_id : "");
+    xacct_store_args_str(&a, expect != NULL && expect->pending_external_id
+                                 ? expect->pending_external_id
+                                 : "");
+    xacct_store_args_str(&a, expect != NULL && expect->connected ? "1" : "0");
     return xacct__store_op_run(s, script, 6, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
@@ -157,11 +209,115 @@ int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char
                             const char *region, const xacct_event_t *event,
                             xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &onboard_script, account_id, external_id, region, event, cb, arg);
+    return onboard_like(s, &onboard_script, account_id, external_id, region, NULL, NULL, event,
+                        cb, arg);
+}
+
+int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
+                                   const char *external_id, const char *region,
+                                   const char *topic_arn, const xacct_event_t *event,
+                                   xacct_customers_onboard_cb cb, void *arg)
+{
+    return onboard_like(s, &onboard_script, account_id, external_id, region, topic_arn, NULL,
+                        event, cb, arg);
 }
 
 int xacct_customers_rotate(xacct_store_t *s, const char *account_id, const char *new_external_id,
                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, event, cb, arg);
+    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, NULL, NULL, event,
+                        cb, arg);
+}
+
+int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
+                                  const char *new_external_id, const char *topic_arn,
+                                  const xacct_customers_expect_t *expect,
+                                  const xacct_event_t *event, xacct_customers_onboard_cb cb,
+                                  void *arg)
+{
+    if (expect == NULL)
+        return XACCT_EINVAL;
+    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, topic_arn, expect,
+                        event, cb, arg);
+}
+
+/* ---- reserving an ID before the AWS side is in place ---------------------- */
+
+static const xacct_store_script_t reserve_script = {
+    "customer_reserve_id",
+    /* KEYS: 1 customer, 2 external-id:<id>
+     * ARGV: 1 account, 2 lease ms, 3 'rotate' or 'onboard' */
+    "local st = redis.call('HGET', KEYS[1], 'state')\n"
+    "if ARGV[3] == 'rotate' then\n"
+    "  if not st then return {'notfound', ''} end\n"
+    "  if st ~= 'active' and st ~= 'degraded' and st ~= 'pending' and st ~= 'rejected' then\n"
+    "    return {'state', st} end\n"
+    "else\n"
+    "  local reopens = {offboarded = true, expired = true, cancelled = true, rejected = true}\n"
+    "  if st and not reopens[st] then return {'state', st} end\n"
+    "end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
+    "  return {'collision', st or ''} end\n"
+    "return {'ok', st or ''}\n",
+};
+
+int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const char *external_id,
+                               bool rotate, long long lease_ms, xacct_customers_onboard_cb cb,
+                               void *arg)
+{
+    if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
+        external_id[0] == '\0' || lease_ms <= 0 || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_ll(&a, lease_ms);
+    xacct_store_args_str(&a, rotate ? "rotate" : "onboard");
+    return xacct__store_op_run(s, &reserve_script, 2, &a, onboard_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
+}
+
+static const xacct_store_script_t release_script = {
+    "customer_release_id",
+    /* KEYS: 1 customer, 2 external-id:<id>
+     * ARGV: 1 account, 2 id, 3 prefix, 4 topic the reservation was allowed on ('' none) */
+    "local h = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
+    "                     'topic_arn')\n"
+    "if h[2] == ARGV[2] or h[3] == ARGV[2] then return 'kept' end\n"
+    "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end\n"
+    /* Out of the topic set again unless the record itself is on that topic
+     * (its next policy write leaves the account out). */
+    "local open = {pending = true, active = true, degraded = true, rejected = true,\n"
+    "              offboarding = true}\n"
+    "if ARGV[4] ~= '' and not (h[1] and open[h[1]] and h[4] == ARGV[4]) then\n"
+    "  redis.call('SREM', ARGV[3] .. 'topic:' .. ARGV[4], ARGV[1])\n"
+    "end\n"
+    "return 'released'\n",
+};
+
+static void release_reply(const xacct__store_op_t *op, int status, const char *detail,
+                          const xacct_store_reply_t *r)
+{
+    (void)r;
+    ((xacct_customers_done_cb)op->cb)(status, detail, op->arg);
+}
+
+int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const char *external_id,
+                               const char *topic_arn, xacct_customers_done_cb cb, void *arg)
+{
+    if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
+        external_id[0] == '\0' || cb == NULL)
+        return XACCT_EINVAL;
+    xacct_store_args_t a;
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    xacct_store_args_str(&a, account_id);
+    xacct_store_args_str(&a, external_id);
+    xacct_store_args_str(&a, xacct_store_prefix(s));
+    xacct_store_args_str(&a, topic_arn ? topic_arn : "");
+    return xacct__store_op_run(s, &release_script, 2, &a, release_reply, XACCT__STORE_OP_ANY,
+                               XACCT__STORE_OP_FN(cb), arg);
 }

@@ -20,11 +20,17 @@ static const xacct_store_script_t topic_assign_script = {
      * the caller is setting up, 5.. candidate ARNs */
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
     "local st = cur[1]\n"
-    "if not st then return {'notfound'} end\n"
+    /* An ID reserved for the account and not yet on its record (an
+     * onboarding or rotation putting the AWS side in place before its
+     * commit, customers_onboard.c): the set alone, the record as it is. */
+    "local reserved = ARGV[4] ~= cur[2] and ARGV[4] ~= cur[3] and\n"
+    "  redis.call('GET', ARGV[2] .. 'external-id:' .. ARGV[4]) == ARGV[1]\n"
+    "if not st and not reserved then return {'notfound'} end\n"
     /* Closed (cancelled, expired, offboarded) or re-issued while the caller
      * wrote the topic policy: the account must not be allowed for it. */
-    "if st == 'cancelled' or st == 'expired' or st == 'offboarded' or st == 'offboarding' or\n"
-    "   (ARGV[4] ~= cur[2] and ARGV[4] ~= cur[3]) then return {'closed', st} end\n"
+    "if not reserved and (st == 'cancelled' or st == 'expired' or st == 'offboarded' or\n"
+    "   st == 'offboarding' or (ARGV[4] ~= cur[2] and ARGV[4] ~= cur[3])) then\n"
+    "  return {'closed', st} end\n"
     "local chosen\n"
     "for i = 5, #ARGV do\n"
     "  if redis.call('SISMEMBER', ARGV[2] .. 'topic:' .. ARGV[i], ARGV[1]) == 1 then\n"
@@ -37,6 +43,10 @@ static const xacct_store_script_t topic_assign_script = {
     "  end\n"
     "end\n"
     "if not chosen then return {'full'} end\n"
+    "if reserved then\n"
+    "  redis.call('SADD', ARGV[2] .. 'topic:' .. chosen, ARGV[1])\n"
+    "  return {'ok', chosen, redis.call('SCARD', ARGV[2] .. 'topic:' .. chosen)}\n"
+    "end\n"
     "local prev = redis.call('HGET', KEYS[1], 'topic_arn')\n"
     "if prev and prev ~= '' and prev ~= chosen then\n"
     "  redis.call('SREM', ARGV[2] .. 'topic:' .. prev, ARGV[1])\n"

@@ -140,13 +140,10 @@ static int report_failure(cli_t *c, const onboard_op_t *op, const char *account,
                         account, op->state);
     }
     char *hint = NULL;
-    if (op->unfinished)
-        hint = rotate ? xacct_asprintf("the new external ID is stored: retry with xacct "
-                                       "rotate-external-id %s",
-                                       account)
-                      : xacct_asprintf("customer %s stays pending with its external ID: "
-                                       "run xacct onboard %s again to finish it",
-                                       account, account);
+    if (op->unfinished) /* a pending onboarding served again, AWS failing */
+        hint = xacct_asprintf("customer %s stays pending with its external ID: "
+                              "run xacct onboard %s again to finish it",
+                              account, account);
     c->hint = hint;
     cli_fail(c, "%s", detail);
     c->hint = NULL;

@@ -861,15 +861,15 @@ class ApiPagingEndTest(unittest.TestCase):
             env.stop()
 
 
-class ApiUnfinishedOnboardingTest(unittest.TestCase):
-    """An onboarding that fails half-way (the customer stored, AWS failing
-    before the account may publish and the template is uploaded) answers
-    503; repeating the call finishes it, so the 200 that follows describes a
-    customer whose launch link works."""
+class ApiAwsFailureTest(unittest.TestCase):
+    """SPEC §7: nothing is half-done on an error. An onboarding or a rotation
+    that AWS fails (the allow-list, the template's upload) answers 503 and
+    leaves the customer as it was: no record, no event, no ID; a link
+    handed out before still works."""
 
     BUCKET = "xacct-templates"
 
-    def test_a_retry_after_503_finishes_the_onboarding(self):
+    def test_a_503_changes_nothing(self):
         env = Env().start()
         try:
             env.ctl("POST", "/_fake/s3/buckets", {"name": self.BUCKET})
@@ -881,31 +881,58 @@ class ApiUnfinishedOnboardingTest(unittest.TestCase):
             wait_for(ApiTest._reachable, 20, "the API to listen")
             acct, region = "430000000077", env.regions[0]
             topic = env.topics[region][0]
+            outbox = env.r.xlen(env.PREFIX + "outbox")
 
-            env.fa.set_faults("sns", error_rate=1.0)
-            try:
-                st, r, doc = ApiTest.request("POST", "/v1/customers",
-                                             body={"account_id": acct, "region": region})
-            finally:
-                env.fa.clear_faults()
-            self.assertEqual(st, 503, doc)
-            self.assertTrue(r.getheader("Retry-After", "").isdigit())
-            rec = env.customer(acct)
-            self.assertEqual(rec["state"], "pending")  # stored, not finished
-            self.assertNotIn(acct, json.dumps(env.topic_policy(topic)))
-            ext = rec["external_id"]
+            for service in ("sns", "s3"):
+                env.fa.set_faults(service, error_rate=1.0)
+                try:
+                    st, r, doc = ApiTest.request("POST", "/v1/customers",
+                                                 body={"account_id": acct, "region": region})
+                finally:
+                    env.fa.clear_faults()
+                self.assertEqual(st, 503, doc)
+                self.assertTrue(r.getheader("Retry-After", "").isdigit())
+                st, _, doc = ApiTest.request("GET", f"/v1/customers/{acct}")
+                self.assertEqual(st, 404, (service, doc))
+                self.assertEqual(env.r.xlen(env.PREFIX + "outbox"), outbox, service)
+                self.assertEqual([k for k in env.r.scan_iter(env.PREFIX + "external-id:*")
+                                  if env.r.get(k) == acct.encode()], [], service)
+                self.assertFalse(env.r.sismember(env.PREFIX + "topic:" + topic, acct), service)
 
             st, r, doc = ApiTest.request("POST", "/v1/customers",
                                          body={"account_id": acct, "region": region})
-            self.assertEqual(st, 200, doc)
-            self.assertEqual(doc["external_id"], ext)  # the same onboarding
+            self.assertEqual(st, 201, doc)  # a new onboarding, not a repeat
+            ext, launch = doc["external_id"], doc["launch_url"]
             self.assertEqual(doc["topic_arn"], topic)
             self.assertIn(acct, json.dumps(env.topic_policy(topic)))
             key = urllib.parse.urlsplit(doc["template_url"]).path[len(self.BUCKET) + 2:]
             st, tpl = env.fa.control("GET", f"/_fake/s3/objects/{self.BUCKET}/{key}")
             self.assertEqual(st, 200, tpl)
             self.assertIn(ext, json.dumps(tpl))
-            self.assertEqual(env.r.get(f"{env.PREFIX}external-id:{ext}").decode(), acct)
+            self.assertEqual(env.r.xlen(env.PREFIX + "outbox"), outbox + 1)
+
+            # A rotation AWS fails keeps the ID, its template and its link.
+            for service in ("sns", "s3"):
+                env.fa.set_faults(service, error_rate=1.0)
+                try:
+                    st, r, doc = ApiTest.request("POST",
+                                                 f"/v1/customers/{acct}/rotate-external-id")
+                finally:
+                    env.fa.clear_faults()
+                self.assertEqual(st, 503, doc)
+                rec = env.customer(acct)
+                self.assertEqual(rec["external_id"], ext, service)
+                self.assertNotIn("pending_external_id", rec)
+                self.assertEqual(env.r.xlen(env.PREFIX + "outbox"), outbox + 1, service)
+                self.assertEqual(len([k for k in env.r.scan_iter(env.PREFIX + "external-id:*")
+                                      if env.r.get(k) == acct.encode()]), 1, service)
+            st, _ = env.fa.control("GET", f"/_fake/s3/objects/{self.BUCKET}/{key}")
+            self.assertEqual(st, 200)
+            status, st = env.create_stack_from_link(acct, launch)
+            self.assertEqual(status, 201, st)
+            stack = env.wait_stack(st["stack_id"], timeout=120)
+            self.assertEqual(stack["status"], "CREATE_COMPLETE", stack["status_reason"])
+            self.assertEqual(env.customer(acct)["state"], "active")
             self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
         finally:
             env.stop()
@@ -1019,7 +1046,13 @@ class CallOutlivesTokensTest(unittest.TestCase):
             log = env.worker_log(w)
             self.assertEqual(log.count(b"event=api.request"), log.count(b"actor=portal"))
             self.assertEqual(log.count(b"actor=portal"), 2, log[-3000:])
-            self.assertEqual(env.customer("450000000002")["state"], "pending")
+            # Cut short before its commit: no customer; the ID it reserved
+            # is held only for the reservation's lease.
+            self.assertEqual(env.customer("450000000002"), {})
+            held = [k for k in env.r.scan_iter(env.PREFIX + "external-id:*")
+                    if env.r.get(k) == b"450000000002"]
+            self.assertEqual(len(held), 1)
+            self.assertTrue(0 < env.r.pttl(held[0]) <= 15 * 60 * 1000, env.r.pttl(held[0]))
         finally:
             env.stop()
 

@@ -174,8 +174,10 @@ class UnreachableAwsTest(unittest.TestCase):
         lines = r.stderr.splitlines()
         self.assertEqual(len(lines), 1, r.stderr)
         self.assertIn("cannot reach AWS", lines[0])
-        self.assertIn("run xacct onboard 123456789012 again", lines[0])
-        # The record exists and a retry with AWS back finishes the job.
+        # Nothing half-done (no record, no ID); a retry with AWS back onboards it.
+        r = self.env.redis_client()
+        self.assertFalse(r.exists("xacct:customer:123456789012"))
+        self.assertNotIn(b"123456789012", [r.get(k) for k in r.scan_iter("xacct:external-id:*")])
         res = self.env.xacct("onboard", "123456789012", "--json")
         self.assertEqual(res.returncode, 0, res.stderr)
         topic = json.loads(res.stdout)["topic_arn"]

@@ -216,9 +216,11 @@ class FullRegionTest(unittest.TestCase):
         self.assertEqual(res.returncode, 1)
         self.assertEqual(len(res.stderr.splitlines()), 1, res.stderr)
         self.assertIn("every topic of region us-east-1 is full", res.stderr)
-        self.assertIn("run xacct onboard %s again" % account(total), res.stderr)
-        self.assertEqual(self.env.redis_client().hget("xacct:customer:" + account(total), "state"),
-                         b"pending")
+        # Nothing is half-done: no record, no ID indexed for it.
+        r = self.env.redis_client()
+        self.assertFalse(r.exists("xacct:customer:" + account(total)))
+        self.assertNotIn(account(total).encode(),
+                         [r.get(k) for k in r.scan_iter("xacct:external-id:*")])
         after = {row["topic_arn"]: row for row in json.loads(self.env.xacct("topics", "--json").stdout)}
         self.assertEqual((after[a]["room"], after[b]["room"]), (0, 0))
         for arn in self.env.topics:
@@ -396,15 +398,15 @@ class RepeatAndRegionTest(unittest.TestCase):
         # One onboarding event, not two.
         self.assertEqual(r.xlen("xacct:events:" + acct), 1)
 
-    def test_an_onboarding_aws_failed_is_finished_by_the_repeat(self):
+    def test_an_onboarding_aws_failed_leaves_nothing_and_the_repeat_does_it(self):
         """SNS failing the allow-list update, then S3 failing the template's
-        upload, each fail the onboarding (exit 1, saying what failed and how
-        to finish it) and leave the pending record with its external ID;
-        repeating `xacct onboard` once AWS answers allows the account to
-        publish and uploads the template its link points at."""
+        upload, each fail the onboarding (exit 1, saying what failed) and
+        leave nothing behind (SPEC §7): no record, no external ID indexed, no
+        event, the account in no topic set; repeating `xacct onboard` once
+        AWS answers onboards it as new."""
         acct = "123456789022"
         r = self.env.redis_client()
-        ids = set()
+        outbox = r.xlen("xacct:outbox")
         for service, what in (("sns", "GetTopicAttributes"), ("s3", "uploading the template to s3://")):
             self.env.fa.control("POST", "/_fake/faults", {"service": service, "error_rate": 1.0})
             try:
@@ -413,20 +415,26 @@ class RepeatAndRegionTest(unittest.TestCase):
                 self.env.fa.control("DELETE", "/_fake/faults?service=" + service)
             self.assertEqual(failed.returncode, 1, failed.stdout)
             self.assertIn(what, failed.stderr)
-            self.assertIn("run xacct onboard %s again" % acct, failed.stderr)
-            self.assertEqual(r.hget("xacct:customer:" + acct, "state"), b"pending")
-            ids.add(r.hget("xacct:customer:" + acct, "external_id"))
+            self.assertNotIn("again to finish", failed.stderr)
+            self.assertFalse(r.exists("xacct:customer:" + acct), service)
+            self.assertFalse(r.exists("xacct:events:" + acct), service)
+            self.assertNotIn(acct.encode(), [r.get(k) for k in r.scan_iter("xacct:external-id:*")])
+            for k in r.scan_iter("xacct:topic:*"):
+                self.assertFalse(r.sismember(k, acct), (service, k))
+            self.assertEqual(r.xlen("xacct:outbox"), outbox, service)
         again = self.env.xacct("onboard", acct, "--json")
         self.assertEqual(again.returncode, 0, again.stderr)
         info = json.loads(again.stdout)
         self.assertEqual(info["state"], "pending")
-        self.assertEqual(ids, {info["external_id"].encode()})
         key = urllib.parse.urlsplit(info["template_url"]).path[len(self.BUCKET) + 2:]
         st, _ = self.env.fa.control("GET", "/_fake/s3/objects/%s/%s" % (self.BUCKET, key))
         self.assertEqual(st, 200)
         res = self.env.publish_as(self.env.account_keys(acct), info["topic_arn"])
         self.assertEqual(res.status, 200, res.text())
         self.assertEqual(r.xlen("xacct:events:" + acct), 1)
+        self.assertEqual(r.get("xacct:external-id:" + info["external_id"]).decode(), acct)
+        self.assertEqual(r.pttl("xacct:external-id:" + info["external_id"]), -1)  # kept for good
+        self.assertEqual(r.xlen("xacct:outbox"), outbox + 1)
 
     def test_region_without_a_topic_stores_nothing(self):
         acct = "123456789021"

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reserving an external ID before the AWS side of an onboarding or rotation
+ * is in place, against a real redis-server: a reservation is an index key
+ * with a lease and nothing else (no record, no event), the topic assignment
+ * of a reserved ID touches the topic set only, the commit keeps the key for
+ * good and writes the record with its event, a rotation prepared for a
+ * record that changed meanwhile is refused, and a release undoes the
+ * reservation (but never a committed ID).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store_helper.h"
+#include "xacct/customers.h"
+#include "xacct/store.h"
+
+#define PREFIX "reserve-test:"
+#define LEASE_MS 60000
+
+typedef struct res {
+    int done;
+    int status;
+    char text[256];
+    long long count;
+} res_t;
+
+typedef th_store_fx_t fx_t;
+
+static int setup(void **state)
+{
+    return th_store_fx_setup(state, PREFIX);
+}
+
+static void wait_res(fx_t *f, res_t *r)
+{
+    assert_true(th_run_until(&f->loop, &r->done, 10000));
+}
+
+static void raw_cb(int status, const char *detail, const xacct_store_reply_t *rep, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    r->done = 1;
+    r->status = status;
+    if (rep == NULL)
+        return;
+    r->count = rep->integer;
+    snprintf(r->text, sizeof(r->text), "%s", rep->str ? rep->str : "");
+}
+
+static res_t raw(fx_t *f, const char *name, ...)
+{
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    va_list ap;
+    va_start(ap, name);
+    assert_int_equal(xacct_store_vcmd(f->s, raw_cb, &r, name, ap), 0);
+    va_end(ap);
+    wait_res(f, &r);
+    return r;
+}
+
+static void word_cb(int status, const char *detail, const char *text, void *arg)
+{
+    (void)detail;
+    res_t *r = arg;
+    assert_int_equal(r->done, 0);
+    r->done = 1;
+    r->status = status;
+    snprintf(r->text, sizeof(r->text), "%s", text ? text : "");
+}
+
+static void done_cb(int status, const char *detail, void *arg)
+{
+    word_cb(status, detail, NULL, arg);
+}
+
+static void topic_cb(int status, const char *detail, const char *arn, long long count, void *arg)
+{
+    word_cb(status, detail, arn, arg);
+    ((res_t *)arg)->count = count;
+}
+
+static res_t reserve(fx_t *f, const char *acct, const char *xid, bool rotate)
+{
+    res_t r = {0};
+    assert_int_equal(
+        xacct_customers_reserve_id(f->s, acct, xid, rotate, LEASE_MS, word_cb, &r), 0);
+    wait_res(f, &r);
+    return r;
+}
+
+static res_t release(fx_t *f, const char *acct, const char *xid, const char *topic)
+{
+    res_t r = {0};
+    assert_int_equal(xacct_customers_release_id(f->s, acct, xid, topic, done_cb, &r), 0);
+    wait_res(f, &r);
+    return r;
+}
+
+static res_t assign(fx_t *f, const char *acct, const char *xid, const char *topic)
+{
+    res_t r = {0};
+    const char *arns[] = {topic};
+    assert_int_equal(xacct_customers_topic_assign(f->s, acct, xid, arns, 1, 10, topic_cb, &r), 0);
+    wait_res(f, &r);
+    return r;
+}
+
+static xacct_event_t event(const char *type)
+{
+    return (xacct_event_t){.v = 1, .ts = xacct_store_now_ms(), .type = type, .actor = "cli"};
+}
+
+static res_t commit_onboard(fx_t *f, const char *acct, const char *xid, const char *topic)
+{
+    res_t r = {0};
+    xacct_event_t ev = event("onboarded");
+    assert_int_equal(xacct_customers_onboard_commit(f->s, acct, xid, "us-east-1", topic, &ev,
+                                                    word_cb, &r),
+                     0);
+    wait_res(f, &r);
+    return r;
+}
+
+static res_t commit_rotate(fx_t *f, const char *acct, const char *xid,
+                           const xacct_customers_expect_t *expect)
+{
+    res_t r = {0};
+    xacct_event_t ev = event("rotated");
+    assert_int_equal(
+        xacct_customers_rotate_commit(f->s, acct, xid, "", expect, &ev, word_cb, &r), 0);
+    wait_res(f, &r);
+    return r;
+}
+
+static const char *hget(fx_t *f, const char *acct, const char *field, res_t *r)
+{
+    char key[64];
+    snprintf(key, sizeof(key), PREFIX "customer:%s", acct);
+    *r = raw(f, "HGET", key, field, NULL);
+    return r->text;
+}
+
+#define TOPIC "arn:aws:sns:us-east-1:111111111111:t1"
+
+static void test_onboarding_reserved_then_committed(void **state)
+{
+    fx_t *f = *state;
+    const char *A = "700000000001";
+    res_t t;
+
+    assert_int_equal(reserve(f, A, "xid-a1", false).status, 0);
+    long long ttl = raw(f, "PTTL", PREFIX "external-id:xid-a1", NULL).count;
+    assert_true(ttl > 0 && ttl <= LEASE_MS);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "customer:" "700000000001", NULL).count, 0);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "outbox", NULL).count, 0);
+    /* The ID is taken while reserved, for this account and the others. */
+    assert_int_equal(reserve(f, A, "xid-a1", false).status, XACCT_EEXISTS);
+    assert_int_equal(reserve(f, "700000000002", "xid-a1", false).status, XACCT_EEXISTS);
+
+    /* Its topic assignment fills the set and leaves the record alone. */
+    res_t a = assign(f, A, "xid-a1", TOPIC);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.text, TOPIC);
+    assert_int_equal(a.count, 1);
+    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, A, NULL).count, 1);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "customer:" "700000000001", NULL).count, 0);
+
+    /* The commit keeps the index for good and writes record and event. */
+    res_t c = commit_onboard(f, A, "xid-a1", TOPIC);
+    assert_int_equal(c.status, 0);
+    assert_int_equal(raw(f, "PTTL", PREFIX "external-id:xid-a1", NULL).count, -1);
+    assert_string_equal(hget(f, A, "state", &t), "pending");
+    assert_string_equal(hget(f, A, "external_id", &t), "xid-a1");
+    assert_string_equal(hget(f, A, "topic_arn", &t), TOPIC);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, 1);
+
+    /* An open onboarding is not reserved again; a committed ID never
+     * counts as this account's reservation. */
+    assert_int_equal(reserve(f, A, "xid-a2", false).status, XACCT_ESTATE);
+    assert_int_equal(commit_onboard(f, "700000000003", "xid-a1", "").status, XACCT_EEXISTS);
+    /* Releasing a committed ID changes nothing. */
+    assert_int_equal(release(f, A, "xid-a1", TOPIC).status, 0);
+    assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-a1", NULL).text, A);
+    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, A, NULL).count, 1);
+}
+
+static void test_release_undoes_a_reservation(void **state)
+{
+    fx_t *f = *state;
+    const char *B = "700000000011";
+    long long outbox0 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+    assert_int_equal(reserve(f, B, "xid-b1", false).status, 0);
+    assert_int_equal(assign(f, B, "xid-b1", TOPIC).status, 0);
+    assert_int_equal(release(f, B, "xid-b1", TOPIC).status, 0);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-b1", NULL).count, 0);
+    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, B, NULL).count, 0);
+    assert_int_equal(raw(f, "EXISTS", PREFIX "customer:" "700000000011", NULL).count, 0);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0);
+    /* A lapsed reservation: the assignment finds neither record nor lease. */
+    assert_int_equal(assign(f, B, "xid-b1", TOPIC).status, XACCT_ENOTFOUND);
+}
+
+static void test_rotation_committed_only_onto_the_record_it_read(void **state)
+{
+    fx_t *f = *state;
+    const char *C = "700000000021";
+    res_t t;
+    long long outbox0 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+    assert_int_equal(reserve(f, C, "xid-c1", true).status, XACCT_ENOTFOUND);
+    assert_int_equal(reserve(f, C, "xid-c1", false).status, 0);
+    assert_int_equal(commit_onboard(f, C, "xid-c1", TOPIC).status, 0);
+
+    res_t r = reserve(f, C, "xid-c2", true);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, "pending");
+    /* Read with another ID (or as connected): refused, nothing changed. */
+    xacct_customers_expect_t stale = {.external_id = "xid-c0"};
+    assert_int_equal(commit_rotate(f, C, "xid-c2", &stale).status, XACCT_EAGAIN);
+    xacct_customers_expect_t connected = {.external_id = "xid-c1", .connected = true};
+    assert_int_equal(commit_rotate(f, C, "xid-c2", &connected).status, XACCT_EAGAIN);
+    assert_string_equal(hget(f, C, "external_id", &t), "xid-c1");
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0 + 1);
+
+    xacct_customers_expect_t read = {.external_id = "xid-c1"};
+    assert_int_equal(commit_rotate(f, C, "xid-c2", &read).status, 0);
+    assert_string_equal(hget(f, C, "external_id", &t), "xid-c2");
+    assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-c1", NULL).count, 0);
+    assert_int_equal(raw(f, "PTTL", PREFIX "external-id:xid-c2", NULL).count, -1);
+    assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0 + 2);
+    /* The customer stays on its topic through the rotation. */
+    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, C, NULL).count, 1);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_onboarding_reserved_then_committed),
+        T(test_release_undoes_a_reservation),
+        T(test_rotation_committed_only_onto_the_record_it_read),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
