@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xacct/arn.h"
 #include "xacct/digest.h"
@@ -51,6 +52,9 @@ void xacct_sqs_queue_region(const char *queue_url, const char *fallback, char re
         } else if (dot != NULL && strncmp(dot, ".queue.amazonaws.com", 20) == 0 &&
                    (size_t)(dot - host) < sizeof(cand)) {
             snprintf(cand, sizeof(cand), "%.*s", (int)(dot - host), host);
+        } else if (strcasecmp(host, "queue.amazonaws.com") == 0) {
+            /* The oldest form, without a region: us-east-1's queues. */
+            snprintf(cand, sizeof(cand), "us-east-1");
         }
         if (xacct_region_valid(cand))
             snprintf(region, 32, "%s", cand);

@@ -75,6 +75,11 @@ static void test_queue_region(void **state)
     assert_string_equal(r, "cn-north-1");
     xacct_sqs_queue_region("https://ap-southeast-2.queue.amazonaws.com/123456789012/q", "x", r);
     assert_string_equal(r, "ap-southeast-2");
+    /* The legacy form without a region is us-east-1's, whatever aws.region says. */
+    xacct_sqs_queue_region("https://queue.amazonaws.com/123456789012/q", "eu-west-1", r);
+    assert_string_equal(r, "us-east-1");
+    xacct_sqs_queue_region("https://Queue.Amazonaws.com/123456789012/q", "eu-west-1", r);
+    assert_string_equal(r, "us-east-1");
     xacct_sqs_queue_region("https://127.0.0.1:4443/111111111111/q", "us-east-1", r);
     assert_string_equal(r, "us-east-1");
     xacct_sqs_queue_region("https://sqs.notaregion.amazonaws.com/1/q", "us-west-2", r);
