@@ -261,6 +261,8 @@ int xacct__creds_config_from_profile(xacct_getenv_fn getenv_fn, void *getenv_arg
 
 /* Whether s is a valid STS RoleSessionName: 2-64 of [A-Za-z0-9_+=,.@-]. */
 bool xacct__creds_session_name_ok(const char *s);
+/* An AssumeRole ExternalId STS accepts: 2-1224 characters of [A-Za-z0-9_+=,.@:/-]. */
+bool xacct__creds_external_id_ok(const char *s);
 
 /* Parses a credential_process document (exposed for tests). */
 int xacct__creds_parse_process_json(const char *body, size_t len, xacct__creds_set_t **out,

@@ -105,8 +105,17 @@ static int role_link(xacct_getenv_fn g, void *ga, const char *region, int64_t no
                   p->name);
         goto out;
     }
-    if (p->external_id != NULL)
+    if (p->external_id != NULL) {
+        /* Refused here, by name, rather than by STS on every fetch. */
+        if (!xacct__creds_external_id_ok(p->external_id)) {
+            rc = fail(err, errlen,
+                      "profile %s: external_id must be 2-1224 characters of "
+                      "[A-Za-z0-9_+=,.@:/-]",
+                      p->name);
+            goto out;
+        }
         cfg->external_id = xacct_strdup(p->external_id);
+    }
     if (p->duration_seconds != NULL) {
         char *end;
         long d = strtol(p->duration_seconds, &end, 10);

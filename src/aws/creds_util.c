@@ -299,6 +299,19 @@ bool xacct__creds_set_ok(const xacct__creds_set_t *s)
            (s->session_token == NULL || xacct__creds_value_ok(s->session_token));
 }
 
+/* STS AssumeRole: ExternalId is 2-1224 characters of [\w+=,.@:/-]. */
+bool xacct__creds_external_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 1224)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_+=,.@:/-", *s) != NULL))
+            return false;
+    return true;
+}
+
 bool xacct__creds_session_name_ok(const char *s)
 {
     size_t n = strlen(s);

@@ -335,6 +335,17 @@ static void test_named_profile_errors(void **state)
     expect_config_error(f, "is itself a role");
     tenv_set(&f->env, "AWS_PROFILE", "half");
     expect_config_error(f, "must both be set");
+    /* An ExternalId STS would refuse on every fetch is refused by name. */
+    write_file(f->creds_path, "[base]\naws_access_key_id = AKIABASE000000000000\n"
+                              "aws_secret_access_key = s3cr3t\n");
+    write_file(f->cfg_path, "[profile spaced]\nrole_arn = arn:aws:iam::111111111111:role/r\n"
+                            "source_profile = base\nexternal_id = has space\n"
+                            "[profile short]\nrole_arn = arn:aws:iam::111111111111:role/r\n"
+                            "source_profile = base\nexternal_id = x\n");
+    tenv_set(&f->env, "AWS_PROFILE", "spaced");
+    expect_config_error(f, "profile spaced: external_id must be 2-1224 characters");
+    tenv_set(&f->env, "AWS_PROFILE", "short");
+    expect_config_error(f, "profile short: external_id must be 2-1224 characters");
 }
 
 /* ----------------------------------------------------------- role_arn */
