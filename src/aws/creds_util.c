@@ -299,27 +299,26 @@ bool xacct__creds_set_ok(const xacct__creds_set_t *s)
            (s->session_token == NULL || xacct__creds_value_ok(s->session_token));
 }
 
-/* STS AssumeRole: ExternalId is 2-1224 characters of [\w+=,.@:/-]. */
-bool xacct__creds_external_id_ok(const char *s)
+/* min..max characters, each a letter, a digit or one of extra. */
+static bool sts_chars_ok(const char *s, size_t min, size_t max, const char *extra)
 {
     size_t n = strlen(s);
-    if (n < 2 || n > 1224)
+    if (n < min || n > max)
         return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("_+=,.@:/-", *s) != NULL))
+              strchr(extra, *s) != NULL))
             return false;
     return true;
 }
 
+/* STS AssumeRole: ExternalId is 2-1224 characters of [\w+=,.@:/-]. */
+bool xacct__creds_external_id_ok(const char *s)
+{
+    return sts_chars_ok(s, 2, 1224, "_+=,.@:/-");
+}
+
 bool xacct__creds_session_name_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 2 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("_+=,.@-", *s) != NULL))
-            return false;
-    return true;
+    return sts_chars_ok(s, 2, 64, "_+=,.@-");
 }

@@ -243,6 +243,16 @@ int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
 
 /* ---- reserving an ID before the AWS side is in place ---------------------- */
 
+/* Both scripts take KEYS customer and external-id:<id>, ARGV account first. */
+static void id_args(xacct_store_args_t *a, xacct_store_t *s, const char *account_id,
+                    const char *external_id)
+{
+    xacct_store_args_init(a);
+    xacct_store_args_key(a, s, "customer:%s", account_id);
+    xacct_store_args_key(a, s, "external-id:%s", external_id);
+    xacct_store_args_str(a, account_id);
+}
+
 static const xacct_store_script_t reserve_script = {
     "customer_reserve_id",
     /* KEYS: 1 customer, 2 external-id:<id>
@@ -269,10 +279,7 @@ int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const c
         external_id[0] == '\0' || lease_ms <= 0 || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_key(&a, s, "external-id:%s", external_id);
-    xacct_store_args_str(&a, account_id);
+    id_args(&a, s, account_id, external_id);
     xacct_store_args_ll(&a, lease_ms);
     xacct_store_args_str(&a, rotate ? "rotate" : "onboard");
     return xacct__store_op_run(s, &reserve_script, 2, &a, onboard_reply, XACCT__STORE_OP_ANY,
@@ -311,10 +318,7 @@ int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const c
         external_id[0] == '\0' || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_key(&a, s, "external-id:%s", external_id);
-    xacct_store_args_str(&a, account_id);
+    id_args(&a, s, account_id, external_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, topic_arn ? topic_arn : "");
