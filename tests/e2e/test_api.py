@@ -702,6 +702,16 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(set(customer["required"]), CUSTOMER_FIELDS)
         created = doc["paths"]["/v1/customers"]["post"]["responses"]["201"]
         self.assertTrue(created["headers"]["Location"]["required"])
+        self.assertIn("detail", doc["components"]["schemas"]["Problem"]["required"])
+        # The list's state filter takes exactly the states a customer has.
+        (state,) = [p for p in doc["paths"]["/v1/customers"]["get"]["parameters"]
+                    if p["name"] == "state"]
+        self.assertEqual(state["schema"]["enum"], customer["properties"]["state"]["enum"])
+        for value in state["schema"]["enum"]:
+            st, r, body = self.request("GET", f"/v1/customers?state={value}&limit=1")
+            self.assertEqual(st, 200, (value, body))
+        st, r, body = self.request("GET", "/v1/customers?state=unknown")
+        self.assert_problem(st, r, body, 422)
         documented = set()
         for path, item in doc["paths"].items():
             for method in item:
