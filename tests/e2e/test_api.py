@@ -535,6 +535,11 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(sorted(st for st, _ in results), [200, 200, 200, 201], results)
         ext = env.customer(acct)["external_id"]
         self.assertEqual({doc["external_id"] for _, doc in results}, {ext})
+        # The IDs the later posts reserved were given up, not left to a lease.
+        held = [k for k in env.r.scan_iter(env.PREFIX + "external-id:*")
+                if env.r.get(k) == acct.encode()]
+        self.assertEqual(held, [(env.PREFIX + "external-id:" + ext).encode()])
+        self.assertEqual(env.r.pttl(held[0]), -1)
         onboarded = [e for e in self.request("GET", f"/v1/customers/{acct}/events")[2]["items"]
                      if e["type"] == "onboarded"]
         self.assertEqual(len(onboarded), 1)
