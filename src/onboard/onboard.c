@@ -61,7 +61,6 @@ typedef struct ob {
     char *launch_url;             /* owned */
     char *template_file;          /* owned */
     bool unfinished;              /* see xacct_onboard_result_t */
-    xacct_event_t ev;             /* the commit's audit event */
     int status;                   /* first failure, or 0 */
     char *detail;                 /* its line (owned) */
     xacct_onboard_cb cb;
@@ -270,24 +269,24 @@ static void committed(int status, const char *detail, const char *prev_state, vo
 /* The record takes the new ID (with its events) once the AWS side is ready. */
 static void commit(ob_t *o)
 {
-    o->ev = o->connected
-                ? xacct_onboard_event("rotation_pending", "ok",
-                                      "new external ID issued; the current one stays in use "
-                                      "until the stack is updated with the new template",
-                                      o->actor)
-                : xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
-                                      o->rotate ? "new external ID issued" : "external ID issued",
-                                      o->actor);
+    xacct_event_t ev =
+        o->connected
+            ? xacct_onboard_event("rotation_pending", "ok",
+                                  "new external ID issued; the current one stays in use "
+                                  "until the stack is updated with the new template",
+                                  o->actor)
+            : xacct_onboard_event(o->rotate ? "rotated" : "onboarded", "ok",
+                                  o->rotate ? "new external ID issued" : "external ID issued",
+                                  o->actor);
     xacct_customers_expect_t expect = {
         .external_id = o->old_id,
         .pending_external_id = o->old_pending,
         .connected = o->connected,
     };
-    int rc = o->rotate ? xacct_customers_rotate_commit(o->ctx->store, o->account, o->id,
-                                                       o->topic, &expect, &o->ev, committed, o)
-                       : xacct_customers_onboard_commit(o->ctx->store, o->account, o->id,
-                                                        o->region, o->topic, &o->ev, committed,
-                                                        o);
+    int rc = o->rotate ? xacct_customers_rotate_commit(o->ctx->store, o->account, o->id, o->topic,
+                                                       &expect, &ev, committed, o)
+                       : xacct_customers_onboard_commit(o->ctx->store, o->account, o->id, o->region,
+                                                        o->topic, &ev, committed, o);
     if (rc != 0)
         abandon(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
 }
@@ -341,8 +340,7 @@ static void allowed(int status, const char *detail, const char *topic_arn, void 
     o->topic = xacct_strdup(topic_arn);
     int rc = xacct_deliver_template(o->ctx, o->account, o->id, o->topic, delivered, o);
     if (rc != 0)
-        step_failed(o, rc,
-                    xacct_asprintf("cannot deliver the template: %s", xacct_strerror(rc)));
+        step_failed(o, rc, xacct_asprintf("cannot deliver the template: %s", xacct_strerror(rc)));
 }
 
 static void issue(void *arg);
@@ -378,16 +376,19 @@ static void reserved(int status, const char *detail, const char *prev_state, voi
 static void allow(ob_t *o)
 {
     if (!xacct_region_valid(o->region)) {
-        step_failed(o, XACCT_EINVAL,
-                    xacct_asprintf("customer %s has no region and aws.region is not set",
-                                   o->account));
+        /* Not AWS failing: repeating would not finish anything. */
+        char *msg =
+            xacct_asprintf("customer %s has no region and aws.region is not set", o->account);
+        if (o->reserved)
+            abandon(o, XACCT_EINVAL, msg);
+        else
+            fail_msg(o, XACCT_EINVAL, msg);
         return;
     }
     int rc = xacct_publish_allow(o->ctx, o->account, o->id, o->region, allowed, o);
     if (rc != 0)
         step_failed(o, rc,
-                    xacct_asprintf("cannot update the publish allow-list: %s",
-                                   xacct_strerror(rc)));
+                    xacct_asprintf("cannot update the publish allow-list: %s", xacct_strerror(rc)));
 }
 
 /* Draws an external ID and reserves it (nothing on the record yet). */
@@ -404,8 +405,8 @@ static void issue(void *arg)
         fail(o, rc, "cannot generate an external ID: %s", xacct_strerror(rc));
         return;
     }
-    rc = xacct_customers_reserve_id(o->ctx->store, o->account, o->id, o->rotate,
-                                    RESERVE_LEASE_MS, reserved, o);
+    rc = xacct_customers_reserve_id(o->ctx->store, o->account, o->id, o->rotate, RESERVE_LEASE_MS,
+                                    reserved, o);
     if (rc != 0)
         fail_msg(o, rc, xacct_ctx_store_error(o->ctx, rc, NULL, "storing the customer"));
 }
@@ -454,8 +455,8 @@ static void got_record(int status, const char *detail, const xacct_customer_t *c
          * same record back would silently ignore the region asked for. */
         o->other_region = true;
         snprintf(o->state, sizeof(o->state), "pending");
-        fail(o, XACCT_ESTATE, "customer %s is already pending in %s, not %s", o->account,
-             o->region, o->asked);
+        fail(o, XACCT_ESTATE, "customer %s is already pending in %s, not %s", o->account, o->region,
+             o->asked);
         return;
     }
     if (o->resume) {
