@@ -230,23 +230,28 @@ int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const c
 /* Gives a reserved ID up (an onboarding or rotation that failed before its
  * commit): its index key is deleted unless the record holds the ID after
  * all, and the account leaves topic_arn's set ("" none) unless its record is
- * open on that topic. */
+ * open on that topic. What AWS may still hold for it goes to the cleanup
+ * zset (expiry.h), due now: the topic's policy when the account left the
+ * set, and the ID's template when template_left (its removal failed). */
 typedef void (*xacct_customers_done_cb)(int status, const char *detail, void *arg);
 int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const char *external_id,
-                               const char *topic_arn, xacct_customers_done_cb cb,
-                               void *arg) XACCT_MUSTCHECK;
+                               const char *topic_arn, bool template_left,
+                               xacct_customers_done_cb cb, void *arg) XACCT_MUSTCHECK;
 
 /* xacct_customers_onboard of a reserved ID (an unreserved one is indexed as
  * there), recording the topic the account was allowed on (topic_arn; it
- * leaves a previous topic's set). */
+ * leaves a previous topic's set). Queued in the cleanup zset, due now: the
+ * previous topic's policy when the account left its set, and a rejected
+ * customer's template of the ID the new one retires. */
 int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
                                    const char *external_id, const char *region,
                                    const char *topic_arn, const xacct_event_t *event,
                                    xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
-/* xacct_customers_rotate of a reserved ID, with the topic as above, applied
- * only while the record is as expect says (else XACCT_EAGAIN, nothing
- * changed: read it again and start over). */
+/* xacct_customers_rotate of a reserved ID, with the topic as above (a topic
+ * left is queued for its policy; the superseded template is the caller's to
+ * remove), applied only while the record is as expect says (else
+ * XACCT_EAGAIN, nothing changed: read it again and start over). */
 int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
                                   const char *new_external_id, const char *topic_arn,
                                   const xacct_customers_expect_t *expect,

@@ -8,7 +8,10 @@
  *                  left `pending` are dropped when they are next looked at)
  *   cleanup        zset: "<account>|<external_id>|<topic_arn>" -> Unix ms the
  *                  clean-up is next due: the template and the topic policy
- *                  still to be cleaned after an expiry or a cancel
+ *                  still to be cleaned after an expiry or a cancel, an
+ *                  onboarding given up or a rejected one started again, or
+ *                  a topic the account left ('' for the part with nothing
+ *                  to clean)
  *   cleanup:tries  hash: the same members -> failed clean-up attempts
  *
  * Closing a pending customer (expired or cancelled) is one script: the state

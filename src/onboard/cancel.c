@@ -134,6 +134,11 @@ static void cleanup_start(void *arg)
             cleanup_finish(c);
         return;
     }
+    if (c->parts.external_id[0] == '\0') {
+        /* Only a topic's policy to rewrite (an account that left it). */
+        template_removed(0, NULL, c);
+        return;
+    }
     int rc = xacct_deliver_remove(c->ctx, c->parts.account_id, c->parts.external_id,
                                   template_removed, c);
     if (rc != 0)

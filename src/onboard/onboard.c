@@ -141,19 +141,21 @@ static void released(int status, const char *detail, void *arg)
     finish(arg);
 }
 
-static void release_reservation(ob_t *o)
+/* The release queues what AWS may still hold for the ID (the template
+ * whose removal failed, the policy of the topic it was allowed on) for the
+ * workers' clean-up. */
+static void release_reservation(ob_t *o, bool template_left)
 {
     o->reserved = false;
     if (xacct_customers_release_id(o->ctx->store, o->account, o->id, o->topic ? o->topic : "",
-                                   released, o) != 0)
+                                   template_left, released, o) != 0)
         finish(o);
 }
 
 static void template_removed(int status, const char *detail, void *arg)
 {
-    (void)status; /* left in the bucket: nothing refers to it */
     (void)detail;
-    release_reservation(arg);
+    release_reservation(arg, status != 0);
 }
 
 /* Ends a walk that failed after reserving (detail is owned): the template
@@ -185,8 +187,10 @@ static void abandon(ob_t *o, int status, char *detail)
         o->template_file = NULL;
         if (xacct_deliver_remove(o->ctx, o->account, o->id, template_removed, o) == 0)
             return;
+        release_reservation(o, true);
+        return;
     }
-    release_reservation(o);
+    release_reservation(o, false);
 }
 
 static void abandon_fmt(ob_t *o, int status, const char *fmt, ...) XACCT_PRINTF(3, 4);

@@ -38,26 +38,41 @@
     "end\n"
 
 /* The topic the caller allowed the account to publish to (topic_assign put
- * it in that set already), recorded on the customer. */
+ * it in that set already), recorded on the customer. Returns the topic it
+ * left ('' none): that topic's policy still names the account until it is
+ * rewritten. */
 #define RECORD_TOPIC_LUA                                                 \
     "local function record_topic(topic, prev)\n"                         \
-    "  if topic == '' then return end\n"                                 \
-    "  if prev and prev ~= '' and prev ~= topic then\n"                  \
-    "    redis.call('SREM', ARGV[6] .. 'topic:' .. prev, ARGV[1])\n"     \
+    "  if topic == '' then return '' end\n"                              \
+    "  local left = ''\n"                                                \
+    "  if prev and prev ~= '' and prev ~= topic and\n"                   \
+    "     redis.call('SREM', ARGV[6] .. 'topic:' .. prev, ARGV[1]) == 1 then\n" \
+    "    left = prev\n"                                                  \
     "  end\n"                                                            \
     "  redis.call('SADD', ARGV[6] .. 'topic:' .. topic, ARGV[1])\n"      \
     "  redis.call('HSET', KEYS[1], 'topic_arn', topic)\n"                \
+    "  return left\n"                                                    \
+    "end\n"
+
+/* What AWS still holds for an ID given up or a topic left goes to the
+ * cleanup zset (expiry.h), due now: the workers delete the ID's template
+ * ('' none) and rewrite the topic's policy ('' none), with retries. */
+#define QUEUE_CLEANUP_LUA                                                \
+    "local function queue_cleanup(ckey, id, topic)\n"                    \
+    "  if id == '' and topic == '' then return end\n"                    \
+    "  redis.call('ZADD', ckey, ARGV[4], ARGV[1] .. '|' .. id .. '|' .. topic)\n" \
     "end\n"
 
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
     /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
-     *       6 pending (expiry.h)
+     *       6 pending, 7 cleanup (expiry.h)
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix,
      *       7 region ('' = leave as it is), 8 topic ('' = leave as it is) */
     UNINDEX_OLD_LUA
     TAKE_INDEX_LUA
     RECORD_TOPIC_LUA
+    QUEUE_CLEANUP_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
     "                       'pending_external_id', 'topic_arn')\n"
@@ -79,7 +94,12 @@ static const xacct_store_script_t onboard_script = {
     "if not cur[3] then redis.call('HSET', KEYS[1], 'created_at', ARGV[3]) end\n"
     /* The onboarding's region before its event is built from the record. */
     "if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'region', ARGV[7]) end\n"
-    "record_topic(ARGV[8], cur[5])\n"
+    /* A rejected customer's template stayed for a stack launched again
+     * from it; the new ID retires it. (The other closed states removed
+     * theirs when they closed.) */
+    "local retired = ''\n"
+    "if st == 'rejected' and cur[2] and cur[2] ~= ARGV[2] then retired = cur[2] end\n"
+    "queue_cleanup(KEYS[7], retired, record_topic(ARGV[8], cur[5]))\n"
     "redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', '" XACCT__XSTR(XACCT_EVENTS_MAXLEN) "', '*',"
     " 'e', ARGV[5])\n"
@@ -100,10 +120,12 @@ static const xacct_store_script_t rotate_script = {
     "customer_rotate",
     /* same KEYS and ARGV as onboard (KEYS[6] and ARGV[7] unused), and
      * ARGV: 9 '1' = the record must still be as the caller read it:
-     *       10 external_id, 11 pending_external_id ('' none), 12 connected '1'/'0' */
+     *       10 external_id, 11 pending_external_id ('' none), 12 connected '1'/'0'
+     * (the caller removes the template of the ID the new one supersedes) */
     UNINDEX_OLD_LUA
     TAKE_INDEX_LUA
     RECORD_TOPIC_LUA
+    QUEUE_CLEANUP_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
     "                       'topic_arn')\n"
@@ -116,7 +138,7 @@ static const xacct_store_script_t rotate_script = {
     "if ARGV[9] == '1' and ((cur[2] or '') ~= ARGV[10] or (cur[3] or '') ~= ARGV[11] or\n"
     "    (connected and '1' or '0') ~= ARGV[12]) then return {'changed', st} end\n"
     "if not take_index() then return {'collision', st} end\n"
-    "record_topic(ARGV[8], cur[4])\n"
+    "queue_cleanup(KEYS[7], '', record_topic(ARGV[8], cur[4]))\n"
     "if cur[3] and cur[3] ~= cur[2] then unindex(cur[3]) end\n"
     "if connected then\n"
     "  redis.call('HSET', KEYS[1], 'pending_external_id', ARGV[2], 'updated_at', ARGV[3])\n"
@@ -183,6 +205,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_key(&a, s, "events:%s", account_id);
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_key(&a, s, "pending");
+    xacct_store_args_key(&a, s, "cleanup");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
@@ -201,7 +224,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
                                  ? expect->pending_external_id
                                  : "");
     xacct_store_args_str(&a, expect != NULL && expect->connected ? "1" : "0");
-    return xacct__store_op_run(s, script, 6, &a, onboard_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, script, 7, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
@@ -243,7 +266,7 @@ int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
 
 /* ---- reserving an ID before the AWS side is in place ---------------------- */
 
-/* Both scripts take KEYS customer and external-id:<id>, ARGV account first. */
+/* The reserve script's KEYS customer and external-id:<id>, ARGV account first. */
 static void id_args(xacct_store_args_t *a, xacct_store_t *s, const char *account_id,
                     const char *external_id)
 {
@@ -288,18 +311,26 @@ int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const c
 
 static const xacct_store_script_t release_script = {
     "customer_release_id",
-    /* KEYS: 1 customer, 2 external-id:<id>
-     * ARGV: 1 account, 2 id, 3 prefix, 4 topic the reservation was allowed on ('' none) */
+    /* KEYS: 1 customer, 2 external-id:<id>, 3 cleanup
+     * ARGV: 1 account, 2 id, 3 prefix, 4 topic the reservation was allowed on ('' none),
+     *       5 '1' = the ID's template may be in the bucket still, 6 now_ms */
     "local h = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
     "                     'topic_arn')\n"
     "if h[2] == ARGV[2] or h[3] == ARGV[2] then return 'kept' end\n"
     "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end\n"
-    /* Out of the topic set again unless the record itself is on that topic
-     * (its next policy write leaves the account out). */
+    /* Out of the topic set again unless the record itself is on that topic;
+     * the topic's policy, written with the account in it, is rewritten by
+     * the clean-up. */
     "local open = {pending = true, active = true, degraded = true, rejected = true,\n"
     "              offboarding = true}\n"
-    "if ARGV[4] ~= '' and not (h[1] and open[h[1]] and h[4] == ARGV[4]) then\n"
-    "  redis.call('SREM', ARGV[3] .. 'topic:' .. ARGV[4], ARGV[1])\n"
+    "local topic = ''\n"
+    "if ARGV[4] ~= '' and not (h[1] and open[h[1]] and h[4] == ARGV[4]) and\n"
+    "   redis.call('SREM', ARGV[3] .. 'topic:' .. ARGV[4], ARGV[1]) == 1 then\n"
+    "  topic = ARGV[4]\n"
+    "end\n"
+    "local id = ARGV[5] == '1' and ARGV[2] or ''\n"
+    "if id ~= '' or topic ~= '' then\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1] .. '|' .. id .. '|' .. topic)\n"
     "end\n"
     "return 'released'\n",
 };
@@ -312,16 +343,23 @@ static void release_reply(const xacct__store_op_t *op, int status, const char *d
 }
 
 int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const char *external_id,
-                               const char *topic_arn, xacct_customers_done_cb cb, void *arg)
+                               const char *topic_arn, bool template_left,
+                               xacct_customers_done_cb cb, void *arg)
 {
     if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
         external_id[0] == '\0' || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    id_args(&a, s, account_id, external_id);
+    xacct_store_args_init(&a);
+    xacct_store_args_key(&a, s, "customer:%s", account_id);
+    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    xacct_store_args_key(&a, s, "cleanup");
+    xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, topic_arn ? topic_arn : "");
-    return xacct__store_op_run(s, &release_script, 2, &a, release_reply, XACCT__STORE_OP_ANY,
+    xacct_store_args_str(&a, template_left ? "1" : "0");
+    xacct_store_args_ll(&a, (long long)xacct_store_now_ms());
+    return xacct__store_op_run(s, &release_script, 3, &a, release_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }

@@ -913,6 +913,17 @@ class ApiAwsFailureTest(unittest.TestCase):
                 self.assertEqual([k for k in env.r.scan_iter(env.PREFIX + "external-id:*")
                                   if env.r.get(k) == acct.encode()], [], service)
                 self.assertFalse(env.r.sismember(env.PREFIX + "topic:" + topic, acct), service)
+            # The upload failed after the topic's policy was written with the
+            # account: the clean-up the release queued rewrites it (a worker
+            # takes due clean-ups as it starts).
+            self.assertIn(acct, json.dumps(env.topic_policy(topic)))
+            self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+            worker = env.start_worker()
+            wait_for(lambda: acct not in json.dumps(env.topic_policy(topic)), 30,
+                     "the account to leave the topic policy")
+            wait_for(lambda: env.r.zcard(env.PREFIX + "cleanup") == 0, 30,
+                     "the clean-up to finish")
+            wait_for(ApiTest._reachable, 20, "the API to listen")
 
             st, r, doc = ApiTest.request("POST", "/v1/customers",
                                          body={"account_id": acct, "region": region})

@@ -494,5 +494,46 @@ class RedeliveredCreateTest(Base):
         self.assertEqual(env.stop_worker(w), 0)
 
 
+class OnboardedAgainTest(Base):
+    """A rejected customer's template stays in the bucket for a stack
+    launched from it again; onboarding the customer again retires that ID,
+    and the clean-up the onboarding queues deletes its template."""
+
+    def test_a_rejected_customer_onboarded_again_loses_its_old_template(self):
+        env, acct = self.env, "340000000001"
+        ext = env.onboard(acct)
+        [old] = [k for k in self.objects() if acct in k]
+        w = env.start_worker()
+        s = env.wait_stack(env.create_stack(acct, env.template(acct, ext, insecure=True))
+                           ["stack_id"])
+        self.assertEqual(s["status"], "ROLLBACK_COMPLETE")
+        env.wait_queue_empty()
+        self.assertEqual(env.customer(acct)["state"], "rejected")
+        self.assertEqual(env.stop_worker(w), 0)
+        self.assertIn(old, self.objects())
+
+        ext2 = env.onboard(acct)
+        self.assertNotEqual(ext2, ext)
+        self.assertEqual(env.r.zcard(f"{env.PREFIX}cleanup"), 1)
+        # A worker takes the due clean-up as it starts.
+        w = env.start_worker()
+        wait_for(lambda: old not in self.objects(), 60, "the retired template to be deleted")
+        wait_for(lambda: env.r.zcard(f"{env.PREFIX}cleanup") == 0, 60, "the clean-up to finish")
+        new = hashlib.sha256(b"xacct-template-key\n" + ext2.encode()).hexdigest()
+        self.assertEqual([k for k in self.objects() if acct in k and new in k],
+                         [k for k in self.objects() if acct in k])
+        self.assertEqual(len([k for k in self.objects() if acct in k]), 1)
+        # Still on its topic, and its new link works.
+        self.assertIn(f"arn:aws:iam::{acct}:root", principals(env.topic_policy(self.topic)))
+        # (The rolled-back stack stays until deleted, as in CloudFormation.)
+        s = env.wait_stack(env.create_stack(acct, env.template(acct, ext2),
+                                            name="xacct-onboarding-again")["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        self.assertEqual(env.customer(acct)["state"], "active")
+        log = env.worker_log(w)
+        self.assertNotIn(ext.encode(), log)
+        self.assertEqual(env.stop_worker(w), 0, log[-3000:])
+
+
 if __name__ == "__main__":
     unittest.main()

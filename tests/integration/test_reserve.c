@@ -6,7 +6,8 @@
  * of a reserved ID touches the topic set only, the commit keeps the key for
  * good and writes the record with its event, a rotation prepared for a
  * record that changed meanwhile is refused, and a release undoes the
- * reservation (but never a committed ID).
+ * reservation (but never a committed ID). What AWS may still hold for an ID
+ * given up or retired, or a topic left, is queued in the cleanup zset.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,10 +98,12 @@ static res_t reserve(fx_t *f, const char *acct, const char *xid, bool rotate)
     return r;
 }
 
-static res_t release(fx_t *f, const char *acct, const char *xid, const char *topic)
+static res_t release(fx_t *f, const char *acct, const char *xid, const char *topic,
+                     bool template_left)
 {
     res_t r = {0};
-    assert_int_equal(xacct_customers_release_id(f->s, acct, xid, topic, done_cb, &r), 0);
+    assert_int_equal(
+        xacct_customers_release_id(f->s, acct, xid, topic, template_left, done_cb, &r), 0);
     wait_res(f, &r);
     return r;
 }
@@ -151,6 +154,17 @@ static const char *hget(fx_t *f, const char *acct, const char *field, res_t *r)
 
 #define TOPIC "arn:aws:sns:us-east-1:111111111111:t1"
 
+/* Whether member is in the cleanup zset. */
+static bool queued(fx_t *f, const char *member)
+{
+    return raw(f, "ZSCORE", PREFIX "cleanup", member, NULL).text[0] != '\0';
+}
+
+static long long cleanups(fx_t *f)
+{
+    return raw(f, "ZCARD", PREFIX "cleanup", NULL).count;
+}
+
 static void test_onboarding_reserved_then_committed(void **state)
 {
     fx_t *f = *state;
@@ -188,9 +202,11 @@ static void test_onboarding_reserved_then_committed(void **state)
     assert_int_equal(reserve(f, A, "xid-a2", false).status, XACCT_ESTATE);
     assert_int_equal(commit_onboard(f, "700000000003", "xid-a1", "").status, XACCT_EEXISTS);
     /* Releasing a committed ID changes nothing. */
-    assert_int_equal(release(f, A, "xid-a1", TOPIC).status, 0);
+    assert_int_equal(release(f, A, "xid-a1", TOPIC, true).status, 0);
     assert_string_equal(raw(f, "GET", PREFIX "external-id:xid-a1", NULL).text, A);
     assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, A, NULL).count, 1);
+    assert_false(queued(f, "700000000001|xid-a1|"));
+    assert_false(queued(f, "700000000001|xid-a1|" TOPIC));
 }
 
 static void test_release_undoes_a_reservation(void **state)
@@ -198,15 +214,76 @@ static void test_release_undoes_a_reservation(void **state)
     fx_t *f = *state;
     const char *B = "700000000011";
     long long outbox0 = raw(f, "XLEN", PREFIX "outbox", NULL).count;
+    long long cleanups0 = cleanups(f);
     assert_int_equal(reserve(f, B, "xid-b1", false).status, 0);
     assert_int_equal(assign(f, B, "xid-b1", TOPIC).status, 0);
-    assert_int_equal(release(f, B, "xid-b1", TOPIC).status, 0);
+    assert_int_equal(release(f, B, "xid-b1", TOPIC, false).status, 0);
     assert_int_equal(raw(f, "EXISTS", PREFIX "external-id:xid-b1", NULL).count, 0);
     assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, B, NULL).count, 0);
     assert_int_equal(raw(f, "EXISTS", PREFIX "customer:" "700000000011", NULL).count, 0);
     assert_int_equal(raw(f, "XLEN", PREFIX "outbox", NULL).count, outbox0);
+    /* The topic's policy was written with the account: it is rewritten by
+     * the clean-up, due now (no template left to delete). */
+    long long now = xacct_store_now_ms();
+    res_t due = raw(f, "ZSCORE", PREFIX "cleanup", "700000000011||" TOPIC, NULL);
+    assert_int_equal(due.status, 0);
+    assert_true(due.text[0] != '\0');
+    long long due_ms = strtoll(due.text, NULL, 10);
+    assert_true(due_ms > now - 60000 && due_ms <= now);
     /* A lapsed reservation: the assignment finds neither record nor lease. */
     assert_int_equal(assign(f, B, "xid-b1", TOPIC).status, XACCT_ENOTFOUND);
+
+    /* A template whose removal failed is queued; a topic the account was
+     * never added to is not. */
+    const char *B2 = "700000000012";
+    assert_int_equal(reserve(f, B2, "xid-b2", false).status, 0);
+    assert_int_equal(release(f, B2, "xid-b2", TOPIC, true).status, 0);
+    assert_true(queued(f, "700000000012|xid-b2|"));
+    assert_int_equal(cleanups(f), cleanups0 + 2);
+    /* Nothing to clean: nothing queued. */
+    assert_int_equal(reserve(f, "700000000013", "xid-b3", false).status, 0);
+    assert_int_equal(release(f, "700000000013", "xid-b3", "", false).status, 0);
+    assert_int_equal(cleanups(f), cleanups0 + 2);
+}
+
+#define TOPIC2 "arn:aws:sns:us-east-1:111111111111:t2"
+
+/* A rejected customer onboarded again: the template of the ID it retires
+ * and the policy of the topic it left are queued; a closed state whose
+ * close cleaned up already queues nothing. */
+static void test_onboarding_again_queues_what_it_leaves(void **state)
+{
+    fx_t *f = *state;
+    const char *D = "700000000031", *E = "700000000032";
+    res_t t;
+    long long cleanups0 = cleanups(f);
+    assert_int_equal(reserve(f, D, "xid-d1", false).status, 0);
+    assert_int_equal(commit_onboard(f, D, "xid-d1", TOPIC).status, 0);
+    assert_int_equal(raw(f, "HSET", PREFIX "customer:" "700000000031", "state", "rejected",
+                         NULL).status,
+                     0);
+    res_t r = reserve(f, D, "xid-d2", false);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, "rejected");
+    assert_int_equal(assign(f, D, "xid-d2", TOPIC2).status, 0);
+    assert_int_equal(commit_onboard(f, D, "xid-d2", TOPIC2).status, 0);
+    assert_string_equal(hget(f, D, "external_id", &t), "xid-d2");
+    assert_string_equal(hget(f, D, "topic_arn", &t), TOPIC2);
+    assert_int_equal(raw(f, "SISMEMBER", PREFIX "topic:" TOPIC, D, NULL).count, 0);
+    assert_int_equal(cleanups(f), cleanups0 + 1);
+    assert_true(queued(f, "700000000031|xid-d1|" TOPIC));
+
+    /* Expired (its close took it off the topic and queued its own
+     * clean-up): onboarded again on the same topic, nothing more. */
+    assert_int_equal(reserve(f, E, "xid-e1", false).status, 0);
+    assert_int_equal(commit_onboard(f, E, "xid-e1", TOPIC).status, 0);
+    assert_int_equal(raw(f, "HSET", PREFIX "customer:" "700000000032", "state", "expired",
+                         NULL).status,
+                     0);
+    assert_int_equal(raw(f, "SREM", PREFIX "topic:" TOPIC, E, NULL).status, 0);
+    assert_int_equal(reserve(f, E, "xid-e2", false).status, 0);
+    assert_int_equal(commit_onboard(f, E, "xid-e2", TOPIC2).status, 0);
+    assert_int_equal(cleanups(f), cleanups0 + 1);
 }
 
 static void test_rotation_committed_only_onto_the_record_it_read(void **state)
@@ -247,6 +324,7 @@ int main(void)
         T(test_onboarding_reserved_then_committed),
         T(test_release_undoes_a_reservation),
         T(test_rotation_committed_only_onto_the_record_it_read),
+        T(test_onboarding_again_queues_what_it_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
