@@ -307,7 +307,7 @@ static void done_fetched(const xacct__store_op_t *op, int status, const char *de
     xacct_store_iso8601(now, iso);
     xacct_event_t ev = {.v = XACCT_CODEC_VERSION, .ts = now, .type = "offboarded",
                         .request_id = job.request_id, .stack_id = job.stack_id,
-                        .outcome = "SUCCESS", .reason = "offboarding job done",
+                        .outcome = "ok", .reason = "offboarding job done",
                         .actor = op->str[1]};
     xacct_store_args_t a;
     xacct_store_args_init(&a);

@@ -62,9 +62,12 @@ class LifecycleTest(unittest.TestCase):
         self.assertNotIn(acct, json.dumps(self.env.topic_policy(info["topic_arn"])))
         with self.assertRaises(AssertionError):
             self.env.publish_as(acct, info["topic_arn"], "{}")
-        types = [e["type"] for e in self.xacct_json("events", acct)]
+        events = self.xacct_json("events", acct)
+        types = [e["type"] for e in events]
         self.assertEqual(types[0], "offboarded")
-        self.assertIn("onboarded", types)
+        # An operator's action: "ok", as onboard, cancel and rotate record it.
+        self.assertEqual(events[0]["outcome"], "ok")
+        self.assertEqual(events[types.index("onboarded")]["outcome"], "ok")
 
     def test_jobs_done_while_sns_fails_is_finished_by_the_workers(self):
         """Closing the job commits offboarded and queues the policy rewrite
