@@ -40,9 +40,12 @@ int xacct_claims_claim(xacct_store_t *s, const char *stack_id, const char *reque
                        const char *owner, long lease_ms, xacct_claims_claim_cb cb,
                        void *arg) XACCT_MUSTCHECK;
 
-/* Records the answer and status done with a TTL of ttl_s (0 = 7 days),
- * whoever holds the lease (the answer has been decided; the first finish
- * wins and later ones change nothing: changed 0). */
+/* Records the answer and status done with a TTL of ttl_s (0 = 7 days), when
+ * owner holds the claim or nobody does (its lease ran out). A claim this
+ * owner finished before changes nothing (changed 0). XACCT_EEXISTS: another
+ * attempt holds or finished the request (this one's lease ran out and it
+ * was taken over): that attempt's answer is the request's, nothing is
+ * recorded. */
 int xacct_claims_finish(xacct_store_t *s, const char *stack_id, const char *request_id,
                         const char *owner, const char *answer, long ttl_s,
                         xacct_claims_done_cb cb, void *arg) XACCT_MUSTCHECK;
@@ -55,11 +58,14 @@ int xacct_claims_release(xacct_store_t *s, const char *stack_id, const char *req
 /*
  * For other scripts of the store layer that finish a claim atomically with
  * their own writes: a Lua function taking (key, owner, answer, now_iso,
- * ttl_s) and returning 1 if it recorded the answer.
+ * ttl_s) and returning 1 if it recorded the answer, 0 if owner had, -1 if
+ * another owner holds or finished the claim (nothing recorded).
  */
 #define XACCT__CLAIMS_FINISH_LUA                                                       \
     "local function claim_finish(key, owner, answer, now, ttl)\n"                     \
-    "  local st = redis.call('HGET', key, 'status')\n"                                \
+    "  local h = redis.call('HMGET', key, 'status', 'owner')\n"                       \
+    "  local st = h[1]\n"                                                             \
+    "  if st and h[2] ~= owner then return -1 end\n"                                  \
     "  if st == 'done' then return 0 end\n"                                           \
     "  if not st then redis.call('HSET', key, 'claimed_at', now) end\n"               \
     "  redis.call('HSET', key, 'owner', owner, 'status', 'done', 'answer', answer,\n" \

@@ -157,7 +157,7 @@ typedef struct xacct_customer_apply {
  * status 0 with a result and the state the record had before; or
  * XACCT_ENOTFOUND (no record: nothing written), XACCT_ESTATE (transition
  * refused, detail "from -> to": nothing written), XACCT_EEXISTS (claim_owner
- * given and the request's claim is held by another owner and not finished:
+ * given and the request's claim is held or was finished by another owner:
  * its lease ran out and another worker took it over; nothing written), or a
  * store error.
  */

@@ -327,13 +327,10 @@ static void on_claim(int status, const char *detail, xacct_claims_result_t st, c
         transient(msg, "claim", status, detail);
         return;
     }
-    if (msg->gave_up[0] != '\0' && st != XACCT_CLAIMS_CLAIMED) {
-        /* Answered before, or being worked on by a live worker that will
-         * answer: nothing to say, only to put the message aside. */
-        to_dead(msg, st == XACCT_CLAIMS_DONE ? "the request was answered before"
-                                             : "another worker holds the request");
-        return;
-    }
+    /* Past queue.max_receives a finished request still re-sends its stored
+     * answer (the earlier deliveries may all have failed to) before the
+     * message goes to the dead set, and one a live worker holds is left to
+     * that worker, whose answer may need this message's redelivery. */
     switch (st) {
     case XACCT_CLAIMS_CLAIMED:
         msg->claimed = true;
@@ -344,13 +341,18 @@ static void on_claim(int status, const char *detail, xacct_claims_result_t st, c
         msg->recorded = true;
         xacct__pipeline_msg_stored_answer(msg, answer);
         /* A worker may have died between that answer and the template's
-         * deletion: no template outlives its Create. */
-        msg->stored_create = msg->req->type == XACCT_CFN_CREATE && !msg->answer_failed;
+         * deletion, or the deletion failed: no template outlives the Create
+         * or Update that connected with it. */
+        msg->stored_connect = (msg->req->type == XACCT_CFN_CREATE ||
+                               msg->req->type == XACCT_CFN_UPDATE) &&
+                              !msg->answer_failed;
         xacct__pipeline_msg_count(msg, "duplicate");
         XACCT_LOG_INFO(xacct__pl_log(msg), "request.duplicate", "message_id",
                        msg->m->message_id, "request_id", msg->req->request_id, "action",
                        "re-sending the stored answer", NULL);
-        if (msg->answer[0] == '\0')
+        if (msg->answer[0] == '\0' && msg->gave_up[0] != '\0')
+            to_dead(msg, "the request was answered before");
+        else if (msg->answer[0] == '\0')
             finish(msg, true);
         else
             go(msg, ST_ANSWER);
@@ -513,19 +515,31 @@ static void stage_check(xacct_pipeline_msg_t *msg)
 
 /* ---- record ------------------------------------------------------------- */
 
+/* This attempt's lease ran out and another worker took the request over (or
+ * has finished it since): that one records and answers; this copy records
+ * nothing, answers nothing and leaves the message to its holder. */
+static void step_aside(xacct_pipeline_msg_t *msg)
+{
+    XACCT_LOG_WARN(xacct__pl_log(msg), "claim.lost", "message_id", msg->m->message_id,
+                   "detail", "another worker took the request over; nothing recorded here",
+                   NULL);
+    finish(msg, false);
+}
+
 static void on_finished(int status, const char *detail, int changed, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
     if (xacct__pipeline_msg_returned(msg))
         return;
+    if (status == XACCT_EEXISTS) {
+        step_aside(msg);
+        return;
+    }
     if (status != 0) {
         transient(msg, "finish claim", status, detail);
         return;
     }
-    if (msg->gave_up[0] != '\0' && !changed) {
-        to_dead(msg, "the request was answered before");
-        return;
-    }
+    (void)changed; /* 0: this attempt recorded it before; its answer goes out */
     msg->recorded = true;
     /* An answer kept only on the claim (no customer record) counts like
      * any other: a FAILED one is a failed request for the heartbeat. */
@@ -563,12 +577,7 @@ static void on_apply(int status, const char *detail, xacct_apply_result_t result
         msg->failed = msg->failed || failed;
         go(msg, ST_FINISH);
     } else if (status == XACCT_EEXISTS) {
-        /* This attempt's lease ran out and another worker took the request
-         * over: it records and answers; this copy only steps aside. */
-        XACCT_LOG_WARN(xacct__pl_log(msg), "claim.lost", "message_id", msg->m->message_id,
-                       "detail", "another worker took the request over; nothing recorded here",
-                       NULL);
-        finish(msg, false);
+        step_aside(msg);
     } else if (status == XACCT_ESTATE) {
         /* The record changed under the decision: the handlers say whether
          * to decide again or to answer as it stands. */
@@ -663,7 +672,7 @@ static bool wants_cleanup(const xacct_pipeline_msg_t *msg)
     const char *bucket = xacct__pl_cfg(msg)->cfn_template_bucket;
     return bucket != NULL && bucket[0] != '\0' &&
            ((msg->customer != NULL && xacct__pipeline_msg_decided(msg)->cleanup_template) ||
-            msg->stored_create);
+            msg->stored_connect);
 }
 
 /* The stack has its answer, but the Delete's outcome was never recorded

@@ -55,8 +55,8 @@ struct xacct_pipeline_msg {
     bool check_rotating;          /* the check proves a rotation's pending ID */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */
-    bool stored_create;           /* a redelivered Create answered SUCCESS before: its
-                                     template is deleted again (idempotent) */
+    bool stored_connect;          /* a redelivered Create or Update answered SUCCESS
+                                     before: its template is deleted again (idempotent) */
     unsigned cleaned;             /* templates whose deletion has been sent */
     xacct__pipeline_stage_t stage;
     uv_timer_t retry;             /* backoff between attempts */

@@ -68,6 +68,10 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
 {
     long long v = 0;
     status = xacct__store_op_reply_int(r, status, &detail, "unexpected claim script reply", &v);
+    if (status == 0 && v < 0) {
+        status = XACCT_EEXISTS;
+        detail = "another worker holds or finished the request";
+    }
     ((xacct_claims_done_cb)op->cb)(status, detail, status == 0 && v > 0, op->arg);
 }
 

@@ -36,10 +36,11 @@ static const xacct_store_script_t apply_script = {
     "local state = cur[1]\n"
     "if not state then return {'notfound', ''} end\n"
     /* The claim fences the request: a worker whose lease ran out and whose
-     * request another worker took over changes nothing. */
+     * request another worker took over, or has finished since, changes
+     * nothing (the other attempt's answer is the request's). */
     "if ARGV[11] == '1' then\n"
     "  local cl = redis.call('HMGET', KEYS[5], 'status', 'owner')\n"
-    "  if cl[1] and cl[1] ~= 'done' and cl[2] ~= ARGV[12] then return {'lost', state} end\n"
+    "  if cl[1] and cl[2] ~= ARGV[12] then return {'lost', state} end\n"
     "end\n"
     "if cur[2] == ARGV[3] then return {'duplicate', state} end\n"
     "local function audit_and_finish()\n"

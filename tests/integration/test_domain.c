@@ -552,11 +552,38 @@ static void test_claims(void **state)
     t = raw(f, "TTL", PREFIX "request:arn:aws:cloudformation:eu-west-1:333333333333:stack/x/1:q2",
             NULL);
     assert_true(t.count > 6 * 24 * 3600);
+    /* Finished by another attempt: fenced out, the first answer stays. */
     memset(&d, 0, sizeof(d));
     assert_int_equal(xacct_claims_finish(f->s, S, "q2", "w3/m2", "other", 0, changed_cb, &d), 0);
     wait_res(f, &d);
-    assert_int_equal(d.result, 0); /* the first answer stays */
+    assert_int_equal(d.status, XACCT_EEXISTS);
+    assert_int_equal(d.result, 0);
     assert_string_equal(claim(f, S, "q2", "w3/m2", 1000).text, "{\"Status\":\"SUCCESS\"}");
+    /* Finished by this attempt before (a retry): nothing changes, no error. */
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(xacct_claims_finish(f->s, S, "q2", "w2/m2", "again", 0, changed_cb, &d), 0);
+    wait_res(f, &d);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.result, 0);
+    assert_string_equal(claim(f, S, "q2", "w3/m2", 1000).text, "{\"Status\":\"SUCCESS\"}");
+    /* Held by another live attempt (this one's lease ran out and the
+     * request was taken over): fenced out, the claim stays theirs. */
+    assert_int_equal(claim(f, S, "q4", "w2/m4", 60000).result, XACCT_CLAIMS_CLAIMED);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(xacct_claims_finish(f->s, S, "q4", "w1/m4", "late", 0, changed_cb, &d), 0);
+    wait_res(f, &d);
+    assert_int_equal(d.status, XACCT_EEXISTS);
+    r = claim(f, S, "q4", "w3/m4", 60000);
+    assert_int_equal(r.result, XACCT_CLAIMS_BUSY);
+    assert_string_equal(r.text, "w2/m4");
+    /* A lease that ran out with nobody holding it: whoever finishes first. */
+    assert_int_equal(claim(f, S, "q5", "w1/m5", 50).result, XACCT_CLAIMS_CLAIMED);
+    th_sleep_ms(120);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(xacct_claims_finish(f->s, S, "q5", "w1/m5", "mine", 0, changed_cb, &d), 0);
+    wait_res(f, &d);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.result, 1);
 
     /* release: only by the owner, then another worker can take it */
     assert_int_equal(claim(f, S, "q3", "w1/m3", 60000).result, XACCT_CLAIMS_CLAIMED);
@@ -598,6 +625,17 @@ static void test_claims(void **state)
     r = apply_full(f, D, "Create", "active", "dr1", NULL, "w2/taken", "{\"answer\":4}");
     assert_int_equal(r.status, 0);
     assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    /* ... and so does one the other owner has finished since: the stale
+     * attempt neither records nor replaces the stored answer. */
+    assert_int_equal(claim(f, dstack, "dr2", "w2/next", 60000).result, XACCT_CLAIMS_CLAIMED);
+    r = apply_full(f, D, "Update", "", "dr2", NULL, "w2/next", "{\"answer\":5}");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_AUDITED);
+    r = apply_full(f, D, "Update", "active", "dr2", NULL, "w1/stale", "{\"answer\":6}");
+    assert_int_equal(r.status, XACCT_EEXISTS);
+    g = get(f, D);
+    assert_string_equal(field(&g, "last_request_id"), "dr1");
+    assert_string_equal(claim(f, dstack, "dr2", "w3/later", 60000).text, "{\"answer\":5}");
     free(dstack);
     free(stack);
 }

@@ -427,6 +427,49 @@ static void test_lost_claim_steps_aside(void **state)
     assert_int_equal(f->counts[K_APPLY], 1);
 }
 
+/* No record, and the request was taken over meanwhile: the finish is
+ * fenced out like an apply, nothing is answered, the message is left. */
+static void test_lost_claim_on_finish_steps_aside(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
+    complete_get(wait_for(f, K_GET), NULL, NULL, NULL);
+    call_t *fin = wait_for(f, K_FINISH);
+    fin->done = true;
+    ((xacct_claims_done_cb)fin->cb)(XACCT_EEXISTS, "another worker holds or finished the request",
+                                    0, fin->arg);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_ANSWER], 0);
+    assert_non_null(strstr(f->log_text, "claim.lost"));
+}
+
+/* A redelivered Update answered SUCCESS before (its template's deletion
+ * failed, or its worker died first) deletes the template it connected
+ * with again, as a redelivered Create does. */
+static void test_redelivered_update_deletes_its_template(void **state)
+{
+    fake_t *f = *state;
+    f->cfg.cfn_template_bucket = "xacct-templates";
+    set_body(f, "Update", "xacct-" ACCT, 0);
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, "{\"Status\":\"SUCCESS\"}");
+    complete_get(wait_for(f, K_GET), NULL, NULL, NULL);
+    complete_answer(wait_for(f, K_ANSWER), 0, 200);
+    char key[XACCT_TEMPLATE_KEY_MAX];
+    assert_int_equal(xacct_template_s3_key(ACCT, EXTID, key, sizeof(key)), 0);
+    call_t *del = wait_for(f, K_S3);
+    assert_string_equal(del->text, key);
+    assert_int_equal(f->dones, 0);
+    complete_s3(del, 0);
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
+    assert_int_equal(f->counts[K_S3], 1);
+    assert_int_equal(f->counts[K_APPLY], 0);
+}
+
 /* No record: the answer is kept on the claim (finish) and sent. */
 static void test_unknown_account_answered_from_claim(void **state)
 {
@@ -473,6 +516,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lost_claim_steps_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_account_answered_from_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_claim_on_finish_steps_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redelivered_update_deletes_its_template, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

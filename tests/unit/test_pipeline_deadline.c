@@ -55,22 +55,45 @@ static void test_too_many_receives_delete_answers_success(void **state)
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
 }
 
-/* Given up on, but answered before (or held by a live worker that will
- * answer): nothing is sent again; only the dead set is written. */
+/* Given up on, but answered before: the earlier deliveries of the answer
+ * may all have failed, so the stored answer goes out once more, then the
+ * message goes to the dead set. */
 static void test_too_many_receives_answered_before(void **state)
 {
     fake_t *f = *state;
     set_body(f, "Create", NULL, 0);
     f->m.receive_count = 6;
     start(f);
-    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, "{\"Status\":\"SUCCESS\"}");
+    const char *stored = "{\"Status\":\"SUCCESS\"}";
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_DONE, stored);
+    call_t *answer = wait_for(f, K_ANSWER);
+    assert_string_equal(answer->text, stored);
+    assert_int_equal(f->counts[K_DEAD], 0);
+    complete_answer(answer, 0, 200);
     call_t *dead = wait_for(f, K_DEAD);
     assert_non_null(strstr(dead->text, "received 6 times"));
-    assert_non_null(strstr(dead->text, "answered before"));
     complete_dead(dead);
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_DEAD);
+    assert_int_equal(f->counts[K_ANSWER], 1);
+    assert_int_equal(f->counts[K_FINISH], 0);
+}
+
+/* Given up on while another live worker holds the request: its answer may
+ * need this message again, so the message is left (hidden a visibility
+ * timeout), never put in the dead set and deleted under that worker. */
+static void test_too_many_receives_held_elsewhere_is_left(void **state)
+{
+    fake_t *f = *state;
+    set_body(f, "Create", NULL, 0);
+    f->m.receive_count = 6;
+    start(f);
+    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_BUSY, "other/m/5");
+    wait_done(f);
+    assert_int_equal(f->result.outcome, XACCT_PIPELINE_LEAVE);
+    assert_int_equal(f->counts[K_DEAD], 0);
     assert_int_equal(f->counts[K_ANSWER], 0);
+    assert_int_equal(f->counts[K_VIS], 1);
 }
 
 /* Given up on and not a request at all: the dead set, with both reasons. */
@@ -214,6 +237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_many_receives_delete_answers_success, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_too_many_receives_answered_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_many_receives_held_elsewhere_is_left, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_too_many_receives_unparseable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_lease_ends_before_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_lower_bound, setup, teardown),
