@@ -85,10 +85,13 @@ typedef struct xacct_ctx {
     uv_signal_t sig_tstp;             /* quiet: stop fetching */
     uv_signal_t sig_cont;             /* back from quiet: fetch again */
     uv_timer_t watchdog;              /* WATCHDOG=1 and STATUS= while healthy */
+    uv_timer_t start_wait;            /* before READY=1: EXTEND_TIMEOUT_USEC and STATUS= */
     uv_timer_t grace;                 /* drain deadline */
     uv_prepare_t log_check;           /* writes a turn's batched log lines (xacct_loop_run) */
     xacct_run_state_t state;
     bool ready_sent;                  /* READY=1 went out (Redis up, polling) */
+    char wait_why[256];               /* before READY=1: the last Redis connection
+                                         error (host:port, never the password), or "" */
     int exit_code;                    /* returned by main */
 
     uv_loop_t _loop;                  /* storage of loop */

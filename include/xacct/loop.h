@@ -21,6 +21,14 @@ void xacct_loop_run(xacct_ctx_t *ctx);
 /* Tells systemd the daemon is ready (READY=1 and a STATUS= line). */
 void xacct_loop_ready(xacct_ctx_t *ctx);
 
+/* Before READY=1, while Redis is not reached: tells systemd the start is
+ * still under way (EXTEND_TIMEOUT_USEC) and why (STATUS=waiting for Redis;
+ * last error: why). why (borrowed; NULL keeps the last one) is the store's
+ * detail of a failed attempt, which names host and port, never the password.
+ * A timer of xacct_loop_setup says it again until READY=1 or the drain.
+ * Does nothing once READY=1 went out or the daemon drains. */
+void xacct_loop_waiting(xacct_ctx_t *ctx, const char *why);
+
 /* Begins the drain (as SIGTERM does). */
 void xacct_loop_shutdown(xacct_ctx_t *ctx);
 

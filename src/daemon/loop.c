@@ -33,8 +33,27 @@ static void stop_signals(xacct_ctx_t *ctx)
     uv_signal_stop(&ctx->sig_cont);
 }
 
+/* Before READY=1 the start lasts as long as Redis stays away (SPEC §4: an
+ * outage is transient). Left to TimeoutStartSec (90 s by default) systemd
+ * would fail the start and restart it, again and again for as long as the
+ * outage lasts; instead every START_WAIT_PERIOD_MS the start is extended by
+ * START_EXTEND_USEC from then, three times the period, so one lost datagram
+ * costs nothing. A loop that hangs still fails the start, that much later. */
+#define START_WAIT_PERIOD_MS 10000
+#define START_EXTEND_USEC 30000000ULL
+
+static bool waiting_for_redis(const xacct_ctx_t *ctx)
+{
+    return !ctx->ready_sent && ctx->state == XACCT_RUNNING;
+}
+
 static void status_line(xacct_ctx_t *ctx, char *out, size_t outlen)
 {
+    if (waiting_for_redis(ctx)) {
+        snprintf(out, outlen, "waiting for Redis%s%s", ctx->wait_why[0] ? "; last error: " : "",
+                 ctx->wait_why);
+        return;
+    }
     xacct_worker_stats_t st;
     memset(&st, 0, sizeof(st));
     if (ctx->worker != NULL)
@@ -48,7 +67,7 @@ static void status_line(xacct_ctx_t *ctx, char *out, size_t outlen)
 static void on_watchdog(uv_timer_t *t)
 {
     xacct_ctx_t *ctx = xacct_container_of(t, xacct_ctx_t, watchdog);
-    char status[256];
+    char status[320];
     status_line(ctx, status, sizeof(status));
     /* The timer firing is the proof that the loop is not stuck. */
     xacct_notifyf("WATCHDOG=1\nSTATUS=%s", status);
@@ -56,10 +75,36 @@ static void on_watchdog(uv_timer_t *t)
 
 void xacct_loop_ready(xacct_ctx_t *ctx)
 {
-    char status[256];
+    uv_timer_stop(&ctx->start_wait);
+    char status[320];
     status_line(ctx, status, sizeof(status));
     xacct_notifyf("READY=1\nSTATUS=%s", status);
     XACCT_LOG_INFO(&ctx->log, "daemon.ready", "worker", ctx->worker_id, NULL);
+}
+
+static void send_waiting(xacct_ctx_t *ctx)
+{
+    char status[320];
+    status_line(ctx, status, sizeof(status));
+    xacct_notifyf("EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s", START_EXTEND_USEC, status);
+}
+
+static void on_start_wait(uv_timer_t *t)
+{
+    xacct_ctx_t *ctx = xacct_container_of(t, xacct_ctx_t, start_wait);
+    if (waiting_for_redis(ctx))
+        send_waiting(ctx);
+    else
+        uv_timer_stop(t);
+}
+
+void xacct_loop_waiting(xacct_ctx_t *ctx, const char *why)
+{
+    if (!waiting_for_redis(ctx))
+        return;
+    if (why != NULL)
+        snprintf(ctx->wait_why, sizeof(ctx->wait_why), "%s", why);
+    send_waiting(ctx);
 }
 
 static void finish_shutdown(void *arg)
@@ -70,6 +115,7 @@ static void finish_shutdown(void *arg)
     ctx->state = XACCT_STOPPED;
     uv_timer_stop(&ctx->grace);
     uv_timer_stop(&ctx->watchdog);
+    uv_timer_stop(&ctx->start_wait);
     stop_signals(ctx);
     XACCT_LOG_INFO(&ctx->log, "daemon.stopped", "worker", ctx->worker_id, NULL);
     /* Nothing keeps the loop alive past this point except handles that are
@@ -93,6 +139,9 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
     if (ctx->state != XACCT_RUNNING)
         return;
     ctx->state = XACCT_DRAINING;
+    /* A start still waiting for Redis ends here: the stop's own extension
+     * follows. */
+    uv_timer_stop(&ctx->start_wait);
     /* The unit's TimeoutStopSec is fixed, the grace is configured (and
      * reloadable): systemd is told how long the stop may take, so it never
      * kills a worker that is still releasing its messages. */
@@ -240,14 +289,21 @@ void xacct_loop_setup(xacct_ctx_t *ctx)
     }
     uv_timer_init(ctx->loop, &ctx->grace);
     uv_timer_init(ctx->loop, &ctx->watchdog);
+    uv_timer_init(ctx->loop, &ctx->start_wait);
     long wd = xacct_notify_watchdog_ms();
     const char *sock = getenv("NOTIFY_SOCKET");
+    bool notify = sock != NULL && sock[0] != '\0';
     if (wd > 0)
         uv_timer_start(&ctx->watchdog, on_watchdog, (uint64_t)wd / 2, (uint64_t)wd / 2);
-    else if (sock != NULL && sock[0] != '\0')
+    else if (notify)
         uv_timer_start(&ctx->watchdog, on_watchdog, 10000, 10000); /* STATUS= only */
+    /* Stops itself at READY=1; a failed attempt says so at once too
+     * (xacct_loop_waiting). */
+    if (notify)
+        uv_timer_start(&ctx->start_wait, on_start_wait, START_WAIT_PERIOD_MS, START_WAIT_PERIOD_MS);
     /* Without systemd nobody listens: no timer, no idle wake-ups. */
     uv_unref((uv_handle_t *)&ctx->watchdog);
+    uv_unref((uv_handle_t *)&ctx->start_wait);
 }
 
 void xacct_loop_run(xacct_ctx_t *ctx)
@@ -271,6 +327,7 @@ void xacct_loop_teardown(xacct_ctx_t *ctx)
     stop_signals(ctx);
     uv_timer_stop(&ctx->grace);
     uv_timer_stop(&ctx->watchdog);
+    uv_timer_stop(&ctx->start_wait);
     /* The daemon's own parts, in the reverse of main's start order; the
      * context's subsystems follow in xacct_ctx_free. */
     xacct_api_stop(ctx);

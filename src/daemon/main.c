@@ -35,9 +35,12 @@ static void on_store_state(int up, int status, const char *detail, void *arg)
             ctx->ready_sent = true;
             xacct_loop_ready(ctx);
         }
-    } else
+    } else {
         XACCT_LOG_WARN(&ctx->log, "redis.down", "error", xacct_errname(status), "detail",
                        detail ? detail : "", "action", "reconnecting with backoff", NULL);
+        /* Not ready yet: systemd hears why at once, not at the next tick. */
+        xacct_loop_waiting(ctx, detail ? detail : xacct_strerror(status));
+    }
 }
 
 /* The Sentinel watch: a lost subscription is one warning per episode. */
@@ -96,6 +99,8 @@ static int start(xacct_ctx_t *ctx)
         ctx->ready_sent = true;
         xacct_loop_ready(ctx);
     }
+    /* Otherwise READY=1 waits for Redis: a failed attempt and the loop's
+     * timer extend the start meanwhile (xacct_loop_waiting). */
     return 0;
 }
 

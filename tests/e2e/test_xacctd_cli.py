@@ -182,6 +182,55 @@ class NotifyTest(unittest.TestCase):
             sock.close()
             env.stop()
 
+    def test_sd_notify_start_waits_for_redis(self):
+        # Redis away at start (SPEC 4: transient): READY=1 waits for it, but
+        # systemd is told again and again that the start goes on
+        # (EXTEND_TIMEOUT_USEC) and why, so TimeoutStartSec does not fail
+        # the unit and restart it for as long as the outage lasts.
+        import socket
+        env = Env().start()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        path = os.path.join(env.tmp, "notify.sock")
+        sock.bind(path)
+        sock.settimeout(20)
+        try:
+            env.redis.stop()
+            port = env.redis.port
+            url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+            w = env.start_worker({"NOTIFY_SOCKET": path, "XACCT_REDIS_URL": url},
+                                 wait_ready=False)
+
+            def next_msg():
+                return sock.recv(4096).decode()
+            waiting = []
+            while len(waiting) < 3:
+                m = next_msg()
+                self.assertNotIn("READY=1", m)
+                if "EXTEND_TIMEOUT_USEC" in m:
+                    waiting.append(m)
+            for m in waiting:
+                extend = int(re.search(r"EXTEND_TIMEOUT_USEC=(\d+)", m).group(1))
+                # Sent again every 10 s: one lost datagram costs nothing.
+                self.assertGreaterEqual(extend, 30 * 1000000, m)
+                self.assertIn("STATUS=waiting for Redis; last error: ", m)
+                self.assertNotIn("hunter2", m)
+            self.assertIn(f"127.0.0.1:{port}", waiting[-1])
+            self.assertIn("refused", waiting[-1].lower())
+            self.assertIsNone(w.poll())
+            # Redis back: READY=1, and the status is the running one.
+            env.redis.start(extra=("--requirepass", "hunter2-secret"))
+            m = next_msg()
+            while "READY=1" not in m:
+                self.assertNotIn("hunter2", m)
+                m = next_msg()
+            self.assertRegex(m, r"STATUS=polling; in_flight=\d+ processed=\d+")
+            self.assertNotIn(b"hunter2", env.worker_log(w))
+            w.send_signal(signal.SIGTERM)
+            self.assertEqual(w.wait(30), 0, env.worker_log(w)[-3000:])
+        finally:
+            sock.close()
+            env.stop()
+
 
 if __name__ == "__main__":
     unittest.main()
