@@ -117,7 +117,9 @@ typedef struct xacct_config {
  * XACCT_<SECTION>_<KEY> overrides from the environment, checks types, ranges
  * and required keys. On failure returns XACCT_ECONFIG and writes
  * "file:line: key: reason" (or "XACCT_X_Y: reason" for the environment) into
- * err. *out is freed with xacct_config_free.
+ * err; missing required keys are named all at once, "file: key: required
+ * (...)" a line each, '\n' between them (as much as errlen holds).
+ * *out is freed with xacct_config_free.
  */
 int xacct_config_load(const char *path, xacct_config_t **out, char *err,
                       size_t errlen) XACCT_MUSTCHECK;

@@ -54,6 +54,31 @@ static void fail_at(parse_state_t *ps, int line, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Appends a line to err, which holds *used bytes of earlier lines, after a
+ * '\n' when there are some. What does not fit is cut, as snprintf cuts: err
+ * holds as much of the lines as it can, always terminated. */
+static void add_line(char *err, size_t errlen, size_t *used, const char *fmt, ...)
+    XACCT_PRINTF(4, 5);
+static void add_line(char *err, size_t errlen, size_t *used, const char *fmt, ...)
+{
+    size_t at = *used;
+    if (at > 0) {
+        if (at + 1 >= errlen)
+            return; /* full */
+        err[at++] = '\n';
+        err[at] = '\0';
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err + at, errlen - at, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        err[at] = '\0';
+        n = 0;
+    }
+    *used = at + (size_t)n < errlen ? at + (size_t)n : errlen - 1;
+}
+
 /*
  * inih reads through this one line at a time, which is how we know the line
  * number (the packaged inih calls handlers without one). A line longer than
@@ -292,23 +317,30 @@ XACCT_STATIC int config_load_from(const char *path, const char *text, config_get
         }
     }
 
+    /* Every missing key at once, a line each: a fresh install learns them
+     * all from one --check-config, not one a run. */
     if (!partial) {
         const char *where = path != NULL ? path : text != NULL ? "<string>" : NULL;
+        size_t used = 0;
+        bool missing = false;
         if (*cfg->aws_region == '\0') {
-            snprintf(err, errlen,
+            missing = true;
+            add_line(err, errlen, &used,
                      "%s%saws.region: required (set it in the file, XACCT_AWS_REGION, AWS_REGION "
                      "or AWS_DEFAULT_REGION)",
                      where ? where : "", where ? ": " : "");
-            goto out;
         }
         for (size_t i = 0; i < xacct__config_nkeys; i++) {
-            if (!(xacct__config_keys[i].flags & KF_REQUIRED) || !xacct__config_key_empty(cfg, &xacct__config_keys[i]))
+            const xacct__config_key_t *k = &xacct__config_keys[i];
+            if (!(k->flags & KF_REQUIRED) || !xacct__config_key_empty(cfg, k))
                 continue;
-            xacct__config_env_name(&xacct__config_keys[i], ename, sizeof(ename));
-            snprintf(err, errlen, "%s%s%s.%s: required (set it in the file or %s)",
-                     where ? where : "", where ? ": " : "", xacct__config_keys[i].section, xacct__config_keys[i].key, ename);
-            goto out;
+            missing = true;
+            xacct__config_env_name(k, ename, sizeof(ename));
+            add_line(err, errlen, &used, "%s%s%s.%s: required (set it in the file or %s)",
+                     where ? where : "", where ? ": " : "", k->section, k->key, ename);
         }
+        if (missing)
+            goto out;
     }
 
     *out = cfg;

@@ -193,7 +193,7 @@ int xacct_loop_reload(xacct_ctx_t *ctx)
     xacct_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu",
                   (unsigned long long)ts.tv_sec * 1000000ULL +
                       (unsigned long long)ts.tv_nsec / 1000ULL);
-    char err[512];
+    char err[1024]; /* every missing required key, a line each */
     xacct_config_t *next = NULL;
     int rc = xacct_config_load(ctx->config_path, &next, err, sizeof(err));
     if (rc == 0)

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -119,6 +120,16 @@ static void warn_stray_log(const char *name, void *arg)
                    "names no setting; ignored", NULL);
 }
 
+/* One "xacctd: " line on stderr for each line of msg. */
+static void print_lines(const char *msg)
+{
+    do {
+        size_t n = strcspn(msg, "\n");
+        fprintf(stderr, "xacctd: %.*s\n", (int)n, msg);
+        msg += n;
+    } while (*msg++ != '\0');
+}
+
 int main(int argc, char **argv)
 {
     xacct_cli_opts_t opts;
@@ -134,10 +145,11 @@ int main(int argc, char **argv)
         printf("xacctd %s\n", XACCT_VERSION);
         return 0;
     }
-    char err[512];
+    /* Room for every missing required key, a line each. */
+    char err[1024];
     xacct_config_t *cfg = NULL;
     if (xacct_config_load(opts.config_path, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "xacctd: %s\n", err);
+        print_lines(err);
         return 1;
     }
     if (opts.check_config) {

@@ -37,6 +37,33 @@ class CheckConfigTest(SharedEnvTest):
         self.assertEqual(r.returncode, 1)
         self.assertIn(f"{bad}:{n + 1}: queue.max_messages", r.stderr.decode())
 
+    def test_check_config_names_every_missing_key(self):
+        # A fresh install learns every required key from one run, each on a
+        # line of its own that names the file, not one key a run.
+        conf = os.path.join(self.env.tmp, "fresh.conf")
+        with open(conf, "w") as f:
+            f.write("[log]\nlevel = info\n")
+        e = {k: v for k, v in self.env.process_env().items()
+             if k not in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")
+             and not k.startswith("XACCT_")}
+        e.update(HOME=self.env.tmp, AWS_CONFIG_FILE=os.path.join(self.env.tmp, "absent"))
+        r = self.run_xacctd("--config", conf, "--check-config", env=e)
+        self.assertEqual(r.returncode, 1, (r.stdout, r.stderr))
+        self.assertNotIn(b"configuration ok", r.stdout)
+        lines = r.stderr.decode().splitlines()
+        keys = [("aws.region", "XACCT_AWS_REGION"),
+                ("aws.partner_account_id", "XACCT_AWS_PARTNER_ACCOUNT_ID"),
+                ("queue.urls", "XACCT_QUEUE_URLS"), ("sns.topic_arns", "XACCT_SNS_TOPIC_ARNS")]
+        self.assertEqual(len(lines), len(keys), lines)
+        for line, (key, var) in zip(lines, keys):
+            self.assertTrue(line.startswith(f"xacctd: {conf}: {key}: required (set it in the file"),
+                            line)
+            self.assertIn(var, line)
+        # The same keys stop the daemon's start, all named there too.
+        p = subprocess.run([XACCTD, "--config", conf], capture_output=True, timeout=30, env=e)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.decode().splitlines(), lines)
+
     def test_environment_override(self):
         e = self.env.process_env({"XACCT_QUEUE_MAX_IN_FLIGHT": "7"})
         r = self.run_xacctd("--config", self.env.config_path, "--check-config", env=e)

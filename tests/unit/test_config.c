@@ -602,8 +602,51 @@ static void test_required(void **state)
     fake_env_t env = {{{"AWS_REGION", "eu-west-1"}}};
     assert_int_equal(config_load_from(NULL, NULL, fake_getenv, &env, false, &cfg, err, sizeof(err)),
                      XACCT_ECONFIG);
-    assert_string_equal(err, "aws.partner_account_id: required (set it in the file or "
-                             "XACCT_AWS_PARTNER_ACCOUNT_ID)");
+    assert_string_equal(err,
+                        "aws.partner_account_id: required (set it in the file or "
+                        "XACCT_AWS_PARTNER_ACCOUNT_ID)\n"
+                        "queue.urls: required (set it in the file or XACCT_QUEUE_URLS)\n"
+                        "sns.topic_arns: required (set it in the file or XACCT_SNS_TOPIC_ARNS)");
+    assert_null(cfg);
+}
+
+/* Every missing required key in one error, a line each in the order of the
+ * table, not the first alone: a fresh install learns them all at once. */
+static void test_required_all_at_once(void **state)
+{
+    (void)state;
+    static const char want[] =
+        "<string>: aws.region: required (set it in the file, XACCT_AWS_REGION, AWS_REGION or "
+        "AWS_DEFAULT_REGION)\n"
+        "<string>: aws.partner_account_id: required (set it in the file or "
+        "XACCT_AWS_PARTNER_ACCOUNT_ID)\n"
+        "<string>: queue.urls: required (set it in the file or XACCT_QUEUE_URLS)\n"
+        "<string>: sns.topic_arns: required (set it in the file or XACCT_SNS_TOPIC_ARNS)";
+    fake_env_t env = {{{"AWS_REGION", ""}}};
+    xacct_config_t *cfg = NULL;
+    char err[1024];
+    assert_int_equal(load_text("[log]\nlevel = debug\n", &env, false, &cfg, err, sizeof(err)),
+                     XACCT_ECONFIG);
+    assert_string_equal(err, want);
+    assert_null(cfg);
+    /* Two missing, the others set (one from the environment). */
+    fake_env_t env2 = {{{"XACCT_SNS_TOPIC_ARNS", "arn:aws:sns:eu-west-1:111122223333:t"}}};
+    assert_int_equal(load_text("[aws]\nregion = eu-west-1\n", &env2, false, &cfg, err, sizeof(err)),
+                     XACCT_ECONFIG);
+    assert_string_equal(err, "<string>: aws.partner_account_id: required (set it in the file or "
+                             "XACCT_AWS_PARTNER_ACCOUNT_ID)\n"
+                             "<string>: queue.urls: required (set it in the file or "
+                             "XACCT_QUEUE_URLS)");
+    assert_null(cfg);
+    /* A buffer too small for them all holds as much as fits, terminated. */
+    for (size_t len = 1; len <= sizeof(want); len++) {
+        char small[sizeof(want)];
+        memset(small, 'x', sizeof(small));
+        assert_int_equal(load_text("", &env, false, &cfg, small, len), XACCT_ECONFIG);
+        assert_null(cfg);
+        assert_int_equal(strlen(small), len - 1);
+        assert_memory_equal(small, want, len - 1);
+    }
 }
 
 /* ---- reload ------------------------------------------------------------ */
@@ -994,6 +1037,7 @@ int main(void)
         cmocka_unit_test(test_env_errors),
         cmocka_unit_test(test_env_strays),
         cmocka_unit_test(test_required),
+        cmocka_unit_test(test_required_all_at_once),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_dump),
         cmocka_unit_test(test_dump_masks_password),
