@@ -26,7 +26,10 @@ typedef struct xacct_sentinel_options {
     const char *tls_ca_file;      /* as for the store; borrowed, may be NULL */
     const char *tls_cert_file;
     const char *tls_key_file;
-    long timeout_ms;              /* per sentinel: connect and answer */
+    long timeout_ms;              /* per sentinel: to connect (lookup, TCP, TLS and
+                                     handshake); 0 = 5000 */
+    long command_timeout_ms;      /* per sentinel: its handshake (AUTH, PING), within
+                                     timeout_ms, and its answer, each; 0 = timeout_ms */
     const char *password;         /* AUTH to the sentinels (their requirepass);
                                      NULL/"" = none; borrowed */
 } xacct_sentinel_options_t;

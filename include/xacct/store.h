@@ -24,8 +24,9 @@
  *
  *  - reconnect = 1 (the worker): commands issued while Redis is unreachable
  *    wait in a bounded queue and are sent, in order, once the connection is
- *    back (AUTH, SELECT and script loads go first). Nothing queued is lost;
- *    the store retries the connection forever. A command that has already
+ *    back (AUTH, SELECT and script loads go first). Nothing queued is lost:
+ *    each is sent or, with queue_timeout_ms, fails with XACCT_ETIMEOUT once
+ *    it has waited that long; the store retries the connection forever. A command that has already
  *    been written to a connection that then drops completes with
  *    XACCT_EDISCONNECTED: Redis may or may not have run it, so the caller
  *    retries (every domain operation in this project is idempotent for that).
@@ -123,11 +124,16 @@ typedef struct xacct_store_options {
     const char *prefix;       /* key prefix; NULL = "xacct:" ("" allowed) */
     int reconnect;            /* 1 = queue and reconnect forever (worker);
                                  0 = fail fast (CLI); see above */
-    long connect_timeout_ms;  /* TCP connect + AUTH/SELECT; 0 = 5000 */
+    long connect_timeout_ms;  /* name lookup, TCP connect, TLS and the handshake
+                                 (AUTH/SELECT/ROLE/script loads), which gets at
+                                 most command_timeout_ms of it; with Sentinel,
+                                 the same for each sentinel asked; 0 = 5000 */
     size_t max_queued;        /* commands held while not connected; 0 = 10000 */
-    long queue_timeout_ms;    /* reconnect mode: fail commands queued longer than
-                                 this with XACCT_ETIMEOUT (checked at each
-                                 reconnect attempt); 0 = wait forever */
+    long queue_timeout_ms;    /* a command waiting for a connection fails with
+                                 XACCT_ETIMEOUT once it has waited this long,
+                                 whatever the connect attempt is doing; 0 =
+                                 it waits for the connection (reconnect mode)
+                                 or for the attempt to fail (fail-fast) */
     long backoff_base_ms;     /* first reconnect delay; 0 = 100 */
     long backoff_max_ms;      /* cap on the delay; 0 = 5000 */
     xacct_store_state_cb on_state; /* optional */

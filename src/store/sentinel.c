@@ -28,7 +28,8 @@ struct xacct_sentinel_query {
     int tls;
     char *ca, *cert, *key;    /* owned, or NULL */
     char *password;           /* percent-encoded for the URL (owned, wiped), or NULL */
-    long timeout_ms;
+    long timeout_ms;          /* to reach each sentinel */
+    long command_timeout_ms;  /* for each one's handshake, and for its answer */
     xacct_store_t *store;     /* connection to the current sentinel */
     int cancelled;
     xacct_sentinel_cb cb;
@@ -107,7 +108,7 @@ static int ask_next(xacct_sentinel_query_t *q)
             .prefix = "",
             .reconnect = 0,
             .connect_timeout_ms = q->timeout_ms,
-            .command_timeout_ms = q->timeout_ms,
+            .command_timeout_ms = q->command_timeout_ms,
             .tls_ca_file = q->ca,
             .tls_cert_file = q->cert,
             .tls_key_file = q->key,
@@ -195,6 +196,7 @@ int xacct_sentinel_query_start(uv_loop_t *loop, const xacct_sentinel_options_t *
         }
     }
     q->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
+    q->command_timeout_ms = opts->command_timeout_ms > 0 ? opts->command_timeout_ms : q->timeout_ms;
     q->cb = cb;
     q->arg = arg;
     if (ask_next(q) != 0) {

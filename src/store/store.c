@@ -101,6 +101,8 @@ int xacct_store_new(uv_loop_t *loop, const xacct_store_options_t *opts, xacct_st
     s->_on_watch = opts ? opts->on_watch : NULL;
     s->_state = ST_DISCONNECTED;
     uv_timer_init(loop, &s->_timer);
+    uv_timer_init(loop, &s->_qtimer);
+    s->_handles = 2;
     xacct__store_start_connect(s);
     *out = s;
     return 0;

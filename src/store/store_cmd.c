@@ -3,7 +3,8 @@
  * The Redis connection's commands as objects: each formatted once into RESP
  * (by hand: hiredis' redisFormatCommandArgv spends a sprintf on every
  * argument's length; and wiped when freed), kept in one of two queues (waiting for a
- * connection; written and waiting for a reply, oldest first, which is what
+ * connection, whose oldest command's queue deadline a timer of its own
+ * watches; written and waiting for a reply, oldest first, which is what
  * the reply deadline watches), finished by firing its callback exactly once;
  * and hiredis replies translated into xacct_store_reply_t. It calls nothing
  * else of the store.
@@ -55,10 +56,25 @@ static void list_append(store_cmd_t **head, store_cmd_t **tail, size_t *n, store
     (*n)++;
 }
 
+static void queue_timer_cb(uv_timer_t *t);
+
+/* Commands are queued in the order of uv_now(), so the head's deadline is
+ * the first one due. */
+static void arm_queue_deadline(xacct_store_t *s)
+{
+    if (s->_queue_timeout_ms <= 0 || s->_closing || s->_qhead == NULL)
+        return;
+    uint64_t due = s->_qhead->queued_at + (uint64_t)s->_queue_timeout_ms;
+    uint64_t now = uv_now(s->_loop);
+    uv_timer_start(&s->_qtimer, queue_timer_cb, due > now ? due - now : 0, 0);
+}
+
 void xacct__store_queue_push(xacct_store_t *s, store_cmd_t *c)
 {
     c->queued_at = uv_now(s->_loop);
     list_append(&s->_qhead, &s->_qtail, &s->_queued, c);
+    if (s->_qhead == c)
+        arm_queue_deadline(s);
 }
 
 store_cmd_t *xacct__store_queue_pop(xacct_store_t *s)
@@ -67,8 +83,10 @@ store_cmd_t *xacct__store_queue_pop(xacct_store_t *s)
     if (c == NULL)
         return NULL;
     s->_qhead = c->next;
-    if (s->_qhead == NULL)
+    if (s->_qhead == NULL) {
         s->_qtail = NULL;
+        uv_timer_stop(&s->_qtimer);
+    }
     s->_queued--;
     c->next = NULL;
     return c;
@@ -86,16 +104,21 @@ void xacct__store_queue_fail_all(xacct_store_t *s, int status, const char *detai
     }
 }
 
-void xacct__store_queue_expire(xacct_store_t *s)
+/* The oldest queued command has waited the queue timeout: it fails now, as
+ * do the others that have, while a connect attempt (which may have a longer
+ * timeout of its own, or be backing off) goes on for the commands to come.
+ * Callbacks may queue new commands, or free the store. */
+static void queue_timer_cb(uv_timer_t *t)
 {
-    if (s->_queue_timeout_ms <= 0)
-        return;
+    xacct_store_t *s = xacct_container_of(t, xacct_store_t, _qtimer);
     uint64_t now = uv_now(s->_loop);
-    while (s->_qhead != NULL && now - s->_qhead->queued_at >= (uint64_t)s->_queue_timeout_ms) {
+    while (!s->_closing && s->_qhead != NULL &&
+           now - s->_qhead->queued_at >= (uint64_t)s->_queue_timeout_ms) {
         store_cmd_t *c = xacct__store_queue_pop(s);
         xacct__store_cmd_finish(c, XACCT_ETIMEOUT, "Redis unreachable: command waited too long",
                                 NULL);
     }
+    arm_queue_deadline(s);
 }
 
 /* Written commands, oldest first: replies come in this order, and the

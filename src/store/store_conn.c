@@ -6,7 +6,8 @@
  * reconnect; writing commands to a ready connection (or queueing them), the
  * per-command reply deadline, the failover replies that send a command round
  * again and EVALSHA's NOSCRIPT fallback. One timer serves the connect
- * timeout, the reconnect delay, the reply deadline and a deferred free.
+ * timeout, the reconnect delay, the reply deadline and a deferred free (the
+ * queued commands' deadline has a timer of its own, in store_cmd.c).
  */
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -318,7 +319,6 @@ static void conn_failed(xacct_store_t *s)
     if (s->_closing)
         return;
     if (s->_reconnect) {
-        xacct__store_queue_expire(s);
         long d = xacct__store_backoff(s->_backoff_base_ms, s->_backoff_max_ms, s->_attempt);
         if (s->_attempt < 64)
             s->_attempt++;
@@ -535,6 +535,32 @@ static void role_cb(int status, const char *detail, const xacct_store_reply_t *r
         not_master(s, "ROLE", role != NULL ? role->str : NULL, role != NULL ? role->len : 0);
 }
 
+/* The handshake is Redis commands like any other: a server that takes the
+ * connection but does not answer them within the command timeout is as
+ * stuck as one that does not answer a command, and waiting out the rest of
+ * the connect timeout would only put off the next attempt. The name
+ * lookup, the TCP connect and TLS keep the whole connect timeout: TLS costs
+ * round trips and the server's CPU, most of all when every worker
+ * reconnects at once after a failover, and cutting it at a command timeout
+ * of a second could fail every attempt; the commands waiting meanwhile have
+ * their own deadline (store_cmd.c). */
+static void bound_handshake(xacct_store_t *s)
+{
+    uint64_t cmd = (uint64_t)s->_command_timeout_ms;
+    if (uv_is_active((uv_handle_t *)&s->_timer) && uv_timer_get_due_in(&s->_timer) <= cmd)
+        return;
+    const char *ip = !s->_tls && s->_addr_next > 0 ? s->_addrs[s->_addr_next - 1] : s->_host;
+    if (strcmp(ip, s->_host) == 0)
+        snprintf(s->_why, sizeof(s->_why),
+                 "Redis at %s:%d: no answer to the handshake within %ld ms", s->_host, s->_port,
+                 s->_command_timeout_ms);
+    else
+        snprintf(s->_why, sizeof(s->_why),
+                 "Redis at %s:%d (%s): no answer to the handshake within %ld ms", s->_host,
+                 s->_port, ip, s->_command_timeout_ms);
+    uv_timer_start(&s->_timer, xacct__store_timer_cb, cmd, 0);
+}
+
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     xacct_store_t *s = cac->data;
@@ -559,6 +585,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     }
     s->_state = ST_HANDSHAKE;
     s->_role_pending = 0;
+    bound_handshake(s);
     xacct_store_args_t a;
     if (s->_password != NULL) {
         xacct_store_args_init(&a);
@@ -829,9 +856,13 @@ void xacct__store_start_connect(xacct_store_t *s)
         return;
     }
     /* Every (re)connect asks Sentinel: after a failover the old address is
-     * a replica, or gone. */
+     * a replica, or gone. Each sentinel gets the connect timeout to be
+     * reached, and its handshake and its answer at most the command timeout
+     * each (as Redis' handshake does), so a sentinel that takes connections
+     * and never answers costs no more than a command would. */
     s->_state = ST_RESOLVING;
     long per = s->_connect_timeout_ms;
+    long answer = s->_command_timeout_ms < per ? s->_command_timeout_ms : per;
     xacct_sentinel_options_t o = {
         .sentinels = (const char *const *)s->_sentinels,
         .nsentinels = s->_nsentinels,
@@ -842,6 +873,7 @@ void xacct__store_start_connect(xacct_store_t *s)
         .tls_cert_file = s->_cert_file,
         .tls_key_file = s->_key_file,
         .timeout_ms = per,
+        .command_timeout_ms = answer,
         .password = s->_sentinel_password,
     };
     snprintf(s->_why, sizeof(s->_why), "Sentinel, master '%s': no answer in time", s->_master_name);
@@ -853,9 +885,11 @@ void xacct__store_start_connect(xacct_store_t *s)
     }
 }
 
-static void close_cb(uv_handle_t *h)
+/* The store's memory goes with the last of its two timers to close. */
+static void release(xacct_store_t *s)
 {
-    xacct_store_t *s = xacct_container_of(h, xacct_store_t, _timer);
+    if (--s->_handles > 0)
+        return;
     xacct_tls_config_free(s->_tls_cfg);
     free(s->_ca_file);
     free(s->_cert_file);
@@ -870,6 +904,16 @@ static void close_cb(uv_handle_t *h)
     xacct_free_secret(s->_password);
     free(s->_prefix);
     free(s);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    release(xacct_container_of(h, xacct_store_t, _timer));
+}
+
+static void qtimer_closed(uv_handle_t *h)
+{
+    release(xacct_container_of(h, xacct_store_t, _qtimer));
 }
 
 void xacct__store_teardown(xacct_store_t *s)
@@ -893,7 +937,8 @@ void xacct__store_teardown(xacct_store_t *s)
     drop_bridge(s);
     xacct__store_queue_fail_all(s, XACCT_ECANCELED, "store freed");
     s->_depth--;
-    uv_close((uv_handle_t *)&s->_timer, close_cb);
+    uv_close((uv_handle_t *)&s->_qtimer, qtimer_closed);
+    uv_close((uv_handle_t *)&s->_timer, timer_closed);
 }
 
 void xacct__store_timer_cb(uv_timer_t *t)

@@ -25,9 +25,11 @@ struct redisReply;
 
 typedef enum conn_state {
     ST_DISCONNECTED = 0, /* no context; maybe a reconnect timer runs */
-    ST_RESOLVING,        /* asking Sentinel; timer = connect timeout */
+    ST_RESOLVING,        /* asking Sentinel; timer = its overall bound */
     ST_CONNECTING,       /* TCP (+TLS) connect in progress; timer = connect timeout */
-    ST_HANDSHAKE,        /* connected, AUTH/SELECT/ROLE/SCRIPT LOAD/PING sent */
+    ST_HANDSHAKE,        /* connected, AUTH/SELECT/ROLE/SCRIPT LOAD/PING sent;
+                            timer = the rest of the connect timeout, at
+                            most the command timeout */
     ST_READY,            /* user commands go straight to hiredis; timer =
                             the oldest written command's reply deadline */
     ST_DRAINING,         /* a failover reply came: new commands wait, the
@@ -60,7 +62,11 @@ typedef struct store_script_slot {
 
 struct xacct_store {
     uv_loop_t *_loop;              /* borrowed */
-    uv_timer_t _timer;             /* connect timeout / reconnect / deferred free */
+    uv_timer_t _timer;             /* connect timeout / reconnect / reply deadline /
+                                      deferred free (store_conn.c) */
+    uv_timer_t _qtimer;            /* the oldest queued command's deadline (store_cmd.c) */
+    int _handles;                  /* of those two, not yet closed: the last
+                                      close frees the store */
     struct redisAsyncContext *_ac; /* current hiredis context, or NULL */
     conn_state_t _state;           /* see conn_state_t */
     int _closing;                  /* xacct_store_free was called */
@@ -152,13 +158,13 @@ void xacct__store_cmd_free(store_cmd_t *c);
 void xacct__store_cmd_finish(store_cmd_t *c, int status, const char *detail,
                              const xacct_store_reply_t *reply);
 
-/* The queue of commands waiting for a connection, oldest first. */
+/* The queue of commands waiting for a connection, oldest first. With a
+ * queue timeout, _qtimer fails each with XACCT_ETIMEOUT once it has waited
+ * that long, whatever the connection is doing. */
 void xacct__store_queue_push(xacct_store_t *s, store_cmd_t *c);
 store_cmd_t *xacct__store_queue_pop(xacct_store_t *s); /* NULL when empty */
 /* Fails every queued command; callbacks may queue new ones, which are left. */
 void xacct__store_queue_fail_all(xacct_store_t *s, int status, const char *detail);
-/* Fails the queued commands older than queue_timeout_ms with XACCT_ETIMEOUT. */
-void xacct__store_queue_expire(xacct_store_t *s);
 
 /* The commands written to the connection, oldest first. */
 void xacct__store_fifo_push(xacct_store_t *s, store_cmd_t *c);

@@ -4,8 +4,10 @@
  * reply translation, the key prefix, pipelining order, EVALSHA with the
  * NOSCRIPT fallback after SCRIPT FLUSH, fail-fast errors (refused, connect
  * timeout, wrong password), AUTH + SELECT, reconnect across a server restart
- * with commands issued during the outage, the bounded queue, free (also from
- * inside a callback) and the lock. Every test ends with uv_loop_close() == 0.
+ * with commands issued during the outage, the queue timeout (a queued
+ * command fails on time while a connect, a handshake or Sentinel would take
+ * longer; one whose Redis is back in time is served), the bounded queue,
+ * free (also from inside a callback) and the lock. Every test ends with uv_loop_close() == 0.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -392,15 +394,178 @@ static void test_connect_timeout(void **state)
 
 typedef struct states {
     int ups, downs;
+    char seen[512]; /* the last down detail */
 } states_t;
 
 static void state_cb(int up, int status, const char *detail, void *arg)
 {
     states_t *st = arg;
-    if (up)
+    if (up) {
         st->ups++;
-    else
-        st->downs++;
+        return;
+    }
+    st->downs++;
+    snprintf(st->seen, sizeof(st->seen), "%s", detail ? detail : "");
+}
+
+/* A socket on 127.0.0.1 that listens and never answers, its URL in url.
+ * With fill_queue, its accept queue (of one) is filled first by connections left
+ * in fill[] (-1 when unused): Linux drops the SYN of a listener whose queue
+ * is full, so a connect to it never completes. Close what it returns and
+ * fill[] with close_silent. */
+static int silent_listener(int fill_queue, int fill[3], char *url, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 0), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    snprintf(url, len, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    for (int i = 0; i < 3; i++) {
+        fill[i] = -1;
+        if (!fill_queue)
+            continue;
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fill[i] >= 0);
+        (void)connect(fill[i], (struct sockaddr *)&a, sizeof(a)); /* EINPROGRESS */
+    }
+    return fd;
+}
+
+static void close_silent(int fd, const int fill[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (fill[i] >= 0)
+            close(fill[i]);
+    close(fd);
+}
+
+/* Runs one command on a new reconnecting store with options o (command and
+ * queue timeout 1 s, connect timeout 10 s, as xacctd's with
+ * redis.command_timeout = 1) and checks that it fails as transient once it
+ * has waited the command timeout, whatever the connection attempt is doing.
+ * With gave_up, the attempt must then have failed by down_ms after the
+ * start, with gave_up in its detail. */
+static void expect_queue_timeout(const xacct_store_options_t *extra, const char *what,
+                                 const char *gave_up, long down_ms)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    states_t st = {0};
+    xacct_store_options_t o = *extra;
+    o.on_state = state_cb;
+    o.state_arg = &st;
+    o.reconnect = 1;
+    o.connect_timeout_ms = 10000;
+    o.command_timeout_ms = 1000;
+    o.queue_timeout_ms = 1000;
+    o.backoff_base_ms = 20;
+    o.backoff_max_ms = 200;
+    xacct_store_t *s = th_store_open(&loop, &o);
+    uv_update_time(&loop);
+    uint64_t t0 = uv_hrtime();
+    result_t r;
+    run_cmd(&loop, s, &r, "PING", NULL);
+    long ms = (long)((uv_hrtime() - t0) / 1000000);
+    if (r.status != XACCT_ETIMEOUT || ms < 900 || ms >= 4000)
+        fail_msg("%s: %s after %ld ms: %s", what, xacct_errname(r.status), ms, r.detail);
+    assert_non_null(strstr(r.detail, "waited too long"));
+    if (gave_up != NULL) {
+        /* Not the connect timeout: the next attempt need not wait for it. */
+        th_run_until(&loop, &st.downs, down_ms > ms ? down_ms - ms : 0);
+        ms = (long)((uv_hrtime() - t0) / 1000000);
+        if (st.downs == 0 || strstr(st.seen, gave_up) == NULL)
+            fail_msg("%s: %d downs after %ld ms: %s", what, st.downs, ms, st.seen);
+    }
+    th_store_close(&loop, s);
+}
+
+/* A command waiting for a connection fails after the queue timeout, also
+ * while the connect attempt (TCP, the handshake, or Sentinel's answer) has
+ * a longer timeout. */
+static void test_queued_command_times_out(void **state)
+{
+    (void)state;
+    int fill[3];
+    char url[64];
+    /* TCP connects, the handshake's PING is never answered. */
+    int fd = silent_listener(0, fill, url, sizeof(url));
+    xacct_store_options_t o = {.url = url};
+    expect_queue_timeout(&o, "server that never answers",
+                         "no answer to the handshake within 1000 ms", 2500);
+    close_silent(fd, fill);
+
+    /* TCP never connects. */
+    fd = silent_listener(1, fill, url, sizeof(url));
+    expect_queue_timeout(&o, "server that never accepts", NULL, 0);
+    close_silent(fd, fill);
+
+    /* Five sentinels that never answer: Sentinel's lookup outlasts the
+     * command, though each sentinel is given up after the command timeout. */
+    int sfd[5], sfill[5][3];
+    char saddr[5][64];
+    const char *sentinels[5];
+    for (int i = 0; i < 5; i++) {
+        sfd[i] = silent_listener(0, sfill[i], url, sizeof(url));
+        snprintf(saddr[i], sizeof(saddr[i]), "%s", url + strlen("redis://"));
+        saddr[i][strlen(saddr[i]) - 2] = '\0'; /* "/0" */
+        sentinels[i] = saddr[i];
+    }
+    xacct_store_options_t so = {
+        .url = "redis://ignored:1/0", .sentinels = sentinels, .nsentinels = 5, .master_name = "xm"};
+    expect_queue_timeout(&so, "sentinels that never answer",
+                         "no answer to the handshake within 1000 ms", 8000);
+    for (int i = 0; i < 5; i++)
+        close_silent(sfd[i], sfill[i]);
+}
+
+/* A command issued while Redis is down, which is back before the command's
+ * queue timeout, is sent on the new connection and succeeds. */
+static void test_queued_command_served_within_timeout(void **state)
+{
+    (void)state;
+    int port = th_free_port();
+    pid_t pid = th_redis_start(port, NULL);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    states_t st = {0};
+    xacct_store_options_t o = {.url = url,
+                               .reconnect = 1,
+                               .connect_timeout_ms = 10000,
+                               .command_timeout_ms = 2000,
+                               .queue_timeout_ms = 2000,
+                               .backoff_base_ms = 20,
+                               .backoff_max_ms = 200,
+                               .on_state = state_cb,
+                               .state_arg = &st};
+    xacct_store_t *s = th_store_open(&loop, &o);
+    result_t r;
+    run_cmd(&loop, s, &r, "SET", "xacct:qt", "before", NULL);
+    assert_int_equal(r.status, 0);
+
+    th_redis_stop(pid);
+    assert_true(th_run_until(&loop, &st.downs, 5000));
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    result_t w;
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(xacct_store_cmd(s, collect_cb, &w, "SET", "xacct:qt", "during", NULL), 0);
+    /* Down for a while: reconnect attempts are refused meanwhile. */
+    assert_false(th_run_until(&loop, &w.done, 300));
+    assert_false(xacct_store_is_up(s));
+    pid = th_redis_start(port, NULL);
+    assert_true(th_run_until(&loop, &w.done, 10000));
+    if (w.status != 0)
+        fail_msg("%s after %ld ms: %s", xacct_errname(w.status), (long)(uv_now(&loop) - t0),
+                 w.detail);
+    assert_true(uv_now(&loop) - t0 < 2000);
+    run_cmd(&loop, s, &r, "GET", "xacct:qt", NULL);
+    assert_string_equal(r.str, "during");
+    th_store_close(&loop, s);
+    th_redis_stop(pid);
 }
 
 static void test_reconnect_after_restart(void **state)
@@ -660,6 +825,8 @@ int main(void)
         cmocka_unit_test(test_server_by_name),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_reconnect_after_restart),
+        cmocka_unit_test(test_queued_command_times_out),
+        cmocka_unit_test(test_queued_command_served_within_timeout),
         cmocka_unit_test(test_auth_and_select),
         cmocka_unit_test(test_queue_bound_and_free_cancels),
         cmocka_unit_test(test_free_inside_callback),

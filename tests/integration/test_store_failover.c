@@ -12,7 +12,9 @@
  * master after the master is killed in the middle of a stream of writes; an
  * unknown master name is reported, an ACL user that may not run ROLE
  * still connects through Sentinel, and a stale sentinel that names a replica
- * does not keep the store (nor a fail-fast one) from the real master; a
+ * does not keep the store (nor a fail-fast one) from the real master, and
+ * one that takes connections and never answers holds it up for a command
+ * timeout, not a connect timeout; a
  * failover whose old master Sentinel cannot demote (and so never drops the
  * store) reaches the store through its +switch-master subscription, which
  * logs in with the sentinels' password and survives silent sentinels.
@@ -603,6 +605,55 @@ static void test_sentinel_skips_a_stale_sentinel(void **state)
     th_rmtree(dir2);
 }
 
+/* A sentinel that takes connections and never answers is given up after
+ * the command timeout, not the connect timeout: the store reaches the
+ * master through the next sentinel, and a command issued at once is served
+ * within its queue timeout. */
+static void test_silent_sentinel_costs_a_command_timeout(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char dir[256];
+    th_tmpdir(dir, "sentinel");
+    int mport = th_free_port();
+    pid_t master = th_redis_start(mport, NULL);
+    char good[32];
+    pid_t sentinel = start_one_sentinel(dir, mport, "", good, sizeof(good));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    char silent[32];
+    snprintf(silent, sizeof(silent), "127.0.0.1:%d", ntohs(a.sin_port));
+    const char *sentinels[] = {silent, good};
+
+    states_t st = {0};
+    xacct_store_options_t o = {.url = "redis://ignored:1/0",
+                               .sentinels = sentinels,
+                               .nsentinels = 2,
+                               .master_name = "xm",
+                               .connect_timeout_ms = 10000,
+                               .command_timeout_ms = 1000,
+                               .queue_timeout_ms = 3000};
+    uv_update_time(&loop);
+    uint64_t t0 = uv_hrtime();
+    xacct_store_t *s = open_store(&loop, &o, &st);
+    th_result_t r;
+    assert_true(th_run_cmd(&loop, s, 10000, &r, "PING", NULL));
+    long ms = (long)((uv_hrtime() - t0) / 1000000);
+    if (r.status != 0 || ms < 900 || ms >= 3000)
+        fail_msg("%s after %ld ms: %s (store said %s)", xacct_errname(r.status), ms, r.detail,
+                 st.seen);
+    th_store_close(&loop, s);
+    close(fd);
+    th_redis_stop(sentinel);
+    th_redis_stop(master);
+    th_rmtree(dir);
+}
+
 /* Runs the loop until the store's server is the one on port (INFO server),
  * up to timeout_ms. */
 static int store_on_port(uv_loop_t *loop, xacct_store_t *s, int port, long timeout_ms)
@@ -735,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_sentinel_unknown_master_and_user_without_role),
         cmocka_unit_test(test_sentinel_with_a_password),
         cmocka_unit_test(test_sentinel_skips_a_stale_sentinel),
+        cmocka_unit_test(test_silent_sentinel_costs_a_command_timeout),
         cmocka_unit_test(test_sentinel_switch_reaches_a_partitioned_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
