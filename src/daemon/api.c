@@ -94,7 +94,10 @@ unsigned xacct_api_status_for(int rc)
     case XACCT_EAGAIN:
     case XACCT_ESHUTDOWN:
     case XACCT_ECANCELED: return 503;
-    default: return 500;
+    /* SPEC §7 has no 500: anything else the service could not do now (AWS
+     * refusing xacct's own call, a file it cannot read) is "unavailable",
+     * with nothing changed and a detail the operator can act on. */
+    default: return 503;
     }
 }
 

@@ -143,7 +143,11 @@ static void test_status_for_errors(void **state)
     assert_int_equal(xacct_api_status_for(XACCT_EINVAL), 422);
     assert_int_equal(xacct_api_status_for(XACCT_EDISCONNECTED), 503);
     assert_int_equal(xacct_api_status_for(XACCT_ETHROTTLED), 503);
-    assert_int_equal(xacct_api_status_for(XACCT_EPARSE), 500);
+    /* SPEC §7's codes only: what is not the client's fault is a 503. */
+    assert_int_equal(xacct_api_status_for(XACCT_EPARSE), 503);
+    assert_int_equal(xacct_api_status_for(XACCT_EAWS), 503);
+    assert_int_equal(xacct_api_status_for(XACCT_EACCESSDENIED), 503);
+    assert_int_equal(xacct_api_status_for(XACCT_EIO), 503);
 }
 
 int main(void)
