@@ -160,8 +160,11 @@ static int report_later(delivery_t *d, int status, char *detail)
 static int write_file(delivery_t *d, const char *dir, const char *account, const char *text)
 {
     char *path = xacct_asprintf("%s/xacct-%s.json", dir, account);
-    char *tmp = xacct_asprintf("%s/.xacct-%s.json.%d", dir, account, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* A name nobody can guess, made by this call (O_EXCL, mode 0600): a file
+     * or symlink planted in the directory is never written through, and the
+     * template (it holds the external ID) is never left readable by others. */
+    char *tmp = xacct_asprintf("%s/.xacct-%s.json.XXXXXX", dir, account);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     bool ok = fd >= 0;
     size_t len = strlen(text), off = 0;
     while (ok && off < len) {
@@ -182,7 +185,7 @@ static int write_file(delivery_t *d, const char *dir, const char *account, const
         ok = false;
         saved = errno;
     }
-    if (!ok)
+    if (!ok && fd >= 0)
         unlink(tmp);
     free(tmp);
     if (!ok) {

@@ -10,6 +10,7 @@
  * the call; an onboarding still running when the context is freed reports
  * exactly once.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,10 +162,32 @@ static bool file_holds(const char *path, const char *needle, mode_t *mode)
     return strstr(buf, needle) != NULL;
 }
 
+/* The entries of dir whose names start with prefix. */
+static int count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
 static void onboard_allows_and_delivers(void **state)
 {
     fixture_t *f = *state;
     outcome_t o;
+    /* A symlink planted where a predictable temporary name would be (the
+     * account and this process's pid) is never written through. */
+    char victim[600], planted[600];
+    snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+    snprintf(planted, sizeof(planted), "%s/.xacct-111122223333.json.%d", f->dir, (int)getpid());
+    FILE *vf = fopen(victim, "w");
+    assert_non_null(vf);
+    fputs("untouched\n", vf);
+    fclose(vf);
+    assert_int_equal(symlink(victim, planted), 0);
     onboard(f, "111122223333", &o);
     assert_int_equal(o.status, 0);
     assert_string_equal(o.state, "pending");
@@ -173,6 +196,11 @@ static void onboard_allows_and_delivers(void **state)
     mode_t mode = 0;
     assert_true(file_holds(o.file, o.external_id, &mode));
     assert_int_equal(mode, 0600);
+    assert_true(file_holds(victim, "untouched", &mode));
+    /* Only the planted link is left: the temporary file became the template. */
+    assert_int_equal(count_entries(f->dir, ".xacct-"), 1);
+    assert_int_equal(unlink(planted), 0);
+    assert_int_equal(unlink(victim), 0);
 
     /* The account is in the topic's policy now. */
     char path[512];
