@@ -188,10 +188,11 @@ static void call_release(struct xacct_aws_call *c)
     free(c->_label);
     free(c->_region);
     free(c->_method);
-    free(c->_url);
+    /* A URL's query, and header values, may carry credentials. */
+    xacct_free_secret(c->_url);
     for (size_t i = 0; i < c->_nheaders; i++) {
         free((char *)c->_headers[i].name);
-        free((char *)c->_headers[i].value);
+        xacct_free_secret((char *)c->_headers[i].value);
     }
     free(c->_headers);
     xacct_freezero(c->_body, c->_body_len); /* e.g. AssumeRole's ExternalId */

@@ -93,6 +93,10 @@ out:
     curl_free(host);
     curl_free(port);
     curl_free(path);
+    /* A query may be a presigned URL's signature and session token, or a
+     * federation request's credentials. */
+    if (query != NULL)
+        OPENSSL_cleanse(query, strlen(query));
     curl_free(query);
     curl_url_cleanup(u);
     return ok;
@@ -645,7 +649,7 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     r = NULL;
 out:
     free(origin);
-    free(target);
+    xacct_free_secret(target);
     curl_free(base);
     xacct__http_req_free(r);
     return rc;
@@ -683,9 +687,10 @@ void xacct__http_req_free(struct xacct_http_req *r)
     /* Request and response bodies may hold secrets (an ExternalId form,
      * credentials from STS or instance metadata): both are wiped. */
     xacct_buf_destroy_secret(&r->_resp_body);
-    free(r->_url);
+    /* The target keeps the query (see url_parse_ok); so may the URL. */
+    xacct_free_secret(r->_url);
     free(r->_origin_key);
-    free(r->_target);
+    xacct_free_secret(r->_target);
     free(r->_method);
     if (r->_body != NULL)
         xacct_freezero(r->_body, r->_body_len + 1);

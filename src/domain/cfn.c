@@ -37,7 +37,8 @@ void xacct_cfn_request_free(xacct_cfn_request_t *req)
 {
     if (req == NULL)
         return;
-    free(req->response_url);
+    /* Whoever holds the presigned ResponseURL can answer for the stack. */
+    xacct_free_secret(req->response_url);
     free(req->response_host);
     free(req->stack_id);
     free(req->request_id);
