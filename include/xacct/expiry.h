@@ -84,7 +84,8 @@ typedef void (*xacct_expiry_enrol_cb)(int status, const char *detail, long long 
 
 /* Puts pending customers missing from the pending zset (onboarded before
  * expiry existed) on it, with their last update as the start of their
- * onboarding; batch customers per call, from cursor. Idempotent (ZADD NX). */
+ * onboarding; about batch customers per call, from cursor (a scan's: 0 to
+ * start). Idempotent (ZADD NX). */
 int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
                                xacct_expiry_enrol_cb cb, void *arg) XACCT_MUSTCHECK;
 

@@ -134,9 +134,9 @@ typedef void (*xacct_reverify_enrol_cb)(int status, const char *detail, long lon
  * customer already on it but due after latest_due_ms (> 0) — scheduled under
  * a longer interval than today's — is brought forward the same way, so a
  * shortened interval applies to it now rather than after the old one; 0
- * leaves scheduled customers alone. Walks the customers zset from cursor,
- * batch accounts per call. Idempotent, so workers that start together may
- * all run it.
+ * leaves scheduled customers alone. Scans the customers zset from cursor
+ * (0 to start), about batch accounts per call. Idempotent, so workers that
+ * start together may all run it.
  */
 int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
                                  long interval_s, int64_t latest_due_ms,

@@ -169,6 +169,16 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
 int xacct__store_op_due_batch(const xacct_store_reply_t *r, int status, const char **detail,
                               const xacct_store_reply_t **list, long long *first);
 
+/* The start of an enrolment batch script: one ZSCAN step over the customers
+ * zset KEYS[1] from cursor ARGV[1], about ARGV[2] members: local page (member,
+ * score, member, score ...) and local next (0: the walk is done). A scan, not
+ * a walk by rank: the zset is re-sorted by every update, which shifts ranks
+ * under a walk and could skip a member; a scan returns every member that is
+ * there from its start to its end at least once. */
+#define XACCT__STORE_LUA_SCAN_CUSTOMERS                                                        \
+    "local scan = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', tonumber(ARGV[2]))\n"      \
+    "local page, next = scan[2], tonumber(scan[1])\n"
+
 /* The callback of an enrolment batch (a walk over the customers zset that
  * puts what a due-zset misses on it): enrolled added, next the cursor of the
  * next batch (0: the walk is done). */

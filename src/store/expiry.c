@@ -244,17 +244,15 @@ int xacct_expiry_cancel(xacct_store_t *s, const char *account_id, const xacct_ev
 static const xacct_store_script_t enrol_script = {
     "expiry_enrol_missing",
     /* KEYS: 1 customers, 2 pending; ARGV: 1 cursor, 2 batch, 3 prefix */
-    "local from, batch = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
-    "local ids = redis.call('ZRANGE', KEYS[1], from, from + batch - 1, 'WITHSCORES')\n"
+    XACCT__STORE_LUA_SCAN_CUSTOMERS
     "local n = 0\n"
-    "for i = 1, #ids, 2 do\n"
-    "  local id = ids[i]\n"
+    "for i = 1, #page, 2 do\n"
+    "  local id = page[i]\n"
     "  if redis.call('HGET', ARGV[3] .. 'customer:' .. id, 'state') == 'pending' then\n"
-    "    n = n + redis.call('ZADD', KEYS[2], 'NX', ids[i + 1], id)\n"
+    "    n = n + redis.call('ZADD', KEYS[2], 'NX', page[i + 1], id)\n"
     "  end\n"
     "end\n"
-    "if #ids < 2 * batch then return {n, 0} end\n"
-    "return {n, from + batch}\n",
+    "return {n, next}\n",
 };
 
 int xacct_expiry_enrol_missing(xacct_store_t *s, long long cursor, long long batch,

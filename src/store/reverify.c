@@ -266,11 +266,11 @@ static const xacct_store_script_t enrol_script = {
      * ARGV: 1 cursor, 2 batch, 3 now_ms, 4 interval_ms, 5 prefix, 6 random seed,
      *       7 latest acceptable due ms (0 = any) */
     "math.randomseed(tonumber(ARGV[6]))\n"
-    "local from, batch = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local latest = tonumber(ARGV[7])\n"
-    "local ids = redis.call('ZRANGE', KEYS[1], from, from + batch - 1)\n"
+    XACCT__STORE_LUA_SCAN_CUSTOMERS
     "local n = 0\n"
-    "for _, id in ipairs(ids) do\n"
+    "for i = 1, #page, 2 do\n"
+    "  local id = page[i]\n"
     "  local st = redis.call('HGET', ARGV[5] .. 'customer:' .. id, 'state')\n"
     "  if st == 'active' or st == 'degraded' then\n"
     "    local cur = redis.call('ZSCORE', KEYS[2], id)\n"
@@ -281,8 +281,7 @@ static const xacct_store_script_t enrol_script = {
     "    end\n"
     "  end\n"
     "end\n"
-    "if #ids < batch then return {n, 0} end\n"
-    "return {n, from + batch}\n",
+    "return {n, next}\n",
 };
 
 int xacct_reverify_enrol_missing(xacct_store_t *s, long long cursor, long long batch,
