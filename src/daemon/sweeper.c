@@ -2,14 +2,16 @@
 /*
  * The timer and lifecycle of a leaderless due-zset sweeper (sweeper.h): the
  * start-up enrolment walk, the take cycle (at most one take in flight), the
- * job-slot and token-bucket accounting, the idle sleep until the next due
- * time, and the stop and deferred free. What is taken and what is done with
- * it belong to the owner.
+ * job-slot and start-rate (rate.h) accounting, the idle sleep until the
+ * next due time, and the stop and deferred free. What is taken and what is
+ * done with it belong to the owner.
  */
 #include "xacct/sweeper.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "xacct/rate.h"
 
 #define FIRST_TICK_MS 1000        /* a starting worker answers its messages first */
 #define IDLE_MAX_MS 60000         /* longest sleep: a reload or a new due time is seen by then */
@@ -21,8 +23,7 @@ struct xacct_sweeper {
     const xacct_sweeper_ops_t *ops; /* borrowed */
     void *owner;                    /* borrowed until release */
     uv_timer_t timer;               /* next tick; s is freed after its close callback */
-    double tokens;                  /* token bucket (with a rate): starts allowed now */
-    uint64_t refill_ms;             /* uv_now of the last refill */
+    xacct_rate_t limit;             /* with a rate: the starts it allows (uv_now) */
     bool busy;                      /* a take is in flight */
     bool enrolling;                 /* an enrolment batch is in flight */
     bool enrolled;                  /* the customers zset has been walked since the
@@ -55,32 +56,6 @@ static void arm(xacct_sweeper_t *s, uint64_t delay_ms)
 static unsigned cap(const xacct_sweeper_t *s)
 {
     return s->ops->max_running(s->owner);
-}
-
-/* ---- the token bucket (only with a rate) ------------------------------- */
-
-/* A burst of a tenth of a second's worth: starts are spread out, never
- * bunched up after an idle spell. */
-static double bucket_size(double rate)
-{
-    double b = rate / 10.0;
-    return b < 1.0 ? 1.0 : b;
-}
-
-static void refill(xacct_sweeper_t *s, double rate)
-{
-    uint64_t now = uv_now(s->ctx->loop);
-    s->tokens += (double)(now - s->refill_ms) * rate / 1000.0;
-    s->refill_ms = now;
-    if (s->tokens > bucket_size(rate))
-        s->tokens = bucket_size(rate);
-}
-
-static uint64_t ms_to_next_token(const xacct_sweeper_t *s)
-{
-    if (s->ops->rate == NULL || s->tokens >= 1.0)
-        return 0;
-    return (uint64_t)((1.0 - s->tokens) * 1000.0 / s->ops->rate(s->owner)) + 1;
 }
 
 /* ---- the tick ------------------------------------------------------------- */
@@ -125,13 +100,12 @@ static void on_tick(uv_timer_t *t)
     if (s->ops->rate != NULL) {
         if (want == 0)
             return; /* the next finished job arms the timer */
-        refill(s, s->ops->rate(s->owner));
-        if (s->tokens < 1.0) {
-            arm(s, ms_to_next_token(s));
+        double rate = s->ops->rate(s->owner);
+        want = xacct_rate_allowed(&s->limit, rate, uv_now(s->ctx->loop), want);
+        if (want == 0) {
+            arm(s, xacct_rate_wait_ms(&s->limit, rate));
             return;
         }
-        if ((double)want > s->tokens)
-            want = (size_t)s->tokens;
     }
     s->busy = true;
     s->store_ops++;
@@ -191,7 +165,8 @@ void xacct_sweeper_done(xacct_sweeper_t *s, int64_t next_due_ms, bool more)
             arm(s, IDLE_MAX_MS);
             return;
         }
-        uint64_t gap = ms_to_next_token(s);
+        uint64_t gap =
+            s->ops->rate != NULL ? xacct_rate_wait_ms(&s->limit, s->ops->rate(s->owner)) : 0;
         arm(s, gap > s->ops->again_ms ? gap : s->ops->again_ms);
         return;
     }
@@ -226,7 +201,7 @@ void xacct_sweeper_job_started(xacct_sweeper_t *s)
 {
     s->running++;
     if (s->ops->rate != NULL)
-        s->tokens -= 1.0;
+        xacct_rate_take(&s->limit);
 }
 
 void xacct_sweeper_job_done(xacct_sweeper_t *s)
@@ -270,8 +245,7 @@ int xacct_sweeper_new(xacct_ctx_t *ctx, const xacct_sweeper_ops_t *ops, void *ow
     s->ctx = ctx;
     s->ops = ops;
     s->owner = owner;
-    s->refill_ms = uv_now(ctx->loop);
-    s->tokens = 1.0;
+    xacct_rate_init(&s->limit, uv_now(ctx->loop));
     uv_timer_init(ctx->loop, &s->timer);
     arm(s, FIRST_TICK_MS);
     *out = s;
