@@ -95,7 +95,8 @@ class Request:
 
     __slots__ = ("method", "path", "query", "headers", "header_list", "body",
                  "scheme", "service", "region", "identity", "credentials",
-                 "version", "peer", "local", "chunked", "aws_host", "_params", "_query_list", "_form_list")
+                 "version", "peer", "local", "chunked", "aws_host", "parsed", "_params", "_query_list",
+                 "_form_list")
 
     def __init__(self, method, path, query="", headers=None, header_list=None,
                  body=b"", scheme="http", version="HTTP/1.1", peer=None, local=None,
@@ -118,6 +119,7 @@ class Request:
         self.local = local        # (address, port) the connection reached
         self.chunked = chunked    # the body came chunked (no Content-Length)
         self.aws_host = None      # hosts.AwsHost when Host names an AWS endpoint
+        self.parsed = None        # the body as a service read it, for its next reader
         self.service = None
         self.region = None
         self.identity = None

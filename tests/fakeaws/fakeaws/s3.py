@@ -318,6 +318,16 @@ class Service:
         return bool(seg) and (seg in self.buckets or
                               seg.startswith(RESPONSE_BUCKET_PREFIX))
 
+    def scope_regions(self, req):
+        """The region of the bucket a path-style request names (hosts.py
+        checks the credential scope against it when the Host is an
+        address); None when it names none we have, or creates one."""
+        bname, _, rawkey = req.path.lstrip("/").partition("/")
+        b = self.buckets.get(urllib.parse.unquote(bname)) if bname else None
+        if b is None or (req.method == "PUT" and not rawkey):
+            return None
+        return (b["region"],)
+
     async def handle(self, req):
         if req.method == "PUT" and "content-length" not in req.headers:
             return core.s3_error("MissingContentLength",

@@ -8,7 +8,8 @@ control API, the services and the core endpoints.
 
 Routing:
   /_fake/...                    the control API (never signed)
-  signed (header or presigned)  verified, then world.services[scope service].handle
+  signed (header or presigned)  verified, the scope checked against the endpoint
+                                (hosts.check_scope), then world.services[scope service].handle
   unsigned                      the first service whose accepts_unsigned(req) is true,
                                 else the core endpoints (IMDS, container credentials,
                                 federation), else 403 MissingAuthenticationToken for
@@ -402,7 +403,7 @@ class Server:
         if sigv4.is_signed(req):
             try:
                 sigv4.verify(req, world.lookup_access_key, now=core.now(world))
-                e = hosts.check_scope(req)
+                e = hosts.check_scope(req, world)
                 if e is not None:
                     raise e
             except sigv4.SigV4Error as e:

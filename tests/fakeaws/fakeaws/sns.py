@@ -46,6 +46,9 @@ from .sns_protocol import (ACCOUNT_RE, LABEL_RE, SNS_ACTIONS, TOPIC_NAME_RE, VER
 from .sns_topic import Topic, validate_topic_policy
 
 
+_ARN_REGION_RE = re.compile(r"arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:")
+
+
 class Service(DeliveryOps):
     name = "sns"
 
@@ -91,6 +94,18 @@ class Service(DeliveryOps):
             action = urllib.parse.parse_qs(req.query).get("Action", [""])[0]
             return action in ("ConfirmSubscription", "Unsubscribe")
         return False
+
+    def scope_regions(self, req):
+        """The region of the topic or subscription ARN a request names
+        (hosts.py checks the credential scope against it when the Host is
+        an address: the call is for that region's endpoint); None when it
+        names none."""
+        p = req.params()
+        for key in ("TopicArn", "TargetArn", "SubscriptionArn"):
+            m = _ARN_REGION_RE.match(p.get(key) or "")
+            if m:
+                return (m.group(1),)
+        return None
 
     async def handle(self, req):
         try:

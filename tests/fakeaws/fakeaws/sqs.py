@@ -102,11 +102,7 @@ class Service(MessageOps):
             if fn is None:
                 raise SqsError("UnknownOperationException",
                                "unknown operation %s" % op)
-            try:
-                params = json.loads(req.body.decode("utf-8") or "{}")
-            except (UnicodeDecodeError, ValueError):
-                raise SqsError("SerializationException",
-                               "request body is not valid JSON")
+            params = _json_body(req)
             if not isinstance(params, dict):
                 raise SqsError("SerializationException",
                                "request body must be a JSON object")
@@ -207,6 +203,33 @@ class Service(MessageOps):
             raise SqsError("QueueDoesNotExist",
                            "The specified queue does not exist.")
         return q
+
+    def scope_regions(self, req):
+        """The regions whose endpoint a request's QueueUrl names (hosts.py
+        checks the credential scope against them when the Host is an
+        address): a queue URL's own region, else where a queue of its
+        account and name is; None when it names no queue the emulator has."""
+        try:
+            params = _json_body(req)
+        except SqsError:
+            return None
+        url = params.get("QueueUrl") if isinstance(params, dict) else None
+        if not isinstance(url, str):
+            return None
+        parsed = urllib.parse.urlsplit(url)
+        aws = hosts.parse_aws_name((parsed.hostname or "").lower()) \
+            if parsed.port is None else None
+        if aws is not None:
+            return (aws.region,) if aws.service == "sqs" and aws.region else None
+        parts = parsed.path.strip("/").split("/")
+        if len(parts) != 2:
+            return None
+        account, name = parts
+        if "arn:aws:sqs:%s:%s:%s" % (req.region, account, name) in self.queues:
+            return (req.region,)
+        regions = tuple(sorted({q.region for q in self.queues.values()
+                                if q.account == account and q.name == name}))
+        return regions or None
 
     def _owned(self, req, account, name):
         if account != req.identity.account_id:
@@ -498,6 +521,18 @@ class Service(MessageOps):
                  "sent_timestamp": m.sent_ms}
                 for m in q.messages.values()]
         return out
+
+
+def _json_body(req):
+    """The request body as JSON, read once (scope_regions reads it before
+    handle); raises SqsError when it is not JSON."""
+    if req.parsed is None:
+        try:
+            req.parsed = json.loads(req.body.decode("utf-8") or "{}")
+        except (UnicodeDecodeError, ValueError):
+            raise SqsError("SerializationException",
+                           "request body is not valid JSON")
+    return req.parsed
 
 
 def _own_topics_policy(region, account, name):

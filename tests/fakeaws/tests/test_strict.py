@@ -14,7 +14,7 @@ import sys
 import time
 import unittest
 import uuid
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fakeaws import sigv4
 from fakeaws.testing import FakeAWS
@@ -203,6 +203,126 @@ class HostHeaderTest(unittest.TestCase):
                         headers=dict(FORM), region="us-east-1")
         self.assertEqual(r.status, 403, r)
         self.assertIn("correct service: 'sqs'", r.error_message())
+
+
+SQS_JSON = {"Content-Type": "application/x-amz-json-1.0"}
+
+
+class AddressScopeTest(unittest.TestCase):
+    """At an address (AWS_ENDPOINT_URL's form) the Host names no service or
+    region, yet AWS refuses a scope that does not name the endpoint the
+    call is for: its protocol's service, the region of what it names."""
+
+    def sqs(self, op, body, service="sqs", region=None, creds=None):
+        return FA.call(service, "POST", "/", headers=dict(SQS_JSON, **{"X-Amz-Target": "AmazonSQS." + op}),
+                       body=json.dumps(body), region=region, creds=creds)
+
+    def sns(self, params, region=None, service="sns"):
+        body = "&".join("%s=%s" % (k, quote(v, safe="")) for k, v in
+                        dict(params, Version="2010-03-31").items())
+        return FA.call(service, "POST", "/", headers=dict(FORM), body=body, region=region)
+
+    def assert_service(self, r, service):
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.error_code(), "SignatureDoesNotMatch", r)
+        self.assertEqual(r.error_message(), "Credential should be scoped to correct service: '%s'. " % service)
+
+    def assert_region(self, r):
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.error_code(), "SignatureDoesNotMatch", r)
+        self.assertEqual(r.error_message(), "Credential should be scoped to a valid region. ")
+
+    def test_the_protocol_decides_the_service(self):
+        self.assertEqual(self.sqs("ListQueues", {}).status, 200)
+        # An SQS JSON call signed for SNS, STS or S3.
+        r = self.sqs("ListQueues", {}, service="sns")
+        self.assert_service(r, "sqs")
+        self.assertTrue(r.headers["content-type"].startswith("application/x-amz-json-1.0"), r.headers)
+        self.assert_service(self.sqs("ListQueues", {}, service="sts"), "sqs")
+        # A query call: its Version, else its Action, names the service.
+        self.assert_service(FA.call("sqs", "POST", "/", headers=dict(FORM), body=GET_CALLER_IDENTITY),
+                            "sts")
+        self.assert_service(FA.call("sns", "POST", "/", headers=dict(FORM),
+                                    body=b"Action=GetCallerIdentity"), "sts")
+        self.assert_service(self.sns({"Action": "ListTopics"}, service="sts"), "sns")
+        self.assertEqual(self.sns({"Action": "ListTopics"}).status, 200)
+        # REST is S3's: S3 answers a scope for another service.
+        bucket = "scope-" + uuid.uuid4().hex[:8]
+        self.assertEqual(FA.call("s3", "PUT", "/" + bucket).status, 200)
+        r = FA.call("sts", "GET", "/" + bucket)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.error_code(), "AuthorizationHeaderMalformed", r)
+        self.assertIn('This endpoint belongs to "s3"', r.error_message())
+        self.assertEqual(FA.call("s3", "GET", "/" + bucket).status, 200)
+        kinds = {(a["code"], a["service"]) for a in FA.records("auth_failure")}
+        self.assertIn(("SignatureDoesNotMatch", "sqs"), kinds)
+
+    def test_sts_takes_any_region_aws_has(self):
+        for region in ("us-east-1", "eu-west-1", "ap-southeast-4", "us-gov-west-1", "cn-north-1"):
+            r = FA.call("sts", "POST", "/", headers=dict(FORM), body=GET_CALLER_IDENTITY, region=region)
+            self.assertEqual(r.status, 200, (region, r))
+        for region in ("us-east-7", "local", "eu-west-1 "):
+            self.assert_region(FA.call("sts", "POST", "/", headers=dict(FORM), body=GET_CALLER_IDENTITY,
+                                       region=region))
+
+    def test_iam_is_us_east_1s(self):
+        body = b"Action=ListRoles&Version=2010-05-08"
+        self.assert_region(FA.call("iam", "POST", "/", headers=dict(FORM), body=body, region="eu-west-1"))
+
+    def test_sqs_queue_region(self):
+        st, q = FA.control("POST", "/_fake/sqs/queues", {"name": "scope-" + uuid.uuid4().hex[:8],
+                                                         "region": "eu-west-1"})
+        self.assertEqual(st, 200, q)
+        body = {"QueueUrl": q["url"], "AttributeNames": ["QueueArn"]}
+        r = self.sqs("GetQueueAttributes", body, region="eu-west-1")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["Attributes"]["QueueArn"], q["arn"])
+        # Signed for the region the client is configured for, not the queue's.
+        self.assert_region(self.sqs("GetQueueAttributes", body, region="us-east-1"))
+        self.assert_region(self.sqs("SendMessage", {"QueueUrl": q["url"], "MessageBody": "x"},
+                                    region="us-west-2"))
+        # A queue URL by its AWS name carries its region.
+        aws_url = "https://sqs.eu-west-1.amazonaws.com/%s/%s" % (q["account"], q["name"])
+        self.assert_region(self.sqs("GetQueueAttributes", dict(body, QueueUrl=aws_url), region="us-east-1"))
+        # A queue no region has: the service's own answer.
+        r = self.sqs("GetQueueAttributes", dict(body, QueueUrl=q["url"] + "-none"), region="us-east-1")
+        self.assertEqual(r.error_code(), "QueueDoesNotExist", r)
+        # Calls that name no queue: any region AWS has.
+        self.assertEqual(self.sqs("ListQueues", {}, region="eu-west-1").status, 200)
+        self.assert_region(self.sqs("ListQueues", {}, region="eu-west-9"))
+
+    def test_sns_topic_region(self):
+        st, t = FA.control("POST", "/_fake/sns/topics", {"name": "scope-" + uuid.uuid4().hex[:8],
+                                                         "region": "eu-west-1"})
+        self.assertEqual(st, 200, t)
+        p = {"Action": "GetTopicAttributes", "TopicArn": t["arn"]}
+        self.assertEqual(self.sns(p, region="eu-west-1").status, 200)
+        self.assert_region(self.sns(p, region="us-east-1"))
+        self.assert_region(self.sns({"Action": "Publish", "TopicArn": t["arn"], "Message": "m"},
+                                    region="us-east-1"))
+
+    def test_s3_bucket_region(self):
+        bucket = "scope-" + uuid.uuid4().hex[:8]
+        st, b = FA.control("POST", "/_fake/s3/buckets", {"name": bucket, "region": "eu-west-1"})
+        self.assertEqual(st, 201, b)
+        self.assertEqual(FA.call("s3", "GET", "/" + bucket, region="eu-west-1").status, 200)
+        # Refused for its region before anything is authorized.
+        other = FA.new_account("333333333333")
+        for creds in (None, other):
+            r = FA.call("s3", "GET", "/%s/k" % bucket, region="us-east-1", creds=creds)
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.error_code(), "AuthorizationHeaderMalformed", r)
+            self.assertEqual(r.error_message(), "The authorization header is malformed; the region "
+                             "'us-east-1' is wrong; expecting 'eu-west-1'")
+            self.assertIn(b"<Region>eu-west-1</Region>", r.body)
+        # A presigned URL says so in its own terms.
+        url = FA.presign("s3", "GET", "/%s/k" % bucket, region="us-west-2")
+        u = urlsplit(url)
+        r = FA.request("GET", u.path + "?" + u.query)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.error_code(), "AuthorizationQueryParametersError", r)
+        self.assertEqual(r.error_message(), "Error parsing the X-Amz-Credential parameter; the region "
+                         "'us-west-2' is wrong; expecting 'eu-west-1'")
 
 
 class ClockSkewTest(unittest.TestCase):
