@@ -4,7 +4,8 @@
  * succeeds (with environment keys, and with instance-metadata keys the call
  * waits for); a wrong secret ends in XACCT_EAWS SignatureDoesNotMatch;
  * AccessDenied maps to XACCT_EACCESSDENIED; injected 5xx and throttling are
- * retried (re-signed) until success; faults that outlast the attempts give
+ * retried (re-signed) until success, SQS's own throttling errors too (403
+ * RequestThrottled, KmsThrottled); faults that outlast the attempts give
  * XACCT_ETHROTTLED / XACCT_EAGAIN; a clock AWS refuses is corrected from
  * the answer's Date and the request signed again once, and so are keys AWS
  * calls expired, after the provider fetched new ones; network errors are retried; unsigned
@@ -522,6 +523,73 @@ static void test_throttling_outlasts_attempts(void **state)
     assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 3);
 }
 
+/* One SQS ListQueues through the SQS faults in spec, run to its end. */
+static void queues_through(fixture_t *f, int max_attempts, const char *spec, result_t *r)
+{
+    static const char body[] = "{}";
+    static const xacct_header_t json[] = {
+        {"Content-Type", "application/x-amz-json-1.0"},
+        {"X-Amz-Target", "AmazonSQS.ListQueues"},
+    };
+    start_client(f, max_attempts, 0);
+    assert_int_equal(faults(f, spec), 200);
+    xacct_aws_request_t req = {
+        .service = "sqs",
+        .method = "POST",
+        .path = "/",
+        .headers = json,
+        .nheaders = 2,
+        .body = body,
+        .body_len = sizeof(body) - 1,
+    };
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, r, NULL), 0);
+    finish(f, r);
+}
+
+static void test_sqs_throttling_retried(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    /* SQS's three throttling errors in turn: ThrottlingException, 403
+     * RequestThrottled, 400 KmsThrottled (KMS.ThrottlingException). */
+    queues_through(f, 5, "{\"service\": \"sqs\", \"throttle_rate\": 1.0, \"count\": 3}", &r);
+    if (r.status != 0)
+        fail_msg("%s %s", xacct_errname(r.status), r.detail);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "code", "ThrottlingException"),
+                     1);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "code", "RequestThrottled"), 1);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "code", "KmsThrottled"), 1);
+}
+
+static void test_sqs_request_throttled_is_not_access_denied(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    queues_through(f, 2,
+                   "{\"service\": \"sqs\", \"throttle_rate\": 1.0, "
+                   "\"throttle_code\": \"RequestThrottled\"}",
+                   &r);
+    assert_int_equal(r.status, XACCT_ETHROTTLED);
+    assert_int_equal(r.http_status, 403);
+    assert_string_equal(r.code, "RequestThrottled");
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 2);
+}
+
+static void test_sqs_kms_throttled_outlasts_attempts(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    queues_through(f, 2,
+                   "{\"service\": \"sqs\", \"throttle_rate\": 1.0, "
+                   "\"throttle_code\": \"KmsThrottled\"}",
+                   &r);
+    assert_int_equal(r.status, XACCT_ETHROTTLED);
+    assert_int_equal(r.http_status, 400);
+    assert_string_equal(r.code, "KmsThrottled");
+    assert_int_equal(strncmp(r.detail, "KmsThrottled: ", 14), 0);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 2);
+}
+
 static void test_5xx_outlasts_attempts(void **state)
 {
     fixture_t *f = *state;
@@ -677,6 +745,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retries_5xx_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_throttling_then_succeeds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling_outlasts_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqs_throttling_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqs_request_throttled_is_not_access_denied, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqs_kms_throttled_outlasts_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_5xx_outlasts_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_network_error_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_failure_retried, setup, teardown),

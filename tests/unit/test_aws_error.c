@@ -276,6 +276,14 @@ static void test_classifiers(void **state)
     strcpy(e.code, "InvalidParameterValue");
     assert_false(xacct_aws_error_is_transient(&e));
     assert_false(xacct_aws_error_is_throttling(&e));
+    /* SQS's OverLimit (403: the in-flight messages or a queue's permissions
+     * at their limit) is a limit, not a rate: AWS documents no retry for it
+     * and the SDKs do not retry it (a receiver backs off on its own). */
+    e.http_status = 403;
+    strcpy(e.code, "OverLimit");
+    assert_false(xacct_aws_error_is_throttling(&e));
+    assert_false(xacct_aws_error_is_transient(&e));
+    assert_false(xacct_aws_error_is_access_denied(&e));
     e.http_status = 502;
     assert_true(xacct_aws_error_is_transient(&e));
     /* 500, 502, 503, 504 as the SDKs; 501 and 505 are not retried. */

@@ -3,7 +3,8 @@
   GET    /_fake/health                     {"ok": true, "services": [...], ...}
   GET    /_fake/faults                     the rules in force
   POST   /_fake/faults                     {"service": "sqs"|"*", "error_rate": .., "throttle_rate": ..,
-                                            "latency_ms": .., "drop_rate": .., "count": .., "seed": ..}
+                                            "latency_ms": .., "drop_rate": .., "count": .., "seed": ..,
+                                            "throttle_code": (SQS) "RequestThrottled" ..}
   DELETE /_fake/faults[?service=S]         remove one rule, or all
   POST   /_fake/accounts                   {"account_id": "123456789012"} → new long-term keys
   GET    /_fake/records?kind=K[&since=SEQ] {"records": [...]} (every kind without `kind`)

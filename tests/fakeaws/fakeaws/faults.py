@@ -4,7 +4,9 @@ For a service name (or "*" for every service without its own setting):
   error_rate     fraction of requests answered 500 InternalError /
                  503 ServiceUnavailable (alternating) in the service's shape
   throttle_rate  fraction answered 400 Throttling (query protocol),
-                 ThrottlingException (JSON), 503 SlowDown (S3)
+                 ThrottlingException (JSON), 503 SlowDown (S3); SQS answers
+                 in turn with each of its throttling errors (SQS_THROTTLES)
+  throttle_code  optional, SQS: only that one of SQS_THROTTLES
   latency_ms     delay added before the request is handled
   drop_rate      fraction of connections closed without an answer
   count          optional: only the next `count` requests are faulted
@@ -18,7 +20,24 @@ import random
 
 from . import core
 
-FIELDS = ("error_rate", "throttle_rate", "latency_ms", "drop_rate", "count")
+FIELDS = ("error_rate", "throttle_rate", "latency_ms", "drop_rate", "count", "throttle_code")
+
+# SQS's throttling errors in its JSON protocol (status, __type, the query
+# protocol's code in x-amzn-query-error, message): the protocol's generic
+# one, RequestThrottled (403: the request rate of the queue or of the
+# recipient is exceeded) and KmsThrottled (400, KMS.ThrottlingException: KMS
+# throttled SQS's call for a queue encrypted with a KMS key), as SQS's API
+# reference and service model have them.
+SQS_THROTTLES = {
+    "ThrottlingException": (400, "com.amazon.coral.availability#ThrottlingException", "Throttling",
+                            "Rate exceeded"),
+    "RequestThrottled": (403, "com.amazonaws.sqs#RequestThrottled", "RequestThrottled",
+                         "The request was denied due to request throttling."),
+    "KmsThrottled": (400, "com.amazonaws.sqs#KmsThrottled", "KMS.ThrottlingException",
+                     "You have exceeded the rate at which you may call KMS. "
+                     "Reduce the frequency of your calls."),
+}
+_SQS_THROTTLE_ORDER = tuple(SQS_THROTTLES)
 
 
 class Faults:
@@ -28,6 +47,7 @@ class Faults:
         self.active = False
         self.rng = random.Random()
         self._n5xx = 0
+        self._nthrottle = 0
 
     def set(self, service, spec):
         """Validates and installs a rule; raises ValueError on bad input."""
@@ -46,6 +66,11 @@ class Faults:
             if c < 0:
                 raise ValueError("count must be >= 0")
             rule["count"] = c
+        code = spec.get("throttle_code")
+        if code is not None:
+            if code not in SQS_THROTTLES or service not in ("sqs", "*"):
+                raise ValueError("throttle_code is SQS's: one of " + ", ".join(SQS_THROTTLES))
+            rule["throttle_code"] = code
         if rule["error_rate"] + rule["throttle_rate"] + rule["drop_rate"] > 1:
             raise ValueError("error_rate + throttle_rate + drop_rate must not exceed 1")
         if "seed" in spec and spec["seed"] is not None:
@@ -99,6 +124,14 @@ class Faults:
             return resp
         r -= rule["error_rate"]
         if r < rule["throttle_rate"]:
+            if service == "sqs" and req.is_json_protocol():
+                code = rule.get("throttle_code")
+                if code is None:
+                    code = _SQS_THROTTLE_ORDER[self._nthrottle % len(_SQS_THROTTLE_ORDER)]
+                    self._nthrottle += 1
+                self.world.record("fault", service=service, fault="throttle", path=req.path, code=code)
+                status, json_type, query_code, message = SQS_THROTTLES[code]
+                return core.aws_json_error(json_type, message, status, query_error=query_code)
             self.world.record("fault", service=service, fault="throttle", path=req.path)
             if service == "s3":
                 return core.s3_error("SlowDown", "Please reduce your request rate.", 503)

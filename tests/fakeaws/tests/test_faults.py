@@ -32,14 +32,44 @@ class Faults(FakeAWSCase):
         self.fa.set_faults("*", throttle_rate=1)
         r = self.whoami()
         self.assertEqual((r.status, r.error_code()), (400, "Throttling"))
-        r = self.sqs()
-        self.assertEqual(r.status, 400, r)
-        self.assertEqual(r.json()["__type"], "com.amazon.coral.availability#ThrottlingException")
-        self.assertEqual(r.headers["x-amzn-query-error"], "Throttling;Sender")
         r = self.fa.call("s3", "GET", "/bucket/key")
         self.assertEqual((r.status, r.error_code()), (503, "SlowDown"))
         kinds = {e["fault"] for e in self.fa.records("fault")}
         self.assertIn("throttle", kinds)
+
+    def test_sqs_throttles_with_each_of_its_errors(self):
+        """SQS's JSON protocol has its generic ThrottlingException, and SQS
+        its own RequestThrottled (403) and KmsThrottled (400), with their
+        query-protocol codes in x-amzn-query-error."""
+        want = {
+            "ThrottlingException": (400, "com.amazon.coral.availability#ThrottlingException",
+                                    "Throttling;Sender"),
+            "RequestThrottled": (403, "com.amazonaws.sqs#RequestThrottled", "RequestThrottled;Sender"),
+            "KmsThrottled": (400, "com.amazonaws.sqs#KmsThrottled", "KMS.ThrottlingException;Sender"),
+        }
+        self.fa.set_faults("sqs", throttle_rate=1)
+        got = {}
+        for _ in range(3):
+            r = self.sqs()
+            got[r.json()["__type"]] = (r.status, r.headers["x-amzn-query-error"])
+            self.assertTrue(r.error_message(), r)
+        self.assertEqual(got, {t: (st, q) for st, t, q in want.values()})
+        codes = [e["code"] for e in self.fa.records("fault")
+                 if e["service"] == "sqs" and e["fault"] == "throttle"][-3:]
+        self.assertEqual(sorted(codes), sorted(want))
+        # One of them only.
+        for code, (status, json_type, query) in want.items():
+            self.fa.set_faults("sqs", throttle_rate=1, throttle_code=code)
+            for _ in range(2):
+                r = self.sqs()
+                self.assertEqual((r.status, r.json()["__type"], r.headers["x-amzn-query-error"]),
+                                 (status, json_type, query))
+        st, doc = self.fa.control("POST", "/_fake/faults", {"service": "sqs", "throttle_rate": 1,
+                                                            "throttle_code": "SlowDown"})
+        self.assertEqual(st, 400, doc)
+        st, doc = self.fa.control("POST", "/_fake/faults", {"service": "sts", "throttle_rate": 1,
+                                                            "throttle_code": "RequestThrottled"})
+        self.assertEqual(st, 400, doc)
 
     def test_json_errors_for_sqs(self):
         self.fa.set_faults("sqs", error_rate=1)
