@@ -5,6 +5,8 @@
       of valid, unexpired temporary credentials → {"SigninToken": "..."}; else 400,
       also when SessionDuration is given for the credentials of a role assumed
       with another role's session (role chaining: "Invalid credentials parameter").
+      SessionDuration is 900..43200 seconds; without it the console session
+      lasts AWS's default, one hour.
   GET /federation?Action=login&Issuer=..&Destination=..&SigninToken=..
       → 302 to Destination when the token is valid (15 minutes); else 400.
 
@@ -19,6 +21,7 @@ from . import core
 
 PATH = "/federation"
 TOKEN_LIFETIME = 900  # a sign-in token is valid for 15 minutes
+DEFAULT_SESSION = 3600  # the console session without SessionDuration: an hour
 
 
 def _bad(message, status=400):
@@ -51,7 +54,7 @@ class Federation:
                 return _bad("SessionDuration must be between 900 and 43200 seconds")
             dur = int(dur)
         else:
-            dur = 43200
+            dur = DEFAULT_SESSION
         raw = p.get("Session")
         if raw is None:
             return _bad("Missing Session")

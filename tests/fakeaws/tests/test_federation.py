@@ -33,6 +33,41 @@ class Federation(FakeAWSCase):
         tok = self.fa.records("signin_token")[-1]
         self.assertEqual((tok["ok"], tok["session_duration"]), (True, 3600))
 
+    def test_session_duration_defaults_to_an_hour(self):
+        c = self.imds_creds()
+        self.assertEqual(self.get(f"Action=getSigninToken&Session={self.session(c)}").status, 200)
+        tok = self.fa.records("signin_token")[-1]
+        self.assertEqual((tok["ok"], tok["session_duration"]), (True, 3600))
+
+    def test_role_chaining_refuses_a_session_duration(self):
+        """Keys of a role assumed with a role session's keys: the federation
+        endpoint refuses SessionDuration, and gives its hour without it."""
+        partner = self.fa.partner_account
+        c = self.imds_creds()
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % partner},
+            "Action": "sts:AssumeRole"}]}
+        st, role = self.fa.control("POST", "/_fake/iam/roles", {"account_id": partner,
+                                                                "role_name": "console-chain",
+                                                                "trust_policy": trust})
+        self.assertEqual(st, 201, role)
+        body = ("Action=AssumeRole&Version=2011-06-15&RoleSessionName=console-chain&RoleArn="
+                + quote(role["arn"], safe=""))
+        r = self.fa.call("sts", "POST", "/", body=body, creds=c,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 200, r)
+        ns = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+        creds = r.xml().find(ns + "AssumeRoleResult/" + ns + "Credentials")
+        chained = {"AccessKeyId": creds.find(ns + "AccessKeyId").text,
+                   "SecretAccessKey": creds.find(ns + "SecretAccessKey").text,
+                   "Token": creds.find(ns + "SessionToken").text}
+        r = self.get(f"Action=getSigninToken&SessionDuration=3600&Session={self.session(chained)}")
+        self.assertEqual((r.status, r.text().strip()), (400, "Invalid credentials parameter"))
+        r = self.get(f"Action=getSigninToken&Session={self.session(chained)}")
+        self.assertEqual(r.status, 200, r)
+        tok = self.fa.records("signin_token")[-1]
+        self.assertEqual((tok["ok"], tok["session_duration"]), (True, 3600))
+
     def test_invalid_sessions_are_refused(self):
         c = self.imds_creds()
         key = c["SecretAccessKey"]
