@@ -12,8 +12,10 @@
 #include "xacct/metrics.h"
 
 /* A server clock this far from ours (with the offset applied) is taken as
- * skew to correct: AWS refuses signatures more than 5 minutes off (S3 15),
- * so a refusal with less than this between the clocks has another cause. */
+ * skew to correct. AWS refuses signatures more than 15 minutes off (STS
+ * "Signature expired ... - 15 min.", S3 RequestTimeTooSkewed), so a refusal
+ * with less than this between the clocks has another cause; from here on
+ * AWS's time is taken all the same, before the drift reaches the limit. */
 #define CLOCK_SKEW_MIN_S 240
 
 void xacct_aws_clock_init(xacct_aws_clock_t *clk, const xacct_log_t *log,

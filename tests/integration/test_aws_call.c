@@ -413,20 +413,21 @@ static int auth_failures(fixture_t *f, const char *code)
     return fake_count_records(&f->loop, f->http, "auth_failure", "code", code);
 }
 
-/* AWS's clock 15 minutes ahead, then 15 minutes behind: STS refuses the
+/* AWS's clock 20 minutes ahead, then 20 minutes behind (past the 15 it
+ * allows): STS refuses the
  * first signature of each ("Signature expired" / "not yet current"); the
  * client takes AWS's time from the answer's Date and signs again at once,
  * beyond its one allowed attempt, and the next call is on time at the first. */
 static void test_clock_skew_corrected(void **state)
 {
     fixture_t *f = *state;
-    set_clock_skew(f, 900);
+    set_clock_skew(f, 1200);
     result_t r = {0};
     identity_through(f, 1, NULL, &r);
     if (r.status != 0)
         fail_msg("%s %s", xacct_errname(r.status), r.detail);
     int64_t offset = xacct_aws_clock_offset(f->aws);
-    if (offset < 890 || offset > 910)
+    if (offset < 1190 || offset > 1210)
         fail_msg("offset %lld", (long long)offset);
     assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 1);
 
@@ -436,14 +437,14 @@ static void test_clock_skew_corrected(void **state)
     assert_int_equal(again.status, 0);
     assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 1);
 
-    set_clock_skew(f, -900);
+    set_clock_skew(f, -1200);
     result_t behind = {0};
     sts_call(f, GET_CALLER_IDENTITY, NULL, &behind, NULL);
     finish(f, &behind);
     if (behind.status != 0)
         fail_msg("%s %s", xacct_errname(behind.status), behind.detail);
     offset = xacct_aws_clock_offset(f->aws);
-    if (offset < -910 || offset > -890)
+    if (offset < -1210 || offset > -1190)
         fail_msg("offset %lld", (long long)offset);
     assert_int_equal(auth_failures(f, "SignatureDoesNotMatch"), 2);
 }
@@ -455,7 +456,7 @@ static void test_clock_skew_concurrent_calls(void **state)
 {
     fixture_t *f = *state;
     start_client(f, 1, 0);
-    set_clock_skew(f, 900);
+    set_clock_skew(f, 1200);
     result_t r[3] = {{0}};
     for (size_t i = 0; i < 3; i++)
         sts_call(f, GET_CALLER_IDENTITY, NULL, &r[i], NULL);

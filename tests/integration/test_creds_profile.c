@@ -454,7 +454,7 @@ static void test_role_wrong_external_id(void **state)
     json_decref(rec);
 }
 
-/* The host's clock 15 minutes behind AWS's: STS refuses the AssumeRole
+/* The host's clock 20 minutes behind AWS's: STS refuses the AssumeRole
  * signed with it ("Signature expired"); the provider's clock takes STS's
  * time from the answer's Date and the AssumeRole is signed again at once, so
  * the caller waiting gets the role's keys. An AWS client sharing that clock
@@ -466,7 +466,7 @@ static void test_role_after_clock_skew(void **state)
     make_role(f, "xacct-profile-role-skew", "ext-skew", arn, sizeof(arn));
     role_files(f, arn, "ext-skew");
     assert_int_equal(fake_ctl(&f->loop, f->http, "POST", "/_fake/server",
-                              "{\"clock_skew\": 900}", NULL), 200);
+                              "{\"clock_skew\": 1200}", NULL), 200);
     xacct_aws_clock_init(&f->shared, NULL, NULL);
     f->clock = &f->shared;
     xacct_creds_t *c = provider(f);
@@ -475,7 +475,7 @@ static void test_role_after_clock_skew(void **state)
     if (r.status != 0)
         fail_msg("%s: %s", xacct_errname(r.status), r.detail);
     assert_true(r.has_token);
-    if (f->shared.offset_s < 890 || f->shared.offset_s > 910)
+    if (f->shared.offset_s < 1190 || f->shared.offset_s > 1210)
         fail_msg("offset %lld", (long long)f->shared.offset_s);
     assert_int_equal(fake_count_records(&f->loop, f->http, "auth_failure", "code",
                                         "SignatureDoesNotMatch"), 1);

@@ -18,7 +18,10 @@ from . import core
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
-MAX_SKEW = 300          # seconds either side, like AWS
+# Seconds either side of the server's clock a signing time may be: AWS allows
+# 15 minutes (S3's MaxAllowedSkewMilliseconds 900000; STS "Signature expired:
+# ... (NOW - 15 min.)").
+MAX_SKEW = 900
 MAX_PRESIGN_EXPIRES = 604800
 
 MSG_SIGNATURE = ("The request signature we calculated does not match the signature you provided. "
@@ -467,7 +470,7 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
                                  service, {"RequestTime": amz_date, "ServerTime": _fmt(now)})
             raise SigV4Error(403, "SignatureDoesNotMatch",
                              f"Signature expired: {amz_date} is now earlier than {_fmt(now - max_skew)} "
-                             f"({_fmt(now)} - 5 min.)", service)
+                             f"({_fmt(now)} - {max_skew // 60} min.)", service)
         if when > now + max_skew:
             if s3:
                 raise SigV4Error(403, "RequestTimeTooSkewed",
@@ -475,7 +478,7 @@ def verify(req, lookup, now=None, max_skew=MAX_SKEW):
                                  service, {"RequestTime": amz_date, "ServerTime": _fmt(now)})
             raise SigV4Error(403, "SignatureDoesNotMatch",
                              f"Signature not yet current: {amz_date} is still later than {_fmt(now + max_skew)} "
-                             f"({_fmt(now)} + 5 min.)", service)
+                             f"({_fmt(now)} + {max_skew // 60} min.)", service)
 
     # signed headers
     signed = _signed_headers(signed_str)
