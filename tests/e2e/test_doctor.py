@@ -100,17 +100,19 @@ class DoctorTest(unittest.TestCase):
     def test_clock_skew(self):
         env = self.env
         try:
-            env.ctl("POST", "/_fake/server", {"clock_skew": -600})
+            env.ctl("POST", "/_fake/server", {"clock_skew": -1200})
             rc, doc = self.doctor()
             clock = self.rows(doc, "clock")[0]
             self.assertEqual(rc, 1)
             self.assertEqual(clock["status"], "fail", clock)
-            self.assertRegex(clock["detail"], r"local clock is (59\d|60\d) s ahead of AWS")
-            env.ctl("POST", "/_fake/server", {"clock_skew": 120})
+            self.assertRegex(clock["detail"], r"local clock is (119\d|120\d) s ahead of AWS")
+            self.assertIn("more than 15 minutes off", clock["fix"])
+            # Ten minutes: inside the 15 AWS allows, a warning.
+            env.ctl("POST", "/_fake/server", {"clock_skew": 600})
             rc, doc = self.doctor()
             clock = self.rows(doc, "clock")[0]
             self.assertEqual(clock["status"], "warn", clock)
-            self.assertRegex(clock["detail"], r"1[12]\d s behind AWS")
+            self.assertRegex(clock["detail"], r"(59\d|60\d) s behind AWS")
             self.assertEqual(rc, 0, doc)  # a warning alone does not fail
         finally:
             env.ctl("POST", "/_fake/server", {"clock_skew": 0})
