@@ -28,6 +28,7 @@
 #ifndef XACCT_OUTBOX_H
 #define XACCT_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -146,6 +147,11 @@ typedef struct xacct_outbox_item {
     const char *event;       /* the event JSON */
     size_t event_len;
     int64_t appended_ms;     /* when the entry was appended (its id's time part) */
+    /* read only: */
+    bool reclaimed;          /* handed out before, now taken over (XAUTOCLAIM)
+                                from a silent worker or one that left it
+                                pending; false: read from the stream for the
+                                first time */
     /* list only: */
     const char *status;      /* "new" (not yet read by the group), "pending"
                                 (read, not acknowledged) or "delivered" */
@@ -175,16 +181,18 @@ typedef void (*xacct_outbox_read_cb)(int status, const char *detail,
                                      const char *next_claim, void *arg);
 
 /*
- * Hands up to count entries to consumer through the group: with
- * min_idle_ms > 0 it first reclaims entries another consumer has held longer
- * than that (XAUTOCLAIM from claim_from, NULL meaning "0-0"); if none, it
- * reads new ones (XREADGROUP, never blocking the shared connection). One
- * reclaim looks at no more than count * 10 pending entries: pass each call
- * the previous one's next_claim so a whole pass reaches the end of the list.
- * Creates the group (from the start of the stream) if needed. Deleted entries
- * that XAUTOCLAIM drops are skipped. A call that reclaims also removes from
- * the group the other consumers that hold nothing and have been idle longer
- * than min_idle_ms (workers that are gone: a consumer is one process).
+ * Hands entries to consumer through the group: with min_idle_ms > 0, up to
+ * count entries any consumer (this one included) has left idle longer than
+ * that (XAUTOCLAIM from claim_from, NULL meaning "0-0"; their items are
+ * marked reclaimed and come first), and then, in any case, up to count new
+ * ones (XREADGROUP, never blocking the shared connection): up to 2 * count
+ * in all. One reclaim looks at no more than count * 10 pending entries: pass
+ * each call the previous one's next_claim so a whole pass reaches the end of
+ * the list. Creates the group (from the start of the stream) if needed.
+ * Deleted entries that XAUTOCLAIM drops are skipped. A call that reclaims
+ * also removes from the group the other consumers that hold nothing and have
+ * been idle longer than min_idle_ms (workers that are gone: a consumer is one
+ * process).
  */
 int xacct_outbox_read(xacct_store_t *s, const char *consumer, size_t count, long long min_idle_ms,
                       const char *claim_from, xacct_outbox_read_cb cb, void *arg) XACCT_MUSTCHECK;

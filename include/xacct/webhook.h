@@ -7,12 +7,15 @@
  * no redirects, events.delivery_timeout per attempt, the answer body capped.
  * A 2xx acknowledges it; anything else, or no answer, is retried after
  * 1 s doubling to 10 min (jittered into the upper half of each step) until
- * the event is events.max_age old, then it moves to outbox:dead. A worker
- * holds at most XACCT_WEBHOOK_MAX_HELD events and has at most
- * XACCT_WEBHOOK_MAX_IN_FLIGHT POSTs open; one customer's events go out one
- * at a time, in seq order, as far as this worker holds them. Held events are
- * touched so they are not mistaken for a dead worker's; those of a worker
- * silent for events.claim_idle seconds are taken over (XAUTOCLAIM).
+ * the event is events.max_age old and has been tried at least once, then it
+ * moves to outbox:dead (one already that old when first read goes there
+ * untried). A worker holds at most XACCT_WEBHOOK_MAX_HELD events, at most
+ * XACCT_WEBHOOK_MAX_HELD_PER_ACCOUNT of one customer (the rest stay pending
+ * and are reclaimed later), and has at most XACCT_WEBHOOK_MAX_IN_FLIGHT POSTs
+ * open; each event is sent when it is due, not in seq order (receivers order
+ * by seq). Held events are touched so they are not mistaken for a dead
+ * worker's; those of a worker silent for events.claim_idle seconds, and
+ * those left pending, are taken over (XAUTOCLAIM).
  */
 #ifndef XACCT_WEBHOOK_H
 #define XACCT_WEBHOOK_H
@@ -22,10 +25,11 @@
 #include "xacct/common.h"
 #include "xacct/ctx.h"
 
-#define XACCT_WEBHOOK_MAX_HELD 64       /* events held by one worker */
-#define XACCT_WEBHOOK_MAX_IN_FLIGHT 8   /* POSTs open at once per worker */
-#define XACCT_WEBHOOK_MAX_ANSWER 65536  /* bytes of the receiver's answer read */
-#define XACCT_WEBHOOK_SECRET_MAX 16384  /* bytes in events.webhook_secret_file */
+#define XACCT_WEBHOOK_MAX_HELD 64            /* events held by one worker */
+#define XACCT_WEBHOOK_MAX_HELD_PER_ACCOUNT 4 /* of them, one customer's */
+#define XACCT_WEBHOOK_MAX_IN_FLIGHT 8        /* POSTs open at once per worker */
+#define XACCT_WEBHOOK_MAX_ANSWER 65536       /* bytes of the receiver's answer read */
+#define XACCT_WEBHOOK_SECRET_MAX 16384       /* bytes in events.webhook_secret_file */
 
 /* Reads events.webhook_secret_file (checked for its owner and mode first)
  * into *out (xacct_free_secret) and *len; XACCT_ECONFIG with err saying why

@@ -5,10 +5,17 @@
  * worker's: one pass over the pending list, continued tick by tick from
  * XAUTOCLAIM's cursor), touches the events it holds, refreshes the backlog
  * gauge, and starts the deliveries that are due. Each held event is a
- * `delivery` in a list kept in stream order, so a customer's later event
- * waits while an earlier one of the same customer is still held. A delivery
- * ends by acknowledging (2xx) or burying (too old) its event in Redis; until
- * Redis has confirmed, it stays held, so nothing is lost when Redis is away.
+ * `delivery` in a list kept in stream order. Deliveries are independent: an
+ * event is sent when it falls due, whatever else of its customer is held (a
+ * receiver orders a customer's events by seq, SPEC §8; retries and several
+ * workers reorder them anyway). A worker holds at most
+ * XACCT_WEBHOOK_MAX_HELD_PER_ACCOUNT events of one customer; the rest stay
+ * pending in Redis and come back through the reclaim, so a customer whose
+ * events keep failing takes a few of the held places, never all of them. A
+ * delivery ends by acknowledging (2xx) or burying (too old, and tried at
+ * least once unless it was already too old when first read) its event in
+ * Redis; until Redis has confirmed, it stays held, so nothing is lost when
+ * Redis is away.
  */
 #include "xacct/webhook.h"
 
@@ -204,7 +211,26 @@ static int parse_event(delivery_t *d)
     return rc;
 }
 
-/* Inserts in stream-id order; an event already held is not taken twice. */
+/* Held events of account still to be delivered (not settling, not lost). */
+static size_t held_for(const xacct_webhook_t *w, const char *account)
+{
+    size_t n = 0;
+    for (const delivery_t *d = w->head; d != NULL; d = d->next)
+        if (!d->lost && (d->state == D_WAITING || d->state == D_POSTING) &&
+            strcmp(d->account, account) == 0)
+            n++;
+    return n;
+}
+
+static bool too_old(const xacct_webhook_t *w, const delivery_t *d)
+{
+    return xacct_store_now_ms() - d->appended_ms >= (int64_t)w->ctx->cfg->events_max_age * 1000;
+}
+
+/* Inserts in stream-id order; an event already held is not taken twice, nor
+ * one whose customer has XACCT_WEBHOOK_MAX_HELD_PER_ACCOUNT held already: it
+ * stays pending in Redis, untouched, and the reclaim hands it out again once
+ * it has been idle events.claim_idle (to this worker or another). */
 static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
 {
     delivery_t **p = &w->head;
@@ -230,6 +256,15 @@ static void hold(xacct_webhook_t *w, const xacct_outbox_item_t *it)
         d->event_id = xacct_strdup("");
         d->account = xacct_strdup("");
         give_up(d);
+    } else if (!it->reclaimed && too_old(w, d)) {
+        /* Already too old when the group first read it (appended before a
+         * webhook was configured, or while no worker ran): nothing made it
+         * wait here. An event handed out again is tried at least once. */
+        snprintf(d->reason, sizeof(d->reason), "older than events.max_age");
+        give_up(d);
+    } else if (held_for(w, d->account) >= XACCT_WEBHOOK_MAX_HELD_PER_ACCOUNT) {
+        delivery_free(d);
+        return;
     }
     d->next = *p;
     *p = d;
@@ -331,11 +366,6 @@ static void settle(delivery_t *d)
 }
 
 /* ---- delivering ------------------------------------------------------------ */
-
-static bool too_old(const xacct_webhook_t *w, const delivery_t *d)
-{
-    return xacct_store_now_ms() - d->appended_ms >= (int64_t)w->ctx->cfg->events_max_age * 1000;
-}
 
 static void give_up(delivery_t *d)
 {
@@ -460,16 +490,6 @@ static void post(delivery_t *d)
     w->posting++;
 }
 
-/* An earlier event of the same customer is still held and not delivered. */
-static bool waits_for_earlier(const xacct_webhook_t *w, const delivery_t *d)
-{
-    for (const delivery_t *e = w->head; e != NULL && e != d; e = e->next)
-        if (!e->lost && e->state != D_ACK && e->state != D_BURY &&
-            strcmp(e->account, d->account) == 0)
-            return true;
-    return false;
-}
-
 /* Starts whatever is due and settles whatever is decided. */
 static void pump(xacct_webhook_t *w)
 {
@@ -484,10 +504,12 @@ static void pump(xacct_webhook_t *w)
         }
         if (d->lost || d->redis_busy)
             continue;
-        if (d->state == D_WAITING && d->due_ms <= now && !waits_for_earlier(w, d)) {
-            if (too_old(w, d)) {
-                if (d->reason[0] == '\0')
-                    snprintf(d->reason, sizeof(d->reason), "older than events.max_age");
+        if (d->state == D_WAITING && d->due_ms <= now) {
+            /* Given up only once tried: an event that comes back to a worker
+             * past events.max_age (left pending while its customer had
+             * enough held, or held by a worker that died) still gets its
+             * one POST. The reason is the last failure. */
+            if (d->attempts > 0 && too_old(w, d)) {
                 give_up(d);
             } else if (w->posting < XACCT_WEBHOOK_MAX_IN_FLIGHT) {
                 post(d);

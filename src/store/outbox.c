@@ -97,16 +97,22 @@ static void done_reply(const xacct__store_op_t *op, int status, const char *deta
 static const xacct_store_script_t read_script = {
     "outbox_read",
     /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no
-     * reclaim), 5 reclaim cursor. Answers {entries, next cursor}. */
-    XACCT__STORE_LUA_GROUP_READ
-    "local entries, cursor = group_read(ARGV[5])\n"
+     * reclaim), 5 reclaim cursor. Answers {reclaimed entries, new entries,
+     * next cursor}. Both are asked for every time: a pass over many idle
+     * entries (events a worker left pending for later) never holds up the
+     * new ones. */
+    "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
+    "local claimed, cursor = {}, ARGV[5]\n"
+    "if tonumber(ARGV[4]) > 0 then\n"
+    "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor,\n"
+    "                       'COUNT', ARGV[3])\n"
+    "  cursor, claimed = c[1], c[2]\n"
     /* A consumer is a worker process (host:pid), so each restart adds one and
      * Redis never removes them. With a reclaim, drop the ones that hold
      * nothing and have been idle as long as a dead worker's events wait. A
      * live worker that merely found nothing new for that long (such reads do
      * not count as activity) loses nothing: it held nothing, and the next
      * read that hands it an event makes it a consumer again. */
-    "if tonumber(ARGV[4]) > 0 then\n"
     "  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
     "    local f = {}\n"
     "    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
@@ -115,17 +121,21 @@ static const xacct_store_script_t read_script = {
     "    end\n"
     "  end\n"
     "end\n"
-    "return {entries, cursor}\n",
+    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
+    "                     'STREAMS', KEYS[1], '>')\n"
+    "return {claimed, r and r[1][2] or {}, cursor}\n",
 };
 
 static void read_reply(const xacct__store_op_t *op, int status, const char *detail,
                        const xacct_store_reply_t *r)
 {
     xacct_outbox_read_cb cb = (xacct_outbox_read_cb)op->cb;
-    const xacct_store_reply_t *entries = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
-    const char *next = status == 0 ? xacct__store_op_reply_str(r, 1) : "";
+    const xacct_store_reply_t *claimed = status == 0 ? xacct_store_reply_at(r, 0) : NULL;
+    const xacct_store_reply_t *fresh = status == 0 ? xacct_store_reply_at(r, 1) : NULL;
+    const char *next = status == 0 ? xacct__store_op_reply_str(r, 2) : "";
     if (status == 0 &&
-        (entries == NULL || entries->type != XACCT_STORE_REPLY_ARRAY || next[0] == '\0')) {
+        (claimed == NULL || claimed->type != XACCT_STORE_REPLY_ARRAY || fresh == NULL ||
+         fresh->type != XACCT_STORE_REPLY_ARRAY || next[0] == '\0')) {
         status = XACCT_EPARSE;
         detail = "unexpected reply";
     }
@@ -133,8 +143,12 @@ static void read_reply(const xacct__store_op_t *op, int status, const char *deta
         cb(status, detail, NULL, 0, NULL, op->arg);
         return;
     }
-    xacct_outbox_item_t *v = xacct_calloc(entries->elements ? entries->elements : 1, sizeof(*v));
-    size_t n = fill_entries(entries, false, v);
+    size_t cap = claimed->elements + fresh->elements;
+    xacct_outbox_item_t *v = xacct_calloc(cap ? cap : 1, sizeof(*v));
+    size_t n = fill_entries(claimed, false, v);
+    for (size_t i = 0; i < n; i++)
+        v[i].reclaimed = true;
+    n += fill_entries(fresh, false, v + n);
     cb(0, NULL, v, n, next, op->arg);
     free(v);
 }

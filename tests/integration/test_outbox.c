@@ -7,7 +7,8 @@
  * an audit-only apply append none), and no event carries an external ID.
  * Then the deliverer's operations: reading through the group, touching held
  * entries, acknowledging, reclaiming a dead consumer's entries with
- * XAUTOCLAIM (continued from its cursor past entries a live consumer holds),
+ * XAUTOCLAIM (continued from its cursor past entries a live consumer holds,
+ * and never instead of the new entries),
  * burying in outbox:dead (and out of the outbox), redelivering, the backlog
  * count and the operator's list with its statuses. Each test ends with
  * uv_loop_close() == 0.
@@ -44,6 +45,7 @@ typedef struct res {
     char statuses[MAXITEMS][16];
     char consumers[MAXITEMS][64];
     long long deliveries[MAXITEMS];
+    bool reclaimed[MAXITEMS];
     char reasons[MAXITEMS][128];
     char next_claim[64]; /* a read's XAUTOCLAIM cursor */
 } res_t;
@@ -238,6 +240,7 @@ static void items_cb(int status, const char *detail, const xacct_outbox_item_t *
         snprintf(r->consumers[i], sizeof(r->consumers[i]), "%s", items[i].consumer);
         snprintf(r->reasons[i], sizeof(r->reasons[i]), "%s", items[i].reason);
         r->deliveries[i] = items[i].deliveries;
+        r->reclaimed[i] = items[i].reclaimed;
     }
 }
 
@@ -520,23 +523,26 @@ static void test_group_operations(void **state)
     assert_int_equal(k.n, 1);
     assert_string_equal(k.ids[0], first);
 
-    /* w1 dies: after the idle time w2 takes the second entry over, and w1's
-     * touch then reports it lost. */
+    /* w1 dies: after the idle time w2 takes the second entry over, and
+     * reads the new third one in the same call; w1's touch then reports the
+     * second lost. */
     th_sleep_ms(300);
     r = read_group(f, "w2", 10, 200);
-    assert_int_equal(r.n, 1);
+    assert_int_equal(r.n, 2);
     assert_string_equal(r.ids[0], second);
+    assert_true(r.reclaimed[0]);
+    assert_false(r.reclaimed[1]);
+    char third[64];
+    snprintf(third, sizeof(third), "%s", r.ids[1]);
+    char event[1024];
+    snprintf(event, sizeof(event), "%s", r.events[1]);
     memset(&k, 0, sizeof(k));
     assert_int_equal(xacct_outbox_touch(f->s, "w1", ids + 1, 1, items_cb, &k), 0);
     wait_res(f, &k);
     assert_int_equal(k.n, 1);
-    /* A fresh entry is not reclaimable yet: w2 reads the new one instead. */
+    /* A fresh entry is not reclaimable yet, and nothing is new. */
     r = read_group(f, "w2", 10, 60000);
-    assert_int_equal(r.n, 1);
-    char third[64];
-    snprintf(third, sizeof(third), "%s", r.ids[0]);
-    char event[1024];
-    snprintf(event, sizeof(event), "%s", r.events[0]);
+    assert_int_equal(r.n, 0);
     check_event(event, a, "customer.external_id_rotated", 3, "active");
 
     /* Given up on: outbox:dead, acknowledged. */
@@ -733,6 +739,35 @@ static void test_reclaim_continues_from_the_cursor(void **state)
     assert_string_equal(r.next_claim, "12-3");
 }
 
+/* Entries a worker left pending (a customer's over its share) are handed out
+ * again by the reclaim, marked so; the new entries come in the same call
+ * however many idle ones the pass is going through. */
+static void test_reclaim_leaves_room_for_new_entries(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t c;
+    for (int i = 0; i < 30; i++)
+        CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{}");
+    res_t left = read_group(f, "w", 30, 0);
+    assert_int_equal(left.n, 30);
+    th_sleep_ms(300);
+    CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{\"new\":1}");
+
+    res_t r = read_group(f, "w", 5, 200);
+    assert_int_equal(r.n, 6);
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(r.ids[i], left.ids[i]);
+        assert_true(r.reclaimed[i]);
+    }
+    assert_string_equal(r.events[5], "{\"new\":1}");
+    assert_false(r.reclaimed[5]);
+    /* The pass goes on from its cursor; with nothing new, only reclaims. */
+    r = read_from(f, "w", 5, 200, r.next_claim);
+    assert_int_equal(r.n, 5);
+    assert_string_equal(r.ids[0], left.ids[5]);
+    assert_true(r.reclaimed[4]);
+}
+
 typedef struct str_res {
     int done;
     char text[256];
@@ -835,6 +870,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reclaim_continues_from_the_cursor, setup,
                                         th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_drops_consumers_that_are_gone, setup,
+                                        th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reclaim_leaves_room_for_new_entries, setup,
                                         th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
