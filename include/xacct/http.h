@@ -74,6 +74,15 @@ typedef struct xacct_http_request {
                                       ends, the connection is not reused) instead of
                                       failing the request: for callers that only need
                                       the status */
+    bool status_is_answer;         /* once a final (not 1xx) status line has
+                                      arrived, the request is answered with it
+                                      even if the transfer then fails (the
+                                      connection closed or reset before the
+                                      body's end, the timeout while reading
+                                      the rest): resp holds what came. For
+                                      callers that act on the status alone;
+                                      others need the whole answer and get the
+                                      error */
     bool untrusted_url;            /* the URL came in a message (ResponseURL,
                                       SigningCertURL, SubscribeURL): never connect
                                       to a link-local or instance-metadata address,
@@ -90,11 +99,12 @@ typedef struct xacct_http_response {
 } xacct_http_response_t;
 
 /*
- * Completion. status is 0 when an HTTP response arrived, whatever its code;
- * otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS, XACCT_ETOOBIG,
- * XACCT_EFORBIDDEN (untrusted_url and an address it must not reach)
- * (body over max_body unless cut_body, or more than 256 headers / 256 KiB of headers),
- * XACCT_ECANCELED or XACCT_EHTTP (other transport
+ * Completion. status is 0 when an HTTP response arrived, whatever its code
+ * (with status_is_answer, also when only its final status line and part of
+ * the rest did); otherwise XACCT_ETIMEOUT, XACCT_ECONNREFUSED, XACCT_ETLS,
+ * XACCT_ETOOBIG (body over max_body unless cut_body, or more than 256
+ * headers / 256 KiB of headers), XACCT_EFORBIDDEN (untrusted_url and an
+ * address it must not reach), XACCT_ECANCELED or XACCT_EHTTP (other transport
  * errors; detail has curl's text). resp is NULL unless status is 0. Both
  * detail and resp are borrowed and valid only during the callback. Fires
  * exactly once per submitted request, never from inside xacct_http_submit.

@@ -185,6 +185,7 @@ struct xacct_http_req {
     bool _untrusted;                      /* refuse forbidden addresses at connect */
     bool _cut_body;                       /* xacct_http_request_t.cut_body */
     bool _cut;                            /* the body was cut at max_body: done */
+    bool _status_is_answer;               /* xacct_http_request_t.status_is_answer */
     bool _added;                          /* inside the multi handle */
     bool _done;                           /* the completion callback has fired */
     xacct_http_done_cb _cb;               /* completion callback */
@@ -298,7 +299,9 @@ int xacct__http_close_socket(void *clientp, curl_socket_t fd);
  * curl will close through xacct__http_close_socket. */
 void xacct__http_socket_opened(struct xacct_http *h, curl_socket_t fd);
 
-/* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code. */
+/* Maps a finished transfer's CURLcode to 0 or an XACCT_E* code; with
+ * _status_is_answer, a failure after a final status line is 0 too (not our
+ * own cancelling). */
 int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result);
 
 /* Reads a PEM bundle into a new stack of certificates (caller frees with

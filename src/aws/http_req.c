@@ -619,6 +619,7 @@ int xacct__http_req_new(struct xacct_http *h, const xacct_http_request_t *req,
     }
     r->_untrusted = req->untrusted_url;
     r->_cut_body = req->cut_body;
+    r->_status_is_answer = req->status_is_answer;
     /* A kept-alive connection is reused without a socket being opened: an
      * untrusted URL's address is checked again once libcurl has chosen the
      * connection, new or reused, before anything is sent. */
@@ -697,7 +698,7 @@ void xacct__http_req_free(struct xacct_http_req *r)
     free(r);
 }
 
-int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
+static int transfer_status(const struct xacct_http_req *r, CURLcode result)
 {
     switch (result) {
     case CURLE_OK:
@@ -736,6 +737,20 @@ int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
     default:
         return XACCT_EHTTP;
     }
+}
+
+int xacct__http_req_status(const struct xacct_http_req *r, CURLcode result)
+{
+    int rc = transfer_status(r, result);
+    long code = 0;
+    /* The peer answered, then the transfer failed (CURLE_PARTIAL_FILE for a
+     * connection closed before the body's end, a reset, a timeout): a
+     * caller that acts on the status alone has its answer. Our own
+     * cancelling is never one. */
+    if (rc != 0 && rc != XACCT_ECANCELED && r->_status_is_answer &&
+        curl_easy_getinfo(r->_easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code >= 200)
+        return 0;
+    return rc;
 }
 
 /* Copies the final response's headers (not those of 1xx responses or

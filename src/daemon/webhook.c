@@ -472,7 +472,11 @@ static void post(delivery_t *d)
         .timeout_ms = timeout_ms,
         .connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000,
         .max_body = XACCT_WEBHOOK_MAX_ANSWER,
-        .cut_body = true, /* a 2xx is delivered whatever its body (SPEC §8) */
+        /* A 2xx is delivered whatever its body (SPEC §8): one over the cap
+         * is cut there, and one the receiver closes before its end still
+         * counts by its status. */
+        .cut_body = true,
+        .status_is_answer = true,
         /* The receiver's name is resolved by whoever runs its DNS: never
          * POST customer data to the instance metadata service or another
          * link-local address, whatever the name resolves to today. */

@@ -4,9 +4,9 @@ A receiver of our own (http.server in a thread, on 127.0.0.1) checks every
 POST's signature with the shared secret the way the README tells a partner
 to, and answers from a script: 500s, a redirect, a 200 with a body larger
 than xacctd keeps (delivered), hangs past the delivery timeout, then 200.
-A 200 whose body never ends, and a 200 sent before the request was read
-(the receiver's kernel then resets the connection), are delivered at the
-first try; a receiver down for a while is one warning, not one a retry. Customers go through their lifecycle with real xacct and
+A 200 whose body never ends, a 200 whose connection closes before its body's
+end, and a 200 sent before the request was read (the receiver's kernel then
+resets the connection), are delivered at the first try; a receiver down for a while is one warning, not one a retry. Customers go through their lifecycle with real xacct and
 xacctd processes against redis-server and the emulator. What must hold:
 every event of the outbox arrives at least once, correctly signed, each
 customer's with every seq from 1 up (receivers order them by seq: a retried
@@ -494,6 +494,57 @@ class FailingCustomerTest(unittest.TestCase):
                         [(d["seq"], d["attempts"], d["reason"]) for d in dead])
         self.assertEqual({r["event"]["seq"] for r in rec.snapshot()}, set(range(1, 11)))
         self.assertEqual(env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"], 0)
+        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+
+
+class ShortAnswerTest(unittest.TestCase):
+    """A receiver that answers 200 OK with a Content-Length of 100, sends 2
+    bytes of it and closes: the status was said, and counts."""
+
+    def setUp(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.answered = []
+        threading.Thread(target=self.serve, daemon=True).start()
+        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                        f"xacct-e2e-secret-s-{os.getpid()}")
+        self.env = start_env(self, self.secret_file)
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, body = data.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")
+                self.answered.append(json.loads(body)["id"])
+
+    def tearDown(self):
+        self.env.stop()
+        self.listener.close()
+        os.unlink(self.secret_file)
+
+    def test_a_2xx_cut_short_is_delivered(self):
+        env = self.env
+        worker = env.start_worker()
+        env.onboard(A)
+        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0
+                 and self.answered, 30, "the ack")
+        self.assertEqual(len(self.answered), 1)
+        self.assertIn(b"webhook.delivered", env.worker_log(worker))
+        self.assertNotIn(b"webhook.failed", env.worker_log(worker))
+        self.assertEqual(json.loads(env.xacct("outbox", "dead", "--json", check=True).stdout), [])
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
 
 

@@ -34,6 +34,9 @@ method:
   /drop_next      like /conn; the next request on this connection is read
                   and the connection closed without an answer (the race of
                   a server closing a kept-alive connection as it is reused)
+  /short?code=N&length=L&n=K  status N (200) claiming a Content-Length of L
+                  (100), then K (2) pattern bytes, and the connection
+                  closes: a body cut short; code=0 closes with no answer
 """
 import argparse
 import hashlib
@@ -196,6 +199,13 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/drop_next":
             self._send(200, json.dumps({"conn": self.conn_id}).encode())
             self.drop = True
+        elif url.path == "/short":
+            code = int(q.get("code", "200"))
+            if code:
+                self._raw(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n"
+                          % (code, int(q.get("length", "100")))
+                          + pattern(int(q.get("n", "2"))))
+            self.close_connection = True
         elif url.path == "/headers":
             n = int(q.get("n", "0"))
             self._send(200, b"", None, [("X-H-%d" % i, str(i)) for i in range(n)])

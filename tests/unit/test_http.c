@@ -503,6 +503,57 @@ static void test_body_over_cap(void **state)
     finish_loop(fx);
 }
 
+/* A connection that closes before the body's end: an error, unless the
+ * caller acts on the status alone (status_is_answer) and a final status
+ * line came; then the answer is that status with what came of the body. */
+static void test_body_cut_short(void **state)
+{
+    fx_t *fx = *state;
+    result_t strict = {0}, ok = {0}, refused = {0}, none = {0};
+    new_client(fx, NULL);
+
+    xacct_http_request_t r1 = {.method = "POST", .url = url("/short"), .body = "{}", .body_len = 2};
+    xacct_http_request_t r2 = {.method = "POST",
+                               .url = url("/short"),
+                               .body = "{}",
+                               .body_len = 2,
+                               .status_is_answer = true};
+    xacct_http_request_t r3 = {.method = "POST",
+                               .url = url("/short?code=500"),
+                               .body = "{}",
+                               .body_len = 2,
+                               .status_is_answer = true};
+    /* No status line at all: still an error. */
+    xacct_http_request_t r4 = {.method = "POST",
+                               .url = url("/short?code=0"),
+                               .body = "{}",
+                               .body_len = 2,
+                               .status_is_answer = true};
+    submit(fx, &r1, &strict);
+    submit(fx, &r2, &ok);
+    submit(fx, &r3, &refused);
+    submit(fx, &r4, &none);
+    run(fx);
+
+    assert_int_equal(strict.calls, 1);
+    assert_int_equal(strict.status, XACCT_EHTTP);
+    assert_true(strict.resp_null);
+    assert_int_equal(ok.calls, 1);
+    assert_int_equal(ok.status, 0);
+    assert_int_equal(ok.code, 200);
+    check_pattern(&ok, 2);
+    assert_int_equal(refused.status, 0);
+    assert_int_equal(refused.code, 500);
+    assert_int_equal(none.calls, 1);
+    assert_int_equal(none.status, XACCT_EHTTP);
+    assert_true(none.resp_null);
+    result_clear(&strict);
+    result_clear(&ok);
+    result_clear(&refused);
+    result_clear(&none);
+    finish_loop(fx);
+}
+
 static void test_status_and_head(void **state)
 {
     fx_t *fx = *state;
@@ -921,6 +972,7 @@ int main(void)
         T(test_body_over_cap),
         T(test_many_response_headers),
         T(test_url_checks_remembered),
+        T(test_body_cut_short),
         T(test_status_and_head),
         T(test_invalid_requests),
         T(test_cancel),
