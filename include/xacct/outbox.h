@@ -39,7 +39,6 @@
 #define XACCT_OUTBOX_MAXLEN 100000       /* outbox entries kept once delivered */
 #define XACCT_OUTBOX_TRIM_SLACK 1000     /* entries over the cap before a trim */
 #define XACCT_OUTBOX_HARD_MAXLEN 1000000 /* entries kept at most, delivered or not */
-#define XACCT_OUTBOX_DEAD_MAXLEN 10000   /* outbox:dead cap (approximate) */
 
 #define XACCT_OUTBOX_STR_(x) #x
 #define XACCT_OUTBOX_XSTR_(x) XACCT_OUTBOX_STR_(x)
@@ -211,9 +210,10 @@ int xacct_outbox_touch(xacct_store_t *s, const char *consumer, const char *const
 int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb,
                      void *arg) XACCT_MUSTCHECK;
 
-/* Gives up on entry id atomically: XADD outbox:dead (MAXLEN ~) with fields
- * event, reason, outbox_id, attempts, failed_at, then XACK and XDEL from
- * outbox (so the list never shows it as delivered). */
+/* Gives up on entry id atomically: XADD outbox:dead with fields event,
+ * reason, outbox_id, attempts, failed_at, then XACK and XDEL from outbox (so
+ * the list never shows it as delivered). outbox:dead is never trimmed: its
+ * entries stay until redelivered or dropped by the operator. */
 int xacct_outbox_bury(xacct_store_t *s, const char *id, const char *event, size_t event_len,
                       const char *reason, long long attempts, xacct_outbox_done_cb cb,
                       void *arg) XACCT_MUSTCHECK;

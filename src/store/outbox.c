@@ -13,9 +13,6 @@
 
 #include "xacct/store_op.h"
 
-#define STR_(x) #x
-#define XSTR(x) STR_(x)
-
 #define READ_MAX 1000
 #define LIST_DEFAULT 100
 #define LIST_MAX 10000
@@ -238,10 +235,10 @@ static const xacct_store_script_t bury_script = {
     "outbox_bury",
     /* KEYS: 1 outbox, 2 outbox:dead; ARGV: 1 group, 2 id, 3 event, 4 reason,
      * 5 attempts, 6 failed_at. The entry leaves outbox: acknowledged and still
-     * there, the list would call it delivered. */
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', '" XSTR(XACCT_OUTBOX_DEAD_MAXLEN) "', '*',\n"
-    "           'event', ARGV[3], 'reason', ARGV[4], 'outbox_id', ARGV[2],\n"
-    "           'attempts', ARGV[5], 'failed_at', ARGV[6])\n"
+     * there, the list would call it delivered. outbox:dead is not trimmed:
+     * what is given up on stays until the operator redelivers or drops it. */
+    "redis.call('XADD', KEYS[2], '*', 'event', ARGV[3], 'reason', ARGV[4],\n"
+    "           'outbox_id', ARGV[2], 'attempts', ARGV[5], 'failed_at', ARGV[6])\n"
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
     "redis.call('XDEL', KEYS[1], ARGV[2])\n"
     "return 1\n",

@@ -9,7 +9,8 @@
  * entries, acknowledging, reclaiming a dead consumer's entries with
  * XAUTOCLAIM (continued from its cursor past entries a live consumer holds,
  * and never instead of the new entries),
- * burying in outbox:dead (and out of the outbox), redelivering, the backlog
+ * burying in outbox:dead (and out of the outbox; outbox:dead keeps every
+ * event given up on), redelivering, the backlog
  * count and the operator's list with its statuses. Each test ends with
  * uv_loop_close() == 0.
  */
@@ -689,6 +690,60 @@ static void test_trim_keeps_what_is_not_delivered(void **state)
     assert_int_equal(xlen(f), 40);
 }
 
+/* ---- outbox:dead ------------------------------------------------------------ */
+
+#define DEAD_MANY 10300 /* more than a cap of 10,000 would keep */
+
+typedef struct count_res {
+    int n;      /* callbacks so far */
+    int target; /* done once n reaches it */
+    int done;
+} count_res_t;
+
+static void counted_cb(int status, const char *detail, void *arg)
+{
+    XACCT_UNUSED(detail);
+    count_res_t *r = arg;
+    assert_int_equal(status, 0);
+    r->done = ++r->n >= r->target;
+}
+
+/* Every event given up on stays in outbox:dead, however many: it is the
+ * operator's to redeliver or drop, and nothing trims it behind their back. */
+static void test_dead_keeps_every_event(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t c;
+    char many[16];
+    snprintf(many, sizeof(many), "%d", DEAD_MANY);
+    /* DEAD_MANY entries, ids 1-1 up, all pending with one worker. */
+    CMD(f, &c, "EVAL",
+        "for i = 1, tonumber(ARGV[1]) do\n"
+        "  redis.call('XADD', KEYS[1], '1-' .. i, 'event', '{}')\n"
+        "end\n"
+        "redis.call('XGROUP', 'CREATE', KEYS[1], 'webhook', '0')\n"
+        "local r = redis.call('XREADGROUP', 'GROUP', 'webhook', 'w', 'COUNT', ARGV[1],\n"
+        "                     'STREAMS', KEYS[1], '>')\n"
+        "return #r[1][2]\n",
+        "1", PREFIX "outbox", many);
+    assert_int_equal(c.integer, DEAD_MANY);
+    count_res_t r = {0};
+    for (int i = 1; i <= DEAD_MANY; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "1-%d", i);
+        assert_int_equal(xacct_outbox_bury(f->s, id, "{}", 2, "HTTP 500", 1, counted_cb, &r), 0);
+        if (i % 1000 == 0 || i == DEAD_MANY) {
+            r.target = i;
+            r.done = r.n >= r.target;
+            assert_true(th_run_until(&f->loop, &r.done, 30000));
+        }
+    }
+    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
+    assert_int_equal(c.integer, DEAD_MANY);
+    CMD(f, &c, "XLEN", PREFIX "outbox");
+    assert_int_equal(c.integer, 0);
+}
+
 /* ---- reclaiming ------------------------------------------------------------ */
 
 /* One XAUTOCLAIM looks at no more than count * 10 pending entries: idle
@@ -873,6 +928,7 @@ int main(void)
                                         th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_reclaim_leaves_room_for_new_entries, setup,
                                         th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_keeps_every_event, setup, th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
