@@ -213,7 +213,10 @@ int xacct_outbox_ack(xacct_store_t *s, const char *id, xacct_outbox_done_cb cb,
 /* Gives up on entry id atomically: XADD outbox:dead with fields event,
  * reason, outbox_id, attempts, failed_at, then XACK and XDEL from outbox (so
  * the list never shows it as delivered). outbox:dead is never trimmed: its
- * entries stay until redelivered or dropped by the operator. */
+ * entries stay until redelivered or dropped by the operator. Idempotent: an
+ * entry no longer pending in the group (buried already, or acknowledged) is
+ * left as it is, and the callback still gets 0, so a bury whose answer was
+ * lost can be retried. */
 int xacct_outbox_bury(xacct_store_t *s, const char *id, const char *event, size_t event_len,
                       const char *reason, long long attempts, xacct_outbox_done_cb cb,
                       void *arg) XACCT_MUSTCHECK;

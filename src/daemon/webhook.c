@@ -341,7 +341,9 @@ static void settled(int status, const char *detail, void *arg)
     }
     d->redis_busy = false;
     if (status != 0) {
-        /* Kept, and tried again next tick: the outcome must reach Redis. */
+        /* Kept, and tried again next tick: the outcome must reach Redis. A
+         * call that did land before the error is harmless to repeat (XACK,
+         * and a bury of an entry no longer pending, change nothing). */
         XACCT_LOG_WARN(&w->ctx->log, "webhook.settle_failed", "event_id", d->event_id,
                        "error", xacct_errname(status), "detail", detail ? detail : "", NULL);
         return;

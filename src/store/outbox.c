@@ -236,7 +236,13 @@ static const xacct_store_script_t bury_script = {
     /* KEYS: 1 outbox, 2 outbox:dead; ARGV: 1 group, 2 id, 3 event, 4 reason,
      * 5 attempts, 6 failed_at. The entry leaves outbox: acknowledged and still
      * there, the list would call it delivered. outbox:dead is not trimmed:
-     * what is given up on stays until the operator redelivers or drops it. */
+     * what is given up on stays until the operator redelivers or drops it.
+     * Only an entry still pending in the group is buried, so a bury run
+     * again (its answer lost, the deliverer retries) adds no second dead
+     * entry, and one acknowledged as delivered meanwhile stays as it is.
+     * Answers 1 if it buried, 0 if there was nothing to bury. */
+    "local ok, p = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)\n"
+    "if not ok or #p == 0 then return 0 end\n"
     "redis.call('XADD', KEYS[2], '*', 'event', ARGV[3], 'reason', ARGV[4],\n"
     "           'outbox_id', ARGV[2], 'attempts', ARGV[5], 'failed_at', ARGV[6])\n"
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"

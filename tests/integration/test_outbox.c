@@ -9,8 +9,8 @@
  * entries, acknowledging, reclaiming a dead consumer's entries with
  * XAUTOCLAIM (continued from its cursor past entries a live consumer holds,
  * and never instead of the new entries),
- * burying in outbox:dead (and out of the outbox; outbox:dead keeps every
- * event given up on), redelivering, the backlog
+ * burying in outbox:dead (and out of the outbox; once, however often it is
+ * run; outbox:dead keeps every event given up on), redelivering, the backlog
  * count and the operator's list with its statuses. Each test ends with
  * uv_loop_close() == 0.
  */
@@ -744,6 +744,53 @@ static void test_dead_keeps_every_event(void **state)
     assert_int_equal(c.integer, 0);
 }
 
+/* Burying is idempotent: a bury run again (its first answer lost with the
+ * connection, so the deliverer retries it) adds no second dead entry, and
+ * an entry no longer pending (acknowledged as delivered) is left alone. */
+static void test_bury_twice_buries_once(void **state)
+{
+    fx_t *f = *state;
+    cmd_res_t c;
+    for (int i = 0; i < 2; i++)
+        CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{}");
+    res_t r = read_group(f, "w", 2, 0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        res_t k;
+        memset(&k, 0, sizeof(k));
+        assert_int_equal(xacct_outbox_bury(f->s, r.ids[0], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
+        wait_res(f, &k);
+        assert_int_equal(k.status, 0);
+    }
+    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
+    assert_int_equal(c.integer, 1);
+
+    /* Delivered (acknowledged), then a late bury: nothing changes. */
+    res_t k;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_ack(f->s, r.ids[1], ok_cb, &k), 0);
+    wait_res(f, &k);
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_bury(f->s, r.ids[1], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
+    assert_int_equal(c.integer, 1);
+    res_t l = list(f);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ids[0], r.ids[1]);
+    assert_string_equal(l.statuses[0], "delivered");
+
+    /* No outbox at all (nor its group): nothing to bury, no error. */
+    CMD(f, &c, "DEL", PREFIX "outbox");
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_bury(f->s, r.ids[1], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
+    wait_res(f, &k);
+    assert_int_equal(k.status, 0);
+    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
+    assert_int_equal(c.integer, 1);
+}
+
 /* ---- reclaiming ------------------------------------------------------------ */
 
 /* One XAUTOCLAIM looks at no more than count * 10 pending entries: idle
@@ -929,6 +976,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reclaim_leaves_room_for_new_entries, setup,
                                         th_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_dead_keeps_every_event, setup, th_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bury_twice_buries_once, setup, th_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
