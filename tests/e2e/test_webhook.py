@@ -386,10 +386,11 @@ class OutageLogTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
 
 
-class EarlyAnswerTest(unittest.TestCase):
-    """A receiver that answers 200 before reading the request, then closes:
-    the unread request makes its kernel reset the connection right behind
-    the answer. The answer is there to read, and counts."""
+class RawReceiverTest(unittest.TestCase):
+    """A receiver on a plain socket, for answers an HTTP server would not
+    give: answer(conn) answers one connection and returns what to record."""
+
+    SECRET_TAG = "r"
 
     def setUp(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -397,7 +398,7 @@ class EarlyAnswerTest(unittest.TestCase):
         self.answered = []
         threading.Thread(target=self.serve, daemon=True).start()
         self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                        f"xacct-e2e-secret-a-{os.getpid()}")
+                                        f"xacct-e2e-secret-{self.SECRET_TAG}-{os.getpid()}")
         self.env = start_env(self, self.secret_file)
 
     def url(self):
@@ -410,25 +411,43 @@ class EarlyAnswerTest(unittest.TestCase):
             except OSError:
                 return
             with conn:
-                conn.recv(1, socket.MSG_PEEK)  # the request is there, unread
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                             b"Connection: close\r\n\r\nok")
-                self.answered.append(conn.getpeername())
+                self.answered.append(self.answer(conn))
 
     def tearDown(self):
         self.env.stop()
         self.listener.close()
         os.unlink(self.secret_file)
 
-    def test_an_answer_before_the_reset_is_delivered(self):
+    def deliver_one(self):
+        """Onboards a customer: its one event is acknowledged; returns the
+        worker's log."""
         env = self.env
         worker = env.start_worker()
         env.onboard(A)
         wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0
                  and self.answered, 30, "the ack")
         self.assertEqual(len(self.answered), 1)
-        self.assertNotIn(b"webhook.failed", env.worker_log(worker))
-        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        log = env.worker_log(worker)
+        self.assertNotIn(b"webhook.failed", log)
+        self.assertEqual(env.stop_worker(worker), 0, log[-3000:])
+        return log
+
+
+class EarlyAnswerTest(RawReceiverTest):
+    """A receiver that answers 200 before reading the request, then closes:
+    the unread request makes its kernel reset the connection right behind
+    the answer. The answer is there to read, and counts."""
+
+    SECRET_TAG = "a"
+
+    def answer(self, conn):
+        conn.recv(1, socket.MSG_PEEK)  # the request is there, unread
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                     b"Connection: close\r\n\r\nok")
+        return conn.getpeername()
+
+    def test_an_answer_before_the_reset_is_delivered(self):
+        self.deliver_one()
 
 
 def lifecycle_event(account, seq):
@@ -497,55 +516,28 @@ class FailingCustomerTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
 
 
-class ShortAnswerTest(unittest.TestCase):
+class ShortAnswerTest(RawReceiverTest):
     """A receiver that answers 200 OK with a Content-Length of 100, sends 2
     bytes of it and closes: the status was said, and counts."""
 
-    def setUp(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.answered = []
-        threading.Thread(target=self.serve, daemon=True).start()
-        self.secret_file = os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                        f"xacct-e2e-secret-s-{os.getpid()}")
-        self.env = start_env(self, self.secret_file)
+    SECRET_TAG = "s"
 
-    def url(self):
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, body = data.split(b"\r\n\r\n", 1)
-                length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
-                while len(body) < length:
-                    body += conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")
-                self.answered.append(json.loads(body)["id"])
-
-    def tearDown(self):
-        self.env.stop()
-        self.listener.close()
-        os.unlink(self.secret_file)
+    def answer(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+        while len(body) < length:
+            body += conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok")
+        return json.loads(body)["id"]
 
     def test_a_2xx_cut_short_is_delivered(self):
-        env = self.env
-        worker = env.start_worker()
-        env.onboard(A)
-        wait_for(lambda: env.r.xpending(f"{env.PREFIX}outbox", "webhook")["pending"] == 0
-                 and self.answered, 30, "the ack")
-        self.assertEqual(len(self.answered), 1)
-        self.assertIn(b"webhook.delivered", env.worker_log(worker))
-        self.assertNotIn(b"webhook.failed", env.worker_log(worker))
-        self.assertEqual(json.loads(env.xacct("outbox", "dead", "--json", check=True).stdout), [])
-        self.assertEqual(env.stop_worker(worker), 0, env.worker_log(worker)[-3000:])
+        log = self.deliver_one()
+        self.assertIn(b"webhook.delivered", log)
+        self.assertEqual(json.loads(self.env.xacct("outbox", "dead", "--json",
+                                                   check=True).stdout), [])
 
 
 class TakeoverTest(unittest.TestCase):

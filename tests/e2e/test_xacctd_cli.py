@@ -168,13 +168,20 @@ class ReloadTest(unittest.TestCase):
 
 
 class NotifyTest(unittest.TestCase):
-    def test_sd_notify_ready_watchdog_stopping(self):
+    @staticmethod
+    def notify_socket(env):
+        """A datagram socket standing in for systemd's $NOTIFY_SOCKET: the
+        socket and its path."""
         import socket
-        env = Env().start()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         path = os.path.join(env.tmp, "notify.sock")
         sock.bind(path)
         sock.settimeout(20)
+        return sock, path
+
+    def test_sd_notify_ready_watchdog_stopping(self):
+        env = Env().start()
+        sock, path = self.notify_socket(env)
         try:
             w = env.start_worker({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"},
                                  wait_ready=False)
@@ -214,12 +221,8 @@ class NotifyTest(unittest.TestCase):
         # systemd is told again and again that the start goes on
         # (EXTEND_TIMEOUT_USEC) and why, so TimeoutStartSec does not fail
         # the unit and restart it for as long as the outage lasts.
-        import socket
         env = Env().start()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        path = os.path.join(env.tmp, "notify.sock")
-        sock.bind(path)
-        sock.settimeout(20)
+        sock, path = self.notify_socket(env)
         try:
             env.redis.stop()
             port = env.redis.port

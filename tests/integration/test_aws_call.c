@@ -562,33 +562,30 @@ static void test_sqs_throttling_retried(void **state)
     assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "code", "KmsThrottled"), 1);
 }
 
+/* Every attempt throttled with SQS's code: the call ends throttled (never
+ * access denied, whatever the HTTP status), with that code, after two. */
+static void throttled_through(fixture_t *f, const char *code, long http_status)
+{
+    result_t r = {0};
+    char faults[160];
+    snprintf(faults, sizeof(faults),
+             "{\"service\": \"sqs\", \"throttle_rate\": 1.0, \"throttle_code\": \"%s\"}", code);
+    queues_through(f, 2, faults, &r);
+    assert_int_equal(r.status, XACCT_ETHROTTLED);
+    assert_int_equal(r.http_status, http_status);
+    assert_string_equal(r.code, code);
+    assert_int_equal(strncmp(r.detail, code, strlen(code)), 0);
+    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 2);
+}
+
 static void test_sqs_request_throttled_is_not_access_denied(void **state)
 {
-    fixture_t *f = *state;
-    result_t r = {0};
-    queues_through(f, 2,
-                   "{\"service\": \"sqs\", \"throttle_rate\": 1.0, "
-                   "\"throttle_code\": \"RequestThrottled\"}",
-                   &r);
-    assert_int_equal(r.status, XACCT_ETHROTTLED);
-    assert_int_equal(r.http_status, 403);
-    assert_string_equal(r.code, "RequestThrottled");
-    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 2);
+    throttled_through(*state, "RequestThrottled", 403);
 }
 
 static void test_sqs_kms_throttled_outlasts_attempts(void **state)
 {
-    fixture_t *f = *state;
-    result_t r = {0};
-    queues_through(f, 2,
-                   "{\"service\": \"sqs\", \"throttle_rate\": 1.0, "
-                   "\"throttle_code\": \"KmsThrottled\"}",
-                   &r);
-    assert_int_equal(r.status, XACCT_ETHROTTLED);
-    assert_int_equal(r.http_status, 400);
-    assert_string_equal(r.code, "KmsThrottled");
-    assert_int_equal(strncmp(r.detail, "KmsThrottled: ", 14), 0);
-    assert_int_equal(fake_count_records(&f->loop, f->http, "fault", "fault", "throttle"), 2);
+    throttled_through(*state, "KmsThrottled", 400);
 }
 
 static void test_5xx_outlasts_attempts(void **state)

@@ -744,6 +744,24 @@ static void test_dead_keeps_every_event(void **state)
     assert_int_equal(c.integer, 0);
 }
 
+/* Buries id (a small event, as after three failed attempts) and waits:
+ * the status. */
+static int bury_one(fx_t *f, const char *id)
+{
+    res_t k;
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(xacct_outbox_bury(f->s, id, "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
+    wait_res(f, &k);
+    return k.status;
+}
+
+static long long dead_len(fx_t *f)
+{
+    cmd_res_t c;
+    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
+    return c.integer;
+}
+
 /* Burying is idempotent: a bury run again (its first answer lost with the
  * connection, so the deliverer retries it) adds no second dead entry, and
  * an entry no longer pending (acknowledged as delivered) is left alone. */
@@ -755,27 +773,17 @@ static void test_bury_twice_buries_once(void **state)
         CMD(f, &c, "XADD", PREFIX "outbox", "*", "event", "{}");
     res_t r = read_group(f, "w", 2, 0);
     assert_int_equal(r.n, 2);
-    for (int i = 0; i < 2; i++) {
-        res_t k;
-        memset(&k, 0, sizeof(k));
-        assert_int_equal(xacct_outbox_bury(f->s, r.ids[0], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
-        wait_res(f, &k);
-        assert_int_equal(k.status, 0);
-    }
-    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
-    assert_int_equal(c.integer, 1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(bury_one(f, r.ids[0]), 0);
+    assert_int_equal(dead_len(f), 1);
 
     /* Delivered (acknowledged), then a late bury: nothing changes. */
     res_t k;
     memset(&k, 0, sizeof(k));
     assert_int_equal(xacct_outbox_ack(f->s, r.ids[1], ok_cb, &k), 0);
     wait_res(f, &k);
-    memset(&k, 0, sizeof(k));
-    assert_int_equal(xacct_outbox_bury(f->s, r.ids[1], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
-    wait_res(f, &k);
-    assert_int_equal(k.status, 0);
-    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
-    assert_int_equal(c.integer, 1);
+    assert_int_equal(bury_one(f, r.ids[1]), 0);
+    assert_int_equal(dead_len(f), 1);
     res_t l = list(f);
     assert_int_equal(l.n, 1);
     assert_string_equal(l.ids[0], r.ids[1]);
@@ -783,12 +791,8 @@ static void test_bury_twice_buries_once(void **state)
 
     /* No outbox at all (nor its group): nothing to bury, no error. */
     CMD(f, &c, "DEL", PREFIX "outbox");
-    memset(&k, 0, sizeof(k));
-    assert_int_equal(xacct_outbox_bury(f->s, r.ids[1], "{}", 2, "HTTP 500", 3, ok_cb, &k), 0);
-    wait_res(f, &k);
-    assert_int_equal(k.status, 0);
-    CMD(f, &c, "XLEN", PREFIX "outbox:dead");
-    assert_int_equal(c.integer, 1);
+    assert_int_equal(bury_one(f, r.ids[1]), 0);
+    assert_int_equal(dead_len(f), 1);
 }
 
 /* ---- reclaiming ------------------------------------------------------------ */

@@ -366,14 +366,11 @@ static void test_connect_timeout(void **state)
 {
     /* A socket that listens but never answers: TCP connects, the handshake
      * never completes, so only the connect timeout can end the attempt. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    int port = 0;
+    int fd = th_silent_listener(8, NULL, &port);
+    assert_true(fd >= 0);
     char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", port);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -408,37 +405,15 @@ static void state_cb(int up, int status, const char *detail, void *arg)
     snprintf(st->seen, sizeof(st->seen), "%s", detail ? detail : "");
 }
 
-/* A socket on 127.0.0.1 that listens and never answers, its URL in url.
- * With fill_queue, its accept queue (of one) is filled first by connections left
- * in fill[] (-1 when unused): Linux drops the SYN of a listener whose queue
- * is full, so a connect to it never completes. Close what it returns and
- * fill[] with close_silent. */
+/* th_silent_listener, its URL in url (fill[] used only with fill_queue;
+ * close with th_silent_close(fd, fill_queue ? fill : NULL)). */
 static int silent_listener(int fill_queue, int fill[3], char *url, size_t len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 0), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-    snprintf(url, len, "redis://127.0.0.1:%d/0", ntohs(a.sin_port));
-    for (int i = 0; i < 3; i++) {
-        fill[i] = -1;
-        if (!fill_queue)
-            continue;
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        assert_true(fill[i] >= 0);
-        (void)connect(fill[i], (struct sockaddr *)&a, sizeof(a)); /* EINPROGRESS */
-    }
+    int port = 0;
+    int fd = th_silent_listener(0, fill_queue ? fill : NULL, &port);
+    assert_true(fd >= 0);
+    snprintf(url, len, "redis://127.0.0.1:%d/0", port);
     return fd;
-}
-
-static void close_silent(int fd, const int fill[3])
-{
-    for (int i = 0; i < 3; i++)
-        if (fill[i] >= 0)
-            close(fill[i]);
-    close(fd);
 }
 
 /* Runs one command on a new reconnecting store with options o (command and
@@ -494,20 +469,20 @@ static void test_queued_command_times_out(void **state)
     xacct_store_options_t o = {.url = url};
     expect_queue_timeout(&o, "server that never answers",
                          "no answer to the handshake within 1000 ms", 2500);
-    close_silent(fd, fill);
+    th_silent_close(fd, NULL);
 
     /* TCP never connects. */
     fd = silent_listener(1, fill, url, sizeof(url));
     expect_queue_timeout(&o, "server that never accepts", NULL, 0);
-    close_silent(fd, fill);
+    th_silent_close(fd, fill);
 
     /* Five sentinels that never answer: Sentinel's lookup outlasts the
      * command, though each sentinel is given up after the command timeout. */
-    int sfd[5], sfill[5][3];
+    int sfd[5];
     char saddr[5][64];
     const char *sentinels[5];
     for (int i = 0; i < 5; i++) {
-        sfd[i] = silent_listener(0, sfill[i], url, sizeof(url));
+        sfd[i] = silent_listener(0, fill, url, sizeof(url));
         snprintf(saddr[i], sizeof(saddr[i]), "%s", url + strlen("redis://"));
         saddr[i][strlen(saddr[i]) - 2] = '\0'; /* "/0" */
         sentinels[i] = saddr[i];
@@ -517,7 +492,7 @@ static void test_queued_command_times_out(void **state)
     expect_queue_timeout(&so, "sentinels that never answer",
                          "no answer to the handshake within 1000 ms", 8000);
     for (int i = 0; i < 5; i++)
-        close_silent(sfd[i], sfill[i]);
+        th_silent_close(sfd[i], NULL);
 }
 
 /* A command issued while Redis is down, which is back before the command's

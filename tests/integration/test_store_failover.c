@@ -620,14 +620,11 @@ static void test_silent_sentinel_costs_a_command_timeout(void **state)
     pid_t master = th_redis_start(mport, NULL);
     char good[32];
     pid_t sentinel = start_one_sentinel(dir, mport, "", good, sizeof(good));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    int port = 0;
+    int fd = th_silent_listener(8, NULL, &port);
+    assert_true(fd >= 0);
     char silent[32];
-    snprintf(silent, sizeof(silent), "127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(silent, sizeof(silent), "127.0.0.1:%d", port);
     const char *sentinels[] = {silent, good};
 
     states_t st = {0};

@@ -173,4 +173,37 @@ static inline void th_redis_stop(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* A socket on 127.0.0.1 that listens (backlog) and never answers: it
+ * accepts nothing and reads nothing. Its port goes to *port; -1 on failure.
+ * With fill, its accept queue is first filled by three connections left in
+ * fill[] (with backlog 0: Linux drops the SYN of a listener whose queue is
+ * full, so a connect to it never completes). th_silent_close closes them. */
+static inline int th_silent_listener(int backlog, int fill[3], int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, backlog) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    for (int i = 0; fill != NULL && i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fill[i] >= 0)
+            (void)connect(fill[i], (struct sockaddr *)&a, sizeof(a)); /* EINPROGRESS */
+    }
+    return fd;
+}
+
+static inline void th_silent_close(int fd, const int fill[3])
+{
+    for (int i = 0; fill != NULL && i < 3; i++)
+        if (fill[i] >= 0)
+            close(fill[i]);
+    close(fd);
+}
+
 #endif

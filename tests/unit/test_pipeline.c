@@ -427,16 +427,25 @@ static void test_lost_claim_steps_aside(void **state)
     assert_int_equal(f->counts[K_APPLY], 1);
 }
 
-/* No record, and the request was taken over meanwhile: the finish is
- * fenced out like an apply, nothing is answered, the message is left. */
-static void test_lost_claim_on_finish_steps_aside(void **state)
+/* A Create for an account with no record, claimed: the finish that keeps
+ * its answer on the claim is out. */
+static call_t *create_without_record(fake_t *f)
 {
-    fake_t *f = *state;
     set_body(f, "Create", NULL, 0);
     start(f);
     complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
     complete_get(wait_for(f, K_GET), NULL, NULL, NULL);
     call_t *fin = wait_for(f, K_FINISH);
+    assert_int_equal(f->counts[K_APPLY], 0);
+    return fin;
+}
+
+/* No record, and the request was taken over meanwhile: the finish is
+ * fenced out like an apply, nothing is answered, the message is left. */
+static void test_lost_claim_on_finish_steps_aside(void **state)
+{
+    fake_t *f = *state;
+    call_t *fin = create_without_record(f);
     fin->done = true;
     ((xacct_claims_done_cb)fin->cb)(XACCT_EEXISTS, "another worker holds or finished the request",
                                     0, fin->arg);
@@ -474,15 +483,9 @@ static void test_redelivered_update_deletes_its_template(void **state)
 static void test_unknown_account_answered_from_claim(void **state)
 {
     fake_t *f = *state;
-    set_body(f, "Create", NULL, 0);
-    start(f);
-    complete_claim(wait_for(f, K_CLAIM), 0, XACCT_CLAIMS_CLAIMED, "");
-    complete_get(wait_for(f, K_GET), NULL, NULL, NULL);
-    call_t *fin = wait_for(f, K_FINISH);
+    call_t *fin = create_without_record(f);
     assert_non_null(strstr(fin->text, "\"FAILED\""));
-    assert_int_equal(f->counts[K_APPLY], 0);
-    fin->done = true;
-    ((xacct_claims_done_cb)fin->cb)(0, NULL, 1, fin->arg);
+    complete_finish(fin, 1);
     complete_answer(wait_for(f, K_ANSWER), 0, 200);
     wait_done(f);
     assert_int_equal(f->result.outcome, XACCT_PIPELINE_ACK);
