@@ -180,14 +180,15 @@ typedef void (*xacct_outbox_read_cb)(int status, const char *detail,
                                      const char *next_claim, void *arg);
 
 /*
- * Hands entries to consumer through the group: with min_idle_ms > 0, up to
- * count entries any consumer (this one included) has left idle longer than
- * that (XAUTOCLAIM from claim_from, NULL meaning "0-0"; their items are
- * marked reclaimed and come first), and then, in any case, up to count new
- * ones (XREADGROUP, never blocking the shared connection): up to 2 * count
- * in all. One reclaim looks at no more than count * 10 pending entries: pass
- * each call the previous one's next_claim so a whole pass reaches the end of
- * the list. Creates the group (from the start of the stream) if needed.
+ * Hands at most count entries to consumer through the group (what is read
+ * becomes the consumer's: ask for the room there is): with min_idle_ms > 0,
+ * up to half of count (at least one) that any consumer (this one included)
+ * has left idle longer than that (XAUTOCLAIM from claim_from, NULL meaning
+ * "0-0"; their items are marked reclaimed and come first), and then, in any
+ * case, new ones for the rest (XREADGROUP, never blocking the shared
+ * connection). One reclaim looks at no more than ten times what it may
+ * take: pass each call the previous one's next_claim so a whole pass
+ * reaches the end of the list. Creates the group (from the start of the stream) if needed.
  * Deleted entries that XAUTOCLAIM drops are skipped. A call that reclaims
  * also removes from the group the other consumers that hold nothing and have
  * been idle longer than min_idle_ms (workers that are gone: a consumer is one

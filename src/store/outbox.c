@@ -95,14 +95,17 @@ static const xacct_store_script_t read_script = {
     "outbox_read",
     /* KEYS: 1 outbox; ARGV: 1 group, 2 consumer, 3 count, 4 min_idle_ms (0 = no
      * reclaim), 5 reclaim cursor. Answers {reclaimed entries, new entries,
-     * next cursor}. Both are asked for every time: a pass over many idle
-     * entries (events a worker left pending for later) never holds up the
-     * new ones. */
+     * next cursor}, count at most together (what is read becomes the
+     * consumer's, so only what the caller has room for). Both are asked for
+     * every time: a reclaim takes at most half of count, so a pass over many
+     * idle entries (events a worker left pending for later) never holds up
+     * the new ones, and new ones never stop the pass. */
     "redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')\n"
+    "local count = tonumber(ARGV[3])\n"
     "local claimed, cursor = {}, ARGV[5]\n"
     "if tonumber(ARGV[4]) > 0 then\n"
     "  local c = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], cursor,\n"
-    "                       'COUNT', ARGV[3])\n"
+    "                       'COUNT', math.max(1, math.floor(count / 2)))\n"
     "  cursor, claimed = c[1], c[2]\n"
     /* A consumer is a worker process (host:pid), so each restart adds one and
      * Redis never removes them. With a reclaim, drop the ones that hold
@@ -118,9 +121,13 @@ static const xacct_store_script_t read_script = {
     "    end\n"
     "  end\n"
     "end\n"
-    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],\n"
-    "                     'STREAMS', KEYS[1], '>')\n"
-    "return {claimed, r and r[1][2] or {}, cursor}\n",
+    "local fresh = {}\n"
+    "if count > #claimed then\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count - #claimed,\n"
+    "                       'STREAMS', KEYS[1], '>')\n"
+    "  if r then fresh = r[1][2] end\n"
+    "end\n"
+    "return {claimed, fresh, cursor}\n",
 };
 
 static void read_reply(const xacct__store_op_t *op, int status, const char *detail,
