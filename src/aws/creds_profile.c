@@ -183,11 +183,12 @@ int xacct__creds_config_from_profile(xacct_getenv_fn g, void *ga, const char *re
                   "--profile "
                   "NAME)",
                   p.name, p.unsupported);
-    } else if (named) {
-        rc = fail(err, errlen, "profile %s has no credentials (static keys, role_arn or "
-                               "credential_process)",
-                  p.name);
     }
+    /* A profile that holds no credentials of its own (only a region or
+     * endpoints, as on an instance or in a container picking one) leaves
+     * the chain going on to the container and the instance, as in the
+     * SDKs' default chains; a profile that names no file at all stopped
+     * the start above. */
 out:
     xacct_aws_profile_destroy(&p);
     return rc;

@@ -400,6 +400,44 @@ static void test_imds_settings(void **state)
     unlink(path);
 }
 
+/* A profile named in AWS_PROFILE only to pick a region or endpoints holds
+ * no credentials: the chain goes on to the container, then the instance, as
+ * in the SDKs' default chains. A profile that is nowhere still stops the
+ * start, and so does one using a source xacct cannot read. */
+static void test_named_profile_without_credentials(void **state)
+{
+    (void)state;
+    xacct__creds_config_t cfg;
+    char err[256];
+    char path[] = "/tmp/xacct-aws-config-XXXXXX";
+    write_config(path, "[profile prod]\nregion = eu-west-1\n"
+                       "[profile sso]\nsso_session = corp\n");
+
+    const char *const container[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "prod",
+                                     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                     "http://127.0.0.1:9/creds", NULL};
+    assert_int_equal(select_from(container, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_CONTAINER);
+    assert_string_equal(cfg.url, "http://127.0.0.1:9/creds");
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const instance[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "prod", NULL};
+    assert_int_equal(select_from(instance, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_IMDS);
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const missing[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "nowhere", NULL};
+    assert_int_equal(select_from(missing, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "profile nowhere"));
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const sso[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "sso", NULL};
+    assert_int_equal(select_from(sso, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "sso_session"));
+    xacct__creds_config_destroy(&cfg);
+    unlink(path);
+}
+
 /* --------------------------------------------------------------- parsers */
 
 static void test_parse_time(void **state)
@@ -713,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_container_uri_rules),
         cmocka_unit_test(test_imds_switches),
         cmocka_unit_test(test_imds_settings),
+        cmocka_unit_test(test_named_profile_without_credentials),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_json),
         cmocka_unit_test(test_parse_sts_xml),
