@@ -127,7 +127,26 @@ static void transient(xacct_pipeline_msg_t *msg, const char *what, int status, c
     uv_timer_start(&msg->retry, on_retry, delay, 0);
 }
 
+/* Attempts at a call to SNS (the signing certificate's fetch, a
+ * ConfirmSubscription) within one delivery before the message is left to
+ * SQS: it comes back after its visibility timeout, each delivery another
+ * round, and one past queue.max_receives that still fails goes to the dead
+ * set. Retrying within the delivery for ever would hold the message's place
+ * in flight (its visibility extended all the while) and keep it from ever
+ * counting a receive. */
+#define SNS_ATTEMPTS 5
+
 /* ---- verify ------------------------------------------------------------- */
+
+/* SNS failed SNS_ATTEMPTS times in a row: the message is left to SQS. */
+static void defer(xacct_pipeline_msg_t *msg, const char *event, const char *reason)
+{
+    char n[16];
+    snprintf(n, sizeof(n), "%u", msg->attempts);
+    XACCT_LOG_WARN(xacct__pl_log(msg), event, "message_id", msg->m->message_id, "topic",
+                   msg->env->topic_arn, "attempts", n, "reason", reason, NULL);
+    finish(msg, false);
+}
 
 static bool topic_allowed(const xacct_config_t *c, const char *arn)
 {
@@ -162,8 +181,10 @@ static void on_verified(int status, const char *detail, void *arg)
         return;
     if (status == 0)
         after_verify(msg);
+    else if (status == XACCT_EAGAIN && (++msg->attempts < SNS_ATTEMPTS || msg->gave_up[0] != '\0'))
+        transient(msg, "signing certificate", status, detail); /* dead when given up on */
     else if (status == XACCT_EAGAIN)
-        transient(msg, "signing certificate", status, detail);
+        defer(msg, "sns.verification_deferred", detail ? detail : xacct_strerror(status));
     else if (status == XACCT_ECANCELED)
         finish(msg, false);
     else
@@ -215,16 +236,11 @@ static void stage_verify(xacct_pipeline_msg_t *msg)
 
 /* ---- subscription confirmation ------------------------------------------ */
 
-/* ConfirmSubscription attempts before the message is left to SQS. */
-#define CONFIRM_ATTEMPTS 5
-
 /*
  * SNS refusing the token (expired after its three days, or not SNS's) will
  * refuse it again: the dead set at once. A failure that may pass (5xx,
- * throttling, no answer) is retried here with backoff; after
- * CONFIRM_ATTEMPTS the message is left to come back after its visibility
- * timeout, each delivery another round, and a delivery past
- * queue.max_receives that still fails goes to the dead set.
+ * throttling, no answer) is retried here with backoff; after SNS_ATTEMPTS
+ * the message is left to SQS (see SNS_ATTEMPTS).
  */
 static void on_confirmed(int status, const char *detail, const xacct_http_response_t *resp,
                          const xacct_aws_error_t *err, void *arg)
@@ -244,15 +260,11 @@ static void on_confirmed(int status, const char *detail, const xacct_http_respon
         snprintf(why, sizeof(why), "SubscribeURL refused the confirmation: %s",
                  detail && detail[0] ? detail : xacct_strerror(status));
         to_dead(msg, why);
-    } else if (++msg->attempts < CONFIRM_ATTEMPTS || msg->gave_up[0] != '\0') {
+    } else if (++msg->attempts < SNS_ATTEMPTS || msg->gave_up[0] != '\0') {
         transient(msg, "ConfirmSubscription", status, detail); /* dead when given up on */
     } else {
-        char n[16];
-        snprintf(n, sizeof(n), "%d", msg->attempts);
-        XACCT_LOG_WARN(xacct__pl_log(msg), "sns.confirmation_deferred", "message_id",
-                       msg->m->message_id, "topic", msg->env->topic_arn, "attempts", n, "reason",
-                       detail && detail[0] ? detail : xacct_strerror(status), NULL);
-        finish(msg, false);
+        defer(msg, "sns.confirmation_deferred",
+              detail && detail[0] ? detail : xacct_strerror(status));
     }
 }
 

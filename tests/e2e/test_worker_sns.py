@@ -89,6 +89,27 @@ class SigningCertificateFetchTest(unittest.TestCase):
         self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
 
 
+    def test_an_outage_past_max_receives_ends_in_the_dead_set(self):
+        """A certificate fetch still failing after five calls leaves its
+        message to SQS, so it counts its receives instead of holding a place
+        in flight for ever; one delivered past queue.max_receives that still
+        fails goes to the dead set."""
+        env = Env(visibility_timeout=2, max_receives=2).start()
+        self.addCleanup(env.stop)
+        acct = "830000000004"
+        ext = env.seed_customer(acct)
+        s = env.create_stack(acct, env.template(acct, ext))
+        m = wait_for(lambda: queued(env, lambda b: s["stack_id"] in b), 30, "the request")
+        env.ctl("POST", "/_fake/faults", {"service": "sns", "error_rate": 1.0})
+        w = env.start_worker()
+        d = env.wait_dead(m["id"], timeout=180)
+        self.assertIn("signing certificate", d["reason"])
+        log = env.worker_log(w)
+        self.assertGreaterEqual(log.count(b"event=sns.verification_deferred"), 2, log[-3000:])
+        self.assertEqual(env.customer(acct)["state"], "pending")
+        self.assertEqual(env.stop_worker(w), 0, env.worker_log(w)[-3000:])
+
+
 class ConfirmSubscriptionFailuresTest(unittest.TestCase):
     """A SubscriptionConfirmation from one of our topics whose
     ConfirmSubscription fails. Signatures are not checked here, so the
