@@ -58,7 +58,9 @@ static const xacct_store_script_t apply_script = {
     "                   active = {active = true}, degraded = {active = true},\n"
     "                   rejected = {active = true}}\n"
     "  local ok = allowed[state] and allowed[state][to]\n"
-    "  if connected and ARGV[2] ~= 'Update' then ok = false end\n"
+    /* A Create connects a degraded customer through a new stack (its
+     * recorded role failed the check); never an active one. */
+    "  if state == 'active' and ARGV[2] ~= 'Update' then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
     /* The decision was proved with the ID the record had when it was read;
@@ -94,13 +96,13 @@ static const xacct_store_script_t apply_script = {
     "  redis.pcall('XGROUP', 'CREATE', KEYS[4], ARGV[15], '0', 'MKSTREAM')\n"
     "  redis.call('XADD', KEYS[4], '*', 'job', ARGV[8])\n"
     "end\n"
-    /* Lifecycle event (SPEC §8): connected when the customer becomes active,
-     * updated when it already was, recovered when an Update fixed a degraded
-     * role. */
+    /* Lifecycle event (SPEC §8): connected when the customer becomes active
+     * from a Create, updated when it already was, recovered when an Update
+     * fixed a degraded role. */
     "local etype = 'customer.' .. to\n"
     "if to == 'active' then\n"
     "  if state == 'active' then etype = 'customer.updated'\n"
-    "  elseif state == 'degraded' then etype = 'customer.recovered'\n"
+    "  elseif state == 'degraded' and ARGV[2] == 'Update' then etype = 'customer.recovered'\n"
     "  else etype = 'customer.connected' end\n"
     "end\n"
     "if rotating and etype == 'customer.updated' then etype = 'customer.external_id_rotated' end\n"

@@ -116,6 +116,28 @@ class DriftTest(SharedWorkerTest):
         wait_for(lambda: self.metric("xacct_customers", state="degraded") >= 1, 60,
                  "the degraded customer in xacct_customers")
 
+    def test_a_new_stack_reconnects_a_degraded_customer(self):
+        """The first stack is gone (deleted, or rolled back after its answer
+        never reached CloudFormation): the customer is degraded, and the same
+        template launched again connects it through the new stack."""
+        env, acct = self.env, "320000000005"
+        first, ext = self.connect(acct)
+        env.ctl("DELETE", f"/_fake/iam/roles/{acct}/XacctAccess")
+        self.wait_state(acct, "degraded", "the deleted role to be noticed")
+        s = env.wait_stack(env.create_stack(
+            acct, env.template(acct, ext, role_name="XacctAccessAgain"),
+            name="xacct-onboarding-again")["stack_id"])
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        c = env.customer(acct)
+        self.assertEqual(c["state"], "active")
+        self.assertEqual(c["stack_id"], s["stack_id"])
+        self.assertNotEqual(c["stack_id"], first["stack_id"])
+        self.assertTrue(c["role_arn"].endswith(":role/XacctAccessAgain"), c["role_arn"])
+        lifecycle = [json.loads(f[b"event"])["type"]
+                     for _, f in env.r.xrange(f"{env.PREFIX}outbox")
+                     if json.loads(f[b"event"])["account_id"] == acct]
+        self.assertEqual(lifecycle[-2:], ["customer.degraded", "customer.connected"])
+
     def test_transient_sts_errors_change_nothing(self):
         env, acct = self.env, "320000000003"
         self.connect(acct)

@@ -392,7 +392,7 @@ static void test_transition_matrix(void **state)
     static const struct {
         const char *type, *to, *from; /* from: the states the SPEC allows it from */
     } changes[] = {
-        {"Create", "active", " pending rejected "},
+        {"Create", "active", " pending rejected degraded "}, /* degraded: through a new stack */
         {"Update", "active", " pending rejected active degraded "},
         {"Create", "rejected", " pending "},
         {"Update", "rejected", " pending "},

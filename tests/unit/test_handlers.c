@@ -253,7 +253,9 @@ static void test_update_keeps_physical_id(void **state)
 
 /* Re-verification found the role broken (SPEC §9.2): the customer is still
  * connected through its stack, so an Update that passes the probes makes it
- * active again, another stack's Create is refused, and its Delete offboards. */
+ * active again, another stack's Create whose role passes connects the
+ * customer through that stack (the first one may be gone: rolled back when
+ * its answer never reached CloudFormation), and a Delete offboards. */
 static void test_degraded_customer(void **state)
 {
     (void)state;
@@ -275,8 +277,23 @@ static void test_degraded_customer(void **state)
     h = xacct_handler_for(XACCT_CFN_CREATE);
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
     h->decide(req, &degraded, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    h->after_check(req, &degraded, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_true(d.transition);
+    assert_true(d.connect_stack);
+    assert_int_equal(d.to_state, XACCT_CUSTOMER_ACTIVE);
+    assert_string_equal(d.physical_id, "xacct-" ACCT);
+    h->after_check(req, &degraded, XACCT_CHECK_NOT_ASSUMABLE, "role not assumable", &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
-    assert_non_null(strstr(d.reason, "already connected"));
+    assert_false(d.transition); /* stays degraded on its recorded stack */
+    /* Its own stack's Create again is answered and audited only. */
+    xacct_cfn_request_free(req);
+    req = request("Create", STACK, "ext-secret-77", NULL);
+    h->decide(req, &degraded, &d);
+    h->after_check(req, &degraded, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_false(d.transition);
     xacct_cfn_request_free(req);
 
     h = xacct_handler_for(XACCT_CFN_DELETE);

@@ -81,7 +81,12 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         fail(req, out, event, reason);
         return;
     }
-    if (connected && customer->stack_id[0] != '\0' &&
+    /* A degraded customer's recorded role no longer passes the check: a
+     * stack launched again (the first one rolled back, say, after its answer
+     * could not reach CloudFormation in time) replaces it when its own role
+     * passes. An active one's role still works, so a second stack is
+     * refused; re-verification finds a role that is gone. */
+    if (st == XACCT_CUSTOMER_ACTIVE && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
         snprintf(reason, sizeof(reason),
                  "account %s is already connected through stack %.300s; update or delete that "
@@ -112,8 +117,10 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
          * transitions; a repeated Create of a connected customer's own stack
          * (a new RequestId) is answered and audited only (a degraded one
          * recovers by re-verification or an Update). */
-        if (!(req->type == XACCT_CFN_CREATE && (customer->state == XACCT_CUSTOMER_ACTIVE ||
-                                                 customer->state == XACCT_CUSTOMER_DEGRADED))) {
+        if (!(req->type == XACCT_CFN_CREATE &&
+              (customer->state == XACCT_CUSTOMER_ACTIVE ||
+               customer->state == XACCT_CUSTOMER_DEGRADED) &&
+              (customer->stack_id[0] == '\0' || strcmp(customer->stack_id, req->stack_id) == 0))) {
             out->transition = true;
             out->to_state = XACCT_CUSTOMER_ACTIVE;
             out->connect_stack = true;
