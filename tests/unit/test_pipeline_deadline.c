@@ -129,7 +129,9 @@ static void test_claim_lease_ends_before_visibility(void **state)
     (void)wait_for(f, K_GET);
     complete_vis(wait_for(f, K_VIS), 0);
     call_t *renew = wait_for(f, K_CLAIM);
-    assert_int_equal(renew->seconds, 1500);
+    /* 1500 ms less the time since the extension was sent (the loop's clock
+     * may have moved on by then) */
+    assert_true(renew->seconds <= 1500 && renew->seconds >= 1000);
 }
 
 /* ---- the deadline ------------------------------------------------------------ */
