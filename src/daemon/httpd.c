@@ -44,6 +44,21 @@
  * the answer's headers there. */
 #define HTTPD_CONN_MEMORY (32u * 1024u)
 
+/* What MHD takes from the same memory for each header line and query
+ * argument it records (a struct of seven words, rounded to its 16-byte
+ * alignment). A URL within url_max holds at most url_max / 2 arguments
+ * ("a&a&…") and header fields within headers_max at most headers_max / 4
+ * lines ("a:" and CRLF); without room for their records such a request
+ * got no answer, or MHD's own HTML page, instead of being served or
+ * refused in problem+json. The memory is only touched as it is used. */
+#define HTTPD_RECORD_SIZE 64u
+
+static size_t conn_memory(const xacct_httpd_options_t *o)
+{
+    size_t records = o->url_max / 2 + o->headers_max / 4;
+    return HTTPD_CONN_MEMORY + o->url_max + o->headers_max + records * HTTPD_RECORD_SIZE;
+}
+
 typedef struct httpd_conn httpd_conn_t;
 
 struct xacct_httpd_req {
@@ -716,7 +731,7 @@ static int start_daemon(xacct_httpd_t *s, const char *listen, struct sockaddr_st
         {MHD_OPTION_CONNECTION_TIMEOUT, s->_opt.idle_timeout_s ? s->_opt.idle_timeout_s : 10,
          NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-         (intptr_t)(HTTPD_CONN_MEMORY + s->_opt.url_max + s->_opt.headers_max), NULL},
+         (intptr_t)conn_memory(&s->_opt), NULL},
         /* Not MHD's strict mode: its own 400 for a request without Host
          * is an HTML page (sent with its status line twice by 0.9.75);
          * xacct_httpd_req_framing refuses that request in problem+json. */

@@ -388,6 +388,22 @@ class ApiTest(unittest.TestCase):
                                   headers={f"X-Pad-{i}": "x" * 1000 for i in range(15)})
         self.assertEqual(st, 200, doc)
 
+    def test_many_short_arguments_or_lines_within_the_limits_are_answered(self):
+        # libmicrohttpd records every query argument and header line in the
+        # connection's memory: as many as fit in 8 KiB of URL or 16 KiB of
+        # header fields are read and answered like any other request, never
+        # dropped without an answer or refused with its own HTML page.
+        for acct in ("400000000061", "400000000062"):
+            self.env.seed_customer(acct)
+        st, r, doc = self.request("GET", "/v1/customers?limit=1&" + "&".join(["a"] * 4000))
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(len(doc["items"]), 1)
+        st, r, doc = self.request("GET", "/v1/customers?limit=1&" + "&".join(["limit=2"] * 1000))
+        self.assert_problem(st, r, doc, 422)
+        st, r, doc = self.request("GET", "/v1/customers?limit=1",
+                                  headers={f"x{i}": "" for i in range(1700)})
+        self.assertEqual(st, 200, doc)
+
     def test_escaped_slash_or_nul_never_reroutes(self):
         # MHD decodes the path before it is routed: an escaped "/" must not
         # split the account's segment into another route, nor an escaped
