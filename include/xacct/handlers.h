@@ -41,6 +41,13 @@ typedef struct xacct_decision {
     bool rotate_external_id;           /* an Update carrying the pending external ID of
                                           a rotation (SPEC §9.3): the check runs with
                                           that ID, and a transition swaps it in */
+    bool probe_recorded_role;          /* a Create from another stack while the customer
+                                          is active: its recorded role is checked first,
+                                          and only one that can no longer be assumed with
+                                          the ID lets the new stack replace it */
+    bool replace_stack;                /* a transition that connects an active customer
+                                          through another stack: applies only while the
+                                          record still names the stack it replaces */
     const char *event;                 /* audit event type (static string) */
     const char *outcome;               /* audit outcome: success, failed, ignored (static) */
 } xacct_decision_t;
@@ -55,6 +62,12 @@ typedef struct xacct_handler {
                         xacct_check_result_t result, const char *detail,
                         xacct_decision_t *out);
 } xacct_handler_t;
+
+/* The decision for a Create from another stack whose customer's recorded
+ * role still passes (or still opens with the ID): the customer stays
+ * connected through its stack, the Create is refused. */
+void xacct_handler_recorded_role_alive(const xacct_cfn_request_t *req,
+                                       const xacct_customer_t *customer, xacct_decision_t *out);
 
 /* The Reason of a Create for an expired or cancelled customer (SPEC §9.4). */
 #define XACCT_HANDLER_EXPIRED_REASON "this onboarding link has expired; ask for a new one"

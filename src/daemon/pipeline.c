@@ -421,6 +421,7 @@ static void loaded(xacct_pipeline_msg_t *msg, xacct_customer_t *customer)
         /* after_check writes a decision of its own: nothing of this one
          * is kept while the check runs but the ID it proves. */
         msg->check_rotating = d->rotate_external_id;
+        msg->check_recorded = d->probe_recorded_role;
         free(msg->decision);
         msg->decision = NULL;
         go(msg, ST_CHECK);
@@ -486,6 +487,31 @@ static void on_preload(int status, const char *detail, const xacct_customer_t *c
     }
 }
 
+/* The recorded role of an active customer that another stack's Create would
+ * replace has been checked: one that can no longer be assumed with the ID
+ * (its stack rolled back or deleted) lets the new role be checked next; one
+ * that still opens keeps the customer on its stack and refuses the Create.
+ * False: the check did not run (transient), handled as the new role's would
+ * be. */
+static bool recorded_role_checked(xacct_pipeline_msg_t *msg, xacct_check_result_t result)
+{
+    msg->checking_recorded = false;
+    if (result == XACCT_CHECK_NOT_ASSUMABLE) {
+        XACCT_LOG_INFO(xacct__pl_log(msg), "check.recorded_role_gone", "account",
+                       msg->req->stack_account, "stack", msg->customer->stack_id, NULL);
+        msg->check_recorded = false;
+        go(msg, ST_CHECK);
+        return true;
+    }
+    if (result == XACCT_CHECK_SECURE || result == XACCT_CHECK_INSECURE) {
+        xacct_handler_recorded_role_alive(msg->req, msg->customer,
+                                          xacct__pipeline_msg_decision(msg));
+        go(msg, ST_APPLY);
+        return true;
+    }
+    return false;
+}
+
 static void on_check(xacct_check_result_t result, const char *detail, unsigned attempts, void *arg)
 {
     xacct_pipeline_msg_t *msg = arg;
@@ -496,6 +522,8 @@ static void on_check(xacct_check_result_t result, const char *detail, unsigned a
     snprintf(n, sizeof(n), "%u", attempts);
     XACCT_LOG_INFO(xacct__pl_log(msg), "check.done", "account", msg->req->stack_account, "result",
                    xacct_check_result_name(result), "attempts", n, NULL);
+    if (msg->checking_recorded && recorded_role_checked(msg, result))
+        return;
     xacct_metrics_inc(xacct__pl_metrics(msg), XACCT_M_SAFETY_CHECKS,
                       xacct_check_result_name(result), NULL);
     xacct_handler_for(msg->req->type)
@@ -519,6 +547,13 @@ static void stage_check(xacct_pipeline_msg_t *msg)
         .propagation_timeout_ms = (uint64_t)c->check_propagation_timeout * 1000,
         .deadline_ms = msg->deadline,
     };
+    /* The recorded role passed once: an AccessDenied now is no propagation
+     * delay to wait out. */
+    msg->checking_recorded = msg->check_recorded;
+    if (msg->checking_recorded) {
+        p.role_arn = msg->customer->role_arn;
+        p.propagation_timeout_ms = 0;
+    }
     if (OPS(msg)->check(ARG(msg), &p, on_check, msg, &msg->check) == 0)
         msg->pending++;
     else
@@ -669,6 +704,7 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
                                : 0,
         .rotate_to =
             d->transition && d->rotate_external_id ? msg->customer->pending_external_id : NULL,
+        .replace_stack_id = d->transition && d->replace_stack ? msg->customer->stack_id : NULL,
     };
     int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
     if (rc == 0)

@@ -53,6 +53,9 @@ struct xacct_pipeline_msg {
      * for IAM to propagate; check_rotating keeps what the check needs. */
     xacct_decision_t *decision;
     bool check_rotating;          /* the check proves a rotation's pending ID */
+    bool check_recorded;          /* the customer's recorded role is checked first
+                                     (a Create from another stack while active) */
+    bool checking_recorded;       /* that check is the one running */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */
     bool stored_connect;          /* a redelivered Create or Update answered SUCCESS

@@ -28,7 +28,8 @@ static const xacct_store_script_t apply_script = {
      *       15 jobs group, 16 reverify due ms ('' = off),
      *       17 rotate to: the pending external ID an Update proved ('' = none),
      *       18 key prefix, 19 the external ID the decision was proved with
-     *       ('' = any), 20.. field/value pairs to write on a transition */
+     *       ('' = any), 20 the StackId a Create replaces on an active record
+     *       ('' = none), 21.. field/value pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
     XACCT__REVERIFY_LUA
     XACCT_OUTBOX_LUA
@@ -59,8 +60,11 @@ static const xacct_store_script_t apply_script = {
     "                   rejected = {active = true}}\n"
     "  local ok = allowed[state] and allowed[state][to]\n"
     /* A Create connects a degraded customer through a new stack (its
-     * recorded role failed the check); never an active one. */
-    "  if state == 'active' and ARGV[2] ~= 'Update' then ok = false end\n"
+     * recorded role failed the check), an active one only in place of the
+     * stack the decision found gone, and only while it is still the
+     * record's. */
+    "  if state == 'active' and ARGV[2] ~= 'Update' and (ARGV[20] == '' or\n"
+    "      redis.call('HGET', KEYS[1], 'stack_id') ~= ARGV[20]) then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
     /* The decision was proved with the ID the record had when it was read;
@@ -83,7 +87,7 @@ static const xacct_store_script_t apply_script = {
     "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
     "                'last_error', ARGV[10]}\n"
     "if to == 'active' then fields[#fields + 1] = 'verified_at' fields[#fields + 1] = ARGV[5] end\n"
-    "for i = 20, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "for i = 21, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
     "if rotating then\n"
     "  fields[#fields + 1] = 'external_id' fields[#fields + 1] = ARGV[17]\n"
     "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
@@ -101,8 +105,9 @@ static const xacct_store_script_t apply_script = {
      * fixed a degraded role. */
     "local etype = 'customer.' .. to\n"
     "if to == 'active' then\n"
-    "  if state == 'active' then etype = 'customer.updated'\n"
-    "  elseif state == 'degraded' and ARGV[2] == 'Update' then etype = 'customer.recovered'\n"
+    "  if ARGV[2] == 'Create' then etype = 'customer.connected'\n"
+    "  elseif state == 'active' then etype = 'customer.updated'\n"
+    "  elseif state == 'degraded' then etype = 'customer.recovered'\n"
     "  else etype = 'customer.connected' end\n"
     "end\n"
     "if rotating and etype == 'customer.updated' then etype = 'customer.external_id_rotated' end\n"
@@ -214,6 +219,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     xacct_store_args_str(&a, in->rotate_to ? in->rotate_to : "");
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, in->expect_external_id ? in->expect_external_id : "");
+    xacct_store_args_str(&a, in->replace_stack_id ? in->replace_stack_id : "");
     add_pair(&a, "role_arn", in->role_arn);
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);

@@ -91,6 +91,56 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class SecondStackTest(SharedWorkerTest):
+    """A connected customer launches its template again. While the recorded
+    stack's role still opens with the external ID the new stack is refused;
+    once it is gone (the first stack rolled back after its answer never
+    reached CloudFormation, or was deleted unheard) the new stack connects
+    the customer in its place."""
+    env_options = {"propagation_timeout": 10}
+    ACCT = "210987654399"
+
+    @classmethod
+    def prepare(cls):
+        cls.ext = cls.env.seed_customer(cls.ACCT)
+
+    def launch(self, name, role):
+        env = self.env
+        return env.wait_stack(env.create_stack(
+            self.ACCT, env.template(self.ACCT, self.ext, role_name=role), name=name)["stack_id"])
+
+    def lifecycle(self):
+        out = []
+        for _, f in self.env.r.xrange(f"{self.env.PREFIX}outbox"):
+            ev = json.loads(f[b"event"])
+            if ev["account_id"] == self.ACCT:
+                out.append((ev["type"], ev["stack_id"]))
+        return out
+
+    def test_a_new_stack_replaces_only_a_stack_that_is_gone(self):
+        env, acct = self.env, self.ACCT
+        first = self.launch("first", "XacctAccess")
+        self.assertEqual(first["status"], "CREATE_COMPLETE", first.get("status_reason"))
+
+        second = self.launch("second", "XacctAccessSecond")
+        self.assertEqual(second["status"], "ROLLBACK_COMPLETE")
+        ans = json.loads(second["answers"][0]["body"])  # the Create's; then the rollback's
+        self.assertEqual(ans["Status"], "FAILED")
+        self.assertIn("already connected through stack", ans["Reason"])
+        c = env.customer(acct)
+        self.assertEqual((c["state"], c["stack_id"]), ("active", first["stack_id"]))
+
+        env.ctl("DELETE", f"/_fake/iam/roles/{acct}/XacctAccess")
+        third = self.launch("third", "XacctAccessThird")
+        self.assertEqual(third["status"], "CREATE_COMPLETE", third.get("status_reason"))
+        c = env.customer(acct)
+        self.assertEqual((c["state"], c["stack_id"]), ("active", third["stack_id"]))
+        self.assertEqual(c["role_arn"], f"arn:aws:iam::{acct}:role/XacctAccessThird")
+        self.assertEqual(self.lifecycle(), [("customer.connected", first["stack_id"]),
+                                            ("customer.connected", third["stack_id"])])
+        self.assertIn(b"event=check.recorded_role_gone", env.worker_log(self.worker))
+
+
 class TemplateCleanupTest(unittest.TestCase):
     """With cloudformation.template_bucket set, onboarding uploads the
     customer's template and the worker deletes it once the stack's Create

@@ -1205,12 +1205,61 @@ static void test_prefix_everywhere(void **state)
     assert_int_equal(d.count, 6);
 }
 
+/* A Create connects an active customer through a new stack only in place of
+ * the stack the decision found gone, and only while the record still names
+ * it; the event is customer.connected. */
+static void test_create_replaces_a_gone_stack(void **state)
+{
+    fx_t *f = *state;
+    const char *A = "131313131313";
+    raw(f, "HSET", PREFIX "customer:131313131313", "account_id", A, "state", "active",
+        "external_id", "xid-seed", "physical_id", "xacct-131313131313", "stack_id",
+        "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0", NULL);
+    xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "create", .request_id = "rp1",
+                        .outcome = "SUCCESS", .actor = "worker-1"};
+    xacct_customer_apply_t in = {
+        .account_id = A, .request_type = "Create", .request_id = "rp1", .to_state = "active",
+        .role_arn = "arn:aws:iam::131313131313:role/again",
+        .stack_id = "arn:aws:cloudformation:eu-west-1:131313131313:stack/again/1",
+        .region = "eu-west-1", .physical_id = "xacct-131313131313", .last_error = "",
+        .event = &ev};
+    /* Without a stack to replace, or naming another one: refused. */
+    const char *wrong[] = {NULL, "arn:aws:cloudformation:eu-west-1:131313131313:stack/other/2"};
+    for (size_t i = 0; i < 2; i++) {
+        res_t r;
+        memset(&r, 0, sizeof(r));
+        in.replace_stack_id = wrong[i];
+        assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+        wait_res(f, &r);
+        assert_int_equal(r.status, XACCT_ESTATE);
+    }
+    res_t g = get(f, A);
+    assert_string_equal(field(&g, "stack_id"),
+                        "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0");
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    in.replace_stack_id = "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0";
+    assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, XACCT_APPLY_APPLIED);
+    g = get(f, A);
+    assert_string_equal(g.text, "active");
+    assert_string_equal(field(&g, "stack_id"), in.stack_id);
+    assert_string_equal(field(&g, "role_arn"), in.role_arn);
+    const char *last = "local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+                       "local ev = cjson.decode(e[1][2][2]) return ev.type .. ' ' .. ev.account_id";
+    assert_string_equal(raw(f, "EVAL", last, "1", PREFIX "outbox", NULL).text,
+                        "customer.connected 131313131313");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, th_store_fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_transitions),
         T(test_transition_matrix),
+        T(test_create_replaces_a_gone_stack),
         T(test_delete_twice_one_job),
         T(test_claims),
         T(test_external_id_uniqueness_and_rotate),

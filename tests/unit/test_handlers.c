@@ -129,12 +129,46 @@ static void test_create_paths(void **state)
     }
     xacct_cfn_request_free(req);
 
-    /* Active through another stack. */
+    /* Active through another stack: a Create from a new stack whose role
+     * has the recorded role's ARN (a name IAM only gives out again once
+     * the recorded role is gone) is checked and replaces the stack. */
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
     xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
     h->decide(req, &active, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    assert_false(d.probe_recorded_role);
+    h->after_check(req, &active, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_true(d.transition);
+    assert_true(d.connect_stack);
+    assert_true(d.replace_stack);
+    /* With a role of another ARN the recorded role is checked first. */
+    xacct_customer_t elsewhere = customer("active", STACK, "xacct-" ACCT);
+    elsewhere.role_arn = "arn:aws:iam::" ACCT ":role/xacct-onboarding-XacctRole-1ABC";
+    h->decide(req, &elsewhere, &d);
+    assert_int_equal(d.action, XACCT_ACT_CHECK);
+    assert_true(d.probe_recorded_role);
+    xacct_handler_recorded_role_alive(req, &elsewhere, &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_false(d.transition);
+    assert_non_null(strstr(d.reason, "already connected"));
+    assert_string_not_equal(d.physical_id, "xacct-" ACCT);
+    /* During a rotation the recorded role may trust only the pending ID:
+     * its stack is kept. */
+    elsewhere.pending_external_id = "ext-secret-88";
+    h->decide(req, &elsewhere, &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
     assert_non_null(strstr(d.reason, "already connected"));
+    xacct_cfn_request_free(req);
+    /* Another stack's Update never moves the customer. */
+    h = xacct_handler_for(XACCT_CFN_UPDATE);
+    req = request("Update", OTHER_STACK, "ext-secret-77", "xacct-" ACCT);
+    h->decide(req, &active, &d);
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_non_null(strstr(d.reason, "already connected"));
+    h = xacct_handler_for(XACCT_CFN_CREATE);
+    xacct_cfn_request_free(req);
+    req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
     /* Offboarded customers must be onboarded again. */
     xacct_customer_t gone = customer("offboarded", STACK, "xacct-" ACCT);
     h->decide(req, &gone, &d);

@@ -48,8 +48,7 @@ static bool carries_pending_id(const xacct_cfn_request_t *req, const xacct_custo
 }
 
 void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
-                                    const xacct_customer_t *customer,
-                                    xacct_decision_t *out)
+                                    const xacct_customer_t *customer, xacct_decision_t *out)
 {
     memset(out, 0, sizeof(*out));
     const char *event = req->type == XACCT_CFN_CREATE ? "create" : "update";
@@ -81,23 +80,44 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
         fail(req, out, event, reason);
         return;
     }
-    /* A degraded customer's recorded role no longer passes the check: a
-     * stack launched again (the first one rolled back, say, after its answer
-     * could not reach CloudFormation in time) replaces it when its own role
-     * passes. An active one's role still works, so a second stack is
-     * refused; re-verification finds a role that is gone. */
-    if (st == XACCT_CUSTOMER_ACTIVE && customer->stack_id[0] != '\0' &&
+    /* Another stack's request. Only a Create may connect the customer
+     * through it, when the recorded stack is gone: the template launched
+     * again after the first stack rolled back (its answer could not reach
+     * CloudFormation in time, say) or was deleted without its Delete being
+     * heard. A degraded customer's recorded role already failed the check;
+     * an active one's is checked first (probe_recorded_role) unless the new
+     * stack's role has its ARN (a role of that name can only be made once
+     * the recorded one is gone). During a rotation the recorded role may
+     * trust only the pending ID, so its stack is kept. */
+    if (connected && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
-        snprintf(reason, sizeof(reason),
-                 "account %s is already connected through stack %.300s; update or delete that "
-                 "stack instead",
-                 req->stack_account, customer->stack_id);
-        fail(req, out, event, reason);
-        return;
+        bool replaceable =
+            req->type == XACCT_CFN_CREATE &&
+            (st == XACCT_CUSTOMER_DEGRADED ||
+             (customer->role_arn[0] != '\0' &&
+              (customer->pending_external_id == NULL || customer->pending_external_id[0] == '\0')));
+        if (!replaceable) {
+            xacct_handler_recorded_role_alive(req, customer, out);
+            return;
+        }
+        out->probe_recorded_role =
+            st == XACCT_CUSTOMER_ACTIVE && strcmp(customer->role_arn, req->role_arn) != 0;
     }
     out->action = XACCT_ACT_CHECK;
     out->event = event;
     out->rotate_external_id = rotating;
+}
+
+void xacct_handler_recorded_role_alive(const xacct_cfn_request_t *req,
+                                       const xacct_customer_t *customer, xacct_decision_t *out)
+{
+    char reason[512];
+    memset(out, 0, sizeof(*out));
+    snprintf(reason, sizeof(reason),
+             "account %s is already connected through stack %.300s; update or delete that "
+             "stack instead",
+             req->stack_account, customer->stack_id);
+    fail(req, out, req->type == XACCT_CFN_CREATE ? "create" : "update", reason);
 }
 
 void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
@@ -117,11 +137,15 @@ void xacct__handler_activate_after_check(const xacct_cfn_request_t *req,
          * transitions; a repeated Create of a connected customer's own stack
          * (a new RequestId) is answered and audited only (a degraded one
          * recovers by re-verification or an Update). */
-        if (!(req->type == XACCT_CFN_CREATE &&
-              (customer->state == XACCT_CUSTOMER_ACTIVE ||
-               customer->state == XACCT_CUSTOMER_DEGRADED) &&
-              (customer->stack_id[0] == '\0' || strcmp(customer->stack_id, req->stack_id) == 0))) {
+        bool connected =
+            customer->state == XACCT_CUSTOMER_ACTIVE || customer->state == XACCT_CUSTOMER_DEGRADED;
+        bool own_stack =
+            customer->stack_id[0] == '\0' || strcmp(customer->stack_id, req->stack_id) == 0;
+        if (!(req->type == XACCT_CFN_CREATE && connected && own_stack)) {
             out->transition = true;
+            /* A Create from another stack (activate_decide let it through
+             * only when the recorded stack is gone) replaces that stack. */
+            out->replace_stack = connected && !own_stack;
             out->to_state = XACCT_CUSTOMER_ACTIVE;
             out->connect_stack = true;
             /* The template has served its purpose once a Create or an
