@@ -2,10 +2,17 @@
 /*
  * Customer records and their bookkeeping (SPEC §5): customer:<account>
  * hashes, the customers zset (by last update), the external-id:<id> index,
- * the events:<account> audit streams, and the topic:<arn> publish allow-list
- * sets. Every write that SPEC requires to be atomic is one Lua script.
+ * the events:<account> audit streams, the topic:<arn> publish allow-list
+ * sets, and the reservations zset:
+ *
+ *   reservations  zset: "<account>|<external_id>|<topic_arn>" -> Unix ms
+ *                 the reservation's lease ends; the topic is '' until the
+ *                 account is allowed on one (xacct_customers_reserve_id)
+ *
+ * Every write that SPEC requires to be atomic is one Lua script.
  * Implemented in src/store/customers_*.c, one file per part below: apply,
- * onboard (and rotate), topics, read, audit.
+ * onboard (and rotate, reserve and release), lapsed (reservations whose
+ * holder died), topics, read, audit.
  *
  * State machine (SPEC §5): pending -> active | rejected; active -> active
  * (Update only) | offboarding (Delete) | degraded (re-verification,
@@ -221,42 +228,67 @@ typedef struct xacct_customers_expect {
 } xacct_customers_expect_t;
 
 /* Reserves external_id for the account before anything else is written:
- * its index key is set NX with a lease of lease_ms (nothing on the record),
- * so the AWS side (allow-list, template) can be put in place first and the
- * onboarding or rotation committed only once it is (SPEC §7: nothing is
- * half-done). rotate: the record must be active, degraded, pending or
- * rejected (else XACCT_ENOTFOUND / XACCT_ESTATE); otherwise it must be absent
- * or closed (XACCT_ESTATE names the open state). XACCT_EEXISTS: the ID is
- * taken. prev_state is the record's state ("" none). */
+ * its index key is set NX with a lease of lease_ms and the reservation is
+ * put on the reservations zset, due when the lease ends (nothing on the
+ * record), so the AWS side (allow-list, template) can be put in place first
+ * and the onboarding or rotation committed only once it is (SPEC §7:
+ * nothing is half-done). A reservation neither committed nor released by
+ * the end of its lease (its holder died) is released by the workers
+ * (xacct_customers_release_lapsed). rotate: the record must be active,
+ * degraded, pending or rejected (else XACCT_ENOTFOUND / XACCT_ESTATE);
+ * otherwise it must be absent or closed (XACCT_ESTATE names the open
+ * state). XACCT_EEXISTS: the ID is taken. prev_state is the record's state
+ * ("" none). */
 int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const char *external_id,
                                bool rotate, long long lease_ms, xacct_customers_onboard_cb cb,
                                void *arg) XACCT_MUSTCHECK;
 
 /* Gives a reserved ID up (an onboarding or rotation that failed before its
- * commit): its index key is deleted unless the record holds the ID after
- * all, and the account leaves topic_arn's set ("" none) unless its record is
- * open on that topic. What AWS may still hold for it goes to the cleanup
- * zset (expiry.h), due now: the topic's policy when the account left the
- * set, and the ID's template when template_left (its removal failed). */
+ * commit): it leaves the reservations zset, its index key is deleted unless
+ * the record holds the ID after all, and the account leaves topic_arn's set
+ * ("" none) unless its record is open on that topic. What AWS may still
+ * hold for it goes to the cleanup zset (expiry.h), due now: the topic's
+ * policy when the account left the set, and the ID's template when
+ * template_left (its removal failed). */
 typedef void (*xacct_customers_done_cb)(int status, const char *detail, void *arg);
 int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const char *external_id,
                                const char *topic_arn, bool template_left,
                                xacct_customers_done_cb cb, void *arg) XACCT_MUSTCHECK;
 
-/* xacct_customers_onboard of a reserved ID (an unreserved one is indexed as
- * there), recording the topic the account was allowed on (topic_arn; it
- * leaves a previous topic's set). Queued in the cleanup zset, due now: the
- * previous topic's policy when the account left its set, and a rejected
- * customer's template of the ID the new one retires. */
+/* status 0 with the number of reservations released, the number of entries
+ * looked at (== max: more may be due) and the earliest due time left (-1:
+ * none); or a store error. */
+typedef void (*xacct_customers_lapsed_cb)(int status, const char *detail, long long released,
+                                          long long looked_at, int64_t next_due_ms, void *arg);
+
+/* Releases, in one script, up to max reservations due at now_ms whose
+ * holder neither committed nor released them (a process killed on the way):
+ * each as xacct_customers_release_id with the topic its entry names and
+ * template_left set (the template may have been uploaded). An entry whose
+ * index key still has a lease (by Redis's clock) is looked at again when it
+ * ends; one whose ID the record holds is only dropped. For the workers'
+ * expirer: what it queues on the cleanup zset is due at once. */
+int xacct_customers_release_lapsed(xacct_store_t *s, int64_t now_ms, size_t max,
+                                   xacct_customers_lapsed_cb cb, void *arg) XACCT_MUSTCHECK;
+
+/* xacct_customers_onboard of a reserved ID, recording the topic the account
+ * was allowed on (topic_arn; it leaves a previous topic's set). The
+ * reservation must still be on the reservations zset: one given up or
+ * released by the workers (its lease over) is XACCT_EAGAIN, nothing changed.
+ * Queued in the cleanup zset, due now: the previous topic's policy when the
+ * account left its set, the topic's own when the account was no longer in
+ * its set (a release of another reservation of the account took it out),
+ * and a rejected customer's template of the ID the new one retires. */
 int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
                                    const char *external_id, const char *region,
                                    const char *topic_arn, const xacct_event_t *event,
                                    xacct_customers_onboard_cb cb, void *arg) XACCT_MUSTCHECK;
 
-/* xacct_customers_rotate of a reserved ID, with the topic as above (a topic
- * left is queued for its policy; the superseded template is the caller's to
- * remove), applied only while the record is as expect says (else
- * XACCT_EAGAIN, nothing changed: read it again and start over). */
+/* xacct_customers_rotate of a reserved ID, with the topic and the
+ * reservation as above (a topic left is queued for its policy; the
+ * superseded template is the caller's to remove), applied only while the
+ * record is as expect says (else XACCT_EAGAIN, nothing changed: read it
+ * again and start over). */
 int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
                                   const char *new_external_id, const char *topic_arn,
                                   const xacct_customers_expect_t *expect,
@@ -281,7 +313,8 @@ typedef void (*xacct_customers_topic_cb)(int status, const char *detail, const c
  * nothing changes, when it is neither any more or the customer is cancelled,
  * expired, offboarding or offboarded — closed while its caller worked. An ID
  * reserved for the account (xacct_customers_reserve_id) puts it in the set
- * only: its commit records the topic. */
+ * only, and names the topic on the reservation's entry: its commit records
+ * the topic. */
 int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  const char *external_id, const char *const *candidate_arns,
                                  size_t n, long long max_per_topic, xacct_customers_topic_cb cb,

@@ -46,8 +46,9 @@
       "Re-verifications of active and degraded customers' roles, by check outcome.", "outcome",  \
       NULL)                                                                                      \
     X(EXPIRATIONS, COUNTER, "xacct_expirations_total",                                       \
-      "Abandoned onboardings expired, and clean-ups of closed onboardings (template, topic "     \
-      "policy) by result: expired, cleaned, cleanup_failed.", "outcome", NULL)                   \
+      "Abandoned onboardings expired, lapsed reservations released, and clean-ups of closed "    \
+      "onboardings (template, topic policy) by result: expired, released, cleaned, "             \
+      "cleanup_failed.", "outcome", NULL)                                                        \
     X(CUSTOMERS, GAUGE, "xacct_customers",                                                       \
       "Customers by state, as last counted in Redis (every 30 s).", "state", NULL)               \
     X(AWS_REQUESTS, COUNTER, "xacct_aws_requests_total",                                         \

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The expiry job of one worker, on the shared sweeper (sweeper.h): a take
- * expires one bounded batch of due pending customers, then takes due
+ * expires one bounded batch of due pending customers, releases one bounded
+ * batch of reservations whose lease ended without a commit or release (a
+ * process killed half-way through an onboarding or rotation), then takes due
  * cleanup entries (leased, so no other worker takes them meanwhile) and
  * starts their clean-ups, at most MAX_RUNNING at once. The sweeper sleeps
- * until the next onboarding would expire or the next clean-up is due.
+ * until the next onboarding would expire, reservation lapse or clean-up is
+ * due.
  */
 #include "xacct/expirer.h"
 
@@ -13,6 +16,7 @@
 
 #include "xacct/cancel.h"
 #include "xacct/codec.h"
+#include "xacct/customers.h"
 #include "xacct/expiry.h"
 #include "xacct/metrics.h"
 
@@ -25,8 +29,9 @@
 typedef struct expirer {
     xacct_ctx_t *ctx;        /* borrowed */
     xacct_sweeper_t *sw;     /* owned; frees e through release */
-    bool more;               /* this take's expiry batch was full */
-    int64_t next_ms;         /* when the next onboarding expires or clean-up is due (-1) */
+    bool more;               /* this take's expiry or reservation batch was full */
+    int64_t next_ms;         /* when the next onboarding expires, reservation lapses or
+                                clean-up is due (-1) */
     size_t want;             /* clean-ups this take may start */
 } expirer_t;
 
@@ -81,6 +86,36 @@ static void take_cleanups(expirer_t *e)
         xacct_sweeper_failed(e->sw, NULL, 0, NULL);
 }
 
+/* ---- lapsed reservations ------------------------------------------------------ */
+
+static void on_lapsed(int status, const char *detail, long long released, long long looked_at,
+                      int64_t next_due_ms, void *arg)
+{
+    expirer_t *e = arg;
+    if (status != 0 || xacct_sweeper_stopped(e->sw)) {
+        xacct_sweeper_failed(e->sw, "expiry.release_failed", status, detail);
+        return;
+    }
+    if (released > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%lld", released);
+        XACCT_LOG_INFO(&e->ctx->log, "expiry.reservations_released", "reservations", n, NULL);
+        xacct_metrics_add(e->ctx->metrics, XACCT_M_EXPIRATIONS, "released", NULL, (double)released);
+    }
+    e->more = e->more || looked_at >= BATCH;
+    keep_earliest(e, next_due_ms);
+    take_cleanups(e); /* what it queued is due now */
+}
+
+/* Reservations whose holder died: their clean-up is queued by the same
+ * script, so it is taken below in this same take. */
+static void release_lapsed(expirer_t *e)
+{
+    int64_t now = xacct_store_now_ms();
+    if (xacct_customers_release_lapsed(e->ctx->store, now, BATCH, on_lapsed, e) != 0)
+        xacct_sweeper_failed(e->sw, NULL, 0, NULL);
+}
+
 /* ---- expiry ---------------------------------------------------------------- */
 
 static void on_expired(int status, const char *detail, long long expired, long long looked_at,
@@ -102,7 +137,7 @@ static void on_expired(int status, const char *detail, long long expired, long l
     long ttl = e->ctx->cfg->onboard_pending_ttl;
     if (next_pending_ms >= 0 && ttl > 0)
         keep_earliest(e, next_pending_ms + (int64_t)ttl * 1000);
-    take_cleanups(e);
+    release_lapsed(e);
 }
 
 static int take(void *owner, size_t want)
@@ -115,7 +150,7 @@ static int take(void *owner, size_t want)
     int64_t now = xacct_store_now_ms();
     int64_t cutoff = xacct_expiry_cutoff_ms(now, ttl);
     if (cutoff < 0) {
-        take_cleanups(e); /* expiry is off; clean-ups left over still run */
+        release_lapsed(e); /* expiry is off; reservations and clean-ups still run */
         return 0;
     }
     char reason[128];

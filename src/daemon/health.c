@@ -139,7 +139,7 @@ static void zero_known_series(xacct_ctx_t *ctx)
                                            "duplicate"};
     static const char *const statuses[] = {"SUCCESS", "FAILED"};
     static const char *const answers[] = {"delivered", "refused", "postponed"};
-    static const char *const expirations[] = {"expired", "cleaned", "cleanup_failed"};
+    static const char *const expirations[] = {"expired", "released", "cleaned", "cleanup_failed"};
     static const char *const deliveries[] = {"delivered", "rejected", "error", "dead"};
     const char *types[] = {xacct_cfn_type_name(XACCT_CFN_CREATE),
                            xacct_cfn_type_name(XACCT_CFN_UPDATE),

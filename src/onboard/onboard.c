@@ -31,8 +31,10 @@
 
 #define MAX_COLLISIONS 8 /* draws of an external ID before giving up */
 /* How long a reserved ID waits for its commit: longer than the allow-list
- * (its lock wait and AWS retries) and the delivery take; a worker that dies
- * meanwhile leaves only this index key behind, and only this long. */
+ * (its lock wait and AWS retries) and the delivery take. A process that dies
+ * meanwhile leaves the reservation to the workers, who release it once this
+ * lease has ended (xacct_customers_release_lapsed): the account off the
+ * topic, its policy rewritten, the template deleted. */
 #define RESERVE_LEASE_MS (15LL * 60 * 1000)
 
 typedef struct ob {
@@ -136,7 +138,7 @@ static void fail(ob_t *o, int status, const char *fmt, ...)
 
 static void released(int status, const char *detail, void *arg)
 {
-    (void)status; /* the lease ends it otherwise */
+    (void)status; /* failed: the workers release it when its lease ends */
     (void)detail;
     finish(arg);
 }
@@ -168,8 +170,9 @@ static void abandon(ob_t *o, int status, char *detail)
     /* A new onboarding given up has no state (but the one it found taken). */
     if (!o->rotate && status != XACCT_ESTATE)
         o->state[0] = '\0';
-    /* Shutting down (the clients are going): the lease ends the reservation,
-     * and the template left for it is referred to by nothing. */
+    /* Shutting down (the clients are going): the workers release the
+     * reservation once its lease has ended, template and allow-list entry
+     * included. */
     if (!o->reserved || status == XACCT_ECANCELED || status == XACCT_ESHUTDOWN ||
         o->ctx->store == NULL) {
         finish(o);

@@ -4,9 +4,11 @@
  * pending customer) and rotation (SPEC §9.3), each one Lua script that
  * indexes the new ID, unindexes what it replaces and appends the audit and
  * lifecycle events. An ID can be reserved first (its index key held with a
- * lease, nothing else written) while the AWS side is put in place, then
- * committed by those scripts, or released: a failure half-way leaves the
- * record as it was (SPEC §7: nothing is half-done).
+ * lease and an entry on the reservations zset, nothing else written) while
+ * the AWS side is put in place, then committed by those scripts, or
+ * released: a failure half-way leaves the record as it was (SPEC §7:
+ * nothing is half-done), and a reservation whose holder died is released by
+ * the workers once its lease has ended (customers_lapsed.c).
  */
 #include "xacct/customers.h"
 
@@ -27,31 +29,54 @@
 /* The new ID's index: free, or reserved for this account (a lease on it;
  * then kept for good); another account's, or one this account has in use
  * (no lease), means the ID is taken. */
-#define TAKE_INDEX_LUA                                                   \
-    "local function take_index()\n"                                      \
-    "  local holder = redis.call('GET', KEYS[2])\n"                      \
-    "  if holder and (holder ~= ARGV[1] or\n"                            \
-    "                 redis.call('PTTL', KEYS[2]) < 0) then return false end\n" \
-    "  if holder then redis.call('PERSIST', KEYS[2])\n"                  \
-    "  else redis.call('SET', KEYS[2], ARGV[1]) end\n"                   \
-    "  return true\n"                                                    \
+#define TAKE_INDEX_LUA                                                                             \
+    "local function index_taken()\n"                                                               \
+    "  local holder = redis.call('GET', KEYS[2])\n"                                                \
+    "  return holder and (holder ~= ARGV[1] or redis.call('PTTL', KEYS[2]) < 0)\n"                 \
+    "end\n"                                                                                        \
+    "local function take_index()\n"                                                                \
+    "  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PERSIST', KEYS[2])\n"                \
+    "  else redis.call('SET', KEYS[2], ARGV[1]) end\n"                                             \
+    "end\n"
+
+/* A commit of a reserved ID (ARGV[13] '1') needs its reservation still on
+ * the reservations zset KEYS[8]: once the workers have released a lapsed
+ * one (taken the account off the topic, queued the template's deletion and
+ * the policy's rewrite), committing it would store an onboarding whose AWS
+ * side is being taken down. The member names the topic once one was
+ * assigned (ARGV[8]). */
+#define RESERVATION_LUA                                                                            \
+    "local function reservation_gone()\n"                                                          \
+    "  if ARGV[13] ~= '1' then return false end\n"                                                 \
+    "  local m = ARGV[1] .. '|' .. ARGV[2] .. '|'\n"                                               \
+    "  return not redis.call('ZSCORE', KEYS[8], m) and\n"                                          \
+    "         not redis.call('ZSCORE', KEYS[8], m .. ARGV[8])\n"                                   \
+    "end\n"                                                                                        \
+    "local function reservation_done()\n"                                                          \
+    "  local m = ARGV[1] .. '|' .. ARGV[2] .. '|'\n"                                               \
+    "  redis.call('ZREM', KEYS[8], m, m .. ARGV[8])\n"                                             \
     "end\n"
 
 /* The topic the caller allowed the account to publish to (topic_assign put
  * it in that set already), recorded on the customer. Returns the topic it
  * left ('' none): that topic's policy still names the account until it is
- * rewritten. */
-#define RECORD_TOPIC_LUA                                                 \
-    "local function record_topic(topic, prev)\n"                         \
-    "  if topic == '' then return '' end\n"                              \
-    "  local left = ''\n"                                                \
-    "  if prev and prev ~= '' and prev ~= topic and\n"                   \
-    "     redis.call('SREM', ARGV[6] .. 'topic:' .. prev, ARGV[1]) == 1 then\n" \
-    "    left = prev\n"                                                  \
-    "  end\n"                                                            \
-    "  redis.call('SADD', ARGV[6] .. 'topic:' .. topic, ARGV[1])\n"      \
-    "  redis.call('HSET', KEYS[1], 'topic_arn', topic)\n"                \
-    "  return left\n"                                                    \
+ * rewritten. The account is normally in the topic's set already; when it
+ * is not (another reservation of the account given up meanwhile took it
+ * out, and the policy is being rewritten without it), its policy is queued
+ * to be written again from the set. */
+#define RECORD_TOPIC_LUA                                                                           \
+    "local function record_topic(topic, prev)\n"                                                   \
+    "  if topic == '' then return '' end\n"                                                        \
+    "  local left = ''\n"                                                                          \
+    "  if prev and prev ~= '' and prev ~= topic and\n"                                             \
+    "     redis.call('SREM', ARGV[6] .. 'topic:' .. prev, ARGV[1]) == 1 then\n"                    \
+    "    left = prev\n"                                                                            \
+    "  end\n"                                                                                      \
+    "  if redis.call('SADD', ARGV[6] .. 'topic:' .. topic, ARGV[1]) == 1 then\n"                   \
+    "    queue_cleanup(KEYS[7], '', topic)\n"                                                      \
+    "  end\n"                                                                                      \
+    "  redis.call('HSET', KEYS[1], 'topic_arn', topic)\n"                                          \
+    "  return left\n"                                                                              \
     "end\n"
 
 /* What AWS still holds for an ID given up or a topic left goes to the
@@ -66,13 +91,15 @@
 static const xacct_store_script_t onboard_script = {
     "customer_onboard",
     /* KEYS: 1 customer, 2 external-id:<new>, 3 customers, 4 events, 5 outbox,
-     *       6 pending, 7 cleanup (expiry.h)
+     *       6 pending, 7 cleanup (expiry.h), 8 reservations
      * ARGV: 1 account, 2 new id, 3 now_iso, 4 now_ms, 5 event, 6 prefix,
-     *       7 region ('' = leave as it is), 8 topic ('' = leave as it is) */
+     *       7 region ('' = leave as it is), 8 topic ('' = leave as it is),
+     *       9-12 (rotate), 13 '1' = commit of a reservation */
     UNINDEX_OLD_LUA
     TAKE_INDEX_LUA
-    RECORD_TOPIC_LUA
+    RESERVATION_LUA
     QUEUE_CLEANUP_LUA
+    RECORD_TOPIC_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'created_at',\n"
     "                       'pending_external_id', 'topic_arn')\n"
@@ -81,7 +108,10 @@ static const xacct_store_script_t onboard_script = {
      * is not one). */
     "local reopens = {offboarded = true, expired = true, cancelled = true, rejected = true}\n"
     "if st and not reopens[st] then return {'state', st} end\n"
-    "if not take_index() then return {'collision', st or ''} end\n"
+    "if index_taken() then return {'collision', st or ''} end\n"
+    "if reservation_gone() then return {'lapsed', st or ''} end\n"
+    "take_index()\n"
+    "reservation_done()\n"
     "unindex(cur[2])\n"
     /* A rotation still pending when the stack went away ends with it, and
      * what described that stack goes too: a new onboarding starts bare. */
@@ -124,8 +154,9 @@ static const xacct_store_script_t rotate_script = {
      * (the caller removes the template of the ID the new one supersedes) */
     UNINDEX_OLD_LUA
     TAKE_INDEX_LUA
-    RECORD_TOPIC_LUA
+    RESERVATION_LUA
     QUEUE_CLEANUP_LUA
+    RECORD_TOPIC_LUA
     XACCT_OUTBOX_LUA
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
     "                       'topic_arn')\n"
@@ -137,7 +168,10 @@ static const xacct_store_script_t rotate_script = {
      * caller made is for a record that is no longer there. */
     "if ARGV[9] == '1' and ((cur[2] or '') ~= ARGV[10] or (cur[3] or '') ~= ARGV[11] or\n"
     "    (connected and '1' or '0') ~= ARGV[12]) then return {'changed', st} end\n"
-    "if not take_index() then return {'collision', st} end\n"
+    "if index_taken() then return {'collision', st} end\n"
+    "if reservation_gone() then return {'lapsed', st} end\n"
+    "take_index()\n"
+    "reservation_done()\n"
     "queue_cleanup(KEYS[7], '', record_topic(ARGV[8], cur[4]))\n"
     "if cur[3] and cur[3] ~= cur[2] then unindex(cur[3]) end\n"
     "if connected then\n"
@@ -181,6 +215,8 @@ static void onboard_reply(const xacct__store_op_t *op, int status, const char *d
     else if (xacct_store_reply_is(w, "changed"))
         cb(XACCT_EAGAIN, "the customer's external ID or state changed meanwhile", prev,
            op->arg);
+    else if (xacct_store_reply_is(w, "lapsed"))
+        cb(XACCT_EAGAIN, "the external ID's reservation ran out and was given up", prev, op->arg);
     else
         cb(XACCT_EPARSE, "unexpected onboard script reply", "", op->arg);
     free(prev);
@@ -189,7 +225,8 @@ static void onboard_reply(const xacct__store_op_t *op, int status, const char *d
 static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
                         const char *account_id, const char *external_id, const char *region,
                         const char *topic_arn, const xacct_customers_expect_t *expect,
-                        const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
+                        bool reserved, const xacct_event_t *event, xacct_customers_onboard_cb cb,
+                        void *arg)
 {
     if (account_id == NULL || account_id[0] == '\0' || external_id == NULL ||
         external_id[0] == '\0' || event == NULL || cb == NULL)
@@ -206,6 +243,7 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
     xacct_store_args_key(&a, s, "outbox");
     xacct_store_args_key(&a, s, "pending");
     xacct_store_args_key(&a, s, "cleanup");
+    xacct_store_args_key(&a, s, "reservations");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
     xacct_store_args_str(&a, iso);
@@ -224,7 +262,8 @@ static int onboard_like(xacct_store_t *s, const xacct_store_script_t *script,
                                  ? expect->pending_external_id
                                  : "");
     xacct_store_args_str(&a, expect != NULL && expect->connected ? "1" : "0");
-    return xacct__store_op_run(s, script, 7, &a, onboard_reply, XACCT__STORE_OP_ANY,
+    xacct_store_args_str(&a, reserved ? "1" : "0");
+    return xacct__store_op_run(s, script, 8, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
@@ -232,8 +271,8 @@ int xacct_customers_onboard(xacct_store_t *s, const char *account_id, const char
                             const char *region, const xacct_event_t *event,
                             xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &onboard_script, account_id, external_id, region, NULL, NULL, event,
-                        cb, arg);
+    return onboard_like(s, &onboard_script, account_id, external_id, region, NULL, NULL, false,
+                        event, cb, arg);
 }
 
 int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
@@ -241,15 +280,15 @@ int xacct_customers_onboard_commit(xacct_store_t *s, const char *account_id,
                                    const char *topic_arn, const xacct_event_t *event,
                                    xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &onboard_script, account_id, external_id, region, topic_arn, NULL,
+    return onboard_like(s, &onboard_script, account_id, external_id, region, topic_arn, NULL, true,
                         event, cb, arg);
 }
 
 int xacct_customers_rotate(xacct_store_t *s, const char *account_id, const char *new_external_id,
                            const xacct_event_t *event, xacct_customers_onboard_cb cb, void *arg)
 {
-    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, NULL, NULL, event,
-                        cb, arg);
+    return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, NULL, NULL, false,
+                        event, cb, arg);
 }
 
 int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
@@ -261,25 +300,29 @@ int xacct_customers_rotate_commit(xacct_store_t *s, const char *account_id,
     if (expect == NULL)
         return XACCT_EINVAL;
     return onboard_like(s, &rotate_script, account_id, new_external_id, NULL, topic_arn, expect,
-                        event, cb, arg);
+                        true, event, cb, arg);
 }
 
 /* ---- reserving an ID before the AWS side is in place ---------------------- */
 
-/* The reserve script's KEYS customer and external-id:<id>, ARGV account first. */
-static void id_args(xacct_store_args_t *a, xacct_store_t *s, const char *account_id,
+/* The reserve and release scripts' first KEYS: customer, external-id:<id>,
+ * reservations. */
+static void id_keys(xacct_store_args_t *a, xacct_store_t *s, const char *account_id,
                     const char *external_id)
 {
     xacct_store_args_init(a);
     xacct_store_args_key(a, s, "customer:%s", account_id);
     xacct_store_args_key(a, s, "external-id:%s", external_id);
-    xacct_store_args_str(a, account_id);
+    xacct_store_args_key(a, s, "reservations");
 }
 
+/* The index key's lease keeps the ID unique; the reservations entry, due
+ * when the lease ends, is what lets the workers undo the rest should the
+ * reserving process die before its commit or release (customers_lapsed.c). */
 static const xacct_store_script_t reserve_script = {
     "customer_reserve_id",
-    /* KEYS: 1 customer, 2 external-id:<id>
-     * ARGV: 1 account, 2 lease ms, 3 'rotate' or 'onboard' */
+    /* KEYS: 1 customer, 2 external-id:<id>, 3 reservations
+     * ARGV: 1 account, 2 lease ms, 3 'rotate' or 'onboard', 4 id, 5 lease end ms */
     "local st = redis.call('HGET', KEYS[1], 'state')\n"
     "if ARGV[3] == 'rotate' then\n"
     "  if not st then return {'notfound', ''} end\n"
@@ -291,6 +334,7 @@ static const xacct_store_script_t reserve_script = {
     "end\n"
     "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
     "  return {'collision', st or ''} end\n"
+    "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1] .. '|' .. ARGV[4] .. '|')\n"
     "return {'ok', st or ''}\n",
 };
 
@@ -302,37 +346,25 @@ int xacct_customers_reserve_id(xacct_store_t *s, const char *account_id, const c
         external_id[0] == '\0' || lease_ms <= 0 || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    id_args(&a, s, account_id, external_id);
+    id_keys(&a, s, account_id, external_id);
+    xacct_store_args_str(&a, account_id);
     xacct_store_args_ll(&a, lease_ms);
     xacct_store_args_str(&a, rotate ? "rotate" : "onboard");
-    return xacct__store_op_run(s, &reserve_script, 2, &a, onboard_reply, XACCT__STORE_OP_ANY,
+    xacct_store_args_str(&a, external_id);
+    xacct_store_args_ll(&a, (long long)xacct_store_now_ms() + lease_ms);
+    return xacct__store_op_run(s, &reserve_script, 3, &a, onboard_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t release_script = {
     "customer_release_id",
-    /* KEYS: 1 customer, 2 external-id:<id>, 3 cleanup
+    /* KEYS: 1 customer, 2 external-id:<id>, 3 reservations, 4 cleanup
      * ARGV: 1 account, 2 id, 3 prefix, 4 topic the reservation was allowed on ('' none),
      *       5 '1' = the ID's template may be in the bucket still, 6 now_ms */
-    "local h = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id',\n"
-    "                     'topic_arn')\n"
-    "if h[2] == ARGV[2] or h[3] == ARGV[2] then return 'kept' end\n"
-    "if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end\n"
-    /* Out of the topic set again unless the record itself is on that topic;
-     * the topic's policy, written with the account in it, is rewritten by
-     * the clean-up. */
-    "local open = {pending = true, active = true, degraded = true, rejected = true,\n"
-    "              offboarding = true}\n"
-    "local topic = ''\n"
-    "if ARGV[4] ~= '' and not (h[1] and open[h[1]] and h[4] == ARGV[4]) and\n"
-    "   redis.call('SREM', ARGV[3] .. 'topic:' .. ARGV[4], ARGV[1]) == 1 then\n"
-    "  topic = ARGV[4]\n"
-    "end\n"
-    "local id = ARGV[5] == '1' and ARGV[2] or ''\n"
-    "if id ~= '' or topic ~= '' then\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1] .. '|' .. id .. '|' .. topic)\n"
-    "end\n"
-    "return 'released'\n",
+    XACCT__RELEASE_ID_LUA
+    "local m = ARGV[1] .. '|' .. ARGV[2] .. '|'\n"
+    "redis.call('ZREM', KEYS[3], m, m .. ARGV[4])\n"
+    "return release_id(ARGV[3], ARGV[1], ARGV[2], ARGV[4], ARGV[5] == '1', KEYS[4], ARGV[6])\n",
 };
 
 static void release_reply(const xacct__store_op_t *op, int status, const char *detail,
@@ -350,9 +382,7 @@ int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const c
         external_id[0] == '\0' || cb == NULL)
         return XACCT_EINVAL;
     xacct_store_args_t a;
-    xacct_store_args_init(&a);
-    xacct_store_args_key(&a, s, "customer:%s", account_id);
-    xacct_store_args_key(&a, s, "external-id:%s", external_id);
+    id_keys(&a, s, account_id, external_id);
     xacct_store_args_key(&a, s, "cleanup");
     xacct_store_args_str(&a, account_id);
     xacct_store_args_str(&a, external_id);
@@ -360,6 +390,6 @@ int xacct_customers_release_id(xacct_store_t *s, const char *account_id, const c
     xacct_store_args_str(&a, topic_arn ? topic_arn : "");
     xacct_store_args_str(&a, template_left ? "1" : "0");
     xacct_store_args_ll(&a, (long long)xacct_store_now_ms());
-    return xacct__store_op_run(s, &release_script, 3, &a, release_reply, XACCT__STORE_OP_ANY,
+    return xacct__store_op_run(s, &release_script, 4, &a, release_reply, XACCT__STORE_OP_ANY,
                                XACCT__STORE_OP_FN(cb), arg);
 }

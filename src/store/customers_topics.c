@@ -45,6 +45,15 @@ static const xacct_store_script_t topic_assign_script = {
     "if not chosen then return {'full'} end\n"
     "if reserved then\n"
     "  redis.call('SADD', ARGV[2] .. 'topic:' .. chosen, ARGV[1])\n"
+    /* The reservation's entry names the topic from now on, so that the
+     * workers take the account off it should the reservation lapse. */
+    "  local rkey = ARGV[2] .. 'reservations'\n"
+    "  local m = ARGV[1] .. '|' .. ARGV[4] .. '|'\n"
+    "  local due = redis.call('ZSCORE', rkey, m)\n"
+    "  if due then\n"
+    "    redis.call('ZREM', rkey, m)\n"
+    "    redis.call('ZADD', rkey, due, m .. chosen)\n"
+    "  end\n"
     "  return {'ok', chosen, redis.call('SCARD', ARGV[2] .. 'topic:' .. chosen)}\n"
     "end\n"
     "local prev = redis.call('HGET', KEYS[1], 'topic_arn')\n"

@@ -11,7 +11,9 @@ at the account; the repeated POST answers 200 with that ID; the account is
 on its topic's allow-list in Redis and in the topic's policy, its template
 is in the bucket with its ID, and the outbox holds exactly one
 customer.onboarding for it (seq 1). Nothing is half-done: whatever a killed
-worker left unfinished, the portal's next try finished.
+worker left unfinished, the portal's next try finished, and the IDs it had
+only reserved are on the reservations zset, which the workers release when
+their leases end without touching the customers' own.
 
 A worker killed while it holds its region's topic-policy lock holds up the
 onboardings of that region until the lock's lease runs out (ten seconds;
@@ -29,7 +31,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Env, free_port
+from harness import Env, free_port, wait_for
 from test_chaos import Chaos
 
 TOKEN = "portal-token-" + "c" * 40
@@ -149,14 +151,31 @@ class ApiChaosTest(unittest.TestCase):
         # An ID reserved by an onboarding cut short (a worker stopped before
         # its commit) is held for the reservation's lease only; the others
         # are the customers' own, for good.
-        indexed = {}
+        indexed, leased = {}, {}
         for key in env.r.scan_iter(f"{env.PREFIX}external-id:*"):
             ttl = env.r.pttl(key)
+            ext = key.decode()[len(f"{env.PREFIX}external-id:"):]
             if ttl > 0:
                 self.assertLessEqual(ttl, 15 * 60 * 1000, key)
+                leased[ext] = env.r.get(key).decode()
                 continue
-            indexed.setdefault(env.r.get(key).decode(), []).append(
-                key.decode()[len(f"{env.PREFIX}external-id:"):])
+            indexed.setdefault(env.r.get(key).decode(), []).append(ext)
+        # Each such reservation is on the reservations zset, which the
+        # workers release when its lease ends: here at once. What they take
+        # down is the reservation's alone; the customers' own allow-list
+        # entries, policy and templates are checked below.
+        reservations = f"{env.PREFIX}reservations"
+        entries = [m.decode() for m in env.r.zrange(reservations, 0, -1)]
+        self.assertEqual({m.split("|")[1]: m.split("|")[0] for m in entries}, leased, note)
+        if entries:
+            for ext in leased:
+                env.r.pexpire(f"{env.PREFIX}external-id:{ext}", 1)
+            env.r.zadd(reservations, {m: 0 for m in entries})
+            chaos.workers.append(self.start_worker(wait_ready=True))
+            wait_for(lambda: env.r.zcard(reservations) == 0, 60, "the reservations released")
+            wait_for(lambda: env.r.zcard(f"{env.PREFIX}cleanup") == 0, 60, "their clean-up")
+            self.assertEqual([k for k in env.r.scan_iter(f"{env.PREFIX}external-id:*")
+                              if k.decode()[len(f"{env.PREFIX}external-id:"):] in leased], [])
         policy = json.dumps(env.topic_policy(topic))
         onboarding = {}
         for _, f in env.r.xrange(f"{env.PREFIX}outbox"):

@@ -5,7 +5,8 @@ behind is checked where it lives: the Redis record, index and outbox, the
 emulator's S3 bucket and the topic policy, evaluated by the emulator's own
 SNS Publish authorization. A Create that arrives for a closed onboarding is
 answered FAILED; a redelivered, already answered Create still deletes its
-template."""
+template. An onboarding killed half-way is released by the workers once its
+reservation's lease has ended."""
 import hashlib
 import http.client
 import json
@@ -531,6 +532,80 @@ class OnboardedAgainTest(Base):
         self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
         self.assertEqual(env.customer(acct)["state"], "active")
         log = env.worker_log(w)
+        self.assertNotIn(ext.encode(), log)
+        self.assertEqual(env.stop_worker(w), 0, log[-3000:])
+
+
+class KilledOnboardingTest(Base):
+    """An `xacct onboard` killed after the account was allowed to publish
+    and before the commit leaves no customer, only its reservation: once the
+    reservation's lease has ended a worker releases it, so the account
+    leaves the topic's set and policy and its template the bucket, and a
+    committed onboarding beside it is left as it was."""
+
+    def test_a_killed_onboarding_is_released_after_its_lease(self):
+        env, p = self.env, self.env.PREFIX
+        acct, other = "350000000001", "350000000002"
+        other_ext = env.onboard(other)
+        [other_key] = [k for k in self.objects() if other in k]
+        # S3 slow: the CLI waits on the template upload, after the allow-list.
+        env.fa.set_faults("s3", latency_ms=8000)
+        try:
+            proc = subprocess.Popen(
+                env.wrap([os.path.join(BUILD, "xacct"), "--config", env.config_path,
+                          "onboard", acct, "--region", env.regions[0]]),
+                env=env.process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.addCleanup(lambda: proc.poll() is None and proc.kill())
+            wait_for(lambda: env.r.sismember(f"{p}topic:{self.topic}", acct), 30,
+                     "the account in the topic's set")
+            self.assertIn(f"arn:aws:iam::{acct}:root", principals(env.topic_policy(self.topic)))
+            proc.kill()
+            proc.communicate(timeout=30)
+        finally:
+            env.fa.clear_faults()
+        self.assertEqual(env.customer(acct), {})
+        [member] = [m.decode() for m in env.r.zrange(f"{p}reservations", 0, -1)]
+        account, ext, topic = member.split("|")
+        self.assertEqual((account, topic), (acct, self.topic))
+        self.assertEqual(env.r.get(f"{p}external-id:{ext}"), acct.encode())
+        self.assertTrue(0 < env.r.pttl(f"{p}external-id:{ext}") <= 15 * 60 * 1000)
+        # The upload may not have landed before the kill; as if it had.
+        key = f"templates/{acct}/" + hashlib.sha256(b"xacct-template-key\n" +
+                                                    ext.encode()).hexdigest() + ".json"
+        if key not in self.objects():
+            r = env.fa.call("s3", "PUT", f"/{BUCKET}/{key}", body=b"{}",
+                            headers={"Content-Type": "application/json"})
+            self.assertEqual(r.status, 200, r.text())
+        self.assertIn(key, self.objects())
+
+        # The lease ends (fifteen minutes; here at once) and a worker starts.
+        env.r.pexpire(f"{p}external-id:{ext}", 1)
+        env.r.zadd(f"{p}reservations", {member: 0})
+        w = env.start_worker(metrics=True)
+        wait_for(lambda: env.r.zcard(f"{p}reservations") == 0, 60, "the release")
+        self.assertFalse(env.r.sismember(f"{p}topic:{self.topic}", acct))
+        self.assertIsNone(env.r.get(f"{p}external-id:{ext}"))
+        wait_for(lambda: key not in self.objects(), 60, "the template to be deleted")
+        wait_for(lambda: f"arn:aws:iam::{acct}:root" not in
+                 principals(env.topic_policy(self.topic)), 60,
+                 "the account to leave the topic policy")
+        wait_for(lambda: env.r.zcard(f"{p}cleanup") == 0, 60, "the clean-up to finish")
+        st, text = self.publish_status(acct)
+        self.assertEqual(st, 403, text)
+        self.assertEqual(env.customer(acct), {})
+        self.assertEqual(self.outbox(acct), [])
+        self.assertEqual(self.expirations(w, "released"), 1)
+
+        # The committed onboarding beside it: as it was.
+        self.assertEqual(env.customer(other)["state"], "pending")
+        self.assertEqual(env.r.get(f"{p}external-id:{other_ext}"), other.encode())
+        self.assertEqual(env.r.pttl(f"{p}external-id:{other_ext}"), -1)
+        self.assertTrue(env.r.sismember(f"{p}topic:{self.topic}", other))
+        self.assertIn(f"arn:aws:iam::{other}:root", principals(env.topic_policy(self.topic)))
+        self.assertIn(other_key, self.objects())
+        self.assertEqual(self.publish_status(other)[0], 200)
+        log = env.worker_log(w)
+        self.assertIn(b"expiry.reservations_released", log)
         self.assertNotIn(ext.encode(), log)
         self.assertEqual(env.stop_worker(w), 0, log[-3000:])
 
