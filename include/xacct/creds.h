@@ -245,14 +245,24 @@ int xacct__creds_config_from_env(xacct_getenv_fn getenv_fn, void *getenv_arg, co
 void xacct__creds_config_destroy(xacct__creds_config_t *cfg);
 
 /*
+ * Set in the environment of every credential_process xacct runs, so an xacct
+ * started underneath (a profile whose credential_process is `xacct
+ * credentials`, selected again through an inherited AWS_PROFILE) refuses to
+ * run a credential_process of its own instead of starting itself again
+ * without end.
+ */
+#define XACCT__CREDS_PROCESS_MARKER "XACCT_CREDENTIAL_PROCESS"
+
+/*
  * The profile link (creds_profile.c): fills cfg from the selected profile of
  * the shared config files and returns 0 with cfg->source set, or left
  * XACCT_CREDS_SOURCE_NONE when the implicit default profile yields nothing.
  * XACCT_ECONFIG (reason in err) when a named profile is missing or yields
  * nothing, a role lacks a usable source_profile, a file is malformed, or the
  * profile asks for a method xacct does not implement (SSO,
- * credential_source). Same arguments as xacct__creds_config_from_env; cfg is
- * zeroed by the caller.
+ * credential_source), or its credential_process would run inside one xacct
+ * started (XACCT__CREDS_PROCESS_MARKER is set). Same arguments as
+ * xacct__creds_config_from_env; cfg is zeroed by the caller.
  */
 int xacct__creds_config_from_profile(xacct_getenv_fn getenv_fn, void *getenv_arg,
                                      const char *region, int64_t now_s,
@@ -299,7 +309,8 @@ typedef struct xacct__creds_imds_token {
  *              a POSIX shell would (quotes, escapes) but never run by one; it
  *              must exit 0 with a JSON Version 1 document (AccessKeyId,
  *              SecretAccessKey, SessionToken?, Expiration?) on stdout; its
- *              stderr goes to ours, stdin is /dev/null; killed after
+ *              stderr goes to ours, stdin is /dev/null; its environment is
+ *              ours plus XACCT__CREDS_PROCESS_MARKER=1; killed after
  *              process_timeout_ms
  */
 typedef struct xacct__creds_link_ctx {

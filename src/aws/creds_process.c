@@ -5,7 +5,9 @@
  * an unset one refused, command substitution refused) and run with uv_spawn,
  * never through a shell. Its stdout (at most 64 KiB) must be the JSON
  * document of the AWS CLI's process credential provider, Version 1; its
- * stderr goes to ours, so a login prompt can reach the operator. The run
+ * stderr goes to ours, so a login prompt can reach the operator. Its
+ * environment is ours plus XACCT__CREDS_PROCESS_MARKER, by which an xacct
+ * started underneath knows not to run one again (creds_profile.c). The run
  * ends on exit and EOF, on the timeout, or on cancel; a process still
  * running then is killed, and the handles close after it has exited so it
  * is reaped.
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <wordexp.h>
 
 #include "xacct/buf.h"
@@ -145,6 +148,24 @@ static void cancel(xacct__creds_fetch_t *base)
     finish(f, XACCT_ECANCELED, "credential_process canceled", NULL);
 }
 
+/* Our environment with the marker set (an inherited one replaced), for the
+ * child. The array borrows environ's strings; free only the array, after
+ * uv_spawn, which has started the child or failed by then. */
+static char **child_env(void)
+{
+    static const char marker[] = XACCT__CREDS_PROCESS_MARKER "=1";
+    const size_t mlen = strlen(XACCT__CREDS_PROCESS_MARKER);
+    size_t n = 0, k = 0;
+    while (environ != NULL && environ[n] != NULL)
+        n++;
+    char **env = xacct_calloc(n + 2, sizeof(*env));
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], marker, mlen + 1) != 0)
+            env[k++] = environ[i];
+    env[k] = (char *)marker;
+    return env;
+}
+
 int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_fetch_cb cb,
                                void *arg, xacct__creds_fetch_t **out)
 {
@@ -177,14 +198,17 @@ int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&f->out},
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
+    char **env = child_env();
     uv_process_options_t po = {
         .exit_cb = on_exit_cb,
         .file = we.we_wordv[0],
         .args = we.we_wordv,
+        .env = env,
         .stdio_count = 3,
         .stdio = stdio,
     };
     rc = uv_spawn(loop, &f->proc, &po);
+    free(env);
     wordfree(&we);
     if (rc != 0) {
         /* A failed spawn still initialised the process handle; close all. */

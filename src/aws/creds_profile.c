@@ -5,7 +5,8 @@
  * reading the two files. Within a profile botocore's order applies: role_arn
  * (AssumeRole with the source_profile's static keys) before static keys before
  * credential_process. Role chains (a source profile that is itself a role) and
- * SSO are refused with a reason rather than half-supported.
+ * SSO are refused with a reason rather than half-supported, and so is a
+ * credential_process inside one xacct started, which would never end.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,6 +150,36 @@ out:
     return rc;
 }
 
+/* An xacct running inside a credential_process that an xacct started does
+ * not run one itself. The usual way there: `credential_process = xacct
+ * credentials ...` in a customer's profile and AWS_PROFILE exported to
+ * select it, which the AWS CLI passes on to xacct, whose chain selects the
+ * same profile and runs xacct again, and so on without end. Only this
+ * link is refused: environment keys or another profile still serve an
+ * xacct started that way (a wrapper giving it the partner's keys). */
+static int process_allowed(xacct_getenv_fn g, void *ga, const xacct_aws_profile_t *p, bool named,
+                           char *err, size_t errlen)
+{
+    if (xacct_endpoints_env(g, ga, XACCT__CREDS_PROCESS_MARKER) == NULL)
+        return 0;
+    if (!named)
+        return fail(err, errlen,
+                    "profile %s has a credential_process, but this xacct already runs inside "
+                    "one that xacct started, so running it would start xacct again without "
+                    "end; xacct needs the partner's own credentials: give it "
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in AWS_PROFILE",
+                    p->name);
+    const char *var =
+        xacct_endpoints_env(g, ga, "AWS_PROFILE") != NULL ? "AWS_PROFILE" : "AWS_DEFAULT_PROFILE";
+    return fail(err, errlen,
+                "profile %s (%s) has a credential_process, but this xacct already runs inside "
+                "one that xacct started, so running it would start xacct again without end; "
+                "xacct needs the partner's own credentials: use `aws --profile %s` instead of "
+                "exporting %s, or give xacct AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                "another profile",
+                p->name, var, p->name, var);
+}
+
 int xacct__creds_config_from_profile(xacct_getenv_fn g, void *ga, const char *region,
                                      int64_t now_s, xacct__creds_config_t *cfg, char *err,
                                      size_t errlen)
@@ -174,6 +205,8 @@ int xacct__creds_config_from_profile(xacct_getenv_fn g, void *ga, const char *re
         if ((rc = keys_of(&p, &cfg->keys, err, errlen)) == 0)
             cfg->source = XACCT_CREDS_SOURCE_PROFILE;
     } else if (p.credential_process != NULL) {
+        if ((rc = process_allowed(g, ga, &p, named, err, errlen)) != 0)
+            goto out;
         cfg->process = xacct_strdup(p.credential_process);
         cfg->source = XACCT_CREDS_SOURCE_PROCESS;
     } else if (p.unsupported != NULL) {

@@ -75,7 +75,7 @@ static int start_aws(xacct_ctx_t *ctx, char *err, size_t errlen)
         (rc = xacct_endpoints_profile_new(NULL, NULL, &ctx->endpoints, err, errlen)) != 0)
         return rc;
     if (ctx->creds == NULL) {
-        char why[256];
+        char why[512]; /* the longest reasons run to some 400 characters */
         xacct_creds_options_t copts = {.region = ctx->cfg->aws_region,
                                        .getenv = xacct_endpoints_profile_getenv,
                                        .getenv_arg = ctx->endpoints,

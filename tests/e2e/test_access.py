@@ -5,8 +5,10 @@ line split and run, its JSON read), the printed keys signing a real
 GetCallerIdentity to the emulator's STS, which answers with the session
 named after the operator; SourceIdentity as the emulator saw it; the audit
 event; no key in xacct's output streams or in Redis; refusals (unknown
-account, pending customer, unusable operator names, durations); and `xacct
-console` naming the operator the same way.
+account, pending customer, unusable operator names, durations); `xacct
+console` naming the operator the same way; the customer's profile exported
+as AWS_PROFILE, refused by the xacct that xacct's own chain starts under
+it.
 """
 import configparser
 import datetime
@@ -42,7 +44,9 @@ def credential_process(config_path, profile, env):
     argv = shlex.split(cp.get(section, "credential_process"))
     p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
-        raise CredentialProcessError(p.stderr.strip())
+        e = CredentialProcessError(p.stderr.strip())
+        e.returncode = p.returncode
+        raise e
     doc = json.loads(p.stdout)
     if doc.get("Version") != 1:
         raise CredentialProcessError("Unsupported version: %r" % doc.get("Version"))
@@ -144,6 +148,27 @@ class AccessTest(unittest.TestCase):
             f.write("[profile customer]\ncredential_process = %s\n" % cmd)
         return path
 
+    def wrapped_profile(self, starts):
+        """~/.aws/config with the README's customer profile, whose
+        credential_process is a wrapper noting each start in `starts` before
+        running xacct (and giving up after a few, so a loop cannot run away).
+        Returns HOME and the config file."""
+        home = os.path.join(self.env.tmp, "home")
+        os.makedirs(os.path.join(home, ".aws"), exist_ok=True)
+        wrapper = os.path.join(self.env.tmp, "xacct-wrapper")
+        q = shlex.quote
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\necho $$ >> %s\n"
+                    "if [ $(wc -l < %s) -gt 3 ]; then echo 'wrapper: once too often' >&2; exit 99; fi\n"
+                    "exec %s --config %s \"$@\"\n"
+                    % (q(starts), q(starts), q(cli_env.XACCT), q(self.env.config)))
+        os.chmod(wrapper, 0o755)
+        path = os.path.join(home, ".aws", "config")
+        with open(path, "w") as f:
+            f.write("[profile customer-%s]\ncredential_process = %s credentials %s "
+                    "--operator alice --reason OPS-42\n" % (ACCT, q(wrapper), ACCT))
+        return home, path
+
     # ------------------------------------------------------------------
     def test_credential_process_keys_name_the_operator(self):
         role = self.active_customer(ACCT)
@@ -192,6 +217,41 @@ class AccessTest(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stderr)
         self.assertEqual(self.issued(json.loads(res.stdout)["AccessKeyId"])["session_name"], "carol")
         self.outputs.remove(res.stdout)
+
+    def test_customer_profile_exported_as_aws_profile(self):
+        """`export AWS_PROFILE=customer-…; aws s3 ls`: the AWS CLI runs xacct
+        with AWS_PROFILE still set, and xacct's own chain (no keys in the
+        environment) selects the same profile and runs xacct again. That
+        xacct refuses at once, saying what to do instead; `aws --profile`
+        works."""
+        self.active_customer(ACCT)
+        starts = os.path.join(self.env.tmp, "starts")
+        home, config = self.wrapped_profile(starts)
+        env = self.env.env(HOME=home, AWS_PROFILE="customer-" + ACCT)
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        with self.assertRaises(CredentialProcessError) as cm:
+            credential_process(config, "customer-" + ACCT, env)
+        self.assertEqual(cm.exception.returncode, 1, cm.exception)
+        msg = str(cm.exception)
+        self.outputs.append(msg)
+        self.assertIn("profile customer-%s (AWS_PROFILE) has a credential_process, but this "
+                      "xacct already runs inside one that xacct started" % ACCT, msg)
+        self.assertIn("use `aws --profile customer-%s` instead of exporting AWS_PROFILE" % ACCT,
+                      msg)
+        self.assertIn("credential_process exited with status 1", msg)
+        self.assertNotIn("wrapper", msg)
+        # The run the AWS CLI started, and the one xacct started: no more.
+        with open(starts) as f:
+            self.assertEqual(len(f.read().split()), 2)
+        self.assertEqual([e for e in self.events(ACCT) if e["type"] == "credentials"], [])
+
+        # `aws --profile customer-…` sets no AWS_PROFILE for xacct, which
+        # then signs with the partner's keys.
+        creds, proc = credential_process(config, "customer-" + ACCT, self.env.env(HOME=home))
+        self.outputs.append(proc.stderr)
+        self.assertEqual(self.issued(creds["access_key"])["session_name"], "alice")
+        with open(starts) as f:
+            self.assertEqual(len(f.read().split()), 3)
 
     def test_login_name_when_nothing_names_the_operator(self):
         self.active_customer(ACCT)

@@ -9,7 +9,8 @@
  * from its answer and the AssumeRole signed again at once, the correction
  * shared with an AWS client), credential_process run without a
  * shell with its Expiration honoured by a refresh, its failures (an exit
- * status, a wrong Version, a command substitution, a missing program), the region
+ * status, a wrong Version, a command substitution, a missing program), the
+ * marker it runs with and the refusal to run one under it, the region
  * of a profile, and the chain's order: environment keys and web identity
  * before the profile, the profile before container and instance metadata; a
  * named profile that is missing or asks for SSO stops the provider.
@@ -509,7 +510,7 @@ static void test_role_after_clock_skew(void **state)
  * with the Expiration given on its command line ("-" for none), or misbehaves
  * as told. */
 static const char process_script[] =
-    "import json, sys\n"
+    "import json, os, sys\n"
     "counter, expiry, mode = sys.argv[1], sys.argv[2], sys.argv[3]\n"
     "try:\n"
     "    n = int(open(counter).read()) + 1\n"
@@ -523,6 +524,8 @@ static const char process_script[] =
     "       'SecretAccessKey': 'process-secret', 'SessionToken': 'process-token'}\n"
     "if mode == 'crlf':\n"
     "    doc['SessionToken'] = 'process-token\\r\\nX-Injected: 1'\n"
+    "if mode == 'marker':\n"
+    "    doc['SessionToken'] = 'marker-' + os.environ.get('XACCT_CREDENTIAL_PROCESS', 'unset')\n"
     "if expiry != '-':\n"
     "    doc['Expiration'] = expiry\n"
     "print(json.dumps(doc))\n";
@@ -644,6 +647,31 @@ static void test_credential_process_failures(void **state)
     assert_non_null(strstr(r4.detail, "cannot start"));
 }
 
+/* An xacct running inside a credential_process that xacct started refuses
+ * to run one itself; the process xacct runs is told so in its environment. */
+static void test_credential_process_inside_one(void **state)
+{
+    fixture_t *f = *state;
+    char counter[700];
+    process_profile(f, "-", "marker", counter, sizeof(counter));
+    xacct_creds_t *c = provider(f);
+    creds_wait_t r = {0};
+    wait_for(f, c, &r);
+    if (r.status != 0)
+        fail_msg("%s: %s", xacct_errname(r.status), r.detail);
+    const xacct_sigv4_credentials_t *cur = xacct_creds_current(c);
+    assert_non_null(cur);
+    assert_string_equal(cur->session_token, "marker-1");
+    close_provider(f);
+    assert_int_equal(read_counter(counter), 1);
+
+    /* Started as such a process itself, the provider does not start. */
+    tenv_set(&f->env, XACCT__CREDS_PROCESS_MARKER, "1");
+    expect_config_error(f, "profile default has a credential_process, but this xacct already runs "
+                           "inside one that xacct started");
+    assert_int_equal(read_counter(counter), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +684,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_role_after_clock_skew, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_expiration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credential_process_inside_one, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,10 +2,11 @@
 /*
  * Unit tests for the credentials chain without a network: which link the
  * environment selects (order, partial keys, session token, web identity,
- * container URI rules, IMDS switches), the parsers the fetchers share
- * (credentials JSON, STS XML, ISO 8601 times, token files), the refresh and
- * validity arithmetic, and the provider's waiter contract for the
- * environment and "nothing configured" cases on a real loop.
+ * container URI rules, IMDS switches, no credential_process inside one
+ * xacct started), the parsers the fetchers share (credentials JSON, STS XML,
+ * ISO 8601 times, token files), the refresh and validity arithmetic, and
+ * the provider's waiter contract for the environment and "nothing
+ * configured" cases on a real loop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -438,6 +439,72 @@ static void test_named_profile_without_credentials(void **state)
     unlink(path);
 }
 
+/* An xacct started by a credential_process that xacct ran (the marker in its
+ * environment) does not run one itself: AWS_PROFILE naming a profile whose
+ * credential_process is `xacct credentials` would otherwise start xacct
+ * again without end. Only that link is refused; keys still serve. */
+#define CUSTOMER "customer-210987654321"
+#define MARKER XACCT__CREDS_PROCESS_MARKER, "1"
+static void test_credential_process_inside_one(void **state)
+{
+    (void)state;
+    xacct__creds_config_t cfg;
+    char err[512];
+    char path[] = "/tmp/xacct-aws-config-XXXXXX";
+    static const char profiles[] =
+        "[profile " CUSTOMER "]\n"
+        "credential_process = xacct credentials 210987654321 --operator alice\n"
+        "[profile partner]\naws_access_key_id = AKIAPARTNER\naws_secret_access_key = s\n";
+    write_config(path, profiles);
+
+    /* Without the marker the profile's process is the link. */
+    const char *const outer[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", CUSTOMER, NULL};
+    assert_int_equal(select_from(outer, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_PROCESS);
+    assert_string_equal(cfg.process, "xacct credentials 210987654321 --operator alice");
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const nested[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", CUSTOMER, MARKER, NULL};
+    assert_int_equal(select_from(nested, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_NONE);
+    assert_null(cfg.process);
+    assert_non_null(strstr(err, "profile " CUSTOMER " (AWS_PROFILE) has a credential_process, "
+                                "but this xacct already runs inside one"));
+    assert_non_null(
+        strstr(err, "use `aws --profile " CUSTOMER "` instead of exporting AWS_PROFILE"));
+    assert_true(strlen(err) < sizeof(err) - 1);
+    xacct__creds_config_destroy(&cfg);
+
+    const char *const by_default[] = {"AWS_CONFIG_FILE", path,   "AWS_DEFAULT_PROFILE",
+                                      CUSTOMER,          MARKER, NULL};
+    assert_int_equal(select_from(by_default, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "(AWS_DEFAULT_PROFILE)"));
+    xacct__creds_config_destroy(&cfg);
+
+    /* Under the marker, environment keys or a profile with keys still serve. */
+    const char *const env_keys[] = {
+        "AWS_CONFIG_FILE",   path,      "AWS_PROFILE",           CUSTOMER, MARKER,
+        "AWS_ACCESS_KEY_ID", "AKIAENV", "AWS_SECRET_ACCESS_KEY", "s",      NULL};
+    assert_int_equal(select_from(env_keys, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_ENV);
+    xacct__creds_config_destroy(&cfg);
+    const char *const partner[] = {"AWS_CONFIG_FILE", path, "AWS_PROFILE", "partner", MARKER, NULL};
+    assert_int_equal(select_from(partner, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.source, XACCT_CREDS_SOURCE_PROFILE);
+    assert_string_equal(cfg.keys->access_key_id, "AKIAPARTNER");
+    xacct__creds_config_destroy(&cfg);
+
+    /* The implicit default profile is refused the same way. */
+    rewrite_config(path, "[default]\ncredential_process = xacct credentials 210987654321\n");
+    const char *const implicit[] = {"AWS_CONFIG_FILE", path, MARKER, NULL};
+    assert_int_equal(select_from(implicit, &cfg, err, sizeof(err)), XACCT_ECONFIG);
+    assert_non_null(strstr(err, "profile default has a credential_process"));
+    xacct__creds_config_destroy(&cfg);
+    unlink(path);
+}
+#undef CUSTOMER
+#undef MARKER
+
 /* --------------------------------------------------------------- parsers */
 
 static void test_parse_time(void **state)
@@ -752,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_imds_switches),
         cmocka_unit_test(test_imds_settings),
         cmocka_unit_test(test_named_profile_without_credentials),
+        cmocka_unit_test(test_credential_process_inside_one),
         cmocka_unit_test(test_parse_time),
         cmocka_unit_test(test_parse_json),
         cmocka_unit_test(test_parse_sts_xml),
