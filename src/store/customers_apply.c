@@ -59,11 +59,11 @@ static const xacct_store_script_t apply_script = {
     "                   active = {active = true}, degraded = {active = true},\n"
     "                   rejected = {active = true}}\n"
     "  local ok = allowed[state] and allowed[state][to]\n"
-    /* A Create connects a degraded customer through a new stack (its
-     * recorded role failed the check), an active one only in place of the
-     * stack the decision found gone, and only while it is still the
+    /* A Create moves a connected customer only in place of the stack the
+     * decision found gone (a degraded one's role failed the check, an
+     * active one's was checked first), and only while it is still the
      * record's. */
-    "  if state == 'active' and ARGV[2] ~= 'Update' and (ARGV[20] == '' or\n"
+    "  if connected and ARGV[2] ~= 'Update' and (ARGV[20] == '' or\n"
     "      redis.call('HGET', KEYS[1], 'stack_id') ~= ARGV[20]) then ok = false end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
