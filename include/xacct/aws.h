@@ -75,6 +75,14 @@ const char *xacct_aws_region(const xacct_aws_t *a);
  * limits to one hour and whose console sign-in takes no SessionDuration. */
 bool xacct_aws_role_session(xacct_aws_t *a);
 
+/* Asked with the call's arg right before each attempt goes to the HTTP
+ * client (the first one, every retry, and after a wait for credentials):
+ * non-zero ends the call with that status and the attempt unsent, detail
+ * "withheld by the caller". It may be asked from inside xacct_aws_call. For
+ * a request that must not be sent once a condition of the caller's lapsed
+ * (a lock's lease). */
+typedef int (*xacct_aws_send_guard_fn)(void *arg);
+
 typedef struct xacct_aws_request {
     const char *service;           /* "sqs", "sts", "s3", "sns", "iam": endpoint and
                                       signing name; required unless unsigned with url,
@@ -99,6 +107,7 @@ typedef struct xacct_aws_request {
     size_t max_body;               /* response cap; 0 = the http default */
     int max_attempts;              /* 0 = the client's */
     bool untrusted_url;            /* url came in a message: see xacct_http_request_t */
+    xacct_aws_send_guard_fn guard; /* asked before each attempt is sent, or NULL */
 } xacct_aws_request_t;
 
 /*
@@ -112,6 +121,7 @@ typedef struct xacct_aws_request {
  *                        (network, timeout, 5xx, credentials temporarily
  *                        unavailable)
  *   XACCT_ECANCELED      xacct_aws_cancel or xacct_aws_free
+ *   the guard's status   the request's guard withheld an attempt
  *   others               non-transient transport (XACCT_ETLS, XACCT_ETOOBIG),
  *                        credentials (XACCT_ENOCREDS, ...) or signing errors
  * resp is the last response when one arrived (also for error statuses), else

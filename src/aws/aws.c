@@ -83,6 +83,7 @@ struct xacct_aws_call {
     bool _done;                       /* the callback has fired */
     char _detail[XACCT_AWS_ERROR_MESSAGE_MAX + XACCT_AWS_ERROR_CODE_MAX + 64];
                                       /* detail of the last failure */
+    xacct_aws_send_guard_fn _guard;   /* asked before each attempt, or NULL */
     xacct_aws_done_cb _cb;            /* completion */
     void *_arg;
 };
@@ -398,6 +399,10 @@ static void on_http_done(int status, const char *detail, const xacct_http_respon
 static int submit(struct xacct_aws_call *c, const xacct_sigv4_credentials_t *creds)
 {
     int rc;
+    if (c->_guard != NULL && (rc = c->_guard(c->_arg)) != 0) {
+        snprintf(c->_detail, sizeof(c->_detail), "withheld by the caller");
+        return rc;
+    }
     xacct_sigv4_result_t sig = {0};
     xacct_header_t *hdrs = xacct_calloc(c->_nheaders + 4, sizeof(*hdrs));
     size_t n = 0;
@@ -594,6 +599,7 @@ int xacct_aws_call(xacct_aws_t *a, const xacct_aws_request_t *req, xacct_aws_don
     c->_connect_timeout_ms = req->connect_timeout_ms;
     c->_max_body = req->max_body;
     c->_max_attempts = max_attempts;
+    c->_guard = req->guard;
     xacct_backoff_init(&c->_backoff, a->_backoff_base_ms, a->_backoff_max_ms, a->_rand,
                        a->_rand_arg);
     c->_cb = cb;

@@ -11,7 +11,8 @@
  * calls expired, after the provider fetched new ones; network errors are retried; unsigned
  * calls reach STS unsigned; PutObject carries Content-MD5 (an Object Lock
  * bucket wants it); cancellation in flight, during the backoff and
- * by freeing the client fires the callback exactly once.
+ * by freeing the client fires the callback exactly once; a request's guard
+ * is asked before each attempt, and one it withholds is not sent.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -705,6 +706,74 @@ static void test_free_cancels(void **state)
     assert_int_equal(r2.calls, 1);
 }
 
+/* --------------------------------------------------------------- guard */
+
+typedef struct guarded {
+    result_t r;
+    int asked; /* times the guard was asked */
+    int allow; /* attempts it lets through */
+} guarded_t;
+
+static int guard(void *arg)
+{
+    guarded_t *g = xacct_container_of((result_t *)arg, guarded_t, r);
+    return g->asked++ < g->allow ? 0 : XACCT_ETIMEOUT;
+}
+
+/* A GetCallerIdentity whose guard lets g->allow attempts through, run to
+ * its end; returns how many reached STS. */
+static int guarded_call(fixture_t *f, guarded_t *g)
+{
+    xacct_aws_request_t req = {
+        .service = "sts",
+        .method = "POST",
+        .path = "/",
+        .headers = FORM,
+        .nheaders = 1,
+        .body = GET_CALLER_IDENTITY,
+        .body_len = strlen(GET_CALLER_IDENTITY),
+        .guard = guard,
+    };
+    assert_int_equal(xacct_aws_call(f->aws, &req, on_done, &g->r, NULL), 0);
+    assert_false(g->r.done);
+    finish(f, &g->r);
+    return fake_count_records(&f->loop, f->http, "request", "action", "sts:GetCallerIdentity");
+}
+
+static void test_guard_withholds_the_request(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 3, 0);
+    guarded_t g = {0};
+    assert_int_equal(guarded_call(f, &g), 0);
+    assert_int_equal(g.r.status, XACCT_ETIMEOUT); /* the guard's */
+    assert_string_equal(g.r.detail, "withheld by the caller");
+    assert_int_equal(g.asked, 1);
+}
+
+static void test_guard_asked_before_each_retry(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 3, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0}"), 200);
+    guarded_t g = {.allow = 1};
+    assert_int_equal(guarded_call(f, &g), 1); /* the retry was not sent */
+    assert_int_equal(g.r.status, XACCT_ETIMEOUT);
+    assert_int_equal(g.asked, 2);
+}
+
+static void test_guard_lets_every_attempt_through(void **state)
+{
+    fixture_t *f = *state;
+    start_client(f, 3, 0);
+    assert_int_equal(faults(f, "{\"service\": \"sts\", \"error_rate\": 1.0, \"count\": 1}"), 200);
+    guarded_t g = {.allow = 3};
+    assert_int_equal(guarded_call(f, &g), 2);
+    if (g.r.status != 0)
+        fail_msg("%s %s", xacct_errname(g.r.status), g.r.detail);
+    assert_int_equal(g.asked, 2);
+}
+
 /* ------------------------------------------------------- bad requests */
 
 static void test_rejected_synchronously(void **state)
@@ -753,6 +822,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_withholds_the_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_asked_before_each_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_lets_every_attempt_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_synchronously, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
