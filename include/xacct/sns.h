@@ -28,9 +28,12 @@ int xacct_sns_get_policy(xacct_aws_t *aws, const char *topic_arn, xacct_sns_poli
                          void *arg) XACCT_MUSTCHECK;
 
 /* Replaces the Policy attribute of topic_arn with policy (both copied). Same
- * contract as xacct_sns_get_policy. */
+ * contract as xacct_sns_get_policy. guard (or NULL) is asked with arg before
+ * each attempt is sent, as xacct_aws_request_t's: its non-zero status ends
+ * the call, that attempt unsent. */
 int xacct_sns_set_policy(xacct_aws_t *aws, const char *topic_arn, const char *policy,
-                         xacct_sns_done_cb cb, void *arg) XACCT_MUSTCHECK;
+                         xacct_aws_send_guard_fn guard, xacct_sns_done_cb cb,
+                         void *arg) XACCT_MUSTCHECK;
 
 /* Finds attribute name in a GetTopicAttributesResponse body; *value is a
  * heap string the caller frees. Returns 0, XACCT_ENOTFOUND (no such entry)

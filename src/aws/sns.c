@@ -102,11 +102,18 @@ int xacct__sns_parse_attribute(const char *xml, size_t len, const char *name, ch
 /* ---- calls -------------------------------------------------------------- */
 
 typedef struct sns_op {
-    bool get;                   /* GetTopicAttributes (else Set) */
-    xacct_sns_policy_cb get_cb; /* for get */
-    xacct_sns_done_cb set_cb;   /* for set */
+    bool get;                      /* GetTopicAttributes (else Set) */
+    xacct_sns_policy_cb get_cb;    /* for get */
+    xacct_sns_done_cb set_cb;      /* for set */
+    xacct_aws_send_guard_fn guard; /* for set: the caller's, or NULL */
     void *arg;
 } sns_op_t;
+
+static int guard_op(void *arg)
+{
+    const sns_op_t *op = arg;
+    return op->guard(op->arg);
+}
 
 static void call_done(int status, const char *detail, const xacct_http_response_t *resp,
                       const xacct_aws_error_t *err, void *arg)
@@ -156,6 +163,8 @@ static int start(xacct_aws_t *aws, const char *topic_arn, const char *policy, sn
     }
     xacct_aws_request_t req = xacct_query_request("sns", arn.region, &body);
     req.max_body = MAX_RESPONSE;
+    if (op->guard != NULL)
+        req.guard = guard_op;
     rc = xacct_aws_call(aws, &req, call_done, op, NULL);
     xacct_buf_destroy(&body);
     if (rc != 0)
@@ -176,12 +185,13 @@ int xacct_sns_get_policy(xacct_aws_t *aws, const char *topic_arn, xacct_sns_poli
 }
 
 int xacct_sns_set_policy(xacct_aws_t *aws, const char *topic_arn, const char *policy,
-                         xacct_sns_done_cb cb, void *arg)
+                         xacct_aws_send_guard_fn guard, xacct_sns_done_cb cb, void *arg)
 {
     if (aws == NULL || cb == NULL || policy == NULL)
         return XACCT_EINVAL;
     sns_op_t *op = xacct_calloc(1, sizeof(*op));
     op->set_cb = cb;
+    op->guard = guard;
     op->arg = arg;
     return start(aws, topic_arn, policy, op);
 }

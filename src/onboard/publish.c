@@ -29,6 +29,19 @@
  * region for at most this long. */
 #define LOCK_TTL_MS 10000
 #define LOCK_RENEW_MS 3000
+/* A holder sends no SetTopicAttributes once LOCK_TTL_MS - LOCK_MARGIN_MS
+ * has passed since it sent the last command by which Redis confirmed the
+ * lock was its own: the lease may have run out and another writer be
+ * editing the policy. The margin covers what follows the check: the
+ * request may still wait in the HTTP client for a connection and its TLS
+ * handshake (a fraction of a second unless AWS is failing anyway), SNS
+ * takes a moment to apply it, and Redis's clock may run a little faster
+ * than ours (Redlock allows 1% of the lease). Two seconds leaves the holder
+ * 8 s after each renewal, which come every 3 s: one lost to a Redis hiccup
+ * does not stop it. SNS has no conditional write, so a request held up
+ * longer than the margin after the check can still land late: the limit of
+ * a lease without a fencing token. */
+#define LOCK_MARGIN_MS 2000
 #define LOCK_WAIT_MS 60000 /* how long to queue behind other writers */
 #define LOCK_PAUSE_MIN_MS 20
 #define LOCK_PAUSE_MAX_MS 200
@@ -50,12 +63,15 @@ typedef struct pub {
     char lock[XACCT_ARN_MAX + 16]; /* "topics:<region>" */
     char token[64];                /* this holder's lock token */
     bool locked;                   /* the lock is ours: release it before finishing */
+    uint64_t lock_sent_ns;         /* uv_hrtime() when the last lock attempt was sent */
     xacct__publish_lease_t *lease; /* keeps the lock's lease alive while locked */
     uint64_t deadline;             /* stop waiting for the lock (loop ms) */
     uint64_t pause;                /* next wait between lock attempts */
     char **members;                /* accounts of the topic being written (owned) */
     size_t nmembers;
     bool member;  /* the account is one of them */
+    bool sent;    /* a SetTopicAttributes attempt of this topic was let through */
+    bool lapsed;  /* one was withheld: the lease was lost */
     int status;   /* first failure, or 0 */
     char *detail; /* its one-line description (owned) */
     xacct_publish_allow_cb allow_cb;
@@ -141,6 +157,7 @@ static void locked(pub_t *p);
 static void lock_try(void *arg)
 {
     pub_t *p = arg;
+    p->lock_sent_ns = uv_hrtime();
     int rc = p->ctx->store == NULL ? XACCT_ESHUTDOWN
                                    : xacct_store_lock_acquire(p->ctx->store, p->lock, p->token,
                                                               LOCK_TTL_MS, lock_done, p);
@@ -157,8 +174,8 @@ static void lock_done(int status, const char *detail, int acquired, void *arg)
     }
     if (acquired) {
         p->locked = true;
-        p->lease = xacct__publish_lease_keep(p->ctx, p->lock, p->token, LOCK_TTL_MS,
-                                             LOCK_RENEW_MS);
+        p->lease = xacct__publish_lease_keep(p->ctx, p->lock, p->token, p->lock_sent_ns,
+                                             LOCK_TTL_MS, LOCK_MARGIN_MS, LOCK_RENEW_MS);
         locked(p);
         return;
     }
@@ -273,6 +290,20 @@ static void after_policy(pub_t *p)
         fail_store(p, rc, NULL, "recording the topic");
 }
 
+/* Asked before each SetTopicAttributes attempt, the retries too: once the
+ * lease is lost another writer may be editing this policy, and writing ours
+ * could drop its account. */
+static int lease_guard(void *arg)
+{
+    pub_t *p = arg;
+    if (xacct__publish_lease_lost(p->lease)) {
+        p->lapsed = true;
+        return XACCT_ETIMEOUT;
+    }
+    p->sent = true;
+    return 0;
+}
+
 /* Renders the topic's policy for its members (plus the account, if it is
  * not one yet) and writes it when it changed. */
 static void policy_done(int status, const char *detail, const char *policy, void *arg)
@@ -313,17 +344,9 @@ static void policy_done(int status, const char *detail, const char *policy, void
         after_policy(p);
         return;
     }
-    if (xacct__publish_lease_lost(p->lease)) {
-        /* Another writer may be editing this policy now: writing ours
-         * could drop its account. The caller's retry starts afresh. */
-        xacct_topic_policy_destroy(&tp);
-        fail(p, XACCT_ETIMEOUT,
-             "the topic policy lock of region %s ran out while Redis was unreachable; "
-             "nothing was written to %s",
-             p->region, topic_of(p));
-        return;
-    }
-    rc = xacct_sns_set_policy(p->ctx->aws, topic_of(p), tp.document, set_done, p);
+    p->sent = false;
+    p->lapsed = false;
+    rc = xacct_sns_set_policy(p->ctx->aws, topic_of(p), tp.document, lease_guard, set_done, p);
     xacct_topic_policy_destroy(&tp);
     if (rc != 0)
         fail(p, rc, "SetTopicAttributes %s: %s", topic_of(p), xacct_strerror(rc));
@@ -332,6 +355,20 @@ static void policy_done(int status, const char *detail, const char *policy, void
 static void set_done(int status, const char *detail, void *arg)
 {
     pub_t *p = arg;
+    if (p->lapsed) {
+        /* The caller's retry starts afresh, from the lock. */
+        if (p->sent)
+            fail(p, XACCT_ETIMEOUT,
+                 "the topic policy lock of region %s ran out while Redis was unreachable; "
+                 "SetTopicAttributes %s was not tried again",
+                 p->region, topic_of(p));
+        else
+            fail(p, XACCT_ETIMEOUT,
+                 "the topic policy lock of region %s ran out while Redis was unreachable; "
+                 "nothing was written to %s",
+                 p->region, topic_of(p));
+        return;
+    }
     if (status != 0)
         fail_aws(p, status, detail, "SetTopicAttributes", topic_of(p));
     else
