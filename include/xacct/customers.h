@@ -320,6 +320,19 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  size_t n, long long max_per_topic, xacct_customers_topic_cb cb,
                                  void *arg) XACCT_MUSTCHECK;
 
+/* xacct_customers_topic_assign by the holder of the lock lock_name
+ * (xacct_store_lock_acquire) with token, who has just written the topic's
+ * policy: XACCT_EAGAIN, and nothing changes, when the lock is no longer
+ * that token's. Its lease ran out and another writer may have rewritten the
+ * policy from the set without the account; recorded now, the account would
+ * be in the set but not in the policy. */
+int xacct_customers_topic_assign_locked(xacct_store_t *s, const char *account_id,
+                                        const char *external_id,
+                                        const char *const *candidate_arns, size_t n,
+                                        long long max_per_topic, const char *lock_name,
+                                        const char *token, xacct_customers_topic_cb cb,
+                                        void *arg) XACCT_MUSTCHECK;
+
 /* Removes the account from its topic set and clears topic_arn; the callback
  * gets the topic it was removed from ("" if none) and that set's new size. */
 int xacct_customers_topic_remove(xacct_store_t *s, const char *account_id,

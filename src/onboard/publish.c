@@ -284,8 +284,13 @@ static void after_policy(pub_t *p)
         return;
     }
     const char *one[] = {topic_of(p)};
-    int rc = xacct_customers_topic_assign(p->ctx->store, p->account, p->external_id, one, 1,
-                                          MAX_PER_TOPIC, assign_done, p);
+    /* Recorded only while the lock is still ours: a writer that took it
+     * after our lease ran out rewrote the policy from a set without the
+     * account, and recording it now would leave it in the set but not in
+     * the policy. */
+    int rc = xacct_customers_topic_assign_locked(p->ctx->store, p->account, p->external_id, one,
+                                                 1, MAX_PER_TOPIC, p->lock, p->token,
+                                                 assign_done, p);
     if (rc != 0)
         fail_store(p, rc, NULL, "recording the topic");
 }
@@ -392,6 +397,14 @@ static void assign_done(int status, const char *detail, const char *topic_arn, l
                                    "replaced while its topic was being set up",
                                    p->account);
         write_topic(p);
+        return;
+    }
+    if (status == XACCT_EAGAIN) {
+        /* The caller's retry starts afresh, from the lock. */
+        fail(p, XACCT_ETIMEOUT,
+             "the topic policy lock of region %s ran out before %s was recorded on %s; "
+             "another writer may have rewritten its policy",
+             p->region, p->account, topic_of(p));
         return;
     }
     if (status != 0) {

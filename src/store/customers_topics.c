@@ -17,7 +17,10 @@
 static const xacct_store_script_t topic_assign_script = {
     "topic_assign",
     /* KEYS: 1 customer; ARGV: 1 account, 2 prefix, 3 max, 4 the external ID
-     * the caller is setting up, 5.. candidate ARNs */
+     * the caller is setting up, 5 the name of the lock its caller holds
+     * ('' = none), 6 its token, 7.. candidate ARNs */
+    "if ARGV[5] ~= '' and redis.call('GET', ARGV[2] .. 'lock:' .. ARGV[5]) ~= ARGV[6] then\n"
+    "  return {'unlocked'} end\n"
     "local cur = redis.call('HMGET', KEYS[1], 'state', 'external_id', 'pending_external_id')\n"
     "local st = cur[1]\n"
     /* An ID reserved for the account and not yet on its record (an
@@ -32,12 +35,12 @@ static const xacct_store_script_t topic_assign_script = {
     "   st == 'offboarding' or (ARGV[4] ~= cur[2] and ARGV[4] ~= cur[3])) then\n"
     "  return {'closed', st} end\n"
     "local chosen\n"
-    "for i = 5, #ARGV do\n"
+    "for i = 7, #ARGV do\n"
     "  if redis.call('SISMEMBER', ARGV[2] .. 'topic:' .. ARGV[i], ARGV[1]) == 1 then\n"
     "    chosen = ARGV[i] break end\n"
     "end\n"
     "if not chosen then\n"
-    "  for i = 5, #ARGV do\n"
+    "  for i = 7, #ARGV do\n"
     "    if redis.call('SCARD', ARGV[2] .. 'topic:' .. ARGV[i]) < tonumber(ARGV[3]) then\n"
     "      chosen = ARGV[i] break end\n"
     "  end\n"
@@ -102,6 +105,8 @@ static void topic_reply(const xacct__store_op_t *op, int status, const char *det
         cb(XACCT_ENOTFOUND, "no such customer", "", 0, op->arg);
     else if (xacct_store_reply_is(w, "full"))
         cb(XACCT_ETOOBIG, "every candidate topic is full", "", 0, op->arg);
+    else if (xacct_store_reply_is(w, "unlocked"))
+        cb(XACCT_EAGAIN, "the lock was no longer the caller's", "", 0, op->arg);
     else if (xacct_store_reply_is(w, "closed"))
         cb(XACCT_ESTATE, "the onboarding was closed or its external ID replaced meanwhile", "",
            0, op->arg);
@@ -124,13 +129,25 @@ int xacct_customers_topic_assign(xacct_store_t *s, const char *account_id,
                                  size_t n, long long max_per_topic, xacct_customers_topic_cb cb,
                                  void *arg)
 {
+    return xacct_customers_topic_assign_locked(s, account_id, external_id, candidate_arns, n,
+                                               max_per_topic, NULL, NULL, cb, arg);
+}
+
+int xacct_customers_topic_assign_locked(xacct_store_t *s, const char *account_id,
+                                        const char *external_id, const char *const *candidate_arns,
+                                        size_t n, long long max_per_topic, const char *lock_name,
+                                        const char *token, xacct_customers_topic_cb cb, void *arg)
+{
     if (account_id == NULL || external_id == NULL || external_id[0] == '\0' ||
-        candidate_arns == NULL || n == 0 || max_per_topic <= 0 || cb == NULL)
+        candidate_arns == NULL || n == 0 || max_per_topic <= 0 || cb == NULL ||
+        (lock_name != NULL && (lock_name[0] == '\0' || token == NULL || token[0] == '\0')))
         return XACCT_EINVAL;
     xacct_store_args_t a;
     topic_args(&a, s, account_id);
     xacct_store_args_ll(&a, max_per_topic);
     xacct_store_args_str(&a, external_id);
+    xacct_store_args_str(&a, lock_name ? lock_name : "");
+    xacct_store_args_str(&a, token ? token : "");
     for (size_t i = 0; i < n; i++)
         xacct_store_args_str(&a, candidate_arns[i]);
     return xacct__store_op_run(s, &topic_assign_script, 1, &a, topic_reply, XACCT__STORE_OP_ANY,

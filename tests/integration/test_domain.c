@@ -905,6 +905,49 @@ static void topics_cb(int status, const char *detail, const xacct_customers_topi
     }
 }
 
+/* The lock holder that wrote the topic's policy records the account only
+ * while the lock is still its own. */
+static void test_topic_assign_needs_the_lock(void **state)
+{
+    fx_t *f = *state;
+    const char *T = "arn:aws:sns:eu-west-1:000000000000:xacct-locked";
+    const char *arns[] = {T};
+    const char *acct = "610000000001";
+    assert_int_equal(onboard(f, acct, acct).status, 0);
+    const char *holders[] = {NULL, "other-token"}; /* lease run out; another writer's */
+    for (size_t i = 0; i < 2; i++) {
+        if (holders[i] != NULL)
+            raw(f, "SET", PREFIX "lock:topics:eu-west-1", holders[i], NULL);
+        res_t r;
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(xacct_customers_topic_assign_locked(f->s, acct, acct, arns, 1, 10,
+                                                             "topics:eu-west-1", "my-token",
+                                                             topic_cb, &r),
+                         0);
+        wait_res(f, &r);
+        assert_int_equal(r.status, XACCT_EAGAIN);
+        assert_int_equal(raw(f, "SCARD", PREFIX "topic:arn:aws:sns:eu-west-1:000000000000:"
+                                         "xacct-locked",
+                             NULL)
+                             .count,
+                         0);
+    }
+    res_t g = get(f, acct);
+    assert_string_equal(field(&g, "topic_arn"), "");
+    raw(f, "SET", PREFIX "lock:topics:eu-west-1", "my-token", NULL);
+    res_t r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(xacct_customers_topic_assign_locked(f->s, acct, acct, arns, 1, 10,
+                                                         "topics:eu-west-1", "my-token", topic_cb,
+                                                         &r),
+                     0);
+    wait_res(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.text, T);
+    g = get(f, acct);
+    assert_string_equal(field(&g, "topic_arn"), T);
+}
+
 static void test_topics(void **state)
 {
     fx_t *f = *state;
@@ -1273,6 +1316,7 @@ int main(void)
         T(test_rotation_pending_and_swap),
         T(test_transition_fenced_by_external_id),
         T(test_topics),
+        T(test_topic_assign_needs_the_lock),
         T(test_list_and_events),
         T(test_dead),
         T(test_heartbeats),
