@@ -311,8 +311,7 @@ typedef struct xacct__creds_imds_token {
  *              SecretAccessKey, SessionToken?, Expiration?) on stdout; its
  *              stderr goes to ours, stdin is /dev/null; its environment is
  *              ours plus XACCT__CREDS_PROCESS_MARKER=1; killed after
- *              process_timeout_ms, with everything it started unless it
- *              shares our terminal (see creds_process.c)
+ *              process_timeout_ms
  */
 typedef struct xacct__creds_link_ctx {
     uv_loop_t *loop;                   /* borrowed */

@@ -11,17 +11,7 @@
  * ends on exit and EOF, on the timeout, or on cancel; a process still
  * running then is killed, and the handles close after it has exited so it
  * is reaped.
- *
- * Unless we are in the foreground of a terminal, the process leads a session
- * (so a process group) of its own, and what is killed is the whole group:
- * whatever it started, stuck with it, goes too rather than being left
- * running. In the foreground of a terminal it stays in our group instead,
- * where it can prompt on the terminal (an MFA code read from /dev/tty would
- * find none in a session of its own, and stop in a background group), and
- * where Ctrl-C reaches everything it started; only the process itself is
- * killed then.
  */
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,8 +38,6 @@ typedef struct process_fetch {
     bool exited;                /* exit callback seen */
     bool eof;                   /* stdout closed */
     bool done;                  /* cb fired */
-    bool own_session;           /* the child leads a session and process group */
-    int pid;                    /* the child's, also its group's when own_session */
     int64_t exit_status;
     int term_signal;
     char slab[4096];            /* read buffer, copied out and wiped after each read */
@@ -64,18 +52,6 @@ static void on_close(uv_handle_t *h)
     free(f);
 }
 
-/* Ends what is left of a run that did not complete. In a session of its
- * own the whole group goes, while its leader is unreaped (so the group's
- * number is surely still ours) or something still holds its stdout (most
- * likely a member left behind, which keeps the number taken). */
-static void kill_run(process_fetch_t *f)
-{
-    if (f->own_session && (!f->exited || !f->eof))
-        (void)kill(-f->pid, SIGKILL);
-    else if (!f->exited)
-        (void)uv_process_kill(&f->proc, SIGKILL);
-}
-
 /* Fires the callback once and winds the handles down. The process handle
  * closes only once the child has exited, so libuv reaps it. */
 static void finish(process_fetch_t *f, int status, const char *detail, xacct__creds_set_t *set)
@@ -88,11 +64,12 @@ static void finish(process_fetch_t *f, int status, const char *detail, xacct__cr
     f->cb(status, detail, set, f->arg);
     uv_timer_stop(&f->timer);
     uv_close((uv_handle_t *)&f->timer, on_close);
-    kill_run(f);
     if (!uv_is_closing((uv_handle_t *)&f->out))
         uv_close((uv_handle_t *)&f->out, on_close);
     if (f->exited)
         uv_close((uv_handle_t *)&f->proc, on_close);
+    else
+        (void)uv_process_kill(&f->proc, SIGKILL);
 }
 
 /* Both the exit and the end of stdout have been seen: judge the run. */
@@ -171,18 +148,6 @@ static void cancel(xacct__creds_fetch_t *base)
     finish(f, XACCT_ECANCELED, "credential_process canceled", NULL);
 }
 
-/* Whether we are in the foreground process group of our controlling
- * terminal. */
-static bool terminal_foreground(void)
-{
-    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool fg = tcgetpgrp(fd) == getpgrp();
-    close(fd);
-    return fg;
-}
-
 /* Our environment with the marker set (an inherited one replaced), for the
  * child. The array borrows environ's strings; free only the array, after
  * uv_spawn, which has started the child or failed by then. */
@@ -234,14 +199,11 @@ int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_
         {.flags = UV_INHERIT_FD, .data.fd = 2},
     };
     char **env = child_env();
-    f->own_session = !terminal_foreground();
     uv_process_options_t po = {
         .exit_cb = on_exit_cb,
         .file = we.we_wordv[0],
         .args = we.we_wordv,
         .env = env,
-        /* setsid in the child; the pipes are set up all the same. */
-        .flags = f->own_session ? UV_PROCESS_DETACHED : 0,
         .stdio_count = 3,
         .stdio = stdio,
     };
@@ -258,7 +220,6 @@ int xacct__creds_process_start(const xacct__creds_link_ctx_t *ctx, xacct__creds_
         return rc == UV_ENOENT || rc == UV_EACCES ? XACCT_ECONFIG : XACCT_EIO;
     }
     f->open = 3;
-    f->pid = f->proc.pid;
     uv_read_start((uv_stream_t *)&f->out, on_alloc, on_read);
     uint64_t timeout_ms = ctx->process_timeout_ms > 0 ? (uint64_t)ctx->process_timeout_ms
                                                       : PROCESS_DEFAULT_TIMEOUT_MS;

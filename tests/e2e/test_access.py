@@ -8,20 +8,16 @@ event; no key in xacct's output streams or in Redis; refusals (unknown
 account, pending customer, unusable operator names, durations); `xacct
 console` naming the operator the same way; the customer's profile exported
 as AWS_PROFILE, refused by the xacct that xacct's own chain starts under
-it; and xacct's own credential_process prompting on the terminal.
+it.
 """
 import configparser
 import datetime
 import json
 import os
-import pty
 import pwd
 import re
-import select
 import shlex
 import subprocess
-import sys
-import time
 import unittest
 import urllib.parse
 
@@ -256,63 +252,6 @@ class AccessTest(unittest.TestCase):
         self.assertEqual(self.issued(creds["access_key"])["session_name"], "alice")
         with open(starts) as f:
             self.assertEqual(len(f.read().split()), 3)
-
-    def test_own_credential_process_prompts_on_the_terminal(self):
-        """xacct's own credentials from a credential_process that asks for an
-        MFA code on /dev/tty: xacct in the foreground of a terminal leaves
-        the process in its process group, where it can read the terminal."""
-        self.active_customer(ACCT)
-        keys = self.env.fa.creds
-        home = os.path.join(self.env.tmp, "home-mfa")
-        os.makedirs(os.path.join(home, ".aws"))
-        helper = os.path.join(home, "mfa-helper.py")
-        with open(helper, "w") as f:
-            f.write("import json, os, sys\n"
-                    "tty = os.open('/dev/tty', os.O_RDWR)\n"
-                    "os.write(tty, b'MFA code: ')\n"
-                    "code = os.read(tty, 64).strip()\n"
-                    "if code != b'123456':\n"
-                    "    sys.exit('wrong code')\n"
-                    "print(json.dumps({'Version': 1, 'AccessKeyId': %r, 'SecretAccessKey': %r}))\n"
-                    % (keys[0], keys[1]))
-        with open(os.path.join(home, ".aws", "config"), "w") as f:
-            f.write("[profile partner-mfa]\ncredential_process = %s %s\n"
-                    % (shlex.quote(sys.executable), shlex.quote(helper)))
-        env = self.env.env(HOME=home, AWS_PROFILE="partner-mfa")
-        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-        argv = [cli_env.XACCT, "--config", self.env.config, "credentials", ACCT,
-                "--operator", "alice"]
-        pid, fd = pty.fork()  # the child leads a session with the pty as its terminal
-        if pid == 0:
-            try:
-                os.execve(argv[0], argv, env)
-            finally:
-                os._exit(127)
-        out, answered = b"", False
-        deadline = time.monotonic() + 60
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], 1)
-                if not ready:
-                    continue
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the terminal's last user is gone
-                    break
-                if not chunk:
-                    break
-                out += chunk
-                if not answered and b"MFA code: " in out:
-                    os.write(fd, b"123456\n")
-                    answered = True
-        finally:
-            os.close(fd)
-            _, status = os.waitpid(pid, 0)
-        text = out.decode(errors="replace")
-        self.assertTrue(answered, text)
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
-        doc = json.loads(text[text.index("{"):text.rindex("}") + 1])
-        self.assertEqual(self.issued(doc["AccessKeyId"])["session_name"], "alice")
 
     def test_login_name_when_nothing_names_the_operator(self):
         self.active_customer(ACCT)

@@ -10,8 +10,7 @@
  * shared with an AWS client), credential_process run without a
  * shell with its Expiration honoured by a refresh, its failures (an exit
  * status, a wrong Version, a command substitution, a missing program), the
- * marker it runs with and the refusal to run one under it, everything it
- * started killed with it at its timeout, the region
+ * marker it runs with and the refusal to run one under it, the region
  * of a profile, and the chain's order: environment keys and web identity
  * before the profile, the profile before container and instance metadata; a
  * named profile that is missing or asks for SSO stops the provider.
@@ -21,10 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <errno.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +38,6 @@ typedef struct fixture {
     xacct_creds_t *open;     /* provider still open, closed by teardown */
     xacct_aws_clock_t *clock; /* the provider's signing clock, or NULL (its own) */
     xacct_aws_clock_t shared; /* storage for one shared with a client */
-    long process_timeout_ms;  /* 0 = 10 s */
     char home[512];
     char cfg_path[600];
     char creds_path[600];
@@ -91,7 +86,7 @@ static int try_provider(fixture_t *f, xacct_creds_t **out, char *err, size_t err
         .getenv = tenv_get,
         .getenv_arg = &f->env,
         .fetch_timeout_ms = 5000,
-        .process_timeout_ms = f->process_timeout_ms > 0 ? f->process_timeout_ms : 10000,
+        .process_timeout_ms = 10000,
         .retry_base_ms = 50,
         .retry_max_ms = 500,
         .clock = f->clock,
@@ -677,81 +672,8 @@ static void test_credential_process_inside_one(void **state)
     assert_int_equal(read_counter(counter), 1);
 }
 
-/* A credential_process past its timeout goes with what it started: here a
- * shell script whose background sleep would otherwise be left running. */
-static void test_credential_process_timeout_kills_group(void **state)
-{
-    fixture_t *f = *state;
-    char script[700], pidfile[700], text[2400];
-    snprintf(script, sizeof(script), "%s/hang.sh", f->home);
-    snprintf(pidfile, sizeof(pidfile), "%s/grandchild.pid", f->home);
-    write_file(script, "sleep 300 &\necho $! > \"$1\"\nsleep 300\n");
-    snprintf(text, sizeof(text), "[default]\ncredential_process = /bin/sh '%s' '%s'\n", script,
-             pidfile);
-    write_file(f->cfg_path, text);
-    f->process_timeout_ms = 500;
-    xacct_creds_t *c = provider(f);
-    creds_wait_t r = {0};
-    wait_for(f, c, &r);
-    assert_int_equal(r.status, XACCT_EAGAIN);
-    assert_non_null(strstr(r.detail, "did not finish in time"));
-
-    int pid = 0;
-    FILE *fp = fopen(pidfile, "r");
-    assert_non_null(fp);
-    assert_int_equal(fscanf(fp, "%d", &pid), 1);
-    fclose(fp);
-    assert_true(pid > 1);
-    /* Killed: gone, or a zombie until whoever inherited it reaps it. */
-    bool dead = false;
-    for (int i = 0; i < 100 && !dead; i++) {
-        char path[64], stat[256] = "";
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        fp = fopen(path, "r");
-        if (fp == NULL) {
-            dead = true;
-            break;
-        }
-        if (fgets(stat, sizeof(stat), fp) == NULL)
-            stat[0] = '\0';
-        fclose(fp);
-        const char *paren = strrchr(stat, ')');
-        dead = paren != NULL && (paren[2] == 'Z' || paren[2] == 'X');
-        if (!dead)
-            run_for(&f->loop, 50);
-    }
-    if (!dead)
-        kill(pid, SIGKILL);
-    assert_true(dead);
-}
-
-/* Out of any terminal's foreground, as the daemon is: there a
- * credential_process leads a session of its own, which the timeout test
- * relies on (in a terminal's foreground it shares our process group). A
- * group leader (started from a shell) cannot leave its session, so the
- * tests then run in a child. */
-static void leave_terminal(void)
-{
-    if (setsid() >= 0)
-        return;
-    pid_t pid = fork();
-    if (pid < 0)
-        abort();
-    if (pid == 0) {
-        if (setsid() < 0)
-            abort();
-        return;
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            abort();
-    exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
-}
-
 int main(void)
 {
-    leave_terminal();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_static_keys_from_credentials_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_file_profile_sections, setup, teardown),
@@ -763,8 +685,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_credential_process_expiration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credential_process_inside_one, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_credential_process_timeout_kills_group, setup,
-                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
