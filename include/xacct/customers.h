@@ -142,10 +142,13 @@ typedef struct xacct_customer_apply {
                                        (XACCT_ESTATE) when the record's is another
                                        one by now (re-issued meanwhile). NULL = any */
     const char *replace_stack_id;   /* to_state "active" from a Create while the
-                                       customer is active: the StackId it replaces;
-                                       refused (XACCT_ESTATE) unless the record still
-                                       names it. NULL: a Create never moves an
-                                       active customer */
+                                       customer is connected (active or degraded):
+                                       the StackId it replaces, and replace_role_arn
+                                       the role checked and found gone; refused
+                                       (XACCT_ESTATE) unless the record still names
+                                       both. NULL: a Create never moves a connected
+                                       customer */
+    const char *replace_role_arn;
     const xacct_event_t *event;     /* required: the audit event to append */
     const xacct_job_t *job;         /* required with to_state "offboarding" */
     const char *claim_owner;        /* non-NULL: finish request:<claim_stack_id>:

@@ -42,12 +42,14 @@ typedef struct xacct_decision {
                                           a rotation (SPEC §9.3): the check runs with
                                           that ID, and a transition swaps it in */
     bool probe_recorded_role;          /* a Create from another stack while the customer
-                                          is active: its recorded role is checked first,
-                                          and only one that can no longer be assumed with
-                                          the ID lets the new stack replace it */
-    bool replace_stack;                /* a transition that connects an active customer
+                                          is connected: its recorded role is checked
+                                          first, and only one that can no longer be
+                                          assumed with the ID lets the new stack replace
+                                          it */
+    bool replace_stack;                /* a transition that connects a connected customer
                                           through another stack: applies only while the
-                                          record still names the stack it replaces */
+                                          record still names the stack and role it
+                                          replaces */
     const char *event;                 /* audit event type (static string) */
     const char *outcome;               /* audit outcome: success, failed, ignored (static) */
 } xacct_decision_t;

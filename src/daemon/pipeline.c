@@ -487,8 +487,8 @@ static void on_preload(int status, const char *detail, const xacct_customer_t *c
     }
 }
 
-/* The recorded role of an active customer that another stack's Create would
- * replace has been checked: one that can no longer be assumed with the ID
+/* The recorded role of a connected customer that another stack's Create
+ * would replace has been checked: one that can no longer be assumed with the ID
  * (its stack rolled back or deleted) lets the new role be checked next; one
  * that still opens keeps the customer on its stack and refuses the Create.
  * False: the check did not run (transient), handled as the new role's would
@@ -705,6 +705,7 @@ static void stage_apply(xacct_pipeline_msg_t *msg)
         .rotate_to =
             d->transition && d->rotate_external_id ? msg->customer->pending_external_id : NULL,
         .replace_stack_id = d->transition && d->replace_stack ? msg->customer->stack_id : NULL,
+        .replace_role_arn = d->transition && d->replace_stack ? msg->customer->role_arn : NULL,
     };
     int rc = OPS(msg)->customer_apply(ARG(msg), &in, on_apply, msg);
     if (rc == 0)

@@ -54,7 +54,7 @@ struct xacct_pipeline_msg {
     xacct_decision_t *decision;
     bool check_rotating;          /* the check proves a rotation's pending ID */
     bool check_recorded;          /* the customer's recorded role is checked first
-                                     (a Create from another stack while active) */
+                                     (a Create from another stack) */
     bool checking_recorded;       /* that check is the one running */
     char *answer;                 /* response body to PUT, owned */
     bool answer_failed;           /* the answer's Status is FAILED */

@@ -28,8 +28,9 @@ static const xacct_store_script_t apply_script = {
      *       15 jobs group, 16 reverify due ms ('' = off),
      *       17 rotate to: the pending external ID an Update proved ('' = none),
      *       18 key prefix, 19 the external ID the decision was proved with
-     *       ('' = any), 20 the StackId a Create replaces on an active record
-     *       ('' = none), 21.. field/value pairs to write on a transition */
+     *       ('' = any), 20 the StackId a Create replaces on a connected
+     *       record ('' = none), 21 the role ARN it replaces, 22.. field/value
+     *       pairs to write on a transition */
     XACCT__CLAIMS_FINISH_LUA
     XACCT__REVERIFY_LUA
     XACCT_OUTBOX_LUA
@@ -63,8 +64,10 @@ static const xacct_store_script_t apply_script = {
      * decision found gone (a degraded one's role failed the check, an
      * active one's was checked first), and only while it is still the
      * record's. */
-    "  if connected and ARGV[2] ~= 'Update' and (ARGV[20] == '' or\n"
-    "      redis.call('HGET', KEYS[1], 'stack_id') ~= ARGV[20]) then ok = false end\n"
+    "  if connected and ARGV[2] ~= 'Update' then\n"
+    "    local rec = redis.call('HMGET', KEYS[1], 'stack_id', 'role_arn')\n"
+    "    if ARGV[20] == '' or rec[1] ~= ARGV[20] or rec[2] ~= ARGV[21] then ok = false end\n"
+    "  end\n"
     "  if not ok then return {'refused', state} end\n"
     "end\n"
     /* The decision was proved with the ID the record had when it was read;
@@ -87,7 +90,7 @@ static const xacct_store_script_t apply_script = {
     "local fields = {'state', to, 'updated_at', ARGV[5], 'last_request_id', ARGV[3],\n"
     "                'last_error', ARGV[10]}\n"
     "if to == 'active' then fields[#fields + 1] = 'verified_at' fields[#fields + 1] = ARGV[5] end\n"
-    "for i = 21, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
+    "for i = 22, #ARGV do fields[#fields + 1] = ARGV[i] end\n"
     "if rotating then\n"
     "  fields[#fields + 1] = 'external_id' fields[#fields + 1] = ARGV[17]\n"
     "  redis.call('HDEL', KEYS[1], 'pending_external_id')\n"
@@ -172,6 +175,8 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
         return XACCT_EINVAL;
     if (in->claim_owner != NULL && (in->claim_stack_id == NULL || in->answer == NULL))
         return XACCT_EINVAL;
+    if (in->replace_stack_id != NULL && in->replace_role_arn == NULL)
+        return XACCT_EINVAL;
 
     int64_t now = in->now_ms ? in->now_ms : xacct_store_now_ms();
     char iso[XACCT_STORE_ISO_LEN];
@@ -220,6 +225,7 @@ int xacct_customers_apply(xacct_store_t *s, const xacct_customer_apply_t *in,
     xacct_store_args_str(&a, xacct_store_prefix(s));
     xacct_store_args_str(&a, in->expect_external_id ? in->expect_external_id : "");
     xacct_store_args_str(&a, in->replace_stack_id ? in->replace_stack_id : "");
+    xacct_store_args_str(&a, in->replace_role_arn ? in->replace_role_arn : "");
     add_pair(&a, "role_arn", in->role_arn);
     add_pair(&a, "stack_id", in->stack_id);
     add_pair(&a, "region", in->region);

@@ -152,6 +152,44 @@ class RejectionTest(SharedWorkerTest):
         self.assertEqual(env.customer(victim)["state"], "offboarding")
         self.assertEqual(len(env.jobs_for(victim)), 1)
 
+    def test_forged_create_naming_the_live_role_moves_nothing(self):
+        """A Create from a stack that is not the customer's, naming its live
+        role (with its ExternalID: however that leaked), is refused; the
+        customer stays on its own stack, whose Delete still offboards it."""
+        env, victim, attacker = self.env, "300000000020", "300000000021"
+        v_ext = env.seed_customer(victim)
+        env.seed_customer(attacker)
+        s = self.stack(victim, env.template(victim, v_ext), name="victim-stack")
+        self.assertEqual(s["status"], "CREATE_COMPLETE", s.get("status_reason"))
+        live = env.customer(victim)
+        env.wait_queue_empty()
+        made_up = s["stack_id"].replace("victim-stack", "made-up").rsplit("/", 1)[0] + \
+            "/11111111-2222-4333-8444-555555555555"
+        topic = env.customer(attacker)["topic_arn"]
+        minted = env.ctl("POST", "/_fake/s3/response-urls", {
+            "stack_id": made_up, "logical_id": "PhoneHome",
+            "request_id": "forged-create-1", "request_type": "Create"})
+        env.publish_as(attacker, topic, json.dumps({
+            "RequestType": "Create", "ResponseURL": minted["url"],
+            "StackId": made_up, "RequestId": "forged-create-1",
+            "LogicalResourceId": "PhoneHome", "ResourceType": "Custom::PhoneHome",
+            "ResourceProperties": {"ServiceToken": topic, "AccountID": victim,
+                                   "RoleArn": live["role_arn"], "ExternalID": v_ext}}))
+        ans = wait_for(lambda: next((json.loads(a["body"]) for a in env.answers()
+                                     if a["body"] and "forged-create-1" in a["body"]), None),
+                       60, "the forged Create's answer")
+        self.assertEqual(ans["Status"], "FAILED")
+        self.assertIn("already connected through stack", ans["Reason"])
+        env.wait_queue_empty()
+        c = env.customer(victim)
+        self.assertEqual((c["state"], c["stack_id"], c["role_arn"]),
+                         ("active", s["stack_id"], live["role_arn"]))
+        env.delete_stack(s["stack_id"])
+        s = env.wait_stack(s["stack_id"])
+        self.assertEqual(s["status"], "DELETE_COMPLETE")
+        self.assertEqual(env.customer(victim)["state"], "offboarding")
+        self.assertEqual(len(env.jobs_for(victim)), 1)
+
     def envelope(self, **overrides):
         e = {"Type": "Notification", "MessageId": "00000000-1111-4222-8333-444444444444",
              "TopicArn": self.env.topics[self.env.regions[0]][0],

@@ -1257,7 +1257,8 @@ static void replaces_a_gone_stack(fx_t *f, const char *from)
     raw(f, "DEL", PREFIX "customer:131313131313", NULL);
     raw(f, "HSET", PREFIX "customer:131313131313", "account_id", A, "state", from,
         "external_id", "xid-seed", "physical_id", "xacct-131313131313", "stack_id",
-        "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0", NULL);
+        "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0", "role_arn",
+        "arn:aws:iam::131313131313:role/first", NULL);
     xacct_event_t ev = {.v = 1, .ts = xacct_store_now_ms(), .type = "create", .request_id = "rp1",
                         .outcome = "SUCCESS", .actor = "worker-1"};
     xacct_customer_apply_t in = {
@@ -1266,12 +1267,18 @@ static void replaces_a_gone_stack(fx_t *f, const char *from)
         .stack_id = "arn:aws:cloudformation:eu-west-1:131313131313:stack/again/1",
         .region = "eu-west-1", .physical_id = "xacct-131313131313", .last_error = "",
         .event = &ev};
-    /* Without a stack to replace, or naming another one: refused. */
-    const char *wrong[] = {NULL, "arn:aws:cloudformation:eu-west-1:131313131313:stack/other/2"};
-    for (size_t i = 0; i < 2; i++) {
+    /* Without a stack to replace, or naming another stack or role: refused. */
+    const char *first = "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0";
+    const char *wrong[][2] = {
+        {NULL, NULL},
+        {"arn:aws:cloudformation:eu-west-1:131313131313:stack/other/2", "arn:aws:iam::1:role/r"},
+        {first, "arn:aws:iam::131313131313:role/not-the-recorded-one"},
+    };
+    for (size_t i = 0; i < 3; i++) {
         res_t r;
         memset(&r, 0, sizeof(r));
-        in.replace_stack_id = wrong[i];
+        in.replace_stack_id = wrong[i][0];
+        in.replace_role_arn = wrong[i][1];
         assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
         wait_res(f, &r);
         assert_int_equal(r.status, XACCT_ESTATE);
@@ -1281,7 +1288,8 @@ static void replaces_a_gone_stack(fx_t *f, const char *from)
                         "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0");
     res_t r;
     memset(&r, 0, sizeof(r));
-    in.replace_stack_id = "arn:aws:cloudformation:eu-west-1:131313131313:stack/first/0";
+    in.replace_stack_id = first;
+    in.replace_role_arn = "arn:aws:iam::131313131313:role/first";
     assert_int_equal(xacct_customers_apply(f->s, &in, apply_cb, &r), 0);
     wait_res(f, &r);
     assert_int_equal(r.status, 0);

@@ -129,25 +129,27 @@ static void test_create_paths(void **state)
     }
     xacct_cfn_request_free(req);
 
-    /* Active through another stack: a Create from a new stack whose role
-     * has the recorded role's ARN (a name IAM only gives out again once
-     * the recorded role is gone) is checked and replaces the stack. */
+    /* Active through another stack: a Create naming the recorded role
+     * (anyone onboarded may publish one; a stack of its own has a role of
+     * its own) is refused. */
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
     xacct_customer_t active = customer("active", STACK, "xacct-" ACCT);
     h->decide(req, &active, &d);
-    assert_int_equal(d.action, XACCT_ACT_CHECK);
-    assert_false(d.probe_recorded_role);
-    h->after_check(req, &active, XACCT_CHECK_SECURE, "ok", &d);
-    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
-    assert_true(d.transition);
-    assert_true(d.connect_stack);
-    assert_true(d.replace_stack);
-    /* With a role of another ARN the recorded role is checked first. */
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_false(d.transition);
+    assert_non_null(strstr(d.reason, "already connected"));
+    /* With a role of its own the recorded role is checked first; once it
+     * cannot be assumed, the new role's pass replaces the stack. */
     xacct_customer_t elsewhere = customer("active", STACK, "xacct-" ACCT);
     elsewhere.role_arn = "arn:aws:iam::" ACCT ":role/xacct-onboarding-XacctRole-1ABC";
     h->decide(req, &elsewhere, &d);
     assert_int_equal(d.action, XACCT_ACT_CHECK);
     assert_true(d.probe_recorded_role);
+    h->after_check(req, &elsewhere, XACCT_CHECK_SECURE, "ok", &d);
+    assert_int_equal(d.status, XACCT_CFN_SUCCESS);
+    assert_true(d.transition);
+    assert_true(d.connect_stack);
+    assert_true(d.replace_stack);
     xacct_handler_recorded_role_alive(req, &elsewhere, &d);
     assert_int_equal(d.status, XACCT_CFN_FAILED);
     assert_false(d.transition);
@@ -310,8 +312,13 @@ static void test_degraded_customer(void **state)
 
     h = xacct_handler_for(XACCT_CFN_CREATE);
     req = request("Create", OTHER_STACK, "ext-secret-77", NULL);
+    h->decide(req, &degraded, &d); /* naming the recorded role */
+    assert_int_equal(d.status, XACCT_CFN_FAILED);
+    assert_non_null(strstr(d.reason, "already connected"));
+    degraded.role_arn = "arn:aws:iam::" ACCT ":role/xacct-onboarding-XacctRole-1ABC";
     h->decide(req, &degraded, &d);
     assert_int_equal(d.action, XACCT_ACT_CHECK);
+    assert_true(d.probe_recorded_role);
     h->after_check(req, &degraded, XACCT_CHECK_SECURE, "ok", &d);
     assert_int_equal(d.status, XACCT_CFN_SUCCESS);
     assert_true(d.transition);

@@ -84,24 +84,24 @@ void xacct__handler_activate_decide(const xacct_cfn_request_t *req,
      * through it, when the recorded stack is gone: the template launched
      * again after the first stack rolled back (its answer could not reach
      * CloudFormation in time, say) or was deleted without its Delete being
-     * heard. A degraded customer's recorded role already failed the check;
-     * an active one's is checked first (probe_recorded_role) unless the new
-     * stack's role has its ARN (a role of that name can only be made once
-     * the recorded one is gone). During a rotation the recorded role may
-     * trust only the pending ID, so its stack is kept. */
+     * heard. The recorded role is checked first (probe_recorded_role) and
+     * must no longer open with the ID. The new role must be another one:
+     * templates name no role, so a stack of its own has a role of its own,
+     * and a request naming the recorded role from a stack that is not the
+     * recorded one is no such launch (any onboarded account may publish).
+     * During a rotation the recorded role may trust only the pending ID, so
+     * its stack is kept. */
     if (connected && customer->stack_id[0] != '\0' &&
         strcmp(customer->stack_id, req->stack_id) != 0) {
         bool replaceable =
-            req->type == XACCT_CFN_CREATE &&
-            (st == XACCT_CUSTOMER_DEGRADED ||
-             (customer->role_arn[0] != '\0' &&
-              (customer->pending_external_id == NULL || customer->pending_external_id[0] == '\0')));
+            req->type == XACCT_CFN_CREATE && customer->role_arn[0] != '\0' &&
+            strcmp(customer->role_arn, req->role_arn) != 0 &&
+            (customer->pending_external_id == NULL || customer->pending_external_id[0] == '\0');
         if (!replaceable) {
             xacct_handler_recorded_role_alive(req, customer, out);
             return;
         }
-        out->probe_recorded_role =
-            st == XACCT_CUSTOMER_ACTIVE && strcmp(customer->role_arn, req->role_arn) != 0;
+        out->probe_recorded_role = true;
     }
     out->action = XACCT_ACT_CHECK;
     out->event = event;
