@@ -24,7 +24,11 @@ typedef struct xacct_sqs_message {
     char *body;             /* owned, NUL-terminated */
     size_t body_len;
     int receive_count;      /* ApproximateReceiveCount, 0 if absent */
-    int64_t sent_ms;        /* SentTimestamp (epoch ms), 0 if absent */
+    int64_t sent_ms;        /* SentTimestamp (epoch ms), 0 if absent, on this host's
+                               clock: SQS stamps it with AWS's, so when the receive's
+                               Date says the two clocks are 2 s or more apart it is
+                               moved by the difference (a deadline counted from it is
+                               then counted right on a host whose clock is off) */
 } xacct_sqs_message_t;
 
 void xacct_sqs_message_free(xacct_sqs_message_t *m);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 
 #include "xacct/arn.h"
 #include "xacct/digest.h"
@@ -199,6 +200,22 @@ XACCT_STATIC int xacct__sqs_parse_receive(const char *body, size_t len, xacct_sq
     return 0;
 }
 
+/* How far AWS's clock (the response's Date, whole seconds) is ahead of this
+ * host's, in ms; 0 when they agree within DATE_SLACK_MS (the Date's
+ * truncation to the second and the answer's way here) or there is no Date. */
+#define DATE_SLACK_MS 2000
+static int64_t aws_clock_ahead_ms(const xacct_http_response_t *resp)
+{
+    const char *date = xacct_http_response_header(resp, "date");
+    time_t server = date != NULL ? curl_getdate(date, NULL) : -1;
+    if (server <= 0)
+        return 0;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t ahead = (int64_t)server * 1000 - ((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    return llabs(ahead) >= DATE_SLACK_MS ? ahead : 0;
+}
+
 static void receive_done(int status, const char *detail, const xacct_http_response_t *resp,
                          const xacct_aws_error_t *err, void *arg)
 {
@@ -210,6 +227,12 @@ static void receive_done(int status, const char *detail, const xacct_http_respon
         xacct__sqs_parse_receive(resp->body, resp->body_len, &msgs, &n, &corrupt) != 0) {
         status = XACCT_EPARSE;
         detail = "ReceiveMessage response is not the expected JSON";
+    }
+    if (status == 0 && n > 0) {
+        int64_t ahead = aws_clock_ahead_ms(resp);
+        for (size_t i = 0; i < n; i++)
+            if (msgs[i]->sent_ms > 0)
+                msgs[i]->sent_ms -= ahead;
     }
     op->rcb(status, detail, msgs, n, corrupt, op->arg);
     free(msgs);

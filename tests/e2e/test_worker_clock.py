@@ -38,5 +38,27 @@ class ClockSkewTest(SharedWorkerTest):
         self.assertRegex(told[0], r"service=(sqs|sts|sns|s3)\b")
 
 
+class HostAheadTest(SharedWorkerTest):
+    def test_create_answered_with_the_host_ten_minutes_ahead_of_aws(self):
+        """AWS still takes the host's signatures (10 minutes is within its
+        15), but SQS dates each message with AWS's clock: the request's
+        deadline (SentTimestamp + ServiceTimeout) is counted on AWS's time,
+        taken from the receive's Date, not the host's, which would find a
+        300-second deadline long past and answer FAILED at once."""
+        env, acct = self.env, "400000000202"
+        ext = env.seed_customer(acct)
+        env.ctl("POST", "/_fake/server", {"clock_skew": -600})
+        try:
+            t = env.template(acct, ext)
+            t["Resources"]["PhoneHome"]["Properties"]["ServiceTimeout"] = 300
+            stack = env.wait_stack(env.create_stack(acct, t, name="host-ahead")["stack_id"],
+                                   timeout=120)
+        finally:
+            env.ctl("POST", "/_fake/server", {"clock_skew": 0})
+        self.assertEqual(stack["status"], "CREATE_COMPLETE", stack.get("status_reason"))
+        self.assertEqual(env.last_answer(stack)["Status"], "SUCCESS")
+        self.assertEqual(env.customer(acct)["state"], "active")
+
+
 if __name__ == "__main__":
     unittest.main()

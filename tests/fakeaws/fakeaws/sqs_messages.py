@@ -8,7 +8,7 @@ import base64
 import json
 import time
 
-from . import ids
+from . import core, ids
 from . import policy as policy_mod
 from .sqs_protocol import (_FIFO_SYSTEM_ATTRS, _SYSTEM_ATTRS, ATTR_NAME_RE, BATCH_ID_RE,
                            SNS_SENDER_ID, SqsError, _check_body_chars, _invalid_value, _ok,
@@ -69,6 +69,7 @@ class MessageOps:
 
     def _enqueue(self, q, body, attrs, sender_id, delay):
         m = Message(body, attrs, sender_id, delay)
+        m.sent_ms = int(core.now(self.world) * 1000)  # SentTimestamp is AWS's clock
         q.add(m)
         q.sent += 1
         q.notify()
