@@ -19,6 +19,7 @@
 #include "xacct/config_check.h"
 #include "xacct/expirer.h"
 #include "xacct/ctx.h"
+#include "xacct/dumps.h"
 #include "xacct/health.h"
 #include "xacct/http.h"
 #include "xacct/loop.h"
@@ -132,6 +133,7 @@ static void print_lines(const char *msg)
 
 int main(int argc, char **argv)
 {
+    xacct_forbid_core_dumps();
     xacct_cli_opts_t opts;
     if (xacct_cli_parse(argc, argv, &opts, stderr) != 0) {
         xacct_cli_usage(stderr);

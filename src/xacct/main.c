@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "commands.h"
+#include "xacct/dumps.h"
 
 static const cli_command_t commands[] = {
     {"onboard", xacct_cmd_onboard, "ACCOUNT [--region R]",
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
     /* A Redis or TLS peer that goes away mid-write must be an error return,
      * not a signal that kills the command (hiredis and libuv use write(2)). */
     signal(SIGPIPE, SIG_IGN);
+    /* credentials and console print role keys; every command holds ours. */
+    xacct_forbid_core_dumps();
     cli_t c;
     cli_init(&c);
     const char *env = getenv("XACCT_CONFIG");

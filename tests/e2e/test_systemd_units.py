@@ -53,7 +53,9 @@ class UnitsTest(unittest.TestCase):
                       "PrivateTmp=yes", "MemoryDenyWriteExecute=yes", "CapabilityBoundingSet=\n",
                       "SystemCallFilter=@system-service", "UMask=0077", "ExecReload=/bin/kill -HUP",
                       # cloudformation.template_dir "." must be writable
-                      "StateDirectory=xacct\n", "WorkingDirectory=%S/xacct\n"):
+                      "StateDirectory=xacct\n", "WorkingDirectory=%S/xacct\n",
+                      # no core file holds the keys, tokens and IDs a crash leaves in memory
+                      "LimitCORE=0\n"):
                 self.assertIn(d, text, f"{name} lacks {d.strip()}")
             watchdog = int(re.search(r"^WatchdogSec=(\d+)s$", text, re.M).group(1))
             self.assertGreater(watchdog, 0)

@@ -91,6 +91,16 @@ if __name__ == "__main__":
     unittest.main()
 
 
+class NoCoreDumpTest(SharedWorkerTest):
+    def test_its_core_limit_is_zero(self):
+        """The keys, session tokens, external IDs and presigned URLs in a
+        worker's memory never reach a core file: it sets its own core limit
+        to 0, soft and hard, whatever it was started with."""
+        with open(f"/proc/{self.worker.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max core file size"))
+        self.assertEqual(line.split()[4:6], ["0", "0"], line)
+
+
 class SecondStackTest(SharedWorkerTest):
     """A connected customer launches its template again. While the recorded
     stack's role still opens with the external ID the new stack is refused;
