@@ -37,6 +37,19 @@ int xacct_tls_config_new(const char *ca_file, const char *cert_file, const char 
                          xacct_tls_config_t **out, char *err, size_t errlen) XACCT_MUSTCHECK;
 void xacct_tls_config_free(xacct_tls_config_t *cfg);
 
+/* At a connection's start: when a file changed since it was loaded (a
+ * renewed certificate or CA), loads them all again and uses them from now
+ * on. Files that do not load leave the previous ones in use; the reason is
+ * returned (borrowed, until the next call) while they stay that way, NULL
+ * otherwise. */
+const char *xacct_tls_config_refresh(xacct_tls_config_t *cfg);
+
+/* The context new connections are made from (borrowed). */
+struct ssl_ctx_st *xacct_tls_config_ctx(const xacct_tls_config_t *cfg);
+
+/* The reason of OpenSSL's latest error, its queue cleared (src/store). */
+void xacct__tls_reason(char *out, size_t outlen);
+
 typedef struct xacct_tls_bridge xacct_tls_bridge_t;
 
 /* status 0: path is the Unix socket to connect to (borrowed, valid during the

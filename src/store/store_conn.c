@@ -733,7 +733,8 @@ static void bridge_ready_cb(int status, const char *detail, const char *path, vo
     if (s->_closing || s->_state != ST_CONNECTING)
         return;
     if (status != 0) {
-        snprintf(s->_why, sizeof(s->_why), "%s", detail);
+        snprintf(s->_why, sizeof(s->_why), "%s%s%s", detail, s->_tls_stale[0] ? "; " : "",
+                 s->_tls_stale);
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
         conn_failed(s);
@@ -818,6 +819,10 @@ static void connect_addr(xacct_store_t *s)
         }
         return;
     }
+    /* Renewed certificate or CA files are taken up here, at the next
+     * connection; ones that do not load say so when it fails. */
+    const char *stale = xacct_tls_config_refresh(s->_tls_cfg);
+    snprintf(s->_tls_stale, sizeof(s->_tls_stale), "%s", stale != NULL ? stale : "");
     if (xacct_tls_bridge_new(s->_loop, s->_tls_cfg, s->_host, s->_port, bridge_ready_cb, s,
                              &s->_bridge) != 0) {
         snprintf(s->_why, sizeof(s->_why), "Redis at %s:%d: cannot start TLS", s->_host, s->_port);

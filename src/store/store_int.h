@@ -80,6 +80,7 @@ struct xacct_store {
     int _port;
     int _tls;                                /* rediss:// */
     xacct_tls_config_t *_tls_cfg;            /* loaded trust and client cert (owned), when _tls */
+    char _tls_stale[320];                    /* why renewed TLS files were not taken up, or "" */
     xacct_tls_bridge_t *_bridge;             /* the current TLS connection's bridge, or NULL */
     xacct__store_lookup_t *_lookup;          /* plain connect: the name being looked up */
     xacct__store_addr_t _addrs[XACCT__STORE_MAX_ADDRS]; /* plain connect: its addresses, */

@@ -28,10 +28,6 @@
 #define MAX_PENDING_WRITE (4u * 1024u * 1024u)
 #define CHUNK 16384
 
-struct xacct_tls_config {
-    SSL_CTX *ctx; /* owned */
-};
-
 typedef enum phase {
     PH_RESOLVING = 0, /* uv_getaddrinfo running */
     PH_CONNECTING,    /* TCP connect to one of the addresses */
@@ -85,75 +81,6 @@ static void maybe_release(xacct_tls_bridge_t *b);
 static void shut(xacct_tls_bridge_t *b);
 static void try_connect(xacct_tls_bridge_t *b);
 static void retry_closed(uv_handle_t *h);
-
-/* ------------------------------------------------------------------ */
-/* Configuration                                                        */
-
-static void ssl_reason(char *out, size_t outlen)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(out, outlen, "%s", r ? r : "unknown TLS error");
-    ERR_clear_error();
-}
-
-int xacct_tls_config_new(const char *ca_file, const char *cert_file, const char *key_file,
-                         xacct_tls_config_t **out, char *err, size_t errlen)
-{
-    char why[160];
-    *out = NULL;
-    int has_cert = cert_file && cert_file[0], has_key = key_file && key_file[0];
-    if (has_cert != has_key) {
-        snprintf(err, errlen, "redis.tls_cert_file and redis.tls_key_file go together");
-        return XACCT_EINVAL;
-    }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (ctx == NULL)
-        abort();
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (ca_file && ca_file[0]) {
-        /* Only the given CA: a private Redis CA should not widen to every
-         * public authority, nor the other way round. */
-        if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "redis.tls_ca_file %s: %s", ca_file, why);
-            goto fail;
-        }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        ssl_reason(why, sizeof(why));
-        snprintf(err, errlen, "system trust store: %s", why);
-        goto fail;
-    }
-    if (has_cert) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "redis.tls_cert_file %s: %s", cert_file, why);
-            goto fail;
-        }
-        if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
-            ssl_reason(why, sizeof(why));
-            snprintf(err, errlen, "redis.tls_key_file %s: %s", key_file, why);
-            goto fail;
-        }
-    }
-    xacct_tls_config_t *cfg = xacct_calloc(1, sizeof(*cfg));
-    cfg->ctx = ctx;
-    *out = cfg;
-    return 0;
-fail:
-    SSL_CTX_free(ctx);
-    return XACCT_EINVAL;
-}
-
-void xacct_tls_config_free(xacct_tls_config_t *cfg)
-{
-    if (cfg == NULL)
-        return;
-    SSL_CTX_free(cfg->ctx);
-    free(cfg);
-}
 
 /* ------------------------------------------------------------------ */
 /* Plumbing                                                             */
@@ -336,7 +263,7 @@ static void pump_from_tls(xacct_tls_bridge_t *b)
             return;
         }
         char why[160];
-        ssl_reason(why, sizeof(why));
+        xacct__tls_reason(why, sizeof(why));
         fail(b, XACCT_EDISCONNECTED, "Redis at %s:%d: TLS error: %s", b->_host, b->_port, why);
         return;
     }
@@ -456,7 +383,7 @@ static void handshake_step(xacct_tls_bridge_t *b)
         return;
     }
     char why[160];
-    ssl_reason(why, sizeof(why));
+    xacct__tls_reason(why, sizeof(why));
     fail(b, XACCT_EDISCONNECTED, "Redis at %s:%d: TLS handshake failed: %s (is it a TLS port?)",
          b->_host, b->_port, why);
 }
@@ -476,7 +403,7 @@ static void on_tcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                  "Redis at %s:%d: connection closed during the TLS handshake (%s; is it a TLS "
                  "port?)",
                  b->_host, b->_port, nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
-        else if (!b->_got_data && SSL_CTX_get0_certificate(b->_cfg->ctx) == NULL)
+        else if (!b->_got_data && SSL_CTX_get0_certificate(xacct_tls_config_ctx(b->_cfg)) == NULL)
             /* With TLS 1.3 a server that wants a client certificate says so
              * only after our side of the handshake is done, and its alert
              * is often lost to the reset that follows our first command. */
@@ -504,7 +431,7 @@ static int is_ip_literal(const char *host)
 
 static void start_tls(xacct_tls_bridge_t *b)
 {
-    b->_ssl = SSL_new(b->_cfg->ctx);
+    b->_ssl = SSL_new(xacct_tls_config_ctx(b->_cfg));
     if (b->_ssl == NULL)
         abort();
     b->_rbio = BIO_new(BIO_s_mem());

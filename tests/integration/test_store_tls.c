@@ -12,6 +12,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "store_helper.h"
+#include "xacct/tls_bridge.h"
 
 typedef struct fixture {
     char dir[256];  /* the test PKI */
@@ -353,6 +355,72 @@ static void test_bad_tls_settings(void **state)
     assert_int_equal(th_loop_close(&loop), 0);
 }
 
+/* Copies file from to file to (replacing it in place, as a renewal that
+ * rewrites the file does). */
+static void copy_file(const char *from, const char *to)
+{
+    char buf[16384];
+    FILE *in = fopen(from, "rb");
+    assert_non_null(in);
+    size_t n = fread(buf, 1, sizeof(buf), in);
+    fclose(in);
+    FILE *out = fopen(to, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(out);
+}
+
+/* A renewed CA (or certificate) file is taken up at the next connection,
+ * without a restart; one that does not load leaves the previous files in
+ * use and says why. */
+static void test_renewed_files_taken_up(void **state)
+{
+    fixture_t *f = *state;
+    char trust[300];
+    pki_path(f, trust, "trust.crt");
+
+    /* The files themselves: reloaded when they change, kept when the
+     * change does not load. */
+    copy_file(f->ca, trust);
+    xacct_tls_config_t *cfg = NULL;
+    char err[256];
+    assert_int_equal(xacct_tls_config_new(trust, f->cert, f->key, &cfg, err, sizeof(err)), 0);
+    struct ssl_ctx_st *first = xacct_tls_config_ctx(cfg);
+    assert_null(xacct_tls_config_refresh(cfg)); /* nothing changed */
+    assert_ptr_equal(xacct_tls_config_ctx(cfg), first);
+    FILE *junk = fopen(trust, "w");
+    fputs("not a certificate\n", junk);
+    fclose(junk);
+    const char *why = xacct_tls_config_refresh(cfg);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "redis.tls_ca_file"));
+    assert_ptr_equal(xacct_tls_config_ctx(cfg), first);
+    copy_file(f->other_ca, trust);
+    assert_null(xacct_tls_config_refresh(cfg));
+    assert_ptr_not_equal(xacct_tls_config_ctx(cfg), first);
+    xacct_tls_config_free(cfg);
+
+    /* A store trusting a CA that did not sign the server's certificate
+     * connects once the file holds the right one. */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char url[128];
+    snprintf(url, sizeof(url), "rediss://alice:wonderland@localhost:%d", f->port);
+    xacct_store_t *s = open_tls(&loop, f, url, trust, 1, 1);
+    th_result_t first_ping;
+    (void)th_run_cmd(&loop, s, 1500, &first_ping, "PING", NULL);
+    assert_true(!first_ping.done || first_ping.status != 0);
+    assert_int_equal(xacct_store_connections(s), 0);
+    copy_file(f->ca, trust);
+    bool ok = th_run_until(&loop, &first_ping.done, 20000) && first_ping.status == 0;
+    th_result_t r;
+    for (int i = 0; i < 5 && !ok; i++)
+        ok = th_run_cmd(&loop, s, 10000, &r, "PING", NULL) && r.status == 0;
+    assert_true(ok);
+    assert_int_equal(xacct_store_connections(s), 1);
+    th_store_close(&loop, s);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as xacctd and xacct do */
@@ -366,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_reconnects_after_restart),
         cmocka_unit_test(test_sentinel_over_tls),
         cmocka_unit_test(test_bad_tls_settings),
+        cmocka_unit_test(test_renewed_files_taken_up),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
