@@ -169,6 +169,17 @@ const xacct_store_reply_t *xacct__store_op_entry_field(const xacct_store_reply_t
 int xacct__store_op_due_batch(const xacct_store_reply_t *r, int status, const char **detail,
                               const xacct_store_reply_t **list, long long *first);
 
+/* The callback of a take whose script replies XACCT__STORE_LUA_DUE_REPLY
+ * with a count of what it did: done, the due entries looked at, the
+ * earliest due time left (-1: none); 0, 0, -1 with a failure. */
+typedef void (*xacct__store_op_due_counts_cb)(int status, const char *detail, long long done,
+                                              long long looked_at, int64_t next_due_ms,
+                                              void *arg);
+
+/* The reply handler of such a take (the op's cb is a due_counts_cb). */
+void xacct__store_op_due_counts_reply(const xacct__store_op_t *op, int status, const char *detail,
+                                      const xacct_store_reply_t *r);
+
 /* The start of an enrolment batch script: one ZSCAN step over the customers
  * zset KEYS[1] from cursor ARGV[1], about ARGV[2] members: local page (member,
  * score, member, score ...) and local next (0: the walk is done). A scan, not

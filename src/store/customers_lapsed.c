@@ -41,23 +41,6 @@ static const xacct_store_script_t lapsed_script = {
 };
 /* clang-format on */
 
-static void lapsed_reply(const xacct__store_op_t *op, int status, const char *detail,
-                         const xacct_store_reply_t *r)
-{
-    xacct_customers_lapsed_cb cb = (xacct_customers_lapsed_cb)op->cb;
-    long long n = 0, seen = 0, first = -1;
-    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &seen) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 2), &first) != 0)) {
-        status = XACCT_EPARSE;
-        detail = "unexpected customer_release_lapsed reply";
-    }
-    if (status != 0)
-        cb(status, detail, 0, 0, -1, op->arg);
-    else
-        cb(0, NULL, n, seen, (int64_t)first, op->arg);
-}
-
 int xacct_customers_release_lapsed(xacct_store_t *s, int64_t now_ms, size_t max,
                                    xacct_customers_lapsed_cb cb, void *arg)
 {
@@ -70,6 +53,6 @@ int xacct_customers_release_lapsed(xacct_store_t *s, int64_t now_ms, size_t max,
     xacct_store_args_ll(&a, (long long)now_ms);
     xacct_store_args_ll(&a, (long long)max);
     xacct_store_args_str(&a, xacct_store_prefix(s));
-    return xacct__store_op_run(s, &lapsed_script, 2, &a, lapsed_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_OP_FN(cb), arg);
+    return xacct__store_op_run(s, &lapsed_script, 2, &a, xacct__store_op_due_counts_reply,
+                               XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }

@@ -122,23 +122,6 @@ static const xacct_store_script_t take_script = {
     XACCT__STORE_LUA_DUE_REPLY("n, #ids"),
 };
 
-static void take_reply(const xacct__store_op_t *op, int status, const char *detail,
-                       const xacct_store_reply_t *r)
-{
-    xacct_expiry_take_cb cb = (xacct_expiry_take_cb)op->cb;
-    long long n = 0, seen = 0, first = -1;
-    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &seen) != 0 ||
-                        xacct_store_reply_ll(xacct_store_reply_at(r, 2), &first) != 0)) {
-        status = XACCT_EPARSE;
-        detail = "unexpected expiry_take reply";
-    }
-    if (status != 0)
-        cb(status, detail, 0, 0, -1, op->arg);
-    else
-        cb(0, NULL, n, seen, (int64_t)first, op->arg);
-}
-
 int xacct_expiry_take(xacct_store_t *s, int64_t now_ms, int64_t cutoff_ms, size_t max,
                       const xacct_event_t *event, const char *reason, xacct_expiry_take_cb cb,
                       void *arg)
@@ -160,8 +143,8 @@ int xacct_expiry_take(xacct_store_t *s, int64_t now_ms, int64_t cutoff_ms, size_
     int rc = args_close(&a, s, event, reason);
     if (rc != 0)
         return rc;
-    return xacct__store_op_run(s, &take_script, 4, &a, take_reply, XACCT_STORE_REPLY_ARRAY,
-                               XACCT__STORE_OP_FN(cb), arg);
+    return xacct__store_op_run(s, &take_script, 4, &a, xacct__store_op_due_counts_reply,
+                               XACCT_STORE_REPLY_ARRAY, XACCT__STORE_OP_FN(cb), arg);
 }
 
 static const xacct_store_script_t cancel_script = {

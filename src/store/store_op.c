@@ -201,6 +201,23 @@ int xacct__store_op_due_batch(const xacct_store_reply_t *r, int status, const ch
     return 0;
 }
 
+void xacct__store_op_due_counts_reply(const xacct__store_op_t *op, int status, const char *detail,
+                                      const xacct_store_reply_t *r)
+{
+    xacct__store_op_due_counts_cb cb = (xacct__store_op_due_counts_cb)op->cb;
+    long long n = 0, seen = 0, first = -1;
+    if (status == 0 && (xacct_store_reply_ll(xacct_store_reply_at(r, 0), &n) != 0 ||
+                        xacct_store_reply_ll(xacct_store_reply_at(r, 1), &seen) != 0 ||
+                        xacct_store_reply_ll(xacct_store_reply_at(r, 2), &first) != 0)) {
+        status = XACCT_EPARSE;
+        detail = "unexpected take reply";
+    }
+    if (status != 0)
+        cb(status, detail, 0, 0, -1, op->arg);
+    else
+        cb(0, NULL, n, seen, (int64_t)first, op->arg);
+}
+
 void xacct__store_op_enrol_reply(const xacct__store_op_t *op, int status, const char *detail,
                                  const xacct_store_reply_t *r)
 {
