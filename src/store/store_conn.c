@@ -733,7 +733,7 @@ static void bridge_ready_cb(int status, const char *detail, const char *path, vo
     if (s->_closing || s->_state != ST_CONNECTING)
         return;
     if (status != 0) {
-        snprintf(s->_why, sizeof(s->_why), "%s%s%s", detail, s->_tls_stale[0] ? "; " : "",
+        snprintf(s->_why, sizeof(s->_why), "%.120s%s%.190s", detail, s->_tls_stale[0] ? "; " : "",
                  s->_tls_stale);
         s->_state = ST_DISCONNECTED;
         uv_timer_stop(&s->_timer);
