@@ -147,7 +147,9 @@ void xacct_loop_shutdown(xacct_ctx_t *ctx)
      * kills a worker that is still releasing its messages. */
     xacct_notifyf("STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
                   ((unsigned long long)ctx->cfg->shutdown_grace_seconds + 30ULL) * 1000000ULL);
-    /* No new portal requests while draining; those under way finish. */
+    /* No new portal requests while draining; those under way are cut (a
+     * portal's retry then reads the outcome: an onboarding repeated returns
+     * the same record, a cancel done answers 409). */
     xacct_api_stop(ctx);
     char grace[32];
     snprintf(grace, sizeof(grace), "%d", ctx->cfg->shutdown_grace_seconds);
